@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* Error codes, logging and small helpers shared by every gslbd module. */
+#pragma once
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Fallible functions return 0 or a negative code: a negative errno value, or
+ * one of the project's own codes below (from -1000 down).  gslb_strerror()
+ * names either kind.
+ */
+#define GSLB_ERRNO_MAP(X)                                                       \
+	X(GSLB_EPARSE, -1000, "syntax error")                                   \
+	X(GSLB_ENOSOA, -1001, "zone has no SOA record at its apex")             \
+	X(GSLB_ENONS, -1002, "zone has no NS record at its apex")               \
+	X(GSLB_EOUTOFZONE, -1003, "record owner is outside the zone")           \
+	X(GSLB_EDUPSOA, -1004, "zone has more than one SOA record")             \
+	X(GSLB_ECNAME, -1005, "CNAME cannot coexist with other data")           \
+	X(GSLB_ETOOBIG, -1006, "data too large")                                \
+	X(GSLB_ECONFIG, -1007, "invalid configuration")                         \
+	X(GSLB_ENAME, -1008, "invalid domain name")                             \
+	X(GSLB_ECLASS, -1009, "record class is not IN")
+
+enum gslb_err {
+#define GSLB_ERR_ENUM(name, val, msg) name = (val),
+	GSLB_ERRNO_MAP(GSLB_ERR_ENUM)
+#undef GSLB_ERR_ENUM
+};
+
+/** Human-readable text for a negative error code (static storage). */
+const char *gslb_strerror(int err);
+
+enum gslb_log_level {
+	GSLB_LOG_ERROR = 0,
+	GSLB_LOG_WARNING,
+	GSLB_LOG_INFO,
+	GSLB_LOG_DEBUG,
+};
+
+/** Set the most verbose level printed (default GSLB_LOG_INFO). */
+void gslb_log_set_level(int level);
+/** Parse "error", "warning", "info" or "debug"; returns -EINVAL otherwise. */
+int gslb_log_level_parse(const char *s);
+int gslb_log_get_level(void);
+
+/** One line to stderr: "gslbd[level]: message".  Thread-safe. */
+void gslb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gslb_vlog(int level, const char *fmt, va_list ap);
+/** The program name printed before each line (default "gslbd"). */
+void gslb_log_set_ident(const char *ident);
+
+#define log_err(...) gslb_log(GSLB_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) gslb_log(GSLB_LOG_WARNING, __VA_ARGS__)
+#define log_info(...) gslb_log(GSLB_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) gslb_log(GSLB_LOG_DEBUG, __VA_ARGS__)
+
+/** malloc/calloc/realloc/strdup that abort with a message on failure. */
+void *gslb_malloc(size_t n);
+void *gslb_calloc(size_t nmemb, size_t n);
+void *gslb_realloc(void *p, size_t n);
+char *gslb_strdup(const char *s);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: MIT */
+/* The answer path: parse a query, look it up in the snapshot, write the response (no I/O, no malloc). */
+#include "gslb/query.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+
+/* ---- the parsed query ---- */
+
+struct ecs {
+	uint16_t family; /* 1 IPv4, 2 IPv6 (RFC 7871 6) */
+	uint8_t source;
+	uint8_t addr_len;
+	uint8_t addr[16];
+};
+
+struct query {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qtype;
+	uint16_t qclass;
+	const uint8_t *qname; /* as received, client case */
+	size_t qname_len;
+	size_t question_end;  /* offset just past QCLASS */
+	int nlabels;
+	uint8_t label_off[DNS_LABELS_MAX];
+	uint8_t lname[DNS_NAME_MAX]; /* lowercased */
+
+	bool edns;
+	bool do_bit;
+	bool nsid;
+	bool has_ecs;
+	uint8_t edns_version;
+	uint16_t udp_size;
+	struct ecs ecs;
+};
+
+/* ---- the response being written ---- */
+
+struct resp {
+	uint8_t *buf;
+	size_t pos;
+	size_t limit;   /* the sections may use buf[0..limit) */
+	uint16_t apex_ptr;
+	uint16_t count[3]; /* answer, authority, additional */
+	bool overflow;
+};
+
+enum { SEC_AN = 0, SEC_NS = 1, SEC_AR = 2 };
+
+#define PTR(off) ((uint16_t)(0xc000u | (off)))
+#define PTR_MAX 0x3fffu
+
+/*
+ * Copy an RRset's wire block and patch its placeholders.  Returns the
+ * offset where it starts, or 0 (never a valid offset: the header is
+ * there) when it does not fit.
+ */
+static size_t put_rrset(struct resp *r, const zone_rrset_t *s, uint16_t owner_ptr, int sec)
+{
+	if (r->overflow || r->pos + s->len > r->limit) {
+		r->overflow = true;
+		return 0;
+	}
+	size_t start = r->pos;
+	uint8_t *p = r->buf + start;
+	memcpy(p, s->wire, s->len);
+	for (uint32_t i = 0; i < s->nfix; i++)
+		dns_put16(p + s->fix[i].off,
+			  s->fix[i].kind == ZONE_FIX_OWNER ? owner_ptr : PTR(r->apex_ptr));
+	r->pos += s->len;
+	r->count[sec] += s->count;
+	return start;
+}
+
+static bool put_bytes(struct resp *r, const void *data, size_t len)
+{
+	if (r->overflow || r->pos + len > r->limit) {
+		r->overflow = true;
+		return false;
+	}
+	memcpy(r->buf + r->pos, data, len);
+	r->pos += len;
+	return true;
+}
+
+/* ---- parsing ---- */
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_DROP,
+	PARSE_FORMERR_NOQ,   /* FORMERR, question not echoed */
+	PARSE_FORMERR,       /* FORMERR, question echoed */
+	PARSE_NOTIMP,
+	PARSE_BADVERS,
+};
+
+/* Skip a possibly compressed name in a record; returns the new offset or 0. */
+static size_t skip_name(const uint8_t *m, size_t len, size_t pos)
+{
+	for (unsigned n = 0; n < DNS_NAME_MAX; n++) {
+		if (pos >= len)
+			return 0;
+		uint8_t l = m[pos];
+		if (l == 0)
+			return pos + 1;
+		if ((l & 0xc0) == 0xc0)
+			return pos + 2 <= len ? pos + 2 : 0;
+		if (l & 0xc0)
+			return 0;
+		pos += 1 + (size_t)l;
+	}
+	return 0;
+}
+
+/* RFC 7871 6 and 7.1.1: every malformed ECS option is a FORMERR. */
+static int parse_ecs(struct query *q, const uint8_t *d, uint16_t len)
+{
+	if (q->has_ecs || len < 4)
+		return -1;
+	struct ecs *e = &q->ecs;
+	e->family = dns_get16(d);
+	e->source = d[2];
+	uint8_t scope = d[3];
+	size_t max_bits;
+	if (e->family == 1)
+		max_bits = 32;
+	else if (e->family == 2)
+		max_bits = 128;
+	else
+		return -1;
+	if (scope != 0 || e->source > max_bits)
+		return -1;
+	size_t need = ((size_t)e->source + 7) / 8;
+	if ((size_t)len - 4 != need)
+		return -1;
+	memcpy(e->addr, d + 4, need);
+	e->addr_len = (uint8_t)need;
+	/* Bits beyond the source prefix must be zero (RFC 7871 6). */
+	if (e->source % 8 && (e->addr[need - 1] & (uint8_t)(0xff >> (e->source % 8))))
+		return -1;
+	q->has_ecs = true;
+	return 0;
+}
+
+static int parse_opt(struct query *q, const uint8_t *m, size_t pos, uint16_t rclass,
+		     uint32_t ttl, uint16_t rdlen)
+{
+	q->edns = true;
+	q->udp_size = rclass;
+	q->edns_version = (uint8_t)(ttl >> 16);
+	q->do_bit = (ttl & DNS_EDNS_DO) != 0;
+	/* RFC 6891 6.1.3: options are defined per version, so stop here. */
+	if (q->edns_version != 0)
+		return PARSE_BADVERS;
+	size_t end = pos + rdlen;
+	while (pos < end) {
+		if (end - pos < 4)
+			return PARSE_FORMERR;
+		uint16_t code = dns_get16(m + pos);
+		uint16_t olen = dns_get16(m + pos + 2);
+		pos += 4;
+		if (olen > end - pos)
+			return PARSE_FORMERR;
+		if (code == DNS_EDNS_NSID) {
+			/* RFC 5001 2.1: a request carries an empty option. */
+			if (olen == 0)
+				q->nsid = true;
+		} else if (code == DNS_EDNS_ECS) {
+			if (parse_ecs(q, m + pos, olen) < 0)
+				return PARSE_FORMERR;
+		}
+		pos += olen;
+	}
+	return PARSE_OK;
+}
+
+static int parse_query(struct query *q, const uint8_t *m, size_t len)
+{
+	if (len < DNS_HEADER_LEN)
+		return PARSE_DROP;
+	q->id = dns_get16(m);
+	q->flags = dns_get16(m + 2);
+	if (q->flags & DNS_F_QR)
+		return PARSE_DROP;
+	if (((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY)
+		return PARSE_NOTIMP;
+	if (dns_get16(m + 4) != 1)
+		return PARSE_FORMERR_NOQ;
+
+	/* The question name: no compression allowed, lowercased as we go. */
+	size_t pos = DNS_HEADER_LEN;
+	size_t nl = 0;
+	int labels = 0;
+	q->qname = m + pos;
+	for (;;) {
+		if (pos >= len)
+			return PARSE_FORMERR_NOQ;
+		uint8_t l = m[pos];
+		if (l == 0)
+			break;
+		if (l > 63 || nl + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
+			return PARSE_FORMERR_NOQ;
+		q->label_off[labels++] = (uint8_t)nl;
+		q->lname[nl++] = l;
+		for (uint8_t i = 1; i <= l; i++)
+			q->lname[nl++] = dns_lower(m[pos + i]);
+		pos += 1 + (size_t)l;
+	}
+	q->lname[nl++] = 0;
+	pos++;
+	q->qname_len = nl;
+	q->nlabels = labels;
+	if (len - pos < 4)
+		return PARSE_FORMERR_NOQ;
+	q->qtype = dns_get16(m + pos);
+	q->qclass = dns_get16(m + pos + 2);
+	pos += 4;
+	q->question_end = pos;
+
+	/* The other sections: only an OPT in the additional section is of use. */
+	unsigned an = dns_get16(m + 6), ns = dns_get16(m + 8), ar = dns_get16(m + 10);
+	unsigned total = an + ns + ar;
+	bool seen_opt = false;
+	for (unsigned i = 0; i < total; i++) {
+		size_t name_pos = pos;
+		pos = skip_name(m, len, pos);
+		if (pos == 0 || len - pos < 10)
+			return PARSE_FORMERR;
+		uint16_t type = dns_get16(m + pos);
+		uint16_t rclass = dns_get16(m + pos + 2);
+		uint32_t ttl = dns_get32(m + pos + 4);
+		uint16_t rdlen = dns_get16(m + pos + 8);
+		pos += 10;
+		if (rdlen > len - pos)
+			return PARSE_FORMERR;
+		if (type == DNS_T_OPT) {
+			/* RFC 6891 6.1.1: one OPT, in the additional section, owned by the root. */
+			if (seen_opt || i < an + ns || m[name_pos] != 0)
+				return PARSE_FORMERR;
+			seen_opt = true;
+			int ret = parse_opt(q, m, pos, rclass, ttl, rdlen);
+			if (ret != PARSE_OK)
+				return ret;
+		}
+		pos += rdlen;
+	}
+	if (q->qtype == DNS_T_OPT)
+		return PARSE_FORMERR;
+	return PARSE_OK;
+}
+
+/* ---- answering ---- */
+
+struct answer {
+	const query_ctx_t *ctx;
+	struct query *q;
+	struct resp r;
+	uint16_t rcode;
+	bool aa;
+};
+
+static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode)
+{
+	a->rcode = rcode;
+	put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
+}
+
+/* A referral to the cut at node cut (RFC 1034 4.3.2 step 3b). */
+static void put_referral(struct answer *a, const zone_node_t *cut, uint16_t owner_ptr)
+{
+	const zone_rrset_t *ns = zone_node_rrset(cut, DNS_T_NS);
+	a->aa = false;
+	size_t at = put_rrset(&a->r, ns, owner_ptr, SEC_NS);
+	if (!at)
+		return;
+	for (uint32_t i = 0; i < ns->nglue; i++) {
+		size_t target = at + ns->target_off[ns->glue_ns[i]];
+		if (target > PTR_MAX)
+			break;
+		put_rrset(&a->r, ns->glue[i], PTR(target), SEC_AR);
+	}
+}
+
+/* RFC 8482 4.2: answer ANY with one synthesized HINFO. */
+static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
+{
+	uint8_t rr[2 + 10 + 9];
+	dns_put16(rr, owner_ptr);
+	dns_put16(rr + 2, DNS_T_HINFO);
+	dns_put16(rr + 4, DNS_C_IN);
+	dns_put32(rr + 6, ttl);
+	dns_put16(rr + 10, 9);
+	memcpy(rr + 12, "\7RFC8482\0", 9);
+	if (put_bytes(&a->r, rr, sizeof(rr)))
+		a->r.count[SEC_AN]++;
+}
+
+/*
+ * Answer for the name lname (lowercased, len bytes, whose labels start at
+ * label_off[]) inside zone z, following CNAMEs within the zone.  owner_ptr
+ * is the compression pointer to where the name is in the response.
+ */
+static void answer_zone(struct answer *a, const zone_t *z)
+{
+	struct query *q = a->q;
+	const uint8_t *lname = q->lname;
+	size_t len = q->qname_len;
+	int nlabels = q->nlabels;
+	uint8_t chain_off[DNS_LABELS_MAX];
+	const uint8_t *label_off = q->label_off;
+	uint16_t owner_ptr = PTR(DNS_HEADER_LEN);
+	bool in_chain = false;
+
+	a->aa = true;
+	for (int link = 0;; link++) {
+		const zone_node_t *node = zone_node_find(z, lname, len);
+		const zone_node_t *cut;
+		if (node) {
+			cut = node->cut;
+			/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
+			if (cut == node && q->qtype == DNS_T_DS)
+				cut = NULL;
+		} else {
+			/* Closest encloser (RFC 4592 3.3.1); the apex always exists. */
+			const zone_node_t *ce = NULL;
+			for (int i = 1; i <= nlabels - z->apex_labels && !ce; i++)
+				ce = zone_node_find(z, lname + label_off[i], len - label_off[i]);
+			if (!ce)
+				ce = z->apex_node;
+			cut = ce->cut;
+			if (!cut) {
+				if (!ce->wild) {
+					put_negative(a, z, DNS_RCODE_NXDOMAIN);
+					return;
+				}
+				node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
+			}
+		}
+		if (cut) {
+			/* A chain that leads below a cut ends with the CNAMEs written so far. */
+			if (!in_chain) {
+				int idx = nlabels - cut->labels;
+				put_referral(a, cut, PTR(DNS_HEADER_LEN + label_off[idx]));
+			}
+			return;
+		}
+		if (node->flags & ZONE_NODE_ENT) {
+			put_negative(a, z, DNS_RCODE_NOERROR);
+			return;
+		}
+		if (q->qtype == DNS_T_ANY) {
+			put_hinfo(a, owner_ptr, node->rrsets[0].ttl);
+			return;
+		}
+		const zone_rrset_t *set = zone_node_rrset(node, q->qtype);
+		if (set) {
+			put_rrset(&a->r, set, owner_ptr, SEC_AN);
+			return;
+		}
+		if (!(node->flags & ZONE_NODE_CNAME)) {
+			put_negative(a, z, DNS_RCODE_NOERROR);
+			return;
+		}
+		const zone_rrset_t *cn = zone_node_rrset(node, DNS_T_CNAME);
+		size_t at = put_rrset(&a->r, cn, owner_ptr, SEC_AN);
+		if (!at || link == 7)
+			return;
+		/* Follow the target only inside this zone (interface 8: up to 8 links). */
+		const uint8_t *t = cn->cname_target;
+		size_t tl = 0;
+		int tlabels = 0;
+		while (t[tl]) {
+			chain_off[tlabels++] = (uint8_t)tl;
+			tl += 1 + (size_t)t[tl];
+		}
+		tl++;
+		if (tlabels < z->apex_labels ||
+		    memcmp(t + chain_off[tlabels - z->apex_labels], z->apex, z->apex_len) != 0 ||
+		    tl - chain_off[tlabels - z->apex_labels] != z->apex_len)
+			return;
+		size_t tpos = at + cn->target_off[0];
+		if (tpos > PTR_MAX)
+			return;
+		lname = t;
+		len = tl;
+		nlabels = tlabels;
+		label_off = chain_off;
+		owner_ptr = PTR(tpos);
+		in_chain = true;
+	}
+}
+
+static bool lname_is(const struct query *q, const char *wire, size_t wl)
+{
+	return q->qname_len == wl && memcmp(q->lname, wire, wl) == 0;
+}
+
+/* CH class: the server's identity (RFC 4892). */
+static void answer_chaos(struct answer *a)
+{
+	struct query *q = a->q;
+	const char *text = NULL;
+	const query_conf_t *conf = a->ctx->conf;
+	if (lname_is(q, "\7version\4bind", 14) || lname_is(q, "\7version\6server", 16))
+		text = conf ? conf->server_version : NULL;
+	else if (lname_is(q, "\10hostname\4bind", 15) || lname_is(q, "\2id\6server", 11))
+		text = conf ? conf->server_id : NULL;
+	if (!text) {
+		a->rcode = DNS_RCODE_REFUSED;
+		return;
+	}
+	a->aa = true;
+	if (q->qtype != DNS_T_TXT && q->qtype != DNS_T_ANY)
+		return;
+	size_t tlen = strlen(text);
+	size_t chunks = tlen ? (tlen + 254) / 255 : 1;
+	size_t rdlen = tlen + chunks;
+	if (rdlen > 4096)
+		return;
+	uint8_t hdr[12];
+	dns_put16(hdr, PTR(DNS_HEADER_LEN));
+	dns_put16(hdr + 2, DNS_T_TXT);
+	dns_put16(hdr + 4, DNS_C_CH);
+	dns_put32(hdr + 6, 0);
+	dns_put16(hdr + 10, (uint16_t)rdlen);
+	if (!put_bytes(&a->r, hdr, sizeof(hdr)))
+		return;
+	for (size_t off = 0; off < tlen || off == 0; off += 255) {
+		uint8_t l = (uint8_t)(tlen - off > 255 ? 255 : tlen - off);
+		put_bytes(&a->r, &l, 1);
+		put_bytes(&a->r, text + off, l);
+		if (tlen == 0)
+			break;
+	}
+	a->r.count[SEC_AN]++;
+}
+
+static size_t opt_len(const struct answer *a)
+{
+	const struct query *q = a->q;
+	size_t n = 11;
+	if (q->nsid && a->ctx->conf && a->ctx->conf->nsid)
+		n += 4 + a->ctx->conf->nsid_len;
+	if (q->has_ecs)
+		n += 8 + q->ecs.addr_len;
+	return n;
+}
+
+static void put_opt(struct answer *a)
+{
+	const struct query *q = a->q;
+	uint8_t *p = a->r.buf + a->r.pos;
+	size_t rdlen = opt_len(a) - 11;
+	p[0] = 0;
+	dns_put16(p + 1, DNS_T_OPT);
+	dns_put16(p + 3, DNS_EDNS_UDP_MAX);
+	p[5] = (uint8_t)(a->rcode >> 4); /* RFC 6891 6.1.3: upper 8 bits of the rcode */
+	p[6] = 0;
+	dns_put16(p + 7, q->do_bit ? DNS_EDNS_DO : 0);
+	dns_put16(p + 9, (uint16_t)rdlen);
+	p += 11;
+	if (q->nsid && a->ctx->conf && a->ctx->conf->nsid) {
+		dns_put16(p, DNS_EDNS_NSID);
+		dns_put16(p + 2, a->ctx->conf->nsid_len);
+		memcpy(p + 4, a->ctx->conf->nsid, a->ctx->conf->nsid_len);
+		p += 4 + a->ctx->conf->nsid_len;
+	}
+	if (q->has_ecs) {
+		/* RFC 7871 7.2.1: echo family, source and address; scope 0 for now. */
+		dns_put16(p, DNS_EDNS_ECS);
+		dns_put16(p + 2, (uint16_t)(4 + q->ecs.addr_len));
+		dns_put16(p + 4, q->ecs.family);
+		p[6] = q->ecs.source;
+		p[7] = 0;
+		memcpy(p + 8, q->ecs.addr, q->ecs.addr_len);
+	}
+	a->r.pos += 11 + rdlen;
+	a->r.count[SEC_AR]++;
+}
+
+static bool qtype_is_meta(uint16_t t)
+{
+	/* RFC 6895 3.1: 128-255 are meta and query types; ANY has its own rule. */
+	return (t >= 128 && t <= 254) || t == DNS_T_OPT;
+}
+
+void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->conf = conf;
+	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
+	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
+}
+
+size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,
+		    size_t req_len, uint8_t *resp, int transport, const struct sockaddr *peer)
+{
+	struct query q;
+	struct answer a;
+	(void)peer;
+
+	q.edns = q.nsid = q.has_ecs = q.do_bit = false;
+	q.question_end = 0;
+	a.ctx = ctx;
+	a.q = &q;
+	a.aa = false;
+	a.rcode = DNS_RCODE_NOERROR;
+	a.r.buf = resp;
+	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
+	a.r.overflow = false;
+	a.r.apex_ptr = 0;
+
+	int pr = parse_query(&q, req, req_len);
+	if (pr == PARSE_DROP) {
+		ctx->stats.dropped++;
+		return 0;
+	}
+	ctx->stats.queries[transport == QUERY_TCP]++;
+
+	/* The limit for this transport, RFC 1035 4.2.1 and RFC 6891 6.2.5. */
+	size_t limit = DNS_MSG_MAX;
+	if (transport == QUERY_UDP) {
+		limit = DNS_UDP_MIN;
+		if (q.edns && q.udp_size > DNS_UDP_MIN)
+			limit = q.udp_size < DNS_EDNS_UDP_MAX ? q.udp_size : DNS_EDNS_UDP_MAX;
+	}
+
+	/* Header and question echoed as received (letter case included). */
+	memcpy(resp, req, 4);
+	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS;
+	if (!echo_q)
+		q.edns = false; /* nothing after a bad header or question is trusted */
+	a.r.pos = DNS_HEADER_LEN;
+	if (echo_q) {
+		memcpy(resp + DNS_HEADER_LEN, req + DNS_HEADER_LEN,
+		       q.question_end - DNS_HEADER_LEN);
+		a.r.pos = q.question_end;
+	}
+	size_t question_end = a.r.pos;
+	/* Keep room for the OPT record, so truncation never drops it. */
+	size_t optl = q.edns ? opt_len(&a) : 0;
+	a.r.limit = limit - optl;
+
+	switch (pr) {
+	case PARSE_NOTIMP:
+		a.rcode = DNS_RCODE_NOTIMP;
+		break;
+	case PARSE_FORMERR_NOQ:
+	case PARSE_FORMERR:
+		a.rcode = DNS_RCODE_FORMERR;
+		break;
+	case PARSE_BADVERS:
+		a.rcode = DNS_RCODE_BADVERS;
+		q.has_ecs = false;
+		q.nsid = false;
+		optl = opt_len(&a);
+		break;
+	default:
+		if (q.qclass == DNS_C_CH) {
+			if (qtype_is_meta(q.qtype))
+				a.rcode = DNS_RCODE_NOTIMP;
+			else
+				answer_chaos(&a);
+			break;
+		}
+		if (q.qclass != DNS_C_IN && q.qclass != DNS_C_ANY) {
+			a.rcode = DNS_RCODE_REFUSED;
+			break;
+		}
+		const zone_t *z = snap ? zone_set_find(snap->zones, q.lname, q.qname_len,
+							 q.label_off, q.nlabels)
+				       : NULL;
+		if (!z) {
+			a.rcode = DNS_RCODE_REFUSED;
+			break;
+		}
+		if (qtype_is_meta(q.qtype)) {
+			a.rcode = q.qtype == DNS_T_OPT ? DNS_RCODE_FORMERR : DNS_RCODE_NOTIMP;
+			break;
+		}
+		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
+		answer_zone(&a, z);
+		break;
+	}
+
+	/* RFC 2181 9 and interface 8: all or nothing; the question alone with TC=1. */
+	uint16_t flags = (uint16_t)(DNS_F_QR | (q.flags & (0x7800 | DNS_F_RD | DNS_F_CD)));
+	if (a.r.overflow) {
+		a.r.pos = question_end;
+		a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
+		flags |= DNS_F_TC;
+		ctx->stats.truncated++;
+	}
+	if (a.aa)
+		flags |= DNS_F_AA;
+	flags |= a.rcode & 0xf;
+	if (q.edns)
+		put_opt(&a);
+	dns_put16(resp + 2, flags);
+	dns_put16(resp + 4, echo_q ? 1 : 0);
+	dns_put16(resp + 6, a.r.count[SEC_AN]);
+	dns_put16(resp + 8, a.r.count[SEC_NS]);
+	dns_put16(resp + 10, a.r.count[SEC_AR]);
+	ctx->stats.rcode[a.rcode < ARRAY_SIZE(ctx->stats.rcode) ? a.rcode : 0]++;
+	return a.r.pos;
+}
+
+void gslb_snapshot_free(gslb_snapshot_t *s)
+{
+	if (!s)
+		return;
+	zone_set_free(s->zones);
+	free(s);
+}

@@ -1,0 +1,756 @@
+/* SPDX-License-Identifier: MIT */
+/* Zone building (RRs in, lookup table and ready-to-copy wire blocks out) and zone lookups. */
+#include "gslb/zone.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+
+/* ---- hashing ---- */
+
+static uint64_t hash_seed;
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed_init(void)
+{
+	/* A per-process seed keeps crafted names from all landing in one chain. */
+	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed))
+		hash_seed = 0x6a09e667f3bcc909ULL ^ (uint64_t)(uintptr_t)&hash_seed;
+}
+
+uint32_t zone_name_hash(const uint8_t *lname, size_t len)
+{
+	uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL);
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, lname, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		lname += 8;
+		len -= 8;
+	}
+	uint64_t v = 0;
+	memcpy(&v, lname, len);
+	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(h >> 32);
+}
+
+/* ---- building ---- */
+
+/* One RR as added, before zone_finish() groups them.  Offsets point into the arena. */
+struct brr {
+	uint32_t owner_off;
+	uint32_t rdata_off;
+	uint32_t ttl;
+	uint32_t seq;
+	uint16_t type;
+	uint16_t rdlen;
+	uint8_t owner_len;
+};
+
+struct zone_build {
+	struct brr *rrs;
+	size_t n, cap;
+	uint8_t *arena;
+	size_t alen, acap;
+};
+
+static uint32_t arena_put(struct zone_build *b, const void *p, size_t n)
+{
+	if (b->alen + n > b->acap) {
+		size_t cap = b->acap ? b->acap : 4096;
+		while (b->alen + n > cap)
+			cap *= 2;
+		b->arena = gslb_realloc(b->arena, cap);
+		b->acap = cap;
+	}
+	uint32_t off = (uint32_t)b->alen;
+	if (n)
+		memcpy(b->arena + off, p, n);
+	b->alen += n;
+	return off;
+}
+
+zone_t *zone_new(const uint8_t *apex)
+{
+	pthread_once(&hash_once, hash_seed_init);
+	int len = dns_name_len(apex, DNS_NAME_MAX);
+	if (len < 0)
+		return NULL;
+	zone_t *z = gslb_calloc(1, sizeof(*z));
+	z->apex_len = (uint8_t)dns_name_lower(z->apex, apex);
+	z->apex_labels = (uint8_t)dns_name_labels(z->apex);
+	z->refs = 1;
+	z->build = gslb_calloc(1, sizeof(*z->build));
+	return z;
+}
+
+/*
+ * Does the lowercased name lname (len bytes, labels labels) lie at or below
+ * the lowercased apex?  Names are compared label-aligned from the end.
+ */
+static bool name_under(const uint8_t *lname, size_t len, int labels, const uint8_t *apex,
+		       size_t apex_len, int apex_labels)
+{
+	if (labels < apex_labels || len < apex_len)
+		return false;
+	const uint8_t *p = lname;
+	for (int i = 0; i < labels - apex_labels; i++)
+		p += 1 + *p;
+	return (size_t)(lname + len - p) == apex_len && memcmp(p, apex, apex_len) == 0;
+}
+
+int zone_add_rr(zone_t *z, const uint8_t *owner, uint16_t type, uint16_t rclass, uint32_t ttl,
+		const uint8_t *rdata, uint16_t rdlen)
+{
+	struct zone_build *b = z->build;
+	if (!b)
+		return -EINVAL;
+	if (rclass != DNS_C_IN)
+		return GSLB_ECLASS;
+	int olen = dns_name_len(owner, DNS_NAME_MAX);
+	if (olen < 0)
+		return GSLB_ENAME;
+	uint8_t lname[DNS_NAME_MAX];
+	dns_name_lower(lname, owner);
+	if (!name_under(lname, (size_t)olen, dns_name_labels(lname), z->apex, z->apex_len,
+			z->apex_labels))
+		return GSLB_EOUTOFZONE;
+	if (ttl > 0x7fffffffU) /* RFC 2181 8: values with the top bit set mean zero */
+		ttl = 0;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->rrs = gslb_realloc(b->rrs, b->cap * sizeof(*b->rrs));
+	}
+	struct brr *r = &b->rrs[b->n];
+	r->owner_off = arena_put(b, lname, (size_t)olen);
+	r->owner_len = (uint8_t)olen;
+	r->rdata_off = arena_put(b, rdata, rdlen);
+	r->rdlen = rdlen;
+	r->type = type;
+	r->ttl = ttl;
+	r->seq = (uint32_t)b->n;
+	b->n++;
+	return 0;
+}
+
+static const uint8_t *sort_arena;
+
+static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	if (al != bl)
+		return al < bl ? -1 : 1;
+	return memcmp(a, b, al);
+}
+
+static int brr_cmp(const void *pa, const void *pb)
+{
+	const struct brr *a = pa, *b = pb;
+	int c = name_cmp(sort_arena + a->owner_off, a->owner_len, sort_arena + b->owner_off,
+			 b->owner_len);
+	if (c)
+		return c;
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	return a->seq < b->seq ? -1 : (a->seq > b->seq);
+}
+
+static bool same_set(const struct zone_build *b, const struct brr *x, const struct brr *y)
+{
+	return x->type == y->type && name_cmp(b->arena + x->owner_off, x->owner_len,
+					      b->arena + y->owner_off, y->owner_len) == 0;
+}
+
+/* A name to become a node: owner names and every ancestor down from the apex. */
+struct nname {
+	const uint8_t *name;
+	uint8_t len;
+};
+
+static int nname_cmp(const void *pa, const void *pb)
+{
+	const struct nname *a = pa, *b = pb;
+	return name_cmp(a->name, a->len, b->name, b->len);
+}
+
+const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len)
+{
+	uint32_t h = zone_name_hash(lname, len);
+	for (uint32_t i = h & z->table_mask;; i = (i + 1) & z->table_mask) {
+		const zone_node_t *n = z->table[i];
+		if (!n)
+			return NULL;
+		if (n->hash == h && n->name_len == len && memcmp(n->name, lname, len) == 0)
+			return n;
+	}
+}
+
+const zone_rrset_t *zone_node_rrset(const zone_node_t *n, uint16_t type)
+{
+	for (uint16_t i = 0; i < n->nrrsets; i++)
+		if (n->rrsets[i].type == type)
+			return &n->rrsets[i];
+	return NULL;
+}
+
+/* Growable byte buffer and fixup list for one RRset's wire block. */
+struct blk {
+	uint8_t *buf;
+	size_t len, cap;
+	zone_fix_t *fix;
+	size_t nfix, fcap;
+};
+
+static void blk_put(struct blk *k, const void *p, size_t n)
+{
+	if (k->len + n > k->cap) {
+		size_t cap = k->cap ? k->cap : 256;
+		while (k->len + n > cap)
+			cap *= 2;
+		k->buf = gslb_realloc(k->buf, cap);
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->len, p, n);
+	k->len += n;
+}
+
+static void blk_fix(struct blk *k, uint8_t kind)
+{
+	if (k->nfix == k->fcap) {
+		k->fcap = k->fcap ? k->fcap * 2 : 8;
+		k->fix = gslb_realloc(k->fix, k->fcap * sizeof(*k->fix));
+	}
+	k->fix[k->nfix].off = (uint32_t)k->len;
+	k->fix[k->nfix].kind = kind;
+	k->nfix++;
+	static const uint8_t ph[2] = { 0xc0, 0x00 };
+	blk_put(k, ph, 2);
+}
+
+/*
+ * Write an rdata name, compressed against the apex when it ends in it
+ * (RFC 1035 4.1.4 allows compression for the RFC 1035 types only).
+ */
+static void blk_name(struct blk *k, const zone_t *z, const uint8_t *name, size_t len)
+{
+	uint8_t lname[DNS_NAME_MAX];
+	dns_name_lower(lname, name);
+	int labels = dns_name_labels(lname);
+	if (!name_under(lname, len, labels, z->apex, z->apex_len, z->apex_labels)) {
+		blk_put(k, name, len);
+		return;
+	}
+	blk_put(k, name, len - z->apex_len);
+	blk_fix(k, ZONE_FIX_APEX);
+}
+
+static bool type_has_name(uint16_t type, size_t *pre, size_t *names)
+{
+	*pre = 0;
+	*names = 1;
+	switch (type) {
+	case DNS_T_NS:
+	case DNS_T_CNAME:
+	case DNS_T_PTR:
+		return true;
+	case DNS_T_MX:
+		*pre = 2;
+		return true;
+	case DNS_T_SOA:
+		*names = 2;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int build_rrset(zone_t *z, zone_rrset_t *set, const struct brr *rrs, size_t n,
+		       const uint8_t *arena, char *err, size_t errlen)
+{
+	struct blk k = { 0 };
+	uint32_t ttl = UINT32_MAX;
+	size_t pre, names;
+	bool named = type_has_name(rrs[0].type, &pre, &names);
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (rrs[i].ttl < ttl)
+			ttl = rrs[i].ttl;
+	set->type = rrs[0].type;
+	set->ttl = ttl;
+	if (named && set->type != DNS_T_SOA)
+		set->target_off = gslb_calloc(n, sizeof(*set->target_off));
+
+	uint16_t count = 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *rd = arena + rrs[i].rdata_off;
+		/* Drop exact duplicates: an RRset is a set (RFC 2181 5). */
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = rrs[j].rdlen == rrs[i].rdlen &&
+			      memcmp(arena + rrs[j].rdata_off, rd, rrs[i].rdlen) == 0;
+		if (dup)
+			continue;
+		size_t rr_start = k.len;
+		uint8_t hdr[10];
+		blk_fix(&k, ZONE_FIX_OWNER);
+		dns_put16(hdr, set->type);
+		dns_put16(hdr + 2, DNS_C_IN);
+		dns_put32(hdr + 4, ttl);
+		dns_put16(hdr + 8, 0);
+		blk_put(&k, hdr, 10);
+		size_t rdstart = k.len;
+		if (!named) {
+			blk_put(&k, rd, rrs[i].rdlen);
+		} else {
+			size_t pos = 0;
+			if (rrs[i].rdlen < pre)
+				goto bad;
+			blk_put(&k, rd, pre);
+			pos = pre;
+			for (size_t m = 0; m < names; m++) {
+				int nl = dns_name_len(rd + pos, rrs[i].rdlen - pos);
+				if (nl < 0)
+					goto bad;
+				if (set->target_off && m == 0)
+					set->target_off[count] = (uint32_t)k.len;
+				blk_name(&k, z, rd + pos, (size_t)nl);
+				pos += (size_t)nl;
+			}
+			if (set->type == DNS_T_SOA && rrs[i].rdlen - pos != 20)
+				goto bad;
+			if (pos > rrs[i].rdlen)
+				goto bad;
+			blk_put(&k, rd + pos, rrs[i].rdlen - pos);
+		}
+		size_t rdl = k.len - rdstart;
+		if (rdl > 65535 || k.len > UINT32_MAX / 2) {
+			ret = GSLB_ETOOBIG;
+			snprintf(err, errlen, "RRset too large");
+			goto out;
+		}
+		dns_put16(k.buf + rr_start + 10, (uint16_t)rdl);
+		count++;
+	}
+	set->count = count;
+	set->len = (uint32_t)k.len;
+	set->wire = k.buf;
+	set->nfix = (uint32_t)k.nfix;
+	set->fix = k.fix;
+	return 0;
+bad:
+	ret = GSLB_EPARSE;
+	snprintf(err, errlen, "malformed rdata in a type %u record", set->type);
+out:
+	free(k.buf);
+	free(k.fix);
+	free(set->target_off);
+	set->target_off = NULL;
+	return ret;
+}
+
+static void table_insert(zone_t *z, zone_node_t *n)
+{
+	uint32_t i = n->hash & z->table_mask;
+	while (z->table[i])
+		i = (i + 1) & z->table_mask;
+	z->table[i] = n;
+}
+
+static const uint8_t *parent_name(const uint8_t *name)
+{
+	return name + 1 + *name;
+}
+
+static void name_str(char *dst, size_t cap, const uint8_t *name)
+{
+	dns_name_to_str(dst, cap, name);
+}
+
+/* Glue for a delegation: A and AAAA of every NS target inside the zone. */
+static void build_glue(zone_t *z, zone_rrset_t *ns)
+{
+	size_t cap = (size_t)ns->count * 2;
+	ns->glue = gslb_calloc(cap, sizeof(*ns->glue));
+	ns->glue_ns = gslb_calloc(cap, sizeof(*ns->glue_ns));
+	/* Recover each target's full name from its block, expanding the apex placeholder. */
+	for (uint16_t i = 0; i < ns->count; i++) {
+		uint8_t name[DNS_NAME_MAX * 2];
+		size_t len = 0;
+		const uint8_t *p = ns->wire + ns->target_off[i];
+		while (*p && *p < 0xc0) {
+			memcpy(name + len, p, 1 + (size_t)*p);
+			len += 1 + (size_t)*p;
+			p += 1 + *p;
+		}
+		if (*p == 0) {
+			continue; /* not below the apex: out of zone, no glue */
+		}
+		memcpy(name + len, z->apex, z->apex_len);
+		len += z->apex_len;
+		if (len > DNS_NAME_MAX)
+			continue;
+		uint8_t lname[DNS_NAME_MAX];
+		dns_name_lower(lname, name);
+		const zone_node_t *t = zone_node_find(z, lname, len);
+		if (!t)
+			continue;
+		static const uint16_t types[2] = { DNS_T_A, DNS_T_AAAA };
+		for (int k = 0; k < 2; k++) {
+			const zone_rrset_t *g = zone_node_rrset(t, types[k]);
+			if (!g)
+				continue;
+			ns->glue[ns->nglue] = g;
+			ns->glue_ns[ns->nglue] = i;
+			ns->nglue++;
+		}
+	}
+}
+
+int zone_finish(zone_t *z, char *err, size_t errlen)
+{
+	struct zone_build *b = z->build;
+	struct nname *nn = NULL;
+	int ret = 0;
+	char nbuf[1024];
+
+	if (!b)
+		return -EINVAL;
+	err[0] = 0;
+	sort_arena = b->arena;
+	qsort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
+
+	/* Node names: every owner, and every ancestor between it and the apex. */
+	size_t nn_cap = 16, nn_n = 0;
+	nn = gslb_malloc(nn_cap * sizeof(*nn));
+	nn[nn_n++] = (struct nname){ z->apex, z->apex_len };
+	for (size_t i = 0; i < b->n; i++) {
+		if (i > 0 && b->rrs[i].owner_off == b->rrs[i - 1].owner_off)
+			continue;
+		if (i > 0 && name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
+				      b->arena + b->rrs[i - 1].owner_off,
+				      b->rrs[i - 1].owner_len) == 0)
+			continue;
+		const uint8_t *nm = b->arena + b->rrs[i].owner_off;
+		size_t len = b->rrs[i].owner_len;
+		while (len > z->apex_len) {
+			if (nn_n == nn_cap) {
+				nn_cap *= 2;
+				nn = gslb_realloc(nn, nn_cap * sizeof(*nn));
+			}
+			nn[nn_n++] = (struct nname){ nm, (uint8_t)len };
+			len -= 1 + (size_t)*nm;
+			nm = parent_name(nm);
+		}
+	}
+	qsort(nn, nn_n, sizeof(*nn), nname_cmp);
+	size_t uniq = 0, names_len = 0;
+	for (size_t i = 0; i < nn_n; i++) {
+		if (uniq > 0 && nname_cmp(&nn[uniq - 1], &nn[i]) == 0)
+			continue;
+		nn[uniq++] = nn[i];
+		names_len += nn[i].len;
+	}
+
+	/* Nodes, their names in one block, and the hash table at most half full. */
+	z->nnodes = (uint32_t)uniq;
+	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
+	z->names = gslb_malloc(names_len);
+	uint32_t slots = 16;
+	while (slots < uniq * 2)
+		slots *= 2;
+	z->table_mask = slots - 1;
+	z->table = gslb_calloc(slots, sizeof(*z->table));
+	size_t noff = 0;
+	for (size_t i = 0; i < uniq; i++) {
+		zone_node_t *n = &z->nodes[i];
+		memcpy(z->names + noff, nn[i].name, nn[i].len);
+		n->name = z->names + noff;
+		noff += nn[i].len;
+		n->name_len = nn[i].len;
+		n->labels = (uint8_t)dns_name_labels(n->name);
+		n->hash = zone_name_hash(n->name, n->name_len);
+		if (n->name[0] == 1 && n->name[1] == '*')
+			n->flags |= ZONE_NODE_WILDCARD;
+		table_insert(z, n);
+	}
+	z->apex_node = zone_node_find(z, z->apex, z->apex_len);
+	((zone_node_t *)z->apex_node)->flags |= ZONE_NODE_APEX;
+
+	/* RRsets: count the distinct (owner, type) groups, then build each. */
+	size_t nsets = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (i == 0 || !same_set(b, &b->rrs[i - 1], &b->rrs[i]))
+			nsets++;
+	z->rrsets = gslb_calloc(nsets ? nsets : 1, sizeof(*z->rrsets));
+	z->nrecords = (uint32_t)b->n;
+	size_t si = 0;
+	for (size_t i = 0; i < b->n;) {
+		size_t j = i + 1;
+		while (j < b->n && same_set(b, &b->rrs[i], &b->rrs[j]))
+			j++;
+		zone_node_t *n = (zone_node_t *)zone_node_find(z, b->arena + b->rrs[i].owner_off,
+							       b->rrs[i].owner_len);
+		zone_rrset_t *set = &z->rrsets[si++];
+		ret = build_rrset(z, set, &b->rrs[i], j - i, b->arena, err, errlen);
+		if (ret < 0) {
+			name_str(nbuf, sizeof(nbuf), n->name);
+			size_t l = strlen(err);
+			snprintf(err + l, errlen - l, " at %s", nbuf);
+			z->nrrsets = (uint32_t)si;
+			goto out;
+		}
+		if (n->nrrsets == 0)
+			n->rrsets = set; /* sets of one owner are adjacent and sorted by type */
+		n->nrrsets++;
+		i = j;
+	}
+	z->nrrsets = (uint32_t)si;
+
+	/* Checks and per-node flags. */
+	const zone_rrset_t *soa = zone_node_rrset(z->apex_node, DNS_T_SOA);
+	name_str(nbuf, sizeof(nbuf), z->apex);
+	if (!soa) {
+		ret = GSLB_ENOSOA;
+		snprintf(err, errlen, "zone %s has no SOA record at its apex", nbuf);
+		goto out;
+	}
+	if (soa->count != 1) {
+		ret = GSLB_EDUPSOA;
+		snprintf(err, errlen, "zone %s has %u SOA records", nbuf, soa->count);
+		goto out;
+	}
+	if (!zone_node_rrset(z->apex_node, DNS_T_NS)) {
+		ret = GSLB_ENONS;
+		snprintf(err, errlen, "zone %s has no NS record at its apex", nbuf);
+		goto out;
+	}
+	for (size_t i = 0; i < uniq; i++) {
+		zone_node_t *n = &z->nodes[i];
+		if (n->nrrsets == 0)
+			n->flags |= ZONE_NODE_ENT;
+		if (n != z->apex_node && zone_node_rrset(n, DNS_T_NS))
+			n->flags |= ZONE_NODE_DELEG;
+		if (n != z->apex_node && zone_node_rrset(n, DNS_T_SOA)) {
+			name_str(nbuf, sizeof(nbuf), n->name);
+			ret = GSLB_EDUPSOA;
+			snprintf(err, errlen, "SOA record at %s, which is not the zone apex", nbuf);
+			goto out;
+		}
+		const zone_rrset_t *cn = zone_node_rrset(n, DNS_T_CNAME);
+		if (cn) {
+			n->flags |= ZONE_NODE_CNAME;
+			/* RFC 2181 10.1: a CNAME stands alone (RRSIG/NSEC would be allowed). */
+			for (uint16_t k = 0; k < n->nrrsets; k++) {
+				uint16_t t = n->rrsets[k].type;
+				if (t == DNS_T_CNAME || t == DNS_T_RRSIG || t == 47 /* NSEC */)
+					continue;
+				name_str(nbuf, sizeof(nbuf), n->name);
+				ret = GSLB_ECNAME;
+				snprintf(err, errlen, "%s has a CNAME and other data", nbuf);
+				goto out;
+			}
+			if (cn->count != 1) {
+				name_str(nbuf, sizeof(nbuf), n->name);
+				ret = GSLB_ECNAME;
+				snprintf(err, errlen, "%s has more than one CNAME", nbuf);
+				goto out;
+			}
+		}
+	}
+	for (size_t i = 0; i < uniq; i++) {
+		zone_node_t *n = &z->nodes[i];
+		/* The topmost cut above a name occludes everything below it. */
+		const uint8_t *p = n->name;
+		size_t len = n->name_len;
+		while (len > z->apex_len) {
+			const zone_node_t *a = zone_node_find(z, p, len);
+			if (a && (a->flags & ZONE_NODE_DELEG))
+				n->cut = a;
+			len -= 1 + (size_t)*p;
+			p = parent_name(p);
+		}
+		if (n->flags & ZONE_NODE_WILDCARD) {
+			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(n->name),
+									    n->name_len - 2u);
+			if (parent)
+				parent->wild = n;
+		}
+		for (uint16_t k = 0; k < n->nrrsets; k++) {
+			zone_rrset_t *s = &n->rrsets[k];
+			if (s->type == DNS_T_NS && (n->flags & ZONE_NODE_DELEG))
+				build_glue(z, s);
+			if (s->type == DNS_T_CNAME) {
+				/* Keep the lowercased target for following chains at query time. */
+				uint8_t full[DNS_NAME_MAX * 2];
+				size_t fl = 0;
+				const uint8_t *q = s->wire + s->target_off[0];
+				while (*q && *q < 0xc0) {
+					memcpy(full + fl, q, 1 + (size_t)*q);
+					fl += 1 + (size_t)*q;
+					q += 1 + *q;
+				}
+				if (*q) {
+					memcpy(full + fl, z->apex, z->apex_len);
+					fl += z->apex_len;
+				} else {
+					full[fl++] = 0;
+				}
+				uint8_t *t = gslb_malloc(fl);
+				dns_name_lower(t, full);
+				s->cname_target = t;
+			}
+		}
+	}
+
+	/* RFC 2308 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM). */
+	z->soa = soa;
+	const uint8_t *rd_end = soa->wire + soa->len;
+	uint32_t minimum = dns_get32(rd_end - 4);
+	z->serial = dns_get32(rd_end - 20);
+	z->soa_neg = *soa;
+	z->soa_neg.target_off = NULL;
+	z->soa_neg.wire = gslb_malloc(soa->len);
+	memcpy(z->soa_neg.wire, soa->wire, soa->len);
+	z->soa_neg.fix = gslb_malloc(soa->nfix * sizeof(*soa->fix));
+	memcpy(z->soa_neg.fix, soa->fix, soa->nfix * sizeof(*soa->fix));
+	z->soa_neg.ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	dns_put32(z->soa_neg.wire + 6, z->soa_neg.ttl);
+
+out:
+	free(nn);
+	free(b->rrs);
+	free(b->arena);
+	free(b);
+	z->build = NULL;
+	return ret;
+}
+
+zone_t *zone_ref(zone_t *z)
+{
+	z->refs++;
+	return z;
+}
+
+static void rrset_free(zone_rrset_t *s)
+{
+	free(s->wire);
+	free(s->fix);
+	free(s->target_off);
+	free(s->glue);
+	free(s->glue_ns);
+	free((void *)s->cname_target);
+}
+
+void zone_unref(zone_t *z)
+{
+	if (!z || --z->refs > 0)
+		return;
+	for (uint32_t i = 0; i < z->nrrsets; i++)
+		rrset_free(&z->rrsets[i]);
+	free(z->rrsets);
+	free(z->soa_neg.wire);
+	free(z->soa_neg.fix);
+	free(z->nodes);
+	free(z->names);
+	free(z->table);
+	free(z->file);
+	if (z->build) {
+		free(z->build->rrs);
+		free(z->build->arena);
+		free(z->build);
+	}
+	free(z);
+}
+
+/* ---- zone sets ---- */
+
+zone_set_t *zone_set_new(void)
+{
+	pthread_once(&hash_once, hash_seed_init);
+	zone_set_t *s = gslb_calloc(1, sizeof(*s));
+	s->min_labels = 255;
+	return s;
+}
+
+int zone_set_add(zone_set_t *s, zone_t *z)
+{
+	for (uint32_t i = 0; i < s->count; i++)
+		if (s->zones[i]->apex_len == z->apex_len &&
+		    memcmp(s->zones[i]->apex, z->apex, z->apex_len) == 0)
+			return -EEXIST;
+	s->zones = gslb_realloc(s->zones, (s->count + 1) * sizeof(*s->zones));
+	s->zones[s->count++] = zone_ref(z);
+	if (z->apex_labels > s->max_labels)
+		s->max_labels = z->apex_labels;
+	if (z->apex_labels < s->min_labels)
+		s->min_labels = z->apex_labels;
+	return 0;
+}
+
+void zone_set_finish(zone_set_t *s)
+{
+	uint32_t slots = 8;
+	while (slots < s->count * 2)
+		slots *= 2;
+	free(s->table);
+	s->table = gslb_calloc(slots, sizeof(*s->table));
+	s->table_mask = slots - 1;
+	for (uint32_t i = 0; i < s->count; i++) {
+		zone_t *z = s->zones[i];
+		uint32_t k = zone_name_hash(z->apex, z->apex_len) & s->table_mask;
+		while (s->table[k])
+			k = (k + 1) & s->table_mask;
+		s->table[k] = z;
+	}
+}
+
+zone_t *zone_set_get(const zone_set_t *s, const uint8_t *lname, size_t len)
+{
+	if (!s->table)
+		return NULL;
+	uint32_t k = zone_name_hash(lname, len) & s->table_mask;
+	for (;; k = (k + 1) & s->table_mask) {
+		zone_t *z = s->table[k];
+		if (!z)
+			return NULL;
+		if (z->apex_len == len && memcmp(z->apex, lname, len) == 0)
+			return z;
+	}
+}
+
+const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname, size_t len,
+			    const uint8_t *label_off, int nlabels)
+{
+	if (!s || s->count == 0)
+		return NULL;
+	int first = nlabels - s->max_labels;
+	if (first < 0)
+		first = 0;
+	for (int i = first; i <= nlabels - s->min_labels; i++) {
+		size_t off = i == nlabels ? len - 1 : label_off[i];
+		const zone_t *z = zone_set_get(s, lname + off, len - off);
+		if (z)
+			return z;
+	}
+	return NULL;
+}
+
+void zone_set_free(zone_set_t *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->count; i++)
+		zone_unref(s->zones[i]);
+	free(s->zones);
+	free(s->table);
+	free(s);
+}
