@@ -256,7 +256,8 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 /* ---- answering ---- */
 
 struct answer {
-	const query_ctx_t *ctx;
+	query_ctx_t *ctx;
+	const gslb_snapshot_t *snap;
 	struct query *q;
 	struct resp r;
 	uint16_t rcode;
@@ -299,10 +300,43 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 		a->r.count[SEC_AN]++;
 }
 
+/* The A or AAAA answer of a pool (interface 5), owner at owner_ptr. */
+static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
+{
+	int family = a->q->qtype == DNS_T_AAAA ? 6 : 4;
+	lb_result_t res;
+	lb_pool_select(p, family, a->snap->health, a->ctx->rng, &res);
+	if (res.nodata) {
+		size_t at = put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
+		/* fallback none: the negative answer is cached no longer than degraded-ttl */
+		if (at && res.degraded && res.ttl < z->soa_neg.ttl)
+			dns_put32(a->r.buf + at + 6, res.ttl);
+		return;
+	}
+	uint16_t rdlen = family == 6 ? 16 : 4;
+	size_t rrlen = 12 + (size_t)rdlen;
+	if (a->r.overflow || a->r.pos + rrlen * res.naddrs > a->r.limit) {
+		a->r.overflow = true;
+		return;
+	}
+	uint8_t *w = a->r.buf + a->r.pos;
+	for (uint16_t i = 0; i < res.naddrs; i++, w += rrlen) {
+		dns_put16(w, owner_ptr);
+		dns_put16(w + 2, family == 6 ? DNS_T_AAAA : DNS_T_A);
+		dns_put16(w + 4, DNS_C_IN);
+		dns_put32(w + 6, res.ttl);
+		dns_put16(w + 10, rdlen);
+		memcpy(w + 12, res.addrs[i]->addr, rdlen);
+	}
+	a->r.pos += rrlen * res.naddrs;
+	a->r.count[SEC_AN] += res.naddrs;
+}
+
 /*
- * Answer for the name lname (lowercased, len bytes, whose labels start at
- * label_off[]) inside zone z, following CNAMEs within the zone.  owner_ptr
- * is the compression pointer to where the name is in the response.
+ * Answer the query inside zone z (RFC 1034 4.3.2 with RFC 4592
+ * wildcards), following CNAMEs within the zone.  The name being answered
+ * starts as the query name and becomes each CNAME target; owner_ptr is
+ * the compression pointer to where that name is in the response.
  */
 static void answer_zone(struct answer *a, const zone_t *z)
 {
@@ -314,26 +348,35 @@ static void answer_zone(struct answer *a, const zone_t *z)
 	const uint8_t *label_off = q->label_off;
 	uint16_t owner_ptr = PTR(DNS_HEADER_LEN);
 	bool in_chain = false;
+	const lb_set_t *pools = a->snap->pools;
+	bool zone_pools = lb_set_has_zone(pools, z);
 
 	a->aa = true;
 	for (int link = 0;; link++) {
 		const zone_node_t *node = zone_node_find(z, lname, len);
-		const zone_node_t *cut;
+		const lb_entry_t *pe = zone_pools ? lb_set_find(pools, lname, len) : NULL;
+		const zone_node_t *cut = NULL;
 		if (node) {
 			cut = node->cut;
 			/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
 			if (cut == node && q->qtype == DNS_T_DS)
 				cut = NULL;
-		} else {
-			/* Closest encloser (RFC 4592 3.3.1); the apex always exists. */
+		} else if (!pe) {
+			/* Closest encloser (RFC 4592 3.3.1); names pools add exist too. */
 			const zone_node_t *ce = NULL;
-			for (int i = 1; i <= nlabels - z->apex_labels && !ce; i++)
+			bool pool_ce = false;
+			for (int i = 1; i <= nlabels - z->apex_labels && !ce && !pool_ce; i++) {
 				ce = zone_node_find(z, lname + label_off[i], len - label_off[i]);
-			if (!ce)
+				pool_ce = !ce && zone_pools &&
+					  lb_set_find(pools, lname + label_off[i],
+						      len - label_off[i]);
+			}
+			if (!ce && !pool_ce)
 				ce = z->apex_node;
-			cut = ce->cut;
+			if (ce)
+				cut = ce->cut;
 			if (!cut) {
-				if (!ce->wild) {
+				if (!ce || !ce->wild) {
 					put_negative(a, z, DNS_RCODE_NXDOMAIN);
 					return;
 				}
@@ -348,7 +391,17 @@ static void answer_zone(struct answer *a, const zone_t *z)
 			}
 			return;
 		}
-		if (node->flags & ZONE_NODE_ENT) {
+		if (pe && pe->pool) {
+			if (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) {
+				put_pool(a, z, pe->pool, owner_ptr);
+				return;
+			}
+			if (q->qtype == DNS_T_ANY) {
+				put_hinfo(a, owner_ptr, pe->pool->ttl);
+				return;
+			}
+		}
+		if (!node || (node->flags & ZONE_NODE_ENT)) {
 			put_negative(a, z, DNS_RCODE_NOERROR);
 			return;
 		}
@@ -506,6 +559,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	q.edns = q.nsid = q.has_ecs = q.do_bit = false;
 	q.question_end = 0;
 	a.ctx = ctx;
+	a.snap = snap;
 	a.q = &q;
 	a.aa = false;
 	a.rcode = DNS_RCODE_NOERROR;
@@ -614,5 +668,6 @@ void gslb_snapshot_free(gslb_snapshot_t *s)
 	if (!s)
 		return;
 	zone_set_free(s->zones);
+	lb_set_free(s->pools);
 	free(s);
 }

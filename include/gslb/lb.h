@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* Balanced names: pools as the answer path reads them, eligibility and the selection policies. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The health table: one word per health-check target, written by the
+ * health loop with atomic stores and read by DNS workers with relaxed
+ * atomic loads, so a state change is seen by the next query without a
+ * snapshot rebuild.  Indexes are stable for the life of the process.
+ * Bit 0 is "up"; the rest is free for the health module.
+ */
+#define LB_TARGET_NONE UINT32_MAX
+#define LB_HEALTH_UP 1u
+
+typedef struct lb_health {
+	uint32_t cap;
+	_Atomic uint32_t *words; /* cap entries, owned */
+} lb_health_t;
+
+/** A table of cap targets, all up.  Caller frees with lb_health_free(). */
+lb_health_t *lb_health_new(uint32_t cap);
+void lb_health_free(lb_health_t *h);
+
+static inline bool lb_health_up(const lb_health_t *h, uint32_t target)
+{
+	if (target == LB_TARGET_NONE || !h || target >= h->cap)
+		return true;
+	return atomic_load_explicit(&h->words[target], memory_order_relaxed) & LB_HEALTH_UP;
+}
+
+static inline void lb_health_set(lb_health_t *h, uint32_t target, bool up)
+{
+	if (h && target < h->cap)
+		atomic_store_explicit(&h->words[target], up ? LB_HEALTH_UP : 0u,
+				      memory_order_relaxed);
+}
+
+enum lb_policy {
+	LB_POLICY_WEIGHTED = 0,
+	LB_POLICY_FAILOVER = 1,
+	LB_POLICY_GEO = 2,
+};
+
+enum lb_admin {
+	LB_ADMIN_AUTO = 0,
+	LB_ADMIN_UP = 1,
+	LB_ADMIN_DOWN = 2,
+	LB_ADMIN_DRAIN = 3,
+};
+
+#define LB_MEMBERS_MAX 256 /* per pool; the selection works on stack arrays of this size */
+#define LB_ADDRS_MAX 64    /* per member and family */
+
+typedef struct lb_addr {
+	uint8_t family; /* 4 or 6 */
+	uint8_t addr[16];
+	uint32_t target; /* health table index, LB_TARGET_NONE when unchecked */
+} lb_addr_t;
+
+typedef struct lb_member {
+	char name[64];
+	uint16_t weight;
+	uint8_t priority;
+	uint8_t admin;        /* enum lb_admin */
+	uint16_t naddr[2];    /* [0] IPv4, [1] IPv6 */
+	lb_addr_t *addr[2];   /* owned by the pool set */
+	bool has_location;
+	double lat, lon;      /* degrees */
+} lb_member_t;
+
+typedef struct lb_pool {
+	uint8_t name[256];    /* lowercased wire name */
+	uint8_t name_len;
+	uint8_t policy;       /* enum lb_policy */
+	uint8_t answers;
+	bool fallback_all;
+	uint32_t ttl;
+	uint32_t degraded_ttl;
+	uint16_t nmembers;
+	lb_member_t *members; /* owned */
+	bool served;          /* inside a served zone and not below a cut */
+} lb_pool_t;
+
+/* What lb_pool_select() decided, for the answer writer and for explain. */
+typedef struct lb_result {
+	uint32_t ttl;
+	bool fallback;        /* no member was eligible; fallback all fired */
+	bool nodata;          /* answer NODATA */
+	bool degraded;        /* a member is down or the fallback is in use */
+	uint16_t naddrs;
+	const lb_addr_t *addrs[LB_MEMBERS_MAX]; /* in answer order */
+	uint16_t nchosen;
+	uint16_t chosen[LB_MEMBERS_MAX];        /* member indexes */
+} lb_result_t;
+
+/* Per-member facts for explain, filled by lb_pool_explain(). */
+typedef struct lb_member_view {
+	bool healthy;     /* has a healthy address of the family */
+	bool eligible;
+	bool secondary;   /* drain or weight 0: used only when nothing else is */
+	double probability;
+} lb_member_view_t;
+
+/** A fast per-worker PRNG (xoroshiro128+). */
+static inline uint64_t lb_rand(uint64_t s[2])
+{
+	uint64_t s0 = s[0], s1 = s[1];
+	uint64_t r = s0 + s1;
+	s1 ^= s0;
+	s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+	s[1] = (s1 << 37) | (s1 >> 27);
+	return r;
+}
+
+/**
+ * Choose the answer of pool p for family (4 or 6) with the health table h
+ * and the PRNG state rng.  Never allocates.  Returns 0.
+ */
+int lb_pool_select(const lb_pool_t *p, int family, const lb_health_t *h, uint64_t rng[2],
+		   lb_result_t *res);
+
+/**
+ * The probability of each member being in the answer (exact for one answer,
+ * by enumeration when answers > 1 and the set is small, else by sampling),
+ * plus health and eligibility.  views has p->nmembers entries.  Not for the
+ * query path.
+ */
+void lb_pool_explain(const lb_pool_t *p, int family, const lb_health_t *h, lb_member_view_t *views,
+		     bool *fallback);
+
+/* ---- pool sets: every pool a snapshot serves, found by name ---- */
+
+typedef struct lb_entry {
+	const uint8_t *name; /* lowercased wire, points into pool or into names */
+	uint8_t name_len;
+	uint32_t hash;
+	const lb_pool_t *pool; /* NULL for an ancestor that only exists because of pools */
+} lb_entry_t;
+
+typedef struct lb_set {
+	uint32_t npools;
+	lb_pool_t *pools;     /* owned */
+	uint32_t nentries;
+	lb_entry_t *entries;  /* owned */
+	uint8_t *names;       /* owned, ancestor names */
+	uint32_t table_mask;
+	const lb_entry_t **table;
+	uint32_t nzones;
+	const void **zones;   /* zones with at least one served pool (zone_t *) */
+} lb_set_t;
+
+struct zone_set;
+
+/**
+ * Make a pool set of npools pools (takes ownership of the array and the
+ * members' address arrays, which must come from malloc).  Pools outside
+ * every zone of zones, or below a zone cut, are kept but marked not served
+ * (with a warning).  Caller frees with lb_set_free().
+ */
+lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const struct zone_set *zones);
+
+/** Free a pool set and everything it owns.  NULL is a no-op. */
+void lb_set_free(lb_set_t *s);
+
+/** Does any served pool lie in zone z (a zone_t pointer)? */
+static inline bool lb_set_has_zone(const lb_set_t *s, const void *z)
+{
+	if (!s)
+		return false;
+	for (uint32_t i = 0; i < s->nzones; i++)
+		if (s->zones[i] == z)
+			return true;
+	return false;
+}
+
+/** The entry for a lowercased wire name (a pool or a pool's ancestor), or NULL. */
+const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len);

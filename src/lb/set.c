@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* Pool sets: the pools of one snapshot, found by name, with the names they make exist. */
+#include "gslb/lb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+#include "gslb/zone.h"
+
+void lb_set_free(lb_set_t *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->npools; i++) {
+		lb_pool_t *p = &s->pools[i];
+		for (uint16_t k = 0; k < p->nmembers; k++) {
+			free(p->members[k].addr[0]);
+			free(p->members[k].addr[1]);
+		}
+		free(p->members);
+	}
+	free(s->pools);
+	free(s->entries);
+	free(s->names);
+	free(s->table);
+	free(s->zones);
+	free(s);
+}
+
+const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len)
+{
+	if (!s || !s->table)
+		return NULL;
+	uint32_t h = zone_name_hash(lname, len);
+	for (uint32_t i = h & s->table_mask;; i = (i + 1) & s->table_mask) {
+		const lb_entry_t *e = s->table[i];
+		if (!e)
+			return NULL;
+		if (e->hash == h && e->name_len == len && memcmp(e->name, lname, len) == 0)
+			return e;
+	}
+}
+
+static void add_zone(lb_set_t *s, const void *z)
+{
+	if (lb_set_has_zone(s, z))
+		return;
+	s->zones = gslb_realloc(s->zones, (s->nzones + 1) * sizeof(*s->zones));
+	s->zones[s->nzones++] = z;
+}
+
+/* Insert unless the name is there; a pool replaces an ancestor-only entry. */
+static void table_put(lb_set_t *s, const uint8_t *name, size_t len, const lb_pool_t *pool)
+{
+	uint32_t h = zone_name_hash(name, len);
+	uint32_t i = h & s->table_mask;
+	for (;; i = (i + 1) & s->table_mask) {
+		lb_entry_t *e = (lb_entry_t *)s->table[i];
+		if (!e)
+			break;
+		if (e->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0) {
+			if (pool)
+				e->pool = pool;
+			return;
+		}
+	}
+	lb_entry_t *e = &s->entries[s->nentries++];
+	e->name = name;
+	e->name_len = (uint8_t)len;
+	e->hash = h;
+	e->pool = pool;
+	s->table[i] = e;
+}
+
+lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
+{
+	lb_set_t *s = gslb_calloc(1, sizeof(*s));
+	s->pools = pools;
+	s->npools = npools;
+
+	/* Each pool adds its own name and every ancestor down to its zone's apex. */
+	size_t max_entries = 0;
+	for (uint32_t i = 0; i < npools; i++)
+		max_entries += (size_t)dns_name_labels(pools[i].name) + 1;
+	uint32_t slots = 16;
+	while (slots < max_entries * 2)
+		slots *= 2;
+	s->table_mask = slots - 1;
+	s->table = gslb_calloc(slots, sizeof(*s->table));
+	s->entries = gslb_calloc(max_entries ? max_entries : 1, sizeof(*s->entries));
+
+	for (uint32_t i = 0; i < npools; i++) {
+		lb_pool_t *p = &pools[i];
+		uint8_t off[DNS_LABELS_MAX];
+		int labels = 0;
+		for (size_t o = 0; p->name[o]; o += 1 + (size_t)p->name[o])
+			off[labels++] = (uint8_t)o;
+		char text[1024];
+		dns_name_to_str(text, sizeof(text), p->name);
+		const zone_t *z = zones ? zone_set_find(zones, p->name, p->name_len, off, labels)
+					: NULL;
+		p->served = false;
+		if (!z) {
+			log_warn("pool %s is in no served zone: not served", text);
+			continue;
+		}
+		/* Below a zone cut the child zone's servers answer, not us. */
+		bool occluded = false;
+		for (int k = 0; k < labels - z->apex_labels && !occluded; k++) {
+			const zone_node_t *n =
+				zone_node_find(z, p->name + off[k], p->name_len - off[k]);
+			occluded = n && (n->flags & ZONE_NODE_DELEG);
+		}
+		if (occluded) {
+			log_warn("pool %s is below a delegation: not served", text);
+			continue;
+		}
+		const zone_node_t *n = zone_node_find(z, p->name, p->name_len);
+		if (n && (zone_node_rrset(n, DNS_T_A) || zone_node_rrset(n, DNS_T_AAAA) ||
+			  zone_node_rrset(n, DNS_T_CNAME)))
+			log_warn("pool %s: the zone file also has A, AAAA or CNAME there; the pool "
+				 "answers A and AAAA",
+				 text);
+		p->served = true;
+		add_zone(s, z);
+		table_put(s, p->name, p->name_len, p);
+		for (int k = 1; k < labels - z->apex_labels; k++)
+			table_put(s, p->name + off[k], p->name_len - off[k], NULL);
+	}
+	return s;
+}
