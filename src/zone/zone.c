@@ -426,15 +426,14 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		return -EINVAL;
 	err[0] = 0;
 	sort_arena = b->arena;
-	qsort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
+	if (b->n)
+		qsort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
 	size_t nn_cap = 16, nn_n = 0;
 	nn = gslb_malloc(nn_cap * sizeof(*nn));
 	nn[nn_n++] = (struct nname){ z->apex, z->apex_len };
 	for (size_t i = 0; i < b->n; i++) {
-		if (i > 0 && b->rrs[i].owner_off == b->rrs[i - 1].owner_off)
-			continue;
 		if (i > 0 && name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
 				      b->arena + b->rrs[i - 1].owner_off,
 				      b->rrs[i - 1].owner_len) == 0)
@@ -491,7 +490,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		if (i == 0 || !same_set(b, &b->rrs[i - 1], &b->rrs[i]))
 			nsets++;
 	z->rrsets = gslb_calloc(nsets ? nsets : 1, sizeof(*z->rrsets));
-	z->nrecords = (uint32_t)b->n;
 	size_t si = 0;
 	for (size_t i = 0; i < b->n;) {
 		size_t j = i + 1;
@@ -508,6 +506,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			z->nrrsets = (uint32_t)si;
 			goto out;
 		}
+		z->nrecords += set->count;
 		if (n->nrrsets == 0)
 			n->rrsets = set; /* sets of one owner are adjacent and sorted by type */
 		n->nrrsets++;

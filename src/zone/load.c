@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: MIT */
+/* Zone files to zones: reads RFC 1035 master files with ldns and hands each RR to zone_add_rr(). */
+#include "gslb/zone.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <ldns/ldns.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+
+#define DEFAULT_TTL_S 3600  /* used until a $TTL directive says otherwise */
+#define INCLUDE_DEPTH_MAX 8 /* nested $INCLUDEs, which also stops include loops */
+
+/*
+ * State of one zone_load_file() call.  The origin, default TTL and previous
+ * owner belong to each file being read (RFC 1035 5.1: they revert when an
+ * $INCLUDE ends), so they live in read_file()'s frame, not here.
+ */
+struct load {
+	const char *dir; /* the zone directory: base of relative $INCLUDE paths */
+	zone_t *z;
+	ldns_buffer *rdata; /* scratch for one RR's uncompressed rdata */
+	char *err;
+	size_t errlen;
+};
+
+/* Write "file:line: message" into the error buffer (line 0: "file: message"). */
+static void __attribute__((format(printf, 4, 5)))
+fail(struct load *ld, const char *file, int line, const char *fmt, ...)
+{
+	int n;
+	if (line > 0)
+		n = snprintf(ld->err, ld->errlen, "%s:%d: ", file, line);
+	else
+		n = snprintf(ld->err, ld->errlen, "%s: ", file);
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static bool line_is_blank(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\f' || *s == '\v')
+		s++;
+	return *s == 0 || *s == ';';
+}
+
+/*
+ * Split the next whitespace-separated word off *s, in place.  A word in
+ * double quotes may hold spaces (a file name).  A ';' starts a comment.
+ * Returns NULL at the end of the line.
+ */
+static char *next_word(char **s)
+{
+	char *p = *s;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p == 0 || *p == ';')
+		return NULL;
+	char *w = p;
+	if (*p == '"') {
+		w = ++p;
+		while (*p && *p != '"')
+			p++;
+	} else {
+		while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != ';')
+			p++;
+	}
+	if (*p == ';') {
+		/* A comment right after the word: end the word, end the line. */
+		*p = 0;
+		*s = p;
+		return w;
+	}
+	if (*p)
+		*p++ = 0;
+	*s = p;
+	return w;
+}
+
+/* Does a presentation name end in an unescaped dot, i.e. is it absolute? */
+static bool name_is_absolute(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || s[n - 1] != '.')
+		return false;
+	size_t bs = 0;
+	while (bs + 1 < n && s[n - 2 - bs] == '\\')
+		bs++;
+	return bs % 2 == 0;
+}
+
+/*
+ * Parse the name of an $ORIGIN or $INCLUDE directive.  ldns would take a
+ * relative name as absolute; RFC 1035 5.1 makes it relative to the current
+ * origin, as BIND, NSD and Knot do.  Returns a new dname or NULL.
+ */
+static ldns_rdf *origin_parse(const char *s, const ldns_rdf *cur)
+{
+	if (strcmp(s, "@") == 0)
+		return ldns_rdf_clone(cur);
+	if (name_is_absolute(s))
+		return ldns_dname_new_frm_str(s);
+	ldns_rdf *rel = ldns_dname_new_frm_str(s);
+	if (!rel)
+		return NULL;
+	/* ldns made the relative text absolute: cut its root label, append cur. */
+	size_t rlen = ldns_rdf_size(rel);
+	size_t clen = ldns_rdf_size(cur);
+	ldns_rdf *out = NULL;
+	if (rlen >= 1 && rlen - 1 + clen <= DNS_NAME_MAX) {
+		uint8_t buf[DNS_NAME_MAX + 1];
+		memcpy(buf, ldns_rdf_data(rel), rlen - 1);
+		memcpy(buf + rlen - 1, ldns_rdf_data(cur), clen);
+		out = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, rlen - 1 + clen, buf);
+	}
+	ldns_rdf_deep_free(rel);
+	return out;
+}
+
+/* ldns's message for a status, without the "Syntax error, " most of them start with. */
+static const char *ldns_msg(ldns_status s)
+{
+	const char *m = ldns_get_errorstr_by_id(s);
+	if (!m)
+		return "unknown error";
+	if (strncmp(m, "Syntax error, ", 14) == 0)
+		return m + 14;
+	return m;
+}
+
+static void name_text(char *dst, size_t cap, const ldns_rdf *name)
+{
+	char *s = ldns_rdf2str(name);
+	snprintf(dst, cap, "%s", s ? s : "?");
+	free(s);
+}
+
+/* Hand one parsed RR to the zone, translating its refusals into messages. */
+static int add_rr(struct load *ld, const char *file, int line, const ldns_rr *rr)
+{
+	const ldns_rdf *owner = ldns_rr_owner(rr);
+	char name[1024];
+
+	if (!owner || !ldns_dname_absolute(owner)) {
+		fail(ld, file, line, "owner name is not absolute");
+		return GSLB_ENAME;
+	}
+	ldns_buffer_clear(ld->rdata);
+	ldns_status s = ldns_rr_rdata2buffer_wire(ld->rdata, rr);
+	if (s != LDNS_STATUS_OK) {
+		fail(ld, file, line, "cannot encode rdata: %s", ldns_msg(s));
+		return GSLB_EPARSE;
+	}
+	size_t rdlen = ldns_buffer_position(ld->rdata);
+	if (rdlen > 65535) {
+		fail(ld, file, line, "rdata longer than 65535 bytes");
+		return GSLB_ETOOBIG;
+	}
+	int ret = zone_add_rr(ld->z, ldns_rdf_data(owner), (uint16_t)ldns_rr_get_type(rr),
+			      (uint16_t)ldns_rr_get_class(rr), ldns_rr_ttl(rr),
+			      ldns_buffer_begin(ld->rdata), (uint16_t)rdlen);
+	switch (ret) {
+	case 0:
+		return 0;
+	case GSLB_ECLASS: {
+		char *cls = ldns_rr_class2str(ldns_rr_get_class(rr));
+		fail(ld, file, line, "record class %s is not IN", cls ? cls : "?");
+		free(cls);
+		break;
+	}
+	case GSLB_EOUTOFZONE: {
+		char apex[1024];
+		name_text(name, sizeof(name), owner);
+		dns_name_to_str(apex, sizeof(apex), ld->z->apex);
+		fail(ld, file, line, "%s is outside the zone %s", name, apex);
+		break;
+	}
+	default:
+		name_text(name, sizeof(name), owner);
+		fail(ld, file, line, "%s: %s", name, gslb_strerror(ret));
+		break;
+	}
+	return ret;
+}
+
+static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rdf *origin0,
+		     uint32_t ttl0, int depth);
+
+/* Open a zone file or an included one for reading; only regular files qualify. */
+static int open_file(const char *path, FILE **fpp, struct stat *st)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return -errno;
+	int ret = 0;
+	if (fstat(fileno(fp), st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st->st_mode))
+		ret = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	if (ret < 0) {
+		fclose(fp);
+		return ret;
+	}
+	*fpp = fp;
+	return 0;
+}
+
+/* $INCLUDE file [origin]: the file is relative to the zone directory, not to the includer. */
+static int include(struct load *ld, const char *file, int line, char *args, const ldns_rdf *origin,
+		   uint32_t ttl, int depth)
+{
+	char *name = next_word(&args);
+	char *oname = next_word(&args);
+	ldns_rdf *inc_origin = NULL;
+	char *path = NULL;
+	FILE *fp = NULL;
+	struct stat st;
+	int ret;
+
+	if (!name || !*name) {
+		fail(ld, file, line, "$INCLUDE needs a file name");
+		return GSLB_EPARSE;
+	}
+	if (next_word(&args)) {
+		fail(ld, file, line, "$INCLUDE takes a file name and an optional origin");
+		return GSLB_EPARSE;
+	}
+	if (depth + 1 > INCLUDE_DEPTH_MAX) {
+		fail(ld, file, line, "$INCLUDE nested more than %d deep", INCLUDE_DEPTH_MAX);
+		return GSLB_EPARSE;
+	}
+	if (oname) {
+		inc_origin = origin_parse(oname, origin);
+		if (!inc_origin) {
+			fail(ld, file, line, "$INCLUDE: invalid origin \"%s\"", oname);
+			return GSLB_EPARSE;
+		}
+	}
+	if (name[0] == '/' || !ld->dir || !*ld->dir) {
+		path = gslb_strdup(name);
+	} else {
+		size_t n = strlen(ld->dir) + strlen(name) + 2;
+		path = gslb_malloc(n);
+		snprintf(path, n, "%s/%s", ld->dir, name);
+	}
+	ret = open_file(path, &fp, &st);
+	if (ret < 0) {
+		/* Name the line that asked for it: the user has to fix that line or the file. */
+		fail(ld, file, line, "$INCLUDE %s: %s", name,
+		     ret == -EINVAL ? "not a regular file" : gslb_strerror(ret));
+		goto out;
+	}
+	ret = read_file(ld, fp, name, inc_origin ? inc_origin : origin, ttl, depth + 1);
+	fclose(fp);
+out:
+	free(path);
+	ldns_rdf_deep_free(inc_origin);
+	return ret;
+}
+
+/* Directives ldns leaves to us, or that we take over to get them right. */
+static int directive(struct load *ld, const char *file, int line, char *text, ldns_rdf **origin,
+		     uint32_t *ttl, int depth)
+{
+	char *args = text;
+	char *kw = next_word(&args);
+	char *arg;
+
+	if (strcasecmp(kw, "$TTL") == 0) {
+		arg = next_word(&args);
+		const char *end = NULL;
+		if (!arg || next_word(&args)) {
+			fail(ld, file, line, "$TTL takes one value");
+			return GSLB_EPARSE;
+		}
+		uint32_t v = ldns_str2period(arg, &end);
+		if (!end || *end) {
+			fail(ld, file, line, "$TTL: invalid value \"%s\"", arg);
+			return GSLB_EPARSE;
+		}
+		*ttl = v;
+		return 0;
+	}
+	if (strcasecmp(kw, "$ORIGIN") == 0) {
+		arg = next_word(&args);
+		if (!arg || next_word(&args)) {
+			fail(ld, file, line, "$ORIGIN takes one name");
+			return GSLB_EPARSE;
+		}
+		ldns_rdf *o = origin_parse(arg, *origin);
+		if (!o) {
+			fail(ld, file, line, "$ORIGIN: invalid name \"%s\"", arg);
+			return GSLB_EPARSE;
+		}
+		ldns_rdf_deep_free(*origin);
+		*origin = o;
+		return 0;
+	}
+	if (strcasecmp(kw, "$INCLUDE") == 0) {
+		/*
+		 * RFC 1035 5.1: the origin and current owner revert afterwards;
+		 * the included file gets copies, so ours are untouched.
+		 */
+		return include(ld, file, line, args, *origin, *ttl, depth);
+	}
+	fail(ld, file, line, "unsupported directive %s", kw);
+	return GSLB_EPARSE;
+}
+
+/*
+ * Read one file.  Each entry is found here first, so that blank lines and
+ * comments are skipped and the line an entry starts on is known; directives
+ * are handled here, and for a record the file is rewound to the start of its
+ * line and ldns parses it (multi-line parentheses, quoting, owner inheritance
+ * through prev, relative names against origin, the default TTL).
+ */
+static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rdf *origin0,
+		     uint32_t ttl0, int depth)
+{
+	ldns_rdf *origin = ldns_rdf_clone(origin0);
+	ldns_rdf *prev = NULL;
+	uint32_t ttl = ttl0;
+	char *buf = NULL;
+	size_t cap = 0;
+	int line = 0;
+	int ret = 0;
+
+	for (;;) {
+		long pos = ftell(fp);
+		if (pos < 0) {
+			ret = -errno;
+			fail(ld, shown, line, "%s", strerror(errno));
+			goto out;
+		}
+		errno = 0;
+		ssize_t n = getline(&buf, &cap, fp);
+		if (n < 0) {
+			if (ferror(fp)) {
+				ret = errno ? -errno : -EIO;
+				fail(ld, shown, line, "read error: %s", gslb_strerror(ret));
+			}
+			break;
+		}
+		line++;
+		if (memchr(buf, 0, (size_t)n)) {
+			ret = GSLB_EPARSE;
+			fail(ld, shown, line, "syntax error: NUL byte in the file");
+			goto out;
+		}
+		if (line_is_blank(buf))
+			continue;
+		if (buf[0] == '$') {
+			ret = directive(ld, shown, line, buf, &origin, &ttl, depth);
+			if (ret < 0)
+				goto out;
+			continue;
+		}
+		if (fseek(fp, pos, SEEK_SET) < 0) {
+			ret = -errno;
+			fail(ld, shown, line, "%s", strerror(errno));
+			goto out;
+		}
+		int start = line;
+		int ldns_line = line - 1;
+		ldns_rr *rr = NULL;
+		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &ldns_line);
+		/* ldns consumed the whole entry, several lines for "( ... )". */
+		if (ldns_line > line)
+			line = ldns_line;
+		if (s == LDNS_STATUS_SYNTAX_EMPTY)
+			continue;
+		if (s != LDNS_STATUS_OK) {
+			ldns_rr_free(rr);
+			ret = GSLB_EPARSE;
+			fail(ld, shown, start, "syntax error: %s", ldns_msg(s));
+			goto out;
+		}
+		ret = add_rr(ld, shown, start, rr);
+		ldns_rr_free(rr);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	free(buf);
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	return ret;
+}
+
+/*
+ * The zone a file holds: its name without a trailing ".zone", made absolute.
+ * Returns a new dname, or NULL if the name is not a valid domain name.
+ */
+static ldns_rdf *zone_name_of(const char *fname)
+{
+	const char *base = strrchr(fname, '/');
+	base = base ? base + 1 : fname;
+	size_t n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".zone") == 0)
+		n -= 5;
+	if (n == 0 || n > 1024)
+		return NULL;
+	char name[1030];
+	memcpy(name, base, n);
+	name[n] = 0;
+	if (!name_is_absolute(name)) {
+		name[n] = '.';
+		name[n + 1] = 0;
+	}
+	return ldns_dname_new_frm_str(name);
+}
+
+int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen)
+{
+	struct load ld = { .dir = dir, .err = err, .errlen = errlen };
+	ldns_rdf *apex = NULL;
+	char *path = NULL;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	err[0] = 0;
+	if (fname[0] == '/' || !dir || !*dir) {
+		path = gslb_strdup(fname);
+	} else {
+		size_t n = strlen(dir) + strlen(fname) + 2;
+		path = gslb_malloc(n);
+		snprintf(path, n, "%s/%s", dir, fname);
+	}
+	apex = zone_name_of(fname);
+	if (!apex) {
+		ret = GSLB_ENAME;
+		fail(&ld, fname, 0, "the file name is not a valid zone name");
+		goto out;
+	}
+	ld.z = zone_new(ldns_rdf_data(apex));
+	if (!ld.z) {
+		ret = GSLB_ENAME;
+		fail(&ld, fname, 0, "the file name is not a valid zone name");
+		goto out;
+	}
+	ld.rdata = ldns_buffer_new(LDNS_MAX_PACKETLEN);
+	if (!ld.rdata) {
+		ret = -ENOMEM;
+		fail(&ld, fname, 0, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	FILE *fp = NULL;
+	ret = open_file(path, &fp, &st);
+	if (ret < 0) {
+		fail(&ld, fname, 0, "cannot open: %s",
+		     ret == -EINVAL ? "not a regular file" : gslb_strerror(ret));
+		goto out;
+	}
+	ret = read_file(&ld, fp, fname, apex, DEFAULT_TTL_S, 0);
+	fclose(fp);
+	if (ret < 0)
+		goto out;
+
+	char msg[512];
+	msg[0] = 0;
+	ret = zone_finish(ld.z, msg, sizeof(msg));
+	if (ret < 0) {
+		fail(&ld, fname, 0, "%s", msg[0] ? msg : gslb_strerror(ret));
+		goto out;
+	}
+	ld.z->file = gslb_strdup(path);
+	ld.z->mtime = st.st_mtime;
+
+	char zname[1024];
+	dns_name_to_str(zname, sizeof(zname), ld.z->apex);
+	log_info("zone %s: loaded %u records, serial %u from %s", zname, ld.z->nrecords,
+		 ld.z->serial, path);
+	*out = ld.z;
+	ld.z = NULL;
+out:
+	zone_unref(ld.z);
+	if (ld.rdata)
+		ldns_buffer_free(ld.rdata);
+	ldns_rdf_deep_free(apex);
+	free(path);
+	return ret;
+}
+
+/* Editor backups, package manager leftovers and hidden files are not zones. */
+static bool skip_name(const char *name)
+{
+	static const char *const suffixes[] = { "~", ".swp", ".tmp", ".bak" };
+	size_t n = strlen(name);
+	if (name[0] == '.')
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		size_t l = strlen(suffixes[i]);
+		if (n >= l && strcmp(name + n - l, suffixes[i]) == 0)
+			return true;
+	}
+	/* dpkg's .dpkg-old, .dpkg-dist, .dpkg-new, .dpkg-tmp ... */
+	return strstr(name, ".dpkg-") != NULL;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The zone of this name in prev, or NULL. */
+static zone_t *prev_zone(const zone_set_t *prev, const char *fname)
+{
+	if (!prev)
+		return NULL;
+	ldns_rdf *apex = zone_name_of(fname);
+	if (!apex)
+		return NULL;
+	zone_t *z = NULL;
+	if (dns_name_len(ldns_rdf_data(apex), ldns_rdf_size(apex)) > 0) {
+		uint8_t lname[DNS_NAME_MAX];
+		size_t len = dns_name_lower(lname, ldns_rdf_data(apex));
+		z = zone_set_get(prev, lname, len);
+	}
+	ldns_rdf_deep_free(apex);
+	return z;
+}
+
+int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, unsigned *failed)
+{
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	unsigned nfail = 0;
+	int ret = 0;
+
+	*out = NULL;
+	if (failed)
+		*failed = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	/* Read every name first and load in sorted order: stable logs and duplicate handling. */
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno) {
+				ret = -errno;
+				goto out;
+			}
+			break;
+		}
+		if (skip_name(de->d_name))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = gslb_realloc(names, cap * sizeof(*names));
+		}
+		names[count++] = gslb_strdup(de->d_name);
+	}
+	if (count)
+		qsort(names, count, sizeof(*names), str_cmp);
+
+	zone_set_t *set = zone_set_new();
+	for (size_t i = 0; i < count; i++) {
+		char err[1024];
+		zone_t *z = NULL;
+		int r = zone_load_file(dir, names[i], &z, err, sizeof(err));
+		if (r < 0) {
+			nfail++;
+			log_err("%s", err);
+			zone_t *old = prev_zone(prev, names[i]);
+			if (old) {
+				char zname[1024];
+				dns_name_to_str(zname, sizeof(zname), old->apex);
+				log_warn("zone %s: the previous version (serial %u) keeps serving",
+					 zname, old->serial);
+				z = zone_ref(old);
+			}
+		}
+		if (!z)
+			continue;
+		if (zone_set_add(set, z) == -EEXIST) {
+			char zname[1024];
+			dns_name_to_str(zname, sizeof(zname), z->apex);
+			log_err("%s: zone %s is already loaded from another file, ignored",
+				names[i], zname);
+			nfail++;
+		}
+		zone_unref(z);
+	}
+	zone_set_finish(set);
+	*out = set;
+	if (failed)
+		*failed = nfail;
+out:
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return ret;
+}
