@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* The DNS server: listeners, worker threads, the control loop that loads and swaps snapshots. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "gslb/query.h"
+
+/* The ceiling on TCP connections for the whole server, shared out among the workers. */
+#define SERVER_TCP_CONNS_TOTAL 256
+/* Each worker accepts at least this many TCP connections however many threads there are. */
+#define SERVER_TCP_CONNS_MIN 16
+/* RFC 7766 6.2.3: idle TCP connections are closed after this long. */
+#define SERVER_TCP_IDLE_MS 10000
+/* Upper bound of --threads. */
+#define SERVER_THREADS_MAX 256
+
+/* One --listen address: UDP and TCP on it. */
+typedef struct server_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char text[80]; /* "127.0.0.1:53" or "[::1]:53", for messages */
+} server_listen_t;
+
+/*
+ * What server_run() needs.  Filled in by main() from the options; read only
+ * (by every thread) while the server runs.
+ */
+typedef struct server_conf {
+	const char *zones_dir;
+	const server_listen_t *listen;
+	size_t nlisten;
+	unsigned threads;       /* DNS worker threads, >= 1 */
+	const char *user;       /* drop privileges to this user after binding, or NULL */
+	const query_conf_t *qconf;
+} server_conf_t;
+
+/**
+ * Parse "ADDR:PORT", "[ADDR6]:PORT" (or a bare address, port 53) into l.
+ * Returns 0, or -EINVAL with a reason in err.
+ */
+int server_listen_parse(server_listen_t *l, const char *text, char *err, size_t errlen);
+
+/**
+ * Run the server until SIGTERM or SIGINT: bind every listener, drop
+ * privileges, load the zones, start the workers and run the control loop
+ * (reloads on SIGHUP and on zone directory changes) in the calling thread.
+ * Returns the process exit status: 0 after a clean stop, 1 when start-up
+ * failed (a message has been logged).
+ */
+int server_run(const server_conf_t *conf);
+
+/**
+ * --check-config: load and validate every zone in dir, logging each
+ * problem.  Binds nothing.  Returns the exit status: 0 when every zone
+ * loaded, 1 otherwise.
+ */
+int server_check_config(const char *zones_dir);

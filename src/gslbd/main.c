@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbd's main(): options from the command line and the -c file, then the server. */
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gslb/core.h"
+#include "gslb/query.h"
+#include "gslb/server.h"
+
+#define DEFAULT_ZONES SYSCONFDIR "/gslbd/zones"
+#define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
+#define DEFAULT_HISTORY_H 24
+#define HISTORY_MAX_H 87600 /* ten years */
+#define NSID_MAX 255        /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
+#define TXT_MAX 255         /* one TXT character-string (RFC 1035 3.3) */
+#define LISTEN_MAX 64
+
+/* Everything the options set.  Strings are owned (freed by options_free()). */
+struct options {
+	server_listen_t listen[LISTEN_MAX];
+	size_t nlisten;
+	bool listen_from_argv; /* the first --listen on the command line drops the file's */
+	char *zones;
+	char *db;
+	char *geoip;
+	char *metrics;
+	char *user;
+	char *ca_file;
+	char *server_id;
+	char *server_version;
+	uint8_t nsid[NSID_MAX];
+	size_t nsid_len;
+	bool has_nsid;
+	unsigned threads;
+	unsigned history_h;
+	int log_level;
+	bool check_config;
+};
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_ZONES,
+	OPT_DB,
+	OPT_GEOIP,
+	OPT_THREADS,
+	OPT_METRICS,
+	OPT_NSID,
+	OPT_SERVER_ID,
+	OPT_SERVER_VERSION,
+	OPT_USER,
+	OPT_LOG_LEVEL,
+	OPT_CA_FILE,
+	OPT_HISTORY,
+	OPT_CHECK_CONFIG,
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "zones", required_argument, NULL, OPT_ZONES },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "geoip", required_argument, NULL, OPT_GEOIP },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "nsid", required_argument, NULL, OPT_NSID },
+	{ "server-id", required_argument, NULL, OPT_SERVER_ID },
+	{ "server-version", required_argument, NULL, OPT_SERVER_VERSION },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "c:hV";
+
+static unsigned cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (unsigned)n;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: gslbd [OPTION]...\n"
+		"Authoritative DNS server that balances names over health-checked members.\n"
+		"\n"
+		"  -c, --config FILE        read options from FILE, one 'name = value' a line\n"
+		"                           (names as below without '--'); the command line wins\n"
+		"      --listen ADDR:PORT   UDP and TCP listener, repeatable, IPv6 as [ADDR]:PORT\n"
+		"                           (default: 0.0.0.0:53 and [::]:53)\n"
+		"      --zones DIR          directory of zone files, one zone per file\n"
+		"                           (default: %s)\n"
+		"      --db FILE            SQLite database of pools and health\n"
+		"                           (default: %s)\n"
+		"      --geoip FILE         MaxMind DB (.mmdb) for geo pools (default: none)\n"
+		"      --threads N          DNS worker threads, 1-%d (default: number of CPUs, %u)\n"
+		"      --metrics ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                           (default: off)\n"
+		"      --nsid STRING        NSID (RFC 5001) value; 0x... for hex (default: none)\n"
+		"      --server-id STRING   CH TXT answer to id.server and hostname.bind\n"
+		"                           (default: none, REFUSED)\n"
+		"      --server-version STRING\n"
+		"                           CH TXT answer to version.bind and version.server\n"
+		"                           (default: none, REFUSED)\n"
+		"      --user USER          drop privileges to USER after binding (default: none)\n"
+		"      --log-level LEVEL    error, warning, info or debug (default: info)\n"
+		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
+		"                           (default: the system store)\n"
+		"      --history HOURS      hours of probe results kept, 1-%d (default: %d)\n"
+		"      --check-config       load and validate the configuration, print problems,\n"
+		"                           exit 0 if all is fine, else 1; binds nothing\n"
+		"  -V, --version            print the version and exit\n"
+		"  -h, --help               print this help and exit\n"
+		"\n"
+		"SIGHUP reloads the zones (so does any change in the zone directory);\n"
+		"SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a clean stop, 1 when\n"
+		"an option is invalid or start-up fails.  See gslbd(8).\n",
+		DEFAULT_ZONES, DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
+		DEFAULT_HISTORY_H);
+}
+
+static void options_free(struct options *o)
+{
+	free(o->zones);
+	free(o->db);
+	free(o->geoip);
+	free(o->metrics);
+	free(o->user);
+	free(o->ca_file);
+	free(o->server_id);
+	free(o->server_version);
+}
+
+static void str_set(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = gslb_strdup(value);
+}
+
+/* A decimal number in min-max, nothing else. */
+static int number_parse(const char *s, unsigned long min, unsigned long max, unsigned *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* NSID: the bytes of the string, or with a 0x prefix the bytes its hex digits spell. */
+static int nsid_parse(struct options *o, const char *s, const char *where)
+{
+	size_t n = strlen(s);
+	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		n -= 2;
+		if (n % 2 || n / 2 > NSID_MAX) {
+			fprintf(stderr, "gslbd: %s: hex needs an even number of digits, at most %d\n",
+				where, 2 * NSID_MAX);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < n / 2; i++) {
+			int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+			if (hi < 0 || lo < 0) {
+				fprintf(stderr, "gslbd: %s: '%c%c' is not a hex byte\n", where,
+					s[2 * i], s[2 * i + 1]);
+				return -EINVAL;
+			}
+			o->nsid[i] = (uint8_t)(hi << 4 | lo);
+		}
+		o->nsid_len = n / 2;
+	} else {
+		if (n == 0 || n > NSID_MAX) {
+			fprintf(stderr, "gslbd: %s: must be 1-%d bytes\n", where, NSID_MAX);
+			return -EINVAL;
+		}
+		memcpy(o->nsid, s, n);
+		o->nsid_len = n;
+	}
+	o->has_nsid = true;
+	return 0;
+}
+
+/*
+ * Apply one option.  where names it for messages ("--threads" or
+ * "FILE:LINE: threads"); from_argv says whether it came from the command
+ * line.  Prints one message and returns -EINVAL for a bad value.
+ */
+static int option_apply(struct options *o, int id, const char *value, const char *where,
+			bool from_argv)
+{
+	char err[256];
+	server_listen_t l;
+
+	switch (id) {
+	case OPT_LISTEN:
+		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
+			fprintf(stderr, "gslbd: %s: %s\n", where, err);
+			return -EINVAL;
+		}
+		if (from_argv && !o->listen_from_argv) {
+			o->nlisten = 0;
+			o->listen_from_argv = true;
+		}
+		for (size_t i = 0; i < o->nlisten; i++)
+			if (o->listen[i].addr_len == l.addr_len &&
+			    memcmp(&o->listen[i].addr, &l.addr, l.addr_len) == 0)
+				return 0; /* the same address twice is once */
+		if (o->nlisten == LISTEN_MAX) {
+			fprintf(stderr, "gslbd: %s: at most %d listeners\n", where, LISTEN_MAX);
+			return -EINVAL;
+		}
+		o->listen[o->nlisten++] = l;
+		return 0;
+	case OPT_ZONES:
+		str_set(&o->zones, value);
+		return 0;
+	case OPT_DB:
+		str_set(&o->db, value);
+		return 0;
+	case OPT_GEOIP:
+		str_set(&o->geoip, value);
+		return 0;
+	case OPT_THREADS:
+		if (number_parse(value, 1, SERVER_THREADS_MAX, &o->threads) < 0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a number in 1-%d\n", where, value,
+				SERVER_THREADS_MAX);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_METRICS: {
+		/* The port is required: there is no standard one to default to. */
+		const char *br = strchr(value, ']');
+		bool has_port = value[0] == '[' ? br && br[1] == ':' : strchr(value, ':') != NULL;
+		if (!has_port) {
+			fprintf(stderr, "gslbd: %s: '%s' is not ADDR:PORT or [ADDR6]:PORT\n", where,
+				value);
+			return -EINVAL;
+		}
+		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
+			fprintf(stderr, "gslbd: %s: %s\n", where, err);
+			return -EINVAL;
+		}
+		str_set(&o->metrics, value);
+		return 0;
+	}
+	case OPT_NSID:
+		return nsid_parse(o, value, where);
+	case OPT_SERVER_ID:
+	case OPT_SERVER_VERSION:
+		if (strlen(value) > TXT_MAX) {
+			fprintf(stderr, "gslbd: %s: at most %d bytes (one TXT string)\n", where,
+				TXT_MAX);
+			return -EINVAL;
+		}
+		str_set(id == OPT_SERVER_ID ? &o->server_id : &o->server_version, value);
+		return 0;
+	case OPT_USER:
+		str_set(&o->user, value);
+		return 0;
+	case OPT_LOG_LEVEL: {
+		int lvl = gslb_log_level_parse(value);
+		if (lvl < 0) {
+			fprintf(stderr,
+				"gslbd: %s: '%s' is not one of error, warning, info, debug\n",
+				where, value);
+			return -EINVAL;
+		}
+		o->log_level = lvl;
+		return 0;
+	}
+	case OPT_CA_FILE:
+		str_set(&o->ca_file, value);
+		return 0;
+	case OPT_HISTORY:
+		if (number_parse(value, 1, HISTORY_MAX_H, &o->history_h) < 0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a number of hours in 1-%d\n", where,
+				value, HISTORY_MAX_H);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_CHECK_CONFIG:
+		o->check_config = true;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/*
+ * The -c file: "name = value" lines, names as the long options.  A '#'
+ * at the start of a line or after a blank starts a comment; a value in
+ * double quotes is taken as is (for one holding '#' or edge blanks).
+ */
+static int config_read(struct options *o, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "gslbd: cannot read %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	char line[4096];
+	int lineno = 0, ret = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char where[512];
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			fprintf(stderr, "gslbd: %s:%d: line too long\n", path, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fprintf(stderr, "gslbd: %s:%d: expected 'name = value'\n", path, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		*eq = '\0';
+		char *name = trim(s), *value = trim(eq + 1);
+		if (*value == '"') {
+			char *end = strrchr(value + 1, '"');
+			if (!end || trim(end + 1)[0] != '\0') {
+				fprintf(stderr, "gslbd: %s:%d: unbalanced '\"'\n", path, lineno);
+				ret = -EINVAL;
+				goto out;
+			}
+			*end = '\0';
+			value++;
+		} else {
+			for (char *p = value; *p; p++)
+				if (*p == '#' && (p == value || isspace((unsigned char)p[-1]))) {
+					*p = '\0';
+					break;
+				}
+			value = trim(value);
+		}
+		snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, name);
+		const struct option *opt = NULL;
+		for (const struct option *p = long_opts; p->name; p++)
+			if (strcmp(p->name, name) == 0)
+				opt = p;
+		if (!opt || opt->val < OPT_LISTEN || opt->has_arg != required_argument) {
+			fprintf(stderr, "gslbd: %s:%d: '%s' is not an option of the file\n", path,
+				lineno, name);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (*value == '\0') {
+			fprintf(stderr, "gslbd: %s: empty value\n", where);
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = option_apply(o, opt->val, value, where, false);
+		if (ret < 0)
+			goto out;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "gslbd: cannot read %s: %s\n", path, strerror(errno));
+		ret = -EIO;
+	}
+out:
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Two passes: the first only finds -c, --help and --version, so the file is
+ * read before the command line is applied over it.
+ */
+static int options_parse(struct options *o, int argc, char **argv)
+{
+	const char *config = NULL;
+	int c;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (c == 'c') {
+			config = optarg;
+		} else if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		} else if (c == 'V') {
+			printf("gslbd %s\n", PACKAGE_VERSION);
+			exit(0);
+		}
+	}
+	if (config && config_read(o, config) < 0)
+		return -EINVAL;
+
+	opterr = 1;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (c == 'c')
+			continue;
+		if (c == '?' || c == ':')
+			goto usage;
+		char where[64];
+		const char *name = "?";
+		for (const struct option *p = long_opts; p->name; p++)
+			if (p->val == c)
+				name = p->name;
+		snprintf(where, sizeof(where), "--%s", name);
+		if (option_apply(o, c, optarg, where, true) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gslbd: unexpected argument '%s'\n", argv[optind]);
+		goto usage;
+	}
+	return 0;
+usage:
+	fprintf(stderr, "Try 'gslbd --help' for more information.\n");
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .threads = 0, .history_h = DEFAULT_HISTORY_H,
+			     .log_level = GSLB_LOG_INFO };
+	char err[256];
+	int status = 1;
+
+	gslb_log_set_ident("gslbd");
+	if (options_parse(&o, argc, argv) < 0)
+		goto out;
+	gslb_log_set_level(o.log_level);
+	if (!o.zones)
+		o.zones = gslb_strdup(DEFAULT_ZONES);
+	if (!o.db)
+		o.db = gslb_strdup(DEFAULT_DB);
+	if (!o.threads)
+		o.threads = cpus();
+	if (o.nlisten == 0) {
+		server_listen_parse(&o.listen[0], "0.0.0.0:53", err, sizeof(err));
+		server_listen_parse(&o.listen[1], "[::]:53", err, sizeof(err));
+		o.nlisten = 2;
+	}
+
+	if (o.check_config) {
+		status = server_check_config(o.zones);
+		goto out;
+	}
+
+	/* A client gone mid-answer must be an error from write(), not a dead daemon. */
+	signal(SIGPIPE, SIG_IGN);
+
+	query_conf_t qconf = {
+		.nsid = o.has_nsid ? o.nsid : NULL,
+		.nsid_len = (uint16_t)o.nsid_len,
+		.server_id = o.server_id,
+		.server_version = o.server_version,
+	};
+	server_conf_t conf = {
+		.zones_dir = o.zones,
+		.listen = o.listen,
+		.nlisten = o.nlisten,
+		.threads = o.threads,
+		.user = o.user,
+		.qconf = &qconf,
+	};
+	status = server_run(&conf);
+	if (status == 0)
+		log_info("stopped");
+out:
+	options_free(&o);
+	return status;
+}

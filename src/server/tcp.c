@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/* DNS over TCP (RFC 7766): framed queries answered in order, backpressure, idle timeout, LRU limit. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+#include "internal.h"
+
+/* RFC 1035 4.2.2: a two-byte length, then the message. */
+#define TCP_FRAME_MAX (2 + DNS_MSG_MAX)
+#define TCP_BACKLOG 256
+
+/*
+ * One client connection, owned by its worker's loop.  Handles are freed
+ * in their close callbacks: the struct goes when both are closed.
+ * Invariant: while writing, reads are stopped and no further frame is
+ * answered, so answers leave in query order and a slow reader cannot make
+ * the server buffer more than one answer (RFC 7766 6.2.1.1 backpressure).
+ */
+typedef struct tcp_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	worker_t *w;
+	struct tcp_conn *prev, *next; /* the worker's LRU list, oldest first */
+	struct sockaddr_storage peer;
+	uint8_t *rbuf;   /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
+	size_t rlen;
+	uint8_t *wbuf;   /* the unsent rest of one answer, allocated on first need */
+	unsigned open;   /* handles not yet closed */
+	bool in_lru;
+	bool writing;    /* a uv_write is pending */
+	bool draining;   /* read no more: close once the frames already read are answered */
+	bool closing;
+} tcp_conn_t;
+
+static void lru_remove(worker_t *w, tcp_conn_t *c)
+{
+	if (!c->in_lru)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->lru_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		w->lru_tail = c->prev;
+	c->prev = c->next = NULL;
+	c->in_lru = false;
+}
+
+static void lru_append(worker_t *w, tcp_conn_t *c)
+{
+	c->prev = w->lru_tail;
+	c->next = NULL;
+	if (w->lru_tail)
+		w->lru_tail->next = c;
+	else
+		w->lru_head = c;
+	w->lru_tail = c;
+	c->in_lru = true;
+}
+
+static void conn_close_cb(uv_handle_t *h)
+{
+	tcp_conn_t *c = h->data;
+	if (--c->open)
+		return;
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c);
+}
+
+static void conn_close(tcp_conn_t *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->in_lru) {
+		lru_remove(c->w, c);
+		c->w->nconns--;
+	}
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+	if (c->open > 1)
+		uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/* Activity: the connection becomes the most recent and its idle clock restarts. */
+static void conn_touch(tcp_conn_t *c)
+{
+	lru_remove(c->w, c);
+	lru_append(c->w, c);
+	uv_timer_start(&c->timer, idle_cb, SERVER_TCP_IDLE_MS, 0);
+}
+
+static void conn_process(tcp_conn_t *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	tcp_conn_t *c = req->data;
+	c->writing = false;
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_touch(c);
+	/* Frames that arrived with the ones already answered; closes when draining. */
+	conn_process(c);
+	if (c->closing || c->writing)
+		return;
+	/* Reads were paused while the answer waited; take the next queries. */
+	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0)
+		conn_close(c);
+}
+
+/*
+ * Send one framed answer: straight to the socket when it takes it all,
+ * else the rest is copied and written asynchronously, and reading pauses.
+ */
+static int conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	if (r >= 0 && (size_t)r == len)
+		return 0;
+	if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS)
+		return r;
+	if (r < 0)
+		r = 0;
+	if (!c->wbuf)
+		c->wbuf = gslb_malloc(TCP_FRAME_MAX);
+	memcpy(c->wbuf, data + r, len - (size_t)r);
+	b = uv_buf_init((char *)c->wbuf, (unsigned)(len - (size_t)r));
+	c->wreq.data = c;
+	int ret = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+	if (ret < 0)
+		return ret;
+	c->writing = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	return 0;
+}
+
+/* Answer every complete frame in the read buffer, in order, until one must wait for a write. */
+static void conn_process(tcp_conn_t *c)
+{
+	worker_t *w = c->w;
+	size_t off = 0;
+	bool fail = false;
+
+	const gslb_snapshot_t *snap = server_rcu_enter();
+	while (!c->writing && c->rlen - off >= 2) {
+		size_t qlen = dns_get16(c->rbuf + off);
+		if (qlen == 0) {
+			/* A zero length cannot carry a message: the client is done. */
+			c->draining = true;
+			off = c->rlen;
+			break;
+		}
+		if (c->rlen - off < 2 + qlen)
+			break;
+		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen, w->tcp_out + 2,
+					   QUERY_TCP, (const struct sockaddr *)&c->peer);
+		off += 2 + qlen;
+		if (!alen)
+			continue;
+		dns_put16(w->tcp_out, (uint16_t)alen);
+		if (conn_send(c, w->tcp_out, 2 + alen) < 0) {
+			fail = true;
+			break;
+		}
+	}
+	server_rcu_leave();
+
+	if (off) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (fail || (c->draining && !c->writing))
+		conn_close(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	tcp_conn_t *c = h->data;
+	(void)suggested;
+	buf->base = (char *)c->rbuf + c->rlen;
+	buf->len = TCP_FRAME_MAX - c->rlen;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	tcp_conn_t *c = s->data;
+	(void)buf;
+	if (nread == 0 || c->closing)
+		return;
+	if (nread < 0) {
+		uv_read_stop(s);
+		/* EOF: answer what was read, then close; an error: close now. */
+		c->draining = true;
+		if (nread != UV_EOF || !c->writing)
+			conn_close(c);
+		return;
+	}
+	c->rlen += (size_t)nread;
+	conn_touch(c);
+	conn_process(c);
+}
+
+static void accept_cb(uv_stream_t *server, int status)
+{
+	tcp_listener_t *ls = server->data;
+	worker_t *w = ls->w;
+
+	if (status < 0 || w->stopping)
+		return;
+	/* Full: make room by closing the connection idle the longest (RFC 7766 6.2.3). */
+	if (w->nconns >= w->max_conns && w->lru_head) {
+		w->tcp_evicted++;
+		conn_close(w->lru_head);
+	}
+	tcp_conn_t *c = gslb_calloc(1, sizeof(*c));
+	c->w = w;
+	if (uv_tcp_init(&w->loop, &c->tcp) < 0) {
+		free(c);
+		return;
+	}
+	c->tcp.data = c;
+	c->open = 1;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_init(&w->loop, &c->timer);
+	c->timer.data = c;
+	c->open = 2;
+	int plen = sizeof(c->peer);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) < 0)
+		c->peer.ss_family = AF_UNSPEC;
+	/* Answers go out whole and at once; Nagle would hold pipelined ones back. */
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->rbuf = gslb_malloc(TCP_FRAME_MAX);
+	w->nconns++;
+	conn_touch(c);
+	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0)
+		conn_close(c);
+}
+
+int server_tcp_open(const server_listen_t *l)
+{
+	int fd = server_socket_bind(l, SOCK_STREAM, true);
+	if (fd < 0)
+		return fd;
+	/* Listen now, in the main thread: connections queue from the start. */
+	if (listen(fd, TCP_BACKLOG) < 0) {
+		int ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int server_tcp_init(worker_t *w, unsigned max_conns)
+{
+	w->max_conns = max_conns;
+	w->tcp_out = gslb_malloc(TCP_FRAME_MAX);
+	w->tcp = gslb_calloc(w->nlisten, sizeof(*w->tcp));
+	return 0;
+}
+
+int server_tcp_start(worker_t *w, size_t i, int fd)
+{
+	tcp_listener_t *ls = &w->tcp[i];
+	ls->w = w;
+	int ret = uv_tcp_init(&w->loop, &ls->tcp);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	ls->tcp.data = ls;
+	ls->opened = true;
+	ret = uv_tcp_open(&ls->tcp, fd);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return uv_listen((uv_stream_t *)&ls->tcp, TCP_BACKLOG, accept_cb);
+}
+
+void server_tcp_stop(worker_t *w)
+{
+	for (size_t i = 0; i < w->nlisten; i++) {
+		uv_handle_t *h = (uv_handle_t *)&w->tcp[i].tcp;
+		if (w->tcp[i].opened && !uv_is_closing(h))
+			uv_close(h, NULL);
+	}
+	/* RFC 7766 6.2.3: connections close; a pending answer is finished first. */
+	tcp_conn_t *next;
+	for (tcp_conn_t *c = w->lru_head; c; c = next) {
+		next = c->next;
+		c->draining = true;
+		if (c->writing)
+			uv_read_stop((uv_stream_t *)&c->tcp);
+		else
+			conn_close(c);
+	}
+}
+
+void server_tcp_deinit(worker_t *w)
+{
+	free(w->tcp_out);
+	w->tcp_out = NULL;
+	free(w->tcp);
+	w->tcp = NULL;
+}

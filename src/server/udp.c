@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/* The UDP fast path: recvmmsg a batch, answer each query from the snapshot, sendmmsg the batch. */
+
+/* recvmmsg(), sendmmsg() and struct in6_pktinfo are GNU extensions. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+#include "internal.h"
+
+/* Both pktinfo structures fit; in6_pktinfo is the larger. */
+#define UDP_CTL_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
+/* Batches read per readable event before going back to the loop (fairness to TCP). */
+#define UDP_ROUNDS 8
+
+typedef union udp_ctl {
+	struct cmsghdr align;
+	uint8_t buf[UDP_CTL_SIZE];
+} udp_ctl_t;
+
+/*
+ * A worker's UDP buffers, allocated once at start: zero allocations per
+ * query.  Slot i's query is in[i], its answer out[i].  The big byte arrays
+ * are malloc'ed separately; pages no query touches are never made resident.
+ */
+struct udp_batch {
+	struct mmsghdr rmsg[UDP_BATCH];
+	struct mmsghdr smsg[UDP_BATCH];
+	struct iovec riov[UDP_BATCH];
+	struct iovec siov[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	udp_ctl_t rctl[UDP_BATCH];
+	udp_ctl_t sctl[UDP_BATCH];
+	uint8_t *in;  /* UDP_BATCH * DNS_MSG_MAX */
+	uint8_t *out; /* UDP_BATCH * DNS_MSG_MAX */
+};
+
+bool server_listen_is_wildcard(const server_listen_t *l)
+{
+	if (l->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+int server_udp_open(const server_listen_t *l)
+{
+	int fd = server_socket_bind(l, SOCK_DGRAM, true);
+	if (fd < 0 || !server_listen_is_wildcard(l))
+		return fd;
+	/*
+	 * A socket bound to a wildcard address would answer from whatever
+	 * address routing picks; resolvers drop answers from an address they
+	 * did not ask.  Learn each query's destination and send from it.
+	 */
+	int one = 1, ret;
+	if (l->addr.ss_family == AF_INET)
+		ret = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	else
+		ret = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	if (ret < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int server_udp_init(worker_t *w)
+{
+	struct udp_batch *b = gslb_calloc(1, sizeof(*b));
+	b->in = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
+	b->out = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
+	for (size_t i = 0; i < UDP_BATCH; i++) {
+		b->riov[i].iov_base = b->in + i * DNS_MSG_MAX;
+		b->riov[i].iov_len = DNS_MSG_MAX;
+		struct msghdr *m = &b->rmsg[i].msg_hdr;
+		m->msg_name = &b->peer[i];
+		m->msg_iov = &b->riov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = b->rctl[i].buf;
+	}
+	w->batch = b;
+	w->udp = gslb_calloc(w->nlisten, sizeof(*w->udp));
+	for (size_t i = 0; i < w->nlisten; i++)
+		w->udp[i].fd = -1;
+	return 0;
+}
+
+/* Reply from the address the query was sent to (wildcard sockets only). */
+static void reply_source_set(const struct msghdr *in, struct msghdr *out, udp_ctl_t *ctl)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR((struct msghdr *)in, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			/* The route decides the interface; the source is the query's destination. */
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			out->msg_control = ctl->buf;
+			out->msg_controllen = CMSG_SPACE(sizeof(pi));
+			struct cmsghdr *o = CMSG_FIRSTHDR(out);
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			/* Keep the interface index: link-local destinations need it. */
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			out->msg_control = ctl->buf;
+			out->msg_controllen = CMSG_SPACE(sizeof(pi));
+			struct cmsghdr *o = CMSG_FIRSTHDR(out);
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return;
+		}
+	}
+}
+
+/* Send nout prepared answers.  A failed datagram is counted and skipped, never fatal. */
+static void batch_send(udp_sock_t *s, unsigned nout)
+{
+	struct udp_batch *b = s->w->batch;
+	unsigned done = 0;
+	while (done < nout) {
+		int r = sendmmsg(s->fd, b->smsg + done, nout - done, MSG_DONTWAIT);
+		if (r > 0) {
+			done += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* The socket buffer is full: a DNS server drops rather than queues. */
+			s->w->udp_send_errors += nout - done;
+			return;
+		}
+		/* The error belongs to datagram done (e.g. an unreachable peer): skip it. */
+		s->w->udp_send_errors++;
+		done++;
+	}
+}
+
+/* Answer n received datagrams and send the answers. */
+static void batch_answer(udp_sock_t *s, unsigned n)
+{
+	worker_t *w = s->w;
+	struct udp_batch *b = w->batch;
+	unsigned nout = 0;
+
+	const gslb_snapshot_t *snap = server_rcu_enter();
+	for (unsigned i = 0; i < n; i++) {
+		const struct msghdr *in = &b->rmsg[i].msg_hdr;
+		uint8_t *resp = b->out + (size_t)i * DNS_MSG_MAX;
+		size_t len = query_answer(&w->ctx, snap, b->in + (size_t)i * DNS_MSG_MAX,
+					  b->rmsg[i].msg_len, resp, QUERY_UDP,
+					  (const struct sockaddr *)&b->peer[i]);
+		if (!len)
+			continue;
+		struct msghdr *out = &b->smsg[nout].msg_hdr;
+		b->siov[nout].iov_base = resp;
+		b->siov[nout].iov_len = len;
+		out->msg_name = &b->peer[i];
+		out->msg_namelen = in->msg_namelen;
+		out->msg_iov = &b->siov[nout];
+		out->msg_iovlen = 1;
+		out->msg_control = NULL;
+		out->msg_controllen = 0;
+		out->msg_flags = 0;
+		if (s->pktinfo)
+			reply_source_set(in, out, &b->sctl[nout]);
+		nout++;
+	}
+	server_rcu_leave();
+	if (nout)
+		batch_send(s, nout);
+}
+
+static void udp_readable_cb(uv_poll_t *h, int status, int events)
+{
+	udp_sock_t *s = h->data;
+	worker_t *w = s->w;
+	struct udp_batch *b = w->batch;
+
+	(void)events;
+	if (status < 0) {
+		w->udp_recv_errors++;
+		return;
+	}
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		/* recvmmsg overwrites these; everything else in rmsg stays as set up. */
+		for (size_t i = 0; i < UDP_BATCH; i++) {
+			b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
+			b->rmsg[i].msg_hdr.msg_controllen = s->pktinfo ? sizeof(b->rctl[i]) : 0;
+			b->rmsg[i].msg_hdr.msg_flags = 0;
+		}
+		int n = recvmmsg(s->fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				w->udp_recv_errors++;
+			return;
+		}
+		if (n == 0)
+			return;
+		batch_answer(s, (unsigned)n);
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+int server_udp_start(worker_t *w, size_t i, int fd, const server_listen_t *l)
+{
+	udp_sock_t *s = &w->udp[i];
+	s->w = w;
+	s->fd = fd;
+	s->family = l->addr.ss_family;
+	s->pktinfo = server_listen_is_wildcard(l);
+	int ret = uv_poll_init_socket(&w->loop, &s->poll, fd);
+	if (ret < 0)
+		return ret;
+	s->poll.data = s;
+	return uv_poll_start(&s->poll, UV_READABLE, udp_readable_cb);
+}
+
+void server_udp_stop(worker_t *w)
+{
+	for (size_t i = 0; i < w->nlisten; i++) {
+		uv_poll_t *p = &w->udp[i].poll;
+		if (p->data && !uv_is_closing((uv_handle_t *)p))
+			uv_close((uv_handle_t *)p, NULL);
+	}
+}
+
+void server_udp_deinit(worker_t *w)
+{
+	if (w->udp) {
+		for (size_t i = 0; i < w->nlisten; i++)
+			if (w->udp[i].fd >= 0)
+				close(w->udp[i].fd);
+		free(w->udp);
+		w->udp = NULL;
+	}
+	if (w->batch) {
+		free(w->batch->in);
+		free(w->batch->out);
+		free(w->batch);
+		w->batch = NULL;
+	}
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* DNS worker threads: one libuv loop each over its own SO_REUSEPORT sockets, RCU readers of the snapshot. */
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "gslb/core.h"
+#include "internal.h"
+
+gslb_snapshot_t *server_snap;
+
+/*
+ * QSBR: a worker is offline while its loop waits, so an idle worker never
+ * holds up a grace period; it comes online only to answer, and going
+ * offline again is its quiescent state.
+ */
+const gslb_snapshot_t *server_rcu_enter(void)
+{
+	rcu_thread_online();
+	return rcu_dereference(server_snap);
+}
+
+void server_rcu_leave(void)
+{
+	rcu_thread_offline();
+}
+
+int server_socket_bind(const server_listen_t *l, int type, bool reuseport)
+{
+	int one = 1, ret;
+	int fd = socket(l->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Without V6ONLY, [::]:53 would also take IPv4 and collide with 0.0.0.0:53. */
+	if (l->addr.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	/* TCP: rebind at once after a restart, past connections in TIME_WAIT. */
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addr_len) < 0)
+		goto fail;
+	return fd;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void stop_cb(uv_async_t *a)
+{
+	worker_t *w = a->data;
+	w->stopping = true;
+	server_udp_stop(w);
+	server_tcp_stop(w);
+	uv_close((uv_handle_t *)&w->stop, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	worker_t *w = arg;
+	rcu_register_thread();
+	rcu_thread_offline();
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int server_worker_init(worker_t *w, unsigned id, const server_conf_t *conf, const int *udp_fds,
+		       const int *tcp_fds)
+{
+	int ret;
+	size_t i = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->nlisten = conf->nlisten;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	query_ctx_init(&w->ctx, conf->qconf,
+		       ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+			       ((uint64_t)getpid() << 16) ^ ((uint64_t)id * 0x9e3779b97f4a7c15ull));
+
+	unsigned max_conns = (SERVER_TCP_CONNS_TOTAL + conf->threads - 1) / conf->threads;
+	if (max_conns < SERVER_TCP_CONNS_MIN)
+		max_conns = SERVER_TCP_CONNS_MIN;
+	server_udp_init(w);
+	server_tcp_init(w, max_conns);
+
+	ret = uv_loop_init(&w->loop);
+	if (ret < 0)
+		goto out;
+	w->loop_ready = true;
+	ret = uv_async_init(&w->loop, &w->stop, stop_cb);
+	if (ret < 0)
+		goto out;
+	w->stop.data = w;
+	for (i = 0; i < conf->nlisten; i++) {
+		/* Each start takes its fd over, even when it fails. */
+		ret = server_udp_start(w, i, udp_fds[i], &conf->listen[i]);
+		if (ret < 0) {
+			close(tcp_fds[i]);
+			i++;
+			goto out;
+		}
+		ret = server_tcp_start(w, i, tcp_fds[i]);
+		if (ret < 0) {
+			i++;
+			goto out;
+		}
+	}
+	return 0;
+out:
+	/* The fds not yet handed over are still ours to close. */
+	for (; i < conf->nlisten; i++) {
+		close(udp_fds[i]);
+		close(tcp_fds[i]);
+	}
+	return ret;
+}
+
+int server_worker_start(worker_t *w)
+{
+	int ret = pthread_create(&w->thread, NULL, worker_main, w);
+	if (ret)
+		return -ret;
+	w->started = true;
+	return 0;
+}
+
+void server_worker_stop(worker_t *w)
+{
+	if (w->started)
+		uv_async_send(&w->stop);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+void server_worker_deinit(worker_t *w)
+{
+	if (w->started) {
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	if (w->loop_ready) {
+		/* After a clean stop nothing is left; after a failed start, close what was set up. */
+		uv_walk(&w->loop, close_walk_cb, NULL);
+		uv_run(&w->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&w->loop);
+		w->loop_ready = false;
+	}
+	server_udp_deinit(w);
+	server_tcp_deinit(w);
+}
