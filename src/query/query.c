@@ -94,7 +94,8 @@ enum parse_result {
 	PARSE_DROP,
 	PARSE_FORMERR_NOQ,   /* FORMERR, question not echoed */
 	PARSE_FORMERR,       /* FORMERR, question echoed */
-	PARSE_NOTIMP,
+	PARSE_NOTIMP,        /* NOTIMP, question and OPT echoed */
+	PARSE_NOTIMP_NOQ,    /* NOTIMP, header only */
 	PARSE_BADVERS,
 };
 
@@ -178,6 +179,8 @@ static int parse_opt(struct query *q, const uint8_t *m, size_t pos, uint16_t rcl
 	return PARSE_OK;
 }
 
+static int parse_message(struct query *q, const uint8_t *m, size_t len);
+
 static int parse_query(struct query *q, const uint8_t *m, size_t len)
 {
 	if (len < DNS_HEADER_LEN)
@@ -186,8 +189,19 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 	q->flags = dns_get16(m + 2);
 	if (q->flags & DNS_F_QR)
 		return PARSE_DROP;
-	if (((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY)
-		return PARSE_NOTIMP;
+	/*
+	 * Other opcodes get NOTIMP; their question and OPT are still echoed
+	 * when they parse (interface 8: OPT exactly when the query had one).
+	 */
+	bool notimp = ((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY;
+	int ret = parse_message(q, m, len);
+	if (notimp)
+		return ret == PARSE_OK ? PARSE_NOTIMP : PARSE_NOTIMP_NOQ;
+	return ret;
+}
+
+static int parse_message(struct query *q, const uint8_t *m, size_t len)
+{
 	if (dns_get16(m + 4) != 1)
 		return PARSE_FORMERR_NOQ;
 
@@ -418,9 +432,12 @@ static void answer_zone(struct answer *a, const zone_t *z)
 			put_negative(a, z, DNS_RCODE_NOERROR);
 			return;
 		}
+		/* Interface 8: follow at most 8 links, then answer with the chain so far. */
+		if (link == 8)
+			return;
 		const zone_rrset_t *cn = zone_node_rrset(node, DNS_T_CNAME);
 		size_t at = put_rrset(&a->r, cn, owner_ptr, SEC_AN);
-		if (!at || link == 7)
+		if (!at)
 			return;
 		/* Follow the target only inside this zone (interface 8: up to 8 links). */
 		const uint8_t *t = cn->cname_target;
@@ -432,8 +449,8 @@ static void answer_zone(struct answer *a, const zone_t *z)
 		}
 		tl++;
 		if (tlabels < z->apex_labels ||
-		    memcmp(t + chain_off[tlabels - z->apex_labels], z->apex, z->apex_len) != 0 ||
-		    tl - chain_off[tlabels - z->apex_labels] != z->apex_len)
+		    tl - chain_off[tlabels - z->apex_labels] != z->apex_len ||
+		    memcmp(t + chain_off[tlabels - z->apex_labels], z->apex, z->apex_len) != 0)
 			return;
 		size_t tpos = at + cn->target_off[0];
 		if (tpos > PTR_MAX)
@@ -585,7 +602,8 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 
 	/* Header and question echoed as received (letter case included). */
 	memcpy(resp, req, 4);
-	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS;
+	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS ||
+		      pr == PARSE_NOTIMP;
 	if (!echo_q)
 		q.edns = false; /* nothing after a bad header or question is trusted */
 	a.r.pos = DNS_HEADER_LEN;
@@ -601,6 +619,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 
 	switch (pr) {
 	case PARSE_NOTIMP:
+	case PARSE_NOTIMP_NOQ:
 		a.rcode = DNS_RCODE_NOTIMP;
 		break;
 	case PARSE_FORMERR_NOQ:
