@@ -47,7 +47,7 @@ int gslb_log_get_level(void);
 
 /** One line to stderr: "gslbd[level]: message".  Thread-safe. */
 void gslb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gslb_vlog(int level, const char *fmt, va_list ap);
+void gslb_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** The program name printed before each line (default "gslbd"). */
 void gslb_log_set_ident(const char *ident);
 
