@@ -398,11 +398,19 @@ static void answer_zone(struct answer *a, const zone_t *z)
 			}
 		}
 		if (cut) {
-			/* A chain that leads below a cut ends with the CNAMEs written so far. */
-			if (!in_chain) {
-				int idx = nlabels - cut->labels;
-				put_referral(a, cut, PTR(DNS_HEADER_LEN + label_off[idx]));
-			}
+			/*
+			 * The cut's name is a suffix of the name being answered,
+			 * which is at owner_ptr: the query name, or a CNAME target
+			 * whose labels below the apex were written out in full.
+			 * After a CNAME the answer stays authoritative (RFC 1034
+			 * 4.3.2 step 3b with the chain of step 3a).
+			 */
+			int idx = nlabels - cut->labels;
+			size_t at = (owner_ptr & PTR_MAX) + (size_t)label_off[idx];
+			bool aa = a->aa && in_chain;
+			if (at <= PTR_MAX)
+				put_referral(a, cut, PTR(at));
+			a->aa = aa;
 			return;
 		}
 		if (pe && pe->pool) {

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The same zones served by gslbd and by knotd (or nsd) must get the same answers."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.flags  # noqa: E402
+import dns.rcode  # noqa: E402
+
+import gslbtest as g  # noqa: E402
+
+ZONES = ('example.test', 'other.test')
+
+# (qname, qtype, qclass, edns)
+QUERIES = [
+    ('www.example.test', 'A'), ('www.example.test', 'AAAA'), ('www.example.test', 'TXT'),
+    ('WwW.ExAmPlE.tEsT', 'A'), ('example.test', 'SOA'), ('example.test', 'NS'),
+    ('example.test', 'MX'), ('example.test', 'TXT'), ('www.example.test', 'MX'),
+    ('nothere.example.test', 'A'), ('nothere.other.test', 'A'), ('host.other.test', 'AAAA'),
+    ('host.other.test', 'A'), ('ent.example.test', 'A'), ('b.ent.example.test', 'TXT'),
+    ('a.b.ent.example.test', 'TXT'), ('x.b.ent.example.test', 'A'),
+    ('alias.example.test', 'A'), ('alias.example.test', 'CNAME'), ('c1.example.test', 'A'),
+    ('c1.example.test', 'MX'), ('c2.example.test', 'AAAA'), ('dangling.example.test', 'A'),
+    ('outside.example.test', 'A'), ('foo.wild.example.test', 'A'),
+    ('foo.wild.example.test', 'TXT'), ('a.b.wild.example.test', 'A'),
+    ('foo.wild.example.test', 'MX'), ('exists.wild.example.test', 'A'),
+    ('exists.wild.example.test', 'TXT'), ('x.exists.wild.example.test', 'A'),
+    ('y.wild.example.test', 'A'), ('z.y.wild.example.test', 'A'),
+    ('foo.wcname.example.test', 'A'), ('sub.example.test', 'A'), ('sub.example.test', 'NS'),
+    ('host.sub.example.test', 'A'), ('ns.sub.example.test', 'AAAA'), ('sub.example.test', 'DS'),
+    ('tosub.example.test', 'A'), ('ns1.example.test', 'A'), ('l1.example.test', 'A'),
+    ('bigtxt.example.test', 'TXT'), ('hugetxt.example.test', 'TXT'),
+    ('www.example.test', 'ANY'), ('nothere.example.test', 'ANY'),
+    ('www.example.org', 'A'), ('example.test', 'AXFR'),
+]
+
+# Where the contract (interface.md) deliberately differs from what Knot/NSD answer, with why.
+# Keyed by (qname lowercased, qtype, server) or (qname, qtype, '*'); value: the reason.
+DIFFERENCES = {
+    ('www.example.test', 'ANY', '*'):
+        'RFC 8482: gslbd synthesizes one HINFO "RFC8482" ""; Knot/NSD return real RRsets',
+    ('example.test', 'NS', '*'):
+        'interface.md 8: additional holds only OPT and referral glue; Knot/NSD add the NS '
+        'targets\' addresses',
+    ('example.test', 'MX', '*'):
+        'interface.md 8: no additional data for MX targets; Knot/NSD add them',
+    ('example.test', 'AXFR', '*'):
+        'interface.md 8: AXFR is NOTIMP in gslbd; Knot/NSD refuse or transfer by ACL',
+    ('l1.example.test', 'A', '*'):
+        'interface.md 8: gslbd follows up to 8 CNAME links; Knot stops after 5, NSD follows '
+        'all 9',
+}
+
+
+def knot_conf(tmp, port, zdir):
+    zones = ''.join('  - domain: %s\n    file: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
+    return ('server:\n    listen: 127.0.0.1@%d\n    rundir: %s\n'
+            '    identity: %s\n    version: %s\n    nsid: %s\n'
+            'log:\n  - target: stderr\n    any: info\n'
+            'database:\n    storage: %s/db\n'
+            'template:\n  - id: default\n    semantic-checks: off\n    zonefile-sync: -1\n'
+            '    zonefile-load: whole\n    journal-content: none\n'
+            'zone:\n%s' % (port, tmp, g.SERVER_ID, g.SERVER_VERSION, g.NSID, tmp, zones))
+
+
+def nsd_conf(tmp, port, zdir):
+    zones = ''.join('zone:\n  name: %s\n  zonefile: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
+    return ('server:\n  ip-address: 127.0.0.1@%d\n  port: %d\n  username: ""\n  chroot: ""\n'
+            '  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n  database: ""\n'
+            '  xfrdfile: "%s/xfrd.state"\n  zonelistfile: "%s/zone.list"\n'
+            '  logfile: "%s/nsd.log"\n  hide-version: no\n  identity: "%s"\n'
+            '  version: "%s"\n  nsid: "ascii_%s"\n  minimal-responses: yes\n'
+            'remote-control:\n  control-enable: no\n%s'
+            % (port, port, zdir, tmp, tmp, tmp, tmp, g.SERVER_ID, g.SERVER_VERSION, g.NSID, zones))
+
+
+class Reference:
+    """knotd or nsd in the foreground on a free port, killed by PID at the end."""
+
+    def __init__(self):
+        self.proc = None
+        self.name = None
+        self.tmp = tempfile.mkdtemp(prefix='gslbref-')
+        self.zdir = os.path.join(self.tmp, 'zones')
+        os.mkdir(self.zdir)
+        for z in ZONES:
+            shutil.copy(os.path.join(g.ZONES, z + '.zone'), self.zdir)
+        self.log = os.path.join(self.tmp, 'ref.log')
+        self.why = []
+
+    def start(self):
+        only = os.environ.get('GSLB_REFERENCE')   # 'knotd' or 'nsd' to force one
+        for name, exe, conf, args in (
+                ('knotd', shutil.which('knotd') or '/usr/sbin/knotd', knot_conf,
+                 lambda c: ['-c', c]),
+                ('nsd', shutil.which('nsd') or '/usr/sbin/nsd', nsd_conf,
+                 lambda c: ['-d', '-c', c])):
+            if only and name != only:
+                continue
+            if not os.path.exists(exe):
+                self.why.append('%s not installed' % name)
+                continue
+            port = g.free_port(False)
+            path = os.path.join(self.tmp, name + '.conf')
+            with open(path, 'w') as f:
+                f.write(conf(self.tmp, port, self.zdir))
+            with open(self.log, 'ab') as logf:
+                self.proc = subprocess.Popen([exe] + args(path), stdin=subprocess.DEVNULL,
+                                             stdout=logf, stderr=logf, preexec_fn=g._pdeathsig)
+            self.port, self.name = port, name
+            if self._ready():
+                return True
+            self.why.append('%s did not answer: %s' % (name, self._logtail()))
+            self.stop()
+        return False
+
+    def _ready(self):
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            ok = True
+            for z in ZONES:
+                r = g.exchange(g.make_query(z, 'SOA'), ('127.0.0.1', self.port), 'udp', 0.2)
+                ok = ok and r.msg is not None and bool(r.msg.answer)
+            if ok:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _logtail(self):
+        try:
+            with open(self.log, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')[-2000:]
+        except OSError:
+            return ''
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def summary(m):
+    """What is compared: rcode, AA, TC, and the three sections as sets (OPT excluded)."""
+    return {
+        'rcode': dns.rcode.to_text(m.rcode()),
+        'aa': bool(m.flags & dns.flags.AA),
+        'tc': bool(m.flags & dns.flags.TC),
+        'answer': g.rrs(m.answer, keep_case=True),
+        'authority': g.rrs(m.authority),
+        'additional': g.rrs(m.additional),
+    }
+
+
+def diff(a, b):
+    out = []
+    for k in a:
+        if a[k] != b[k]:
+            if isinstance(a[k], set):
+                out.append('%s: gslbd only:\n%s\n reference only:\n%s'
+                           % (k, g.fmt(a[k] - b[k]), g.fmt(b[k] - a[k])))
+            else:
+                out.append('%s: gslbd %r, reference %r' % (k, a[k], b[k]))
+    return out
+
+
+def main(t):
+    ref = Reference()
+    try:
+        if not ref.start():
+            t.skip('cross-check against knotd/nsd', 'no reference server: ' + '; '.join(ref.why))
+            return
+        t.diag('reference server: %s on port %d' % (ref.name, ref.port))
+        srv = g.Gslbd(zones=[z + '.zone' for z in ZONES]).start()
+        t.on_fail.append(lambda: srv.dump(t))
+        t.on_fail.append(lambda: t.diag('---- %s log ----\n%s' % (ref.name, ref._logtail())))
+
+        for edns in (None, 0):
+            for qname, qtype in QUERIES:
+                desc = '%s %s%s' % (qname, qtype, ' +edns' if edns is not None else '')
+                key = (qname.lower(), qtype)
+                reason = DIFFERENCES.get(key + (ref.name,)) or DIFFERENCES.get(key + ('*',))
+                q = g.make_query(qname, qtype, edns=edns, payload=1232)
+                proto = 'tcp' if qtype == 'AXFR' else 'udp'
+                a = g.exchange(q, srv.addr4, proto)
+                b = g.exchange(q, ('127.0.0.1', ref.port), proto)
+                if a.msg is None or b.msg is None:
+                    t.ok(False, desc, 'gslbd: %s; %s: %s' % (a.error, ref.name, b.error))
+                    continue
+                sa, sb = summary(a.msg), summary(b.msg)
+                problems = diff(sa, sb)
+                if reason:
+                    if problems:
+                        t.skip('%s: same as %s' % (desc, ref.name),
+                               'deliberate difference: ' + reason)
+                        t.diag('  ' + '\n  '.join(problems).replace('\n', '\n  '))
+                    else:
+                        t.ok(True, '%s: same as %s (listed difference did not show)'
+                             % (desc, ref.name))
+                    continue
+                t.ok(not problems, '%s: same as %s' % (desc, ref.name),
+                     '\n'.join(problems) + '\n---- gslbd:\n%s\n---- %s:\n%s'
+                     % (a.msg.to_text(), ref.name, b.msg.to_text()))
+
+        # CH identity: both configured with the same strings.
+        for name in ('version.bind', 'version.server', 'hostname.bind', 'id.server'):
+            q = g.make_query(name, 'TXT', qclass='CH')
+            a = g.exchange(q, srv.addr4)
+            b = g.exchange(q, ('127.0.0.1', ref.port))
+            if a.msg is None or b.msg is None:
+                t.ok(False, 'CH TXT %s' % name, 'no reply')
+                continue
+            ta = sorted(rd.to_text() for r in a.msg.answer for rd in r)
+            tb = sorted(rd.to_text() for r in b.msg.answer for rd in r)
+            t.ok(ta == tb and a.msg.rcode() == b.msg.rcode(),
+                 'CH TXT %s: same text as %s' % (name, ref.name), 'gslbd %r, %s %r'
+                 % (ta, ref.name, tb))
+        srv.check_stop(t)
+    finally:
+        ref.cleanup()
+
+
+if __name__ == '__main__':
+    g.run(main)

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Zone reloads on SIGHUP and on file changes, without dropping queries (interface.md section 3)."""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.rcode  # noqa: E402
+
+import gslbtest as g  # noqa: E402
+
+NOERROR, NXDOMAIN, REFUSED = dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.REFUSED
+
+
+def main(t):
+    srv = g.Gslbd().start()
+    t.on_fail.append(lambda: srv.dump(t))
+    zfile = os.path.join(srv.zones_dir, 'example.test.zone')
+
+    def ask(name, qtype='A', proto='udp'):
+        return g.exchange(g.make_query(name, qtype), srv.addr4, proto, timeout=0.5).msg
+
+    def answer_of(name, qtype='A'):
+        m = ask(name, qtype)
+        if m is None:
+            return None, None
+        return m.rcode(), sorted(rd.to_text() for rrset in m.answer for rd in rrset)
+
+    def wait_for(pred, timeout):
+        """Poll pred until true; returns the seconds it took, or None."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if pred():
+                return time.monotonic() - t0
+            time.sleep(0.05)
+        return None
+
+    def append(path, text):
+        with open(path, 'a') as f:
+            f.write(text)
+
+    def replace_file(path, text):
+        # Write then rename, as editors and deploy tools do.
+        tmp = os.path.join(os.path.dirname(path), '.tmp-' + os.path.basename(path))
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.rename(tmp, path)
+
+    t.eq(answer_of('www.example.test'), (NOERROR, ['192.0.2.10', '192.0.2.11']),
+         'initial data served')
+
+    # ---- SIGHUP
+    append(zfile, 'hup1\tIN A\t192.0.2.101\n')
+    srv.signal(signal.SIGHUP)
+    took = wait_for(lambda: answer_of('hup1.example.test') == (NOERROR, ['192.0.2.101']), 3)
+    t.ok(took is not None, 'record added + SIGHUP: answered', 'not answered within 3 s')
+
+    # ---- file change without a signal
+    append(zfile, 'auto1\tIN A\t192.0.2.102\n')
+    took = wait_for(lambda: answer_of('auto1.example.test') == (NOERROR, ['192.0.2.102']), 4)
+    t.ok(took is not None and took <= 2.5, 'record added, no signal: answered within ~2 s',
+         'took %r s' % took)
+    orig = open(zfile).read()
+    replace_file(zfile, orig + 'auto2\tIN A\t192.0.2.103\n')
+    took = wait_for(lambda: answer_of('auto2.example.test') == (NOERROR, ['192.0.2.103']), 4)
+    t.ok(took is not None and took <= 2.5,
+         'file replaced by rename, no signal: answered within ~2 s', 'took %r s' % took)
+
+    # ---- a broken file keeps the old data, and the log names the file and line
+    good = open(zfile).read()
+    bad_line = good.count('\n') + 2
+    replace_file(zfile, good + 'broken1\tIN A\t192.0.2.104\nbroken2\tIN A\tnot-an-address\n')
+    pat = re.compile(r'example\.test\.zone\D{1,3}%d\b' % bad_line)
+    took = wait_for(lambda: pat.search(srv.stderr()) is not None, 4)
+    t.ok(took is not None, 'syntax error logged with the file name and line %d' % bad_line,
+         'log lines mentioning the zone:\n' + '\n'.join(
+             line for line in srv.stderr().splitlines() if 'example.test' in line))
+    time.sleep(0.3)
+    t.eq(answer_of('auto2.example.test'), (NOERROR, ['192.0.2.103']),
+         'broken file: previous version still served')
+    t.eq(answer_of('broken1.example.test')[0], NXDOMAIN,
+         'broken file: nothing of the broken version is served')
+    srv.signal(signal.SIGHUP)
+    time.sleep(0.3)
+    t.eq(answer_of('www.example.test'), (NOERROR, ['192.0.2.10', '192.0.2.11']),
+         'broken file + SIGHUP: still serving the old version')
+    t.ok(srv.alive(), 'alive after a broken zone file')
+    replace_file(zfile, good + 'fixed\tIN A\t192.0.2.105\n')
+    took = wait_for(lambda: answer_of('fixed.example.test') == (NOERROR, ['192.0.2.105']), 4)
+    t.ok(took is not None, 'file fixed: new version served')
+
+    # ---- zones appear and disappear with their files
+    third = os.path.join(srv.zones_dir, 'third.test.zone')
+    with open(third, 'w') as f:
+        f.write('$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 604800 60\n@ IN NS ns\n'
+                'ns IN A 192.0.2.150\nwww IN A 192.0.2.151\n')
+    took = wait_for(lambda: answer_of('www.third.test') == (NOERROR, ['192.0.2.151']), 4)
+    t.ok(took is not None, 'new zone file: zone served', 'took %r' % took)
+    m = ask('third.test', 'SOA')
+    t.ok(m is not None and m.rcode() == NOERROR and m.answer, 'new zone: SOA answered')
+    os.unlink(third)
+    took = wait_for(lambda: answer_of('www.third.test')[0] == REFUSED, 4)
+    t.ok(took is not None, 'zone file removed: REFUSED')
+    t.eq(answer_of('host.other.test'), (NOERROR, ['192.0.2.201']),
+         'the other zones are untouched')
+
+    # An ignored file (editor backup) does not become a zone.
+    with open(os.path.join(srv.zones_dir, 'backup.test.zone~'), 'w') as f:
+        f.write('@ IN SOA ns hostmaster 1 3600 600 604800 60\n@ IN NS ns\nns IN A 192.0.2.1\n')
+    srv.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    m = ask('backup.test.zone~', 'SOA')
+    m2 = ask('backup.test', 'SOA')
+    t.ok((m is None or m.rcode() == REFUSED) and m2 is not None and m2.rcode() == REFUSED,
+         'a file ending in ~ is not loaded')
+
+    # ---- queries keep succeeding during 20 reloads
+    stop = threading.Event()
+    stats = {'ok': 0, 'fail': [], 'tcp_ok': 0}
+
+    def querier():
+        while not stop.is_set():
+            for proto in ('udp', 'udp', 'udp', 'tcp'):
+                rep = g.exchange(g.make_query('www.example.test', 'A'), srv.addr4, proto,
+                                 timeout=0.5)
+                m = rep.msg
+                if m is None or m.rcode() != NOERROR or len(m.answer) != 1 \
+                        or len(m.answer[0]) != 2:
+                    stats['fail'].append('%s: %s' % (proto, rep.error or m.to_text()))
+                else:
+                    stats['ok'] += 1
+
+    th = threading.Thread(target=querier, daemon=True)
+    th.start()
+    for i in range(20):
+        replace_file(zfile, good + 'loop\tIN TXT\t"%d"\n' % i)
+        if i % 2:
+            srv.signal(signal.SIGHUP)
+        time.sleep(0.15)
+    took = wait_for(lambda: ask('loop.example.test', 'TXT') is not None and
+                    [rd.to_text() for rrset in ask('loop.example.test', 'TXT').answer
+                     for rd in rrset] == ['"19"'], 4)
+    stop.set()
+    th.join(5)
+    t.diag('%d queries answered during the reloads' % stats['ok'])
+    t.ok(stats['ok'] > 20 and not stats['fail'], 'no failed query during 20 reloads',
+         '%d failures, first: %s' % (len(stats['fail']), stats['fail'][:3]))
+    t.ok(took is not None, 'the last of the 20 versions is served')
+
+    t.ok(srv.alive(), 'gslbd still running')
+    srv.check_stop(t)
+
+
+if __name__ == '__main__':
+    g.run(main)
