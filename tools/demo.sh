@@ -16,6 +16,7 @@ stop() {
 	fi
 	rm -rf "$work"
 	echo "demo stopped"
+	exit 0
 }
 trap stop INT TERM EXIT
 
