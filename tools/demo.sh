@@ -41,6 +41,7 @@ gslbd is serving demo.test on 127.0.0.1:$port (PID $pid). Try, in another termin
   dig @127.0.0.1 -p $port www.demo.test A          # positive answer, AA=1
   dig @127.0.0.1 -p $port www.demo.test AAAA +tcp  # over TCP
   dig @127.0.0.1 -p $port web.demo.test A          # CNAME followed inside the zone
+  dig @127.0.0.1 -p $port demo.test MX             # apex data, authority section empty
   dig @127.0.0.1 -p $port nothere.demo.test A      # NXDOMAIN with the SOA
   dig @127.0.0.1 -p $port b.demo.test TXT          # empty non-terminal: NODATA
   dig @127.0.0.1 -p $port anything.wild.demo.test  # wildcard (RFC 4592)
@@ -50,5 +51,7 @@ gslbd is serving demo.test on 127.0.0.1:$port (PID $pid). Try, in another termin
   dig @127.0.0.1 -p $port www.demo.test A +subnet=192.0.2.0/24   # ECS echoed, scope 0
 
 Edit $work/demo.test.zone and it is reloaded at once.  Ctrl-C stops the demo.
+This demo shows the DNS core only: balanced names (pools), health checks and geo answers
+come in later releases, and the demo will then serve pools of local, health-checked backends.
 MSG
 wait "$pid"
