@@ -34,7 +34,7 @@ run() {
 	local name=$1 pid=$2 port=$3 t0 t1 out qps n
 	for _ in $(seq 50); do dig +time=1 +tries=1 -p "$port" @127.0.0.1 h1.bench.test A >/dev/null 2>&1 && break; sleep 0.1; done
 	t0=$(cpu_ticks "$pid")
-	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$secs" -c 8 -q 500 2>&1)
+	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$secs" -c 1 -q 100 2>&1)
 	t1=$(cpu_ticks "$pid")
 	qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
 	n=$(awk '/Queries completed/ {print $3}' <<<"$out")
