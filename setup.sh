@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install what is missing on Debian 12, then configure and build gslbd.  Idempotent and quick on
 # a second run.  Extra configure flags: GSLB_CONFIGURE_FLAGS="--enable-sanitizers" ./setup.sh
@@ -18,13 +18,22 @@ done
 if [ -n "$missing" ]; then
 	SUDO=""
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	echo "setup: installing:$missing"
+	echo "setup: missing packages:$missing"
+	echo "setup: apt-get update"
 	$SUDO apt-get update -qq
-	# knot and nsd are only used as reference servers by the tests: keep them from starting.
-	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-	$SUDO chmod +x /usr/sbin/policy-rc.d
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-	$SUDO rm -f /usr/sbin/policy-rc.d
+	# knot and nsd are only used as reference servers by the tests: keep their packages from
+	# starting them on port 53.  A policy-rc.d that is already there (containers have one) stays.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+		$SUDO chmod +x "$policy"
+	fi
+	echo "setup: apt-get install$missing"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing ||
+		{ [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+	[ -z "$policy" ] || $SUDO rm -f "$policy"
 else
 	echo "setup: every package is installed"
 fi
@@ -33,10 +42,18 @@ if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt con
 	echo "setup: ./autogen.sh"
 	./autogen.sh
 fi
-if [ ! -f Makefile ] || [ configure -nt config.status ]; then
-	echo "setup: ./configure $GSLB_CONFIGURE_FLAGS"
+# Configure again when GSLB_CONFIGURE_FLAGS is set and differs from the flags of the last run.
+reconf=""
+if [ -n "${GSLB_CONFIGURE_FLAGS:-}" ] && [ -x config.status ]; then
+	# shellcheck disable=SC2086,SC2116
+	[ "$(./config.status --config | tr -d "'")" = "$(echo $GSLB_CONFIGURE_FLAGS)" ] ||
+		reconf=yes
+fi
+if [ ! -f Makefile ] || [ ! -f config.status ] || [ configure -nt config.status ] || [ -n "$reconf" ]
+then
+	echo "setup: ./configure ${GSLB_CONFIGURE_FLAGS:-}"
 	# shellcheck disable=SC2086
-	./configure $GSLB_CONFIGURE_FLAGS
+	./configure ${GSLB_CONFIGURE_FLAGS:-}
 fi
 echo "setup: make"
 make -j"$(nproc)"
