@@ -21,7 +21,8 @@
 	X(GSLB_ETOOBIG, -1006, "data too large")                                \
 	X(GSLB_ECONFIG, -1007, "invalid configuration")                         \
 	X(GSLB_ENAME, -1008, "invalid domain name")                             \
-	X(GSLB_ECLASS, -1009, "record class is not IN")
+	X(GSLB_ECLASS, -1009, "record class is not IN")                         \
+	X(GSLB_EGEODB, -1010, "invalid MaxMind DB file")
 
 enum gslb_err {
 #define GSLB_ERR_ENUM(name, val, msg) name = (val),

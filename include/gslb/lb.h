@@ -180,3 +180,23 @@ static inline bool lb_set_has_zone(const lb_set_t *s, const void *z)
 
 /** The entry for a lowercased wire name (a pool or a pool's ancestor), or NULL. */
 const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len);
+
+/* ---- pools from the database's configuration (src/lb/config.c) ---- */
+
+struct db_config;
+
+/**
+ * Turn a configuration read from the database into a pool array for
+ * lb_set_new(): wire names, enums, the default degraded TTL, addresses split
+ * by family with no health target yet.  Members beyond LB_MEMBERS_MAX and
+ * addresses beyond LB_ADDRS_MAX are dropped with a warning.  Returns the
+ * number of pools in *out (NULL when 0); free with lb_pools_free() unless
+ * handed to lb_set_new().
+ */
+uint32_t lb_config_pools(const struct db_config *cfg, lb_pool_t **out);
+
+/** Free a pool array from lb_config_pools().  NULL is a no-op. */
+void lb_pools_free(lb_pool_t *pools, uint32_t n);
+
+/** Same configuration (names, settings, members, addresses; served is ignored)? */
+bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_t nb);

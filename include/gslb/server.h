@@ -30,6 +30,9 @@ typedef struct server_listen {
  */
 typedef struct server_conf {
 	const char *zones_dir;
+	const char *db_path;    /* the SQLite file, created and migrated when missing */
+	const char *ca_file;    /* CAs for HTTPS checks, or NULL for the system store */
+	unsigned history_h;     /* hours of probe results kept */
 	const server_listen_t *listen;
 	size_t nlisten;
 	unsigned threads;       /* DNS worker threads, >= 1 */
@@ -53,8 +56,9 @@ int server_listen_parse(server_listen_t *l, const char *text, char *err, size_t 
 int server_run(const server_conf_t *conf);
 
 /**
- * --check-config: load and validate every zone in dir, logging each
+ * --check-config: load and validate every zone in dir and the database
+ * db_path (read-only, never created; NULL skips it), logging each
  * problem.  Binds nothing.  Returns the exit status: 0 when every zone
- * loaded, 1 otherwise.
+ * and the database loaded, 1 otherwise.
  */
-int server_check_config(const char *zones_dir);
+int server_check_config(const char *zones_dir, const char *db_path);

@@ -105,8 +105,8 @@ static void usage(FILE *f)
 		"                           (default: 0.0.0.0:53 and [::]:53)\n"
 		"      --zones DIR          directory of zone files, one zone per file\n"
 		"                           (default: %s)\n"
-		"      --db FILE            SQLite database of pools and health\n"
-		"                           (default: %s)\n"
+		"      --db FILE            SQLite database of pools and health, created if\n"
+		"                           missing (default: %s)\n"
 		"      --geoip FILE         MaxMind DB (.mmdb) for geo pools (default: none)\n"
 		"      --threads N          DNS worker threads, 1-%d (default: number of CPUs, %u)\n"
 		"      --metrics ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -128,6 +128,7 @@ static void usage(FILE *f)
 		"  -h, --help               print this help and exit\n"
 		"\n"
 		"SIGHUP reloads the zones (so does any change in the zone directory);\n"
+		"changes to the database are answered within a second, with no signal;\n"
 		"SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a clean stop, 1 when\n"
 		"an option is invalid or start-up fails.  See gslbd(8).\n",
 		DEFAULT_ZONES, DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
@@ -479,7 +480,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.check_config) {
-		status = server_check_config(o.zones);
+		status = server_check_config(o.zones, o.db);
 		goto out;
 	}
 
@@ -494,6 +495,9 @@ int main(int argc, char **argv)
 	};
 	server_conf_t conf = {
 		.zones_dir = o.zones,
+		.db_path = o.db,
+		.ca_file = o.ca_file,
+		.history_h = o.history_h,
 		.listen = o.listen,
 		.nlisten = o.nlisten,
 		.threads = o.threads,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The control loop: binds the listeners, loads zones into snapshots, swaps them on reload, stops workers. */
+/* The control loop: binds listeners, builds snapshots from zones and the database, swaps them. */
 
 #include "config.h"
 
@@ -18,11 +18,25 @@
 #include <urcu-qsbr.h>
 
 #include "gslb/core.h"
+#include "gslb/db.h"
+#include "gslb/lb.h"
 #include "gslb/zone.h"
 #include "internal.h"
+#include "targets.h"
 
 /* An editor saves in several writes (temp file, rename, chmod): one reload after they settle. */
 #define RELOAD_DEBOUNCE_MS 200
+/*
+ * How often the database is asked whether another connection committed.
+ * PRAGMA data_version is answered from the connection's own state (no
+ * disk read in WAL mode beyond the shared-memory index), so polling is
+ * cheap, and 200 ms keeps a change well inside the 1 s of interface 3.
+ */
+#define DB_POLL_MS 200
+/* After a failed read, try again this often even without a new commit (a lock may clear). */
+#define DB_RETRY_MS 5000
+/* Health table slots: target indexes are stable for the life of the process. */
+#define HEALTH_TARGETS_MAX 65536
 
 /*
  * The main thread's state while the server runs.  Only the control loop
@@ -36,9 +50,20 @@ typedef struct control {
 	uv_signal_t sig_int;
 	uv_fs_event_t watch;
 	uv_timer_t debounce;
+	uv_timer_t db_poll;
 	bool watching;
 	const server_conf_t *conf;
 	gslb_snapshot_t *cur;
+	lb_health_t *health;  /* owned; every snapshot borrows it */
+	health_loop_t *probes; /* the health-check thread, owned */
+	target_reg_t *targets; /* key -> health table index, owned */
+	uint64_t targets_digest; /* of the list last handed to probes */
+	db_t *db;	      /* the control thread's own connection */
+	db_config_t *cfg;     /* the last configuration read without error, owned */
+	int64_t data_version; /* PRAGMA data_version at the last read */
+	bool db_failed;	      /* the last read failed */
+	uint64_t db_tried_ms; /* when it was last read */
+	char db_error[512];   /* the error last logged, so each distinct one is logged once */
 	uint64_t generation;
 	worker_t *workers;
 	unsigned nworkers;
@@ -144,14 +169,16 @@ static uint64_t now_ms(void)
 }
 
 /*
- * Make snap (zones taken over) the one workers answer from.  The old one
- * is freed once every worker has passed a quiescent state, so no query
- * still reads it.
+ * Make a snapshot of zones and pools (both taken over) the one workers
+ * answer from.  The old one is freed once every worker has passed a
+ * quiescent state, so no query still reads it.
  */
-static void snapshot_publish(control_t *ctl, zone_set_t *zones)
+static void snapshot_publish(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
 {
 	gslb_snapshot_t *snap = gslb_calloc(1, sizeof(*snap));
 	snap->zones = zones;
+	snap->pools = pools;
+	snap->health = ctl->health;
 	snap->generation = ++ctl->generation;
 	snap->built_ms = now_ms();
 	gslb_snapshot_t *old = rcu_xchg_pointer(&server_snap, snap);
@@ -160,6 +187,62 @@ static void snapshot_publish(control_t *ctl, zone_set_t *zones)
 		synchronize_rcu();
 		gslb_snapshot_free(old);
 	}
+}
+
+/*
+ * A second set holding the same zones, for a snapshot in which only the
+ * pools change.  Each snapshot owns its zone set (and frees it with the
+ * snapshot); the zones themselves are shared by reference count, so this
+ * costs one small hash table, not a zone reload.
+ */
+static zone_set_t *zones_share(const zone_set_t *src)
+{
+	zone_set_t *s = zone_set_new();
+	for (uint32_t i = 0; i < src->count; i++)
+		zone_set_add(s, src->zones[i]);
+	zone_set_finish(s);
+	return s;
+}
+
+/* A pool set of n pools (taken over) placed in zones, with the log line of interface 3. */
+static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zones)
+{
+	uint32_t unserved = 0;
+	lb_set_t *set = lb_set_new(pools, n, zones);
+	for (uint32_t i = 0; i < n; i++)
+		unserved += !set->pools[i].served;
+	log_info("pools: %u loaded (%u not served)", n, unserved);
+	return set;
+}
+
+/*
+ * Give the pools' addresses their health-check targets and hand the
+ * health loop the new list when anything in it changed (interface 6:
+ * one probe per distinct target, whatever the number of pools using it).
+ */
+static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)
+{
+	server_targets_t t;
+	if (!ctl->targets || server_targets_assign(ctl->targets, ctl->cfg, pools, n, &t) < 0)
+		return;
+	if (ctl->probes && t.digest != ctl->targets_digest) {
+		int ret = health_loop_set_targets(ctl->probes, t.t, t.n);
+		if (ret < 0)
+			log_err("health: cannot update the targets: %s", gslb_strerror(ret));
+		else
+			ctl->targets_digest = t.digest;
+		log_info("health: %zu targets", t.n);
+	}
+	server_targets_clear(&t);
+}
+
+/* The pools of the last good configuration placed in zones. */
+static lb_set_t *pools_build(control_t *ctl, const zone_set_t *zones)
+{
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(ctl->cfg, &pools);
+	targets_update(ctl, pools, n);
+	return pools_place(pools, n, zones);
 }
 
 static void reload(control_t *ctl, const char *why)
@@ -176,8 +259,109 @@ static void reload(control_t *ctl, const char *why)
 			ctl->cur ? ctl->cur->zones->count : 0);
 		return;
 	}
-	snapshot_publish(ctl, zones);
+	/* Whether a pool is served depends on the zones: place the pools again. */
+	snapshot_publish(ctl, zones, pools_build(ctl, zones));
 	log_info("reloaded: %u zones (%u failed)", zones->count, failed);
+}
+
+/* Log a database problem unless it is the one logged last time (the poll repeats it). */
+static void db_problem(control_t *ctl, const char *what)
+{
+	if (strcmp(ctl->db_error, what) == 0)
+		return;
+	snprintf(ctl->db_error, sizeof(ctl->db_error), "%s", what);
+	log_err("database %s: %s; keeping the last good configuration", ctl->conf->db_path, what);
+}
+
+/*
+ * The configuration of db, if the file's schema is the one this build
+ * reads.  On failure returns a negative code and says why in err (the
+ * caller decides how to log it).
+ */
+static int config_read(db_t *db, db_config_t **cfg, char *err, size_t errlen)
+{
+	int version = 0;
+	int ret = db_version(db, &version);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read the schema version: %s", gslb_strerror(ret));
+		return ret;
+	}
+	if (version != DB_SCHEMA_VERSION) {
+		/* Newer: written by a newer gslbctl; older: the file was replaced under us. */
+		snprintf(err, errlen, "schema version %d, this gslbd reads version %d%s", version,
+			 DB_SCHEMA_VERSION,
+			 version < DB_SCHEMA_VERSION ? " (run gslbctl init)" : "");
+		return GSLB_ECONFIG;
+	}
+	ret = db_config_load(db, cfg);
+	if (ret < 0)
+		snprintf(err, errlen, "cannot read the configuration: %s", gslb_strerror(ret));
+	return ret;
+}
+
+/*
+ * Read the configuration if another connection committed since the last
+ * read.  After a failure it is read again on the next commit, or every
+ * DB_RETRY_MS (the db module logs SQLite's message on each failed
+ * attempt, so not every poll).  Returns 1 when ctl->cfg was replaced, 0
+ * when nothing changed, a negative code when the database could not be
+ * read (ctl->cfg is then untouched and the problem logged once).
+ */
+static int config_refresh(control_t *ctl)
+{
+	int64_t version = 0;
+	db_config_t *cfg = NULL;
+	uint64_t now = now_ms();
+
+	int ret = db_data_version(ctl->db, &version);
+	if (ret == 0 && version == ctl->data_version && ctl->cfg &&
+	    (!ctl->db_failed || now - ctl->db_tried_ms < DB_RETRY_MS))
+		return 0;
+	ctl->db_tried_ms = now;
+	/*
+	 * The version is read before the configuration: a commit in between
+	 * makes the next poll read it again, never miss it.
+	 */
+	ctl->data_version = version;
+	char err[256];
+	if (ret == 0)
+		ret = config_read(ctl->db, &cfg, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "cannot read: %s", gslb_strerror(ret));
+	if (ret < 0) {
+		db_problem(ctl, err);
+		ctl->db_failed = true;
+		return ret;
+	}
+	if (ctl->db_failed)
+		log_info("database %s: readable again", ctl->conf->db_path);
+	ctl->db_failed = false;
+	ctl->db_error[0] = '\0';
+	db_config_free(ctl->cfg);
+	ctl->cfg = cfg;
+	return 1;
+}
+
+static void db_poll_cb(uv_timer_t *t)
+{
+	control_t *ctl = t->data;
+	if (config_refresh(ctl) <= 0)
+		return;
+	/*
+	 * Any commit changes data_version, the health loop's probe results
+	 * included: publish only when the pools really differ.
+	 */
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(ctl->cfg, &pools);
+	targets_update(ctl, pools, n);
+	const lb_set_t *cur = ctl->cur->pools;
+	bool same = lb_pools_equal(pools, n, cur ? cur->pools : NULL, cur ? cur->npools : 0);
+	if (same) {
+		lb_pools_free(pools, n);
+		log_debug("database changed, pools did not");
+		return;
+	}
+	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_place(pools, n, ctl->cur->zones));
 }
 
 static void debounce_cb(uv_timer_t *t)
@@ -206,6 +390,7 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
 	uv_close((uv_handle_t *)&ctl->debounce, NULL);
+	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
 	uv_close((uv_handle_t *)&ctl->watch, NULL);
 }
 
@@ -290,7 +475,58 @@ static int listeners_bind(const server_conf_t *conf, int *fds)
 	return 0;
 }
 
-int server_check_config(const char *zones_dir)
+/*
+ * --check-config for the database: opened read-only (never created or
+ * migrated), its configuration read and its pools placed in zones.
+ * Returns the number of problems that would stop gslbd or lose data.
+ */
+static unsigned check_db(const char *path, const zone_set_t *zones)
+{
+	db_t *db = NULL;
+	db_config_t *cfg = NULL;
+	unsigned problems = 0;
+
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		log_warn("database %s does not exist: gslbd will create it", path);
+		return 0;
+	}
+	char err[256];
+	int version = 0;
+	int ret = db_open(path, DB_OPEN_READONLY, &db);
+	if (ret == 0)
+		ret = db_version(db, &version);
+	if (ret < 0) {
+		log_err("database %s: cannot open: %s", path, gslb_strerror(ret));
+		problems++;
+		goto out;
+	}
+	if (version < DB_SCHEMA_VERSION) {
+		/* Start-up migrates it; nothing to read here before that. */
+		log_warn("database %s: schema version %d, gslbd will upgrade it to %d", path,
+			 version, DB_SCHEMA_VERSION);
+		goto out;
+	}
+	ret = config_read(db, &cfg, err, sizeof(err));
+	if (ret < 0) {
+		log_err("database %s: %s", path, err);
+		problems++;
+		goto out;
+	}
+	lb_pool_t *pools = NULL;
+	uint32_t unserved = 0;
+	uint32_t n = lb_config_pools(cfg, &pools);
+	lb_set_t *set = lb_set_new(pools, n, zones);
+	for (uint32_t i = 0; i < n; i++)
+		unserved += !set->pools[i].served;
+	log_info("check-config: database %s: %u pools (%u not served)", path, n, unserved);
+	lb_set_free(set);
+out:
+	db_config_free(cfg);
+	db_close(db);
+	return problems;
+}
+
+int server_check_config(const char *zones_dir, const char *db_path)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
@@ -303,8 +539,9 @@ int server_check_config(const char *zones_dir)
 		log_err("check-config: %u zones loaded, %u failed", zones->count, failed);
 	else
 		log_info("check-config: %u zones loaded, no problems", zones->count);
+	unsigned db_problems = db_path ? check_db(db_path, zones) : 0;
 	zone_set_free(zones);
-	return failed ? 1 : 0;
+	return failed || db_problems ? 1 : 0;
 }
 
 int server_run(const server_conf_t *conf)
@@ -324,15 +561,52 @@ int server_run(const server_conf_t *conf)
 	if (conf->user && privileges_drop(conf->user) < 0)
 		goto out;
 
-	/* Zones are read as the user gslbd runs as, so a reload can read what start-up could. */
-	int ret = zone_load_dir(conf->zones_dir, NULL, &zones, &failed);
+	/*
+	 * The database and the zones are opened as the user gslbd runs as, so
+	 * a reload can read what start-up could and a new database file
+	 * belongs to that user.
+	 */
+	int from = 0;
+	int ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
+	if (ret == 0)
+		ret = db_migrate(ctl.db, &from);
+	if (ret < 0) {
+		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
+		goto out;
+	}
+	if (from == 0)
+		log_info("database %s: created (schema version %d)", conf->db_path,
+			 DB_SCHEMA_VERSION);
+	else if (from != DB_SCHEMA_VERSION)
+		log_info("database %s: schema upgraded from version %d to %d", conf->db_path, from,
+			 DB_SCHEMA_VERSION);
+	ctl.health = lb_health_new(HEALTH_TARGETS_MAX);
+	ctl.targets = server_targets_new(HEALTH_TARGETS_MAX);
+	ctl.probes = health_loop_new(ctl.health, conf->db_path, conf->ca_file, conf->history_h);
+	ret = ctl.probes ? health_loop_start(ctl.probes) : -ENOMEM;
+	if (ret < 0) {
+		log_err("cannot start the health checks: %s", gslb_strerror(ret));
+		goto out;
+	}
+	char err[256];
+	ret = db_data_version(ctl.db, &ctl.data_version);
+	if (ret == 0)
+		ret = config_read(ctl.db, &ctl.cfg, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "%s", gslb_strerror(ret));
+	if (ret < 0) {
+		log_err("cannot read database %s: %s", conf->db_path, err);
+		goto out;
+	}
+	ctl.db_tried_ms = now_ms();
+	ret = zone_load_dir(conf->zones_dir, NULL, &zones, &failed);
 	if (ret < 0) {
 		log_err("cannot read zone directory %s: %s", conf->zones_dir, gslb_strerror(ret));
 		goto out;
 	}
 	if (zones->count == 0)
 		log_warn("no zones in %s: every query will be refused", conf->zones_dir);
-	snapshot_publish(&ctl, zones);
+	snapshot_publish(&ctl, zones, pools_build(&ctl, zones));
 
 	ctl.workers = gslb_calloc(conf->threads, sizeof(*ctl.workers));
 	for (unsigned t = 0; t < conf->threads; t++) {
@@ -373,12 +647,15 @@ int server_run(const server_conf_t *conf)
 	}
 	uv_timer_init(&ctl.loop, &ctl.debounce);
 	ctl.debounce.data = &ctl;
+	uv_timer_init(&ctl.loop, &ctl.db_poll);
+	ctl.db_poll.data = &ctl;
+	uv_timer_start(&ctl.db_poll, db_poll_cb, DB_POLL_MS, DB_POLL_MS);
 	uv_fs_event_init(&ctl.loop, &ctl.watch);
 	ctl.watch.data = &ctl;
 	ret = uv_fs_event_start(&ctl.watch, watch_cb, conf->zones_dir, 0);
 	if (ret < 0)
-		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP",
-			 conf->zones_dir, gslb_strerror(ret));
+		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP", conf->zones_dir,
+			 gslb_strerror(ret));
 
 	char where[1024];
 	size_t off = 0;
@@ -408,6 +685,14 @@ out:
 	}
 	/* Every worker has been joined: nobody reads the snapshot any more. */
 	gslb_snapshot_free(rcu_xchg_pointer(&server_snap, NULL));
+	if (ctl.probes) {
+		health_loop_stop(ctl.probes); /* flushes the probe results still queued */
+		health_loop_free(ctl.probes);
+	}
+	server_targets_free(ctl.targets);
+	lb_health_free(ctl.health);
+	db_config_free(ctl.cfg);
+	db_close(ctl.db);
 	for (size_t i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQLite database: opening and migrating it, loading the configuration, writing changes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Only src/db includes sqlite3.h.  A db_t is one connection, used by one
+ * thread at a time (gslbd's control loop, or gslbctl).  Every connection is
+ * in WAL mode with foreign keys on and a busy timeout of DB_BUSY_TIMEOUT_MS,
+ * so gslbctl writes while gslbd reads.
+ *
+ * Errors: functions return 0 or a negative code: -ENOENT (no such file or
+ * row), -EEXIST (a unique name already there), -EBUSY (locked past the busy
+ * timeout), -ENOMEM, -EIO (anything else SQLite reports), GSLB_ECONFIG
+ * (the file is from a newer gslbd, or holds data gslbd cannot use).
+ * SQLite's own message is logged with context at the point of failure.
+ */
+
+#define DB_SCHEMA_VERSION 1
+#define DB_BUSY_TIMEOUT_MS 5000
+
+typedef struct db db_t;
+
+enum db_open_flags {
+	DB_OPEN_READONLY = 1 << 0, /* never write; the file must exist */
+	DB_OPEN_CREATE = 1 << 1,   /* create the file if missing */
+};
+
+/**
+ * Open the database at path.  Without DB_OPEN_CREATE a missing file is
+ * -ENOENT.  Does not migrate.  Caller closes with db_close().
+ */
+int db_open(const char *path, unsigned flags, db_t **out);
+
+/** Close a connection (rolls back an open transaction).  NULL is a no-op. */
+void db_close(db_t *db);
+
+/** The last failure on this connection with SQLite's message, "" if none (borrowed). */
+const char *db_errmsg(const db_t *db);
+
+/** The path given to db_open() (borrowed). */
+const char *db_path(const db_t *db);
+
+/**
+ * The schema version of the file (PRAGMA user_version): 0 for a new file.
+ */
+int db_version(db_t *db, int *version);
+
+/**
+ * Bring the schema up to DB_SCHEMA_VERSION in one write transaction
+ * (idempotent).  *from, when non-NULL, receives the version found.  A file
+ * with a newer version than this build knows is GSLB_ECONFIG.
+ */
+int db_migrate(db_t *db, int *from);
+
+/**
+ * PRAGMA data_version: changes whenever another connection commits to the
+ * file.  Cheap; gslbd polls it to notice gslbctl's changes.
+ */
+int db_data_version(db_t *db, int64_t *version);
+
+/* ---- transactions ---- */
+
+/** BEGIN (read, a consistent view for several loads). */
+int db_begin_read(db_t *db);
+/** BEGIN IMMEDIATE: take the write lock now, waiting up to the busy timeout. */
+int db_begin_write(db_t *db);
+int db_commit(db_t *db);
+/** Roll back; harmless without a transaction. */
+void db_rollback(db_t *db);
+
+/* ---- the configuration as plain C data ---- */
+
+enum db_check_type {
+	DB_CHECK_TCP = 0,
+	DB_CHECK_HTTP = 1,
+	DB_CHECK_HTTPS = 2,
+};
+
+/* A health check.  Strings are owned by the enclosing db_config_t; NULL means the default. */
+typedef struct db_check {
+	uint8_t type;	      /* enum db_check_type */
+	uint16_t port;	      /* 0: default by type (80 http, 443 https; tcp requires one) */
+	char *path;	      /* NULL: "/" */
+	char *host;	      /* NULL: the pool name without the trailing dot */
+	char *expect;	      /* NULL: "200-399" */
+	char *match;	      /* NULL: no body check */
+	uint32_t interval_ms; /* 1000-3600000 */
+	uint32_t timeout_ms;  /* > 0, < interval_ms */
+	uint8_t rise, fall;   /* 1-100 */
+	char *target;	      /* member checks only: canonical IP probed instead, or NULL */
+	bool insecure;	      /* https only */
+} db_check_t;
+
+enum db_admin {
+	DB_ADMIN_AUTO = 0,
+	DB_ADMIN_UP = 1,
+	DB_ADMIN_DOWN = 2,
+	DB_ADMIN_DRAIN = 3,
+};
+
+typedef struct db_member {
+	int64_t id;
+	char *name;
+	uint16_t weight;
+	uint8_t priority;
+	uint8_t admin; /* enum db_admin */
+	bool has_location;
+	double latitude, longitude;
+	char *countries;  /* "DE,FR-IDF" or NULL */
+	char *continents; /* "EU,NA" or NULL */
+	size_t naddresses;
+	char **addresses;  /* canonical inet_ntop() text, sorted */
+	uint8_t *families; /* 4 or 6, parallel to addresses */
+	size_t nnetworks;
+	char **networks;   /* canonical CIDR, sorted */
+	db_check_t *check; /* the member's own check, or NULL */
+} db_member_t;
+
+enum db_policy {
+	DB_POLICY_WEIGHTED = 0,
+	DB_POLICY_FAILOVER = 1,
+	DB_POLICY_GEO = 2,
+};
+
+typedef struct db_pool {
+	int64_t id;
+	char *name;	      /* lowercase, trailing dot */
+	uint8_t policy;	      /* enum db_policy */
+	uint32_t ttl;	      /* seconds */
+	int32_t degraded_ttl; /* seconds, -1: min(ttl, 10) */
+	uint8_t answers;
+	bool fallback_all;
+	size_t nmembers;
+	db_member_t *members; /* sorted by name */
+	db_check_t *check;    /* the pool's check, or NULL */
+} db_pool_t;
+
+typedef struct db_config {
+	size_t npools;
+	db_pool_t *pools; /* sorted by name */
+} db_config_t;
+
+/**
+ * Load the whole configuration in one read transaction (its own, unless
+ * the caller already opened one).  Caller frees *out with db_config_free().
+ */
+int db_config_load(db_t *db, db_config_t **out);
+
+/** Free a configuration and everything in it.  NULL is a no-op. */
+void db_config_free(db_config_t *cfg);
+
+/** The pool named name (lowercase, trailing dot) in cfg, or NULL. */
+db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
+/** The member named name in p, or NULL. */
+db_member_t *db_pool_member(const db_pool_t *p, const char *name);
+
+/** The effective degraded TTL of a pool. */
+static inline uint32_t db_pool_degraded_ttl(const db_pool_t *p)
+{
+	if (p->degraded_ttl >= 0)
+		return (uint32_t)p->degraded_ttl;
+	return p->ttl < 10 ? p->ttl : 10;
+}
+
+/* Names for the enums ("weighted", "drain", "https" ...), and back (-1 if unknown). */
+const char *db_policy_name(int policy);
+const char *db_admin_name(int admin);
+const char *db_check_type_name(int type);
+int db_policy_parse(const char *s);
+int db_admin_parse(const char *s);
+int db_check_type_parse(const char *s);
+
+/*
+ * ---- writes ----
+ *
+ * Each takes plain C data already validated by the caller and must run
+ * inside db_begin_write() ... db_commit().  The database's CHECK constraints
+ * catch what slipped through (GSLB_ECONFIG).  Pools and members are named,
+ * not numbered: pool is the lowercase FQDN, member the member name.
+ */
+
+/** Insert a pool (members and check ignored); -EEXIST if the name is taken. */
+int db_pool_insert(db_t *db, const db_pool_t *p);
+/** Update a pool's settings (members and check ignored); -ENOENT if absent. */
+int db_pool_update(db_t *db, const db_pool_t *p);
+/** Delete a pool with its members and checks; -ENOENT if absent. */
+int db_pool_delete(db_t *db, const char *pool);
+
+/** Insert a member with its addresses and networks (its check ignored). */
+int db_member_insert(db_t *db, const char *pool, const db_member_t *m);
+/** Update a member's settings and replace its addresses and networks. */
+int db_member_update(db_t *db, const char *pool, const db_member_t *m);
+int db_member_delete(db_t *db, const char *pool, const char *member);
+/** Set only the admin state. */
+int db_member_set_admin(db_t *db, const char *pool, const char *member, int admin);
+
+/** Create or replace the check of a pool (member NULL) or of one member. */
+int db_check_put(db_t *db, const char *pool, const char *member, const db_check_t *c);
+/** Remove it; -ENOENT if there was none. */
+int db_check_delete(db_t *db, const char *pool, const char *member);
+
+/**
+ * Append a journal row: now (RFC 3339 UTC), actor ("user@host"), the
+ * command line and a summary of what changed.
+ */
+int db_journal_add(db_t *db, const char *actor, const char *command, const char *summary);
+
+/* ---- reading the journal and the stored health ---- */
+
+typedef struct db_journal_entry {
+	int64_t id;
+	char *time, *actor, *command, *summary;
+} db_journal_entry_t;
+
+/** The newest limit (0: all) journal rows, newest first.  Free with db_journal_free(). */
+int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *n);
+void db_journal_free(db_journal_entry_t *e, size_t n);
+
+/* A target's stored state (target_state), times in Unix seconds, 0 when unknown. */
+typedef struct db_target_state {
+	char *state; /* "up", "down" ... or NULL when never stored */
+	int64_t since;
+	char *reason;
+	int64_t last_probe;
+	double latency_ms; /* < 0 when unknown */
+} db_target_state_t;
+
+/** Load the state of target_key into st (fields NULL/0 when absent).  Free with db_target_state_clear(). */
+int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *st);
+void db_target_state_clear(db_target_state_t *st);
+
+/* One row of state_change (to_state set) or probe_result (ok set). */
+typedef struct db_event {
+	int64_t time; /* Unix seconds */
+	char *target_key;
+	char *from_state, *to_state; /* state changes */
+	int ok;			     /* probes: 1 or 0; state changes: -1 */
+	double latency_ms;	     /* < 0 when unknown */
+	char *reason;
+} db_event_t;
+
+/**
+ * The newest limit rows (0: all) of state_change (probes false) or
+ * probe_result (probes true) for any of the nkeys target keys, newest
+ * first.  Free with db_events_free().
+ */
+int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys, unsigned limit,
+		   db_event_t **out, size_t *n);
+void db_events_free(db_event_t *e, size_t n);

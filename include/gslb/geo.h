@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* Client location from a MaxMind DB file (GeoIP2/GeoLite2 City or Country schema) and distances. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * An open MaxMind DB, memory-mapped and read-only.  Once geo_db_open() has
+ * returned, any number of threads may call geo_db_lookup() and
+ * geo_db_metadata() on it at the same time; geo_db_close() must wait until
+ * none of them can still be using it (in gslbd: after a QSBR grace period,
+ * as the database belongs to a snapshot).
+ */
+typedef struct geo_db geo_db_t;
+
+/*
+ * What the database says about one address.  A fixed-size value: filling it
+ * allocates nothing.  Strings are NUL-terminated, upper case, and empty when
+ * the database has no (valid) value.
+ */
+typedef struct geo_info {
+	bool found;	     /* the database has a record for the address */
+	char country[3];     /* ISO 3166-1 alpha-2: country, else registered_country */
+	char subdivision[8]; /* "CC-SUB" (ISO 3166-2) from subdivisions[0], e.g. "US-CA" */
+	char continent[3];   /* AF AN AS EU NA OC SA */
+	bool has_location;
+	double lat, lon; /* degrees, valid when has_location */
+	/*
+	 * Length of the database network that held the address (or of the
+	 * empty network around it when !found), in the terms of the family
+	 * asked: 0-32 for IPv4, 0-128 for IPv6 (an IPv4-mapped ::ffff:a.b.c.d
+	 * gets 96 plus the IPv4 length).  The answer cannot change within this
+	 * prefix, so it is what an ECS scope may claim (RFC 7871 7.2.1).
+	 */
+	uint8_t prefix_len;
+} geo_info_t;
+
+/* Facts about an open database for logs and `gslbctl status`. */
+typedef struct geo_db_meta {
+	const char *path;	   /* borrowed, valid until geo_db_close() */
+	const char *database_type; /* e.g. "GeoIP2-City"; borrowed, as path */
+	uint64_t build_epoch;	   /* seconds since 1970 */
+	unsigned ip_version;	   /* 4 or 6 */
+	uint32_t node_count;
+} geo_db_meta_t;
+
+/**
+ * Open the MaxMind DB file at path (memory-mapped).  On success *db is set
+ * and the caller closes it with geo_db_close().  Errors are logged with the
+ * file name and libmaxminddb's message, *db is left NULL, and the return is
+ * a negative errno value from opening the file (-ENOENT, -EACCES ...), -EIO,
+ * -ENOMEM, or GSLB_EGEODB for a file that is not a usable MaxMind DB.
+ */
+int geo_db_open(const char *path, geo_db_t **db);
+
+/** Unmap and free; NULL is a no-op. */
+void geo_db_close(geo_db_t *db);
+
+/**
+ * Look up one address.  family is AF_INET (addr holds 4 bytes) or AF_INET6
+ * (16 bytes); 4 and 6, as lb_addr_t spells them, are accepted too.
+ * IPv4-mapped IPv6 addresses are looked up as IPv4.  Thread-safe, never
+ * allocates, never logs.  Returns 0 with *out filled (out->found false when
+ * the database has no record), -EINVAL for a bad family or NULL argument,
+ * or GSLB_EGEODB when the database turns out to be corrupt there; on any
+ * error *out is all zero (not found, prefix_len 0).
+ */
+int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out);
+
+/** Fill *meta for an open database (borrowed strings, see geo_db_meta_t). */
+void geo_db_metadata(const geo_db_t *db, geo_db_meta_t *meta);
+
+/**
+ * Great-circle distance in kilometres between two points given in degrees
+ * (haversine on a sphere of the mean Earth radius, 6371.0088 km).
+ */
+double geo_distance_km(double lat1, double lon1, double lat2, double lon2);

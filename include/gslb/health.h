@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* Health checks: the probe loop, the rise/fall state machine and the target keys (interface §6). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gslb/lb.h"
+
+/* ---- the state machine (pure, no I/O) ---- */
+
+/*
+ * The rise/fall state of one target.  Owned by whoever feeds it (the health
+ * loop's thread); not thread-safe.  Invariant: when up, ok_run is 0 and
+ * fail_run < fall; when down, fail_run is 0 and ok_run < rise.
+ */
+typedef struct health_state {
+	bool up;
+	uint16_t rise, fall; /* >= 1 */
+	uint16_t ok_run;     /* consecutive successes while down */
+	uint16_t fail_run;   /* consecutive failures while up */
+} health_state_t;
+
+/** Start in state up (or down) with no history; rise and fall of 0 count as 1. */
+void health_state_init(health_state_t *s, bool up, unsigned rise, unsigned fall);
+
+/** Change rise and fall (a reload) keeping the state and the current runs. */
+void health_state_set_limits(health_state_t *s, unsigned rise, unsigned fall);
+
+/**
+ * Feed one probe result.  Returns true when it changed the state (up after
+ * rise consecutive successes, down after fall consecutive failures).
+ */
+bool health_state_feed(health_state_t *s, bool ok);
+
+/* ---- check configuration ---- */
+
+enum health_type {
+	HEALTH_TCP = 0,
+	HEALTH_HTTP = 1,
+	HEALTH_HTTPS = 2,
+};
+
+typedef struct health_range {
+	uint16_t lo, hi; /* inclusive status codes */
+} health_range_t;
+
+#define HEALTH_EXPECT_MAX 16
+#define HEALTH_BODY_MAX (64 * 1024) /* match looks at this much of the body */
+
+/*
+ * One check as the caller configured it.  The strings are borrowed for the
+ * duration of the call that takes the struct; the loop copies what it keeps.
+ */
+typedef struct health_check_conf {
+	enum health_type type;
+	struct sockaddr_storage addr; /* AF_INET or AF_INET6 with the port set */
+	const char *path;	      /* http(s): request target, NULL means "/" */
+	const char *host;	      /* http(s): Host header and TLS SNI; NULL: the address */
+	unsigned nexpect;	      /* 0 means the default 200-399 */
+	health_range_t expect[HEALTH_EXPECT_MAX];
+	const char *match; /* NULL or "": no body check */
+	uint32_t interval_ms;
+	uint32_t timeout_ms; /* < interval_ms */
+	unsigned rise, fall;
+	bool insecure; /* https: skip chain and host name verification */
+} health_check_conf_t;
+
+/* A target to probe: its dedup key, its health table index and its check. */
+typedef struct health_target_conf {
+	const char *key; /* NULL: health_target_key() of check */
+	uint32_t index;	 /* health table index chosen by the caller */
+	health_check_conf_t check;
+} health_target_conf_t;
+
+#define HEALTH_KEY_MAX 1200
+
+/**
+ * Write the dedup key of a check into buf (len bytes, HEALTH_KEY_MAX is
+ * always enough for a path and host of up to 512 bytes each): type, address,
+ * port and request, e.g. "tcp 192.0.2.1:25", "http 192.0.2.1:80 www.example.com/health",
+ * "https [2001:db8::1]:443 www.example.com/".  Two checks with equal keys
+ * send the same probe, so they are one target.  Returns buf (truncated if short).
+ */
+const char *health_target_key(const health_check_conf_t *c, char *buf, size_t len);
+
+/**
+ * Parse an expect list such as "200", "200-299,301" into c->expect and
+ * c->nexpect.  Returns 0, or GSLB_EPARSE (nothing changed).
+ */
+int health_expect_parse(health_check_conf_t *c, const char *s);
+
+/** Is status accepted by c's expect list (or the default 200-399)? */
+bool health_expect_match(const health_check_conf_t *c, unsigned status);
+
+/**
+ * Parse an HTTP/1.x status line (without its CRLF, len bytes).  Returns the
+ * status code 100-599, or -1 when the line is not an HTTP/1.x status line.
+ */
+int health_http_status_parse(const char *line, size_t len);
+
+/* ---- the health loop ---- */
+
+/*
+ * The loop runs on its own thread with its own libuv loop and SQLite
+ * connection.  Its API may be called from one control thread; DNS workers
+ * only read the health table.
+ */
+typedef struct health_loop health_loop_t;
+
+/**
+ * A loop publishing into table (borrowed; it must outlive the loop), storing
+ * results in the SQLite file db_path (NULL: no storage, every new target
+ * starts up), trusting ca_file (NULL: the system CA store) for https, and
+ * pruning probe results older than history_hours.  Does not start it.
+ * Returns NULL on failure (logged).  Caller frees with health_loop_free().
+ */
+health_loop_t *health_loop_new(lb_health_t *table, const char *db_path, const char *ca_file,
+			       unsigned history_hours);
+
+/** Start the loop's thread.  Returns 0 or a negative errno value. */
+int health_loop_start(health_loop_t *hl);
+
+/**
+ * Replace the set of targets (n of them, copied).  Callable before or after
+ * start, from one control thread.  Targets whose key is already known keep
+ * their state and counters (their rise/fall/timing follow the new check);
+ * new ones start from the state stored in the database, or up.  The state
+ * of every target is published at its (new) index before this returns, so
+ * the next query already sees it.  Duplicate keys: the first one wins.
+ * Returns 0 or a negative errno value.
+ */
+int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targets, size_t n);
+
+/* One event, for observers (tests, logs); called on the loop's thread. */
+typedef struct health_event {
+	const char *key;
+	uint32_t index;
+	bool is_change; /* false: a probe result; true: a state change */
+	bool ok;	/* probe result */
+	bool up;	/* state after the event */
+	double latency_ms;
+	const char *reason;
+	int64_t time_ms; /* Unix time */
+} health_event_t;
+
+typedef void (*health_event_cb)(const health_event_t *ev, void *arg);
+
+/** Observe every probe result and state change (set before start; NULL to stop). */
+void health_loop_set_observer(health_loop_t *hl, health_event_cb cb, void *arg);
+
+/** Stop probing, write the pending results and join the thread.  Idempotent. */
+void health_loop_stop(health_loop_t *hl);
+
+/** Stop if needed and free.  NULL is a no-op. */
+void health_loop_free(health_loop_t *hl);

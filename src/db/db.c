@@ -1,0 +1,1102 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQLite wrapper: connections, schema migration, the configuration loader and the writes. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "gslb/core.h"
+#include "gslb/db.h"
+
+/* Generated from src/db/schema.sql by Makefile.am (src/db/schema.c). */
+extern const char db_schema_v1[];
+
+struct db {
+	sqlite3 *h;
+	char *path;
+	bool in_txn;
+	char err[512]; /* the last failure, for callers that report it themselves */
+};
+
+/*
+ * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
+ * in order inside one transaction that ends by setting user_version, so a
+ * crash mid-way leaves the old version intact.
+ */
+static const char *const migrations[DB_SCHEMA_VERSION] = {
+	db_schema_v1,
+};
+
+/* Translate a SQLite result code, logging its message with what we were doing. */
+static int fail(db_t *db, int rc, const char *what)
+{
+	int prim = rc & 0xff;
+
+	snprintf(db->err, sizeof(db->err), "database %s: %s: %s", db->path, what,
+		 sqlite3_errmsg(db->h));
+	log_err("%s", db->err);
+	switch (prim) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		return GSLB_ECONFIG;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+		return GSLB_ECONFIG;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(db_t *db, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fail(db, rc, what);
+}
+
+static int prepare(db_t *db, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+	if (rc != SQLITE_OK) {
+		*st = NULL;
+		return fail(db, rc, sql);
+	}
+	return 0;
+}
+
+/* Step a statement that returns no rows; finalizes it. */
+static int run(db_t *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int ret = rc == SQLITE_DONE ? 0 : fail(db, sqlite3_extended_errcode(db->h), what);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? gslb_strdup((const char *)s) : NULL;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int db_open(const char *path, unsigned flags, db_t **out)
+{
+	struct stat sb;
+	int oflags, rc, ret;
+	db_t *db;
+
+	*out = NULL;
+	if (!(flags & DB_OPEN_CREATE) && stat(path, &sb) != 0)
+		return -errno;
+
+	db = gslb_calloc(1, sizeof(*db));
+	db->path = gslb_strdup(path);
+	oflags = SQLITE_OPEN_NOMUTEX;
+	if (flags & DB_OPEN_READONLY)
+		oflags |= SQLITE_OPEN_READONLY;
+	else
+		oflags |= SQLITE_OPEN_READWRITE |
+			  ((flags & DB_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		ret = db->h ? fail(db, rc, "open") : -ENOMEM;
+		goto out;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	ret = exec(db, "PRAGMA foreign_keys = ON", "enable foreign keys");
+	if (ret)
+		goto out;
+	/*
+	 * WAL lets readers (gslbd) and one writer (gslbctl) work at once.  It
+	 * is a property of the file, so a read-only connection leaves it be.
+	 */
+	if (!(flags & DB_OPEN_READONLY)) {
+		ret = exec(db, "PRAGMA journal_mode = WAL", "enable WAL");
+		if (ret)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (ret) {
+		db_close(db);
+		return ret;
+	}
+	*out = db;
+	return 0;
+}
+
+void db_close(db_t *db)
+{
+	if (!db)
+		return;
+	if (db->h)
+		sqlite3_close_v2(db->h);
+	free(db->path);
+	free(db);
+}
+
+const char *db_errmsg(const db_t *db)
+{
+	return db->err;
+}
+
+const char *db_path(const db_t *db)
+{
+	return db->path;
+}
+
+static int pragma_int(db_t *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(db, sql, &st);
+	if (ret)
+		return ret;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		ret = 0;
+	} else {
+		ret = fail(db, rc, sql);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int db_version(db_t *db, int *version)
+{
+	int64_t v = 0;
+	int ret = pragma_int(db, "PRAGMA user_version", &v);
+	*version = (int)v;
+	return ret;
+}
+
+int db_data_version(db_t *db, int64_t *version)
+{
+	return pragma_int(db, "PRAGMA data_version", version);
+}
+
+int db_begin_read(db_t *db)
+{
+	int ret = exec(db, "BEGIN", "begin");
+	db->in_txn = ret == 0;
+	return ret;
+}
+
+int db_begin_write(db_t *db)
+{
+	int ret = exec(db, "BEGIN IMMEDIATE", "begin write transaction");
+	db->in_txn = ret == 0;
+	return ret;
+}
+
+int db_commit(db_t *db)
+{
+	int ret = exec(db, "COMMIT", "commit");
+	if (ret)
+		db_rollback(db);
+	db->in_txn = false;
+	return ret;
+}
+
+void db_rollback(db_t *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	db->in_txn = false;
+}
+
+int db_migrate(db_t *db, int *from)
+{
+	char sql[64];
+	int v, ret;
+
+	/* Read the version under the write lock, so two migrators cannot both apply a step. */
+	ret = db_begin_write(db);
+	if (ret)
+		return ret;
+	ret = db_version(db, &v);
+	if (ret)
+		goto out;
+	if (from)
+		*from = v;
+	if (v > DB_SCHEMA_VERSION) {
+		log_err("database %s: schema version %d is newer than this build knows (%d)",
+			db->path, v, DB_SCHEMA_VERSION);
+		ret = GSLB_ECONFIG;
+		goto out;
+	}
+	for (int i = v; i < DB_SCHEMA_VERSION; i++) {
+		ret = exec(db, migrations[i], "migrate schema");
+		if (ret)
+			goto out;
+	}
+	if (v != DB_SCHEMA_VERSION) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", DB_SCHEMA_VERSION);
+		ret = exec(db, sql, "set schema version");
+		if (ret)
+			goto out;
+	}
+	return db_commit(db);
+out:
+	db_rollback(db);
+	return ret;
+}
+
+/* ---- names ---- */
+
+static const char *const policy_names[] = { "weighted", "failover", "geo" };
+static const char *const admin_names[] = { "auto", "up", "down", "drain" };
+static const char *const type_names[] = { "tcp", "http", "https" };
+
+static int name_find(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s && i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+const char *db_policy_name(int v)
+{
+	return v >= 0 && v < 3 ? policy_names[v] : "?";
+}
+
+const char *db_admin_name(int v)
+{
+	return v >= 0 && v < 4 ? admin_names[v] : "?";
+}
+
+const char *db_check_type_name(int v)
+{
+	return v >= 0 && v < 3 ? type_names[v] : "?";
+}
+
+int db_policy_parse(const char *s)
+{
+	return name_find(policy_names, 3, s);
+}
+
+int db_admin_parse(const char *s)
+{
+	return name_find(admin_names, 4, s);
+}
+
+int db_check_type_parse(const char *s)
+{
+	return name_find(type_names, 3, s);
+}
+
+/* ---- loading ---- */
+
+static void check_free(db_check_t *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->host);
+	free(c->expect);
+	free(c->match);
+	free(c->target);
+	free(c);
+}
+
+static void member_clear(db_member_t *m)
+{
+	free(m->name);
+	free(m->countries);
+	free(m->continents);
+	for (size_t i = 0; i < m->naddresses; i++)
+		free(m->addresses[i]);
+	free(m->addresses);
+	free(m->families);
+	for (size_t i = 0; i < m->nnetworks; i++)
+		free(m->networks[i]);
+	free(m->networks);
+	check_free(m->check);
+}
+
+void db_config_free(db_config_t *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		db_pool_t *p = &cfg->pools[i];
+		for (size_t k = 0; k < p->nmembers; k++)
+			member_clear(&p->members[k]);
+		free(p->members);
+		free(p->name);
+		check_free(p->check);
+	}
+	free(cfg->pools);
+	free(cfg);
+}
+
+/* Binary search of rows sorted by id; the loader asks SQLite for that order. */
+static db_pool_t *pool_by_id(db_config_t *cfg, int64_t id)
+{
+	size_t lo = 0, hi = cfg->npools;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cfg->pools[mid].id == id)
+			return &cfg->pools[mid];
+		if (cfg->pools[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+typedef struct member_ref {
+	int64_t id;
+	db_member_t *m;
+} member_ref_t;
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const member_ref_t *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static db_member_t *member_by_id(member_ref_t *refs, size_t n, int64_t id)
+{
+	member_ref_t key = { .id = id };
+	member_ref_t *r = bsearch(&key, refs, n, sizeof(*refs), ref_cmp);
+	return r ? r->m : NULL;
+}
+
+static int pool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_pool_t *)a)->name, ((const db_pool_t *)b)->name);
+}
+
+static int member_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_member_t *)a)->name, ((const db_member_t *)b)->name);
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+static db_check_t *check_row(sqlite3_stmt *st, int c0)
+{
+	db_check_t *c = gslb_calloc(1, sizeof(*c));
+	int t = db_check_type_parse((const char *)sqlite3_column_text(st, c0));
+	c->type = t < 0 ? DB_CHECK_TCP : (uint8_t)t;
+	c->port = (uint16_t)sqlite3_column_int(st, c0 + 1);
+	c->path = col_dup(st, c0 + 2);
+	c->host = col_dup(st, c0 + 3);
+	c->expect = col_dup(st, c0 + 4);
+	c->match = col_dup(st, c0 + 5);
+	c->interval_ms = (uint32_t)sqlite3_column_int64(st, c0 + 6);
+	c->timeout_ms = (uint32_t)sqlite3_column_int64(st, c0 + 7);
+	c->rise = (uint8_t)sqlite3_column_int(st, c0 + 8);
+	c->fall = (uint8_t)sqlite3_column_int(st, c0 + 9);
+	c->target = col_dup(st, c0 + 10);
+	c->insecure = sqlite3_column_int(st, c0 + 11) != 0;
+	return c;
+}
+
+static int load(db_t *db, db_config_t *cfg)
+{
+	sqlite3_stmt *st = NULL;
+	member_ref_t *refs = NULL;
+	size_t nrefs = 0, cap = 0;
+	int rc, ret;
+
+	ret = prepare(db,
+		      "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool "
+		      "ORDER BY id",
+		      &st);
+	if (ret)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cfg->npools == cap) {
+			cap = cap ? cap * 2 : 16;
+			cfg->pools = gslb_realloc(cfg->pools, cap * sizeof(*cfg->pools));
+		}
+		db_pool_t *p = &cfg->pools[cfg->npools++];
+		memset(p, 0, sizeof(*p));
+		p->id = sqlite3_column_int64(st, 0);
+		p->name = col_dup(st, 1);
+		p->policy = (uint8_t)db_policy_parse((const char *)sqlite3_column_text(st, 2));
+		p->ttl = (uint32_t)sqlite3_column_int64(st, 3);
+		p->degraded_ttl = sqlite3_column_type(st, 4) == SQLITE_NULL
+					  ? -1
+					  : (int32_t)sqlite3_column_int64(st, 4);
+		p->answers = (uint8_t)sqlite3_column_int(st, 5);
+		p->fallback_all = strcmp((const char *)sqlite3_column_text(st, 6), "all") == 0;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "load pools");
+		goto out;
+	}
+	sqlite3_finalize(st);
+
+	/*
+	 * Members are appended to their pool's array as they come; pointers into
+	 * those arrays are taken only after every member is in, since realloc
+	 * moves them.
+	 */
+	ret = prepare(db,
+		      "SELECT pool_id, id, name, weight, priority, latitude, longitude, countries, "
+		      "continents, admin FROM member ORDER BY pool_id, id",
+		      &st);
+	if (ret)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_pool_t *p = pool_by_id(cfg, sqlite3_column_int64(st, 0));
+		if (!p)
+			continue;
+		p->members = gslb_realloc(p->members, (p->nmembers + 1) * sizeof(*p->members));
+		db_member_t *m = &p->members[p->nmembers++];
+		memset(m, 0, sizeof(*m));
+		m->id = sqlite3_column_int64(st, 1);
+		m->name = col_dup(st, 2);
+		m->weight = (uint16_t)sqlite3_column_int(st, 3);
+		m->priority = (uint8_t)sqlite3_column_int(st, 4);
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL &&
+		    sqlite3_column_type(st, 6) != SQLITE_NULL) {
+			m->has_location = true;
+			m->latitude = sqlite3_column_double(st, 5);
+			m->longitude = sqlite3_column_double(st, 6);
+		}
+		m->countries = col_dup(st, 7);
+		m->continents = col_dup(st, 8);
+		int a = db_admin_parse((const char *)sqlite3_column_text(st, 9));
+		m->admin = a < 0 ? DB_ADMIN_AUTO : (uint8_t)a;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "load members");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	for (size_t i = 0; i < cfg->npools; i++)
+		nrefs += cfg->pools[i].nmembers;
+	refs = gslb_calloc(nrefs ? nrefs : 1, sizeof(*refs));
+	nrefs = 0;
+	for (size_t i = 0; i < cfg->npools; i++)
+		for (size_t k = 0; k < cfg->pools[i].nmembers; k++) {
+			refs[nrefs].id = cfg->pools[i].members[k].id;
+			refs[nrefs++].m = &cfg->pools[i].members[k];
+		}
+	qsort(refs, nrefs, sizeof(*refs), ref_cmp);
+
+	ret = prepare(db, "SELECT member_id, address, family FROM member_address ORDER BY address",
+		      &st);
+	if (ret)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 0));
+		if (!m)
+			continue;
+		m->families = gslb_realloc(m->families, m->naddresses + 1);
+		m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
+		strv_push(&m->addresses, &m->naddresses, col_dup(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "load addresses");
+		goto out;
+	}
+	sqlite3_finalize(st);
+
+	ret = prepare(db, "SELECT member_id, prefix FROM member_network ORDER BY prefix", &st);
+	if (ret)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 0));
+		if (m)
+			strv_push(&m->networks, &m->nnetworks, col_dup(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "load networks");
+		goto out;
+	}
+	sqlite3_finalize(st);
+
+	ret = prepare(db,
+		      "SELECT pool_id, member_id, type, port, path, host, expect, match, "
+		      "interval_ms, timeout_ms, rise, fall, target, insecure FROM health_check",
+		      &st);
+	if (ret)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_check_t **slot;
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+			db_pool_t *p = pool_by_id(cfg, sqlite3_column_int64(st, 0));
+			slot = p ? &p->check : NULL;
+		} else {
+			db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 1));
+			slot = m ? &m->check : NULL;
+		}
+		if (slot && !*slot)
+			*slot = check_row(st, 2);
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "load checks");
+		goto out;
+	}
+
+	/* Hand out everything sorted by name: deterministic for export and the daemon. */
+	for (size_t i = 0; i < cfg->npools; i++)
+		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+		      member_name_cmp);
+	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	free(refs);
+	return ret;
+}
+
+int db_config_load(db_t *db, db_config_t **out)
+{
+	bool own = !db->in_txn && sqlite3_get_autocommit(db->h);
+	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
+	int ret;
+
+	*out = NULL;
+	if (own) {
+		ret = db_begin_read(db);
+		if (ret)
+			goto out;
+	}
+	ret = load(db, cfg);
+	if (own) {
+		/* A read transaction has nothing to commit; ending it releases the snapshot. */
+		db_rollback(db);
+	}
+out:
+	if (ret) {
+		db_config_free(cfg);
+		return ret;
+	}
+	*out = cfg;
+	return 0;
+}
+
+db_pool_t *db_config_pool(const db_config_t *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && i < cfg->npools; i++)
+		if (strcmp(cfg->pools[i].name, name) == 0)
+			return &cfg->pools[i];
+	return NULL;
+}
+
+db_member_t *db_pool_member(const db_pool_t *p, const char *name)
+{
+	for (size_t i = 0; p && i < p->nmembers; i++)
+		if (strcmp(p->members[i].name, name) == 0)
+			return &p->members[i];
+	return NULL;
+}
+
+/* ---- writes ---- */
+
+static void bind_pool(sqlite3_stmt *st, const db_pool_t *p)
+{
+	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, db_policy_name(p->policy), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, p->ttl);
+	if (p->degraded_ttl >= 0)
+		sqlite3_bind_int64(st, 4, p->degraded_ttl);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, p->answers);
+	sqlite3_bind_text(st, 6, p->fallback_all ? "all" : "none", -1, SQLITE_STATIC);
+}
+
+int db_pool_insert(db_t *db, const db_pool_t *p)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(db,
+			  "INSERT INTO pool(name, policy, ttl, degraded_ttl, answers, fallback) "
+			  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+			  &st);
+	if (ret)
+		return ret;
+	bind_pool(st, p);
+	return run(db, st, "insert pool");
+}
+
+int db_pool_update(db_t *db, const db_pool_t *p)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(db,
+			  "UPDATE pool SET policy = ?2, ttl = ?3, degraded_ttl = ?4, answers = ?5, "
+			  "fallback = ?6, updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+			  "WHERE name = ?1",
+			  &st);
+	if (ret)
+		return ret;
+	bind_pool(st, p);
+	ret = run(db, st, "update pool");
+	if (!ret && sqlite3_changes(db->h) == 0)
+		ret = -ENOENT;
+	return ret;
+}
+
+int db_pool_delete(db_t *db, const char *pool)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(db, "DELETE FROM pool WHERE name = ?1", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, pool, -1, SQLITE_TRANSIENT);
+	ret = run(db, st, "delete pool");
+	if (!ret && sqlite3_changes(db->h) == 0)
+		ret = -ENOENT;
+	return ret;
+}
+
+static int lookup_id(db_t *db, const char *sql, const char *a, const char *b, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(db, sql, &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = -ENOENT;
+	} else {
+		ret = fail(db, rc, "look up id");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int pool_id(db_t *db, const char *pool, int64_t *id)
+{
+	return lookup_id(db, "SELECT id FROM pool WHERE name = ?1", pool, NULL, id);
+}
+
+static int member_id(db_t *db, const char *pool, const char *member, int64_t *id)
+{
+	return lookup_id(db,
+			 "SELECT m.id FROM member m JOIN pool p ON p.id = m.pool_id "
+			 "WHERE p.name = ?1 AND m.name = ?2",
+			 pool, member, id);
+}
+
+static void bind_member(sqlite3_stmt *st, const db_member_t *m)
+{
+	sqlite3_bind_int(st, 2, m->weight);
+	sqlite3_bind_int(st, 3, m->priority);
+	if (m->has_location) {
+		sqlite3_bind_double(st, 4, m->latitude);
+		sqlite3_bind_double(st, 5, m->longitude);
+	} else {
+		sqlite3_bind_null(st, 4);
+		sqlite3_bind_null(st, 5);
+	}
+	bind_text_or_null(st, 6, m->countries);
+	bind_text_or_null(st, 7, m->continents);
+	sqlite3_bind_text(st, 8, db_admin_name(m->admin), -1, SQLITE_STATIC);
+}
+
+/* Replace the address and network rows of member id with m's. */
+static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
+{
+	sqlite3_stmt *st;
+	int ret;
+
+	ret = prepare(db, "DELETE FROM member_address WHERE member_id = ?1", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	if ((ret = run(db, st, "delete addresses")))
+		return ret;
+	ret = prepare(db, "DELETE FROM member_network WHERE member_id = ?1", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	if ((ret = run(db, st, "delete networks")))
+		return ret;
+	for (size_t i = 0; i < m->naddresses; i++) {
+		ret = prepare(db,
+			      "INSERT OR IGNORE INTO member_address(member_id, address, family) "
+			      "VALUES(?1, ?2, ?3)",
+			      &st);
+		if (ret)
+			return ret;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, m->addresses[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 3,
+				 m->families ? m->families[i]
+					     : (strchr(m->addresses[i], ':') ? 6 : 4));
+		if ((ret = run(db, st, "insert address")))
+			return ret;
+	}
+	for (size_t i = 0; i < m->nnetworks; i++) {
+		ret = prepare(
+			db,
+			"INSERT OR IGNORE INTO member_network(member_id, prefix) VALUES(?1, ?2)",
+			&st);
+		if (ret)
+			return ret;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, m->networks[i], -1, SQLITE_TRANSIENT);
+		if ((ret = run(db, st, "insert network")))
+			return ret;
+	}
+	return 0;
+}
+
+int db_member_insert(db_t *db, const char *pool, const db_member_t *m)
+{
+	sqlite3_stmt *st;
+	int64_t pid;
+	int ret = pool_id(db, pool, &pid);
+	if (ret)
+		return ret;
+	ret = prepare(db,
+		      "INSERT INTO member(name, weight, priority, latitude, longitude, countries, "
+		      "continents, admin, pool_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		      &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
+	bind_member(st, m);
+	sqlite3_bind_int64(st, 9, pid);
+	if ((ret = run(db, st, "insert member")))
+		return ret;
+	return member_lists_put(db, sqlite3_last_insert_rowid(db->h), m);
+}
+
+int db_member_update(db_t *db, const char *pool, const db_member_t *m)
+{
+	sqlite3_stmt *st;
+	int64_t mid;
+	int ret = member_id(db, pool, m->name, &mid);
+	if (ret)
+		return ret;
+	ret = prepare(
+		db,
+		"UPDATE member SET weight = ?2, priority = ?3, latitude = ?4, longitude = ?5, "
+		"countries = ?6, continents = ?7, admin = ?8 WHERE id = ?9 AND name = ?1",
+		&st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
+	bind_member(st, m);
+	sqlite3_bind_int64(st, 9, mid);
+	if ((ret = run(db, st, "update member")))
+		return ret;
+	return member_lists_put(db, mid, m);
+}
+
+int db_member_delete(db_t *db, const char *pool, const char *member)
+{
+	sqlite3_stmt *st;
+	int64_t mid;
+	int ret = member_id(db, pool, member, &mid);
+	if (ret)
+		return ret;
+	ret = prepare(db, "DELETE FROM member WHERE id = ?1", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, mid);
+	return run(db, st, "delete member");
+}
+
+int db_member_set_admin(db_t *db, const char *pool, const char *member, int admin)
+{
+	sqlite3_stmt *st;
+	int64_t mid;
+	int ret = member_id(db, pool, member, &mid);
+	if (ret)
+		return ret;
+	ret = prepare(db, "UPDATE member SET admin = ?1 WHERE id = ?2", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, db_admin_name(admin), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, mid);
+	return run(db, st, "set admin state");
+}
+
+/* Find the pool and optional member ids a check is attached to. */
+static int check_owner(db_t *db, const char *pool, const char *member, int64_t *pid, int64_t *mid)
+{
+	int ret = pool_id(db, pool, pid);
+	if (ret)
+		return ret;
+	*mid = -1;
+	return member ? member_id(db, pool, member, mid) : 0;
+}
+
+int db_check_delete(db_t *db, const char *pool, const char *member)
+{
+	sqlite3_stmt *st;
+	int64_t pid, mid;
+	int ret = check_owner(db, pool, member, &pid, &mid);
+	if (ret)
+		return ret;
+	ret = prepare(db,
+		      member ? "DELETE FROM health_check WHERE pool_id = ?1 AND member_id = ?2"
+			     : "DELETE FROM health_check WHERE pool_id = ?1 AND member_id IS NULL",
+		      &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, pid);
+	if (member)
+		sqlite3_bind_int64(st, 2, mid);
+	ret = run(db, st, "delete check");
+	if (!ret && sqlite3_changes(db->h) == 0)
+		ret = -ENOENT;
+	return ret;
+}
+
+int db_check_put(db_t *db, const char *pool, const char *member, const db_check_t *c)
+{
+	sqlite3_stmt *st;
+	int64_t pid, mid;
+	int ret = check_owner(db, pool, member, &pid, &mid);
+	if (ret)
+		return ret;
+	ret = db_check_delete(db, pool, member);
+	if (ret && ret != -ENOENT)
+		return ret;
+	ret = prepare(
+		db,
+		"INSERT INTO health_check(pool_id, member_id, type, port, path, host, expect, "
+		"match, interval_ms, timeout_ms, rise, fall, target, insecure) "
+		"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		&st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, pid);
+	if (member)
+		sqlite3_bind_int64(st, 2, mid);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, db_check_type_name(c->type), -1, SQLITE_STATIC);
+	if (c->port)
+		sqlite3_bind_int(st, 4, c->port);
+	else
+		sqlite3_bind_null(st, 4);
+	bind_text_or_null(st, 5, c->path);
+	bind_text_or_null(st, 6, c->host);
+	bind_text_or_null(st, 7, c->expect);
+	bind_text_or_null(st, 8, c->match);
+	sqlite3_bind_int64(st, 9, c->interval_ms);
+	sqlite3_bind_int64(st, 10, c->timeout_ms);
+	sqlite3_bind_int(st, 11, c->rise);
+	sqlite3_bind_int(st, 12, c->fall);
+	bind_text_or_null(st, 13, c->target);
+	sqlite3_bind_int(st, 14, c->insecure);
+	return run(db, st, "insert check");
+}
+
+int db_journal_add(db_t *db, const char *actor, const char *command, const char *summary)
+{
+	char now[32];
+	struct tm tm;
+	time_t t = time(NULL);
+	sqlite3_stmt *st;
+
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	int ret = prepare(
+		db, "INSERT INTO journal(time, actor, command, summary) VALUES(?1, ?2, ?3, ?4)",
+		&st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, actor, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, command, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, summary, -1, SQLITE_TRANSIENT);
+	return run(db, st, "insert journal row");
+}
+
+int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	db_journal_entry_t *v = NULL;
+	size_t cnt = 0;
+	int rc, ret;
+
+	*out = NULL;
+	*n = 0;
+	ret = prepare(db,
+		      "SELECT id, time, actor, command, summary FROM journal ORDER BY id DESC "
+		      "LIMIT ?1",
+		      &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = gslb_realloc(v, (cnt + 1) * sizeof(*v));
+		v[cnt].id = sqlite3_column_int64(st, 0);
+		v[cnt].time = col_dup(st, 1);
+		v[cnt].actor = col_dup(st, 2);
+		v[cnt].command = col_dup(st, 3);
+		v[cnt].summary = col_dup(st, 4);
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "read journal");
+		sqlite3_finalize(st);
+		db_journal_free(v, cnt);
+		return ret;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void db_journal_free(db_journal_entry_t *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].time);
+		free(e[i].actor);
+		free(e[i].command);
+		free(e[i].summary);
+	}
+	free(e);
+}
+
+int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
+{
+	sqlite3_stmt *st;
+	int rc, ret;
+
+	memset(s, 0, sizeof(*s));
+	s->latency_ms = -1;
+	ret = prepare(db,
+		      "SELECT state, since, reason, last_probe, latency_ms FROM target_state "
+		      "WHERE target_key = ?1",
+		      &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, target_key, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->state = col_dup(st, 0);
+		s->since = sqlite3_column_int64(st, 1);
+		s->reason = col_dup(st, 2);
+		s->last_probe = sqlite3_column_int64(st, 3);
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			s->latency_ms = sqlite3_column_double(st, 4);
+	} else if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "read target state");
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+void db_target_state_clear(db_target_state_t *s)
+{
+	free(s->state);
+	free(s->reason);
+	memset(s, 0, sizeof(*s));
+}
+
+int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys, unsigned limit,
+		   db_event_t **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	db_event_t *v = NULL;
+	size_t cnt = 0;
+	int rc, ret;
+
+	*out = NULL;
+	*n = 0;
+	if (nkeys == 0)
+		return 0;
+	/* The key list goes through a temporary table: no SQL built from data, any number of keys. */
+	ret = exec(db,
+		   "CREATE TEMP TABLE IF NOT EXISTS want_key(k TEXT PRIMARY KEY); "
+		   "DELETE FROM temp.want_key",
+		   "prepare key list");
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < nkeys; i++) {
+		ret = prepare(db, "INSERT OR IGNORE INTO temp.want_key(k) VALUES(?1)", &st);
+		if (ret)
+			return ret;
+		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_TRANSIENT);
+		if ((ret = run(db, st, "fill key list")))
+			return ret;
+	}
+	ret = prepare(
+		db,
+		probes ? "SELECT time, target_key, NULL, NULL, ok, latency_ms, reason "
+			 "FROM probe_result WHERE target_key IN (SELECT k FROM temp.want_key) "
+			 "ORDER BY time DESC, id DESC LIMIT ?1"
+		       : "SELECT time, target_key, from_state, to_state, -1, NULL, reason "
+			 "FROM state_change WHERE target_key IN (SELECT k FROM temp.want_key) "
+			 "ORDER BY time DESC, id DESC LIMIT ?1",
+		&st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = gslb_realloc(v, (cnt + 1) * sizeof(*v));
+		db_event_t *e = &v[cnt++];
+		e->time = sqlite3_column_int64(st, 0);
+		e->target_key = col_dup(st, 1);
+		e->from_state = col_dup(st, 2);
+		e->to_state = col_dup(st, 3);
+		e->ok = sqlite3_column_int(st, 4);
+		e->latency_ms = sqlite3_column_type(st, 5) == SQLITE_NULL
+					? -1
+					: sqlite3_column_double(st, 5);
+		e->reason = col_dup(st, 6);
+	}
+	if (rc != SQLITE_DONE) {
+		ret = fail(db, rc, "read history");
+		sqlite3_finalize(st);
+		db_events_free(v, cnt);
+		return ret;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void db_events_free(db_event_t *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].target_key);
+		free(e[i].from_state);
+		free(e[i].to_state);
+		free(e[i].reason);
+	}
+	free(e);
+}

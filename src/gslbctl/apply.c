@@ -1,0 +1,641 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbctl apply: read a configuration file (export's JSON), validate it all, make the database match. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslbctl.h"
+
+/* Where in the file a value is, for messages: "pools[0].members[2].weight". */
+typedef struct jpath {
+	char s[256];
+} jpath_t;
+
+typedef struct reader {
+	ctl_t *c;
+	char why[WHY_MAX];
+	int ret; /* CTL_OK until the first error */
+} reader_t;
+
+static int bad(reader_t *r, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad(reader_t *r, const char *path, const char *fmt, ...)
+{
+	char msg[WHY_MAX + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->ret = ctl_invalid(r->c, "%s: %s", path, msg);
+	return -1;
+}
+
+/* Paths longer than a jpath_t are cut short: they only name a place in a message. */
+static void sub(char *dst, const char *base, const char *key)
+{
+	char tmp[2 * sizeof(jpath_t) + 64];
+	snprintf(tmp, sizeof(tmp), "%.255s%s%.64s", base, *base ? "." : "", key);
+	snprintf(dst, sizeof(jpath_t), "%.255s", tmp);
+}
+
+static void idx(char *dst, const char *base, size_t i)
+{
+	char tmp[sizeof(jpath_t) + 32];
+	snprintf(tmp, sizeof(tmp), "%.255s[%zu]", base, i);
+	snprintf(dst, sizeof(jpath_t), "%.255s", tmp);
+}
+
+/* Reject keys an object must not have: a misspelt key would otherwise be silently ignored. */
+static int only_keys(reader_t *r, const json_t *o, const char *path, const char *const *keys)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		bool known = false;
+		for (const char *const *k = keys; *k; k++)
+			if (strcmp(*k, o->keys[i]) == 0)
+				known = true;
+		if (!known) {
+			jpath_t p;
+			sub(p.s, path, o->keys[i]);
+			return bad(r, p.s, "unknown key");
+		}
+	}
+	return 0;
+}
+
+/* A typed member of an object; NULL (and no error) when absent and optional. */
+static const json_t *get(reader_t *r, const json_t *o, const char *path, const char *key, int type,
+			 bool required, char *kpath)
+{
+	const json_t *v = json_get(o, key);
+	sub(kpath, path, key);
+	if (!v) {
+		if (required)
+			bad(r, kpath, "missing");
+		return NULL;
+	}
+	if (v->type != type) {
+		bad(r, kpath, "is a %s, not a %s", json_type_name(v->type), json_type_name(type));
+		return NULL;
+	}
+	return v;
+}
+
+static int get_uint(reader_t *r, const json_t *o, const char *path, const char *key,
+		    unsigned long lo, unsigned long hi, unsigned long *v)
+{
+	jpath_t p;
+	const json_t *j = get(r, o, path, key, JSON_NUMBER, false, p.s);
+	if (!j)
+		return r->ret ? -1 : 0;
+	if (val_uint(j->text, lo, hi, v, r->why))
+		return bad(r, p.s, "%s", r->why);
+	return 1;
+}
+
+static int get_seconds(reader_t *r, const json_t *o, const char *path, const char *key, uint32_t lo,
+		       uint32_t hi, uint32_t *ms)
+{
+	jpath_t p;
+	const json_t *j = get(r, o, path, key, JSON_NUMBER, false, p.s);
+	if (!j)
+		return r->ret ? -1 : 0;
+	if (val_seconds(j->text, lo, hi, ms, r->why))
+		return bad(r, p.s, "%s", r->why);
+	return 1;
+}
+
+/* A string member checked by val(); *out is a malloc'd copy, NULL when absent. */
+static int get_text(reader_t *r, const json_t *o, const char *path, const char *key,
+		    int (*val)(const char *, char *), char **out)
+{
+	jpath_t p;
+	const json_t *j = get(r, o, path, key, JSON_STRING, false, p.s);
+	*out = NULL;
+	if (!j)
+		return r->ret ? -1 : 0;
+	if (val && val(j->text, r->why))
+		return bad(r, p.s, "%s", r->why);
+	*out = gslb_strdup(j->text);
+	return 1;
+}
+
+/* An array of strings joined with commas, for the country and continent lists. */
+static int get_list(reader_t *r, const json_t *o, const char *path, const char *key,
+		    int (*val)(const char *, char **, char *), char **out)
+{
+	jpath_t p, q;
+	sbuf_t b = { 0 };
+	const json_t *j = get(r, o, path, key, JSON_ARRAY, false, p.s);
+	*out = NULL;
+	if (!j)
+		return r->ret ? -1 : 0;
+	for (size_t i = 0; i < j->n; i++) {
+		idx(q.s, p.s, i);
+		if (j->items[i].type != JSON_STRING || strchr(j->items[i].text, ',')) {
+			sbuf_free(&b);
+			return bad(r, q.s, "is not a code");
+		}
+		sbuf_printf(&b, "%s%s", i ? "," : "", j->items[i].text);
+	}
+	if (!j->n)
+		return 0;
+	if (val(b.s, out, r->why)) {
+		sbuf_free(&b);
+		return bad(r, p.s, "%s", r->why);
+	}
+	sbuf_free(&b);
+	return 1;
+}
+
+static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bool member)
+{
+	static const char *const keys[] = { "type",   "port",	  "path",    "host", "expect",
+					    "match",  "interval", "timeout", "rise", "fall",
+					    "target", "insecure", NULL };
+	jpath_t p;
+	unsigned long v;
+	db_check_t *ck = gslb_calloc(1, sizeof(*ck));
+	const json_t *j;
+	int t, got;
+
+	if (o->type != JSON_OBJECT) {
+		bad(r, path, "is a %s, not an object", json_type_name(o->type));
+		goto fail;
+	}
+	if (only_keys(r, o, path, keys))
+		goto fail;
+	if (!(j = get(r, o, path, "type", JSON_STRING, true, p.s)))
+		goto fail;
+	if ((t = db_check_type_parse(j->text)) < 0) {
+		bad(r, p.s, "%s is not tcp, http or https", j->text);
+		goto fail;
+	}
+	ck->type = (uint8_t)t;
+	if ((got = get_uint(r, o, path, "port", 1, 65535, &v)) < 0)
+		goto fail;
+	ck->port = got ? (uint16_t)v : 0;
+	if (!got && ck->type == DB_CHECK_TCP) {
+		sub(p.s, path, "port");
+		bad(r, p.s, "required for type tcp");
+		goto fail;
+	}
+	if (get_text(r, o, path, "path", val_path, &ck->path) < 0 ||
+	    get_text(r, o, path, "host", val_host, &ck->host) < 0 ||
+	    get_text(r, o, path, "expect", val_expect, &ck->expect) < 0 ||
+	    get_text(r, o, path, "match", val_match, &ck->match) < 0)
+		goto fail;
+	if (ck->type == DB_CHECK_TCP && (ck->path || ck->host || ck->expect || ck->match)) {
+		sub(p.s, path,
+		    ck->path	 ? "path"
+		    : ck->host	 ? "host"
+		    : ck->expect ? "expect"
+				 : "match");
+		bad(r, p.s, "only for http and https checks");
+		goto fail;
+	}
+	ck->interval_ms = 10000;
+	if (get_seconds(r, o, path, "interval", 1000, 3600000, &ck->interval_ms) < 0)
+		goto fail;
+	ck->timeout_ms = ck->interval_ms / 2 < 2000 ? ck->interval_ms / 2 : 2000;
+	if ((got = get_seconds(r, o, path, "timeout", 1, 3600000, &ck->timeout_ms)) < 0)
+		goto fail;
+	if (got && ck->timeout_ms >= ck->interval_ms) {
+		sub(p.s, path, "timeout");
+		bad(r, p.s, "is not less than the interval");
+		goto fail;
+	}
+	ck->rise = 2;
+	ck->fall = 3;
+	if ((got = get_uint(r, o, path, "rise", 1, 100, &v)) < 0)
+		goto fail;
+	if (got)
+		ck->rise = (uint8_t)v;
+	if ((got = get_uint(r, o, path, "fall", 1, 100, &v)) < 0)
+		goto fail;
+	if (got)
+		ck->fall = (uint8_t)v;
+	if ((j = get(r, o, path, "target", JSON_STRING, false, p.s))) {
+		char ip[64];
+		int fam;
+		if (!member) {
+			bad(r, p.s, "only for a member's check");
+			goto fail;
+		}
+		if (val_ip(j->text, ip, &fam, r->why)) {
+			bad(r, p.s, "%s", r->why);
+			goto fail;
+		}
+		ck->target = gslb_strdup(ip);
+	} else if (r->ret) {
+		goto fail;
+	}
+	if ((j = get(r, o, path, "insecure", JSON_BOOL, false, p.s))) {
+		ck->insecure = strcmp(j->text, "true") == 0;
+		if (ck->insecure && ck->type != DB_CHECK_HTTPS) {
+			bad(r, p.s, "only for https checks");
+			goto fail;
+		}
+	} else if (r->ret) {
+		goto fail;
+	}
+	return ck;
+fail:
+	cfg_check_free(ck);
+	return NULL;
+}
+
+static int read_member(reader_t *r, const json_t *o, const char *path, db_member_t *m)
+{
+	static const char *const keys[] = { "name",	"addresses", "weight",	  "priority",
+					    "admin",	"location",  "countries", "continents",
+					    "networks", "check",     NULL };
+	jpath_t p, q;
+	const json_t *j;
+	unsigned long v;
+	int got;
+
+	if (o->type != JSON_OBJECT)
+		return bad(r, path, "is a %s, not an object", json_type_name(o->type));
+	if (only_keys(r, o, path, keys))
+		return -1;
+	if (!(j = get(r, o, path, "name", JSON_STRING, true, p.s)))
+		return -1;
+	if (val_member_name(j->text, r->why))
+		return bad(r, p.s, "%s", r->why);
+	cfg_member_defaults(m, j->text);
+	if (!(j = get(r, o, path, "addresses", JSON_ARRAY, true, p.s)))
+		return -1;
+	if (j->n == 0)
+		return bad(r, p.s, "at least one address is required");
+	for (size_t i = 0; i < j->n; i++) {
+		char ip[64];
+		int fam;
+		idx(q.s, p.s, i);
+		if (j->items[i].type != JSON_STRING)
+			return bad(r, q.s, "is not a string");
+		if (val_ip(j->items[i].text, ip, &fam, r->why))
+			return bad(r, q.s, "%s", r->why);
+		cfg_member_add_address(m, ip, fam);
+		if (m->naddresses > CFG_ADDRESSES_MAX)
+			return bad(r, p.s, "more than %d addresses", CFG_ADDRESSES_MAX);
+	}
+	if ((got = get_uint(r, o, path, "weight", 0, 65535, &v)) < 0)
+		return -1;
+	if (got)
+		m->weight = (uint16_t)v;
+	if ((got = get_uint(r, o, path, "priority", 1, 255, &v)) < 0)
+		return -1;
+	if (got)
+		m->priority = (uint8_t)v;
+	if ((j = get(r, o, path, "admin", JSON_STRING, false, p.s))) {
+		int ad = db_admin_parse(j->text);
+		if (ad < 0)
+			return bad(r, p.s, "%s is not auto, up, down or drain", j->text);
+		m->admin = (uint8_t)ad;
+	} else if (r->ret) {
+		return -1;
+	}
+	if ((j = get(r, o, path, "location", JSON_STRING, false, p.s))) {
+		if (val_location(j->text, &m->latitude, &m->longitude, r->why))
+			return bad(r, p.s, "%s", r->why);
+		m->has_location = true;
+	} else if (r->ret) {
+		return -1;
+	}
+	if (get_list(r, o, path, "countries", val_countries, &m->countries) < 0 ||
+	    get_list(r, o, path, "continents", val_continents, &m->continents) < 0)
+		return -1;
+	if ((j = get(r, o, path, "networks", JSON_ARRAY, false, p.s))) {
+		for (size_t i = 0; i < j->n; i++) {
+			char net[64];
+			idx(q.s, p.s, i);
+			if (j->items[i].type != JSON_STRING)
+				return bad(r, q.s, "is not a string");
+			if (val_cidr(j->items[i].text, net, r->why))
+				return bad(r, q.s, "%s", r->why);
+			cfg_member_add_network(m, net);
+			if (m->nnetworks > CFG_NETWORKS_MAX)
+				return bad(r, p.s, "more than %d networks", CFG_NETWORKS_MAX);
+		}
+	} else if (r->ret) {
+		return -1;
+	}
+	if ((j = json_get(o, "check"))) {
+		sub(p.s, path, "check");
+		if (!(m->check = read_check(r, j, p.s, true)))
+			return -1;
+	}
+	return 0;
+}
+
+static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *pl)
+{
+	static const char *const keys[] = { "name",	    "policy",  "ttl",
+					    "degraded_ttl", "answers", "fallback",
+					    "check",	    "members", NULL };
+	jpath_t p, q;
+	char name[256];
+	const json_t *j;
+	unsigned long v;
+	int got;
+
+	if (o->type != JSON_OBJECT)
+		return bad(r, path, "is a %s, not an object", json_type_name(o->type));
+	if (only_keys(r, o, path, keys))
+		return -1;
+	if (!(j = get(r, o, path, "name", JSON_STRING, true, p.s)))
+		return -1;
+	if (val_pool_name(j->text, name, sizeof(name), r->why))
+		return bad(r, p.s, "%s", r->why);
+	cfg_pool_defaults(pl, name);
+	if ((j = get(r, o, path, "policy", JSON_STRING, false, p.s))) {
+		int pol = db_policy_parse(j->text);
+		if (pol < 0)
+			return bad(r, p.s, "%s is not weighted, failover or geo", j->text);
+		pl->policy = (uint8_t)pol;
+	} else if (r->ret) {
+		return -1;
+	}
+	if ((got = get_uint(r, o, path, "ttl", 0, 86400, &v)) < 0)
+		return -1;
+	if (got)
+		pl->ttl = (uint32_t)v;
+	if ((j = json_get(o, "degraded_ttl")) && j->type != JSON_NULL) {
+		if ((got = get_uint(r, o, path, "degraded_ttl", 1, 86400, &v)) < 0)
+			return -1;
+		pl->degraded_ttl = (int32_t)v;
+	}
+	if ((got = get_uint(r, o, path, "answers", 1, 64, &v)) < 0)
+		return -1;
+	if (got)
+		pl->answers = (uint8_t)v;
+	if ((j = get(r, o, path, "fallback", JSON_STRING, false, p.s))) {
+		if (strcmp(j->text, "all") != 0 && strcmp(j->text, "none") != 0)
+			return bad(r, p.s, "%s is not all or none", j->text);
+		pl->fallback_all = strcmp(j->text, "all") == 0;
+	} else if (r->ret) {
+		return -1;
+	}
+	if ((j = json_get(o, "check"))) {
+		sub(p.s, path, "check");
+		if (!(pl->check = read_check(r, j, p.s, false)))
+			return -1;
+	}
+	if ((j = get(r, o, path, "members", JSON_ARRAY, false, p.s))) {
+		if (j->n > CFG_MEMBERS_MAX)
+			return bad(r, p.s, "more than %d members", CFG_MEMBERS_MAX);
+		pl->members = gslb_calloc(j->n ? j->n : 1, sizeof(db_member_t));
+		for (size_t i = 0; i < j->n; i++) {
+			idx(q.s, p.s, i);
+			if (read_member(r, &j->items[i], q.s, &pl->members[pl->nmembers++]))
+				return -1;
+			for (size_t k = 0; k + 1 < pl->nmembers; k++)
+				if (strcmp(pl->members[k].name, pl->members[i].name) == 0) {
+					jpath_t d;
+					sub(d.s, q.s, "name");
+					return bad(r, d.s, "member %s appears twice",
+						   pl->members[i].name);
+				}
+		}
+	} else if (r->ret) {
+		return -1;
+	}
+	return 0;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_member_t *)a)->name, ((const db_member_t *)b)->name);
+}
+
+static int pool_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_pool_t *)a)->name, ((const db_pool_t *)b)->name);
+}
+
+/* The file as a configuration, every value validated; CTL_OK or CTL_INVALID (printed). */
+static int read_config(reader_t *r, const json_t *root, db_config_t **out)
+{
+	static const char *const keys[] = { "version", "pools", NULL };
+	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
+	jpath_t p, q;
+	const json_t *j;
+
+	*out = cfg;
+	if (root->type != JSON_OBJECT)
+		return bad(r, "(top)", "is a %s, not an object", json_type_name(root->type)),
+		       r->ret;
+	if (only_keys(r, root, "", keys))
+		return r->ret;
+	if ((j = get(r, root, "", "version", JSON_NUMBER, false, p.s))) {
+		if (strcmp(j->text, "1") != 0)
+			return bad(r, p.s, "%s is not a version this gslbctl reads (1)", j->text),
+			       r->ret;
+	} else if (r->ret) {
+		return r->ret;
+	}
+	if (!(j = get(r, root, "", "pools", JSON_ARRAY, true, p.s)))
+		return r->ret;
+	cfg->pools = gslb_calloc(j->n ? j->n : 1, sizeof(db_pool_t));
+	for (size_t i = 0; i < j->n; i++) {
+		idx(q.s, p.s, i);
+		if (read_pool(r, &j->items[i], q.s, &cfg->pools[cfg->npools++]))
+			return r->ret;
+		for (size_t k = 0; k + 1 < cfg->npools; k++)
+			if (strcmp(cfg->pools[k].name, cfg->pools[i].name) == 0) {
+				jpath_t d;
+				sub(d.s, q.s, "name");
+				return bad(r, d.s, "pool %s appears twice", cfg->pools[i].name),
+				       r->ret;
+			}
+	}
+	for (size_t i = 0; i < cfg->npools; i++)
+		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+		      member_cmp);
+	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_cmp);
+	return CTL_OK;
+}
+
+/* ---- making the database match ---- */
+
+typedef struct plan {
+	ctl_t *c;
+	bool prune, dry;
+	sbuf_t out;
+	int changes;
+	int err; /* first database error */
+} plan_t;
+
+#define DO(pl, call)                          \
+	do {                                  \
+		if (!(pl)->dry && !(pl)->err) \
+			(pl)->err = (call);   \
+	} while (0)
+
+static void sync_check(plan_t *pl, const char *pool, const char *member, const db_check_t *cur,
+		       const db_check_t *want)
+{
+	char what[400];
+	if (!want && !pl->prune)
+		return;
+	snprintf(what, sizeof(what), member ? "%s/%s" : "%s", pool, member);
+	int n = diff_check(&pl->out, what, cur, want);
+	if (!n)
+		return;
+	pl->changes += n;
+	if (want)
+		DO(pl, db_check_put(pl->c->db, pool, member, want));
+	else
+		DO(pl, db_check_delete(pl->c->db, pool, member));
+}
+
+static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
+{
+	if (!cur) {
+		sbuf_printf(&pl->out, "+ pool %s\n", want->name);
+		pl->changes++;
+		DO(pl, db_pool_insert(pl->c->db, want));
+	} else {
+		int n = diff_pool(&pl->out, cur, want);
+		pl->changes += n;
+		if (n)
+			DO(pl, db_pool_update(pl->c->db, want));
+	}
+	/* Removals first, so a file that swaps names around never meets a unique constraint. */
+	for (size_t i = 0; cur && pl->prune && i < cur->nmembers; i++)
+		if (!db_pool_member(want, cur->members[i].name)) {
+			sbuf_printf(&pl->out, "- member %s/%s\n", want->name, cur->members[i].name);
+			pl->changes++;
+			DO(pl, db_member_delete(pl->c->db, want->name, cur->members[i].name));
+		}
+	for (size_t i = 0; i < want->nmembers; i++) {
+		const db_member_t *wm = &want->members[i];
+		const db_member_t *cm = cur ? db_pool_member(cur, wm->name) : NULL;
+		if (!cm) {
+			sbuf_printf(&pl->out, "+ member %s/%s\n", want->name, wm->name);
+			pl->changes++;
+			DO(pl, db_member_insert(pl->c->db, want->name, wm));
+		} else {
+			int n = diff_member(&pl->out, want->name, cm, wm);
+			pl->changes += n;
+			if (n)
+				DO(pl, db_member_update(pl->c->db, want->name, wm));
+		}
+		sync_check(pl, want->name, wm->name, cm ? cm->check : NULL, wm->check);
+	}
+	sync_check(pl, want->name, NULL, cur ? cur->check : NULL, want->check);
+}
+
+static const ctl_optdef_t apply_opts[] = {
+	{ "--dry-run", false, false },
+	{ "--prune", false, false },
+	{ NULL, false, false },
+};
+
+static char *read_file(const char *path, size_t *len, int *err)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f) {
+		*err = errno;
+		return NULL;
+	}
+	for (;;) {
+		if (n + 65536 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = gslb_realloc(buf, cap + 1);
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0 || n > JSON_INPUT_MAX)
+			break;
+	}
+	*err = ferror(f) ? EIO : 0;
+	if (f != stdin)
+		fclose(f);
+	if (*err) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+int cmd_apply(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	reader_t r = { .c = c };
+	plan_t pl = { .c = c };
+	db_config_t *want = NULL, *cur = NULL;
+	json_t *root = NULL;
+	char *buf = NULL, err[300];
+	size_t len = 0;
+	int ret, e;
+
+	ret = ctl_args_parse(c, argc, argv, apply_opts, &a);
+	if (ret)
+		return ret;
+	if (a.help) {
+		ctl_help(c->cmd);
+		return CTL_OK;
+	}
+	if (a.npos != 1)
+		return ctl_invalid(c, a.npos ? "%s: unexpected argument" : "missing FILE",
+				   a.npos ? a.pos[1] : "");
+	pl.prune = ctl_flag(&a, "--prune");
+	pl.dry = ctl_flag(&a, "--dry-run");
+	if (!(buf = read_file(a.pos[0], &len, &e)))
+		return ctl_fail(c, "%s: %s", a.pos[0], strerror(e));
+	if (json_parse(buf, len, &root, err, sizeof(err))) {
+		ret = ctl_invalid(c, "%s: %s", a.pos[0], err);
+		goto out;
+	}
+	if ((ret = read_config(&r, root, &want)))
+		goto out;
+	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cur)))
+		goto out;
+
+	for (size_t i = 0; pl.prune && i < cur->npools; i++)
+		if (!db_config_pool(want, cur->pools[i].name)) {
+			sbuf_printf(&pl.out, "- pool %s\n", cur->pools[i].name);
+			pl.changes++;
+			DO(&pl, db_pool_delete(c->db, cur->pools[i].name));
+		}
+	for (size_t i = 0; i < want->npools; i++)
+		sync_pool(&pl, db_config_pool(cur, want->pools[i].name), &want->pools[i]);
+	if (pl.err) {
+		ret = ctl_db_fail(c, pl.err);
+		goto out;
+	}
+	if (!pl.changes) {
+		printf("no changes\n");
+		ret = CTL_OK;
+		goto out;
+	}
+	fputs(pl.out.s, stdout);
+	if (pl.dry) {
+		printf("dry run: %d change%s not written\n", pl.changes,
+		       pl.changes == 1 ? "" : "s");
+		ret = CTL_OK;
+		goto out;
+	}
+	pl.out.s[--pl.out.len] = '\0';
+	ret = ctl_commit_change(c, pl.out.s);
+out:
+	if (c->db)
+		db_rollback(c->db);
+	sbuf_free(&pl.out);
+	db_config_free(want);
+	db_config_free(cur);
+	json_free(root);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration helpers shared by gslbctl's commands: copies, JSON form of a pool, text buffers. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslbctl.h"
+
+static char *dup_or_null(const char *s)
+{
+	return s ? gslb_strdup(s) : NULL;
+}
+
+db_check_t *cfg_check_dup(const db_check_t *c)
+{
+	if (!c)
+		return NULL;
+	db_check_t *d = gslb_malloc(sizeof(*d));
+	*d = *c;
+	d->path = dup_or_null(c->path);
+	d->host = dup_or_null(c->host);
+	d->expect = dup_or_null(c->expect);
+	d->match = dup_or_null(c->match);
+	d->target = dup_or_null(c->target);
+	return d;
+}
+
+void cfg_check_free(db_check_t *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->host);
+	free(c->expect);
+	free(c->match);
+	free(c->target);
+	free(c);
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **d = gslb_calloc(n ? n : 1, sizeof(*d));
+	for (size_t i = 0; i < n; i++)
+		d[i] = gslb_strdup(v[i]);
+	return d;
+}
+
+void cfg_member_copy(db_member_t *dst, const db_member_t *src)
+{
+	*dst = *src;
+	dst->name = dup_or_null(src->name);
+	dst->countries = dup_or_null(src->countries);
+	dst->continents = dup_or_null(src->continents);
+	dst->addresses = strv_dup(src->addresses, src->naddresses);
+	dst->families = gslb_malloc(src->naddresses ? src->naddresses : 1);
+	if (src->naddresses)
+		memcpy(dst->families, src->families, src->naddresses);
+	dst->networks = strv_dup(src->networks, src->nnetworks);
+	dst->check = cfg_check_dup(src->check);
+}
+
+void cfg_member_clear(db_member_t *m)
+{
+	free(m->name);
+	free(m->countries);
+	free(m->continents);
+	for (size_t i = 0; i < m->naddresses; i++)
+		free(m->addresses[i]);
+	free(m->addresses);
+	free(m->families);
+	for (size_t i = 0; i < m->nnetworks; i++)
+		free(m->networks[i]);
+	free(m->networks);
+	cfg_check_free(m->check);
+	memset(m, 0, sizeof(*m));
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cfg_strv_sort(char **v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), str_cmp);
+}
+
+char *cfg_join(char *const *v, size_t n, const char *sep)
+{
+	sbuf_t b = { 0 };
+	sbuf_printf(&b, "%s", "");
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&b, "%s%s", i ? sep : "", v[i]);
+	return b.s;
+}
+
+/* A comma list as a JSON array of strings. */
+static void list_json(jw_t *w, const char *list)
+{
+	jw_arr_begin(w);
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		char item[64];
+		snprintf(item, sizeof(item), "%.*s", (int)n, p);
+		jw_str(w, item);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	jw_arr_end(w);
+}
+
+/*
+ * Checks are written with every effective value (defaults filled in) only
+ * where the value is stored: a NULL column stays absent, so apply puts back
+ * exactly what export saw.
+ */
+void cfg_check_json(jw_t *w, const db_check_t *c)
+{
+	char s[16];
+	jw_obj_begin(w);
+	jw_key(w, "type");
+	jw_str(w, db_check_type_name(c->type));
+	if (c->port) {
+		jw_key(w, "port");
+		jw_int(w, c->port);
+	}
+	if (c->path) {
+		jw_key(w, "path");
+		jw_str(w, c->path);
+	}
+	if (c->host) {
+		jw_key(w, "host");
+		jw_str(w, c->host);
+	}
+	if (c->expect) {
+		jw_key(w, "expect");
+		jw_str(w, c->expect);
+	}
+	if (c->match) {
+		jw_key(w, "match");
+		jw_str(w, c->match);
+	}
+	jw_key(w, "interval");
+	fmt_seconds(s, sizeof(s), c->interval_ms);
+	jw_number_text(w, s);
+	jw_key(w, "timeout");
+	fmt_seconds(s, sizeof(s), c->timeout_ms);
+	jw_number_text(w, s);
+	jw_key(w, "rise");
+	jw_int(w, c->rise);
+	jw_key(w, "fall");
+	jw_int(w, c->fall);
+	if (c->target) {
+		jw_key(w, "target");
+		jw_str(w, c->target);
+	}
+	if (c->insecure) {
+		jw_key(w, "insecure");
+		jw_bool(w, true);
+	}
+	jw_obj_end(w);
+}
+
+void cfg_pool_json(jw_t *w, const db_pool_t *p)
+{
+	jw_obj_begin(w);
+	jw_key(w, "name");
+	jw_str(w, p->name);
+	jw_key(w, "policy");
+	jw_str(w, db_policy_name(p->policy));
+	jw_key(w, "ttl");
+	jw_int(w, p->ttl);
+	if (p->degraded_ttl >= 0) {
+		jw_key(w, "degraded_ttl");
+		jw_int(w, p->degraded_ttl);
+	}
+	jw_key(w, "answers");
+	jw_int(w, p->answers);
+	jw_key(w, "fallback");
+	jw_str(w, p->fallback_all ? "all" : "none");
+	if (p->check) {
+		jw_key(w, "check");
+		cfg_check_json(w, p->check);
+	}
+	jw_key(w, "members");
+	jw_arr_begin(w);
+	for (size_t i = 0; i < p->nmembers; i++) {
+		const db_member_t *m = &p->members[i];
+		jw_obj_begin(w);
+		jw_key(w, "name");
+		jw_str(w, m->name);
+		jw_key(w, "addresses");
+		jw_arr_begin(w);
+		for (size_t k = 0; k < m->naddresses; k++)
+			jw_str(w, m->addresses[k]);
+		jw_arr_end(w);
+		jw_key(w, "weight");
+		jw_int(w, m->weight);
+		jw_key(w, "priority");
+		jw_int(w, m->priority);
+		jw_key(w, "admin");
+		jw_str(w, db_admin_name(m->admin));
+		if (m->has_location) {
+			char lat[40], lon[40], loc[84];
+			json_double_fmt(lat, sizeof(lat), m->latitude);
+			json_double_fmt(lon, sizeof(lon), m->longitude);
+			snprintf(loc, sizeof(loc), "%s,%s", lat, lon);
+			jw_key(w, "location");
+			jw_str(w, loc);
+		}
+		if (m->countries) {
+			jw_key(w, "countries");
+			list_json(w, m->countries);
+		}
+		if (m->continents) {
+			jw_key(w, "continents");
+			list_json(w, m->continents);
+		}
+		if (m->nnetworks) {
+			jw_key(w, "networks");
+			jw_arr_begin(w);
+			for (size_t k = 0; k < m->nnetworks; k++)
+				jw_str(w, m->networks[k]);
+			jw_arr_end(w);
+		}
+		if (m->check) {
+			jw_key(w, "check");
+			cfg_check_json(w, m->check);
+		}
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+void sbuf_printf(sbuf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (b->len + (size_t)n + 1 > b->cap) {
+		b->cap = (b->len + (size_t)n + 1) * 2;
+		b->s = gslb_realloc(b->s, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void sbuf_free(sbuf_t *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbctl's private interface: the command context, argument parsing, validators and commands. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gslb/db.h"
+#include "json.h"
+
+/* Exit statuses of interface section 9. */
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_FAIL = 1,	 /* could not be done: no such pool, database missing or locked */
+	CTL_INVALID = 2, /* the command or a value is invalid */
+};
+
+typedef struct ctl {
+	const char *cmd; /* "member add", for messages */
+	const char *db_path;
+	bool json;
+	char *cmdline; /* the command line as the journal records it, owned */
+	db_t *db;
+} ctl_t;
+
+/* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
+int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctl_fail(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Open the database for a command (not init): it must exist and carry the
+ * current schema.  Returns CTL_OK or CTL_FAIL (message printed).
+ */
+int ctl_open(ctl_t *c);
+/** Report a failed database call (CTL_FAIL, or CTL_INVALID for a constraint). */
+int ctl_db_fail(ctl_t *c, int err);
+/** BEGIN IMMEDIATE and load the configuration inside it; CTL_OK or CTL_FAIL. */
+int ctl_begin_change(ctl_t *c, db_config_t **cfg);
+/** Journal the change with summary and commit; rolls back on failure. */
+int ctl_commit_change(ctl_t *c, const char *summary);
+
+/* ---- option parsing ---- */
+
+#define CTL_ARGS_MAX 64
+
+typedef struct ctl_optdef {
+	const char *name; /* "--weight" */
+	bool has_arg;
+	bool repeat;
+} ctl_optdef_t;
+
+typedef struct ctl_opt {
+	const char *name;
+	const char *value; /* NULL for flags */
+} ctl_opt_t;
+
+typedef struct ctl_args {
+	size_t npos;
+	const char *pos[CTL_ARGS_MAX];
+	size_t nopt;
+	ctl_opt_t opt[CTL_ARGS_MAX];
+	bool help;
+} ctl_args_t;
+
+/**
+ * Split argv into positional arguments and options of defs (NULL-name
+ * terminated); --db, --json and --help are accepted everywhere.  Returns
+ * CTL_OK or CTL_INVALID (message printed).
+ */
+int ctl_args_parse(ctl_t *c, int argc, char **argv, const ctl_optdef_t *defs, ctl_args_t *a);
+/** The last value of an option, or NULL. */
+const char *ctl_arg(const ctl_args_t *a, const char *name);
+bool ctl_flag(const ctl_args_t *a, const char *name);
+
+/* ---- validators: 0, or -1 with the reason in why ("70000 is not in 0-65535") ---- */
+
+#define WHY_MAX 256
+
+int val_pool_name(const char *s, char *out, size_t outlen, char *why);
+int val_member_name(const char *s, char *why);
+/** Canonical inet_ntop() text in out (>= 46 bytes), family 4 or 6. */
+int val_ip(const char *s, char *out, int *family, char *why);
+int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v, char *why);
+/** Decimal seconds ("0.5", at most 3 decimals) in lo_ms..hi_ms. */
+int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, char *why);
+int val_location(const char *s, double *lat, double *lon, char *why);
+/** Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd. */
+int val_countries(const char *s, char **out, char *why);
+int val_continents(const char *s, char **out, char *why);
+/** Canonical CIDR in out (>= 50 bytes); host bits must be zero. */
+int val_cidr(const char *s, char *out, char *why);
+int val_expect(const char *s, char *why);
+int val_path(const char *s, char *why);
+int val_host(const char *s, char *why);
+int val_match(const char *s, char *why);
+/** Format milliseconds as decimal seconds ("10", "0.5"). */
+void fmt_seconds(char *buf, size_t len, uint32_t ms);
+
+/* ---- configuration helpers shared by the commands ---- */
+
+/** Deep copies and frees of the db structs (gslb_* allocation). */
+db_check_t *cfg_check_dup(const db_check_t *c);
+void cfg_check_free(db_check_t *c);
+void cfg_member_copy(db_member_t *dst, const db_member_t *src);
+void cfg_member_clear(db_member_t *m);
+/** Write a pool (all of it) as a JSON object: export, pool show, apply's input format. */
+void cfg_pool_json(jw_t *w, const db_pool_t *p);
+void cfg_check_json(jw_t *w, const db_check_t *c);
+/** Text of a member's address list, comma separated, sorted (malloc'd). */
+char *cfg_join(char *const *v, size_t n, const char *sep);
+/** Sort a string vector (for addresses and networks). */
+void cfg_strv_sort(char **v, size_t n);
+
+/* A growing text buffer for summaries. */
+typedef struct sbuf {
+	char *s;
+	size_t len, cap;
+} sbuf_t;
+void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_free(sbuf_t *b);
+
+/* ---- commands: argc/argv start after the command words ---- */
+
+int cmd_init(ctl_t *c, int argc, char **argv);
+int cmd_pool_add(ctl_t *c, int argc, char **argv);
+int cmd_pool_set(ctl_t *c, int argc, char **argv);
+int cmd_pool_rm(ctl_t *c, int argc, char **argv);
+int cmd_pool_list(ctl_t *c, int argc, char **argv);
+int cmd_pool_show(ctl_t *c, int argc, char **argv);
+int cmd_member_add(ctl_t *c, int argc, char **argv);
+int cmd_member_set(ctl_t *c, int argc, char **argv);
+int cmd_member_rm(ctl_t *c, int argc, char **argv);
+int cmd_member_state(ctl_t *c, int argc, char **argv);
+int cmd_check_set(ctl_t *c, int argc, char **argv);
+int cmd_check_rm(ctl_t *c, int argc, char **argv);
+int cmd_status(ctl_t *c, int argc, char **argv);
+int cmd_history(ctl_t *c, int argc, char **argv);
+int cmd_explain(ctl_t *c, int argc, char **argv);
+int cmd_export(ctl_t *c, int argc, char **argv);
+int cmd_apply(ctl_t *c, int argc, char **argv);
+int cmd_log(ctl_t *c, int argc, char **argv);
+
+/** Print the --help text of a command ("member add") to stdout. */
+void ctl_help(const char *cmd);
+
+/* ---- differences (src/gslbctl/diff.c): "~ pool P ttl 30 -> 60" lines, and their count ---- */
+
+int diff_pool(sbuf_t *b, const db_pool_t *a, const db_pool_t *n);
+int diff_member(sbuf_t *b, const char *pool, const db_member_t *a, const db_member_t *n);
+/** what is "P" or "P/M"; a NULL side is an added ("+ check") or removed ("- check") check. */
+int diff_check(sbuf_t *b, const char *what, const db_check_t *a, const db_check_t *n);
+
+/* ---- building configuration from options (src/gslbctl/edit.c), shared with apply ---- */
+
+/** Defaults of interface section 5 for a new pool or member (name copied). */
+void cfg_pool_defaults(db_pool_t *p, const char *name);
+void cfg_member_defaults(db_member_t *m, const char *name);
+/** Add a canonical address (no duplicates); false when it was there. */
+bool cfg_member_add_address(db_member_t *m, const char *addr, int family);
+bool cfg_member_add_network(db_member_t *m, const char *prefix);
+
+#define CFG_MEMBERS_MAX 256   /* per pool, the answer path's limit (LB_MEMBERS_MAX) */
+#define CFG_ADDRESSES_MAX 64  /* per member */
+#define CFG_NETWORKS_MAX 1024 /* per member */

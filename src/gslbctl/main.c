@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbctl: manage gslbd's SQLite database (pools, members, checks, journal) from the shell. */
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gslb/core.h"
+#include "gslbctl.h"
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+#define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
+
+static void vmsg(ctl_t *c, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* One line, whatever the values in it contain. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (c && c->cmd)
+		fprintf(stderr, "gslbctl: %s: %s\n", c->cmd, line);
+	else
+		fprintf(stderr, "gslbctl: %s\n", line);
+}
+
+int ctl_invalid(ctl_t *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(c, fmt, ap);
+	va_end(ap);
+	return CTL_INVALID;
+}
+
+int ctl_fail(ctl_t *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(c, fmt, ap);
+	va_end(ap);
+	return CTL_FAIL;
+}
+
+int ctl_db_fail(ctl_t *c, int err)
+{
+	if (c->db)
+		db_rollback(c->db);
+	if (err == -EBUSY)
+		return ctl_fail(c, "database %s is locked (waited %d ms)", c->db_path,
+				DB_BUSY_TIMEOUT_MS);
+	if (c->db && *db_errmsg(c->db))
+		return ctl_fail(c, "%s", db_errmsg(c->db));
+	return ctl_fail(c, "database %s: %s", c->db_path, gslb_strerror(err));
+}
+
+int ctl_open(ctl_t *c)
+{
+	int v, ret;
+
+	ret = db_open(c->db_path, 0, &c->db);
+	if (ret == -ENOENT)
+		return ctl_fail(c, "database %s does not exist (create it with gslbctl init)",
+				c->db_path);
+	if (ret)
+		return ctl_db_fail(c, ret);
+	ret = db_version(c->db, &v);
+	if (ret)
+		return ctl_db_fail(c, ret);
+	if (v < DB_SCHEMA_VERSION)
+		return ctl_fail(c, "database %s has schema version %d, not %d (run gslbctl init)",
+				c->db_path, v, DB_SCHEMA_VERSION);
+	if (v > DB_SCHEMA_VERSION)
+		return ctl_fail(c,
+				"database %s has schema version %d, newer than this gslbctl (%d)",
+				c->db_path, v, DB_SCHEMA_VERSION);
+	return CTL_OK;
+}
+
+int ctl_begin_change(ctl_t *c, db_config_t **cfg)
+{
+	int ret = db_begin_write(c->db);
+	if (ret)
+		return ctl_db_fail(c, ret);
+	ret = db_config_load(c->db, cfg);
+	if (ret)
+		return ctl_db_fail(c, ret);
+	return CTL_OK;
+}
+
+static char *actor(void)
+{
+	char host[256] = "localhost", buf[512];
+	const char *user = NULL;
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw && pw->pw_name)
+		user = pw->pw_name;
+	if (!user)
+		user = getenv("USER");
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	if (!user)
+		return gslb_strdup("gslbctl");
+	snprintf(buf, sizeof(buf), "%s@%s", user, host);
+	return gslb_strdup(buf);
+}
+
+int ctl_commit_change(ctl_t *c, const char *summary)
+{
+	char *who = actor();
+	int ret = db_journal_add(c->db, who, c->cmdline, summary);
+	free(who);
+	if (!ret)
+		ret = db_commit(c->db);
+	if (ret)
+		return ctl_db_fail(c, ret);
+	return CTL_OK;
+}
+
+/* ---- arguments ---- */
+
+static const ctl_optdef_t global_opts[] = {
+	{ "--db", true, false },
+	{ "--json", false, false },
+	{ "--help", false, false },
+	{ NULL, false, false },
+};
+
+static const ctl_optdef_t *optdef_find(const ctl_optdef_t *defs, const char *name, size_t len)
+{
+	for (; defs && defs->name; defs++)
+		if (strlen(defs->name) == len && memcmp(defs->name, name, len) == 0)
+			return defs;
+	return NULL;
+}
+
+int ctl_args_parse(ctl_t *c, int argc, char **argv, const ctl_optdef_t *defs, ctl_args_t *a)
+{
+	bool only_pos = false;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+			if (a->npos == CTL_ARGS_MAX)
+				return ctl_invalid(c, "too many arguments");
+			a->pos[a->npos++] = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		const char *eq = strchr(arg, '=');
+		size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+		const ctl_optdef_t *d = optdef_find(global_opts, arg, nlen);
+		if (!d)
+			d = optdef_find(defs, arg, nlen);
+		if (!d) {
+			if (eq)
+				return ctl_invalid(c, "%.*s: unknown option", (int)nlen, arg);
+			return ctl_invalid(c, "%s: unknown option", arg);
+		}
+		const char *val = NULL;
+		if (d->has_arg) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return ctl_invalid(c, "%s: needs a value", d->name);
+		} else if (eq) {
+			return ctl_invalid(c, "%s: takes no value", d->name);
+		}
+		if (strcmp(d->name, "--help") == 0) {
+			a->help = true;
+			continue;
+		}
+		if (strcmp(d->name, "--db") == 0) {
+			if (!*val)
+				return ctl_invalid(c, "--db: empty file name");
+			c->db_path = val;
+			continue;
+		}
+		if (strcmp(d->name, "--json") == 0) {
+			c->json = true;
+			continue;
+		}
+		if (!d->repeat && ctl_arg(a, d->name))
+			return ctl_invalid(c, "%s: given more than once", d->name);
+		if (a->nopt == CTL_ARGS_MAX)
+			return ctl_invalid(c, "too many options");
+		a->opt[a->nopt].name = d->name;
+		a->opt[a->nopt++].value = val ? val : "";
+	}
+	return CTL_OK;
+}
+
+const char *ctl_arg(const ctl_args_t *a, const char *name)
+{
+	const char *v = NULL;
+	for (size_t i = 0; i < a->nopt; i++)
+		if (strcmp(a->opt[i].name, name) == 0)
+			v = a->opt[i].value;
+	return v;
+}
+
+bool ctl_flag(const ctl_args_t *a, const char *name)
+{
+	return ctl_arg(a, name) != NULL;
+}
+
+/* ---- help ---- */
+
+static const struct help {
+	const char *cmd, *usage, *text;
+} helps[] = {
+	{ "init", "init", "Create the database, or upgrade its schema (idempotent)." },
+	{ "pool add",
+	  "pool add NAME [--policy weighted|failover|geo] [--ttl S] [--degraded-ttl S]\n"
+	  "              [--answers N] [--fallback all|none]",
+	  "Create a pool.  NAME is a domain name (case-insensitive, stored lowercase with a\n"
+	  "trailing dot).  --ttl 0-86400 (default 30), --degraded-ttl 1-86400 (default\n"
+	  "min(ttl, 10); 'default' resets it), --answers 1-64 (default 1), --fallback all\n"
+	  "(default) answers with every member not down when none is eligible, none answers\n"
+	  "NODATA." },
+	{ "pool set", "pool set NAME [same options as pool add]",
+	  "Change the options given; the others keep their values." },
+	{ "pool rm", "pool rm NAME", "Delete a pool with its members and checks." },
+	{ "pool list", "pool list", "List the pools (--json for machine-readable output)." },
+	{ "pool show", "pool show NAME",
+	  "Show a pool with its members and checks (--json: the pool as export writes it)." },
+	{ "member add",
+	  "member add POOL MEMBER --address IP [--address IP]... [--weight W] [--priority P]\n"
+	  "              [--location LAT,LON] [--country LIST] [--continent LIST]\n"
+	  "              [--network CIDR]...",
+	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --weight\n"
+	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
+	  "in decimal degrees, --country a comma list of ISO 3166-1 alpha-2 codes or CC-SUB\n"
+	  "subdivisions, --continent a comma list of AF AN AS EU NA OC SA, --network a CIDR\n"
+	  "prefix with no host bits (repeatable)." },
+	{ "member set", "member set POOL MEMBER [same options as member add]",
+	  "Change the options given.  --address replaces the address list, --network the\n"
+	  "network list; an empty value (--country '', --location '', --network '') clears." },
+	{ "member rm", "member rm POOL MEMBER", "Delete a member." },
+	{ "member state", "member state POOL MEMBER auto|up|down|drain",
+	  "Set the admin state: auto follows the health checks, up forces healthy, down\n"
+	  "removes the member, drain uses it only when no other member is eligible." },
+	{ "check set",
+	  "check set POOL [--member MEMBER] --type tcp|http|https [--port N] [--path P]\n"
+	  "              [--host H] [--expect CODES] [--match TEXT] [--interval S] [--timeout S]\n"
+	  "              [--rise N] [--fall N] [--target IP] [--insecure]",
+	  "Set (replace) the health check of a pool, or of one member with --member.\n"
+	  "--port 1-65535 (required for tcp; default 80 http, 443 https), --expect like\n"
+	  "200-299,301 (default 200-399), --interval 1-3600 s (default 10), --timeout in\n"
+	  "seconds, less than the interval (default 2, or half the interval when that is\n"
+	  "shorter), --rise/--fall 1-100 (default 2/3), --target only with --member,\n"
+	  "--insecure only for https.  Options not given take their defaults." },
+	{ "check rm", "check rm POOL [--member MEMBER]", "Remove a pool's or a member's check." },
+	{ "status", "status [POOL] [--zones DIR]",
+	  "Every member and address: admin state, health, since when, last probe; and whether\n"
+	  "the pool is served (inside a zone of --zones DIR, default gslbd's)." },
+	{ "history", "history POOL [MEMBER] [--limit N]",
+	  "State changes and recent probes of a pool's targets, newest first (default 20)." },
+	{ "explain", "explain NAME [--client IP] [--ecs PREFIX] [--type A|AAAA] [--geoip FILE]",
+	  "What gslbd would answer and why (not implemented yet)." },
+	{ "export", "export", "The whole configuration as JSON on stdout, sorted by name." },
+	{ "apply", "apply FILE [--dry-run] [--prune]",
+	  "Make the configuration match FILE (JSON as export writes it; - is stdin): create\n"
+	  "and update pools, members and checks; with --prune also delete what FILE lacks.\n"
+	  "Prints each change; --dry-run writes nothing." },
+	{ "log", "log [--limit N]", "The change journal, newest first (default 20 entries)." },
+};
+
+void ctl_help(const char *cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
+		if (strcmp(helps[i].cmd, cmd) == 0) {
+			printf("usage: gslbctl [--db FILE] [--json] %s\n\n%s\n", helps[i].usage,
+			       helps[i].text);
+			return;
+		}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: gslbctl [--db FILE] [--json] COMMAND ...\n\n"
+		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n\n"
+		"commands:\n",
+		DEFAULT_DB);
+	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
+		fprintf(f, "  %s\n", helps[i].cmd);
+	fprintf(f,
+		"\n'gslbctl COMMAND --help' describes a command.  Exit status: 0 done, 1 it could\n"
+		"not be done, 2 the command or a value is invalid.\n");
+}
+
+/* ---- dispatch ---- */
+
+static const struct command {
+	const char *group, *name;
+	int (*run)(ctl_t *c, int argc, char **argv);
+} commands[] = {
+	{ "init", NULL, cmd_init },	     { "pool", "add", cmd_pool_add },
+	{ "pool", "set", cmd_pool_set },     { "pool", "rm", cmd_pool_rm },
+	{ "pool", "list", cmd_pool_list },   { "pool", "show", cmd_pool_show },
+	{ "member", "add", cmd_member_add }, { "member", "set", cmd_member_set },
+	{ "member", "rm", cmd_member_rm },   { "member", "state", cmd_member_state },
+	{ "check", "set", cmd_check_set },   { "check", "rm", cmd_check_rm },
+	{ "status", NULL, cmd_status },	     { "history", NULL, cmd_history },
+	{ "explain", NULL, cmd_explain },    { "export", NULL, cmd_export },
+	{ "apply", NULL, cmd_apply },	     { "log", NULL, cmd_log },
+};
+
+/* The command line as the journal records it: words joined, quoted when needed. */
+static char *join_cmdline(int argc, char **argv)
+{
+	sbuf_t b = { 0 };
+	sbuf_printf(&b, "gslbctl");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (*a && strcspn(a, " \t\n'\"\\$`*?") == strlen(a)) {
+			sbuf_printf(&b, " %s", a);
+			continue;
+		}
+		sbuf_printf(&b, " '");
+		for (const char *p = a; *p; p++) {
+			if (*p == '\'')
+				sbuf_printf(&b, "'\\''");
+			else
+				sbuf_printf(&b, "%c", *p);
+		}
+		sbuf_printf(&b, "'");
+	}
+	return b.s;
+}
+
+int main(int argc, char **argv)
+{
+	ctl_t c = { 0 };
+	char cmdname[64];
+	const char *env = getenv("GSLB_DB");
+	int i = 1, ret;
+
+	/* gslbctl reports failures itself, one line each; the library stays quiet. */
+	gslb_log_set_ident("gslbctl");
+	gslb_log_set_level(-1);
+	c.db_path = env && *env ? env : DEFAULT_DB;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return CTL_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("gslbctl %s\n", PACKAGE_VERSION);
+			return CTL_OK;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = true;
+		} else if (strcmp(a, "--db") == 0 && i + 1 < argc && argv[i + 1][0]) {
+			c.db_path = argv[++i];
+		} else if (strncmp(a, "--db=", 5) == 0 && a[5]) {
+			c.db_path = a + 5;
+		} else if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0) {
+			return ctl_invalid(NULL, "--db: needs a file name");
+		} else {
+			return ctl_invalid(NULL, "%s: unknown option", a);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CTL_INVALID;
+	}
+
+	const char *group = argv[i];
+	const struct command *cmd = NULL;
+	bool group_known = false;
+	for (size_t k = 0; k < ARRAY_SIZE(commands); k++) {
+		if (strcmp(commands[k].group, group) != 0)
+			continue;
+		group_known = true;
+		if (!commands[k].name) {
+			cmd = &commands[k];
+			break;
+		}
+		if (i + 1 < argc && strcmp(commands[k].name, argv[i + 1]) == 0) {
+			cmd = &commands[k];
+			break;
+		}
+	}
+	if (!cmd) {
+		if (!group_known)
+			return ctl_invalid(NULL, "%s: unknown command (gslbctl --help lists them)",
+					   group);
+		c.cmd = group;
+		if (i + 1 < argc && strcmp(argv[i + 1], "--help") == 0) {
+			for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
+				if (strcmp(commands[k].group, group) == 0) {
+					snprintf(cmdname, sizeof(cmdname), "%s %s", group,
+						 commands[k].name);
+					ctl_help(cmdname);
+					printf("\n");
+				}
+			return CTL_OK;
+		}
+		if (i + 1 < argc)
+			return ctl_invalid(&c, "%s: unknown subcommand", argv[i + 1]);
+		return ctl_invalid(&c, "missing subcommand");
+	}
+	if (cmd->name) {
+		snprintf(cmdname, sizeof(cmdname), "%s %s", cmd->group, cmd->name);
+		i += 2;
+	} else {
+		snprintf(cmdname, sizeof(cmdname), "%s", cmd->group);
+		i += 1;
+	}
+	c.cmd = cmdname;
+	c.cmdline = join_cmdline(argc, argv);
+	ret = cmd->run(&c, argc - i, argv + i);
+	if (c.db) {
+		db_rollback(c.db);
+		db_close(c.db);
+	}
+	free(c.cmdline);
+	return ret;
+}

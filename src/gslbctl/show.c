@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbctl's read-only commands: pool list and show, status, history, log, export, explain. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+#include "gslb/zone.h"
+#include "gslbctl.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_ZONES SYSCONFDIR "/gslbd/zones"
+
+#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
+	do {                                                                  \
+		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
+		if (pret_)                                                    \
+			return pret_;                                         \
+		if ((a)->help) {                                              \
+			ctl_help((c)->cmd);                                   \
+			return CTL_OK;                                        \
+		}                                                             \
+	} while (0)
+
+static const ctl_optdef_t limit_opts[] = {
+	{ "--limit", true, false },
+	{ NULL, false, false },
+};
+
+/* RFC 3339 UTC text of Unix seconds; "" for 0 (never). */
+static const char *rfc3339(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (t <= 0) {
+		buf[0] = '\0';
+		return buf;
+	}
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static void jw_time(jw_t *w, int64_t t)
+{
+	char buf[32];
+	if (t <= 0)
+		jw_null(w);
+	else
+		jw_str(w, rfc3339(t, buf, sizeof(buf)));
+}
+
+static int load_config(ctl_t *c, db_config_t **cfg)
+{
+	int ret = ctl_open(c);
+	if (ret)
+		return ret;
+	ret = db_config_load(c->db, cfg);
+	return ret ? ctl_db_fail(c, ret) : CTL_OK;
+}
+
+static int limit_arg(ctl_t *c, const ctl_args_t *a, unsigned *limit)
+{
+	char why[WHY_MAX];
+	unsigned long v;
+	const char *s = ctl_arg(a, "--limit");
+	if (!s)
+		return CTL_OK;
+	if (val_uint(s, 1, 1000000, &v, why))
+		return ctl_invalid(c, "--limit: %s", why);
+	*limit = (unsigned)v;
+	return CTL_OK;
+}
+
+/* ---- pool list, pool show ---- */
+
+int cmd_pool_list(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	db_config_t *cfg = NULL;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, NULL, &a);
+	if (a.npos)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
+	if ((ret = load_config(c, &cfg)))
+		return ret;
+	if (c->json) {
+		jw_init(&w, stdout);
+		jw_obj_begin(&w);
+		jw_key(&w, "pools");
+		jw_arr_begin(&w);
+		for (size_t i = 0; i < cfg->npools; i++) {
+			const db_pool_t *p = &cfg->pools[i];
+			jw_obj_begin(&w);
+			jw_key(&w, "name");
+			jw_str(&w, p->name);
+			jw_key(&w, "policy");
+			jw_str(&w, db_policy_name(p->policy));
+			jw_key(&w, "ttl");
+			jw_int(&w, p->ttl);
+			jw_key(&w, "degraded_ttl");
+			jw_int(&w, db_pool_degraded_ttl(p));
+			jw_key(&w, "answers");
+			jw_int(&w, p->answers);
+			jw_key(&w, "fallback");
+			jw_str(&w, p->fallback_all ? "all" : "none");
+			jw_key(&w, "members");
+			jw_int(&w, (int64_t)p->nmembers);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_end(&w);
+	} else {
+		for (size_t i = 0; i < cfg->npools; i++) {
+			const db_pool_t *p = &cfg->pools[i];
+			printf("%s %s ttl %u members %zu\n", p->name, db_policy_name(p->policy),
+			       p->ttl, p->nmembers);
+		}
+	}
+	db_config_free(cfg);
+	return CTL_OK;
+}
+
+static void check_text(const char *indent, const db_check_t *k)
+{
+	char iv[16], to[16];
+	fmt_seconds(iv, sizeof(iv), k->interval_ms);
+	fmt_seconds(to, sizeof(to), k->timeout_ms);
+	printf("%scheck %s", indent, db_check_type_name(k->type));
+	if (k->port)
+		printf(" port %u", k->port);
+	if (k->path)
+		printf(" path %s", k->path);
+	if (k->host)
+		printf(" host %s", k->host);
+	if (k->expect)
+		printf(" expect %s", k->expect);
+	if (k->match)
+		printf(" match \"%s\"", k->match);
+	printf(" interval %s timeout %s rise %u fall %u", iv, to, k->rise, k->fall);
+	if (k->target)
+		printf(" target %s", k->target);
+	if (k->insecure)
+		printf(" insecure");
+	printf("\n");
+}
+
+int cmd_pool_show(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	char name[256], why[WHY_MAX];
+	db_config_t *cfg = NULL;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, NULL, &a);
+	if (a.npos != 1)
+		return ctl_invalid(c, a.npos ? "%s: unexpected argument" : "missing NAME",
+				   a.npos ? a.pos[1] : "");
+	if (val_pool_name(a.pos[0], name, sizeof(name), why))
+		return ctl_invalid(c, "POOL: %s", why);
+	if ((ret = load_config(c, &cfg)))
+		return ret;
+	const db_pool_t *p = db_config_pool(cfg, name);
+	if (!p) {
+		db_config_free(cfg);
+		return ctl_fail(c, "no pool %s", name);
+	}
+	if (c->json) {
+		jw_init(&w, stdout);
+		cfg_pool_json(&w, p);
+		jw_end(&w);
+		db_config_free(cfg);
+		return CTL_OK;
+	}
+	printf("pool %s\n  policy %s\n  ttl %u\n  degraded-ttl %u%s\n  answers %u\n  fallback %s\n",
+	       p->name, db_policy_name(p->policy), p->ttl, db_pool_degraded_ttl(p),
+	       p->degraded_ttl < 0 ? " (default)" : "", p->answers,
+	       p->fallback_all ? "all" : "none");
+	if (p->check)
+		check_text("  ", p->check);
+	for (size_t i = 0; i < p->nmembers; i++) {
+		const db_member_t *m = &p->members[i];
+		char *addrs = cfg_join(m->addresses, m->naddresses, " ");
+		printf("  member %s\n    addresses %s\n    weight %u priority %u admin %s\n",
+		       m->name, addrs, m->weight, m->priority, db_admin_name(m->admin));
+		free(addrs);
+		if (m->has_location) {
+			char lat[40], lon[40];
+			json_double_fmt(lat, sizeof(lat), m->latitude);
+			json_double_fmt(lon, sizeof(lon), m->longitude);
+			printf("    location %s,%s\n", lat, lon);
+		}
+		if (m->countries)
+			printf("    countries %s\n", m->countries);
+		if (m->continents)
+			printf("    continents %s\n", m->continents);
+		if (m->nnetworks) {
+			char *nets = cfg_join(m->networks, m->nnetworks, " ");
+			printf("    networks %s\n", nets);
+			free(nets);
+		}
+		if (m->check)
+			check_text("    ", m->check);
+	}
+	db_config_free(cfg);
+	return CTL_OK;
+}
+
+/* ---- export ---- */
+
+int cmd_export(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	db_config_t *cfg = NULL;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, NULL, &a);
+	if (a.npos)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
+	if ((ret = load_config(c, &cfg)))
+		return ret;
+	jw_init(&w, stdout);
+	jw_obj_begin(&w);
+	jw_key(&w, "version");
+	jw_int(&w, 1);
+	jw_key(&w, "pools");
+	jw_arr_begin(&w);
+	for (size_t i = 0; i < cfg->npools; i++)
+		cfg_pool_json(&w, &cfg->pools[i]);
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_end(&w);
+	db_config_free(cfg);
+	return CTL_OK;
+}
+
+/* ---- status and history ---- */
+
+/*
+ * The health target key of one served address, as the health module
+ * stores it (health_target_key() in include/gslb/health.h): type, probed
+ * address and port, and for http(s) the Host header and path.  NULL when
+ * the member has no check (it is healthy by definition, interface 6).
+ */
+static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr)
+{
+	const db_check_t *k = m->check ? m->check : p->check;
+	char buf[1400], host[256];
+	const char *a;
+	unsigned port;
+
+	if (!k)
+		return NULL;
+	a = k->target ? k->target : addr;
+	port = k->port ? k->port : (k->type == DB_CHECK_HTTPS ? 443 : 80);
+	int n = snprintf(buf, sizeof(buf), strchr(a, ':') ? "%s [%s]:%u" : "%s %s:%u",
+			 db_check_type_name(k->type), a, port);
+	if (k->type != DB_CHECK_TCP && n > 0 && (size_t)n < sizeof(buf)) {
+		if (k->host) {
+			snprintf(host, sizeof(host), "%s", k->host);
+		} else {
+			snprintf(host, sizeof(host), "%s", p->name);
+			size_t hl = strlen(host);
+			if (hl > 1 && host[hl - 1] == '.')
+				host[hl - 1] = '\0';
+		}
+		snprintf(buf + n, sizeof(buf) - (size_t)n, " %s%s", host, k->path ? k->path : "/");
+	}
+	return gslb_strdup(buf);
+}
+
+/* Is name (lowercase, trailing dot) at or below a zone of set? */
+static bool name_served(const zone_set_t *set, const char *name)
+{
+	char apex[1024];
+	size_t nl = strlen(name);
+	for (uint32_t i = 0; i < set->count; i++) {
+		dns_name_to_str(apex, sizeof(apex), set->zones[i]->apex);
+		for (char *q = apex; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		size_t al = strlen(apex);
+		if (strcmp(apex, ".") == 0 || strcmp(apex, name) == 0)
+			return true;
+		/* On a label boundary: "www.example.com." is in "example.com.", "xexample.com." not. */
+		if (nl > al && strcmp(name + nl - al, apex) == 0 && name[nl - al - 1] == '.')
+			return true;
+	}
+	return false;
+}
+
+static const ctl_optdef_t status_opts[] = {
+	{ "--zones", true, false },
+	{ NULL, false, false },
+};
+
+int cmd_status(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	char name[256], why[WHY_MAX], t1[32], t2[32];
+	const char *zones;
+	zone_set_t *set = NULL;
+	db_config_t *cfg = NULL;
+	bool zones_ok;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, status_opts, &a);
+	if (a.npos > 1)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[1]);
+	if (a.npos && val_pool_name(a.pos[0], name, sizeof(name), why))
+		return ctl_invalid(c, "POOL: %s", why);
+	zones = ctl_arg(&a, "--zones");
+	if (!zones)
+		zones = DEFAULT_ZONES;
+	if ((ret = load_config(c, &cfg)))
+		return ret;
+	if (a.npos && !db_config_pool(cfg, name)) {
+		db_config_free(cfg);
+		return ctl_fail(c, "no pool %s", name);
+	}
+	zones_ok = zone_load_dir(zones, NULL, &set, NULL) == 0;
+
+	if (c->json) {
+		jw_init(&w, stdout);
+		jw_obj_begin(&w);
+		jw_key(&w, "zones");
+		jw_str(&w, zones);
+		jw_key(&w, "zones_readable");
+		jw_bool(&w, zones_ok);
+		jw_key(&w, "pools");
+		jw_arr_begin(&w);
+	} else if (!zones_ok) {
+		printf("note: zone directory %s cannot be read; served is unknown\n", zones);
+	}
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const db_pool_t *p = &cfg->pools[i];
+		bool served = zones_ok && name_served(set, p->name);
+		if (a.npos && strcmp(p->name, name) != 0)
+			continue;
+		if (c->json) {
+			jw_obj_begin(&w);
+			jw_key(&w, "name");
+			jw_str(&w, p->name);
+			jw_key(&w, "served");
+			jw_bool(&w, served);
+			jw_key(&w, "policy");
+			jw_str(&w, db_policy_name(p->policy));
+			jw_key(&w, "members");
+			jw_arr_begin(&w);
+		} else {
+			printf("pool %s %s %s\n", p->name, db_policy_name(p->policy),
+			       !zones_ok ? "served unknown"
+			       : served	 ? "served"
+					 : "NOT SERVED");
+		}
+		for (size_t k = 0; k < p->nmembers; k++) {
+			const db_member_t *m = &p->members[k];
+			if (c->json) {
+				jw_obj_begin(&w);
+				jw_key(&w, "name");
+				jw_str(&w, m->name);
+				jw_key(&w, "admin");
+				jw_str(&w, db_admin_name(m->admin));
+				jw_key(&w, "weight");
+				jw_int(&w, m->weight);
+				jw_key(&w, "priority");
+				jw_int(&w, m->priority);
+				jw_key(&w, "addresses");
+				jw_arr_begin(&w);
+			} else {
+				printf("  member %s admin %s weight %u priority %u\n", m->name,
+				       db_admin_name(m->admin), m->weight, m->priority);
+			}
+			for (size_t j = 0; j < m->naddresses; j++) {
+				char *key = target_key(p, m, m->addresses[j]);
+				db_target_state_t st = { 0 };
+				st.latency_ms = -1;
+				if (key && (ret = db_target_state_get(c->db, key, &st))) {
+					free(key);
+					goto fail;
+				}
+				/* Never probed: a target starts up (interface 6). */
+				const char *state = st.state ? st.state : "up";
+				const char *reason = st.reason ? st.reason
+						     : key     ? "not probed yet"
+							       : "no health check";
+				if (c->json) {
+					jw_obj_begin(&w);
+					jw_key(&w, "address");
+					jw_str(&w, m->addresses[j]);
+					jw_key(&w, "state");
+					jw_str(&w, state);
+					jw_key(&w, "since");
+					jw_time(&w, st.since);
+					jw_key(&w, "reason");
+					jw_str(&w, reason);
+					jw_key(&w, "last_probe");
+					jw_time(&w, st.last_probe);
+					jw_key(&w, "latency_ms");
+					if (st.latency_ms >= 0)
+						jw_double(&w, st.latency_ms);
+					else
+						jw_null(&w);
+					jw_key(&w, "target");
+					jw_str(&w, key);
+					jw_obj_end(&w);
+				} else {
+					printf("    %s %s", m->addresses[j], state);
+					if (st.since > 0)
+						printf(" since %s",
+						       rfc3339(st.since, t1, sizeof(t1)));
+					printf(" (%s)", reason);
+					if (st.last_probe > 0)
+						printf(" last probe %s",
+						       rfc3339(st.last_probe, t2, sizeof(t2)));
+					if (st.latency_ms >= 0)
+						printf(" %.1f ms", st.latency_ms);
+					printf("\n");
+				}
+				db_target_state_clear(&st);
+				free(key);
+			}
+			if (c->json) {
+				jw_arr_end(&w);
+				jw_obj_end(&w);
+			}
+		}
+		if (c->json) {
+			jw_arr_end(&w);
+			jw_obj_end(&w);
+		}
+	}
+	if (c->json) {
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_end(&w);
+	}
+	zone_set_free(set);
+	db_config_free(cfg);
+	return CTL_OK;
+fail:
+	fflush(stdout);
+	zone_set_free(set);
+	db_config_free(cfg);
+	return ctl_db_fail(c, ret);
+}
+
+/* Which member and address of a pool a target key belongs to (first match). */
+typedef struct keymap {
+	size_t n;
+	char **keys;
+	const char **member, **address;
+} keymap_t;
+
+static const char *keymap_find(const keymap_t *km, const char *key, const char **address)
+{
+	for (size_t i = 0; i < km->n; i++)
+		if (strcmp(km->keys[i], key) == 0) {
+			*address = km->address[i];
+			return km->member[i];
+		}
+	*address = NULL;
+	return NULL;
+}
+
+int cmd_history(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	char name[256], why[WHY_MAX], t[32];
+	db_config_t *cfg = NULL;
+	keymap_t km = { 0 };
+	db_event_t *ev[2] = { NULL, NULL };
+	size_t nev[2] = { 0, 0 };
+	unsigned limit = 20;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, limit_opts, &a);
+	if (a.npos < 1 || a.npos > 2)
+		return ctl_invalid(c, a.npos ? "%s: unexpected argument" : "missing POOL",
+				   a.npos ? a.pos[2] : "");
+	if (val_pool_name(a.pos[0], name, sizeof(name), why))
+		return ctl_invalid(c, "POOL: %s", why);
+	if (a.npos == 2 && val_member_name(a.pos[1], why))
+		return ctl_invalid(c, "MEMBER: %s", why);
+	if ((ret = limit_arg(c, &a, &limit)) || (ret = load_config(c, &cfg)))
+		return ret;
+	const db_pool_t *p = db_config_pool(cfg, name);
+	if (!p) {
+		ret = ctl_fail(c, "no pool %s", name);
+		goto out;
+	}
+	if (a.npos == 2 && !db_pool_member(p, a.pos[1])) {
+		ret = ctl_fail(c, "no member %s in pool %s", a.pos[1], name);
+		goto out;
+	}
+	for (size_t k = 0; k < p->nmembers; k++) {
+		const db_member_t *m = &p->members[k];
+		if (a.npos == 2 && strcmp(m->name, a.pos[1]) != 0)
+			continue;
+		for (size_t j = 0; j < m->naddresses; j++) {
+			char *key = target_key(p, m, m->addresses[j]);
+			if (!key)
+				continue;
+			km.keys = gslb_realloc(km.keys, (km.n + 1) * sizeof(char *));
+			km.member = gslb_realloc(km.member, (km.n + 1) * sizeof(char *));
+			km.address = gslb_realloc(km.address, (km.n + 1) * sizeof(char *));
+			km.keys[km.n] = key;
+			km.member[km.n] = m->name;
+			km.address[km.n++] = m->addresses[j];
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		ret = db_events_list(c->db, i == 1, (const char *const *)km.keys, km.n, limit,
+				     &ev[i], &nev[i]);
+		if (ret) {
+			ret = ctl_db_fail(c, ret);
+			goto out;
+		}
+	}
+	if (c->json) {
+		jw_init(&w, stdout);
+		jw_obj_begin(&w);
+		for (int i = 0; i < 2; i++) {
+			jw_key(&w, i ? "probes" : "changes");
+			jw_arr_begin(&w);
+			for (size_t k = 0; k < nev[i]; k++) {
+				const db_event_t *e = &ev[i][k];
+				const char *addr, *mem = keymap_find(&km, e->target_key, &addr);
+				jw_obj_begin(&w);
+				jw_key(&w, "time");
+				jw_time(&w, e->time);
+				jw_key(&w, "member");
+				jw_str(&w, mem);
+				jw_key(&w, "address");
+				jw_str(&w, addr);
+				if (i == 0) {
+					jw_key(&w, "from");
+					jw_str(&w, e->from_state);
+					jw_key(&w, "to");
+					jw_str(&w, e->to_state);
+				} else {
+					jw_key(&w, "ok");
+					jw_bool(&w, e->ok != 0);
+					jw_key(&w, "latency_ms");
+					if (e->latency_ms >= 0)
+						jw_double(&w, e->latency_ms);
+					else
+						jw_null(&w);
+				}
+				jw_key(&w, "reason");
+				jw_str(&w, e->reason);
+				jw_key(&w, "target");
+				jw_str(&w, e->target_key);
+				jw_obj_end(&w);
+			}
+			jw_arr_end(&w);
+		}
+		jw_obj_end(&w);
+		jw_end(&w);
+	} else {
+		for (int i = 0; i < 2; i++) {
+			printf("%s:%s\n", i ? "probes" : "state changes", nev[i] ? "" : " none");
+			for (size_t k = 0; k < nev[i]; k++) {
+				const db_event_t *e = &ev[i][k];
+				const char *addr, *mem = keymap_find(&km, e->target_key, &addr);
+				printf("  %s %s %s ", rfc3339(e->time, t, sizeof(t)),
+				       mem ? mem : "?", addr ? addr : e->target_key);
+				if (i == 0)
+					printf("%s -> %s", e->from_state ? e->from_state : "?",
+					       e->to_state ? e->to_state : "?");
+				else
+					printf("%s", e->ok ? "ok" : "failed");
+				if (i == 1 && e->latency_ms >= 0)
+					printf(" %.1f ms", e->latency_ms);
+				if (e->reason && *e->reason)
+					printf(" (%s)", e->reason);
+				printf("\n");
+			}
+		}
+	}
+	ret = CTL_OK;
+out:
+	for (size_t i = 0; i < km.n; i++)
+		free(km.keys[i]);
+	free(km.keys);
+	free(km.member);
+	free(km.address);
+	db_events_free(ev[0], nev[0]);
+	db_events_free(ev[1], nev[1]);
+	db_config_free(cfg);
+	return ret;
+}
+
+/* ---- log ---- */
+
+int cmd_log(ctl_t *c, int argc, char **argv)
+{
+	ctl_args_t a;
+	db_journal_entry_t *e = NULL;
+	size_t n = 0;
+	unsigned limit = 20;
+	jw_t w;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, limit_opts, &a);
+	if (a.npos)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
+	if ((ret = limit_arg(c, &a, &limit)) || (ret = ctl_open(c)))
+		return ret;
+	if ((ret = db_journal_list(c->db, limit, &e, &n)))
+		return ctl_db_fail(c, ret);
+	if (c->json) {
+		jw_init(&w, stdout);
+		jw_obj_begin(&w);
+		jw_key(&w, "entries");
+		jw_arr_begin(&w);
+		for (size_t i = 0; i < n; i++) {
+			jw_obj_begin(&w);
+			jw_key(&w, "id");
+			jw_int(&w, e[i].id);
+			jw_key(&w, "time");
+			jw_str(&w, e[i].time);
+			jw_key(&w, "actor");
+			jw_str(&w, e[i].actor);
+			jw_key(&w, "command");
+			jw_str(&w, e[i].command);
+			jw_key(&w, "summary");
+			jw_str(&w, e[i].summary);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_end(&w);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			printf("%s %s %s\n", e[i].time, e[i].actor, e[i].command);
+			for (const char *p = e[i].summary; p && *p;) {
+				size_t len = strcspn(p, "\n");
+				printf("    %.*s\n", (int)len, p);
+				p += len;
+				if (*p)
+					p++;
+			}
+		}
+	}
+	db_journal_free(e, n);
+	return CTL_OK;
+}
+
+/* ---- explain ---- */
+
+int cmd_explain(ctl_t *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return ctl_fail(c, "not implemented yet (issue 3 lands it with the answer path)");
+}

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: MIT */
+/* gslbctl's validators: every value a user gives, on the command line or in an apply file. */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslbctl.h"
+
+static int why_set(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int why_set(char *why, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, WHY_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Quote a user's value for a message, cut short and with control characters hidden. */
+static const char *shown(const char *s)
+{
+	static char buf[80];
+	size_t n = 0;
+	for (const char *p = s; *p && n < sizeof(buf) - 4; p++)
+		buf[n++] = (unsigned char)*p < 0x20 ? '?' : *p;
+	if (strlen(s) > n)
+		memcpy(buf + n, "...", 4);
+	else
+		buf[n] = '\0';
+	return buf;
+}
+
+int val_pool_name(const char *s, char *out, size_t outlen, char *why)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len == 0)
+		return why_set(why, "empty name");
+	if (strcmp(s, ".") == 0)
+		return why_set(why, "the root cannot be a pool");
+	if (s[len - 1] == '.')
+		len--;
+	/* Wire length is the text length plus the length byte of the first label and the root. */
+	if (len + 2 > 255)
+		return why_set(why, "%s is longer than 255 bytes", shown(s));
+	if (len + 2 > outlen)
+		return why_set(why, "name too long");
+	for (size_t i = 0; i <= len; i++) {
+		char ch = i < len ? s[i] : '.';
+		if (ch == '.') {
+			if (label == 0)
+				return why_set(why, "%s has an empty label", shown(s));
+			if (label > 63)
+				return why_set(why, "%s has a label longer than 63 characters",
+					       shown(s));
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_')
+			return why_set(why, "%s: '%c' is not allowed in a host name", shown(s),
+				       isprint((unsigned char)ch) ? ch : '?');
+		label++;
+	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[len] = '.';
+	out[len + 1] = '\0';
+	return 0;
+}
+
+int val_member_name(const char *s, char *why)
+{
+	size_t len = strlen(s);
+	if (len == 0)
+		return why_set(why, "empty name");
+	if (len > 63)
+		return why_set(why, "%s is longer than 63 characters", shown(s));
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return why_set(why, "%s does not start with a-z or 0-9", shown(s));
+	for (size_t i = 1; i < len; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		      ch == '.' || ch == '-'))
+			return why_set(why, "%s: only a-z 0-9 _ . - are allowed", shown(s));
+	}
+	return 0;
+}
+
+int val_ip(const char *s, char *out, int *family, char *why)
+{
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, s, buf) == 1) {
+		inet_ntop(AF_INET, buf, out, INET6_ADDRSTRLEN);
+		*family = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, buf) == 1) {
+		inet_ntop(AF_INET6, buf, out, INET6_ADDRSTRLEN);
+		*family = 6;
+		return 0;
+	}
+	return why_set(why, "%s is not an IPv4 or IPv6 address", shown(s));
+}
+
+int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v, char *why)
+{
+	unsigned long x = 0;
+	if (!*s)
+		return why_set(why, "empty value, expected a number in %lu-%lu", lo, hi);
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return why_set(why, "%s is not a whole number", shown(s));
+		if (x > 100000000ul)
+			return why_set(why, "%s is not in %lu-%lu", shown(s), lo, hi);
+		x = x * 10 + (unsigned long)(*p - '0');
+	}
+	if (x < lo || x > hi)
+		return why_set(why, "%s is not in %lu-%lu", shown(s), lo, hi);
+	*v = x;
+	return 0;
+}
+
+void fmt_seconds(char *buf, size_t len, uint32_t ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%u", ms / 1000);
+	else if (ms % 100 == 0)
+		snprintf(buf, len, "%u.%u", ms / 1000, (ms % 1000) / 100);
+	else if (ms % 10 == 0)
+		snprintf(buf, len, "%u.%02u", ms / 1000, (ms % 1000) / 10);
+	else
+		snprintf(buf, len, "%u.%03u", ms / 1000, ms % 1000);
+}
+
+int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, char *why)
+{
+	char lo[16], hi[16];
+	uint64_t whole = 0, frac = 0;
+	int fdigits = 0;
+	const char *p = s;
+
+	fmt_seconds(lo, sizeof(lo), lo_ms);
+	fmt_seconds(hi, sizeof(hi), hi_ms);
+	if (*p < '0' || *p > '9')
+		return why_set(why, "%s is not a number of seconds", shown(s));
+	for (; *p >= '0' && *p <= '9'; p++) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > 100000000)
+			return why_set(why, "%s is not in %s-%s seconds", shown(s), lo, hi);
+	}
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return why_set(why, "%s is not a number of seconds", shown(s));
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (++fdigits > 3) {
+				if (*p != '0')
+					return why_set(why, "%s: at most 3 decimals (milliseconds)",
+						       shown(s));
+				continue;
+			}
+			frac = frac * 10 + (uint64_t)(*p - '0');
+		}
+	}
+	if (*p)
+		return why_set(why, "%s is not a number of seconds", shown(s));
+	while (fdigits < 3) {
+		frac *= 10;
+		fdigits++;
+	}
+	uint64_t v = whole * 1000 + frac;
+	if (v < lo_ms || v > hi_ms)
+		return why_set(why, "%s is not in %s-%s seconds", shown(s), lo, hi);
+	*ms = (uint32_t)v;
+	return 0;
+}
+
+/* A decimal number in degrees; strtod alone would take "nan", "inf" and hex. */
+static int degrees(const char *s, size_t len, double *v)
+{
+	char buf[40];
+	size_t i = 0, digits = 0;
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (buf[i] == '-' || buf[i] == '+')
+		i++;
+	for (; buf[i] >= '0' && buf[i] <= '9'; i++)
+		digits++;
+	if (buf[i] == '.')
+		for (i++; buf[i] >= '0' && buf[i] <= '9'; i++)
+			digits++;
+	if (buf[i] || digits == 0)
+		return -1;
+	*v = strtod(buf, NULL);
+	return 0;
+}
+
+int val_location(const char *s, double *lat, double *lon, char *why)
+{
+	const char *comma = strchr(s, ',');
+	if (!comma || degrees(s, (size_t)(comma - s), lat) ||
+	    degrees(comma + 1, strlen(comma + 1), lon))
+		return why_set(why, "%s is not LAT,LON in decimal degrees", shown(s));
+	if (*lat < -90 || *lat > 90)
+		return why_set(why, "latitude %s is not in -90-90", shown(s));
+	if (*lon < -180 || *lon > 180)
+		return why_set(why, "longitude %s is not in -180-180", shown(s));
+	/* -0 and 0 are one place; store one of them so export is stable. */
+	*lat += 0.0;
+	*lon += 0.0;
+	return 0;
+}
+
+/* Split a comma list, check each item with ok(), uppercase, drop duplicates. */
+static int code_list(const char *s, char **out, char *why, const char *what,
+		     bool (*ok)(const char *item))
+{
+	sbuf_t b = { 0 };
+	char *copy = gslb_strdup(s), *save = NULL;
+	int ret = 0;
+
+	if (!*s) {
+		free(copy);
+		return why_set(why, "empty list");
+	}
+	for (size_t i = 0; copy[i]; i++)
+		copy[i] = (char)toupper((unsigned char)copy[i]);
+	if (copy[0] == ',' || copy[strlen(copy) - 1] == ',' || strstr(copy, ",,")) {
+		ret = why_set(why, "%s has an empty item", shown(s));
+		goto out;
+	}
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		if (!ok(item)) {
+			ret = why_set(why, "%s is not %s", shown(item), what);
+			goto out;
+		}
+		/* Skip an item already in the list. */
+		bool dup = false;
+		for (size_t off = 0; b.s && off < b.len;) {
+			size_t n = strcspn(b.s + off, ",");
+			if (n == strlen(item) && memcmp(b.s + off, item, n) == 0)
+				dup = true;
+			off += n + 1;
+		}
+		if (!dup)
+			sbuf_printf(&b, "%s%s", b.len ? "," : "", item);
+	}
+	*out = b.s;
+	b.s = NULL;
+out:
+	sbuf_free(&b);
+	free(copy);
+	return ret;
+}
+
+static bool is_country(const char *s)
+{
+	/* ISO 3166-1 alpha-2, optionally "-" and an ISO 3166-2 subdivision of 1-3 characters. */
+	if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
+		return false;
+	if (s[2] == '\0')
+		return true;
+	if (s[2] != '-')
+		return false;
+	size_t n = strlen(s + 3);
+	if (n < 1 || n > 3)
+		return false;
+	for (size_t i = 3; s[i]; i++)
+		if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool is_continent(const char *s)
+{
+	static const char *const codes[] = { "AF", "AN", "AS", "EU", "NA", "OC", "SA" };
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
+		if (strcmp(s, codes[i]) == 0)
+			return true;
+	return false;
+}
+
+int val_countries(const char *s, char **out, char *why)
+{
+	return code_list(s, out, why, "an ISO 3166-1 alpha-2 code or CC-SUB", is_country);
+}
+
+int val_continents(const char *s, char **out, char *why)
+{
+	return code_list(s, out, why, "one of AF AN AS EU NA OC SA", is_continent);
+}
+
+int val_cidr(const char *s, char *out, char *why)
+{
+	char addr[INET6_ADDRSTRLEN + 1], canon[INET6_ADDRSTRLEN];
+	unsigned char buf[16];
+	unsigned long plen;
+	const char *slash = strchr(s, '/');
+	int af, bits;
+	char w[WHY_MAX];
+
+	if (!slash || (size_t)(slash - s) >= sizeof(addr))
+		return why_set(why, "%s is not a CIDR prefix (ADDRESS/LENGTH)", shown(s));
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (inet_pton(AF_INET, addr, buf) == 1) {
+		af = AF_INET;
+		bits = 32;
+	} else if (inet_pton(AF_INET6, addr, buf) == 1) {
+		af = AF_INET6;
+		bits = 128;
+	} else {
+		return why_set(why, "%s is not a CIDR prefix (ADDRESS/LENGTH)", shown(s));
+	}
+	if (val_uint(slash + 1, 0, (unsigned long)bits, &plen, w))
+		return why_set(why, "%s: prefix length is not in 0-%d", shown(s), bits);
+	for (int i = (int)plen; i < bits; i++)
+		if (buf[i / 8] & (0x80 >> (i % 8)))
+			return why_set(why, "%s has host bits set", shown(s));
+	inet_ntop(af, buf, canon, sizeof(canon));
+	snprintf(out, 50, "%s/%lu", canon, plen);
+	return 0;
+}
+
+int val_expect(const char *s, char *why)
+{
+	const char *p = s;
+	unsigned n = 0;
+	if (!*s)
+		return why_set(why, "empty list");
+	while (*p) {
+		unsigned long lo = 0, hi;
+		char item[16], w[WHY_MAX];
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= sizeof(item))
+			return why_set(why, "%s is not a list of status codes like 200-299,301",
+				       shown(s));
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *dash = strchr(item, '-');
+		if (dash)
+			*dash = '\0';
+		if (val_uint(item, 100, 599, &lo, w))
+			return why_set(why, "%s: %s", shown(s), w);
+		hi = lo;
+		if (dash && val_uint(dash + 1, 100, 599, &hi, w))
+			return why_set(why, "%s: %s", shown(s), w);
+		if (hi < lo)
+			return why_set(why, "%s: range %lu-%lu is reversed", shown(s), lo, hi);
+		if (++n > 16)
+			return why_set(why, "%s: more than 16 codes or ranges", shown(s));
+		p += len;
+		if (*p == ',') {
+			p++;
+			if (!*p)
+				return why_set(why, "%s ends with a comma", shown(s));
+		}
+	}
+	return 0;
+}
+
+/* Text that goes into an HTTP request line or header: printable ASCII only. */
+static int http_text(const char *s, size_t max, bool spaces, char *why)
+{
+	if (strlen(s) > max)
+		return why_set(why, "longer than %zu bytes", max);
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			if (!(spaces && *p == ' '))
+				return why_set(why, "%s contains a space or control character",
+					       shown(s));
+	return 0;
+}
+
+int val_path(const char *s, char *why)
+{
+	if (s[0] != '/')
+		return why_set(why, "%s does not start with /", shown(s));
+	return http_text(s, 512, false, why);
+}
+
+int val_host(const char *s, char *why)
+{
+	if (!*s)
+		return why_set(why, "empty host");
+	if (http_text(s, 255, false, why))
+		return -1;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_:[]", *p))
+			return why_set(why, "%s is not a host name or address", shown(s));
+	return 0;
+}
+
+int val_match(const char *s, char *why)
+{
+	if (!*s)
+		return why_set(why, "empty string");
+	if (strlen(s) > 1024)
+		return why_set(why, "longer than 1024 bytes");
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return why_set(why, "contains a control character");
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to src/health: the target object shared by the loop (loop.c) and the probes (probe.c). */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "gslb/health.h"
+
+struct health_loop;
+
+/*
+ * One deduplicated target.  Created by health_loop_set_targets() on the
+ * control thread, then owned by the loop's thread: every field is touched
+ * only there, except key (immutable) and up_pub (atomic), which the control
+ * thread reads under the loop's mutex while the target is in the current set.
+ * Freed when removed and its handles are closed (nhandles reaches 0).
+ */
+typedef struct health_target {
+	struct health_loop *hl;
+	char *key;
+	uint32_t index;
+	health_check_conf_t check; /* path, host and match owned (strdup) */
+	char *request;		   /* the HTTP request, built once */
+	size_t request_len;
+	struct health_target *next_conf; /* newer configuration, applied at the next probe */
+
+	health_state_t st;
+	_Atomic bool up_pub;
+	int64_t since_ms; /* Unix time of the last state change (or first sight) */
+
+	uv_timer_t timer; /* next probe, or the timeout of the running one */
+	uv_tcp_t tcp;
+	uv_connect_t conn;
+	int nhandles; /* handles initialised and not yet closed */
+	bool timer_live, tcp_open, probing, removed;
+	uint64_t start_ns;
+
+	SSL *ssl; /* https, during a probe */
+	bool hs_done, req_sent;
+	char *buf; /* response bytes, headers then body */
+	size_t len, cap;
+	size_t hdr_end; /* 0 until the header block is complete */
+	int status;
+	long content_length; /* -1 when unknown */
+} health_target_t;
+
+/* probe.c */
+void health_probe_start(health_target_t *t);
+/** Stop a running probe without reporting it (the target is being removed). */
+void health_probe_abort(health_target_t *t);
+/** The timeout fired while probing. */
+void health_probe_timeout(health_target_t *t);
+SSL_CTX *health_tls_ctx_new(const char *ca_file);
+
+/* loop.c: a probe ended; t's connection is closing. */
+void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason);
+/** The loop-wide read buffer (HEALTH_READ_BUF bytes) and TLS context. */
+char *health_loop_rbuf(struct health_loop *hl);
+SSL_CTX *health_loop_tls(struct health_loop *hl);
+void health_target_handle_closed(health_target_t *t);
+
+#define HEALTH_READ_BUF 65536
+#define HEALTH_HEADERS_MAX 16384

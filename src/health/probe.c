@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/* One probe on the health loop: non-blocking connect, optional TLS over memory BIOs, HTTP/1.1 GET. */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "gslb/core.h"
+#include "internal.h"
+
+/* A write request that owns its bytes (TLS records come out of the BIO in pieces). */
+typedef struct out_req {
+	uv_write_t req;
+	char data[];
+} out_req_t;
+
+static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void tcp_close_cb(uv_handle_t *h)
+{
+	health_target_t *t = h->data;
+
+	t->tcp_open = false;
+	health_target_handle_closed(t);
+}
+
+/* Release the connection; the target's handles stay valid until tcp_close_cb. */
+static void probe_release(health_target_t *t)
+{
+	t->probing = false;
+	if (t->ssl) {
+		SSL_free(t->ssl);
+		t->ssl = NULL;
+	}
+	free(t->buf);
+	t->buf = NULL;
+	t->len = t->cap = 0;
+	if (t->tcp_open && !uv_is_closing((uv_handle_t *)&t->tcp))
+		uv_close((uv_handle_t *)&t->tcp, tcp_close_cb);
+}
+
+static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	if (!t->probing)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	double ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
+	probe_release(t);
+	health_loop_report(t, ok, ms, reason);
+}
+
+void health_probe_abort(health_target_t *t)
+{
+	if (t->probing || t->tcp_open)
+		probe_release(t);
+}
+
+void health_probe_timeout(health_target_t *t)
+{
+	probe_end(t, false, "timeout after %u ms", (unsigned)t->check.timeout_ms);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	(void)status; /* a failed write shows up as a read error or the timeout */
+	free(req->data);
+}
+
+static int send_bytes(health_target_t *t, const void *data, size_t len)
+{
+	out_req_t *w = gslb_malloc(sizeof(*w) + len);
+	memcpy(w->data, data, len);
+	w->req.data = w;
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+	int rc = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, write_cb);
+	if (rc < 0)
+		free(w);
+	return rc;
+}
+
+/* Send whatever OpenSSL queued in the write BIO. */
+static int tls_flush(health_target_t *t)
+{
+	BIO *wbio = SSL_get_wbio(t->ssl);
+	char *tmp = health_loop_rbuf(t->hl);
+
+	for (;;) {
+		int n = BIO_read(wbio, tmp, HEALTH_READ_BUF);
+		if (n <= 0)
+			return 0;
+		int rc = send_bytes(t, tmp, (size_t)n);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static const char *verify_reason(long vr)
+{
+	/* OpenSSL says "hostname mismatch"; users read "host name". */
+	if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+		return "host name mismatch";
+	return X509_verify_cert_error_string(vr);
+}
+
+static void tls_fail(health_target_t *t)
+{
+	long vr = SSL_get_verify_result(t->ssl);
+	if (!t->check.insecure && vr != X509_V_OK) {
+		probe_end(t, false, "TLS: %s", verify_reason(vr));
+		return;
+	}
+	unsigned long e = ERR_peek_last_error();
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+	probe_end(t, false, "TLS: handshake failed%s%s%s", why ? " (" : "", why ? why : "",
+		  why ? ")" : "");
+}
+
+/* ---- the HTTP response ---- */
+
+static long find_content_length(const char *h, size_t len)
+{
+	const char *p = h, *end = h + len;
+
+	while (p < end) {
+		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		if (!eol)
+			eol = end;
+		if (eol - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0) {
+			char num[32];
+			size_t n = (size_t)(eol - p - 15);
+			if (n >= sizeof(num))
+				return -1;
+			memcpy(num, p + 15, n);
+			num[n] = '\0';
+			char *e;
+			long v = strtol(num, &e, 10);
+			return v >= 0 ? v : -1;
+		}
+		p = eol + 2;
+	}
+	return -1;
+}
+
+/* Decide what we can from the bytes so far; the probe may end here. */
+static void http_check(health_target_t *t, bool eof)
+{
+	const char *match = t->check.match;
+
+	if (!t->hdr_end) {
+		char *e = memmem(t->buf, t->len, "\r\n\r\n", 4);
+		if (!e) {
+			if (t->len > HEALTH_HEADERS_MAX) {
+				probe_end(t, false, "malformed HTTP response");
+			} else if (eof) {
+				char *eol = memmem(t->buf, t->len, "\r\n", 2);
+				if (t->len == 0 ||
+				    (eol &&
+				     health_http_status_parse(t->buf, (size_t)(eol - t->buf)) > 0))
+					probe_end(t, false, "connection closed before a response");
+				else
+					probe_end(t, false, "malformed HTTP response");
+			}
+			return;
+		}
+		t->hdr_end = (size_t)(e - t->buf) + 4;
+		char *eol = memmem(t->buf, t->len, "\r\n", 2);
+		t->status = health_http_status_parse(t->buf, (size_t)(eol - t->buf));
+		if (t->status < 0) {
+			probe_end(t, false, "malformed HTTP response");
+			return;
+		}
+		t->content_length = find_content_length(eol + 2,
+							t->hdr_end - (size_t)(eol + 2 - t->buf));
+		if (!health_expect_match(&t->check, (unsigned)t->status)) {
+			probe_end(t, false, "HTTP %d", t->status);
+			return;
+		}
+		if (!match || !*match) {
+			probe_end(t, true, "HTTP %d", t->status);
+			return;
+		}
+	}
+	size_t blen = t->len - t->hdr_end;
+	if (blen > HEALTH_BODY_MAX)
+		blen = HEALTH_BODY_MAX;
+	if (memmem(t->buf + t->hdr_end, blen, match, strlen(match))) {
+		probe_end(t, true, "HTTP %d", t->status);
+		return;
+	}
+	if (eof || blen >= HEALTH_BODY_MAX ||
+	    (t->content_length >= 0 && blen >= (size_t)t->content_length))
+		probe_end(t, false, "body did not contain \"%s\"", match);
+}
+
+static void http_feed(health_target_t *t, const char *data, size_t n)
+{
+	size_t limit = (t->hdr_end ? t->hdr_end : HEALTH_HEADERS_MAX) + HEALTH_BODY_MAX;
+	if (t->len + n > limit)
+		n = limit > t->len ? limit - t->len : 0;
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		t->buf = gslb_realloc(t->buf, cap);
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
+	http_check(t, false);
+}
+
+/* ---- TLS over the stream ---- */
+
+static void tls_pump(health_target_t *t)
+{
+	char *tmp = health_loop_rbuf(t->hl);
+
+	ERR_clear_error();
+	if (!t->hs_done) {
+		int r = SSL_do_handshake(t->ssl);
+		if (r != 1) {
+			int err = SSL_get_error(t->ssl, r);
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+				if (tls_flush(t) < 0)
+					probe_end(t, false, "connection closed before a response");
+				return;
+			}
+			tls_flush(t); /* the alert, if any */
+			tls_fail(t);
+			return;
+		}
+		t->hs_done = true;
+	}
+	if (!t->req_sent) {
+		/* The write BIO is a memory BIO: the whole request is accepted at once. */
+		if (SSL_write(t->ssl, t->request, (int)t->request_len) <= 0) {
+			tls_fail(t);
+			return;
+		}
+		t->req_sent = true;
+	}
+	if (tls_flush(t) < 0) {
+		probe_end(t, false, "connection closed before a response");
+		return;
+	}
+	while (t->probing) {
+		int r = SSL_read(t->ssl, tmp, HEALTH_READ_BUF);
+		if (r > 0) {
+			http_feed(t, tmp, (size_t)r);
+			continue;
+		}
+		int err = SSL_get_error(t->ssl, r);
+		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+			break;
+		if (err == SSL_ERROR_ZERO_RETURN) {
+			http_check(t, true);
+			break;
+		}
+		probe_end(t, false, "TLS: read failed");
+		break;
+	}
+	if (t->probing)
+		tls_flush(t);
+}
+
+static int tls_begin(health_target_t *t)
+{
+	const char *host = t->check.host;
+	struct in6_addr tmp;
+	bool host_is_ip = host && (inet_pton(AF_INET, host, &tmp) == 1 ||
+				   inet_pton(AF_INET6, host, &tmp) == 1);
+
+	t->ssl = SSL_new(health_loop_tls(t->hl));
+	if (!t->ssl)
+		return -ENOMEM;
+	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+	if (!rbio || !wbio) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		return -ENOMEM;
+	}
+	SSL_set_bio(t->ssl, rbio, wbio);
+	SSL_set_connect_state(t->ssl);
+	/* RFC 6066 3: SNI carries a host name, never an address literal. */
+	if (host && *host && !host_is_ip)
+		SSL_set_tlsext_host_name(t->ssl, host);
+	if (t->check.insecure) {
+		SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
+	} else {
+		X509_VERIFY_PARAM *p = SSL_get0_param(t->ssl);
+		char a[INET6_ADDRSTRLEN];
+		X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (host && *host && !host_is_ip) {
+			X509_VERIFY_PARAM_set1_host(p, host, 0);
+		} else {
+			const void *src =
+				t->check.addr.ss_family == AF_INET6
+					? (const void *)&(
+						  (const struct sockaddr_in6 *)&t->check.addr)
+						  ->sin6_addr
+					: (const void *)&(
+						  (const struct sockaddr_in *)&t->check.addr)
+						  ->sin_addr;
+			X509_VERIFY_PARAM_set1_ip_asc(
+				p, host && *host
+					   ? host
+					   : inet_ntop(t->check.addr.ss_family, src, a, sizeof(a)));
+		}
+		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
+	}
+	return 0;
+}
+
+/* ---- the stream ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	health_target_t *t = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(health_loop_rbuf(t->hl), HEALTH_READ_BUF);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	health_target_t *t = s->data;
+
+	if (!t->probing || nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF) {
+			probe_end(t, false, "%s",
+				  nread == UV_ECONNRESET ? "connection reset"
+							 : uv_strerror((int)nread));
+			return;
+		}
+		if (t->ssl && !t->hs_done)
+			probe_end(t, false, "TLS: connection closed during the handshake");
+		else
+			http_check(t, true);
+		return;
+	}
+	if (t->ssl) {
+		BIO_write(SSL_get_rbio(t->ssl), buf->base, (int)nread);
+		tls_pump(t);
+	} else {
+		http_feed(t, buf->base, (size_t)nread);
+	}
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	health_target_t *t = req->data;
+	int rc;
+
+	if (!t->probing || status == UV_ECANCELED)
+		return;
+	if (status < 0) {
+		if (status == UV_ECONNREFUSED)
+			probe_end(t, false, "connect refused");
+		else if (status == UV_ETIMEDOUT)
+			probe_end(t, false, "connect timed out");
+		else if (status == UV_ENETUNREACH || status == UV_EHOSTUNREACH)
+			probe_end(t, false, "no route to host");
+		else
+			probe_end(t, false, "connect failed: %s", uv_strerror(status));
+		return;
+	}
+	if (t->check.type == HEALTH_TCP) {
+		probe_end(t, true, "connected");
+		return;
+	}
+	uv_tcp_nodelay(&t->tcp, 1);
+	rc = uv_read_start((uv_stream_t *)&t->tcp, alloc_cb, read_cb);
+	if (rc < 0)
+		goto fail;
+	if (t->check.type == HEALTH_HTTPS) {
+		rc = tls_begin(t);
+		if (rc < 0)
+			goto fail;
+		tls_pump(t);
+		return;
+	}
+	rc = send_bytes(t, t->request, t->request_len);
+	if (rc < 0)
+		goto fail;
+	return;
+fail:
+	probe_end(t, false, "connect failed: %s", rc < -999 ? gslb_strerror(rc) : uv_strerror(rc));
+}
+
+void health_probe_start(health_target_t *t)
+{
+	uv_loop_t *loop = t->timer.loop;
+	int rc;
+
+	t->probing = true;
+	t->start_ns = uv_hrtime();
+	t->hs_done = t->req_sent = false;
+	t->len = t->hdr_end = 0;
+	t->status = 0;
+	t->content_length = -1;
+	rc = uv_tcp_init(loop, &t->tcp);
+	if (rc < 0) {
+		probe_end(t, false, "connect failed: %s", uv_strerror(rc));
+		return;
+	}
+	t->tcp.data = t;
+	t->tcp_open = true;
+	t->nhandles++;
+	t->conn.data = t;
+	rc = uv_tcp_connect(&t->conn, &t->tcp, (const struct sockaddr *)&t->check.addr, connect_cb);
+	if (rc < 0) {
+		if (rc == UV_ECONNREFUSED)
+			probe_end(t, false, "connect refused");
+		else
+			probe_end(t, false, "connect failed: %s", uv_strerror(rc));
+	}
+}
+
+SSL_CTX *health_tls_ctx_new(const char *ca_file)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+			 : SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		unsigned long e = ERR_get_error();
+		log_err("health: cannot load CA certificates from %s: %s",
+			ca_file ? ca_file : "the system store",
+			e ? ERR_reason_error_string(e) : "?");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* Probes are short and one-off: no session cache. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+}

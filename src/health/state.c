@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* The pure parts of health checking: rise/fall state machine, target keys, expect lists. */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslb/health.h"
+
+static uint16_t clamp_limit(unsigned v)
+{
+	if (v == 0)
+		return 1;
+	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
+
+void health_state_init(health_state_t *s, bool up, unsigned rise, unsigned fall)
+{
+	memset(s, 0, sizeof(*s));
+	s->up = up;
+	s->rise = clamp_limit(rise);
+	s->fall = clamp_limit(fall);
+}
+
+void health_state_set_limits(health_state_t *s, unsigned rise, unsigned fall)
+{
+	s->rise = clamp_limit(rise);
+	s->fall = clamp_limit(fall);
+	/* A shorter limit that the current run already reaches takes effect at the next result. */
+}
+
+bool health_state_feed(health_state_t *s, bool ok)
+{
+	if (s->up) {
+		if (ok) {
+			s->fail_run = 0;
+			return false;
+		}
+		if (++s->fail_run < s->fall)
+			return false;
+		s->up = false;
+		s->fail_run = 0;
+		s->ok_run = 0;
+		return true;
+	}
+	if (!ok) {
+		s->ok_run = 0;
+		return false;
+	}
+	if (++s->ok_run < s->rise)
+		return false;
+	s->up = true;
+	s->ok_run = 0;
+	s->fail_run = 0;
+	return true;
+}
+
+static const char *type_name(enum health_type t)
+{
+	switch (t) {
+	case HEALTH_HTTP:
+		return "http";
+	case HEALTH_HTTPS:
+		return "https";
+	default:
+		return "tcp";
+	}
+}
+
+const char *health_target_key(const health_check_conf_t *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	bool v6 = false;
+
+	if (!len)
+		return buf;
+	if (c->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&c->addr;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+	} else if (c->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->addr;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		v6 = true;
+	}
+	if (c->type == HEALTH_TCP)
+		snprintf(buf, len, "tcp %s%s%s:%u", v6 ? "[" : "", a, v6 ? "]" : "", port);
+	else
+		snprintf(buf, len, "%s %s%s%s:%u %.512s%.512s", type_name(c->type), v6 ? "[" : "",
+			 a, v6 ? "]" : "", port, c->host && *c->host ? c->host : a,
+			 c->path && *c->path ? c->path : "/");
+	return buf;
+}
+
+int health_expect_parse(health_check_conf_t *c, const char *s)
+{
+	health_range_t r[HEALTH_EXPECT_MAX];
+	unsigned n = 0;
+	const char *p = s;
+
+	if (!s || !*s)
+		return GSLB_EPARSE;
+	for (;;) {
+		char *end;
+		long lo, hi;
+
+		if (!isdigit((unsigned char)*p))
+			return GSLB_EPARSE;
+		lo = strtol(p, &end, 10);
+		hi = lo;
+		p = end;
+		if (*p == '-') {
+			p++;
+			if (!isdigit((unsigned char)*p))
+				return GSLB_EPARSE;
+			hi = strtol(p, &end, 10);
+			p = end;
+		}
+		if (lo < 100 || hi > 599 || lo > hi || n == HEALTH_EXPECT_MAX)
+			return GSLB_EPARSE;
+		r[n].lo = (uint16_t)lo;
+		r[n].hi = (uint16_t)hi;
+		n++;
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			return GSLB_EPARSE;
+		p++;
+	}
+	memcpy(c->expect, r, n * sizeof(r[0]));
+	c->nexpect = n;
+	return 0;
+}
+
+bool health_expect_match(const health_check_conf_t *c, unsigned status)
+{
+	if (c->nexpect == 0)
+		return status >= 200 && status <= 399;
+	for (unsigned i = 0; i < c->nexpect && i < HEALTH_EXPECT_MAX; i++)
+		if (status >= c->expect[i].lo && status <= c->expect[i].hi)
+			return true;
+	return false;
+}
+
+int health_http_status_parse(const char *line, size_t len)
+{
+	/* RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] */
+	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) ||
+	    line[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++)
+		if (!isdigit((unsigned char)line[i]))
+			return -1;
+	if (len > 12 && line[12] != ' ')
+		return -1;
+	int code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	return code >= 100 && code <= 599 ? code : -1;
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* Pools from the database's configuration, in the form the answer path reads (interface 5). */
+#include "gslb/lb.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/core.h"
+#include "gslb/db.h"
+#include "gslb/dns.h"
+
+/* Interface 5: degraded-ttl defaults to min(ttl, 10). */
+#define DEGRADED_TTL_DEFAULT 10
+
+void lb_pools_free(lb_pool_t *pools, uint32_t n)
+{
+	if (!pools)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint16_t k = 0; k < pools[i].nmembers; k++) {
+			free(pools[i].members[k].addr[0]);
+			free(pools[i].members[k].addr[1]);
+		}
+		free(pools[i].members);
+	}
+	free(pools);
+}
+
+static bool member_equal(const lb_member_t *a, const lb_member_t *b)
+{
+	if (strcmp(a->name, b->name) != 0 || a->weight != b->weight || a->priority != b->priority ||
+	    a->admin != b->admin || a->has_location != b->has_location ||
+	    (a->has_location && (a->lat != b->lat || a->lon != b->lon)))
+		return false;
+	for (int f = 0; f < 2; f++) {
+		if (a->naddr[f] != b->naddr[f])
+			return false;
+		for (uint16_t k = 0; k < a->naddr[f]; k++) {
+			const lb_addr_t *x = &a->addr[f][k], *y = &b->addr[f][k];
+			if (x->family != y->family || x->target != y->target ||
+			    memcmp(x->addr, y->addr, sizeof(x->addr)) != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_t nb)
+{
+	if (na != nb)
+		return false;
+	for (uint32_t i = 0; i < na; i++) {
+		const lb_pool_t *p = &a[i], *q = &b[i];
+		if (p->name_len != q->name_len || memcmp(p->name, q->name, p->name_len) != 0 ||
+		    p->policy != q->policy || p->answers != q->answers ||
+		    p->fallback_all != q->fallback_all || p->ttl != q->ttl ||
+		    p->degraded_ttl != q->degraded_ttl || p->nmembers != q->nmembers)
+			return false;
+		for (uint16_t k = 0; k < p->nmembers; k++)
+			if (!member_equal(&p->members[k], &q->members[k]))
+				return false;
+	}
+	return true;
+}
+
+/* The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into a malloc'd array. */
+static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, const char *pool)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->naddresses; i++)
+		n += m->families[i] == fam;
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if (n > LB_ADDRS_MAX) {
+		log_warn("pool %s member %s: %zu IPv%d addresses, only the first %d are used", pool,
+			 m->name, n, fam, LB_ADDRS_MAX);
+		n = LB_ADDRS_MAX;
+	}
+	lb_addr_t *a = gslb_calloc(n, sizeof(*a));
+	uint16_t k = 0;
+	for (size_t i = 0; i < m->naddresses && k < n; i++) {
+		if (m->families[i] != fam)
+			continue;
+		if (inet_pton(fam == 4 ? AF_INET : AF_INET6, m->addresses[i], a[k].addr) != 1) {
+			log_warn("pool %s member %s: '%s' is not an IPv%d address, skipped", pool,
+				 m->name, m->addresses[i], fam);
+			continue;
+		}
+		a[k].family = (uint8_t)fam;
+		/* Health checks assign target indexes (issue 4); until then every address is up. */
+		a[k].target = LB_TARGET_NONE;
+		k++;
+	}
+	*out = a;
+	return k;
+}
+
+static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+{
+	snprintf(lm->name, sizeof(lm->name), "%s", m->name);
+	lm->weight = m->weight;
+	lm->priority = m->priority;
+	switch (m->admin) {
+	case DB_ADMIN_UP:
+		lm->admin = LB_ADMIN_UP;
+		break;
+	case DB_ADMIN_DOWN:
+		lm->admin = LB_ADMIN_DOWN;
+		break;
+	case DB_ADMIN_DRAIN:
+		lm->admin = LB_ADMIN_DRAIN;
+		break;
+	default:
+		lm->admin = LB_ADMIN_AUTO;
+		break;
+	}
+	lm->has_location = m->has_location;
+	lm->lat = m->latitude;
+	lm->lon = m->longitude;
+	lm->naddr[0] = addrs_build(m, 4, &lm->addr[0], pool);
+	lm->naddr[1] = addrs_build(m, 6, &lm->addr[1], pool);
+}
+
+/* One pool; false (with a warning) when its name is not a valid domain name. */
+static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
+{
+	uint8_t wire[DNS_NAME_MAX + 1];
+	int len = dns_name_from_str(wire, p->name);
+	if (len < 0) {
+		log_warn("pool '%s': not a valid domain name, skipped", p->name);
+		return false;
+	}
+	lp->name_len = (uint8_t)dns_name_lower(lp->name, wire);
+	switch (p->policy) {
+	case DB_POLICY_FAILOVER:
+		lp->policy = LB_POLICY_FAILOVER;
+		break;
+	case DB_POLICY_GEO:
+		lp->policy = LB_POLICY_GEO;
+		break;
+	default:
+		lp->policy = LB_POLICY_WEIGHTED;
+		break;
+	}
+	lp->answers = p->answers ? p->answers : 1;
+	lp->fallback_all = p->fallback_all;
+	lp->ttl = p->ttl;
+	lp->degraded_ttl = db_pool_degraded_ttl(p);
+	size_t n = p->nmembers;
+	if (n > LB_MEMBERS_MAX) {
+		log_warn("pool %s: %zu members, only the first %d (by name) are used", p->name, n,
+			 LB_MEMBERS_MAX);
+		n = LB_MEMBERS_MAX;
+	}
+	lp->nmembers = (uint16_t)n;
+	lp->members = gslb_calloc(n ? n : 1, sizeof(*lp->members));
+	for (size_t k = 0; k < n; k++)
+		member_build(&lp->members[k], &p->members[k], p->name);
+	return true;
+}
+
+uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)
+{
+	*out = NULL;
+	if (!cfg || cfg->npools == 0)
+		return 0;
+	lb_pool_t *pools = gslb_calloc(cfg->npools, sizeof(*pools));
+	uint32_t n = 0;
+	for (size_t i = 0; i < cfg->npools && n < UINT32_MAX; i++)
+		if (pool_build(&pools[n], &cfg->pools[i]))
+			n++;
+	*out = pools;
+	return n;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to src/server: health-check targets of a configuration and their stable indexes. */
+#pragma once
+
+#include <stdint.h>
+
+#include "gslb/db.h"
+#include "gslb/health.h"
+#include "gslb/lb.h"
+
+typedef struct target_reg target_reg_t;
+
+/* The probes one configuration needs; strings borrowed from the db_config_t or owned here. */
+typedef struct server_targets {
+	health_target_conf_t *t;
+	size_t n;
+	char (*hosts)[256];
+	uint64_t digest; /* changes whenever anything handed to the health loop changes */
+} server_targets_t;
+
+/** A registry of at most cap target indexes.  Free with server_targets_free(). */
+target_reg_t *server_targets_new(uint32_t cap);
+void server_targets_free(target_reg_t *r);
+
+/**
+ * Give every address of pools (built by lb_config_pools() from cfg) its
+ * target index, from the member's check or else the pool's, and list the
+ * distinct targets in out (free with server_targets_clear()).  Addresses
+ * without a check keep LB_TARGET_NONE.
+ */
+int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *pools,
+			  uint32_t npools, server_targets_t *out);
+void server_targets_clear(server_targets_t *t);
