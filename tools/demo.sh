@@ -7,6 +7,7 @@ srcdir=$(cd "$(dirname "$0")/.." && pwd)
 port=${GSLB_DEMO_PORT:-5300}
 work=$(mktemp -d /tmp/gslbd-demo.XXXXXX)
 pid=""
+backends=()
 
 stop() {
 	trap - INT TERM EXIT
@@ -14,18 +15,40 @@ stop() {
 		kill -TERM "$pid"
 		wait "$pid" || true
 	fi
+	for b in "${backends[@]}"; do kill "$b" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	rm -rf "$work"
 	echo "demo stopped"
 	exit 0
 }
 trap stop INT TERM EXIT
 
-cp "$srcdir"/zones/demo.test.zone "$work/"
+mkdir -p "$work/zones"
+cp "$srcdir"/zones/demo.test.zone "$work/zones/"
+gslbctl="$builddir/gslbctl --db $work/gslb.db"
+
+# Three sites, each a real HTTP backend on its own loopback address that gslbd health-checks.
+backends=()
+sites=("fra 127.0.0.11 100" "iad 127.0.0.12 100" "sin 127.0.0.13 50")
+for site in "${sites[@]}"; do
+	set -- $site
+	python3 "$srcdir/tests/backend.py" --host "$2" --port 8080 < <(tail -f /dev/null) \
+		> "$work/backend-$1.out" &
+	backends+=($!)
+done
+$gslbctl init >/dev/null
+$gslbctl pool add app.demo.test --policy weighted --ttl 30 --degraded-ttl 5
+for site in "${sites[@]}"; do
+	set -- $site
+	$gslbctl member add app.demo.test "$1" --address "$2" --weight "$3"
+done
+$gslbctl check set app.demo.test --type http --port 8080 --path /health --interval 1 --fall 2 --rise 2
+
 listen=(--listen "127.0.0.1:$port")
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
 	listen+=(--listen "[::1]:$port")
 fi
-"$builddir/gslbd" "${listen[@]}" --zones "$work" --db "$work/gslb.db" --threads 2 \
+"$builddir/gslbd" "${listen[@]}" --zones "$work/zones" --db "$work/gslb.db" --threads 2 \
 	--server-version "gslbd demo" --server-id demo --nsid demo &
 pid=$!
 for _ in $(seq 50); do
@@ -38,20 +61,26 @@ cat <<MSG
 
 gslbd is serving demo.test on 127.0.0.1:$port (PID $pid). Try, in another terminal:
 
-  dig @127.0.0.1 -p $port www.demo.test A          # positive answer, AA=1
+  dig @127.0.0.1 -p $port app.demo.test A          # the pool: one of fra, iad, sin by weight
+  for i in \$(seq 20); do dig +short @127.0.0.1 -p $port app.demo.test; done | sort | uniq -c
+  curl 'http://127.0.0.13:8080/_control?mode=503'   # make sin fail its health check ...
+  $gslbctl status --zones $work/zones   # ... and see it go down within 2 s
+  $gslbctl member state app.demo.test fra drain     # drain a site by hand
+  curl 'http://127.0.0.13:8080/_control?mode=200'   # sin recovers after 2 good probes
+
+  dig @127.0.0.1 -p $port www.demo.test A          # static data from the zone file, AA=1
   dig @127.0.0.1 -p $port www.demo.test AAAA +tcp  # over TCP
   dig @127.0.0.1 -p $port web.demo.test A          # CNAME followed inside the zone
-  dig @127.0.0.1 -p $port demo.test MX             # apex data, authority section empty
   dig @127.0.0.1 -p $port nothere.demo.test A      # NXDOMAIN with the SOA
   dig @127.0.0.1 -p $port b.demo.test TXT          # empty non-terminal: NODATA
   dig @127.0.0.1 -p $port anything.wild.demo.test  # wildcard (RFC 4592)
   dig @127.0.0.1 -p $port host.sub.demo.test A     # referral with glue
+  dig @127.0.0.1 -p $port demo.test MX             # mail exchanger
   dig @127.0.0.1 -p $port demo.test ANY            # RFC 8482 HINFO
   dig @127.0.0.1 -p $port version.bind CH TXT +nsid
-  dig @127.0.0.1 -p $port www.demo.test A +subnet=192.0.2.0/24   # ECS echoed, scope 0
+  dig @127.0.0.1 -p $port app.demo.test A +subnet=192.0.2.0/24   # ECS echoed (scope 0: weighted)
 
-Edit $work/demo.test.zone and it is reloaded at once.  Ctrl-C stops the demo.
-This demo shows the DNS core only: balanced names (pools), health checks and geo answers
-come in later releases, and the demo will then serve pools of local, health-checked backends.
+Edit $work/zones/demo.test.zone and it is reloaded at once; gslbctl changes are answered within 1 s.
+Geo pools come in a later release.  Ctrl-C stops the demo.
 MSG
 wait "$pid"
