@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/* Policy unit tests: weighted shares, failover order, admin states, weight 0, drain, answers, fallback, TTLs. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gslb/dns.h"
+#include "gslb/lb.h"
+#include "tap.h"
+
+#define DRAWS 100000
+
+/* A pool of n members "m0".."mN"; member i has IPv4 10.0.0.(i+1) with target i. */
+static lb_pool_t *pool_new(uint16_t n, int policy)
+{
+	lb_pool_t *p = calloc(1, sizeof(*p));
+	p->name_len = (uint8_t)dns_name_from_str(p->name, "www.example.test");
+	p->policy = (uint8_t)policy;
+	p->answers = 1;
+	p->fallback_all = true;
+	p->ttl = 30;
+	p->degraded_ttl = 10;
+	p->nmembers = n;
+	p->members = calloc(n, sizeof(*p->members));
+	for (uint16_t i = 0; i < n; i++) {
+		lb_member_t *m = &p->members[i];
+		snprintf(m->name, sizeof(m->name), "m%u", i);
+		m->weight = 100;
+		m->priority = 1;
+		m->naddr[0] = 1;
+		m->addr[0] = calloc(1, sizeof(lb_addr_t));
+		m->addr[0]->family = 4;
+		m->addr[0]->addr[0] = 10;
+		m->addr[0]->addr[3] = (uint8_t)(i + 1);
+		m->addr[0]->target = i;
+	}
+	return p;
+}
+
+static void pool_free(lb_pool_t *p)
+{
+	for (uint16_t i = 0; i < p->nmembers; i++) {
+		free(p->members[i].addr[0]);
+		free(p->members[i].addr[1]);
+	}
+	free(p->members);
+	free(p);
+}
+
+/* Member index an address belongs to (its last byte - 1 in this test's numbering). */
+static int member_of(const lb_addr_t *a)
+{
+	return a->addr[3] - 1;
+}
+
+/* Draw DRAWS answers; count how often each member appears. */
+static void shares(const lb_pool_t *p, const lb_health_t *h, double *out, lb_result_t *last)
+{
+	uint64_t rng[2] = { 0x1234567, 0x89abcdef };
+	unsigned hits[LB_MEMBERS_MAX] = { 0 };
+	for (int d = 0; d < DRAWS; d++) {
+		lb_pool_select(p, 4, h, rng, last);
+		for (uint16_t k = 0; k < last->naddrs; k++)
+			hits[member_of(last->addrs[k])]++;
+	}
+	for (uint16_t i = 0; i < p->nmembers; i++)
+		out[i] = (double)hits[i] / DRAWS;
+}
+
+static void test_weighted(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(4, LB_POLICY_WEIGHTED);
+	static const uint16_t w[4] = { 100, 200, 300, 400 };
+	for (int i = 0; i < 4; i++)
+		p->members[i].weight = w[i];
+	double s[4];
+	lb_result_t r;
+	shares(p, h, s, &r);
+	double worst = 0;
+	for (int i = 0; i < 4; i++) {
+		double want = w[i] / 1000.0;
+		double err = fabs(s[i] - want);
+		if (err > worst)
+			worst = err;
+	}
+	diag("weighted 1:2:3:4 over %d draws: shares %.4f %.4f %.4f %.4f, worst error %.4f", DRAWS,
+	     s[0], s[1], s[2], s[3], worst);
+	ok(worst < 0.01, "weighted: every share within 0.01 of weight/total");
+	is_int(r.ttl, 30, "weighted: all healthy -> ttl");
+	ok(!r.fallback && !r.nodata && r.naddrs == 1, "weighted: one answer, no fallback");
+
+	/* answers 2 without replacement: never the same member twice. */
+	p->answers = 2;
+	uint64_t rng[2] = { 7, 11 };
+	bool distinct = true;
+	for (int d = 0; d < 10000; d++) {
+		lb_pool_select(p, 4, h, rng, &r);
+		if (r.naddrs != 2 || member_of(r.addrs[0]) == member_of(r.addrs[1]))
+			distinct = false;
+	}
+	ok(distinct, "answers 2: two distinct members every time");
+	p->answers = 10;
+	lb_pool_select(p, 4, h, rng, &r);
+	is_int(r.naddrs, 4, "answers above the member count: every member");
+	pool_free(p);
+}
+
+static void test_failover(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(3, LB_POLICY_FAILOVER);
+	p->members[0].priority = 2;
+	p->members[1].priority = 1;
+	p->members[2].priority = 3;
+	uint64_t rng[2] = { 3, 5 };
+	lb_result_t r;
+	bool only1 = true;
+	for (int d = 0; d < 1000; d++) {
+		lb_pool_select(p, 4, h, rng, &r);
+		only1 = only1 && r.naddrs == 1 && member_of(r.addrs[0]) == 1;
+	}
+	ok(only1, "failover: the lowest priority value only");
+	lb_health_set(h, 1, false);
+	lb_pool_select(p, 4, h, rng, &r);
+	ok(r.naddrs == 1 && member_of(r.addrs[0]) == 0, "failover: next priority when it is down");
+	is_int(r.ttl, 10, "failover: a member down -> degraded-ttl");
+	lb_health_set(h, 0, false);
+	lb_pool_select(p, 4, h, rng, &r);
+	ok(r.naddrs == 1 && member_of(r.addrs[0]) == 2, "failover: third when two are down");
+	lb_health_set(h, 0, true);
+	lb_health_set(h, 1, true);
+	/* Two members sharing the best priority share the traffic by weight. */
+	p->members[0].priority = 1;
+	double s[3];
+	shares(p, h, s, &r);
+	ok(fabs(s[0] - 0.5) < 0.01 && fabs(s[1] - 0.5) < 0.01 && s[2] == 0,
+	   "failover: equal priorities split as weighted (%.3f/%.3f/%.3f)", s[0], s[1], s[2]);
+	pool_free(p);
+}
+
+static void test_admin(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(3, LB_POLICY_WEIGHTED);
+	double s[3];
+	lb_result_t r;
+
+	p->members[0].admin = LB_ADMIN_DOWN;
+	shares(p, h, s, &r);
+	ok(s[0] == 0 && s[1] > 0.45 && s[2] > 0.45, "admin down: never answered");
+
+	p->members[0].admin = LB_ADMIN_DRAIN;
+	shares(p, h, s, &r);
+	ok(s[0] == 0, "drain: not used while others are eligible");
+	p->members[0].admin = LB_ADMIN_AUTO;
+
+	p->members[2].weight = 0;
+	shares(p, h, s, &r);
+	ok(s[2] == 0, "weight 0: not used while others are eligible");
+
+	lb_health_set(h, 0, false);
+	lb_health_set(h, 1, false);
+	shares(p, h, s, &r);
+	ok(s[2] == 1.0, "weight 0: used when nothing else is eligible");
+	p->members[2].weight = 100;
+	p->members[2].admin = LB_ADMIN_DRAIN;
+	shares(p, h, s, &r);
+	ok(s[2] == 1.0 && !r.fallback, "drain: used when nothing else is eligible, no fallback");
+	p->members[2].admin = LB_ADMIN_AUTO;
+
+	p->members[0].admin = LB_ADMIN_UP;
+	shares(p, h, s, &r);
+	ok(s[0] > 0.45 && s[1] == 0, "admin up: healthy whatever the probes say");
+	p->members[0].admin = LB_ADMIN_AUTO;
+	lb_health_set(h, 0, true);
+	lb_health_set(h, 1, true);
+	pool_free(p);
+}
+
+static void test_fallback(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(3, LB_POLICY_WEIGHTED);
+	lb_result_t r;
+	uint64_t rng[2] = { 1, 2 };
+	for (uint32_t i = 0; i < 3; i++)
+		lb_health_set(h, i, false);
+	p->members[1].admin = LB_ADMIN_DOWN;
+	p->answers = 3;
+	lb_pool_select(p, 4, h, rng, &r);
+	ok(r.fallback && r.naddrs == 2, "fallback all: every member not admin-down (%u addresses)",
+	   r.naddrs);
+	bool no_down = true;
+	for (uint16_t k = 0; k < r.naddrs; k++)
+		no_down = no_down && member_of(r.addrs[k]) != 1;
+	ok(no_down, "fallback all: the admin-down member stays out");
+	is_int(r.ttl, 10, "fallback: degraded-ttl");
+	p->fallback_all = false;
+	lb_pool_select(p, 4, h, rng, &r);
+	ok(r.nodata && r.naddrs == 0 && r.degraded, "fallback none: NODATA");
+	is_int(r.ttl, 10, "fallback none: degraded-ttl");
+	for (uint32_t i = 0; i < 3; i++)
+		lb_health_set(h, i, true);
+	lb_pool_select(p, 6, h, rng, &r);
+	ok(r.nodata && !r.degraded, "no address of the family: NODATA, not degraded");
+
+	lb_member_view_t views[3];
+	bool fb;
+	lb_pool_explain(p, 4, h, views, &fb);
+	ok(!fb && views[0].probability == 1.0 && views[1].probability == 0,
+	   "explain: answers 3 of 2 eligible -> probability 1, admin down 0");
+	pool_free(p);
+}
+
+static void test_explain(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(3, LB_POLICY_WEIGHTED);
+	p->members[0].weight = 100;
+	p->members[1].weight = 300;
+	p->members[2].weight = 0;
+	lb_member_view_t v[3];
+	bool fb;
+	lb_pool_explain(p, 4, h, v, &fb);
+	ok(fabs(v[0].probability - 0.25) < 1e-9 && fabs(v[1].probability - 0.75) < 1e-9 &&
+		   v[2].probability == 0 && v[2].secondary,
+	   "explain: exact probabilities for one answer (%.3f %.3f %.3f)", v[0].probability,
+	   v[1].probability, v[2].probability);
+	p->answers = 2;
+	p->members[2].weight = 100;
+	lb_pool_explain(p, 4, h, v, &fb);
+	double sum = v[0].probability + v[1].probability + v[2].probability;
+	ok(fabs(sum - 2.0) < 0.01, "explain: probabilities of 2 answers sum to 2 (%.4f)", sum);
+	double s[3];
+	lb_result_t r;
+	shares(p, h, s, &r);
+	bool agree = true;
+	for (int i = 0; i < 3; i++)
+		agree = agree && fabs(s[i] - v[i].probability) < 0.01;
+	ok(agree, "explain agrees with lb_pool_select() shares (%.3f/%.3f/%.3f vs %.3f/%.3f/%.3f)",
+	   v[0].probability, v[1].probability, v[2].probability, s[0], s[1], s[2]);
+	pool_free(p);
+}
+
+static void test_order(lb_health_t *h)
+{
+	/* One member with 4 addresses: every order shows up (random order, interface 5). */
+	lb_pool_t *p = pool_new(1, LB_POLICY_WEIGHTED);
+	free(p->members[0].addr[0]);
+	p->members[0].naddr[0] = 4;
+	p->members[0].addr[0] = calloc(4, sizeof(lb_addr_t));
+	for (int k = 0; k < 4; k++) {
+		p->members[0].addr[0][k].family = 4;
+		p->members[0].addr[0][k].addr[3] = (uint8_t)(k + 1);
+		p->members[0].addr[0][k].target = LB_TARGET_NONE;
+	}
+	uint64_t rng[2] = { 9, 10 };
+	lb_result_t r;
+	unsigned first[4] = { 0 };
+	for (int d = 0; d < 4000; d++) {
+		lb_pool_select(p, 4, h, rng, &r);
+		first[r.addrs[0]->addr[3] - 1]++;
+	}
+	ok(r.naddrs == 4 && first[0] > 800 && first[1] > 800 && first[2] > 800 && first[3] > 800,
+	   "all addresses of a member, in random order (%u %u %u %u first)", first[0], first[1],
+	   first[2], first[3]);
+	pool_free(p);
+}
+
+int main(void)
+{
+	lb_health_t *h = lb_health_new(64);
+	test_weighted(h);
+	test_failover(h);
+	test_admin(h);
+	test_fallback(h);
+	test_explain(h);
+	test_order(h);
+	lb_health_free(h);
+	return done_testing();
+}
