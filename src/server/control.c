@@ -22,7 +22,7 @@
 #include "gslb/lb.h"
 #include "gslb/zone.h"
 #include "internal.h"
-#include "targets.h"
+#include "gslb/targets.h"
 
 /* An editor saves in several writes (temp file, rename, chmod): one reload after they settle. */
 #define RELOAD_DEBOUNCE_MS 200

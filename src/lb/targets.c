@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Health-check targets of a configuration: deduplicated, given stable health-table indexes. */
-#include "targets.h"
+#include "gslb/targets.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Private to src/server: health-check targets of a configuration and their stable indexes. */
+/* Health-check targets of a configuration and their stable indexes, for gslbd and gslbctl explain. */
 #pragma once
 
 #include <stdint.h>
