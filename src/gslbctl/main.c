@@ -276,7 +276,13 @@ static const struct help {
 	{ "history", "history POOL [MEMBER] [--limit N]",
 	  "State changes and recent probes of a pool's targets, newest first (default 20)." },
 	{ "explain", "explain NAME [--client IP] [--ecs PREFIX] [--type A|AAAA] [--geoip FILE]",
-	  "What gslbd would answer and why (not implemented yet)." },
+	  "What gslbd would answer for pool NAME and why, step by step, from the same\n"
+	  "selection code and the health stored in the database: each member's health,\n"
+	  "admin state, weight, rank and chance of being in the answer, the TTL, the ECS\n"
+	  "scope, whether the fallback fired, and one sample answer.  --type A (default)\n"
+	  "or AAAA; --client IP the resolver; --ecs PREFIX an ECS source prefix\n"
+	  "(192.0.2.0/24, host bits zero) that replaces it when longer than 0; --geoip FILE\n"
+	  "a MaxMind DB for the client's location." },
 	{ "export", "export", "The whole configuration as JSON on stdout, sorted by name." },
 	{ "apply", "apply FILE [--dry-run] [--prune]",
 	  "Make the configuration match FILE (JSON as export writes it; - is stdin): create\n"

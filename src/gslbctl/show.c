@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* gslbctl's read-only commands: pool list and show, status, history, log, export, explain. */
+/* gslbctl's read-only commands: pool list and show, status, history, log, export. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,13 +657,4 @@ int cmd_log(ctl_t *c, int argc, char **argv)
 	}
 	db_journal_free(e, n);
 	return CTL_OK;
-}
-
-/* ---- explain ---- */
-
-int cmd_explain(ctl_t *c, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return ctl_fail(c, "not implemented yet (issue 3 lands it with the answer path)");
 }

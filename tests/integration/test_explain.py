@@ -1,0 +1,420 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""gslbctl explain against a real gslbd serving the same database (interface.md sections 5 and 9)."""
+
+import collections
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+import gslbtest as g  # noqa: E402
+
+GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GEOIP = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
+
+# 2,000 queries per pool; a share p observed over n draws has a standard deviation of
+# sqrt(p(1-p)/n) <= 0.0112, so 0.04 is more than 3.5 of them for every member.
+QUERIES = 2000
+TOLERANCE = 0.04
+
+ZONE = """\
+$TTL 3600
+$ORIGIN ex.test.
+@	IN SOA ns1 hostmaster 2024010101 3600 600 604800 300
+	IN NS	ns1
+ns1	IN A	192.0.2.1
+"""
+
+
+def ctl(db, *args, timeout=20):
+    """Run gslbctl on db; returns (exit status, stdout, stderr)."""
+    try:
+        p = subprocess.run([GSLBCTL, '--db', db] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, '', 'timed out after %d s' % timeout
+    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+
+
+class Ports:
+    """Loopback TCP ports for checks: one refusing (bound, never listening), one accepting."""
+
+    def __init__(self):
+        # Bound but not listening: the kernel answers a SYN with RST (connect refused), and
+        # nobody else can take the port while the test runs.
+        self.closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.closed.bind(('127.0.0.1', 0))
+        self.closed_port = self.closed.getsockname()[1]
+        self.closed2 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.closed2.bind(('127.0.0.1', 0))
+        self.closed2_port = self.closed2.getsockname()[1]
+        self.open = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.open.bind(('127.0.0.1', 0))
+        self.open.listen(64)
+        self.open.settimeout(0.5)
+        self.open_port = self.open.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.open.accept()
+                c.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        for s in (self.closed, self.closed2, self.open):
+            s.close()
+
+
+def build(t, db, ports):
+    """The pools; True when every gslbctl command worked."""
+    down = ['--type', 'tcp', '--port', str(ports.closed_port), '--target', '127.0.0.1',
+            '--interval', '1', '--fall', '1', '--rise', '1']
+    down2 = ['--type', 'tcp', '--port', str(ports.closed2_port), '--target', '127.0.0.1',
+             '--interval', '1', '--fall', '1', '--rise', '1']
+    up = ['--type', 'tcp', '--port', str(ports.open_port), '--target', '127.0.0.1',
+          '--interval', '1', '--fall', '1', '--rise', '1']
+    cmds = [
+        ['init'],
+        # weighted, with every kind of member the eligibility rules name
+        ['pool', 'add', 'w.ex.test', '--policy', 'weighted', '--ttl', '60'],
+        ['member', 'add', 'w.ex.test', 'a', '--address', '198.51.100.1', '--address',
+         '2001:db8::1', '--weight', '100'],
+        ['member', 'add', 'w.ex.test', 'b', '--address', '198.51.100.2', '--weight', '300'],
+        ['member', 'add', 'w.ex.test', 'c', '--address', '198.51.100.3', '--weight', '600'],
+        ['member', 'add', 'w.ex.test', 'd', '--address', '198.51.100.4', '--weight', '0'],
+        ['member', 'add', 'w.ex.test', 'e', '--address', '198.51.100.5'],
+        ['member', 'state', 'w.ex.test', 'e', 'drain'],
+        ['member', 'add', 'w.ex.test', 'f', '--address', '198.51.100.6'],
+        ['member', 'state', 'w.ex.test', 'f', 'down'],
+        # failover: p1 is down by its check, so priority 2 decides
+        ['pool', 'add', 'f.ex.test', '--policy', 'failover', '--ttl', '40',
+         '--degraded-ttl', '4'],
+        ['member', 'add', 'f.ex.test', 'p1', '--address', '198.51.100.11', '--priority', '1'],
+        ['check', 'set', 'f.ex.test', '--member', 'p1'] + down,
+        ['member', 'add', 'f.ex.test', 'p2', '--address', '198.51.100.12', '--priority', '2'],
+        ['member', 'add', 'f.ex.test', 'p3', '--address', '198.51.100.13', '--priority', '2',
+         '--weight', '300'],
+        ['member', 'add', 'f.ex.test', 'p4', '--address', '198.51.100.14', '--priority', '3'],
+        # answers 2
+        ['pool', 'add', 'm.ex.test', '--answers', '2'],
+        ['member', 'add', 'm.ex.test', 'x1', '--address', '198.51.100.21'],
+        ['member', 'add', 'm.ex.test', 'x2', '--address', '198.51.100.22'],
+        ['member', 'add', 'm.ex.test', 'x3', '--address', '198.51.100.23', '--weight', '200'],
+        # health: one accepting, one refused (stored down), one refused (found by probing)
+        ['pool', 'add', 'h.ex.test'],
+        ['member', 'add', 'h.ex.test', 'up1', '--address', '198.51.100.31'],
+        ['check', 'set', 'h.ex.test', '--member', 'up1'] + up,
+        ['member', 'add', 'h.ex.test', 'dn1', '--address', '198.51.100.32'],
+        ['check', 'set', 'h.ex.test', '--member', 'dn1'] + down,
+        ['member', 'add', 'h.ex.test', 'dn2', '--address', '198.51.100.33'],
+        ['check', 'set', 'h.ex.test', '--member', 'dn2'] + down2,
+        # everything down: fallback all, and fallback none
+        ['pool', 'add', 'all.ex.test', '--fallback', 'all', '--ttl', '50', '--degraded-ttl', '5'],
+        ['member', 'add', 'all.ex.test', 'q1', '--address', '198.51.100.41'],
+        ['member', 'add', 'all.ex.test', 'q2', '--address', '198.51.100.42', '--weight', '300'],
+        ['check', 'set', 'all.ex.test', '--member', 'q1'] + down,
+        ['check', 'set', 'all.ex.test', '--member', 'q2'] + down,
+        ['pool', 'add', 'none.ex.test', '--fallback', 'none', '--degraded-ttl', '3'],
+        ['member', 'add', 'none.ex.test', 'r1', '--address', '198.51.100.51'],
+        ['check', 'set', 'none.ex.test', '--member', 'r1'] + down,
+        # geo: answered as weighted until geo ranking lands
+        ['pool', 'add', 'geo.ex.test', '--policy', 'geo'],
+        ['member', 'add', 'geo.ex.test', 'eu', '--address', '198.51.100.61', '--location',
+         '50.11,8.68'],
+        ['member', 'add', 'geo.ex.test', 'us', '--address', '198.51.100.62', '--location',
+         '39.04,-77.49', '--weight', '300'],
+    ]
+    problems = []
+    for cmd in cmds:
+        rc, out, err = ctl(db, *cmd)
+        if rc != 0:
+            problems.append('%s: %d %s%s' % (' '.join(cmd), rc, out, err))
+    return t.ok(not problems, 'gslbctl builds the database (%d commands)' % len(cmds),
+                '\n'.join(problems))
+
+
+def store_down(db, keys):
+    """Insert target_state rows as the health loop writes them."""
+    con = sqlite3.connect(db, timeout=5)
+    for k in keys:
+        con.execute("INSERT OR REPLACE INTO target_state(target_key, state, since, reason) "
+                    "VALUES (?, 'down', ?, 'connect refused')", (k, int(time.time())))
+    con.commit()
+    con.close()
+
+
+def explain(t, db, *args):
+    """explain --json; the parsed document, or None (with a failed check)."""
+    rc, out, err = ctl(db, '--json', 'explain', *args)
+    try:
+        doc = json.loads(out) if rc == 0 else None
+    except ValueError:
+        doc = None
+    t.ok(doc is not None, 'explain %s --json: exit 0, valid JSON' % ' '.join(args),
+         '%d\n%s\n%s' % (rc, out, err))
+    return doc
+
+
+def by_name(doc):
+    return {m['name']: m for m in doc['members']} if doc else {}
+
+
+def main(t):
+    if not os.access(GSLBCTL, os.X_OK):
+        t.skip('gslbctl explain', 'no gslbctl at %s' % GSLBCTL)
+        return
+    tmp_zone_dir = g.tempfile.mkdtemp(prefix='gslbtest-explain-')
+    zfile = os.path.join(tmp_zone_dir, 'ex.test.zone')
+    with open(zfile, 'w') as f:
+        f.write(ZONE)
+    srv = g.Gslbd(zones=(zfile,), identity=False, wait_zone=None, lifetime=170)
+    t.on_fail.append(lambda: srv.dump(t))
+    db = os.path.join(srv.tmp, 'gslb.db')
+    ports = Ports()
+    try:
+        if not build(t, db, ports):
+            return
+        # The refused target starts down (interface 6: its last stored state); the daemon's
+        # probes agree, so it stays down.  closed2 has no row: the probes must find it.
+        store_down(db, ['tcp 127.0.0.1:%d' % ports.closed_port])
+        srv.start()
+        srv.wait_ready('ex.test.')
+        run_checks(t, srv, db, ports)
+    finally:
+        srv.stop()
+        ports.close()
+        shutil.rmtree(tmp_zone_dir, ignore_errors=True)
+
+
+def run_checks(t, srv, db, ports):
+    def ask(name, qtype='A'):
+        return g.exchange(g.make_query(name, qtype), srv.addr4, 'udp', timeout=1.0).msg
+
+    def addrs(m, qtype='A'):
+        return [rd.to_text() for rrset in m.answer for rd in rrset
+                if rrset.rdtype == dns.rdatatype.from_text(qtype)]
+
+    def observe(name, qtype='A', n=QUERIES):
+        """Share of answers holding each address, failed queries, answer TTLs seen."""
+        hits, failed, ttls = collections.Counter(), 0, set()
+        for _ in range(n):
+            m = ask(name, qtype)
+            if m is None or m.rcode() != dns.rcode.NOERROR:
+                failed += 1
+                continue
+            for a in set(addrs(m, qtype)):
+                hits[a] += 1
+            for rrset in m.answer:
+                ttls.add(rrset.ttl)
+        return {a: c / n for a, c in hits.items()}, failed, ttls
+
+    def member_addr(doc):
+        return {m['name']: [a['address'] for a in m.get('addresses', [])] for m in doc['members']}
+
+    def compare(doc, name, qtype='A'):
+        """explain's probabilities against the daemon's shares over QUERIES answers."""
+        shares, failed, ttls = observe(name, qtype)
+        maddr = member_addr(doc)
+        errs = {}
+        for m in doc['members']:
+            a = maddr[m['name']]
+            got = shares.get(a[0], 0.0) if a else 0.0
+            errs[m['name']] = (m['probability'], got)
+        worst = max(abs(p - s) for p, s in errs.values())
+        t.diag('%s %s over %d queries: %s; largest error %.4f' % (
+            name, qtype, QUERIES, ', '.join('%s explain %.3f gslbd %.3f' % (k, p, s)
+                                            for k, (p, s) in sorted(errs.items())), worst))
+        t.ok(failed == 0 and worst <= TOLERANCE,
+             '%s: explain probabilities match gslbd shares within %.2f over %d queries'
+             % (name, TOLERANCE, QUERIES), 'failed %d, %r' % (failed, errs))
+        t.ok(ttls == {doc['ttl']}, '%s: explain ttl %d is the answers\' TTL' % (name, doc['ttl']),
+             repr(ttls))
+
+    def keys_ok(doc, name):
+        want = {'name', 'type', 'client', 'members', 'answer', 'ttl', 'scope', 'fallback'}
+        cwant = {'address', 'source', 'country', 'continent', 'location', 'network'}
+        mwant = {'name', 'rank', 'distance_km', 'healthy', 'admin', 'weight', 'probability'}
+        ok = (want <= set(doc) and cwant <= set(doc['client'])
+              and all(mwant <= set(m) for m in doc['members']))
+        t.ok(ok, '%s: explain --json has every key of interface 9' % name, json.dumps(doc))
+
+    def prob_sum(doc, name, want):
+        s = sum(m['probability'] for m in doc['members'])
+        t.ok(abs(s - want) < 0.01, '%s: probabilities sum to %d (%.4f)' % (name, want, s))
+
+    # ---- weighted: weights, weight 0, drain, admin down
+    w = explain(t, db, 'w.ex.test')
+    if w:
+        keys_ok(w, 'w')
+        ms = by_name(w)
+        t.eq((w['name'], w['type'], w['scope'], w['fallback'], w['ttl']),
+             ('w.ex.test.', 'A', 0, False, 60), 'w: name, type, scope 0, no fallback, ttl 60')
+        t.eq(w['client'], dict(w['client'], address=None, source='resolver', country=None,
+                               continent=None, location=None, network=None),
+             'w: no --client: resolver, address null, geo fields null')
+        t.eq({k: round(m['probability'], 6) for k, m in ms.items()},
+             {'a': 0.1, 'b': 0.3, 'c': 0.6, 'd': 0, 'e': 0, 'f': 0},
+             'w: probabilities 1:3:6, weight 0, drain and down get 0')
+        t.eq({k: m['rank'] for k, m in ms.items()},
+             {'a': 1, 'b': 1, 'c': 1, 'd': None, 'e': None, 'f': None}, 'w: ranks')
+        t.eq({k: (m['admin'], m['weight'], m['healthy']) for k, m in ms.items()},
+             {'a': ('auto', 100, True), 'b': ('auto', 300, True), 'c': ('auto', 600, True),
+              'd': ('auto', 0, True), 'e': ('drain', 100, True), 'f': ('down', 100, True)},
+             'w: admin, weight, healthy')
+        t.ok(len(w['answer']) == 1 and w['answer'][0] in ('198.51.100.1', '198.51.100.2',
+                                                          '198.51.100.3'),
+             'w: the sample answer is one candidate', repr(w['answer']))
+        prob_sum(w, 'w', 1)
+        compare(w, 'w.ex.test')
+    w6 = explain(t, db, 'w.ex.test', '--type', 'AAAA')
+    if w6:
+        t.eq({k: m['probability'] for k, m in by_name(w6).items() if m['probability']},
+             {'a': 1.0}, 'w AAAA: only the member with an IPv6 address')
+        t.eq(w6['answer'], ['2001:db8::1'], 'w AAAA: answer')
+        m = ask('w.ex.test', 'AAAA')
+        t.eq(m and addrs(m, 'AAAA'), ['2001:db8::1'], 'w AAAA: gslbd agrees')
+
+    # ---- failover with the priority-1 member down by its check
+    f = explain(t, db, 'f.ex.test')
+    if f:
+        ms = by_name(f)
+        t.eq({k: (m['healthy'], m['rank'], m.get('priority')) for k, m in ms.items()},
+             {'p1': (False, None, 1), 'p2': (True, 1, 2), 'p3': (True, 1, 2),
+              'p4': (True, None, 3)}, 'f: p1 unhealthy; p2 and p3 are the candidates')
+        t.eq({k: round(m['probability'], 6) for k, m in ms.items()},
+             {'p1': 0, 'p2': 0.25, 'p3': 0.75, 'p4': 0}, 'f: 1:3 among priority 2')
+        t.eq((f['ttl'], f['fallback']), (4, False), 'f: degraded-ttl 4 (a member is down)')
+        prob_sum(f, 'f', 1)
+        compare(f, 'f.ex.test')
+
+    # ---- answers 2: inclusion probabilities (exact: 7/12, 7/12, 5/6)
+    mdoc = explain(t, db, 'm.ex.test')
+    if mdoc:
+        ms = by_name(mdoc)
+        exact = {'x1': 7 / 12, 'x2': 7 / 12, 'x3': 5 / 6}
+        err = max(abs(ms[k]['probability'] - v) for k, v in exact.items())
+        t.ok(err < 0.01, 'm: answers 2: probabilities within 0.01 of 7/12, 7/12, 5/6',
+             repr({k: m['probability'] for k, m in ms.items()}))
+        prob_sum(mdoc, 'm', 2)
+        t.eq(len(mdoc['answer']), 2, 'm: the sample answer has two addresses')
+        compare(mdoc, 'm.ex.test')
+
+    # ---- health: stored down, found down by probing, up
+    deadline = time.monotonic() + 15
+    h = None
+    while time.monotonic() < deadline:
+        rc, out, err = ctl(db, '--json', 'explain', 'h.ex.test')
+        h = json.loads(out) if rc == 0 else None
+        if h and not by_name(h)['dn2']['healthy']:
+            break
+        time.sleep(0.3)
+    if t.ok(h is not None, 'h: explain --json works'):
+        ms = by_name(h)
+        t.eq({k: (m['healthy'], m['probability']) for k, m in ms.items()},
+             {'up1': (True, 1.0), 'dn1': (False, 0), 'dn2': (False, 0)},
+             'h: members down in target_state are unhealthy with probability 0 '
+             '(dn2 after the real probes failed)')
+        t.eq((h['answer'], h['fallback']), (['198.51.100.31'], False), 'h: answer up1 only')
+        compare(h, 'h.ex.test')
+
+    # ---- every member down: fallback all fires, fallback none is NODATA
+    a = explain(t, db, 'all.ex.test')
+    if a:
+        ms = by_name(a)
+        t.eq((a['fallback'], a['ttl']), (True, 5), 'all down, fallback all: fallback fires, '
+             'degraded-ttl 5')
+        t.eq({k: (m['healthy'], round(m['probability'], 6)) for k, m in ms.items()},
+             {'q1': (False, 0.25), 'q2': (False, 0.75)},
+             'all down: the fallback draws from every member not admin down')
+        compare(a, 'all.ex.test')
+    n = explain(t, db, 'none.ex.test')
+    if n:
+        t.eq((n['fallback'], n['answer'], n['ttl'], n.get('nodata')), (False, [], 3, True),
+             'all down, fallback none: no fallback, no answer (NODATA)')
+        prob_sum(n, 'none', 0)
+        m = ask('none.ex.test')
+        t.ok(m is not None and m.rcode() == dns.rcode.NOERROR and not m.answer,
+             'none: gslbd answers NODATA too', m and m.to_text())
+
+    # ---- geo pools are answered as weighted for now; --geoip fills the client facts
+    geo = explain(t, db, 'geo.ex.test', '--client', '198.51.100.7', '--geoip', GEOIP)
+    if geo:
+        c = geo['client']
+        t.eq((c['address'], c['source']), ('198.51.100.7', 'resolver'), 'geo: client from --client')
+        t.ok(c['country'] and c['network'] and '/' in c['network'],
+             'geo: --geoip gives the client country and network', json.dumps(c))
+        ms = by_name(geo)
+        t.eq({k: round(m['probability'], 6) for k, m in ms.items()}, {'eu': 0.25, 'us': 0.75},
+             'geo: answered as weighted (until the geo issue)')
+        t.ok(all(m['distance_km'] is not None for m in geo['members'])
+             if c['location'] else True, 'geo: distances when the client has a location',
+             json.dumps(geo['members']))
+        compare(geo, 'geo.ex.test')
+    ecs = explain(t, db, 'w.ex.test', '--client', '192.0.2.9', '--ecs', '203.0.113.0/24')
+    if ecs:
+        t.eq((ecs['client']['address'], ecs['client']['source'], ecs['scope']),
+             ('203.0.113.0', 'ecs', 0), '--ecs 203.0.113.0/24: client from ECS, scope 0')
+    ecs0 = explain(t, db, 'w.ex.test', '--client', '192.0.2.9', '--ecs', '0.0.0.0/0')
+    if ecs0:
+        t.eq((ecs0['client']['address'], ecs0['client']['source']), ('192.0.2.9', 'resolver'),
+             '--ecs with prefix 0: the resolver address counts')
+
+    # ---- the text form walks through the same steps
+    rc, out, err = ctl(db, 'explain', 'f.ex.test', '--client', '192.0.2.9')
+    t.ok(rc == 0 and all(s in out for s in ('failover', '192.0.2.9', 'p3', '75.00%',
+                                              'fallback', 'ttl 4', 'scope 0',
+                                              'sample answer')),
+         'explain (text): policy, client, members, chances, fallback, ttl, scope, sample',
+         out + err)
+    rc, out, err = ctl(db, 'explain', 'geo.ex.test')
+    t.ok(rc == 0 and 'weighted' in out and 'issue 5' in out,
+         'explain (text) of a geo pool says it is answered as weighted', out + err)
+
+    # ---- errors: exit 2 with one stderr line naming the option; unknown pool exit 1
+    bad = [
+        (['w.ex.test', '--type', 'MX'], '--type'),
+        (['w.ex.test', '--client', '300.1.1.1'], '--client'),
+        (['w.ex.test', '--ecs', '192.0.2.1/24'], '--ecs'),   # host bits set (RFC 7871 6)
+        (['w.ex.test', '--ecs', '192.0.2.0/33'], '--ecs'),
+        (['w.ex.test', '--ecs', '2001:db8::/129'], '--ecs'),
+        (['w.ex.test', '--ecs', 'nonsense'], '--ecs'),
+        (['w.ex.test', '--bogus'], '--bogus'),
+        (['w.ex.test', 'extra'], 'extra'),
+        ([], 'NAME'),
+        (['bad..name'], 'NAME'),
+    ]
+    for args, word in bad:
+        rc, out, err = ctl(db, 'explain', *args)
+        lines = err.strip().splitlines()
+        t.ok(rc == 2 and len(lines) == 1 and word in lines[0] and not out,
+             'explain %s: exit 2, one stderr line naming %s' % (' '.join(args), word),
+             '%d %r %r' % (rc, out, err))
+    rc, out, err = ctl(db, 'explain', 'nope.ex.test')
+    t.ok(rc == 1 and err.strip() == 'gslbctl: explain: no pool nope.ex.test.',
+         'explain of an unknown pool: exit 1', '%d %r' % (rc, err))
+    rc, out, err = ctl(db, 'explain', 'w.ex.test', '--geoip', '/nonexistent/geo.mmdb')
+    t.ok(rc == 1 and len(err.strip().splitlines()) == 1 and '--geoip' in err,
+         'explain --geoip with a missing file: exit 1, one line', '%d %r' % (rc, err))
+    t.ok(srv.alive(), 'gslbd still running')
+
+
+if __name__ == '__main__':
+    g.run(main)
