@@ -180,6 +180,14 @@ void zone_set_free(zone_set_t *s);
 int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen);
 
 /**
+ * Is a directory entry of this name never a zone file?  Hidden files,
+ * editor backups and swap files (~, .swp, .swx, .tmp, .bak) and dpkg
+ * leftovers (.dpkg-*): zone_load_dir() skips them and the reload watcher
+ * ignores their changes.
+ */
+bool zone_file_ignored(const char *name);
+
+/**
  * Load every zone file in dir.  A file that fails to parse is logged and,
  * when prev has a zone of the same name, that old version is kept (with a
  * warning saying so).  Returns 0 and

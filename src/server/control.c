@@ -146,21 +146,6 @@ bad:
 	return -EINVAL;
 }
 
-/* The same names zone_load_dir() skips: their changes never need a reload. */
-static bool watch_ignored(const char *name)
-{
-	static const char *const suffixes[] = { "~", ".swp", ".swx", ".tmp", ".bak" };
-	size_t n = strlen(name);
-	if (name[0] == '.')
-		return true;
-	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
-		size_t l = strlen(suffixes[i]);
-		if (n >= l && strcmp(name + n - l, suffixes[i]) == 0)
-			return true;
-	}
-	return strstr(name, ".dpkg-") != NULL;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -378,7 +363,7 @@ static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int sta
 			 gslb_strerror(status));
 		return;
 	}
-	if (filename && watch_ignored(filename))
+	if (filename && zone_file_ignored(filename))
 		return;
 	log_debug("zone directory: %s changed", filename ? filename : "a file");
 	uv_timer_start(&ctl->debounce, debounce_cb, RELOAD_DEBOUNCE_MS, 0);

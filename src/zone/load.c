@@ -494,10 +494,9 @@ out:
 	return ret;
 }
 
-/* Editor backups, package manager leftovers and hidden files are not zones. */
-static bool skip_name(const char *name)
+bool zone_file_ignored(const char *name)
 {
-	static const char *const suffixes[] = { "~", ".swp", ".tmp", ".bak" };
+	static const char *const suffixes[] = { "~", ".swp", ".swx", ".tmp", ".bak" };
 	size_t n = strlen(name);
 	if (name[0] == '.')
 		return true;
@@ -557,7 +556,7 @@ int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, uns
 			}
 			break;
 		}
-		if (skip_name(de->d_name))
+		if (zone_file_ignored(de->d_name))
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
