@@ -603,60 +603,15 @@ static int responses, bad_responses;
  * Under AddressSanitizer the allocator belongs to ASan, so the count is
  * skipped there.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-static bool counting;
-static unsigned long query_allocs, counted_queries;
-#if COUNT_ALLOCS
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t nmemb, size_t n);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-void *malloc(size_t n);
-void *calloc(size_t nmemb, size_t n);
-void *realloc(void *p, size_t n);
-int posix_memalign(void **p, size_t align, size_t n);
-
-void *malloc(size_t n)
-{
-	query_allocs += counting;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t nmemb, size_t n)
-{
-	query_allocs += counting;
-	return __libc_calloc(nmemb, n);
-}
-
-void *realloc(void *p, size_t n)
-{
-	query_allocs += counting;
-	return __libc_realloc(p, n);
-}
-
-int posix_memalign(void **p, size_t align, size_t n)
-{
-	query_allocs += counting;
-	*p = __libc_memalign(align, n);
-	return *p ? 0 : 12;
-}
-#endif
+#include "alloc_count.h"
+static unsigned long counted_queries;
 
 static size_t ask_with(query_ctx_t *ctx, const gslb_snapshot_t *s, const struct q *q, int tr)
 {
 	memset(resp, 0xee, 64);
-	counting = true;
+	alloc_counting = true;
 	size_t n = query_answer(ctx, s, q->b, q->len, resp, tr, NULL);
-	counting = false;
+	alloc_counting = false;
 	counted_queries++;
 	memset(&m, 0, sizeof(m));
 	if (!n)
@@ -1701,7 +1656,7 @@ int main(void)
 	       "every response decodes exactly, passes ldns_wire2pkt, has the ID, QR=1, RA=0");
 	ok(ctx_full.stats.dropped >= 3, "dropped packets counted");
 	if (COUNT_ALLOCS)
-		is_int((long long)query_allocs, 0, "no allocation in %lu calls of query_answer()",
+		is_int((long long)alloc_count, 0, "no allocation in %lu calls of query_answer()",
 		       counted_queries);
 	else
 		printf("ok %d # SKIP allocation count under AddressSanitizer\n", ++tap_count);

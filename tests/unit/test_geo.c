@@ -21,53 +21,7 @@
  * counting.  Under AddressSanitizer or ThreadSanitizer the allocator belongs
  * to the sanitizer, so the count is skipped there.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-static _Thread_local bool counting;
-static _Atomic unsigned long lookup_allocs;
-#if COUNT_ALLOCS
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t nmemb, size_t n);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-void *malloc(size_t n);
-void *calloc(size_t nmemb, size_t n);
-void *realloc(void *p, size_t n);
-int posix_memalign(void **p, size_t align, size_t n);
-
-void *malloc(size_t n)
-{
-	lookup_allocs += counting;
-	return __libc_malloc(n);
-}
-
-void *calloc(size_t nmemb, size_t n)
-{
-	lookup_allocs += counting;
-	return __libc_calloc(nmemb, n);
-}
-
-void *realloc(void *p, size_t n)
-{
-	lookup_allocs += counting;
-	return __libc_realloc(p, n);
-}
-
-int posix_memalign(void **p, size_t align, size_t n)
-{
-	lookup_allocs += counting;
-	*p = __libc_memalign(align, n);
-	return *p ? 0 : ENOMEM;
-}
-#endif
+#include "alloc_count.h"
 static _Atomic unsigned long counted_lookups;
 
 static const char *srcdir;
@@ -107,9 +61,9 @@ static int lookup(const geo_db_t *db, const char *text, geo_info_t *out)
 	int family = parse_addr(text, addr);
 	if (!family)
 		bail_out("bad address in table: %s", text);
-	counting = true;
+	alloc_counting = true;
 	int r = geo_db_lookup(db, family, addr, out);
-	counting = false;
+	alloc_counting = false;
 	counted_lookups++;
 	return r;
 }
@@ -448,11 +402,11 @@ int main(void)
 	 * does not when valgrind has replaced malloc), else a zero below
 	 * would prove nothing.
 	 */
-	unsigned long before = lookup_allocs;
-	counting = true;
+	unsigned long before = alloc_count;
+	alloc_counting = true;
 	geo_db_t *db = open_or_bail("gslb-test-city.mmdb");
-	counting = false;
-	unsigned long seen = lookup_allocs - before;
+	alloc_counting = false;
+	unsigned long seen = alloc_count - before;
 	geo_db_close(db);
 	if (seen > 2) {
 		is_int((long long)before, 0, "%lu lookups made no allocation",
@@ -461,7 +415,7 @@ int main(void)
 		ok(true, "lookups made no allocation # SKIP malloc is not ours here (valgrind?)");
 	}
 #else
-	(void)lookup_allocs;
+	(void)alloc_count;
 	diag("allocation count skipped under a sanitizer");
 #endif
 	return done_testing();
