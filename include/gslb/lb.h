@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gslb/geo.h"
+
 /*
  * The health table: one word per health-check target, written by the
  * health loop with atomic stores and read by DNS workers with relaxed
@@ -62,6 +64,25 @@ typedef struct lb_addr {
 	uint32_t target; /* health table index, LB_TARGET_NONE when unchecked */
 } lb_addr_t;
 
+/* A member's network (interface 5 `network`), host bits zero. */
+typedef struct lb_net {
+	uint8_t family; /* 4 or 6 */
+	uint8_t len;    /* prefix length */
+	uint8_t addr[16];
+} lb_net_t;
+
+/* Continents as bits of lb_member_t.continents: AF AN AS EU NA OC SA. */
+static inline int lb_continent_bit(const char *c)
+{
+	static const char codes[] = "AFANASEUNAOCSA";
+	if (!c || !c[0] || !c[1] || c[2])
+		return -1;
+	for (int i = 0; i < 7; i++)
+		if (codes[2 * i] == c[0] && codes[2 * i + 1] == c[1])
+			return i;
+	return -1;
+}
+
 typedef struct lb_member {
 	char name[64];
 	uint16_t weight;
@@ -71,7 +92,15 @@ typedef struct lb_member {
 	lb_addr_t *addr[2];   /* owned by the pool set */
 	bool has_location;
 	double lat, lon;      /* degrees */
+	uint8_t continents;   /* 1 << lb_continent_bit() per listed continent */
+	uint16_t ncountries;
+	uint16_t nnets;
+	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool set */
+	lb_net_t *nets;       /* owned by the pool set */
 } lb_member_t;
+
+/** Free what a member owns (addresses, countries, networks); not the member itself. */
+void lb_member_free(lb_member_t *m);
 
 typedef struct lb_pool {
 	uint8_t name[256];    /* lowercased wire name */
@@ -96,7 +125,47 @@ typedef struct lb_result {
 	const lb_addr_t *addrs[LB_MEMBERS_MAX]; /* in answer order */
 	uint16_t nchosen;
 	uint16_t chosen[LB_MEMBERS_MAX];        /* member indexes */
+	uint8_t geo_rule;     /* geo pools: the lb_geo_rule that decided, else 0 */
+	uint8_t scope;        /* ECS scope prefix length (interface 7); 0 when not geo */
 } lb_result_t;
+
+/*
+ * Who is asking, for geo pools: the ECS address when the query had one with
+ * a source prefix above 0, else the peer (IPv4-mapped IPv6 peers as IPv4).
+ */
+typedef struct lb_client {
+	uint8_t family;        /* 4 or 6; 0 when unknown */
+	uint8_t addr[16];
+	const geo_info_t *geo; /* NULL when there is no geo file */
+} lb_client_t;
+
+/* The geo ranking rules of interface 5, in order. */
+enum lb_geo_rule {
+	LB_GEO_NONE = 0,
+	LB_GEO_NETWORK = 1,
+	LB_GEO_COUNTRY = 2,
+	LB_GEO_CONTINENT = 3,
+	LB_GEO_DISTANCE = 4,
+	LB_GEO_REST = 5,
+};
+
+/* The eligible members of the deciding geo rule (src/lb/geo.c). */
+typedef struct lb_geo_rank {
+	uint8_t rule;   /* enum lb_geo_rule; LB_GEO_NONE when nothing is eligible */
+	uint8_t scope;  /* ECS scope for the client's family */
+	uint8_t net_len; /* rule 1: the winning prefix length */
+	uint16_t n;
+	uint16_t idx[LB_MEMBERS_MAX]; /* member indexes; nearest first under rule 4 */
+} lb_geo_rank_t;
+
+/**
+ * Rank the eligible members of pool p (family 4 or 6 of the answer) for
+ * client cl (NULL: no client information) by the first interface 5 geo rule
+ * that matches any of them, with the ECS scope (interface 7).  Never
+ * allocates.  Returns 0.
+ */
+int lb_geo_rank(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
+		lb_geo_rank_t *out);
 
 /* Per-member facts for explain, filled by lb_pool_explain(). */
 typedef struct lb_member_view {
@@ -119,19 +188,21 @@ static inline uint64_t lb_rand(uint64_t s[2])
 
 /**
  * Choose the answer of pool p for family (4 or 6) with the health table h
- * and the PRNG state rng.  Never allocates.  Returns 0.
+ * and the PRNG state rng; cl is the client for geo pools (may be NULL).
+ * Never allocates.  Returns 0.
  */
-int lb_pool_select(const lb_pool_t *p, int family, const lb_health_t *h, uint64_t rng[2],
-		   lb_result_t *res);
+int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
+		   uint64_t rng[2], lb_result_t *res);
 
 /**
  * The probability of each member being in the answer (exact for one answer,
  * by enumeration when answers > 1 and the set is small, else by sampling),
- * plus health and eligibility.  views has p->nmembers entries.  Not for the
- * query path.
+ * plus health and eligibility; for geo pools only the deciding rank of client
+ * cl (may be NULL) has a probability.  views has p->nmembers entries.  Not
+ * for the query path.
  */
-void lb_pool_explain(const lb_pool_t *p, int family, const lb_health_t *h, lb_member_view_t *views,
-		     bool *fallback);
+void lb_pool_explain(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
+		     lb_member_view_t *views, bool *fallback);
 
 /* ---- pool sets: every pool a snapshot serves, found by name ---- */
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "gslb/geo.h"
 #include "gslb/lb.h"
 #include "gslb/zone.h"
 
@@ -19,6 +20,7 @@ typedef struct gslb_snapshot {
 	zone_set_t *zones;   /* owned */
 	lb_set_t *pools;     /* owned; NULL when there are none */
 	const lb_health_t *health; /* borrowed: lives as long as the process */
+	const geo_db_t *geo; /* borrowed: the control loop closes it after a grace period */
 	uint64_t generation; /* increases with every swap */
 	uint64_t built_ms;   /* CLOCK_REALTIME in ms when built */
 } gslb_snapshot_t;

@@ -565,9 +565,13 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	e->cl = &cl;
 	e->h = h;
 	e->ts = &ts;
-	lb_pool_explain(lp, family, h, e->views, &e->fallback);
+	/*
+	 * No client yet: gslbd does not load --geoip, so geo pools are still
+	 * answered as weighted and explain must agree (issue 5 turns this on).
+	 */
+	lb_pool_explain(lp, family, NULL, h, e->views, &e->fallback);
 	rng_seed(rng);
-	lb_pool_select(lp, family, h, rng, &e->res);
+	lb_pool_select(lp, family, NULL, h, rng, &e->res);
 	for (uint16_t i = 0; i < lp->nmembers; i++) {
 		const lb_member_t *m = &lp->members[i];
 		e->dist_km[i] = -1;

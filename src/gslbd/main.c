@@ -497,6 +497,7 @@ int main(int argc, char **argv)
 		.zones_dir = o.zones,
 		.db_path = o.db,
 		.ca_file = o.ca_file,
+		.geoip = o.geoip,
 		.history_h = o.history_h,
 		.listen = o.listen,
 		.nlisten = o.nlisten,

@@ -3,6 +3,7 @@
 #include "gslb/lb.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,24 @@
 /* Interface 5: degraded-ttl defaults to min(ttl, 10). */
 #define DEGRADED_TTL_DEFAULT 10
 
+void lb_member_free(lb_member_t *m)
+{
+	free(m->addr[0]);
+	free(m->addr[1]);
+	free(m->countries);
+	free(m->nets);
+	m->addr[0] = m->addr[1] = NULL;
+	m->countries = NULL;
+	m->nets = NULL;
+}
+
 void lb_pools_free(lb_pool_t *pools, uint32_t n)
 {
 	if (!pools)
 		return;
 	for (uint32_t i = 0; i < n; i++) {
-		for (uint16_t k = 0; k < pools[i].nmembers; k++) {
-			free(pools[i].members[k].addr[0]);
-			free(pools[i].members[k].addr[1]);
-		}
+		for (uint16_t k = 0; k < pools[i].nmembers; k++)
+			lb_member_free(&pools[i].members[k]);
 		free(pools[i].members);
 	}
 	free(pools);
@@ -34,6 +44,16 @@ static bool member_equal(const lb_member_t *a, const lb_member_t *b)
 	    a->admin != b->admin || a->has_location != b->has_location ||
 	    (a->has_location && (a->lat != b->lat || a->lon != b->lon)))
 		return false;
+	if (a->continents != b->continents || a->ncountries != b->ncountries ||
+	    a->nnets != b->nnets)
+		return false;
+	for (uint16_t k = 0; k < a->ncountries; k++)
+		if (strcmp(a->countries[k], b->countries[k]) != 0)
+			return false;
+	for (uint16_t k = 0; k < a->nnets; k++)
+		if (a->nets[k].family != b->nets[k].family || a->nets[k].len != b->nets[k].len ||
+		    memcmp(a->nets[k].addr, b->nets[k].addr, sizeof(a->nets[k].addr)) != 0)
+			return false;
 	for (int f = 0; f < 2; f++) {
 		if (a->naddr[f] != b->naddr[f])
 			return false;
@@ -98,6 +118,100 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, cons
 	return k;
 }
 
+/* The next item of the comma-separated list at *s into buf: upper case, spaces dropped. */
+static bool list_next(const char **s, char *buf, size_t size)
+{
+	const char *p = *s;
+	while (*p == ',' || *p == ' ')
+		p++;
+	if (!*p)
+		return false;
+	size_t n = 0;
+	for (; *p && *p != ','; p++)
+		if (*p != ' ' && n + 1 < size)
+			buf[n++] = (char)toupper((unsigned char)*p);
+	buf[n] = '\0';
+	*s = p;
+	return true;
+}
+
+/* Interface 5 `country` (CC or CC-SUB) and `continent` lists. */
+static void member_places_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+{
+	char item[16];
+	const char *s;
+	size_t n = 0;
+
+	for (s = m->countries ? m->countries : ""; list_next(&s, item, sizeof(item));)
+		n++;
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;
+	if (n) {
+		lm->countries = gslb_calloc(n, sizeof(*lm->countries));
+		for (s = m->countries; lm->ncountries < n && list_next(&s, item, sizeof(item));) {
+			if (strlen(item) >= sizeof(*lm->countries)) {
+				log_warn("pool %s member %s: country '%s' ignored", pool, m->name,
+					 item);
+				continue;
+			}
+			memcpy(lm->countries[lm->ncountries++], item, strlen(item) + 1);
+		}
+	}
+	for (s = m->continents ? m->continents : ""; list_next(&s, item, sizeof(item));) {
+		int b = lb_continent_bit(item);
+		if (b < 0)
+			log_warn("pool %s member %s: continent '%s' ignored", pool, m->name, item);
+		else
+			lm->continents |= (uint8_t)(1u << b);
+	}
+}
+
+/* One CIDR prefix, host bits cleared; false when it does not parse. */
+static bool net_parse(const char *text, lb_net_t *n)
+{
+	char buf[64];
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+	if (alen >= sizeof(buf))
+		return false;
+	memcpy(buf, text, alen);
+	buf[alen] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, buf, n->addr) == 1)
+		n->family = 4;
+	else if (inet_pton(AF_INET6, buf, n->addr) == 1)
+		n->family = 6;
+	else
+		return false;
+	unsigned max = n->family == 4 ? 32 : 128, len = max;
+	if (slash) {
+		char *end;
+		unsigned long l = strtoul(slash + 1, &end, 10);
+		if (end == slash + 1 || *end || l > max)
+			return false;
+		len = (unsigned)l;
+	}
+	n->len = (uint8_t)len;
+	for (unsigned bit = len; bit < max; bit++)
+		n->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+	return true;
+}
+
+static void member_nets_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+{
+	size_t n = m->nnetworks < UINT16_MAX ? m->nnetworks : UINT16_MAX;
+	if (n == 0)
+		return;
+	lm->nets = gslb_calloc(n, sizeof(*lm->nets));
+	for (size_t i = 0; i < n; i++) {
+		if (net_parse(m->networks[i], &lm->nets[lm->nnets]))
+			lm->nnets++;
+		else
+			log_warn("pool %s member %s: network '%s' ignored", pool, m->name,
+				 m->networks[i]);
+	}
+}
+
 static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool)
 {
 	snprintf(lm->name, sizeof(lm->name), "%s", m->name);
@@ -122,6 +236,8 @@ static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool
 	lm->lon = m->longitude;
 	lm->naddr[0] = addrs_build(m, 4, &lm->addr[0], pool);
 	lm->naddr[1] = addrs_build(m, 6, &lm->addr[1], pool);
+	member_places_build(lm, m, pool);
+	member_nets_build(lm, m, pool);
 }
 
 /* One pool; false (with a warning) when its name is not a valid domain name. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gslb/core.h"
+#include "internal.h"
 
 lb_health_t *lb_health_new(uint32_t cap)
 {
@@ -38,21 +39,12 @@ static bool member_healthy(const lb_member_t *m, int fi, const lb_health_t *h)
 	return false;
 }
 
-/* The candidates a policy chooses from, with the facts that decided them. */
-struct cands {
-	uint16_t n;
-	uint16_t idx[LB_MEMBERS_MAX];
-	bool fallback;
-	bool degraded;
-	bool nodata;
-};
-
 /*
  * Interface 5: eligible = an address of the family that is healthy and not
  * admin down; drain and weight 0 only when nothing else is eligible; with
  * nothing eligible, fallback all pretends every member not down is healthy.
  */
-static void candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct cands *c)
+void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_cands *c)
 {
 	uint16_t sec[LB_MEMBERS_MAX], nsec = 0;
 	bool any = false;
@@ -123,14 +115,8 @@ policy:
 	}
 }
 
-/* Weight used for drawing: weight-0 members only get here when all are 0. */
-static uint32_t draw_weight(const lb_member_t *m)
-{
-	return m->weight ? m->weight : 1;
-}
-
 /* Choose k of the candidates, weighted, without replacement; result in chosen. */
-static uint16_t draw(const lb_pool_t *p, struct cands *c, uint16_t k, uint64_t rng[2],
+static uint16_t draw(const lb_pool_t *p, const struct lb_cands *c, uint16_t k, uint64_t rng[2],
 		     uint16_t *chosen)
 {
 	uint16_t n = c->n, got = 0;
@@ -142,39 +128,57 @@ static uint16_t draw(const lb_pool_t *p, struct cands *c, uint16_t k, uint64_t r
 	}
 	uint64_t total = 0;
 	for (uint16_t i = 0; i < n; i++)
-		total += draw_weight(&p->members[idx[i]]);
+		total += lb_draw_weight(&p->members[idx[i]]);
 	while (got < k) {
 		uint64_t r = lb_rand(rng) % total;
 		uint16_t i = 0;
 		for (;; i++) {
-			uint32_t w = draw_weight(&p->members[idx[i]]);
+			uint32_t w = lb_draw_weight(&p->members[idx[i]]);
 			if (r < w)
 				break;
 			r -= w;
 		}
 		chosen[got++] = idx[i];
-		total -= draw_weight(&p->members[idx[i]]);
+		total -= lb_draw_weight(&p->members[idx[i]]);
 		idx[i] = idx[--n];
 	}
 	return got;
 }
 
-int lb_pool_select(const lb_pool_t *p, int family, const lb_health_t *h, uint64_t rng[2],
-		   lb_result_t *res)
+int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
+		   uint64_t rng[2], lb_result_t *res)
 {
 	int fi = family == 6;
-	struct cands c;
+	struct lb_cands c;
 
-	candidates(p, fi, h, &c);
+	lb_candidates(p, fi, h, &c);
 	res->fallback = c.fallback;
 	res->nodata = c.nodata;
 	res->degraded = c.degraded;
 	res->ttl = c.degraded ? p->degraded_ttl : p->ttl;
 	res->naddrs = 0;
 	res->nchosen = 0;
+	res->geo_rule = LB_GEO_NONE;
+	res->scope = 0;
 	if (c.nodata)
 		return 0;
-	res->nchosen = draw(p, &c, p->answers, rng, res->chosen);
+	if (p->policy == LB_POLICY_GEO) {
+		/* Interface 5: rank, then nearest first under distance, weighted otherwise. */
+		lb_geo_rank_t g;
+		lb_geo_rank_cands(p, cl, &c, &g);
+		res->geo_rule = g.rule;
+		res->scope = g.scope;
+		if (g.rule == LB_GEO_DISTANCE) {
+			res->nchosen = g.n < p->answers ? g.n : p->answers;
+			memcpy(res->chosen, g.idx, res->nchosen * sizeof(*g.idx));
+		} else {
+			memcpy(c.idx, g.idx, g.n * sizeof(*g.idx));
+			c.n = g.n;
+			res->nchosen = draw(p, &c, p->answers, rng, res->chosen);
+		}
+	} else {
+		res->nchosen = draw(p, &c, p->answers, rng, res->chosen);
+	}
 	for (uint16_t i = 0; i < res->nchosen; i++) {
 		const lb_member_t *m = &p->members[res->chosen[i]];
 		for (uint16_t k = 0; k < m->naddr[fi] && res->naddrs < LB_MEMBERS_MAX; k++)
@@ -191,13 +195,13 @@ int lb_pool_select(const lb_pool_t *p, int family, const lb_health_t *h, uint64_
 	return 0;
 }
 
-void lb_pool_explain(const lb_pool_t *p, int family, const lb_health_t *h, lb_member_view_t *views,
-		     bool *fallback)
+void lb_pool_explain(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
+		     lb_member_view_t *views, bool *fallback)
 {
 	int fi = family == 6;
-	struct cands c;
+	struct lb_cands c;
 
-	candidates(p, fi, h, &c);
+	lb_candidates(p, fi, h, &c);
 	*fallback = c.fallback;
 	for (uint16_t i = 0; i < p->nmembers; i++) {
 		const lb_member_t *m = &p->members[i];
@@ -210,6 +214,18 @@ void lb_pool_explain(const lb_pool_t *p, int family, const lb_health_t *h, lb_me
 		return;
 	for (uint16_t k = 0; k < c.n; k++)
 		views[c.idx[k]].eligible = true;
+	if (p->policy == LB_POLICY_GEO) {
+		/* Only the deciding rank can be chosen, as in lb_pool_select(). */
+		lb_geo_rank_t g;
+		lb_geo_rank_cands(p, cl, &c, &g);
+		if (g.rule == LB_GEO_DISTANCE) {
+			for (uint16_t k = 0; k < g.n && k < p->answers; k++)
+				views[g.idx[k]].probability = 1.0;
+			return;
+		}
+		memcpy(c.idx, g.idx, g.n * sizeof(*g.idx));
+		c.n = g.n;
+	}
 	if (p->answers >= c.n) {
 		for (uint16_t k = 0; k < c.n; k++)
 			views[c.idx[k]].probability = 1.0;
@@ -218,9 +234,9 @@ void lb_pool_explain(const lb_pool_t *p, int family, const lb_health_t *h, lb_me
 	if (p->answers == 1) {
 		double total = 0;
 		for (uint16_t k = 0; k < c.n; k++)
-			total += draw_weight(&p->members[c.idx[k]]);
+			total += lb_draw_weight(&p->members[c.idx[k]]);
 		for (uint16_t k = 0; k < c.n; k++)
-			views[c.idx[k]].probability = draw_weight(&p->members[c.idx[k]]) / total;
+			views[c.idx[k]].probability = lb_draw_weight(&p->members[c.idx[k]]) / total;
 		return;
 	}
 	/* Several answers: estimate inclusion probabilities by drawing, seeded for stable output. */

@@ -15,10 +15,8 @@ void lb_set_free(lb_set_t *s)
 		return;
 	for (uint32_t i = 0; i < s->npools; i++) {
 		lb_pool_t *p = &s->pools[i];
-		for (uint16_t k = 0; k < p->nmembers; k++) {
-			free(p->members[k].addr[0]);
-			free(p->members[k].addr[1]);
-		}
+		for (uint16_t k = 0; k < p->nmembers; k++)
+			lb_member_free(&p->members[k]);
 		free(p->members);
 	}
 	free(s->pools);

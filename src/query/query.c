@@ -2,11 +2,13 @@
 /* The answer path: parse a query, look it up in the snapshot, write the response (no I/O, no malloc). */
 #include "gslb/query.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "gslb/geo.h"
 
 /* ---- the parsed query ---- */
 
@@ -276,6 +278,8 @@ struct answer {
 	struct resp r;
 	uint16_t rcode;
 	bool aa;
+	const struct sockaddr *peer;
+	uint8_t ecs_scope; /* RFC 7871 7.2.1: the widest scope any pool answer needs */
 };
 
 static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode)
@@ -314,12 +318,51 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 		a->r.count[SEC_AN]++;
 }
 
+/*
+ * Interface 7: the client is the ECS address when the source prefix is
+ * above 0, else the peer (an IPv4-mapped IPv6 peer counts as IPv4).
+ */
+static void client_get(const struct answer *a, lb_client_t *cl)
+{
+	const struct query *q = a->q;
+	memset(cl->addr, 0, sizeof(cl->addr));
+	cl->family = 0;
+	if (q->has_ecs && q->ecs.source > 0) {
+		cl->family = q->ecs.family == 2 ? 6 : 4;
+		memcpy(cl->addr, q->ecs.addr, q->ecs.addr_len);
+	} else if (a->peer && a->peer->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)a->peer;
+		cl->family = 4;
+		memcpy(cl->addr, &sin->sin_addr, 4);
+	} else if (a->peer && a->peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)a->peer;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			cl->family = 4;
+			memcpy(cl->addr, sin6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			cl->family = 6;
+			memcpy(cl->addr, sin6->sin6_addr.s6_addr, 16);
+		}
+	}
+}
+
 /* The A or AAAA answer of a pool (interface 5), owner at owner_ptr. */
 static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
 	int family = a->q->qtype == DNS_T_AAAA ? 6 : 4;
 	lb_result_t res;
-	lb_pool_select(p, family, a->snap->health, a->ctx->rng, &res);
+	lb_client_t cl = { .family = 0, .geo = NULL };
+	geo_info_t info;
+	if (p->policy == LB_POLICY_GEO) {
+		client_get(a, &cl);
+		if (cl.family && a->snap->geo &&
+		    geo_db_lookup(a->snap->geo, cl.family, cl.addr, &info) == 0)
+			cl.geo = &info;
+	}
+	lb_pool_select(p, family, &cl, a->snap->health, a->ctx->rng, &res);
+	/* The scope only means something for the ECS address (RFC 7871 7.2.1). */
+	if (a->q->has_ecs && a->q->ecs.source > 0 && res.scope > a->ecs_scope)
+		a->ecs_scope = res.scope;
 	if (res.nodata) {
 		size_t at = put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
 		/* fallback none: the negative answer is cached no longer than degraded-ttl */
@@ -548,12 +591,12 @@ static void put_opt(struct answer *a)
 		p += 4 + a->ctx->conf->nsid_len;
 	}
 	if (q->has_ecs) {
-		/* RFC 7871 7.2.1: echo family, source and address; scope 0 for now. */
+		/* RFC 7871 7.2.1: echo family, source and address, with our scope. */
 		dns_put16(p, DNS_EDNS_ECS);
 		dns_put16(p + 2, (uint16_t)(4 + q->ecs.addr_len));
 		dns_put16(p + 4, q->ecs.family);
 		p[6] = q->ecs.source;
-		p[7] = 0;
+		p[7] = a->ecs_scope;
 		memcpy(p + 8, q->ecs.addr, q->ecs.addr_len);
 	}
 	a->r.pos += 11 + rdlen;
@@ -579,7 +622,6 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 {
 	struct query q;
 	struct answer a;
-	(void)peer;
 
 	q.edns = q.nsid = q.has_ecs = q.do_bit = false;
 	q.question_end = 0;
@@ -587,6 +629,8 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	a.snap = snap;
 	a.q = &q;
 	a.aa = false;
+	a.peer = peer;
+	a.ecs_scope = 0;
 	a.rcode = DNS_RCODE_NOERROR;
 	a.r.buf = resp;
 	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;

@@ -59,6 +59,7 @@ typedef struct control {
 	target_reg_t *targets; /* key -> health table index, owned */
 	uint64_t targets_digest; /* of the list last handed to probes */
 	db_t *db;	      /* the control thread's own connection */
+	geo_db_t *geo;	      /* --geoip, owned; every snapshot borrows it */
 	db_config_t *cfg;     /* the last configuration read without error, owned */
 	int64_t data_version; /* PRAGMA data_version at the last read */
 	bool db_failed;	      /* the last read failed */
@@ -164,6 +165,7 @@ static void snapshot_publish(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
 	snap->zones = zones;
 	snap->pools = pools;
 	snap->health = ctl->health;
+	snap->geo = ctl->geo;
 	snap->generation = ++ctl->generation;
 	snap->built_ms = now_ms();
 	gslb_snapshot_t *old = rcu_xchg_pointer(&server_snap, snap);
@@ -230,6 +232,28 @@ static lb_set_t *pools_build(control_t *ctl, const zone_set_t *zones)
 	return pools_place(pools, n, zones);
 }
 
+/*
+ * Interface 3: open --geoip again; a file that fails to open keeps the
+ * previous one (geo_db_open() has logged why).  Returns the database
+ * replaced, to be closed once no snapshot can be using it.
+ */
+static geo_db_t *geo_refresh(control_t *ctl)
+{
+	geo_db_t *db = NULL, *old = ctl->geo;
+	if (!ctl->conf->geoip)
+		return NULL;
+	if (geo_db_open(ctl->conf->geoip, &db) < 0) {
+		if (old)
+			log_err("geo file %s: keeping the previous one", ctl->conf->geoip);
+		else
+			log_err("geo file %s: geo pools answer without client locations",
+				ctl->conf->geoip);
+		return NULL;
+	}
+	ctl->geo = db;
+	return old;
+}
+
 static void reload(control_t *ctl, const char *why)
 {
 	zone_set_t *zones = NULL;
@@ -245,7 +269,10 @@ static void reload(control_t *ctl, const char *why)
 		return;
 	}
 	/* Whether a pool is served depends on the zones: place the pools again. */
+	geo_db_t *old_geo = geo_refresh(ctl);
 	snapshot_publish(ctl, zones, pools_build(ctl, zones));
+	/* snapshot_publish() waited for a grace period: no query reads old_geo now. */
+	geo_db_close(old_geo);
 	log_info("reloaded: %u zones (%u failed)", zones->count, failed);
 }
 
@@ -591,6 +618,7 @@ int server_run(const server_conf_t *conf)
 	}
 	if (zones->count == 0)
 		log_warn("no zones in %s: every query will be refused", conf->zones_dir);
+	geo_refresh(&ctl);
 	snapshot_publish(&ctl, zones, pools_build(&ctl, zones));
 
 	ctl.workers = gslb_calloc(conf->threads, sizeof(*ctl.workers));
@@ -670,6 +698,7 @@ out:
 	}
 	/* Every worker has been joined: nobody reads the snapshot any more. */
 	gslb_snapshot_free(rcu_xchg_pointer(&server_snap, NULL));
+	geo_db_close(ctl.geo);
 	if (ctl.probes) {
 		health_loop_stop(ctl.probes); /* flushes the probe results still queued */
 		health_loop_free(ctl.probes);

@@ -61,7 +61,7 @@ static void shares(const lb_pool_t *p, const lb_health_t *h, double *out, lb_res
 	uint64_t rng[2] = { 0x1234567, 0x89abcdef };
 	unsigned hits[LB_MEMBERS_MAX] = { 0 };
 	for (int d = 0; d < DRAWS; d++) {
-		lb_pool_select(p, 4, h, rng, last);
+		lb_pool_select(p, 4, NULL, h, rng, last);
 		for (uint16_t k = 0; k < last->naddrs; k++)
 			hits[member_of(last->addrs[k])]++;
 	}
@@ -96,13 +96,13 @@ static void test_weighted(lb_health_t *h)
 	uint64_t rng[2] = { 7, 11 };
 	bool distinct = true;
 	for (int d = 0; d < 10000; d++) {
-		lb_pool_select(p, 4, h, rng, &r);
+		lb_pool_select(p, 4, NULL, h, rng, &r);
 		if (r.naddrs != 2 || member_of(r.addrs[0]) == member_of(r.addrs[1]))
 			distinct = false;
 	}
 	ok(distinct, "answers 2: two distinct members every time");
 	p->answers = 10;
-	lb_pool_select(p, 4, h, rng, &r);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
 	is_int(r.naddrs, 4, "answers above the member count: every member");
 	pool_free(p);
 }
@@ -117,16 +117,16 @@ static void test_failover(lb_health_t *h)
 	lb_result_t r;
 	bool only1 = true;
 	for (int d = 0; d < 1000; d++) {
-		lb_pool_select(p, 4, h, rng, &r);
+		lb_pool_select(p, 4, NULL, h, rng, &r);
 		only1 = only1 && r.naddrs == 1 && member_of(r.addrs[0]) == 1;
 	}
 	ok(only1, "failover: the lowest priority value only");
 	lb_health_set(h, 1, false);
-	lb_pool_select(p, 4, h, rng, &r);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
 	ok(r.naddrs == 1 && member_of(r.addrs[0]) == 0, "failover: next priority when it is down");
 	is_int(r.ttl, 10, "failover: a member down -> degraded-ttl");
 	lb_health_set(h, 0, false);
-	lb_pool_select(p, 4, h, rng, &r);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
 	ok(r.naddrs == 1 && member_of(r.addrs[0]) == 2, "failover: third when two are down");
 	lb_health_set(h, 0, true);
 	lb_health_set(h, 1, true);
@@ -186,7 +186,7 @@ static void test_fallback(lb_health_t *h)
 		lb_health_set(h, i, false);
 	p->members[1].admin = LB_ADMIN_DOWN;
 	p->answers = 3;
-	lb_pool_select(p, 4, h, rng, &r);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
 	ok(r.fallback && r.naddrs == 2, "fallback all: every member not admin-down (%u addresses)",
 	   r.naddrs);
 	bool no_down = true;
@@ -195,17 +195,17 @@ static void test_fallback(lb_health_t *h)
 	ok(no_down, "fallback all: the admin-down member stays out");
 	is_int(r.ttl, 10, "fallback: degraded-ttl");
 	p->fallback_all = false;
-	lb_pool_select(p, 4, h, rng, &r);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
 	ok(r.nodata && r.naddrs == 0 && r.degraded, "fallback none: NODATA");
 	is_int(r.ttl, 10, "fallback none: degraded-ttl");
 	for (uint32_t i = 0; i < 3; i++)
 		lb_health_set(h, i, true);
-	lb_pool_select(p, 6, h, rng, &r);
+	lb_pool_select(p, 6, NULL, h, rng, &r);
 	ok(r.nodata && !r.degraded, "no address of the family: NODATA, not degraded");
 
 	lb_member_view_t views[3];
 	bool fb;
-	lb_pool_explain(p, 4, h, views, &fb);
+	lb_pool_explain(p, 4, NULL, h, views, &fb);
 	ok(!fb && views[0].probability == 1.0 && views[1].probability == 0,
 	   "explain: answers 3 of 2 eligible -> probability 1, admin down 0");
 	pool_free(p);
@@ -219,14 +219,14 @@ static void test_explain(lb_health_t *h)
 	p->members[2].weight = 0;
 	lb_member_view_t v[3];
 	bool fb;
-	lb_pool_explain(p, 4, h, v, &fb);
+	lb_pool_explain(p, 4, NULL, h, v, &fb);
 	ok(fabs(v[0].probability - 0.25) < 1e-9 && fabs(v[1].probability - 0.75) < 1e-9 &&
 		   v[2].probability == 0 && v[2].secondary,
 	   "explain: exact probabilities for one answer (%.3f %.3f %.3f)", v[0].probability,
 	   v[1].probability, v[2].probability);
 	p->answers = 2;
 	p->members[2].weight = 100;
-	lb_pool_explain(p, 4, h, v, &fb);
+	lb_pool_explain(p, 4, NULL, h, v, &fb);
 	double sum = v[0].probability + v[1].probability + v[2].probability;
 	ok(fabs(sum - 2.0) < 0.01, "explain: probabilities of 2 answers sum to 2 (%.4f)", sum);
 	double s[3];
@@ -256,7 +256,7 @@ static void test_order(lb_health_t *h)
 	lb_result_t r;
 	unsigned first[4] = { 0 };
 	for (int d = 0; d < 4000; d++) {
-		lb_pool_select(p, 4, h, rng, &r);
+		lb_pool_select(p, 4, NULL, h, rng, &r);
 		first[r.addrs[0]->addr[3] - 1]++;
 	}
 	ok(r.naddrs == 4 && first[0] > 800 && first[1] > 800 && first[2] > 800 && first[3] > 800,

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared inside src/lb: the eligible candidates every policy chooses from. */
+#pragma once
+
+#include "gslb/lb.h"
+
+/* The candidates a policy chooses from, with the facts that decided them. */
+struct lb_cands {
+	uint16_t n;
+	uint16_t idx[LB_MEMBERS_MAX];
+	bool fallback;
+	bool degraded;
+	bool nodata;
+};
+
+/*
+ * The eligible members of p for family index fi (0 IPv4, 1 IPv6) under
+ * interface 5, narrowed to the best priority for failover pools.
+ */
+void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_cands *c);
+
+/* Weight used for drawing: weight-0 members only get here when all are 0. */
+static inline uint32_t lb_draw_weight(const lb_member_t *m)
+{
+	return m->weight ? m->weight : 1;
+}
+
+/* Rank the candidates c for client cl (src/lb/geo.c). */
+void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct lb_cands *c,
+		       lb_geo_rank_t *out);
