@@ -43,13 +43,19 @@ for site in "${sites[@]}"; do
 	$gslbctl member add app.demo.test "$1" --address "$2" --weight "$3"
 done
 $gslbctl check set app.demo.test --type http --port 8080 --path /health --interval 1 --fall 2 --rise 2
+# The same sites as a geo pool: clients are placed with geoip/gslb-test-city.mmdb.
+$gslbctl pool add geo.demo.test --policy geo --ttl 30
+$gslbctl member add geo.demo.test fra --address 127.0.0.11 --country DE --continent EU --location 50.11,8.68
+$gslbctl member add geo.demo.test iad --address 127.0.0.12 --country US --continent NA --location 39.04,-77.49
+$gslbctl member add geo.demo.test sin --address 127.0.0.13 --country SG --continent AS --location 1.35,103.82
+$gslbctl check set geo.demo.test --type http --port 8080 --path /health --interval 1 --fall 2 --rise 2
 
 listen=(--listen "127.0.0.1:$port")
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
 	listen+=(--listen "[::1]:$port")
 fi
 "$builddir/gslbd" "${listen[@]}" --zones "$work/zones" --db "$work/gslb.db" --threads 2 \
-	--server-version "gslbd demo" --server-id demo --nsid demo &
+	--geoip "$srcdir/geoip/gslb-test-city.mmdb" --server-version "gslbd demo" --server-id demo --nsid demo &
 pid=$!
 for _ in $(seq 50); do
 	dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 demo.test SOA >/dev/null 2>&1 && break
@@ -79,8 +85,12 @@ gslbd is serving demo.test on 127.0.0.1:$port (PID $pid). Try, in another termin
   dig @127.0.0.1 -p $port demo.test ANY            # RFC 8482 HINFO
   dig @127.0.0.1 -p $port version.bind CH TXT +nsid
   dig @127.0.0.1 -p $port app.demo.test A +subnet=192.0.2.0/24   # ECS echoed (scope 0: weighted)
+  dig @127.0.0.1 -p $port geo.demo.test A +subnet=192.0.2.0/24   # Germany: fra, with its ECS scope
+  dig @127.0.0.1 -p $port geo.demo.test A +subnet=198.51.100.0/24 # Virginia: iad
+  dig @127.0.0.1 -p $port geo.demo.test A +subnet=203.0.113.0/24  # Singapore: sin
+  dig @127.0.0.1 -p $port geo.demo.test A +subnet=10.3.0.0/16     # Brazil: nearest site (iad)
 
 Edit $work/zones/demo.test.zone and it is reloaded at once; gslbctl changes are answered within 1 s.
-Geo pools come in a later release.  Ctrl-C stops the demo.
+Ctrl-C stops the demo.
 MSG
 wait "$pid"
