@@ -32,8 +32,9 @@ struct client {
 	bool ecs;			 /* source "ecs" */
 	char ecs_text[64];		 /* the validated ECS prefix, "" when none */
 	char resolver[INET6_ADDRSTRLEN]; /* --client, "" when none */
-	geo_info_t geo;			 /* valid when has_geo */
+	geo_info_t geo;			 /* valid when has_geo, or looked (maybe not found) */
 	bool has_geo;
+	bool looked; /* --geoip was given and the address looked up, as gslbd would */
 	char network[64]; /* the geo file's network that held the client, "" when none */
 };
 
@@ -150,8 +151,9 @@ static int client_locate(ctl_t *c, const char *path, struct client *cl)
 	int ret = geo_db_open(path, &g);
 	if (ret)
 		return ctl_fail(c, "--geoip: %s: %s", path, gslb_strerror(ret));
-	if (cl->has_addr && geo_db_lookup(g, cl->family, cl->addr, &cl->geo) == 0 &&
-	    cl->geo.found) {
+	if (cl->has_addr && geo_db_lookup(g, cl->family, cl->addr, &cl->geo) == 0)
+		cl->looked = true;
+	if (cl->looked && cl->geo.found) {
 		cl->has_geo = true;
 		prefix_text(cl->network, sizeof(cl->network), cl->family, cl->addr,
 			    cl->geo.prefix_len);
@@ -196,6 +198,8 @@ struct explain {
 	lb_member_view_t views[LB_MEMBERS_MAX];
 	bool fallback;
 	lb_result_t res;
+	lb_geo_rank_t rank;		/* geo pools: the deciding rule and its members */
+	int mrank[LB_MEMBERS_MAX];	/* 0 when the member has no rank */
 	double dist_km[LB_MEMBERS_MAX]; /* < 0 when unknown */
 };
 
@@ -210,6 +214,24 @@ static const char *admin_name(uint8_t admin)
 		return "drain";
 	default:
 		return "auto";
+	}
+}
+
+static const char *geo_rule_name(uint8_t rule)
+{
+	switch (rule) {
+	case LB_GEO_NETWORK:
+		return "1 (client network)";
+	case LB_GEO_COUNTRY:
+		return "2 (country)";
+	case LB_GEO_CONTINENT:
+		return "3 (continent)";
+	case LB_GEO_DISTANCE:
+		return "4 (distance)";
+	case LB_GEO_REST:
+		return "5 (no geo match: every eligible member)";
+	default:
+		return "none (no member is eligible)";
 	}
 }
 
@@ -286,8 +308,8 @@ static void explain_json(const struct explain *e)
 		jw_key(&w, "name");
 		jw_str(&w, m->name);
 		jw_key(&w, "rank");
-		if (v->eligible)
-			jw_int(&w, 1);
+		if (e->mrank[i])
+			jw_int(&w, e->mrank[i]);
 		else
 			jw_null(&w);
 		jw_key(&w, "distance_km");
@@ -357,8 +379,13 @@ static void explain_json(const struct explain *e)
 	jw_bool(&w, e->res.degraded);
 	jw_key(&w, "nodata");
 	jw_bool(&w, e->res.nodata);
+	jw_key(&w, "geo_rule");
+	if (lp->policy == LB_POLICY_GEO)
+		jw_int(&w, e->rank.rule);
+	else
+		jw_null(&w);
 	jw_key(&w, "scope");
-	jw_int(&w, 0);
+	jw_int(&w, e->res.scope);
 	jw_key(&w, "fallback");
 	jw_bool(&w, e->res.fallback);
 	jw_obj_end(&w);
@@ -370,14 +397,11 @@ static void explain_text(const struct explain *e)
 	const lb_pool_t *lp = e->lp;
 	const struct client *cl = e->cl;
 	int fi = e->family == 6;
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], rank[12];
 
 	printf("1. pool %s  policy %s  answers %u  fallback %s  ttl %u  degraded-ttl %u\n",
 	       e->dp->name, db_policy_name(e->dp->policy), lp->answers,
 	       lp->fallback_all ? "all" : "none", lp->ttl, lp->degraded_ttl);
-	if (lp->policy == LB_POLICY_GEO)
-		printf("   geo ranking is not in gslbd yet (issue 5): it answers this pool as "
-		       "weighted, and so does this explanation\n");
 	printf("2. query %s %s\n", e->dp->name, e->family == 6 ? "AAAA" : "A");
 	if (cl->ecs)
 		printf("3. client %s (source ecs %s%s%s)\n", cl->text, cl->ecs_text,
@@ -397,10 +421,18 @@ static void explain_text(const struct explain *e)
 			printf(" location %.4f,%.4f", cl->geo.lat, cl->geo.lon);
 		printf(" network %s\n", cl->network);
 	}
-	printf("   the answer of a %s pool does not depend on the client\n",
-	       lp->policy == LB_POLICY_FAILOVER ? "failover" : "weighted");
-
-	printf("4. members (rank 1: the candidates the policy draws from)\n");
+	if (lp->policy == LB_POLICY_GEO) {
+		if (cl->has_addr && !cl->looked)
+			printf("   no --geoip: only member networks (rule 1) can match\n");
+		printf("   geo rule %s decided; the answer is drawn by weight among its "
+		       "members\n", geo_rule_name(e->rank.rule));
+		printf("4. members (rank: the geo rule that selected the member, or its distance "
+		       "order under rule 4)\n");
+	} else {
+		printf("   the answer of a %s pool does not depend on the client\n",
+		       lp->policy == LB_POLICY_FAILOVER ? "failover" : "weighted");
+		printf("4. members (rank 1: the candidates the policy draws from)\n");
+	}
 	printf("   %-20s %4s %-7s %-5s %6s %4s %-8s %7s  %s\n", "member", "rank", "health", "admin",
 	       "weight", "prio", "eligible", "chance", "addresses");
 	for (uint16_t i = 0; i < lp->nmembers; i++) {
@@ -408,8 +440,9 @@ static void explain_text(const struct explain *e)
 		const lb_member_view_t *v = &e->views[i];
 		const char *health = m->naddr[fi] == 0 ? "no-addr" : v->healthy ? "up" : "down";
 		const char *elig = v->eligible ? (v->secondary ? "last" : "yes") : "no";
+		snprintf(rank, sizeof(rank), "%d", e->mrank[i]);
 		printf("   %-20s %4s %-7s %-5s %6u %4u %-8s %6.2f%% ", m->name,
-		       v->eligible ? "1" : "-", health, admin_name(m->admin), m->weight,
+		       e->mrank[i] ? rank : "-", health, admin_name(m->admin), m->weight,
 		       m->priority, elig, v->probability * 100.0);
 		if (e->dist_km[i] >= 0)
 			printf(" %.0f km", e->dist_km[i]);
@@ -460,7 +493,12 @@ static void explain_text(const struct explain *e)
 	}
 	printf("%s\n", any ? "" : " none (NODATA)");
 	printf("7. ttl %u (%s)\n", e->res.ttl, ttl_reason(e));
-	printf("8. ECS scope 0 (the answer does not depend on the client)\n");
+	if (lp->policy == LB_POLICY_GEO)
+		printf("8. ECS scope %u (answers with an ECS option claim it for the client's "
+		       "prefix, RFC 7871 7.2.1)\n", e->res.scope);
+	else
+		printf("8. ECS scope %u (the answer does not depend on the client)\n",
+		       e->res.scope);
 	printf("9. sample answer:");
 	for (uint16_t k = 0; k < e->res.naddrs; k++) {
 		addr_text(e->res.addrs[k], text);
@@ -566,14 +604,27 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	e->h = h;
 	e->ts = &ts;
 	/*
-	 * No client yet: gslbd does not load --geoip, so geo pools are still
-	 * answered as weighted and explain must agree (issue 5 turns this on).
+	 * The client as gslbd builds it (interface 7): the ECS address when its
+	 * prefix is above 0, else the resolver; the geo facts only when there is
+	 * a geo file, even when it has no record (the scope then comes from the
+	 * empty network around the address).
 	 */
-	lb_pool_explain(lp, family, NULL, h, e->views, &e->fallback);
+	lb_client_t lc = { .family = (uint8_t)cl.family, .geo = cl.looked ? &cl.geo : NULL };
+	memcpy(lc.addr, cl.addr, sizeof(lc.addr));
+	const lb_client_t *lcp = cl.has_addr ? &lc : NULL;
+	lb_pool_explain(lp, family, lcp, h, e->views, &e->fallback);
 	rng_seed(rng);
-	lb_pool_select(lp, family, NULL, h, rng, &e->res);
+	lb_pool_select(lp, family, lcp, h, rng, &e->res);
+	if (lp->policy == LB_POLICY_GEO) {
+		lb_geo_rank(lp, family, lcp, h, &e->rank);
+		for (uint16_t k = 0; k < e->rank.n; k++)
+			e->mrank[e->rank.idx[k]] =
+				e->rank.rule == LB_GEO_DISTANCE ? k + 1 : e->rank.rule;
+	}
 	for (uint16_t i = 0; i < lp->nmembers; i++) {
 		const lb_member_t *m = &lp->members[i];
+		if (lp->policy != LB_POLICY_GEO && e->views[i].eligible)
+			e->mrank[i] = 1;
 		e->dist_km[i] = -1;
 		if (cl.has_geo && cl.geo.has_location && m->has_location)
 			e->dist_km[i] = geo_distance_km(cl.geo.lat, cl.geo.lon, m->lat, m->lon);

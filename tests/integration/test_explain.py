@@ -4,7 +4,9 @@
 
 import collections
 import json
+import ipaddress
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -15,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import dns.edns  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
@@ -135,12 +138,16 @@ def build(t, db, ports):
         ['pool', 'add', 'none.ex.test', '--fallback', 'none', '--degraded-ttl', '3'],
         ['member', 'add', 'none.ex.test', 'r1', '--address', '198.51.100.51'],
         ['check', 'set', 'none.ex.test', '--member', 'r1'] + down,
-        # geo: answered as weighted until geo ranking lands
+        # geo (interface 5, section 7): one member per rule, against geoip/gslb-test-city.mmdb
         ['pool', 'add', 'geo.ex.test', '--policy', 'geo'],
         ['member', 'add', 'geo.ex.test', 'eu', '--address', '198.51.100.61', '--location',
-         '50.11,8.68'],
+         '50.11,8.68', '--country', 'DE', '--continent', 'EU'],
         ['member', 'add', 'geo.ex.test', 'us', '--address', '198.51.100.62', '--location',
-         '39.04,-77.49', '--weight', '300'],
+         '39.04,-77.49', '--country', 'US', '--weight', '300'],
+        ['member', 'add', 'geo.ex.test', 'sg', '--address', '198.51.100.63', '--location',
+         '1.35,103.82', '--continent', 'AS'],
+        ['member', 'add', 'geo.ex.test', 'net', '--address', '198.51.100.64', '--network',
+         '10.7.0.0/24'],
     ]
     problems = []
     for cmd in cmds:
@@ -185,7 +192,8 @@ def main(t):
     zfile = os.path.join(tmp_zone_dir, 'ex.test.zone')
     with open(zfile, 'w') as f:
         f.write(ZONE)
-    srv = g.Gslbd(zones=(zfile,), identity=False, wait_zone=None, lifetime=170)
+    srv = g.Gslbd(zones=(zfile,), identity=False, wait_zone=None, lifetime=170,
+                  extra_args=('--geoip', GEOIP))
     t.on_fail.append(lambda: srv.dump(t))
     db = os.path.join(srv.tmp, 'gslb.db')
     ports = Ports()
@@ -354,20 +362,72 @@ def run_checks(t, srv, db, ports):
         t.ok(m is not None and m.rcode() == dns.rcode.NOERROR and not m.answer,
              'none: gslbd answers NODATA too', m and m.to_text())
 
-    # ---- geo pools are answered as weighted for now; --geoip fills the client facts
+    # ---- geo pools: explain ranks with the daemon's geo code and the same geo file
     geo = explain(t, db, 'geo.ex.test', '--client', '198.51.100.7', '--geoip', GEOIP)
     if geo:
         c = geo['client']
-        t.eq((c['address'], c['source']), ('198.51.100.7', 'resolver'), 'geo: client from --client')
-        t.ok(c['country'] and c['network'] and '/' in c['network'],
-             'geo: --geoip gives the client country and network', json.dumps(c))
+        t.eq((c['address'], c['source'], c['country']), ('198.51.100.7', 'resolver', 'US'),
+             'geo: client from --client, country from --geoip')
+        t.ok(c['network'] == '198.51.100.0/24', 'geo: --geoip gives the client network',
+             json.dumps(c))
         ms = by_name(geo)
-        t.eq({k: round(m['probability'], 6) for k, m in ms.items()}, {'eu': 0.25, 'us': 0.75},
-             'geo: answered as weighted (until the geo issue)')
-        t.ok(all(m['distance_km'] is not None for m in geo['members'])
-             if c['location'] else True, 'geo: distances when the client has a location',
-             json.dumps(geo['members']))
-        compare(geo, 'geo.ex.test')
+        t.eq(({k: m['rank'] for k, m in ms.items()}, geo['geo_rule'], geo['scope']),
+             ({'eu': None, 'us': 2, 'sg': None, 'net': None}, 2, 24),
+             'geo: a US client: rule 2 (country) picks us, scope 24')
+        t.eq({k: round(m['probability'], 6) for k, m in ms.items()},
+             {'eu': 0, 'us': 1, 'sg': 0, 'net': 0}, 'geo: only the deciding rank has a chance')
+        t.ok(all((m['distance_km'] is not None) == (m['name'] != 'net')
+                 for m in geo['members']),
+             'geo: distances for the members with a location', json.dumps(geo['members']))
+    far = explain(t, db, 'geo.ex.test', '--ecs', '10.3.0.0/16', '--geoip', GEOIP)
+    if far:
+        ms = by_name(far)
+        t.ok(far['geo_rule'] == 4 and ms['us']['rank'] == 1 and ms['eu']['rank'] == 2
+             and ms['sg']['rank'] == 3 and ms['net']['rank'] is None
+             and ms['us']['distance_km'] < ms['eu']['distance_km'],
+             'geo: a client in Brazil: rule 4, members ranked by distance',
+             json.dumps(far['members']))
+    # No ECS, gslbd sees 127.0.0.1 (not in the geo file): rule 5, weighted over everyone.
+    rest = explain(t, db, 'geo.ex.test', '--client', '127.0.0.1', '--geoip', GEOIP)
+    if rest:
+        t.eq(rest['geo_rule'], 5, 'geo: a client the geo file does not know: rule 5')
+        compare(rest, 'geo.ex.test')
+
+    # ~20 random ECS clients: explain --ecs P --geoip FILE against gslbd's answer to +subnet=P
+    rnd = random.Random(int(time.time()))
+    nets = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '10.2.0.0/16', '10.3.0.0/16',
+            '10.7.0.0/24', '10.7.1.0/24', '10.9.0.0/16', '2001:db8:1::/48', '2001:db8:3::/48']
+    cases = []
+    for i in range(20):
+        net = ipaddress.ip_network(nets[i % len(nets)])
+        host = net[rnd.randrange(net.num_addresses)]
+        maxlen = net.max_prefixlen
+        plen = rnd.choice([maxlen, maxlen, net.prefixlen, rnd.randint(net.prefixlen, maxlen),
+                           rnd.randint(8, net.prefixlen)])
+        cases.append(ipaddress.ip_network('%s/%d' % (host, plen), strict=False))
+    bad = []
+    for p in cases:
+        doc = explain(t, db, 'geo.ex.test', '--ecs', str(p), '--geoip', GEOIP)
+        if not doc:
+            continue
+        opt = dns.edns.ECSOption(str(p.network_address), p.prefixlen)
+        seen, scopes = set(), set()
+        for _ in range(10 if len(doc['possible']) > 1 else 1):
+            m = g.exchange(g.make_query('geo.ex.test', 'A', edns=0, options=[opt]),
+                           srv.addr4, 'udp', timeout=1.0).msg
+            if m is None or m.rcode() != dns.rcode.NOERROR:
+                bad.append('%s: no answer' % p)
+                break
+            seen |= set(addrs(m))
+            scopes |= {o.scopelen for o in m.options if isinstance(o, dns.edns.ECSOption)}
+        possible = set(doc['possible'])
+        if not seen or not seen <= possible or scopes != {doc['scope']} or (
+                len(possible) == 1 and seen != possible):
+            bad.append('%s: explain rule %s possible %s scope %s; gslbd %s scope %s' % (
+                p, doc['geo_rule'], sorted(possible), doc['scope'], sorted(seen),
+                sorted(scopes)))
+    t.ok(not bad, 'geo: explain --ecs agrees with gslbd +subnet for %d random clients '
+         '(answers and scope)' % len(cases), '\n'.join(bad))
     ecs = explain(t, db, 'w.ex.test', '--client', '192.0.2.9', '--ecs', '203.0.113.0/24')
     if ecs:
         t.eq((ecs['client']['address'], ecs['client']['source'], ecs['scope']),
@@ -384,9 +444,10 @@ def run_checks(t, srv, db, ports):
                                               'sample answer')),
          'explain (text): policy, client, members, chances, fallback, ttl, scope, sample',
          out + err)
-    rc, out, err = ctl(db, 'explain', 'geo.ex.test')
-    t.ok(rc == 0 and 'weighted' in out and 'issue 5' in out,
-         'explain (text) of a geo pool says it is answered as weighted', out + err)
+    rc, out, err = ctl(db, 'explain', 'geo.ex.test', '--ecs', '192.0.2.0/24', '--geoip', GEOIP)
+    t.ok(rc == 0 and 'geo rule 2 (country)' in out and 'ECS scope 24' in out
+         and 'issue 5' not in out,
+         'explain (text) of a geo pool: the deciding rule and the scope', out + err)
 
     # ---- errors: exit 2 with one stderr line naming the option; unknown pool exit 1
     bad = [
