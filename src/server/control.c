@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <libgen.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -51,6 +52,10 @@ typedef struct control {
 	uv_fs_event_t watch;
 	uv_timer_t debounce;
 	uv_timer_t db_poll;
+	uv_fs_event_t geo_watch; /* --geoip's directory: a replace by rename is seen there */
+	uv_timer_t geo_debounce;
+	char *geo_dir;		 /* dirname and basename of --geoip, owned */
+	char *geo_base;
 	bool watching;
 	const server_conf_t *conf;
 	gslb_snapshot_t *cur;
@@ -396,6 +401,39 @@ static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int sta
 	uv_timer_start(&ctl->debounce, debounce_cb, RELOAD_DEBOUNCE_MS, 0);
 }
 
+static void geo_debounce_cb(uv_timer_t *t)
+{
+	control_t *ctl = t->data;
+	geo_db_t *old = geo_refresh(ctl);
+	if (ctl->cur->geo == ctl->geo)
+		return; /* the new file failed to open: geo_refresh() said why */
+	/* Same zones and pools; only the snapshot's geo database changes. */
+	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_build(ctl, ctl->cur->zones));
+	/* snapshot_publish() waited for a grace period: no query reads old now. */
+	geo_db_close(old);
+	log_info("geo file %s: reloaded", ctl->conf->geoip);
+}
+
+/*
+ * Interface 3: the geo file is reloaded when it is replaced.  The
+ * directory is watched, not the file: a rename puts a new inode under
+ * the name, which a watch on the old inode would never report.
+ */
+static void geo_watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	control_t *ctl = h->data;
+	(void)events;
+	if (status < 0) {
+		log_warn("watching geo file directory %s: %s", ctl->geo_dir,
+			 gslb_strerror(status));
+		return;
+	}
+	if (filename && strcmp(filename, ctl->geo_base) != 0)
+		return;
+	log_debug("geo file %s changed", ctl->conf->geoip);
+	uv_timer_start(&ctl->geo_debounce, geo_debounce_cb, RELOAD_DEBOUNCE_MS, 0);
+}
+
 static void control_close(control_t *ctl)
 {
 	uv_close((uv_handle_t *)&ctl->sig_hup, NULL);
@@ -404,6 +442,8 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
 	uv_close((uv_handle_t *)&ctl->watch, NULL);
+	uv_close((uv_handle_t *)&ctl->geo_debounce, NULL);
+	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -669,6 +709,22 @@ int server_run(const server_conf_t *conf)
 	if (ret < 0)
 		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP", conf->zones_dir,
 			 gslb_strerror(ret));
+	uv_timer_init(&ctl.loop, &ctl.geo_debounce);
+	ctl.geo_debounce.data = &ctl;
+	uv_fs_event_init(&ctl.loop, &ctl.geo_watch);
+	ctl.geo_watch.data = &ctl;
+	if (conf->geoip) {
+		/* dirname() and basename() may modify their argument: each gets its own copy. */
+		char *d = gslb_strdup(conf->geoip), *b = gslb_strdup(conf->geoip);
+		ctl.geo_dir = gslb_strdup(dirname(d));
+		ctl.geo_base = gslb_strdup(basename(b));
+		free(d);
+		free(b);
+		ret = uv_fs_event_start(&ctl.geo_watch, geo_watch_cb, ctl.geo_dir, 0);
+		if (ret < 0)
+			log_warn("cannot watch geo file directory %s (%s): reload with SIGHUP",
+				 ctl.geo_dir, gslb_strerror(ret));
+	}
 
 	char where[1024];
 	size_t off = 0;
@@ -699,6 +755,8 @@ out:
 	/* Every worker has been joined: nobody reads the snapshot any more. */
 	gslb_snapshot_free(rcu_xchg_pointer(&server_snap, NULL));
 	geo_db_close(ctl.geo);
+	free(ctl.geo_dir);
+	free(ctl.geo_base);
 	if (ctl.probes) {
 		health_loop_stop(ctl.probes); /* flushes the probe results still queued */
 		health_loop_free(ctl.probes);
