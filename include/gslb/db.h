@@ -153,6 +153,11 @@ int db_config_load(db_t *db, db_config_t **out);
 /** Free a configuration and everything in it.  NULL is a no-op. */
 void db_config_free(db_config_t *cfg);
 
+/** Free a check and its strings.  NULL is a no-op. */
+void db_check_free(db_check_t *c);
+/** Free what a member owns (not the struct itself) and zero it. */
+void db_member_clear(db_member_t *m);
+
 /** The pool named name (lowercase, trailing dot) in cfg, or NULL. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
 /** The member named name in p, or NULL. */

@@ -311,7 +311,7 @@ int db_check_type_parse(const char *s)
 
 /* ---- loading ---- */
 
-static void check_free(db_check_t *c)
+void db_check_free(db_check_t *c)
 {
 	if (!c)
 		return;
@@ -323,7 +323,7 @@ static void check_free(db_check_t *c)
 	free(c);
 }
 
-static void member_clear(db_member_t *m)
+void db_member_clear(db_member_t *m)
 {
 	free(m->name);
 	free(m->countries);
@@ -335,7 +335,8 @@ static void member_clear(db_member_t *m)
 	for (size_t i = 0; i < m->nnetworks; i++)
 		free(m->networks[i]);
 	free(m->networks);
-	check_free(m->check);
+	db_check_free(m->check);
+	memset(m, 0, sizeof(*m));
 }
 
 void db_config_free(db_config_t *cfg)
@@ -345,10 +346,10 @@ void db_config_free(db_config_t *cfg)
 	for (size_t i = 0; i < cfg->npools; i++) {
 		db_pool_t *p = &cfg->pools[i];
 		for (size_t k = 0; k < p->nmembers; k++)
-			member_clear(&p->members[k]);
+			db_member_clear(&p->members[k]);
 		free(p->members);
 		free(p->name);
-		check_free(p->check);
+		db_check_free(p->check);
 	}
 	free(cfg->pools);
 	free(cfg);

@@ -245,7 +245,7 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 	}
 	return ck;
 fail:
-	cfg_check_free(ck);
+	db_check_free(ck);
 	return NULL;
 }
 

@@ -28,18 +28,6 @@ db_check_t *cfg_check_dup(const db_check_t *c)
 	return d;
 }
 
-void cfg_check_free(db_check_t *c)
-{
-	if (!c)
-		return;
-	free(c->path);
-	free(c->host);
-	free(c->expect);
-	free(c->match);
-	free(c->target);
-	free(c);
-}
-
 static char **strv_dup(char *const *v, size_t n)
 {
 	char **d = gslb_calloc(n ? n : 1, sizeof(*d));
@@ -60,22 +48,6 @@ void cfg_member_copy(db_member_t *dst, const db_member_t *src)
 		memcpy(dst->families, src->families, src->naddresses);
 	dst->networks = strv_dup(src->networks, src->nnetworks);
 	dst->check = cfg_check_dup(src->check);
-}
-
-void cfg_member_clear(db_member_t *m)
-{
-	free(m->name);
-	free(m->countries);
-	free(m->continents);
-	for (size_t i = 0; i < m->naddresses; i++)
-		free(m->addresses[i]);
-	free(m->addresses);
-	free(m->families);
-	for (size_t i = 0; i < m->nnetworks; i++)
-		free(m->networks[i]);
-	free(m->networks);
-	cfg_check_free(m->check);
-	memset(m, 0, sizeof(*m));
 }
 
 static int str_cmp(const void *a, const void *b)

@@ -412,7 +412,7 @@ int cmd_member_add(ctl_t *c, int argc, char **argv)
 	sbuf_printf(&sum, "+ member %s/%s", pool, m.name);
 	ret = ctl_commit_change(c, sum.s);
 out:
-	cfg_member_clear(&m);
+	db_member_clear(&m);
 	db_config_free(cfg);
 	sbuf_free(&sum);
 	return ret;
@@ -433,7 +433,7 @@ int cmd_member_set(ctl_t *c, int argc, char **argv)
 	/* Validate on a scratch member first: exit 2 must not depend on the database. */
 	cfg_member_defaults(&m, a.pos[1]);
 	ret = member_opts_apply(c, &a, &m, false);
-	cfg_member_clear(&m);
+	db_member_clear(&m);
 	if (ret || (ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
 		goto out;
 	const db_pool_t *p = db_config_pool(cfg, pool);
@@ -460,7 +460,7 @@ int cmd_member_set(ctl_t *c, int argc, char **argv)
 	sum.s[--sum.len] = '\0';
 	ret = ctl_commit_change(c, sum.s);
 out:
-	cfg_member_clear(&m);
+	db_member_clear(&m);
 	db_config_free(cfg);
 	sbuf_free(&sum);
 	return ret;

@@ -99,11 +99,9 @@ void fmt_seconds(char *buf, size_t len, uint32_t ms);
 
 /* ---- configuration helpers shared by the commands ---- */
 
-/** Deep copies and frees of the db structs (gslb_* allocation). */
+/** Deep copies of the db structs (gslb_* allocation); db_check_free() and db_member_clear() free them. */
 db_check_t *cfg_check_dup(const db_check_t *c);
-void cfg_check_free(db_check_t *c);
 void cfg_member_copy(db_member_t *dst, const db_member_t *src);
-void cfg_member_clear(db_member_t *m);
 /** Write a pool (all of it) as a JSON object: export, pool show, apply's input format. */
 void cfg_pool_json(jw_t *w, const db_pool_t *p);
 void cfg_check_json(jw_t *w, const db_check_t *c);
