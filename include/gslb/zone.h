@@ -38,8 +38,8 @@ typedef struct zone_rrset {
 	uint32_t ttl;         /* of the set (RFC 2181 5.2: all RRs share it) */
 	uint32_t len;         /* bytes in wire */
 	uint32_t nfix;
-	uint8_t *wire;        /* owned by the zone */
-	zone_fix_t *fix;      /* owned by the zone, sorted by off */
+	uint8_t *wire;        /* in the zone's data block */
+	zone_fix_t *fix;      /* in the zone's data block, sorted by off */
 	/*
 	 * For NS, CNAME, MX, SRV-less compressible types: the offset within
 	 * wire of each RR's target name (count entries), so an RR written
@@ -95,6 +95,7 @@ typedef struct zone {
 	uint32_t nrrsets;
 	zone_rrset_t *rrsets;     /* every node's RRsets, owned; nodes point into it */
 	uint8_t *names;           /* every node's name, owned */
+	uint8_t *data;            /* every RRset's wire, fix and target_off, owned */
 	uint32_t nrecords;        /* RRs loaded */
 
 	/* Bookkeeping for the loader; never read on the query path. */
