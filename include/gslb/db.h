@@ -158,7 +158,7 @@ void db_check_free(db_check_t *c);
 /** Free what a member owns (not the struct itself) and zero it. */
 void db_member_clear(db_member_t *m);
 
-/** The pool named name (lowercase, trailing dot) in cfg, or NULL. */
+/** The pool named name (lowercase, trailing dot) in cfg (pools sorted by name), or NULL. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
 /** The member named name in p, or NULL. */
 db_member_t *db_pool_member(const db_pool_t *p, const char *name);

@@ -113,6 +113,7 @@ typedef struct lb_pool {
 	uint16_t nmembers;
 	lb_member_t *members; /* owned */
 	bool served;          /* inside a served zone and not below a cut */
+	uint32_t cfg_index;   /* lb_config_pools(): the db_config_t pool it was built from */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */

@@ -405,6 +405,26 @@ static void strv_push(char ***v, size_t *n, char *s)
 	(*v)[(*n)++] = s;
 }
 
+/* A member's addresses (families alongside) and networks in text order, as SQLite would sort. */
+static void lists_sort(db_member_t *m)
+{
+	for (size_t i = 1; i < m->naddresses; i++)
+		for (size_t j = i; j > 0 && strcmp(m->addresses[j - 1], m->addresses[j]) > 0; j--) {
+			char *a = m->addresses[j];
+			uint8_t f = m->families[j];
+			m->addresses[j] = m->addresses[j - 1];
+			m->families[j] = m->families[j - 1];
+			m->addresses[j - 1] = a;
+			m->families[j - 1] = f;
+		}
+	for (size_t i = 1; i < m->nnetworks; i++)
+		for (size_t j = i; j > 0 && strcmp(m->networks[j - 1], m->networks[j]) > 0; j--) {
+			char *n = m->networks[j];
+			m->networks[j] = m->networks[j - 1];
+			m->networks[j - 1] = n;
+		}
+}
+
 static db_check_t *check_row(sqlite3_stmt *st, int c0)
 {
 	db_check_t *c = gslb_calloc(1, sizeof(*c));
@@ -467,7 +487,7 @@ static int load(db_t *db, db_config_t *cfg)
 	 */
 	ret = prepare(db,
 		      "SELECT pool_id, id, name, weight, priority, latitude, longitude, countries, "
-		      "continents, admin FROM member ORDER BY pool_id, id",
+		      "continents, admin FROM member",
 		      &st);
 	if (ret)
 		goto out;
@@ -511,8 +531,11 @@ static int load(db_t *db, db_config_t *cfg)
 		}
 	qsort(refs, nrefs, sizeof(*refs), ref_cmp);
 
-	ret = prepare(db, "SELECT member_id, address, family FROM member_address ORDER BY address",
-		      &st);
+	/*
+	 * No ORDER BY here or below: SQLite's sort of every row cost more than
+	 * sorting each member's few values (lists_sort()).
+	 */
+	ret = prepare(db, "SELECT member_id, address, family FROM member_address", &st);
 	if (ret)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -529,7 +552,7 @@ static int load(db_t *db, db_config_t *cfg)
 	}
 	sqlite3_finalize(st);
 
-	ret = prepare(db, "SELECT member_id, prefix FROM member_network ORDER BY prefix", &st);
+	ret = prepare(db, "SELECT member_id, prefix FROM member_network", &st);
 	if (ret)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -567,6 +590,8 @@ static int load(db_t *db, db_config_t *cfg)
 	}
 
 	/* Hand out everything sorted by name: deterministic for export and the daemon. */
+	for (size_t i = 0; i < nrefs; i++)
+		lists_sort(refs[i].m);
 	for (size_t i = 0; i < cfg->npools; i++)
 		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
 		      member_name_cmp);
@@ -604,11 +629,20 @@ out:
 	return 0;
 }
 
+/* Binary search: pools are sorted by name, and gslbd looks up each of 100,000 at a load. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name)
 {
-	for (size_t i = 0; cfg && i < cfg->npools; i++)
-		if (strcmp(cfg->pools[i].name, name) == 0)
-			return &cfg->pools[i];
+	size_t lo = 0, hi = cfg ? cfg->npools : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(cfg->pools[mid].name, name);
+		if (c == 0)
+			return &cfg->pools[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 

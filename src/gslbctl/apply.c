@@ -418,13 +418,44 @@ static int pool_cmp(const void *a, const void *b)
 	return strcmp(((const db_pool_t *)a)->name, ((const db_pool_t *)b)->name);
 }
 
+/*
+ * The pool names read so far, to find one that appears twice: a hash set,
+ * since comparing each pool with every earlier one took minutes for a file
+ * of 100,000 pools.
+ */
+typedef struct name_set {
+	const char **slot;
+	size_t mask;
+} name_set_t;
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Add name (borrowed); false when it is there already.  Sized for n names up front. */
+static bool name_set_add(name_set_t *ns, const char *name)
+{
+	size_t i = (size_t)name_hash(name) & ns->mask;
+	for (; ns->slot[i]; i = (i + 1) & ns->mask)
+		if (strcmp(ns->slot[i], name) == 0)
+			return false;
+	ns->slot[i] = name;
+	return true;
+}
+
 /* The file as a configuration, every value validated; CTL_OK or CTL_INVALID (printed). */
 static int read_config(reader_t *r, const json_t *root, db_config_t **out)
 {
 	static const char *const keys[] = { "version", "pools", NULL };
 	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
+	name_set_t names = { 0 };
 	jpath_t p, q;
 	const json_t *j;
+	int ret = CTL_OK;
 
 	*out = cfg;
 	if (root->type != JSON_OBJECT)
@@ -442,23 +473,32 @@ static int read_config(reader_t *r, const json_t *root, db_config_t **out)
 	if (!(j = get(r, root, "", "pools", JSON_ARRAY, true, p.s)))
 		return r->ret;
 	cfg->pools = gslb_calloc(j->n ? j->n : 1, sizeof(db_pool_t));
+	size_t slots = 16;
+	while (slots < j->n * 2)
+		slots *= 2;
+	names.slot = gslb_calloc(slots, sizeof(*names.slot));
+	names.mask = slots - 1;
 	for (size_t i = 0; i < j->n; i++) {
 		idx(q.s, p.s, i);
-		if (read_pool(r, &j->items[i], q.s, &cfg->pools[cfg->npools++]))
-			return r->ret;
-		for (size_t k = 0; k + 1 < cfg->npools; k++)
-			if (strcmp(cfg->pools[k].name, cfg->pools[i].name) == 0) {
-				jpath_t d;
-				sub(d.s, q.s, "name");
-				return bad(r, d.s, "pool %s appears twice", cfg->pools[i].name),
-				       r->ret;
-			}
+		if (read_pool(r, &j->items[i], q.s, &cfg->pools[cfg->npools++])) {
+			ret = r->ret;
+			goto out;
+		}
+		if (!name_set_add(&names, cfg->pools[i].name)) {
+			jpath_t d;
+			sub(d.s, q.s, "name");
+			bad(r, d.s, "pool %s appears twice", cfg->pools[i].name);
+			ret = r->ret;
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < cfg->npools; i++)
 		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
 		      member_cmp);
 	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_cmp);
-	return CTL_OK;
+out:
+	free(names.slot);
+	return ret;
 }
 
 /* ---- making the database match ---- */

@@ -286,8 +286,10 @@ uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)
 	lb_pool_t *pools = gslb_calloc(cfg->npools, sizeof(*pools));
 	uint32_t n = 0;
 	for (size_t i = 0; i < cfg->npools && n < UINT32_MAX; i++)
-		if (pool_build(&pools[n], &cfg->pools[i]))
+		if (pool_build(&pools[n], &cfg->pools[i])) {
+			pools[n].cfg_index = (uint32_t)i;
 			n++;
+		}
 	*out = pools;
 	return n;
 }
