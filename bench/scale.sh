@@ -25,7 +25,7 @@ PY=/usr/bin/python3
 "$PY" -c 'import dns.message' 2>/dev/null || { echo "dnspython missing: apt-get install python3-dnspython" >&2; exit 1; }
 
 cat > "$work/scale.py" <<'PYEOF'
-import json, os, random, signal, socket, statistics, subprocess, sys, threading, time
+import ipaddress, json, os, random, signal, socket, statistics, subprocess, sys, threading, time
 import dns.message, dns.rdatatype, dns.query, dns.rcode
 
 builddir, work = sys.argv[1], sys.argv[2]
@@ -141,7 +141,7 @@ def static_name(i):
     if k < 14:
         return f"h{i}", "A", f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
     if k < 17:
-        return f"h{i}", "AAAA", f"2001:db8::{i >> 16:x}:{i & 0xffff:x}"
+        return f"h{i}", "AAAA", str(ipaddress.IPv6Address(f"2001:db8::{i >> 16:x}:{i & 0xffff:x}"))
     if k == 17:
         return f"h{i}", "TXT", f'"t{i}"'
     if k == 18:
