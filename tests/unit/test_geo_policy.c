@@ -513,8 +513,8 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 
 /*
  * The cache keeps database networks: 10.2.0.0/16 (JP) looked up from
- * 10.2.0.1 serves 10.2.0.77 (the same /24 slot), while 10.2.255.1 (another
- * slot) and 10.3.0.1 (BR) are looked up.
+ * 10.2.0.1 serves every client in it, while the two /25 halves of
+ * 10.8.0.0/24 (IN, ZA) share a slot and must never answer for each other.
  */
 static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 {
@@ -526,11 +526,15 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 		const char *answer;
 		unsigned hits;
 	} crows[] = {
-		{ "10.2.0.1", "fd00::4", 0 },	/* JP, looked up */
-		{ "10.2.255.1", "fd00::4", 0 }, /* JP, another /24 slot: looked up */
-		{ "10.2.0.77", "fd00::4", 1 },	/* JP, found */
-		{ "10.3.0.1", "fd00::2", 1 },	/* BR: nearest is US-VA, looked up */
-		{ "10.3.0.200", "fd00::2", 2 },
+		{ "10.2.0.1", "fd00::4", 0 },	/* JP /16, looked up */
+		{ "10.2.255.1", "fd00::4", 1 }, /* JP, found under the /16 */
+		{ "10.2.0.77", "fd00::4", 2 },	/* JP, found */
+		{ "10.3.0.1", "fd00::2", 2 },	/* BR: nearest is US-VA, looked up */
+		{ "10.3.0.200", "fd00::2", 3 },
+		{ "10.8.0.1", "fd00::4", 3 },	/* IN /25, looked up */
+		{ "10.8.0.200", "fd00::4", 3 }, /* ZA /25: same slot, looked up */
+		{ "10.8.0.2", "fd00::4", 3 },	/* IN again: the slot holds ZA now */
+		{ "10.8.0.3", "fd00::4", 4 },
 	};
 
 	query_ctx_init(&ctx, NULL, 9);
