@@ -24,9 +24,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.edns  # noqa: E402
+import dns.exception  # noqa: E402
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
-import dns.rdataclass  # noqa: E402
+import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
 import gslbtest as g  # noqa: E402
@@ -60,6 +61,9 @@ MEMBERS = [
     ('sjc', '203.0.113.3', ['--country', 'US-CA']),
 ]
 SITE = {m[1]: m[0] for m in MEMBERS}
+# A weighted pool: its answers do not depend on the client, scope 0, cached once for everyone.
+ANY = 'any.geo.test.'
+SITE['203.0.113.9'] = 'any'
 
 UNBOUND_CONF = """\
 server:
@@ -310,6 +314,8 @@ def build_pool(t, srv):
     problems = []
     steps = [('init',), ('pool', 'add', NAME, '--policy', 'geo', '--ttl', str(TTL))]
     steps += [('member', 'add', NAME, m, '--address', a, *rule) for m, a, rule in MEMBERS]
+    steps += [('pool', 'add', ANY, '--policy', 'weighted'),
+              ('member', 'add', ANY, 'any', '--address', '203.0.113.9')]
     for s in steps:
         rc, out = ctl(db, *s)
         if rc:
@@ -342,9 +348,9 @@ def main(t):
                 'exit status %r' % (ub.proc.poll() if ub.proc else None)):
         return
 
-    def ask(client):
+    def ask(client, name):
         """Query unbound from client: (addresses, TTL, rcode text) or (None, None, error)."""
-        q = dns.message.make_query(NAME, 'A')
+        q = dns.message.make_query(name, 'A')
         try:
             m = dns.query.udp(q, '127.0.0.1', port=ub.port, timeout=3, source=client)
         except Exception as e:   # a timeout or a refused source address: one failed check
@@ -354,16 +360,16 @@ def main(t):
         ttl = min((rr.ttl for rr in m.answer), default=None)
         return got, ttl, dns.rcode.to_text(m.rcode())
 
-    def step(client, want_site, want_upstream, want_ecs=None, want_scope=None):
+    def step(client, want_site, want_upstream, want_ecs=None, want_scope=None, name=NAME):
         """One client query through unbound, and what reached gslbd because of it."""
         mark = sniff.snapshot()
-        got, ttl, rcode = ask(client)
+        got, ttl, rcode = ask(client, name)
         sniff.snapshot()
         qs, rs = sniff.since(mark)
-        ours = [q for q in qs if q.question and q.question[0].name.to_text().lower() == NAME]
+        ours = [q for q in qs if q.question and q.question[0].name.to_text().lower() == name]
         want_addr = [a for a, s in SITE.items() if s == want_site]
         t.ok(got == want_addr and rcode == 'NOERROR',
-             '%s gets the %s site through unbound' % (client, want_site),
+             '%s gets the %s site for %s through unbound' % (client, want_site, name),
              'got %r rcode %s, want %r' % (got, rcode, want_addr))
         t.ok(len(ours) == want_upstream and len(qs) == want_upstream,
              '%s: %d quer%s reached gslbd' % (client, want_upstream,
@@ -396,7 +402,11 @@ def main(t):
     # file's network), so a client in another /24 of that /16 is answered from the cache.
     step('10.1.0.10', 'sjc', 1, '10.1.0.0', 16)
     step('10.1.77.10', 'sjc', 0)
-    # 5. A client whose own query carries ECS: unbound forwards it (from 127.0.0.1, still
+    # 5. Scope 0 (a weighted pool): the first client's answer serves every other client.
+    step('192.0.2.10', 'any', 1, '192.0.2.0', 0, name=ANY)
+    step('198.51.100.10', 'any', 0, name=ANY)
+    step('10.1.77.10', 'any', 0, name=ANY)
+    # 6. A client whose own query carries ECS: unbound forwards it (from 127.0.0.1, still
     # allowed) and, in the cache since step 2, 198.51.100.0/24 answers it without gslbd.
     q = dns.message.make_query(NAME, 'A', use_edns=0,
                                options=[dns.edns.ECSOption('198.51.100.77', 32)])
