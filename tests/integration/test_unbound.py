@@ -10,6 +10,7 @@ returns.  A packet socket on lo sees every query that reaches gslbd, so the test
 reads the ECS options on the wire in both directions.
 """
 
+import atexit
 import os
 import shutil
 import signal
@@ -61,6 +62,7 @@ MEMBERS = [
     ('sjc', '203.0.113.3', ['--country', 'US-CA']),
 ]
 SITE = {m[1]: m[0] for m in MEMBERS}
+MARK_ADDR = socket.inet_aton('127.0.0.2')
 # A weighted pool: its answers do not depend on the client, scope 0, cached once for everyone.
 ANY = 'any.geo.test.'
 SITE['203.0.113.9'] = 'any'
@@ -155,7 +157,11 @@ class Sniffer:
         self.queries = []     # dns.message.Message sent to gslbd over UDP
         self.replies = []     # dns.message.Message sent by gslbd over UDP
         self.tcp = 0          # TCP segments to gslbd's port: unbound should need none
+        self.marks = 0        # marker datagrams seen (see snapshot)
+        self.marks_sent = 0
+        self.mark_port = 9   # discard, on 127.0.0.2 which nothing else here talks to
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
         self.sock.bind(('lo', 0))
         self.sock.settimeout(0.1)
@@ -190,6 +196,11 @@ class Sniffer:
             with self.lock:
                 self.tcp += 1
             return
+        if proto == 17 and ip[16:20] == MARK_ADDR and dport == self.mark_port:
+            with self.cond:
+                self.marks += 1
+                self.cond.notify_all()
+            return
         if proto != 17 or self.port not in (sport, dport):
             return
         try:
@@ -199,9 +210,20 @@ class Sniffer:
         with self.lock:
             (self.queries if dport == self.port else self.replies).append(msg)
 
-    def snapshot(self):
-        time.sleep(0.2)   # let the thread read what is already in the socket's queue
-        with self.lock:
+    def snapshot(self, timeout=5.0):
+        """Counts once every packet sent so far has been read.
+
+        The packet socket queues in order, so once a marker datagram sent now (to a port where
+        nothing listens) has been read, so has everything before it.
+        """
+        with self.cond:
+            self.marks_sent += 1
+            want = self.marks_sent
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b'mark', (socket.inet_ntoa(MARK_ADDR), self.mark_port))
+        s.close()
+        with self.cond:
+            self.cond.wait_for(lambda: self.marks >= want, timeout)
             return len(self.queries), len(self.replies)
 
     def since(self, mark):
@@ -320,7 +342,7 @@ def build_pool(t, srv):
         rc, out = ctl(db, *s)
         if rc:
             problems.append('gslbctl %s: %s' % (' '.join(s), out))
-    return t.ok(not problems, 'gslbctl builds the geo pool', '\n'.join(problems))
+    return t.ok(not problems, 'gslbctl builds the pools', '\n'.join(problems))
 
 
 def main(t):
@@ -341,6 +363,7 @@ def main(t):
 
     sniff = Sniffer(srv.port)
     ub = Unbound(srv.port)
+    atexit.register(ub.stop)   # whatever happens below; a second stop does nothing
     t.on_fail.append(lambda: ub.dump(t))
     rc, out = ub.checkconf()
     t.eq((rc, out.strip() if rc else ''), (0, ''), 'unbound-checkconf accepts the config')
@@ -406,8 +429,8 @@ def main(t):
     step('192.0.2.10', 'any', 1, '192.0.2.0', 0, name=ANY)
     step('198.51.100.10', 'any', 0, name=ANY)
     step('10.1.77.10', 'any', 0, name=ANY)
-    # 6. A client whose own query carries ECS: unbound forwards it (from 127.0.0.1, still
-    # allowed) and, in the cache since step 2, 198.51.100.0/24 answers it without gslbd.
+    # 6. A client whose own query carries ECS: unbound uses that address (cut to /24) instead
+    # of the source, and 198.51.100.0/24, cached since step 2, answers it without gslbd.
     q = dns.message.make_query(NAME, 'A', use_edns=0,
                                options=[dns.edns.ECSOption('198.51.100.77', 32)])
     mark = sniff.snapshot()
@@ -416,11 +439,13 @@ def main(t):
         got = sorted(rd.to_text() for rr in m.answer for rd in rr)
     except Exception as e:   # reported by the check below
         got = repr(e)
+    sniff.snapshot()
     qs, _ = sniff.since(mark)
     t.eq((got, len(qs)), (['203.0.113.2'], 0),
          'a query with ECS 198.51.100.77/32 is answered from the US-VA cache entry')
 
     t.eq(sniff.tcp, 0, 'no TCP between unbound and gslbd')
+    t.eq(sniff.marks, sniff.marks_sent, 'the packet socket on lo saw every marker sent')
     sniff.stop()
     rc = ub.stop()
     t.eq(rc, 0, 'unbound exits 0 after SIGTERM')
