@@ -27,6 +27,46 @@ typedef struct out_req {
 static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+uint32_t health_tls_reverify_ms = 5 * 60 * 1000;
+
+static void sess_put(SSL_SESSION **s)
+{
+	if (*s) {
+		SSL_SESSION_free(*s);
+		*s = NULL;
+	}
+}
+
+void health_probe_forget(health_target_t *t)
+{
+	sess_put(&t->sess);
+	sess_put(&t->sess_new);
+}
+
+/*
+ * The probe ended: a success keeps the newest session for the next probe; a
+ * failure of any kind forgets them all, so the next probe verifies afresh.
+ */
+static void sess_settle(health_target_t *t, bool ok)
+{
+	if (!ok) {
+		health_probe_forget(t);
+		return;
+	}
+	/*
+	 * We close without a close_notify (the connection has served its
+	 * purpose); SSL_free would take that for a broken connection and mark
+	 * the session unresumable.
+	 */
+	if (t->ssl)
+		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	if (t->sess_new) {
+		sess_put(&t->sess);
+		t->sess = t->sess_new;
+		t->sess_new = NULL;
+	}
+}
+
 static void tcp_close_cb(uv_handle_t *h)
 {
 	health_target_t *t = h->data;
@@ -43,6 +83,7 @@ static void probe_release(health_target_t *t)
 		SSL_free(t->ssl);
 		t->ssl = NULL;
 	}
+	sess_put(&t->sess_new);
 	free(t->buf);
 	t->buf = NULL;
 	t->len = t->cap = 0;
@@ -61,6 +102,8 @@ static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	double ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
+	if (t->check.type == HEALTH_HTTPS)
+		sess_settle(t, ok);
 	probe_release(t);
 	health_loop_report(t, ok, ms, reason);
 }
@@ -227,6 +270,53 @@ static void http_feed(health_target_t *t, const char *data, size_t n)
 
 /* ---- TLS over the stream ---- */
 
+/*
+ * The handshake is done.  A full one verified the chain now (or, insecure,
+ * did not); a resumed one verified nothing, and only stands on the result
+ * its session recorded.
+ */
+static int tls_check_session(health_target_t *t)
+{
+	if (!SSL_session_reused(t->ssl)) {
+		sess_put(&t->sess); /* not taken by the server: this handshake's ones replace it */
+		t->verified_ns = t->start_ns;
+		t->sess_insecure = t->check.insecure;
+		return 0;
+	}
+	if (!t->check.insecure && SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		tls_fail(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resume the target's last session, unless it is too old to trust or not verified enough. */
+static void tls_resume(health_target_t *t)
+{
+	if (!t->sess)
+		return;
+	uint64_t age_ms = (uv_hrtime() - t->verified_ns) / 1000000;
+
+	if (age_ms >= health_tls_reverify_ms || (t->sess_insecure && !t->check.insecure) ||
+	    !SSL_SESSION_is_resumable(t->sess)) {
+		sess_put(&t->sess);
+		return;
+	}
+	SSL_set_session(t->ssl, t->sess);
+}
+
+/* OpenSSL made a session (TLS 1.3: a ticket, which arrives after the handshake). */
+static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	health_target_t *t = SSL_get_app_data(ssl);
+
+	if (!t || !t->probing)
+		return 0;
+	sess_put(&t->sess_new);
+	t->sess_new = sess;
+	return 1; /* the reference is ours */
+}
+
 static void tls_pump(health_target_t *t)
 {
 	char *tmp = health_loop_rbuf(t->hl);
@@ -246,6 +336,8 @@ static void tls_pump(health_target_t *t)
 			return;
 		}
 		t->hs_done = true;
+		if (tls_check_session(t) < 0)
+			return;
 	}
 	if (!t->req_sent) {
 		/* The write BIO is a memory BIO: the whole request is accepted at once. */
@@ -289,6 +381,7 @@ static int tls_begin(health_target_t *t)
 	t->ssl = SSL_new(health_loop_tls(t->hl));
 	if (!t->ssl)
 		return -ENOMEM;
+	SSL_set_app_data(t->ssl, t);
 	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
 	if (!rbio || !wbio) {
 		BIO_free(rbio);
@@ -324,6 +417,7 @@ static int tls_begin(health_target_t *t)
 		}
 		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
 	}
+	tls_resume(t);
 	return 0;
 }
 
@@ -449,7 +543,11 @@ SSL_CTX *health_tls_ctx_new(const char *ca_file)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	/* Probes are short and one-off: no session cache. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/*
+	 * Each target keeps its own last session (tls_new_session); OpenSSL's
+	 * cache, keyed by nothing we control, stays empty.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_new_session);
 	return ctx;
 }
