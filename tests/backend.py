@@ -21,7 +21,7 @@ Content-Length:
                    sent and flushed on its own, then the last chunk and an empty trailer
   ext=TEXT         append TEXT (e.g. ";name=value") to every chunk-size line
   gap=MS           pause MS milliseconds between chunks (so they arrive in separate reads)
-  bad=KIND         malformed chunking: "size" (a chunk-size that is not hex), "crlf" (chunk data
+  bad=KIND         malformed first chunk: "size" (a chunk-size that is not hex), "crlf" (chunk data
                    not followed by CRLF), "truncated" (the connection closes inside a chunk)
 Standard library only; exits when stdin closes or on SIGTERM.
 """
@@ -101,12 +101,12 @@ class Handler(BaseHTTPRequestHandler):
             if gap and i:
                 time.sleep(gap)
             size = b'%x' % len(p)
-            if bad == 'size' and i == len(pieces) - 1:
+            if bad == 'size' and i == 0:
                 size = b'z' + size
             tail = b'\r\n'
-            if bad == 'crlf' and i == len(pieces) - 1:
+            if bad == 'crlf' and i == 0:
                 tail = b'XX'
-            if bad == 'truncated' and i == len(pieces) - 1:
+            if bad == 'truncated' and i == 0:
                 self.wfile.write(b'%x' % (len(p) + 10) + ext + b'\r\n' + p)
                 self.wfile.flush()
                 return
