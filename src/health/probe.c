@@ -206,7 +206,7 @@ static long find_content_length(const char *h, size_t len)
 	const char *v = header_value(h, len, "Content-Length:", &n);
 	char num[32];
 
-	if (!v || n >= sizeof(num))
+	if (!v || !n || n >= sizeof(num))
 		return -1;
 	memcpy(num, v, n);
 	num[n] = '\0';
