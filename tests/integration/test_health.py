@@ -289,6 +289,8 @@ def test_tls_sessions(tmp, certs, ca):
     p.finish(15)
     before = [x for x in p.timed_results(key) if x not in p.timed_results(key, after='swap')]
     after = p.timed_results(key, after='swap')
+    if after and after[0][1]:
+        after = after[1:]   # a probe of the old check still in flight when the set changed
     resumed = good.stats()['resumed_requests'].get('localhost /sw', 0)
     checks.append((len(before) >= 3 and all(ok for _, ok, _ in before) and resumed >= 2,
                    'https insecure: probes pass and resume their TLS session (%d resumed)'
@@ -319,7 +321,7 @@ def test_tls_sessions(tmp, certs, ca):
                    'the certificate changed)' % resumed, res))
     took = first[0] - t_switch if first else None
     checks.append((first is not None and first[1] == 'TLS: certificate has expired' and
-                   took <= reverify + 1.0,
+                   took <= reverify + 1.5,
                    'https: a certificate that expired behind resumed sessions is noticed at the '
                    'next full handshake (after %s s; reverify every %.1f s)'
                    % (took and '%.2f' % took, reverify), res))
