@@ -264,8 +264,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--")) {
 			while (++i < argc)
 				swaps[nswap++] = argv[i];
-		}
-		else if (a[0] == '-') {
+		} else if (a[0] == '-') {
 			fprintf(stderr, "health_probe: unknown option %s\n", a);
 			return 2;
 		} else

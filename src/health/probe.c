@@ -457,7 +457,9 @@ static void http_check(health_target_t *t, bool eof)
 			return;
 		}
 		if (eof && t->ck_state != CK_DONE && blen < HEALTH_BODY_MAX) {
-			probe_end(t, false, "HTTP: bad chunked encoding (the connection closed inside the body)");
+			probe_end(t, false,
+				  "HTTP: bad chunked encoding (the connection closed inside the "
+				  "body)");
 			return;
 		}
 		complete = t->ck_state == CK_DONE;
@@ -770,7 +772,8 @@ SSL_CTX *health_tls_ctx_new(const char *ca_file)
 	 * Each target keeps its own last session (tls_new_session); OpenSSL's
 	 * cache, keyed by nothing we control, stays empty.
 	 */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, tls_new_session);
 	return ctx;
 }
