@@ -202,14 +202,42 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 	return ret;
 }
 
+/*
+ * Copy the n bytes of a wire name, lowercasing A-Z eight bytes at a time
+ * (length bytes are at most 63, never letters, so they pass unchanged).
+ */
+static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = dns_lower(src[i]);
+		return;
+	}
+	for (size_t i = 0;; i += 8) {
+		/* The last block overlaps the one before: lowercasing twice changes nothing. */
+		if (i + 8 > n)
+			i = n - 8;
+		uint64_t v;
+		memcpy(&v, src + i, 8);
+		uint64_t low7 = v & ~high;
+		/* Each byte's top bit: low7 >= 'A', low7 > 'Z' (no carry leaves a byte). */
+		uint64_t ge_a = low7 + ones * (0x80 - 'A');
+		uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
+		v |= (ge_a & ~gt_z & ~v & high) >> 2;
+		memcpy(dst + i, &v, 8);
+		if (i + 8 == n)
+			return;
+	}
+}
+
 static int parse_message(struct query *q, const uint8_t *m, size_t len)
 {
 	if (dns_get16(m + 4) != 1)
 		return PARSE_FORMERR_NOQ;
 
-	/* The question name: no compression allowed, lowercased as we go. */
+	/* The question name: no compression allowed. */
 	size_t pos = DNS_HEADER_LEN;
-	size_t nl = 0;
 	int labels = 0;
 	q->qname = m + pos;
 	for (;;) {
@@ -218,17 +246,15 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 		uint8_t l = m[pos];
 		if (l == 0)
 			break;
-		if (l > 63 || nl + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
+		size_t off = pos - DNS_HEADER_LEN;
+		if (l > 63 || off + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
 			return PARSE_FORMERR_NOQ;
-		q->label_off[labels++] = (uint8_t)nl;
-		q->lname[nl++] = l;
-		for (uint8_t i = 1; i <= l; i++)
-			q->lname[nl++] = dns_lower(m[pos + i]);
+		q->label_off[labels++] = (uint8_t)off;
 		pos += 1 + (size_t)l;
 	}
-	q->lname[nl++] = 0;
 	pos++;
-	q->qname_len = nl;
+	q->qname_len = pos - DNS_HEADER_LEN;
+	name_lower_copy(q->lname, q->qname, q->qname_len);
 	q->nlabels = labels;
 	if (len - pos < 4)
 		return PARSE_FORMERR_NOQ;

@@ -175,6 +175,9 @@ static gslb_snapshot_t *snapshot_build(void)
 	add_a(z, "ns1.example.com.", 3600, "192.0.2.1");
 	add_a(z, "ns2.example.com.", 3600, "192.0.2.2");
 	add_a(z, "mail.example.com.", 3600, "192.0.2.25");
+	add_a(z, "\\@\\[\\`\\{.example.com.", 300, "192.0.2.60");
+	add_a(z, "a\\193.example.com.", 300, "192.0.2.61");
+	add_a(z, "long-label-with-mixed-case-0123456789.example.com.", 300, "192.0.2.62");
 	add_a(z, "www.example.com.", 300, "192.0.2.10");
 	add_a(z, "www.example.com.", 300, "192.0.2.11");
 	add_aaaa(z, "www.example.com.", 300, "2001:db8::10");
@@ -715,6 +718,31 @@ static void test_positive(void)
 		   (rdata_a_is(&m, &m.rr[0], "192.0.2.11") &&
 		    rdata_a_is(&m, &m.rr[1], "192.0.2.10")),
 	   "the two addresses of www");
+
+	/* Case folding touches A-Z only: not @ [ ` { nor bytes above 127 (RFC 4343). */
+	static const struct {
+		const char *name;
+		const char *addr; /* NULL: NXDOMAIN */
+	} fold[] = {
+		{ "\\@\\[\\`\\{.Example.Com.", "192.0.2.60" },
+		{ "\\`\\{\\`\\{.example.com.", NULL },
+		{ "\\@\\[\\@\\[.example.com.", NULL },
+		{ "A\\193.example.com.", "192.0.2.61" },
+		{ "a\\225.example.com.", NULL },
+		{ "Long-Label-With-MiXeD-Case-0123456789.EXAMPLE.com.", "192.0.2.62" },
+		{ "LONG-LABEL-WITH-MIXED-CASE-0123456789.EXAMPLE.COM.", "192.0.2.62" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fold); i++) {
+		q_make(&q, 7, 0, fold[i].name, DNS_T_A, DNS_C_IN);
+		ask(&q, QUERY_UDP);
+		if (fold[i].addr)
+			ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 1 &&
+				   rdata_a_is(&m, &m.rr[0], fold[i].addr),
+			   "case folding: %s answers %s", fold[i].name, fold[i].addr);
+		else
+			ok(rcode_of(&m) == DNS_RCODE_NXDOMAIN, "case folding: %s is NXDOMAIN",
+			   fold[i].name);
+	}
 
 	q_make(&q, 0x0001, 0, "www.example.com.", DNS_T_A, DNS_C_IN);
 	ask(&q, QUERY_UDP);
