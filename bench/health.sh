@@ -26,6 +26,12 @@ rows=$(sqlite3 "$work/h.db" 'select count(*) from probe_result')
 fails=$(sqlite3 "$work/h.db" 'select count(*) from probe_result where ok = 0')
 size=$(stat -c %s "$work/h.db")
 wal=$(stat -c %s "$work/h.db-wal" 2>/dev/null || echo 0)
+# The results' own b-trees (with their indexes and free space): in a short run the whole file is
+# mostly the per-target rows (key, state), which do not grow with the history.
+tree=$(sqlite3 "$work/h.db" "select coalesce(sum(pgsize), 0) from dbstat where name in
+	('probe_result', 'probe_result_target_time', 'probe_result_time')")
 awk -v n="$n" -v iv="$interval" -v rows="$rows" -v fails="$fails" -v size="$size" -v wal="$wal" \
-	'/^cpu/ { printf "%d targets, interval %d s, %.0f s: health thread %.1f%% of one core, %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result\n",
-		n, iv, $4, 100 * $2 / $4, $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / (rows ? rows : 1) }' "$work/out"
+	-v tree="$tree" \
+	'/^cpu/ { r = rows ? rows : 1;
+		printf "%d targets, interval %d s, %.0f s: health thread %.1f%% of one core, %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result (file), %.0f (results b-tree)\n",
+		n, iv, $4, 100 * $2 / $4, $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / r, tree / r }' "$work/out"
