@@ -162,8 +162,8 @@ static int parse_target(char *spec, health_check_conf_t *c)
 static const char fallback_schema[] =
 	"CREATE TABLE IF NOT EXISTS target(id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS reason(id INTEGER PRIMARY KEY, text TEXT UNIQUE NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS target_state(target_id INTEGER PRIMARY KEY, state TEXT NOT NULL,"
-	" since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
+	"CREATE TABLE IF NOT EXISTS target_state(target_id INTEGER PRIMARY KEY,"
+	" state TEXT NOT NULL, since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
 	"CREATE TABLE IF NOT EXISTS probe_result(target_id INTEGER NOT NULL,"
 	" time_ms INTEGER NOT NULL, ok INTEGER NOT NULL, latency_us INTEGER, reason_id INTEGER,"
 	" PRIMARY KEY (target_id, time_ms)) WITHOUT ROWID;"

@@ -264,7 +264,8 @@ int db_migrate(db_t *db, int *from)
 		ret = exec(db, db_schema, "create schema");
 	} else {
 		for (int i = v; !ret && i < DB_SCHEMA_VERSION; i++) {
-			snprintf(sql, sizeof(sql), "migrate schema from version %d to %d", i, i + 1);
+			snprintf(sql, sizeof(sql), "migrate schema from version %d to %d", i,
+				 i + 1);
 			ret = exec(db, migrations[i], sql);
 		}
 	}

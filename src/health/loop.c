@@ -73,7 +73,7 @@ struct health_loop {
 	sqlite3 *db; /* the loop's own connection */
 	sqlite3_stmt *ins_probe, *ins_change, *up_state, *del_probe, *del_change;
 	sqlite3_stmt *sel_target, *ins_target, *sel_reason, *ins_reason, *prune_ids;
-	int64_t prune_cursor; /* the last target id whose results were pruned */
+	int64_t prune_cursor;		     /* the last target id whose results were pruned */
 	reason_slot_t reasons[REASON_CACHE]; /* by hash of the text */
 	bool db_broken;
 	event_t *q;
