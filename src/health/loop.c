@@ -19,7 +19,7 @@
 
 #define FLUSH_MS 1000		    /* one write transaction about once per second */
 #define PRUNE_EVERY 60		    /* flushes between prunes of state changes: once a minute */
-#define PRUNE_ROUND_S 600	    /* each target's old results are deleted about this often */
+#define PRUNE_ROUND_S 600	    /* each target's old results are deleted at least this often */
 #define PRUNE_BATCH_MIN 32	    /* targets pruned per flush, at least */
 #define CHANGES_KEEP_S (30 * 86400) /* state changes are few; keep a month of them */
 #define QUEUE_MAX 200000	    /* events kept while the database is locked */
@@ -629,9 +629,9 @@ static void write_event(health_loop_t *hl, event_t *e)
 /*
  * Delete the results older than --history of the next few targets.  Each
  * target's results are one range of the primary key, its oldest at the
- * start, so this is one short range delete per target; a slice of the
- * targets per flush goes round all of them about every PRUNE_ROUND_S, in
- * small steps rather than one long transaction.
+ * start, so this is one short range delete per target.  A slice of the
+ * targets per flush goes round all of them within PRUNE_ROUND_S (sooner
+ * when they are few), in small steps rather than one long transaction.
  */
 static void prune_results(health_loop_t *hl)
 {
