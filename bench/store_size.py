@@ -6,7 +6,8 @@ Writes the rows the health loop writes (one transaction a second, each target on
 in completion order, 99 % "HTTP 200" with 1-100 ms latency) for SIM_HOURS of simulated time into a
 file made from tests/db/schema_v1.sql and one made from src/db/schema.sql, then measures each with
 SQLite's dbstat: the results' b-trees (table and indexes, free space in their pages included) per
-row, and the whole file per row.  No daemon, no network: the storage layout alone.
+row, and the whole file per row; and the bytes SQLite wrote (WAL and checkpoints, /proc/self/io
+wchar) per result stored.  No daemon, no network: the storage layout alone.
 
 Usage: bench/store_size.py [TARGETS] [INTERVAL_S] [SIM_HOURS] [HISTORY_HOURS]
 (HISTORY_HOURS < SIM_HOURS runs the pruning as the health loop does, to see its steady state.)
@@ -102,7 +103,13 @@ def run_v2(path, n, interval, seconds, history_s, t0):
     return con
 
 
-def measure(con, path, label):
+def written():
+    """Bytes this process has passed to write(2) and friends: WAL appends and checkpoints."""
+    with open('/proc/self/io') as f:
+        return next(int(l.split()[1]) for l in f if l.startswith('wchar:'))
+
+
+def measure(con, path, label, wrote, made):
     con.execute('PRAGMA wal_checkpoint(TRUNCATE)')
     rows = con.execute('SELECT count(*) FROM probe_result').fetchone()[0]
     names = ('probe_result', 'probe_result_target_time', 'probe_result_time')
@@ -110,9 +117,9 @@ def measure(con, path, label):
                        names).fetchone()
     size = os.path.getsize(path)
     print('%s: %d results, result b-trees %.1f MB (%.0f bytes per result, %.0f %% of it free '
-          'space), file %.1f MB (%.0f bytes per result)'
+          'space), file %.1f MB (%.0f bytes per result); %.0f bytes written per result stored'
           % (label, rows, tree[0] / 1e6, tree[0] / rows, 100.0 * tree[1] / tree[0], size / 1e6,
-             size / rows))
+             size / rows, wrote / made))
     con.close()
 
 
@@ -127,10 +134,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix='gslb-store-') as tmp:
         for label, fn in (('schema 1', run_v1), ('schema 2', run_v2)):
             path = os.path.join(tmp, label.replace(' ', '') + '.db')
-            start = time.monotonic()
+            start, w0 = time.monotonic(), written()
             con = fn(path, n, interval, seconds, int(history * 3600), t0)
-            took = time.monotonic() - start
-            measure(con, path, label + ' (%.0f s to write)' % took)
+            took, wrote = time.monotonic() - start, written() - w0
+            made = sum(len(out) for _, out in results(n, interval, seconds))
+            measure(con, path, label + ' (%.0f s to write)' % took, wrote, made)
 
 
 if __name__ == '__main__':

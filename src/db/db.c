@@ -1056,13 +1056,18 @@ static void events_clear(db_event_t *e, size_t n)
 	}
 }
 
-/* Newest first; rows of the same millisecond by id, newest first (probes have none). */
+/*
+ * Newest first; rows of the same millisecond by id, newest first (probes
+ * have none), then by key, so the order does not depend on qsort's.
+ */
 static int event_cmp(const void *a, const void *b)
 {
 	const db_event_t *x = a, *y = b;
 	if (x->time_ms != y->time_ms)
 		return x->time_ms < y->time_ms ? 1 : -1;
-	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+	if (x->id != y->id)
+		return x->id < y->id ? 1 : -1;
+	return strcmp(x->target_key, y->target_key);
 }
 
 static int str_ptr_cmp(const void *a, const void *b)
