@@ -92,6 +92,7 @@ typedef struct lb_member {
 	lb_addr_t *addr[2];   /* owned by the pool set */
 	bool has_location;
 	double lat, lon;      /* degrees */
+	double uvec[3];	      /* the location as a unit vector (geo_unit_vector()) */
 	uint8_t continents;   /* 1 << lb_continent_bit() per listed continent */
 	uint16_t ncountries;
 	uint16_t nnets;

@@ -191,6 +191,7 @@ static void target_free(health_target_t *t)
 	free(t->buf);
 	if (t->ssl)
 		SSL_free(t->ssl);
+	health_probe_forget(t);
 	free(t->key);
 	free(t);
 }
@@ -200,6 +201,7 @@ static void target_take_conf(health_target_t *t, health_target_t *n)
 {
 	conf_free_strings(&t->check);
 	free(t->request);
+	health_probe_forget(t); /* no session resumed across a check change */
 	t->check = n->check;
 	t->request = n->request;
 	t->request_len = n->request_len;

@@ -80,26 +80,30 @@ static unsigned scope_exclude_nets(const lb_pool_t *p, const lb_client_t *cl, un
 	return scope;
 }
 
-/* Rule 4: candidates with a location, nearest first, ties by weight (heavier first). */
+/*
+ * Rule 4: candidates with a location, nearest first, ties by weight
+ * (heavier first).  Nearness is the dot product of unit vectors, which
+ * orders places exactly as the great-circle distance does.
+ */
 static uint16_t rank_distance(const lb_pool_t *p, const struct lb_cands *c, const geo_info_t *g,
 			      uint16_t *idx)
 {
-	double dist[LB_MEMBERS_MAX];
+	double near[LB_MEMBERS_MAX];
 	uint16_t n = 0;
 	for (uint16_t k = 0; k < c->n; k++) {
 		const lb_member_t *m = &p->members[c->idx[k]];
 		if (!m->has_location)
 			continue;
-		double d = geo_distance_km(g->lat, g->lon, m->lat, m->lon);
+		double d = g->uvec[0] * m->uvec[0] + g->uvec[1] * m->uvec[1] + g->uvec[2] * m->uvec[2];
 		/* Insertion sort: pools are small and this keeps the order stable. */
 		uint16_t j = n++;
-		while (j > 0 && (dist[j - 1] > d ||
-				 (dist[j - 1] == d && p->members[idx[j - 1]].weight < m->weight))) {
-			dist[j] = dist[j - 1];
+		while (j > 0 && (near[j - 1] < d ||
+				 (near[j - 1] == d && p->members[idx[j - 1]].weight < m->weight))) {
+			near[j] = near[j - 1];
 			idx[j] = idx[j - 1];
 			j--;
 		}
-		dist[j] = d;
+		near[j] = d;
 		idx[j] = c->idx[k];
 	}
 	return n;

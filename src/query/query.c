@@ -346,6 +346,117 @@ static void client_get(const struct answer *a, lb_client_t *cl)
 	}
 }
 
+/* ---- the geo cache ---- */
+
+/*
+ * Clients come in networks: resolvers send ECS /24 and /56 prefixes, and a
+ * database record covers a whole network.  Each worker keeps the locations
+ * it found in a direct-mapped table of database networks, so most geo
+ * answers skip libmaxminddb's tree walk and record decoding.  An entry holds
+ * the database's network (info.prefix_len bits of addr), so a hit is exactly
+ * what the database would say; only the location is cached, not the
+ * choice, which depends on health and weights.
+ *
+ * A network is filed under the first GEO_CACHE_LEVELS bits of its address
+ * at the coarsest level it covers whole (a /20 under its /24, a /16 under
+ * its /16, a /5 under its /8), so one entry serves every client of a large
+ * network, and a lookup tries the levels from the finest.
+ */
+#define GEO_CACHE_SLOTS 8192 /* a power of two; 64 bytes each */
+#define GEO_CACHE_LEVELS 3
+
+static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
+	{ 24, 16, 8 },	/* IPv4 */
+	{ 48, 32, 16 }, /* IPv6 */
+};
+
+struct geo_cache_entry {
+	geo_info_t info;
+	uint8_t family; /* 0: empty */
+	uint8_t addr[16];
+};
+
+struct query_geo_cache {
+	const geo_db_t *db;  /* the entries were looked up in db ... */
+	uint64_t generation; /* ... of this snapshot */
+	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
+};
+
+/* The slot of the first bits bits (8 to 48) of addr, which holds at least 8 bytes. */
+static uint32_t geo_cache_slot(int family, const uint8_t *addr, unsigned bits)
+{
+	uint64_t k = (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
+		     (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+	k &= ~0ull << (48 - bits);
+	k |= (uint64_t)family << 56 | (uint64_t)bits << 48;
+	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
+}
+
+/* Whether the first bits bits of a and b are equal. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+/* The entry a network of prefix_len bits holding addr is filed under. */
+static struct geo_cache_entry *geo_cache_home(struct query_geo_cache *c, int family,
+					      const uint8_t *addr, unsigned prefix_len)
+{
+	const uint8_t *levels = geo_cache_level_bits[family == 6];
+	unsigned l = 0;
+	while (l + 1 < GEO_CACHE_LEVELS && prefix_len <= levels[l + 1])
+		l++;
+	return &c->slot[geo_cache_slot(family, addr, levels[l])];
+}
+
+/*
+ * Where the client is, from the worker's cache or the snapshot's database
+ * (then remembered).  Returns NULL when the database cannot say.
+ */
+static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl,
+				       geo_info_t *tmp)
+{
+	const geo_db_t *db = a->snap->geo;
+	struct query_geo_cache *c = a->ctx->geo_cache;
+	if (!db || !cl->family)
+		return NULL;
+	if (!c) {
+		a->ctx->stats.geo_cache_misses++;
+		return geo_db_lookup(db, cl->family, cl->addr, tmp) == 0 ? tmp : NULL;
+	}
+	if (c->db != db || c->generation != a->snap->generation) {
+		for (uint32_t i = 0; i < GEO_CACHE_SLOTS; i++)
+			c->slot[i].family = 0;
+		c->db = db;
+		c->generation = a->snap->generation;
+	}
+	const uint8_t *levels = geo_cache_level_bits[cl->family == 6];
+	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
+		const struct geo_cache_entry *e =
+			&c->slot[geo_cache_slot(cl->family, cl->addr, levels[l])];
+		if (e->family == cl->family && prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
+			a->ctx->stats.geo_cache_hits++;
+			return &e->info;
+		}
+	}
+	a->ctx->stats.geo_cache_misses++;
+	if (geo_db_lookup(db, cl->family, cl->addr, tmp) != 0)
+		return NULL;
+	struct geo_cache_entry *e = geo_cache_home(c, cl->family, cl->addr, tmp->prefix_len);
+	e->info = *tmp;
+	/* Keep the network only, so stale host bits never take part in a match. */
+	unsigned bits = tmp->prefix_len, bytes = bits / 8;
+	memset(e->addr, 0, sizeof(e->addr));
+	memcpy(e->addr, cl->addr, bytes);
+	if (bits % 8)
+		e->addr[bytes] = cl->addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
+	e->family = (uint8_t)cl->family;
+	return tmp;
+}
+
 /* The A or AAAA answer of a pool (interface 5), owner at owner_ptr. */
 static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
@@ -355,9 +466,7 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 	geo_info_t info;
 	if (p->policy == LB_POLICY_GEO) {
 		client_get(a, &cl);
-		if (cl.family && a->snap->geo &&
-		    geo_db_lookup(a->snap->geo, cl.family, cl.addr, &info) == 0)
-			cl.geo = &info;
+		cl.geo = client_locate(a, &cl, &info);
 	}
 	lb_pool_select(p, family, &cl, a->snap->health, a->ctx->rng, &res);
 	/* The scope only means something for the ECS address (RFC 7871 7.2.1). */
@@ -615,6 +724,13 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->conf = conf;
 	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
+	ctx->geo_cache = calloc(1, sizeof(*ctx->geo_cache));
+}
+
+void query_ctx_fini(query_ctx_t *ctx)
+{
+	free(ctx->geo_cache);
+	ctx->geo_cache = NULL;
 }
 
 size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,

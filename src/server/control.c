@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -482,6 +483,24 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 }
 
+/* What the workers did, summed, for the log at exit. */
+static void stats_log(const control_t *ctl)
+{
+	query_stats_t sum = { 0 };
+	for (unsigned i = 0; i < ctl->nworkers; i++) {
+		const query_stats_t *st = &ctl->workers[i].ctx.stats;
+		sum.queries[QUERY_UDP] += st->queries[QUERY_UDP];
+		sum.queries[QUERY_TCP] += st->queries[QUERY_TCP];
+		sum.geo_cache_hits += st->geo_cache_hits;
+		sum.geo_cache_misses += st->geo_cache_misses;
+	}
+	uint64_t located = sum.geo_cache_hits + sum.geo_cache_misses;
+	log_info("answered %" PRIu64 " queries over UDP and %" PRIu64 " over TCP; "
+		 "geo cache: %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits)",
+		 sum.queries[QUERY_UDP], sum.queries[QUERY_TCP], sum.geo_cache_hits,
+		 sum.geo_cache_misses, located ? 100.0 * (double)sum.geo_cache_hits / (double)located : 0.0);
+}
+
 static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
@@ -499,6 +518,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 		server_worker_stop(&ctl->workers[i]);
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		server_worker_deinit(&ctl->workers[i]);
+	stats_log(ctl);
 	control_close(ctl);
 }
 
