@@ -57,7 +57,12 @@ s = json.load(urllib.request.urlopen('https://127.0.0.1:%s/_stats' % sys.argv[1]
 print('backend: %d TLS handshakes, %d resumed' % (s.get('handshakes', 0), s.get('resumed', 0)))
 PY
 fi
+# The results' own b-trees (with their indexes and free space): in a short run the whole file is
+# mostly the per-target rows (key, state), which do not grow with the history.
+tree=$(sqlite3 "$work/h.db" "select coalesce(sum(pgsize), 0) from dbstat where name in
+	('probe_result', 'probe_result_target_time', 'probe_result_time')")
 awk -v n="$n" -v iv="$interval" -v rows="$rows" -v fails="$fails" -v size="$size" -v wal="$wal" \
-	-v scheme="$scheme" \
-	'/^cpu/ { printf "%d %s targets, interval %s s, %.0f s: health thread %.1f%% of one core, %.0f us CPU per probe, %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result\n",
-		n, scheme, iv, $4, 100 * $2 / $4, 1e6 * $2 / ($5 ? $5 : 1), $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / (rows ? rows : 1) }' "$work/out"
+	-v scheme="$scheme" -v tree="$tree" \
+	'/^cpu/ { r = rows ? rows : 1;
+		printf "%d %s targets, interval %s s, %.0f s: health thread %.1f%% of one core, %.0f us CPU per probe, %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result (file), %.0f (results b-tree)\n",
+		n, scheme, iv, $4, 100 * $2 / $4, 1e6 * $2 / ($5 ? $5 : 1), $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / r, tree / r }' "$work/out"

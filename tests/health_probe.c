@@ -165,13 +165,16 @@ static int parse_target(char *spec, health_check_conf_t *c)
 
 /* The tables the health loop writes, for a database made without src/db/schema.sql. */
 static const char fallback_schema[] =
-	"CREATE TABLE IF NOT EXISTS target_state(target_key TEXT PRIMARY KEY, state TEXT NOT NULL,"
-	" since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
-	"CREATE TABLE IF NOT EXISTS probe_result(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-	" target_key TEXT NOT NULL, ok INTEGER NOT NULL, latency_ms REAL, reason TEXT);"
-	"CREATE INDEX IF NOT EXISTS probe_result_time ON probe_result(time);"
+	"CREATE TABLE IF NOT EXISTS target(id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS reason(id INTEGER PRIMARY KEY, text TEXT UNIQUE NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS target_state(target_id INTEGER PRIMARY KEY,"
+	" state TEXT NOT NULL, since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
+	"CREATE TABLE IF NOT EXISTS probe_result(target_id INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL, ok INTEGER NOT NULL, latency_us INTEGER, reason_id INTEGER,"
+	" PRIMARY KEY (target_id, time_ms)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS state_change(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-	" target_key TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, reason TEXT);";
+	" target_id INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, reason TEXT);"
+	"CREATE INDEX IF NOT EXISTS state_change_time ON state_change(time);";
 
 static int make_schema(const char *db_path, const char *schema_path)
 {

@@ -534,15 +534,17 @@ def main(t):
     n_lines = sum(1 for _, l in p1.lines if l.startswith('result '))
     t.ok(n_probes == n_lines and n_probes > 0, 'every probe result is in probe_result (%d)'
          % n_probes, 'db %d, printed %d' % (n_probes, n_lines))
-    rows = con.execute('SELECT target_key, from_state, to_state, reason FROM state_change '
-                       'ORDER BY id').fetchall()
+    rows = con.execute('SELECT t.key, s.from_state, s.to_state, s.reason FROM state_change s '
+                       'JOIN target t ON t.id = s.target_id ORDER BY s.id').fetchall()
     t.ok((targets['tcp_closed'][1], 'up', 'down', 'connect refused') in rows,
          'the state change is in state_change with its reason', rows)
-    row = con.execute('SELECT state, reason FROM target_state WHERE target_key = ?',
+    row = con.execute('SELECT s.state, s.reason FROM target_state s '
+                      'JOIN target t ON t.id = s.target_id WHERE t.key = ?',
                       (targets['hang'][1],)).fetchone()
     t.eq(row, ('down', 'timeout after 500 ms'), 'target_state holds the state and last reason')
-    row = con.execute('SELECT ok, reason FROM probe_result WHERE target_key = ? ORDER BY id '
-                      'DESC LIMIT 1', (targets['match_ok'][1],)).fetchone()
+    row = con.execute('SELECT p.ok, r.text FROM probe_result p JOIN target t ON t.id = p.target_id '
+                      'JOIN reason r ON r.id = p.reason_id WHERE t.key = ? '
+                      'ORDER BY p.time_ms DESC LIMIT 1', (targets['match_ok'][1],)).fetchone()
     t.eq(row, (1, 'HTTP 200'), 'probe_result holds success and reason')
     con.close()
 
