@@ -114,6 +114,7 @@ typedef struct lb_pool {
 	uint16_t nmembers;
 	lb_member_t *members; /* owned */
 	bool served;          /* inside a served zone and not below a cut */
+	bool has_nets;        /* some member has a --network (lb_config_pools() sets it) */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */

@@ -275,8 +275,10 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	}
 	lp->nmembers = (uint16_t)n;
 	lp->members = gslb_calloc(n ? n : 1, sizeof(*lp->members));
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		member_build(&lp->members[k], &p->members[k], p->name);
+		lp->has_nets |= lp->members[k].nnets > 0;
+	}
 	return true;
 }
 

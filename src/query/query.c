@@ -408,11 +408,16 @@ struct query_geo_cache {
 	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
 };
 
-/* The slot of the first bits bits (8 to 48) of addr, which holds at least 8 bytes. */
-static uint32_t geo_cache_slot(int family, const uint8_t *addr, unsigned bits)
+/* The first 48 bits of an address (IPv4 addresses are zero-padded), as a number. */
+static uint64_t geo_cache_key(const uint8_t *addr)
 {
-	uint64_t k = (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
-		     (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+	return (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
+	       (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+}
+
+/* The slot of the first bits bits (8 to 48) of the address whose key is k. */
+static uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
+{
 	k &= ~0ull << (48 - bits);
 	k |= (uint64_t)family << 56 | (uint64_t)bits << 48;
 	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
@@ -435,7 +440,7 @@ static struct geo_cache_entry *geo_cache_home(struct query_geo_cache *c, int fam
 	unsigned l = 0;
 	while (l + 1 < GEO_CACHE_LEVELS && prefix_len <= levels[l + 1])
 		l++;
-	return &c->slot[geo_cache_slot(family, addr, levels[l])];
+	return &c->slot[geo_cache_slot(family, geo_cache_key(addr), levels[l])];
 }
 
 /*
@@ -460,9 +465,10 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl,
 		c->generation = a->snap->generation;
 	}
 	const uint8_t *levels = geo_cache_level_bits[cl->family == 6];
+	uint64_t key = geo_cache_key(cl->addr);
 	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
 		const struct geo_cache_entry *e =
-			&c->slot[geo_cache_slot(cl->family, cl->addr, levels[l])];
+			&c->slot[geo_cache_slot(cl->family, key, levels[l])];
 		if (e->family == cl->family && prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
 			a->ctx->stats.geo_cache_hits++;
 			return &e->info;
