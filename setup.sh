@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 PKGS="build-essential autoconf automake libtool pkg-config
 libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
-clang libclang-rt-14-dev procps iproute2 ca-certificates"
+clang libclang-rt-14-dev procps iproute2 ca-certificates unbound"
 
 missing=""
 for p in $PKGS; do
@@ -21,8 +21,9 @@ if [ -n "$missing" ]; then
 	echo "setup: missing packages:$missing"
 	echo "setup: apt-get update"
 	$SUDO apt-get update -qq
-	# knot and nsd are only used as reference servers by the tests: keep their packages from
-	# starting them on port 53.  A policy-rc.d that is already there (containers have one) stays.
+	# knot, nsd and unbound are only used as reference servers by the tests: keep their packages
+	# from starting them on port 53.  A policy-rc.d that is already there (containers have one)
+	# stays.
 	policy=""
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		policy=/usr/sbin/policy-rc.d
@@ -34,6 +35,15 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing ||
 		{ [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
 	[ -z "$policy" ] || $SUDO rm -f "$policy"
+	# Their packages also enable the services for the next boot (unbound.service would answer
+	# on port 53 and take over resolv.conf through unbound-resolvconf); the tests start their
+	# own instances on free ports, so none of them is wanted at boot.
+	for s in knot nsd unbound; do
+		case " $missing " in *" $s "*) ;; *) continue ;; esac
+		if command -v systemctl >/dev/null; then
+			$SUDO systemctl disable "$s.service" >/dev/null 2>&1 || true
+		fi
+	done
 else
 	echo "setup: every package is installed"
 fi

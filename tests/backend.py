@@ -6,11 +6,23 @@
 
 Prints "ready PORT" on stdout once listening.  Every path answers according to the mode, except:
   GET /_control?mode=200|503|CODE|close|hang|body[&body=TEXT]   change how it answers (then 200)
-  GET /_stats     JSON {"requests": {"HOST PATH": n}, "total": n, "connections": n}
+  GET /_control?cert=FILE&key=FILE   serve another certificate from the next handshake on (HTTPS;
+                  session tickets issued before stay valid, as with a real server's reload)
+  GET /_stats     JSON {"requests": {"HOST PATH": n}, "total": n, "connections": n,
+                  "handshakes": n, "resumed": n, "resumed_requests": {"HOST PATH": n}}
+                  (HTTPS: TLS handshakes completed, and those that resumed a session)
   GET /_reset     zero the counters
 Modes: a status code (200, 503, ...) answers it with the body (default "ok\\n"); "body" answers 200
 with the given body; "close" closes the connection without answering; "hang" reads the request and
 never answers (the connection is closed after 60 s or when the mode changes).
+A request path's query may ask for the body with Transfer-Encoding: chunked instead of
+Content-Length:
+  chunked=OFFSETS  split the body at these byte offsets (":"-separated; "" = one chunk), each chunk
+                   sent and flushed on its own, then the last chunk and an empty trailer
+  ext=TEXT         append TEXT (e.g. ";name=value") to every chunk-size line
+  gap=MS           pause MS milliseconds between chunks (so they arrive in separate reads)
+  bad=KIND         malformed first chunk: "size" (a chunk-size that is not hex), "crlf" (chunk data
+                   not followed by CRLF), "truncated" (the connection closes inside a chunk)
 Standard library only; exits when stdin closes or on SIGTERM.
 """
 
@@ -37,6 +49,9 @@ class State:
         self.requests = {}
         self.total = 0
         self.connections = 0
+        self.handshakes = 0
+        self.resumed = 0
+        self.resumed_requests = {}
 
 
 STATE = None
@@ -54,6 +69,51 @@ class Handler(BaseHTTPRequestHandler):
             STATE.connections += 1
         super().setup()
 
+    def _tls_count(self, key):
+        """Count this connection's handshake (one request per connection: we always close)."""
+        conn = self.connection
+        if not isinstance(conn, ssl.SSLSocket) or conn.version() is None:
+            return
+        with STATE.lock:
+            STATE.handshakes += 1
+            if conn.session_reused:
+                STATE.resumed += 1
+                if key:
+                    STATE.resumed_requests[key] = STATE.resumed_requests.get(key, 0) + 1
+
+    def _send_chunked(self, code, body, q):
+        data = body.encode() if isinstance(body, str) else body
+        spec = q.get('chunked', [''])[0]
+        cuts = sorted({int(x) for x in spec.replace(',', ':').split(':') if x.strip()})
+        cuts = [c for c in cuts if 0 < c < len(data)]
+        ext = q.get('ext', [''])[0].encode()
+        gap = float(q.get('gap', ['0'])[0]) / 1000.0
+        bad = q.get('bad', [''])[0]
+        pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+        self.send_response(code)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        for i, p in enumerate(pieces):
+            if gap and i:
+                time.sleep(gap)
+            size = b'%x' % len(p)
+            if bad == 'size' and i == 0:
+                size = b'z' + size
+            tail = b'\r\n'
+            if bad == 'crlf' and i == 0:
+                tail = b'XX'
+            if bad == 'truncated' and i == 0:
+                self.wfile.write(b'%x' % (len(p) + 10) + ext + b'\r\n' + p)
+                self.wfile.flush()
+                return
+            self.wfile.write(size + ext + b'\r\n' + p + tail)
+            self.wfile.flush()
+        self.wfile.write(b'0' + ext + b'\r\n\r\n')
+
     def _send(self, code, body, ctype='text/plain'):
         data = body.encode() if isinstance(body, str) else body
         self.send_response(code)
@@ -66,8 +126,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
-        q = urllib.parse.parse_qs(url.query)
+        q = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         if url.path == '/_control':
+            self._tls_count(None)
+            if 'cert' in q and self.server.tls_ctx:
+                self.server.tls_ctx.load_cert_chain(q['cert'][0], q.get('key', [None])[0])
             with STATE.lock:
                 if 'mode' in q:
                     STATE.mode = q['mode'][0]
@@ -77,18 +140,25 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.changed.notify_all()
             return self._send(200, 'mode %s\n' % STATE.mode)
         if url.path == '/_stats':
+            self._tls_count(None)
             with STATE.lock:
                 data = {'requests': dict(STATE.requests), 'total': STATE.total,
-                        'connections': STATE.connections, 'mode': STATE.mode}
+                        'connections': STATE.connections, 'mode': STATE.mode,
+                        'handshakes': STATE.handshakes, 'resumed': STATE.resumed,
+                        'resumed_requests': dict(STATE.resumed_requests)}
             return self._send(200, json.dumps(data), 'application/json')
         if url.path == '/_reset':
             with STATE.lock:
                 STATE.requests.clear()
                 STATE.total = 0
                 STATE.connections = 0
+                STATE.handshakes = 0
+                STATE.resumed = 0
+                STATE.resumed_requests.clear()
             return self._send(200, 'reset\n')
 
         key = '%s %s' % (self.headers.get('Host', ''), self.path)
+        self._tls_count(key)
         with STATE.lock:
             STATE.requests[key] = STATE.requests.get(key, 0) + 1
             STATE.total += 1
@@ -107,12 +177,12 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.changed.wait(deadline - time.monotonic())
             self.close_connection = True
             return
-        if mode == 'body':
-            return self._send(200, body)
         try:
-            code = int(mode)
+            code = 200 if mode == 'body' else int(mode)
         except ValueError:
             code = 500
+        if 'chunked' in q or 'bad' in q:
+            return self._send_chunked(code, body, q)
         return self._send(code, body)
 
 

@@ -20,10 +20,12 @@
 #include "gslb/core.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
+#include "../src/health/internal.h"
 
 /*
  * Usage: health_probe [--db FILE] [--schema FILE] [--ca-file FILE] [--history H]
- *                     [--seconds S] [--count N] [--quiet] TARGET...
+ *                     [--seconds S] [--count N] [--quiet] [--tls-reverify S]
+ *                     [--reload S | --swap S] TARGET... [-- TARGET...]
  * TARGET: TYPE,ADDR:PORT[,path=P][,host=H][,expect=E][,match=M][,interval=S][,timeout=S]
  *         [,rise=N][,fall=N][,insecure]   (ADDR of IPv6 in brackets)
  * --count N repeats every target N times with "?n=I" appended to the path
@@ -34,6 +36,9 @@
  *   reload                     --reload S: after S seconds the set is given again without
  *                              its last target and with the indexes reversed
  *   after KEY up|down          the state published at the new index
+ *   swap                       --swap S: after S seconds the set is replaced by the targets
+ *                              after "--" (the same key with another check is a check change)
+ * --tls-reverify S: a full TLS handshake when the last one is S seconds old (default 300).
  *   cpu THREAD_S PROCESS_S WALL_S PROBES
  */
 
@@ -160,13 +165,16 @@ static int parse_target(char *spec, health_check_conf_t *c)
 
 /* The tables the health loop writes, for a database made without src/db/schema.sql. */
 static const char fallback_schema[] =
-	"CREATE TABLE IF NOT EXISTS target_state(target_key TEXT PRIMARY KEY, state TEXT NOT NULL,"
-	" since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
-	"CREATE TABLE IF NOT EXISTS probe_result(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-	" target_key TEXT NOT NULL, ok INTEGER NOT NULL, latency_ms REAL, reason TEXT);"
-	"CREATE INDEX IF NOT EXISTS probe_result_time ON probe_result(time);"
+	"CREATE TABLE IF NOT EXISTS target(id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS reason(id INTEGER PRIMARY KEY, text TEXT UNIQUE NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS target_state(target_id INTEGER PRIMARY KEY,"
+	" state TEXT NOT NULL, since INTEGER, reason TEXT, last_probe INTEGER, latency_ms REAL);"
+	"CREATE TABLE IF NOT EXISTS probe_result(target_id INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL, ok INTEGER NOT NULL, latency_us INTEGER, reason_id INTEGER,"
+	" PRIMARY KEY (target_id, time_ms)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS state_change(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-	" target_key TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, reason TEXT);";
+	" target_id INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, reason TEXT);"
+	"CREATE INDEX IF NOT EXISTS state_change_time ON state_change(time);";
 
 static int make_schema(const char *db_path, const char *schema_path)
 {
@@ -229,9 +237,10 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL, *schema = NULL, *ca = NULL;
 	unsigned history = 24, count = 1;
-	double seconds = 5, reload = -1;
-	int ntargets = 0;
+	double seconds = 5, reload = -1, swap = -1;
+	int ntargets = 0, nswap = 0;
 	char **specs = calloc((size_t)argc, sizeof(char *));
+	char **swaps = calloc((size_t)argc, sizeof(char *));
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -251,7 +260,14 @@ int main(int argc, char **argv)
 			count = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--quiet"))
 			quiet = true;
-		else if (a[0] == '-') {
+		else if (!strcmp(a, "--swap") && i + 1 < argc)
+			swap = strtod(argv[++i], NULL);
+		else if (!strcmp(a, "--tls-reverify") && i + 1 < argc)
+			health_tls_reverify_ms = ms_of(argv[++i]);
+		else if (!strcmp(a, "--")) {
+			while (++i < argc)
+				swaps[nswap++] = argv[i];
+		} else if (a[0] == '-') {
 			fprintf(stderr, "health_probe: unknown option %s\n", a);
 			return 2;
 		} else
@@ -315,6 +331,23 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pthread_mutex_unlock(&out_mu);
 	}
+	health_target_conf_t *tc2 = calloc((size_t)nswap + 1, sizeof(*tc2));
+	for (int i = 0; i < nswap; i++) {
+		if (parse_target(swaps[i], &tc2[i].check) < 0) {
+			fprintf(stderr, "health_probe: bad target %s\n", swaps[i]);
+			return 2;
+		}
+		tc2[i].index = (uint32_t)i;
+	}
+	if (swap >= 0 && swap < seconds && (size_t)nswap <= n) {
+		sleep_s(swap);
+		seconds -= swap;
+		health_loop_set_targets(hl, tc2, (size_t)nswap);
+		pthread_mutex_lock(&out_mu);
+		printf("swap\n");
+		fflush(stdout);
+		pthread_mutex_unlock(&out_mu);
+	}
 	sleep_s(seconds);
 	double thr = -1;
 	long tid = atomic_load(&tid_health);
@@ -334,6 +367,8 @@ int main(int argc, char **argv)
 		free(paths[j]);
 	free(paths);
 	free(tc);
+	free(tc2);
 	free(specs);
+	free(swaps);
 	return 0;
 }

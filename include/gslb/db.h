@@ -19,7 +19,7 @@
  * SQLite's own message is logged with context at the point of failure.
  */
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 #define DB_BUSY_TIMEOUT_MS 5000
 
 typedef struct db db_t;
@@ -51,8 +51,11 @@ int db_version(db_t *db, int *version);
 
 /**
  * Bring the schema up to DB_SCHEMA_VERSION in one write transaction
- * (idempotent).  *from, when non-NULL, receives the version found.  A file
- * with a newer version than this build knows is GSLB_ECONFIG.
+ * (idempotent): a new file gets the whole schema, an older one every
+ * migration step from its version on, its configuration and history kept.
+ * *from, when non-NULL, receives the version found.  A file with a newer
+ * version than this build knows is GSLB_ECONFIG (logged).  On any failure
+ * the file is left as it was.
  */
 int db_migrate(db_t *db, int *from);
 
@@ -61,6 +64,16 @@ int db_migrate(db_t *db, int *from);
  * file.  Cheap; gslbd polls it to notice gslbctl's changes.
  */
 int db_data_version(db_t *db, int64_t *version);
+
+/**
+ * The configuration generation: a counter that triggers in the schema bump
+ * on every change to a configuration table (pool, member, member_address,
+ * member_network, health_check).  Health writes change data_version but not
+ * this, so gslbd reads it after data_version moved and re-reads the
+ * configuration only when it moved too.  Read it in the same transaction as
+ * the configuration it stands for.
+ */
+int db_config_generation(db_t *db, int64_t *generation);
 
 /* ---- transactions ---- */
 
@@ -240,7 +253,9 @@ void db_target_state_clear(db_target_state_t *st);
 
 /* One row of state_change (to_state set) or probe_result (ok set). */
 typedef struct db_event {
-	int64_t time; /* Unix seconds */
+	int64_t time;	 /* Unix seconds */
+	int64_t time_ms; /* Unix milliseconds: probes are stored to the millisecond */
+	int64_t id;	 /* state changes: the row id (orders changes of one second); probes: 0 */
 	char *target_key;
 	char *from_state, *to_state; /* state changes */
 	int ok;			     /* probes: 1 or 0; state changes: -1 */
@@ -250,8 +265,8 @@ typedef struct db_event {
 
 /**
  * The newest limit rows (0: all) of state_change (probes false) or
- * probe_result (probes true) for any of the nkeys target keys, newest
- * first.  Free with db_events_free().
+ * probe_result (probes true) for any of the nkeys target keys (repeats
+ * allowed), newest first.  Free with db_events_free().
  */
 int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys, unsigned limit,
 		   db_event_t **out, size_t *n);

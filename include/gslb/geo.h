@@ -26,6 +26,7 @@ typedef struct geo_info {
 	char continent[3];   /* AF AN AS EU NA OC SA */
 	bool has_location;
 	double lat, lon; /* degrees, valid when has_location */
+	double uvec[3];	 /* the location as a unit vector (geo_unit_vector()) */
 	/*
 	 * Length of the database network that held the address (or of the
 	 * empty network around it when !found), in the terms of the family
@@ -70,6 +71,14 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 
 /** Fill *meta for an open database (borrowed strings, see geo_db_meta_t). */
 void geo_db_metadata(const geo_db_t *db, geo_db_meta_t *meta);
+
+/**
+ * The point at lat, lon (degrees) as a unit vector from the Earth's centre.
+ * The dot product of two such vectors is the cosine of the angle between
+ * the points: the larger it is, the nearer they are, so places can be
+ * ranked by distance with three multiplications and no trigonometry.
+ */
+void geo_unit_vector(double lat, double lon, double v[3]);
 
 /**
  * Great-circle distance in kilometres between two points given in degrees

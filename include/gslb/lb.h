@@ -92,6 +92,7 @@ typedef struct lb_member {
 	lb_addr_t *addr[2];   /* owned by the pool set */
 	bool has_location;
 	double lat, lon;      /* degrees */
+	double uvec[3];	      /* the location as a unit vector (geo_unit_vector()) */
 	uint8_t continents;   /* 1 << lb_continent_bit() per listed continent */
 	uint16_t ncountries;
 	uint16_t nnets;
@@ -113,6 +114,7 @@ typedef struct lb_pool {
 	uint16_t nmembers;
 	lb_member_t *members; /* owned */
 	bool served;          /* inside a served zone and not below a cut */
+	bool has_nets;        /* some member has a --network (lb_config_pools() sets it) */
 	uint32_t cfg_index;   /* lb_config_pools(): the db_config_t pool it was built from */
 } lb_pool_t;
 

@@ -47,17 +47,34 @@ typedef struct query_stats {
 	uint64_t rcode[24];     /* by response rcode (extended ones included) */
 	uint64_t dropped;       /* no response sent */
 	uint64_t truncated;
+	uint64_t geo_cache_hits;   /* client locations found in the worker's geo cache */
+	uint64_t geo_cache_misses; /* ... and looked up in the geo database */
 } query_stats_t;
+
+struct query_geo_cache;
 
 /* Per-worker state for the answer path.  One per thread, never shared. */
 typedef struct query_ctx {
 	const query_conf_t *conf;
 	uint64_t rng[2];
 	query_stats_t stats;
+	/*
+	 * Client locations recently looked up (client network -> geo_info_t),
+	 * valid for one snapshot generation.  NULL when it could not be
+	 * allocated: every lookup then goes to the database.
+	 */
+	struct query_geo_cache *geo_cache;
 } query_ctx_t;
 
-/** Prepare a worker's context; seed mixes into its PRNG. */
+/**
+ * Prepare a worker's context; seed mixes into its PRNG.  Allocates the
+ * geo cache (the only allocation the answer path owns); release it with
+ * query_ctx_fini().
+ */
 void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed);
+
+/** Release what query_ctx_init() allocated.  The context can be initialised again. */
+void query_ctx_fini(query_ctx_t *ctx);
 
 /**
  * Answer one DNS message.  req/req_len is the query as received; the

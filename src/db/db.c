@@ -13,8 +13,9 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 
-/* Generated from src/db/schema.sql by Makefile.am (src/db/schema.c). */
-extern const char db_schema_v1[];
+/* Generated from src/db/schema.sql and src/db/migrate_v2.sql by Makefile.am (src/db/schema.c). */
+extern const char db_schema[];
+extern const char db_migrate_v2[];
 
 struct db {
 	sqlite3 *h;
@@ -26,10 +27,12 @@ struct db {
 /*
  * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
  * in order inside one transaction that ends by setting user_version, so a
- * crash mid-way leaves the old version intact.
+ * crash or a failed step leaves the old version intact.  A new file (version
+ * 0) gets the current schema.sql in one step instead.
  */
 static const char *const migrations[DB_SCHEMA_VERSION] = {
-	db_schema_v1,
+	NULL,
+	db_migrate_v2,
 };
 
 /* Translate a SQLite result code, logging its message with what we were doing. */
@@ -168,7 +171,7 @@ const char *db_path(const db_t *db)
 	return db->path;
 }
 
-static int pragma_int(db_t *db, const char *sql, int64_t *v)
+static int query_int(db_t *db, const char *sql, int64_t *v)
 {
 	sqlite3_stmt *st;
 	int ret = prepare(db, sql, &st);
@@ -178,6 +181,10 @@ static int pragma_int(db_t *db, const char *sql, int64_t *v)
 	if (rc == SQLITE_ROW) {
 		*v = sqlite3_column_int64(st, 0);
 		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		snprintf(db->err, sizeof(db->err), "database %s: %s: no row", db->path, sql);
+		log_err("%s", db->err);
+		ret = -ENOENT;
 	} else {
 		ret = fail(db, rc, sql);
 	}
@@ -188,14 +195,19 @@ static int pragma_int(db_t *db, const char *sql, int64_t *v)
 int db_version(db_t *db, int *version)
 {
 	int64_t v = 0;
-	int ret = pragma_int(db, "PRAGMA user_version", &v);
+	int ret = query_int(db, "PRAGMA user_version", &v);
 	*version = (int)v;
 	return ret;
 }
 
 int db_data_version(db_t *db, int64_t *version)
 {
-	return pragma_int(db, "PRAGMA data_version", version);
+	return query_int(db, "PRAGMA data_version", version);
+}
+
+int db_config_generation(db_t *db, int64_t *generation)
+{
+	return query_int(db, "SELECT generation FROM config_generation WHERE id = 1", generation);
 }
 
 int db_begin_read(db_t *db)
@@ -248,11 +260,17 @@ int db_migrate(db_t *db, int *from)
 		ret = GSLB_ECONFIG;
 		goto out;
 	}
-	for (int i = v; i < DB_SCHEMA_VERSION; i++) {
-		ret = exec(db, migrations[i], "migrate schema");
-		if (ret)
-			goto out;
+	if (v == 0) {
+		ret = exec(db, db_schema, "create schema");
+	} else {
+		for (int i = v; !ret && i < DB_SCHEMA_VERSION; i++) {
+			snprintf(sql, sizeof(sql), "migrate schema from version %d to %d", i,
+				 i + 1);
+			ret = exec(db, migrations[i], sql);
+		}
 	}
+	if (ret)
+		goto out;
 	if (v != DB_SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", DB_SCHEMA_VERSION);
 		ret = exec(db, sql, "set schema version");
@@ -1033,8 +1051,8 @@ int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
 	memset(s, 0, sizeof(*s));
 	s->latency_ms = -1;
 	ret = prepare(db,
-		      "SELECT state, since, reason, last_probe, latency_ms FROM target_state "
-		      "WHERE target_key = ?1",
+		      "SELECT s.state, s.since, s.reason, s.last_probe, s.latency_ms "
+		      "FROM target_state s JOIN target t ON t.id = s.target_id WHERE t.key = ?1",
 		      &st);
 	if (ret)
 		return ret;
@@ -1061,71 +1079,8 @@ void db_target_state_clear(db_target_state_t *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys, unsigned limit,
-		   db_event_t **out, size_t *n)
-{
-	sqlite3_stmt *st = NULL;
-	db_event_t *v = NULL;
-	size_t cnt = 0;
-	int rc, ret;
-
-	*out = NULL;
-	*n = 0;
-	if (nkeys == 0)
-		return 0;
-	/* The key list goes through a temporary table: no SQL built from data, any number of keys. */
-	ret = exec(db,
-		   "CREATE TEMP TABLE IF NOT EXISTS want_key(k TEXT PRIMARY KEY); "
-		   "DELETE FROM temp.want_key",
-		   "prepare key list");
-	if (ret)
-		return ret;
-	for (size_t i = 0; i < nkeys; i++) {
-		ret = prepare(db, "INSERT OR IGNORE INTO temp.want_key(k) VALUES(?1)", &st);
-		if (ret)
-			return ret;
-		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_TRANSIENT);
-		if ((ret = run(db, st, "fill key list")))
-			return ret;
-	}
-	ret = prepare(
-		db,
-		probes ? "SELECT time, target_key, NULL, NULL, ok, latency_ms, reason "
-			 "FROM probe_result WHERE target_key IN (SELECT k FROM temp.want_key) "
-			 "ORDER BY time DESC, id DESC LIMIT ?1"
-		       : "SELECT time, target_key, from_state, to_state, -1, NULL, reason "
-			 "FROM state_change WHERE target_key IN (SELECT k FROM temp.want_key) "
-			 "ORDER BY time DESC, id DESC LIMIT ?1",
-		&st);
-	if (ret)
-		return ret;
-	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v = gslb_realloc(v, (cnt + 1) * sizeof(*v));
-		db_event_t *e = &v[cnt++];
-		e->time = sqlite3_column_int64(st, 0);
-		e->target_key = col_dup(st, 1);
-		e->from_state = col_dup(st, 2);
-		e->to_state = col_dup(st, 3);
-		e->ok = sqlite3_column_int(st, 4);
-		e->latency_ms = sqlite3_column_type(st, 5) == SQLITE_NULL
-					? -1
-					: sqlite3_column_double(st, 5);
-		e->reason = col_dup(st, 6);
-	}
-	if (rc != SQLITE_DONE) {
-		ret = fail(db, rc, "read history");
-		sqlite3_finalize(st);
-		db_events_free(v, cnt);
-		return ret;
-	}
-	sqlite3_finalize(st);
-	*out = v;
-	*n = cnt;
-	return 0;
-}
-
-void db_events_free(db_event_t *e, size_t n)
+/* Free what n events own, not the array. */
+static void events_clear(db_event_t *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].target_key);
@@ -1133,5 +1088,122 @@ void db_events_free(db_event_t *e, size_t n)
 		free(e[i].to_state);
 		free(e[i].reason);
 	}
+}
+
+/*
+ * Newest first; rows of the same millisecond by id, newest first (probes
+ * have none), then by key, so the order does not depend on qsort's.
+ */
+static int event_cmp(const void *a, const void *b)
+{
+	const db_event_t *x = a, *y = b;
+	if (x->time_ms != y->time_ms)
+		return x->time_ms < y->time_ms ? 1 : -1;
+	if (x->id != y->id)
+		return x->id < y->id ? 1 : -1;
+	return strcmp(x->target_key, y->target_key);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Append the newest limit rows (-1: all) of one target key to *v. */
+static int events_of_key(db_t *db, sqlite3_stmt *st, bool probes, const char *key,
+			 sqlite3_int64 limit, db_event_t **v, size_t *cnt)
+{
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = gslb_realloc(*v, (*cnt + 1) * sizeof(**v));
+		db_event_t *e = &(*v)[(*cnt)++];
+		memset(e, 0, sizeof(*e));
+		e->target_key = gslb_strdup(key);
+		e->latency_ms = -1;
+		if (probes) {
+			e->time_ms = sqlite3_column_int64(st, 0);
+			e->time = e->time_ms / 1000;
+			e->ok = sqlite3_column_int(st, 1);
+			if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+				e->latency_ms = (double)sqlite3_column_int64(st, 2) / 1000.0;
+			e->reason = col_dup(st, 3);
+		} else {
+			e->time = sqlite3_column_int64(st, 0);
+			e->time_ms = e->time * 1000;
+			e->id = sqlite3_column_int64(st, 1);
+			e->from_state = col_dup(st, 2);
+			e->to_state = col_dup(st, 3);
+			e->reason = col_dup(st, 4);
+			e->ok = -1;
+		}
+	}
+	return rc == SQLITE_DONE ? 0 : fail(db, rc, "read history");
+}
+
+int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys, unsigned limit,
+		   db_event_t **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	db_event_t *v = NULL;
+	const char **sorted = NULL;
+	size_t cnt = 0;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	if (nkeys == 0)
+		return 0;
+	/*
+	 * One query per target reads only its newest rows off the end of its
+	 * (target_id, time) range; a single query over all of them would sort
+	 * every stored row of the pool to find the newest few.
+	 */
+	ret = prepare(db,
+		      probes ? "SELECT p.time_ms, p.ok, p.latency_us, r.text FROM probe_result p "
+			       "LEFT JOIN reason r ON r.id = p.reason_id "
+			       "WHERE p.target_id = (SELECT id FROM target WHERE key = ?1) "
+			       "ORDER BY p.time_ms DESC LIMIT ?2"
+			     : "SELECT time, id, from_state, to_state, reason FROM state_change "
+			       "WHERE target_id = (SELECT id FROM target WHERE key = ?1) "
+			       "ORDER BY time DESC, id DESC LIMIT ?2",
+		      &st);
+	if (ret)
+		return ret;
+	/* A key shared by several addresses is read once. */
+	sorted = gslb_calloc(nkeys, sizeof(*sorted));
+	memcpy(sorted, keys, nkeys * sizeof(*sorted));
+	qsort(sorted, nkeys, sizeof(*sorted), str_ptr_cmp);
+	for (size_t i = 0; i < nkeys; i++) {
+		if (i && strcmp(sorted[i], sorted[i - 1]) == 0)
+			continue;
+		ret = events_of_key(db, st, probes, sorted[i], limit ? (sqlite3_int64)limit : -1,
+				    &v, &cnt);
+		if (ret)
+			goto out;
+	}
+	qsort(v, cnt, sizeof(*v), event_cmp);
+	if (limit && cnt > limit) {
+		events_clear(v + limit, cnt - limit);
+		cnt = limit;
+	}
+out:
+	sqlite3_finalize(st);
+	free(sorted);
+	if (ret) {
+		db_events_free(v, cnt);
+		return ret;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void db_events_free(db_event_t *e, size_t n)
+{
+	events_clear(e, n);
 	free(e);
 }

@@ -1,8 +1,10 @@
 -- SPDX-License-Identifier: MIT
--- The gslbd database, schema version 1: configuration (pools, members, checks), health state and
--- the change journal.  Compiled into libgslb as db_schema_v1 (see Makefile.am); applied by
--- db_migrate() inside one transaction that also sets PRAGMA user_version.
-
+-- The gslbd database, schema version 2: configuration (pools, members, checks), health state and
+-- history, and the change journal.  Compiled into libgslb as db_schema (see Makefile.am); a new
+-- file gets it in one step from db_migrate(), inside one transaction that also sets PRAGMA
+-- user_version.  A version 1 file is brought here by src/db/migrate_v2.sql instead, which creates
+-- the same tables with the same text: keep the two in step (tests/integration/test_storage.py
+-- compares the results).
 -- A balanced name.  name is the lowercased FQDN with its trailing dot.
 CREATE TABLE pool (
 	id INTEGER PRIMARY KEY,
@@ -71,9 +73,25 @@ CREATE TABLE health_check (
 -- UNIQUE treats NULLs as distinct, so a pool's own check needs its own index.
 CREATE UNIQUE INDEX health_check_pool ON health_check(pool_id) WHERE member_id IS NULL;
 
--- Health state, written by gslbd's health loop.  Times are Unix seconds, latency milliseconds.
+-- Health state and history, written by gslbd's health loop.  A target is one probed thing,
+-- named by its key (health_target_key(): "http 192.0.2.1:80 www.example.com/"); the other tables
+-- refer to it by id, so the key text is stored once.  Rows are kept when a target leaves the
+-- configuration: its state comes back if it returns.
+CREATE TABLE target (
+	id INTEGER PRIMARY KEY,
+	key TEXT UNIQUE NOT NULL
+);
+
+-- The few distinct probe reasons ("HTTP 200", "connect refused", "timeout after 2000 ms"),
+-- each stored once.
+CREATE TABLE reason (
+	id INTEGER PRIMARY KEY,
+	text TEXT UNIQUE NOT NULL
+);
+
+-- The last probe of each target.  Times are Unix seconds, latency milliseconds.
 CREATE TABLE target_state (
-	target_key TEXT PRIMARY KEY,
+	target_id INTEGER PRIMARY KEY REFERENCES target(id),
 	state TEXT NOT NULL,
 	since INTEGER,
 	reason TEXT,
@@ -81,26 +99,31 @@ CREATE TABLE target_state (
 	latency_ms REAL
 );
 
+-- One row per probe result, the bulk of the file: 10,000 targets every 10 s are 86 million rows
+-- a day.  Clustered by target and time without a rowid, so one b-tree serves both the history of
+-- a target and its pruning (a range at the start of the target's rows); no other index.  time_ms
+-- is Unix milliseconds (two results of one target can fall in the same second), latency_us
+-- microseconds.  reason_id has no foreign key: checking one on a reason's delete would scan
+-- the whole table.
 CREATE TABLE probe_result (
-	id INTEGER PRIMARY KEY,
-	time INTEGER NOT NULL,
-	target_key TEXT NOT NULL,
+	target_id INTEGER NOT NULL REFERENCES target(id),
+	time_ms INTEGER NOT NULL,
 	ok INTEGER NOT NULL,
-	latency_ms REAL,
-	reason TEXT
-);
-CREATE INDEX probe_result_target_time ON probe_result(target_key, time);
-CREATE INDEX probe_result_time ON probe_result(time);
+	latency_us INTEGER,
+	reason_id INTEGER,
+	PRIMARY KEY (target_id, time_ms)
+) WITHOUT ROWID;
 
+-- State changes are few (kept 30 days); time is Unix seconds.
 CREATE TABLE state_change (
 	id INTEGER PRIMARY KEY,
 	time INTEGER NOT NULL,
-	target_key TEXT NOT NULL,
+	target_id INTEGER NOT NULL REFERENCES target(id),
 	from_state TEXT,
 	to_state TEXT NOT NULL,
 	reason TEXT
 );
-CREATE INDEX state_change_target_time ON state_change(target_key, time);
+CREATE INDEX state_change_target_time ON state_change(target_id, time);
 CREATE INDEX state_change_time ON state_change(time);
 
 -- The change journal: one row per gslbctl change, written in the change's own transaction.
@@ -112,3 +135,57 @@ CREATE TABLE journal (
 	command TEXT NOT NULL,
 	summary TEXT NOT NULL
 );
+
+-- The configuration's generation, bumped by the triggers below on every change to a
+-- configuration table.  Any commit changes PRAGMA data_version, the health loop's once a second
+-- included; gslbd reads the configuration again only when this number moved too.
+CREATE TABLE config_generation (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	generation INTEGER NOT NULL
+);
+INSERT INTO config_generation(id, generation) VALUES (1, 1);
+CREATE TRIGGER pool_insert_generation AFTER INSERT ON pool BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER pool_update_generation AFTER UPDATE ON pool BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER pool_delete_generation AFTER DELETE ON pool BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_insert_generation AFTER INSERT ON member BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_update_generation AFTER UPDATE ON member BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_delete_generation AFTER DELETE ON member BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_address_insert_generation AFTER INSERT ON member_address BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_address_update_generation AFTER UPDATE ON member_address BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_address_delete_generation AFTER DELETE ON member_address BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_network_insert_generation AFTER INSERT ON member_network BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_network_update_generation AFTER UPDATE ON member_network BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER member_network_delete_generation AFTER DELETE ON member_network BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER health_check_insert_generation AFTER INSERT ON health_check BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER health_check_update_generation AFTER UPDATE ON health_check BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+CREATE TRIGGER health_check_delete_generation AFTER DELETE ON health_check BEGIN
+	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;

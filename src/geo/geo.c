@@ -230,7 +230,9 @@ static int read_record(MMDB_entry_s *entry, geo_info_t *out)
 		return ret;
 	out->has_location = have_lat && have_lon && fabs(out->lat) <= 90.0 &&
 			    fabs(out->lon) <= 180.0;
-	if (!out->has_location)
+	if (out->has_location)
+		geo_unit_vector(out->lat, out->lon, out->uvec);
+	else
 		out->lat = out->lon = 0.0;
 	return 0;
 }
@@ -304,6 +306,15 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;
+}
+
+void geo_unit_vector(double lat, double lon, double v[3])
+{
+	const double rad = M_PI / 180.0;
+	double cl = cos(lat * rad);
+	v[0] = cl * cos(lon * rad);
+	v[1] = cl * sin(lon * rad);
+	v[2] = sin(lat * rad);
 }
 
 double geo_distance_km(double lat1, double lon1, double lat2, double lon2)

@@ -78,9 +78,16 @@ int ctl_open(ctl_t *c)
 	ret = db_version(c->db, &v);
 	if (ret)
 		return ctl_db_fail(c, ret);
-	if (v < DB_SCHEMA_VERSION)
+	if (v == 0)
 		return ctl_fail(c, "database %s has schema version %d, not %d (run gslbctl init)",
 				c->db_path, v, DB_SCHEMA_VERSION);
+	if (v < DB_SCHEMA_VERSION) {
+		/* A file of an older gslbd: brought up to date in one transaction, data kept. */
+		ret = db_migrate(c->db, NULL);
+		if (ret)
+			return ctl_db_fail(c, ret);
+		return CTL_OK;
+	}
 	if (v > DB_SCHEMA_VERSION)
 		return ctl_fail(c,
 				"database %s has schema version %d, newer than this gslbctl (%d)",

@@ -24,6 +24,7 @@ typedef struct health_target {
 	struct health_loop *hl;
 	char *key;
 	uint32_t index;
+	int64_t store_id; /* the key's row id in the database's target table, 0 until known */
 	health_check_conf_t check; /* path, host and match owned (strdup) */
 	char *request;		   /* the HTTP request, built once */
 	size_t request_len;
@@ -42,11 +43,25 @@ typedef struct health_target {
 
 	SSL *ssl; /* https, during a probe */
 	bool hs_done, req_sent;
-	char *buf; /* response bytes, headers then body */
+	/*
+	 * https: the session the next probe resumes (NULL: full handshake), the
+	 * newest one the running probe received, and when the chain behind sess
+	 * was last verified by a full handshake (uv_hrtime ns).
+	 */
+	SSL_SESSION *sess, *sess_new;
+	uint64_t verified_ns;
+	bool sess_insecure; /* sess comes from an unverified handshake */
+	char *buf;	    /* response bytes, headers then body (decoded when chunked) */
 	size_t len, cap;
 	size_t hdr_end; /* 0 until the header block is complete */
 	int status;
 	long content_length; /* -1 when unknown */
+	/* Transfer-Encoding: chunked, decoded as it streams in (probe.c) */
+	bool chunked;
+	uint8_t ck_state;
+	uint16_t ck_line; /* bytes of the current chunk-size or trailer line */
+	uint64_t ck_left; /* the chunk size being read, then what is left of the chunk */
+	const char *ck_err;
 } health_target_t;
 
 /* probe.c */
@@ -56,6 +71,14 @@ void health_probe_abort(health_target_t *t);
 /** The timeout fired while probing. */
 void health_probe_timeout(health_target_t *t);
 SSL_CTX *health_tls_ctx_new(const char *ca_file);
+/** Forget t's TLS sessions: the target goes away or its check changed. */
+void health_probe_forget(health_target_t *t);
+/*
+ * A resumed TLS session skips chain verification: a target does a full
+ * handshake (a fresh verification) when its last one is this old.  5 min;
+ * tests/health_probe lowers it.
+ */
+extern uint32_t health_tls_reverify_ms;
 
 /* loop.c: a probe ended; t's connection is closing. */
 void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason);

@@ -18,20 +18,31 @@
 #include "internal.h"
 
 #define FLUSH_MS 1000		    /* one write transaction about once per second */
-#define PRUNE_EVERY 60		    /* flushes between prunes: once a minute */
+#define PRUNE_EVERY 60		    /* flushes between prunes of state changes: once a minute */
+#define PRUNE_ROUND_S 600	    /* each target's old results are deleted at least this often */
+#define PRUNE_BATCH_MIN 32	    /* targets pruned per flush, at least */
 #define CHANGES_KEEP_S (30 * 86400) /* state changes are few; keep a month of them */
 #define QUEUE_MAX 200000	    /* events kept while the database is locked */
+#define REASON_CACHE 64		    /* probe reasons whose row ids are remembered */
 #define BUSY_TIMEOUT_MS 1000
 
 /* One row to write: a probe result, or a state change. */
 typedef struct event {
 	char *key;
 	char *reason;
+	int64_t target_id; /* the key's row in the target table, 0 until looked up */
 	int64_t time_ms;
 	int64_t since_ms;
 	double latency_ms;
 	bool is_change, ok, up, from_up;
+	bool target_id_new; /* looked up by the flush under way (undone if it rolls back) */
 } event_t;
+
+/* A probe reason and its row id in the reason table. */
+typedef struct reason_slot {
+	char *text;
+	int64_t id;
+} reason_slot_t;
 
 /*
  * The loop object.  Fields under "mu" are shared with the control thread;
@@ -61,6 +72,9 @@ struct health_loop {
 
 	sqlite3 *db; /* the loop's own connection */
 	sqlite3_stmt *ins_probe, *ins_change, *up_state, *del_probe, *del_change;
+	sqlite3_stmt *sel_target, *ins_target, *sel_reason, *ins_reason, *prune_ids;
+	int64_t prune_cursor;		     /* the last target id whose results were pruned */
+	reason_slot_t reasons[REASON_CACHE]; /* by hash of the text */
 	bool db_broken;
 	event_t *q;
 	size_t nq, capq;
@@ -177,6 +191,7 @@ static void target_free(health_target_t *t)
 	free(t->buf);
 	if (t->ssl)
 		SSL_free(t->ssl);
+	health_probe_forget(t);
 	free(t->key);
 	free(t);
 }
@@ -186,6 +201,7 @@ static void target_take_conf(health_target_t *t, health_target_t *n)
 {
 	conf_free_strings(&t->check);
 	free(t->request);
+	health_probe_forget(t); /* no session resumed across a check change */
 	t->check = n->check;
 	t->request = n->request;
 	t->request_len = n->request_len;
@@ -289,6 +305,7 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 	event_t ev = {
 		.key = t->key,
 		.reason = (char *)reason,
+		.target_id = t->store_id,
 		.time_ms = now,
 		.since_ms = t->since_ms,
 		.latency_ms = latency_ms,
@@ -414,39 +431,56 @@ static void db_log(health_loop_t *hl, const char *what)
 	log_err("health: database %s: %s: %s", hl->db_path, what, sqlite3_errmsg(hl->db));
 }
 
+/* The statements, by where their pointer lives in health_loop_t. */
+static const struct {
+	size_t off;
+	const char *sql;
+} statements[] = {
+	{ offsetof(health_loop_t, ins_probe),
+	  /* REPLACE: two results of one target in one millisecond keep the later. */
+	  "INSERT OR REPLACE INTO probe_result(target_id, time_ms, ok, latency_us, reason_id) "
+	  "VALUES(?1, ?2, ?3, ?4, ?5)" },
+	{ offsetof(health_loop_t, ins_change),
+	  "INSERT INTO state_change(time, target_id, from_state, to_state, reason) "
+	  "VALUES(?1, ?2, ?3, ?4, ?5)" },
+	{ offsetof(health_loop_t, up_state),
+	  "INSERT INTO target_state(target_id, state, since, reason, last_probe, latency_ms) "
+	  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(target_id) DO UPDATE SET "
+	  "state = excluded.state, since = excluded.since, reason = excluded.reason, "
+	  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms" },
+	{ offsetof(health_loop_t, del_probe),
+	  "DELETE FROM probe_result WHERE target_id = ?1 AND time_ms < ?2" },
+	{ offsetof(health_loop_t, del_change), "DELETE FROM state_change WHERE time < ?1" },
+	{ offsetof(health_loop_t, sel_target), "SELECT id FROM target WHERE key = ?1" },
+	{ offsetof(health_loop_t, ins_target), "INSERT INTO target(key) VALUES(?1)" },
+	{ offsetof(health_loop_t, sel_reason), "SELECT id FROM reason WHERE text = ?1" },
+	{ offsetof(health_loop_t, ins_reason), "INSERT INTO reason(text) VALUES(?1)" },
+	{ offsetof(health_loop_t, prune_ids),
+	  "SELECT id FROM target WHERE id > ?1 ORDER BY id LIMIT ?2" },
+};
+
+static sqlite3_stmt **statement(health_loop_t *hl, size_t i)
+{
+	return (sqlite3_stmt **)((char *)hl + statements[i].off);
+}
+
+static void db_finalize(health_loop_t *hl)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
+		sqlite3_finalize(*statement(hl, i));
+		*statement(hl, i) = NULL;
+	}
+}
+
 static int db_prepare(health_loop_t *hl)
 {
-	static const struct {
-		size_t off;
-		const char *sql;
-	} st[] = {
-		{ offsetof(health_loop_t, ins_probe),
-		  "INSERT INTO probe_result(time, target_key, ok, latency_ms, reason) "
-		  "VALUES(?1, ?2, ?3, ?4, ?5)" },
-		{ offsetof(health_loop_t, ins_change),
-		  "INSERT INTO state_change(time, target_key, from_state, to_state, reason) "
-		  "VALUES(?1, ?2, ?3, ?4, ?5)" },
-		{ offsetof(health_loop_t, up_state),
-		  "INSERT INTO target_state(target_key, state, since, reason, last_probe, "
-		  "latency_ms) "
-		  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(target_key) DO UPDATE SET "
-		  "state = excluded.state, since = excluded.since, reason = excluded.reason, "
-		  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms" },
-		{ offsetof(health_loop_t, del_probe), "DELETE FROM probe_result WHERE time < ?1" },
-		{ offsetof(health_loop_t, del_change), "DELETE FROM state_change WHERE time < ?1" },
-	};
-
 	if (hl->ins_probe)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(st); i++) {
-		sqlite3_stmt **s = (sqlite3_stmt **)((char *)hl + st[i].off);
-		if (sqlite3_prepare_v2(hl->db, st[i].sql, -1, s, NULL) != SQLITE_OK) {
+	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
+		if (sqlite3_prepare_v2(hl->db, statements[i].sql, -1, statement(hl, i), NULL) !=
+		    SQLITE_OK) {
 			db_log(hl, "cannot prepare the health statements");
-			for (size_t k = 0; k < i; k++) {
-				sqlite3_stmt **p = (sqlite3_stmt **)((char *)hl + st[k].off);
-				sqlite3_finalize(*p);
-				*p = NULL;
-			}
+			db_finalize(hl);
 			return -EINVAL;
 		}
 	}
@@ -475,14 +509,92 @@ static const char *state_name(bool up)
 	return up ? "up" : "down";
 }
 
-static void write_event(health_loop_t *hl, const event_t *e)
+/* The row id of text in the target or reason table, made when missing; 0 on failure (logged). */
+static int64_t row_id(health_loop_t *hl, sqlite3_stmt *sel, sqlite3_stmt *ins, const char *text)
+{
+	int64_t id = 0;
+
+	sqlite3_bind_text(sel, 1, text, -1, SQLITE_STATIC);
+	if (sqlite3_step(sel) == SQLITE_ROW)
+		id = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
+	if (id)
+		return id;
+	sqlite3_bind_text(ins, 1, text, -1, SQLITE_STATIC);
+	if (step(ins)) {
+		db_log(hl, ins == hl->ins_target ? "insert target" : "insert reason");
+		return 0;
+	}
+	return sqlite3_last_insert_rowid(hl->db);
+}
+
+/*
+ * The target id of e.  A live target keeps the id once known, so its later
+ * results carry it and skip the lookup; only a target's first results (and
+ * those of a target already removed) look the key up.
+ */
+static int64_t event_target(health_loop_t *hl, event_t *e)
+{
+	if (e->target_id)
+		return e->target_id;
+	e->target_id = row_id(hl, hl->sel_target, hl->ins_target, e->key);
+	if (!e->target_id)
+		return 0;
+	e->target_id_new = true;
+	health_target_t *t = find_key(hl->cur, hl->ncur, e->key);
+	if (t)
+		t->store_id = e->target_id;
+	return e->target_id;
+}
+
+/* The reason id of text: nearly every result repeats one of a few, so a small cache answers. */
+static int64_t reason_id(health_loop_t *hl, const char *text)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	reason_slot_t *r = &hl->reasons[h % REASON_CACHE];
+	if (r->text && strcmp(r->text, text) == 0)
+		return r->id;
+	int64_t id = row_id(hl, hl->sel_reason, hl->ins_reason, text);
+	if (!id)
+		return 0;
+	free(r->text);
+	r->text = gslb_strdup(text);
+	r->id = id;
+	return id;
+}
+
+/* The flush rolled back: the target and reason rows it made are gone, so are their ids. */
+static void forget_new_ids(health_loop_t *hl)
+{
+	for (size_t i = 0; i < hl->nq; i++) {
+		event_t *e = &hl->q[i];
+		if (!e->target_id_new)
+			continue;
+		health_target_t *t = find_key(hl->cur, hl->ncur, e->key);
+		if (t)
+			t->store_id = 0;
+		e->target_id = 0;
+		e->target_id_new = false;
+	}
+	for (size_t i = 0; i < REASON_CACHE; i++) {
+		free(hl->reasons[i].text);
+		hl->reasons[i].text = NULL;
+	}
+}
+
+static void write_event(health_loop_t *hl, event_t *e)
 {
 	sqlite3_stmt *s;
+	int64_t tid = event_target(hl, e);
 
+	if (!tid)
+		return;
 	if (e->is_change) {
 		s = hl->ins_change;
 		sqlite3_bind_int64(s, 1, db_time(e->time_ms));
-		sqlite3_bind_text(s, 2, e->key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, tid);
 		sqlite3_bind_text(s, 3, state_name(e->from_up), -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 4, state_name(e->up), -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 5, e->reason, -1, SQLITE_STATIC);
@@ -490,16 +602,23 @@ static void write_event(health_loop_t *hl, const event_t *e)
 			db_log(hl, "insert state_change");
 		return;
 	}
+	int64_t rid = e->reason ? reason_id(hl, e->reason) : 0;
 	s = hl->ins_probe;
-	sqlite3_bind_int64(s, 1, db_time(e->time_ms));
-	sqlite3_bind_text(s, 2, e->key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, tid);
+	sqlite3_bind_int64(s, 2, e->time_ms);
 	sqlite3_bind_int(s, 3, e->ok);
-	sqlite3_bind_double(s, 4, e->latency_ms);
-	sqlite3_bind_text(s, 5, e->reason, -1, SQLITE_STATIC);
+	if (e->latency_ms >= 0)
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)(e->latency_ms * 1000.0 + 0.5));
+	else
+		sqlite3_bind_null(s, 4);
+	if (rid)
+		sqlite3_bind_int64(s, 5, rid);
+	else
+		sqlite3_bind_null(s, 5);
 	if (step(s))
 		db_log(hl, "insert probe_result");
 	s = hl->up_state;
-	sqlite3_bind_text(s, 1, e->key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, tid);
 	sqlite3_bind_text(s, 2, state_name(e->up), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, db_time(e->since_ms));
 	sqlite3_bind_text(s, 4, e->reason, -1, SQLITE_STATIC);
@@ -509,13 +628,37 @@ static void write_event(health_loop_t *hl, const event_t *e)
 		db_log(hl, "update target_state");
 }
 
-static void prune(health_loop_t *hl)
+/*
+ * Delete the results older than --history of the next few targets.  Each
+ * target's results are one range of the primary key, its oldest at the
+ * start, so this is one short range delete per target.  A slice of the
+ * targets per flush goes round all of them within PRUNE_ROUND_S (sooner
+ * when they are few), in small steps rather than one long transaction.
+ */
+static void prune_results(health_loop_t *hl)
 {
-	int64_t now = wall_ms();
-	sqlite3_bind_int64(hl->del_probe, 1, db_time(now) - (int64_t)hl->history_hours * 3600);
-	if (step(hl->del_probe))
-		db_log(hl, "prune probe_result");
-	sqlite3_bind_int64(hl->del_change, 1, db_time(now) - CHANGES_KEEP_S);
+	int64_t cut = wall_ms() - (int64_t)hl->history_hours * 3600 * 1000;
+	int64_t batch = (int64_t)(hl->ncur / (PRUNE_ROUND_S * 1000 / FLUSH_MS)) + PRUNE_BATCH_MIN;
+	int64_t id = 0, n = 0;
+	sqlite3_stmt *ids = hl->prune_ids;
+
+	sqlite3_bind_int64(ids, 1, hl->prune_cursor);
+	sqlite3_bind_int64(ids, 2, batch);
+	while (sqlite3_step(ids) == SQLITE_ROW) {
+		id = sqlite3_column_int64(ids, 0);
+		n++;
+		sqlite3_bind_int64(hl->del_probe, 1, id);
+		sqlite3_bind_int64(hl->del_probe, 2, cut);
+		if (step(hl->del_probe))
+			db_log(hl, "prune probe_result");
+	}
+	sqlite3_reset(ids);
+	hl->prune_cursor = n < batch ? 0 : id;
+}
+
+static void prune_changes(health_loop_t *hl)
+{
+	sqlite3_bind_int64(hl->del_change, 1, db_time(wall_ms()) - CHANGES_KEEP_S);
 	if (step(hl->del_change))
 		db_log(hl, "prune state_change");
 }
@@ -543,12 +686,14 @@ static void flush(health_loop_t *hl, bool prune_now)
 	}
 	for (size_t i = 0; i < hl->nq; i++)
 		write_event(hl, &hl->q[i]);
+	prune_results(hl);
 	if (prune_now)
-		prune(hl);
+		prune_changes(hl);
 	rc = sqlite3_exec(hl->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		db_log(hl, "commit");
 		sqlite3_exec(hl->db, "ROLLBACK", NULL, NULL, NULL);
+		forget_new_ids(hl);
 		return;
 	}
 	queue_clear(hl, hl->nq);
@@ -582,8 +727,9 @@ static bool stored_state(health_loop_t *hl, const char *key, bool *up, int64_t *
 	if (!hl->rdb)
 		return false;
 	if (sqlite3_prepare_v2(hl->rdb,
-			       "SELECT state, since FROM target_state WHERE target_key = ?1", -1,
-			       &s, NULL) != SQLITE_OK)
+			       "SELECT s.state, s.since FROM target_state s "
+			       "JOIN target t ON t.id = s.target_id WHERE t.key = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
 		return false;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -789,11 +935,9 @@ void health_loop_free(health_loop_t *hl)
 	free(hl->cur);
 	queue_clear(hl, hl->nq);
 	free(hl->q);
-	sqlite3_finalize(hl->ins_probe);
-	sqlite3_finalize(hl->ins_change);
-	sqlite3_finalize(hl->up_state);
-	sqlite3_finalize(hl->del_probe);
-	sqlite3_finalize(hl->del_change);
+	db_finalize(hl);
+	for (size_t i = 0; i < REASON_CACHE; i++)
+		free(hl->reasons[i].text);
 	sqlite3_close(hl->db);
 	sqlite3_close(hl->rdb);
 	SSL_CTX_free(hl->tls);

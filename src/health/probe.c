@@ -27,6 +27,46 @@ typedef struct out_req {
 static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+uint32_t health_tls_reverify_ms = 5 * 60 * 1000;
+
+static void sess_put(SSL_SESSION **s)
+{
+	if (*s) {
+		SSL_SESSION_free(*s);
+		*s = NULL;
+	}
+}
+
+void health_probe_forget(health_target_t *t)
+{
+	sess_put(&t->sess);
+	sess_put(&t->sess_new);
+}
+
+/*
+ * The probe ended: a success keeps the newest session for the next probe; a
+ * failure of any kind forgets them all, so the next probe verifies afresh.
+ */
+static void sess_settle(health_target_t *t, bool ok)
+{
+	if (!ok) {
+		health_probe_forget(t);
+		return;
+	}
+	/*
+	 * We close without a close_notify (the connection has served its
+	 * purpose); SSL_free would take that for a broken connection and mark
+	 * the session unresumable.
+	 */
+	if (t->ssl)
+		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	if (t->sess_new) {
+		sess_put(&t->sess);
+		t->sess = t->sess_new;
+		t->sess_new = NULL;
+	}
+}
+
 static void tcp_close_cb(uv_handle_t *h)
 {
 	health_target_t *t = h->data;
@@ -43,6 +83,7 @@ static void probe_release(health_target_t *t)
 		SSL_free(t->ssl);
 		t->ssl = NULL;
 	}
+	sess_put(&t->sess_new);
 	free(t->buf);
 	t->buf = NULL;
 	t->len = t->cap = 0;
@@ -61,6 +102,8 @@ static void probe_end(health_target_t *t, bool ok, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	double ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
+	if (t->check.type == HEALTH_HTTPS)
+		sess_settle(t, ok);
 	probe_release(t);
 	health_loop_report(t, ok, ms, reason);
 }
@@ -133,28 +176,245 @@ static void tls_fail(health_target_t *t)
 
 /* ---- the HTTP response ---- */
 
-static long find_content_length(const char *h, size_t len)
+/* The value of header name (given with its colon) in the header block, without OWS; NULL if absent. */
+static const char *header_value(const char *h, size_t len, const char *name, size_t *vlen)
 {
 	const char *p = h, *end = h + len;
+	size_t nlen = strlen(name);
 
 	while (p < end) {
 		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
 		if (!eol)
 			eol = end;
-		if (eol - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0) {
-			char num[32];
-			size_t n = (size_t)(eol - p - 15);
-			if (n >= sizeof(num))
-				return -1;
-			memcpy(num, p + 15, n);
-			num[n] = '\0';
-			char *e;
-			long v = strtol(num, &e, 10);
-			return v >= 0 ? v : -1;
+		if ((size_t)(eol - p) >= nlen && strncasecmp(p, name, nlen) == 0) {
+			const char *v = p + nlen, *ve = eol;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			*vlen = (size_t)(ve - v);
+			return v;
 		}
 		p = eol + 2;
 	}
-	return -1;
+	return NULL;
+}
+
+static long find_content_length(const char *h, size_t len)
+{
+	size_t n;
+	const char *v = header_value(h, len, "Content-Length:", &n);
+	char num[32];
+
+	if (!v || !n || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	long cl = strtol(num, NULL, 10);
+	return cl >= 0 ? cl : -1;
+}
+
+/* RFC 9112 6.1: chunked is the final transfer coding of the list, if there. */
+static bool find_chunked(const char *h, size_t len)
+{
+	size_t n;
+	const char *v = header_value(h, len, "Transfer-Encoding:", &n);
+
+	if (!v)
+		return false;
+	const char *last = v;
+	for (const char *p = v; p < v + n; p++)
+		if (*p == ',')
+			last = p + 1;
+	while (last < v + n && (*last == ' ' || *last == '\t'))
+		last++;
+	return (size_t)(v + n - last) == 7 && strncasecmp(last, "chunked", 7) == 0;
+}
+
+/* ---- chunked transfer-coding (RFC 9112 7.1), decoded into buf as it streams in ---- */
+
+enum {
+	CK_SIZE0,   /* the first digit of a chunk-size */
+	CK_SIZE,    /* more digits */
+	CK_EXT,	    /* chunk extensions, skipped */
+	CK_SIZE_LF, /* the LF that ends the chunk-size line */
+	CK_DATA,
+	CK_DATA_CR, /* the CRLF after the chunk data */
+	CK_DATA_LF,
+	CK_TRAILER0, /* the start of a trailer line, or the empty line that ends the body */
+	CK_TRAILER,
+	CK_END_LF,
+	CK_DONE,
+	CK_BAD,
+};
+
+#define CHUNK_LINE_MAX 4096 /* a chunk-size line or trailer line longer than this is refused */
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Append decoded body bytes, as far as match looks; p may lie in buf, behind the write point. */
+static void body_put(health_target_t *t, const char *p, size_t n)
+{
+	size_t limit = t->hdr_end + HEALTH_BODY_MAX;
+
+	if (t->len + n > limit)
+		n = limit > t->len ? limit - t->len : 0;
+	if (!n)
+		return;
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		t->buf = gslb_realloc(t->buf, cap);
+		t->cap = cap;
+	}
+	memmove(t->buf + t->len, p, n);
+	t->len += n;
+}
+
+/* One byte of framing (everything but chunk data): the next state, or NULL and why it is bad. */
+static int chunk_next(health_target_t *t, char c, const char **why)
+{
+	int h;
+
+	switch (t->ck_state) {
+	case CK_SIZE0:
+		if ((h = hex_digit(c)) < 0)
+			break;
+		t->ck_left = (uint64_t)h;
+		return CK_SIZE;
+	case CK_SIZE:
+		if ((h = hex_digit(c)) >= 0) {
+			if (t->ck_left >> 56) {
+				*why = "chunk-size too large";
+				return CK_BAD;
+			}
+			t->ck_left = t->ck_left << 4 | (uint64_t)h;
+			return CK_SIZE;
+		}
+		if (c == ';' || c == ' ' || c == '\t')
+			return CK_EXT;
+		if (c == '\r')
+			return CK_SIZE_LF;
+		if (c == '\n')
+			return t->ck_left ? CK_DATA : CK_TRAILER0;
+		break;
+	case CK_EXT:
+		if (c == '\r')
+			return CK_SIZE_LF;
+		if (c == '\n')
+			return t->ck_left ? CK_DATA : CK_TRAILER0;
+		return CK_EXT;
+	case CK_SIZE_LF:
+		if (c == '\n')
+			return t->ck_left ? CK_DATA : CK_TRAILER0;
+		*why = "CR without LF in a chunk-size line";
+		return CK_BAD;
+	case CK_DATA_CR:
+	case CK_DATA_LF:
+		/* A bare LF is taken as the line end, as for chunk-size lines. */
+		if (c == '\r' && t->ck_state == CK_DATA_CR)
+			return CK_DATA_LF;
+		if (c == '\n')
+			return CK_SIZE0;
+		*why = "no CRLF after chunk data";
+		return CK_BAD;
+	case CK_TRAILER0:
+		if (c == '\r')
+			return CK_END_LF;
+		return c == '\n' ? CK_DONE : CK_TRAILER;
+	case CK_TRAILER:
+		return c == '\n' ? CK_TRAILER0 : CK_TRAILER;
+	case CK_END_LF:
+		if (c == '\n')
+			return CK_DONE;
+		*why = "CR without LF after the trailer";
+		return CK_BAD;
+	}
+	*why = "chunk-size is not hexadecimal";
+	return CK_BAD;
+}
+
+static void chunk_byte(health_target_t *t, char c)
+{
+	const char *why = NULL;
+	int next = chunk_next(t, c, &why);
+
+	if (next == CK_BAD) {
+		t->ck_state = CK_BAD;
+		t->ck_err = why;
+		return;
+	}
+	/* Lines restart at a new state that begins one; a line too long is refused. */
+	if (next == CK_SIZE0 || next == CK_TRAILER0 || next == CK_DATA)
+		t->ck_line = 0;
+	else if (++t->ck_line > CHUNK_LINE_MAX) {
+		t->ck_err = next >= CK_TRAILER0 ? "trailer line too long"
+						: "chunk-size line too long";
+		t->ck_state = CK_BAD;
+		return;
+	}
+	t->ck_state = (uint8_t)next;
+}
+
+/* Decode raw message-body bytes: no allocation beyond the body buffer itself. */
+static void chunk_feed(health_target_t *t, const char *in, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && t->ck_state != CK_DONE && t->ck_state != CK_BAD) {
+		if (t->ck_state == CK_DATA) {
+			size_t k = n - i < t->ck_left ? n - i : (size_t)t->ck_left;
+			body_put(t, in + i, k);
+			i += k;
+			t->ck_left -= k;
+			if (!t->ck_left)
+				t->ck_state = CK_DATA_CR;
+			continue;
+		}
+		chunk_byte(t, in[i++]);
+	}
+}
+
+/* The header block is complete (hdr_end set): false if the probe ended here. */
+static bool http_headers(health_target_t *t)
+{
+	char *eol = memmem(t->buf, t->len, "\r\n", 2);
+	const char *h = eol + 2;
+	size_t hlen = t->hdr_end - (size_t)(h - t->buf);
+
+	t->status = health_http_status_parse(t->buf, (size_t)(eol - t->buf));
+	if (t->status < 0) {
+		probe_end(t, false, "malformed HTTP response");
+		return false;
+	}
+	if (!health_expect_match(&t->check, (unsigned)t->status)) {
+		probe_end(t, false, "HTTP %d", t->status);
+		return false;
+	}
+	if (!t->check.match || !*t->check.match) {
+		probe_end(t, true, "HTTP %d", t->status);
+		return false;
+	}
+	/* RFC 9112 6.3: chunked overrides Content-Length. */
+	t->chunked = find_chunked(h, hlen);
+	if (!t->chunked) {
+		t->content_length = find_content_length(h, hlen);
+		return true;
+	}
+	/* The body bytes read with the headers, decoded in place (never longer than the raw). */
+	size_t raw = t->len - t->hdr_end;
+	t->len = t->hdr_end;
+	t->ck_state = CK_SIZE0;
+	t->ck_line = 0;
+	chunk_feed(t, t->buf + t->hdr_end, raw);
+	return true;
 }
 
 /* Decide what we can from the bytes so far; the probe may end here. */
@@ -179,37 +439,44 @@ static void http_check(health_target_t *t, bool eof)
 			return;
 		}
 		t->hdr_end = (size_t)(e - t->buf) + 4;
-		char *eol = memmem(t->buf, t->len, "\r\n", 2);
-		t->status = health_http_status_parse(t->buf, (size_t)(eol - t->buf));
-		if (t->status < 0) {
-			probe_end(t, false, "malformed HTTP response");
+		if (!http_headers(t))
 			return;
-		}
-		t->content_length = find_content_length(eol + 2,
-							t->hdr_end - (size_t)(eol + 2 - t->buf));
-		if (!health_expect_match(&t->check, (unsigned)t->status)) {
-			probe_end(t, false, "HTTP %d", t->status);
-			return;
-		}
-		if (!match || !*match) {
-			probe_end(t, true, "HTTP %d", t->status);
-			return;
-		}
 	}
 	size_t blen = t->len - t->hdr_end;
 	if (blen > HEALTH_BODY_MAX)
 		blen = HEALTH_BODY_MAX;
+	/* The string may be found before a malformed part: we stop reading as soon as it is. */
 	if (memmem(t->buf + t->hdr_end, blen, match, strlen(match))) {
 		probe_end(t, true, "HTTP %d", t->status);
 		return;
 	}
-	if (eof || blen >= HEALTH_BODY_MAX ||
-	    (t->content_length >= 0 && blen >= (size_t)t->content_length))
+	bool complete;
+	if (t->chunked) {
+		if (t->ck_state == CK_BAD) {
+			probe_end(t, false, "HTTP: bad chunked encoding (%s)", t->ck_err);
+			return;
+		}
+		if (eof && t->ck_state != CK_DONE && blen < HEALTH_BODY_MAX) {
+			probe_end(t, false,
+				  "HTTP: bad chunked encoding (the connection closed inside the "
+				  "body)");
+			return;
+		}
+		complete = t->ck_state == CK_DONE;
+	} else {
+		complete = t->content_length >= 0 && blen >= (size_t)t->content_length;
+	}
+	if (eof || blen >= HEALTH_BODY_MAX || complete)
 		probe_end(t, false, "body did not contain \"%s\"", match);
 }
 
 static void http_feed(health_target_t *t, const char *data, size_t n)
 {
+	if (t->hdr_end && t->chunked) {
+		chunk_feed(t, data, n);
+		http_check(t, false);
+		return;
+	}
 	size_t limit = (t->hdr_end ? t->hdr_end : HEALTH_HEADERS_MAX) + HEALTH_BODY_MAX;
 	if (t->len + n > limit)
 		n = limit > t->len ? limit - t->len : 0;
@@ -226,6 +493,53 @@ static void http_feed(health_target_t *t, const char *data, size_t n)
 }
 
 /* ---- TLS over the stream ---- */
+
+/*
+ * The handshake is done.  A full one verified the chain now (or, insecure,
+ * did not); a resumed one verified nothing, and only stands on the result
+ * its session recorded.
+ */
+static int tls_check_session(health_target_t *t)
+{
+	if (!SSL_session_reused(t->ssl)) {
+		sess_put(&t->sess); /* not taken by the server: this handshake's ones replace it */
+		t->verified_ns = t->start_ns;
+		t->sess_insecure = t->check.insecure;
+		return 0;
+	}
+	if (!t->check.insecure && SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		tls_fail(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resume the target's last session, unless it is too old to trust or not verified enough. */
+static void tls_resume(health_target_t *t)
+{
+	if (!t->sess)
+		return;
+	uint64_t age_ms = (uv_hrtime() - t->verified_ns) / 1000000;
+
+	if (age_ms >= health_tls_reverify_ms || (t->sess_insecure && !t->check.insecure) ||
+	    !SSL_SESSION_is_resumable(t->sess)) {
+		sess_put(&t->sess);
+		return;
+	}
+	SSL_set_session(t->ssl, t->sess);
+}
+
+/* OpenSSL made a session (TLS 1.3: a ticket, which arrives after the handshake). */
+static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	health_target_t *t = SSL_get_app_data(ssl);
+
+	if (!t || !t->probing)
+		return 0;
+	sess_put(&t->sess_new);
+	t->sess_new = sess;
+	return 1; /* the reference is ours */
+}
 
 static void tls_pump(health_target_t *t)
 {
@@ -246,6 +560,8 @@ static void tls_pump(health_target_t *t)
 			return;
 		}
 		t->hs_done = true;
+		if (tls_check_session(t) < 0)
+			return;
 	}
 	if (!t->req_sent) {
 		/* The write BIO is a memory BIO: the whole request is accepted at once. */
@@ -289,6 +605,7 @@ static int tls_begin(health_target_t *t)
 	t->ssl = SSL_new(health_loop_tls(t->hl));
 	if (!t->ssl)
 		return -ENOMEM;
+	SSL_set_app_data(t->ssl, t);
 	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
 	if (!rbio || !wbio) {
 		BIO_free(rbio);
@@ -324,6 +641,7 @@ static int tls_begin(health_target_t *t)
 		}
 		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
 	}
+	tls_resume(t);
 	return 0;
 }
 
@@ -415,6 +733,7 @@ void health_probe_start(health_target_t *t)
 	t->len = t->hdr_end = 0;
 	t->status = 0;
 	t->content_length = -1;
+	t->chunked = false;
 	rc = uv_tcp_init(loop, &t->tcp);
 	if (rc < 0) {
 		probe_end(t, false, "connect failed: %s", uv_strerror(rc));
@@ -449,7 +768,12 @@ SSL_CTX *health_tls_ctx_new(const char *ca_file)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	/* Probes are short and one-off: no session cache. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/*
+	 * Each target keeps its own last session (tls_new_session); OpenSSL's
+	 * cache, keyed by nothing we control, stays empty.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_new_session);
 	return ctx;
 }

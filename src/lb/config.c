@@ -234,6 +234,8 @@ static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool
 	lm->has_location = m->has_location;
 	lm->lat = m->latitude;
 	lm->lon = m->longitude;
+	if (lm->has_location)
+		geo_unit_vector(lm->lat, lm->lon, lm->uvec);
 	lm->naddr[0] = addrs_build(m, 4, &lm->addr[0], pool);
 	lm->naddr[1] = addrs_build(m, 6, &lm->addr[1], pool);
 	member_places_build(lm, m, pool);
@@ -273,8 +275,10 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	}
 	lp->nmembers = (uint16_t)n;
 	lp->members = gslb_calloc(n ? n : 1, sizeof(*lp->members));
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		member_build(&lp->members[k], &p->members[k], p->name);
+		lp->has_nets |= lp->members[k].nnets > 0;
+	}
 	return true;
 }
 

@@ -44,11 +44,22 @@ static int member_net_match(const lb_member_t *m, const lb_client_t *cl)
 	return best;
 }
 
-static bool member_lists_country(const lb_member_t *m, const char *code)
+/* A place code as the zero-padded 8 bytes members keep them in, for one comparison each. */
+static uint64_t place_key(const char *code, size_t max)
 {
-	for (uint16_t i = 0; i < m->ncountries; i++)
-		if (strcmp(m->countries[i], code) == 0)
+	uint64_t k = 0;
+	memcpy(&k, code, strnlen(code, max));
+	return k;
+}
+
+static bool member_lists_country(const lb_member_t *m, uint64_t key)
+{
+	for (uint16_t i = 0; i < m->ncountries; i++) {
+		uint64_t c;
+		memcpy(&c, m->countries[i], sizeof(c));
+		if (c == key)
 			return true;
+	}
 	return false;
 }
 
@@ -61,6 +72,8 @@ static bool member_lists_country(const lb_member_t *m, const char *code)
  */
 static unsigned scope_exclude_nets(const lb_pool_t *p, const lb_client_t *cl, unsigned scope)
 {
+	if (!p->has_nets)
+		return scope;
 	unsigned bits = family_bits(cl->family);
 	for (uint16_t k = 0; k < p->nmembers; k++) {
 		const lb_member_t *m = &p->members[k];
@@ -80,26 +93,30 @@ static unsigned scope_exclude_nets(const lb_pool_t *p, const lb_client_t *cl, un
 	return scope;
 }
 
-/* Rule 4: candidates with a location, nearest first, ties by weight (heavier first). */
+/*
+ * Rule 4: candidates with a location, nearest first, ties by weight
+ * (heavier first).  Nearness is the dot product of unit vectors, which
+ * orders places exactly as the great-circle distance does.
+ */
 static uint16_t rank_distance(const lb_pool_t *p, const struct lb_cands *c, const geo_info_t *g,
 			      uint16_t *idx)
 {
-	double dist[LB_MEMBERS_MAX];
+	double near[LB_MEMBERS_MAX];
 	uint16_t n = 0;
 	for (uint16_t k = 0; k < c->n; k++) {
 		const lb_member_t *m = &p->members[c->idx[k]];
 		if (!m->has_location)
 			continue;
-		double d = geo_distance_km(g->lat, g->lon, m->lat, m->lon);
+		double d = g->uvec[0] * m->uvec[0] + g->uvec[1] * m->uvec[1] + g->uvec[2] * m->uvec[2];
 		/* Insertion sort: pools are small and this keeps the order stable. */
 		uint16_t j = n++;
-		while (j > 0 && (dist[j - 1] > d ||
-				 (dist[j - 1] == d && p->members[idx[j - 1]].weight < m->weight))) {
-			dist[j] = dist[j - 1];
+		while (j > 0 && (near[j - 1] < d ||
+				 (near[j - 1] == d && p->members[idx[j - 1]].weight < m->weight))) {
+			near[j] = near[j - 1];
 			idx[j] = idx[j - 1];
 			j--;
 		}
-		dist[j] = d;
+		near[j] = d;
 		idx[j] = c->idx[k];
 	}
 	return n;
@@ -120,7 +137,7 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 		return;
 
 	/* Rule 1: the longest member network holding the client; members sharing it tie. */
-	if (known)
+	if (known && p->has_nets)
 		for (uint16_t k = 0; k < c->n; k++) {
 			int l = member_net_match(&p->members[c->idx[k]], cl);
 			if (l > best)
@@ -138,14 +155,18 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 
 	bool found = known && g && g->found;
 	/* Rule 2: the subdivision, else the country. */
-	if (found && g->subdivision[0])
+	if (found && g->subdivision[0]) {
+		uint64_t key = place_key(g->subdivision, sizeof(g->subdivision));
 		for (uint16_t k = 0; k < c->n; k++)
-			if (member_lists_country(&p->members[c->idx[k]], g->subdivision))
+			if (member_lists_country(&p->members[c->idx[k]], key))
 				out->idx[out->n++] = c->idx[k];
-	if (out->n == 0 && found && g->country[0])
+	}
+	if (out->n == 0 && found && g->country[0]) {
+		uint64_t key = place_key(g->country, sizeof(g->country));
 		for (uint16_t k = 0; k < c->n; k++)
-			if (member_lists_country(&p->members[c->idx[k]], g->country))
+			if (member_lists_country(&p->members[c->idx[k]], key))
 				out->idx[out->n++] = c->idx[k];
+	}
 	if (out->n > 0) {
 		out->rule = LB_GEO_COUNTRY;
 		goto scope;

@@ -202,14 +202,42 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 	return ret;
 }
 
+/*
+ * Copy the n bytes of a wire name, lowercasing A-Z eight bytes at a time
+ * (length bytes are at most 63, never letters, so they pass unchanged).
+ */
+static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = dns_lower(src[i]);
+		return;
+	}
+	for (size_t i = 0;; i += 8) {
+		/* The last block overlaps the one before: lowercasing twice changes nothing. */
+		if (i + 8 > n)
+			i = n - 8;
+		uint64_t v;
+		memcpy(&v, src + i, 8);
+		uint64_t low7 = v & ~high;
+		/* Each byte's top bit: low7 >= 'A', low7 > 'Z' (no carry leaves a byte). */
+		uint64_t ge_a = low7 + ones * (0x80 - 'A');
+		uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
+		v |= (ge_a & ~gt_z & ~v & high) >> 2;
+		memcpy(dst + i, &v, 8);
+		if (i + 8 == n)
+			return;
+	}
+}
+
 static int parse_message(struct query *q, const uint8_t *m, size_t len)
 {
 	if (dns_get16(m + 4) != 1)
 		return PARSE_FORMERR_NOQ;
 
-	/* The question name: no compression allowed, lowercased as we go. */
+	/* The question name: no compression allowed. */
 	size_t pos = DNS_HEADER_LEN;
-	size_t nl = 0;
 	int labels = 0;
 	q->qname = m + pos;
 	for (;;) {
@@ -218,17 +246,15 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 		uint8_t l = m[pos];
 		if (l == 0)
 			break;
-		if (l > 63 || nl + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
+		size_t off = pos - DNS_HEADER_LEN;
+		if (l > 63 || off + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
 			return PARSE_FORMERR_NOQ;
-		q->label_off[labels++] = (uint8_t)nl;
-		q->lname[nl++] = l;
-		for (uint8_t i = 1; i <= l; i++)
-			q->lname[nl++] = dns_lower(m[pos + i]);
+		q->label_off[labels++] = (uint8_t)off;
 		pos += 1 + (size_t)l;
 	}
-	q->lname[nl++] = 0;
 	pos++;
-	q->qname_len = nl;
+	q->qname_len = pos - DNS_HEADER_LEN;
+	name_lower_copy(q->lname, q->qname, q->qname_len);
 	q->nlabels = labels;
 	if (len - pos < 4)
 		return PARSE_FORMERR_NOQ;
@@ -346,6 +372,123 @@ static void client_get(const struct answer *a, lb_client_t *cl)
 	}
 }
 
+/* ---- the geo cache ---- */
+
+/*
+ * Clients come in networks: resolvers send ECS /24 and /56 prefixes, and a
+ * database record covers a whole network.  Each worker keeps the locations
+ * it found in a direct-mapped table of database networks, so most geo
+ * answers skip libmaxminddb's tree walk and record decoding.  An entry holds
+ * the database's network (info.prefix_len bits of addr), so a hit is exactly
+ * what the database would say; only the location is cached, not the
+ * choice, which depends on health and weights.
+ *
+ * A network is filed under the first GEO_CACHE_LEVELS bits of its address
+ * at the coarsest level it covers whole (a /20 under its /24, a /16 under
+ * its /16, a /5 under its /8), so one entry serves every client of a large
+ * network, and a lookup tries the levels from the finest.
+ */
+#define GEO_CACHE_SLOTS 8192 /* a power of two; 64 bytes each */
+#define GEO_CACHE_LEVELS 3
+
+static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
+	{ 24, 16, 8 },	/* IPv4 */
+	{ 48, 32, 16 }, /* IPv6 */
+};
+
+struct geo_cache_entry {
+	geo_info_t info;
+	uint8_t family; /* 0: empty */
+	uint8_t addr[16];
+};
+
+struct query_geo_cache {
+	const geo_db_t *db;  /* the entries were looked up in db ... */
+	uint64_t generation; /* ... of this snapshot */
+	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
+};
+
+/* The first 48 bits of an address (IPv4 addresses are zero-padded), as a number. */
+static uint64_t geo_cache_key(const uint8_t *addr)
+{
+	return (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
+	       (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+}
+
+/* The slot of the first bits bits (8 to 48) of the address whose key is k. */
+static uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
+{
+	k &= ~0ull << (48 - bits);
+	k |= (uint64_t)family << 56 | (uint64_t)bits << 48;
+	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
+}
+
+/* Whether the first bits bits of a and b are equal. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+/* The entry a network of prefix_len bits holding addr is filed under. */
+static struct geo_cache_entry *geo_cache_home(struct query_geo_cache *c, int family,
+					      const uint8_t *addr, unsigned prefix_len)
+{
+	const uint8_t *levels = geo_cache_level_bits[family == 6];
+	unsigned l = 0;
+	while (l + 1 < GEO_CACHE_LEVELS && prefix_len <= levels[l + 1])
+		l++;
+	return &c->slot[geo_cache_slot(family, geo_cache_key(addr), levels[l])];
+}
+
+/*
+ * Where the client is, from the worker's cache or the snapshot's database
+ * (then remembered).  Returns NULL when the database cannot say.
+ */
+static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl,
+				       geo_info_t *tmp)
+{
+	const geo_db_t *db = a->snap->geo;
+	struct query_geo_cache *c = a->ctx->geo_cache;
+	if (!db || !cl->family)
+		return NULL;
+	if (!c) {
+		a->ctx->stats.geo_cache_misses++;
+		return geo_db_lookup(db, cl->family, cl->addr, tmp) == 0 ? tmp : NULL;
+	}
+	if (c->db != db || c->generation != a->snap->generation) {
+		for (uint32_t i = 0; i < GEO_CACHE_SLOTS; i++)
+			c->slot[i].family = 0;
+		c->db = db;
+		c->generation = a->snap->generation;
+	}
+	const uint8_t *levels = geo_cache_level_bits[cl->family == 6];
+	uint64_t key = geo_cache_key(cl->addr);
+	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
+		const struct geo_cache_entry *e =
+			&c->slot[geo_cache_slot(cl->family, key, levels[l])];
+		if (e->family == cl->family && prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
+			a->ctx->stats.geo_cache_hits++;
+			return &e->info;
+		}
+	}
+	a->ctx->stats.geo_cache_misses++;
+	if (geo_db_lookup(db, cl->family, cl->addr, tmp) != 0)
+		return NULL;
+	struct geo_cache_entry *e = geo_cache_home(c, cl->family, cl->addr, tmp->prefix_len);
+	e->info = *tmp;
+	/* Keep the network only, so stale host bits never take part in a match. */
+	unsigned bits = tmp->prefix_len, bytes = bits / 8;
+	memset(e->addr, 0, sizeof(e->addr));
+	memcpy(e->addr, cl->addr, bytes);
+	if (bits % 8)
+		e->addr[bytes] = cl->addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
+	e->family = (uint8_t)cl->family;
+	return tmp;
+}
+
 /* The A or AAAA answer of a pool (interface 5), owner at owner_ptr. */
 static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
@@ -355,9 +498,7 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 	geo_info_t info;
 	if (p->policy == LB_POLICY_GEO) {
 		client_get(a, &cl);
-		if (cl.family && a->snap->geo &&
-		    geo_db_lookup(a->snap->geo, cl.family, cl.addr, &info) == 0)
-			cl.geo = &info;
+		cl.geo = client_locate(a, &cl, &info);
 	}
 	lb_pool_select(p, family, &cl, a->snap->health, a->ctx->rng, &res);
 	/* The scope only means something for the ECS address (RFC 7871 7.2.1). */
@@ -615,6 +756,13 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->conf = conf;
 	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
+	ctx->geo_cache = calloc(1, sizeof(*ctx->geo_cache));
+}
+
+void query_ctx_fini(query_ctx_t *ctx)
+{
+	free(ctx->geo_cache);
+	ctx->geo_cache = NULL;
 }
 
 size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -67,6 +68,7 @@ typedef struct control {
 	geo_db_t *geo;	      /* --geoip, owned; every snapshot borrows it */
 	db_config_t *cfg;     /* the last configuration read without error, owned */
 	int64_t data_version; /* PRAGMA data_version at the last read */
+	int64_t cfg_generation; /* config_generation of cfg */
 	bool db_failed;	      /* the last read failed */
 	uint64_t db_tried_ms; /* when it was last read */
 	char db_error[512];   /* the error last logged, so each distinct one is logged once */
@@ -292,41 +294,69 @@ static void db_problem(control_t *ctl, const char *what)
 
 /*
  * The configuration of db, if the file's schema is the one this build
- * reads.  On failure returns a negative code and says why in err (the
- * caller decides how to log it).
+ * reads and its generation is not known (in one read transaction, so the
+ * generation is the configuration's).  Returns 1 with *cfg and *generation
+ * set, 0 when the generation is known (*cfg NULL), or a negative code
+ * with the reason in err (the caller decides how to log it).
  */
-static int config_read(db_t *db, db_config_t **cfg, char *err, size_t errlen)
+static int config_read(db_t *db, int64_t known, int64_t *generation, db_config_t **cfg, char *err,
+		       size_t errlen)
 {
 	int version = 0;
-	int ret = db_version(db, &version);
+	int ret;
+
+	*cfg = NULL;
+	ret = db_begin_read(db);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read: %s", gslb_strerror(ret));
+		return ret;
+	}
+	ret = db_version(db, &version);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot read the schema version: %s", gslb_strerror(ret));
-		return ret;
+		goto out;
 	}
 	if (version != DB_SCHEMA_VERSION) {
 		/* Newer: written by a newer gslbctl; older: the file was replaced under us. */
 		snprintf(err, errlen, "schema version %d, this gslbd reads version %d%s", version,
 			 DB_SCHEMA_VERSION,
 			 version < DB_SCHEMA_VERSION ? " (run gslbctl init)" : "");
-		return GSLB_ECONFIG;
+		ret = GSLB_ECONFIG;
+		goto out;
 	}
+	ret = db_config_generation(db, generation);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read the configuration generation: %s",
+			 gslb_strerror(ret));
+		goto out;
+	}
+	if (*generation == known)
+		goto out;
 	ret = db_config_load(db, cfg);
 	if (ret < 0)
 		snprintf(err, errlen, "cannot read the configuration: %s", gslb_strerror(ret));
+	else
+		ret = 1;
+out:
+	/* A read transaction has nothing to commit; ending it releases the snapshot. */
+	db_rollback(db);
 	return ret;
 }
 
 /*
- * Read the configuration if another connection committed since the last
- * read.  After a failure it is read again on the next commit, or every
- * DB_RETRY_MS (the db module logs SQLite's message on each failed
- * attempt, so not every poll).  Returns 1 when ctl->cfg was replaced, 0
- * when nothing changed, a negative code when the database could not be
- * read (ctl->cfg is then untouched and the problem logged once).
+ * Read the configuration if another connection committed a change to it
+ * since the last read.  Any commit moves data_version, the cheap test made
+ * every poll; the health loop commits every second, so the configuration
+ * generation then tells whether the configuration itself changed.  After a
+ * failure it is read again on the next commit, or every DB_RETRY_MS (the db
+ * module logs SQLite's message on each failed attempt, so not every poll).
+ * Returns 1 when ctl->cfg was replaced, 0 when nothing changed, a negative
+ * code when the database could not be read (ctl->cfg is then untouched and
+ * the problem logged once).
  */
 static int config_refresh(control_t *ctl)
 {
-	int64_t version = 0;
+	int64_t version = 0, generation = 0;
 	db_config_t *cfg = NULL;
 	uint64_t now = now_ms();
 
@@ -341,10 +371,12 @@ static int config_refresh(control_t *ctl)
 	 */
 	ctl->data_version = version;
 	char err[256];
-	if (ret == 0)
-		ret = config_read(ctl->db, &cfg, err, sizeof(err));
-	else
+	if (ret == 0) {
+		int64_t known = ctl->cfg && !ctl->db_failed ? ctl->cfg_generation : -1;
+		ret = config_read(ctl->db, known, &generation, &cfg, err, sizeof(err));
+	} else {
 		snprintf(err, sizeof(err), "cannot read: %s", gslb_strerror(ret));
+	}
 	if (ret < 0) {
 		db_problem(ctl, err);
 		ctl->db_failed = true;
@@ -354,8 +386,13 @@ static int config_refresh(control_t *ctl)
 		log_info("database %s: readable again", ctl->conf->db_path);
 	ctl->db_failed = false;
 	ctl->db_error[0] = '\0';
+	if (ret == 0)
+		return 0; /* only health data changed */
+	log_debug("database %s: configuration generation %lld, reading it again",
+		  ctl->conf->db_path, (long long)generation);
 	db_config_free(ctl->cfg);
 	ctl->cfg = cfg;
+	ctl->cfg_generation = generation;
 	return 1;
 }
 
@@ -365,8 +402,8 @@ static void db_poll_cb(uv_timer_t *t)
 	if (config_refresh(ctl) <= 0)
 		return;
 	/*
-	 * Any commit changes data_version, the health loop's probe results
-	 * included: publish only when the pools really differ.
+	 * The configuration changed, yet the pools may not have (a member's
+	 * check, a name not served): publish only when they really differ.
 	 */
 	lb_pool_t *pools = NULL;
 	uint32_t n = lb_config_pools(ctl->cfg, &pools);
@@ -446,6 +483,24 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 }
 
+/* What the workers did, summed, for the log at exit. */
+static void stats_log(const control_t *ctl)
+{
+	query_stats_t sum = { 0 };
+	for (unsigned i = 0; i < ctl->nworkers; i++) {
+		const query_stats_t *st = &ctl->workers[i].ctx.stats;
+		sum.queries[QUERY_UDP] += st->queries[QUERY_UDP];
+		sum.queries[QUERY_TCP] += st->queries[QUERY_TCP];
+		sum.geo_cache_hits += st->geo_cache_hits;
+		sum.geo_cache_misses += st->geo_cache_misses;
+	}
+	uint64_t located = sum.geo_cache_hits + sum.geo_cache_misses;
+	log_info("answered %" PRIu64 " queries over UDP and %" PRIu64 " over TCP; "
+		 "geo cache: %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits)",
+		 sum.queries[QUERY_UDP], sum.queries[QUERY_TCP], sum.geo_cache_hits,
+		 sum.geo_cache_misses, located ? 100.0 * (double)sum.geo_cache_hits / (double)located : 0.0);
+}
+
 static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
@@ -463,6 +518,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 		server_worker_stop(&ctl->workers[i]);
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		server_worker_deinit(&ctl->workers[i]);
+	stats_log(ctl);
 	control_close(ctl);
 }
 
@@ -544,6 +600,7 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 	}
 	char err[256];
 	int version = 0;
+	int64_t generation = 0;
 	int ret = db_open(path, DB_OPEN_READONLY, &db);
 	if (ret == 0)
 		ret = db_version(db, &version);
@@ -558,7 +615,7 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 			 version, DB_SCHEMA_VERSION);
 		goto out;
 	}
-	ret = config_read(db, &cfg, err, sizeof(err));
+	ret = config_read(db, -1, &generation, &cfg, err, sizeof(err));
 	if (ret < 0) {
 		log_err("database %s: %s", path, err);
 		problems++;
@@ -643,7 +700,7 @@ int server_run(const server_conf_t *conf)
 	char err[256];
 	ret = db_data_version(ctl.db, &ctl.data_version);
 	if (ret == 0)
-		ret = config_read(ctl.db, &ctl.cfg, err, sizeof(err));
+		ret = config_read(ctl.db, -1, &ctl.cfg_generation, &ctl.cfg, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "%s", gslb_strerror(ret));
 	if (ret < 0) {

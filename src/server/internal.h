@@ -55,7 +55,7 @@ typedef struct worker {
 
 	struct udp_batch *batch; /* preallocated UDP buffers */
 
-	uint8_t *tcp_out;        /* one framed response: 2 + DNS_MSG_MAX bytes */
+	uint8_t *tcp_out;        /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
 	struct tcp_conn *lru_head; /* least recently active connection */
 	struct tcp_conn *lru_tail;
 	unsigned nconns;

@@ -13,6 +13,11 @@
 
 /* RFC 1035 4.2.2: a two-byte length, then the message. */
 #define TCP_FRAME_MAX (2 + DNS_MSG_MAX)
+/*
+ * Answers to pipelined queries are gathered and written together, up to
+ * this many bytes: one write per read instead of one per answer.
+ */
+#define TCP_OUT_MAX (4 * TCP_FRAME_MAX)
 #define TCP_BACKLOG 256
 
 /*
@@ -20,7 +25,8 @@
  * in their close callbacks: the struct goes when both are closed.
  * Invariant: while writing, reads are stopped and no further frame is
  * answered, so answers leave in query order and a slow reader cannot make
- * the server buffer more than one answer (RFC 7766 6.2.1.1 backpressure).
+ * the server buffer more than one batch of answers, TCP_OUT_MAX bytes
+ * (RFC 7766 6.2.1.1 backpressure).
  */
 typedef struct tcp_conn {
 	uv_tcp_t tcp;
@@ -31,7 +37,7 @@ typedef struct tcp_conn {
 	struct sockaddr_storage peer;
 	uint8_t *rbuf;   /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
-	uint8_t *wbuf;   /* the unsent rest of one answer, allocated on first need */
+	uint8_t *wbuf;   /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
 	unsigned open;   /* handles not yet closed */
 	bool in_lru;
 	bool writing;    /* a uv_write is pending */
@@ -129,8 +135,8 @@ static void write_cb(uv_write_t *req, int status)
 }
 
 /*
- * Send one framed answer: straight to the socket when it takes it all,
- * else the rest is copied and written asynchronously, and reading pauses.
+ * Send framed answers: straight to the socket when it takes them all, else
+ * the rest is copied and written asynchronously, and reading pauses.
  */
 static int conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
 {
@@ -143,7 +149,7 @@ static int conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
 	if (r < 0)
 		r = 0;
 	if (!c->wbuf)
-		c->wbuf = gslb_malloc(TCP_FRAME_MAX);
+		c->wbuf = gslb_malloc(TCP_OUT_MAX);
 	memcpy(c->wbuf, data + r, len - (size_t)r);
 	b = uv_buf_init((char *)c->wbuf, (unsigned)(len - (size_t)r));
 	c->wreq.data = c;
@@ -155,11 +161,15 @@ static int conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* Answer every complete frame in the read buffer, in order, until one must wait for a write. */
+/*
+ * Answer every complete frame in the read buffer, in order, gathering the
+ * answers in the worker's output buffer, until one batch must wait for a
+ * write.
+ */
 static void conn_process(tcp_conn_t *c)
 {
 	worker_t *w = c->w;
-	size_t off = 0;
+	size_t off = 0, out = 0;
 	bool fail = false;
 
 	const gslb_snapshot_t *snap = server_rcu_enter();
@@ -173,18 +183,27 @@ static void conn_process(tcp_conn_t *c)
 		}
 		if (c->rlen - off < 2 + qlen)
 			break;
-		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen, w->tcp_out + 2,
-					   QUERY_TCP, (const struct sockaddr *)&c->peer);
+		if (out + TCP_FRAME_MAX > TCP_OUT_MAX) {
+			/* Full: send what there is; a write left pending stops the loop. */
+			if (conn_send(c, w->tcp_out, out) < 0) {
+				fail = true;
+				break;
+			}
+			out = 0;
+			continue;
+		}
+		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen,
+					   w->tcp_out + out + 2, QUERY_TCP,
+					   (const struct sockaddr *)&c->peer);
 		off += 2 + qlen;
 		if (!alen)
 			continue;
-		dns_put16(w->tcp_out, (uint16_t)alen);
-		if (conn_send(c, w->tcp_out, 2 + alen) < 0) {
-			fail = true;
-			break;
-		}
+		dns_put16(w->tcp_out + out, (uint16_t)alen);
+		out += 2 + alen;
 	}
 	server_rcu_leave();
+	if (out && !fail && conn_send(c, w->tcp_out, out) < 0)
+		fail = true;
 
 	if (off) {
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
@@ -277,7 +296,7 @@ int server_tcp_open(const server_listen_t *l)
 int server_tcp_init(worker_t *w, unsigned max_conns)
 {
 	w->max_conns = max_conns;
-	w->tcp_out = gslb_malloc(TCP_FRAME_MAX);
+	w->tcp_out = gslb_malloc(TCP_OUT_MAX);
 	w->tcp = gslb_calloc(w->nlisten, sizeof(*w->tcp));
 	return 0;
 }

@@ -164,4 +164,5 @@ void server_worker_deinit(worker_t *w)
 	}
 	server_udp_deinit(w);
 	server_tcp_deinit(w);
+	query_ctx_fini(&w->ctx);
 }

@@ -27,6 +27,7 @@ static void hash_seed_init(void)
 uint32_t zone_name_hash(const uint8_t *lname, size_t len)
 {
 	uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL);
+	bool whole_word = len >= 8;
 	while (len >= 8) {
 		uint64_t v;
 		memcpy(&v, lname, 8);
@@ -35,8 +36,19 @@ uint32_t zone_name_hash(const uint8_t *lname, size_t len)
 		lname += 8;
 		len -= 8;
 	}
+	/* The last 1-7 bytes: one load ending at the end of the name when it is long enough. */
 	uint64_t v = 0;
-	memcpy(&v, lname, len);
+	if (len && whole_word) {
+		memcpy(&v, lname + len - 8, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		v >>= 8 * (8 - len);
+#else
+		v <<= 8 * (8 - len);
+#endif
+	} else {
+		for (size_t i = 0; i < len; i++)
+			v = v << 8 | lname[i];
+	}
 	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 29;
 	h *= 0x9e3779b97f4a7c15ULL;
@@ -806,11 +818,28 @@ zone_t *zone_set_get(const zone_set_t *s, const uint8_t *lname, size_t len)
 	}
 }
 
+/* Up to this many zones, zone_set_find() compares apexes instead of hashing suffixes. */
+#define ZONE_SET_SCAN_MAX 4
+
 const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname, size_t len,
 			    const uint8_t *label_off, int nlabels)
 {
 	if (!s || s->count == 0)
 		return NULL;
+	/* A few zones: compare each apex with the suffix of its length, no hashing. */
+	if (s->count <= ZONE_SET_SCAN_MAX) {
+		const zone_t *best = NULL;
+		for (uint32_t k = 0; k < s->count; k++) {
+			const zone_t *z = s->zones[k];
+			int i = nlabels - z->apex_labels;
+			if (i < 0 || (best && z->apex_len <= best->apex_len))
+				continue;
+			size_t off = i == nlabels ? len - 1 : label_off[i];
+			if (len - off == z->apex_len && memcmp(lname + off, z->apex, z->apex_len) == 0)
+				best = z;
+		}
+		return best;
+	}
 	int first = nlabels - s->max_labels;
 	if (first < 0)
 		first = 0;

@@ -162,8 +162,10 @@ def store_down(db, keys):
     """Insert target_state rows as the health loop writes them."""
     con = sqlite3.connect(db, timeout=5)
     for k in keys:
-        con.execute("INSERT OR REPLACE INTO target_state(target_key, state, since, reason) "
-                    "VALUES (?, 'down', ?, 'connect refused')", (k, int(time.time())))
+        con.execute('INSERT OR IGNORE INTO target(key) VALUES (?)', (k,))
+        con.execute("INSERT OR REPLACE INTO target_state(target_id, state, since, reason) "
+                    "VALUES ((SELECT id FROM target WHERE key = ?), 'down', ?, 'connect refused')",
+                    (k, int(time.time())))
     con.commit()
     con.close()
 

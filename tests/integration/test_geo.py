@@ -3,6 +3,7 @@
 """Geo pools with EDNS Client Subnet; the geo file replaced under a running gslbd (3, 7)."""
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -140,6 +141,13 @@ def main(t):
     t.ok('keeping the previous one' in err, 'stderr says the broken file was refused',
          err[-2000:])
     t.ok(srv.alive(), 'gslbd still running')
+    srv.stop()
+    # Each check asks the same client 5 times: the workers' geo caches must have served most.
+    err = srv.stderr()
+    m = re.search(r'geo cache: (\d+) hits, (\d+) misses', err)
+    hits, misses = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    t.ok(m and hits > misses > 0, 'the exit log counts geo cache hits and misses',
+         'got %r' % (m.group(0) if m else err[-1000:]))
     srv.check_stop(t)
     shutil.rmtree(geodir, ignore_errors=True)
 

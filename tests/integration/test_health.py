@@ -148,6 +148,19 @@ class Probe:
                     out.append((rest[0], rest[1] if len(rest) > 1 else ''))
         return out
 
+    def timed_results(self, key, after=None):
+        """[(time, ok, reason)] of key's results, those printed after the line `after` if given."""
+        out, seen = [], after is None
+        for when, line in self.lines:
+            if line == after:
+                seen = True
+            elif seen and line.startswith('result '):
+                rest = line.split(' ', 2)[2]
+                if rest.startswith(key + ' '):
+                    f = rest[len(key) + 1:].split(' ', 2)
+                    out.append((when, f[0] == 'ok', f[2] if len(f) > 2 else ''))
+        return out
+
     def start_state(self, key):
         for _, line in self.lines:
             if line.startswith('start ' + key + ' '):
@@ -263,6 +276,63 @@ def test_rise_fall(t, tmp):
     return pr
 
 
+def test_tls_sessions(tmp, certs, ca):
+    """Session resumption and its limits; returns [(cond, desc, diag)] for the main thread."""
+    checks = []
+    good = Backend(tmp, *certs['good'])
+
+    # A check change (insecure switched off) never resumes a session made without verification.
+    key = key_http('https', good.port, 'localhost', '/sw')
+    spec = 'https,127.0.0.1:%d,path=/sw,host=localhost,interval=0.3,timeout=0.25,rise=1,fall=1' \
+        % good.port
+    p = Probe([spec + ',insecure', '--', spec], 4, extra=['--swap', '1.8'])
+    p.finish(15)
+    before = [x for x in p.timed_results(key) if x not in p.timed_results(key, after='swap')]
+    after = p.timed_results(key, after='swap')
+    if after and after[0][1]:
+        after = after[1:]   # a probe of the old check still in flight when the set changed
+    resumed = good.stats()['resumed_requests'].get('localhost /sw', 0)
+    checks.append((len(before) >= 3 and all(ok for _, ok, _ in before) and resumed >= 2,
+                   'https insecure: probes pass and resume their TLS session (%d resumed)'
+                   % resumed, (before, resumed, p.lines[-20:])))
+    checks.append((len(after) >= 3 and all(not ok and r == 'TLS: unable to get local issuer '
+                                           'certificate' for _, ok, r in after),
+                   'https: insecure switched off, the untrusted certificate fails at once '
+                   '(no session resumed across the check change)', (after, p.lines[-20:])))
+
+    # A certificate replaced by an expired one behind resumed sessions: noticed at the next full
+    # handshake (--tls-reverify 1.5 s here, 5 min by default), and then no probe resumes.
+    good2 = Backend(tmp, *certs['good'])
+    key = key_http('https', good2.port, 'localhost', '/ex')
+    reverify = 1.5
+    p = Probe(['https,127.0.0.1:%d,path=/ex,host=localhost,interval=0.25,timeout=0.2,rise=1,'
+               'fall=1' % good2.port], 6, ca_file=ca, extra=['--tls-reverify', str(reverify)])
+    time.sleep(2)
+    resumed = good2.stats()['resumed_requests'].get('localhost /ex', 0)
+    cert, keyf = certs['expired']
+    good2.get('/_control?cert=%s&key=%s' % (urllib.request.quote(cert),
+                                             urllib.request.quote(keyf)))
+    t_switch = time.monotonic()
+    p.finish(15)
+    res = p.timed_results(key)
+    fails = [(w, r) for w, ok, r in res if not ok]
+    first = fails[0] if fails else None
+    checks.append((resumed >= 2, 'https: probes with --ca-file resume sessions (%d resumed before '
+                   'the certificate changed)' % resumed, res))
+    took = first[0] - t_switch if first else None
+    checks.append((first is not None and first[1] == 'TLS: certificate has expired' and
+                   took <= reverify + 1.5,
+                   'https: a certificate that expired behind resumed sessions is noticed at the '
+                   'next full handshake (after %s s; reverify every %.1f s)'
+                   % (took and '%.2f' % took, reverify), res))
+    late = [x for x in res if first and x[0] >= first[0]]
+    checks.append((len(late) >= 3 and all(not ok and r == 'TLS: certificate has expired'
+                                          for _, ok, r in late),
+                   'https: after a failed probe no session is resumed (every later probe fails)',
+                   late))
+    return checks
+
+
 def main(t):
     if not os.access(PROBE, os.X_OK):
         t.skip('health_probe driver', 'not built: %s' % PROBE)
@@ -280,6 +350,12 @@ def main(t):
     rf_thread = threading.Thread(target=lambda: rf.update(pr=test_rise_fall(t, tmp)))
     rf_thread.start()
 
+    ca = os.path.join(tmp, 'ca.pem')
+    sess = {}
+    sess_thread = threading.Thread(
+        target=lambda: sess.update(checks=test_tls_sessions(tmp, certs, ca)))
+    sess_thread.start()
+
     plain = Backend(tmp)
     hang = Backend(tmp, mode='hang')
     bodyb = Backend(tmp, mode='body', body='status: all good\n')
@@ -289,7 +365,6 @@ def main(t):
     other = Backend(tmp, *certs['other'])
     selfs = Backend(tmp, *certs['self'])
     closed_port = g.free_port(v6=False)
-    ca = os.path.join(tmp, 'ca.pem')
     db = os.path.join(tmp, 'health.db')
 
     common = 'interval=1,timeout=0.5,rise=2,fall=2'
@@ -308,6 +383,26 @@ def main(t):
                    key_http('http', closer.port, 'localhost', '/')),
         'expect': ('http,127.0.0.1:%d,path=/e,host=localhost,expect=500-599,%s'
                    % (plain.port, common), key_http('http', plain.port, 'localhost', '/e')),
+        # Transfer-Encoding: chunked, decoded before match (the backend splits where told).
+        'chunk_one': ('http,127.0.0.1:%d,path=/k1?chunked=,host=localhost,match=all good,%s'
+                      % (bodyb.port, common),
+                      key_http('http', bodyb.port, 'localhost', '/k1?chunked=')),
+        'chunk_split': ('http,127.0.0.1:%d,path=/k2?chunked=11:14&ext=;x=y&gap=30,host=localhost,'
+                        'match=all good,%s' % (bodyb.port, common),
+                        key_http('http', bodyb.port, 'localhost',
+                                 '/k2?chunked=11:14&ext=;x=y&gap=30')),
+        'chunk_nomatch': ('http,127.0.0.1:%d,path=/k3?chunked=4,host=localhost,match=bad news,%s'
+                          % (bodyb.port, common),
+                          key_http('http', bodyb.port, 'localhost', '/k3?chunked=4')),
+        'chunk_badsize': ('http,127.0.0.1:%d,path=/k4?chunked=4&bad=size,host=localhost,'
+                          'match=all good,%s' % (bodyb.port, common),
+                          key_http('http', bodyb.port, 'localhost', '/k4?chunked=4&bad=size')),
+        'chunk_badcrlf': ('http,127.0.0.1:%d,path=/k5?chunked=4&bad=crlf,host=localhost,'
+                          'match=all good,%s' % (bodyb.port, common),
+                          key_http('http', bodyb.port, 'localhost', '/k5?chunked=4&bad=crlf')),
+        'chunk_trunc': ('http,127.0.0.1:%d,path=/k6?chunked=4&bad=truncated,host=localhost,'
+                        'match=all good,%s' % (bodyb.port, common),
+                        key_http('http', bodyb.port, 'localhost', '/k6?chunked=4&bad=truncated')),
         # The same probe twice, as two pools sharing a backend would configure it.
         'shared': ('http,127.0.0.1:%d,path=/shared,host=localhost,%s' % (plain.port, common),
                    key_http('http', plain.port, 'localhost', '/shared')),
@@ -323,6 +418,10 @@ def main(t):
     https_ca = {
         'https_ca': ('https,127.0.0.1:%d,path=/c,host=localhost,match=ok,%s'
                      % (good.port, common), key_http('https', good.port, 'localhost', '/c')),
+        # "ok" split between two chunks.
+        'https_chunk': ('https,127.0.0.1:%d,path=/kc?chunked=1,host=localhost,match=ok,%s'
+                        % (good.port, common),
+                        key_http('https', good.port, 'localhost', '/kc?chunked=1')),
         'https_ip': ('https,127.0.0.1:%d,path=/ip,%s' % (good.port, common),
                      key_http('https', good.port, '127.0.0.1', '/ip')),
         'https_wronghost': ('https,127.0.0.1:%d,path=/w,host=wrong.example,%s'
@@ -373,6 +472,21 @@ def main(t):
                'http: match fails with \'body did not contain "ok"\'')
     check_fail(p1, 'closer', targets, 'connection closed before a response',
                'http: a backend that closes fails with "connection closed before a response"')
+    t.ok(all_ok(p1, targets['chunk_one'][1]), 'http chunked: match finds its string in a '
+         'one-chunk body', p1.results(targets['chunk_one'][1]))
+    t.ok(all_ok(p1, targets['chunk_split'][1]), 'http chunked: match finds a string split over '
+         'three chunks (extensions, separate reads)', p1.results(targets['chunk_split'][1]))
+    check_fail(p1, 'chunk_nomatch', targets, 'body did not contain "bad news"',
+               'http chunked: a complete body without the string fails with "body did not '
+               'contain"')
+    check_fail(p1, 'chunk_badsize', targets,
+               'HTTP: bad chunked encoding (chunk-size is not hexadecimal)',
+               'http chunked: a chunk-size that is not hex fails with "HTTP: bad chunked '
+               'encoding (...)"')
+    check_fail(p1, 'chunk_badcrlf', targets, 'HTTP: bad chunked encoding (no CRLF after chunk '
+               'data)', 'http chunked: chunk data without its CRLF fails')
+    check_fail(p1, 'chunk_trunc', targets, 'HTTP: bad chunked encoding (the connection closed '
+               'inside the body)', 'http chunked: a connection closed inside a chunk fails')
     r = p1.results(targets['expect'][1])
     t.ok(r and all(not x[0] and x[1] == 'HTTP 200' for x in r),
          'http: expect 500-599 turns a 200 into a failure "HTTP 200"', r)
@@ -394,6 +508,16 @@ def main(t):
                prefix=True)
     t.ok(all_ok(p3, https_ca['https_ca'][1]), 'https: --ca-file trusts the test CA (and match)',
          p3.results(https_ca['https_ca'][1]))
+    t.ok(all_ok(p3, https_ca['https_chunk'][1]),
+         'https chunked: match finds "ok" split over two chunks',
+         p3.results(https_ca['https_chunk'][1]))
+    st = good.stats()
+    res = st['resumed_requests']
+    t.ok(res.get('localhost /c', 0) >= 2 and res.get('localhost /i', 0) >= 2,
+         'https: after the first probe, probes resume their TLS session (backend counts %d of %d '
+         'handshakes resumed)' % (st['resumed'], st['handshakes']), st)
+    t.ok(not res.get('localhost /u') and not res.get('localhost /w'),
+         'https: probes that fail verification never resume a session', st)
     t.ok(all_ok(p3, https_ca['https_ip'][1]),
          'https: without host, the address is verified against the IP SAN',
          p3.results(https_ca['https_ip'][1]))
@@ -410,15 +534,17 @@ def main(t):
     n_lines = sum(1 for _, l in p1.lines if l.startswith('result '))
     t.ok(n_probes == n_lines and n_probes > 0, 'every probe result is in probe_result (%d)'
          % n_probes, 'db %d, printed %d' % (n_probes, n_lines))
-    rows = con.execute('SELECT target_key, from_state, to_state, reason FROM state_change '
-                       'ORDER BY id').fetchall()
+    rows = con.execute('SELECT t.key, s.from_state, s.to_state, s.reason FROM state_change s '
+                       'JOIN target t ON t.id = s.target_id ORDER BY s.id').fetchall()
     t.ok((targets['tcp_closed'][1], 'up', 'down', 'connect refused') in rows,
          'the state change is in state_change with its reason', rows)
-    row = con.execute('SELECT state, reason FROM target_state WHERE target_key = ?',
+    row = con.execute('SELECT s.state, s.reason FROM target_state s '
+                      'JOIN target t ON t.id = s.target_id WHERE t.key = ?',
                       (targets['hang'][1],)).fetchone()
     t.eq(row, ('down', 'timeout after 500 ms'), 'target_state holds the state and last reason')
-    row = con.execute('SELECT ok, reason FROM probe_result WHERE target_key = ? ORDER BY id '
-                      'DESC LIMIT 1', (targets['match_ok'][1],)).fetchone()
+    row = con.execute('SELECT p.ok, r.text FROM probe_result p JOIN target t ON t.id = p.target_id '
+                      'JOIN reason r ON r.id = p.reason_id WHERE t.key = ? '
+                      'ORDER BY p.time_ms DESC LIMIT 1', (targets['match_ok'][1],)).fetchone()
     t.eq(row, (1, 'HTTP 200'), 'probe_result holds success and reason')
     con.close()
 
@@ -447,6 +573,10 @@ def main(t):
     t.eq(p4.start_state(targets['tcp_closed'][1]), 'down',
          'a restart keeps a down target down from the start')
     t.eq(p4.start_state(targets['tcp_ok'][1]), 'up', 'and an up one up')
+
+    sess_thread.join(60)
+    for cond, desc, diag in sess.get('checks', [(False, 'TLS session checks ran', None)]):
+        t.ok(cond, desc, diag)
 
     rf_thread.join(40)
     if 'pr' in rf:

@@ -529,8 +529,9 @@ def test_no_wait(t, srv, ctl, tmp):
             con = sqlite3.connect(db, timeout=5)
             try:
                 timed_out = con.execute(
-                    "SELECT count(DISTINCT target_key) FROM probe_result "
-                    "WHERE reason = 'timeout after 2000 ms'").fetchone()[0]
+                    "SELECT count(DISTINCT p.target_id) FROM probe_result p "
+                    "JOIN reason r ON r.id = p.reason_id "
+                    "WHERE r.text = 'timeout after 2000 ms'").fetchone()[0]
             except sqlite3.Error:
                 pass
             finally:

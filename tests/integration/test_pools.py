@@ -115,7 +115,7 @@ def sql_ctl(db, args):
             if con.execute('PRAGMA user_version').fetchone()[0] == 0:
                 with open(os.path.join(g.SRCDIR, 'src', 'db', 'schema.sql')) as f:
                     con.executescript(f.read())
-                con.execute('PRAGMA user_version = 1')
+                con.execute('PRAGMA user_version = 2')
             con.execute('PRAGMA journal_mode = WAL')
             return 0, ''
         kind, verb, pool = args[0], args[1], args[2].lower().rstrip('.') + '.'

@@ -90,8 +90,9 @@ static void add_soa(zone_t *z, const char *owner, uint32_t ttl, uint32_t serial,
 {
 	uint8_t rd[2 * DNS_NAME_MAX + 20];
 	char mname[300], rname[300];
-	snprintf(mname, sizeof(mname), "ns1.%s", owner);
-	snprintf(rname, sizeof(rname), "hostmaster.%s", owner);
+	/* "ns1." + "." would be no name: the root's SOA names ns1. and hostmaster. */
+	snprintf(mname, sizeof(mname), "ns1.%s", strcmp(owner, ".") ? owner : "");
+	snprintf(rname, sizeof(rname), "hostmaster.%s", strcmp(owner, ".") ? owner : "");
 	int n = dns_name_from_str(rd, mname);
 	int m = dns_name_from_str(rd + n, rname);
 	uint8_t *p = rd + n + m;
@@ -175,6 +176,9 @@ static gslb_snapshot_t *snapshot_build(void)
 	add_a(z, "ns1.example.com.", 3600, "192.0.2.1");
 	add_a(z, "ns2.example.com.", 3600, "192.0.2.2");
 	add_a(z, "mail.example.com.", 3600, "192.0.2.25");
+	add_a(z, "\\@\\[\\`\\{.example.com.", 300, "192.0.2.60");
+	add_a(z, "a\\193.example.com.", 300, "192.0.2.61");
+	add_a(z, "long-label-with-mixed-case-0123456789.example.com.", 300, "192.0.2.62");
 	add_a(z, "www.example.com.", 300, "192.0.2.10");
 	add_a(z, "www.example.com.", 300, "192.0.2.11");
 	add_aaaa(z, "www.example.com.", 300, "2001:db8::10");
@@ -715,6 +719,31 @@ static void test_positive(void)
 		   (rdata_a_is(&m, &m.rr[0], "192.0.2.11") &&
 		    rdata_a_is(&m, &m.rr[1], "192.0.2.10")),
 	   "the two addresses of www");
+
+	/* Case folding touches A-Z only: not @ [ ` { nor bytes above 127 (RFC 4343). */
+	static const struct {
+		const char *name;
+		const char *addr; /* NULL: NXDOMAIN */
+	} fold[] = {
+		{ "\\@\\[\\`\\{.Example.Com.", "192.0.2.60" },
+		{ "\\`\\{\\`\\{.example.com.", NULL },
+		{ "\\@\\[\\@\\[.example.com.", NULL },
+		{ "A\\193.example.com.", "192.0.2.61" },
+		{ "a\\225.example.com.", NULL },
+		{ "Long-Label-With-MiXeD-Case-0123456789.EXAMPLE.com.", "192.0.2.62" },
+		{ "LONG-LABEL-WITH-MIXED-CASE-0123456789.EXAMPLE.COM.", "192.0.2.62" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fold); i++) {
+		q_make(&q, 7, 0, fold[i].name, DNS_T_A, DNS_C_IN);
+		ask(&q, QUERY_UDP);
+		if (fold[i].addr)
+			ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 1 &&
+				   rdata_a_is(&m, &m.rr[0], fold[i].addr),
+			   "case folding: %s answers %s", fold[i].name, fold[i].addr);
+		else
+			ok(rcode_of(&m) == DNS_RCODE_NXDOMAIN, "case folding: %s is NXDOMAIN",
+			   fold[i].name);
+	}
 
 	q_make(&q, 0x0001, 0, "www.example.com.", DNS_T_A, DNS_C_IN);
 	ask(&q, QUERY_UDP);
@@ -1620,6 +1649,81 @@ static void test_pool(void)
 	   "below a pool: NXDOMAIN");
 }
 
+/*
+ * zone_set_find() compares apexes for small sets and hashes suffixes for
+ * larger ones: both must find the deepest zone, at label boundaries only.
+ */
+static void test_zone_set_find(void)
+{
+	static const char *const apexes[] = { "example.com.", "sub.example.com.",
+					      "a.sub.example.com.", "b.example.com.",
+					      "xample.com.", "net.", "." };
+	static const struct {
+		const char *name;
+		const char *zone; /* NULL: none */
+	} rows[] = {
+		{ "www.example.com.", "example.com." },
+		{ "www.a.sub.example.com.", "a.sub.example.com." },
+		{ "a.sub.example.com.", "a.sub.example.com." },
+		{ "x.sub.example.com.", "sub.example.com." },
+		{ "xsub.example.com.", "example.com." },
+		{ "b.example.com.", "b.example.com." },
+		{ "ab.example.com.", "example.com." },
+		/* \001b: from its second byte on, the name spells b.example.com. */
+		{ "\\001b.example.com.", "example.com." },
+		{ "www.xample.com.", "xample.com." },
+		{ "com.", NULL },
+		{ "example.net.", "net." },
+		{ "org.", NULL },
+	};
+	for (size_t nz = 3; nz <= ARRAY_SIZE(apexes); nz++) {
+		zone_set_t *set = zone_set_new();
+		for (size_t k = 0; k < nz; k++) {
+			zone_t *z = zone_start(apexes[k]);
+			add_soa(z, apexes[k], 3600, 1, 300);
+			add_name(z, apexes[k], DNS_T_NS, 3600, "ns.invalid.");
+			zone_done(set, z);
+		}
+		zone_set_finish(set);
+		bool good = true;
+		for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+			uint8_t w[DNS_NAME_MAX], off[DNS_LABELS_MAX];
+			wire(w, rows[i].name);
+			size_t len = dns_name_len(w, DNS_NAME_MAX);
+			int n = 0;
+			for (size_t p = 0; w[p]; p += 1 + w[p])
+				off[n++] = (uint8_t)p;
+			const zone_t *z = zone_set_find(set, w, len, off, n);
+			/* The deepest of the first nz apexes that is a suffix of the name. */
+			const char *want = NULL;
+			for (const char *sfx = rows[i].name; sfx && !want;) {
+				for (size_t k = 0; k < nz && !want; k++)
+					if (strcmp(apexes[k], sfx) == 0)
+						want = apexes[k];
+				if (strcmp(sfx, ".") == 0)
+					break;
+				sfx = strchr(sfx, '.') + 1;
+				if (!*sfx)
+					sfx = ".";
+			}
+			if (nz == ARRAY_SIZE(apexes) && rows[i].zone)
+				want = rows[i].zone; /* the table says it for the full set */
+			uint8_t wa[DNS_NAME_MAX];
+			if (want)
+				wire(wa, want);
+			bool got = want ? z && z->apex_len == dns_name_len(wa, DNS_NAME_MAX) &&
+						  memcmp(z->apex, wa, z->apex_len) == 0
+					: z == NULL;
+			if (!got) {
+				good = false;
+				diag("%zu zones: %s -> want %s", nz, rows[i].name, want ? want : "none");
+			}
+		}
+		ok(good, "zone_set_find with %zu zones: the deepest zone at a label boundary", nz);
+		zone_set_free(set);
+	}
+}
+
 int main(void)
 {
 	static const query_conf_t conf_full = {
@@ -1630,6 +1734,7 @@ int main(void)
 	};
 	static const query_conf_t conf_bare = { 0 };
 	gslb_log_set_level(GSLB_LOG_ERROR);
+	test_zone_set_find();
 	snap = snapshot_build();
 	query_ctx_init(&ctx_full, &conf_full, 1);
 	query_ctx_init(&ctx_bare, &conf_bare, 2);

@@ -428,14 +428,9 @@ static const struct qrow qrows[] = {
 	{ "no ECS: IPv6 peer", DNS_T_A, 1, -1, NULL, "2001:db8:3::1", "10.100.0.4", -1 },
 };
 
-static void test_answer_path(const geo_db_t *db, lb_health_t *h)
+static void answer_rows(query_ctx_t *ctx, const gslb_snapshot_t *snap, const char *pass)
 {
-	static query_ctx_t ctx;
 	static uint8_t req[512], resp[DNS_MSG_MAX];
-	gslb_snapshot_t *snap = snapshot_build(db, h);
-
-	query_ctx_init(&ctx, NULL, 7);
-	health_reset(h, &snap->pools->pools[0], NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(qrows); i++) {
 		const struct qrow *r = &qrows[i];
 		struct sockaddr_storage ss;
@@ -449,7 +444,7 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 		size_t qlen = query_make(req, r->qtype, r->ecs_family, r->source, r->ecs_addr);
 		size_t qend = r->source < 0 ? qlen : qlen - 11 - 8 - ((size_t)r->source + 7) / 8;
 		alloc_counting = true;
-		size_t n = query_answer(&ctx, snap, req, qlen, resp, QUERY_UDP,
+		size_t n = query_answer(ctx, snap, req, qlen, resp, QUERY_UDP,
 					(const struct sockaddr *)&ss);
 		alloc_counting = false;
 		uint8_t want[16];
@@ -460,7 +455,7 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 		bool got = n >= qend + 12 + rdlen && dns_get16(resp + 6) == 1 &&
 			   (resp[3] & 0xf) == 0 && dns_get16(resp + qend + 10) == rdlen &&
 			   memcmp(resp + qend + 12, want, rdlen) == 0;
-		if (!ok(got, "%s: answer %s", r->what, r->answer))
+		if (!ok(got, "%s, %s: answer %s", pass, r->what, r->answer))
 			diag("n %zu qend %zu an %u rcode %u first %u.%u.%u.%u", n, qend,
 			     dns_get16(resp + 6), resp[3] & 0xfu, resp[qend + 12], resp[qend + 13],
 			     resp[qend + 14], resp[qend + 15]);
@@ -469,13 +464,94 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 			ok(n > alen + 8 && dns_get16(resp + n - alen - 8) == DNS_EDNS_ECS &&
 				   resp[n - alen - 2] == r->source &&
 				   resp[n - alen - 1] == r->scope,
-			   "%s: ECS scope %d (got %d)", r->what, r->scope,
+			   "%s, %s: ECS scope %d (got %d)", pass, r->what, r->scope,
 			   n > alen ? resp[n - alen - 1] : -1);
 		}
 	}
+}
+
+static void test_answer_path(const geo_db_t *db, lb_health_t *h)
+{
+	static query_ctx_t ctx;
+	gslb_snapshot_t *snap = snapshot_build(db, h);
+	size_t nrows = ARRAY_SIZE(qrows);
+
+	query_ctx_init(&ctx, NULL, 7);
+	ok(ctx.geo_cache != NULL, "the worker context has a geo cache");
+	health_reset(h, &snap->pools->pools[0], NULL);
+	answer_rows(&ctx, snap, "cold cache");
+	const query_stats_t *st = &ctx.stats;
+	/*
+	 * Two clients fall in networks looked up before: the IPv4 peer
+	 * 198.51.100.7 (row 1's /24) and the mapped peer 10.2.0.1 (row 2's /16).
+	 */
+	ok(st->geo_cache_misses == nrows - 2 && st->geo_cache_hits == 2,
+	   "cold cache: %zu lookups, 2 hits (got %lu misses, %lu hits)", nrows - 2,
+	   (unsigned long)st->geo_cache_misses, (unsigned long)st->geo_cache_hits);
+
+	answer_rows(&ctx, snap, "warm cache");
+	ok(st->geo_cache_misses == nrows - 2 && st->geo_cache_hits == nrows + 2,
+	   "warm cache: every client found in the cache (got %lu misses, %lu hits)",
+	   (unsigned long)st->geo_cache_misses, (unsigned long)st->geo_cache_hits);
+
+	/* A new snapshot (a reload, another geo file) empties the cache. */
+	snap->generation++;
+	answer_rows(&ctx, snap, "after a snapshot swap");
+	ok(st->geo_cache_misses == 2 * (nrows - 2) && st->geo_cache_hits == nrows + 4,
+	   "a snapshot swap resets the cache (got %lu misses, %lu hits)",
+	   (unsigned long)st->geo_cache_misses, (unsigned long)st->geo_cache_hits);
+
+	/* Without a cache the answers are the same. */
+	query_ctx_fini(&ctx);
+	ok(ctx.geo_cache == NULL, "query_ctx_fini releases the cache");
+	answer_rows(&ctx, snap, "no cache");
 	if (COUNT_ALLOCS)
 		ok(alloc_count == 0, "geo answers allocate nothing (%lu allocations)",
 		   (unsigned long)alloc_count);
+	gslb_snapshot_free(snap);
+}
+
+/*
+ * The cache keeps database networks: 10.2.0.0/16 (JP) looked up from
+ * 10.2.0.1 serves every client in it, while the two /25 halves of
+ * 10.8.0.0/24 (IN, ZA) share a slot and must never answer for each other.
+ */
+static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
+{
+	static query_ctx_t ctx;
+	static uint8_t req[512], resp[DNS_MSG_MAX];
+	gslb_snapshot_t *snap = snapshot_build(db, h);
+	static const struct {
+		const char *client;
+		const char *answer;
+		unsigned hits;
+	} crows[] = {
+		{ "10.2.0.1", "fd00::4", 0 },	/* JP /16, looked up */
+		{ "10.2.255.1", "fd00::4", 1 }, /* JP, found under the /16 */
+		{ "10.2.0.77", "fd00::4", 2 },	/* JP, found */
+		{ "10.3.0.1", "fd00::2", 2 },	/* BR: nearest is US-VA, looked up */
+		{ "10.3.0.200", "fd00::2", 3 },
+		{ "10.8.0.1", "fd00::4", 3 },	/* IN /25, looked up */
+		{ "10.8.0.200", "fd00::4", 3 }, /* ZA /25: same slot, looked up */
+		{ "10.8.0.2", "fd00::4", 3 },	/* IN again: the slot holds ZA now */
+		{ "10.8.0.3", "fd00::4", 4 },
+	};
+
+	query_ctx_init(&ctx, NULL, 9);
+	health_reset(h, &snap->pools->pools[0], NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(crows); i++) {
+		size_t qlen = query_make(req, DNS_T_AAAA, 1, 32, crows[i].client);
+		size_t qend = qlen - 11 - 8 - 4;
+		size_t n = query_answer(&ctx, snap, req, qlen, resp, QUERY_UDP, NULL);
+		uint8_t want[16];
+		inet_pton(AF_INET6, crows[i].answer, want);
+		ok(n >= qend + 28 && dns_get16(resp + 6) == 1 &&
+			   memcmp(resp + qend + 12, want, 16) == 0,
+		   "cached locations: %s gets %s", crows[i].client, crows[i].answer);
+		ok(ctx.stats.geo_cache_hits == crows[i].hits, "cached locations: %u hits after %s (got %lu)",
+		   crows[i].hits, crows[i].client, (unsigned long)ctx.stats.geo_cache_hits);
+	}
+	query_ctx_fini(&ctx);
 	gslb_snapshot_free(snap);
 }
 
@@ -501,6 +577,7 @@ int main(void)
 	test_fallback(&pools[0], db, h);
 	test_equal();
 	test_answer_path(db, h);
+	test_cache_networks(db, h);
 
 	lb_health_free(h);
 	lb_pools_free(pools, np);
