@@ -156,8 +156,9 @@ def main(t):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     t0 = time.monotonic()
+    # Every ID sent so far: a reply to a batch may arrive while the next one is drained.
+    ids = set()
     for batch in range(100):
-        ids = set()
         for _ in range(50):
             kind = rng.random()
             if kind < 0.2:
