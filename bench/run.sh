@@ -456,7 +456,7 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 			-v tb="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" \
 			-v ti="$(awk -v a="$t1" -v b="$t2" 'BEGIN{print b - a}')" \
 			'BEGIN { k = tb / ti; if (n > 0) printf "%s %.0f %.4f %d %d %d %d %d %.2f\n", wl,
-				(bi - ii * k) / n, ba / n, n, bi, ii, ba, ia, k; else print wl, 0, 0 }' |
+				(bi - ii * k) / n, (ba - ia * k) / n, n, bi, ii, ba, ia, k; else print wl, 0, 0 }' |
 			tee -a "$d/summary" >&2
 	done
 	stop "$pid"
@@ -530,12 +530,13 @@ if [ -d "$work/gslbd-callgrind" ]; then
 		f=$(ls "$work/gslbd-callgrind/$wl.busy"/cg.* 2>/dev/null | head -1) || true
 		[ -n "$f" ] || continue
 		{
-			echo "gslbd, $wl: top functions by exclusive instructions (callgrind, ${cgs}s of queries)"
-			# the thread's entry frames (clone, start_thread, worker_main) carry the whole window
-			# in a dump taken mid-run: left out
+			echo "gslbd, $wl: top functions by exclusive instructions (callgrind, ${cgs}s busy window, idle work included)"
+			# in a dump taken mid-run the frames still on the threads' stacks (clone, start_thread,
+			# worker_main, main ...) carry their thread's whole window: left out
 			callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null |
-				awk '/^-+$/ { d++; next } d >= 3 && NF && !/\((9[0-9]|100)\.[0-9]+%\)/' |
-				sed 's|/work/[^ ]*/src/|src/|; s|\[/usr/lib/x86_64-linux-gnu/|[|' | head -16
+				awk '/^-+$/ { d++; next } d >= 3 && NF && !/^ *Ir/' |
+				grep -Ev 'clone|start_thread|worker_main|below main|__libc_start|main\.c:main|ld-linux|server_run|uv_run' |
+				sed 's|/work/[^ ]*/src/|src/|; s|\[/usr/lib/x86_64-linux-gnu/|[|' | head -16 || true
 			echo
 		} >>"$profile"
 	done
