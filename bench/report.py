@@ -13,10 +13,11 @@ TITLES = {
     'tcp': '(e) static names over TCP (one connection, up to 100 queries in flight)',
 }
 NOTE = {
-    'pdns': 'pdns (LUA)',
+    ('pdns', 'weighted'): 'pdns (LUA pickwrandom)',
+    ('pdns', 'checked'): 'pdns (LUA ifportup)',
 }
-COLS = ['server', 'queries/s', 'mean lat. µs', 'p99 lat. µs', 'CPU µs/query', 'instr./query',
-        'allocs/query', 'CPU ratio', 'instr. ratio']
+COLS = ['server', 'queries/s', 'mean lat. µs', 'p99 lat. µs', 'CPU µs/query (min-max)',
+        'user µs/query', 'instr./query', 'allocs/query', 'CPU ratio', 'instr. ratio']
 METHOD = """\
 How it was measured (`bench/run.sh`, `make bench`):
 
@@ -27,15 +28,21 @@ How it was measured (`bench/run.sh`, `make bench`):
   198.51.100.10, `sin` 203.0.113.10, `gru` 10.3.0.10, weights 100:100:50:50, locations Frankfurt,
   Ashburn, Singapore, São Paulo; geo uses the same mmdb (`geoip/gslb-test-city.mmdb`) in gslbd and in
   gdnsd's geoip plugin (`auto_dc_coords` = the member locations, so both answer the nearest member).
-  PowerDNS serves the weighted name as a LUA record `pickwrandom(...)`; it has no geo equivalent
-  without its GeoIP backend, and Knot and NSD have no balanced names: n/a.
+  PowerDNS serves the weighted name as a LUA record `pickwrandom(...)` and the health-checked one
+  as `ifportup(port, ...)` (no weights; `lua-health-checks-interval=2`); it has no geo equivalent
+  without its GeoIP backend, and Knot and NSD have no balanced names: n/a. gdnsd checks with
+  `tcp_connect`, gslbd with a pool TCP check, both every 2 s. PowerDNS runs with its default packet
+  cache, which serves its static answers (LUA answers are not cached).
 - Geo queries each carry an EDNS Client Subnet option from one of ~2,300 /24s (192.0.2, 198.51.100,
   203.0.113, 10.1-10.9.x: every network of the test mmdb and some it does not know), 10,000 wire
   messages in a `dnsperf -B` file, so both servers see many subnets rather than one fixed `-E` option.
 - **queries/s**: median of the runs of BENCH_SECONDS. On this 2-core machine one dnsperf process
   saturates its core at about 100-160k queries/s, so queries/s cannot rank the fast servers.
 - **CPU µs/query**: the server's utime+stime (every process and thread, from `/proc/PID/stat`) over
-  the throughput run, divided by the answered queries; median of the runs. Mostly kernel time.
+  the throughput run, divided by the answered queries; median (and range) of the runs. Mostly kernel
+  time: receiving and sending a datagram costs every server about 5 µs here, so the CPU ratios stay
+  near 1 and differences under ~10 % are within the noise of a shared machine. **user µs/query** is
+  the utime part alone (10 ms clock ticks: coarse), the server's own code.
 - **latency**: a separate run at a fixed BENCH_LAT_QPS queries/s with every answer timed
   (`dnsperf -Q ... -v`); mean and 99th percentile, median of the runs.
 - **instr./query** and **allocs/query**: the server under `valgrind --tool=callgrind` (with
@@ -79,14 +86,15 @@ def table(wl, servers, tput, cg):
         t = tput.get((s, wl))
         c = cg.get((s, wl))
         if t is None and c is None:
-            out.append([NOTE.get(s, s)] + ['n/a'] * (len(COLS) - 1))
+            out.append([NOTE.get((s, wl), s)] + ['n/a'] * (len(COLS) - 1))
             continue
-        qps, cpu, mean, p99 = t if t else (None,) * 4
+        qps, cpu, mean, p99, user, lo, hi = t if t else (None,) * 7
         instr, allocs = c if c else (None, None)
         rc = cpu / g_t[1] if t and g_t and g_t[1] > 0 else None
         ri = instr / g_c[0] if c and g_c and g_c[0] > 0 else None
-        out.append([NOTE.get(s, s), fmt(qps), fmt(mean), fmt(p99), fmt(cpu, 2), fmt(instr),
-                    fmt(allocs, 3), fmt(rc, 2), fmt(ri, 2)])
+        cpus = '%s (%s-%s)' % (fmt(cpu, 2), fmt(lo, 2), fmt(hi, 2)) if t else 'n/a'
+        out.append([NOTE.get((s, wl), s), fmt(qps), fmt(mean), fmt(p99), cpus, fmt(user, 2),
+                    fmt(instr), fmt(allocs, 3), fmt(rc, 2), fmt(ri, 2)])
     return out
 
 
@@ -124,10 +132,10 @@ def goal(name, wl, peers, factor, tput, cg):
 def main():
     ap = argparse.ArgumentParser()
     for a in ('tput', 'cg', 'versions', 'machine', 'settings', 'load', 'profile', 'workloads',
-              'markdown', 'checks'):
+              'markdown', 'checks', 'note'):
         ap.add_argument('--' + a, default='')
     a = ap.parse_args()
-    tput = load(a.tput, 6)
+    tput = load(a.tput, 9)
     cg = load(a.cg, 4)
     servers = []
     for s, _ in list(tput) + list(cg):
@@ -192,9 +200,9 @@ def main():
     md = ['# Benchmark results', '',
           'Written by `make bench` (`bench/run.sh`) on %s. **Caveat:** %s' % (
               datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
-              'this run shared the 2 cores with other work (load average before / after: %s), '
-              'so queries/s, CPU and latency figures are noisy; instructions/query and '
-              'allocations/query do not depend on load.' % a.load),
+              'unless this run was on an otherwise idle machine (load average before / after: '
+              '%s), queries/s, CPU and latency figures are noisy; instructions/query and '
+              'allocations/query do not depend on load.' % a.load + (' ' + a.note if a.note else '')),
           '', '## Versions and machine', '', '```', a.versions, a.machine,
           'settings: ' + a.settings, '```', '', '## Goals', '', '\n'.join(goals), '', check_line, '']
     if alloc_line:

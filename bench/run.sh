@@ -14,10 +14,12 @@
 #   BENCH_RESULTS=FILE     markdown output (default bench/RESULTS.md; empty: none)
 #   BENCH_INSTALL=1        apt-get install missing peers (0: skip the missing ones)
 #   BENCH_KEEP=1           keep the temporary directory (configs, logs, callgrind dumps)
+#   BENCH_NOTE=TEXT        a remark for RESULTS.md (e.g. what else ran on the machine)
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
 set -euo pipefail
+PATH=$PATH:/usr/sbin:/sbin
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -53,8 +55,8 @@ command -v valgrind >/dev/null || [ "$cgs" = 0 ] || need="$need valgrind"
 for p in $peers; do
 	command -v "${bin_of[$p]}" >/dev/null || need="$need ${pkg_of[$p]}"
 done
-[ -x /usr/lib/x86_64-linux-gnu/pdns/libbindbackend.so ] || [ -e /usr/lib/*/pdns/libbindbackend.so ] ||
-	[[ " $peers " != *" pdns "* ]] || need="$need pdns-backend-bind"
+ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || [[ " $peers " != *" pdns "* ]] ||
+	need="$need pdns-backend-bind"
 if [ -n "$need" ] && [ "${BENCH_INSTALL:-1}" = 1 ]; then
 	log "installing:$need"
 	SUDO=""
@@ -139,15 +141,16 @@ tree() {
 		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
 	done
 }
-cpu_ticks() {
-	local t=0 p s
+cpu_ticks() { # PID: prints "utime stime" of the tree, in clock ticks
+	local u=0 t=0 p s
 	for p in $(tree "$1"); do
 		# utime and stime, counted after the command name, which may hold blanks ("nsd: main")
-		s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+		s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}') || continue
 		[ -n "$s" ] || continue
-		t=$((t + s))
+		u=$((u + ${s% *}))
+		t=$((t + ${s#* }))
 	done
-	echo "$t"
+	echo "$u $t"
 }
 wait_up() { # PORT PID
 	for _ in $(seq 300); do
@@ -352,7 +355,7 @@ check_answers() {
 }
 
 ## ---- measurements
-# one throughput run: prints "qps cpu_us_per_answer"
+# one throughput run: prints "qps cpu_us_per_answer user_us_per_answer"
 run_tput() { # WORKLOAD PORT PID
 	local t0 t1 out n qps
 	t0=$(cpu_ticks "$3")
@@ -361,8 +364,10 @@ run_tput() { # WORKLOAD PORT PID
 	t1=$(cpu_ticks "$3")
 	qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
 	n=$(awk '/Queries completed/ {print $3}' <<<"$out")
-	awk -v q="$qps" -v n="$n" -v d=$((t1 - t0)) -v clk="$clk" \
-		'BEGIN { if (n > 0) printf "%.0f %.3f\n", q, d * 1e6 / clk / n; else print "0 0" }'
+	awk -v q="$qps" -v n="$n" -v a="$t0" -v b="$t1" -v clk="$clk" \
+		'BEGIN { split(a, x, " "); split(b, y, " "); u = y[1] - x[1]; d = u + y[2] - x[2]
+			if (n > 0) printf "%.0f %.3f %.3f\n", q, d * 1e6 / clk / n, u * 1e6 / clk / n
+			else print "0 0 0" }'
 }
 # one latency run at a fixed rate, every answer timed: prints "mean_us p99_us"
 run_lat() { # WORKLOAD PORT
@@ -513,9 +518,13 @@ for s in $servers; do
 		[ -s "$work/$s/$wl.runs" ] || continue
 		q=$(awk '{print $1}' "$work/$s/$wl.runs" | median)
 		c=$(awk '{print $2}' "$work/$s/$wl.runs" | median)
-		m=$(awk '{print $3}' "$work/$s/$wl.runs" | median)
-		l=$(awk '{print $4}' "$work/$s/$wl.runs" | median)
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$wl" "$q" "$c" "$m" "$l" >>"$work/tput.tsv"
+		u=$(awk '{print $3}' "$work/$s/$wl.runs" | median)
+		m=$(awk '{print $4}' "$work/$s/$wl.runs" | median)
+		l=$(awk '{print $5}' "$work/$s/$wl.runs" | median)
+		lo=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | head -1)
+		hi=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | tail -1)
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$wl" "$q" "$c" "$m" "$l" "$u" "$lo" "$hi" \
+			>>"$work/tput.tsv"
 	done
 	if [ "$cgs" != 0 ]; then
 		measure_cg "$s"
@@ -543,5 +552,5 @@ if [ -d "$work/gslbd-callgrind" ]; then
 fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
-	--profile "$profile" --workloads "$workloads" --checks "$work/checks" \
+	--profile "$profile" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
 	${results:+--markdown "$results"}
