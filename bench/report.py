@@ -29,7 +29,9 @@ How it was measured (`bench/run.sh`, `make bench`):
   Ashburn, Singapore, São Paulo; geo uses the same mmdb (`geoip/gslb-test-city.mmdb`) in gslbd and in
   gdnsd's geoip plugin (`auto_dc_coords` = the member locations, so both answer the nearest member).
   PowerDNS serves the weighted name as a LUA record `pickwrandom(...)` and the health-checked one
-  as `ifportup(port, ...)` (no weights; `lua-health-checks-interval=2`); it has no geo equivalent
+  as `ifportup(port, ...)` (no weights; `lua-health-checks-interval=2`), with
+  `enable-lua-records=shared` (one Lua state per thread; with `yes` PowerDNS 4.7 builds a new Lua
+  state for every query, about 15 times the cost); it has no geo equivalent
   without its GeoIP backend, and Knot and NSD have no balanced names: n/a. gdnsd checks with
   `tcp_connect`, gslbd with a pool TCP check, both every 2 s. PowerDNS runs with its default packet
   cache, which serves its static answers (LUA answers are not cached).

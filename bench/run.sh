@@ -300,10 +300,11 @@ start_pdns() {
 		echo "hc 30 LUA A \"ifportup($hport, {$hc})\""
 	} >"$d/$zone.zone"
 	echo "zone \"$zone\" { type master; file \"$d/$zone.zone\"; };" >"$d/named.conf"
+	# shared: one Lua state per thread (with yes, PowerDNS 4.7 makes a new one for every query)
 	cat >"$d/pdns.conf" <<EOF
 launch=bind
 bind-config=$d/named.conf
-enable-lua-records=yes
+enable-lua-records=shared
 local-address=127.0.0.1
 local-port=$port
 socket-dir=$d
