@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""bench/run.sh's tables: one per workload on stdout, and the same as markdown (--markdown FILE)."""
+import argparse
+import datetime
+
+TITLES = {
+    'static': '(a) static names: 1,000 A records, UDP',
+    'nxdomain': '(b) NXDOMAIN mix: half the queries for names that do not exist, UDP',
+    'weighted': '(c) weighted balanced name, four members 100:100:50:50, UDP',
+    'checked': '(c2) weighted with TCP health checks: four members on 127.0.0.11-14, probed every 2 s',
+    'geo': '(d) geo balanced name, four member locations, ECS from ~2,300 client /24s, UDP',
+    'tcp': '(e) static names over TCP (one connection, up to 100 queries in flight)',
+}
+NOTE = {
+    ('pdns', 'weighted'): 'pdns (LUA pickwrandom)',
+    ('pdns', 'checked'): 'pdns (LUA ifportup)',
+}
+COLS = ['server', 'queries/s', 'mean lat. µs', 'p99 lat. µs', 'CPU µs/query (min-max)',
+        'user µs/query', 'instr./query', 'allocs/query', 'CPU ratio', 'instr. ratio']
+METHOD = """\
+How it was measured (`bench/run.sh`, `make bench`):
+
+- Every server runs in the foreground from its own configuration in a temporary directory, on a
+  random loopback port, with one UDP and one TCP worker, pinned with every thread to core 0
+  (`taskset -c 0`); `dnsperf -c 1 -q 100` runs on core 1. Same zone for all (1,000 A names under
+  `bench.test`), and for the balanced names the same four members: `fra` 192.0.2.10, `iad`
+  198.51.100.10, `sin` 203.0.113.10, `gru` 10.3.0.10, weights 100:100:50:50, locations Frankfurt,
+  Ashburn, Singapore, São Paulo; geo uses the same mmdb (`geoip/gslb-test-city.mmdb`) in gslbd and in
+  gdnsd's geoip plugin (`auto_dc_coords` = the member locations, so both answer the nearest member).
+  PowerDNS serves the weighted name as a LUA record `pickwrandom(...)` and the health-checked one
+  as `ifportup(port, ...)` (no weights; `lua-health-checks-interval=2`), with
+  `enable-lua-records=shared` (one Lua state per thread; with `yes` PowerDNS 4.7 builds a new Lua
+  state for every query, about 15 times the cost); it has no geo equivalent
+  without its GeoIP backend, and Knot and NSD have no balanced names: n/a. gdnsd checks with
+  `tcp_connect`, gslbd with a pool TCP check, both every 2 s. PowerDNS runs with its default packet
+  cache, which serves its static answers (LUA answers are not cached).
+- Geo queries each carry an EDNS Client Subnet option from one of ~2,300 /24s (192.0.2, 198.51.100,
+  203.0.113, 10.1-10.9.x: every network of the test mmdb and some it does not know), 10,000 wire
+  messages in a `dnsperf -B` file, so both servers see many subnets rather than one fixed `-E` option.
+- **queries/s**: median of the runs of BENCH_SECONDS. On this 2-core machine one dnsperf process
+  saturates its core at about 100-160k queries/s, so queries/s cannot rank the fast servers.
+- **CPU µs/query**: the server's utime+stime (every process and thread, from `/proc/PID/stat`) over
+  the throughput run, divided by the answered queries; median (and range) of the runs. Mostly kernel
+  time: receiving and sending a datagram costs every server about 5 µs here, so the CPU ratios stay
+  near 1 and differences under ~10 % are within the noise of a shared machine. **user µs/query** is
+  the utime part alone (10 ms clock ticks: coarse), the server's own code.
+- **latency**: a separate run at a fixed BENCH_LAT_QPS queries/s with every answer timed
+  (`dnsperf -Q ... -v`); mean and 99th percentile, median of the runs.
+- **instr./query** and **allocs/query**: the server under `valgrind --tool=callgrind` (with
+  `--trace-children`, for NSD's worker); counters zeroed (`callgrind_control -z`), BENCH_CG_SECONDS
+  of queries (`dnsperf -q 10`), counters dumped; then the same for an idle window as long, whose
+  count (timers, database polls, health probes), scaled to the length of the busy window, is
+  subtracted; divided by the answered queries. User-space instructions only (the kernel's share is in
+  the CPU column). **allocs/query** counts calls into malloc, calloc, realloc and the aligned
+  variants (C++ `new` included), every thread, busy window minus the scaled idle window (gslbd's
+  database poll and health threads allocate whatever the query load: ~600 calls/s here, from the
+  health checks of (c2) and their stored results), divided by the answered queries: one allocation
+  on the answer path would show as 1.000, none as about 0 (± a little noise either way). `perf stat -e instructions` is not supported in this VM, hence callgrind.
+- **ratios**: the server's cost divided by gslbd's (CPU µs/query, instructions/query): above 1 means
+  gslbd costs less.
+"""
+
+
+def load(path, ncols):
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= ncols:
+                rows[(p[0], p[1])] = [float(x) for x in p[2:ncols]]
+    return rows
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return 'n/a'
+    if digits == 0:
+        return '{:,.0f}'.format(v)
+    return '{:,.{}f}'.format(v, digits)
+
+
+def table(wl, servers, tput, cg):
+    out = []
+    g_t = tput.get(('gslbd', wl))
+    g_c = cg.get(('gslbd', wl))
+    for s in servers:
+        t = tput.get((s, wl))
+        c = cg.get((s, wl))
+        if t is None and c is None:
+            out.append([NOTE.get((s, wl), s)] + ['n/a'] * (len(COLS) - 1))
+            continue
+        qps, cpu, mean, p99, user, lo, hi = t if t else (None,) * 7
+        instr, allocs = c if c else (None, None)
+        rc = cpu / g_t[1] if t and g_t and g_t[1] > 0 else None
+        ri = instr / g_c[0] if c and g_c and g_c[0] > 0 else None
+        cpus = '%s (%s-%s)' % (fmt(cpu, 2), fmt(lo, 2), fmt(hi, 2)) if t else 'n/a'
+        out.append([NOTE.get((s, wl), s), fmt(qps), fmt(mean), fmt(p99), cpus, fmt(user, 2),
+                    fmt(instr), fmt(allocs, 3), fmt(rc, 2), fmt(ri, 2)])
+    return out
+
+
+def text_table(rows):
+    w = [max(len(str(r[i])) for r in [COLS] + rows) for i in range(len(COLS))]
+    lines = ['  '.join(str(c).rjust(w[i]) if i else str(c).ljust(w[i]) for i, c in enumerate(r))
+             for r in [COLS] + rows]
+    return '\n'.join(lines)
+
+
+def md_table(rows):
+    lines = ['| ' + ' | '.join(COLS) + ' |', '|' + ' --- |' * len(COLS)]
+    lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    return '\n'.join(lines)
+
+
+def goal(name, wl, peers, factor, tput, cg):
+    """gslbd's cost against factor * the cheapest of peers, on CPU and on instructions."""
+    res = []
+    for idx, what, src in ((1, 'CPU/query', tput), (0, 'instructions/query', cg)):
+        g = src.get(('gslbd', wl))
+        best = [(src[(p, wl)][idx], p) for p in peers if (p, wl) in src and src[(p, wl)][idx] > 0]
+        if not g or not best:
+            res.append('%s: not measured' % what)
+            continue
+        v, p = min(best)
+        limit = v * factor
+        ok = g[idx] <= limit
+        res.append('%s %s (gslbd %s, %s%s %s)' % (
+            what, 'MET' if ok else 'MISSED', fmt(g[idx], 2 if idx else 0),
+            p, '' if factor == 1 else ' × %.3f' % factor, fmt(limit, 2 if idx else 0)))
+    return '- %s: %s' % (name, '; '.join(res))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ('tput', 'cg', 'versions', 'machine', 'settings', 'load', 'profile', 'workloads',
+              'markdown', 'checks', 'note'):
+        ap.add_argument('--' + a, default='')
+    a = ap.parse_args()
+    tput = load(a.tput, 9)
+    cg = load(a.cg, 4)
+    servers = []
+    for s, _ in list(tput) + list(cg):
+        if s not in servers:
+            servers.append(s)
+    servers.sort(key=lambda s: (s != 'gslbd', ['gdnsd', 'knot', 'nsd', 'pdns'].index(s)
+                                if s in ('gdnsd', 'knot', 'nsd', 'pdns') else 9))
+    wls = a.workloads.split()
+    goals = []
+    if 'static' in wls:
+        goals.append(goal('static answers ≤ the best of Knot, NSD, gdnsd', 'static',
+                          ['knot', 'nsd', 'gdnsd'], 1, tput, cg))
+    if 'weighted' in wls:
+        goals.append(goal('weighted ≤ 1/1.2 of gdnsd', 'weighted', ['gdnsd'], 1 / 1.2, tput, cg))
+    if 'geo' in wls:
+        goals.append(goal('geo with ECS ≤ gdnsd geoip', 'geo', ['gdnsd'], 1, tput, cg))
+    if 'tcp' in wls:
+        goals.append(goal('TCP ≤ Knot', 'tcp', ['knot'], 1, tput, cg))
+    if 'weighted' in wls:
+        p, g = tput.get(('pdns', 'weighted')), tput.get(('gslbd', 'weighted'))
+        pc, gc = cg.get(('pdns', 'weighted')), cg.get(('gslbd', 'weighted'))
+        if p or pc:
+            goals.append('- PowerDNS LUA `pickwrandom` / gslbd weighted: CPU/query %s, '
+                         'instructions/query %s' % (
+                             fmt(p[1] / g[1], 2) if p and g else 'n/a',
+                             fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
+    if 'checked' in wls:
+        p, g = tput.get(('pdns', 'checked')), tput.get(('gslbd', 'checked'))
+        pc, gc = cg.get(('pdns', 'checked')), cg.get(('gslbd', 'checked'))
+        if p or pc:
+            goals.append('- PowerDNS LUA `ifportup` / gslbd weighted with TCP checks: CPU/query %s, '
+                         'instructions/query %s' % (
+                             fmt(p[1] / g[1], 2) if p and g else 'n/a',
+                             fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
+    allocs = [(wl, cg[('gslbd', wl)][1]) for wl in wls if ('gslbd', wl) in cg]
+    alloc_line = ('gslbd allocation calls per query (callgrind, every thread, net of the idle '
+                  'window): ' +
+                  ', '.join('%s %.3f' % (wl, v) for wl, v in allocs)) if allocs else ''
+
+    checks = open(a.checks).read().strip() if a.checks else ''
+    check_line = ('Answer checks FAILED (figures of these servers are suspect):\n' + checks if checks
+                  else 'Answer checks: every balanced name answered a member, and the geo name the '
+                  'nearest member for five ECS subnets, on every server, before measuring.')
+    # stdout
+    print('== versions\n' + a.versions)
+    print('== machine\n' + a.machine)
+    print('== settings: ' + a.settings + '; load average before / after: ' + a.load)
+    for wl in wls:
+        print('\n== ' + TITLES.get(wl, wl))
+        print(text_table(table(wl, servers, tput, cg)))
+    print('\n== checks\n' + check_line)
+    print('\n== goals')
+    print('\n'.join(goals))
+    if alloc_line:
+        print(alloc_line)
+    prof = open(a.profile).read() if a.profile else ''
+    if prof:
+        print('\n== profile\n' + prof)
+
+    if not a.markdown:
+        return
+    md = ['# Benchmark results', '',
+          'Written by `make bench` (`bench/run.sh`) on %s. **Caveat:** %s' % (
+              datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
+              'unless this run was on an otherwise idle machine (load average before / after: '
+              '%s), queries/s, CPU and latency figures are noisy; instructions/query and '
+              'allocations/query do not depend on load.' % a.load + (' ' + a.note if a.note else '')),
+          '', '## Versions and machine', '', '```', a.versions, a.machine,
+          'settings: ' + a.settings, '```', '', '## Goals', '', '\n'.join(goals), '', check_line, '']
+    if alloc_line:
+        md += ['Zero allocations per query: ' + alloc_line + '.', '']
+    for wl in wls:
+        md += ['## ' + TITLES.get(wl, wl), '', md_table(table(wl, servers, tput, cg)), '']
+    md += ['## Method', '', METHOD]
+    if prof:
+        md += ['## Profile of gslbd', '', '```', prof.rstrip(), '```', '']
+    with open(a.markdown, 'w') as f:
+        f.write('\n'.join(md))
+
+
+if __name__ == '__main__':
+    main()

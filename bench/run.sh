@@ -1,0 +1,557 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# make bench: gslbd side by side with gdnsd, Knot, NSD and PowerDNS on the same data.
+#
+# Usage: bench/run.sh [BUILDDIR]          (make bench passes the build directory)
+# Knobs (environment):
+#   BENCH_SECONDS=6        length of each throughput run
+#   BENCH_REPEAT=3         runs per measurement; the tables show the median
+#   BENCH_PEERS="gdnsd knot nsd pdns"   peers to compare (gslbd always runs)
+#   BENCH_WORKLOADS="static nxdomain weighted checked geo tcp"
+#   BENCH_CG_SECONDS=3     busy and idle windows under callgrind (0: no instructions/query)
+#   BENCH_LAT_QPS=20000    rate of the latency runs (dnsperf -Q, every answer timed with -v)
+#   BENCH_LAT_SECONDS=2    length of each latency run
+#   BENCH_RESULTS=FILE     markdown output (default bench/RESULTS.md; empty: none)
+#   BENCH_INSTALL=1        apt-get install missing peers (0: skip the missing ones)
+#   BENCH_KEEP=1           keep the temporary directory (configs, logs, callgrind dumps)
+#   BENCH_NOTE=TEXT        a remark for RESULTS.md (e.g. what else ran on the machine)
+#
+# Each server runs in the foreground from its own config in a temporary directory, on a random
+# loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
+set -euo pipefail
+PATH=$PATH:/usr/sbin:/sbin
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+builddir=$(cd "${1:-$top}" && pwd)
+secs=${BENCH_SECONDS:-6}
+repeat=${BENCH_REPEAT:-3}
+peers=${BENCH_PEERS-gdnsd knot nsd pdns}
+workloads=${BENCH_WORKLOADS:-static nxdomain weighted checked geo tcp}
+cgs=${BENCH_CG_SECONDS:-3}
+latqps=${BENCH_LAT_QPS:-20000}
+latsecs=${BENCH_LAT_SECONDS:-2}
+results=${BENCH_RESULTS-$here/RESULTS.md}
+py=/usr/bin/python3
+mmdb=$top/geoip/gslb-test-city.mmdb
+
+work=$(mktemp -d /tmp/gslb-bench.XXXXXX)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+log() { echo "bench: $*" >&2; }
+
+## ---- dependencies: the peers from Debian when missing
+declare -A pkg_of=([gdnsd]=gdnsd [knot]=knot [nsd]=nsd [pdns]="pdns-server pdns-backend-bind")
+declare -A bin_of=([gdnsd]=gdnsd [knot]=knotd [nsd]=nsd [pdns]=pdns_server)
+need=""
+command -v dnsperf >/dev/null || need="dnsperf"
+command -v valgrind >/dev/null || [ "$cgs" = 0 ] || need="$need valgrind"
+for p in $peers; do
+	command -v "${bin_of[$p]}" >/dev/null || need="$need ${pkg_of[$p]}"
+done
+ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || [[ " $peers " != *" pdns "* ]] ||
+	need="$need pdns-backend-bind"
+if [ -n "$need" ] && [ "${BENCH_INSTALL:-1}" = 1 ]; then
+	log "installing:$need"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	# keep the packages from starting their services on port 53
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+		$SUDO chmod +x "$policy"
+	fi
+	# shellcheck disable=SC2086
+	{ $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		--no-install-recommends $need >/dev/null; } || log "apt-get failed"
+	[ -z "$policy" ] || $SUDO rm -f "$policy"
+fi
+command -v dnsperf >/dev/null || { log "dnsperf missing"; exit 1; }
+avail=""
+for p in $peers; do
+	if command -v "${bin_of[$p]}" >/dev/null; then avail="$avail $p"; else log "skipping $p: ${bin_of[$p]} missing"; fi
+done
+peers=$avail
+[ "$cgs" = 0 ] || command -v valgrind >/dev/null || { log "valgrind missing: no instructions/query"; cgs=0; }
+[ -x "$builddir/gslbd" ] && [ -x "$builddir/gslbctl" ] || { log "build gslbd first ($builddir)"; exit 1; }
+
+## ---- the data: one zone, ~1,000 static names, a weighted and a geo name of four members
+# member  address        weight  location (the test mmdb's cities)
+members="fra 192.0.2.10 100 50.11 8.68
+iad 198.51.100.10 100 39.04 -77.49
+sin 203.0.113.10 50 1.35 103.82
+gru 10.3.0.10 50 -23.55 -46.63"
+# the health-checked variant of the weighted name: members on loopback addresses whose TCP port
+# hport is open (a listener of ours), probed by each server's own checks
+checked="hc1 127.0.0.11 100
+hc2 127.0.0.12 100
+hc3 127.0.0.13 50
+hc4 127.0.0.14 50"
+zone=bench.test
+mkdir -p "$work/data"
+static_zone() {
+	echo '$TTL 300'
+	echo "@ SOA ns1 hostmaster 1 3600 600 86400 60"
+	echo "@ NS ns1"
+	echo "ns1 A 127.0.0.1"
+	for i in $(seq 1 1000); do echo "h$i A 192.0.2.$((i % 250 + 1))"; done
+}
+static_zone > "$work/data/static.zone"
+for i in $(seq 1 1000); do echo "h$i.$zone A"; done > "$work/data/q.static"
+# half the queries NXDOMAIN, half answers
+for i in $(seq 1 1000); do echo "h$i.$zone A"; echo "nx$i.$zone A"; done > "$work/data/q.nxdomain"
+echo "www.$zone A" > "$work/data/q.weighted"
+echo "hc.$zone A" > "$work/data/q.checked"
+cp "$work/data/q.static" "$work/data/q.tcp"
+# geo: 10,000 queries with EDNS Client Subnet, each from a random /24 of the test mmdb's networks
+# (and some it does not know), as dnsperf -B length-prefixed wire messages
+"$py" - "$work/data" "$zone" <<'EOF'
+import random, struct, sys
+import dns.edns, dns.message
+random.seed(6)
+pre = ['192.0.2', '198.51.100', '203.0.113'] + ['10.%d.%d' % (a, b) for a in range(1, 10) for b in range(256)]
+for name, count in (('q.geo', 10000),):
+	with open(sys.argv[1] + '/' + name, 'wb') as f:
+		for i in range(count):
+			o = dns.edns.ECSOption(random.choice(pre) + '.0', 24)
+			m = dns.message.make_query('geo.' + sys.argv[2], 'A', use_edns=0, options=[o])
+			m.id = 0
+			w = m.to_wire()
+			f.write(struct.pack('!H', len(w)) + w)
+EOF
+
+
+## ---- helpers
+port_base=$((20000 + RANDOM % 20000))
+next_port() { port_base=$((port_base + 1)); echo "$port_base"; }
+clk=$(getconf CLK_TCK)
+
+# tree PID: PID and its descendants
+tree() {
+	local p c
+	for p in "$@"; do
+		echo "$p"
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
+	done
+}
+cpu_ticks() { # PID: prints "utime stime" of the tree, in clock ticks
+	local u=0 t=0 p s
+	for p in $(tree "$1"); do
+		# utime and stime, counted after the command name, which may hold blanks ("nsd: main")
+		s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}') || continue
+		[ -n "$s" ] || continue
+		u=$((u + ${s% *}))
+		t=$((t + ${s#* }))
+	done
+	echo "$u $t"
+}
+wait_up() { # PORT PID
+	for _ in $(seq 300); do
+		kill -0 "$2" 2>/dev/null || return 1
+		dig +time=1 +tries=1 +norec -p "$1" @127.0.0.1 "h1.$zone" A 2>/dev/null | grep -q "status: NOERROR" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+dnsperf_args() { # WORKLOAD PORT
+	case $1 in
+	geo) echo "-s 127.0.0.1 -p $2 -d $work/data/q.geo -B" ;;
+	tcp) echo "-s 127.0.0.1 -p $2 -d $work/data/q.tcp -m tcp" ;;
+	*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1" ;;
+	esac
+}
+supports() { # SERVER WORKLOAD
+	case $1:$2 in
+	gslbd:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
+	knot:static | knot:nxdomain | knot:tcp | nsd:static | nsd:nxdomain | nsd:tcp) return 0 ;;
+	esac
+	return 1
+}
+
+## ---- servers: start_NAME DIR PORT [PREFIX...] starts in the foreground, sets SPID
+start_gslbd() {
+	local d=$1 port=$2 line name addr w lat lon
+	shift 2
+	if [ ! -e "$d/gslb.db" ]; then
+		mkdir -p "$d/zones"
+		cp "$work/data/static.zone" "$d/zones/$zone.zone"
+		export GSLB_DB=$d/gslb.db
+		"$builddir/gslbctl" init >/dev/null
+		"$builddir/gslbctl" pool add "www.$zone" --policy weighted --ttl 30 >/dev/null
+		"$builddir/gslbctl" pool add "geo.$zone" --policy geo --ttl 30 >/dev/null
+		"$builddir/gslbctl" pool add "hc.$zone" --policy weighted --ttl 30 >/dev/null
+		while read -r name addr w lat lon; do
+			"$builddir/gslbctl" member add "www.$zone" "$name" --address "$addr" --weight "$w" >/dev/null
+			"$builddir/gslbctl" member add "geo.$zone" "$name" --address "$addr" --location "$lat,$lon" >/dev/null
+		done <<<"$members"
+		while read -r name addr w; do
+			"$builddir/gslbctl" member add "hc.$zone" "$name" --address "$addr" --weight "$w" >/dev/null
+		done <<<"$checked"
+		"$builddir/gslbctl" check set "hc.$zone" --type tcp --port "$hport" --interval 2 --rise 1 >/dev/null
+		unset GSLB_DB
+	fi
+	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
+		--geoip "$mmdb" --threads 1 --log-level warning >"$d/log" 2>&1 &
+	SPID=$!
+}
+start_knot() {
+	local d=$1 port=$2
+	shift 2
+	mkdir -p "$d"
+	cp "$work/data/static.zone" "$d/$zone.zone"
+	cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$d"
+zone:
+  - domain: $zone
+    file: "$d/$zone.zone"
+    journal-content: none
+    zonefile-load: whole
+log:
+  - target: stderr
+    any: warning
+EOF
+	taskset -c 0 "$@" knotd -c "$d/knot.conf" >"$d/log" 2>&1 &
+	SPID=$!
+}
+start_nsd() {
+	local d=$1 port=$2
+	shift 2
+	mkdir -p "$d"
+	cp "$work/data/static.zone" "$d/$zone.zone"
+	cat >"$d/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1@$port
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$d"
+  pidfile: "$d/nsd.pid"
+  database: ""
+  xfrdfile: "$d/xfrd.state"
+  zonelistfile: "$d/zone.list"
+  logfile: "$d/nsd.log"
+  verbosity: 0
+  # Debian builds NSD with response rate limiting on (200/s a source): off, as in the others
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: $zone
+  zonefile: $d/$zone.zone
+EOF
+	taskset -c 0 "$@" nsd -d -c "$d/nsd.conf" >"$d/log" 2>&1 &
+	SPID=$!
+}
+start_gdnsd() {
+	local d=$1 port=$2 name addr w lat lon
+	shift 2
+	mkdir -p "$d/zones" "$d/run" "$d/state"
+	{ static_zone; echo "www 30 DYNA weighted!www"; echo "hc 30 DYNA weighted!hc"; echo "geo 30 DYNA geoip!geo"; } >"$d/zones/$zone"
+	{
+		echo "options => { listen => [ 127.0.0.1 ], dns_port => $port, udp_threads => 1,"
+		echo "  tcp_threads => 1, run_dir => $d/run, state_dir => $d/state, edns_client_subnet => true }"
+		echo "service_types => { hc => { plugin => tcp_connect, port => $hport, interval => 2,"
+		echo "  up_thresh => 1, ok_thresh => 1, down_thresh => 2 } }"
+		echo "plugins => {"
+		echo "  weighted => { www => {"
+		while read -r name addr w lat lon; do echo "    $name => [ $addr, $w ]"; done <<<"$members"
+		echo "  }, hc => { service_types => hc"
+		while read -r name addr w; do echo "    $name => [ $addr, $w ]"; done <<<"$checked"
+		echo "  } }"
+		echo "  geoip => {"
+		echo "    maps => { geo => { geoip2_db => $mmdb, datacenters => [ fra, iad, sin, gru ],"
+		echo "      auto_dc_coords => {"
+		while read -r name addr w lat lon; do echo "        $name => [ $lat, $lon ]"; done <<<"$members"
+		echo "    } } }"
+		echo "    resources => { geo => { map => geo, dcmap => {"
+		while read -r name addr w lat lon; do echo "      $name => $addr"; done <<<"$members"
+		echo "    } } }"
+		echo "  }"
+		echo "}"
+	} >"$d/config"
+	taskset -c 0 "$@" gdnsd -c "$d" start >"$d/log" 2>&1 &
+	SPID=$!
+}
+start_pdns() {
+	local d=$1 port=$2 name addr w lat lon wr="" hc=""
+	shift 2
+	mkdir -p "$d"
+	while read -r name addr w lat lon; do wr="$wr${wr:+,}{$w,'$addr'}"; done <<<"$members"
+	# ifportup has no weights: one random address among those whose port answers
+	while read -r name addr w; do hc="$hc${hc:+,}'$addr'"; done <<<"$checked"
+	{
+		static_zone
+		echo "www 30 LUA A \"pickwrandom({$wr})\""
+		echo "hc 30 LUA A \"ifportup($hport, {$hc})\""
+	} >"$d/$zone.zone"
+	echo "zone \"$zone\" { type master; file \"$d/$zone.zone\"; };" >"$d/named.conf"
+	# shared: one Lua state per thread (with yes, PowerDNS 4.7 makes a new one for every query)
+	cat >"$d/pdns.conf" <<EOF
+launch=bind
+bind-config=$d/named.conf
+enable-lua-records=shared
+local-address=127.0.0.1
+local-port=$port
+socket-dir=$d
+guardian=no
+daemon=no
+disable-syslog=yes
+write-pid=no
+receiver-threads=1
+distributor-threads=1
+reuseport=no
+loglevel=3
+lua-health-checks-interval=2
+EOF
+	taskset -c 0 "$@" pdns_server --config-dir="$d" >"$d/log" 2>&1 &
+	SPID=$!
+}
+
+stop() { # PID: SIGTERM, then wait for it (SIGKILL after 10 s)
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# check_answers NAME PORT: the balanced names answer what they should, before they are measured
+check_answers() {
+	local s=$1 port=$2 a want ecs
+	if supports "$s" weighted && [[ " $workloads " == *" weighted "* ]]; then
+		a=$(dig +short +norec -p "$port" @127.0.0.1 "www.$zone" A 2>/dev/null | head -1)
+		grep -q "^[a-z]* ${a:-none} " <<<"$members" || echo "$s: weighted answer '$a' is no member's"
+	fi
+	if supports "$s" checked && [[ " $workloads " == *" checked "* ]]; then
+		# wait for the first probes (pdns answers nothing until its first check round)
+		for _ in $(seq 50); do
+			a=$(dig +short +norec -p "$port" @127.0.0.1 "hc.$zone" A 2>/dev/null | head -1)
+			grep -q "^[a-z0-9]* ${a:-none} " <<<"$checked" && break
+			sleep 0.2
+		done
+		grep -q "^[a-z0-9]* ${a:-none} " <<<"$checked" || echo "$s: checked answer '$a' is no member's"
+	fi
+	if supports "$s" geo && [[ " $workloads " == *" geo "* ]]; then
+		for want in 192.0.2.0/24=192.0.2.10 10.2.0.0/24=203.0.113.10 10.1.0.0/24=198.51.100.10 \
+			10.4.0.0/24=203.0.113.10 10.7.0.0/24=192.0.2.10; do
+			ecs=${want%=*}
+			a=$(dig +short +norec +subnet="$ecs" -p "$port" @127.0.0.1 "geo.$zone" A 2>/dev/null | head -1)
+			[ "$a" = "${want#*=}" ] || echo "$s: geo answer for ECS $ecs is '$a', not ${want#*=}"
+		done
+	fi
+}
+
+## ---- measurements
+# one throughput run: prints "qps cpu_us_per_answer user_us_per_answer"
+run_tput() { # WORKLOAD PORT PID
+	local t0 t1 out n qps
+	t0=$(cpu_ticks "$3")
+	# shellcheck disable=SC2046
+	out=$(taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$secs" -c 1 -q 100 2>&1)
+	t1=$(cpu_ticks "$3")
+	qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
+	n=$(awk '/Queries completed/ {print $3}' <<<"$out")
+	awk -v q="$qps" -v n="$n" -v a="$t0" -v b="$t1" -v clk="$clk" \
+		'BEGIN { split(a, x, " "); split(b, y, " "); u = y[1] - x[1]; d = u + y[2] - x[2]
+			if (n > 0) printf "%.0f %.3f %.3f\n", q, d * 1e6 / clk / n, u * 1e6 / clk / n
+			else print "0 0 0" }'
+}
+# one latency run at a fixed rate, every answer timed: prints "mean_us p99_us"
+run_lat() { # WORKLOAD PORT
+	# shellcheck disable=SC2046
+	taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$latsecs" -c 1 -q 100 -Q "$latqps" -v 2>/dev/null |
+		awk '/^> / { print $NF * 1e6 }' | sort -n |
+		awk '{ v[NR] = $1; s += $1 } END { k = int(NR * 0.99); if (k < 1) k = 1; if (NR) printf "%.0f %.0f\n", s / NR, v[k]; else print "0 0" }'
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
+: >"$raw"
+declare -A tput lat instr allocs
+
+measure_server() { # NAME
+	local s=$1 d port pid wl r i
+	d=$work/$s
+	port=$(next_port)
+	SPID=""
+	"start_$s" "$d" "$port"
+	pid=$SPID
+	pids+=("$pid")
+	if ! wait_up "$port" "$pid"; then
+		log "$s did not start:"; tail -5 "$d/log" >&2; stop "$pid"; return 0
+	fi
+	check_answers "$s" "$port" | tee -a "$work/checks" >&2
+	for wl in $workloads; do
+		supports "$s" "$wl" || continue
+		log "$s $wl"
+		# warm up (pdns compiles its LUA record once, caches fill)
+		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
+		for r in $(seq "$repeat"); do
+			echo "$(run_tput "$wl" "$port" "$pid") $(run_lat "$wl" "$port")" >>"$d/$wl.runs"
+		done
+		cat "$d/$wl.runs" >&2
+	done
+	stop "$pid"
+}
+
+# callgrind: the server under valgrind, instruction counts zeroed before and dumped after a busy
+# window of BENCH_CG_SECONDS of queries, then the same for an idle window of the same length (it
+# holds the timers, database polls and health probes); (busy - idle * t_busy / t_idle) / answers
+cg_window() { # PID OUTDIR: dump the counters of every callgrind process in the tree into files
+	local p
+	for p in $(tree "$1"); do callgrind_control -d "$p" >/dev/null 2>&1 || true; done
+	sleep 0.5
+}
+cg_zero() {
+	local p
+	for p in $(tree "$1"); do callgrind_control -z "$p" >/dev/null 2>&1 || true; done
+}
+cg_collect() { # OUTDIR DEST: moves the dumps written so far into DEST
+	mkdir -p "$2"
+	find "$1" -maxdepth 1 -type f -name 'cg.*.*' -exec mv {} "$2" \;
+}
+measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
+	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia
+	d=$work/cg-$s
+	mkdir -p "$d/out"
+	port=$(next_port)
+	SPID=""
+	"start_$s" "$d" "$port" valgrind --tool=callgrind --trace-children=yes \
+		--callgrind-out-file="$d/out/cg.%p"
+	pid=$SPID
+	pids+=("$pid")
+	if ! wait_up "$port" "$pid"; then
+		log "$s did not start under callgrind:"; tail -5 "$d/log" >&2; stop "$pid"; return 0
+	fi
+	for wl in $workloads; do
+		supports "$s" "$wl" || continue
+		log "$s $wl (callgrind, ${cgs}s busy, ${cgs}s idle)"
+		# shellcheck disable=SC2046
+		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 10 >/dev/null 2>&1 || true
+		cg_collect "$d/out" "$d/junk"
+		cg_zero "$pid"
+		t0=$(date +%s.%N)
+		# shellcheck disable=SC2046
+		n=$(taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l "$cgs" -c 1 -q 10 2>&1 |
+			awk '/Queries completed/ {print $3}')
+		cg_window "$pid"
+		t1=$(date +%s.%N)
+		cg_collect "$d/out" "$d/$wl.busy"
+		cg_zero "$pid"
+		sleep "$cgs"
+		cg_window "$pid"
+		t2=$(date +%s.%N)
+		cg_collect "$d/out" "$d/$wl.idle"
+		read -r bi ba < <("$py" "$here/cgsum.py" "$d/$wl.busy")
+		read -r ii ia < <("$py" "$here/cgsum.py" "$d/$wl.idle")
+		awk -v wl="$wl" -v n="${n:-0}" -v bi="$bi" -v ba="$ba" -v ii="$ii" -v ia="$ia" \
+			-v tb="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" \
+			-v ti="$(awk -v a="$t1" -v b="$t2" 'BEGIN{print b - a}')" \
+			'BEGIN { k = tb / ti; if (n > 0) printf "%s %.0f %.4f %d %d %d %d %d %.2f\n", wl,
+				(bi - ii * k) / n, (ba - ia * k) / n, n, bi, ii, ba, ia, k; else print wl, 0, 0 }' |
+			tee -a "$d/summary" >&2
+	done
+	stop "$pid"
+	[ "$s" != gslbd ] || cp -r "$d" "$work/gslbd-callgrind"
+}
+
+## ---- the run
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+ver_gslbd=$("$builddir/gslbd" --version 2>&1 | head -1)
+versions="gslbd: $ver_gslbd"
+for p in $peers; do
+	case $p in
+	gdnsd) v=$(gdnsd 2>&1 | head -1 || true) ;;
+	knot) v=$(knotd -V 2>&1 | head -1 || true) ;;
+	nsd) v=$(nsd -v 2>&1 | head -1 || true) ;;
+	pdns) v=$(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1 || true) ;;
+	esac
+	versions="$versions
+$p: $v"
+done
+versions="$versions
+dnsperf: $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')
+valgrind: $(valgrind --version 2>/dev/null || echo none)"
+machine="CPU: $cpu; $(nproc) cores; $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo); kernel $(uname -sr); $(. /etc/os-release && echo "$PRETTY_NAME")"
+settings="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CG_SECONDS=$cgs BENCH_LAT_QPS=$latqps BENCH_LAT_SECONDS=$latsecs"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average before the run: $load0"
+servers="gslbd $peers"
+hport=$(next_port)
+if [[ " $workloads " == *" checked "* ]]; then
+	# the members' health-check port: accepts and closes, on the four loopback addresses only
+	"$py" - "$hport" $(awk '{print $2}' <<<"$checked") <<'EOF' &
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for a in sys.argv[2:]:
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	s.bind((a, int(sys.argv[1])))
+	s.listen(64)
+	sel.register(s, selectors.EVENT_READ)
+while True:
+	for k, _ in sel.select():
+		c, _ = k.fileobj.accept()
+		c.close()
+EOF
+	pids+=($!)
+fi
+: >"$work/tput.tsv"
+: >"$work/cg.tsv"
+: >"$work/checks"
+for s in $servers; do
+	measure_server "$s"
+	for wl in $workloads; do
+		[ -s "$work/$s/$wl.runs" ] || continue
+		q=$(awk '{print $1}' "$work/$s/$wl.runs" | median)
+		c=$(awk '{print $2}' "$work/$s/$wl.runs" | median)
+		u=$(awk '{print $3}' "$work/$s/$wl.runs" | median)
+		m=$(awk '{print $4}' "$work/$s/$wl.runs" | median)
+		l=$(awk '{print $5}' "$work/$s/$wl.runs" | median)
+		lo=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | head -1)
+		hi=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | tail -1)
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$wl" "$q" "$c" "$m" "$l" "$u" "$lo" "$hi" \
+			>>"$work/tput.tsv"
+	done
+	if [ "$cgs" != 0 ]; then
+		measure_cg "$s"
+		[ ! -s "$work/cg-$s/summary" ] ||
+			awk -v s="$s" '{ printf "%s\t%s\t%s\t%s\n", s, $1, $2, $3 }' "$work/cg-$s/summary" >>"$work/cg.tsv"
+	fi
+done
+profile=$work/profile.txt
+: >"$profile"
+if [ -d "$work/gslbd-callgrind" ]; then
+	for wl in $workloads; do
+		f=$(ls "$work/gslbd-callgrind/$wl.busy"/cg.* 2>/dev/null | head -1) || true
+		[ -n "$f" ] || continue
+		{
+			echo "gslbd, $wl: top functions by exclusive instructions (callgrind, ${cgs}s busy window, idle work included)"
+			# in a dump taken mid-run the frames still on the threads' stacks (clone, start_thread,
+			# worker_main, main ...) carry their thread's whole window: left out
+			callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null |
+				awk '/^-+$/ { d++; next } d >= 3 && NF && !/^ *Ir/' |
+				grep -Ev 'clone|start_thread|worker_main|below main|__libc_start|main\.c:main|ld-linux|server_run|uv_run' |
+				sed 's|/work/[^ ]*/src/|src/|; s|\[/usr/lib/x86_64-linux-gnu/|[|' | head -16 || true
+			echo
+		} >>"$profile"
+	done
+fi
+"$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
+	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
+	--profile "$profile" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
+	${results:+--markdown "$results"}
