@@ -11,17 +11,17 @@
  * one of the project's own codes below (from -1000 down).  gslb_strerror()
  * names either kind.
  */
-#define GSLB_ERRNO_MAP(X)                                                       \
-	X(GSLB_EPARSE, -1000, "syntax error")                                   \
-	X(GSLB_ENOSOA, -1001, "zone has no SOA record at its apex")             \
-	X(GSLB_ENONS, -1002, "zone has no NS record at its apex")               \
-	X(GSLB_EOUTOFZONE, -1003, "record owner is outside the zone")           \
-	X(GSLB_EDUPSOA, -1004, "zone has more than one SOA record")             \
-	X(GSLB_ECNAME, -1005, "CNAME cannot coexist with other data")           \
-	X(GSLB_ETOOBIG, -1006, "data too large")                                \
-	X(GSLB_ECONFIG, -1007, "invalid configuration")                         \
-	X(GSLB_ENAME, -1008, "invalid domain name")                             \
-	X(GSLB_ECLASS, -1009, "record class is not IN")                         \
+#define GSLB_ERRNO_MAP(X)                                             \
+	X(GSLB_EPARSE, -1000, "syntax error")                         \
+	X(GSLB_ENOSOA, -1001, "zone has no SOA record at its apex")   \
+	X(GSLB_ENONS, -1002, "zone has no NS record at its apex")     \
+	X(GSLB_EOUTOFZONE, -1003, "record owner is outside the zone") \
+	X(GSLB_EDUPSOA, -1004, "zone has more than one SOA record")   \
+	X(GSLB_ECNAME, -1005, "CNAME cannot coexist with other data") \
+	X(GSLB_ETOOBIG, -1006, "data too large")                      \
+	X(GSLB_ECONFIG, -1007, "invalid configuration")               \
+	X(GSLB_ENAME, -1008, "invalid domain name")                   \
+	X(GSLB_ECLASS, -1009, "record class is not IN")               \
 	X(GSLB_EGEODB, -1010, "invalid MaxMind DB file")
 
 enum gslb_err {

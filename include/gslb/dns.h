@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 #define DNS_HEADER_LEN 12
-#define DNS_NAME_MAX 255     /* RFC 1035 2.3.4, wire length */
+#define DNS_NAME_MAX 255 /* RFC 1035 2.3.4, wire length */
 #define DNS_LABELS_MAX 128
-#define DNS_UDP_MIN 512      /* RFC 1035 4.2.1 */
+#define DNS_UDP_MIN 512	      /* RFC 1035 4.2.1 */
 #define DNS_EDNS_UDP_MAX 1232 /* what we advertise and never exceed over UDP */
 #define DNS_MSG_MAX 65535
 

@@ -56,7 +56,7 @@ enum lb_admin {
 };
 
 #define LB_MEMBERS_MAX 256 /* per pool; the selection works on stack arrays of this size */
-#define LB_ADDRS_MAX 64    /* per member and family */
+#define LB_ADDRS_MAX 64	   /* per member and family */
 
 typedef struct lb_addr {
 	uint8_t family; /* 4 or 6 */
@@ -67,7 +67,7 @@ typedef struct lb_addr {
 /* A member's network (interface 5 `network`), host bits zero. */
 typedef struct lb_net {
 	uint8_t family; /* 4 or 6 */
-	uint8_t len;    /* prefix length */
+	uint8_t len;	/* prefix length */
 	uint8_t addr[16];
 } lb_net_t;
 
@@ -87,49 +87,49 @@ typedef struct lb_member {
 	char name[64];
 	uint16_t weight;
 	uint8_t priority;
-	uint8_t admin;        /* enum lb_admin */
-	uint16_t naddr[2];    /* [0] IPv4, [1] IPv6 */
-	lb_addr_t *addr[2];   /* owned by the pool set */
+	uint8_t admin;	    /* enum lb_admin */
+	uint16_t naddr[2];  /* [0] IPv4, [1] IPv6 */
+	lb_addr_t *addr[2]; /* owned by the pool set */
 	bool has_location;
-	double lat, lon;      /* degrees */
-	double uvec[3];	      /* the location as a unit vector (geo_unit_vector()) */
-	uint8_t continents;   /* 1 << lb_continent_bit() per listed continent */
+	double lat, lon;    /* degrees */
+	double uvec[3];	    /* the location as a unit vector (geo_unit_vector()) */
+	uint8_t continents; /* 1 << lb_continent_bit() per listed continent */
 	uint16_t ncountries;
 	uint16_t nnets;
 	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool set */
-	lb_net_t *nets;       /* owned by the pool set */
+	lb_net_t *nets;	      /* owned by the pool set */
 } lb_member_t;
 
 /** Free what a member owns (addresses, countries, networks); not the member itself. */
 void lb_member_free(lb_member_t *m);
 
 typedef struct lb_pool {
-	uint8_t name[256];    /* lowercased wire name */
+	uint8_t name[256]; /* lowercased wire name */
 	uint8_t name_len;
-	uint8_t policy;       /* enum lb_policy */
+	uint8_t policy; /* enum lb_policy */
 	uint8_t answers;
 	bool fallback_all;
 	uint32_t ttl;
 	uint32_t degraded_ttl;
 	uint16_t nmembers;
 	lb_member_t *members; /* owned */
-	bool served;          /* inside a served zone and not below a cut */
-	bool has_nets;        /* some member has a --network (lb_config_pools() sets it) */
+	bool served;	      /* inside a served zone and not below a cut */
+	bool has_nets;	      /* some member has a --network (lb_config_pools() sets it) */
 	uint32_t cfg_index;   /* lb_config_pools(): the db_config_t pool it was built from */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
 typedef struct lb_result {
 	uint32_t ttl;
-	bool fallback;        /* no member was eligible; fallback all fired */
-	bool nodata;          /* answer NODATA */
-	bool degraded;        /* a member is down or the fallback is in use */
+	bool fallback; /* no member was eligible; fallback all fired */
+	bool nodata;   /* answer NODATA */
+	bool degraded; /* a member is down or the fallback is in use */
 	uint16_t naddrs;
 	const lb_addr_t *addrs[LB_MEMBERS_MAX]; /* in answer order */
 	uint16_t nchosen;
-	uint16_t chosen[LB_MEMBERS_MAX];        /* member indexes */
-	uint8_t geo_rule;     /* geo pools: the lb_geo_rule that decided, else 0 */
-	uint8_t scope;        /* ECS scope prefix length (interface 7); 0 when not geo */
+	uint16_t chosen[LB_MEMBERS_MAX]; /* member indexes */
+	uint8_t geo_rule;		 /* geo pools: the lb_geo_rule that decided, else 0 */
+	uint8_t scope;			 /* ECS scope prefix length (interface 7); 0 when not geo */
 } lb_result_t;
 
 /*
@@ -137,7 +137,7 @@ typedef struct lb_result {
  * a source prefix above 0, else the peer (IPv4-mapped IPv6 peers as IPv4).
  */
 typedef struct lb_client {
-	uint8_t family;        /* 4 or 6; 0 when unknown */
+	uint8_t family; /* 4 or 6; 0 when unknown */
 	uint8_t addr[16];
 	const geo_info_t *geo; /* NULL when there is no geo file */
 } lb_client_t;
@@ -154,8 +154,8 @@ enum lb_geo_rule {
 
 /* The eligible members of the deciding geo rule (src/lb/geo.c). */
 typedef struct lb_geo_rank {
-	uint8_t rule;   /* enum lb_geo_rule; LB_GEO_NONE when nothing is eligible */
-	uint8_t scope;  /* ECS scope for the client's family */
+	uint8_t rule;	 /* enum lb_geo_rule; LB_GEO_NONE when nothing is eligible */
+	uint8_t scope;	 /* ECS scope for the client's family */
 	uint8_t net_len; /* rule 1: the winning prefix length */
 	uint16_t n;
 	uint16_t idx[LB_MEMBERS_MAX]; /* member indexes; nearest first under rule 4 */
@@ -172,9 +172,9 @@ int lb_geo_rank(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_
 
 /* Per-member facts for explain, filled by lb_pool_explain(). */
 typedef struct lb_member_view {
-	bool healthy;     /* has a healthy address of the family */
+	bool healthy; /* has a healthy address of the family */
 	bool eligible;
-	bool secondary;   /* drain or weight 0: used only when nothing else is */
+	bool secondary; /* drain or weight 0: used only when nothing else is */
 	double probability;
 } lb_member_view_t;
 
@@ -218,14 +218,14 @@ typedef struct lb_entry {
 
 typedef struct lb_set {
 	uint32_t npools;
-	lb_pool_t *pools;     /* owned */
+	lb_pool_t *pools; /* owned */
 	uint32_t nentries;
-	lb_entry_t *entries;  /* owned */
-	uint8_t *names;       /* owned, ancestor names */
+	lb_entry_t *entries; /* owned */
+	uint8_t *names;	     /* owned, ancestor names */
 	uint32_t table_mask;
 	const lb_entry_t **table;
 	uint32_t nzones;
-	const void **zones;   /* zones with at least one served pool (zone_t *) */
+	const void **zones; /* zones with at least one served pool (zone_t *) */
 } lb_set_t;
 
 struct zone_set;

@@ -17,12 +17,12 @@
  * after a grace period.  Pools and geo data join it in later issues.
  */
 typedef struct gslb_snapshot {
-	zone_set_t *zones;   /* owned */
-	lb_set_t *pools;     /* owned; NULL when there are none */
+	zone_set_t *zones;	   /* owned */
+	lb_set_t *pools;	   /* owned; NULL when there are none */
 	const lb_health_t *health; /* borrowed: lives as long as the process */
-	const geo_db_t *geo; /* borrowed: the control loop closes it after a grace period */
-	uint64_t generation; /* increases with every swap */
-	uint64_t built_ms;   /* CLOCK_REALTIME in ms when built */
+	const geo_db_t *geo;	   /* borrowed: the control loop closes it after a grace period */
+	uint64_t generation;	   /* increases with every swap */
+	uint64_t built_ms;	   /* CLOCK_REALTIME in ms when built */
 } gslb_snapshot_t;
 
 /** Free a snapshot and what it owns.  NULL is a no-op. */
@@ -32,7 +32,7 @@ void gslb_snapshot_free(gslb_snapshot_t *s);
 typedef struct query_conf {
 	const uint8_t *nsid; /* RFC 5001 payload or NULL */
 	uint16_t nsid_len;
-	const char *server_id;      /* CH TXT id.server / hostname.bind, or NULL */
+	const char *server_id;	    /* CH TXT id.server / hostname.bind, or NULL */
 	const char *server_version; /* CH TXT version.bind / version.server, or NULL */
 } query_conf_t;
 
@@ -43,9 +43,9 @@ enum query_transport {
 
 /* Per-worker counters; written only by the owning worker. */
 typedef struct query_stats {
-	uint64_t queries[2];    /* by transport */
-	uint64_t rcode[24];     /* by response rcode (extended ones included) */
-	uint64_t dropped;       /* no response sent */
+	uint64_t queries[2]; /* by transport */
+	uint64_t rcode[24];  /* by response rcode (extended ones included) */
+	uint64_t dropped;    /* no response sent */
 	uint64_t truncated;
 	uint64_t geo_cache_hits;   /* client locations found in the worker's geo cache */
 	uint64_t geo_cache_misses; /* ... and looked up in the geo database */

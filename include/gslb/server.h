@@ -30,14 +30,14 @@ typedef struct server_listen {
  */
 typedef struct server_conf {
 	const char *zones_dir;
-	const char *db_path;    /* the SQLite file, created and migrated when missing */
-	const char *ca_file;    /* CAs for HTTPS checks, or NULL for the system store */
-	const char *geoip;      /* MaxMind DB for geo pools, or NULL */
-	unsigned history_h;     /* hours of probe results kept */
+	const char *db_path; /* the SQLite file, created and migrated when missing */
+	const char *ca_file; /* CAs for HTTPS checks, or NULL for the system store */
+	const char *geoip;   /* MaxMind DB for geo pools, or NULL */
+	unsigned history_h;  /* hours of probe results kept */
 	const server_listen_t *listen;
 	size_t nlisten;
-	unsigned threads;       /* DNS worker threads, >= 1 */
-	const char *user;       /* drop privileges to this user after binding, or NULL */
+	unsigned threads; /* DNS worker threads, >= 1 */
+	const char *user; /* drop privileges to this user after binding, or NULL */
 	const query_conf_t *qconf;
 } server_conf_t;
 

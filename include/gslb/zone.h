@@ -26,20 +26,20 @@ enum zone_fix_kind {
 };
 
 typedef struct zone_fix {
-	uint32_t off;  /* byte offset of the 2-byte placeholder within wire */
-	uint8_t kind;  /* enum zone_fix_kind */
+	uint32_t off; /* byte offset of the 2-byte placeholder within wire */
+	uint8_t kind; /* enum zone_fix_kind */
 } zone_fix_t;
 
 struct zone_node;
 
 typedef struct zone_rrset {
-	uint16_t type;        /* host order */
-	uint16_t count;       /* number of RRs */
-	uint32_t ttl;         /* of the set (RFC 2181 5.2: all RRs share it) */
-	uint32_t len;         /* bytes in wire */
+	uint16_t type;	/* host order */
+	uint16_t count; /* number of RRs */
+	uint32_t ttl;	/* of the set (RFC 2181 5.2: all RRs share it) */
+	uint32_t len;	/* bytes in wire */
 	uint32_t nfix;
-	uint8_t *wire;        /* in the zone's data block */
-	zone_fix_t *fix;      /* in the zone's data block, sorted by off */
+	uint8_t *wire;	 /* in the zone's data block */
+	zone_fix_t *fix; /* in the zone's data block, sorted by off */
 	/*
 	 * For NS, CNAME, MX, SRV-less compressible types: the offset within
 	 * wire of each RR's target name (count entries), so an RR written
@@ -61,47 +61,47 @@ typedef struct zone_rrset {
 enum zone_node_flags {
 	ZONE_NODE_APEX = 1 << 0,
 	ZONE_NODE_DELEG = 1 << 1,    /* NS here and not the apex: a zone cut */
-	ZONE_NODE_ENT = 1 << 2,      /* empty non-terminal, no RRsets */
+	ZONE_NODE_ENT = 1 << 2,	     /* empty non-terminal, no RRsets */
 	ZONE_NODE_CNAME = 1 << 3,    /* has a CNAME RRset */
 	ZONE_NODE_WILDCARD = 1 << 4, /* the name's first label is "*" */
 };
 
 typedef struct zone_node {
-	const uint8_t *name;          /* lowercased wire name, absolute */
-	uint32_t hash;                /* zone_name_hash(name) */
+	const uint8_t *name; /* lowercased wire name, absolute */
+	uint32_t hash;	     /* zone_name_hash(name) */
 	uint8_t name_len;
-	uint8_t labels;               /* root excluded */
-	uint16_t flags;               /* enum zone_node_flags */
+	uint8_t labels;		      /* root excluded */
+	uint16_t flags;		      /* enum zone_node_flags */
 	const struct zone_node *cut;  /* nearest zone cut at or above, or NULL */
 	const struct zone_node *wild; /* the node "*.<name>" if present */
 	uint16_t nrrsets;
-	zone_rrset_t *rrsets;         /* sorted by type */
-	void *pool;                   /* balanced name attached by lb (issue 3) */
+	zone_rrset_t *rrsets; /* sorted by type */
+	void *pool;	      /* balanced name attached by lb (issue 3) */
 } zone_node_t;
 
 typedef struct zone {
-	uint8_t apex[256];        /* lowercased wire name */
+	uint8_t apex[256]; /* lowercased wire name */
 	uint8_t apex_len;
 	uint8_t apex_labels;
 	const zone_node_t *apex_node;
-	const zone_rrset_t *soa;  /* the apex SOA */
-	zone_rrset_t soa_neg;     /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
+	const zone_rrset_t *soa; /* the apex SOA */
+	zone_rrset_t soa_neg;	 /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
 	uint32_t serial;
 
 	uint32_t nnodes;
-	zone_node_t *nodes;       /* owned */
-	uint32_t table_mask;      /* table has table_mask + 1 slots */
+	zone_node_t *nodes;  /* owned */
+	uint32_t table_mask; /* table has table_mask + 1 slots */
 	const zone_node_t **table;
 	uint32_t nrrsets;
-	zone_rrset_t *rrsets;     /* every node's RRsets, owned; nodes point into it */
-	uint8_t *names;           /* every node's name, owned */
-	uint8_t *data;            /* every RRset's wire, fix and target_off, owned */
-	uint32_t nrecords;        /* RRs loaded */
+	zone_rrset_t *rrsets; /* every node's RRsets, owned; nodes point into it */
+	uint8_t *names;	      /* every node's name, owned */
+	uint8_t *data;	      /* every RRset's wire, fix and target_off, owned */
+	uint32_t nrecords;    /* RRs loaded */
 
 	/* Bookkeeping for the loader; never read on the query path. */
-	char *file;               /* path it came from, owned */
+	char *file; /* path it came from, owned */
 	time_t mtime;
-	unsigned refs;            /* touched by the control thread only */
+	unsigned refs;		  /* touched by the control thread only */
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
 
@@ -147,10 +147,10 @@ const zone_rrset_t *zone_node_rrset(const zone_node_t *n, uint16_t type);
 
 typedef struct zone_set {
 	uint32_t count;
-	zone_t **zones;           /* references held */
+	zone_t **zones; /* references held */
 	uint32_t table_mask;
-	zone_t **table;           /* hashed by apex */
-	uint8_t max_labels;       /* most labels of any apex */
+	zone_t **table;	    /* hashed by apex */
+	uint8_t max_labels; /* most labels of any apex */
 	uint8_t min_labels;
 } zone_set_t;
 

@@ -16,8 +16,8 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 const char *gslb_strerror(int err)
 {
 	switch (err) {
-#define GSLB_ERR_CASE(name, val, msg)                                                              \
-	case name:                                                                                 \
+#define GSLB_ERR_CASE(name, val, msg) \
+	case name:                    \
 		return msg;
 		GSLB_ERRNO_MAP(GSLB_ERR_CASE)
 #undef GSLB_ERR_CASE

@@ -34,7 +34,7 @@ struct client {
 	char resolver[INET6_ADDRSTRLEN]; /* --client, "" when none */
 	geo_info_t geo;			 /* valid when has_geo, or looked (maybe not found) */
 	bool has_geo;
-	bool looked; /* --geoip was given and the address looked up, as gslbd would */
+	bool looked;	  /* --geoip was given and the address looked up, as gslbd would */
 	char network[64]; /* the geo file's network that held the client, "" when none */
 };
 
@@ -425,7 +425,8 @@ static void explain_text(const struct explain *e)
 		if (cl->has_addr && !cl->looked)
 			printf("   no --geoip: only member networks (rule 1) can match\n");
 		printf("   geo rule %s decided; the answer is drawn by weight among its "
-		       "members\n", geo_rule_name(e->rank.rule));
+		       "members\n",
+		       geo_rule_name(e->rank.rule));
 		printf("4. members (rank: the geo rule that selected the member, or its distance "
 		       "order under rule 4)\n");
 	} else {
@@ -495,7 +496,8 @@ static void explain_text(const struct explain *e)
 	printf("7. ttl %u (%s)\n", e->res.ttl, ttl_reason(e));
 	if (lp->policy == LB_POLICY_GEO)
 		printf("8. ECS scope %u (answers with an ECS option claim it for the client's "
-		       "prefix, RFC 7871 7.2.1)\n", e->res.scope);
+		       "prefix, RFC 7871 7.2.1)\n",
+		       e->res.scope);
 	else
 		printf("8. ECS scope %u (the answer does not depend on the client)\n",
 		       e->res.scope);
@@ -618,8 +620,8 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	if (lp->policy == LB_POLICY_GEO) {
 		lb_geo_rank(lp, family, lcp, h, &e->rank);
 		for (uint16_t k = 0; k < e->rank.n; k++)
-			e->mrank[e->rank.idx[k]] =
-				e->rank.rule == LB_GEO_DISTANCE ? k + 1 : e->rank.rule;
+			e->mrank[e->rank.idx[k]] = e->rank.rule == LB_GEO_DISTANCE ? k + 1
+										   : e->rank.rule;
 	}
 	for (uint16_t i = 0; i < lp->nmembers; i++) {
 		const lb_member_t *m = &lp->members[i];

@@ -20,8 +20,8 @@
 #define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
 #define DEFAULT_HISTORY_H 24
 #define HISTORY_MAX_H 87600 /* ten years */
-#define NSID_MAX 255        /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
-#define TXT_MAX 255         /* one TXT character-string (RFC 1035 3.3) */
+#define NSID_MAX 255	    /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
+#define TXT_MAX 255	    /* one TXT character-string (RFC 1035 3.3) */
 #define LISTEN_MAX 64
 
 /* Everything the options set.  Strings are owned (freed by options_free()). */
@@ -108,7 +108,8 @@ static void usage(FILE *f)
 		"      --db FILE            SQLite database of pools and health, created if\n"
 		"                           missing (default: %s)\n"
 		"      --geoip FILE         MaxMind DB (.mmdb) for geo pools (default: none)\n"
-		"      --threads N          DNS worker threads, 1-%d (default: number of CPUs, %u)\n"
+		"      --threads N          DNS worker threads, 1-%d (default: number of CPUs, "
+		"%u)\n"
 		"      --metrics ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                           (default: off)\n"
 		"      --nsid STRING        NSID (RFC 5001) value; 0x... for hex (default: none)\n"
@@ -183,7 +184,8 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 		s += 2;
 		n -= 2;
 		if (n % 2 || n / 2 > NSID_MAX) {
-			fprintf(stderr, "gslbd: %s: hex needs an even number of digits, at most %d\n",
+			fprintf(stderr,
+				"gslbd: %s: hex needs an even number of digits, at most %d\n",
 				where, 2 * NSID_MAX);
 			return -EINVAL;
 		}
@@ -458,7 +460,8 @@ usage:
 
 int main(int argc, char **argv)
 {
-	struct options o = { .threads = 0, .history_h = DEFAULT_HISTORY_H,
+	struct options o = { .threads = 0,
+			     .history_h = DEFAULT_HISTORY_H,
 			     .log_level = GSLB_LOG_INFO };
 	char err[256];
 	int status = 1;

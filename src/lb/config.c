@@ -193,7 +193,7 @@ static bool net_parse(const char *text, lb_net_t *n)
 	}
 	n->len = (uint8_t)len;
 	for (unsigned bit = len; bit < max; bit++)
-		n->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		n->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	return true;
 }
 

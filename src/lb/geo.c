@@ -107,7 +107,8 @@ static uint16_t rank_distance(const lb_pool_t *p, const struct lb_cands *c, cons
 		const lb_member_t *m = &p->members[c->idx[k]];
 		if (!m->has_location)
 			continue;
-		double d = g->uvec[0] * m->uvec[0] + g->uvec[1] * m->uvec[1] + g->uvec[2] * m->uvec[2];
+		double d = g->uvec[0] * m->uvec[0] + g->uvec[1] * m->uvec[1] +
+			   g->uvec[2] * m->uvec[2];
 		/* Insertion sort: pools are small and this keeps the order stable. */
 		uint16_t j = n++;
 		while (j > 0 && (near[j - 1] < d ||

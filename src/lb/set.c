@@ -108,8 +108,8 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 		/* Below a zone cut the child zone's servers answer, not us. */
 		bool occluded = false;
 		for (int k = 0; k < labels - z->apex_labels && !occluded; k++) {
-			const zone_node_t *n =
-				zone_node_find(z, p->name + off[k], p->name_len - off[k]);
+			const zone_node_t *n = zone_node_find(z, p->name + off[k],
+							      p->name_len - off[k]);
 			occluded = n && (n->flags & ZONE_NODE_DELEG);
 		}
 		if (occluded) {

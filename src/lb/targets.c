@@ -18,10 +18,10 @@
  * another target's.  Control thread only.
  */
 struct target_reg {
-	uint32_t cap;     /* indexes available (the health table's size) */
-	uint32_t n;       /* indexes given */
-	uint32_t mask;    /* hash slots - 1 */
-	char **slot_key;  /* owned */
+	uint32_t cap;	 /* indexes available (the health table's size) */
+	uint32_t n;	 /* indexes given */
+	uint32_t mask;	 /* hash slots - 1 */
+	char **slot_key; /* owned */
 	uint32_t *slot_index;
 	bool full_warned;
 };
@@ -115,9 +115,9 @@ static uint32_t target_for(target_reg_t *reg, struct tlist *tl, const db_pool_t 
 		port = c->type == DB_CHECK_HTTPS ? 443 : c->type == DB_CHECK_HTTP ? 80 : 0;
 	if (!port || !probe_addr(&hc.addr, c->target ? c->target : address, port))
 		return LB_TARGET_NONE;
-	hc.type = c->type == DB_CHECK_HTTPS ? HEALTH_HTTPS
+	hc.type = c->type == DB_CHECK_HTTPS  ? HEALTH_HTTPS
 		  : c->type == DB_CHECK_HTTP ? HEALTH_HTTP
-					      : HEALTH_TCP;
+					     : HEALTH_TCP;
 	if (tl->n == tl->cap) {
 		tl->cap = tl->cap ? tl->cap * 2 : 64;
 		tl->t = gslb_realloc(tl->t, tl->cap * sizeof(*tl->t));
@@ -131,7 +131,8 @@ static uint32_t target_for(target_reg_t *reg, struct tlist *tl, const db_pool_t 
 	hc.path = c->path ? c->path : "/";
 	hc.host = host; /* for the key only; re-pointed when the list is complete */
 	if (c->expect && health_expect_parse(&hc, c->expect) < 0)
-		log_warn("pool %s: check expect '%s' is invalid; using 200-399", p->name, c->expect);
+		log_warn("pool %s: check expect '%s' is invalid; using 200-399", p->name,
+			 c->expect);
 	hc.match = c->match;
 	hc.interval_ms = c->interval_ms ? c->interval_ms : 10000;
 	hc.timeout_ms = c->timeout_ms ? c->timeout_ms : 2000;
@@ -183,8 +184,8 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 				for (size_t a = 0; a < m->naddresses && j < lm->naddr[f]; a++) {
 					if (m->families[a] != (f ? 6 : 4))
 						continue;
-					lm->addr[f][j].target =
-						target_for(reg, &tl, p, c, m->addresses[a]);
+					lm->addr[f][j].target = target_for(reg, &tl, p, c,
+									   m->addresses[a]);
 					j++;
 				}
 			}
@@ -196,11 +197,11 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 	 * also changes the database's data_version).
 	 */
 	uint64_t h = 0xcbf29ce484222325ULL;
-#define MIX(p, n)                                                                                  \
-	do {                                                                                       \
-		const uint8_t *b_ = (const uint8_t *)(p);                                          \
-		for (size_t i_ = 0; i_ < (n); i_++)                                                \
-			h = (h ^ b_[i_]) * 0x100000001b3ULL;                                       \
+#define MIX(p, n)                                            \
+	do {                                                 \
+		const uint8_t *b_ = (const uint8_t *)(p);    \
+		for (size_t i_ = 0; i_ < (n); i_++)          \
+			h = (h ^ b_[i_]) * 0x100000001b3ULL; \
 	} while (0)
 	for (size_t i = 0; i < tl.n; i++) {
 		health_check_conf_t *c = &tl.t[i].check;

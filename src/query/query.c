@@ -26,7 +26,7 @@ struct query {
 	uint16_t qclass;
 	const uint8_t *qname; /* as received, client case */
 	size_t qname_len;
-	size_t question_end;  /* offset just past QCLASS */
+	size_t question_end; /* offset just past QCLASS */
 	int nlabels;
 	uint8_t label_off[DNS_LABELS_MAX];
 	uint8_t lname[DNS_NAME_MAX]; /* lowercased */
@@ -45,7 +45,7 @@ struct query {
 struct resp {
 	uint8_t *buf;
 	size_t pos;
-	size_t limit;   /* the sections may use buf[0..limit) */
+	size_t limit; /* the sections may use buf[0..limit) */
 	uint16_t apex_ptr;
 	uint16_t count[3]; /* answer, authority, additional */
 	bool overflow;
@@ -94,10 +94,10 @@ static bool put_bytes(struct resp *r, const void *data, size_t len)
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_DROP,
-	PARSE_FORMERR_NOQ,   /* FORMERR, question not echoed */
-	PARSE_FORMERR,       /* FORMERR, question echoed */
-	PARSE_NOTIMP,        /* NOTIMP, question and OPT echoed */
-	PARSE_NOTIMP_NOQ,    /* NOTIMP, header only */
+	PARSE_FORMERR_NOQ, /* FORMERR, question not echoed */
+	PARSE_FORMERR,	   /* FORMERR, question echoed */
+	PARSE_NOTIMP,	   /* NOTIMP, question and OPT echoed */
+	PARSE_NOTIMP_NOQ,  /* NOTIMP, header only */
 	PARSE_BADVERS,
 };
 
@@ -149,8 +149,8 @@ static int parse_ecs(struct query *q, const uint8_t *d, uint16_t len)
 	return 0;
 }
 
-static int parse_opt(struct query *q, const uint8_t *m, size_t pos, uint16_t rclass,
-		     uint32_t ttl, uint16_t rdlen)
+static int parse_opt(struct query *q, const uint8_t *m, size_t pos, uint16_t rclass, uint32_t ttl,
+		     uint16_t rdlen)
 {
 	q->edns = true;
 	q->udp_size = rclass;
@@ -447,8 +447,7 @@ static struct geo_cache_entry *geo_cache_home(struct query_geo_cache *c, int fam
  * Where the client is, from the worker's cache or the snapshot's database
  * (then remembered).  Returns NULL when the database cannot say.
  */
-static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl,
-				       geo_info_t *tmp)
+static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, geo_info_t *tmp)
 {
 	const geo_db_t *db = a->snap->geo;
 	struct query_geo_cache *c = a->ctx->geo_cache;
@@ -469,7 +468,8 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl,
 	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
 		const struct geo_cache_entry *e =
 			&c->slot[geo_cache_slot(cl->family, key, levels[l])];
-		if (e->family == cl->family && prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
+		if (e->family == cl->family &&
+		    prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
 			a->ctx->stats.geo_cache_hits++;
 			return &e->info;
 		}
@@ -845,7 +845,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 			break;
 		}
 		const zone_t *z = snap ? zone_set_find(snap->zones, q.lname, q.qname_len,
-							 q.label_off, q.nlabels)
+						       q.label_off, q.nlabels)
 				       : NULL;
 		if (!z) {
 			a.rcode = DNS_RCODE_REFUSED;

@@ -55,23 +55,23 @@ typedef struct control {
 	uv_timer_t db_poll;
 	uv_fs_event_t geo_watch; /* --geoip's directory: a replace by rename is seen there */
 	uv_timer_t geo_debounce;
-	char *geo_dir;		 /* dirname and basename of --geoip, owned */
+	char *geo_dir; /* dirname and basename of --geoip, owned */
 	char *geo_base;
 	bool watching;
 	const server_conf_t *conf;
 	gslb_snapshot_t *cur;
-	lb_health_t *health;  /* owned; every snapshot borrows it */
-	health_loop_t *probes; /* the health-check thread, owned */
-	target_reg_t *targets; /* key -> health table index, owned */
+	lb_health_t *health;	 /* owned; every snapshot borrows it */
+	health_loop_t *probes;	 /* the health-check thread, owned */
+	target_reg_t *targets;	 /* key -> health table index, owned */
 	uint64_t targets_digest; /* of the list last handed to probes */
-	db_t *db;	      /* the control thread's own connection */
-	geo_db_t *geo;	      /* --geoip, owned; every snapshot borrows it */
-	db_config_t *cfg;     /* the last configuration read without error, owned */
-	int64_t data_version; /* PRAGMA data_version at the last read */
-	int64_t cfg_generation; /* config_generation of cfg */
-	bool db_failed;	      /* the last read failed */
-	uint64_t db_tried_ms; /* when it was last read */
-	char db_error[512];   /* the error last logged, so each distinct one is logged once */
+	db_t *db;		 /* the control thread's own connection */
+	geo_db_t *geo;		 /* --geoip, owned; every snapshot borrows it */
+	db_config_t *cfg;	 /* the last configuration read without error, owned */
+	int64_t data_version;	 /* PRAGMA data_version at the last read */
+	int64_t cfg_generation;	 /* config_generation of cfg */
+	bool db_failed;		 /* the last read failed */
+	uint64_t db_tried_ms;	 /* when it was last read */
+	char db_error[512];	 /* the error last logged, so each distinct one is logged once */
 	uint64_t generation;
 	worker_t *workers;
 	unsigned nworkers;
@@ -461,8 +461,7 @@ static void geo_watch_cb(uv_fs_event_t *h, const char *filename, int events, int
 	control_t *ctl = h->data;
 	(void)events;
 	if (status < 0) {
-		log_warn("watching geo file directory %s: %s", ctl->geo_dir,
-			 gslb_strerror(status));
+		log_warn("watching geo file directory %s: %s", ctl->geo_dir, gslb_strerror(status));
 		return;
 	}
 	if (filename && strcmp(filename, ctl->geo_base) != 0)
@@ -498,7 +497,8 @@ static void stats_log(const control_t *ctl)
 	log_info("answered %" PRIu64 " queries over UDP and %" PRIu64 " over TCP; "
 		 "geo cache: %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits)",
 		 sum.queries[QUERY_UDP], sum.queries[QUERY_TCP], sum.geo_cache_hits,
-		 sum.geo_cache_misses, located ? 100.0 * (double)sum.geo_cache_hits / (double)located : 0.0);
+		 sum.geo_cache_misses,
+		 located ? 100.0 * (double)sum.geo_cache_hits / (double)located : 0.0);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)

@@ -21,7 +21,7 @@ struct udp_batch;
 typedef struct udp_sock {
 	uv_poll_t poll;
 	struct worker *w;
-	int fd;       /* owned; closed by server_worker_free() */
+	int fd;	      /* owned; closed by server_worker_free() */
 	int family;   /* AF_INET or AF_INET6 */
 	bool pktinfo; /* bound to a wildcard address: reply from the query's destination */
 } udp_sock_t;
@@ -55,7 +55,7 @@ typedef struct worker {
 
 	struct udp_batch *batch; /* preallocated UDP buffers */
 
-	uint8_t *tcp_out;        /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
+	uint8_t *tcp_out;	   /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
 	struct tcp_conn *lru_head; /* least recently active connection */
 	struct tcp_conn *lru_tail;
 	unsigned nconns;

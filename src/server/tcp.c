@@ -35,13 +35,13 @@ typedef struct tcp_conn {
 	worker_t *w;
 	struct tcp_conn *prev, *next; /* the worker's LRU list, oldest first */
 	struct sockaddr_storage peer;
-	uint8_t *rbuf;   /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
+	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
-	uint8_t *wbuf;   /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
-	unsigned open;   /* handles not yet closed */
+	uint8_t *wbuf; /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
+	unsigned open; /* handles not yet closed */
 	bool in_lru;
-	bool writing;    /* a uv_write is pending */
-	bool draining;   /* read no more: close once the frames already read are answered */
+	bool writing;  /* a uv_write is pending */
+	bool draining; /* read no more: close once the frames already read are answered */
 	bool closing;
 } tcp_conn_t;
 

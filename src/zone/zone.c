@@ -519,9 +519,9 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	nn = gslb_malloc(nn_cap * sizeof(*nn));
 	nn[nn_n++] = (struct nname){ z->apex, z->apex_len };
 	for (size_t i = 0; i < b->n; i++) {
-		if (i > 0 && name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
-				      b->arena + b->rrs[i - 1].owner_off,
-				      b->rrs[i - 1].owner_len) == 0)
+		if (i > 0 &&
+		    name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
+			     b->arena + b->rrs[i - 1].owner_off, b->rrs[i - 1].owner_len) == 0)
 			continue;
 		const uint8_t *nm = b->arena + b->rrs[i].owner_off;
 		size_t len = b->rrs[i].owner_len;
@@ -835,7 +835,8 @@ const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname, size_t le
 			if (i < 0 || (best && z->apex_len <= best->apex_len))
 				continue;
 			size_t off = i == nlabels ? len - 1 : label_off[i];
-			if (len - off == z->apex_len && memcmp(lname + off, z->apex, z->apex_len) == 0)
+			if (len - off == z->apex_len &&
+			    memcmp(lname + off, z->apex, z->apex_len) == 0)
 				best = z;
 		}
 		return best;

@@ -158,7 +158,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 #define BIG_COUNT 100
 #define MID_COUNT 40
 #define M30_COUNT 30
-#define CHAIN_LEN 8  /* c1 .. c8, then www */
+#define CHAIN_LEN 8   /* c1 .. c8, then www */
 #define LONG_CHAIN 12 /* d1 .. d12, then www */
 
 static gslb_snapshot_t *snapshot_build(void)
@@ -359,7 +359,7 @@ static size_t ecs_body(uint8_t *buf, uint16_t family, uint8_t source, uint8_t sc
 /* ---- decoding responses: bounds-checked, compression pointers followed ---- */
 
 struct rr {
-	int sec; /* 0 answer, 1 authority, 2 additional */
+	int sec;		     /* 0 answer, 1 authority, 2 additional */
 	uint8_t owner[DNS_NAME_MAX]; /* decompressed, case as in the message */
 	uint16_t type;
 	uint16_t rclass;
@@ -590,8 +590,8 @@ static bool rdata_is(const struct msg *m, const struct rr *r, const void *data, 
 /* ---- asking ---- */
 
 static gslb_snapshot_t *snap;
-static query_ctx_t ctx_full;  /* server id, version and NSID configured */
-static query_ctx_t ctx_bare;  /* nothing configured */
+static query_ctx_t ctx_full; /* server id, version and NSID configured */
+static query_ctx_t ctx_bare; /* nothing configured */
 static uint8_t resp[DNS_MSG_MAX];
 static struct msg m;
 static int responses, bad_responses;
@@ -1221,8 +1221,8 @@ static void test_notimp(void)
 	q_opt(&q, 1232, 0, false, NULL, 0);
 	ask(&q, QUERY_TCP);
 	ok(rcode_of(&m) == DNS_RCODE_NOTIMP && m.nopt == 1, "AXFR with EDNS: NOTIMP with an OPT");
-	const uint16_t types[] = { DNS_T_AXFR, DNS_T_IXFR, DNS_T_MAILA, DNS_T_MAILB, 128, 200,
-				   DNS_T_TKEY, DNS_T_TSIG };
+	const uint16_t types[] = { DNS_T_AXFR, DNS_T_IXFR, DNS_T_MAILA, DNS_T_MAILB,
+				   128,	       200,	   DNS_T_TKEY,	DNS_T_TSIG };
 	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
 		q_std(&q, "example.com.", types[i]);
 		ask(&q, i % 2 ? QUERY_TCP : QUERY_UDP);
@@ -1472,8 +1472,7 @@ static void test_ecs(void)
 	size_t n = ecs_body(b, 1, 24, 0, v4, 3);
 	is_int(ecs_ask(b, n), DNS_RCODE_NOERROR, "ECS IPv4/24: NOERROR");
 	const uint8_t *d = opt_find(&m, DNS_EDNS_ECS, &l);
-	ok(d && l == 7 && dns_get16(d) == 1 && d[2] == 24 && d[3] == 0 &&
-		   memcmp(d + 4, v4, 3) == 0,
+	ok(d && l == 7 && dns_get16(d) == 1 && d[2] == 24 && d[3] == 0 && memcmp(d + 4, v4, 3) == 0,
 	   "ECS echoed: family 1, source 24, scope 0, address");
 	ok(m.an == 2 && aa(), "ECS query still answered");
 
@@ -1655,9 +1654,13 @@ static void test_pool(void)
  */
 static void test_zone_set_find(void)
 {
-	static const char *const apexes[] = { "example.com.", "sub.example.com.",
-					      "a.sub.example.com.", "b.example.com.",
-					      "xample.com.", "net.", "." };
+	static const char *const apexes[] = { "example.com.",
+					      "sub.example.com.",
+					      "a.sub.example.com.",
+					      "b.example.com.",
+					      "xample.com.",
+					      "net.",
+					      "." };
 	static const struct {
 		const char *name;
 		const char *zone; /* NULL: none */
@@ -1712,11 +1715,12 @@ static void test_zone_set_find(void)
 			if (want)
 				wire(wa, want);
 			bool got = want ? z && z->apex_len == dns_name_len(wa, DNS_NAME_MAX) &&
-						  memcmp(z->apex, wa, z->apex_len) == 0
+						   memcmp(z->apex, wa, z->apex_len) == 0
 					: z == NULL;
 			if (!got) {
 				good = false;
-				diag("%zu zones: %s -> want %s", nz, rows[i].name, want ? want : "none");
+				diag("%zu zones: %s -> want %s", nz, rows[i].name,
+				     want ? want : "none");
 			}
 		}
 		ok(good, "zone_set_find with %zu zones: the deepest zone at a label boundary", nz);

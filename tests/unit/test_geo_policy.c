@@ -548,8 +548,9 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 		ok(n >= qend + 28 && dns_get16(resp + 6) == 1 &&
 			   memcmp(resp + qend + 12, want, 16) == 0,
 		   "cached locations: %s gets %s", crows[i].client, crows[i].answer);
-		ok(ctx.stats.geo_cache_hits == crows[i].hits, "cached locations: %u hits after %s (got %lu)",
-		   crows[i].hits, crows[i].client, (unsigned long)ctx.stats.geo_cache_hits);
+		ok(ctx.stats.geo_cache_hits == crows[i].hits,
+		   "cached locations: %u hits after %s (got %lu)", crows[i].hits, crows[i].client,
+		   (unsigned long)ctx.stats.geo_cache_hits);
 	}
 	query_ctx_fini(&ctx);
 	gslb_snapshot_free(snap);

@@ -146,9 +146,9 @@ static bool contains(const char *s, const char *needle)
 	return s && strstr(s, needle) != NULL;
 }
 
-#define SOA_NS                                                                                     \
-	"@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n"                                         \
-	"@ IN NS ns1\n"                                                                            \
+#define SOA_NS                                             \
+	"@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n" \
+	"@ IN NS ns1\n"                                    \
 	"ns1 IN A 192.0.2.1\n"
 
 static void test_good_zone(void)
