@@ -196,12 +196,21 @@ static void target_free(health_target_t *t)
 	free(t);
 }
 
+/* Whether a and b verify and name the server alike, so a TLS session of one serves the other. */
+static bool tls_conf_same(const health_check_conf_t *a, const health_check_conf_t *b)
+{
+	return a->type == b->type && a->insecure == b->insecure &&
+	       strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0;
+}
+
 /* Take the configuration of n (a newer copy of the same key); n is consumed. */
 static void target_take_conf(health_target_t *t, health_target_t *n)
 {
+	/* No session is resumed across a change of what TLS verifies (insecure, host name). */
+	if (!tls_conf_same(&t->check, &n->check))
+		health_probe_forget(t);
 	conf_free_strings(&t->check);
 	free(t->request);
-	health_probe_forget(t); /* no session resumed across a check change */
 	t->check = n->check;
 	t->request = n->request;
 	t->request_len = n->request_len;

@@ -300,6 +300,21 @@ def test_tls_sessions(tmp, certs, ca):
                    'https: insecure switched off, the untrusted certificate fails at once '
                    '(no session resumed across the check change)', (after, p.lines[-20:])))
 
+    # A check change TLS does not see (the timeout) keeps the session: one full handshake in all.
+    keep = Backend(tmp, *certs['good'])
+    spec = ('https,127.0.0.1:%d,path=/keep,host=localhost,interval=0.3,timeout=%s,rise=1,fall=1,'
+            'insecure')
+    p = Probe([spec % (keep.port, '0.25'), '--', spec % (keep.port, '0.2')], 4,
+              extra=['--swap', '1.8'])
+    p.finish(15)
+    st = keep.stats()
+    nreq = st['requests'].get('localhost /keep', 0)
+    nres = st['resumed_requests'].get('localhost /keep', 0)
+    full = nreq - nres
+    checks.append((nres >= 5 and full == 1,
+                   'https: a check change TLS does not see (timeout) keeps resuming the session '
+                   '(%d full handshakes, %d resumed)' % (full, nres), (st, p.lines[-20:])))
+
     # A certificate replaced by an expired one behind resumed sessions: noticed at the next full
     # handshake (--tls-reverify 1.5 s here, 5 min by default), and then no probe resumes.
     good2 = Backend(tmp, *certs['good'])
