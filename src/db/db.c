@@ -17,11 +17,26 @@
 extern const char db_schema[];
 extern const char db_migrate_v2[];
 
+/*
+ * Statements prepared once per connection and reused: gslbctl writes a row
+ * per statement, and compiling one (with the config_generation triggers of
+ * its table) costs more than running it.
+ */
+#define DB_STMT_CACHE 48
+
+struct db_stmt_slot {
+	char *sql; /* owned copy */
+	sqlite3_stmt *st;
+	bool busy; /* handed out by prepare(), not yet released */
+};
+
 struct db {
 	sqlite3 *h;
 	char *path;
 	bool in_txn;
 	char err[512]; /* the last failure, for callers that report it themselves */
+	unsigned ncache;
+	struct db_stmt_slot cache[DB_STMT_CACHE];
 };
 
 /*
@@ -71,22 +86,56 @@ static int exec(db_t *db, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : fail(db, rc, what);
 }
 
+/*
+ * A statement for sql, from the connection's cache when one is free (the
+ * same SQL may be in use twice, by nested calls), else compiled.  Give it
+ * back with release().
+ */
 static int prepare(db_t *db, const char *sql, sqlite3_stmt **st)
 {
+	for (unsigned i = 0; i < db->ncache; i++) {
+		struct db_stmt_slot *c = &db->cache[i];
+		if (!c->busy && strcmp(c->sql, sql) == 0) {
+			c->busy = true;
+			*st = c->st;
+			return 0;
+		}
+	}
 	int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
 	if (rc != SQLITE_OK) {
 		*st = NULL;
 		return fail(db, rc, sql);
 	}
+	if (db->ncache < DB_STMT_CACHE) {
+		struct db_stmt_slot *c = &db->cache[db->ncache++];
+		c->sql = gslb_strdup(sql);
+		c->st = *st;
+		c->busy = true;
+	}
 	return 0;
 }
 
-/* Step a statement that returns no rows; finalizes it. */
+/* Done with a statement of prepare(): reset for its next use, or finalized if not cached. */
+static void release(db_t *db, sqlite3_stmt *st)
+{
+	for (unsigned i = 0; i < db->ncache; i++) {
+		struct db_stmt_slot *c = &db->cache[i];
+		if (c->st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			c->busy = false;
+			return;
+		}
+	}
+	release(db, st);
+}
+
+/* Step a statement that returns no rows; releases it. */
 static int run(db_t *db, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 	int ret = rc == SQLITE_DONE ? 0 : fail(db, sqlite3_extended_errcode(db->h), what);
-	sqlite3_finalize(st);
+	release(db, st);
 	return ret;
 }
 
@@ -155,6 +204,10 @@ void db_close(db_t *db)
 {
 	if (!db)
 		return;
+	for (unsigned i = 0; i < db->ncache; i++) {
+		sqlite3_finalize(db->cache[i].st);
+		free(db->cache[i].sql);
+	}
 	if (db->h)
 		sqlite3_close_v2(db->h);
 	free(db->path);
@@ -188,7 +241,7 @@ static int query_int(db_t *db, const char *sql, int64_t *v)
 	} else {
 		ret = fail(db, rc, sql);
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 	return ret;
 }
 
@@ -496,7 +549,7 @@ static int load(db_t *db, db_config_t *cfg)
 		ret = fail(db, rc, "load pools");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 
 	/*
 	 * Members are appended to their pool's array as they come; pointers into
@@ -535,7 +588,7 @@ static int load(db_t *db, db_config_t *cfg)
 		ret = fail(db, rc, "load members");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 	st = NULL;
 
 	for (size_t i = 0; i < cfg->npools; i++)
@@ -568,7 +621,7 @@ static int load(db_t *db, db_config_t *cfg)
 		ret = fail(db, rc, "load addresses");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 
 	ret = prepare(db, "SELECT member_id, prefix FROM member_network", &st);
 	if (ret)
@@ -582,7 +635,7 @@ static int load(db_t *db, db_config_t *cfg)
 		ret = fail(db, rc, "load networks");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 
 	ret = prepare(db,
 		      "SELECT pool_id, member_id, type, port, path, host, expect, match, "
@@ -616,7 +669,7 @@ static int load(db_t *db, db_config_t *cfg)
 	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
 	ret = 0;
 out:
-	sqlite3_finalize(st);
+	release(db, st);
 	free(refs);
 	return ret;
 }
@@ -748,7 +801,7 @@ static int lookup_id(db_t *db, const char *sql, const char *a, const char *b, in
 	} else {
 		ret = fail(db, rc, "look up id");
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 	return ret;
 }
 
@@ -1022,11 +1075,11 @@ int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *
 	}
 	if (rc != SQLITE_DONE) {
 		ret = fail(db, rc, "read journal");
-		sqlite3_finalize(st);
+		release(db, st);
 		db_journal_free(v, cnt);
 		return ret;
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -1068,7 +1121,7 @@ int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
 	} else if (rc != SQLITE_DONE) {
 		ret = fail(db, rc, "read target state");
 	}
-	sqlite3_finalize(st);
+	release(db, st);
 	return ret;
 }
 
@@ -1191,7 +1244,7 @@ int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys,
 		cnt = limit;
 	}
 out:
-	sqlite3_finalize(st);
+	release(db, st);
 	free(sorted);
 	if (ret) {
 		db_events_free(v, cnt);
