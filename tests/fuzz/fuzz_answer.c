@@ -11,6 +11,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "gslb/geo.h"
 #include "gslb/lb.h"
 #include "gslb/query.h"
 #include "gslb/zone.h"
@@ -122,6 +123,31 @@ static void pool_init(lb_pool_t *p, const char *name, uint8_t policy, uint16_t n
 }
 
 /*
+ * Give the geo pool's members something for every rule: a country, a
+ * continent, a network and locations (the test database's DE, US-VA and SG).
+ */
+static void geo_pool_places(lb_pool_t *p)
+{
+	static const double loc[4][2] = { { 50.11, 8.68 }, { 39.04, -77.49 }, { 1.35, 103.82 },
+					  { -33.87, 151.21 } };
+	for (uint16_t i = 0; i < p->nmembers && i < 4; i++) {
+		lb_member_t *m = &p->members[i];
+		m->has_location = true;
+		m->lat = loc[i][0];
+		m->lon = loc[i][1];
+		geo_unit_vector(m->lat, m->lon, m->uvec);
+	}
+	p->members[0].countries = calloc(1, sizeof(*p->members[0].countries));
+	memcpy(p->members[0].countries[0], "DE", 3);
+	p->members[0].ncountries = 1;
+	p->members[1].continents = (uint8_t)(1u << lb_continent_bit("NA"));
+	p->members[2].nets = calloc(1, sizeof(lb_net_t));
+	p->members[2].nets[0] = (lb_net_t){ .family = 4, .len = 25, .addr = { 192, 0, 2, 128 } };
+	p->members[2].nnets = 1;
+	p->has_nets = true;
+}
+
+/*
  * The fixed snapshot every input is answered from: CNAME chains and
  * loops, wildcards (plain, CNAME, below an ENT), a delegation with glue,
  * RRsets big enough to truncate, a nested zone and pools.
@@ -212,10 +238,19 @@ static gslb_snapshot_t *snapshot_build(void)
 	pool_init(&pools[0], "pool.example.com.", LB_POLICY_WEIGHTED, 3);
 	pool_init(&pools[1], "a.b.pools.example.com.", LB_POLICY_FAILOVER, 2);
 	pool_init(&pools[2], "child.example.com.", LB_POLICY_GEO, 4);
+	geo_pool_places(&pools[2]);
 
 	gslb_snapshot_t *s = calloc(1, sizeof(*s));
 	s->zones = set;
 	s->pools = lb_set_new(pools, 3, set);
+	s->generation = 1;
+	/* The test City database, so ECS and peers reach the geo cache and every geo rule. */
+	const char *srcdir = getenv("GSLB_SRCDIR") ? getenv("GSLB_SRCDIR") : ".";
+	char path[4096];
+	geo_db_t *geo = NULL;
+	snprintf(path, sizeof(path), "%s/geoip/gslb-test-city.mmdb", srcdir);
+	if (geo_db_open(path, &geo) == 0)
+		s->geo = geo;
 	return s;
 }
 
@@ -331,8 +366,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *q = malloc(size ? size : 1);
 	if (size)
 		memcpy(q, data, size);
+	/* No peer, an IPv4 one and an IPv4-mapped IPv6 one, for clients without ECS. */
+	static struct sockaddr_in v4 = { .sin_family = AF_INET };
+	static struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+	const struct sockaddr *peers[3] = { NULL, (struct sockaddr *)&v4, (struct sockaddr *)&v6 };
+	if (!v4.sin_addr.s_addr) {
+		inet_pton(AF_INET, "198.51.100.7", &v4.sin_addr);
+		inet_pton(AF_INET6, "::ffff:10.2.0.1", &v6.sin6_addr);
+	}
 	for (int tr = QUERY_UDP; tr <= QUERY_TCP; tr++) {
-		size_t n = query_answer(&ctx, snap, q, size, resp, tr, NULL);
+		size_t n = query_answer(&ctx, snap, q, size, resp, tr, peers[(size + tr) % 3]);
 		check(q, size, resp, n, tr);
 	}
 	/* No configuration and no snapshot: the paths for NULL. */
