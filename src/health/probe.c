@@ -258,11 +258,12 @@ static int hex_digit(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Append decoded body bytes, as far as match looks; p may lie in buf, behind the write point. */
-static void body_put(health_target_t *t, const char *p, size_t n)
+/*
+ * Append n bytes at p to the response buffer, as far as limit (what is
+ * beyond is not looked at); p may lie in buf, behind the write point.
+ */
+static void buf_append(health_target_t *t, const char *p, size_t n, size_t limit)
 {
-	size_t limit = t->hdr_end + HEALTH_BODY_MAX;
-
 	if (t->len + n > limit)
 		n = limit > t->len ? limit - t->len : 0;
 	if (!n)
@@ -276,6 +277,12 @@ static void body_put(health_target_t *t, const char *p, size_t n)
 	}
 	memmove(t->buf + t->len, p, n);
 	t->len += n;
+}
+
+/* Append decoded body bytes, as far as match looks. */
+static void body_put(health_target_t *t, const char *p, size_t n)
+{
+	buf_append(t, p, n, t->hdr_end + HEALTH_BODY_MAX);
 }
 
 /* One byte of framing (everything but chunk data): the next state, or NULL and why it is bad. */
@@ -477,18 +484,7 @@ static void http_feed(health_target_t *t, const char *data, size_t n)
 		http_check(t, false);
 		return;
 	}
-	size_t limit = (t->hdr_end ? t->hdr_end : HEALTH_HEADERS_MAX) + HEALTH_BODY_MAX;
-	if (t->len + n > limit)
-		n = limit > t->len ? limit - t->len : 0;
-	if (t->len + n > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->len + n)
-			cap *= 2;
-		t->buf = gslb_realloc(t->buf, cap);
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, data, n);
-	t->len += n;
+	buf_append(t, data, n, (t->hdr_end ? t->hdr_end : HEALTH_HEADERS_MAX) + HEALTH_BODY_MAX);
 	http_check(t, false);
 }
 
