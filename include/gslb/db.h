@@ -171,6 +171,13 @@ void db_check_free(db_check_t *c);
 /** Free what a member owns (not the struct itself) and zero it. */
 void db_member_clear(db_member_t *m);
 
+/**
+ * Put a member's addresses (their families alongside) and networks in text
+ * order, the order db_config_load() gives them in.  An insertion sort: the
+ * lists are short and usually sorted already.
+ */
+void db_member_sort(db_member_t *m);
+
 /** The pool named name (lowercase, trailing dot) in cfg (pools sorted by name), or NULL. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
 /** The member named name in p, or NULL. */

@@ -476,8 +476,7 @@ static void strv_push(char ***v, size_t *n, char *s)
 	(*v)[(*n)++] = s;
 }
 
-/* A member's addresses (families alongside) and networks in text order, as SQLite would sort. */
-static void lists_sort(db_member_t *m)
+void db_member_sort(db_member_t *m)
 {
 	for (size_t i = 1; i < m->naddresses; i++)
 		for (size_t j = i; j > 0 && strcmp(m->addresses[j - 1], m->addresses[j]) > 0; j--) {
@@ -604,7 +603,7 @@ static int load(db_t *db, db_config_t *cfg)
 
 	/*
 	 * No ORDER BY here or below: SQLite's sort of every row cost more than
-	 * sorting each member's few values (lists_sort()).
+	 * sorting each member's few values (db_member_sort()).
 	 */
 	ret = prepare(db, "SELECT member_id, address, family FROM member_address", &st);
 	if (ret)
@@ -662,7 +661,7 @@ static int load(db_t *db, db_config_t *cfg)
 
 	/* Hand out everything sorted by name: deterministic for export and the daemon. */
 	for (size_t i = 0; i < nrefs; i++)
-		lists_sort(refs[i].m);
+		db_member_sort(refs[i].m);
 	for (size_t i = 0; i < cfg->npools; i++)
 		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
 		      member_name_cmp);

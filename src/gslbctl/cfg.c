@@ -50,17 +50,6 @@ void cfg_member_copy(db_member_t *dst, const db_member_t *src)
 	dst->check = cfg_check_dup(src->check);
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void cfg_strv_sort(char **v, size_t n)
-{
-	if (n > 1)
-		qsort(v, n, sizeof(*v), str_cmp);
-}
-
 char *cfg_join(char *const *v, size_t n, const char *sep)
 {
 	sbuf_t b = { 0 };

@@ -51,16 +51,7 @@ bool cfg_member_add_address(db_member_t *m, const char *addr, int family)
 	m->families = gslb_realloc(m->families, m->naddresses + 1);
 	m->addresses[m->naddresses] = gslb_strdup(addr);
 	m->families[m->naddresses++] = (uint8_t)family;
-	/* Keep addresses sorted with their families: a small insertion step. */
-	for (size_t i = m->naddresses - 1;
-	     i > 0 && strcmp(m->addresses[i - 1], m->addresses[i]) > 0; i--) {
-		char *t = m->addresses[i];
-		uint8_t f = m->families[i];
-		m->addresses[i] = m->addresses[i - 1];
-		m->families[i] = m->families[i - 1];
-		m->addresses[i - 1] = t;
-		m->families[i - 1] = f;
-	}
+	db_member_sort(m);
 	return true;
 }
 
@@ -71,7 +62,7 @@ bool cfg_member_add_network(db_member_t *m, const char *prefix)
 			return false;
 	m->networks = gslb_realloc(m->networks, (m->nnetworks + 1) * sizeof(char *));
 	m->networks[m->nnetworks++] = gslb_strdup(prefix);
-	cfg_strv_sort(m->networks, m->nnetworks);
+	db_member_sort(m);
 	return true;
 }
 

@@ -107,8 +107,6 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p);
 void cfg_check_json(jw_t *w, const db_check_t *c);
 /** Text of a member's address list, comma separated, sorted (malloc'd). */
 char *cfg_join(char *const *v, size_t n, const char *sep);
-/** Sort a string vector (for addresses and networks). */
-void cfg_strv_sort(char **v, size_t n);
 
 /* A growing text buffer for summaries. */
 typedef struct sbuf {
