@@ -156,6 +156,18 @@ def _pdeathsig():
 _instances = []
 
 
+def terminate(proc, timeout=5):
+    """SIGTERM, SIGKILL after timeout seconds; returns the exit status (negative: a signal)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def stop_all():
     for inst in list(_instances):
         inst.stop()
@@ -254,14 +266,7 @@ class Gslbd:
         """SIGTERM, SIGKILL after 5 s; returns the exit status (negative: killed by a signal)."""
         if self.proc is None:
             return self.rc
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.rc = self.proc.returncode
+        self.rc = terminate(self.proc)
         self.proc = None
         if self._watchdog:
             self._watchdog.cancel()

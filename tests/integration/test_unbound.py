@@ -13,7 +13,6 @@ reads the ECS options on the wire in both directions.
 import atexit
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -293,14 +292,7 @@ class Unbound:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
+        rc = g.terminate(self.proc)
         self.proc = None
         self._watchdog.cancel()
         self.out.close()
