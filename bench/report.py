@@ -156,22 +156,16 @@ def main():
         goals.append(goal('geo with ECS ≤ gdnsd geoip', 'geo', ['gdnsd'], 1, tput, cg))
     if 'tcp' in wls:
         goals.append(goal('TCP ≤ Knot', 'tcp', ['knot'], 1, tput, cg))
-    if 'weighted' in wls:
-        p, g = tput.get(('pdns', 'weighted')), tput.get(('gslbd', 'weighted'))
-        pc, gc = cg.get(('pdns', 'weighted')), cg.get(('gslbd', 'weighted'))
+    for wl, lua, what in (('weighted', 'pickwrandom', 'gslbd weighted'),
+                          ('checked', 'ifportup', 'gslbd weighted with TCP checks')):
+        if wl not in wls:
+            continue
+        p, g = tput.get(('pdns', wl)), tput.get(('gslbd', wl))
+        pc, gc = cg.get(('pdns', wl)), cg.get(('gslbd', wl))
         if p or pc:
-            goals.append('- PowerDNS LUA `pickwrandom` / gslbd weighted: CPU/query %s, '
-                         'instructions/query %s' % (
-                             fmt(p[1] / g[1], 2) if p and g else 'n/a',
-                             fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
-    if 'checked' in wls:
-        p, g = tput.get(('pdns', 'checked')), tput.get(('gslbd', 'checked'))
-        pc, gc = cg.get(('pdns', 'checked')), cg.get(('gslbd', 'checked'))
-        if p or pc:
-            goals.append('- PowerDNS LUA `ifportup` / gslbd weighted with TCP checks: CPU/query %s, '
-                         'instructions/query %s' % (
-                             fmt(p[1] / g[1], 2) if p and g else 'n/a',
-                             fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
+            goals.append('- PowerDNS LUA `%s` / %s: CPU/query %s, instructions/query %s' % (
+                lua, what, fmt(p[1] / g[1], 2) if p and g else 'n/a',
+                fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
     allocs = [(wl, cg[('gslbd', wl)][1]) for wl in wls if ('gslbd', wl) in cg]
     alloc_line = ('gslbd allocation calls per query (callgrind, every thread, net of the idle '
                   'window): ' +
