@@ -53,10 +53,51 @@ bool server_listen_is_wildcard(const server_listen_t *l)
 	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
+/*
+ * Never let ICMP "fragmentation needed" / "packet too big" messages shrink
+ * the size we send at: they are not authenticated, and a forged one makes
+ * the kernel fragment our answers, which is how off-path cache poisoning by
+ * spoofed fragments works (RFC 9715).  Answers are at most 1,232 bytes, so
+ * they fit the interface MTU; the kernel then never fragments them itself.
+ * IP_PMTUDISC_OMIT (Linux >= 3.15) also leaves DF clear, so a router with a
+ * smaller MTU may still fragment on the path rather than drop; older kernels
+ * get IP_PMTUDISC_DONT.  A refusal is not fatal: answers still go out.
+ */
+static void udp_pmtu_ignore(int fd, int family)
+{
+#if defined(IP_MTU_DISCOVER) && defined(IP_PMTUDISC_DONT)
+	if (family == AF_INET) {
+		int v = IP_PMTUDISC_DONT;
+#ifdef IP_PMTUDISC_OMIT
+		v = IP_PMTUDISC_OMIT;
+#endif
+		if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v)) < 0) {
+			v = IP_PMTUDISC_DONT;
+			(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+		}
+	}
+#endif
+#if defined(IPV6_MTU_DISCOVER) && defined(IPV6_PMTUDISC_DONT)
+	if (family == AF_INET6) {
+		int v = IPV6_PMTUDISC_DONT;
+#ifdef IPV6_PMTUDISC_OMIT
+		v = IPV6_PMTUDISC_OMIT;
+#endif
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v)) < 0) {
+			v = IPV6_PMTUDISC_DONT;
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+		}
+	}
+#endif
+}
+
 int server_udp_open(const server_listen_t *l)
 {
 	int fd = server_socket_bind(l, SOCK_DGRAM, true);
-	if (fd < 0 || !server_listen_is_wildcard(l))
+	if (fd < 0)
+		return fd;
+	udp_pmtu_ignore(fd, l->addr.ss_family);
+	if (!server_listen_is_wildcard(l))
 		return fd;
 	/*
 	 * A socket bound to a wildcard address would answer from whatever

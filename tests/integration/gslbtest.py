@@ -97,6 +97,40 @@ def run(main):
     sys.exit(t.finish())
 
 
+def skip_all(reason):
+    """Skip the whole script (TAP plan 1..0)."""
+    print('1..0 # SKIP %s' % reason, flush=True)
+    sys.exit(0)
+
+
+def enter_netns(script, inner, needs=()):
+    """
+    Re-exec script in a network namespace of its own (only lo, down): as root unshare --net,
+    else unshare --map-root-user --net.  inner names the environment variable that marks the
+    second run; needs is a list of (path, reason): a missing executable skips the script.
+    """
+    if os.environ.get(inner):
+        return
+    for path, reason in needs:
+        if not os.access(path, os.X_OK):
+            skip_all(reason)
+    unshare = shutil.which('unshare') or '/usr/bin/unshare'
+    ways = ([['--net']] if os.geteuid() == 0 else []) + [['--map-root-user', '--net']]
+    refused = []
+    for flags in ways:
+        # Probe first, so that a refusal is a skip and a failure of the test itself is not.
+        p = subprocess.run([unshare] + flags + ['--', 'true'], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if p.returncode == 0:
+            os.environ[inner] = '1'
+            sys.stdout.flush()
+            os.execv(unshare, [unshare] + flags + ['--', sys.executable,
+                                                    os.path.abspath(script)])
+        refused.append('unshare %s: %s' % (' '.join(flags),
+                                           p.stdout.decode('utf-8', 'replace').strip()))
+    skip_all('network namespaces refused here (%s)' % '; '.join(refused))
+
+
 # ---------------------------------------------------------------------------------------------
 # Sockets and ports
 

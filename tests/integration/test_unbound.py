@@ -102,36 +102,6 @@ remote-control:
 """
 
 
-def skip_all(reason):
-    print('1..0 # SKIP %s' % reason, flush=True)
-    sys.exit(0)
-
-
-def enter_netns():
-    """Re-exec in a network namespace of our own: as root unshare --net, else unshare -rn."""
-    if os.environ.get(INNER):
-        return
-    if not os.access(UNBOUND, os.X_OK):
-        skip_all('no unbound at %s (apt-get install unbound)' % UNBOUND)
-    if not os.access(GSLBCTL, os.X_OK):
-        skip_all('no gslbctl at %s' % GSLBCTL)
-    unshare = shutil.which('unshare') or '/usr/bin/unshare'
-    ways = ([['--net']] if os.geteuid() == 0 else []) + [['--map-root-user', '--net']]
-    refused = []
-    for flags in ways:
-        # Probe first, so that a refusal is a skip and a failure of the test itself is not.
-        p = subprocess.run([unshare] + flags + ['--', 'true'], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
-        if p.returncode == 0:
-            os.environ[INNER] = '1'
-            sys.stdout.flush()
-            os.execv(unshare, [unshare] + flags + ['--', sys.executable,
-                                                    os.path.abspath(__file__)])
-        refused.append('unshare %s: %s' % (' '.join(flags),
-                                           p.stdout.decode('utf-8', 'replace').strip()))
-    skip_all('network namespaces refused here (%s)' % '; '.join(refused))
-
-
 def setup_lo(t):
     """lo up with the client addresses; returns False when the namespace cannot be set up."""
     cmds = [['ip', 'link', 'set', 'lo', 'up']]
@@ -451,5 +421,6 @@ def main(t):
 
 
 if __name__ == '__main__':
-    enter_netns()
+    g.enter_netns(__file__, INNER, [(UNBOUND, 'no unbound at %s (apt-get install unbound)' % UNBOUND),
+                                    (GSLBCTL, 'no gslbctl at %s' % GSLBCTL)])
     g.run(main)
