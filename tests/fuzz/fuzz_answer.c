@@ -128,8 +128,9 @@ static void pool_init(lb_pool_t *p, const char *name, uint8_t policy, uint16_t n
  */
 static void geo_pool_places(lb_pool_t *p)
 {
-	static const double loc[4][2] = { { 50.11, 8.68 }, { 39.04, -77.49 }, { 1.35, 103.82 },
-					  { -33.87, 151.21 } };
+	static const double loc[4][2] = {
+		{ 50.11, 8.68 }, { 39.04, -77.49 }, { 1.35, 103.82 }, { -33.87, 151.21 }
+	};
 	for (uint16_t i = 0; i < p->nmembers && i < 4; i++) {
 		lb_member_t *m = &p->members[i];
 		m->has_location = true;
