@@ -139,6 +139,9 @@ void zone_unref(zone_t *z);
 
 /** Exact lookup of a lowercased wire name; NULL if absent. */
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len);
+/** The same, given h = zone_name_hash(lname, len) (the answer path hashes a name once). */
+const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
+					 uint32_t h);
 
 /** The RRset of a type at a node, or NULL. */
 const zone_rrset_t *zone_node_rrset(const zone_node_t *n, uint16_t type);

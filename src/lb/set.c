@@ -29,9 +29,14 @@ void lb_set_free(lb_set_t *s)
 
 const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len)
 {
+	return lb_set_find_hashed(s, lname, len, zone_name_hash(lname, len));
+}
+
+const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, size_t len,
+				     uint32_t h)
+{
 	if (!s || !s->table)
 		return NULL;
-	uint32_t h = zone_name_hash(lname, len);
 	for (uint32_t i = h & s->table_mask;; i = (i + 1) & s->table_mask) {
 		const lb_entry_t *e = s->table[i];
 		if (!e)

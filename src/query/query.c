@@ -551,8 +551,9 @@ static void answer_zone(struct answer *a, const zone_t *z)
 
 	a->aa = true;
 	for (int link = 0;; link++) {
-		const zone_node_t *node = zone_node_find(z, lname, len);
-		const lb_entry_t *pe = zone_pools ? lb_set_find(pools, lname, len) : NULL;
+		uint32_t h = zone_name_hash(lname, len);
+		const zone_node_t *node = zone_node_find_hashed(z, lname, len, h);
+		const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, lname, len, h) : NULL;
 		const zone_node_t *cut = NULL;
 		if (node) {
 			cut = node->cut;
@@ -564,10 +565,12 @@ static void answer_zone(struct answer *a, const zone_t *z)
 			const zone_node_t *ce = NULL;
 			bool pool_ce = false;
 			for (int i = 1; i <= nlabels - z->apex_labels && !ce && !pool_ce; i++) {
-				ce = zone_node_find(z, lname + label_off[i], len - label_off[i]);
+				const uint8_t *sn = lname + label_off[i];
+				size_t sl = len - label_off[i];
+				uint32_t sh = zone_name_hash(sn, sl);
+				ce = zone_node_find_hashed(z, sn, sl, sh);
 				pool_ce = !ce && zone_pools &&
-					  lb_set_find(pools, lname + label_off[i],
-						      len - label_off[i]);
+					  lb_set_find_hashed(pools, sn, sl, sh);
 			}
 			if (!ce && !pool_ce)
 				ce = z->apex_node;

@@ -195,7 +195,12 @@ static int nname_cmp(const void *pa, const void *pb)
 
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len)
 {
-	uint32_t h = zone_name_hash(lname, len);
+	return zone_node_find_hashed(z, lname, len, zone_name_hash(lname, len));
+}
+
+const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
+					 uint32_t h)
+{
 	for (uint32_t i = h & z->table_mask;; i = (i + 1) & z->table_mask) {
 		const zone_node_t *n = z->table[i];
 		if (!n)
