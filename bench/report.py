@@ -113,6 +113,29 @@ def md_table(rows):
     return '\n'.join(lines)
 
 
+SPLIT_COLS = ['server', 'workload', 'kernel %', 'user %', 'in send calls %', 'in recv calls %',
+              'in epoll/poll %']
+SPLIT_TEXT = ('Where each server\'s CPU time goes during one more throughput run, sampled with '
+              '`perf record -F 1999 -g -p PID` (software clock): kernel and user space, and the '
+              'share spent under the send\\*, recv\\* and epoll/poll system calls, kernel work '
+              'they trigger included (on loopback, sending a datagram also runs its delivery to '
+              'dnsperf\'s socket and dnsperf\'s wake-up). Over UDP the kernel\'s part is the same '
+              'for every server and is most of the cost: CPU time per query can differ by little '
+              'more than the user-space share.')
+
+
+def load_split(path):
+    rows = []
+    if not path:
+        return rows
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == len(SPLIT_COLS):
+                rows.append(p)
+    return rows
+
+
 def goal(name, wl, peers, factor, tput, cg):
     """gslbd's cost against factor * the cheapest of peers, on CPU and on instructions."""
     res = []
@@ -134,7 +157,7 @@ def goal(name, wl, peers, factor, tput, cg):
 def main():
     ap = argparse.ArgumentParser()
     for a in ('tput', 'cg', 'versions', 'machine', 'settings', 'load', 'profile', 'workloads',
-              'markdown', 'checks', 'note'):
+              'markdown', 'checks', 'note', 'split'):
         ap.add_argument('--' + a, default='')
     a = ap.parse_args()
     tput = load(a.tput, 9)
@@ -188,6 +211,12 @@ def main():
     if alloc_line:
         print(alloc_line)
     prof = open(a.profile).read() if a.profile else ''
+    split = load_split(a.split)
+    if split:
+        print('\n== where the CPU time goes (perf)')
+        w = [max(len(r[i]) for r in [SPLIT_COLS] + split) for i in range(len(SPLIT_COLS))]
+        for r in [SPLIT_COLS] + split:
+            print('  '.join(c.rjust(w[i]) if i > 1 else c.ljust(w[i]) for i, c in enumerate(r)))
     if prof:
         print('\n== profile\n' + prof)
 
@@ -205,6 +234,10 @@ def main():
         md += ['Zero allocations per query: ' + alloc_line + '.', '']
     for wl in wls:
         md += ['## ' + TITLES.get(wl, wl), '', md_table(table(wl, servers, tput, cg)), '']
+    if split:
+        md += ['## Where the CPU time goes', '', SPLIT_TEXT, '',
+               '| ' + ' | '.join(SPLIT_COLS) + ' |', '|' + ' --- |' * len(SPLIT_COLS)]
+        md += ['| ' + ' | '.join(r) + ' |' for r in split] + ['']
     md += ['## Method', '', METHOD]
     if prof:
         md += ['## Profile of gslbd', '', '```', prof.rstrip(), '```', '']

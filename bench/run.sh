@@ -15,6 +15,8 @@
 #   BENCH_INSTALL=1        apt-get install missing peers (0: skip the missing ones)
 #   BENCH_KEEP=1           keep the temporary directory (configs, logs, callgrind dumps)
 #   BENCH_NOTE=TEXT        a remark for RESULTS.md (e.g. what else ran on the machine)
+#   BENCH_PERF=1           one more run per workload under `perf record` (software clock), to split
+#                          each server's CPU time into kernel and user space (0: skip)
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
@@ -377,6 +379,32 @@ run_lat() { # WORKLOAD PORT
 		awk '/^> / { print $NF * 1e6 }' | sort -n |
 		awk '{ v[NR] = $1; s += $1 } END { k = int(NR * 0.99); if (k < 1) k = 1; if (NR) printf "%.0f %.0f\n", s / NR, v[k]; else print "0 0" }'
 }
+# where a server's CPU time goes during one more throughput run, sampled by perf's software clock:
+# prints "kernel% user% send% recv% poll%" (send / recv / poll: time under the send*, recv* and
+# epoll/poll/select system calls, kernel work they trigger included)
+run_split() { # WORKLOAD PORT PID OUTFILE
+	local pp
+	perf record -F 1999 -g -o "$4" -p "$3" -- sleep "$secs" >/dev/null 2>&1 &
+	pp=$!
+	# shellcheck disable=SC2046
+	taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$secs" -c 1 -q 100 >/dev/null 2>&1 || true
+	wait "$pp" || true
+	[ -s "$4" ] || { echo "n/a n/a n/a n/a n/a"; return; }
+	{
+		perf report -i "$4" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' |
+			awk '$1 ~ /%$/ { p = $1 + 0; if ($2 == "[kernel.kallsyms]") k += p; else u += p }
+				END { printf "K %.1f %.1f\n", k, u }'
+		perf report -i "$4" --children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' |
+			awk '$1 ~ /%$/ && $3 == "[k]" {
+					p = $1 + 0; s = $4
+					if (s ~ /^__(x64|ia32)_sys_send/) snd += p
+					else if (s ~ /^__(x64|ia32)_sys_recv/) rcv += p
+					else if (s ~ /^__(x64|ia32)_sys_(epoll_wait|epoll_pwait|poll|ppoll|select|pselect6)$/) pl += p
+				}
+				END { printf "S %.1f %.1f %.1f\n", snd, rcv, pl }'
+	} | awk '$1 == "K" { k = $2; u = $3 } $1 == "S" { s = $2; r = $3; p = $4 }
+		END { printf "%s %s %s %s %s\n", k, u, s, r, p }'
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
@@ -404,6 +432,11 @@ measure_server() { # NAME
 			echo "$(run_tput "$wl" "$port" "$pid") $(run_lat "$wl" "$port")" >>"$d/$wl.runs"
 		done
 		cat "$d/$wl.runs" >&2
+		if [ "$perf_ok" = 1 ]; then
+			printf '%s\t%s\t%s\n' "$s" "$wl" "$(run_split "$wl" "$port" "$pid" "$d/$wl.perf" | tr ' ' '\t')" \
+				>>"$work/split.tsv"
+			rm -f "$d/$wl.perf"
+		fi
 	done
 	stop "$pid"
 }
@@ -511,6 +544,15 @@ EOF
 	pids+=($!)
 fi
 : >"$work/tput.tsv"
+: >"$work/split.tsv"
+perf_ok=0
+if [ "${BENCH_PERF:-1}" = 1 ]; then
+	if command -v perf >/dev/null && perf record -o "$work/probe.perf" -- true >/dev/null 2>&1; then
+		perf_ok=1
+	else
+		log "perf record does not work here: no kernel / user split"
+	fi
+fi
 : >"$work/cg.tsv"
 : >"$work/checks"
 for s in $servers; do
@@ -553,5 +595,5 @@ if [ -d "$work/gslbd-callgrind" ]; then
 fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
-	--profile "$profile" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
+	--profile "$profile" --split "$work/split.tsv" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
 	${results:+--markdown "$results"}
