@@ -71,6 +71,13 @@ void health_probe_abort(health_target_t *t);
 /** The timeout fired while probing. */
 void health_probe_timeout(health_target_t *t);
 SSL_CTX *health_tls_ctx_new(const char *ca_file);
+/*
+ * The HTTP response parser (probe.c): the next bytes of the response (after
+ * TLS), or its end.  Either may end the probe (health_loop_report).  Also
+ * driven by tests/fuzz/fuzz_http.c.
+ */
+void health_http_input(health_target_t *t, const char *data, size_t n);
+void health_http_eof(health_target_t *t);
 /** Forget t's TLS sessions: the target goes away or its check changed. */
 void health_probe_forget(health_target_t *t);
 /*

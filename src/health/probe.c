@@ -477,7 +477,7 @@ static void http_check(health_target_t *t, bool eof)
 		probe_end(t, false, "body did not contain \"%s\"", match);
 }
 
-static void http_feed(health_target_t *t, const char *data, size_t n)
+void health_http_input(health_target_t *t, const char *data, size_t n)
 {
 	if (t->hdr_end && t->chunked) {
 		chunk_feed(t, data, n);
@@ -486,6 +486,11 @@ static void http_feed(health_target_t *t, const char *data, size_t n)
 	}
 	buf_append(t, data, n, (t->hdr_end ? t->hdr_end : HEALTH_HEADERS_MAX) + HEALTH_BODY_MAX);
 	http_check(t, false);
+}
+
+void health_http_eof(health_target_t *t)
+{
+	http_check(t, true);
 }
 
 /* ---- TLS over the stream ---- */
@@ -574,14 +579,14 @@ static void tls_pump(health_target_t *t)
 	while (t->probing) {
 		int r = SSL_read(t->ssl, tmp, HEALTH_READ_BUF);
 		if (r > 0) {
-			http_feed(t, tmp, (size_t)r);
+			health_http_input(t, tmp, (size_t)r);
 			continue;
 		}
 		int err = SSL_get_error(t->ssl, r);
 		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 			break;
 		if (err == SSL_ERROR_ZERO_RETURN) {
-			http_check(t, true);
+			health_http_eof(t);
 			break;
 		}
 		probe_end(t, false, "TLS: read failed");
@@ -666,14 +671,14 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (t->ssl && !t->hs_done)
 			probe_end(t, false, "TLS: connection closed during the handshake");
 		else
-			http_check(t, true);
+			health_http_eof(t);
 		return;
 	}
 	if (t->ssl) {
 		BIO_write(SSL_get_rbio(t->ssl), buf->base, (int)nread);
 		tls_pump(t);
 	} else {
-		http_feed(t, buf->base, (size_t)nread);
+		health_http_input(t, buf->base, (size_t)nread);
 	}
 }
 
