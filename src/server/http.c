@@ -38,6 +38,8 @@ typedef struct mconn {
 	bool responded;
 	bool closing;
 	size_t len;
+	size_t scanned; /* head_end() resumes here */
+	bool started;	/* a byte other than CR or LF has come */
 	char req[METRICS_REQ_MAX];
 } mconn_t;
 
@@ -220,25 +222,33 @@ static int request_check(const char *req, size_t n, bool *head)
 	return 200;
 }
 
-/* Where the request head ends (after its empty line), or 0 while incomplete. */
-static size_t head_end(const char *buf, size_t n)
+/*
+ * Where the request head in c->req ends (after its empty line), or 0 while
+ * it is incomplete.  The scan resumes where the last one stopped, so a
+ * client sending a byte at a time costs one pass over the buffer.
+ */
+static size_t head_end(mconn_t *c)
 {
-	for (size_t i = 0; i < n; i++) {
+	const char *buf = c->req;
+	size_t n = c->len, i = c->scanned;
+
+	/* RFC 9112 2.2: empty lines before the request line are skipped. */
+	while (!c->started && i < n && (buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	if (i < n)
+		c->started = true;
+	for (; i < n; i++) {
 		if (buf[i] != '\n')
 			continue;
-		/* An empty line: "\n\n" or "\n\r\n", leading empty lines excepted. */
 		size_t j = i + 1;
 		if (j < n && buf[j] == '\r')
 			j++;
-		if (j < n && buf[j] == '\n') {
-			bool lead = true;
-			for (size_t k = 0; k < i; k++)
-				if (buf[k] != '\r' && buf[k] != '\n')
-					lead = false;
-			if (!lead)
-				return j + 1;
-		}
+		if (j < n && buf[j] == '\n')
+			return j + 1;
+		if (j >= n)
+			break; /* the rest of the empty line may still come: look here again */
 	}
+	c->scanned = i;
 	return 0;
 }
 
@@ -259,7 +269,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->len += (size_t)nread;
-	size_t end = head_end(c->req, c->len);
+	size_t end = head_end(c);
 	if (!end) {
 		if (c->len == sizeof(c->req))
 			respond(c, 400, NULL, 0, false);

@@ -31,11 +31,16 @@ static void answers_grow(worker_t *w, uint32_t need)
 {
 	query_ctx_t *ctx = &w->ctx;
 	uint32_t n = ctx->nmember_answers ? ctx->nmember_answers : 64;
-	while (n < need)
-		n = n > UINT32_MAX / 2 ? need : n * 2;
-	uint64_t *a = calloc(n, sizeof(*a));
+	while (n < need) {
+		if (n > UINT32_MAX / 2)
+			return; /* more than the metrics ever hand out (1 << 20) */
+		n *= 2;
+	}
+	/* Cache-line aligned (n is a power of two >= 64): no line is shared with another worker. */
+	uint64_t *a = aligned_alloc(64, (size_t)n * sizeof(*a));
 	if (!a)
 		return;
+	memset(a, 0, (size_t)n * sizeof(*a));
 	if (ctx->nmember_answers)
 		memcpy(a, ctx->member_answers, ctx->nmember_answers * sizeof(*a));
 	uint64_t *old = ctx->member_answers;

@@ -388,6 +388,21 @@ def test_http(t, port):
     t.eq(st, 200, 'absolute-form target')
     st, _, _ = http(port, b'\r\nGET /metrics HTTP/1.1\nHost: x\n\n')
     t.eq(st, 200, 'bare LF line ends and a leading empty line are accepted')
+    # A request dribbled a byte at a time (the head's end split across reads) is still served.
+    s = socket.create_connection(('127.0.0.1', port))
+    s.settimeout(5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for b in b'\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n':
+        s.send(bytes([b]))
+        time.sleep(0.005)
+    data = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    t.ok(data.startswith(b'HTTP/1.1 200 '), 'a request sent a byte at a time: 200', data[:80])
     for path in (b'/', b'/metricsx', b'/metrics/', b'/other'):
         st, _, _ = http(port, b'GET ' + path + b' HTTP/1.1\r\nHost: x\r\n\r\n')
         t.eq(st, 404, 'GET %s: 404' % path.decode())
