@@ -281,33 +281,40 @@ static void pool_label(sbuf_t *b, const lb_pool_t *p, const lb_member_t *mb)
 	sb_printf(b, "\"");
 }
 
-/* Answers by pool and member, and each member address's health, over the current snapshot. */
+/*
+ * Answers by pool and member, and each member address's health, over the
+ * current snapshot.  Each worker's counters are summed under its lock once,
+ * so the workers are held up for one pass over an array, not once per member.
+ */
 static void pools_render(sbuf_t *b, const server_metrics_t *m)
 {
 	const gslb_snapshot_t *snap = *m->src.cur;
 	const lb_set_t *set = snap ? snap->pools : NULL;
 	worker_t *workers = *m->src.workers;
 	unsigned nw = workers ? *m->src.nworkers : 0;
+	uint64_t *sum = gslb_calloc(m->nslots ? m->nslots : 1, sizeof(*sum));
 
+	for (unsigned w = 0; w < nw; w++) {
+		worker_t *wk = &workers[w];
+		pthread_mutex_lock(&wk->answers_mu);
+		uint32_t n = wk->ctx.nmember_answers < m->nslots ? wk->ctx.nmember_answers
+								 : m->nslots;
+		for (uint32_t i = 0; i < n; i++)
+			sum[i] += wk->ctx.member_answers[i];
+		pthread_mutex_unlock(&wk->answers_mu);
+	}
 	sb_head(b, "gslbd_pool_answers_total", "counter",
 		"A and AAAA answers of a pool that named the member.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
 		const lb_pool_t *p = &set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
-			uint64_t sum = 0;
-			for (unsigned w = 0; w < nw && mb->slot != UINT32_MAX; w++) {
-				worker_t *wk = &workers[w];
-				pthread_mutex_lock(&wk->answers_mu);
-				if (mb->slot < wk->ctx.nmember_answers)
-					sum += wk->ctx.member_answers[mb->slot];
-				pthread_mutex_unlock(&wk->answers_mu);
-			}
 			sb_printf(b, "gslbd_pool_answers_total");
 			pool_label(b, p, mb);
-			sb_printf(b, "} %" PRIu64 "\n", sum);
+			sb_printf(b, "} %" PRIu64 "\n", mb->slot < m->nslots ? sum[mb->slot] : 0);
 		}
 	}
+	free(sum);
 	sb_head(b, "gslbd_member_up", "gauge",
 		"1 when the health check of a member's address passes (or it has none), else 0.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {

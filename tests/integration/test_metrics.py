@@ -11,6 +11,7 @@ malformed, oversized and silent requests.
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -73,8 +74,8 @@ def parse_exposition(text):
                 if not lm:
                     errors.append('%d: bad labels %r' % (n, ltext))
                     break
-                labels[lm.group(1)] = (lm.group(2).replace('\\n', '\n').replace('\\"', '"')
-                                       .replace('\\\\', '\\'))
+                labels[lm.group(1)] = re.sub(r'\\(.)', lambda e: '\n' if e.group(1) == 'n'
+                                             else e.group(1), lm.group(2))
                 pos = lm.end()
         try:
             v = float(value)
@@ -371,6 +372,23 @@ def test_reloads(t, srv, port, db):
         t.eq(m.get('gslbd_reload_failures_total'), f1, 'a good reload counts no failure')
 
 
+def test_escaping(t, port, db):
+    # gslbctl allows only a-z 0-9 _ . - in member names; the database itself does not, and the
+    # exposition format must survive whatever it holds.
+    weird = 'we"ird\\na\nme'
+    con = sqlite3.connect(db, timeout=10)
+    with con:
+        con.execute("UPDATE member SET name = ? WHERE name = 'c'", (weird,))
+    con.close()
+    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool='lb.' +
+                                               ZONE_NAME, member=weird) is not None else None)(
+        scrape(port)), 10)
+    t.ok(m is not None, 'a member name with a quote, a backslash and a newline round-trips')
+    if m is not None:
+        t.eq(m.errors, [], 'the scrape with that name still parses')
+        t.ok('member="we\\"ird\\\\na\\nme"' in m.text, 'escaped as \\", \\\\ and \\n')
+
+
 def test_http(t, port):
     st, hd, body = http(port, b'GET /metrics HTTP/1.0\r\n\r\n')
     t.eq(st, 200, 'HTTP/1.0 GET /metrics: 200')
@@ -552,6 +570,7 @@ def main(t):
     test_pool_answers(t, srv, mport)
     test_health(t, mport, bad_port)
     test_reloads(t, srv, mport, db)
+    test_escaping(t, mport, db)
     test_http(t, mport)
     test_slow_clients(t, mport)
     srv.check_stop(t)
