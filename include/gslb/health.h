@@ -2,6 +2,7 @@
 /* Health checks: the probe loop, the rise/fall state machine and the target keys (interface §6). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,6 +151,35 @@ typedef void (*health_event_cb)(const health_event_t *ev, void *arg);
 
 /** Observe every probe result and state change (set before start; NULL to stop). */
 void health_loop_set_observer(health_loop_t *hl, health_event_cb cb, void *arg);
+
+/* Upper bounds (seconds) of the probe latency histogram's buckets; +Inf follows. */
+#define HEALTH_LATENCY_BUCKETS 12
+extern const double health_latency_bounds_s[HEALTH_LATENCY_BUCKETS];
+
+/*
+ * What the loop has done since it started, for the metrics endpoint.
+ * Written only by the loop's thread, read by anyone with relaxed loads (so
+ * two fields read one after the other may be one probe apart).
+ */
+typedef struct health_stats {
+	_Atomic uint64_t probes[2];	 /* [0] failed, [1] succeeded */
+	_Atomic uint64_t transitions[2]; /* state changes to [0] down, [1] up */
+	/* Probes by latency: bucket i counts those <= bound i and above bound i - 1. */
+	_Atomic uint64_t latency[HEALTH_LATENCY_BUCKETS + 1];
+	_Atomic uint64_t latency_sum_us;
+} health_stats_t;
+
+/** The loop's counters (borrowed: valid until health_loop_free()). */
+const health_stats_t *health_loop_stats(const health_loop_t *hl);
+
+typedef void (*health_target_cb)(const char *key, bool up, void *arg);
+
+/**
+ * Call cb for every current target, in key order, with its published state.
+ * From the control thread; cb runs under the loop's mutex and must not call
+ * back into the loop.
+ */
+void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg);
 
 /** Stop probing, write the pending results and join the thread.  Idempotent. */
 void health_loop_stop(health_loop_t *hl);

@@ -98,6 +98,7 @@ typedef struct lb_member {
 	uint16_t nnets;
 	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool set */
 	lb_net_t *nets;	      /* owned by the pool set */
+	uint32_t slot; /* answer counter index (query_ctx_t.member_answers), set by the server */
 } lb_member_t;
 
 /** Free what a member owns (addresses, countries, networks); not the member itself. */

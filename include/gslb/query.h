@@ -23,6 +23,7 @@ typedef struct gslb_snapshot {
 	const geo_db_t *geo;	   /* borrowed: the control loop closes it after a grace period */
 	uint64_t generation;	   /* increases with every swap */
 	uint64_t built_ms;	   /* CLOCK_REALTIME in ms when built */
+	uint32_t member_slots;	   /* every lb_member_t.slot of pools is below it (metrics) */
 } gslb_snapshot_t;
 
 /** Free a snapshot and what it owns.  NULL is a no-op. */
@@ -41,11 +42,82 @@ enum query_transport {
 	QUERY_TCP = 1,
 };
 
-/* Per-worker counters; written only by the owning worker. */
+/*
+ * The query types counted one by one (gslbd_queries_by_qtype_total); every
+ * other type, and a query whose question could not be read, is
+ * QUERY_QT_OTHER.  A fixed set, so the counters are a plain array.
+ */
+enum query_qtype_slot {
+	QUERY_QT_A,
+	QUERY_QT_NS,
+	QUERY_QT_CNAME,
+	QUERY_QT_SOA,
+	QUERY_QT_PTR,
+	QUERY_QT_MX,
+	QUERY_QT_TXT,
+	QUERY_QT_AAAA,
+	QUERY_QT_SRV,
+	QUERY_QT_NAPTR,
+	QUERY_QT_DS,
+	QUERY_QT_DNSKEY,
+	QUERY_QT_SVCB,
+	QUERY_QT_HTTPS,
+	QUERY_QT_CAA,
+	QUERY_QT_ANY,
+	QUERY_QT_OTHER,
+	QUERY_QT_COUNT,
+};
+
+/** The counter slot of query type t. */
+static inline enum query_qtype_slot query_qtype_slot(uint16_t t)
+{
+	switch (t) {
+	case 1:
+		return QUERY_QT_A;
+	case 2:
+		return QUERY_QT_NS;
+	case 5:
+		return QUERY_QT_CNAME;
+	case 6:
+		return QUERY_QT_SOA;
+	case 12:
+		return QUERY_QT_PTR;
+	case 15:
+		return QUERY_QT_MX;
+	case 16:
+		return QUERY_QT_TXT;
+	case 28:
+		return QUERY_QT_AAAA;
+	case 33:
+		return QUERY_QT_SRV;
+	case 35:
+		return QUERY_QT_NAPTR;
+	case 43:
+		return QUERY_QT_DS;
+	case 48:
+		return QUERY_QT_DNSKEY;
+	case 64:
+		return QUERY_QT_SVCB;
+	case 65:
+		return QUERY_QT_HTTPS;
+	case 257:
+		return QUERY_QT_CAA;
+	case 255:
+		return QUERY_QT_ANY;
+	default:
+		return QUERY_QT_OTHER;
+	}
+}
+
+/*
+ * Per-worker counters; written only by the owning worker, read racily (one
+ * aligned 64-bit load each) by the exit log and the metrics endpoint.
+ */
 typedef struct query_stats {
-	uint64_t queries[2]; /* by transport */
-	uint64_t rcode[24];  /* by response rcode (extended ones included) */
-	uint64_t dropped;    /* no response sent */
+	uint64_t queries[2];		/* by transport; dropped messages not included */
+	uint64_t qtype[QUERY_QT_COUNT]; /* the same queries by query type */
+	uint64_t rcode[24];		/* by response rcode (extended ones included) */
+	uint64_t dropped;		/* no response sent */
 	uint64_t truncated;
 	uint64_t geo_cache_hits;   /* client locations found in the worker's geo cache */
 	uint64_t geo_cache_misses; /* ... and looked up in the geo database */
@@ -64,6 +136,14 @@ typedef struct query_ctx {
 	 * allocated: every lookup then goes to the database.
 	 */
 	struct query_geo_cache *geo_cache;
+	/*
+	 * Answers by member: member_answers[m->slot]++ for each member in an
+	 * answer whose slot is below nmember_answers.  Owned by the worker
+	 * (src/server), which grows it between queries when a snapshot has
+	 * more slots; NULL and 0 when nothing is counted.
+	 */
+	uint64_t *member_answers;
+	uint32_t nmember_answers;
 } query_ctx_t;
 
 /**

@@ -36,8 +36,9 @@ typedef struct server_conf {
 	unsigned history_h;  /* hours of probe results kept */
 	const server_listen_t *listen;
 	size_t nlisten;
-	unsigned threads; /* DNS worker threads, >= 1 */
-	const char *user; /* drop privileges to this user after binding, or NULL */
+	unsigned threads;		/* DNS worker threads, >= 1 */
+	const char *user;		/* drop privileges to this user after binding, or NULL */
+	const server_listen_t *metrics; /* --metrics: HTTP at this address, or NULL */
 	const query_conf_t *qconf;
 } server_conf_t;
 

@@ -32,7 +32,8 @@ struct options {
 	char *zones;
 	char *db;
 	char *geoip;
-	char *metrics;
+	server_listen_t metrics; /* --metrics, when has_metrics */
+	bool has_metrics;
 	char *user;
 	char *ca_file;
 	char *server_id;
@@ -141,7 +142,6 @@ static void options_free(struct options *o)
 	free(o->zones);
 	free(o->db);
 	free(o->geoip);
-	free(o->metrics);
 	free(o->user);
 	free(o->ca_file);
 	free(o->server_id);
@@ -271,7 +271,8 @@ static int option_apply(struct options *o, int id, const char *value, const char
 			fprintf(stderr, "gslbd: %s: %s\n", where, err);
 			return -EINVAL;
 		}
-		str_set(&o->metrics, value);
+		o->metrics = l;
+		o->has_metrics = true;
 		return 0;
 	}
 	case OPT_NSID:
@@ -506,6 +507,7 @@ int main(int argc, char **argv)
 		.nlisten = o.nlisten,
 		.threads = o.threads,
 		.user = o.user,
+		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
 	};
 	status = server_run(&conf);

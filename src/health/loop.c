@@ -83,6 +83,7 @@ struct health_loop {
 	uint64_t rng[2];
 	health_event_cb obs;
 	void *obs_arg;
+	health_stats_t stats;
 	char rbuf[HEALTH_READ_BUF];
 };
 
@@ -298,6 +299,24 @@ static void queue_push(health_loop_t *hl, const event_t *ev)
 	e->reason = gslb_strdup(ev->reason);
 }
 
+const double health_latency_bounds_s[HEALTH_LATENCY_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+};
+
+/* Count a probe and its latency (negative: none measured, counted as 0) for the metrics. */
+static void stats_probe(health_stats_t *st, bool ok, double latency_ms)
+{
+	const double *bounds = health_latency_bounds_s;
+	double s = latency_ms > 0 ? latency_ms / 1000.0 : 0.0;
+	size_t b = 0;
+	while (b < HEALTH_LATENCY_BUCKETS && s > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&st->latency[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->latency_sum_us, (uint64_t)(s * 1e6 + 0.5),
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->probes[ok], 1, memory_order_relaxed);
+}
+
 void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
 {
 	health_loop_t *hl = t->hl;
@@ -305,7 +324,10 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 	bool was = t->st.up;
 	bool changed = health_state_feed(&t->st, ok);
 
+	stats_probe(&hl->stats, ok, latency_ms);
 	if (changed) {
+		atomic_fetch_add_explicit(&hl->stats.transitions[t->st.up], 1,
+					  memory_order_relaxed);
 		t->since_ms = now;
 		atomic_store(&t->up_pub, t->st.up);
 		lb_health_set(hl->table, t->index, t->st.up);
@@ -850,6 +872,20 @@ void health_loop_set_observer(health_loop_t *hl, health_event_cb cb, void *arg)
 {
 	hl->obs = cb;
 	hl->obs_arg = arg;
+}
+
+const health_stats_t *health_loop_stats(const health_loop_t *hl)
+{
+	return &hl->stats;
+}
+
+void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg)
+{
+	pthread_mutex_lock(&hl->mu);
+	/* Only key (immutable) and up_pub (atomic) may be read here: the loop owns the rest. */
+	for (size_t i = 0; i < hl->ncur; i++)
+		cb(hl->cur[i]->key, atomic_load(&hl->cur[i]->up_pub), arg);
+	pthread_mutex_unlock(&hl->mu);
 }
 
 typedef struct sort_item {

@@ -528,6 +528,11 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 	}
 	a->r.pos += rrlen * res.naddrs;
 	a->r.count[SEC_AN] += res.naddrs;
+	for (uint16_t i = 0; i < res.nchosen; i++) {
+		uint32_t slot = p->members[res.chosen[i]].slot;
+		if (slot < a->ctx->nmember_answers)
+			a->ctx->member_answers[slot]++;
+	}
 }
 
 /*
@@ -882,6 +887,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	dns_put16(resp + 8, a.r.count[SEC_NS]);
 	dns_put16(resp + 10, a.r.count[SEC_AR]);
 	ctx->stats.rcode[a.rcode < ARRAY_SIZE(ctx->stats.rcode) ? a.rcode : 0]++;
+	ctx->stats.qtype[echo_q ? query_qtype_slot(q.qtype) : QUERY_QT_OTHER]++;
 	return a.r.pos;
 }
 

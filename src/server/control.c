@@ -76,6 +76,10 @@ typedef struct control {
 	worker_t *workers;
 	unsigned nworkers;
 	bool stopping;
+	server_metrics_t *metrics; /* --metrics: answer counter slots, owned; else NULL */
+	metrics_http_t *http;	   /* --metrics: the endpoint, closed by control_close() */
+	uint64_t reloads;	   /* reloads attempted after start-up, for the metrics */
+	uint64_t reload_failures;  /* ... that failed wholly or in part */
 } control_t;
 
 int server_listen_parse(server_listen_t *l, const char *text, char *err, size_t errlen)
@@ -175,6 +179,7 @@ static void snapshot_publish(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
 	snap->geo = ctl->geo;
 	snap->generation = ++ctl->generation;
 	snap->built_ms = now_ms();
+	snap->member_slots = server_metrics_assign(ctl->metrics, pools);
 	gslb_snapshot_t *old = rcu_xchg_pointer(&server_snap, snap);
 	ctl->cur = snap;
 	if (old) {
@@ -267,8 +272,11 @@ static void reload(control_t *ctl, const char *why)
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
+	ctl->reloads++;
 	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->zones : NULL, &zones,
 				&failed);
+	if (ret < 0 || failed)
+		ctl->reload_failures++;
 	if (ret < 0) {
 		log_err("reload failed: cannot read zone directory %s: %s; still serving %u zones",
 			ctl->conf->zones_dir, gslb_strerror(ret),
@@ -379,6 +387,11 @@ static int config_refresh(control_t *ctl)
 	}
 	if (ret < 0) {
 		db_problem(ctl, err);
+		if (!ctl->db_failed) {
+			/* The retries of one failure are not counted again. */
+			ctl->reloads++;
+			ctl->reload_failures++;
+		}
 		ctl->db_failed = true;
 		return ret;
 	}
@@ -390,6 +403,7 @@ static int config_refresh(control_t *ctl)
 		return 0; /* only health data changed */
 	log_debug("database %s: configuration generation %lld, reading it again",
 		  ctl->conf->db_path, (long long)generation);
+	ctl->reloads++;
 	db_config_free(ctl->cfg);
 	ctl->cfg = cfg;
 	ctl->cfg_generation = generation;
@@ -442,8 +456,11 @@ static void geo_debounce_cb(uv_timer_t *t)
 {
 	control_t *ctl = t->data;
 	geo_db_t *old = geo_refresh(ctl);
-	if (ctl->cur->geo == ctl->geo)
+	ctl->reloads++;
+	if (ctl->cur->geo == ctl->geo) {
+		ctl->reload_failures++;
 		return; /* the new file failed to open: geo_refresh() said why */
+	}
 	/* Same zones and pools; only the snapshot's geo database changes. */
 	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_build(ctl, ctl->cur->zones));
 	/* snapshot_publish() waited for a grace period: no query reads old now. */
@@ -480,6 +497,8 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->watch, NULL);
 	uv_close((uv_handle_t *)&ctl->geo_debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
+	server_http_close(ctl->http);
+	ctl->http = NULL;
 }
 
 /* What the workers did, summed, for the log at exit. */
@@ -662,11 +681,28 @@ int server_run(const server_conf_t *conf)
 	unsigned failed = 0;
 	zone_set_t *zones = NULL;
 	bool loop_ready = false;
+	int metrics_fd = -1;
 
 	for (size_t i = 0; i < nfds; i++)
 		fds[i] = -1;
 	if (listeners_bind(conf, fds) < 0)
 		goto out;
+	if (conf->metrics) {
+		/* Bound with the DNS listeners: before dropping privileges, a clear start-up error. */
+		metrics_fd = server_socket_bind(conf->metrics, SOCK_STREAM, false);
+		if (metrics_fd < 0) {
+			log_err("cannot serve metrics on %s: %s", conf->metrics->text,
+				gslb_strerror(metrics_fd));
+			goto out;
+		}
+		metrics_src_t src = { .workers = &ctl.workers,
+				      .nworkers = &ctl.nworkers,
+				      .cur = &ctl.cur,
+				      .probes = &ctl.probes,
+				      .reloads = &ctl.reloads,
+				      .reload_failures = &ctl.reload_failures };
+		ctl.metrics = server_metrics_new(&src);
+	}
 	if (conf->user && privileges_drop(conf->user) < 0)
 		goto out;
 
@@ -783,6 +819,14 @@ int server_run(const server_conf_t *conf)
 				 ctl.geo_dir, gslb_strerror(ret));
 	}
 
+	if (metrics_fd >= 0) {
+		ctl.http = server_http_start(&ctl.loop, metrics_fd, conf->metrics->text,
+					     ctl.metrics);
+		metrics_fd = -1; /* taken over */
+		if (!ctl.http)
+			goto out;
+	}
+
 	char where[1024];
 	size_t off = 0;
 	where[0] = '\0';
@@ -822,6 +866,9 @@ out:
 	lb_health_free(ctl.health);
 	db_config_free(ctl.cfg);
 	db_close(ctl.db);
+	server_metrics_free(ctl.metrics);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	for (size_t i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

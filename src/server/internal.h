@@ -64,6 +64,16 @@ typedef struct worker {
 	uint64_t udp_recv_errors;
 	uint64_t udp_send_errors;
 	uint64_t tcp_evicted;
+
+	/*
+	 * Guards ctx.member_answers and ctx.nmember_answers against the
+	 * metrics handler: the worker takes it only to swap in a larger array
+	 * (server_rcu_enter()), the handler to read the array.  The counts
+	 * themselves are incremented without it, as the other counters are,
+	 * and read racily.
+	 */
+	pthread_mutex_t answers_mu;
+	bool answers_mu_ready;
 } worker_t;
 
 /*
@@ -73,8 +83,12 @@ typedef struct worker {
  */
 extern gslb_snapshot_t *server_snap;
 
-/* The current snapshot for a worker callback: call between server_rcu_enter/leave. */
-const gslb_snapshot_t *server_rcu_enter(void);
+/*
+ * The current snapshot for a callback of worker w: call between
+ * server_rcu_enter/leave.  Grows w's answer counters when the snapshot has
+ * more member slots than they hold, so the answer path never allocates.
+ */
+const gslb_snapshot_t *server_rcu_enter(worker_t *w);
 void server_rcu_leave(void);
 
 /* ---- sockets, created and bound in the main thread (udp.c, tcp.c) ---- */
@@ -121,3 +135,49 @@ int server_worker_start(worker_t *w);
 void server_worker_stop(worker_t *w);
 /** Wait for the thread, then release the loop and buffers. */
 void server_worker_deinit(worker_t *w);
+
+/* ---- metrics (metrics.c: the counters and the text; http.c: the listener) ---- */
+
+struct health_loop;
+
+/*
+ * What the metrics handler reads: pointers into the control loop's state,
+ * valid while that loop runs.  Everything is read on the control thread.
+ */
+typedef struct metrics_src {
+	worker_t *const *workers; /* *nworkers of them */
+	const unsigned *nworkers;
+	gslb_snapshot_t *const *cur; /* the snapshot last published */
+	struct health_loop *const *probes;
+	const uint64_t *reloads;	 /* reloads attempted after start-up */
+	const uint64_t *reload_failures; /* ... of which failed, wholly or in part */
+} metrics_src_t;
+
+typedef struct server_metrics server_metrics_t;
+
+/** The counters' registry over src (copied).  Caller frees with server_metrics_free(). */
+server_metrics_t *server_metrics_new(const metrics_src_t *src);
+void server_metrics_free(server_metrics_t *m);
+
+/**
+ * Give every member of pools its answer counter slot: the same (pool,
+ * member) name keeps its slot across snapshots, so counters never go back.
+ * Control thread, before the set is published.  Returns the number of
+ * slots, for gslb_snapshot_t.member_slots.  m NULL: 0, nothing counted.
+ */
+uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools);
+
+/** The Prometheus text exposition (version 0.0.4) into a malloc'd buffer; caller frees. */
+char *server_metrics_render(server_metrics_t *m, size_t *len);
+
+typedef struct metrics_http metrics_http_t;
+
+/**
+ * Serve m over HTTP on the bound TCP socket fd (taken over, even on
+ * failure) from loop.  where names the address for messages.  Returns NULL
+ * after logging on failure.  Stop with server_http_close().
+ */
+metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m);
+
+/** Close the listener and every connection; the memory goes when the loop has run the closes. */
+void server_http_close(metrics_http_t *h);

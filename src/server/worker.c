@@ -20,10 +20,44 @@ gslb_snapshot_t *server_snap;
  * holds up a grace period; it comes online only to answer, and going
  * offline again is its quiescent state.
  */
-const gslb_snapshot_t *server_rcu_enter(void)
+/*
+ * A new snapshot may name members never seen before: their slots are past
+ * the end of the worker's counters.  Grow the array (doubling, so a series
+ * of reloads costs few copies) here, between queries, never in the answer
+ * path.  When memory is short the old array stays: those answers go
+ * uncounted.
+ */
+static void answers_grow(worker_t *w, uint32_t need)
+{
+	query_ctx_t *ctx = &w->ctx;
+	uint32_t n = ctx->nmember_answers ? ctx->nmember_answers : 64;
+	while (n < need) {
+		if (n > UINT32_MAX / 2)
+			return; /* more than the metrics ever hand out (1 << 20) */
+		n *= 2;
+	}
+	/* Cache-line aligned (n is a power of two >= 64): no line is shared with another worker. */
+	uint64_t *a = aligned_alloc(64, (size_t)n * sizeof(*a));
+	if (!a)
+		return;
+	memset(a, 0, (size_t)n * sizeof(*a));
+	if (ctx->nmember_answers)
+		memcpy(a, ctx->member_answers, ctx->nmember_answers * sizeof(*a));
+	uint64_t *old = ctx->member_answers;
+	pthread_mutex_lock(&w->answers_mu);
+	ctx->member_answers = a;
+	ctx->nmember_answers = n;
+	pthread_mutex_unlock(&w->answers_mu);
+	free(old);
+}
+
+const gslb_snapshot_t *server_rcu_enter(worker_t *w)
 {
 	rcu_thread_online();
-	return rcu_dereference(server_snap);
+	const gslb_snapshot_t *snap = rcu_dereference(server_snap);
+	if (unlikely(snap && snap->member_slots > w->ctx.nmember_answers))
+		answers_grow(w, snap->member_slots);
+	return snap;
 }
 
 void server_rcu_leave(void)
@@ -82,6 +116,8 @@ int server_worker_init(worker_t *w, unsigned id, const server_conf_t *conf, cons
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	pthread_mutex_init(&w->answers_mu, NULL);
+	w->answers_mu_ready = true;
 	w->nlisten = conf->nlisten;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -165,4 +201,11 @@ void server_worker_deinit(worker_t *w)
 	server_udp_deinit(w);
 	server_tcp_deinit(w);
 	query_ctx_fini(&w->ctx);
+	if (w->answers_mu_ready) {
+		pthread_mutex_lock(&w->answers_mu);
+		free(w->ctx.member_answers);
+		w->ctx.member_answers = NULL;
+		w->ctx.nmember_answers = 0;
+		pthread_mutex_unlock(&w->answers_mu);
+	}
 }

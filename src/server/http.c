@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/* The metrics endpoint: a minimal HTTP/1.x server for GET /metrics on the control loop. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gslb/core.h"
+#include "internal.h"
+
+/*
+ * The endpoint runs on the control loop.  Rendering is a few loads per
+ * counter and the loop is otherwise idle between reloads; a reload that
+ * takes long only delays a scrape.  The limits below keep a slow or
+ * hostile client from holding more than METRICS_CONNS_MAX small buffers
+ * for METRICS_TIMEOUT_MS.
+ */
+#define METRICS_REQ_MAX 8192	/* request line and headers, bytes */
+#define METRICS_TIMEOUT_MS 5000 /* from accept to the last byte of the response */
+#define METRICS_CONNS_MAX 16	/* connections served at once; more are closed at once */
+#define METRICS_BACKLOG 16
+
+struct metrics_http;
+
+/*
+ * One client connection.  Owns its two handles; freed when both close
+ * callbacks have run (nhandles reaches 0).
+ */
+typedef struct mconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wr;
+	struct metrics_http *h;
+	struct mconn *prev, *next;
+	char *resp; /* the response being written, owned */
+	int nhandles;
+	bool responded;
+	bool closing;
+	size_t len;
+	size_t scanned; /* head_end() resumes here */
+	bool started;	/* a byte other than CR or LF has come */
+	char req[METRICS_REQ_MAX];
+} mconn_t;
+
+/* The listener and its connections; control loop only. */
+struct metrics_http {
+	uv_tcp_t listener;
+	server_metrics_t *m;
+	mconn_t *conns; /* doubly linked */
+	unsigned nconns;
+	bool closing;
+	bool listener_closed;
+};
+
+static void http_maybe_free(metrics_http_t *h)
+{
+	if (h->closing && h->listener_closed && !h->conns)
+		free(h);
+}
+
+static void conn_handle_closed_cb(uv_handle_t *hd)
+{
+	mconn_t *c = hd->data;
+	if (--c->nhandles > 0)
+		return;
+	metrics_http_t *h = c->h;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->nconns--;
+	free(c->resp);
+	free(c);
+	http_maybe_free(h);
+}
+
+static void conn_close(mconn_t *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
+}
+
+static void write_cb(uv_write_t *wr, int status)
+{
+	(void)status;
+	/* Connection: close.  Whatever the client sent after its headers is not read. */
+	conn_close(wr->data);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+/* Send status with body (len bytes, taken over; NULL for a short text of the status). */
+static void respond(mconn_t *c, int status, char *body, size_t len, bool head)
+{
+	char hdr[512];
+	char text[64];
+
+	c->responded = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (!body) {
+		len = (size_t)snprintf(text, sizeof(text), "%s\n", reason(status));
+		body = gslb_strdup(text);
+	}
+	int hl = snprintf(hdr, sizeof(hdr),
+			  "HTTP/1.1 %d %s\r\n"
+			  "Content-Type: %s\r\n"
+			  "Content-Length: %zu\r\n"
+			  "%s"
+			  "Connection: close\r\n"
+			  "\r\n",
+			  status, reason(status),
+			  status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+					: "text/plain; charset=utf-8",
+			  len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+	size_t blen = head ? 0 : len;
+	c->resp = gslb_malloc((size_t)hl + blen);
+	memcpy(c->resp, hdr, (size_t)hl);
+	memcpy(c->resp + hl, body, blen);
+	free(body);
+	uv_buf_t buf = uv_buf_init(c->resp, (unsigned)((size_t)hl + blen));
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, write_cb) < 0)
+		conn_close(c);
+}
+
+/* RFC 9110 5.6.2 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/*
+ * The status for a complete request head req (n bytes, ending with an
+ * empty line), and whether it asked for HEAD: the request line (RFC 9112
+ * 3) must be "METHOD SP target SP HTTP/1.x", each header line "name:
+ * value" (RFC 9112 5) with no space before the colon and no folding.
+ */
+static int request_check(const char *req, size_t n, bool *head)
+{
+	const char *p = req, *end = req + n;
+
+	*head = false;
+	/* RFC 9112 2.2: empty lines before the request line are ignored. */
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
+	if (!eol)
+		return 400;
+	const char *le = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+
+	const char *m = p;
+	while (p < le && is_tchar((unsigned char)*p))
+		p++;
+	size_t mlen = (size_t)(p - m);
+	if (mlen == 0 || p == le || *p++ != ' ')
+		return 400;
+	const char *target = p;
+	while (p < le && (unsigned char)*p > ' ' && (unsigned char)*p < 127)
+		p++;
+	size_t tlen = (size_t)(p - target);
+	if (tlen == 0 || p == le || *p++ != ' ')
+		return 400;
+	if (le - p != 8 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9')
+		return 400;
+
+	/* Header lines up to the empty one. */
+	for (const char *l = eol + 1; l < end;) {
+		const char *e = memchr(l, '\n', (size_t)(end - l));
+		if (!e)
+			return 400;
+		const char *x = e > l && e[-1] == '\r' ? e - 1 : e;
+		if (x == l)
+			break;
+		const char *colon = memchr(l, ':', (size_t)(x - l));
+		if (!colon || colon == l)
+			return 400;
+		for (const char *q = l; q < colon; q++)
+			if (!is_tchar((unsigned char)*q))
+				return 400;
+		l = e + 1;
+	}
+
+	/* Origin form "/metrics", "/metrics?...", or absolute form "http://host/metrics". */
+	const char *path = target, *tend = target + tlen;
+	if (tlen > 7 && strncasecmp(target, "http://", 7) == 0) {
+		path = memchr(target + 7, '/', tlen - 7);
+		if (!path)
+			path = tend;
+	} else if (*target != '/') {
+		return 400;
+	}
+	const char *qm = memchr(path, '?', (size_t)(tend - path));
+	size_t plen = (size_t)((qm ? qm : tend) - path);
+
+	bool get = mlen == 3 && memcmp(m, "GET", 3) == 0;
+	*head = mlen == 4 && memcmp(m, "HEAD", 4) == 0;
+	if (!get && !*head)
+		return 405;
+	if (plen != 8 || memcmp(path, "/metrics", 8) != 0)
+		return 404;
+	return 200;
+}
+
+/*
+ * Where the request head in c->req ends (after its empty line), or 0 while
+ * it is incomplete.  The scan resumes where the last one stopped, so a
+ * client sending a byte at a time costs one pass over the buffer.
+ */
+static size_t head_end(mconn_t *c)
+{
+	const char *buf = c->req;
+	size_t n = c->len, i = c->scanned;
+
+	/* RFC 9112 2.2: empty lines before the request line are skipped. */
+	while (!c->started && i < n && (buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	if (i < n)
+		c->started = true;
+	for (; i < n; i++) {
+		if (buf[i] != '\n')
+			continue;
+		size_t j = i + 1;
+		if (j < n && buf[j] == '\r')
+			j++;
+		if (j < n && buf[j] == '\n')
+			return j + 1;
+		if (j >= n)
+			break; /* the rest of the empty line may still come: look here again */
+	}
+	c->scanned = i;
+	return 0;
+}
+
+static void alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
+{
+	mconn_t *c = hd->data;
+	(void)suggested;
+	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	mconn_t *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		/* EOF or an error before a whole request: nothing to answer. */
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	size_t end = head_end(c);
+	if (!end) {
+		if (c->len == sizeof(c->req))
+			respond(c, 400, NULL, 0, false);
+		return;
+	}
+	bool head = false;
+	int status = request_check(c->req, end, &head);
+	if (status != 200) {
+		respond(c, status, NULL, 0, head);
+		return;
+	}
+	size_t len = 0;
+	char *body = server_metrics_render(c->h->m, &len);
+	respond(c, 200, body, len, head);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+	mconn_t *c = t->data;
+	log_debug("metrics: closing a connection after %d ms", METRICS_TIMEOUT_MS);
+	conn_close(c);
+}
+
+static void reject_closed_cb(uv_handle_t *hd)
+{
+	free(hd);
+}
+
+static void accept_cb(uv_stream_t *ls, int status)
+{
+	metrics_http_t *h = ls->data;
+	if (status < 0 || h->closing)
+		return;
+	if (h->nconns >= METRICS_CONNS_MAX) {
+		/* Take it off the backlog and close it: a busy endpoint must not queue forever. */
+		uv_tcp_t *t = gslb_malloc(sizeof(*t));
+		uv_tcp_init(ls->loop, t);
+		if (uv_accept(ls, (uv_stream_t *)t) == 0)
+			log_debug("metrics: %u connections open, refusing another", h->nconns);
+		uv_close((uv_handle_t *)t, reject_closed_cb);
+		return;
+	}
+	mconn_t *c = gslb_calloc(1, sizeof(*c));
+	c->h = h;
+	uv_tcp_init(ls->loop, &c->tcp);
+	uv_timer_init(ls->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->nhandles = 2;
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->nconns++;
+	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 ||
+	    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, timeout_cb, METRICS_TIMEOUT_MS, 0);
+}
+
+static void listener_closed_cb(uv_handle_t *hd)
+{
+	metrics_http_t *h = hd->data;
+	h->listener_closed = true;
+	http_maybe_free(h);
+}
+
+metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m)
+{
+	metrics_http_t *h = gslb_calloc(1, sizeof(*h));
+	h->m = m;
+	uv_tcp_init(loop, &h->listener);
+	h->listener.data = h;
+	int ret = uv_tcp_open(&h->listener, fd);
+	if (ret < 0) {
+		close(fd);
+	} else {
+		ret = uv_listen((uv_stream_t *)&h->listener, METRICS_BACKLOG, accept_cb);
+	}
+	if (ret < 0) {
+		log_err("cannot serve metrics on %s: %s", where, gslb_strerror(ret));
+		h->closing = true;
+		uv_close((uv_handle_t *)&h->listener, listener_closed_cb);
+		return NULL;
+	}
+	log_info("metrics: serving http://%s/metrics", where);
+	return h;
+}
+
+void server_http_close(metrics_http_t *h)
+{
+	if (!h || h->closing)
+		return;
+	h->closing = true;
+	for (mconn_t *c = h->conns; c; c = c->next)
+		conn_close(c);
+	uv_close((uv_handle_t *)&h->listener, listener_closed_cb);
+}

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/* The metrics: answer counter slots for pool members, and the Prometheus text built from every counter. */
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gslb/core.h"
+#include "gslb/dns.h"
+#include "gslb/health.h"
+#include "internal.h"
+
+/*
+ * Slots are never given back, so a process whose pools keep changing names
+ * grows this table; past the cap new members are simply not counted.  Each
+ * worker holds 8 bytes per slot.
+ */
+#define SLOTS_MAX (1u << 20)
+
+/* One (pool, member) name and its slot; key is the pool's wire name, a NUL, the member name. */
+typedef struct slot_entry {
+	char *key;
+	size_t key_len;
+	uint32_t slot;
+} slot_entry_t;
+
+/*
+ * The registry of answer counter slots and what the handler reads.
+ * Control thread only.
+ */
+struct server_metrics {
+	metrics_src_t src;
+	slot_entry_t *table; /* open addressing, mask + 1 entries, key NULL when free */
+	uint32_t mask;
+	uint32_t nslots;
+};
+
+server_metrics_t *server_metrics_new(const metrics_src_t *src)
+{
+	server_metrics_t *m = gslb_calloc(1, sizeof(*m));
+	m->src = *src;
+	m->mask = 1023;
+	m->table = gslb_calloc(m->mask + 1, sizeof(*m->table));
+	return m;
+}
+
+void server_metrics_free(server_metrics_t *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i <= m->mask; i++)
+		free(m->table[i].key);
+	free(m->table);
+	free(m);
+}
+
+/* FNV-1a: the keys are short and the table is touched only when a snapshot is built. */
+static uint32_t key_hash(const char *k, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)k[i]) * 16777619u;
+	return h;
+}
+
+static slot_entry_t *slot_find(slot_entry_t *table, uint32_t mask, const char *k, size_t n)
+{
+	for (uint32_t i = key_hash(k, n) & mask;; i = (i + 1) & mask) {
+		slot_entry_t *e = &table[i];
+		if (!e->key || (e->key_len == n && memcmp(e->key, k, n) == 0))
+			return e;
+	}
+}
+
+static void table_grow(server_metrics_t *m)
+{
+	uint32_t mask = m->mask * 2 + 1;
+	slot_entry_t *t = gslb_calloc((size_t)mask + 1, sizeof(*t));
+	for (uint32_t i = 0; i <= m->mask; i++)
+		if (m->table[i].key)
+			*slot_find(t, mask, m->table[i].key, m->table[i].key_len) = m->table[i];
+	free(m->table);
+	m->table = t;
+	m->mask = mask;
+}
+
+static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_member_t *mb)
+{
+	char key[256 + 1 + sizeof(mb->name)];
+	size_t nl = strnlen(mb->name, sizeof(mb->name));
+	size_t n = (size_t)p->name_len + 1 + nl;
+	memcpy(key, p->name, p->name_len);
+	key[p->name_len] = '\0';
+	memcpy(key + p->name_len + 1, mb->name, nl);
+
+	slot_entry_t *e = slot_find(m->table, m->mask, key, n);
+	if (e->key)
+		return e->slot;
+	if (m->nslots == SLOTS_MAX)
+		return UINT32_MAX;
+	/* Keep the table at most half full so probes stay short. */
+	if ((m->nslots + 1) * 2 > m->mask + 1) {
+		table_grow(m);
+		e = slot_find(m->table, m->mask, key, n);
+	}
+	e->key = gslb_malloc(n);
+	memcpy(e->key, key, n);
+	e->key_len = n;
+	e->slot = m->nslots++;
+	return e->slot;
+}
+
+uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
+{
+	if (!pools)
+		return m ? m->nslots : 0;
+	for (uint32_t i = 0; i < pools->npools; i++) {
+		lb_pool_t *p = &pools->pools[i];
+		for (uint16_t k = 0; k < p->nmembers; k++)
+			p->members[k].slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
+	}
+	return m ? m->nslots : 0;
+}
+
+/* ---- the text ---- */
+
+/* A growing output buffer; allocation failures abort (gslb_realloc), as elsewhere on this thread. */
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+} sbuf_t;
+
+static void sb_reserve(sbuf_t *b, size_t more)
+{
+	if (b->len + more + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	b->p = gslb_realloc(b->p, cap);
+	b->cap = cap;
+}
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	sb_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* A label value as the exposition format wants it: backslash, double quote and newline escaped. */
+static void sb_label(sbuf_t *b, const char *v)
+{
+	sb_reserve(b, 2 * strlen(v));
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"') {
+			b->p[b->len++] = '\\';
+			b->p[b->len++] = *v;
+		} else if (*v == '\n') {
+			b->p[b->len++] = '\\';
+			b->p[b->len++] = 'n';
+		} else {
+			b->p[b->len++] = *v;
+		}
+	}
+	b->p[b->len] = '\0';
+}
+
+static void sb_head(sbuf_t *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* RFC 6895 2.3 rcode mnemonics; NULL for the unassigned ones (shown only when seen, by number). */
+static const char *const rcode_names[24] = {
+	"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",   "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",  "DSOTYPENI",
+	NULL,	    NULL,      NULL,	   NULL,       "BADVERS",  "BADKEY",
+	"BADTIME",  "BADMODE", "BADNAME",  "BADALG",   "BADTRUNC", "BADCOOKIE",
+};
+
+static const char *const qtype_names[QUERY_QT_COUNT] = {
+	[QUERY_QT_A] = "A",	    [QUERY_QT_NS] = "NS",	[QUERY_QT_CNAME] = "CNAME",
+	[QUERY_QT_SOA] = "SOA",	    [QUERY_QT_PTR] = "PTR",	[QUERY_QT_MX] = "MX",
+	[QUERY_QT_TXT] = "TXT",	    [QUERY_QT_AAAA] = "AAAA",	[QUERY_QT_SRV] = "SRV",
+	[QUERY_QT_NAPTR] = "NAPTR", [QUERY_QT_DS] = "DS",	[QUERY_QT_DNSKEY] = "DNSKEY",
+	[QUERY_QT_SVCB] = "SVCB",   [QUERY_QT_HTTPS] = "HTTPS", [QUERY_QT_CAA] = "CAA",
+	[QUERY_QT_ANY] = "ANY",	    [QUERY_QT_OTHER] = "other",
+};
+
+/* The workers' query counters, summed (each read racily: a scrape is a moment, not a snapshot). */
+static void queries_render(sbuf_t *b, const server_metrics_t *m)
+{
+	query_stats_t sum = { 0 };
+	uint64_t recv_err = 0, send_err = 0, evicted = 0;
+	worker_t *workers = *m->src.workers;
+	unsigned n = workers ? *m->src.nworkers : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const worker_t *w = &workers[i];
+		const query_stats_t *st = &w->ctx.stats;
+		for (int t = 0; t < 2; t++)
+			sum.queries[t] += st->queries[t];
+		for (size_t k = 0; k < ARRAY_SIZE(sum.qtype); k++)
+			sum.qtype[k] += st->qtype[k];
+		for (size_t k = 0; k < ARRAY_SIZE(sum.rcode); k++)
+			sum.rcode[k] += st->rcode[k];
+		sum.dropped += st->dropped;
+		sum.truncated += st->truncated;
+		sum.geo_cache_hits += st->geo_cache_hits;
+		sum.geo_cache_misses += st->geo_cache_misses;
+		recv_err += w->udp_recv_errors;
+		send_err += w->udp_send_errors;
+		evicted += w->tcp_evicted;
+	}
+	sb_head(b, "gslbd_queries_total", "counter", "DNS queries answered, by transport.");
+	sb_printf(b, "gslbd_queries_total{transport=\"udp\"} %" PRIu64 "\n",
+		  sum.queries[QUERY_UDP]);
+	sb_printf(b, "gslbd_queries_total{transport=\"tcp\"} %" PRIu64 "\n",
+		  sum.queries[QUERY_TCP]);
+	sb_head(b, "gslbd_queries_by_qtype_total", "counter",
+		"DNS queries answered, by query type (other: any other type, or no question).");
+	for (size_t k = 0; k < QUERY_QT_COUNT; k++)
+		sb_printf(b, "gslbd_queries_by_qtype_total{qtype=\"%s\"} %" PRIu64 "\n",
+			  qtype_names[k], sum.qtype[k]);
+	sb_head(b, "gslbd_responses_total", "counter", "DNS responses, by response code.");
+	for (size_t k = 0; k < ARRAY_SIZE(sum.rcode); k++) {
+		if (rcode_names[k])
+			sb_printf(b, "gslbd_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
+				  rcode_names[k], sum.rcode[k]);
+		else if (sum.rcode[k])
+			sb_printf(b, "gslbd_responses_total{rcode=\"RCODE%zu\"} %" PRIu64 "\n", k,
+				  sum.rcode[k]);
+	}
+	sb_head(b, "gslbd_dropped_total", "counter",
+		"DNS messages dropped without a response (shorter than a header, or QR set).");
+	sb_printf(b, "gslbd_dropped_total %" PRIu64 "\n", sum.dropped);
+	sb_head(b, "gslbd_truncated_total", "counter",
+		"DNS responses sent truncated (TC=1) because the answer did not fit.");
+	sb_printf(b, "gslbd_truncated_total %" PRIu64 "\n", sum.truncated);
+	sb_head(b, "gslbd_geo_cache_hits_total", "counter",
+		"Client locations found in a worker's geo cache.");
+	sb_printf(b, "gslbd_geo_cache_hits_total %" PRIu64 "\n", sum.geo_cache_hits);
+	sb_head(b, "gslbd_geo_cache_misses_total", "counter",
+		"Client locations looked up in the geo database.");
+	sb_printf(b, "gslbd_geo_cache_misses_total %" PRIu64 "\n", sum.geo_cache_misses);
+	sb_head(b, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
+	sb_printf(b, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
+	sb_printf(b, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);
+	sb_head(b, "gslbd_tcp_evicted_total", "counter",
+		"Idle DNS TCP connections closed to make room for new ones.");
+	sb_printf(b, "gslbd_tcp_evicted_total %" PRIu64 "\n", evicted);
+}
+
+/* The pool and member labels, the brace left open for the caller to close or add to. */
+static void pool_label(sbuf_t *b, const lb_pool_t *p, const lb_member_t *mb)
+{
+	char name[1024];
+	dns_name_to_str(name, sizeof(name), p->name);
+	sb_printf(b, "{pool=\"");
+	sb_label(b, name);
+	sb_printf(b, "\",member=\"");
+	sb_label(b, mb->name);
+	sb_printf(b, "\"");
+}
+
+/*
+ * Answers by pool and member, and each member address's health, over the
+ * current snapshot.  Each worker's counters are summed under its lock once,
+ * so the workers are held up for one pass over an array, not once per member.
+ */
+static void pools_render(sbuf_t *b, const server_metrics_t *m)
+{
+	const gslb_snapshot_t *snap = *m->src.cur;
+	const lb_set_t *set = snap ? snap->pools : NULL;
+	worker_t *workers = *m->src.workers;
+	unsigned nw = workers ? *m->src.nworkers : 0;
+	uint64_t *sum = gslb_calloc(m->nslots ? m->nslots : 1, sizeof(*sum));
+
+	for (unsigned w = 0; w < nw; w++) {
+		worker_t *wk = &workers[w];
+		pthread_mutex_lock(&wk->answers_mu);
+		uint32_t n = wk->ctx.nmember_answers < m->nslots ? wk->ctx.nmember_answers
+								 : m->nslots;
+		for (uint32_t i = 0; i < n; i++)
+			sum[i] += wk->ctx.member_answers[i];
+		pthread_mutex_unlock(&wk->answers_mu);
+	}
+	sb_head(b, "gslbd_pool_answers_total", "counter",
+		"A and AAAA answers of a pool that named the member.");
+	for (uint32_t i = 0; set && i < set->npools; i++) {
+		const lb_pool_t *p = &set->pools[i];
+		for (uint16_t k = 0; k < p->nmembers; k++) {
+			const lb_member_t *mb = &p->members[k];
+			sb_printf(b, "gslbd_pool_answers_total");
+			pool_label(b, p, mb);
+			sb_printf(b, "} %" PRIu64 "\n", mb->slot < m->nslots ? sum[mb->slot] : 0);
+		}
+	}
+	free(sum);
+	sb_head(b, "gslbd_member_up", "gauge",
+		"1 when the health check of a member's address passes (or it has none), else 0.");
+	for (uint32_t i = 0; set && i < set->npools; i++) {
+		const lb_pool_t *p = &set->pools[i];
+		for (uint16_t k = 0; k < p->nmembers; k++) {
+			const lb_member_t *mb = &p->members[k];
+			for (int f = 0; f < 2; f++) {
+				for (uint16_t j = 0; j < mb->naddr[f]; j++) {
+					const lb_addr_t *a = &mb->addr[f][j];
+					char text[INET6_ADDRSTRLEN];
+					inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->addr,
+						  text, sizeof(text));
+					sb_printf(b, "gslbd_member_up");
+					pool_label(b, p, mb);
+					sb_printf(b, ",address=\"%s\"} %d\n", text,
+						  lb_health_up(snap->health, a->target) ? 1 : 0);
+				}
+			}
+		}
+	}
+}
+
+static void target_cb(const char *key, bool up, void *arg)
+{
+	sbuf_t *b = arg;
+	sb_printf(b, "gslbd_target_up{target=\"");
+	sb_label(b, key);
+	sb_printf(b, "\"} %d\n", up ? 1 : 0);
+}
+
+/* The health loop's counters: written by its thread, read here with relaxed loads. */
+static void health_render(sbuf_t *b, const server_metrics_t *m)
+{
+	const double *bounds = health_latency_bounds_s;
+	health_loop_t *hl = *m->src.probes;
+	health_stats_t zero = { 0 };
+	const health_stats_t *st = hl ? health_loop_stats(hl) : &zero;
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+	sb_head(b, "gslbd_target_up", "gauge",
+		"1 when a health-check target (one distinct probe) is up, else 0.");
+	if (hl)
+		health_loop_targets_each(hl, target_cb, b);
+	sb_head(b, "gslbd_probes_total", "counter", "Health-check probes, by result.");
+	sb_printf(b, "gslbd_probes_total{result=\"ok\"} %" PRIu64 "\n", LOAD(st->probes[1]));
+	sb_printf(b, "gslbd_probes_total{result=\"fail\"} %" PRIu64 "\n", LOAD(st->probes[0]));
+	sb_head(b, "gslbd_probe_duration_seconds", "histogram",
+		"Time a health-check probe took, failed ones included.");
+	uint64_t cum = 0;
+	for (size_t i = 0; i <= HEALTH_LATENCY_BUCKETS; i++) {
+		cum += LOAD(st->latency[i]);
+		if (i < HEALTH_LATENCY_BUCKETS)
+			sb_printf(b, "gslbd_probe_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				  bounds[i], cum);
+		else
+			sb_printf(b,
+				  "gslbd_probe_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+				  cum);
+	}
+	sb_printf(b, "gslbd_probe_duration_seconds_sum %.6f\n",
+		  (double)LOAD(st->latency_sum_us) / 1e6);
+	sb_printf(b, "gslbd_probe_duration_seconds_count %" PRIu64 "\n", cum);
+	sb_head(b, "gslbd_health_transitions_total", "counter",
+		"Health state changes of targets, by the new state.");
+	sb_printf(b, "gslbd_health_transitions_total{to=\"up\"} %" PRIu64 "\n",
+		  LOAD(st->transitions[1]));
+	sb_printf(b, "gslbd_health_transitions_total{to=\"down\"} %" PRIu64 "\n",
+		  LOAD(st->transitions[0]));
+#undef LOAD
+}
+
+char *server_metrics_render(server_metrics_t *m, size_t *len)
+{
+	sbuf_t b = { 0 };
+	const gslb_snapshot_t *snap = *m->src.cur;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+
+	sb_head(&b, "gslbd_build_info", "gauge", "Always 1; the version is a label.");
+	sb_printf(&b, "gslbd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	queries_render(&b, m);
+	pools_render(&b, m);
+	health_render(&b, m);
+	sb_head(&b, "gslbd_reloads_total", "counter",
+		"Reloads after start-up: zone directory, database configuration, geo file.");
+	sb_printf(&b, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);
+	sb_head(&b, "gslbd_reload_failures_total", "counter",
+		"Reloads that failed wholly or in part (the previous data was kept).");
+	sb_printf(&b, "gslbd_reload_failures_total %" PRIu64 "\n", *m->src.reload_failures);
+	sb_head(&b, "gslbd_snapshot_generation", "gauge",
+		"Generation of the snapshot being answered from (1 at start-up).");
+	sb_printf(&b, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
+	sb_head(&b, "gslbd_snapshot_age_seconds", "gauge",
+		"Seconds since the snapshot being answered from was built.");
+	double age = snap ? now - (double)snap->built_ms / 1000.0 : 0.0;
+	sb_printf(&b, "gslbd_snapshot_age_seconds %.3f\n", age > 0 ? age : 0.0);
+	*len = b.len;
+	return b.p;
+}
