@@ -43,6 +43,9 @@ static bool member_healthy(const lb_member_t *m, int fi, const lb_health_t *h)
  * Interface 5: eligible = an address of the family that is healthy and not
  * admin down; drain and weight 0 only when nothing else is eligible; with
  * nothing eligible, fallback all pretends every member not down is healthy.
+ * degraded-ttl applies while any member of the pool is down, whatever the
+ * family asked: a member down in either family (no healthy address of a
+ * family it has) counts, an admin-down member does not.
  */
 void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_cands *c)
 {
@@ -53,10 +56,12 @@ void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_c
 	c->fallback = c->degraded = c->nodata = false;
 	for (uint16_t i = 0; i < p->nmembers; i++) {
 		const lb_member_t *m = &p->members[i];
-		if (m->naddr[fi] == 0)
-			continue;
-		any = true;
+		any = any || m->naddr[fi];
 		if (m->admin == LB_ADMIN_DOWN)
+			continue;
+		if (m->naddr[!fi] && !member_healthy(m, !fi, h))
+			c->degraded = true;
+		if (m->naddr[fi] == 0)
 			continue;
 		if (!member_healthy(m, fi, h)) {
 			c->degraded = true;
@@ -68,7 +73,9 @@ void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_c
 			c->idx[c->n++] = i;
 	}
 	if (!any) {
-		c->nodata = true; /* no address of this family at all: NODATA, no fallback */
+		/* no address of this family at all: NODATA, no fallback, the SOA's negative TTL */
+		c->nodata = true;
+		c->degraded = false;
 		return;
 	}
 	if (c->n == 0 && nsec > 0) {

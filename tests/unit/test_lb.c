@@ -203,6 +203,36 @@ static void test_fallback(lb_health_t *h)
 	lb_pool_select(p, 6, NULL, h, rng, &r);
 	ok(r.nodata && !r.degraded, "no address of the family: NODATA, not degraded");
 
+	/* degraded-ttl while any member is down, in either family (interface 5). */
+	lb_member_t *m2 = &p->members[2];
+	m2->naddr[1] = 1;
+	m2->addr[1] = calloc(1, sizeof(lb_addr_t));
+	m2->addr[1]->family = 6;
+	m2->addr[1]->target = 7;
+	lb_health_set(h, 0, false);
+	lb_pool_select(p, 6, NULL, h, rng, &r);
+	ok(!r.nodata && r.naddrs == 1 && r.degraded && r.ttl == 10,
+	   "AAAA while an IPv4-only member is down: degraded-ttl (ttl %u)", r.ttl);
+	lb_health_set(h, 0, true);
+	lb_pool_select(p, 6, NULL, h, rng, &r);
+	ok(!r.degraded && r.ttl == 30, "AAAA with every member up: ttl (ttl %u)", r.ttl);
+	lb_health_set(h, 2, false);
+	lb_pool_select(p, 6, NULL, h, rng, &r);
+	ok(r.naddrs == 1 && r.degraded && r.ttl == 10,
+	   "AAAA while a dual-stack member's IPv4 address is down: degraded-ttl");
+	lb_pool_select(p, 4, NULL, h, rng, &r);
+	ok(r.degraded && r.ttl == 10, "A likewise");
+	lb_health_set(h, 2, true);
+	lb_health_set(h, 7, false);
+	lb_pool_select(p, 4, NULL, h, rng, &r);
+	ok(r.degraded && r.ttl == 10, "A while its IPv6 address is down: degraded-ttl");
+	lb_health_set(h, 7, true);
+	lb_health_set(h, 1, false);
+	lb_pool_select(p, 6, NULL, h, rng, &r);
+	ok(!r.degraded && r.ttl == 30, "an admin-down member's health does not degrade the TTL");
+	lb_health_set(h, 1, true);
+	m2->naddr[1] = 0;
+
 	lb_member_view_t views[3];
 	bool fb;
 	lb_pool_explain(p, 4, NULL, h, views, &fb);
