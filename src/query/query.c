@@ -231,10 +231,67 @@ static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
 	}
 }
 
+/*
+ * The answer, authority and additional records from pos on: only an OPT in
+ * the additional section is of use.  PARSE_OK, PARSE_FORMERR or PARSE_BADVERS.
+ */
+static int parse_records(struct query *q, const uint8_t *m, size_t len, size_t pos)
+{
+	unsigned an = dns_get16(m + 6), ns = dns_get16(m + 8), ar = dns_get16(m + 10);
+	unsigned total = an + ns + ar;
+	bool seen_opt = false;
+	for (unsigned i = 0; i < total; i++) {
+		size_t name_pos = pos;
+		pos = skip_name(m, len, pos);
+		if (pos == 0 || len - pos < 10)
+			return PARSE_FORMERR;
+		uint16_t type = dns_get16(m + pos);
+		uint16_t rclass = dns_get16(m + pos + 2);
+		uint32_t ttl = dns_get32(m + pos + 4);
+		uint16_t rdlen = dns_get16(m + pos + 8);
+		pos += 10;
+		if (rdlen > len - pos)
+			return PARSE_FORMERR;
+		if (type == DNS_T_OPT) {
+			/* RFC 6891 6.1.1: one OPT, in the additional section, owned by the root. */
+			if (seen_opt || i < an + ns || m[name_pos] != 0)
+				return PARSE_FORMERR;
+			seen_opt = true;
+			int ret = parse_opt(q, m, pos, rclass, ttl, rdlen);
+			if (ret != PARSE_OK)
+				return ret;
+		}
+		pos += rdlen;
+	}
+	return PARSE_OK;
+}
+
+/*
+ * QDCOUNT is not 1: FORMERR without a question.  The OPT record is still
+ * echoed (interface 8: OPT exactly when the query had one) when the whole
+ * message parses, bare: no NSID, no ECS echo in a FORMERR.
+ */
+static int parse_no_question(struct query *q, const uint8_t *m, size_t len, unsigned qd)
+{
+	size_t pos = DNS_HEADER_LEN;
+	for (unsigned i = 0; i < qd; i++) {
+		pos = skip_name(m, len, pos);
+		if (pos == 0 || len - pos < 4)
+			return PARSE_FORMERR_NOQ;
+		pos += 4;
+	}
+	int ret = parse_records(q, m, len, pos);
+	if (ret == PARSE_FORMERR)
+		q->edns = false;
+	q->nsid = q->has_ecs = false;
+	return PARSE_FORMERR_NOQ;
+}
+
 static int parse_message(struct query *q, const uint8_t *m, size_t len)
 {
-	if (dns_get16(m + 4) != 1)
-		return PARSE_FORMERR_NOQ;
+	unsigned qd = dns_get16(m + 4);
+	if (qd != 1)
+		return parse_no_question(q, m, len, qd);
 
 	/* The question name: no compression allowed. */
 	size_t pos = DNS_HEADER_LEN;
@@ -263,33 +320,9 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 	pos += 4;
 	q->question_end = pos;
 
-	/* The other sections: only an OPT in the additional section is of use. */
-	unsigned an = dns_get16(m + 6), ns = dns_get16(m + 8), ar = dns_get16(m + 10);
-	unsigned total = an + ns + ar;
-	bool seen_opt = false;
-	for (unsigned i = 0; i < total; i++) {
-		size_t name_pos = pos;
-		pos = skip_name(m, len, pos);
-		if (pos == 0 || len - pos < 10)
-			return PARSE_FORMERR;
-		uint16_t type = dns_get16(m + pos);
-		uint16_t rclass = dns_get16(m + pos + 2);
-		uint32_t ttl = dns_get32(m + pos + 4);
-		uint16_t rdlen = dns_get16(m + pos + 8);
-		pos += 10;
-		if (rdlen > len - pos)
-			return PARSE_FORMERR;
-		if (type == DNS_T_OPT) {
-			/* RFC 6891 6.1.1: one OPT, in the additional section, owned by the root. */
-			if (seen_opt || i < an + ns || m[name_pos] != 0)
-				return PARSE_FORMERR;
-			seen_opt = true;
-			int ret = parse_opt(q, m, pos, rclass, ttl, rdlen);
-			if (ret != PARSE_OK)
-				return ret;
-		}
-		pos += rdlen;
-	}
+	int ret = parse_records(q, m, len, pos);
+	if (ret != PARSE_OK)
+		return ret;
 	if (q->qtype == DNS_T_OPT)
 		return PARSE_FORMERR;
 	return PARSE_OK;
@@ -812,8 +845,12 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	memcpy(resp, req, 4);
 	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS ||
 		      pr == PARSE_NOTIMP;
-	if (!echo_q)
-		q.edns = false; /* nothing after a bad header or question is trusted */
+	/*
+	 * Nothing after a bad question is trusted; a message with no question
+	 * or several kept its OPT only if everything parsed (parse_no_question).
+	 */
+	if (!echo_q && pr != PARSE_FORMERR_NOQ)
+		q.edns = false;
 	a.r.pos = DNS_HEADER_LEN;
 	if (echo_q) {
 		memcpy(resp + DNS_HEADER_LEN, req + DNS_HEADER_LEN,

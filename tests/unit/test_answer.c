@@ -1266,6 +1266,39 @@ static void test_formerr(void)
 	dns_put16(q.b + 4, 2);
 	expect_formerr(&q, "QDCOUNT 2 with one question");
 
+	/* Interface 8: OPT in the response exactly when the query had one, FORMERRs included. */
+	uint8_t ecs[8], eopts[16];
+	memcpy(ecs, "\x00\x01\x18\x00\xc0\x00\x02", 7);
+	size_t ol = opt_put(eopts, DNS_EDNS_ECS, ecs, 7);
+	q.len = 12;
+	dns_put16(q.b + 4, 0);
+	dns_put16(q.b + 10, 0);
+	q_opt(&q, 4096, 0, true, eopts, ol);
+	expect_formerr(&q, "QDCOUNT 0 with an OPT");
+	ok(m.qd == 0 && m.nopt == 1 && m.ar == 1 && m.opt_last && !opt_find(&m, DNS_EDNS_ECS, NULL),
+	   "QDCOUNT 0: the OPT echoed, bare (qd %u, ar %u, opt %u)", m.qd, m.ar, m.nopt);
+	ok(m.len == 12 + 11 && (dns_get16(m.b + 12 + 7) & DNS_EDNS_DO), "... 23 bytes, DO echoed");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	memcpy(q.b + q.len, q.b + 12, q.len - 12);
+	q.len += q.len - 12;
+	dns_put16(q.b + 4, 2);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	expect_formerr(&q, "QDCOUNT 2 with an OPT");
+	ok(m.qd == 0 && m.nopt == 1 && m.ar == 1, "QDCOUNT 2: the OPT echoed, no question");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q.len = 12;
+	dns_put16(q.b + 4, 0);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	q.len -= 2; /* the OPT cut short */
+	expect_formerr(&q, "QDCOUNT 0, OPT cut short");
+	ok(m.nopt == 0 && m.ar == 0, "... no OPT in the response");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q.len = 12;
+	dns_put16(q.b + 4, 3);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	expect_formerr(&q, "QDCOUNT 3 but records only: no OPT trusted");
+	ok(m.nopt == 0 && m.ar == 0, "... no OPT in the response");
+
 	/* www + pointer to offset 16 ("example.com" in a first copy is not there: any pointer) */
 	q_std(&q, "www.example.com.", DNS_T_A);
 	q.b[16] = 0xc0;
