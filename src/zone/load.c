@@ -34,6 +34,9 @@ struct load {
 	ldns_buffer *rdata; /* scratch for one RR's uncompressed rdata */
 	char *err;
 	size_t errlen;
+	/* where the apex SOA was read: a second one, or one elsewhere, is named with its line */
+	char soa_file[256];
+	int soa_line;
 };
 
 /* Write "file:line: message" into the error buffer (line 0: "file: message"). */
@@ -151,6 +154,29 @@ static void name_text(char *dst, size_t cap, const ldns_rdf *name)
 	free(s);
 }
 
+/*
+ * A zone has one SOA, at its apex (RFC 1035 5.2).  zone_finish() checks it
+ * too, but only here is the offending line known.
+ */
+static int soa_seen(struct load *ld, const char *file, int line, const ldns_rdf *owner)
+{
+	char name[1024];
+
+	if (!dns_name_eq(ldns_rdf_data(owner), ld->z->apex)) {
+		name_text(name, sizeof(name), owner);
+		fail(ld, file, line, "SOA record at %s, which is not the zone apex", name);
+		return GSLB_EDUPSOA;
+	}
+	if (ld->soa_line) {
+		fail(ld, file, line, "a second SOA record (the first is at %s:%d)", ld->soa_file,
+		     ld->soa_line);
+		return GSLB_EDUPSOA;
+	}
+	snprintf(ld->soa_file, sizeof(ld->soa_file), "%s", file);
+	ld->soa_line = line;
+	return 0;
+}
+
 /* Hand one parsed RR to the zone, translating its refusals into messages. */
 static int add_rr(struct load *ld, const char *file, int line, const ldns_rr *rr)
 {
@@ -177,6 +203,8 @@ static int add_rr(struct load *ld, const char *file, int line, const ldns_rr *rr
 			      ldns_buffer_begin(ld->rdata), (uint16_t)rdlen);
 	switch (ret) {
 	case 0:
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA)
+			return soa_seen(ld, file, line, owner);
 		return 0;
 	case GSLB_ECLASS: {
 		char *cls = ldns_rr_class2str(ldns_rr_get_class(rr));

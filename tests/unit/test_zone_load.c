@@ -253,13 +253,30 @@ static void test_errors(void)
 	ok(starts_with(e, "nons.test.zone: ") && contains(e, "NS"),
 	   "missing NS rejected, message names the file");
 
+	put("bad", "dupsoa.test.zone", SOA_NS "www A 192.0.2.1\n@ SOA ns2 host 2 2 3 4 5\n");
+	e = load_fails("bad", "dupsoa.test.zone");
+	ok(starts_with(e, "dupsoa.test.zone:5: a second SOA record (the first is at "
+			  "dupsoa.test.zone:1)"),
+	   "a second SOA names its line and the first one's");
+
+	put("bad", "subsoa.test.zone", SOA_NS "sub SOA ns1 host 1 2 3 4 5\n");
+	e = load_fails("bad", "subsoa.test.zone");
+	ok(starts_with(e, "subsoa.test.zone:4: SOA record at sub.subsoa.test., which is not the "
+			  "zone apex"),
+	   "an SOA below the apex names its line");
+
+	put("bad", "incsoa.test.zone", SOA_NS "$INCLUDE soa.inc\n");
+	put("bad", "soa.inc", "; another SOA\n@ SOA ns1 host 1 2 3 4 5\n");
+	e = load_fails("bad", "incsoa.test.zone");
+	ok(starts_with(e, "soa.inc:2: a second SOA record (the first is at incsoa.test.zone:1)"),
+	   "a second SOA in an included file names that file");
+
 	put("bad", "syntax.test.zone", SOA_NS "; comment\n\nwww A 192.0.2.300\n");
 	e = load_fails("bad", "syntax.test.zone");
 	ok(starts_with(e, "syntax.test.zone:6: syntax error"),
 	   "syntax error names the file and line 6");
 
-	put("bad", "multi.test.zone",
-	    SOA_NS "x SOA ( ns1 host\n 1 2 3 4 5 )\nwww A 192.0.2.1 (\n 1.2.3.4 )\n");
+	put("bad", "multi.test.zone", SOA_NS "x MX ( 10\n mail )\nwww A 192.0.2.1 (\n 1.2.3.4 )\n");
 	e = load_fails("bad", "multi.test.zone");
 	ok(starts_with(e, "multi.test.zone:6: syntax error"),
 	   "error in a multi-line record names the line it starts on");
