@@ -283,10 +283,8 @@ static void explain_json(const struct explain *e)
 	jw_str(&w, cl->has_geo && cl->geo.continent[0] ? cl->geo.continent : NULL);
 	jw_key(&w, "location");
 	if (cl->has_geo && cl->geo.has_location) {
-		char lat[40], lon[40], loc[84];
-		json_double_fmt(lat, sizeof(lat), cl->geo.lat);
-		json_double_fmt(lon, sizeof(lon), cl->geo.lon);
-		snprintf(loc, sizeof(loc), "%s,%s", lat, lon);
+		char loc[LOCATION_LEN];
+		fmt_location(loc, sizeof(loc), cl->geo.lat, cl->geo.lon);
 		jw_str(&w, loc);
 	} else {
 		jw_null(&w);
@@ -417,8 +415,11 @@ static void explain_text(const struct explain *e)
 		if (cl->geo.subdivision[0])
 			printf(" subdivision %s", cl->geo.subdivision);
 		printf(" continent %s", cl->geo.continent[0] ? cl->geo.continent : "-");
-		if (cl->geo.has_location)
-			printf(" location %.4f,%.4f", cl->geo.lat, cl->geo.lon);
+		if (cl->geo.has_location) {
+			char loc[LOCATION_LEN];
+			fmt_location(loc, sizeof(loc), cl->geo.lat, cl->geo.lon);
+			printf(" location %s", loc);
+		}
 		printf(" network %s\n", cl->network);
 	}
 	if (lp->policy == LB_POLICY_GEO) {

@@ -194,10 +194,9 @@ int cmd_pool_show(ctl_t *c, int argc, char **argv)
 		       m->name, addrs, m->weight, m->priority, db_admin_name(m->admin));
 		free(addrs);
 		if (m->has_location) {
-			char lat[40], lon[40];
-			json_double_fmt(lat, sizeof(lat), m->latitude);
-			json_double_fmt(lon, sizeof(lon), m->longitude);
-			printf("    location %s,%s\n", lat, lon);
+			char loc[LOCATION_LEN];
+			fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
+			printf("    location %s\n", loc);
 		}
 		if (m->countries)
 			printf("    countries %s\n", m->countries);

@@ -183,10 +183,13 @@ int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, cha
 	return 0;
 }
 
-/* A decimal number in degrees; strtod alone would take "nan", "inf" and hex. */
+/*
+ * A decimal number in degrees; strtod alone would take "nan", "inf", hex and
+ * exponents.  As long as anything fmt_location() writes, so export reads back.
+ */
 static int degrees(const char *s, size_t len, double *v)
 {
-	char buf[40];
+	char buf[JSON_DOUBLE_LEN];
 	size_t i = 0, digits = 0;
 	if (len == 0 || len >= sizeof(buf))
 		return -1;
@@ -219,6 +222,14 @@ int val_location(const char *s, double *lat, double *lon, char *why)
 	*lat += 0.0;
 	*lon += 0.0;
 	return 0;
+}
+
+void fmt_location(char *buf, size_t len, double lat, double lon)
+{
+	char a[JSON_DOUBLE_LEN], b[JSON_DOUBLE_LEN];
+	json_double_fmt(a, sizeof(a), lat);
+	json_double_fmt(b, sizeof(b), lon);
+	snprintf(buf, len, "%s,%s", a, b);
 }
 
 /* Split a comma list, check each item with ok(), uppercase, drop duplicates. */

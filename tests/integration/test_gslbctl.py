@@ -4,6 +4,7 @@
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -46,6 +47,7 @@ def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbctl-test-')
     try:
         run_tests(t, tmp)
+        location_round_trip(t, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -366,6 +368,57 @@ def run_tests(t, tmp):
     members = json.loads(c.ok('--json', 'pool', 'show', 'c.example.com'))['members']
     t.eq(sorted(m['name'] for m in members), sorted('m%d' % i for i in range(10)),
          'ten members exist afterwards')
+
+
+# --location as given -> as export and pool show print it (the shortest plain decimal).
+LOCATIONS = [
+    ('50,10', '50,10'),
+    ('0,-120', '0,-120'),
+    ('-45,-120', '-45,-120'),
+    ('0.000001,-0.5', '0.000001,-0.5'),
+    ('89.999999,179.999999', '89.999999,179.999999'),
+    ('-90,180', '-90,180'),
+    ('50.110,008.680', '50.11,8.68'),
+    ('-33.87,151.21', '-33.87,151.21'),
+    ('+1,-0', '1,0'),
+    ('0.00000000000000000001,100', '0.00000000000000000001,100'),
+]
+
+
+def location_round_trip(t, tmp):
+    """export -> apply of round-number locations (json_double_fmt once wrote "5e+01,1e+01")."""
+    c = Ctl(os.path.join(tmp, 'loc.db'))
+    c.ok('init')
+    c.ok('pool', 'add', 'l.demo.test', '--policy', 'geo')
+    for i, (given, _) in enumerate(LOCATIONS):
+        c.ok('member', 'add', 'l.demo.test', 'm%02d' % i, '--address', '10.0.0.%d' % (i + 1),
+             '--location', given)
+    want = {'m%02d' % i: shown for i, (_, shown) in enumerate(LOCATIONS)}
+    exp = c.ok('export')
+    got = {m['name']: m['location'] for m in json.loads(exp)['pools'][0]['members']}
+    t.eq(got, want, 'export: locations as plain decimals, never an exponent')
+    show = c.ok('pool', 'show', 'l.demo.test')
+    got = dict(zip(re.findall(r'^  member (\S+)$', show, re.M),
+                   re.findall(r'^    location (\S+)$', show, re.M)))
+    t.eq(got, want, 'pool show: locations as plain decimals, never an exponent')
+    got = {m['name']: m['location']
+           for m in json.loads(c.ok('--json', 'pool', 'show', 'l.demo.test'))['members']}
+    t.eq(got, want, 'pool show --json: locations as plain decimals')
+    src = os.path.join(tmp, 'loc.json')
+    with open(src, 'w') as f:
+        f.write(exp)
+    before = c.state()
+    rc, out, err = c.run('apply', src, '--dry-run')
+    t.ok(rc == 0 and out == 'no changes\n', 'apply --dry-run of its own export: no changes',
+         'exit %d: %s%s' % (rc, out, err))
+    rc, out, err = c.run('apply', src)
+    t.ok(rc == 0 and out == 'no changes\n' and c.state() == before,
+         'apply of its own export: no changes, no journal row', 'exit %d: %s%s' % (rc, out, err))
+    d = Ctl(os.path.join(tmp, 'loc2.db'))
+    d.ok('init')
+    rc, out, err = d.run('apply', src)
+    t.ok(rc == 0, 'apply of the export to a fresh database', 'exit %d: %s' % (rc, err))
+    t.eq(d.ok('export'), exp, 'locations: export -> apply -> export is equal')
 
 
 if __name__ == '__main__':
