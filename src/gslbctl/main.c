@@ -279,7 +279,9 @@ static const struct help {
 	{ "check rm", "check rm POOL [--member MEMBER]", "Remove a pool's or a member's check." },
 	{ "status", "status [POOL] [--zones DIR]",
 	  "Every member and address: admin state, health, since when, last probe; and whether\n"
-	  "the pool is served (inside a zone of --zones DIR, default gslbd's)." },
+	  "gslbd serves the pool with the zones of --zones DIR (default gslbd's): inside a\n"
+	  "zone and not at or below a delegation.  A --zones DIR that cannot be read is an\n"
+	  "error (exit 1); gslbd's default directory unreadable shows served as unknown." },
 	{ "history", "history POOL [MEMBER] [--limit N]",
 	  "State changes and recent probes of a pool's targets, newest first (default 20)." },
 	{ "explain", "explain NAME [--client IP] [--ecs PREFIX] [--type A|AAAA] [--geoip FILE]",

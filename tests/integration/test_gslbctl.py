@@ -149,8 +149,34 @@ def run_tests(t, tmp):
     addrs = [a for p in st['pools'] if p['name'] == P for m in p['members'] for a in m['addresses']]
     t.ok(addrs and all(set(a) >= {'address', 'state', 'since', 'reason', 'last_probe', 'latency_ms'}
                        for a in addrs), 'status --json: address keys of interface 9')
-    rc, out, err = c.run('status', P, '--zones', os.path.join(tmp, 'nonexistent'))
-    t.ok(rc == 0 and 'unknown' in out, 'status with an unreadable zone dir says served unknown', out)
+    t.eq({p['name']: p['serving'] for p in st['pools']},
+         {P: 'served', 'other.example.com.': 'served', 'lost.example.net.': 'in no served zone'},
+         'status --json: serving says why')
+    # A --zones DIR that cannot be read: exit 1, one line, no JSON "served": false guess.
+    nodir = os.path.join(tmp, 'nonexistent')
+    notdir = os.path.join(zones, 'example.com.zone')
+    for argv, why in ((['status', P, '--zones', nodir], 'No such file or directory'),
+                      (['--json', 'status', '--zones', nodir], 'No such file or directory'),
+                      (['--json', 'status', '--zones', notdir], 'Not a directory')):
+        rc, out, err = c.run(*argv)
+        want = 'gslbctl: status: --zones: %s: cannot read the zone directory: %s\n' % (
+            argv[-1], why)
+        t.ok(rc == 1 and out == '' and err == want,
+             '%s with an unreadable --zones: exit 1, one stderr line, no output' % ' '.join(argv[:2]),
+             'exit %d, stdout %r, stderr %r' % (rc, out, err))
+    # Without --zones, gslbd's default directory: unknown when it cannot be read, never an error.
+    rc, out, err = c.run('--json', 'status')
+    st = json.loads(out) if rc == 0 else {}
+    readable = os.access(st.get('zones', '/nonexistent'), os.R_OK | os.X_OK)
+    t.ok(rc == 0 and st['zones_readable'] == readable and all(
+        p['serving'] == 'unknown' and p['served'] is False for p in st['pools']
+        if not readable), 'status --json without --zones: exit 0; unknown when the default '
+         'directory (%s) cannot be read' % st.get('zones'), out + err)
+    rc, out, err = c.run('status', P)
+    t.ok(rc == 0 and (readable or re.search(r'^pool %s \w+ served unknown$' % re.escape(P), out,
+                                             re.M)),
+         'status without --zones: exit 0; served unknown when the default cannot be read',
+         out + err)
     rc, out, err = c.run('--json', 'history', P)
     h = json.loads(out)
     t.ok(rc == 0 and h == {'changes': [], 'probes': []}, 'history --json: empty lists', out)
