@@ -256,9 +256,10 @@ static const struct help {
 	  "              [--network CIDR]...",
 	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --weight\n"
 	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
-	  "in decimal degrees, --country a comma list of ISO 3166-1 alpha-2 codes or CC-SUB\n"
-	  "subdivisions, --continent a comma list of AF AN AS EU NA OC SA, --network a CIDR\n"
-	  "prefix with no host bits (repeatable)." },
+	  "in decimal degrees (50.11,8.68), --country a comma list of assigned ISO 3166-1\n"
+	  "alpha-2 codes (and XK, Kosovo, as GeoIP2 returns it; not EU, AP or UK) or CC-SUB\n"
+	  "subdivisions (US-CA), --continent a comma list of AF AN AS EU NA OC SA, --network\n"
+	  "a CIDR prefix with no host bits (repeatable)." },
 	{ "member set", "member set POOL MEMBER [same options as member add]",
 	  "Change the options given.  --address replaces the address list, --network the\n"
 	  "network list; an empty value (--country '', --location '', --network '') clears." },

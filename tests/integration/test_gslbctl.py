@@ -48,6 +48,7 @@ def main(t):
     try:
         run_tests(t, tmp)
         location_round_trip(t, tmp)
+        country_codes(t, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -445,6 +446,50 @@ def location_round_trip(t, tmp):
     rc, out, err = d.run('apply', src)
     t.ok(rc == 0, 'apply of the export to a fresh database', 'exit %d: %s' % (rc, err))
     t.eq(d.ok('export'), exp, 'locations: export -> apply -> export is equal')
+
+
+def country_codes(t, tmp):
+    """--country takes assigned ISO 3166-1 alpha-2 codes (and XK), not just two letters."""
+    c = Ctl(os.path.join(tmp, 'cc.db'))
+    c.ok('init')
+    c.ok('pool', 'add', 'cc.demo.test', '--policy', 'geo')
+    c.ok('member', 'add', 'cc.demo.test', 'm', '--address', '192.0.2.1')
+    for given, stored in (('XK', 'XK'), ('de,fr-idf,gb-eng,jp-13,es-m', 'DE,FR-IDF,GB-ENG,JP-13,ES-M'),
+                          ('AX,SS,CW,BQ,ZW', 'AX,SS,CW,BQ,ZW')):
+        rc, out, err = c.run('member', 'set', 'cc.demo.test', 'm', '--country', given)
+        got = json.loads(c.ok('--json', 'pool', 'show', 'cc.demo.test'))['members'][0]
+        t.ok(rc == 0 and ','.join(got.get('countries', [])) == stored,
+             '--country %s accepted' % given,
+             'exit %d %s %r' % (rc, err, got))
+    before = c.state()
+    for given, bad in (('XX', 'XX'), ('DE,EU', 'EU'), ('AP', 'AP'), ('UK', 'UK'), ('zz', 'ZZ'),
+                       ('QQ-CA', 'QQ-CA'), ('A1', 'A1')):
+        rc, out, err = c.run('member', 'set', 'cc.demo.test', 'm', '--country', given)
+        want = ('gslbctl: member set: --country: %s is not an ISO 3166-1 alpha-2 code or CC-SUB\n'
+                % bad)
+        t.ok(rc == 2 and err == want, '--country %s refused: exit 2 naming %s' % (given, bad),
+             'exit %d, stderr %r' % (rc, err))
+    t.ok(c.state() == before, 'refused --country codes wrote nothing')
+    # apply checks the same way, naming the JSON path
+    doc = json.loads(c.ok('export'))
+    doc['pools'][0]['members'][0]['countries'] = ['DE', 'XX']
+    src = os.path.join(tmp, 'cc.json')
+    with open(src, 'w') as f:
+        json.dump(doc, f)
+    rc, out, err = c.run('apply', src)
+    t.ok(rc == 2 and 'XX is not an ISO 3166-1 alpha-2 code or CC-SUB' in err
+         and err.startswith('gslbctl: apply: pools[0].members[0].countries')
+         and err.count('\n') == 1, 'apply: an unknown country code exits 2 naming the path', err)
+    # A row written by another tool: gslbctl still reads it, explain ignores the bad code.
+    con = sqlite3.connect(c.db)
+    con.execute("UPDATE member SET countries = 'XX,DE'")
+    con.commit()
+    con.close()
+    rc, out, err = c.run('export')
+    t.ok(rc == 0 and '"XX"' in out, 'export of a database with a bad country row works', err)
+    rc, out, err = c.run('explain', 'cc.demo.test')
+    t.ok(rc == 0 and 'sample answer: 192.0.2.1' in out,
+         'explain of a database with a bad country row works', out + err)
 
 
 if __name__ == '__main__':
