@@ -315,11 +315,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: gslbctl [--db FILE] [--json] COMMAND ...\n\n"
-		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n\n"
+		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
+		"--json: machine-readable output for pool list, pool show, status, history,\n"
+		"explain and log.\n\n"
 		"commands:\n",
 		DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
-		fprintf(f, "  %s\n", helps[i].cmd);
+		fprintf(f, "  %s\n", helps[i].usage);
 	fprintf(f,
 		"\n'gslbctl COMMAND --help' describes a command.  Exit status: 0 done, 1 it could\n"
 		"not be done, 2 the command or a value is invalid.\n");

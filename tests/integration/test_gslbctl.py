@@ -49,6 +49,7 @@ def main(t):
         run_tests(t, tmp)
         location_round_trip(t, tmp)
         country_codes(t, tmp)
+        docs_agree(t)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -490,6 +491,43 @@ def country_codes(t, tmp):
     rc, out, err = c.run('explain', 'cc.demo.test')
     t.ok(rc == 0 and 'sample answer: 192.0.2.1' in out,
          'explain of a database with a bad country row works', out + err)
+
+
+JSON_COMMANDS = ['pool list', 'pool show', 'status', 'history', 'explain', 'log']
+
+
+def docs_agree(t):
+    """gslbctl --help and gslbctl(8) list the same commands and the same --json ones."""
+    p = subprocess.run([GSLBCTL, '--help'], capture_output=True, text=True, timeout=30)
+    helptext = ' '.join(p.stdout.split())
+    t.ok(p.returncode == 0 and '--json: machine-readable output for pool list, pool show, status, '
+         'history, explain and log.' in helptext, '--help: which commands take --json', p.stdout)
+    cmds = [line.split('[')[0].split(' POOL')[0].split(' NAME')[0].split(' FILE')[0].strip()
+            for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()
+            if line.startswith('  ') and not line.startswith('   ')]
+    t.eq(len(cmds), 18, '--help lists the 18 commands with their usage')
+    page = os.path.join(g.SRCDIR, 'doc', 'gslbctl.8')
+    if not shutil.which('man') or not shutil.which('col'):
+        t.skip('gslbctl(8) renders cleanly', 'no man or col')
+        return
+    r = subprocess.run('MANWIDTH=80 man -l %s | col -b' % page, shell=True, capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, MANWIDTH='80'))
+    text = r.stdout
+    flat = ' '.join(text.split()).replace('\u2010 ', '').replace('- ', '-')
+    t.ok('--json Machine-readable output for pool list, pool show, status, history, explain and '
+         'log.' in flat, 'gslbctl(8): --json names explain too', flat[:2000])
+    t.ok(re.search(r'^ {7}log \[--limit N\]$', text, re.M) and not re.search(r'^\s+N\]', text, re.M),
+         'gslbctl(8): the log tag renders on one line ("N]" not in the body)',
+         '\n'.join(l for l in text.splitlines() if 'limit' in l))
+    tags = [' '.join(l.split())
+            for l in text.split('COMMANDS')[1].split('EXIT STATUS')[0].splitlines()
+            if re.match(r'^ {7}\S', l)]
+    missing = [c for c in cmds if not any(tag.startswith(c) for tag in tags)]
+    t.eq(missing, [], 'gslbctl(8) has a paragraph for every command --help lists')
+    if shutil.which('groff'):
+        w = subprocess.run(['groff', '-man', '-ww', '-z', page], capture_output=True, text=True,
+                           timeout=60)
+        t.eq(w.stderr, '', 'gslbctl(8): groff -ww finds nothing to warn about')
 
 
 if __name__ == '__main__':
