@@ -167,10 +167,8 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p)
 		jw_key(w, "admin");
 		jw_str(w, db_admin_name(m->admin));
 		if (m->has_location) {
-			char lat[40], lon[40], loc[84];
-			json_double_fmt(lat, sizeof(lat), m->latitude);
-			json_double_fmt(lon, sizeof(lon), m->longitude);
-			snprintf(loc, sizeof(loc), "%s,%s", lat, lon);
+			char loc[LOCATION_LEN];
+			fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
 			jw_key(w, "location");
 			jw_str(w, loc);
 		}

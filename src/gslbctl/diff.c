@@ -78,10 +78,9 @@ static void member_fields(fields_t *f, const db_member_t *m)
 	field(f, "priority", "%u", m->priority);
 	field(f, "admin", "%s", db_admin_name(m->admin));
 	if (m->has_location) {
-		char lat[40], lon[40];
-		json_double_fmt(lat, sizeof(lat), m->latitude);
-		json_double_fmt(lon, sizeof(lon), m->longitude);
-		field(f, "location", "%s,%s", lat, lon);
+		char loc[LOCATION_LEN];
+		fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
+		field(f, "location", "%s", loc);
 	} else {
 		field(f, "location", "none");
 	}

@@ -264,8 +264,11 @@ static void explain_json(const struct explain *e)
 	jw_str(&w, e->family == 6 ? "AAAA" : "A");
 	jw_key(&w, "policy");
 	jw_str(&w, db_policy_name(e->dp->policy));
+	/* What lb_pool_select() did: rule 4 takes the nearest, every other case draws by weight. */
 	jw_key(&w, "policy_applied");
-	jw_str(&w, lp->policy == LB_POLICY_FAILOVER ? "failover" : "weighted");
+	jw_str(&w, lp->policy == LB_POLICY_FAILOVER				    ? "failover"
+		   : lp->policy == LB_POLICY_GEO && e->rank.rule == LB_GEO_DISTANCE ? "nearest"
+										    : "weighted");
 	jw_key(&w, "answers_wanted");
 	jw_int(&w, lp->answers);
 
@@ -283,10 +286,8 @@ static void explain_json(const struct explain *e)
 	jw_str(&w, cl->has_geo && cl->geo.continent[0] ? cl->geo.continent : NULL);
 	jw_key(&w, "location");
 	if (cl->has_geo && cl->geo.has_location) {
-		char lat[40], lon[40], loc[84];
-		json_double_fmt(lat, sizeof(lat), cl->geo.lat);
-		json_double_fmt(lon, sizeof(lon), cl->geo.lon);
-		snprintf(loc, sizeof(loc), "%s,%s", lat, lon);
+		char loc[LOCATION_LEN];
+		fmt_location(loc, sizeof(loc), cl->geo.lat, cl->geo.lon);
 		jw_str(&w, loc);
 	} else {
 		jw_null(&w);
@@ -417,16 +418,28 @@ static void explain_text(const struct explain *e)
 		if (cl->geo.subdivision[0])
 			printf(" subdivision %s", cl->geo.subdivision);
 		printf(" continent %s", cl->geo.continent[0] ? cl->geo.continent : "-");
-		if (cl->geo.has_location)
-			printf(" location %.4f,%.4f", cl->geo.lat, cl->geo.lon);
+		if (cl->geo.has_location) {
+			char loc[LOCATION_LEN];
+			fmt_location(loc, sizeof(loc), cl->geo.lat, cl->geo.lon);
+			printf(" location %s", loc);
+		}
 		printf(" network %s\n", cl->network);
 	}
 	if (lp->policy == LB_POLICY_GEO) {
 		if (cl->has_addr && !cl->looked)
 			printf("   no --geoip: only member networks (rule 1) can match\n");
-		printf("   geo rule %s decided; the answer is drawn by weight among its "
-		       "members\n",
-		       geo_rule_name(e->rank.rule));
+		if (e->rank.rule == LB_GEO_DISTANCE)
+			/* lb_pool_select(): the first `answers` of rank_distance()'s order, no draw. */
+			printf("   geo rule %s decided; the answer holds the %u nearest of the %u "
+			       "eligible members with a location\n"
+			       "   (no random draw: at equal distance the heavier weight first, "
+			       "then the member name)\n",
+			       geo_rule_name(e->rank.rule),
+			       e->rank.n < lp->answers ? e->rank.n : lp->answers, e->rank.n);
+		else
+			printf("   geo rule %s decided; the answer is drawn by weight among its "
+			       "members\n",
+			       geo_rule_name(e->rank.rule));
 		printf("4. members (rank: the geo rule that selected the member, or its distance "
 		       "order under rule 4)\n");
 	} else {

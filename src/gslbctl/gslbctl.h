@@ -85,6 +85,9 @@ int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v
 /** Decimal seconds ("0.5", at most 3 decimals) in lo_ms..hi_ms. */
 int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, char *why);
 int val_location(const char *s, double *lat, double *lon, char *why);
+#define LOCATION_LEN (2 * JSON_DOUBLE_LEN)
+/** "LAT,LON" as val_location() reads it back: plain decimals that round-trip, never "5e+01". */
+void fmt_location(char *buf, size_t len, double lat, double lon);
 /** Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd. */
 int val_countries(const char *s, char **out, char *why);
 int val_continents(const char *s, char **out, char *why);

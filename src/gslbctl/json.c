@@ -135,21 +135,74 @@ void jw_int(jw_t *w, int64_t v)
 
 void json_double_fmt(char *buf, size_t len, double v)
 {
+	char e[40], digits[24], *p;
+	size_t n = 0, o = 0;
+	int exp10;
+
 	if (!isfinite(v)) {
 		snprintf(buf, len, "0");
 		return;
 	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(buf, len, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
+	if (len < JSON_DOUBLE_LEN) {
+		/* A short buffer gets a cut copy (callers use JSON_DOUBLE_LEN). */
+		char big[JSON_DOUBLE_LEN];
+		json_double_fmt(big, sizeof(big), v);
+		if (len) {
+			size_t cut = strnlen(big, len - 1);
+			memcpy(buf, big, cut);
+			buf[cut] = '\0';
+		}
+		return;
+	}
+	/* The fewest significant digits that read back as v (17 always do). */
+	for (int prec = 0; prec <= 16; prec++) {
+		snprintf(e, sizeof(e), "%.*e", prec, v);
+		if (strtod(e, NULL) == v)
 			break;
 	}
-	/* %g may say "1e+20"; that is valid JSON.  "-0" is too. */
+	/*
+	 * Rewrite "[-]d[.ddd]e[+-]XX" without the exponent: gslbctl's own
+	 * validators (LAT,LON in decimal degrees) and people read plain decimals,
+	 * and a value must read back from what export and show print.
+	 */
+	p = e;
+	if (*p == '-')
+		buf[o++] = *p++;
+	for (; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9' && n < sizeof(digits) - 1)
+			digits[n++] = *p;
+	exp10 = *p == 'e' ? atoi(p + 1) : 0;
+	while (n > 1 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	if (exp10 < 0) {
+		/* 0.000ddd */
+		buf[o++] = '0';
+		buf[o++] = '.';
+		for (int z = -exp10 - 1; z > 0; z--)
+			buf[o++] = '0';
+		memcpy(buf + o, digits, n);
+		o += n;
+	} else if ((size_t)exp10 + 1 >= n) {
+		/* ddd000 */
+		memcpy(buf + o, digits, n);
+		o += n;
+		for (size_t z = n; z < (size_t)exp10 + 1; z++)
+			buf[o++] = '0';
+	} else {
+		/* dd.ddd */
+		memcpy(buf + o, digits, (size_t)exp10 + 1);
+		o += (size_t)exp10 + 1;
+		buf[o++] = '.';
+		memcpy(buf + o, digits + exp10 + 1, n - (size_t)exp10 - 1);
+		o += n - (size_t)exp10 - 1;
+	}
+	buf[o] = '\0';
 }
 
 void jw_double(jw_t *w, double v)
 {
-	char buf[40];
+	char buf[JSON_DOUBLE_LEN];
 	json_double_fmt(buf, sizeof(buf), v);
 	jw_number_text(w, buf);
 }

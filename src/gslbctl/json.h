@@ -26,7 +26,7 @@ void jw_arr_end(jw_t *w);
 void jw_key(jw_t *w, const char *key);
 void jw_str(jw_t *w, const char *s); /* NULL writes null */
 void jw_int(jw_t *w, int64_t v);
-/** The shortest decimal form that reads back as the same double. */
+/** The shortest plain decimal that reads back as the same double (json_double_fmt()). */
 void jw_double(jw_t *w, double v);
 /** A number already in JSON syntax (e.g. "0.5"). */
 void jw_number_text(jw_t *w, const char *text);
@@ -35,7 +35,18 @@ void jw_null(jw_t *w);
 /** Finish the document with a newline. */
 void jw_end(jw_t *w);
 
-/** Write v in its shortest round-trip form into buf (>= 32 bytes). */
+/*
+ * Room for any finite double as a plain decimal: 309 integer digits, or "0."
+ * with 323 zeros and 17 digits, a sign and the NUL.
+ */
+#define JSON_DOUBLE_LEN 352
+
+/**
+ * Write v into buf (len >= JSON_DOUBLE_LEN, else the text is cut) as the
+ * shortest plain decimal that reads back as the same double: never an
+ * exponent ("50", not "5e+01"; "0.000001", not "1e-06"), as JSON numbers,
+ * LAT,LON locations and human output all want.  Non-finite values write "0".
+ */
 void json_double_fmt(char *buf, size_t len, double v);
 
 /* ---- parser ---- */

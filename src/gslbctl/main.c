@@ -256,9 +256,10 @@ static const struct help {
 	  "              [--network CIDR]...",
 	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --weight\n"
 	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
-	  "in decimal degrees, --country a comma list of ISO 3166-1 alpha-2 codes or CC-SUB\n"
-	  "subdivisions, --continent a comma list of AF AN AS EU NA OC SA, --network a CIDR\n"
-	  "prefix with no host bits (repeatable)." },
+	  "in decimal degrees (50.11,8.68), --country a comma list of assigned ISO 3166-1\n"
+	  "alpha-2 codes (and XK, Kosovo, as GeoIP2 returns it; not EU, AP or UK) or CC-SUB\n"
+	  "subdivisions (US-CA), --continent a comma list of AF AN AS EU NA OC SA, --network\n"
+	  "a CIDR prefix with no host bits (repeatable)." },
 	{ "member set", "member set POOL MEMBER [same options as member add]",
 	  "Change the options given.  --address replaces the address list, --network the\n"
 	  "network list; an empty value (--country '', --location '', --network '') clears." },
@@ -279,7 +280,9 @@ static const struct help {
 	{ "check rm", "check rm POOL [--member MEMBER]", "Remove a pool's or a member's check." },
 	{ "status", "status [POOL] [--zones DIR]",
 	  "Every member and address: admin state, health, since when, last probe; and whether\n"
-	  "the pool is served (inside a zone of --zones DIR, default gslbd's)." },
+	  "gslbd serves the pool with the zones of --zones DIR (default gslbd's): inside a\n"
+	  "zone and not at or below a delegation.  A --zones DIR that cannot be read is an\n"
+	  "error (exit 1); gslbd's default directory unreadable shows served as unknown." },
 	{ "history", "history POOL [MEMBER] [--limit N]",
 	  "State changes and recent probes of a pool's targets, newest first (default 20)." },
 	{ "explain", "explain NAME [--client IP] [--ecs PREFIX] [--type A|AAAA] [--geoip FILE]",
@@ -312,11 +315,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: gslbctl [--db FILE] [--json] COMMAND ...\n\n"
-		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n\n"
+		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
+		"--json: machine-readable output for pool list, pool show, status, history,\n"
+		"explain and log.\n\n"
 		"commands:\n",
 		DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
-		fprintf(f, "  %s\n", helps[i].cmd);
+		fprintf(f, "  %s\n", helps[i].usage);
 	fprintf(f,
 		"\n'gslbctl COMMAND --help' describes a command.  Exit status: 0 done, 1 it could\n"
 		"not be done, 2 the command or a value is invalid.\n");

@@ -8,6 +8,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "gslb/lb.h"
 #include "gslb/zone.h"
 #include "gslbctl.h"
 
@@ -194,10 +195,9 @@ int cmd_pool_show(ctl_t *c, int argc, char **argv)
 		       m->name, addrs, m->weight, m->priority, db_admin_name(m->admin));
 		free(addrs);
 		if (m->has_location) {
-			char lat[40], lon[40];
-			json_double_fmt(lat, sizeof(lat), m->latitude);
-			json_double_fmt(lon, sizeof(lon), m->longitude);
-			printf("    location %s,%s\n", lat, lon);
+			char loc[LOCATION_LEN];
+			fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
+			printf("    location %s\n", loc);
 		}
 		if (m->countries)
 			printf("    countries %s\n", m->countries);
@@ -279,24 +279,18 @@ static char *target_key(const db_pool_t *p, const db_member_t *m, const char *ad
 	return gslb_strdup(buf);
 }
 
-/* Is name (lowercase, trailing dot) at or below a zone of set? */
-static bool name_served(const zone_set_t *set, const char *name)
+/*
+ * Whether gslbd serves a pool with these zones: the library's own rule
+ * (lb_pool_serving(), what lb_set_new() logs), on the name as
+ * lb_config_pools() turns it into wire form.  -1 for a name gslbd skips.
+ */
+static int pool_serving(const zone_set_t *set, const char *name)
 {
-	char apex[1024];
-	size_t nl = strlen(name);
-	for (uint32_t i = 0; i < set->count; i++) {
-		dns_name_to_str(apex, sizeof(apex), set->zones[i]->apex);
-		for (char *q = apex; *q; q++)
-			if (*q >= 'A' && *q <= 'Z')
-				*q = (char)(*q - 'A' + 'a');
-		size_t al = strlen(apex);
-		if (strcmp(apex, ".") == 0 || strcmp(apex, name) == 0)
-			return true;
-		/* On a label boundary: "www.example.com." is in "example.com.", "xexample.com." not. */
-		if (nl > al && strcmp(name + nl - al, apex) == 0 && name[nl - al - 1] == '.')
-			return true;
-	}
-	return false;
+	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
+	if (dns_name_from_str(wire, name) < 0)
+		return -1;
+	size_t len = dns_name_lower(lname, wire);
+	return lb_pool_serving(set, lname, len, NULL);
 }
 
 static const ctl_optdef_t status_opts[] = {
@@ -321,15 +315,22 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	if (a.npos && val_pool_name(a.pos[0], name, sizeof(name), why))
 		return ctl_invalid(c, "POOL: %s", why);
 	zones = ctl_arg(&a, "--zones");
-	if (!zones)
-		zones = DEFAULT_ZONES;
 	if ((ret = load_config(c, &cfg)))
 		return ret;
 	if (a.npos && !db_config_pool(cfg, name)) {
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
 	}
-	zones_ok = zone_load_dir(zones, NULL, &set, NULL) == 0;
+	ret = zone_load_dir(zones ? zones : DEFAULT_ZONES, NULL, &set, NULL);
+	zones_ok = ret == 0;
+	if (!zones_ok && zones) {
+		/* Asked about these zones: an answer without them would be a guess. */
+		db_config_free(cfg);
+		return ctl_fail(c, "--zones: %s: cannot read the zone directory: %s", zones,
+				gslb_strerror(ret));
+	}
+	if (!zones)
+		zones = DEFAULT_ZONES;
 
 	if (c->json) {
 		jw_init(&w, stdout);
@@ -345,24 +346,32 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	}
 	for (size_t i = 0; i < cfg->npools; i++) {
 		const db_pool_t *p = &cfg->pools[i];
-		bool served = zones_ok && name_served(set, p->name);
+		int serving = zones_ok ? pool_serving(set, p->name) : -2;
+		const char *stext = serving >= 0    ? lb_serving_name(serving)
+				    : serving == -1 ? "not a domain name"
+						    : "unknown";
 		if (a.npos && strcmp(p->name, name) != 0)
 			continue;
 		if (c->json) {
 			jw_obj_begin(&w);
 			jw_key(&w, "name");
 			jw_str(&w, p->name);
+			/* false also when unknown: zones_readable and serving say which. */
 			jw_key(&w, "served");
-			jw_bool(&w, served);
+			jw_bool(&w, serving == LB_SERVING_YES);
+			jw_key(&w, "serving");
+			jw_str(&w, stext);
 			jw_key(&w, "policy");
 			jw_str(&w, db_policy_name(p->policy));
 			jw_key(&w, "members");
 			jw_arr_begin(&w);
 		} else {
-			printf("pool %s %s %s\n", p->name, db_policy_name(p->policy),
-			       !zones_ok ? "served unknown"
-			       : served	 ? "served"
-					 : "NOT SERVED");
+			if (serving == LB_SERVING_YES || serving == -2)
+				printf("pool %s %s %s\n", p->name, db_policy_name(p->policy),
+				       serving ? "served unknown" : "served");
+			else
+				printf("pool %s %s NOT SERVED (%s)\n", p->name,
+				       db_policy_name(p->policy), stext);
 		}
 		for (size_t k = 0; k < p->nmembers; k++) {
 			const db_member_t *m = &p->members[k];

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gslb/core.h"
+#include "gslb/geo.h"
 #include "gslbctl.h"
 
 static int why_set(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -183,10 +184,13 @@ int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, cha
 	return 0;
 }
 
-/* A decimal number in degrees; strtod alone would take "nan", "inf" and hex. */
+/*
+ * A decimal number in degrees; strtod alone would take "nan", "inf", hex and
+ * exponents.  As long as anything fmt_location() writes, so export reads back.
+ */
 static int degrees(const char *s, size_t len, double *v)
 {
-	char buf[40];
+	char buf[JSON_DOUBLE_LEN];
 	size_t i = 0, digits = 0;
 	if (len == 0 || len >= sizeof(buf))
 		return -1;
@@ -219,6 +223,14 @@ int val_location(const char *s, double *lat, double *lon, char *why)
 	*lat += 0.0;
 	*lon += 0.0;
 	return 0;
+}
+
+void fmt_location(char *buf, size_t len, double lat, double lon)
+{
+	char a[JSON_DOUBLE_LEN], b[JSON_DOUBLE_LEN];
+	json_double_fmt(a, sizeof(a), lat);
+	json_double_fmt(b, sizeof(b), lon);
+	snprintf(buf, len, "%s,%s", a, b);
 }
 
 /* Split a comma list, check each item with ok(), uppercase, drop duplicates. */
@@ -263,24 +275,6 @@ out:
 	return ret;
 }
 
-static bool is_country(const char *s)
-{
-	/* ISO 3166-1 alpha-2, optionally "-" and an ISO 3166-2 subdivision of 1-3 characters. */
-	if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
-		return false;
-	if (s[2] == '\0')
-		return true;
-	if (s[2] != '-')
-		return false;
-	size_t n = strlen(s + 3);
-	if (n < 1 || n > 3)
-		return false;
-	for (size_t i = 3; s[i]; i++)
-		if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
 static bool is_continent(const char *s)
 {
 	static const char *const codes[] = { "AF", "AN", "AS", "EU", "NA", "OC", "SA" };
@@ -292,7 +286,8 @@ static bool is_continent(const char *s)
 
 int val_countries(const char *s, char **out, char *why)
 {
-	return code_list(s, out, why, "an ISO 3166-1 alpha-2 code or CC-SUB", is_country);
+	/* An assigned ISO 3166-1 alpha-2 code (or XK), optionally "-" and an ISO 3166-2 subdivision. */
+	return code_list(s, out, why, "an ISO 3166-1 alpha-2 code or CC-SUB", geo_place_code_valid);
 }
 
 int val_continents(const char *s, char **out, char *why)

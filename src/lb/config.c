@@ -149,9 +149,15 @@ static void member_places_build(lb_member_t *lm, const db_member_t *m, const cha
 	if (n) {
 		lm->countries = gslb_calloc(n, sizeof(*lm->countries));
 		for (s = m->countries; lm->ncountries < n && list_next(&s, item, sizeof(item));) {
-			if (strlen(item) >= sizeof(*lm->countries)) {
-				log_warn("pool %s member %s: country '%s' ignored", pool, m->name,
-					 item);
+			/*
+			 * Written by another tool: a code no geo file returns would
+			 * never match, so say so, as for a bad continent or network.
+			 */
+			if (strlen(item) >= sizeof(*lm->countries) || !geo_place_code_valid(item)) {
+				log_warn("pool %s member %s: country '%s' ignored (not an ISO "
+					 "3166-1 "
+					 "alpha-2 code or CC-SUB)",
+					 pool, m->name, item);
 				continue;
 			}
 			memcpy(lm->countries[lm->ncountries++], item, strlen(item) + 1);

@@ -77,6 +77,40 @@ static void table_put(lb_set_t *s, const uint8_t *name, size_t len, const lb_poo
 	s->table[i] = e;
 }
 
+int lb_pool_serving(const zone_set_t *zones, const uint8_t *name, size_t len, const zone_t **zone)
+{
+	uint8_t off[DNS_LABELS_MAX];
+	int labels = 0;
+	for (size_t o = 0; o < len && name[o]; o += 1 + (size_t)name[o])
+		off[labels++] = (uint8_t)o;
+	const zone_t *z = zones ? zone_set_find(zones, name, len, off, labels) : NULL;
+	if (zone)
+		*zone = z;
+	if (!z)
+		return LB_SERVING_NO_ZONE;
+	/* Below a zone cut the child zone's servers answer, not us; at the cut, the referral. */
+	for (int k = 0; k < labels - z->apex_labels; k++) {
+		const zone_node_t *n = zone_node_find(z, name + off[k], len - off[k]);
+		if (n && (n->flags & ZONE_NODE_DELEG))
+			return LB_SERVING_BELOW_CUT;
+	}
+	return LB_SERVING_YES;
+}
+
+const char *lb_serving_name(int serving)
+{
+	switch (serving) {
+	case LB_SERVING_YES:
+		return "served";
+	case LB_SERVING_NO_ZONE:
+		return "in no served zone";
+	case LB_SERVING_BELOW_CUT:
+		return "below a delegation";
+	default:
+		return "unknown";
+	}
+}
+
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 {
 	lb_set_t *s = gslb_calloc(1, sizeof(*s));
@@ -102,24 +136,12 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 			off[labels++] = (uint8_t)o;
 		/* The text of the name only for a warning: it cost 10% of a 100,000-pool load. */
 		char text[1024];
-		const zone_t *z = zones ? zone_set_find(zones, p->name, p->name_len, off, labels)
-					: NULL;
+		const zone_t *z;
+		int serving = lb_pool_serving(zones, p->name, p->name_len, &z);
 		p->served = false;
-		if (!z) {
+		if (serving != LB_SERVING_YES) {
 			dns_name_to_str(text, sizeof(text), p->name);
-			log_warn("pool %s is in no served zone: not served", text);
-			continue;
-		}
-		/* Below a zone cut the child zone's servers answer, not us. */
-		bool occluded = false;
-		for (int k = 0; k < labels - z->apex_labels && !occluded; k++) {
-			const zone_node_t *n = zone_node_find(z, p->name + off[k],
-							      p->name_len - off[k]);
-			occluded = n && (n->flags & ZONE_NODE_DELEG);
-		}
-		if (occluded) {
-			dns_name_to_str(text, sizeof(text), p->name);
-			log_warn("pool %s is below a delegation: not served", text);
+			log_warn("pool %s is %s: not served", text, lb_serving_name(serving));
 			continue;
 		}
 		const zone_node_t *n = zone_node_find(z, p->name, p->name_len);

@@ -148,6 +148,20 @@ def build(t, db, ports):
          '1.35,103.82', '--continent', 'AS'],
         ['member', 'add', 'geo.ex.test', 'net', '--address', '198.51.100.64', '--network',
          '10.7.0.0/24'],
+        # geo decided by distance for a client in Sao Paulo (10.3.0.0/16), answers 2: the two
+        # nearest whatever the weights (rio 1, not mia 65535 or noloc 65535), and at equal
+        # distance the heavier (bog2 before bog1)
+        ['pool', 'add', 'near.ex.test', '--policy', 'geo', '--answers', '2'],
+        ['member', 'add', 'near.ex.test', 'rio', '--address', '198.51.100.71', '--location',
+         '-22.91,-43.17', '--weight', '1'],
+        ['member', 'add', 'near.ex.test', 'bog1', '--address', '198.51.100.72', '--location',
+         '4.71,-74.07', '--weight', '10'],
+        ['member', 'add', 'near.ex.test', 'bog2', '--address', '198.51.100.73', '--location',
+         '4.71,-74.07', '--weight', '500'],
+        ['member', 'add', 'near.ex.test', 'mia', '--address', '198.51.100.74', '--location',
+         '25.76,-80.19', '--weight', '65535'],
+        ['member', 'add', 'near.ex.test', 'noloc', '--address', '198.51.100.75', '--weight',
+         '65535'],
     ]
     problems = []
     for cmd in cmds:
@@ -184,6 +198,43 @@ def explain(t, db, *args):
 
 def by_name(doc):
     return {m['name']: m for m in doc['members']} if doc else {}
+
+
+def dig_answers(srv, name, subnet, n):
+    """The A records of n real dig queries with +subnet, one sorted list per answer."""
+    seen = []
+    for _ in range(n):
+        rc, out = g.run_tool(['dig', '@127.0.0.1', '-p', str(srv.port), name, 'A',
+                              '+subnet=' + subnet, '+short', '+tries=1', '+time=2'])
+        seen.append(sorted(out.split()) if rc == 0 else ['dig failed: %s' % out])
+    return seen
+
+
+def nearest(t, srv, db):
+    """Rule 4 takes the `answers` nearest (no draw; ties by weight), and explain says so."""
+    doc = explain(t, db, 'near.ex.test', '--ecs', '10.3.0.0/16', '--geoip', GEOIP)
+    if not doc:
+        return
+    ms = by_name(doc)
+    want = ['198.51.100.71', '198.51.100.73']
+    t.eq((doc['geo_rule'], doc['policy_applied'], sorted(doc['answer']), sorted(doc['possible'])),
+         (4, 'nearest', want, want),
+         'near: rule 4 applies the nearest 2 (rio, and bog2 over bog1 by weight), not a draw')
+    t.eq({k: (m['rank'], m['probability']) for k, m in ms.items()},
+         {'rio': (1, 1.0), 'bog2': (2, 1.0), 'bog1': (3, 0), 'mia': (4, 0),
+          'noloc': (None, 0)}, 'near: distance ranks, ties by weight; chance 1 for the nearest 2')
+    if shutil.which('dig'):
+        seen = dig_answers(srv, 'near.ex.test', '10.3.0.0/16', 20)
+        t.ok(all(s == want for s in seen),
+             'near: 20 dig +subnet=10.3.0.0/16 answers are all explain\'s answer %s' % want,
+             repr(seen))
+    else:
+        t.skip('near: dig agrees with explain', 'no dig')
+    rc, out, err = ctl(db, 'explain', 'near.ex.test', '--ecs', '10.3.0.0/16', '--geoip', GEOIP)
+    t.ok(rc == 0 and 'geo rule 4 (distance) decided; the answer holds the 2 nearest of the 4 '
+         'eligible members with a location' in out and 'heavier weight first' in out
+         and 'drawn by weight' not in out,
+         'near: explain (text) says rule 4 takes the nearest, not a weighted draw', out + err)
 
 
 def main(t):
@@ -389,6 +440,7 @@ def run_checks(t, srv, db, ports):
              and ms['us']['distance_km'] < ms['eu']['distance_km'],
              'geo: a client in Brazil: rule 4, members ranked by distance',
              json.dumps(far['members']))
+    nearest(t, srv, db)
     # No ECS, gslbd sees 127.0.0.1 (not in the geo file): rule 5, weighted over everyone.
     rest = explain(t, db, 'geo.ex.test', '--client', '127.0.0.1', '--geoip', GEOIP)
     if rest:

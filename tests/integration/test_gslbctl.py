@@ -4,6 +4,7 @@
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -46,6 +47,9 @@ def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbctl-test-')
     try:
         run_tests(t, tmp)
+        location_round_trip(t, tmp)
+        country_codes(t, tmp)
+        docs_agree(t)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -147,8 +151,34 @@ def run_tests(t, tmp):
     addrs = [a for p in st['pools'] if p['name'] == P for m in p['members'] for a in m['addresses']]
     t.ok(addrs and all(set(a) >= {'address', 'state', 'since', 'reason', 'last_probe', 'latency_ms'}
                        for a in addrs), 'status --json: address keys of interface 9')
-    rc, out, err = c.run('status', P, '--zones', os.path.join(tmp, 'nonexistent'))
-    t.ok(rc == 0 and 'unknown' in out, 'status with an unreadable zone dir says served unknown', out)
+    t.eq({p['name']: p['serving'] for p in st['pools']},
+         {P: 'served', 'other.example.com.': 'served', 'lost.example.net.': 'in no served zone'},
+         'status --json: serving says why')
+    # A --zones DIR that cannot be read: exit 1, one line, no JSON "served": false guess.
+    nodir = os.path.join(tmp, 'nonexistent')
+    notdir = os.path.join(zones, 'example.com.zone')
+    for argv, why in ((['status', P, '--zones', nodir], 'No such file or directory'),
+                      (['--json', 'status', '--zones', nodir], 'No such file or directory'),
+                      (['--json', 'status', '--zones', notdir], 'Not a directory')):
+        rc, out, err = c.run(*argv)
+        want = 'gslbctl: status: --zones: %s: cannot read the zone directory: %s\n' % (
+            argv[-1], why)
+        t.ok(rc == 1 and out == '' and err == want,
+             '%s with an unreadable --zones: exit 1, one stderr line, no output' % ' '.join(argv[:2]),
+             'exit %d, stdout %r, stderr %r' % (rc, out, err))
+    # Without --zones, gslbd's default directory: unknown when it cannot be read, never an error.
+    rc, out, err = c.run('--json', 'status')
+    st = json.loads(out) if rc == 0 else {}
+    readable = os.access(st.get('zones', '/nonexistent'), os.R_OK | os.X_OK)
+    t.ok(rc == 0 and st['zones_readable'] == readable and all(
+        p['serving'] == 'unknown' and p['served'] is False for p in st['pools']
+        if not readable), 'status --json without --zones: exit 0; unknown when the default '
+         'directory (%s) cannot be read' % st.get('zones'), out + err)
+    rc, out, err = c.run('status', P)
+    t.ok(rc == 0 and (readable or re.search(r'^pool %s \w+ served unknown$' % re.escape(P), out,
+                                             re.M)),
+         'status without --zones: exit 0; served unknown when the default cannot be read',
+         out + err)
     rc, out, err = c.run('--json', 'history', P)
     h = json.loads(out)
     t.ok(rc == 0 and h == {'changes': [], 'probes': []}, 'history --json: empty lists', out)
@@ -366,6 +396,138 @@ def run_tests(t, tmp):
     members = json.loads(c.ok('--json', 'pool', 'show', 'c.example.com'))['members']
     t.eq(sorted(m['name'] for m in members), sorted('m%d' % i for i in range(10)),
          'ten members exist afterwards')
+
+
+# --location as given -> as export and pool show print it (the shortest plain decimal).
+LOCATIONS = [
+    ('50,10', '50,10'),
+    ('0,-120', '0,-120'),
+    ('-45,-120', '-45,-120'),
+    ('0.000001,-0.5', '0.000001,-0.5'),
+    ('89.999999,179.999999', '89.999999,179.999999'),
+    ('-90,180', '-90,180'),
+    ('50.110,008.680', '50.11,8.68'),
+    ('-33.87,151.21', '-33.87,151.21'),
+    ('+1,-0', '1,0'),
+    ('0.00000000000000000001,100', '0.00000000000000000001,100'),
+]
+
+
+def location_round_trip(t, tmp):
+    """export -> apply of round-number locations (json_double_fmt once wrote "5e+01,1e+01")."""
+    c = Ctl(os.path.join(tmp, 'loc.db'))
+    c.ok('init')
+    c.ok('pool', 'add', 'l.demo.test', '--policy', 'geo')
+    for i, (given, _) in enumerate(LOCATIONS):
+        c.ok('member', 'add', 'l.demo.test', 'm%02d' % i, '--address', '10.0.0.%d' % (i + 1),
+             '--location', given)
+    want = {'m%02d' % i: shown for i, (_, shown) in enumerate(LOCATIONS)}
+    exp = c.ok('export')
+    got = {m['name']: m['location'] for m in json.loads(exp)['pools'][0]['members']}
+    t.eq(got, want, 'export: locations as plain decimals, never an exponent')
+    show = c.ok('pool', 'show', 'l.demo.test')
+    got = dict(zip(re.findall(r'^  member (\S+)$', show, re.M),
+                   re.findall(r'^    location (\S+)$', show, re.M)))
+    t.eq(got, want, 'pool show: locations as plain decimals, never an exponent')
+    got = {m['name']: m['location']
+           for m in json.loads(c.ok('--json', 'pool', 'show', 'l.demo.test'))['members']}
+    t.eq(got, want, 'pool show --json: locations as plain decimals')
+    src = os.path.join(tmp, 'loc.json')
+    with open(src, 'w') as f:
+        f.write(exp)
+    before = c.state()
+    rc, out, err = c.run('apply', src, '--dry-run')
+    t.ok(rc == 0 and out == 'no changes\n', 'apply --dry-run of its own export: no changes',
+         'exit %d: %s%s' % (rc, out, err))
+    rc, out, err = c.run('apply', src)
+    t.ok(rc == 0 and out == 'no changes\n' and c.state() == before,
+         'apply of its own export: no changes, no journal row', 'exit %d: %s%s' % (rc, out, err))
+    d = Ctl(os.path.join(tmp, 'loc2.db'))
+    d.ok('init')
+    rc, out, err = d.run('apply', src)
+    t.ok(rc == 0, 'apply of the export to a fresh database', 'exit %d: %s' % (rc, err))
+    t.eq(d.ok('export'), exp, 'locations: export -> apply -> export is equal')
+
+
+def country_codes(t, tmp):
+    """--country takes assigned ISO 3166-1 alpha-2 codes (and XK), not just two letters."""
+    c = Ctl(os.path.join(tmp, 'cc.db'))
+    c.ok('init')
+    c.ok('pool', 'add', 'cc.demo.test', '--policy', 'geo')
+    c.ok('member', 'add', 'cc.demo.test', 'm', '--address', '192.0.2.1')
+    for given, stored in (('XK', 'XK'), ('de,fr-idf,gb-eng,jp-13,es-m', 'DE,FR-IDF,GB-ENG,JP-13,ES-M'),
+                          ('AX,SS,CW,BQ,ZW', 'AX,SS,CW,BQ,ZW')):
+        rc, out, err = c.run('member', 'set', 'cc.demo.test', 'm', '--country', given)
+        got = json.loads(c.ok('--json', 'pool', 'show', 'cc.demo.test'))['members'][0]
+        t.ok(rc == 0 and ','.join(got.get('countries', [])) == stored,
+             '--country %s accepted' % given,
+             'exit %d %s %r' % (rc, err, got))
+    before = c.state()
+    for given, bad in (('XX', 'XX'), ('DE,EU', 'EU'), ('AP', 'AP'), ('UK', 'UK'), ('zz', 'ZZ'),
+                       ('QQ-CA', 'QQ-CA'), ('A1', 'A1')):
+        rc, out, err = c.run('member', 'set', 'cc.demo.test', 'm', '--country', given)
+        want = ('gslbctl: member set: --country: %s is not an ISO 3166-1 alpha-2 code or CC-SUB\n'
+                % bad)
+        t.ok(rc == 2 and err == want, '--country %s refused: exit 2 naming %s' % (given, bad),
+             'exit %d, stderr %r' % (rc, err))
+    t.ok(c.state() == before, 'refused --country codes wrote nothing')
+    # apply checks the same way, naming the JSON path
+    doc = json.loads(c.ok('export'))
+    doc['pools'][0]['members'][0]['countries'] = ['DE', 'XX']
+    src = os.path.join(tmp, 'cc.json')
+    with open(src, 'w') as f:
+        json.dump(doc, f)
+    rc, out, err = c.run('apply', src)
+    t.ok(rc == 2 and 'XX is not an ISO 3166-1 alpha-2 code or CC-SUB' in err
+         and err.startswith('gslbctl: apply: pools[0].members[0].countries')
+         and err.count('\n') == 1, 'apply: an unknown country code exits 2 naming the path', err)
+    # A row written by another tool: gslbctl still reads it, explain ignores the bad code.
+    con = sqlite3.connect(c.db)
+    con.execute("UPDATE member SET countries = 'XX,DE'")
+    con.commit()
+    con.close()
+    rc, out, err = c.run('export')
+    t.ok(rc == 0 and '"XX"' in out, 'export of a database with a bad country row works', err)
+    rc, out, err = c.run('explain', 'cc.demo.test')
+    t.ok(rc == 0 and 'sample answer: 192.0.2.1' in out,
+         'explain of a database with a bad country row works', out + err)
+
+
+JSON_COMMANDS = ['pool list', 'pool show', 'status', 'history', 'explain', 'log']
+
+
+def docs_agree(t):
+    """gslbctl --help and gslbctl(8) list the same commands and the same --json ones."""
+    p = subprocess.run([GSLBCTL, '--help'], capture_output=True, text=True, timeout=30)
+    helptext = ' '.join(p.stdout.split())
+    t.ok(p.returncode == 0 and '--json: machine-readable output for pool list, pool show, status, '
+         'history, explain and log.' in helptext, '--help: which commands take --json', p.stdout)
+    cmds = [line.split('[')[0].split(' POOL')[0].split(' NAME')[0].split(' FILE')[0].strip()
+            for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()
+            if line.startswith('  ') and not line.startswith('   ')]
+    t.eq(len(cmds), 18, '--help lists the 18 commands with their usage')
+    page = os.path.join(g.SRCDIR, 'doc', 'gslbctl.8')
+    if not shutil.which('man') or not shutil.which('col'):
+        t.skip('gslbctl(8) renders cleanly', 'no man or col')
+        return
+    r = subprocess.run('MANWIDTH=80 man -l %s | col -b' % page, shell=True, capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, MANWIDTH='80'))
+    text = r.stdout
+    flat = ' '.join(text.split()).replace('\u2010 ', '').replace('- ', '-')
+    t.ok('--json Machine-readable output for pool list, pool show, status, history, explain and '
+         'log.' in flat, 'gslbctl(8): --json names explain too', flat[:2000])
+    t.ok(re.search(r'^ {7}log \[--limit N\]$', text, re.M) and not re.search(r'^\s+N\]', text, re.M),
+         'gslbctl(8): the log tag renders on one line ("N]" not in the body)',
+         '\n'.join(l for l in text.splitlines() if 'limit' in l))
+    tags = [' '.join(l.split())
+            for l in text.split('COMMANDS')[1].split('EXIT STATUS')[0].splitlines()
+            if re.match(r'^ {7}\S', l)]
+    missing = [c for c in cmds if not any(tag.startswith(c) for tag in tags)]
+    t.eq(missing, [], 'gslbctl(8) has a paragraph for every command --help lists')
+    if shutil.which('groff'):
+        w = subprocess.run(['groff', '-man', '-ww', '-z', page], capture_output=True, text=True,
+                           timeout=60)
+        t.eq(w.stderr, '', 'gslbctl(8): groff -ww finds nothing to warn about')
 
 
 if __name__ == '__main__':

@@ -3,7 +3,9 @@
 """Balanced names from the SQLite file, and live changes to it (interface.md sections 3 to 5)."""
 
 import collections
+import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -93,6 +95,10 @@ POOLS = [
     ]),
     ('x.deleg.pools.test', [], [
         ('d', ['--address', '198.51.100.92']),
+    ]),
+    # at the zone cut itself: the referral, not the pool
+    ('deleg.pools.test', [], [
+        ('d', ['--address', '198.51.100.93']),
     ]),
 ]
 
@@ -226,7 +232,7 @@ def main(t):
         t.ok(took is not None, desc, 'not seen within 3 s')
 
     log = srv.stderr()
-    t.ok('pools: %d loaded (2 not served)' % len(POOLS) in log,
+    t.ok('pools: %d loaded (3 not served)' % len(POOLS) in log,
          'log: pools: N loaded (M not served)', log[-2000:])
     t.ok('www.nowhere.example' in log and 'not served' in log,
          'log: the pool outside every zone is named', log[-2000:])
@@ -327,10 +333,12 @@ def main(t):
     m = ask('www.nowhere.example')
     t.ok(m is not None and m.rcode() == REFUSED and not m.answer,
          'pool outside every zone: REFUSED', m and m.to_text())
-    m = ask('x.deleg.pools.test')
-    t.ok(m is not None and m.rcode() == NOERROR and not m.answer and m.authority
-         and not m.flags & dns.flags.AA, 'pool below a delegation: the referral',
-         m and m.to_text())
+    for name in ('x.deleg.pools.test', 'deleg.pools.test'):
+        m = ask(name)
+        t.ok(m is not None and m.rcode() == NOERROR and not m.answer and m.authority
+             and not m.flags & dns.flags.AA, '%s: pool at or below a delegation: the referral'
+             % name, m and m.to_text())
+    status_agrees(t, srv, db)
 
     # ---- ttl and degraded-ttl
     m = ask('ttl.pools.test')
@@ -355,6 +363,40 @@ def main(t):
     unreadable(t, srv, db, ask, addrs)
 
     srv.check_stop(t)
+
+
+def status_agrees(t, srv, db):
+    """gslbctl status --zones says served exactly where gslbd serves (it once missed zone cuts)."""
+    if not HAVE_GSLBCTL:
+        t.skip('gslbctl status agrees with gslbd', 'no gslbctl')
+        return
+    logged = dict((name, why) for name, why in
+                  re.findall(r'pool (\S+) is (.*?): not served', srv.stderr()))
+    t.eq(logged, {'www.nowhere.example.': 'in no served zone',
+                  'x.deleg.pools.test.': 'below a delegation',
+                  'deleg.pools.test.': 'below a delegation'},
+         'gslbd logs the pools it does not serve, and why')
+    p = subprocess.run([GSLBCTL, '--db', db, '--json', 'status', '--zones', srv.zones_dir],
+                       capture_output=True, text=True, timeout=30)
+    try:
+        pools = json.loads(p.stdout)['pools'] if p.returncode == 0 else None
+    except ValueError:
+        pools = None
+    if not t.ok(pools is not None, 'status --json --zones: exit 0, JSON', p.stdout + p.stderr):
+        return
+    want = {name.lower().rstrip('.') + '.': name + '.' not in logged for name, _, _ in POOLS}
+    t.eq({q['name']: q['served'] for q in pools}, want,
+         'status --json: served exactly for the pools gslbd serves (zone cut included)')
+    t.eq({q['name']: q['serving'] for q in pools if not q['served']}, logged,
+         'status --json: serving gives gslbd\'s reason')
+    p = subprocess.run([GSLBCTL, '--db', db, 'status', '--zones', srv.zones_dir],
+                       capture_output=True, text=True, timeout=30)
+    heads = dict(re.findall(r'^pool (\S+) \S+ (.*)$', p.stdout, re.M))
+    t.eq({k: v for k, v in heads.items() if k in logged},
+         {k: 'NOT SERVED (%s)' % v for k, v in logged.items()},
+         'status (text): NOT SERVED with the reason at and below the zone cut')
+    t.ok(heads.get('pools.test.') == 'served' and heads.get('w.pools.test.') == 'served',
+         'status (text): served pools, the apex pool included', p.stdout)
 
 
 def check_config(t, srv, db):

@@ -377,6 +377,48 @@ static void test_distance(void)
 	     M_PI * 6371.0088, 1e-6, "through a point to the antipode");
 }
 
+/* --country codes (src/geo/country.c): ISO 3166-1 assigned plus XK, nothing GeoIP1-only. */
+static void test_place_codes(void)
+{
+	size_t n = geo_country_count();
+	bool sorted = true;
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(geo_country_at(i - 1), geo_country_at(i)) >= 0)
+			sorted = false;
+	ok(sorted && geo_country_at(n) == NULL, "country table strictly sorted (bsearch needs it)");
+	is_int((long long)n, 250, "249 assigned ISO 3166-1 alpha-2 codes and XK");
+	static const char *const known[] = { "AD", "DE", "GB", "US", "SG", "JP",
+					     "XK", "AX", "SS", "CW", "BQ", "ZW" };
+	static const char *const unknown[] = { "XX", "EU", "AP", "UK", "A1", "A2",  "O1",
+					       "ZZ", "AA", "de", "D",  "",   "DEU", "D1" };
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		ok(geo_country_known(known[i]), "country %s known", known[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
+		ok(!geo_country_known(unknown[i]), "country '%s' refused", unknown[i]);
+	ok(!geo_country_known(NULL), "country NULL refused");
+	static const char *const places[] = {
+		"US-CA", "GB-ENG", "JP-13", "ES-M", "FR-IDF", "XK-1"
+	};
+	static const char *const bad[] = { "XX-CA", "EU-1",  "US-",  "US-CALI", "US_CA",
+					   "us-ca", "US-C.", "USCA", "U",	"-CA" };
+	for (size_t i = 0; i < ARRAY_SIZE(places); i++)
+		ok(geo_place_code_valid(places[i]), "place %s valid", places[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		ok(!geo_place_code_valid(bad[i]), "place '%s' refused", bad[i]);
+	/* Every country and subdivision our test file and MaxMind's return can be listed. */
+	static const char *const returned[] = { "DE-HE",  "US-VA",  "SG",     "US-CA",
+						"JP-13",  "BR-SP",  "AU-NSW", "FR",
+						"NL",	  "GB-ENG", "IN-MH",  "ZA-GP",
+						"GB-WBK", "SE-E",   "PH-22",  "BT" };
+	bool all = true;
+	for (size_t i = 0; i < ARRAY_SIZE(returned); i++)
+		if (!geo_place_code_valid(returned[i])) {
+			diag("refused: %s", returned[i]);
+			all = false;
+		}
+	ok(all, "the codes the test geo files return are all valid");
+}
+
 int main(void)
 {
 	srcdir = getenv("GSLB_SRCDIR") ? getenv("GSLB_SRCDIR") : ".";
@@ -395,6 +437,7 @@ int main(void)
 	test_broken_data();
 	test_threads();
 	test_distance();
+	test_place_codes();
 
 #if COUNT_ALLOCS
 	/*

@@ -330,6 +330,41 @@ static void test_equal(void)
 	lb_pools_free(b, nb);
 }
 
+/*
+ * Country and continent codes written by another tool: the loader keeps the
+ * valid ones and ignores (with a warning) those no geo file returns.
+ */
+static void test_bad_places(void)
+{
+	static char *addrs[] = { "10.100.0.1" };
+	static uint8_t fams[] = { 4 };
+	db_member_t dm = { .name = "m",
+			   .weight = 100,
+			   .priority = 1,
+			   .countries = "XX,de, EU ,US-CA,QQ-CA,UK,XK,DEUTSCHLAND-LONG,US-",
+			   .continents = "EU,XX",
+			   .naddresses = 1,
+			   .addresses = addrs,
+			   .families = fams };
+	db_pool_t dp = { .name = "bad.example.test.",
+			 .policy = DB_POLICY_GEO,
+			 .ttl = 30,
+			 .degraded_ttl = -1,
+			 .answers = 1,
+			 .fallback_all = true,
+			 .nmembers = 1,
+			 .members = &dm };
+	db_config_t cfg = { .npools = 1, .pools = &dp };
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(&cfg, &pools);
+	const lb_member_t *m = n == 1 ? &pools[0].members[0] : NULL;
+	ok(m && m->ncountries == 3 && strcmp(m->countries[0], "DE") == 0 &&
+		   strcmp(m->countries[1], "US-CA") == 0 && strcmp(m->countries[2], "XK") == 0,
+	   "loader: unknown country codes ignored (XX EU QQ-CA UK ...), DE US-CA XK kept");
+	ok(m && m->continents == 1u << lb_continent_bit("EU"), "loader: unknown continent ignored");
+	lb_pools_free(pools, n);
+}
+
 /* ---- the answer path: client from ECS or the peer, scope in the response ---- */
 
 static void zone_rr(zone_t *z, const char *owner, uint16_t type, const void *rd, size_t n)
@@ -577,6 +612,7 @@ int main(void)
 	test_scope_zero(&pools[0], db, h);
 	test_fallback(&pools[0], db, h);
 	test_equal();
+	test_bad_places();
 	test_answer_path(db, h);
 	test_cache_networks(db, h);
 
