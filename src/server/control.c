@@ -603,29 +603,52 @@ static int listeners_bind(const server_conf_t *conf, int *fds)
 }
 
 /*
+ * A database file that does not exist, as start-up will find it: 0 when
+ * start-up can create it (its directory exists and is writable), else the
+ * negative errno value SQLite's open() will meet.
+ */
+static int db_creatable(const char *path)
+{
+	char *copy = gslb_strdup(path);
+	int ret = access(dirname(copy), W_OK | X_OK) < 0 ? -errno : 0;
+	free(copy);
+	return ret;
+}
+
+/*
  * --check-config for the database: opened read-only (never created or
- * migrated), its configuration read and its pools placed in zones.
- * Returns the number of problems that would stop gslbd or lose data.
+ * migrated), its configuration read and its pools placed in zones.  A
+ * file start-up could not open gets start-up's message.  Returns the
+ * number of problems that would stop gslbd or lose data.
  */
 static unsigned check_db(const char *path, const zone_set_t *zones)
 {
 	db_t *db = NULL;
 	db_config_t *cfg = NULL;
 	unsigned problems = 0;
+	int ret;
 
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		ret = db_creatable(path);
+		if (ret < 0) {
+			log_err("cannot open database %s: %s", path, gslb_strerror(ret));
+			return 1;
+		}
 		log_warn("database %s does not exist: gslbd will create it", path);
 		return 0;
 	}
 	char err[256];
 	int version = 0;
 	int64_t generation = 0;
-	int ret = db_open(path, DB_OPEN_READONLY, &db);
-	if (ret == 0)
-		ret = db_version(db, &version);
+	ret = db_open(path, DB_OPEN_READONLY, &db);
 	if (ret < 0) {
-		log_err("database %s: cannot open: %s", path, gslb_strerror(ret));
+		log_err("cannot open database %s: %s", path, gslb_strerror(ret));
 		problems++;
+		goto out;
+	}
+	ret = db_version(db, &version);
+	if (ret < 0) {
+		problems++; /* logged by the db module, with the file's name */
 		goto out;
 	}
 	if (version < DB_SCHEMA_VERSION) {
@@ -737,12 +760,13 @@ int server_run(const server_conf_t *conf)
 	 */
 	int from = 0;
 	int ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
-	if (ret == 0)
-		ret = db_migrate(ctl.db, &from);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
 	}
+	ret = db_migrate(ctl.db, &from);
+	if (ret < 0)
+		goto out; /* db_migrate() has logged why, with the file's name */
 	if (from == 0)
 		log_info("database %s: created (schema version %d)", conf->db_path,
 			 DB_SCHEMA_VERSION);

@@ -203,6 +203,7 @@ def main(t):
     try:
         test_geo_startup(t, e)
         test_geo_reload(t, e)
+        test_db(t, e)
         test_help(t)
     finally:
         shutil.rmtree(e.tmp, ignore_errors=True)
