@@ -782,7 +782,9 @@ int server_run(const server_conf_t *conf)
 	ctl.health = lb_health_new(HEALTH_TARGETS_MAX);
 	ctl.targets = server_targets_new(HEALTH_TARGETS_MAX);
 	ctl.probes = health_loop_new(ctl.health, conf->db_path, conf->ca_file, conf->history_h);
-	ret = ctl.probes ? health_loop_start(ctl.probes) : -ENOMEM;
+	if (!ctl.probes)
+		goto out; /* health_loop_new() has logged why */
+	ret = health_loop_start(ctl.probes);
 	if (ret < 0) {
 		log_err("cannot start the health checks: %s", gslb_strerror(ret));
 		goto out;

@@ -204,6 +204,7 @@ def main(t):
         test_geo_startup(t, e)
         test_geo_reload(t, e)
         test_db(t, e)
+        test_ca_file(t, e)
         test_help(t)
     finally:
         shutil.rmtree(e.tmp, ignore_errors=True)
