@@ -140,6 +140,15 @@ def test_db(t, e):
     t.ok(rc == 1 and start_line is not None and start_line in errors(out),
          '--check-config: a database in a missing directory is exit 1 with the start-up '
          'message', '%r\n%s' % (rc, out))
+    # A "directory" that is a file: ENOTDIR, not ENOENT; the same error either way (even as root).
+    under_file = os.path.join(e.path('plain', b'x'), 'x.db')
+    rc, out = e.start(db=under_file)
+    start_line = one_error(t, rc, out, 'start-up with a database under a plain file: exit 1, one '
+                           'message', under_file, os.strerror(20))
+    rc, out = e.check(db=under_file)
+    t.ok(rc == 1 and start_line is not None and start_line in errors(out),
+         '--check-config: a database under a plain file is exit 1 with the start-up message',
+         '%r\n%s' % (rc, out))
     missing = e.path('later.db')
     rc, out = e.check(db=missing)
     t.ok(rc == 0 and 'will create it' in out and not os.path.exists(missing),
