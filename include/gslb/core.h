@@ -22,7 +22,9 @@
 	X(GSLB_ECONFIG, -1007, "invalid configuration")               \
 	X(GSLB_ENAME, -1008, "invalid domain name")                   \
 	X(GSLB_ECLASS, -1009, "record class is not IN")               \
-	X(GSLB_EGEODB, -1010, "invalid MaxMind DB file")
+	X(GSLB_EGEODB, -1010, "invalid MaxMind DB file")              \
+	X(GSLB_ENOTDB, -1011, "file is not a database")               \
+	X(GSLB_EDBCORRUPT, -1012, "database file is corrupt")
 
 enum gslb_err {
 #define GSLB_ERR_ENUM(name, val, msg) name = (val),

@@ -31,7 +31,11 @@ enum db_open_flags {
 
 /**
  * Open the database at path.  Without DB_OPEN_CREATE a missing file is
- * -ENOENT.  Does not migrate.  Caller closes with db_close().
+ * -ENOENT.  Does not migrate.  Caller closes with db_close().  A failure is
+ * not logged (SQLite's message only at debug level): the return says why,
+ * for the caller to report once: a negative errno value from opening the
+ * file (-ENOENT, -EACCES ...), GSLB_ENOTDB for a file that is not an SQLite
+ * database, GSLB_EDBCORRUPT, -EBUSY, -EROFS, -ENOMEM or -EIO.
  */
 int db_open(const char *path, unsigned flags, db_t **out);
 

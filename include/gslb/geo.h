@@ -49,10 +49,12 @@ typedef struct geo_db_meta {
 
 /**
  * Open the MaxMind DB file at path (memory-mapped).  On success *db is set
- * and the caller closes it with geo_db_close().  Errors are logged with the
- * file name and libmaxminddb's message, *db is left NULL, and the return is
- * a negative errno value from opening the file (-ENOENT, -EACCES ...), -EIO,
- * -ENOMEM, or GSLB_EGEODB for a file that is not a usable MaxMind DB.
+ * and the caller closes it with geo_db_close().  On failure *db is left
+ * NULL and the return is a negative errno value from opening the file
+ * (-ENOENT, -EACCES, -EISDIR ...), -EIO, -ENOMEM, or GSLB_EGEODB for a file
+ * that is not a usable MaxMind DB (empty, bad metadata).  Failures are
+ * logged at debug level only, with libmaxminddb's message: the caller
+ * reports the code once (gslbd: a start-up or a reload error).
  */
 int geo_db_open(const char *path, geo_db_t **db);
 

@@ -50,14 +50,17 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
 	db_migrate_v2,
 };
 
-/* Translate a SQLite result code, logging its message with what we were doing. */
-static int fail(db_t *db, int rc, const char *what)
+/*
+ * Translate a SQLite result code and keep its message, with what we were
+ * doing, for db_errmsg().  A file SQLite could not open is the errno of
+ * the open() that failed (ENOENT for a missing directory, EACCES ...).
+ */
+static int note(db_t *db, int rc, const char *what)
 {
 	int prim = rc & 0xff;
 
 	snprintf(db->err, sizeof(db->err), "database %s: %s: %s", db->path, what,
 		 sqlite3_errmsg(db->h));
-	log_err("%s", db->err);
 	switch (prim) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -68,16 +71,27 @@ static int fail(db_t *db, int rc, const char *what)
 		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 			return -EEXIST;
 		return GSLB_ECONFIG;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
+	case SQLITE_CANTOPEN: {
+		int e = sqlite3_system_errno(db->h);
+		return e > 0 ? -e : -ENOENT;
+	}
 	case SQLITE_READONLY:
 		return -EROFS;
 	case SQLITE_NOTADB:
+		return GSLB_ENOTDB;
 	case SQLITE_CORRUPT:
-		return GSLB_ECONFIG;
+		return GSLB_EDBCORRUPT;
 	default:
 		return -EIO;
 	}
+}
+
+/* note(), and log the message: for failures after the open, which callers do not repeat. */
+static int fail(db_t *db, int rc, const char *what)
+{
+	int ret = note(db, rc, what);
+	log_err("%s", db->err);
+	return ret;
 }
 
 static int exec(db_t *db, const char *sql, const char *what)
@@ -171,28 +185,47 @@ int db_open(const char *path, unsigned flags, db_t **out)
 	else
 		oflags |= SQLITE_OPEN_READWRITE |
 			  ((flags & DB_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	/*
+	 * Failures to open are not logged here: the code says why (the errno
+	 * of open(), GSLB_ENOTDB ...) and the caller reports it once, as a
+	 * start-up error or to the user; SQLite's message goes to debug.
+	 */
 	rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
 	if (rc != SQLITE_OK) {
-		ret = db->h ? fail(db, rc, "open") : -ENOMEM;
+		ret = db->h ? note(db, rc, "open") : -ENOMEM;
 		goto out;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
-	ret = exec(db, "PRAGMA foreign_keys = ON", "enable foreign keys");
-	if (ret)
+	rc = sqlite3_exec(db->h, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		ret = note(db, rc, "enable foreign keys");
 		goto out;
+	}
+	/*
+	 * SQLite reads the file lazily: read its header now, so a file that
+	 * is not a database fails here, read-only or not.
+	 */
+	rc = sqlite3_exec(db->h, "PRAGMA schema_version", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		ret = note(db, rc, "read the header");
+		goto out;
+	}
 	/*
 	 * WAL lets readers (gslbd) and one writer (gslbctl) work at once.  It
 	 * is a property of the file, so a read-only connection leaves it be.
 	 */
 	if (!(flags & DB_OPEN_READONLY)) {
-		ret = exec(db, "PRAGMA journal_mode = WAL", "enable WAL");
-		if (ret)
+		rc = sqlite3_exec(db->h, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			ret = note(db, rc, "enable WAL");
 			goto out;
+		}
 	}
 	ret = 0;
 out:
 	if (ret) {
+		log_debug("%s", db->err[0] ? db->err : "database: out of memory");
 		db_close(db);
 		return ret;
 	}

@@ -63,12 +63,14 @@ int geo_db_open(const char *path, geo_db_t **db)
 	/*
 	 * libmaxminddb reports an empty file or a directory as a failed
 	 * mmap() ("An attempt to read data ... failed"); say what it is.
+	 * Failures are logged at debug level only: the caller reports the
+	 * returned code once, as a start-up or a reload error.
 	 */
 	struct stat st;
 	if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size == 0)) {
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : S_ISREG(st.st_mode) ? GSLB_EGEODB : -EINVAL;
-		log_err("geoip %s: %s", path,
-			S_ISREG(st.st_mode) ? "the file is empty" : "not a regular file");
+		log_debug("geoip %s: %s", path,
+			  S_ISREG(st.st_mode) ? "the file is empty" : "not a regular file");
 		goto out;
 	}
 
@@ -78,17 +80,17 @@ int geo_db_open(const char *path, geo_db_t **db)
 	if (status != MMDB_SUCCESS) {
 		ret = mmdb_to_err(status, saved_errno);
 		if (status == MMDB_FILE_OPEN_ERROR && saved_errno > 0)
-			log_err("geoip %s: %s: %s", path, MMDB_strerror(status),
-				strerror(saved_errno));
+			log_debug("geoip %s: %s: %s", path, MMDB_strerror(status),
+				  strerror(saved_errno));
 		else
-			log_err("geoip %s: %s", path, MMDB_strerror(status));
+			log_debug("geoip %s: %s", path, MMDB_strerror(status));
 		/* MMDB_open() releases what it built when it fails. */
 		goto out;
 	}
 
 	const MMDB_metadata_s *md = &g->mmdb.metadata;
 	if (md->ip_version != 4 && md->ip_version != 6) {
-		log_err("geoip %s: unsupported ip_version %u", path, md->ip_version);
+		log_debug("geoip %s: unsupported ip_version %u", path, md->ip_version);
 		MMDB_close(&g->mmdb);
 		ret = GSLB_EGEODB;
 		goto out;

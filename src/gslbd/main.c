@@ -124,15 +124,18 @@ static void usage(FILE *f)
 		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
 		"                           (default: the system store)\n"
 		"      --history HOURS      hours of probe results kept, 1-%d (default: %d)\n"
-		"      --check-config       load and validate the configuration, print problems,\n"
-		"                           exit 0 if all is fine, else 1; binds nothing\n"
+		"      --check-config       load and validate the zones, the database and the\n"
+		"                           geo file, print problems, exit 0 if all is fine,\n"
+		"                           else 1; binds nothing\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
-		"SIGHUP reloads the zones (so does any change in the zone directory);\n"
-		"changes to the database are answered within a second, with no signal;\n"
-		"SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a clean stop, 1 when\n"
-		"an option is invalid or start-up fails.  See gslbd(8).\n",
+		"SIGHUP reloads the zones and the geo file (so do a change in the zone\n"
+		"directory and a new geo file); a file that fails to load keeps its previous\n"
+		"version.  Changes to the database are answered within a second, with no\n"
+		"signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a clean stop,\n"
+		"1 when an option is invalid or start-up fails (a listener, the zone\n"
+		"directory, the database or the geo file).  See gslbd(8).\n",
 		DEFAULT_ZONES, DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H);
 }
@@ -484,7 +487,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.check_config) {
-		status = server_check_config(o.zones, o.db);
+		status = server_check_config(o.zones, o.db, o.geoip);
 		goto out;
 	}
 

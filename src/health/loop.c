@@ -839,8 +839,11 @@ health_loop_t *health_loop_new(lb_health_t *table, const char *db_path, const ch
 		sqlite3_exec(hl->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
 		sqlite3_exec(hl->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	}
-	if (uv_loop_init(&hl->loop) < 0)
+	int rc = uv_loop_init(&hl->loop);
+	if (rc < 0) {
+		log_err("health: cannot create the loop: %s", uv_strerror(rc));
 		goto fail;
+	}
 	uv_async_init(&hl->loop, &hl->async, async_cb);
 	hl->async.data = hl;
 	uv_timer_init(&hl->loop, &hl->flush_timer);

@@ -762,10 +762,26 @@ SSL_CTX *health_tls_ctx_new(const char *ca_file)
 	int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
 			 : SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {
-		unsigned long e = ERR_get_error();
+		/*
+		 * OpenSSL 3 queues a failed fopen() as a system error (its
+		 * reason code is the errno, its reason string NULL) followed
+		 * by its own errors: the system error, if any, says why.
+		 */
+		const char *why = "no certificate found", *lib = NULL;
+		int sys = 0;
+		unsigned long e;
+		while ((e = ERR_get_error()) != 0) {
+			if (ERR_GET_LIB(e) == ERR_LIB_SYS && ERR_GET_REASON(e) > 0)
+				sys = ERR_GET_REASON(e);
+			else if (!lib)
+				lib = ERR_reason_error_string(e);
+		}
+		if (sys)
+			why = strerror(sys);
+		else if (lib)
+			why = lib;
 		log_err("health: cannot load CA certificates from %s: %s",
-			ca_file ? ca_file : "the system store",
-			e ? ERR_reason_error_string(e) : "?");
+			ca_file ? ca_file : "the system store", why);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

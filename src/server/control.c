@@ -245,21 +245,21 @@ static lb_set_t *pools_build(control_t *ctl, const zone_set_t *zones)
 }
 
 /*
- * Interface 3: open --geoip again; a file that fails to open keeps the
- * previous one (geo_db_open() has logged why).  Returns the database
- * replaced, to be closed once no snapshot can be using it.
+ * Interface 3: open --geoip again on a reload; a file that fails to open
+ * keeps the previous one, and the failure is logged.  (At start-up a geo
+ * file that does not open is fatal: server_run() opens the first one.)
+ * Returns the database replaced, to be closed once no snapshot can be
+ * using it.
  */
 static geo_db_t *geo_refresh(control_t *ctl)
 {
 	geo_db_t *db = NULL, *old = ctl->geo;
 	if (!ctl->conf->geoip)
 		return NULL;
-	if (geo_db_open(ctl->conf->geoip, &db) < 0) {
-		if (old)
-			log_err("geo file %s: keeping the previous one", ctl->conf->geoip);
-		else
-			log_err("geo file %s: geo pools answer without client locations",
-				ctl->conf->geoip);
+	int ret = geo_db_open(ctl->conf->geoip, &db);
+	if (ret < 0) {
+		log_err("geo file %s: %s; keeping the previous one", ctl->conf->geoip,
+			gslb_strerror(ret));
 		return NULL;
 	}
 	ctl->geo = db;
@@ -603,29 +603,52 @@ static int listeners_bind(const server_conf_t *conf, int *fds)
 }
 
 /*
+ * A database file that does not exist, as start-up will find it: 0 when
+ * start-up can create it (its directory exists and is writable), else the
+ * negative errno value SQLite's open() will meet.
+ */
+static int db_creatable(const char *path)
+{
+	char *copy = gslb_strdup(path);
+	int ret = access(dirname(copy), W_OK | X_OK) < 0 ? -errno : 0;
+	free(copy);
+	return ret;
+}
+
+/*
  * --check-config for the database: opened read-only (never created or
- * migrated), its configuration read and its pools placed in zones.
- * Returns the number of problems that would stop gslbd or lose data.
+ * migrated), its configuration read and its pools placed in zones.  A
+ * file start-up could not open gets start-up's message.  Returns the
+ * number of problems that would stop gslbd or lose data.
  */
 static unsigned check_db(const char *path, const zone_set_t *zones)
 {
 	db_t *db = NULL;
 	db_config_t *cfg = NULL;
 	unsigned problems = 0;
+	int ret;
 
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		ret = db_creatable(path);
+		if (ret < 0) {
+			log_err("cannot open database %s: %s", path, gslb_strerror(ret));
+			return 1;
+		}
 		log_warn("database %s does not exist: gslbd will create it", path);
 		return 0;
 	}
 	char err[256];
 	int version = 0;
 	int64_t generation = 0;
-	int ret = db_open(path, DB_OPEN_READONLY, &db);
-	if (ret == 0)
-		ret = db_version(db, &version);
+	ret = db_open(path, DB_OPEN_READONLY, &db);
 	if (ret < 0) {
-		log_err("database %s: cannot open: %s", path, gslb_strerror(ret));
+		log_err("cannot open database %s: %s", path, gslb_strerror(ret));
 		problems++;
+		goto out;
+	}
+	ret = db_version(db, &version);
+	if (ret < 0) {
+		problems++; /* logged by the db module, with the file's name */
 		goto out;
 	}
 	if (version < DB_SCHEMA_VERSION) {
@@ -654,7 +677,19 @@ out:
 	return problems;
 }
 
-int server_check_config(const char *zones_dir, const char *db_path)
+/*
+ * The geo file at start-up and for --check-config: opened once, a failure
+ * reported in one line (the same for both, so one predicts the other).
+ */
+static int geo_open(const char *path, geo_db_t **geo)
+{
+	int ret = geo_db_open(path, geo);
+	if (ret < 0)
+		log_err("cannot open geo file %s: %s", path, gslb_strerror(ret));
+	return ret;
+}
+
+int server_check_config(const char *zones_dir, const char *db_path, const char *geoip)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
@@ -667,9 +702,21 @@ int server_check_config(const char *zones_dir, const char *db_path)
 		log_err("check-config: %u zones loaded, %u failed", zones->count, failed);
 	else
 		log_info("check-config: %u zones loaded, no problems", zones->count);
-	unsigned db_problems = db_path ? check_db(db_path, zones) : 0;
+	unsigned problems = db_path ? check_db(db_path, zones) : 0;
 	zone_set_free(zones);
-	return failed || db_problems ? 1 : 0;
+	if (geoip) {
+		geo_db_t *geo = NULL;
+		if (geo_open(geoip, &geo) < 0) {
+			problems++;
+		} else {
+			geo_db_meta_t meta;
+			geo_db_metadata(geo, &meta);
+			log_info("check-config: geo file %s: %s, IPv%u", geoip, meta.database_type,
+				 meta.ip_version);
+			geo_db_close(geo);
+		}
+	}
+	return failed || problems ? 1 : 0;
 }
 
 int server_run(const server_conf_t *conf)
@@ -713,22 +760,31 @@ int server_run(const server_conf_t *conf)
 	 */
 	int from = 0;
 	int ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
-	if (ret == 0)
-		ret = db_migrate(ctl.db, &from);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
 	}
+	ret = db_migrate(ctl.db, &from);
+	if (ret < 0)
+		goto out; /* db_migrate() has logged why, with the file's name */
 	if (from == 0)
 		log_info("database %s: created (schema version %d)", conf->db_path,
 			 DB_SCHEMA_VERSION);
 	else if (from != DB_SCHEMA_VERSION)
 		log_info("database %s: schema upgraded from version %d to %d", conf->db_path, from,
 			 DB_SCHEMA_VERSION);
+	/* Interface 3: a geo file that does not open stops start-up (a reload keeps the old). */
+	if (conf->geoip) {
+		ret = geo_open(conf->geoip, &ctl.geo);
+		if (ret < 0)
+			goto out;
+	}
 	ctl.health = lb_health_new(HEALTH_TARGETS_MAX);
 	ctl.targets = server_targets_new(HEALTH_TARGETS_MAX);
 	ctl.probes = health_loop_new(ctl.health, conf->db_path, conf->ca_file, conf->history_h);
-	ret = ctl.probes ? health_loop_start(ctl.probes) : -ENOMEM;
+	if (!ctl.probes)
+		goto out; /* health_loop_new() has logged why */
+	ret = health_loop_start(ctl.probes);
 	if (ret < 0) {
 		log_err("cannot start the health checks: %s", gslb_strerror(ret));
 		goto out;
@@ -751,33 +807,13 @@ int server_run(const server_conf_t *conf)
 	}
 	if (zones->count == 0)
 		log_warn("no zones in %s: every query will be refused", conf->zones_dir);
-	geo_refresh(&ctl);
 	snapshot_publish(&ctl, zones, pools_build(&ctl, zones));
 
-	ctl.workers = gslb_calloc(conf->threads, sizeof(*ctl.workers));
-	for (unsigned t = 0; t < conf->threads; t++) {
-		int udp[conf->nlisten], tcp[conf->nlisten];
-		for (size_t i = 0; i < conf->nlisten; i++) {
-			int *slot = &fds[(t * conf->nlisten + i) * 2];
-			udp[i] = slot[0];
-			tcp[i] = slot[1];
-			slot[0] = slot[1] = -1; /* handed over */
-		}
-		ctl.nworkers = t + 1;
-		ret = server_worker_init(&ctl.workers[t], t, conf, udp, tcp);
-		if (ret < 0) {
-			log_err("cannot start worker %u: %s", t, gslb_strerror(ret));
-			goto out;
-		}
-	}
-	for (unsigned t = 0; t < conf->threads; t++) {
-		ret = server_worker_start(&ctl.workers[t]);
-		if (ret < 0) {
-			log_err("cannot start worker thread %u: %s", t, gslb_strerror(ret));
-			goto out;
-		}
-	}
-
+	/*
+	 * The control loop and its signal handlers come before the workers:
+	 * once a worker answers, gslbd looks ready, and a SIGHUP must then
+	 * reload, not kill it with the default action.
+	 */
 	ret = uv_loop_init(&ctl.loop);
 	if (ret < 0) {
 		log_err("cannot create the control loop: %s", gslb_strerror(ret));
@@ -817,6 +853,30 @@ int server_run(const server_conf_t *conf)
 		if (ret < 0)
 			log_warn("cannot watch geo file directory %s (%s): reload with SIGHUP",
 				 ctl.geo_dir, gslb_strerror(ret));
+	}
+
+	ctl.workers = gslb_calloc(conf->threads, sizeof(*ctl.workers));
+	for (unsigned t = 0; t < conf->threads; t++) {
+		int udp[conf->nlisten], tcp[conf->nlisten];
+		for (size_t i = 0; i < conf->nlisten; i++) {
+			int *slot = &fds[(t * conf->nlisten + i) * 2];
+			udp[i] = slot[0];
+			tcp[i] = slot[1];
+			slot[0] = slot[1] = -1; /* handed over */
+		}
+		ctl.nworkers = t + 1;
+		ret = server_worker_init(&ctl.workers[t], t, conf, udp, tcp);
+		if (ret < 0) {
+			log_err("cannot start worker %u: %s", t, gslb_strerror(ret));
+			goto out;
+		}
+	}
+	for (unsigned t = 0; t < conf->threads; t++) {
+		ret = server_worker_start(&ctl.workers[t]);
+		if (ret < 0) {
+			log_err("cannot start worker thread %u: %s", t, gslb_strerror(ret));
+			goto out;
+		}
 	}
 
 	if (metrics_fd >= 0) {

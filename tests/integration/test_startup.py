@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Start-up failures and --check-config (interface 3): a geo file, database or CA file gslbd
+cannot use stops start-up with exit status 1 and one clear message, --check-config predicts
+it with the same message, and a geo file broken later is a reload failure, not a stop."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gslbtest as g  # noqa: E402
+
+GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GEO = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
+ENOENT = os.strerror(2)
+
+
+def errors(out):
+    """The error lines of gslbd's output, without the 'gslbd[error]: ' prefix."""
+    pre = 'gslbd[error]: '
+    return [line[len(pre):] for line in out.splitlines() if line.startswith(pre)]
+
+
+class Env:
+    """A temporary directory with a zone directory holding one zone."""
+
+    def __init__(self):
+        self.tmp = g.tempfile.mkdtemp(prefix='gslbtest-startup-')
+        self.zones = os.path.join(self.tmp, 'zones')
+        os.mkdir(self.zones)
+        shutil.copy(os.path.join(g.ZONES, 'example.test.zone'), self.zones)
+        self.n = 0
+
+    def path(self, name, data=None):
+        p = os.path.join(self.tmp, name)
+        if data is not None:
+            with open(p, 'wb') as f:
+                f.write(data)
+        return p
+
+    def new_db(self):
+        self.n += 1
+        return self.path('gslb%d.db' % self.n)
+
+    def start(self, *args, db=None):
+        """gslbd expected to fail at start-up: (exit status, output); None if still running."""
+        cmd = [g.GSLBD, '--listen', '127.0.0.1:%d' % g.free_port(False), '--threads', '1',
+               '--zones', self.zones, '--db', db or self.new_db()] + list(args)
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=5, preexec_fn=g._pdeathsig)
+            return p.returncode, p.stdout.decode('utf-8', 'replace')
+        except subprocess.TimeoutExpired as e:
+            # subprocess.run() has killed it.
+            return None, 'still running after 5 s\n' + (e.output or b'').decode('utf-8',
+                                                                               'replace')
+
+    def check(self, *args, db=None):
+        cmd = [g.GSLBD, '--check-config', '--zones', self.zones,
+               '--db', db or self.new_db()] + list(args)
+        return g.run_tool(cmd)
+
+
+def one_error(t, rc, out, desc, *words):
+    """Exit status 1 and exactly one error line, holding every one of words."""
+    errs = errors(out)
+    t.ok(rc == 1 and len(errs) == 1 and all(w in errs[0] for w in words),
+         desc, 'exit status %r, want 1 and one error line with %r\n%s' % (rc, words, out))
+    return errs[0] if len(errs) == 1 else None
+
+
+def test_geo_startup(t, e):
+    missing = e.path('missing.mmdb')
+    rc, out = e.start('--geoip', missing)
+    start_missing = one_error(t, rc, out, 'start-up with a missing geo file: exit 1, one message '
+                              'naming the file and the reason', missing, ENOENT)
+    garbage = e.path('garbage.mmdb', b'this is not a MaxMind DB\n' * 40)
+    rc, out = e.start('--geoip', garbage)
+    start_garbage = one_error(t, rc, out, 'start-up with a geo file that is not an mmdb: exit 1, '
+                              'one message', garbage, 'MaxMind DB')
+    rc, out = e.start('--geoip', e.path('empty.mmdb', b''))
+    one_error(t, rc, out, 'start-up with an empty geo file: exit 1, one message', 'empty.mmdb')
+    rc, out = e.start('--geoip', e.tmp)
+    one_error(t, rc, out, 'start-up with a directory as the geo file: exit 1, one message',
+              e.tmp)
+
+    # --check-config opens the geo file as start-up does and says the same.
+    rc, out = e.check('--geoip', missing)
+    t.ok(rc == 1 and start_missing in errors(out),
+         '--check-config: a missing geo file is exit 1 with the start-up message',
+         '%r\n%s' % (rc, out))
+    rc, out = e.check('--geoip', garbage)
+    t.ok(rc == 1 and start_garbage in errors(out),
+         '--check-config: a geo file that is not an mmdb is exit 1 with the start-up message',
+         '%r\n%s' % (rc, out))
+    rc, out = e.check('--geoip', GEO)
+    t.ok(rc == 0 and not errors(out) and GEO in out,
+         '--check-config: a good geo file is exit 0 and named', '%r\n%s' % (rc, out))
+
+
+def test_geo_reload(t, e):
+    """A geo file broken after start-up keeps the previous one (SIGHUP and file change)."""
+    geo = e.path('reload.mmdb')
+    shutil.copy(GEO, geo)
+    srv = g.Gslbd(zones=('example.test.zone',), identity=False, extra_args=['--geoip', geo])
+    try:
+        srv.start()
+        with open(geo, 'wb') as f:
+            f.write(b'this is not a MaxMind DB\n' * 40)
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and 'keeping the previous one' not in srv.stderr():
+            time.sleep(0.05)
+        time.sleep(0.3)
+        err = srv.stderr()
+        t.ok(srv.alive(), 'a geo file broken after start-up: gslbd keeps running', err[-2000:])
+        t.ok(any(geo in line and 'keeping the previous one' in line for line in errors(err)),
+             'the reload failure is logged, naming the file', err[-2000:])
+        m = g.exchange(g.make_query('example.test.', 'SOA'), srv.addr4, 'udp').msg
+        t.ok(m is not None and m.answer, 'still answering after the failed reload',
+             m and m.to_text())
+        srv.check_stop(t)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_db(t, e):
+    bad = '/nonexistent-gslbtest-dir/x.db'
+    rc, out = e.start(db=bad)
+    start_line = one_error(t, rc, out, 'start-up with a database in a missing directory: exit '
+                           '1, one message with the reason', bad, ENOENT)
+    t.eq(len(out.splitlines()), 1, 'start-up with a bad database: nothing but that line')
+    rc, out = e.check(db=bad)
+    t.ok(rc == 1 and start_line is not None and start_line in errors(out),
+         '--check-config: a database in a missing directory is exit 1 with the start-up '
+         'message', '%r\n%s' % (rc, out))
+    # A "directory" that is a file: ENOTDIR, not ENOENT; the same error either way (even as root).
+    under_file = os.path.join(e.path('plain', b'x'), 'x.db')
+    rc, out = e.start(db=under_file)
+    start_line = one_error(t, rc, out, 'start-up with a database under a plain file: exit 1, one '
+                           'message', under_file, os.strerror(20))
+    rc, out = e.check(db=under_file)
+    t.ok(rc == 1 and start_line is not None and start_line in errors(out),
+         '--check-config: a database under a plain file is exit 1 with the start-up message',
+         '%r\n%s' % (rc, out))
+    missing = e.path('later.db')
+    rc, out = e.check(db=missing)
+    t.ok(rc == 0 and 'will create it' in out and not os.path.exists(missing),
+         '--check-config: a missing database in a writable directory is a warning, exit 0',
+         '%r\n%s' % (rc, out))
+
+    ro = e.path('readonly')
+    os.mkdir(ro)
+    os.chmod(ro, 0o555)
+    if os.access(ro, os.W_OK):
+        t.skip('--check-config: a database in a read-only directory is exit 1',
+               'running as root: every directory is writable')
+    else:
+        rodb = os.path.join(ro, 'x.db')
+        rc, out = e.start(db=rodb)
+        start_line = one_error(t, rc, out, 'start-up with a database in a read-only directory: '
+                               'exit 1, one message', rodb)
+        rc, out = e.check(db=rodb)
+        t.ok(rc == 1 and start_line is not None and start_line in errors(out),
+             '--check-config: a database in a read-only directory is exit 1 with the start-up '
+             'message', '%r\n%s' % (rc, out))
+
+    notdb = e.path('corrupt.db', b'this is not an SQLite database, not at all\n' * 100)
+    rc, out = e.start(db=notdb)
+    one_error(t, rc, out, 'start-up with a file that is not a database: says so',
+              notdb, 'not a database')
+    rc, out = e.check(db=notdb)
+    t.ok(rc == 1 and any(notdb in x and 'not a database' in x for x in errors(out)),
+         '--check-config: a file that is not a database says so', '%r\n%s' % (rc, out))
+    p = subprocess.run([GSLBCTL, '--db', notdb, 'pool', 'list'], capture_output=True,
+                       text=True, timeout=10)
+    t.ok(p.returncode != 0 and 'not a database' in p.stderr,
+         'gslbctl: a file that is not a database says so',
+         '%r\n%s%s' % (p.returncode, p.stdout, p.stderr))
+
+
+def test_ca_file(t, e):
+    missing = e.path('missing.pem')
+    rc, out = e.start('--ca-file', missing)
+    one_error(t, rc, out, 'start-up with a missing --ca-file: exit 1, one message with the '
+              'reason', missing, ENOENT)
+    t.ok('(null)' not in out and 'allocate memory' not in out,
+         'start-up with a missing --ca-file: no (null), no ENOMEM', out)
+    garbage = e.path('garbage.pem', b'no certificates here\n')
+    rc, out = e.start('--ca-file', garbage)
+    one_error(t, rc, out, 'start-up with a --ca-file holding no certificate: exit 1, one '
+              'message with the reason', garbage, 'no certificate')
+
+
+def test_help(t):
+    rc, out = g.run_tool([g.GSLBD, '--help'])
+    text = ' '.join(out.split())
+    t.ok(rc == 0 and 'SIGHUP reloads the zones and the geo file' in text,
+         '--help: SIGHUP reloads the geo file too', out)
+    t.ok('geo file' in text.split('--check-config', 1)[-1].split('-V,')[0],
+         '--help: --check-config names the geo file', out)
+
+
+def main(t):
+    e = Env()
+    try:
+        test_geo_startup(t, e)
+        test_geo_reload(t, e)
+        test_db(t, e)
+        test_ca_file(t, e)
+        test_help(t)
+    finally:
+        shutil.rmtree(e.tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    g.run(main)
