@@ -22,7 +22,9 @@ extern const char db_migrate_v2[];
  * per statement, and compiling one (with the config_generation triggers of
  * its table) costs more than running it.
  */
+#ifndef DB_STMT_CACHE /* tests/unit/test_db_nocache builds with 1 */
 #define DB_STMT_CACHE 48
+#endif
 
 struct db_stmt_slot {
 	char *sql; /* owned copy */
@@ -141,7 +143,7 @@ static void release(db_t *db, sqlite3_stmt *st)
 			return;
 		}
 	}
-	release(db, st);
+	sqlite3_finalize(st);
 }
 
 /* Step a statement that returns no rows; releases it. */
