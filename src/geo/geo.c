@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* The libmaxminddb wrapper: opening a MaxMind DB, allocation-free lookups, great-circle distance. */
+#include "config.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <maxminddb.h>
 
@@ -53,6 +60,42 @@ static int mmdb_to_err(int status, int saved_errno)
 	}
 }
 
+/*
+ * A private copy of the file in memory (a memfd), for MMDB_open() to map
+ * instead of the file itself.  libmaxminddb maps the file it opens; a file
+ * then rewritten in place (cp truncates and writes the same inode) would
+ * change under the lookups, and a read past its new end kills the process
+ * with SIGBUS.  The copy costs its size in memory (shmem) while loaded.
+ * Returns the memfd, or -errno; a file that changes length while copied
+ * is GSLB_EGEODB (the reload that follows its last write gets it whole).
+ */
+static int private_copy(const char *path, const struct stat *st)
+{
+	int src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return -errno;
+	int fd = memfd_create("gslbd-geoip", MFD_CLOEXEC);
+	int ret = fd < 0 ? -errno : 0;
+	off_t off = 0;
+	while (ret == 0 && off < st->st_size) {
+		ssize_t n = sendfile(fd, src, &off, (size_t)(st->st_size - off));
+		if (n < 0 && errno != EINTR)
+			ret = -errno;
+		else if (n == 0)
+			ret = GSLB_EGEODB; /* shorter than it was: being rewritten */
+	}
+	struct stat now;
+	if (ret == 0 && (fstat(src, &now) < 0 || now.st_size != st->st_size))
+		ret = GSLB_EGEODB;
+	close(src);
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int geo_db_open(const char *path, geo_db_t **db)
 {
 	int ret;
@@ -74,9 +117,31 @@ int geo_db_open(const char *path, geo_db_t **db)
 		goto out;
 	}
 
+	/* Map a private copy (private_copy()); where that fails, the file itself. */
+	char copy[64];
+	const char *open_path = path;
+	int fd = stat(path, &st) == 0 ? private_copy(path, &st) : -ENOENT;
+	if (fd == GSLB_EGEODB) {
+		log_debug("geoip %s: the file changed while it was read", path);
+		ret = fd;
+		goto out;
+	}
+	if (fd >= 0) {
+		snprintf(copy, sizeof(copy), "/proc/self/fd/%d", fd);
+		open_path = copy;
+	}
 	errno = 0;
-	int status = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+	int status = MMDB_open(open_path, MMDB_MODE_MMAP, &g->mmdb);
 	int saved_errno = errno;
+	if (fd >= 0) {
+		close(fd); /* the mapping keeps the copy */
+		if (status == MMDB_FILE_OPEN_ERROR) {
+			/* no /proc: map the file itself */
+			errno = 0;
+			status = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+			saved_errno = errno;
+		}
+	}
 	if (status != MMDB_SUCCESS) {
 		ret = mmdb_to_err(status, saved_errno);
 		if (status == MMDB_FILE_OPEN_ERROR && saved_errno > 0)

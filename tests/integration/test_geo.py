@@ -134,6 +134,32 @@ def main(t):
     t.ok(any(r != ['192.0.2.20'] for r in res), 'replaced: 192.0.2.0/24 is no longer DE',
          'got %r' % res)
 
+    # Rewritten in place, as cp does: truncated, then written.  gslbd maps a private copy, so
+    # lookups in between (fresh client networks, past the geo cache) never read a vanished page.
+    with open(geo, 'r+b') as f:
+        f.truncate(0)
+    answered = 0
+    for i in range(300):
+        got, _ = ask(W, '11.%d.%d.0/24' % (i // 256, i % 256))
+        answered += got is not None
+    t.eq(answered, 300, 'geo file truncated in place: 300 queries from new networks answered')
+    t.ok(srv.alive(), 'geo file truncated in place: gslbd still running')
+    check(W, '175.16.199.0/24', ['192.0.2.30'], 24, 'truncated: the previous database answers')
+    with open(MAXMIND, 'rb') as src, open(geo, 'r+b') as f:
+        data = src.read()
+        for k in range(0, len(data), 4096):   # written in pieces, lookups in between
+            f.write(data[k:k + 4096])
+            f.flush()
+            if k % (64 * 4096) == 0:
+                ask(W, '12.%d.0.0/16' % (k // 4096 % 256))
+    t.ok(srv.alive(), 'geo file written back in place piece by piece: gslbd still running')
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        if ask(W, '175.16.199.0/24') == (['192.0.2.30'], 24):
+            break
+        time.sleep(0.1)
+    check(W, '175.16.199.0/24', ['192.0.2.30'], 24, 'rewritten in place: the file answers')
+
     replace(b'this is not a MaxMind DB\n' * 40, geo)
     time.sleep(1.0)
     check(W, '175.16.199.0/24', ['192.0.2.30'], 24, 'garbage file: the previous one answers')
