@@ -68,45 +68,23 @@ enum query_qtype_slot {
 	QUERY_QT_COUNT,
 };
 
-/** The counter slot of query type t. */
+/* query_qtype_slot(): slot + 1 by type below 256, 0 for the types not counted one by one */
+static const uint8_t query_qtype_slots[256] = {
+	[1] = QUERY_QT_A + 1,	   [2] = QUERY_QT_NS + 1,     [5] = QUERY_QT_CNAME + 1,
+	[6] = QUERY_QT_SOA + 1,	   [12] = QUERY_QT_PTR + 1,   [15] = QUERY_QT_MX + 1,
+	[16] = QUERY_QT_TXT + 1,   [28] = QUERY_QT_AAAA + 1,  [33] = QUERY_QT_SRV + 1,
+	[35] = QUERY_QT_NAPTR + 1, [43] = QUERY_QT_DS + 1,    [48] = QUERY_QT_DNSKEY + 1,
+	[64] = QUERY_QT_SVCB + 1,  [65] = QUERY_QT_HTTPS + 1, [255] = QUERY_QT_ANY + 1,
+};
+
+/** The counter slot of query type t: one table load (it is counted on every query). */
 static inline enum query_qtype_slot query_qtype_slot(uint16_t t)
 {
-	switch (t) {
-	case 1:
-		return QUERY_QT_A;
-	case 2:
-		return QUERY_QT_NS;
-	case 5:
-		return QUERY_QT_CNAME;
-	case 6:
-		return QUERY_QT_SOA;
-	case 12:
-		return QUERY_QT_PTR;
-	case 15:
-		return QUERY_QT_MX;
-	case 16:
-		return QUERY_QT_TXT;
-	case 28:
-		return QUERY_QT_AAAA;
-	case 33:
-		return QUERY_QT_SRV;
-	case 35:
-		return QUERY_QT_NAPTR;
-	case 43:
-		return QUERY_QT_DS;
-	case 48:
-		return QUERY_QT_DNSKEY;
-	case 64:
-		return QUERY_QT_SVCB;
-	case 65:
-		return QUERY_QT_HTTPS;
-	case 257:
-		return QUERY_QT_CAA;
-	case 255:
-		return QUERY_QT_ANY;
-	default:
-		return QUERY_QT_OTHER;
+	if (t < 256) {
+		unsigned s = query_qtype_slots[t];
+		return s ? (enum query_qtype_slot)(s - 1) : QUERY_QT_OTHER;
 	}
+	return t == 257 ? QUERY_QT_CAA : QUERY_QT_OTHER;
 }
 
 /*

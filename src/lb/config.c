@@ -281,11 +281,22 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	}
 	lp->nmembers = (uint16_t)n;
 	lp->members = gslb_calloc(n ? n : 1, sizeof(*lp->members));
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n; k++)
 		member_build(&lp->members[k], &p->members[k], p->name);
-		lp->has_nets |= lp->members[k].nnets > 0;
-	}
+	lb_pool_derive(lp);
 	return true;
+}
+
+void lb_pool_derive(lb_pool_t *p)
+{
+	p->has_nets = false;
+	p->has_family[0] = p->has_family[1] = false;
+	for (uint16_t k = 0; k < p->nmembers; k++) {
+		const lb_member_t *m = &p->members[k];
+		p->has_nets |= m->nnets > 0;
+		p->has_family[0] |= m->naddr[0] > 0;
+		p->has_family[1] |= m->naddr[1] > 0;
+	}
 }
 
 uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)

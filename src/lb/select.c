@@ -56,12 +56,10 @@ void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_c
 	c->fallback = c->degraded = c->nodata = false;
 	for (uint16_t i = 0; i < p->nmembers; i++) {
 		const lb_member_t *m = &p->members[i];
-		any = any || m->naddr[fi];
-		if (m->admin == LB_ADMIN_DOWN)
-			continue;
-		if (m->naddr[!fi] && !member_healthy(m, !fi, h))
-			c->degraded = true;
 		if (m->naddr[fi] == 0)
+			continue;
+		any = true;
+		if (m->admin == LB_ADMIN_DOWN)
 			continue;
 		if (!member_healthy(m, fi, h)) {
 			c->degraded = true;
@@ -71,6 +69,12 @@ void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_c
 			sec[nsec++] = i;
 		else
 			c->idx[c->n++] = i;
+	}
+	/* A member down in the other family degrades this one's TTL too (members of one family: no work). */
+	for (uint16_t i = 0; p->has_family[!fi] && !c->degraded && i < p->nmembers; i++) {
+		const lb_member_t *m = &p->members[i];
+		if (m->admin != LB_ADMIN_DOWN && m->naddr[!fi] && !member_healthy(m, !fi, h))
+			c->degraded = true;
 	}
 	if (!any) {
 		/* no address of this family at all: NODATA, no fallback, the SOA's negative TTL */

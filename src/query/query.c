@@ -120,7 +120,8 @@ static size_t skip_name(const uint8_t *m, size_t len, size_t pos)
 }
 
 /* RFC 7871 6 and 7.1.1: every malformed ECS option is a FORMERR. */
-static int parse_ecs(struct query *q, const uint8_t *d, uint16_t len)
+static inline __attribute__((always_inline)) int parse_ecs(struct query *q, const uint8_t *d,
+							   uint16_t len)
 {
 	if (q->has_ecs || len < 4)
 		return -1;
@@ -149,8 +150,9 @@ static int parse_ecs(struct query *q, const uint8_t *d, uint16_t len)
 	return 0;
 }
 
-static int parse_opt(struct query *q, const uint8_t *m, size_t pos, uint16_t rclass, uint32_t ttl,
-		     uint16_t rdlen)
+static inline __attribute__((always_inline)) int parse_opt(struct query *q, const uint8_t *m,
+							   size_t pos, uint16_t rclass,
+							   uint32_t ttl, uint16_t rdlen)
 {
 	q->edns = true;
 	q->udp_size = rclass;
@@ -235,7 +237,8 @@ static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
  * The answer, authority and additional records from pos on: only an OPT in
  * the additional section is of use.  PARSE_OK, PARSE_FORMERR or PARSE_BADVERS.
  */
-static int parse_records(struct query *q, const uint8_t *m, size_t len, size_t pos)
+static inline __attribute__((always_inline)) int parse_records(struct query *q, const uint8_t *m,
+							       size_t len, size_t pos)
 {
 	unsigned an = dns_get16(m + 6), ns = dns_get16(m + 8), ar = dns_get16(m + 10);
 	unsigned total = an + ns + ar;
@@ -271,7 +274,8 @@ static int parse_records(struct query *q, const uint8_t *m, size_t len, size_t p
  * echoed (interface 8: OPT exactly when the query had one) when the whole
  * message parses, bare: no NSID, no ECS echo in a FORMERR.
  */
-static int parse_no_question(struct query *q, const uint8_t *m, size_t len, unsigned qd)
+static __attribute__((noinline, cold)) int parse_no_question(struct query *q, const uint8_t *m,
+							     size_t len, unsigned qd)
 {
 	size_t pos = DNS_HEADER_LEN;
 	for (unsigned i = 0; i < qd; i++) {

@@ -120,6 +120,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint8_t policy, uint16_t n
 			mb->addr[f]->addr[3] = (uint8_t)(i + 1);
 		}
 	}
+	lb_pool_derive(p);
 }
 
 /*
@@ -145,7 +146,7 @@ static void geo_pool_places(lb_pool_t *p)
 	p->members[2].nets = calloc(1, sizeof(lb_net_t));
 	p->members[2].nets[0] = (lb_net_t){ .family = 4, .len = 25, .addr = { 192, 0, 2, 128 } };
 	p->members[2].nnets = 1;
-	p->has_nets = true;
+	lb_pool_derive(p);
 }
 
 /*

@@ -152,6 +152,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 		mb->addr[0]->target = LB_TARGET_NONE;
 		memcpy(mb->addr[0]->addr, (uint8_t[]){ 192, 0, 2, (uint8_t)(101 + i) }, 4);
 	}
+	lb_pool_derive(p);
 }
 
 /* The RR counts of the big RRsets the truncation tests use. */

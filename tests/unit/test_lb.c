@@ -36,6 +36,7 @@ static lb_pool_t *pool_new(uint16_t n, int policy)
 		m->addr[0]->addr[3] = (uint8_t)(i + 1);
 		m->addr[0]->target = i;
 	}
+	lb_pool_derive(p);
 	return p;
 }
 
@@ -209,6 +210,7 @@ static void test_fallback(lb_health_t *h)
 	m2->addr[1] = calloc(1, sizeof(lb_addr_t));
 	m2->addr[1]->family = 6;
 	m2->addr[1]->target = 7;
+	lb_pool_derive(p);
 	lb_health_set(h, 0, false);
 	lb_pool_select(p, 6, NULL, h, rng, &r);
 	ok(!r.nodata && r.naddrs == 1 && r.degraded && r.ttl == 10,
@@ -232,6 +234,7 @@ static void test_fallback(lb_health_t *h)
 	ok(!r.degraded && r.ttl == 30, "an admin-down member's health does not degrade the TTL");
 	lb_health_set(h, 1, true);
 	m2->naddr[1] = 0;
+	lb_pool_derive(p);
 
 	lb_member_view_t views[3];
 	bool fb;
