@@ -38,6 +38,9 @@ How it was measured (`bench/run.sh`, `make bench`):
 - Geo queries each carry an EDNS Client Subnet option from one of ~2,300 /24s (192.0.2, 198.51.100,
   203.0.113, 10.1-10.9.x: every network of the test mmdb and some it does not know), 10,000 wire
   messages in a `dnsperf -B` file, so both servers see many subnets rather than one fixed `-E` option.
+- All servers run at once (idle ones cost nothing) and the runs are interleaved: each repeat of a
+  workload runs every server once in turn, so a slow drift of the machine (a busy neighbour of the
+  VM) falls on all of them alike.
 - **queries/s**: median of the runs of BENCH_SECONDS. On this 2-core machine one dnsperf process
   saturates its core at about 100-160k queries/s, so queries/s cannot rank the fast servers.
 - **CPU µs/query**: the server's utime+stime (every process and thread, from `/proc/PID/stat`) over

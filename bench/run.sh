@@ -132,7 +132,8 @@ EOF
 
 ## ---- helpers
 port_base=$((20000 + RANDOM % 20000))
-next_port() { port_base=$((port_base + 1)); echo "$port_base"; }
+# next_port: the next free-looking port in $port (not in a subshell: the servers run at once)
+next_port() { port_base=$((port_base + 1)); port=$port_base; }
 clk=$(getconf CLK_TCK)
 
 # tree PID: PID and its descendants
@@ -384,7 +385,7 @@ run_lat() { # WORKLOAD PORT
 # epoll/poll/select system calls, kernel work they trigger included)
 run_split() { # WORKLOAD PORT PID OUTFILE
 	local pp
-	perf record -F 1999 -g -o "$4" -p "$3" -- sleep "$secs" >/dev/null 2>&1 &
+	perf record -F 1999 -g -o "$4" -p "$(tree "$3" | paste -sd,)" -- sleep "$secs" >/dev/null 2>&1 &
 	pp=$!
 	# shellcheck disable=SC2046
 	taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$secs" -c 1 -q 100 >/dev/null 2>&1 || true
@@ -411,34 +412,52 @@ raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
 : >"$raw"
 declare -A tput lat instr allocs
 
-measure_server() { # NAME
-	local s=$1 d port pid wl r i
-	d=$work/$s
-	port=$(next_port)
+# Every server runs at once, each on its own port (idle ones cost nothing), and the throughput runs
+# are interleaved: each repeat of a workload runs every server once in turn, so a slow drift of the
+# machine (a busy neighbour of this VM) falls on all servers alike instead of on whichever ran then.
+declare -A sport spid
+up_servers=""
+start_server() { # NAME: start it and check its answers; not listed in up_servers if it fails
+	local s=$1 d=$work/$1 port
+	next_port
 	SPID=""
 	"start_$s" "$d" "$port"
-	pid=$SPID
-	pids+=("$pid")
-	if ! wait_up "$port" "$pid"; then
-		log "$s did not start:"; tail -5 "$d/log" >&2; stop "$pid"; return 0
+	pids+=("$SPID")
+	if ! wait_up "$port" "$SPID"; then
+		log "$s did not start:"; tail -5 "$d/log" >&2; stop "$SPID"; return 0
 	fi
 	check_answers "$s" "$port" | tee -a "$work/checks" >&2
+	sport[$s]=$port
+	spid[$s]=$SPID
+	up_servers="$up_servers $s"
+}
+
+measure_all() {
+	local s wl r
 	for wl in $workloads; do
-		supports "$s" "$wl" || continue
-		log "$s $wl"
-		# warm up (pdns compiles its LUA record once, caches fill)
-		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
-		for r in $(seq "$repeat"); do
-			echo "$(run_tput "$wl" "$port" "$pid") $(run_lat "$wl" "$port")" >>"$d/$wl.runs"
+		for s in $up_servers; do
+			supports "$s" "$wl" || continue
+			# warm up (pdns compiles its LUA record once, caches fill)
+			taskset -c 1 dnsperf $(dnsperf_args "$wl" "${sport[$s]}") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
 		done
-		cat "$d/$wl.runs" >&2
-		if [ "$perf_ok" = 1 ]; then
-			printf '%s\t%s\t%s\n' "$s" "$wl" "$(run_split "$wl" "$port" "$pid" "$d/$wl.perf" | tr ' ' '\t')" \
+		for r in $(seq "$repeat"); do
+			for s in $up_servers; do
+				supports "$s" "$wl" || continue
+				log "$wl: $s, run $r of $repeat"
+				echo "$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}") $(run_lat "$wl" "${sport[$s]}")" \
+					>>"$work/$s/$wl.runs"
+			done
+		done
+		[ "$perf_ok" = 1 ] || continue
+		for s in $up_servers; do
+			supports "$s" "$wl" || continue
+			printf '%s\t%s\t%s\n' "$s" "$wl" \
+				"$(run_split "$wl" "${sport[$s]}" "${spid[$s]}" "$work/$s/$wl.perf" | tr ' ' '\t')" \
 				>>"$work/split.tsv"
-			rm -f "$d/$wl.perf"
-		fi
+			rm -f "$work/$s/$wl.perf"
+		done
 	done
-	stop "$pid"
+	for s in $up_servers; do stop "${spid[$s]}"; done
 }
 
 # callgrind: the server under valgrind, instruction counts zeroed before and dumped after a busy
@@ -461,7 +480,7 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia
 	d=$work/cg-$s
 	mkdir -p "$d/out"
-	port=$(next_port)
+	next_port
 	SPID=""
 	"start_$s" "$d" "$port" valgrind --tool=callgrind --trace-children=yes \
 		--callgrind-out-file="$d/out/cg.%p"
@@ -524,7 +543,8 @@ settings="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CG_SECONDS=$cgs BENCH_L
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the run: $load0"
 servers="gslbd $peers"
-hport=$(next_port)
+next_port
+hport=$port
 if [[ " $workloads " == *" checked "* ]]; then
 	# the members' health-check port: accepts and closes, on the four loopback addresses only
 	"$py" - "$hport" $(awk '{print $2}' <<<"$checked") <<'EOF' &
@@ -555,8 +575,9 @@ if [ "${BENCH_PERF:-1}" = 1 ]; then
 fi
 : >"$work/cg.tsv"
 : >"$work/checks"
+for s in $servers; do start_server "$s"; done
+measure_all
 for s in $servers; do
-	measure_server "$s"
 	for wl in $workloads; do
 		[ -s "$work/$s/$wl.runs" ] || continue
 		q=$(awk '{print $1}' "$work/$s/$wl.runs" | median)
