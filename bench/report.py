@@ -78,6 +78,8 @@ def load(path, ncols):
 def fmt(v, digits=0):
     if v is None:
         return 'n/a'
+    if abs(v) < 0.5 * 10 ** -digits:
+        v = 0.0  # a net count a hair below zero prints as 0, not -0.000
     if digits == 0:
         return '{:,.0f}'.format(v)
     return '{:,.{}f}'.format(v, digits)
@@ -195,7 +197,7 @@ def main():
     allocs = [(wl, cg[('gslbd', wl)][1]) for wl in wls if ('gslbd', wl) in cg]
     alloc_line = ('gslbd allocation calls per query (callgrind, every thread, net of the idle '
                   'window): ' +
-                  ', '.join('%s %.3f' % (wl, v) for wl, v in allocs)) if allocs else ''
+                  ', '.join('%s %s' % (wl, fmt(v, 3)) for wl, v in allocs)) if allocs else ''
 
     checks = open(a.checks).read().strip() if a.checks else ''
     check_line = ('Answer checks FAILED (figures of these servers are suspect):\n' + checks if checks
