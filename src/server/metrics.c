@@ -188,6 +188,13 @@ static void sb_head(sbuf_t *b, const char *name, const char *type, const char *h
 	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with one unlabelled sample: its HELP and TYPE lines, then the value. */
+static void sb_single(sbuf_t *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	sb_head(b, name, type, help);
+	sb_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
 /* RFC 6895 2.3 rcode mnemonics; NULL for the unassigned ones (shown only when seen, by number). */
 static const char *const rcode_names[24] = {
 	"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",   "REFUSED",
@@ -249,24 +256,21 @@ static void queries_render(sbuf_t *b, const server_metrics_t *m)
 			sb_printf(b, "gslbd_responses_total{rcode=\"RCODE%zu\"} %" PRIu64 "\n", k,
 				  sum.rcode[k]);
 	}
-	sb_head(b, "gslbd_dropped_total", "counter",
-		"DNS messages dropped without a response (shorter than a header, or QR set).");
-	sb_printf(b, "gslbd_dropped_total %" PRIu64 "\n", sum.dropped);
-	sb_head(b, "gslbd_truncated_total", "counter",
-		"DNS responses sent truncated (TC=1) because the answer did not fit.");
-	sb_printf(b, "gslbd_truncated_total %" PRIu64 "\n", sum.truncated);
-	sb_head(b, "gslbd_geo_cache_hits_total", "counter",
-		"Client locations found in a worker's geo cache.");
-	sb_printf(b, "gslbd_geo_cache_hits_total %" PRIu64 "\n", sum.geo_cache_hits);
-	sb_head(b, "gslbd_geo_cache_misses_total", "counter",
-		"Client locations looked up in the geo database.");
-	sb_printf(b, "gslbd_geo_cache_misses_total %" PRIu64 "\n", sum.geo_cache_misses);
+	sb_single(b, "gslbd_dropped_total", "counter",
+		  "DNS messages dropped without a response (shorter than a header, or QR set).",
+		  sum.dropped);
+	sb_single(b, "gslbd_truncated_total", "counter",
+		  "DNS responses sent truncated (TC=1) because the answer did not fit.",
+		  sum.truncated);
+	sb_single(b, "gslbd_geo_cache_hits_total", "counter",
+		  "Client locations found in a worker's geo cache.", sum.geo_cache_hits);
+	sb_single(b, "gslbd_geo_cache_misses_total", "counter",
+		  "Client locations looked up in the geo database.", sum.geo_cache_misses);
 	sb_head(b, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
 	sb_printf(b, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
 	sb_printf(b, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);
-	sb_head(b, "gslbd_tcp_evicted_total", "counter",
-		"Idle DNS TCP connections closed to make room for new ones.");
-	sb_printf(b, "gslbd_tcp_evicted_total %" PRIu64 "\n", evicted);
+	sb_single(b, "gslbd_tcp_evicted_total", "counter",
+		  "Idle DNS TCP connections closed to make room for new ones.", evicted);
 }
 
 /* The pool and member labels, the brace left open for the caller to close or add to. */

@@ -114,6 +114,16 @@ class Metrics:
         return {k[1]: v for k, v in self.samples.items() if k[0] == name}
 
 
+def read_to_close(s):
+    """Everything the server sends until it closes the connection."""
+    data = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def http(port, request, host='127.0.0.1', timeout=5.0):
     """Send raw request bytes; returns (status, headers dict, body bytes) or (None, None, raw)."""
     fam = socket.AF_INET6 if ':' in host else socket.AF_INET
@@ -122,12 +132,7 @@ def http(port, request, host='127.0.0.1', timeout=5.0):
     try:
         s.connect((host, port))
         s.sendall(request)
-        data = b''
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_close(s)
     finally:
         s.close()
     head, sep, body = data.partition(b'\r\n\r\n')
@@ -413,12 +418,7 @@ def test_http(t, port):
     for b in b'\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n':
         s.send(bytes([b]))
         time.sleep(0.005)
-    data = b''
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_close(s)
     s.close()
     t.ok(data.startswith(b'HTTP/1.1 200 '), 'a request sent a byte at a time: 200', data[:80])
     for path in (b'/', b'/metricsx', b'/metrics/', b'/other'):
