@@ -15,6 +15,8 @@
 #   BENCH_INSTALL=1        apt-get install missing peers (0: skip the missing ones)
 #   BENCH_KEEP=1           keep the temporary directory (configs, logs, callgrind dumps)
 #   BENCH_NOTE=TEXT        a remark for RESULTS.md (e.g. what else ran on the machine)
+#   BENCH_GSLBD2=DIR       another gslbd build (a checkout's build directory): add gslbd2 to
+#                          BENCH_PEERS to measure it interleaved with this one (an A/B of a change)
 #   BENCH_PERF=1           one more run per workload under `perf record` (software clock), to split
 #                          each server's CPU time into kernel and user space (0: skip)
 #
@@ -50,7 +52,8 @@ log() { echo "bench: $*" >&2; }
 
 ## ---- dependencies: the peers from Debian when missing
 declare -A pkg_of=([gdnsd]=gdnsd [knot]=knot [nsd]=nsd [pdns]="pdns-server pdns-backend-bind")
-declare -A bin_of=([gdnsd]=gdnsd [knot]=knotd [nsd]=nsd [pdns]=pdns_server)
+declare -A bin_of=([gdnsd]=gdnsd [knot]=knotd [nsd]=nsd [pdns]=pdns_server
+	[gslbd2]="${BENCH_GSLBD2:-/nonexistent}/gslbd")
 need=""
 command -v dnsperf >/dev/null || need="dnsperf"
 command -v valgrind >/dev/null || [ "$cgs" = 0 ] || need="$need valgrind"
@@ -172,13 +175,19 @@ dnsperf_args() { # WORKLOAD PORT
 }
 supports() { # SERVER WORKLOAD
 	case $1:$2 in
-	gslbd:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
+	gslbd:* | gslbd2:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
 	knot:static | knot:nxdomain | knot:tcp | nsd:static | nsd:nxdomain | nsd:tcp) return 0 ;;
 	esac
 	return 1
 }
 
 ## ---- servers: start_NAME DIR PORT [PREFIX...] starts in the foreground, sets SPID
+start_gslbd2() { # the build in BENCH_GSLBD2, with the same data
+	[ -x "${BENCH_GSLBD2:-}/gslbd" ] || { log "gslbd2: BENCH_GSLBD2 names no build"; return 0; }
+	local builddir
+	builddir=$(cd "$BENCH_GSLBD2" && pwd)
+	start_gslbd "$@"
+}
 start_gslbd() {
 	local d=$1 port=$2 line name addr w lat lon
 	shift 2
@@ -531,6 +540,7 @@ for p in $peers; do
 	knot) v=$(knotd -V 2>&1 | head -1 || true) ;;
 	nsd) v=$(nsd -v 2>&1 | head -1 || true) ;;
 	pdns) v=$(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1 || true) ;;
+	gslbd2) v="the build in $BENCH_GSLBD2 ($(git -C "$BENCH_GSLBD2" log -1 --format=%h 2>/dev/null || echo ?))" ;;
 	esac
 	versions="$versions
 $p: $v"
