@@ -31,6 +31,7 @@ SRCDIR = os.environ.get('GSLB_SRCDIR') or os.path.abspath(
     os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILDDIR = os.environ.get('GSLB_BUILDDIR') or SRCDIR
 GSLBD = os.environ.get('GSLBD') or os.path.join(BUILDDIR, 'gslbd')
+GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(BUILDDIR, 'gslbctl')
 ZONES = os.path.join(SRCDIR, 'tests', 'zones')
 
 # Identity strings given to the default instance, checked by the CH and NSID tests.
@@ -538,6 +539,18 @@ def check_reply(t, desc, q, rep, rcode=None, aa=None, tc=None, answer=None, auth
         problems.append('reply: rcode=%s flags=%s\n%s'
                         % (dns.rcode.to_text(m.rcode()), flags_text(m), m.to_text()))
     return t.ok(not problems, desc, '\n'.join(problems))
+
+
+def gslbctl(db, *args, timeout=20, stdin=None):
+    """gslbctl --db db ARGS (GSLB_DB of the caller ignored): (exit status, stdout, stderr)."""
+    env = dict(os.environ)
+    env.pop('GSLB_DB', None)
+    try:
+        p = subprocess.run([GSLBCTL, '--db', db] + [str(a) for a in args], capture_output=True,
+                           text=True, errors='replace', env=env, input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, '', 'timed out after %d s' % timeout
+    return p.returncode, p.stdout, p.stderr
 
 
 def run_tool(args, timeout=10):

@@ -7,7 +7,6 @@ measures the same paths at 100,000 pools)."""
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import time
 
@@ -18,7 +17,7 @@ import dns.rcode  # noqa: E402
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 N = 3000
 ZONE = """\
 $TTL 300
@@ -29,9 +28,7 @@ ns1 A 127.0.0.1
 
 
 def ctl(db, *args, stdin=None):
-    p = subprocess.run([GSLBCTL, '--db', db] + list(args), capture_output=True, text=True,
-                       input=stdin, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+    return g.gslbctl(db, *args, stdin=stdin, timeout=120)
 
 
 def addr(i, k):

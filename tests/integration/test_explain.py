@@ -10,7 +10,6 @@ import random
 import shutil
 import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ import dns.rdatatype  # noqa: E402
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 GEOIP = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
 
 # 2,000 queries per pool; a share p observed over n draws has a standard deviation of
@@ -42,12 +41,7 @@ ns1	IN A	192.0.2.1
 
 def ctl(db, *args, timeout=20):
     """Run gslbctl on db; returns (exit status, stdout, stderr)."""
-    try:
-        p = subprocess.run([GSLBCTL, '--db', db] + list(args), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return -1, '', 'timed out after %d s' % timeout
-    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+    return g.gslbctl(db, *args, timeout=timeout)
 
 
 class Ports:

@@ -15,7 +15,7 @@ import dns.rdatatype  # noqa: E402
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 OURS = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
 MAXMIND = os.path.join(g.SRCDIR, 'geoip', 'maxmind', 'GeoIP2-City-Test.mmdb')
 

@@ -32,7 +32,7 @@ import dns.rdatatype  # noqa: E402
 import gslbtest as g  # noqa: E402
 from test_health import make_certs  # noqa: E402  (module level has no side effects)
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 BACKEND = os.path.join(g.SRCDIR, 'tests', 'backend.py')
 PY = '/usr/bin/python3'
 ZONE_NAME = 'health.test.'

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 ZONE_NAME = 'metrics.test.'
 ZONE = """\
 $TTL 3600
@@ -157,14 +157,10 @@ def scrape(port, host='127.0.0.1'):
 
 
 def ctl(db, *args):
-    e = dict(os.environ)
-    e.pop('GSLB_DB', None)
-    p = subprocess.run([GSLBCTL, '--db', db] + [str(a) for a in args], capture_output=True,
-                       text=True, env=e, timeout=30)
-    if p.returncode != 0:
-        raise RuntimeError('gslbctl %s: exit %d: %s' % (' '.join(map(str, args)), p.returncode,
-                                                        p.stderr))
-    return p.stdout
+    rc, out, err = g.gslbctl(db, *args, timeout=30)
+    if rc != 0:
+        raise RuntimeError('gslbctl %s: exit %d: %s' % (' '.join(map(str, args)), rc, err))
+    return out
 
 
 def closed_port(host='127.0.0.1'):

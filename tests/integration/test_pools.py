@@ -22,7 +22,7 @@ import dns.rdatatype  # noqa: E402
 import gslbtest as g  # noqa: E402
 
 NOERROR, NXDOMAIN, REFUSED = dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.REFUSED
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 
 ZONE = """\
 $TTL 3600

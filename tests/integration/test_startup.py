@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 GEO = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
 ENOENT = os.strerror(2)
 

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gslbtest as g  # noqa: E402
 
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 SCHEMA_V1 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v1.sql')
 POOL = 'pool.example.test.'
 # tcp checks on port 9 of loopback addresses nothing listens on: refused at once, every second.
@@ -31,11 +31,7 @@ CONFIG_TABLES = ('pool', 'member', 'member_address', 'member_network', 'health_c
 
 def ctl(db, *args, timeout=20):
     """gslbctl on db: (exit status, stdout, stderr)."""
-    env = dict(os.environ)
-    env.pop('GSLB_DB', None)
-    p = subprocess.run([GSLBCTL, '--db', db] + [str(a) for a in args], capture_output=True,
-                       text=True, env=env, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
+    return g.gslbctl(db, *args, timeout=timeout)
 
 
 def ctl_json(t, db, *args):

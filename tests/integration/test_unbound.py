@@ -34,7 +34,7 @@ import gslbtest as g  # noqa: E402
 
 INNER = 'GSLB_UNBOUND_NETNS'
 UNBOUND = os.environ.get('UNBOUND') or shutil.which('unbound') or '/usr/sbin/unbound'
-GSLBCTL = os.environ.get('GSLBCTL') or os.path.join(g.BUILDDIR, 'gslbctl')
+GSLBCTL = g.GSLBCTL
 GEOIP = os.path.join(g.SRCDIR, 'geoip', 'gslb-test-city.mmdb')
 
 # Client addresses put on lo inside the namespace; the comments give the test geo file's data.
