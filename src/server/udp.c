@@ -65,30 +65,13 @@ bool server_listen_is_wildcard(const server_listen_t *l)
  */
 static void udp_pmtu_ignore(int fd, int family)
 {
-#if defined(IP_MTU_DISCOVER) && defined(IP_PMTUDISC_DONT)
-	if (family == AF_INET) {
-		int v = IP_PMTUDISC_DONT;
-#ifdef IP_PMTUDISC_OMIT
-		v = IP_PMTUDISC_OMIT;
-#endif
-		if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v)) < 0) {
-			v = IP_PMTUDISC_DONT;
-			(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
-		}
-	}
-#endif
-#if defined(IPV6_MTU_DISCOVER) && defined(IPV6_PMTUDISC_DONT)
-	if (family == AF_INET6) {
-		int v = IPV6_PMTUDISC_DONT;
-#ifdef IPV6_PMTUDISC_OMIT
-		v = IPV6_PMTUDISC_OMIT;
-#endif
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v)) < 0) {
-			v = IPV6_PMTUDISC_DONT;
-			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
-		}
-	}
-#endif
+	bool v4 = family == AF_INET;
+	int level = v4 ? IPPROTO_IP : IPPROTO_IPV6, opt = v4 ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER;
+	int omit = v4 ? IP_PMTUDISC_OMIT : IPV6_PMTUDISC_OMIT;
+	int dont = v4 ? IP_PMTUDISC_DONT : IPV6_PMTUDISC_DONT;
+
+	if (setsockopt(fd, level, opt, &omit, sizeof(omit)) < 0)
+		(void)setsockopt(fd, level, opt, &dont, sizeof(dont));
 }
 
 int server_udp_open(const server_listen_t *l)
