@@ -69,23 +69,29 @@ static int mmdb_to_err(int status, int saved_errno)
  * Returns the memfd, or -errno; a file that changes length while copied
  * is GSLB_EGEODB (the reload that follows its last write gets it whole).
  */
-static int private_copy(const char *path, const struct stat *st)
+static int private_copy(const char *path)
 {
+	struct stat st;
 	int src = open(path, O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return -errno;
+	if (fstat(src, &st) < 0) {
+		int ret = -errno;
+		close(src);
+		return ret;
+	}
 	int fd = memfd_create("gslbd-geoip", MFD_CLOEXEC);
 	int ret = fd < 0 ? -errno : 0;
 	off_t off = 0;
-	while (ret == 0 && off < st->st_size) {
-		ssize_t n = sendfile(fd, src, &off, (size_t)(st->st_size - off));
+	while (ret == 0 && off < st.st_size) {
+		ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
 		if (n < 0 && errno != EINTR)
 			ret = -errno;
 		else if (n == 0)
 			ret = GSLB_EGEODB; /* shorter than it was: being rewritten */
 	}
 	struct stat now;
-	if (ret == 0 && (fstat(src, &now) < 0 || now.st_size != st->st_size))
+	if (ret == 0 && (fstat(src, &now) < 0 || now.st_size != st.st_size))
 		ret = GSLB_EGEODB;
 	close(src);
 	if (ret < 0) {
@@ -120,7 +126,7 @@ int geo_db_open(const char *path, geo_db_t **db)
 	/* Map a private copy (private_copy()); where that fails, the file itself. */
 	char copy[64];
 	const char *open_path = path;
-	int fd = stat(path, &st) == 0 ? private_copy(path, &st) : -ENOENT;
+	int fd = private_copy(path);
 	if (fd == GSLB_EGEODB) {
 		log_debug("geoip %s: the file changed while it was read", path);
 		ret = fd;
