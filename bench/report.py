@@ -119,14 +119,17 @@ def md_table(rows):
 
 
 SPLIT_COLS = ['server', 'workload', 'kernel %', 'user %', 'in send calls %', 'in recv calls %',
-              'in epoll/poll %']
+              'in epoll/poll %', 'syscalls/query', 'queries/receive call']
 SPLIT_TEXT = ('Where each server\'s CPU time goes during one more throughput run, sampled with '
               '`perf record -F 1999 -g -p PID` (software clock): kernel and user space, and the '
               'share spent under the send\\*, recv\\* and epoll/poll system calls, kernel work '
               'they trigger included (on loopback, sending a datagram also runs its delivery to '
               'dnsperf\'s socket and dnsperf\'s wake-up). Over UDP the kernel\'s part is the same '
               'for every server and is most of the cost: CPU time per query can differ by little '
-              'more than the user-space share.')
+              'more than the user-space share. The last two columns count the server\'s system '
+              'calls over the same run (`perf stat -e raw_syscalls:sys_enter`, and the recv\* and '
+              'read calls): fewer calls per query, and more queries per receiving call, mean less '
+              'kernel entry and wake-up cost.')
 
 
 def load_split(path):

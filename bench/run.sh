@@ -393,13 +393,20 @@ run_lat() { # WORKLOAD PORT
 # prints "kernel% user% send% recv% poll%" (send / recv / poll: time under the send*, recv* and
 # epoll/poll/select system calls, kernel work they trigger included)
 run_split() { # WORKLOAD PORT PID OUTFILE
-	local pp
+	local pp sp n
 	perf record -F 1999 -g -o "$4" -p "$(tree "$3" | paste -sd,)" -- sleep "$secs" >/dev/null 2>&1 &
 	pp=$!
+	# system calls of the server's threads over the same run: all of them, and the receiving ones
+	perf stat -x, -o "$4.stat" -e raw_syscalls:sys_enter \
+		-e syscalls:sys_enter_recvmmsg -e syscalls:sys_enter_recvmsg -e syscalls:sys_enter_recvfrom \
+		-e syscalls:sys_enter_read -p "$(tree "$3" | paste -sd,)" -- sleep "$secs" >/dev/null 2>&1 &
+	sp=$!
 	# shellcheck disable=SC2046
-	taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$secs" -c 1 -q 100 >/dev/null 2>&1 || true
+	n=$(taskset -c 1 dnsperf $(dnsperf_args "$1" "$2") -l "$secs" -c 1 -q 100 2>&1 |
+		awk '/Queries completed/ {print $3}') || true
 	wait "$pp" || true
-	[ -s "$4" ] || { echo "n/a n/a n/a n/a n/a"; return; }
+	wait "$sp" || true
+	[ -s "$4" ] || { echo "n/a n/a n/a n/a n/a n/a n/a"; return; }
 	{
 		perf report -i "$4" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' |
 			awk '$1 ~ /%$/ { p = $1 + 0; if ($2 == "[kernel.kallsyms]") k += p; else u += p }
@@ -412,8 +419,13 @@ run_split() { # WORKLOAD PORT PID OUTFILE
 					else if (s ~ /^__(x64|ia32)_sys_(epoll_wait|epoll_pwait|poll|ppoll|select|pselect6)$/) pl += p
 				}
 				END { printf "S %.1f %.1f %.1f\n", snd, rcv, pl }'
-	} | awk '$1 == "K" { k = $2; u = $3 } $1 == "S" { s = $2; r = $3; p = $4 }
-		END { printf "%s %s %s %s %s\n", k, u, s, r, p }'
+		# "N,,event,..." lines: system calls per answer, answers per receiving call
+		awk -F, -v n="${n:-0}" '$3 == "raw_syscalls:sys_enter" { a = $1 } $3 ~ /sys_enter_(recv|read)/ { r += $1 }
+			END { if (n > 0 && a > 0) printf "C %.2f %.1f\n", a / n, (r > 0 ? n / r : 0); else print "C n/a n/a" }' \
+			"$4.stat" 2>/dev/null
+	} | awk '$1 == "K" { k = $2; u = $3 } $1 == "S" { s = $2; r = $3; p = $4 } $1 == "C" { c = $2; b = $3 }
+		END { printf "%s %s %s %s %s %s %s\n", k, u, s, r, p, c, b }'
+	rm -f "$4.stat"
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 

@@ -810,6 +810,7 @@ static void thread_main(void *arg)
 {
 	health_loop_t *hl = arg;
 
+	pthread_setname_np(pthread_self(), "health");
 	apply_pending(hl);
 	uv_run(&hl->loop, UV_RUN_DEFAULT);
 }

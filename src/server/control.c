@@ -855,23 +855,41 @@ int server_run(const server_conf_t *conf)
 				 ctl.geo_dir, gslb_strerror(ret));
 	}
 
-	ctl.workers = gslb_calloc(conf->threads, sizeof(*ctl.workers));
+	/*
+	 * --threads UDP workers per address, each over its own socket, then
+	 * --threads TCP workers over a listener per address.
+	 */
+	unsigned nudp = conf->threads * (unsigned)conf->nlisten, nall = nudp + conf->threads;
+	ctl.workers = gslb_calloc(nall, sizeof(*ctl.workers));
 	for (unsigned t = 0; t < conf->threads; t++) {
-		int udp[conf->nlisten], tcp[conf->nlisten];
 		for (size_t i = 0; i < conf->nlisten; i++) {
 			int *slot = &fds[(t * conf->nlisten + i) * 2];
-			udp[i] = slot[0];
-			tcp[i] = slot[1];
-			slot[0] = slot[1] = -1; /* handed over */
-		}
-		ctl.nworkers = t + 1;
-		ret = server_worker_init(&ctl.workers[t], t, conf, udp, tcp);
-		if (ret < 0) {
-			log_err("cannot start worker %u: %s", t, gslb_strerror(ret));
-			goto out;
+			unsigned id = t * (unsigned)conf->nlisten + (unsigned)i;
+			ctl.nworkers = id + 1;
+			ret = server_worker_init_udp(&ctl.workers[id], id, conf, slot[0],
+						     &conf->listen[i]);
+			slot[0] = -1; /* handed over */
+			if (ret < 0) {
+				log_err("cannot start UDP worker %u: %s", id, gslb_strerror(ret));
+				goto out;
+			}
 		}
 	}
 	for (unsigned t = 0; t < conf->threads; t++) {
+		int tcp[conf->nlisten];
+		for (size_t i = 0; i < conf->nlisten; i++) {
+			int *slot = &fds[(t * conf->nlisten + i) * 2];
+			tcp[i] = slot[1];
+			slot[1] = -1; /* handed over */
+		}
+		ctl.nworkers = nudp + t + 1;
+		ret = server_worker_init_tcp(&ctl.workers[nudp + t], t, conf, tcp);
+		if (ret < 0) {
+			log_err("cannot start TCP worker %u: %s", t, gslb_strerror(ret));
+			goto out;
+		}
+	}
+	for (unsigned t = 0; t < nall; t++) {
 		ret = server_worker_start(&ctl.workers[t]);
 		if (ret < 0) {
 			log_err("cannot start worker thread %u: %s", t, gslb_strerror(ret));
@@ -893,8 +911,8 @@ int server_run(const server_conf_t *conf)
 	for (size_t i = 0; i < conf->nlisten && off < sizeof(where); i++)
 		off += (size_t)snprintf(where + off, sizeof(where) - off, "%s%s", i ? ", " : "",
 					conf->listen[i].text);
-	log_info("gslbd %s: serving %u zones on %s with %u threads", PACKAGE_VERSION,
-		 ctl.cur->zones->count, where, conf->threads);
+	log_info("gslbd %s: serving %u zones on %s; %u UDP threads per address, %u TCP threads",
+		 PACKAGE_VERSION, ctl.cur->zones->count, where, conf->threads, conf->threads);
 
 	uv_run(&ctl.loop, UV_RUN_DEFAULT);
 	status = 0;

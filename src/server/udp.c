@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The UDP fast path: recvmmsg a batch, answer each query from the snapshot, sendmmsg the batch. */
+/* The UDP fast path: recvmmsg a batch (blocking), answer each query from the snapshot, sendmmsg it. */
 
 /* recvmmsg(), sendmmsg() and struct in6_pktinfo are GNU extensions. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <urcu/system.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
@@ -18,8 +20,6 @@
 
 /* Both pktinfo structures fit; in6_pktinfo is the larger. */
 #define UDP_CTL_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
-/* Batches read per readable event before going back to the loop (fairness to TCP). */
-#define UDP_ROUNDS 8
 
 typedef union udp_ctl {
 	struct cmsghdr align;
@@ -100,8 +100,16 @@ int server_udp_open(const server_listen_t *l)
 	return fd;
 }
 
-int server_udp_init(worker_t *w)
+int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 {
+	w->udp.fd = fd;
+	w->udp.family = l->addr.ss_family;
+	w->udp.pktinfo = server_listen_is_wildcard(l);
+	/* The thread blocks in recvmmsg(); sends stay MSG_DONTWAIT. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+
 	struct udp_batch *b = gslb_calloc(1, sizeof(*b));
 	b->in = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
 	b->out = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
@@ -115,9 +123,6 @@ int server_udp_init(worker_t *w)
 		m->msg_control = b->rctl[i].buf;
 	}
 	w->batch = b;
-	w->udp = gslb_calloc(w->nlisten, sizeof(*w->udp));
-	for (size_t i = 0; i < w->nlisten; i++)
-		w->udp[i].fd = -1;
 	return 0;
 }
 
@@ -157,12 +162,12 @@ static void reply_source_set(const struct msghdr *in, struct msghdr *out, udp_ct
 }
 
 /* Send nout prepared answers.  A failed datagram is counted and skipped, never fatal. */
-static void batch_send(udp_sock_t *s, unsigned nout)
+static void batch_send(worker_t *w, unsigned nout)
 {
-	struct udp_batch *b = s->w->batch;
+	struct udp_batch *b = w->batch;
 	unsigned done = 0;
 	while (done < nout) {
-		int r = sendmmsg(s->fd, b->smsg + done, nout - done, MSG_DONTWAIT);
+		int r = sendmmsg(w->udp.fd, b->smsg + done, nout - done, MSG_DONTWAIT);
 		if (r > 0) {
 			done += (unsigned)r;
 			continue;
@@ -171,19 +176,18 @@ static void batch_send(udp_sock_t *s, unsigned nout)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* The socket buffer is full: a DNS server drops rather than queues. */
-			s->w->udp_send_errors += nout - done;
+			w->udp_send_errors += nout - done;
 			return;
 		}
 		/* The error belongs to datagram done (e.g. an unreachable peer): skip it. */
-		s->w->udp_send_errors++;
+		w->udp_send_errors++;
 		done++;
 	}
 }
 
 /* Answer n received datagrams and send the answers. */
-static void batch_answer(udp_sock_t *s, unsigned n)
+static void batch_answer(worker_t *w, unsigned n)
 {
-	worker_t *w = s->w;
 	struct udp_batch *b = w->batch;
 	unsigned nout = 0;
 
@@ -206,80 +210,62 @@ static void batch_answer(udp_sock_t *s, unsigned n)
 		out->msg_control = NULL;
 		out->msg_controllen = 0;
 		out->msg_flags = 0;
-		if (s->pktinfo)
+		if (w->udp.pktinfo)
 			reply_source_set(in, out, &b->sctl[nout]);
 		nout++;
 	}
 	server_rcu_leave();
 	if (nout)
-		batch_send(s, nout);
+		batch_send(w, nout);
 }
 
-static void udp_readable_cb(uv_poll_t *h, int status, int events)
+/*
+ * Block for the first datagram, take whatever else is queued (up to a
+ * batch), answer them all, send the answers in one call.  The thread is an
+ * RCU reader only while it answers (server_rcu_enter/leave), so a thread
+ * waiting here never holds up a grace period.
+ */
+void server_udp_run(worker_t *w)
 {
-	udp_sock_t *s = h->data;
-	worker_t *w = s->w;
 	struct udp_batch *b = w->batch;
+	socklen_t ctl_len = w->udp.pktinfo ? sizeof(b->rctl[0]) : 0;
 
-	(void)events;
-	if (status < 0) {
-		w->udp_recv_errors++;
-		return;
-	}
-	for (int round = 0; round < UDP_ROUNDS; round++) {
+	while (!CMM_LOAD_SHARED(w->stopping)) {
 		/* recvmmsg overwrites these; everything else in rmsg stays as set up. */
 		for (size_t i = 0; i < UDP_BATCH; i++) {
 			b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
-			b->rmsg[i].msg_hdr.msg_controllen = s->pktinfo ? sizeof(b->rctl[i]) : 0;
+			b->rmsg[i].msg_hdr.msg_controllen = ctl_len;
 			b->rmsg[i].msg_hdr.msg_flags = 0;
 		}
-		int n = recvmmsg(s->fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(w->udp.fd, b->rmsg, UDP_BATCH, MSG_WAITFORONE, NULL);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 				w->udp_recv_errors++;
-			return;
+			continue;
 		}
-		if (n == 0)
-			return;
-		batch_answer(s, (unsigned)n);
-		if (n < UDP_BATCH)
-			return;
+		/* server_udp_wake() ends the wait with an empty read. */
+		if (unlikely(CMM_LOAD_SHARED(w->stopping)))
+			break;
+		batch_answer(w, (unsigned)n);
 	}
 }
 
-int server_udp_start(worker_t *w, size_t i, int fd, const server_listen_t *l)
+void server_udp_wake(worker_t *w)
 {
-	udp_sock_t *s = &w->udp[i];
-	s->w = w;
-	s->fd = fd;
-	s->family = l->addr.ss_family;
-	s->pktinfo = server_listen_is_wildcard(l);
-	int ret = uv_poll_init_socket(&w->loop, &s->poll, fd);
-	if (ret < 0)
-		return ret;
-	s->poll.data = s;
-	return uv_poll_start(&s->poll, UV_READABLE, udp_readable_cb);
-}
-
-void server_udp_stop(worker_t *w)
-{
-	for (size_t i = 0; i < w->nlisten; i++) {
-		uv_poll_t *p = &w->udp[i].poll;
-		if (p->data && !uv_is_closing((uv_handle_t *)p))
-			uv_close((uv_handle_t *)p, NULL);
-	}
+	/*
+	 * On Linux, shutting down the reading side of a UDP socket wakes a
+	 * thread blocked in recvmmsg() (it returns at once from then on), even
+	 * though the call itself fails with ENOTCONN on an unconnected socket.
+	 */
+	if (w->udp.fd >= 0)
+		(void)shutdown(w->udp.fd, SHUT_RD);
 }
 
 void server_udp_deinit(worker_t *w)
 {
-	if (w->udp) {
-		for (size_t i = 0; i < w->nlisten; i++)
-			if (w->udp[i].fd >= 0)
-				close(w->udp[i].fd);
-		free(w->udp);
-		w->udp = NULL;
+	if (w->udp.fd >= 0) {
+		close(w->udp.fd);
+		w->udp.fd = -1;
 	}
 	if (w->batch) {
 		free(w->batch->in);

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* DNS worker threads: one libuv loop each over its own SO_REUSEPORT sockets, RCU readers of the snapshot. */
+/*
+ * DNS worker threads, RCU readers of the snapshot: UDP workers block in
+ * recvmmsg() on their own SO_REUSEPORT socket; TCP workers each run a
+ * libuv loop over their own SO_REUSEPORT listeners.
+ */
+
+#include "config.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
+#include <urcu/system.h>
 
 #include "gslb/core.h"
 #include "internal.h"
@@ -93,7 +101,6 @@ static void stop_cb(uv_async_t *a)
 {
 	worker_t *w = a->data;
 	w->stopping = true;
-	server_udp_stop(w);
 	server_tcp_stop(w);
 	uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -101,34 +108,55 @@ static void stop_cb(uv_async_t *a)
 static void *worker_main(void *arg)
 {
 	worker_t *w = arg;
+	/* "udp/0", "tcp/1" ...: what top -H and /proc/PID/task/TID/comm show. */
+	char name[16];
+	snprintf(name, sizeof(name), "%s/%u", w->kind == WORKER_UDP ? "udp" : "tcp", w->id);
+	pthread_setname_np(pthread_self(), name);
 	rcu_register_thread();
 	rcu_thread_offline();
-	uv_run(&w->loop, UV_RUN_DEFAULT);
+	if (w->kind == WORKER_UDP)
+		server_udp_run(w);
+	else
+		uv_run(&w->loop, UV_RUN_DEFAULT);
 	rcu_unregister_thread();
 	return NULL;
 }
 
-int server_worker_init(worker_t *w, unsigned id, const server_conf_t *conf, const int *udp_fds,
-		       const int *tcp_fds)
+/* What every worker has: its query context, its answer counters' lock. */
+static void worker_init_common(worker_t *w, unsigned id, worker_kind_t kind,
+			       const server_conf_t *conf)
 {
-	int ret;
-	size_t i = 0;
-
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	w->kind = kind;
+	w->udp.fd = -1;
 	pthread_mutex_init(&w->answers_mu, NULL);
 	w->answers_mu_ready = true;
-	w->nlisten = conf->nlisten;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	query_ctx_init(&w->ctx, conf->qconf,
 		       ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-			       ((uint64_t)getpid() << 16) ^ ((uint64_t)id * 0x9e3779b97f4a7c15ull));
+			       ((uint64_t)getpid() << 16) ^
+			       ((uint64_t)(id * 2 + (kind == WORKER_TCP)) * 0x9e3779b97f4a7c15ull));
+}
 
+int server_worker_init_udp(worker_t *w, unsigned id, const server_conf_t *conf, int fd,
+			   const server_listen_t *l)
+{
+	worker_init_common(w, id, WORKER_UDP, conf);
+	return server_udp_init(w, fd, l);
+}
+
+int server_worker_init_tcp(worker_t *w, unsigned id, const server_conf_t *conf, const int *tcp_fds)
+{
+	int ret;
+	size_t i = 0;
+
+	worker_init_common(w, id, WORKER_TCP, conf);
+	w->nlisten = conf->nlisten;
 	unsigned max_conns = (SERVER_TCP_CONNS_TOTAL + conf->threads - 1) / conf->threads;
 	if (max_conns < SERVER_TCP_CONNS_MIN)
 		max_conns = SERVER_TCP_CONNS_MIN;
-	server_udp_init(w);
 	server_tcp_init(w, max_conns);
 
 	ret = uv_loop_init(&w->loop);
@@ -141,12 +169,6 @@ int server_worker_init(worker_t *w, unsigned id, const server_conf_t *conf, cons
 	w->stop.data = w;
 	for (i = 0; i < conf->nlisten; i++) {
 		/* Each start takes its fd over, even when it fails. */
-		ret = server_udp_start(w, i, udp_fds[i], &conf->listen[i]);
-		if (ret < 0) {
-			close(tcp_fds[i]);
-			i++;
-			goto out;
-		}
 		ret = server_tcp_start(w, i, tcp_fds[i]);
 		if (ret < 0) {
 			i++;
@@ -156,10 +178,8 @@ int server_worker_init(worker_t *w, unsigned id, const server_conf_t *conf, cons
 	return 0;
 out:
 	/* The fds not yet handed over are still ours to close. */
-	for (; i < conf->nlisten; i++) {
-		close(udp_fds[i]);
+	for (; i < conf->nlisten; i++)
 		close(tcp_fds[i]);
-	}
 	return ret;
 }
 
@@ -174,8 +194,14 @@ int server_worker_start(worker_t *w)
 
 void server_worker_stop(worker_t *w)
 {
-	if (w->started)
+	if (!w->started)
+		return;
+	if (w->kind == WORKER_UDP) {
+		CMM_STORE_SHARED(w->stopping, true);
+		server_udp_wake(w);
+	} else {
 		uv_async_send(&w->stop);
+	}
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -198,8 +224,10 @@ void server_worker_deinit(worker_t *w)
 		uv_loop_close(&w->loop);
 		w->loop_ready = false;
 	}
-	server_udp_deinit(w);
-	server_tcp_deinit(w);
+	if (w->kind == WORKER_UDP)
+		server_udp_deinit(w);
+	else
+		server_tcp_deinit(w);
 	query_ctx_fini(&w->ctx);
 	if (w->answers_mu_ready) {
 		pthread_mutex_lock(&w->answers_mu);
