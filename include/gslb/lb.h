@@ -116,9 +116,11 @@ typedef struct lb_pool {
 	lb_member_t *members; /* owned */
 	bool served;	      /* inside a served zone and not below a cut */
 	/* derived from the members by lb_pool_derive() (lb_config_pools() calls it) */
-	bool has_nets;	    /* some member has a --network */
-	bool has_family[2]; /* some member has an IPv4 [0] / IPv6 [1] address */
-	uint32_t cfg_index; /* lb_config_pools(): the db_config_t pool it was built from */
+	bool has_nets;	     /* some member has a --network */
+	bool has_places;     /* some member has a --country (country or subdivision) */
+	bool has_continents; /* some member has a --continent */
+	bool has_family[2];  /* some member has an IPv4 [0] / IPv6 [1] address */
+	uint32_t cfg_index;  /* lb_config_pools(): the db_config_t pool it was built from */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
@@ -288,7 +290,8 @@ const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, si
 struct db_config;
 
 /**
- * Set a pool's flags derived from its members (has_nets, has_family).  Call
+ * Set a pool's flags derived from its members (has_nets, has_places,
+ * has_continents, has_family).  Call
  * it after building or changing a pool's members by hand; lb_config_pools()
  * does for the pools it builds.
  */

@@ -289,11 +289,13 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 
 void lb_pool_derive(lb_pool_t *p)
 {
-	p->has_nets = false;
+	p->has_nets = p->has_places = p->has_continents = false;
 	p->has_family[0] = p->has_family[1] = false;
 	for (uint16_t k = 0; k < p->nmembers; k++) {
 		const lb_member_t *m = &p->members[k];
 		p->has_nets |= m->nnets > 0;
+		p->has_places |= m->ncountries > 0;
+		p->has_continents |= m->continents != 0;
 		p->has_family[0] |= m->naddr[0] > 0;
 		p->has_family[1] |= m->naddr[1] > 0;
 	}

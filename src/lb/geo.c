@@ -155,14 +155,14 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 	}
 
 	bool found = known && g && g->found;
-	/* Rule 2: the subdivision, else the country. */
-	if (found && g->subdivision[0]) {
+	/* Rule 2: the subdivision, else the country (pools without places: no work). */
+	if (found && p->has_places && g->subdivision[0]) {
 		uint64_t key = place_key(g->subdivision, sizeof(g->subdivision));
 		for (uint16_t k = 0; k < c->n; k++)
 			if (member_lists_country(&p->members[c->idx[k]], key))
 				out->idx[out->n++] = c->idx[k];
 	}
-	if (out->n == 0 && found && g->country[0]) {
+	if (out->n == 0 && found && p->has_places && g->country[0]) {
 		uint64_t key = place_key(g->country, sizeof(g->country));
 		for (uint16_t k = 0; k < c->n; k++)
 			if (member_lists_country(&p->members[c->idx[k]], key))
@@ -173,7 +173,7 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 		goto scope;
 	}
 	/* Rule 3: the continent. */
-	int cb = found ? lb_continent_bit(g->continent) : -1;
+	int cb = found && p->has_continents ? lb_continent_bit(g->continent) : -1;
 	if (cb >= 0)
 		for (uint16_t k = 0; k < c->n; k++)
 			if (p->members[c->idx[k]].continents & (1u << cb))

@@ -425,23 +425,43 @@ static void client_get(const struct answer *a, lb_client_t *cl)
  * its /16, a /5 under its /8), so one entry serves every client of a large
  * network, and a lookup tries the levels from the finest.
  */
-#define GEO_CACHE_SLOTS 8192 /* a power of two; 64 bytes each */
+#define GEO_CACHE_SLOTS 8192 /* a power of two; one 64-byte cache line each */
 #define GEO_CACHE_LEVELS 3
+#define GEO_CACHE_NET_BITS 64 /* longer (IPv6) networks are looked up every time */
 
 static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
 	{ 24, 16, 8 },	/* IPv4 */
 	{ 48, 32, 16 }, /* IPv6 */
 };
 
+/*
+ * What the answer path needs of a geo_info_t (not lat / lon: the unit
+ * vector ranks distances), with the network it holds for: one cache line.
+ */
 struct geo_cache_entry {
-	geo_info_t info;
-	uint8_t family; /* 0: empty */
-	uint8_t addr[16];
-};
+	double uvec[3];
+	uint8_t net[GEO_CACHE_NET_BITS / 8]; /* the network's address, host bits clear */
+	uint8_t family;
+	uint8_t prefix_len;
+	bool found;
+	bool has_location;
+	char country[3];
+	char subdivision[8];
+	char continent[3];
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct geo_cache_entry) == 64, "a geo cache entry is one cache line");
 
 struct query_geo_cache {
 	const geo_db_t *db;  /* the entries were looked up in db ... */
 	uint64_t generation; /* ... of this snapshot */
+	/*
+	 * Which slots hold an entry: a probe of an empty level reads 1 KiB
+	 * that stays in L1, not a cold line of the 512 KiB table (most
+	 * clients are found at one level only), and emptying the cache on a
+	 * snapshot swap clears the bits, not the table.
+	 */
+	uint64_t used[GEO_CACHE_SLOTS / 64];
 	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
 };
 
@@ -460,6 +480,11 @@ static uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
 	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
 }
 
+static bool geo_cache_used(const struct query_geo_cache *c, uint32_t s)
+{
+	return (c->used[s / 64] >> (s % 64)) & 1;
+}
+
 /* Whether the first bits bits of a and b are equal. */
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
@@ -469,20 +494,55 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
 }
 
-/* The entry a network of prefix_len bits holding addr is filed under. */
-static struct geo_cache_entry *geo_cache_home(struct query_geo_cache *c, int family,
-					      const uint8_t *addr, unsigned prefix_len)
+/* Remember what the database said of the network of prefix_len bits holding addr. */
+static void geo_cache_store(struct query_geo_cache *c, int family, const uint8_t *addr,
+			    const geo_info_t *g)
 {
+	unsigned bits = g->prefix_len;
+	if (bits > GEO_CACHE_NET_BITS)
+		return;
+	/* Filed under the coarsest level the network covers whole. */
 	const uint8_t *levels = geo_cache_level_bits[family == 6];
 	unsigned l = 0;
-	while (l + 1 < GEO_CACHE_LEVELS && prefix_len <= levels[l + 1])
+	while (l + 1 < GEO_CACHE_LEVELS && bits <= levels[l + 1])
 		l++;
-	return &c->slot[geo_cache_slot(family, geo_cache_key(addr), levels[l])];
+	uint32_t s = geo_cache_slot(family, geo_cache_key(addr), levels[l]);
+	struct geo_cache_entry *e = &c->slot[s];
+	/* Keep the network only, so stale host bits never take part in a match. */
+	unsigned bytes = bits / 8;
+	memset(e->net, 0, sizeof(e->net));
+	memcpy(e->net, addr, bytes);
+	if (bits % 8)
+		e->net[bytes] = addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
+	e->family = (uint8_t)family;
+	e->prefix_len = (uint8_t)bits;
+	e->found = g->found;
+	e->has_location = g->has_location;
+	memcpy(e->uvec, g->uvec, sizeof(e->uvec));
+	memcpy(e->country, g->country, sizeof(e->country));
+	memcpy(e->subdivision, g->subdivision, sizeof(e->subdivision));
+	memcpy(e->continent, g->continent, sizeof(e->continent));
+	c->used[s / 64] |= 1ull << (s % 64);
+}
+
+/* An entry's facts as the geo_info_t the policy reads (lat / lon left 0). */
+static const geo_info_t *geo_cache_info(const struct geo_cache_entry *e, geo_info_t *out)
+{
+	out->found = e->found;
+	out->has_location = e->has_location;
+	out->prefix_len = e->prefix_len;
+	memcpy(out->uvec, e->uvec, sizeof(out->uvec));
+	memcpy(out->country, e->country, sizeof(out->country));
+	memcpy(out->subdivision, e->subdivision, sizeof(out->subdivision));
+	memcpy(out->continent, e->continent, sizeof(out->continent));
+	out->lat = out->lon = 0.0;
+	return out;
 }
 
 /*
  * Where the client is, from the worker's cache or the snapshot's database
- * (then remembered).  Returns NULL when the database cannot say.
+ * (then remembered).  Returns tmp, filled, or NULL when the database
+ * cannot say.
  */
 static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, geo_info_t *tmp)
 {
@@ -495,34 +555,26 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, 
 		return geo_db_lookup(db, cl->family, cl->addr, tmp) == 0 ? tmp : NULL;
 	}
 	if (c->db != db || c->generation != a->snap->generation) {
-		for (uint32_t i = 0; i < GEO_CACHE_SLOTS; i++)
-			c->slot[i].family = 0;
+		memset(c->used, 0, sizeof(c->used));
 		c->db = db;
 		c->generation = a->snap->generation;
 	}
 	const uint8_t *levels = geo_cache_level_bits[cl->family == 6];
 	uint64_t key = geo_cache_key(cl->addr);
 	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
-		const struct geo_cache_entry *e =
-			&c->slot[geo_cache_slot(cl->family, key, levels[l])];
-		if (e->family == cl->family &&
-		    prefix_equal(e->addr, cl->addr, e->info.prefix_len)) {
+		uint32_t s = geo_cache_slot(cl->family, key, levels[l]);
+		if (!geo_cache_used(c, s))
+			continue;
+		const struct geo_cache_entry *e = &c->slot[s];
+		if (e->family == cl->family && prefix_equal(e->net, cl->addr, e->prefix_len)) {
 			a->ctx->stats.geo_cache_hits++;
-			return &e->info;
+			return geo_cache_info(e, tmp);
 		}
 	}
 	a->ctx->stats.geo_cache_misses++;
 	if (geo_db_lookup(db, cl->family, cl->addr, tmp) != 0)
 		return NULL;
-	struct geo_cache_entry *e = geo_cache_home(c, cl->family, cl->addr, tmp->prefix_len);
-	e->info = *tmp;
-	/* Keep the network only, so stale host bits never take part in a match. */
-	unsigned bits = tmp->prefix_len, bytes = bits / 8;
-	memset(e->addr, 0, sizeof(e->addr));
-	memcpy(e->addr, cl->addr, bytes);
-	if (bits % 8)
-		e->addr[bytes] = cl->addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
-	e->family = (uint8_t)cl->family;
+	geo_cache_store(c, cl->family, cl->addr, tmp);
 	return tmp;
 }
 
@@ -801,7 +853,10 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->conf = conf;
 	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
-	ctx->geo_cache = calloc(1, sizeof(*ctx->geo_cache));
+	/* Only the header must start zeroed: a slot is read once its used bit is set. */
+	ctx->geo_cache = aligned_alloc(64, sizeof(*ctx->geo_cache));
+	if (ctx->geo_cache)
+		memset(ctx->geo_cache, 0, offsetof(struct query_geo_cache, slot));
 }
 
 void query_ctx_fini(query_ctx_t *ctx)

@@ -587,6 +587,39 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 		   "cached locations: %u hits after %s (got %lu)", crows[i].hits, crows[i].client,
 		   (unsigned long)ctx.stats.geo_cache_hits);
 	}
+	/*
+	 * IPv6: a /64 network is cached; a longer one (here the IPv4-mapped
+	 * ::ffff:10.2.0.0/112) is looked up every time, and still answered.
+	 */
+	static const struct {
+		const char *client;
+		const char *answer, * or ; /* FR: continent EU, fra or lon */
+		unsigned hits, misses;
+	} v6rows[] = {
+		{ "2001:db8:5::1", "fd00::1", "fd00::5", 0, 1 },	/* FR /64, looked up */
+		{ "2001:db8:5:0:8000::1", "fd00::1", "fd00::5", 1, 1 }, /* same /64: found */
+		{ "::ffff:10.2.0.1", "fd00::4", "fd00::4", 1, 2 },	/* JP /112: looked up */
+		{ "::ffff:10.2.0.2", "fd00::4", "fd00::4", 1, 3 }, /* ... and looked up again */
+	};
+	uint64_t hits0 = ctx.stats.geo_cache_hits, misses0 = ctx.stats.geo_cache_misses;
+	for (size_t i = 0; i < ARRAY_SIZE(v6rows); i++) {
+		size_t qlen = query_make(req, DNS_T_AAAA, 2, 128, v6rows[i].client);
+		size_t qend = qlen - 11 - 8 - 16;
+		size_t n = query_answer(&ctx, snap, req, qlen, resp, QUERY_UDP, NULL);
+		uint8_t want[16], or [16];
+		inet_pton(AF_INET6, v6rows[i].answer, want);
+		inet_pton(AF_INET6, v6rows[i].or, or);
+		ok(n >= qend + 28 && dns_get16(resp + 6) == 1 &&
+			   (memcmp(resp + qend + 12, want, 16) == 0 ||
+			    memcmp(resp + qend + 12, or, 16) == 0),
+		   "cached locations: %s/128 gets %s or %s", v6rows[i].client, v6rows[i].answer,
+		   v6rows[i].or);
+		uint64_t hits = ctx.stats.geo_cache_hits - hits0;
+		uint64_t misses = ctx.stats.geo_cache_misses - misses0;
+		ok(hits == v6rows[i].hits && misses == v6rows[i].misses,
+		   "cached locations: %u hits, %u misses after %s (got %lu, %lu)", v6rows[i].hits,
+		   v6rows[i].misses, v6rows[i].client, (unsigned long)hits, (unsigned long)misses);
+	}
 	query_ctx_fini(&ctx);
 	gslb_snapshot_free(snap);
 }
