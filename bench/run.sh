@@ -453,6 +453,13 @@ start_server() { # NAME: start it and check its answers; not listed in up_server
 	up_servers="$up_servers $s"
 }
 
+rotate() { # N WORD...: the words, starting with word N (mod their count)
+	local n=$1
+	shift
+	local -a w=("$@")
+	local i k=${#w[@]}
+	for ((i = 0; i < k; i++)); do echo "${w[$(((n + i) % k))]}"; done
+}
 measure_all() {
 	local s wl r
 	for wl in $workloads; do
@@ -462,7 +469,9 @@ measure_all() {
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "${sport[$s]}") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
 		done
 		for r in $(seq "$repeat"); do
-			for s in $up_servers; do
+			# each round starts with another server, so no server always runs first (or always
+			# right after the heaviest one)
+			for s in $(rotate "$((r - 1))" $up_servers); do
 				supports "$s" "$wl" || continue
 				log "$wl: $s, run $r of $repeat"
 				echo "$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}") $(run_lat "$wl" "${sport[$s]}")" \

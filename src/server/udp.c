@@ -229,20 +229,23 @@ void server_udp_run(worker_t *w)
 {
 	struct udp_batch *b = w->batch;
 	socklen_t ctl_len = w->udp.pktinfo ? sizeof(b->rctl[0]) : 0;
+	int used = UDP_BATCH;
 
 	while (!CMM_LOAD_SHARED(w->stopping)) {
-		/* recvmmsg overwrites these; everything else in rmsg stays as set up. */
-		for (size_t i = 0; i < UDP_BATCH; i++) {
+		/* recvmmsg overwrote these in the slots it filled; the rest of rmsg stays as set up. */
+		for (int i = 0; i < used; i++) {
 			b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
 			b->rmsg[i].msg_hdr.msg_controllen = ctl_len;
 			b->rmsg[i].msg_hdr.msg_flags = 0;
 		}
 		int n = recvmmsg(w->udp.fd, b->rmsg, UDP_BATCH, MSG_WAITFORONE, NULL);
-		if (n < 0) {
-			if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (n <= 0) {
+			if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 				w->udp_recv_errors++;
+			used = UDP_BATCH; /* what a failed call left behind: not worth knowing */
 			continue;
 		}
+		used = n;
 		/* server_udp_wake() ends the wait with an empty read. */
 		if (unlikely(CMM_LOAD_SHARED(w->stopping)))
 			break;
