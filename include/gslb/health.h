@@ -121,6 +121,13 @@ typedef struct health_loop health_loop_t;
 health_loop_t *health_loop_new(lb_health_t *table, const char *db_path, const char *ca_file,
 			       unsigned history_hours);
 
+/**
+ * Whether the CA certificates for https checks load from ca_file (NULL: the
+ * system store), as health_loop_new() loads them: 0, or -1 after logging
+ * the same message start-up would.  For --check-config.
+ */
+int health_ca_check(const char *ca_file);
+
 /** Start the loop's thread.  Returns 0 or a negative errno value. */
 int health_loop_start(health_loop_t *hl);
 

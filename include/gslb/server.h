@@ -58,11 +58,13 @@ int server_listen_parse(server_listen_t *l, const char *text, char *err, size_t 
 int server_run(const server_conf_t *conf);
 
 /**
- * --check-config: load and validate every zone in dir, the database
- * db_path (read-only, never created; NULL skips it) and the geo file geoip
- * (NULL: none), logging each problem with the message start-up would give.
- * Binds nothing.  Returns the exit status: 0 when every zone, the database
- * and the geo file loaded (a database start-up would create is fine), 1
- * otherwise.
+ * --check-config: as conf->user when set (privileges dropped as start-up
+ * drops them, so the check sees what gslbd would), load and validate every
+ * zone in conf->zones_dir, the database conf->db_path (read-only, never
+ * created; NULL skips it), the geo file conf->geoip (NULL: none) and the
+ * CA file conf->ca_file (NULL: the system store), logging each problem with
+ * the message start-up would give.  Binds nothing.  Returns the exit
+ * status: 0 when all of them loaded (a database start-up would create is
+ * fine), 1 otherwise.
  */
-int server_check_config(const char *zones_dir, const char *db_path, const char *geoip);
+int server_check_config(const server_conf_t *conf);

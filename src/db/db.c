@@ -2,9 +2,11 @@
 /* The SQLite wrapper: connections, schema migration, the configuration loader and the writes. */
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -195,6 +197,17 @@ int db_open(const char *path, unsigned flags, db_t **out)
 	rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		ret = db->h ? note(db, rc, "open") : -ENOMEM;
+		/*
+		 * A file SQLite could not create: its errno is that of its last
+		 * attempt (a read-only open: ENOENT); the directory says why.
+		 */
+		if ((flags & DB_OPEN_CREATE) && ret == -ENOENT && stat(path, &sb) != 0 &&
+		    errno == ENOENT) {
+			char *copy = gslb_strdup(path);
+			if (access(dirname(copy), W_OK | X_OK) < 0)
+				ret = -errno;
+			free(copy);
+		}
 		goto out;
 	}
 	sqlite3_extended_result_codes(db->h, 1);

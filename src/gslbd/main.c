@@ -124,9 +124,10 @@ static void usage(FILE *f)
 		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
 		"                           (default: the system store)\n"
 		"      --history HOURS      hours of probe results kept, 1-%d (default: %d)\n"
-		"      --check-config       load and validate the zones, the database and the\n"
-		"                           geo file, print problems, exit 0 if all is fine,\n"
-		"                           else 1; binds nothing\n"
+		"      --check-config       load and validate the zones, the database, the\n"
+		"                           geo file and the CA file (as --user), print\n"
+		"                           problems, exit 0 if all is fine, else 1; binds\n"
+		"                           nothing\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -486,11 +487,6 @@ int main(int argc, char **argv)
 		o.nlisten = 2;
 	}
 
-	if (o.check_config) {
-		status = server_check_config(o.zones, o.db, o.geoip);
-		goto out;
-	}
-
 	/* A client gone mid-answer must be an error from write(), not a dead daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -513,6 +509,10 @@ int main(int argc, char **argv)
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
 	};
+	if (o.check_config) {
+		status = server_check_config(&conf);
+		goto out;
+	}
 	status = server_run(&conf);
 	if (status == 0)
 		log_info("stopped");

@@ -753,6 +753,15 @@ void health_probe_start(health_target_t *t)
 	}
 }
 
+int health_ca_check(const char *ca_file)
+{
+	SSL_CTX *ctx = health_tls_ctx_new(ca_file);
+	if (!ctx)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 SSL_CTX *health_tls_ctx_new(const char *ca_file)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());

@@ -689,10 +689,14 @@ static int geo_open(const char *path, geo_db_t **geo)
 	return ret;
 }
 
-int server_check_config(const char *zones_dir, const char *db_path, const char *geoip)
+int server_check_config(const server_conf_t *conf)
 {
+	const char *zones_dir = conf->zones_dir, *db_path = conf->db_path, *geoip = conf->geoip;
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
+	/* Start-up opens all of these as --user: so does the check. */
+	if (conf->user && privileges_drop(conf->user) < 0)
+		return 1;
 	int ret = zone_load_dir(zones_dir, NULL, &zones, &failed);
 	if (ret < 0) {
 		log_err("cannot read zone directory %s: %s", zones_dir, gslb_strerror(ret));
@@ -716,6 +720,8 @@ int server_check_config(const char *zones_dir, const char *db_path, const char *
 			geo_db_close(geo);
 		}
 	}
+	if (health_ca_check(conf->ca_file) < 0)
+		problems++;
 	return failed || problems ? 1 : 0;
 }
 

@@ -194,8 +194,75 @@ def test_ca_file(t, e):
          'start-up with a missing --ca-file: no (null), no ENOMEM', out)
     garbage = e.path('garbage.pem', b'no certificates here\n')
     rc, out = e.start('--ca-file', garbage)
-    one_error(t, rc, out, 'start-up with a --ca-file holding no certificate: exit 1, one '
-              'message with the reason', garbage, 'no certificate')
+    garbage_line = one_error(t, rc, out, 'start-up with a --ca-file holding no certificate: '
+                             'exit 1, one message with the reason', garbage, 'no certificate')
+    # --check-config loads the CA file as start-up does and says the same.
+    rc, out = e.start('--ca-file', missing)
+    missing_line = errors(out)[0] if errors(out) else None
+    for path, line, what in ((missing, missing_line, 'a missing'),
+                             (garbage, garbage_line, 'a certificate-less')):
+        rc, out = e.check('--ca-file', path)
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config: %s --ca-file is exit 1 with the start-up message' % what,
+             '%r\n%s' % (rc, out))
+    good = e.path('ca.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj',
+                    '/CN=gslb check-config CA', '-keyout', e.path('ca.key'), '-out', good],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+    rc, out = e.check('--ca-file', good)
+    t.ok(rc == 0, '--check-config: a good --ca-file is exit 0', '%r\n%s' % (rc, out))
+
+
+def test_user(t, e):
+    """--check-config --user checks as that user: what start-up, which drops privileges before
+    opening the database, would meet."""
+    if os.geteuid() != 0:
+        t.skip('--check-config --user: checks as that user', 'needs root to change user')
+        return
+    try:
+        import pwd
+        pwd.getpwnam('nobody')
+    except KeyError:
+        t.skip('--check-config --user: checks as that user', 'no user nobody')
+        return
+    # Readable by everyone; the database directory writable by root only.
+    top = g.tempfile.mkdtemp(prefix='gslbtest-user-')
+    try:
+        os.chmod(top, 0o755)
+        zones = os.path.join(top, 'zones')
+        shutil.copytree(e.zones, zones)
+        for d, _, files in os.walk(top):
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
+        dbdir = os.path.join(top, 'db')
+        os.mkdir(dbdir, 0o755)
+        db = os.path.join(dbdir, 'gslb.db')
+        base = ['--zones', zones, '--db', db]
+
+        cmd = [g.GSLBD, '--listen', '127.0.0.1:%d' % g.free_port(False), '--threads', '1',
+               '--user', 'nobody'] + base
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=5, preexec_fn=g._pdeathsig)
+        out = p.stdout.decode('utf-8', 'replace')
+        line = one_error(t, p.returncode, out, 'start-up as --user nobody with a database '
+                         'directory only root may write: exit 1, one message', db)
+        rc, out = g.run_tool([g.GSLBD, '--check-config'] + base)
+        t.ok(rc == 0, '--check-config as root without --user: exit 0 (root could create it)',
+             '%r\n%s' % (rc, out))
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--user', 'nobody'] + base)
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config --user nobody: exit 1 with the start-up message',
+             '%r\n%s' % (rc, out))
+        t.ok(not os.path.exists(db), '--check-config created no database')
+
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--user', 'no-such-user-gslb'] + base)
+        t.ok(rc == 1 and any('no-such-user-gslb' in x and 'no such user' in x
+                             for x in errors(out)),
+             '--check-config --user with an unknown user: exit 1, says so', '%r\n%s' % (rc, out))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_help(t):
@@ -214,6 +281,7 @@ def main(t):
         test_geo_reload(t, e)
         test_db(t, e)
         test_ca_file(t, e)
+        test_user(t, e)
         test_help(t)
     finally:
         shutil.rmtree(e.tmp, ignore_errors=True)
