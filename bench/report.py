@@ -61,8 +61,18 @@ How it was measured (`bench/run.sh`, `make bench`):
   health checks of (c2) and their stored results), divided by the answered queries: one allocation
   on the answer path would show as 1.000, none as about 0 (± a little noise either way). `perf stat -e instructions` is not supported in this VM, hence callgrind.
 - **ratios**: the server's cost divided by gslbd's (CPU µs/query, instructions/query): above 1 means
-  gslbd costs less.
+  gslbd costs less. The CPU ratio is paired: each round runs every server once, seconds apart, so
+  it is the median over the rounds of that round's server / gslbd CPU (a drift of the machine
+  cancels out); the goals judge CPU on it, and call a miss whose run range overlaps the peer's a
+  tie.
 """
+
+
+def num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return None  # n/a
 
 
 def load(path, ncols):
@@ -71,7 +81,7 @@ def load(path, ncols):
         for line in f:
             p = line.split()
             if len(p) >= ncols:
-                rows[(p[0], p[1])] = [float(x) for x in p[2:ncols]]
+                rows[(p[0], p[1])] = [num(x) for x in p[2:ncols]] + [None] * (12 - ncols)
     return rows
 
 
@@ -95,9 +105,10 @@ def table(wl, servers, tput, cg):
         if t is None and c is None:
             out.append([NOTE.get((s, wl), s)] + ['n/a'] * (len(COLS) - 1))
             continue
-        qps, cpu, mean, p99, user, lo, hi = t if t else (None,) * 7
-        instr, allocs = c if c else (None, None)
-        rc = cpu / g_t[1] if t and g_t and g_t[1] > 0 else None
+        qps, cpu, mean, p99, user, lo, hi, paired = t[:8] if t else (None,) * 8
+        instr, allocs = c[:2] if c else (None, None)
+        rc = paired if paired is not None else (
+            cpu / g_t[1] if t and g_t and g_t[1] > 0 else None)
         ri = instr / g_c[0] if c and g_c and g_c[0] > 0 else None
         cpus = '%s (%s-%s)' % (fmt(cpu, 2), fmt(lo, 2), fmt(hi, 2)) if t else 'n/a'
         out.append([NOTE.get((s, wl), s), fmt(qps), fmt(mean), fmt(p99), cpus, fmt(user, 2),
@@ -149,20 +160,32 @@ def goal(name, wl, peers, factor, tput, cg):
     res = []
     for idx, what, src in ((1, 'CPU/query', tput), (0, 'instructions/query', cg)):
         g = src.get(('gslbd', wl))
-        best = [(src[(p, wl)][idx], p) for p in peers if (p, wl) in src and src[(p, wl)][idx] > 0]
+        best = [(src[(p, wl)][idx], p) for p in peers
+                if (p, wl) in src and (src[(p, wl)][idx] or 0) > 0]
+        if idx == 1 and best and all(src[(p, wl)][7] is not None for _, p in best):
+            # the cheapest peer is the one with the lowest paired ratio to gslbd
+            best = [(src[(p, wl)][idx], p) for _, p in sorted(
+                best, key=lambda b: src[(b[1], wl)][7])[:1]]
         if not g or not best:
             res.append('%s: not measured' % what)
             continue
         v, p = min(best)
         limit = v * factor
         verdict = 'MET' if g[idx] <= limit else 'MISSED'
-        # CPU time is measured, not counted: a median above the limit whose run range overlaps
-        # the peer's (scaled) range is a tie within this run's noise, and says so.
-        if idx == 1 and verdict == 'MISSED' and len(g) > 6 and len(src[(p, wl)]) > 6:
+        pr = src[(p, wl)][7] if idx == 1 else None
+        if pr is not None:
+            # CPU: judged on the paired ratio (the median of round-by-round peer / gslbd)
+            verdict = ('MET' if pr * factor >= 1 else 'MISSED') + \
+                ' (paired ratio %s / gslbd %.2f)' % (p, pr)
+        # CPU time is measured, not counted: a miss whose run range overlaps the peer's
+        # (scaled) range is a tie within this run's noise, and says so.
+        if idx == 1 and verdict.startswith('MISSED') and g[5] is not None and \
+                src[(p, wl)][6] is not None:
             g_lo, p_hi = g[5], src[(p, wl)][6] * factor
             if g_lo <= p_hi:
-                verdict = 'TIED within the run ranges (gslbd min %s, %s max%s %s), median' % (
-                    fmt(g_lo, 2), p, '' if factor == 1 else ' × %.3f' % factor, fmt(p_hi, 2))
+                verdict = 'TIED within the run ranges (gslbd min %s, %s max%s %s; paired ' \
+                    'ratio %s), median' % (fmt(g_lo, 2), p, '' if factor == 1 else
+                                            ' × %.3f' % factor, fmt(p_hi, 2), fmt(pr, 2))
         res.append('%s %s (gslbd %s, %s%s %s)' % (
             what, verdict, fmt(g[idx], 2 if idx else 0),
             p, '' if factor == 1 else ' × %.3f' % factor, fmt(limit, 2 if idx else 0)))
@@ -175,7 +198,7 @@ def main():
               'markdown', 'checks', 'note', 'split'):
         ap.add_argument('--' + a, default='')
     a = ap.parse_args()
-    tput = load(a.tput, 9)
+    tput = load(a.tput, 10)
     cg = load(a.cg, 4)
     servers = []
     for s, _ in list(tput) + list(cg):

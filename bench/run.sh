@@ -618,8 +618,14 @@ for s in $servers; do
 		l=$(awk '{print $5}' "$work/$s/$wl.runs" | median)
 		lo=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | head -1)
 		hi=$(awk '{print $2}' "$work/$s/$wl.runs" | sort -g | tail -1)
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$wl" "$q" "$c" "$m" "$l" "$u" "$lo" "$hi" \
-			>>"$work/tput.tsv"
+		# paired: round r of this server against round r of gslbd (run within seconds of each
+		# other), the median of those CPU ratios; a drift of the machine cancels out
+		pr=n/a
+		[ ! -s "$work/gslbd/$wl.runs" ] ||
+			pr=$(paste -d' ' "$work/$s/$wl.runs" "$work/gslbd/$wl.runs" |
+				awk '{ n = NF / 2; if ($(n + 2) > 0) print $2 / $(n + 2) }' | median)
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$wl" "$q" "$c" "$m" "$l" "$u" "$lo" "$hi" \
+			"${pr:-n/a}" >>"$work/tput.tsv"
 	done
 	if [ "$cgs" != 0 ]; then
 		measure_cg "$s"
