@@ -39,6 +39,14 @@ enum db_open_flags {
  */
 int db_open(const char *path, unsigned flags, db_t **out);
 
+/**
+ * For a database file that does not exist: 0 when it can be created (its
+ * directory exists and is writable), else the negative errno value creating
+ * it meets (-ENOENT, -EACCES ...).  db_open() reports the same value when
+ * DB_OPEN_CREATE fails on a missing file.
+ */
+int db_creatable(const char *path);
+
 /** Close a connection (rolls back an open transaction).  NULL is a no-op. */
 void db_close(db_t *db);
 

@@ -171,6 +171,14 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+int db_creatable(const char *path)
+{
+	char *copy = gslb_strdup(path);
+	int ret = access(dirname(copy), W_OK | X_OK) < 0 ? -errno : 0;
+	free(copy);
+	return ret;
+}
+
 int db_open(const char *path, unsigned flags, db_t **out)
 {
 	struct stat sb;
@@ -203,10 +211,9 @@ int db_open(const char *path, unsigned flags, db_t **out)
 		 */
 		if ((flags & DB_OPEN_CREATE) && ret == -ENOENT && stat(path, &sb) != 0 &&
 		    errno == ENOENT) {
-			char *copy = gslb_strdup(path);
-			if (access(dirname(copy), W_OK | X_OK) < 0)
-				ret = -errno;
-			free(copy);
+			int why = db_creatable(path);
+			if (why < 0)
+				ret = why;
 		}
 		goto out;
 	}

@@ -603,19 +603,6 @@ static int listeners_bind(const server_conf_t *conf, int *fds)
 }
 
 /*
- * A database file that does not exist, as start-up will find it: 0 when
- * start-up can create it (its directory exists and is writable), else the
- * negative errno value SQLite's open() will meet.
- */
-static int db_creatable(const char *path)
-{
-	char *copy = gslb_strdup(path);
-	int ret = access(dirname(copy), W_OK | X_OK) < 0 ? -errno : 0;
-	free(copy);
-	return ret;
-}
-
-/*
  * --check-config for the database: opened read-only (never created or
  * migrated), its configuration read and its pools placed in zones.  A
  * file start-up could not open gets start-up's message.  Returns the

@@ -20,7 +20,6 @@ struct udp_batch;
 /* The UDP socket of a UDP worker, read with blocking recvmmsg(). */
 typedef struct udp_sock {
 	int fd;	      /* owned; closed by server_worker_deinit() */
-	int family;   /* AF_INET or AF_INET6 */
 	bool pktinfo; /* bound to a wildcard address: reply from the query's destination */
 } udp_sock_t;
 

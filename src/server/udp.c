@@ -103,7 +103,6 @@ int server_udp_open(const server_listen_t *l)
 int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 {
 	w->udp.fd = fd;
-	w->udp.family = l->addr.ss_family;
 	w->udp.pktinfo = server_listen_is_wildcard(l);
 	/* The thread blocks in recvmmsg(); sends stay MSG_DONTWAIT. */
 	int fl = fcntl(fd, F_GETFL);
