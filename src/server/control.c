@@ -185,6 +185,7 @@ static void snapshot_publish(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
 	if (old) {
 		synchronize_rcu();
 		gslb_snapshot_free(old);
+		server_metrics_sweep(ctl->metrics);
 	}
 }
 

@@ -177,11 +177,20 @@ void server_metrics_free(server_metrics_t *m);
 
 /**
  * Give every member of pools its answer counter slot: the same (pool,
- * member) name keeps its slot across snapshots, so counters never go back.
- * Control thread, before the set is published.  Returns the number of
- * slots, for gslb_snapshot_t.member_slots.  m NULL: 0, nothing counted.
+ * member) name keeps its slot across snapshots, so counters never go back
+ * while the member stays.  Control thread, before the set is published.
+ * Returns the number of slots, for gslb_snapshot_t.member_slots.  m NULL:
+ * 0, nothing counted.
  */
 uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools);
+
+/**
+ * Give back the slots of the members the last server_metrics_assign() did
+ * not name, zeroed in every worker, for members to come.  Call once the
+ * snapshots before that assignment are freed (after synchronize_rcu()): no
+ * worker counts into those slots any more.  Returns how many were freed.
+ */
+uint32_t server_metrics_sweep(server_metrics_t *m);
 
 /** The Prometheus text exposition (version 0.0.4) into a malloc'd buffer; caller frees. */
 char *server_metrics_render(server_metrics_t *m, size_t *len);

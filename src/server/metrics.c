@@ -18,9 +18,10 @@
 #include "internal.h"
 
 /*
- * Slots are never given back, so a process whose pools keep changing names
- * grows this table; past the cap new members are simply not counted.  Each
- * worker holds 8 bytes per slot.
+ * Each worker holds 8 bytes per slot.  A slot whose member left the pools
+ * is given back once no snapshot names it (server_metrics_sweep), so pools
+ * whose member names keep changing reuse slots; past the cap (that many
+ * members at once) new members are simply not counted.
  */
 #define SLOTS_MAX (1u << 20)
 
@@ -29,6 +30,7 @@ typedef struct slot_entry {
 	char *key;
 	size_t key_len;
 	uint32_t slot;
+	uint32_t epoch; /* the last server_metrics_assign() that named it */
 } slot_entry_t;
 
 /*
@@ -39,7 +41,11 @@ struct server_metrics {
 	metrics_src_t src;
 	slot_entry_t *table; /* open addressing, mask + 1 entries, key NULL when free */
 	uint32_t mask;
-	uint32_t nslots;
+	uint32_t nslots;  /* slots handed out so far: the workers' arrays hold this many */
+	uint32_t nlive;	  /* entries in table */
+	uint32_t epoch;	  /* counts server_metrics_assign() calls */
+	uint32_t *free;	  /* slots given back, to hand out before new ones */
+	uint32_t nfree;
 };
 
 server_metrics_t *server_metrics_new(const metrics_src_t *src)
@@ -58,6 +64,7 @@ void server_metrics_free(server_metrics_t *m)
 	for (uint32_t i = 0; i <= m->mask; i++)
 		free(m->table[i].key);
 	free(m->table);
+	free(m->free);
 	free(m);
 }
 
@@ -79,9 +86,9 @@ static slot_entry_t *slot_find(slot_entry_t *table, uint32_t mask, const char *k
 	}
 }
 
-static void table_grow(server_metrics_t *m)
+/* Move the entries to a table of mask + 1 entries. */
+static void table_rehash(server_metrics_t *m, uint32_t mask)
 {
-	uint32_t mask = m->mask * 2 + 1;
 	slot_entry_t *t = gslb_calloc((size_t)mask + 1, sizeof(*t));
 	for (uint32_t i = 0; i <= m->mask; i++)
 		if (m->table[i].key)
@@ -101,24 +108,30 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 	memcpy(key + p->name_len + 1, mb->name, nl);
 
 	slot_entry_t *e = slot_find(m->table, m->mask, key, n);
-	if (e->key)
+	if (e->key) {
+		e->epoch = m->epoch;
 		return e->slot;
-	if (m->nslots == SLOTS_MAX)
+	}
+	if (!m->nfree && m->nslots == SLOTS_MAX)
 		return UINT32_MAX;
 	/* Keep the table at most half full so probes stay short. */
-	if ((m->nslots + 1) * 2 > m->mask + 1) {
-		table_grow(m);
+	if ((m->nlive + 1) * 2 > m->mask + 1) {
+		table_rehash(m, m->mask * 2 + 1);
 		e = slot_find(m->table, m->mask, key, n);
 	}
 	e->key = gslb_malloc(n);
 	memcpy(e->key, key, n);
 	e->key_len = n;
-	e->slot = m->nslots++;
+	e->epoch = m->epoch;
+	e->slot = m->nfree ? m->free[--m->nfree] : m->nslots++;
+	m->nlive++;
 	return e->slot;
 }
 
 uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 {
+	if (m)
+		m->epoch++;
 	if (!pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
@@ -283,6 +296,51 @@ static void pool_label(sbuf_t *b, const lb_pool_t *p, const lb_member_t *mb)
 	sb_printf(b, "\",member=\"");
 	sb_label(b, mb->name);
 	sb_printf(b, "\"");
+}
+
+uint32_t server_metrics_sweep(server_metrics_t *m)
+{
+	if (!m || m->nlive == 0)
+		return 0;
+	uint32_t *dead = NULL, ndead = 0;
+	for (uint32_t i = 0; i <= m->mask; i++) {
+		slot_entry_t *e = &m->table[i];
+		if (!e->key || e->epoch == m->epoch)
+			continue;
+		if (!dead)
+			dead = gslb_malloc((size_t)m->nlive * sizeof(*dead));
+		dead[ndead++] = e->slot;
+		free(e->key);
+		e->key = NULL;
+	}
+	if (!ndead)
+		return 0;
+	/*
+	 * No snapshot names these slots any more, so no worker counts into
+	 * them: clear them for their next member, under each worker's lock
+	 * (answers_grow() copies the array under it).
+	 */
+	worker_t *workers = *m->src.workers;
+	unsigned nw = workers ? *m->src.nworkers : 0;
+	for (unsigned w = 0; w < nw; w++) {
+		worker_t *wk = &workers[w];
+		pthread_mutex_lock(&wk->answers_mu);
+		for (uint32_t i = 0; i < ndead; i++)
+			if (dead[i] < wk->ctx.nmember_answers)
+				wk->ctx.member_answers[dead[i]] = 0;
+		pthread_mutex_unlock(&wk->answers_mu);
+	}
+	m->free = gslb_realloc(m->free, ((size_t)m->nfree + ndead) * sizeof(*m->free));
+	memcpy(m->free + m->nfree, dead, (size_t)ndead * sizeof(*dead));
+	m->nfree += ndead;
+	m->nlive -= ndead;
+	free(dead);
+	/* Emptied entries would break the probe chains of open addressing: rebuild. */
+	uint32_t mask = m->mask;
+	while (mask > 1023 && (uint64_t)m->nlive * 8 < (uint64_t)mask + 1)
+		mask >>= 1;
+	table_rehash(m, mask);
+	return ndead;
 }
 
 /*

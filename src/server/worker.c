@@ -49,10 +49,11 @@ static void answers_grow(worker_t *w, uint32_t need)
 	if (!a)
 		return;
 	memset(a, 0, (size_t)n * sizeof(*a));
+	/* Under the lock: the metrics clear given-back slots under it too. */
+	pthread_mutex_lock(&w->answers_mu);
 	if (ctx->nmember_answers)
 		memcpy(a, ctx->member_answers, ctx->nmember_answers * sizeof(*a));
 	uint64_t *old = ctx->member_answers;
-	pthread_mutex_lock(&w->answers_mu);
 	ctx->member_answers = a;
 	ctx->nmember_answers = n;
 	pthread_mutex_unlock(&w->answers_mu);

@@ -373,6 +373,36 @@ def test_reloads(t, srv, port, db):
         t.eq(m.get('gslbd_reload_failures_total'), f1, 'a good reload counts no failure')
 
 
+def test_member_churn(t, srv, port, db):
+    """A member that leaves gives its counter slot back; the next member takes it from zero."""
+    pool = 'lb.' + ZONE_NAME
+    for _ in range(40):
+        g.exchange(g.make_query(pool, 'A'), srv.addr4, 'udp', timeout=1.0)
+    m = scrape(port)
+    d = m.get('gslbd_pool_answers_total', pool=pool, member='d')
+    t.ok(d is not None and d > 0, 'member d answered before it leaves', d)
+    ctl(db, 'member', 'rm', pool, 'd')
+    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
+                                               member='d') is None else None)(scrape(port)), 10)
+    t.ok(m is not None, 'a removed member has no series any more')
+    ctl(db, 'member', 'add', pool, 'e', '--address', '192.0.2.5')
+    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
+                                               member='e') is not None else None)(scrape(port)), 10)
+    t.ok(m is not None, 'the member added next has its series')
+    if m is None:
+        return
+    # e takes d's slot (the one given back): it must not inherit d's answers.
+    t.eq(m.get('gslbd_pool_answers_total', pool=pool, member='e'), 0.0,
+         "the new member starts at 0, not at the removed member's count")
+    for _ in range(40):
+        g.exchange(g.make_query(pool, 'A'), srv.addr4, 'udp', timeout=1.0)
+    after = scrape(port)
+    per = {mb: delta(m, after, 'gslbd_pool_answers_total', pool=pool, member=mb)
+           for mb in ('a', 'b', 'c', 'e')}
+    t.ok(None not in per.values() and sum(per.values()) == 40.0,
+         'after the churn the answers by member add up to the 40 queries', per)
+
+
 def test_escaping(t, port, db):
     # gslbctl allows only a-z 0-9 _ . - in member names; the database itself does not, and the
     # exposition format must survive whatever it holds.
@@ -566,6 +596,7 @@ def main(t):
     test_pool_answers(t, srv, mport)
     test_health(t, mport, bad_port)
     test_reloads(t, srv, mport, db)
+    test_member_churn(t, srv, mport, db)
     test_escaping(t, mport, db)
     test_http(t, mport)
     test_slow_clients(t, mport)
