@@ -41,10 +41,10 @@ struct server_metrics {
 	metrics_src_t src;
 	slot_entry_t *table; /* open addressing, mask + 1 entries, key NULL when free */
 	uint32_t mask;
-	uint32_t nslots;  /* slots handed out so far: the workers' arrays hold this many */
-	uint32_t nlive;	  /* entries in table */
-	uint32_t epoch;	  /* counts server_metrics_assign() calls */
-	uint32_t *free;	  /* slots given back, to hand out before new ones */
+	uint32_t nslots; /* slots handed out so far: the workers' arrays hold this many */
+	uint32_t nlive;	 /* entries in table */
+	uint32_t epoch;	 /* counts server_metrics_assign() calls */
+	uint32_t *free;	 /* slots given back, to hand out before new ones */
 	uint32_t nfree;
 };
 

@@ -144,7 +144,8 @@ int main(void)
 	is_int(server_metrics_sweep(m), 2, "b and the last renamed member are given back");
 	lb_set_t *few = set_new(np, 10);
 	server_metrics_assign(m, few);
-	is_int(server_metrics_sweep(m), MANY - 10, "2,990 members leave: their slots are given back");
+	is_int(server_metrics_sweep(m), MANY - 10,
+	       "2,990 members leave: their slots are given back");
 	bool kept = true;
 	for (int i = 0; i < 10; i++)
 		kept &= few->pools[0].members[i].slot == big->pools[0].members[i].slot;
