@@ -189,6 +189,12 @@ def goal(name, wl, peers, factor, tput, cg):
         res.append('%s %s (gslbd %s, %s%s %s)' % (
             what, verdict, fmt(g[idx], 2 if idx else 0),
             p, '' if factor == 1 else ' × %.3f' % factor, fmt(limit, 2 if idx else 0)))
+        # The servers' own code, without the kernel's share (which is most of a UDP query):
+        # shown beside the CPU verdict, not judged (utime is sampled at the clock tick).
+        pu = src[(p, wl)][4] if idx == 1 else None
+        if pu and g[4]:
+            res.append('user-space CPU/query %s / gslbd %.2f (gslbd %s, %s %s)' % (
+                p, pu / g[4], fmt(g[4], 2), p, fmt(pu, 2)))
     return '- %s: %s' % (name, '; '.join(res))
 
 
