@@ -3,6 +3,8 @@
 """bench/run.sh's tables: one per workload on stdout, and the same as markdown (--markdown FILE)."""
 import argparse
 import datetime
+import os
+import re
 
 TITLES = {
     'static': '(a) static names: 1,000 A records, UDP',
@@ -142,6 +144,15 @@ SPLIT_TEXT = ('Where each server\'s CPU time goes during one more throughput run
               'read calls): fewer calls per query, and more queries per receiving call, mean less '
               'kernel entry and wake-up cost.')
 
+SCALE_TEXT = ('`bench/scale.sh BUILDDIR` run after the throughput runs, every other server '
+              'stopped (`BENCH_SCALE_ARGS` passes it other sizes; bench/README.md describes each '
+              'step): gslbd with --threads 2 and --metrics on, 1,000,000 static names of five '
+              'types in one zone, then 100,000 pools of 2-4 members written with `gslbctl apply`, '
+              'then the same pools each with a TCP check. Start-up is from `exec` to the first '
+              'correct answer of the last name or pool; RSS from `/proc/PID/status` (VmHWM is the '
+              'peak); "commit to changed answer" times a `gslbctl` change from its exit until '
+              'gslbd answers the new way, polled every 2 ms.')
+
 
 def load_split(path):
     rows = []
@@ -198,10 +209,51 @@ def goal(name, wl, peers, factor, tput, cg):
     return '- %s: %s' % (name, '; '.join(res))
 
 
+def load_scale(path):
+    """bench/scale.sh's output: its header line and its rows (measurement, figure)."""
+    if not path or not os.path.exists(path):
+        return '', []
+    lines = open(path).read().splitlines()
+    head = lines[0] if lines else ''
+    rows = []
+    for ln in lines:
+        m = re.match(r'^\| (.+?) \| (.+) \|$', ln)
+        if m and m.group(1) not in ('measurement', '---'):
+            rows.append((m.group(1), m.group(2)))
+    return head, rows
+
+
+def scale_goals(rows):
+    """The issue's two scale goals, judged on scale.sh's rows."""
+    out = []
+    fig_of = dict(rows)
+    for what, fig in rows:
+        m = re.match(r'^(\d+) names: RSS at first answer$', what)
+        if m and int(m.group(1)) >= 1000000:
+            mm = re.search(r'VmRSS (\d+) MiB, VmHWM (\d+) MiB', fig)
+            # the peak during a SIGHUP reload (two copies of the names live) counts too
+            mr = re.search(r'VmHWM (\d+) MiB', fig_of.get(m.group(1) + ' names: SIGHUP reload', ''))
+            if mm:
+                rss, hwm = int(mm.group(1)), int(mm.group(2))
+                peak = max(hwm, int(mr.group(1))) if mr else hwm
+                out.append('- %s static names under 1 GiB RSS: %s (VmRSS %d MiB at the first '
+                           'answer; peak %d MiB%s)' % (
+                               f'{int(m.group(1)):,}', 'MET' if peak < 1024 else 'MISSED', rss,
+                               peak, ', during a reload' if mr else ''))
+        m = re.match(r'^(\d+) pools: start to first pool answer$', what)
+        if m and int(m.group(1)) >= 100000:
+            mm = re.match(r'^([\d.]+) s', fig)
+            if mm:
+                t = float(mm.group(1))
+                out.append('- %s pools load in under 5 s: %s (%.2f s to the first answer of the '
+                           'last pool)' % (f'{int(m.group(1)):,}', 'MET' if t < 5 else 'MISSED', t))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ('tput', 'cg', 'versions', 'machine', 'settings', 'load', 'profile', 'workloads',
-              'markdown', 'checks', 'note', 'split'):
+              'markdown', 'checks', 'note', 'split', 'scale'):
         ap.add_argument('--' + a, default='')
     a = ap.parse_args()
     tput = load(a.tput, 10)
@@ -233,6 +285,8 @@ def main():
             goals.append('- PowerDNS LUA `%s` / %s: CPU/query %s, instructions/query %s' % (
                 lua, what, fmt(p[1] / g[1], 2) if p and g else 'n/a',
                 fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
+    scale_head, scale_rows = load_scale(a.scale)
+    goals += scale_goals(scale_rows)
     allocs = [(wl, cg[('gslbd', wl)][1]) for wl in wls if ('gslbd', wl) in cg]
     alloc_line = ('gslbd allocation calls per query (callgrind, every thread, net of the idle '
                   'window): ' +
@@ -261,6 +315,12 @@ def main():
         w = [max(len(r[i]) for r in [SPLIT_COLS] + split) for i in range(len(SPLIT_COLS))]
         for r in [SPLIT_COLS] + split:
             print('  '.join(c.rjust(w[i]) if i > 1 else c.ljust(w[i]) for i, c in enumerate(r)))
+    if scale_rows:
+        print('\n== scale (bench/scale.sh): ' + scale_head)
+        for what, fig in scale_rows:
+            print('%s: %s' % (what, fig))
+    elif a.scale and os.path.exists(a.scale) and os.path.getsize(a.scale):
+        print('\n== scale: bench/scale.sh failed\n' + open(a.scale).read()[-2000:])
     if prof:
         print('\n== profile\n' + prof)
 
@@ -282,6 +342,10 @@ def main():
         md += ['## Where the CPU time goes', '', SPLIT_TEXT, '',
                '| ' + ' | '.join(SPLIT_COLS) + ' |', '|' + ' --- |' * len(SPLIT_COLS)]
         md += ['| ' + ' | '.join(r) + ' |' for r in split] + ['']
+    if scale_rows:
+        md += ['## Scale', '', SCALE_TEXT, '', '`' + scale_head + '`', '',
+               '| measurement | figure |', '| --- | --- |']
+        md += ['| %s | %s |' % r for r in scale_rows] + ['']
     md += ['## Method', '', METHOD]
     if prof:
         md += ['## Profile of gslbd', '', '```', prof.rstrip(), '```', '']

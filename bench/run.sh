@@ -651,7 +651,17 @@ if [ -d "$work/gslbd-callgrind" ]; then
 		} >>"$profile"
 	done
 fi
+# Scale last, every server stopped by now: start-up and memory with many names and pools, and the
+# delay from a change to the answer (bench/scale.sh; BENCH_SCALE=0 skips it).
+: >"$work/scale.txt"
+if [ "${BENCH_SCALE:-1}" = 1 ]; then
+	log "scale: bench/scale.sh $builddir ${BENCH_SCALE_ARGS:-}"
+	# shellcheck disable=SC2086
+	"$here/scale.sh" "$builddir" ${BENCH_SCALE_ARGS:-} >"$work/scale.txt" 2>&1 ||
+		log "scale: bench/scale.sh failed (its output is in the results)"
+fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
 	--profile "$profile" --split "$work/split.tsv" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
+	--scale "$work/scale.txt" \
 	${results:+--markdown "$results"}

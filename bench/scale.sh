@@ -84,7 +84,10 @@ class Daemon:
         self.lines = []
         self.t0 = time.monotonic()
         self.p = subprocess.Popen([GSLBD, "--listen", f"127.0.0.1:{self.port}", "--zones", zones,
-                                   "--db", db, "--threads", "2", "--log-level", "info"],
+                                   "--db", db, "--threads", "2", "--log-level", "info",
+                                   # metrics on: their per-member counters are set up at every
+                                   # snapshot, so a change's delay includes them
+                                   "--metrics", f"127.0.0.1:{free_port()}"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         procs.append(self.p)
         self.log = open(os.path.join(work, tag + ".log"), "w")

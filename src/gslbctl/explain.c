@@ -435,7 +435,8 @@ static void explain_text(const struct explain *e)
 			       "   (no random draw: at equal distance the heavier weight first, "
 			       "then the member name)\n",
 			       geo_rule_name(e->rank.rule),
-			       e->rank.n < lp->answers ? e->rank.n : lp->answers, e->rank.n);
+			       (unsigned)(e->rank.n < lp->answers ? e->rank.n : lp->answers),
+			       (unsigned)e->rank.n);
 		else
 			printf("   geo rule %s decided; the answer is drawn by weight among its "
 			       "members\n",
