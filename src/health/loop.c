@@ -73,6 +73,7 @@ struct health_loop {
 	sqlite3 *db; /* the loop's own connection */
 	sqlite3_stmt *ins_probe, *ins_change, *up_state, *del_probe, *del_change;
 	sqlite3_stmt *sel_target, *ins_target, *sel_reason, *ins_reason, *prune_ids;
+	sqlite3_stmt *del_gone_state, *del_gone_target;
 	int64_t prune_cursor;		     /* the last target id whose results were pruned */
 	reason_slot_t reasons[REASON_CACHE]; /* by hash of the text */
 	bool db_broken;
@@ -487,7 +488,17 @@ static const struct {
 	{ offsetof(health_loop_t, sel_reason), "SELECT id FROM reason WHERE text = ?1" },
 	{ offsetof(health_loop_t, ins_reason), "INSERT INTO reason(text) VALUES(?1)" },
 	{ offsetof(health_loop_t, prune_ids),
-	  "SELECT id FROM target WHERE id > ?1 ORDER BY id LIMIT ?2" },
+	  "SELECT id, key FROM target WHERE id > ?1 ORDER BY id LIMIT ?2" },
+	/* A target no longer checked, once nothing of its history is left (see prune_results). */
+	{ offsetof(health_loop_t, del_gone_state),
+	  "DELETE FROM target_state WHERE target_id = ?1"
+	  " AND NOT EXISTS (SELECT 1 FROM probe_result WHERE target_id = ?1)"
+	  " AND NOT EXISTS (SELECT 1 FROM state_change WHERE target_id = ?1)" },
+	{ offsetof(health_loop_t, del_gone_target),
+	  "DELETE FROM target WHERE id = ?1"
+	  " AND NOT EXISTS (SELECT 1 FROM probe_result WHERE target_id = ?1)"
+	  " AND NOT EXISTS (SELECT 1 FROM state_change WHERE target_id = ?1)"
+	  " AND NOT EXISTS (SELECT 1 FROM target_state WHERE target_id = ?1)" },
 };
 
 static sqlite3_stmt **statement(health_loop_t *hl, size_t i)
@@ -665,6 +676,14 @@ static void write_event(health_loop_t *hl, event_t *e)
  * start, so this is one short range delete per target.  A slice of the
  * targets per flush goes round all of them within PRUNE_ROUND_S (sooner
  * when they are few), in small steps rather than one long transaction.
+ *
+ * A target no longer checked (its member, address or check removed) goes
+ * too, with its last state, once its last result and state change have aged
+ * out: then `gslbctl history` has nothing left to show of it, and addresses
+ * that come and go do not grow the file for ever.  This runs after the
+ * flush wrote the queue, so a result of a target removed since is already
+ * in probe_result and keeps the row; a target added again later looks its
+ * key up anew.
  */
 static void prune_results(health_loop_t *hl)
 {
@@ -682,6 +701,15 @@ static void prune_results(health_loop_t *hl)
 		sqlite3_bind_int64(hl->del_probe, 2, cut);
 		if (step(hl->del_probe))
 			db_log(hl, "prune probe_result");
+		const char *key = (const char *)sqlite3_column_text(ids, 1);
+		if (key && find_key(hl->cur, hl->ncur, key))
+			continue;
+		sqlite3_bind_int64(hl->del_gone_state, 1, id);
+		if (step(hl->del_gone_state))
+			db_log(hl, "prune target_state");
+		sqlite3_bind_int64(hl->del_gone_target, 1, id);
+		if (step(hl->del_gone_target))
+			db_log(hl, "prune target");
 	}
 	sqlite3_reset(ids);
 	hl->prune_cursor = n < batch ? 0 : id;

@@ -422,6 +422,72 @@ def test_history(t, ctl, be):
              'history: the up change follows rise successes', between)
 
 
+def test_prune(t, srv, ctl):
+    """Old results go; a target no longer checked goes once nothing of its history is left."""
+    db = srv_db(srv)
+    con = sqlite3.connect(db, timeout=10)
+    live = con.execute("SELECT key FROM target WHERE key LIKE '%127.0.0.22%' LIMIT 1").fetchone()
+    if not t.ok(live is not None, 'prune: the live target of member d is stored'):
+        con.close()
+        return
+    live = live[0]
+    now_ms = int(time.time() * 1000)
+    old_ms = now_ms - 48 * 3600 * 1000          # older than the default --history of 24 h
+    with con:
+        def target(key, results=(), change_s=None, state=True):
+            con.execute('INSERT OR IGNORE INTO target(key) VALUES (?)', (key,))
+            tid = con.execute('SELECT id FROM target WHERE key = ?', (key,)).fetchone()[0]
+            for ms in results:
+                con.execute('INSERT INTO probe_result(target_id, time_ms, ok) VALUES (?, ?, 1)',
+                            (tid, ms))
+            if change_s is not None:
+                con.execute("INSERT INTO state_change(time, target_id, from_state, to_state) "
+                            "VALUES (?, ?, 'up', 'down')", (change_s, tid))
+            if state:
+                con.execute("INSERT OR IGNORE INTO target_state(target_id, state, last_probe) "
+                            "VALUES (?, 'up', ?)", (tid, (results[-1] if results else old_ms)
+                                                    // 1000))
+            return tid
+        gone = target('tcp 192.0.2.201:80', [old_ms - 1000, old_ms])
+        bare = target('tcp 192.0.2.202:80', state=False)
+        changed = target('tcp 192.0.2.203:80', [old_ms], change_s=now_ms // 1000 - 2 * 86400)
+        recent = target('tcp 192.0.2.204:80', [old_ms, now_ms - 60000])
+        kept = target(live, [old_ms])
+    con.close()
+
+    def pruned():
+        c = sqlite3.connect(db, timeout=10)
+        try:
+            ids = {r[0] for r in c.execute('SELECT id FROM target')}
+            res = {r[0]: r[1] for r in c.execute(
+                'SELECT target_id, count(*) FROM probe_result WHERE target_id IN (?, ?, ?, ?, ?) '
+                'AND time_ms <= ? GROUP BY target_id', (gone, bare, changed, recent, kept, old_ms))}
+            states = {r[0] for r in c.execute('SELECT target_id FROM target_state')}
+            return ids, res, states
+        finally:
+            c.close()
+    deadline = time.monotonic() + 10
+    while True:
+        ids, res, states = pruned()
+        if (gone not in ids and not res) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    t.ok(not res, 'prune: results older than --history are deleted, of live and removed targets',
+         res)
+    t.ok(gone not in ids and gone not in states,
+         'prune: a removed target whose results aged out goes, with its last state')
+    t.ok(bare not in ids, 'prune: a target row with no history at all goes')
+    t.ok(changed in ids and changed in states,
+         'prune: a removed target with a state change of the last 30 days stays')
+    t.ok(recent in ids, 'prune: a removed target with a result inside --history stays')
+    t.ok(kept in ids and kept in states, 'prune: a live target stays, whatever its history')
+    m = ask(srv, 'tcp.' + ZONE_NAME)
+    t.eq(addrs(m), {'127.0.0.22'}, 'prune: the live member is still answered')
+    a = status_addr(ctl, 'tcp.' + ZONE_NAME, 'd')
+    t.ok(a is not None and a.get('state') == 'up' and a.get('last_probe'),
+         'prune: status still shows the live target up with its last probe', a)
+
+
 def test_restart(t, srv, ctl, ca):
     """8: a restart keeps a down member down from the first query (and 5: --ca-file)."""
     a = status_addr(ctl, 'tcp.' + ZONE_NAME, 'c')
@@ -614,6 +680,7 @@ def run_tests(t, tmp):
     test_fallback(t, srv)
     test_shared(t, be)
     test_history(t, ctl, be)
+    test_prune(t, srv, ctl)
     old = test_restart(t, srv, ctl, ca)
     t.on_fail.insert(0, lambda: t.diag('---- gslbd stderr before the restart ----\n'
                                        + '\n'.join(old.splitlines()[-200:])))
