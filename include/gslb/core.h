@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /*
  * Fallible functions return 0 or a negative code: a negative errno value, or
@@ -64,6 +65,18 @@ void *gslb_malloc(size_t n);
 void *gslb_calloc(size_t nmemb, size_t n);
 void *gslb_realloc(void *p, size_t n);
 char *gslb_strdup(const char *s);
+
+/*
+ * qsort() for arrays that may be empty: qsort wants a valid pointer even for
+ * zero elements (an empty array here is often NULL), and fewer than two
+ * elements are sorted already.
+ */
+static inline void gslb_sort(void *base, size_t n, size_t size,
+			     int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define likely(x) __builtin_expect(!!(x), 1)

@@ -654,7 +654,7 @@ static int load(db_t *db, db_config_t *cfg)
 			refs[nrefs].id = cfg->pools[i].members[k].id;
 			refs[nrefs++].m = &cfg->pools[i].members[k];
 		}
-	qsort(refs, nrefs, sizeof(*refs), ref_cmp);
+	gslb_sort(refs, nrefs, sizeof(*refs), ref_cmp);
 
 	/*
 	 * No ORDER BY here or below: SQLite's sort of every row cost more than
@@ -718,9 +718,9 @@ static int load(db_t *db, db_config_t *cfg)
 	for (size_t i = 0; i < nrefs; i++)
 		db_member_sort(refs[i].m);
 	for (size_t i = 0; i < cfg->npools; i++)
-		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
-		      member_name_cmp);
-	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
+		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+			  member_name_cmp);
+	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
 	ret = 0;
 out:
 	release(db, st);
@@ -1283,7 +1283,7 @@ int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys,
 	/* A key shared by several addresses is read once. */
 	sorted = gslb_calloc(nkeys, sizeof(*sorted));
 	memcpy(sorted, keys, nkeys * sizeof(*sorted));
-	qsort(sorted, nkeys, sizeof(*sorted), str_ptr_cmp);
+	gslb_sort(sorted, nkeys, sizeof(*sorted), str_ptr_cmp);
 	for (size_t i = 0; i < nkeys; i++) {
 		if (i && strcmp(sorted[i], sorted[i - 1]) == 0)
 			continue;
@@ -1292,7 +1292,7 @@ int db_events_list(db_t *db, bool probes, const char *const *keys, size_t nkeys,
 		if (ret)
 			goto out;
 	}
-	qsort(v, cnt, sizeof(*v), event_cmp);
+	gslb_sort(v, cnt, sizeof(*v), event_cmp);
 	if (limit && cnt > limit) {
 		events_clear(v + limit, cnt - limit);
 		cnt = limit;

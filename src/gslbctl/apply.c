@@ -493,9 +493,9 @@ static int read_config(reader_t *r, const json_t *root, db_config_t **out)
 		}
 	}
 	for (size_t i = 0; i < cfg->npools; i++)
-		qsort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
-		      member_cmp);
-	qsort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_cmp);
+		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+			  member_cmp);
+	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_cmp);
 out:
 	free(names.slot);
 	return ret;

@@ -535,7 +535,8 @@ static void queue_clear(health_loop_t *hl, size_t n)
 		free(hl->q[i].key);
 		free(hl->q[i].reason);
 	}
-	memmove(hl->q, hl->q + n, (hl->nq - n) * sizeof(event_t));
+	if (n < hl->nq)
+		memmove(hl->q, hl->q + n, (hl->nq - n) * sizeof(event_t));
 	hl->nq -= n;
 }
 
@@ -945,7 +946,7 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 		items[i].t = target_new(hl, &targets[i]);
 		items[i].pos = i;
 	}
-	qsort(items, n, sizeof(*items), item_cmp);
+	gslb_sort(items, n, sizeof(*items), item_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (m && strcmp(arr[m - 1]->key, items[i].t->key) == 0)
 			target_free(items[i].t); /* a duplicate key: the first one wins */

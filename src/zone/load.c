@@ -616,7 +616,7 @@ int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, uns
 		names[count++] = gslb_strdup(de->d_name);
 	}
 	if (count)
-		qsort(names, count, sizeof(*names), str_cmp);
+		gslb_sort(names, count, sizeof(*names), str_cmp);
 
 	zone_set_t *set = zone_set_new();
 	for (size_t i = 0; i < count; i++) {

@@ -517,7 +517,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	err[0] = 0;
 	sort_arena = b->arena;
 	if (b->n)
-		qsort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
+		gslb_sort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
 	size_t nn_cap = 16, nn_n = 0;
@@ -540,7 +540,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			nm = parent_name(nm);
 		}
 	}
-	qsort(nn, nn_n, sizeof(*nn), nname_cmp);
+	gslb_sort(nn, nn_n, sizeof(*nn), nname_cmp);
 	size_t uniq = 0, names_len = 0;
 	for (size_t i = 0; i < nn_n; i++) {
 		if (uniq > 0 && nname_cmp(&nn[uniq - 1], &nn[i]) == 0)
