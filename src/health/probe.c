@@ -430,12 +430,13 @@ static void http_check(health_target_t *t, bool eof)
 	const char *match = t->check.match;
 
 	if (!t->hdr_end) {
-		char *e = memmem(t->buf, t->len, "\r\n\r\n", 4);
+		/* buf is NULL until the first bytes come: memmem() wants a buffer. */
+		char *e = t->len ? memmem(t->buf, t->len, "\r\n\r\n", 4) : NULL;
 		if (!e) {
 			if (t->len > HEALTH_HEADERS_MAX) {
 				probe_end(t, false, "malformed HTTP response");
 			} else if (eof) {
-				char *eol = memmem(t->buf, t->len, "\r\n", 2);
+				char *eol = t->len ? memmem(t->buf, t->len, "\r\n", 2) : NULL;
 				if (t->len == 0 ||
 				    (eol &&
 				     health_http_status_parse(t->buf, (size_t)(eol - t->buf)) > 0))

@@ -1157,6 +1157,7 @@ static void test_classes(void)
 	ok(m.an == 1 && m.rr[0].rdlen == 302 && m.b[m.rr[0].rdoff] == 255 &&
 		   m.b[m.rr[0].rdoff + 256] == 45,
 	   "a 300-character version: two character-strings (255 + 45)");
+	query_ctx_fini(&c);
 
 	q_make(&q, 2, 0, "WWW.example.com.", DNS_T_A, DNS_C_ANY);
 	ask(&q, QUERY_UDP);
