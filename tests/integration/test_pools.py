@@ -353,8 +353,8 @@ def main(t):
     m = ask('dttl.pools.test')
     t.ok(m is not None and m.authority and m.authority[0].ttl == 10,
          'default degraded-ttl is min(ttl, 10)', m and m.to_text())
-    t.skip('fallback all answers with unhealthy members',
-           'needs health checks (issue 4); covered by the lb unit tests')
+    # fallback all with members that fail their health checks: test_health_daemon.py
+    # (test_fallback), with real probes against closed ports.
 
     # ---- a steady stream of queries while a member is set down: visible within 1 s
     live_change(t, srv, db, state)
