@@ -46,6 +46,7 @@ struct server_metrics {
 	uint32_t epoch;	 /* counts server_metrics_assign() calls */
 	uint32_t *free;	 /* slots given back, to hand out before new ones */
 	uint32_t nfree;
+	uint32_t free_cap; /* entries free can hold */
 };
 
 server_metrics_t *server_metrics_new(const metrics_src_t *src)
@@ -302,13 +303,16 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 {
 	if (!m || m->nlive == 0)
 		return 0;
-	uint32_t *dead = NULL, ndead = 0;
+	/* Every slot is live or free, so the free list never needs more than nslots. */
+	if (m->free_cap < m->nslots) {
+		m->free = gslb_realloc(m->free, (size_t)m->nslots * sizeof(*m->free));
+		m->free_cap = m->nslots;
+	}
+	uint32_t *dead = m->free + m->nfree, ndead = 0;
 	for (uint32_t i = 0; i <= m->mask; i++) {
 		slot_entry_t *e = &m->table[i];
 		if (!e->key || e->epoch == m->epoch)
 			continue;
-		if (!dead)
-			dead = gslb_malloc((size_t)m->nlive * sizeof(*dead));
 		dead[ndead++] = e->slot;
 		free(e->key);
 		e->key = NULL;
@@ -330,11 +334,8 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 				wk->ctx.member_answers[dead[i]] = 0;
 		pthread_mutex_unlock(&wk->answers_mu);
 	}
-	m->free = gslb_realloc(m->free, ((size_t)m->nfree + ndead) * sizeof(*m->free));
-	memcpy(m->free + m->nfree, dead, (size_t)ndead * sizeof(*dead));
 	m->nfree += ndead;
 	m->nlive -= ndead;
-	free(dead);
 	/* Emptied entries would break the probe chains of open addressing: rebuild. */
 	uint32_t mask = m->mask;
 	while (mask > 1023 && (uint64_t)m->nlive * 8 < (uint64_t)mask + 1)
