@@ -53,8 +53,7 @@ typedef struct tcp_conn {
 	struct sockaddr_storage peer;
 	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
-	uint64_t
-		msg_start_ms; /* loop time of the first byte of the message in rbuf, when rlen > 0 */
+	uint64_t msg_start_ms; /* loop time of the first byte of the message in rbuf */
 	uint8_t *wbuf; /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
 	unsigned open; /* handles not yet closed */
 	bool in_lru;
