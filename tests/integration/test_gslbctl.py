@@ -371,10 +371,11 @@ def run_tests(t, tmp):
         (lambda x: x['pools'][0]['members'][0].__setitem__('addresses', ['::ffff:192.0.2.5']),
          'pools[0].members[0].addresses[0]: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '
          '(give 192.0.2.5)'),
-        (lambda x: x['pools'][0]['members'][0].__setitem__('addresses',
-                                                           ['192.0.2.9', '2001:db8::9', '192.0.2.9']),
+        (lambda x: x['pools'][0]['members'][0].__setitem__(
+            'addresses', ['192.0.2.9', '2001:db8::9', '192.0.2.9']),
          'pools[0].members[0].addresses[2]: 192.0.2.9 appears twice'),
-        (lambda x: x['pools'][0]['members'][0].__setitem__('addresses', ['2001:db8::9', '2001:DB8::9']),
+        (lambda x: x['pools'][0]['members'][0].__setitem__(
+            'addresses', ['2001:db8::9', '2001:DB8::9']),
          'pools[0].members[0].addresses[1]: 2001:DB8::9 appears twice (as 2001:db8::9)'),
         (lambda x: x['pools'][0].__setitem__('ttl', '30'), 'pools[0].ttl: is a string, not a number'),
         (lambda x: x['pools'][0].__setitem__('wieght', 1), 'pools[0].wieght: unknown key'),
@@ -575,8 +576,9 @@ def hand_edited_addresses(t, tmp):
     for pool, addr in (('hand.example.test.', '::ffff:192.0.2.5'),
                        ('hand.example.test.', '2001:DB8::5'),
                        ('hc.example.test.', '::ffff:127.0.0.1')):
-        con.execute('INSERT INTO member_address (member_id, address, family) SELECT member.id, ?, 6 '
-                    'FROM member JOIN pool ON pool.id = member.pool_id WHERE pool.name = ?',
+        con.execute('INSERT INTO member_address (member_id, address, family) '
+                    'SELECT member.id, ?, 6 FROM member JOIN pool ON pool.id = member.pool_id '
+                    'WHERE pool.name = ?',
                     (addr, pool))
     con.commit()
     con.close()

@@ -69,7 +69,7 @@ def wait_closed(s, until):
 
 
 def trickle(addr, res):
-    """One byte every 3 s of a frame announcing 64 bytes: each byte is activity, none completes it."""
+    """One byte every 3 s of a frame announcing 64 bytes: each is activity, none completes it."""
     s = socket.create_connection(addr, timeout=3)
     data = b'\x00\x40' + b'\x00' * 64
     t0 = time.monotonic()
