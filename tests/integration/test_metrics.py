@@ -580,10 +580,22 @@ def test_ipv6(t, tmp, zone):
     srv = g.Gslbd(zones=(zone,), identity=False, wait_zone=ZONE_NAME, v6=False, lifetime=30,
                   extra_args=['--metrics', '[::1]:%d' % mport]).start()
     try:
+        wait_listening(mport, '::1')
         m = scrape(mport, host='::1')
         t.eq(m.errors, [], '--metrics [::1]:PORT serves over IPv6')
     finally:
         srv.check_stop(t, 'gslbd with IPv6 metrics')
+
+
+def wait_listening(port, host, timeout=5):
+    """gslbd answers DNS a moment before its control loop listens on --metrics: wait for that."""
+    def listening():
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return wait_for(listening, timeout, step=0.05)
 
 
 def _free_tcp(host):
@@ -622,6 +634,7 @@ def main(t):
     t.ok(('metrics: serving http://127.0.0.1:%d/metrics' % mport) in srv.stderr(),
          'gslbd logs where it serves metrics')
 
+    wait_listening(mport, '127.0.0.1')
     test_format(t, scrape(mport))
     test_queries(t, srv, mport)
     test_pool_answers(t, srv, mport)
