@@ -61,6 +61,7 @@ enum lb_admin {
 typedef struct lb_addr {
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];
+	uint16_t row;	 /* the index in db_member_t.addresses it was built from */
 	uint32_t target; /* health table index, LB_TARGET_NONE when unchecked */
 } lb_addr_t;
 

@@ -278,9 +278,15 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 		idx(q.s, p.s, i);
 		if (j->items[i].type != JSON_STRING)
 			return bad(r, q.s, "is not a string");
-		if (val_ip(j->items[i].text, ip, &fam, r->why))
+		if (val_member_address(j->items[i].text, ip, &fam, r->why))
 			return bad(r, q.s, "%s", r->why);
-		cfg_member_add_address(m, ip, fam);
+		if (!cfg_member_add_address(m, ip, fam)) {
+			/* A repeated address is likely a typo for another: say so, do not drop it. */
+			char as[sizeof(ip) + 8] = "";
+			if (strcmp(j->items[i].text, ip) != 0)
+				snprintf(as, sizeof(as), " (as %s)", ip);
+			return bad(r, q.s, "%s appears twice%s", j->items[i].text, as);
+		}
 		if (m->naddresses > CFG_ADDRESSES_MAX)
 			return bad(r, p.s, "more than %d addresses", CFG_ADDRESSES_MAX);
 	}

@@ -301,9 +301,16 @@ static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool
 				m->naddresses = 0;
 				addr_seen = true;
 			}
-			if (val_ip(o->value, buf, &fam, why))
+			if (val_member_address(o->value, buf, &fam, why))
 				return ctl_invalid(c, "--address: %s", why);
-			cfg_member_add_address(m, buf, fam);
+			/* A repeated address is likely a typo for another: say so, do not drop it. */
+			if (!cfg_member_add_address(m, buf, fam)) {
+				char as[sizeof(buf) + 8] = "";
+				if (strcmp(o->value, buf) != 0)
+					snprintf(as, sizeof(as), " (as %s)", buf);
+				return ctl_invalid(c, "--address: %s appears twice%s", o->value,
+						   as);
+			}
 			if (m->naddresses > CFG_ADDRESSES_MAX)
 				return ctl_invalid(c, "--address: more than %d addresses",
 						   CFG_ADDRESSES_MAX);

@@ -81,6 +81,8 @@ int val_pool_name(const char *s, char *out, size_t outlen, char *why);
 int val_member_name(const char *s, char *why);
 /** Canonical inet_ntop() text in out (>= 46 bytes), family 4 or 6. */
 int val_ip(const char *s, char *out, int *family, char *why);
+/** As val_ip(), for a served member address: IPv4-mapped IPv6 addresses are refused. */
+int val_member_address(const char *s, char *out, int *family, char *why);
 int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v, char *why);
 /** Decimal seconds ("0.5", at most 3 decimals) in lo_ms..hi_ms. */
 int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, char *why);

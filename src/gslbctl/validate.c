@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,25 @@ int val_ip(const char *s, char *out, int *family, char *why)
 		return 0;
 	}
 	return why_set(why, "%s is not an IPv4 or IPv6 address", shown(s));
+}
+
+int val_member_address(const char *s, char *out, int *family, char *why)
+{
+	struct in6_addr a;
+	char v4[INET_ADDRSTRLEN];
+
+	if (val_ip(s, out, family, why))
+		return -1;
+	/*
+	 * RFC 4291 2.5.5.2: ::ffff:a.b.c.d is how an IPv6 socket names an IPv4
+	 * peer, not an address an IPv6 host has; served as AAAA, it would send
+	 * IPv6 clients nowhere.  The IPv4 address is what was meant.
+	 */
+	if (*family == 6 && inet_pton(AF_INET6, out, &a) == 1 && IN6_IS_ADDR_V4MAPPED(&a)) {
+		inet_ntop(AF_INET, &a.s6_addr[12], v4, sizeof(v4));
+		return why_set(why, "%s is an IPv4-mapped IPv6 address (give %s)", shown(s), v4);
+	}
+	return 0;
 }
 
 int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v, char *why)

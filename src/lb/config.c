@@ -85,7 +85,18 @@ bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_
 	return true;
 }
 
-/* The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into a malloc'd array. */
+/* ::ffff:0:0/96 (RFC 4291 2.5.5.2). */
+static bool v4_mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, prefix, sizeof(prefix)) == 0;
+}
+
+/*
+ * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into a
+ * malloc'd array, each with the row it came from.  Bad rows (written by
+ * another tool than gslbctl) are skipped with a warning.
+ */
 static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, const char *pool)
 {
 	size_t n = 0;
@@ -101,7 +112,7 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, cons
 	}
 	lb_addr_t *a = gslb_calloc(n, sizeof(*a));
 	uint16_t k = 0;
-	for (size_t i = 0; i < m->naddresses && k < n; i++) {
+	for (size_t i = 0; i < m->naddresses && i <= UINT16_MAX && k < n; i++) {
 		if (m->families[i] != fam)
 			continue;
 		if (inet_pton(fam == 4 ? AF_INET : AF_INET6, m->addresses[i], a[k].addr) != 1) {
@@ -109,7 +120,29 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, cons
 				 m->name, m->addresses[i], fam);
 			continue;
 		}
+		/*
+		 * gslbctl refuses these; a row written by another tool is
+		 * skipped like any bad row.  RFC 4291 2.5.5.2: ::ffff:a.b.c.d
+		 * is an IPv4 peer as an IPv6 socket names it, no address of
+		 * an IPv6 host, so as AAAA it would send clients nowhere.
+		 */
+		if (fam == 6 && v4_mapped(a[k].addr)) {
+			log_warn("pool %s member %s: '%s' is an IPv4-mapped IPv6 address, skipped",
+				 pool, m->name, m->addresses[i]);
+			continue;
+		}
+		/* The same address spelt twice: one record, not two (RFC 2181 5). */
+		const lb_addr_t *dup = NULL;
+		for (uint16_t d = 0; d < k && !dup; d++)
+			if (memcmp(a[d].addr, a[k].addr, sizeof(a[k].addr)) == 0)
+				dup = &a[d];
+		if (dup) {
+			log_warn("pool %s member %s: '%s' is the same address as '%s', skipped",
+				 pool, m->name, m->addresses[i], m->addresses[dup->row]);
+			continue;
+		}
 		a[k].family = (uint8_t)fam;
+		a[k].row = (uint16_t)i;
 		/* Health checks assign target indexes (issue 4); until then every address is up. */
 		a[k].target = LB_TARGET_NONE;
 		k++;

@@ -178,17 +178,11 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 			const db_check_t *c = m->check ? m->check : p->check;
 			if (!c)
 				continue;
-			for (int f = 0; f < 2; f++) {
-				/* The j-th address of a family here is the j-th of it in the db. */
-				uint16_t j = 0;
-				for (size_t a = 0; a < m->naddresses && j < lm->naddr[f]; a++) {
-					if (m->families[a] != (f ? 6 : 4))
-						continue;
-					lm->addr[f][j].target = target_for(reg, &tl, p, c,
-									   m->addresses[a]);
-					j++;
-				}
-			}
+			/* By the row each address came from: the loader skips bad rows. */
+			for (int f = 0; f < 2; f++)
+				for (uint16_t j = 0; j < lm->naddr[f]; j++)
+					lm->addr[f][j].target = target_for(
+						reg, &tl, p, c, m->addresses[lm->addr[f][j].row]);
 		}
 	}
 	/*

@@ -14,26 +14,31 @@
  * counter and the loop is otherwise idle between reloads; a reload that
  * takes long only delays a scrape.  The limits below keep a slow or
  * hostile client from holding more than METRICS_CONNS_MAX small buffers
- * for METRICS_TIMEOUT_MS.
+ * for METRICS_TIMEOUT_MS, and from locking scrapes out: when all the
+ * connections are taken, a new one closes the least recently active, so
+ * idle connections cannot keep a scraper waiting, and the timeout counts
+ * from accept, so a client trickling its request a byte at a time cannot
+ * keep its slot beyond it either.
  */
 #define METRICS_REQ_MAX 8192	/* request line and headers, bytes */
-#define METRICS_TIMEOUT_MS 5000 /* from accept to the last byte of the response */
-#define METRICS_CONNS_MAX 16	/* connections served at once; more are closed at once */
+#define METRICS_TIMEOUT_MS 5000 /* from accept to the last byte of the response, whatever comes */
+#define METRICS_CONNS_MAX 16	/* connections served at once; a new one closes the LRU one */
 #define METRICS_BACKLOG 16
 
 struct metrics_http;
 
 /*
  * One client connection.  Owns its two handles; freed when both close
- * callbacks have run (nhandles reaches 0).
+ * callbacks have run (nhandles reaches 0), and stays in its server's list
+ * until then.
  */
 typedef struct mconn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t wr;
 	struct metrics_http *h;
-	struct mconn *prev, *next;
-	char *resp; /* the response being written, owned */
+	struct mconn *prev, *next; /* the server's list, most recently active first */
+	char *resp;		   /* the response being written, owned */
 	int nhandles;
 	bool responded;
 	bool closing;
@@ -47,8 +52,9 @@ typedef struct mconn {
 struct metrics_http {
 	uv_tcp_t listener;
 	server_metrics_t *m;
-	mconn_t *conns; /* doubly linked */
-	unsigned nconns;
+	mconn_t *conns;	 /* doubly linked, most recently active first; closing ones too */
+	mconn_t *last;	 /* the tail of conns: the least recently active */
+	unsigned nconns; /* connections in conns that are not closing */
 	bool closing;
 	bool listener_closed;
 };
@@ -59,19 +65,37 @@ static void http_maybe_free(metrics_http_t *h)
 		free(h);
 }
 
-static void conn_handle_closed_cb(uv_handle_t *hd)
+static void list_remove(metrics_http_t *h, mconn_t *c)
 {
-	mconn_t *c = hd->data;
-	if (--c->nhandles > 0)
-		return;
-	metrics_http_t *h = c->h;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		h->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	h->nconns--;
+	else
+		h->last = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_push(metrics_http_t *h, mconn_t *c)
+{
+	c->prev = NULL;
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	else
+		h->last = c;
+	h->conns = c;
+}
+
+static void conn_handle_closed_cb(uv_handle_t *hd)
+{
+	mconn_t *c = hd->data;
+	if (--c->nhandles > 0)
+		return;
+	metrics_http_t *h = c->h;
+	list_remove(h, c);
 	free(c->resp);
 	free(c);
 	http_maybe_free(h);
@@ -82,6 +106,7 @@ static void conn_close(mconn_t *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->h->nconns--;
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
 }
@@ -268,6 +293,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (nread == 0)
+		return;
+	/* Activity: the last to be closed for room.  The timeout does not move. */
+	list_remove(c->h, c);
+	list_push(c->h, c);
 	c->len += (size_t)nread;
 	size_t end = head_end(c);
 	if (!end) {
@@ -293,24 +323,25 @@ static void timeout_cb(uv_timer_t *t)
 	conn_close(c);
 }
 
-static void reject_closed_cb(uv_handle_t *hd)
-{
-	free(hd);
-}
-
 static void accept_cb(uv_stream_t *ls, int status)
 {
 	metrics_http_t *h = ls->data;
 	if (status < 0 || h->closing)
 		return;
 	if (h->nconns >= METRICS_CONNS_MAX) {
-		/* Take it off the backlog and close it: a busy endpoint must not queue forever. */
-		uv_tcp_t *t = gslb_malloc(sizeof(*t));
-		uv_tcp_init(ls->loop, t);
-		if (uv_accept(ls, (uv_stream_t *)t) == 0)
-			log_debug("metrics: %u connections open, refusing another", h->nconns);
-		uv_close((uv_handle_t *)t, reject_closed_cb);
-		return;
+		/*
+		 * Full: make room by closing the least recently active
+		 * connection, as DNS over TCP does, so the newcomer (a scraper,
+		 * most likely) is served; closing connections no longer count.
+		 */
+		mconn_t *old = h->last;
+		while (old && old->closing)
+			old = old->prev;
+		if (old) {
+			log_debug("metrics: %u connections open, closing the least recently active",
+				  h->nconns);
+			conn_close(old);
+		}
 	}
 	mconn_t *c = gslb_calloc(1, sizeof(*c));
 	c->h = h;
@@ -318,10 +349,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 	uv_timer_init(ls->loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->nhandles = 2;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	list_push(h, c);
 	h->nconns++;
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 ||
 	    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* DNS over TCP (RFC 7766): framed queries answered in order, backpressure, idle timeout, LRU limit. */
+/*
+ * DNS over TCP (RFC 7766): framed queries answered in order, backpressure, idle timeout, message
+ * deadline, LRU limit.
+ */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +22,14 @@
  */
 #define TCP_OUT_MAX (4 * TCP_FRAME_MAX)
 #define TCP_BACKLOG 256
+/*
+ * A message must arrive whole within this many milliseconds of its first
+ * byte, however its bytes are spread: otherwise a client sending a byte now
+ * and then would count as active for ever and hold its connection and read
+ * buffer (RFC 7766 6.2.3: servers may close connections to protect their
+ * resources).
+ */
+#define TCP_MESSAGE_MS 10000
 
 /*
  * One client connection, owned by its worker's loop.  Handles are freed
@@ -27,6 +38,11 @@
  * answered, so answers leave in query order and a slow reader cannot make
  * the server buffer more than one batch of answers, TCP_OUT_MAX bytes
  * (RFC 7766 6.2.1.1 backpressure).
+ *
+ * One timer serves two limits: between messages, the idle timeout
+ * (SERVER_TCP_IDLE_MS since the last read or write); while part of a
+ * message is in rbuf, that message's deadline (TCP_MESSAGE_MS after its
+ * first byte), which further bytes do not move.
  */
 typedef struct tcp_conn {
 	uv_tcp_t tcp;
@@ -37,6 +53,7 @@ typedef struct tcp_conn {
 	struct sockaddr_storage peer;
 	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
+	uint64_t msg_start_ms; /* loop time of the first byte of the message in rbuf */
 	uint8_t *wbuf; /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
 	unsigned open; /* handles not yet closed */
 	bool in_lru;
@@ -97,17 +114,33 @@ static void conn_close(tcp_conn_t *c)
 		uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
 
-static void idle_cb(uv_timer_t *t)
+static void timeout_cb(uv_timer_t *t)
 {
-	conn_close(t->data);
+	tcp_conn_t *c = t->data;
+	if (c->rlen && !c->writing)
+		log_debug("tcp: closing a connection whose message did not arrive within %d ms",
+			  TCP_MESSAGE_MS);
+	conn_close(c);
 }
 
-/* Activity: the connection becomes the most recent and its idle clock restarts. */
+/*
+ * Activity: the connection becomes the most recent, and its timer restarts:
+ * for the message in rbuf, its deadline; while an answer is being written
+ * or between messages, the idle timeout.
+ */
 static void conn_touch(tcp_conn_t *c)
 {
+	uint64_t ms = SERVER_TCP_IDLE_MS;
+
+	if (c->closing)
+		return;
 	lru_remove(c->w, c);
 	lru_append(c->w, c);
-	uv_timer_start(&c->timer, idle_cb, SERVER_TCP_IDLE_MS, 0);
+	if (c->rlen && !c->writing) {
+		uint64_t now = uv_now(&c->w->loop), due = c->msg_start_ms + TCP_MESSAGE_MS;
+		ms = due > now ? due - now : 0;
+	}
+	uv_timer_start(&c->timer, timeout_cb, ms, 0);
 }
 
 static void conn_process(tcp_conn_t *c);
@@ -124,9 +157,13 @@ static void write_cb(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	conn_touch(c);
-	/* Frames that arrived with the ones already answered; closes when draining. */
+	/*
+	 * Frames that arrived with the ones already answered; closes when
+	 * draining.  What is left is a message begun in the read that started
+	 * this write, whose start that read recorded.
+	 */
 	conn_process(c);
+	conn_touch(c);
 	if (c->closing || c->writing)
 		return;
 	/* Reads were paused while the answer waited; take the next queries. */
@@ -235,9 +272,19 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			conn_close(c);
 		return;
 	}
+	size_t before = c->rlen;
 	c->rlen += (size_t)nread;
-	conn_touch(c);
 	conn_process(c);
+	if (c->closing)
+		return;
+	/*
+	 * What is left unanswered began in this read when the buffer was empty
+	 * before it or a frame ended in it; otherwise the message began earlier
+	 * and keeps its start, so a byte at a time cannot postpone its deadline.
+	 */
+	if (c->rlen && (before == 0 || c->rlen < before + (size_t)nread))
+		c->msg_start_ms = uv_now(&c->w->loop);
+	conn_touch(c);
 }
 
 static void accept_cb(uv_stream_t *server, int status)

@@ -8,8 +8,11 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import socket
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,6 +51,7 @@ def main(t):
     try:
         run_tests(t, tmp)
         location_round_trip(t, tmp)
+        hand_edited_addresses(t, tmp)
         country_codes(t, tmp)
         docs_agree(t)
     finally:
@@ -212,6 +216,23 @@ def run_tests(t, tmp):
         (['member', 'add', P, 'x', '--address', '192.0.2.300'],
          'gslbctl: member add: --address: 192.0.2.300 is not an IPv4 or IPv6 address'),
         (['member', 'add', P, 'x'], 'gslbctl: member add: --address: at least one address is required'),
+        # An IPv4-mapped IPv6 address would be served as AAAA; the IPv4 address is what was meant.
+        (['member', 'add', P, 'x', '--address', '::ffff:192.0.2.5'],
+         'gslbctl: member add: --address: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '
+         '(give 192.0.2.5)'),
+        (['member', 'add', P, 'x', '--address', '192.0.2.1', '--address', '::FFFF:C000:205'],
+         'gslbctl: member add: --address: ::FFFF:C000:205 is an IPv4-mapped IPv6 address '
+         '(give 192.0.2.5)'),
+        (['member', 'add', P, 'x', '--address', '192.0.2.1', '--address', '192.0.2.1'],
+         'gslbctl: member add: --address: 192.0.2.1 appears twice'),
+        (['member', 'add', P, 'x', '--address', '2001:db8::1', '--address', '192.0.2.1',
+          '--address', '2001:DB8:0::1'],
+         'gslbctl: member add: --address: 2001:DB8:0::1 appears twice (as 2001:db8::1)'),
+        (['member', 'set', P, 'fra', '--address', '::ffff:192.0.2.5'],
+         'gslbctl: member set: --address: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '
+         '(give 192.0.2.5)'),
+        (['member', 'set', P, 'fra', '--address', '192.0.2.9', '--address', '192.0.2.9'],
+         'gslbctl: member set: --address: 192.0.2.9 appears twice'),
         (['member', 'add', P, 'X_bad', '--address', '192.0.2.1'],
          'gslbctl: member add: MEMBER: X_bad does not start with a-z or 0-9'),
         (['member', 'add', P, 'a' * 64, '--address', '192.0.2.1'],
@@ -347,6 +368,15 @@ def run_tests(t, tmp):
          'pools[0].members[0].weight: 70000 is not in 0-65535'),
         (lambda x: x['pools'][0]['members'][0].__setitem__('addresses', ['1.2.3']),
          'pools[0].members[0].addresses[0]: 1.2.3 is not an IPv4 or IPv6 address'),
+        (lambda x: x['pools'][0]['members'][0].__setitem__('addresses', ['::ffff:192.0.2.5']),
+         'pools[0].members[0].addresses[0]: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '
+         '(give 192.0.2.5)'),
+        (lambda x: x['pools'][0]['members'][0].__setitem__(
+            'addresses', ['192.0.2.9', '2001:db8::9', '192.0.2.9']),
+         'pools[0].members[0].addresses[2]: 192.0.2.9 appears twice'),
+        (lambda x: x['pools'][0]['members'][0].__setitem__(
+            'addresses', ['2001:db8::9', '2001:DB8::9']),
+         'pools[0].members[0].addresses[1]: 2001:DB8::9 appears twice (as 2001:db8::9)'),
         (lambda x: x['pools'][0].__setitem__('ttl', '30'), 'pools[0].ttl: is a string, not a number'),
         (lambda x: x['pools'][0].__setitem__('wieght', 1), 'pools[0].wieght: unknown key'),
         (lambda x: x['pools'][0]['check'].__setitem__('interval', 0.5),
@@ -494,6 +524,88 @@ def country_codes(t, tmp):
 
 
 JSON_COMMANDS = ['pool list', 'pool show', 'status', 'history', 'explain', 'log']
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that accepts and closes: a passing tcp check."""
+
+    def __init__(self):
+        self.s = socket.socket()
+        self.s.bind(('127.0.0.1', 0))
+        self.s.listen(64)
+        self.port = self.s.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+                c.close()
+            except OSError:
+                return
+
+
+def aaaa(srv, name):
+    """The AAAA records answered, as the wire has them (dnspython would merge duplicates)."""
+    r = g.exchange(g.make_query(name, 'AAAA'), srv.addr4, 'udp', timeout=1.0)
+    if r.msg is None:
+        return None
+    got = sorted(rr.to_text() for rrset in r.msg.answer for rr in rrset)
+    ancount = int.from_bytes(r.wire[6:8], 'big')
+    return got if ancount == len(got) else got + ['(%d records on the wire)' % ancount]
+
+
+def hand_edited_addresses(t, tmp):
+    """Address rows gslbctl refuses, written into the database by hand: gslbd skips them with a
+    warning, as other bad rows, and the health checks stay with the addresses they belong to."""
+    live = Listener()
+    srv = g.Gslbd(zones=('example.test.zone',), identity=False, wait_zone=None, lifetime=60)
+    db = os.path.join(srv.tmp, 'gslb.db')
+    c = Ctl(db)
+    c.ok('init')
+    c.ok('pool', 'add', 'hand.example.test')
+    c.ok('member', 'add', 'hand.example.test', 'm', '--address', '2001:db8::5')
+    # Health-checked, fallback none: fd00::1 cannot be reached, so once its probe fails the
+    # answer is empty.  ::ffff:127.0.0.1 sorts first; were its probe (which reaches the
+    # listener) given to fd00::1, fd00::1 would stay up.
+    c.ok('pool', 'add', 'hc.example.test', '--fallback', 'none')
+    c.ok('member', 'add', 'hc.example.test', 'm', '--address', 'fd00::1')
+    c.ok('check', 'set', 'hc.example.test', '--type', 'tcp', '--port', str(live.port),
+         '--interval', '1', '--timeout', '0.5', '--fall', '2')
+    con = sqlite3.connect(db)
+    for pool, addr in (('hand.example.test.', '::ffff:192.0.2.5'),
+                       ('hand.example.test.', '2001:DB8::5'),
+                       ('hc.example.test.', '::ffff:127.0.0.1')):
+        con.execute('INSERT INTO member_address (member_id, address, family) '
+                    'SELECT member.id, ?, 6 FROM member JOIN pool ON pool.id = member.pool_id '
+                    'WHERE pool.name = ?',
+                    (addr, pool))
+    con.commit()
+    con.close()
+    srv.start()
+    srv.wait_ready('example.test.')
+    try:
+        t.eq(aaaa(srv, 'hand.example.test'), ['2001:db8::5'],
+             'gslbd: a hand-written IPv4-mapped row and a duplicate of another address are not '
+             'served')
+        log = srv.stderr()
+        t.ok("'::ffff:192.0.2.5' is an IPv4-mapped IPv6 address, skipped" in log,
+             'gslbd warns about the IPv4-mapped row', log[-2000:])
+        t.ok(re.search(r"hand.example.test. member m: '2001:(DB8|db8)::5' is the same address as "
+                       r"'2001:(db8|DB8)::5', skipped", log),
+             'gslbd warns about the duplicate row', log[-2000:])
+        got = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            got = aaaa(srv, 'hc.example.test')
+            if got == []:
+                break
+            time.sleep(0.2)
+        t.eq(got, [], 'gslbd: the unreachable fd00::1 goes down; it is not probed through the '
+             'skipped IPv4-mapped row')
+    finally:
+        srv.check_stop(t, 'gslbd on a hand-edited database')
+        live.s.close()
 
 
 def docs_agree(t):

@@ -5,11 +5,12 @@
 The counters are checked against the traffic this script sends (exact deltas per transport, qtype,
 rcode and pool member), the health metrics against a live and a closed loopback port, the reload
 counters against gslbctl changes and a broken zone file, and the HTTP side against well-formed,
-malformed, oversized and silent requests.
+malformed, oversized, silent and trickled requests, and more idle connections than it serves.
 """
 
 import os
 import re
+import select
 import socket
 import sqlite3
 import subprocess
@@ -490,25 +491,55 @@ def test_slow_clients(t, port):
          'a silent client is closed after about %d s' % TIMEOUT_S, (data, waited))
     silent.close()
 
-    # The cap: CONNS_MAX silent connections held, the next one is closed at once.
-    held = [socket.create_connection(('127.0.0.1', port)) for _ in range(CONNS_MAX)]
-    time.sleep(0.3)
-    extra = socket.create_connection(('127.0.0.1', port))
-    extra.settimeout(2)
+    # The cap: more than CONNS_MAX silent connections held; the least recently active are closed
+    # to make room, so idle connections cannot lock a scrape out.
+    held = [socket.create_connection(('127.0.0.1', port)) for _ in range(CONNS_MAX + 4)]
     t0 = time.monotonic()
-    try:
-        data = extra.recv(100)
-    except ConnectionResetError:
-        data = b''
-    except OSError as e:
-        data = e
-    t.ok(data == b'' and time.monotonic() - t0 < 1.5,
-         'connection %d is closed at once' % (CONNS_MAX + 1), data)
-    extra.close()
+    ok = _scrape_ok(port)
+    t.ok(ok and time.monotonic() - t0 < 2,
+         'a scrape succeeds at once while %d idle connections are open' % len(held),
+         'scrape ok %r after %.1f s' % (ok, time.monotonic() - t0))
+    wait_for(lambda: sum(map(is_closed, held)) >= 5, 3)
+    closed = [i for i, c in enumerate(held) if is_closed(c)]
+    t.diag('idle connections closed to make room: %s' % closed)
+    t.ok(len(closed) >= 5 and all(i < 8 for i in closed),
+         'the least recently active connections were closed to make room', closed)
+    t.ok(not any(is_closed(c) for c in held[-8:]), 'the most recent ones are still open')
     for s in held:
         s.close()
-    ok = wait_for(lambda: _scrape_ok(port), 3)
-    t.ok(ok, 'scrapes work again once the held connections are gone')
+    t.ok(wait_for(lambda: _scrape_ok(port), 3), 'scrapes work once the held connections are gone')
+
+    # A client trickling a request that never ends is closed all the same, TIMEOUT_S after it
+    # connected: each byte is activity, but none extends the time a request has to arrive.
+    s = socket.create_connection(('127.0.0.1', port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t0 = time.monotonic()
+    s.sendall(b'GET /metrics HTTP/1.1\r\nX-Pad: ')
+    waited = None
+    for _ in range(int((TIMEOUT_S + 3) / 0.25)):
+        if is_closed(s, 0.25):
+            waited = time.monotonic() - t0
+            break
+        try:
+            s.send(b'a')
+        except OSError:
+            waited = time.monotonic() - t0
+            break
+    s.close()
+    t.ok(waited is not None and TIMEOUT_S - 0.5 <= waited <= TIMEOUT_S + 2.5,
+         'a client trickling a request is closed about %d s after it connected' % TIMEOUT_S,
+         'closed after %r s' % waited)
+
+
+def is_closed(s, wait=0.0):
+    """True when the peer closed (EOF or reset) within wait seconds; reads nothing else."""
+    r, _, _ = select.select([s], [], [], wait)
+    if not r:
+        return False
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b''
+    except OSError:
+        return True
 
 
 def _scrape_ok(port):
@@ -549,10 +580,22 @@ def test_ipv6(t, tmp, zone):
     srv = g.Gslbd(zones=(zone,), identity=False, wait_zone=ZONE_NAME, v6=False, lifetime=30,
                   extra_args=['--metrics', '[::1]:%d' % mport]).start()
     try:
+        wait_listening(mport, '::1')
         m = scrape(mport, host='::1')
         t.eq(m.errors, [], '--metrics [::1]:PORT serves over IPv6')
     finally:
         srv.check_stop(t, 'gslbd with IPv6 metrics')
+
+
+def wait_listening(port, host, timeout=5):
+    """gslbd answers DNS a moment before its control loop listens on --metrics: wait for that."""
+    def listening():
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return wait_for(listening, timeout, step=0.05)
 
 
 def _free_tcp(host):
@@ -591,6 +634,7 @@ def main(t):
     t.ok(('metrics: serving http://127.0.0.1:%d/metrics' % mport) in srv.stderr(),
          'gslbd logs where it serves metrics')
 
+    wait_listening(mport, '127.0.0.1')
     test_format(t, scrape(mport))
     test_queries(t, srv, mport)
     test_pool_answers(t, srv, mport)

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""DNS over TCP (RFC 7766) against a running gslbd: pipelining, idle timeout, connection limit."""
+"""DNS over TCP (RFC 7766) against a running gslbd: pipelining, idle timeout, message deadline,
+connection limit."""
 
 import os
 import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +50,113 @@ def query_on(s, q):
         return None
     msg, _ = g.parse(data)
     return msg
+
+
+def wait_until(when):
+    delay = when - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def wait_closed(s, until):
+    """Seconds (monotonic) when the peer closed s, or None if still open at until."""
+    while True:
+        left = until - time.monotonic()
+        if is_closed(s, max(0.0, min(left, 0.2))):
+            return time.monotonic()
+        if left <= 0:
+            return None
+
+
+def trickle(addr, res):
+    """One byte every 3 s of a frame announcing 64 bytes: each is activity, none completes it."""
+    s = socket.create_connection(addr, timeout=3)
+    data = b'\x00\x40' + b'\x00' * 64
+    t0 = time.monotonic()
+    closed = None
+    for i in range(7):
+        if i:
+            closed = wait_closed(s, t0 + 3 * i)
+            if closed is not None:
+                break
+        try:
+            s.send(data[i:i + 1])
+        except OSError:
+            closed = time.monotonic()
+            break
+        if i == 0:
+            t0 = time.monotonic()
+    if closed is None:
+        closed = wait_closed(s, t0 + 19)
+    s.close()
+    res['trickle'] = None if closed is None else closed - t0
+
+
+def pieces(addr, res):
+    """A query in four pieces over 8 s: slow, but whole within 10 s of its first byte."""
+    s = socket.create_connection(addr, timeout=3)
+    w = frame(g.make_query('www.example.test', 'A', qid=4242))
+    cuts = [0, 1, 7, len(w) - 3, len(w)]
+    t0 = time.monotonic()
+    try:
+        for i, at in enumerate((0, 3, 6, 8)):
+            wait_until(t0 + at)
+            s.sendall(w[cuts[i]:cuts[i + 1]])
+        s.settimeout(3)
+        data = g.tcp_read_msg(s)
+        m, _ = g.parse(data) if data else (None, None)
+        res['pieces'] = m is not None and m.id == 4242 and m.rcode() == dns.rcode.NOERROR
+    except OSError as e:
+        res['pieces'] = e
+    s.close()
+
+
+def idle_then_slow(addr, res):
+    """Answered, 7 s idle, then a query whose two halves are 7 s apart: the message's own 10 s
+    count from its first byte, not from the last answer or the connection's start."""
+    s = socket.create_connection(addr, timeout=3)
+    got = []
+    try:
+        got.append(query_on(s, g.make_query('www.example.test', 'A', qid=1)))
+        t0 = time.monotonic()
+        w = frame(g.make_query('mail.example.test', 'A', qid=2))
+        wait_until(t0 + 7)
+        s.sendall(w[:5])
+        wait_until(t0 + 14)
+        s.sendall(w[5:])
+        data = g.tcp_read_msg(s)
+        got.append(g.parse(data)[0] if data else None)
+        # Idle between messages as before: 8 s of silence, then one more query.
+        wait_until(time.monotonic() + 8)
+        got.append(query_on(s, g.make_query('example.test', 'SOA', qid=3)))
+    except OSError as e:
+        got.append(e)
+    s.close()
+    res['idle_then_slow'] = [getattr(m, 'id', m) for m in got]
+
+
+def message_deadline_start(addr):
+    """A DNS message must arrive whole within 10 s of its first byte (README, gslbd(8)): three
+    clients, each on its own thread, run while the idle timeout is checked."""
+    res = {}
+    threads = [threading.Thread(target=f, args=(addr, res), daemon=True)
+               for f in (trickle, pieces, idle_then_slow)]
+    for th in threads:
+        th.start()
+    return threads, res
+
+
+def message_deadline_check(t, threads, res):
+    for th in threads:
+        th.join(40)
+    t.diag('message deadline: %r' % res)
+    t.ok(res.get('trickle') is not None and 9 <= res['trickle'] <= 13.5,
+         'a client sending one byte every 3 s is closed 9-13.5 s after its first byte',
+         'closed after %r s' % res.get('trickle'))
+    t.eq(res.get('pieces'), True, 'a query sent in four pieces over 8 s is answered')
+    t.eq(res.get('idle_then_slow'), [1, 2, 3],
+         'after 7 s idle, a query whose halves come 7 s apart is answered; 8 s idle is still '
+         'fine between messages')
 
 
 def main(t):
@@ -144,7 +253,8 @@ def main(t):
     t.ok(rc == 0 and '192.0.2.10' in out and 'mail.example.test' in out,
          'dig +tcp +keepopen: two queries', out)
 
-    # ---- idle timeout: ~10 s; a connection in use stays open
+    # ---- idle timeout: ~10 s; a connection in use stays open; the message deadline alongside
+    deadline_threads, deadline_res = message_deadline_start(addr)
     idle = socket.create_connection(addr, timeout=3)
     t_idle = time.monotonic()
     fresh = socket.create_connection(addr, timeout=3)
@@ -174,6 +284,8 @@ def main(t):
     t.ok(busy_ok and not is_closed(busy), 'a connection with a query every 2 s stays open')
     for c in (idle, fresh, busy):
         c.close()
+
+    message_deadline_check(t, deadline_threads, deadline_res)
 
     t.ok(srv.alive(), 'gslbd still running')
     srv.check_stop(t)
