@@ -31,21 +31,28 @@ enum db_open_flags {
 
 /**
  * Open the database at path.  Without DB_OPEN_CREATE a missing file is
- * -ENOENT.  Does not migrate.  Caller closes with db_close().  A failure is
- * not logged (SQLite's message only at debug level): the return says why,
- * for the caller to report once: a negative errno value from opening the
- * file (-ENOENT, -EACCES ...), GSLB_ENOTDB for a file that is not an SQLite
- * database, GSLB_EDBCORRUPT, -EBUSY, -EROFS, -ENOMEM or -EIO.
+ * -ENOENT; with it, a missing file is created mode 0660, or 0600 when the
+ * umask denies the group reading (SQLite gives the -wal and -shm the same
+ * mode).  Unless DB_OPEN_READONLY, a file this process may not write is
+ * -EACCES or -EROFS (SQLite would open it read-only).  Does not migrate.
+ * Caller closes with db_close().  A failure is not logged (SQLite's message
+ * only at debug level): the return says why, for the caller to report once:
+ * a negative errno value from opening the file (-ENOENT, -EACCES ...),
+ * GSLB_ENOTDB for a file that is not an SQLite database, GSLB_EDBCORRUPT,
+ * -EBUSY, -EROFS, -ENOMEM or -EIO.
  */
 int db_open(const char *path, unsigned flags, db_t **out);
 
 /**
- * For a database file that does not exist: 0 when it can be created (its
- * directory exists and is writable), else the negative errno value creating
- * it meets (-ENOENT, -EACCES ...).  db_open() reports the same value when
- * DB_OPEN_CREATE fails on a missing file.
+ * Can this process (its effective user, after --user) open the database at
+ * path for writing: the file and its -wal and -shm, those present, readable
+ * and writable, and its directory writable (SQLite creates the file, the
+ * -wal and the -shm there)?  0, or a negative errno value with why set to a
+ * sentence naming the file or directory and the user ("user nobody may not
+ * write /var/lib/gslbd/gslb.db (owner root:root, mode 0644)").  A missing
+ * file is fine when its directory is writable.
  */
-int db_creatable(const char *path);
+int db_access_check(const char *path, char *why, size_t whylen);
 
 /** Close a connection (rolls back an open transaction).  NULL is a no-op. */
 void db_close(db_t *db);

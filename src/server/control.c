@@ -616,12 +616,14 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 	unsigned problems = 0;
 	int ret;
 
+	/* What start-up checks first, as the same user, with the same message. */
+	char why[1024];
+	ret = db_access_check(path, why, sizeof(why));
+	if (ret < 0) {
+		log_err("cannot open database %s: %s", path, why);
+		return 1;
+	}
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
-		ret = db_creatable(path);
-		if (ret < 0) {
-			log_err("cannot open database %s: %s", path, gslb_strerror(ret));
-			return 1;
-		}
 		log_warn("database %s does not exist: gslbd will create it", path);
 		return 0;
 	}
@@ -752,8 +754,20 @@ int server_run(const server_conf_t *conf)
 	 * a reload can read what start-up could and a new database file
 	 * belongs to that user.
 	 */
+	/*
+	 * SQLite opens a file it may not write read-only without a word, and
+	 * needs to create the -wal and -shm beside it: say what is in the way
+	 * (file, -wal, -shm or directory, and the user), rather than fail
+	 * every health write later.
+	 */
+	char why[1024];
+	int ret = db_access_check(conf->db_path, why, sizeof(why));
+	if (ret < 0) {
+		log_err("cannot open database %s: %s", conf->db_path, why);
+		goto out;
+	}
 	int from = 0;
-	int ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
+	ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
