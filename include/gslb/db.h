@@ -54,6 +54,46 @@ int db_open(const char *path, unsigned flags, db_t **out);
  */
 int db_access_check(const char *path, char *why, size_t whylen);
 
+/* ---- the file at the path: replaced or deleted while open ---- */
+
+enum db_file_state {
+	DB_FILE_SAME = 0,     /* the file at the path is the one open */
+	DB_FILE_REPLACED = 1, /* another file is at the path (renamed over it, or made anew) */
+	DB_FILE_DELETED = 2,  /* no file at the path */
+};
+
+/* A file's identity (device and inode). */
+typedef struct db_file_id {
+	uint64_t dev, ino;
+} db_file_id_t;
+
+/**
+ * Is the file at db's path still the one db has open (device and inode)?
+ * An enum db_file_state, or a negative errno value when the path cannot be
+ * examined.  now, when non-NULL, receives the identity of the file at the
+ * path (zero when there is none), so a caller can tell one new file from
+ * the next.  Cheap (a few stat() calls): made on every poll.
+ */
+int db_file_check(db_t *db, db_file_id_t *now);
+
+/**
+ * After DB_FILE_REPLACED: open the file now at db's path (flags as for
+ * db_open()) in place of *db.  The -wal and -shm the old file left at the
+ * path are removed first, so the new file is not paired with them.  On
+ * success *db is the new connection and the old one closed; on failure
+ * *db is untouched and the reason returned as db_open() does.  Every
+ * connection of the process to the replaced file must move with this
+ * function, not a plain db_close() and db_open().
+ */
+int db_reopen(db_t **db, unsigned flags);
+
+/**
+ * After DB_FILE_DELETED: remove the -wal and -shm the deleted file left at
+ * its path, so that a database created there later does not take them for
+ * its own.  db stays open on the deleted file.
+ */
+void db_stale_remove(db_t *db);
+
 /** Close a connection (rolls back an open transaction).  NULL is a no-op. */
 void db_close(db_t *db);
 

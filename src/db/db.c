@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,21 @@ struct db_stmt_slot {
 	bool busy; /* handed out by prepare(), not yet released */
 };
 
+/* A file's identity: two names with the same one are the same file.  Zero: unknown. */
+struct db_ident {
+	dev_t dev;
+	ino_t ino;
+};
+
 struct db {
 	sqlite3 *h;
 	char *path;
+	char *file; /* the file SQLite opened: path with symbolic links resolved */
+	/*
+	 * The file open, and the -wal and -shm that were beside it while it
+	 * was at its name (see db_file_check()); guarded by file_mu.
+	 */
+	struct db_ident ident, wal, shm;
 	bool in_txn;
 	char err[512]; /* the last failure, for callers that report it themselves */
 	unsigned ncache;
@@ -310,7 +323,7 @@ out:
 	return ret < 0 ? ret : 0;
 }
 
-int db_open(const char *path, unsigned flags, db_t **out)
+static int conn_open(const char *path, unsigned flags, db_t **out)
 {
 	struct stat sb;
 	int oflags, rc, ret;
@@ -380,6 +393,8 @@ int db_open(const char *path, unsigned flags, db_t **out)
 			goto out;
 		}
 	}
+	const char *file = sqlite3_db_filename(db->h, "main");
+	db->file = gslb_strdup(file && *file ? file : path);
 	ret = 0;
 out:
 	if (ret) {
@@ -402,7 +417,136 @@ void db_close(db_t *db)
 	if (db->h)
 		sqlite3_close_v2(db->h);
 	free(db->path);
+	free(db->file);
 	free(db);
+}
+
+/*
+ * A database replaced under a process that has it open (renamed over, or
+ * deleted and created again) leaves the old file's -wal and -shm at the
+ * path, and SQLite pairs them with whatever file is there: a connection to
+ * the new file would read the old file's pages from the old -wal, and a
+ * checkpoint would write them into the new file.  So before a new file is
+ * opened, the -wal and -shm known to be the old file's are removed (the
+ * connections still on the old file keep them open, unlinked).  Every
+ * connection notes and removes them under file_mu, so that one thread never
+ * removes a -wal another has just opened with the new file.
+ */
+static pthread_mutex_t file_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct db_ident ident_of(const char *path)
+{
+	struct stat st;
+	struct db_ident id = { 0, 0 };
+	if (stat(path, &st) == 0) {
+		id.dev = st.st_dev;
+		id.ino = st.st_ino;
+	}
+	return id;
+}
+
+static bool ident_eq(struct db_ident a, struct db_ident b)
+{
+	return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;
+}
+
+/* Under file_mu: note the file open, and the -wal and -shm beside it while it is at its name. */
+static void idents_note(db_t *db)
+{
+	char side[4096];
+	struct db_ident id = ident_of(db->file);
+
+	if (db->ident.ino == 0)
+		db->ident = id;
+	if (!ident_eq(id, db->ident))
+		return;
+	snprintf(side, sizeof(side), "%s-wal", db->file);
+	id = ident_of(side);
+	if (id.ino)
+		db->wal = id;
+	snprintf(side, sizeof(side), "%s-shm", db->file);
+	id = ident_of(side);
+	if (id.ino)
+		db->shm = id;
+}
+
+/* Under file_mu: remove the -wal and -shm of the file db has open, if it has left its name. */
+static void stale_remove(db_t *db)
+{
+	char side[4096];
+	struct {
+		const char *suffix;
+		struct db_ident *id;
+	} sides[] = { { "-wal", &db->wal }, { "-shm", &db->shm } };
+
+	/* Still at its own name (a symbolic link leads elsewhere now): they are still its own. */
+	if (ident_eq(ident_of(db->file), db->ident))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		snprintf(side, sizeof(side), "%s%s", db->file, sides[i].suffix);
+		if (ident_eq(ident_of(side), *sides[i].id) && unlink(side) == 0)
+			log_debug("database %s: removed %s, left by the file that was there",
+				  db->path, side);
+		sides[i].id->ino = 0;
+	}
+}
+
+int db_open(const char *path, unsigned flags, db_t **out)
+{
+	int ret = conn_open(path, flags, out);
+	if (ret == 0) {
+		pthread_mutex_lock(&file_mu);
+		idents_note(*out);
+		pthread_mutex_unlock(&file_mu);
+	}
+	return ret;
+}
+
+int db_file_check(db_t *db, db_file_id_t *now)
+{
+	struct stat st;
+	int ret;
+
+	pthread_mutex_lock(&file_mu);
+	if (stat(db->path, &st) < 0) {
+		ret = errno == ENOENT ? DB_FILE_DELETED : -errno;
+		if (now)
+			*now = (db_file_id_t){ 0, 0 };
+	} else {
+		struct db_ident id = { st.st_dev, st.st_ino };
+		ret = ident_eq(id, db->ident) ? DB_FILE_SAME : DB_FILE_REPLACED;
+		if (ret == DB_FILE_SAME)
+			idents_note(db); /* the -wal and -shm come and go with connections */
+		if (now)
+			*now = (db_file_id_t){ (uint64_t)st.st_dev, (uint64_t)st.st_ino };
+	}
+	pthread_mutex_unlock(&file_mu);
+	return ret;
+}
+
+void db_stale_remove(db_t *db)
+{
+	pthread_mutex_lock(&file_mu);
+	stale_remove(db);
+	pthread_mutex_unlock(&file_mu);
+}
+
+int db_reopen(db_t **db, unsigned flags)
+{
+	db_t *fresh = NULL;
+
+	pthread_mutex_lock(&file_mu);
+	stale_remove(*db);
+	int ret = conn_open((*db)->path, flags, &fresh);
+	if (ret == 0)
+		idents_note(fresh);
+	pthread_mutex_unlock(&file_mu);
+	if (ret < 0)
+		return ret;
+	/* SQLite sees the old file has left its name: closing it neither checkpoints nor deletes. */
+	db_close(*db);
+	*db = fresh;
+	return 0;
 }
 
 const char *db_errmsg(const db_t *db)

@@ -72,6 +72,9 @@ typedef struct control {
 	bool db_failed;		 /* the last read failed */
 	uint64_t db_tried_ms;	 /* when it was last read */
 	char db_error[512];	 /* the error last logged, so each distinct one is logged once */
+	bool db_gone;		 /* the file at --db was deleted (logged once) */
+	db_file_id_t db_bad;	 /* a new file at --db that could not be opened ... */
+	uint64_t db_bad_ms;	 /* ... when it was last tried */
 	uint64_t generation;
 	worker_t *workers;
 	unsigned nworkers;
@@ -353,6 +356,96 @@ out:
 }
 
 /*
+ * Bring a database's schema up to this build's version, as start-up does
+ * (a new file gets the whole schema).  Logged with the file's name.
+ * Returns 0 or the code of db_migrate(), which has logged why.
+ */
+static int schema_update(db_t *db, const char *path, bool always)
+{
+	int from = 0, version = 0;
+
+	/* A file already up to date needs no write lock (a reopen while gslbctl writes). */
+	if (!always && db_version(db, &version) == 0 && version == DB_SCHEMA_VERSION)
+		return 0;
+	int ret = db_migrate(db, &from);
+	if (ret < 0)
+		return ret;
+	if (from == 0)
+		log_info("database %s: created (schema version %d)", path, DB_SCHEMA_VERSION);
+	else if (from != DB_SCHEMA_VERSION)
+		log_info("database %s: schema upgraded from version %d to %d", path, from,
+			 DB_SCHEMA_VERSION);
+	return 0;
+}
+
+/*
+ * The database gslbd reads is the file at --db, not the one it opened: a
+ * new file there (renamed over the old one, or deleted and made again) is
+ * opened in place of the old one and its schema brought up to date, as at
+ * start-up; the deletion of the file is logged, and the configuration last
+ * read keeps being served.  A new file that cannot be used is logged once
+ * and tried again every DB_RETRY_MS.  Returns true when ctl->db is a new
+ * file's connection, whose configuration must be read whatever its
+ * versions say.
+ */
+static bool db_follow(control_t *ctl)
+{
+	const char *path = ctl->conf->db_path;
+	db_file_id_t id;
+	char why[1024];
+
+	int state = db_file_check(ctl->db, &id);
+	if (state < 0) {
+		log_debug("database %s: %s", path, gslb_strerror(state));
+		return false;
+	}
+	if (state == DB_FILE_SAME) {
+		if (ctl->db_gone)
+			log_info("database %s: back at its path", path);
+		ctl->db_gone = false;
+		return false;
+	}
+	if (state == DB_FILE_DELETED) {
+		if (!ctl->db_gone) {
+			log_warn("database %s: deleted; answering from the configuration last read "
+				 "until a database is at the path again",
+				 path);
+			/* Its -wal and -shm must not pair with a file made there later. */
+			db_stale_remove(ctl->db);
+		}
+		ctl->db_gone = true;
+		return false;
+	}
+	bool again = id.dev == ctl->db_bad.dev && id.ino == ctl->db_bad.ino;
+	if (again && now_ms() - ctl->db_bad_ms < DB_RETRY_MS)
+		return false;
+	if (!again)
+		log_info("database %s: %s (inode %" PRIu64 "); reading it", path,
+			 ctl->db_gone ? "a new file is at the path" : "replaced by another file",
+			 id.ino);
+	int ret = db_access_check(path, why, sizeof(why));
+	if (ret == 0) {
+		ret = db_reopen(&ctl->db, 0);
+		if (ret < 0)
+			snprintf(why, sizeof(why), "%s", gslb_strerror(ret));
+	}
+	if (ret < 0) {
+		if (!again)
+			log_err("database %s: cannot open the new file: %s; keeping the last good "
+				"configuration",
+				path, why);
+		ctl->db_bad = id;
+		ctl->db_bad_ms = now_ms();
+		return false;
+	}
+	ctl->db_gone = false;
+	ctl->db_bad = (db_file_id_t){ 0, 0 };
+	/* A failure is the read's to log: it keeps the last good configuration. */
+	schema_update(ctl->db, path, false);
+	return true;
+}
+
+/*
  * Read the configuration if another connection committed a change to it
  * since the last read.  Any commit moves data_version, the cheap test made
  * every poll; the health loop commits every second, so the configuration
@@ -368,9 +461,11 @@ static int config_refresh(control_t *ctl)
 	int64_t version = 0, generation = 0;
 	db_config_t *cfg = NULL;
 	uint64_t now = now_ms();
+	/* Another file's versions and generations say nothing about this one's. */
+	bool fresh = db_follow(ctl);
 
 	int ret = db_data_version(ctl->db, &version);
-	if (ret == 0 && version == ctl->data_version && ctl->cfg &&
+	if (!fresh && ret == 0 && version == ctl->data_version && ctl->cfg &&
 	    (!ctl->db_failed || now - ctl->db_tried_ms < DB_RETRY_MS))
 		return 0;
 	ctl->db_tried_ms = now;
@@ -381,7 +476,7 @@ static int config_refresh(control_t *ctl)
 	ctl->data_version = version;
 	char err[256];
 	if (ret == 0) {
-		int64_t known = ctl->cfg && !ctl->db_failed ? ctl->cfg_generation : -1;
+		int64_t known = ctl->cfg && !ctl->db_failed && !fresh ? ctl->cfg_generation : -1;
 		ret = config_read(ctl->db, known, &generation, &cfg, err, sizeof(err));
 	} else {
 		snprintf(err, sizeof(err), "cannot read: %s", gslb_strerror(ret));
@@ -766,21 +861,14 @@ int server_run(const server_conf_t *conf)
 		log_err("cannot open database %s: %s", conf->db_path, why);
 		goto out;
 	}
-	int from = 0;
 	ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
 	}
-	ret = db_migrate(ctl.db, &from);
+	ret = schema_update(ctl.db, conf->db_path, true);
 	if (ret < 0)
 		goto out; /* db_migrate() has logged why, with the file's name */
-	if (from == 0)
-		log_info("database %s: created (schema version %d)", conf->db_path,
-			 DB_SCHEMA_VERSION);
-	else if (from != DB_SCHEMA_VERSION)
-		log_info("database %s: schema upgraded from version %d to %d", conf->db_path, from,
-			 DB_SCHEMA_VERSION);
 	/* Interface 3: a geo file that does not open stops start-up (a reload keeps the old). */
 	if (conf->geoip) {
 		ret = geo_open(conf->geoip, &ctl.geo);
