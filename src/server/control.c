@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "gslb/targets.h"
 
-/* An editor saves in several writes (temp file, rename, chmod): one reload after they settle. */
+/* A geo file is replaced in several steps (temp file, rename, chmod): one reload after them. */
 #define RELOAD_DEBOUNCE_MS 200
 /*
  * How often the database is asked whether another connection committed.
@@ -50,14 +50,12 @@ typedef struct control {
 	uv_signal_t sig_hup;
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
-	uv_fs_event_t watch;
-	uv_timer_t debounce;
+	server_watch_t *zone_watch; /* the zone directory, owned; NULL when not watched */
 	uv_timer_t db_poll;
 	uv_fs_event_t geo_watch; /* --geoip's directory: a replace by rename is seen there */
 	uv_timer_t geo_debounce;
 	char *geo_dir; /* dirname and basename of --geoip, owned */
 	char *geo_base;
-	bool watching;
 	const server_conf_t *conf;
 	gslb_snapshot_t *cur;
 	lb_health_t *health;	 /* owned; every snapshot borrows it */
@@ -270,15 +268,27 @@ static geo_db_t *geo_refresh(control_t *ctl)
 	return old;
 }
 
-static void reload(control_t *ctl, const char *why)
+/*
+ * Load the zone directory again and publish it.  A reload the watch asked
+ * for is thrown away when a zone file was written to while it ran: it may
+ * have read that file half written, and the watch asks again once the file
+ * is complete.  (SIGHUP loads what is there, whatever its state.)
+ */
+static void reload(control_t *ctl, const char *why, bool watched)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
-	ctl->reloads++;
 	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->zones : NULL, &zones,
 				&failed);
+	if (watched && !server_watch_settled(ctl->zone_watch)) {
+		log_debug("a zone file was written to while the directory was read: reading it "
+			  "again once it is complete");
+		zone_set_free(zones);
+		return;
+	}
+	ctl->reloads++;
 	if (ret < 0 || failed)
 		ctl->reload_failures++;
 	if (ret < 0) {
@@ -528,24 +538,9 @@ static void db_poll_cb(uv_timer_t *t)
 	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_place(pools, n, ctl->cur->zones));
 }
 
-static void debounce_cb(uv_timer_t *t)
+static void zone_watch_cb(void *arg)
 {
-	reload(t->data, "zone directory changed");
-}
-
-static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-	control_t *ctl = h->data;
-	(void)events;
-	if (status < 0) {
-		log_warn("watching zone directory %s: %s", ctl->conf->zones_dir,
-			 gslb_strerror(status));
-		return;
-	}
-	if (filename && zone_file_ignored(filename))
-		return;
-	log_debug("zone directory: %s changed", filename ? filename : "a file");
-	uv_timer_start(&ctl->debounce, debounce_cb, RELOAD_DEBOUNCE_MS, 0);
+	reload(arg, "zone directory changed", true);
 }
 
 static void geo_debounce_cb(uv_timer_t *t)
@@ -588,9 +583,9 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_hup, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
-	uv_close((uv_handle_t *)&ctl->debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
-	uv_close((uv_handle_t *)&ctl->watch, NULL);
+	server_watch_close(ctl->zone_watch);
+	ctl->zone_watch = NULL;
 	uv_close((uv_handle_t *)&ctl->geo_debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 	server_http_close(ctl->http);
@@ -620,8 +615,8 @@ static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
-		uv_timer_stop(&ctl->debounce);
-		reload(ctl, "SIGHUP");
+		reload(ctl, "SIGHUP", false);
+		server_watch_reloaded(ctl->zone_watch);
 		return;
 	}
 	if (ctl->stopping)
@@ -923,14 +918,10 @@ int server_run(const server_conf_t *conf)
 		sigs[i]->data = &ctl;
 		uv_signal_start(sigs[i], signal_cb, signums[i]);
 	}
-	uv_timer_init(&ctl.loop, &ctl.debounce);
-	ctl.debounce.data = &ctl;
 	uv_timer_init(&ctl.loop, &ctl.db_poll);
 	ctl.db_poll.data = &ctl;
 	uv_timer_start(&ctl.db_poll, db_poll_cb, DB_POLL_MS, DB_POLL_MS);
-	uv_fs_event_init(&ctl.loop, &ctl.watch);
-	ctl.watch.data = &ctl;
-	ret = uv_fs_event_start(&ctl.watch, watch_cb, conf->zones_dir, 0);
+	ret = server_watch_start(&ctl.loop, conf->zones_dir, zone_watch_cb, &ctl, &ctl.zone_watch);
 	if (ret < 0)
 		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP", conf->zones_dir,
 			 gslb_strerror(ret));
