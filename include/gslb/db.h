@@ -27,14 +27,16 @@ typedef struct db db_t;
 enum db_open_flags {
 	DB_OPEN_READONLY = 1 << 0, /* never write; the file must exist */
 	DB_OPEN_CREATE = 1 << 1,   /* create the file if missing */
+	DB_OPEN_WRITABLE = 1 << 2, /* refuse a file SQLite could open only read-only */
 };
 
 /**
  * Open the database at path.  Without DB_OPEN_CREATE a missing file is
  * -ENOENT; with it, a missing file is created mode 0660, or 0600 when the
  * umask denies the group reading (SQLite gives the -wal and -shm the same
- * mode).  Unless DB_OPEN_READONLY, a file this process may not write is
- * -EACCES or -EROFS (SQLite would open it read-only).  Does not migrate.
+ * mode).  With DB_OPEN_WRITABLE, a file this process may not write is
+ * -EACCES or -EROFS (SQLite would open it read-only, and every write fail:
+ * gslbd's health writes).  Does not migrate.
  * Caller closes with db_close().  A failure is not logged (SQLite's message
  * only at debug level): the return says why, for the caller to report once:
  * a negative errno value from opening the file (-ENOENT, -EACCES ...),

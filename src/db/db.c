@@ -375,8 +375,9 @@ static int conn_open(const char *path, unsigned flags, db_t **out)
 	/*
 	 * A file SQLite may not write is opened read-only without a word, and
 	 * every write then fails: refuse it here, when it can be said once.
+	 * (gslbctl's read commands are happy with a read-only file.)
 	 */
-	if (!(flags & DB_OPEN_READONLY) && sqlite3_db_readonly(db->h, "main") == 1) {
+	if ((flags & DB_OPEN_WRITABLE) && sqlite3_db_readonly(db->h, "main") == 1) {
 		ret = faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0 ? -errno : -EACCES;
 		snprintf(db->err, sizeof(db->err), "database %s: read-only: %s", path,
 			 strerror(-ret));

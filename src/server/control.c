@@ -435,7 +435,7 @@ static bool db_follow(control_t *ctl)
 			 id.ino);
 	int ret = db_access_check(path, why, sizeof(why));
 	if (ret == 0) {
-		ret = db_reopen(&ctl->db, 0);
+		ret = db_reopen(&ctl->db, DB_OPEN_WRITABLE);
 		if (ret < 0)
 			snprintf(why, sizeof(why), "%s", gslb_strerror(ret));
 	}
@@ -856,7 +856,7 @@ int server_run(const server_conf_t *conf)
 		log_err("cannot open database %s: %s", conf->db_path, why);
 		goto out;
 	}
-	ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
+	ret = db_open(conf->db_path, DB_OPEN_CREATE | DB_OPEN_WRITABLE, &ctl.db);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
