@@ -842,13 +842,10 @@ int server_run(const server_conf_t *conf)
 	/*
 	 * The database and the zones are opened as the user gslbd runs as, so
 	 * a reload can read what start-up could and a new database file
-	 * belongs to that user.
-	 */
-	/*
-	 * SQLite opens a file it may not write read-only without a word, and
-	 * needs to create the -wal and -shm beside it: say what is in the way
-	 * (file, -wal, -shm or directory, and the user), rather than fail
-	 * every health write later.
+	 * belongs to that user.  SQLite opens a file that user may not write
+	 * read-only without a word, and must create the -wal and -shm beside
+	 * it: what is in the way (file, -wal, -shm or directory) is said now,
+	 * with the user, rather than every health write failing later.
 	 */
 	char why[1024];
 	int ret = db_access_check(conf->db_path, why, sizeof(why));
