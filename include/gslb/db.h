@@ -27,25 +27,74 @@ typedef struct db db_t;
 enum db_open_flags {
 	DB_OPEN_READONLY = 1 << 0, /* never write; the file must exist */
 	DB_OPEN_CREATE = 1 << 1,   /* create the file if missing */
+	DB_OPEN_WRITABLE = 1 << 2, /* refuse a file SQLite could open only read-only */
 };
 
 /**
  * Open the database at path.  Without DB_OPEN_CREATE a missing file is
- * -ENOENT.  Does not migrate.  Caller closes with db_close().  A failure is
- * not logged (SQLite's message only at debug level): the return says why,
- * for the caller to report once: a negative errno value from opening the
- * file (-ENOENT, -EACCES ...), GSLB_ENOTDB for a file that is not an SQLite
- * database, GSLB_EDBCORRUPT, -EBUSY, -EROFS, -ENOMEM or -EIO.
+ * -ENOENT; with it, a missing file is created mode 0660, or 0600 when the
+ * umask denies the group reading (SQLite gives the -wal and -shm the same
+ * mode).  With DB_OPEN_WRITABLE, a file this process may not write is
+ * -EACCES or -EROFS (SQLite would open it read-only, and every write fail:
+ * gslbd's health writes).  Does not migrate.
+ * Caller closes with db_close().  A failure is not logged (SQLite's message
+ * only at debug level): the return says why, for the caller to report once:
+ * a negative errno value from opening the file (-ENOENT, -EACCES ...),
+ * GSLB_ENOTDB for a file that is not an SQLite database, GSLB_EDBCORRUPT,
+ * -EBUSY, -EROFS, -ENOMEM or -EIO.
  */
 int db_open(const char *path, unsigned flags, db_t **out);
 
 /**
- * For a database file that does not exist: 0 when it can be created (its
- * directory exists and is writable), else the negative errno value creating
- * it meets (-ENOENT, -EACCES ...).  db_open() reports the same value when
- * DB_OPEN_CREATE fails on a missing file.
+ * Can this process (its effective user, after --user) open the database at
+ * path for writing: the file and its -wal and -shm, those present, readable
+ * and writable, and its directory writable (SQLite creates the file, the
+ * -wal and the -shm there)?  0, or a negative errno value with why set to a
+ * sentence naming the file or directory and the user ("user nobody may not
+ * write /var/lib/gslbd/gslb.db (owner root:root, mode 0644)").  A missing
+ * file is fine when its directory is writable.
  */
-int db_creatable(const char *path);
+int db_access_check(const char *path, char *why, size_t whylen);
+
+/* ---- the file at the path: replaced or deleted while open ---- */
+
+enum db_file_state {
+	DB_FILE_SAME = 0,     /* the file at the path is the one open */
+	DB_FILE_REPLACED = 1, /* another file is at the path (renamed over it, or made anew) */
+	DB_FILE_DELETED = 2,  /* no file at the path */
+};
+
+/* A file's identity (device and inode). */
+typedef struct db_file_id {
+	uint64_t dev, ino;
+} db_file_id_t;
+
+/**
+ * Is the file at db's path still the one db has open (device and inode)?
+ * An enum db_file_state, or a negative errno value when the path cannot be
+ * examined.  now, when non-NULL, receives the identity of the file at the
+ * path (zero when there is none), so a caller can tell one new file from
+ * the next.  Cheap (a few stat() calls): made on every poll.
+ */
+int db_file_check(db_t *db, db_file_id_t *now);
+
+/**
+ * After DB_FILE_REPLACED: open the file now at db's path (flags as for
+ * db_open()) in place of *db.  The -wal and -shm the old file left at the
+ * path are removed first, so the new file is not paired with them.  On
+ * success *db is the new connection and the old one closed; on failure
+ * *db is untouched and the reason returned as db_open() does.  Every
+ * connection of the process to the replaced file must move with this
+ * function, not a plain db_close() and db_open().
+ */
+int db_reopen(db_t **db, unsigned flags);
+
+/**
+ * After DB_FILE_DELETED: remove the -wal and -shm the deleted file left at
+ * its path, so that a database created there later does not take them for
+ * its own.  db stays open on the deleted file.
+ */
+void db_stale_remove(db_t *db);
 
 /** Close a connection (rolls back an open transaction).  NULL is a no-op. */
 void db_close(db_t *db);

@@ -119,7 +119,9 @@ static void usage(FILE *f)
 		"      --server-version STRING\n"
 		"                           CH TXT answer to version.bind and version.server\n"
 		"                           (default: none, REFUSED)\n"
-		"      --user USER          drop privileges to USER after binding (default: none)\n"
+		"      --user USER          drop privileges to USER after binding; USER must be\n"
+		"                           able to write the database and its directory\n"
+		"                           (default: none)\n"
 		"      --log-level LEVEL    error, warning, info or debug (default: info)\n"
 		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
 		"                           (default: the system store)\n"
@@ -131,12 +133,13 @@ static void usage(FILE *f)
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
-		"SIGHUP reloads the zones and the geo file (so do a change in the zone\n"
-		"directory and a new geo file); a file that fails to load keeps its previous\n"
-		"version.  Changes to the database are answered within a second, with no\n"
-		"signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a clean stop,\n"
-		"1 when an option is invalid or start-up fails (a listener, the zone\n"
-		"directory, the database or the geo file).  See gslbd(8).\n",
+		"SIGHUP reloads the zones and the geo file (so do a new geo file and a change\n"
+		"in the zone directory, once the file changed is closed or renamed into place);\n"
+		"a file that fails to load keeps its previous version.  Changes to the\n"
+		"database, and a new database file put at --db, are answered within a second,\n"
+		"with no signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a\n"
+		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
+		"zone directory, the database or the geo file).  See gslbd(8).\n",
 		DEFAULT_ZONES, DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H);
 }

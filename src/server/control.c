@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "gslb/targets.h"
 
-/* An editor saves in several writes (temp file, rename, chmod): one reload after they settle. */
+/* A geo file is replaced in several steps (temp file, rename, chmod): one reload after them. */
 #define RELOAD_DEBOUNCE_MS 200
 /*
  * How often the database is asked whether another connection committed.
@@ -50,14 +50,12 @@ typedef struct control {
 	uv_signal_t sig_hup;
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
-	uv_fs_event_t watch;
-	uv_timer_t debounce;
+	server_watch_t *zone_watch; /* the zone directory, owned; NULL when not watched */
 	uv_timer_t db_poll;
 	uv_fs_event_t geo_watch; /* --geoip's directory: a replace by rename is seen there */
 	uv_timer_t geo_debounce;
 	char *geo_dir; /* dirname and basename of --geoip, owned */
 	char *geo_base;
-	bool watching;
 	const server_conf_t *conf;
 	gslb_snapshot_t *cur;
 	lb_health_t *health;	 /* owned; every snapshot borrows it */
@@ -72,6 +70,9 @@ typedef struct control {
 	bool db_failed;		 /* the last read failed */
 	uint64_t db_tried_ms;	 /* when it was last read */
 	char db_error[512];	 /* the error last logged, so each distinct one is logged once */
+	bool db_gone;		 /* the file at --db was deleted (logged once) */
+	db_file_id_t db_bad;	 /* a new file at --db that could not be opened ... */
+	uint64_t db_bad_ms;	 /* ... when it was last tried */
 	uint64_t generation;
 	worker_t *workers;
 	unsigned nworkers;
@@ -267,15 +268,27 @@ static geo_db_t *geo_refresh(control_t *ctl)
 	return old;
 }
 
-static void reload(control_t *ctl, const char *why)
+/*
+ * Load the zone directory again and publish it.  A reload the watch asked
+ * for is thrown away when a zone file was written to while it ran: it may
+ * have read that file half written, and the watch asks again once the file
+ * is complete.  (SIGHUP loads what is there, whatever its state.)
+ */
+static void reload(control_t *ctl, const char *why, bool watched)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
-	ctl->reloads++;
 	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->zones : NULL, &zones,
 				&failed);
+	if (watched && !server_watch_settled(ctl->zone_watch)) {
+		log_debug("a zone file was written to while the directory was read: reading it "
+			  "again once it is complete");
+		zone_set_free(zones);
+		return;
+	}
+	ctl->reloads++;
 	if (ret < 0 || failed)
 		ctl->reload_failures++;
 	if (ret < 0) {
@@ -353,6 +366,96 @@ out:
 }
 
 /*
+ * Bring a database's schema up to this build's version, as start-up does
+ * (a new file gets the whole schema).  Logged with the file's name.
+ * Returns 0 or the code of db_migrate(), which has logged why.
+ */
+static int schema_update(db_t *db, const char *path, bool always)
+{
+	int from = 0, version = 0;
+
+	/* A file already up to date needs no write lock (a reopen while gslbctl writes). */
+	if (!always && db_version(db, &version) == 0 && version == DB_SCHEMA_VERSION)
+		return 0;
+	int ret = db_migrate(db, &from);
+	if (ret < 0)
+		return ret;
+	if (from == 0)
+		log_info("database %s: created (schema version %d)", path, DB_SCHEMA_VERSION);
+	else if (from != DB_SCHEMA_VERSION)
+		log_info("database %s: schema upgraded from version %d to %d", path, from,
+			 DB_SCHEMA_VERSION);
+	return 0;
+}
+
+/*
+ * The database gslbd reads is the file at --db, not the one it opened: a
+ * new file there (renamed over the old one, or deleted and made again) is
+ * opened in place of the old one and its schema brought up to date, as at
+ * start-up; the deletion of the file is logged, and the configuration last
+ * read keeps being served.  A new file that cannot be used is logged once
+ * and tried again every DB_RETRY_MS.  Returns true when ctl->db is a new
+ * file's connection, whose configuration must be read whatever its
+ * versions say.
+ */
+static bool db_follow(control_t *ctl)
+{
+	const char *path = ctl->conf->db_path;
+	db_file_id_t id;
+	char why[1024];
+
+	int state = db_file_check(ctl->db, &id);
+	if (state < 0) {
+		log_debug("database %s: %s", path, gslb_strerror(state));
+		return false;
+	}
+	if (state == DB_FILE_SAME) {
+		if (ctl->db_gone)
+			log_info("database %s: back at its path", path);
+		ctl->db_gone = false;
+		return false;
+	}
+	if (state == DB_FILE_DELETED) {
+		if (!ctl->db_gone) {
+			log_warn("database %s: deleted; answering from the configuration last read "
+				 "until a database is at the path again",
+				 path);
+			/* Its -wal and -shm must not pair with a file made there later. */
+			db_stale_remove(ctl->db);
+		}
+		ctl->db_gone = true;
+		return false;
+	}
+	bool again = id.dev == ctl->db_bad.dev && id.ino == ctl->db_bad.ino;
+	if (again && now_ms() - ctl->db_bad_ms < DB_RETRY_MS)
+		return false;
+	if (!again)
+		log_info("database %s: %s (inode %" PRIu64 "); reading it", path,
+			 ctl->db_gone ? "a new file is at the path" : "replaced by another file",
+			 id.ino);
+	int ret = db_access_check(path, why, sizeof(why));
+	if (ret == 0) {
+		ret = db_reopen(&ctl->db, DB_OPEN_WRITABLE);
+		if (ret < 0)
+			snprintf(why, sizeof(why), "%s", gslb_strerror(ret));
+	}
+	if (ret < 0) {
+		if (!again)
+			log_err("database %s: cannot open the new file: %s; keeping the last good "
+				"configuration",
+				path, why);
+		ctl->db_bad = id;
+		ctl->db_bad_ms = now_ms();
+		return false;
+	}
+	ctl->db_gone = false;
+	ctl->db_bad = (db_file_id_t){ 0, 0 };
+	/* A failure is the read's to log: it keeps the last good configuration. */
+	schema_update(ctl->db, path, false);
+	return true;
+}
+
+/*
  * Read the configuration if another connection committed a change to it
  * since the last read.  Any commit moves data_version, the cheap test made
  * every poll; the health loop commits every second, so the configuration
@@ -368,9 +471,11 @@ static int config_refresh(control_t *ctl)
 	int64_t version = 0, generation = 0;
 	db_config_t *cfg = NULL;
 	uint64_t now = now_ms();
+	/* Another file's versions and generations say nothing about this one's. */
+	bool fresh = db_follow(ctl);
 
 	int ret = db_data_version(ctl->db, &version);
-	if (ret == 0 && version == ctl->data_version && ctl->cfg &&
+	if (!fresh && ret == 0 && version == ctl->data_version && ctl->cfg &&
 	    (!ctl->db_failed || now - ctl->db_tried_ms < DB_RETRY_MS))
 		return 0;
 	ctl->db_tried_ms = now;
@@ -381,7 +486,7 @@ static int config_refresh(control_t *ctl)
 	ctl->data_version = version;
 	char err[256];
 	if (ret == 0) {
-		int64_t known = ctl->cfg && !ctl->db_failed ? ctl->cfg_generation : -1;
+		int64_t known = ctl->cfg && !ctl->db_failed && !fresh ? ctl->cfg_generation : -1;
 		ret = config_read(ctl->db, known, &generation, &cfg, err, sizeof(err));
 	} else {
 		snprintf(err, sizeof(err), "cannot read: %s", gslb_strerror(ret));
@@ -433,24 +538,9 @@ static void db_poll_cb(uv_timer_t *t)
 	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_place(pools, n, ctl->cur->zones));
 }
 
-static void debounce_cb(uv_timer_t *t)
+static void zone_watch_cb(void *arg)
 {
-	reload(t->data, "zone directory changed");
-}
-
-static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-	control_t *ctl = h->data;
-	(void)events;
-	if (status < 0) {
-		log_warn("watching zone directory %s: %s", ctl->conf->zones_dir,
-			 gslb_strerror(status));
-		return;
-	}
-	if (filename && zone_file_ignored(filename))
-		return;
-	log_debug("zone directory: %s changed", filename ? filename : "a file");
-	uv_timer_start(&ctl->debounce, debounce_cb, RELOAD_DEBOUNCE_MS, 0);
+	reload(arg, "zone directory changed", true);
 }
 
 static void geo_debounce_cb(uv_timer_t *t)
@@ -493,9 +583,9 @@ static void control_close(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_hup, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
-	uv_close((uv_handle_t *)&ctl->debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
-	uv_close((uv_handle_t *)&ctl->watch, NULL);
+	server_watch_close(ctl->zone_watch);
+	ctl->zone_watch = NULL;
 	uv_close((uv_handle_t *)&ctl->geo_debounce, NULL);
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 	server_http_close(ctl->http);
@@ -525,8 +615,8 @@ static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
-		uv_timer_stop(&ctl->debounce);
-		reload(ctl, "SIGHUP");
+		reload(ctl, "SIGHUP", false);
+		server_watch_reloaded(ctl->zone_watch);
 		return;
 	}
 	if (ctl->stopping)
@@ -616,12 +706,14 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 	unsigned problems = 0;
 	int ret;
 
+	/* What start-up checks first, as the same user, with the same message. */
+	char why[1024];
+	ret = db_access_check(path, why, sizeof(why));
+	if (ret < 0) {
+		log_err("cannot open database %s: %s", path, why);
+		return 1;
+	}
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
-		ret = db_creatable(path);
-		if (ret < 0) {
-			log_err("cannot open database %s: %s", path, gslb_strerror(ret));
-			return 1;
-		}
 		log_warn("database %s does not exist: gslbd will create it", path);
 		return 0;
 	}
@@ -750,23 +842,25 @@ int server_run(const server_conf_t *conf)
 	/*
 	 * The database and the zones are opened as the user gslbd runs as, so
 	 * a reload can read what start-up could and a new database file
-	 * belongs to that user.
+	 * belongs to that user.  SQLite opens a file that user may not write
+	 * read-only without a word, and must create the -wal and -shm beside
+	 * it: what is in the way (file, -wal, -shm or directory) is said now,
+	 * with the user, rather than every health write failing later.
 	 */
-	int from = 0;
-	int ret = db_open(conf->db_path, DB_OPEN_CREATE, &ctl.db);
+	char why[1024];
+	int ret = db_access_check(conf->db_path, why, sizeof(why));
+	if (ret < 0) {
+		log_err("cannot open database %s: %s", conf->db_path, why);
+		goto out;
+	}
+	ret = db_open(conf->db_path, DB_OPEN_CREATE | DB_OPEN_WRITABLE, &ctl.db);
 	if (ret < 0) {
 		log_err("cannot open database %s: %s", conf->db_path, gslb_strerror(ret));
 		goto out;
 	}
-	ret = db_migrate(ctl.db, &from);
+	ret = schema_update(ctl.db, conf->db_path, true);
 	if (ret < 0)
 		goto out; /* db_migrate() has logged why, with the file's name */
-	if (from == 0)
-		log_info("database %s: created (schema version %d)", conf->db_path,
-			 DB_SCHEMA_VERSION);
-	else if (from != DB_SCHEMA_VERSION)
-		log_info("database %s: schema upgraded from version %d to %d", conf->db_path, from,
-			 DB_SCHEMA_VERSION);
 	/* Interface 3: a geo file that does not open stops start-up (a reload keeps the old). */
 	if (conf->geoip) {
 		ret = geo_open(conf->geoip, &ctl.geo);
@@ -821,14 +915,10 @@ int server_run(const server_conf_t *conf)
 		sigs[i]->data = &ctl;
 		uv_signal_start(sigs[i], signal_cb, signums[i]);
 	}
-	uv_timer_init(&ctl.loop, &ctl.debounce);
-	ctl.debounce.data = &ctl;
 	uv_timer_init(&ctl.loop, &ctl.db_poll);
 	ctl.db_poll.data = &ctl;
 	uv_timer_start(&ctl.db_poll, db_poll_cb, DB_POLL_MS, DB_POLL_MS);
-	uv_fs_event_init(&ctl.loop, &ctl.watch);
-	ctl.watch.data = &ctl;
-	ret = uv_fs_event_start(&ctl.watch, watch_cb, conf->zones_dir, 0);
+	ret = server_watch_start(&ctl.loop, conf->zones_dir, zone_watch_cb, &ctl, &ctl.zone_watch);
 	if (ret < 0)
 		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP", conf->zones_dir,
 			 gslb_strerror(ret));

@@ -206,3 +206,32 @@ metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, se
 
 /** Close the listener and every connection; the memory goes when the loop has run the closes. */
 void server_http_close(metrics_http_t *h);
+
+/* ---- the zone directory watch (watch.c) ---- */
+
+typedef struct server_watch server_watch_t;
+typedef void (*server_watch_cb)(void *arg);
+
+/**
+ * Watch the zone directory dir from loop: cb(arg) is called, on the loop,
+ * when files in it changed and every change is complete (the file closed
+ * after writing, renamed into place or removed; or, for a writer that
+ * never closes it, unchanged for 10 s), 200 ms after the last one.  0 and
+ * *out, or a negative errno value (no watch: reloads only on SIGHUP).
+ * Stop with server_watch_close().
+ */
+int server_watch_start(uv_loop_t *loop, const char *dir, server_watch_cb cb, void *arg,
+		       server_watch_t **out);
+
+/**
+ * After cb's reload has read the files: false when a file was written to
+ * meanwhile (the reload may have read it half written: throw it away, cb
+ * comes again once the file is complete), else true.  NULL: true.
+ */
+bool server_watch_settled(server_watch_t *w);
+
+/** A reload of everything (SIGHUP) has been done: changes seen so far need no other. */
+void server_watch_reloaded(server_watch_t *w);
+
+/** Stop watching; the memory goes when the loop has run the closes.  NULL is a no-op. */
+void server_watch_close(server_watch_t *w);

@@ -120,6 +120,89 @@ def main(t):
     t.ok((m is None or m.rcode() == REFUSED) and m2 is not None and m2.rcode() == REFUSED,
          'a file ending in ~ is not loaded')
 
+    # ---- a file rewritten in place, slowly: the previous version until it is closed
+    # (an editor or "cat > file" still writing when the 200 ms debounce ran out used to get
+    # the first half served, and every name after the cut an authoritative NXDOMAIN).
+    current = open(zfile).read()
+    cut = current.index('; Empty non-terminals')
+    later = (('x.y.wild.example.test', (NOERROR, ['192.0.2.82'])),
+             ('fixed.example.test', (NOERROR, ['192.0.2.105'])))
+
+    def watch_during(seconds, names):
+        """Ask each name every 50 ms for seconds; returns the answers that differed."""
+        bad = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for name, want in names:
+                got = answer_of(name)
+                if got != want:
+                    bad.append('%s: %r' % (name, got))
+            time.sleep(0.05)
+        return bad
+
+    f = open(zfile, 'w')
+    f.write(current[:cut])
+    f.flush()
+    bad = watch_during(1.5, later)
+    t.ok(not bad, 'a zone file half written in place: the old version is served until it is '
+         'closed, never NXDOMAIN', '%d wrong answers, first: %s' % (len(bad), bad[:3]))
+    f.write(current[cut:] + 'slow1\tIN A\t192.0.2.161\n')
+    f.close()
+    took = wait_for(lambda: answer_of('slow1.example.test') == (NOERROR, ['192.0.2.161']), 4)
+    t.ok(took is not None and took <= 2.5, 'once closed, the new version is served within ~2 s',
+         'took %r s' % took)
+    t.eq([answer_of(n) for n, _ in later], [w for _, w in later],
+         'the names after the cut are there in the new version')
+
+    # A new zone file written slowly: no zone until it is closed (REFUSED, never NXDOMAIN).
+    fourth = os.path.join(srv.zones_dir, 'fourth.test.zone')
+    text = ('$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 604800 60\n@ IN NS ns\n'
+            'ns IN A 192.0.2.170\n')
+    f = open(fourth, 'w')
+    f.write(text)
+    f.flush()
+    bad = watch_during(1.5, (('www.fourth.test', (REFUSED, [])),))
+    t.ok(not bad, 'a new zone file half written: not served until it is closed',
+         '%d wrong answers, first: %s' % (len(bad), bad[:3]))
+    f.write('www IN A 192.0.2.171\n')
+    f.close()
+    took = wait_for(lambda: answer_of('www.fourth.test') == (NOERROR, ['192.0.2.171']), 4)
+    t.ok(took is not None and took <= 2.5, 'the new zone, once closed: served within ~2 s',
+         'took %r s' % took)
+    os.unlink(fourth)
+    wait_for(lambda: answer_of('www.fourth.test')[0] == REFUSED, 4)
+
+    # A file written slowly under a temporary name, then renamed into place.
+    tmp = os.path.join(srv.zones_dir, '.example.test.zone.new')
+    f = open(tmp, 'w')
+    f.write(current[:cut])
+    f.flush()
+    bad = watch_during(1.0, later)
+    f.write(current[cut:] + 'slow2\tIN A\t192.0.2.162\n')
+    f.close()
+    bad += watch_during(0.5, later)
+    os.rename(tmp, zfile)
+    took = wait_for(lambda: answer_of('slow2.example.test') == (NOERROR, ['192.0.2.162']), 4)
+    t.ok(not bad and took is not None and took <= 2.5,
+         'a file written slowly elsewhere and renamed into place: the old version until the '
+         'rename, the new one within ~2 s after', 'took %r s; wrong answers: %s' % (took, bad[:3]))
+
+    # A file left open after its last write (a writer that never closes it): loaded once it has
+    # not changed for 10 s, not before.
+    f = open(zfile, 'w')
+    f.write(current + 'slow3\tIN A\t192.0.2.163\n')
+    f.flush()
+    bad = watch_during(3.0, later + (('slow3.example.test', (NXDOMAIN, [])),))
+    t.ok(not bad, 'a file written but still open: the old version is served',
+         '%d wrong answers, first: %s' % (len(bad), bad[:3]))
+    took = wait_for(lambda: answer_of('slow3.example.test') == (NOERROR, ['192.0.2.163']), 12)
+    took = took and took + 3.0
+    t.ok(took is not None and 9.5 <= took <= 13,
+         'a file left open: loaded once unchanged for 10 s', 'took %r s' % took)
+    f.close()
+    t.ok(any('unchanged for 10 s' in line for line in srv.stderr().splitlines()),
+         'loading a file still open is logged')
+
     # ---- queries keep succeeding during 20 reloads
     stop = threading.Event()
     stats = {'ok': 0, 'fail': [], 'tcp_ok': 0}

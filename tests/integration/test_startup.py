@@ -265,6 +265,164 @@ def test_user(t, e):
         shutil.rmtree(top, ignore_errors=True)
 
 
+def nobody_ids():
+    """(uid, gid) of user nobody, or None when that user cannot be used here (not root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        import pwd
+        pw = pwd.getpwnam('nobody')
+        return pw.pw_uid, pw.pw_gid
+    except KeyError:
+        return None
+
+
+def public_tree(e):
+    """A directory everyone may read and enter, with a copy of the zones: (top, zones)."""
+    top = g.tempfile.mkdtemp(prefix='gslbtest-dbuser-')
+    os.chmod(top, 0o755)
+    zones = os.path.join(top, 'zones')
+    shutil.copytree(e.zones, zones)
+    os.chmod(zones, 0o755)
+    for f in os.listdir(zones):
+        os.chmod(os.path.join(zones, f), 0o644)
+    return top, zones
+
+
+def start_as(zones, db, *args):
+    """gslbd expected to fail at start-up, as in Env.start(): (exit status, output)."""
+    cmd = [g.GSLBD, '--listen', '127.0.0.1:%d' % g.free_port(False), '--threads', '1',
+           '--zones', zones, '--db', db] + list(args)
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=5, preexec_fn=g._pdeathsig)
+        return p.returncode, p.stdout.decode('utf-8', 'replace')
+    except subprocess.TimeoutExpired as e:
+        return None, 'still running after 5 s\n' + (e.output or b'').decode('utf-8', 'replace')
+
+
+def test_db_owner(t, e):
+    """gslbctl init as root, then gslbd --user nobody: it used to start, open the file
+    read-only without a word and fail every health write ("attempt to write a readonly
+    database"), and --check-config said "no problems".  Start-up and --check-config now stop
+    with one message naming the file and the user."""
+    ids = nobody_ids()
+    if ids is None:
+        t.skip('a database another user owns: start-up and --check-config as --user stop',
+               'needs root and a user nobody')
+        return
+    top, zones = public_tree(e)
+    try:
+        dbdir = os.path.join(top, 'db')
+        os.mkdir(dbdir, 0o755)
+        os.chown(dbdir, *ids)   # the directory is fine: only the file is root's
+        db = os.path.join(dbdir, 'gslb.db')
+        rc, out, err = g.gslbctl(db, 'init')
+        t.ok(rc == 0, 'gslbctl init as root', err)
+        base = ('--user', 'nobody')
+        rc, out = start_as(zones, db, *base)
+        line = one_error(t, rc, out, 'start-up as --user nobody on a database root owns: exit 1, '
+                         'one message naming the file and the user', db, 'nobody')
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--zones', zones, '--db', db] +
+                             list(base))
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config --user nobody on a database root owns: exit 1 with the start-up '
+             'message', '%r\n%s' % (rc, out))
+        t.ok(not any(os.path.exists(db + x) for x in ('-wal', '-shm')),
+             'nothing was created beside the database')
+
+        # The file is nobody's now, but a -wal and -shm root left are not.
+        os.chown(db, *ids)
+        for x in ('-wal', '-shm'):
+            with open(db + x, 'wb'):
+                pass
+            os.chmod(db + x, 0o644)
+        rc, out = start_as(zones, db, *base)
+        line = one_error(t, rc, out, 'start-up as --user nobody with a -wal and -shm root owns: '
+                         'exit 1, one message naming one of them and the user', db + '-', 'nobody')
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--zones', zones, '--db', db] +
+                             list(base))
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config --user nobody with a -wal and -shm root owns: exit 1 with the '
+             'start-up message', '%r\n%s' % (rc, out))
+
+        # Everything nobody's: it starts, and its health writes work.
+        for x in ('-wal', '-shm'):
+            os.unlink(db + x)
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--zones', zones, '--db', db] +
+                             list(base))
+        t.ok(rc == 0, '--check-config --user nobody on files nobody owns: exit 0',
+             '%r\n%s' % (rc, out))
+        port = g.free_port(False)
+        log = os.path.join(top, 'gslbd.log')
+        with open(log, 'wb') as lf:
+            p = subprocess.Popen([g.GSLBD, '--listen', '127.0.0.1:%d' % port, '--threads', '1',
+                                  '--zones', zones, '--db', db, '--user', 'nobody'],
+                                 stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
+                                 preexec_fn=g._pdeathsig)
+        try:
+            time.sleep(2.5)
+            alive = p.poll() is None
+        finally:
+            rc = g.terminate(p)
+        with open(log) as f:
+            out = f.read()
+        t.ok(alive and rc == 0 and not errors(out),
+             'gslbd --user nobody on files nobody owns: runs, no error (health writes work)',
+             '%r %r\n%s' % (alive, rc, out))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_db_readonly_dir(t, e):
+    """A database in WAL mode in a directory gslbd may not write: SQLite must create the -wal and
+    -shm there.  Start-up used to say "No such file or directory" or "Read-only file system";
+    it now says the directory is not writable, by whom."""
+    ids = nobody_ids()
+    if os.geteuid() == 0 and ids is None:
+        t.skip('a read-only database directory: start-up says what is wrong', 'no user nobody')
+        return
+    top, zones = public_tree(e)
+    try:
+        dbdir = os.path.join(top, 'ro')
+        os.mkdir(dbdir, 0o755)
+        db = os.path.join(dbdir, 'gslb.db')
+        rc, out, err = g.gslbctl(db, 'init')
+        t.ok(rc == 0 and not any(os.path.exists(db + x) for x in ('-wal', '-shm')),
+             'gslbctl init: a WAL database, no -wal or -shm once closed', err)
+        if ids is not None:
+            os.chown(db, *ids)   # nobody may write the file, not its directory
+            extra = ('--user', 'nobody')
+        else:
+            os.chmod(dbdir, 0o555)
+            extra = ()
+        rc, out = start_as(zones, db, *extra)
+        line = one_error(t, rc, out, 'start-up with a WAL database in a read-only directory: '
+                         'exit 1, one message naming the directory', dbdir, 'write')
+        t.ok(line is not None and ENOENT not in line and os.strerror(30) not in line,
+             'start-up with a WAL database in a read-only directory: not "%s" nor "%s"'
+             % (ENOENT, os.strerror(30)), line)
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--zones', zones, '--db', db] +
+                             list(extra))
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config: a WAL database in a read-only directory is exit 1 with the '
+             'start-up message', '%r\n%s' % (rc, out))
+
+        # No database yet in a read-only directory: the directory and the user are named too.
+        missing = os.path.join(dbdir, 'new.db')
+        rc, out = start_as(zones, missing, *extra)
+        line = one_error(t, rc, out, 'start-up with a new database in a read-only directory: '
+                         'exit 1, one message naming the directory', dbdir, 'write')
+        rc, out = g.run_tool([g.GSLBD, '--check-config', '--zones', zones, '--db', missing] +
+                             list(extra))
+        t.ok(rc == 1 and line is not None and line in errors(out),
+             '--check-config: a new database in a read-only directory is exit 1 with the '
+             'start-up message', '%r\n%s' % (rc, out))
+    finally:
+        os.chmod(os.path.join(top, 'ro'), 0o755)
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def test_help(t):
     rc, out = g.run_tool([g.GSLBD, '--help'])
     text = ' '.join(out.split())
@@ -282,6 +440,8 @@ def main(t):
         test_db(t, e)
         test_ca_file(t, e)
         test_user(t, e)
+        test_db_owner(t, e)
+        test_db_readonly_dir(t, e)
         test_help(t)
     finally:
         shutil.rmtree(e.tmp, ignore_errors=True)
