@@ -55,7 +55,7 @@ typedef struct health_target {
 	size_t len, cap;
 	size_t hdr_end; /* 0 until the header block is complete */
 	int status;
-	long content_length; /* -1 when unknown */
+	int64_t content_length; /* -1 when unknown (none, or a Transfer-Encoding) */
 	/* Transfer-Encoding: chunked, decoded as it streams in (probe.c) */
 	bool chunked;
 	uint8_t ck_state;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of the pure health-check code: rise/fall, target keys, expect lists, status lines. */
+/*
+ * Unit tests of the pure health-check code: rise/fall, target keys, expect lists, status lines,
+ * and the probes' HTTP response parser (src/health/probe.c, linked without the loop).
+ */
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,6 +11,7 @@
 #include "gslb/core.h"
 #include "gslb/health.h"
 #include "tap.h"
+#include "../../src/health/internal.h"
 
 /* Feed a string of results ('+' success, '-' failure); returns the positions that changed state. */
 static unsigned feed(health_state_t *s, const char *seq, char *changes, size_t len)
@@ -180,11 +184,152 @@ static void test_status(void)
 	is_int(status(""), -1, "empty");
 }
 
+/*
+ * The probe's loop, replaced as tests/fuzz/fuzz_http.c replaces it: the parser
+ * under test reports its verdict here.
+ */
+static unsigned reports;
+static bool report_ok;
+static char report_reason[512];
+
+void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
+{
+	(void)t;
+	(void)latency_ms;
+	reports++;
+	report_ok = ok;
+	snprintf(report_reason, sizeof(report_reason), "%s", reason ? reason : "");
+}
+
+char *health_loop_rbuf(struct health_loop *hl)
+{
+	static char buf[HEALTH_READ_BUF];
+	(void)hl;
+	return buf;
+}
+
+SSL_CTX *health_loop_tls(struct health_loop *hl)
+{
+	(void)hl;
+	return NULL;
+}
+
+void health_target_handle_closed(health_target_t *t)
+{
+	(void)t;
+}
+
+/*
+ * The verdict of an http check with match (NULL: none) on response, given
+ * whole (piece 0) or piece bytes at a time, then the end of the connection.
+ * Returns 1 success, 0 failure (reason in report_reason), -1 when the parser
+ * reported other than once.
+ */
+static int verdict(const char *match, const char *response, size_t piece)
+{
+	health_target_t t;
+	size_t len = strlen(response);
+
+	memset(&t, 0, sizeof(t));
+	t.check.type = HEALTH_HTTP;
+	t.check.match = match;
+	t.probing = true;
+	t.content_length = -1;
+	reports = 0;
+	report_reason[0] = '\0';
+	for (size_t i = 0; i < len && t.probing; i += piece ? piece : len) {
+		size_t n = piece && piece < len - i ? piece : len - i;
+		health_http_input(&t, response + i, n);
+	}
+	if (t.probing)
+		health_http_eof(&t);
+	free(t.buf);
+	return reports == 1 ? report_ok : -1;
+}
+
+/* The same verdict whole and byte by byte; the reason of the whole one stays in report_reason. */
+static int verdict_all(const char *match, const char *response)
+{
+	int one = verdict(match, response, 1);
+	char reason[sizeof(report_reason)];
+	snprintf(reason, sizeof(reason), "%s", report_reason);
+	int whole = verdict(match, response, 0);
+	if (one != whole || strcmp(reason, report_reason) != 0) {
+		diag("  byte by byte: %d (%s); whole: %d (%s)", one, reason, whole, report_reason);
+		return -2;
+	}
+	return whole;
+}
+
+#define OK200 "HTTP/1.1 200 OK\r\n"
+
+static void test_content_length(void)
+{
+	static const struct {
+		const char *headers; /* between the status line and the empty line */
+		bool valid;
+		const char *what;
+	} cases[] = {
+		{ "Content-Length: 2\r\n", true, "a plain length" },
+		{ "content-length:   2  \r\n", true, "any case, spaces around the value" },
+		{ "Content-Length: 002\r\n", true, "leading zeros (1*DIGIT)" },
+		{ "Content-Length: 2\r\nContent-Length: 2\r\n", true, "the same length twice" },
+		{ "Content-Length: 2, 2\r\n", true, "a list of one length repeated" },
+		{ "Content-Length: -5\r\n", false, "-5" },
+		{ "Content-Length: 100000000000000000000000\r\n", false, "10^23 (overflow)" },
+		{ "Content-Length: 9223372036854775808\r\n", false, "2^63 (overflow)" },
+		{ "Content-Length: +5\r\n", false, "+5 (a sign)" },
+		{ "Content-Length: 5x\r\n", false, "5x" },
+		{ "Content-Length: 0x2\r\n", false, "0x2 (hexadecimal)" },
+		{ "Content-Length: 2 2\r\n", false, "two numbers without a comma" },
+		{ "Content-Length:\r\n", false, "an empty value" },
+		{ "Content-Length:   \r\n", false, "a value of spaces" },
+		{ "Content-Length: 2\r\nContent-Length: 3\r\n", false,
+		  "two fields that disagree (RFC 9110 8.6)" },
+		{ "Content-Length: 2, 3\r\n", false, "a list that disagrees" },
+		{ "Content-Length: 2,\r\n", false, "a list with an empty element" },
+		{ "X-Content-Length: -5\r\nContent-Length: 2\r\n", true,
+		  "another field whose name ends in Content-Length" },
+	};
+	char resp[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(resp, sizeof(resp), OK200 "%s\r\nok", cases[i].headers);
+		for (int m = 0; m < 2; m++) {
+			const char *match = m ? "ok" : NULL;
+			int got = verdict_all(match, resp);
+			if (cases[i].valid)
+				ok(got == 1, "Content-Length %s: a 200 passes%s (%d: %s)",
+				   cases[i].what, m ? " and match finds its text" : "", got,
+				   report_reason);
+			else
+				ok(got == 0 &&
+					   !strncmp(report_reason, "malformed HTTP response", 23),
+				   "Content-Length %s: malformed, the probe fails%s (%d: %s)",
+				   cases[i].what, m ? " (with match)" : "", got, report_reason);
+		}
+	}
+
+	/* RFC 9112 6.3: Transfer-Encoding overrides Content-Length, whatever it holds. */
+	ok(verdict_all("ok", OK200 "Transfer-Encoding: chunked\r\nContent-Length: -5\r\n\r\n"
+				   "2\r\nok\r\n0\r\n\r\n") == 1,
+	   "chunked with a bad Content-Length: the length is ignored (%s)", report_reason);
+	/* A valid length still ends the body: match fails at the length, not at the close. */
+	ok(verdict_all("ok", OK200 "Content-Length: 2\r\n\r\nnook") == 0 &&
+		   !strcmp(report_reason, "body did not contain \"ok\""),
+	   "match looks no further than Content-Length (%s)", report_reason);
+	/* The status still decides first among valid responses. */
+	ok(verdict_all(NULL, "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nok") == 0 &&
+		   !strcmp(report_reason, "HTTP 503"),
+	   "a 503 with a valid length fails as HTTP 503 (%s)", report_reason);
+}
+
 int main(void)
 {
 	test_state();
 	test_keys();
 	test_expect();
 	test_status();
+	test_content_length();
 	return done_testing();
 }
