@@ -111,8 +111,8 @@ static void test_keys(void)
 	d.interval_ms = 5000;
 	d.fall = 7;
 	d.match = "ok";
-	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1),
-	   "timing and match do not change the probe, so not the key");
+	ok(!strcmp(health_probe_key(&d, k2, sizeof(k2)), k1),
+	   "timing and match do not change the probe key (%s)", k2);
 	d.host = "other.example.com";
 	ok(strcmp(health_target_key(&d, k2, sizeof(k2)), k1) != 0, "the Host header does");
 	d = c;
@@ -137,6 +137,122 @@ static void test_keys(void)
 	   "no host: the address names the request (%s)", k1);
 	health_target_key(&c, k1, 8);
 	is_int((long long)strlen(k1), 7, "a short buffer truncates");
+}
+
+/* Checks that share one request but not their settings are distinct targets (issue 13). */
+static void test_keys_settings(void)
+{
+	health_check_conf_t c, d;
+	char k1[HEALTH_KEY_MAX], k2[HEALTH_KEY_MAX], p[HEALTH_KEY_MAX];
+	const char *base = "https 192.0.2.1:443 www.example.com/health";
+
+	memset(&c, 0, sizeof(c));
+	c.type = HEALTH_HTTPS;
+	set_v4(&c, "192.0.2.1", 443);
+	c.host = "www.example.com";
+	c.path = "/health";
+	ok(!strcmp(health_target_key(&c, k1, sizeof(k1)), base),
+	   "every setting unset: the key of the request alone, as stored before (%s)", k1);
+	c.interval_ms = 10000;
+	c.timeout_ms = 2000;
+	c.rise = 2;
+	c.fall = 3;
+	c.match = "";
+	health_expect_parse(&c, "200-399");
+	ok(!strcmp(health_target_key(&c, k1, sizeof(k1)), base),
+	   "every setting at its default, given: the same key (%s)", k1);
+
+	/* Each setting that decides the verdict or its timing makes a key of its own. */
+	static const char *const what[] = { "insecure", "expect", "match", "interval",
+					    "timeout",	"rise",	  "fall" };
+	for (size_t i = 0; i < ARRAY_SIZE(what); i++) {
+		d = c;
+		switch (i) {
+		case 0:
+			d.insecure = true;
+			break;
+		case 1:
+			health_expect_parse(&d, "200");
+			break;
+		case 2:
+			d.match = "ok";
+			break;
+		case 3:
+			d.interval_ms = 5000;
+			break;
+		case 4:
+			d.timeout_ms = 1000;
+			break;
+		case 5:
+			d.rise = 1;
+			break;
+		default:
+			d.fall = 5;
+			break;
+		}
+		health_target_key(&d, k2, sizeof(k2));
+		ok(strcmp(k2, k1) != 0 && !strncmp(k2, base, strlen(base)) &&
+			   !strcmp(health_probe_key(&d, p, sizeof(p)), base),
+		   "%s: another target key, the same probe key (%s)", what[i], k2);
+	}
+
+	d = c;
+	d.insecure = true;
+	health_expect_parse(&d, "200,301-302");
+	d.interval_ms = 5000;
+	d.timeout_ms = 500;
+	d.rise = 1;
+	d.fall = 5;
+	d.match = "a \"b\"\\\tc";
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)),
+		   "https 192.0.2.1:443 www.example.com/health insecure expect 200,301-302 "
+		   "interval 5s "
+		   "timeout 0.5s rise 1 fall 5 match \"a \\\"b\\\"\\\\\\tc\""),
+	   "every setting, in gslbctl's words, match last and quoted (%s)", k2);
+	d.interval_ms = 1250;
+	d.timeout_ms = 5000;
+	health_target_key(&d, k2, sizeof(k2));
+	ok(strstr(k2, " interval 1.25s timeout 1.249s ") != NULL,
+	   "a timeout beyond the interval is named as it runs, cut to below it (%s)", k2);
+
+	/* Equal verdicts, equal keys: the dedup of identical checks. */
+	d = c;
+	health_expect_parse(&d, "200,201-202,203");
+	health_target_key(&d, k1, sizeof(k1));
+	health_expect_parse(&d, "200-203");
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1) &&
+		   strstr(k1, " expect 200-203") != NULL,
+	   "expect lists that accept the same codes give the same key (%s)", k1);
+	d = c;
+	d.type = HEALTH_HTTP;
+	set_v4(&d, "192.0.2.1", 80);
+	health_target_key(&d, k1, sizeof(k1));
+	d.insecure = true;
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1),
+	   "insecure means nothing to http: the same key (%s)", k2);
+	d.type = HEALTH_TCP;
+	set_v4(&d, "192.0.2.1", 25);
+	d.match = "ok";
+	d.fall = 1;
+	health_expect_parse(&d, "200");
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), "tcp 192.0.2.1:25 fall 1"),
+	   "tcp: only the timing counts (%s)", k2);
+
+	/* The longest match gslbctl takes, all tabs, still fits whole. */
+	char m[1025];
+	memset(m, '\t', 1024);
+	m[1024] = '\0';
+	char path[513];
+	memset(path, 'p', 512);
+	path[0] = '/';
+	path[512] = '\0';
+	d = c;
+	d.path = path;
+	d.match = m;
+	health_target_key(&d, k2, sizeof(k2));
+	size_t n = strlen(k2);
+	ok(n + 1 < sizeof(k2) && k2[n - 1] == '"' && k2[n - 2] == 't',
+	   "a 512-byte path and 1024-byte match fit in HEALTH_KEY_MAX (%zu bytes)", n);
 }
 
 static void test_expect(void)
@@ -328,6 +444,7 @@ int main(void)
 {
 	test_state();
 	test_keys();
+	test_keys_settings();
 	test_expect();
 	test_status();
 	test_content_length();
