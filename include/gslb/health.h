@@ -51,6 +51,12 @@ typedef struct health_range {
 #define HEALTH_EXPECT_MAX 16
 #define HEALTH_BODY_MAX (64 * 1024) /* match looks at this much of the body */
 
+/* The defaults of interface section 6, which a value of 0 in a check stands for. */
+#define HEALTH_INTERVAL_MS 10000
+#define HEALTH_TIMEOUT_MS 2000
+#define HEALTH_RISE 2
+#define HEALTH_FALL 3
+
 /*
  * One check as the caller configured it.  The strings are borrowed for the
  * duration of the call that takes the struct; the loop copies what it keeps.
@@ -62,12 +68,19 @@ typedef struct health_check_conf {
 	const char *host;	      /* http(s): Host header and TLS SNI; NULL: the address */
 	unsigned nexpect;	      /* 0 means the default 200-399 */
 	health_range_t expect[HEALTH_EXPECT_MAX];
-	const char *match; /* NULL or "": no body check */
-	uint32_t interval_ms;
-	uint32_t timeout_ms; /* < interval_ms */
-	unsigned rise, fall;
-	bool insecure; /* https: skip chain and host name verification */
+	const char *match;    /* NULL or "": no body check */
+	uint32_t interval_ms; /* 0: HEALTH_INTERVAL_MS */
+	uint32_t timeout_ms;  /* 0: HEALTH_TIMEOUT_MS; cut to below interval_ms */
+	unsigned rise, fall;  /* 0: HEALTH_RISE, HEALTH_FALL */
+	bool insecure;	      /* https: skip chain and host name verification */
 } health_check_conf_t;
+
+/**
+ * Make c's settings explicit, as the loop runs them: each 0 becomes its
+ * default, the timeout is cut to below the interval, an empty match is no
+ * match.  The strings stay borrowed.
+ */
+void health_check_defaults(health_check_conf_t *c);
 
 /* A target to probe: its dedup key, its health table index and its check. */
 typedef struct health_target_conf {
@@ -76,14 +89,32 @@ typedef struct health_target_conf {
 	health_check_conf_t check;
 } health_target_conf_t;
 
-#define HEALTH_KEY_MAX 1200
+/* Enough for the longest key of a check gslbctl accepts (path and host 512 bytes, match 1024). */
+#define HEALTH_KEY_MAX 4096
 
 /**
- * Write the dedup key of a check into buf (len bytes, HEALTH_KEY_MAX is
- * always enough for a path and host of up to 512 bytes each): type, address,
- * port and request, e.g. "tcp 192.0.2.1:25", "http 192.0.2.1:80 www.example.com/health",
- * "https [2001:db8::1]:443 www.example.com/".  Two checks with equal keys
- * send the same probe, so they are one target.  Returns buf (truncated if short).
+ * Write the key of the request a check sends into buf (len bytes): type,
+ * address, port and, for http(s), Host and path, e.g. "tcp 192.0.2.1:25",
+ * "http 192.0.2.1:80 www.example.com/health", "https [2001:db8::1]:443
+ * www.example.com/".  It is the target key of a check with every other
+ * setting at its default, and the whole key gslbd stored for any check before
+ * the settings were part of it, so a target's state stored then is found
+ * under it.  Returns buf (truncated if short).
+ */
+const char *health_probe_key(const health_check_conf_t *c, char *buf, size_t len);
+
+/**
+ * Write the dedup key of a check into buf (len bytes; HEALTH_KEY_MAX is
+ * enough): its probe key (health_probe_key()) followed by every setting that
+ * decides its verdict or when it is reached, where it differs from the
+ * default, in this order and these words: "insecure" (https), "expect
+ * 200,301-302" (the accepted codes as ranges), "interval 5s", "timeout 0.5s",
+ * "rise 1", "fall 5", and last "match \"TEXT\"" (quotes and backslashes
+ * escaped with a backslash, a tab as \t, other control bytes as \xHH),
+ * e.g. "https 192.0.2.1:443 www.example.com/ insecure fall 5".  Two checks
+ * with equal keys send the same probe and judge it alike, so they are one
+ * target; checks that differ in anything else are targets of their own, each
+ * with its own state.  Returns buf (truncated if short).
  */
 const char *health_target_key(const health_check_conf_t *c, char *buf, size_t len);
 
@@ -134,11 +165,15 @@ int health_loop_start(health_loop_t *hl);
 /**
  * Replace the set of targets (n of them, copied).  Callable before or after
  * start, from one control thread.  Targets whose key is already known keep
- * their state and counters (their rise/fall/timing follow the new check);
- * new ones start from the state stored in the database, or up.  The state
- * of every target is published at its (new) index before this returns, so
- * the next query already sees it.  Duplicate keys: the first one wins.
- * Returns 0 or a negative errno value.
+ * their state and counters.  A new one starts from the first of: its state
+ * stored in the database; the state of a current target with the same probe
+ * key (health_probe_key(): the check it replaces when only its settings
+ * changed, or another check of the same request); the state stored under that
+ * probe key (by a version of gslbd whose keys held no settings); up.  So
+ * neither a restart nor a changed setting resurrects a dead target.  The
+ * state of every target is published at its (new) index before this returns,
+ * so the next query already sees it.  Duplicate keys (identical checks): the
+ * first one wins.  Returns 0 or a negative errno value.
  */
 int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targets, size_t n);
 

@@ -26,8 +26,21 @@ void server_targets_free(target_reg_t *r);
  * Give every address of pools (built by lb_config_pools() from cfg) its
  * target index, from the member's check or else the pool's, and list the
  * distinct targets in out (free with server_targets_clear()).  Addresses
- * without a check keep LB_TARGET_NONE.
+ * without a check keep LB_TARGET_NONE.  Checks with equal keys
+ * (health_target_key(): the same request judged alike) are one target.
  */
 int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *pools,
 			  uint32_t npools, server_targets_t *out);
 void server_targets_clear(server_targets_t *t);
+
+/**
+ * The probe gslbd runs for address (a member address of pool p) under check
+ * c, into hc: c's settings with the defaults of those unset, its --target
+ * or else address with its port, its Host header written into host
+ * (host_len bytes, 256 are enough), which hc->host points to; the other
+ * strings are borrowed from c.  health_target_key() of hc is the key gslbd
+ * stores the address's health under.  Returns 0, or -EINVAL when the check
+ * has no port or the address is not an IP address (gslbd does not probe it).
+ */
+int server_targets_check_conf(const db_pool_t *p, const db_check_t *c, const char *address,
+			      health_check_conf_t *hc, char *host, size_t host_len);

@@ -81,6 +81,16 @@ static int health_load(ctl_t *c, const server_targets_t *t, lb_health_t *h, stru
 		s->index = t->t[i].index;
 		health_target_key(&t->t[i].check, s->key, sizeof(s->key));
 		int ret = db_target_state_get(c->db, s->key, &st);
+		if (ret == 0 && !st.state) {
+			/*
+			 * Never probed under its key: gslbd starts it from the
+			 * state stored under the key of its probe alone.
+			 */
+			char pkey[HEALTH_KEY_MAX];
+			health_probe_key(&t->t[i].check, pkey, sizeof(pkey));
+			if (strcmp(pkey, s->key) != 0)
+				ret = db_target_state_get(c->db, pkey, &st);
+		}
 		if (ret)
 			return ctl_db_fail(c, ret);
 		s->stored = st.state != NULL;

@@ -8,7 +8,9 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "gslb/health.h"
 #include "gslb/lb.h"
+#include "gslb/targets.h"
 #include "gslb/zone.h"
 #include "gslbctl.h"
 
@@ -247,36 +249,31 @@ int cmd_export(ctl_t *c, int argc, char **argv)
 /* ---- status and history ---- */
 
 /*
- * The health target key of one served address, as the health module
- * stores it (health_target_key() in include/gslb/health.h): type, probed
- * address and port, and for http(s) the Host header and path.  NULL when
- * the member has no check (it is healthy by definition, interface 6).
+ * The health target key of one served address, as gslbd stores it
+ * (server_targets_check_conf(), health_target_key() in
+ * include/gslb/health.h): the probe (type, address and port, for http(s) the
+ * Host header and path) and the settings that differ from the defaults.  In
+ * *probe (when not NULL) the key of the probe alone, or NULL when that is the
+ * same key: gslbd versions whose keys held no settings stored the address's
+ * history under it, and gslbd starts a target never probed under its own key
+ * from the state stored there.  NULL when the member has no check (it is
+ * healthy by definition, interface 6) or gslbd does not probe the address.
  */
-static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr)
+static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr, char **probe)
 {
 	const db_check_t *k = m->check ? m->check : p->check;
-	char buf[1400], host[256];
-	const char *a;
-	unsigned port;
+	char key[HEALTH_KEY_MAX], pkey[HEALTH_KEY_MAX], host[256];
+	health_check_conf_t hc;
 
-	if (!k)
+	if (probe)
+		*probe = NULL;
+	if (!k || server_targets_check_conf(p, k, addr, &hc, host, sizeof(host)) < 0)
 		return NULL;
-	a = k->target ? k->target : addr;
-	port = k->port ? k->port : (k->type == DB_CHECK_HTTPS ? 443 : 80);
-	int n = snprintf(buf, sizeof(buf), strchr(a, ':') ? "%s [%s]:%u" : "%s %s:%u",
-			 db_check_type_name(k->type), a, port);
-	if (k->type != DB_CHECK_TCP && n > 0 && (size_t)n < sizeof(buf)) {
-		if (k->host) {
-			snprintf(host, sizeof(host), "%s", k->host);
-		} else {
-			snprintf(host, sizeof(host), "%s", p->name);
-			size_t hl = strlen(host);
-			if (hl > 1 && host[hl - 1] == '.')
-				host[hl - 1] = '\0';
-		}
-		snprintf(buf + n, sizeof(buf) - (size_t)n, " %s%s", host, k->path ? k->path : "/");
-	}
-	return gslb_strdup(buf);
+	health_target_key(&hc, key, sizeof(key));
+	health_probe_key(&hc, pkey, sizeof(pkey));
+	if (probe && strcmp(key, pkey) != 0)
+		*probe = gslb_strdup(pkey);
+	return gslb_strdup(key);
 }
 
 /*
@@ -392,11 +389,20 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 				       db_admin_name(m->admin), m->weight, m->priority);
 			}
 			for (size_t j = 0; j < m->naddresses; j++) {
-				char *key = target_key(p, m, m->addresses[j]);
+				char *pkey = NULL, *key = target_key(p, m, m->addresses[j], &pkey);
+				const char *shown = key;
 				db_target_state_t st = { 0 };
 				st.latency_ms = -1;
-				if (key && (ret = db_target_state_get(c->db, key, &st))) {
+				if (key && (ret = db_target_state_get(c->db, key, &st)) == 0 &&
+				    !st.state && pkey) {
+					/* Not probed under its key yet: gslbd starts it from this. */
+					ret = db_target_state_get(c->db, pkey, &st);
+					if (st.state)
+						shown = pkey;
+				}
+				if (key && ret) {
 					free(key);
+					free(pkey);
 					goto fail;
 				}
 				/* Never probed: a target starts up (interface 6). */
@@ -422,7 +428,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 					else
 						jw_null(&w);
 					jw_key(&w, "target");
-					jw_str(&w, key);
+					jw_str(&w, shown);
 					jw_obj_end(&w);
 				} else {
 					printf("    %s %s", m->addresses[j], state);
@@ -439,6 +445,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 				}
 				db_target_state_clear(&st);
 				free(key);
+				free(pkey);
 			}
 			if (c->json) {
 				jw_arr_end(&w);
@@ -468,9 +475,67 @@ fail:
 /* Which member and address of a pool a target key belongs to (first match). */
 typedef struct keymap {
 	size_t n;
-	char **keys;
+	char **keys; /* owned */
 	const char **member, **address;
 } keymap_t;
+
+static void keymap_add(keymap_t *km, char *key, const char *member, const char *address)
+{
+	km->keys = gslb_realloc(km->keys, (km->n + 1) * sizeof(char *));
+	km->member = gslb_realloc(km->member, (km->n + 1) * sizeof(char *));
+	km->address = gslb_realloc(km->address, (km->n + 1) * sizeof(char *));
+	km->keys[km->n] = key;
+	km->member[km->n] = member;
+	km->address[km->n++] = address;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Add to km the probe keys of its members' addresses (target_key()) that no
+ * check of cfg is probed under now.  gslbd versions whose keys held no
+ * settings stored the history of such an address under it, so the history
+ * stays readable; a probe key that is some check's own key now holds that
+ * check's history, which is not this address's.
+ */
+static void keymap_add_old(keymap_t *km, const db_config_t *cfg, char **pkeys, size_t n)
+{
+	char **cur = NULL;
+	size_t ncur = 0, cap = 0;
+
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const db_pool_t *p = &cfg->pools[i];
+		for (size_t k = 0; k < p->nmembers; k++) {
+			const db_member_t *m = &p->members[k];
+			for (size_t j = 0; j < m->naddresses; j++) {
+				char *key = target_key(p, m, m->addresses[j], NULL);
+				if (!key)
+					continue;
+				if (ncur == cap) {
+					cap = cap ? cap * 2 : 64;
+					cur = gslb_realloc(cur, cap * sizeof(*cur));
+				}
+				cur[ncur++] = key;
+			}
+		}
+	}
+	gslb_sort(cur, ncur, sizeof(*cur), str_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (!pkeys[i])
+			continue;
+		if (ncur && bsearch(&pkeys[i], cur, ncur, sizeof(*cur), str_cmp)) {
+			free(pkeys[i]);
+			continue;
+		}
+		keymap_add(km, pkeys[i], km->member[i], km->address[i]);
+	}
+	for (size_t i = 0; i < ncur; i++)
+		free(cur[i]);
+	free(cur);
+}
 
 static const char *keymap_find(const keymap_t *km, const char *key, const char **address)
 {
@@ -514,22 +579,28 @@ int cmd_history(ctl_t *c, int argc, char **argv)
 		ret = ctl_fail(c, "no member %s in pool %s", a.pos[1], name);
 		goto out;
 	}
+	char **pkeys = NULL; /* by km entry: its probe key when that differs */
+	size_t nold = 0;
 	for (size_t k = 0; k < p->nmembers; k++) {
 		const db_member_t *m = &p->members[k];
 		if (a.npos == 2 && strcmp(m->name, a.pos[1]) != 0)
 			continue;
 		for (size_t j = 0; j < m->naddresses; j++) {
-			char *key = target_key(p, m, m->addresses[j]);
+			char *pkey, *key = target_key(p, m, m->addresses[j], &pkey);
 			if (!key)
 				continue;
-			km.keys = gslb_realloc(km.keys, (km.n + 1) * sizeof(char *));
-			km.member = gslb_realloc(km.member, (km.n + 1) * sizeof(char *));
-			km.address = gslb_realloc(km.address, (km.n + 1) * sizeof(char *));
-			km.keys[km.n] = key;
-			km.member[km.n] = m->name;
-			km.address[km.n++] = m->addresses[j];
+			pkeys = gslb_realloc(pkeys, (km.n + 1) * sizeof(*pkeys));
+			pkeys[km.n] = pkey;
+			nold += pkey != NULL;
+			keymap_add(&km, key, m->name, m->addresses[j]);
 		}
 	}
+	if (nold)
+		keymap_add_old(&km, cfg, pkeys, km.n);
+	else
+		for (size_t i = 0; i < km.n; i++)
+			free(pkeys[i]);
+	free(pkeys);
 	for (int i = 0; i < 2; i++) {
 		ret = db_events_list(c->db, i == 1, (const char *const *)km.keys, km.n, limit,
 				     &ev[i], &nev[i]);

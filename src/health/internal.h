@@ -16,8 +16,9 @@ struct health_loop;
 /*
  * One deduplicated target.  Created by health_loop_set_targets() on the
  * control thread, then owned by the loop's thread: every field is touched
- * only there, except key (immutable) and up_pub (atomic), which the control
- * thread reads under the loop's mutex while the target is in the current set.
+ * only there, except key (immutable), up_pub and since_pub (atomic), which the
+ * control thread reads under the loop's mutex while the target is in the
+ * current set.
  * Freed when removed and its handles are closed (nhandles reaches 0).
  */
 typedef struct health_target {
@@ -32,7 +33,8 @@ typedef struct health_target {
 
 	health_state_t st;
 	_Atomic bool up_pub;
-	int64_t since_ms; /* Unix time of the last state change (or first sight) */
+	int64_t since_ms;	   /* Unix time of the last state change (or first sight) */
+	_Atomic int64_t since_pub; /* since_ms, for the control thread */
 
 	uv_timer_t timer; /* next probe, or the timeout of the running one */
 	uv_tcp_t tcp;
@@ -55,7 +57,7 @@ typedef struct health_target {
 	size_t len, cap;
 	size_t hdr_end; /* 0 until the header block is complete */
 	int status;
-	long content_length; /* -1 when unknown */
+	int64_t content_length; /* -1 when unknown (none, or a Transfer-Encoding) */
 	/* Transfer-Encoding: chunked, decoded as it streams in (probe.c) */
 	bool chunked;
 	uint8_t ck_state;

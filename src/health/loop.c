@@ -166,16 +166,12 @@ static health_target_t *target_new(health_loop_t *hl, const health_target_conf_t
 	t->hl = hl;
 	t->key = gslb_strdup(tc->key ? tc->key : health_target_key(&tc->check, key, sizeof(key)));
 	t->index = tc->index;
+	/* The settings the key names, so equal keys run alike. */
 	t->check = tc->check;
-	t->check.path = tc->check.path ? gslb_strdup(tc->check.path) : NULL;
-	t->check.host = tc->check.host ? gslb_strdup(tc->check.host) : NULL;
-	t->check.match = tc->check.match && *tc->check.match ? gslb_strdup(tc->check.match) : NULL;
-	if (t->check.nexpect > HEALTH_EXPECT_MAX)
-		t->check.nexpect = HEALTH_EXPECT_MAX;
-	if (t->check.interval_ms == 0)
-		t->check.interval_ms = 10000;
-	if (t->check.timeout_ms == 0 || t->check.timeout_ms >= t->check.interval_ms)
-		t->check.timeout_ms = t->check.interval_ms > 1 ? t->check.interval_ms - 1 : 1;
+	health_check_defaults(&t->check);
+	t->check.path = t->check.path ? gslb_strdup(t->check.path) : NULL;
+	t->check.host = t->check.host ? gslb_strdup(t->check.host) : NULL;
+	t->check.match = t->check.match ? gslb_strdup(t->check.match) : NULL;
 	if (t->check.type != HEALTH_TCP)
 		t->request = build_request(&t->check, &t->request_len);
 	t->content_length = -1;
@@ -205,7 +201,12 @@ static bool tls_conf_same(const health_check_conf_t *a, const health_check_conf_
 	       strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0;
 }
 
-/* Take the configuration of n (a newer copy of the same key); n is consumed. */
+/*
+ * Take the configuration of n (a newer copy of the same key); n is consumed.
+ * A key names every setting (health_target_key()), so n runs as t did unless
+ * the caller named its targets itself (health_target_conf_t.key); the copy
+ * is taken all the same, so that whatever runs is what was given.
+ */
 static void target_take_conf(health_target_t *t, health_target_t *n)
 {
 	/* No session is resumed across a change of what TLS verifies (insecure, host name). */
@@ -330,6 +331,7 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 		atomic_fetch_add_explicit(&hl->stats.transitions[t->st.up], 1,
 					  memory_order_relaxed);
 		t->since_ms = now;
+		atomic_store(&t->since_pub, now);
 		atomic_store(&t->up_pub, t->st.up);
 		lb_health_set(hl->table, t->index, t->st.up);
 		log_info("health: %s is now %s: %s", t->key, t->st.up ? "up" : "down", reason);
@@ -935,6 +937,57 @@ static int item_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/*
+ * Control thread, under mu: a current target whose key is pkey, or pkey
+ * followed by settings (health_target_key()): a check of the same request.
+ * The keys that start with pkey are adjacent in the sorted set, those
+ * followed by nothing or a space first (no request holds a byte below a
+ * space), so the walk stops at the first other one.
+ */
+static health_target_t *find_same_probe(health_target_t **arr, size_t n, const char *pkey)
+{
+	size_t plen = strlen(pkey), lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(arr[mid]->key, pkey) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && strncmp(arr[lo]->key, pkey, plen) == 0; lo++) {
+		unsigned char c = (unsigned char)arr[lo]->key[plen];
+		if (c == '\0' || c == ' ')
+			return arr[lo];
+		if (c > ' ')
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Control thread, under mu: the state a target new to this process starts
+ * in (health_loop_set_targets() gives the order).  Only its settings may
+ * have changed (a new key, as the settings are part of it), or gslbd was
+ * upgraded from keys without settings: a dead site must stay down either way.
+ */
+static void start_state(health_loop_t *hl, const health_target_t *t, bool *up, int64_t *since)
+{
+	char pkey[HEALTH_KEY_MAX];
+
+	if (stored_state(hl, t->key, up, since))
+		return;
+	health_probe_key(&t->check, pkey, sizeof(pkey));
+	health_target_t *same = find_same_probe(hl->cur, hl->ncur, pkey);
+	if (same) {
+		*up = atomic_load(&same->up_pub);
+		*since = atomic_load(&same->since_pub);
+		return;
+	}
+	if (strcmp(pkey, t->key) != 0)
+		stored_state(hl, pkey, up, since);
+}
+
 int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targets, size_t n)
 {
 	sort_item_t *items = gslb_calloc(n ? n : 1, sizeof(*items));
@@ -963,9 +1016,10 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 		if (old)
 			up = atomic_load(&old->up_pub);
 		else
-			stored_state(hl, t->key, &up, &since);
+			start_state(hl, t, &up, &since);
 		health_state_init(&t->st, up, t->check.rise, t->check.fall);
 		t->since_ms = since;
+		atomic_store(&t->since_pub, since);
 		atomic_store(&t->up_pub, up);
 		lb_health_set(hl->table, t->index, up);
 	}

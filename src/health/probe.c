@@ -200,18 +200,47 @@ static const char *header_value(const char *h, size_t len, const char *name, siz
 	return NULL;
 }
 
-static long find_content_length(const char *h, size_t len)
+/*
+ * The Content-Length of the header block (RFC 9110 8.6): -1 when there is
+ * none, -2 when it is malformed.  The value is 1*DIGIT; a recipient must
+ * guard against overflow, so a length beyond 2^62 is malformed too.  Several
+ * fields, or a comma-separated list, are one length only when every value is
+ * the same (RFC 9112 6.3: anything else is an unrecoverable framing error).
+ */
+static int64_t find_content_length(const char *h, size_t len)
 {
+	const char *p = h, *end = h + len;
+	int64_t cl = -1;
 	size_t n;
-	const char *v = header_value(h, len, "Content-Length:", &n);
-	char num[32];
 
-	if (!v || !n || n >= sizeof(num))
-		return -1;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	long cl = strtol(num, NULL, 10);
-	return cl >= 0 ? cl : -1;
+	for (;;) {
+		const char *v = header_value(p, (size_t)(end - p), "Content-Length:", &n);
+		if (!v)
+			return cl;
+		const char *ve = v + n;
+		p = ve;
+		/* Each list element: OWS 1*DIGIT OWS, between commas. */
+		for (const char *e = v; e <= ve; e++) {
+			while (e < ve && (*e == ' ' || *e == '\t'))
+				e++;
+			int64_t x = 0;
+			const char *d = e;
+			while (e < ve && *e >= '0' && *e <= '9') {
+				if (x > ((int64_t)1 << 62) / 10)
+					return -2;
+				x = x * 10 + (*e++ - '0');
+			}
+			if (e == d)
+				return -2;
+			while (e < ve && (*e == ' ' || *e == '\t'))
+				e++;
+			if (e < ve && *e != ',')
+				return -2;
+			if (cl >= 0 && x != cl)
+				return -2;
+			cl = x;
+		}
+	}
 }
 
 /* RFC 9112 6.1: chunked is the final transfer coding of the list, if there. */
@@ -401,6 +430,20 @@ static bool http_headers(health_target_t *t)
 		probe_end(t, false, "malformed HTTP response");
 		return false;
 	}
+	/*
+	 * RFC 9112 6.3: a Transfer-Encoding overrides Content-Length (chunked,
+	 * or else the body runs to the close); without one, a Content-Length
+	 * that is not one valid length makes the framing, so the response,
+	 * invalid, whatever the status says.
+	 */
+	size_t te_len;
+	if (!header_value(h, hlen, "Transfer-Encoding:", &te_len)) {
+		t->content_length = find_content_length(h, hlen);
+		if (t->content_length < -1) {
+			probe_end(t, false, "malformed HTTP response (bad Content-Length)");
+			return false;
+		}
+	}
 	if (!health_expect_match(&t->check, (unsigned)t->status)) {
 		probe_end(t, false, "HTTP %d", t->status);
 		return false;
@@ -409,12 +452,9 @@ static bool http_headers(health_target_t *t)
 		probe_end(t, true, "HTTP %d", t->status);
 		return false;
 	}
-	/* RFC 9112 6.3: chunked overrides Content-Length. */
 	t->chunked = find_chunked(h, hlen);
-	if (!t->chunked) {
-		t->content_length = find_content_length(h, hlen);
+	if (!t->chunked)
 		return true;
-	}
 	/* The body bytes read with the headers, decoded in place (never longer than the raw). */
 	size_t raw = t->len - t->hdr_end;
 	t->len = t->hdr_end;
@@ -453,6 +493,9 @@ static void http_check(health_target_t *t, bool eof)
 	size_t blen = t->len - t->hdr_end;
 	if (blen > HEALTH_BODY_MAX)
 		blen = HEALTH_BODY_MAX;
+	/* Bytes beyond the length are no part of the body, however the reads cut them. */
+	if (!t->chunked && t->content_length >= 0 && (uint64_t)blen > (uint64_t)t->content_length)
+		blen = (size_t)t->content_length;
 	/* The string may be found before a malformed part: we stop reading as soon as it is. */
 	if (memmem(t->buf + t->hdr_end, blen, match, strlen(match))) {
 		probe_end(t, true, "HTTP %d", t->status);

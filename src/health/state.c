@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The pure parts of health checking: rise/fall state machine, target keys, expect lists. */
+/* The pure parts of health checking: rise/fall, check defaults, target keys, expect lists. */
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,25 @@ static const char *type_name(enum health_type t)
 	}
 }
 
-const char *health_target_key(const health_check_conf_t *c, char *buf, size_t len)
+void health_check_defaults(health_check_conf_t *c)
+{
+	if (c->interval_ms == 0)
+		c->interval_ms = HEALTH_INTERVAL_MS;
+	if (c->timeout_ms == 0)
+		c->timeout_ms = HEALTH_TIMEOUT_MS;
+	if (c->timeout_ms >= c->interval_ms)
+		c->timeout_ms = c->interval_ms > 1 ? c->interval_ms - 1 : 1;
+	if (c->rise == 0)
+		c->rise = HEALTH_RISE;
+	if (c->fall == 0)
+		c->fall = HEALTH_FALL;
+	if (c->nexpect > HEALTH_EXPECT_MAX)
+		c->nexpect = HEALTH_EXPECT_MAX;
+	if (c->match && !*c->match)
+		c->match = NULL;
+}
+
+const char *health_probe_key(const health_check_conf_t *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
@@ -95,6 +114,116 @@ const char *health_target_key(const health_check_conf_t *c, char *buf, size_t le
 		snprintf(buf, len, "%s %s%s%s:%u %.512s%.512s", type_name(c->type), v6 ? "[" : "",
 			 a, v6 ? "]" : "", port, c->host && *c->host ? c->host : a,
 			 c->path && *c->path ? c->path : "/");
+	return buf;
+}
+
+/* Append to the string in buf (len bytes in all), truncating. */
+static void __attribute__((format(printf, 3, 4))) cat(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t n = strnlen(buf, len);
+	va_list ap;
+
+	if (n + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
+/* " NAME 1.5s": milliseconds as the decimal seconds gslbctl takes. */
+static void cat_seconds(char *buf, size_t len, const char *name, uint32_t ms)
+{
+	if (ms % 1000 == 0) {
+		cat(buf, len, " %s %us", name, ms / 1000);
+		return;
+	}
+	char frac[4];
+	snprintf(frac, sizeof(frac), "%03u", ms % 1000);
+	for (int i = 2; i > 0 && frac[i] == '0'; i--)
+		frac[i] = '\0';
+	cat(buf, len, " %s %u.%ss", name, ms / 1000, frac);
+}
+
+/*
+ * " expect 200-299,301": the codes c accepts as maximal ranges, so two lists
+ * that accept the same codes read the same; nothing for the default 200-399.
+ */
+static void cat_expect(char *buf, size_t len, const health_check_conf_t *c)
+{
+	bool in[600] = { false };
+	bool dflt = true;
+
+	if (c->nexpect == 0)
+		return;
+	for (unsigned code = 100; code < 600; code++) {
+		in[code] = health_expect_match(c, code);
+		dflt &= in[code] == (code >= 200 && code <= 399);
+	}
+	if (dflt)
+		return;
+	cat(buf, len, " expect ");
+	const char *sep = "";
+	for (unsigned code = 100; code < 600; code++) {
+		if (!in[code])
+			continue;
+		unsigned hi = code;
+		while (hi + 1 < 600 && in[hi + 1])
+			hi++;
+		if (hi == code)
+			cat(buf, len, "%s%u", sep, code);
+		else
+			cat(buf, len, "%s%u-%u", sep, code, hi);
+		sep = ",";
+		code = hi;
+	}
+	if (!*sep)
+		cat(buf, len, "none");
+}
+
+/* " match \"TEXT\"", quoted so that the key stays one line and ends unambiguously. */
+static void cat_match(char *buf, size_t len, const char *match)
+{
+	cat(buf, len, " match \"");
+	for (const unsigned char *p = (const unsigned char *)match; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			cat(buf, len, "\\%c", *p);
+		else if (*p == '\t')
+			cat(buf, len, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			cat(buf, len, "\\x%02x", *p);
+		else
+			cat(buf, len, "%c", *p);
+	}
+	cat(buf, len, "\"");
+}
+
+const char *health_target_key(const health_check_conf_t *check, char *buf, size_t len)
+{
+	health_check_conf_t c = *check;
+
+	health_probe_key(&c, buf, len);
+	if (!len)
+		return buf;
+	/*
+	 * What decides the verdict or its timing, in gslbctl's words, each only
+	 * when it is not the default: a check with every default keeps the key
+	 * of its probe alone, as stored before the settings were part of it.
+	 */
+	health_check_defaults(&c);
+	if (c.type == HEALTH_HTTPS && c.insecure)
+		cat(buf, len, " insecure");
+	if (c.type != HEALTH_TCP)
+		cat_expect(buf, len, &c);
+	if (c.interval_ms != HEALTH_INTERVAL_MS)
+		cat_seconds(buf, len, "interval", c.interval_ms);
+	if (c.timeout_ms != HEALTH_TIMEOUT_MS)
+		cat_seconds(buf, len, "timeout", c.timeout_ms);
+	if (c.rise != HEALTH_RISE)
+		cat(buf, len, " rise %u", c.rise);
+	if (c.fall != HEALTH_FALL)
+		cat(buf, len, " fall %u", c.fall);
+	if (c.type != HEALTH_TCP && c.match)
+		cat_match(buf, len, c.match);
 	return buf;
 }
 

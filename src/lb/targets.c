@@ -3,6 +3,7 @@
 #include "gslb/targets.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,45 @@ static void default_host(char *dst, size_t cap, const char *pool)
 		dst[l - 1] = '\0';
 }
 
+/* The check c of pool p for one served address, into hc; quiet: no warning (gslbctl). */
+static int check_conf(const db_pool_t *p, const db_check_t *c, const char *address,
+		      health_check_conf_t *hc, char *host, size_t host_len, bool quiet)
+{
+	memset(hc, 0, sizeof(*hc));
+	uint16_t port = c->port;
+	if (!port)
+		port = c->type == DB_CHECK_HTTPS ? 443 : c->type == DB_CHECK_HTTP ? 80 : 0;
+	if (!port || !probe_addr(&hc->addr, c->target ? c->target : address, port))
+		return -EINVAL;
+	hc->type = c->type == DB_CHECK_HTTPS  ? HEALTH_HTTPS
+		   : c->type == DB_CHECK_HTTP ? HEALTH_HTTP
+					      : HEALTH_TCP;
+	if (c->host)
+		snprintf(host, host_len, "%s", c->host);
+	else
+		default_host(host, host_len, p->name);
+	hc->path = c->path ? c->path : "/";
+	hc->host = host;
+	if (c->expect && health_expect_parse(hc, c->expect) < 0 && !quiet)
+		log_warn("pool %s: check expect '%s' is invalid; using 200-399", p->name,
+			 c->expect);
+	hc->match = c->match;
+	hc->interval_ms = c->interval_ms;
+	hc->timeout_ms = c->timeout_ms;
+	hc->rise = c->rise;
+	hc->fall = c->fall;
+	hc->insecure = c->insecure;
+	/* What the health loop runs (and the key names): the defaults of what is unset. */
+	health_check_defaults(hc);
+	return 0;
+}
+
+int server_targets_check_conf(const db_pool_t *p, const db_check_t *c, const char *address,
+			      health_check_conf_t *hc, char *host, size_t host_len)
+{
+	return check_conf(p, c, address, hc, host, host_len, true);
+}
+
 struct tlist {
 	health_target_conf_t *t;
 	size_t n, cap;
@@ -109,39 +149,17 @@ static uint32_t target_for(target_reg_t *reg, struct tlist *tl, const db_pool_t 
 			   const db_check_t *c, const char *address)
 {
 	health_check_conf_t hc;
-	memset(&hc, 0, sizeof(hc));
-	uint16_t port = c->port;
-	if (!port)
-		port = c->type == DB_CHECK_HTTPS ? 443 : c->type == DB_CHECK_HTTP ? 80 : 0;
-	if (!port || !probe_addr(&hc.addr, c->target ? c->target : address, port))
-		return LB_TARGET_NONE;
-	hc.type = c->type == DB_CHECK_HTTPS  ? HEALTH_HTTPS
-		  : c->type == DB_CHECK_HTTP ? HEALTH_HTTP
-					     : HEALTH_TCP;
+
 	if (tl->n == tl->cap) {
 		tl->cap = tl->cap ? tl->cap * 2 : 64;
 		tl->t = gslb_realloc(tl->t, tl->cap * sizeof(*tl->t));
 		tl->hosts = gslb_realloc(tl->hosts, tl->cap * sizeof(*tl->hosts));
 	}
-	char *host = tl->hosts[tl->n];
-	if (c->host)
-		snprintf(host, sizeof(tl->hosts[0]), "%s", c->host);
-	else
-		default_host(host, sizeof(tl->hosts[0]), p->name);
-	hc.path = c->path ? c->path : "/";
-	hc.host = host; /* for the key only; re-pointed when the list is complete */
-	if (c->expect && health_expect_parse(&hc, c->expect) < 0)
-		log_warn("pool %s: check expect '%s' is invalid; using 200-399", p->name,
-			 c->expect);
-	hc.match = c->match;
-	hc.interval_ms = c->interval_ms ? c->interval_ms : 10000;
-	hc.timeout_ms = c->timeout_ms ? c->timeout_ms : 2000;
-	if (hc.timeout_ms >= hc.interval_ms)
-		hc.timeout_ms = hc.interval_ms > 1 ? hc.interval_ms - 1 : 1;
-	hc.rise = c->rise ? c->rise : 2;
-	hc.fall = c->fall ? c->fall : 3;
-	hc.insecure = c->insecure;
+	/* The host goes where the list keeps it; it is re-pointed when the list is complete. */
+	if (check_conf(p, c, address, &hc, tl->hosts[tl->n], sizeof(tl->hosts[0]), false) < 0)
+		return LB_TARGET_NONE;
 
+	/* Checks with equal keys send the same probe and judge it alike: one target. */
 	char key[HEALTH_KEY_MAX];
 	health_target_key(&hc, key, sizeof(key));
 	uint32_t idx = reg_index(reg, key);

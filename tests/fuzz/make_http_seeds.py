@@ -49,6 +49,17 @@ RESPONSES = {
     'length-negative': H + b'Content-Length: -1\r\n\r\nOK',
     'length-huge': H + b'Content-Length: 99999999999999999999999\r\n\r\nO',
     'length-space': H + b'content-length:   2  \r\n\r\nOK',
+    # RFC 9110 8.6, RFC 9112 6.3: anything but one length of 1*DIGIT is malformed framing.
+    'length-minus-five': H + b'Content-Length: -5\r\n\r\nOK',
+    'length-ten-pow-23': H + b'Content-Length: 100000000000000000000000\r\n\r\nOK',
+    'length-plus': H + b'Content-Length: +5\r\n\r\nOK',
+    'length-junk': H + b'Content-Length: 5x\r\n\r\nOK',
+    'length-empty': H + b'Content-Length:\r\n\r\nOK',
+    'length-conflict': H + b'Content-Length: 2\r\nContent-Length: 3\r\n\r\nOK',
+    'length-same-twice': H + b'Content-Length: 2\r\nContent-Length: 2\r\n\r\nOK',
+    'length-list': H + b'Content-Length: 2, 2,3\r\n\r\nOK',
+    'length-bad-chunked': H + b'Transfer-Encoding: chunked\r\nContent-Length: -5\r\n\r\n' +
+    chunked(b'OK'),
     'empty': b'',
 }
 

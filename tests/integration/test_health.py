@@ -127,14 +127,23 @@ class Probe:
         self.stderr = self.p.stderr.read().decode('utf-8', 'replace')
         return self.p.returncode
 
+    @staticmethod
+    def _of(rest, key, words):
+        """What follows key in rest when a word of words does (keys hold spaces, and one key may
+        begin another: "... fall 2" and "... fall 2 match \"ok\""), else None."""
+        for w in words:
+            if rest.startswith(key + ' ' + w + ' ') or rest == key + ' ' + w:
+                return rest[len(key) + 1:]
+        return None
+
     def results(self, key):
         """[(ok, reason)] of the probe results of key."""
         out = []
         for _, line in self.lines:
             if line.startswith('result '):
-                parts = line.split(' ', 2)[2]
-                if parts.startswith(key + ' '):
-                    rest = parts[len(key) + 1:].split(' ', 2)
+                tail = self._of(line.split(' ', 2)[2], key, ('ok', 'fail'))
+                if tail is not None:
+                    rest = tail.split(' ', 2)
                     out.append((rest[0] == 'ok', rest[2] if len(rest) > 2 else ''))
         return out
 
@@ -142,9 +151,9 @@ class Probe:
         out = []
         for _, line in self.lines:
             if line.startswith('change '):
-                parts = line.split(' ', 2)[2]
-                if parts.startswith(key + ' '):
-                    rest = parts[len(key) + 1:].split(' ', 1)
+                tail = self._of(line.split(' ', 2)[2], key, ('up', 'down'))
+                if tail is not None:
+                    rest = tail.split(' ', 1)
                     out.append((rest[0], rest[1] if len(rest) > 1 else ''))
         return out
 
@@ -155,16 +164,17 @@ class Probe:
             if line == after:
                 seen = True
             elif seen and line.startswith('result '):
-                rest = line.split(' ', 2)[2]
-                if rest.startswith(key + ' '):
-                    f = rest[len(key) + 1:].split(' ', 2)
+                tail = self._of(line.split(' ', 2)[2], key, ('ok', 'fail'))
+                if tail is not None:
+                    f = tail.split(' ', 2)
                     out.append((when, f[0] == 'ok', f[2] if len(f) > 2 else ''))
         return out
 
     def start_state(self, key):
         for _, line in self.lines:
-            if line.startswith('start ' + key + ' '):
-                return line.rsplit(' ', 1)[1]
+            for state in ('up', 'down'):
+                if line == 'start %s %s' % (key, state):
+                    return state
         return None
 
     def dump(self, t):
@@ -239,16 +249,66 @@ def make_certs(d):
 
 
 def key_http(scheme, port, host, path):
+    """The key of a request alone (health_probe_key()): a check with every default setting."""
     return '%s 127.0.0.1:%d %s%s' % (scheme, port, host, path)
+
+
+def secs(ms):
+    return ('%d' % (ms // 1000) if ms % 1000 == 0 else ('%.3f' % (ms / 1000.0)).rstrip('0')) + 's'
+
+
+def keyof(spec):
+    """The target key health_probe gives the check of spec (health_target_key()): the request,
+    then the settings that differ from interface 6's defaults, as gslbctl would name them."""
+    fields = spec.split(',')
+    kind, addr = fields[0], fields[1]
+    opt = {'interval': '1', 'timeout': '0.5', 'rise': '2', 'fall': '3'}   # health_probe's own
+    for f in fields[2:]:
+        k, _, v = f.partition('=')
+        opt[k] = v if _ else True
+    key = '%s %s' % (kind, addr)
+    if kind != 'tcp':
+        key += ' %s%s' % (opt.get('host', addr.rsplit(':', 1)[0]), opt.get('path', '/'))
+    interval = int(round(float(opt['interval']) * 1000))
+    timeout = min(int(round(float(opt['timeout']) * 1000)), interval - 1)
+    if kind == 'https' and opt.get('insecure'):
+        key += ' insecure'
+    if kind != 'tcp' and 'expect' in opt:
+        codes = set()
+        for r in opt['expect'].split('+'):
+            lo, _, hi = r.partition('-')
+            codes |= set(range(int(lo), int(hi or lo) + 1))
+        if codes != set(range(200, 400)):
+            runs, c = [], 100
+            while c < 600:
+                if c in codes:
+                    hi = c
+                    while hi + 1 in codes:
+                        hi += 1
+                    runs.append('%d' % c if hi == c else '%d-%d' % (c, hi))
+                    c = hi
+                c += 1
+            key += ' expect ' + ','.join(runs)
+    if interval != 10000:
+        key += ' interval ' + secs(interval)
+    if timeout != 2000:
+        key += ' timeout ' + secs(timeout)
+    for k, dflt in (('rise', 2), ('fall', 3)):
+        if int(opt[k]) != dflt:
+            key += ' %s %d' % (k, int(opt[k]))
+    if kind != 'tcp' and opt.get('match'):
+        key += ' match "%s"' % opt['match'].replace('\\', '\\\\').replace('"', '\\"')
+    return key
 
 
 def test_rise_fall(t, tmp):
     """A 503 goes down within interval x fall + 1 s and comes back within interval x rise + 1 s."""
     be = Backend(tmp)
     interval, rise, fall = 1, 2, 2
-    key = key_http('http', be.port, 'localhost', '/rf')
-    pr = Probe(['http,127.0.0.1:%d,path=/rf,host=localhost,interval=%d,timeout=0.5,rise=%d,'
-                'fall=%d' % (be.port, interval, rise, fall)], 14)
+    spec = ('http,127.0.0.1:%d,path=/rf,host=localhost,interval=%d,timeout=0.5,rise=%d,fall=%d'
+            % (be.port, interval, rise, fall))
+    key = keyof(spec)
+    pr = Probe([spec], 14)
     first = pr.wait_for(lambda l: l.startswith('result ') and key in l, 3)
     t.ok(first and ' ok ' in first[1], 'first probe of a healthy backend succeeds',
          first and first[1])
@@ -281,16 +341,15 @@ def test_tls_sessions(tmp, certs, ca):
     checks = []
     good = Backend(tmp, *certs['good'])
 
-    # A check change (insecure switched off) never resumes a session made without verification.
-    key = key_http('https', good.port, 'localhost', '/sw')
+    # A check change (insecure switched off) never resumes a session made without verification:
+    # the verifying check is a target of its own (its key says so), with no session.
     spec = 'https,127.0.0.1:%d,path=/sw,host=localhost,interval=0.3,timeout=0.25,rise=1,fall=1' \
         % good.port
+    key, key_insecure = keyof(spec), keyof(spec + ',insecure')
     p = Probe([spec + ',insecure', '--', spec], 4, extra=['--swap', '1.8'])
     p.finish(15)
-    before = [x for x in p.timed_results(key) if x not in p.timed_results(key, after='swap')]
+    before = p.timed_results(key_insecure)
     after = p.timed_results(key, after='swap')
-    if after and after[0][1]:
-        after = after[1:]   # a probe of the old check still in flight when the set changed
     resumed = good.stats()['resumed_requests'].get('localhost /sw', 0)
     checks.append((len(before) >= 3 and all(ok for _, ok, _ in before) and resumed >= 2,
                    'https insecure: probes pass and resume their TLS session (%d resumed)'
@@ -300,7 +359,8 @@ def test_tls_sessions(tmp, certs, ca):
                    'https: insecure switched off, the untrusted certificate fails at once '
                    '(no session resumed across the check change)', (after, p.lines[-20:])))
 
-    # A check change TLS does not see (the timeout) keeps the session: one full handshake in all.
+    # Any other check change (the timeout) is a new target too, which starts its own session:
+    # one full handshake per target, then resumed ones.
     keep = Backend(tmp, *certs['good'])
     spec = ('https,127.0.0.1:%d,path=/keep,host=localhost,interval=0.3,timeout=%s,rise=1,fall=1,'
             'insecure')
@@ -311,17 +371,20 @@ def test_tls_sessions(tmp, certs, ca):
     nreq = st['requests'].get('localhost /keep', 0)
     nres = st['resumed_requests'].get('localhost /keep', 0)
     full = nreq - nres
-    checks.append((nres >= 5 and full == 1,
-                   'https: a check change TLS does not see (timeout) keeps resuming the session '
-                   '(%d full handshakes, %d resumed)' % (full, nres), (st, p.lines[-20:])))
+    after = p.timed_results(keyof(spec % (keep.port, '0.2')), after='swap')
+    checks.append((nres >= 5 and full == 2 and len(after) >= 3 and all(ok for _, ok, _ in after),
+                   'https: a timeout change is a new target that passes, with one full handshake '
+                   'of its own, then resumed ones (%d full handshakes, %d resumed)' % (full, nres),
+                   (st, after, p.lines[-20:])))
 
     # A certificate replaced by an expired one behind resumed sessions: noticed at the next full
     # handshake (--tls-reverify 1.5 s here, 5 min by default), and then no probe resumes.
     good2 = Backend(tmp, *certs['good'])
-    key = key_http('https', good2.port, 'localhost', '/ex')
+    spec = 'https,127.0.0.1:%d,path=/ex,host=localhost,interval=0.25,timeout=0.2,rise=1,fall=1' \
+        % good2.port
+    key = keyof(spec)
     reverify = 1.5
-    p = Probe(['https,127.0.0.1:%d,path=/ex,host=localhost,interval=0.25,timeout=0.2,rise=1,'
-               'fall=1' % good2.port], 6, ca_file=ca, extra=['--tls-reverify', str(reverify)])
+    p = Probe([spec], 6, ca_file=ca, extra=['--tls-reverify', str(reverify)])
     time.sleep(2)
     resumed = good2.stats()['resumed_requests'].get('localhost /ex', 0)
     cert, keyf = certs['expired']
@@ -384,71 +447,60 @@ def main(t):
 
     common = 'interval=1,timeout=0.5,rise=2,fall=2'
     targets = {
-        'tcp_ok': ('tcp,127.0.0.1:%d,%s' % (plain.port, common),
-                   'tcp 127.0.0.1:%d' % plain.port),
-        'tcp_closed': ('tcp,127.0.0.1:%d,%s' % (closed_port, common),
-                       'tcp 127.0.0.1:%d' % closed_port),
-        'hang': ('http,127.0.0.1:%d,path=/,host=localhost,%s' % (hang.port, common),
-                 key_http('http', hang.port, 'localhost', '/')),
-        'match_ok': ('http,127.0.0.1:%d,path=/m1,host=localhost,match=all good,%s'
-                     % (bodyb.port, common), key_http('http', bodyb.port, 'localhost', '/m1')),
-        'match_bad': ('http,127.0.0.1:%d,path=/m2,host=localhost,match=ok,%s'
-                      % (bodyb.port, common), key_http('http', bodyb.port, 'localhost', '/m2')),
-        'closer': ('http,127.0.0.1:%d,path=/,host=localhost,%s' % (closer.port, common),
-                   key_http('http', closer.port, 'localhost', '/')),
-        'expect': ('http,127.0.0.1:%d,path=/e,host=localhost,expect=500-599,%s'
-                   % (plain.port, common), key_http('http', plain.port, 'localhost', '/e')),
+        'tcp_ok': 'tcp,127.0.0.1:%d,%s' % (plain.port, common),
+        'tcp_closed': 'tcp,127.0.0.1:%d,%s' % (closed_port, common),
+        'hang': 'http,127.0.0.1:%d,path=/,host=localhost,%s' % (hang.port, common),
+        'match_ok': 'http,127.0.0.1:%d,path=/m1,host=localhost,match=all good,%s'
+                    % (bodyb.port, common),
+        'match_bad': 'http,127.0.0.1:%d,path=/m2,host=localhost,match=ok,%s'
+                     % (bodyb.port, common),
+        'closer': 'http,127.0.0.1:%d,path=/,host=localhost,%s' % (closer.port, common),
+        'expect': 'http,127.0.0.1:%d,path=/e,host=localhost,expect=500-599,%s'
+                  % (plain.port, common),
         # Transfer-Encoding: chunked, decoded before match (the backend splits where told).
-        'chunk_one': ('http,127.0.0.1:%d,path=/k1?chunked=,host=localhost,match=all good,%s'
-                      % (bodyb.port, common),
-                      key_http('http', bodyb.port, 'localhost', '/k1?chunked=')),
-        'chunk_split': ('http,127.0.0.1:%d,path=/k2?chunked=11:14&ext=;x=y&gap=30,host=localhost,'
-                        'match=all good,%s' % (bodyb.port, common),
-                        key_http('http', bodyb.port, 'localhost',
-                                 '/k2?chunked=11:14&ext=;x=y&gap=30')),
-        'chunk_nomatch': ('http,127.0.0.1:%d,path=/k3?chunked=4,host=localhost,match=bad news,%s'
-                          % (bodyb.port, common),
-                          key_http('http', bodyb.port, 'localhost', '/k3?chunked=4')),
-        'chunk_badsize': ('http,127.0.0.1:%d,path=/k4?chunked=4&bad=size,host=localhost,'
-                          'match=all good,%s' % (bodyb.port, common),
-                          key_http('http', bodyb.port, 'localhost', '/k4?chunked=4&bad=size')),
-        'chunk_badcrlf': ('http,127.0.0.1:%d,path=/k5?chunked=4&bad=crlf,host=localhost,'
-                          'match=all good,%s' % (bodyb.port, common),
-                          key_http('http', bodyb.port, 'localhost', '/k5?chunked=4&bad=crlf')),
-        'chunk_trunc': ('http,127.0.0.1:%d,path=/k6?chunked=4&bad=truncated,host=localhost,'
-                        'match=all good,%s' % (bodyb.port, common),
-                        key_http('http', bodyb.port, 'localhost', '/k6?chunked=4&bad=truncated')),
+        'chunk_one': 'http,127.0.0.1:%d,path=/k1?chunked=,host=localhost,match=all good,%s'
+                     % (bodyb.port, common),
+        'chunk_split': 'http,127.0.0.1:%d,path=/k2?chunked=11:14&ext=;x=y&gap=30,host=localhost,'
+                       'match=all good,%s' % (bodyb.port, common),
+        'chunk_nomatch': 'http,127.0.0.1:%d,path=/k3?chunked=4,host=localhost,match=bad news,%s'
+                         % (bodyb.port, common),
+        'chunk_badsize': 'http,127.0.0.1:%d,path=/k4?chunked=4&bad=size,host=localhost,'
+                         'match=all good,%s' % (bodyb.port, common),
+        'chunk_badcrlf': 'http,127.0.0.1:%d,path=/k5?chunked=4&bad=crlf,host=localhost,'
+                         'match=all good,%s' % (bodyb.port, common),
+        'chunk_trunc': 'http,127.0.0.1:%d,path=/k6?chunked=4&bad=truncated,host=localhost,'
+                       'match=all good,%s' % (bodyb.port, common),
         # The same probe twice, as two pools sharing a backend would configure it.
-        'shared': ('http,127.0.0.1:%d,path=/shared,host=localhost,%s' % (plain.port, common),
-                   key_http('http', plain.port, 'localhost', '/shared')),
+        'shared': 'http,127.0.0.1:%d,path=/shared,host=localhost,%s' % (plain.port, common),
+        # The same request as match_bad and expect, judged without match / expect (issue 13).
+        'match_none': 'http,127.0.0.1:%d,path=/m2,host=localhost,%s' % (bodyb.port, common),
+        'expect_none': 'http,127.0.0.1:%d,path=/e,host=localhost,%s' % (plain.port, common),
     }
     https = {
-        'https_untrusted': ('https,127.0.0.1:%d,path=/u,host=localhost,%s'
-                            % (good.port, common), key_http('https', good.port, 'localhost', '/u')),
-        'https_insecure': ('https,127.0.0.1:%d,path=/i,host=localhost,insecure,%s'
-                           % (good.port, common), key_http('https', good.port, 'localhost', '/i')),
-        'https_self': ('https,127.0.0.1:%d,path=/s,host=localhost,%s' % (selfs.port, common),
-                       key_http('https', selfs.port, 'localhost', '/s')),
+        'https_untrusted': 'https,127.0.0.1:%d,path=/u,host=localhost,%s' % (good.port, common),
+        'https_insecure': 'https,127.0.0.1:%d,path=/i,host=localhost,insecure,%s'
+                          % (good.port, common),
+        'https_self': 'https,127.0.0.1:%d,path=/s,host=localhost,%s' % (selfs.port, common),
+        # The request of https_self, with --insecure: a target of its own (issue 13).
+        'https_self_insecure': 'https,127.0.0.1:%d,path=/s,host=localhost,insecure,%s'
+                               % (selfs.port, common),
     }
     https_ca = {
-        'https_ca': ('https,127.0.0.1:%d,path=/c,host=localhost,match=ok,%s'
-                     % (good.port, common), key_http('https', good.port, 'localhost', '/c')),
+        'https_ca': 'https,127.0.0.1:%d,path=/c,host=localhost,match=ok,%s' % (good.port, common),
         # "ok" split between two chunks.
-        'https_chunk': ('https,127.0.0.1:%d,path=/kc?chunked=1,host=localhost,match=ok,%s'
-                        % (good.port, common),
-                        key_http('https', good.port, 'localhost', '/kc?chunked=1')),
-        'https_ip': ('https,127.0.0.1:%d,path=/ip,%s' % (good.port, common),
-                     key_http('https', good.port, '127.0.0.1', '/ip')),
-        'https_wronghost': ('https,127.0.0.1:%d,path=/w,host=wrong.example,%s'
-                            % (good.port, common),
-                            key_http('https', good.port, 'wrong.example', '/w')),
-        'https_expired': ('https,127.0.0.1:%d,path=/x,host=localhost,%s'
-                          % (expired.port, common),
-                          key_http('https', expired.port, 'localhost', '/x')),
-        'https_othercert': ('https,127.0.0.1:%d,path=/o,host=localhost,%s'
-                            % (other.port, common),
-                            key_http('https', other.port, 'localhost', '/o')),
+        'https_chunk': 'https,127.0.0.1:%d,path=/kc?chunked=1,host=localhost,match=ok,%s'
+                       % (good.port, common),
+        'https_ip': 'https,127.0.0.1:%d,path=/ip,%s' % (good.port, common),
+        'https_wronghost': 'https,127.0.0.1:%d,path=/w,host=wrong.example,%s'
+                           % (good.port, common),
+        'https_expired': 'https,127.0.0.1:%d,path=/x,host=localhost,%s' % (expired.port, common),
+        'https_othercert': 'https,127.0.0.1:%d,path=/o,host=localhost,%s' % (other.port, common),
     }
+    # (spec, key) of each target.
+    for table in (targets, https, https_ca):
+        table.update({name: (spec, keyof(spec)) for name, spec in table.items()})
+    t.eq(targets['tcp_ok'][1], 'tcp 127.0.0.1:%d interval 1s timeout 0.5s fall 2' % plain.port,
+         'the key of a check names its settings that are not the defaults')
     seconds = 4.5
     p1 = Probe([v[0] for v in targets.values()] + [targets['shared'][0]], seconds, db=db)
     p2 = Probe([v[0] for v in https.values()], seconds)
@@ -505,6 +557,10 @@ def main(t):
     r = p1.results(targets['expect'][1])
     t.ok(r and all(not x[0] and x[1] == 'HTTP 200' for x in r),
          'http: expect 500-599 turns a 200 into a failure "HTTP 200"', r)
+    # Checks sharing a request, each judged by its own settings, whichever is given first.
+    t.ok(all_ok(p1, targets['expect_none'][1]) and all_ok(p1, targets['match_none'][1]),
+         'http: the requests of the expect 500-599 and match ok checks, checked without them, '
+         'pass', (p1.results(targets['expect_none'][1]), p1.results(targets['match_none'][1])))
 
     # One probe per interval for a target configured twice.
     st = plain.stats()
@@ -518,6 +574,9 @@ def main(t):
                'https: a certificate from an unknown CA fails with a TLS reason')
     t.ok(all_ok(p2, https['https_insecure'][1]), 'https: insecure skips verification',
          p2.results(https['https_insecure'][1]))
+    t.ok(all_ok(p2, https['https_self_insecure'][1]),
+         'https: the request of the self-signed check, with --insecure, passes',
+         p2.results(https['https_self_insecure'][1]))
     check_fail(p2, 'https_self', https, 'TLS: self',
                'https: a self-signed certificate fails with "TLS: self-signed certificate"',
                prefix=True)
@@ -588,6 +647,38 @@ def main(t):
     t.eq(p4.start_state(targets['tcp_closed'][1]), 'down',
          'a restart keeps a down target down from the start')
     t.eq(p4.start_state(targets['tcp_ok'][1]), 'up', 'and an up one up')
+
+    # An upgrade: a state stored under the key of the request alone, as gslbd stored every check's
+    # before the settings were part of the key, is where a check with settings starts.
+    old_port = g.free_port(v6=False)
+    old_key = 'tcp 127.0.0.1:%d' % old_port
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO target(key) VALUES (?)', (old_key,))
+    con.execute("INSERT INTO target_state(target_id, state, since, reason) VALUES "
+                "((SELECT id FROM target WHERE key = ?), 'down', ?, 'connect refused')",
+                (old_key, int(time.time()) - 3600))
+    con.commit()
+    con.close()
+    spec = 'tcp,127.0.0.1:%d,%s' % (old_port, common)
+    p6 = Probe([spec], 0.3, db=db)
+    p6.finish(10)
+    t.ok(keyof(spec) != old_key and p6.start_state(keyof(spec)) == 'down',
+         'upgrade: a check with settings starts down when its request alone was stored down',
+         (keyof(spec), p6.lines))
+
+    # A setting changed at run time makes a new key; the new target starts in the state of the
+    # check it replaces (the same request), so a dead target is not resurrected.
+    spec_a = 'tcp,127.0.0.1:%d,interval=0.3,timeout=0.2,rise=1,fall=1' % closed_port
+    spec_b = spec_a.replace('fall=1', 'fall=3')
+    p7 = Probe([spec_a, '--', spec_b], 2.6, extra=['--swap', '1.2'])
+    t.on_fail.append(lambda: p7.dump(t))
+    p7.finish(15)
+    res_b = p7.timed_results(keyof(spec_b), after='swap')
+    t.ok(p7.changes(keyof(spec_a))[:1] == [('down', 'connect refused')] and len(res_b) >= 3 and
+         not p7.changes(keyof(spec_b)),
+         'a check whose fall changes while its target is down stays down (%d failed probes, no '
+         'state change)' % len(res_b), (p7.changes(keyof(spec_a)), res_b,
+                                        p7.changes(keyof(spec_b))))
 
     sess_thread.join(60)
     for cond, desc, diag in sess.get('checks', [(False, 'TLS session checks ran', None)]):

@@ -48,6 +48,25 @@ COMMON = ['--interval', str(INTERVAL), '--timeout', '0.5', '--rise', str(RISE),
           '--fall', str(FALL)]
 HANG_TARGETS = 1000
 
+# Checks on one target (type, address, port, Host, path) that differ in what decides the verdict:
+# (backend, the check judged down, the check judged up, the down one's reason); test_same_target.
+TLS = ['--type', 'https', '--host', 'localhost'] + COMMON
+HTTP = ['--type', 'http', '--host', 'same.example'] + COMMON
+# The backend sends "o", then "k\n" 600 ms later: only the longer timeout sees "ok".
+SLOW = ['--type', 'http', '--host', 'same.example', '--match', 'ok', '--interval', '2', '--rise',
+        '2', '--fall', '2']
+SAME_TARGET = [
+    ('ss', TLS, TLS + ['--insecure']),
+    ('rd', HTTP + ['--expect', '200'], HTTP),
+    ('nb', HTTP + ['--match', 'ok'], HTTP),
+    ('tm', SLOW + ['--timeout', '0.25'], SLOW + ['--timeout', '1.5']),
+    ('fl', HTTP[:4] + ['--interval', '1', '--timeout', '0.5', '--rise', '1', '--fall', '1'],
+     HTTP[:4] + ['--interval', '1', '--timeout', '0.5', '--rise', '4', '--fall', '4']),
+]
+SAME_QUERY = {'tm': '?chunked=1&gap=600'}
+SAME_REASON = {'ss': 'TLS: self-signed certificate', 'rd': 'HTTP 301',
+               'nb': 'body did not contain "ok"', 'tm': 'timeout after 250 ms'}
+
 _procs = []
 
 
@@ -286,6 +305,21 @@ def configure(ctl, be, ports):
         member(p, 'x', be['s'].host)
         check(p, None, '--type', 'http', '--port', be['s'].port, '--path', '/shared', '--host',
               'shared.example', *COMMON)
+    # 6b: a third pool whose check differs from theirs only in spelling the default expect list
+    pool('s3')
+    member('s3', 'x', be['s'].host)
+    check('s3', None, '--type', 'http', '--port', be['s'].port, '--path', '/shared', '--host',
+          'shared.example', '--expect', '200-399', *COMMON)
+    # 11: checks that share a target but not their settings, each pair in both orders (by
+    # creation and by name, the pair's first pool holds the first setting)
+    for name, first, second in SAME_TARGET:
+        for order, (pa, pb) in enumerate(((first, second), (second, first)), 1):
+            for suffix, opts in (('a', pa), ('b', pb)):
+                p = '%s%d%s' % (name, order, suffix)
+                pool(p, '--fallback', 'none', '--ttl', '5')
+                member(p, 'x', be[name].host)
+                check(p, None, '--port', be[name].port, '--path',
+                      '/%s%d%s' % (name, order, SAME_QUERY.get(name, '')), *opts)
     # 7: every member down, fallback all / none
     pool('fa', '--answers', '3', '--ttl', '30', '--degraded-ttl', '5', '--fallback', 'all')
     member('fa', 'x', '127.0.0.71')
@@ -346,15 +380,149 @@ def test_down_reason(t, srv, ctl, pool, down, down_addr, up_addr, want, what, pr
 
 
 def test_shared(t, be):
-    """6: two pools on one backend with the same request: one probe per interval."""
+    """6: three pools on one backend with the same check: one probe per interval."""
     be['s'].get('/_reset')
     seconds = 5.0
     time.sleep(seconds)
     st = be['s'].stats()
     n = st['requests'].get('shared.example /shared', 0)
     t.ok(seconds / INTERVAL - 1.5 <= n <= seconds / INTERVAL + 1.5,
-         'two pools sharing a backend send it one probe per interval (%d requests in %.0f s, '
-         'not %d)' % (n, seconds, 2 * seconds / INTERVAL), st)
+         'three pools sharing a backend with one check (one spells the default expect list) send '
+         'it one probe per interval (%d requests in %.0f s, not %d)'
+         % (n, seconds, 3 * seconds / INTERVAL), st)
+
+
+def same_target_pools(name):
+    """The pools of SAME_TARGET's name: [(pool of the first setting, of the second)] by order."""
+    out = []
+    for order in (1, 2):
+        a, b = ('%s%d%s.%s' % (name, order, x, ZONE_NAME) for x in 'ab')
+        out.append((a, b) if order == 1 else (b, a))
+    return out
+
+
+def test_same_target(t, srv, ctl, be):
+    """11: checks sharing a target are each judged by their own settings, whichever is first."""
+    what = {'ss': ('a verifying https check', 'an --insecure one', 'on a self-signed certificate'),
+            'rd': ('--expect 200', 'the default expect', 'on a 301'),
+            'nb': ('--match ok', 'no match', 'on a body without "ok"'),
+            'tm': ('--timeout 0.25', '--timeout 1.5', 'with match on a body sent over 0.6 s')}
+    for name, (down_what, up_what, on) in what.items():
+        host = be[name].host
+        for order, (down, up) in enumerate(same_target_pools(name), 1):
+            first = down_what if order == 1 else up_what
+            wait = (2 if name == 'tm' else INTERVAL) * FALL + 4
+            took, got = wait_dns(srv, down, lambda s: s == set(), wait)
+            t.ok(took is not None and addrs(ask(srv, up)) == {host},
+                 '%s and %s %s on one target (%s first): the first is down, the second up'
+                 % (down_what, up_what, on, first),
+                 'answers: %r and %r' % (got, addrs(ask(srv, up))))
+            a = wait_status(ctl, down, 'x', lambda a: a.get('state') == 'down', 3)
+            b = status_addr(ctl, up, 'x')
+            t.ok(a is not None and a.get('state') == 'down' and
+                 str(a.get('reason', '')).startswith(SAME_REASON[name]) and
+                 b is not None and b.get('state') == 'up' and a.get('target') != b.get('target'),
+                 '%s (%s first): gslbctl status shows each with its own state, reason and target'
+                 % (on, first), (a, b))
+            if name == 'ss' and b is not None:
+                t.ok(' insecure' in str(b.get('target', '')) and
+                     a is not None and 'insecure' not in str(a.get('target')),
+                     'the target key of the --insecure check says so; the verifying one\'s does '
+                     'not', (a.get('target') if a else None, b.get('target')))
+            # history: each member's probes are those of its own check.
+            try:
+                ha = ctl.json('history', down, '--limit', '50')['probes']
+                hb = ctl.json('history', up, '--limit', '50')['probes']
+            except (RuntimeError, ValueError, KeyError) as e:
+                t.ok(False, 'gslbctl history of %s and %s' % (down, up), str(e))
+                continue
+            t.ok(ha and hb and not any(p.get('ok') for p in ha) and all(p.get('ok') for p in hb)
+                 and all(p.get('member') == 'x' and p.get('address') == host for p in ha + hb),
+                 '%s (%s first): gslbctl history shows each check\'s own probes' % (on, first),
+                 (ha[:4], hb[:4]))
+
+
+def test_same_target_timing(t, srv, be):
+    """11: rise 1 / fall 1 and rise 4 / fall 4 on one target: each goes by its own counts."""
+    host = be['fl'].host
+    pairs = same_target_pools('fl')     # [(fast, slow)] with fast first, then slow first
+    fast = [f for f, _ in pairs]
+    slow = [s for _, s in pairs]
+    everyone = fast + slow
+    took, _ = wait_dns(srv, everyone[0], lambda s: s == {host}, 3)
+    t.ok(took is not None and all(addrs(ask(srv, p)) == {host} for p in everyone),
+         'rise/fall per check: all four pools answered while the backend is healthy')
+    be['fl'].control('503')
+    t0 = time.monotonic()
+    end = t0 + INTERVAL * 1 + 3
+    while time.monotonic() < end and any(addrs(ask(srv, p)) for p in fast):
+        time.sleep(0.02)
+    took = time.monotonic() - t0
+    gone = [p for p in fast if not addrs(ask(srv, p))]
+    still = [p for p in slow if addrs(ask(srv, p)) == {host}]
+    t.ok(gone == fast and still == slow,
+         'fall 1 and fall 4 on one target: after the 503, the fall 1 checks are down (%.2f s) '
+         'while the fall 4 ones are still up, in both orders' % took,
+         'down %r, up %r' % (gone, still))
+    took, _ = wait_dns(srv, slow[0], lambda s: s == set(), INTERVAL * 4 + 3)
+    took2, _ = wait_dns(srv, slow[1], lambda s: s == set(), 2)
+    t.ok(took is not None and took2 is not None,
+         'the fall 4 checks go down after their fourth failure', (took, took2))
+    be['fl'].control('200')
+    t0 = time.monotonic()
+    end = t0 + INTERVAL * 1 + 3
+    while time.monotonic() < end and not all(addrs(ask(srv, p)) for p in fast):
+        time.sleep(0.02)
+    took = time.monotonic() - t0
+    back = [p for p in fast if addrs(ask(srv, p)) == {host}]
+    still = [p for p in slow if not addrs(ask(srv, p))]
+    t.ok(back == fast and still == slow,
+         'rise 1 and rise 4 on one target: after the 200, the rise 1 checks are up (%.2f s) '
+         'while the rise 4 ones are still down, in both orders' % took,
+         'up %r, down %r' % (back, still))
+    took, _ = wait_dns(srv, slow[0], lambda s: s == {host}, INTERVAL * 4 + 3)
+    took2, _ = wait_dns(srv, slow[1], lambda s: s == {host}, 2)
+    t.ok(took is not None and took2 is not None,
+         'the rise 4 checks come back after their fourth success', (took, took2))
+
+
+def test_history_old_keys(t, tmp):
+    """11: gslbctl status and history of checks whose settings are now part of their key: the
+    state and history gslbd stored under the key of the request alone stay readable, unless that
+    key is another check's own now."""
+    ctl = Ctl(os.path.join(tmp, 'old-keys.db'))
+    ctl.ok('init')
+    opts = ['--type', 'http', '--port', '8080', '--host', 'h.example']
+    ctl.ok('pool', 'add', 'q1.' + ZONE_NAME)
+    ctl.ok('member', 'add', 'q1.' + ZONE_NAME, 'a', '--address', '192.0.2.10')
+    ctl.ok('check', 'set', 'q1.' + ZONE_NAME, *opts)
+    ctl.ok('pool', 'add', 'q2.' + ZONE_NAME)
+    ctl.ok('member', 'add', 'q2.' + ZONE_NAME, 'b', '--address', '192.0.2.10')
+    ctl.ok('member', 'add', 'q2.' + ZONE_NAME, 'c', '--address', '192.0.2.11')
+    ctl.ok('check', 'set', 'q2.' + ZONE_NAME, *(opts + ['--fall', '5']))
+    shared, alone = 'http 192.0.2.10:8080 h.example/', 'http 192.0.2.11:8080 h.example/'
+    now = int(time.time())
+    con = sqlite3.connect(ctl.db)
+    with con:
+        for key, state in ((shared, 'up'), (alone, 'down')):
+            tid = con.execute('INSERT INTO target(key) VALUES (?)', (key,)).lastrowid
+            con.execute('INSERT INTO probe_result(target_id, time_ms, ok) VALUES (?, ?, ?)',
+                        (tid, (now - 60) * 1000, int(state == 'up')))
+            con.execute('INSERT INTO target_state(target_id, state, since, reason) '
+                        'VALUES (?, ?, ?, ?)', (tid, state, now - 60, 'stored before'))
+    con.close()
+    h1 = ctl.json('history', 'q1.' + ZONE_NAME)['probes']
+    h2 = ctl.json('history', 'q2.' + ZONE_NAME)['probes']
+    t.eq([(p['member'], p['target']) for p in h1], [('a', shared)],
+         'history: a check with default settings keeps its key and its history')
+    t.eq([(p['member'], p['target']) for p in h2], [('c', alone)],
+         'history: a check with settings shows what was stored under its request alone, unless '
+         'that is another check\'s key now (b\'s request is a\'s check)')
+    st = {m['name']: m['addresses'][0] for p in ctl.json('status')['pools']
+          for m in p['members']}
+    t.eq((st['c']['state'], st['c']['reason'], st['c']['target']), ('down', 'stored before', alone),
+         'status: a check with settings never probed shows the state stored under its request '
+         'alone, where gslbd starts it from')
 
 
 def test_fallback(t, srv):
@@ -506,6 +674,11 @@ def test_restart(t, srv, ctl, ca):
     t.ok(u is not None and u.get('state') == 'down' and m2 is not None
          and '127.0.0.51' not in addrs(m2),
          'restart: the TLS member down before the restart is not answered at first', addrs(m2))
+    # Each check of a shared target starts from its own stored state.
+    verify, insecure = same_target_pools('ss')[0]
+    t.ok(addrs(ask(srv, verify)) == set() and addrs(ask(srv, insecure)) == {'127.0.0.81'},
+         'restart: of two checks on one self-signed target, the verifying one starts down and '
+         'the --insecure one up', (addrs(ask(srv, verify)), addrs(ask(srv, insecure))))
     took, got = wait_dns(srv, 'tls.' + ZONE_NAME, lambda s: s == {'127.0.0.51', '127.0.0.52'},
                          INTERVAL * RISE + 3)
     t.ok(took is not None, 'https: with gslbd --ca-file the test CA, the verified check passes',
@@ -641,6 +814,7 @@ def run_tests(t, tmp):
         t.ok(False, 'make test certificates with the openssl CLI', str(e))
         return
     ca = os.path.join(tmp, 'ca.pem')
+    test_history_old_keys(t, tmp)
     be = {
         'a': Backend('127.0.0.11'),
         'b': Backend('127.0.0.12'),
@@ -652,6 +826,11 @@ def run_tests(t, tmp):
         'u': Backend('127.0.0.51', *certs['good']),
         'i': Backend('127.0.0.52', *certs['good']),
         's': Backend('127.0.0.61'),
+        'ss': Backend('127.0.0.81', *certs['self']),
+        'rd': Backend('127.0.0.82', mode='301'),
+        'nb': Backend('127.0.0.83', mode='body', body='status: all good\n'),
+        'tm': Backend('127.0.0.84'),
+        'fl': Backend('127.0.0.85'),
     }
     ports = {'c': closed_port('127.0.0.21'), 'fa': closed_port('127.0.0.71'),
              'fn': closed_port('127.0.0.74')}
@@ -679,6 +858,8 @@ def run_tests(t, tmp):
          a)
     test_fallback(t, srv)
     test_shared(t, be)
+    test_same_target(t, srv, ctl, be)
+    test_same_target_timing(t, srv, be)
     test_history(t, ctl, be)
     test_prune(t, srv, ctl)
     old = test_restart(t, srv, ctl, ca)

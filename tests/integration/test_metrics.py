@@ -302,7 +302,9 @@ def test_health(t, port, bad_port):
          1.0, 'the member checked on a live port shows gslbd_member_up 1')
     t.eq(m.get('gslbd_member_up', pool='lb.' + ZONE_NAME, member='a', address='192.0.2.1'),
          1.0, 'a member without a check is up')
-    t.eq(m.get('gslbd_target_up', target='tcp 127.0.0.2:%d' % bad_port), 0.0,
+    # The target key names the check's settings that are not the defaults (CHECK's).
+    t.eq(m.get('gslbd_target_up', target='tcp 127.0.0.2:%d interval 1s timeout 0.5s fall 2'
+               % bad_port), 0.0,
          'gslbd_target_up of the closed port is 0')
     t.ok(m.get('gslbd_health_transitions_total', to='down') >= 1,
          'the transitions counter moved (to down)', m.get('gslbd_health_transitions_total',

@@ -273,8 +273,10 @@ def test_migrate_gslbd(t, tmp):
         time.sleep(2.5)
         check_history(t, db, probes, changes, 'gslbd', exact=False)
         con = sqlite3.connect(db, timeout=5)
+        # Under b's key now, which names its check's settings (interval, timeout, rise).
         new = con.execute('SELECT count(*) FROM probe_result p JOIN target t '
-                          'ON t.id = p.target_id WHERE t.key = ?', (KEYS['b'],)).fetchone()[0]
+                          'ON t.id = p.target_id WHERE t.key = ?',
+                          (KEYS['b'] + ' interval 1s timeout 0.5s rise 3',)).fetchone()[0]
         con.close()
         t.ok(new > 0, 'gslbd stores new results in the migrated file (%d for b)' % new)
     finally:

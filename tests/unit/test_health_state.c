@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of the pure health-check code: rise/fall, target keys, expect lists, status lines. */
+/*
+ * Unit tests of the pure health-check code: rise/fall, target keys, expect lists, status lines,
+ * and the probes' HTTP response parser (src/health/probe.c, linked without the loop).
+ */
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,6 +11,7 @@
 #include "gslb/core.h"
 #include "gslb/health.h"
 #include "tap.h"
+#include "../../src/health/internal.h"
 
 /* Feed a string of results ('+' success, '-' failure); returns the positions that changed state. */
 static unsigned feed(health_state_t *s, const char *seq, char *changes, size_t len)
@@ -107,8 +111,8 @@ static void test_keys(void)
 	d.interval_ms = 5000;
 	d.fall = 7;
 	d.match = "ok";
-	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1),
-	   "timing and match do not change the probe, so not the key");
+	ok(!strcmp(health_probe_key(&d, k2, sizeof(k2)), k1),
+	   "timing and match do not change the probe key (%s)", k2);
 	d.host = "other.example.com";
 	ok(strcmp(health_target_key(&d, k2, sizeof(k2)), k1) != 0, "the Host header does");
 	d = c;
@@ -133,6 +137,122 @@ static void test_keys(void)
 	   "no host: the address names the request (%s)", k1);
 	health_target_key(&c, k1, 8);
 	is_int((long long)strlen(k1), 7, "a short buffer truncates");
+}
+
+/* Checks that share one request but not their settings are distinct targets (issue 13). */
+static void test_keys_settings(void)
+{
+	health_check_conf_t c, d;
+	char k1[HEALTH_KEY_MAX], k2[HEALTH_KEY_MAX], p[HEALTH_KEY_MAX];
+	const char *base = "https 192.0.2.1:443 www.example.com/health";
+
+	memset(&c, 0, sizeof(c));
+	c.type = HEALTH_HTTPS;
+	set_v4(&c, "192.0.2.1", 443);
+	c.host = "www.example.com";
+	c.path = "/health";
+	ok(!strcmp(health_target_key(&c, k1, sizeof(k1)), base),
+	   "every setting unset: the key of the request alone, as stored before (%s)", k1);
+	c.interval_ms = 10000;
+	c.timeout_ms = 2000;
+	c.rise = 2;
+	c.fall = 3;
+	c.match = "";
+	health_expect_parse(&c, "200-399");
+	ok(!strcmp(health_target_key(&c, k1, sizeof(k1)), base),
+	   "every setting at its default, given: the same key (%s)", k1);
+
+	/* Each setting that decides the verdict or its timing makes a key of its own. */
+	static const char *const what[] = { "insecure", "expect", "match", "interval",
+					    "timeout",	"rise",	  "fall" };
+	for (size_t i = 0; i < ARRAY_SIZE(what); i++) {
+		d = c;
+		switch (i) {
+		case 0:
+			d.insecure = true;
+			break;
+		case 1:
+			health_expect_parse(&d, "200");
+			break;
+		case 2:
+			d.match = "ok";
+			break;
+		case 3:
+			d.interval_ms = 5000;
+			break;
+		case 4:
+			d.timeout_ms = 1000;
+			break;
+		case 5:
+			d.rise = 1;
+			break;
+		default:
+			d.fall = 5;
+			break;
+		}
+		health_target_key(&d, k2, sizeof(k2));
+		ok(strcmp(k2, k1) != 0 && !strncmp(k2, base, strlen(base)) &&
+			   !strcmp(health_probe_key(&d, p, sizeof(p)), base),
+		   "%s: another target key, the same probe key (%s)", what[i], k2);
+	}
+
+	d = c;
+	d.insecure = true;
+	health_expect_parse(&d, "200,301-302");
+	d.interval_ms = 5000;
+	d.timeout_ms = 500;
+	d.rise = 1;
+	d.fall = 5;
+	d.match = "a \"b\"\\\tc";
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)),
+		   "https 192.0.2.1:443 www.example.com/health insecure expect 200,301-302 "
+		   "interval 5s "
+		   "timeout 0.5s rise 1 fall 5 match \"a \\\"b\\\"\\\\\\tc\""),
+	   "every setting, in gslbctl's words, match last and quoted (%s)", k2);
+	d.interval_ms = 1250;
+	d.timeout_ms = 5000;
+	health_target_key(&d, k2, sizeof(k2));
+	ok(strstr(k2, " interval 1.25s timeout 1.249s ") != NULL,
+	   "a timeout beyond the interval is named as it runs, cut to below it (%s)", k2);
+
+	/* Equal verdicts, equal keys: the dedup of identical checks. */
+	d = c;
+	health_expect_parse(&d, "200,201-202,203");
+	health_target_key(&d, k1, sizeof(k1));
+	health_expect_parse(&d, "200-203");
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1) &&
+		   strstr(k1, " expect 200-203") != NULL,
+	   "expect lists that accept the same codes give the same key (%s)", k1);
+	d = c;
+	d.type = HEALTH_HTTP;
+	set_v4(&d, "192.0.2.1", 80);
+	health_target_key(&d, k1, sizeof(k1));
+	d.insecure = true;
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), k1),
+	   "insecure means nothing to http: the same key (%s)", k2);
+	d.type = HEALTH_TCP;
+	set_v4(&d, "192.0.2.1", 25);
+	d.match = "ok";
+	d.fall = 1;
+	health_expect_parse(&d, "200");
+	ok(!strcmp(health_target_key(&d, k2, sizeof(k2)), "tcp 192.0.2.1:25 fall 1"),
+	   "tcp: only the timing counts (%s)", k2);
+
+	/* The longest match gslbctl takes, all tabs, still fits whole. */
+	char m[1025];
+	memset(m, '\t', 1024);
+	m[1024] = '\0';
+	char path[513];
+	memset(path, 'p', 512);
+	path[0] = '/';
+	path[512] = '\0';
+	d = c;
+	d.path = path;
+	d.match = m;
+	health_target_key(&d, k2, sizeof(k2));
+	size_t n = strlen(k2);
+	ok(n + 1 < sizeof(k2) && k2[n - 1] == '"' && k2[n - 2] == 't',
+	   "a 512-byte path and 1024-byte match fit in HEALTH_KEY_MAX (%zu bytes)", n);
 }
 
 static void test_expect(void)
@@ -180,11 +300,153 @@ static void test_status(void)
 	is_int(status(""), -1, "empty");
 }
 
+/*
+ * The probe's loop, replaced as tests/fuzz/fuzz_http.c replaces it: the parser
+ * under test reports its verdict here.
+ */
+static unsigned reports;
+static bool report_ok;
+static char report_reason[512];
+
+void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
+{
+	(void)t;
+	(void)latency_ms;
+	reports++;
+	report_ok = ok;
+	snprintf(report_reason, sizeof(report_reason), "%s", reason ? reason : "");
+}
+
+char *health_loop_rbuf(struct health_loop *hl)
+{
+	static char buf[HEALTH_READ_BUF];
+	(void)hl;
+	return buf;
+}
+
+SSL_CTX *health_loop_tls(struct health_loop *hl)
+{
+	(void)hl;
+	return NULL;
+}
+
+void health_target_handle_closed(health_target_t *t)
+{
+	(void)t;
+}
+
+/*
+ * The verdict of an http check with match (NULL: none) on response, given
+ * whole (piece 0) or piece bytes at a time, then the end of the connection.
+ * Returns 1 success, 0 failure (reason in report_reason), -1 when the parser
+ * reported other than once.
+ */
+static int verdict(const char *match, const char *response, size_t piece)
+{
+	health_target_t t;
+	size_t len = strlen(response);
+
+	memset(&t, 0, sizeof(t));
+	t.check.type = HEALTH_HTTP;
+	t.check.match = match;
+	t.probing = true;
+	t.content_length = -1;
+	reports = 0;
+	report_reason[0] = '\0';
+	for (size_t i = 0; i < len && t.probing; i += piece ? piece : len) {
+		size_t n = piece && piece < len - i ? piece : len - i;
+		health_http_input(&t, response + i, n);
+	}
+	if (t.probing)
+		health_http_eof(&t);
+	free(t.buf);
+	return reports == 1 ? report_ok : -1;
+}
+
+/* The same verdict whole and byte by byte; the reason of the whole one stays in report_reason. */
+static int verdict_all(const char *match, const char *response)
+{
+	int one = verdict(match, response, 1);
+	char reason[sizeof(report_reason)];
+	snprintf(reason, sizeof(reason), "%s", report_reason);
+	int whole = verdict(match, response, 0);
+	if (one != whole || strcmp(reason, report_reason) != 0) {
+		diag("  byte by byte: %d (%s); whole: %d (%s)", one, reason, whole, report_reason);
+		return -2;
+	}
+	return whole;
+}
+
+#define OK200 "HTTP/1.1 200 OK\r\n"
+
+static void test_content_length(void)
+{
+	static const struct {
+		const char *headers; /* between the status line and the empty line */
+		bool valid;
+		const char *what;
+	} cases[] = {
+		{ "Content-Length: 2\r\n", true, "a plain length" },
+		{ "content-length:   2  \r\n", true, "any case, spaces around the value" },
+		{ "Content-Length: 002\r\n", true, "leading zeros (1*DIGIT)" },
+		{ "Content-Length: 2\r\nContent-Length: 2\r\n", true, "the same length twice" },
+		{ "Content-Length: 2, 2\r\n", true, "a list of one length repeated" },
+		{ "Content-Length: -5\r\n", false, "-5" },
+		{ "Content-Length: 100000000000000000000000\r\n", false, "10^23 (overflow)" },
+		{ "Content-Length: 9223372036854775808\r\n", false, "2^63 (overflow)" },
+		{ "Content-Length: +5\r\n", false, "+5 (a sign)" },
+		{ "Content-Length: 5x\r\n", false, "5x" },
+		{ "Content-Length: 0x2\r\n", false, "0x2 (hexadecimal)" },
+		{ "Content-Length: 2 2\r\n", false, "two numbers without a comma" },
+		{ "Content-Length:\r\n", false, "an empty value" },
+		{ "Content-Length:   \r\n", false, "a value of spaces" },
+		{ "Content-Length: 2\r\nContent-Length: 3\r\n", false,
+		  "two fields that disagree (RFC 9110 8.6)" },
+		{ "Content-Length: 2, 3\r\n", false, "a list that disagrees" },
+		{ "Content-Length: 2,\r\n", false, "a list with an empty element" },
+		{ "X-Content-Length: -5\r\nContent-Length: 2\r\n", true,
+		  "another field whose name ends in Content-Length" },
+	};
+	char resp[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(resp, sizeof(resp), OK200 "%s\r\nok", cases[i].headers);
+		for (int m = 0; m < 2; m++) {
+			const char *match = m ? "ok" : NULL;
+			int got = verdict_all(match, resp);
+			if (cases[i].valid)
+				ok(got == 1, "Content-Length %s: a 200 passes%s (%d: %s)",
+				   cases[i].what, m ? " and match finds its text" : "", got,
+				   report_reason);
+			else
+				ok(got == 0 &&
+					   !strncmp(report_reason, "malformed HTTP response", 23),
+				   "Content-Length %s: malformed, the probe fails%s (%d: %s)",
+				   cases[i].what, m ? " (with match)" : "", got, report_reason);
+		}
+	}
+
+	/* RFC 9112 6.3: Transfer-Encoding overrides Content-Length, whatever it holds. */
+	ok(verdict_all("ok", OK200 "Transfer-Encoding: chunked\r\nContent-Length: -5\r\n\r\n"
+				   "2\r\nok\r\n0\r\n\r\n") == 1,
+	   "chunked with a bad Content-Length: the length is ignored (%s)", report_reason);
+	/* A valid length still ends the body: match fails at the length, not at the close. */
+	ok(verdict_all("ok", OK200 "Content-Length: 2\r\n\r\nnook") == 0 &&
+		   !strcmp(report_reason, "body did not contain \"ok\""),
+	   "match looks no further than Content-Length (%s)", report_reason);
+	/* The status still decides first among valid responses. */
+	ok(verdict_all(NULL, "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nok") == 0 &&
+		   !strcmp(report_reason, "HTTP 503"),
+	   "a 503 with a valid length fails as HTTP 503 (%s)", report_reason);
+}
+
 int main(void)
 {
 	test_state();
 	test_keys();
+	test_keys_settings();
 	test_expect();
 	test_status();
+	test_content_length();
 	return done_testing();
 }
