@@ -271,6 +271,7 @@ def run_locked(t, tmp, listeners):
 
     # Logged once when it starts, once when it clears.
     locked = log_lines(srv, 'health', 'database is locked')
+    t.diag('\n'.join(log_lines(srv, 'health: database')))
     t.ok(len(locked) == 1, 'the write failure is logged once, not every second (%d lines)'
          % len(locked), locked)
     again = log_lines(srv, 'health', 'written again')
