@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Health-check load: N HTTP or HTTPS targets on loopback at a given interval, run by the real health
-# loop (tests/health_probe); prints the health thread's CPU share, CPU per probe, probes per second,
-# and the database size per stored result.
+# loop (tests/health_probe); prints the health thread's CPU share, CPU per probe, the same for the
+# whole process (the database writer's thread included), probes per second, and the database size
+# per stored result.
 # Usage: bench/health.sh BUILDDIR [TARGETS] [INTERVAL_S] [SECONDS] [http|https]
 # https: the backend gets a certificate from a throwaway CA that the probes trust (--ca-file), so
 # every probe verifies the chain and host name (or resumes a session that did).
@@ -64,5 +65,5 @@ tree=$(sqlite3 "$work/h.db" "select coalesce(sum(pgsize), 0) from dbstat where n
 awk -v n="$n" -v iv="$interval" -v rows="$rows" -v fails="$fails" -v size="$size" -v wal="$wal" \
 	-v scheme="$scheme" -v tree="$tree" \
 	'/^cpu/ { r = rows ? rows : 1;
-		printf "%d %s targets, interval %s s, %.0f s: health thread %.1f%% of one core, %.0f us CPU per probe, %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result (file), %.0f (results b-tree)\n",
-		n, scheme, iv, $4, 100 * $2 / $4, 1e6 * $2 / ($5 ? $5 : 1), $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / r, tree / r }' "$work/out"
+		printf "%d %s targets, interval %s s, %.0f s: health thread %.1f%% of one core, %.0f us CPU per probe, process %.1f%% (%.0f us per probe, the database writer included), %.0f probes/s (%d failed), db %.1f MB + wal %.1f MB, %.0f bytes per stored result (file), %.0f (results b-tree)\n",
+		n, scheme, iv, $4, 100 * $2 / $4, 1e6 * $2 / ($5 ? $5 : 1), 100 * $3 / $4, 1e6 * $3 / ($5 ? $5 : 1), $5 / $4, fails, size / 1e6, wal / 1e6, (size + wal) / r, tree / r }' "$work/out"

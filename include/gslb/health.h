@@ -136,16 +136,18 @@ int health_http_status_parse(const char *line, size_t len);
 /* ---- the health loop ---- */
 
 /*
- * The loop runs on its own thread with its own libuv loop and SQLite
- * connection.  Its API may be called from one control thread; DNS workers
- * only read the health table.
+ * The loop runs on its own thread with its own libuv loop; probe results
+ * and state changes are queued for the database's health store (src/db),
+ * whose own thread writes them, so a database that is locked or slow never
+ * delays a probe.  Its API may be called from one control thread; DNS
+ * workers only read the health table.
  */
 typedef struct health_loop health_loop_t;
 
 /**
  * A loop publishing into table (borrowed; it must outlive the loop), storing
- * results in the SQLite file db_path (NULL: no storage, every new target
- * starts up), trusting ca_file (NULL: the system CA store) for https, and
+ * results in the database db_path with db_health_open() (NULL: no storage,
+ * every new target starts up), trusting ca_file (NULL: the system CA store) for https, and
  * pruning probe results older than history_hours.  Does not start it.
  * Returns NULL on failure (logged).  Caller frees with health_loop_free().
  */
@@ -213,6 +215,16 @@ typedef struct health_stats {
 
 /** The loop's counters (borrowed: valid until health_loop_free()). */
 const health_stats_t *health_loop_stats(const health_loop_t *hl);
+
+/* The storage of results and state changes in the database, for the metrics. */
+typedef struct health_store_stats {
+	uint64_t results_dropped; /* probe results never written (the database not writable) */
+	uint64_t changes_dropped; /* state changes never written */
+	uint64_t queued;	  /* results and changes waiting to be written */
+} health_store_stats_t;
+
+/** Read the storage counters (zero without a database, or once stopped).  Control thread. */
+void health_loop_store_stats(const health_loop_t *hl, health_store_stats_t *st);
 
 typedef void (*health_target_cb)(const char *key, bool up, void *arg);
 

@@ -18,6 +18,7 @@
 
 #include "gslb/core.h"
 #include "gslb/db.h"
+#include "internal.h"
 
 /* Generated from src/db/schema.sql and src/db/migrate_v2.sql by Makefile.am (src/db/schema.c). */
 extern const char db_schema[];
@@ -558,6 +559,11 @@ const char *db_errmsg(const db_t *db)
 const char *db_path(const db_t *db)
 {
 	return db->path;
+}
+
+sqlite3 *db_sqlite(db_t *db)
+{
+	return db->h;
 }
 
 static int query_int(db_t *db, const char *sql, int64_t *v)

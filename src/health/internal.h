@@ -25,7 +25,6 @@ typedef struct health_target {
 	struct health_loop *hl;
 	char *key;
 	uint32_t index;
-	int64_t store_id; /* the key's row id in the database's target table, 0 until known */
 	health_check_conf_t check; /* path, host and match owned (strdup) */
 	char *request;		   /* the HTTP request, built once */
 	size_t request_len;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The health loop: its thread, the target set, probe scheduling and batched SQLite storage. */
+/* The health loop: its thread, the target set and probe scheduling; storage is src/db's. */
 
 #include "config.h"
 
@@ -12,37 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "gslb/core.h"
+#include "gslb/db_health.h"
 #include "internal.h"
-
-#define FLUSH_MS 1000		    /* one write transaction about once per second */
-#define PRUNE_EVERY 60		    /* flushes between prunes of state changes: once a minute */
-#define PRUNE_ROUND_S 600	    /* each target's old results are deleted at least this often */
-#define PRUNE_BATCH_MIN 32	    /* targets pruned per flush, at least */
-#define CHANGES_KEEP_S (30 * 86400) /* state changes are few; keep a month of them */
-#define QUEUE_MAX 200000	    /* events kept while the database is locked */
-#define REASON_CACHE 64		    /* probe reasons whose row ids are remembered */
-#define BUSY_TIMEOUT_MS 1000
-
-/* One row to write: a probe result, or a state change. */
-typedef struct event {
-	char *key;
-	char *reason;
-	int64_t target_id; /* the key's row in the target table, 0 until looked up */
-	int64_t time_ms;
-	int64_t since_ms;
-	double latency_ms;
-	bool is_change, ok, up, from_up;
-	bool target_id_new; /* looked up by the flush under way (undone if it rolls back) */
-} event_t;
-
-/* A probe reason and its row id in the reason table. */
-typedef struct reason_slot {
-	char *text;
-	int64_t id;
-} reason_slot_t;
 
 /*
  * The loop object.  Fields under "mu" are shared with the control thread;
@@ -51,13 +23,16 @@ typedef struct reason_slot {
  */
 struct health_loop {
 	lb_health_t *table;
-	char *db_path;
-	unsigned history_hours;
 	SSL_CTX *tls;
+	/*
+	 * Probe results and state changes go to the store's queue; its own
+	 * thread writes them, so the database never delays a probe.  NULL
+	 * without a database.  Closed by health_loop_stop().
+	 */
+	db_health_t *store;
 
 	uv_loop_t loop;
 	uv_async_t async;
-	uv_timer_t flush_timer;
 	uv_thread_t thread;
 	bool started, joined, closed;
 
@@ -67,19 +42,7 @@ struct health_loop {
 	health_target_t **pending; /* under mu: the next set, sorted, not yet applied */
 	size_t npending;
 	bool have_pending, stop_req;
-	sqlite3 *rdb; /* under mu: reads of stored states for new targets */
-	bool rdb_tried;
 
-	sqlite3 *db; /* the loop's own connection */
-	sqlite3_stmt *ins_probe, *ins_change, *up_state, *del_probe, *del_change;
-	sqlite3_stmt *sel_target, *ins_target, *sel_reason, *ins_reason, *prune_ids;
-	sqlite3_stmt *del_gone_state, *del_gone_target;
-	int64_t prune_cursor;		     /* the last target id whose results were pruned */
-	reason_slot_t reasons[REASON_CACHE]; /* by hash of the text */
-	bool db_broken;
-	event_t *q;
-	size_t nq, capq;
-	unsigned ticks;
 	size_t live; /* targets with handles not yet freed */
 	uint64_t rng[2];
 	health_event_cb obs;
@@ -103,12 +66,6 @@ static int64_t wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Times are stored as Unix seconds (INTEGER); gslbctl prints them as RFC 3339. */
-static sqlite3_int64 db_time(int64_t ms)
-{
-	return ms / 1000;
 }
 
 /* ---- targets ---- */
@@ -274,33 +231,6 @@ static void target_remove(health_target_t *t)
 		uv_close((uv_handle_t *)&t->timer, timer_close_cb);
 }
 
-static void queue_push(health_loop_t *hl, const event_t *ev)
-{
-	if (hl->nq == QUEUE_MAX) {
-		/* The database has been locked for minutes: drop the oldest probe result. */
-		for (size_t i = 0; i < hl->nq; i++) {
-			if (!hl->q[i].is_change) {
-				free(hl->q[i].key);
-				free(hl->q[i].reason);
-				memmove(&hl->q[i], &hl->q[i + 1],
-					(hl->nq - i - 1) * sizeof(event_t));
-				hl->nq--;
-				break;
-			}
-		}
-		if (hl->nq == QUEUE_MAX)
-			return;
-	}
-	if (hl->nq == hl->capq) {
-		hl->capq = hl->capq ? hl->capq * 2 : 256;
-		hl->q = gslb_realloc(hl->q, hl->capq * sizeof(event_t));
-	}
-	event_t *e = &hl->q[hl->nq++];
-	*e = *ev;
-	e->key = gslb_strdup(ev->key);
-	e->reason = gslb_strdup(ev->reason);
-}
-
 const double health_latency_bounds_s[HEALTH_LATENCY_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 };
@@ -336,18 +266,24 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 		lb_health_set(hl->table, t->index, t->st.up);
 		log_info("health: %s is now %s: %s", t->key, t->st.up ? "up" : "down", reason);
 	}
-	event_t ev = {
-		.key = t->key,
-		.reason = (char *)reason,
-		.target_id = t->store_id,
-		.time_ms = now,
-		.since_ms = t->since_ms,
-		.latency_ms = latency_ms,
-		.ok = ok,
-		.up = t->st.up,
-		.from_up = was,
-	};
-	queue_push(hl, &ev);
+	if (hl->store) {
+		db_health_result_t r = { .key = t->key,
+					 .reason = reason,
+					 .time_ms = now,
+					 .latency_ms = latency_ms,
+					 .ok = ok,
+					 .up = t->st.up,
+					 .since_ms = t->since_ms };
+		db_health_result_add(hl->store, &r);
+		if (changed) {
+			db_health_change_t c = { .key = t->key,
+						 .reason = reason,
+						 .time_ms = now,
+						 .from_up = was,
+						 .up = t->st.up };
+			db_health_change_add(hl->store, &c);
+		}
+	}
 	if (hl->obs) {
 		health_event_t oe = { .key = t->key,
 				      .index = t->index,
@@ -361,10 +297,6 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 			oe.is_change = true;
 			hl->obs(&oe, hl->obs_arg);
 		}
-	}
-	if (changed) {
-		ev.is_change = true;
-		queue_push(hl, &ev);
 	}
 	/* The next probe is one interval after this one started. */
 	uint64_t spent = (uint64_t)latency_ms;
@@ -460,348 +392,39 @@ static void apply_pending(health_loop_t *hl)
 
 /* ---- storage ---- */
 
-static void db_log(health_loop_t *hl, const char *what)
+/* Loop thread: tell the store which targets are checked now (it prunes the others). */
+static void store_targets(health_loop_t *hl)
 {
-	log_err("health: database %s: %s: %s", hl->db_path, what, sqlite3_errmsg(hl->db));
-}
-
-/* The statements, by where their pointer lives in health_loop_t. */
-static const struct {
-	size_t off;
-	const char *sql;
-} statements[] = {
-	{ offsetof(health_loop_t, ins_probe),
-	  /* REPLACE: two results of one target in one millisecond keep the later. */
-	  "INSERT OR REPLACE INTO probe_result(target_id, time_ms, ok, latency_us, reason_id) "
-	  "VALUES(?1, ?2, ?3, ?4, ?5)" },
-	{ offsetof(health_loop_t, ins_change),
-	  "INSERT INTO state_change(time, target_id, from_state, to_state, reason) "
-	  "VALUES(?1, ?2, ?3, ?4, ?5)" },
-	{ offsetof(health_loop_t, up_state),
-	  "INSERT INTO target_state(target_id, state, since, reason, last_probe, latency_ms) "
-	  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(target_id) DO UPDATE SET "
-	  "state = excluded.state, since = excluded.since, reason = excluded.reason, "
-	  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms" },
-	{ offsetof(health_loop_t, del_probe),
-	  "DELETE FROM probe_result WHERE target_id = ?1 AND time_ms < ?2" },
-	{ offsetof(health_loop_t, del_change), "DELETE FROM state_change WHERE time < ?1" },
-	{ offsetof(health_loop_t, sel_target), "SELECT id FROM target WHERE key = ?1" },
-	{ offsetof(health_loop_t, ins_target), "INSERT INTO target(key) VALUES(?1)" },
-	{ offsetof(health_loop_t, sel_reason), "SELECT id FROM reason WHERE text = ?1" },
-	{ offsetof(health_loop_t, ins_reason), "INSERT INTO reason(text) VALUES(?1)" },
-	{ offsetof(health_loop_t, prune_ids),
-	  "SELECT id, key FROM target WHERE id > ?1 ORDER BY id LIMIT ?2" },
-	/* A target no longer checked, once nothing of its history is left (see prune_results). */
-	{ offsetof(health_loop_t, del_gone_state),
-	  "DELETE FROM target_state WHERE target_id = ?1"
-	  " AND NOT EXISTS (SELECT 1 FROM probe_result WHERE target_id = ?1)"
-	  " AND NOT EXISTS (SELECT 1 FROM state_change WHERE target_id = ?1)" },
-	{ offsetof(health_loop_t, del_gone_target),
-	  "DELETE FROM target WHERE id = ?1"
-	  " AND NOT EXISTS (SELECT 1 FROM probe_result WHERE target_id = ?1)"
-	  " AND NOT EXISTS (SELECT 1 FROM state_change WHERE target_id = ?1)"
-	  " AND NOT EXISTS (SELECT 1 FROM target_state WHERE target_id = ?1)" },
-};
-
-static sqlite3_stmt **statement(health_loop_t *hl, size_t i)
-{
-	return (sqlite3_stmt **)((char *)hl + statements[i].off);
-}
-
-static void db_finalize(health_loop_t *hl)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
-		sqlite3_finalize(*statement(hl, i));
-		*statement(hl, i) = NULL;
-	}
-}
-
-static int db_prepare(health_loop_t *hl)
-{
-	if (hl->ins_probe)
-		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
-		if (sqlite3_prepare_v2(hl->db, statements[i].sql, -1, statement(hl, i), NULL) !=
-		    SQLITE_OK) {
-			db_log(hl, "cannot prepare the health statements");
-			db_finalize(hl);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static void queue_clear(health_loop_t *hl, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(hl->q[i].key);
-		free(hl->q[i].reason);
-	}
-	if (n < hl->nq)
-		memmove(hl->q, hl->q + n, (hl->nq - n) * sizeof(event_t));
-	hl->nq -= n;
-}
-
-static int step(sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
-}
-
-static const char *state_name(bool up)
-{
-	return up ? "up" : "down";
-}
-
-/* The row id of text in the target or reason table, made when missing; 0 on failure (logged). */
-static int64_t row_id(health_loop_t *hl, sqlite3_stmt *sel, sqlite3_stmt *ins, const char *text)
-{
-	int64_t id = 0;
-
-	sqlite3_bind_text(sel, 1, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(sel) == SQLITE_ROW)
-		id = sqlite3_column_int64(sel, 0);
-	sqlite3_reset(sel);
-	if (id)
-		return id;
-	sqlite3_bind_text(ins, 1, text, -1, SQLITE_STATIC);
-	if (step(ins)) {
-		db_log(hl, ins == hl->ins_target ? "insert target" : "insert reason");
-		return 0;
-	}
-	return sqlite3_last_insert_rowid(hl->db);
-}
-
-/*
- * The target id of e.  A live target keeps the id once known, so its later
- * results carry it and skip the lookup; only a target's first results (and
- * those of a target already removed) look the key up.
- */
-static int64_t event_target(health_loop_t *hl, event_t *e)
-{
-	if (e->target_id)
-		return e->target_id;
-	e->target_id = row_id(hl, hl->sel_target, hl->ins_target, e->key);
-	if (!e->target_id)
-		return 0;
-	e->target_id_new = true;
-	health_target_t *t = find_key(hl->cur, hl->ncur, e->key);
-	if (t)
-		t->store_id = e->target_id;
-	return e->target_id;
-}
-
-/* The reason id of text: nearly every result repeats one of a few, so a small cache answers. */
-static int64_t reason_id(health_loop_t *hl, const char *text)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	reason_slot_t *r = &hl->reasons[h % REASON_CACHE];
-	if (r->text && strcmp(r->text, text) == 0)
-		return r->id;
-	int64_t id = row_id(hl, hl->sel_reason, hl->ins_reason, text);
-	if (!id)
-		return 0;
-	free(r->text);
-	r->text = gslb_strdup(text);
-	r->id = id;
-	return id;
-}
-
-/* The flush rolled back: the target and reason rows it made are gone, so are their ids. */
-static void forget_new_ids(health_loop_t *hl)
-{
-	for (size_t i = 0; i < hl->nq; i++) {
-		event_t *e = &hl->q[i];
-		if (!e->target_id_new)
-			continue;
-		health_target_t *t = find_key(hl->cur, hl->ncur, e->key);
-		if (t)
-			t->store_id = 0;
-		e->target_id = 0;
-		e->target_id_new = false;
-	}
-	for (size_t i = 0; i < REASON_CACHE; i++) {
-		free(hl->reasons[i].text);
-		hl->reasons[i].text = NULL;
-	}
-}
-
-static void write_event(health_loop_t *hl, event_t *e)
-{
-	sqlite3_stmt *s;
-	int64_t tid = event_target(hl, e);
-
-	if (!tid)
+	if (!hl->store)
 		return;
-	if (e->is_change) {
-		s = hl->ins_change;
-		sqlite3_bind_int64(s, 1, db_time(e->time_ms));
-		sqlite3_bind_int64(s, 2, tid);
-		sqlite3_bind_text(s, 3, state_name(e->from_up), -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, state_name(e->up), -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, e->reason, -1, SQLITE_STATIC);
-		if (step(s))
-			db_log(hl, "insert state_change");
-		return;
-	}
-	int64_t rid = e->reason ? reason_id(hl, e->reason) : 0;
-	s = hl->ins_probe;
-	sqlite3_bind_int64(s, 1, tid);
-	sqlite3_bind_int64(s, 2, e->time_ms);
-	sqlite3_bind_int(s, 3, e->ok);
-	if (e->latency_ms >= 0)
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)(e->latency_ms * 1000.0 + 0.5));
-	else
-		sqlite3_bind_null(s, 4);
-	if (rid)
-		sqlite3_bind_int64(s, 5, rid);
-	else
-		sqlite3_bind_null(s, 5);
-	if (step(s))
-		db_log(hl, "insert probe_result");
-	s = hl->up_state;
-	sqlite3_bind_int64(s, 1, tid);
-	sqlite3_bind_text(s, 2, state_name(e->up), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, db_time(e->since_ms));
-	sqlite3_bind_text(s, 4, e->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, db_time(e->time_ms));
-	sqlite3_bind_double(s, 6, e->latency_ms);
-	if (step(s))
-		db_log(hl, "update target_state");
+	const char **keys = gslb_calloc(hl->ncur ? hl->ncur : 1, sizeof(*keys));
+	for (size_t i = 0; i < hl->ncur; i++)
+		keys[i] = hl->cur[i]->key;
+	db_health_targets_set(hl->store, keys, hl->ncur);
+	free(keys);
 }
 
-/*
- * Delete the results older than --history of the next few targets.  Each
- * target's results are one range of the primary key, its oldest at the
- * start, so this is one short range delete per target.  A slice of the
- * targets per flush goes round all of them within PRUNE_ROUND_S (sooner
- * when they are few), in small steps rather than one long transaction.
- *
- * A target no longer checked (its member, address or check removed) goes
- * too, with its last state, once its last result and state change have aged
- * out: then `gslbctl history` has nothing left to show of it, and addresses
- * that come and go do not grow the file for ever.  This runs after the
- * flush wrote the queue, so a result of a target removed since is already
- * in probe_result and keeps the row; a target added again later looks its
- * key up anew.
- */
-static void prune_results(health_loop_t *hl)
+/* Loop thread: apply_pending(), and hand the store the new set when there is one. */
+static void apply_and_store(health_loop_t *hl)
 {
-	int64_t cut = wall_ms() - (int64_t)hl->history_hours * 3600 * 1000;
-	int64_t batch = (int64_t)(hl->ncur / (PRUNE_ROUND_S * 1000 / FLUSH_MS)) + PRUNE_BATCH_MIN;
-	int64_t id = 0, n = 0;
-	sqlite3_stmt *ids = hl->prune_ids;
-
-	sqlite3_bind_int64(ids, 1, hl->prune_cursor);
-	sqlite3_bind_int64(ids, 2, batch);
-	while (sqlite3_step(ids) == SQLITE_ROW) {
-		id = sqlite3_column_int64(ids, 0);
-		n++;
-		sqlite3_bind_int64(hl->del_probe, 1, id);
-		sqlite3_bind_int64(hl->del_probe, 2, cut);
-		if (step(hl->del_probe))
-			db_log(hl, "prune probe_result");
-		const char *key = (const char *)sqlite3_column_text(ids, 1);
-		if (key && find_key(hl->cur, hl->ncur, key))
-			continue;
-		sqlite3_bind_int64(hl->del_gone_state, 1, id);
-		if (step(hl->del_gone_state))
-			db_log(hl, "prune target_state");
-		sqlite3_bind_int64(hl->del_gone_target, 1, id);
-		if (step(hl->del_gone_target))
-			db_log(hl, "prune target");
-	}
-	sqlite3_reset(ids);
-	hl->prune_cursor = n < batch ? 0 : id;
+	health_target_t **before = hl->cur;
+	apply_pending(hl);
+	/* apply_pending() always installs a new array; cur is only written on this thread. */
+	if (hl->cur != before)
+		store_targets(hl);
 }
 
-static void prune_changes(health_loop_t *hl)
+/* Write what the store holds and close it; after the loop stopped (or never started). */
+static void store_close(health_loop_t *hl)
 {
-	sqlite3_bind_int64(hl->del_change, 1, db_time(wall_ms()) - CHANGES_KEEP_S);
-	if (step(hl->del_change))
-		db_log(hl, "prune state_change");
-}
-
-static void flush(health_loop_t *hl, bool prune_now)
-{
-	int rc;
-
-	if (!hl->db) {
-		queue_clear(hl, hl->nq);
-		return;
-	}
-	if (!hl->nq && !prune_now)
-		return;
-	if (db_prepare(hl) < 0) {
-		/* Missing tables: not worth retrying every second, nor keeping the results. */
-		queue_clear(hl, hl->nq);
-		return;
-	}
-	rc = sqlite3_exec(hl->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		/* Locked past the busy timeout: keep the queue for the next second. */
-		db_log(hl, "begin");
-		return;
-	}
-	for (size_t i = 0; i < hl->nq; i++)
-		write_event(hl, &hl->q[i]);
-	prune_results(hl);
-	if (prune_now)
-		prune_changes(hl);
-	rc = sqlite3_exec(hl->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		db_log(hl, "commit");
-		sqlite3_exec(hl->db, "ROLLBACK", NULL, NULL, NULL);
-		forget_new_ids(hl);
-		return;
-	}
-	queue_clear(hl, hl->nq);
-}
-
-static void flush_cb(uv_timer_t *h)
-{
-	health_loop_t *hl = h->data;
-	bool p = ++hl->ticks % PRUNE_EVERY == 1;
-	flush(hl, p);
+	db_health_close(hl->store);
+	hl->store = NULL;
 }
 
 /* Control thread, under mu: the stored state of a target never seen by this process. */
 static bool stored_state(health_loop_t *hl, const char *key, bool *up, int64_t *since_ms)
 {
-	sqlite3_stmt *s = NULL;
-	bool found = false;
-
-	if (!hl->db_path)
-		return false;
-	if (!hl->rdb && !hl->rdb_tried) {
-		hl->rdb_tried = true;
-		if (sqlite3_open_v2(hl->db_path, &hl->rdb, SQLITE_OPEN_READONLY, NULL) !=
-		    SQLITE_OK) {
-			sqlite3_close(hl->rdb);
-			hl->rdb = NULL;
-			return false;
-		}
-		sqlite3_busy_timeout(hl->rdb, BUSY_TIMEOUT_MS);
-	}
-	if (!hl->rdb)
-		return false;
-	if (sqlite3_prepare_v2(hl->rdb,
-			       "SELECT s.state, s.since FROM target_state s "
-			       "JOIN target t ON t.id = s.target_id WHERE t.key = ?1",
-			       -1, &s, NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		const unsigned char *st = sqlite3_column_text(s, 0);
-		*up = !st || strcmp((const char *)st, "down") != 0;
-		*since_ms = sqlite3_column_int64(s, 1) * 1000;
-		found = true;
-	}
-	sqlite3_finalize(s);
-	return found;
+	return hl->store && db_health_state_get(hl->store, key, up, since_ms) == 0;
 }
 
 /* ---- the loop ---- */
@@ -816,7 +439,7 @@ static void async_cb(uv_async_t *a)
 	health_loop_t *hl = a->data;
 	bool stop;
 
-	apply_pending(hl);
+	apply_and_store(hl);
 	pthread_mutex_lock(&hl->mu);
 	stop = hl->stop_req;
 	pthread_mutex_unlock(&hl->mu);
@@ -832,8 +455,6 @@ static void async_cb(uv_async_t *a)
 	for (size_t i = 0; i < n; i++)
 		target_remove(cur[i]);
 	free(cur);
-	flush(hl, false);
-	uv_close((uv_handle_t *)&hl->flush_timer, close_cb);
 	uv_close((uv_handle_t *)&hl->async, close_cb);
 }
 
@@ -842,7 +463,7 @@ static void thread_main(void *arg)
 	health_loop_t *hl = arg;
 
 	pthread_setname_np(pthread_self(), "health");
-	apply_pending(hl);
+	apply_and_store(hl);
 	uv_run(&hl->loop, UV_RUN_DEFAULT);
 }
 
@@ -852,41 +473,32 @@ health_loop_t *health_loop_new(lb_health_t *table, const char *db_path, const ch
 	health_loop_t *hl = gslb_calloc(1, sizeof(*hl));
 
 	hl->table = table;
-	hl->history_hours = history_hours ? history_hours : 24;
 	hl->rng[0] = uv_hrtime() ^ 0x9e3779b97f4a7c15ull;
 	hl->rng[1] = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)hl;
 	pthread_mutex_init(&hl->mu, NULL);
 	hl->tls = health_tls_ctx_new(ca_file);
 	if (!hl->tls)
 		goto fail;
-	if (db_path) {
-		hl->db_path = gslb_strdup(db_path);
-		if (sqlite3_open_v2(db_path, &hl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-				    NULL) != SQLITE_OK) {
-			log_err("health: cannot open database %s: %s", db_path,
-				hl->db ? sqlite3_errmsg(hl->db) : "out of memory");
-			goto fail;
-		}
-		sqlite3_busy_timeout(hl->db, BUSY_TIMEOUT_MS);
-		sqlite3_exec(hl->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-		sqlite3_exec(hl->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-	}
 	int rc = uv_loop_init(&hl->loop);
 	if (rc < 0) {
 		log_err("health: cannot create the loop: %s", uv_strerror(rc));
 		goto fail;
 	}
+	if (db_path) {
+		db_health_conf_t sc = { .history_hours = history_hours };
+		rc = db_health_open(db_path, &sc, &hl->store);
+		if (rc < 0) {
+			log_err("health: cannot open database %s: %s", db_path, gslb_strerror(rc));
+			uv_loop_close(&hl->loop);
+			goto fail;
+		}
+	}
 	uv_async_init(&hl->loop, &hl->async, async_cb);
 	hl->async.data = hl;
-	uv_timer_init(&hl->loop, &hl->flush_timer);
-	hl->flush_timer.data = hl;
-	uv_timer_start(&hl->flush_timer, flush_cb, FLUSH_MS, FLUSH_MS);
 	return hl;
 fail:
-	sqlite3_close(hl->db);
 	if (hl->tls)
 		SSL_CTX_free(hl->tls);
-	free(hl->db_path);
 	pthread_mutex_destroy(&hl->mu);
 	free(hl);
 	return NULL;
@@ -912,6 +524,17 @@ void health_loop_set_observer(health_loop_t *hl, health_event_cb cb, void *arg)
 const health_stats_t *health_loop_stats(const health_loop_t *hl)
 {
 	return &hl->stats;
+}
+
+void health_loop_store_stats(const health_loop_t *hl, health_store_stats_t *st)
+{
+	db_health_stats_t ds = { 0 };
+
+	if (hl->store)
+		db_health_stats_get(hl->store, &ds);
+	st->results_dropped = ds.results_dropped;
+	st->changes_dropped = ds.changes_dropped;
+	st->queued = ds.queued;
 }
 
 void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg)
@@ -1045,6 +668,8 @@ void health_loop_stop(health_loop_t *hl)
 	uv_async_send(&hl->async);
 	uv_thread_join(&hl->thread);
 	hl->joined = true;
+	/* The loop is gone: nothing adds to the store now; it writes what is left and closes. */
+	store_close(hl);
 }
 
 void health_loop_free(health_loop_t *hl)
@@ -1056,7 +681,6 @@ void health_loop_free(health_loop_t *hl)
 	} else {
 		/* Never ran: close the handles made by _new() on this thread. */
 		hl->closed = true;
-		uv_close((uv_handle_t *)&hl->flush_timer, close_cb);
 		uv_close((uv_handle_t *)&hl->async, close_cb);
 		uv_run(&hl->loop, UV_RUN_DEFAULT);
 	}
@@ -1065,15 +689,8 @@ void health_loop_free(health_loop_t *hl)
 		target_free(hl->pending[i]);
 	free(hl->pending);
 	free(hl->cur);
-	queue_clear(hl, hl->nq);
-	free(hl->q);
-	db_finalize(hl);
-	for (size_t i = 0; i < REASON_CACHE; i++)
-		free(hl->reasons[i].text);
-	sqlite3_close(hl->db);
-	sqlite3_close(hl->rdb);
+	store_close(hl);
 	SSL_CTX_free(hl->tls);
-	free(hl->db_path);
 	pthread_mutex_destroy(&hl->mu);
 	free(hl);
 }

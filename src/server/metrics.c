@@ -446,6 +446,20 @@ static void health_render(sbuf_t *b, const server_metrics_t *m)
 		  LOAD(st->transitions[1]));
 	sb_printf(b, "gslbd_health_transitions_total{to=\"down\"} %" PRIu64 "\n",
 		  LOAD(st->transitions[0]));
+	health_store_stats_t ss = { 0 };
+	if (hl)
+		health_loop_store_stats(hl, &ss);
+	sb_head(b, "gslbd_health_results_queued", "gauge",
+		"Probe results and state changes waiting to be written to the database.");
+	sb_printf(b, "gslbd_health_results_queued %" PRIu64 "\n", ss.queued);
+	sb_head(b, "gslbd_health_results_dropped_total", "counter",
+		"Probe results never written: the oldest, dropped while the database could not be "
+		"written.");
+	sb_printf(b, "gslbd_health_results_dropped_total %" PRIu64 "\n", ss.results_dropped);
+	sb_head(b, "gslbd_health_changes_dropped_total", "counter",
+		"State changes never written: the oldest, dropped while too many waited (never to "
+		"make room for results).");
+	sb_printf(b, "gslbd_health_changes_dropped_total %" PRIu64 "\n", ss.changes_dropped);
 #undef LOAD
 }
 

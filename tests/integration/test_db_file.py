@@ -109,6 +109,9 @@ def test_replaced(t):
     ctl(new, 'member', 'add', 'pool.example.test', 'b', '--address', '192.0.2.72')
     ctl(new, 'pool', 'add', 'pool2.example.test')
     ctl(new, 'member', 'add', 'pool2.example.test', 'c', '--address', '192.0.2.73')
+    # A check whose probes (to a closed loopback port) must be stored in the new file.
+    ctl(new, 'check', 'set', 'pool2.example.test', '--type', 'tcp', '--port', '1',
+        '--target', '127.0.0.1', '--member', 'c', '--interval', '1', '--timeout', '0.2')
     os.rename(new, db)
     took = wait_for(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.72']) and
                     ask('pool2.example.test') == (NOERROR, ['192.0.2.73']), 3)
@@ -130,6 +133,16 @@ def test_replaced(t):
         con.close()
     t.eq((check, names), ([('ok',)], ['pool.example.test.', 'pool2.example.test.']),
          'the new file is intact and holds its own pools (not paired with the old -wal)')
+
+    def probes_stored():
+        con = sqlite3.connect(db, timeout=2)
+        try:
+            return con.execute('SELECT count(*) FROM probe_result').fetchone()[0]
+        finally:
+            con.close()
+    wait_for(lambda: probes_stored() > 0, 5)
+    t.ok(probes_stored() > 0, 'the health writer moved to the new file: its probes are stored '
+         'there')
 
     # Deleted: logged; the last configuration read keeps being served.
     os.unlink(db)

@@ -214,6 +214,9 @@ def test_format(t, m):
             'gslbd_member_up': 'gauge', 'gslbd_target_up': 'gauge',
             'gslbd_probes_total': 'counter', 'gslbd_probe_duration_seconds': 'histogram',
             'gslbd_health_transitions_total': 'counter', 'gslbd_reloads_total': 'counter',
+            'gslbd_health_results_queued': 'gauge',
+            'gslbd_health_results_dropped_total': 'counter',
+            'gslbd_health_changes_dropped_total': 'counter',
             'gslbd_reload_failures_total': 'counter', 'gslbd_snapshot_age_seconds': 'gauge',
             'gslbd_snapshot_generation': 'gauge'}
     t.eq({k: m.types.get(k) for k in want}, want, 'every documented metric has its TYPE')
