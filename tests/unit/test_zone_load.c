@@ -517,6 +517,43 @@ static void test_class_before_ttl(void)
 	ok(starts_with(e, "twottl.test.zone:4: "), "two TTLs: rejected");
 }
 
+/* RFC 6672 2.4: one DNAME per name, none beside a CNAME; names below it are occluded. */
+static void test_dname(void)
+{
+	mkdir_in("dname");
+	const char *e;
+	put("dname", "dncn.test.zone", SOA_NS "x DNAME y.example.\nx CNAME z.example.\n");
+	e = load_fails("dname", "dncn.test.zone");
+	ok(starts_with(e, "dncn.test.zone: ") && contains(e, "x.dncn.test.") &&
+		   contains(e, "DNAME") && contains(e, "CNAME"),
+	   "a DNAME and a CNAME at one name: rejected, naming both");
+	put("dname", "dn2.test.zone", SOA_NS "x DNAME y.example.\nx DNAME z.example.\n");
+	e = load_fails("dname", "dn2.test.zone");
+	ok(starts_with(e, "dn2.test.zone: ") && contains(e, "x.dn2.test.") &&
+		   contains(e, "more than one DNAME"),
+	   "two DNAMEs at one name: rejected");
+
+	put("dname", "occ.test.zone",
+	    SOA_NS "dn DNAME target\ndn TXT \"beside\"\nocc.dn A 192.0.2.9\n"
+		   "deep.occ.dn TXT \"deep\"\n*.dn A 192.0.2.8\ntarget A 192.0.2.7\n");
+	char err[1024] = "";
+	zone_t *z = NULL;
+	int ret = zone_load_file(dirpath("dname"), "occ.test.zone", &z, err, sizeof(err));
+	if (!ok(ret == 0 && z, "data below a DNAME loads (RFC 6672 2.4: occluded)")) {
+		diag("ret %d: %s", ret, err);
+		return;
+	}
+	const zone_node_t *n = node(z, "dn.occ.test.");
+	ok(n && (n->flags & ZONE_NODE_DNAME) && rrset(z, "dn.occ.test.", DNS_T_TXT),
+	   "the DNAME node keeps its other data");
+	ok(!node(z, "occ.dn.occ.test.") && !node(z, "deep.occ.dn.occ.test.") &&
+		   !node(z, "*.dn.occ.test."),
+	   "names below the DNAME are not found");
+	ok(n && !n->wild, "a wildcard below the DNAME is not the DNAME owner's wildcard");
+	ok(rrset(z, "target.occ.test.", DNS_T_A) != NULL, "names beside it are");
+	zone_unref(z);
+}
+
 static unsigned set_count(const zone_set_t *s)
 {
 	return s ? s->count : 0;
@@ -586,6 +623,7 @@ int main(void)
 	test_quotes();
 	test_integers();
 	test_class_before_ttl();
+	test_dname();
 	test_dir();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	printf("1..%d\n", tap_n);
