@@ -38,6 +38,13 @@ struct query {
 	uint8_t edns_version;
 	uint16_t udp_size;
 	struct ecs ecs;
+
+	/* Set only when parsing returns PARSE_TSIG: the query's TSIG (RFC 8945 4.2). */
+	uint8_t tsig_key[DNS_NAME_MAX]; /* its owner, the key name, uncompressed */
+	uint8_t tsig_key_len;
+	size_t tsig_rdata;     /* offset of its rdata in the query */
+	size_t tsig_orig_id;   /* offset of its Original ID field */
+	uint16_t tsig_alg_len; /* the algorithm name, first in the rdata */
 };
 
 /* ---- the response being written ---- */
@@ -99,6 +106,7 @@ enum parse_result {
 	PARSE_NOTIMP,	   /* NOTIMP, question and OPT echoed */
 	PARSE_NOTIMP_NOQ,  /* NOTIMP, header only */
 	PARSE_BADVERS,
+	PARSE_TSIG, /* signed: NOTAUTH with a TSIG error, question and OPT echoed */
 };
 
 /* Skip a possibly compressed name in a record; returns the new offset or 0. */
@@ -183,6 +191,59 @@ static inline __attribute__((always_inline)) int parse_opt(struct query *q, cons
 	return PARSE_OK;
 }
 
+/*
+ * Copy a possibly compressed name at pos into out (DNS_NAME_MAX bytes).
+ * Pointers must go backwards, so there are no loops.  Returns its length or
+ * -1.
+ */
+static int name_expand(const uint8_t *m, size_t len, size_t pos, uint8_t *out)
+{
+	size_t n = 0;
+	for (;;) {
+		if (pos >= len)
+			return -1;
+		uint8_t l = m[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (len - pos < 2 || (size_t)(dns_get16(m + pos) & PTR_MAX) >= pos)
+				return -1;
+			pos = dns_get16(m + pos) & PTR_MAX;
+			continue;
+		}
+		if (l & 0xc0 || n + 1 + l > DNS_NAME_MAX || len - pos < 1 + (size_t)l)
+			return -1;
+		memcpy(out + n, m + pos, 1 + (size_t)l);
+		n += 1 + (size_t)l;
+		pos += 1 + (size_t)l;
+		if (l == 0)
+			return (int)n;
+	}
+}
+
+/*
+ * A TSIG RR (RFC 8945 4.2) owned by the name at name_pos, its rdata of
+ * rdlen bytes at pos.  Its fields are kept for the error response;
+ * PARSE_TSIG, or PARSE_FORMERR when it cannot be interpreted (RFC 8945 5.2).
+ */
+static __attribute__((noinline, cold)) int parse_tsig(struct query *q, const uint8_t *m, size_t len,
+						      size_t name_pos, size_t pos, uint16_t rdlen)
+{
+	int kl = name_expand(m, len, name_pos, q->tsig_key);
+	/* The algorithm name is never compressed (RFC 8945 4.2, RFC 3597 4). */
+	int al = dns_name_len(m + pos, rdlen);
+	/* Time Signed, Fudge, MAC Size, then MAC, Original ID, Error, Other Len, Other Data. */
+	if (kl < 0 || al < 0 || rdlen - (size_t)al < 10)
+		return PARSE_FORMERR;
+	size_t mac_len = dns_get16(m + pos + al + 8);
+	size_t rest = rdlen - (size_t)al - 10;
+	if (rest < mac_len + 6 || rest - mac_len - 6 != dns_get16(m + pos + al + 10 + mac_len + 4))
+		return PARSE_FORMERR;
+	q->tsig_key_len = (uint8_t)kl;
+	q->tsig_rdata = pos;
+	q->tsig_alg_len = (uint16_t)al;
+	q->tsig_orig_id = pos + (size_t)al + 10 + mac_len;
+	return PARSE_TSIG;
+}
+
 static int parse_message(struct query *q, const uint8_t *m, size_t len);
 
 static int parse_query(struct query *q, const uint8_t *m, size_t len)
@@ -199,7 +260,7 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 	 */
 	bool notimp = ((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY;
 	int ret = parse_message(q, m, len);
-	if (notimp)
+	if (notimp && ret != PARSE_TSIG)
 		return ret == PARSE_OK ? PARSE_NOTIMP : PARSE_NOTIMP_NOQ;
 	return ret;
 }
@@ -235,7 +296,8 @@ static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
 
 /*
  * The answer, authority and additional records from pos on: only an OPT in
- * the additional section is of use.  PARSE_OK, PARSE_FORMERR or PARSE_BADVERS.
+ * the additional section is of use, and a TSIG, which is answered with an
+ * error.  PARSE_OK, PARSE_FORMERR, PARSE_BADVERS or PARSE_TSIG.
  */
 static inline __attribute__((always_inline)) int parse_records(struct query *q, const uint8_t *m,
 							       size_t len, size_t pos)
@@ -263,6 +325,11 @@ static inline __attribute__((always_inline)) int parse_records(struct query *q, 
 			int ret = parse_opt(q, m, pos, rclass, ttl, rdlen);
 			if (ret != PARSE_OK)
 				return ret;
+		} else if (type == DNS_T_TSIG) {
+			/* RFC 8945 5.1: the last record, in the additional section. */
+			if (i != total - 1 || i < an + ns)
+				return PARSE_FORMERR;
+			return parse_tsig(q, m, len, name_pos, pos, rdlen);
 		}
 		pos += rdlen;
 	}
@@ -1078,6 +1145,48 @@ static inline __attribute__((always_inline)) void put_opt(struct answer *a)
 	a->r.count[SEC_AR]++;
 }
 
+/*
+ * RFC 8945 5.2.2: no key is known (none can be configured), so a signed
+ * query gets NOTAUTH and a TSIG RR with error BADKEY: the query's key name
+ * and algorithm, its Time Signed, Fudge and Original ID, no MAC (the
+ * response is unsigned, RFC 8945 5.3.2), no other data.  It is the last
+ * record, after the OPT (bare, as for FORMERR), both written here; when they
+ * do not fit in limit, the question alone goes with TC=1.
+ */
+static __attribute__((noinline, cold)) void put_tsig_error(struct answer *a, const uint8_t *req,
+							   size_t limit)
+{
+	struct query *q = a->q;
+	size_t optl = q->edns ? opt_len(a) : 0;
+	size_t rdlen = (size_t)q->tsig_alg_len + 16;
+	size_t need = q->tsig_key_len + 10 + rdlen;
+	a->rcode = DNS_RCODE_NOTAUTH;
+	if (a->r.pos + optl + need > limit) {
+		a->r.overflow = true;
+		return;
+	}
+	if (q->edns)
+		put_opt(a);
+	q->edns = false; /* written */
+	uint8_t *w = a->r.buf + a->r.pos;
+	memcpy(w, q->tsig_key, q->tsig_key_len);
+	w += q->tsig_key_len;
+	dns_put16(w, DNS_T_TSIG);
+	dns_put16(w + 2, DNS_C_ANY);
+	dns_put32(w + 4, 0);
+	dns_put16(w + 8, (uint16_t)rdlen);
+	w += 10;
+	/* Algorithm Name, Time Signed and Fudge, as in the query. */
+	memcpy(w, req + q->tsig_rdata, (size_t)q->tsig_alg_len + 8);
+	w += q->tsig_alg_len + 8;
+	dns_put16(w, 0);
+	memcpy(w + 2, req + q->tsig_orig_id, 2);
+	dns_put16(w + 4, 17); /* BADKEY */
+	dns_put16(w + 6, 0);
+	a->r.pos += need;
+	a->r.count[SEC_AR]++;
+}
+
 static bool qtype_is_meta(uint16_t t)
 {
 	/* RFC 6895 3.1: 128-255 are meta and query types; ANY has its own rule. */
@@ -1140,7 +1249,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	/* Header and question echoed as received (letter case included). */
 	memcpy(resp, req, 4);
 	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS ||
-		      pr == PARSE_NOTIMP;
+		      pr == PARSE_NOTIMP || pr == PARSE_TSIG;
 	/*
 	 * Nothing after a bad question is trusted; a message with no question
 	 * or several kept its OPT only if everything parsed (parse_no_question).
@@ -1172,6 +1281,11 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 		q.has_ecs = false;
 		q.nsid = false;
 		optl = opt_len(&a);
+		break;
+	case PARSE_TSIG:
+		q.has_ecs = false;
+		q.nsid = false;
+		put_tsig_error(&a, req, limit);
 		break;
 	default:
 		if (q.qclass == DNS_C_CH) {

@@ -1957,6 +1957,147 @@ static void test_ds_parent(void)
 }
 
 /*
+ * Append a TSIG RR (RFC 8945 4.2) with a MAC of maclen bytes; bumps
+ * ARCOUNT.  Returns the offset of its rdata.
+ */
+static size_t q_tsig(struct q *q, const char *key, size_t maclen)
+{
+	uint8_t *p = q->b + q->len;
+	int n = dns_name_from_str(p, key);
+	if (n < 0)
+		bail_out("bad key name %s", key);
+	p += n;
+	dns_put16(p, DNS_T_TSIG);
+	dns_put16(p + 2, DNS_C_ANY);
+	dns_put32(p + 4, 0);
+	uint8_t *rd = p + 10;
+	int al = dns_name_from_str(rd, "hmac-sha256.");
+	uint8_t *f = rd + al;
+	static const uint8_t when[6] = { 0, 0, 0x6b, 0x16, 0x34, 0xf8 };
+	memcpy(f, when, 6);
+	dns_put16(f + 6, 300);
+	dns_put16(f + 8, (uint16_t)maclen);
+	memset(f + 10, 0xab, maclen);
+	f += 10 + maclen;
+	dns_put16(f, dns_get16(q->b)); /* original ID */
+	dns_put16(f + 2, 0);
+	dns_put16(f + 4, 0);
+	f += 6;
+	dns_put16(p + 8, (uint16_t)(f - rd));
+	q->len = (size_t)(f - q->b);
+	dns_put16(q->b + 10, (uint16_t)(dns_get16(q->b + 10) + 1));
+	return (size_t)(rd - q->b);
+}
+
+/* The response's TSIG RR is RFC 8945 5.2.2's unsigned BADKEY error for the query's key. */
+static bool tsig_badkey(const char *key)
+{
+	const struct rr *t = first_of(&m, 2, DNS_T_TSIG);
+	static const uint8_t want[] = "\13hmac-sha256\0"
+				      "\0\0\x6b\x16\x34\xf8" /* time signed, copied */
+				      "\x01\x2c"	     /* fudge, copied */
+				      "\0\0"		     /* no MAC */
+				      "\x12\x34"	     /* original ID */
+				      "\0\x11"		     /* BADKEY */
+				      "\0\0";		     /* no other data */
+	bool r = t && t == &m.rr[m.nrr - 1] && owner_ci(t, key) && t->rclass == DNS_C_ANY &&
+		 t->ttl == 0 && rdata_is(&m, t, want, sizeof(want) - 1);
+	if (!r && t)
+		diag("  TSIG class %u ttl %u rdlen %u", t->rclass, t->ttl, t->rdlen);
+	return r;
+}
+
+/* RFC 8945 5.2: no key is configured, so every signed query is answered NOTAUTH / BADKEY. */
+static void test_tsig(void)
+{
+	struct q q;
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "Key.Example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && !aa() && question_echoed(&q) && counts(0, 0, 1),
+	   "signed query: NOTAUTH, AA=0, question echoed, no records but the TSIG");
+	ok(tsig_badkey("key.example."),
+	   "TSIG: key name and algorithm of the query, time and fudge copied, no MAC, BADKEY");
+
+	uint8_t nsid[4];
+	size_t nl = opt_put(nsid, DNS_EDNS_NSID, NULL, 0);
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, true, nsid, nl);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && counts(0, 0, 2) && m.nopt == 1 &&
+		   m.rr[0].type == DNS_T_OPT && m.opt_rdlen == 0 && tsig_badkey("key.example."),
+	   "with EDNS: OPT (no NSID) then the TSIG, last");
+
+	q_make(&q, 0x1234, 0x2000 /* NOTIFY */, "example.com.", DNS_T_SOA, DNS_C_IN);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("key.example."),
+	   "signed NOTIFY: NOTAUTH, not NOTIMP");
+	q_make(&q, 0x1234, 0, "version.bind.", DNS_T_TXT, DNS_C_CH);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && m.an == 0, "signed CH query: NOTAUTH");
+	q_std(&q, "www.example.org.", DNS_T_A);
+	q_tsig(&q, "key.example.", 0);
+	ask(&q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("key.example."),
+	   "signed query for a name not served, empty MAC, TCP: NOTAUTH");
+
+	/* The key name compressed: a pointer to example.com in the question. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	size_t kpos = q.len;
+	q_tsig(&q, "example.com.", 32);
+	q.b[kpos] = 0xc0;
+	q.b[kpos + 1] = 12 + 4;
+	memmove(q.b + kpos + 2, q.b + kpos + 13, q.len - kpos - 13);
+	q.len -= 11;
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("example.com."),
+	   "a compressed key name is written out in full");
+
+	/* RFC 8945 5.1: the TSIG must be the last record; a broken one is FORMERR. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR && m.an == 0 && first_of(&m, 2, DNS_T_TSIG) == NULL,
+	   "TSIG before the OPT: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	dns_put16(q.b + 6, 1);
+	dns_put16(q.b + 10, 0);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "TSIG in the answer section: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "two TSIGs: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	size_t rd = q_tsig(&q, "key.example.", 32);
+	dns_put16(q.b + rd - 2, 20); /* rdlength: the MAC goes past it */
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "TSIG rdata shorter than its fields: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	rd = q_tsig(&q, "key.example.", 32);
+	q.b[rd] = 0xc0; /* the algorithm name a pointer */
+	q.b[rd + 1] = 12;
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "a compressed algorithm name: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 1, false, NULL, 0);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_BADVERS, "EDNS version 1 and TSIG: BADVERS first");
+
+	/* Unsigned queries with other additional records are answered as before. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2, "unsigned: answered");
+}
+
+/*
  * zone_set_find() compares apexes for small sets and hashes suffixes for
  * larger ones: both must find the deepest zone, at label boundaries only.
  */
@@ -2070,6 +2211,7 @@ int main(void)
 	test_dname();
 	test_cname_loop();
 	test_ds_parent();
+	test_tsig();
 
 	ok(responses > 150, "%d responses checked", responses);
 	is_int(bad_responses, 0,
