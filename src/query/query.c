@@ -721,7 +721,7 @@ enum step {
 	STEP_PARENT_DS, /* DS at the zone apex: the parent zone's, if served (RFC 4035 3.1.4.1) */
 };
 
-/* Interface 8: in-zone CNAME chains are followed up to 8 links (a DNAME counts as one). */
+/* In-zone CNAME chains are followed up to 8 links (README, DNS behaviour); a DNAME counts as one. */
 #define CHAIN_LINKS_MAX 8
 
 /*
@@ -899,9 +899,9 @@ static inline __attribute__((always_inline)) bool chain_seen(struct chain *ch, c
  * (once per answer) and the CNAME it synthesizes: owner c, TTL the
  * DNAME's, target c's labels above d's name replaced by the DNAME's target.
  * The target is written as the labels below the zone apex and a pointer to
- * the apex when it is in the zone (the shape chain_next() expects), else as
- * the prefix and a pointer into the DNAME's rdata.  Returns true when the
- * chain goes on with the target, now c.
+ * the apex when it is in the zone (the shape chain_next() expects), else in
+ * full.  A substitution too long is YXDOMAIN (RFC 6672 2.2).  Returns true
+ * when the chain goes on with the target, now c.
  */
 static inline __attribute__((always_inline)) bool put_dname(struct answer *a, const zone_t *z,
 							    struct cur *c, const zone_node_t *d,
@@ -946,9 +946,14 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 		a->rcode = DNS_RCODE_YXDOMAIN;
 		return false;
 	}
-	size_t tat = dat + 12; /* the DNAME's rdata: its target, never compressed */
-	size_t below = inzone ? sfx : tat <= PTR_MAX ? 0 : tlen;
-	size_t rdlen = plen + below + (inzone || tat <= PTR_MAX ? 2 : 0);
+	/*
+	 * The target's labels below the apex are copied from the DNAME's rdata
+	 * (never compressed, RFC 6672 2.5), the apex is a pointer; a target out
+	 * of the zone is written in full, as knotd and nsd do, not as a pointer
+	 * into that rdata.
+	 */
+	size_t below = inzone ? sfx : tlen;
+	size_t rdlen = plen + below + (inzone ? 2 : 0);
 	struct resp *r = &a->r;
 	if (r->overflow || r->pos + 12 + rdlen > r->limit) {
 		r->overflow = true;
@@ -961,11 +966,9 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	dns_put32(w + 6, dn->ttl);
 	dns_put16(w + 10, (uint16_t)rdlen);
 	memcpy(w + 12, c->lname, plen);
-	memcpy(w + 12 + plen, r->buf + tat, below);
+	memcpy(w + 12 + plen, r->buf + dat + 12, below);
 	if (inzone)
 		dns_put16(w + 12 + plen + below, PTR(r->apex_ptr));
-	else if (tat <= PTR_MAX)
-		dns_put16(w + 12 + plen + below, PTR(tat));
 	size_t rdat = r->pos + 12;
 	r->pos += 12 + rdlen;
 	r->count[SEC_AN]++;
@@ -999,6 +1002,13 @@ static void answer_parent_ds(struct answer *a, const zone_t *z)
 	}
 	a->r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q->qname_len - p->apex_len);
 	answer_zone_again(a, p);
+	/*
+	 * A zone served here but not delegated by its parent: the parent has
+	 * no such name, yet it exists.  NXDOMAIN would deny everything below
+	 * it (RFC 8020), so the answer is the parent's NODATA, as nsd gives.
+	 */
+	if (a->rcode == DNS_RCODE_NXDOMAIN && a->r.count[SEC_AN] == 0)
+		a->rcode = DNS_RCODE_NOERROR;
 }
 
 /*
