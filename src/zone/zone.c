@@ -647,6 +647,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			n->flags |= ZONE_NODE_DNAME;
 			name_str(nbuf, sizeof(nbuf), n->name);
 			if (zone_node_rrset(n, DNS_T_CNAME)) {
+				/* Named here: the CNAME check below would say "other data". */
 				ret = GSLB_ECNAME;
 				snprintf(err, errlen, "%s has a DNAME and a CNAME (RFC 6672 2.4)",
 					 nbuf);
@@ -681,7 +682,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		}
 	}
 	occluded = gslb_calloc(uniq, sizeof(*occluded));
-	size_t nocc = 0;
+	size_t nocc = 0, nocc_all = 0;
 	const zone_node_t *first_occ = NULL, *first_dname = NULL;
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
@@ -694,7 +695,9 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		const uint8_t *p = n->name;
 		size_t len = n->name_len;
 		for (;;) {
-			const zone_node_t *a = p == n->name ? n : zone_node_find(z, p, len);
+			const zone_node_t *a = p == n->name	    ? n
+					       : len == z->apex_len ? z->apex_node
+								    : zone_node_find(z, p, len);
 			if (a && ((a->flags & ZONE_NODE_DELEG) ||
 				  (a != n && (a->flags & ZONE_NODE_DNAME))))
 				top = a;
@@ -707,6 +710,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			n->cut = top;
 		} else if (top) {
 			occluded[i] = true;
+			nocc_all++;
 			if (n->nrrsets && nocc++ == 0) {
 				first_occ = n;
 				first_dname = top;
@@ -722,10 +726,12 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			 "occluded); the first is %s, below the DNAME at %s",
 			 zname, nocc, nbuf, dbuf);
 	}
-	memset(z->table, 0, (z->table_mask + 1) * sizeof(*z->table));
-	for (size_t i = 0; i < uniq; i++)
-		if (!occluded[i])
-			table_insert(z, &z->nodes[i]);
+	if (nocc_all) {
+		memset(z->table, 0, (z->table_mask + 1) * sizeof(*z->table));
+		for (size_t i = 0; i < uniq; i++)
+			if (!occluded[i])
+				table_insert(z, &z->nodes[i]);
+	}
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
 		if (occluded[i])
