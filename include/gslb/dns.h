@@ -51,6 +51,8 @@ enum dns_rcode {
 	DNS_RCODE_NXDOMAIN = 3,
 	DNS_RCODE_NOTIMP = 4,
 	DNS_RCODE_REFUSED = 5,
+	DNS_RCODE_YXDOMAIN = 6, /* RFC 6672 2.2: a DNAME substitution too long */
+	DNS_RCODE_NOTAUTH = 9,	/* RFC 8945 5.2: with a TSIG error */
 	DNS_RCODE_BADVERS = 16, /* extended, RFC 6891 6.1.3 */
 };
 

@@ -239,23 +239,25 @@ struct zone;
 
 /* Whether gslbd serves a pool's name (interface 4), as lb_pool_serving() finds it. */
 enum lb_serving {
-	LB_SERVING_YES = 0,	  /* inside a served zone and not at or below a zone cut */
-	LB_SERVING_NO_ZONE = 1,	  /* in no served zone */
-	LB_SERVING_BELOW_CUT = 2, /* at or below a delegation (NS below its zone's apex) */
+	LB_SERVING_YES = 0,	    /* inside a served zone and not at or below a zone cut */
+	LB_SERVING_NO_ZONE = 1,	    /* in no served zone */
+	LB_SERVING_BELOW_CUT = 2,   /* at or below a delegation (NS below its zone's apex) */
+	LB_SERVING_BELOW_DNAME = 3, /* below a DNAME: the name is redirected (RFC 6672 2.4) */
 };
 
 /**
  * The rule lb_set_new() applies to every pool, for gslbd and for `gslbctl
  * status`: a pool of lowercased wire name (len bytes) is served when a zone
- * of zones (NULL: none) holds it and no name from the pool's name up to
- * (not including) that zone's apex has NS records.  *zone, when zone is not
- * NULL, receives the deepest zone holding the name (borrowed from zones), or
- * NULL.  Returns an enum lb_serving.
+ * of zones (NULL: none) holds it, no name from the pool's name up to (not
+ * including) that zone's apex has NS records and no name above the pool's
+ * (the apex included) has a DNAME; the topmost of these decides.  *zone,
+ * when zone is not NULL, receives the deepest zone holding the name
+ * (borrowed from zones), or NULL.  Returns an enum lb_serving.
  */
 int lb_pool_serving(const struct zone_set *zones, const uint8_t *name, size_t len,
 		    const struct zone **zone);
 
-/** "served", "in no served zone", "below a delegation" for messages. */
+/** "served", "in no served zone", "below a delegation", "below a DNAME" for messages. */
 const char *lb_serving_name(int serving);
 
 /**

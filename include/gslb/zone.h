@@ -52,7 +52,7 @@ typedef struct zone_rrset {
 	 * the NS targets that lie inside this zone), with the index of the
 	 * NS RR whose target owns each.  Built by zone_finish().
 	 */
-	const uint8_t *cname_target; /* CNAME only: lowercased wire target */
+	const uint8_t *cname_target; /* CNAME and DNAME only: lowercased wire target */
 	uint32_t nglue;
 	const struct zone_rrset **glue;
 	uint16_t *glue_ns;
@@ -64,6 +64,7 @@ enum zone_node_flags {
 	ZONE_NODE_ENT = 1 << 2,	     /* empty non-terminal, no RRsets */
 	ZONE_NODE_CNAME = 1 << 3,    /* has a CNAME RRset */
 	ZONE_NODE_WILDCARD = 1 << 4, /* the name's first label is "*" */
+	ZONE_NODE_DNAME = 1 << 5,    /* has a DNAME RRset (RFC 6672): names below are occluded */
 };
 
 typedef struct zone_node {

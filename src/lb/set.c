@@ -88,13 +88,24 @@ int lb_pool_serving(const zone_set_t *zones, const uint8_t *name, size_t len, co
 		*zone = z;
 	if (!z)
 		return LB_SERVING_NO_ZONE;
-	/* Below a zone cut the child zone's servers answer, not us; at the cut, the referral. */
-	for (int k = 0; k < labels - z->apex_labels; k++) {
-		const zone_node_t *n = zone_node_find(z, name + off[k], len - off[k]);
-		if (n && (n->flags & ZONE_NODE_DELEG))
-			return LB_SERVING_BELOW_CUT;
+	/*
+	 * Below a zone cut the child zone's servers answer, not us; at the cut,
+	 * the referral.  Below a DNAME the name does not exist: the DNAME
+	 * redirects it (RFC 6672 2.4), while a pool at the DNAME's own name
+	 * answers as at any other.  The topmost of them decides.
+	 */
+	int serving = LB_SERVING_YES;
+	for (int k = 0; k <= labels - z->apex_labels; k++) {
+		size_t o = k == labels ? len - 1 : off[k];
+		const zone_node_t *n = zone_node_find(z, name + o, len - o);
+		if (!n)
+			continue;
+		if (n->flags & ZONE_NODE_DELEG)
+			serving = LB_SERVING_BELOW_CUT;
+		else if ((n->flags & ZONE_NODE_DNAME) && k > 0)
+			serving = LB_SERVING_BELOW_DNAME;
 	}
-	return LB_SERVING_YES;
+	return serving;
 }
 
 const char *lb_serving_name(int serving)
@@ -106,6 +117,8 @@ const char *lb_serving_name(int serving)
 		return "in no served zone";
 	case LB_SERVING_BELOW_CUT:
 		return "below a delegation";
+	case LB_SERVING_BELOW_DNAME:
+		return "below a DNAME";
 	default:
 		return "unknown";
 	}

@@ -38,6 +38,13 @@ struct query {
 	uint8_t edns_version;
 	uint16_t udp_size;
 	struct ecs ecs;
+
+	/* Set only when parsing returns PARSE_TSIG: the query's TSIG (RFC 8945 4.2). */
+	uint8_t tsig_key[DNS_NAME_MAX]; /* its owner, the key name, uncompressed */
+	uint8_t tsig_key_len;
+	size_t tsig_rdata;     /* offset of its rdata in the query */
+	size_t tsig_orig_id;   /* offset of its Original ID field */
+	uint16_t tsig_alg_len; /* the algorithm name, first in the rdata */
 };
 
 /* ---- the response being written ---- */
@@ -99,6 +106,7 @@ enum parse_result {
 	PARSE_NOTIMP,	   /* NOTIMP, question and OPT echoed */
 	PARSE_NOTIMP_NOQ,  /* NOTIMP, header only */
 	PARSE_BADVERS,
+	PARSE_TSIG, /* signed: NOTAUTH with a TSIG error, question and OPT echoed */
 };
 
 /* Skip a possibly compressed name in a record; returns the new offset or 0. */
@@ -183,6 +191,59 @@ static inline __attribute__((always_inline)) int parse_opt(struct query *q, cons
 	return PARSE_OK;
 }
 
+/*
+ * Copy a possibly compressed name at pos into out (DNS_NAME_MAX bytes).
+ * Pointers must go backwards, so there are no loops.  Returns its length or
+ * -1.
+ */
+static int name_expand(const uint8_t *m, size_t len, size_t pos, uint8_t *out)
+{
+	size_t n = 0;
+	for (;;) {
+		if (pos >= len)
+			return -1;
+		uint8_t l = m[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (len - pos < 2 || (size_t)(dns_get16(m + pos) & PTR_MAX) >= pos)
+				return -1;
+			pos = dns_get16(m + pos) & PTR_MAX;
+			continue;
+		}
+		if (l & 0xc0 || n + 1 + l > DNS_NAME_MAX || len - pos < 1 + (size_t)l)
+			return -1;
+		memcpy(out + n, m + pos, 1 + (size_t)l);
+		n += 1 + (size_t)l;
+		pos += 1 + (size_t)l;
+		if (l == 0)
+			return (int)n;
+	}
+}
+
+/*
+ * A TSIG RR (RFC 8945 4.2) owned by the name at name_pos, its rdata of
+ * rdlen bytes at pos.  Its fields are kept for the error response;
+ * PARSE_TSIG, or PARSE_FORMERR when it cannot be interpreted (RFC 8945 5.2).
+ */
+static __attribute__((noinline, cold)) int parse_tsig(struct query *q, const uint8_t *m, size_t len,
+						      size_t name_pos, size_t pos, uint16_t rdlen)
+{
+	int kl = name_expand(m, len, name_pos, q->tsig_key);
+	/* The algorithm name is never compressed (RFC 8945 4.2, RFC 3597 4). */
+	int al = dns_name_len(m + pos, rdlen);
+	/* Time Signed, Fudge, MAC Size, then MAC, Original ID, Error, Other Len, Other Data. */
+	if (kl < 0 || al < 0 || rdlen - (size_t)al < 10)
+		return PARSE_FORMERR;
+	size_t mac_len = dns_get16(m + pos + al + 8);
+	size_t rest = rdlen - (size_t)al - 10;
+	if (rest < mac_len + 6 || rest - mac_len - 6 != dns_get16(m + pos + al + 10 + mac_len + 4))
+		return PARSE_FORMERR;
+	q->tsig_key_len = (uint8_t)kl;
+	q->tsig_rdata = pos;
+	q->tsig_alg_len = (uint16_t)al;
+	q->tsig_orig_id = pos + (size_t)al + 10 + mac_len;
+	return PARSE_TSIG;
+}
+
 static int parse_message(struct query *q, const uint8_t *m, size_t len);
 
 static int parse_query(struct query *q, const uint8_t *m, size_t len)
@@ -199,7 +260,7 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 	 */
 	bool notimp = ((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY;
 	int ret = parse_message(q, m, len);
-	if (notimp)
+	if (notimp && ret != PARSE_TSIG)
 		return ret == PARSE_OK ? PARSE_NOTIMP : PARSE_NOTIMP_NOQ;
 	return ret;
 }
@@ -235,7 +296,8 @@ static void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
 
 /*
  * The answer, authority and additional records from pos on: only an OPT in
- * the additional section is of use.  PARSE_OK, PARSE_FORMERR or PARSE_BADVERS.
+ * the additional section is of use, and a TSIG, which is answered with an
+ * error.  PARSE_OK, PARSE_FORMERR, PARSE_BADVERS or PARSE_TSIG.
  */
 static inline __attribute__((always_inline)) int parse_records(struct query *q, const uint8_t *m,
 							       size_t len, size_t pos)
@@ -263,6 +325,11 @@ static inline __attribute__((always_inline)) int parse_records(struct query *q, 
 			int ret = parse_opt(q, m, pos, rclass, ttl, rdlen);
 			if (ret != PARSE_OK)
 				return ret;
+		} else if (type == DNS_T_TSIG) {
+			/* RFC 8945 5.1: the last record, in the additional section. */
+			if (i != total - 1 || i < an + ns)
+				return PARSE_FORMERR;
+			return parse_tsig(q, m, len, name_pos, pos, rdlen);
 		}
 		pos += rdlen;
 	}
@@ -625,132 +692,379 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 }
 
 /*
- * Answer the query inside zone z (RFC 1034 4.3.2 with RFC 4592
- * wildcards), following CNAMEs within the zone.  The name being answered
- * starts as the query name and becomes each CNAME target; owner_ptr is
- * the compression pointer to where that name is in the response.
+ * The name being answered: the query name, then each CNAME target (real or
+ * synthesized from a DNAME) in turn.  Its labels below the zone apex are
+ * written out in full at owner_ptr in the response; the apex itself is at
+ * apex_ptr (the question's), as every in-zone target is written (blk_name()
+ * in src/zone, and put_dname()).
  */
-static void answer_zone(struct answer *a, const zone_t *z)
+struct cur {
+	const uint8_t *lname; /* lowercased */
+	size_t len;
+	int nlabels;
+	const uint8_t *label_off; /* offset of each label in lname */
+	uint16_t owner_ptr;	  /* compression pointer to the name in the response */
+};
+
+/* The query name, the first one answered. */
+#define QUERY_CUR(q)                                                                 \
+	{                                                                            \
+		.lname = (q)->lname, .len = (q)->qname_len, .nlabels = (q)->nlabels, \
+		.label_off = (q)->label_off, .owner_ptr = PTR(DNS_HEADER_LEN),       \
+	}
+
+/* What answer_step() leaves to do for the name. */
+enum step {
+	STEP_DONE,	/* answered */
+	STEP_CNAME,	/* follow the CNAME at the node (not written yet) */
+	STEP_DNAME,	/* below the DNAME at the node: substitute (RFC 6672 3.1) */
+	STEP_PARENT_DS, /* DS at the zone apex: the parent zone's, if served (RFC 4035 3.1.4.1) */
+};
+
+/* In-zone CNAME chains are followed up to 8 links (README, DNS behaviour); a DNAME counts as one. */
+#define CHAIN_LINKS_MAX 8
+
+/*
+ * Answer the name c inside zone z (RFC 1034 4.3.2 with RFC 4592
+ * wildcards), or say what is left to do: a CNAME or DNAME to follow, a DS
+ * the parent zone answers.  in_chain: c is a CNAME target.
+ */
+static inline __attribute__((always_inline)) int answer_step(struct answer *a, const zone_t *z,
+							     const struct cur *c, bool in_chain,
+							     bool zone_pools,
+							     const zone_node_t **via)
 {
 	struct query *q = a->q;
-	const uint8_t *lname = q->lname;
-	size_t len = q->qname_len;
-	int nlabels = q->nlabels;
-	uint8_t chain_off[DNS_LABELS_MAX];
-	const uint8_t *label_off = q->label_off;
-	uint16_t owner_ptr = PTR(DNS_HEADER_LEN);
-	bool in_chain = false;
 	const lb_set_t *pools = a->snap->pools;
-	bool zone_pools = lb_set_has_zone(pools, z);
-
-	a->aa = true;
-	for (int link = 0;; link++) {
-		uint32_t h = zone_name_hash(lname, len);
-		const zone_node_t *node = zone_node_find_hashed(z, lname, len, h);
-		const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, lname, len, h) : NULL;
-		const zone_node_t *cut = NULL;
-		if (node) {
-			cut = node->cut;
-			/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
-			if (cut == node && q->qtype == DNS_T_DS)
-				cut = NULL;
-		} else if (!pe) {
-			/* Closest encloser (RFC 4592 3.3.1); names pools add exist too. */
-			const zone_node_t *ce = NULL;
-			bool pool_ce = false;
-			for (int i = 1; i <= nlabels - z->apex_labels && !ce && !pool_ce; i++) {
-				const uint8_t *sn = lname + label_off[i];
-				size_t sl = len - label_off[i];
-				uint32_t sh = zone_name_hash(sn, sl);
-				ce = zone_node_find_hashed(z, sn, sl, sh);
-				pool_ce = !ce && zone_pools &&
-					  lb_set_find_hashed(pools, sn, sl, sh);
-			}
-			if (!ce && !pool_ce)
-				ce = z->apex_node;
-			if (ce)
-				cut = ce->cut;
-			if (!cut) {
-				if (!ce || !ce->wild) {
-					put_negative(a, z, DNS_RCODE_NXDOMAIN);
-					return;
+	uint32_t h = zone_name_hash(c->lname, c->len);
+	const zone_node_t *node = zone_node_find_hashed(z, c->lname, c->len, h);
+	const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, c->lname, c->len, h) : NULL;
+	const zone_node_t *cut = NULL;
+	if (node) {
+		cut = node->cut;
+		/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
+		if (cut == node && q->qtype == DNS_T_DS)
+			cut = NULL;
+	} else if (!pe) {
+		/* Closest encloser (RFC 4592 3.3.1); names pools add exist too. */
+		const zone_node_t *ce = NULL;
+		bool pool_ce = false;
+		for (int i = 1; i <= c->nlabels - z->apex_labels && !ce && !pool_ce; i++) {
+			const uint8_t *sn = c->lname + c->label_off[i];
+			size_t sl = c->len - c->label_off[i];
+			uint32_t sh = zone_name_hash(sn, sl);
+			ce = zone_node_find_hashed(z, sn, sl, sh);
+			pool_ce = !ce && zone_pools && lb_set_find_hashed(pools, sn, sl, sh);
+		}
+		if (!ce && !pool_ce)
+			ce = z->apex_node;
+		if (ce)
+			cut = ce->cut;
+		if (!cut) {
+			if (!ce || !ce->wild) {
+				/*
+				 * Names below a DNAME are not in the zone's table
+				 * (src/zone: occluded), so they all end up here
+				 * with the DNAME's node as closest encloser.
+				 */
+				if (ce && (ce->flags & ZONE_NODE_DNAME)) {
+					*via = ce;
+					return STEP_DNAME;
 				}
-				node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
+				put_negative(a, z, DNS_RCODE_NXDOMAIN);
+				return STEP_DONE;
 			}
+			node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
 		}
-		if (cut) {
-			/*
-			 * The cut's name is a suffix of the name being answered,
-			 * which is at owner_ptr: the query name, or a CNAME target
-			 * whose labels below the apex were written out in full.
-			 * After a CNAME the answer stays authoritative (RFC 1034
-			 * 4.3.2 step 3b with the chain of step 3a).
-			 */
-			int idx = nlabels - cut->labels;
-			size_t at = (owner_ptr & PTR_MAX) + (size_t)label_off[idx];
-			bool aa = a->aa && in_chain;
-			if (at <= PTR_MAX)
-				put_referral(a, cut, PTR(at));
-			a->aa = aa;
-			return;
-		}
-		if (pe && pe->pool) {
-			if (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) {
-				put_pool(a, z, pe->pool, owner_ptr);
-				return;
-			}
-			if (q->qtype == DNS_T_ANY) {
-				put_hinfo(a, owner_ptr, pe->pool->ttl);
-				return;
-			}
-		}
-		if (!node || (node->flags & ZONE_NODE_ENT)) {
-			put_negative(a, z, DNS_RCODE_NOERROR);
-			return;
+	}
+	if (cut) {
+		/*
+		 * The cut's name is a suffix of the name being answered, whose
+		 * labels below the apex are written out in full at owner_ptr.
+		 * After a CNAME the answer stays authoritative (RFC 1034 4.3.2
+		 * step 3b with the chain of step 3a).
+		 */
+		int idx = c->nlabels - cut->labels;
+		size_t at = (c->owner_ptr & PTR_MAX) + (size_t)c->label_off[idx];
+		bool aa = a->aa && in_chain;
+		if (at <= PTR_MAX)
+			put_referral(a, cut, PTR(at));
+		a->aa = aa;
+		return STEP_DONE;
+	}
+	if (pe && pe->pool) {
+		if (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) {
+			put_pool(a, z, pe->pool, c->owner_ptr);
+			return STEP_DONE;
 		}
 		if (q->qtype == DNS_T_ANY) {
-			put_hinfo(a, owner_ptr, node->rrsets[0].ttl);
-			return;
+			put_hinfo(a, c->owner_ptr, pe->pool->ttl);
+			return STEP_DONE;
 		}
-		const zone_rrset_t *set = zone_node_rrset(node, q->qtype);
-		if (set) {
-			put_rrset(&a->r, set, owner_ptr, SEC_AN);
-			return;
-		}
-		if (!(node->flags & ZONE_NODE_CNAME)) {
-			put_negative(a, z, DNS_RCODE_NOERROR);
-			return;
-		}
-		/* Interface 8: follow at most 8 links, then answer with the chain so far. */
-		if (link == 8)
-			return;
-		const zone_rrset_t *cn = zone_node_rrset(node, DNS_T_CNAME);
-		size_t at = put_rrset(&a->r, cn, owner_ptr, SEC_AN);
-		if (!at)
-			return;
-		/* Follow the target only inside this zone (interface 8: up to 8 links). */
-		const uint8_t *t = cn->cname_target;
-		size_t tl = 0;
-		int tlabels = 0;
-		while (t[tl]) {
-			chain_off[tlabels++] = (uint8_t)tl;
-			tl += 1 + (size_t)t[tl];
-		}
-		tl++;
-		if (tlabels < z->apex_labels ||
-		    tl - chain_off[tlabels - z->apex_labels] != z->apex_len ||
-		    memcmp(t + chain_off[tlabels - z->apex_labels], z->apex, z->apex_len) != 0)
-			return;
-		size_t tpos = at + cn->target_off[0];
-		if (tpos > PTR_MAX)
-			return;
-		lname = t;
-		len = tl;
-		nlabels = tlabels;
-		label_off = chain_off;
-		owner_ptr = PTR(tpos);
-		in_chain = true;
 	}
+	if (!node || (node->flags & ZONE_NODE_ENT)) {
+		put_negative(a, z, DNS_RCODE_NOERROR);
+		return STEP_DONE;
+	}
+	if (q->qtype == DNS_T_ANY) {
+		put_hinfo(a, c->owner_ptr, node->rrsets[0].ttl);
+		return STEP_DONE;
+	}
+	const zone_rrset_t *set = zone_node_rrset(node, q->qtype);
+	if (set) {
+		put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
+		return STEP_DONE;
+	}
+	if (!(node->flags & ZONE_NODE_CNAME)) {
+		if (q->qtype == DNS_T_DS && node == z->apex_node && !in_chain)
+			return STEP_PARENT_DS;
+		put_negative(a, z, DNS_RCODE_NOERROR);
+		return STEP_DONE;
+	}
+	*via = node;
+	return STEP_CNAME;
+}
+
+/*
+ * Where the chain has been: to stop at the first name answered twice (a
+ * loop; RFC 2181 5 keeps an RRset from repeating in a section) and to write
+ * each DNAME once.  A name with a CNAME is a node of the zone, found by its
+ * name, so those are told apart by node, cheaply; the others (below a DNAME,
+ * or matched by a wildcard) by name.
+ */
+struct chain {
+	const zone_node_t *cname[CHAIN_LINKS_MAX]; /* the CNAMEs followed */
+	int ncname;
+	const uint8_t *name[CHAIN_LINKS_MAX]; /* the other names, lowercased */
+	uint8_t name_len[CHAIN_LINKS_MAX];
+	int nname;
+	const zone_rrset_t *dname[CHAIN_LINKS_MAX]; /* the DNAMEs written ... */
+	size_t dname_at[CHAIN_LINKS_MAX];	    /* ... and where */
+	int ndname;
+	uint8_t off[2][DNS_LABELS_MAX];		      /* label offsets: the name and the next */
+	uint8_t synth[CHAIN_LINKS_MAX][DNS_NAME_MAX]; /* names DNAMEs substituted */
+};
+
+/*
+ * Make the lowercased name t the one being answered, written at the
+ * response offset at, if it lies in zone z.  Returns false when the chain
+ * ends here.
+ */
+static inline __attribute__((always_inline)) bool
+chain_next(const zone_t *z, struct cur *c, struct chain *ch, const uint8_t *t, size_t at, int link)
+{
+	uint8_t *off = ch->off[link & 1];
+	int labels = 0;
+	size_t tl = 0;
+	while (t[tl]) {
+		off[labels++] = (uint8_t)tl;
+		tl += 1 + (size_t)t[tl];
+	}
+	tl++;
+	if (labels < z->apex_labels || at > PTR_MAX)
+		return false;
+	int idx = labels - z->apex_labels;
+	size_t sfx = idx == labels ? tl - 1 : off[idx];
+	if (tl - sfx != z->apex_len || memcmp(t + sfx, z->apex, z->apex_len) != 0)
+		return false;
+	c->lname = t;
+	c->len = tl;
+	c->nlabels = labels;
+	c->label_off = off;
+	c->owner_ptr = PTR(at);
+	return true;
+}
+
+/* Has the chain been at this name already?  If not, it is now.  via: its node, if any. */
+static inline __attribute__((always_inline)) bool chain_seen(struct chain *ch, const struct cur *c,
+							     const zone_node_t *via, int step)
+{
+	if (step == STEP_CNAME && !(via->flags & ZONE_NODE_WILDCARD)) {
+		for (int i = 0; i < ch->ncname; i++)
+			if (ch->cname[i] == via)
+				return true;
+		ch->cname[ch->ncname++] = via;
+		return false;
+	}
+	for (int i = 0; i < ch->nname; i++)
+		if (ch->name_len[i] == c->len && memcmp(ch->name[i], c->lname, c->len) == 0)
+			return true;
+	ch->name[ch->nname] = c->lname;
+	ch->name_len[ch->nname++] = (uint8_t)c->len;
+	return false;
+}
+
+/*
+ * RFC 6672 3.1: the name c lies below the DNAME at node d.  Write the DNAME
+ * (once per answer) and the CNAME it synthesizes: owner c, TTL the
+ * DNAME's, target c's labels above d's name replaced by the DNAME's target.
+ * The target is written as the labels below the zone apex and a pointer to
+ * the apex when it is in the zone (the shape chain_next() expects), else in
+ * full.  A substitution too long is YXDOMAIN (RFC 6672 2.2).  Returns true
+ * when the chain goes on with the target, now c.
+ */
+static inline __attribute__((always_inline)) bool put_dname(struct answer *a, const zone_t *z,
+							    struct cur *c, const zone_node_t *d,
+							    struct chain *ch, int link)
+{
+	const zone_rrset_t *dn = zone_node_rrset(d, DNS_T_DNAME);
+	int idx = c->nlabels - d->labels; /* the labels substituted start here */
+	size_t plen = idx == c->nlabels ? c->len - 1 : c->label_off[idx];
+	const uint8_t *t = dn->cname_target;
+	size_t tlen = 0, sfx = 0;
+	int tlabels = 0;
+	while (t[tlen]) {
+		tlen += 1 + (size_t)t[tlen];
+		tlabels++;
+	}
+	tlen++;
+	/* In the zone: the target's last labels are the apex. */
+	bool inzone = tlabels >= z->apex_labels;
+	for (int i = 0; inzone && i < tlabels - z->apex_labels; i++)
+		sfx += 1 + (size_t)t[sfx];
+	inzone = inzone && tlen - sfx == z->apex_len && memcmp(t + sfx, z->apex, z->apex_len) == 0;
+
+	size_t dat = 0;
+	for (int i = 0; i < ch->ndname && !dat; i++)
+		if (ch->dname[i] == dn)
+			dat = ch->dname_at[i];
+	if (!dat) {
+		/* The DNAME's owner: a suffix of c, or the apex in the question. */
+		size_t own = idx >= c->nlabels - z->apex_labels
+				     ? a->r.apex_ptr
+				     : (c->owner_ptr & PTR_MAX) + (size_t)c->label_off[idx];
+		if (own > PTR_MAX)
+			return false;
+		dat = put_rrset(&a->r, dn, PTR(own), SEC_AN);
+		if (!dat)
+			return false;
+		ch->dname[ch->ndname] = dn;
+		ch->dname_at[ch->ndname++] = dat;
+	}
+	/* RFC 6672 2.2: a substitution longer than a name may be is YXDOMAIN. */
+	if (plen + tlen > DNS_NAME_MAX) {
+		a->rcode = DNS_RCODE_YXDOMAIN;
+		return false;
+	}
+	/*
+	 * The target's labels below the apex are copied from the DNAME's rdata
+	 * (never compressed, RFC 6672 2.5), the apex is a pointer; a target out
+	 * of the zone is written in full, as knotd and nsd do, not as a pointer
+	 * into that rdata.
+	 */
+	size_t below = inzone ? sfx : tlen;
+	size_t rdlen = plen + below + (inzone ? 2 : 0);
+	struct resp *r = &a->r;
+	if (r->overflow || r->pos + 12 + rdlen > r->limit) {
+		r->overflow = true;
+		return false;
+	}
+	uint8_t *w = r->buf + r->pos;
+	dns_put16(w, c->owner_ptr);
+	dns_put16(w + 2, DNS_T_CNAME);
+	dns_put16(w + 4, DNS_C_IN);
+	dns_put32(w + 6, dn->ttl);
+	dns_put16(w + 10, (uint16_t)rdlen);
+	memcpy(w + 12, c->lname, plen);
+	memcpy(w + 12 + plen, r->buf + dat + 12, below);
+	if (inzone)
+		dns_put16(w + 12 + plen + below, PTR(r->apex_ptr));
+	size_t rdat = r->pos + 12;
+	r->pos += 12 + rdlen;
+	r->count[SEC_AN]++;
+	/* A CNAME query has its answer; so has ANY (RFC 8482: one RRset of the name). */
+	if (!inzone || a->q->qtype == DNS_T_CNAME || a->q->qtype == DNS_T_ANY)
+		return false;
+	uint8_t *nl = ch->synth[link];
+	memcpy(nl, c->lname, plen);
+	memcpy(nl + plen, t, tlen);
+	return chain_next(z, c, ch, nl, rdat, link);
+}
+
+static void answer_zone_again(struct answer *a, const zone_t *z);
+
+/* DS at a zone's apex: the parent zone's answer when it is served here too. */
+static void answer_parent_ds(struct answer *a, const zone_t *z)
+{
+	struct query *q = a->q;
+	const zone_t *p = NULL;
+	if (q->nlabels > 0) {
+		uint8_t off[DNS_LABELS_MAX];
+		size_t o1 = q->nlabels > 1 ? q->label_off[1] : q->qname_len - 1;
+		for (int i = 1; i < q->nlabels; i++)
+			off[i - 1] = (uint8_t)(q->label_off[i] - o1);
+		p = zone_set_find(a->snap->zones, q->lname + o1, q->qname_len - o1, off,
+				  q->nlabels - 1);
+	}
+	if (!p) {
+		put_negative(a, z, DNS_RCODE_NOERROR);
+		return;
+	}
+	a->r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q->qname_len - p->apex_len);
+	answer_zone_again(a, p);
+	/*
+	 * A zone served here but not delegated by its parent: the parent has
+	 * no such name, yet it exists.  NXDOMAIN would deny everything below
+	 * it (RFC 8020), so the answer is the parent's NODATA, as nsd gives.
+	 */
+	if (a->rcode == DNS_RCODE_NXDOMAIN && a->r.count[SEC_AN] == 0)
+		a->rcode = DNS_RCODE_NOERROR;
+}
+
+/*
+ * What answer_step() left: follow CNAMEs and DNAMEs inside the zone, each
+ * name at most once, up to CHAIN_LINKS_MAX links; or the parent's DS.
+ * Apart from the answer path proper, so a plain answer pays for none of it.
+ */
+static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t *z, int step,
+						  const zone_node_t *via, bool zone_pools)
+{
+	struct query *q = a->q;
+	struct cur cur = QUERY_CUR(q), *c = &cur;
+	struct chain ch;
+
+	if (step == STEP_PARENT_DS) {
+		answer_parent_ds(a, z);
+		return;
+	}
+	ch.ncname = ch.nname = ch.ndname = 0;
+	for (int link = 0; link < CHAIN_LINKS_MAX; link++) {
+		if (chain_seen(&ch, c, via, step))
+			return;
+		if (step == STEP_DNAME) {
+			if (!put_dname(a, z, c, via, &ch, link))
+				return;
+		} else {
+			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
+			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
+			if (!at ||
+			    !chain_next(z, c, &ch, cn->cname_target, at + cn->target_off[0], link))
+				return;
+		}
+		step = answer_step(a, z, c, true, zone_pools, &via);
+		if (step == STEP_DONE)
+			return;
+	}
+}
+
+/* Answer the query inside zone z. */
+static inline __attribute__((always_inline)) void answer_zone(struct answer *a, const zone_t *z)
+{
+	struct query *q = a->q;
+	const struct cur c = QUERY_CUR(q);
+	bool zone_pools = lb_set_has_zone(a->snap->pools, z);
+	const zone_node_t *via = NULL;
+
+	a->aa = true;
+	int step = answer_step(a, z, &c, false, zone_pools, &via);
+	if (step != STEP_DONE)
+		answer_more(a, z, step, via, zone_pools);
+}
+
+/* answer_zone() for another zone (answer_parent_ds()), out of the answer path proper. */
+static __attribute__((noinline)) void answer_zone_again(struct answer *a, const zone_t *z)
+{
+	answer_zone(a, z);
 }
 
 static bool lname_is(const struct query *q, const char *wire, size_t wl)
@@ -809,7 +1123,7 @@ static size_t opt_len(const struct answer *a)
 	return n;
 }
 
-static void put_opt(struct answer *a)
+static inline __attribute__((always_inline)) void put_opt(struct answer *a)
 {
 	const struct query *q = a->q;
 	uint8_t *p = a->r.buf + a->r.pos;
@@ -838,6 +1152,48 @@ static void put_opt(struct answer *a)
 		memcpy(p + 8, q->ecs.addr, q->ecs.addr_len);
 	}
 	a->r.pos += 11 + rdlen;
+	a->r.count[SEC_AR]++;
+}
+
+/*
+ * RFC 8945 5.2.2: no key is known (none can be configured), so a signed
+ * query gets NOTAUTH and a TSIG RR with error BADKEY: the query's key name
+ * and algorithm, its Time Signed, Fudge and Original ID, no MAC (the
+ * response is unsigned, RFC 8945 5.3.2), no other data.  It is the last
+ * record, after the OPT (bare, as for FORMERR), both written here; when they
+ * do not fit in limit, the question alone goes with TC=1.
+ */
+static __attribute__((noinline, cold)) void put_tsig_error(struct answer *a, const uint8_t *req,
+							   size_t limit)
+{
+	struct query *q = a->q;
+	size_t optl = q->edns ? opt_len(a) : 0;
+	size_t rdlen = (size_t)q->tsig_alg_len + 16;
+	size_t need = q->tsig_key_len + 10 + rdlen;
+	a->rcode = DNS_RCODE_NOTAUTH;
+	if (a->r.pos + optl + need > limit) {
+		a->r.overflow = true;
+		return;
+	}
+	if (q->edns)
+		put_opt(a);
+	q->edns = false; /* written */
+	uint8_t *w = a->r.buf + a->r.pos;
+	memcpy(w, q->tsig_key, q->tsig_key_len);
+	w += q->tsig_key_len;
+	dns_put16(w, DNS_T_TSIG);
+	dns_put16(w + 2, DNS_C_ANY);
+	dns_put32(w + 4, 0);
+	dns_put16(w + 8, (uint16_t)rdlen);
+	w += 10;
+	/* Algorithm Name, Time Signed and Fudge, as in the query. */
+	memcpy(w, req + q->tsig_rdata, (size_t)q->tsig_alg_len + 8);
+	w += q->tsig_alg_len + 8;
+	dns_put16(w, 0);
+	memcpy(w + 2, req + q->tsig_orig_id, 2);
+	dns_put16(w + 4, 17); /* BADKEY */
+	dns_put16(w + 6, 0);
+	a->r.pos += need;
 	a->r.count[SEC_AR]++;
 }
 
@@ -903,7 +1259,7 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	/* Header and question echoed as received (letter case included). */
 	memcpy(resp, req, 4);
 	bool echo_q = pr == PARSE_OK || pr == PARSE_FORMERR || pr == PARSE_BADVERS ||
-		      pr == PARSE_NOTIMP;
+		      pr == PARSE_NOTIMP || pr == PARSE_TSIG;
 	/*
 	 * Nothing after a bad question is trusted; a message with no question
 	 * or several kept its OPT only if everything parsed (parse_no_question).
@@ -935,6 +1291,11 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 		q.has_ecs = false;
 		q.nsid = false;
 		optl = opt_len(&a);
+		break;
+	case PARSE_TSIG:
+		q.has_ecs = false;
+		q.nsid = false;
+		put_tsig_error(&a, req, limit);
 		break;
 	default:
 		if (q.qclass == DNS_C_CH) {

@@ -2,6 +2,7 @@
 /* Zone files to zones: reads RFC 1035 master files with ldns and hands each RR to zone_add_rr(). */
 #include "gslb/zone.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
@@ -23,6 +24,32 @@
 /* Free memory glibc keeps at the top of the heap instead of returning it (see malloc_tune()). */
 #define TRIM_THRESHOLD (64u << 20)
 
+/* A growing string: one entry of a zone file.  The buffer is reused from entry to entry. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+/* Room for n more bytes and the terminating NUL. */
+static void text_reserve(struct text *t, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (t->len + n + 1 > cap)
+			cap *= 2;
+		t->s = gslb_realloc(t->s, cap);
+		t->cap = cap;
+	}
+}
+
+static void text_put(struct text *t, const char *p, size_t n)
+{
+	text_reserve(t, n);
+	memcpy(t->s + t->len, p, n);
+	t->len += n;
+	t->s[t->len] = 0;
+}
+
 /*
  * State of one zone_load_file() call.  The origin, default TTL and previous
  * owner belong to each file being read (RFC 1035 5.1: they revert when an
@@ -32,6 +59,8 @@ struct load {
 	const char *dir; /* the zone directory: base of relative $INCLUDE paths */
 	zone_t *z;
 	ldns_buffer *rdata; /* scratch for one RR's uncompressed rdata */
+	struct text entry;  /* the entry being read: its lines joined (read_entry()) */
+	struct text norm;   /* the same entry as ldns gets it (normalise()) */
 	char *err;
 	size_t errlen;
 	/* where the apex SOA was read: a second one, or one elsewhere, is named with its line */
@@ -177,6 +206,344 @@ static int soa_seen(struct load *ld, const char *file, int line, const ldns_rdf 
 	return 0;
 }
 
+/* RFC 2181 8: a TTL with the top bit set means zero; say so, since the file asked for more. */
+static void ttl_warn(const char *file, int line, const char *what, uint64_t v)
+{
+	if (v > INT32_MAX)
+		log_warn("%s:%d: %s %llu is above 2147483647: served as 0 (RFC 2181 8)", file, line,
+			 what, (unsigned long long)v);
+}
+
+/*
+ * A TTL or SOA timer: seconds, or numbers with units summed (1w2d3h4m5s,
+ * any case), the forms ldns_str2period() reads.  Returns 0 and the value in
+ * *v, -EINVAL when the text is not of that form, -ERANGE when the value
+ * needs more than 32 bits (ldns would silently keep the low bits).
+ */
+static int period_parse(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t sum = 0, num = 0;
+	bool digits = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t unit;
+		if (s[i] >= '0' && s[i] <= '9') {
+			num = num * 10 + (uint64_t)(s[i] - '0');
+			digits = true;
+			if (num > UINT32_MAX)
+				return -ERANGE;
+			continue;
+		}
+		switch (s[i]) {
+		case 's':
+		case 'S':
+			unit = 1;
+			break;
+		case 'm':
+		case 'M':
+			unit = 60;
+			break;
+		case 'h':
+		case 'H':
+			unit = 3600;
+			break;
+		case 'd':
+		case 'D':
+			unit = 86400;
+			break;
+		case 'w':
+		case 'W':
+			unit = 604800;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (!digits)
+			return -EINVAL;
+		sum += num * unit;
+		if (sum > UINT32_MAX)
+			return -ERANGE;
+		num = 0;
+		digits = false;
+	}
+	sum += num;
+	if (n == 0 || sum > UINT32_MAX)
+		return n == 0 ? -EINVAL : -ERANGE;
+	*v = sum;
+	return 0;
+}
+
+/* A plain decimal number of at most max: 0, -EINVAL (not digits only) or -ERANGE. */
+static int uint_parse(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+		if (x > max)
+			return -ERANGE;
+	}
+	*v = x;
+	return 0;
+}
+
+/*
+ * Append one physical line of a record to the entry e, as RFC 1035 5.1
+ * reads it: a comment (';' outside quotes) is dropped, parentheses become
+ * spaces and let the record go on over the next line (*depth counts them).
+ * Quoted strings are copied as they are, escapes included, but end on their
+ * line: a quote still open at the end of the line (or of the file) is an
+ * error, where ldns would quietly end the string there and load the rest.
+ * s[0..n) has no newline.
+ */
+static int join_line(struct load *ld, const char *file, int line, const char *s, size_t n,
+		     struct text *e, int *depth)
+{
+	bool quoted = false;
+	size_t k = 0;
+
+	text_reserve(e, n + 1); /* one more for the space that stands for a newline */
+	char *out = e->s + e->len;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '\\' && i + 1 < n) {
+			/* An escaped character is never special (RFC 1035 5.1: \X and \DDD). */
+			out[k++] = c;
+			out[k++] = s[++i];
+			continue;
+		}
+		if (quoted) {
+			quoted = c != '"';
+		} else if (c == '"') {
+			quoted = true;
+		} else if (c == ';') {
+			break;
+		} else if (c == '(') {
+			(*depth)++;
+			c = ' ';
+		} else if (c == ')') {
+			if (*depth == 0) {
+				fail(ld, file, line, "syntax error: ')' without '('");
+				return GSLB_EPARSE;
+			}
+			(*depth)--;
+			c = ' ';
+		} else if (c == '\r') {
+			c = ' ';
+		}
+		out[k++] = c;
+	}
+	if (quoted) {
+		fail(ld, file, line, "syntax error: a quoted string is not closed on its line");
+		return GSLB_EPARSE;
+	}
+	if (*depth > 0)
+		out[k++] = ' ';
+	e->len += k;
+	e->s[e->len] = 0;
+	return 0;
+}
+
+/* One blank-separated word of an entry; a quoted string, blanks and escapes included, is one. */
+struct tok {
+	const char *p;
+	size_t n;
+};
+
+static bool next_tok(const char *s, size_t *pos, struct tok *t)
+{
+	size_t i = *pos;
+	bool quoted = false;
+
+	while (s[i] == ' ' || s[i] == '\t')
+		i++;
+	if (!s[i]) {
+		*pos = i;
+		return false;
+	}
+	t->p = s + i;
+	for (; s[i]; i++) {
+		if (s[i] == '\\' && s[i + 1])
+			i++;
+		else if (s[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && (s[i] == ' ' || s[i] == '\t'))
+			break;
+	}
+	t->n = (size_t)(s + i - t->p);
+	*pos = i;
+	return true;
+}
+
+/* A short token as a C string in buf (cap bytes); false when it does not fit. */
+static bool tok_str(const struct tok *t, char *buf, size_t cap)
+{
+	if (t->n >= cap)
+		return false;
+	memcpy(buf, t->p, t->n);
+	buf[t->n] = 0;
+	return true;
+}
+
+static bool tok_is_class(const struct tok *t)
+{
+	char buf[24];
+	return tok_str(t, buf, sizeof(buf)) && ldns_get_rr_class_by_name(buf) != 0;
+}
+
+static const char *field_name(const ldns_rr_descriptor *desc, size_t f, char *buf, size_t cap)
+{
+	static const char *const soa[] = { "serial", "refresh", "retry", "expire", "minimum" };
+	if (desc->_type == LDNS_RR_TYPE_SOA && f >= 2 && f < 7)
+		return soa[f - 2];
+	snprintf(buf, cap, "field %zu", f + 1);
+	return buf;
+}
+
+/*
+ * Numbers in the rdata (the tokens from *pos on) that do not fit their
+ * field: ldns keeps their low bits, so an SOA serial of 4294967296 became 0
+ * and an MX preference of 65536 became 0.  Only the fields ldns reads from
+ * one token each are matched to tokens; the check stops at the first field
+ * that may take several (base64, hex, type bitmaps ...), which is the last
+ * one of its type anyway, and at RFC 3597 generic rdata ("\#").
+ */
+static int check_fields(struct load *ld, const char *file, int line, const struct tok *type_t,
+			const char *s, size_t pos)
+{
+	char tname[64], fbuf[32];
+	struct tok t;
+
+	if (!tok_str(type_t, tname, sizeof(tname)))
+		return 0;
+	const ldns_rr_descriptor *desc = ldns_rr_descript(
+		(uint16_t)ldns_get_rr_type_by_name(tname));
+	if (!desc || ldns_get_rr_type_by_name(tname) == 0)
+		return 0;
+	size_t max = ldns_rr_descriptor_maximum(desc);
+	for (size_t f = 0; f < max && next_tok(s, &pos, &t); f++) {
+		uint64_t lim, v;
+		int r;
+		if (f == 0 && t.n == 2 && t.p[0] == '\\' && t.p[1] == '#')
+			return 0;
+		switch (ldns_rr_descriptor_field_type(desc, f)) {
+		case LDNS_RDF_TYPE_INT8:
+			lim = UINT8_MAX;
+			break;
+		case LDNS_RDF_TYPE_INT16:
+			lim = UINT16_MAX;
+			break;
+		case LDNS_RDF_TYPE_INT32:
+			lim = UINT32_MAX;
+			break;
+		case LDNS_RDF_TYPE_PERIOD:
+			if (period_parse(t.p, t.n, &v) == -ERANGE) {
+				fail(ld, file, line, "%s %s %.*s is out of range (0 to 4294967295)",
+				     desc->_name, field_name(desc, f, fbuf, sizeof(fbuf)), (int)t.n,
+				     t.p);
+				return -ERANGE;
+			}
+			continue; /* other mistakes are ldns's to report */
+		case LDNS_RDF_TYPE_DNAME:
+		case LDNS_RDF_TYPE_A:
+		case LDNS_RDF_TYPE_AAAA:
+		case LDNS_RDF_TYPE_STR:
+		case LDNS_RDF_TYPE_LONG_STR:
+		case LDNS_RDF_TYPE_TAG:
+		case LDNS_RDF_TYPE_ALG:
+		case LDNS_RDF_TYPE_CERT_ALG:
+		case LDNS_RDF_TYPE_TYPE:
+		case LDNS_RDF_TYPE_CLASS:
+		case LDNS_RDF_TYPE_TIME:
+			continue;
+		default:
+			return 0;
+		}
+		/* ldns takes "-1" too, as 65535 for an INT16: a minus sign is out of range. */
+		r = uint_parse(t.p[0] == '-' ? t.p + 1 : t.p, t.p[0] == '-' ? t.n - 1 : t.n, lim,
+			       &v);
+		if (r == -ERANGE || (r == 0 && t.p[0] == '-' && v > 0)) {
+			fail(ld, file, line, "%s %s %.*s is out of range (0 to %llu)", desc->_name,
+			     field_name(desc, f, fbuf, sizeof(fbuf)), (int)t.n, t.p,
+			     (unsigned long long)lim);
+			return -ERANGE;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The entry ld->entry as ldns is to read it, in ld->norm.  It is changed
+ * where ldns reads it wrongly:
+ * - RFC 1035 5.1 allows the class before the TTL ("www IN 60 A ..."); ldns
+ *   takes the TTL first only and fails on the other order, which named, Knot
+ *   and NSD accept: the two are swapped;
+ * - the TTL is always written out, the entry's or the current default, as
+ *   ldns takes a default TTL of 0 for "none" and uses 3600 instead;
+ * - a TTL or an rdata number too large for its field is an error.
+ * Returns 0, 1 for an entry with nothing in it, or a negative code.
+ */
+static int normalise(struct load *ld, const char *file, int line, uint32_t ttl)
+{
+	const char *s = ld->entry.s;
+	struct tok owner = { 0 }, ttl_t = { 0 }, cls_t = { 0 }, type_t = { 0 }, t;
+	size_t pos = 0;
+	uint64_t v = ttl;
+	char num[16];
+
+	bool has_owner = s[0] != ' ' && s[0] != '\t';
+	if (has_owner)
+		next_tok(s, &pos, &owner);
+	else if (!s[strspn(s, " \t")])
+		return 1;
+	for (int k = 0; k < 3 && next_tok(s, &pos, &t); k++) {
+		if (!ttl_t.p && isdigit((unsigned char)t.p[0])) {
+			ttl_t = t;
+		} else if (!cls_t.p && tok_is_class(&t)) {
+			cls_t = t;
+		} else {
+			type_t = t;
+			break;
+		}
+	}
+	ld->norm.len = 0;
+	if (!type_t.p) {
+		/* No type: ldns says what is wrong. */
+		text_put(&ld->norm, s, ld->entry.len);
+		return 0;
+	}
+	if (ttl_t.p) {
+		int r = period_parse(ttl_t.p, ttl_t.n, &v);
+		if (r == -ERANGE) {
+			fail(ld, file, line, "TTL %.*s is out of range (0 to 4294967295)",
+			     (int)ttl_t.n, ttl_t.p);
+			return -ERANGE;
+		}
+		if (r < 0) {
+			fail(ld, file, line, "syntax error: invalid TTL \"%.*s\"", (int)ttl_t.n,
+			     ttl_t.p);
+			return GSLB_EPARSE;
+		}
+		ttl_warn(file, line, "TTL", v);
+	}
+	int ret = check_fields(ld, file, line, &type_t, s, pos);
+	if (ret < 0)
+		return ret;
+	if (has_owner)
+		text_put(&ld->norm, owner.p, owner.n);
+	int n = snprintf(num, sizeof(num), " %u ", (unsigned)v);
+	text_put(&ld->norm, num, (size_t)n);
+	if (cls_t.p) {
+		text_put(&ld->norm, cls_t.p, cls_t.n);
+		text_put(&ld->norm, " ", 1);
+	}
+	text_put(&ld->norm, type_t.p, strlen(type_t.p));
+	return 0;
+}
+
 /* Hand one parsed RR to the zone, translating its refusals into messages. */
 static int add_rr(struct load *ld, const char *file, int line, const ldns_rr *rr)
 {
@@ -312,17 +679,22 @@ static int directive(struct load *ld, const char *file, int line, char *text, ld
 
 	if (strcasecmp(kw, "$TTL") == 0) {
 		arg = next_word(&args);
-		const char *end = NULL;
 		if (!arg || next_word(&args)) {
 			fail(ld, file, line, "$TTL takes one value");
 			return GSLB_EPARSE;
 		}
-		uint32_t v = ldns_str2period(arg, &end);
-		if (!end || *end) {
+		uint64_t v;
+		int r = period_parse(arg, strlen(arg), &v);
+		if (r == -ERANGE) {
+			fail(ld, file, line, "$TTL %s is out of range (0 to 4294967295)", arg);
+			return -ERANGE;
+		}
+		if (r < 0) {
 			fail(ld, file, line, "$TTL: invalid value \"%s\"", arg);
 			return GSLB_EPARSE;
 		}
-		*ttl = v;
+		ttl_warn(file, line, "$TTL", v);
+		*ttl = (uint32_t)v;
 		return 0;
 	}
 	if (strcasecmp(kw, "$ORIGIN") == 0) {
@@ -352,11 +724,12 @@ static int directive(struct load *ld, const char *file, int line, char *text, ld
 }
 
 /*
- * Read one file.  Each entry is found here first, so that blank lines and
- * comments are skipped and the line an entry starts on is known; directives
- * are handled here, and for a record the file is rewound to the start of its
- * line and ldns parses it (multi-line parentheses, quoting, owner inheritance
- * through prev, relative names against origin, the default TTL).
+ * Read one file.  Entries are put together here (join_line(): comments,
+ * parentheses over several lines, quoting), so that the line an entry
+ * starts on is known and what ldns gets wrong is mended first
+ * (normalise()); directives are handled here too.  ldns then parses each
+ * record from its text (owner inheritance through prev, relative names
+ * against origin).
  */
 static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rdf *origin0,
 		     uint32_t ttl0, int depth)
@@ -366,22 +739,17 @@ static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rd
 	uint32_t ttl = ttl0;
 	char *buf = NULL;
 	size_t cap = 0;
-	int line = 0;
+	int line = 0, start = 0, parens = 0;
 	int ret = 0;
 
 	for (;;) {
-		long pos = ftell(fp);
-		if (pos < 0) {
-			ret = -errno;
-			fail(ld, shown, line, "%s", strerror(errno));
-			goto out;
-		}
 		errno = 0;
 		ssize_t n = getline(&buf, &cap, fp);
 		if (n < 0) {
 			if (ferror(fp)) {
 				ret = errno ? -errno : -EIO;
 				fail(ld, shown, line, "read error: %s", gslb_strerror(ret));
+				goto out;
 			}
 			break;
 		}
@@ -391,28 +759,33 @@ static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rd
 			fail(ld, shown, line, "syntax error: NUL byte in the file");
 			goto out;
 		}
-		if (line_is_blank(buf))
-			continue;
-		if (buf[0] == '$') {
-			ret = directive(ld, shown, line, buf, &origin, &ttl, depth);
-			if (ret < 0)
-				goto out;
-			continue;
+		if (parens == 0) {
+			if (line_is_blank(buf))
+				continue;
+			if (buf[0] == '$') {
+				ret = directive(ld, shown, line, buf, &origin, &ttl, depth);
+				if (ret < 0)
+					goto out;
+				continue;
+			}
+			start = line;
+			ld->entry.len = 0;
 		}
-		if (fseek(fp, pos, SEEK_SET) < 0) {
-			ret = -errno;
-			fail(ld, shown, line, "%s", strerror(errno));
+		size_t len = (size_t)n;
+		if (len && buf[len - 1] == '\n')
+			len--;
+		ret = join_line(ld, shown, line, buf, len, &ld->entry, &parens);
+		if (ret < 0)
 			goto out;
-		}
-		int start = line;
-		int ldns_line = line - 1;
-		ldns_rr *rr = NULL;
-		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &ldns_line);
-		/* ldns consumed the whole entry, several lines for "( ... )". */
-		if (ldns_line > line)
-			line = ldns_line;
-		if (s == LDNS_STATUS_SYNTAX_EMPTY)
+		if (parens > 0)
 			continue;
+		ret = normalise(ld, shown, start, ttl);
+		if (ret == 1)
+			continue;
+		if (ret < 0)
+			goto out;
+		ldns_rr *rr = NULL;
+		ldns_status s = ldns_rr_new_frm_str(&rr, ld->norm.s, ttl, origin, &prev);
 		if (s != LDNS_STATUS_OK) {
 			ldns_rr_free(rr);
 			ret = GSLB_EPARSE;
@@ -423,6 +796,10 @@ static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rd
 		ldns_rr_free(rr);
 		if (ret < 0)
 			goto out;
+	}
+	if (parens > 0) {
+		ret = GSLB_EPARSE;
+		fail(ld, shown, start, "syntax error: a parenthesis opened here is never closed");
 	}
 out:
 	free(buf);
@@ -537,6 +914,8 @@ out:
 	zone_unref(ld.z);
 	if (ld.rdata)
 		ldns_buffer_free(ld.rdata);
+	free(ld.entry.s);
+	free(ld.norm.s);
 	ldns_rdf_deep_free(apex);
 	free(path);
 	return ret;

@@ -509,8 +509,9 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	struct blk scratch = { 0 };
 	struct data d = { 0 };
 	struct set_off *offs = NULL;
+	bool *occluded = NULL;
 	int ret = 0;
-	char nbuf[1024];
+	char nbuf[1024], zname[1024];
 
 	if (!b)
 		return -EINVAL;
@@ -611,6 +612,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 
 	/* Checks and per-node flags. */
 	const zone_rrset_t *soa = zone_node_rrset(z->apex_node, DNS_T_SOA);
+	name_str(zname, sizeof(zname), z->apex);
 	name_str(nbuf, sizeof(nbuf), z->apex);
 	if (!soa) {
 		ret = GSLB_ENOSOA;
@@ -639,6 +641,25 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			snprintf(err, errlen, "SOA record at %s, which is not the zone apex", nbuf);
 			goto out;
 		}
+		const zone_rrset_t *dn = zone_node_rrset(n, DNS_T_DNAME);
+		if (dn) {
+			/* RFC 6672 2.4: one redirection per name, so no CNAME and one DNAME. */
+			n->flags |= ZONE_NODE_DNAME;
+			name_str(nbuf, sizeof(nbuf), n->name);
+			if (zone_node_rrset(n, DNS_T_CNAME)) {
+				/* Named here: the CNAME check below would say "other data". */
+				ret = GSLB_ECNAME;
+				snprintf(err, errlen, "%s has a DNAME and a CNAME (RFC 6672 2.4)",
+					 nbuf);
+				goto out;
+			}
+			if (dn->count != 1) {
+				ret = -EINVAL;
+				snprintf(err, errlen, "%s has more than one DNAME (RFC 6672 2.4)",
+					 nbuf);
+				goto out;
+			}
+		}
 		const zone_rrset_t *cn = zone_node_rrset(n, DNS_T_CNAME);
 		if (cn) {
 			n->flags |= ZONE_NODE_CNAME;
@@ -660,18 +681,61 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			}
 		}
 	}
+	occluded = gslb_calloc(uniq, sizeof(*occluded));
+	size_t nocc = 0, nocc_all = 0;
+	const zone_node_t *first_occ = NULL, *first_dname = NULL;
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
-		/* The topmost cut above a name occludes everything below it. */
+		/*
+		 * The topmost cut at or above a name, or DNAME above it (RFC
+		 * 6672 2.4), occludes it: a cut makes it answered with a
+		 * referral, a DNAME makes it not exist.
+		 */
+		const zone_node_t *top = NULL;
 		const uint8_t *p = n->name;
 		size_t len = n->name_len;
-		while (len > z->apex_len) {
-			const zone_node_t *a = zone_node_find(z, p, len);
-			if (a && (a->flags & ZONE_NODE_DELEG))
-				n->cut = a;
+		for (;;) {
+			const zone_node_t *a = p == n->name	    ? n
+					       : len == z->apex_len ? z->apex_node
+								    : zone_node_find(z, p, len);
+			if (a && ((a->flags & ZONE_NODE_DELEG) ||
+				  (a != n && (a->flags & ZONE_NODE_DNAME))))
+				top = a;
+			if (len <= z->apex_len)
+				break;
 			len -= 1 + (size_t)*p;
 			p = parent_name(p);
 		}
+		if (top && (top->flags & ZONE_NODE_DELEG)) {
+			n->cut = top;
+		} else if (top) {
+			occluded[i] = true;
+			nocc_all++;
+			if (n->nrrsets && nocc++ == 0) {
+				first_occ = n;
+				first_dname = top;
+			}
+		}
+	}
+	if (nocc) {
+		/* The names below a DNAME are left out of the lookup table: they do not exist. */
+		char dbuf[1024];
+		name_str(nbuf, sizeof(nbuf), first_occ->name);
+		name_str(dbuf, sizeof(dbuf), first_dname->name);
+		log_warn("zone %s: %zu names below DNAME records are not served (RFC 6672 2.4: "
+			 "occluded); the first is %s, below the DNAME at %s",
+			 zname, nocc, nbuf, dbuf);
+	}
+	if (nocc_all) {
+		memset(z->table, 0, (z->table_mask + 1) * sizeof(*z->table));
+		for (size_t i = 0; i < uniq; i++)
+			if (!occluded[i])
+				table_insert(z, &z->nodes[i]);
+	}
+	for (size_t i = 0; i < uniq; i++) {
+		zone_node_t *n = &z->nodes[i];
+		if (occluded[i])
+			continue;
 		if (n->flags & ZONE_NODE_WILDCARD) {
 			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(n->name),
 									    n->name_len - 2u);
@@ -701,6 +765,20 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 				uint8_t *t = gslb_malloc(fl);
 				dns_name_lower(t, full);
 				s->cname_target = t;
+			} else if (s->type == DNS_T_DNAME) {
+				/* The rdata is the target, never compressed (RFC 6672 2.5). */
+				const uint8_t *rd = s->wire + 12;
+				int tl = dns_name_len(rd, dns_get16(s->wire + 10));
+				if (tl != (int)dns_get16(s->wire + 10)) {
+					name_str(nbuf, sizeof(nbuf), n->name);
+					ret = GSLB_EPARSE;
+					snprintf(err, errlen, "malformed rdata in the DNAME at %s",
+						 nbuf);
+					goto out;
+				}
+				uint8_t *t = gslb_malloc((size_t)tl);
+				dns_name_lower(t, rd);
+				s->cname_target = t;
 			}
 		}
 	}
@@ -722,6 +800,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 out:
 	free(nn);
 	free(offs);
+	free(occluded);
 	free(d.buf);
 	blk_free(&scratch);
 	free(b->rrs);

@@ -152,7 +152,8 @@ static void geo_pool_places(lb_pool_t *p)
 /*
  * The fixed snapshot every input is answered from: CNAME chains and
  * loops, wildcards (plain, CNAME, below an ENT), a delegation with glue,
- * RRsets big enough to truncate, a nested zone and pools.
+ * RRsets big enough to truncate, DNAMEs, a nested zone, a delegated one and
+ * pools.
  */
 static gslb_snapshot_t *snapshot_build(void)
 {
@@ -212,6 +213,29 @@ static gslb_snapshot_t *snapshot_build(void)
 		add_a(z, owner, "192.0.2.99");
 		add_a(z, owner, "2001:db8::99");
 	}
+	/* DNAMEs (RFC 6672): in the zone, to another, to itself, out of it, too long. */
+	add_name(z, "dn.example.com.", DNS_T_DNAME, "target.example.com.");
+	add_a(z, "www.target.example.com.", "192.0.2.70");
+	add_name(z, "cn.target.example.com.", DNS_T_CNAME, "x.dn.example.com.");
+	add_a(z, "occ.dn.example.com.", "192.0.2.79");
+	add_name(z, "dn2.example.com.", DNS_T_DNAME, "dn.example.com.");
+	add_name(z, "dnself.example.com.", DNS_T_DNAME, "dnself.example.com.");
+	add_name(z, "xdn.example.com.", DNS_T_DNAME, "example.net.");
+	add_name(z, "todn.example.com.", DNS_T_CNAME, "www.dn.example.com.");
+	add_name(z, "long.example.com.", DNS_T_DNAME,
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+		 "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+		 "ddddddddddddddddddddddddddddddddddddddddddddddddddddddd.");
+	add_name(z, "tosubdn.example.com.", DNS_T_DNAME, "sub.example.com.");
+	/* Loops of three names and through a wildcard. */
+	add_name(z, "la.example.com.", DNS_T_CNAME, "lb.example.com.");
+	add_name(z, "lb.example.com.", DNS_T_CNAME, "lc.example.com.");
+	add_name(z, "lc.example.com.", DNS_T_CNAME, "la.example.com.");
+	add_name(z, "*.wl.example.com.", DNS_T_CNAME, "a.wl.example.com.");
+	/* A delegation to a zone served here too (RFC 4035 3.1.4.1). */
+	add_name(z, "kid.example.com.", DNS_T_NS, "ns1.example.com.");
+	add(z, "kid.example.com.", DNS_T_DS, 3600, ds, sizeof(ds));
 	uint8_t txt[256];
 	memset(txt, 't', sizeof(txt));
 	txt[0] = 255;
@@ -227,6 +251,12 @@ static gslb_snapshot_t *snapshot_build(void)
 	add_name(z, "other.test.", DNS_T_NS, "ns.other.test.");
 	add_a(z, "ns.other.test.", "198.51.100.53");
 	add_a(z, "www.other.test.", "198.51.100.1");
+	zone_done(set, z);
+
+	z = zone_start("kid.example.com.");
+	add_soa(z, "kid.example.com.", 3600, 900);
+	add_name(z, "kid.example.com.", DNS_T_NS, "ns1.example.com.");
+	add_name(z, "kid.example.com.", DNS_T_DNAME, "example.com.");
 	zone_done(set, z);
 
 	z = zone_start("child.example.com.");

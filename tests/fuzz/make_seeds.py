@@ -78,6 +78,20 @@ q('class-hs', 'www.example.com.', 'A', 'HS')
 q('axfr', 'example.com.', 'AXFR')
 q('ixfr', 'example.com.', 'IXFR')
 q('type-200', 'www.example.com.', 200)
+q('dname', 'WwW.Dn.example.com.', 'A')
+q('dname-chain', 'www.dn2.example.com.', 'A', use_edns=0)
+q('dname-occluded', 'occ.dn.example.com.', 'A')
+q('dname-loop', 'x.dnself.example.com.', 'A')
+q('dname-out', 'a.b.xdn.example.com.', 'AAAA')
+q('dname-back', 'cn.dn.example.com.', 'A')
+q('dname-yxdomain', 'e' * 63 + '.' + 'e' * 40 + '.long.example.com.', 'A')
+q('dname-deleg', 'host.tosubdn.example.com.', 'A')
+q('dname-type', 'x.dn.example.com.', 'DNAME')
+q('dname-apex', 'www.kid.example.com.', 'A')
+q('cname-loop3', 'lb.example.com.', 'TXT')
+q('cname-loop-wild', 'b.wl.example.com.', 'A')
+q('ds-parent', 'kid.example.com.', 'DS')
+q('ds-nested', 'child.example.com.', 'DS')
 
 # Hand-made and broken messages.
 base = seeds['www-a']
@@ -102,6 +116,30 @@ bad_scope = bytearray(base + b'\x00' + struct.pack('!HHIH', 41, 1232, 0, 11) +
                       b'\x00\x08\x00\x07\x00\x01\x18\x08\xc0\x00\x02')
 bad_scope[10:12] = struct.pack('!H', 1)
 seeds['ecs-scope'] = bytes(bad_scope)
+
+
+
+def tsig(key=b'\x03key\x07example\x00', mac=32, other=b''):
+    """A TSIG RR (RFC 8945 4.2) with a fixed time, so the seeds do not change."""
+    rd = (b'\x0bhmac-sha256\x00' + b'\x00\x00\x6b\x16\x34\xf8' +
+          struct.pack('!HH', 300, mac) + b'\xab' * mac + b'\x12\x34' +
+          struct.pack('!HH', 0, len(other)) + other)
+    return key + struct.pack('!HHIH', 250, 255, 0, len(rd)) + rd
+
+
+def with_ar(wire, extra, n=1):
+    w = bytearray(wire + extra)
+    w[10:12] = struct.pack('!H', struct.unpack('!H', w[10:12])[0] + n)
+    return bytes(w)
+
+
+seeds['tsig'] = with_ar(base, tsig())
+seeds['tsig-edns'] = with_ar(seeds['edns-do'], tsig())
+seeds['tsig-nomac'] = with_ar(base, tsig(mac=0, other=b'\x00\x00\x00\x00\x00\x01'))
+seeds['tsig-compressed-key'] = with_ar(base, tsig(key=b'\xc0\x10'))
+seeds['tsig-notify'] = with_ar(seeds['notify'], tsig())
+seeds['tsig-not-last'] = with_ar(base, tsig() + opt, 2)
+seeds['tsig-short'] = with_ar(base, tsig()[:-5])
 
 for tag, wire in sorted(seeds.items()):
     with open(os.path.join(out, 'seed-' + tag), 'wb') as f:

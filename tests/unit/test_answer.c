@@ -234,6 +234,42 @@ static gslb_snapshot_t *snapshot_build(void)
 		ds[4 + i] = (uint8_t)i;
 	add(z, "sub.example.com.", DNS_T_DS, 86400, ds, sizeof(ds));
 	add_name(z, "nods.example.com.", DNS_T_NS, 86400, "ns.elsewhere.test.");
+	/*
+	 * DNAMEs (RFC 6672): in the zone, out of it, to another DNAME, to
+	 * itself, into a delegation, one whose synthesized names are too long,
+	 * data occluded below one, and one that is also a pool's name.
+	 */
+	add_name(z, "dn.example.com.", DNS_T_DNAME, 7200, "target.example.com.");
+	add_a(z, "target.example.com.", 300, "192.0.2.70");
+	add_a(z, "www.target.example.com.", 300, "192.0.2.71");
+	add_txt(z, "www.target.example.com.", 300, "www-target", NULL);
+	add_name(z, "cn.target.example.com.", DNS_T_CNAME, 300, "www.example.com.");
+	add_name(z, "a.target.example.com.", DNS_T_CNAME, 300, "b.dn.example.com.");
+	add_a(z, "b.target.example.com.", 300, "192.0.2.72");
+	add_a(z, "occ.dn.example.com.", 300, "192.0.2.79");
+	add_txt(z, "dn.example.com.", 300, "beside-dname", NULL);
+	add_name(z, "xdn.example.com.", DNS_T_DNAME, 600, "example.net.");
+	add_name(z, "dn2.example.com.", DNS_T_DNAME, 900, "dn.example.com.");
+	add_name(z, "todn.example.com.", DNS_T_CNAME, 300, "www.dn.example.com.");
+	add_name(z, "dnself.example.com.", DNS_T_DNAME, 300, "dnself.example.com.");
+	add_name(z, "todeleg.example.com.", DNS_T_DNAME, 300, "sub.example.com.");
+	add_name(z, "long.example.com.", DNS_T_DNAME, 300,
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+		 "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+		 "ddddddddddddddddddddddddddddddddddddddddddddddddddddddd.");
+	add_name(z, "dnpool.example.com.", DNS_T_DNAME, 300, "target.example.com.");
+	/* A CNAME loop of three, besides loop1 <-> loop2 and self. */
+	add_name(z, "la.example.com.", DNS_T_CNAME, 300, "lb.example.com.");
+	add_name(z, "lb.example.com.", DNS_T_CNAME, 300, "lc.example.com.");
+	add_name(z, "lc.example.com.", DNS_T_CNAME, 300, "la.example.com.");
+	/* A wildcard CNAME to a name the wildcard matches too. */
+	add_name(z, "*.wl.example.com.", DNS_T_CNAME, 300, "a.wl.example.com.");
+	/* Delegations to zones served here too, with and without DS (RFC 4035 3.1.4.1). */
+	add_name(z, "kid.example.com.", DNS_T_NS, 86400, "ns.kid.example.com.");
+	add_a(z, "ns.kid.example.com.", 86400, "192.0.2.54");
+	add(z, "kid.example.com.", DNS_T_DS, 86400, ds, sizeof(ds));
+	add_name(z, "nodskid.example.com.", DNS_T_NS, 86400, "ns.kid.example.com.");
 	/* RRsets for the truncation tests. */
 	for (int i = 0; i < BIG_COUNT; i++) {
 		snprintf(addr, sizeof(addr), "10.0.%d.%d", i / 250, i % 250 + 1);
@@ -277,13 +313,34 @@ static gslb_snapshot_t *snapshot_build(void)
 	add_a(z, "www.child.example.com.", 300, "203.0.113.1");
 	zone_done(set, z);
 
+	/* The children of kid and nodskid, served by the same server. */
+	z = zone_start("kid.example.com.");
+	add_soa(z, "kid.example.com.", 3600, 5, 900);
+	add_name(z, "kid.example.com.", DNS_T_NS, 3600, "ns.kid.example.com.");
+	add_a(z, "ns.kid.example.com.", 3600, "192.0.2.54");
+	add_a(z, "www.kid.example.com.", 300, "192.0.2.55");
+	zone_done(set, z);
+	z = zone_start("nodskid.example.com.");
+	add_soa(z, "nodskid.example.com.", 3600, 6, 900);
+	add_name(z, "nodskid.example.com.", DNS_T_NS, 3600, "ns.kid.example.com.");
+	zone_done(set, z);
+	/* A zone whose parent is not served here. */
+	z = zone_start("orphan.test.");
+	add_soa(z, "orphan.test.", 3600, 7, 900);
+	add_name(z, "orphan.test.", DNS_T_NS, 3600, "ns.orphan.test.");
+	add_a(z, "ns.orphan.test.", 3600, "198.51.100.9");
+	zone_done(set, z);
+
 	zone_set_finish(set);
-	lb_pool_t *pools = gslb_calloc(2, sizeof(*pools));
+	lb_pool_t *pools = gslb_calloc(4, sizeof(*pools));
 	pool_init(&pools[0], "pool.example.com.", 2);
 	pool_init(&pools[1], "a.pools.example.com.", 1);
+	/* At a DNAME's own name a pool answers; below one it is not served. */
+	pool_init(&pools[2], "dnpool.example.com.", 1);
+	pool_init(&pools[3], "p.dnpool.example.com.", 1);
 	gslb_snapshot_t *s = gslb_calloc(1, sizeof(*s));
 	s->zones = set;
-	s->pools = lb_set_new(pools, 2, set);
+	s->pools = lb_set_new(pools, 4, set);
 	s->generation = 1;
 	return s;
 }
@@ -1683,6 +1740,364 @@ static void test_pool(void)
 	   "below a pool: NXDOMAIN");
 }
 
+/* The owner of rr i, lowercased text, for comparing names the server wrote from zone data. */
+static bool rr_is(int i, int sec, uint16_t type, const char *owner)
+{
+	return i < m.nrr && m.rr[i].sec == sec && m.rr[i].type == type && owner_ci(&m.rr[i], owner);
+}
+
+/* RFC 6672: DNAME substitution, the synthesized CNAME, and following it inside the zone. */
+static void test_dname(void)
+{
+	struct q q;
+	q_std(&q, "WwW.Dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && counts(3, 0, 0),
+	   "below a DNAME: NOERROR, AA, DNAME + CNAME + A");
+	ok(rr_is(0, 0, DNS_T_DNAME, "dn.example.com.") && owner_is(&m.rr[0], "Dn.example.com.") &&
+		   m.rr[0].ttl == 7200 && rdata_name_is(&m, &m.rr[0], 0, "target.example.com."),
+	   "the DNAME first, owner in the client's case, its own TTL");
+	ok(rr_is(1, 0, DNS_T_CNAME, "www.dn.example.com.") &&
+		   owner_is(&m.rr[1], "WwW.Dn.example.com.") && m.rr[1].ttl == 7200 &&
+		   rdata_name_is(&m, &m.rr[1], 0, "www.target.example.com."),
+	   "the synthesized CNAME: owner the query name, TTL of the DNAME (RFC 6672 3.1)");
+	ok(rr_is(2, 0, DNS_T_A, "www.target.example.com.") && m.rr[2].ttl == 300 &&
+		   rdata_a_is(&m, &m.rr[2], "192.0.2.71"),
+	   "the CNAME is followed inside the zone");
+
+	q_std(&q, "www.dn.example.com.", DNS_T_TXT);
+	ask(&q, QUERY_UDP);
+	ok(counts(3, 0, 0) && m.rr[2].type == DNS_T_TXT &&
+		   rdata_is(&m, &m.rr[2], "\12www-target", 11),
+	   "another type at the target");
+	q_std(&q, "a.b.c.dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NXDOMAIN && aa() && m.an == 2 &&
+		   rr_is(0, 0, DNS_T_DNAME, "dn.example.com.") &&
+		   rdata_name_is(&m, &m.rr[1], 0, "a.b.c.target.example.com.") &&
+		   negative_soa("example.com.", 300),
+	   "a target that does not exist: DNAME, CNAME, NXDOMAIN with SOA");
+	q_std(&q, "www.dn.example.com.", DNS_T_MX);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && negative_soa("example.com.", 300),
+	   "a type the target lacks: DNAME, CNAME, NODATA with SOA");
+	q_std(&q, "cn.dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(counts(5, 0, 0) && m.rr[2].type == DNS_T_CNAME &&
+		   rr_is(3, 0, DNS_T_A, "www.example.com.") &&
+		   rr_is(4, 0, DNS_T_A, "www.example.com."),
+	   "a DNAME to a CNAME: DNAME, CNAME, CNAME, the two A of www");
+	q_std(&q, "occ.dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NXDOMAIN && m.an == 2 &&
+		   rr_is(0, 0, DNS_T_DNAME, "dn.example.com.") &&
+		   rdata_name_is(&m, &m.rr[1], 0, "occ.target.example.com."),
+	   "data below a DNAME is occluded (RFC 6672 2.4): the DNAME answers for it");
+
+	/* At the DNAME's own name nothing is substituted. */
+	q_std(&q, "Dn.example.com.", DNS_T_DNAME);
+	ask(&q, QUERY_UDP);
+	ok(aa() && counts(1, 0, 0) && m.rr[0].type == DNS_T_DNAME &&
+		   owner_is(&m.rr[0], "Dn.example.com."),
+	   "qtype DNAME at the owner: the DNAME, an ordinary answer");
+	q_std(&q, "dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 0 &&
+		   negative_soa("example.com.", 300),
+	   "qtype A at the owner: NODATA");
+	q_std(&q, "dn.example.com.", DNS_T_TXT);
+	ask(&q, QUERY_UDP);
+	ok(counts(1, 0, 0) && rdata_is(&m, &m.rr[0], "\14beside-dname", 13),
+	   "other data at the owner is answered");
+	q_std(&q, "x.dn.example.com.", DNS_T_DNAME);
+	ask(&q, QUERY_UDP);
+	ok(m.an == 2 && m.rr[0].type == DNS_T_DNAME && m.rr[1].type == DNS_T_CNAME &&
+		   rcode_of(&m) == DNS_RCODE_NXDOMAIN,
+	   "qtype DNAME below the owner: substituted like any other type");
+	q_std(&q, "www.dn.example.com.", DNS_T_CNAME);
+	ask(&q, QUERY_UDP);
+	ok(counts(2, 0, 0) && m.rr[0].type == DNS_T_DNAME && m.rr[1].type == DNS_T_CNAME,
+	   "qtype CNAME below the owner: the DNAME and the CNAME, not followed");
+
+	q_std(&q, "x.y.xdn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && counts(2, 0, 0) && m.rr[1].ttl == 600 &&
+		   rdata_name_is(&m, &m.rr[1], 0, "x.y.example.net."),
+	   "a DNAME out of the zone: DNAME and CNAME, not followed");
+	q_std(&q, "www.dn2.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(counts(5, 0, 0) && rr_is(0, 0, DNS_T_DNAME, "dn2.example.com.") &&
+		   rdata_name_is(&m, &m.rr[1], 0, "www.dn.example.com.") && m.rr[1].ttl == 900 &&
+		   rr_is(2, 0, DNS_T_DNAME, "dn.example.com.") &&
+		   rdata_name_is(&m, &m.rr[3], 0, "www.target.example.com.") &&
+		   m.rr[4].type == DNS_T_A,
+	   "a DNAME to a DNAME: both substitutions, then the A");
+	q_std(&q, "ToDn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(counts(4, 0, 0) && m.rr[0].type == DNS_T_CNAME &&
+		   rr_is(1, 0, DNS_T_DNAME, "dn.example.com.") &&
+		   rr_is(2, 0, DNS_T_CNAME, "www.dn.example.com.") && m.rr[3].type == DNS_T_A,
+	   "a CNAME to a name below a DNAME");
+	q_std(&q, "a.dn.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(count_type(&m, 0, DNS_T_DNAME) == 1 && count_type(&m, 0, DNS_T_CNAME) == 3 &&
+		   rr_is(m.an - 1, 0, DNS_T_A, "b.target.example.com."),
+	   "the same DNAME twice in a chain: written once (RFC 2181 5: no RRset repeated)");
+	q_std(&q, "x.dnself.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && counts(2, 0, 0) && m.rr[0].type == DNS_T_DNAME &&
+		   rdata_name_is(&m, &m.rr[1], 0, "x.dnself.example.com."),
+	   "a DNAME to itself: the synthesized CNAME once, the chain stops");
+	q_std(&q, "host.todeleg.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(m.an == 2 && m.rr[0].type == DNS_T_DNAME && count_type(&m, 1, DNS_T_NS) == 2 && aa(),
+	   "a DNAME into a delegation: DNAME, CNAME and the referral");
+
+	/* RFC 6672 2.2: the substituted name would be longer than 255 octets. */
+	q_std(&q, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.long.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_YXDOMAIN && aa() && counts(1, 0, 0) &&
+		   m.rr[0].type == DNS_T_DNAME,
+	   "substituted name over 255 octets: YXDOMAIN with the DNAME alone");
+	q_std(&q, "e.long.example.com.", DNS_T_A);
+	ask(&q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 &&
+		   rdata_name_is(
+			   &m, &m.rr[1], 0,
+			   "e.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+			   "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+			   "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+			   "ddddddddddddddddddddddddddddddddddddddddddddddddddddddd."),
+	   "a substituted name of 253 octets is fine");
+
+	/* Pools: at a DNAME's name the pool answers A; below it the DNAME does. */
+	q_std(&q, "dnpool.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(aa() && counts(1, 0, 0) && rdata_a_is(&m, &m.rr[0], "192.0.2.101"),
+	   "a pool at a DNAME's own name answers A");
+	q_std(&q, "p.dnpool.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NXDOMAIN && m.an == 2 && m.rr[0].type == DNS_T_DNAME &&
+		   rr_is(1, 0, DNS_T_CNAME, "p.dnpool.example.com.") &&
+		   rdata_name_is(&m, &m.rr[1], 0, "p.target.example.com."),
+	   "a pool below a DNAME is not served: the DNAME answers");
+	q_std(&q, "dn.example.com.", DNS_T_ANY);
+	ask(&q, QUERY_UDP);
+	ok(counts(1, 0, 0) && m.rr[0].type == DNS_T_HINFO, "ANY at the owner: HINFO");
+	q_std(&q, "www.dn.example.com.", DNS_T_ANY);
+	ask(&q, QUERY_UDP);
+	ok(counts(2, 0, 0) && m.rr[0].type == DNS_T_DNAME && m.rr[1].type == DNS_T_CNAME,
+	   "ANY below the owner: the DNAME and the CNAME, not followed");
+
+	/* Compression: an answer over 512 bytes without it would be truncated. */
+	q_std(&q, "www.dn2.example.com.", DNS_T_A);
+	size_t n = ask(&q, QUERY_UDP);
+	ok(n < 220 && !tc(), "names in a DNAME answer are compressed (%zu bytes)", n);
+}
+
+/* A CNAME loop is answered with each CNAME once (RFC 2181 5: no RRset twice in a section). */
+static void test_cname_loop(void)
+{
+	struct q q;
+	q_std(&q, "loop1.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && aa() && counts(2, 0, 0) &&
+		   rr_is(0, 0, DNS_T_CNAME, "loop1.example.com.") &&
+		   rr_is(1, 0, DNS_T_CNAME, "loop2.example.com."),
+	   "loop1 -> loop2 -> loop1: two CNAMEs, each once");
+	q_std(&q, "self.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && counts(1, 0, 0), "a CNAME to itself: once");
+	q_std(&q, "lb.example.com.", DNS_T_TXT);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && counts(3, 0, 0) &&
+		   rr_is(0, 0, DNS_T_CNAME, "lb.example.com.") &&
+		   rr_is(1, 0, DNS_T_CNAME, "lc.example.com.") &&
+		   rr_is(2, 0, DNS_T_CNAME, "la.example.com."),
+	   "a loop of three entered in the middle: three CNAMEs, each once");
+	q_std(&q, "b.wl.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && counts(2, 0, 0) &&
+		   rr_is(0, 0, DNS_T_CNAME, "b.wl.example.com.") &&
+		   rr_is(1, 0, DNS_T_CNAME, "a.wl.example.com."),
+	   "a loop through a wildcard: b.wl -> a.wl -> a.wl, each name once");
+}
+
+/* RFC 4035 3.1.4.1: DS belongs to the parent side of a cut, also when both zones are here. */
+static void test_ds_parent(void)
+{
+	struct q q;
+	q_std(&q, "Kid.example.com.", DNS_T_DS);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && counts(1, 0, 0) &&
+		   m.rr[0].type == DNS_T_DS && owner_is(&m.rr[0], "Kid.example.com.") &&
+		   m.rr[0].ttl == 86400,
+	   "DS at a child apex served here: the parent's DS");
+	q_std(&q, "nodskid.example.com.", DNS_T_DS);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 0 &&
+		   negative_soa("example.com.", 300),
+	   "no DS at the cut: NODATA with the parent's SOA");
+	q_std(&q, "kid.example.com.", DNS_T_SOA);
+	ask(&q, QUERY_UDP);
+	ok(aa() && counts(1, 0, 0) && m.rr[0].type == DNS_T_SOA, "other types: the child zone");
+	q_std(&q, "www.kid.example.com.", DNS_T_DS);
+	ask(&q, QUERY_UDP);
+	ok(aa() && m.an == 0 && negative_soa("kid.example.com.", 900),
+	   "DS below the child apex: the child's NODATA");
+	q_std(&q, "orphan.test.", DNS_T_DS);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 0 &&
+		   negative_soa("orphan.test.", 900),
+	   "DS at an apex whose parent is not served: the child's NODATA");
+	q_std(&q, "child.example.com.", DNS_T_DS);
+	ask(&q, QUERY_UDP);
+	ok(aa() && rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 0 &&
+		   negative_soa("example.com.", 300),
+	   "DS at a nested zone the parent does not delegate: the parent's NODATA (as nsd)");
+}
+
+/*
+ * Append a TSIG RR (RFC 8945 4.2) with a MAC of maclen bytes; bumps
+ * ARCOUNT.  Returns the offset of its rdata.
+ */
+static size_t q_tsig(struct q *q, const char *key, size_t maclen)
+{
+	uint8_t *p = q->b + q->len;
+	int n = dns_name_from_str(p, key);
+	if (n < 0)
+		bail_out("bad key name %s", key);
+	p += n;
+	dns_put16(p, DNS_T_TSIG);
+	dns_put16(p + 2, DNS_C_ANY);
+	dns_put32(p + 4, 0);
+	uint8_t *rd = p + 10;
+	int al = dns_name_from_str(rd, "hmac-sha256.");
+	uint8_t *f = rd + al;
+	static const uint8_t when[6] = { 0, 0, 0x6b, 0x16, 0x34, 0xf8 };
+	memcpy(f, when, 6);
+	dns_put16(f + 6, 300);
+	dns_put16(f + 8, (uint16_t)maclen);
+	memset(f + 10, 0xab, maclen);
+	f += 10 + maclen;
+	dns_put16(f, dns_get16(q->b)); /* original ID */
+	dns_put16(f + 2, 0);
+	dns_put16(f + 4, 0);
+	f += 6;
+	dns_put16(p + 8, (uint16_t)(f - rd));
+	q->len = (size_t)(f - q->b);
+	dns_put16(q->b + 10, (uint16_t)(dns_get16(q->b + 10) + 1));
+	return (size_t)(rd - q->b);
+}
+
+/* The response's TSIG RR is RFC 8945 5.2.2's unsigned BADKEY error for the query's key. */
+static bool tsig_badkey(const char *key)
+{
+	const struct rr *t = first_of(&m, 2, DNS_T_TSIG);
+	static const uint8_t want[] = "\13hmac-sha256\0"
+				      "\0\0\x6b\x16\x34\xf8" /* time signed, copied */
+				      "\x01\x2c"	     /* fudge, copied */
+				      "\0\0"		     /* no MAC */
+				      "\x12\x34"	     /* original ID */
+				      "\0\x11"		     /* BADKEY */
+				      "\0\0";		     /* no other data */
+	bool r = t && t == &m.rr[m.nrr - 1] && owner_ci(t, key) && t->rclass == DNS_C_ANY &&
+		 t->ttl == 0 && rdata_is(&m, t, want, sizeof(want) - 1);
+	if (!r && t)
+		diag("  TSIG class %u ttl %u rdlen %u", t->rclass, t->ttl, t->rdlen);
+	return r;
+}
+
+/* RFC 8945 5.2: no key is configured, so every signed query is answered NOTAUTH / BADKEY. */
+static void test_tsig(void)
+{
+	struct q q;
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "Key.Example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && !aa() && question_echoed(&q) && counts(0, 0, 1),
+	   "signed query: NOTAUTH, AA=0, question echoed, no records but the TSIG");
+	ok(tsig_badkey("key.example."),
+	   "TSIG: key name and algorithm of the query, time and fudge copied, no MAC, BADKEY");
+
+	uint8_t nsid[4];
+	size_t nl = opt_put(nsid, DNS_EDNS_NSID, NULL, 0);
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, true, nsid, nl);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && counts(0, 0, 2) && m.nopt == 1 &&
+		   m.rr[0].type == DNS_T_OPT && m.opt_rdlen == 0 && tsig_badkey("key.example."),
+	   "with EDNS: OPT (no NSID) then the TSIG, last");
+
+	q_make(&q, 0x1234, 0x2000 /* NOTIFY */, "example.com.", DNS_T_SOA, DNS_C_IN);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("key.example."),
+	   "signed NOTIFY: NOTAUTH, not NOTIMP");
+	q_make(&q, 0x1234, 0, "version.bind.", DNS_T_TXT, DNS_C_CH);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && m.an == 0, "signed CH query: NOTAUTH");
+	q_std(&q, "www.example.org.", DNS_T_A);
+	q_tsig(&q, "key.example.", 0);
+	ask(&q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("key.example."),
+	   "signed query for a name not served, empty MAC, TCP: NOTAUTH");
+
+	/* The key name compressed: a pointer to example.com in the question. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	size_t kpos = q.len;
+	q_tsig(&q, "example.com.", 32);
+	q.b[kpos] = 0xc0;
+	q.b[kpos + 1] = 12 + 4;
+	memmove(q.b + kpos + 2, q.b + kpos + 13, q.len - kpos - 13);
+	q.len -= 11;
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOTAUTH && tsig_badkey("example.com."),
+	   "a compressed key name is written out in full");
+
+	/* RFC 8945 5.1: the TSIG must be the last record; a broken one is FORMERR. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR && m.an == 0 && first_of(&m, 2, DNS_T_TSIG) == NULL,
+	   "TSIG before the OPT: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	dns_put16(q.b + 6, 1);
+	dns_put16(q.b + 10, 0);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "TSIG in the answer section: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_tsig(&q, "key.example.", 32);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "two TSIGs: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	size_t rd = q_tsig(&q, "key.example.", 32);
+	dns_put16(q.b + rd - 2, 20); /* rdlength: the MAC goes past it */
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "TSIG rdata shorter than its fields: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	rd = q_tsig(&q, "key.example.", 32);
+	q.b[rd] = 0xc0; /* the algorithm name a pointer */
+	q.b[rd + 1] = 12;
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "a compressed algorithm name: FORMERR");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 1, false, NULL, 0);
+	q_tsig(&q, "key.example.", 32);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_BADVERS, "EDNS version 1 and TSIG: BADVERS first");
+
+	/* Unsigned queries with other additional records are answered as before. */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2, "unsigned: answered");
+}
+
 /*
  * zone_set_find() compares apexes for small sets and hashes suffixes for
  * larger ones: both must find the deepest zone, at label boundaries only.
@@ -1794,6 +2209,10 @@ int main(void)
 	test_ecs();
 	test_truncation();
 	test_pool();
+	test_dname();
+	test_cname_loop();
+	test_ds_parent();
+	test_tsig();
 
 	ok(responses > 150, "%d responses checked", responses);
 	is_int(bad_responses, 0,

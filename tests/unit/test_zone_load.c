@@ -337,6 +337,223 @@ static void test_errors(void)
 	   "missing file reported");
 }
 
+/* A quoted string cut by the end of a line or of the file is an error, not a shorter string. */
+static void test_quotes(void)
+{
+	mkdir_in("quote");
+	const char *e;
+
+	put("quote", "eol.test.zone", SOA_NS "txt TXT \"abc\n");
+	e = load_fails("quote", "eol.test.zone");
+	ok(starts_with(e, "eol.test.zone:4: ") && contains(e, "quote"),
+	   "TXT \"abc at the end of the last line: rejected with file and line");
+
+	put("quote", "eof.test.zone", SOA_NS "txt TXT \"abc");
+	e = load_fails("quote", "eof.test.zone");
+	ok(starts_with(e, "eof.test.zone:4: ") && contains(e, "quote"),
+	   "TXT \"abc at the end of the file without a newline: rejected");
+
+	put("quote", "mid.test.zone", SOA_NS "txt TXT \"abc\nwww A 192.0.2.1\n");
+	e = load_fails("quote", "mid.test.zone");
+	ok(starts_with(e, "mid.test.zone:4: ") && contains(e, "quote"),
+	   "a quote left open before another record: rejected at its line");
+
+	put("quote", "paren.test.zone", SOA_NS "txt TXT ( \"abc\n def\" )\n");
+	e = load_fails("quote", "paren.test.zone");
+	ok(starts_with(e, "paren.test.zone:4: ") && contains(e, "quote"),
+	   "a quoted string does not continue on the next line inside parentheses");
+
+	put("quote", "unbal.test.zone", SOA_NS "txt TXT ( \"abc\"\n");
+	e = load_fails("quote", "unbal.test.zone");
+	ok(starts_with(e, "unbal.test.zone:4: ") && contains(e, "parenthes"),
+	   "an opening parenthesis never closed: rejected at the line it opens");
+
+	put("quote", "good.test.zone",
+	    SOA_NS "a TXT \"x;y(z)\\\"w\" ; a comment with a \" quote\n"
+		   "b TXT ( \"one\" ; first line\n"
+		   "        \"two\" ) ; ( and more\n"
+		   "c TXT \"\" \"semi;colon\"\n");
+	char err[1024] = "";
+	zone_t *z = NULL;
+	int ret = zone_load_file(dirpath("quote"), "good.test.zone", &z, err, sizeof(err));
+	if (!ok(ret == 0 && z, "quoted ; ( ) and \\\" and comments with quotes load")) {
+		diag("ret %d: %s", ret, err);
+		return;
+	}
+	static const uint8_t ta[] = "\x08x;y(z)\"w";
+	static const uint8_t tb[] = "\x03one\x03two";
+	static const uint8_t tc[] = "\x00\x0asemi;colon";
+	ok(first_rdata_is(rrset(z, "a.good.test.", DNS_T_TXT), ta, sizeof(ta) - 1),
+	   "TXT with ; ( ) and an escaped quote inside the quotes");
+	ok(first_rdata_is(rrset(z, "b.good.test.", DNS_T_TXT), tb, sizeof(tb) - 1),
+	   "TXT over two lines in parentheses with comments");
+	ok(first_rdata_is(rrset(z, "c.good.test.", DNS_T_TXT), tc, sizeof(tc) - 1),
+	   "an empty quoted string and one with a semicolon");
+	zone_unref(z);
+}
+
+/* Numbers too large for their field are errors (ldns keeps the low bits without a word). */
+static void test_integers(void)
+{
+	static const struct {
+		const char *file;
+		const char *text;
+		const char *needle; /* in the message */
+		int line;
+	} bad[] = {
+		{ "serial.test.zone", "@ SOA ns1 host 4294967296 7200 3600 1209600 60\n@ NS ns1\n",
+		  "serial", 1 },
+		{ "serial2.test.zone",
+		  "@ SOA ns1 host 99999999999 7200 3600 1209600 60\n@ NS ns1\n", "serial", 1 },
+		{ "serialneg.test.zone", "@ SOA ns1 host -1 7200 3600 1209600 60\n@ NS ns1\n",
+		  "serial", 1 },
+		{ "refresh.test.zone", "@ SOA ns1 host 1 4294967296 3600 1209600 60\n@ NS ns1\n",
+		  "refresh", 1 },
+		{ "retry.test.zone", "@ SOA ns1 host ( 1 7200\n 100000w 1209600 60 )\n@ NS ns1\n",
+		  "retry", 1 },
+		{ "minimum.test.zone", "@ SOA ns1 host 1 7200 3600 1209600 4294967296\n@ NS ns1\n",
+		  "minimum", 1 },
+		{ "ttl.test.zone", SOA_NS "www 4294967296 A 192.0.2.1\n", "TTL", 4 },
+		{ "ttlunit.test.zone", SOA_NS "www 7102w A 192.0.2.1\n", "TTL", 4 },
+		{ "ttlcbt.test.zone", SOA_NS "www IN 4294967296 A 192.0.2.1\n", "TTL", 4 },
+		{ "dollarttl.test.zone", "$TTL 4294967296\n" SOA_NS, "$TTL", 1 },
+		{ "mx.test.zone", SOA_NS "@ MX 65536 mail\n", "65536", 4 },
+		{ "mxneg.test.zone", SOA_NS "@ MX -1 mail\n", "-1", 4 },
+		{ "srv.test.zone", SOA_NS "_s._tcp SRV 0 0 65536 ns1\n", "65536", 4 },
+		{ "caa.test.zone", SOA_NS "@ CAA 256 issue \"ca.example\"\n", "256", 4 },
+	};
+	mkdir_in("int");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[128];
+		put("int", bad[i].file, bad[i].text);
+		const char *e = load_fails("int", bad[i].file);
+		snprintf(want, sizeof(want), "%s:%d: ", bad[i].file, bad[i].line);
+		ok(starts_with(e, want) && contains(e, bad[i].needle),
+		   "%s: out of range, rejected with file, line and \"%s\"", bad[i].file,
+		   bad[i].needle);
+	}
+
+	put("int", "max.test.zone",
+	    "@ SOA ns1 host 4294967295 4294967295 1w 0 2147483647\n@ NS ns1\n"
+	    "www 2147483647 A 192.0.2.1\n"
+	    "top 2147483648 A 192.0.2.2\n"
+	    "@ MX 65535 mail\n"
+	    "_s._tcp SRV 65535 65535 65535 ns1\n"
+	    "@ CAA 255 issue \"ca.example\"\n");
+	char err[1024] = "";
+	zone_t *z = NULL;
+	int ret = zone_load_file(dirpath("int"), "max.test.zone", &z, err, sizeof(err));
+	if (!ok(ret == 0 && z, "the largest value of every field loads")) {
+		diag("ret %d: %s", ret, err);
+		return;
+	}
+	ok(z->serial == 4294967295u, "serial 4294967295 (%u)", z->serial);
+	const zone_rrset_t *s = rrset(z, "www.max.test.", DNS_T_A);
+	ok(s && s->ttl == 2147483647, "TTL 2147483647 kept");
+	s = rrset(z, "top.max.test.", DNS_T_A);
+	ok(s && s->ttl == 0 && dns_get32(s->wire + 6) == 0,
+	   "TTL 2147483648 served as 0 (RFC 2181 8)");
+	static const uint8_t mx[] = "\xff\xff\x04mail\x03max\x04test";
+	s = rrset(z, "max.test.", DNS_T_MX);
+	ok(s && s->len > 14 && memcmp(s->wire + 12, mx, 2) == 0, "MX preference 65535");
+	(void)mx;
+	zone_unref(z);
+}
+
+/* RFC 1035 5.1: [<TTL>] [<class>] or [<class>] [<TTL>]; ldns only takes the first order. */
+static void test_class_before_ttl(void)
+{
+	mkdir_in("cbt");
+	put("cbt", "cbt.test.zone",
+	    "$TTL 300\n"
+	    "@ IN 3600 SOA ns1 hostmaster (\n"
+	    "\t1 7200 3600 1209600 60 )\n"
+	    "  IN 3600 NS ns1\n"
+	    "ns1 IN 60 A 192.0.2.1\n"
+	    "cbt in 120 A 192.0.2.2\n"
+	    "    IN 1h TXT \"inherited owner\"\n"
+	    "ttl 60 IN A 192.0.2.3\n"
+	    "cls IN A 192.0.2.4\n"
+	    "none A 192.0.2.5\n"
+	    "$TTL 0\n"
+	    "zero A 192.0.2.6\n"
+	    "zero2 IN AAAA 2001:db8::6\n");
+	char err[1024] = "";
+	zone_t *z = NULL;
+	int ret = zone_load_file(dirpath("cbt"), "cbt.test.zone", &z, err, sizeof(err));
+	if (!ok(ret == 0 && z, "class before TTL (RFC 1035 5.1) loads")) {
+		diag("ret %d: %s", ret, err);
+		return;
+	}
+	const zone_rrset_t *s = rrset(z, "cbt.test.", DNS_T_SOA);
+	ok(s && s->ttl == 3600 && z->serial == 1, "@ IN 3600 SOA ( ... ) over two lines");
+	s = rrset(z, "cbt.test.", DNS_T_NS);
+	ok(s && s->ttl == 3600, "owner omitted, IN 3600 NS");
+	s = rrset(z, "ns1.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 60, "ns1 IN 60 A: TTL 60");
+	s = rrset(z, "cbt.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 120, "lower-case class: in 120 A");
+	s = rrset(z, "cbt.cbt.test.", DNS_T_TXT);
+	ok(s && s->ttl == 3600, "owner omitted, IN 1h TXT: TTL 3600");
+	s = rrset(z, "ttl.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 60, "TTL before class still works");
+	s = rrset(z, "cls.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 300, "class without TTL: $TTL");
+	s = rrset(z, "none.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 300, "neither: $TTL");
+	s = rrset(z, "zero.cbt.test.", DNS_T_A);
+	ok(s && s->ttl == 0, "$TTL 0 gives TTL 0 (ldns alone would take 0 as unset: 3600)");
+	s = rrset(z, "zero2.cbt.test.", DNS_T_AAAA);
+	ok(s && s->ttl == 0, "$TTL 0 with a class and no TTL");
+	zone_unref(z);
+
+	const char *e;
+	put("cbt", "chcbt.test.zone", SOA_NS "v CH 60 TXT \"1.0\"\n");
+	e = load_fails("cbt", "chcbt.test.zone");
+	ok(starts_with(e, "chcbt.test.zone:4: ") && contains(e, "CH") && contains(e, "not IN"),
+	   "CH 60 TXT: still rejected as a class other than IN");
+	put("cbt", "twottl.test.zone", SOA_NS "v 60 IN 60 A 192.0.2.1\n");
+	e = load_fails("cbt", "twottl.test.zone");
+	ok(starts_with(e, "twottl.test.zone:4: "), "two TTLs: rejected");
+}
+
+/* RFC 6672 2.4: one DNAME per name, none beside a CNAME; names below it are occluded. */
+static void test_dname(void)
+{
+	mkdir_in("dname");
+	const char *e;
+	put("dname", "dncn.test.zone", SOA_NS "x DNAME y.example.\nx CNAME z.example.\n");
+	e = load_fails("dname", "dncn.test.zone");
+	ok(starts_with(e, "dncn.test.zone: ") && contains(e, "x.dncn.test.") &&
+		   contains(e, "DNAME") && contains(e, "CNAME"),
+	   "a DNAME and a CNAME at one name: rejected, naming both");
+	put("dname", "dn2.test.zone", SOA_NS "x DNAME y.example.\nx DNAME z.example.\n");
+	e = load_fails("dname", "dn2.test.zone");
+	ok(starts_with(e, "dn2.test.zone: ") && contains(e, "x.dn2.test.") &&
+		   contains(e, "more than one DNAME"),
+	   "two DNAMEs at one name: rejected");
+
+	put("dname", "occ.test.zone",
+	    SOA_NS "dn DNAME target\ndn TXT \"beside\"\nocc.dn A 192.0.2.9\n"
+		   "deep.occ.dn TXT \"deep\"\n*.dn A 192.0.2.8\ntarget A 192.0.2.7\n");
+	char err[1024] = "";
+	zone_t *z = NULL;
+	int ret = zone_load_file(dirpath("dname"), "occ.test.zone", &z, err, sizeof(err));
+	if (!ok(ret == 0 && z, "data below a DNAME loads (RFC 6672 2.4: occluded)")) {
+		diag("ret %d: %s", ret, err);
+		return;
+	}
+	const zone_node_t *n = node(z, "dn.occ.test.");
+	ok(n && (n->flags & ZONE_NODE_DNAME) && rrset(z, "dn.occ.test.", DNS_T_TXT),
+	   "the DNAME node keeps its other data");
+	ok(!node(z, "occ.dn.occ.test.") && !node(z, "deep.occ.dn.occ.test.") &&
+		   !node(z, "*.dn.occ.test."),
+	   "names below the DNAME are not found");
+	ok(n && !n->wild, "a wildcard below the DNAME is not the DNAME owner's wildcard");
+	ok(rrset(z, "target.occ.test.", DNS_T_A) != NULL, "names beside it are");
+	zone_unref(z);
+}
+
 static unsigned set_count(const zone_set_t *s)
 {
 	return s ? s->count : 0;
@@ -403,6 +620,10 @@ int main(void)
 	}
 	test_good_zone();
 	test_errors();
+	test_quotes();
+	test_integers();
+	test_class_before_ttl();
+	test_dname();
 	test_dir();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	printf("1..%d\n", tap_n);
