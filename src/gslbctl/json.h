@@ -53,7 +53,7 @@ void json_double_fmt(char *buf, size_t len, double v);
 
 struct json_t; /* jansson's, from <jansson.h> */
 
-#define JSON_INPUT_MAX (64u << 20) /* bytes */
+#define JSON_INPUT_MAX (1u << 30) /* bytes */
 
 /**
  * Parse len bytes of one JSON document with jansson: a key repeated in an

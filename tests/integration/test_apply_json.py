@@ -201,6 +201,11 @@ def run_tests(t, d):
     refused(t, d, '', 'FILE: empty, expected a JSON object', 'an empty file')
     refused(t, d, ' \n\t\r\n', 'FILE: empty, expected a JSON object', 'a file of white space')
 
+    # ---- size: the export of 100,000 pools with checks is 90 MB; the limit was 64 MiB
+    rc, out, err, path = d.apply(BASE.replace('"pools": [', '"pools":%s[' % (' ' * (65 << 20))))
+    os.unlink(path)
+    t.ok(rc == 0 and out == 'no changes\n', 'a file of more than 64 MiB is read', err)
+
     # ---- byte order marks: UTF-8's is skipped (RFC 8259 8.1), UTF-16 and UTF-32 are not JSON
     rc, out, err, _ = d.apply(b'\xef\xbb\xbf' + BASE.replace('"weight": 10', '"weight": 11').encode())
     t.ok(rc == 0 and 'weight 10 -> 11' in out, 'a UTF-8 byte order mark is skipped', err)
