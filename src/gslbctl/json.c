@@ -9,7 +9,21 @@
 #include "gslb/core.h"
 #include "json.h"
 
-/* ---- writer ---- */
+/*
+ * ---- writer ----
+ *
+ * Kept rather than jansson's json_dumps(), measured on the export of 100,000
+ * pools with checks (bench/scale.py's pools with a 0.1 s timeout and some
+ * locations: 90 MB of JSON; best of 5 runs on 2 cores, the configuration
+ * already loaded): this writer streams each value as it comes, 0.57 s and no
+ * memory beyond the configuration (97 MiB in all); building a jansson tree
+ * and dumping it with JSON_INDENT(2) took 1.34 s (0.48 s to build, 0.86 s to
+ * dump) and 607 MiB.  jansson also writes a double with 17 digits ("timeout":
+ * 0.10000000000000001 in all 100,000 pools, 1.6 MB more) or, with
+ * JSON_REAL_PRECISION(15), digits that may not read back (0.1 + 0.2 as 0.3),
+ * and writes exponents (1e-6) and "50.0" where json_double_fmt() writes the
+ * shortest plain decimal that reads back ("0.000001", "50").
+ */
 
 void jw_init(jw_t *w, FILE *f)
 {
