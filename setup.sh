@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")"
 
 PKGS="build-essential autoconf automake libtool pkg-config
-libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev
+libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev libjansson-dev
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
 clang libclang-rt-14-dev procps iproute2 ca-certificates unbound"
 

@@ -2,6 +2,7 @@
 /* gslbctl apply: read a configuration file (export's JSON), validate it all, make the database match. */
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,17 +51,83 @@ static void idx(char *dst, const char *base, size_t i)
 	snprintf(dst, sizeof(jpath_t), "%.255s", tmp);
 }
 
+/* What a value must be.  JSON has one kind of number; jansson has integers and reals. */
+enum kind { K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL };
+
+static bool is_kind(const json_t *v, enum kind k)
+{
+	switch (k) {
+	case K_OBJECT:
+		return json_is_object(v);
+	case K_ARRAY:
+		return json_is_array(v);
+	case K_STRING:
+		return json_is_string(v);
+	case K_NUMBER:
+		return json_is_number(v);
+	default:
+		return json_is_boolean(v);
+	}
+}
+
+static const char *kind_name(enum kind k)
+{
+	static const char *const names[] = { "an object", "an array", "a string", "a number",
+					     "a boolean" };
+	return names[k];
+}
+
+/* What a value is, for "is a string, not a number". */
+static const char *value_name(const json_t *v)
+{
+	if (json_is_null(v))
+		return "null";
+	for (enum kind k = K_OBJECT; k < K_BOOL; k++)
+		if (is_kind(v, k))
+			return kind_name(k);
+	return kind_name(K_BOOL);
+}
+
+/* "is an array, not an object" when o is no object. */
+static int need_object(reader_t *r, const json_t *o, const char *path)
+{
+	if (json_is_object(o))
+		return 0;
+	return bad(r, path, "is %s, not an object", value_name(o));
+}
+
+/*
+ * A number as the validators read it: an integer in decimal, a real as the
+ * shortest plain decimal that reads back the same, with ".0" when that has no
+ * point, so that a real is never taken for a whole number (10.0 and 1e1 are
+ * "10.0 is not a whole number") and seconds keep their decimals (0.5).
+ */
+#define NUMBER_LEN (JSON_DOUBLE_LEN + 2)
+
+static void number_text(const json_t *j, char *buf)
+{
+	if (json_is_integer(j)) {
+		snprintf(buf, NUMBER_LEN, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		return;
+	}
+	json_double_fmt(buf, JSON_DOUBLE_LEN, json_real_value(j));
+	if (!strchr(buf, '.'))
+		strcat(buf, ".0");
+}
+
 /* Reject keys an object must not have: a misspelt key would otherwise be silently ignored. */
 static int only_keys(reader_t *r, const json_t *o, const char *path, const char *const *keys)
 {
-	for (size_t i = 0; i < o->n; i++) {
+	for (void *it = json_object_iter((json_t *)o); it;
+	     it = json_object_iter_next((json_t *)o, it)) {
+		const char *key = json_object_iter_key(it);
 		bool known = false;
 		for (const char *const *k = keys; *k; k++)
-			if (strcmp(*k, o->keys[i]) == 0)
+			if (strcmp(*k, key) == 0)
 				known = true;
 		if (!known) {
 			jpath_t p;
-			sub(p.s, path, o->keys[i]);
+			sub(p.s, path, key);
 			return bad(r, p.s, "unknown key");
 		}
 	}
@@ -68,18 +135,18 @@ static int only_keys(reader_t *r, const json_t *o, const char *path, const char 
 }
 
 /* A typed member of an object; NULL (and no error) when absent and optional. */
-static const json_t *get(reader_t *r, const json_t *o, const char *path, const char *key, int type,
-			 bool required, char *kpath)
+static const json_t *get(reader_t *r, const json_t *o, const char *path, const char *key,
+			 enum kind kind, bool required, char *kpath)
 {
-	const json_t *v = json_get(o, key);
+	const json_t *v = json_object_get(o, key);
 	sub(kpath, path, key);
 	if (!v) {
 		if (required)
 			bad(r, kpath, "missing");
 		return NULL;
 	}
-	if (v->type != type) {
-		bad(r, kpath, "is a %s, not a %s", json_type_name(v->type), json_type_name(type));
+	if (!is_kind(v, kind)) {
+		bad(r, kpath, "is %s, not %s", value_name(v), kind_name(kind));
 		return NULL;
 	}
 	return v;
@@ -89,10 +156,12 @@ static int get_uint(reader_t *r, const json_t *o, const char *path, const char *
 		    unsigned long lo, unsigned long hi, unsigned long *v)
 {
 	jpath_t p;
-	const json_t *j = get(r, o, path, key, JSON_NUMBER, false, p.s);
+	char num[NUMBER_LEN];
+	const json_t *j = get(r, o, path, key, K_NUMBER, false, p.s);
 	if (!j)
 		return r->ret ? -1 : 0;
-	if (val_uint(j->text, lo, hi, v, r->why))
+	number_text(j, num);
+	if (val_uint(num, lo, hi, v, r->why))
 		return bad(r, p.s, "%s", r->why);
 	return 1;
 }
@@ -101,10 +170,12 @@ static int get_seconds(reader_t *r, const json_t *o, const char *path, const cha
 		       uint32_t hi, uint32_t *ms)
 {
 	jpath_t p;
-	const json_t *j = get(r, o, path, key, JSON_NUMBER, false, p.s);
+	char num[NUMBER_LEN];
+	const json_t *j = get(r, o, path, key, K_NUMBER, false, p.s);
 	if (!j)
 		return r->ret ? -1 : 0;
-	if (val_seconds(j->text, lo, hi, ms, r->why))
+	number_text(j, num);
+	if (val_seconds(num, lo, hi, ms, r->why))
 		return bad(r, p.s, "%s", r->why);
 	return 1;
 }
@@ -114,13 +185,13 @@ static int get_text(reader_t *r, const json_t *o, const char *path, const char *
 		    int (*val)(const char *, char *), char **out)
 {
 	jpath_t p;
-	const json_t *j = get(r, o, path, key, JSON_STRING, false, p.s);
+	const json_t *j = get(r, o, path, key, K_STRING, false, p.s);
 	*out = NULL;
 	if (!j)
 		return r->ret ? -1 : 0;
-	if (val && val(j->text, r->why))
+	if (val && val(json_string_value(j), r->why))
 		return bad(r, p.s, "%s", r->why);
-	*out = gslb_strdup(j->text);
+	*out = gslb_strdup(json_string_value(j));
 	return 1;
 }
 
@@ -130,19 +201,20 @@ static int get_list(reader_t *r, const json_t *o, const char *path, const char *
 {
 	jpath_t p, q;
 	sbuf_t b = { 0 };
-	const json_t *j = get(r, o, path, key, JSON_ARRAY, false, p.s);
+	const json_t *j = get(r, o, path, key, K_ARRAY, false, p.s);
 	*out = NULL;
 	if (!j)
 		return r->ret ? -1 : 0;
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < json_array_size(j); i++) {
+		const char *code = json_string_value(json_array_get(j, i));
 		idx(q.s, p.s, i);
-		if (j->items[i].type != JSON_STRING || strchr(j->items[i].text, ',')) {
+		if (!code || strchr(code, ',')) {
 			sbuf_free(&b);
 			return bad(r, q.s, "is not a code");
 		}
-		sbuf_printf(&b, "%s%s", i ? "," : "", j->items[i].text);
+		sbuf_printf(&b, "%s%s", i ? "," : "", code);
 	}
-	if (!j->n)
+	if (!json_array_size(j))
 		return 0;
 	if (val(b.s, out, r->why)) {
 		sbuf_free(&b);
@@ -163,16 +235,12 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 	const json_t *j;
 	int t, got;
 
-	if (o->type != JSON_OBJECT) {
-		bad(r, path, "is a %s, not an object", json_type_name(o->type));
+	if (need_object(r, o, path) || only_keys(r, o, path, keys))
 		goto fail;
-	}
-	if (only_keys(r, o, path, keys))
+	if (!(j = get(r, o, path, "type", K_STRING, true, p.s)))
 		goto fail;
-	if (!(j = get(r, o, path, "type", JSON_STRING, true, p.s)))
-		goto fail;
-	if ((t = db_check_type_parse(j->text)) < 0) {
-		bad(r, p.s, "%s is not tcp, http or https", j->text);
+	if ((t = db_check_type_parse(json_string_value(j))) < 0) {
+		bad(r, p.s, "%s is not tcp, http or https", json_string_value(j));
 		goto fail;
 	}
 	ck->type = (uint8_t)t;
@@ -219,14 +287,14 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 		goto fail;
 	if (got)
 		ck->fall = (uint8_t)v;
-	if ((j = get(r, o, path, "target", JSON_STRING, false, p.s))) {
+	if ((j = get(r, o, path, "target", K_STRING, false, p.s))) {
 		char ip[64];
 		int fam;
 		if (!member) {
 			bad(r, p.s, "only for a member's check");
 			goto fail;
 		}
-		if (val_ip(j->text, ip, &fam, r->why)) {
+		if (val_ip(json_string_value(j), ip, &fam, r->why)) {
 			bad(r, p.s, "%s", r->why);
 			goto fail;
 		}
@@ -234,8 +302,8 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 	} else if (r->ret) {
 		goto fail;
 	}
-	if ((j = get(r, o, path, "insecure", JSON_BOOL, false, p.s))) {
-		ck->insecure = strcmp(j->text, "true") == 0;
+	if ((j = get(r, o, path, "insecure", K_BOOL, false, p.s))) {
+		ck->insecure = json_is_true(j);
 		if (ck->insecure && ck->type != DB_CHECK_HTTPS) {
 			bad(r, p.s, "only for https checks");
 			goto fail;
@@ -259,33 +327,32 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 	unsigned long v;
 	int got;
 
-	if (o->type != JSON_OBJECT)
-		return bad(r, path, "is a %s, not an object", json_type_name(o->type));
-	if (only_keys(r, o, path, keys))
+	if (need_object(r, o, path) || only_keys(r, o, path, keys))
 		return -1;
-	if (!(j = get(r, o, path, "name", JSON_STRING, true, p.s)))
+	if (!(j = get(r, o, path, "name", K_STRING, true, p.s)))
 		return -1;
-	if (val_member_name(j->text, r->why))
+	if (val_member_name(json_string_value(j), r->why))
 		return bad(r, p.s, "%s", r->why);
-	cfg_member_defaults(m, j->text);
-	if (!(j = get(r, o, path, "addresses", JSON_ARRAY, true, p.s)))
+	cfg_member_defaults(m, json_string_value(j));
+	if (!(j = get(r, o, path, "addresses", K_ARRAY, true, p.s)))
 		return -1;
-	if (j->n == 0)
+	if (json_array_size(j) == 0)
 		return bad(r, p.s, "at least one address is required");
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < json_array_size(j); i++) {
+		const char *given = json_string_value(json_array_get(j, i));
 		char ip[64];
 		int fam;
 		idx(q.s, p.s, i);
-		if (j->items[i].type != JSON_STRING)
+		if (!given)
 			return bad(r, q.s, "is not a string");
-		if (val_member_address(j->items[i].text, ip, &fam, r->why))
+		if (val_member_address(given, ip, &fam, r->why))
 			return bad(r, q.s, "%s", r->why);
 		if (!cfg_member_add_address(m, ip, fam)) {
 			/* A repeated address is likely a typo for another: say so, do not drop it. */
 			char as[sizeof(ip) + 8] = "";
-			if (strcmp(j->items[i].text, ip) != 0)
+			if (strcmp(given, ip) != 0)
 				snprintf(as, sizeof(as), " (as %s)", ip);
-			return bad(r, q.s, "%s appears twice%s", j->items[i].text, as);
+			return bad(r, q.s, "%s appears twice%s", given, as);
 		}
 		if (m->naddresses > CFG_ADDRESSES_MAX)
 			return bad(r, p.s, "more than %d addresses", CFG_ADDRESSES_MAX);
@@ -298,16 +365,17 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 		return -1;
 	if (got)
 		m->priority = (uint8_t)v;
-	if ((j = get(r, o, path, "admin", JSON_STRING, false, p.s))) {
-		int ad = db_admin_parse(j->text);
+	if ((j = get(r, o, path, "admin", K_STRING, false, p.s))) {
+		int ad = db_admin_parse(json_string_value(j));
 		if (ad < 0)
-			return bad(r, p.s, "%s is not auto, up, down or drain", j->text);
+			return bad(r, p.s, "%s is not auto, up, down or drain",
+				   json_string_value(j));
 		m->admin = (uint8_t)ad;
 	} else if (r->ret) {
 		return -1;
 	}
-	if ((j = get(r, o, path, "location", JSON_STRING, false, p.s))) {
-		if (val_location(j->text, &m->latitude, &m->longitude, r->why))
+	if ((j = get(r, o, path, "location", K_STRING, false, p.s))) {
+		if (val_location(json_string_value(j), &m->latitude, &m->longitude, r->why))
 			return bad(r, p.s, "%s", r->why);
 		m->has_location = true;
 	} else if (r->ret) {
@@ -316,13 +384,14 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 	if (get_list(r, o, path, "countries", val_countries, &m->countries) < 0 ||
 	    get_list(r, o, path, "continents", val_continents, &m->continents) < 0)
 		return -1;
-	if ((j = get(r, o, path, "networks", JSON_ARRAY, false, p.s))) {
-		for (size_t i = 0; i < j->n; i++) {
+	if ((j = get(r, o, path, "networks", K_ARRAY, false, p.s))) {
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			const char *given = json_string_value(json_array_get(j, i));
 			char net[64];
 			idx(q.s, p.s, i);
-			if (j->items[i].type != JSON_STRING)
+			if (!given)
 				return bad(r, q.s, "is not a string");
-			if (val_cidr(j->items[i].text, net, r->why))
+			if (val_cidr(given, net, r->why))
 				return bad(r, q.s, "%s", r->why);
 			cfg_member_add_network(m, net);
 			if (m->nnetworks > CFG_NETWORKS_MAX)
@@ -331,7 +400,7 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 	} else if (r->ret) {
 		return -1;
 	}
-	if ((j = json_get(o, "check"))) {
+	if ((j = json_object_get(o, "check"))) {
 		sub(p.s, path, "check");
 		if (!(m->check = read_check(r, j, p.s, true)))
 			return -1;
@@ -350,19 +419,18 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 	unsigned long v;
 	int got;
 
-	if (o->type != JSON_OBJECT)
-		return bad(r, path, "is a %s, not an object", json_type_name(o->type));
-	if (only_keys(r, o, path, keys))
+	if (need_object(r, o, path) || only_keys(r, o, path, keys))
 		return -1;
-	if (!(j = get(r, o, path, "name", JSON_STRING, true, p.s)))
+	if (!(j = get(r, o, path, "name", K_STRING, true, p.s)))
 		return -1;
-	if (val_pool_name(j->text, name, sizeof(name), r->why))
+	if (val_pool_name(json_string_value(j), name, sizeof(name), r->why))
 		return bad(r, p.s, "%s", r->why);
 	cfg_pool_defaults(pl, name);
-	if ((j = get(r, o, path, "policy", JSON_STRING, false, p.s))) {
-		int pol = db_policy_parse(j->text);
+	if ((j = get(r, o, path, "policy", K_STRING, false, p.s))) {
+		int pol = db_policy_parse(json_string_value(j));
 		if (pol < 0)
-			return bad(r, p.s, "%s is not weighted, failover or geo", j->text);
+			return bad(r, p.s, "%s is not weighted, failover or geo",
+				   json_string_value(j));
 		pl->policy = (uint8_t)pol;
 	} else if (r->ret) {
 		return -1;
@@ -371,7 +439,7 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 		return -1;
 	if (got)
 		pl->ttl = (uint32_t)v;
-	if ((j = json_get(o, "degraded_ttl")) && j->type != JSON_NULL) {
+	if ((j = json_object_get(o, "degraded_ttl")) && !json_is_null(j)) {
 		if ((got = get_uint(r, o, path, "degraded_ttl", 1, 86400, &v)) < 0)
 			return -1;
 		pl->degraded_ttl = (int32_t)v;
@@ -380,25 +448,27 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 		return -1;
 	if (got)
 		pl->answers = (uint8_t)v;
-	if ((j = get(r, o, path, "fallback", JSON_STRING, false, p.s))) {
-		if (strcmp(j->text, "all") != 0 && strcmp(j->text, "none") != 0)
-			return bad(r, p.s, "%s is not all or none", j->text);
-		pl->fallback_all = strcmp(j->text, "all") == 0;
+	if ((j = get(r, o, path, "fallback", K_STRING, false, p.s))) {
+		const char *fb = json_string_value(j);
+		if (strcmp(fb, "all") != 0 && strcmp(fb, "none") != 0)
+			return bad(r, p.s, "%s is not all or none", fb);
+		pl->fallback_all = strcmp(fb, "all") == 0;
 	} else if (r->ret) {
 		return -1;
 	}
-	if ((j = json_get(o, "check"))) {
+	if ((j = json_object_get(o, "check"))) {
 		sub(p.s, path, "check");
 		if (!(pl->check = read_check(r, j, p.s, false)))
 			return -1;
 	}
-	if ((j = get(r, o, path, "members", JSON_ARRAY, false, p.s))) {
-		if (j->n > CFG_MEMBERS_MAX)
+	if ((j = get(r, o, path, "members", K_ARRAY, false, p.s))) {
+		size_t n = json_array_size(j);
+		if (n > CFG_MEMBERS_MAX)
 			return bad(r, p.s, "more than %d members", CFG_MEMBERS_MAX);
-		pl->members = gslb_calloc(j->n ? j->n : 1, sizeof(db_member_t));
-		for (size_t i = 0; i < j->n; i++) {
+		pl->members = gslb_calloc(n ? n : 1, sizeof(db_member_t));
+		for (size_t i = 0; i < n; i++) {
 			idx(q.s, p.s, i);
-			if (read_member(r, &j->items[i], q.s, &pl->members[pl->nmembers++]))
+			if (read_member(r, json_array_get(j, i), q.s, &pl->members[pl->nmembers++]))
 				return -1;
 			for (size_t k = 0; k + 1 < pl->nmembers; k++)
 				if (strcmp(pl->members[k].name, pl->members[i].name) == 0) {
@@ -460,33 +530,34 @@ static int read_config(reader_t *r, const json_t *root, db_config_t **out)
 	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
 	name_set_t names = { 0 };
 	jpath_t p, q;
+	char num[NUMBER_LEN];
 	const json_t *j;
+	size_t n;
 	int ret = CTL_OK;
 
 	*out = cfg;
-	if (root->type != JSON_OBJECT)
-		return bad(r, "(top)", "is a %s, not an object", json_type_name(root->type)),
-		       r->ret;
-	if (only_keys(r, root, "", keys))
+	if (need_object(r, root, "(top)") || only_keys(r, root, "", keys))
 		return r->ret;
-	if ((j = get(r, root, "", "version", JSON_NUMBER, false, p.s))) {
-		if (strcmp(j->text, "1") != 0)
-			return bad(r, p.s, "%s is not a version this gslbctl reads (1)", j->text),
+	if ((j = get(r, root, "", "version", K_NUMBER, false, p.s))) {
+		number_text(j, num);
+		if (strcmp(num, "1") != 0)
+			return bad(r, p.s, "%s is not a version this gslbctl reads (1)", num),
 			       r->ret;
 	} else if (r->ret) {
 		return r->ret;
 	}
-	if (!(j = get(r, root, "", "pools", JSON_ARRAY, true, p.s)))
+	if (!(j = get(r, root, "", "pools", K_ARRAY, true, p.s)))
 		return r->ret;
-	cfg->pools = gslb_calloc(j->n ? j->n : 1, sizeof(db_pool_t));
+	n = json_array_size(j);
+	cfg->pools = gslb_calloc(n ? n : 1, sizeof(db_pool_t));
 	size_t slots = 16;
-	while (slots < j->n * 2)
+	while (slots < n * 2)
 		slots *= 2;
 	names.slot = gslb_calloc(slots, sizeof(*names.slot));
 	names.mask = slots - 1;
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		idx(q.s, p.s, i);
-		if (read_pool(r, &j->items[i], q.s, &cfg->pools[cfg->npools++])) {
+		if (read_pool(r, json_array_get(j, i), q.s, &cfg->pools[cfg->npools++])) {
 			ret = r->ret;
 			goto out;
 		}
@@ -622,7 +693,7 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 	plan_t pl = { .c = c };
 	db_config_t *want = NULL, *cur = NULL;
 	json_t *root = NULL;
-	char *buf = NULL, err[300];
+	char *buf = NULL, err[512];
 	size_t len = 0;
 	int ret, e;
 
@@ -640,7 +711,7 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 	pl.dry = ctl_flag(&a, "--dry-run");
 	if (!(buf = read_file(a.pos[0], &len, &e)))
 		return ctl_fail(c, "%s: %s", a.pos[0], strerror(e));
-	if (json_parse(buf, len, &root, err, sizeof(err))) {
+	if (ctl_json_load(buf, len, &root, err, sizeof(err))) {
 		ret = ctl_invalid(c, "%s: %s", a.pos[0], err);
 		goto out;
 	}
@@ -681,7 +752,7 @@ out:
 	sbuf_free(&pl.out);
 	db_config_free(want);
 	db_config_free(cur);
-	json_free(root);
+	json_decref(root);
 	free(buf);
 	return ret;
 }

@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* A small JSON writer and a bounded JSON parser for gslbctl's output, export and apply. */
+/* gslbctl's JSON: a streaming writer for its output and export, and jansson for apply's input. */
 
+#include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gslb/core.h"
 #include "json.h"
 
-/* ---- writer ---- */
+/*
+ * ---- writer ----
+ *
+ * Kept rather than jansson's json_dumps(), measured on the export of 100,000
+ * pools with checks (bench/scale.py's pools with a 0.1 s timeout and some
+ * locations: 90 MB of JSON; best of 5 runs on 2 cores, the configuration
+ * already loaded): this writer streams each value as it comes, 0.57 s and no
+ * memory beyond the configuration (97 MiB in all); building a jansson tree
+ * and dumping it with JSON_INDENT(2) took 1.34 s (0.48 s to build, 0.86 s to
+ * dump) and 607 MiB.  jansson also writes a double with 17 digits ("timeout":
+ * 0.10000000000000001 in all 100,000 pools, 1.6 MB more) or, with
+ * JSON_REAL_PRECISION(15), digits that may not read back (0.1 + 0.2 as 0.3),
+ * and writes exponents (1e-6) and "50.0" where json_double_fmt() writes the
+ * shortest plain decimal that reads back ("0.000001", "50").
+ */
 
 void jw_init(jw_t *w, FILE *f)
 {
@@ -231,391 +245,243 @@ void jw_end(jw_t *w)
 	fflush(w->f);
 }
 
-/* ---- parser ---- */
+/* ---- reader ---- */
 
-typedef struct parser {
-	const char *p, *start, *end;
-	char *err;
-	size_t errlen;
-	bool failed;
-} parser_t;
+/*
+ * jansson reports a parse error as a byte offset, a line, a column and a text
+ * that quotes at most 20 bytes of the token.  In a file of 100,000 pools on
+ * one line (as json.dump() writes it) the line says nothing; the JSON path
+ * ("pools[7].check") says where.  locate() finds it by scanning again the
+ * bytes before the error offset, which jansson has read as valid JSON text:
+ * all it follows is the open objects and arrays, the last key of each object
+ * and the index in each array.  It runs only for a message.
+ */
+typedef struct frame {
+	bool object;
+	bool in_value;	 /* object: past its key's ':'; array: an element has begun */
+	size_t index;	 /* array: the element's index */
+	const char *key; /* object: its last key as written, escapes kept; keylen bytes */
+	size_t keylen;
+} frame_t;
 
-static void perr(parser_t *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+typedef struct place {
+	frame_t *frames; /* the open containers, outermost first; owned */
+	size_t depth, cap;
+	size_t token; /* offset of the last token begun before the end */
+	bool any;     /* there is such a token */
+} place_t;
 
-static void perr(parser_t *ps, const char *fmt, ...)
+/* A value begins: in an array, it is the element at the current index. */
+static void value_begins(place_t *pl)
 {
-	if (ps->failed)
-		return;
-	ps->failed = true;
-	unsigned line = 1, col = 1;
-	for (const char *q = ps->start; q < ps->p && q < ps->end; q++) {
-		if (*q == '\n') {
-			line++;
-			col = 1;
-		} else {
-			col++;
-		}
-	}
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(ps->err, ps->errlen, "line %u column %u: %s", line, col, msg);
+	if (pl->depth && !pl->frames[pl->depth - 1].object)
+		pl->frames[pl->depth - 1].in_value = true;
 }
 
-static void skip_ws(parser_t *ps)
+static void locate(const char *buf, size_t end, place_t *pl)
 {
-	while (ps->p < ps->end &&
-	       (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
-}
+	static const char delims[] = " \t\n\r,:[]{}\"";
+	size_t i = 0, j;
 
-static int hex4(parser_t *ps, unsigned *out)
-{
-	unsigned v = 0;
-	if (ps->end - ps->p < 4)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		char c = *ps->p++;
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static void put_utf8(char *dst, size_t *n, unsigned cp)
-{
-	if (cp < 0x80) {
-		dst[(*n)++] = (char)cp;
-	} else if (cp < 0x800) {
-		dst[(*n)++] = (char)(0xc0 | (cp >> 6));
-		dst[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		dst[(*n)++] = (char)(0xe0 | (cp >> 12));
-		dst[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		dst[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	} else {
-		dst[(*n)++] = (char)(0xf0 | (cp >> 18));
-		dst[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		dst[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		dst[(*n)++] = (char)(0x80 | (cp & 0x3f));
-	}
-}
-
-/* Parse a string at ps->p (the opening quote); returns a malloc'd UTF-8 copy or NULL. */
-static char *parse_string(parser_t *ps)
-{
-	/* The decoded text is never longer than the encoded one. */
-	const char *q = ps->p + 1;
-	while (q < ps->end && *q != '"') {
-		if (*q == '\\' && q + 1 < ps->end)
-			q++;
-		q++;
-	}
-	char *out = gslb_malloc((size_t)(q - ps->p) + 1);
-	size_t n = 0;
-
-	ps->p++;
-	while (ps->p < ps->end && *ps->p != '"') {
-		unsigned char c = (unsigned char)*ps->p;
-		if (c < 0x20) {
-			perr(ps, "control character in a string");
-			goto fail;
-		}
-		if (c != '\\') {
-			out[n++] = (char)c;
-			ps->p++;
+	while (i < end) {
+		frame_t *top = pl->depth ? &pl->frames[pl->depth - 1] : NULL;
+		char c = buf[i];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			i++;
 			continue;
 		}
-		ps->p++;
-		if (ps->p >= ps->end)
+		pl->token = i;
+		pl->any = true;
+		switch (c) {
+		case '{':
+		case '[':
+			value_begins(pl);
+			if (pl->depth == pl->cap) {
+				pl->cap = pl->cap ? pl->cap * 2 : 16;
+				pl->frames = gslb_realloc(pl->frames,
+							  pl->cap * sizeof(*pl->frames));
+			}
+			pl->frames[pl->depth++] = (frame_t){ .object = c == '{' };
+			i++;
 			break;
-		char e = *ps->p++;
-		unsigned cp, lo;
-		switch (e) {
+		case '}':
+		case ']':
+			if (pl->depth)
+				pl->depth--;
+			i++;
+			break;
+		case ',':
+			if (top) {
+				top->in_value = false;
+				top->index++;
+			}
+			i++;
+			break;
+		case ':':
+			if (top)
+				top->in_value = true;
+			i++;
+			break;
 		case '"':
-		case '\\':
-		case '/':
-			out[n++] = e;
-			break;
-		case 'b':
-			out[n++] = '\b';
-			break;
-		case 'f':
-			out[n++] = '\f';
-			break;
-		case 'n':
-			out[n++] = '\n';
-			break;
-		case 'r':
-			out[n++] = '\r';
-			break;
-		case 't':
-			out[n++] = '\t';
-			break;
-		case 'u':
-			if (hex4(ps, &cp)) {
-				perr(ps, "bad \\u escape");
-				goto fail;
+			for (j = i + 1; j < end && buf[j] != '"'; j++)
+				if (buf[j] == '\\')
+					j++;
+			if (top && top->object && !top->in_value) {
+				top->key = buf + i + 1;
+				top->keylen = (j < end ? j : end) - i - 1;
+			} else {
+				value_begins(pl);
 			}
-			if (cp >= 0xd800 && cp < 0xdc00) {
-				if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u') {
-					perr(ps, "unpaired surrogate");
-					goto fail;
-				}
-				ps->p += 2;
-				if (hex4(ps, &lo) || lo < 0xdc00 || lo > 0xdfff) {
-					perr(ps, "unpaired surrogate");
-					goto fail;
-				}
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp < 0xe000) {
-				perr(ps, "unpaired surrogate");
-				goto fail;
-			}
-			if (cp == 0) {
-				perr(ps, "\\u0000 is not allowed");
-				goto fail;
-			}
-			put_utf8(out, &n, cp);
+			i = j + 1;
 			break;
 		default:
-			ps->p--;
-			perr(ps, "bad escape \\%c", e);
-			goto fail;
+			/* A number, true, false, null, or the bytes jansson stopped at. */
+			value_begins(pl);
+			while (i < end && !memchr(delims, buf[i], sizeof(delims) - 1))
+				i++;
 		}
-	}
-	if (ps->p >= ps->end) {
-		perr(ps, "unterminated string");
-		goto fail;
-	}
-	ps->p++;
-	out[n] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
-static int parse_number(parser_t *ps, json_t *v)
-{
-	const char *s = ps->p;
-	if (ps->p < ps->end && *ps->p == '-')
-		ps->p++;
-	if (ps->p < ps->end && *ps->p == '0') {
-		ps->p++;
-	} else if (ps->p < ps->end && *ps->p >= '1' && *ps->p <= '9') {
-		while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-			ps->p++;
-	} else {
-		perr(ps, "bad number");
-		return -1;
-	}
-	if (ps->p < ps->end && *ps->p == '.') {
-		ps->p++;
-		if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') {
-			perr(ps, "bad number");
-			return -1;
-		}
-		while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-			ps->p++;
-	}
-	if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
-		ps->p++;
-		if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-			ps->p++;
-		if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') {
-			perr(ps, "bad number");
-			return -1;
-		}
-		while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
-			ps->p++;
-	}
-	v->type = JSON_NUMBER;
-	v->text = strndup(s, (size_t)(ps->p - s));
-	if (!v->text)
-		abort();
-	return 0;
-}
-
-static int parse_value(parser_t *ps, json_t *v, int depth);
-
-static int literal(parser_t *ps, const char *word)
-{
-	size_t n = strlen(word);
-	if ((size_t)(ps->end - ps->p) >= n && memcmp(ps->p, word, n) == 0) {
-		ps->p += n;
-		return 0;
-	}
-	perr(ps, "unexpected character");
-	return -1;
-}
-
-static int parse_container(parser_t *ps, json_t *v, int depth, bool object)
-{
-	size_t cap = 0;
-	char close_c = object ? '}' : ']';
-
-	v->type = object ? JSON_OBJECT : JSON_ARRAY;
-	ps->p++;
-	skip_ws(ps);
-	if (ps->p < ps->end && *ps->p == close_c) {
-		ps->p++;
-		return 0;
-	}
-	for (;;) {
-		char *key = NULL;
-		skip_ws(ps);
-		if (object) {
-			if (ps->p >= ps->end || *ps->p != '"') {
-				perr(ps, "expected a key string");
-				return -1;
-			}
-			key = parse_string(ps);
-			if (!key)
-				return -1;
-			if (json_get(v, key)) {
-				perr(ps, "duplicate key \"%s\"", key);
-				free(key);
-				return -1;
-			}
-			skip_ws(ps);
-			if (ps->p >= ps->end || *ps->p != ':') {
-				perr(ps, "expected ':'");
-				free(key);
-				return -1;
-			}
-			ps->p++;
-		}
-		if (v->n == cap) {
-			cap = cap ? cap * 2 : 8;
-			v->items = gslb_realloc(v->items, cap * sizeof(*v->items));
-			if (object)
-				v->keys = gslb_realloc(v->keys, cap * sizeof(*v->keys));
-		}
-		json_t *item = &v->items[v->n];
-		memset(item, 0, sizeof(*item));
-		if (object)
-			v->keys[v->n] = key;
-		v->n++;
-		if (parse_value(ps, item, depth + 1))
-			return -1;
-		skip_ws(ps);
-		if (ps->p < ps->end && *ps->p == ',') {
-			ps->p++;
-			continue;
-		}
-		if (ps->p < ps->end && *ps->p == close_c) {
-			ps->p++;
-			return 0;
-		}
-		perr(ps, "expected ',' or '%c'", close_c);
-		return -1;
 	}
 }
 
-static int parse_value(parser_t *ps, json_t *v, int depth)
+/* "pools[3].members[0].weight": the keys and indexes of the open containers. */
+static void path_fmt(const place_t *pl, char *buf, size_t len)
 {
-	if (depth > JSON_DEPTH_MAX) {
-		perr(ps, "nested deeper than %d", JSON_DEPTH_MAX);
-		return -1;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t d = 0; d < pl->depth && n < len; d++) {
+		const frame_t *f = &pl->frames[d];
+		int w;
+		if (!f->in_value)
+			break;
+		if (f->object)
+			w = snprintf(buf + n, len - n, "%s%.*s", n ? "." : "",
+				     (int)(f->keylen < 64 ? f->keylen : 64), f->key ? f->key : "");
+		else
+			w = snprintf(buf + n, len - n, "[%zu]", f->index);
+		n += w > 0 ? (size_t)w : 0;
 	}
-	skip_ws(ps);
-	if (ps->p >= ps->end) {
-		perr(ps, "unexpected end of input");
-		return -1;
+}
+
+/* Line and column of offset off, from 1; a column counts characters, not bytes. */
+static void line_col(const char *buf, size_t off, unsigned *line, unsigned *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
 	}
-	switch (*ps->p) {
-	case '{':
-		return parse_container(ps, v, depth, true);
-	case '[':
-		return parse_container(ps, v, depth, false);
-	case '"':
-		v->type = JSON_STRING;
-		v->text = parse_string(ps);
-		return v->text ? 0 : -1;
-	case 't':
-		v->type = JSON_BOOL;
-		v->text = gslb_strdup("true");
-		return literal(ps, "true");
-	case 'f':
-		v->type = JSON_BOOL;
-		v->text = gslb_strdup("false");
-		return literal(ps, "false");
-	case 'n':
-		v->type = JSON_NULL;
-		return literal(ps, "null");
+}
+
+/*
+ * The message for an error at offset at < len (jansson's, or code -1: a NUL
+ * byte): where it is and what, in words that name no jansson flag.  Most
+ * errors are put at the token they were found in (the key repeated, the
+ * number too large, the '[' never closed); a byte that is not UTF-8 at itself.
+ */
+static void explain(const char *buf, size_t len, size_t at, int code, const char *text, char *err,
+		    size_t errlen)
+{
+	static const char bom[] = "\xef\xbb\xbf";
+	place_t pl = { 0 };
+	char path[256], what[200];
+	size_t where;
+	unsigned line, col;
+
+	locate(buf, at, &pl);
+	where = pl.any ? pl.token : at;
+	snprintf(what, sizeof(what), "%s", text);
+	switch (code) {
+	case -1:
+		snprintf(what, sizeof(what), "NUL byte");
+		where = at;
+		break;
+	case json_error_invalid_utf8:
+		snprintf(what, sizeof(what), "invalid UTF-8 (byte 0x%02x)",
+			 at < len ? (unsigned char)buf[at] : 0);
+		where = at;
+		break;
+	case json_error_duplicate_key:
+		/* The key just read is the top object's last key, not part of the path. */
+		if (pl.depth && pl.frames[pl.depth - 1].key) {
+			const frame_t *f = &pl.frames[pl.depth - 1];
+			snprintf(what, sizeof(what), "duplicate key \"%.*s\"",
+				 (int)(f->keylen < 64 ? f->keylen : 64), f->key);
+		}
+		break;
+	case json_error_numeric_overflow:
+		snprintf(what, sizeof(what), "%.*s is out of range",
+			 (int)(at - where < 64 ? at - where : 64), buf + where);
+		break;
+	case json_error_null_character:
+		snprintf(what, sizeof(what), "\\u0000 is not allowed in a string");
+		break;
+	case json_error_stack_overflow:
+		/* A path of 2048 "[0]" says nothing more than the column. */
+		pl.depth = 0;
+		break;
 	default:
-		return parse_number(ps, v);
+		if (pl.any && at - where >= 3 && memcmp(buf + where, bom, 3) == 0)
+			snprintf(what, sizeof(what),
+				 "a byte order mark (U+FEFF) not at the start of the file");
 	}
+	path_fmt(&pl, path, sizeof(path));
+	line_col(buf, where, &line, &col);
+	snprintf(err, errlen, "line %u column %u: %s%s%s", line, col, path, *path ? ": " : "",
+		 what);
+	free(pl.frames);
 }
 
-static void value_clear(json_t *v)
+int ctl_json_load(const char *buf, size_t len, json_t **out, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		value_clear(&v->items[i]);
-		if (v->keys)
-			free(v->keys[i]);
-	}
-	free(v->items);
-	free(v->keys);
-	free(v->text);
-}
-
-void json_free(json_t *v)
-{
-	if (!v)
-		return;
-	value_clear(v);
-	free(v);
-}
-
-int json_parse(const char *buf, size_t len, json_t **out, char *err, size_t errlen)
-{
-	parser_t ps = { .p = buf, .start = buf, .end = buf + len, .err = err, .errlen = errlen };
-	json_t *v = gslb_calloc(1, sizeof(*v));
+	const unsigned char *u = (const unsigned char *)buf;
+	const char *nul;
+	json_error_t e;
+	size_t i, at;
 
 	*out = NULL;
 	if (len > JSON_INPUT_MAX) {
 		snprintf(err, errlen, "larger than %u bytes", JSON_INPUT_MAX);
-		json_free(v);
 		return -1;
 	}
-	if (parse_value(&ps, v, 0) == 0) {
-		skip_ws(&ps);
-		if (ps.p != ps.end)
-			perr(&ps, "trailing data after the document");
-	}
-	if (ps.failed) {
-		json_free(v);
+	/*
+	 * RFC 8259 8.1: JSON text is UTF-8, and a parser may ignore a byte order
+	 * mark, which editors on Windows write.  A file saved as UTF-16 or UTF-32
+	 * starts with theirs (PowerShell's '>' writes UTF-16): say so rather than
+	 * "invalid UTF-8".
+	 */
+	if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
+		buf += 3;
+		len -= 3;
+	} else if (len >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff) ||
+				(len >= 4 && !u[0] && !u[1] && u[2] == 0xfe && u[3] == 0xff))) {
+		snprintf(err, errlen, "UTF-16 or UTF-32 text; JSON text is UTF-8 (RFC 8259 8.1)");
 		return -1;
 	}
-	*out = v;
-	return 0;
-}
-
-const json_t *json_get(const json_t *obj, const char *key)
-{
-	if (!obj || obj->type != JSON_OBJECT)
-		return NULL;
-	for (size_t i = 0; i < obj->n; i++)
-		if (obj->keys[i] && strcmp(obj->keys[i], key) == 0)
-			return &obj->items[i];
-	return NULL;
-}
-
-const char *json_type_name(int type)
-{
-	static const char *const names[] = { "null",   "boolean", "number",
-					     "string", "array",	  "object" };
-	return type >= 0 && type <= JSON_OBJECT ? names[type] : "?";
+	for (i = 0;
+	     i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'); i++)
+		;
+	if (i == len) {
+		snprintf(err, errlen, "empty, expected a JSON object");
+		return -1;
+	}
+	/* json_loads() would end the text at a NUL byte and take anything after it. */
+	*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	if (*out)
+		return 0;
+	at = e.position < 0 ? 0 : (size_t)e.position > len ? len : (size_t)e.position;
+	/*
+	 * JSON text never holds a NUL byte, and jansson stops just after the first
+	 * one, but names it poorly ("end of file expected near end of file").
+	 */
+	if ((nul = memchr(buf, '\0', at < len ? at + 1 : len)))
+		explain(buf, len, (size_t)(nul - buf), -1, "", err, errlen);
+	else
+		explain(buf, len, at, json_error_code(&e), e.text, err, errlen);
+	return -1;
 }

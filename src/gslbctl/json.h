@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A small JSON writer and a bounded JSON parser for gslbctl's output, export and apply. */
+/* gslbctl's JSON: a streaming writer for its output and export, and jansson for apply's input. */
 #pragma once
 
 #include <stdbool.h>
@@ -49,40 +49,19 @@ void jw_end(jw_t *w);
  */
 void json_double_fmt(char *buf, size_t len, double v);
 
-/* ---- parser ---- */
+/* ---- reader: jansson, with messages that say where ---- */
 
-enum json_type {
-	JSON_NULL = 0,
-	JSON_BOOL,
-	JSON_NUMBER,
-	JSON_STRING,
-	JSON_ARRAY,
-	JSON_OBJECT,
-};
+struct json_t; /* jansson's, from <jansson.h> */
 
-#define JSON_DEPTH_MAX 32
-#define JSON_INPUT_MAX (64u << 20) /* bytes */
-
-/*
- * A parsed value.  text holds a string's decoded UTF-8 (no NUL inside), a
- * number's literal text (validated JSON number syntax), or "true"/"false".
- * Arrays and objects have n items; objects also have keys (no duplicates).
- */
-typedef struct json {
-	uint8_t type; /* enum json_type */
-	char *text;
-	size_t n;
-	struct json *items;
-	char **keys;
-} json_t;
+#define JSON_INPUT_MAX (1u << 30) /* bytes */
 
 /**
- * Parse len bytes of one JSON document.  On error returns -1 with a message
- * naming the line and column in err.  Caller frees *out with json_free().
+ * Parse len bytes of one JSON document with jansson: a key repeated in an
+ * object is refused (jansson would keep the last one), a UTF-8 byte order mark
+ * at the start is skipped (RFC 8259 8.1), any value may be at the top.  On
+ * error returns -1 with one line in err: "line L column C: PATH: what" (PATH,
+ * "pools[3].check", left out at the top; lines and columns count characters
+ * from 1), or for a file that is no JSON at all a message without a place.
+ * Caller releases *out with json_decref().
  */
-int json_parse(const char *buf, size_t len, json_t **out, char *err, size_t errlen);
-void json_free(json_t *v);
-/** The member key of object obj, or NULL (also when obj is not an object). */
-const json_t *json_get(const json_t *obj, const char *key);
-/** "string", "number" ... for messages. */
-const char *json_type_name(int type);
+int ctl_json_load(const char *buf, size_t len, struct json_t **out, char *err, size_t errlen);
