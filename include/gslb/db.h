@@ -102,9 +102,6 @@ void db_close(db_t *db);
 /** The last failure on this connection with SQLite's message, "" if none (borrowed). */
 const char *db_errmsg(const db_t *db);
 
-/** The path given to db_open() (borrowed). */
-const char *db_path(const db_t *db);
-
 /**
  * The schema version of the file (PRAGMA user_version): 0 for a new file.
  */

@@ -505,16 +505,6 @@ int db_reopen(db_t **db, unsigned flags)
 	return 0;
 }
 
-const char *db_path(const db_t *db)
-{
-	return db->path;
-}
-
-sqlite3 *db_sqlite(db_t *db)
-{
-	return db->h;
-}
-
 /* ---- versions ---- */
 
 static int query_int(db_t *db, const char *sql, int64_t *v)

@@ -48,6 +48,7 @@ struct db_ident {
  * which orders the checks and removals of all the process's connections.
  */
 struct db {
+	/* health_store.c prepares statements of its own on h, and finalizes them before db_close(). */
 	sqlite3 *h;
 	char *path;
 	char *file; /* the file SQLite opened: path with symbolic links resolved */
@@ -87,10 +88,3 @@ char *db__col_dup(sqlite3_stmt *st, int i);
 
 /* Bind s, or SQL NULL when s is NULL. */
 void db__bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
-
-/*
- * The SQLite connection behind db (borrowed, valid until db_close()), for
- * a file of src/db that keeps statements of its own (health_store.c).  The
- * same thread rules as for db apply.
- */
-sqlite3 *db_sqlite(db_t *db);
