@@ -169,7 +169,110 @@ void db_member_sort(db_member_t *m)
 		}
 }
 
-static db_check_t *check_row(sqlite3_stmt *st, int c0)
+/* What load() builds: the configuration, and its members by id once every one is in. */
+struct loader {
+	db_config_t *cfg;
+	size_t cap;	    /* of cfg->pools */
+	member_ref_t *refs; /* sorted by id */
+	size_t nrefs;
+};
+
+/* Run one query of the loader, each row handed to row() with l. */
+static int query(db_t *db, const char *sql, const char *what, db__row_cb row, struct loader *l)
+{
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, sql, &st);
+	return ret ? ret : db__rows(db, st, what, row, l);
+}
+
+static void pool_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_config_t *cfg = l->cfg;
+
+	if (cfg->npools == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		cfg->pools = gslb_realloc(cfg->pools, l->cap * sizeof(*cfg->pools));
+	}
+	db_pool_t *p = &cfg->pools[cfg->npools++];
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(st, 0);
+	p->name = db__col_dup(st, 1);
+	p->policy = (uint8_t)db_policy_parse((const char *)sqlite3_column_text(st, 2));
+	p->ttl = (uint32_t)sqlite3_column_int64(st, 3);
+	p->degraded_ttl = sqlite3_column_type(st, 4) == SQLITE_NULL
+				  ? -1
+				  : (int32_t)sqlite3_column_int64(st, 4);
+	p->answers = (uint8_t)sqlite3_column_int(st, 5);
+	p->fallback_all = strcmp((const char *)sqlite3_column_text(st, 6), "all") == 0;
+}
+
+static void member_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_pool_t *p = pool_by_id(l->cfg, sqlite3_column_int64(st, 0));
+
+	if (!p)
+		return;
+	p->members = gslb_realloc(p->members, (p->nmembers + 1) * sizeof(*p->members));
+	db_member_t *m = &p->members[p->nmembers++];
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(st, 1);
+	m->name = db__col_dup(st, 2);
+	m->weight = (uint16_t)sqlite3_column_int(st, 3);
+	m->priority = (uint8_t)sqlite3_column_int(st, 4);
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL &&
+	    sqlite3_column_type(st, 6) != SQLITE_NULL) {
+		m->has_location = true;
+		m->latitude = sqlite3_column_double(st, 5);
+		m->longitude = sqlite3_column_double(st, 6);
+	}
+	m->countries = db__col_dup(st, 7);
+	m->continents = db__col_dup(st, 8);
+	int a = db_admin_parse((const char *)sqlite3_column_text(st, 9));
+	m->admin = a < 0 ? DB_ADMIN_AUTO : (uint8_t)a;
+}
+
+/* Index every member by id, once all are in (pointers into the members arrays stay put now). */
+static void refs_build(struct loader *l)
+{
+	db_config_t *cfg = l->cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->npools; i++)
+		n += cfg->pools[i].nmembers;
+	l->refs = gslb_calloc(n ? n : 1, sizeof(*l->refs));
+	for (size_t i = 0; i < cfg->npools; i++)
+		for (size_t k = 0; k < cfg->pools[i].nmembers; k++) {
+			l->refs[l->nrefs].id = cfg->pools[i].members[k].id;
+			l->refs[l->nrefs++].m = &cfg->pools[i].members[k];
+		}
+	gslb_sort(l->refs, l->nrefs, sizeof(*l->refs), ref_cmp);
+}
+
+static void address_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
+
+	if (!m)
+		return;
+	m->families = gslb_realloc(m->families, m->naddresses + 1);
+	m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
+	strv_push(&m->addresses, &m->naddresses, db__col_dup(st, 1));
+}
+
+static void network_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
+
+	if (m)
+		strv_push(&m->networks, &m->nnetworks, db__col_dup(st, 1));
+}
+
+/* A check from the columns c0 on of a health_check row. */
+static db_check_t *check_new(sqlite3_stmt *st, int c0)
 {
 	db_check_t *c = gslb_calloc(1, sizeof(*c));
 	int t = db_check_type_parse((const char *)sqlite3_column_text(st, c0));
@@ -188,163 +291,72 @@ static db_check_t *check_row(sqlite3_stmt *st, int c0)
 	return c;
 }
 
+static void check_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_check_t **slot;
+
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+		db_pool_t *p = pool_by_id(l->cfg, sqlite3_column_int64(st, 0));
+		slot = p ? &p->check : NULL;
+	} else {
+		db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 1));
+		slot = m ? &m->check : NULL;
+	}
+	if (slot && !*slot)
+		*slot = check_new(st, 2);
+}
+
 static int load(db_t *db, db_config_t *cfg)
 {
-	sqlite3_stmt *st = NULL;
-	member_ref_t *refs = NULL;
-	size_t nrefs = 0, cap = 0;
-	int rc, ret;
+	struct loader l = { .cfg = cfg };
+	int ret;
 
-	ret = db__prepare(db,
-			  "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool "
-			  "ORDER BY id",
-			  &st);
-	if (ret)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cfg->npools == cap) {
-			cap = cap ? cap * 2 : 16;
-			cfg->pools = gslb_realloc(cfg->pools, cap * sizeof(*cfg->pools));
-		}
-		db_pool_t *p = &cfg->pools[cfg->npools++];
-		memset(p, 0, sizeof(*p));
-		p->id = sqlite3_column_int64(st, 0);
-		p->name = db__col_dup(st, 1);
-		p->policy = (uint8_t)db_policy_parse((const char *)sqlite3_column_text(st, 2));
-		p->ttl = (uint32_t)sqlite3_column_int64(st, 3);
-		p->degraded_ttl = sqlite3_column_type(st, 4) == SQLITE_NULL
-					  ? -1
-					  : (int32_t)sqlite3_column_int64(st, 4);
-		p->answers = (uint8_t)sqlite3_column_int(st, 5);
-		p->fallback_all = strcmp((const char *)sqlite3_column_text(st, 6), "all") == 0;
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "load pools");
-		goto out;
-	}
-	db__release(db, st);
-
+	ret = query(db,
+		    "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool "
+		    "ORDER BY id",
+		    "load pools", pool_row, &l);
 	/*
 	 * Members are appended to their pool's array as they come; pointers into
 	 * those arrays are taken only after every member is in, since realloc
 	 * moves them.
 	 */
-	ret = db__prepare(
-		db,
-		"SELECT pool_id, id, name, weight, priority, latitude, longitude, countries, "
-		"continents, admin FROM member",
-		&st);
+	if (!ret)
+		ret = query(db,
+			    "SELECT pool_id, id, name, weight, priority, latitude, longitude, "
+			    "countries, continents, admin FROM member",
+			    "load members", member_row, &l);
 	if (ret)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		db_pool_t *p = pool_by_id(cfg, sqlite3_column_int64(st, 0));
-		if (!p)
-			continue;
-		p->members = gslb_realloc(p->members, (p->nmembers + 1) * sizeof(*p->members));
-		db_member_t *m = &p->members[p->nmembers++];
-		memset(m, 0, sizeof(*m));
-		m->id = sqlite3_column_int64(st, 1);
-		m->name = db__col_dup(st, 2);
-		m->weight = (uint16_t)sqlite3_column_int(st, 3);
-		m->priority = (uint8_t)sqlite3_column_int(st, 4);
-		if (sqlite3_column_type(st, 5) != SQLITE_NULL &&
-		    sqlite3_column_type(st, 6) != SQLITE_NULL) {
-			m->has_location = true;
-			m->latitude = sqlite3_column_double(st, 5);
-			m->longitude = sqlite3_column_double(st, 6);
-		}
-		m->countries = db__col_dup(st, 7);
-		m->continents = db__col_dup(st, 8);
-		int a = db_admin_parse((const char *)sqlite3_column_text(st, 9));
-		m->admin = a < 0 ? DB_ADMIN_AUTO : (uint8_t)a;
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "load members");
-		goto out;
-	}
-	db__release(db, st);
-	st = NULL;
-
-	for (size_t i = 0; i < cfg->npools; i++)
-		nrefs += cfg->pools[i].nmembers;
-	refs = gslb_calloc(nrefs ? nrefs : 1, sizeof(*refs));
-	nrefs = 0;
-	for (size_t i = 0; i < cfg->npools; i++)
-		for (size_t k = 0; k < cfg->pools[i].nmembers; k++) {
-			refs[nrefs].id = cfg->pools[i].members[k].id;
-			refs[nrefs++].m = &cfg->pools[i].members[k];
-		}
-	gslb_sort(refs, nrefs, sizeof(*refs), ref_cmp);
+		return ret;
+	refs_build(&l);
 
 	/*
 	 * No ORDER BY here or below: SQLite's sort of every row cost more than
 	 * sorting each member's few values (db_member_sort()).
 	 */
-	ret = db__prepare(db, "SELECT member_id, address, family FROM member_address", &st);
+	ret = query(db, "SELECT member_id, address, family FROM member_address", "load addresses",
+		    address_row, &l);
+	if (!ret)
+		ret = query(db, "SELECT member_id, prefix FROM member_network", "load networks",
+			    network_row, &l);
+	if (!ret)
+		ret = query(
+			db,
+			"SELECT pool_id, member_id, type, port, path, host, expect, match, "
+			"interval_ms, timeout_ms, rise, fall, target, insecure FROM health_check",
+			"load checks", check_row, &l);
 	if (ret)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 0));
-		if (!m)
-			continue;
-		m->families = gslb_realloc(m->families, m->naddresses + 1);
-		m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
-		strv_push(&m->addresses, &m->naddresses, db__col_dup(st, 1));
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "load addresses");
-		goto out;
-	}
-	db__release(db, st);
-
-	ret = db__prepare(db, "SELECT member_id, prefix FROM member_network", &st);
-	if (ret)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 0));
-		if (m)
-			strv_push(&m->networks, &m->nnetworks, db__col_dup(st, 1));
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "load networks");
-		goto out;
-	}
-	db__release(db, st);
-
-	ret = db__prepare(db,
-			  "SELECT pool_id, member_id, type, port, path, host, expect, match, "
-			  "interval_ms, timeout_ms, rise, fall, target, insecure FROM health_check",
-			  &st);
-	if (ret)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		db_check_t **slot;
-		if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
-			db_pool_t *p = pool_by_id(cfg, sqlite3_column_int64(st, 0));
-			slot = p ? &p->check : NULL;
-		} else {
-			db_member_t *m = member_by_id(refs, nrefs, sqlite3_column_int64(st, 1));
-			slot = m ? &m->check : NULL;
-		}
-		if (slot && !*slot)
-			*slot = check_row(st, 2);
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "load checks");
-		goto out;
-	}
 
 	/* Hand out everything sorted by name: deterministic for export and the daemon. */
-	for (size_t i = 0; i < nrefs; i++)
-		db_member_sort(refs[i].m);
+	for (size_t i = 0; i < l.nrefs; i++)
+		db_member_sort(l.refs[i].m);
 	for (size_t i = 0; i < cfg->npools; i++)
 		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
 			  member_name_cmp);
 	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
-	ret = 0;
 out:
-	db__release(db, st);
-	free(refs);
+	free(l.refs);
 	return ret;
 }
 

@@ -14,8 +14,19 @@
 
 /* ---- writes ---- */
 
-static void bind_pool(sqlite3_stmt *st, const db_pool_t *p)
+/* ret, or -ENOENT when the statement that ran cleanly changed no row. */
+static int changed(db_t *db, int ret)
 {
+	return ret == 0 && sqlite3_changes(db->h) == 0 ? -ENOENT : ret;
+}
+
+/* Run sql (an INSERT or UPDATE of pool) with p's settings bound to ?1 ... ?6. */
+static int pool_put(db_t *db, const char *sql, const db_pool_t *p, const char *what)
+{
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, sql, &st);
+	if (ret)
+		return ret;
 	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, db_policy_name(p->policy), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, p->ttl);
@@ -25,38 +36,26 @@ static void bind_pool(sqlite3_stmt *st, const db_pool_t *p)
 		sqlite3_bind_null(st, 4);
 	sqlite3_bind_int(st, 5, p->answers);
 	sqlite3_bind_text(st, 6, p->fallback_all ? "all" : "none", -1, SQLITE_STATIC);
+	return db__run(db, st, what);
 }
 
 int db_pool_insert(db_t *db, const db_pool_t *p)
 {
-	sqlite3_stmt *st;
-	int ret = db__prepare(
-		db,
-		"INSERT INTO pool(name, policy, ttl, degraded_ttl, answers, fallback) "
-		"VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-		&st);
-	if (ret)
-		return ret;
-	bind_pool(st, p);
-	return db__run(db, st, "insert pool");
+	return pool_put(db,
+			"INSERT INTO pool(name, policy, ttl, degraded_ttl, answers, fallback) "
+			"VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+			p, "insert pool");
 }
 
 int db_pool_update(db_t *db, const db_pool_t *p)
 {
-	sqlite3_stmt *st;
-	int ret = db__prepare(
+	int ret = pool_put(
 		db,
 		"UPDATE pool SET policy = ?2, ttl = ?3, degraded_ttl = ?4, answers = ?5, "
 		"fallback = ?6, updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
 		"WHERE name = ?1",
-		&st);
-	if (ret)
-		return ret;
-	bind_pool(st, p);
-	ret = db__run(db, st, "update pool");
-	if (!ret && sqlite3_changes(db->h) == 0)
-		ret = -ENOENT;
-	return ret;
+		p, "update pool");
+	return changed(db, ret);
 }
 
 int db_pool_delete(db_t *db, const char *pool)
@@ -66,10 +65,7 @@ int db_pool_delete(db_t *db, const char *pool)
 	if (ret)
 		return ret;
 	sqlite3_bind_text(st, 1, pool, -1, SQLITE_TRANSIENT);
-	ret = db__run(db, st, "delete pool");
-	if (!ret && sqlite3_changes(db->h) == 0)
-		ret = -ENOENT;
-	return ret;
+	return changed(db, db__run(db, st, "delete pool"));
 }
 
 static int lookup_id(db_t *db, const char *sql, const char *a, const char *b, int64_t *id)
@@ -107,8 +103,17 @@ static int member_id(db_t *db, const char *pool, const char *member, int64_t *id
 			 pool, member, id);
 }
 
-static void bind_member(sqlite3_stmt *st, const db_member_t *m)
+/*
+ * Run sql (an INSERT or UPDATE of member) with m's name and settings bound
+ * to ?1 ... ?8, and id (its pool's, or its own) to ?9.
+ */
+static int member_put(db_t *db, const char *sql, int64_t id, const db_member_t *m, const char *what)
 {
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, sql, &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, m->weight);
 	sqlite3_bind_int(st, 3, m->priority);
 	if (m->has_location) {
@@ -121,26 +126,30 @@ static void bind_member(sqlite3_stmt *st, const db_member_t *m)
 	db__bind_text_or_null(st, 6, m->countries);
 	db__bind_text_or_null(st, 7, m->continents);
 	sqlite3_bind_text(st, 8, db_admin_name(m->admin), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, id);
+	return db__run(db, st, what);
 }
 
 /* Replace the address and network rows of member id with m's. */
 static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
 {
+	static const struct {
+		const char *sql, *what;
+	} clear[] = {
+		{ "DELETE FROM member_address WHERE member_id = ?1", "delete addresses" },
+		{ "DELETE FROM member_network WHERE member_id = ?1", "delete networks" },
+	};
 	sqlite3_stmt *st;
 	int ret;
 
-	ret = db__prepare(db, "DELETE FROM member_address WHERE member_id = ?1", &st);
-	if (ret)
-		return ret;
-	sqlite3_bind_int64(st, 1, id);
-	if ((ret = db__run(db, st, "delete addresses")))
-		return ret;
-	ret = db__prepare(db, "DELETE FROM member_network WHERE member_id = ?1", &st);
-	if (ret)
-		return ret;
-	sqlite3_bind_int64(st, 1, id);
-	if ((ret = db__run(db, st, "delete networks")))
-		return ret;
+	for (size_t i = 0; i < ARRAY_SIZE(clear); i++) {
+		ret = db__prepare(db, clear[i].sql, &st);
+		if (ret)
+			return ret;
+		sqlite3_bind_int64(st, 1, id);
+		if ((ret = db__run(db, st, clear[i].what)))
+			return ret;
+	}
 	for (size_t i = 0; i < m->naddresses; i++) {
 		ret = db__prepare(
 			db,
@@ -174,44 +183,32 @@ static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
 
 int db_member_insert(db_t *db, const char *pool, const db_member_t *m)
 {
-	sqlite3_stmt *st;
 	int64_t pid;
 	int ret = pool_id(db, pool, &pid);
 	if (ret)
 		return ret;
-	ret = db__prepare(
+	ret = member_put(
 		db,
 		"INSERT INTO member(name, weight, priority, latitude, longitude, countries, "
 		"continents, admin, pool_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-		&st);
+		pid, m, "insert member");
 	if (ret)
-		return ret;
-	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
-	bind_member(st, m);
-	sqlite3_bind_int64(st, 9, pid);
-	if ((ret = db__run(db, st, "insert member")))
 		return ret;
 	return member_lists_put(db, sqlite3_last_insert_rowid(db->h), m);
 }
 
 int db_member_update(db_t *db, const char *pool, const db_member_t *m)
 {
-	sqlite3_stmt *st;
 	int64_t mid;
 	int ret = member_id(db, pool, m->name, &mid);
 	if (ret)
 		return ret;
-	ret = db__prepare(
+	ret = member_put(
 		db,
 		"UPDATE member SET weight = ?2, priority = ?3, latitude = ?4, longitude = ?5, "
 		"countries = ?6, continents = ?7, admin = ?8 WHERE id = ?9 AND name = ?1",
-		&st);
+		mid, m, "update member");
 	if (ret)
-		return ret;
-	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
-	bind_member(st, m);
-	sqlite3_bind_int64(st, 9, mid);
-	if ((ret = db__run(db, st, "update member")))
 		return ret;
 	return member_lists_put(db, mid, m);
 }
@@ -272,10 +269,7 @@ int db_check_delete(db_t *db, const char *pool, const char *member)
 	sqlite3_bind_int64(st, 1, pid);
 	if (member)
 		sqlite3_bind_int64(st, 2, mid);
-	ret = db__run(db, st, "delete check");
-	if (!ret && sqlite3_changes(db->h) == 0)
-		ret = -ENOENT;
-	return ret;
+	return changed(db, db__run(db, st, "delete check"));
 }
 
 int db_check_put(db_t *db, const char *pool, const char *member, const db_check_t *c)
@@ -342,12 +336,30 @@ int db_journal_add(db_t *db, const char *actor, const char *command, const char 
 	return db__run(db, st, "insert journal row");
 }
 
+/* The journal rows read so far. */
+struct journal_rows {
+	db_journal_entry_t *v;
+	size_t n;
+};
+
+static void journal_row(sqlite3_stmt *st, void *arg)
+{
+	struct journal_rows *j = arg;
+
+	j->v = gslb_realloc(j->v, (j->n + 1) * sizeof(*j->v));
+	db_journal_entry_t *e = &j->v[j->n++];
+	e->id = sqlite3_column_int64(st, 0);
+	e->time = db__col_dup(st, 1);
+	e->actor = db__col_dup(st, 2);
+	e->command = db__col_dup(st, 3);
+	e->summary = db__col_dup(st, 4);
+}
+
 int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *n)
 {
+	struct journal_rows j = { NULL, 0 };
 	sqlite3_stmt *st;
-	db_journal_entry_t *v = NULL;
-	size_t cnt = 0;
-	int rc, ret;
+	int ret;
 
 	*out = NULL;
 	*n = 0;
@@ -358,24 +370,13 @@ int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *
 	if (ret)
 		return ret;
 	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v = gslb_realloc(v, (cnt + 1) * sizeof(*v));
-		v[cnt].id = sqlite3_column_int64(st, 0);
-		v[cnt].time = db__col_dup(st, 1);
-		v[cnt].actor = db__col_dup(st, 2);
-		v[cnt].command = db__col_dup(st, 3);
-		v[cnt].summary = db__col_dup(st, 4);
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		ret = db__fail(db, rc, "read journal");
-		db__release(db, st);
-		db_journal_free(v, cnt);
+	ret = db__rows(db, st, "read journal", journal_row, &j);
+	if (ret) {
+		db_journal_free(j.v, j.n);
 		return ret;
 	}
-	db__release(db, st);
-	*out = v;
-	*n = cnt;
+	*out = j.v;
+	*n = j.n;
 	return 0;
 }
 

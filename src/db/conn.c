@@ -124,6 +124,17 @@ int db__run(db_t *db, sqlite3_stmt *st, const char *what)
 	return ret;
 }
 
+int db__rows(db_t *db, sqlite3_stmt *st, const char *what, db__row_cb row, void *arg)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row(st, arg);
+	int ret = rc == SQLITE_DONE ? 0 : db__fail(db, rc, what);
+	db__release(db, st);
+	return ret;
+}
+
 char *db__col_dup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);

@@ -73,7 +73,7 @@ int db__fail(db_t *db, int rc, const char *what);
 /*
  * A statement for sql, from the connection's cache when one is free (the
  * same SQL may be in use twice, by nested calls), else compiled.  Give it
- * back with db__release() or db__run().
+ * back with db__release(), db__run() or db__rows().
  */
 int db__prepare(db_t *db, const char *sql, sqlite3_stmt **st);
 
@@ -82,6 +82,15 @@ void db__release(db_t *db, sqlite3_stmt *st);
 
 /* Step a statement that returns no rows; releases it. */
 int db__run(db_t *db, sqlite3_stmt *st, const char *what);
+
+/* Called with each row of db__rows(), arg passed through. */
+typedef void (*db__row_cb)(sqlite3_stmt *st, void *arg);
+
+/*
+ * Step a statement to its end, handing each row to row(); releases it.
+ * Column pointers die at the next step: row() copies what it keeps.
+ */
+int db__rows(db_t *db, sqlite3_stmt *st, const char *what, db__row_cb row, void *arg);
 
 /* A copy of column i's text (caller frees), or NULL for SQL NULL. */
 char *db__col_dup(sqlite3_stmt *st, int i);
