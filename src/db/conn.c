@@ -21,31 +21,14 @@
 
 /* ---- errors ---- */
 
-/*
- * Translate a SQLite result code and keep its message, with what we were
- * doing, for db_errmsg().  A file SQLite could not open is the errno of
- * the open() that failed (ENOENT for a missing directory, EACCES ...).
- */
-static int note(db_t *db, int rc, const char *what)
+int db__code(int rc)
 {
-	int prim = rc & 0xff;
-
-	snprintf(db->err, sizeof(db->err), "database %s: %s: %s", db->path, what,
-		 sqlite3_errmsg(db->h));
-	switch (prim) {
+	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return -EBUSY;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
-	case SQLITE_CONSTRAINT:
-		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-			return -EEXIST;
-		return GSLB_ECONFIG;
-	case SQLITE_CANTOPEN: {
-		int e = sqlite3_system_errno(db->h);
-		return e > 0 ? -e : -ENOENT;
-	}
 	case SQLITE_READONLY:
 		return -EROFS;
 	case SQLITE_NOTADB:
@@ -54,6 +37,29 @@ static int note(db_t *db, int rc, const char *what)
 		return GSLB_EDBCORRUPT;
 	default:
 		return -EIO;
+	}
+}
+
+/*
+ * Translate a SQLite result code and keep its message, with what we were
+ * doing, for db_errmsg().  A file SQLite could not open is the errno of
+ * the open() that failed (ENOENT for a missing directory, EACCES ...).
+ */
+static int note(db_t *db, int rc, const char *what)
+{
+	snprintf(db->err, sizeof(db->err), "database %s: %s: %s", db->path, what,
+		 sqlite3_errmsg(db->h));
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		return GSLB_ECONFIG;
+	case SQLITE_CANTOPEN: {
+		int e = sqlite3_system_errno(db->h);
+		return e > 0 ? -e : -ENOENT;
+	}
+	default:
+		return db__code(rc);
 	}
 }
 

@@ -474,23 +474,7 @@ static sqlite3_stmt **statement(db_health_t *h, size_t i)
 /* SQLite's result code as ours (the message goes to the log). */
 static int code(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_NOTADB:
-		return GSLB_ENOTDB;
-	case SQLITE_CORRUPT:
-		return GSLB_EDBCORRUPT;
-	default:
-		return -EIO;
-	}
+	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : db__code(rc);
 }
 
 /*

@@ -64,6 +64,15 @@ struct db {
 };
 
 /*
+ * A SQLite result code (primary or extended) as ours: -EBUSY, -ENOMEM,
+ * -EROFS, GSLB_ENOTDB, GSLB_EDBCORRUPT, else -EIO.  These are the codes
+ * every caller reads alike; db__fail() adds a constraint (-EEXIST or
+ * GSLB_ECONFIG) and a file that cannot be opened (its errno), and
+ * health_store.c a full disk (-ENOSPC).
+ */
+int db__code(int rc);
+
+/*
  * Translate a SQLite result code into ours (include/gslb/db.h lists them),
  * keep SQLite's message with what we were doing for db_errmsg(), and log
  * it: for failures after the open, which callers do not repeat.
