@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The SQLite database: opening and migrating it, loading the configuration, writing changes. */
+/* The SQLite database: opening and migrating it, the configuration read and written, history. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /*
- * Only src/db includes sqlite3.h.  A db_t is one connection, used by one
+ * Only src/db includes SQLite's header.  A db_t is one connection, used by one
  * thread at a time (gslbd's control loop, or gslbctl).  Every connection is
  * in WAL mode with foreign keys on and a busy timeout of DB_BUSY_TIMEOUT_MS,
  * so gslbctl writes while gslbd reads.
@@ -101,9 +101,6 @@ void db_close(db_t *db);
 
 /** The last failure on this connection with SQLite's message, "" if none (borrowed). */
 const char *db_errmsg(const db_t *db);
-
-/** The path given to db_open() (borrowed). */
-const char *db_path(const db_t *db);
 
 /**
  * The schema version of the file (PRAGMA user_version): 0 for a new file.
@@ -295,7 +292,7 @@ int db_check_delete(db_t *db, const char *pool, const char *member);
  */
 int db_journal_add(db_t *db, const char *actor, const char *command, const char *summary);
 
-/* ---- reading the journal and the stored health ---- */
+/* ---- reading the journal and the stored health (gslbctl log, status, history, explain) ---- */
 
 typedef struct db_journal_entry {
 	int64_t id;

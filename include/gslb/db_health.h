@@ -94,7 +94,8 @@ int db_health_state_get(db_health_t *h, const char *key, bool *up, int64_t *sinc
  * Have the writer try a batch now, with every record queued before the
  * call, and wait for it: 0 when it was written, else why not (-EBUSY for a
  * lock held past the busy timeout, -ENOENT for a deleted file ...).  For
- * tests and for a clean stop; the writer needs no prompting otherwise.
+ * tests: the writer needs no prompting, and db_health_close() makes a last
+ * attempt of its own.
  */
 int db_health_sync(db_health_t *h);
 

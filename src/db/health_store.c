@@ -474,23 +474,7 @@ static sqlite3_stmt **statement(db_health_t *h, size_t i)
 /* SQLite's result code as ours (the message goes to the log). */
 static int code(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_NOTADB:
-		return GSLB_ENOTDB;
-	case SQLITE_CORRUPT:
-		return GSLB_EDBCORRUPT;
-	default:
-		return -EIO;
-	}
+	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : db__code(rc);
 }
 
 /*
@@ -539,7 +523,7 @@ static void cleared(db_health_t *h)
 /* problem() with SQLite's message; returns our code for rc. */
 static int fail(db_health_t *h, bool keep, int rc, const char *what)
 {
-	problem(h, keep, "%s: %s", what, sqlite3_errmsg(db_sqlite(h->wdb)));
+	problem(h, keep, "%s: %s", what, sqlite3_errmsg(h->wdb->h));
 	return code(rc);
 }
 
@@ -569,8 +553,8 @@ static int prepare_all(db_health_t *h)
 	if (h->ins_probe)
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
-		int rc = sqlite3_prepare_v2(db_sqlite(h->wdb), statements[i].sql, -1,
-					    statement(h, i), NULL);
+		int rc = sqlite3_prepare_v2(h->wdb->h, statements[i].sql, -1, statement(h, i),
+					    NULL);
 		if (rc != SQLITE_OK) {
 			int ret = fail(h, true, rc, "cannot prepare the health statements");
 			finalize_all(h);
@@ -584,7 +568,7 @@ static int prepare_all(db_health_t *h)
 /* Writer: the settings of the write connection, set again on each connection it opens. */
 static void writer_tune(db_health_t *h)
 {
-	sqlite3 *s = db_sqlite(h->wdb);
+	sqlite3 *s = h->wdb->h;
 	sqlite3_busy_timeout(s, WRITE_BUSY_MS);
 	/* WAL with NORMAL: a commit is durable at the next checkpoint, enough for history. */
 	sqlite3_exec(s, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
@@ -713,7 +697,7 @@ static int64_t row_id(db_health_t *h, sqlite3_stmt *sel, sqlite3_stmt *ins, cons
 	if (!run(h, ins, ins == h->ins_target ? "insert target" : "insert reason"))
 		return 0;
 	*made = true;
-	return sqlite3_last_insert_rowid(db_sqlite(h->wdb));
+	return sqlite3_last_insert_rowid(h->wdb->h);
 }
 
 /*
@@ -899,7 +883,7 @@ static int attempt(db_health_t *h, bool prune_changes_now, bool prune)
 	ret = prepare_all(h);
 	if (ret < 0)
 		return ret;
-	sqlite3 *s = db_sqlite(h->wdb);
+	sqlite3 *s = h->wdb->h;
 	rc = sqlite3_exec(s, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return fail(h, true, rc, "cannot begin a write");
@@ -1138,7 +1122,7 @@ int db_health_state_get(db_health_t *h, const char *key, bool *up, int64_t *sinc
 	ret = reader_check(h);
 	if (ret < 0)
 		goto out;
-	sqlite3 *s = db_sqlite(h->rdb);
+	sqlite3 *s = h->rdb->h;
 	if (!h->sel_state) {
 		rc = sqlite3_prepare_v2(s,
 					"SELECT s.state, s.since FROM target_state s "

@@ -7,6 +7,7 @@
  * statement is compiled, run and finalized (the path a connection takes once
  * its cache is full).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,24 @@ int main(void)
 	int64_t gen = 0;
 	ok(db_config_generation(db, &gen) == 0 && gen > 0, "config generation moved (%lld)",
 	   (long long)gen);
+
+	/* What is not there, or already there: the codes gslbctl turns into its messages. */
+	db_pool_t p;
+	db_member_t m = { .name = "fra", .weight = 1 };
+	pool_fill(&p, "p1.example.test.", DB_POLICY_WEIGHTED);
+	ok(db_begin_write(db) == 0, "begin a write to roll back");
+	is_int(db_pool_insert(db, &p), -EEXIST, "a pool inserted twice");
+	is_int(db_check_delete(db, "p1.example.test.", NULL), 0, "a pool's check deleted");
+	is_int(db_check_delete(db, "p1.example.test.", NULL), -ENOENT, "and deleted again");
+	pool_fill(&p, "p0.example.test.", DB_POLICY_WEIGHTED);
+	is_int(db_pool_update(db, &p), -ENOENT, "a deleted pool updated");
+	is_int(db_pool_delete(db, "p0.example.test."), -ENOENT, "a deleted pool deleted");
+	is_int(db_member_insert(db, "p0.example.test.", &m), -ENOENT,
+	       "a member inserted in a deleted pool");
+	is_int(db_member_set_admin(db, "p1.example.test.", "none", DB_ADMIN_UP), -ENOENT,
+	       "a missing member's admin state set");
+	db_rollback(db);
+	ok(config_matches(ROUNDS, 4), "rolled back, the configuration is intact");
 
 	db_close(db);
 	unlink(path);

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration read: pools, members and checks loaded into plain C data, looked up, freed. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "gslb/core.h"
+#include "gslb/db.h"
+#include "internal.h"
+
+/* ---- names ---- */
+
+static const char *const policy_names[] = { "weighted", "failover", "geo" };
+static const char *const admin_names[] = { "auto", "up", "down", "drain" };
+static const char *const type_names[] = { "tcp", "http", "https" };
+
+static int name_find(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s && i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+const char *db_policy_name(int v)
+{
+	return v >= 0 && v < 3 ? policy_names[v] : "?";
+}
+
+const char *db_admin_name(int v)
+{
+	return v >= 0 && v < 4 ? admin_names[v] : "?";
+}
+
+const char *db_check_type_name(int v)
+{
+	return v >= 0 && v < 3 ? type_names[v] : "?";
+}
+
+int db_policy_parse(const char *s)
+{
+	return name_find(policy_names, 3, s);
+}
+
+int db_admin_parse(const char *s)
+{
+	return name_find(admin_names, 4, s);
+}
+
+int db_check_type_parse(const char *s)
+{
+	return name_find(type_names, 3, s);
+}
+
+/* ---- loading ---- */
+
+void db_check_free(db_check_t *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->host);
+	free(c->expect);
+	free(c->match);
+	free(c->target);
+	free(c);
+}
+
+void db_member_clear(db_member_t *m)
+{
+	free(m->name);
+	free(m->countries);
+	free(m->continents);
+	for (size_t i = 0; i < m->naddresses; i++)
+		free(m->addresses[i]);
+	free(m->addresses);
+	free(m->families);
+	for (size_t i = 0; i < m->nnetworks; i++)
+		free(m->networks[i]);
+	free(m->networks);
+	db_check_free(m->check);
+	memset(m, 0, sizeof(*m));
+}
+
+void db_config_free(db_config_t *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		db_pool_t *p = &cfg->pools[i];
+		for (size_t k = 0; k < p->nmembers; k++)
+			db_member_clear(&p->members[k]);
+		free(p->members);
+		free(p->name);
+		db_check_free(p->check);
+	}
+	free(cfg->pools);
+	free(cfg);
+}
+
+/* Binary search of rows sorted by id; the loader asks SQLite for that order. */
+static db_pool_t *pool_by_id(db_config_t *cfg, int64_t id)
+{
+	size_t lo = 0, hi = cfg->npools;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cfg->pools[mid].id == id)
+			return &cfg->pools[mid];
+		if (cfg->pools[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+typedef struct member_ref {
+	int64_t id;
+	db_member_t *m;
+} member_ref_t;
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const member_ref_t *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static db_member_t *member_by_id(member_ref_t *refs, size_t n, int64_t id)
+{
+	member_ref_t key = { .id = id };
+	member_ref_t *r = bsearch(&key, refs, n, sizeof(*refs), ref_cmp);
+	return r ? r->m : NULL;
+}
+
+static int pool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_pool_t *)a)->name, ((const db_pool_t *)b)->name);
+}
+
+static int member_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const db_member_t *)a)->name, ((const db_member_t *)b)->name);
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+void db_member_sort(db_member_t *m)
+{
+	for (size_t i = 1; i < m->naddresses; i++)
+		for (size_t j = i; j > 0 && strcmp(m->addresses[j - 1], m->addresses[j]) > 0; j--) {
+			char *a = m->addresses[j];
+			uint8_t f = m->families[j];
+			m->addresses[j] = m->addresses[j - 1];
+			m->families[j] = m->families[j - 1];
+			m->addresses[j - 1] = a;
+			m->families[j - 1] = f;
+		}
+	for (size_t i = 1; i < m->nnetworks; i++)
+		for (size_t j = i; j > 0 && strcmp(m->networks[j - 1], m->networks[j]) > 0; j--) {
+			char *n = m->networks[j];
+			m->networks[j] = m->networks[j - 1];
+			m->networks[j - 1] = n;
+		}
+}
+
+/* What load() builds: the configuration, and its members by id once every one is in. */
+struct loader {
+	db_config_t *cfg;
+	size_t cap;	    /* of cfg->pools */
+	member_ref_t *refs; /* sorted by id */
+	size_t nrefs;
+};
+
+/* Run one query of the loader, each row handed to row() with l. */
+static int query(db_t *db, const char *sql, const char *what, db__row_cb row, struct loader *l)
+{
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, sql, &st);
+	return ret ? ret : db__rows(db, st, what, row, l);
+}
+
+static void pool_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_config_t *cfg = l->cfg;
+
+	if (cfg->npools == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		cfg->pools = gslb_realloc(cfg->pools, l->cap * sizeof(*cfg->pools));
+	}
+	db_pool_t *p = &cfg->pools[cfg->npools++];
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(st, 0);
+	p->name = db__col_dup(st, 1);
+	p->policy = (uint8_t)db_policy_parse((const char *)sqlite3_column_text(st, 2));
+	p->ttl = (uint32_t)sqlite3_column_int64(st, 3);
+	p->degraded_ttl = sqlite3_column_type(st, 4) == SQLITE_NULL
+				  ? -1
+				  : (int32_t)sqlite3_column_int64(st, 4);
+	p->answers = (uint8_t)sqlite3_column_int(st, 5);
+	p->fallback_all = strcmp((const char *)sqlite3_column_text(st, 6), "all") == 0;
+}
+
+static void member_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_pool_t *p = pool_by_id(l->cfg, sqlite3_column_int64(st, 0));
+
+	if (!p)
+		return;
+	p->members = gslb_realloc(p->members, (p->nmembers + 1) * sizeof(*p->members));
+	db_member_t *m = &p->members[p->nmembers++];
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(st, 1);
+	m->name = db__col_dup(st, 2);
+	m->weight = (uint16_t)sqlite3_column_int(st, 3);
+	m->priority = (uint8_t)sqlite3_column_int(st, 4);
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL &&
+	    sqlite3_column_type(st, 6) != SQLITE_NULL) {
+		m->has_location = true;
+		m->latitude = sqlite3_column_double(st, 5);
+		m->longitude = sqlite3_column_double(st, 6);
+	}
+	m->countries = db__col_dup(st, 7);
+	m->continents = db__col_dup(st, 8);
+	int a = db_admin_parse((const char *)sqlite3_column_text(st, 9));
+	m->admin = a < 0 ? DB_ADMIN_AUTO : (uint8_t)a;
+}
+
+/* Index every member by id, once all are in (pointers into the members arrays stay put now). */
+static void refs_build(struct loader *l)
+{
+	db_config_t *cfg = l->cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->npools; i++)
+		n += cfg->pools[i].nmembers;
+	l->refs = gslb_calloc(n ? n : 1, sizeof(*l->refs));
+	for (size_t i = 0; i < cfg->npools; i++)
+		for (size_t k = 0; k < cfg->pools[i].nmembers; k++) {
+			l->refs[l->nrefs].id = cfg->pools[i].members[k].id;
+			l->refs[l->nrefs++].m = &cfg->pools[i].members[k];
+		}
+	gslb_sort(l->refs, l->nrefs, sizeof(*l->refs), ref_cmp);
+}
+
+static void address_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
+
+	if (!m)
+		return;
+	m->families = gslb_realloc(m->families, m->naddresses + 1);
+	m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
+	strv_push(&m->addresses, &m->naddresses, db__col_dup(st, 1));
+}
+
+static void network_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
+
+	if (m)
+		strv_push(&m->networks, &m->nnetworks, db__col_dup(st, 1));
+}
+
+/* A check from the columns c0 on of a health_check row. */
+static db_check_t *check_new(sqlite3_stmt *st, int c0)
+{
+	db_check_t *c = gslb_calloc(1, sizeof(*c));
+	int t = db_check_type_parse((const char *)sqlite3_column_text(st, c0));
+	c->type = t < 0 ? DB_CHECK_TCP : (uint8_t)t;
+	c->port = (uint16_t)sqlite3_column_int(st, c0 + 1);
+	c->path = db__col_dup(st, c0 + 2);
+	c->host = db__col_dup(st, c0 + 3);
+	c->expect = db__col_dup(st, c0 + 4);
+	c->match = db__col_dup(st, c0 + 5);
+	c->interval_ms = (uint32_t)sqlite3_column_int64(st, c0 + 6);
+	c->timeout_ms = (uint32_t)sqlite3_column_int64(st, c0 + 7);
+	c->rise = (uint8_t)sqlite3_column_int(st, c0 + 8);
+	c->fall = (uint8_t)sqlite3_column_int(st, c0 + 9);
+	c->target = db__col_dup(st, c0 + 10);
+	c->insecure = sqlite3_column_int(st, c0 + 11) != 0;
+	return c;
+}
+
+static void check_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_check_t **slot;
+
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+		db_pool_t *p = pool_by_id(l->cfg, sqlite3_column_int64(st, 0));
+		slot = p ? &p->check : NULL;
+	} else {
+		db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 1));
+		slot = m ? &m->check : NULL;
+	}
+	if (slot && !*slot)
+		*slot = check_new(st, 2);
+}
+
+static int load(db_t *db, db_config_t *cfg)
+{
+	struct loader l = { .cfg = cfg };
+	int ret;
+
+	ret = query(db,
+		    "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool "
+		    "ORDER BY id",
+		    "load pools", pool_row, &l);
+	/*
+	 * Members are appended to their pool's array as they come; pointers into
+	 * those arrays are taken only after every member is in, since realloc
+	 * moves them.
+	 */
+	if (!ret)
+		ret = query(db,
+			    "SELECT pool_id, id, name, weight, priority, latitude, longitude, "
+			    "countries, continents, admin FROM member",
+			    "load members", member_row, &l);
+	if (ret)
+		return ret;
+	refs_build(&l);
+
+	/*
+	 * No ORDER BY here or below: SQLite's sort of every row cost more than
+	 * sorting each member's few values (db_member_sort()).
+	 */
+	ret = query(db, "SELECT member_id, address, family FROM member_address", "load addresses",
+		    address_row, &l);
+	if (!ret)
+		ret = query(db, "SELECT member_id, prefix FROM member_network", "load networks",
+			    network_row, &l);
+	if (!ret)
+		ret = query(
+			db,
+			"SELECT pool_id, member_id, type, port, path, host, expect, match, "
+			"interval_ms, timeout_ms, rise, fall, target, insecure FROM health_check",
+			"load checks", check_row, &l);
+	if (ret)
+		goto out;
+
+	/* Hand out everything sorted by name: deterministic for export and the daemon. */
+	for (size_t i = 0; i < l.nrefs; i++)
+		db_member_sort(l.refs[i].m);
+	for (size_t i = 0; i < cfg->npools; i++)
+		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+			  member_name_cmp);
+	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
+out:
+	free(l.refs);
+	return ret;
+}
+
+int db_config_load(db_t *db, db_config_t **out)
+{
+	bool own = !db->in_txn && sqlite3_get_autocommit(db->h);
+	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
+	int ret;
+
+	*out = NULL;
+	if (own) {
+		ret = db_begin_read(db);
+		if (ret)
+			goto out;
+	}
+	ret = load(db, cfg);
+	if (own) {
+		/* A read transaction has nothing to commit; ending it releases the snapshot. */
+		db_rollback(db);
+	}
+out:
+	if (ret) {
+		db_config_free(cfg);
+		return ret;
+	}
+	*out = cfg;
+	return 0;
+}
+
+/* Binary search: pools are sorted by name, and gslbd looks up each of 100,000 at a load. */
+db_pool_t *db_config_pool(const db_config_t *cfg, const char *name)
+{
+	size_t lo = 0, hi = cfg ? cfg->npools : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(cfg->pools[mid].name, name);
+		if (c == 0)
+			return &cfg->pools[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+db_member_t *db_pool_member(const db_pool_t *p, const char *name)
+{
+	for (size_t i = 0; p && i < p->nmembers; i++)
+		if (strcmp(p->members[i].name, name) == 0)
+			return &p->members[i];
+	return NULL;
+}
