@@ -2,11 +2,13 @@
 /* gslbctl's private interface: the command context, argument parsing, validators and commands. */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gslb/db.h"
+#include "gslb/lb.h"
 #include "json.h"
 
 /* Exit statuses of interface section 9. */
@@ -93,8 +95,11 @@ void fmt_location(char *buf, size_t len, double lat, double lon);
 /** Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd. */
 int val_countries(const char *s, char **out, char *why);
 int val_continents(const char *s, char **out, char *why);
-/** Canonical CIDR in out (>= 50 bytes); host bits must be zero. */
+/** Canonical CIDR in out (CIDR_LEN bytes); host bits must be zero. */
 int val_cidr(const char *s, char *out, char *why);
+#define CIDR_LEN (INET6_ADDRSTRLEN + 4)
+/** A prefix as val_cidr() writes it ("2001:db8::/32"). */
+void fmt_net(char *buf, size_t len, const lb_net_t *n);
 int val_expect(const char *s, char *why);
 int val_path(const char *s, char *why);
 int val_host(const char *s, char *why);
@@ -161,6 +166,10 @@ void cfg_member_defaults(db_member_t *m, const char *name);
 bool cfg_member_add_address(db_member_t *m, const char *addr, int family);
 bool cfg_member_add_network(db_member_t *m, const char *prefix);
 
-#define CFG_MEMBERS_MAX 256   /* per pool, the answer path's limit (LB_MEMBERS_MAX) */
-#define CFG_ADDRESSES_MAX 64  /* per member */
-#define CFG_NETWORKS_MAX 1024 /* per member */
+/*
+ * What gslbctl stores: no more than gslbd serves, so it drops nothing (it
+ * keeps LB_ADDRS_MAX addresses of each family; gslbctl allows that many in all).
+ */
+#define CFG_MEMBERS_MAX LB_MEMBERS_MAX /* per pool */
+#define CFG_ADDRESSES_MAX LB_ADDRS_MAX /* per member */
+#define CFG_NETWORKS_MAX 1024	       /* per member */

@@ -134,12 +134,12 @@ static uint32_t target_for(target_reg_t *reg, struct tlist *tl, const db_pool_t 
 		log_warn("pool %s: check expect '%s' is invalid; using 200-399", p->name,
 			 c->expect);
 	hc.match = c->match;
-	hc.interval_ms = c->interval_ms ? c->interval_ms : 10000;
-	hc.timeout_ms = c->timeout_ms ? c->timeout_ms : 2000;
+	hc.interval_ms = c->interval_ms ? c->interval_ms : HEALTH_INTERVAL_MS_DEFAULT;
+	hc.timeout_ms = c->timeout_ms ? c->timeout_ms : HEALTH_TIMEOUT_MS_DEFAULT;
 	if (hc.timeout_ms >= hc.interval_ms)
 		hc.timeout_ms = hc.interval_ms > 1 ? hc.interval_ms - 1 : 1;
-	hc.rise = c->rise ? c->rise : 2;
-	hc.fall = c->fall ? c->fall : 3;
+	hc.rise = c->rise ? c->rise : HEALTH_RISE_DEFAULT;
+	hc.fall = c->fall ? c->fall : HEALTH_FALL_DEFAULT;
 	hc.insecure = c->insecure;
 
 	char key[HEALTH_KEY_MAX];
