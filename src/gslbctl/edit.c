@@ -10,18 +10,6 @@
 #include "gslb/core.h"
 #include "gslbctl.h"
 
-/* Parse the arguments; on --help print it and stop with 0. */
-#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
-	do {                                                                  \
-		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
-		if (pret_)                                                    \
-			return pret_;                                         \
-		if ((a)->help) {                                              \
-			ctl_help((c)->cmd);                                   \
-			return CTL_OK;                                        \
-		}                                                             \
-	} while (0)
-
 void cfg_pool_defaults(db_pool_t *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));

@@ -548,13 +548,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	int family = 4;
 	int ret;
 
-	ret = ctl_args_parse(c, argc, argv, explain_opts, &a);
-	if (ret)
-		return ret;
-	if (a.help) {
-		ctl_help(c->cmd);
-		return CTL_OK;
-	}
+	PARSE_ARGS(c, argc, argv, explain_opts, &a);
 	if (a.npos == 0)
 		return ctl_invalid(c, "NAME: missing");
 	if (a.npos > 1)

@@ -75,6 +75,22 @@ int ctl_args_parse(ctl_t *c, int argc, char **argv, const ctl_optdef_t *defs, ct
 const char *ctl_arg(const ctl_args_t *a, const char *name);
 bool ctl_flag(const ctl_args_t *a, const char *name);
 
+/*
+ * The start of every command: split its arguments into a (a ctl_args_t *),
+ * and return from the command with the parse's status when that fails, or
+ * with CTL_OK after printing the command's help when --help was given.
+ */
+#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
+	do {                                                                  \
+		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
+		if (pret_)                                                    \
+			return pret_;                                         \
+		if ((a)->help) {                                              \
+			ctl_help((c)->cmd);                                   \
+			return CTL_OK;                                        \
+		}                                                             \
+	} while (0)
+
 /* ---- validators: 0, or -1 with the reason in why ("70000 is not in 0-65535") ---- */
 
 #define WHY_MAX 256

@@ -10,16 +10,12 @@
 #include <unistd.h>
 
 #include "gslb/core.h"
+#include "gslb/paths.h"
 #include "gslbctl.h"
 
-#ifndef LOCALSTATEDIR
-#define LOCALSTATEDIR "/var"
-#endif
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
-
-#define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
 
 static void vmsg(ctl_t *c, const char *fmt, va_list ap)
 {
@@ -319,7 +315,7 @@ static void usage(FILE *f)
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
 		"explain and log.\n\n"
 		"commands:\n",
-		DEFAULT_DB);
+		GSLB_DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
 		fprintf(f, "  %s\n", helps[i].usage);
 	fprintf(f,
@@ -377,7 +373,7 @@ int main(int argc, char **argv)
 	/* gslbctl reports failures itself, one line each; the library stays quiet. */
 	gslb_log_set_ident("gslbctl");
 	gslb_log_set_level(-1);
-	c.db_path = env && *env ? env : DEFAULT_DB;
+	c.db_path = env && *env ? env : GSLB_DEFAULT_DB;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
