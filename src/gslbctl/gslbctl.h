@@ -26,6 +26,14 @@ typedef struct ctl {
 	db_t *db;
 } ctl_t;
 
+/* A growing text buffer for summaries. */
+typedef struct sbuf {
+	char *s;
+	size_t len, cap;
+} sbuf_t;
+void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_free(sbuf_t *b);
+
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
 int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctl_fail(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -41,6 +49,25 @@ int ctl_db_fail(ctl_t *c, int err);
 int ctl_begin_change(ctl_t *c, db_config_t **cfg);
 /** Journal the change with summary and commit; rolls back on failure. */
 int ctl_commit_change(ctl_t *c, const char *summary);
+
+/*
+ * What a change command does to the configuration, inside ctl_change_run()'s
+ * write transaction: cfg is the configuration as it is (borrowed), arg the
+ * command's own.  It writes through c->db and adds a line ending in "\n" to
+ * sum for each thing it changes ("+ pool www.example.com."); they are the
+ * journal entry.  Returns CTL_OK (sum empty: there was nothing to change),
+ * CTL_FAIL or CTL_INVALID after printing why, or a negative code from a db_*
+ * call for ctl_change_run() to report.
+ */
+typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum);
+
+/**
+ * Make one change: open the database, begin the write transaction, load
+ * the configuration, run edit, then journal and commit what it wrote, or
+ * roll back.  Prints "no changes" when edit wrote nothing.  Returns the exit
+ * status (enum ctl_exit), its reason printed.
+ */
+int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
 
 /* ---- option parsing ---- */
 
@@ -133,14 +160,6 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p);
 void cfg_check_json(jw_t *w, const db_check_t *c);
 /** Text of a member's address list, comma separated, sorted (malloc'd). */
 char *cfg_join(char *const *v, size_t n, const char *sep);
-
-/* A growing text buffer for summaries. */
-typedef struct sbuf {
-	char *s;
-	size_t len, cap;
-} sbuf_t;
-void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_free(sbuf_t *b);
 
 /* ---- commands: argc/argv start after the command words ---- */
 

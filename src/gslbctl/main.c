@@ -133,6 +133,34 @@ int ctl_commit_change(ctl_t *c, const char *summary)
 	return CTL_OK;
 }
 
+int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
+{
+	db_config_t *cfg = NULL;
+	sbuf_t sum = { 0 };
+	int ret;
+
+	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
+		goto out;
+	ret = edit(c, cfg, arg, &sum);
+	if (ret < 0)
+		ret = ctl_db_fail(c, ret);
+	if (ret)
+		goto out;
+	if (!sum.len) {
+		printf("no changes\n");
+		goto out;
+	}
+	sum.s[--sum.len] = '\0';
+	ret = ctl_commit_change(c, sum.s);
+out:
+	/* Nothing of a change that failed or found nothing to do is kept. */
+	if (c->db)
+		db_rollback(c->db);
+	db_config_free(cfg);
+	sbuf_free(&sum);
+	return ret;
+}
+
 /* ---- arguments ---- */
 
 static const ctl_optdef_t global_opts[] = {
