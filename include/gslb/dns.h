@@ -8,6 +8,7 @@
 
 #define DNS_HEADER_LEN 12
 #define DNS_NAME_MAX 255 /* RFC 1035 2.3.4, wire length */
+#define DNS_LABEL_MAX 63 /* RFC 1035 2.3.4, bytes of a label */
 #define DNS_LABELS_MAX 128
 #define DNS_UDP_MIN 512	      /* RFC 1035 4.2.1 */
 #define DNS_EDNS_UDP_MAX 1232 /* what we advertise and never exceed over UDP */

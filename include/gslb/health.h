@@ -48,14 +48,19 @@ typedef struct health_range {
 	uint16_t lo, hi; /* inclusive status codes */
 } health_range_t;
 
-#define HEALTH_EXPECT_MAX 16
+#define HEALTH_EXPECT_MAX 16	  /* codes and ranges in one expect list */
+#define HEALTH_EXPECT_ITEM_MAX 15 /* characters of one code or range ("200-299" has 7) */
+#define HEALTH_STATUS_MIN 100	  /* the HTTP status codes (RFC 9110 15) */
+#define HEALTH_STATUS_MAX 599
+#define HEALTH_PATH_MAX 512	    /* bytes of a check's request target */
+#define HEALTH_HOST_MAX 255	    /* bytes of a check's Host header and SNI */
 #define HEALTH_BODY_MAX (64 * 1024) /* match looks at this much of the body */
 
-/* The defaults of interface section 6, which a value of 0 in a check stands for. */
-#define HEALTH_INTERVAL_MS 10000
-#define HEALTH_TIMEOUT_MS 2000
-#define HEALTH_RISE 2
-#define HEALTH_FALL 3
+/* A check's values where its configuration gives none (gslbctl(8), check set). */
+#define HEALTH_INTERVAL_MS_DEFAULT 10000
+#define HEALTH_TIMEOUT_MS_DEFAULT 2000 /* or half the interval when that is shorter */
+#define HEALTH_RISE_DEFAULT 2
+#define HEALTH_FALL_DEFAULT 3
 
 /*
  * One check as the caller configured it.  The strings are borrowed for the
@@ -69,9 +74,9 @@ typedef struct health_check_conf {
 	unsigned nexpect;	      /* 0 means the default 200-399 */
 	health_range_t expect[HEALTH_EXPECT_MAX];
 	const char *match;    /* NULL or "": no body check */
-	uint32_t interval_ms; /* 0: HEALTH_INTERVAL_MS */
-	uint32_t timeout_ms;  /* 0: HEALTH_TIMEOUT_MS; cut to below interval_ms */
-	unsigned rise, fall;  /* 0: HEALTH_RISE, HEALTH_FALL */
+	uint32_t interval_ms; /* 0: HEALTH_INTERVAL_MS_DEFAULT */
+	uint32_t timeout_ms;  /* 0: HEALTH_TIMEOUT_MS_DEFAULT; cut to below interval_ms */
+	unsigned rise, fall;  /* 0: HEALTH_RISE_DEFAULT, HEALTH_FALL_DEFAULT */
 	bool insecure;	      /* https: skip chain and host name verification */
 } health_check_conf_t;
 
@@ -120,9 +125,37 @@ const char *health_target_key(const health_check_conf_t *c, char *buf, size_t le
 
 /**
  * Parse an expect list such as "200", "200-299,301" into c->expect and
- * c->nexpect.  Returns 0, or GSLB_EPARSE (nothing changed).
+ * c->nexpect: at most HEALTH_EXPECT_MAX items separated by single commas,
+ * each a status code or a range LO-HI of them, in decimal, from
+ * HEALTH_STATUS_MIN to HEALTH_STATUS_MAX and at most HEALTH_EXPECT_ITEM_MAX
+ * characters long.  The grammar of gslbctl --expect, which checks it with
+ * health_expect_check().  Returns 0, or GSLB_EPARSE (nothing changed).
  */
 int health_expect_parse(health_check_conf_t *c, const char *s);
+
+/* What health_expect_check() found wrong with a list. */
+enum health_expect_fault {
+	HEALTH_EXPECT_EMPTY = 1,    /* the list is empty */
+	HEALTH_EXPECT_ITEM = 2,	    /* an item is empty or longer than HEALTH_EXPECT_ITEM_MAX */
+	HEALTH_EXPECT_CODE = 3,	    /* a code is not a number in the range: at, len */
+	HEALTH_EXPECT_REVERSED = 4, /* a range ends below its start: lo, hi */
+	HEALTH_EXPECT_TOO_MANY = 5, /* more than HEALTH_EXPECT_MAX items */
+	HEALTH_EXPECT_TRAILING = 6, /* the list ends with a comma */
+};
+
+typedef struct health_expect_error {
+	int fault;	/* enum health_expect_fault */
+	const char *at; /* HEALTH_EXPECT_CODE: the code's text, len bytes inside the list */
+	size_t len;
+	unsigned lo, hi; /* HEALTH_EXPECT_REVERSED */
+} health_expect_error_t;
+
+/**
+ * Check an expect list as health_expect_parse() reads it, item by item from
+ * the left, so that a message can name the first fault.  Returns 0, or
+ * GSLB_EPARSE with the fault in *err.
+ */
+int health_expect_check(const char *s, health_expect_error_t *err);
 
 /** Is status accepted by c's expect list (or the default 200-399)? */
 bool health_expect_match(const health_check_conf_t *c, unsigned status);

@@ -55,8 +55,9 @@ enum lb_admin {
 	LB_ADMIN_DRAIN = 3,
 };
 
-#define LB_MEMBERS_MAX 256 /* per pool; the selection works on stack arrays of this size */
-#define LB_ADDRS_MAX 64	   /* per member and family */
+#define LB_MEMBERS_MAX 256    /* per pool; the selection works on stack arrays of this size */
+#define LB_ADDRS_MAX 64	      /* per member and family */
+#define LB_MEMBER_NAME_MAX 63 /* bytes of a member's name */
 
 typedef struct lb_addr {
 	uint8_t family; /* 4 or 6 */
@@ -72,6 +73,20 @@ typedef struct lb_net {
 	uint8_t addr[16];
 } lb_net_t;
 
+/**
+ * Parse a CIDR prefix into n: an IPv4 or IPv6 address, then optionally "/"
+ * and the prefix length in decimal digits (no length: the whole address).
+ * The address is kept as written; lb_net_mask() clears its host bits.  The
+ * grammar of the member_network rows gslbd reads and of gslbctl --network
+ * and --ecs.  Returns 0, GSLB_EPARSE when text does not start with an
+ * address and "/" or its end, or -ERANGE when what follows the "/" is not
+ * a number from 0 to 32 (IPv4) or 128 (IPv6); n->family is set then.
+ */
+int lb_net_parse(const char *text, lb_net_t *n);
+
+/** Clear the bits of n->addr beyond n->len; returns whether any was set. */
+bool lb_net_mask(lb_net_t *n);
+
 /* Continents as bits of lb_member_t.continents: AF AN AS EU NA OC SA. */
 static inline int lb_continent_bit(const char *c)
 {
@@ -85,7 +100,7 @@ static inline int lb_continent_bit(const char *c)
 }
 
 typedef struct lb_member {
-	char name[64];
+	char name[LB_MEMBER_NAME_MAX + 1];
 	uint16_t weight;
 	uint8_t priority;
 	uint8_t admin;	    /* enum lb_admin */

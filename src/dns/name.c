@@ -15,7 +15,7 @@ int dns_name_len(const uint8_t *buf, size_t len)
 		if (l == 0)
 			break;
 		/* RFC 1035 4.1.4: the top two bits mark a pointer (or are reserved). */
-		if (l > 63)
+		if (l > DNS_LABEL_MAX)
 			return -1;
 		pos += 1 + (size_t)l;
 		if (pos >= DNS_NAME_MAX)
@@ -90,7 +90,7 @@ int dns_name_from_str(uint8_t *dst, const char *s)
 					return -1;
 				}
 			}
-			if (l == 63 || pos + 1 >= DNS_NAME_MAX)
+			if (l == DNS_LABEL_MAX || pos + 1 >= DNS_NAME_MAX)
 				return -1;
 			dst[pos++] = (uint8_t)c;
 			l++;

@@ -8,19 +8,9 @@
 #include <string.h>
 
 #include "gslb/core.h"
+#include "gslb/dns.h"
+#include "gslb/health.h"
 #include "gslbctl.h"
-
-/* Parse the arguments; on --help print it and stop with 0. */
-#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
-	do {                                                                  \
-		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
-		if (pret_)                                                    \
-			return pret_;                                         \
-		if ((a)->help) {                                              \
-			ctl_help((c)->cmd);                                   \
-			return CTL_OK;                                        \
-		}                                                             \
-	} while (0)
 
 void cfg_pool_defaults(db_pool_t *p, const char *name)
 {
@@ -97,6 +87,107 @@ int cmd_init(ctl_t *c, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* ---- what the change commands share ---- */
+
+/* "P" or "P/M", as messages and the journal name what a command changes. */
+#define WHAT_LEN (DNS_NAME_MAX + 1 + LB_MEMBER_NAME_MAX + 1)
+
+/* What a change command's edit finds in the configuration before it runs. */
+enum find {
+	FIND_NOTHING = 0, /* pool add */
+	FIND_POOL,	  /* the pool, or exit 1 */
+	FIND_MEMBER,	  /* the pool and its member r->member, or exit 1 */
+	FIND_CHECK,	  /* the pool, and r->member when given: the check there, or NULL */
+};
+
+struct change_cmd;
+
+/*
+ * A change command's arguments once checked (before the database is
+ * opened), and then what its edit works on (inside the transaction).
+ */
+struct request {
+	const struct change_cmd *cmd;
+	const ctl_args_t *a;
+	char pool[DNS_NAME_MAX + 1];
+	const char *member; /* POOL MEMBER commands, and --member of a check's */
+	db_pool_t p;	    /* pool add and set: the options on a new pool's defaults */
+	db_member_t m;	    /* member add and set: the options on a new member's defaults */
+	int admin;	    /* member state */
+	db_check_t ck;	    /* check set: the new check, its strings borrowed */
+	char target[INET6_ADDRSTRLEN]; /* ck.target */
+
+	/* What change_edit() found, borrowed from the configuration. */
+	const db_config_t *cfg;
+	const db_pool_t *cur_pool;
+	const db_member_t *cur_member;
+	const db_check_t *cur_check;
+	char what[WHAT_LEN];
+};
+
+/*
+ * What one change command is: its options, its positional arguments (POOL,
+ * POOL MEMBER or POOL MEMBER STATE), the check of the rest of its arguments
+ * into the request, which runs before the database is opened so that an
+ * invalid value is exit 2 whatever the database holds, what its edit needs
+ * found, and the edit, which adds the journal's lines to sum as a
+ * ctl_edit_cb does.
+ */
+struct change_cmd {
+	const ctl_optdef_t *opts;
+	size_t npos;
+	const char *usage;
+	int (*check)(ctl_t *c, struct request *r); /* NULL: nothing more to check */
+	enum find find;
+	int (*edit)(ctl_t *c, struct request *r, sbuf_t *sum);
+};
+
+/* The ctl_edit_cb of every change command: find what it works on, then edit. */
+static int change_edit(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum)
+{
+	struct request *r = arg;
+	enum find find = r->cmd->find;
+
+	r->cfg = cfg;
+	if (find != FIND_NOTHING && !(r->cur_pool = db_config_pool(cfg, r->pool)))
+		return ctl_fail(c, "no pool %s", r->pool);
+	if (find >= FIND_MEMBER && r->member &&
+	    !(r->cur_member = db_pool_member(r->cur_pool, r->member)))
+		return ctl_fail(c, "no member %s in pool %s", r->member, r->pool);
+	if (find == FIND_CHECK)
+		r->cur_check = r->cur_member ? r->cur_member->check : r->cur_pool->check;
+	if (r->member)
+		snprintf(r->what, sizeof(r->what), "%s/%s", r->pool, r->member);
+	else
+		snprintf(r->what, sizeof(r->what), "%s", r->pool);
+	return r->cmd->edit(c, r, sum);
+}
+
+static int change_cmd_run(ctl_t *c, int argc, char **argv, const struct change_cmd *cmd)
+{
+	struct request r = { .cmd = cmd };
+	char why[WHY_MAX];
+	ctl_args_t a;
+	int ret;
+
+	PARSE_ARGS(c, argc, argv, cmd->opts, &a);
+	r.a = &a;
+	if (a.npos < cmd->npos)
+		return ctl_invalid(c, "missing arguments (usage: %s)", cmd->usage);
+	if (a.npos > cmd->npos)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[cmd->npos]);
+	if (val_pool_name(a.pos[0], r.pool, sizeof(r.pool), why))
+		return ctl_invalid(c, "POOL: %s", why);
+	if (cmd->npos > 1 && val_member_name(a.pos[1], why))
+		return ctl_invalid(c, "MEMBER: %s", why);
+	r.member = cmd->npos > 1 ? a.pos[1] : NULL;
+	if (!(ret = cmd->check ? cmd->check(c, &r) : CTL_OK))
+		ret = ctl_change_run(c, change_edit, &r);
+	free(r.p.name);
+	db_member_clear(&r.m);
+	return ret;
+}
+
 /* ---- pools ---- */
 
 static const ctl_optdef_t pool_opts[] = {
@@ -104,19 +195,6 @@ static const ctl_optdef_t pool_opts[] = {
 	{ "--degraded-ttl", true, false }, { "--answers", true, false },
 	{ "--fallback", true, false },	   { NULL, false, false },
 };
-
-/* Validate the first positional argument as a pool name into name (>= 256 bytes). */
-static int pool_arg(ctl_t *c, const ctl_args_t *a, size_t want, const char *usage, char *name)
-{
-	char why[WHY_MAX];
-	if (a->npos < want)
-		return ctl_invalid(c, "missing arguments (usage: %s)", usage);
-	if (a->npos > want)
-		return ctl_invalid(c, "%s: unexpected argument", a->pos[want]);
-	if (val_pool_name(a->pos[0], name, 256, why))
-		return ctl_invalid(c, "%s: %s", "POOL", why);
-	return CTL_OK;
-}
 
 static int pool_opts_apply(ctl_t *c, const ctl_args_t *a, db_pool_t *p)
 {
@@ -157,105 +235,69 @@ static int pool_opts_apply(ctl_t *c, const ctl_args_t *a, db_pool_t *p)
 	return CTL_OK;
 }
 
+/* The options on a new pool's defaults: the pool that add creates, or set's values checked. */
+static int pool_check(ctl_t *c, struct request *r)
+{
+	cfg_pool_defaults(&r->p, r->pool);
+	return pool_opts_apply(c, r->a, &r->p);
+}
+
+static int pool_add_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	if (db_config_pool(r->cfg, r->pool))
+		return ctl_fail(c, "pool %s already exists", r->pool);
+	sbuf_printf(sum, "+ pool %s\n", r->what);
+	return db_pool_insert(c->db, &r->p);
+}
+
 int cmd_pool_add(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char name[256];
-	db_pool_t p;
-	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
-	int ret;
+	static const struct change_cmd cmd = {
+		.opts = pool_opts,
+		.npos = 1,
+		.usage = "pool add NAME [options]",
+		.check = pool_check,
+		.find = FIND_NOTHING,
+		.edit = pool_add_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
+}
 
-	PARSE_ARGS(c, argc, argv, pool_opts, &a);
-	if ((ret = pool_arg(c, &a, 1, "pool add NAME [options]", name)))
-		return ret;
-	cfg_pool_defaults(&p, name);
-	if ((ret = pool_opts_apply(c, &a, &p)) || (ret = ctl_open(c)) ||
-	    (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	if (db_config_pool(cfg, name)) {
-		ret = ctl_fail(c, "pool %s already exists", name);
-		goto out;
-	}
-	if ((ret = db_pool_insert(c->db, &p))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	sbuf_printf(&sum, "+ pool %s", name);
-	ret = ctl_commit_change(c, sum.s);
-out:
-	free(p.name);
-	db_config_free(cfg);
-	sbuf_free(&sum);
-	return ret;
+static int pool_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	db_pool_t p = *r->cur_pool;
+	pool_opts_apply(c, r->a, &p);
+	return diff_pool(sum, r->cur_pool, &p) ? db_pool_update(c->db, &p) : CTL_OK;
 }
 
 int cmd_pool_set(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char name[256];
-	db_pool_t p;
-	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
-	int ret;
+	static const struct change_cmd cmd = {
+		.opts = pool_opts,
+		.npos = 1,
+		.usage = "pool set NAME [options]",
+		.check = pool_check,
+		.find = FIND_POOL,
+		.edit = pool_set_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
+}
 
-	PARSE_ARGS(c, argc, argv, pool_opts, &a);
-	if ((ret = pool_arg(c, &a, 1, "pool set NAME [options]", name)))
-		return ret;
-	/* Validate against defaults first so a bad value is exit 2 even without a database. */
-	cfg_pool_defaults(&p, name);
-	ret = pool_opts_apply(c, &a, &p);
-	free(p.name);
-	if (ret || (ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	const db_pool_t *old = db_config_pool(cfg, name);
-	if (!old) {
-		ret = ctl_fail(c, "no pool %s", name);
-		goto out;
-	}
-	p = *old;
-	pool_opts_apply(c, &a, &p);
-	if (!diff_pool(&sum, old, &p)) {
-		printf("no changes\n");
-		ret = CTL_OK;
-		goto out;
-	}
-	if ((ret = db_pool_update(c->db, &p))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	sum.s[--sum.len] = '\0';
-	ret = ctl_commit_change(c, sum.s);
-out:
-	db_config_free(cfg);
-	sbuf_free(&sum);
-	return ret;
+static int pool_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	sbuf_printf(sum, "- pool %s\n", r->what);
+	return db_pool_delete(c->db, r->pool);
 }
 
 int cmd_pool_rm(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char name[256], sum[300];
-	db_config_t *cfg = NULL;
-	int ret;
-
-	PARSE_ARGS(c, argc, argv, NULL, &a);
-	if ((ret = pool_arg(c, &a, 1, "pool rm NAME", name)) || (ret = ctl_open(c)) ||
-	    (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	if (!db_config_pool(cfg, name)) {
-		ret = ctl_fail(c, "no pool %s", name);
-		goto out;
-	}
-	if ((ret = db_pool_delete(c->db, name))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	snprintf(sum, sizeof(sum), "- pool %s", name);
-	ret = ctl_commit_change(c, sum);
-out:
-	db_config_free(cfg);
-	return ret;
+	static const struct change_cmd cmd = {
+		.npos = 1,
+		.usage = "pool rm NAME",
+		.find = FIND_POOL,
+		.edit = pool_rm_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
 }
 
 /* ---- members ---- */
@@ -265,20 +307,6 @@ static const ctl_optdef_t member_opts[] = {
 	{ "--location", true, false }, { "--country", true, false }, { "--continent", true, false },
 	{ "--network", true, true },   { NULL, false, false },
 };
-
-/* POOL MEMBER [extra]: validate both names. */
-static int member_args(ctl_t *c, const ctl_args_t *a, size_t want, const char *usage, char *pool)
-{
-	char why[WHY_MAX];
-	int ret = pool_arg(c, a, want, usage, pool);
-	if (ret && a->npos >= 1 && a->npos < want)
-		return ret;
-	if (ret)
-		return ret;
-	if (val_member_name(a->pos[1], why))
-		return ctl_invalid(c, "MEMBER: %s", why);
-	return CTL_OK;
-}
 
 /*
  * Apply member options to m.  For set, only the options given change;
@@ -374,163 +402,112 @@ static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool
 	return CTL_OK;
 }
 
+/* The options on a new member's defaults: the member that add creates, or set's values checked. */
+static int member_add_check(ctl_t *c, struct request *r)
+{
+	cfg_member_defaults(&r->m, r->member);
+	return member_opts_apply(c, r->a, &r->m, true);
+}
+
+static int member_set_check(ctl_t *c, struct request *r)
+{
+	cfg_member_defaults(&r->m, r->member);
+	return member_opts_apply(c, r->a, &r->m, false);
+}
+
+static int member_add_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	if (db_pool_member(r->cur_pool, r->member))
+		return ctl_fail(c, "member %s already exists in pool %s", r->member, r->pool);
+	if (r->cur_pool->nmembers >= CFG_MEMBERS_MAX)
+		return ctl_fail(c, "pool %s already has %d members", r->pool, CFG_MEMBERS_MAX);
+	sbuf_printf(sum, "+ member %s\n", r->what);
+	return db_member_insert(c->db, r->pool, &r->m);
+}
+
 int cmd_member_add(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char pool[256];
-	db_member_t m = { 0 };
-	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
-	int ret;
+	static const struct change_cmd cmd = {
+		.opts = member_opts,
+		.npos = 2,
+		.usage = "member add POOL MEMBER --address IP [options]",
+		.check = member_add_check,
+		.find = FIND_POOL,
+		.edit = member_add_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
+}
 
-	PARSE_ARGS(c, argc, argv, member_opts, &a);
-	if ((ret = member_args(c, &a, 2, "member add POOL MEMBER --address IP [options]", pool)))
-		return ret;
-	cfg_member_defaults(&m, a.pos[1]);
-	if ((ret = member_opts_apply(c, &a, &m, true)) || (ret = ctl_open(c)) ||
-	    (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	const db_pool_t *p = db_config_pool(cfg, pool);
-	if (!p) {
-		ret = ctl_fail(c, "no pool %s", pool);
-		goto out;
-	}
-	if (db_pool_member(p, m.name)) {
-		ret = ctl_fail(c, "member %s already exists in pool %s", m.name, pool);
-		goto out;
-	}
-	if (p->nmembers >= CFG_MEMBERS_MAX) {
-		ret = ctl_fail(c, "pool %s already has %d members", pool, CFG_MEMBERS_MAX);
-		goto out;
-	}
-	if ((ret = db_member_insert(c->db, pool, &m))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	sbuf_printf(&sum, "+ member %s/%s", pool, m.name);
-	ret = ctl_commit_change(c, sum.s);
-out:
+static int member_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	db_member_t m;
+	int ret = CTL_OK;
+
+	cfg_member_copy(&m, r->cur_member);
+	member_opts_apply(c, r->a, &m, false);
+	if (diff_member(sum, r->pool, r->cur_member, &m))
+		ret = db_member_update(c->db, r->pool, &m);
 	db_member_clear(&m);
-	db_config_free(cfg);
-	sbuf_free(&sum);
 	return ret;
 }
 
 int cmd_member_set(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char pool[256];
-	db_member_t m = { 0 };
-	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
-	int ret;
-
-	PARSE_ARGS(c, argc, argv, member_opts, &a);
-	if ((ret = member_args(c, &a, 2, "member set POOL MEMBER [options]", pool)))
-		return ret;
-	/* Validate on a scratch member first: exit 2 must not depend on the database. */
-	cfg_member_defaults(&m, a.pos[1]);
-	ret = member_opts_apply(c, &a, &m, false);
-	db_member_clear(&m);
-	if (ret || (ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	const db_pool_t *p = db_config_pool(cfg, pool);
-	if (!p) {
-		ret = ctl_fail(c, "no pool %s", pool);
-		goto out;
-	}
-	const db_member_t *old = db_pool_member(p, a.pos[1]);
-	if (!old) {
-		ret = ctl_fail(c, "no member %s in pool %s", a.pos[1], pool);
-		goto out;
-	}
-	cfg_member_copy(&m, old);
-	member_opts_apply(c, &a, &m, false);
-	if (!diff_member(&sum, pool, old, &m)) {
-		printf("no changes\n");
-		ret = CTL_OK;
-		goto out;
-	}
-	if ((ret = db_member_update(c->db, pool, &m))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	sum.s[--sum.len] = '\0';
-	ret = ctl_commit_change(c, sum.s);
-out:
-	db_member_clear(&m);
-	db_config_free(cfg);
-	sbuf_free(&sum);
-	return ret;
+	static const struct change_cmd cmd = {
+		.opts = member_opts,
+		.npos = 2,
+		.usage = "member set POOL MEMBER [options]",
+		.check = member_set_check,
+		.find = FIND_MEMBER,
+		.edit = member_set_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
 }
 
-/* Find pool and member in cfg, or print why not. */
-static int find_member(ctl_t *c, const db_config_t *cfg, const char *pool, const char *member,
-		       const db_member_t **out)
+static int member_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
 {
-	const db_pool_t *p = db_config_pool(cfg, pool);
-	if (!p)
-		return ctl_fail(c, "no pool %s", pool);
-	*out = db_pool_member(p, member);
-	if (!*out)
-		return ctl_fail(c, "no member %s in pool %s", member, pool);
-	return CTL_OK;
+	sbuf_printf(sum, "- member %s\n", r->what);
+	return db_member_delete(c->db, r->pool, r->member);
 }
 
 int cmd_member_rm(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char pool[256], sum[400];
-	const db_member_t *m;
-	db_config_t *cfg = NULL;
-	int ret;
+	static const struct change_cmd cmd = {
+		.npos = 2,
+		.usage = "member rm POOL MEMBER",
+		.find = FIND_MEMBER,
+		.edit = member_rm_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
+}
 
-	PARSE_ARGS(c, argc, argv, NULL, &a);
-	if ((ret = member_args(c, &a, 2, "member rm POOL MEMBER", pool)) || (ret = ctl_open(c)) ||
-	    (ret = ctl_begin_change(c, &cfg)) || (ret = find_member(c, cfg, pool, a.pos[1], &m)))
-		goto out;
-	if ((ret = db_member_delete(c->db, pool, a.pos[1]))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	snprintf(sum, sizeof(sum), "- member %s/%s", pool, a.pos[1]);
-	ret = ctl_commit_change(c, sum);
-out:
-	db_config_free(cfg);
-	return ret;
+static int member_state_check(ctl_t *c, struct request *r)
+{
+	const char *s = r->a->pos[2];
+	r->admin = db_admin_parse(s);
+	return r->admin < 0 ? ctl_invalid(c, "STATE: %s is not auto, up, down or drain", s)
+			    : CTL_OK;
+}
+
+static int member_state_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	if (r->cur_member->admin == r->admin)
+		return CTL_OK;
+	sbuf_printf(sum, "~ member %s admin %s -> %s\n", r->what,
+		    db_admin_name(r->cur_member->admin), db_admin_name(r->admin));
+	return db_member_set_admin(c->db, r->pool, r->member, r->admin);
 }
 
 int cmd_member_state(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char pool[256], sum[400];
-	const db_member_t *m;
-	db_config_t *cfg = NULL;
-	int ret, admin;
-
-	PARSE_ARGS(c, argc, argv, NULL, &a);
-	if ((ret = member_args(c, &a, 3, "member state POOL MEMBER auto|up|down|drain", pool)))
-		return ret;
-	admin = db_admin_parse(a.pos[2]);
-	if (admin < 0)
-		return ctl_invalid(c, "STATE: %s is not auto, up, down or drain", a.pos[2]);
-	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)) ||
-	    (ret = find_member(c, cfg, pool, a.pos[1], &m)))
-		goto out;
-	if (m->admin == admin) {
-		printf("no changes\n");
-		goto out;
-	}
-	if ((ret = db_member_set_admin(c->db, pool, a.pos[1], admin))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	snprintf(sum, sizeof(sum), "~ member %s/%s admin %s -> %s", pool, a.pos[1],
-		 db_admin_name(m->admin), db_admin_name(admin));
-	ret = ctl_commit_change(c, sum);
-out:
-	db_config_free(cfg);
-	return ret;
+	static const struct change_cmd cmd = {
+		.npos = 3,
+		.usage = "member state POOL MEMBER auto|up|down|drain",
+		.check = member_state_check,
+		.find = FIND_MEMBER,
+		.edit = member_state_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
 }
 
 /* ---- checks ---- */
@@ -543,124 +520,122 @@ static const ctl_optdef_t check_opts[] = {
 	{ "--insecure", false, false }, { NULL, false, false },
 };
 
-int cmd_check_set(ctl_t *c, int argc, char **argv)
+/* --member of a check command into r->member. */
+static int check_member_arg(ctl_t *c, struct request *r)
 {
-	ctl_args_t a;
-	char pool[256], why[WHY_MAX], what[400], target[64];
-	const char *member, *s;
-	db_check_t ck = { 0 };
-	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
-	unsigned long v;
-	int ret, t;
-
-	PARSE_ARGS(c, argc, argv, check_opts, &a);
-	if ((ret = pool_arg(c, &a, 1, "check set POOL [--member MEMBER] --type TYPE [options]",
-			    pool)))
-		return ret;
-	member = ctl_arg(&a, "--member");
-	if (member && val_member_name(member, why))
+	char why[WHY_MAX];
+	r->member = ctl_arg(r->a, "--member");
+	if (r->member && val_member_name(r->member, why))
 		return ctl_invalid(c, "--member: %s", why);
-	if (!(s = ctl_arg(&a, "--type")))
+	return CTL_OK;
+}
+
+/*
+ * The check the options describe into ck; options not given take their
+ * defaults.  ck's strings are borrowed from a, target's buffer from the caller.
+ */
+static int check_opts_apply(ctl_t *c, const ctl_args_t *a, bool member, db_check_t *ck,
+			    char target[INET6_ADDRSTRLEN])
+{
+	char why[WHY_MAX];
+	const char *s;
+	unsigned long v;
+	int t;
+
+	if (!(s = ctl_arg(a, "--type")))
 		return ctl_invalid(c, "--type: required (tcp, http or https)");
 	if ((t = db_check_type_parse(s)) < 0)
 		return ctl_invalid(c, "--type: %s is not tcp, http or https", s);
-	ck.type = (uint8_t)t;
-	if ((s = ctl_arg(&a, "--port"))) {
+	ck->type = (uint8_t)t;
+	if ((s = ctl_arg(a, "--port"))) {
 		if (val_uint(s, 1, 65535, &v, why))
 			return ctl_invalid(c, "--port: %s", why);
-		ck.port = (uint16_t)v;
-	} else if (ck.type == DB_CHECK_TCP) {
+		ck->port = (uint16_t)v;
+	} else if (ck->type == DB_CHECK_TCP) {
 		return ctl_invalid(c, "--port: required for --type tcp");
 	}
 	static const char *const http_only[] = { "--path", "--host", "--expect", "--match" };
 	for (size_t i = 0; i < ARRAY_SIZE(http_only); i++)
-		if (ck.type == DB_CHECK_TCP && ctl_arg(&a, http_only[i]))
+		if (ck->type == DB_CHECK_TCP && ctl_arg(a, http_only[i]))
 			return ctl_invalid(c, "%s: only for http and https checks", http_only[i]);
-	if ((s = ctl_arg(&a, "--path")) && val_path(s, why))
+	if ((s = ctl_arg(a, "--path")) && val_path(s, why))
 		return ctl_invalid(c, "--path: %s", why);
-	if ((s = ctl_arg(&a, "--host")) && val_host(s, why))
+	if ((s = ctl_arg(a, "--host")) && val_host(s, why))
 		return ctl_invalid(c, "--host: %s", why);
-	if ((s = ctl_arg(&a, "--expect")) && val_expect(s, why))
+	if ((s = ctl_arg(a, "--expect")) && val_expect(s, why))
 		return ctl_invalid(c, "--expect: %s", why);
-	if ((s = ctl_arg(&a, "--match")) && val_match(s, why))
+	if ((s = ctl_arg(a, "--match")) && val_match(s, why))
 		return ctl_invalid(c, "--match: %s", why);
-	ck.interval_ms = 10000;
-	if ((s = ctl_arg(&a, "--interval")) && val_seconds(s, 1000, 3600000, &ck.interval_ms, why))
+	ck->interval_ms = HEALTH_INTERVAL_MS_DEFAULT;
+	if ((s = ctl_arg(a, "--interval")) && val_seconds(s, 1000, 3600000, &ck->interval_ms, why))
 		return ctl_invalid(c, "--interval: %s", why);
-	ck.timeout_ms = ck.interval_ms / 2 < 2000 ? ck.interval_ms / 2 : 2000;
-	if ((s = ctl_arg(&a, "--timeout"))) {
-		if (val_seconds(s, 1, 3600000, &ck.timeout_ms, why))
+	ck->timeout_ms = ck->interval_ms / 2 < HEALTH_TIMEOUT_MS_DEFAULT
+				 ? ck->interval_ms / 2
+				 : HEALTH_TIMEOUT_MS_DEFAULT;
+	if ((s = ctl_arg(a, "--timeout"))) {
+		if (val_seconds(s, 1, 3600000, &ck->timeout_ms, why))
 			return ctl_invalid(c, "--timeout: %s", why);
-		if (ck.timeout_ms >= ck.interval_ms) {
+		if (ck->timeout_ms >= ck->interval_ms) {
 			char iv[16];
-			fmt_seconds(iv, sizeof(iv), ck.interval_ms);
+			fmt_seconds(iv, sizeof(iv), ck->interval_ms);
 			return ctl_invalid(c, "--timeout: %s is not less than the interval (%s s)",
 					   s, iv);
 		}
 	}
-	ck.rise = 2;
-	ck.fall = 3;
-	if ((s = ctl_arg(&a, "--rise"))) {
+	ck->rise = HEALTH_RISE_DEFAULT;
+	ck->fall = HEALTH_FALL_DEFAULT;
+	if ((s = ctl_arg(a, "--rise"))) {
 		if (val_uint(s, 1, 100, &v, why))
 			return ctl_invalid(c, "--rise: %s", why);
-		ck.rise = (uint8_t)v;
+		ck->rise = (uint8_t)v;
 	}
-	if ((s = ctl_arg(&a, "--fall"))) {
+	if ((s = ctl_arg(a, "--fall"))) {
 		if (val_uint(s, 1, 100, &v, why))
 			return ctl_invalid(c, "--fall: %s", why);
-		ck.fall = (uint8_t)v;
+		ck->fall = (uint8_t)v;
 	}
-	if ((s = ctl_arg(&a, "--target"))) {
+	if ((s = ctl_arg(a, "--target"))) {
 		int fam;
 		if (!member)
 			return ctl_invalid(c, "--target: only for a member's check (--member)");
 		if (val_ip(s, target, &fam, why))
 			return ctl_invalid(c, "--target: %s", why);
-		ck.target = target;
+		ck->target = target;
 	}
-	ck.insecure = ctl_flag(&a, "--insecure");
-	if (ck.insecure && ck.type != DB_CHECK_HTTPS)
+	ck->insecure = ctl_flag(a, "--insecure");
+	if (ck->insecure && ck->type != DB_CHECK_HTTPS)
 		return ctl_invalid(c, "--insecure: only for https checks");
-	/* Borrowed strings: ck is never freed, its pointers are argv's. */
-	ck.path = (char *)ctl_arg(&a, "--path");
-	ck.host = (char *)ctl_arg(&a, "--host");
-	ck.expect = (char *)ctl_arg(&a, "--expect");
-	ck.match = (char *)ctl_arg(&a, "--match");
+	ck->path = (char *)ctl_arg(a, "--path");
+	ck->host = (char *)ctl_arg(a, "--host");
+	ck->expect = (char *)ctl_arg(a, "--expect");
+	ck->match = (char *)ctl_arg(a, "--match");
+	return CTL_OK;
+}
 
-	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	const db_pool_t *p = db_config_pool(cfg, pool);
-	const db_check_t *old;
-	if (!p) {
-		ret = ctl_fail(c, "no pool %s", pool);
-		goto out;
-	}
-	if (member) {
-		const db_member_t *m;
-		if ((ret = find_member(c, cfg, pool, member, &m)))
-			goto out;
-		old = m->check;
-		snprintf(what, sizeof(what), "%s/%s", pool, member);
-	} else {
-		old = p->check;
-		snprintf(what, sizeof(what), "%s", pool);
-	}
-	if (!diff_check(&sum, what, old, &ck)) {
-		printf("no changes\n");
-		ret = CTL_OK;
-		goto out;
-	}
-	if ((ret = db_check_put(c->db, pool, member, &ck))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	sum.s[--sum.len] = '\0';
-	ret = ctl_commit_change(c, sum.s);
-out:
-	db_config_free(cfg);
-	sbuf_free(&sum);
-	return ret;
+static int check_set_check(ctl_t *c, struct request *r)
+{
+	int ret = check_member_arg(c, r);
+	return ret ? ret : check_opts_apply(c, r->a, r->member != NULL, &r->ck, r->target);
+}
+
+static int check_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	if (!diff_check(sum, r->what, r->cur_check, &r->ck))
+		return CTL_OK;
+	return db_check_put(c->db, r->pool, r->member, &r->ck);
+}
+
+int cmd_check_set(ctl_t *c, int argc, char **argv)
+{
+	static const struct change_cmd cmd = {
+		.opts = check_opts,
+		.npos = 1,
+		.usage = "check set POOL [--member MEMBER] --type TYPE [options]",
+		.check = check_set_check,
+		.find = FIND_CHECK,
+		.edit = check_set_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
 }
 
 static const ctl_optdef_t check_rm_opts[] = {
@@ -668,48 +643,23 @@ static const ctl_optdef_t check_rm_opts[] = {
 	{ NULL, false, false },
 };
 
+static int check_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+{
+	if (!r->cur_check)
+		return ctl_fail(c, "no check on %s", r->what);
+	diff_check(sum, r->what, r->cur_check, NULL);
+	return db_check_delete(c->db, r->pool, r->member);
+}
+
 int cmd_check_rm(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
-	char pool[256], why[WHY_MAX], sum[400];
-	const char *member;
-	db_config_t *cfg = NULL;
-	const db_check_t *old;
-	int ret;
-
-	PARSE_ARGS(c, argc, argv, check_rm_opts, &a);
-	if ((ret = pool_arg(c, &a, 1, "check rm POOL [--member MEMBER]", pool)))
-		return ret;
-	member = ctl_arg(&a, "--member");
-	if (member && val_member_name(member, why))
-		return ctl_invalid(c, "--member: %s", why);
-	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
-		goto out;
-	const db_pool_t *p = db_config_pool(cfg, pool);
-	if (!p) {
-		ret = ctl_fail(c, "no pool %s", pool);
-		goto out;
-	}
-	if (member) {
-		const db_member_t *m;
-		if ((ret = find_member(c, cfg, pool, member, &m)))
-			goto out;
-		old = m->check;
-		snprintf(sum, sizeof(sum), "- check %s/%s", pool, member);
-	} else {
-		old = p->check;
-		snprintf(sum, sizeof(sum), "- check %s", pool);
-	}
-	if (!old) {
-		ret = ctl_fail(c, "no check on %s", sum + 8);
-		goto out;
-	}
-	if ((ret = db_check_delete(c->db, pool, member))) {
-		ret = ctl_db_fail(c, ret);
-		goto out;
-	}
-	ret = ctl_commit_change(c, sum);
-out:
-	db_config_free(cfg);
-	return ret;
+	static const struct change_cmd cmd = {
+		.opts = check_rm_opts,
+		.npos = 1,
+		.usage = "check rm POOL [--member MEMBER]",
+		.check = check_member_arg,
+		.find = FIND_CHECK,
+		.edit = check_rm_edit,
+	};
+	return change_cmd_run(c, argc, argv, &cmd);
 }

@@ -30,12 +30,12 @@ struct client {
 	uint8_t addr[16];
 	char text[INET6_ADDRSTRLEN];
 	bool ecs;			 /* source "ecs" */
-	char ecs_text[64];		 /* the validated ECS prefix, "" when none */
+	char ecs_text[CIDR_LEN];	 /* the validated ECS prefix, "" when none */
 	char resolver[INET6_ADDRSTRLEN]; /* --client, "" when none */
 	geo_info_t geo;			 /* valid when has_geo, or looked (maybe not found) */
 	bool has_geo;
-	bool looked;	  /* --geoip was given and the address looked up, as gslbd would */
-	char network[64]; /* the geo file's network that held the client, "" when none */
+	bool looked;		/* --geoip was given and the address looked up, as gslbd would */
+	char network[CIDR_LEN]; /* the geo file's network that held the client, "" when none */
 };
 
 /* The stored health of one target index (the order of server_targets_assign()'s list). */
@@ -103,22 +103,18 @@ static int health_load(ctl_t *c, const server_targets_t *t, lb_health_t *h, stru
 	return CTL_OK;
 }
 
-/* Mask addr to plen bits and write "ADDR/PLEN" into out (>= 64 bytes). */
+/* The prefix of plen bits of addr as "ADDR/PLEN" into out (CIDR_LEN bytes). */
 static void prefix_text(char *out, size_t len, int family, const uint8_t *addr, unsigned plen)
 {
-	uint8_t b[16] = { 0 };
-	char text[INET6_ADDRSTRLEN];
-	unsigned bytes = family == 6 ? 16 : 4;
-	memcpy(b, addr, bytes);
-	for (unsigned i = plen; i < bytes * 8; i++)
-		b[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-	inet_ntop(family == 6 ? AF_INET6 : AF_INET, b, text, sizeof(text));
-	snprintf(out, len, "%s/%u", text, plen);
+	lb_net_t n = { .family = (uint8_t)family, .len = (uint8_t)plen };
+	memcpy(n.addr, addr, family == 6 ? 16 : 4);
+	lb_net_mask(&n);
+	fmt_net(out, len, &n);
 }
 
 static int client_parse(ctl_t *c, const ctl_args_t *a, struct client *cl)
 {
-	char why[WHY_MAX], canon[64];
+	char why[WHY_MAX];
 	const char *s;
 
 	memset(cl, 0, sizeof(*cl));
@@ -130,21 +126,19 @@ static int client_parse(ctl_t *c, const ctl_args_t *a, struct client *cl)
 		cl->has_addr = true;
 	}
 	if ((s = ctl_arg(a, "--ecs"))) {
+		lb_net_t n;
 		/*
 		 * RFC 7871 6: the address must not be longer than the source
 		 * prefix needs, with the bits beyond it zero; val_cidr() checks
 		 * both and the family's maximum length.
 		 */
-		if (val_cidr(s, canon, why))
+		if (val_cidr(s, cl->ecs_text, why))
 			return ctl_invalid(c, "--ecs: %s", why);
-		snprintf(cl->ecs_text, sizeof(cl->ecs_text), "%s", canon);
-		char *slash = strchr(canon, '/');
-		unsigned long plen = strtoul(slash + 1, NULL, 10);
-		*slash = '\0';
+		lb_net_parse(cl->ecs_text, &n);
 		/* Interface 7: an ECS source prefix of 0 says nothing; the resolver's address counts. */
-		if (plen > 0) {
-			cl->family = strchr(canon, ':') ? 6 : 4;
-			inet_pton(cl->family == 6 ? AF_INET6 : AF_INET, canon, cl->addr);
+		if (n.len > 0) {
+			cl->family = n.family;
+			memcpy(cl->addr, n.addr, sizeof(cl->addr));
 			inet_ntop(cl->family == 6 ? AF_INET6 : AF_INET, cl->addr, cl->text,
 				  sizeof(cl->text));
 			cl->has_addr = true;
@@ -564,13 +558,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	int family = 4;
 	int ret;
 
-	ret = ctl_args_parse(c, argc, argv, explain_opts, &a);
-	if (ret)
-		return ret;
-	if (a.help) {
-		ctl_help(c->cmd);
-		return CTL_OK;
-	}
+	PARSE_ARGS(c, argc, argv, explain_opts, &a);
 	if (a.npos == 0)
 		return ctl_invalid(c, "NAME: missing");
 	if (a.npos > 1)

@@ -2,11 +2,13 @@
 /* gslbctl's private interface: the command context, argument parsing, validators and commands. */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gslb/db.h"
+#include "gslb/lb.h"
 #include "json.h"
 
 /* Exit statuses of interface section 9. */
@@ -24,6 +26,14 @@ typedef struct ctl {
 	db_t *db;
 } ctl_t;
 
+/* A growing text buffer for summaries. */
+typedef struct sbuf {
+	char *s;
+	size_t len, cap;
+} sbuf_t;
+void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_free(sbuf_t *b);
+
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
 int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctl_fail(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,6 +49,25 @@ int ctl_db_fail(ctl_t *c, int err);
 int ctl_begin_change(ctl_t *c, db_config_t **cfg);
 /** Journal the change with summary and commit; rolls back on failure. */
 int ctl_commit_change(ctl_t *c, const char *summary);
+
+/*
+ * What a change command does to the configuration, inside ctl_change_run()'s
+ * write transaction: cfg is the configuration as it is (borrowed), arg the
+ * command's own.  It writes through c->db and adds a line ending in "\n" to
+ * sum for each thing it changes ("+ pool www.example.com."); they are the
+ * journal entry.  Returns CTL_OK (sum empty: there was nothing to change),
+ * CTL_FAIL or CTL_INVALID after printing why, or a negative code from a db_*
+ * call for ctl_change_run() to report.
+ */
+typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum);
+
+/**
+ * Make one change: open the database, begin the write transaction, load
+ * the configuration, run edit, then journal and commit what it wrote, or
+ * roll back.  Prints "no changes" when edit wrote nothing.  Returns the exit
+ * status (enum ctl_exit), its reason printed.
+ */
+int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
 
 /* ---- option parsing ---- */
 
@@ -73,6 +102,22 @@ int ctl_args_parse(ctl_t *c, int argc, char **argv, const ctl_optdef_t *defs, ct
 const char *ctl_arg(const ctl_args_t *a, const char *name);
 bool ctl_flag(const ctl_args_t *a, const char *name);
 
+/*
+ * The start of every command: split its arguments into a (a ctl_args_t *),
+ * and return from the command with the parse's status when that fails, or
+ * with CTL_OK after printing the command's help when --help was given.
+ */
+#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
+	do {                                                                  \
+		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
+		if (pret_)                                                    \
+			return pret_;                                         \
+		if ((a)->help) {                                              \
+			ctl_help((c)->cmd);                                   \
+			return CTL_OK;                                        \
+		}                                                             \
+	} while (0)
+
 /* ---- validators: 0, or -1 with the reason in why ("70000 is not in 0-65535") ---- */
 
 #define WHY_MAX 256
@@ -93,8 +138,11 @@ void fmt_location(char *buf, size_t len, double lat, double lon);
 /** Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd. */
 int val_countries(const char *s, char **out, char *why);
 int val_continents(const char *s, char **out, char *why);
-/** Canonical CIDR in out (>= 50 bytes); host bits must be zero. */
+/** Canonical CIDR in out (CIDR_LEN bytes); host bits must be zero. */
 int val_cidr(const char *s, char *out, char *why);
+#define CIDR_LEN (INET6_ADDRSTRLEN + 4)
+/** A prefix as val_cidr() writes it ("2001:db8::/32"). */
+void fmt_net(char *buf, size_t len, const lb_net_t *n);
 int val_expect(const char *s, char *why);
 int val_path(const char *s, char *why);
 int val_host(const char *s, char *why);
@@ -112,14 +160,6 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p);
 void cfg_check_json(jw_t *w, const db_check_t *c);
 /** Text of a member's address list, comma separated, sorted (malloc'd). */
 char *cfg_join(char *const *v, size_t n, const char *sep);
-
-/* A growing text buffer for summaries. */
-typedef struct sbuf {
-	char *s;
-	size_t len, cap;
-} sbuf_t;
-void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_free(sbuf_t *b);
 
 /* ---- commands: argc/argv start after the command words ---- */
 
@@ -161,6 +201,10 @@ void cfg_member_defaults(db_member_t *m, const char *name);
 bool cfg_member_add_address(db_member_t *m, const char *addr, int family);
 bool cfg_member_add_network(db_member_t *m, const char *prefix);
 
-#define CFG_MEMBERS_MAX 256   /* per pool, the answer path's limit (LB_MEMBERS_MAX) */
-#define CFG_ADDRESSES_MAX 64  /* per member */
-#define CFG_NETWORKS_MAX 1024 /* per member */
+/*
+ * What gslbctl stores: no more than gslbd serves, so it drops nothing (it
+ * keeps LB_ADDRS_MAX addresses of each family; gslbctl allows that many in all).
+ */
+#define CFG_MEMBERS_MAX LB_MEMBERS_MAX /* per pool */
+#define CFG_ADDRESSES_MAX LB_ADDRS_MAX /* per member */
+#define CFG_NETWORKS_MAX 1024	       /* per member */

@@ -10,16 +10,12 @@
 #include <unistd.h>
 
 #include "gslb/core.h"
+#include "gslb/paths.h"
 #include "gslbctl.h"
 
-#ifndef LOCALSTATEDIR
-#define LOCALSTATEDIR "/var"
-#endif
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
-
-#define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
 
 static void vmsg(ctl_t *c, const char *fmt, va_list ap)
 {
@@ -135,6 +131,34 @@ int ctl_commit_change(ctl_t *c, const char *summary)
 	if (ret)
 		return ctl_db_fail(c, ret);
 	return CTL_OK;
+}
+
+int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
+{
+	db_config_t *cfg = NULL;
+	sbuf_t sum = { 0 };
+	int ret;
+
+	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
+		goto out;
+	ret = edit(c, cfg, arg, &sum);
+	if (ret < 0)
+		ret = ctl_db_fail(c, ret);
+	if (ret)
+		goto out;
+	if (!sum.len) {
+		printf("no changes\n");
+		goto out;
+	}
+	sum.s[--sum.len] = '\0';
+	ret = ctl_commit_change(c, sum.s);
+out:
+	/* Nothing of a change that failed or found nothing to do is kept. */
+	if (c->db)
+		db_rollback(c->db);
+	db_config_free(cfg);
+	sbuf_free(&sum);
+	return ret;
 }
 
 /* ---- arguments ---- */
@@ -319,7 +343,7 @@ static void usage(FILE *f)
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
 		"explain and log.\n\n"
 		"commands:\n",
-		DEFAULT_DB);
+		GSLB_DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
 		fprintf(f, "  %s\n", helps[i].usage);
 	fprintf(f,
@@ -377,7 +401,7 @@ int main(int argc, char **argv)
 	/* gslbctl reports failures itself, one line each; the library stays quiet. */
 	gslb_log_set_ident("gslbctl");
 	gslb_log_set_level(-1);
-	c.db_path = env && *env ? env : DEFAULT_DB;
+	c.db_path = env && *env ? env : GSLB_DEFAULT_DB;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

@@ -11,24 +11,9 @@
 #include "gslb/health.h"
 #include "gslb/lb.h"
 #include "gslb/targets.h"
+#include "gslb/paths.h"
 #include "gslb/zone.h"
 #include "gslbctl.h"
-
-#ifndef SYSCONFDIR
-#define SYSCONFDIR "/etc"
-#endif
-#define DEFAULT_ZONES SYSCONFDIR "/gslbd/zones"
-
-#define PARSE_ARGS(c, argc, argv, defs, a)                                    \
-	do {                                                                  \
-		int pret_ = ctl_args_parse((c), (argc), (argv), (defs), (a)); \
-		if (pret_)                                                    \
-			return pret_;                                         \
-		if ((a)->help) {                                              \
-			ctl_help((c)->cmd);                                   \
-			return CTL_OK;                                        \
-		}                                                             \
-	} while (0)
 
 static const ctl_optdef_t limit_opts[] = {
 	{ "--limit", true, false },
@@ -318,7 +303,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
 	}
-	ret = zone_load_dir(zones ? zones : DEFAULT_ZONES, NULL, &set, NULL);
+	ret = zone_load_dir(zones ? zones : GSLB_DEFAULT_ZONES, NULL, &set, NULL);
 	zones_ok = ret == 0;
 	if (!zones_ok && zones) {
 		/* Asked about these zones: an answer without them would be a guess. */
@@ -327,7 +312,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 				gslb_strerror(ret));
 	}
 	if (!zones)
-		zones = DEFAULT_ZONES;
+		zones = GSLB_DEFAULT_ZONES;
 
 	if (c->json) {
 		jw_init(&w, stdout);

@@ -12,7 +12,10 @@
 #include <string.h>
 
 #include "gslb/core.h"
+#include "gslb/dns.h"
 #include "gslb/geo.h"
+#include "gslb/health.h"
+#include "gslb/lb.h"
 #include "gslbctl.h"
 
 static int why_set(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,8 +54,8 @@ int val_pool_name(const char *s, char *out, size_t outlen, char *why)
 	if (s[len - 1] == '.')
 		len--;
 	/* Wire length is the text length plus the length byte of the first label and the root. */
-	if (len + 2 > 255)
-		return why_set(why, "%s is longer than 255 bytes", shown(s));
+	if (len + 2 > DNS_NAME_MAX)
+		return why_set(why, "%s is longer than %d bytes", shown(s), DNS_NAME_MAX);
 	if (len + 2 > outlen)
 		return why_set(why, "name too long");
 	for (size_t i = 0; i <= len; i++) {
@@ -60,9 +63,9 @@ int val_pool_name(const char *s, char *out, size_t outlen, char *why)
 		if (ch == '.') {
 			if (label == 0)
 				return why_set(why, "%s has an empty label", shown(s));
-			if (label > 63)
-				return why_set(why, "%s has a label longer than 63 characters",
-					       shown(s));
+			if (label > DNS_LABEL_MAX)
+				return why_set(why, "%s has a label longer than %d characters",
+					       shown(s), DNS_LABEL_MAX);
 			label = 0;
 			continue;
 		}
@@ -83,8 +86,9 @@ int val_member_name(const char *s, char *why)
 	size_t len = strlen(s);
 	if (len == 0)
 		return why_set(why, "empty name");
-	if (len > 63)
-		return why_set(why, "%s is longer than 63 characters", shown(s));
+	if (len > LB_MEMBER_NAME_MAX)
+		return why_set(why, "%s is longer than %d characters", shown(s),
+			       LB_MEMBER_NAME_MAX);
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
 		return why_set(why, "%s does not start with a-z or 0-9", shown(s));
 	for (size_t i = 1; i < len; i++) {
@@ -297,11 +301,7 @@ out:
 
 static bool is_continent(const char *s)
 {
-	static const char *const codes[] = { "AF", "AN", "AS", "EU", "NA", "OC", "SA" };
-	for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
-		if (strcmp(s, codes[i]) == 0)
-			return true;
-	return false;
+	return lb_continent_bit(s) >= 0;
 }
 
 int val_countries(const char *s, char **out, char *why)
@@ -315,73 +315,56 @@ int val_continents(const char *s, char **out, char *why)
 	return code_list(s, out, why, "one of AF AN AS EU NA OC SA", is_continent);
 }
 
+void fmt_net(char *buf, size_t len, const lb_net_t *n)
+{
+	char addr[INET6_ADDRSTRLEN];
+	inet_ntop(n->family == 6 ? AF_INET6 : AF_INET, n->addr, addr, sizeof(addr));
+	snprintf(buf, len, "%s/%u", addr, n->len);
+}
+
 int val_cidr(const char *s, char *out, char *why)
 {
-	char addr[INET6_ADDRSTRLEN + 1], canon[INET6_ADDRSTRLEN];
-	unsigned char buf[16];
-	unsigned long plen;
-	const char *slash = strchr(s, '/');
-	int af, bits;
-	char w[WHY_MAX];
+	lb_net_t n;
+	/* gslbd reads a bare address as a prefix of its whole length; gslbctl wants it written. */
+	int ret = strchr(s, '/') ? lb_net_parse(s, &n) : GSLB_EPARSE;
 
-	if (!slash || (size_t)(slash - s) >= sizeof(addr))
+	if (ret == -ERANGE)
+		return why_set(why, "%s: prefix length is not in 0-%d", shown(s),
+			       n.family == 6 ? 128 : 32);
+	if (ret)
 		return why_set(why, "%s is not a CIDR prefix (ADDRESS/LENGTH)", shown(s));
-	memcpy(addr, s, (size_t)(slash - s));
-	addr[slash - s] = '\0';
-	if (inet_pton(AF_INET, addr, buf) == 1) {
-		af = AF_INET;
-		bits = 32;
-	} else if (inet_pton(AF_INET6, addr, buf) == 1) {
-		af = AF_INET6;
-		bits = 128;
-	} else {
-		return why_set(why, "%s is not a CIDR prefix (ADDRESS/LENGTH)", shown(s));
-	}
-	if (val_uint(slash + 1, 0, (unsigned long)bits, &plen, w))
-		return why_set(why, "%s: prefix length is not in 0-%d", shown(s), bits);
-	for (int i = (int)plen; i < bits; i++)
-		if (buf[i / 8] & (0x80 >> (i % 8)))
-			return why_set(why, "%s has host bits set", shown(s));
-	inet_ntop(af, buf, canon, sizeof(canon));
-	snprintf(out, 50, "%s/%lu", canon, plen);
+	if (lb_net_mask(&n))
+		return why_set(why, "%s has host bits set", shown(s));
+	fmt_net(out, CIDR_LEN, &n);
 	return 0;
 }
 
 int val_expect(const char *s, char *why)
 {
-	const char *p = s;
-	unsigned n = 0;
-	if (!*s)
+	health_expect_error_t e;
+	char code[HEALTH_EXPECT_ITEM_MAX + 1], w[WHY_MAX] = "";
+	unsigned long v;
+
+	if (health_expect_check(s, &e) == 0)
+		return 0;
+	switch (e.fault) {
+	case HEALTH_EXPECT_EMPTY:
 		return why_set(why, "empty list");
-	while (*p) {
-		unsigned long lo = 0, hi;
-		char item[16], w[WHY_MAX];
-		size_t len = strcspn(p, ",");
-		if (len == 0 || len >= sizeof(item))
-			return why_set(why, "%s is not a list of status codes like 200-299,301",
-				       shown(s));
-		memcpy(item, p, len);
-		item[len] = '\0';
-		char *dash = strchr(item, '-');
-		if (dash)
-			*dash = '\0';
-		if (val_uint(item, 100, 599, &lo, w))
-			return why_set(why, "%s: %s", shown(s), w);
-		hi = lo;
-		if (dash && val_uint(dash + 1, 100, 599, &hi, w))
-			return why_set(why, "%s: %s", shown(s), w);
-		if (hi < lo)
-			return why_set(why, "%s: range %lu-%lu is reversed", shown(s), lo, hi);
-		if (++n > 16)
-			return why_set(why, "%s: more than 16 codes or ranges", shown(s));
-		p += len;
-		if (*p == ',') {
-			p++;
-			if (!*p)
-				return why_set(why, "%s ends with a comma", shown(s));
-		}
+	case HEALTH_EXPECT_CODE:
+		/* val_uint() says why the code is not one, as for any other number. */
+		snprintf(code, sizeof(code), "%.*s", (int)e.len, e.at);
+		val_uint(code, HEALTH_STATUS_MIN, HEALTH_STATUS_MAX, &v, w);
+		return why_set(why, "%s: %s", shown(s), w);
+	case HEALTH_EXPECT_REVERSED:
+		return why_set(why, "%s: range %u-%u is reversed", shown(s), e.lo, e.hi);
+	case HEALTH_EXPECT_TOO_MANY:
+		return why_set(why, "%s: more than %d codes or ranges", shown(s),
+			       HEALTH_EXPECT_MAX);
+	case HEALTH_EXPECT_TRAILING:
+		return why_set(why, "%s ends with a comma", shown(s));
+	default:
+		return why_set(why, "%s is not a list of status codes like 200-299,301", shown(s));
 	}
-	return 0;
 }
 
 /* Text that goes into an HTTP request line or header: printable ASCII only. */
@@ -401,14 +384,14 @@ int val_path(const char *s, char *why)
 {
 	if (s[0] != '/')
 		return why_set(why, "%s does not start with /", shown(s));
-	return http_text(s, 512, false, why);
+	return http_text(s, HEALTH_PATH_MAX, false, why);
 }
 
 int val_host(const char *s, char *why)
 {
 	if (!*s)
 		return why_set(why, "empty host");
-	if (http_text(s, 255, false, why))
+	if (http_text(s, HEALTH_HOST_MAX, false, why))
 		return -1;
 	for (const char *p = s; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-_:[]", *p))

@@ -13,11 +13,10 @@
 #include <unistd.h>
 
 #include "gslb/core.h"
+#include "gslb/paths.h"
 #include "gslb/query.h"
 #include "gslb/server.h"
 
-#define DEFAULT_ZONES SYSCONFDIR "/gslbd/zones"
-#define DEFAULT_DB LOCALSTATEDIR "/lib/gslbd/gslb.db"
 #define DEFAULT_HISTORY_H 24
 #define HISTORY_MAX_H 87600 /* ten years */
 #define NSID_MAX 255	    /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
@@ -140,7 +139,7 @@ static void usage(FILE *f)
 		"with no signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a\n"
 		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
 		"zone directory, the database or the geo file).  See gslbd(8).\n",
-		DEFAULT_ZONES, DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
+		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H);
 }
 
@@ -479,9 +478,9 @@ int main(int argc, char **argv)
 		goto out;
 	gslb_log_set_level(o.log_level);
 	if (!o.zones)
-		o.zones = gslb_strdup(DEFAULT_ZONES);
+		o.zones = gslb_strdup(GSLB_DEFAULT_ZONES);
 	if (!o.db)
-		o.db = gslb_strdup(DEFAULT_DB);
+		o.db = gslb_strdup(GSLB_DEFAULT_DB);
 	if (!o.threads)
 		o.threads = cpus();
 	if (o.nlisten == 0) {

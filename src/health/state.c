@@ -75,15 +75,15 @@ static const char *type_name(enum health_type t)
 void health_check_defaults(health_check_conf_t *c)
 {
 	if (c->interval_ms == 0)
-		c->interval_ms = HEALTH_INTERVAL_MS;
+		c->interval_ms = HEALTH_INTERVAL_MS_DEFAULT;
 	if (c->timeout_ms == 0)
-		c->timeout_ms = HEALTH_TIMEOUT_MS;
+		c->timeout_ms = HEALTH_TIMEOUT_MS_DEFAULT;
 	if (c->timeout_ms >= c->interval_ms)
 		c->timeout_ms = c->interval_ms > 1 ? c->interval_ms - 1 : 1;
 	if (c->rise == 0)
-		c->rise = HEALTH_RISE;
+		c->rise = HEALTH_RISE_DEFAULT;
 	if (c->fall == 0)
-		c->fall = HEALTH_FALL;
+		c->fall = HEALTH_FALL_DEFAULT;
 	if (c->nexpect > HEALTH_EXPECT_MAX)
 		c->nexpect = HEALTH_EXPECT_MAX;
 	if (c->match && !*c->match)
@@ -214,57 +214,115 @@ const char *health_target_key(const health_check_conf_t *check, char *buf, size_
 		cat(buf, len, " insecure");
 	if (c.type != HEALTH_TCP)
 		cat_expect(buf, len, &c);
-	if (c.interval_ms != HEALTH_INTERVAL_MS)
+	if (c.interval_ms != HEALTH_INTERVAL_MS_DEFAULT)
 		cat_seconds(buf, len, "interval", c.interval_ms);
-	if (c.timeout_ms != HEALTH_TIMEOUT_MS)
+	if (c.timeout_ms != HEALTH_TIMEOUT_MS_DEFAULT)
 		cat_seconds(buf, len, "timeout", c.timeout_ms);
-	if (c.rise != HEALTH_RISE)
+	if (c.rise != HEALTH_RISE_DEFAULT)
 		cat(buf, len, " rise %u", c.rise);
-	if (c.fall != HEALTH_FALL)
+	if (c.fall != HEALTH_FALL_DEFAULT)
 		cat(buf, len, " fall %u", c.fall);
 	if (c.type != HEALTH_TCP && c.match)
 		cat_match(buf, len, c.match);
 	return buf;
 }
 
+/* A status code of len characters at p: decimal digits only, in the status code range. */
+static bool status_code(const char *p, size_t len, unsigned *v)
+{
+	unsigned x = 0;
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return false;
+		if (x <= HEALTH_STATUS_MAX)
+			x = x * 10 + (unsigned)(p[i] - '0');
+	}
+	*v = x;
+	return x >= HEALTH_STATUS_MIN && x <= HEALTH_STATUS_MAX;
+}
+
+static int expect_fault(health_expect_error_t *err, int fault)
+{
+	if (err)
+		err->fault = fault;
+	return GSLB_EPARSE;
+}
+
+/*
+ * The one reading of an expect list, for the probes and for gslbctl: the
+ * ranges into r (HEALTH_EXPECT_MAX of them) and their count into *n, or the
+ * first fault from the left into err (may be NULL).
+ */
+static int expect_scan(const char *s, health_range_t *r, unsigned *n, health_expect_error_t *err)
+{
+	const char *p = s;
+
+	*n = 0;
+	if (!s || !*s)
+		return expect_fault(err, HEALTH_EXPECT_EMPTY);
+	for (;;) {
+		size_t len = strcspn(p, ","), lo_len = strcspn(p, "-,");
+		unsigned lo, hi;
+
+		if (len == 0 || len > HEALTH_EXPECT_ITEM_MAX)
+			return expect_fault(err, HEALTH_EXPECT_ITEM);
+		/* A range's end runs to the comma: "200-300-400" has the end "300-400". */
+		const char *code = p;
+		size_t code_len = lo_len;
+		bool ok = status_code(p, lo_len, &lo);
+		hi = lo;
+		if (ok && lo_len < len) {
+			code = p + lo_len + 1;
+			code_len = len - lo_len - 1;
+			ok = status_code(code, code_len, &hi);
+		}
+		if (!ok) {
+			if (err) {
+				err->at = code;
+				err->len = code_len;
+			}
+			return expect_fault(err, HEALTH_EXPECT_CODE);
+		}
+		if (hi < lo) {
+			if (err) {
+				err->lo = lo;
+				err->hi = hi;
+			}
+			return expect_fault(err, HEALTH_EXPECT_REVERSED);
+		}
+		if (*n == HEALTH_EXPECT_MAX)
+			return expect_fault(err, HEALTH_EXPECT_TOO_MANY);
+		r[*n].lo = (uint16_t)lo;
+		r[*n].hi = (uint16_t)hi;
+		(*n)++;
+		p += len;
+		if (*p == '\0')
+			return 0;
+		if (*++p == '\0')
+			return expect_fault(err, HEALTH_EXPECT_TRAILING);
+	}
+}
+
 int health_expect_parse(health_check_conf_t *c, const char *s)
 {
 	health_range_t r[HEALTH_EXPECT_MAX];
-	unsigned n = 0;
-	const char *p = s;
+	unsigned n;
 
-	if (!s || !*s)
+	if (expect_scan(s, r, &n, NULL))
 		return GSLB_EPARSE;
-	for (;;) {
-		char *end;
-		long lo, hi;
-
-		if (!isdigit((unsigned char)*p))
-			return GSLB_EPARSE;
-		lo = strtol(p, &end, 10);
-		hi = lo;
-		p = end;
-		if (*p == '-') {
-			p++;
-			if (!isdigit((unsigned char)*p))
-				return GSLB_EPARSE;
-			hi = strtol(p, &end, 10);
-			p = end;
-		}
-		if (lo < 100 || hi > 599 || lo > hi || n == HEALTH_EXPECT_MAX)
-			return GSLB_EPARSE;
-		r[n].lo = (uint16_t)lo;
-		r[n].hi = (uint16_t)hi;
-		n++;
-		if (*p == '\0')
-			break;
-		if (*p != ',')
-			return GSLB_EPARSE;
-		p++;
-	}
 	memcpy(c->expect, r, n * sizeof(r[0]));
 	c->nexpect = n;
 	return 0;
+}
+
+int health_expect_check(const char *s, health_expect_error_t *err)
+{
+	health_range_t r[HEALTH_EXPECT_MAX];
+	unsigned n;
+
+	return expect_scan(s, r, &n, err);
 }
 
 bool health_expect_match(const health_check_conf_t *c, unsigned status)
@@ -289,5 +347,5 @@ int health_http_status_parse(const char *line, size_t len)
 	if (len > 12 && line[12] != ' ')
 		return -1;
 	int code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-	return code >= 100 && code <= 599 ? code : -1;
+	return code >= HEALTH_STATUS_MIN && code <= HEALTH_STATUS_MAX ? code : -1;
 }

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,35 +206,54 @@ static void member_places_build(lb_member_t *lm, const db_member_t *m, const cha
 	}
 }
 
-/* One CIDR prefix, host bits cleared; false when it does not parse. */
-static bool net_parse(const char *text, lb_net_t *n)
+int lb_net_parse(const char *text, lb_net_t *n)
 {
-	char buf[64];
+	char buf[INET6_ADDRSTRLEN + 1];
 	const char *slash = strchr(text, '/');
 	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned long len = 0;
+
+	memset(n, 0, sizeof(*n));
 	if (alen >= sizeof(buf))
-		return false;
+		return GSLB_EPARSE;
 	memcpy(buf, text, alen);
 	buf[alen] = '\0';
-	memset(n, 0, sizeof(*n));
 	if (inet_pton(AF_INET, buf, n->addr) == 1)
 		n->family = 4;
 	else if (inet_pton(AF_INET6, buf, n->addr) == 1)
 		n->family = 6;
 	else
-		return false;
-	unsigned max = n->family == 4 ? 32 : 128, len = max;
-	if (slash) {
-		char *end;
-		unsigned long l = strtoul(slash + 1, &end, 10);
-		if (end == slash + 1 || *end || l > max)
-			return false;
-		len = (unsigned)l;
+		return GSLB_EPARSE;
+	unsigned max = n->family == 4 ? 32 : 128;
+	if (!slash) {
+		n->len = (uint8_t)max;
+		return 0;
+	}
+	/* Digits only: strtoul() would take a sign and spaces as well. */
+	const char *p = slash + 1;
+	if (!*p)
+		return -ERANGE;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -ERANGE;
+		len = len * 10 + (unsigned long)(*p - '0');
+		if (len > max)
+			return -ERANGE;
 	}
 	n->len = (uint8_t)len;
-	for (unsigned bit = len; bit < max; bit++)
-		n->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
-	return true;
+	return 0;
+}
+
+bool lb_net_mask(lb_net_t *n)
+{
+	unsigned max = n->family == 4 ? 32 : 128;
+	bool set = false;
+	for (unsigned bit = n->len; bit < max; bit++) {
+		uint8_t b = (uint8_t)(0x80u >> (bit % 8));
+		set |= (n->addr[bit / 8] & b) != 0;
+		n->addr[bit / 8] &= (uint8_t)~b;
+	}
+	return set;
 }
 
 static void member_nets_build(lb_member_t *lm, const db_member_t *m, const char *pool)
@@ -243,9 +263,11 @@ static void member_nets_build(lb_member_t *lm, const db_member_t *m, const char 
 		return;
 	lm->nets = gslb_calloc(n, sizeof(*lm->nets));
 	for (size_t i = 0; i < n; i++) {
-		if (net_parse(m->networks[i], &lm->nets[lm->nnets]))
+		/* Host bits in a row another tool wrote are no reason to drop it. */
+		if (lb_net_parse(m->networks[i], &lm->nets[lm->nnets]) == 0) {
+			lb_net_mask(&lm->nets[lm->nnets]);
 			lm->nnets++;
-		else
+		} else
 			log_warn("pool %s member %s: network '%s' ignored", pool, m->name,
 				 m->networks[i]);
 	}

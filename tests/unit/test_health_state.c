@@ -279,6 +279,60 @@ static void test_expect(void)
 	is_int(health_expect_parse(&c, "200,,201"), GSLB_EPARSE, "empty item is an error");
 	is_int(health_expect_parse(&c, ""), GSLB_EPARSE, "empty list is an error");
 	is_int(c.nexpect, 1, "a failed parse changes nothing");
+	is_int(health_expect_parse(&c, "000000000000200"), 0, "an item of 15 characters");
+	is_int(health_expect_parse(&c, "0000000000000200"), GSLB_EPARSE,
+	       "an item of 16 characters is an error");
+}
+
+/* health_expect_check(): the first fault from the left, as gslbctl names it. */
+static const struct {
+	const char *list;
+	int fault;
+	int at, len;	 /* HEALTH_EXPECT_CODE: where the code is */
+	unsigned lo, hi; /* HEALTH_EXPECT_REVERSED */
+} expect_faults[] = {
+	{ "200", 0, 0, 0, 0, 0 },
+	{ "200-299,301", 0, 0, 0, 0, 0 },
+	{ "200,201,202,203,204,205,206,207,208,209,210,211,212,213,214,215", 0, 0, 0, 0, 0 },
+	{ "", HEALTH_EXPECT_EMPTY, 0, 0, 0, 0 },
+	{ "200,,301", HEALTH_EXPECT_ITEM, 0, 0, 0, 0 },
+	{ ",200", HEALTH_EXPECT_ITEM, 0, 0, 0, 0 },
+	{ "0000000000000200", HEALTH_EXPECT_ITEM, 0, 0, 0, 0 },
+	{ "2a0", HEALTH_EXPECT_CODE, 0, 3, 0, 0 },
+	{ "99", HEALTH_EXPECT_CODE, 0, 2, 0, 0 },
+	{ "200-600", HEALTH_EXPECT_CODE, 4, 3, 0, 0 },
+	{ "200-", HEALTH_EXPECT_CODE, 4, 0, 0, 0 },
+	{ "-200", HEALTH_EXPECT_CODE, 0, 0, 0, 0 },
+	{ "200-300-400", HEALTH_EXPECT_CODE, 4, 7, 0, 0 },
+	{ "201,2 0", HEALTH_EXPECT_CODE, 4, 3, 0, 0 },
+	{ "200,99999999999", HEALTH_EXPECT_CODE, 4, 11, 0, 0 },
+	{ "300-200", HEALTH_EXPECT_REVERSED, 0, 0, 300, 200 },
+	{ "200,201,202,203,204,205,206,207,208,209,210,211,212,213,214,215,216",
+	  HEALTH_EXPECT_TOO_MANY, 0, 0, 0, 0 },
+	{ "200,201,202,203,204,205,206,207,208,209,210,211,212,213,214,215,99", HEALTH_EXPECT_CODE,
+	  64, 2, 0, 0 },
+	{ "200,", HEALTH_EXPECT_TRAILING, 0, 0, 0, 0 },
+};
+
+static void test_expect_check(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(expect_faults); i++) {
+		health_expect_error_t e = { 0 };
+		health_check_conf_t c = { 0 };
+		const char *s = expect_faults[i].list;
+		int ret = health_expect_check(s, &e);
+		bool same = expect_faults[i].fault
+				    ? ret == GSLB_EPARSE && e.fault == expect_faults[i].fault
+				    : ret == 0;
+		if (same && e.fault == HEALTH_EXPECT_CODE)
+			same = e.at == s + expect_faults[i].at &&
+			       e.len == (size_t)expect_faults[i].len;
+		if (same && e.fault == HEALTH_EXPECT_REVERSED)
+			same = e.lo == expect_faults[i].lo && e.hi == expect_faults[i].hi;
+		ok(same, "check \"%s\": fault %d (got %d, at %d, len %zu)", s,
+		   expect_faults[i].fault, ret ? e.fault : 0, e.at ? (int)(e.at - s) : -1, e.len);
+		is_int(health_expect_parse(&c, s), ret, "parse \"%s\" agrees", s);
+	}
 }
 
 static int status(const char *s)
@@ -446,6 +500,7 @@ int main(void)
 	test_keys();
 	test_keys_settings();
 	test_expect();
+	test_expect_check();
 	test_status();
 	test_content_length();
 	return done_testing();

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Policy unit tests: weighted shares, failover order, admin states, weight 0, drain, answers, fallback, TTLs. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gslb/core.h"
+#include "gslb/db.h"
 #include "gslb/dns.h"
 #include "gslb/lb.h"
 #include "tap.h"
@@ -298,6 +301,87 @@ static void test_order(lb_health_t *h)
 	pool_free(p);
 }
 
+/* lb_net_parse(): as written, then lb_net_mask(). */
+static const struct {
+	const char *text;
+	int ret;
+	int family, len;
+	const char *addr; /* after lb_net_mask() */
+	bool host_bits;
+} nets[] = {
+	{ "10.0.0.0/8", 0, 4, 8, "10.0.0.0", false },
+	{ "10.0.0.0/08", 0, 4, 8, "10.0.0.0", false },
+	{ "10.1.2.3/8", 0, 4, 8, "10.0.0.0", true },
+	{ "192.0.2.7", 0, 4, 32, "192.0.2.7", false },
+	{ "0.0.0.0/0", 0, 4, 0, "0.0.0.0", false },
+	{ "2001:db8::/32", 0, 6, 32, "2001:db8::", false },
+	{ "2001:db8:0:1::/63", 0, 6, 63, "2001:db8::", true },
+	{ "2001:db8::1", 0, 6, 128, "2001:db8::1", false },
+	{ "::/0", 0, 6, 0, "::", false },
+	{ "10.0.0.0/33", -ERANGE, 4, 0, NULL, false },
+	{ "10.0.0.0/", -ERANGE, 4, 0, NULL, false },
+	{ "10.0.0.0/+8", -ERANGE, 4, 0, NULL, false },
+	{ "10.0.0.0/ 8", -ERANGE, 4, 0, NULL, false },
+	{ "10.0.0.0/8/8", -ERANGE, 4, 0, NULL, false },
+	{ "10.0.0.0/99999999999999999999999", -ERANGE, 4, 0, NULL, false },
+	{ "2001:db8::/129", -ERANGE, 6, 0, NULL, false },
+	{ "", GSLB_EPARSE, 0, 0, NULL, false },
+	{ "/8", GSLB_EPARSE, 0, 0, NULL, false },
+	{ "abc/8", GSLB_EPARSE, 0, 0, NULL, false },
+	{ "1.2.3.4.5/8", GSLB_EPARSE, 0, 0, NULL, false },
+	{ " 10.0.0.0/8", GSLB_EPARSE, 0, 0, NULL, false },
+	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/8", GSLB_EPARSE, 0,
+	  0, NULL, false },
+};
+
+static void test_net_parse(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(nets); i++) {
+		lb_net_t n;
+		char text[INET6_ADDRSTRLEN] = "";
+		int ret = lb_net_parse(nets[i].text, &n);
+		bool host_bits = ret == 0 && lb_net_mask(&n);
+		if (ret == 0)
+			inet_ntop(n.family == 6 ? AF_INET6 : AF_INET, n.addr, text, sizeof(text));
+		ok(ret == nets[i].ret && (ret == GSLB_EPARSE || n.family == nets[i].family) &&
+			   (ret || (n.len == nets[i].len && strcmp(text, nets[i].addr) == 0 &&
+				    host_bits == nets[i].host_bits)),
+		   "\"%s\": %d, IPv%d /%d %s%s", nets[i].text, ret, n.family, n.len, text,
+		   host_bits ? " (host bits)" : "");
+	}
+}
+
+/* Network rows another tool wrote: host bits cleared, no length the whole address, junk dropped. */
+static void test_net_rows(void)
+{
+	char *rows[] = { "10.1.0.1/16", "192.0.2.7", "junk", "10.2.0.0/33", "2001:db8::/48" };
+	char *addrs[] = { "192.0.2.1" };
+	uint8_t fams[] = { 4 };
+	db_member_t m = { .name = "a",
+			  .weight = 1,
+			  .priority = 1,
+			  .naddresses = 1,
+			  .addresses = addrs,
+			  .families = fams,
+			  .nnetworks = ARRAY_SIZE(rows),
+			  .networks = rows };
+	db_pool_t dp = { .name = "net.example.test.", .answers = 1, .nmembers = 1, .members = &m };
+	db_config_t cfg = { .npools = 1, .pools = &dp };
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(&cfg, &pools);
+	const lb_member_t *lm = n ? &pools[0].members[0] : NULL;
+	char a[3][INET6_ADDRSTRLEN] = { "", "", "" };
+	for (uint16_t i = 0; lm && i < lm->nnets && i < 3; i++)
+		inet_ntop(lm->nets[i].family == 6 ? AF_INET6 : AF_INET, lm->nets[i].addr, a[i],
+			  sizeof(a[i]));
+	ok(lm && lm->nnets == 3 && strcmp(a[0], "10.1.0.0") == 0 && lm->nets[0].len == 16 &&
+		   strcmp(a[1], "192.0.2.7") == 0 && lm->nets[1].len == 32 &&
+		   strcmp(a[2], "2001:db8::") == 0 && lm->nets[2].len == 48,
+	   "network rows: %s/%u %s/%u %s/%u of %u", a[0], lm ? lm->nets[0].len : 0, a[1],
+	   lm ? lm->nets[1].len : 0, a[2], lm ? lm->nets[2].len : 0, lm ? lm->nnets : 0);
+	lb_pools_free(pools, n);
+}
+
 int main(void)
 {
 	lb_health_t *h = lb_health_new(64);
@@ -307,6 +391,8 @@ int main(void)
 	test_fallback(h);
 	test_explain(h);
 	test_order(h);
+	test_net_parse();
+	test_net_rows();
 	lb_health_free(h);
 	return done_testing();
 }
