@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """gslbctl's change commands byte for byte (gslbctl(8)): for pool add/set/rm, member
-add/set/rm/state and check set/rm, what each prints on success, on no change and on every
+add/set/rm/state, check set/rm and apply, what each prints on success, on no change and on every
 failure, its exit status, the journal row it writes or that it writes none; the database
 failures they share (missing, newer schema, not a database, locked); and the messages of the
 grammars and limits gslbctl shares with gslbd (expect codes, CIDR prefixes, member, address and
@@ -301,6 +301,60 @@ def limits(t, tmp, db):
           e % ('apply', 'pools[0].members: more than 256 members'))
 
 
+def apply_cmd(t, tmp):
+    """apply: its arguments, what it prints with and without --dry-run and --prune, and a
+    database error in the middle of its writes."""
+    e = 'gslbctl: apply: %s\n'
+    db = os.path.join(tmp, 'apply.db')
+    g.gslbctl(db, 'init')
+    A = 'app.edit.test.'
+
+    def file(name, pools):
+        path = os.path.join(tmp, name)
+        with open(path, 'w') as f:
+            json.dump({'version': 1, 'pools': pools}, f)
+        return path
+
+    f1 = file('apply1.json', [{'name': A, 'check': {'type': 'tcp', 'port': 80},
+                               'members': [{'name': 'a', 'addresses': ['192.0.2.1']}]}])
+    f2 = file('apply2.json', [{'name': A, 'ttl': 60, 'check': {'type': 'tcp', 'port': 80},
+                               'members': [{'name': 'a', 'addresses': ['192.0.2.1']}]}])
+    f3 = file('apply3.json', [])
+    nofile = os.path.join(tmp, 'no-such.json')
+
+    step(t, db, ['apply'], 2, err=e % 'missing FILE')
+    step(t, db, ['apply', f1, 'x'], 2, err=e % 'x: unexpected argument')
+    step(t, db, ['apply', f1, '--force'], 2, err=e % '--force: unknown option')
+    step(t, db, ['apply', nofile], 1, err=e % (nofile + ': No such file or directory'))
+    added = '+ pool {a}\n+ member {a}/a\n+ check {a}\n'.format(a=A)
+    step(t, db, ['apply', f1, '--dry-run'], 0,
+         out=added + 'dry run: 3 changes not written\n')
+    step(t, db, ['apply', f1], 0, out=added, summary=added[:-1])
+    step(t, db, ['apply', f1], 0, out='no changes\n')
+    step(t, db, ['apply', f1, '--dry-run'], 0, out='no changes\n')
+    changed = '~ pool %s ttl 30 -> 60\n' % A
+    step(t, db, ['apply', f2, '--dry-run'], 0, out=changed + 'dry run: 1 change not written\n')
+
+    # A write the database refuses: exit 1 with its reason, nothing printed or written; a dry
+    # run does not write, so it does not meet the refusal.
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER refuse BEFORE UPDATE ON pool BEGIN "
+                "SELECT RAISE(ABORT, 'refused by the test'); END")
+    con.commit()
+    step(t, db, ['apply', f2], 1,
+         err=e % ('database %s: update pool: refused by the test' % db))
+    step(t, db, ['apply', f2, '--dry-run'], 0, out=changed + 'dry run: 1 change not written\n')
+    con.execute('DROP TRIGGER refuse')
+    con.commit()
+    con.close()
+    step(t, db, ['apply', f2], 0, out=changed, summary=changed[:-1])
+
+    step(t, db, ['apply', f3], 0, out='no changes\n')
+    step(t, db, ['apply', f3, '--prune', '--dry-run'], 0,
+         out='- pool %s\ndry run: 1 change not written\n' % A)
+    step(t, db, ['apply', f3, '--prune'], 0, out='- pool %s\n' % A, summary='- pool ' + A)
+
+
 # One valid invocation of each change command, as the database failures are tested with.
 COMMANDS = [
     ['pool', 'add', 'new.edit.test'],
@@ -315,15 +369,29 @@ COMMANDS = [
 ]
 
 
+def cmd_name(argv):
+    """The command as messages name it: "pool add", "apply"."""
+    return argv[0] if argv[0] == 'apply' else ' '.join(argv[:2])
+
+
+def label(argv):
+    """The command as descriptions name it, to tell apply from apply --dry-run."""
+    return cmd_name(argv) + (' --dry-run' if '--dry-run' in argv else '')
+
+
 def databases(t, tmp):
     """The failures every change command shares: exit 1, one line, nothing written."""
+    src = os.path.join(tmp, 'databases.json')
+    with open(src, 'w') as f:
+        json.dump({'version': 1, 'pools': [{'name': 'applied.edit.test.'}]}, f)
+    commands = COMMANDS + [['apply', src], ['apply', src, '--dry-run']]
     missing = os.path.join(tmp, 'missing.db')
-    for argv in COMMANDS:
-        cmd = ' '.join(argv[:2])
+    for argv in commands:
+        cmd, desc = cmd_name(argv), label(argv)
         t.eq(g.gslbctl(missing, *argv),
              (1, '', 'gslbctl: %s: database %s does not exist (create it with gslbctl init)\n'
-              % (cmd, missing)), '%s: missing database' % cmd)
-        t.ok(not os.path.exists(missing), '%s: the missing database is not created' % cmd)
+              % (cmd, missing)), '%s: missing database' % desc)
+        t.ok(not os.path.exists(missing), '%s: the missing database is not created' % desc)
 
     empty = os.path.join(tmp, 'empty.db')
     con = sqlite3.connect(empty)
@@ -337,17 +405,17 @@ def databases(t, tmp):
     junk = os.path.join(tmp, 'junk.db')
     with open(junk, 'w') as f:
         f.write('not a database, but long enough to look like a file header\n' * 4)
-    for argv in COMMANDS:
-        cmd = ' '.join(argv[:2])
+    for argv in commands:
+        cmd, desc = cmd_name(argv), label(argv)
         t.eq(g.gslbctl(empty, *argv),
              (1, '', 'gslbctl: %s: database %s has schema version 0, not 2 (run gslbctl init)\n'
-              % (cmd, empty)), '%s: a database without a schema' % cmd)
+              % (cmd, empty)), '%s: a database without a schema' % desc)
         t.eq(g.gslbctl(newer, *argv),
              (1, '', 'gslbctl: %s: database %s has schema version 99, newer than this gslbctl '
-              '(2)\n' % (cmd, newer)), '%s: a newer schema' % cmd)
+              '(2)\n' % (cmd, newer)), '%s: a newer schema' % desc)
         t.eq(g.gslbctl(junk, *argv),
              (1, '', 'gslbctl: %s: database %s: file is not a database\n' % (cmd, junk)),
-             '%s: a file that is not a database' % cmd)
+             '%s: a file that is not a database' % desc)
 
     # Locked past the busy timeout: every command waits it out (all at once: one wait).
     db = os.path.join(tmp, 'locked.db')
@@ -358,30 +426,30 @@ def databases(t, tmp):
     before = journal(db), export(db)
     con = sqlite3.connect(db, isolation_level=None)
     con.execute('BEGIN IMMEDIATE')
-    results = [None] * len(COMMANDS)
+    results = [None] * len(commands)
 
     def run(i):
-        results[i] = g.gslbctl(db, *COMMANDS[i], timeout=30)
+        results[i] = g.gslbctl(db, *commands[i], timeout=30)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(COMMANDS))]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(commands))]
     for th in threads:
         th.start()
     for th in threads:
         th.join(60)
     con.execute('ROLLBACK')
     con.close()
-    for argv, got in zip(COMMANDS, results):
-        cmd = ' '.join(argv[:2])
-        t.eq(got, (1, '', 'gslbctl: %s: database %s is locked (waited 5000 ms)\n' % (cmd, db)),
-             '%s: a database locked past the busy timeout' % cmd)
+    for argv, got in zip(commands, results):
+        t.eq(got, (1, '', 'gslbctl: %s: database %s is locked (waited 5000 ms)\n'
+                   % (cmd_name(argv), db)), '%s: a database locked past the busy timeout'
+             % label(argv))
     t.ok((journal(db), export(db)) == before, 'the locked database: nothing written')
 
 
 def help_texts(t, db):
     """--help of each change command: exit 0, the usage line, and no database needed."""
-    for argv in COMMANDS:
-        cmd = ' '.join(argv[:2])
-        rc, out, err = g.gslbctl(db + '.none', *(argv[:2] + ['--help']))
+    for argv in COMMANDS + [['apply', 'FILE']]:
+        cmd = cmd_name(argv)
+        rc, out, err = g.gslbctl(db + '.none', *(cmd.split() + ['--help']))
         t.ok(rc == 0 and err == '' and out.startswith('usage: gslbctl [--db FILE] [--json] %s'
                                                       % cmd) and out.endswith('\n'),
              '%s --help' % cmd, out + err)
@@ -396,6 +464,7 @@ def main(t):
         changes(t, db)
         grammars(t, db)
         limits(t, tmp, db)
+        apply_cmd(t, tmp)
         help_texts(t, db)
         databases(t, tmp)
     finally:
