@@ -580,18 +580,25 @@ out:
 
 /* ---- making the database match ---- */
 
+/*
+ * apply's ctl_edit_cb argument: the file's configuration, and what making
+ * the database match it has come to.  A dry run writes nothing at all (not
+ * even to roll it back), so that it shows the changes whatever the database
+ * would say of them.
+ */
 typedef struct plan {
 	ctl_t *c;
-	bool prune, dry;
-	sbuf_t out;
+	db_config_t *want; /* owned */
+	bool prune;
+	sbuf_t *out; /* the change lines: ctl_change_run()'s journal entry */
 	int changes;
 	int err; /* first database error */
 } plan_t;
 
-#define DO(pl, call)                          \
-	do {                                  \
-		if (!(pl)->dry && !(pl)->err) \
-			(pl)->err = (call);   \
+#define DO(pl, call)                                 \
+	do {                                         \
+		if (!(pl)->c->dry_run && !(pl)->err) \
+			(pl)->err = (call);          \
 	} while (0)
 
 static void sync_check(plan_t *pl, const char *pool, const char *member, const db_check_t *cur,
@@ -601,7 +608,7 @@ static void sync_check(plan_t *pl, const char *pool, const char *member, const d
 	if (!want && !pl->prune)
 		return;
 	snprintf(what, sizeof(what), member ? "%s/%s" : "%s", pool, member);
-	int n = diff_check(&pl->out, what, cur, want);
+	int n = diff_check(pl->out, what, cur, want);
 	if (!n)
 		return;
 	pl->changes += n;
@@ -614,11 +621,11 @@ static void sync_check(plan_t *pl, const char *pool, const char *member, const d
 static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 {
 	if (!cur) {
-		sbuf_printf(&pl->out, "+ pool %s\n", want->name);
+		sbuf_printf(pl->out, "+ pool %s\n", want->name);
 		pl->changes++;
 		DO(pl, db_pool_insert(pl->c->db, want));
 	} else {
-		int n = diff_pool(&pl->out, cur, want);
+		int n = diff_pool(pl->out, cur, want);
 		pl->changes += n;
 		if (n)
 			DO(pl, db_pool_update(pl->c->db, want));
@@ -626,7 +633,7 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 	/* Removals first, so a file that swaps names around never meets a unique constraint. */
 	for (size_t i = 0; cur && pl->prune && i < cur->nmembers; i++)
 		if (!db_pool_member(want, cur->members[i].name)) {
-			sbuf_printf(&pl->out, "- member %s/%s\n", want->name, cur->members[i].name);
+			sbuf_printf(pl->out, "- member %s/%s\n", want->name, cur->members[i].name);
 			pl->changes++;
 			DO(pl, db_member_delete(pl->c->db, want->name, cur->members[i].name));
 		}
@@ -634,11 +641,11 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 		const db_member_t *wm = &want->members[i];
 		const db_member_t *cm = cur ? db_pool_member(cur, wm->name) : NULL;
 		if (!cm) {
-			sbuf_printf(&pl->out, "+ member %s/%s\n", want->name, wm->name);
+			sbuf_printf(pl->out, "+ member %s/%s\n", want->name, wm->name);
 			pl->changes++;
 			DO(pl, db_member_insert(pl->c->db, want->name, wm));
 		} else {
-			int n = diff_member(&pl->out, want->name, cm, wm);
+			int n = diff_member(pl->out, want->name, cm, wm);
 			pl->changes += n;
 			if (n)
 				DO(pl, db_member_update(pl->c->db, want->name, wm));
@@ -646,6 +653,32 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 		sync_check(pl, want->name, wm->name, cm ? cm->check : NULL, wm->check);
 	}
 	sync_check(pl, want->name, NULL, cur ? cur->check : NULL, want->check);
+}
+
+/* Delete what the file lacks (with --prune), then add and update what it has; print the lines. */
+static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, sbuf_t *sum)
+{
+	plan_t *pl = arg;
+	const db_config_t *want = pl->want;
+
+	pl->out = sum;
+	for (size_t i = 0; pl->prune && i < cur->npools; i++)
+		if (!db_config_pool(want, cur->pools[i].name)) {
+			sbuf_printf(sum, "- pool %s\n", cur->pools[i].name);
+			pl->changes++;
+			DO(pl, db_pool_delete(c->db, cur->pools[i].name));
+		}
+	for (size_t i = 0; i < want->npools; i++)
+		sync_pool(pl, db_config_pool(cur, want->pools[i].name), &want->pools[i]);
+	if (pl->err)
+		return pl->err;
+	if (!pl->changes)
+		return CTL_OK;
+	fputs(sum->s, stdout);
+	if (c->dry_run)
+		printf("dry run: %d change%s not written\n", pl->changes,
+		       pl->changes == 1 ? "" : "s");
+	return CTL_OK;
 }
 
 static const ctl_optdef_t apply_opts[] = {
@@ -691,67 +724,24 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 	ctl_args_t a;
 	reader_t r = { .c = c };
 	plan_t pl = { .c = c };
-	db_config_t *want = NULL, *cur = NULL;
 	json_t *root = NULL;
-	char *buf = NULL, err[512];
+	char *buf, err[512];
 	size_t len = 0;
 	int ret, e;
 
-	ret = ctl_args_parse(c, argc, argv, apply_opts, &a);
-	if (ret)
-		return ret;
-	if (a.help) {
-		ctl_help(c->cmd);
-		return CTL_OK;
-	}
+	PARSE_ARGS(c, argc, argv, apply_opts, &a);
 	if (a.npos != 1)
 		return ctl_invalid(c, a.npos ? "%s: unexpected argument" : "missing FILE",
 				   a.npos ? a.pos[1] : "");
 	pl.prune = ctl_flag(&a, "--prune");
-	pl.dry = ctl_flag(&a, "--dry-run");
+	c->dry_run = ctl_flag(&a, "--dry-run");
 	if (!(buf = read_file(a.pos[0], &len, &e)))
 		return ctl_fail(c, "%s: %s", a.pos[0], strerror(e));
-	if (ctl_json_load(buf, len, &root, err, sizeof(err))) {
+	if (ctl_json_load(buf, len, &root, err, sizeof(err)))
 		ret = ctl_invalid(c, "%s: %s", a.pos[0], err);
-		goto out;
-	}
-	if ((ret = read_config(&r, root, &want)))
-		goto out;
-	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cur)))
-		goto out;
-
-	for (size_t i = 0; pl.prune && i < cur->npools; i++)
-		if (!db_config_pool(want, cur->pools[i].name)) {
-			sbuf_printf(&pl.out, "- pool %s\n", cur->pools[i].name);
-			pl.changes++;
-			DO(&pl, db_pool_delete(c->db, cur->pools[i].name));
-		}
-	for (size_t i = 0; i < want->npools; i++)
-		sync_pool(&pl, db_config_pool(cur, want->pools[i].name), &want->pools[i]);
-	if (pl.err) {
-		ret = ctl_db_fail(c, pl.err);
-		goto out;
-	}
-	if (!pl.changes) {
-		printf("no changes\n");
-		ret = CTL_OK;
-		goto out;
-	}
-	fputs(pl.out.s, stdout);
-	if (pl.dry) {
-		printf("dry run: %d change%s not written\n", pl.changes,
-		       pl.changes == 1 ? "" : "s");
-		ret = CTL_OK;
-		goto out;
-	}
-	pl.out.s[--pl.out.len] = '\0';
-	ret = ctl_commit_change(c, pl.out.s);
-out:
-	if (c->db)
-		db_rollback(c->db);
-	sbuf_free(&pl.out);
-	db_config_free(want);
-	db_config_free(cur);
+	else if (!(ret = read_config(&r, root, &pl.want)))
+		ret = ctl_change_run(c, apply_edit, &pl);
+	db_config_free(pl.want);
 	json_decref(root);
 	free(buf);
 	return ret;

@@ -22,6 +22,7 @@ typedef struct ctl {
 	const char *cmd; /* "member add", for messages */
 	const char *db_path;
 	bool json;
+	bool dry_run;  /* apply --dry-run: ctl_change_run() rolls back instead of committing */
 	char *cmdline; /* the command line as the journal records it, owned */
 	db_t *db;
 } ctl_t;
@@ -43,29 +44,27 @@ int ctl_fail(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * current schema.  Returns CTL_OK or CTL_FAIL (message printed).
  */
 int ctl_open(ctl_t *c);
-/** Report a failed database call (CTL_FAIL, or CTL_INVALID for a constraint). */
+/** Report a failed database call, rolling back what it was part of; returns CTL_FAIL. */
 int ctl_db_fail(ctl_t *c, int err);
-/** BEGIN IMMEDIATE and load the configuration inside it; CTL_OK or CTL_FAIL. */
-int ctl_begin_change(ctl_t *c, db_config_t **cfg);
-/** Journal the change with summary and commit; rolls back on failure. */
-int ctl_commit_change(ctl_t *c, const char *summary);
 
 /*
  * What a change command does to the configuration, inside ctl_change_run()'s
  * write transaction: cfg is the configuration as it is (borrowed), arg the
  * command's own.  It writes through c->db and adds a line ending in "\n" to
  * sum for each thing it changes ("+ pool www.example.com."); they are the
- * journal entry.  Returns CTL_OK (sum empty: there was nothing to change),
- * CTL_FAIL or CTL_INVALID after printing why, or a negative code from a db_*
- * call for ctl_change_run() to report.
+ * journal entry (apply prints them too).  Under c->dry_run nothing it writes
+ * is kept.  Returns CTL_OK (sum empty: there was nothing to change), CTL_FAIL
+ * or CTL_INVALID after printing why, or a negative code from a db_* call for
+ * ctl_change_run() to report.
  */
 typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum);
 
 /**
  * Make one change: open the database, begin the write transaction, load
  * the configuration, run edit, then journal and commit what it wrote, or
- * roll back.  Prints "no changes" when edit wrote nothing.  Returns the exit
- * status (enum ctl_exit), its reason printed.
+ * roll back: on failure, and after a c->dry_run edit.  Prints "no changes"
+ * when edit wrote nothing.  Returns the exit status (enum ctl_exit), its
+ * reason printed.
  */
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
 

@@ -91,7 +91,8 @@ int ctl_open(ctl_t *c)
 	return CTL_OK;
 }
 
-int ctl_begin_change(ctl_t *c, db_config_t **cfg)
+/* BEGIN IMMEDIATE and load the configuration inside it; CTL_OK or CTL_FAIL. */
+static int begin_change(ctl_t *c, db_config_t **cfg)
 {
 	int ret = db_begin_write(c->db);
 	if (ret)
@@ -121,7 +122,8 @@ static char *actor(void)
 	return gslb_strdup(buf);
 }
 
-int ctl_commit_change(ctl_t *c, const char *summary)
+/* Journal the change with summary and commit; rolls back on failure. */
+static int commit_change(ctl_t *c, const char *summary)
 {
 	char *who = actor();
 	int ret = db_journal_add(c->db, who, c->cmdline, summary);
@@ -139,7 +141,7 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 	sbuf_t sum = { 0 };
 	int ret;
 
-	if ((ret = ctl_open(c)) || (ret = ctl_begin_change(c, &cfg)))
+	if ((ret = ctl_open(c)) || (ret = begin_change(c, &cfg)))
 		goto out;
 	ret = edit(c, cfg, arg, &sum);
 	if (ret < 0)
@@ -150,10 +152,12 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 		printf("no changes\n");
 		goto out;
 	}
+	if (c->dry_run)
+		goto out;
 	sum.s[--sum.len] = '\0';
-	ret = ctl_commit_change(c, sum.s);
+	ret = commit_change(c, sum.s);
 out:
-	/* Nothing of a change that failed or found nothing to do is kept. */
+	/* Nothing of a change that failed, found nothing to do or was a dry run is kept. */
 	if (c->db)
 		db_rollback(c->db);
 	db_config_free(cfg);
