@@ -14,7 +14,7 @@ typedef struct target_reg target_reg_t;
 typedef struct server_targets {
 	health_target_conf_t *t;
 	size_t n;
-	char (*hosts)[256];
+	char (*hosts)[HEALTH_HOST_MAX + 1];
 	uint64_t digest; /* changes whenever anything handed to the health loop changes */
 } server_targets_t;
 
@@ -37,7 +37,7 @@ void server_targets_clear(server_targets_t *t);
  * The probe gslbd runs for address (a member address of pool p) under check
  * c, into hc: c's settings with the defaults of those unset, its --target
  * or else address with its port, its Host header written into host
- * (host_len bytes, 256 are enough), which hc->host points to; the other
+ * (host_len bytes, HEALTH_HOST_MAX + 1 are enough), which hc->host points to; the other
  * strings are borrowed from c.  health_target_key() of hc is the key gslbd
  * stores the address's health under.  Returns 0, or -EINVAL when the check
  * has no port or the address is not an IP address (gslbd does not probe it).

@@ -540,7 +540,7 @@ static void rng_seed(uint64_t rng[2])
 int cmd_explain(ctl_t *c, int argc, char **argv)
 {
 	ctl_args_t a;
-	char name[256], why[WHY_MAX];
+	char name[DNS_NAME_MAX + 1], why[WHY_MAX];
 	const char *type, *geoip;
 	const db_pool_t *dp;
 	struct client cl;

@@ -144,7 +144,7 @@ static void check_text(const char *indent, const db_check_t *k)
 int cmd_pool_show(ctl_t *c, int argc, char **argv)
 {
 	ctl_args_t a;
-	char name[256], why[WHY_MAX];
+	char name[DNS_NAME_MAX + 1], why[WHY_MAX];
 	db_config_t *cfg = NULL;
 	jw_t w;
 	int ret;
@@ -247,7 +247,7 @@ int cmd_export(ctl_t *c, int argc, char **argv)
 static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr, char **probe)
 {
 	const db_check_t *k = m->check ? m->check : p->check;
-	char key[HEALTH_KEY_MAX], pkey[HEALTH_KEY_MAX], host[256];
+	char key[HEALTH_KEY_MAX], pkey[HEALTH_KEY_MAX], host[HEALTH_HOST_MAX + 1];
 	health_check_conf_t hc;
 
 	if (probe)
@@ -283,7 +283,7 @@ static const ctl_optdef_t status_opts[] = {
 int cmd_status(ctl_t *c, int argc, char **argv)
 {
 	ctl_args_t a;
-	char name[256], why[WHY_MAX], t1[32], t2[32];
+	char name[DNS_NAME_MAX + 1], why[WHY_MAX], t1[32], t2[32];
 	const char *zones;
 	zone_set_t *set = NULL;
 	db_config_t *cfg = NULL;
@@ -536,7 +536,7 @@ static const char *keymap_find(const keymap_t *km, const char *key, const char *
 int cmd_history(ctl_t *c, int argc, char **argv)
 {
 	ctl_args_t a;
-	char name[256], why[WHY_MAX], t[32];
+	char name[DNS_NAME_MAX + 1], why[WHY_MAX], t[32];
 	db_config_t *cfg = NULL;
 	keymap_t km = { 0 };
 	db_event_t *ev[2] = { NULL, NULL };

@@ -108,12 +108,17 @@ const char *health_probe_key(const health_check_conf_t *c, char *buf, size_t len
 		port = ntohs(s6->sin6_port);
 		v6 = true;
 	}
+	/*
+	 * Host and path are cut at HEALTH_PATH_MAX bytes each, which bounds the
+	 * key whatever the caller passes (HEALTH_KEY_MAX allows for both);
+	 * neither is longer in a configuration gslbctl wrote.
+	 */
 	if (c->type == HEALTH_TCP)
 		snprintf(buf, len, "tcp %s%s%s:%u", v6 ? "[" : "", a, v6 ? "]" : "", port);
 	else
-		snprintf(buf, len, "%s %s%s%s:%u %.512s%.512s", type_name(c->type), v6 ? "[" : "",
-			 a, v6 ? "]" : "", port, c->host && *c->host ? c->host : a,
-			 c->path && *c->path ? c->path : "/");
+		snprintf(buf, len, "%s %s%s%s:%u %.*s%.*s", type_name(c->type), v6 ? "[" : "", a,
+			 v6 ? "]" : "", port, HEALTH_PATH_MAX, c->host && *c->host ? c->host : a,
+			 HEALTH_PATH_MAX, c->path && *c->path ? c->path : "/");
 	return buf;
 }
 

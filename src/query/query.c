@@ -375,7 +375,7 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 		if (l == 0)
 			break;
 		size_t off = pos - DNS_HEADER_LEN;
-		if (l > 63 || off + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
+		if (l > DNS_LABEL_MAX || off + 1 + l >= DNS_NAME_MAX || pos + 1 + l >= len)
 			return PARSE_FORMERR_NOQ;
 		q->label_off[labels++] = (uint8_t)off;
 		pos += 1 + (size_t)l;
