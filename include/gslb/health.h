@@ -55,6 +55,18 @@ typedef struct health_range {
 #define HEALTH_PATH_MAX 512	    /* bytes of a check's request target */
 #define HEALTH_HOST_MAX 255	    /* bytes of a check's Host header and SNI */
 #define HEALTH_BODY_MAX (64 * 1024) /* match looks at this much of the body */
+#define HEALTH_MATCH_MAX 1024	    /* bytes of a check's match text */
+
+/*
+ * The ranges of a check's numbers (gslbctl(8), check set): gslbctl refuses
+ * what is outside them, and so do the CHECK constraints of src/db/schema.sql,
+ * which cannot name these (tests/unit/test_schema_limits.c keeps the two
+ * equal).  The timeout is from 1 ms to less than the interval.
+ */
+#define HEALTH_INTERVAL_MS_MIN 1000
+#define HEALTH_INTERVAL_MS_MAX 3600000
+#define HEALTH_RISE_MAX 100 /* results in a row, from 1 */
+#define HEALTH_FALL_MAX 100
 
 /* A check's values where its configuration gives none (gslbctl(8), check set). */
 #define HEALTH_INTERVAL_MS_DEFAULT 10000

@@ -59,6 +59,17 @@ enum lb_admin {
 #define LB_ADDRS_MAX 64	      /* per member and family */
 #define LB_MEMBER_NAME_MAX 63 /* bytes of a member's name */
 
+/*
+ * The ranges of a pool's and a member's numbers (gslbctl(8)): gslbctl
+ * refuses what is outside them, and so do the CHECK constraints of
+ * src/db/schema.sql, which cannot name these (tests/unit/test_schema_limits.c
+ * keeps the two equal).
+ */
+#define LB_TTL_MAX 86400    /* seconds: ttl 0 to this, degraded ttl 1 to this */
+#define LB_ANSWERS_MAX 64   /* addresses in one answer, from 1 */
+#define LB_WEIGHT_MAX 65535 /* from 0, which is chosen only when nothing else can be */
+#define LB_PRIORITY_MAX 255 /* from 1, the most preferred */
+
 typedef struct lb_addr {
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];

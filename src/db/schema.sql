@@ -5,6 +5,8 @@
 -- user_version.  A version 1 file is brought here by src/db/migrate_v2.sql instead, which creates
 -- the same tables with the same text: keep the two in step (tests/integration/test_storage.py
 -- compares the results).
+-- The ranges in the CHECK constraints are those gslbctl enforces, named in include/gslb/lb.h (pools
+-- and members) and include/gslb/health.h (checks); tests/unit/test_schema_limits.c keeps them equal.
 -- A balanced name.  name is the lowercased FQDN with its trailing dot.
 CREATE TABLE pool (
 	id INTEGER PRIMARY KEY,

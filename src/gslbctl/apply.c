@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "gslb/core.h"
+#include "gslb/dns.h"
+#include "gslb/health.h"
 #include "gslbctl.h"
 
 /* Where in the file a value is, for messages: "pools[0].members[2].weight". */
@@ -152,30 +154,16 @@ static const json_t *get(reader_t *r, const json_t *o, const char *path, const c
 	return v;
 }
 
-static int get_uint(reader_t *r, const json_t *o, const char *path, const char *key,
-		    unsigned long lo, unsigned long hi, unsigned long *v)
+/* Number f of an object into *v: 1 when it is there, 0 when it is not (*v as it was), or -1. */
+static int get_num(reader_t *r, const json_t *o, const char *path, enum num_field f, uint32_t *v)
 {
 	jpath_t p;
 	char num[NUMBER_LEN];
-	const json_t *j = get(r, o, path, key, K_NUMBER, false, p.s);
+	const json_t *j = get(r, o, path, num_fields[f].key, K_NUMBER, false, p.s);
 	if (!j)
 		return r->ret ? -1 : 0;
 	number_text(j, num);
-	if (val_uint(num, lo, hi, v, r->why))
-		return bad(r, p.s, "%s", r->why);
-	return 1;
-}
-
-static int get_seconds(reader_t *r, const json_t *o, const char *path, const char *key, uint32_t lo,
-		       uint32_t hi, uint32_t *ms)
-{
-	jpath_t p;
-	char num[NUMBER_LEN];
-	const json_t *j = get(r, o, path, key, K_NUMBER, false, p.s);
-	if (!j)
-		return r->ret ? -1 : 0;
-	number_text(j, num);
-	if (val_seconds(num, lo, hi, ms, r->why))
+	if (val_num(f, num, v, r->why))
 		return bad(r, p.s, "%s", r->why);
 	return 1;
 }
@@ -230,7 +218,7 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 					    "match",  "interval", "timeout", "rise", "fall",
 					    "target", "insecure", NULL };
 	jpath_t p;
-	unsigned long v;
+	uint32_t v;
 	db_check_t *ck = gslb_calloc(1, sizeof(*ck));
 	const json_t *j;
 	int t, got;
@@ -244,11 +232,11 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 		goto fail;
 	}
 	ck->type = (uint8_t)t;
-	if ((got = get_uint(r, o, path, "port", 1, 65535, &v)) < 0)
+	if ((got = get_num(r, o, path, NUM_PORT, &v)) < 0)
 		goto fail;
 	ck->port = got ? (uint16_t)v : 0;
 	if (!got && ck->type == DB_CHECK_TCP) {
-		sub(p.s, path, "port");
+		sub(p.s, path, num_fields[NUM_PORT].key);
 		bad(r, p.s, "required for type tcp");
 		goto fail;
 	}
@@ -266,24 +254,26 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 		bad(r, p.s, "only for http and https checks");
 		goto fail;
 	}
-	ck->interval_ms = 10000;
-	if (get_seconds(r, o, path, "interval", 1000, 3600000, &ck->interval_ms) < 0)
+	ck->interval_ms = HEALTH_INTERVAL_MS_DEFAULT;
+	if (get_num(r, o, path, NUM_INTERVAL, &ck->interval_ms) < 0)
 		goto fail;
-	ck->timeout_ms = ck->interval_ms / 2 < 2000 ? ck->interval_ms / 2 : 2000;
-	if ((got = get_seconds(r, o, path, "timeout", 1, 3600000, &ck->timeout_ms)) < 0)
+	ck->timeout_ms = ck->interval_ms / 2 < HEALTH_TIMEOUT_MS_DEFAULT
+				 ? ck->interval_ms / 2
+				 : HEALTH_TIMEOUT_MS_DEFAULT;
+	if ((got = get_num(r, o, path, NUM_TIMEOUT, &ck->timeout_ms)) < 0)
 		goto fail;
 	if (got && ck->timeout_ms >= ck->interval_ms) {
-		sub(p.s, path, "timeout");
+		sub(p.s, path, num_fields[NUM_TIMEOUT].key);
 		bad(r, p.s, "is not less than the interval");
 		goto fail;
 	}
-	ck->rise = 2;
-	ck->fall = 3;
-	if ((got = get_uint(r, o, path, "rise", 1, 100, &v)) < 0)
+	ck->rise = HEALTH_RISE_DEFAULT;
+	ck->fall = HEALTH_FALL_DEFAULT;
+	if ((got = get_num(r, o, path, NUM_RISE, &v)) < 0)
 		goto fail;
 	if (got)
 		ck->rise = (uint8_t)v;
-	if ((got = get_uint(r, o, path, "fall", 1, 100, &v)) < 0)
+	if ((got = get_num(r, o, path, NUM_FALL, &v)) < 0)
 		goto fail;
 	if (got)
 		ck->fall = (uint8_t)v;
@@ -324,7 +314,7 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 					    "networks", "check",     NULL };
 	jpath_t p, q;
 	const json_t *j;
-	unsigned long v;
+	uint32_t v;
 	int got;
 
 	if (need_object(r, o, path) || only_keys(r, o, path, keys))
@@ -357,11 +347,11 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 		if (m->naddresses > CFG_ADDRESSES_MAX)
 			return bad(r, p.s, "more than %d addresses", CFG_ADDRESSES_MAX);
 	}
-	if ((got = get_uint(r, o, path, "weight", 0, 65535, &v)) < 0)
+	if ((got = get_num(r, o, path, NUM_WEIGHT, &v)) < 0)
 		return -1;
 	if (got)
 		m->weight = (uint16_t)v;
-	if ((got = get_uint(r, o, path, "priority", 1, 255, &v)) < 0)
+	if ((got = get_num(r, o, path, NUM_PRIORITY, &v)) < 0)
 		return -1;
 	if (got)
 		m->priority = (uint8_t)v;
@@ -414,9 +404,9 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 					    "degraded_ttl", "answers", "fallback",
 					    "check",	    "members", NULL };
 	jpath_t p, q;
-	char name[256];
+	char name[DNS_NAME_MAX + 1];
 	const json_t *j;
-	unsigned long v;
+	uint32_t v;
 	int got;
 
 	if (need_object(r, o, path) || only_keys(r, o, path, keys))
@@ -435,16 +425,14 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 	} else if (r->ret) {
 		return -1;
 	}
-	if ((got = get_uint(r, o, path, "ttl", 0, 86400, &v)) < 0)
+	if (get_num(r, o, path, NUM_TTL, &pl->ttl) < 0)
 		return -1;
-	if (got)
-		pl->ttl = (uint32_t)v;
-	if ((j = json_object_get(o, "degraded_ttl")) && !json_is_null(j)) {
-		if ((got = get_uint(r, o, path, "degraded_ttl", 1, 86400, &v)) < 0)
+	if ((j = json_object_get(o, num_fields[NUM_DEGRADED_TTL].key)) && !json_is_null(j)) {
+		if (get_num(r, o, path, NUM_DEGRADED_TTL, &v) < 0)
 			return -1;
 		pl->degraded_ttl = (int32_t)v;
 	}
-	if ((got = get_uint(r, o, path, "answers", 1, 64, &v)) < 0)
+	if ((got = get_num(r, o, path, NUM_ANSWERS, &v)) < 0)
 		return -1;
 	if (got)
 		pl->answers = (uint8_t)v;

@@ -188,6 +188,24 @@ static int change_cmd_run(ctl_t *c, int argc, char **argv, const struct change_c
 	return ret;
 }
 
+/*
+ * The value of number f's option into *v: 1 when it is given, 0 when it is
+ * not (*v as it was), -1 after saying why it is refused.
+ */
+static int opt_num(ctl_t *c, const ctl_args_t *a, enum num_field f, uint32_t *v)
+{
+	char why[WHY_MAX];
+	const char *s = ctl_arg(a, num_fields[f].opt);
+
+	if (!s)
+		return 0;
+	if (val_num(f, s, v, why)) {
+		ctl_invalid(c, "%s: %s", num_fields[f].opt, why);
+		return -1;
+	}
+	return 1;
+}
+
 /* ---- pools ---- */
 
 static const ctl_optdef_t pool_opts[] = {
@@ -198,9 +216,9 @@ static const ctl_optdef_t pool_opts[] = {
 
 static int pool_opts_apply(ctl_t *c, const ctl_args_t *a, db_pool_t *p)
 {
-	char why[WHY_MAX];
-	unsigned long v;
 	const char *s;
+	uint32_t v;
+	int got;
 
 	if ((s = ctl_arg(a, "--policy"))) {
 		int pol = db_policy_parse(s);
@@ -208,25 +226,18 @@ static int pool_opts_apply(ctl_t *c, const ctl_args_t *a, db_pool_t *p)
 			return ctl_invalid(c, "--policy: %s is not weighted, failover or geo", s);
 		p->policy = (uint8_t)pol;
 	}
-	if ((s = ctl_arg(a, "--ttl"))) {
-		if (val_uint(s, 0, 86400, &v, why))
-			return ctl_invalid(c, "--ttl: %s", why);
-		p->ttl = (uint32_t)v;
-	}
-	if ((s = ctl_arg(a, "--degraded-ttl"))) {
-		if (strcmp(s, "default") == 0) {
-			p->degraded_ttl = -1;
-		} else {
-			if (val_uint(s, 1, 86400, &v, why))
-				return ctl_invalid(c, "--degraded-ttl: %s", why);
-			p->degraded_ttl = (int32_t)v;
-		}
-	}
-	if ((s = ctl_arg(a, "--answers"))) {
-		if (val_uint(s, 1, 64, &v, why))
-			return ctl_invalid(c, "--answers: %s", why);
+	if (opt_num(c, a, NUM_TTL, &p->ttl) < 0)
+		return CTL_INVALID;
+	if ((s = ctl_arg(a, "--degraded-ttl")) && strcmp(s, "default") == 0)
+		p->degraded_ttl = -1;
+	else if ((got = opt_num(c, a, NUM_DEGRADED_TTL, &v)) < 0)
+		return CTL_INVALID;
+	else if (got)
+		p->degraded_ttl = (int32_t)v;
+	if ((got = opt_num(c, a, NUM_ANSWERS, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		p->answers = (uint8_t)v;
-	}
 	if ((s = ctl_arg(a, "--fallback"))) {
 		if (strcmp(s, "all") != 0 && strcmp(s, "none") != 0)
 			return ctl_invalid(c, "--fallback: %s is not all or none", s);
@@ -315,8 +326,9 @@ static const ctl_optdef_t member_opts[] = {
 static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool add)
 {
 	char why[WHY_MAX], buf[64];
-	unsigned long v;
 	const char *s;
+	uint32_t v;
+	int got;
 	bool addr_seen = false, net_seen = false;
 
 	for (size_t i = 0; i < a->nopt; i++) {
@@ -361,16 +373,14 @@ static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool
 	}
 	if (add && !addr_seen)
 		return ctl_invalid(c, "--address: at least one address is required");
-	if ((s = ctl_arg(a, "--weight"))) {
-		if (val_uint(s, 0, 65535, &v, why))
-			return ctl_invalid(c, "--weight: %s", why);
+	if ((got = opt_num(c, a, NUM_WEIGHT, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		m->weight = (uint16_t)v;
-	}
-	if ((s = ctl_arg(a, "--priority"))) {
-		if (val_uint(s, 1, 255, &v, why))
-			return ctl_invalid(c, "--priority: %s", why);
+	if ((got = opt_num(c, a, NUM_PRIORITY, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		m->priority = (uint8_t)v;
-	}
 	if ((s = ctl_arg(a, "--location"))) {
 		if (!*s && !add) {
 			m->has_location = false;
@@ -539,21 +549,20 @@ static int check_opts_apply(ctl_t *c, const ctl_args_t *a, bool member, db_check
 {
 	char why[WHY_MAX];
 	const char *s;
-	unsigned long v;
-	int t;
+	uint32_t v;
+	int t, got;
 
 	if (!(s = ctl_arg(a, "--type")))
 		return ctl_invalid(c, "--type: required (tcp, http or https)");
 	if ((t = db_check_type_parse(s)) < 0)
 		return ctl_invalid(c, "--type: %s is not tcp, http or https", s);
 	ck->type = (uint8_t)t;
-	if ((s = ctl_arg(a, "--port"))) {
-		if (val_uint(s, 1, 65535, &v, why))
-			return ctl_invalid(c, "--port: %s", why);
+	if ((got = opt_num(c, a, NUM_PORT, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		ck->port = (uint16_t)v;
-	} else if (ck->type == DB_CHECK_TCP) {
+	else if (ck->type == DB_CHECK_TCP)
 		return ctl_invalid(c, "--port: required for --type tcp");
-	}
 	static const char *const http_only[] = { "--path", "--host", "--expect", "--match" };
 	for (size_t i = 0; i < ARRAY_SIZE(http_only); i++)
 		if (ck->type == DB_CHECK_TCP && ctl_arg(a, http_only[i]))
@@ -567,33 +576,29 @@ static int check_opts_apply(ctl_t *c, const ctl_args_t *a, bool member, db_check
 	if ((s = ctl_arg(a, "--match")) && val_match(s, why))
 		return ctl_invalid(c, "--match: %s", why);
 	ck->interval_ms = HEALTH_INTERVAL_MS_DEFAULT;
-	if ((s = ctl_arg(a, "--interval")) && val_seconds(s, 1000, 3600000, &ck->interval_ms, why))
-		return ctl_invalid(c, "--interval: %s", why);
+	if (opt_num(c, a, NUM_INTERVAL, &ck->interval_ms) < 0)
+		return CTL_INVALID;
 	ck->timeout_ms = ck->interval_ms / 2 < HEALTH_TIMEOUT_MS_DEFAULT
 				 ? ck->interval_ms / 2
 				 : HEALTH_TIMEOUT_MS_DEFAULT;
-	if ((s = ctl_arg(a, "--timeout"))) {
-		if (val_seconds(s, 1, 3600000, &ck->timeout_ms, why))
-			return ctl_invalid(c, "--timeout: %s", why);
-		if (ck->timeout_ms >= ck->interval_ms) {
-			char iv[16];
-			fmt_seconds(iv, sizeof(iv), ck->interval_ms);
-			return ctl_invalid(c, "--timeout: %s is not less than the interval (%s s)",
-					   s, iv);
-		}
+	if ((got = opt_num(c, a, NUM_TIMEOUT, &ck->timeout_ms)) < 0)
+		return CTL_INVALID;
+	if (got && ck->timeout_ms >= ck->interval_ms) {
+		char iv[16];
+		fmt_seconds(iv, sizeof(iv), ck->interval_ms);
+		return ctl_invalid(c, "--timeout: %s is not less than the interval (%s s)",
+				   ctl_arg(a, "--timeout"), iv);
 	}
 	ck->rise = HEALTH_RISE_DEFAULT;
 	ck->fall = HEALTH_FALL_DEFAULT;
-	if ((s = ctl_arg(a, "--rise"))) {
-		if (val_uint(s, 1, 100, &v, why))
-			return ctl_invalid(c, "--rise: %s", why);
+	if ((got = opt_num(c, a, NUM_RISE, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		ck->rise = (uint8_t)v;
-	}
-	if ((s = ctl_arg(a, "--fall"))) {
-		if (val_uint(s, 1, 100, &v, why))
-			return ctl_invalid(c, "--fall: %s", why);
+	if ((got = opt_num(c, a, NUM_FALL, &v)) < 0)
+		return CTL_INVALID;
+	if (got)
 		ck->fall = (uint8_t)v;
-	}
 	if ((s = ctl_arg(a, "--target"))) {
 		int fam;
 		if (!member)

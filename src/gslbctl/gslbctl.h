@@ -130,6 +130,39 @@ int val_member_address(const char *s, char *out, int *family, char *why);
 int val_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v, char *why);
 /** Decimal seconds ("0.5", at most 3 decimals) in lo_ms..hi_ms. */
 int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, char *why);
+
+/* The numbers of a configuration, each read from an option and from apply's JSON. */
+enum num_field {
+	NUM_TTL,
+	NUM_DEGRADED_TTL,
+	NUM_ANSWERS,
+	NUM_WEIGHT,
+	NUM_PRIORITY,
+	NUM_PORT,
+	NUM_INTERVAL,
+	NUM_TIMEOUT,
+	NUM_RISE,
+	NUM_FALL,
+	NUM_FIELDS
+};
+
+typedef struct num_field_def {
+	const char *opt; /* "--degraded-ttl" */
+	const char *key; /* "degraded_ttl", in apply's and export's JSON */
+	bool seconds;	 /* decimal seconds read into milliseconds, else a whole number */
+	uint32_t lo, hi; /* the range, in milliseconds for seconds */
+} num_field_def_t;
+
+/*
+ * Indexed by enum num_field (src/gslbctl/fields.c): the ranges of
+ * include/gslb/lb.h and include/gslb/health.h, in one place for the options
+ * and the JSON keys.
+ */
+extern const num_field_def_t num_fields[NUM_FIELDS];
+
+/** s as field f (val_uint() or val_seconds() in its range) into *v. */
+int val_num(enum num_field f, const char *s, uint32_t *v, char *why);
+
 int val_location(const char *s, double *lat, double *lon, char *why);
 #define LOCATION_LEN (2 * JSON_DOUBLE_LEN)
 /** "LAT,LON" as val_location() reads it back: plain decimals that round-trip, never "5e+01". */

@@ -208,6 +208,19 @@ int val_seconds(const char *s, uint32_t lo_ms, uint32_t hi_ms, uint32_t *ms, cha
 	return 0;
 }
 
+int val_num(enum num_field f, const char *s, uint32_t *v, char *why)
+{
+	const num_field_def_t *d = &num_fields[f];
+	unsigned long x;
+
+	if (d->seconds)
+		return val_seconds(s, d->lo, d->hi, v, why);
+	if (val_uint(s, d->lo, d->hi, &x, why))
+		return -1;
+	*v = (uint32_t)x;
+	return 0;
+}
+
 /*
  * A decimal number in degrees; strtod alone would take "nan", "inf", hex and
  * exponents.  As long as anything fmt_location() writes, so export reads back.
@@ -403,8 +416,8 @@ int val_match(const char *s, char *why)
 {
 	if (!*s)
 		return why_set(why, "empty string");
-	if (strlen(s) > 1024)
-		return why_set(why, "longer than 1024 bytes");
+	if (strlen(s) > HEALTH_MATCH_MAX)
+		return why_set(why, "longer than %d bytes", HEALTH_MATCH_MAX);
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 && *p != '\t')
 			return why_set(why, "contains a control character");
