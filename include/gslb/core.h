@@ -66,6 +66,14 @@ void *gslb_calloc(size_t nmemb, size_t n);
 void *gslb_realloc(void *p, size_t n);
 char *gslb_strdup(const char *s);
 
+/**
+ * Hash of len bytes of data, for in-memory hash tables: seeded per process
+ * (so crafted keys cannot all land in one chain, and no value may be stored
+ * or compared across processes), fast on short keys.  The answer path hashes
+ * each name once with it (zone_name_hash()).
+ */
+uint32_t gslb_hash(const void *data, size_t len);
+
 /*
  * qsort() for arrays that may be empty: qsort wants a valid pointer even for
  * zero elements (an empty array here is often NULL), and fewer than two

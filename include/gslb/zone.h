@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "gslb/core.h"
+
 /*
  * Wire blocks.  Every RRset is stored as the exact bytes it takes in a
  * response, one RR after another:
@@ -106,8 +108,15 @@ typedef struct zone {
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
 
-/** Hash of a lowercased wire name of len bytes (seeded per process). */
-uint32_t zone_name_hash(const uint8_t *lname, size_t len);
+/**
+ * Hash of a lowercased wire name of len bytes.  Zones, pool sets and the
+ * answer path all hash names with it, so one hash per query name serves
+ * every table the answer path looks in.
+ */
+static inline uint32_t zone_name_hash(const uint8_t *lname, size_t len)
+{
+	return gslb_hash(lname, len);
+}
 
 /**
  * Start a zone whose apex is the wire name apex (any case).  Returns NULL

@@ -69,18 +69,9 @@ void server_metrics_free(server_metrics_t *m)
 	free(m);
 }
 
-/* FNV-1a: the keys are short and the table is touched only when a snapshot is built. */
-static uint32_t key_hash(const char *k, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 16777619u;
-	return h;
-}
-
 static slot_entry_t *slot_find(slot_entry_t *table, uint32_t mask, const char *k, size_t n)
 {
-	for (uint32_t i = key_hash(k, n) & mask;; i = (i + 1) & mask) {
+	for (uint32_t i = gslb_hash(k, n) & mask;; i = (i + 1) & mask) {
 		slot_entry_t *e = &table[i];
 		if (!e->key || (e->key_len == n && memcmp(e->key, k, n) == 0))
 			return e;

@@ -3,57 +3,12 @@
 #include "gslb/zone.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
-
-/* ---- hashing ---- */
-
-static uint64_t hash_seed;
-static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
-
-static void hash_seed_init(void)
-{
-	/* A per-process seed keeps crafted names from all landing in one chain. */
-	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed))
-		hash_seed = 0x6a09e667f3bcc909ULL ^ (uint64_t)(uintptr_t)&hash_seed;
-}
-
-uint32_t zone_name_hash(const uint8_t *lname, size_t len)
-{
-	uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL);
-	bool whole_word = len >= 8;
-	while (len >= 8) {
-		uint64_t v;
-		memcpy(&v, lname, 8);
-		h = (h ^ v) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		lname += 8;
-		len -= 8;
-	}
-	/* The last 1-7 bytes: one load ending at the end of the name when it is long enough. */
-	uint64_t v = 0;
-	if (len && whole_word) {
-		memcpy(&v, lname + len - 8, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		v >>= 8 * (8 - len);
-#else
-		v <<= 8 * (8 - len);
-#endif
-	} else {
-		for (size_t i = 0; i < len; i++)
-			v = v << 8 | lname[i];
-	}
-	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 29;
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (uint32_t)(h >> 32);
-}
 
 /* ---- building ---- */
 
@@ -93,7 +48,6 @@ static uint32_t arena_put(struct zone_build *b, const void *p, size_t n)
 
 zone_t *zone_new(const uint8_t *apex)
 {
-	pthread_once(&hash_once, hash_seed_init);
 	int len = dns_name_len(apex, DNS_NAME_MAX);
 	if (len < 0)
 		return NULL;
@@ -850,7 +804,6 @@ void zone_unref(zone_t *z)
 
 zone_set_t *zone_set_new(void)
 {
-	pthread_once(&hash_once, hash_seed_init);
 	zone_set_t *s = gslb_calloc(1, sizeof(*s));
 	s->min_labels = 255;
 	return s;
