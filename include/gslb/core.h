@@ -74,6 +74,17 @@ char *gslb_strdup(const char *s);
  */
 uint32_t gslb_hash(const void *data, size_t len);
 
+/**
+ * Unix time in milliseconds (CLOCK_REALTIME): for what is stored or shown as
+ * a date.  It jumps when the system clock is set.
+ */
+int64_t gslb_wall_ms(void);
+/**
+ * Milliseconds since an arbitrary start that never jumps (CLOCK_MONOTONIC):
+ * for deadlines and durations within the process.
+ */
+uint64_t gslb_mono_ms(void);
+
 /*
  * qsort() for arrays that may be empty: qsort wants a valid pointer even for
  * zero elements (an empty array here is often NULL), and fewer than two

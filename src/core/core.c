@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Error strings, stderr logging, checked allocation and the hash of the in-memory tables. */
+/* Error strings, stderr logging, checked allocation, the hash of the in-memory tables, the clocks. */
 #include "gslb/core.h"
 
 #include <errno.h>
@@ -157,4 +157,20 @@ uint32_t gslb_hash(const void *data, size_t len)
 	h ^= h >> 29;
 	h *= 0x9e3779b97f4a7c15ULL;
 	return (uint32_t)(h >> 32);
+}
+
+/* ---- clocks ---- */
+
+int64_t gslb_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t gslb_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
@@ -458,9 +457,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 {
 	sbuf_t b = { 0 };
 	const gslb_snapshot_t *snap = *m->src.cur;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	int64_t now_ms = gslb_wall_ms();
 
 	sb_head(&b, "gslbd_build_info", "gauge", "Always 1; the version is a label.");
 	sb_printf(&b, "gslbd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
@@ -478,7 +475,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	sb_printf(&b, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
 	sb_head(&b, "gslbd_snapshot_age_seconds", "gauge",
 		"Seconds since the snapshot being answered from was built.");
-	double age = snap ? now - (double)snap->built_ms / 1000.0 : 0.0;
+	double age = snap ? (double)(now_ms - (int64_t)snap->built_ms) / 1000.0 : 0.0;
 	sb_printf(&b, "gslbd_snapshot_age_seconds %.3f\n", age > 0 ? age : 0.0);
 	*len = b.len;
 	return b.p;

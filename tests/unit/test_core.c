@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The helpers of src/core every module shares: the hash of the in-memory tables. */
+/* The helpers of src/core every module shares: the hash of the in-memory tables, the clocks. */
 
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "gslb/core.h"
 #include "gslb/zone.h"
@@ -41,9 +42,24 @@ static void test_hash_keys(void)
 	ok(gslb_hash(a, 8) == gslb_hash(a, 8), "the hash is a function of the key");
 }
 
+static void test_clocks(void)
+{
+	int64_t wall = gslb_wall_ms();
+	int64_t unix_ms = (int64_t)time(NULL) * 1000;
+	ok(wall >= unix_ms - 1000 && wall <= unix_ms + 1000, "wall clock: Unix time in ms (%lld)",
+	   (long long)wall);
+	uint64_t a = gslb_mono_ms();
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	nanosleep(&pause, NULL);
+	uint64_t b = gslb_mono_ms();
+	ok(b >= a + 19 && b < a + 5000, "monotonic clock: 20 ms later, %llu ms passed",
+	   (unsigned long long)(b - a));
+}
+
 int main(void)
 {
 	test_hash_seed();
 	test_hash_keys();
+	test_clocks();
 	return done_testing();
 }
