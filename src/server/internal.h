@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "gslb/query.h"
@@ -69,10 +70,9 @@ typedef struct worker {
 	uv_async_t stop;
 	bool loop_ready;
 	size_t nlisten;
-	tcp_listener_t *tcp;	   /* nlisten entries */
-	uint8_t *tcp_out;	   /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
-	struct tcp_conn *lru_head; /* least recently active connection */
-	struct tcp_conn *lru_tail;
+	tcp_listener_t *tcp; /* nlisten entries */
+	uint8_t *tcp_out;    /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
+	TAILQ_HEAD(tcp_lru, tcp_conn) lru; /* the connections, least recently active first */
 	unsigned nconns;
 	unsigned max_conns;
 	uint64_t tcp_evicted;
