@@ -289,7 +289,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	size_t len = 0;
 	char *body = server_metrics_render(c->h->m, &len);
-	respond(c, 200, body, len, head);
+	respond(c, body ? 200 : 500, body, len, head);
 }
 
 static void timeout_cb(uv_timer_t *t)

@@ -192,7 +192,10 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools);
  */
 uint32_t server_metrics_sweep(server_metrics_t *m);
 
-/** The Prometheus text exposition (version 0.0.4) into a malloc'd buffer; caller frees. */
+/**
+ * The Prometheus text exposition (version 0.0.4) into a malloc'd buffer of
+ * *len bytes; caller frees.  NULL when memory ran out.
+ */
 char *server_metrics_render(server_metrics_t *m, size_t *len);
 
 typedef struct metrics_http metrics_http_t;
