@@ -79,7 +79,6 @@ typedef struct zone_node {
 	const struct zone_node *wild; /* the node "*.<name>" if present */
 	uint16_t nrrsets;
 	zone_rrset_t *rrsets; /* sorted by type */
-	void *pool;	      /* balanced name attached by lb (issue 3) */
 } zone_node_t;
 
 typedef struct zone {
