@@ -2,7 +2,6 @@
 /* Error codes, logging and small helpers shared by every gslbd module. */
 #pragma once
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,11 +46,9 @@ enum gslb_log_level {
 void gslb_log_set_level(int level);
 /** Parse "error", "warning", "info" or "debug"; returns -EINVAL otherwise. */
 int gslb_log_level_parse(const char *s);
-int gslb_log_get_level(void);
 
 /** One line to stderr: "gslbd[level]: message".  Thread-safe. */
 void gslb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gslb_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** The program name printed before each line (default "gslbd"). */
 void gslb_log_set_ident(const char *ident);
 

@@ -282,9 +282,11 @@ static inline bool lb_set_has_zone(const lb_set_t *s, const void *z)
 	return false;
 }
 
-/** The entry for a lowercased wire name (a pool or a pool's ancestor), or NULL. */
-const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len);
-/** The same, given h = zone_name_hash(lname, len). */
+/**
+ * The entry for a lowercased wire name (a pool or a pool's ancestor), or
+ * NULL, given h = zone_name_hash(lname, len): the answer path hashes a name
+ * once for the zone and the pool set.
+ */
 const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, size_t len,
 				     uint32_t h);
 

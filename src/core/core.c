@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +37,6 @@ void gslb_log_set_level(int level)
 	log_level = level;
 }
 
-int gslb_log_get_level(void)
-{
-	return log_level;
-}
-
 void gslb_log_set_ident(const char *ident)
 {
 	log_ident = ident;
@@ -55,7 +51,7 @@ int gslb_log_level_parse(const char *s)
 	return -EINVAL;
 }
 
-void gslb_vlog(int level, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) vlog(int level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = { "error", "warning", "info", "debug" };
 	if (level > log_level)
@@ -78,7 +74,7 @@ void gslb_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	gslb_vlog(level, fmt, ap);
+	vlog(level, fmt, ap);
 	va_end(ap);
 }
 
