@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Zone building (RRs in, lookup table and ready-to-copy wire blocks out) and zone lookups. */
+#include "config.h"
+
 #include "gslb/zone.h"
 
 #include <errno.h>
@@ -108,8 +110,6 @@ int zone_add_rr(zone_t *z, const uint8_t *owner, uint16_t type, uint16_t rclass,
 	return 0;
 }
 
-static const uint8_t *sort_arena;
-
 static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
 	if (al != bl)
@@ -117,11 +117,12 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return memcmp(a, b, al);
 }
 
-static int brr_cmp(const void *pa, const void *pb)
+/* qsort_r() order of RRs: by owner, then type, then as added; arena is the build's. */
+static int brr_cmp(const void *pa, const void *pb, void *arena)
 {
 	const struct brr *a = pa, *b = pb;
-	int c = name_cmp(sort_arena + a->owner_off, a->owner_len, sort_arena + b->owner_off,
-			 b->owner_len);
+	const uint8_t *names = arena;
+	int c = name_cmp(names + a->owner_off, a->owner_len, names + b->owner_off, b->owner_len);
 	if (c)
 		return c;
 	if (a->type != b->type)
@@ -470,9 +471,8 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	if (!b)
 		return -EINVAL;
 	err[0] = 0;
-	sort_arena = b->arena;
-	if (b->n)
-		gslb_sort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
+	if (b->n > 1)
+		qsort_r(b->rrs, b->n, sizeof(*b->rrs), brr_cmp, b->arena);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
 	size_t nn_cap = 16, nn_n = 0;
