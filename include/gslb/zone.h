@@ -185,14 +185,6 @@ void zone_set_free(zone_set_t *s);
 /* ---- loading (src/zone/load.c, uses ldns) ---- */
 
 /**
- * Parse one zone file with ldns.  The zone name is the file name with a
- * trailing ".zone" removed; relative names and $INCLUDE resolve against
- * the zone directory dir.  On failure returns a negative code and a message
- * naming the file and line in err.  Caller frees with zone_unref().
- */
-int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen);
-
-/**
  * Is a directory entry of this name never a zone file?  Hidden files,
  * editor backups and swap files (~, .swp, .swx, .tmp, .bak) and dpkg
  * leftovers (.dpkg-*): zone_load_dir() skips them and the reload watcher

@@ -16,6 +16,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "internal.h"
 
 #define DEFAULT_TTL_S 3600  /* used until a $TTL directive says otherwise */
 #define INCLUDE_DEPTH_MAX 8 /* nested $INCLUDEs, which also stops include loops */

@@ -8,6 +8,7 @@
 
 #include "gslb/dns.h"
 #include "gslb/lb.h"
+#include "../../src/lb/internal.h"
 #include "tap.h"
 
 #define DRAWS 100000

@@ -14,6 +14,7 @@
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/zone.h"
+#include "../../src/zone/internal.h"
 
 /* A few TAP helpers of our own; the plan is printed at the end. */
 static int tap_n;
