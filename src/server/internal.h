@@ -116,8 +116,6 @@ int server_socket_bind(const server_listen_t *l, int type, bool reuseport);
 int server_udp_open(const server_listen_t *l);
 /** A listening TCP socket for l; an fd or a negative errno. */
 int server_tcp_open(const server_listen_t *l);
-/** Whether l is 0.0.0.0 or :: (replies must then name their source address). */
-bool server_listen_is_wildcard(const server_listen_t *l);
 
 /* ---- per-worker I/O (worker's thread, or before it starts) ---- */
 
