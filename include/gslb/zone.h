@@ -86,11 +86,9 @@ typedef struct zone {
 	uint8_t apex_len;
 	uint8_t apex_labels;
 	const zone_node_t *apex_node;
-	const zone_rrset_t *soa; /* the apex SOA */
-	zone_rrset_t soa_neg;	 /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
+	zone_rrset_t soa_neg; /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
 	uint32_t serial;
 
-	uint32_t nnodes;
 	zone_node_t *nodes;  /* owned */
 	uint32_t table_mask; /* table has table_mask + 1 slots */
 	const zone_node_t **table;

@@ -41,7 +41,6 @@ typedef struct mconn {
 	TAILQ_ENTRY(mconn) link; /* in the server's list */
 	char *resp;		 /* the response being written, owned */
 	int nhandles;
-	bool responded;
 	bool closing;
 	size_t len;
 	size_t scanned; /* head_end() resumes here */
@@ -116,7 +115,6 @@ static void respond(mconn_t *c, int status, char *body, size_t len, bool head)
 	char hdr[512];
 	char text[64];
 
-	c->responded = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (!body) {
 		len = (size_t)snprintf(text, sizeof(text), "%s\n", reason(status));

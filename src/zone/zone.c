@@ -505,7 +505,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	}
 
 	/* Nodes, their names in one block, and the hash table at most half full. */
-	z->nnodes = (uint32_t)uniq;
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
 	z->names = gslb_malloc(names_len);
 	uint32_t slots = 16;
@@ -738,7 +737,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	}
 
 	/* RFC 2308 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM). */
-	z->soa = soa;
 	const uint8_t *rd_end = soa->wire + soa->len;
 	uint32_t minimum = dns_get32(rd_end - 4);
 	z->serial = dns_get32(rd_end - 20);
