@@ -69,7 +69,7 @@ char *gslb_strdup(const char *s);
  * or compared across processes), fast on short keys.  The answer path hashes
  * each name once with it (zone_name_hash()).
  */
-uint32_t gslb_hash(const void *data, size_t len);
+uint32_t gslb_hash(const void *data, size_t len) __attribute__((pure));
 
 /**
  * Unix time in milliseconds (CLOCK_REALTIME): for what is stored or shown as
