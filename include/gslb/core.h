@@ -2,7 +2,6 @@
 /* Error codes, logging and small helpers shared by every gslbd module. */
 #pragma once
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,11 +46,9 @@ enum gslb_log_level {
 void gslb_log_set_level(int level);
 /** Parse "error", "warning", "info" or "debug"; returns -EINVAL otherwise. */
 int gslb_log_level_parse(const char *s);
-int gslb_log_get_level(void);
 
 /** One line to stderr: "gslbd[level]: message".  Thread-safe. */
 void gslb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gslb_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** The program name printed before each line (default "gslbd"). */
 void gslb_log_set_ident(const char *ident);
 
@@ -65,6 +62,25 @@ void *gslb_malloc(size_t n);
 void *gslb_calloc(size_t nmemb, size_t n);
 void *gslb_realloc(void *p, size_t n);
 char *gslb_strdup(const char *s);
+
+/**
+ * Hash of len bytes of data, for in-memory hash tables: seeded per process
+ * (so crafted keys cannot all land in one chain, and no value may be stored
+ * or compared across processes), fast on short keys.  The answer path hashes
+ * each name once with it (zone_name_hash()).
+ */
+uint32_t gslb_hash(const void *data, size_t len) __attribute__((pure));
+
+/**
+ * Unix time in milliseconds (CLOCK_REALTIME): for what is stored or shown as
+ * a date.  It jumps when the system clock is set.
+ */
+int64_t gslb_wall_ms(void);
+/**
+ * Milliseconds since an arbitrary start that never jumps (CLOCK_MONOTONIC):
+ * for deadlines and durations within the process.
+ */
+uint64_t gslb_mono_ms(void);
 
 /*
  * qsort() for arrays that may be empty: qsort wants a valid pointer even for

@@ -224,23 +224,6 @@ int health_loop_start(health_loop_t *hl);
  */
 int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targets, size_t n);
 
-/* One event, for observers (tests, logs); called on the loop's thread. */
-typedef struct health_event {
-	const char *key;
-	uint32_t index;
-	bool is_change; /* false: a probe result; true: a state change */
-	bool ok;	/* probe result */
-	bool up;	/* state after the event */
-	double latency_ms;
-	const char *reason;
-	int64_t time_ms; /* Unix time */
-} health_event_t;
-
-typedef void (*health_event_cb)(const health_event_t *ev, void *arg);
-
-/** Observe every probe result and state change (set before start; NULL to stop). */
-void health_loop_set_observer(health_loop_t *hl, health_event_cb cb, void *arg);
-
 /* Upper bounds (seconds) of the probe latency histogram's buckets; +Inf follows. */
 #define HEALTH_LATENCY_BUCKETS 12
 extern const double health_latency_bounds_s[HEALTH_LATENCY_BUCKETS];

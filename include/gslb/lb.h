@@ -142,7 +142,7 @@ typedef struct lb_pool {
 	uint16_t nmembers;
 	lb_member_t *members; /* owned */
 	bool served;	      /* inside a served zone and not below a cut */
-	/* derived from the members by lb_pool_derive() (lb_config_pools() calls it) */
+	/* derived from the members by lb_config_pools() */
 	bool has_nets;	     /* some member has a --network */
 	bool has_places;     /* some member has a --country (country or subdivision) */
 	bool has_continents; /* some member has a --continent */
@@ -308,23 +308,17 @@ static inline bool lb_set_has_zone(const lb_set_t *s, const void *z)
 	return false;
 }
 
-/** The entry for a lowercased wire name (a pool or a pool's ancestor), or NULL. */
-const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len);
-/** The same, given h = zone_name_hash(lname, len). */
+/**
+ * The entry for a lowercased wire name (a pool or a pool's ancestor), or
+ * NULL, given h = zone_name_hash(lname, len): the answer path hashes a name
+ * once for the zone and the pool set.
+ */
 const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, size_t len,
 				     uint32_t h);
 
 /* ---- pools from the database's configuration (src/lb/config.c) ---- */
 
 struct db_config;
-
-/**
- * Set a pool's flags derived from its members (has_nets, has_places,
- * has_continents, has_family).  Call
- * it after building or changing a pool's members by hand; lb_config_pools()
- * does for the pools it builds.
- */
-void lb_pool_derive(lb_pool_t *p);
 
 /**
  * Turn a configuration read from the database into a pool array for

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "gslb/core.h"
+
 /*
  * Wire blocks.  Every RRset is stored as the exact bytes it takes in a
  * response, one RR after another:
@@ -77,7 +79,6 @@ typedef struct zone_node {
 	const struct zone_node *wild; /* the node "*.<name>" if present */
 	uint16_t nrrsets;
 	zone_rrset_t *rrsets; /* sorted by type */
-	void *pool;	      /* balanced name attached by lb (issue 3) */
 } zone_node_t;
 
 typedef struct zone {
@@ -85,11 +86,9 @@ typedef struct zone {
 	uint8_t apex_len;
 	uint8_t apex_labels;
 	const zone_node_t *apex_node;
-	const zone_rrset_t *soa; /* the apex SOA */
-	zone_rrset_t soa_neg;	 /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
+	zone_rrset_t soa_neg; /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
 	uint32_t serial;
 
-	uint32_t nnodes;
 	zone_node_t *nodes;  /* owned */
 	uint32_t table_mask; /* table has table_mask + 1 slots */
 	const zone_node_t **table;
@@ -106,8 +105,15 @@ typedef struct zone {
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
 
-/** Hash of a lowercased wire name of len bytes (seeded per process). */
-uint32_t zone_name_hash(const uint8_t *lname, size_t len);
+/**
+ * Hash of a lowercased wire name of len bytes.  Zones, pool sets and the
+ * answer path all hash names with it, so one hash per query name serves
+ * every table the answer path looks in.
+ */
+static inline uint32_t zone_name_hash(const uint8_t *lname, size_t len)
+{
+	return gslb_hash(lname, len);
+}
 
 /**
  * Start a zone whose apex is the wire name apex (any case).  Returns NULL
@@ -175,14 +181,6 @@ const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname, size_t le
 void zone_set_free(zone_set_t *s);
 
 /* ---- loading (src/zone/load.c, uses ldns) ---- */
-
-/**
- * Parse one zone file with ldns.  The zone name is the file name with a
- * trailing ".zone" removed; relative names and $INCLUDE resolve against
- * the zone directory dir.  On failure returns a negative code and a message
- * naming the file and line in err.  Caller frees with zone_unref().
- */
-int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen);
 
 /**
  * Is a directory entry of this name never a zone file?  Hidden files,

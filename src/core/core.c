@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Error strings, stderr logging and checked allocation. */
+/* Error strings, stderr logging, checked allocation, the hash of the in-memory tables, the clocks. */
 #include "gslb/core.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 static int log_level = GSLB_LOG_INFO;
@@ -34,11 +37,6 @@ void gslb_log_set_level(int level)
 	log_level = level;
 }
 
-int gslb_log_get_level(void)
-{
-	return log_level;
-}
-
 void gslb_log_set_ident(const char *ident)
 {
 	log_ident = ident;
@@ -53,7 +51,7 @@ int gslb_log_level_parse(const char *s)
 	return -EINVAL;
 }
 
-void gslb_vlog(int level, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) vlog(int level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = { "error", "warning", "info", "debug" };
 	if (level > log_level)
@@ -76,7 +74,7 @@ void gslb_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	gslb_vlog(level, fmt, ap);
+	vlog(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -108,4 +106,67 @@ char *gslb_strdup(const char *s)
 {
 	char *p = strdup(s);
 	return p ? p : oom(strlen(s) + 1);
+}
+
+/* ---- hashing ---- */
+
+static uint64_t hash_seed;
+
+/*
+ * A per-process seed keeps crafted names from all landing in one chain.  It
+ * is drawn before main() so that every table, whichever is built first,
+ * hashes with the same seed, and gslb_hash() itself never has to check.
+ */
+__attribute__((constructor)) static void hash_seed_init(void)
+{
+	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed))
+		hash_seed = 0x6a09e667f3bcc909ULL ^ (uint64_t)(uintptr_t)&hash_seed;
+}
+
+uint32_t gslb_hash(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL);
+	bool whole_word = len >= 8;
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		p += 8;
+		len -= 8;
+	}
+	/* The last 1-7 bytes: one load ending at the end of the key when it is long enough. */
+	uint64_t v = 0;
+	if (len && whole_word) {
+		memcpy(&v, p + len - 8, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		v >>= 8 * (8 - len);
+#else
+		v <<= 8 * (8 - len);
+#endif
+	} else {
+		for (size_t i = 0; i < len; i++)
+			v = v << 8 | p[i];
+	}
+	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(h >> 32);
+}
+
+/* ---- clocks ---- */
+
+int64_t gslb_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t gslb_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -738,12 +738,9 @@ static void target_forget(db_health_t *h, const char *key)
 /* The reason id of text: nearly every result repeats one of a few, so a small cache answers. */
 static int64_t reason_id(db_health_t *h, const char *text)
 {
-	uint32_t hash = 2166136261u; /* FNV-1a */
+	reason_slot_t *r = &h->reasons[gslb_hash(text, strlen(text)) % REASON_CACHE];
 	bool made;
 
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		hash = (hash ^ *p) * 16777619u;
-	reason_slot_t *r = &h->reasons[hash % REASON_CACHE];
 	if (r->text && strcmp(r->text, text) == 0)
 		return r->id;
 	int64_t id = row_id(h, h->sel_reason, h->ins_reason, text, &made);

@@ -95,5 +95,25 @@ char *health_loop_rbuf(struct health_loop *hl);
 SSL_CTX *health_loop_tls(struct health_loop *hl);
 void health_target_handle_closed(health_target_t *t);
 
+/* One probe result or state change, for an observer; called on the loop's thread. */
+typedef struct health_event {
+	const char *key;
+	uint32_t index;
+	bool is_change; /* false: a probe result; true: a state change */
+	bool ok;	/* probe result */
+	bool up;	/* state after the event */
+	double latency_ms;
+	const char *reason;
+	int64_t time_ms; /* Unix time */
+} health_event_t;
+
+typedef void (*health_event_cb)(const health_event_t *ev, void *arg);
+
+/**
+ * Observe every probe result and state change (set before start; NULL to
+ * stop).  For tests/health_probe, which prints each event.
+ */
+void health_loop_set_observer(struct health_loop *hl, health_event_cb cb, void *arg);
+
 #define HEALTH_READ_BUF 65536
 #define HEALTH_HEADERS_MAX 16384

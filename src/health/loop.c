@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "gslb/core.h"
@@ -59,13 +58,6 @@ char *health_loop_rbuf(struct health_loop *hl)
 SSL_CTX *health_loop_tls(struct health_loop *hl)
 {
 	return hl->tls;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- targets ---- */
@@ -252,7 +244,7 @@ static void stats_probe(health_stats_t *st, bool ok, double latency_ms)
 void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
 {
 	health_loop_t *hl = t->hl;
-	int64_t now = wall_ms();
+	int64_t now = gslb_wall_ms();
 	bool was = t->st.up;
 	bool changed = health_state_feed(&t->st, ok);
 
@@ -616,7 +608,7 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 	sort_item_t *items = gslb_calloc(n ? n : 1, sizeof(*items));
 	health_target_t **arr = gslb_calloc(n ? n : 1, sizeof(*arr));
 	size_t m = 0;
-	int64_t now = wall_ms();
+	int64_t now = gslb_wall_ms();
 
 	for (size_t i = 0; i < n; i++) {
 		items[i].t = target_new(hl, &targets[i]);

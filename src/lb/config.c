@@ -12,6 +12,7 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 #include "gslb/dns.h"
+#include "internal.h"
 
 /* Interface 5: degraded-ttl defaults to min(ttl, 10). */
 #define DEGRADED_TTL_DEFAULT 10

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared inside src/lb: the eligible candidates every policy chooses from. */
+/* Shared inside src/lb: the eligible candidates every policy chooses from, a pool's derived flags. */
 #pragma once
 
 #include "gslb/lb.h"
@@ -28,3 +28,10 @@ static inline uint32_t lb_draw_weight(const lb_member_t *m)
 /* Rank the candidates c for client cl (src/lb/geo.c). */
 void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct lb_cands *c,
 		       lb_geo_rank_t *out);
+
+/*
+ * Set a pool's flags derived from its members (has_nets, has_places,
+ * has_continents, has_family).  lb_config_pools() calls it for the pools
+ * it builds; the tests, which build pools by hand, call it too.
+ */
+void lb_pool_derive(lb_pool_t *p);

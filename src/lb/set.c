@@ -27,11 +27,6 @@ void lb_set_free(lb_set_t *s)
 	free(s);
 }
 
-const lb_entry_t *lb_set_find(const lb_set_t *s, const uint8_t *lname, size_t len)
-{
-	return lb_set_find_hashed(s, lname, len, zone_name_hash(lname, len));
-}
-
 const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, size_t len,
 				     uint32_t h)
 {

@@ -10,7 +10,6 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
-#include "gslb/zone.h"
 
 /*
  * key -> index, for the life of the process.  An index is never given to
@@ -54,7 +53,7 @@ void server_targets_free(target_reg_t *r)
 static uint32_t reg_index(target_reg_t *r, const char *key)
 {
 	size_t len = strlen(key);
-	uint32_t i = zone_name_hash((const uint8_t *)key, len) & r->mask;
+	uint32_t i = gslb_hash(key, len) & r->mask;
 	for (; r->slot_key[i]; i = (i + 1) & r->mask)
 		if (strcmp(r->slot_key[i], key) == 0)
 			return r->slot_index[i];

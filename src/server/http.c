@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "gslb/core.h"
@@ -37,10 +38,9 @@ typedef struct mconn {
 	uv_timer_t timer;
 	uv_write_t wr;
 	struct metrics_http *h;
-	struct mconn *prev, *next; /* the server's list, most recently active first */
-	char *resp;		   /* the response being written, owned */
+	TAILQ_ENTRY(mconn) link; /* in the server's list */
+	char *resp;		 /* the response being written, owned */
 	int nhandles;
-	bool responded;
 	bool closing;
 	size_t len;
 	size_t scanned; /* head_end() resumes here */
@@ -52,41 +52,16 @@ typedef struct mconn {
 struct metrics_http {
 	uv_tcp_t listener;
 	server_metrics_t *m;
-	mconn_t *conns;	 /* doubly linked, most recently active first; closing ones too */
-	mconn_t *last;	 /* the tail of conns: the least recently active */
-	unsigned nconns; /* connections in conns that are not closing */
+	TAILQ_HEAD(mconn_list, mconn) conns; /* most recently active first; closing ones too */
+	unsigned nconns;		     /* connections in conns that are not closing */
 	bool closing;
 	bool listener_closed;
 };
 
 static void http_maybe_free(metrics_http_t *h)
 {
-	if (h->closing && h->listener_closed && !h->conns)
+	if (h->closing && h->listener_closed && TAILQ_EMPTY(&h->conns))
 		free(h);
-}
-
-static void list_remove(metrics_http_t *h, mconn_t *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		h->last = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_push(metrics_http_t *h, mconn_t *c)
-{
-	c->prev = NULL;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	else
-		h->last = c;
-	h->conns = c;
 }
 
 static void conn_handle_closed_cb(uv_handle_t *hd)
@@ -95,7 +70,7 @@ static void conn_handle_closed_cb(uv_handle_t *hd)
 	if (--c->nhandles > 0)
 		return;
 	metrics_http_t *h = c->h;
-	list_remove(h, c);
+	TAILQ_REMOVE(&h->conns, c, link);
 	free(c->resp);
 	free(c);
 	http_maybe_free(h);
@@ -140,7 +115,6 @@ static void respond(mconn_t *c, int status, char *body, size_t len, bool head)
 	char hdr[512];
 	char text[64];
 
-	c->responded = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (!body) {
 		len = (size_t)snprintf(text, sizeof(text), "%s\n", reason(status));
@@ -296,8 +270,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	/* Activity: the last to be closed for room.  The timeout does not move. */
-	list_remove(c->h, c);
-	list_push(c->h, c);
+	TAILQ_REMOVE(&c->h->conns, c, link);
+	TAILQ_INSERT_HEAD(&c->h->conns, c, link);
 	c->len += (size_t)nread;
 	size_t end = head_end(c);
 	if (!end) {
@@ -313,7 +287,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	size_t len = 0;
 	char *body = server_metrics_render(c->h->m, &len);
-	respond(c, 200, body, len, head);
+	respond(c, body ? 200 : 500, body, len, head);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -334,9 +308,9 @@ static void accept_cb(uv_stream_t *ls, int status)
 		 * connection, as DNS over TCP does, so the newcomer (a scraper,
 		 * most likely) is served; closing connections no longer count.
 		 */
-		mconn_t *old = h->last;
+		mconn_t *old = TAILQ_LAST(&h->conns, mconn_list);
 		while (old && old->closing)
-			old = old->prev;
+			old = TAILQ_PREV(old, mconn_list, link);
 		if (old) {
 			log_debug("metrics: %u connections open, closing the least recently active",
 				  h->nconns);
@@ -349,7 +323,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 	uv_timer_init(ls->loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->nhandles = 2;
-	list_push(h, c);
+	TAILQ_INSERT_HEAD(&h->conns, c, link);
 	h->nconns++;
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 ||
 	    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
@@ -370,6 +344,7 @@ metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, se
 {
 	metrics_http_t *h = gslb_calloc(1, sizeof(*h));
 	h->m = m;
+	TAILQ_INIT(&h->conns);
 	uv_tcp_init(loop, &h->listener);
 	h->listener.data = h;
 	int ret = uv_tcp_open(&h->listener, fd);
@@ -393,7 +368,7 @@ void server_http_close(metrics_http_t *h)
 	if (!h || h->closing)
 		return;
 	h->closing = true;
-	for (mconn_t *c = h->conns; c; c = c->next)
+	for (mconn_t *c = TAILQ_FIRST(&h->conns); c; c = TAILQ_NEXT(c, link))
 		conn_close(c);
 	uv_close((uv_handle_t *)&h->listener, listener_closed_cb);
 }

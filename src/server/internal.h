@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "gslb/query.h"
@@ -69,10 +70,9 @@ typedef struct worker {
 	uv_async_t stop;
 	bool loop_ready;
 	size_t nlisten;
-	tcp_listener_t *tcp;	   /* nlisten entries */
-	uint8_t *tcp_out;	   /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
-	struct tcp_conn *lru_head; /* least recently active connection */
-	struct tcp_conn *lru_tail;
+	tcp_listener_t *tcp; /* nlisten entries */
+	uint8_t *tcp_out;    /* framed responses gathered for one write (TCP_OUT_MAX bytes) */
+	TAILQ_HEAD(tcp_lru, tcp_conn) lru; /* the connections, least recently active first */
 	unsigned nconns;
 	unsigned max_conns;
 	uint64_t tcp_evicted;
@@ -116,8 +116,6 @@ int server_socket_bind(const server_listen_t *l, int type, bool reuseport);
 int server_udp_open(const server_listen_t *l);
 /** A listening TCP socket for l; an fd or a negative errno. */
 int server_tcp_open(const server_listen_t *l);
-/** Whether l is 0.0.0.0 or :: (replies must then name their source address). */
-bool server_listen_is_wildcard(const server_listen_t *l);
 
 /* ---- per-worker I/O (worker's thread, or before it starts) ---- */
 
@@ -192,7 +190,10 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools);
  */
 uint32_t server_metrics_sweep(server_metrics_t *m);
 
-/** The Prometheus text exposition (version 0.0.4) into a malloc'd buffer; caller frees. */
+/**
+ * The Prometheus text exposition (version 0.0.4) into a malloc'd buffer of
+ * *len bytes; caller frees.  NULL when memory ran out.
+ */
 char *server_metrics_render(server_metrics_t *m, size_t *len);
 
 typedef struct metrics_http metrics_http_t;

@@ -5,12 +5,10 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
@@ -69,18 +67,9 @@ void server_metrics_free(server_metrics_t *m)
 	free(m);
 }
 
-/* FNV-1a: the keys are short and the table is touched only when a snapshot is built. */
-static uint32_t key_hash(const char *k, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 16777619u;
-	return h;
-}
-
 static slot_entry_t *slot_find(slot_entry_t *table, uint32_t mask, const char *k, size_t n)
 {
-	for (uint32_t i = key_hash(k, n) & mask;; i = (i + 1) & mask) {
+	for (uint32_t i = gslb_hash(k, n) & mask;; i = (i + 1) & mask) {
 		slot_entry_t *e = &table[i];
 		if (!e->key || (e->key_len == n && memcmp(e->key, k, n) == 0))
 			return e;
@@ -145,68 +134,31 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 
 /* ---- the text ---- */
 
-/* A growing output buffer; allocation failures abort (gslb_realloc), as elsewhere on this thread. */
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-} sbuf_t;
-
-static void sb_reserve(sbuf_t *b, size_t more)
-{
-	if (b->len + more + 1 <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	b->p = gslb_realloc(b->p, cap);
-	b->cap = cap;
-}
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	sb_reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
 /* A label value as the exposition format wants it: backslash, double quote and newline escaped. */
-static void sb_label(sbuf_t *b, const char *v)
+static void put_label(FILE *f, const char *v)
 {
-	sb_reserve(b, 2 * strlen(v));
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = *v;
+			putc('\\', f);
+			putc(*v, f);
 		} else if (*v == '\n') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = 'n';
+			fputs("\\n", f);
 		} else {
-			b->p[b->len++] = *v;
+			putc(*v, f);
 		}
 	}
-	b->p[b->len] = '\0';
 }
 
-static void sb_head(sbuf_t *b, const char *name, const char *type, const char *help)
+static void put_head(FILE *f, const char *name, const char *type, const char *help)
 {
-	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A metric with one unlabelled sample: its HELP and TYPE lines, then the value. */
-static void sb_single(sbuf_t *b, const char *name, const char *type, const char *help, uint64_t v)
+static void put_single(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
 {
-	sb_head(b, name, type, help);
-	sb_printf(b, "%s %" PRIu64 "\n", name, v);
+	put_head(f, name, type, help);
+	fprintf(f, "%s %" PRIu64 "\n", name, v);
 }
 
 /* RFC 6895 2.3 rcode mnemonics; NULL for the unassigned ones (shown only when seen, by number). */
@@ -227,7 +179,7 @@ static const char *const qtype_names[QUERY_QT_COUNT] = {
 };
 
 /* The workers' query counters, summed (each read racily: a scrape is a moment, not a snapshot). */
-static void queries_render(sbuf_t *b, const server_metrics_t *m)
+static void queries_render(FILE *f, const server_metrics_t *m)
 {
 	query_stats_t sum = { 0 };
 	uint64_t recv_err = 0, send_err = 0, evicted = 0;
@@ -251,52 +203,50 @@ static void queries_render(sbuf_t *b, const server_metrics_t *m)
 		send_err += w->udp_send_errors;
 		evicted += w->tcp_evicted;
 	}
-	sb_head(b, "gslbd_queries_total", "counter", "DNS queries answered, by transport.");
-	sb_printf(b, "gslbd_queries_total{transport=\"udp\"} %" PRIu64 "\n",
-		  sum.queries[QUERY_UDP]);
-	sb_printf(b, "gslbd_queries_total{transport=\"tcp\"} %" PRIu64 "\n",
-		  sum.queries[QUERY_TCP]);
-	sb_head(b, "gslbd_queries_by_qtype_total", "counter",
-		"DNS queries answered, by query type (other: any other type, or no question).");
+	put_head(f, "gslbd_queries_total", "counter", "DNS queries answered, by transport.");
+	fprintf(f, "gslbd_queries_total{transport=\"udp\"} %" PRIu64 "\n", sum.queries[QUERY_UDP]);
+	fprintf(f, "gslbd_queries_total{transport=\"tcp\"} %" PRIu64 "\n", sum.queries[QUERY_TCP]);
+	put_head(f, "gslbd_queries_by_qtype_total", "counter",
+		 "DNS queries answered, by query type (other: any other type, or no question).");
 	for (size_t k = 0; k < QUERY_QT_COUNT; k++)
-		sb_printf(b, "gslbd_queries_by_qtype_total{qtype=\"%s\"} %" PRIu64 "\n",
-			  qtype_names[k], sum.qtype[k]);
-	sb_head(b, "gslbd_responses_total", "counter", "DNS responses, by response code.");
+		fprintf(f, "gslbd_queries_by_qtype_total{qtype=\"%s\"} %" PRIu64 "\n",
+			qtype_names[k], sum.qtype[k]);
+	put_head(f, "gslbd_responses_total", "counter", "DNS responses, by response code.");
 	for (size_t k = 0; k < ARRAY_SIZE(sum.rcode); k++) {
 		if (rcode_names[k])
-			sb_printf(b, "gslbd_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
-				  rcode_names[k], sum.rcode[k]);
+			fprintf(f, "gslbd_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
+				rcode_names[k], sum.rcode[k]);
 		else if (sum.rcode[k])
-			sb_printf(b, "gslbd_responses_total{rcode=\"RCODE%zu\"} %" PRIu64 "\n", k,
-				  sum.rcode[k]);
+			fprintf(f, "gslbd_responses_total{rcode=\"RCODE%zu\"} %" PRIu64 "\n", k,
+				sum.rcode[k]);
 	}
-	sb_single(b, "gslbd_dropped_total", "counter",
-		  "DNS messages dropped without a response (shorter than a header, or QR set).",
-		  sum.dropped);
-	sb_single(b, "gslbd_truncated_total", "counter",
-		  "DNS responses sent truncated (TC=1) because the answer did not fit.",
-		  sum.truncated);
-	sb_single(b, "gslbd_geo_cache_hits_total", "counter",
-		  "Client locations found in a worker's geo cache.", sum.geo_cache_hits);
-	sb_single(b, "gslbd_geo_cache_misses_total", "counter",
-		  "Client locations looked up in the geo database.", sum.geo_cache_misses);
-	sb_head(b, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
-	sb_printf(b, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
-	sb_printf(b, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);
-	sb_single(b, "gslbd_tcp_evicted_total", "counter",
-		  "Idle DNS TCP connections closed to make room for new ones.", evicted);
+	put_single(f, "gslbd_dropped_total", "counter",
+		   "DNS messages dropped without a response (shorter than a header, or QR set).",
+		   sum.dropped);
+	put_single(f, "gslbd_truncated_total", "counter",
+		   "DNS responses sent truncated (TC=1) because the answer did not fit.",
+		   sum.truncated);
+	put_single(f, "gslbd_geo_cache_hits_total", "counter",
+		   "Client locations found in a worker's geo cache.", sum.geo_cache_hits);
+	put_single(f, "gslbd_geo_cache_misses_total", "counter",
+		   "Client locations looked up in the geo database.", sum.geo_cache_misses);
+	put_head(f, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
+	fprintf(f, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
+	fprintf(f, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);
+	put_single(f, "gslbd_tcp_evicted_total", "counter",
+		   "Idle DNS TCP connections closed to make room for new ones.", evicted);
 }
 
 /* The pool and member labels, the brace left open for the caller to close or add to. */
-static void pool_label(sbuf_t *b, const lb_pool_t *p, const lb_member_t *mb)
+static void pool_label(FILE *f, const lb_pool_t *p, const lb_member_t *mb)
 {
 	char name[1024];
 	dns_name_to_str(name, sizeof(name), p->name);
-	sb_printf(b, "{pool=\"");
-	sb_label(b, name);
-	sb_printf(b, "\",member=\"");
-	sb_label(b, mb->name);
-	sb_printf(b, "\"");
+	fprintf(f, "{pool=\"");
+	put_label(f, name);
+	fprintf(f, "\",member=\"");
+	put_label(f, mb->name);
+	fprintf(f, "\"");
 }
 
 uint32_t server_metrics_sweep(server_metrics_t *m)
@@ -349,7 +299,7 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
  * current snapshot.  Each worker's counters are summed under its lock once,
  * so the workers are held up for one pass over an array, not once per member.
  */
-static void pools_render(sbuf_t *b, const server_metrics_t *m)
+static void pools_render(FILE *f, const server_metrics_t *m)
 {
 	const gslb_snapshot_t *snap = *m->src.cur;
 	const lb_set_t *set = snap ? snap->pools : NULL;
@@ -366,34 +316,34 @@ static void pools_render(sbuf_t *b, const server_metrics_t *m)
 			sum[i] += wk->ctx.member_answers[i];
 		pthread_mutex_unlock(&wk->answers_mu);
 	}
-	sb_head(b, "gslbd_pool_answers_total", "counter",
-		"A and AAAA answers of a pool that named the member.");
+	put_head(f, "gslbd_pool_answers_total", "counter",
+		 "A and AAAA answers of a pool that named the member.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
 		const lb_pool_t *p = &set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
-			sb_printf(b, "gslbd_pool_answers_total");
-			pool_label(b, p, mb);
-			sb_printf(b, "} %" PRIu64 "\n", mb->slot < m->nslots ? sum[mb->slot] : 0);
+			fprintf(f, "gslbd_pool_answers_total");
+			pool_label(f, p, mb);
+			fprintf(f, "} %" PRIu64 "\n", mb->slot < m->nslots ? sum[mb->slot] : 0);
 		}
 	}
 	free(sum);
-	sb_head(b, "gslbd_member_up", "gauge",
-		"1 when the health check of a member's address passes (or it has none), else 0.");
+	put_head(f, "gslbd_member_up", "gauge",
+		 "1 when the health check of a member's address passes (or it has none), else 0.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
 		const lb_pool_t *p = &set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
-			for (int f = 0; f < 2; f++) {
-				for (uint16_t j = 0; j < mb->naddr[f]; j++) {
-					const lb_addr_t *a = &mb->addr[f][j];
+			for (int fam = 0; fam < 2; fam++) {
+				for (uint16_t j = 0; j < mb->naddr[fam]; j++) {
+					const lb_addr_t *a = &mb->addr[fam][j];
 					char text[INET6_ADDRSTRLEN];
 					inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->addr,
 						  text, sizeof(text));
-					sb_printf(b, "gslbd_member_up");
-					pool_label(b, p, mb);
-					sb_printf(b, ",address=\"%s\"} %d\n", text,
-						  lb_health_up(snap->health, a->target) ? 1 : 0);
+					fprintf(f, "gslbd_member_up");
+					pool_label(f, p, mb);
+					fprintf(f, ",address=\"%s\"} %d\n", text,
+						lb_health_up(snap->health, a->target) ? 1 : 0);
 				}
 			}
 		}
@@ -402,14 +352,14 @@ static void pools_render(sbuf_t *b, const server_metrics_t *m)
 
 static void target_cb(const char *key, bool up, void *arg)
 {
-	sbuf_t *b = arg;
-	sb_printf(b, "gslbd_target_up{target=\"");
-	sb_label(b, key);
-	sb_printf(b, "\"} %d\n", up ? 1 : 0);
+	FILE *f = arg;
+	fprintf(f, "gslbd_target_up{target=\"");
+	put_label(f, key);
+	fprintf(f, "\"} %d\n", up ? 1 : 0);
 }
 
 /* The health loop's counters: written by its thread, read here with relaxed loads. */
-static void health_render(sbuf_t *b, const server_metrics_t *m)
+static void health_render(FILE *f, const server_metrics_t *m)
 {
 	const double *bounds = health_latency_bounds_s;
 	health_loop_t *hl = *m->src.probes;
@@ -417,78 +367,83 @@ static void health_render(sbuf_t *b, const server_metrics_t *m)
 	const health_stats_t *st = hl ? health_loop_stats(hl) : &zero;
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-	sb_head(b, "gslbd_target_up", "gauge",
-		"1 when a health-check target (one distinct probe) is up, else 0.");
+	put_head(f, "gslbd_target_up", "gauge",
+		 "1 when a health-check target (one distinct probe) is up, else 0.");
 	if (hl)
-		health_loop_targets_each(hl, target_cb, b);
-	sb_head(b, "gslbd_probes_total", "counter", "Health-check probes, by result.");
-	sb_printf(b, "gslbd_probes_total{result=\"ok\"} %" PRIu64 "\n", LOAD(st->probes[1]));
-	sb_printf(b, "gslbd_probes_total{result=\"fail\"} %" PRIu64 "\n", LOAD(st->probes[0]));
-	sb_head(b, "gslbd_probe_duration_seconds", "histogram",
-		"Time a health-check probe took, failed ones included.");
+		health_loop_targets_each(hl, target_cb, f);
+	put_head(f, "gslbd_probes_total", "counter", "Health-check probes, by result.");
+	fprintf(f, "gslbd_probes_total{result=\"ok\"} %" PRIu64 "\n", LOAD(st->probes[1]));
+	fprintf(f, "gslbd_probes_total{result=\"fail\"} %" PRIu64 "\n", LOAD(st->probes[0]));
+	put_head(f, "gslbd_probe_duration_seconds", "histogram",
+		 "Time a health-check probe took, failed ones included.");
 	uint64_t cum = 0;
 	for (size_t i = 0; i <= HEALTH_LATENCY_BUCKETS; i++) {
 		cum += LOAD(st->latency[i]);
 		if (i < HEALTH_LATENCY_BUCKETS)
-			sb_printf(b, "gslbd_probe_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-				  bounds[i], cum);
+			fprintf(f, "gslbd_probe_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				bounds[i], cum);
 		else
-			sb_printf(b,
-				  "gslbd_probe_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-				  cum);
+			fprintf(f, "gslbd_probe_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+				cum);
 	}
-	sb_printf(b, "gslbd_probe_duration_seconds_sum %.6f\n",
-		  (double)LOAD(st->latency_sum_us) / 1e6);
-	sb_printf(b, "gslbd_probe_duration_seconds_count %" PRIu64 "\n", cum);
-	sb_head(b, "gslbd_health_transitions_total", "counter",
-		"Health state changes of targets, by the new state.");
-	sb_printf(b, "gslbd_health_transitions_total{to=\"up\"} %" PRIu64 "\n",
-		  LOAD(st->transitions[1]));
-	sb_printf(b, "gslbd_health_transitions_total{to=\"down\"} %" PRIu64 "\n",
-		  LOAD(st->transitions[0]));
+	fprintf(f, "gslbd_probe_duration_seconds_sum %.6f\n",
+		(double)LOAD(st->latency_sum_us) / 1e6);
+	fprintf(f, "gslbd_probe_duration_seconds_count %" PRIu64 "\n", cum);
+	put_head(f, "gslbd_health_transitions_total", "counter",
+		 "Health state changes of targets, by the new state.");
+	fprintf(f, "gslbd_health_transitions_total{to=\"up\"} %" PRIu64 "\n",
+		LOAD(st->transitions[1]));
+	fprintf(f, "gslbd_health_transitions_total{to=\"down\"} %" PRIu64 "\n",
+		LOAD(st->transitions[0]));
 	health_store_stats_t ss = { 0 };
 	if (hl)
 		health_loop_store_stats(hl, &ss);
-	sb_head(b, "gslbd_health_results_queued", "gauge",
-		"Probe results and state changes waiting to be written to the database.");
-	sb_printf(b, "gslbd_health_results_queued %" PRIu64 "\n", ss.queued);
-	sb_head(b, "gslbd_health_results_dropped_total", "counter",
-		"Probe results never written: the oldest, dropped while the database could not be "
-		"written.");
-	sb_printf(b, "gslbd_health_results_dropped_total %" PRIu64 "\n", ss.results_dropped);
-	sb_head(b, "gslbd_health_changes_dropped_total", "counter",
-		"State changes never written: the oldest, dropped while too many waited (never to "
-		"make room for results).");
-	sb_printf(b, "gslbd_health_changes_dropped_total %" PRIu64 "\n", ss.changes_dropped);
+	put_head(f, "gslbd_health_results_queued", "gauge",
+		 "Probe results and state changes waiting to be written to the database.");
+	fprintf(f, "gslbd_health_results_queued %" PRIu64 "\n", ss.queued);
+	put_head(f, "gslbd_health_results_dropped_total", "counter",
+		 "Probe results never written: the oldest, dropped while the database could not be "
+		 "written.");
+	fprintf(f, "gslbd_health_results_dropped_total %" PRIu64 "\n", ss.results_dropped);
+	put_head(f, "gslbd_health_changes_dropped_total", "counter",
+		 "State changes never written: the oldest, dropped while too many waited (never to "
+		 "make room for results).");
+	fprintf(f, "gslbd_health_changes_dropped_total %" PRIu64 "\n", ss.changes_dropped);
 #undef LOAD
 }
 
 char *server_metrics_render(server_metrics_t *m, size_t *len)
 {
-	sbuf_t b = { 0 };
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+	if (!f)
+		return NULL;
 	const gslb_snapshot_t *snap = *m->src.cur;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	int64_t now_ms = gslb_wall_ms();
 
-	sb_head(&b, "gslbd_build_info", "gauge", "Always 1; the version is a label.");
-	sb_printf(&b, "gslbd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
-	queries_render(&b, m);
-	pools_render(&b, m);
-	health_render(&b, m);
-	sb_head(&b, "gslbd_reloads_total", "counter",
-		"Reloads after start-up: zone directory, database configuration, geo file.");
-	sb_printf(&b, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);
-	sb_head(&b, "gslbd_reload_failures_total", "counter",
-		"Reloads that failed wholly or in part (the previous data was kept).");
-	sb_printf(&b, "gslbd_reload_failures_total %" PRIu64 "\n", *m->src.reload_failures);
-	sb_head(&b, "gslbd_snapshot_generation", "gauge",
-		"Generation of the snapshot being answered from (1 at start-up).");
-	sb_printf(&b, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
-	sb_head(&b, "gslbd_snapshot_age_seconds", "gauge",
-		"Seconds since the snapshot being answered from was built.");
-	double age = snap ? now - (double)snap->built_ms / 1000.0 : 0.0;
-	sb_printf(&b, "gslbd_snapshot_age_seconds %.3f\n", age > 0 ? age : 0.0);
-	*len = b.len;
-	return b.p;
+	put_head(f, "gslbd_build_info", "gauge", "Always 1; the version is a label.");
+	fprintf(f, "gslbd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	queries_render(f, m);
+	pools_render(f, m);
+	health_render(f, m);
+	put_head(f, "gslbd_reloads_total", "counter",
+		 "Reloads after start-up: zone directory, database configuration, geo file.");
+	fprintf(f, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);
+	put_head(f, "gslbd_reload_failures_total", "counter",
+		 "Reloads that failed wholly or in part (the previous data was kept).");
+	fprintf(f, "gslbd_reload_failures_total %" PRIu64 "\n", *m->src.reload_failures);
+	put_head(f, "gslbd_snapshot_generation", "gauge",
+		 "Generation of the snapshot being answered from (1 at start-up).");
+	fprintf(f, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
+	put_head(f, "gslbd_snapshot_age_seconds", "gauge",
+		 "Seconds since the snapshot being answered from was built.");
+	double age = snap ? (double)(now_ms - (int64_t)snap->built_ms) / 1000.0 : 0.0;
+	fprintf(f, "gslbd_snapshot_age_seconds %.3f\n", age > 0 ? age : 0.0);
+	/* A write that ran out of memory shows only here. */
+	bool failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }

@@ -49,7 +49,7 @@ typedef struct tcp_conn {
 	uv_timer_t timer;
 	uv_write_t wreq;
 	worker_t *w;
-	struct tcp_conn *prev, *next; /* the worker's LRU list, oldest first */
+	TAILQ_ENTRY(tcp_conn) lru; /* in the worker's list while in_lru */
 	struct sockaddr_storage peer;
 	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
@@ -66,27 +66,13 @@ static void lru_remove(worker_t *w, tcp_conn_t *c)
 {
 	if (!c->in_lru)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->lru_head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		w->lru_tail = c->prev;
-	c->prev = c->next = NULL;
+	TAILQ_REMOVE(&w->lru, c, lru);
 	c->in_lru = false;
 }
 
 static void lru_append(worker_t *w, tcp_conn_t *c)
 {
-	c->prev = w->lru_tail;
-	c->next = NULL;
-	if (w->lru_tail)
-		w->lru_tail->next = c;
-	else
-		w->lru_head = c;
-	w->lru_tail = c;
+	TAILQ_INSERT_TAIL(&w->lru, c, lru);
 	c->in_lru = true;
 }
 
@@ -295,9 +281,9 @@ static void accept_cb(uv_stream_t *server, int status)
 	if (status < 0 || w->stopping)
 		return;
 	/* Full: make room by closing the connection idle the longest (RFC 7766 6.2.3). */
-	if (w->nconns >= w->max_conns && w->lru_head) {
+	if (w->nconns >= w->max_conns && !TAILQ_EMPTY(&w->lru)) {
 		w->tcp_evicted++;
-		conn_close(w->lru_head);
+		conn_close(TAILQ_FIRST(&w->lru));
 	}
 	tcp_conn_t *c = gslb_calloc(1, sizeof(*c));
 	c->w = w;
@@ -343,6 +329,7 @@ int server_tcp_open(const server_listen_t *l)
 int server_tcp_init(worker_t *w, unsigned max_conns)
 {
 	w->max_conns = max_conns;
+	TAILQ_INIT(&w->lru);
 	w->tcp_out = gslb_malloc(TCP_OUT_MAX);
 	w->tcp = gslb_calloc(w->nlisten, sizeof(*w->tcp));
 	return 0;
@@ -376,8 +363,8 @@ void server_tcp_stop(worker_t *w)
 	}
 	/* RFC 7766 6.2.3: connections close; a pending answer is finished first. */
 	tcp_conn_t *next;
-	for (tcp_conn_t *c = w->lru_head; c; c = next) {
-		next = c->next;
+	for (tcp_conn_t *c = TAILQ_FIRST(&w->lru); c; c = next) {
+		next = TAILQ_NEXT(c, lru);
 		c->draining = true;
 		if (c->writing)
 			uv_read_stop((uv_stream_t *)&c->tcp);

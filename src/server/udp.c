@@ -43,7 +43,8 @@ struct udp_batch {
 	uint8_t *out; /* UDP_BATCH * DNS_MSG_MAX */
 };
 
-bool server_listen_is_wildcard(const server_listen_t *l)
+/* Whether l is 0.0.0.0 or :: (replies must then name their source address). */
+static bool listen_is_wildcard(const server_listen_t *l)
 {
 	if (l->addr.ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
@@ -80,7 +81,7 @@ int server_udp_open(const server_listen_t *l)
 	if (fd < 0)
 		return fd;
 	udp_pmtu_ignore(fd, l->addr.ss_family);
-	if (!server_listen_is_wildcard(l))
+	if (!listen_is_wildcard(l))
 		return fd;
 	/*
 	 * A socket bound to a wildcard address would answer from whatever
@@ -103,7 +104,7 @@ int server_udp_open(const server_listen_t *l)
 int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 {
 	w->udp.fd = fd;
-	w->udp.pktinfo = server_listen_is_wildcard(l);
+	w->udp.pktinfo = listen_is_wildcard(l);
 	/* The thread blocks in recvmmsg(); sends stay MSG_DONTWAIT. */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)

@@ -69,11 +69,6 @@ struct server_watch {
 	unsigned open_handles;
 };
 
-static uint64_t mono_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
-
 static struct watch_file *file_find(server_watch_t *w, const char *name)
 {
 	for (size_t i = 0; i < w->nfiles; i++)
@@ -104,7 +99,7 @@ static void file_writing(server_watch_t *w, const char *name)
 		log_debug("zone file %s/%s is being written: reloads wait until it is complete",
 			  w->dir, name);
 	}
-	f->changed_ms = mono_ms();
+	f->changed_ms = gslb_mono_ms();
 	w->wrote = true;
 }
 
@@ -124,7 +119,7 @@ static void changed(server_watch_t *w)
  */
 static bool files_settle(server_watch_t *w)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = gslb_mono_ms();
 	char path[4096];
 
 	for (size_t i = 0; i < w->nfiles;) {

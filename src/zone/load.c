@@ -5,8 +5,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +16,10 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "internal.h"
 
 #define DEFAULT_TTL_S 3600  /* used until a $TTL directive says otherwise */
 #define INCLUDE_DEPTH_MAX 8 /* nested $INCLUDEs, which also stops include loops */
-/* Free memory glibc keeps at the top of the heap instead of returning it (see malloc_tune()). */
-#define TRIM_THRESHOLD (64u << 20)
 
 /* A growing string: one entry of a zone file.  The buffer is reused from entry to entry. */
 struct text {
@@ -831,21 +828,6 @@ static ldns_rdf *zone_name_of(const char *fname)
 	return ldns_dname_new_frm_str(name);
 }
 
-/*
- * ldns allocates and frees 64 KiB buffers for every RR it parses.  With
- * glibc's default (dynamic) trim threshold, each free at the top of the
- * heap can hand the memory back with brk() and the next RR takes it again:
- * a 1,000,000-name zone took 24 s, 13 s of it in the kernel, instead of 8.
- * Keeping up to TRIM_THRESHOLD of free heap top ends that.  Large blocks
- * (zones) are still mmap()ed and go back to the system when freed.
- */
-static pthread_once_t tune_once = PTHREAD_ONCE_INIT;
-
-static void malloc_tune(void)
-{
-	mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-}
-
 int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen)
 {
 	struct load ld = { .dir = dir, .err = err, .errlen = errlen };
@@ -856,7 +838,6 @@ int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, 
 
 	*out = NULL;
 	err[0] = 0;
-	pthread_once(&tune_once, malloc_tune);
 	if (fname[0] == '/' || !dir || !*dir) {
 		path = gslb_strdup(fname);
 	} else {

@@ -1,59 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Zone building (RRs in, lookup table and ready-to-copy wire blocks out) and zone lookups. */
+#include "config.h"
+
 #include "gslb/zone.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
-
-/* ---- hashing ---- */
-
-static uint64_t hash_seed;
-static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
-
-static void hash_seed_init(void)
-{
-	/* A per-process seed keeps crafted names from all landing in one chain. */
-	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed))
-		hash_seed = 0x6a09e667f3bcc909ULL ^ (uint64_t)(uintptr_t)&hash_seed;
-}
-
-uint32_t zone_name_hash(const uint8_t *lname, size_t len)
-{
-	uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL);
-	bool whole_word = len >= 8;
-	while (len >= 8) {
-		uint64_t v;
-		memcpy(&v, lname, 8);
-		h = (h ^ v) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		lname += 8;
-		len -= 8;
-	}
-	/* The last 1-7 bytes: one load ending at the end of the name when it is long enough. */
-	uint64_t v = 0;
-	if (len && whole_word) {
-		memcpy(&v, lname + len - 8, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		v >>= 8 * (8 - len);
-#else
-		v <<= 8 * (8 - len);
-#endif
-	} else {
-		for (size_t i = 0; i < len; i++)
-			v = v << 8 | lname[i];
-	}
-	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 29;
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (uint32_t)(h >> 32);
-}
 
 /* ---- building ---- */
 
@@ -93,7 +50,6 @@ static uint32_t arena_put(struct zone_build *b, const void *p, size_t n)
 
 zone_t *zone_new(const uint8_t *apex)
 {
-	pthread_once(&hash_once, hash_seed_init);
 	int len = dns_name_len(apex, DNS_NAME_MAX);
 	if (len < 0)
 		return NULL;
@@ -154,8 +110,6 @@ int zone_add_rr(zone_t *z, const uint8_t *owner, uint16_t type, uint16_t rclass,
 	return 0;
 }
 
-static const uint8_t *sort_arena;
-
 static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
 	if (al != bl)
@@ -163,11 +117,12 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return memcmp(a, b, al);
 }
 
-static int brr_cmp(const void *pa, const void *pb)
+/* qsort_r() order of RRs: by owner, then type, then as added; arena is the build's. */
+static int brr_cmp(const void *pa, const void *pb, void *arena)
 {
 	const struct brr *a = pa, *b = pb;
-	int c = name_cmp(sort_arena + a->owner_off, a->owner_len, sort_arena + b->owner_off,
-			 b->owner_len);
+	const uint8_t *names = arena;
+	int c = name_cmp(names + a->owner_off, a->owner_len, names + b->owner_off, b->owner_len);
 	if (c)
 		return c;
 	if (a->type != b->type)
@@ -516,9 +471,8 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	if (!b)
 		return -EINVAL;
 	err[0] = 0;
-	sort_arena = b->arena;
-	if (b->n)
-		gslb_sort(b->rrs, b->n, sizeof(*b->rrs), brr_cmp);
+	if (b->n > 1)
+		qsort_r(b->rrs, b->n, sizeof(*b->rrs), brr_cmp, b->arena);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
 	size_t nn_cap = 16, nn_n = 0;
@@ -551,7 +505,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	}
 
 	/* Nodes, their names in one block, and the hash table at most half full. */
-	z->nnodes = (uint32_t)uniq;
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
 	z->names = gslb_malloc(names_len);
 	uint32_t slots = 16;
@@ -784,7 +737,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	}
 
 	/* RFC 2308 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM). */
-	z->soa = soa;
 	const uint8_t *rd_end = soa->wire + soa->len;
 	uint32_t minimum = dns_get32(rd_end - 4);
 	z->serial = dns_get32(rd_end - 20);
@@ -850,7 +802,6 @@ void zone_unref(zone_t *z)
 
 zone_set_t *zone_set_new(void)
 {
-	pthread_once(&hash_once, hash_seed_init);
 	zone_set_t *s = gslb_calloc(1, sizeof(*s));
 	s->min_labels = 255;
 	return s;

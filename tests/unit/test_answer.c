@@ -15,6 +15,7 @@
 #include "gslb/lb.h"
 #include "gslb/query.h"
 #include "gslb/zone.h"
+#include "../../src/lb/internal.h"
 #include "tap.h"
 
 /* ---- building zones in memory ---- */

@@ -11,6 +11,7 @@
 #include "gslb/db.h"
 #include "gslb/dns.h"
 #include "gslb/lb.h"
+#include "../../src/lb/internal.h"
 #include "tap.h"
 
 #define DRAWS 100000

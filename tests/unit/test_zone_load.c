@@ -14,6 +14,7 @@
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/zone.h"
+#include "../../src/zone/internal.h"
 
 /* A few TAP helpers of our own; the plan is printed at the end. */
 static int tap_n;
@@ -610,6 +611,18 @@ static void test_dir(void)
 	ok(ret == -ENOENT && s3 == NULL, "missing directory: -ENOENT");
 }
 
+/*
+ * Every name of every zone is a node, so its size is the zone's memory: at
+ * 1,000,000 names, 8 bytes a node are 8 MB.  Nothing but what the answer
+ * path reads belongs in it.
+ */
+static void test_node_size(void)
+{
+	if (sizeof(void *) == 8)
+		ok(sizeof(zone_node_t) <= 48, "a zone node is 48 bytes at most (%zu)",
+		   sizeof(zone_node_t));
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/gslb-zone-load-XXXXXX",
@@ -625,6 +638,7 @@ int main(void)
 	test_class_before_ttl();
 	test_dname();
 	test_dir();
+	test_node_size();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
