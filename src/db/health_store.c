@@ -152,20 +152,6 @@ struct db_health {
 	_Atomic uint64_t results_dropped, changes_dropped, queued;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Times are stored as Unix seconds (INTEGER); gslbctl prints them as RFC 3339. */
 static sqlite3_int64 db_time(int64_t ms)
 {
@@ -831,7 +817,7 @@ static void write_change(db_health_t *h, const rec_t *x)
  */
 static void prune_results(db_health_t *h)
 {
-	int64_t cut = wall_ms() - (int64_t)h->history_hours * 3600 * 1000;
+	int64_t cut = gslb_wall_ms() - (int64_t)h->history_hours * 3600 * 1000;
 	int64_t batch = (int64_t)(h->nlive / (PRUNE_ROUND_S * 1000 / FLUSH_MS)) + PRUNE_BATCH_MIN;
 	int64_t id = 0, n = 0;
 	sqlite3_stmt *ids = h->prune_ids;
@@ -858,7 +844,7 @@ static void prune_results(db_health_t *h)
 
 static void prune_changes(db_health_t *h)
 {
-	sqlite3_bind_int64(h->del_change, 1, db_time(wall_ms()) - CHANGES_KEEP_S);
+	sqlite3_bind_int64(h->del_change, 1, db_time(gslb_wall_ms()) - CHANGES_KEEP_S);
 	run(h, h->del_change, "prune state_change");
 }
 
@@ -929,7 +915,7 @@ static bool take(db_health_t *h, live_t **live, size_t *nlive)
 static void *writer_main(void *arg)
 {
 	db_health_t *h = arg;
-	uint64_t next = mono_ms() + FLUSH_MS;
+	uint64_t next = gslb_mono_ms() + FLUSH_MS;
 	bool last = false;
 
 	pthread_setname_np(pthread_self(), "health-db");
@@ -938,7 +924,7 @@ static void *writer_main(void *arg)
 		size_t nlive;
 
 		pthread_mutex_lock(&h->mu);
-		while (!h->stop && h->sync_req == h->sync_done && mono_ms() < next) {
+		while (!h->stop && h->sync_req == h->sync_done && gslb_mono_ms() < next) {
 			struct timespec ts = { .tv_sec = (time_t)(next / 1000),
 					       .tv_nsec = (long)(next % 1000) * 1000000 };
 			pthread_cond_timedwait(&h->wake, &h->mu, &ts);
@@ -952,7 +938,7 @@ static void *writer_main(void *arg)
 			live_replace(h, live, nlive);
 		/* The last attempt, at the stop, only writes what waits. */
 		bool prune_changes_now = ++h->ticks % PRUNE_EVERY == 1 && !last;
-		uint64_t start = mono_ms();
+		uint64_t start = gslb_mono_ms();
 		size_t n = h->wres.n + h->wchg.n;
 		int ret = n || prune_changes_now ? attempt(h, prune_changes_now, !last) : 0;
 		/*
@@ -960,7 +946,7 @@ static void *writer_main(void *arg)
 		 * a lock held for long is not retried back to back, and the
 		 * records wait under their queue's bound rather than in flight.
 		 */
-		next = (ret < 0 ? mono_ms() : start) + FLUSH_MS;
+		next = (ret < 0 ? gslb_mono_ms() : start) + FLUSH_MS;
 		if (ret == 0) {
 			ring_clear(&h->wres);
 			ring_clear(&h->wchg);
