@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gslb/geo.h"
+#include "gslb/geo_cache.h"
 #include "gslb/lb.h"
 #include "gslb/zone.h"
 
@@ -101,8 +101,6 @@ typedef struct query_stats {
 	uint64_t geo_cache_misses; /* ... and looked up in the geo database */
 } query_stats_t;
 
-struct query_geo_cache;
-
 /* Per-worker state for the answer path.  One per thread, never shared. */
 typedef struct query_ctx {
 	const query_conf_t *conf;
@@ -113,7 +111,7 @@ typedef struct query_ctx {
 	 * valid for one snapshot generation.  NULL when it could not be
 	 * allocated: every lookup then goes to the database.
 	 */
-	struct query_geo_cache *geo_cache;
+	geo_cache_t *geo_cache;
 	/*
 	 * Answers by member: member_answers[m->slot]++ for each member in an
 	 * answer whose slot is below nmember_answers.  Owned by the worker
