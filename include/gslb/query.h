@@ -12,22 +12,23 @@
 #include "gslb/zone.h"
 
 /*
- * Everything a DNS worker answers from.  Built by the control loop,
- * published with rcu_assign_pointer(), never modified afterwards, freed
- * after a grace period.  Pools and geo data join it in later issues.
+ * What the answer path reads: the zones, the pools placed in them, the
+ * health table and the geo file of one snapshot (gslbd's snapshots are
+ * built and published by src/server).  Never modified while a query may
+ * read it; whoever builds it owns what it points to and frees it.
  */
-typedef struct gslb_snapshot {
-	zone_set_t *zones;	   /* owned */
-	lb_set_t *pools;	   /* owned; NULL when there are none */
-	const lb_health_t *health; /* borrowed: lives as long as the process */
-	const geo_db_t *geo;	   /* borrowed: the control loop closes it after a grace period */
-	uint64_t generation;	   /* increases with every swap */
-	uint64_t built_ms;	   /* CLOCK_REALTIME in ms when built */
-	uint32_t member_slots;	   /* every lb_member_t.slot of pools is below it (metrics) */
-} gslb_snapshot_t;
-
-/** Free a snapshot and what it owns.  NULL is a no-op. */
-void gslb_snapshot_free(gslb_snapshot_t *s);
+typedef struct query_data {
+	zone_set_t *zones;
+	lb_set_t *pools;	   /* NULL when there are none */
+	const lb_health_t *health; /* NULL: every target counts as up */
+	const geo_db_t *geo;	   /* NULL: no geo file (client locations unknown) */
+	/*
+	 * Changes whenever the data does (gslbd: increases with every
+	 * snapshot swap): a worker's geo cache is emptied when it or geo
+	 * changes.
+	 */
+	uint64_t generation;
+} query_data_t;
 
 /* Fixed server identity, set once at start-up and shared read-only. */
 typedef struct query_conf {
@@ -141,5 +142,5 @@ void query_ctx_fini(query_ctx_t *ctx);
  * 0 when no response must be sent (packets shorter than a header, QR=1).
  * Never allocates; snap may be NULL (every query is then REFUSED).
  */
-size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,
-		    size_t req_len, uint8_t *resp, int transport, const struct sockaddr *peer);
+size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
+		    uint8_t *resp, int transport, const struct sockaddr *peer);

@@ -403,7 +403,7 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 
 struct answer {
 	query_ctx_t *ctx;
-	const gslb_snapshot_t *snap;
+	const query_data_t *snap;
 	struct query *q;
 	struct resp r;
 	uint16_t rcode;
@@ -1077,8 +1077,8 @@ void query_ctx_fini(query_ctx_t *ctx)
 	ctx->geo_cache = NULL;
 }
 
-size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,
-		    size_t req_len, uint8_t *resp, int transport, const struct sockaddr *peer)
+size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
+		    uint8_t *resp, int transport, const struct sockaddr *peer)
 {
 	struct query q;
 	struct answer a;
@@ -1202,13 +1202,4 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	ctx->stats.rcode[a.rcode < ARRAY_SIZE(ctx->stats.rcode) ? a.rcode : 0]++;
 	ctx->stats.qtype[echo_q ? query_qtype_slot(q.qtype) : QUERY_QT_OTHER]++;
 	return a.r.pos;
-}
-
-void gslb_snapshot_free(gslb_snapshot_t *s)
-{
-	if (!s)
-		return;
-	zone_set_free(s->zones);
-	lb_set_free(s->pools);
-	free(s);
 }

@@ -166,6 +166,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void gslb_snapshot_free(gslb_snapshot_t *s)
+{
+	if (!s)
+		return;
+	zone_set_free(s->data.zones);
+	lb_set_free(s->data.pools);
+	free(s);
+}
+
 /*
  * Make a snapshot of zones and pools (both taken over) the one workers
  * answer from.  The old one is freed once every worker has passed a
@@ -174,11 +183,11 @@ static uint64_t now_ms(void)
 static void snapshot_publish(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
 {
 	gslb_snapshot_t *snap = gslb_calloc(1, sizeof(*snap));
-	snap->zones = zones;
-	snap->pools = pools;
-	snap->health = ctl->health;
-	snap->geo = ctl->geo;
-	snap->generation = ++ctl->generation;
+	snap->data.zones = zones;
+	snap->data.pools = pools;
+	snap->data.health = ctl->health;
+	snap->data.geo = ctl->geo;
+	snap->data.generation = ++ctl->generation;
 	snap->built_ms = now_ms();
 	snap->member_slots = server_metrics_assign(ctl->metrics, pools);
 	gslb_snapshot_t *old = rcu_xchg_pointer(&server_snap, snap);
@@ -280,8 +289,8 @@ static void reload(control_t *ctl, const char *why, bool watched)
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
-	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->zones : NULL, &zones,
-				&failed);
+	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->data.zones : NULL,
+				&zones, &failed);
 	if (watched && !server_watch_settled(ctl->zone_watch)) {
 		log_debug("a zone file was written to while the directory was read: reading it "
 			  "again once it is complete");
@@ -294,7 +303,7 @@ static void reload(control_t *ctl, const char *why, bool watched)
 	if (ret < 0) {
 		log_err("reload failed: cannot read zone directory %s: %s; still serving %u zones",
 			ctl->conf->zones_dir, gslb_strerror(ret),
-			ctl->cur ? ctl->cur->zones->count : 0);
+			ctl->cur ? ctl->cur->data.zones->count : 0);
 		return;
 	}
 	/* Whether a pool is served depends on the zones: place the pools again. */
@@ -528,14 +537,15 @@ static void db_poll_cb(uv_timer_t *t)
 	lb_pool_t *pools = NULL;
 	uint32_t n = lb_config_pools(ctl->cfg, &pools);
 	targets_update(ctl, pools, n);
-	const lb_set_t *cur = ctl->cur->pools;
+	const lb_set_t *cur = ctl->cur->data.pools;
 	bool same = lb_pools_equal(pools, n, cur ? cur->pools : NULL, cur ? cur->npools : 0);
 	if (same) {
 		lb_pools_free(pools, n);
 		log_debug("database changed, pools did not");
 		return;
 	}
-	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_place(pools, n, ctl->cur->zones));
+	snapshot_publish(ctl, zones_share(ctl->cur->data.zones),
+			 pools_place(pools, n, ctl->cur->data.zones));
 }
 
 static void zone_watch_cb(void *arg)
@@ -548,12 +558,13 @@ static void geo_debounce_cb(uv_timer_t *t)
 	control_t *ctl = t->data;
 	geo_db_t *old = geo_refresh(ctl);
 	ctl->reloads++;
-	if (ctl->cur->geo == ctl->geo) {
+	if (ctl->cur->data.geo == ctl->geo) {
 		ctl->reload_failures++;
 		return; /* the new file failed to open: geo_refresh() said why */
 	}
 	/* Same zones and pools; only the snapshot's geo database changes. */
-	snapshot_publish(ctl, zones_share(ctl->cur->zones), pools_build(ctl, ctl->cur->zones));
+	snapshot_publish(ctl, zones_share(ctl->cur->data.zones),
+			 pools_build(ctl, ctl->cur->data.zones));
 	/* snapshot_publish() waited for a grace period: no query reads old now. */
 	geo_db_close(old);
 	log_info("geo file %s: reloaded", ctl->conf->geoip);
@@ -996,7 +1007,7 @@ int server_run(const server_conf_t *conf)
 		off += (size_t)snprintf(where + off, sizeof(where) - off, "%s%s", i ? ", " : "",
 					conf->listen[i].text);
 	log_info("gslbd %s: serving %u zones on %s; %u UDP threads per address, %u TCP threads",
-		 PACKAGE_VERSION, ctl.cur->zones->count, where, conf->threads, conf->threads);
+		 PACKAGE_VERSION, ctl.cur->data.zones->count, where, conf->threads, conf->threads);
 
 	uv_run(&ctl.loop, UV_RUN_DEFAULT);
 	status = 0;

@@ -352,7 +352,8 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 static void pools_render(sbuf_t *b, const server_metrics_t *m)
 {
 	const gslb_snapshot_t *snap = *m->src.cur;
-	const lb_set_t *set = snap ? snap->pools : NULL;
+	const lb_set_t *set = snap ? snap->data.pools : NULL;
+	const lb_health_t *health = snap ? snap->data.health : NULL;
 	worker_t *workers = *m->src.workers;
 	unsigned nw = workers ? *m->src.nworkers : 0;
 	uint64_t *sum = gslb_calloc(m->nslots ? m->nslots : 1, sizeof(*sum));
@@ -393,7 +394,7 @@ static void pools_render(sbuf_t *b, const server_metrics_t *m)
 					sb_printf(b, "gslbd_member_up");
 					pool_label(b, p, mb);
 					sb_printf(b, ",address=\"%s\"} %d\n", text,
-						  lb_health_up(snap->health, a->target) ? 1 : 0);
+						  lb_health_up(health, a->target) ? 1 : 0);
 				}
 			}
 		}
@@ -484,7 +485,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	sb_printf(&b, "gslbd_reload_failures_total %" PRIu64 "\n", *m->src.reload_failures);
 	sb_head(&b, "gslbd_snapshot_generation", "gauge",
 		"Generation of the snapshot being answered from (1 at start-up).");
-	sb_printf(&b, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
+	sb_printf(&b, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->data.generation : 0);
 	sb_head(&b, "gslbd_snapshot_age_seconds", "gauge",
 		"Seconds since the snapshot being answered from was built.");
 	double age = snap ? now - (double)snap->built_ms / 1000.0 : 0.0;
