@@ -443,6 +443,18 @@ int server_control_start(control_t *ctl)
 			log_warn("cannot watch geo file directory %s (%s): reload with SIGHUP",
 				 ctl->geo_dir, gslb_strerror(ret));
 	}
+	/*
+	 * The metrics endpoint listens from now on, before any worker answers:
+	 * a scrape right after the first answer is queued until this loop
+	 * runs, never refused.
+	 */
+	if (ctl->metrics_fd >= 0) {
+		ctl->http = server_http_start(&ctl->loop, ctl->metrics_fd, conf->metrics->text,
+					      ctl->metrics);
+		ctl->metrics_fd = -1; /* taken over */
+		if (!ctl->http)
+			return -EIO; /* server_http_start() has logged why */
+	}
 	return 0;
 }
 

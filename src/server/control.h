@@ -83,8 +83,9 @@ uint64_t server_now_ms(void);
 /**
  * Set up the control loop: signal handlers (SIGHUP reloads, SIGTERM and
  * SIGINT stop), the database poll, the zone directory and geo file
- * watches.  Returns 0, or a negative code after logging why.  What was
- * set up is undone by server_control_stop(), whatever the outcome.
+ * watches, and the --metrics endpoint over ctl->metrics_fd (taken over).
+ * Returns 0, or a negative code after logging why.  What was set up is
+ * undone by server_control_stop(), whatever the outcome.
  */
 int server_control_start(control_t *ctl);
 

@@ -520,18 +520,6 @@ static void workers_stop(control_t *ctl)
 	ctl->nworkers = 0;
 }
 
-/* --metrics, served from the control loop. */
-static int metrics_serve(control_t *ctl)
-{
-	if (ctl->metrics_fd < 0)
-		return 0;
-	ctl->http = server_http_start(&ctl->loop, ctl->metrics_fd, ctl->conf->metrics->text,
-				      ctl->metrics);
-	/* Taken over even on failure, which server_http_start() has logged. */
-	ctl->metrics_fd = -1;
-	return ctl->http ? 0 : -EIO;
-}
-
 /*
  * The phases of start-up, in order.  Each stop undoes its start, and is
  * called in reverse order for every phase started, the one that failed
@@ -551,13 +539,13 @@ static const struct phase {
 	{ health_start, health_stop },
 	{ snapshot_first, snapshot_last },
 	/*
-	 * The control loop and its signal handlers come before the workers:
-	 * once a worker answers, gslbd looks ready, and a SIGHUP must then
-	 * reload, not kill it with the default action.
+	 * The control loop, its signal handlers and --metrics come before
+	 * the workers: once a worker answers, gslbd looks ready, so a SIGHUP
+	 * must then reload, not kill it with the default action, and a
+	 * scrape must find the metrics endpoint listening.
 	 */
 	{ server_control_start, server_control_stop },
 	{ workers_start, workers_stop },
-	{ metrics_serve, NULL }, /* closed by server_control_stop() */
 };
 
 /* The line that says gslbd serves, once every phase has started. */
