@@ -7,27 +7,28 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gslb/geo.h"
+#include "gslb/geo_cache.h"
 #include "gslb/lb.h"
 #include "gslb/zone.h"
 
 /*
- * Everything a DNS worker answers from.  Built by the control loop,
- * published with rcu_assign_pointer(), never modified afterwards, freed
- * after a grace period.  Pools and geo data join it in later issues.
+ * What the answer path reads: the zones, the pools placed in them, the
+ * health table and the geo file of one snapshot (gslbd's snapshots are
+ * built and published by src/server).  Never modified while a query may
+ * read it; whoever builds it owns what it points to and frees it.
  */
-typedef struct gslb_snapshot {
-	zone_set_t *zones;	   /* owned */
-	lb_set_t *pools;	   /* owned; NULL when there are none */
-	const lb_health_t *health; /* borrowed: lives as long as the process */
-	const geo_db_t *geo;	   /* borrowed: the control loop closes it after a grace period */
-	uint64_t generation;	   /* increases with every swap */
-	uint64_t built_ms;	   /* CLOCK_REALTIME in ms when built */
-	uint32_t member_slots;	   /* every lb_member_t.slot of pools is below it (metrics) */
-} gslb_snapshot_t;
-
-/** Free a snapshot and what it owns.  NULL is a no-op. */
-void gslb_snapshot_free(gslb_snapshot_t *s);
+typedef struct query_data {
+	zone_set_t *zones;
+	lb_set_t *pools;	   /* NULL when there are none */
+	const lb_health_t *health; /* NULL: every target counts as up */
+	const geo_db_t *geo;	   /* NULL: no geo file (client locations unknown) */
+	/*
+	 * Changes whenever the data does (gslbd: increases with every
+	 * snapshot swap): a worker's geo cache is emptied when it or geo
+	 * changes.
+	 */
+	uint64_t generation;
+} query_data_t;
 
 /* Fixed server identity, set once at start-up and shared read-only. */
 typedef struct query_conf {
@@ -101,8 +102,6 @@ typedef struct query_stats {
 	uint64_t geo_cache_misses; /* ... and looked up in the geo database */
 } query_stats_t;
 
-struct query_geo_cache;
-
 /* Per-worker state for the answer path.  One per thread, never shared. */
 typedef struct query_ctx {
 	const query_conf_t *conf;
@@ -113,7 +112,7 @@ typedef struct query_ctx {
 	 * valid for one snapshot generation.  NULL when it could not be
 	 * allocated: every lookup then goes to the database.
 	 */
-	struct query_geo_cache *geo_cache;
+	geo_cache_t *geo_cache;
 	/*
 	 * Answers by member: member_answers[m->slot]++ for each member in an
 	 * answer whose slot is below nmember_answers.  Owned by the worker
@@ -143,5 +142,5 @@ void query_ctx_fini(query_ctx_t *ctx);
  * 0 when no response must be sent (packets shorter than a header, QR=1).
  * Never allocates; snap may be NULL (every query is then REFUSED).
  */
-size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,
-		    size_t req_len, uint8_t *resp, int transport, const struct sockaddr *peer);
+size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
+		    uint8_t *resp, int transport, const struct sockaddr *peer);

@@ -8,7 +8,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
-#include "gslb/geo.h"
+#include "gslb/geo_cache.h"
 
 /* ---- the parsed query ---- */
 
@@ -403,7 +403,7 @@ static int parse_message(struct query *q, const uint8_t *m, size_t len)
 
 struct answer {
 	query_ctx_t *ctx;
-	const gslb_snapshot_t *snap;
+	const query_data_t *snap;
 	struct query *q;
 	struct resp r;
 	uint16_t rcode;
@@ -476,136 +476,6 @@ static void client_get(const struct answer *a, lb_client_t *cl)
 	}
 }
 
-/* ---- the geo cache ---- */
-
-/*
- * Clients come in networks: resolvers send ECS /24 and /56 prefixes, and a
- * database record covers a whole network.  Each worker keeps the locations
- * it found in a direct-mapped table of database networks, so most geo
- * answers skip libmaxminddb's tree walk and record decoding.  An entry holds
- * the database's network (info.prefix_len bits of addr), so a hit is exactly
- * what the database would say; only the location is cached, not the
- * choice, which depends on health and weights.
- *
- * A network is filed under the first GEO_CACHE_LEVELS bits of its address
- * at the coarsest level it covers whole (a /20 under its /24, a /16 under
- * its /16, a /5 under its /8), so one entry serves every client of a large
- * network, and a lookup tries the levels from the finest.
- */
-#define GEO_CACHE_SLOTS 8192 /* a power of two; one 64-byte cache line each */
-#define GEO_CACHE_LEVELS 3
-#define GEO_CACHE_NET_BITS 64 /* longer (IPv6) networks are looked up every time */
-
-static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
-	{ 24, 16, 8 },	/* IPv4 */
-	{ 48, 32, 16 }, /* IPv6 */
-};
-
-/*
- * What the answer path needs of a geo_info_t (not lat / lon: the unit
- * vector ranks distances), with the network it holds for: one cache line.
- */
-struct geo_cache_entry {
-	double uvec[3];
-	uint8_t net[GEO_CACHE_NET_BITS / 8]; /* the network's address, host bits clear */
-	uint8_t family;
-	uint8_t prefix_len;
-	bool found;
-	bool has_location;
-	char country[3];
-	char subdivision[8];
-	char continent[3];
-} __attribute__((aligned(64)));
-
-_Static_assert(sizeof(struct geo_cache_entry) == 64, "a geo cache entry is one cache line");
-
-struct query_geo_cache {
-	const geo_db_t *db;  /* the entries were looked up in db ... */
-	uint64_t generation; /* ... of this snapshot */
-	/*
-	 * Which slots hold an entry: a probe of an empty level reads 1 KiB
-	 * that stays in L1, not a cold line of the 512 KiB table (most
-	 * clients are found at one level only), and emptying the cache on a
-	 * snapshot swap clears the bits, not the table.
-	 */
-	uint64_t used[GEO_CACHE_SLOTS / 64];
-	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
-};
-
-/* The first 48 bits of an address (IPv4 addresses are zero-padded), as a number. */
-static uint64_t geo_cache_key(const uint8_t *addr)
-{
-	return (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
-	       (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
-}
-
-/* The slot of the first bits bits (8 to 48) of the address whose key is k. */
-static uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
-{
-	k &= ~0ull << (48 - bits);
-	k |= (uint64_t)family << 56 | (uint64_t)bits << 48;
-	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
-}
-
-static bool geo_cache_used(const struct query_geo_cache *c, uint32_t s)
-{
-	return (c->used[s / 64] >> (s % 64)) & 1;
-}
-
-/* Whether the first bits bits of a and b are equal. */
-static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned bytes = bits / 8, rest = bits % 8;
-	if (memcmp(a, b, bytes) != 0)
-		return false;
-	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
-}
-
-/* Remember what the database said of the network of prefix_len bits holding addr. */
-static void geo_cache_store(struct query_geo_cache *c, int family, const uint8_t *addr,
-			    const geo_info_t *g)
-{
-	unsigned bits = g->prefix_len;
-	if (bits > GEO_CACHE_NET_BITS)
-		return;
-	/* Filed under the coarsest level the network covers whole. */
-	const uint8_t *levels = geo_cache_level_bits[family == 6];
-	unsigned l = 0;
-	while (l + 1 < GEO_CACHE_LEVELS && bits <= levels[l + 1])
-		l++;
-	uint32_t s = geo_cache_slot(family, geo_cache_key(addr), levels[l]);
-	struct geo_cache_entry *e = &c->slot[s];
-	/* Keep the network only, so stale host bits never take part in a match. */
-	unsigned bytes = bits / 8;
-	memset(e->net, 0, sizeof(e->net));
-	memcpy(e->net, addr, bytes);
-	if (bits % 8)
-		e->net[bytes] = addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
-	e->family = (uint8_t)family;
-	e->prefix_len = (uint8_t)bits;
-	e->found = g->found;
-	e->has_location = g->has_location;
-	memcpy(e->uvec, g->uvec, sizeof(e->uvec));
-	memcpy(e->country, g->country, sizeof(e->country));
-	memcpy(e->subdivision, g->subdivision, sizeof(e->subdivision));
-	memcpy(e->continent, g->continent, sizeof(e->continent));
-	c->used[s / 64] |= 1ull << (s % 64);
-}
-
-/* An entry's facts as the geo_info_t the policy reads (lat / lon left 0). */
-static const geo_info_t *geo_cache_info(const struct geo_cache_entry *e, geo_info_t *out)
-{
-	out->found = e->found;
-	out->has_location = e->has_location;
-	out->prefix_len = e->prefix_len;
-	memcpy(out->uvec, e->uvec, sizeof(out->uvec));
-	memcpy(out->country, e->country, sizeof(out->country));
-	memcpy(out->subdivision, e->subdivision, sizeof(out->subdivision));
-	memcpy(out->continent, e->continent, sizeof(out->continent));
-	out->lat = out->lon = 0.0;
-	return out;
-}
-
 /*
  * Where the client is, from the worker's cache or the snapshot's database
  * (then remembered).  Returns tmp, filled, or NULL when the database
@@ -614,29 +484,18 @@ static const geo_info_t *geo_cache_info(const struct geo_cache_entry *e, geo_inf
 static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, geo_info_t *tmp)
 {
 	const geo_db_t *db = a->snap->geo;
-	struct query_geo_cache *c = a->ctx->geo_cache;
+	geo_cache_t *c = a->ctx->geo_cache;
 	if (!db || !cl->family)
 		return NULL;
 	if (!c) {
 		a->ctx->stats.geo_cache_misses++;
 		return geo_db_lookup(db, cl->family, cl->addr, tmp) == 0 ? tmp : NULL;
 	}
-	if (c->db != db || c->generation != a->snap->generation) {
-		memset(c->used, 0, sizeof(c->used));
-		c->db = db;
-		c->generation = a->snap->generation;
-	}
-	const uint8_t *levels = geo_cache_level_bits[cl->family == 6];
-	uint64_t key = geo_cache_key(cl->addr);
-	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
-		uint32_t s = geo_cache_slot(cl->family, key, levels[l]);
-		if (!geo_cache_used(c, s))
-			continue;
-		const struct geo_cache_entry *e = &c->slot[s];
-		if (e->family == cl->family && prefix_equal(e->net, cl->addr, e->prefix_len)) {
-			a->ctx->stats.geo_cache_hits++;
-			return geo_cache_info(e, tmp);
-		}
+	geo_cache_use(c, db, a->snap->generation);
+	const geo_info_t *hit = geo_cache_lookup(c, cl->family, cl->addr, tmp);
+	if (hit) {
+		a->ctx->stats.geo_cache_hits++;
+		return hit;
 	}
 	a->ctx->stats.geo_cache_misses++;
 	if (geo_db_lookup(db, cl->family, cl->addr, tmp) != 0)
@@ -1209,20 +1068,17 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->conf = conf;
 	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
-	/* Only the header must start zeroed: a slot is read once its used bit is set. */
-	ctx->geo_cache = aligned_alloc(64, sizeof(*ctx->geo_cache));
-	if (ctx->geo_cache)
-		memset(ctx->geo_cache, 0, offsetof(struct query_geo_cache, slot));
+	ctx->geo_cache = geo_cache_new();
 }
 
 void query_ctx_fini(query_ctx_t *ctx)
 {
-	free(ctx->geo_cache);
+	geo_cache_free(ctx->geo_cache);
 	ctx->geo_cache = NULL;
 }
 
-size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t *req,
-		    size_t req_len, uint8_t *resp, int transport, const struct sockaddr *peer)
+size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
+		    uint8_t *resp, int transport, const struct sockaddr *peer)
 {
 	struct query q;
 	struct answer a;
@@ -1346,13 +1202,4 @@ size_t query_answer(query_ctx_t *ctx, const gslb_snapshot_t *snap, const uint8_t
 	ctx->stats.rcode[a.rcode < ARRAY_SIZE(ctx->stats.rcode) ? a.rcode : 0]++;
 	ctx->stats.qtype[echo_q ? query_qtype_slot(q.qtype) : QUERY_QT_OTHER]++;
 	return a.r.pos;
-}
-
-void gslb_snapshot_free(gslb_snapshot_t *s)
-{
-	if (!s)
-		return;
-	zone_set_free(s->zones);
-	lb_set_free(s->pools);
-	free(s);
 }

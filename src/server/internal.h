@@ -89,6 +89,21 @@ typedef struct worker {
 } worker_t;
 
 /*
+ * Everything a DNS worker answers from, and what the control thread knows
+ * of it.  Built by the control thread, published with rcu_xchg_pointer(),
+ * never modified afterwards, freed after a grace period (control.c draws
+ * its life cycle).
+ */
+typedef struct gslb_snapshot {
+	query_data_t data;     /* owns data.zones and data.pools; borrows the rest */
+	uint64_t built_ms;     /* CLOCK_REALTIME in ms when built */
+	uint32_t member_slots; /* every lb_member_t.slot of data.pools is below it (metrics) */
+} gslb_snapshot_t;
+
+/** Free a snapshot and what it owns.  NULL is a no-op. */
+void gslb_snapshot_free(gslb_snapshot_t *s);
+
+/*
  * The snapshot every worker answers from.  Written by the control thread
  * with rcu_xchg_pointer(); read by workers with rcu_dereference() while
  * online (liburcu QSBR).
@@ -96,11 +111,12 @@ typedef struct worker {
 extern gslb_snapshot_t *server_snap;
 
 /*
- * The current snapshot for a callback of worker w: call between
- * server_rcu_enter/leave.  Grows w's answer counters when the snapshot has
- * more member slots than they hold, so the answer path never allocates.
+ * What a callback of worker w answers from: the current snapshot's data
+ * (NULL before the first), valid until server_rcu_leave().  Grows w's
+ * answer counters when the snapshot has more member slots than they hold,
+ * so the answer path never allocates.
  */
-const gslb_snapshot_t *server_rcu_enter(worker_t *w);
+const query_data_t *server_rcu_enter(worker_t *w);
 void server_rcu_leave(void);
 
 /* ---- sockets, created and bound in the main thread (udp.c, tcp.c) ---- */

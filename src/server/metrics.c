@@ -302,7 +302,8 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 static void pools_render(FILE *f, const server_metrics_t *m)
 {
 	const gslb_snapshot_t *snap = *m->src.cur;
-	const lb_set_t *set = snap ? snap->pools : NULL;
+	const lb_set_t *set = snap ? snap->data.pools : NULL;
+	const lb_health_t *health = snap ? snap->data.health : NULL;
 	worker_t *workers = *m->src.workers;
 	unsigned nw = workers ? *m->src.nworkers : 0;
 	uint64_t *sum = gslb_calloc(m->nslots ? m->nslots : 1, sizeof(*sum));
@@ -343,7 +344,7 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 					fprintf(f, "gslbd_member_up");
 					pool_label(f, p, mb);
 					fprintf(f, ",address=\"%s\"} %d\n", text,
-						lb_health_up(snap->health, a->target) ? 1 : 0);
+						lb_health_up(health, a->target) ? 1 : 0);
 				}
 			}
 		}
@@ -434,7 +435,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	fprintf(f, "gslbd_reload_failures_total %" PRIu64 "\n", *m->src.reload_failures);
 	put_head(f, "gslbd_snapshot_generation", "gauge",
 		 "Generation of the snapshot being answered from (1 at start-up).");
-	fprintf(f, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->generation : 0);
+	fprintf(f, "gslbd_snapshot_generation %" PRIu64 "\n", snap ? snap->data.generation : 0);
 	put_head(f, "gslbd_snapshot_age_seconds", "gauge",
 		 "Seconds since the snapshot being answered from was built.");
 	double age = snap ? (double)(now_ms - (int64_t)snap->built_ms) / 1000.0 : 0.0;

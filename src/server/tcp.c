@@ -195,7 +195,7 @@ static void conn_process(tcp_conn_t *c)
 	size_t off = 0, out = 0;
 	bool fail = false;
 
-	const gslb_snapshot_t *snap = server_rcu_enter(w);
+	const query_data_t *snap = server_rcu_enter(w);
 	while (!c->writing && c->rlen - off >= 2) {
 		size_t qlen = dns_get16(c->rbuf + off);
 		if (qlen == 0) {

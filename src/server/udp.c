@@ -191,7 +191,7 @@ static void batch_answer(worker_t *w, unsigned n)
 	struct udp_batch *b = w->batch;
 	unsigned nout = 0;
 
-	const gslb_snapshot_t *snap = server_rcu_enter(w);
+	const query_data_t *snap = server_rcu_enter(w);
 	for (unsigned i = 0; i < n; i++) {
 		const struct msghdr *in = &b->rmsg[i].msg_hdr;
 		uint8_t *resp = b->out + (size_t)i * DNS_MSG_MAX;

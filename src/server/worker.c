@@ -60,13 +60,15 @@ static void answers_grow(worker_t *w, uint32_t need)
 	free(old);
 }
 
-const gslb_snapshot_t *server_rcu_enter(worker_t *w)
+const query_data_t *server_rcu_enter(worker_t *w)
 {
 	rcu_thread_online();
 	const gslb_snapshot_t *snap = rcu_dereference(server_snap);
-	if (unlikely(snap && snap->member_slots > w->ctx.nmember_answers))
+	if (!snap)
+		return NULL;
+	if (unlikely(snap->member_slots > w->ctx.nmember_answers))
 		answers_grow(w, snap->member_slots);
-	return snap;
+	return &snap->data;
 }
 
 void server_rcu_leave(void)

@@ -156,7 +156,7 @@ static void geo_pool_places(lb_pool_t *p)
  * RRsets big enough to truncate, DNAMEs, a nested zone, a delegated one and
  * pools.
  */
-static gslb_snapshot_t *snapshot_build(void)
+static query_data_t *snapshot_build(void)
 {
 	zone_set_t *set = zone_set_new();
 	char owner[64], target[64], addr[64];
@@ -273,7 +273,7 @@ static gslb_snapshot_t *snapshot_build(void)
 	pool_init(&pools[2], "child.example.com.", LB_POLICY_GEO, 4);
 	geo_pool_places(&pools[2]);
 
-	gslb_snapshot_t *s = calloc(1, sizeof(*s));
+	query_data_t *s = calloc(1, sizeof(*s));
 	s->zones = set;
 	s->pools = lb_set_new(pools, 3, set);
 	s->generation = 1;
@@ -380,7 +380,7 @@ static void check(const uint8_t *q, size_t qlen, const uint8_t *r, size_t rlen, 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static gslb_snapshot_t *snap;
+	static query_data_t *snap;
 	static query_ctx_t ctx, ctx_bare;
 	static const query_conf_t conf = {
 		.nsid = (const uint8_t *)"fuzz-nsid",

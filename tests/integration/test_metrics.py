@@ -592,8 +592,43 @@ def test_ipv6(t, tmp, zone):
         srv.check_stop(t, 'gslbd with IPv6 metrics')
 
 
+def test_listening_before_answers(t, tmp, zone):
+    """Once gslbd answers a DNS query, --metrics listens: a scrape at once is not refused."""
+    # Many workers: the threads started after the first that answers take a while.  Started
+    # eight times, as the moment is short.
+    wire = g.make_query(ZONE_NAME, 'SOA').to_wire()
+    refused = []
+    for i in range(8):
+        mport = _free_tcp('127.0.0.1')
+        srv = g.Gslbd(zones=(zone,), identity=False, wait_zone=None, v6=False, lifetime=30,
+                      extra_args=['--metrics', '127.0.0.1:%d' % mport, '--threads', '32'])
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.01)
+        answered = False
+        srv.start()
+        try:
+            end = time.monotonic() + 10
+            while not answered and time.monotonic() < end and srv.alive():
+                s.sendto(wire, srv.addr4)
+                try:
+                    answered = len(s.recv(4096)) > 0
+                except OSError:
+                    pass
+            if answered:
+                try:
+                    socket.create_connection(('127.0.0.1', mport), timeout=2).close()
+                except OSError as e:
+                    refused.append((i, str(e)))
+        finally:
+            s.close()
+            stopped = srv.check_stop(t, 'start %d: gslbd with 32 threads' % i)
+        if not t.ok(answered, 'start %d: gslbd with 32 threads answers' % i) or not stopped:
+            break
+    t.eq(refused, [], 'the metrics port listens as soon as a DNS query is answered')
+
+
 def wait_listening(port, host, timeout=5):
-    """gslbd answers DNS a moment before its control loop listens on --metrics: wait for that."""
+    """Wait until --metrics accepts connections (gslbd listens there before it answers DNS)."""
     def listening():
         try:
             socket.create_connection((host, port), timeout=1).close()
@@ -651,6 +686,7 @@ def main(t):
     test_slow_clients(t, mport)
     srv.check_stop(t)
     test_ipv6(t, tmp, zone)
+    test_listening_before_answers(t, tmp, zone)
 
 
 if __name__ == '__main__':

@@ -163,7 +163,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 #define CHAIN_LEN 8   /* c1 .. c8, then www */
 #define LONG_CHAIN 12 /* d1 .. d12, then www */
 
-static gslb_snapshot_t *snapshot_build(void)
+static query_data_t *snapshot_build(void)
 {
 	zone_set_t *set = zone_set_new();
 	char owner[64], target[64], addr[64];
@@ -339,11 +339,19 @@ static gslb_snapshot_t *snapshot_build(void)
 	/* At a DNAME's own name a pool answers; below one it is not served. */
 	pool_init(&pools[2], "dnpool.example.com.", 1);
 	pool_init(&pools[3], "p.dnpool.example.com.", 1);
-	gslb_snapshot_t *s = gslb_calloc(1, sizeof(*s));
+	query_data_t *s = gslb_calloc(1, sizeof(*s));
 	s->zones = set;
 	s->pools = lb_set_new(pools, 4, set);
 	s->generation = 1;
 	return s;
+}
+
+/* Free what snapshot_build() made (the answer path owns none of it). */
+static void snapshot_free(query_data_t *s)
+{
+	zone_set_free(s->zones);
+	lb_set_free(s->pools);
+	free(s);
 }
 
 /* ---- building queries ---- */
@@ -648,7 +656,7 @@ static bool rdata_is(const struct msg *m, const struct rr *r, const void *data, 
 
 /* ---- asking ---- */
 
-static gslb_snapshot_t *snap;
+static query_data_t *snap;
 static query_ctx_t ctx_full; /* server id, version and NSID configured */
 static query_ctx_t ctx_bare; /* nothing configured */
 static uint8_t resp[DNS_MSG_MAX];
@@ -669,7 +677,7 @@ static int responses, bad_responses;
 #include "alloc_count.h"
 static unsigned long counted_queries;
 
-static size_t ask_with(query_ctx_t *ctx, const gslb_snapshot_t *s, const struct q *q, int tr)
+static size_t ask_with(query_ctx_t *ctx, const query_data_t *s, const struct q *q, int tr)
 {
 	memset(resp, 0xee, 64);
 	alloc_counting = true;
@@ -2224,6 +2232,6 @@ int main(void)
 		       counted_queries);
 	else
 		printf("ok %d # SKIP allocation count under AddressSanitizer\n", ++tap_count);
-	gslb_snapshot_free(snap);
+	snapshot_free(snap);
 	return done_testing();
 }

@@ -375,7 +375,7 @@ static void zone_rr(zone_t *z, const char *owner, uint16_t type, const void *rd,
 		bail_out("zone_add_rr %s", owner);
 }
 
-static gslb_snapshot_t *snapshot_build(const geo_db_t *db, const lb_health_t *h)
+static query_data_t *snapshot_build(const geo_db_t *db, const lb_health_t *h)
 {
 	uint8_t apex[DNS_NAME_MAX], rd[2 * DNS_NAME_MAX + 20];
 	char err[256] = "";
@@ -397,13 +397,21 @@ static gslb_snapshot_t *snapshot_build(const geo_db_t *db, const lb_health_t *h)
 
 	uint32_t np;
 	lb_pool_t *pools = pool_build(&np);
-	gslb_snapshot_t *s = gslb_calloc(1, sizeof(*s));
+	query_data_t *s = gslb_calloc(1, sizeof(*s));
 	s->zones = set;
 	s->pools = lb_set_new(pools, np, set);
 	s->health = h;
 	s->geo = db;
 	s->generation = 1;
 	return s;
+}
+
+/* Free what snapshot_build() made (the answer path owns none of it). */
+static void snapshot_free(query_data_t *s)
+{
+	zone_set_free(s->zones);
+	lb_set_free(s->pools);
+	free(s);
 }
 
 /* A query for geo.example.test (A, or AAAA); ECS when source >= 0. */
@@ -463,7 +471,7 @@ static const struct qrow qrows[] = {
 	{ "no ECS: IPv6 peer", DNS_T_A, 1, -1, NULL, "2001:db8:3::1", "10.100.0.4", -1 },
 };
 
-static void answer_rows(query_ctx_t *ctx, const gslb_snapshot_t *snap, const char *pass)
+static void answer_rows(query_ctx_t *ctx, const query_data_t *snap, const char *pass)
 {
 	static uint8_t req[512], resp[DNS_MSG_MAX];
 	for (size_t i = 0; i < ARRAY_SIZE(qrows); i++) {
@@ -508,7 +516,7 @@ static void answer_rows(query_ctx_t *ctx, const gslb_snapshot_t *snap, const cha
 static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 {
 	static query_ctx_t ctx;
-	gslb_snapshot_t *snap = snapshot_build(db, h);
+	query_data_t *snap = snapshot_build(db, h);
 	size_t nrows = ARRAY_SIZE(qrows);
 
 	query_ctx_init(&ctx, NULL, 7);
@@ -543,7 +551,7 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 	if (COUNT_ALLOCS)
 		ok(alloc_count == 0, "geo answers allocate nothing (%lu allocations)",
 		   (unsigned long)alloc_count);
-	gslb_snapshot_free(snap);
+	snapshot_free(snap);
 }
 
 /*
@@ -555,7 +563,7 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 {
 	static query_ctx_t ctx;
 	static uint8_t req[512], resp[DNS_MSG_MAX];
-	gslb_snapshot_t *snap = snapshot_build(db, h);
+	query_data_t *snap = snapshot_build(db, h);
 	static const struct {
 		const char *client;
 		const char *answer;
@@ -621,7 +629,7 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 		   v6rows[i].misses, v6rows[i].client, (unsigned long)hits, (unsigned long)misses);
 	}
 	query_ctx_fini(&ctx);
-	gslb_snapshot_free(snap);
+	snapshot_free(snap);
 }
 
 int main(void)

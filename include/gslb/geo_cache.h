@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* A DNS worker's cache of client locations, keyed by the geo database's networks. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gslb/geo.h"
+
+/*
+ * Clients come in networks: resolvers send ECS /24 and /56 prefixes, and a
+ * database record covers a whole network.  Each worker keeps the locations
+ * it found in a direct-mapped table of database networks, so most geo
+ * answers skip libmaxminddb's tree walk and record decoding.  An entry holds
+ * the database's network (info.prefix_len bits of addr), so a hit is exactly
+ * what the database would say; only the location is cached, not the
+ * choice, which depends on health and weights.
+ *
+ * A network is filed under the first GEO_CACHE_LEVELS bits of its address
+ * at the coarsest level it covers whole (a /20 under its /24, a /16 under
+ * its /16, a /5 under its /8), so one entry serves every client of a large
+ * network, and a lookup tries the levels from the finest.
+ *
+ * One cache belongs to one thread: nothing in it is shared or locked.  The
+ * structure is in this header only so that geo_cache_lookup(), called on
+ * every geo answer, is inlined into the answer path; only src/geo/cache.c
+ * and the inline functions below touch its fields.
+ */
+#define GEO_CACHE_SLOTS 8192 /* a power of two; one 64-byte cache line each */
+#define GEO_CACHE_LEVELS 3
+#define GEO_CACHE_NET_BITS 64 /* longer (IPv6) networks are looked up every time */
+
+static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
+	{ 24, 16, 8 },	/* IPv4 */
+	{ 48, 32, 16 }, /* IPv6 */
+};
+
+/*
+ * What the answer path needs of a geo_info_t (not lat / lon: the unit
+ * vector ranks distances), with the network it holds for: one cache line.
+ */
+struct geo_cache_entry {
+	double uvec[3];
+	uint8_t net[GEO_CACHE_NET_BITS / 8]; /* the network's address, host bits clear */
+	uint8_t family;
+	uint8_t prefix_len;
+	bool found;
+	bool has_location;
+	char country[3];
+	char subdivision[8];
+	char continent[3];
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct geo_cache_entry) == 64, "a geo cache entry is one cache line");
+
+typedef struct geo_cache {
+	const geo_db_t *db;  /* the entries were looked up in db ... */
+	uint64_t generation; /* ... as published in this snapshot generation */
+	/*
+	 * Which slots hold an entry: a probe of an empty level reads 1 KiB
+	 * that stays in L1, not a cold line of the 512 KiB table (most
+	 * clients are found at one level only), and emptying the cache on a
+	 * snapshot swap clears the bits, not the table.
+	 */
+	uint64_t used[GEO_CACHE_SLOTS / 64];
+	struct geo_cache_entry slot[GEO_CACHE_SLOTS];
+} geo_cache_t;
+
+/**
+ * An empty cache for one worker (about 513 KiB, cache-line aligned).
+ * Returns NULL when out of memory.  Caller frees with geo_cache_free().
+ */
+geo_cache_t *geo_cache_new(void);
+
+/** Free a cache; NULL is a no-op. */
+void geo_cache_free(geo_cache_t *c);
+
+/** Forget every entry (clears the used bits: 1 KiB, not the table). */
+void geo_cache_clear(geo_cache_t *c);
+
+/**
+ * Remember what db said of addr: family 4 or 6 and 16 bytes, an IPv4
+ * address in the first 4 and zeros after them, as lb_client_t holds it; g
+ * as geo_db_lookup() filled it, g->prefix_len the network holding addr.  Networks longer than
+ * GEO_CACHE_NET_BITS (IPv6 beyond /64, IPv4-mapped addresses, which count
+ * 96 bits more) are not kept.  Replaces whatever held the slot.
+ */
+void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g);
+
+/* The first 48 bits of an address (IPv4 addresses are zero-padded), as a number. */
+static inline uint64_t geo_cache_key(const uint8_t *addr)
+{
+	return (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
+	       (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+}
+
+/* The slot of the first bits bits (8 to 48) of the address whose key is k. */
+static inline uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
+{
+	k &= ~0ull << (48 - bits);
+	k |= (uint64_t)family << 56 | (uint64_t)bits << 48;
+	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) & (GEO_CACHE_SLOTS - 1);
+}
+
+static inline bool geo_cache_used(const geo_cache_t *c, uint32_t s)
+{
+	return (c->used[s / 64] >> (s % 64)) & 1;
+}
+
+/* Whether the first bits bits of a and b are equal. */
+static inline bool geo_cache_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+/**
+ * Make c a cache of db as published in snapshot generation: emptied when
+ * either differs from the last call's.  The generation is checked as well
+ * as the pointer because a geo file opened again after a reload may be
+ * mapped where a closed one was.  Call before each lookup.
+ */
+static inline void geo_cache_use(geo_cache_t *c, const geo_db_t *db, uint64_t generation)
+{
+	if (c->db != db || c->generation != generation) {
+		geo_cache_clear(c);
+		c->db = db;
+		c->generation = generation;
+	}
+}
+
+/**
+ * What the cache knows of addr (family and 16 bytes as for geo_cache_store()):
+ * on a hit, out is filled as geo_db_lookup() would fill it, except lat and
+ * lon (0: the unit vector is kept instead), and returned; NULL on a miss.
+ * Never allocates.
+ */
+static inline const geo_info_t *geo_cache_lookup(const geo_cache_t *c, int family,
+						 const uint8_t *addr, geo_info_t *out)
+{
+	const uint8_t *levels = geo_cache_level_bits[family == 6];
+	uint64_t key = geo_cache_key(addr);
+	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
+		uint32_t s = geo_cache_slot(family, key, levels[l]);
+		if (!geo_cache_used(c, s))
+			continue;
+		const struct geo_cache_entry *e = &c->slot[s];
+		if (e->family != family || !geo_cache_prefix_equal(e->net, addr, e->prefix_len))
+			continue;
+		out->found = e->found;
+		out->has_location = e->has_location;
+		out->prefix_len = e->prefix_len;
+		memcpy(out->uvec, e->uvec, sizeof(out->uvec));
+		memcpy(out->country, e->country, sizeof(out->country));
+		memcpy(out->subdivision, e->subdivision, sizeof(out->subdivision));
+		memcpy(out->continent, e->continent, sizeof(out->continent));
+		out->lat = out->lon = 0.0;
+		return out;
+	}
+	return NULL;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to src/server: the main thread's state, shared by control.c, snapshot.c and start.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gslb/db.h"
+#include "gslb/geo.h"
+#include "gslb/health.h"
+#include "gslb/lb.h"
+#include "gslb/targets.h"
+#include "gslb/zone.h"
+#include "internal.h"
+
+/*
+ * The main thread's state while the server runs.  Only the main thread
+ * touches it (start-up, the control loop, the cleanup after it); cur is
+ * the snapshot it last published, the one it passes to zone_load_dir() as
+ * the previous version on a reload.  control.c says who else reads what.
+ */
+typedef struct control {
+	const server_conf_t *conf;
+
+	/* Start-up: what is bound before privileges are dropped, until handed over. */
+	int *fds; /* each worker's sockets, see listeners_bind() in start.c; -1 once taken */
+	size_t nfds;
+	int metrics_fd; /* --metrics, until the endpoint takes it; else -1 */
+
+	/* The control loop (control.c). */
+	uv_loop_t loop;
+	bool loop_ready; /* loop initialised: closed by server_control_stop() */
+	uv_signal_t sig_hup;
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	server_watch_t *zone_watch; /* the zone directory, owned; NULL when not watched */
+	uv_timer_t db_poll;
+	uv_fs_event_t geo_watch; /* --geoip's directory: a replace by rename is seen there */
+	uv_timer_t geo_debounce;
+	char *geo_dir; /* dirname and basename of --geoip, owned */
+	char *geo_base;
+	bool stopping; /* SIGTERM or SIGINT came: the loop was stopped */
+
+	/* What snapshots are built from (snapshot.c). */
+	gslb_snapshot_t *cur;
+	uint64_t generation;	 /* of cur */
+	lb_health_t *health;	 /* owned; every snapshot borrows it */
+	health_loop_t *probes;	 /* the health-check thread, owned */
+	target_reg_t *targets;	 /* key -> health table index, owned */
+	uint64_t targets_digest; /* of the list last handed to probes */
+	geo_db_t *geo;		 /* --geoip, owned; every snapshot borrows it */
+
+	/* The database (control.c). */
+	db_t *db;		/* the control thread's own connection */
+	db_config_t *cfg;	/* the last configuration read without error, owned */
+	int64_t data_version;	/* PRAGMA data_version at the last read */
+	int64_t cfg_generation; /* config_generation of cfg */
+	bool db_failed;		/* the last read failed */
+	uint64_t db_tried_ms;	/* when it was last read */
+	char db_error[512];	/* the error last logged, so each distinct one is logged once */
+	bool db_gone;		/* the file at --db was deleted (logged once) */
+	db_file_id_t db_bad;	/* a new file at --db that could not be opened ... */
+	uint64_t db_bad_ms;	/* ... when it was last tried */
+
+	/* The DNS workers (start.c). */
+	worker_t *workers;
+	unsigned nworkers;
+
+	/* --metrics */
+	server_metrics_t *metrics; /* answer counter slots, owned; else NULL */
+	metrics_http_t *http;	   /* the endpoint, closed by server_control_stop() */
+	uint64_t reloads;	   /* reloads attempted after start-up, for the metrics */
+	uint64_t reload_failures;  /* ... that failed wholly or in part */
+} control_t;
+
+
+/* ---- the control loop (control.c) ---- */
+
+/**
+ * Set up the control loop: signal handlers (SIGHUP reloads, SIGTERM and
+ * SIGINT stop), the database poll, the zone directory and geo file
+ * watches, and the --metrics endpoint over ctl->metrics_fd (taken over).
+ * Returns 0, or a negative code after logging why.  What was set up is
+ * undone by server_control_stop(), whatever the outcome.
+ */
+int server_control_start(control_t *ctl);
+
+/** Close every handle of the loop and the loop itself.  Safe after a partial start. */
+void server_control_stop(control_t *ctl);
+
+/**
+ * The first read of the configuration, at start-up: PRAGMA data_version,
+ * then the configuration into ctl->cfg.  Returns 0, or a negative code
+ * after logging "cannot read database".
+ */
+int server_config_first(control_t *ctl);
+
+/**
+ * The configuration of db, if the file's schema is the one this build
+ * reads and its generation is not known (in one read transaction, so the
+ * generation is the configuration's).  Returns 1 with *cfg and *generation
+ * set, 0 when the generation is known (*cfg NULL), or a negative code
+ * with the reason in err (the caller decides how to log it).
+ */
+int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t **cfg, char *err,
+		       size_t errlen);
+
+/**
+ * Bring a database's schema up to this build's version, as start-up does
+ * (a new file gets the whole schema); always: migrate even when the
+ * version says it is up to date.  Logged with the file's name.  Returns 0
+ * or the code of db_migrate(), which has logged why.
+ */
+int server_schema_update(db_t *db, const char *path, bool always);
+
+/* ---- snapshots (snapshot.c) ---- */
+
+/* What changed since the snapshot last published: flags of server_snapshot_rebuild(). */
+enum snapshot_change {
+	SNAPSHOT_ZONES = 1u << 0, /* the zone directory was loaded again: the set passed */
+	SNAPSHOT_POOLS = 1u << 1, /* ctl->cfg was read again: the pools may differ */
+	SNAPSHOT_GEO = 1u << 2,	  /* the geo file may have been replaced: open it again */
+};
+
+/**
+ * Build a snapshot from what changed (SNAPSHOT_* flags in what; zones, the
+ * new zone set taken over, with SNAPSHOT_ZONES, else NULL) and what did
+ * not (taken from the current snapshot), with the pools of ctl->cfg placed
+ * in its zones; publish it; once no worker can read the old one (a grace
+ * period), free it and the geo file only it used, and give back the answer
+ * counter slots of the members gone.  The first call (at start-up) needs
+ * SNAPSHOT_ZONES.  Returns 0 when a snapshot was published; 1 when only
+ * SNAPSHOT_POOLS was given and the pools are those of the current snapshot
+ * (nothing published); or, when only SNAPSHOT_GEO was given, the code of a
+ * geo file that failed to open (logged; the old one stays, nothing
+ * published).  With other changes, a geo file that fails to open is kept
+ * and the rest published.
+ */
+int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones);

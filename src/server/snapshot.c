@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* Snapshots: built from zones, the configuration's pools and the geo file, published, retired. */
+
+#include "config.h"
+
+#include <stdlib.h>
+#include <urcu-qsbr.h>
+
+#include "gslb/core.h"
+#include "gslb/db.h"
+#include "gslb/lb.h"
+#include "gslb/targets.h"
+#include "gslb/zone.h"
+#include "control.h"
+
+void gslb_snapshot_free(gslb_snapshot_t *s)
+{
+	if (!s)
+		return;
+	zone_set_free(s->data.zones);
+	lb_set_free(s->data.pools);
+	free(s);
+}
+
+/*
+ * A second set holding the same zones, for a snapshot in which only the
+ * pools change.  Each snapshot owns its zone set (and frees it with the
+ * snapshot); the zones themselves are shared by reference count, so this
+ * costs one small hash table, not a zone reload.
+ */
+static zone_set_t *zones_share(const zone_set_t *src)
+{
+	zone_set_t *s = zone_set_new();
+	for (uint32_t i = 0; i < src->count; i++)
+		zone_set_add(s, src->zones[i]);
+	zone_set_finish(s);
+	return s;
+}
+
+/* A pool set of n pools (taken over) placed in zones, with the log line of interface 3. */
+static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zones)
+{
+	uint32_t unserved = 0;
+	lb_set_t *set = lb_set_new(pools, n, zones);
+	for (uint32_t i = 0; i < n; i++)
+		unserved += !set->pools[i].served;
+	log_info("pools: %u loaded (%u not served)", n, unserved);
+	return set;
+}
+
+/*
+ * Give the pools' addresses their health-check targets and hand the
+ * health loop the new list when anything in it changed (interface 6:
+ * one probe per distinct target, whatever the number of pools using it).
+ */
+static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)
+{
+	server_targets_t t;
+	if (!ctl->targets || server_targets_assign(ctl->targets, ctl->cfg, pools, n, &t) < 0)
+		return;
+	if (ctl->probes && t.digest != ctl->targets_digest) {
+		int ret = health_loop_set_targets(ctl->probes, t.t, t.n);
+		if (ret < 0)
+			log_err("health: cannot update the targets: %s", gslb_strerror(ret));
+		else
+			ctl->targets_digest = t.digest;
+		log_info("health: %zu targets", t.n);
+	}
+	server_targets_clear(&t);
+}
+
+/* Whether pools are those of snapshot s. */
+static bool pools_same(const gslb_snapshot_t *s, const lb_pool_t *pools, uint32_t n)
+{
+	const lb_set_t *cur = s->data.pools;
+	return lb_pools_equal(pools, n, cur ? cur->pools : NULL, cur ? cur->npools : 0);
+}
+
+/*
+ * Interface 3: open --geoip again on a reload; a file that fails to open
+ * keeps the previous one, and the failure is logged.  (At start-up a geo
+ * file that does not open is fatal: start.c opens the first one.)  On
+ * success *old is the database replaced, to be closed once no snapshot
+ * can be using it.
+ */
+static int geo_reopen(control_t *ctl, geo_db_t **old)
+{
+	geo_db_t *db = NULL;
+	*old = NULL;
+	if (!ctl->conf->geoip)
+		return 0;
+	int ret = geo_db_open(ctl->conf->geoip, &db);
+	if (ret < 0) {
+		log_err("geo file %s: %s; keeping the previous one", ctl->conf->geoip,
+			gslb_strerror(ret));
+		return ret;
+	}
+	*old = ctl->geo;
+	ctl->geo = db;
+	return 0;
+}
+
+/* Built: a snapshot of zones and pools (both taken over), not yet seen by any worker. */
+static gslb_snapshot_t *snapshot_build(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
+{
+	gslb_snapshot_t *snap = gslb_calloc(1, sizeof(*snap));
+	snap->data.zones = zones;
+	snap->data.pools = pools;
+	snap->data.health = ctl->health;
+	snap->data.geo = ctl->geo;
+	snap->data.generation = ++ctl->generation;
+	snap->built_ms = (uint64_t)gslb_wall_ms();
+	snap->member_slots = server_metrics_assign(ctl->metrics, pools);
+	return snap;
+}
+
+/* Published: the snapshot workers answer from.  Returns the one it replaces (NULL at first). */
+static gslb_snapshot_t *snapshot_publish(control_t *ctl, gslb_snapshot_t *snap)
+{
+	gslb_snapshot_t *old = rcu_xchg_pointer(&server_snap, snap);
+	ctl->cur = snap;
+	return old;
+}
+
+/*
+ * Retired: wait until every worker has passed a quiescent state, so no
+ * query still reads old; then free it, give back the answer counter slots
+ * of the members it alone named, and close old_geo, the geo file only it
+ * used (before the first snapshot, none did).
+ */
+static void snapshot_retire(control_t *ctl, gslb_snapshot_t *old, geo_db_t *old_geo)
+{
+	if (old) {
+		synchronize_rcu();
+		gslb_snapshot_free(old);
+		server_metrics_sweep(ctl->metrics);
+	}
+	geo_db_close(old_geo);
+}
+
+int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
+{
+	geo_db_t *old_geo = NULL;
+
+	if (what & SNAPSHOT_GEO) {
+		int ret = geo_reopen(ctl, &old_geo);
+		if (ret < 0 && what == SNAPSHOT_GEO)
+			return ret;
+	}
+	if (!(what & SNAPSHOT_ZONES))
+		zones = NULL;
+	/*
+	 * Every snapshot places the pools of the last good configuration in
+	 * its zones, since whether a pool is served depends on them.  The
+	 * targets are updated first, even when the pools turn out unchanged:
+	 * a check may have changed without them.
+	 */
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(ctl->cfg, &pools);
+	targets_update(ctl, pools, n);
+	if (what == SNAPSHOT_POOLS && pools_same(ctl->cur, pools, n)) {
+		/* The configuration changed, the pools did not (a check, a name not served). */
+		lb_pools_free(pools, n);
+		log_debug("database changed, pools did not");
+		return 1;
+	}
+	if (!zones)
+		zones = zones_share(ctl->cur->data.zones);
+	gslb_snapshot_t *snap = snapshot_build(ctl, zones, pools_place(pools, n, zones));
+	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);
+	return 0;
+}
