@@ -75,7 +75,6 @@ typedef struct control {
 	uint64_t reload_failures;  /* ... that failed wholly or in part */
 } control_t;
 
-
 /* ---- the control loop (control.c) ---- */
 
 /**
