@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Test driver: runs the health loop over targets from the command line and prints its events. */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>

@@ -97,3 +97,14 @@ static inline void gslb_sort(void *base, size_t n, size_t size,
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+
+/** A fast PRNG (xoroshiro128+) over the caller's state s (one per thread); s not all zero. */
+static inline uint64_t gslb_rand(uint64_t s[2])
+{
+	uint64_t s0 = s[0], s1 = s[1];
+	uint64_t r = s0 + s1;
+	s1 ^= s0;
+	s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+	s[1] = (s1 << 37) | (s1 >> 27);
+	return r;
+}

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gslb/lb.h"
+#include "gslb/lb_health.h"
 
 /* ---- the state machine (pure, no I/O) ---- */
 

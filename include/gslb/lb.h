@@ -8,39 +8,7 @@
 #include <stdint.h>
 
 #include "gslb/geo.h"
-
-/*
- * The health table: one word per health-check target, written by the
- * health loop with atomic stores and read by DNS workers with relaxed
- * atomic loads, so a state change is seen by the next query without a
- * snapshot rebuild.  Indexes are stable for the life of the process.
- * Bit 0 is "up"; the rest is free for the health module.
- */
-#define LB_TARGET_NONE UINT32_MAX
-#define LB_HEALTH_UP 1u
-
-typedef struct lb_health {
-	uint32_t cap;
-	_Atomic uint32_t *words; /* cap entries, owned */
-} lb_health_t;
-
-/** A table of cap targets, all up.  Caller frees with lb_health_free(). */
-lb_health_t *lb_health_new(uint32_t cap);
-void lb_health_free(lb_health_t *h);
-
-static inline bool lb_health_up(const lb_health_t *h, uint32_t target)
-{
-	if (target == LB_TARGET_NONE || !h || target >= h->cap)
-		return true;
-	return atomic_load_explicit(&h->words[target], memory_order_relaxed) & LB_HEALTH_UP;
-}
-
-static inline void lb_health_set(lb_health_t *h, uint32_t target, bool up)
-{
-	if (h && target < h->cap)
-		atomic_store_explicit(&h->words[target], up ? LB_HEALTH_UP : 0u,
-				      memory_order_relaxed);
-}
+#include "gslb/lb_health.h"
 
 enum lb_policy {
 	LB_POLICY_WEIGHTED = 0,
@@ -209,17 +177,6 @@ typedef struct lb_member_view {
 	bool secondary; /* drain or weight 0: used only when nothing else is */
 	double probability;
 } lb_member_view_t;
-
-/** A fast per-worker PRNG (xoroshiro128+). */
-static inline uint64_t lb_rand(uint64_t s[2])
-{
-	uint64_t s0 = s[0], s1 = s[1];
-	uint64_t r = s0 + s1;
-	s1 ^= s0;
-	s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
-	s[1] = (s1 << 37) | (s1 >> 27);
-	return r;
-}
 
 /**
  * Choose the answer of pool p for family (4 or 6) with the health table h

@@ -50,8 +50,6 @@
  * the log should not.
  */
 
-#include "config.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* A DNS worker's cache of client locations: allocation and filling (lookups are inline). */
-#include "config.h"
-
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

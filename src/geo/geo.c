@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The libmaxminddb wrapper: opening a MaxMind DB, allocation-free lookups, great-circle distance. */
-#include "config.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>

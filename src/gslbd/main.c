@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* gslbd's main(): options from the command line and the -c file, then the server. */
 
-#include "config.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The health loop: its thread, the target set and probe scheduling; storage is src/db's. */
 
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -212,7 +210,7 @@ static void timer_cb(uv_timer_t *h)
 
 static uint64_t random_phase(health_loop_t *hl, uint32_t interval_ms)
 {
-	return interval_ms ? lb_rand(hl->rng) % interval_ms : 0;
+	return interval_ms ? gslb_rand(hl->rng) % interval_ms : 0;
 }
 
 static void target_remove(health_target_t *t)

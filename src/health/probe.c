@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* One probe on the health loop: non-blocking connect, optional TLS over memory BIOs, HTTP/1.1 GET. */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>

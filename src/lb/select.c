@@ -141,7 +141,7 @@ static uint16_t draw(const lb_pool_t *p, const struct lb_cands *c, uint16_t k, u
 	for (uint16_t i = 0; i < n; i++)
 		total += lb_draw_weight(&p->members[idx[i]]);
 	while (got < k) {
-		uint64_t r = lb_rand(rng) % total;
+		uint64_t r = gslb_rand(rng) % total;
 		uint16_t i = 0;
 		for (;; i++) {
 			uint32_t w = lb_draw_weight(&p->members[idx[i]]);
@@ -198,7 +198,7 @@ int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const 
 	}
 	/* Interface 5: the addresses in random order (Fisher-Yates). */
 	for (uint16_t i = res->naddrs; i > 1; i--) {
-		uint16_t j = (uint16_t)(lb_rand(rng) % i);
+		uint16_t j = (uint16_t)(gslb_rand(rng) % i);
 		const lb_addr_t *t = res->addrs[i - 1];
 		res->addrs[i - 1] = res->addrs[j];
 		res->addrs[j] = t;

@@ -58,8 +58,6 @@
  * grace period at exit, once every worker has been joined (start.c).
  */
 
-#include "config.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The metrics: answer counter slots for pool members, and the Prometheus text built from every counter. */
 
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdatomic.h>

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshots: built from zones, the configuration's pools and the geo file, published, retired. */
 
-#include "config.h"
-
 #include <stdlib.h>
 #include <urcu-qsbr.h>
 

@@ -4,8 +4,6 @@
  * to serving, each undone in reverse order by the one clean-up path.
  */
 
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>

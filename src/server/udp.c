@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The UDP fast path: recvmmsg a batch (blocking), answer each query from the snapshot, sendmmsg it. */
 
-/* recvmmsg(), sendmmsg() and struct in6_pktinfo are GNU extensions. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

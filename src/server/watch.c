@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The zone directory watch: says when a change is complete, so a reload never reads half a file. */
 
-#include "config.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

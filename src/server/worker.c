@@ -5,8 +5,6 @@
  * libuv loop over their own SO_REUSEPORT listeners.
  */
 
-#include "config.h"
-
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>

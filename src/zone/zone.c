@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Zone building (RRs in, lookup table and ready-to-copy wire blocks out) and zone lookups. */
-#include "config.h"
-
 #include "gslb/zone.h"
 
 #include <errno.h>

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* TAP test of the geo module: address tables against test databases, errors, threads, distances. */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>

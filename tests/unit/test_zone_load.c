@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* TAP test of the zone file loader: directives, record types, error messages, directory reloads. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>

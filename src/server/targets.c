@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Health-check targets of a configuration: deduplicated, given stable health-table indexes. */
+/*
+ * Health-check targets of a configuration: deduplicated, given stable health-table indexes.  The
+ * bridge between the configuration (src/db), the pools (src/lb) and the health loop (src/health),
+ * so it lives with the control loop that uses it, not in the answer path.
+ */
 #include "gslb/targets.h"
 
 #include <arpa/inet.h>
