@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Health checks: the probe loop, the rise/fall state machine and the target keys (interface §6). */
+/*
+ * Health checks: the probe loop, the rise/fall machine, the target keys (README "Health checks").
+ */
 #pragma once
 
 #include <stdatomic.h>

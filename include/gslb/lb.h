@@ -45,7 +45,7 @@ typedef struct lb_addr {
 	uint32_t target; /* health table index, LB_TARGET_NONE when unchecked */
 } lb_addr_t;
 
-/* A member's network (interface 5 `network`), host bits zero. */
+/* A member's network (README "Balanced names" `network`), host bits zero. */
 typedef struct lb_net {
 	uint8_t family; /* 4 or 6 */
 	uint8_t len;	/* prefix length */
@@ -129,7 +129,7 @@ typedef struct lb_result {
 	uint16_t nchosen;
 	uint16_t chosen[LB_MEMBERS_MAX]; /* member indexes */
 	uint8_t geo_rule;		 /* geo pools: the lb_geo_rule that decided, else 0 */
-	uint8_t scope;			 /* ECS scope prefix length (interface 7); 0 when not geo */
+	uint8_t scope; /* ECS scope prefix length (README "Balanced names": geo and ECS); 0 when not geo */
 } lb_result_t;
 
 /*
@@ -142,7 +142,7 @@ typedef struct lb_client {
 	const geo_info_t *geo; /* NULL when there is no geo file */
 } lb_client_t;
 
-/* The geo ranking rules of interface 5, in order. */
+/* The geo ranking rules of README "Balanced names", in order. */
 enum lb_geo_rule {
 	LB_GEO_NONE = 0,
 	LB_GEO_NETWORK = 1,
@@ -163,8 +163,8 @@ typedef struct lb_geo_rank {
 
 /**
  * Rank the eligible members of pool p (family 4 or 6 of the answer) for
- * client cl (NULL: no client information) by the first interface 5 geo rule
- * that matches any of them, with the ECS scope (interface 7).  Never
+ * client cl (NULL: no client information) by the first README "Balanced names" geo rule
+ * that matches any of them, with the ECS scope (README "Balanced names": geo and ECS).  Never
  * allocates.  Returns 0.
  */
 int lb_geo_rank(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
@@ -220,7 +220,7 @@ typedef struct lb_set {
 struct zone_set;
 struct zone;
 
-/* Whether gslbd serves a pool's name (interface 4), as lb_pool_serving() finds it. */
+/* Whether gslbd serves a pool's name (README "Zone files"), as lb_pool_serving() finds it. */
 enum lb_serving {
 	LB_SERVING_YES = 0,	    /* inside a served zone and not at or below a zone cut */
 	LB_SERVING_NO_ZONE = 1,	    /* in no served zone */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The libmaxminddb wrapper: opening a MaxMind DB, allocation-free lookups, great-circle distance. */
+/*
+ * The libmaxminddb wrapper: opening a MaxMind DB, allocation-free lookups, great-circle distance.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -277,7 +279,7 @@ static int read_record(MMDB_entry_s *entry, geo_info_t *out)
 	/*
 	 * registered_country is where the network is registered, which for
 	 * most networks is also where it is used; MaxMind leaves country out
-	 * when it does not know better (interface.md 7).
+	 * when it does not know better (README "Balanced names": geo and ECS).
 	 */
 	if (!out->country[0] && (ret = get_code(entry, path_registered, out->country, 2, 2)) < 0)
 		return ret;

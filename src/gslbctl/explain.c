@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* gslbctl explain: what gslbd would answer for a pool and why, from the daemon's own selection code. */
+/*
+ * gslbctl explain: what gslbd would answer for a pool and why, from the daemon's own selection
+ * code.
+ */
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -23,7 +26,10 @@ static const ctl_optdef_t explain_opts[] = {
 	{ "--geoip", true, false },  { NULL, false, false },
 };
 
-/* Who the answer is for (interface 7): the ECS address when its prefix is above 0, else the resolver. */
+/*
+ * Who the answer is for (README "Balanced names", geo and ECS): the ECS address when its prefix is
+ * above 0, else the resolver.
+ */
 struct client {
 	bool has_addr;
 	int family; /* 4 or 6 */
@@ -70,7 +76,7 @@ static void tstates_clear(struct tstates *ts)
 
 /*
  * Fill the health table the way gslbd starts it: every target from its
- * state stored in target_state, up when it never had one (interface 6).
+ * state stored in target_state, up when it never had one (README "Health checks").
  */
 static int health_load(ctl_t *c, const server_targets_t *t, lb_health_t *h, struct tstates *ts)
 {
@@ -184,7 +190,10 @@ static void addr_text(const lb_addr_t *a, char *out)
 	inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->addr, out, INET6_ADDRSTRLEN);
 }
 
-/* Is this address in answers that use member m (interface 5: healthy, or the fallback fired)? */
+/*
+ * Is this address in answers using member m (healthy, or the fallback fired)?  README "Balanced
+ * names"
+ */
 static bool addr_usable(const lb_member_t *m, const lb_addr_t *a, const lb_health_t *h,
 			bool fallback)
 {
@@ -618,7 +627,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	e->h = h;
 	e->ts = &ts;
 	/*
-	 * The client as gslbd builds it (interface 7): the ECS address when its
+	 * The client as gslbd builds it (README "Balanced names": geo and ECS): the ECS address when its
 	 * prefix is above 0, else the resolver; the geo facts only when there is
 	 * a geo file, even when it has no record (the scope then comes from the
 	 * empty network around the address).

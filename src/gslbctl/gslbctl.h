@@ -11,7 +11,7 @@
 #include "gslb/lb.h"
 #include "json.h"
 
-/* Exit statuses of interface section 9. */
+/* Exit statuses of gslbctl(8). */
 enum ctl_exit {
 	CTL_OK = 0,
 	CTL_FAIL = 1,	 /* could not be done: no such pool, database missing or locked */
@@ -167,7 +167,9 @@ int val_location(const char *s, double *lat, double *lon, char *why);
 #define LOCATION_LEN (2 * JSON_DOUBLE_LEN)
 /** "LAT,LON" as val_location() reads it back: plain decimals that round-trip, never "5e+01". */
 void fmt_location(char *buf, size_t len, double lat, double lon);
-/** Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd. */
+/**
+ * Comma list of ISO 3166-1 alpha-2 or CC-SUB codes, uppercased, duplicates dropped; out malloc'd.
+ */
 int val_countries(const char *s, char **out, char *why);
 int val_continents(const char *s, char **out, char *why);
 /** Canonical CIDR in out (CIDR_LEN bytes); host bits must be zero. */
@@ -184,7 +186,10 @@ void fmt_seconds(char *buf, size_t len, uint32_t ms);
 
 /* ---- configuration helpers shared by the commands ---- */
 
-/** Deep copies of the db structs (gslb_* allocation); db_check_free() and db_member_clear() free them. */
+/**
+ * Deep copies of the db structs (gslb_* allocation); db_check_free() and db_member_clear() free
+ * them.
+ */
 db_check_t *cfg_check_dup(const db_check_t *c);
 void cfg_member_copy(db_member_t *dst, const db_member_t *src);
 /** Write a pool (all of it) as a JSON object: export, pool show, apply's input format. */
@@ -226,7 +231,7 @@ int diff_check(sbuf_t *b, const char *what, const db_check_t *a, const db_check_
 
 /* ---- building configuration from options (src/gslbctl/edit.c), shared with apply ---- */
 
-/** Defaults of interface section 5 for a new pool or member (name copied). */
+/** Defaults of README "Balanced names" for a new pool or member (name copied). */
 void cfg_pool_defaults(db_pool_t *p, const char *name);
 void cfg_member_defaults(db_member_t *m, const char *name);
 /** Add a canonical address (no duplicates); false when it was there. */

@@ -242,7 +242,7 @@ int cmd_export(ctl_t *c, int argc, char **argv)
  * same key: gslbd versions whose keys held no settings stored the address's
  * history under it, and gslbd starts a target never probed under its own key
  * from the state stored there.  NULL when the member has no check (it is
- * healthy by definition, interface 6) or gslbd does not probe the address.
+ * healthy by definition, README "Health checks") or gslbd does not probe the address.
  */
 static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr, char **probe)
 {
@@ -390,7 +390,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 					free(pkey);
 					goto fail;
 				}
-				/* Never probed: a target starts up (interface 6). */
+				/* Never probed: a target starts up (README "Health checks"). */
 				const char *state = st.state ? st.state : "up";
 				const char *reason = st.reason ? st.reason
 						     : key     ? "not probed yet"

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Pools from the database's configuration, in the form the answer path reads (interface 5). */
+/*
+ * Pools from the database's configuration, as the answer path reads them (README, Balanced names).
+ */
 #include "gslb/lb.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared inside src/lb: the eligible candidates every policy chooses from, a pool's derived flags. */
+/*
+ * Shared inside src/lb: the eligible candidates every policy chooses from, a pool's derived flags.
+ */
 #pragma once
 
 #include "gslb/lb.h"
@@ -15,7 +17,7 @@ struct lb_cands {
 
 /*
  * The eligible members of p for family index fi (0 IPv4, 1 IPv6) under
- * interface 5, narrowed to the best priority for failover pools.
+ * README "Balanced names", narrowed to the best priority for failover pools.
  */
 void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_cands *c);
 

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The answer path: parse a query, look it up in the snapshot, write the response (no I/O, no malloc). */
+/*
+ * The answer path: parse a query, look it up in the snapshot, write the response (no I/O, no
+ * malloc).
+ */
 #include "gslb/query.h"
 
 #include <netinet/in.h>
@@ -256,7 +259,7 @@ static int parse_query(struct query *q, const uint8_t *m, size_t len)
 		return PARSE_DROP;
 	/*
 	 * Other opcodes get NOTIMP; their question and OPT are still echoed
-	 * when they parse (interface 8: OPT exactly when the query had one).
+	 * when they parse (README "DNS behaviour": OPT exactly when the query had one).
 	 */
 	bool notimp = ((q->flags >> 11) & 0xf) != DNS_OPCODE_QUERY;
 	int ret = parse_message(q, m, len);
@@ -338,7 +341,7 @@ static inline __attribute__((always_inline)) int parse_records(struct query *q, 
 
 /*
  * QDCOUNT is not 1: FORMERR without a question.  The OPT record is still
- * echoed (interface 8: OPT exactly when the query had one) when the whole
+ * echoed (README "DNS behaviour": OPT exactly when the query had one) when the whole
  * message parses, bare: no NSID, no ECS echo in a FORMERR.
  */
 static __attribute__((noinline, cold)) int parse_no_question(struct query *q, const uint8_t *m,
@@ -504,7 +507,7 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, 
 	return tmp;
 }
 
-/* The A or AAAA answer of a pool (interface 5), owner at owner_ptr. */
+/* The A or AAAA answer of a pool (README "Balanced names"), owner at owner_ptr. */
 static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
 	int family = a->q->qtype == DNS_T_AAAA ? 6 : 4;
@@ -580,7 +583,9 @@ enum step {
 	STEP_PARENT_DS, /* DS at the zone apex: the parent zone's, if served (RFC 4035 3.1.4.1) */
 };
 
-/* In-zone CNAME chains are followed up to 8 links (README, DNS behaviour); a DNAME counts as one. */
+/*
+ * In-zone CNAME chains are followed up to 8 links (README, DNS behaviour); a DNAME counts as one.
+ */
 #define CHAIN_LINKS_MAX 8
 
 /*
@@ -1181,7 +1186,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		break;
 	}
 
-	/* RFC 2181 9 and interface 8: all or nothing; the question alone with TC=1. */
+	/* RFC 2181 9 and README "DNS behaviour": all or nothing; the question alone with TC=1. */
 	uint16_t flags = (uint16_t)(DNS_F_QR | (q.flags & (0x7800 | DNS_F_RD | DNS_F_CD)));
 	if (a.r.overflow) {
 		a.r.pos = question_end;

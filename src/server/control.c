@@ -78,7 +78,7 @@
  * How often the database is asked whether another connection committed.
  * PRAGMA data_version is answered from the connection's own state (no
  * disk read in WAL mode beyond the shared-memory index), so polling is
- * cheap, and 200 ms keeps a change well inside the 1 s of interface 3.
+ * cheap, and 200 ms keeps a change well inside the 1 s of gslbd(8).
  */
 #define DB_POLL_MS 200
 /* After a failed read, try again this often even without a new commit (a lock may clear). */

@@ -35,7 +35,7 @@ static zone_set_t *zones_share(const zone_set_t *src)
 	return s;
 }
 
-/* A pool set of n pools (taken over) placed in zones, with the log line of interface 3. */
+/* A pool set of n pools (taken over) placed in zones, with the log line of gslbd(8). */
 static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zones)
 {
 	uint32_t unserved = 0;
@@ -48,7 +48,7 @@ static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zon
 
 /*
  * Give the pools' addresses their health-check targets and hand the
- * health loop the new list when anything in it changed (interface 6:
+ * health loop the new list when anything in it changed (README "Health checks":
  * one probe per distinct target, whatever the number of pools using it).
  */
 static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)

@@ -92,7 +92,7 @@ static bool probe_addr(struct sockaddr_storage *ss, const char *text, uint16_t p
 	return false;
 }
 
-/* Pool name without the trailing dot: the default Host header and SNI (interface 6). */
+/* Pool name without the trailing dot: the default Host header and SNI (README "Health checks"). */
 static void default_host(char *dst, size_t cap, const char *pool)
 {
 	snprintf(dst, cap, "%s", pool);

@@ -48,7 +48,7 @@ CREATE TABLE member_network (
 );
 
 -- Health checks: member_id NULL is the pool's check, for every member without its own.
--- NULL columns take the defaults of interface section 6 (port by type, path "/", host the pool
+-- NULL columns take the defaults of README "Health checks" (port by type, path "/", host the pool
 -- name, expect 200-399, no match, no target).
 CREATE TABLE health_check (
 	id INTEGER PRIMARY KEY,

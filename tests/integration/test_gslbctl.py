@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""gslbctl against a real SQLite file: every command, validation, journal, apply, concurrency (interface 9)."""
+"""gslbctl against a real SQLite file: every command, validation, journal, apply, concurrency (gslbctl(8))."""
 
 import json
 import os
@@ -154,7 +154,7 @@ def run_tests(t, tmp):
          'status --json: served for pools inside and outside the zones')
     addrs = [a for p in st['pools'] if p['name'] == P for m in p['members'] for a in m['addresses']]
     t.ok(addrs and all(set(a) >= {'address', 'state', 'since', 'reason', 'last_probe', 'latency_ms'}
-                       for a in addrs), 'status --json: address keys of interface 9')
+                       for a in addrs), 'status --json: address keys of gslbctl(8)')
     t.eq({p['name']: p['serving'] for p in st['pools']},
          {P: 'served', 'other.example.com.': 'served', 'lost.example.net.': 'in no served zone'},
          'status --json: serving says why')

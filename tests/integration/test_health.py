@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Health checks (interface §6): the health loop driven by tests/health_probe against tests/backend.py.
+"""Health checks (README "Health checks"): the health loop driven by tests/health_probe against tests/backend.py.
 
 Until gslbd runs the loop itself, this drives the engine through a small C program that probes the
 targets given on its command line and prints every result and state change.
@@ -259,7 +259,7 @@ def secs(ms):
 
 def keyof(spec):
     """The target key health_probe gives the check of spec (health_target_key()): the request,
-    then the settings that differ from interface 6's defaults, as gslbctl would name them."""
+    then the settings that differ from the defaults (README "Health checks"), as gslbctl would name them."""
     fields = spec.split(',')
     kind, addr = fields[0], fields[1]
     opt = {'interval': '1', 'timeout': '0.5', 'rise': '2', 'fall': '3'}   # health_probe's own

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Health checks run by gslbd itself (interface 5, 6, 9): real gslbd, gslbctl, tests/backend.py.
+"""Health checks run by gslbd itself (README "Balanced names" and "Health checks", gslbctl(8)): real gslbd, gslbctl, tests/backend.py.
 
 Every backend listens on its own 127.0.0.x address, so each member's address shows which backend it
 is; the answers seen over DNS and the states gslbctl reports are checked against what the backends

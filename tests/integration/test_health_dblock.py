@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The database write-locked by another process does not touch the health checks (interface 6, 10).
+"""The database write-locked by another process does not touch the health checks (README "Health checks" and "Metrics").
 
 gslbd checks 16 healthy targets at interval 1 s, timeout 0.2 s: 12 tcp checks on listeners of
 this script, 4 http checks on tests/backend.py.  Another process then holds BEGIN EXCLUSIVE on the

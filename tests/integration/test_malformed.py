@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Malformed packets over raw UDP and TCP: dropped or answered per interface.md section 8."""
+"""Malformed packets over raw UDP and TCP: dropped or answered per README "DNS behaviour"."""
 
 import os
 import random

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""--metrics (interface 10): the Prometheus endpoint of a real gslbd, scraped over real sockets.
+"""--metrics (README "Metrics"): the Prometheus endpoint of a real gslbd, scraped over real sockets.
 
 The counters are checked against the traffic this script sends (exact deltas per transport, qtype,
 rcode and pool member), the health metrics against a live and a closed loopback port, the reload

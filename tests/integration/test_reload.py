@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Zone reloads on SIGHUP and on file changes, without dropping queries (interface.md section 3)."""
+"""Zone reloads on SIGHUP and on file changes, without dropping queries (gslbd(8))."""
 
 import os
 import re

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Start-up failures and --check-config (interface 3): a geo file, database or CA file gslbd
+"""Start-up failures and --check-config (gslbd(8)): a geo file, database or CA file gslbd
 cannot use stops start-up with exit status 1 and one clear message, --check-config predicts
 it with the same message, and a geo file broken later is a reload failure, not a stop."""
 

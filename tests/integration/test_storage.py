@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """The database file: schema version 2, the migration from version 1, refusal of a newer file, and
-config reloads that happen only when the configuration changed (interface 3, 5, 9).
+config reloads that happen only when the configuration changed (gslbd(8), README "Balanced names", gslbctl(8)).
 
 Version 1 files are made from tests/db/schema_v1.sql, the schema text gslbd 0.1 shipped, and
 filled the way its health loop filled them; gslbctl and gslbd then open them for real.

@@ -22,7 +22,7 @@ NAMES = ['www.example.test', 'mail.example.test', 'example.test', 'nothere.examp
          'hugetxt.example.test']
 
 
-# interface.md only says "bounded"; gslbd's bound is 256 (include/gslb/server.h), so 300
+# the README only says "bounded"; gslbd's bound is 256 (include/gslb/server.h), so 300
 # connections must make it close some.  Used to stop polling early, not as a check.
 TOTAL_LIMIT = 256
 

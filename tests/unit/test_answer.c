@@ -745,7 +745,7 @@ static bool negative_soa(const char *apex, uint32_t ttl)
 	return r;
 }
 
-/* ---- the tests, grouped by interface.md section 8 rule ---- */
+/* ---- the tests, grouped by README "DNS behaviour" rule ---- */
 
 static void test_drop(void)
 {
@@ -1012,7 +1012,7 @@ static void test_cname(void)
 	ok(rcode_of(&m) == DNS_RCODE_NOERROR && aa(), "chain of %d CNAMEs: NOERROR, AA", CHAIN_LEN);
 	if (!is_int(count_type(&m, 0, DNS_T_CNAME), CHAIN_LEN,
 		    "all %d CNAMEs of the chain are in the answer", CHAIN_LEN))
-		diag("  (interface 8: in-zone chains are followed up to 8 links)");
+		diag("  (README, DNS behaviour: in-zone chains are followed up to 8 links)");
 	is_int(count_type(&m, 0, DNS_T_A), 2, "the final RRset (www A) ends the %d-link chain",
 	       CHAIN_LEN);
 	bool linked = owner_is(&m.rr[0], "C1.example.com.");
@@ -1279,7 +1279,7 @@ static void test_notimp(void)
 			   ((m.flags >> 11) & 0xf) == opcodes[i] && (m.flags & DNS_F_RD),
 		   "opcode %d: NOTIMP, opcode and RD copied, AA=0", opcodes[i]);
 	}
-	/* interface 8: "OPT in the response exactly when the query had one". */
+	/* README "DNS behaviour": "OPT in the response exactly when the query had one". */
 	q_make(&q, 0x0501, 4 << 11, "example.com.", DNS_T_SOA, DNS_C_IN);
 	q_opt(&q, 1232, 0, false, NULL, 0);
 	ask(&q, QUERY_UDP);
