@@ -236,6 +236,12 @@ void db_member_clear(db_member_t *m);
  */
 void db_member_sort(db_member_t *m);
 
+/**
+ * Put a configuration's pools, and each pool's members, in name order, the
+ * order db_config_load() gives them in.
+ */
+void db_config_sort(db_config_t *cfg);
+
 /** The pool named name (lowercase, trailing dot) in cfg (pools sorted by name), or NULL. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
 /** The member named name in p, or NULL. */

@@ -144,6 +144,14 @@ static int member_name_cmp(const void *a, const void *b)
 	return strcmp(((const db_member_t *)a)->name, ((const db_member_t *)b)->name);
 }
 
+void db_config_sort(db_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->npools; i++)
+		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
+			  member_name_cmp);
+	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
+}
+
 static void strv_push(char ***v, size_t *n, char *s)
 {
 	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
@@ -351,10 +359,7 @@ static int load(db_t *db, db_config_t *cfg)
 	/* Hand out everything sorted by name: deterministic for export and the daemon. */
 	for (size_t i = 0; i < l.nrefs; i++)
 		db_member_sort(l.refs[i].m);
-	for (size_t i = 0; i < cfg->npools; i++)
-		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
-			  member_name_cmp);
-	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_name_cmp);
+	db_config_sort(cfg);
 out:
 	free(l.refs);
 	return ret;

@@ -213,32 +213,37 @@ int db_member_update(db_t *db, const char *pool, const db_member_t *m)
 	return member_lists_put(db, mid, m);
 }
 
-int db_member_delete(db_t *db, const char *pool, const char *member)
+/* Prepare sql with the id of the pool's member bound to ?1; -ENOENT when there is none. */
+static int member_stmt(db_t *db, const char *pool, const char *member, const char *sql,
+		       sqlite3_stmt **st)
 {
-	sqlite3_stmt *st;
 	int64_t mid;
 	int ret = member_id(db, pool, member, &mid);
 	if (ret)
 		return ret;
-	ret = db__prepare(db, "DELETE FROM member WHERE id = ?1", &st);
+	ret = db__prepare(db, sql, st);
 	if (ret)
 		return ret;
-	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(*st, 1, mid);
+	return 0;
+}
+
+int db_member_delete(db_t *db, const char *pool, const char *member)
+{
+	sqlite3_stmt *st;
+	int ret = member_stmt(db, pool, member, "DELETE FROM member WHERE id = ?1", &st);
+	if (ret)
+		return ret;
 	return db__run(db, st, "delete member");
 }
 
 int db_member_set_admin(db_t *db, const char *pool, const char *member, int admin)
 {
 	sqlite3_stmt *st;
-	int64_t mid;
-	int ret = member_id(db, pool, member, &mid);
+	int ret = member_stmt(db, pool, member, "UPDATE member SET admin = ?2 WHERE id = ?1", &st);
 	if (ret)
 		return ret;
-	ret = db__prepare(db, "UPDATE member SET admin = ?1 WHERE id = ?2", &st);
-	if (ret)
-		return ret;
-	sqlite3_bind_text(st, 1, db_admin_name(admin), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, mid);
+	sqlite3_bind_text(st, 2, db_admin_name(admin), -1, SQLITE_STATIC);
 	return db__run(db, st, "set admin state");
 }
 

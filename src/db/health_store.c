@@ -271,6 +271,18 @@ static void log_drops(db_health_t *h, bool change, size_t max)
 		 change ? "changes" : "results");
 }
 
+/* Link x onto the queue of state changes or of probe results; a first drop is logged. */
+static void enqueue(db_health_t *h, bool change, rec_t *x)
+{
+	size_t max = change ? h->changes_max : h->results_max;
+
+	pthread_mutex_lock(&h->mu);
+	bool first = push(h, change ? &h->changes : &h->results, max, change, x);
+	pthread_mutex_unlock(&h->mu);
+	if (first)
+		log_drops(h, change, max);
+}
+
 void db_health_result_add(db_health_t *h, const db_health_result_t *r)
 {
 	rec_t *x = rec_new(r->key, r->reason);
@@ -281,11 +293,7 @@ void db_health_result_add(db_health_t *h, const db_health_result_t *r)
 	x->ok = r->ok;
 	x->up = r->up;
 	x->from_up = r->up;
-	pthread_mutex_lock(&h->mu);
-	bool first = push(h, &h->results, h->results_max, false, x);
-	pthread_mutex_unlock(&h->mu);
-	if (first)
-		log_drops(h, false, h->results_max);
+	enqueue(h, false, x);
 }
 
 void db_health_change_add(db_health_t *h, const db_health_change_t *c)
@@ -298,11 +306,7 @@ void db_health_change_add(db_health_t *h, const db_health_change_t *c)
 	x->ok = c->up;
 	x->up = c->up;
 	x->from_up = c->from_up;
-	pthread_mutex_lock(&h->mu);
-	bool first = push(h, &h->changes, h->changes_max, true, x);
-	pthread_mutex_unlock(&h->mu);
-	if (first)
-		log_drops(h, true, h->changes_max);
+	enqueue(h, true, x);
 }
 
 /*

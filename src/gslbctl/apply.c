@@ -136,6 +136,12 @@ static int only_keys(reader_t *r, const json_t *o, const char *path, const char 
 	return 0;
 }
 
+/* An object with none but the given keys: 0, or -1. */
+static int need_keys(reader_t *r, const json_t *o, const char *path, const char *const *keys)
+{
+	return need_object(r, o, path) || only_keys(r, o, path, keys) ? -1 : 0;
+}
+
 /* A typed member of an object; NULL (and no error) when absent and optional. */
 static const json_t *get(reader_t *r, const json_t *o, const char *path, const char *key,
 			 enum kind kind, bool required, char *kpath)
@@ -165,6 +171,25 @@ static int get_num(reader_t *r, const json_t *o, const char *path, enum num_fiel
 	number_text(j, num);
 	if (val_num(f, num, v, r->why))
 		return bad(r, p.s, "%s", r->why);
+	return 1;
+}
+
+/*
+ * A string member that parse() turns into a value >= 0, into *v: 1 when it
+ * is there, 0 when it is not (*v as it was), or -1; choices lists the names
+ * parse() takes, for the message.
+ */
+static int get_enum(reader_t *r, const json_t *o, const char *path, const char *key,
+		    int (*parse)(const char *), const char *choices, uint8_t *v)
+{
+	jpath_t p;
+	const json_t *j = get(r, o, path, key, K_STRING, false, p.s);
+	if (!j)
+		return r->ret ? -1 : 0;
+	int e = parse(json_string_value(j));
+	if (e < 0)
+		return bad(r, p.s, "%s is not %s", json_string_value(j), choices);
+	*v = (uint8_t)e;
 	return 1;
 }
 
@@ -223,7 +248,7 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 	const json_t *j;
 	int t, got;
 
-	if (need_object(r, o, path) || only_keys(r, o, path, keys))
+	if (need_keys(r, o, path, keys))
 		goto fail;
 	if (!(j = get(r, o, path, "type", K_STRING, true, p.s)))
 		goto fail;
@@ -317,7 +342,7 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 	uint32_t v;
 	int got;
 
-	if (need_object(r, o, path) || only_keys(r, o, path, keys))
+	if (need_keys(r, o, path, keys))
 		return -1;
 	if (!(j = get(r, o, path, "name", K_STRING, true, p.s)))
 		return -1;
@@ -355,15 +380,8 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 		return -1;
 	if (got)
 		m->priority = (uint8_t)v;
-	if ((j = get(r, o, path, "admin", K_STRING, false, p.s))) {
-		int ad = db_admin_parse(json_string_value(j));
-		if (ad < 0)
-			return bad(r, p.s, "%s is not auto, up, down or drain",
-				   json_string_value(j));
-		m->admin = (uint8_t)ad;
-	} else if (r->ret) {
+	if (get_enum(r, o, path, "admin", db_admin_parse, "auto, up, down or drain", &m->admin) < 0)
 		return -1;
-	}
 	if ((j = get(r, o, path, "location", K_STRING, false, p.s))) {
 		if (val_location(json_string_value(j), &m->latitude, &m->longitude, r->why))
 			return bad(r, p.s, "%s", r->why);
@@ -409,22 +427,16 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 	uint32_t v;
 	int got;
 
-	if (need_object(r, o, path) || only_keys(r, o, path, keys))
+	if (need_keys(r, o, path, keys))
 		return -1;
 	if (!(j = get(r, o, path, "name", K_STRING, true, p.s)))
 		return -1;
 	if (val_pool_name(json_string_value(j), name, sizeof(name), r->why))
 		return bad(r, p.s, "%s", r->why);
 	cfg_pool_defaults(pl, name);
-	if ((j = get(r, o, path, "policy", K_STRING, false, p.s))) {
-		int pol = db_policy_parse(json_string_value(j));
-		if (pol < 0)
-			return bad(r, p.s, "%s is not weighted, failover or geo",
-				   json_string_value(j));
-		pl->policy = (uint8_t)pol;
-	} else if (r->ret) {
+	if (get_enum(r, o, path, "policy", db_policy_parse, "weighted, failover or geo",
+		     &pl->policy) < 0)
 		return -1;
-	}
 	if (get_num(r, o, path, NUM_TTL, &pl->ttl) < 0)
 		return -1;
 	if ((j = json_object_get(o, num_fields[NUM_DEGRADED_TTL].key)) && !json_is_null(j)) {
@@ -470,16 +482,6 @@ static int read_pool(reader_t *r, const json_t *o, const char *path, db_pool_t *
 		return -1;
 	}
 	return 0;
-}
-
-static int member_cmp(const void *a, const void *b)
-{
-	return strcmp(((const db_member_t *)a)->name, ((const db_member_t *)b)->name);
-}
-
-static int pool_cmp(const void *a, const void *b)
-{
-	return strcmp(((const db_pool_t *)a)->name, ((const db_pool_t *)b)->name);
 }
 
 /*
@@ -557,10 +559,7 @@ static int read_config(reader_t *r, const json_t *root, db_config_t **out)
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < cfg->npools; i++)
-		gslb_sort(cfg->pools[i].members, cfg->pools[i].nmembers, sizeof(db_member_t),
-			  member_cmp);
-	gslb_sort(cfg->pools, cfg->npools, sizeof(db_pool_t), pool_cmp);
+	db_config_sort(cfg);
 out:
 	free(names.slot);
 	return ret;

@@ -52,6 +52,20 @@ static int load_config(ctl_t *c, db_config_t **cfg)
 	return ret ? ctl_db_fail(c, ret) : CTL_OK;
 }
 
+/*
+ * The configuration, for a command that takes no argument; CTL_OK with *cfg
+ * still NULL when --help was given (and printed).
+ */
+static int load_config_noargs(ctl_t *c, int argc, char **argv, db_config_t **cfg)
+{
+	ctl_args_t a;
+
+	PARSE_ARGS(c, argc, argv, NULL, &a);
+	if (a.npos)
+		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
+	return load_config(c, cfg);
+}
+
 static int limit_arg(ctl_t *c, const ctl_args_t *a, unsigned *limit)
 {
 	char why[WHY_MAX];
@@ -69,15 +83,11 @@ static int limit_arg(ctl_t *c, const ctl_args_t *a, unsigned *limit)
 
 int cmd_pool_list(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
 	db_config_t *cfg = NULL;
 	jw_t w;
 	int ret;
 
-	PARSE_ARGS(c, argc, argv, NULL, &a);
-	if (a.npos)
-		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
-	if ((ret = load_config(c, &cfg)))
+	if ((ret = load_config_noargs(c, argc, argv, &cfg)) || !cfg)
 		return ret;
 	if (c->json) {
 		jw_init(&w, stdout);
@@ -206,15 +216,11 @@ int cmd_pool_show(ctl_t *c, int argc, char **argv)
 
 int cmd_export(ctl_t *c, int argc, char **argv)
 {
-	ctl_args_t a;
 	db_config_t *cfg = NULL;
 	jw_t w;
 	int ret;
 
-	PARSE_ARGS(c, argc, argv, NULL, &a);
-	if (a.npos)
-		return ctl_invalid(c, "%s: unexpected argument", a.pos[0]);
-	if ((ret = load_config(c, &cfg)))
+	if ((ret = load_config_noargs(c, argc, argv, &cfg)) || !cfg)
 		return ret;
 	jw_init(&w, stdout);
 	jw_obj_begin(&w);
