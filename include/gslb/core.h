@@ -64,6 +64,13 @@ void *gslb_realloc(void *p, size_t n);
 char *gslb_strdup(const char *s);
 
 /**
+ * Tune malloc for a program that loads zones (zone_load_dir()): keep up to
+ * 64 MiB of free memory at the top of the heap instead of handing it back to
+ * the system at each free.  Called once by main(), before any thread starts.
+ */
+void gslb_malloc_tune(void);
+
+/**
  * Hash of len bytes of data, for in-memory hash tables: seeded per process
  * (so crafted keys cannot all land in one chain, and no value may be stored
  * or compared across processes), fast on short keys.  The answer path hashes

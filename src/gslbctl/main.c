@@ -405,6 +405,8 @@ int main(int argc, char **argv)
 	/* gslbctl reports failures itself, one line each; the library stays quiet. */
 	gslb_log_set_ident("gslbctl");
 	gslb_log_set_level(-1);
+	/* As in gslbd: "gslbctl show" loads the zones (zone_load_dir()). */
+	gslb_malloc_tune();
 	c.db_path = env && *env ? env : GSLB_DEFAULT_DB;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +20,6 @@
 #define NSID_MAX 255	    /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
 #define TXT_MAX 255	    /* one TXT character-string (RFC 1035 3.3) */
 #define LISTEN_MAX 64
-/* Free memory glibc keeps at the top of the heap instead of returning it (see main()). */
-#define TRIM_THRESHOLD (64u << 20)
 
 /* Everything the options set.  Strings are owned (freed by options_free()). */
 struct options {
@@ -492,16 +489,8 @@ int main(int argc, char **argv)
 
 	/* A client gone mid-answer must be an error from write(), not a dead daemon. */
 	signal(SIGPIPE, SIG_IGN);
-	/*
-	 * ldns allocates and frees 64 KiB buffers for every RR it parses (the
-	 * zone loader, src/zone/load.c).  With glibc's default (dynamic) trim
-	 * threshold, each free at the top of the heap can hand the memory back
-	 * with brk() and the next RR takes it again: a 1,000,000-name zone took
-	 * 24 s, 13 s of it in the kernel, instead of 8.  Keeping up to
-	 * TRIM_THRESHOLD of free heap top ends that.  Large blocks (zones) are
-	 * still mmap()ed and go back to the system when freed.
-	 */
-	mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+	/* Zone loading frees and takes back heap top at every RR otherwise. */
+	gslb_malloc_tune();
 
 	query_conf_t qconf = {
 		.nsid = o.has_nsid ? o.nsid : NULL,
