@@ -90,15 +90,6 @@ void db_health_targets_set(db_health_t *h, const char *const *keys, size_t n);
  */
 int db_health_state_get(db_health_t *h, const char *key, bool *up, int64_t *since_ms);
 
-/**
- * Have the writer try a batch now, with every record queued before the
- * call, and wait for it: 0 when it was written, else why not (-EBUSY for a
- * lock held past the busy timeout, -ENOENT for a deleted file ...).  For
- * tests: the writer needs no prompting, and db_health_close() makes a last
- * attempt of its own.
- */
-int db_health_sync(db_health_t *h);
-
 /* What the store has done since it was opened, for the metrics. */
 typedef struct db_health_stats {
 	uint64_t results_dropped; /* probe results never written */

@@ -92,19 +92,11 @@ double geo_distance_km(double lat1, double lon1, double lat2, double lon2);
 /* ---- place codes (src/geo/country.c) ---- */
 
 /**
- * Is cc (upper case) a country code a geo file can return: an assigned
- * ISO 3166-1 alpha-2 code, or XK (Kosovo, user-assigned, used by GeoIP2)?
- * Legacy GeoIP1 pseudo-codes (EU, AP, A1 ...) and reserved codes (UK) are not.
- */
-bool geo_country_known(const char *cc);
-
-/**
- * Is code (upper case) a place a member may list: a known country
- * (geo_country_known()), or one followed by "-" and 1-3 letters or digits
- * (an ISO 3166-2 subdivision as GeoIP2 spells it: "US-CA", "GB-ENG", "JP-13")?
+ * Is code (upper case) a place a member may list: a country code a geo file
+ * can return (an assigned ISO 3166-1 alpha-2 code, or XK: Kosovo,
+ * user-assigned, used by GeoIP2; not the legacy GeoIP1 pseudo-codes EU, AP,
+ * A1 ... nor reserved codes such as UK), or one followed by "-" and 1-3
+ * letters or digits (an ISO 3166-2 subdivision as GeoIP2 spells it: "US-CA",
+ * "GB-ENG", "JP-13")?
  */
 bool geo_place_code_valid(const char *code);
-
-/** The country table, in its sorted order, for tests: its size, and entry i (NULL past the end). */
-size_t geo_country_count(void);
-const char *geo_country_at(size_t i);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "gslb/db.h"
+#include "gslb/db_health.h"
 
 /*
  * The files of the module, by concern:
@@ -106,3 +107,12 @@ char *db__col_dup(sqlite3_stmt *st, int i);
 
 /* Bind s, or SQL NULL when s is NULL. */
 void db__bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
+
+/**
+ * Have the health writer try a batch now, with every record queued before
+ * the call, and wait for it: 0 when it was written, else why not (-EBUSY for
+ * a lock held past the busy timeout, -ENOENT for a deleted file ...).  For
+ * tests (tests/unit/test_db_health.c): the writer needs no prompting, and
+ * db_health_close() makes a last attempt of its own.
+ */
+int db_health_sync(db_health_t *h);

@@ -5,6 +5,7 @@
 
 #include "gslb/core.h"
 #include "gslb/geo.h"
+#include "internal.h"
 
 /*
  * The officially assigned ISO 3166-1 alpha-2 codes (249, as of the ISO 3166

@@ -18,6 +18,7 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 #include "gslb/db_health.h"
+#include "../../src/db/internal.h"
 #include "tap.h"
 
 #define K1 "tcp 192.0.2.1:80"

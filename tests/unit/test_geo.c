@@ -12,6 +12,7 @@
 
 #include "gslb/core.h"
 #include "gslb/geo.h"
+#include "../../src/geo/internal.h"
 #include "tap.h"
 
 /*
