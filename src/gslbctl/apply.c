@@ -213,7 +213,8 @@ static int get_list(reader_t *r, const json_t *o, const char *path, const char *
 		    int (*val)(const char *, char **, char *), char **out)
 {
 	jpath_t p, q;
-	sbuf_t b = { 0 };
+	char *list;
+	size_t len;
 	const json_t *j = get(r, o, path, key, K_ARRAY, false, p.s);
 	*out = NULL;
 	if (!j)
@@ -221,20 +222,18 @@ static int get_list(reader_t *r, const json_t *o, const char *path, const char *
 	for (size_t i = 0; i < json_array_size(j); i++) {
 		const char *code = json_string_value(json_array_get(j, i));
 		idx(q.s, p.s, i);
-		if (!code || strchr(code, ',')) {
-			sbuf_free(&b);
+		if (!code || strchr(code, ','))
 			return bad(r, q.s, "is not a code");
-		}
-		sbuf_printf(&b, "%s%s", i ? "," : "", code);
 	}
 	if (!json_array_size(j))
 		return 0;
-	if (val(b.s, out, r->why)) {
-		sbuf_free(&b);
-		return bad(r, p.s, "%s", r->why);
-	}
-	sbuf_free(&b);
-	return 1;
+	FILE *f = ctl_mem_open(&list, &len);
+	for (size_t i = 0; i < json_array_size(j); i++)
+		fprintf(f, "%s%s", i ? "," : "", json_string_value(json_array_get(j, i)));
+	ctl_mem_close(f);
+	int ret = val(list, out, r->why) ? bad(r, p.s, "%s", r->why) : 1;
+	free(list);
+	return ret;
 }
 
 static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bool member)
@@ -577,7 +576,7 @@ typedef struct plan {
 	ctl_t *c;
 	db_config_t *want; /* owned */
 	bool prune;
-	sbuf_t *out; /* the change lines: ctl_change_run()'s journal entry */
+	FILE *out; /* the change lines, printed and handed to ctl_change_run() */
 	int changes;
 	int err; /* first database error */
 } plan_t;
@@ -608,7 +607,7 @@ static void sync_check(plan_t *pl, const char *pool, const char *member, const d
 static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 {
 	if (!cur) {
-		sbuf_printf(pl->out, "+ pool %s\n", want->name);
+		fprintf(pl->out, "+ pool %s\n", want->name);
 		pl->changes++;
 		DO(pl, db_pool_insert(pl->c->db, want));
 	} else {
@@ -620,7 +619,7 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 	/* Removals first, so a file that swaps names around never meets a unique constraint. */
 	for (size_t i = 0; cur && pl->prune && i < cur->nmembers; i++)
 		if (!db_pool_member(want, cur->members[i].name)) {
-			sbuf_printf(pl->out, "- member %s/%s\n", want->name, cur->members[i].name);
+			fprintf(pl->out, "- member %s/%s\n", want->name, cur->members[i].name);
 			pl->changes++;
 			DO(pl, db_member_delete(pl->c->db, want->name, cur->members[i].name));
 		}
@@ -628,7 +627,7 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 		const db_member_t *wm = &want->members[i];
 		const db_member_t *cm = cur ? db_pool_member(cur, wm->name) : NULL;
 		if (!cm) {
-			sbuf_printf(pl->out, "+ member %s/%s\n", want->name, wm->name);
+			fprintf(pl->out, "+ member %s/%s\n", want->name, wm->name);
 			pl->changes++;
 			DO(pl, db_member_insert(pl->c->db, want->name, wm));
 		} else {
@@ -643,29 +642,37 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 }
 
 /* Delete what the file lacks (with --prune), then add and update what it has; print the lines. */
-static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, sbuf_t *sum)
+static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, FILE *sum)
 {
 	plan_t *pl = arg;
 	const db_config_t *want = pl->want;
+	char *lines;
+	size_t len;
 
-	pl->out = sum;
+	/*
+	 * The lines go to a text of their own first: apply prints them as well
+	 * as handing them over, and sum is a stream that cannot be read back.
+	 */
+	pl->out = ctl_mem_open(&lines, &len);
 	for (size_t i = 0; pl->prune && i < cur->npools; i++)
 		if (!db_config_pool(want, cur->pools[i].name)) {
-			sbuf_printf(sum, "- pool %s\n", cur->pools[i].name);
+			fprintf(pl->out, "- pool %s\n", cur->pools[i].name);
 			pl->changes++;
 			DO(pl, db_pool_delete(c->db, cur->pools[i].name));
 		}
 	for (size_t i = 0; i < want->npools; i++)
 		sync_pool(pl, db_config_pool(cur, want->pools[i].name), &want->pools[i]);
-	if (pl->err)
-		return pl->err;
-	if (!pl->changes)
-		return CTL_OK;
-	fputs(sum->s, stdout);
-	if (c->dry_run)
-		printf("dry run: %d change%s not written\n", pl->changes,
-		       pl->changes == 1 ? "" : "s");
-	return CTL_OK;
+	ctl_mem_close(pl->out);
+	pl->out = NULL;
+	fputs(lines, sum);
+	if (!pl->err && pl->changes) {
+		fputs(lines, stdout);
+		if (c->dry_run)
+			printf("dry run: %d change%s not written\n", pl->changes,
+			       pl->changes == 1 ? "" : "s");
+	}
+	free(lines);
+	return pl->err;
 }
 
 static const ctl_optdef_t apply_opts[] = {

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Configuration helpers shared by gslbctl's commands: copies, JSON form of a pool, text buffers. */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +51,13 @@ void cfg_member_copy(db_member_t *dst, const db_member_t *src)
 
 char *cfg_join(char *const *v, size_t n, const char *sep)
 {
-	sbuf_t b = { 0 };
-	sbuf_printf(&b, "%s", "");
+	char *text;
+	size_t len;
+	FILE *f = ctl_mem_open(&text, &len);
 	for (size_t i = 0; i < n; i++)
-		sbuf_printf(&b, "%s%s", i ? sep : "", v[i]);
-	return b.s;
+		fprintf(f, "%s%s", i ? sep : "", v[i]);
+	ctl_mem_close(f);
+	return text;
 }
 
 /* A comma list as a JSON array of strings. */
@@ -197,27 +198,22 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p)
 	jw_obj_end(w);
 }
 
-void sbuf_printf(sbuf_t *b, const char *fmt, ...)
+FILE *ctl_mem_open(char **text, size_t *len)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		b->s = gslb_realloc(b->s, b->cap);
+	FILE *f = open_memstream(text, len);
+	if (!f) {
+		fprintf(stderr, "gslbctl: out of memory opening a text stream\n");
+		abort();
 	}
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
+	return f;
 }
 
-void sbuf_free(sbuf_t *b)
+void ctl_mem_close(FILE *f)
 {
-	free(b->s);
-	b->s = NULL;
-	b->len = b->cap = 0;
+	/* A write that ran out of memory leaves the error flag: the text is cut short. */
+	int err = ferror(f);
+	if (fclose(f) || err) {
+		fprintf(stderr, "gslbctl: out of memory writing a text\n");
+		abort();
+	}
 }

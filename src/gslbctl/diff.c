@@ -32,13 +32,13 @@ static void field(fields_t *f, const char *name, const char *fmt, ...)
 }
 
 /* Emit "~ <what> <field> <old> -> <new>" for each field that differs; the count. */
-static int emit(sbuf_t *b, const char *what, const fields_t *a, const fields_t *n)
+static int emit(FILE *b, const char *what, const fields_t *a, const fields_t *n)
 {
 	int changes = 0;
 	for (int i = 0; i < a->n; i++)
 		if (strcmp(a->value[i], n->value[i]) != 0) {
-			sbuf_printf(b, "~ %s %s %s -> %s\n", what, a->name[i], a->value[i],
-				    n->value[i]);
+			fprintf(b, "~ %s %s %s -> %s\n", what, a->name[i], a->value[i],
+				n->value[i]);
 			changes++;
 		}
 	return changes;
@@ -57,7 +57,7 @@ static void pool_fields(fields_t *f, const db_pool_t *p)
 	field(f, "fallback", "%s", p->fallback_all ? "all" : "none");
 }
 
-int diff_pool(sbuf_t *b, const db_pool_t *a, const db_pool_t *n)
+int diff_pool(FILE *b, const db_pool_t *a, const db_pool_t *n)
 {
 	fields_t fa, fn;
 	char what[300];
@@ -91,7 +91,7 @@ static void member_fields(fields_t *f, const db_member_t *m)
 	free(s);
 }
 
-int diff_member(sbuf_t *b, const char *pool, const db_member_t *a, const db_member_t *n)
+int diff_member(FILE *b, const char *pool, const db_member_t *a, const db_member_t *n)
 {
 	fields_t fa, fn;
 	char what[400];
@@ -128,18 +128,18 @@ static void check_fields(fields_t *f, const db_check_t *c)
 }
 
 /* what is "P" or "P/M"; a NULL side means the check is added or removed. */
-int diff_check(sbuf_t *b, const char *what, const db_check_t *a, const db_check_t *n)
+int diff_check(FILE *b, const char *what, const db_check_t *a, const db_check_t *n)
 {
 	fields_t fa, fn;
 	char w[400];
 	if (!a && !n)
 		return 0;
 	if (!a) {
-		sbuf_printf(b, "+ check %s\n", what);
+		fprintf(b, "+ check %s\n", what);
 		return 1;
 	}
 	if (!n) {
-		sbuf_printf(b, "- check %s\n", what);
+		fprintf(b, "- check %s\n", what);
 		return 1;
 	}
 	check_fields(&fa, a);

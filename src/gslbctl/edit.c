@@ -139,11 +139,11 @@ struct change_cmd {
 	const char *usage;
 	int (*check)(ctl_t *c, struct request *r); /* NULL: nothing more to check */
 	enum find find;
-	int (*edit)(ctl_t *c, struct request *r, sbuf_t *sum);
+	int (*edit)(ctl_t *c, struct request *r, FILE *sum);
 };
 
 /* The ctl_edit_cb of every change command: find what it works on, then edit. */
-static int change_edit(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum)
+static int change_edit(ctl_t *c, const db_config_t *cfg, void *arg, FILE *sum)
 {
 	struct request *r = arg;
 	enum find find = r->cmd->find;
@@ -253,11 +253,11 @@ static int pool_check(ctl_t *c, struct request *r)
 	return pool_opts_apply(c, r->a, &r->p);
 }
 
-static int pool_add_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int pool_add_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	if (db_config_pool(r->cfg, r->pool))
 		return ctl_fail(c, "pool %s already exists", r->pool);
-	sbuf_printf(sum, "+ pool %s\n", r->what);
+	fprintf(sum, "+ pool %s\n", r->what);
 	return db_pool_insert(c->db, &r->p);
 }
 
@@ -274,7 +274,7 @@ int cmd_pool_add(ctl_t *c, int argc, char **argv)
 	return change_cmd_run(c, argc, argv, &cmd);
 }
 
-static int pool_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int pool_set_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	db_pool_t p = *r->cur_pool;
 	pool_opts_apply(c, r->a, &p);
@@ -294,9 +294,9 @@ int cmd_pool_set(ctl_t *c, int argc, char **argv)
 	return change_cmd_run(c, argc, argv, &cmd);
 }
 
-static int pool_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int pool_rm_edit(ctl_t *c, struct request *r, FILE *sum)
 {
-	sbuf_printf(sum, "- pool %s\n", r->what);
+	fprintf(sum, "- pool %s\n", r->what);
 	return db_pool_delete(c->db, r->pool);
 }
 
@@ -425,13 +425,13 @@ static int member_set_check(ctl_t *c, struct request *r)
 	return member_opts_apply(c, r->a, &r->m, false);
 }
 
-static int member_add_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int member_add_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	if (db_pool_member(r->cur_pool, r->member))
 		return ctl_fail(c, "member %s already exists in pool %s", r->member, r->pool);
 	if (r->cur_pool->nmembers >= CFG_MEMBERS_MAX)
 		return ctl_fail(c, "pool %s already has %d members", r->pool, CFG_MEMBERS_MAX);
-	sbuf_printf(sum, "+ member %s\n", r->what);
+	fprintf(sum, "+ member %s\n", r->what);
 	return db_member_insert(c->db, r->pool, &r->m);
 }
 
@@ -448,7 +448,7 @@ int cmd_member_add(ctl_t *c, int argc, char **argv)
 	return change_cmd_run(c, argc, argv, &cmd);
 }
 
-static int member_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int member_set_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	db_member_t m;
 	int ret = CTL_OK;
@@ -474,9 +474,9 @@ int cmd_member_set(ctl_t *c, int argc, char **argv)
 	return change_cmd_run(c, argc, argv, &cmd);
 }
 
-static int member_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int member_rm_edit(ctl_t *c, struct request *r, FILE *sum)
 {
-	sbuf_printf(sum, "- member %s\n", r->what);
+	fprintf(sum, "- member %s\n", r->what);
 	return db_member_delete(c->db, r->pool, r->member);
 }
 
@@ -499,12 +499,12 @@ static int member_state_check(ctl_t *c, struct request *r)
 			    : CTL_OK;
 }
 
-static int member_state_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int member_state_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	if (r->cur_member->admin == r->admin)
 		return CTL_OK;
-	sbuf_printf(sum, "~ member %s admin %s -> %s\n", r->what,
-		    db_admin_name(r->cur_member->admin), db_admin_name(r->admin));
+	fprintf(sum, "~ member %s admin %s -> %s\n", r->what, db_admin_name(r->cur_member->admin),
+		db_admin_name(r->admin));
 	return db_member_set_admin(c->db, r->pool, r->member, r->admin);
 }
 
@@ -623,7 +623,7 @@ static int check_set_check(ctl_t *c, struct request *r)
 	return ret ? ret : check_opts_apply(c, r->a, r->member != NULL, &r->ck, r->target);
 }
 
-static int check_set_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int check_set_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	if (!diff_check(sum, r->what, r->cur_check, &r->ck))
 		return CTL_OK;
@@ -648,7 +648,7 @@ static const ctl_optdef_t check_rm_opts[] = {
 	{ NULL, false, false },
 };
 
-static int check_rm_edit(ctl_t *c, struct request *r, sbuf_t *sum)
+static int check_rm_edit(ctl_t *c, struct request *r, FILE *sum)
 {
 	if (!r->cur_check)
 		return ctl_fail(c, "no check on %s", r->what);

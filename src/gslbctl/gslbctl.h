@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gslb/db.h"
 #include "gslb/lb.h"
@@ -27,13 +28,14 @@ typedef struct ctl {
 	db_t *db;
 } ctl_t;
 
-/* A growing text buffer for summaries. */
-typedef struct sbuf {
-	char *s;
-	size_t len, cap;
-} sbuf_t;
-void sbuf_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_free(sbuf_t *b);
+/*
+ * A text written as a stream (open_memstream()): summaries, lists, the
+ * command line.  Running out of memory aborts with a message, as
+ * gslb_malloc() does.  ctl_mem_close() closes f; *text (caller frees) then
+ * holds everything written and *len its length.
+ */
+FILE *ctl_mem_open(char **text, size_t *len);
+void ctl_mem_close(FILE *f);
 
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
 int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,7 +59,7 @@ int ctl_db_fail(ctl_t *c, int err);
  * or CTL_INVALID after printing why, or a negative code from a db_* call for
  * ctl_change_run() to report.
  */
-typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, sbuf_t *sum);
+typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, FILE *sum);
 
 /**
  * Make one change: open the database, begin the write transaction, load
@@ -224,10 +226,10 @@ void ctl_help(const char *cmd);
 
 /* ---- differences (src/gslbctl/diff.c): "~ pool P ttl 30 -> 60" lines, and their count ---- */
 
-int diff_pool(sbuf_t *b, const db_pool_t *a, const db_pool_t *n);
-int diff_member(sbuf_t *b, const char *pool, const db_member_t *a, const db_member_t *n);
+int diff_pool(FILE *b, const db_pool_t *a, const db_pool_t *n);
+int diff_member(FILE *b, const char *pool, const db_member_t *a, const db_member_t *n);
 /** what is "P" or "P/M"; a NULL side is an added ("+ check") or removed ("- check") check. */
-int diff_check(sbuf_t *b, const char *what, const db_check_t *a, const db_check_t *n);
+int diff_check(FILE *b, const char *what, const db_check_t *a, const db_check_t *n);
 
 /* ---- building configuration from options (src/gslbctl/edit.c), shared with apply ---- */
 

@@ -138,30 +138,34 @@ static int commit_change(ctl_t *c, const char *summary)
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 {
 	db_config_t *cfg = NULL;
-	sbuf_t sum = { 0 };
+	char *sum = NULL;
+	size_t len;
+	FILE *f;
 	int ret;
 
 	if ((ret = ctl_open(c)) || (ret = begin_change(c, &cfg)))
 		goto out;
-	ret = edit(c, cfg, arg, &sum);
+	f = ctl_mem_open(&sum, &len);
+	ret = edit(c, cfg, arg, f);
+	ctl_mem_close(f);
 	if (ret < 0)
 		ret = ctl_db_fail(c, ret);
 	if (ret)
 		goto out;
-	if (!sum.len) {
+	if (!len) {
 		printf("no changes\n");
 		goto out;
 	}
 	if (c->dry_run)
 		goto out;
-	sum.s[--sum.len] = '\0';
-	ret = commit_change(c, sum.s);
+	sum[--len] = '\0';
+	ret = commit_change(c, sum);
 out:
 	/* Nothing of a change that failed, found nothing to do or was a dry run is kept. */
 	if (c->db)
 		db_rollback(c->db);
 	db_config_free(cfg);
-	sbuf_free(&sum);
+	free(sum);
 	return ret;
 }
 
@@ -375,24 +379,27 @@ static const struct command {
 /* The command line as the journal records it: words joined, quoted when needed. */
 static char *join_cmdline(int argc, char **argv)
 {
-	sbuf_t b = { 0 };
-	sbuf_printf(&b, "gslbctl");
+	char *text;
+	size_t len;
+	FILE *f = ctl_mem_open(&text, &len);
+	fputs("gslbctl", f);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (*a && strcspn(a, " \t\n'\"\\$`*?") == strlen(a)) {
-			sbuf_printf(&b, " %s", a);
+			fprintf(f, " %s", a);
 			continue;
 		}
-		sbuf_printf(&b, " '");
+		fputs(" '", f);
 		for (const char *p = a; *p; p++) {
 			if (*p == '\'')
-				sbuf_printf(&b, "'\\''");
+				fputs("'\\''", f);
 			else
-				sbuf_printf(&b, "%c", *p);
+				fputc(*p, f);
 		}
-		sbuf_printf(&b, "'");
+		fputc('\'', f);
 	}
-	return b.s;
+	ctl_mem_close(f);
+	return text;
 }
 
 int main(int argc, char **argv)

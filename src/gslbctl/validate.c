@@ -274,14 +274,15 @@ void fmt_location(char *buf, size_t len, double lat, double lon)
 static int code_list(const char *s, char **out, char *why, const char *what,
 		     bool (*ok)(const char *item))
 {
-	sbuf_t b = { 0 };
-	char *copy = gslb_strdup(s), *save = NULL;
+	char *copy, *save = NULL, *list = NULL;
+	size_t len = 0;
+	FILE *f;
 	int ret = 0;
 
-	if (!*s) {
-		free(copy);
+	if (!*s)
 		return why_set(why, "empty list");
-	}
+	copy = gslb_strdup(s);
+	f = ctl_mem_open(&list, &len);
 	for (size_t i = 0; copy[i]; i++)
 		copy[i] = (char)toupper((unsigned char)copy[i]);
 	if (copy[0] == ',' || copy[strlen(copy) - 1] == ',' || strstr(copy, ",,")) {
@@ -293,21 +294,24 @@ static int code_list(const char *s, char **out, char *why, const char *what,
 			ret = why_set(why, "%s is not %s", shown(item), what);
 			goto out;
 		}
-		/* Skip an item already in the list. */
+		/* Skip an item already in the list (list and len are current once flushed). */
 		bool dup = false;
-		for (size_t off = 0; b.s && off < b.len;) {
-			size_t n = strcspn(b.s + off, ",");
-			if (n == strlen(item) && memcmp(b.s + off, item, n) == 0)
+		fflush(f);
+		for (size_t off = 0; off < len;) {
+			size_t n = strcspn(list + off, ",");
+			if (n == strlen(item) && memcmp(list + off, item, n) == 0)
 				dup = true;
 			off += n + 1;
 		}
 		if (!dup)
-			sbuf_printf(&b, "%s%s", b.len ? "," : "", item);
+			fprintf(f, "%s%s", len ? "," : "", item);
 	}
-	*out = b.s;
-	b.s = NULL;
 out:
-	sbuf_free(&b);
+	ctl_mem_close(f);
+	if (ret)
+		free(list);
+	else
+		*out = list;
 	free(copy);
 	return ret;
 }
