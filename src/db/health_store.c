@@ -977,6 +977,29 @@ static void *writer_main(void *arg)
 
 /* ---- the API ---- */
 
+/*
+ * Free h and everything it holds, once no writer thread runs (joined, or
+ * never started: what db_health_open() had not made yet is still zero).
+ */
+static void health_free(db_health_t *h)
+{
+	writer_close(h);
+	if (h->have_live_next)
+		live_free(h->live_next, h->nlive_next);
+	live_free(h->live, h->nlive);
+	free(h->fresh);
+	for (size_t i = 0; i < REASON_CACHE; i++)
+		free(h->reasons[i].text);
+	sqlite3_finalize(h->sel_state);
+	db_close(h->rdb);
+	pthread_cond_destroy(&h->wake);
+	pthread_cond_destroy(&h->done);
+	pthread_mutex_destroy(&h->mu);
+	pthread_mutex_destroy(&h->rmu);
+	free(h->path);
+	free(h);
+}
+
 int db_health_open(const char *path, const db_health_conf_t *conf, db_health_t **out)
 {
 	db_health_t *h = gslb_calloc(1, sizeof(*h));
@@ -1005,13 +1028,7 @@ int db_health_open(const char *path, const db_health_conf_t *conf, db_health_t *
 	*out = h;
 	return 0;
 fail:
-	writer_close(h);
-	pthread_cond_destroy(&h->wake);
-	pthread_cond_destroy(&h->done);
-	pthread_mutex_destroy(&h->mu);
-	pthread_mutex_destroy(&h->rmu);
-	free(h->path);
-	free(h);
+	health_free(h);
 	return ret;
 }
 
@@ -1052,21 +1069,7 @@ void db_health_close(db_health_t *h)
 		ring_clear(rings[i]);
 		free(rings[i]->v);
 	}
-	writer_close(h);
-	if (h->have_live_next)
-		live_free(h->live_next, h->nlive_next);
-	live_free(h->live, h->nlive);
-	free(h->fresh);
-	for (size_t i = 0; i < REASON_CACHE; i++)
-		free(h->reasons[i].text);
-	sqlite3_finalize(h->sel_state);
-	db_close(h->rdb);
-	pthread_cond_destroy(&h->wake);
-	pthread_cond_destroy(&h->done);
-	pthread_mutex_destroy(&h->mu);
-	pthread_mutex_destroy(&h->rmu);
-	free(h->path);
-	free(h);
+	health_free(h);
 }
 
 void db_health_stats_get(const db_health_t *h, db_health_stats_t *st)
