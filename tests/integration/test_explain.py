@@ -110,6 +110,16 @@ def build(t, db, ports):
         ['member', 'add', 'f.ex.test', 'p3', '--address', '198.51.100.13', '--priority', '2',
          '--weight', '300'],
         ['member', 'add', 'f.ex.test', 'p4', '--address', '198.51.100.14', '--priority', '3'],
+        # the edges of --weight and --priority: 1 beside 65535, every member at priority 255
+        ['pool', 'add', 'wmax.ex.test'],
+        ['member', 'add', 'wmax.ex.test', 'light', '--address', '198.51.100.81', '--weight', '1'],
+        ['member', 'add', 'wmax.ex.test', 'heavy', '--address', '198.51.100.82', '--weight',
+         '65535'],
+        ['pool', 'add', 'f255.ex.test', '--policy', 'failover'],
+        ['member', 'add', 'f255.ex.test', 'a', '--address', '198.51.100.83', '--priority', '255',
+         '--weight', '1'],
+        ['member', 'add', 'f255.ex.test', 'b', '--address', '198.51.100.84', '--priority', '255',
+         '--weight', '2'],
         # answers 2
         ['pool', 'add', 'm.ex.test', '--answers', '2'],
         ['member', 'add', 'm.ex.test', 'x1', '--address', '198.51.100.21'],
@@ -359,6 +369,25 @@ def run_checks(t, srv, db, ports):
         t.eq((f['ttl'], f['fallback']), (4, False), 'f: degraded-ttl 4 (a member is down)')
         prob_sum(f, 'f', 1)
         compare(f, 'f.ex.test')
+
+    # ---- weights 1 and 65535; failover with every member at priority 255
+    wm = explain(t, db, 'wmax.ex.test')
+    if wm:
+        ms = by_name(wm)
+        t.ok(abs(ms['light']['probability'] - 1 / 65536) < 1e-12
+             and abs(ms['heavy']['probability'] - 65535 / 65536) < 1e-12,
+             'wmax: probabilities exactly 1/65536 and 65535/65536',
+             repr({k: m['probability'] for k, m in ms.items()}))
+        t.eq({k: (m['weight'], m['rank']) for k, m in ms.items()},
+             {'light': (1, 1), 'heavy': (65535, 1)}, 'wmax: weights 1 and 65535, both rank 1')
+    f255 = explain(t, db, 'f255.ex.test')
+    if f255:
+        ms = by_name(f255)
+        t.eq({k: (m['rank'], round(m['probability'], 6)) for k, m in ms.items()},
+             {'a': (1, round(1 / 3, 6)), 'b': (1, round(2 / 3, 6))},
+             'f255: every member at priority 255 is a candidate, 1:2 by weight')
+        t.eq(len(f255['answer']), 1, 'f255: the sample answer has one address')
+        compare(f255, 'f255.ex.test')
 
     # ---- answers 2: inclusion probabilities (exact: 7/12, 7/12, 5/6)
     mdoc = explain(t, db, 'm.ex.test')
