@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The DNS rules of interface.md section 8 against a running gslbd, over UDP/TCP and IPv4/IPv6."""
+"""The DNS rules of README "DNS behaviour" against a running gslbd, over UDP/TCP and IPv4/IPv6."""
 
 import os
 import struct
@@ -117,6 +117,16 @@ CASES = [
     ('referral for NS at the cut', 'sub.example.test', 'NS',
      dict(rcode=NOERROR, aa=False, answer=EMPTY, authority=REFERRAL_NS,
           additional=REFERRAL_GLUE)),
+    # deep.sub has NS records of its own below the sub cut: the topmost cut wins.
+    ('a cut below the cut: the topmost cut\'s referral', 'deep.sub.example.test', 'A',
+     dict(rcode=NOERROR, aa=False, answer=EMPTY, authority=REFERRAL_NS,
+          additional=REFERRAL_GLUE)),
+    ('below a cut below the cut: the topmost cut\'s referral', 'x.deep.sub.example.test', 'A',
+     dict(rcode=NOERROR, aa=False, answer=EMPTY, authority=REFERRAL_NS,
+          additional=REFERRAL_GLUE)),
+    ('occluded glue of the lower cut: the topmost cut\'s referral', 'ns.deep.sub.example.test',
+     'A', dict(rcode=NOERROR, aa=False, answer=EMPTY, authority=REFERRAL_NS,
+               additional=REFERRAL_GLUE)),
     ('CNAME into a delegation: CNAME + referral (RFC 1034 4.3.2 step 3b)',
      'tosub.example.test', 'A',
      dict(rcode=NOERROR, aa=True, answer=E('tosub 3600 CNAME host.sub'),
@@ -149,6 +159,15 @@ def hinfo_rfc8482(owner):
 
 def opt_option(m, code):
     return [o for o in m.options if o.otype == code]
+
+
+def chain_order(m, first, last):
+    """The answer is the chain lFIRST -> ... -> lLAST in order (then any records of lLAST)."""
+    names = [r.name.to_text().lower() for r in m.answer]
+    want = ['l%d.example.test.' % i for i in range(first, last)]
+    got = names[:len(want)]
+    rest = set(names[len(want):]) - {'l%d.example.test.' % last}
+    return [] if got == want and not rest else ['answer order %r, want %r first' % (names, want)]
 
 
 def main(t):
@@ -357,14 +376,20 @@ def main(t):
     else:
         t.skip('truncation over IPv6', 'IPv6 loopback unavailable')
 
-    # ---- long CNAME chain: bounded, no hang
-    q = g.make_query('l1.example.test', 'A')
-    g.check_reply(t, 'CNAME chain of 9 links: answered, starts with l1, at most 9 CNAMEs', q,
-                  ask(q), rcode=NOERROR, aa=True,
-                  extra=lambda m: [] if m.answer and m.answer[0].rdtype == dns.rdatatype.CNAME
-                  and m.answer[0].name.to_text() == 'l1.example.test.'
-                  and sum(1 for r in m.answer if r.rdtype == dns.rdatatype.CNAME) <= 9
-                  else ['answer %s' % [r.to_text() for r in m.answer]])
+    # ---- CNAME chains at the limit (README "DNS behaviour": followed up to 8 links).  l2 is 8
+    # links from the A record, l1 is 9: exactly 8 CNAMEs either way, the A only after l2's.
+    links = ['l%d %d CNAME l%d' % (i, 3600, i + 1) for i in range(1, 10)]
+    for edns in (None, 0):
+        tag = ' +edns' if edns is not None else ''
+        q = g.make_query('l2.example.test', 'A', edns=edns)
+        g.check_reply(t, 'CNAME chain of exactly 8 links: 8 CNAMEs then the A%s' % tag, q, ask(q),
+                      rcode=NOERROR, aa=True, tc=False,
+                      answer=E(*links[1:9], 'l10 3600 A 192.0.2.110'), authority=EMPTY,
+                      additional=EMPTY, extra=lambda m: chain_order(m, 2, 10))
+        q = g.make_query('l1.example.test', 'A', edns=edns)
+        g.check_reply(t, 'CNAME chain of 9 links: the first 8 CNAMEs, no A, NOERROR%s' % tag, q,
+                      ask(q), rcode=NOERROR, aa=True, tc=False, answer=E(*links[0:8]),
+                      authority=EMPTY, additional=EMPTY, extra=lambda m: chain_order(m, 1, 9))
 
     # ---- real clients
     rc, out = g.run_tool(['dig', '@127.0.0.1', '-p', str(srv.port), '+norec', '+nsid',

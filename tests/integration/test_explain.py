@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""gslbctl explain against a real gslbd serving the same database (interface.md sections 5 and 9)."""
+"""gslbctl explain against a real gslbd serving the same database (README "Balanced names", gslbctl(8))."""
 
 import collections
 import json
@@ -110,6 +110,16 @@ def build(t, db, ports):
         ['member', 'add', 'f.ex.test', 'p3', '--address', '198.51.100.13', '--priority', '2',
          '--weight', '300'],
         ['member', 'add', 'f.ex.test', 'p4', '--address', '198.51.100.14', '--priority', '3'],
+        # the edges of --weight and --priority: 1 beside 65535, every member at priority 255
+        ['pool', 'add', 'wmax.ex.test'],
+        ['member', 'add', 'wmax.ex.test', 'light', '--address', '198.51.100.81', '--weight', '1'],
+        ['member', 'add', 'wmax.ex.test', 'heavy', '--address', '198.51.100.82', '--weight',
+         '65535'],
+        ['pool', 'add', 'f255.ex.test', '--policy', 'failover'],
+        ['member', 'add', 'f255.ex.test', 'a', '--address', '198.51.100.83', '--priority', '255',
+         '--weight', '1'],
+        ['member', 'add', 'f255.ex.test', 'b', '--address', '198.51.100.84', '--priority', '255',
+         '--weight', '2'],
         # answers 2
         ['pool', 'add', 'm.ex.test', '--answers', '2'],
         ['member', 'add', 'm.ex.test', 'x1', '--address', '198.51.100.21'],
@@ -132,7 +142,7 @@ def build(t, db, ports):
         ['pool', 'add', 'none.ex.test', '--fallback', 'none', '--degraded-ttl', '3'],
         ['member', 'add', 'none.ex.test', 'r1', '--address', '198.51.100.51'],
         ['check', 'set', 'none.ex.test', '--member', 'r1'] + down,
-        # geo (interface 5, section 7): one member per rule, against geoip/gslb-test-city.mmdb
+        # geo (README "Balanced names": geo and ECS): one member per rule, against geoip/gslb-test-city.mmdb
         ['pool', 'add', 'geo.ex.test', '--policy', 'geo'],
         ['member', 'add', 'geo.ex.test', 'eu', '--address', '198.51.100.61', '--location',
          '50.11,8.68', '--country', 'DE', '--continent', 'EU'],
@@ -247,7 +257,7 @@ def main(t):
     try:
         if not build(t, db, ports):
             return
-        # The refused target starts down (interface 6: its last stored state); the daemon's
+        # The refused target starts down (README "Health checks": its last stored state); the daemon's
         # probes agree, so it stays down.  closed2 has no row: the probes must find it.
         store_down(db, ['tcp 127.0.0.1:%d' % ports.closed_port])
         srv.start()
@@ -309,7 +319,7 @@ def run_checks(t, srv, db, ports):
         mwant = {'name', 'rank', 'distance_km', 'healthy', 'admin', 'weight', 'probability'}
         ok = (want <= set(doc) and cwant <= set(doc['client'])
               and all(mwant <= set(m) for m in doc['members']))
-        t.ok(ok, '%s: explain --json has every key of interface 9' % name, json.dumps(doc))
+        t.ok(ok, '%s: explain --json has every key gslbctl(8) documents' % name, json.dumps(doc))
 
     def prob_sum(doc, name, want):
         s = sum(m['probability'] for m in doc['members'])
@@ -359,6 +369,25 @@ def run_checks(t, srv, db, ports):
         t.eq((f['ttl'], f['fallback']), (4, False), 'f: degraded-ttl 4 (a member is down)')
         prob_sum(f, 'f', 1)
         compare(f, 'f.ex.test')
+
+    # ---- weights 1 and 65535; failover with every member at priority 255
+    wm = explain(t, db, 'wmax.ex.test')
+    if wm:
+        ms = by_name(wm)
+        t.ok(abs(ms['light']['probability'] - 1 / 65536) < 1e-12
+             and abs(ms['heavy']['probability'] - 65535 / 65536) < 1e-12,
+             'wmax: probabilities exactly 1/65536 and 65535/65536',
+             repr({k: m['probability'] for k, m in ms.items()}))
+        t.eq({k: (m['weight'], m['rank']) for k, m in ms.items()},
+             {'light': (1, 1), 'heavy': (65535, 1)}, 'wmax: weights 1 and 65535, both rank 1')
+    f255 = explain(t, db, 'f255.ex.test')
+    if f255:
+        ms = by_name(f255)
+        t.eq({k: (m['rank'], round(m['probability'], 6)) for k, m in ms.items()},
+             {'a': (1, round(1 / 3, 6)), 'b': (1, round(2 / 3, 6))},
+             'f255: every member at priority 255 is a candidate, 1:2 by weight')
+        t.eq(len(f255['answer']), 1, 'f255: the sample answer has one address')
+        compare(f255, 'f255.ex.test')
 
     # ---- answers 2: inclusion probabilities (exact: 7/12, 7/12, 5/6)
     mdoc = explain(t, db, 'm.ex.test')

@@ -55,14 +55,26 @@ def replace_file(path, text):
     os.rename(tmp, path)
 
 
+def thread_names(pid, want, timeout=5.0):
+    """The sorted thread names of pid once every name of want is among them (each thread names
+    itself when it starts, which may be after the first answer), or as they are at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = sorted(n for n, _ in tasks(pid).values())
+        if set(want) <= set(names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.02)
+
+
 def test_threads(t, srv, nlisten):
-    names = sorted(n for n, _ in tasks(srv.proc.pid).values())
+    want_udp = ['udp/%d' % i for i in range(THREADS * nlisten)]
+    want_tcp = ['tcp/%d' % i for i in range(THREADS)]
+    names = thread_names(srv.proc.pid, want_udp + want_tcp + ['health'])
     udp = [n for n in names if n.startswith('udp/')]
     tcp = [n for n in names if n.startswith('tcp/')]
-    t.eq(sorted(udp), sorted('udp/%d' % i for i in range(THREADS * nlisten)),
+    t.eq(sorted(udp), sorted(want_udp),
          '--threads %d with %d addresses: %d UDP threads' % (THREADS, nlisten, THREADS * nlisten))
-    t.eq(sorted(tcp), sorted('tcp/%d' % i for i in range(THREADS)),
-         '--threads %d: %d TCP threads' % (THREADS, THREADS))
+    t.eq(sorted(tcp), sorted(want_tcp), '--threads %d: %d TCP threads' % (THREADS, THREADS))
     t.ok('health' in names, 'the health-check thread is named', names)
 
 
@@ -179,7 +191,10 @@ def main(t):
     stop, sent = threading.Event(), [0]
     th = threading.Thread(target=flood, args=(srv.addr4, stop, sent), daemon=True)
     th.start()
-    time.sleep(0.5)
+    # Stop once the flood is under way (not after a fixed time: a busy machine starts it late).
+    deadline = time.monotonic() + 10
+    while sent[0] <= 1000 and th.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
     alive = srv.alive()
     rc, took = timed_stop(srv)
     stop.set()

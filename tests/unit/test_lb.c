@@ -208,7 +208,7 @@ static void test_fallback(lb_health_t *h)
 	lb_pool_select(p, 6, NULL, h, rng, &r);
 	ok(r.nodata && !r.degraded, "no address of the family: NODATA, not degraded");
 
-	/* degraded-ttl while any member is down, in either family (interface 5). */
+	/* degraded-ttl while any member is down, in either family (README, Balanced names). */
 	lb_member_t *m2 = &p->members[2];
 	m2->naddr[1] = 1;
 	m2->addr[1] = calloc(1, sizeof(lb_addr_t));
@@ -279,7 +279,7 @@ static void test_explain(lb_health_t *h)
 
 static void test_order(lb_health_t *h)
 {
-	/* One member with 4 addresses: every order shows up (random order, interface 5). */
+	/* One member with 4 addresses: every order shows up (random order: README, Balanced names). */
 	lb_pool_t *p = pool_new(1, LB_POLICY_WEIGHTED);
 	free(p->members[0].addr[0]);
 	p->members[0].naddr[0] = 4;
@@ -383,6 +383,153 @@ static void test_net_rows(void)
 	lb_pools_free(pools, n);
 }
 
+/* Count, over draws answers of p from the PRNG state {s0, s1}, how often each member is chosen. */
+static void count_draws(const lb_pool_t *p, const lb_health_t *h, unsigned draws, uint64_t s0,
+			uint64_t s1, unsigned *hits)
+{
+	uint64_t rng[2] = { s0, s1 };
+	lb_result_t r;
+	memset(hits, 0, p->nmembers * sizeof(*hits));
+	for (unsigned d = 0; d < draws; d++) {
+		lb_pool_select(p, 4, NULL, h, rng, &r);
+		for (uint16_t k = 0; k < r.naddrs; k++)
+			hits[member_of(r.addrs[k])]++;
+	}
+}
+
+/* The member answered for one draw whose random number is exactly x (see below). */
+static int draw_with(const lb_pool_t *p, const lb_health_t *h, uint64_t x)
+{
+	/*
+	 * xoroshiro128+ returns s0 + s1 before it steps: the state {x, 0}
+	 * makes the first number x, and a weighted draw of one answer from
+	 * several members takes only that one (x modulo the total weight).
+	 */
+	uint64_t rng[2] = { x, 0 };
+	lb_result_t r;
+	lb_pool_select(p, 4, NULL, h, rng, &r);
+	return r.naddrs == 1 ? member_of(r.addrs[0]) : -1;
+}
+
+/*
+ * Small weights, where an off-by-one in the draw is not lost in the noise
+ * (README "Policies": each member with probability proportional to its
+ * weight).  The shares are checked with bounds of about 6 standard
+ * deviations (a false failure about once in 10^9 runs), though the seed is
+ * fixed so the result never changes between runs.
+ */
+static void test_small_weights(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(2, LB_POLICY_WEIGHTED);
+	unsigned hits[2];
+	enum { N = 100000 };
+
+	/* Each draw's random number against the weights: r < w picks, r == w goes on. */
+	p->members[0].weight = 1;
+	p->members[1].weight = 1;
+	ok(draw_with(p, h, 0) == 0 && draw_with(p, h, 1) == 1 && draw_with(p, h, 2) == 0 &&
+		   draw_with(p, h, 3) == 1,
+	   "weights 1:1: random 0 -> first, 1 -> second (r == w is not the first's)");
+	p->members[1].weight = 2;
+	ok(draw_with(p, h, 0) == 0 && draw_with(p, h, 1) == 1 && draw_with(p, h, 2) == 1 &&
+		   draw_with(p, h, 3) == 0,
+	   "weights 1:2: random 0 -> first, 1 and 2 -> second, 3 wraps to first");
+	p->members[1].weight = 65535;
+	ok(draw_with(p, h, 0) == 0 && draw_with(p, h, 1) == 1 && draw_with(p, h, 65535) == 1 &&
+		   draw_with(p, h, 65536) == 0,
+	   "weights 1:65535: only random 0 (mod 65536) picks the light member");
+
+	/* Binomial(N, 1/2): sd 158, bound 6.3 sd. */
+	p->members[1].weight = 1;
+	count_draws(p, h, N, 0x1234567, 0x89abcdef, hits);
+	ok(hits[0] + hits[1] == N && hits[0] >= N / 2 - 1000 && hits[0] <= N / 2 + 1000,
+	   "weights 1:1: %u / %u over %d draws (each 50000 +- 1000)", hits[0], hits[1], N);
+	/* Binomial(N, 1/3): sd 149, bound 6.7 sd. */
+	p->members[1].weight = 2;
+	count_draws(p, h, N, 0xfeed, 0xbeef, hits);
+	ok(hits[0] + hits[1] == N && hits[0] >= 33333 - 1000 && hits[0] <= 33333 + 1000,
+	   "weights 1:2: %u / %u over %d draws (first 33333 +- 1000)", hits[0], hits[1], N);
+	/*
+	 * 1:65535: the light member's count is Poisson with mean 2e6 / 65536 =
+	 * 30.5; P(0) = 6e-14, P(> 70) < 1e-9.  It must appear, and not twice
+	 * as often (r <= w would make it 2 in 65536).
+	 */
+	p->members[1].weight = 65535;
+	count_draws(p, h, 2000000, 0xc0ffee, 0x5eed, hits);
+	ok(hits[0] >= 1 && hits[0] <= 70 && hits[0] + hits[1] == 2000000,
+	   "weights 1:65535: the light member answers %u times in 2,000,000 draws (mean 30.5)",
+	   hits[0]);
+	/* Weight 0 beside weight 1: never, while the weight-1 member is eligible. */
+	p->members[0].weight = 0;
+	p->members[1].weight = 1;
+	count_draws(p, h, 10000, 1, 2, hits);
+	ok(hits[0] == 0 && hits[1] == 10000, "weights 0:1: the weight-0 member never answers");
+	/* Weights 0:0: both are secondary and drawn as equals. */
+	p->members[1].weight = 0;
+	count_draws(p, h, N, 3, 4, hits);
+	ok(hits[0] >= N / 2 - 1000 && hits[0] <= N / 2 + 1000,
+	   "weights 0:0: drawn as equals (%u / %u)", hits[0], hits[1]);
+
+	/* explain: exact probabilities at the small and large edges. */
+	lb_member_view_t v[2];
+	bool fb;
+	p->members[0].weight = 1;
+	p->members[1].weight = 65535;
+	lb_pool_explain(p, 4, NULL, h, v, &fb);
+	ok(fabs(v[0].probability - 1.0 / 65536) < 1e-12 &&
+		   fabs(v[1].probability - 65535.0 / 65536) < 1e-12,
+	   "explain 1:65535: probabilities 1/65536 and 65535/65536 (%.9f %.9f)", v[0].probability,
+	   v[1].probability);
+
+	/* Two answers of three with weights 1:1:2 (pick without replacement): both edges. */
+	pool_free(p);
+	p = pool_new(3, LB_POLICY_WEIGHTED);
+	p->members[0].weight = 1;
+	p->members[1].weight = 1;
+	p->members[2].weight = 2;
+	p->answers = 2;
+	unsigned h3[3];
+	count_draws(p, h, N, 77, 88, h3);
+	/* Exact inclusion probabilities: 7/12, 7/12, 5/6; sd at most 156, bound 6.4 sd. */
+	ok(h3[0] + h3[1] + h3[2] == 2 * N && abs((int)h3[0] - 58333) <= 1000 &&
+		   abs((int)h3[1] - 58333) <= 1000 && abs((int)h3[2] - 83333) <= 1000,
+	   "answers 2 of weights 1:1:2: inclusion %u %u %u (7/12, 7/12, 5/6 of %d)", h3[0], h3[1],
+	   h3[2], N);
+	pool_free(p);
+}
+
+/* Failover at the edges of --priority (1-255): the worst priority present still answers. */
+static void test_failover_edges(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(2, LB_POLICY_FAILOVER);
+	unsigned hits[2];
+
+	p->members[0].priority = 255;
+	p->members[1].priority = 255;
+	count_draws(p, h, 10000, 5, 6, hits);
+	ok(hits[0] + hits[1] == 10000 && hits[0] > 4000 && hits[1] > 4000,
+	   "failover, every member at priority 255: both answer (%u / %u)", hits[0], hits[1]);
+	p->members[0].weight = 1;
+	p->members[1].weight = 1;
+	ok(draw_with(p, h, 0) == 0 && draw_with(p, h, 1) == 1,
+	   "failover at priority 255 with weights 1:1: drawn as weighted");
+	p->members[0].priority = 254;
+	count_draws(p, h, 1000, 5, 6, hits);
+	ok(hits[0] == 1000 && hits[1] == 0, "priorities 254 and 255: only 254");
+	p->members[0].priority = 1;
+	count_draws(p, h, 1000, 5, 6, hits);
+	ok(hits[0] == 1000 && hits[1] == 0, "priorities 1 and 255: only 1");
+	lb_health_set(h, 0, false);
+	count_draws(p, h, 1000, 5, 6, hits);
+	ok(hits[0] == 0 && hits[1] == 1000, "priority 1 down: the 255 member answers alone");
+	lb_result_t r;
+	uint64_t rng[2] = { 1, 2 };
+	lb_pool_select(p, 4, NULL, h, rng, &r);
+	ok(!r.fallback && r.degraded && r.ttl == 10, "and that is degraded, not the fallback");
+	lb_health_set(h, 0, true);
+	pool_free(p);
+}
+
 int main(void)
 {
 	lb_health_t *h = lb_health_new(64);
@@ -394,6 +541,8 @@ int main(void)
 	test_order(h);
 	test_net_parse();
 	test_net_rows();
+	test_small_weights(h);
+	test_failover_edges(h);
 	lb_health_free(h);
 	return done_testing();
 }
