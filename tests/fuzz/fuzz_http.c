@@ -16,39 +16,9 @@
 #include <string.h>
 
 #include "../../src/health/internal.h"
+#include "../probe_stubs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static unsigned reports;
-static bool report_ok;
-
-void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
-{
-	(void)t;
-	(void)latency_ms;
-	if (!reason || !*reason)
-		abort();
-	reports++;
-	report_ok = ok;
-}
-
-char *health_loop_rbuf(struct health_loop *hl)
-{
-	static char buf[HEALTH_READ_BUF];
-	(void)hl;
-	return buf;
-}
-
-SSL_CTX *health_loop_tls(struct health_loop *hl)
-{
-	(void)hl;
-	return NULL;
-}
-
-void health_target_handle_closed(health_target_t *t)
-{
-	(void)t;
-}
 
 static const char *const matches[] = { NULL, "OK", "healthy\r\n", "x" };
 
@@ -92,15 +62,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (t.probing)
 		health_http_eof(&t);
 
-	if (reports != 1 || t.probing || t.buf || t.len || t.cap) {
-		fprintf(stderr, "fuzz_http: %u reports, probing %d, buffer %p (%zu/%zu)\n", reports,
-			t.probing, (void *)t.buf, t.len, t.cap);
+	if (probe_stub_reports != 1 || !probe_stub_reason[0] || t.probing || t.buf || t.len ||
+	    t.cap) {
+		fprintf(stderr,
+			"fuzz_http: %u reports (reason '%s'), probing %d, buffer %p (%zu/%zu)\n",
+			probe_stub_reports, probe_stub_reason, t.probing, (void *)t.buf, t.len,
+			t.cap);
 		abort();
 	}
-	if (report_ok && !health_expect_match(&t.check, (unsigned)t.status)) {
+	if (probe_stub_ok && !health_expect_match(&t.check, (unsigned)t.status)) {
 		fprintf(stderr, "fuzz_http: success with status %d\n", t.status);
 		abort();
 	}
-	reports = 0;
+	probe_stub_reports = 0;
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "gslb/core.h"
 #include "gslb/health.h"
+#include "../probe_stubs.h"
 #include "tap.h"
 #include "../../src/health/internal.h"
 
@@ -354,45 +355,12 @@ static void test_status(void)
 	is_int(status(""), -1, "empty");
 }
 
-/*
- * The probe's loop, replaced as tests/fuzz/fuzz_http.c replaces it: the parser
- * under test reports its verdict here.
- */
-static unsigned reports;
-static bool report_ok;
-static char report_reason[512];
-
-void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
-{
-	(void)t;
-	(void)latency_ms;
-	reports++;
-	report_ok = ok;
-	snprintf(report_reason, sizeof(report_reason), "%s", reason ? reason : "");
-}
-
-char *health_loop_rbuf(struct health_loop *hl)
-{
-	static char buf[HEALTH_READ_BUF];
-	(void)hl;
-	return buf;
-}
-
-SSL_CTX *health_loop_tls(struct health_loop *hl)
-{
-	(void)hl;
-	return NULL;
-}
-
-void health_target_handle_closed(health_target_t *t)
-{
-	(void)t;
-}
+/* The probe's loop is replaced by tests/probe_stubs.c: the parser reports its verdict there. */
 
 /*
  * The verdict of an http check with match (NULL: none) on response, given
  * whole (piece 0) or piece bytes at a time, then the end of the connection.
- * Returns 1 success, 0 failure (reason in report_reason), -1 when the parser
+ * Returns 1 success, 0 failure (reason in probe_stub_reason), -1 when the parser
  * reported other than once.
  */
 static int verdict(const char *match, const char *response, size_t piece)
@@ -405,8 +373,8 @@ static int verdict(const char *match, const char *response, size_t piece)
 	t.check.match = match;
 	t.probing = true;
 	t.content_length = -1;
-	reports = 0;
-	report_reason[0] = '\0';
+	probe_stub_reports = 0;
+	probe_stub_reason[0] = '\0';
 	for (size_t i = 0; i < len && t.probing; i += piece ? piece : len) {
 		size_t n = piece && piece < len - i ? piece : len - i;
 		health_http_input(&t, response + i, n);
@@ -414,18 +382,19 @@ static int verdict(const char *match, const char *response, size_t piece)
 	if (t.probing)
 		health_http_eof(&t);
 	free(t.buf);
-	return reports == 1 ? report_ok : -1;
+	return probe_stub_reports == 1 ? probe_stub_ok : -1;
 }
 
-/* The same verdict whole and byte by byte; the reason of the whole one stays in report_reason. */
+/* The same verdict whole and byte by byte; the reason of the whole one stays in probe_stub_reason. */
 static int verdict_all(const char *match, const char *response)
 {
 	int one = verdict(match, response, 1);
-	char reason[sizeof(report_reason)];
-	snprintf(reason, sizeof(reason), "%s", report_reason);
+	char reason[sizeof(probe_stub_reason)];
+	snprintf(reason, sizeof(reason), "%s", probe_stub_reason);
 	int whole = verdict(match, response, 0);
-	if (one != whole || strcmp(reason, report_reason) != 0) {
-		diag("  byte by byte: %d (%s); whole: %d (%s)", one, reason, whole, report_reason);
+	if (one != whole || strcmp(reason, probe_stub_reason) != 0) {
+		diag("  byte by byte: %d (%s); whole: %d (%s)", one, reason, whole,
+		     probe_stub_reason);
 		return -2;
 	}
 	return whole;
@@ -471,27 +440,27 @@ static void test_content_length(void)
 			if (cases[i].valid)
 				ok(got == 1, "Content-Length %s: a 200 passes%s (%d: %s)",
 				   cases[i].what, m ? " and match finds its text" : "", got,
-				   report_reason);
+				   probe_stub_reason);
 			else
-				ok(got == 0 &&
-					   !strncmp(report_reason, "malformed HTTP response", 23),
+				ok(got == 0 && !strncmp(probe_stub_reason,
+							"malformed HTTP response", 23),
 				   "Content-Length %s: malformed, the probe fails%s (%d: %s)",
-				   cases[i].what, m ? " (with match)" : "", got, report_reason);
+				   cases[i].what, m ? " (with match)" : "", got, probe_stub_reason);
 		}
 	}
 
 	/* RFC 9112 6.3: Transfer-Encoding overrides Content-Length, whatever it holds. */
 	ok(verdict_all("ok", OK200 "Transfer-Encoding: chunked\r\nContent-Length: -5\r\n\r\n"
 				   "2\r\nok\r\n0\r\n\r\n") == 1,
-	   "chunked with a bad Content-Length: the length is ignored (%s)", report_reason);
+	   "chunked with a bad Content-Length: the length is ignored (%s)", probe_stub_reason);
 	/* A valid length still ends the body: match fails at the length, not at the close. */
 	ok(verdict_all("ok", OK200 "Content-Length: 2\r\n\r\nnook") == 0 &&
-		   !strcmp(report_reason, "body did not contain \"ok\""),
-	   "match looks no further than Content-Length (%s)", report_reason);
+		   !strcmp(probe_stub_reason, "body did not contain \"ok\""),
+	   "match looks no further than Content-Length (%s)", probe_stub_reason);
 	/* The status still decides first among valid responses. */
 	ok(verdict_all(NULL, "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nok") == 0 &&
-		   !strcmp(report_reason, "HTTP 503"),
-	   "a 503 with a valid length fails as HTTP 503 (%s)", report_reason);
+		   !strcmp(probe_stub_reason, "HTTP 503"),
+	   "a 503 with a valid length fails as HTTP 503 (%s)", probe_stub_reason);
 }
 
 int main(void)

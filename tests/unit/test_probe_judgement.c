@@ -16,40 +16,10 @@
 
 #include "gslb/core.h"
 #include "../../src/health/internal.h"
+#include "../probe_stubs.h"
 #include "tap.h"
 
-/* ---- the loop, replaced ---- */
-
-static unsigned reports;
-static bool report_ok;
-static char report_reason[512];
-
-void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
-{
-	(void)t;
-	(void)latency_ms;
-	reports++;
-	report_ok = ok;
-	snprintf(report_reason, sizeof(report_reason), "%s", reason ? reason : "(null)");
-}
-
-char *health_loop_rbuf(struct health_loop *hl)
-{
-	static char buf[HEALTH_READ_BUF];
-	(void)hl;
-	return buf;
-}
-
-SSL_CTX *health_loop_tls(struct health_loop *hl)
-{
-	(void)hl;
-	return NULL;
-}
-
-void health_target_handle_closed(health_target_t *t)
-{
-	(void)t;
-}
+/* ---- the loop is replaced by tests/probe_stubs.c ---- */
 
 /* ---- driving one probe ---- */
 
@@ -77,7 +47,7 @@ static struct verdict judge(const char *expect, const char *match, const char *r
 		bail_out("expect list %s does not parse", expect);
 	t.probing = true;
 	t.content_length = -1;
-	reports = 0;
+	probe_stub_reports = 0;
 	for (size_t off = 0; off < len && t.probing;) {
 		size_t n = piece && len - off > piece ? piece : len - off;
 		health_http_input(&t, resp + off, n);
@@ -85,9 +55,9 @@ static struct verdict judge(const char *expect, const char *match, const char *r
 	}
 	if (eof && t.probing)
 		health_http_eof(&t);
-	v.reports = reports;
-	v.ok = report_ok;
-	snprintf(v.reason, sizeof(v.reason), "%s", reports ? report_reason : "");
+	v.reports = probe_stub_reports;
+	v.ok = probe_stub_ok;
+	snprintf(v.reason, sizeof(v.reason), "%s", probe_stub_reports ? probe_stub_reason : "");
 	if (t.probing) {
 		/* Still waiting: end it as the timeout would, to free its buffer. */
 		free(t.buf);
