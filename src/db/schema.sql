@@ -76,7 +76,8 @@ CREATE TABLE health_check (
 CREATE UNIQUE INDEX health_check_pool ON health_check(pool_id) WHERE member_id IS NULL;
 
 -- Health state and history, written by gslbd's health loop.  A target is one probed thing,
--- named by its key (health_target_key(): "http 192.0.2.1:80 www.example.com/"); the other tables
+-- named by its key (health_target_key(): "http 192.0.2.1:80 www.example.com/", followed by the
+-- check's settings that are not the defaults, e.g. " insecure fall 5"); the other tables
 -- refer to it by id, so the key text is stored once.  Rows are kept when a target leaves the
 -- configuration: its state comes back if it returns.
 CREATE TABLE target (

@@ -367,7 +367,8 @@ static void health_render(FILE *f, const server_metrics_t *m)
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 	put_head(f, "gslbd_target_up", "gauge",
-		 "1 when a health-check target (one distinct probe) is up, else 0.");
+		 "1 when a health-check target (one distinct check: its request and the "
+		 "settings that judge it) is up, else 0.");
 	if (hl)
 		health_loop_targets_each(hl, target_cb, f);
 	put_head(f, "gslbd_probes_total", "counter", "Health-check probes, by result.");

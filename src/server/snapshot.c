@@ -49,7 +49,7 @@ static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zon
 /*
  * Give the pools' addresses their health-check targets and hand the
  * health loop the new list when anything in it changed (README "Health checks":
- * one probe per distinct target, whatever the number of pools using it).
+ * one probe per distinct check, whatever the number of pools using it).
  */
 static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)
 {
