@@ -6,10 +6,8 @@ documents."""
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,6 +15,7 @@ import dns.flags  # noqa: E402
 import dns.rcode  # noqa: E402
 
 import gslbtest as g  # noqa: E402
+import refserver  # noqa: E402
 
 ZONES = ('example.test', 'other.test')
 
@@ -90,96 +89,39 @@ DIFFERENCES = {
 }
 
 
-def knot_conf(tmp, port, zdir):
-    zones = ''.join('  - domain: %s\n    file: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
-    return ('server:\n    listen: 127.0.0.1@%d\n    rundir: %s\n'
-            '    identity: %s\n    version: %s\n    nsid: %s\n'
-            'log:\n  - target: stderr\n    any: info\n'
-            'database:\n    storage: %s/db\n'
-            'template:\n  - id: default\n    semantic-checks: off\n    zonefile-sync: -1\n'
-            '    zonefile-load: whole\n    journal-content: none\n'
-            'zone:\n%s' % (port, tmp, g.SERVER_ID, g.SERVER_VERSION, g.NSID, tmp, zones))
-
-
-def nsd_conf(tmp, port, zdir):
-    zones = ''.join('zone:\n  name: %s\n  zonefile: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
-    return ('server:\n  ip-address: 127.0.0.1@%d\n  port: %d\n  username: ""\n  chroot: ""\n'
-            '  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n  database: ""\n'
-            '  xfrdfile: "%s/xfrd.state"\n  zonelistfile: "%s/zone.list"\n'
-            '  logfile: "%s/nsd.log"\n  hide-version: no\n  identity: "%s"\n'
-            '  version: "%s"\n  nsid: "ascii_%s"\n  minimal-responses: yes\n'
-            'remote-control:\n  control-enable: no\n%s'
-            % (port, port, zdir, tmp, tmp, tmp, tmp, g.SERVER_ID, g.SERVER_VERSION, g.NSID, zones))
-
-
 class Reference:
-    """knotd or nsd in the foreground on a free port, killed by PID at the end."""
+    """The first of knotd and nsd (or the one GSLB_REFERENCE names) that serves a copy of the
+    test zones."""
 
     def __init__(self):
-        self.proc = None
-        self.name = None
         self.tmp = tempfile.mkdtemp(prefix='gslbref-')
         self.zdir = os.path.join(self.tmp, 'zones')
         os.mkdir(self.zdir)
         for z in ZONES:
             shutil.copy(os.path.join(g.ZONES, z + '.zone'), self.zdir)
-        self.log = os.path.join(self.tmp, 'ref.log')
+        self.server = None
         self.why = []
 
     def start(self):
         only = os.environ.get('GSLB_REFERENCE')   # 'knotd' or 'nsd' to force one
-        for name, exe, conf, args in (
-                ('knotd', shutil.which('knotd') or '/usr/sbin/knotd', knot_conf,
-                 lambda c: ['-c', c]),
-                ('nsd', shutil.which('nsd') or '/usr/sbin/nsd', nsd_conf,
-                 lambda c: ['-d', '-c', c])):
+        for name in refserver.NAMES:
             if only and name != only:
                 continue
-            if not os.path.exists(exe):
-                self.why.append('%s not installed' % name)
-                continue
-            port = g.free_port(False)
-            path = os.path.join(self.tmp, name + '.conf')
-            with open(path, 'w') as f:
-                f.write(conf(self.tmp, port, self.zdir))
-            with open(self.log, 'ab') as logf:
-                self.proc = subprocess.Popen([exe] + args(path), stdin=subprocess.DEVNULL,
-                                             stdout=logf, stderr=logf, preexec_fn=g._pdeathsig)
-            self.port, self.name = port, name
-            if self._ready():
+            srv = refserver.RefServer(name, self.zdir, ZONES, identity=True)
+            if srv.start():
+                self.server = srv
+                self.name, self.port = srv.name, srv.port
                 return True
-            self.why.append('%s did not answer: %s' % (name, self._logtail()))
-            self.stop()
+            self.why.append(srv.why)
+            srv.cleanup()
         return False
 
-    def _ready(self):
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            ok = True
-            for z in ZONES:
-                r = g.exchange(g.make_query(z, 'SOA'), ('127.0.0.1', self.port), 'udp', 0.2)
-                ok = ok and r.msg is not None and bool(r.msg.answer)
-            if ok:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def _logtail(self):
-        try:
-            with open(self.log, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')[-2000:]
-        except OSError:
-            return ''
-
-    def stop(self):
-        if self.proc:
-            g.terminate(self.proc)
-        self.proc = None
+    def logtail(self):
+        return self.server.logtail() if self.server else ''
 
     def cleanup(self):
-        self.stop()
+        if self.server:
+            self.server.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -216,7 +158,7 @@ def main(t):
         t.diag('reference server: %s on port %d' % (ref.name, ref.port))
         srv = g.Gslbd(zones=[z + '.zone' for z in ZONES]).start()
         t.on_fail.append(lambda: srv.dump(t))
-        t.on_fail.append(lambda: t.diag('---- %s log ----\n%s' % (ref.name, ref._logtail())))
+        t.on_fail.append(lambda: t.diag('---- %s log ----\n%s' % (ref.name, ref.logtail())))
 
         for edns in (None, 0):
             for qname, qtype in QUERIES:

@@ -7,10 +7,8 @@ import collections
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,6 +20,7 @@ import dns.tsig  # noqa: E402
 import dns.tsigkeyring  # noqa: E402
 
 import gslbtest as g  # noqa: E402
+import refserver  # noqa: E402
 
 LONG = ('a' * 63 + '.' + 'b' * 63 + '.' + 'c' * 63 + '.' + 'd' * 49 + '.')
 
@@ -182,78 +181,6 @@ DIFFERENCES = {
         ('the answer (542 bytes) does not fit in 512: gslbd sends the question alone with TC=1 '
          '(README: never a partial answer); knotd and nsd keep the DNAME', _question_tc),
 }
-
-
-def knot_conf(tmp, port, zdir):
-    zones = ''.join('  - domain: %s\n    file: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
-    return ('server:\n    listen: 127.0.0.1@%d\n    rundir: %s\n'
-            'log:\n  - target: stderr\n    any: info\n'
-            'database:\n    storage: %s/db\n'
-            'template:\n  - id: default\n    semantic-checks: off\n    zonefile-sync: -1\n'
-            '    zonefile-load: whole\n    journal-content: none\n'
-            'zone:\n%s' % (port, tmp, tmp, zones))
-
-
-def nsd_conf(tmp, port, zdir):
-    zones = ''.join('zone:\n  name: %s\n  zonefile: %s/%s.zone\n' % (z, zdir, z) for z in ZONES)
-    return ('server:\n  ip-address: 127.0.0.1@%d\n  port: %d\n  username: ""\n  chroot: ""\n'
-            '  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n  database: ""\n'
-            '  xfrdfile: "%s/xfrd.state"\n  zonelistfile: "%s/zone.list"\n'
-            '  logfile: "%s/nsd.log"\n  minimal-responses: yes\n'
-            'remote-control:\n  control-enable: no\n%s'
-            % (port, port, zdir, tmp, tmp, tmp, tmp, zones))
-
-
-class Reference:
-    """knotd or nsd in the foreground on a free port of 127.0.0.1, killed by PID at the end."""
-
-    def __init__(self, name, exe, conf, args, zdir):
-        self.name, self.exe, self.conf, self.args = name, exe, conf, args
-        self.tmp = tempfile.mkdtemp(prefix='gslbedge-%s-' % name)
-        self.zdir = zdir
-        self.log = os.path.join(self.tmp, 'ref.log')
-        self.proc = None
-        self.why = None
-
-    def start(self):
-        if not os.path.exists(self.exe):
-            self.why = '%s not installed' % self.exe
-            return False
-        self.port = g.free_port(False)
-        path = os.path.join(self.tmp, self.name + '.conf')
-        with open(path, 'w') as f:
-            f.write(self.conf(self.tmp, self.port, self.zdir))
-        with open(self.log, 'ab') as logf:
-            self.proc = subprocess.Popen([self.exe] + self.args(path), stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf, preexec_fn=g._pdeathsig)
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if all(self.ask(g.make_query(z, 'SOA')).msg is not None and
-                   self.ask(g.make_query(z, 'SOA')).msg.answer for z in ZONES):
-                return True
-            time.sleep(0.1)
-        self.why = '%s did not serve every zone: %s' % (self.name, self.logtail())
-        self.stop()
-        return False
-
-    def ask(self, q, proto='udp'):
-        return g.exchange(q, ('127.0.0.1', self.port), proto, 0.5)
-
-    def logtail(self):
-        try:
-            with open(self.log, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')[-1500:]
-        except OSError:
-            return ''
-
-    def stop(self):
-        if self.proc:
-            g.terminate(self.proc)
-        self.proc = None
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def section(sec):
@@ -430,12 +357,8 @@ def main(t):
             f.write(text)
     refs = []
     try:
-        for name, exe, conf, args in (
-                ('knotd', shutil.which('knotd') or '/usr/sbin/knotd', knot_conf,
-                 lambda c: ['-c', c]),
-                ('nsd', shutil.which('nsd') or '/usr/sbin/nsd', nsd_conf,
-                 lambda c: ['-d', '-c', c])):
-            ref = Reference(name, exe, conf, args, zdir)
+        for name in refserver.NAMES:
+            ref = refserver.RefServer(name, zdir, ZONES)
             if ref.start():
                 refs.append(ref)
                 t.diag('reference: %s on port %d' % (name, ref.port))
