@@ -5,6 +5,7 @@ import atexit
 import ctypes
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -539,6 +540,56 @@ def check_reply(t, desc, q, rep, rcode=None, aa=None, tc=None, answer=None, auth
         problems.append('reply: rcode=%s flags=%s\n%s'
                         % (dns.rcode.to_text(m.rcode()), flags_text(m), m.to_text()))
     return t.ok(not problems, desc, '\n'.join(problems))
+
+
+def time_until(pred, timeout, step=0.05):
+    """Poll pred until it is true: the seconds that took, or None after timeout seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return time.monotonic() - t0
+        time.sleep(step)
+    return None
+
+
+def wait_for(pred, timeout, step=0.1):
+    """Poll pred until it returns something true or timeout seconds pass: its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+
+
+def is_closed(s, wait=0.0):
+    """True when the peer closed (EOF or reset) within wait seconds; reads nothing else."""
+    r, _, _ = select.select([s], [], [], wait)
+    if not r:
+        return False
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b''
+    except OSError:
+        return True
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that accepts and closes: the target of a passing tcp check."""
+
+    def __init__(self):
+        self.s = socket.socket()
+        self.s.bind(('127.0.0.1', 0))
+        self.s.listen(64)
+        self.port = self.s.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+                c.close()
+            except OSError:
+                return
 
 
 def gslbctl(db, *args, timeout=20, stdin=None):

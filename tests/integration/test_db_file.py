@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,14 +79,6 @@ def test_replaced(t):
             return None
         return m.rcode(), sorted(rd.to_text() for rrset in m.answer for rd in rrset)
 
-    def wait_for(pred, timeout):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if pred():
-                return time.monotonic() - t0
-            time.sleep(0.05)
-        return None
-
     def ctl(path, *args):
         rc, out, err = g.gslbctl(path, *args)
         if rc != 0:
@@ -99,7 +90,7 @@ def test_replaced(t):
 
     ctl(db, 'pool', 'add', 'pool.example.test')
     ctl(db, 'member', 'add', 'pool.example.test', 'a', '--address', '192.0.2.71')
-    took = wait_for(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.71']), 3)
+    took = g.time_until(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.71']), 3)
     t.ok(took is not None, 'the first file: its pool is served')
 
     # gslbctl init into another file, then a rename over the path (an atomic replace).
@@ -113,17 +104,17 @@ def test_replaced(t):
     ctl(new, 'check', 'set', 'pool2.example.test', '--type', 'tcp', '--port', '1',
         '--target', '127.0.0.1', '--member', 'c', '--interval', '1', '--timeout', '0.2')
     os.rename(new, db)
-    took = wait_for(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.72']) and
+    took = g.time_until(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.72']) and
                     ask('pool2.example.test') == (NOERROR, ['192.0.2.73']), 3)
     t.ok(took is not None and took <= 1.5,
          'database replaced by a rename: the new file\'s pools are served within a second',
          'took %r s' % took)
-    wait_for(lambda: logged(db, 'replaced'), 2)
+    g.time_until(lambda: logged(db, 'replaced'), 2)
     t.ok(logged(db, 'replaced'), 'the replacement is logged, naming the file')
 
     # The new file works as the database: a change made to it is answered.
     ctl(db, 'member', 'set', 'pool.example.test', 'b', '--address', '192.0.2.74')
-    took = wait_for(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.74']), 3)
+    took = g.time_until(lambda: ask('pool.example.test') == (NOERROR, ['192.0.2.74']), 3)
     t.ok(took is not None, 'after the replacement: a change made with gslbctl is answered')
     con = sqlite3.connect(db)
     try:
@@ -140,13 +131,13 @@ def test_replaced(t):
             return con.execute('SELECT count(*) FROM probe_result').fetchone()[0]
         finally:
             con.close()
-    wait_for(lambda: probes_stored() > 0, 5)
+    g.time_until(lambda: probes_stored() > 0, 5)
     t.ok(probes_stored() > 0, 'the health writer moved to the new file: its probes are stored '
          'there')
 
     # Deleted: logged; the last configuration read keeps being served.
     os.unlink(db)
-    wait_for(lambda: logged(db, 'deleted'), 3)
+    g.time_until(lambda: logged(db, 'deleted'), 3)
     t.ok(logged(db, 'deleted'), 'the deletion is logged, naming the file')
     t.eq(ask('pool.example.test'), (NOERROR, ['192.0.2.74']),
          'deleted: the last configuration read is still served')
@@ -155,7 +146,7 @@ def test_replaced(t):
     ctl(db, 'init')
     ctl(db, 'pool', 'add', 'pool3.example.test')
     ctl(db, 'member', 'add', 'pool3.example.test', 'd', '--address', '192.0.2.75')
-    took = wait_for(lambda: ask('pool3.example.test') == (NOERROR, ['192.0.2.75']), 3)
+    took = g.time_until(lambda: ask('pool3.example.test') == (NOERROR, ['192.0.2.75']), 3)
     t.ok(took is not None, 'a database created at the path after the deletion: its pools are '
          'served')
     t.eq(ask('pool2.example.test')[0], NXDOMAIN,

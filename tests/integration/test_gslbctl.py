@@ -8,10 +8,8 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import socket
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -526,25 +524,6 @@ def country_codes(t, tmp):
 JSON_COMMANDS = ['pool list', 'pool show', 'status', 'history', 'explain', 'log']
 
 
-class Listener:
-    """A TCP port on 127.0.0.1 that accepts and closes: a passing tcp check."""
-
-    def __init__(self):
-        self.s = socket.socket()
-        self.s.bind(('127.0.0.1', 0))
-        self.s.listen(64)
-        self.port = self.s.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.s.accept()
-                c.close()
-            except OSError:
-                return
-
-
 def aaaa(srv, name):
     """The AAAA records answered, as the wire has them (dnspython would merge duplicates)."""
     r = g.exchange(g.make_query(name, 'AAAA'), srv.addr4, 'udp', timeout=1.0)
@@ -558,7 +537,7 @@ def aaaa(srv, name):
 def hand_edited_addresses(t, tmp):
     """Address rows gslbctl refuses, written into the database by hand: gslbd skips them with a
     warning, as other bad rows, and the health checks stay with the addresses they belong to."""
-    live = Listener()
+    live = g.Listener()
     srv = g.Gslbd(zones=('example.test.zone',), identity=False, wait_zone=None, lifetime=60)
     db = os.path.join(srv.tmp, 'gslb.db')
     c = Ctl(db)

@@ -135,15 +135,6 @@ def results_by_target(db, since_ms, until_ms):
         con.close()
 
 
-def wait_for(pred, timeout, step=0.2):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(step)
-
-
 def log_lines(srv, *words):
     return [line for line in srv.stderr().splitlines() if all(w in line for w in words)]
 
@@ -189,7 +180,7 @@ def run_locked(t, tmp, listeners):
 
     # Steady state: every target probed and its results stored.
     t0_ms = int(time.time() * 1000)
-    stored = wait_for(lambda: len([n for n, f in results_by_target(db, t0_ms, 2 ** 62).values()
+    stored = g.wait_for(lambda: len([n for n, f in results_by_target(db, t0_ms, 2 ** 62).values()
                                    if n >= 2]) == ntargets, 8)
     t.ok(stored, 'before the lock: every one of the %d targets has results stored' % ntargets)
     for name, addrs in want.items():
@@ -263,7 +254,7 @@ def run_locked(t, tmp, listeners):
     def written():
         r = results_by_target(db, lock_ms + 500, unlock_ms - 1500)
         return len(r) == ntargets and all(n >= LOCK_S - 3 for n, f in r.values()) and r
-    r = wait_for(written, 6) or results_by_target(db, lock_ms + 500, unlock_ms - 1500)
+    r = g.wait_for(written, 6) or results_by_target(db, lock_ms + 500, unlock_ms - 1500)
     t.ok(len(r) == ntargets and all(n >= LOCK_S - 3 for n, f in r.values()),
          'every target\'s results of the locked seconds are stored after the release '
          '(%d targets, %s results each)' % (len(r), sorted({n for n, f in r.values()})), r)

@@ -10,13 +10,11 @@ malformed, oversized, silent and trickled requests, and more idle connections th
 
 import os
 import re
-import select
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -172,34 +170,6 @@ def closed_port(host='127.0.0.1'):
     return port
 
 
-class Listener:
-    """A TCP port that accepts and closes: the target of a passing tcp check."""
-
-    def __init__(self):
-        self.s = socket.socket()
-        self.s.bind(('127.0.0.1', 0))
-        self.s.listen(64)
-        self.port = self.s.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.s.accept()
-                c.close()
-            except OSError:
-                return
-
-
-def wait_for(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(step)
-
-
 def delta(before, after, name, **labels):
     a, b = after.get(name, **labels), before.get(name, **labels)
     return None if a is None or b is None else a - b
@@ -297,7 +267,7 @@ def test_health(t, port, bad_port):
         m = scrape(port)
         bad = m.get('gslbd_member_up', pool='hc.' + ZONE_NAME, member='bad', address='127.0.0.2')
         return m if bad == 0.0 else None
-    m = wait_for(state, 15, 0.25)
+    m = g.wait_for(state, 15, 0.25)
     t.ok(m is not None, 'the member checked on a closed port shows gslbd_member_up 0')
     if m is None:
         return
@@ -345,7 +315,7 @@ def test_reloads(t, srv, port, db):
     r0, f0 = m0.get('gslbd_reloads_total'), m0.get('gslbd_reload_failures_total')
     gen0 = m0.get('gslbd_snapshot_generation')
     ctl(db, 'member', 'add', 'lb.' + ZONE_NAME, 'd', '--address', '192.0.2.4')
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool='lb.' +
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool='lb.' +
                                                ZONE_NAME, member='d') is not None else None)(
         scrape(port)), 10)
     t.ok(m is not None, 'a member added with gslbctl gets its series')
@@ -362,7 +332,7 @@ def test_reloads(t, srv, port, db):
     bad = os.path.join(srv.zones_dir, 'broken.test.zone')
     with open(bad, 'w') as f:
         f.write('$ORIGIN broken.test.\n@ IN SOA this is not a zone\n')
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_reload_failures_total') > f0 else None)(
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_reload_failures_total') > f0 else None)(
         scrape(port)), 10)
     t.ok(m is not None, 'a broken zone file: gslbd_reload_failures_total moved')
     if m is None:
@@ -372,7 +342,7 @@ def test_reloads(t, srv, port, db):
     os.unlink(bad)
     f1 = m.get('gslbd_reload_failures_total')
     r2 = m.get('gslbd_reloads_total')
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_reloads_total') > r2 else None)(
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_reloads_total') > r2 else None)(
         scrape(port)), 10)
     t.ok(m is not None, 'removing the broken file reloads again')
     if m is not None:
@@ -388,11 +358,11 @@ def test_member_churn(t, srv, port, db):
     d = m.get('gslbd_pool_answers_total', pool=pool, member='d')
     t.ok(d is not None and d > 0, 'member d answered before it leaves', d)
     ctl(db, 'member', 'rm', pool, 'd')
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
                                                member='d') is None else None)(scrape(port)), 10)
     t.ok(m is not None, 'a removed member has no series any more')
     ctl(db, 'member', 'add', pool, 'e', '--address', '192.0.2.5')
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool=pool,
                                                member='e') is not None else None)(scrape(port)), 10)
     t.ok(m is not None, 'the member added next has its series')
     if m is None:
@@ -417,7 +387,7 @@ def test_escaping(t, port, db):
     with con:
         con.execute("UPDATE member SET name = ? WHERE name = 'c'", (weird,))
     con.close()
-    m = wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool='lb.' +
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_pool_answers_total', pool='lb.' +
                                                ZONE_NAME, member=weird) is not None else None)(
         scrape(port)), 10)
     t.ok(m is not None, 'a member name with a quote, a backslash and a newline round-trips')
@@ -504,15 +474,15 @@ def test_slow_clients(t, port):
     t.ok(ok and time.monotonic() - t0 < 2,
          'a scrape succeeds at once while %d idle connections are open' % len(held),
          'scrape ok %r after %.1f s' % (ok, time.monotonic() - t0))
-    wait_for(lambda: sum(map(is_closed, held)) >= 5, 3)
-    closed = [i for i, c in enumerate(held) if is_closed(c)]
+    g.wait_for(lambda: sum(map(g.is_closed, held)) >= 5, 3)
+    closed = [i for i, c in enumerate(held) if g.is_closed(c)]
     t.diag('idle connections closed to make room: %s' % closed)
     t.ok(len(closed) >= 5 and all(i < 8 for i in closed),
          'the least recently active connections were closed to make room', closed)
-    t.ok(not any(is_closed(c) for c in held[-8:]), 'the most recent ones are still open')
+    t.ok(not any(g.is_closed(c) for c in held[-8:]), 'the most recent ones are still open')
     for s in held:
         s.close()
-    t.ok(wait_for(lambda: _scrape_ok(port), 3), 'scrapes work once the held connections are gone')
+    t.ok(g.wait_for(lambda: _scrape_ok(port), 3), 'scrapes work once the held connections are gone')
 
     # A client trickling a request that never ends is closed all the same, TIMEOUT_S after it
     # connected: each byte is activity, but none extends the time a request has to arrive.
@@ -522,7 +492,7 @@ def test_slow_clients(t, port):
     s.sendall(b'GET /metrics HTTP/1.1\r\nX-Pad: ')
     waited = None
     for _ in range(int((TIMEOUT_S + 3) / 0.25)):
-        if is_closed(s, 0.25):
+        if g.is_closed(s, 0.25):
             waited = time.monotonic() - t0
             break
         try:
@@ -534,17 +504,6 @@ def test_slow_clients(t, port):
     t.ok(waited is not None and TIMEOUT_S - 0.5 <= waited <= TIMEOUT_S + 2.5,
          'a client trickling a request is closed about %d s after it connected' % TIMEOUT_S,
          'closed after %r s' % waited)
-
-
-def is_closed(s, wait=0.0):
-    """True when the peer closed (EOF or reset) within wait seconds; reads nothing else."""
-    r, _, _ = select.select([s], [], [], wait)
-    if not r:
-        return False
-    try:
-        return s.recv(1, socket.MSG_PEEK) == b''
-    except OSError:
-        return True
 
 
 def _scrape_ok(port):
@@ -635,7 +594,7 @@ def wait_listening(port, host, timeout=5):
             return True
         except OSError:
             return False
-    return wait_for(listening, timeout, step=0.05)
+    return g.wait_for(listening, timeout, step=0.05)
 
 
 def _free_tcp(host):
@@ -654,7 +613,7 @@ def main(t):
         f.write(ZONE)
     test_bad_options(t, tmp)
 
-    live = Listener()
+    live = g.Listener()
     bad_port = closed_port('127.0.0.2')
     mport = _free_tcp('127.0.0.1')
     srv = g.Gslbd(zones=(zone,), identity=False, wait_zone=ZONE_NAME, v6=False, lifetime=120,

@@ -232,14 +232,6 @@ def main(t):
             c[None if m is None or m.rcode() != NOERROR else tuple(addrs(m, qtype))] += 1
         return c
 
-    def wait_for(pred, timeout=3.0):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if pred():
-                return time.monotonic() - t0
-            time.sleep(0.02)
-        return None
-
     def state(pool, member, st):
         rc, out = ctl(db, 'member', 'state', pool, member, st)
         if rc != 0:
@@ -249,7 +241,7 @@ def main(t):
     def set_and_wait(pool, member, st, pred, desc):
         """Change an admin state and wait (at most 3 s) until pred() holds."""
         state(pool, member, st)
-        took = wait_for(pred)
+        took = g.time_until(pred, 3.0, step=0.02)
         t.ok(took is not None, desc, 'not seen within 3 s')
 
     log = srv.stderr()

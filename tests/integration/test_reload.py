@@ -32,15 +32,6 @@ def main(t):
             return None, None
         return m.rcode(), sorted(rd.to_text() for rrset in m.answer for rd in rrset)
 
-    def wait_for(pred, timeout):
-        """Poll pred until true; returns the seconds it took, or None."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if pred():
-                return time.monotonic() - t0
-            time.sleep(0.05)
-        return None
-
     def append(path, text):
         with open(path, 'a') as f:
             f.write(text)
@@ -58,17 +49,17 @@ def main(t):
     # ---- SIGHUP
     append(zfile, 'hup1\tIN A\t192.0.2.101\n')
     srv.signal(signal.SIGHUP)
-    took = wait_for(lambda: answer_of('hup1.example.test') == (NOERROR, ['192.0.2.101']), 3)
+    took = g.time_until(lambda: answer_of('hup1.example.test') == (NOERROR, ['192.0.2.101']), 3)
     t.ok(took is not None, 'record added + SIGHUP: answered', 'not answered within 3 s')
 
     # ---- file change without a signal
     append(zfile, 'auto1\tIN A\t192.0.2.102\n')
-    took = wait_for(lambda: answer_of('auto1.example.test') == (NOERROR, ['192.0.2.102']), 4)
+    took = g.time_until(lambda: answer_of('auto1.example.test') == (NOERROR, ['192.0.2.102']), 4)
     t.ok(took is not None and took <= 2.5, 'record added, no signal: answered within ~2 s',
          'took %r s' % took)
     orig = open(zfile).read()
     replace_file(zfile, orig + 'auto2\tIN A\t192.0.2.103\n')
-    took = wait_for(lambda: answer_of('auto2.example.test') == (NOERROR, ['192.0.2.103']), 4)
+    took = g.time_until(lambda: answer_of('auto2.example.test') == (NOERROR, ['192.0.2.103']), 4)
     t.ok(took is not None and took <= 2.5,
          'file replaced by rename, no signal: answered within ~2 s', 'took %r s' % took)
 
@@ -77,7 +68,7 @@ def main(t):
     bad_line = good.count('\n') + 2
     replace_file(zfile, good + 'broken1\tIN A\t192.0.2.104\nbroken2\tIN A\tnot-an-address\n')
     pat = re.compile(r'example\.test\.zone\D{1,3}%d\b' % bad_line)
-    took = wait_for(lambda: pat.search(srv.stderr()) is not None, 4)
+    took = g.time_until(lambda: pat.search(srv.stderr()) is not None, 4)
     t.ok(took is not None, 'syntax error logged with the file name and line %d' % bad_line,
          'log lines mentioning the zone:\n' + '\n'.join(
              line for line in srv.stderr().splitlines() if 'example.test' in line))
@@ -92,7 +83,7 @@ def main(t):
          'broken file + SIGHUP: still serving the old version')
     t.ok(srv.alive(), 'alive after a broken zone file')
     replace_file(zfile, good + 'fixed\tIN A\t192.0.2.105\n')
-    took = wait_for(lambda: answer_of('fixed.example.test') == (NOERROR, ['192.0.2.105']), 4)
+    took = g.time_until(lambda: answer_of('fixed.example.test') == (NOERROR, ['192.0.2.105']), 4)
     t.ok(took is not None, 'file fixed: new version served')
 
     # ---- zones appear and disappear with their files
@@ -100,12 +91,12 @@ def main(t):
     with open(third, 'w') as f:
         f.write('$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 604800 60\n@ IN NS ns\n'
                 'ns IN A 192.0.2.150\nwww IN A 192.0.2.151\n')
-    took = wait_for(lambda: answer_of('www.third.test') == (NOERROR, ['192.0.2.151']), 4)
+    took = g.time_until(lambda: answer_of('www.third.test') == (NOERROR, ['192.0.2.151']), 4)
     t.ok(took is not None, 'new zone file: zone served', 'took %r' % took)
     m = ask('third.test', 'SOA')
     t.ok(m is not None and m.rcode() == NOERROR and m.answer, 'new zone: SOA answered')
     os.unlink(third)
-    took = wait_for(lambda: answer_of('www.third.test')[0] == REFUSED, 4)
+    took = g.time_until(lambda: answer_of('www.third.test')[0] == REFUSED, 4)
     t.ok(took is not None, 'zone file removed: REFUSED')
     t.eq(answer_of('host.other.test'), (NOERROR, ['192.0.2.201']),
          'the other zones are untouched')
@@ -148,7 +139,7 @@ def main(t):
          'closed, never NXDOMAIN', '%d wrong answers, first: %s' % (len(bad), bad[:3]))
     f.write(current[cut:] + 'slow1\tIN A\t192.0.2.161\n')
     f.close()
-    took = wait_for(lambda: answer_of('slow1.example.test') == (NOERROR, ['192.0.2.161']), 4)
+    took = g.time_until(lambda: answer_of('slow1.example.test') == (NOERROR, ['192.0.2.161']), 4)
     t.ok(took is not None and took <= 2.5, 'once closed, the new version is served within ~2 s',
          'took %r s' % took)
     t.eq([answer_of(n) for n, _ in later], [w for _, w in later],
@@ -166,11 +157,11 @@ def main(t):
          '%d wrong answers, first: %s' % (len(bad), bad[:3]))
     f.write('www IN A 192.0.2.171\n')
     f.close()
-    took = wait_for(lambda: answer_of('www.fourth.test') == (NOERROR, ['192.0.2.171']), 4)
+    took = g.time_until(lambda: answer_of('www.fourth.test') == (NOERROR, ['192.0.2.171']), 4)
     t.ok(took is not None and took <= 2.5, 'the new zone, once closed: served within ~2 s',
          'took %r s' % took)
     os.unlink(fourth)
-    wait_for(lambda: answer_of('www.fourth.test')[0] == REFUSED, 4)
+    g.time_until(lambda: answer_of('www.fourth.test')[0] == REFUSED, 4)
 
     # A file written slowly under a temporary name, then renamed into place.
     tmp = os.path.join(srv.zones_dir, '.example.test.zone.new')
@@ -182,7 +173,7 @@ def main(t):
     f.close()
     bad += watch_during(0.5, later)
     os.rename(tmp, zfile)
-    took = wait_for(lambda: answer_of('slow2.example.test') == (NOERROR, ['192.0.2.162']), 4)
+    took = g.time_until(lambda: answer_of('slow2.example.test') == (NOERROR, ['192.0.2.162']), 4)
     t.ok(not bad and took is not None and took <= 2.5,
          'a file written slowly elsewhere and renamed into place: the old version until the '
          'rename, the new one within ~2 s after', 'took %r s; wrong answers: %s' % (took, bad[:3]))
@@ -195,7 +186,7 @@ def main(t):
     bad = watch_during(3.0, later + (('slow3.example.test', (NXDOMAIN, [])),))
     t.ok(not bad, 'a file written but still open: the old version is served',
          '%d wrong answers, first: %s' % (len(bad), bad[:3]))
-    took = wait_for(lambda: answer_of('slow3.example.test') == (NOERROR, ['192.0.2.163']), 12)
+    took = g.time_until(lambda: answer_of('slow3.example.test') == (NOERROR, ['192.0.2.163']), 12)
     took = took and took + 3.0
     t.ok(took is not None and 9.5 <= took <= 13,
          'a file left open: loaded once unchanged for 10 s', 'took %r s' % took)
@@ -226,7 +217,7 @@ def main(t):
         if i % 2:
             srv.signal(signal.SIGHUP)
         time.sleep(0.15)
-    took = wait_for(lambda: ask('loop.example.test', 'TXT') is not None and
+    took = g.time_until(lambda: ask('loop.example.test', 'TXT') is not None and
                     [rd.to_text() for rrset in ask('loop.example.test', 'TXT').answer
                      for rd in rrset] == ['"19"'], 4)
     stop.set()

@@ -4,7 +4,6 @@
 connection limit."""
 
 import os
-import select
 import socket
 import struct
 import sys
@@ -32,17 +31,6 @@ def frame(q):
     return struct.pack('!H', len(w)) + w
 
 
-def is_closed(s, wait=0.0):
-    """True when the peer closed (EOF or reset) within wait seconds; reads nothing else."""
-    r, _, _ = select.select([s], [], [], wait)
-    if not r:
-        return False
-    try:
-        return s.recv(1, socket.MSG_PEEK) == b''
-    except OSError:
-        return True
-
-
 def query_on(s, q):
     s.sendall(frame(q))
     data = g.tcp_read_msg(s)
@@ -62,7 +50,7 @@ def wait_closed(s, until):
     """Seconds (monotonic) when the peer closed s, or None if still open at until."""
     while True:
         left = until - time.monotonic()
-        if is_closed(s, max(0.0, min(left, 0.2))):
+        if g.is_closed(s, max(0.0, min(left, 0.2))):
             return time.monotonic()
         if left <= 0:
             return None
@@ -222,7 +210,7 @@ def main(t):
     deadline = time.monotonic() + 2
     closed = []
     while time.monotonic() < deadline:
-        closed = [i for i, c in enumerate(conns) if is_closed(c)]
+        closed = [i for i, c in enumerate(conns) if g.is_closed(c)]
         if len(closed) >= 300 - TOTAL_LIMIT:
             break
         time.sleep(0.1)
@@ -270,9 +258,9 @@ def main(t):
             mm = query_on(busy, g.make_query('www.example.test', 'A'))
             busy_ok = busy_ok and mm is not None
             next_busy = now + 2
-        if closed_idle is None and is_closed(idle, 0.05):
+        if closed_idle is None and g.is_closed(idle, 0.05):
             closed_idle = time.monotonic() - t_idle
-        if closed_fresh is None and is_closed(fresh, 0.05):
+        if closed_fresh is None and g.is_closed(fresh, 0.05):
             closed_fresh = time.monotonic() - t_fresh
         if closed_idle is not None and closed_fresh is not None:
             break
@@ -281,7 +269,7 @@ def main(t):
     t.ok(closed_fresh is not None and 8 <= closed_fresh <= 13,
          'a connection idle after one answer is closed after 8-13 s',
          'closed after %r s' % closed_fresh)
-    t.ok(busy_ok and not is_closed(busy), 'a connection with a query every 2 s stays open')
+    t.ok(busy_ok and not g.is_closed(busy), 'a connection with a query every 2 s stays open')
     for c in (idle, fresh, busy):
         c.close()
 
