@@ -55,7 +55,7 @@ MUTANTS = [
          new='if (q->qtype != DNS_T_TXT)',
          what='CH ANY version.bind answers no TXT'),
     dict(id='referral-aa-after-cname', set='new', file='src/query/query.c',
-         old='bool aa = a->aa && in_chain;', new='bool aa = a->aa && in_chain && link == 0;',
+         old='bool aa = a->aa && in_chain;', new='bool aa = false;',
          what='a CNAME into a delegation loses AA'),
 
     # ---- the answer path: src/zone
