@@ -113,6 +113,14 @@ static inline uint8_t dns_lower(uint8_t c)
  */
 int dns_name_len(const uint8_t *buf, size_t len);
 
+/**
+ * Copy the possibly compressed name at pos of the message m[0..len) into out
+ * (DNS_NAME_MAX bytes), uncompressed.  Pointers must point backwards, so a
+ * pointer loop cannot occur.  Returns the name's length, or -1 when it is
+ * malformed or longer than 255 bytes.
+ */
+int dns_name_unpack(const uint8_t *m, size_t len, size_t pos, uint8_t *out);
+
 /** Lowercase copy of a valid uncompressed wire name; returns its length. */
 size_t dns_name_lower(uint8_t *dst, const uint8_t *name);
 

@@ -138,3 +138,26 @@ void dns_name_to_str(char *dst, size_t cap, const uint8_t *name)
 out:
 	dst[o < cap ? o : cap - 1] = 0;
 }
+
+int dns_name_unpack(const uint8_t *m, size_t len, size_t pos, uint8_t *out)
+{
+	size_t n = 0;
+	for (;;) {
+		if (pos >= len)
+			return -1;
+		uint8_t l = m[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (len - pos < 2 || (size_t)(dns_get16(m + pos) & 0x3fff) >= pos)
+				return -1;
+			pos = dns_get16(m + pos) & 0x3fff; /* the offset of a compression pointer */
+			continue;
+		}
+		if (l & 0xc0 || n + 1 + l > DNS_NAME_MAX || len - pos < 1 + (size_t)l)
+			return -1;
+		memcpy(out + n, m + pos, 1 + (size_t)l);
+		n += 1 + (size_t)l;
+		pos += 1 + (size_t)l;
+		if (l == 0)
+			return (int)n;
+	}
+}

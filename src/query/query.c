@@ -195,34 +195,6 @@ static inline __attribute__((always_inline)) int parse_opt(struct query *q, cons
 }
 
 /*
- * Copy a possibly compressed name at pos into out (DNS_NAME_MAX bytes).
- * Pointers must go backwards, so there are no loops.  Returns its length or
- * -1.
- */
-static int name_expand(const uint8_t *m, size_t len, size_t pos, uint8_t *out)
-{
-	size_t n = 0;
-	for (;;) {
-		if (pos >= len)
-			return -1;
-		uint8_t l = m[pos];
-		if ((l & 0xc0) == 0xc0) {
-			if (len - pos < 2 || (size_t)(dns_get16(m + pos) & PTR_MAX) >= pos)
-				return -1;
-			pos = dns_get16(m + pos) & PTR_MAX;
-			continue;
-		}
-		if (l & 0xc0 || n + 1 + l > DNS_NAME_MAX || len - pos < 1 + (size_t)l)
-			return -1;
-		memcpy(out + n, m + pos, 1 + (size_t)l);
-		n += 1 + (size_t)l;
-		pos += 1 + (size_t)l;
-		if (l == 0)
-			return (int)n;
-	}
-}
-
-/*
  * A TSIG RR (RFC 8945 4.2) owned by the name at name_pos, its rdata of
  * rdlen bytes at pos.  Its fields are kept for the error response;
  * PARSE_TSIG, or PARSE_FORMERR when it cannot be interpreted (RFC 8945 5.2).
@@ -230,7 +202,7 @@ static int name_expand(const uint8_t *m, size_t len, size_t pos, uint8_t *out)
 static __attribute__((noinline, cold)) int parse_tsig(struct query *q, const uint8_t *m, size_t len,
 						      size_t name_pos, size_t pos, uint16_t rdlen)
 {
-	int kl = name_expand(m, len, name_pos, q->tsig_key);
+	int kl = dns_name_unpack(m, len, name_pos, q->tsig_key);
 	/* The algorithm name is never compressed (RFC 8945 4.2, RFC 3597 4). */
 	int al = dns_name_len(m + pos, rdlen);
 	/* Time Signed, Fudge, MAC Size, then MAC, Original ID, Error, Other Len, Other Data. */
