@@ -164,7 +164,19 @@ typedef struct db_check {
 	uint8_t rise, fall;   /* 1-100 */
 	char *target;	      /* member checks only: canonical IP probed instead, or NULL */
 	bool insecure;	      /* https only */
+	uint8_t quorum;	      /* enum db_quorum: how a cluster's nodes' verdicts combine */
 } db_check_t;
+
+/*
+ * How the verdicts of a cluster's nodes on one target make the state answered
+ * from (README "Two or more nameservers"); a standalone node has only its own.
+ */
+enum db_quorum {
+	DB_QUORUM_MAJORITY = 0, /* down when more than half of the reporting live nodes say so */
+	DB_QUORUM_ANY = 1,	/* down when any reporting live node says so */
+	DB_QUORUM_ALL = 2,	/* down only when every reporting live node says so */
+	DB_QUORUM_LOCAL = 3,	/* this node's own verdict */
+};
 
 enum db_admin {
 	DB_ADMIN_AUTO = 0,
@@ -259,7 +271,9 @@ static inline uint32_t db_pool_degraded_ttl(const db_pool_t *p)
 const char *db_policy_name(int policy);
 const char *db_admin_name(int admin);
 const char *db_check_type_name(int type);
+const char *db_quorum_name(int quorum);
 int db_policy_parse(const char *s);
+int db_quorum_parse(const char *s);
 int db_admin_parse(const char *s);
 int db_check_type_parse(const char *s);
 
@@ -303,6 +317,7 @@ int db_journal_add(db_t *db, const char *actor, const char *command, const char 
 typedef struct db_journal_entry {
 	int64_t id;
 	char *time, *actor, *command, *summary;
+	char *node; /* the cluster node the change was made on; NULL standalone */
 } db_journal_entry_t;
 
 /** The newest limit (0: all) journal rows, newest first.  Free with db_journal_free(). */

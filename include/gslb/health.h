@@ -92,7 +92,37 @@ typedef struct health_check_conf {
 	uint32_t timeout_ms;  /* 0: HEALTH_TIMEOUT_MS_DEFAULT; cut to below interval_ms */
 	unsigned rise, fall;  /* 0: HEALTH_RISE_DEFAULT, HEALTH_FALL_DEFAULT */
 	bool insecure;	      /* https: skip chain and host name verification */
+	uint8_t quorum;	      /* enum health_quorum: combining a cluster's verdicts */
 } health_check_conf_t;
+
+/*
+ * How a cluster's verdicts on a target combine into the state answered from (README "Two or
+ * more nameservers"; the values are those of enum db_quorum).  Part of the target key when not
+ * majority (" quorum any").
+ */
+enum health_quorum {
+	HEALTH_QUORUM_MAJORITY = 0,
+	HEALTH_QUORUM_ANY = 1,
+	HEALTH_QUORUM_ALL = 2,
+	HEALTH_QUORUM_LOCAL = 3,
+};
+
+/* The other nodes of a cluster, each in a slot 0..HEALTH_NODES_MAX-1 (this node has none). */
+#define HEALTH_NODES_MAX 64
+
+/* The other nodes' votes on one target: bit i is slot i. */
+typedef struct health_votes {
+	uint64_t voters; /* slots that report a verdict on the target */
+	uint64_t downs;	 /* of those, the ones that say down */
+} health_votes_t;
+
+/**
+ * The effective state of a target: this node's own verdict local_up together with the other
+ * live nodes' votes v, combined by quorum.  majority: down when more than half of all reporting
+ * nodes (this one included) say down; any: down when one does; all: down when every one does;
+ * local: local_up.  Pure.
+ */
+bool health_effective_up(enum health_quorum quorum, bool local_up, const health_votes_t *v);
 
 /**
  * Make c's settings explicit, as the loop runs them: each 0 becomes its
@@ -264,6 +294,35 @@ typedef void (*health_target_cb)(const char *key, bool up, void *arg);
  * back into the loop.
  */
 void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg);
+
+/* ---- in a cluster (src/cluster): votes in, own verdicts out ---- */
+
+/*
+ * This node's verdict on a target: up, down, or gone (the target left the configuration).
+ * Called on the loop's thread for every local verdict change and, after set_targets, for each
+ * new target's starting verdict and each removed target; must not block (queue and wake).
+ */
+enum health_vote { HEALTH_VOTE_GONE = -1, HEALTH_VOTE_DOWN = 0, HEALTH_VOTE_UP = 1 };
+typedef void (*health_verdict_cb)(const char *key, enum health_vote vote, void *arg);
+
+/**
+ * Make the loop a cluster node's (before start): the state published to the health table,
+ * stored as the target's state and recorded as a state change is the effective state
+ * (health_effective_up()), not this node's own verdict, which goes to cb instead.
+ */
+void health_loop_set_cluster(health_loop_t *hl, health_verdict_cb cb, void *arg);
+
+/**
+ * Node slot's vote on the target named key (any thread; applied on the loop's thread in call
+ * order).  A vote on a key the loop does not probe (yet) is kept for when it does.
+ */
+void health_loop_vote(health_loop_t *hl, unsigned slot, const char *key, enum health_vote vote);
+
+/**
+ * Forget the votes of slot, or of every slot when slot < 0: the node's lease ended, or this
+ * node lost etcd for longer than its lease and falls back on its own verdicts.
+ */
+void health_loop_votes_clear(health_loop_t *hl, int slot);
 
 /** Stop probing, write the pending results and join the thread.  Idempotent. */
 void health_loop_stop(health_loop_t *hl);

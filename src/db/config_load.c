@@ -39,6 +39,18 @@ const char *db_check_type_name(int v)
 	return v >= 0 && v < 3 ? type_names[v] : "?";
 }
 
+static const char *const quorum_names[] = { "majority", "any", "all", "local" };
+
+const char *db_quorum_name(int v)
+{
+	return v >= 0 && v < 4 ? quorum_names[v] : "?";
+}
+
+int db_quorum_parse(const char *s)
+{
+	return name_find(quorum_names, 4, s);
+}
+
 int db_policy_parse(const char *s)
 {
 	return name_find(policy_names, 3, s);

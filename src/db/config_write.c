@@ -358,6 +358,7 @@ static void journal_row(sqlite3_stmt *st, void *arg)
 	e->actor = db__col_dup(st, 2);
 	e->command = db__col_dup(st, 3);
 	e->summary = db__col_dup(st, 4);
+	e->node = NULL; /* the column comes with schema 3 (src/db/cluster.c) */
 }
 
 int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *n)
@@ -392,6 +393,7 @@ void db_journal_free(db_journal_entry_t *e, size_t n)
 		free(e[i].actor);
 		free(e[i].command);
 		free(e[i].summary);
+		free(e[i].node);
 	}
 	free(e);
 }
