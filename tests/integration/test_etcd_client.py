@@ -7,6 +7,7 @@ Every etcd here is a single member on free loopback ports, in a temporary direct
 its PID; never on etcd's default ports.
 """
 
+import http.server
 import os
 import shutil
 import signal
@@ -120,6 +121,75 @@ class Silent:
         self.s.close()
         for c in self.conns:
             c.close()
+
+
+class Blackhole:
+    """A listener whose accept queue is full: SYNs are dropped, a connect hangs (a lost host)."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.bind(('127.0.0.1', 0))
+        self.s.listen(0)
+        addr = self.s.getsockname()
+        self.url = 'http://127.0.0.1:%d' % addr[1]
+        self.fill = []
+        for _ in range(4):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            try:
+                c.connect(addr)
+            except BlockingIOError:
+                pass
+            self.fill.append(c)
+        time.sleep(0.2)
+
+    def close(self):
+        for c in self.fill:
+            c.close()
+        self.s.close()
+
+
+class NoLeader:
+    """
+    An HTTP server that answers a watch as a member without a leader does: "created", then the
+    gateway's error line, then the end of the stream; it records the request headers.
+    """
+
+    CREATED = b'{"result":{"header":{"cluster_id":"1","revision":"5"},"created":true}}\n'
+    ERROR = (b'{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader",'
+             b'"http_status":"Service Unavailable"}}\n')
+
+    def __init__(self):
+        outer = self
+        self.headers = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def do_POST(self):
+                outer.headers.append(dict(self.headers))
+                self.rfile.read(int(self.headers.get('Content-Length', '0')))
+                self.send_response(200)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Transfer-Encoding', 'chunked')
+                self.end_headers()
+                for part in (outer.CREATED, outer.ERROR):
+                    self.wfile.write(b'%x\r\n%s\r\n' % (len(part), part))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                self.wfile.write(b'0\r\n\r\n')
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        self.url = 'http://127.0.0.1:%d' % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
 
 
 def dead_url():
@@ -262,8 +332,18 @@ def test_failover(t, e):
                                    async_=async_, opts=('--timeout-ms', '1000'))
             t.ok(rc == 0 and any(ln.startswith('kv ') for ln in out),
                  '%s: first endpoint accepts and never answers: the second answers' % mode, out)
-            t.ok(0.9 <= secs < 5, '%s: after the request timeout (1 s), not before: %.2f s'
+            t.ok(0.9 <= secs < 3, '%s: after the request timeout (1 s), not before: %.2f s'
                  % (mode, secs))
+        bh = Blackhole()
+        for async_, mode in MODES:
+            rc, out, secs = client([bh.url, e.url], 'range', '/gslbd/pools/', 'prefix',
+                                   async_=async_,
+                                   opts=('--connect-timeout-ms', '500', '--timeout-ms', '10000'))
+            t.ok(rc == 0 and any(ln.startswith('kv ') for ln in out),
+                 '%s: first endpoint drops SYNs: the second answers' % mode, out)
+            t.ok(0.4 <= secs < 3, '%s: after the connect timeout (0.5 s), not the request\'s: '
+                 '%.2f s' % (mode, secs))
+        bh.close()
         # A watch whose first endpoint is dead goes to the next one.
         w = Watcher([dead, e.url], '/w/', 1, 1)
         t.ok(w.wait_line('done', 10), 'async watch: the first endpoint dead, the second serves it',
@@ -276,9 +356,27 @@ def test_failover(t, e):
                  s.url in out[0] if not async_ else rc == 2 and
                  out[0].startswith('error ETCD_EUNAVAIL'),
                  '%s: no endpoint answers: ETCD_EUNAVAIL naming them' % mode, out)
-            t.ok(secs < 5, '%s: bounded: %.2f s' % (mode, secs))
+            t.ok(secs < 3, '%s: bounded by the request timeout (0.8 s): %.2f s' % (mode, secs))
     finally:
         s.close()
+
+
+def test_no_leader(t, e):
+    nl = NoLeader()
+    try:
+        rc, out, secs = client([nl.url, e.url], 'watch', '/w/', '1', '1', async_=True,
+                               timeout=15)
+        t.ok(any(ln.startswith('msg 5 created') for ln in out),
+             'no leader: the watch was created first', out)
+        t.ok(rc == 2 and any(ln.startswith('end ETCD_EUNAVAIL') and 'no leader' in ln
+                             for ln in out),
+             'no leader: the stream\'s error line ends the watch with ETCD_EUNAVAIL', out)
+        t.ok('endpoint ' + e.url in out, 'no leader: the client moved on to the next endpoint',
+             out)
+        t.ok(len(nl.headers) == 1 and nl.headers[0].get('Grpc-Metadata-hasleader') == 'true',
+             'the watch is sent with "Grpc-Metadata-hasleader: true"', nl.headers)
+    finally:
+        nl.close()
 
 
 def test_compaction(t, e):
@@ -414,6 +512,7 @@ def main(t):
         test_kv(t, e)
         test_watch(t, e)
         test_failover(t, e)
+        test_no_leader(t, e)
         test_compaction(t, e)
         e.stop()
         test_auth(t, tmp)
