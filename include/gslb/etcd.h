@@ -177,6 +177,9 @@ void etcd_free(etcd_t *e);
 /**
  * A unary call: cb(err, result, arg) exactly once, on the loop's thread; result is borrowed
  * for the call.  body is taken.  Endpoint failover and authentication as etcd_sync_call().
+ * result is the reply as etcd sent it: a streaming method's (/v3/lease/keepalive) is wrapped
+ * in {"result": {...}}.  The reason of a failure is etcd_error() during cb.  A non-zero return
+ * (-ENOMEM, -ECANCELED after etcd_free()) means cb will not be called.
  */
 typedef void (*etcd_cb)(int err, const json_t *result, void *arg);
 int etcd_call(etcd_t *e, const char *path, json_t *body, etcd_cb cb, void *arg);
