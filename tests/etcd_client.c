@@ -2,6 +2,7 @@
 /* Test driver: both etcd clients of src/cluster from the command line, for tests/integration/test_etcd_client.py. */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,8 @@ int main(int argc, char **argv)
 	if (make_cmd(&c, argc - i, argv + i) || !c.body || (strcmp(c.name, "watch") == 0 && !async))
 		return usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* As gslbd does, for the asynchronous client (include/gslb/etcd.h). */
+	signal(SIGPIPE, SIG_IGN);
 	int ret = async ? run_async(&conf, &c) : run_sync(&conf, &c);
 	json_decref(c.body);
 	free(urls);

@@ -168,7 +168,8 @@ typedef struct etcd_watch etcd_watch_t;
 
 /**
  * A client on loop (conf copied).  Free with etcd_free() on the loop's thread, then let the
- * loop run: the client's handles close and the last close frees it.
+ * loop run: the client's handles close and the last close frees it.  The process must ignore
+ * SIGPIPE (gslbd does): libcurl does not, with several threads.
  */
 int etcd_new(struct uv_loop_s *loop, const etcd_conf_t *conf, etcd_t **out);
 /** Cancel every request and watch (their callbacks are called with -ECANCELED), close handles. */

@@ -100,6 +100,9 @@ static int post(etcd_sync_t *s, const char *url, const char *path, const char *b
 	if (ret == 0) {
 		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &b);
+		/* gslbctl leaves SIGPIPE alone: libcurl ignores it during the transfer itself (a member
+		 * that closes while we write would otherwise kill the command). */
+		curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 0L);
 		CURLcode rc = curl_easy_perform(s->h);
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 		ret = etcd_outcome(url, rc, status, b.data, b.len, errbuf, reply, next, why,

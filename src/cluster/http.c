@@ -128,7 +128,10 @@ int etcd_easy_setup(CURL *h, const etcd_conf_t *c, const char *base, const char 
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
+	/* Other threads of gslbd run: no alarm() for name lookups (SIGPIPE is ignored there). */
 	SET(CURLOPT_NOSIGNAL, 1L);
+	/* The members are reached directly: an http_proxy of the environment is not for them. */
+	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_HTTPHEADER, hdrs);
 	SET(CURLOPT_POSTFIELDS, body);
 	SET(CURLOPT_POSTFIELDSIZE, (long)strlen(body));

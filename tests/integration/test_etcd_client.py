@@ -201,12 +201,13 @@ def dead_url():
     return 'http://127.0.0.1:%d' % port
 
 
-def client(urls, *args, async_=False, opts=(), timeout=30):
+def client(urls, *args, async_=False, opts=(), timeout=30, env=None):
     """tests/etcd_client; (exit status, output lines, seconds)."""
     argv = [CLIENT] + (['--async'] if async_ else []) + ['--url', ','.join(urls)] + list(opts)
     argv += list(args)
     t0 = time.monotonic()
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                       env=dict(os.environ, **(env or {})))
     out = p.stdout.decode('utf-8', 'replace')
     return p.returncode, out.splitlines(), time.monotonic() - t0
 
@@ -275,6 +276,12 @@ def test_kv(t, e):
                             async_=async_)
         t.ok(rc == 2 and out[0].startswith('error ETCD_EREQUEST') and 'future revision' in out[0],
              '%s: a range at a future revision: ETCD_EREQUEST with etcd\'s text' % mode, out)
+        # A proxy of the environment is not used for the members.
+        proxy = dead_url()
+        rc, out, _ = client(u, 'range', key, async_=async_,
+                            env={'http_proxy': proxy, 'HTTPS_PROXY': proxy, 'ALL_PROXY': proxy})
+        t.ok(rc == 0 and out[0].split()[3] == 'v2', '%s: http_proxy in the environment ignored'
+             % mode, out)
     rc, out, _ = client(u, 'range', '/gslbd/pools/', 'prefix', async_=True)
     keys = [ln.split()[1] for ln in out if ln.startswith('kv ')]
     t.eq(keys, ['/gslbd/pools/async.example.', '/gslbd/pools/sync.example.'],
@@ -503,6 +510,9 @@ def test_tls(t, tmp):
 def main(t):
     if not os.access(ETCD, os.X_OK) or not os.access(ETCDCTL, os.X_OK):
         g.skip_all('etcd and etcdctl are not installed (Debian etcd-server, etcd-client)')
+    # Everything here is on loopback: this script's own HTTP (urllib, etcdctl) goes direct.
+    for v in ('http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'):
+        os.environ.pop(v, None)
     tmp = tempfile.mkdtemp(prefix='gslb-etcd-')
     try:
         e = Etcd(tmp, 'main')
