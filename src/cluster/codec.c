@@ -33,7 +33,7 @@ const char *etcd_strerror(int err)
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *etcd_base64_encode(const void *data, size_t n)
+char *etcd__base64_encode(const void *data, size_t n)
 {
 	const unsigned char *in = data;
 	char *out = malloc((n + 2) / 3 * 4 + 1);
@@ -76,7 +76,7 @@ static int b64_value(char c)
 	return -1;
 }
 
-int etcd_base64_decode(const char *s, char **out, size_t *outlen)
+int etcd__base64_decode(const char *s, char **out, size_t *outlen)
 {
 	size_t len = strlen(s);
 	/* Padding is optional on input; only at the end, at most two. */
@@ -138,7 +138,7 @@ char *etcd_prefix_end(const char *prefix)
 /* Sets obj[name] to the base64 of n bytes; a NULL obj (an earlier failure) stays NULL. */
 static int set_b64(json_t *obj, const char *name, const void *data, size_t n)
 {
-	char *b = etcd_base64_encode(data, n);
+	char *b = etcd__base64_encode(data, n);
 	if (!b)
 		return -ENOMEM;
 	int ret = json_object_set_new(obj, name, json_string(b)) ? -ENOMEM : 0;
@@ -366,9 +366,10 @@ static int parse_kv(const json_t *o, etcd_kv_t *kv)
 	size_t klen;
 	if (!json_is_object(o) || !json_is_string(k) || (v && !json_is_string(v)))
 		return -EPROTO;
-	int ret = etcd_base64_decode(json_string_value(k), &kv->key, &klen);
+	int ret = etcd__base64_decode(json_string_value(k), &kv->key, &klen);
 	if (ret == 0)
-		ret = etcd_base64_decode(v ? json_string_value(v) : "", &kv->value, &kv->value_len);
+		ret = etcd__base64_decode(v ? json_string_value(v) : "", &kv->value,
+					  &kv->value_len);
 	if (ret == 0 && (get_i64(o, "create_revision", &kv->create_revision) ||
 			 get_i64(o, "mod_revision", &kv->mod_revision) ||
 			 get_i64(o, "version", &kv->version) || get_i64(o, "lease", &kv->lease)))
@@ -458,7 +459,7 @@ static int error_code(const char *msg, int64_t grpc_code)
 	}
 }
 
-bool etcd_why_token_stale(const char *why)
+bool etcd__why_token_stale(const char *why)
 {
 	/* A simple token expires (--auth-token-ttl) or dies with the member's restart; the auth
 	 * store's revision moves when users or roles change: a new token fixes both. */

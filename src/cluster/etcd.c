@@ -109,7 +109,7 @@ static void handle_closed(uv_handle_t *h)
 	if (h->type == UV_POLL)
 		free(container_of((uv_poll_t *)h, poll_t, h));
 	if (--e->handles == 0 && e->freeing) {
-		etcd_conf_deinit(&e->conf);
+		etcd__conf_deinit(&e->conf);
 		free(e);
 	}
 }
@@ -241,7 +241,7 @@ static void req_free(req_t *r)
 	stop(r);
 	free(r->path);
 	if (r->kind == REQ_AUTH)
-		etcd_secret_free(r->body);
+		etcd__secret_free(r->body);
 	else
 		free(r->body);
 	free(r->data);
@@ -336,7 +336,7 @@ static int wait_token(req_t *r)
 		a->e = e;
 		a->kind = REQ_AUTH;
 		a->ep = r->ep;
-		a->body = etcd_auth_body(&e->conf);
+		a->body = etcd__auth_body(&e->conf);
 		a->path = strdup("/v3/auth/authenticate");
 		req_link(a);
 		int ret = a->body && a->path ? start(a) : -ENOMEM;
@@ -356,12 +356,12 @@ static int start(req_t *r)
 	etcd_t *e = r->e;
 	if (r->kind != REQ_AUTH && e->conf.user && !e->token)
 		return wait_token(r);
-	r->hdrs = etcd_headers(r->kind == REQ_AUTH ? NULL : e->token, r->kind == REQ_WATCH);
+	r->hdrs = etcd__headers(r->kind == REQ_AUTH ? NULL : e->token, r->kind == REQ_WATCH);
 	r->h = curl_easy_init();
 	if (!r->hdrs || !r->h)
 		return -ENOMEM;
-	int ret = etcd_easy_setup(r->h, &e->conf, e->conf.urls[r->ep], r->path, r->hdrs, r->body,
-				  r->kind == REQ_WATCH, r->errbuf);
+	int ret = etcd__easy_setup(r->h, &e->conf, e->conf.urls[r->ep], r->path, r->hdrs, r->body,
+				   r->kind == REQ_WATCH, r->errbuf);
 	if (ret)
 		return ret;
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
@@ -406,7 +406,7 @@ static int retry_token(req_t *r)
 	etcd_t *e = r->e;
 	stop(r);
 	r->reauthed = true;
-	etcd_secret_free(e->token);
+	etcd__secret_free(e->token);
 	e->token = NULL;
 	return start(r);
 }
@@ -473,11 +473,11 @@ static void auth_end(req_t *a, CURLcode rc, long status)
 	etcd_t *e = a->e;
 	json_t *reply;
 	bool next;
-	int err = etcd_outcome(e->conf.urls[a->ep], rc, status, a->data, a->len, a->errbuf, &reply,
-			       &next, e->auth_why, sizeof(e->auth_why));
+	int err = etcd__outcome(e->conf.urls[a->ep], rc, status, a->data, a->len, a->errbuf, &reply,
+				&next, e->auth_why, sizeof(e->auth_why));
 	if (err == 0) {
 		const json_t *tok = json_object_get(reply, "token");
-		etcd_secret_free(e->token);
+		etcd__secret_free(e->token);
 		e->token = json_is_string(tok) ? strdup(json_string_value(tok)) : NULL;
 		json_decref(reply);
 		if (!e->token) {
@@ -501,8 +501,8 @@ static void call_end(req_t *r, CURLcode rc, long status)
 	etcd_t *e = r->e;
 	json_t *reply;
 	bool next;
-	int err = etcd_outcome(e->conf.urls[r->ep], rc, status, r->data, r->len, r->errbuf, &reply,
-			       &next, r->why, sizeof(r->why));
+	int err = etcd__outcome(e->conf.urls[r->ep], rc, status, r->data, r->len, r->errbuf, &reply,
+				&next, r->why, sizeof(r->why));
 	if (err == 0) {
 		req_unlink(r);
 		stop(r);
@@ -511,7 +511,7 @@ static void call_end(req_t *r, CURLcode rc, long status)
 		req_free(r);
 		return;
 	}
-	if (err == ETCD_EAUTH && e->conf.user && !r->reauthed && etcd_why_token_stale(r->why) &&
+	if (err == ETCD_EAUTH && e->conf.user && !r->reauthed && etcd__why_token_stale(r->why) &&
 	    retry_token(r) == 0)
 		return;
 	if (next && retry_next(r) == 0)
@@ -540,7 +540,7 @@ static void watch_end(req_t *r, CURLcode rc, long status)
 	 * it, the caller resumes from the revision it applied, on the endpoint moved to here. */
 	bool fresh = !r->delivered && r->npending == 0;
 	if (fresh && err == ETCD_EAUTH && e->conf.user && !r->reauthed &&
-	    etcd_why_token_stale(r->why) && retry_token(r) == 0)
+	    etcd__why_token_stale(r->why) && retry_token(r) == 0)
 		return;
 	if (next && fresh && retry_next(r) == 0)
 		return;
@@ -597,7 +597,7 @@ int etcd_new(uv_loop_t *loop, const etcd_conf_t *conf, etcd_t **out)
 	etcd_t *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	int ret = etcd_conf_copy(&e->conf, conf);
+	int ret = etcd__conf_copy(&e->conf, conf);
 	if (ret) {
 		free(e);
 		return ret;
@@ -607,7 +607,7 @@ int etcd_new(uv_loop_t *loop, const etcd_conf_t *conf, etcd_t **out)
 	e->loop = loop;
 	e->multi = curl_multi_init();
 	if (!e->multi) {
-		etcd_conf_deinit(&e->conf);
+		etcd__conf_deinit(&e->conf);
 		free(e);
 		return -ENOMEM;
 	}
@@ -651,7 +651,7 @@ void etcd_free(etcd_t *e)
 		poll_drop(e->polls);
 	curl_multi_cleanup(e->multi);
 	e->multi = NULL;
-	etcd_secret_free(e->token);
+	etcd__secret_free(e->token);
 	e->token = NULL;
 	uv_timer_stop(&e->timer);
 	uv_close((uv_handle_t *)&e->timer, handle_closed);

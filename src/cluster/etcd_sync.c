@@ -51,7 +51,7 @@ int etcd_sync_new(const etcd_conf_t *conf, etcd_sync_t **out)
 	etcd_sync_t *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	int ret = etcd_conf_copy(&s->conf, conf);
+	int ret = etcd__conf_copy(&s->conf, conf);
 	if (ret) {
 		free(s);
 		return ret;
@@ -72,8 +72,8 @@ void etcd_sync_free(etcd_sync_t *s)
 		return;
 	if (s->h)
 		curl_easy_cleanup(s->h);
-	etcd_secret_free(s->token);
-	etcd_conf_deinit(&s->conf);
+	etcd__secret_free(s->token);
+	etcd__conf_deinit(&s->conf);
 	free(s);
 }
 
@@ -82,21 +82,21 @@ const char *etcd_sync_error(const etcd_sync_t *s)
 	return s->error;
 }
 
-/* One POST to one endpoint; see etcd_outcome(). */
+/* One POST to one endpoint; see etcd__outcome(). */
 static int post(etcd_sync_t *s, const char *url, const char *path, const char *body,
 		bool with_token, json_t **reply, bool *next, char *why, size_t whylen)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	buf_t b = { 0 };
 	long status = 0;
-	struct curl_slist *hdrs = etcd_headers(with_token ? s->token : NULL, false);
+	struct curl_slist *hdrs = etcd__headers(with_token ? s->token : NULL, false);
 	if (!hdrs) {
 		*next = false;
 		snprintf(why, whylen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	curl_easy_reset(s->h);
-	int ret = etcd_easy_setup(s->h, &s->conf, url, path, hdrs, body, false, errbuf);
+	int ret = etcd__easy_setup(s->h, &s->conf, url, path, hdrs, body, false, errbuf);
 	if (ret == 0) {
 		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &b);
@@ -105,8 +105,8 @@ static int post(etcd_sync_t *s, const char *url, const char *path, const char *b
 		curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 0L);
 		CURLcode rc = curl_easy_perform(s->h);
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
-		ret = etcd_outcome(url, rc, status, b.data, b.len, errbuf, reply, next, why,
-				   whylen);
+		ret = etcd__outcome(url, rc, status, b.data, b.len, errbuf, reply, next, why,
+				    whylen);
 	} else {
 		*next = false;
 		snprintf(why, whylen, "%s: cannot set up the request (%s)", url, strerror(-ret));
@@ -119,7 +119,7 @@ static int post(etcd_sync_t *s, const char *url, const char *path, const char *b
 /* A new token from url: 0, or the reason in why (the password is never in it). */
 static int authenticate(etcd_sync_t *s, const char *url, bool *next, char *why, size_t whylen)
 {
-	char *body = etcd_auth_body(&s->conf);
+	char *body = etcd__auth_body(&s->conf);
 	if (!body) {
 		*next = false;
 		snprintf(why, whylen, "%s", strerror(ENOMEM));
@@ -127,11 +127,11 @@ static int authenticate(etcd_sync_t *s, const char *url, bool *next, char *why, 
 	}
 	json_t *reply = NULL;
 	int ret = post(s, url, "/v3/auth/authenticate", body, false, &reply, next, why, whylen);
-	etcd_secret_free(body);
+	etcd__secret_free(body);
 	if (ret)
 		return ret;
 	const json_t *tok = json_object_get(reply, "token");
-	etcd_secret_free(s->token);
+	etcd__secret_free(s->token);
 	s->token = json_is_string(tok) ? strdup(json_string_value(tok)) : NULL;
 	json_decref(reply);
 	if (!s->token) {
@@ -168,7 +168,7 @@ int etcd_sync_call(etcd_sync_t *s, const char *path, json_t *body, json_t **resu
 		if (ret == 0)
 			ret = post(s, url, path, text, true, result, &next, why, sizeof(why));
 		/* The token expired or the member forgot it: one new token, one more try. */
-		if (ret == ETCD_EAUTH && s->conf.user && !reauthed && etcd_why_token_stale(why)) {
+		if (ret == ETCD_EAUTH && s->conf.user && !reauthed && etcd__why_token_stale(why)) {
 			ret = authenticate(s, url, &next, why, sizeof(why));
 			if (ret == 0)
 				ret = post(s, url, path, text, true, result, &next, why,

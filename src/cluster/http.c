@@ -17,7 +17,7 @@ static int dup_opt(const char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-void etcd_conf_deinit(etcd_conf_t *c)
+void etcd__conf_deinit(etcd_conf_t *c)
 {
 	for (size_t i = 0; c->urls && i < c->nurls; i++)
 		free(c->urls[i]);
@@ -26,11 +26,11 @@ void etcd_conf_deinit(etcd_conf_t *c)
 	free((char *)c->cert_file);
 	free((char *)c->key_file);
 	free((char *)c->user);
-	etcd_secret_free((char *)c->password);
+	etcd__secret_free((char *)c->password);
 	memset(c, 0, sizeof(*c));
 }
 
-int etcd_conf_copy(etcd_conf_t *dst, const etcd_conf_t *src)
+int etcd__conf_copy(etcd_conf_t *dst, const etcd_conf_t *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	if (src->nurls == 0)
@@ -56,11 +56,11 @@ int etcd_conf_copy(etcd_conf_t *dst, const etcd_conf_t *src)
 	dst->connect_timeout_ms = src->connect_timeout_ms ? src->connect_timeout_ms : 1000;
 	return 0;
 fail:
-	etcd_conf_deinit(dst);
+	etcd__conf_deinit(dst);
 	return -ENOMEM;
 }
 
-void etcd_secret_free(char *s)
+void etcd__secret_free(char *s)
 {
 	if (!s)
 		return;
@@ -68,7 +68,7 @@ void etcd_secret_free(char *s)
 	free(s);
 }
 
-char *etcd_auth_body(const etcd_conf_t *c)
+char *etcd__auth_body(const etcd_conf_t *c)
 {
 	json_t *b = json_pack("{s:s, s:s}", "name", c->user, "password", c->password);
 	if (!b)
@@ -84,7 +84,7 @@ char *etcd_auth_body(const etcd_conf_t *c)
 	return s;
 }
 
-struct curl_slist *etcd_headers(const char *token, bool hasleader)
+struct curl_slist *etcd__headers(const char *token, bool hasleader)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	struct curl_slist *t;
@@ -113,8 +113,8 @@ fail:
 	return NULL;
 }
 
-int etcd_easy_setup(CURL *h, const etcd_conf_t *c, const char *base, const char *path,
-		    struct curl_slist *hdrs, const char *body, bool stream, char *errbuf)
+int etcd__easy_setup(CURL *h, const etcd_conf_t *c, const char *base, const char *path,
+		     struct curl_slist *hdrs, const char *body, bool stream, char *errbuf)
 {
 	char url[2048];
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >= sizeof(url))
@@ -158,8 +158,8 @@ int etcd_easy_setup(CURL *h, const etcd_conf_t *c, const char *base, const char 
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int etcd_outcome(const char *url, CURLcode rc, long status, const char *data, size_t len,
-		 const char *errbuf, json_t **reply, bool *next, char *why, size_t whylen)
+int etcd__outcome(const char *url, CURLcode rc, long status, const char *data, size_t len,
+		  const char *errbuf, json_t **reply, bool *next, char *why, size_t whylen)
 {
 	char msg[512];
 	*reply = NULL;

@@ -178,13 +178,13 @@ static void test_base64(void)
 		{ "/gslbd/pools/a", "L2dzbGJkL3Bvb2xzL2E=" },
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		char *e = etcd_base64_encode(v[i].plain, strlen(v[i].plain));
+		char *e = etcd__base64_encode(v[i].plain, strlen(v[i].plain));
 		ok(e && strcmp(e, v[i].b64) == 0, "base64 of \"%s\" is \"%s\"", v[i].plain,
 		   v[i].b64);
 		free(e);
 		char *d = NULL;
 		size_t n = 0;
-		int ret = etcd_base64_decode(v[i].b64, &d, &n);
+		int ret = etcd__base64_decode(v[i].b64, &d, &n);
 		ok(ret == 0 && n == strlen(v[i].plain) && memcmp(d, v[i].plain, n) == 0 &&
 			   d[n] == 0,
 		   "base64 \"%s\" decodes back", v[i].b64);
@@ -194,20 +194,20 @@ static void test_base64(void)
 	unsigned char bin[256];
 	for (int i = 0; i < 256; i++)
 		bin[i] = (unsigned char)(255 - i);
-	char *e = etcd_base64_encode(bin, sizeof(bin));
+	char *e = etcd__base64_encode(bin, sizeof(bin));
 	char *d = NULL;
 	size_t n = 0;
-	ok(e && etcd_base64_decode(e, &d, &n) == 0 && n == 256 && memcmp(d, bin, 256) == 0,
+	ok(e && etcd__base64_decode(e, &d, &n) == 0 && n == 256 && memcmp(d, bin, 256) == 0,
 	   "every byte value survives base64");
 	free(e);
 	free(d);
-	ok(etcd_base64_decode("Zm9v", &d, &n) == 0 && n == 3, "no padding needed on input");
+	ok(etcd__base64_decode("Zm9v", &d, &n) == 0 && n == 3, "no padding needed on input");
 	free(d);
-	ok(etcd_base64_decode("Zg", &d, &n) == 0 && n == 1 && d[0] == 'f', "padding optional");
+	ok(etcd__base64_decode("Zg", &d, &n) == 0 && n == 1 && d[0] == 'f', "padding optional");
 	free(d);
-	is_int(etcd_base64_decode("Zm9v!A==", &d, &n), -EPROTO, "a byte outside the alphabet");
-	is_int(etcd_base64_decode("Z", &d, &n), -EPROTO, "one character alone is not base64");
-	is_int(etcd_base64_decode("Zg=a", &d, &n), -EPROTO, "padding in the middle");
+	is_int(etcd__base64_decode("Zm9v!A==", &d, &n), -EPROTO, "a byte outside the alphabet");
+	is_int(etcd__base64_decode("Z", &d, &n), -EPROTO, "one character alone is not base64");
+	is_int(etcd__base64_decode("Zg=a", &d, &n), -EPROTO, "padding in the middle");
 }
 
 static void test_prefix_end(void)
@@ -402,9 +402,9 @@ static void test_replies(void)
 			diag("  got %d (%s), why \"%s\"", code, etcd_strerror(code), why);
 		json_decref(j);
 	}
-	ok(etcd_why_token_stale("http://x: etcdserver: invalid auth token") &&
-		   !etcd_why_token_stale("etcdserver: permission denied") &&
-		   !etcd_why_token_stale(
+	ok(etcd__why_token_stale("http://x: etcdserver: invalid auth token") &&
+		   !etcd__why_token_stale("etcdserver: permission denied") &&
+		   !etcd__why_token_stale(
 			   "etcdserver: authentication failed, invalid user ID or password"),
 	   "only a refused token asks for a new one");
 }
