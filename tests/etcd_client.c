@@ -25,6 +25,7 @@
  *                             "event PUT|DELETE KEY MOD_REVISION VALUE" per event; ends after COUNT
  *                             messages with events ("done"), or when the watch ends
  *                             ("end NAME WHY"); CANCEL_MS > 0: etcd_free() after that long.
+ * --parallel P (--async): each round is P calls at once (one authentication serves them all).
  * --repeat N:MS: call, range and txn N times with the same client, MS milliseconds apart (a token
  * that expired in between is renewed).
  * Failures print "error NAME WHY" (NAME: ETCD_EUNAVAIL...) and exit 2; the last line of every
@@ -91,6 +92,7 @@ typedef struct cmd {
 	int status;
 	int repeat;
 	unsigned repeat_ms;
+	int parallel, inflight;
 } cmd_t;
 
 static void print_value(const char *v, size_t n)
@@ -182,14 +184,29 @@ static int make_cmd(cmd_t *c, int argc, char **argv)
 
 static void on_call(int err, const json_t *result, void *arg);
 
+/* One round: c->parallel calls at once. */
+static int round_start(cmd_t *c)
+{
+	for (int i = 0; i < c->parallel; i++) {
+		int ret = etcd_call(c->e, c->path, json_deep_copy(c->body), on_call, c);
+		if (ret)
+			return ret;
+		c->inflight++;
+	}
+	return 0;
+}
+
 static void on_again(uv_timer_t *t)
 {
 	cmd_t *c = t->data;
-	int ret = etcd_call(c->e, c->path, json_deep_copy(c->body), on_call, c);
+	int ret = round_start(c);
 	if (ret) {
 		printf("error %s cannot start\n", err_name(ret));
-		uv_close((uv_handle_t *)&c->cancel, NULL);
-		etcd_free(c->e);
+		c->status = 2;
+		if (c->inflight == 0) {
+			uv_close((uv_handle_t *)&c->cancel, NULL);
+			etcd_free(c->e);
+		}
 	}
 }
 
@@ -199,9 +216,11 @@ static void on_call(int err, const json_t *result, void *arg)
 	if (err) {
 		printf("error %s %s\n", err_name(err), etcd_error(c->e));
 		c->status = 2;
-	} else {
-		c->status = print_reply(c, result);
+	} else if (print_reply(c, result)) {
+		c->status = 2;
 	}
+	if (--c->inflight > 0)
+		return;
 	if (--c->repeat > 0 && c->status == 0) {
 		uv_timer_start(&c->cancel, on_again, c->repeat_ms, 0);
 		return;
@@ -288,9 +307,9 @@ static int run_async(const etcd_conf_t *conf, cmd_t *c)
 		else
 			uv_close((uv_handle_t *)&c->cancel, on_closed);
 	} else {
-		ret = etcd_call(c->e, c->path, json_deep_copy(c->body), on_call, c);
+		ret = round_start(c);
 	}
-	if (ret) {
+	if (ret && c->inflight == 0) {
 		printf("error %s cannot start\n", err_name(ret));
 		if (!uv_is_closing((uv_handle_t *)&c->cancel))
 			uv_close((uv_handle_t *)&c->cancel, NULL);
@@ -332,7 +351,7 @@ int main(int argc, char **argv)
 {
 	etcd_conf_t conf = { 0 };
 	bool async = false;
-	int repeat = 0, repeat_n = 1;
+	int repeat = 0, repeat_n = 1, parallel = 1;
 	unsigned repeat_ms = 0;
 	char *urls = NULL, *password = NULL;
 	int i = 1;
@@ -363,6 +382,8 @@ int main(int argc, char **argv)
 			}
 		} else if (strcmp(opt, "--timeout-ms") == 0)
 			conf.timeout_ms = (uint32_t)atoi(v);
+		else if (strcmp(opt, "--parallel") == 0)
+			parallel = atoi(v);
 		else if (strcmp(opt, "--repeat") == 0)
 			repeat = sscanf(v, "%d:%u", &repeat_n, &repeat_ms) == 2 ? 0 : -1;
 		else if (strcmp(opt, "--connect-timeout-ms") == 0)
@@ -370,7 +391,8 @@ int main(int argc, char **argv)
 		else
 			return usage();
 	}
-	if (!urls || i >= argc || repeat < 0 || repeat_n < 1)
+	if (!urls || i >= argc || repeat < 0 || repeat_n < 1 || parallel < 1 ||
+	    (parallel > 1 && !async))
 		return usage();
 	conf.password = password;
 	char *urlv[16];
@@ -379,7 +401,7 @@ int main(int argc, char **argv)
 		urlv[conf.nurls++] = u;
 	conf.urls = urlv;
 
-	cmd_t c = { .repeat = repeat_n, .repeat_ms = repeat_ms };
+	cmd_t c = { .repeat = repeat_n, .repeat_ms = repeat_ms, .parallel = parallel };
 	if (make_cmd(&c, argc - i, argv + i) || !c.body || (strcmp(c.name, "watch") == 0 && !async))
 		return usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);

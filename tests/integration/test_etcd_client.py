@@ -351,6 +351,12 @@ def test_failover(t, e):
             t.ok(0.4 <= secs < 3, '%s: after the connect timeout (0.5 s), not the request\'s: '
                  '%.2f s' % (mode, secs))
         bh.close()
+        rc, out, _ = client([dead, s.url, e.url], 'range', '/gslbd/pools/', 'prefix',
+                            async_=True, opts=('--timeout-ms', '1000', '--parallel', '30'))
+        t.ok(rc == 0 and sum(1 for ln in out if ln.startswith('rev ')) == 30 and
+             'endpoint ' + e.url in out,
+             'async: 30 calls at once past a dead and a silent endpoint all reach the third',
+             out[-8:])
         # A watch whose first endpoint is dead goes to the next one.
         w = Watcher([dead, e.url], '/w/', 1, 1)
         t.ok(w.wait_line('done', 10), 'async watch: the first endpoint dead, the second serves it',
@@ -448,6 +454,13 @@ def test_auth(t, tmp):
                                   '--repeat', '2:3500'))
         t.ok(rc == 0 and sum(1 for ln in out if ln.startswith('rev ')) == 2,
              '%s: the token expired between two calls: authenticated again' % mode, out)
+    # Twenty calls at once wait for one authentication, twice (the token expires in between).
+    rc, out, _ = client(u, 'range', '/a/', 'prefix', async_=True,
+                        opts=('--user', 'root', '--password-file', pwfile, '--parallel', '20',
+                              '--repeat', '2:3500'))
+    t.ok(rc == 0 and sum(1 for ln in out if ln.startswith('rev ')) == 40 and
+         out[-1] == 'closed 0', 'async: 20 calls at once, twice, through a new token each time',
+         out[-8:])
     w = Watcher(u, '/a/', 1, 1, opts=('--user', 'root', '--password-file', pwfile))
     t.ok(w.wait_line('done', 10), 'async: a watch with a token', w.lines)
     w.finish()
