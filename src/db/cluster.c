@@ -13,6 +13,8 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 #include "gslb/db_cluster.h"
+#include "gslb/health.h"
+#include "gslb/lb.h"
 #include "internal.h"
 
 /*
@@ -232,27 +234,290 @@ int db_cluster_key_rev(db_t *db, const char *key, int64_t *mod_rev)
 	return ret;
 }
 
-/*
- * A put or delete of a pool runs in a savepoint of its own, so that one that fails leaves
- * nothing half written: the caller may skip that key and go on with the rest of its
- * transaction (a watch message, a full sync) instead of losing it all.
- */
-static int savepoint(db_t *db, const char *sql)
+/* ---- what the schema would refuse ---- */
+
+static bool check_valid(const db_check_t *c)
 {
-	return run_text(db, sql, NULL, NULL, sql);
+	return !c ||
+	       (c->type <= DB_CHECK_HTTPS && c->interval_ms >= HEALTH_INTERVAL_MS_MIN &&
+		c->interval_ms <= HEALTH_INTERVAL_MS_MAX && c->timeout_ms > 0 &&
+		c->timeout_ms < c->interval_ms && c->rise >= 1 && c->rise <= HEALTH_RISE_MAX &&
+		c->fall >= 1 && c->fall <= HEALTH_FALL_MAX && c->quorum <= DB_QUORUM_LOCAL);
 }
 
-static int end_savepoint(db_t *db, int ret)
+static bool member_valid(const db_member_t *m)
 {
-	if (ret < 0) {
-		/* ROLLBACK TO leaves the savepoint open: RELEASE ends it, keeping nothing. */
-		savepoint(db, "ROLLBACK TO cluster_pool");
-		savepoint(db, "RELEASE cluster_pool");
-		return ret;
-	}
-	int r = savepoint(db, "RELEASE cluster_pool");
-	return r ? r : ret;
+	if (!m->name || m->priority < 1 || m->admin > DB_ADMIN_DRAIN || !check_valid(m->check))
+		return false;
+	/* Written as !(in range), so NaN is out of it. */
+	if (m->has_location && (!(m->latitude >= -90 && m->latitude <= 90) ||
+				!(m->longitude >= -180 && m->longitude <= 180)))
+		return false;
+	for (size_t i = 0; i < m->naddresses; i++)
+		if (!m->addresses[i] || (m->families && m->families[i] != 4 && m->families[i] != 6))
+			return false;
+	for (size_t i = 0; i < m->nnetworks; i++)
+		if (!m->networks[i])
+			return false;
+	return true;
 }
+
+/*
+ * Would the schema's constraints (src/db/schema.sql) take p?  Checked before anything is
+ * written, so that a pool from etcd they refuse fails whole, and its caller may skip it and go
+ * on with the rest of its transaction (a watch message, a full sync).  A savepoint around each
+ * put would do the same for any failure, but costs a third of a full sync's time: SQLite copies
+ * every page the put changes to a temporary file first.
+ */
+static bool pool_valid(const db_pool_t *p)
+{
+	if (!p->name || p->policy > DB_POLICY_GEO || p->ttl > LB_TTL_MAX ||
+	    (p->degraded_ttl >= 0 && (p->degraded_ttl < 1 || p->degraded_ttl > LB_TTL_MAX)) ||
+	    p->answers < 1 || p->answers > LB_ANSWERS_MAX || !check_valid(p->check))
+		return false;
+	for (size_t i = 0; i < p->nmembers; i++) {
+		if (!member_valid(&p->members[i]))
+			return false;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(p->members[k].name, p->members[i].name) == 0)
+				return false;
+	}
+	return true;
+}
+
+/* ---- is the stored pool p already? ---- */
+
+/* What pool_same() compares as SQLite hands it the rows of one pool. */
+struct same {
+	const db_pool_t *p;
+	int64_t *ids;	   /* of p's members, by their index in p (0: no row seen) */
+	size_t *naddr;	   /* rows seen of each member's addresses */
+	size_t *nnet;	   /* ... networks */
+	size_t nmembers;   /* member rows seen */
+	size_t nchecks;	   /* check rows seen */
+	bool pool_checked; /* the pool's own check row seen */
+	bool differ;
+};
+
+static bool col_text_is(sqlite3_stmt *st, int i, const char *s)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+	return v && s ? strcmp(v, s) == 0 : !v && !s;
+}
+
+static bool col_int_is(sqlite3_stmt *st, int i, int64_t v)
+{
+	return sqlite3_column_type(st, i) == SQLITE_INTEGER && sqlite3_column_int64(st, i) == v;
+}
+
+static bool col_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL;
+}
+
+/* The index in s->p of the member with id, or -1. */
+static int member_index(const struct same *s, int64_t id)
+{
+	for (size_t k = 0; k < s->p->nmembers; k++)
+		if (s->ids[k] == id)
+			return (int)k;
+	return -1;
+}
+
+/* Is the health_check row (columns from c0: type ... quorum) check c, as db_check_put() stores it? */
+static bool check_is(sqlite3_stmt *st, int c0, const db_check_t *c)
+{
+	return c && col_text_is(st, c0, db_check_type_name(c->type)) &&
+	       (c->port ? col_int_is(st, c0 + 1, c->port) : col_null(st, c0 + 1)) &&
+	       col_text_is(st, c0 + 2, c->path) && col_text_is(st, c0 + 3, c->host) &&
+	       col_text_is(st, c0 + 4, c->expect) && col_text_is(st, c0 + 5, c->match) &&
+	       col_int_is(st, c0 + 6, c->interval_ms) && col_int_is(st, c0 + 7, c->timeout_ms) &&
+	       col_int_is(st, c0 + 8, c->rise) && col_int_is(st, c0 + 9, c->fall) &&
+	       col_text_is(st, c0 + 10, c->target) && col_int_is(st, c0 + 11, c->insecure) &&
+	       col_text_is(st, c0 + 12,
+			   c->quorum == DB_QUORUM_MAJORITY ? NULL : db_quorum_name(c->quorum));
+}
+
+static void same_member_row(sqlite3_stmt *st, void *arg)
+{
+	struct same *s = arg;
+	const char *name = (const char *)sqlite3_column_text(st, 1);
+	const db_member_t *m = NULL;
+	size_t k;
+
+	for (k = 0; name && k < s->p->nmembers; k++)
+		if (s->p->members[k].name && strcmp(s->p->members[k].name, name) == 0) {
+			m = &s->p->members[k];
+			break;
+		}
+	s->nmembers++;
+	if (!m || s->ids[k]) {
+		s->differ = true;
+		return;
+	}
+	s->ids[k] = sqlite3_column_int64(st, 0);
+	bool located = !col_null(st, 4) && !col_null(st, 5);
+	if (!col_int_is(st, 2, m->weight) || !col_int_is(st, 3, m->priority) ||
+	    located != m->has_location ||
+	    (located && (sqlite3_column_double(st, 4) != m->latitude ||
+			 sqlite3_column_double(st, 5) != m->longitude)) ||
+	    !col_text_is(st, 6, m->countries) || !col_text_is(st, 7, m->continents) ||
+	    !col_text_is(st, 8, db_admin_name(m->admin)))
+		s->differ = true;
+}
+
+static void same_address_row(sqlite3_stmt *st, void *arg)
+{
+	struct same *s = arg;
+	int k = member_index(s, sqlite3_column_int64(st, 0));
+	const db_member_t *m = k < 0 ? NULL : &s->p->members[k];
+	size_t i;
+
+	for (i = 0; m && i < m->naddresses; i++)
+		if (col_text_is(st, 1, m->addresses[i]))
+			break;
+	if (!m || i == m->naddresses) {
+		s->differ = true;
+		return;
+	}
+	/* The family as member_lists_put() stores it: given, or read from the address. */
+	int family = m->families ? m->families[i] : (strchr(m->addresses[i], ':') ? 6 : 4);
+	s->differ |= !col_int_is(st, 2, family);
+	s->naddr[k]++;
+}
+
+static void same_network_row(sqlite3_stmt *st, void *arg)
+{
+	struct same *s = arg;
+	int k = member_index(s, sqlite3_column_int64(st, 0));
+	const db_member_t *m = k < 0 ? NULL : &s->p->members[k];
+	size_t i;
+
+	for (i = 0; m && i < m->nnetworks; i++)
+		if (col_text_is(st, 1, m->networks[i]))
+			break;
+	if (!m || i == m->nnetworks) {
+		s->differ = true;
+		return;
+	}
+	s->nnet[k]++;
+}
+
+static void same_check_row(sqlite3_stmt *st, void *arg)
+{
+	struct same *s = arg;
+	const db_check_t *c;
+
+	s->nchecks++;
+	if (col_null(st, 0)) {
+		c = s->pool_checked ? NULL : s->p->check;
+		s->pool_checked = true;
+	} else {
+		int k = member_index(s, sqlite3_column_int64(st, 0));
+		c = k < 0 ? NULL : s->p->members[k].check;
+	}
+	s->differ |= !check_is(st, 1, c);
+}
+
+/* Run sql with id bound to ?1, handing each row to row(s) while nothing differs yet. */
+static int same_rows(db_t *db, const char *sql, int64_t id, db__row_cb row, struct same *s)
+{
+	sqlite3_stmt *st;
+
+	if (s->differ)
+		return 0;
+	int ret = db__prepare(db, sql, &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	return db__rows(db, st, sql, row, s);
+}
+
+/* The pool's row: its id, and whether its settings are p's. */
+static int same_pool_row(db_t *db, const db_pool_t *p, int64_t *id, bool *same)
+{
+	sqlite3_stmt *st;
+
+	*id = 0;
+	*same = false;
+	int ret = db__prepare(db,
+			      "SELECT id, policy, ttl, degraded_ttl, answers, fallback FROM pool "
+			      "WHERE name = ?1",
+			      &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*same = col_text_is(st, 1, db_policy_name(p->policy)) &&
+			col_int_is(st, 2, p->ttl) &&
+			(p->degraded_ttl >= 0 ? col_int_is(st, 3, p->degraded_ttl)
+					      : col_null(st, 3)) &&
+			col_int_is(st, 4, p->answers) &&
+			col_text_is(st, 5, p->fallback_all ? "all" : "none");
+	} else if (rc != SQLITE_DONE) {
+		ret = db__fail(db, rc, "read pool");
+	}
+	db__release(db, st);
+	return ret;
+}
+
+/*
+ * Is the pool stored under p's name p already, row for row as pool_write() would write it?
+ * A full sync puts every pool again (the first after gslbctl cluster import, or after etcd's
+ * cluster changed), and most are as stored: those cost a few reads instead of a delete and a
+ * write of every row, and leave the configuration generation alone (gslbd rebuilds nothing).
+ */
+static int pool_same(db_t *db, const db_pool_t *p, bool *same)
+{
+	size_t n = p->nmembers;
+	struct same s = { .p = p };
+	int64_t id;
+
+	int ret = same_pool_row(db, p, &id, same);
+	if (ret || !*same)
+		return ret;
+	s.ids = gslb_calloc(n + 1, sizeof(*s.ids));
+	s.naddr = gslb_calloc(n + 1, sizeof(*s.naddr));
+	s.nnet = gslb_calloc(n + 1, sizeof(*s.nnet));
+	ret = same_rows(db,
+			"SELECT id, name, weight, priority, latitude, longitude, countries, "
+			"continents, admin FROM member WHERE pool_id = ?1",
+			id, same_member_row, &s);
+	s.differ |= s.nmembers != n;
+	if (!ret)
+		ret = same_rows(db,
+				"SELECT a.member_id, a.address, a.family FROM member_address a "
+				"JOIN member m ON m.id = a.member_id WHERE m.pool_id = ?1",
+				id, same_address_row, &s);
+	if (!ret)
+		ret = same_rows(db,
+				"SELECT n.member_id, n.prefix FROM member_network n "
+				"JOIN member m ON m.id = n.member_id WHERE m.pool_id = ?1",
+				id, same_network_row, &s);
+	if (!ret)
+		ret = same_rows(
+			db,
+			"SELECT member_id, type, port, path, host, expect, match, interval_ms, "
+			"timeout_ms, rise, fall, target, insecure, quorum FROM health_check "
+			"WHERE pool_id = ?1",
+			id, same_check_row, &s);
+	size_t nchecks = p->check ? 1 : 0;
+	for (size_t k = 0; k < n; k++) {
+		const db_member_t *m = &p->members[k];
+		nchecks += m->check != NULL;
+		s.differ |= s.naddr[k] != m->naddresses || s.nnet[k] != m->nnetworks;
+	}
+	s.differ |= s.nchecks != nchecks;
+	*same = !s.differ;
+	free(s.ids);
+	free(s.naddr);
+	free(s.nnet);
+	return ret;
+}
+
+/* ---- writing pools ---- */
 
 /* Write pool p anew (what was of that name is gone): settings, members with their lists, checks. */
 static int pool_write(db_t *db, const db_pool_t *p)
@@ -280,16 +545,23 @@ int db_cluster_pool_put(db_t *db, const char *key, int64_t mod_rev, const db_poo
 		return ret;
 	if (rev >= mod_rev)
 		return 1;
-	ret = savepoint(db, "SAVEPOINT cluster_pool");
+	if (!pool_valid(p)) {
+		snprintf(db->err, sizeof(db->err), "database %s: %s: not a valid pool", db->path,
+			 key);
+		log_err("%s", db->err);
+		return GSLB_ECONFIG;
+	}
+	bool same;
+	ret = pool_same(db, p, &same);
 	if (ret)
 		return ret;
+	if (same)
+		return key_set(db, key, mod_rev, false);
 	/* Replaced whole: what the new pool leaves out (a member, a check) must not stay behind. */
 	ret = db_pool_delete(db, p->name);
 	if (!ret || ret == -ENOENT)
 		ret = pool_write(db, p);
-	if (!ret)
-		ret = key_set(db, key, mod_rev, false);
-	return end_savepoint(db, ret);
+	return ret ? ret : key_set(db, key, mod_rev, false);
 }
 
 int db_cluster_pool_delete(db_t *db, const char *key, const char *pool, int64_t mod_rev)
@@ -302,14 +574,9 @@ int db_cluster_pool_delete(db_t *db, const char *key, const char *pool, int64_t 
 		return ret;
 	if (rev >= mod_rev)
 		return 1;
-	ret = savepoint(db, "SAVEPOINT cluster_pool");
-	if (ret)
-		return ret;
 	ret = db_pool_delete(db, pool);
 	/* The delete is remembered even when the pool never was here: an older put must not come. */
-	if (!ret || ret == -ENOENT)
-		ret = key_set(db, key, mod_rev, true);
-	return end_savepoint(db, ret);
+	return ret && ret != -ENOENT ? ret : key_set(db, key, mod_rev, true);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -408,6 +675,11 @@ int db_cluster_pools_retain(db_t *db, const char *const *keys, size_t n)
 	free(kv);
 	free(names);
 	return ret;
+}
+
+int db_cluster_keys_forget(db_t *db)
+{
+	return run_text(db, "DELETE FROM cluster_key", NULL, NULL, "forget cluster keys");
 }
 
 /* ---- mirroring the journal ---- */
