@@ -545,7 +545,9 @@ int db_cluster_pool_put(db_t *db, const char *key, int64_t mod_rev, const db_poo
 		return ret;
 	if (rev >= mod_rev)
 		return 1;
-	if (!pool_valid(p)) {
+	/* Named by its key: db_cluster_pools_retain() keeps pools by their keys' names. */
+	const char *slash = strrchr(key, '/');
+	if (!pool_valid(p) || !slash || strcmp(slash + 1, p->name) != 0) {
 		snprintf(db->err, sizeof(db->err), "database %s: %s: not a valid pool", db->path,
 			 key);
 		log_err("%s", db->err);

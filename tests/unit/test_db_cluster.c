@@ -404,6 +404,8 @@ static void test_pools(void)
 		is_int(db_cluster_pool_put(db, KEY("w.example.test."), 1000 + i, &bad.p),
 		       GSLB_ECONFIG, "pools: refused: %s", what[i]);
 	}
+	is_int(db_cluster_pool_put(db, KEY("other.example.test."), 1000, &good.p), GSLB_ECONFIG,
+	       "pools: refused: a pool under another pool's key");
 	fine = fine && db_cluster_pool_put(db, KEY("good.example.test."), 5, &good.p) == 0;
 	fine = fine && db_commit(db) == 0;
 	ok(fine, "pools: the same transaction went on with another pool, and committed");
