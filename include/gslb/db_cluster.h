@@ -59,8 +59,8 @@ int db_cluster_key_rev(db_t *db, const char *key, int64_t *mod_rev);
  * newer (the event was applied already), else 0 or a negative code.  A pool the schema would
  * refuse (a value out of range, two members of one name), or not named as key's last component,
  * is GSLB_ECONFIG with nothing written, so the caller may skip it and go on; after any other
- * failure, roll the transaction back.  A
- * pool stored exactly as p only has its revision recorded (the configuration is unchanged).
+ * failure, roll the transaction back.  A pool stored exactly as p only has its revision
+ * recorded (the configuration is unchanged).
  */
 int db_cluster_pool_put(db_t *db, const char *key, int64_t mod_rev, const db_pool_t *p);
 
