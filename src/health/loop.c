@@ -506,6 +506,7 @@ static void report_standalone(health_target_t *t, bool ok, double latency_ms, co
 		t->since_ms = now;
 		atomic_store(&t->since_pub, now);
 		atomic_store(&t->up_pub, t->st.up);
+		atomic_store(&t->own_pub, t->st.up);
 		lb_health_set(hl->table, t->index, t->st.up);
 		log_info("health: %s is now %s: %s", t->key, t->st.up ? "up" : "down", reason);
 	}

@@ -159,6 +159,7 @@ def main(t):
 
     steady = th.Backend(tmp)          # always 200
     flaky = th.Backend(tmp)           # switched between 200 and 503
+    closed = g.free_port(v6=False)
     spec = {
         'maj': 'http,127.0.0.1:%d,path=/maj,host=localhost,%s' % (steady.port, COMMON),
         'any': 'http,127.0.0.1:%d,path=/any,host=localhost,%s,quorum=any' % (steady.port, COMMON),
@@ -167,13 +168,16 @@ def main(t):
                % (steady.port, COMMON),
         'new': 'http,127.0.0.1:%d,path=/new,host=localhost,%s' % (steady.port, COMMON),
         'old': 'http,127.0.0.1:%d,path=/old,host=localhost,%s' % (steady.port, COMMON),
+        # Nothing listens: this node says down.  Its fall changes at the swap (a new key).
+        'dead': 'tcp,127.0.0.1:%d,%s' % (closed, COMMON),
+        'dead2': 'tcp,127.0.0.1:%d,%s' % (closed, COMMON.replace('fall=1', 'fall=2')),
     }
     key = {k: spec_key(v) for k, v in spec.items()}
     t.ok(key['any'].endswith(' fall 1 quorum any') and key['maj'].endswith(' fall 1'),
          'the keys name the quorum unless majority', key)
 
-    first = [spec[k] for k in ('maj', 'any', 'all', 'loc')]
-    swapped = [spec[k] for k in ('maj', 'any', 'all', 'new', 'old')]
+    first = [spec[k] for k in ('maj', 'any', 'all', 'loc', 'dead')]
+    swapped = [spec[k] for k in ('maj', 'any', 'all', 'new', 'old', 'dead2')]
     n = Node(first, swapped, 40, db=db)
     t.on_fail.append(lambda: n.dump(t))
 
@@ -184,6 +188,12 @@ def main(t):
     # Probes run: a result of each before the votes.
     for k in ('maj', 'all'):
         n.until(lambda s, k=k: s.startswith('result ') and (' %s ok ' % key[k]) in s)
+
+    # Down here, up on the two others: up.
+    t.ok(n.until(lambda s: s == 'verdict %s down' % key['dead']),
+         'the callback reports this node\'s verdict on a dead target going down')
+    n.vote(0, key['dead'], 'up')
+    t.eq(n.vote(1, key['dead'], 'up')[0], 'up', 'majority: down here, up on 2 others: up')
 
     # majority, 3 nodes: this one up.
     k = key['maj']
@@ -240,6 +250,9 @@ def main(t):
     t.eq(n.vote(1, key['new'], 'down'), ('none', []), 'a second one')
     t.eq(n.vote(5, key['old'], 'down'), ('none', []), 'a vote on another key not probed')
     t.eq(n.vote(5, key['old'], 'gone'), ('none', []), 'and its removal (the key\'s last vote)')
+    # The clearings above took the dead target's votes: up again before its check changes.
+    n.vote(0, key['dead'], 'up')
+    t.eq(n.vote(1, key['dead'], 'up')[0], 'up', 'the dead target is up by the votes again')
     mark = len(n.lines)
     n.send('swap')
     n.until(lambda s: s.startswith('change ') and (' %s down ' % key['new']) in s, mark)
@@ -253,6 +266,13 @@ def main(t):
     t.eq(n.verdicts(key['loc'], mark), ['gone'], 'a removed target is reported gone')
     t.eq(n.changes(key['maj'], mark) + n.verdicts(key['maj'], mark), [],
          'a kept target reports nothing')
+    # A changed setting is a new key: the target starts from the one it replaces, this node's
+    # verdict (down) from its verdict, and without votes on the new key it is down at once.
+    t.eq(n.verdicts(key['dead2'], mark), ['down'],
+         'a check changed under a new key keeps this node\'s verdict (down, not the effective up)')
+    t.eq(n.changes(key['dead2'], mark), [('down', 'majority: 1 of 1 node says down')],
+         'and with no votes on the new key yet, its own verdict is the effective state')
+    t.eq(n.verdicts(key['dead'], mark), ['gone'], 'the old key is reported gone')
     t.eq(n.vote(1, key['new'], 'up'), ('up', [('up', 'majority: 1 of 3 nodes says down')]),
          'the kept votes are the target\'s: one goes up, the target is up')
     t.eq(n.vote(1, key['new'], 'down'), ('down', [('down', 'majority: 2 of 3 nodes say down')]),
