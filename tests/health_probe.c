@@ -321,7 +321,16 @@ static void *commands_main(void *arg)
 	char *line = NULL;
 	size_t cap = 0;
 
-	while (!atomic_load(&cm->done) && getline(&line, &cap, stdin) >= 0) {
+	while (!atomic_load(&cm->done)) {
+		errno = 0;
+		if (getline(&line, &cap, stdin) < 0) {
+			/* A signal (valgrind sends some) is not the end of the commands. */
+			if (errno == EINTR) {
+				clearerr(stdin);
+				continue;
+			}
+			break;
+		}
 		pthread_mutex_lock(&cm->mu);
 		if (!cm->stopping)
 			command(cm, line);

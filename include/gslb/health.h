@@ -312,7 +312,9 @@ typedef void (*health_verdict_cb)(const char *key, enum health_vote vote, void *
 /**
  * Make the loop a cluster node's (before start): the state published to the health table,
  * stored as the target's state and recorded as a state change is the effective state
- * (health_effective_up()), not this node's own verdict, which goes to cb instead.
+ * (health_effective_up()), not this node's own verdict, which goes to cb instead.  A new
+ * target's own verdict starts where health_loop_set_targets() starts it (its stored state,
+ * which is the effective one, or this node's verdict on the check it replaces).
  */
 void health_loop_set_cluster(health_loop_t *hl, health_verdict_cb cb, void *arg);
 

@@ -972,6 +972,8 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 		 * Standalone, own is up.  In a cluster, up is the effective state as last known;
 		 * the loop weighs the votes on a new target before its first probe.
 		 */
+		if (!hl->cluster)
+			own = up;
 		health_state_init(&t->st, own, t->check.rise, t->check.fall);
 		t->since_ms = since;
 		atomic_store(&t->since_pub, since);
