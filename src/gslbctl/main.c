@@ -145,9 +145,9 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 
 	if ((ret = ctl_open(c)) || (ret = begin_change(c, &cfg)))
 		goto out;
-	f = ctl_mem_open(&sum, &len);
+	f = cfg_mem_open(&sum, &len);
 	ret = edit(c, cfg, arg, f);
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	if (ret < 0)
 		ret = ctl_db_fail(c, ret);
 	if (ret)
@@ -381,7 +381,7 @@ static char *join_cmdline(int argc, char **argv)
 {
 	char *text;
 	size_t len;
-	FILE *f = ctl_mem_open(&text, &len);
+	FILE *f = cfg_mem_open(&text, &len);
 	fputs("gslbctl", f);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -398,7 +398,7 @@ static char *join_cmdline(int argc, char **argv)
 		}
 		fputc('\'', f);
 	}
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	return text;
 }
 

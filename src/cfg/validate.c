@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gslb/cfg.h"
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/geo.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
-#include "gslbctl.h"
 
 static int why_set(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -282,7 +282,7 @@ static int code_list(const char *s, char **out, char *why, const char *what,
 	if (!*s)
 		return why_set(why, "empty list");
 	copy = gslb_strdup(s);
-	f = ctl_mem_open(&list, &len);
+	f = cfg_mem_open(&list, &len);
 	for (size_t i = 0; copy[i]; i++)
 		copy[i] = (char)toupper((unsigned char)copy[i]);
 	if (copy[0] == ',' || copy[strlen(copy) - 1] == ',' || strstr(copy, ",,")) {
@@ -307,7 +307,7 @@ static int code_list(const char *s, char **out, char *why, const char *what,
 			fprintf(f, "%s%s", len ? "," : "", item);
 	}
 out:
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	if (ret)
 		free(list);
 	else
