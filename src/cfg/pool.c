@@ -170,6 +170,11 @@ void cfg_check_json(jw_t *w, const db_check_t *c)
 		jw_key(w, "insecure");
 		jw_bool(w, true);
 	}
+	/* Left out when it is the default, so exports made before quorums existed stay the same. */
+	if (c->quorum != DB_QUORUM_MAJORITY) {
+		jw_key(w, "quorum");
+		jw_str(w, db_quorum_name(c->quorum));
+	}
 	jw_obj_end(w);
 }
 

@@ -246,7 +246,7 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 {
 	static const char *const keys[] = { "type",   "port",	  "path",    "host", "expect",
 					    "match",  "interval", "timeout", "rise", "fall",
-					    "target", "insecure", NULL };
+					    "target", "insecure", "quorum",  NULL };
 	jpath_t p;
 	uint32_t v;
 	db_check_t *ck = gslb_calloc(1, sizeof(*ck));
@@ -331,6 +331,10 @@ static db_check_t *read_check(reader_t *r, const json_t *o, const char *path, bo
 	} else if (r->ret) {
 		goto fail;
 	}
+	/* Absent is majority, which export leaves out (calloc's zero). */
+	if (get_enum(r, o, path, "quorum", db_quorum_parse, "majority, any, all or local",
+		     &ck->quorum) < 0)
+		goto fail;
 	return ck;
 fail:
 	db_check_free(ck);

@@ -483,7 +483,7 @@ static const ctl_optdef_t check_opts[] = {
 	{ "--path", true, false },	{ "--host", true, false },     { "--expect", true, false },
 	{ "--match", true, false },	{ "--interval", true, false }, { "--timeout", true, false },
 	{ "--rise", true, false },	{ "--fall", true, false },     { "--target", true, false },
-	{ "--insecure", false, false }, { NULL, false, false },
+	{ "--insecure", false, false }, { "--quorum", true, false },   { NULL, false, false },
 };
 
 /* --member of a check command into r->member. */
@@ -566,6 +566,16 @@ static int check_opts_apply(ctl_t *c, const ctl_args_t *a, bool member, db_check
 	ck->insecure = ctl_flag(a, "--insecure");
 	if (ck->insecure && ck->type != DB_CHECK_HTTPS)
 		return ctl_invalid(c, "--insecure: only for https checks");
+	/*
+	 * How a cluster's nodes' verdicts combine (README "Two or more
+	 * nameservers"); stored on a standalone node too, which has only its own.
+	 */
+	if ((s = ctl_arg(a, "--quorum"))) {
+		int q = db_quorum_parse(s);
+		if (q < 0)
+			return ctl_invalid(c, "--quorum: %s is not majority, any, all or local", s);
+		ck->quorum = (uint8_t)q;
+	}
 	ck->path = (char *)ctl_arg(a, "--path");
 	ck->host = (char *)ctl_arg(a, "--host");
 	ck->expect = (char *)ctl_arg(a, "--expect");

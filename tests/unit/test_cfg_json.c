@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A pool as JSON and back (src/cfg, include/gslb/cfg.h): what a cluster keeps
- * in etcd and every node reads.  Random pools (every field) read back as
- * themselves; the same pool is always the same bytes
+ * in etcd and every node reads.  Random pools (every field, the quorum of
+ * checks too) read back as themselves; the same pool is always the same bytes
  * (nodes compare pools by their text); invalid pools are refused with the
  * reason gslbctl apply gives, by the value's path inside the pool.
  * GSLB_TEST_SEED=N repeats one run.
@@ -109,6 +109,7 @@ static db_check_t *random_check(bool member)
 		c->target = gslb_strdup(ip);
 	}
 	c->insecure = c->type == DB_CHECK_HTTPS && rnd(2);
+	c->quorum = (uint8_t)rnd(4);
 	return c;
 }
 
@@ -255,6 +256,7 @@ static const char *pool_diff(const db_pool_t *a, const db_pool_t *b)
 static void test_round_trip(uint64_t seed)
 {
 	int bad_trip = 0, bad_bytes = 0, bad_form = 0;
+	unsigned quorums = 0;
 
 	for (unsigned round = 0; round < ROUNDS; round++) {
 		db_pool_t p, q, again;
@@ -267,6 +269,8 @@ static void test_round_trip(uint64_t seed)
 		/* The same pool built a second time, apart from the first. */
 		rng_state = seed + round * 0x9e3779b97f4a7c15ULL;
 		random_pool(&again, round);
+		if (p.check && p.check->quorum)
+			quorums++;
 
 		char *text = cfg_pool_to_json(&p, &len);
 		char *text2 = cfg_pool_to_json(&again, &len2);
@@ -305,6 +309,8 @@ static void test_round_trip(uint64_t seed)
 	is_int(bad_trip, 0, "%d random pools read back from their JSON as themselves", ROUNDS);
 	is_int(bad_bytes, 0, "the same pool is always the same bytes");
 	is_int(bad_form, 0, "the text is compact: no newline, no space after ':' or ','");
+	ok(quorums > 0, "the random pools had checks with quorums other than majority (%u)",
+	   quorums);
 }
 
 /* The object export writes, pretty-printed, reads as the compact one does. */
@@ -363,6 +369,14 @@ static void test_invalid(void)
 		  GSLB_ECONFIG, "check.target: only for a member's check" },
 		{ "{\"name\":\"x.\",\"check\":{\"type\":\"http\",\"interval\":2,\"timeout\":2}}",
 		  GSLB_ECONFIG, "check.timeout: is not less than the interval" },
+		{ "{\"name\":\"x.\",\"check\":{\"type\":\"http\",\"quorum\":\"most\"}}",
+		  GSLB_ECONFIG, "check.quorum: most is not majority, any, all or local" },
+		{ "{\"name\":\"x.\",\"check\":{\"type\":\"http\",\"quorum\":1}}", GSLB_ECONFIG,
+		  "check.quorum: is a number, not a string" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"addresses\":[\"192.0.2.1\"],"
+		  "\"check\":{\"type\":\"https\",\"quorum\":\"every\"}}]}",
+		  GSLB_ECONFIG,
+		  "members[0].check.quorum: every is not majority, any, all or local" },
 		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"addresses\":[\"192.0.2.1\"]},"
 		  "{\"name\":\"a\",\"addresses\":[\"192.0.2.2\"]}]}",
 		  GSLB_ECONFIG, "members[1].name: member a appears twice" },
