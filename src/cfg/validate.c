@@ -29,10 +29,14 @@ static int why_set(char *why, const char *fmt, ...)
 	return -1;
 }
 
-/* Quote a user's value for a message, cut short and with control characters hidden. */
+/*
+ * Quote a user's value for a message, cut short and with control characters
+ * hidden.  The buffer is per thread: gslbd's cluster thread reads pools with
+ * these validators while other threads may too.
+ */
 static const char *shown(const char *s)
 {
-	static char buf[80];
+	static _Thread_local char buf[80];
 	size_t n = 0;
 	for (const char *p = s; *p && n < sizeof(buf) - 4; p++)
 		buf[n++] = (unsigned char)*p < 0x20 ? '?' : *p;
