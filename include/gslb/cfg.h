@@ -33,7 +33,10 @@
  * text: why says where, "line 1 column 9: ...") or GSLB_ECONFIG (a value
  * refused: why names it by its path, "members[1].weight: 70000 is not in
  * 0-65535"), with nothing left in *out.  why gets at most whylen bytes
- * (CFG_ERR_MAX holds any message).  Caller frees *out with cfg_pool_clear().
+ * (CFG_ERR_MAX holds any message).  The name is made canonical (lowercase,
+ * trailing dot); a caller reading it from a key compares the two.  Any thread
+ * may call it: it keeps no state between calls.  Caller frees *out with
+ * cfg_pool_clear().
  */
 int cfg_pool_from_json(const char *text, size_t len, db_pool_t *out, char *why, size_t whylen);
 
