@@ -1371,7 +1371,10 @@ static void session_fail(cluster_t *c, int err, const char *what)
 	c->sess = SESS_NONE;
 	c->sess_epoch++;
 	uv_timer_stop(&c->ka_timer);
-	connected_set(c, false, err);
+	if (unreachable(err))
+		connected_set(c, false, err);
+	else if (err == ETCD_EREQUEST)
+		c->lease = 0; /* "requested lease not found": the next try grants a new one */
 	uint64_t delay = retry_delay(c);
 	c->sess_retry_at = gslb_mono_ms() + delay;
 	step_soon(c, delay);

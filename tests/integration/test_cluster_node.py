@@ -83,6 +83,12 @@ class Etcd:
         rc, out = self.ctl('get', PREFIX + 'none', '-w', 'json')
         return int(json.loads(out)['header']['revision']) if rc == 0 else None
 
+    def lease(self, key):
+        """The lease key is bound to (decimal), or None."""
+        rc, out = self.ctl('get', key, '-w', 'json')
+        kvs = json.loads(out).get('kvs') if rc == 0 else None
+        return int(kvs[0].get('lease', 0)) if kvs else None
+
     def keys(self, prefix):
         rc, out = self.ctl('get', '--prefix', prefix)
         lines = out.splitlines() if rc == 0 else []
@@ -296,6 +302,36 @@ def run_all(t, etcd, nodes):
     time.sleep(2.5)
     t.ok(metrics(n1).get('gslbd_cluster_votes_published_total') == published,
          'a steady verdict is not written again', repr(metrics(n1)))
+
+    # The lease ended behind the node's back (revoked here): a new lease, the node registered
+    # and its votes published again.
+    lease = etcd.lease(PREFIX + 'nodes/n1')
+    rc, out = etcd.ctl('lease', 'revoke', '%x' % lease)
+    t.ok(rc == 0, 'n1\'s lease revoked with etcdctl', out)
+    back = g.wait_for(lambda: etcd.lease(PREFIX + 'nodes/n1') not in (None, lease) and
+                      any(k.startswith(PREFIX + 'votes/n1/') for k in etcd.keys(PREFIX)), 3)
+    t.ok(back, 'a node whose lease ended joins again with a new one and republishes its votes',
+         repr(etcd.keys(PREFIX)))
+    t.ok(g.wait_for(lambda: metrics(n1).get('gslbd_cluster_votes_published_total', 0) >
+                    published, 2), 'metric: the votes were published again', repr(metrics(n1)))
+
+    # A second node named n1 is refused while n1 lives, mirrors all the same, and leaves n1's
+    # lease alone when it stops.
+    dup = node(etcd.url, 'n1')
+    nodes.append(dup)
+    dup.start()
+    t.ok(g.wait_for(lambda: 'another live node is named n1' in dup.stderr(), 3),
+         'a node started with the name of a live node is refused with an error',
+         dup.stderr()[-1500:])
+    t.ok(g.wait_for(lambda: answer(dup) == ['127.0.0.1'], 3),
+         'it still mirrors the configuration', 'answers %r' % answer(dup))
+    dup.stop()
+    nodes.remove(dup)
+    dup.cleanup()
+    time.sleep(0.3)
+    keys = etcd.keys(PREFIX)
+    t.ok(PREFIX + 'nodes/n1' in keys and any(k.startswith(PREFIX + 'votes/n1/') for k in keys),
+         "stopping it left n1's key and votes alone", repr(keys))
 
     # Stopping a node revokes its lease: its key and votes vanish at once, not a lease later.
     n2.stop()
