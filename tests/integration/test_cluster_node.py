@@ -200,6 +200,14 @@ def check_options(t, etcd):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def query(n, sql):
+    c = sqlite3.connect(os.path.join(n.tmp, 'gslb.db'))
+    try:
+        return c.execute(sql).fetchall()
+    finally:
+        c.close()
+
+
 def settings(db):
     c = sqlite3.connect(db)
     try:
@@ -297,6 +305,10 @@ def run_all(t, etcd, nodes):
          any(k.startswith(PREFIX + 'votes/n1/') for k in votes) and
          any(k.startswith(PREFIX + 'votes/n2/') for k in votes),
          'each node publishes its verdict on the check', repr(votes))
+    votes_db = g.wait_for(lambda: query(n1, 'SELECT node, up FROM cluster_vote ORDER BY node') ==
+                          [('n1', 1), ('n2', 1)], 2)
+    t.ok(votes_db, "n1's database holds both nodes' votes (gslbctl status)",
+         repr(query(n1, 'SELECT * FROM cluster_vote')))
     published = metrics(n1).get('gslbd_cluster_votes_published_total', 0)
     t.ok(published >= 1, 'metric: votes published', repr(metrics(n1)))
     time.sleep(2.5)
@@ -339,6 +351,11 @@ def run_all(t, etcd, nodes):
     t.ok(gone is not None, "a stopped node's key and votes vanish at once",
          repr(etcd.keys(PREFIX)))
     t.ok(n2.rc == 0, 'the node exits 0', 'rc %r' % n2.rc)
+    t.ok(g.wait_for(lambda: query(n1, "SELECT node FROM cluster_vote") == [('n1',)] and
+                    query(n1, "SELECT live FROM cluster_node WHERE name = 'n2'") == [(0,)] and
+                    metrics(n1).get('gslbd_cluster_nodes_live') == 1, 2),
+         "n1 drops the stopped node's votes and records it not live",
+         repr((query(n1, 'SELECT * FROM cluster_vote'), query(n1, 'SELECT * FROM cluster_node'))))
 
     # n2 is stopped: a pool it has not seen, then etcd goes down.
     etcd.put(PREFIX + 'pools/' + POOL2, pool_json('192.0.2.91').replace(POOL, POOL2))
