@@ -42,7 +42,6 @@
  * (no effective state flaps while the whole set is read again).
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -185,8 +184,6 @@ static const char *const part_dirs[PART_COUNT] = { "pools/", "journal/", "nodes/
 struct cluster {
 	cluster_conf_t conf; /* the strings below are owned copies */
 	char *prefix, *node, *db_path;
-	char **urls;
-	char *ca_file, *cert_file, *key_file, *user, *password;
 
 	/* Shared with the health thread and cluster_stop(). */
 	pthread_mutex_t mu;
@@ -203,7 +200,6 @@ struct cluster {
 
 	/* Everything below: the cluster thread only. */
 	uv_thread_t thread;
-	bool thread_started;
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_timer_t step_timer; /* runs step(): retries and deferred transitions */
@@ -297,11 +293,6 @@ static char *cat(const char *a, const char *b)
 	memcpy(s, a, la);
 	memcpy(s + la, b, lb + 1);
 	return s;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? gslb_strdup(s) : NULL;
 }
 
 static req_t *req_new(cluster_t *c, uint64_t epoch)
@@ -542,7 +533,7 @@ static void lost_cb(uv_timer_t *t)
 	c->votes_cleared = true;
 	/* The votes are read again whole once back: the watch would give only their changes. */
 	c->need_full = true;
-	sync_restart(c, 0);
+	sync_restart(c, retry_delay(c));
 }
 
 /* ---- applying what etcd holds to the database ---- */
@@ -1768,25 +1759,11 @@ static void conf_copy(cluster_t *c, const cluster_conf_t *conf)
 	c->prefix = gslb_strdup(conf->prefix ? conf->prefix : "/gslbd/");
 	c->node = gslb_strdup(conf->node);
 	c->db_path = gslb_strdup(conf->db_path);
-	c->urls = gslb_calloc(conf->etcd.nurls ? conf->etcd.nurls : 1, sizeof(*c->urls));
-	for (size_t i = 0; i < conf->etcd.nurls; i++)
-		c->urls[i] = gslb_strdup(conf->etcd.urls[i]);
-	c->ca_file = dup_or_null(conf->etcd.ca_file);
-	c->cert_file = dup_or_null(conf->etcd.cert_file);
-	c->key_file = dup_or_null(conf->etcd.key_file);
-	c->user = dup_or_null(conf->etcd.user);
-	c->password = dup_or_null(conf->etcd.password);
 	c->conf.prefix = c->prefix;
 	c->conf.node = c->node;
 	c->conf.db_path = c->db_path;
-	c->conf.etcd.urls = c->urls;
-	c->conf.etcd.ca_file = c->ca_file;
-	c->conf.etcd.cert_file = c->cert_file;
-	c->conf.etcd.key_file = c->key_file;
-	c->conf.etcd.user = c->user;
-	c->conf.etcd.password = c->password;
-	if (!c->conf.etcd.timeout_ms)
-		c->conf.etcd.timeout_ms = REQUEST_TIMEOUT_MS;
+	/* The client keeps its own copy of the connection settings (the password too). */
+	c->conf.etcd = (etcd_conf_t){ .nurls = conf->etcd.nurls };
 	if (!c->conf.lease_s)
 		c->conf.lease_s = 10;
 	c->path_pools = cat(c->prefix, "pools/");
@@ -1825,18 +1802,6 @@ static void cluster_free(cluster_t *c)
 	free(c->batch);
 	fs_clear(c);
 	free(c->watch_endpoint);
-	for (size_t i = 0; i < c->conf.etcd.nurls; i++)
-		free(c->urls[i]);
-	free(c->urls);
-	if (c->password) {
-		/* Not left in freed memory for a core dump to show. */
-		memset(c->password, 0, strlen(c->password));
-		free(c->password);
-	}
-	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
-	free(c->user);
 	free(c->prefix);
 	free(c->node);
 	free(c->db_path);
@@ -1881,7 +1846,10 @@ int cluster_start(const cluster_conf_t *conf, cluster_t **out)
 		log_err("cluster: cannot create the loop: %s", gslb_strerror(ret));
 		goto fail;
 	}
-	ret = etcd_new(&c->loop, &c->conf.etcd, &c->etcd);
+	etcd_conf_t ec = conf->etcd;
+	if (!ec.timeout_ms)
+		ec.timeout_ms = REQUEST_TIMEOUT_MS;
+	ret = etcd_new(&c->loop, &ec, &c->etcd);
 	if (ret < 0) {
 		log_err("cluster: cannot create the etcd client: %s", gslb_strerror(ret));
 		uv_loop_close(&c->loop);
@@ -1895,8 +1863,6 @@ int cluster_start(const cluster_conf_t *conf, cluster_t **out)
 		uv_timer_init(&c->loop, timers[i]);
 		timers[i]->data = c;
 	}
-	if (c->conf.health)
-		health_loop_set_cluster(c->conf.health, verdict_cb, c);
 	ret = uv_thread_create(&c->thread, thread_main, c);
 	if (ret < 0) {
 		log_err("cluster: cannot start the thread: %s", gslb_strerror(ret));
@@ -1908,7 +1874,9 @@ int cluster_start(const cluster_conf_t *conf, cluster_t **out)
 		uv_loop_close(&c->loop);
 		goto fail;
 	}
-	c->thread_started = true;
+	/* The loop has not started (cluster.h): its first verdicts come once it does. */
+	if (c->conf.health)
+		health_loop_set_cluster(c->conf.health, verdict_cb, c);
 	log_info("cluster: node %s, prefix %s, %zu etcd endpoints, lease %" PRIu32 " s", c->node,
 		 c->prefix, c->conf.etcd.nurls, c->conf.lease_s);
 	*out = c;
