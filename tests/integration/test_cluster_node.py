@@ -370,6 +370,8 @@ def run_all(t, etcd, nodes):
     t.ok(g.wait_for(lambda: 'cannot reach etcd' in n2.stderr(), 3),
          'the lost connection is logged')
     t.ok(g.wait_for(lambda: 'lost etcd' in n1.stderr(), 6), 'n1 logs it too')
+    t.ok(g.wait_for(lambda: 'longer than the lease' in n1.stderr(), 5),
+         'a lease later n1 says it answers by its own verdicts', n1.stderr()[-1500:])
     etcd.start()
     took = g.time_until(lambda: answer(n2, POOL2) == ['192.0.2.91'], 8)
     t.ok(took is not None, 'once etcd is back the node catches up without a restart',
@@ -379,6 +381,13 @@ def run_all(t, etcd, nodes):
          '%r %r' % (metrics(n1), metrics(n2)))
     t.ok(n1.stderr().count('lost etcd') == 1,
          'n1 logged the lost connection once', n1.stderr()[-2000:])
+    t.ok(n1.stderr().count('longer than the lease') == 1,
+         'n1 logged the fall-back on its own verdicts once', n1.stderr()[-2000:])
+    t.ok(g.wait_for(lambda: metrics(n1).get('gslbd_cluster_resyncs_total') == 2 and
+                    query(n1, 'SELECT node FROM cluster_vote ORDER BY node') ==
+                    [('n1',), ('n2',)], 5),
+         'back, n1 reads everything again, the other node\'s votes included',
+         repr((metrics(n1), query(n1, 'SELECT * FROM cluster_vote'))))
 
     # Compaction past a stopped node's revision: a full sync on restart, the deleted pool gone.
     t.ok(g.wait_for(lambda: answer(n2) == ['127.0.0.1'], 3), 'n2 answers the first pool')
