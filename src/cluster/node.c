@@ -578,9 +578,15 @@ static int pool_put(cluster_t *c, const etcd_kv_t *kv)
 	if (pool_parse(kv, name, &p) < 0)
 		return 0;
 	int ret = db_cluster_pool_put(c->db, kv->key, kv->mod_revision, &p);
+	cfg_pool_clear(&p);
+	if (ret == GSLB_ECONFIG) {
+		/* Refused with nothing written: skipped like a value that does not parse. */
+		log_err("cluster: %s: the database refuses it: keeping what was mirrored before",
+			kv->key);
+		return 0;
+	}
 	if (ret < 0)
 		log_err("cluster: %s: cannot store it: %s", kv->key, gslb_strerror(ret));
-	cfg_pool_clear(&p);
 	return ret < 0 ? ret : ret == 0;
 }
 
@@ -854,7 +860,8 @@ static int fs_apply(cluster_t *c)
 		goto out;
 	/*
 	 * Another etcd (a new cluster, or one restored from a backup): its revisions say
-	 * nothing about the mirrored ones, so every pool is put again.
+	 * nothing about the mirrored ones, so every pool is put again (and those etcd does not
+	 * hold go below).
 	 */
 	if (anew && c->st.applied_rev > 0) {
 		log_info("cluster: etcd's history differs from the one mirrored (cluster %" PRIx64
@@ -862,7 +869,7 @@ static int fs_apply(cluster_t *c)
 			 "): mirroring it anew",
 			 c->fs_header.cluster_id, c->fs_header.revision, c->st.cluster_id,
 			 c->st.applied_rev);
-		ret = db_cluster_pools_retain(c->db, NULL, 0);
+		ret = db_cluster_keys_forget(c->db);
 		if (ret < 0)
 			goto out;
 	}

@@ -416,6 +416,23 @@ def run_all(t, etcd, nodes):
          'without --cluster the settings are removed and no cluster metrics are shown',
          repr(settings(os.path.join(n2.tmp, 'gslb.db'))))
     t.ok(answer(n2, POOL2) == ['192.0.2.92'], 'a node back to standalone answers its mirror')
+
+    # Another etcd at the same URL (rebuilt, its revisions starting again): n1 reads it whole,
+    # even pools whose new revisions are below the ones it had mirrored.
+    # (n1 is stopped meanwhile, so that the new etcd holds the pool when n1 reads it.)
+    t.ok(g.wait_for(lambda: answer(n1, POOL2) == ['192.0.2.92'], 3), 'n1 answers the pool')
+    n1.stop()
+    etcd.stop()
+    shutil.rmtree(os.path.join(etcd.tmp, 'data'))
+    etcd.start()
+    etcd.put(PREFIX + 'pools/' + POOL, pool_json('192.0.2.99'))
+    n1.start()
+    t.ok(g.wait_for(lambda: answer(n1) == ['192.0.2.99'] and answer(n1, POOL2) == [], 5),
+         'a rebuilt etcd is mirrored anew: its pool, and not the pools it lacks',
+         'answers %r %r' % (answer(n1), answer(n1, POOL2)))
+    t.ok(metrics(n1).get('gslbd_cluster_resyncs_total') == 1 and
+         "history differs" in n1.stderr(), 'it was a full sync of another history',
+         repr(metrics(n1)))
     n1.check_stop(t, 'gslbd n1')
     nodes.remove(n1)
 
