@@ -276,6 +276,17 @@ def run_all(t, etcd, nodes):
          'the bad value is logged with its key, the node lives on')
     etcd.ctl('del', PREFIX + 'pools/bad.example.test.')
 
+    # The journal is mirrored too, once per key, with the node the change was made on.
+    entry = json.dumps({'time': '2026-01-02T03:04:05Z', 'actor': 'alice@ops', 'node': 'n9',
+                        'command': 'gslbctl pool add x', 'summary': 'added pool x'})
+    etcd.put(PREFIX + 'journal/0000000000000001-n9-00000001', entry)
+    etcd.put(PREFIX + 'journal/0000000000000001-n9-00000001', entry)
+    t.ok(g.wait_for(lambda: all(query(n, "SELECT actor, node, command FROM journal "
+                                         "WHERE node = 'n9'") ==
+                                [('alice@ops', 'n9', 'gslbctl pool add x')] for n in (n1, n2)),
+                    2), 'a journal entry in etcd is mirrored once by both nodes',
+         repr(query(n1, 'SELECT * FROM journal')))
+
     # A deletion likewise.
     etcd.ctl('del', PREFIX + 'pools/' + POOL2)
     t.ok(mirrored((n1, n2), [], POOL2) is not None,
