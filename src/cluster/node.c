@@ -165,7 +165,7 @@ typedef struct peer {
 	char name[64];
 	bool used; /* the slot is taken */
 	bool live; /* its nodes/ key exists */
-	int64_t revision, down_votes, last_seen;
+	int64_t revision, down_votes; /* from its record */
 } peer_t;
 
 /* The health loop's verdicts, queued under mu for the cluster thread. */
@@ -651,7 +651,6 @@ static int node_put(cluster_t *c, const etcd_kv_t *kv)
 			p->live = true;
 			p->revision = rev;
 			p->down_votes = down;
-			p->last_seen = now_s();
 		}
 	}
 	stats_nodes(c);
@@ -675,12 +674,12 @@ static int node_delete(cluster_t *c, const char *key, int64_t mod_rev)
 		ret = node_row(c, name, false, c->st.applied_rev, c->ndown, now_s());
 		return ret < 0 ? ret : c->sess == SESS_READY;
 	}
+	/* Live until now: its lease ended (or it left) at this revision. */
 	peer_t *p = peer_find(c, name);
 	int64_t rev = 0, down = 0, seen = now_s();
 	if (p) {
 		rev = p->revision;
 		down = p->down_votes;
-		seen = p->last_seen ? p->last_seen : seen;
 		peer_gone(c, p);
 	}
 	stats_nodes(c);
