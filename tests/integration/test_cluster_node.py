@@ -444,7 +444,17 @@ def run_all(t, etcd, nodes):
     t.ok(metrics(n1).get('gslbd_cluster_resyncs_total') == 1 and
          "history differs" in n1.stderr(), 'it was a full sync of another history',
          repr(metrics(n1)))
-    n1.check_stop(t, 'gslbd n1')
+
+    # Stopping while etcd is frozen: the lease's revocation waits at most a second.
+    t.ok(g.wait_for(lambda: metrics(n1).get('gslbd_cluster_connected') == 1, 3), 'n1 connected')
+    os.kill(etcd.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        n1.check_stop(t, 'gslbd n1 (etcd frozen)')
+        took = time.monotonic() - t0
+        t.ok(took < 1.8, 'it stops within the revocation bound (%.1f s)' % took)
+    finally:
+        os.kill(etcd.proc.pid, signal.SIGCONT)
     nodes.remove(n1)
 
 
