@@ -201,6 +201,30 @@ static int geo_open(const char *path, geo_db_t **geo)
 	return ret;
 }
 
+/*
+ * --check-config for --cluster: etcd is not contacted (it may be down while the node is fine),
+ * but the TLS files libcurl reads, as --user, at each connection must be readable.
+ */
+static unsigned check_cluster(const cluster_conf_t *cc)
+{
+	const struct {
+		const char *option, *path;
+	} files[] = {
+		{ "--cluster-ca-file", cc->etcd.ca_file },
+		{ "--cluster-cert", cc->etcd.cert_file },
+		{ "--cluster-key", cc->etcd.key_file },
+	};
+	unsigned problems = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i].path && access(files[i].path, R_OK) < 0) {
+			log_err("%s %s: %s", files[i].option, files[i].path, strerror(errno));
+			problems++;
+		}
+	log_info("check-config: cluster node %s, prefix %s, %zu etcd URLs (not contacted)",
+		 cc->node, cc->prefix, cc->etcd.nurls);
+	return problems;
+}
+
 int server_check_config(const server_conf_t *conf)
 {
 	const char *zones_dir = conf->zones_dir, *db_path = conf->db_path, *geoip = conf->geoip;
@@ -235,8 +259,7 @@ int server_check_config(const server_conf_t *conf)
 	if (health_ca_check(conf->ca_file) < 0)
 		problems++;
 	if (conf->cluster)
-		log_info("check-config: cluster node %s, prefix %s, %zu etcd URLs (not contacted)",
-			 conf->cluster->node, conf->cluster->prefix, conf->cluster->etcd.nurls);
+		problems += check_cluster(conf->cluster);
 	return failed || problems ? 1 : 0;
 }
 

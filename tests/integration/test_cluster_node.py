@@ -189,6 +189,10 @@ def check_options(t, etcd):
                       '--cluster-password-file', os.path.join(tmp, 'missing'))
         t.ok(rc == 1 and '--cluster-password-file' in err,
              'an unreadable password file stops start-up', 'rc %d: %s' % (rc, err))
+        rc, err = run('--cluster', etcd.url, '--node', 'n1', '--cluster-ca-file',
+                      os.path.join(tmp, 'no-ca.pem'))
+        t.ok(rc == 1 and '--cluster-ca-file' in err,
+             '--check-config finds an unreadable --cluster-ca-file', 'rc %d: %s' % (rc, err))
         pw = os.path.join(tmp, 'pw')
         with open(pw, 'w') as f:
             f.write('s3cret-word\n')
