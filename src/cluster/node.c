@@ -1293,8 +1293,11 @@ static void publish_cb(int err, const json_t *result, void *arg)
 	if (c->stopping)
 		return;
 	batch_end(c, !err && !stale);
-	if (stale)
+	if (stale) {
+		/* From a session before this one: its verdicts go under the new lease. */
+		publish_next(c);
 		return;
+	}
 	if (err == ETCD_EREQUEST) {
 		/* "requested lease not found": the lease ended before the keepalive said so. */
 		session_lost(c, "a vote was refused");
