@@ -163,8 +163,8 @@ typedef struct rvote {
 /* Another node known by name (cluster thread). */
 typedef struct peer {
 	char name[64];
-	bool used; /* the slot is taken */
-	bool live; /* its nodes/ key exists */
+	bool used;		      /* the slot is taken */
+	bool live;		      /* its nodes/ key exists */
 	int64_t revision, down_votes; /* from its record */
 } peer_t;
 
