@@ -31,9 +31,18 @@ typedef struct cluster cluster_t;
 /** Check a --node name: [a-z0-9-], 1-63 characters. */
 bool cluster_node_name_ok(const char *name);
 
-/** Start the thread (conf copied).  0 or a negative code (logged). */
+/**
+ * Start the thread (conf copied; the etcd settings, the password included, are kept only by
+ * the etcd client).  It makes conf->health a cluster node's loop (health_loop_set_cluster()):
+ * call it after health_loop_new() and before health_loop_start().  0 or a negative code
+ * (logged).
+ */
 int cluster_start(const cluster_conf_t *conf, cluster_t **out);
-/** Stop the thread, revoke the lease (best effort, bounded), free. NULL is a no-op. */
+/**
+ * Stop the thread, revoke the lease (best effort, at most a second), free.  NULL is a no-op.
+ * Stop the health loop first (health_loop_stop()): its verdicts come here until then; the
+ * loop may be freed only after this returns (votes go to it until then).
+ */
 void cluster_stop(cluster_t *c);
 
 /* For the metrics (any thread). */

@@ -17,6 +17,9 @@
 /* Upper bound of --threads. */
 #define SERVER_THREADS_MAX 256
 
+struct cluster_conf;
+struct db_cluster_settings;
+
 /* One --listen address: UDP and TCP on it. */
 typedef struct server_listen {
 	struct sockaddr_storage addr;
@@ -40,6 +43,13 @@ typedef struct server_conf {
 	const char *user;		/* drop privileges to this user after binding, or NULL */
 	const server_listen_t *metrics; /* --metrics: HTTP at this address, or NULL */
 	const query_conf_t *qconf;
+	/*
+	 * --cluster: the cluster thread's settings (its database, health loop and
+	 * callback are filled in at start-up), or NULL for a standalone node.
+	 */
+	const struct cluster_conf *cluster;
+	/* Recorded in the database for gslbctl; urls NULL removes them (standalone). */
+	const struct db_cluster_settings *cluster_settings;
 } server_conf_t;
 
 /**

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gslb/cluster.h"
 #include "gslb/core.h"
+#include "gslb/db_cluster.h"
 #include "gslb/paths.h"
 #include "gslb/query.h"
 #include "gslb/server.h"
@@ -20,6 +22,11 @@
 #define NSID_MAX 255	    /* bytes; RFC 5001 sets no limit, answers must still fit UDP */
 #define TXT_MAX 255	    /* one TXT character-string (RFC 1035 3.3) */
 #define LISTEN_MAX 64
+#define CLUSTER_URLS_MAX 16
+#define CLUSTER_LEASE_DEFAULT 10
+#define CLUSTER_LEASE_MIN 3 /* etcd's own minimum is about 1.5 election timeouts */
+#define CLUSTER_LEASE_MAX 3600
+#define PASSWORD_MAX 1024
 
 /* Everything the options set.  Strings are owned (freed by options_free()). */
 struct options {
@@ -42,6 +49,19 @@ struct options {
 	unsigned history_h;
 	int log_level;
 	bool check_config;
+	/* --cluster and its settings (gslbd(8) "Cluster") */
+	char *cluster_urls[CLUSTER_URLS_MAX];
+	size_t ncluster_urls;
+	bool cluster_from_argv; /* the first --cluster on the command line drops the file's */
+	char *node;
+	char *cluster_prefix;
+	unsigned cluster_lease;
+	char *cluster_ca_file;
+	char *cluster_cert;
+	char *cluster_key;
+	char *cluster_user;
+	char *cluster_password_file;
+	char *cluster_password; /* read from the file, never from argv */
 };
 
 enum {
@@ -58,6 +78,15 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CA_FILE,
 	OPT_HISTORY,
+	OPT_CLUSTER,
+	OPT_NODE,
+	OPT_CLUSTER_PREFIX,
+	OPT_CLUSTER_LEASE,
+	OPT_CLUSTER_CA_FILE,
+	OPT_CLUSTER_CERT,
+	OPT_CLUSTER_KEY,
+	OPT_CLUSTER_USER,
+	OPT_CLUSTER_PASSWORD_FILE,
 	OPT_CHECK_CONFIG,
 };
 
@@ -76,6 +105,15 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
 	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "cluster-prefix", required_argument, NULL, OPT_CLUSTER_PREFIX },
+	{ "cluster-lease", required_argument, NULL, OPT_CLUSTER_LEASE },
+	{ "cluster-ca-file", required_argument, NULL, OPT_CLUSTER_CA_FILE },
+	{ "cluster-cert", required_argument, NULL, OPT_CLUSTER_CERT },
+	{ "cluster-key", required_argument, NULL, OPT_CLUSTER_KEY },
+	{ "cluster-user", required_argument, NULL, OPT_CLUSTER_USER },
+	{ "cluster-password-file", required_argument, NULL, OPT_CLUSTER_PASSWORD_FILE },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -123,6 +161,20 @@ static void usage(FILE *f)
 		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
 		"                           (default: the system store)\n"
 		"      --history HOURS      hours of probe results kept, 1-%d (default: %d)\n"
+		"      --cluster URL[,URL...]\n"
+		"                           etcd client URLs (http:// or https://), repeatable:\n"
+		"                           the node mirrors the cluster's configuration and\n"
+		"                           shares its health verdicts (default: standalone)\n"
+		"      --node NAME          this node's name in the cluster, [a-z0-9-], 1-63\n"
+		"                           (default: the host name up to its first dot)\n"
+		"      --cluster-prefix PREFIX\n"
+		"                           the cluster's key prefix in etcd (default: /gslbd/)\n"
+		"      --cluster-lease S    seconds the node's votes outlive its last contact\n"
+		"                           with etcd, %d-%d (default: %d)\n"
+		"      --cluster-ca-file FILE, --cluster-cert FILE, --cluster-key FILE\n"
+		"                           TLS to etcd: CA, client certificate and key\n"
+		"      --cluster-user USER, --cluster-password-file FILE\n"
+		"                           etcd authentication; the password is read from FILE\n"
 		"      --check-config       load and validate the zones, the database, the\n"
 		"                           geo file and the CA file (as --user), print\n"
 		"                           problems, exit 0 if all is fine, else 1; binds\n"
@@ -138,7 +190,7 @@ static void usage(FILE *f)
 		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
 		"zone directory, the database or the geo file).  See gslbd(8).\n",
 		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
-		DEFAULT_HISTORY_H);
+		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT);
 }
 
 static void options_free(struct options *o)
@@ -150,6 +202,19 @@ static void options_free(struct options *o)
 	free(o->ca_file);
 	free(o->server_id);
 	free(o->server_version);
+	for (size_t i = 0; i < o->ncluster_urls; i++)
+		free(o->cluster_urls[i]);
+	free(o->node);
+	free(o->cluster_prefix);
+	free(o->cluster_ca_file);
+	free(o->cluster_cert);
+	free(o->cluster_key);
+	free(o->cluster_user);
+	free(o->cluster_password_file);
+	if (o->cluster_password) {
+		memset(o->cluster_password, 0, strlen(o->cluster_password));
+		free(o->cluster_password);
+	}
 }
 
 static void str_set(char **dst, const char *value)
@@ -170,6 +235,48 @@ static int number_parse(const char *s, unsigned long min, unsigned long max, uns
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* --cluster: a comma-separated list of http:// or https:// URLs, added to those given before. */
+static int cluster_urls_add(struct options *o, const char *value, const char *where, bool from_argv)
+{
+	if (from_argv && !o->cluster_from_argv) {
+		for (size_t i = 0; i < o->ncluster_urls; i++)
+			free(o->cluster_urls[i]);
+		o->ncluster_urls = 0;
+		o->cluster_from_argv = true;
+	}
+	char *list = gslb_strdup(value), *save = NULL;
+	int ret = 0;
+	for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		size_t scheme = strncmp(u, "http://", 7) == 0	 ? 7
+				: strncmp(u, "https://", 8) == 0 ? 8
+								 : 0;
+		if (!scheme || !u[scheme] || strpbrk(u, " \t")) {
+			fprintf(stderr, "gslbd: %s: '%s' is not an http:// or https:// URL\n",
+				where, u);
+			ret = -EINVAL;
+			break;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < o->ncluster_urls; i++)
+			dup |= strcmp(o->cluster_urls[i], u) == 0;
+		if (dup)
+			continue;
+		if (o->ncluster_urls == CLUSTER_URLS_MAX) {
+			fprintf(stderr, "gslbd: %s: at most %d etcd URLs\n", where,
+				CLUSTER_URLS_MAX);
+			ret = -EINVAL;
+			break;
+		}
+		o->cluster_urls[o->ncluster_urls++] = gslb_strdup(u);
+	}
+	if (ret == 0 && o->ncluster_urls == 0) {
+		fprintf(stderr, "gslbd: %s: no URL given\n", where);
+		ret = -EINVAL;
+	}
+	free(list);
+	return ret;
 }
 
 static int hexval(int c)
@@ -313,6 +420,51 @@ static int option_apply(struct options *o, int id, const char *value, const char
 				value, HISTORY_MAX_H);
 			return -EINVAL;
 		}
+		return 0;
+	case OPT_CLUSTER:
+		return cluster_urls_add(o, value, where, from_argv);
+	case OPT_NODE:
+		if (!cluster_node_name_ok(value)) {
+			fprintf(stderr,
+				"gslbd: %s: '%s' is not a node name (a-z, 0-9 and '-', 1-63 "
+				"characters)\n",
+				where, value);
+			return -EINVAL;
+		}
+		str_set(&o->node, value);
+		return 0;
+	case OPT_CLUSTER_PREFIX: {
+		size_t n = strlen(value);
+		if (n < 1 || value[0] != '/' || value[n - 1] != '/') {
+			fprintf(stderr, "gslbd: %s: '%s' must start and end with '/'\n", where,
+				value);
+			return -EINVAL;
+		}
+		str_set(&o->cluster_prefix, value);
+		return 0;
+	}
+	case OPT_CLUSTER_LEASE:
+		if (number_parse(value, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, &o->cluster_lease) <
+		    0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a number of seconds in %d-%d\n",
+				where, value, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_CLUSTER_CA_FILE:
+		str_set(&o->cluster_ca_file, value);
+		return 0;
+	case OPT_CLUSTER_CERT:
+		str_set(&o->cluster_cert, value);
+		return 0;
+	case OPT_CLUSTER_KEY:
+		str_set(&o->cluster_key, value);
+		return 0;
+	case OPT_CLUSTER_USER:
+		str_set(&o->cluster_user, value);
+		return 0;
+	case OPT_CLUSTER_PASSWORD_FILE:
+		str_set(&o->cluster_password_file, value);
 		return 0;
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
@@ -463,6 +615,106 @@ usage:
 	return -EINVAL;
 }
 
+/*
+ * The password of --cluster-password-file: the whole file but one trailing newline (CRLF
+ * too), read at start-up, before privileges are dropped, so the file may be root's alone.
+ */
+static int password_read(struct options *o)
+{
+	const char *path = o->cluster_password_file;
+	char buf[PASSWORD_MAX + 2];
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "gslbd: --cluster-password-file: cannot read %s: %s\n", path,
+			strerror(errno));
+		return -EINVAL;
+	}
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed || n > PASSWORD_MAX) {
+		fprintf(stderr, "gslbd: --cluster-password-file: %s: %s\n", path,
+			failed ? "cannot read it" : "longer than 1024 bytes");
+		memset(buf, 0, sizeof(buf));
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		fprintf(stderr, "gslbd: --cluster-password-file: %s: %s\n", path,
+			n ? "holds a NUL byte" : "is empty");
+		memset(buf, 0, sizeof(buf));
+		return -EINVAL;
+	}
+	o->cluster_password = gslb_strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
+/*
+ * The cluster options together: each needs --cluster, a certificate its key, a user a
+ * password; the node name defaults to the host name (lowercased, up to its first dot).
+ */
+static int cluster_options_check(struct options *o)
+{
+	const struct {
+		const char *name;
+		bool set;
+	} deps[] = {
+		{ "--node", o->node != NULL },
+		{ "--cluster-prefix", o->cluster_prefix != NULL },
+		{ "--cluster-lease", o->cluster_lease != 0 },
+		{ "--cluster-ca-file", o->cluster_ca_file != NULL },
+		{ "--cluster-cert", o->cluster_cert != NULL },
+		{ "--cluster-key", o->cluster_key != NULL },
+		{ "--cluster-user", o->cluster_user != NULL },
+		{ "--cluster-password-file", o->cluster_password_file != NULL },
+	};
+	if (!o->ncluster_urls) {
+		for (size_t i = 0; i < ARRAY_SIZE(deps); i++)
+			if (deps[i].set) {
+				fprintf(stderr, "gslbd: %s needs --cluster\n", deps[i].name);
+				return -EINVAL;
+			}
+		return 0;
+	}
+	if (!o->cluster_cert != !o->cluster_key) {
+		fprintf(stderr, "gslbd: --cluster-cert and --cluster-key go together\n");
+		return -EINVAL;
+	}
+	if (!o->cluster_user != !o->cluster_password_file) {
+		fprintf(stderr, "gslbd: --cluster-user and --cluster-password-file go together\n");
+		return -EINVAL;
+	}
+	if (!o->node) {
+		char host[256] = "";
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			host[0] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		for (char *p = host; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (!cluster_node_name_ok(host)) {
+			fprintf(stderr,
+				"gslbd: --node: the host name '%s' is not a node name (a-z, 0-9 "
+				"and "
+				"'-', 1-63 characters): give one with --node\n",
+				host);
+			return -EINVAL;
+		}
+		o->node = gslb_strdup(host);
+	}
+	if (!o->cluster_prefix)
+		o->cluster_prefix = gslb_strdup("/gslbd/");
+	if (!o->cluster_lease)
+		o->cluster_lease = CLUSTER_LEASE_DEFAULT;
+	if (o->cluster_password_file && password_read(o) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { .threads = 0,
@@ -473,6 +725,8 @@ int main(int argc, char **argv)
 
 	gslb_log_set_ident("gslbd");
 	if (options_parse(&o, argc, argv) < 0)
+		goto out;
+	if (cluster_options_check(&o) < 0)
 		goto out;
 	gslb_log_set_level(o.log_level);
 	if (!o.zones)
@@ -511,13 +765,52 @@ int main(int argc, char **argv)
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
 	};
+	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
+	char *urls = NULL;
+	size_t urls_len = 0;
+	for (size_t i = 0; i < o.ncluster_urls; i++)
+		urls_len += strlen(o.cluster_urls[i]) + 1;
+	if (o.ncluster_urls) {
+		urls = gslb_calloc(1, urls_len);
+		for (size_t i = 0; i < o.ncluster_urls; i++) {
+			if (i)
+				strcat(urls, ",");
+			strcat(urls, o.cluster_urls[i]);
+		}
+	}
+	cluster_conf_t cconf = {
+		.etcd = { .urls = o.cluster_urls,
+			  .nurls = o.ncluster_urls,
+			  .ca_file = o.cluster_ca_file,
+			  .cert_file = o.cluster_cert,
+			  .key_file = o.cluster_key,
+			  .user = o.cluster_user,
+			  .password = o.cluster_password },
+		.prefix = o.cluster_prefix,
+		.node = o.node,
+		.lease_s = o.cluster_lease,
+	};
+	db_cluster_settings_t csettings = {
+		.urls = urls,
+		.prefix = o.cluster_prefix,
+		.node = o.node,
+		.lease_s = o.cluster_lease,
+		.ca_file = o.cluster_ca_file,
+		.cert_file = o.cluster_cert,
+		.key_file = o.cluster_key,
+		.user = o.cluster_user,
+		.password_file = o.cluster_password_file,
+	};
+	conf.cluster = o.ncluster_urls ? &cconf : NULL;
+	conf.cluster_settings = &csettings;
 	if (o.check_config) {
 		status = server_check_config(&conf);
-		goto out;
+	} else {
+		status = server_run(&conf);
+		if (status == 0)
+			log_info("stopped");
 	}
-	status = server_run(&conf);
-	if (status == 0)
-		log_info("stopped");
+	free(urls);
 out:
 	options_free(&o);
 	return status;

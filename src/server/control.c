@@ -26,6 +26,9 @@
  *                    src/db): probes the targets and writes the health table
  *                    with atomic stores.  It never sees a snapshot: a health
  *                    change reaches the next query with no rebuild.
+ *   cluster thread   With --cluster (src/cluster/node.c): its own libuv loop
+ *                    and database connection; mirrors etcd into the database
+ *                    and wakes this loop (server_cluster_changed()) to read it.
  *
  * A snapshot's life (server_snap is the one pointer workers read):
  *
@@ -342,6 +345,21 @@ static void db_poll_cb(uv_timer_t *t)
 		server_snapshot_rebuild(ctl, SNAPSHOT_POOLS, NULL);
 }
 
+/* The cluster thread committed a configuration: read it now, as the poll would. */
+static void db_wake_cb(uv_async_t *a)
+{
+	db_poll_cb(&((control_t *)a->data)->db_poll);
+}
+
+void server_cluster_changed(void *arg)
+{
+	control_t *ctl = arg;
+	pthread_mutex_lock(&ctl->wake_mu);
+	if (ctl->wake_open)
+		uv_async_send(&ctl->db_wake);
+	pthread_mutex_unlock(&ctl->wake_mu);
+}
+
 static void zone_watch_cb(void *arg)
 {
 	reload(arg, "zone directory changed", true);
@@ -414,6 +432,11 @@ int server_control_start(control_t *ctl)
 	uv_timer_init(&ctl->loop, &ctl->db_poll);
 	ctl->db_poll.data = ctl;
 	uv_timer_start(&ctl->db_poll, db_poll_cb, DB_POLL_MS, DB_POLL_MS);
+	uv_async_init(&ctl->loop, &ctl->db_wake, db_wake_cb);
+	ctl->db_wake.data = ctl;
+	pthread_mutex_lock(&ctl->wake_mu);
+	ctl->wake_open = true;
+	pthread_mutex_unlock(&ctl->wake_mu);
 	ret = server_watch_start(&ctl->loop, conf->zones_dir, zone_watch_cb, ctl, &ctl->zone_watch);
 	if (ret < 0)
 		log_warn("cannot watch zone directory %s (%s): reload with SIGHUP", conf->zones_dir,
@@ -457,6 +480,11 @@ void server_control_stop(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
+	pthread_mutex_lock(&ctl->wake_mu);
+	if (ctl->wake_open)
+		uv_close((uv_handle_t *)&ctl->db_wake, NULL);
+	ctl->wake_open = false;
+	pthread_mutex_unlock(&ctl->wake_mu);
 	server_watch_close(ctl->zone_watch);
 	ctl->zone_watch = NULL;
 	uv_close((uv_handle_t *)&ctl->geo_debounce, NULL);

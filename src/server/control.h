@@ -4,9 +4,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "gslb/cluster.h"
 #include "gslb/db.h"
 #include "gslb/geo.h"
 #include "gslb/health.h"
@@ -42,6 +44,15 @@ typedef struct control {
 	char *geo_dir; /* dirname and basename of --geoip, owned */
 	char *geo_base;
 	bool stopping; /* SIGTERM or SIGINT came: the loop was stopped */
+	/*
+	 * The cluster thread's nudge after it changed the configuration: the
+	 * database is read at once rather than at the next poll.  wake_open says,
+	 * under wake_mu, whether the handle may be sent to (the cluster thread
+	 * outlives this loop by a few phases).
+	 */
+	uv_async_t db_wake;
+	pthread_mutex_t wake_mu;
+	bool wake_open;
 
 	/* What snapshots are built from (snapshot.c). */
 	gslb_snapshot_t *cur;
@@ -51,6 +62,7 @@ typedef struct control {
 	target_reg_t *targets;	 /* key -> health table index, owned */
 	uint64_t targets_digest; /* of the list last handed to probes */
 	geo_db_t *geo;		 /* --geoip, owned; every snapshot borrows it */
+	cluster_t *cluster;	 /* --cluster: the cluster thread, owned; else NULL */
 
 	/* The database (control.c). */
 	db_t *db;		/* the control thread's own connection */
@@ -88,6 +100,12 @@ int server_control_start(control_t *ctl);
 
 /** Close every handle of the loop and the loop itself.  Safe after a partial start. */
 void server_control_stop(control_t *ctl);
+
+/**
+ * cluster_conf_t.config_changed: the cluster thread committed a new
+ * configuration (any thread; never blocks on the control loop).
+ */
+void server_cluster_changed(void *arg);
 
 /**
  * The first read of the configuration, at start-up: PRAGMA data_version,

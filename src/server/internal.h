@@ -169,6 +169,7 @@ void server_worker_deinit(worker_t *w);
 /* ---- metrics (metrics.c: the counters and the text; http.c: the listener) ---- */
 
 struct health_loop;
+struct cluster;
 
 /*
  * What the metrics handler reads: pointers into the control loop's state,
@@ -181,6 +182,7 @@ typedef struct metrics_src {
 	struct health_loop *const *probes;
 	const uint64_t *reloads;	 /* reloads attempted after start-up */
 	const uint64_t *reload_failures; /* ... of which failed, wholly or in part */
+	struct cluster *const *cluster;	 /* --cluster: the cluster thread, else NULL */
 } metrics_src_t;
 
 typedef struct server_metrics server_metrics_t;

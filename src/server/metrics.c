@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gslb/cluster.h"
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/health.h"
@@ -412,6 +413,32 @@ static void health_render(FILE *f, const server_metrics_t *m)
 #undef LOAD
 }
 
+/* A cluster node's mirror and votes (README "Two or more nameservers"); nothing when standalone. */
+static void cluster_render(FILE *f, const server_metrics_t *m)
+{
+	cluster_t *c = m->src.cluster ? *m->src.cluster : NULL;
+	if (!c)
+		return;
+	cluster_stats_t st;
+	cluster_stats_get(c, &st);
+	put_single(f, "gslbd_cluster_connected", "gauge",
+		   "1 while this node reaches etcd, 0 while it answers from its last mirror.",
+		   st.connected);
+	put_single(f, "gslbd_cluster_applied_revision", "gauge",
+		   "The etcd revision this node's database has mirrored.",
+		   (uint64_t)(st.applied_rev > 0 ? st.applied_rev : 0));
+	put_single(f, "gslbd_cluster_nodes_live", "gauge",
+		   "Nodes of the cluster with a live lease, this one included.", st.nodes_live);
+	put_single(f, "gslbd_cluster_resyncs_total", "counter",
+		   "Full reads of the cluster's configuration (first start, compaction, another "
+		   "etcd, a long cut).",
+		   st.resyncs);
+	put_single(f, "gslbd_cluster_events_applied_total", "counter",
+		   "etcd changes applied to the database from the watch.", st.events_applied);
+	put_single(f, "gslbd_cluster_votes_published_total", "counter",
+		   "This node's health verdicts written to etcd.", st.votes_published);
+}
+
 char *server_metrics_render(server_metrics_t *m, size_t *len)
 {
 	char *text = NULL;
@@ -426,6 +453,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	queries_render(f, m);
 	pools_render(f, m);
 	health_render(f, m);
+	cluster_render(f, m);
 	put_head(f, "gslbd_reloads_total", "counter",
 		 "Reloads after start-up: zone directory, database configuration, geo file.");
 	fprintf(f, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);

@@ -18,8 +18,10 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "gslb/cluster.h"
 #include "gslb/core.h"
 #include "gslb/db.h"
+#include "gslb/db_cluster.h"
 #include "gslb/lb.h"
 #include "gslb/targets.h"
 #include "gslb/zone.h"
@@ -199,6 +201,30 @@ static int geo_open(const char *path, geo_db_t **geo)
 	return ret;
 }
 
+/*
+ * --check-config for --cluster: etcd is not contacted (it may be down while the node is fine),
+ * but the TLS files libcurl reads, as --user, at each connection must be readable.
+ */
+static unsigned check_cluster(const cluster_conf_t *cc)
+{
+	const struct {
+		const char *option, *path;
+	} files[] = {
+		{ "--cluster-ca-file", cc->etcd.ca_file },
+		{ "--cluster-cert", cc->etcd.cert_file },
+		{ "--cluster-key", cc->etcd.key_file },
+	};
+	unsigned problems = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i].path && access(files[i].path, R_OK) < 0) {
+			log_err("%s %s: %s", files[i].option, files[i].path, strerror(errno));
+			problems++;
+		}
+	log_info("check-config: cluster node %s, prefix %s, %zu etcd URLs (not contacted)",
+		 cc->node, cc->prefix, cc->etcd.nurls);
+	return problems;
+}
+
 int server_check_config(const server_conf_t *conf)
 {
 	const char *zones_dir = conf->zones_dir, *db_path = conf->db_path, *geoip = conf->geoip;
@@ -232,6 +258,8 @@ int server_check_config(const server_conf_t *conf)
 	}
 	if (health_ca_check(conf->ca_file) < 0)
 		problems++;
+	if (conf->cluster)
+		problems += check_cluster(conf->cluster);
 	return failed || problems ? 1 : 0;
 }
 
@@ -312,7 +340,8 @@ static int metrics_bind(control_t *ctl)
 			      .cur = &ctl->cur,
 			      .probes = &ctl->probes,
 			      .reloads = &ctl->reloads,
-			      .reload_failures = &ctl->reload_failures };
+			      .reload_failures = &ctl->reload_failures,
+			      .cluster = &ctl->cluster };
 	ctl->metrics = server_metrics_new(&src);
 	return 0;
 }
@@ -330,6 +359,30 @@ static void metrics_close(control_t *ctl)
 static int privileges_drop(control_t *ctl)
 {
 	return ctl->conf->user ? user_become(ctl->conf->user) : 0;
+}
+
+/*
+ * gslbctl on this database sends its changes to etcd when the settings of
+ * --cluster are recorded there (never a password: the file's path); a node
+ * started without --cluster removes them and is standalone again.
+ */
+static int cluster_settings_record(control_t *ctl)
+{
+	const db_cluster_settings_t *s = ctl->conf->cluster_settings;
+	db_cluster_settings_t none = { 0 };
+	if (!s || !ctl->conf->cluster)
+		s = &none;
+	int ret = db_begin_write(ctl->db);
+	if (ret == 0)
+		ret = db_cluster_settings_put(ctl->db, s);
+	if (ret == 0)
+		ret = db_commit(ctl->db);
+	if (ret < 0) {
+		db_rollback(ctl->db);
+		log_err("database %s: cannot record the cluster settings: %s", ctl->conf->db_path,
+			gslb_strerror(ret));
+	}
+	return ret;
 }
 
 /*
@@ -356,7 +409,10 @@ static int database_open(control_t *ctl)
 		return ret;
 	}
 	/* On failure db_migrate() has logged why, with the file's name. */
-	return server_schema_update(ctl->db, path, true);
+	ret = server_schema_update(ctl->db, path, true);
+	if (ret < 0)
+		return ret;
+	return cluster_settings_record(ctl);
 }
 
 static void database_close(control_t *ctl)
@@ -387,6 +443,21 @@ static int health_start(control_t *ctl)
 	ctl->probes = health_loop_new(ctl->health, conf->db_path, conf->ca_file, conf->history_h);
 	if (!ctl->probes)
 		return -EIO; /* health_loop_new() has logged why */
+	if (conf->cluster) {
+		/*
+		 * The cluster thread makes the health loop a cluster node's before
+		 * the loop starts; it serves nothing itself: answers come from the
+		 * database at once, whether etcd answers or not.
+		 */
+		cluster_conf_t cc = *conf->cluster;
+		cc.db_path = conf->db_path;
+		cc.health = ctl->probes;
+		cc.config_changed = server_cluster_changed;
+		cc.arg = ctl;
+		int ret = cluster_start(&cc, &ctl->cluster);
+		if (ret < 0)
+			return ret; /* cluster_start() has logged why */
+	}
 	int ret = health_loop_start(ctl->probes);
 	if (ret < 0)
 		log_err("cannot start the health checks: %s", gslb_strerror(ret));
@@ -395,8 +466,17 @@ static int health_start(control_t *ctl)
 
 static void health_stop(control_t *ctl)
 {
-	if (ctl->probes) {
+	/*
+	 * The health loop stops first, so no verdict goes to a cluster thread
+	 * that is gone; then the cluster thread, which revokes the node's lease
+	 * (its votes vanish from the other nodes at once) and may still hand votes
+	 * to the stopped loop; then the loop is freed.
+	 */
+	if (ctl->probes)
 		health_loop_stop(ctl->probes); /* flushes the probe results still queued */
+	cluster_stop(ctl->cluster);
+	ctl->cluster = NULL;
+	if (ctl->probes) {
 		health_loop_free(ctl->probes);
 		ctl->probes = NULL;
 	}
@@ -563,7 +643,7 @@ static void serving_log(const control_t *ctl)
 
 int server_run(const server_conf_t *conf)
 {
-	control_t ctl = { .conf = conf, .metrics_fd = -1 };
+	control_t ctl = { .conf = conf, .metrics_fd = -1, .wake_mu = PTHREAD_MUTEX_INITIALIZER };
 	size_t started = 0;
 	int ret = 0, status = 1;
 
