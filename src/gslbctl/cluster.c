@@ -674,7 +674,8 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	db_journal_entry_t *je = NULL;
 	etcd_op_t *ops = NULL;
 	char **keys = NULL, **vals = NULL, *pools_key = NULL, *pools_end = NULL, *meta_key = NULL;
-	size_t nje = 0, nops = 0, nstr = 0, sent = 0;
+	etcd_kv_t *old = NULL;
+	size_t nje = 0, nops = 0, nstr = 0, sent = 0, msent = 0, nold = 0;
 	char why[1024];
 	int ret, has;
 
@@ -708,15 +709,37 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 		goto out;
 	}
 
-	/* Owned texts of the operations: a key and a value per pool and per journal entry. */
-	size_t cap = cfg->npools + nje + 2;
+	/*
+	 * --replace deletes the pools this configuration lacks and puts the others over what is
+	 * there: the same result as emptying the prefix first, without a moment in which the
+	 * nodes mirror no pool at all.  (etcd also refuses a transaction that deletes a range
+	 * and puts a key inside it.)
+	 */
+	if (replace) {
+		json_t *res = NULL;
+		etcd_header_t h;
+		bool more;
+		ret = call(&k, "/v3/kv/range",
+			   etcd_range_body(pools_key, pools_end, 0, 0, true, false), &res);
+		if (!ret)
+			ret = etcd_parse_range(res, &h, &old, &nold, &more);
+		json_decref(res);
+		if (ret) {
+			ret = etcd_fail(c, &k, ret);
+			goto out;
+		}
+	}
+	/* The operations and the texts they point to, owned here. */
+	size_t cap = nold + 1 + cfg->npools + nje;
 	ops = gslb_calloc(cap, sizeof(*ops));
 	keys = gslb_calloc(cap, sizeof(*keys));
 	vals = gslb_calloc(cap, sizeof(*vals));
+	for (size_t i = 0; i < nold; i++)
+		if (!db_config_pool(cfg, old[i].key + strlen(pools_key))) {
+			ops[nops].is_delete = true;
+			ops[nops++].key = old[i].key;
+		}
 	if (replace) {
-		ops[nops].is_delete = true;
-		ops[nops].key = pools_key;
-		ops[nops++].range_end = pools_end;
 		ops[nops].is_delete = true;
 		ops[nops++].key = meta_key;
 	}
@@ -741,20 +764,22 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 		ops[nops].value = vals[nstr];
 		ops[nops++].value_len = strlen(vals[nstr]);
 	}
-	/* The last: a prefix with meta is a whole configuration (README). */
+	/* Last and alone: a prefix with meta holds a whole configuration (README). */
 	static const char meta[] = "{\"schema\":1}";
-	ops[nops].key = meta_key;
-	ops[nops].value = meta;
-	ops[nops++].value_len = sizeof(meta) - 1;
+	etcd_op_t meta_op = { .key = meta_key, .value = meta, .value_len = sizeof(meta) - 1 };
 
-	if ((ret = send_batches(&k, ops, nops, &sent))) {
+	if ((ret = send_batches(&k, ops, nops, &sent)) == 0) {
+		ret = send_batches(&k, &meta_op, 1, &msent);
+		sent += msent;
+	}
+	if (ret) {
 		if (!sent) {
 			ret = etcd_fail(c, &k, ret);
 		} else {
 			ret = ctl_fail(c,
 				       "%s; %zu of %zu operations were written, the prefix is "
 				       "incomplete (run gslbctl cluster import --replace again)",
-				       etcd_why(&k, ret, why, sizeof(why)), sent, nops);
+				       etcd_why(&k, ret, why, sizeof(why)), sent, nops + 1);
 		}
 		goto out;
 	}
@@ -772,6 +797,7 @@ out:
 	free(pools_key);
 	free(pools_end);
 	free(meta_key);
+	etcd_kvs_free(old, nold);
 	db_journal_free(je, nje);
 	db_config_free(cfg);
 	conn_close(&k);

@@ -116,6 +116,11 @@ class Ctl:
         for name, value in (('urls', url), ('prefix', PREFIX), ('node', node), ('lease', '10')):
             self.sql('INSERT INTO cluster_setting(name, value) VALUES(?, ?)', name, value)
 
+    def mirrored(self, rev):
+        """The revision gslbd would record as mirrored."""
+        self.sql('INSERT OR REPLACE INTO cluster_state(id, cluster_id, applied_rev, connected, '
+                 'changed) VALUES(1, 0, ?, 0, 0)', rev)
+
     def local(self):
         """Everything a change could write locally."""
         return (self.ok('export'), self.ok('log', '--limit', '1000000'),
@@ -215,9 +220,8 @@ def change(t, c, e):
     # The local mirror catching up ends the wait.
     def mirror():
         time.sleep(1)
-        kv, r = e.get(PREFIX)
-        c.sql('UPDATE cluster_state SET applied_rev = ?', r + 1)
-        c.sql('INSERT OR IGNORE INTO cluster_state(id, applied_rev) VALUES(1, ?)', r + 1)
+        r = e.get(PREFIX)[1]
+        c.mirrored(r + 1)
     th = threading.Thread(target=mirror)
     th.start()
     t0 = time.monotonic()
@@ -324,7 +328,7 @@ def status(t, c, e):
          out + err)
 
     dead = 'http://127.0.0.1:%d' % g.free_port(False)
-    c.sql('UPDATE cluster_state SET applied_rev = 42')
+    c.mirrored(42)
     rc, out, err = c.run('--json', '--cluster', dead, 'cluster', 'status')
     st = json.loads(out) if rc == 0 else {}
     t.ok(rc == 0 and st.get('connected') is False and st.get('revision') == 42,
