@@ -208,6 +208,18 @@ static int etcd_fail(ctl_t *c, const conn_t *k, int err)
 	return ctl_fail(c, "%s; nothing was changed", etcd_why(k, err, why, sizeof(why)));
 }
 
+/*
+ * Whether a failed write may still have been committed: etcd, or the wait for its answer, timed
+ * out after the request went out (etcd's API guarantees leave such an outcome unknown).  A
+ * refused connection, or a member without a leader, is a write that was not made.
+ */
+static bool outcome_unknown(const conn_t *k)
+{
+	const char *e = k->etcd ? etcd_sync_error(k->etcd) : NULL;
+	return e && (strstr(e, "Operation timed out") || strstr(e, "request timed out") ||
+		     strstr(e, "deadline exceeded"));
+}
+
 /* One etcd call; the body is taken.  0 or an ETCD_* / negative code. */
 static int call(conn_t *k, const char *path, json_t *body, json_t **result)
 {
@@ -461,6 +473,15 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 	ret = call(k, "/v3/kv/txn", etcd_txn_body(cmp, ch->n, ops, nops), &res);
 	if (!ret)
 		ret = etcd_parse_txn(res, &h, &ok);
+	if (ret && ret != ETCD_ETOOBIG && outcome_unknown(k)) {
+		char why[1024];
+		*status = ctl_fail(
+			c,
+			"%s; the change may or may not have been made (gslbctl log shows "
+			"it once this node has mirrored it)",
+			etcd_why(k, ret, why, sizeof(why)));
+		goto out;
+	}
 	if (ret) {
 		*status = etcd_fail(c, k, ret);
 		goto out;

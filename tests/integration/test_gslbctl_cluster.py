@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -257,6 +258,19 @@ def unreachable(t, c, e):
          'etcd unreachable: exit 1 with one line naming it', err)
     t.eq(c.local(), before, '... nothing written locally')
     t.eq(e.get(PREFIX, prefix=True)[1], rev, '... nor in etcd')
+
+    # A member that takes the request and never answers: whether it was made is not known.
+    os.kill(e.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        rc, out, err = c.run('--no-wait', 'member', 'add', P, 'm9', '--address', '192.0.2.9')
+        took = time.monotonic() - t0
+    finally:
+        os.kill(e.proc.pid, signal.SIGCONT)
+    t.ok(rc == 1 and 'timed out' in err and 'may or may not have been made' in err and
+         one_line(err) and took < 10, 'etcd not answering: exit 1 after %.1f s, the outcome is '
+         'unknown, one line' % took, err)
+    t.eq(c.local(), before, '... nothing written locally')
 
 
 def too_big(t, c, e, tmp):
