@@ -69,8 +69,9 @@ class Etcd:
             self.log.close()
 
     def ctl(self, *args):
-        p = subprocess.run([ETCDCTL, '--endpoints', self.url] + list(args), capture_output=True,
-                           text=True, timeout=20)
+        auth = ['--user', self.user] if getattr(self, 'user', None) else []
+        p = subprocess.run([ETCDCTL, '--endpoints', self.url] + auth + list(args),
+                           capture_output=True, text=True, timeout=20)
         if p.returncode != 0:
             raise RuntimeError('etcdctl %s: %s' % (' '.join(args), p.stderr))
         return p.stdout
@@ -382,6 +383,35 @@ def votes_and_log(t, c, tmp):
     t.eq(e.get('node'), 'n2', 'log --json: node')
 
 
+def auth(t, c, e, tmp):
+    """etcd with authentication: the password comes from the recorded file, never shown."""
+    secret = 'S3cret-%d' % os.getpid()
+    e.ctl('user', 'add', 'root', '--new-user-password=' + secret)
+    e.ctl('user', 'grant-role', 'root', 'root')
+    e.ctl('auth', 'enable')
+    e.user = 'root:' + secret
+    pw = os.path.join(tmp, 'password')
+    with open(pw, 'w') as f:
+        f.write(secret + '\n')
+    c.record(e.url)
+    c.sql("INSERT INTO cluster_setting(name, value) VALUES('user', 'root')")
+    c.sql("INSERT INTO cluster_setting(name, value) VALUES('password_file', ?)", pw)
+    rc, out, err = c.run('--no-wait', 'member', 'add', P, 'auth1', '--address', '192.0.2.77')
+    t.ok(rc == 0, 'etcd with authentication: the change is made (password file, newline cut)',
+         out + err)
+    kvs = e.get(PREFIX + 'pools/' + P)[0]
+    t.ok('auth1' in kvs.get(PREFIX + 'pools/' + P, ('',))[0], '... it is in etcd')
+    with open(pw, 'w') as f:
+        f.write('wrong-' + secret + '\n')
+    rc, out, err = c.run('--no-wait', 'member', 'add', P, 'auth2', '--address', '192.0.2.78')
+    t.ok(rc == 1 and one_line(err) and 'nothing was changed' in err and secret not in out + err,
+         'a wrong password: exit 1, one line, the password not in it', err)
+    os.unlink(pw)
+    rc, out, err = c.run('--no-wait', 'member', 'add', P, 'auth2', '--address', '192.0.2.78')
+    t.ok(rc == 1 and one_line(err) and pw in err, 'the password file missing: exit 1 naming it',
+         err)
+
+
 def main(t):
     if not (os.access(ETCD, os.X_OK) and os.access(ETCDCTL, os.X_OK)):
         g.skip_all('etcd and etcdctl are not installed')
@@ -397,7 +427,8 @@ def main(t):
         c.ok('member', 'add', 'other.example.com.', 'a', '--address', '192.0.2.50')
         steps = [(options, (t, c, e)), (import_, (t, c, e)), (c.record, (e.url,)),
                  (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)),
-                 (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp))]
+                 (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
+                 (auth, (t, c, e, tmp))]
         for step, args in steps:
             # One part failing leaves the others to run: each says what it found.
             try:
