@@ -251,29 +251,13 @@ static int64_t json_int64(const json_t *o, const char *name)
 
 /* ---- a pool as etcd holds it ---- */
 
-/* The pool's value in etcd: the object gslbctl export writes for it (malloc'd). */
+/*
+ * The pool's value in etcd: the object gslbctl export writes for it, compact, always the same
+ * bytes for the same pool, so comparing two values compares the pools (malloc'd).
+ */
 static char *pool_value(const db_pool_t *p)
 {
-	char *text;
-	size_t len;
-	jw_t w;
-	FILE *f = ctl_mem_open(&text, &len);
-	jw_init(&w, f);
-	cfg_pool_json(&w, p);
-	ctl_mem_close(f);
-	return text;
-}
-
-/*
- * A pool from etcd's value for key into *out (caller frees with db_config_free()); 0 or -1 with
- * why set.
- */
-static int pool_parse(const etcd_kv_t *kv, db_config_t **out, char *why, size_t whylen)
-{
-	(void)kv;
-	*out = NULL;
-	snprintf(why, whylen, "cannot read pools yet");
-	return -1;
+	return cfg_pool_to_json(p, NULL);
 }
 
 /* ---- a change ---- */
@@ -412,9 +396,9 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 		*status = ctl_db_fail(c, ret);
 		goto out;
 	}
-	f = ctl_mem_open(&sum, &len);
+	f = cfg_mem_open(&sum, &len);
 	ret = edit(c, before, arg, f);
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	if (ret < 0)
 		ret = ctl_db_fail(c, ret);
 	if (ret) {
@@ -517,7 +501,7 @@ static int refresh(ctl_t *c, conn_t *k, const changes_t *ch)
 	etcd_kv_t **kvs = gslb_calloc(ch->n ? ch->n : 1, sizeof(*kvs));
 	size_t *nkvs = gslb_calloc(ch->n ? ch->n : 1, sizeof(*nkvs));
 	int64_t at = 0;
-	char why[512];
+	char why[CFG_ERR_MAX];
 	int ret = 0, status = CTL_OK;
 
 	for (size_t i = 0; i < ch->n; i++) {
@@ -540,16 +524,14 @@ static int refresh(ctl_t *c, conn_t *k, const changes_t *ch)
 		goto fail;
 	for (size_t i = 0; i < ch->n; i++) {
 		const change_t *x = &ch->v[i];
-		db_config_t *one = NULL;
+		db_pool_t p;
 		if (!nkvs[i]) {
 			ret = db_cluster_pool_delete(c->db, x->key, x->pool, at);
-		} else if (pool_parse(&kvs[i][0], &one, why, sizeof(why)) == 0 &&
-			   one->npools == 1) {
-			ret = db_cluster_pool_put(c->db, x->key, kvs[i][0].mod_revision,
-						  &one->pools[0]);
-			db_config_free(one);
+		} else if (cfg_pool_from_json(kvs[i][0].value, kvs[i][0].value_len, &p, why,
+					      sizeof(why)) == 0) {
+			ret = db_cluster_pool_put(c->db, x->key, kvs[i][0].mod_revision, &p);
+			cfg_pool_clear(&p);
 		} else {
-			db_config_free(one);
 			db_rollback(c->db);
 			status = ctl_fail(c, "etcd key %s: %s; nothing was changed", x->key, why);
 			goto out;
@@ -616,10 +598,10 @@ int ctl_cluster_change(ctl_t *c, ctl_edit_cb edit, void *arg)
 	if (tr == TRY_CONFLICT) {
 		char *names;
 		size_t len;
-		FILE *f = ctl_mem_open(&names, &len);
+		FILE *f = cfg_mem_open(&names, &len);
 		for (size_t i = 0; i < ch.n; i++)
 			fprintf(f, "%s%s", i ? ", " : "", ch.v[i].pool);
-		ctl_mem_close(f);
+		cfg_mem_close(f);
 		status = ctl_fail(c,
 				  "another writer kept changing %s at the same time (%d tries); "
 				  "nothing was changed",
