@@ -383,6 +383,58 @@ def votes_and_log(t, c, tmp):
     t.eq(e.get('node'), 'n2', 'log --json: node')
 
 
+def with_gslbd(t, e):
+    """One real gslbd --cluster: gslbctl on its database waits for it, sees its votes and state."""
+    p = subprocess.run([g.GSLBD, '--help'], capture_output=True, text=True, timeout=10)
+    if '--cluster' not in p.stdout + p.stderr:
+        t.skip('gslbctl with a running gslbd --cluster', 'this gslbd has no --cluster')
+        return
+    prefix = '/gnode/'
+    n = g.Gslbd(identity=False, extra_args=['--cluster', e.url, '--node', 'gn1',
+                                            '--cluster-prefix', prefix, '--cluster-lease', '3'])
+    n.start()
+    try:
+        c = Ctl(os.path.join(n.tmp, 'gslb.db'))
+        live = g.wait_for(lambda: e.get(prefix + 'nodes/gn1')[0], 10)
+        t.ok(live, 'gslbd registered its node in etcd')
+        t0 = time.monotonic()
+        name = 'cl.example.test.'
+        rc1, _, err1 = c.run('pool', 'add', name)
+        rc, out, err = c.run('member', 'add', name, 'a', '--address', '192.0.2.10')
+        took = time.monotonic() - t0
+        t.ok(rc1 == rc == 0 and err1 == err == '' and took < 4,
+             'changes on a node with gslbd: exit 0, quiet, mirrored within the wait (%.2f s)'
+             % took, err1 + err)
+        shown = json.loads(c.run('--json', 'pool', 'show', name)[1] or '{}')
+        t.eq([m['name'] for m in shown.get('members', [])], ['a'],
+             'when gslbctl returns, the local mirror has the change')
+        r = g.exchange(g.make_query(name, 'A'), n.addr4, 'udp', timeout=1)
+        t.eq(sorted(rr.address for rrs in r.msg.answer for rr in rrs) if r.msg else None,
+             ['192.0.2.10'], 'gslbd answers the change')
+        log = c.ok('log', '--limit', '1')
+        t.ok(' on gn1 gslbctl ' in log, 'log: the change was made on gn1', log)
+
+        st = json.loads(c.run('--json', 'cluster', 'status')[1] or '{}')
+        gn1 = [x for x in st.get('nodes', []) if x['name'] == 'gn1']
+        t.ok(st.get('connected') is True and gn1 and gn1[0]['live'] is True,
+             'cluster status on the node: connected, gn1 live', st)
+
+        closed = g.free_port(False)
+        c.ok('check', 'set', name, '--type', 'tcp', '--port', str(closed), '--interval', '1',
+             '--rise', '1', '--fall', '1')
+
+        def votes():
+            rc, out, err = c.run('--json', 'status', '--zones', n.zones_dir)
+            if rc:
+                return None
+            addr = json.loads(out)['pools'][0]['members'][0]['addresses'][0]
+            return addr.get('votes') == {'gn1': 'down'} and addr
+        t.ok(g.wait_for(votes, 10, 0.2), 'status shows gslbd\'s own vote on the address')
+    finally:
+        n.stop()
+        n.cleanup()
+
+
 def auth(t, c, e, tmp):
     """etcd with authentication: the password comes from the recorded file, never shown."""
     secret = 'S3cret-%d' % os.getpid()
@@ -428,7 +480,7 @@ def main(t):
         steps = [(options, (t, c, e)), (import_, (t, c, e)), (c.record, (e.url,)),
                  (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)),
                  (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
-                 (auth, (t, c, e, tmp))]
+                 (with_gslbd, (t, e)), (auth, (t, c, e, tmp))]
         for step, args in steps:
             # One part failing leaves the others to run: each says what it found.
             try:
