@@ -405,6 +405,9 @@ def with_gslbd(t, e):
         t.ok(rc1 == rc == 0 and err1 == err == '' and took < 4,
              'changes on a node with gslbd: exit 0, quiet, mirrored within the wait (%.2f s)'
              % took, err1 + err)
+        kv = e.get(prefix + 'pools/' + name)[0].get(prefix + 'pools/' + name, ('{}',))[0]
+        t.eq([m['name'] for m in json.loads(kv).get('members', [])], ['a'],
+             'the changes went through etcd')
         shown = json.loads(c.run('--json', 'pool', 'show', name)[1] or '{}')
         t.eq([m['name'] for m in shown.get('members', [])], ['a'],
              'when gslbctl returns, the local mirror has the change')
@@ -464,6 +467,23 @@ def auth(t, c, e, tmp):
          err)
 
 
+def etcd_down(t, c, e):
+    """etcd stopped: cluster status still exits 0 from the mirror; a change exits 1."""
+    c.record(e.url)
+    c.mirrored(77)
+    e.stop()
+    rc, out, err = c.run('--json', 'cluster', 'status')
+    st = json.loads(out) if rc == 0 else {}
+    t.ok(rc == 0 and st.get('connected') is False and st.get('revision') == 77 and
+         isinstance(st.get('nodes'), list), 'etcd stopped: cluster status exits 0, not connected, '
+         'the mirrored revision', out + err)
+    before = c.local()
+    rc, out, err = c.run('member', 'add', P, 'down1', '--address', '192.0.2.111')
+    t.ok(rc == 1 and one_line(err) and 'nothing was changed' in err,
+         'etcd stopped: a change exits 1, one line', err)
+    t.eq(c.local(), before, '... nothing written locally')
+
+
 def main(t):
     if not (os.access(ETCD, os.X_OK) and os.access(ETCDCTL, os.X_OK)):
         g.skip_all('etcd and etcdctl are not installed')
@@ -480,7 +500,8 @@ def main(t):
         steps = [(options, (t, c, e)), (import_, (t, c, e)), (c.record, (e.url,)),
                  (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)),
                  (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
-                 (with_gslbd, (t, e)), (auth, (t, c, e, tmp))]
+                 (with_gslbd, (t, e)), (auth, (t, c, e, tmp)),
+                 (etcd_down, (t, c, e))]
         for step, args in steps:
             # One part failing leaves the others to run: each says what it found.
             try:
