@@ -264,11 +264,11 @@ static char *pool_value(const db_pool_t *p)
 
 /* One pool a change touches. */
 typedef struct change {
-	const char *pool; /* borrowed from the configuration before or after */
-	char *key;	  /* P pools/NAME */
-	char *value;	  /* the pool's JSON after the change, NULL when it is deleted */
-	bool existed;	  /* the pool was in the mirror before the change */
-	int64_t rev;	  /* the key's mod_revision in the mirror, 0 when none */
+	char *pool;   /* its name */
+	char *key;    /* P pools/NAME */
+	char *value;  /* the pool's JSON after the change, NULL when it is deleted */
+	bool existed; /* the pool was in the mirror before the change */
+	int64_t rev;  /* the key's mod_revision in the mirror, 0 when none */
 } change_t;
 
 typedef struct changes {
@@ -279,6 +279,7 @@ typedef struct changes {
 static void changes_clear(changes_t *ch)
 {
 	for (size_t i = 0; i < ch->n; i++) {
+		free(ch->v[i].pool);
 		free(ch->v[i].key);
 		free(ch->v[i].value);
 	}
@@ -291,7 +292,7 @@ static void changes_add(changes_t *ch, const conn_t *k, const char *pool, char *
 {
 	ch->v = gslb_realloc(ch->v, (ch->n + 1) * sizeof(*ch->v));
 	change_t *x = &ch->v[ch->n++];
-	x->pool = pool;
+	x->pool = gslb_strdup(pool);
 	x->key = key_of(k->prefix, "pools/", pool);
 	x->value = value;
 	x->existed = existed;
