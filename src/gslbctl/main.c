@@ -426,19 +426,16 @@ void ctl_help(const char *cmd)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gslbctl [--db FILE] [--json] [--cluster URL[,URL...]] [--cluster-prefix "
-		"P]\n"
-		"               [--no-wait] COMMAND ...\n\n"
+		"usage: gslbctl [--db FILE] [--json] [--cluster URL[,URL...]]\n"
+		"               [--cluster-prefix PREFIX] [--no-wait] COMMAND ...\n\n"
 		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
 		"explain, log and cluster status.\n"
-		"On a cluster node (gslbd --cluster recorded its settings in the database) a "
-		"change\n"
-		"goes to etcd as one transaction, and gslbctl waits up to 5 s for the local gslbd "
-		"to\n"
-		"mirror it.  --cluster: etcd URLs instead of the recorded ones; --cluster-prefix:\n"
-		"the key prefix when none is recorded (default /gslbd/); --no-wait: do not "
-		"wait.\n\n"
+		"On a cluster node (gslbd --cluster recorded its settings in the database), a\n"
+		"change goes to etcd as one transaction, and gslbctl waits up to 5 s for the\n"
+		"local gslbd to mirror it.  --cluster: etcd URLs instead of the recorded ones;\n"
+		"--cluster-prefix: the key prefix instead of the recorded one (default /gslbd/);\n"
+		"--no-wait: do not wait.\n\n"
 		"commands:\n",
 		GSLB_DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
