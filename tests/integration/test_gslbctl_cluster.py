@@ -249,6 +249,22 @@ def change(t, c, e):
     t.eq(json.loads(kvs.get(PREFIX + 'pools/new.example.com.', ('{}',))[0]).get('ttl'), 7,
          'the new pool\'s ttl')
 
+    # apply whose first try meets a newer pool in etcd (no gslbd mirrors here): its edit runs
+    # again, and the lines are printed once.
+    doc = {'version': 1, 'pools': [json.loads(c.ok('--json', 'pool', 'show', P))]}
+    doc['pools'][0]['members'].append({'name': 'ap1', 'addresses': ['192.0.2.61']})
+    path = c.db + '.apply.json'
+    with open(path, 'w') as f:
+        json.dump(doc, f)
+    c.ok('--no-wait', 'member', 'add', P, 'm5', '--address', '192.0.2.5')
+    rc, out, err = c.run('--no-wait', 'apply', path)
+    t.ok(rc == 0 and out == '+ member %s/ap1\n' % P and err == '',
+         'apply retried after a conflict: its lines printed once', out + err)
+    kvs = e.get(PREFIX + 'pools/' + P)[0]
+    names = [m['name'] for m in json.loads(kvs.get(PREFIX + 'pools/' + P, ('{"members":[]}',))[0])
+             ['members']]
+    t.ok('ap1' in names and 'm5' in names, '... on top of the other change', names)
+
 
 def unreachable(t, c, e):
     """etcd out of reach: exit 1, one line, nothing written anywhere."""
