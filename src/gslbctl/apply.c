@@ -23,7 +23,8 @@ typedef struct plan {
 	ctl_t *c;
 	db_config_t *want; /* owned */
 	bool prune;
-	FILE *out; /* the change lines, printed and handed to ctl_change_run() */
+	FILE *out;   /* the change lines, printed and handed to ctl_change_run() */
+	char *lines; /* what the last run of the edit wrote to out, printed once it is done */
 	int changes;
 	int err; /* first database error */
 } plan_t;
@@ -88,19 +89,25 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 	sync_check(pl, want->name, NULL, cur ? cur->check : NULL, want->check);
 }
 
-/* Delete what the file lacks (with --prune), then add and update what it has; print the lines. */
+/*
+ * Delete what the file lacks (with --prune), then add and update what it has; keep the lines.
+ * On a cluster node the edit runs again when another writer changed the same pools first, so
+ * each run starts anew and cmd_apply() prints the lines of the last one.
+ */
 static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, FILE *sum)
 {
 	plan_t *pl = arg;
 	const db_config_t *want = pl->want;
-	char *lines;
 	size_t len;
 
+	pl->changes = 0;
+	pl->err = 0;
+	free(pl->lines);
 	/*
 	 * The lines go to a text of their own first: apply prints them as well
 	 * as handing them over, and sum is a stream that cannot be read back.
 	 */
-	pl->out = cfg_mem_open(&lines, &len);
+	pl->out = cfg_mem_open(&pl->lines, &len);
 	for (size_t i = 0; pl->prune && i < cur->npools; i++)
 		if (!db_config_pool(want, cur->pools[i].name)) {
 			fprintf(pl->out, "- pool %s\n", cur->pools[i].name);
@@ -111,14 +118,7 @@ static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, FILE *sum)
 		sync_pool(pl, db_config_pool(cur, want->pools[i].name), &want->pools[i]);
 	cfg_mem_close(pl->out);
 	pl->out = NULL;
-	fputs(lines, sum);
-	if (!pl->err && pl->changes) {
-		fputs(lines, stdout);
-		if (c->dry_run)
-			printf("dry run: %d change%s not written\n", pl->changes,
-			       pl->changes == 1 ? "" : "s");
-	}
-	free(lines);
+	fputs(pl->lines, sum);
 	return pl->err;
 }
 
@@ -184,6 +184,13 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 		ret = ctl_invalid(c, "%s", err);
 	else
 		ret = ctl_change_run(c, apply_edit, &pl);
+	if (ret == CTL_OK && pl.changes) {
+		fputs(pl.lines, stdout);
+		if (c->dry_run)
+			printf("dry run: %d change%s not written\n", pl.changes,
+			       pl.changes == 1 ? "" : "s");
+	}
+	free(pl.lines);
 	db_config_free(pl.want);
 	free(buf);
 	return ret;

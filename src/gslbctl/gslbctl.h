@@ -27,6 +27,10 @@ typedef struct ctl {
 	bool dry_run;  /* apply --dry-run: ctl_change_run() rolls back instead of committing */
 	char *cmdline; /* the command line as the journal records it, owned */
 	db_t *db;
+	/* A cluster node's (README "Two or more nameservers"): global options before the command. */
+	const char *cluster_urls;   /* --cluster: etcd URLs replacing the recorded ones, or NULL */
+	const char *cluster_prefix; /* --cluster-prefix, or NULL: the recorded one, else /gslbd/ */
+	bool no_wait;		    /* --no-wait: do not wait for the local mirror after a change */
 } ctl_t;
 
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
@@ -61,6 +65,25 @@ typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, FILE *su
  * reason printed.
  */
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
+
+/*
+ * ---- a cluster node (src/gslbctl/cluster.c) ----
+ *
+ * On a database where gslbd recorded cluster settings, ctl_change_run() hands the change to
+ * ctl_cluster_change(): the edit runs in a local write transaction that is rolled back, and
+ * what it changed goes to etcd as one transaction.
+ */
+
+/**
+ * Whether the database c->db (open) is a cluster node's (gslbd recorded its settings there)
+ * into *cluster.  CTL_OK, or CTL_FAIL after printing why: the database cannot be read, or
+ * --cluster was given for a change (change true) on a standalone node's.
+ */
+int ctl_cluster_node(ctl_t *c, bool change, bool *cluster);
+/** Make one change on a cluster node (ctl_change_run()'s contract). */
+int ctl_cluster_change(ctl_t *c, ctl_edit_cb edit, void *arg);
+/** The actor of a change as the journal records it, "user@host" (malloc'd). */
+char *ctl_actor(void);
 
 /* ---- option parsing ---- */
 
@@ -131,6 +154,8 @@ int cmd_explain(ctl_t *c, int argc, char **argv);
 int cmd_export(ctl_t *c, int argc, char **argv);
 int cmd_apply(ctl_t *c, int argc, char **argv);
 int cmd_log(ctl_t *c, int argc, char **argv);
+int cmd_cluster_import(ctl_t *c, int argc, char **argv);
+int cmd_cluster_status(ctl_t *c, int argc, char **argv);
 
 /** Print the --help text of a command ("member add") to stdout. */
 void ctl_help(const char *cmd);

@@ -103,7 +103,7 @@ static int begin_change(ctl_t *c, db_config_t **cfg)
 	return CTL_OK;
 }
 
-static char *actor(void)
+char *ctl_actor(void)
 {
 	char host[256] = "localhost", buf[512];
 	const char *user = NULL;
@@ -125,7 +125,7 @@ static char *actor(void)
 /* Journal the change with summary and commit; rolls back on failure. */
 static int commit_change(ctl_t *c, const char *summary)
 {
-	char *who = actor();
+	char *who = ctl_actor();
 	int ret = db_journal_add(c->db, who, c->cmdline, summary);
 	free(who);
 	if (!ret)
@@ -141,9 +141,17 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 	char *sum = NULL;
 	size_t len;
 	FILE *f;
+	bool cluster = false;
 	int ret;
 
-	if ((ret = ctl_open(c)) || (ret = begin_change(c, &cfg)))
+	if ((ret = ctl_open(c)) || (ret = ctl_cluster_node(c, true, &cluster)))
+		goto out;
+	/* A dry run writes nothing anywhere: the local run below shows it as well. */
+	if (cluster && !c->dry_run) {
+		ret = ctl_cluster_change(c, edit, arg);
+		goto out;
+	}
+	if ((ret = begin_change(c, &cfg)))
 		goto out;
 	f = cfg_mem_open(&sum, &len);
 	ret = edit(c, cfg, arg, f);
@@ -175,8 +183,60 @@ static const ctl_optdef_t global_opts[] = {
 	{ "--db", true, false },
 	{ "--json", false, false },
 	{ "--help", false, false },
+	{ "--cluster", true, false },
+	{ "--cluster-prefix", true, false },
+	{ "--no-wait", false, false },
 	{ NULL, false, false },
 };
+
+/* --cluster URL[,URL...]: each an http:// or https:// URL with a host. */
+static int cluster_urls_check(ctl_t *c, const char *v)
+{
+	if (!*v)
+		return ctl_invalid(c, "--cluster: needs a URL");
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, ",");
+		size_t skip = strncmp(p, "http://", 7) == 0    ? 7
+			      : strncmp(p, "https://", 8) == 0 ? 8
+							       : 0;
+		if (!skip || n <= skip)
+			return ctl_invalid(c, "--cluster: %.*s is not an http:// or https:// URL",
+					   (int)n, p);
+		p += n;
+		if (*p == ',' && !*++p)
+			return ctl_invalid(c, "--cluster: %s ends with a comma", v);
+	}
+	c->cluster_urls = v;
+	return CTL_OK;
+}
+
+/* --cluster-prefix PREFIX: starts and ends with "/" (gslbd(8)). */
+static int cluster_prefix_check(ctl_t *c, const char *v)
+{
+	size_t n = strlen(v);
+	if (n < 1 || v[0] != '/' || v[n - 1] != '/')
+		return ctl_invalid(c, "--cluster-prefix: %s does not start and end with /", v);
+	c->cluster_prefix = v;
+	return CTL_OK;
+}
+
+/*
+ * A global option other than --db, --json and --help (name as defined, value NULL for a
+ * flag): 1 when it was one and is taken, 0 when it is not one, else the exit status.
+ */
+static int global_opt(ctl_t *c, const char *name, const char *val)
+{
+	int ret;
+	if (strcmp(name, "--cluster") == 0)
+		ret = cluster_urls_check(c, val);
+	else if (strcmp(name, "--cluster-prefix") == 0)
+		ret = cluster_prefix_check(c, val);
+	else if (strcmp(name, "--no-wait") == 0)
+		ret = (c->no_wait = true, CTL_OK);
+	else
+		return 0;
+	return ret ? ret : 1;
+}
 
 static const ctl_optdef_t *optdef_find(const ctl_optdef_t *defs, const char *name, size_t len)
 {
@@ -238,6 +298,11 @@ int ctl_args_parse(ctl_t *c, int argc, char **argv, const ctl_optdef_t *defs, ct
 			c->json = true;
 			continue;
 		}
+		int g = global_opt(c, d->name, val);
+		if (g == 1)
+			continue;
+		if (g)
+			return g;
 		if (!d->repeat && ctl_arg(a, d->name))
 			return ctl_invalid(c, "%s: given more than once", d->name);
 		if (a->nopt == CTL_ARGS_MAX)
@@ -334,7 +399,18 @@ static const struct help {
 	  "Make the configuration match FILE (JSON as export writes it; - is stdin): create\n"
 	  "and update pools, members and checks; with --prune also delete what FILE lacks.\n"
 	  "Prints each change; --dry-run writes nothing." },
-	{ "log", "log [--limit N]", "The change journal, newest first (default 20 entries)." },
+	{ "log", "log [--limit N]",
+	  "The change journal, newest first (default 20 entries); on a cluster node, with the\n"
+	  "node each change was made on." },
+	{ "cluster import", "cluster import [--replace]",
+	  "Upload this database's configuration (every pool) and its journal into the etcd\n"
+	  "cluster prefix, which must hold no configuration yet; --replace deletes the one\n"
+	  "there first.  Needs --cluster URL, or the settings gslbd --cluster recorded." },
+	{ "cluster status", "cluster status",
+	  "Every node seen in the cluster: live or not, when it was last seen, the etcd\n"
+	  "revision it has mirrored and how many targets it votes down; etcd's revision and\n"
+	  "whether this node is connected.  Exit 0 also when etcd cannot be reached (then\n"
+	  "from what this node mirrored)." },
 };
 
 void ctl_help(const char *cmd)
@@ -350,10 +426,16 @@ void ctl_help(const char *cmd)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gslbctl [--db FILE] [--json] COMMAND ...\n\n"
+		"usage: gslbctl [--db FILE] [--json] [--cluster URL[,URL...]]\n"
+		"               [--cluster-prefix PREFIX] [--no-wait] COMMAND ...\n\n"
 		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
-		"explain and log.\n\n"
+		"explain, log and cluster status.\n"
+		"On a cluster node (gslbd --cluster recorded its settings in the database), a\n"
+		"change goes to etcd as one transaction, and gslbctl waits up to 5 s for the\n"
+		"local gslbd to mirror it.  --cluster: etcd URLs instead of the recorded ones;\n"
+		"--cluster-prefix: the key prefix instead of the recorded one (default /gslbd/);\n"
+		"--no-wait: do not wait.\n\n"
 		"commands:\n",
 		GSLB_DEFAULT_DB);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
@@ -369,15 +451,26 @@ static const struct command {
 	const char *group, *name;
 	int (*run)(ctl_t *c, int argc, char **argv);
 } commands[] = {
-	{ "init", NULL, cmd_init },	     { "pool", "add", cmd_pool_add },
-	{ "pool", "set", cmd_pool_set },     { "pool", "rm", cmd_pool_rm },
-	{ "pool", "list", cmd_pool_list },   { "pool", "show", cmd_pool_show },
-	{ "member", "add", cmd_member_add }, { "member", "set", cmd_member_set },
-	{ "member", "rm", cmd_member_rm },   { "member", "state", cmd_member_state },
-	{ "check", "set", cmd_check_set },   { "check", "rm", cmd_check_rm },
-	{ "status", NULL, cmd_status },	     { "history", NULL, cmd_history },
-	{ "explain", NULL, cmd_explain },    { "export", NULL, cmd_export },
-	{ "apply", NULL, cmd_apply },	     { "log", NULL, cmd_log },
+	{ "init", NULL, cmd_init },
+	{ "pool", "add", cmd_pool_add },
+	{ "pool", "set", cmd_pool_set },
+	{ "pool", "rm", cmd_pool_rm },
+	{ "pool", "list", cmd_pool_list },
+	{ "pool", "show", cmd_pool_show },
+	{ "member", "add", cmd_member_add },
+	{ "member", "set", cmd_member_set },
+	{ "member", "rm", cmd_member_rm },
+	{ "member", "state", cmd_member_state },
+	{ "check", "set", cmd_check_set },
+	{ "check", "rm", cmd_check_rm },
+	{ "status", NULL, cmd_status },
+	{ "history", NULL, cmd_history },
+	{ "explain", NULL, cmd_explain },
+	{ "export", NULL, cmd_export },
+	{ "apply", NULL, cmd_apply },
+	{ "log", NULL, cmd_log },
+	{ "cluster", "import", cmd_cluster_import },
+	{ "cluster", "status", cmd_cluster_status },
 };
 
 /* The command line as the journal records it: words joined, quoted when needed. */
@@ -436,6 +529,19 @@ int main(int argc, char **argv)
 			c.db_path = a + 5;
 		} else if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0) {
 			return ctl_invalid(NULL, "--db: needs a file name");
+		} else if (strcmp(a, "--no-wait") == 0) {
+			c.no_wait = true;
+		} else if (strcmp(a, "--cluster") == 0 || strcmp(a, "--cluster-prefix") == 0) {
+			if (i + 1 >= argc)
+				return ctl_invalid(NULL, "%s: needs a value", a);
+			if ((ret = global_opt(&c, a, argv[++i])) != 1)
+				return ret;
+		} else if (strncmp(a, "--cluster=", 10) == 0) {
+			if ((ret = global_opt(&c, "--cluster", a + 10)) != 1)
+				return ret;
+		} else if (strncmp(a, "--cluster-prefix=", 17) == 0) {
+			if ((ret = global_opt(&c, "--cluster-prefix", a + 17)) != 1)
+				return ret;
 		} else {
 			return ctl_invalid(NULL, "%s: unknown option", a);
 		}

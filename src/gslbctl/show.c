@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "gslb/core.h"
+#include "gslb/db_cluster.h"
 #include "gslb/dns.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
@@ -307,6 +308,12 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	zones = ctl_arg(&a, "--zones");
 	if ((ret = load_config(c, &cfg)))
 		return ret;
+	/* On a cluster node every address shows each node's vote, as mirrored from etcd. */
+	bool cluster = false;
+	if ((ret = ctl_cluster_node(c, false, &cluster))) {
+		db_config_free(cfg);
+		return ret;
+	}
 	if (a.npos && !db_config_pool(cfg, name)) {
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
@@ -393,7 +400,12 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 					if (st.state)
 						shown = pkey;
 				}
+				db_cluster_vote_t *votes = NULL;
+				size_t nvotes = 0;
+				if (key && !ret && cluster)
+					ret = db_cluster_votes_get(c->db, key, &votes, &nvotes);
 				if (key && ret) {
+					db_target_state_clear(&st);
 					free(key);
 					free(pkey);
 					goto fail;
@@ -422,6 +434,15 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 						jw_null(&w);
 					jw_key(&w, "target");
 					jw_str(&w, shown);
+					if (cluster) {
+						jw_key(&w, "votes");
+						jw_obj_begin(&w);
+						for (size_t v = 0; v < nvotes; v++) {
+							jw_key(&w, votes[v].node);
+							jw_str(&w, votes[v].up ? "up" : "down");
+						}
+						jw_obj_end(&w);
+					}
 					jw_obj_end(&w);
 				} else {
 					printf("    %s %s", m->addresses[j], state);
@@ -434,8 +455,12 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 						       rfc3339(st.last_probe, t2, sizeof(t2)));
 					if (st.latency_ms >= 0)
 						printf(" %.1f ms", st.latency_ms);
+					for (size_t v = 0; v < nvotes; v++)
+						printf("%s %s %s", v ? "," : " votes",
+						       votes[v].node, votes[v].up ? "up" : "down");
 					printf("\n");
 				}
+				db_cluster_votes_free(votes, nvotes);
 				db_target_state_clear(&st);
 				free(key);
 				free(pkey);
@@ -711,6 +736,10 @@ int cmd_log(ctl_t *c, int argc, char **argv)
 			jw_str(&w, e[i].command);
 			jw_key(&w, "summary");
 			jw_str(&w, e[i].summary);
+			if (e[i].node) {
+				jw_key(&w, "node");
+				jw_str(&w, e[i].node);
+			}
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
@@ -718,7 +747,12 @@ int cmd_log(ctl_t *c, int argc, char **argv)
 		jw_end(&w);
 	} else {
 		for (size_t i = 0; i < n; i++) {
-			printf("%s %s %s\n", e[i].time, e[i].actor, e[i].command);
+			/* A cluster's changes say which node they were made on. */
+			if (e[i].node)
+				printf("%s %s on %s %s\n", e[i].time, e[i].actor, e[i].node,
+				       e[i].command);
+			else
+				printf("%s %s %s\n", e[i].time, e[i].actor, e[i].command);
 			for (const char *p = e[i].summary; p && *p;) {
 				size_t len = strcspn(p, "\n");
 				printf("    %.*s\n", (int)len, p);
