@@ -472,7 +472,7 @@ class Member:
             return False
 
     def status(self, timeout=1.0):
-        """POST /v3/maintenance/status: {"leader", "raftTerm", "header": {"member_id"...}} or None."""
+        """POST /v3/maintenance/status: {"leader", "header": {"member_id", ...}, ...} or None."""
         try:
             st, body = self.http('POST', '/v3/maintenance/status', {}, timeout=timeout)
             return json.loads(body) if st == 200 else None
