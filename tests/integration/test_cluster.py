@@ -243,7 +243,8 @@ class Node:
 
     def cluster_status(self):
         """gslbctl --json cluster status, parsed; None when it failed."""
-        rc, out, err, _ = self.ctl('--json', 'cluster', 'status', timeout=20)
+        rc, out, err, secs = self.ctl('--json', 'cluster', 'status', timeout=15)
+        self.status_secs = max(getattr(self, 'status_secs', 0.0), secs)
         if rc != 0:
             return None
         try:
@@ -832,7 +833,7 @@ def scenario_no_quorum(t, env):
     def disconnected():
         sts = {}
         for n in nodes:
-            rc, out, err, _ = n.ctl('--json', 'cluster', 'status', timeout=20)
+            rc, out, err, _ = n.ctl('--json', 'cluster', 'status', timeout=15)
             try:
                 st = json.loads(out) if rc == 0 else None
             except ValueError:
@@ -997,6 +998,8 @@ def main(t):
                                                                  if n.proc else None))
                         n.start(wait=False)
                 t.diag('restarted %s' % dead)
+        t.diag('the slowest gslbctl cluster status took %.1f s'
+               % max(getattr(n, 'status_secs', 0.0) for n in nodes))
         for n in nodes:
             rc, secs = n.stop()
             t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs),

@@ -235,6 +235,8 @@ def main(t):
                 t.ok(False, '%s raised an exception' % fn.__name__, traceback.format_exc())
             t.diag('%s: %.1f s%s' % (fn.__name__, time.monotonic() - s0,
                                      '' if t.failed == before else ', FAILED'))
+        t.diag('the slowest gslbctl cluster status took %.1f s'
+               % max(getattr(n, 'status_secs', 0.0) for n in nodes))
         for n in nodes:
             rc, secs = n.stop()
             t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs),
