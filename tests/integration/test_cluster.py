@@ -458,6 +458,9 @@ def configure_standalone(node, backend_host, backend_port):
     node.ctl_ok('member', 'add', pool('www'), 'w1', '--address', '192.0.2.1')
     node.ctl_ok('pool', 'add', pool('del'), '--ttl', '30')
     node.ctl_ok('member', 'add', pool('del'), 'd1', '--address', '192.0.2.99')
+    for p in ('ta', 'tb'):
+        node.ctl_ok('pool', 'add', pool(p), '--ttl', '30')
+        node.ctl_ok('member', 'add', pool(p), 'x', '--address', '192.0.2.150')
     node.ctl_ok('pool', 'add', pool('race'), '--answers', '32')
     node.ctl_ok('member', 'add', pool('race'), 'r0', '--address', '192.0.2.100')
     for q in QUORUMS:
@@ -537,11 +540,12 @@ def scenario_import(t, env):
          'exit %d, %.1f s\nstdout: %s\nstderr: %s' % (rc, secs, out, err))
     kv = etcd_keys(etcd, '')
     pools = sorted(k[len(PREFIX + 'pools/'):] for k in kv if k.startswith(PREFIX + 'pools/'))
-    want = sorted([pool('www'), pool('del'), pool('race')] + [pool('q-' + q) for q in QUORUMS])
+    want = sorted([pool('www'), pool('del'), pool('race'), pool('ta'), pool('tb')] +
+                  [pool('q-' + q) for q in QUORUMS])
     t.eq(pools, want, 'import: etcd holds one key per pool, named by the pool')
     t.ok(PREFIX + 'meta' in kv, 'import: %smeta written' % PREFIX, 'keys: %s' % sorted(kv))
     journal = [k for k in kv if k.startswith(PREFIX + 'journal/')]
-    t.ok(len(journal) >= 20, 'import: the standalone journal is uploaded (%d entries)'
+    t.ok(len(journal) >= 24, 'import: the standalone journal is uploaded (%d entries)'
          % len(journal), 'keys: %s' % sorted(kv))
     www = kv.get(PREFIX + 'pools/' + pool('www'), {}).get('value', '')
     try:
@@ -736,6 +740,88 @@ def scenario_race(t, env):
     got = answers_of(nodes, pool('race'))
     t.ok(all(a is not None and len(a) == len(want) for a in got.values()),
          'race: every node answers all %d members' % len(want), repr(got))
+
+
+def scenario_atomic(t, env):
+    """One gslbctl apply changes two pools: one etcd transaction, so no node ever answers the
+    new ta with the old tb.  Asked in the order ta then tb, a node whose answers move forward
+    one whole revision at a time can show (old, old), (new, new) or (old, new), never (new,
+    old)."""
+    nodes = env['nodes']
+    n1 = nodes[0]
+    tmp = tempfile.mkdtemp(prefix='gslbtest-cluster-apply-')
+    stop = threading.Event()
+    seen = {n.name: [] for n in nodes[1:]}
+
+    def poll():
+        while not stop.is_set():
+            for n in nodes[1:]:
+                a, b = n.ask(pool('ta')), n.ask(pool('tb'))
+                seen[n.name].append((a, b))
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    try:
+        rcs = []
+        for i in range(151, 157):
+            addr = '192.0.2.%d' % i
+            doc = {'version': 1, 'pools': [
+                {'name': pool(p), 'ttl': 30, 'members': [{'name': 'x', 'addresses': [addr]}]}
+                for p in ('ta', 'tb')]}
+            path = os.path.join(tmp, 'two.json')
+            with open(path, 'w') as f:
+                json.dump(doc, f)
+            rcs.append(n1.ctl('apply', path)[0])
+            time.sleep(0.15)
+        want = ('192.0.2.156',)
+        took, _ = converge(lambda: all(n.ask(pool('ta')) == want and n.ask(pool('tb')) == want
+                                       for n in nodes), 5)
+    finally:
+        stop.set()
+        th.join(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+    t.ok(rcs == [0] * 6, 'atomic: six gslbctl apply of two pools exit 0', repr(rcs))
+    t.ok(took is not None, 'atomic: every node ends with the last apply')
+
+    def num(a):
+        return int(a[0].rsplit('.', 1)[1]) if a and len(a) == 1 else None
+    torn, odd = {}, []
+    for name, obs in seen.items():
+        for a, b in obs:
+            if num(a) is None or num(b) is None:
+                odd.append((name, a, b))   # no answer, or not one address: reported below
+            elif num(a) > num(b):
+                torn.setdefault(name, []).append((a, b))
+    t.ok(not torn, 'atomic: n2 and n3 never answered a newer ta than tb (%s observations)'
+         % sum(len(v) for v in seen.values()), repr({k: v[:5] for k, v in torn.items()}))
+    t.ok(len(odd) <= 2, 'atomic: ta and tb always answered with one address (%d exceptions)'
+         % len(odd), repr(odd[:10]))
+
+
+def scenario_frozen(t, env):
+    """SIGSTOP the etcd member every node lists first: nodes move to the next URL (a frozen
+    member answers nothing, so only the keepalive's timeout can tell) and changes flow again."""
+    etcd, nodes = env['etcd'], env['nodes']
+    n1, n2, n3 = nodes
+    etcd[0].pause()
+    t0 = time.monotonic()
+    try:
+        t.ok(etcd.wait_healthy(etcd.members[1:], timeout=10), 'frozen: e2 and e3 healthy with '
+             'e1 stopped (SIGSTOP)')
+        rc, out, err, secs = n2.ctl('member', 'add', pool('www'), 'w5', '--address', '192.0.2.5',
+                                    timeout=30)
+        t.ok(rc == 0 and secs < 15, 'frozen: a gslbctl change on n2 exits 0 through the next '
+             'URL (%.1f s)' % secs, 'exit %d\nstdout: %s\nstderr: %s' % (rc, out, err))
+        took, got = converge(lambda: all('192.0.2.5' in (n.ask(pool('www')) or ())
+                                         for n in nodes) or answers_of(nodes, pool('www')), 10)
+        t.ok(took is not None, 'frozen: every node answers it (%.1f s after the freeze)'
+             % (time.monotonic() - t0), repr(got))
+        took, _ = converge(lambda: all((n.cluster_status() or {}).get('connected') is True
+                                       for n in nodes), 10, step=0.3)
+        t.ok(took is not None, 'frozen: every node connected (to another member)',
+             '\n'.join('%s: %s' % (n.name, n.cluster_status()) for n in nodes))
+    finally:
+        etcd[0].resume()
+    t.ok(etcd.wait_healthy(timeout=10), 'frozen: e1 resumed (SIGCONT), etcd healthy')
 
 
 def scenario_quorum(t, env):
@@ -979,8 +1065,9 @@ def main(t):
         t.on_fail.append(lambda: t.diag(etcd.logs(1500)))
         env = {'etcd': etcd, 'nodes': nodes, 'backend': backend}
         configure_standalone(nodes[0], backend.host, backend.port)
-        for fn in (scenario_import, scenario_propagation, scenario_race, scenario_quorum,
-                   scenario_kill, scenario_no_quorum, scenario_compaction):
+        for fn in (scenario_import, scenario_propagation, scenario_race, scenario_atomic,
+                   scenario_quorum, scenario_kill, scenario_no_quorum, scenario_frozen,
+                   scenario_compaction):
             s0 = time.monotonic()
             before = t.failed
             try:
