@@ -25,7 +25,7 @@ import etcdcluster as ec  # noqa: E402
 import gslbtest as g  # noqa: E402
 from test_cluster import (B_ADDR, LEASE, NODES, PREFIX, Node, configure_standalone,  # noqa: E402
                           converge, node_entry, one_line, pool, quorum_phase, timed_change,
-                          answers_of)
+                          wait_answers, same_export, QUORUMS)
 
 BACKEND = os.path.join(g.SRCDIR, 'tests', 'backend.py')
 BACKEND_ADDR = '198.18.1.1'
@@ -137,15 +137,18 @@ def scenario_partition(t, env):
          'gone from etcd (%.1f s after the cut)' % (time.monotonic() - t0),
          json.dumps(n1.cluster_status()))
     want = tuple(sorted([n1.a_addr, B_ADDR]))
-    took, got = converge(lambda: all(n.ask(pool('q-any')) == want for n in (n1, n2)) or
-                         answers_of((n1, n2), pool('q-any')), 8)
+    took, got = wait_answers((n1, n2), pool('q-any'), want, 8)
     t.ok(took is not None, 'partition: n1 and n2 stop counting n3\'s down vote (any is up)',
          repr(got))
     # n3, cut off for longer than the lease, answers from its own verdicts: down for every
     # policy (its backend says 503).
-    took, got = converge(lambda: all(n3.ask(pool('q-' + q)) == (B_ADDR,)
-                                     for q in ('majority', 'all', 'any', 'local')) or
-                         {q: n3.ask(pool('q-' + q)) for q in ('majority', 'all')}, 10)
+    own = {}
+
+    def own_verdicts():
+        own.update({q: n3.ask(pool('q-' + q)) for q in QUORUMS})
+        return all(a == (B_ADDR,) for a in own.values())
+    took, _ = converge(own_verdicts, 10)
+    got = own
     t.ok(took is not None, 'partition: after the lease n3 answers by its own verdicts (majority '
          'and all down on n3)', repr(got))
     bad = [a for a in samples if not a or '192.0.2.1' not in a]
@@ -177,7 +180,7 @@ def scenario_partition(t, env):
     t.ok(took is not None, 'heal: the three nodes have applied the same revision '
          '(gslbd_cluster_applied_revision)',
          repr([n.metrics().get('gslbd_cluster_applied_revision') for n in nodes]))
-    took, _ = converge(lambda: n3.export() == n1.export(), 5, step=0.2)
+    took, _ = converge(lambda: same_export(n1, n3), 5, step=0.2)
     t.ok(took is not None, 'heal: n3\'s export equals n1\'s')
     # Its votes are back: any is down everywhere again, majority up everywhere.
     quorum_phase(t, nodes, env['backends'].set, ('n3',), 'heal: votes republished', timeout=12)
@@ -221,8 +224,7 @@ def main(t):
             return
         for n in nodes:
             n.start()
-        ref = nodes[0].export()
-        took, _ = converge(lambda: all(n.export() == ref for n in nodes[1:]), 10, step=0.2)
+        took, _ = converge(lambda: same_export(*nodes), 10, step=0.2)
         t.ok(took is not None, 'the three nodes mirror the imported configuration')
         env = {'etcd': etcd, 'nodes': nodes, 'net': net, 'backends': backends}
         for fn in (scenario_quorum, scenario_partition):
