@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -1054,6 +1055,22 @@ def scenario_compaction(t, env):
          'compaction: gslbd_cluster_applied_revision is not past etcd\'s revision')
 
 
+def keep_up(t, nodes):
+    """After a scenario: a node that died is a failure, restarted for the next scenarios; one
+    that cannot be restarted ends the test (False)."""
+    for n in nodes:
+        if n.alive():
+            continue
+        t.ok(False, 'gslbd %s is running after the scenario' % n.name,
+             'it exited with %s' % (n.proc.returncode if n.proc else 'never started'))
+        try:
+            n.start()
+        except RuntimeError as e:
+            t.ok(False, 'gslbd %s restarts: the remaining scenarios cannot run' % n.name, str(e))
+            return False
+    return True
+
+
 def main(t):
     reason = ec.have_etcd()
     if reason:
@@ -1085,21 +1102,14 @@ def main(t):
             try:
                 fn(t, env)
             except Exception:
-                import traceback
                 t.ok(False, '%s raised an exception' % fn.__name__, traceback.format_exc())
             t.diag('%s: %.1f s%s' % (fn.__name__, time.monotonic() - s0,
                                      '' if t.failed == before else ', FAILED'))
-            if not all(n.alive() for n in nodes):
-                dead = [n.name for n in nodes if not n.alive()]
-                for n in nodes:
-                    if not n.alive():
-                        t.ok(False, 'gslbd %s died (exit %s)' % (n.name, n.proc.returncode
-                                                                 if n.proc else None))
-                        n.start(wait=False)
-                t.diag('restarted %s' % dead)
+            if not keep_up(t, nodes):
+                break
         t.diag('the slowest gslbctl cluster status took %.1f s'
                % max(getattr(n, 'status_secs', 0.0) for n in nodes))
-        for n in nodes:
+        for n in [n for n in nodes if n.alive()]:
             rc, secs = n.stop()
             t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs),
                  'exit %s' % rc)
