@@ -419,6 +419,41 @@ def converge(pred, timeout, step=0.05):
         time.sleep(step)
 
 
+class Sampler:
+    """Calls fn every interval seconds in a thread of its own, keeping (seconds since the start,
+    fn's value or the exception's text)."""
+
+    def __init__(self, fn, interval):
+        self.fn = fn
+        self.interval = interval
+        self.t0 = time.monotonic()
+        self.samples = []
+        self.done = threading.Event()
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        while not self.done.is_set():
+            try:
+                v = self.fn()
+            except Exception as e:   # recorded, judged by the caller
+                v = 'exception: %s' % e
+            self.samples.append((time.monotonic() - self.t0, v))
+            self.done.wait(self.interval)
+
+    def stop(self):
+        self.done.set()
+        self.th.join(30)
+        return self.samples
+
+    def first(self, pred):
+        """The time of the first sample for which pred holds, or None."""
+        for at, v in list(self.samples):
+            if pred(v):
+                return at
+        return None
+
+
 def answers_of(nodes, name):
     return {n.name: n.ask(name) for n in nodes}
 
@@ -830,10 +865,12 @@ def scenario_frozen(t, env):
         took, got = wait_answers(nodes, pool('www'), lambda a: a and '192.0.2.5' in a, 10)
         t.ok(took is not None, 'frozen: every node answers it (%.1f s after the freeze)'
              % (time.monotonic() - t0), repr(got))
-        took, _ = converge(lambda: all((n.cluster_status() or {}).get('connected') is True
-                                       for n in nodes), 10, step=0.3)
-        t.ok(took is not None, 'frozen: every node connected (to another member)',
-             '\n'.join('%s: %s' % (n.name, n.cluster_status()) for n in nodes))
+        took, _ = converge(lambda: all(n.metrics().get('gslbd_cluster_connected') == 1
+                                       for n in nodes), 10, step=0.2)
+        t.ok(took is not None, 'frozen: every node connected to another member '
+             '(gslbd_cluster_connected 1, %.1f s after the freeze)' % (time.monotonic() - t0),
+             '\n'.join('%s: %s' % (n.name, {k: v for k, v in n.metrics().items()
+                                             if 'cluster' in k}) for n in nodes))
     finally:
         etcd[0].resume()
     t.ok(etcd.wait_healthy(timeout=10), 'frozen: e1 resumed (SIGCONT), etcd healthy')

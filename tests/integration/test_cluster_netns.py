@@ -26,7 +26,8 @@ import etcdcluster as ec  # noqa: E402
 import gslbtest as g  # noqa: E402
 from test_cluster import (B_ADDR, LEASE, NODES, PREFIX, Node, configure_standalone,  # noqa: E402
                           converge, node_entry, one_line, pool, quorum_phase, timed_change,
-                          wait_answers, same_export, keep_up, QUORUMS)
+                          wait_answers, same_export, keep_up, Sampler,
+                          QUORUMS)
 
 BACKEND = os.path.join(g.SRCDIR, 'tests', 'backend.py')
 BACKEND_ADDR = '198.18.1.1'
@@ -89,18 +90,18 @@ def scenario_partition(t, env):
     n1, n2, n3 = nodes
     # Before: n3 votes down on every quorum pool (down in n3 only), so --quorum any is down
     # everywhere and majority up everywhere.
+    majority = {'endpoints': etcd.urls(etcd.members[:2])}   # etcdctl from n1: not through e3
     net.partition('n3', [CLIENT_PORT, PEER_PORT])
     t0 = time.monotonic()
-    majority = {'endpoints': etcd.urls(etcd.members[:2])}   # etcdctl from n1: not through e3
-    samples = []
+    # All along: n3's DNS answers (asked inside its namespace), and whether etcd has n3's key.
+    dns_n3 = Sampler(lambda: n3.ask(pool('www')), 0.1)
+    key_n3 = Sampler(lambda: PREFIX + 'nodes/n3' in etcd.get_prefix(PREFIX + 'nodes/',
+                                                                       **majority)[0], 0.3)
 
     def sample():
-        a = n3.ask(pool('www'))
-        samples.append(a)
-        return a
+        return n3.ask(pool('www'))
 
     def disconnected():
-        sample()
         st = n3.cluster_status()
         return st if st and st.get('connected') is False else None
     took, st = converge(disconnected, 20, step=0.3)
@@ -125,7 +126,6 @@ def scenario_partition(t, env):
     # After the lease, n1 and n2 no longer count n3: nodes/n3 and its votes leave etcd, and
     # --quorum any is up again for them.
     def n3_gone():
-        sample()
         kv, _ = etcd.get_prefix(PREFIX, **majority)
         st = n1.cluster_status()
         e = node_entry(st, 'n3')
@@ -152,9 +152,11 @@ def scenario_partition(t, env):
     got = own
     t.ok(took is not None, 'partition: after the lease n3 answers by its own verdicts (majority '
          'and all down on n3)', repr(got))
-    bad = [a for a in samples if not a or '192.0.2.1' not in a]
-    t.ok(samples and not bad, 'partition: n3 answered DNS from inside its namespace all along '
-         '(%d queries)' % len(samples), repr(bad[:5]))
+    gone_at = key_n3.first(lambda v: v is False)
+    t.ok(gone_at is not None and gone_at <= LEASE + 2.5,
+         'partition: nodes/n3 left etcd within the lease (%d s) of the cut (%s s)'
+         % (LEASE, '%.1f' % gone_at if gone_at is not None else 'never'),
+         repr(key_n3.samples[-5:]))
 
     # Heal: n3 catches up to etcd's revision within a few seconds, with no restart.
     pid = n3.pid
@@ -168,6 +170,12 @@ def scenario_partition(t, env):
         return (st and st.get('connected') is True and e and e.get('revision', 0) >= rev_w9 and
                 e.get('live') is True and a and '192.0.2.9' in a)
     took, _ = converge(caught_up, 15, step=0.2)
+    samples = dns_n3.stop()
+    key_n3.stop()
+    bad = [(round(at, 1), a) for at, a in samples if not a or '192.0.2.1' not in a]
+    t.ok(len(samples) > 50 and not bad, 'partition: n3 answered DNS from inside its namespace '
+         'all along, cut and healed (%d queries over %.0f s)'
+         % (len(samples), samples[-1][0] if samples else 0), repr(bad[:10]))
     t.ok(took is not None and took <= 8, 'heal: within 8 s n3 is connected, live, at least at '
          'the revision of the change made meanwhile (%d) and answers it (%s s)'
          % (rev_w9, '%.1f' % took if took else '-'),
