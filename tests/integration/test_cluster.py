@@ -1044,6 +1044,18 @@ def scenario_compaction(t, env):
     kv = etcd_keys(etcd, '')
     t.ok(not any(k.startswith(PREFIX + 'votes/n2/') for k in kv), 'stop: n2\'s votes gone too',
          repr(sorted(kv)))
+    # gslbctl on the stopped node's database: committed, but never mirrored locally.
+    rc, out, err, secs = n2.ctl('member', 'add', pool('www'), 'w6', '--address', '192.0.2.6')
+    t.ok(rc == 0 and 4 <= secs < 10 and re.search(r'revision \d+', out + err) and
+         re.search(r'mirror|caught up', out + err),
+         'wait: gslbctl on the stopped n2 commits, waits about 5 s, exits 0 saying the local '
+         'node had not mirrored it (%.1f s)' % secs,
+         'exit %d\nstdout: %s\nstderr: %s' % (rc, out, err))
+    rc, out, err, secs = n2.ctl('pool', 'add', pool('nw'), pre=['--no-wait'])
+    t.ok(rc == 0 and secs < 2, '--no-wait: gslbctl on the stopped n2 exits 0 at once (%.1f s)'
+         % secs, 'exit %d\nstdout: %s\nstderr: %s' % (rc, out, err))
+    took, got = wait_answers([n1, n3], pool('www'), lambda a: a and '192.0.2.6' in a, 2)
+    t.ok(took is not None, 'wait: n1 and n3 answer the change made with n2 stopped', repr(got))
     changes = 0
     # Without --no-wait: each change reads the local mirror, which must hold the one before.
     for i in range(8):
@@ -1072,6 +1084,10 @@ def scenario_compaction(t, env):
     t.ok(a and '192.0.2.22' in a, 'compaction: n2 answers the changes made meanwhile', repr(a))
     t.ok(n2.ask(pool('c1')) == ('192.0.2.11',) and not n2.ask(pool('c2')),
          'compaction: added pools there, added-then-deleted pools not', '')
+    r = n2.look(pool('nw'))
+    a = n2.ask(pool('www'))
+    t.ok(r and r[0] == 'NOERROR' and a and '192.0.2.6' in a, 'compaction: n2 has the changes '
+         'its own gslbctl made while it was stopped', repr((r, a)))
     mt = n2.metrics()
     t.ok(mt.get('gslbd_cluster_resyncs_total', 0) >= 1, 'compaction: n2 did a full resync '
          '(gslbd_cluster_resyncs_total %s)' % mt.get('gslbd_cluster_resyncs_total'),
