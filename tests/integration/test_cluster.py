@@ -686,6 +686,13 @@ def scenario_import(t, env):
     t.ok(m.get('gslbd_cluster_connected') == 1 and m.get('gslbd_cluster_nodes_live') == 3,
          'metrics: gslbd_cluster_connected 1, gslbd_cluster_nodes_live 3',
          {k: v for k, v in m.items() if 'cluster' in k})
+    m2 = nodes[1].metrics()
+    t.ok(m2.get('gslbd_cluster_resyncs_total', 0) >= 1 and
+         m2.get('gslbd_cluster_events_applied_total', 0) > 0 and
+         m2.get('gslbd_cluster_votes_published_total', 0) > 0 and
+         0 < m2.get('gslbd_cluster_applied_revision', 0) <= etcd.revision(),
+         'metrics on n2: a full sync, events applied, votes published, an applied revision',
+         {k: v for k, v in m2.items() if 'cluster' in k})
 
 
 def timed_change(t, label, writer, readers, args, want_pred, name, limit=1.0, timeout=5.0,
@@ -955,6 +962,9 @@ def scenario_kill(t, env):
     took, st = converge(not_live, 5, step=0.2)
     t.ok(took is not None, 'kill: n1\'s cluster status shows n3 not live',
          json.dumps(n1.cluster_status()))
+    took, _ = converge(lambda: n1.metrics().get('gslbd_cluster_nodes_live') == 2, 3, step=0.2)
+    t.ok(took is not None, 'kill: gslbd_cluster_nodes_live 2 on n1',
+         {k: v for k, v in n1.metrics().items() if 'cluster' in k})
     got = answers_of([n1, n2], pool('www'))
     t.ok(all(a for a in got.values()), 'kill: n1 and n2 keep answering', repr(got))
 
