@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 
 PKGS="build-essential autoconf automake libtool pkg-config
 libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev libjansson-dev
+libcurl4-openssl-dev etcd-server etcd-client
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
 clang libclang-rt-14-dev procps iproute2 ca-certificates unbound"
 
@@ -21,8 +22,8 @@ if [ -n "$missing" ]; then
 	echo "setup: missing packages:$missing"
 	echo "setup: apt-get update"
 	$SUDO apt-get update -qq
-	# knot, nsd and unbound are only used as reference servers by the tests: keep their packages
-	# from starting them on port 53.  A policy-rc.d that is already there (containers have one)
+	# knot, nsd and unbound are only used as reference servers by the tests, etcd only by the
+	# cluster's tests: keep their packages from starting them (on port 53, on 2379).  A policy-rc.d that is already there (containers have one)
 	# stays.
 	policy=""
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -38,10 +39,11 @@ if [ -n "$missing" ]; then
 	# Their packages also enable the services for the next boot (unbound.service would answer
 	# on port 53 and take over resolv.conf through unbound-resolvconf); the tests start their
 	# own instances on free ports, so none of them is wanted at boot.
-	for s in knot nsd unbound; do
+	# etcd-server's etcd.service would take etcd's default ports, which the tests never use.
+	for s in knot nsd unbound etcd-server; do
 		case " $missing " in *" $s "*) ;; *) continue ;; esac
 		if command -v systemctl >/dev/null; then
-			$SUDO systemctl disable "$s.service" >/dev/null 2>&1 || true
+			$SUDO systemctl disable "${s%-server}.service" >/dev/null 2>&1 || true
 		fi
 	done
 else

@@ -22,9 +22,9 @@
 /*
  * Usage: health_probe [--db FILE] [--schema FILE] [--ca-file FILE] [--history H]
  *                     [--seconds S] [--count N] [--quiet] [--tls-reverify S]
- *                     [--reload S | --swap S] TARGET... [-- TARGET...]
+ *                     [--reload S | --swap S] [--cluster] TARGET... [-- TARGET...]
  * TARGET: TYPE,ADDR:PORT[,path=P][,host=H][,expect=E][,match=M][,interval=S][,timeout=S]
- *         [,rise=N][,fall=N][,insecure]   (ADDR of IPv6 in brackets)
+ *         [,rise=N][,fall=N][,insecure][,quorum=Q]   (ADDR of IPv6 in brackets)
  * --count N repeats every target N times with "?n=I" appended to the path
  * (distinct keys), for load runs.  Output lines, one per event:
  *   start KEY up|down          the state published before the first probe
@@ -37,12 +37,23 @@
  *                              after "--" (the same key with another check is a check change)
  * --tls-reverify S: a full TLS handshake when the last one is S seconds old (default 300).
  *   cpu THREAD_S PROCESS_S WALL_S PROBES
+ * --cluster: the loop is a cluster node's (health_loop_set_cluster()); "change" lines are then
+ * the effective state's, and commands are read from stdin, one a line, until "quit", its end
+ * or --seconds:
+ *   vote SLOT KEY up|down|gone   node SLOT's vote on KEY (health_loop_vote())
+ *   clear SLOT                   forget SLOT's votes, every slot's when SLOT is -1
+ *   swap                         replace the set by the targets after "--"
+ * which add the lines
+ *   verdict KEY up|down|gone     this node's own verdict (the verdict callback)
+ *   applied vote KEY up|down|none   a vote was applied: the state of KEY's target after it
+ *   applied clear SLOT           a clear was applied
  */
 
 static int64_t t0_ms;
 static _Atomic long tid_health;
 static _Atomic long nresults;
 static bool quiet;
+static bool cluster;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t mono_ms(void)
@@ -56,6 +67,19 @@ static void on_event(const health_event_t *ev, void *arg)
 {
 	(void)arg;
 	atomic_store(&tid_health, (long)syscall(SYS_gettid));
+	if (ev->is_vote) {
+		pthread_mutex_lock(&out_mu);
+		if (ev->key)
+			printf("applied vote %s %s\n", ev->key,
+			       ev->index == UINT32_MAX ? "none"
+			       : ev->up		       ? "up"
+						       : "down");
+		else
+			printf("applied clear\n");
+		fflush(stdout);
+		pthread_mutex_unlock(&out_mu);
+		return;
+	}
 	if (!ev->is_change)
 		atomic_fetch_add(&nresults, 1);
 	if (quiet && !ev->is_change)
@@ -67,6 +91,18 @@ static void on_event(const health_event_t *ev, void *arg)
 	else
 		printf("result %lld %s %s %.1f %s\n", (long long)(mono_ms() - t0_ms), ev->key,
 		       ev->ok ? "ok" : "fail", ev->latency_ms, ev->reason);
+	fflush(stdout);
+	pthread_mutex_unlock(&out_mu);
+}
+
+static void on_verdict(const char *key, enum health_vote vote, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&out_mu);
+	printf("verdict %s %s\n", key,
+	       vote == HEALTH_VOTE_UP	  ? "up"
+	       : vote == HEALTH_VOTE_DOWN ? "down"
+					  : "gone");
 	fflush(stdout);
 	pthread_mutex_unlock(&out_mu);
 }
@@ -154,7 +190,16 @@ static int parse_target(char *spec, health_check_conf_t *c)
 			c->rise = (unsigned)atoi(v);
 		else if (!strcmp(tok, "fall"))
 			c->fall = (unsigned)atoi(v);
-		else
+		else if (!strcmp(tok, "quorum")) {
+			int q = !strcmp(v, "majority") ? HEALTH_QUORUM_MAJORITY
+				: !strcmp(v, "any")    ? HEALTH_QUORUM_ANY
+				: !strcmp(v, "all")    ? HEALTH_QUORUM_ALL
+				: !strcmp(v, "local")  ? HEALTH_QUORUM_LOCAL
+						       : -1;
+			if (q < 0)
+				return -EINVAL;
+			c->quorum = (uint8_t)q;
+		} else
 			return -EINVAL;
 	}
 	return 0;
@@ -230,6 +275,72 @@ static double cpu_s(const char *path)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* --cluster: the commands of stdin, run on their own thread (the control thread's role). */
+struct commands {
+	health_loop_t *hl;
+	health_target_conf_t *swap;
+	size_t nswap;
+	pthread_mutex_t mu; /* held while a command runs; stopping: no more commands */
+	bool stopping;
+	_Atomic bool done; /* "quit" or the end of stdin */
+};
+
+static void command(struct commands *cm, char *line)
+{
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = '\0';
+	if (!strncmp(line, "vote ", 5)) {
+		char *slot_end, *key, *last = strrchr(line, ' ');
+		long slot = strtol(line + 5, &slot_end, 10);
+		if (!last || *slot_end != ' ' || last <= slot_end)
+			goto bad;
+		*last++ = '\0';
+		key = slot_end + 1;
+		enum health_vote v = !strcmp(last, "up")     ? HEALTH_VOTE_UP
+				     : !strcmp(last, "down") ? HEALTH_VOTE_DOWN
+							     : HEALTH_VOTE_GONE;
+		health_loop_vote(cm->hl, (unsigned)slot, key, v);
+	} else if (!strncmp(line, "clear ", 6)) {
+		health_loop_votes_clear(cm->hl, atoi(line + 6));
+	} else if (!strcmp(line, "swap")) {
+		health_loop_set_targets(cm->hl, cm->swap, cm->nswap);
+	} else if (!strcmp(line, "quit")) {
+		atomic_store(&cm->done, true);
+	} else if (*line) {
+		goto bad;
+	}
+	return;
+bad:
+	fprintf(stderr, "health_probe: bad command %s\n", line);
+}
+
+static void *commands_main(void *arg)
+{
+	struct commands *cm = arg;
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (!atomic_load(&cm->done)) {
+		errno = 0;
+		if (getline(&line, &cap, stdin) < 0) {
+			/* A signal (valgrind sends some) is not the end of the commands. */
+			if (errno == EINTR) {
+				clearerr(stdin);
+				continue;
+			}
+			break;
+		}
+		pthread_mutex_lock(&cm->mu);
+		if (!cm->stopping)
+			command(cm, line);
+		pthread_mutex_unlock(&cm->mu);
+	}
+	free(line);
+	atomic_store(&cm->done, true);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *db = NULL, *schema = NULL, *ca = NULL;
@@ -257,6 +368,8 @@ int main(int argc, char **argv)
 			count = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--quiet"))
 			quiet = true;
+		else if (!strcmp(a, "--cluster"))
+			cluster = true;
 		else if (!strcmp(a, "--swap") && i + 1 < argc)
 			swap = strtod(argv[++i], NULL);
 		else if (!strcmp(a, "--tls-reverify") && i + 1 < argc)
@@ -301,6 +414,18 @@ int main(int argc, char **argv)
 	if (!hl)
 		return 1;
 	health_loop_set_observer(hl, on_event, NULL);
+	health_target_conf_t *tc2 = calloc((size_t)nswap + 1, sizeof(*tc2));
+	for (int i = 0; i < nswap; i++) {
+		if (parse_target(swaps[i], &tc2[i].check) < 0) {
+			fprintf(stderr, "health_probe: bad target %s\n", swaps[i]);
+			return 2;
+		}
+		tc2[i].index = (uint32_t)i;
+	}
+	struct commands cm = { .hl = hl, .swap = tc2, .nswap = (size_t)nswap };
+	pthread_mutex_init(&cm.mu, NULL);
+	if (cluster)
+		health_loop_set_cluster(hl, on_verdict, NULL);
 	t0_ms = mono_ms();
 	health_loop_set_targets(hl, tc, n);
 	for (size_t j = 0; j < n && j < 100; j++) {
@@ -311,6 +436,17 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (health_loop_start(hl) < 0)
 		return 1;
+	pthread_t cmd_thread;
+	if (cluster) {
+		/* Detached: it may still wait on stdin when --seconds ends. */
+		if (pthread_create(&cmd_thread, NULL, commands_main, &cm) != 0)
+			return 1;
+		pthread_detach(cmd_thread);
+		int64_t end = mono_ms() + (int64_t)(seconds * 1000);
+		while (!atomic_load(&cm.done) && mono_ms() < end)
+			sleep_s(0.02);
+		seconds = 0;
+	}
 
 	if (reload >= 0 && reload < seconds && n > 0) {
 		sleep_s(reload);
@@ -327,14 +463,6 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 		pthread_mutex_unlock(&out_mu);
-	}
-	health_target_conf_t *tc2 = calloc((size_t)nswap + 1, sizeof(*tc2));
-	for (int i = 0; i < nswap; i++) {
-		if (parse_target(swaps[i], &tc2[i].check) < 0) {
-			fprintf(stderr, "health_probe: bad target %s\n", swaps[i]);
-			return 2;
-		}
-		tc2[i].index = (uint32_t)i;
 	}
 	if (swap >= 0 && swap < seconds && (size_t)nswap <= n) {
 		sleep_s(swap);
@@ -357,6 +485,9 @@ int main(int argc, char **argv)
 	printf("cpu %.2f %.2f %.2f %ld\n", thr, proc, (double)(mono_ms() - t0_ms) / 1000.0,
 	       atomic_load(&nresults));
 	fflush(stdout);
+	pthread_mutex_lock(&cm.mu);
+	cm.stopping = true;
+	pthread_mutex_unlock(&cm.mu);
 	health_loop_stop(hl);
 	health_loop_free(hl);
 	lb_health_free(table);

@@ -56,7 +56,11 @@ int db_cluster_key_rev(db_t *db, const char *key, int64_t *mod_rev);
 /**
  * Put pool p (members, checks and all, replacing any pool of that name) as etcd's key at
  * mod_rev.  Returns 1 and changes nothing when the stored mod_revision of key is mod_rev or
- * newer (the event was applied already), else 0 or a negative code.
+ * newer (the event was applied already), else 0 or a negative code.  A pool the schema would
+ * refuse (a value out of range, two members of one name), or not named as key's last component,
+ * is GSLB_ECONFIG with nothing written, so the caller may skip it and go on; after any other
+ * failure, roll the transaction back.  A pool stored exactly as p only has its revision
+ * recorded (the configuration is unchanged).
  */
 int db_cluster_pool_put(db_t *db, const char *key, int64_t mod_rev, const db_pool_t *p);
 
@@ -68,9 +72,17 @@ int db_cluster_pool_delete(db_t *db, const char *key, const char *pool, int64_t 
 
 /**
  * After a full sync: delete every pool, and forget every key, not among the n keys given
- * (those etcd holds).  Also forgets deleted keys' revisions (a full sync starts anew).
+ * (those etcd holds).  Also forgets deleted keys' revisions (a full sync starts anew).  A
+ * pool is kept by its key's last component (P "pools/" NAME); standalone pools go too.
  */
 int db_cluster_pools_retain(db_t *db, const char *const *keys, size_t n);
+
+/**
+ * Forget every key's revision, deleted keys' too; the pools stay.  For a full sync that may
+ * not trust them (another cluster_id, or etcd's revision below applied_rev): the puts that
+ * follow are then all applied, a pool stored as it is in etcd at the cost of a few reads.
+ */
+int db_cluster_keys_forget(db_t *db);
 
 /* ---- mirroring the journal ---- */
 

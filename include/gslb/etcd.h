@@ -24,6 +24,9 @@
 #define ETCD_ETOOBIG (-10004)	 /* request too large or too many operations in one transaction */
 #define ETCD_EREQUEST (-10005)	 /* etcd refused the request otherwise (message says why) */
 
+/** A short text for an ETCD_* code or a negative errno value (static). */
+const char *etcd_strerror(int err);
+
 /* The connection settings (gslbd(8) --cluster*). */
 typedef struct etcd_conf {
 	char **urls; /* "http://127.0.0.1:2379", "https://..."; tried in order, rotating on failure */
@@ -163,7 +166,11 @@ struct uv_loop_s;
 typedef struct etcd etcd_t;
 typedef struct etcd_watch etcd_watch_t;
 
-/** A client on loop (conf copied).  Free with etcd_free() on the loop's thread. */
+/**
+ * A client on loop (conf copied).  Free with etcd_free() on the loop's thread, then let the
+ * loop run: the client's handles close and the last close frees it.  The process must ignore
+ * SIGPIPE (gslbd does): libcurl does not, with several threads.
+ */
 int etcd_new(struct uv_loop_s *loop, const etcd_conf_t *conf, etcd_t **out);
 /** Cancel every request and watch (their callbacks are called with -ECANCELED), close handles. */
 void etcd_free(etcd_t *e);
@@ -171,6 +178,9 @@ void etcd_free(etcd_t *e);
 /**
  * A unary call: cb(err, result, arg) exactly once, on the loop's thread; result is borrowed
  * for the call.  body is taken.  Endpoint failover and authentication as etcd_sync_call().
+ * result is the reply as etcd sent it: a streaming method's (/v3/lease/keepalive) is wrapped
+ * in {"result": {...}}.  The reason of a failure is etcd_error() during cb.  A non-zero return
+ * (-ENOMEM, -ECANCELED after etcd_free()) means cb will not be called.
  */
 typedef void (*etcd_cb)(int err, const json_t *result, void *arg);
 int etcd_call(etcd_t *e, const char *path, json_t *body, etcd_cb cb, void *arg);
@@ -179,12 +189,21 @@ int etcd_call(etcd_t *e, const char *path, json_t *body, etcd_cb cb, void *arg);
  * A watch (body from etcd_watch_body()), sent with "Grpc-Metadata-hasleader: true" so that a
  * member that lost its leader ends it.  cb gets each message (err 0), then once the end:
  * err != 0 (ETCD_EUNAVAIL, ETCD_ECOMPACTED, -ECANCELED...) with msg NULL.  The caller resumes
- * with a new watch from the revision it applied.
+ * with a new watch from the revision it applied.  A watch that fails before its first message
+ * tries the next endpoints itself; one that ends with ETCD_EUNAVAIL after it has already moved
+ * the client to the next endpoint (no etcd_endpoint_next() needed).  ETCD_ECOMPACTED comes
+ * after the message that says so (canceled, compact_revision > 0).
  */
 typedef void (*etcd_watch_cb)(int err, const etcd_watch_msg_t *msg, void *arg);
 int etcd_watch(etcd_t *e, json_t *body, etcd_watch_cb cb, void *arg, etcd_watch_t **out);
 /** End a watch; its cb is called with -ECANCELED. */
 void etcd_watch_cancel(etcd_watch_t *w);
+
+/**
+ * Why the last callback got a non-zero err ("http://127.0.0.1:2379: etcdserver: no leader"),
+ * borrowed, valid until the next callback.
+ */
+const char *etcd_error(const etcd_t *e);
 
 /** The endpoint in use (the URL requests go to first), borrowed. */
 const char *etcd_endpoint(const etcd_t *e);

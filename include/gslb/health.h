@@ -120,14 +120,17 @@ typedef struct health_votes {
  * The effective state of a target: this node's own verdict local_up together with the other
  * live nodes' votes v, combined by quorum.  majority: down when more than half of all reporting
  * nodes (this one included) say down; any: down when one does; all: down when every one does;
- * local: local_up.  Pure.
+ * local: local_up.  v NULL: no other node votes.  Pure.
  */
 bool health_effective_up(enum health_quorum quorum, bool local_up, const health_votes_t *v);
+
+/** The word of a quorum, as in target keys and gslbctl: "majority", "any", "all", "local". */
+const char *health_quorum_name(unsigned quorum);
 
 /**
  * Make c's settings explicit, as the loop runs them: each 0 becomes its
  * default, the timeout is cut to below the interval, an empty match is no
- * match.  The strings stay borrowed.
+ * match, a quorum it does not know is majority.  The strings stay borrowed.
  */
 void health_check_defaults(health_check_conf_t *c);
 
@@ -158,7 +161,8 @@ const char *health_probe_key(const health_check_conf_t *c, char *buf, size_t len
  * decides its verdict or when it is reached, where it differs from the
  * default, in this order and these words: "insecure" (https), "expect
  * 200,301-302" (the accepted codes as ranges), "interval 5s", "timeout 0.5s",
- * "rise 1", "fall 5", and last "match \"TEXT\"" (quotes and backslashes
+ * "rise 1", "fall 5", "quorum any" (or all, local: how a cluster's verdicts
+ * combine), and last "match \"TEXT\"" (quotes and backslashes
  * escaped with a backslash, a tab as \t, other control bytes as \xHH),
  * e.g. "https 192.0.2.1:443 www.example.com/ insecure fall 5".  Two checks
  * with equal keys send the same probe and judge it alike, so they are one
@@ -308,7 +312,9 @@ typedef void (*health_verdict_cb)(const char *key, enum health_vote vote, void *
 /**
  * Make the loop a cluster node's (before start): the state published to the health table,
  * stored as the target's state and recorded as a state change is the effective state
- * (health_effective_up()), not this node's own verdict, which goes to cb instead.
+ * (health_effective_up()), not this node's own verdict, which goes to cb instead.  A new
+ * target's own verdict starts where health_loop_set_targets() starts it (its stored state,
+ * which is the effective one, or this node's verdict on the check it replaces).
  */
 void health_loop_set_cluster(health_loop_t *hl, health_verdict_cb cb, void *arg);
 

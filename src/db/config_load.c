@@ -308,6 +308,9 @@ static db_check_t *check_new(sqlite3_stmt *st, int c0)
 	c->fall = (uint8_t)sqlite3_column_int(st, c0 + 9);
 	c->target = db__col_dup(st, c0 + 10);
 	c->insecure = sqlite3_column_int(st, c0 + 11) != 0;
+	/* NULL is majority, the default, so that checks stored before quorums existed mean it. */
+	int q = db_quorum_parse((const char *)sqlite3_column_text(st, c0 + 12));
+	c->quorum = q < 0 ? DB_QUORUM_MAJORITY : (uint8_t)q;
 	return c;
 }
 
@@ -360,11 +363,11 @@ static int load(db_t *db, db_config_t *cfg)
 		ret = query(db, "SELECT member_id, prefix FROM member_network", "load networks",
 			    network_row, &l);
 	if (!ret)
-		ret = query(
-			db,
-			"SELECT pool_id, member_id, type, port, path, host, expect, match, "
-			"interval_ms, timeout_ms, rise, fall, target, insecure FROM health_check",
-			"load checks", check_row, &l);
+		ret = query(db,
+			    "SELECT pool_id, member_id, type, port, path, host, expect, match, "
+			    "interval_ms, timeout_ms, rise, fall, target, insecure, quorum "
+			    "FROM health_check",
+			    "load checks", check_row, &l);
 	if (ret)
 		goto out;
 

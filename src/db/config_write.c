@@ -290,8 +290,8 @@ int db_check_put(db_t *db, const char *pool, const char *member, const db_check_
 	ret = db__prepare(
 		db,
 		"INSERT INTO health_check(pool_id, member_id, type, port, path, host, expect, "
-		"match, interval_ms, timeout_ms, rise, fall, target, insecure) "
-		"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		"match, interval_ms, timeout_ms, rise, fall, target, insecure, quorum) "
+		"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 		&st);
 	if (ret)
 		return ret;
@@ -315,6 +315,11 @@ int db_check_put(db_t *db, const char *pool, const char *member, const db_check_
 	sqlite3_bind_int(st, 12, c->fall);
 	db__bind_text_or_null(st, 13, c->target);
 	sqlite3_bind_int(st, 14, c->insecure);
+	/* Majority, the default, is stored as NULL: a check's row is what version 2 stored. */
+	if (c->quorum != DB_QUORUM_MAJORITY)
+		sqlite3_bind_text(st, 15, db_quorum_name(c->quorum), -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 15);
 	return db__run(db, st, "insert check");
 }
 
@@ -358,7 +363,7 @@ static void journal_row(sqlite3_stmt *st, void *arg)
 	e->actor = db__col_dup(st, 2);
 	e->command = db__col_dup(st, 3);
 	e->summary = db__col_dup(st, 4);
-	e->node = NULL; /* the column comes with schema 3 (src/db/cluster.c) */
+	e->node = db__col_dup(st, 5);
 }
 
 int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *n)
@@ -370,8 +375,8 @@ int db_journal_list(db_t *db, unsigned limit, db_journal_entry_t **out, size_t *
 	*out = NULL;
 	*n = 0;
 	ret = db__prepare(db,
-			  "SELECT id, time, actor, command, summary FROM journal ORDER BY id DESC "
-			  "LIMIT ?1",
+			  "SELECT id, time, actor, command, summary, node FROM journal "
+			  "ORDER BY id DESC LIMIT ?1",
 			  &st);
 	if (ret)
 		return ret;

@@ -597,9 +597,10 @@ void db_rollback(db_t *db)
 
 /* ---- migration ---- */
 
-/* Generated from src/db/schema.sql and src/db/migrate_v2.sql by Makefile.am (src/db/schema.c). */
+/* Generated from src/db/schema.sql and src/db/migrate_v*.sql by Makefile.am (src/db/schema.c). */
 extern const char db_schema[];
 extern const char db_migrate_v2[];
+extern const char db_migrate_v3[];
 
 /*
  * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
@@ -610,6 +611,7 @@ extern const char db_migrate_v2[];
 static const char *const migrations[DB_SCHEMA_VERSION] = {
 	NULL,
 	db_migrate_v2,
+	db_migrate_v3,
 };
 
 int db_migrate(db_t *db, int *from)

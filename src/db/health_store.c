@@ -126,7 +126,7 @@ struct db_health {
 
 	/* the writer thread's (the opener's until it starts) */
 	db_t *wdb;
-	sqlite3_stmt *ins_probe, *ins_change, *up_state, *del_probe, *del_change;
+	sqlite3_stmt *ins_probe, *ins_change, *up_state, *chg_state, *del_probe, *del_change;
 	sqlite3_stmt *sel_target, *ins_target, *sel_reason, *ins_reason, *prune_ids;
 	sqlite3_stmt *del_gone_state, *del_gone_target;
 	ring_t wres, wchg; /* the batch in flight */
@@ -433,6 +433,13 @@ static const struct {
 	  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(target_id) DO UPDATE SET "
 	  "state = excluded.state, since = excluded.since, reason = excluded.reason, "
 	  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms" },
+	/*
+	 * A change made by the other nodes' votes alone (a cluster node, README "Two or more
+	 * nameservers") comes with no probe result: the state and its start are set here too.
+	 */
+	{ offsetof(db_health_t, chg_state),
+	  "INSERT INTO target_state(target_id, state, since) VALUES(?1, ?2, ?3) "
+	  "ON CONFLICT(target_id) DO UPDATE SET state = excluded.state, since = excluded.since" },
 	{ offsetof(db_health_t, del_probe),
 	  "DELETE FROM probe_result WHERE target_id = ?1 AND time_ms < ?2" },
 	{ offsetof(db_health_t, del_change), "DELETE FROM state_change WHERE time < ?1" },
@@ -798,8 +805,15 @@ static void write_change(db_health_t *h, const rec_t *x)
 	sqlite3_bind_text(s, 3, state_name(x->from_up), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, state_name(x->up), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, x->reason, -1, SQLITE_STATIC);
-	if (!run(h, s, "insert state_change"))
+	if (!run(h, s, "insert state_change")) {
 		target_forget(h, x->key);
+		return;
+	}
+	s = h->chg_state;
+	sqlite3_bind_int64(s, 1, tid);
+	sqlite3_bind_text(s, 2, state_name(x->up), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, db_time(x->time_ms));
+	run(h, s, "update target_state");
 }
 
 /*

@@ -19,16 +19,19 @@
  *   config_write.c  the configuration's writes, and the journal
  *   history.c       the stored health read back (gslbctl status, history, explain)
  *   health_store.c  the stored health written, by a thread of its own
+ *   cluster.c       a cluster node's settings, and its mirror of etcd's pools, journal,
+ *                   nodes and votes
  */
 
 /*
  * Statements prepared once per connection and reused: gslbctl writes a row
  * per statement, and compiling one (with the config_generation triggers of
  * its table) costs more than running it.  The size is part of struct db, so
- * every file of the module is built with the same one.
+ * every file of the module is built with the same one.  It has room for the
+ * fixed statements of all of the module's files, cluster.c's included.
  */
 #ifndef DB_STMT_CACHE /* tests/unit/test_db_nocache builds the module with 1 */
-#define DB_STMT_CACHE 48
+#define DB_STMT_CACHE 64
 #endif
 
 struct db_stmt_slot {

@@ -1,10 +1,10 @@
 -- SPDX-License-Identifier: MIT
--- The gslbd database, schema version 2: configuration (pools, members, checks), health state and
--- history, and the change journal.  Compiled into libgslb as db_schema (see Makefile.am); a new
--- file gets it in one step from db_migrate(), inside one transaction that also sets PRAGMA
--- user_version.  A version 1 file is brought here by src/db/migrate_v2.sql instead, which creates
--- the same tables with the same text: keep the two in step (tests/integration/test_storage.py
--- compares the results).
+-- The gslbd database, schema version 3: configuration (pools, members, checks), health state and
+-- history, the change journal, and a cluster node's settings and mirror of etcd.  Compiled into
+-- libgslb as db_schema (see Makefile.am); a new file gets it in one step from db_migrate(), inside
+-- one transaction that also sets PRAGMA user_version.  An older file is brought here by
+-- src/db/migrate_v2.sql and src/db/migrate_v3.sql instead, which create the same tables with the
+-- same text: keep them in step (tests/integration/test_storage.py compares the results).
 -- The ranges in the CHECK constraints are those gslbctl enforces, named in include/gslb/lb.h (pools
 -- and members) and include/gslb/health.h (checks); tests/unit/test_schema_limits.c keeps them equal.
 -- A balanced name.  name is the lowercased FQDN with its trailing dot.
@@ -53,7 +53,7 @@ CREATE TABLE member_network (
 
 -- Health checks: member_id NULL is the pool's check, for every member without its own.
 -- NULL columns take the defaults of README "Health checks" (port by type, path "/", host the pool
--- name, expect 200-399, no match, no target).
+-- name, expect 200-399, no match, no target, quorum majority: README "Two or more nameservers").
 CREATE TABLE health_check (
 	id INTEGER PRIMARY KEY,
 	pool_id INTEGER NOT NULL REFERENCES pool(id) ON DELETE CASCADE,
@@ -70,10 +70,14 @@ CREATE TABLE health_check (
 	fall INTEGER NOT NULL DEFAULT 3 CHECK (fall BETWEEN 1 AND 100),
 	target TEXT,
 	insecure INTEGER NOT NULL DEFAULT 0 CHECK (insecure IN (0, 1)),
+	quorum TEXT CHECK (quorum IS NULL OR quorum IN ('majority', 'any', 'all', 'local')),
 	UNIQUE (pool_id, member_id)
 );
 -- UNIQUE treats NULLs as distinct, so a pool's own check needs its own index.
 CREATE UNIQUE INDEX health_check_pool ON health_check(pool_id) WHERE member_id IS NULL;
+-- Deleting a member deletes its check (ON DELETE CASCADE): found by this index, not a scan of
+-- every check (a cluster node replaces whole pools at a time, 100,000 in a full sync).
+CREATE INDEX health_check_member ON health_check(member_id);
 
 -- Health state and history, written by gslbd's health loop.  A target is one probed thing,
 -- named by its key (health_target_key(): "http 192.0.2.1:80 www.example.com/", followed by the
@@ -130,14 +134,61 @@ CREATE INDEX state_change_target_time ON state_change(target_id, time);
 CREATE INDEX state_change_time ON state_change(time);
 
 -- The change journal: one row per gslbctl change, written in the change's own transaction.
--- time is RFC 3339 UTC, actor user@host.
+-- time is RFC 3339 UTC, actor user@host.  On a cluster node the rows are etcd's journal keys
+-- mirrored: node is the node the change was made on, cluster_key the etcd key, so an entry
+-- mirrored twice is stored once; both NULL on a standalone node.
 CREATE TABLE journal (
 	id INTEGER PRIMARY KEY,
 	time TEXT NOT NULL,
 	actor TEXT NOT NULL,
 	command TEXT NOT NULL,
-	summary TEXT NOT NULL
+	summary TEXT NOT NULL,
+	node TEXT,
+	cluster_key TEXT UNIQUE
 );
+
+-- A cluster node (README "Two or more nameservers"): the settings gslbd --cluster records for
+-- gslbctl by name (urls, prefix, node, lease, ca_file, cert_file, key_file, user,
+-- password_file: paths, never a password).  Rows present make this a cluster node.
+CREATE TABLE cluster_setting (
+	name TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The mirror's position: etcd's cluster id, the highest mod_revision applied, and gslbd's
+-- connection to etcd as last recorded (changed: Unix seconds).  One row, absent before the first.
+CREATE TABLE cluster_state (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	cluster_id INTEGER NOT NULL,
+	applied_rev INTEGER NOT NULL,
+	connected INTEGER NOT NULL CHECK (connected IN (0, 1)),
+	changed INTEGER NOT NULL
+);
+
+-- Each pool key mirrored from etcd with its mod_revision, so no event older than what is stored
+-- is applied over it; a deleted key stays (deleted = 1) until a full sync forgets it.
+CREATE TABLE cluster_key (
+	key TEXT PRIMARY KEY,
+	mod_revision INTEGER NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1))
+) WITHOUT ROWID;
+
+-- The cluster's nodes as last seen (last_seen: Unix seconds), and their verdicts on the health
+-- targets by key (up 1 or 0), for gslbctl cluster status and status.
+CREATE TABLE cluster_node (
+	name TEXT PRIMARY KEY,
+	live INTEGER NOT NULL CHECK (live IN (0, 1)),
+	last_seen INTEGER NOT NULL,
+	revision INTEGER NOT NULL,
+	down_votes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE cluster_vote (
+	node TEXT NOT NULL,
+	target_key TEXT NOT NULL,
+	up INTEGER NOT NULL CHECK (up IN (0, 1)),
+	PRIMARY KEY (node, target_key)
+) WITHOUT ROWID;
+CREATE INDEX cluster_vote_target ON cluster_vote(target_key);
 
 -- The configuration's generation, bumped by the triggers below on every change to a
 -- configuration table.  Any commit changes PRAGMA data_version, the health loop's once a second

@@ -125,6 +125,7 @@ static void check_fields(fields_t *f, const db_check_t *c)
 	field(f, "fall", "%u", c->fall);
 	field(f, "target", "%s", c->target ? c->target : "none");
 	field(f, "insecure", "%s", c->insecure ? "yes" : "no");
+	field(f, "quorum", "%s", db_quorum_name(c->quorum));
 }
 
 /* what is "P" or "P/M"; a NULL side means the check is added or removed. */

@@ -12,50 +12,6 @@
 #include "gslb/health.h"
 #include "gslbctl.h"
 
-void cfg_pool_defaults(db_pool_t *p, const char *name)
-{
-	memset(p, 0, sizeof(*p));
-	p->name = gslb_strdup(name);
-	p->policy = DB_POLICY_WEIGHTED;
-	p->ttl = 30;
-	p->degraded_ttl = -1;
-	p->answers = 1;
-	p->fallback_all = true;
-}
-
-void cfg_member_defaults(db_member_t *m, const char *name)
-{
-	memset(m, 0, sizeof(*m));
-	m->name = gslb_strdup(name);
-	m->weight = 100;
-	m->priority = 1;
-	m->admin = DB_ADMIN_AUTO;
-}
-
-bool cfg_member_add_address(db_member_t *m, const char *addr, int family)
-{
-	for (size_t i = 0; i < m->naddresses; i++)
-		if (strcmp(m->addresses[i], addr) == 0)
-			return false;
-	m->addresses = gslb_realloc(m->addresses, (m->naddresses + 1) * sizeof(char *));
-	m->families = gslb_realloc(m->families, m->naddresses + 1);
-	m->addresses[m->naddresses] = gslb_strdup(addr);
-	m->families[m->naddresses++] = (uint8_t)family;
-	db_member_sort(m);
-	return true;
-}
-
-bool cfg_member_add_network(db_member_t *m, const char *prefix)
-{
-	for (size_t i = 0; i < m->nnetworks; i++)
-		if (strcmp(m->networks[i], prefix) == 0)
-			return false;
-	m->networks = gslb_realloc(m->networks, (m->nnetworks + 1) * sizeof(char *));
-	m->networks[m->nnetworks++] = gslb_strdup(prefix);
-	db_member_sort(m);
-	return true;
-}
-
 /* ---- init ---- */
 
 int cmd_init(ctl_t *c, int argc, char **argv)
@@ -527,7 +483,7 @@ static const ctl_optdef_t check_opts[] = {
 	{ "--path", true, false },	{ "--host", true, false },     { "--expect", true, false },
 	{ "--match", true, false },	{ "--interval", true, false }, { "--timeout", true, false },
 	{ "--rise", true, false },	{ "--fall", true, false },     { "--target", true, false },
-	{ "--insecure", false, false }, { NULL, false, false },
+	{ "--insecure", false, false }, { "--quorum", true, false },   { NULL, false, false },
 };
 
 /* --member of a check command into r->member. */
@@ -610,6 +566,16 @@ static int check_opts_apply(ctl_t *c, const ctl_args_t *a, bool member, db_check
 	ck->insecure = ctl_flag(a, "--insecure");
 	if (ck->insecure && ck->type != DB_CHECK_HTTPS)
 		return ctl_invalid(c, "--insecure: only for https checks");
+	/*
+	 * How a cluster's nodes' verdicts combine (README "Two or more
+	 * nameservers"); stored on a standalone node too, which has only its own.
+	 */
+	if ((s = ctl_arg(a, "--quorum"))) {
+		int q = db_quorum_parse(s);
+		if (q < 0)
+			return ctl_invalid(c, "--quorum: %s is not majority, any, all or local", s);
+		ck->quorum = (uint8_t)q;
+	}
 	ck->path = (char *)ctl_arg(a, "--path");
 	ck->host = (char *)ctl_arg(a, "--host");
 	ck->expect = (char *)ctl_arg(a, "--expect");

@@ -145,9 +145,9 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 
 	if ((ret = ctl_open(c)) || (ret = begin_change(c, &cfg)))
 		goto out;
-	f = ctl_mem_open(&sum, &len);
+	f = cfg_mem_open(&sum, &len);
 	ret = edit(c, cfg, arg, f);
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	if (ret < 0)
 		ret = ctl_db_fail(c, ret);
 	if (ret)
@@ -302,13 +302,17 @@ static const struct help {
 	{ "check set",
 	  "check set POOL [--member MEMBER] --type tcp|http|https [--port N] [--path P]\n"
 	  "              [--host H] [--expect CODES] [--match TEXT] [--interval S] [--timeout S]\n"
-	  "              [--rise N] [--fall N] [--target IP] [--insecure]",
+	  "              [--rise N] [--fall N] [--target IP] [--insecure]\n"
+	  "              [--quorum majority|any|all|local]",
 	  "Set (replace) the health check of a pool, or of one member with --member.\n"
 	  "--port 1-65535 (required for tcp; default 80 http, 443 https), --expect like\n"
 	  "200-299,301 (default 200-399), --interval 1-3600 s (default 10), --timeout in\n"
 	  "seconds, less than the interval (default 2, or half the interval when that is\n"
 	  "shorter), --rise/--fall 1-100 (default 2/3), --target only with --member,\n"
-	  "--insecure only for https.  Options not given take their defaults." },
+	  "--insecure only for https.  --quorum: on a cluster node, how the nodes' verdicts\n"
+	  "make the state answered from: down when a majority (default), any or all of the\n"
+	  "live nodes say so, or local: this node's own; a standalone node always uses its\n"
+	  "own.  Options not given take their defaults." },
 	{ "check rm", "check rm POOL [--member MEMBER]", "Remove a pool's or a member's check." },
 	{ "status", "status [POOL] [--zones DIR]",
 	  "Every member and address: admin state, health, since when, last probe; and whether\n"
@@ -381,7 +385,7 @@ static char *join_cmdline(int argc, char **argv)
 {
 	char *text;
 	size_t len;
-	FILE *f = ctl_mem_open(&text, &len);
+	FILE *f = cfg_mem_open(&text, &len);
 	fputs("gslbctl", f);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -398,7 +402,7 @@ static char *join_cmdline(int argc, char **argv)
 		}
 		fputc('\'', f);
 	}
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	return text;
 }
 

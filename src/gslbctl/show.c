@@ -148,6 +148,8 @@ static void check_text(const char *indent, const db_check_t *k)
 		printf(" target %s", k->target);
 	if (k->insecure)
 		printf(" insecure");
+	if (k->quorum != DB_QUORUM_MAJORITY)
+		printf(" quorum %s", db_quorum_name(k->quorum));
 	printf("\n");
 }
 

@@ -16,7 +16,7 @@ struct health_loop;
 /*
  * One deduplicated target.  Created by health_loop_set_targets() on the
  * control thread, then owned by the loop's thread: every field is touched
- * only there, except key (immutable), up_pub and since_pub (atomic), which the
+ * only there, except key (immutable), up_pub, own_pub and since_pub (atomic), which the
  * control thread reads under the loop's mutex while the target is in the
  * current set.
  * Freed when removed and its handles are closed (nhandles reaches 0).
@@ -30,8 +30,15 @@ typedef struct health_target {
 	size_t request_len;
 	struct health_target *next_conf; /* newer configuration, applied at the next probe */
 
+	/*
+	 * st is this node's own verdict; what is published (up_pub, the health table, the store)
+	 * is the effective state, the same as st.up unless the loop is a cluster node's, where it
+	 * also weighs the other nodes' votes on the key (health_effective_up()).
+	 */
 	health_state_t st;
 	_Atomic bool up_pub;
+	_Atomic bool own_pub;	   /* st.up, for the control thread */
+	health_votes_t votes;	   /* cluster: the other nodes' votes on key */
 	int64_t since_ms;	   /* Unix time of the last state change (or first sight) */
 	_Atomic int64_t since_pub; /* since_ms, for the control thread */
 
@@ -100,8 +107,14 @@ typedef struct health_event {
 	const char *key;
 	uint32_t index;
 	bool is_change; /* false: a probe result; true: a state change */
-	bool ok;	/* probe result */
-	bool up;	/* state after the event */
+	/*
+	 * A vote or a clearing of votes was applied (health_loop_vote(), _votes_clear()): key is
+	 * the vote's (NULL for a clearing), index LB_TARGET_NONE-like UINT32_MAX when no target
+	 * has it, else up is that target's state after it.
+	 */
+	bool is_vote;
+	bool ok; /* probe result */
+	bool up; /* state after the event */
 	double latency_ms;
 	const char *reason;
 	int64_t time_ms; /* Unix time */

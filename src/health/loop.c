@@ -14,6 +14,29 @@
 #include "internal.h"
 
 /*
+ * The other nodes' votes by target key (cluster mode), whether the loop probes the key or not
+ * yet: a key with no vote left has no entry.  The loop's thread only.
+ */
+typedef struct vote_entry {
+	struct vote_entry *next;
+	uint32_t hash;
+	health_votes_t v;
+	char key[];
+} vote_entry_t;
+
+typedef struct vote_map {
+	vote_entry_t **b; /* nb buckets, a power of two (or none yet) */
+	size_t nb, n;
+} vote_map_t;
+
+/* A vote, or a clearing of votes (key NULL), waiting for the loop's thread. */
+typedef struct vote_op {
+	char *key;
+	int slot;
+	enum health_vote vote;
+} vote_op_t;
+
+/*
  * The loop object.  Fields under "mu" are shared with the control thread;
  * the rest belong to the loop's thread once it runs (before that, to the
  * control thread).
@@ -39,6 +62,13 @@ struct health_loop {
 	health_target_t **pending; /* under mu: the next set, sorted, not yet applied */
 	size_t npending;
 	bool have_pending, stop_req;
+	vote_op_t *ops; /* under mu: votes in the order given, not yet applied */
+	size_t nops, cap_ops;
+	bool cluster; /* under mu until start, then read-only */
+
+	health_verdict_cb verdict_cb; /* cluster: this node's own verdicts go here */
+	void *verdict_arg;
+	vote_map_t votes;
 
 	size_t live; /* targets with handles not yet freed */
 	uint64_t rng[2];
@@ -239,20 +269,244 @@ static void stats_probe(health_stats_t *st, bool ok, double latency_ms)
 	atomic_fetch_add_explicit(&st->probes[ok], 1, memory_order_relaxed);
 }
 
-void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
+/* ---- the other nodes' votes ---- */
+
+static vote_entry_t **vm_slot(vote_map_t *m, const char *key, uint32_t hash)
+{
+	vote_entry_t **e = &m->b[hash & (m->nb - 1)];
+	while (*e && ((*e)->hash != hash || strcmp((*e)->key, key) != 0))
+		e = &(*e)->next;
+	return e;
+}
+
+/* The votes on key (none: zero). */
+static health_votes_t vm_get(vote_map_t *m, const char *key)
+{
+	health_votes_t none = { 0, 0 };
+	if (!m->n)
+		return none;
+	vote_entry_t *e = *vm_slot(m, key, gslb_hash(key, strlen(key)));
+	return e ? e->v : none;
+}
+
+static void vm_grow(vote_map_t *m)
+{
+	size_t nb = m->nb ? m->nb * 2 : 64;
+	vote_entry_t **b = gslb_calloc(nb, sizeof(*b));
+	for (size_t i = 0; i < m->nb; i++) {
+		for (vote_entry_t *e = m->b[i], *next; e; e = next) {
+			next = e->next;
+			e->next = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+}
+
+/* Record slot's vote on key; returns the votes on key now. */
+static health_votes_t vm_set(vote_map_t *m, const char *key, unsigned slot, enum health_vote vote)
+{
+	uint64_t bit = 1ull << slot;
+	uint32_t hash = gslb_hash(key, strlen(key));
+	health_votes_t none = { 0, 0 };
+
+	if (vote != HEALTH_VOTE_GONE && m->n >= m->nb)
+		vm_grow(m);
+	vote_entry_t **p = m->nb ? vm_slot(m, key, hash) : NULL, *e = p ? *p : NULL;
+	if (vote == HEALTH_VOTE_GONE) {
+		if (!e)
+			return none;
+		e->v.voters &= ~bit;
+		e->v.downs &= ~bit;
+		if (e->v.voters)
+			return e->v;
+		*p = e->next;
+		free(e);
+		m->n--;
+		return none;
+	}
+	if (!e) {
+		size_t len = strlen(key);
+		e = gslb_calloc(1, sizeof(*e) + len + 1);
+		memcpy(e->key, key, len + 1);
+		e->hash = hash;
+		*p = e;
+		m->n++;
+	}
+	e->v.voters |= bit;
+	if (vote == HEALTH_VOTE_DOWN)
+		e->v.downs |= bit;
+	else
+		e->v.downs &= ~bit;
+	return e->v;
+}
+
+/* Forget slot's votes (every slot's when slot < 0). */
+static void vm_clear(vote_map_t *m, int slot)
+{
+	uint64_t keep = slot < 0 ? 0 : ~(1ull << slot);
+	for (size_t i = 0; i < m->nb; i++) {
+		for (vote_entry_t **p = &m->b[i], *e; (e = *p);) {
+			e->v.voters &= keep;
+			e->v.downs &= keep;
+			if (e->v.voters) {
+				p = &e->next;
+				continue;
+			}
+			*p = e->next;
+			free(e);
+			m->n--;
+		}
+	}
+}
+
+static void vm_free(vote_map_t *m)
+{
+	vm_clear(m, -1);
+	free(m->b);
+	m->b = NULL;
+	m->nb = 0;
+}
+
+/* "majority: 2 of 3 nodes say down": why t's effective state is what it is. */
+static void votes_reason(const health_target_t *t, char *buf, size_t len)
+{
+	uint64_t voters = t->votes.voters, downs = t->votes.downs & voters;
+	unsigned n = 1 + (unsigned)__builtin_popcountll(voters);
+	unsigned d = (t->st.up ? 0 : 1) + (unsigned)__builtin_popcountll(downs);
+
+	if (t->check.quorum == HEALTH_QUORUM_LOCAL)
+		snprintf(buf, len, "local: this node says %s", t->st.up ? "up" : "down");
+	else
+		snprintf(buf, len, "%s: %u of %u node%s say%s down",
+			 health_quorum_name(t->check.quorum), d, n, n == 1 ? "" : "s",
+			 d == 1 || n == 1 ? "s" : "");
+}
+
+/* Loop thread: t's published state changes to up; counted, published and logged. */
+static void target_publish(health_loop_t *hl, health_target_t *t, bool up, int64_t now,
+			   const char *reason)
+{
+	atomic_fetch_add_explicit(&hl->stats.transitions[up], 1, memory_order_relaxed);
+	t->since_ms = now;
+	atomic_store(&t->since_pub, now);
+	atomic_store(&t->up_pub, up);
+	lb_health_set(hl->table, t->index, up);
+	log_info("health: %s is now %s: %s", t->key, up ? "up" : "down", reason);
+}
+
+/* Loop thread: store a change of t's published state, and show it to the observer. */
+static void target_change_record(health_loop_t *hl, health_target_t *t, bool from_up, int64_t now,
+				 const char *reason)
+{
+	bool up = atomic_load(&t->up_pub);
+	if (hl->store) {
+		db_health_change_t c = { .key = t->key,
+					 .reason = reason,
+					 .time_ms = now,
+					 .from_up = from_up,
+					 .up = up };
+		db_health_change_add(hl->store, &c);
+	}
+	if (hl->obs) {
+		health_event_t oe = { .key = t->key,
+				      .index = t->index,
+				      .is_change = true,
+				      .ok = up,
+				      .up = up,
+				      .latency_ms = -1,
+				      .reason = reason,
+				      .time_ms = now };
+		hl->obs(&oe, hl->obs_arg);
+	}
+}
+
+/*
+ * Loop thread, cluster mode: t's votes or its own verdict changed without a probe result (a vote,
+ * a target new to the loop); publish and record its effective state if that changed.
+ */
+static void target_settle(health_loop_t *hl, health_target_t *t)
+{
+	bool was = atomic_load(&t->up_pub);
+	bool up = health_effective_up(t->check.quorum, t->st.up, &t->votes);
+	char why[96];
+
+	if (up == was)
+		return;
+	int64_t now = gslb_wall_ms();
+	votes_reason(t, why, sizeof(why));
+	target_publish(hl, t, up, now, why);
+	target_change_record(hl, t, was, now, why);
+}
+
+static void verdict(health_loop_t *hl, const health_target_t *t, enum health_vote v)
+{
+	if (hl->verdict_cb)
+		hl->verdict_cb(t->key, v, hl->verdict_arg);
+}
+
+/*
+ * Loop thread, cluster mode: a probe result of t (its own state already fed).  As the
+ * standalone path below, but what is published and stored is the effective state, and a change
+ * of this node's own verdict goes to the verdict callback.
+ */
+static void report_cluster(health_target_t *t, bool ok, double latency_ms, const char *reason,
+			   int64_t now, bool own_changed)
 {
 	health_loop_t *hl = t->hl;
-	int64_t now = gslb_wall_ms();
-	bool was = t->st.up;
-	bool changed = health_state_feed(&t->st, ok);
+	bool was = atomic_load(&t->up_pub);
+	bool up = health_effective_up(t->check.quorum, t->st.up, &t->votes);
+	char why[96];
 
-	stats_probe(&hl->stats, ok, latency_ms);
+	if (own_changed) {
+		atomic_store(&t->own_pub, t->st.up);
+		log_info("health: %s: this node's verdict is now %s: %s", t->key,
+			 t->st.up ? "up" : "down", reason);
+		verdict(hl, t, t->st.up ? HEALTH_VOTE_UP : HEALTH_VOTE_DOWN);
+	}
+	if (up != was) {
+		votes_reason(t, why, sizeof(why));
+		target_publish(hl, t, up, now, why);
+	}
+	if (hl->store) {
+		db_health_result_t r = { .key = t->key,
+					 .reason = reason,
+					 .time_ms = now,
+					 .latency_ms = latency_ms,
+					 .ok = ok,
+					 .up = up,
+					 .since_ms = t->since_ms };
+		db_health_result_add(hl->store, &r);
+	}
+	if (hl->obs) {
+		health_event_t oe = { .key = t->key,
+				      .index = t->index,
+				      .ok = ok,
+				      .up = up,
+				      .latency_ms = latency_ms,
+				      .reason = reason,
+				      .time_ms = now };
+		hl->obs(&oe, hl->obs_arg);
+	}
+	if (up != was)
+		target_change_record(hl, t, was, now, why);
+}
+
+/* Loop thread: a probe result of t (its state already fed) where the loop is standalone. */
+static void report_standalone(health_target_t *t, bool ok, double latency_ms, const char *reason,
+			      int64_t now, bool was, bool changed)
+{
+	health_loop_t *hl = t->hl;
+
 	if (changed) {
 		atomic_fetch_add_explicit(&hl->stats.transitions[t->st.up], 1,
 					  memory_order_relaxed);
 		t->since_ms = now;
 		atomic_store(&t->since_pub, now);
 		atomic_store(&t->up_pub, t->st.up);
+		atomic_store(&t->own_pub, t->st.up);
 		lb_health_set(hl->table, t->index, t->st.up);
 		log_info("health: %s is now %s: %s", t->key, t->st.up ? "up" : "down", reason);
 	}
@@ -288,6 +542,20 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 			hl->obs(&oe, hl->obs_arg);
 		}
 	}
+}
+
+void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
+{
+	health_loop_t *hl = t->hl;
+	int64_t now = gslb_wall_ms();
+	bool was = t->st.up;
+	bool changed = health_state_feed(&t->st, ok);
+
+	stats_probe(&hl->stats, ok, latency_ms);
+	if (hl->cluster)
+		report_cluster(t, ok, latency_ms, reason, now, changed);
+	else
+		report_standalone(t, ok, latency_ms, reason, now, was, changed);
 	/* The next probe is one interval after this one started. */
 	uint64_t spent = (uint64_t)latency_ms;
 	uint64_t next = t->check.interval_ms > spent ? t->check.interval_ms - spent : 0;
@@ -336,6 +604,8 @@ static void apply_pending(health_loop_t *hl)
 	while (i < no || j < nn) {
 		int c = i == no ? 1 : j == nn ? -1 : strcmp(old[i]->key, na[j]->key);
 		if (c < 0) {
+			if (hl->cluster)
+				verdict(hl, old[i], HEALTH_VOTE_GONE);
 			target_remove(old[i++]);
 			continue;
 		}
@@ -364,13 +634,20 @@ static void apply_pending(health_loop_t *hl)
 			hl->live++;
 			uv_timer_start(&t->timer, timer_cb, random_phase(hl, t->check.interval_ms),
 				       0);
+			if (hl->cluster) {
+				/* Votes that came before the target did are its own now. */
+				t->votes = vm_get(&hl->votes, t->key);
+				verdict(hl, t, t->st.up ? HEALTH_VOTE_UP : HEALTH_VOTE_DOWN);
+				target_settle(hl, t);
+			}
 		}
 		/*
 		 * The control thread published the state it saw; the loop may
 		 * have changed it since, and only we know the current one.
 		 */
 		health_target_t *t = na[j - 1];
-		lb_health_set(hl->table, t->index, t->st.up);
+		lb_health_set(hl->table, t->index,
+			      hl->cluster ? atomic_load(&t->up_pub) : t->st.up);
 	}
 
 	pthread_mutex_lock(&hl->mu);
@@ -378,6 +655,54 @@ static void apply_pending(health_loop_t *hl)
 	hl->ncur = nn;
 	pthread_mutex_unlock(&hl->mu);
 	free(old);
+}
+
+/* Loop thread: one vote, or a clearing of votes, as given. */
+static void apply_vote(health_loop_t *hl, const vote_op_t *op)
+{
+	health_event_t oe = {
+		.key = op->key, .index = UINT32_MAX, .is_vote = true, .latency_ms = -1
+	};
+
+	if (op->key) {
+		health_votes_t v = vm_set(&hl->votes, op->key, (unsigned)op->slot, op->vote);
+		health_target_t *t = find_key(hl->cur, hl->ncur, op->key);
+		if (t) {
+			t->votes = v;
+			target_settle(hl, t);
+			oe.index = t->index;
+			oe.up = atomic_load(&t->up_pub);
+		}
+	} else {
+		uint64_t keep = op->slot < 0 ? 0 : ~(1ull << op->slot);
+		vm_clear(&hl->votes, op->slot);
+		for (size_t i = 0; i < hl->ncur; i++) {
+			health_target_t *t = hl->cur[i];
+			t->votes.voters &= keep;
+			t->votes.downs &= keep;
+			target_settle(hl, t);
+		}
+	}
+	if (hl->obs) {
+		oe.time_ms = gslb_wall_ms();
+		hl->obs(&oe, hl->obs_arg);
+	}
+}
+
+/* Loop thread: apply the votes given since the last time, in the order given. */
+static void apply_votes(health_loop_t *hl)
+{
+	pthread_mutex_lock(&hl->mu);
+	vote_op_t *ops = hl->ops;
+	size_t n = hl->nops;
+	hl->ops = NULL;
+	hl->nops = hl->cap_ops = 0;
+	pthread_mutex_unlock(&hl->mu);
+	for (size_t i = 0; i < n; i++) {
+		apply_vote(hl, &ops[i]);
+		free(ops[i].key);
+	}
+	free(ops);
 }
 
 /* ---- storage ---- */
@@ -429,6 +754,8 @@ static void async_cb(uv_async_t *a)
 	health_loop_t *hl = a->data;
 	bool stop;
 
+	/* Votes first: a target that arrives with them starts in its effective state. */
+	apply_votes(hl);
 	apply_and_store(hl);
 	pthread_mutex_lock(&hl->mu);
 	stop = hl->stop_req;
@@ -453,6 +780,7 @@ static void thread_main(void *arg)
 	health_loop_t *hl = arg;
 
 	pthread_setname_np(pthread_self(), "health");
+	apply_votes(hl);
 	apply_and_store(hl);
 	uv_run(&hl->loop, UV_RUN_DEFAULT);
 }
@@ -584,21 +912,29 @@ static health_target_t *find_same_probe(health_target_t **arr, size_t n, const c
  * have changed (a new key, as the settings are part of it), or gslbd was
  * upgraded from keys without settings: a dead site must stay down either way.
  */
-static void start_state(health_loop_t *hl, const health_target_t *t, bool *up, int64_t *since)
+static void start_state(health_loop_t *hl, const health_target_t *t, bool *up, bool *own,
+			int64_t *since)
 {
 	char pkey[HEALTH_KEY_MAX];
 
+	/*
+	 * In a cluster the stored state is the effective one, and no own verdict is stored: this
+	 * node starts from it, as a standalone node does, until its probes say otherwise.
+	 */
 	if (stored_state(hl, t->key, up, since))
-		return;
+		goto out;
 	health_probe_key(&t->check, pkey, sizeof(pkey));
 	health_target_t *same = find_same_probe(hl->cur, hl->ncur, pkey);
 	if (same) {
 		*up = atomic_load(&same->up_pub);
 		*since = atomic_load(&same->since_pub);
+		*own = atomic_load(&same->own_pub);
 		return;
 	}
 	if (strcmp(pkey, t->key) != 0)
 		stored_state(hl, pkey, up, since);
+out:
+	*own = *up;
 }
 
 int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targets, size_t n)
@@ -624,16 +960,25 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 	pthread_mutex_lock(&hl->mu);
 	for (size_t i = 0; i < m; i++) {
 		health_target_t *t = arr[i], *old = find_key(hl->cur, hl->ncur, t->key);
-		bool up = true;
+		bool up = true, own = true;
 		int64_t since = now;
-		if (old)
+		if (old) {
 			up = atomic_load(&old->up_pub);
-		else
-			start_state(hl, t, &up, &since);
-		health_state_init(&t->st, up, t->check.rise, t->check.fall);
+			own = atomic_load(&old->own_pub);
+		} else {
+			start_state(hl, t, &up, &own, &since);
+		}
+		/*
+		 * Standalone, own is up.  In a cluster, up is the effective state as last known;
+		 * the loop weighs the votes on a new target before its first probe.
+		 */
+		if (!hl->cluster)
+			own = up;
+		health_state_init(&t->st, own, t->check.rise, t->check.fall);
 		t->since_ms = since;
 		atomic_store(&t->since_pub, since);
 		atomic_store(&t->up_pub, up);
+		atomic_store(&t->own_pub, own);
 		lb_health_set(hl->table, t->index, up);
 	}
 	for (size_t i = 0; i < hl->npending; i++)
@@ -646,6 +991,52 @@ int health_loop_set_targets(health_loop_t *hl, const health_target_conf_t *targe
 	if (hl->started && !hl->joined)
 		uv_async_send(&hl->async);
 	return 0;
+}
+
+void health_loop_set_cluster(health_loop_t *hl, health_verdict_cb cb, void *arg)
+{
+	pthread_mutex_lock(&hl->mu);
+	hl->cluster = true;
+	hl->verdict_cb = cb;
+	hl->verdict_arg = arg;
+	pthread_mutex_unlock(&hl->mu);
+}
+
+/* Any thread: queue a vote (key NULL: a clearing) for the loop's thread and wake it. */
+static void vote_queue(health_loop_t *hl, int slot, const char *key, enum health_vote vote)
+{
+	pthread_mutex_lock(&hl->mu);
+	/* Standalone nothing votes; once stopping, the loop's async handle may be closed. */
+	if (!hl->cluster || hl->stop_req) {
+		pthread_mutex_unlock(&hl->mu);
+		return;
+	}
+	if (hl->nops == hl->cap_ops) {
+		hl->cap_ops = hl->cap_ops ? hl->cap_ops * 2 : 64;
+		hl->ops = gslb_realloc(hl->ops, hl->cap_ops * sizeof(*hl->ops));
+	}
+	hl->ops[hl->nops++] = (vote_op_t){ .key = key ? gslb_strdup(key) : NULL,
+					   .slot = slot,
+					   .vote = vote };
+	/* Under mu, which the loop takes to see stop_req before it closes the handle. */
+	uv_async_send(&hl->async);
+	pthread_mutex_unlock(&hl->mu);
+}
+
+void health_loop_vote(health_loop_t *hl, unsigned slot, const char *key, enum health_vote vote)
+{
+	if (slot >= HEALTH_NODES_MAX || !key)
+		return;
+	if (vote != HEALTH_VOTE_UP && vote != HEALTH_VOTE_DOWN)
+		vote = HEALTH_VOTE_GONE;
+	vote_queue(hl, (int)slot, key, vote);
+}
+
+void health_loop_votes_clear(health_loop_t *hl, int slot)
+{
+	if (slot >= HEALTH_NODES_MAX)
+		return;
+	vote_queue(hl, slot < 0 ? -1 : slot, NULL, HEALTH_VOTE_GONE);
 }
 
 void health_loop_stop(health_loop_t *hl)
@@ -679,6 +1070,10 @@ void health_loop_free(health_loop_t *hl)
 		target_free(hl->pending[i]);
 	free(hl->pending);
 	free(hl->cur);
+	for (size_t i = 0; i < hl->nops; i++)
+		free(hl->ops[i].key);
+	free(hl->ops);
+	vm_free(&hl->votes);
 	store_close(hl);
 	SSL_CTX_free(hl->tls);
 	pthread_mutex_destroy(&hl->mu);

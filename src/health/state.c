@@ -60,6 +60,40 @@ bool health_state_feed(health_state_t *s, bool ok)
 	return true;
 }
 
+bool health_effective_up(enum health_quorum quorum, bool local_up, const health_votes_t *v)
+{
+	uint64_t voters = v ? v->voters : 0, downs = v ? v->downs & v->voters : 0;
+	/* This node is one reporter besides the voters; it has no slot. */
+	unsigned reporters = 1 + (unsigned)__builtin_popcountll(voters);
+	unsigned down = (local_up ? 0 : 1) + (unsigned)__builtin_popcountll(downs);
+
+	switch (quorum) {
+	case HEALTH_QUORUM_LOCAL:
+		return local_up;
+	case HEALTH_QUORUM_ANY:
+		return down == 0;
+	case HEALTH_QUORUM_ALL:
+		return down < reporters;
+	default:
+		/* Majority, and any value it does not know: a tie stays up. */
+		return 2 * down <= reporters;
+	}
+}
+
+const char *health_quorum_name(unsigned quorum)
+{
+	switch (quorum) {
+	case HEALTH_QUORUM_ANY:
+		return "any";
+	case HEALTH_QUORUM_ALL:
+		return "all";
+	case HEALTH_QUORUM_LOCAL:
+		return "local";
+	default:
+		return "majority";
+	}
+}
+
 static const char *type_name(enum health_type t)
 {
 	switch (t) {
@@ -88,6 +122,8 @@ void health_check_defaults(health_check_conf_t *c)
 		c->nexpect = HEALTH_EXPECT_MAX;
 	if (c->match && !*c->match)
 		c->match = NULL;
+	if (c->quorum > HEALTH_QUORUM_LOCAL)
+		c->quorum = HEALTH_QUORUM_MAJORITY;
 }
 
 const char *health_probe_key(const health_check_conf_t *c, char *buf, size_t len)
@@ -227,6 +263,12 @@ const char *health_target_key(const health_check_conf_t *check, char *buf, size_
 		cat(buf, len, " rise %u", c.rise);
 	if (c.fall != HEALTH_FALL_DEFAULT)
 		cat(buf, len, " fall %u", c.fall);
+	/*
+	 * How a cluster's verdicts combine decides the state answered from, so checks that differ
+	 * in it are targets of their own (and vote on keys of their own).
+	 */
+	if (c.quorum != HEALTH_QUORUM_MAJORITY)
+		cat(buf, len, " quorum %s", health_quorum_name(c.quorum));
 	if (c.type != HEALTH_TCP && c.match)
 		cat_match(buf, len, c.match);
 	return buf;

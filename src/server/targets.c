@@ -129,6 +129,7 @@ static int check_conf(const db_pool_t *p, const db_check_t *c, const char *addre
 	hc->rise = c->rise;
 	hc->fall = c->fall;
 	hc->insecure = c->insecure;
+	hc->quorum = c->quorum;
 	/* What the health loop runs (and the key names): the defaults of what is unset. */
 	health_check_defaults(hc);
 	return 0;
@@ -228,6 +229,7 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 		MIX(&c->rise, sizeof(c->rise));
 		MIX(&c->fall, sizeof(c->fall));
 		MIX(&c->insecure, sizeof(c->insecure));
+		MIX(&c->quorum, sizeof(c->quorum));
 		MIX(&c->nexpect, sizeof(c->nexpect));
 		MIX(c->expect, c->nexpect * sizeof(c->expect[0]));
 		if (c->match)

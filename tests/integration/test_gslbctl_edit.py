@@ -101,6 +101,19 @@ def changes(t, db):
     step(t, db, ['check', 'set', P, '--type', 'https', '--expect', '200', '--interval', '4'], 0,
          summary='~ check {p} type http -> https\n~ check {p} expect default -> 200\n'
          '~ check {p} interval 10 -> 4'.format(p=P))
+    # --quorum: a field of the check like the others; "quorum" in export only when not majority.
+    https = ['check', 'set', P, '--type', 'https', '--expect', '200', '--interval', '4']
+    step(t, db, https + ['--quorum', 'any'], 0, summary='~ check %s quorum majority -> any' % P)
+    t.eq(json.loads(export(db))['pools'][0]['check'].get('quorum'), 'any',
+         'check set --quorum any: export writes "quorum": "any"')
+    shown = g.gslbctl(db, 'pool', 'show', P)[1]
+    t.ok(' interval 4 timeout 2 rise 2 fall 3 quorum any\n' in shown, 'pool show: quorum any',
+         shown)
+    step(t, db, https + ['--quorum', 'any'], 0, out='no changes\n')
+    step(t, db, https, 0, summary='~ check %s quorum any -> majority' % P)
+    t.ok('quorum' not in json.loads(export(db))['pools'][0]['check']
+         and 'quorum' not in g.gslbctl(db, 'pool', 'show', P)[1],
+         'quorum majority: no "quorum" in export, none in pool show')
     step(t, db, ['check', 'set', P, '--member', 'a', '--type', 'tcp', '--port', '80'], 0,
          summary='+ check %sa' % (P + '/'))
     step(t, db, ['check', 'set', Q, '--member', 'a', '--type', 'tcp', '--port', '80'], 1,
@@ -157,6 +170,10 @@ ARGUMENTS = [
     (['check', 'set', P, '--type', 'http', '--fall', '0'], 'check set: --fall: 0 is not in 1-100'),
     (['check', 'set', P, '--member', 'a', '--type', 'http', '--target', 'x'],
      'check set: --target: x is not an IPv4 or IPv6 address'),
+    (['check', 'set', P, '--type', 'http', '--quorum', 'most'],
+     'check set: --quorum: most is not majority, any, all or local'),
+    (['check', 'set', P, '--type', 'http', '--quorum', 'Any'],
+     'check set: --quorum: Any is not majority, any, all or local'),
     (['check', 'rm'], 'check rm: missing arguments (usage: check rm POOL [--member MEMBER])'),
     (['check', 'rm', P, '--member', 'C'], 'check rm: --member: C does not start with a-z or 0-9'),
     (['check', 'rm', P, '--type', 'tcp'], 'check rm: --type: unknown option'),
@@ -349,6 +366,27 @@ def apply_cmd(t, tmp):
     con.close()
     step(t, db, ['apply', f2], 0, out=changed, summary=changed[:-1])
 
+    # A check's quorum: its diff line, written, read back the same, back to majority; refused.
+    tcp = {'type': 'tcp', 'port': 80}
+    f4 = file('apply4.json', [{'name': A, 'ttl': 60, 'check': dict(tcp, quorum='all'),
+                               'members': [{'name': 'a', 'addresses': ['192.0.2.1']}]}])
+    f5 = file('apply5.json', [{'name': A, 'ttl': 60, 'check': dict(tcp, quorum='most'),
+                               'members': [{'name': 'a', 'addresses': ['192.0.2.1']}]}])
+    quorum = '~ check %s quorum majority -> all\n' % A
+    step(t, db, ['apply', f4, '--dry-run'], 0, out=quorum + 'dry run: 1 change not written\n')
+    step(t, db, ['apply', f4], 0, out=quorum, summary=quorum[:-1])
+    step(t, db, ['apply', f4], 0, out='no changes\n')
+    exported = os.path.join(tmp, 'exported.json')
+    with open(exported, 'w') as f:
+        f.write(export(db))
+    t.eq(json.load(open(exported))['pools'][0]['check'], dict(
+        tcp, interval=10, timeout=2, rise=2, fall=3, quorum='all'), 'export: "quorum": "all"')
+    step(t, db, ['apply', exported], 0, out='no changes\n')
+    step(t, db, ['apply', f5], 2,
+         err=e % 'pools[0].check.quorum: most is not majority, any, all or local')
+    back = '~ check %s quorum all -> majority\n' % A
+    step(t, db, ['apply', f2], 0, out=back, summary=back[:-1])
+
     step(t, db, ['apply', f3], 0, out='no changes\n')
     step(t, db, ['apply', f3, '--prune', '--dry-run'], 0,
          out='- pool %s\ndry run: 1 change not written\n' % A)
@@ -408,11 +446,11 @@ def databases(t, tmp):
     for argv in commands:
         cmd, desc = cmd_name(argv), label(argv)
         t.eq(g.gslbctl(empty, *argv),
-             (1, '', 'gslbctl: %s: database %s has schema version 0, not 2 (run gslbctl init)\n'
+             (1, '', 'gslbctl: %s: database %s has schema version 0, not 3 (run gslbctl init)\n'
               % (cmd, empty)), '%s: a database without a schema' % desc)
         t.eq(g.gslbctl(newer, *argv),
              (1, '', 'gslbctl: %s: database %s has schema version 99, newer than this gslbctl '
-              '(2)\n' % (cmd, newer)), '%s: a newer schema' % desc)
+              '(3)\n' % (cmd, newer)), '%s: a newer schema' % desc)
         t.eq(g.gslbctl(junk, *argv),
              (1, '', 'gslbctl: %s: database %s: file is not a database\n' % (cmd, junk)),
              '%s: a file that is not a database' % desc)
@@ -459,7 +497,7 @@ def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbctl-edit-')
     try:
         db = os.path.join(tmp, 'edit.db')
-        t.eq(g.gslbctl(db, 'init'), (0, 'database %s created (schema version 2)\n' % db, ''),
+        t.eq(g.gslbctl(db, 'init'), (0, 'database %s created (schema version 3)\n' % db, ''),
              'init')
         changes(t, db)
         grammars(t, db)

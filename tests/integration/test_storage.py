@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The database file: schema version 2, the migration from version 1, refusal of a newer file, and
-config reloads that happen only when the configuration changed (gslbd(8), README "Balanced names", gslbctl(8)).
+"""The database file: schema version 3, the migrations from versions 1 and 2, refusal of a newer
+file, and config reloads that happen only when the configuration changed (gslbd(8), README
+"Balanced names", gslbctl(8)).
 
 Version 1 files are made from tests/db/schema_v1.sql, the schema text gslbd 0.1 shipped, and
-filled the way its health loop filled them; gslbctl and gslbd then open them for real.
+filled the way its health loop filled them; version 2 files from tests/db/schema_v2.sql, the
+schema before the cluster tables (README "Two or more nameservers"). gslbctl and gslbd then open
+them for real.
 """
 
 import json
@@ -22,6 +25,8 @@ import gslbtest as g  # noqa: E402
 
 GSLBCTL = g.GSLBCTL
 SCHEMA_V1 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v1.sql')
+SCHEMA_V2 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v2.sql')
+VERSION = 3
 POOL = 'pool.example.test.'
 # tcp checks on port 9 of loopback addresses nothing listens on: refused at once, every second.
 MEMBERS = (('a', '127.0.0.81'), ('b', '127.0.0.82'))
@@ -165,7 +170,7 @@ def test_migrate_gslbctl(t, tmp):
     probes, changes, state = make_v1(db, now)
     fresh = os.path.join(tmp, 'fresh.db')
     rc, out, err = ctl(fresh, 'init')
-    t.eq(rc, 0, 'gslbctl init makes a version 2 file')
+    t.eq(rc, 0, 'gslbctl init makes a version %d file' % VERSION)
 
     rc, out, err = ctl(db, 'pool', 'list')
     t.ok(rc == 0 and POOL in out, 'gslbctl opens a version 1 file (pool list)', (rc, out, err))
@@ -176,7 +181,7 @@ def test_migrate_gslbctl(t, tmp):
     fk = con.execute('PRAGMA foreign_key_check').fetchall()
     gen = con.execute('SELECT generation FROM config_generation').fetchone()
     con.close()
-    t.eq(uv, 2, 'the file is now version 2')
+    t.eq(uv, VERSION, 'the file is now version %d' % VERSION)
     t.eq(n, len(probes), 'every probe result was carried over (%d)' % len(probes))
     t.eq((integ, fk), ('ok', []), 'integrity and foreign key checks pass after the migration')
     t.ok(gen is not None, 'the configuration generation exists')
@@ -205,6 +210,76 @@ def test_migrate_gslbctl(t, tmp):
     t.ok(rc == 0 and 'up to date' in out, 'gslbctl init afterwards: up to date', out + err)
 
 
+def make_v2(path):
+    """A version 2 file: a pool with a member, its check and a member check, a journal and the
+    health of a target.  Returns the journal rows (time, actor, command, summary)."""
+    con = sqlite3.connect(path)
+    with open(SCHEMA_V2) as f:
+        con.executescript(f.read())
+    con.execute('PRAGMA user_version = 2')
+    con.execute('PRAGMA journal_mode = WAL')
+    pid = con.execute("INSERT INTO pool(name, policy, ttl, answers, fallback) "
+                      "VALUES (?, 'failover', 90, 1, 'none')", (POOL,)).lastrowid
+    mid = con.execute("INSERT INTO member(pool_id, name, weight, priority, admin) "
+                      "VALUES (?, 'a', 5, 2, 'drain')", (pid,)).lastrowid
+    con.execute("INSERT INTO member_address(member_id, address, family) "
+                "VALUES (?, '127.0.0.81', 4)", (mid,))
+    con.execute("INSERT INTO health_check(pool_id, member_id, type, port, interval_ms, "
+                "timeout_ms, rise, fall) VALUES (?, NULL, 'tcp', 9, 1000, 500, 3, 3)", (pid,))
+    con.execute("INSERT INTO health_check(pool_id, member_id, type, path, insecure) "
+                "VALUES (?, ?, 'https', '/up', 1)", (pid, mid))
+    journal = [(rfc3339(1700000000 + i), 'tester@host', 'pool add %d' % i, 'change %d' % i)
+               for i in range(3)]
+    con.executemany('INSERT INTO journal(time, actor, command, summary) VALUES (?, ?, ?, ?)',
+                    journal)
+    # Member a's own check is the one probed: its target key names it.
+    tid = con.execute("INSERT INTO target(key) VALUES (?)",
+                      ('https 127.0.0.81:443 %s/up insecure' % POOL.rstrip('.'),)).lastrowid
+    con.execute("INSERT INTO target_state(target_id, state, since) VALUES (?, 'down', 5)",
+                (tid,))
+    con.commit()
+    con.close()
+    return journal
+
+
+def test_migrate_v2(t, tmp):
+    db = os.path.join(tmp, 'v2.db')
+    journal = make_v2(db)
+    fresh = os.path.join(tmp, 'fresh-v2.db')
+    ctl(fresh, 'init')
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 0 and POOL in out, 'gslbctl opens a version 2 file (pool list)', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    integ = con.execute('PRAGMA integrity_check').fetchone()[0]
+    fk = con.execute('PRAGMA foreign_key_check').fetchall()
+    rows = con.execute('SELECT time, actor, command, summary, node, cluster_key FROM journal '
+                       'ORDER BY id').fetchall()
+    quorum = con.execute('SELECT count(*) FROM health_check WHERE quorum IS NULL').fetchone()[0]
+    con.close()
+    t.eq(uv, VERSION, 'the version 2 file is now version %d' % VERSION)
+    t.eq((integ, fk), ('ok', []), 'integrity and foreign key checks pass after the migration')
+    t.eq(schema_of(db), schema_of(fresh), 'a file migrated from version 2 has the schema of a '
+         'new one')
+    t.eq(rows, [j + (None, None) for j in journal],
+         'the journal is kept, without node or cluster key')
+    t.eq(quorum, 2, 'both checks kept, quorum NULL (majority)')
+    exp = ctl_json(t, db, 'export')
+    pools = (exp or {}).get('pools', [])
+    p = pools[0] if pools else {}
+    m = (p.get('members') or [{}])[0]
+    t.eq((len(pools), p.get('name'), p.get('policy'), p.get('ttl'), p.get('fallback'),
+          m.get('name'), m.get('weight'), m.get('priority'), m.get('admin'),
+          m.get('addresses'), (p.get('check') or {}).get('port'),
+          (m.get('check') or {}).get('path'), (m.get('check') or {}).get('insecure')),
+         (1, POOL, 'failover', 90, 'none', 'a', 5, 2, 'drain', ['127.0.0.81'], 9, '/up', True),
+         'the configuration is kept (export)')
+    st = ctl_json(t, db, 'status', POOL)
+    addrs = [a for p in (st or {}).get('pools', []) for m in p.get('members', [])
+             for a in m.get('addresses', [])]
+    t.ok(addrs and addrs[0].get('state') == 'down', 'the stored health is kept (status)', addrs)
+
+
 def test_migrate_fails_whole(t, tmp):
     """A migration that fails half way changes nothing: it runs in one transaction."""
     db = os.path.join(tmp, 'v1-broken.db')
@@ -225,20 +300,39 @@ def test_migrate_fails_whole(t, tmp):
     t.eq((uv, n, schema_of(db) == before), (1, len(probes), True),
          'the failed migration left the version 1 file as it was')
 
+    # The step from 2 to 3 likewise.
+    db = os.path.join(tmp, 'v2-broken.db')
+    make_v2(db)
+    con = sqlite3.connect(db)
+    con.execute('CREATE TABLE cluster_vote(x)')
+    con.commit()
+    before = schema_of(db)
+    con.close()
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 1 and 'migrate schema from version 2 to 3' in err,
+         'a migration from 2 that fails: exit 1 with the reason', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    n = con.execute('SELECT count(*) FROM journal').fetchone()[0]
+    con.close()
+    t.eq((uv, n, schema_of(db) == before), (2, 3, True),
+         'the failed migration left the version 2 file as it was')
+
 
 def test_newer(t, tmp):
-    db = os.path.join(tmp, 'v3.db')
+    newer = VERSION + 1
+    db = os.path.join(tmp, 'v%d.db' % newer)
     ctl(db, 'init')
     con = sqlite3.connect(db)
-    con.execute('PRAGMA user_version = 3')
+    con.execute('PRAGMA user_version = %d' % newer)
     con.commit()
     con.close()
     rc, out, err = ctl(db, 'pool', 'list')
-    t.ok(rc == 1 and 'schema version 3, newer than this gslbctl (2)' in err,
-         'gslbctl refuses a version 3 file with a clear message', (rc, err))
+    t.ok(rc == 1 and 'schema version %d, newer than this gslbctl (%d)' % (newer, VERSION) in err,
+         'gslbctl refuses a version %d file with a clear message' % newer, (rc, err))
     rc, out, err = ctl(db, 'init')
-    t.ok(rc == 1 and 'newer than this gslbctl (2)' in err,
-         'gslbctl init refuses to touch a version 3 file', (rc, err))
+    t.ok(rc == 1 and 'newer than this gslbctl (%d)' % VERSION in err,
+         'gslbctl init refuses to touch a version %d file' % newer, (rc, err))
 
     srv = g.Gslbd(wait_zone=None, v6=False, identity=False, lifetime=30)
     shutil.copy(db, os.path.join(srv.tmp, 'gslb.db'))
@@ -249,8 +343,9 @@ def test_newer(t, tmp):
         pass
     rc = srv.proc.poll()
     log = srv.stderr()
-    t.ok(rc is not None and rc != 0 and 'schema version 3 is newer than this build knows (2)'
-         in log, 'gslbd refuses a version 3 file at start-up, saying why', (rc, log[-800:]))
+    t.ok(rc is not None and rc != 0 and 'schema version %d is newer than this build knows (%d)'
+         % (newer, VERSION) in log, 'gslbd refuses a version %d file at start-up, saying why'
+         % newer, (rc, log[-800:]))
     srv.stop()
     srv.cleanup()
 
@@ -262,8 +357,8 @@ def test_migrate_gslbd(t, tmp):
     srv.start()
     try:
         log = srv.stderr()
-        t.ok('schema upgraded from version 1 to 2' in log, 'gslbd migrates a version 1 file '
-             'at start-up and says so', log[-800:])
+        t.ok('schema upgraded from version 1 to %d' % VERSION in log, 'gslbd migrates a '
+             'version 1 file at start-up and says so', log[-800:])
         # gslbd starts from the stored state: a is down (stored), b up (never probed, and
         # three refused connects, 2 s at least, from going down).
         m = g.exchange(g.make_query(POOL, 'A'), srv.addr4, 'udp').msg
@@ -307,6 +402,8 @@ def test_generation_triggers(t, tmp):
         ("INSERT INTO health_check(pool_id, type, port) VALUES (1, 'tcp', 80)",
          'health_check insert'),
         ("UPDATE health_check SET port = 81", 'health_check update'),
+        ("UPDATE health_check SET quorum = 'any'", 'health_check quorum update'),
+        ("UPDATE health_check SET quorum = NULL", 'health_check quorum reset'),
         ("DELETE FROM health_check", 'health_check delete'),
         ("DELETE FROM member_network", 'member_network delete'),
         ("DELETE FROM member_address", 'member_address delete'),
@@ -331,6 +428,38 @@ def test_generation_triggers(t, tmp):
     con.execute("INSERT INTO journal(time, actor, command, summary) VALUES ('t', 'a', 'c', 's')")
     con.commit()
     t.eq(gen(), g0, 'health and journal writes leave the generation alone')
+    # The cluster's bookkeeping is not configuration: only the pools it mirrors are.
+    con.execute("INSERT INTO cluster_setting(name, value) VALUES ('urls', 'http://127.0.0.1:1')")
+    con.execute("INSERT INTO cluster_state(id, cluster_id, applied_rev, connected, changed) "
+                "VALUES (1, 7, 9, 1, 0)")
+    con.execute("INSERT INTO cluster_key(key, mod_revision, deleted) VALUES ('/gslbd/pools/x.', "
+                "9, 0)")
+    con.execute("INSERT INTO cluster_node(name, live, last_seen, revision, down_votes) "
+                "VALUES ('n1', 1, 0, 9, 0)")
+    con.execute("INSERT INTO cluster_vote(node, target_key, up) VALUES ('n1', 'tcp 10.0.0.1:80', 0)")
+    con.execute("INSERT INTO journal(time, actor, command, summary, node, cluster_key) "
+                "VALUES ('t', 'a', 'c', 's', 'n1', '/gslbd/journal/1')")
+    con.commit()
+    t.eq(gen(), g0, 'cluster settings, state, keys, nodes, votes and mirrored journal writes leave '
+         'the generation alone')
+    con.execute("INSERT INTO pool(name) VALUES ('q.example.test.')")
+    refused = []
+    for q in ('majority', 'any', 'all', 'local', None, 'bogus', 'ANY'):
+        try:
+            con.execute("INSERT INTO health_check(pool_id, type, port, quorum) "
+                        "SELECT id, 'tcp', 80, ? FROM pool WHERE name = 'q.example.test.'", (q,))
+            con.execute("DELETE FROM health_check")
+        except sqlite3.IntegrityError:
+            refused.append(q)
+    t.eq(refused, ['bogus', 'ANY'], 'a check\'s quorum is majority, any, all, local or NULL')
+    try:
+        con.execute("INSERT INTO journal(time, actor, command, summary, node, cluster_key) "
+                    "VALUES ('t', 'a', 'c', 's', 'n2', '/gslbd/journal/1')")
+        dup = False
+    except sqlite3.IntegrityError:
+        dup = True
+    t.ok(dup, 'a journal key is stored once')
+    con.rollback()
     con.close()
 
 
@@ -398,6 +527,7 @@ def main(t):
     tmp = tempfile.mkdtemp(prefix='gslb-store-')
     try:
         test_migrate_gslbctl(t, tmp)
+        test_migrate_v2(t, tmp)
         test_migrate_fails_whole(t, tmp)
         test_newer(t, tmp)
         test_generation_triggers(t, tmp)

@@ -128,7 +128,13 @@ int main(void)
 	   "the state change is stored");
 	db_events_free(ev, n);
 	is_int(db_health_state_get(h, K1, &up, &since), 0, "the stored state is read back");
-	ok(up && since == t0_ms, "as the last result left it (up since t0)");
+	ok(!up && since == t0_ms + 2000, "as the last change left it (down since t0 + 2 s)");
+	/* A cluster node's change made by the other nodes' votes alone, with no probe result. */
+	add_change(h, "tcp 192.0.2.7:25", 3, false, "majority: 2 of 3 nodes say down");
+	is_int(db_health_sync(h), 0, "a change alone is written");
+	is_int(db_health_state_get(h, "tcp 192.0.2.7:25", &up, &since), 0,
+	       "a target with only a change has a state");
+	ok(!up && since == t0_ms + 3000, "the change's (down since t0 + 3 s)");
 	is_int(db_health_state_get(h, "tcp 192.0.2.9:1", &up, &since), -ENOENT,
 	       "a target never stored: -ENOENT");
 	is_int((long long)stats(h).queued, 0, "nothing waits");

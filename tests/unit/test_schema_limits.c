@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The database's CHECK constraints (src/db/schema.sql) held against the
- * ranges gslbctl reads (src/gslbctl/fields.c, built on include/gslb/lb.h and
+ * ranges gslbctl reads (src/cfg/fields.c, built on include/gslb/lb.h and
  * include/gslb/health.h): each end of each range is stored, one beyond it is
  * refused.  SQL cannot name the C constants, so this is what keeps the two
  * from drifting apart.  It writes the rows with SQLite itself, as a file of
@@ -14,7 +14,7 @@
 
 #include "gslb/core.h"
 #include "gslb/db.h"
-#include "gslbctl.h"
+#include "gslb/cfg.h"
 #include "tap.h"
 
 /* The column each number of gslbctl is stored in, by enum num_field. */

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Configuration helpers shared by gslbctl's commands: copies, JSON form of a pool, text buffers. */
+/* A pool as JSON text, and the helpers that build, copy and free the configuration's structs. */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gslb/cfg.h"
 #include "gslb/core.h"
-#include "gslbctl.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -49,14 +50,58 @@ void cfg_member_copy(db_member_t *dst, const db_member_t *src)
 	dst->check = cfg_check_dup(src->check);
 }
 
+void cfg_pool_defaults(db_pool_t *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = gslb_strdup(name);
+	p->policy = DB_POLICY_WEIGHTED;
+	p->ttl = 30;
+	p->degraded_ttl = -1;
+	p->answers = 1;
+	p->fallback_all = true;
+}
+
+void cfg_member_defaults(db_member_t *m, const char *name)
+{
+	memset(m, 0, sizeof(*m));
+	m->name = gslb_strdup(name);
+	m->weight = 100;
+	m->priority = 1;
+	m->admin = DB_ADMIN_AUTO;
+}
+
+bool cfg_member_add_address(db_member_t *m, const char *addr, int family)
+{
+	for (size_t i = 0; i < m->naddresses; i++)
+		if (strcmp(m->addresses[i], addr) == 0)
+			return false;
+	m->addresses = gslb_realloc(m->addresses, (m->naddresses + 1) * sizeof(char *));
+	m->families = gslb_realloc(m->families, m->naddresses + 1);
+	m->addresses[m->naddresses] = gslb_strdup(addr);
+	m->families[m->naddresses++] = (uint8_t)family;
+	db_member_sort(m);
+	return true;
+}
+
+bool cfg_member_add_network(db_member_t *m, const char *prefix)
+{
+	for (size_t i = 0; i < m->nnetworks; i++)
+		if (strcmp(m->networks[i], prefix) == 0)
+			return false;
+	m->networks = gslb_realloc(m->networks, (m->nnetworks + 1) * sizeof(char *));
+	m->networks[m->nnetworks++] = gslb_strdup(prefix);
+	db_member_sort(m);
+	return true;
+}
+
 char *cfg_join(char *const *v, size_t n, const char *sep)
 {
 	char *text;
 	size_t len;
-	FILE *f = ctl_mem_open(&text, &len);
+	FILE *f = cfg_mem_open(&text, &len);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s%s", i ? sep : "", v[i]);
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	return text;
 }
 
@@ -124,6 +169,11 @@ void cfg_check_json(jw_t *w, const db_check_t *c)
 	if (c->insecure) {
 		jw_key(w, "insecure");
 		jw_bool(w, true);
+	}
+	/* Left out when it is the default, so exports made before quorums existed stay the same. */
+	if (c->quorum != DB_QUORUM_MAJORITY) {
+		jw_key(w, "quorum");
+		jw_str(w, db_quorum_name(c->quorum));
 	}
 	jw_obj_end(w);
 }
@@ -198,22 +248,50 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p)
 	jw_obj_end(w);
 }
 
-FILE *ctl_mem_open(char **text, size_t *len)
+char *cfg_pool_to_json(const db_pool_t *p, size_t *len)
+{
+	char *text;
+	size_t n;
+	jw_t w;
+	FILE *f = cfg_mem_open(&text, &n);
+
+	jw_init(&w, f);
+	w.compact = true;
+	cfg_pool_json(&w, p);
+	cfg_mem_close(f);
+	if (len)
+		*len = n;
+	return text;
+}
+
+void cfg_pool_clear(db_pool_t *p)
+{
+	for (size_t i = 0; i < p->nmembers; i++)
+		db_member_clear(&p->members[i]);
+	free(p->members);
+	free(p->name);
+	db_check_free(p->check);
+	memset(p, 0, sizeof(*p));
+}
+
+FILE *cfg_mem_open(char **text, size_t *len)
 {
 	FILE *f = open_memstream(text, len);
 	if (!f) {
-		fprintf(stderr, "gslbctl: out of memory opening a text stream\n");
+		fprintf(stderr, "%s: out of memory opening a text stream\n",
+			program_invocation_short_name);
 		abort();
 	}
 	return f;
 }
 
-void ctl_mem_close(FILE *f)
+void cfg_mem_close(FILE *f)
 {
 	/* A write that ran out of memory leaves the error flag: the text is cut short. */
 	int err = ferror(f);
 	if (fclose(f) || err) {
-		fprintf(stderr, "gslbctl: out of memory writing a text\n");
+		fprintf(stderr, "%s: out of memory writing a text\n",
+			program_invocation_short_name);
 		abort();
 	}
 }

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gslb/cfg.h"
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/geo.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
-#include "gslbctl.h"
 
 static int why_set(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -29,10 +29,14 @@ static int why_set(char *why, const char *fmt, ...)
 	return -1;
 }
 
-/* Quote a user's value for a message, cut short and with control characters hidden. */
+/*
+ * Quote a user's value for a message, cut short and with control characters
+ * hidden.  The buffer is per thread: gslbd's cluster thread reads pools with
+ * these validators while other threads may too.
+ */
 static const char *shown(const char *s)
 {
-	static char buf[80];
+	static _Thread_local char buf[80];
 	size_t n = 0;
 	for (const char *p = s; *p && n < sizeof(buf) - 4; p++)
 		buf[n++] = (unsigned char)*p < 0x20 ? '?' : *p;
@@ -282,7 +286,7 @@ static int code_list(const char *s, char **out, char *why, const char *what,
 	if (!*s)
 		return why_set(why, "empty list");
 	copy = gslb_strdup(s);
-	f = ctl_mem_open(&list, &len);
+	f = cfg_mem_open(&list, &len);
 	for (size_t i = 0; copy[i]; i++)
 		copy[i] = (char)toupper((unsigned char)copy[i]);
 	if (copy[0] == ',' || copy[strlen(copy) - 1] == ',' || strstr(copy, ",,")) {
@@ -307,7 +311,7 @@ static int code_list(const char *s, char **out, char *why, const char *what,
 			fprintf(f, "%s%s", len ? "," : "", item);
 	}
 out:
-	ctl_mem_close(f);
+	cfg_mem_close(f);
 	if (ret)
 		free(list);
 	else

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* gslbctl's JSON: a streaming writer for its output and export, and jansson for apply's input. */
+/* The JSON of gslbctl and of a cluster's pools: a streaming writer, and jansson as the reader. */
 
 #include <jansson.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gslb/core.h"
-#include "json.h"
+#include "gslb/json.h"
 
 /*
  * ---- writer ----
@@ -34,6 +34,8 @@ void jw_init(jw_t *w, FILE *f)
 
 static void indent(jw_t *w)
 {
+	if (w->compact)
+		return;
 	fputc('\n', w->f);
 	for (int i = 0; i < w->depth; i++)
 		fputs("  ", w->f);
@@ -127,7 +129,7 @@ void jw_key(jw_t *w, const char *key)
 {
 	pre(w);
 	put_string(w->f, key);
-	fputs(": ", w->f);
+	fputs(w->compact ? ":" : ": ", w->f);
 	w->after_key = true;
 }
 
@@ -437,7 +439,7 @@ static void explain(const char *buf, size_t len, size_t at, int code, const char
 	free(pl.frames);
 }
 
-int ctl_json_load(const char *buf, size_t len, json_t **out, char *err, size_t errlen)
+int cfg_json_load(const char *buf, size_t len, json_t **out, char *err, size_t errlen)
 {
 	const unsigned char *u = (const unsigned char *)buf;
 	const char *nul;

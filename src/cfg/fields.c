@@ -3,9 +3,9 @@
 
 #include <stdint.h>
 
+#include "gslb/cfg.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
-#include "gslbctl.h"
 
 /*
  * Kept apart from the code that reads them, so that tests/unit/test_schema_limits.c

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* gslbctl's JSON: a streaming writer for its output and export, and jansson for apply's input. */
+/* The JSON of gslbctl and of a cluster's pools (src/cfg/json.c): a streaming writer, and jansson as
+ * the reader. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,7 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- writer: pretty-printed, two-space indent, keys in the order written ---- */
+/*
+ * ---- writer: pretty-printed with a two-space indent, or compact (no spaces
+ * or newlines), keys in the order written ----
+ */
 
 #define JW_DEPTH_MAX 32
 
@@ -16,6 +20,7 @@ typedef struct jw {
 	int depth;
 	bool first[JW_DEPTH_MAX]; /* no element written yet at this depth */
 	bool after_key;		  /* the next value follows "key": on the same line */
+	bool compact;		  /* set after jw_init(): no spaces or newlines */
 } jw_t;
 
 void jw_init(jw_t *w, FILE *f);
@@ -64,4 +69,4 @@ struct json_t; /* jansson's, from <jansson.h> */
  * from 1), or for a file that is no JSON at all a message without a place.
  * Caller releases *out with json_decref().
  */
-int ctl_json_load(const char *buf, size_t len, struct json_t **out, char *err, size_t errlen);
+int cfg_json_load(const char *buf, size_t len, struct json_t **out, char *err, size_t errlen);
