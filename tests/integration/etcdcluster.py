@@ -336,19 +336,8 @@ def http_request(ns, host, port, method, path, body=None, timeout=2.0, headers=N
         c.close()
 
 
-def b64(s):
-    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
-
-
 def unb64(s):
     return base64.b64decode(s or '').decode('utf-8', 'replace')
-
-
-def prefix_end(prefix):
-    """etcd's range_end for every key starting with prefix."""
-    b = bytearray(prefix.encode())
-    b[-1] += 1
-    return bytes(b).decode('latin-1')
 
 
 # ---------------------------------------------------------------------------------------------

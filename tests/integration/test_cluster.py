@@ -8,9 +8,12 @@ A node's view of a backend is made per node without root: the backend looks up w
 owns the connecting socket (/proc/net/tcp and /proc/PID/fd) and answers 200 or 503 as told for
 that node, so "the backend is down for n3 only" needs no source address or namespace.
 
-Scenarios, in order: import of a standalone node into an empty cluster; propagation n1 -> n2, n3
-and n3 -> n1, n2 within 1 s; racing writers on one pool; health by --quorum; a node killed;
-etcd without quorum and back; a node stopped past a compaction.
+Scenarios, in order: import of a standalone node into an empty cluster (and a second import
+refused); propagation n1 -> n2, n3 and n3 -> n1, n2 within 1 s; racing writers on one pool; two
+pools changed by one apply never seen half applied; health by --quorum (majority, any, all, local)
+with the backend down for some nodes only; a node killed (its votes leave with its lease); etcd
+without quorum and back; the first etcd member frozen (SIGSTOP); gslbctl on a stopped node's
+database; a node stopped past a compaction (full resync, deleted pool gone).
 """
 
 import json
