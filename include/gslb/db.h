@@ -96,6 +96,16 @@ int db_reopen(db_t **db, unsigned flags);
  */
 void db_stale_remove(db_t *db);
 
+/**
+ * Claim the database for this process: gslbd's, so that a second gslbd given the same file
+ * (whose probes and results would mix with the first's) stops at start-up instead.  An
+ * exclusive lock on the file's "-lock" companion (created mode 0660), held until db_close() and
+ * carried over by db_reopen(); the lock file holds the PID.  0, -EBUSY when another process
+ * holds it (its PID in *holder when known, else 0), or a negative errno value.  gslbctl never
+ * claims.
+ */
+int db_claim(db_t *db, long *holder);
+
 /** Close a connection (rolls back an open transaction).  NULL is a no-op. */
 void db_close(db_t *db);
 

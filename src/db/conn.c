@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <sqlite3.h>
@@ -309,6 +311,7 @@ static int conn_open(const char *path, unsigned flags, db_t **out)
 	}
 
 	db = gslb_calloc(1, sizeof(*db));
+	db->claim_fd = -1;
 	db->path = gslb_strdup(path);
 	oflags = SQLITE_OPEN_NOMUTEX;
 	if (flags & DB_OPEN_READONLY)
@@ -387,6 +390,8 @@ void db_close(db_t *db)
 	}
 	if (db->h)
 		sqlite3_close_v2(db->h);
+	if (db->claim_fd >= 0)
+		close(db->claim_fd);
 	free(db->path);
 	free(db->file);
 	free(db);
@@ -516,9 +521,49 @@ int db_reopen(db_t **db, unsigned flags)
 	pthread_mutex_unlock(&file_mu);
 	if (ret < 0)
 		return ret;
+	/* The claim is the path's (its lock file stays where it was): it moves to the new file. */
+	fresh->claim_fd = (*db)->claim_fd;
+	(*db)->claim_fd = -1;
 	/* SQLite sees the old file has left its name: closing it neither checkpoints nor deletes. */
 	db_close(*db);
 	*db = fresh;
+	return 0;
+}
+
+/*
+ * The lock is flock() on a file of its own beside the database: SQLite locks the database, its
+ * -wal and -shm with POSIX record locks, which a process loses all at once when it closes any
+ * descriptor of the file, so no descriptor of those may be opened and closed beside SQLite's.
+ * flock() belongs to the open file description: it ends with the process, however it ends.
+ */
+int db_claim(db_t *db, long *holder)
+{
+	char lock[PATH_MAX], text[32];
+	const char *base = db->file ? db->file : db->path;
+
+	*holder = 0;
+	if (db->claim_fd >= 0)
+		return 0;
+	if (snprintf(lock, sizeof(lock), "%s-lock", base) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0660);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+		if (n > 0) {
+			text[n] = '\0';
+			*holder = strtol(text, NULL, 10);
+		}
+		close(fd);
+		return err == EWOULDBLOCK ? -EBUSY : -err;
+	}
+	int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)len, 0) != len)
+		log_debug("database %s: cannot write the PID into %s: %s", db->path, lock,
+			  strerror(errno));
+	db->claim_fd = fd;
 	return 0;
 }
 

@@ -62,6 +62,7 @@ struct db {
 	 */
 	struct db_ident ident, wal, shm;
 	bool in_txn;
+	int claim_fd;  /* db_claim()'s lock file, or -1 */
 	char err[512]; /* the last failure, for callers that report it themselves */
 	unsigned ncache;
 	struct db_stmt_slot cache[DB_STMT_CACHE];

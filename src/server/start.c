@@ -412,6 +412,25 @@ static int database_open(control_t *ctl)
 	ret = server_schema_update(ctl->db, path, true);
 	if (ret < 0)
 		return ret;
+	/*
+	 * Two daemons on one file would both probe every target and store every result twice,
+	 * with nothing to tell whose it was: the second one stops here, before it records anything.
+	 */
+	long holder;
+	ret = db_claim(ctl->db, &holder);
+	if (ret == -EBUSY) {
+		char pid[32] = "";
+		if (holder > 0)
+			snprintf(pid, sizeof(pid), " (PID %ld)", holder);
+		log_err("database %s is in use by another gslbd%s: give each gslbd its own --db; "
+			"nameservers share one configuration through etcd (--cluster)",
+			path, pid);
+		return ret;
+	}
+	if (ret < 0) {
+		log_err("cannot lock database %s: %s", path, gslb_strerror(ret));
+		return ret;
+	}
 	return cluster_settings_record(ctl);
 }
 

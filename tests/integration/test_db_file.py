@@ -154,9 +154,41 @@ def test_replaced(t):
     srv.check_stop(t)
 
 
+def test_two_daemons(t):
+    """Two gslbd given one database file both ran, both probed every target and stored every
+    result twice, with nothing to tell whose it was.  The second now stops at start-up, naming
+    the file and the first one's PID; once the first is gone (even killed), another may start."""
+    first = g.Gslbd(zones=('example.test.zone',), identity=False).start()
+    t.on_fail.append(lambda: first.dump(t))
+    db = os.path.join(first.tmp, 'gslb.db')
+    second = g.Gslbd(zones=('example.test.zone',), identity=False,
+                     extra_args=['--db', db], wait_zone=None).start()
+    rc = second.proc.wait(10)
+    err = second.stderr()
+    t.ok(rc == 1, 'a second gslbd on the same database exits 1', 'exit %r: %s' % (rc, err))
+    t.ok(('database %s is in use by another gslbd (PID %d)' % (db, first.proc.pid)) in err,
+         'it says the database is in use, by which PID', err)
+    t.ok(first.alive() and g.exchange(g.make_query('example.test', 'SOA'), first.addr4, 'udp',
+                                      timeout=1).msg is not None,
+         'the first one goes on answering')
+    second.stop()
+    second.cleanup()
+    rc, out, err = g.gslbctl(db, 'pool', 'list')
+    t.ok(rc == 0, 'gslbctl still works on the claimed database', err)
+    first.proc.kill()
+    first.proc.wait()
+    third = g.Gslbd(zones=('example.test.zone',), identity=False, extra_args=['--db', db])
+    third.start()
+    t.ok(third.alive(), 'after the first one was killed (SIGKILL), a gslbd starts on the file')
+    third.check_stop(t, 'the third gslbd')
+    first.stop()
+    first.cleanup()
+
+
 def main(t):
     test_modes(t)
     test_replaced(t)
+    test_two_daemons(t)
 
 
 if __name__ == '__main__':
