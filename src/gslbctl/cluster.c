@@ -347,13 +347,42 @@ static int64_t now_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * A journal entry's summary in etcd is cut to this many bytes (at a line's end, the lines left
+ * out counted): etcd takes no request over --max-request-bytes (1.5 MiB by default), and the
+ * summary of an apply or an import of many pools (one line per pool) is larger.
+ */
+#define JOURNAL_SUMMARY_MAX (64 * 1024)
+
+/* summary, or a copy cut as JOURNAL_SUMMARY_MAX says (malloc'd into *cut, freed by the caller). */
+static const char *summary_cut(const char *summary, char **cut)
+{
+	size_t len = strlen(summary), keep = JOURNAL_SUMMARY_MAX, more = 0;
+
+	*cut = NULL;
+	if (len <= JOURNAL_SUMMARY_MAX)
+		return summary;
+	while (keep > 0 && summary[keep - 1] != '\n')
+		keep--;
+	for (size_t i = keep; i < len; i++)
+		more += summary[i] == '\n';
+	more += summary[len - 1] != '\n';
+	if (asprintf(cut, "%.*s... (%zu more lines)", (int)keep, summary, more) < 0) {
+		fprintf(stderr, "gslbctl: out of memory writing a journal entry\n");
+		abort();
+	}
+	return *cut;
+}
+
 /* The journal value: {"time","actor","node","command","summary"} (malloc'd). */
 static char *journal_value(const char *time, const char *actor, const char *node,
 			   const char *command, const char *summary)
 {
+	char *cut;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", time, "actor", actor, "node",
 			      node, "command", command ? command : "", "summary",
-			      summary ? summary : "");
+			      summary_cut(summary ? summary : "", &cut));
+	free(cut);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text) {

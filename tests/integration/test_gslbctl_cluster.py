@@ -307,6 +307,30 @@ def too_big(t, c, e, tmp):
     t.eq(e.get(PREFIX, prefix=True)[1], rev, '... and nothing written in etcd')
 
 
+def big_journal(t, e, tmp):
+    """A journal entry larger than etcd takes in one request (an apply of thousands of pools has
+    a line per pool) stopped cluster import at its end; its summary is now cut in etcd."""
+    big = Ctl(os.path.join(tmp, 'big.db'))
+    big.ok('init')
+    doc = {'version': 1, 'pools': [{'name': 'p%d.example.net.' % i,
+                                    'members': [{'name': 'm', 'addresses': ['192.0.2.9']}]}
+                                   for i in range(20000)]}
+    path = os.path.join(tmp, 'big-apply.json')
+    with open(path, 'w') as f:
+        json.dump(doc, f)
+    big.ok('apply', path)
+    rc, out, err = big.run('--cluster', e.url, '--cluster-prefix', '/big/', 'cluster', 'import')
+    t.ok(rc == 0, 'cluster import of a journal entry of 20000 lines: exit 0', err)
+    kvs, _ = e.get('/big/journal/', prefix=True)
+    sums = [json.loads(v)['summary'] for v, _, _ in kvs.values()]
+    longest = max(sums, key=len) if sums else ''
+    t.ok(len(sums) == 1 and len(longest) <= 64 * 1024 + 100 and
+         longest.endswith(' more lines)') and longest.startswith('+ pool p'),
+         'in etcd its summary is cut to 64 KiB, the lines left out counted',
+         '%d entries, longest %d bytes, ends %r' % (len(sums), len(longest), longest[-40:]))
+    e.ctl('del', '/big/', '--prefix')
+
+
 def race(t, c, e):
     """Two writers adding members to one pool at once: no member lost."""
     results = {}
@@ -525,7 +549,7 @@ def main(t):
         c.ok('pool', 'add', 'other.example.com.')
         c.ok('member', 'add', 'other.example.com.', 'a', '--address', '192.0.2.50')
         steps = [(options, (t, c, e)), (import_, (t, c, e)), (c.record, (e.url,)),
-                 (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)),
+                 (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)), (big_journal, (t, e, tmp)),
                  (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
                  (with_gslbd, (t, e)), (auth, (t, c, e, tmp)),
                  (etcd_down, (t, c, e))]
