@@ -34,6 +34,11 @@
 #define WAIT_POLL_MS 20
 /* Operations in one transaction of cluster import: well below etcd's --max-txn-ops (128). */
 #define IMPORT_BATCH 100
+/*
+ * And of at most this many bytes of keys and values: etcd takes no request over its
+ * --max-request-bytes (1.5 MiB by default), and the gateway's base64 makes them a third longer.
+ */
+#define IMPORT_BATCH_BYTES (768 * 1024)
 
 /*
  * What a cluster command talks to etcd with: the recorded settings, overridden by the global
@@ -679,12 +684,23 @@ static const ctl_optdef_t import_opts[] = {
 	{ NULL, false, false },
 };
 
-/* Send ops[0..n) in transactions of at most IMPORT_BATCH; *sent counts those committed. */
+/*
+ * Send ops[0..n) in transactions of at most IMPORT_BATCH operations and IMPORT_BATCH_BYTES (an
+ * operation larger than that alone); *sent counts those committed.
+ */
 static int send_batches(conn_t *k, const etcd_op_t *ops, size_t n, size_t *sent)
 {
 	*sent = 0;
 	while (*sent < n) {
-		size_t m = n - *sent < IMPORT_BATCH ? n - *sent : IMPORT_BATCH;
+		size_t m = 0, bytes = 0;
+		while (*sent + m < n && m < IMPORT_BATCH) {
+			const etcd_op_t *op = &ops[*sent + m];
+			size_t b = strlen(op->key) + op->value_len;
+			if (m && bytes + b > IMPORT_BATCH_BYTES)
+				break;
+			bytes += b;
+			m++;
+		}
 		json_t *res = NULL;
 		etcd_header_t h;
 		bool ok;
@@ -806,13 +822,20 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 		sent += msent;
 	}
 	if (ret) {
+		if (ret == ETCD_ETOOBIG)
+			/* Batches are cut by size: only one pool or entry can be too large. */
+			snprintf(why, sizeof(why),
+				 "etcd refused a pool or journal entry as larger than it takes "
+				 "(its --max-request-bytes)");
+		else
+			etcd_why(&k, ret, why, sizeof(why));
 		if (!sent) {
-			ret = etcd_fail(c, &k, ret);
+			ret = ctl_fail(c, "%s; nothing was changed", why);
 		} else {
 			ret = ctl_fail(c,
 				       "%s; %zu of %zu operations were written, the prefix is "
 				       "incomplete (run gslbctl cluster import --replace again)",
-				       etcd_why(&k, ret, why, sizeof(why)), sent, nops + 1);
+				       why, sent, nops + 1);
 		}
 		goto out;
 	}

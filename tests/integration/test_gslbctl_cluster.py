@@ -192,6 +192,26 @@ def import_(t, c, e):
          '--replace deleted the pool the local configuration lacks')
 
 
+def import_big(t, e, tmp):
+    """An import larger than one etcd request: batches cut by size as well as by count."""
+    b = Ctl(os.path.join(tmp, 'bignets.db'))
+    b.ok('init')
+    nets = ['10.%d.%d.0/24' % (i // 256, i % 256) for i in range(1000)]
+    pools = [{'name': 'big%d.example.com.' % i,
+              'members': [{'name': 'a', 'addresses': ['192.0.2.1'], 'networks': nets}]}
+             for i in range(110)]
+    path = os.path.join(tmp, 'bignets.json')
+    with open(path, 'w') as f:
+        json.dump({'version': 1, 'pools': pools}, f)
+    b.ok('apply', path)
+    rc, out, err = b.run('--cluster', e.url, '--cluster-prefix', '/big/', 'cluster', 'import')
+    t.ok(rc == 0 and '110 pools' in out, 'an import of 110 pools of 14 KiB each (1.5 MiB in 100 '
+         'of them): exit 0', out + err)
+    kvs = e.get('/big/pools/', prefix=True)[0]
+    t.eq(len(kvs), 110, '... all of them in etcd')
+    e.ctl('del', '/big/', '--prefix')
+
+
 def change(t, c, e):
     """A change: one etcd transaction with its journal entry; nothing written locally."""
     before = c.local()
@@ -548,7 +568,8 @@ def main(t):
         c.ok('member', 'add', P, 'm1', '--address', '192.0.2.1')
         c.ok('pool', 'add', 'other.example.com.')
         c.ok('member', 'add', 'other.example.com.', 'a', '--address', '192.0.2.50')
-        steps = [(options, (t, c, e)), (import_, (t, c, e)), (c.record, (e.url,)),
+        steps = [(options, (t, c, e)), (import_, (t, c, e)),
+                 (import_big, (t, e, tmp)), (c.record, (e.url,)),
                  (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)), (big_journal, (t, e, tmp)),
                  (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
                  (with_gslbd, (t, e)), (auth, (t, c, e, tmp)),
