@@ -174,8 +174,20 @@ int etcd__outcome(const char *url, CURLcode rc, long status, const char *data, s
 	json_error_t jerr;
 	json_t *j = len ? json_loadb(data, len, 0, &jerr) : NULL;
 	if (!json_is_object(j)) {
-		snprintf(why, whylen, "%s: HTTP status %ld and a reply that is not etcd's", url,
-			 status);
+		/*
+		 * The gateway answers some refusals in plain text, e.g. a client certificate with a
+		 * CommonName while authentication is on: its first line is the only reason given.
+		 */
+		size_t n = 0;
+		while (n < len && n < 200 && data[n] != '\n' && data[n] != '\r' &&
+		       (unsigned char)data[n] >= 0x20 && (unsigned char)data[n] < 0x7f)
+			n++;
+		if (n)
+			snprintf(why, whylen, "%s: HTTP status %ld: %.*s", url, status, (int)n,
+				 data);
+		else
+			snprintf(why, whylen, "%s: HTTP status %ld and a reply that is not etcd's",
+				 url, status);
 		json_decref(j);
 		return -EPROTO;
 	}

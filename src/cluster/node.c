@@ -303,11 +303,15 @@ static req_t *req_new(cluster_t *c, uint64_t epoch)
 	return r;
 }
 
-/* Errors that say etcd could not be reached (or had no leader), not that it refused. */
+/*
+ * Errors that say this node cannot work with etcd: unreachable, no leader, refused credentials,
+ * or replies that are not etcd's (a proxy, or the gateway refusing in plain text), as opposed
+ * to one request etcd refused.
+ */
 static bool unreachable(int err)
 {
 	return err != ETCD_ECOMPACTED && err != ETCD_EREQUEST && err != ETCD_ETOOBIG &&
-	       err != -ECANCELED && err != -EPROTO;
+	       err != -ECANCELED;
 }
 
 /* Why an etcd request failed, as the client says ("http://...: etcdserver: no leader"). */

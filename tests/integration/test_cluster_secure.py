@@ -159,6 +159,7 @@ def main(t):
     n = None
     try:
         certs = tec.make_certs(tmp)
+        certs['cn_cert'] = certs['ccert']   # make_certs's client certificate: CN=client
         certs['ccert'] = cnless_client_cert(certs)
         etcd = SecureEtcd(tmp, certs)
         t.on_fail.append(lambda: t.diag('etcd log:\n' + etcd.e.tail()))
@@ -265,6 +266,22 @@ def run_node(t, tmp, certs, etcd):
     time.sleep(1)
     t.ok(metrics(mport).get('gslbd_cluster_connected') == 0 and
          'connected to etcd' not in n.stderr(), 'it does not connect', repr(metrics(mport)))
+    n.stop()
+
+    # 3c. A client certificate with a CommonName while etcd's authentication is on: etcd's
+    # gateway refuses every request in plain text.  gslbd said nothing above debug level.
+    n.extra_args = base + ['--cluster-ca-file', certs['ca'], '--cluster-cert',
+                           certs['cn_cert'], '--cluster-key', certs['ckey']] + auth
+    n.start()
+    t.ok(answer(n) == ['192.0.2.78'], 'a client certificate with a CommonName: answers from its '
+         'database')
+    cn = lambda: [ln for ln in n.stderr().splitlines()  # noqa: E731
+                  if 'CommonName' in ln and not ln.startswith('gslbd[debug]')]
+    t.ok(g.wait_for(cn, 5), 'etcd\'s reason (the CommonName) is logged above debug level',
+         n.stderr()[-2000:])
+    time.sleep(2)
+    t.ok(len(cn()) == 1 and metrics(mport).get('gslbd_cluster_connected') == 0,
+         'once, and the node is not connected (%d lines)' % len(cn()), '\n'.join(cn()[:5]))
     n.stop()
 
     # 4. A password file that cannot be read (root reads any mode: a path that does not exist).
