@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "gslb/core.h"
 #include "gslb/paths.h"
 #include "gslbctl.h"
@@ -17,25 +19,41 @@
 #define PACKAGE_VERSION "0"
 #endif
 
-static void vmsg(ctl_t *c, const char *fmt, va_list ap)
+/*
+ * An error: one line on stderr, "gslbctl: CMD: MESSAGE"; with --json one JSON object instead,
+ * {"error": "CMD: MESSAGE", "status": N} with N the exit status, so a script reading JSON
+ * reads its errors the same way (gslbctl(8), OUTPUT).
+ */
+static void vmsg(ctl_t *c, int status, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[1024], text[1200];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* One line, whatever the values in it contain. */
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	if (c && c->cmd)
-		fprintf(stderr, "gslbctl: %s: %s\n", c->cmd, line);
+		snprintf(text, sizeof(text), "%s: %s", c->cmd, line);
 	else
-		fprintf(stderr, "gslbctl: %s\n", line);
+		snprintf(text, sizeof(text), "%s", line);
+	if (c && c->json) {
+		json_t *o = json_pack("{s:s, s:i}", "error", text, "status", status);
+		char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (j) {
+			fprintf(stderr, "%s\n", j);
+			free(j);
+			return;
+		}
+	}
+	fprintf(stderr, "gslbctl: %s\n", text);
 }
 
 int ctl_invalid(ctl_t *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(c, fmt, ap);
+	vmsg(c, CTL_INVALID, fmt, ap);
 	va_end(ap);
 	return CTL_INVALID;
 }
@@ -44,7 +62,7 @@ int ctl_fail(ctl_t *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(c, fmt, ap);
+	vmsg(c, CTL_FAIL, fmt, ap);
 	va_end(ap);
 	return CTL_FAIL;
 }
@@ -106,10 +124,13 @@ static int begin_change(ctl_t *c, db_config_t **cfg)
 char *ctl_actor(void)
 {
 	char host[256] = "localhost", buf[512];
-	const char *user = NULL;
+	const char *user = getenv("SUDO_USER");
 	struct passwd *pw = getpwuid(getuid());
 
-	if (pw && pw->pw_name)
+	/* Under sudo the journal names who ran it, not root. */
+	if (user && !*user)
+		user = NULL;
+	if (!user && pw && pw->pw_name)
 		user = pw->pw_name;
 	if (!user)
 		user = getenv("USER");

@@ -44,9 +44,42 @@ class Ctl:
         return self.ok('export'), self.ok('log', '--limit', '1000000')
 
 
+def output_conventions(t, tmp):
+    """Errors under --json were text; the journal named root for every change made with sudo."""
+    c = Ctl(os.path.join(tmp, 'conv.db'))
+    rc, out, err = c.run('--json', 'pool', 'list')
+    try:
+        e = json.loads(err)
+    except ValueError:
+        e = None
+    t.ok(rc == 1 and e == {'error': 'pool list: database %s does not exist (create it with '
+                                    'gslbctl init)' % c.db, 'status': 1},
+         '--json: a failure is one JSON object on stderr with the exit status', err)
+    c.ok('init')
+    rc, out, err = c.run('--json', 'pool', 'add', P, '--ttl', '-1')
+    try:
+        e = json.loads(err)
+    except ValueError:
+        e = None
+    t.ok(rc == 2 and isinstance(e, dict) and e.get('status') == 2 and
+         e.get('error', '').startswith('pool add: ') and err.count('\n') == 1,
+         '--json: an invalid value is {"error", "status": 2}', err)
+    rc, out, err = c.run('pool', 'add', P, '--ttl', '-1')
+    t.ok(rc == 2 and err.startswith('gslbctl: pool add: '), 'without --json: the text line', err)
+    rc, out, err = c.run('pool', 'add', P, env={'SUDO_USER': 'alice'})
+    log = json.loads(c.ok('--json', 'log', '--limit', '1'))['entries']
+    t.ok(rc == 0 and log and log[0]['actor'].startswith('alice@'),
+         'under sudo the journal names $SUDO_USER', repr(log))
+    c.run('pool', 'rm', P, env={'SUDO_USER': ''})
+    log = json.loads(c.ok('--json', 'log', '--limit', '1'))['entries']
+    t.ok(log and not log[0]['actor'].startswith('@') and '@' in log[0]['actor'],
+         'an empty $SUDO_USER is ignored', repr(log))
+
+
 def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbctl-test-')
     try:
+        output_conventions(t, tmp)
         run_tests(t, tmp)
         location_round_trip(t, tmp)
         hand_edited_addresses(t, tmp)
@@ -163,8 +196,9 @@ def run_tests(t, tmp):
                       (['--json', 'status', '--zones', nodir], 'No such file or directory'),
                       (['--json', 'status', '--zones', notdir], 'Not a directory')):
         rc, out, err = c.run(*argv)
-        want = 'gslbctl: status: --zones: %s: cannot read the zone directory: %s\n' % (
-            argv[-1], why)
+        text = 'status: --zones: %s: cannot read the zone directory: %s' % (argv[-1], why)
+        want = ('gslbctl: %s\n' % text if argv[0] != '--json' else
+                json.dumps({'error': text, 'status': 1}, separators=(',', ':')) + '\n')
         t.ok(rc == 1 and out == '' and err == want,
              '%s with an unreadable --zones: exit 1, one stderr line, no output' % ' '.join(argv[:2]),
              'exit %d, stdout %r, stderr %r' % (rc, out, err))
