@@ -174,6 +174,7 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 				   a.npos ? a.pos[1] : "");
 	pl.prune = ctl_flag(&a, "--prune");
 	c->dry_run = ctl_flag(&a, "--dry-run");
+	c->own_output = true; /* its lines, printed once the change is done (cmd_apply) */
 	if (!(buf = read_file(a.pos[0], &len, &e)))
 		return ctl_fail(c, "%s: %s", a.pos[0], strerror(e));
 	/* A file that is no JSON is named; a value refused is named by its path in the file. */
@@ -184,7 +185,7 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 		ret = ctl_invalid(c, "%s", err);
 	else
 		ret = ctl_change_run(c, apply_edit, &pl);
-	if (ret == CTL_OK && pl.changes) {
+	if (ret == CTL_OK && pl.changes && (!c->quiet || c->dry_run)) {
 		fputs(pl.lines, stdout);
 		if (c->dry_run)
 			printf("dry run: %d change%s not written\n", pl.changes,

@@ -512,6 +512,7 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 	*rev = h.revision;
 	*status = CTL_OK;
 	tr = TRY_DONE;
+	ctl_change_print(c, sum);
 out:
 	db_rollback(c->db);
 	json_decref(res);

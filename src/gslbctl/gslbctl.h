@@ -24,8 +24,10 @@ typedef struct ctl {
 	const char *cmd; /* "member add", for messages */
 	const char *db_path;
 	bool json;
-	bool dry_run;  /* apply --dry-run: ctl_change_run() rolls back instead of committing */
-	char *cmdline; /* the command line as the journal records it, owned */
+	bool quiet;	 /* --quiet: a change prints nothing when it succeeds */
+	bool own_output; /* the command prints its change lines itself (apply) */
+	bool dry_run;	 /* apply --dry-run: ctl_change_run() rolls back instead of committing */
+	char *cmdline;	 /* the command line as the journal records it, owned */
 	db_t *db;
 	/* A cluster node's (README "Two or more nameservers"): global options before the command. */
 	const char *cluster_urls;   /* --cluster: etcd URLs replacing the recorded ones, or NULL */
@@ -65,6 +67,12 @@ typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, FILE *su
  * reason printed.
  */
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
+
+/**
+ * After a change was made: its lines ("+ pool P", the journal's summary) on stdout, one per
+ * thing changed, unless --quiet or the command prints them itself (apply).
+ */
+void ctl_change_print(const ctl_t *c, const char *summary);
 
 /*
  * ---- a cluster node (src/gslbctl/cluster.c) ----

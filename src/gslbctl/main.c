@@ -156,6 +156,12 @@ static int commit_change(ctl_t *c, const char *summary)
 	return CTL_OK;
 }
 
+void ctl_change_print(const ctl_t *c, const char *summary)
+{
+	if (!c->quiet && !c->own_output && summary && *summary)
+		printf("%s\n", summary);
+}
+
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 {
 	db_config_t *cfg = NULL;
@@ -189,6 +195,8 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 		goto out;
 	sum[--len] = '\0';
 	ret = commit_change(c, sum);
+	if (ret == CTL_OK)
+		ctl_change_print(c, sum);
 out:
 	/* Nothing of a change that failed, found nothing to do or was a dry run is kept. */
 	if (c->db)
@@ -207,6 +215,7 @@ static const ctl_optdef_t global_opts[] = {
 	{ "--cluster", true, false },
 	{ "--cluster-prefix", true, false },
 	{ "--no-wait", false, false },
+	{ "--quiet", false, false },
 	{ NULL, false, false },
 };
 
@@ -254,6 +263,8 @@ static int global_opt(ctl_t *c, const char *name, const char *val)
 		ret = cluster_prefix_check(c, val);
 	else if (strcmp(name, "--no-wait") == 0)
 		ret = (c->no_wait = true, CTL_OK);
+	else if (strcmp(name, "--quiet") == 0)
+		ret = (c->quiet = true, CTL_OK);
 	else
 		return 0;
 	return ret ? ret : 1;
@@ -447,11 +458,12 @@ void ctl_help(const char *cmd)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gslbctl [--db FILE] [--json] [--cluster URL[,URL...]]\n"
+		"usage: gslbctl [--db FILE] [--json] [--quiet] [--cluster URL[,URL...]]\n"
 		"               [--cluster-prefix PREFIX] [--no-wait] COMMAND ...\n\n"
 		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
-		"explain, log and cluster status.\n"
+		"explain, log and cluster status, and errors as one JSON object on stderr.\n"
+		"A change prints one line per thing it changed; --quiet: nothing.\n"
 		"On a cluster node (gslbd --cluster recorded its settings in the database), a\n"
 		"change goes to etcd as one transaction, and gslbctl waits up to 5 s for the\n"
 		"local gslbd to mirror it.  --cluster: etcd URLs instead of the recorded ones;\n"
@@ -552,6 +564,8 @@ int main(int argc, char **argv)
 			return ctl_invalid(NULL, "--db: needs a file name");
 		} else if (strcmp(a, "--no-wait") == 0) {
 			c.no_wait = true;
+		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+			c.quiet = true;
 		} else if (strcmp(a, "--cluster") == 0 || strcmp(a, "--cluster-prefix") == 0) {
 			if (i + 1 >= argc)
 				return ctl_invalid(NULL, "%s: needs a value", a);

@@ -626,7 +626,8 @@ def docs_agree(t):
     p = subprocess.run([GSLBCTL, '--help'], capture_output=True, text=True, timeout=30)
     helptext = ' '.join(p.stdout.split())
     t.ok(p.returncode == 0 and '--json: machine-readable output for pool list, pool show, status, '
-         'history, explain, log and cluster status.' in helptext,
+         'history, explain, log and cluster status, and errors as one JSON object on stderr.'
+         in helptext,
          '--help: which commands take --json', p.stdout)
     cmds = [line.split('[')[0].split(' POOL')[0].split(' NAME')[0].split(' FILE')[0].strip()
             for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()

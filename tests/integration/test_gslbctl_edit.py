@@ -43,6 +43,8 @@ def step(t, db, argv, rc, out='', err='', summary=None):
     got = g.gslbctl(db, *argv)
     after = journal(db)
     words = ' '.join(argv)
+    if summary is not None and rc == 0 and not out and '--quiet' not in argv:
+        out = summary + '\n'  # a change prints what it changed, the journal's lines
     t.eq(got, (rc, out, err), 'gslbctl %s: exit %d, output exact' % (words, rc))
     if summary is None:
         t.ok(after == before and export(db) == state, 'gslbctl %s: nothing written' % words,
@@ -59,6 +61,10 @@ def changes(t, db):
     step(t, db, ['pool', 'add', 'WWW.edit.test', '--ttl', '20'], 0, summary='+ pool ' + P)
     step(t, db, ['pool', 'add', P], 1, err=e % ('pool add', 'pool %s already exists' % P))
     step(t, db, ['pool', 'set', P, '--ttl', '20'], 0, out='no changes\n')
+    step(t, db, ['--quiet', 'pool', 'set', P, '--ttl', '21'], 0,
+         summary='~ pool %s ttl 20 -> 21' % P)
+    step(t, db, ['pool', 'set', P, '--ttl', '20', '--quiet'], 0,
+         summary='~ pool %s ttl 21 -> 20' % P)
     step(t, db, ['pool', 'set', P], 0, out='no changes\n')
     step(t, db, ['pool', 'set', P, '--ttl', '60', '--answers', '2', '--degraded-ttl', '5',
                  '--policy', 'geo'], 0,
