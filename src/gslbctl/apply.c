@@ -23,6 +23,7 @@ typedef struct plan {
 	ctl_t *c;
 	db_config_t *want; /* owned */
 	bool prune;
+	bool admin;  /* --admin: members' admin states as the file says, not as they are */
 	FILE *out;   /* the change lines, printed and handed to ctl_change_run() */
 	char *lines; /* what the last run of the edit wrote to out, printed once it is done */
 	int changes;
@@ -79,10 +80,17 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 			pl->changes++;
 			DO(pl, db_member_insert(pl->c->db, want->name, wm));
 		} else {
-			int n = diff_member(pl->out, want->name, cm, wm);
+			/*
+			 * An admin state is an operation (a drain for maintenance), not configuration:
+			 * applying the configuration kept in a repository must not undo it.
+			 */
+			db_member_t m = *wm;
+			if (!pl->admin)
+				m.admin = cm->admin;
+			int n = diff_member(pl->out, want->name, cm, &m);
 			pl->changes += n;
 			if (n)
-				DO(pl, db_member_update(pl->c->db, want->name, wm));
+				DO(pl, db_member_update(pl->c->db, want->name, &m));
 		}
 		sync_check(pl, want->name, wm->name, cm ? cm->check : NULL, wm->check);
 	}
@@ -125,6 +133,7 @@ static int apply_edit(ctl_t *c, const db_config_t *cur, void *arg, FILE *sum)
 static const ctl_optdef_t apply_opts[] = {
 	{ "--dry-run", false, false },
 	{ "--prune", false, false },
+	{ "--admin", false, false },
 	{ NULL, false, false },
 };
 
@@ -173,6 +182,7 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 		return ctl_invalid(c, a.npos ? "%s: unexpected argument" : "missing FILE",
 				   a.npos ? a.pos[1] : "");
 	pl.prune = ctl_flag(&a, "--prune");
+	pl.admin = ctl_flag(&a, "--admin");
 	c->dry_run = ctl_flag(&a, "--dry-run");
 	c->own_output = true; /* its lines, printed once the change is done (cmd_apply) */
 	if (!(buf = read_file(a.pos[0], &len, &e)))

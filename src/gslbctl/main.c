@@ -427,9 +427,10 @@ static const struct help {
 	  "(192.0.2.0/24, host bits zero) that replaces it when longer than 0; --geoip FILE\n"
 	  "a MaxMind DB for the client's location." },
 	{ "export", "export", "The whole configuration as JSON on stdout, sorted by name." },
-	{ "apply", "apply FILE [--dry-run] [--prune]",
+	{ "apply", "apply FILE [--dry-run] [--prune] [--admin]",
 	  "Make the configuration match FILE (JSON as export writes it; - is stdin): create\n"
 	  "and update pools, members and checks; with --prune also delete what FILE lacks.\n"
+	  "Existing members keep their admin state (member state) unless --admin.\n"
 	  "Prints each change; --dry-run writes nothing." },
 	{ "log", "log [--limit N]",
 	  "The change journal, newest first (default 20 entries); on a cluster node, with the\n"

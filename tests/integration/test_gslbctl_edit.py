@@ -372,6 +372,20 @@ def apply_cmd(t, tmp):
     con.close()
     step(t, db, ['apply', f2], 0, out=changed, summary=changed[:-1])
 
+    # A drain is an operation: applying the configuration (f2 says admin auto by default) keeps
+    # it; --admin applies the file's state; a changed weight is applied with the drain kept.
+    step(t, db, ['member', 'state', A, 'a', 'drain'], 0,
+         summary='~ member %s/a admin auto -> drain' % A)
+    step(t, db, ['apply', f2], 0, out='no changes\n')
+    f2w = file('apply2w.json', [{'name': A, 'ttl': 60, 'check': {'type': 'tcp', 'port': 80},
+                                 'members': [{'name': 'a', 'addresses': ['192.0.2.1'],
+                                              'weight': 50}]}])
+    step(t, db, ['apply', f2w], 0, out='~ member %s/a weight 100 -> 50\n' % A,
+         summary='~ member %s/a weight 100 -> 50' % A)
+    step(t, db, ['apply', f2, '--admin'], 0,
+         out='~ member %s/a weight 50 -> 100\n~ member %s/a admin drain -> auto\n' % (A, A),
+         summary='~ member %s/a weight 50 -> 100\n~ member %s/a admin drain -> auto' % (A, A))
+
     # A check's quorum: its diff line, written, read back the same, back to majority; refused.
     tcp = {'type': 'tcp', 'port': 80}
     f4 = file('apply4.json', [{'name': A, 'ttl': 60, 'check': dict(tcp, quorum='all'),
