@@ -11,11 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static int log_level = GSLB_LOG_INFO;
 static const char *log_ident = "gslbd";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t log_journal_once = PTHREAD_ONCE_INIT;
+static bool log_journal; /* stderr is the journal's stream: lines carry their priority */
 
 const char *gslb_strerror(int err)
 {
@@ -52,13 +56,42 @@ int gslb_log_level_parse(const char *s)
 	return -EINVAL;
 }
 
+/*
+ * systemd sets JOURNAL_STREAM to the device and inode of the stream it
+ * connects stderr to (systemd.exec(5)).  Compared with stderr itself, so
+ * that a stderr redirected since (gslbd run by hand from a unit's shell)
+ * does not get the prefixes.
+ */
+static bool journal_stream(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (!env || sscanf(env, "%llu:%llu%n", &dev, &ino, &end) != 2 || env[end] != '\0')
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static void journal_check(void)
+{
+	log_journal = journal_stream();
+}
+
 static void __attribute__((format(printf, 2, 0))) vlog(int level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = { "error", "warning", "info", "debug" };
+	/* The syslog priorities of the levels, as sd-daemon(3)'s SD_ERR to SD_DEBUG prefixes. */
+	static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };
 	if (level > log_level)
 		return;
+	pthread_once(&log_journal_once, journal_check);
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "%s[%s]: ", log_ident, tags[level]);
+	int n = snprintf(line, sizeof(line), "%s%s[%s]: ", log_journal ? prio[level] : "",
+			 log_ident, tags[level]);
 	if (n < 0)
 		return;
 	if ((size_t)n < sizeof(line))
@@ -81,7 +114,9 @@ void gslb_log(int level, const char *fmt, ...)
 
 static void *oom(size_t n)
 {
-	fprintf(stderr, "%s: out of memory allocating %zu bytes\n", log_ident, n);
+	pthread_once(&log_journal_once, journal_check);
+	fprintf(stderr, "%s%s: out of memory allocating %zu bytes\n", log_journal ? "<2>" : "",
+		log_ident, n);
 	abort();
 }
 

@@ -394,7 +394,9 @@ static void target_publish(health_loop_t *hl, health_target_t *t, bool up, int64
 	atomic_store(&t->since_pub, now);
 	atomic_store(&t->up_pub, up);
 	lb_health_set(hl->table, t->index, up);
-	log_info("health: %s is now %s: %s", t->key, up ? "up" : "down", reason);
+	/* A target going down changes answers: a warning, where up again is news. */
+	gslb_log(up ? GSLB_LOG_INFO : GSLB_LOG_WARNING, "health: %s is now %s: %s", t->key,
+		 up ? "up" : "down", reason);
 }
 
 /* Loop thread: store a change of t's published state, and show it to the observer. */
@@ -508,7 +510,8 @@ static void report_standalone(health_target_t *t, bool ok, double latency_ms, co
 		atomic_store(&t->up_pub, t->st.up);
 		atomic_store(&t->own_pub, t->st.up);
 		lb_health_set(hl->table, t->index, t->st.up);
-		log_info("health: %s is now %s: %s", t->key, t->st.up ? "up" : "down", reason);
+		gslb_log(t->st.up ? GSLB_LOG_INFO : GSLB_LOG_WARNING, "health: %s is now %s: %s",
+			 t->key, t->st.up ? "up" : "down", reason);
 	}
 	if (hl->store) {
 		db_health_result_t r = { .key = t->key,

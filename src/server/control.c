@@ -400,13 +400,16 @@ static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
+		server_notify(ctl, SERVER_NOTIFY_RELOADING);
 		reload(ctl, "SIGHUP", false);
 		server_watch_reloaded(ctl->zone_watch);
+		server_notify(ctl, SERVER_NOTIFY_READY);
 		return;
 	}
 	if (ctl->stopping)
 		return;
 	ctl->stopping = true;
+	server_notify(ctl, SERVER_NOTIFY_STOPPING);
 	log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	/* server_run() goes on with the clean-up: the workers first, then this loop. */
 	uv_stop(&ctl->loop);

@@ -156,3 +156,14 @@ enum snapshot_change {
  * and the rest published.
  */
 int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones);
+
+/* ---- systemd (notify.c) ---- */
+
+enum server_notify_state {
+	SERVER_NOTIFY_READY,	 /* serving: READY=1 and the status line */
+	SERVER_NOTIFY_RELOADING, /* a SIGHUP reload begins */
+	SERVER_NOTIFY_STOPPING,	 /* SIGTERM or SIGINT */
+};
+
+/** Tell systemd the state (sd_notify(3)); nothing without NOTIFY_SOCKET.  Control thread. */
+void server_notify(const control_t *ctl, enum server_notify_state state);

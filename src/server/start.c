@@ -670,6 +670,8 @@ int server_run(const server_conf_t *conf)
 		ret = phases[started++].start(&ctl);
 	if (ret >= 0) {
 		serving_log(&ctl);
+		/* Every listener answers from here on: systemd may start what needs DNS. */
+		server_notify(&ctl, SERVER_NOTIFY_READY);
 		/* Until SIGTERM or SIGINT: signal_cb() stops the loop. */
 		uv_run(&ctl.loop, UV_RUN_DEFAULT);
 		status = 0;
