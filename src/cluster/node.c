@@ -304,6 +304,20 @@ static req_t *req_new(cluster_t *c, uint64_t epoch)
 }
 
 /*
+ * The start of a request's callback: frees the request and returns its cluster, or NULL when
+ * the reply is stale (stopping, or the mirror's sync (session false) or the session (true) it
+ * belonged to has ended since).
+ */
+static cluster_t *req_done(void *arg, bool session)
+{
+	req_t *r = arg;
+	cluster_t *c = r->c;
+	bool stale = c->stopping || r->epoch != (session ? c->sess_epoch : c->sync_epoch);
+	free(r);
+	return stale ? NULL : c;
+}
+
+/*
  * Errors that say this node cannot work with etcd: unreachable, no leader, refused credentials,
  * or replies that are not etcd's (a proxy, or the gateway refusing in plain text), as opposed
  * to one request etcd refused.
@@ -981,11 +995,8 @@ static void fs_request(cluster_t *c);
 
 static void fs_page_cb(int err, const json_t *result, void *arg)
 {
-	req_t *r = arg;
-	cluster_t *c = r->c;
-	bool stale = c->stopping || r->epoch != c->sync_epoch;
-	free(r);
-	if (stale)
+	cluster_t *c = req_done(arg, false);
+	if (!c)
 		return;
 	if (err) {
 		if (err == ETCD_ECOMPACTED)
@@ -1171,11 +1182,8 @@ static void watch_begin(cluster_t *c)
  */
 static void probe_cb(int err, const json_t *result, void *arg)
 {
-	req_t *r = arg;
-	cluster_t *c = r->c;
-	bool stale = c->stopping || r->epoch != c->sync_epoch;
-	free(r);
-	if (stale)
+	cluster_t *c = req_done(arg, false);
+	if (!c)
 		return;
 	if (err) {
 		sync_fail(c, err, "reading etcd's revision");
@@ -1421,11 +1429,8 @@ static void ignore_cb(int err, const json_t *result, void *arg)
 
 static void register_cb(int err, const json_t *result, void *arg)
 {
-	req_t *r = arg;
-	cluster_t *c = r->c;
-	bool stale = c->stopping || r->epoch != c->sess_epoch;
-	free(r);
-	if (stale)
+	cluster_t *c = req_done(arg, true);
+	if (!c)
 		return;
 	if (err) {
 		session_fail(c, err, "registering the node");
@@ -1469,11 +1474,8 @@ static void register_cb(int err, const json_t *result, void *arg)
 
 static void grant_cb(int err, const json_t *result, void *arg)
 {
-	req_t *r = arg;
-	cluster_t *c = r->c;
-	bool stale = c->stopping || r->epoch != c->sess_epoch;
-	free(r);
-	if (stale)
+	cluster_t *c = req_done(arg, true);
+	if (!c)
 		return;
 	if (err) {
 		session_fail(c, err, "granting a lease");
@@ -1492,7 +1494,7 @@ static void grant_cb(int err, const json_t *result, void *arg)
 	};
 	json_t *body = etcd_txn_body(&cmp, 1, &op, 1);
 	free(value);
-	r = req_new(c, c->sess_epoch);
+	req_t *r = req_new(c, c->sess_epoch);
 	int ret = etcd_call(c->etcd, "/v3/kv/txn", body, register_cb, r);
 	if (ret < 0) {
 		free(r);
@@ -1514,11 +1516,8 @@ static void grant(cluster_t *c)
 /* A keepalive's reply: the lease lives on (TTL > 0), or it ended (no TTL: proto3 omits 0). */
 static void keepalive_cb(int err, const json_t *result, void *arg)
 {
-	req_t *r = arg;
-	cluster_t *c = r->c;
-	bool stale = c->stopping || r->epoch != c->sess_epoch;
-	free(r);
-	if (stale)
+	cluster_t *c = req_done(arg, true);
+	if (!c)
 		return;
 	if (err) {
 		session_fail(c, err, "keepalive");

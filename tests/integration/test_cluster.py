@@ -1158,6 +1158,27 @@ def keep_up(t, nodes):
     return True
 
 
+def run_scenarios(t, nodes, env, scenarios):
+    """Each scenario in turn, timed; one that raises is a failure and the next ones still run,
+    unless a node cannot be restarted.  Then every node still up must stop cleanly."""
+    for fn in scenarios:
+        s0 = time.monotonic()
+        before = t.failed
+        try:
+            fn(t, env)
+        except Exception:
+            t.ok(False, '%s raised an exception' % fn.__name__, traceback.format_exc())
+        t.diag('%s: %.1f s%s' % (fn.__name__, time.monotonic() - s0,
+                                 '' if t.failed == before else ', FAILED'))
+        if not keep_up(t, nodes):
+            break
+    t.diag('the slowest gslbctl cluster status took %.1f s'
+           % max(getattr(n, 'status_secs', 0.0) for n in nodes))
+    for n in [n for n in nodes if n.alive()]:
+        rc, secs = n.stop()
+        t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs), 'exit %s' % rc)
+
+
 def main(t):
     reason = ec.have_etcd()
     if reason:
@@ -1181,25 +1202,10 @@ def main(t):
         t.on_fail.append(lambda: t.diag(etcd.logs(1500)))
         env = {'etcd': etcd, 'nodes': nodes, 'backend': backend}
         configure_standalone(nodes[0], backend.host, backend.port)
-        for fn in (scenario_import, scenario_propagation, scenario_race, scenario_atomic,
-                   scenario_quorum, scenario_kill, scenario_no_quorum, scenario_frozen,
-                   scenario_compaction):
-            s0 = time.monotonic()
-            before = t.failed
-            try:
-                fn(t, env)
-            except Exception:
-                t.ok(False, '%s raised an exception' % fn.__name__, traceback.format_exc())
-            t.diag('%s: %.1f s%s' % (fn.__name__, time.monotonic() - s0,
-                                     '' if t.failed == before else ', FAILED'))
-            if not keep_up(t, nodes):
-                break
-        t.diag('the slowest gslbctl cluster status took %.1f s'
-               % max(getattr(n, 'status_secs', 0.0) for n in nodes))
-        for n in [n for n in nodes if n.alive()]:
-            rc, secs = n.stop()
-            t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs),
-                 'exit %s' % rc)
+        run_scenarios(t, nodes, env,
+                      (scenario_import, scenario_propagation, scenario_race, scenario_atomic,
+                       scenario_quorum, scenario_kill, scenario_no_quorum, scenario_frozen,
+                       scenario_compaction))
     finally:
         if t.failed:
             for f in t.on_fail:

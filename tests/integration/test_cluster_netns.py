@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +25,7 @@ import etcdcluster as ec  # noqa: E402
 import gslbtest as g  # noqa: E402
 from test_cluster import (B_ADDR, LEASE, NODES, PREFIX, Node, configure_standalone,  # noqa: E402
                           converge, node_entry, one_line, pool, quorum_phase, timed_change,
-                          wait_answers, same_export, keep_up, Sampler,
+                          wait_answers, same_export, run_scenarios, Sampler,
                           QUORUMS)
 
 BACKEND = os.path.join(g.SRCDIR, 'tests', 'backend.py')
@@ -236,23 +235,7 @@ def main(t):
         took, _ = converge(lambda: same_export(*nodes), 10, step=0.2)
         t.ok(took is not None, 'the three nodes mirror the imported configuration')
         env = {'etcd': etcd, 'nodes': nodes, 'net': net, 'backends': backends}
-        for fn in (scenario_quorum, scenario_partition):
-            s0 = time.monotonic()
-            before = t.failed
-            try:
-                fn(t, env)
-            except Exception:
-                t.ok(False, '%s raised an exception' % fn.__name__, traceback.format_exc())
-            t.diag('%s: %.1f s%s' % (fn.__name__, time.monotonic() - s0,
-                                     '' if t.failed == before else ', FAILED'))
-            if not keep_up(t, nodes):
-                break
-        t.diag('the slowest gslbctl cluster status took %.1f s'
-               % max(getattr(n, 'status_secs', 0.0) for n in nodes))
-        for n in [n for n in nodes if n.alive()]:
-            rc, secs = n.stop()
-            t.ok(rc == 0, 'gslbd %s exits 0 on SIGTERM (%.1f s)' % (n.name, secs),
-                 'exit %s' % rc)
+        run_scenarios(t, nodes, env, (scenario_quorum, scenario_partition))
     finally:
         if t.failed:
             for f in t.on_fail:
