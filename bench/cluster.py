@@ -181,7 +181,7 @@ def mirror(etcd, urls):
     n = Node("empty", "127.0.0.44", urls)
     last = f"p{POOLS - 1}.{ZONE}."
     want = pool_json(POOLS - 1)["members"][0]["addresses"]
-    t_rev = n.wait(lambda: (n.metric("gslbd_cluster_applied_revision") or 0) >= rev, 120,
+    t_rev = n.wait(lambda: (n.metric("gslbd_cluster_revision") or 0) >= rev, 120,
                    "the mirror")
     t_ans = n.wait(lambda: ask(n.addr, n.port, last) == want, 120, "the last pool")
     row(f"empty node to {POOLS} pools mirrored (applied revision = etcd's)", f"{t_rev - t0:.1f} s")

@@ -424,7 +424,7 @@ static void cluster_render(FILE *f, const server_metrics_t *m)
 	put_single(f, "gslbd_cluster_connected", "gauge",
 		   "1 while this node reaches etcd, 0 while it answers from its last mirror.",
 		   st.connected);
-	put_single(f, "gslbd_cluster_applied_revision", "gauge",
+	put_single(f, "gslbd_cluster_revision", "gauge",
 		   "The etcd revision this node's database has mirrored.",
 		   (uint64_t)(st.applied_rev > 0 ? st.applied_rev : 0));
 	put_single(f, "gslbd_cluster_nodes_live", "gauge",

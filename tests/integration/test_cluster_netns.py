@@ -182,12 +182,12 @@ def scenario_partition(t, env):
     t.eq(n3.pid, pid, 'heal: n3 is the same process')
 
     def same_applied():
-        r = [n.metrics().get('gslbd_cluster_applied_revision') for n in nodes]
+        r = [n.metrics().get('gslbd_cluster_revision') for n in nodes]
         return r if r[0] is not None and len(set(r)) == 1 else None
     took, _ = converge(same_applied, 5, step=0.2)
     t.ok(took is not None, 'heal: the three nodes have applied the same revision '
-         '(gslbd_cluster_applied_revision)',
-         repr([n.metrics().get('gslbd_cluster_applied_revision') for n in nodes]))
+         '(gslbd_cluster_revision)',
+         repr([n.metrics().get('gslbd_cluster_revision') for n in nodes]))
     took, _ = converge(lambda: same_export(n1, n3), 5, step=0.2)
     t.ok(took is not None, 'heal: n3\'s export equals n1\'s')
     # Its votes are back: any is down everywhere again, majority up everywhere.

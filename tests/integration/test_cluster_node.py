@@ -298,11 +298,11 @@ def run_all(t, etcd, nodes):
          'answers %r %r' % (answer(n1, POOL2), answer(n2, POOL2)))
 
     rev = etcd.revision()
-    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_cluster_applied_revision', 0) >=
+    m = g.wait_for(lambda: (lambda x: x if x.get('gslbd_cluster_revision', 0) >=
                             rev - 2 else None)(metrics(n1)), 3)
     m = m or metrics(n1)
     t.ok(m.get('gslbd_cluster_connected') == 1, 'metric: connected', repr(m))
-    t.ok(rev - 2 <= m.get('gslbd_cluster_applied_revision', -1) <= rev,
+    t.ok(rev - 2 <= m.get('gslbd_cluster_revision', -1) <= rev,
          'metric: the applied revision follows etcd (%s)' % rev, repr(m))
     t.ok(m.get('gslbd_cluster_events_applied_total', 0) >= 4, 'metric: events applied',
          repr(m))
