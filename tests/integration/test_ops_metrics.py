@@ -10,7 +10,7 @@ gslbctl(8)): a real gslbd with real HTTP and HTTPS backends (tests/backend.py).
   backend serves (made here with the openssl CLI: one ending in 3 days, one in 100 days, one
   ended 2 days ago), with --insecure checks so that the handshake completes for all three.
 - The expiry warning is logged once per certificate (not per probe), not for the 100-day one,
-  again when a backend's certificate changes, and never with --cert-warn 0.
+  again when a backend's certificate changes, and never with cert-warn = 0 (in the -c file).
 - gslbctl status flags the certificate on the address line, and its JSON gives "cert_expires"
   for every address (null where there is no certificate).
 """
@@ -326,19 +326,23 @@ def test_certs(t, srv, db, port, be, ends, certs):
 
 
 def test_cert_warn_off(t, tmp, db, be):
-    """--cert-warn 0 on a copy of the database: the metric is there, no warning."""
+    """cert-warn = 0 in the -c file, on a copy of the database: the metric is there, no
+    warning."""
     mport = g.free_port(False)
     zone = os.path.join(tmp, 'ops.test.zone')
+    conf = os.path.join(tmp, 'gslbd.conf')
+    with open(conf, 'w') as f:
+        f.write('cert-warn = 0\n')
     srv = g.Gslbd(zones=(zone,), identity=False, wait_zone=ZONE_NAME, lifetime=60, v6=False,
-                  extra_args=['--metrics', '127.0.0.1:%d' % mport, '--cert-warn', '0'])
+                  extra_args=['--metrics', '127.0.0.1:%d' % mport, '-c', conf])
     shutil.copy(db, os.path.join(srv.tmp, 'gslb.db'))
     srv.start()
     m = wait_metrics(mport, lambda m: cert_series(m, be['soon'].host), 10)
-    t.ok(cert_series(m, be['soon'].host), '--cert-warn 0: the expiry metric is still there')
+    t.ok(cert_series(m, be['soon'].host), 'cert-warn = 0 (-c file): the expiry metric is still there')
     time.sleep(3)
     t.eq([ln for ln in srv.stderr().splitlines() if WARNING in ln], [],
-         '--cert-warn 0: no warning')
-    srv.check_stop(t, 'gslbd --cert-warn 0')
+         'cert-warn = 0 (-c file): no warning')
+    srv.check_stop(t, 'gslbd with cert-warn = 0')
 
 
 def test_option(t):
