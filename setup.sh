@@ -9,7 +9,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
 libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev libjansson-dev
 libcurl4-openssl-dev libsystemd-dev etcd-server etcd-client
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
-clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound"
+clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
+prometheus"
 
 missing=""
 for p in $PKGS; do
@@ -40,7 +41,8 @@ if [ -n "$missing" ]; then
 	# on port 53 and take over resolv.conf through unbound-resolvconf); the tests start their
 	# own instances on free ports, so none of them is wanted at boot.
 	# etcd-server's etcd.service would take etcd's default ports, which the tests never use.
-	for s in knot nsd unbound etcd-server; do
+	# prometheus is there for promtool (the alerting rules' tests); its server is not wanted.
+	for s in knot nsd unbound etcd-server prometheus; do
 		case " $missing " in *" $s "*) ;; *) continue ;; esac
 		if command -v systemctl >/dev/null; then
 			$SUDO systemctl disable "${s%-server}.service" >/dev/null 2>&1 || true

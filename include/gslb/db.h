@@ -19,7 +19,7 @@
  * SQLite's own message is logged with context at the point of failure.
  */
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 #define DB_BUSY_TIMEOUT_MS 5000
 
 typedef struct db db_t;
@@ -341,6 +341,8 @@ typedef struct db_target_state {
 	char *reason;
 	int64_t last_probe;
 	double latency_ms; /* < 0 when unknown */
+	/* https: the notAfter of the certificate last seen, 0 when none was */
+	int64_t cert_not_after;
 } db_target_state_t;
 
 /** Load the state of target_key into st (fields NULL/0 when absent).  Free with db_target_state_clear(). */

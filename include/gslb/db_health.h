@@ -40,6 +40,11 @@ typedef struct db_health_result {
 	bool ok;
 	bool up;	  /* the target's state after this result */
 	int64_t since_ms; /* Unix milliseconds since when it is in that state */
+	/*
+	 * https: the notAfter (Unix seconds) of the certificate the target's last
+	 * completed TLS handshake saw; 0 keeps the one stored (none seen yet).
+	 */
+	int64_t cert_not_after;
 } db_health_result_t;
 
 /* One state change.  Strings are borrowed for the call. */

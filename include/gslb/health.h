@@ -214,6 +214,21 @@ bool health_expect_match(const health_check_conf_t *c, unsigned status);
  */
 int health_http_status_parse(const char *line, size_t len);
 
+/* ---- TLS certificates (https checks) ---- */
+
+/* gslbd --cert-warn: a certificate that expires within this many days is logged (0: never). */
+#define HEALTH_CERT_WARN_DAYS_DEFAULT 14
+#define HEALTH_CERT_WARN_DAYS_MAX 3650 /* gslbd --help spells both out */
+
+/**
+ * How a certificate whose notAfter is not_after stands at now (both Unix
+ * seconds), in whole days, into buf (len bytes): "expires in 5 days",
+ * "expires in 1 day", "expires in less than a day", "expired 3 days ago",
+ * "expired less than a day ago".  For gslbd's warning and gslbctl status.
+ * Returns buf.
+ */
+const char *health_cert_expiry_text(int64_t not_after, int64_t now, char *buf, size_t len);
+
 /* ---- the health loop ---- */
 
 /*
@@ -298,6 +313,25 @@ typedef void (*health_target_cb)(const char *key, bool up, void *arg);
  * back into the loop.
  */
 void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg);
+
+typedef void (*health_cert_cb)(const char *key, int64_t not_after, void *arg);
+
+/**
+ * Call cb for every current https target whose TLS handshake completed at
+ * least once, in key order, with the notAfter (Unix seconds) of the leaf
+ * certificate the last completed handshake saw (--insecure ones too).  From
+ * the control thread; cb runs under the loop's mutex and must not call back
+ * into the loop.
+ */
+void health_loop_certs_each(health_loop_t *hl, health_cert_cb cb, void *arg);
+
+/**
+ * Log a warning (once a day per target, and again when its certificate
+ * changes) for an https target whose certificate expires within days, or
+ * has expired; 0 logs none.  HEALTH_CERT_WARN_DAYS_DEFAULT until called.
+ * Any thread, any time.
+ */
+void health_loop_set_cert_warn(health_loop_t *hl, unsigned days);
 
 /* ---- in a cluster (src/cluster): votes in, own verdicts out ---- */
 

@@ -170,6 +170,21 @@ typedef struct lb_geo_rank {
 int lb_geo_rank(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
 		lb_geo_rank_t *out);
 
+/* How a pool stands for one family, for the metrics (lb_pool_counts()). */
+typedef struct lb_pool_counts {
+	uint16_t members;  /* with an address of the family and admin auto or up (in service) */
+	uint16_t eligible; /* of those, the ones with a healthy address (admin up: all) */
+	bool fallback;	   /* answers come from fallback all: nothing is eligible, drain included */
+} lb_pool_counts_t;
+
+/**
+ * Count the members of pool p for family (4 or 6) with the health table h
+ * as lb_pool_select() judges them (README "Balanced names"): members in
+ * service, those of them eligible, and whether the answers of that family
+ * come from the fallback.  Not for the query path (it walks every member).
+ */
+void lb_pool_counts(const lb_pool_t *p, int family, const lb_health_t *h, lb_pool_counts_t *out);
+
 /* Per-member facts for explain, filled by lb_pool_explain(). */
 typedef struct lb_member_view {
 	bool healthy; /* has a healthy address of the family */

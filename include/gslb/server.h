@@ -43,6 +43,8 @@ typedef struct server_conf {
 	const char *user;		/* drop privileges to this user after binding, or NULL */
 	const server_listen_t *metrics; /* --metrics: HTTP at this address, or NULL */
 	const query_conf_t *qconf;
+	/* --cert-warn: log https certificates that end within this many days (0: never). */
+	unsigned cert_warn_days;
 	/*
 	 * --cluster: the cluster thread's settings (its database, health loop and
 	 * callback are filled in at start-up), or NULL for a standalone node.

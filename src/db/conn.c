@@ -646,6 +646,7 @@ void db_rollback(db_t *db)
 extern const char db_schema[];
 extern const char db_migrate_v2[];
 extern const char db_migrate_v3[];
+extern const char db_migrate_v4[];
 
 /*
  * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
@@ -657,6 +658,7 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
 	NULL,
 	db_migrate_v2,
 	db_migrate_v3,
+	db_migrate_v4,
 };
 
 int db_migrate(db_t *db, int *from)

@@ -81,6 +81,7 @@
 /* A probe result or a state change; key and reason live in the same allocation. */
 typedef struct rec {
 	int64_t time_ms, since_ms;
+	int64_t cert_not_after; /* results: Unix seconds, 0 for none */
 	double latency_ms;
 	bool ok, up, from_up;
 	char *reason; /* NULL, or inside this allocation after key */
@@ -293,6 +294,7 @@ void db_health_result_add(db_health_t *h, const db_health_result_t *r)
 	x->ok = r->ok;
 	x->up = r->up;
 	x->from_up = r->up;
+	x->cert_not_after = r->cert_not_after;
 	enqueue(h, false, x);
 }
 
@@ -306,6 +308,7 @@ void db_health_change_add(db_health_t *h, const db_health_change_t *c)
 	x->ok = c->up;
 	x->up = c->up;
 	x->from_up = c->from_up;
+	x->cert_not_after = 0;
 	enqueue(h, true, x);
 }
 
@@ -428,11 +431,13 @@ static const struct {
 	{ offsetof(db_health_t, ins_change),
 	  "INSERT INTO state_change(time, target_id, from_state, to_state, reason) "
 	  "VALUES(?1, ?2, ?3, ?4, ?5)" },
+	/* A probe that saw no certificate (a failed handshake) keeps the one stored. */
 	{ offsetof(db_health_t, up_state),
-	  "INSERT INTO target_state(target_id, state, since, reason, last_probe, latency_ms) "
-	  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(target_id) DO UPDATE SET "
+	  "INSERT INTO target_state(target_id, state, since, reason, last_probe, latency_ms, "
+	  "cert_not_after) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(target_id) DO UPDATE SET "
 	  "state = excluded.state, since = excluded.since, reason = excluded.reason, "
-	  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms" },
+	  "last_probe = excluded.last_probe, latency_ms = excluded.latency_ms, "
+	  "cert_not_after = coalesce(excluded.cert_not_after, target_state.cert_not_after)" },
 	/*
 	 * A change made by the other nodes' votes alone (a cluster node, README "Two or more
 	 * nameservers") comes with no probe result: the state and its start are set here too.
@@ -790,6 +795,10 @@ static void write_result(db_health_t *h, const rec_t *x)
 	sqlite3_bind_text(s, 4, x->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, db_time(x->time_ms));
 	sqlite3_bind_double(s, 6, x->latency_ms);
+	if (x->cert_not_after)
+		sqlite3_bind_int64(s, 7, x->cert_not_after);
+	else
+		sqlite3_bind_null(s, 7);
 	run(h, s, "update target_state");
 }
 

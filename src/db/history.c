@@ -20,7 +20,7 @@ int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
 	s->latency_ms = -1;
 	ret = db__prepare(
 		db,
-		"SELECT s.state, s.since, s.reason, s.last_probe, s.latency_ms "
+		"SELECT s.state, s.since, s.reason, s.last_probe, s.latency_ms, s.cert_not_after "
 		"FROM target_state s JOIN target t ON t.id = s.target_id WHERE t.key = ?1",
 		&st);
 	if (ret)
@@ -34,6 +34,7 @@ int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
 		s->last_probe = sqlite3_column_int64(st, 3);
 		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
 			s->latency_ms = sqlite3_column_double(st, 4);
+		s->cert_not_after = sqlite3_column_int64(st, 5);
 	} else if (rc != SQLITE_DONE) {
 		ret = db__fail(db, rc, "read target state");
 	}

@@ -1,10 +1,11 @@
 -- SPDX-License-Identifier: MIT
--- The gslbd database, schema version 3: configuration (pools, members, checks), health state and
+-- The gslbd database, schema version 4: configuration (pools, members, checks), health state and
 -- history, the change journal, and a cluster node's settings and mirror of etcd.  Compiled into
 -- libgslb as db_schema (see Makefile.am); a new file gets it in one step from db_migrate(), inside
 -- one transaction that also sets PRAGMA user_version.  An older file is brought here by
--- src/db/migrate_v2.sql and src/db/migrate_v3.sql instead, which create the same tables with the
--- same text: keep them in step (tests/integration/test_storage.py compares the results).
+-- src/db/migrate_v2.sql, src/db/migrate_v3.sql and src/db/migrate_v4.sql instead, which create the
+-- same tables with the same text: keep them in step (tests/integration/test_storage.py compares
+-- the results).
 -- The ranges in the CHECK constraints are those gslbctl enforces, named in include/gslb/lb.h (pools
 -- and members) and include/gslb/health.h (checks); tests/unit/test_schema_limits.c keeps them equal.
 -- A balanced name.  name is the lowercased FQDN with its trailing dot.
@@ -96,14 +97,16 @@ CREATE TABLE reason (
 	text TEXT UNIQUE NOT NULL
 );
 
--- The last probe of each target.  Times are Unix seconds, latency milliseconds.
+-- The last probe of each target.  Times are Unix seconds, latency milliseconds; cert_not_after
+-- is the notAfter of the certificate an https target's last completed TLS handshake saw.
 CREATE TABLE target_state (
 	target_id INTEGER PRIMARY KEY REFERENCES target(id),
 	state TEXT NOT NULL,
 	since INTEGER,
 	reason TEXT,
 	last_probe INTEGER,
-	latency_ms REAL
+	latency_ms REAL,
+	cert_not_after INTEGER
 );
 
 -- One row per probe result, the bulk of the file: 10,000 targets every 10 s are 86 million rows

@@ -284,6 +284,20 @@ static int pool_serving(const zone_set_t *set, const char *name)
 	return lb_pool_serving(set, lname, len, NULL);
 }
 
+/*
+ * An https target's certificate that expires within gslbd's default
+ * --cert-warn window (or has expired), flagged on its address line.
+ */
+static void cert_flag(int64_t not_after)
+{
+	char when[64];
+	int64_t now = (int64_t)time(NULL);
+
+	if (not_after <= 0 || not_after - now >= (int64_t)HEALTH_CERT_WARN_DAYS_DEFAULT * 86400)
+		return;
+	printf(" certificate %s", health_cert_expiry_text(not_after, now, when, sizeof(when)));
+}
+
 static const ctl_optdef_t status_opts[] = {
 	{ "--zones", true, false },
 	{ NULL, false, false },
@@ -432,6 +446,8 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 						jw_double(&w, st.latency_ms);
 					else
 						jw_null(&w);
+					jw_key(&w, "cert_expires");
+					jw_time(&w, st.cert_not_after);
 					jw_key(&w, "target");
 					jw_str(&w, shown);
 					if (cluster) {
@@ -458,6 +474,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 					for (size_t v = 0; v < nvotes; v++)
 						printf("%s %s %s", v ? "," : " votes",
 						       votes[v].node, votes[v].up ? "up" : "down");
+					cert_flag(st.cert_not_after);
 					printf("\n");
 				}
 				db_cluster_votes_free(votes, nvotes);

@@ -13,6 +13,7 @@
 #include "gslb/cluster.h"
 #include "gslb/core.h"
 #include "gslb/db_cluster.h"
+#include "gslb/health.h"
 #include "gslb/paths.h"
 #include "gslb/query.h"
 #include "gslb/server.h"
@@ -47,6 +48,7 @@ struct options {
 	bool has_nsid;
 	unsigned threads;
 	unsigned history_h;
+	unsigned cert_warn_days;
 	int log_level;
 	bool check_config;
 	/* --cluster and its settings (gslbd(8) "Cluster") */
@@ -88,6 +90,7 @@ enum {
 	OPT_CLUSTER_USER,
 	OPT_CLUSTER_PASSWORD_FILE,
 	OPT_CHECK_CONFIG,
+	OPT_CERT_WARN,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +118,7 @@ static const struct option long_opts[] = {
 	{ "cluster-user", required_argument, NULL, OPT_CLUSTER_USER },
 	{ "cluster-password-file", required_argument, NULL, OPT_CLUSTER_PASSWORD_FILE },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -161,6 +165,9 @@ static void usage(FILE *f)
 		"      --ca-file FILE       CA certificates for HTTPS health checks\n"
 		"                           (default: the system store)\n"
 		"      --history HOURS      hours of probe results kept, 1-%d (default: %d)\n"
+		"      --cert-warn DAYS     log a warning, once a day, for an HTTPS check's\n"
+		"                           certificate that expires within DAYS, 0-3650\n"
+		"                           (default: 14; 0: never)\n"
 		"      --cluster URL[,URL...]\n"
 		"                           etcd client URLs (http:// or https://), repeatable:\n"
 		"                           the node mirrors the cluster's configuration and\n"
@@ -418,6 +425,13 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		if (number_parse(value, 1, HISTORY_MAX_H, &o->history_h) < 0) {
 			fprintf(stderr, "gslbd: %s: '%s' is not a number of hours in 1-%d\n", where,
 				value, HISTORY_MAX_H);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_CERT_WARN:
+		if (number_parse(value, 0, HEALTH_CERT_WARN_DAYS_MAX, &o->cert_warn_days) < 0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a number of days in 0-%d\n", where,
+				value, HEALTH_CERT_WARN_DAYS_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -719,6 +733,7 @@ int main(int argc, char **argv)
 {
 	struct options o = { .threads = 0,
 			     .history_h = DEFAULT_HISTORY_H,
+			     .cert_warn_days = HEALTH_CERT_WARN_DAYS_DEFAULT,
 			     .log_level = GSLB_LOG_INFO };
 	char err[256];
 	int status = 1;
@@ -758,6 +773,7 @@ int main(int argc, char **argv)
 		.ca_file = o.ca_file,
 		.geoip = o.geoip,
 		.history_h = o.history_h,
+		.cert_warn_days = o.cert_warn_days,
 		.listen = o.listen,
 		.nlisten = o.nlisten,
 		.threads = o.threads,

@@ -16,9 +16,9 @@ struct health_loop;
 /*
  * One deduplicated target.  Created by health_loop_set_targets() on the
  * control thread, then owned by the loop's thread: every field is touched
- * only there, except key (immutable), up_pub, own_pub and since_pub (atomic), which the
- * control thread reads under the loop's mutex while the target is in the
- * current set.
+ * only there, except key (immutable), up_pub, own_pub, since_pub and
+ * cert_pub (atomic), which the control thread reads under the loop's mutex
+ * while the target is in the current set.
  * Freed when removed and its handles are closed (nhandles reaches 0).
  */
 typedef struct health_target {
@@ -41,6 +41,16 @@ typedef struct health_target {
 	health_votes_t votes;	   /* cluster: the other nodes' votes on key */
 	int64_t since_ms;	   /* Unix time of the last state change (or first sight) */
 	_Atomic int64_t since_pub; /* since_ms, for the control thread */
+
+	/*
+	 * https: the notAfter (Unix seconds) of the leaf certificate the last
+	 * completed handshake saw, 0 before one; cert_pub is it for the control
+	 * thread.  cert_warned_* say when the expiry was last logged, and for
+	 * which notAfter (health_loop_set_cert_warn()).
+	 */
+	int64_t cert_not_after;
+	_Atomic int64_t cert_pub;
+	int64_t cert_warned_ms, cert_warned_for;
 
 	uv_timer_t timer; /* next probe, or the timeout of the running one */
 	uv_tcp_t tcp;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gslb/core.h"
@@ -75,6 +76,7 @@ struct health_loop {
 	health_event_cb obs;
 	void *obs_arg;
 	health_stats_t stats;
+	_Atomic unsigned cert_warn_days; /* health_loop_set_cert_warn() */
 	char rbuf[HEALTH_READ_BUF];
 };
 
@@ -479,7 +481,8 @@ static void report_cluster(health_target_t *t, bool ok, double latency_ms, const
 					 .latency_ms = latency_ms,
 					 .ok = ok,
 					 .up = up,
-					 .since_ms = t->since_ms };
+					 .since_ms = t->since_ms,
+					 .cert_not_after = t->cert_not_after };
 		db_health_result_add(hl->store, &r);
 	}
 	if (hl->obs) {
@@ -520,7 +523,8 @@ static void report_standalone(health_target_t *t, bool ok, double latency_ms, co
 					 .latency_ms = latency_ms,
 					 .ok = ok,
 					 .up = t->st.up,
-					 .since_ms = t->since_ms };
+					 .since_ms = t->since_ms,
+					 .cert_not_after = t->cert_not_after };
 		db_health_result_add(hl->store, &r);
 		if (changed) {
 			db_health_change_t c = { .key = t->key,
@@ -547,6 +551,35 @@ static void report_standalone(health_target_t *t, bool ok, double latency_ms, co
 	}
 }
 
+/*
+ * Loop thread, after a probe of t: publish the notAfter of its certificate
+ * and log a warning when it ends within the loop's cert_warn_days (README
+ * "Health checks"): once a day per target, not at every probe, and at once
+ * when the certificate changed (a new one that expires soon, too).
+ */
+static void cert_check(health_loop_t *hl, health_target_t *t, int64_t now_ms)
+{
+	int64_t na = t->cert_not_after;
+	unsigned days = atomic_load_explicit(&hl->cert_warn_days, memory_order_relaxed);
+
+	if (!na)
+		return;
+	atomic_store(&t->cert_pub, na);
+	if (!days || na - now_ms / 1000 >= (int64_t)days * 86400)
+		return;
+	if (t->cert_warned_for == na && now_ms - t->cert_warned_ms < (int64_t)86400 * 1000)
+		return;
+	t->cert_warned_for = na;
+	t->cert_warned_ms = now_ms;
+	char when[64], date[32];
+	struct tm tm;
+	time_t tt = (time_t)na;
+	gmtime_r(&tt, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	health_cert_expiry_text(na, now_ms / 1000, when, sizeof(when));
+	log_warn("health: %s: the TLS certificate %s (not after %s)", t->key, when, date);
+}
+
 void health_loop_report(health_target_t *t, bool ok, double latency_ms, const char *reason)
 {
 	health_loop_t *hl = t->hl;
@@ -555,6 +588,7 @@ void health_loop_report(health_target_t *t, bool ok, double latency_ms, const ch
 	bool changed = health_state_feed(&t->st, ok);
 
 	stats_probe(&hl->stats, ok, latency_ms);
+	cert_check(hl, t, now);
 	if (hl->cluster)
 		report_cluster(t, ok, latency_ms, reason, now, changed);
 	else
@@ -794,6 +828,7 @@ health_loop_t *health_loop_new(lb_health_t *table, const char *db_path, const ch
 	health_loop_t *hl = gslb_calloc(1, sizeof(*hl));
 
 	hl->table = table;
+	atomic_init(&hl->cert_warn_days, HEALTH_CERT_WARN_DAYS_DEFAULT);
 	hl->rng[0] = uv_hrtime() ^ 0x9e3779b97f4a7c15ull;
 	hl->rng[1] = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)hl;
 	pthread_mutex_init(&hl->mu, NULL);
@@ -865,6 +900,22 @@ void health_loop_targets_each(health_loop_t *hl, health_target_cb cb, void *arg)
 	for (size_t i = 0; i < hl->ncur; i++)
 		cb(hl->cur[i]->key, atomic_load(&hl->cur[i]->up_pub), arg);
 	pthread_mutex_unlock(&hl->mu);
+}
+
+void health_loop_certs_each(health_loop_t *hl, health_cert_cb cb, void *arg)
+{
+	pthread_mutex_lock(&hl->mu);
+	for (size_t i = 0; i < hl->ncur; i++) {
+		int64_t na = atomic_load(&hl->cur[i]->cert_pub);
+		if (na)
+			cb(hl->cur[i]->key, na, arg);
+	}
+	pthread_mutex_unlock(&hl->mu);
+}
+
+void health_loop_set_cert_warn(health_loop_t *hl, unsigned days)
+{
+	atomic_store_explicit(&hl->cert_warn_days, days, memory_order_relaxed);
 }
 
 typedef struct sort_item {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -556,6 +557,28 @@ static int tls_check_session(health_target_t *t)
 	return 0;
 }
 
+/*
+ * The handshake completed (verified, or insecure): keep the notAfter of the
+ * leaf certificate it saw, for the expiry metric and warning.  A resumed
+ * session carries the certificate of the handshake that made it.
+ */
+static void tls_note_cert(health_target_t *t)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	X509 *leaf = SSL_get1_peer_certificate(t->ssl);
+#else
+	X509 *leaf = SSL_get_peer_certificate(t->ssl);
+#endif
+	struct tm tm;
+
+	if (!leaf)
+		return;
+	const ASN1_TIME *na = X509_get0_notAfter(leaf);
+	if (na && ASN1_TIME_to_tm(na, &tm) == 1)
+		t->cert_not_after = (int64_t)timegm(&tm);
+	X509_free(leaf);
+}
+
 /* Resume the target's last session, unless it is too old to trust or not verified enough. */
 static void tls_resume(health_target_t *t)
 {
@@ -604,6 +627,7 @@ static void tls_pump(health_target_t *t)
 		t->hs_done = true;
 		if (tls_check_session(t) < 0)
 			return;
+		tls_note_cert(t);
 	}
 	if (!t->req_sent) {
 		/* The write BIO is a memory BIO: the whole request is accepted at once. */

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The pure parts of health checking: rise/fall, check defaults, target keys, expect lists. */
+/*
+ * The pure parts of health checking: rise/fall, check defaults, target keys, expect lists,
+ * certificate expiry as text.
+ */
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -395,4 +399,18 @@ int health_http_status_parse(const char *line, size_t len)
 		return -1;
 	int code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 	return code >= HEALTH_STATUS_MIN && code <= HEALTH_STATUS_MAX ? code : -1;
+}
+
+const char *health_cert_expiry_text(int64_t not_after, int64_t now, char *buf, size_t len)
+{
+	int64_t left = not_after - now;
+	int64_t days = (left < 0 ? -left : left) / 86400;
+
+	if (days == 0)
+		snprintf(buf, len, "%s less than a day%s", left >= 0 ? "expires in" : "expired",
+			 left >= 0 ? "" : " ago");
+	else
+		snprintf(buf, len, "%s %" PRId64 " day%s%s", left >= 0 ? "expires in" : "expired",
+			 days, days == 1 ? "" : "s", left >= 0 ? "" : " ago");
+	return buf;
 }

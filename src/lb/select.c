@@ -126,6 +126,28 @@ policy:
 	}
 }
 
+void lb_pool_counts(const lb_pool_t *p, int family, const lb_health_t *h, lb_pool_counts_t *out)
+{
+	int fi = family == 6;
+	bool any = false, candidate = false;
+
+	out->members = out->eligible = 0;
+	for (uint16_t i = 0; i < p->nmembers; i++) {
+		const lb_member_t *m = &p->members[i];
+		if (m->naddr[fi] == 0 || m->admin == LB_ADMIN_DOWN)
+			continue;
+		bool healthy = member_healthy(m, fi, h);
+		any = true;
+		candidate |= healthy;
+		if (m->admin == LB_ADMIN_DRAIN)
+			continue;
+		out->members++;
+		out->eligible += healthy;
+	}
+	/* As lb_candidates(): with no candidate at all, fallback all answers with the rest. */
+	out->fallback = any && !candidate && p->fallback_all;
+}
+
 /* Choose k of the candidates, weighted, without replacement; result in chosen. */
 static uint16_t draw(const lb_pool_t *p, const struct lb_cands *c, uint16_t k, uint64_t rng[2],
 		     uint16_t *chosen)

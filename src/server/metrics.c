@@ -350,12 +350,83 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 	}
 }
 
+/* The pool label alone, the brace left open. */
+static void pool_only_label(FILE *f, const lb_pool_t *p)
+{
+	char name[1024];
+	dns_name_to_str(name, sizeof(name), p->name);
+	fprintf(f, "{pool=\"");
+	put_label(f, name);
+	fprintf(f, "\"");
+}
+
+/*
+ * Each pool's members in service and eligible per family, and whether it
+ * answers from its fallback, as the answer path would judge them now
+ * (lb_pool_counts()).  Computed here, on the control thread at each scrape,
+ * from the snapshot and the health table the workers read: nothing is added
+ * to the answer path.  A family no member of the pool has is left out.
+ */
+static void eligibility_render(FILE *f, const server_metrics_t *m)
+{
+	const gslb_snapshot_t *snap = *m->src.cur;
+	const lb_set_t *set = snap ? snap->data.pools : NULL;
+	const lb_health_t *health = snap ? snap->data.health : NULL;
+	uint32_t np = set ? set->npools : 0;
+	lb_pool_counts_t *c = gslb_calloc(np ? 2 * (size_t)np : 1, sizeof(*c));
+	static const char *const fam[2] = { "ipv4", "ipv6" };
+
+	for (uint32_t i = 0; i < np; i++)
+		for (int fi = 0; fi < 2; fi++)
+			lb_pool_counts(&set->pools[i], fi ? 6 : 4, health, &c[2 * i + fi]);
+	put_head(f, "gslbd_pool_members", "gauge",
+		 "Members of a pool in service (admin auto or up) with an address of the family.");
+	for (uint32_t i = 0; i < np; i++) {
+		for (int fi = 0; fi < 2; fi++) {
+			if (!set->pools[i].has_family[fi])
+				continue;
+			fprintf(f, "gslbd_pool_members");
+			pool_only_label(f, &set->pools[i]);
+			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].members);
+		}
+	}
+	put_head(f, "gslbd_pool_eligible_members", "gauge",
+		 "Members of a pool in service with a healthy address of the family: those "
+		 "answers are chosen from.");
+	for (uint32_t i = 0; i < np; i++) {
+		for (int fi = 0; fi < 2; fi++) {
+			if (!set->pools[i].has_family[fi])
+				continue;
+			fprintf(f, "gslbd_pool_eligible_members");
+			pool_only_label(f, &set->pools[i]);
+			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].eligible);
+		}
+	}
+	put_head(f, "gslbd_pool_fallback_active", "gauge",
+		 "1 while a pool answers from its fallback (fallback all, no member eligible) in "
+		 "either family, else 0.");
+	for (uint32_t i = 0; i < np; i++) {
+		fprintf(f, "gslbd_pool_fallback_active");
+		pool_only_label(f, &set->pools[i]);
+		fprintf(f, "} %d\n", c[2 * i].fallback || c[2 * i + 1].fallback);
+	}
+	free(c);
+}
+
 static void target_cb(const char *key, bool up, void *arg)
 {
 	FILE *f = arg;
 	fprintf(f, "gslbd_target_up{target=\"");
 	put_label(f, key);
 	fprintf(f, "\"} %d\n", up ? 1 : 0);
+}
+
+static void cert_cb(const char *key, int64_t not_after, void *arg)
+{
+	FILE *f = arg;
+	fprintf(f, "gslbd_target_cert_expiry_timestamp_seconds{target=\"");
+	put_label(f, key);
+	fprintf(f, "\"} %" PRId64 "\n", not_after);
 }
 
 /* The health loop's counters: written by its thread, read here with relaxed loads. */
@@ -372,6 +443,11 @@ static void health_render(FILE *f, const server_metrics_t *m)
 		 "settings that judge it) is up, else 0.");
 	if (hl)
 		health_loop_targets_each(hl, target_cb, f);
+	put_head(f, "gslbd_target_cert_expiry_timestamp_seconds", "gauge",
+		 "https targets: the notAfter (Unix seconds) of the certificate the last completed "
+		 "TLS handshake saw.");
+	if (hl)
+		health_loop_certs_each(hl, cert_cb, f);
 	put_head(f, "gslbd_probes_total", "counter", "Health-check probes, by result.");
 	fprintf(f, "gslbd_probes_total{result=\"ok\"} %" PRIu64 "\n", LOAD(st->probes[1]));
 	fprintf(f, "gslbd_probes_total{result=\"fail\"} %" PRIu64 "\n", LOAD(st->probes[0]));
@@ -452,6 +528,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	fprintf(f, "gslbd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	queries_render(f, m);
 	pools_render(f, m);
+	eligibility_render(f, m);
 	health_render(f, m);
 	cluster_render(f, m);
 	put_head(f, "gslbd_reloads_total", "counter",

@@ -462,6 +462,7 @@ static int health_start(control_t *ctl)
 	ctl->probes = health_loop_new(ctl->health, conf->db_path, conf->ca_file, conf->history_h);
 	if (!ctl->probes)
 		return -EIO; /* health_loop_new() has logged why */
+	health_loop_set_cert_warn(ctl->probes, conf->cert_warn_days);
 	if (conf->cluster) {
 		/*
 		 * The cluster thread makes the health loop a cluster node's before

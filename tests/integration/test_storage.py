@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The database file: schema version 3, the migrations from versions 1 and 2, refusal of a newer
+"""The database file: schema version 4, the migrations from versions 1, 2 and 3, refusal of a newer
 file, and config reloads that happen only when the configuration changed (gslbd(8), README
 "Balanced names", gslbctl(8)).
 
 Version 1 files are made from tests/db/schema_v1.sql, the schema text gslbd 0.1 shipped, and
 filled the way its health loop filled them; version 2 files from tests/db/schema_v2.sql, the
-schema before the cluster tables (README "Two or more nameservers"). gslbctl and gslbd then open
-them for real.
+schema before the cluster tables (README "Two or more nameservers"); version 3 files from
+tests/db/schema_v3.sql, the schema before the certificate dates of https targets. gslbctl and gslbd
+then open them for real.
 """
 
 import json
@@ -26,7 +27,8 @@ import gslbtest as g  # noqa: E402
 GSLBCTL = g.GSLBCTL
 SCHEMA_V1 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v1.sql')
 SCHEMA_V2 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v2.sql')
-VERSION = 3
+SCHEMA_V3 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v3.sql')
+VERSION = 4
 POOL = 'pool.example.test.'
 # tcp checks on port 9 of loopback addresses nothing listens on: refused at once, every second.
 MEMBERS = (('a', '127.0.0.81'), ('b', '127.0.0.82'))
@@ -158,8 +160,9 @@ def check_status(t, db, state, label):
     a, b = addrs.get('a'), addrs.get('b')
     want = {'address': '127.0.0.81', 'state': state[0], 'since': rfc3339(state[1]),
             'reason': state[2], 'last_probe': rfc3339(state[3]), 'latency_ms': state[4],
-            'target': KEYS['a']}
-    t.eq(a, want, '%s: status of the probed target, every key as before' % label)
+            'cert_expires': None, 'target': KEYS['a']}
+    t.eq(a, want, '%s: status of the probed target, every key as before (and no certificate)'
+         % label)
     t.eq(b and (b['state'], b['reason'], b['since'], b['latency_ms']),
          ('up', 'not probed yet', None, None), '%s: status of a target never probed' % label)
 
@@ -280,6 +283,62 @@ def test_migrate_v2(t, tmp):
     t.ok(addrs and addrs[0].get('state') == 'down', 'the stored health is kept (status)', addrs)
 
 
+def make_v3(path):
+    """A version 3 file: a pool with an https member check, the stored state of its target, a
+    journal entry.  Returns the target's state row (state, since, reason, last_probe, latency)."""
+    con = sqlite3.connect(path)
+    with open(SCHEMA_V3) as f:
+        con.executescript(f.read())
+    con.execute('PRAGMA user_version = 3')
+    con.execute('PRAGMA journal_mode = WAL')
+    pid = con.execute("INSERT INTO pool(name) VALUES (?)", (POOL,)).lastrowid
+    mid = con.execute("INSERT INTO member(pool_id, name) VALUES (?, 'a')", (pid,)).lastrowid
+    con.execute("INSERT INTO member_address(member_id, address, family) "
+                "VALUES (?, '127.0.0.81', 4)", (mid,))
+    con.execute("INSERT INTO health_check(pool_id, member_id, type, insecure, quorum) "
+                "VALUES (?, ?, 'https', 1, 'any')", (pid, mid))
+    con.execute("INSERT INTO journal(time, actor, command, summary, node) "
+                "VALUES ('2026-01-01T00:00:00Z', 'tester@host', 'pool add', 'added', 'n1')")
+    tid = con.execute("INSERT INTO target(key) VALUES (?)",
+                      ('https 127.0.0.81:443 %s/ insecure quorum any' % POOL.rstrip('.'),)
+                      ).lastrowid
+    state = ('down', 1700000000, 'TLS: handshake failed', 1700000100, 12.5)
+    con.execute("INSERT INTO target_state(target_id, state, since, reason, last_probe, "
+                "latency_ms) VALUES (?, ?, ?, ?, ?, ?)", (tid,) + state)
+    con.commit()
+    con.close()
+    return state
+
+
+def test_migrate_v3(t, tmp):
+    db = os.path.join(tmp, 'v3.db')
+    state = make_v3(db)
+    fresh = os.path.join(tmp, 'fresh-v3.db')
+    ctl(fresh, 'init')
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 0 and POOL in out, 'gslbctl opens a version 3 file (pool list)', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    integ = con.execute('PRAGMA integrity_check').fetchone()[0]
+    fk = con.execute('PRAGMA foreign_key_check').fetchall()
+    rows = con.execute('SELECT state, since, reason, last_probe, latency_ms, cert_not_after '
+                       'FROM target_state').fetchall()
+    n = con.execute('SELECT count(*) FROM journal WHERE node = ?', ('n1',)).fetchone()[0]
+    con.close()
+    t.eq(uv, VERSION, 'the version 3 file is now version %d' % VERSION)
+    t.eq((integ, fk), ('ok', []), 'integrity and foreign key checks pass after the migration')
+    t.eq(schema_of(db), schema_of(fresh), 'a file migrated from version 3 has the schema of a '
+         'new one')
+    t.eq(rows, [state + (None,)], 'the target\'s state is kept, with no certificate date')
+    t.eq(n, 1, 'the journal is kept')
+    st = ctl_json(t, db, 'status', POOL)
+    addrs = [a for p in (st or {}).get('pools', []) for m in p.get('members', [])
+             for a in m.get('addresses', [])]
+    t.ok(addrs and addrs[0].get('state') == 'down' and 'cert_expires' in addrs[0]
+         and addrs[0]['cert_expires'] is None,
+         'status: the stored state, "cert_expires" null', addrs)
+
+
 def test_migrate_fails_whole(t, tmp):
     """A migration that fails half way changes nothing: it runs in one transaction."""
     db = os.path.join(tmp, 'v1-broken.db')
@@ -317,6 +376,24 @@ def test_migrate_fails_whole(t, tmp):
     con.close()
     t.eq((uv, n, schema_of(db) == before), (2, 3, True),
          'the failed migration left the version 2 file as it was')
+
+    # The step from 3 to 4 likewise.
+    db = os.path.join(tmp, 'v3-broken.db')
+    make_v3(db)
+    con = sqlite3.connect(db)
+    con.execute('CREATE TABLE target_state_v3(x)')   # the migration's RENAME fails on it
+    con.commit()
+    before = schema_of(db)
+    con.close()
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 1 and 'migrate schema from version 3 to 4' in err,
+         'a migration from 3 that fails: exit 1 with the reason', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    n = con.execute('SELECT count(*) FROM target_state').fetchone()[0]
+    con.close()
+    t.eq((uv, n, schema_of(db) == before), (3, 1, True),
+         'the failed migration left the version 3 file as it was')
 
 
 def test_newer(t, tmp):
@@ -528,6 +605,7 @@ def main(t):
     try:
         test_migrate_gslbctl(t, tmp)
         test_migrate_v2(t, tmp)
+        test_migrate_v3(t, tmp)
         test_migrate_fails_whole(t, tmp)
         test_newer(t, tmp)
         test_generation_triggers(t, tmp)

@@ -463,6 +463,28 @@ static void test_content_length(void)
 	   "a 503 with a valid length fails as HTTP 503 (%s)", probe_stub_reason);
 }
 
+/* health_cert_expiry_text(): whole days, as gslbd's warning and gslbctl status say them. */
+static void test_cert_text(void)
+{
+	static const struct {
+		int64_t left;
+		const char *want;
+	} cases[] = {
+		{ 5 * 86400 + 3600, "expires in 5 days" }, { 86400, "expires in 1 day" },
+		{ 86399, "expires in less than a day" },   { 0, "expires in less than a day" },
+		{ -1, "expired less than a day ago" },	   { -2 * 86400 - 5, "expired 2 days ago" },
+		{ -86400, "expired 1 day ago" },
+	};
+	char buf[64];
+	int64_t now = 1700000000;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		health_cert_expiry_text(now + cases[i].left, now, buf, sizeof(buf));
+		ok(strcmp(buf, cases[i].want) == 0, "certificate %+lld s: \"%s\" (%s)",
+		   (long long)cases[i].left, cases[i].want, buf);
+	}
+}
+
 int main(void)
 {
 	test_state();
@@ -472,5 +494,6 @@ int main(void)
 	test_expect_check();
 	test_status();
 	test_content_length();
+	test_cert_text();
 	return done_testing();
 }

@@ -530,6 +530,49 @@ static void test_failover_edges(lb_health_t *h)
 	pool_free(p);
 }
 
+/* lb_pool_counts(): the metrics' members in service, eligible, and fallback (README "Metrics"). */
+static void test_counts(lb_health_t *h)
+{
+	lb_pool_t *p = pool_new(4, LB_POLICY_WEIGHTED);
+	lb_pool_counts_t c;
+
+	for (uint32_t i = 0; i < 4; i++)
+		lb_health_set(h, i, true);
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.members == 4 && c.eligible == 4 && !c.fallback, "counts: 4 of 4, no fallback");
+	lb_pool_counts(p, 6, h, &c);
+	ok(c.members == 0 && c.eligible == 0 && !c.fallback, "counts: no IPv6 member, no fallback");
+	lb_health_set(h, 0, false);
+	p->members[1].admin = LB_ADMIN_DRAIN;
+	p->members[2].admin = LB_ADMIN_DOWN;
+	p->members[3].weight = 0;
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.members == 2 && c.eligible == 1 && !c.fallback,
+	   "counts: drain and down out of service, one down, weight 0 counted (%u of %u)",
+	   c.eligible, c.members);
+	lb_health_set(h, 3, false);
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.eligible == 0 && !c.fallback, "counts: a healthy drained member answers: no fallback");
+	lb_health_set(h, 1, false);
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.members == 2 && c.eligible == 0 && c.fallback, "counts: nothing healthy: fallback");
+	p->members[0].admin = LB_ADMIN_UP;
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.eligible == 1 && !c.fallback, "counts: admin up is eligible whatever its health");
+	p->members[0].admin = LB_ADMIN_AUTO;
+	p->fallback_all = false;
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.eligible == 0 && !c.fallback, "counts: fallback none is never in fallback");
+	p->fallback_all = true;
+	for (uint16_t i = 0; i < 4; i++)
+		p->members[i].admin = LB_ADMIN_DOWN;
+	lb_pool_counts(p, 4, h, &c);
+	ok(c.members == 0 && !c.fallback, "counts: every member down: NODATA, no fallback");
+	for (uint32_t i = 0; i < 4; i++)
+		lb_health_set(h, i, true);
+	pool_free(p);
+}
+
 int main(void)
 {
 	lb_health_t *h = lb_health_new(64);
@@ -543,6 +586,7 @@ int main(void)
 	test_net_rows();
 	test_small_weights(h);
 	test_failover_edges(h);
+	test_counts(h);
 	lb_health_free(h);
 	return done_testing();
 }
