@@ -79,6 +79,14 @@ void gslb_malloc_tune(void);
 uint32_t gslb_hash(const void *data, size_t len) __attribute__((pure));
 
 /**
+ * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
+ * 2012) of len bytes of data under a 16-byte key: the 64-bit result as the
+ * reference writes it, little-endian, into out[8].  A keyed function, for
+ * values a client must not be able to forge (RFC 9018 server cookies).
+ */
+void gslb_siphash24(const uint8_t key[16], const void *data, size_t len, uint8_t out[8]);
+
+/**
  * Unix time in milliseconds (CLOCK_REALTIME): for what is stored or shown as
  * a date.  It jumps when the system clock is set.
  */

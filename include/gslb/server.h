@@ -44,6 +44,11 @@ typedef struct server_conf {
 	const server_listen_t *metrics; /* --metrics: HTTP at this address, or NULL */
 	const query_conf_t *qconf;
 	/*
+	 * --cookie-secret-file: DNS Cookies' secret, read at start-up and on
+	 * SIGHUP; NULL: a random one (README "On the open internet").
+	 */
+	const char *cookie_secret_file;
+	/*
 	 * --cluster: the cluster thread's settings (its database, health loop and
 	 * callback are filled in at start-up), or NULL for a standalone node.
 	 */
