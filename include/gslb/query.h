@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "gslb/core.h"
 #include "gslb/geo_cache.h"
 #include "gslb/lb.h"
 #include "gslb/zone.h"
@@ -49,7 +50,12 @@ typedef struct query_cookie_secrets {
 	uint8_t previous[16];
 	bool has_accepted;
 	int64_t previous_until;
+	/* SipHash's state after the key, of each: query_cookie_secrets_ready() fills them. */
+	gslb_sip_t sip_current, sip_accepted, sip_previous;
 } query_cookie_secrets_t;
+
+/** Make the SipHash states of s's secrets, after setting or changing them. */
+void query_cookie_secrets_ready(query_cookie_secrets_t *s);
 
 /*
  * Response rate limiting (README "On the open internet"), over UDP only:
@@ -164,8 +170,13 @@ typedef struct query_ctx {
 	uint32_t nmember_answers;
 	/* Response rate limiting's table (conf->rrl.rate > 0), allocated by query_ctx_init(). */
 	struct query_rrl *rrl;
-	/* Tests only: when nonzero, the time in Unix milliseconds instead of the clock. */
-	uint64_t now_ms_fixed;
+	/*
+	 * The time in Unix milliseconds for cookies and rate limits: 0 until a
+	 * query needs it, then the clock's, kept for the rest of the batch.  A
+	 * worker sets it to 0 before each batch of queries (one clock read for
+	 * all of them at most); tests set it to the time they want.
+	 */
+	uint64_t now_ms;
 } query_ctx_t;
 
 /**
@@ -174,6 +185,12 @@ typedef struct query_ctx {
  * query_ctx_fini().
  */
 void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed);
+
+/**
+ * The coarse clock (CLOCK_REALTIME_COARSE, a few ms of resolution) in Unix
+ * milliseconds: what query_ctx_t.now_ms takes when first needed.
+ */
+uint64_t query_clock_ms(void);
 
 /** Release what query_ctx_init() allocated.  The context can be initialised again. */
 void query_ctx_fini(query_ctx_t *ctx);

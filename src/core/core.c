@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <endian.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -208,73 +209,30 @@ uint32_t gslb_hash(const void *data, size_t len)
 	return (uint32_t)(h >> 32);
 }
 
-/* ---- SipHash-2-4 ---- */
-
-static inline uint64_t rotl64(uint64_t x, unsigned b)
-{
-	return (x << b) | (x >> (64 - b));
-}
+/* ---- SipHash-2-4 (the steps are in core.h) ---- */
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
-
-/* One SipRound over the four state words (the paper's figure 2.1). */
-#define SIPROUND(v0, v1, v2, v3)     \
-	do {                         \
-		v0 += v1;            \
-		v1 = rotl64(v1, 13); \
-		v1 ^= v0;            \
-		v0 = rotl64(v0, 32); \
-		v2 += v3;            \
-		v3 = rotl64(v3, 16); \
-		v3 ^= v2;            \
-		v0 += v3;            \
-		v3 = rotl64(v3, 21); \
-		v3 ^= v0;            \
-		v2 += v1;            \
-		v1 = rotl64(v1, 17); \
-		v1 ^= v2;            \
-		v2 = rotl64(v2, 32); \
-	} while (0)
 
 void gslb_siphash24(const uint8_t key[16], const void *data, size_t len, uint8_t out[8])
 {
 	const uint8_t *p = data;
-	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-	/* "somepseudorandomlygeneratedbytes" */
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	size_t left = len;
-
-	for (; left >= 8; p += 8, left -= 8) {
-		uint64_t m = load_le64(p);
-		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
+	gslb_sip_t s;
+	gslb_sip_init(&s, load_le64(key), load_le64(key + 8));
+	for (; p + 8 <= (const uint8_t *)data + len; p += 8)
+		gslb_sip_word(&s, load_le64(p));
 	/* The last block: the 0-7 bytes left, and the length's low byte on top. */
 	uint64_t m = (uint64_t)(len & 0xff) << 56;
-	for (size_t i = 0; i < left; i++)
+	for (size_t i = 0; i < (len & 7); i++)
 		m |= (uint64_t)p[i] << (8 * i);
-	v3 ^= m;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	v0 ^= m;
-	v2 ^= 0xff;
-	for (unsigned i = 0; i < 4; i++)
-		SIPROUND(v0, v1, v2, v3);
-	uint64_t h = v0 ^ v1 ^ v2 ^ v3;
+	uint64_t h = gslb_sip_final(&s, m);
 	for (unsigned i = 0; i < 8; i++)
 		out[i] = (uint8_t)(h >> (8 * i));
 }
-
-#undef SIPROUND
 
 /* ---- clocks ---- */
 

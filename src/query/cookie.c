@@ -7,6 +7,8 @@
  * makes and accepts the same cookies, so several nameservers behind one
  * name (or one anycast address) accept each other's.
  */
+#include <arpa/inet.h>
+#include <endian.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -34,47 +36,70 @@ size_t cookie_client_ip(const struct sockaddr *peer, const uint8_t **ip)
 	return 0;
 }
 
-/* The hash of RFC 9018 4.4 into hash[8]: over client | version, reserved, time | ip. */
-static void cookie_hash(const uint8_t secret[16], const uint8_t *client, const uint8_t head[8],
-			const uint8_t *ip, size_t iplen, uint8_t hash[8])
+static inline uint64_t le64_at(const uint8_t *p)
 {
-	uint8_t in[8 + 8 + 16];
-	memcpy(in, client, 8);
-	memcpy(in + 8, head, 8);
-	memcpy(in + 16, ip, iplen);
-	gslb_siphash24(secret, in, 16 + iplen, hash);
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
-bool cookie_verify(const query_cookie_secrets_t *s, const uint8_t *client, const uint8_t *server,
-		   const uint8_t *ip, size_t iplen, uint32_t now, bool *reuse)
+void query_cookie_secrets_ready(query_cookie_secrets_t *s)
 {
-	*reuse = false;
-	if (server[0] != 1 || server[1] || server[2] || server[3])
-		return false;
-	uint32_t t = (uint32_t)server[4] << 24 | (uint32_t)server[5] << 16 |
-		     (uint32_t)server[6] << 8 | server[7];
+	gslb_sip_init(&s->sip_current, le64_at(s->current), le64_at(s->current + 8));
+	gslb_sip_init(&s->sip_accepted, le64_at(s->accepted), le64_at(s->accepted + 8));
+	gslb_sip_init(&s->sip_previous, le64_at(s->previous), le64_at(s->previous + 8));
+}
+
+/*
+ * The hash of RFC 9018 4.4 over client | version, reserved, time | ip, in
+ * SipHash's little-endian words: 20 bytes (two words and a last block of
+ * the IPv4 address) or 32 (four words and a last block of the length).
+ */
+static inline __attribute__((always_inline)) uint64_t cookie_hash(const gslb_sip_t *key,
+								  const uint8_t *client,
+								  const uint8_t head[8],
+								  const uint8_t *ip, size_t iplen)
+{
+	gslb_sip_t s = *key;
+	gslb_sip_word(&s, le64_at(client));
+	gslb_sip_word(&s, le64_at(head));
+	if (iplen == 16) {
+		gslb_sip_word(&s, le64_at(ip));
+		gslb_sip_word(&s, le64_at(ip + 8));
+		return gslb_sip_final(&s, (uint64_t)32 << 56);
+	}
+	uint64_t last = (uint64_t)(16 + iplen) << 56;
+	if (iplen == 4) {
+		uint32_t v4;
+		memcpy(&v4, ip, sizeof(v4));
+		last |= le32toh(v4);
+	}
+	return gslb_sip_final(&s, last);
+}
+
+int cookie_verify(const query_cookie_secrets_t *s, const uint8_t *client, const uint8_t *server,
+		  const uint8_t *ip, size_t iplen, uint32_t now)
+{
+	uint32_t version, t;
+	/* Version 1 and the reserved zero bytes, then the time: two loads. */
+	memcpy(&version, server, 4);
+	memcpy(&t, server + 4, 4);
+	if (version != htonl(0x01000000u))
+		return COOKIE_INVALID;
 	/* Serial number arithmetic (RFC 1982): the time may have wrapped. */
-	int32_t age = (int32_t)(now - t);
+	int32_t age = (int32_t)(now - ntohl(t));
 	if (age > COOKIE_MAX_AGE || age < -COOKIE_MAX_AHEAD)
-		return false;
-	uint8_t h[8];
-	cookie_hash(s->current, client, server, ip, iplen, h);
-	if (memcmp(h, server + 8, 8) == 0) {
+		return COOKIE_INVALID;
+	uint64_t want = le64_at(server + 8);
+	if (cookie_hash(&s->sip_current, client, server, ip, iplen) == want)
 		/* Sent back as it is while young; a cookie of another secret is replaced. */
-		*reuse = age >= 0 && age < COOKIE_REUSE_AGE;
-		return true;
-	}
-	if (s->has_accepted) {
-		cookie_hash(s->accepted, client, server, ip, iplen, h);
-		if (memcmp(h, server + 8, 8) == 0)
-			return true;
-	}
-	if (s->previous_until && (int64_t)now < s->previous_until) {
-		cookie_hash(s->previous, client, server, ip, iplen, h);
-		if (memcmp(h, server + 8, 8) == 0)
-			return true;
-	}
-	return false;
+		return age >= 0 && age < COOKIE_REUSE_AGE ? COOKIE_REUSE : COOKIE_VALID;
+	if (s->has_accepted && cookie_hash(&s->sip_accepted, client, server, ip, iplen) == want)
+		return COOKIE_VALID;
+	if (s->previous_until && (int64_t)now < s->previous_until &&
+	    cookie_hash(&s->sip_previous, client, server, ip, iplen) == want)
+		return COOKIE_VALID;
+	return COOKIE_INVALID;
 }
 
 void cookie_make(const query_cookie_secrets_t *s, const uint8_t *client, const uint8_t *ip,
@@ -86,5 +111,7 @@ void cookie_make(const query_cookie_secrets_t *s, const uint8_t *client, const u
 	out[5] = (uint8_t)(now >> 16);
 	out[6] = (uint8_t)(now >> 8);
 	out[7] = (uint8_t)now;
-	cookie_hash(s->current, client, out, ip, iplen, out + 8);
+	uint64_t h = cookie_hash(&s->sip_current, client, out, ip, iplen);
+	for (unsigned i = 0; i < 8; i++)
+		out[8 + i] = (uint8_t)(h >> (8 * i));
 }

@@ -399,9 +399,10 @@ struct answer {
 	uint16_t rcode;
 	bool aa;
 	const struct sockaddr *peer;
-	uint8_t ecs_scope; /* RFC 7871 7.2.1: the widest scope any pool answer needs */
-	bool wildcard;	   /* an answer synthesized from a wildcard (RFC 4592) */
-	uint8_t apex_len;  /* the zone's apex name, the end of q->lname; 0 outside every zone */
+	uint8_t ecs_scope;  /* RFC 7871 7.2.1: the widest scope any pool answer needs */
+	bool wildcard;	    /* an answer synthesized from a wildcard (RFC 4592) */
+	const zone_t *zone; /* the zone answering, NULL outside every zone */
+	uint32_t name_hash; /* zone_name_hash() of the name answered last */
 	/*
 	 * A COOKIE option goes in the response: the client's cookie and
 	 * server_cookie, the one it sent when still young or a fresh one.
@@ -597,6 +598,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	struct query *q = a->q;
 	const lb_set_t *pools = a->snap->pools;
 	uint32_t h = zone_name_hash(c->lname, c->len);
+	a->name_hash = h; /* the rate limit's key of a positive answer: the last name of a chain */
 	const zone_node_t *node = zone_node_find_hashed(z, c->lname, c->len, h);
 	const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, c->lname, c->len, h) : NULL;
 	const zone_node_t *cut = NULL;
@@ -1082,7 +1084,7 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
 	ctx->geo_cache = geo_cache_new();
 	if (conf && conf->rrl.rate)
-		ctx->rrl = rrl_new(seed * 0xd6e8feb86659fd93ULL);
+		ctx->rrl = rrl_new(&conf->rrl, seed * 0xd6e8feb86659fd93ULL);
 }
 
 void query_ctx_fini(query_ctx_t *ctx)
@@ -1093,11 +1095,16 @@ void query_ctx_fini(query_ctx_t *ctx)
 	ctx->rrl = NULL;
 }
 
-/* Unix time in milliseconds, for cookies and rate limits: the coarse clock is enough for both. */
-static inline uint64_t now_ms(const query_ctx_t *ctx)
+/* Unix time in milliseconds, for cookies and rate limits: read once a batch (query_ctx_t). */
+static inline uint64_t now_ms(query_ctx_t *ctx)
 {
-	if (ctx->now_ms_fixed)
-		return ctx->now_ms_fixed;
+	if (!ctx->now_ms)
+		ctx->now_ms = query_clock_ms();
+	return ctx->now_ms;
+}
+
+uint64_t query_clock_ms(void)
+{
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
@@ -1114,13 +1121,13 @@ static __attribute__((noinline)) void cookie_answer(struct answer *a, uint32_t n
 	const query_cookie_secrets_t *s = a->snap->cookies;
 	const uint8_t *ip = NULL;
 	size_t iplen = cookie_client_ip(a->peer, &ip);
-	bool reuse = false;
-	if (q->cookie_len == 8 + 16 &&
-	    cookie_verify(s, q->cookie, q->cookie + 8, ip, iplen, now, &reuse)) {
+	int v = q->cookie_len == 8 + 16 ? cookie_verify(s, q->cookie, q->cookie + 8, ip, iplen, now)
+					: COOKIE_INVALID;
+	if (v != COOKIE_INVALID) {
 		a->cookie_valid = true;
 		a->ctx->stats.cookies_valid++;
 	}
-	if (reuse)
+	if (v == COOKIE_REUSE)
 		memcpy(a->server_cookie, q->cookie + 8, 16);
 	else
 		cookie_make(s, q->cookie, ip, iplen, now, a->server_cookie);
@@ -1130,24 +1137,20 @@ static __attribute__((noinline)) void cookie_answer(struct answer *a, uint32_t n
 /*
  * What the rate limit says of the response written: its kind and what it
  * is counted by (README "On the open internet": positive answers per name
- * and type, the rest per zone).
+ * and type, the rest per zone, told apart by the zone's address).
  */
-static __attribute__((noinline)) enum rrl_verdict rrl_decide(struct answer *a, uint64_t now)
+static inline __attribute__((always_inline)) enum rrl_verdict rrl_decide(struct answer *a,
+									 uint64_t now)
 {
 	const struct query *q = a->q;
-	/* The zone's apex is the end of the query name; no zone, no name (and none parsed maybe). */
-	const uint8_t *name = a->apex_len ? q->lname + (q->qname_len - a->apex_len) : q->lname;
-	size_t len = a->apex_len;
-	uint16_t qtype = 0;
-	enum rrl_kind kind;
+	uint64_t what = (uint64_t)(uintptr_t)a->zone;
+	unsigned kind;
 	if (a->rcode == DNS_RCODE_NOERROR) {
 		if (a->r.count[SEC_AN] || a->r.overflow) {
 			kind = RRL_WILDCARD;
 			if (!a->wildcard) {
 				kind = RRL_ANSWER;
-				name = q->lname;
-				len = q->qname_len;
-				qtype = q->qtype;
+				what = (uint64_t)a->name_hash << 16 | q->qtype;
 			}
 		} else {
 			kind = a->aa ? RRL_NODATA : RRL_REFERRAL;
@@ -1155,7 +1158,7 @@ static __attribute__((noinline)) enum rrl_verdict rrl_decide(struct answer *a, u
 	} else {
 		kind = a->rcode == DNS_RCODE_NXDOMAIN ? RRL_NXDOMAIN : RRL_ERROR;
 	}
-	return rrl_check(a->ctx->rrl, &a->ctx->conf->rrl, a->peer, kind, name, len, qtype, now);
+	return rrl_check(a->ctx->rrl, a->peer, kind, what, now);
 }
 
 size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
@@ -1174,7 +1177,8 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	a.peer = peer;
 	a.ecs_scope = 0;
 	a.wildcard = a.put_cookie = a.cookie_valid = false;
-	a.apex_len = 0;
+	a.zone = NULL;
+	a.name_hash = 0;
 	a.rcode = DNS_RCODE_NOERROR;
 	a.r.buf = resp;
 	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
@@ -1213,12 +1217,9 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		a.r.pos = q.question_end;
 	}
 	size_t question_end = a.r.pos;
-	uint64_t now = 0;
 	if (q.cookie_len && q.edns && snap && snap->cookies &&
-	    (pr == PARSE_OK || pr == PARSE_NOTIMP)) {
-		now = now_ms(ctx);
-		cookie_answer(&a, (uint32_t)(now / 1000));
-	}
+	    (pr == PARSE_OK || pr == PARSE_NOTIMP))
+		cookie_answer(&a, (uint32_t)(now_ms(ctx) / 1000));
 	/* Keep room for the OPT record, so truncation never drops it. */
 	size_t optl = q.edns ? opt_len(&a) : 0;
 	a.r.limit = limit - optl;
@@ -1269,7 +1270,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 			break;
 		}
 		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
-		a.apex_len = (uint8_t)z->apex_len;
+		a.zone = z;
 		answer_zone(&a, z);
 		break;
 	}
@@ -1284,7 +1285,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	}
 	/* README "On the open internet": UDP only, never a query with a valid server cookie. */
 	if (ctx->rrl && transport == QUERY_UDP && peer && !a.cookie_valid) {
-		enum rrl_verdict v = rrl_decide(&a, now ? now : now_ms(ctx));
+		enum rrl_verdict v = rrl_decide(&a, now_ms(ctx));
 		if (v == RRL_DROP) {
 			ctx->stats.rrl_dropped++;
 			return 0;

@@ -119,6 +119,7 @@ int server_cookies_load(control_t *ctl, bool startup)
 			log_err("cannot make a cookie secret: %s", gslb_strerror(-errno));
 			return -EIO;
 		}
+		query_cookie_secrets_ready(c);
 		return 0;
 	}
 	uint8_t s[2][16];
@@ -140,6 +141,7 @@ int server_cookies_load(control_t *ctl, bool startup)
 	c->has_accepted = n == 2;
 	if (n == 2)
 		memcpy(c->accepted, s[1], 16);
+	query_cookie_secrets_ready(c);
 	return 0;
 }
 

@@ -2204,10 +2204,11 @@ static void test_cookies(void)
 	struct q q;
 	/* RFC 9018 appendix A.1: the secret, client, address and time of its first example. */
 	hex_to(secrets.current, "e5e973e5a6b2a43f48e7dc849e37bfcf");
+	query_cookie_secrets_ready(&secrets);
 	hex_to(cc, "2464c4abcf10c957");
 	const uint32_t t0 = 1559731985;
 	peer_addr = peer_set("198.51.100.100");
-	ctx_full.now_ms_fixed = (uint64_t)t0 * 1000 + 123;
+	ctx_full.now_ms = (uint64_t)t0 * 1000 + 123;
 
 	q_cookie(&q, "www.example.com.", cc, 8);
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
@@ -2221,7 +2222,7 @@ static void test_cookies(void)
 	uint8_t both[40];
 	memcpy(both, cc, 8);
 	memcpy(both + 8, want, 16);
-	ctx_full.now_ms_fixed = (uint64_t)(t0 + 1000) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 + 1000) * 1000;
 	q_cookie(&q, "www.example.com.", both, 24);
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(m.an == 2 && resp_cookie(got) && memcmp(got + 8, want, 16) == 0 &&
@@ -2229,7 +2230,7 @@ static void test_cookies(void)
 	   "its server cookie 1,000 s later: valid, sent back unchanged");
 
 	/* Past half an hour: still valid, replaced by a fresh one (RFC 9018 4.3). */
-	ctx_full.now_ms_fixed = (uint64_t)(t0 + 1900) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 + 1900) * 1000;
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	cookie_expect(sc, secrets.current, cc, t0 + 1900, ip4, 4);
 	ok(resp_cookie(got) && memcmp(got + 8, sc, 16) == 0 &&
@@ -2237,21 +2238,21 @@ static void test_cookies(void)
 	   "1,900 s later: valid, and a fresh cookie with the new time");
 
 	/* Past an hour, or five minutes ahead: not valid, a fresh one, no error. */
-	ctx_full.now_ms_fixed = (uint64_t)(t0 + 3601) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 + 3601) * 1000;
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	cookie_expect(sc, secrets.current, cc, t0 + 3601, ip4, 4);
 	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && resp_cookie(got) &&
 		   memcmp(got + 8, sc, 16) == 0 && ctx_full.stats.cookies_valid == valid0 + 2,
 	   "3,601 s later: not valid, answered normally with a fresh cookie");
-	ctx_full.now_ms_fixed = (uint64_t)(t0 - 301) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 - 301) * 1000;
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(ctx_full.stats.cookies_valid == valid0 + 2, "a cookie 301 s in the future: not valid");
-	ctx_full.now_ms_fixed = (uint64_t)(t0 - 299) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 - 299) * 1000;
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(ctx_full.stats.cookies_valid == valid0 + 3, "299 s in the future: valid");
 
 	/* Another address, another client cookie, another secret: not valid. */
-	ctx_full.now_ms_fixed = (uint64_t)(t0 + 10) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 + 10) * 1000;
 	peer_addr = peer_set("198.51.100.101");
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(ctx_full.stats.cookies_valid == valid0 + 3,
@@ -2281,16 +2282,18 @@ static void test_cookies(void)
 	memcpy(secrets.previous, secrets.current, 16);
 	memset(secrets.current, 0x42, 16);
 	secrets.previous_until = t0 + 20;
+	query_cookie_secrets_ready(&secrets);
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	cookie_expect(sc, secrets.current, cc, t0 + 10, ip4, 4);
 	ok(ctx_full.stats.cookies_valid == valid0 + 4 && resp_cookie(got) &&
 		   memcmp(got + 8, sc, 16) == 0,
 	   "made with the previous secret, before it expires: valid, replaced by the new secret's");
-	ctx_full.now_ms_fixed = (uint64_t)(t0 + 20) * 1000;
+	ctx_full.now_ms = (uint64_t)(t0 + 20) * 1000;
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(ctx_full.stats.cookies_valid == valid0 + 4, "... and not once the previous one expired");
 	memcpy(secrets.accepted, saved.current, 16);
 	secrets.has_accepted = true;
+	query_cookie_secrets_ready(&secrets);
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	cookie_expect(sc, secrets.current, cc, t0 + 20, ip4, 4);
 	ok(ctx_full.stats.cookies_valid == valid0 + 5 && resp_cookie(got) &&
@@ -2358,7 +2361,7 @@ static void test_cookies(void)
 	ask_with(&ctx_full, &with, &q, QUERY_UDP);
 	ok(resp_cookie(got) && m.len <= 512, "UDP size 512: the cookie is in the response");
 
-	ctx_full.now_ms_fixed = 0;
+	ctx_full.now_ms = 0;
 	peer_addr = NULL;
 }
 
@@ -2398,7 +2401,7 @@ static void test_rrl(void)
 	const uint64_t t0 = 1700000000000ULL;
 
 	query_ctx_init(&c, &conf, 11);
-	c.now_ms_fixed = t0;
+	c.now_ms = t0;
 	peer_addr = peer_set("192.0.2.1");
 	q_std(&q, "www.example.com.", DNS_T_A);
 	t = rrl_ask(&c, snap, &q, 30, QUERY_UDP);
@@ -2406,10 +2409,10 @@ static void test_rrl(void)
 	   "rate 10, slip 2: of 30 at once, 10 answered, 10 truncated, 10 dropped (%d %d %d)",
 	   t.answered, t.slipped, t.dropped);
 	ok(c.stats.rrl_dropped == 10 && c.stats.rrl_slipped == 10, "both counted");
-	c.now_ms_fixed = t0 + 500;
+	c.now_ms = t0 + 500;
 	t = rrl_ask(&c, snap, &q, 10, QUERY_UDP);
 	ok(t.answered == 5, "half a second later: 5 more answered (%d)", t.answered);
-	c.now_ms_fixed = t0 + 60000;
+	c.now_ms = t0 + 60000;
 	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
 	ok(t.answered == 10, "a minute later: the burst is one second's worth, 10 (%d)",
 	   t.answered);
@@ -2456,6 +2459,7 @@ static void test_rrl(void)
 	/* A valid server cookie is never limited. */
 	static query_cookie_secrets_t secrets;
 	memset(secrets.current, 7, 16);
+	query_cookie_secrets_ready(&secrets);
 	query_data_t with = *snap;
 	with.cookies = &secrets;
 	uint8_t cookie[24] = { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -2481,7 +2485,7 @@ static void test_rrl(void)
 		alloc_counting = false;
 	}
 	peer_addr = peer_set("192.0.3.1");
-	c.now_ms_fixed = t0 + 60000 + 500;
+	c.now_ms = t0 + 60000 + 500;
 	t = rrl_ask(&c, snap, &q, 12, QUERY_UDP);
 	ok(t.answered >= 5 && t.answered <= 10,
 	   "after 200,000 other sources: the table still limits (%d answered)", t.answered);
@@ -2490,7 +2494,7 @@ static void test_rrl(void)
 	/* Slip 0 drops all, slip 1 truncates all; two threads halve each one's share. */
 	conf.rrl.slip = 0;
 	query_ctx_init(&c, &conf, 12);
-	c.now_ms_fixed = t0;
+	c.now_ms = t0;
 	peer_addr = peer_set("192.0.2.1");
 	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
 	ok(t.answered == 10 && t.dropped == 10, "slip 0: every limited response dropped");
@@ -2498,7 +2502,7 @@ static void test_rrl(void)
 	conf.rrl.slip = 1;
 	conf.rrl.threads = 2;
 	query_ctx_init(&c, &conf, 13);
-	c.now_ms_fixed = t0;
+	c.now_ms = t0;
 	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
 	ok(t.answered == 5 && t.slipped == 15,
 	   "slip 1, two threads: 5 answered by this thread, every limited one truncated (%d %d)",
@@ -2507,9 +2511,9 @@ static void test_rrl(void)
 	conf.rrl.rate = 1;
 	conf.rrl.threads = 4;
 	query_ctx_init(&c, &conf, 14);
-	c.now_ms_fixed = t0;
+	c.now_ms = t0;
 	t = rrl_ask(&c, snap, &q, 3, QUERY_UDP);
-	c.now_ms_fixed = t0 + 4000;
+	c.now_ms = t0 + 4000;
 	t2 = rrl_ask(&c, snap, &q, 3, QUERY_UDP);
 	ok(t.answered == 1 && t2.answered == 1,
 	   "rate 1 over 4 threads: one answer, then one per 4 s (%d %d)", t.answered, t2.answered);
