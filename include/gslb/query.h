@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "gslb/core.h"
 #include "gslb/geo_cache.h"
 #include "gslb/lb.h"
 #include "gslb/zone.h"
@@ -28,7 +29,47 @@ typedef struct query_data {
 	 * changes.
 	 */
 	uint64_t generation;
+	/*
+	 * DNS Cookies (RFC 7873): the secrets server cookies are made and
+	 * checked with.  NULL: no cookie is sent (a malformed COOKIE option is
+	 * still a FORMERR).
+	 */
+	const struct query_cookie_secrets *cookies;
 } query_data_t;
+
+/*
+ * Server cookie secrets (RFC 9018 4.4): cookies are made with current and
+ * accepted when made with current, accepted (when has_accepted: a secret
+ * being rolled in or out on every node of one name) or previous (until
+ * previous_until, Unix seconds: the secret replaced by the last rotation,
+ * for as long as a cookie made with it may be valid).
+ */
+typedef struct query_cookie_secrets {
+	uint8_t current[16];
+	uint8_t accepted[16];
+	uint8_t previous[16];
+	bool has_accepted;
+	int64_t previous_until;
+	/* SipHash's state after the key, of each: query_cookie_secrets_ready() fills them. */
+	gslb_sip_t sip_current, sip_accepted, sip_previous;
+} query_cookie_secrets_t;
+
+/** Make the SipHash states of s's secrets, after setting or changing them. */
+void query_cookie_secrets_ready(query_cookie_secrets_t *s);
+
+/*
+ * Response rate limiting (README "On the open internet"), over UDP only:
+ * rate responses a second per source network (/24, /56) and kind of
+ * response, all the UDP threads of one address together, each allowing
+ * rate / threads (SO_REUSEPORT spreads a source's ports over them).
+ */
+typedef struct query_rrl_conf {
+	uint32_t rate; /* 0: off */
+	uint32_t slip; /* every slip-th limited response goes out truncated; 0 none */
+	uint32_t threads;
+	const lb_net_t *exempt; /* never limited (host bits zero) */
+	size_t nexempt;
+} query_rrl_conf_t;
 
 /* Fixed server identity, set once at start-up and shared read-only. */
 typedef struct query_conf {
@@ -36,6 +77,7 @@ typedef struct query_conf {
 	uint16_t nsid_len;
 	const char *server_id;	    /* CH TXT id.server / hostname.bind, or NULL */
 	const char *server_version; /* CH TXT version.bind / version.server, or NULL */
+	query_rrl_conf_t rrl;
 } query_conf_t;
 
 enum query_transport {
@@ -100,7 +142,12 @@ typedef struct query_stats {
 	uint64_t truncated;
 	uint64_t geo_cache_hits;   /* client locations found in the worker's geo cache */
 	uint64_t geo_cache_misses; /* ... and looked up in the geo database */
+	uint64_t rrl_dropped;	   /* responses not sent: over the rate limit */
+	uint64_t rrl_slipped;	   /* ... sent truncated instead (--rrl-slip) */
+	uint64_t cookies_valid;	   /* queries with a server cookie that verified */
 } query_stats_t;
+
+struct query_rrl;
 
 /* Per-worker state for the answer path.  One per thread, never shared. */
 typedef struct query_ctx {
@@ -121,6 +168,15 @@ typedef struct query_ctx {
 	 */
 	uint64_t *member_answers;
 	uint32_t nmember_answers;
+	/* Response rate limiting's table (conf->rrl.rate > 0), allocated by query_ctx_init(). */
+	struct query_rrl *rrl;
+	/*
+	 * The time in Unix milliseconds for cookies and rate limits: 0 until a
+	 * query needs it, then the clock's, kept for the rest of the batch.  A
+	 * worker sets it to 0 before each batch of queries (one clock read for
+	 * all of them at most); tests set it to the time they want.
+	 */
+	uint64_t now_ms;
 } query_ctx_t;
 
 /**
@@ -129,6 +185,12 @@ typedef struct query_ctx {
  * query_ctx_fini().
  */
 void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed);
+
+/**
+ * The coarse clock (CLOCK_REALTIME_COARSE, a few ms of resolution) in Unix
+ * milliseconds: what query_ctx_t.now_ms takes when first needed.
+ */
+uint64_t query_clock_ms(void);
 
 /** Release what query_ctx_init() allocated.  The context can be initialised again. */
 void query_ctx_fini(query_ctx_t *ctx);

@@ -46,6 +46,11 @@ typedef struct server_conf {
 	/* --cert-warn: log https certificates that end within this many days (0: never). */
 	unsigned cert_warn_days;
 	/*
+	 * --cookie-secret-file: DNS Cookies' secret, read at start-up and on
+	 * SIGHUP; NULL: a random one (README "On the open internet").
+	 */
+	const char *cookie_secret_file;
+	/*
 	 * --cluster: the cluster thread's settings (its database, health loop and
 	 * callback are filled in at start-up), or NULL for a standalone node.
 	 */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <endian.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -206,6 +207,31 @@ uint32_t gslb_hash(const void *data, size_t len)
 	h ^= h >> 29;
 	h *= 0x9e3779b97f4a7c15ULL;
 	return (uint32_t)(h >> 32);
+}
+
+/* ---- SipHash-2-4 (the steps are in core.h) ---- */
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+void gslb_siphash24(const uint8_t key[16], const void *data, size_t len, uint8_t out[8])
+{
+	const uint8_t *p = data;
+	gslb_sip_t s;
+	gslb_sip_init(&s, load_le64(key), load_le64(key + 8));
+	for (; p + 8 <= (const uint8_t *)data + len; p += 8)
+		gslb_sip_word(&s, load_le64(p));
+	/* The last block: the 0-7 bytes left, and the length's low byte on top. */
+	uint64_t m = (uint64_t)(len & 0xff) << 56;
+	for (size_t i = 0; i < (len & 7); i++)
+		m |= (uint64_t)p[i] << (8 * i);
+	uint64_t h = gslb_sip_final(&s, m);
+	for (unsigned i = 0; i < 8; i++)
+		out[i] = (uint8_t)(h >> (8 * i));
 }
 
 /* ---- clocks ---- */

@@ -28,6 +28,10 @@
 #define CLUSTER_LEASE_MIN 3 /* etcd's own minimum is about 1.5 election timeouts */
 #define CLUSTER_LEASE_MAX 3600
 #define PASSWORD_MAX 1024
+#define RRL_RATE_MAX 1000000
+#define RRL_SLIP_MAX 100
+#define RRL_SLIP_DEFAULT 2
+#define RRL_EXEMPT_MAX 64
 
 /* Everything the options set.  Strings are owned (freed by options_free()). */
 struct options {
@@ -64,6 +68,13 @@ struct options {
 	char *cluster_user;
 	char *cluster_password_file;
 	char *cluster_password; /* read from the file, never from argv */
+	/* Abuse protection (gslbd(8) "Abuse protection") */
+	unsigned rrl_rate;
+	unsigned rrl_slip;
+	lb_net_t rrl_exempt[RRL_EXEMPT_MAX];
+	size_t nrrl_exempt;
+	bool rrl_exempt_from_argv;
+	char *cookie_secret_file;
 };
 
 enum {
@@ -89,6 +100,10 @@ enum {
 	OPT_CLUSTER_KEY,
 	OPT_CLUSTER_USER,
 	OPT_CLUSTER_PASSWORD_FILE,
+	OPT_RRL,
+	OPT_RRL_SLIP,
+	OPT_RRL_EXEMPT,
+	OPT_COOKIE_SECRET_FILE,
 	OPT_CHECK_CONFIG,
 	OPT_CERT_WARN,
 };
@@ -117,6 +132,10 @@ static const struct option long_opts[] = {
 	{ "cluster-key", required_argument, NULL, OPT_CLUSTER_KEY },
 	{ "cluster-user", required_argument, NULL, OPT_CLUSTER_USER },
 	{ "cluster-password-file", required_argument, NULL, OPT_CLUSTER_PASSWORD_FILE },
+	{ "rrl", required_argument, NULL, OPT_RRL },
+	{ "rrl-slip", required_argument, NULL, OPT_RRL_SLIP },
+	{ "rrl-exempt", required_argument, NULL, OPT_RRL_EXEMPT },
+	{ "cookie-secret-file", required_argument, NULL, OPT_COOKIE_SECRET_FILE },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
 	{ "version", no_argument, NULL, 'V' },
@@ -182,6 +201,16 @@ static void usage(FILE *f)
 		"                           TLS to etcd: CA, client certificate and key\n"
 		"      --cluster-user USER, --cluster-password-file FILE\n"
 		"                           etcd authentication; the password is read from FILE\n"
+		"      --rrl RATE           response rate limiting over UDP: at most RATE\n"
+		"                           responses a second per source network (/24, /56)\n"
+		"                           and kind of response, 0-%d (default: 0, off)\n"
+		"      --rrl-slip N         every Nth limited response goes out truncated,\n"
+		"                           the rest are dropped, 0-%d (default: %d)\n"
+		"      --rrl-exempt CIDR    source network never limited, repeatable\n"
+		"      --cookie-secret-file FILE\n"
+		"                           DNS Cookies secret: 32 hex digits, optionally a\n"
+		"                           second secret also accepted (default: a random\n"
+		"                           secret at each start)\n"
 		"      --check-config       load and validate the zones, the database, the\n"
 		"                           geo file and the CA file (as --user), print\n"
 		"                           problems, exit 0 if all is fine, else 1; binds\n"
@@ -197,7 +226,8 @@ static void usage(FILE *f)
 		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
 		"zone directory, the database or the geo file).  See gslbd(8).\n",
 		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
-		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT);
+		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT,
+		RRL_RATE_MAX, RRL_SLIP_MAX, RRL_SLIP_DEFAULT);
 }
 
 static void options_free(struct options *o)
@@ -218,6 +248,7 @@ static void options_free(struct options *o)
 	free(o->cluster_key);
 	free(o->cluster_user);
 	free(o->cluster_password_file);
+	free(o->cookie_secret_file);
 	if (o->cluster_password) {
 		memset(o->cluster_password, 0, strlen(o->cluster_password));
 		free(o->cluster_password);
@@ -480,6 +511,43 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CLUSTER_PASSWORD_FILE:
 		str_set(&o->cluster_password_file, value);
 		return 0;
+	case OPT_RRL:
+		if (number_parse(value, 0, RRL_RATE_MAX, &o->rrl_rate) < 0) {
+			fprintf(stderr,
+				"gslbd: %s: '%s' is not a number of responses a second in 0-%d\n",
+				where, value, RRL_RATE_MAX);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_RRL_SLIP:
+		if (number_parse(value, 0, RRL_SLIP_MAX, &o->rrl_slip) < 0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a number in 0-%d\n", where, value,
+				RRL_SLIP_MAX);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_RRL_EXEMPT: {
+		lb_net_t n;
+		if (lb_net_parse(value, &n) < 0) {
+			fprintf(stderr, "gslbd: %s: '%s' is not a network (ADDR/LEN)\n", where,
+				value);
+			return -EINVAL;
+		}
+		lb_net_mask(&n);
+		if (from_argv && !o->rrl_exempt_from_argv) {
+			o->nrrl_exempt = 0;
+			o->rrl_exempt_from_argv = true;
+		}
+		if (o->nrrl_exempt == RRL_EXEMPT_MAX) {
+			fprintf(stderr, "gslbd: %s: at most %d networks\n", where, RRL_EXEMPT_MAX);
+			return -EINVAL;
+		}
+		o->rrl_exempt[o->nrrl_exempt++] = n;
+		return 0;
+	}
+	case OPT_COOKIE_SECRET_FILE:
+		str_set(&o->cookie_secret_file, value);
+		return 0;
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
 		return 0;
@@ -734,6 +802,7 @@ int main(int argc, char **argv)
 	struct options o = { .threads = 0,
 			     .history_h = DEFAULT_HISTORY_H,
 			     .cert_warn_days = HEALTH_CERT_WARN_DAYS_DEFAULT,
+			     .rrl_slip = RRL_SLIP_DEFAULT,
 			     .log_level = GSLB_LOG_INFO };
 	char err[256];
 	int status = 1;
@@ -766,6 +835,11 @@ int main(int argc, char **argv)
 		.nsid_len = (uint16_t)o.nsid_len,
 		.server_id = o.server_id,
 		.server_version = o.server_version,
+		.rrl = { .rate = o.rrl_rate,
+			 .slip = o.rrl_slip,
+			 .threads = o.threads,
+			 .exempt = o.rrl_exempt,
+			 .nexempt = o.nrrl_exempt },
 	};
 	server_conf_t conf = {
 		.zones_dir = o.zones,
@@ -780,6 +854,7 @@ int main(int argc, char **argv)
 		.user = o.user,
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
+		.cookie_secret_file = o.cookie_secret_file,
 	};
 	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
 	char *urls = NULL;

@@ -8,10 +8,12 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/geo_cache.h"
+#include "internal.h"
 
 /* ---- the parsed query ---- */
 
@@ -38,9 +40,11 @@ struct query {
 	bool do_bit;
 	bool nsid;
 	bool has_ecs;
+	uint8_t cookie_len; /* RFC 7873 COOKIE option: 0 none, else 8 or 16-40 */
 	uint8_t edns_version;
 	uint16_t udp_size;
 	struct ecs ecs;
+	const uint8_t *cookie; /* its data in the query: client cookie, then server cookie */
 
 	/* Set only when parsing returns PARSE_TSIG: the query's TSIG (RFC 8945 4.2). */
 	uint8_t tsig_key[DNS_NAME_MAX]; /* its owner, the key name, uncompressed */
@@ -188,6 +192,16 @@ static inline __attribute__((always_inline)) int parse_opt(struct query *q, cons
 		} else if (code == DNS_EDNS_ECS) {
 			if (parse_ecs(q, m + pos, olen) < 0)
 				return PARSE_FORMERR;
+		} else if (code == DNS_EDNS_COOKIE) {
+			/*
+			 * RFC 7873 5.2.2: a client cookie alone (8 bytes) or with
+			 * a server cookie of 8 to 32 bytes; any other length, or a
+			 * second COOKIE option, is malformed.
+			 */
+			if (q->cookie_len || !(olen == 8 || (olen >= 16 && olen <= 40)))
+				return PARSE_FORMERR;
+			q->cookie = m + pos;
+			q->cookie_len = (uint8_t)olen;
 		}
 		pos += olen;
 	}
@@ -330,6 +344,7 @@ static __attribute__((noinline, cold)) int parse_no_question(struct query *q, co
 	if (ret == PARSE_FORMERR)
 		q->edns = false;
 	q->nsid = q->has_ecs = false;
+	q->cookie_len = 0;
 	return PARSE_FORMERR_NOQ;
 }
 
@@ -384,7 +399,17 @@ struct answer {
 	uint16_t rcode;
 	bool aa;
 	const struct sockaddr *peer;
-	uint8_t ecs_scope; /* RFC 7871 7.2.1: the widest scope any pool answer needs */
+	uint8_t ecs_scope;  /* RFC 7871 7.2.1: the widest scope any pool answer needs */
+	bool wildcard;	    /* an answer synthesized from a wildcard (RFC 4592) */
+	const zone_t *zone; /* the zone answering, NULL outside every zone */
+	uint32_t name_hash; /* zone_name_hash() of the name answered last */
+	/*
+	 * A COOKIE option goes in the response: the client's cookie and
+	 * server_cookie, the one it sent when still young or a fresh one.
+	 */
+	bool put_cookie;
+	bool cookie_valid; /* the query's server cookie verified: never rate-limited */
+	uint8_t server_cookie[16];
 };
 
 static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode)
@@ -573,6 +598,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	struct query *q = a->q;
 	const lb_set_t *pools = a->snap->pools;
 	uint32_t h = zone_name_hash(c->lname, c->len);
+	a->name_hash = h; /* the rate limit's key of a positive answer: the last name of a chain */
 	const zone_node_t *node = zone_node_find_hashed(z, c->lname, c->len, h);
 	const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, c->lname, c->len, h) : NULL;
 	const zone_node_t *cut = NULL;
@@ -611,6 +637,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 				return STEP_DONE;
 			}
 			node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
+			a->wildcard = true;
 		}
 	}
 	if (cut) {
@@ -956,6 +983,8 @@ static size_t opt_len(const struct answer *a)
 		n += 4 + a->ctx->conf->nsid_len;
 	if (q->has_ecs)
 		n += 8 + q->ecs.addr_len;
+	if (a->put_cookie)
+		n += 4 + 8 + 16;
 	return n;
 }
 
@@ -986,6 +1015,14 @@ static inline __attribute__((always_inline)) void put_opt(struct answer *a)
 		p[6] = q->ecs.source;
 		p[7] = a->ecs_scope;
 		memcpy(p + 8, q->ecs.addr, q->ecs.addr_len);
+		p += 8 + q->ecs.addr_len;
+	}
+	if (a->put_cookie) {
+		/* RFC 7873 5.2.3-5.2.5: the client cookie, then the server cookie. */
+		dns_put16(p, DNS_EDNS_COOKIE);
+		dns_put16(p + 2, 8 + 16);
+		memcpy(p + 4, q->cookie, 8);
+		memcpy(p + 12, a->server_cookie, 16);
 	}
 	a->r.pos += 11 + rdlen;
 	a->r.count[SEC_AR]++;
@@ -1046,12 +1083,82 @@ void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed)
 	ctx->rng[0] = seed ^ 0x9e3779b97f4a7c15ULL;
 	ctx->rng[1] = (seed * 0xbf58476d1ce4e5b9ULL) | 1;
 	ctx->geo_cache = geo_cache_new();
+	if (conf && conf->rrl.rate)
+		ctx->rrl = rrl_new(&conf->rrl, seed * 0xd6e8feb86659fd93ULL);
 }
 
 void query_ctx_fini(query_ctx_t *ctx)
 {
 	geo_cache_free(ctx->geo_cache);
 	ctx->geo_cache = NULL;
+	rrl_free(ctx->rrl);
+	ctx->rrl = NULL;
+}
+
+/* Unix time in milliseconds, for cookies and rate limits: read once a batch (query_ctx_t). */
+static inline uint64_t now_ms(query_ctx_t *ctx)
+{
+	if (!ctx->now_ms)
+		ctx->now_ms = query_clock_ms();
+	return ctx->now_ms;
+}
+
+uint64_t query_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * RFC 7873 5.2 with RFC 9018: a query with a client cookie gets one back
+ * with a server cookie, the one it sent while that verifies and is young,
+ * else a fresh one; one that does not verify is no error, only not valid.
+ */
+static __attribute__((noinline)) void cookie_answer(struct answer *a, uint32_t now)
+{
+	const struct query *q = a->q;
+	const query_cookie_secrets_t *s = a->snap->cookies;
+	const uint8_t *ip = NULL;
+	size_t iplen = cookie_client_ip(a->peer, &ip);
+	int v = q->cookie_len == 8 + 16 ? cookie_verify(s, q->cookie, q->cookie + 8, ip, iplen, now)
+					: COOKIE_INVALID;
+	if (v != COOKIE_INVALID) {
+		a->cookie_valid = true;
+		a->ctx->stats.cookies_valid++;
+	}
+	if (v == COOKIE_REUSE)
+		memcpy(a->server_cookie, q->cookie + 8, 16);
+	else
+		cookie_make(s, q->cookie, ip, iplen, now, a->server_cookie);
+	a->put_cookie = true;
+}
+
+/*
+ * What the rate limit says of the response written: its kind and what it
+ * is counted by (README "On the open internet": positive answers per name
+ * and type, the rest per zone, told apart by the zone's address).
+ */
+static inline __attribute__((always_inline)) enum rrl_verdict rrl_decide(struct answer *a,
+									 uint64_t now)
+{
+	const struct query *q = a->q;
+	uint64_t what = (uint64_t)(uintptr_t)a->zone;
+	unsigned kind;
+	if (a->rcode == DNS_RCODE_NOERROR) {
+		if (a->r.count[SEC_AN] || a->r.overflow) {
+			kind = RRL_WILDCARD;
+			if (!a->wildcard) {
+				kind = RRL_ANSWER;
+				what = (uint64_t)a->name_hash << 16 | q->qtype;
+			}
+		} else {
+			kind = a->aa ? RRL_NODATA : RRL_REFERRAL;
+		}
+	} else {
+		kind = a->rcode == DNS_RCODE_NXDOMAIN ? RRL_NXDOMAIN : RRL_ERROR;
+	}
+	return rrl_check(a->ctx->rrl, a->peer, kind, what, now);
 }
 
 size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *req, size_t req_len,
@@ -1061,6 +1168,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	struct answer a;
 
 	q.edns = q.nsid = q.has_ecs = q.do_bit = false;
+	q.cookie_len = 0;
 	q.question_end = 0;
 	a.ctx = ctx;
 	a.snap = snap;
@@ -1068,6 +1176,9 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	a.aa = false;
 	a.peer = peer;
 	a.ecs_scope = 0;
+	a.wildcard = a.put_cookie = a.cookie_valid = false;
+	a.zone = NULL;
+	a.name_hash = 0;
 	a.rcode = DNS_RCODE_NOERROR;
 	a.r.buf = resp;
 	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
@@ -1106,6 +1217,9 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		a.r.pos = q.question_end;
 	}
 	size_t question_end = a.r.pos;
+	if (q.cookie_len && q.edns && snap && snap->cookies &&
+	    (pr == PARSE_OK || pr == PARSE_NOTIMP))
+		cookie_answer(&a, (uint32_t)(now_ms(ctx) / 1000));
 	/* Keep room for the OPT record, so truncation never drops it. */
 	size_t optl = q.edns ? opt_len(&a) : 0;
 	a.r.limit = limit - optl;
@@ -1123,11 +1237,13 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		a.rcode = DNS_RCODE_BADVERS;
 		q.has_ecs = false;
 		q.nsid = false;
+		a.put_cookie = false;
 		optl = opt_len(&a);
 		break;
 	case PARSE_TSIG:
 		q.has_ecs = false;
 		q.nsid = false;
+		a.put_cookie = false;
 		put_tsig_error(&a, req, limit);
 		break;
 	default:
@@ -1154,6 +1270,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 			break;
 		}
 		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
+		a.zone = z;
 		answer_zone(&a, z);
 		break;
 	}
@@ -1165,6 +1282,21 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
 		flags |= DNS_F_TC;
 		ctx->stats.truncated++;
+	}
+	/* README "On the open internet": UDP only, never a query with a valid server cookie. */
+	if (ctx->rrl && transport == QUERY_UDP && peer && !a.cookie_valid) {
+		enum rrl_verdict v = rrl_decide(&a, now_ms(ctx));
+		if (v == RRL_DROP) {
+			ctx->stats.rrl_dropped++;
+			return 0;
+		}
+		if (v == RRL_SLIP) {
+			/* The question (and OPT) alone with TC=1: a real client asks again over TCP. */
+			a.r.pos = question_end;
+			a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
+			flags |= DNS_F_TC;
+			ctx->stats.rrl_slipped++;
+		}
 	}
 	if (a.aa)
 		flags |= DNS_F_AA;

@@ -401,6 +401,8 @@ static void signal_cb(uv_signal_t *s, int signum)
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
 		server_notify(ctl, SERVER_NOTIFY_RELOADING);
+		/* Read before the reload, whose snapshot carries the secrets. */
+		server_cookies_load(ctl, false);
 		reload(ctl, "SIGHUP", false);
 		server_watch_reloaded(ctl->zone_watch);
 		server_notify(ctl, SERVER_NOTIFY_READY);

@@ -56,13 +56,14 @@ typedef struct control {
 
 	/* What snapshots are built from (snapshot.c). */
 	gslb_snapshot_t *cur;
-	uint64_t generation;	 /* of cur */
-	lb_health_t *health;	 /* owned; every snapshot borrows it */
-	health_loop_t *probes;	 /* the health-check thread, owned */
-	target_reg_t *targets;	 /* key -> health table index, owned */
-	uint64_t targets_digest; /* of the list last handed to probes */
-	geo_db_t *geo;		 /* --geoip, owned; every snapshot borrows it */
-	cluster_t *cluster;	 /* --cluster: the cluster thread, owned; else NULL */
+	uint64_t generation;		/* of cur */
+	lb_health_t *health;		/* owned; every snapshot borrows it */
+	health_loop_t *probes;		/* the health-check thread, owned */
+	target_reg_t *targets;		/* key -> health table index, owned */
+	uint64_t targets_digest;	/* of the list last handed to probes */
+	geo_db_t *geo;			/* --geoip, owned; every snapshot borrows it */
+	cluster_t *cluster;		/* --cluster: the cluster thread, owned; else NULL */
+	query_cookie_secrets_t cookies; /* copied into every snapshot (cookies.c) */
 
 	/* The database (control.c). */
 	db_t *db;		/* the control thread's own connection */
@@ -167,3 +168,24 @@ enum server_notify_state {
 
 /** Tell systemd the state (sd_notify(3)); nothing without NOTIFY_SOCKET.  Control thread. */
 void server_notify(const control_t *ctl, enum server_notify_state state);
+
+/* ---- DNS Cookies' secrets (cookies.c) ---- */
+
+/**
+ * Parse the text of a --cookie-secret-file: one or two secrets of 32 hex
+ * digits, blanks between, '#' comments.  Returns 0 with *n secrets in out,
+ * or -EINVAL with a reason in err.
+ */
+int server_cookie_secrets_parse(const char *text, uint8_t out[2][16], unsigned *n, char *err,
+				size_t errlen);
+
+/**
+ * Fill ctl->cookies: from --cookie-secret-file (at start-up and on SIGHUP,
+ * when the first secret changed the old one stays accepted for an hour),
+ * or at start-up a random secret.  Returns 0, or a negative code after
+ * logging why (on SIGHUP the secrets in use are kept).
+ */
+int server_cookies_load(control_t *ctl, bool startup);
+
+/** --check-config: whether the secret file (NULL: none) reads; logs the outcome. */
+int server_cookies_check(const char *path);

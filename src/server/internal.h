@@ -98,6 +98,7 @@ typedef struct gslb_snapshot {
 	query_data_t data;     /* owns data.zones and data.pools; borrows the rest */
 	uint64_t built_ms;     /* CLOCK_REALTIME in ms when built */
 	uint32_t member_slots; /* every lb_member_t.slot of data.pools is below it (metrics) */
+	query_cookie_secrets_t cookies; /* data.cookies points here */
 } gslb_snapshot_t;
 
 /** Free a snapshot and what it owns.  NULL is a no-op. */

@@ -198,6 +198,9 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 		sum.truncated += st->truncated;
 		sum.geo_cache_hits += st->geo_cache_hits;
 		sum.geo_cache_misses += st->geo_cache_misses;
+		sum.rrl_dropped += st->rrl_dropped;
+		sum.rrl_slipped += st->rrl_slipped;
+		sum.cookies_valid += st->cookies_valid;
 		recv_err += w->udp_recv_errors;
 		send_err += w->udp_send_errors;
 		evicted += w->tcp_evicted;
@@ -229,6 +232,14 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 		   "Client locations found in a worker's geo cache.", sum.geo_cache_hits);
 	put_single(f, "gslbd_geo_cache_misses_total", "counter",
 		   "Client locations looked up in the geo database.", sum.geo_cache_misses);
+	put_single(f, "gslbd_rrl_dropped_total", "counter",
+		   "UDP responses not sent: over the rate limit (--rrl).", sum.rrl_dropped);
+	put_single(f, "gslbd_rrl_slipped_total", "counter",
+		   "UDP responses over the rate limit sent truncated instead (--rrl-slip).",
+		   sum.rrl_slipped);
+	put_single(f, "gslbd_cookies_valid_total", "counter",
+		   "Queries with a server cookie that verified (never rate-limited).",
+		   sum.cookies_valid);
 	put_head(f, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
 	fprintf(f, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
 	fprintf(f, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);

@@ -107,6 +107,8 @@ static gslb_snapshot_t *snapshot_build(control_t *ctl, zone_set_t *zones, lb_set
 	snap->data.health = ctl->health;
 	snap->data.geo = ctl->geo;
 	snap->data.generation = ++ctl->generation;
+	snap->cookies = ctl->cookies;
+	snap->data.cookies = &snap->cookies;
 	snap->built_ms = (uint64_t)gslb_wall_ms();
 	snap->member_slots = server_metrics_assign(ctl->metrics, pools);
 	return snap;

@@ -258,6 +258,8 @@ int server_check_config(const server_conf_t *conf)
 	}
 	if (health_ca_check(conf->ca_file) < 0)
 		problems++;
+	if (server_cookies_check(conf->cookie_secret_file) < 0)
+		problems++;
 	if (conf->cluster)
 		problems += check_cluster(conf->cluster);
 	return failed || problems ? 1 : 0;
@@ -506,6 +508,12 @@ static void health_stop(control_t *ctl)
 	ctl->health = NULL;
 }
 
+/* DNS Cookies' secrets, in every snapshot from the first on (as --user, as a SIGHUP reads them). */
+static int cookies_start(control_t *ctl)
+{
+	return server_cookies_load(ctl, true);
+}
+
 /* The configuration and the zones, published as the first snapshot. */
 static int snapshot_first(control_t *ctl)
 {
@@ -635,6 +643,7 @@ static const struct phase {
 	{ database_open, database_close },
 	{ geo_file_open, geo_file_close },
 	{ health_start, health_stop },
+	{ cookies_start, NULL },
 	{ snapshot_first, snapshot_last },
 	/*
 	 * The control loop, its signal handlers and --metrics come before

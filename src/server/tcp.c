@@ -215,6 +215,7 @@ static void conn_process(tcp_conn_t *c)
 			out = 0;
 			continue;
 		}
+		w->ctx.now_ms = 0; /* read again by the query that needs it */
 		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen,
 					   w->tcp_out + out + 2, QUERY_TCP,
 					   (const struct sockaddr *)&c->peer);

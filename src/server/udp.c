@@ -188,6 +188,8 @@ static void batch_answer(worker_t *w, unsigned n)
 	unsigned nout = 0;
 
 	const query_data_t *snap = server_rcu_enter(w);
+	/* The clock is read once for the batch, by the first query that needs it. */
+	w->ctx.now_ms = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct msghdr *in = &b->rmsg[i].msg_hdr;
 		uint8_t *resp = b->out + (size_t)i * DNS_MSG_MAX;

@@ -676,12 +676,13 @@ static int responses, bad_responses;
  */
 #include "alloc_count.h"
 static unsigned long counted_queries;
+static const struct sockaddr *peer_addr; /* the client's address for query_answer(); NULL none */
 
 static size_t ask_with(query_ctx_t *ctx, const query_data_t *s, const struct q *q, int tr)
 {
 	memset(resp, 0xee, 64);
 	alloc_counting = true;
-	size_t n = query_answer(ctx, s, q->b, q->len, resp, tr, NULL);
+	size_t n = query_answer(ctx, s, q->b, q->len, resp, tr, peer_addr);
 	alloc_counting = false;
 	counted_queries++;
 	memset(&m, 0, sizeof(m));
@@ -2111,6 +2112,415 @@ static void test_tsig(void)
  * zone_set_find() compares apexes for small sets and hashes suffixes for
  * larger ones: both must find the deepest zone, at label boundaries only.
  */
+/* ---- DNS Cookies (RFC 7873, RFC 9018) ---- */
+
+static struct sockaddr_storage peer_ss;
+
+static const struct sockaddr *peer_set(const char *addr)
+{
+	memset(&peer_ss, 0, sizeof(peer_ss));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&peer_ss;
+		a->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, addr, &a->sin6_addr);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&peer_ss;
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, addr, &a->sin_addr);
+	}
+	return (const struct sockaddr *)&peer_ss;
+}
+
+static void hex_to(uint8_t *out, const char *hex)
+{
+	for (size_t i = 0; hex[2 * i]; i++) {
+		unsigned v;
+		sscanf(hex + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+}
+
+/* A query for name A with EDNS and one COOKIE option of the given bytes. */
+static void q_cookie(struct q *q, const char *name, const uint8_t *cookie, size_t len)
+{
+	uint8_t opts[64];
+	q_std(q, name, DNS_T_A);
+	q_opt(q, 1232, 0, false, opts, opt_put(opts, DNS_EDNS_COOKIE, cookie, len));
+}
+
+/* The response's COOKIE option, when it is 24 bytes long: into out. */
+static bool resp_cookie(uint8_t out[24])
+{
+	uint16_t len = 0;
+	const uint8_t *c = opt_find(&m, DNS_EDNS_COOKIE, &len);
+	if (!c || len != 24)
+		return false;
+	memcpy(out, c, 24);
+	return true;
+}
+
+/* What RFC 9018 4.4 says the server cookie is, computed here from its parts. */
+static void cookie_expect(uint8_t out[16], const uint8_t secret[16], const uint8_t cc[8],
+			  uint32_t t, const uint8_t *ip, size_t iplen)
+{
+	uint8_t in[40];
+	out[0] = 1;
+	out[1] = out[2] = out[3] = 0;
+	dns_put32(out + 4, t);
+	memcpy(in, cc, 8);
+	memcpy(in + 8, out, 8);
+	memcpy(in + 16, ip, iplen);
+	gslb_siphash24(secret, in, 16 + iplen, out + 8);
+}
+
+static void test_siphash(void)
+{
+	/* The SipHash paper's appendix A: key 00..0f, messages 00..(n-1). */
+	uint8_t key[16], msg[64], out[8], want[8];
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	gslb_siphash24(key, msg, 0, out);
+	hex_to(want, "310e0edd47db6f72");
+	ok(memcmp(out, want, 8) == 0, "SipHash-2-4 of the empty message (reference vector 0)");
+	gslb_siphash24(key, msg, 15, out);
+	hex_to(want, "e545be4961ca29a1");
+	ok(memcmp(out, want, 8) == 0, "SipHash-2-4 of 15 bytes (the paper's example)");
+	gslb_siphash24(key, msg, 1, out);
+	hex_to(want, "fd67dc93c539f874");
+	ok(memcmp(out, want, 8) == 0, "SipHash-2-4 of 1 byte (reference vector 1)");
+	gslb_siphash24(key, msg, 8, out);
+	hex_to(want, "6224939a79f5f593");
+	ok(memcmp(out, want, 8) == 0, "SipHash-2-4 of 8 bytes (a whole block, reference vector 8)");
+}
+
+static void test_cookies(void)
+{
+	static query_cookie_secrets_t secrets;
+	query_data_t with = *snap;
+	with.cookies = &secrets;
+	uint8_t cc[8], sc[16], want[16], got[24], ip4[4] = { 198, 51, 100, 100 };
+	struct q q;
+	/* RFC 9018 appendix A.1: the secret, client, address and time of its first example. */
+	hex_to(secrets.current, "e5e973e5a6b2a43f48e7dc849e37bfcf");
+	query_cookie_secrets_ready(&secrets);
+	hex_to(cc, "2464c4abcf10c957");
+	const uint32_t t0 = 1559731985;
+	peer_addr = peer_set("198.51.100.100");
+	ctx_full.now_ms = (uint64_t)t0 * 1000 + 123;
+
+	q_cookie(&q, "www.example.com.", cc, 8);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	hex_to(want, "010000005cf79f111f8130c3eee29480");
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && resp_cookie(got) &&
+		   memcmp(got, cc, 8) == 0 && memcmp(got + 8, want, 16) == 0,
+	   "a client cookie alone: answered, with RFC 9018 A.1's server cookie to the byte");
+
+	/* The cookie sent back within half an hour verifies and is sent back as it is. */
+	uint64_t valid0 = ctx_full.stats.cookies_valid;
+	uint8_t both[40];
+	memcpy(both, cc, 8);
+	memcpy(both + 8, want, 16);
+	ctx_full.now_ms = (uint64_t)(t0 + 1000) * 1000;
+	q_cookie(&q, "www.example.com.", both, 24);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(m.an == 2 && resp_cookie(got) && memcmp(got + 8, want, 16) == 0 &&
+		   ctx_full.stats.cookies_valid == valid0 + 1,
+	   "its server cookie 1,000 s later: valid, sent back unchanged");
+
+	/* Past half an hour: still valid, replaced by a fresh one (RFC 9018 4.3). */
+	ctx_full.now_ms = (uint64_t)(t0 + 1900) * 1000;
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 1900, ip4, 4);
+	ok(resp_cookie(got) && memcmp(got + 8, sc, 16) == 0 &&
+		   ctx_full.stats.cookies_valid == valid0 + 2,
+	   "1,900 s later: valid, and a fresh cookie with the new time");
+
+	/* Past an hour, or five minutes ahead: not valid, a fresh one, no error. */
+	ctx_full.now_ms = (uint64_t)(t0 + 3601) * 1000;
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 3601, ip4, 4);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && resp_cookie(got) &&
+		   memcmp(got + 8, sc, 16) == 0 && ctx_full.stats.cookies_valid == valid0 + 2,
+	   "3,601 s later: not valid, answered normally with a fresh cookie");
+	ctx_full.now_ms = (uint64_t)(t0 - 301) * 1000;
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 2, "a cookie 301 s in the future: not valid");
+	ctx_full.now_ms = (uint64_t)(t0 - 299) * 1000;
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 3, "299 s in the future: valid");
+
+	/* Another address, another client cookie, another secret: not valid. */
+	ctx_full.now_ms = (uint64_t)(t0 + 10) * 1000;
+	peer_addr = peer_set("198.51.100.101");
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 3,
+	   "the cookie from another address: not valid");
+	peer_addr = peer_set("198.51.100.100");
+	both[0] ^= 1;
+	q_cookie(&q, "www.example.com.", both, 24);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 3 && resp_cookie(got) &&
+		   memcmp(got, both, 8) == 0,
+	   "with another client cookie: not valid; that client cookie echoed");
+	both[0] ^= 1;
+	both[23] ^= 0x80;
+	q_cookie(&q, "www.example.com.", both, 24);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 3, "one bit of the hash changed: not valid");
+	both[23] ^= 0x80;
+	both[8] = 2;
+	q_cookie(&q, "www.example.com.", both, 24);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 3, "version 2: not valid");
+	both[8] = 1;
+	q_cookie(&q, "www.example.com.", both, 24);
+
+	/* Secrets rolled over: the previous one for a while, a second accepted one. */
+	query_cookie_secrets_t saved = secrets;
+	memcpy(secrets.previous, secrets.current, 16);
+	memset(secrets.current, 0x42, 16);
+	secrets.previous_until = t0 + 20;
+	query_cookie_secrets_ready(&secrets);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 10, ip4, 4);
+	ok(ctx_full.stats.cookies_valid == valid0 + 4 && resp_cookie(got) &&
+		   memcmp(got + 8, sc, 16) == 0,
+	   "made with the previous secret, before it expires: valid, replaced by the new secret's");
+	ctx_full.now_ms = (uint64_t)(t0 + 20) * 1000;
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(ctx_full.stats.cookies_valid == valid0 + 4, "... and not once the previous one expired");
+	memcpy(secrets.accepted, saved.current, 16);
+	secrets.has_accepted = true;
+	query_cookie_secrets_ready(&secrets);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 20, ip4, 4);
+	ok(ctx_full.stats.cookies_valid == valid0 + 5 && resp_cookie(got) &&
+		   memcmp(got + 8, sc, 16) == 0,
+	   "made with the accepted second secret: valid, replaced by the current one's");
+	secrets = saved;
+
+	/* IPv6: the 16-byte address goes into the hash. */
+	uint8_t ip6[16];
+	inet_pton(AF_INET6, "2001:db8:220:1:59de:d0f4:8769:82b8", ip6);
+	peer_addr = peer_set("2001:db8:220:1:59de:d0f4:8769:82b8");
+	q_cookie(&q, "www.example.com.", cc, 8);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 20, ip6, 16);
+	ok(resp_cookie(got) && memcmp(got + 8, sc, 16) == 0, "an IPv6 client: its address hashed");
+	peer_addr = peer_set("::ffff:198.51.100.100");
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	cookie_expect(sc, secrets.current, cc, t0 + 20, ip4, 4);
+	ok(resp_cookie(got) && memcmp(got + 8, sc, 16) == 0,
+	   "an IPv4-mapped IPv6 client: hashed as its IPv4 address");
+	peer_addr = peer_set("198.51.100.100");
+
+	/* RFC 7873 5.2.2: malformed lengths and two options are FORMERR, with no cookie. */
+	static const size_t bad[] = { 0, 1, 7, 9, 15, 41 };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		uint8_t junk[48] = { 0 };
+		q_cookie(&q, "www.example.com.", junk, bad[i]);
+		ask_with(&ctx_full, &with, &q, QUERY_UDP);
+		ok(rcode_of(&m) == DNS_RCODE_FORMERR && m.an == 0 &&
+			   !opt_find(&m, DNS_EDNS_COOKIE, &(uint16_t){ 0 }),
+		   "a COOKIE option of %zu bytes: FORMERR, no cookie", bad[i]);
+	}
+	uint8_t opts[80];
+	size_t ol = opt_put(opts, DNS_EDNS_COOKIE, cc, 8);
+	ol += opt_put(opts + ol, DNS_EDNS_COOKIE, cc, 8);
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, false, opts, ol);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR, "two COOKIE options: FORMERR");
+	/* Server cookies of 8 to 32 bytes are well formed; not ours: a fresh one. */
+	uint8_t other[40] = { 0 };
+	memcpy(other, cc, 8);
+	q_cookie(&q, "www.example.com.", other, 16);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && resp_cookie(got),
+	   "an 8-byte server cookie: answered with a fresh cookie");
+	q_cookie(&q, "www.example.com.", other, 40);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && resp_cookie(got),
+	   "a 32-byte server cookie: answered with a fresh cookie");
+
+	/* No cookie in BADVERS (no options there) nor without the secrets (a library user). */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	ol = opt_put(opts, DNS_EDNS_COOKIE, cc, 8);
+	q_opt(&q, 1232, 1, false, opts, ol);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_BADVERS && !resp_cookie(got), "BADVERS: no cookie");
+	q_cookie(&q, "www.example.com.", cc, 8);
+	ask_with(&ctx_full, snap, &q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && !opt_find(&m, DNS_EDNS_COOKIE, &(uint16_t){ 0 }),
+	   "no secrets in the data: the option is ignored");
+	/* Room for the cookie is kept: a 512-byte answer truncates before it is dropped. */
+	q_cookie(&q, "www.example.com.", cc, 8);
+	dns_put16(q.b + q.len - 11 - 12 + 3, 512);
+	ask_with(&ctx_full, &with, &q, QUERY_UDP);
+	ok(resp_cookie(got) && m.len <= 512, "UDP size 512: the cookie is in the response");
+
+	ctx_full.now_ms = 0;
+	peer_addr = NULL;
+}
+
+/* ---- response rate limiting ---- */
+
+struct rrl_tally {
+	int answered, slipped, dropped;
+};
+
+/* Ask n times at the same moment from peer over UDP; count the outcomes. */
+static struct rrl_tally rrl_ask(query_ctx_t *c, const query_data_t *s, const struct q *q, int n,
+				int tr)
+{
+	struct rrl_tally t = { 0 };
+	for (int i = 0; i < n; i++) {
+		size_t len = ask_with(c, s, q, tr);
+		if (!len)
+			t.dropped++;
+		else if ((m.flags & DNS_F_TC) && m.an == 0 && m.ns == 0 && question_echoed(q))
+			t.slipped++;
+		else
+			t.answered++;
+	}
+	return t;
+}
+
+static void test_rrl(void)
+{
+	lb_net_t exempt[1];
+	lb_net_parse("203.0.113.0/24", &exempt[0]);
+	query_conf_t conf = {
+		.rrl = { .rate = 10, .slip = 2, .threads = 1, .exempt = exempt, .nexempt = 1 }
+	};
+	query_ctx_t c;
+	struct q q, nx;
+	struct rrl_tally t;
+	const uint64_t t0 = 1700000000000ULL;
+
+	query_ctx_init(&c, &conf, 11);
+	c.now_ms = t0;
+	peer_addr = peer_set("192.0.2.1");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	t = rrl_ask(&c, snap, &q, 30, QUERY_UDP);
+	ok(t.answered == 10 && t.slipped == 10 && t.dropped == 10,
+	   "rate 10, slip 2: of 30 at once, 10 answered, 10 truncated, 10 dropped (%d %d %d)",
+	   t.answered, t.slipped, t.dropped);
+	ok(c.stats.rrl_dropped == 10 && c.stats.rrl_slipped == 10, "both counted");
+	c.now_ms = t0 + 500;
+	t = rrl_ask(&c, snap, &q, 10, QUERY_UDP);
+	ok(t.answered == 5, "half a second later: 5 more answered (%d)", t.answered);
+	c.now_ms = t0 + 60000;
+	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
+	ok(t.answered == 10, "a minute later: the burst is one second's worth, 10 (%d)",
+	   t.answered);
+
+	/* Per source network: the /24 shares, the next /24 does not. */
+	peer_addr = peer_set("192.0.2.200");
+	t = rrl_ask(&c, snap, &q, 5, QUERY_UDP);
+	ok(t.answered == 0, "another address of the same /24: limited with it (%d)", t.answered);
+	peer_addr = peer_set("192.0.3.1");
+	t = rrl_ask(&c, snap, &q, 12, QUERY_UDP);
+	ok(t.answered == 10, "the next /24: a bucket of its own (%d)", t.answered);
+	/* Positive answers per name and type. */
+	q_std(&q, "www.example.com.", DNS_T_AAAA);
+	t = rrl_ask(&c, snap, &q, 12, QUERY_UDP);
+	ok(t.answered == 10, "another type of the same name: a bucket of its own (%d)", t.answered);
+	/* NXDOMAIN per zone: random names share one bucket. */
+	peer_addr = peer_set("192.0.4.1");
+	t.answered = 0;
+	for (int i = 0; i < 30; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "nx%d.example.com.", i);
+		q_std(&nx, name, DNS_T_A);
+		struct rrl_tally one = rrl_ask(&c, snap, &nx, 1, QUERY_UDP);
+		t.answered += one.answered;
+	}
+	ok(t.answered == 10, "30 different names that do not exist: 10 NXDOMAIN answered (%d)",
+	   t.answered);
+	/* TCP is never limited; exempt networks are not. */
+	t = rrl_ask(&c, snap, &nx, 20, QUERY_TCP);
+	ok(t.answered == 20, "over TCP: never limited (%d)", t.answered);
+	peer_addr = peer_set("203.0.113.9");
+	t = rrl_ask(&c, snap, &q, 50, QUERY_UDP);
+	ok(t.answered == 50, "an exempt network: never limited (%d)", t.answered);
+	/* IPv6 by /56. */
+	peer_addr = peer_set("2001:db8:0:1::1");
+	t = rrl_ask(&c, snap, &q, 12, QUERY_UDP);
+	peer_addr = peer_set("2001:db8:0:2::1");
+	struct rrl_tally t2 = rrl_ask(&c, snap, &q, 2, QUERY_UDP);
+	peer_addr = peer_set("2001:db8:0:100::1");
+	struct rrl_tally t3 = rrl_ask(&c, snap, &q, 2, QUERY_UDP);
+	ok(t.answered == 10 && t2.answered == 0 && t3.answered == 2,
+	   "IPv6: one /56 shares a bucket, the next /56 has its own (%d %d %d)", t.answered,
+	   t2.answered, t3.answered);
+	/* A valid server cookie is never limited. */
+	static query_cookie_secrets_t secrets;
+	memset(secrets.current, 7, 16);
+	query_cookie_secrets_ready(&secrets);
+	query_data_t with = *snap;
+	with.cookies = &secrets;
+	uint8_t cookie[24] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint8_t ip[4] = { 192, 0, 5, 1 };
+	cookie_expect(cookie + 8, secrets.current, cookie, (uint32_t)(t0 / 1000) + 60, ip, 4);
+	peer_addr = peer_set("192.0.5.1");
+	q_cookie(&q, "www.example.com.", cookie, 24);
+	t = rrl_ask(&c, &with, &q, 40, QUERY_UDP);
+	ok(t.answered == 40, "a valid server cookie: never limited (%d)", t.answered);
+	cookie[23] ^= 1;
+	q_cookie(&q, "www.example.com.", cookie, 24);
+	t = rrl_ask(&c, &with, &q, 40, QUERY_UDP);
+	ok(t.answered == 10 && t.slipped == 15 && resp_cookie(cookie),
+	   "an invalid one: limited; the truncated answers carry a fresh cookie (%d %d)",
+	   t.answered, t.slipped);
+	/* Memory bounded: a million sources, no allocation (counted for every query here). */
+	q_std(&q, "www.example.com.", DNS_T_A);
+	for (uint32_t i = 0; i < 200000; i++) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&peer_ss;
+		a->sin_addr.s_addr = htonl(0x0a000000u + (i << 8));
+		alloc_counting = true;
+		query_answer(&c, snap, q.b, q.len, resp, QUERY_UDP, (struct sockaddr *)a);
+		alloc_counting = false;
+	}
+	peer_addr = peer_set("192.0.3.1");
+	c.now_ms = t0 + 60000 + 500;
+	t = rrl_ask(&c, snap, &q, 12, QUERY_UDP);
+	ok(t.answered >= 5 && t.answered <= 10,
+	   "after 200,000 other sources: the table still limits (%d answered)", t.answered);
+	query_ctx_fini(&c);
+
+	/* Slip 0 drops all, slip 1 truncates all; two threads halve each one's share. */
+	conf.rrl.slip = 0;
+	query_ctx_init(&c, &conf, 12);
+	c.now_ms = t0;
+	peer_addr = peer_set("192.0.2.1");
+	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
+	ok(t.answered == 10 && t.dropped == 10, "slip 0: every limited response dropped");
+	query_ctx_fini(&c);
+	conf.rrl.slip = 1;
+	conf.rrl.threads = 2;
+	query_ctx_init(&c, &conf, 13);
+	c.now_ms = t0;
+	t = rrl_ask(&c, snap, &q, 20, QUERY_UDP);
+	ok(t.answered == 5 && t.slipped == 15,
+	   "slip 1, two threads: 5 answered by this thread, every limited one truncated (%d %d)",
+	   t.answered, t.slipped);
+	query_ctx_fini(&c);
+	conf.rrl.rate = 1;
+	conf.rrl.threads = 4;
+	query_ctx_init(&c, &conf, 14);
+	c.now_ms = t0;
+	t = rrl_ask(&c, snap, &q, 3, QUERY_UDP);
+	c.now_ms = t0 + 4000;
+	t2 = rrl_ask(&c, snap, &q, 3, QUERY_UDP);
+	ok(t.answered == 1 && t2.answered == 1,
+	   "rate 1 over 4 threads: one answer, then one per 4 s (%d %d)", t.answered, t2.answered);
+	query_ctx_fini(&c);
+	peer_addr = NULL;
+}
+
 static void test_zone_set_find(void)
 {
 	static const char *const apexes[] = { "example.com.",
@@ -2222,6 +2632,9 @@ int main(void)
 	test_cname_loop();
 	test_ds_parent();
 	test_tsig();
+	test_siphash();
+	test_cookies();
+	test_rrl();
 
 	ok(responses > 150, "%d responses checked", responses);
 	is_int(bad_responses, 0,
