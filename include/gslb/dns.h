@@ -62,9 +62,10 @@ enum dns_opcode {
 };
 
 enum dns_edns_opt {
-	DNS_EDNS_NSID = 3,   /* RFC 5001 */
-	DNS_EDNS_ECS = 8,    /* RFC 7871 */
-	DNS_EDNS_COOKIE = 10 /* RFC 7873 */
+	DNS_EDNS_NSID = 3,	/* RFC 5001 */
+	DNS_EDNS_ECS = 8,	/* RFC 7871 */
+	DNS_EDNS_COOKIE = 10,	/* RFC 7873 */
+	DNS_EDNS_KEEPALIVE = 11 /* RFC 7828 edns-tcp-keepalive */
 };
 
 /* Header flag bits within the 16-bit flags word (host order). */

@@ -78,6 +78,11 @@ typedef struct query_conf {
 	const char *server_id;	    /* CH TXT id.server / hostname.bind, or NULL */
 	const char *server_version; /* CH TXT version.bind / version.server, or NULL */
 	query_rrl_conf_t rrl;
+	/*
+	 * RFC 7828: the idle timeout of TCP connections in units of 100 ms,
+	 * given to a client that asks with edns-tcp-keepalive; 0: never sent.
+	 */
+	uint16_t tcp_keepalive;
 } query_conf_t;
 
 enum query_transport {

@@ -840,6 +840,7 @@ int main(int argc, char **argv)
 			 .threads = o.threads,
 			 .exempt = o.rrl_exempt,
 			 .nexempt = o.nrrl_exempt },
+		.tcp_keepalive = SERVER_TCP_IDLE_MS / 100,
 	};
 	server_conf_t conf = {
 		.zones_dir = o.zones,

@@ -41,6 +41,7 @@ struct query {
 	bool nsid;
 	bool has_ecs;
 	uint8_t cookie_len; /* RFC 7873 COOKIE option: 0 none, else 8 or 16-40 */
+	uint8_t keepalive;  /* RFC 7828 edns-tcp-keepalive: 0 none, 1 empty, 2 with a value */
 	uint8_t edns_version;
 	uint16_t udp_size;
 	struct ecs ecs;
@@ -202,6 +203,9 @@ static inline __attribute__((always_inline)) int parse_opt(struct query *q, cons
 				return PARSE_FORMERR;
 			q->cookie = m + pos;
 			q->cookie_len = (uint8_t)olen;
+		} else if (code == DNS_EDNS_KEEPALIVE) {
+			/* Judged by transport in query_answer(): UDP ignores it (RFC 7828 3.2.1). */
+			q->keepalive = olen ? 2 : 1;
 		}
 		pos += olen;
 	}
@@ -344,7 +348,7 @@ static __attribute__((noinline, cold)) int parse_no_question(struct query *q, co
 	if (ret == PARSE_FORMERR)
 		q->edns = false;
 	q->nsid = q->has_ecs = false;
-	q->cookie_len = 0;
+	q->cookie_len = q->keepalive = 0;
 	return PARSE_FORMERR_NOQ;
 }
 
@@ -408,7 +412,8 @@ struct answer {
 	 * server_cookie, the one it sent when still young or a fresh one.
 	 */
 	bool put_cookie;
-	bool cookie_valid; /* the query's server cookie verified: never rate-limited */
+	bool put_keepalive; /* RFC 7828: the TCP idle timeout in the response */
+	bool cookie_valid;  /* the query's server cookie verified: never rate-limited */
 	uint8_t server_cookie[16];
 };
 
@@ -985,6 +990,8 @@ static size_t opt_len(const struct answer *a)
 		n += 8 + q->ecs.addr_len;
 	if (a->put_cookie)
 		n += 4 + 8 + 16;
+	if (a->put_keepalive)
+		n += 4 + 2;
 	return n;
 }
 
@@ -1023,6 +1030,12 @@ static inline __attribute__((always_inline)) void put_opt(struct answer *a)
 		dns_put16(p + 2, 8 + 16);
 		memcpy(p + 4, q->cookie, 8);
 		memcpy(p + 12, a->server_cookie, 16);
+		p += 4 + 8 + 16;
+	}
+	if (a->put_keepalive) {
+		dns_put16(p, DNS_EDNS_KEEPALIVE);
+		dns_put16(p + 2, 2);
+		dns_put16(p + 4, a->ctx->conf->tcp_keepalive);
 	}
 	a->r.pos += 11 + rdlen;
 	a->r.count[SEC_AR]++;
@@ -1168,7 +1181,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	struct answer a;
 
 	q.edns = q.nsid = q.has_ecs = q.do_bit = false;
-	q.cookie_len = 0;
+	q.cookie_len = q.keepalive = 0;
 	q.question_end = 0;
 	a.ctx = ctx;
 	a.snap = snap;
@@ -1176,7 +1189,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	a.aa = false;
 	a.peer = peer;
 	a.ecs_scope = 0;
-	a.wildcard = a.put_cookie = a.cookie_valid = false;
+	a.wildcard = a.put_cookie = a.put_keepalive = a.cookie_valid = false;
 	a.zone = NULL;
 	a.name_hash = 0;
 	a.rcode = DNS_RCODE_NOERROR;
@@ -1191,6 +1204,16 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		return 0;
 	}
 	ctx->stats.queries[transport == QUERY_TCP]++;
+	/*
+	 * RFC 7828 3.2.1: over TCP an empty edns-tcp-keepalive asks for the
+	 * idle timeout and one with a value is malformed; over UDP it is ignored.
+	 */
+	if (q.keepalive && transport == QUERY_TCP && pr == PARSE_OK) {
+		if (q.keepalive == 2)
+			pr = PARSE_FORMERR;
+		else
+			a.put_keepalive = ctx->conf && ctx->conf->tcp_keepalive;
+	}
 
 	/* The limit for this transport, RFC 1035 4.2.1 and RFC 6891 6.2.5. */
 	size_t limit = DNS_MSG_MAX;
@@ -1237,13 +1260,13 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		a.rcode = DNS_RCODE_BADVERS;
 		q.has_ecs = false;
 		q.nsid = false;
-		a.put_cookie = false;
+		a.put_cookie = a.put_keepalive = false;
 		optl = opt_len(&a);
 		break;
 	case PARSE_TSIG:
 		q.has_ecs = false;
 		q.nsid = false;
-		a.put_cookie = false;
+		a.put_cookie = a.put_keepalive = false;
 		put_tsig_error(&a, req, limit);
 		break;
 	default:

@@ -2521,6 +2521,42 @@ static void test_rrl(void)
 	peer_addr = NULL;
 }
 
+/* ---- RFC 7828 edns-tcp-keepalive ---- */
+
+static void test_keepalive(void)
+{
+	struct q q;
+	uint8_t opts[16], two[2] = { 0, 50 };
+	uint16_t len = 0;
+	const uint8_t *k;
+
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, false, opts, opt_put(opts, DNS_EDNS_KEEPALIVE, NULL, 0));
+	ask(&q, QUERY_TCP);
+	k = opt_find(&m, DNS_EDNS_KEEPALIVE, &len);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 && k && len == 2 && dns_get16(k) == 100,
+	   "TCP, an empty edns-tcp-keepalive: the answer with TIMEOUT 100 (10 s)");
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2 &&
+		   !opt_find(&m, DNS_EDNS_KEEPALIVE, &len),
+	   "UDP: the option is ignored, none in the answer");
+	ask_with(&ctx_bare, snap, &q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && !opt_find(&m, DNS_EDNS_KEEPALIVE, &len),
+	   "no timeout configured: none sent");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, false, opts, opt_put(opts, DNS_EDNS_KEEPALIVE, two, 2));
+	ask(&q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_FORMERR && m.an == 0 && question_echoed(&q),
+	   "TCP, a query with a TIMEOUT value: FORMERR (RFC 7828 3.2.1)");
+	ask(&q, QUERY_UDP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && m.an == 2, "... over UDP ignored: answered");
+	q_std(&q, "www.example.com.", DNS_T_A);
+	q_opt(&q, 1232, 0, false, NULL, 0);
+	ask(&q, QUERY_TCP);
+	ok(rcode_of(&m) == DNS_RCODE_NOERROR && !opt_find(&m, DNS_EDNS_KEEPALIVE, &len),
+	   "TCP without the option: none in the answer");
+}
+
 static void test_zone_set_find(void)
 {
 	static const char *const apexes[] = { "example.com.",
@@ -2604,6 +2640,7 @@ int main(void)
 		.nsid_len = 9,
 		.server_id = "dns-1.example",
 		.server_version = "gslbd-test 1.0",
+		.tcp_keepalive = 100,
 	};
 	static const query_conf_t conf_bare = { 0 };
 	gslb_log_set_level(GSLB_LOG_ERROR);
@@ -2635,6 +2672,7 @@ int main(void)
 	test_siphash();
 	test_cookies();
 	test_rrl();
+	test_keepalive();
 
 	ok(responses > 150, "%d responses checked", responses);
 	is_int(bad_responses, 0,
