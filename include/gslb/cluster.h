@@ -23,6 +23,13 @@ typedef struct cluster_conf {
 	struct health_loop *health; /* receives the votes; NULL: none (tests) */
 	/* Called on the cluster thread after each commit that changed the configuration. */
 	void (*config_changed)(void *arg);
+	/*
+	 * DNS Cookies' secret shared by the cluster (README "On the open internet"):
+	 * called on the cluster thread with the secret in etcd whenever it is read;
+	 * when etcd holds none, this node puts a random one (the first node does).
+	 * NULL: the node has a secret file of its own and etcd's is left alone.
+	 */
+	void (*cookie_secret)(void *arg, const uint8_t secret[16]);
 	void *arg;
 } cluster_conf_t;
 

@@ -42,6 +42,7 @@
  * (no effective state flaps while the whole set is read again).
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -49,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <uv.h>
 
 #include "gslb/cfg.h"
@@ -178,8 +180,9 @@ enum sess_state { SESS_NONE, SESS_BUSY, SESS_READY };
 enum sync_state { SYNC_NONE, SYNC_BUSY, SYNC_WATCHING };
 
 /* The parts of a full sync, read one after another at one revision. */
-enum { PART_POOLS, PART_JOURNAL, PART_NODES, PART_VOTES, PART_COUNT };
-static const char *const part_dirs[PART_COUNT] = { "pools/", "journal/", "nodes/", "votes/" };
+enum { PART_POOLS, PART_JOURNAL, PART_NODES, PART_VOTES, PART_SECRETS, PART_COUNT };
+static const char *const part_dirs[PART_COUNT] = { "pools/", "journal/", "nodes/", "votes/",
+						   "secrets/" };
 
 struct cluster {
 	cluster_conf_t conf; /* the strings below are owned copies */
@@ -211,6 +214,8 @@ struct cluster {
 	etcd_t *etcd;
 	bool stopping, stopped;
 	char *path_pools, *path_nodes, *path_votes, *path_journal, *path_own_votes, *self_key;
+	char *path_secrets, *cookie_key; /* "secrets/", "secrets/cookie" */
+	bool cookie_known;		 /* etcd's cookie secret was read */
 
 	/* Connection to etcd, as logged and recorded. */
 	bool connected, conn_known, votes_cleared;
@@ -749,6 +754,61 @@ static int vote_apply(cluster_t *c, const char *key, const etcd_kv_t *kv)
 	return 0;
 }
 
+/*
+ * A secret of the cluster: the cookie secret, 32 hex digits, handed to gslbd (when it uses
+ * the cluster's).  A value that is not one is logged and ignored.
+ */
+static void secret_put(cluster_t *c, const etcd_kv_t *kv)
+{
+	if (strcmp(kv->key, c->cookie_key) != 0 || !c->conf.cookie_secret)
+		return;
+	uint8_t secret[16];
+	bool ok = kv->value_len == 32;
+	for (size_t i = 0; ok && i < 16; i++) {
+		char hex[3] = { (char)kv->value[2 * i], (char)kv->value[2 * i + 1], 0 };
+		char *end;
+		unsigned long v = strtoul(hex, &end, 16);
+		ok = end == hex + 2 && isxdigit((unsigned char)hex[0]);
+		secret[i] = (uint8_t)v;
+	}
+	if (!ok) {
+		log_err("cluster: %s is not 32 hex digits: ignored", kv->key);
+		return;
+	}
+	c->cookie_known = true;
+	c->conf.cookie_secret(c->conf.arg, secret);
+}
+
+static void cookie_create_cb(int err, const json_t *result, void *arg)
+{
+	cluster_t *c = req_done(arg, false);
+	(void)result;
+	/* Made here or by another node meanwhile: either way the watch brings it. */
+	if (c && err)
+		log_warn("cluster: cannot put a cookie secret: %s", etcd_why(c, err));
+}
+
+/* etcd holds no cookie secret: put a random one, unless another node does first. */
+static void cookie_create(cluster_t *c)
+{
+	uint8_t r[16];
+	char hex[33];
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return;
+	for (size_t i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	etcd_cmp_t cmp = { .key = c->cookie_key, .target = ETCD_CREATE, .value = 0 };
+	etcd_op_t op = { .key = c->cookie_key, .value = hex, .value_len = 32 };
+	json_t *body = etcd_txn_body(&cmp, 1, &op, 1);
+	req_t *r2 = req_new(c, c->sync_epoch);
+	if (etcd_call(c->etcd, "/v3/kv/txn", body, cookie_create_cb, r2) < 0)
+		free(r2);
+	else
+		log_info("cluster: no cookie secret in etcd: putting one");
+	explicit_bzero(hex, sizeof(hex));
+	explicit_bzero(r, sizeof(r));
+}
+
 static bool has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -794,6 +854,8 @@ static int event_apply(cluster_t *c, const etcd_event_t *ev, bool *pools, bool *
 	}
 	if (has_prefix(key, c->path_votes))
 		return vote_apply(c, key, ev->is_delete ? NULL : &ev->kv);
+	if (has_prefix(key, c->path_secrets) && !ev->is_delete)
+		secret_put(c, &ev->kv);
 	return 0;
 }
 
@@ -962,6 +1024,10 @@ out:
 	c->need_full = false;
 	c->node_dirty = true;
 	config_changed(c);
+	for (size_t i = 0; i < c->fs_kv[PART_SECRETS].n; i++)
+		secret_put(c, &c->fs_kv[PART_SECRETS].v[i]);
+	if (c->conf.cookie_secret && !c->cookie_known)
+		cookie_create(c);
 	return 0;
 }
 
@@ -1782,6 +1848,8 @@ static void conf_copy(cluster_t *c, const cluster_conf_t *conf)
 	c->path_nodes = cat(c->prefix, "nodes/");
 	c->path_votes = cat(c->prefix, "votes/");
 	c->path_journal = cat(c->prefix, "journal/");
+	c->path_secrets = cat(c->prefix, "secrets/");
+	c->cookie_key = cat(c->prefix, "secrets/cookie");
 	c->self_key = cat(c->path_nodes, c->node);
 	char *mine = cat(c->path_votes, c->node);
 	c->path_own_votes = cat(mine, "/");
@@ -1820,6 +1888,8 @@ static void cluster_free(cluster_t *c)
 	free(c->path_pools);
 	free(c->path_nodes);
 	free(c->path_votes);
+	free(c->path_secrets);
+	free(c->cookie_key);
 	free(c->path_journal);
 	free(c->path_own_votes);
 	free(c->self_key);

@@ -345,10 +345,36 @@ static void db_poll_cb(uv_timer_t *t)
 		server_snapshot_rebuild(ctl, SNAPSHOT_POOLS, NULL);
 }
 
-/* The cluster thread committed a configuration: read it now, as the poll would. */
+/*
+ * The cluster thread committed a configuration, or read the cluster's cookie secret: read
+ * the configuration now, as the poll would, and publish the secret.
+ */
 static void db_wake_cb(uv_async_t *a)
 {
-	db_poll_cb(&((control_t *)a->data)->db_poll);
+	control_t *ctl = a->data;
+	uint8_t secret[16];
+	pthread_mutex_lock(&ctl->wake_mu);
+	bool cookie = ctl->cluster_cookie_new;
+	memcpy(secret, ctl->cluster_cookie, sizeof(secret));
+	ctl->cluster_cookie_new = false;
+	pthread_mutex_unlock(&ctl->wake_mu);
+	unsigned what = config_refresh(ctl) > 0 ? SNAPSHOT_POOLS : 0;
+	if (cookie && server_cookies_set(ctl, secret))
+		what |= SNAPSHOT_COOKIES;
+	explicit_bzero(secret, sizeof(secret));
+	if (what)
+		server_snapshot_rebuild(ctl, what, NULL);
+}
+
+void server_cluster_cookie(void *arg, const uint8_t secret[16])
+{
+	control_t *ctl = arg;
+	pthread_mutex_lock(&ctl->wake_mu);
+	memcpy(ctl->cluster_cookie, secret, sizeof(ctl->cluster_cookie));
+	ctl->cluster_cookie_new = true;
+	if (ctl->wake_open)
+		uv_async_send(&ctl->db_wake);
+	pthread_mutex_unlock(&ctl->wake_mu);
 }
 
 void server_cluster_changed(void *arg)

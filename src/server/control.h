@@ -53,6 +53,9 @@ typedef struct control {
 	uv_async_t db_wake;
 	pthread_mutex_t wake_mu;
 	bool wake_open;
+	/* The cluster's cookie secret, handed over under wake_mu (server_cluster_cookie()). */
+	uint8_t cluster_cookie[16];
+	bool cluster_cookie_new;
 
 	/* What snapshots are built from (snapshot.c). */
 	gslb_snapshot_t *cur;
@@ -139,7 +142,9 @@ int server_schema_update(db_t *db, const char *path, bool always);
 enum snapshot_change {
 	SNAPSHOT_ZONES = 1u << 0, /* the zone directory was loaded again: the set passed */
 	SNAPSHOT_POOLS = 1u << 1, /* ctl->cfg was read again: the pools may differ */
-	SNAPSHOT_GEO = 1u << 2,	  /* the geo file may have been replaced: open it again */
+	SNAPSHOT_GEO = 1u << 2,
+	SNAPSHOT_COOKIES = 1u << 3,
+	/* the cookie secrets changed: a snapshot even if nothing else did */ /* the geo file may have been replaced: open it again */
 };
 
 /**
@@ -186,6 +191,16 @@ int server_cookie_secrets_parse(const char *text, uint8_t out[2][16], unsigned *
  * logging why (on SIGHUP the secrets in use are kept).
  */
 int server_cookies_load(control_t *ctl, bool startup);
+
+/**
+ * The cluster's secret (a node without --cookie-secret-file): current
+ * from now on, the one it replaces accepted for an hour.  Returns whether
+ * it changed anything (then a snapshot must carry it).
+ */
+bool server_cookies_set(control_t *ctl, const uint8_t secret[16]);
+
+/** cluster_conf_t.cookie_secret: from the cluster thread, through the control loop's wake-up. */
+void server_cluster_cookie(void *arg, const uint8_t secret[16]);
 
 /** --check-config: whether the secret file (NULL: none) reads; logs the outcome. */
 int server_cookies_check(const char *path);

@@ -107,6 +107,14 @@ static int secrets_read(const char *path, uint8_t out[2][16], unsigned *n)
 	return 0;
 }
 
+/* The secrets' first one becomes s; the one it replaces stays good for an hour. */
+static void secret_replace(query_cookie_secrets_t *c, const uint8_t s[16])
+{
+	memcpy(c->previous, c->current, 16);
+	c->previous_until = gslb_wall_ms() / 1000 + 3600;
+	memcpy(c->current, s, 16);
+}
+
 int server_cookies_load(control_t *ctl, bool startup)
 {
 	query_cookie_secrets_t *c = &ctl->cookies;
@@ -132,8 +140,7 @@ int server_cookies_load(control_t *ctl, bool startup)
 	}
 	if (!startup && memcmp(s[0], c->current, 16) != 0) {
 		/* The replaced secret stays good for as long as a cookie made with it may be. */
-		memcpy(c->previous, c->current, 16);
-		c->previous_until = gslb_wall_ms() / 1000 + 3600;
+		secret_replace(c, s[0]);
 		log_info("cookie secret replaced: cookies of the previous one are accepted for an "
 			 "hour");
 	}
@@ -143,6 +150,18 @@ int server_cookies_load(control_t *ctl, bool startup)
 		memcpy(c->accepted, s[1], 16);
 	query_cookie_secrets_ready(c);
 	return 0;
+}
+
+bool server_cookies_set(control_t *ctl, const uint8_t secret[16])
+{
+	query_cookie_secrets_t *c = &ctl->cookies;
+	if (memcmp(c->current, secret, 16) == 0)
+		return false;
+	secret_replace(c, secret);
+	query_cookie_secrets_ready(c);
+	log_info("cookie secret: the cluster's from now on; cookies of the previous one are "
+		 "accepted for an hour");
+	return true;
 }
 
 int server_cookies_check(const char *path)

@@ -475,6 +475,8 @@ static int health_start(control_t *ctl)
 		cc.db_path = conf->db_path;
 		cc.health = ctl->probes;
 		cc.config_changed = server_cluster_changed;
+		/* Without a secret file of its own, a node uses the cluster's (README). */
+		cc.cookie_secret = conf->cookie_secret_file ? NULL : server_cluster_cookie;
 		cc.arg = ctl;
 		int ret = cluster_start(&cc, &ctl->cluster);
 		if (ret < 0)
