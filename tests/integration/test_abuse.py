@@ -170,15 +170,15 @@ def main(t):
     t.diag('2000 queries in %.2f s: %d full answers, %d truncated' % (took, full, tc))
     t.ok(20 <= full <= allowed, 'rate 20: a burst of 2000 gets at least 20, at most %.0f full '
          'answers (%d)' % (allowed, full))
-    limited = 2000 - full
-    t.ok(abs(tc - limited / 2) <= limited * 0.1 + 5,
-         'slip 2: about half of the %d limited responses truncated (%d)' % (limited, tc))
+    # The kernel may drop part of a burst before gslbd reads it: the limited ones are counted.
     dropped = scrape(mport, 'gslbd_rrl_dropped_total')
     slipped = scrape(mport, 'gslbd_rrl_slipped_total')
-    # The kernel may drop some of a burst before gslbd reads them: those are in neither.
-    t.ok(slipped == tc and dropped is not None and abs(dropped - slipped) <= 1,
-         'gslbd_rrl_dropped_total %s and gslbd_rrl_slipped_total %s count them' % (dropped,
-                                                                                  slipped))
+    limited = (dropped or 0) + (slipped or 0)
+    t.ok(limited >= 100 and abs(slipped - limited / 2) <= 1,
+         'slip 2: half of the %d limited responses truncated (%s), half dropped (%s)'
+         % (limited, slipped, dropped))
+    t.ok(slipped == tc, 'gslbd_rrl_slipped_total %s counts the truncated answers received (%d)'
+         % (slipped, tc))
     # A truncated answer really is the question with TC=1: a client retries over TCP and gets it.
     q = g.make_query('www.example.test.', 'A')
     r = g.exchange(q, d.addr4, 'tcp')
