@@ -249,10 +249,28 @@ int cfg_status_timeline_load(db_t *db, cfg_status_addr_t *a, int64_t from, int64
 		}
 	} else {
 		const db_event_t *oldest = &ev[first + in - 1];
+		int64_t known = from, first_ms = 0;
+		if (!before && !t->cut) {
+			/*
+			 * No change before the window: the state the oldest one
+			 * changed from is known since the first probe (a target new
+			 * in the window), if its results go back that far.
+			 */
+			ret = db_target_first_probe(db, key, from * 1000, &first_ms);
+			if (ret) {
+				db_events_free(ev, n);
+				timeline_free(t);
+				return ret;
+			}
+			if (first_ms && first_ms / 1000 > from)
+				known = first_ms / 1000 < oldest->time ? first_ms / 1000
+								       : oldest->time;
+			seg_add(t, from, known, "unknown", NULL);
+		}
 		if (t->cut)
 			seg_add(t, from, oldest->time, "unknown", NULL);
 		else
-			seg_add(t, from, oldest->time,
+			seg_add(t, known, oldest->time,
 				oldest->from_state ? oldest->from_state : "unknown",
 				before ? before->reason : NULL);
 		for (size_t i = first + in; i-- > first;) {

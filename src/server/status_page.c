@@ -156,7 +156,7 @@ static const char page_head[] =
 	".pool h2 .sv{font-size:.85em;font-weight:normal;margin-left:.6em;padding:0 6px;"
 	"border-radius:3px;background:#dafbe1}\n"
 	".pool.not-served h2 .sv{background:#ffebe9}\n"
-	"svg{display:block}.seg.up{fill:#2ca02c}.seg.down{fill:#d62728}"
+	"svg{display:block;overflow:visible}.seg.up{fill:#2ca02c}.seg.down{fill:#d62728}"
 	".seg.unknown,.seg.other{fill:#d0d7de}\n"
 	".axis line{stroke:#57606a;stroke-width:1}.axis text{font-size:10px;fill:#57606a}\n"
 	".legend span{display:inline-block;width:1em;height:.8em;margin:0 .3em 0 1em}\n"
@@ -178,7 +178,7 @@ static void axis(FILE *f, int64_t from)
 	fprintf(f,
 		"<svg class=\"axis\" width=\"%d\" height=\"18\" viewBox=\"0 0 %d 18\" "
 		"role=\"img\" aria-label=\"time axis, UTC\">",
-		TL_WIDTH + 16, TL_WIDTH + 16);
+		TL_WIDTH, TL_WIDTH);
 	for (int64_t h = hour_floor(from) + 3600; h < from + STATUS_WINDOW_S; h += 3600) {
 		double x = tl_x(h, from);
 		int hour = (int)((h / 3600) % 24);

@@ -172,7 +172,7 @@ def addr_of(doc, pool, member, address):
 def wait_state(port, pool, member, address, state, timeout=15):
     def f():
         a = addr_of(status_json(port), pool, member, address)
-        return a if a and a['state'] == state else None
+        return a if a and a['state'] == state and a['last_probe'] else None
     return g.wait_for(f, timeout)
 
 
@@ -247,6 +247,9 @@ def test_timeline(t, port, be, changes):
     want = {(c['time'], c['to']) for c in changes}
     t.ok(want and want <= starts, 'each state change of gslbctl history starts a segment then',
          (sorted(want), sorted(starts)))
+    t.eq(segs[0]['state'], 'unknown', 'before gslbd first probed b: unknown')
+    t.ok(len(segs) >= 2 and segs[1]['state'] == 'up' and segs[1]['to'] == min(want)[0],
+         'then up (b was probed up) until it went down', segs[:2])
     down = [s for s in segs if s['state'] == 'down']
     t.ok(len(down) == 1 and down[0]['reason'] == 'HTTP 503',
          'one down stretch, with the reason of its change', down)
