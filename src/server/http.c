@@ -413,7 +413,10 @@ static void timeout_cb(uv_timer_t *t)
 static void status_done_cb(server_status_req_t *r, int status, char *body, size_t len)
 {
 	mconn_t *c = (mconn_t *)((char *)r - offsetof(mconn_t, sreq));
+	uint64_t now = uv_now(c->tcp.loop), end = c->accepted_ms + METRICS_TIMEOUT_MS;
 	c->waiting = false;
+	/* The write has what is left of the connection's time, as any other. */
+	uv_timer_start(&c->timer, timeout_cb, end > now ? end - now : 0, 0);
 	respond(c, status, body, len, c->head);
 }
 
@@ -421,10 +424,10 @@ static void status_done_cb(server_status_req_t *r, int status, char *body, size_
 static void status_late_cb(uv_timer_t *t)
 {
 	mconn_t *c = t->data;
-	if (c->waiting) {
-		server_status_cancel(c->h->status, &c->sreq);
-		c->waiting = false;
-	}
+	if (!c->waiting)
+		return; /* answered meanwhile: status_done_cb() has moved the timer on */
+	server_status_cancel(c->h->status, &c->sreq);
+	c->waiting = false;
 	log_warn("metrics: the status page was not read from the database within %d ms",
 		 METRICS_TIMEOUT_MS - STATUS_ANSWER_MARGIN_MS);
 	uv_timer_start(&c->timer, timeout_cb, STATUS_ANSWER_MARGIN_MS, 0);

@@ -78,8 +78,8 @@ typedef struct status_job {
 	server_status_t *s;
 	server_status_req_t *req; /* NULL once cancelled */
 	/* In: copied on the control thread. */
-	server_status_req_t q; /* the request's parameters (not its links) */
-	served_t *served;      /* sorted by name */
+	server_status_req_t q;	/* the request's parameters (not its links) */
+	const served_t *served; /* borrowed from s (not rebuilt while a job runs) */
 	size_t nserved;
 	bool zones_readable;
 	int64_t now;
@@ -94,7 +94,15 @@ struct server_status {
 	status_src_t src;
 	TAILQ_HEAD(, server_status_req) queue;
 	status_job_t *job; /* running, or NULL */
-	db_t *db;	   /* the page's own read-only connection; touched by the job's thread */
+	/*
+	 * Whether each pool is served, for the snapshot of generation
+	 * served_gen: rebuilt by a job's start when a new snapshot has been
+	 * published, never while a job runs (the job reads it).
+	 */
+	served_t *served; /* sorted by name */
+	size_t nserved;
+	uint64_t served_gen;
+	db_t *db; /* the page's own read-only connection; touched by the job's thread */
 	bool closing;
 };
 
@@ -511,17 +519,25 @@ out:
 	db_rollback(s->db);
 }
 
+static void served_clear(server_status_t *s)
+{
+	for (size_t i = 0; i < s->nserved; i++)
+		free(s->served[i].name);
+	free(s->served);
+	s->served = NULL;
+	s->nserved = 0;
+	s->served_gen = 0;
+}
+
 static void status_free(server_status_t *s)
 {
+	served_clear(s);
 	db_close(s->db);
 	free(s);
 }
 
 static void job_free(status_job_t *j)
 {
-	for (size_t i = 0; i < j->nserved; i++)
-		free(j->served[i].name);
-	free(j->served);
 	free(j->body);
 	free(j);
 }
@@ -554,21 +570,32 @@ static void job_done(uv_work_t *w, int status)
 /*
  * Whether each pool of the configuration the control loop last read is
  * served by the zones of the snapshot it last published: what the DNS
- * workers answer from.  Control thread.
+ * workers answer from.  Control thread, no job running.  Built again only
+ * for a new snapshot (every change of the pools or zones publishes one),
+ * so a page costs the loop a look at the generation, not a pass over
+ * every pool.
  */
-static void served_copy(server_status_t *s, status_job_t *j)
+static void served_update(server_status_t *s, status_job_t *j)
 {
 	const db_config_t *cfg = *s->src.cfg;
 	const gslb_snapshot_t *cur = *s->src.cur;
 	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
 
 	j->zones_readable = cur != NULL;
-	if (!cfg || !cur)
+	if (!cfg || !cur) {
+		served_clear(s);
 		return;
-	j->served = gslb_calloc(cfg->npools ? cfg->npools : 1, sizeof(*j->served));
+	}
+	j->served = s->served;
+	j->nserved = s->nserved;
+	if (s->served && s->served_gen == cur->data.generation)
+		return;
+	served_clear(s);
+	s->served_gen = cur->data.generation;
+	s->served = gslb_calloc(cfg->npools ? cfg->npools : 1, sizeof(*s->served));
 	for (size_t i = 0; i < cfg->npools; i++) {
 		const char *name = cfg->pools[i].name;
-		served_t *e = &j->served[j->nserved++];
+		served_t *e = &s->served[s->nserved++];
 		e->name = gslb_strdup(name);
 		if (dns_name_from_str(wire, name) < 0) {
 			e->serving = CFG_STATUS_NOT_A_NAME;
@@ -578,7 +605,9 @@ static void served_copy(server_status_t *s, status_job_t *j)
 		e->serving = lb_pool_serving(cur->data.zones, lname, len, NULL);
 	}
 	/* cfg's pools are sorted by name already (db_config_load()); strcmp's order is sure. */
-	gslb_sort(j->served, j->nserved, sizeof(*j->served), served_cmp);
+	gslb_sort(s->served, s->nserved, sizeof(*s->served), served_cmp);
+	j->served = s->served;
+	j->nserved = s->nserved;
 }
 
 static void kick(server_status_t *s)
@@ -594,7 +623,7 @@ static void kick(server_status_t *s)
 	j->q = *r;
 	/* The window ends after the current second: a change stored in it is drawn. */
 	j->now = (int64_t)time(NULL);
-	served_copy(s, j);
+	served_update(s, j);
 	j->work.data = j;
 	int ret = uv_queue_work(s->loop, &j->work, job_work, job_done);
 	if (ret < 0) {

@@ -415,6 +415,17 @@ def test_thousand(t, tmp):
              'every target\'s 12 down stretches drawn', body.count(b'class="seg down"'))
         t.ok(size < 8 * 1024 * 1024, 'the page is under 8 MiB (%d bytes)' % size)
         t.ok(min(took) < 2.5, 'and comes in under 2.5 s (%.3f s)' % min(took))
+        # A client that asks for the 4 MB page and does not read it: the write stays pending
+        # past the time the page had to come, and the connection is closed at its limit, the
+        # daemon unharmed (once, the answer deadline fired into the pending write).
+        lazy = socket.create_connection(('127.0.0.1', port))
+        lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lazy.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(TIMEOUT_S + 1)
+        st, _, _, _ = get(port, '/status.json')
+        t.ok(srv.alive() and st == 200, 'a client not reading its page: closed at the time '
+             'limit, gslbd serves on')
+        lazy.close()
         st, _, body, s = get(port, '/status.json?timeline=1')
         t.diag('/status.json?timeline=1 for 1,000 targets: %d bytes, %.3f s' % (len(body), s))
         t.eq(st, 200, '/status.json?timeline=1 for 1,000 targets: 200')
