@@ -348,6 +348,12 @@ typedef struct db_target_state {
 /** Load the state of target_key into st (fields NULL/0 when absent).  Free with db_target_state_clear(). */
 int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *st);
 void db_target_state_clear(db_target_state_t *st);
+/**
+ * The time (Unix ms) of target_key's oldest stored probe result at or after
+ * from_ms into *t_ms, 0 when there is none (the status page: when its state
+ * became known).
+ */
+int db_target_first_probe(db_t *db, const char *target_key, int64_t from_ms, int64_t *t_ms);
 
 /* One row of state_change (to_state set) or probe_result (ok set). */
 typedef struct db_event {

@@ -42,6 +42,30 @@ int db_target_state_get(db_t *db, const char *target_key, db_target_state_t *s)
 	return ret;
 }
 
+int db_target_first_probe(db_t *db, const char *target_key, int64_t from_ms, int64_t *t_ms)
+{
+	sqlite3_stmt *st;
+	int rc, ret;
+
+	*t_ms = 0;
+	/* One seek into the target's (target_id, time_ms) range of the primary key. */
+	ret = db__prepare(db,
+			  "SELECT min(time_ms) FROM probe_result WHERE target_id = "
+			  "(SELECT id FROM target WHERE key = ?1) AND time_ms >= ?2",
+			  &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, target_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, from_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*t_ms = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		ret = db__fail(db, rc, "read the first probe");
+	db__release(db, st);
+	return ret;
+}
+
 void db_target_state_clear(db_target_state_t *s)
 {
 	free(s->state);

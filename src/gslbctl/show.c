@@ -13,6 +13,7 @@
 #include "gslb/lb.h"
 #include "gslb/targets.h"
 #include "gslb/paths.h"
+#include "gslb/status.h"
 #include "gslb/zone.h"
 #include "gslbctl.h"
 
@@ -21,27 +22,13 @@ static const ctl_optdef_t limit_opts[] = {
 	{ NULL, false, false },
 };
 
-/* RFC 3339 UTC text of Unix seconds; "" for 0 (never). */
-static const char *rfc3339(int64_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if (t <= 0) {
-		buf[0] = '\0';
-		return buf;
-	}
-	gmtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
 static void jw_time(jw_t *w, int64_t t)
 {
 	char buf[32];
 	if (t <= 0)
 		jw_null(w);
 	else
-		jw_str(w, rfc3339(t, buf, sizeof(buf)));
+		jw_str(w, cfg_status_time(t, buf, sizeof(buf)));
 }
 
 static int load_config(ctl_t *c, db_config_t **cfg)
@@ -242,60 +229,19 @@ int cmd_export(ctl_t *c, int argc, char **argv)
 
 /* ---- status and history ---- */
 
-/*
- * The health target key of one served address, as gslbd stores it
- * (server_targets_check_conf(), health_target_key() in
- * include/gslb/health.h): the probe (type, address and port, for http(s) the
- * Host header and path) and the settings that differ from the defaults.  In
- * *probe (when not NULL) the key of the probe alone, or NULL when that is the
- * same key: gslbd versions whose keys held no settings stored the address's
- * history under it, and gslbd starts a target never probed under its own key
- * from the state stored there.  NULL when the member has no check (it is
- * healthy by definition, README "Health checks") or gslbd does not probe the address.
- */
-static char *target_key(const db_pool_t *p, const db_member_t *m, const char *addr, char **probe)
+/* Whether gslbd serves a pool with these zones (cfg_status_serving_cb). */
+static int pool_serving(void *arg, const char *name)
 {
-	const db_check_t *k = m->check ? m->check : p->check;
-	char key[HEALTH_KEY_MAX], pkey[HEALTH_KEY_MAX], host[HEALTH_HOST_MAX + 1];
-	health_check_conf_t hc;
-
-	if (probe)
-		*probe = NULL;
-	if (!k || server_targets_check_conf(p, k, addr, &hc, host, sizeof(host)) < 0)
-		return NULL;
-	health_target_key(&hc, key, sizeof(key));
-	health_probe_key(&hc, pkey, sizeof(pkey));
-	if (probe && strcmp(key, pkey) != 0)
-		*probe = gslb_strdup(pkey);
-	return gslb_strdup(key);
-}
-
-/*
- * Whether gslbd serves a pool with these zones: the library's own rule
- * (lb_pool_serving(), what lb_set_new() logs), on the name as
- * lb_config_pools() turns it into wire form.  -1 for a name gslbd skips.
- */
-static int pool_serving(const zone_set_t *set, const char *name)
-{
+	const zone_set_t *set = arg;
 	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
+
+	if (!set)
+		return CFG_STATUS_UNKNOWN;
+	/* The library's own rule (what lb_set_new() logs), on the name as lb_config_pools() has it. */
 	if (dns_name_from_str(wire, name) < 0)
-		return -1;
+		return CFG_STATUS_NOT_A_NAME;
 	size_t len = dns_name_lower(lname, wire);
 	return lb_pool_serving(set, lname, len, NULL);
-}
-
-/*
- * An https target's certificate that expires within gslbd's default
- * --cert-warn window (or has expired), flagged on its address line.
- */
-static void cert_flag(int64_t not_after)
-{
-	char when[64];
-	int64_t now = (int64_t)time(NULL);
-
-	if (not_after <= 0 || not_after - now >= (int64_t)HEALTH_CERT_WARN_DAYS_DEFAULT * 86400)
-		return;
-	printf(" certificate %s", health_cert_expiry_text(not_after, now, when, sizeof(when)));
 }
 
 static const ctl_optdef_t status_opts[] = {
@@ -306,11 +252,11 @@ static const ctl_optdef_t status_opts[] = {
 int cmd_status(ctl_t *c, int argc, char **argv)
 {
 	ctl_args_t a;
-	char name[DNS_NAME_MAX + 1], why[WHY_MAX], t1[32], t2[32];
+	char name[DNS_NAME_MAX + 1], why[WHY_MAX];
 	const char *zones;
 	zone_set_t *set = NULL;
 	db_config_t *cfg = NULL;
-	bool zones_ok;
+	cfg_status_t *st = NULL;
 	jw_t w;
 	int ret;
 
@@ -322,189 +268,36 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	zones = ctl_arg(&a, "--zones");
 	if ((ret = load_config(c, &cfg)))
 		return ret;
-	/* On a cluster node every address shows each node's vote, as mirrored from etcd. */
-	bool cluster = false;
-	if ((ret = ctl_cluster_node(c, false, &cluster))) {
-		db_config_free(cfg);
-		return ret;
-	}
 	if (a.npos && !db_config_pool(cfg, name)) {
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
 	}
 	ret = zone_load_dir(zones ? zones : GSLB_DEFAULT_ZONES, NULL, &set, NULL);
-	zones_ok = ret == 0;
-	if (!zones_ok && zones) {
+	if (ret && zones) {
 		/* Asked about these zones: an answer without them would be a guess. */
 		db_config_free(cfg);
 		return ctl_fail(c, "--zones: %s: cannot read the zone directory: %s", zones,
 				gslb_strerror(ret));
 	}
-	if (!zones)
-		zones = GSLB_DEFAULT_ZONES;
-
+	/* The same builder as gslbd's GET /status.json (README "Status page"). */
+	ret = cfg_status_load(c->db, cfg, a.npos ? name : NULL, pool_serving, ret ? NULL : set,
+			      zones ? zones : GSLB_DEFAULT_ZONES, ret == 0, &st);
+	if (ret) {
+		zone_set_free(set);
+		db_config_free(cfg);
+		return ctl_db_fail(c, ret);
+	}
 	if (c->json) {
 		jw_init(&w, stdout);
-		jw_obj_begin(&w);
-		jw_key(&w, "zones");
-		jw_str(&w, zones);
-		jw_key(&w, "zones_readable");
-		jw_bool(&w, zones_ok);
-		jw_key(&w, "pools");
-		jw_arr_begin(&w);
-	} else if (!zones_ok) {
-		printf("note: zone directory %s cannot be read; served is unknown\n", zones);
-	}
-	for (size_t i = 0; i < cfg->npools; i++) {
-		const db_pool_t *p = &cfg->pools[i];
-		int serving = zones_ok ? pool_serving(set, p->name) : -2;
-		const char *stext = serving >= 0    ? lb_serving_name(serving)
-				    : serving == -1 ? "not a domain name"
-						    : "unknown";
-		if (a.npos && strcmp(p->name, name) != 0)
-			continue;
-		if (c->json) {
-			jw_obj_begin(&w);
-			jw_key(&w, "name");
-			jw_str(&w, p->name);
-			/* false also when unknown: zones_readable and serving say which. */
-			jw_key(&w, "served");
-			jw_bool(&w, serving == LB_SERVING_YES);
-			jw_key(&w, "serving");
-			jw_str(&w, stext);
-			jw_key(&w, "policy");
-			jw_str(&w, db_policy_name(p->policy));
-			jw_key(&w, "members");
-			jw_arr_begin(&w);
-		} else {
-			if (serving == LB_SERVING_YES || serving == -2)
-				printf("pool %s %s %s\n", p->name, db_policy_name(p->policy),
-				       serving ? "served unknown" : "served");
-			else
-				printf("pool %s %s NOT SERVED (%s)\n", p->name,
-				       db_policy_name(p->policy), stext);
-		}
-		for (size_t k = 0; k < p->nmembers; k++) {
-			const db_member_t *m = &p->members[k];
-			if (c->json) {
-				jw_obj_begin(&w);
-				jw_key(&w, "name");
-				jw_str(&w, m->name);
-				jw_key(&w, "admin");
-				jw_str(&w, db_admin_name(m->admin));
-				jw_key(&w, "weight");
-				jw_int(&w, m->weight);
-				jw_key(&w, "priority");
-				jw_int(&w, m->priority);
-				jw_key(&w, "addresses");
-				jw_arr_begin(&w);
-			} else {
-				printf("  member %s admin %s weight %u priority %u\n", m->name,
-				       db_admin_name(m->admin), m->weight, m->priority);
-			}
-			for (size_t j = 0; j < m->naddresses; j++) {
-				char *pkey = NULL, *key = target_key(p, m, m->addresses[j], &pkey);
-				const char *shown = key;
-				db_target_state_t st = { 0 };
-				st.latency_ms = -1;
-				if (key && (ret = db_target_state_get(c->db, key, &st)) == 0 &&
-				    !st.state && pkey) {
-					/* Not probed under its key yet: gslbd starts it from this. */
-					ret = db_target_state_get(c->db, pkey, &st);
-					if (st.state)
-						shown = pkey;
-				}
-				db_cluster_vote_t *votes = NULL;
-				size_t nvotes = 0;
-				if (key && !ret && cluster)
-					ret = db_cluster_votes_get(c->db, key, &votes, &nvotes);
-				if (key && ret) {
-					db_target_state_clear(&st);
-					free(key);
-					free(pkey);
-					goto fail;
-				}
-				/* Never probed: a target starts up (README "Health checks"). */
-				const char *state = st.state ? st.state : "up";
-				const char *reason = st.reason ? st.reason
-						     : key     ? "not probed yet"
-							       : "no health check";
-				if (c->json) {
-					jw_obj_begin(&w);
-					jw_key(&w, "address");
-					jw_str(&w, m->addresses[j]);
-					jw_key(&w, "state");
-					jw_str(&w, state);
-					jw_key(&w, "since");
-					jw_time(&w, st.since);
-					jw_key(&w, "reason");
-					jw_str(&w, reason);
-					jw_key(&w, "last_probe");
-					jw_time(&w, st.last_probe);
-					jw_key(&w, "latency_ms");
-					if (st.latency_ms >= 0)
-						jw_double(&w, st.latency_ms);
-					else
-						jw_null(&w);
-					jw_key(&w, "cert_expires");
-					jw_time(&w, st.cert_not_after);
-					jw_key(&w, "target");
-					jw_str(&w, shown);
-					if (cluster) {
-						jw_key(&w, "votes");
-						jw_obj_begin(&w);
-						for (size_t v = 0; v < nvotes; v++) {
-							jw_key(&w, votes[v].node);
-							jw_str(&w, votes[v].up ? "up" : "down");
-						}
-						jw_obj_end(&w);
-					}
-					jw_obj_end(&w);
-				} else {
-					printf("    %s %s", m->addresses[j], state);
-					if (st.since > 0)
-						printf(" since %s",
-						       rfc3339(st.since, t1, sizeof(t1)));
-					printf(" (%s)", reason);
-					if (st.last_probe > 0)
-						printf(" last probe %s",
-						       rfc3339(st.last_probe, t2, sizeof(t2)));
-					if (st.latency_ms >= 0)
-						printf(" %.1f ms", st.latency_ms);
-					for (size_t v = 0; v < nvotes; v++)
-						printf("%s %s %s", v ? "," : " votes",
-						       votes[v].node, votes[v].up ? "up" : "down");
-					cert_flag(st.cert_not_after);
-					printf("\n");
-				}
-				db_cluster_votes_free(votes, nvotes);
-				db_target_state_clear(&st);
-				free(key);
-				free(pkey);
-			}
-			if (c->json) {
-				jw_arr_end(&w);
-				jw_obj_end(&w);
-			}
-		}
-		if (c->json) {
-			jw_arr_end(&w);
-			jw_obj_end(&w);
-		}
-	}
-	if (c->json) {
-		jw_arr_end(&w);
-		jw_obj_end(&w);
+		cfg_status_json(&w, st);
 		jw_end(&w);
+	} else {
+		cfg_status_text(stdout, st);
 	}
+	cfg_status_free(st);
 	zone_set_free(set);
 	db_config_free(cfg);
 	return CTL_OK;
-fail:
-	fflush(stdout);
-	zone_set_free(set);
-	db_config_free(cfg);
-	return ctl_db_fail(c, ret);
 }
 
 /* Which member and address of a pool a target key belongs to (first match). */
@@ -530,7 +323,7 @@ static int str_cmp(const void *a, const void *b)
 }
 
 /*
- * Add to km the probe keys of its members' addresses (target_key()) that no
+ * Add to km the probe keys of its members' addresses (cfg_status_target_key()) that no
  * check of cfg is probed under now.  gslbd versions whose keys held no
  * settings stored the history of such an address under it, so the history
  * stays readable; a probe key that is some check's own key now holds that
@@ -546,7 +339,7 @@ static void keymap_add_old(keymap_t *km, const db_config_t *cfg, char **pkeys, s
 		for (size_t k = 0; k < p->nmembers; k++) {
 			const db_member_t *m = &p->members[k];
 			for (size_t j = 0; j < m->naddresses; j++) {
-				char *key = target_key(p, m, m->addresses[j], NULL);
+				char *key = cfg_status_target_key(p, m, m->addresses[j], NULL);
 				if (!key)
 					continue;
 				if (ncur == cap) {
@@ -621,7 +414,7 @@ int cmd_history(ctl_t *c, int argc, char **argv)
 		if (a.npos == 2 && strcmp(m->name, a.pos[1]) != 0)
 			continue;
 		for (size_t j = 0; j < m->naddresses; j++) {
-			char *pkey, *key = target_key(p, m, m->addresses[j], &pkey);
+			char *pkey, *key = cfg_status_target_key(p, m, m->addresses[j], &pkey);
 			if (!key)
 				continue;
 			pkeys = gslb_realloc(pkeys, (km.n + 1) * sizeof(*pkeys));
@@ -690,7 +483,7 @@ int cmd_history(ctl_t *c, int argc, char **argv)
 			for (size_t k = 0; k < nev[i]; k++) {
 				const db_event_t *e = &ev[i][k];
 				const char *addr, *mem = keymap_find(&km, e->target_key, &addr);
-				printf("  %s %s %s ", rfc3339(e->time, t, sizeof(t)),
+				printf("  %s %s %s ", cfg_status_time(e->time, t, sizeof(t)),
 				       mem ? mem : "?", addr ? addr : e->target_key);
 				if (i == 0)
 					printf("%s -> %s", e->from_state ? e->from_state : "?",

@@ -494,8 +494,9 @@ int server_control_start(control_t *ctl)
 	 * runs, never refused.
 	 */
 	if (ctl->metrics_fd >= 0) {
+		status_src_t st = { .conf = conf, .cur = &ctl->cur, .cfg = &ctl->cfg };
 		ctl->http = server_http_start(&ctl->loop, ctl->metrics_fd, conf->metrics->text,
-					      ctl->metrics);
+					      ctl->metrics, &st);
 		ctl->metrics_fd = -1; /* taken over */
 		if (!ctl->http)
 			return -EIO; /* server_http_start() has logged why */

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The metrics endpoint: a minimal HTTP/1.x server for GET /metrics on the control loop. */
+/*
+ * The --metrics endpoint: a minimal HTTP/1.x server on the control loop for GET /metrics, and
+ * for the status page (GET / and GET /status.json, status_page.c).
+ */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,20 @@
 #define METRICS_TIMEOUT_MS 5000 /* from accept to the last byte of the response, whatever comes */
 #define METRICS_CONNS_MAX 16	/* connections served at once; a new one closes the LRU one */
 #define METRICS_BACKLOG 16
+/*
+ * A status request not answered this long before its connection's time is
+ * up gets a 503 instead (the database is slow: held by a long checkpoint,
+ * or a disk that stalls), so a client sees why rather than a closed
+ * connection.
+ */
+#define STATUS_ANSWER_MARGIN_MS 1000
+
+/* What a request asks for. */
+enum route {
+	ROUTE_METRICS,
+	ROUTE_PAGE,   /* GET / */
+	ROUTE_STATUS, /* GET /status.json */
+};
 
 struct metrics_http;
 
@@ -43,8 +60,13 @@ typedef struct mconn {
 	int nhandles;
 	bool closing;
 	size_t len;
-	size_t scanned; /* head_end() resumes here */
-	bool started;	/* a byte other than CR or LF has come */
+	size_t scanned;	      /* head_end() resumes here */
+	bool started;	      /* a byte other than CR or LF has come */
+	bool head;	      /* the request is HEAD: headers only */
+	bool waiting;	      /* sreq is with the status page */
+	int route;	      /* enum route */
+	uint64_t accepted_ms; /* uv_now() at accept */
+	server_status_req_t sreq;
 	char req[METRICS_REQ_MAX];
 } mconn_t;
 
@@ -52,6 +74,7 @@ typedef struct mconn {
 struct metrics_http {
 	uv_tcp_t listener;
 	server_metrics_t *m;
+	server_status_t *status;	     /* the status page, owned */
 	TAILQ_HEAD(mconn_list, mconn) conns; /* most recently active first; closing ones too */
 	unsigned nconns;		     /* connections in conns that are not closing */
 	bool closing;
@@ -82,6 +105,10 @@ static void conn_close(mconn_t *c)
 		return;
 	c->closing = true;
 	c->h->nconns--;
+	if (c->waiting) {
+		server_status_cancel(c->h->status, &c->sreq);
+		c->waiting = false;
+	}
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
 }
@@ -104,8 +131,24 @@ static const char *reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 503:
+		return "Service Unavailable";
 	default:
 		return "Internal Server Error";
+	}
+}
+
+static const char *content_type(const mconn_t *c, int status)
+{
+	if (status != 200)
+		return "text/plain; charset=utf-8";
+	switch (c->route) {
+	case ROUTE_PAGE:
+		return "text/html; charset=utf-8";
+	case ROUTE_STATUS:
+		return "application/json; charset=utf-8";
+	default:
+		return "text/plain; version=0.0.4; charset=utf-8";
 	}
 }
 
@@ -124,13 +167,12 @@ static void respond(mconn_t *c, int status, char *body, size_t len, bool head)
 			  "HTTP/1.1 %d %s\r\n"
 			  "Content-Type: %s\r\n"
 			  "Content-Length: %zu\r\n"
-			  "%s"
+			  "%s%s"
 			  "Connection: close\r\n"
 			  "\r\n",
-			  status, reason(status),
-			  status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
-					: "text/plain; charset=utf-8",
-			  len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+			  status, reason(status), content_type(c, status), len,
+			  status == 405 ? "Allow: GET, HEAD\r\n" : "",
+			  c->route != ROUTE_METRICS ? "Cache-Control: no-store\r\n" : "");
 	size_t blen = head ? 0 : len;
 	c->resp = gslb_malloc((size_t)hl + blen);
 	memcpy(c->resp, hdr, (size_t)hl);
@@ -149,15 +191,71 @@ static bool is_tchar(unsigned char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The status page's parameters from the query string q (qlen bytes, after
+ * the "?"): pool=NAME (percent-encoded; lowercased, with the trailing dot
+ * added as gslbctl does) and timeline=1.  Others are ignored.  400 for a
+ * pool name that is too long or badly encoded, else 200.
+ */
+static int query_parse(mconn_t *c, const char *q, size_t qlen)
+{
+	const char *end = q + qlen;
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *pe = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(pe - q));
+		const char *v = eq ? eq + 1 : pe;
+		size_t klen = (size_t)((eq ? eq : pe) - q);
+		if (klen == 8 && memcmp(q, "timeline", 8) == 0) {
+			c->sreq.timeline = !(pe - v == 1 && *v == '0');
+		} else if (klen == 4 && memcmp(q, "pool", 4) == 0) {
+			char *o = c->sreq.pool;
+			size_t n = 0;
+			for (const char *x = v; x < pe; x++) {
+				int ch = (unsigned char)*x;
+				if (ch == '%') {
+					if (pe - x < 3 || hexval(x[1]) < 0 || hexval(x[2]) < 0)
+						return 400;
+					ch = hexval(x[1]) * 16 + hexval(x[2]);
+					x += 2;
+				} else if (ch == '+') {
+					ch = ' ';
+				}
+				if (ch == 0 || n + 2 >= sizeof(c->sreq.pool))
+					return 400;
+				o[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+			}
+			if (n && o[n - 1] != '.')
+				o[n++] = '.';
+			o[n] = '\0';
+		}
+		q = amp ? amp + 1 : end;
+	}
+	return 200;
+}
+
 /*
  * The status for a complete request head req (n bytes, ending with an
- * empty line), and whether it asked for HEAD: the request line (RFC 9112
- * 3) must be "METHOD SP target SP HTTP/1.x", each header line "name:
- * value" (RFC 9112 5) with no space before the colon and no folding.
+ * empty line), with what it asks for in c (head, route, the status page's
+ * parameters): the request line (RFC 9112 3) must be "METHOD SP target SP
+ * HTTP/1.x", each header line "name: value" (RFC 9112 5) with no space
+ * before the colon and no folding.
  */
-static int request_check(const char *req, size_t n, bool *head)
+static int request_check(mconn_t *c, const char *req, size_t n)
 {
 	const char *p = req, *end = req + n;
+	bool *head = &c->head;
 
 	*head = false;
 	/* RFC 9112 2.2: empty lines before the request line are ignored. */
@@ -200,7 +298,7 @@ static int request_check(const char *req, size_t n, bool *head)
 		l = e + 1;
 	}
 
-	/* Origin form "/metrics", "/metrics?...", or absolute form "http://host/metrics". */
+	/* Origin form "/metrics", "/metrics?...", or absolute form "http://host/metrics" (and /, /status.json). */
 	const char *path = target, *tend = target + tlen;
 	if (tlen > 7 && strncasecmp(target, "http://", 7) == 0) {
 		path = memchr(target + 7, '/', tlen - 7);
@@ -216,9 +314,18 @@ static int request_check(const char *req, size_t n, bool *head)
 	*head = mlen == 4 && memcmp(m, "HEAD", 4) == 0;
 	if (!get && !*head)
 		return 405;
-	if (plen != 8 || memcmp(path, "/metrics", 8) != 0)
+	if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+		c->route = ROUTE_METRICS;
+		return 200;
+	}
+	if (plen == 1 && *path == '/')
+		c->route = ROUTE_PAGE;
+	else if (plen == 12 && memcmp(path, "/status.json", 12) == 0)
+		c->route = ROUTE_STATUS;
+	else
 		return 404;
-	return 200;
+	c->sreq.form = c->route == ROUTE_PAGE ? SERVER_STATUS_HTML : SERVER_STATUS_JSON;
+	return qm ? query_parse(c, qm + 1, (size_t)(tend - qm - 1)) : 200;
 }
 
 /*
@@ -258,6 +365,8 @@ static void alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
 }
 
+static void status_start(mconn_t *c);
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	mconn_t *c = s->data;
@@ -279,15 +388,19 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			respond(c, 400, NULL, 0, false);
 		return;
 	}
-	bool head = false;
-	int status = request_check(c->req, end, &head);
+	int status = request_check(c, c->req, end);
 	if (status != 200) {
-		respond(c, status, NULL, 0, head);
+		c->route = ROUTE_METRICS; /* the error's headers */
+		respond(c, status, NULL, 0, c->head);
 		return;
 	}
-	size_t len = 0;
-	char *body = server_metrics_render(c->h->m, &len);
-	respond(c, body ? 200 : 500, body, len, head);
+	if (c->route == ROUTE_METRICS) {
+		size_t len = 0;
+		char *body = server_metrics_render(c->h->m, &len);
+		respond(c, body ? 200 : 500, body, len, c->head);
+		return;
+	}
+	status_start(c);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -295,6 +408,50 @@ static void timeout_cb(uv_timer_t *t)
 	mconn_t *c = t->data;
 	log_debug("metrics: closing a connection after %d ms", METRICS_TIMEOUT_MS);
 	conn_close(c);
+}
+
+static void status_done_cb(server_status_req_t *r, int status, char *body, size_t len)
+{
+	mconn_t *c = (mconn_t *)((char *)r - offsetof(mconn_t, sreq));
+	uint64_t now = uv_now(c->tcp.loop), end = c->accepted_ms + METRICS_TIMEOUT_MS;
+	c->waiting = false;
+	/* The write has what is left of the connection's time, as any other. */
+	uv_timer_start(&c->timer, timeout_cb, end > now ? end - now : 0, 0);
+	respond(c, status, body, len, c->head);
+}
+
+/* The status page did not answer in time: say so while the connection may still be written. */
+static void status_late_cb(uv_timer_t *t)
+{
+	mconn_t *c = t->data;
+	if (!c->waiting)
+		return; /* answered meanwhile: status_done_cb() has moved the timer on */
+	server_status_cancel(c->h->status, &c->sreq);
+	c->waiting = false;
+	log_warn("metrics: the status page was not read from the database within %d ms",
+		 METRICS_TIMEOUT_MS - STATUS_ANSWER_MARGIN_MS);
+	uv_timer_start(&c->timer, timeout_cb, STATUS_ANSWER_MARGIN_MS, 0);
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg),
+			 "status: the database was not read within %d ms; try again\n",
+			 METRICS_TIMEOUT_MS - STATUS_ANSWER_MARGIN_MS);
+	respond(c, 503, gslb_strdup(msg), (size_t)n, c->head);
+}
+
+/*
+ * Hand the request to the status page, which reads the database off the
+ * loop, and answer it 503 if that takes until STATUS_ANSWER_MARGIN_MS
+ * before the connection's time is up.
+ */
+static void status_start(mconn_t *c)
+{
+	uint64_t now = uv_now(c->tcp.loop);
+	uint64_t due = c->accepted_ms + METRICS_TIMEOUT_MS - STATUS_ANSWER_MARGIN_MS;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_start(&c->timer, status_late_cb, due > now ? due - now : 0, 0);
+	c->sreq.cb = status_done_cb;
+	c->waiting = true;
+	server_status_request(c->h->status, &c->sreq);
 }
 
 static void accept_cb(uv_stream_t *ls, int status)
@@ -330,6 +487,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 		conn_close(c);
 		return;
 	}
+	c->accepted_ms = uv_now(ls->loop);
 	uv_timer_start(&c->timer, timeout_cb, METRICS_TIMEOUT_MS, 0);
 }
 
@@ -340,10 +498,12 @@ static void listener_closed_cb(uv_handle_t *hd)
 	http_maybe_free(h);
 }
 
-metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m)
+metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m,
+				  const status_src_t *status)
 {
 	metrics_http_t *h = gslb_calloc(1, sizeof(*h));
 	h->m = m;
+	h->status = server_status_new(loop, status);
 	TAILQ_INIT(&h->conns);
 	uv_tcp_init(loop, &h->listener);
 	h->listener.data = h;
@@ -355,11 +515,13 @@ metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, se
 	}
 	if (ret < 0) {
 		log_err("cannot serve metrics on %s: %s", where, gslb_strerror(ret));
+		server_status_close(h->status);
+		h->status = NULL;
 		h->closing = true;
 		uv_close((uv_handle_t *)&h->listener, listener_closed_cb);
 		return NULL;
 	}
-	log_info("metrics: serving http://%s/metrics", where);
+	log_info("metrics: serving http://%s/metrics, the status page at http://%s/", where, where);
 	return h;
 }
 
@@ -370,5 +532,7 @@ void server_http_close(metrics_http_t *h)
 	h->closing = true;
 	for (mconn_t *c = TAILQ_FIRST(&h->conns); c; c = TAILQ_NEXT(c, link))
 		conn_close(c);
+	server_status_close(h->status);
+	h->status = NULL;
 	uv_close((uv_handle_t *)&h->listener, listener_closed_cb);
 }

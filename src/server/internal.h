@@ -215,14 +215,67 @@ uint32_t server_metrics_sweep(server_metrics_t *m);
  */
 char *server_metrics_render(server_metrics_t *m, size_t *len);
 
+/* ---- the status page (status_page.c; served by http.c) ---- */
+
+struct db_config;
+
+/*
+ * What the status page reads on the control thread: pointers into the
+ * control loop's state, valid while that loop runs.
+ */
+typedef struct status_src {
+	const server_conf_t *conf;
+	gslb_snapshot_t *const *cur;  /* the snapshot last published */
+	struct db_config *const *cfg; /* the configuration last read */
+} status_src_t;
+
+typedef struct server_status server_status_t;
+struct status_job;
+
+enum server_status_form {
+	SERVER_STATUS_HTML, /* GET /: the page */
+	SERVER_STATUS_JSON, /* GET /status.json: gslbctl status --json */
+};
+
+/*
+ * One request for the status, embedded in its connection.  The caller fills
+ * in the parameters and cb; cb(r, status, body, len) comes once on the
+ * control loop with a malloc'd body the callee takes over, unless the
+ * request is cancelled first.
+ */
+typedef struct server_status_req {
+	int form;	/* enum server_status_form */
+	bool timeline;	/* JSON: with each address's timeline */
+	char pool[256]; /* only this pool; "" for all */
+	void (*cb)(struct server_status_req *r, int status, char *body, size_t len);
+	/* The queue's. */
+	TAILQ_ENTRY(server_status_req) link;
+	bool queued;
+	struct status_job *job;
+} server_status_req_t;
+
+/** The status page over src (copied); control thread.  Close with server_status_close(). */
+server_status_t *server_status_new(uv_loop_t *loop, const status_src_t *src);
+/** Queue r; its cb comes later on the loop (never from within this call). */
+void server_status_request(server_status_t *s, server_status_req_t *r);
+/** Forget r (its connection closes, or its time is up): its cb will not come. */
+void server_status_cancel(server_status_t *s, server_status_req_t *r);
+/**
+ * Cancel every request and free s, at once or, when a job is running, once
+ * it has ended (the loop must run until then).  NULL is a no-op.
+ */
+void server_status_close(server_status_t *s);
+
 typedef struct metrics_http metrics_http_t;
 
 /**
  * Serve m over HTTP on the bound TCP socket fd (taken over, even on
- * failure) from loop.  where names the address for messages.  Returns NULL
+ * failure) from loop, with the status page over status (README "Status
+ * page").  where names the address for messages.  Returns NULL
  * after logging on failure.  Stop with server_http_close().
  */
-metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m);
+metrics_http_t *server_http_start(uv_loop_t *loop, int fd, const char *where, server_metrics_t *m,
+				  const status_src_t *status);
 
 /** Close the listener and every connection; the memory goes when the loop has run the closes. */
 void server_http_close(metrics_http_t *h);

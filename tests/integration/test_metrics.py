@@ -423,7 +423,7 @@ def test_http(t, port):
     data = read_to_close(s)
     s.close()
     t.ok(data.startswith(b'HTTP/1.1 200 '), 'a request sent a byte at a time: 200', data[:80])
-    for path in (b'/', b'/metricsx', b'/metrics/', b'/other'):
+    for path in (b'/metricsx', b'/metrics/', b'/other'):   # / is the status page
         st, _, _ = http(port, b'GET ' + path + b' HTTP/1.1\r\nHost: x\r\n\r\n')
         t.eq(st, 404, 'GET %s: 404' % path.decode())
     for method in (b'POST', b'PUT', b'DELETE', b'OPTIONS'):
