@@ -270,12 +270,32 @@ static char *target_key(const db_pool_t *p, const db_member_t *m, const char *ad
 	return gslb_strdup(key);
 }
 
+void ctl_warn_unserved(ctl_t *c, const char *const *names, size_t n)
+{
+	const char *dir = c->conf.zones ? c->conf.zones : GSLB_DEFAULT_ZONES;
+	zone_set_t *set = NULL;
+	if (!n || zone_load_dir(dir, NULL, &set, NULL) < 0)
+		return; /* unknown: no warning rather than a wrong one */
+	for (size_t i = 0; i < n; i++) {
+		int serving = ctl_pool_serving(set, names[i]);
+		if (serving == LB_SERVING_NO_ZONE)
+			ctl_warn(c,
+				 "pool %s is in no zone gslbd serves (zones in %s): it is not "
+				 "answered",
+				 names[i], dir);
+		else if (serving > 0)
+			ctl_warn(c, "pool %s is not served: %s (zones in %s)", names[i],
+				 lb_serving_name(serving), dir);
+	}
+	zone_set_free(set);
+}
+
 /*
  * Whether gslbd serves a pool with these zones: the library's own rule
  * (lb_pool_serving(), what lb_set_new() logs), on the name as
  * lb_config_pools() turns it into wire form.  -1 for a name gslbd skips.
  */
-static int pool_serving(const zone_set_t *set, const char *name)
+int ctl_pool_serving(const zone_set_t *set, const char *name)
 {
 	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
 	if (dns_name_from_str(wire, name) < 0)
@@ -318,7 +338,9 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
 	}
-	ret = zone_load_dir(zones ? zones : GSLB_DEFAULT_ZONES, NULL, &set, NULL);
+	/* gslbd's configured directory, like its default one, may be unreadable to this user. */
+	const char *dir = zones ? zones : c->conf.zones ? c->conf.zones : GSLB_DEFAULT_ZONES;
+	ret = zone_load_dir(dir, NULL, &set, NULL);
 	zones_ok = ret == 0;
 	if (!zones_ok && zones) {
 		/* Asked about these zones: an answer without them would be a guess. */
@@ -326,8 +348,13 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 		return ctl_fail(c, "--zones: %s: cannot read the zone directory: %s", zones,
 				gslb_strerror(ret));
 	}
-	if (!zones)
-		zones = GSLB_DEFAULT_ZONES;
+	zones = dir;
+	/* The states are those gslbd stored: without a gslbd running, they may be old. */
+	if (!ctl_daemon_answers(c))
+		ctl_warn(c,
+			 "no gslbd answers on the control socket %s: the states shown are as "
+			 "last stored",
+			 c->control);
 
 	if (c->json) {
 		jw_init(&w, stdout);
@@ -343,7 +370,7 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	}
 	for (size_t i = 0; i < cfg->npools; i++) {
 		const db_pool_t *p = &cfg->pools[i];
-		int serving = zones_ok ? pool_serving(set, p->name) : -2;
+		int serving = zones_ok ? ctl_pool_serving(set, p->name) : -2;
 		const char *stext = serving >= 0    ? lb_serving_name(serving)
 				    : serving == -1 ? "not a domain name"
 						    : "unknown";

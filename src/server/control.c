@@ -93,14 +93,33 @@
  * have read that file half written, and the watch asks again once the file
  * is complete.  (SIGHUP loads what is there, whatever its state.)
  */
-static void reload(control_t *ctl, const char *why, bool watched)
+/* zone_fail_cb: a zone file that failed, into the report of who asked for the reload. */
+static void reload_failed_cb(void *arg, const char *file, const char *error)
+{
+	server_reload_report_t *r = arg;
+	r->failures = gslb_realloc(r->failures, (r->nfailures + 1) * sizeof(*r->failures));
+	r->failures[r->nfailures].file = gslb_strdup(file);
+	r->failures[r->nfailures++].error = gslb_strdup(error);
+}
+
+void server_reload_report_clear(server_reload_report_t *r)
+{
+	for (unsigned i = 0; i < r->nfailures; i++) {
+		free(r->failures[i].file);
+		free(r->failures[i].error);
+	}
+	free(r->failures);
+	memset(r, 0, sizeof(*r));
+}
+
+static void reload(control_t *ctl, const char *why, bool watched, server_reload_report_t *report)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
-	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->data.zones : NULL,
-				&zones, &failed);
+	int ret = zone_load_dir_report(ctl->conf->zones_dir, ctl->cur ? ctl->cur->data.zones : NULL,
+				       &zones, &failed, report ? reload_failed_cb : NULL, report);
 	if (watched && !server_watch_settled(ctl->zone_watch)) {
 		log_debug("a zone file was written to while the directory was read: reading it "
 			  "again once it is complete");
@@ -114,11 +133,28 @@ static void reload(control_t *ctl, const char *why, bool watched)
 		log_err("reload failed: cannot read zone directory %s: %s; still serving %u zones",
 			ctl->conf->zones_dir, gslb_strerror(ret),
 			ctl->cur ? ctl->cur->data.zones->count : 0);
+		if (report) {
+			report->dir_error = ret;
+			report->zones = ctl->cur ? ctl->cur->data.zones->count : 0;
+		}
 		return;
 	}
 	/* A reload opens the geo file again (gslbd(8), SIGHUP); one that fails keeps the old. */
+	ctl->geo_status = 0;
 	server_snapshot_rebuild(ctl, SNAPSHOT_ZONES | SNAPSHOT_POOLS | SNAPSHOT_GEO, zones);
 	log_info("reloaded: %u zones (%u failed)", zones->count, failed);
+	if (report) {
+		report->zones = zones->count;
+		report->geo = ctl->geo_status;
+	}
+}
+
+void server_control_reload(control_t *ctl, server_reload_report_t *report)
+{
+	server_notify(ctl, SERVER_NOTIFY_RELOADING);
+	reload(ctl, report ? "control socket" : "SIGHUP", false, report);
+	server_watch_reloaded(ctl->zone_watch);
+	server_notify(ctl, SERVER_NOTIFY_READY);
 }
 
 /* Log a database problem unless it is the one logged last time (the poll repeats it). */
@@ -362,7 +398,7 @@ void server_cluster_changed(void *arg)
 
 static void zone_watch_cb(void *arg)
 {
-	reload(arg, "zone directory changed", true);
+	reload(arg, "zone directory changed", true, NULL);
 }
 
 static void geo_debounce_cb(uv_timer_t *t)
@@ -400,10 +436,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
-		server_notify(ctl, SERVER_NOTIFY_RELOADING);
-		reload(ctl, "SIGHUP", false);
-		server_watch_reloaded(ctl->zone_watch);
-		server_notify(ctl, SERVER_NOTIFY_READY);
+		server_control_reload(ctl, NULL);
 		return;
 	}
 	if (ctl->stopping)
@@ -472,7 +505,7 @@ int server_control_start(control_t *ctl)
 		if (!ctl->http)
 			return -EIO; /* server_http_start() has logged why */
 	}
-	return 0;
+	return server_ctlsock_start(ctl);
 }
 
 void server_control_stop(control_t *ctl)
@@ -494,6 +527,7 @@ void server_control_stop(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 	server_http_close(ctl->http);
 	ctl->http = NULL;
+	server_ctlsock_stop(ctl);
 	/* The closes complete in the loop. */
 	uv_run(&ctl->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&ctl->loop);
