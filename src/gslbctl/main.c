@@ -704,6 +704,7 @@ int main(int argc, char **argv)
 	gslb_malloc_tune();
 	const char *conf_path = NULL;
 	bool db_given = false;
+	char ctlpath[4096];
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -767,7 +768,7 @@ int main(int argc, char **argv)
 	if (!db_given)
 		c.db_path = env && *env ? env : c.conf.db ? c.conf.db : GSLB_DEFAULT_DB;
 	if (!c.control_given)
-		c.control = !c.conf.control			  ? GSLB_DEFAULT_CONTROL
+		c.control = !c.conf.control ? gslb_default_control(ctlpath, sizeof(ctlpath))
 			    : strcmp(c.conf.control, "none") == 0 ? NULL
 								  : c.conf.control;
 

@@ -279,7 +279,7 @@ static int cluster_urls_add(struct options *o, const char *value, const char *wh
 				: strncmp(u, "https://", 8) == 0 ? 8
 								 : 0;
 		if (!scheme || !u[scheme] || strpbrk(u, " \t")) {
-			complain("%s: '%s' is not an http:// or https:// URL\n", where, u);
+			complain("%s: '%s' is not an http:// or https:// URL", where, u);
 			ret = -EINVAL;
 			break;
 		}
@@ -289,14 +289,14 @@ static int cluster_urls_add(struct options *o, const char *value, const char *wh
 		if (dup)
 			continue;
 		if (o->ncluster_urls == CLUSTER_URLS_MAX) {
-			complain("%s: at most %d etcd URLs\n", where, CLUSTER_URLS_MAX);
+			complain("%s: at most %d etcd URLs", where, CLUSTER_URLS_MAX);
 			ret = -EINVAL;
 			break;
 		}
 		o->cluster_urls[o->ncluster_urls++] = gslb_strdup(u);
 	}
 	if (ret == 0 && o->ncluster_urls == 0) {
-		complain("%s: no URL given\n", where);
+		complain("%s: no URL given", where);
 		ret = -EINVAL;
 	}
 	free(list);
@@ -319,14 +319,14 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 		s += 2;
 		n -= 2;
 		if (n % 2 || n / 2 > NSID_MAX) {
-			complain("%s: hex needs an even number of digits, at most %d\n", where,
+			complain("%s: hex needs an even number of digits, at most %d", where,
 				 2 * NSID_MAX);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < n / 2; i++) {
 			int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
-				complain("%s: '%c%c' is not a hex byte\n", where, s[2 * i],
+				complain("%s: '%c%c' is not a hex byte", where, s[2 * i],
 					 s[2 * i + 1]);
 				return -EINVAL;
 			}
@@ -335,7 +335,7 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 		o->nsid_len = n / 2;
 	} else {
 		if (n == 0 || n > NSID_MAX) {
-			complain("%s: must be 1-%d bytes\n", where, NSID_MAX);
+			complain("%s: must be 1-%d bytes", where, NSID_MAX);
 			return -EINVAL;
 		}
 		memcpy(o->nsid, s, n);
@@ -359,7 +359,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	switch (id) {
 	case OPT_LISTEN:
 		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
-			complain("%s: %s\n", where, err);
+			complain("%s: %s", where, err);
 			return -EINVAL;
 		}
 		if (from_argv && !o->listen_from_argv) {
@@ -371,7 +371,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 			    memcmp(&o->listen[i].addr, &l.addr, l.addr_len) == 0)
 				return 0; /* the same address twice is once */
 		if (o->nlisten == LISTEN_MAX) {
-			complain("%s: at most %d listeners\n", where, LISTEN_MAX);
+			complain("%s: at most %d listeners", where, LISTEN_MAX);
 			return -EINVAL;
 		}
 		o->listen[o->nlisten++] = l;
@@ -387,7 +387,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_THREADS:
 		if (number_parse(value, 1, SERVER_THREADS_MAX, &o->threads) < 0) {
-			complain("%s: '%s' is not a number in 1-%d\n", where, value,
+			complain("%s: '%s' is not a number in 1-%d", where, value,
 				 SERVER_THREADS_MAX);
 			return -EINVAL;
 		}
@@ -397,11 +397,11 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		const char *br = strchr(value, ']');
 		bool has_port = value[0] == '[' ? br && br[1] == ':' : strchr(value, ':') != NULL;
 		if (!has_port) {
-			complain("%s: '%s' is not ADDR:PORT or [ADDR6]:PORT\n", where, value);
+			complain("%s: '%s' is not ADDR:PORT or [ADDR6]:PORT", where, value);
 			return -EINVAL;
 		}
 		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
-			complain("%s: %s\n", where, err);
+			complain("%s: %s", where, err);
 			return -EINVAL;
 		}
 		o->metrics = l;
@@ -413,7 +413,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_SERVER_ID:
 	case OPT_SERVER_VERSION:
 		if (strlen(value) > TXT_MAX) {
-			complain("%s: at most %d bytes (one TXT string)\n", where, TXT_MAX);
+			complain("%s: at most %d bytes (one TXT string)", where, TXT_MAX);
 			return -EINVAL;
 		}
 		str_set(id == OPT_SERVER_ID ? &o->server_id : &o->server_version, value);
@@ -424,7 +424,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_LOG_LEVEL: {
 		int lvl = gslb_log_level_parse(value);
 		if (lvl < 0) {
-			complain("%s: '%s' is not one of error, warning, info, debug\n", where,
+			complain("%s: '%s' is not one of error, warning, info, debug", where,
 				 value);
 			return -EINVAL;
 		}
@@ -436,7 +436,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_HISTORY:
 		if (number_parse(value, 1, HISTORY_MAX_H, &o->history_h) < 0) {
-			complain("%s: '%s' is not a number of hours in 1-%d\n", where, value,
+			complain("%s: '%s' is not a number of hours in 1-%d", where, value,
 				 HISTORY_MAX_H);
 			return -EINVAL;
 		}
@@ -446,7 +446,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_NODE:
 		if (!cluster_node_name_ok(value)) {
 			complain("%s: '%s' is not a node name (a-z, 0-9 and '-', 1-63 "
-				 "characters)\n",
+				 "characters)",
 				 where, value);
 			return -EINVAL;
 		}
@@ -455,7 +455,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CLUSTER_PREFIX: {
 		size_t n = strlen(value);
 		if (n < 1 || value[0] != '/' || value[n - 1] != '/') {
-			complain("%s: '%s' must start and end with '/'\n", where, value);
+			complain("%s: '%s' must start and end with '/'", where, value);
 			return -EINVAL;
 		}
 		str_set(&o->cluster_prefix, value);
@@ -464,7 +464,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CLUSTER_LEASE:
 		if (number_parse(value, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, &o->cluster_lease) <
 		    0) {
-			complain("%s: '%s' is not a number of seconds in %d-%d\n", where, value,
+			complain("%s: '%s' is not a number of seconds in %d-%d", where, value,
 				 CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX);
 			return -EINVAL;
 		}
@@ -572,7 +572,7 @@ static int options_parse(struct options *o, int argc, char **argv)
 			return -EINVAL;
 	}
 	if (optind < argc) {
-		complain("unexpected argument '%s'\n", argv[optind]);
+		complain("unexpected argument '%s'", argv[optind]);
 		goto usage;
 	}
 	return 0;
@@ -592,14 +592,14 @@ static int password_read(struct options *o)
 	char buf[PASSWORD_MAX + 2];
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		complain("--cluster-password-file: cannot read %s: %s\n", path, strerror(errno));
+		complain("--cluster-password-file: cannot read %s: %s", path, strerror(errno));
 		return -EINVAL;
 	}
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	bool failed = ferror(f);
 	fclose(f);
 	if (failed || n > PASSWORD_MAX) {
-		complain("--cluster-password-file: %s: %s\n", path,
+		complain("--cluster-password-file: %s: %s", path,
 			 failed ? "cannot read it" : "longer than 1024 bytes");
 		memset(buf, 0, sizeof(buf));
 		return -EINVAL;
@@ -610,7 +610,7 @@ static int password_read(struct options *o)
 	if (n && buf[n - 1] == '\r')
 		buf[--n] = '\0';
 	if (n == 0 || strlen(buf) != n) {
-		complain("--cluster-password-file: %s: %s\n", path,
+		complain("--cluster-password-file: %s: %s", path,
 			 n ? "holds a NUL byte" : "is empty");
 		memset(buf, 0, sizeof(buf));
 		return -EINVAL;
@@ -642,17 +642,17 @@ static int cluster_options_check(struct options *o)
 	if (!o->ncluster_urls) {
 		for (size_t i = 0; i < ARRAY_SIZE(deps); i++)
 			if (deps[i].set) {
-				complain("%s needs --cluster\n", deps[i].name);
+				complain("%s needs --cluster", deps[i].name);
 				return -EINVAL;
 			}
 		return 0;
 	}
 	if (!o->cluster_cert != !o->cluster_key) {
-		complain("--cluster-cert and --cluster-key go together\n");
+		complain("--cluster-cert and --cluster-key go together");
 		return -EINVAL;
 	}
 	if (!o->cluster_user != !o->cluster_password_file) {
-		complain("--cluster-user and --cluster-password-file go together\n");
+		complain("--cluster-user and --cluster-password-file go together");
 		return -EINVAL;
 	}
 	if (!o->node) {
@@ -665,7 +665,7 @@ static int cluster_options_check(struct options *o)
 		if (!cluster_node_name_ok(host)) {
 			complain("--node: the host name '%s' is not a node name (a-z, 0-9 "
 				 "and "
-				 "'-', 1-63 characters): give one with --node\n",
+				 "'-', 1-63 characters): give one with --node",
 				 host);
 			return -EINVAL;
 		}
@@ -703,7 +703,7 @@ int main(int argc, char **argv)
 	/* The default socket is best effort (its directory may not exist); one asked for is not. */
 	bool control_default = !o.control;
 	if (!o.control)
-		o.control = gslb_strdup(GSLB_DEFAULT_CONTROL);
+		o.control = gslb_strdup(gslb_default_control(err, sizeof(err)));
 	if (o.nlisten == 0) {
 		server_listen_parse(&o.listen[0], "0.0.0.0:53", err, sizeof(err));
 		server_listen_parse(&o.listen[1], "[::]:53", err, sizeof(err));

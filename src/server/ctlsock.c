@@ -88,6 +88,8 @@ typedef struct client {
 	unsigned open_handles;	      /* 2 until client_close(); freed at 0 */
 	bool closing;
 	bool answered;
+	bool draining; /* answered before the request ended: read the rest away, then close */
+	uv_shutdown_t shutdown;
 	size_t len;
 	char buf[REQUEST_MAX + 1]; /* one byte more than allowed, to see a request too long */
 	char *reply;		   /* owned, until the write completes */
@@ -577,15 +579,35 @@ static void timeout_cb(uv_timer_t *t)
 	client_close(c);
 }
 
-static void write_cb(uv_write_t *req, int status)
+static void shutdown_cb(uv_shutdown_t *req, int status)
 {
-	(void)status; /* a client gone before reading its answer is closed all the same */
-	client_close(req->data);
+	if (status < 0)
+		client_close(req->data);
+	/* Else the client's end of the stream, or the timeout, closes it (read_cb()). */
 }
 
-static void answer(client_t *c, const char *reply_text)
+static void write_cb(uv_write_t *req, int status)
 {
-	uv_read_stop((uv_stream_t *)&c->pipe);
+	client_t *c = req->data;
+	/*
+	 * A client still sending would see its connection reset, perhaps before
+	 * it read the answer, were the socket closed with its bytes unread: the
+	 * end of the answer is signalled and the rest is read away first.
+	 */
+	if (status == 0 && c->draining && !c->closing) {
+		c->shutdown.data = c;
+		if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
+			return;
+	}
+	/* A client gone before reading its answer is closed all the same. */
+	client_close(c);
+}
+
+static void answer(client_t *c, const char *reply_text, bool drain)
+{
+	if (!drain)
+		uv_read_stop((uv_stream_t *)&c->pipe);
+	c->draining = drain;
 	c->answered = true;
 	c->reply = gslb_strdup(reply_text);
 	uv_buf_t b = uv_buf_init(c->reply, (unsigned)strlen(c->reply));
@@ -605,7 +627,7 @@ static void command_run(client_t *c, char *line)
 		line++;
 	log_debug("control socket: %s", line);
 	char *text = reply_make(c->cs, line);
-	answer(c, text);
+	answer(c, text, false);
 	free(text);
 }
 
@@ -613,6 +635,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	client_t *c = h->data;
 	(void)suggested;
+	if (c->draining)
+		c->len = 0; /* what comes after an answer is read into the same buffer, unused */
 	*buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - 1 - c->len));
 }
 
@@ -620,8 +644,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	client_t *c = s->data;
 	(void)buf;
-	if (c->answered || c->closing)
+	if (c->closing)
 		return;
+	if (c->answered) {
+		if (nread < 0) /* the client's end of the stream, after its answer */
+			client_close(c);
+		return;
+	}
 	if (nread < 0) {
 		/* A command ended by the end of the stream rather than a newline is one too. */
 		if (nread == UV_EOF && c->len) {
@@ -643,7 +672,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		snprintf(text, sizeof(text),
 			 "{\"error\":\"request longer than %d bytes (status, reload)\"}\n",
 			 REQUEST_MAX - 1);
-		answer(c, text);
+		answer(c, text, true);
 	}
 }
 
