@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,14 +95,39 @@ out:
 	return ret;
 }
 
-bool ctl_daemon_answers(const ctl_t *c)
+/* Whether two paths name the same file (either may not exist: then the same text). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return strcmp(a, b) == 0;
+}
+
+bool ctl_daemon_check(const ctl_t *c, char *why, size_t len)
 {
 	char *reply = NULL;
+	bool ok = true;
+
 	if (!c->control)
 		return true; /* none configured: nothing to ask, nothing to warn about */
 	int ret = ctl_daemon_request(c->control, "status", PROBE_TIMEOUT_MS, &reply);
+	if (ret < 0) {
+		snprintf(why, len, "no gslbd answers on the control socket %s", c->control);
+		return false;
+	}
+	/* A gslbd that answers from another database says nothing of this one's states. */
+	json_t *o = json_loads(reply, 0, NULL);
+	const char *db = json_string_value(json_object_get(json_object_get(o, "database"), "path"));
+	if (db && !same_file(db, c->db_path)) {
+		snprintf(why, len,
+			 "the gslbd on the control socket %s answers from another database, %s",
+			 c->control, db);
+		ok = false;
+	}
+	json_decref(o);
 	free(reply);
-	return ret == 0;
+	return ok;
 }
 
 /* Ask the daemon; CTL_OK and the parsed object in *out, or CTL_FAIL after saying why. */

@@ -91,8 +91,11 @@ void ctl_warn_unserved(ctl_t *c, const char *const *names, size_t n);
  */
 int ctl_daemon_request(const char *path, const char *cmd, int timeout_ms, char **reply);
 
-/** Whether a gslbd answers on c->control (true when there is none to ask). */
-bool ctl_daemon_answers(const ctl_t *c);
+/**
+ * Whether a gslbd answers on c->control from the database c->db_path (true
+ * when there is no socket to ask); false with the reason in why.
+ */
+bool ctl_daemon_check(const ctl_t *c, char *why, size_t len);
 
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
 int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -350,11 +350,9 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 	}
 	zones = dir;
 	/* The states are those gslbd stored: without a gslbd running, they may be old. */
-	if (!ctl_daemon_answers(c))
-		ctl_warn(c,
-			 "no gslbd answers on the control socket %s: the states shown are as "
-			 "last stored",
-			 c->control);
+	char daemon_why[1024];
+	if (!ctl_daemon_check(c, daemon_why, sizeof(daemon_why)))
+		ctl_warn(c, "%s: the states shown are as last stored", daemon_why);
 
 	if (c->json) {
 		jw_init(&w, stdout);

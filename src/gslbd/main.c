@@ -205,14 +205,14 @@ static void usage(FILE *f)
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
-		"SIGHUP and gslbctl daemon reload reload the zones and the geo file (so do a\n"
-		"new geo file and a change in the zone directory, once the file changed is\n"
-		"closed or renamed into place); a file that fails to load keeps its previous\n"
-		"version.  Changes to the\n"
-		"database, and a new database file put at --db, are answered within a second,\n"
-		"with no signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a\n"
-		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
-		"zone directory, the database or the geo file).  See gslbd(8).\n",
+		"SIGHUP reloads the zones and the geo file, as gslbctl daemon reload does (so\n"
+		"do a new geo file and a change in the zone directory, once the file changed\n"
+		"is closed or renamed into place); a file that fails to load keeps its\n"
+		"previous version.  Changes to the database, and a new database file put at\n"
+		"--db, are answered within a second, with no signal.  SIGTERM and SIGINT stop\n"
+		"cleanly.  Exit status: 0 after a clean stop, 1 when an option is invalid or\n"
+		"start-up fails (a listener, the control socket, the zone directory, the\n"
+		"database or the geo file).  See gslbd(8).\n",
 		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT,
 		GSLB_DEFAULT_CONTROL);

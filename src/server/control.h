@@ -90,6 +90,7 @@ typedef struct control {
 	int control_fd;		 /* bound and listening, until the loop takes it; else -1 */
 	struct ctlsock *ctlsock; /* the socket served on the loop, owned; NULL when none */
 	int geo_status;		 /* 0, or the code of the last geo file that failed to open */
+	int control_skipped;	 /* why the default socket was not bound (said once serving) */
 } control_t;
 
 /*

@@ -215,10 +215,12 @@ int server_ctlsock_bind(control_t *ctl)
 	if (ret < 0) {
 		close(fd);
 		if (conf->control_default && (ret == -ENOENT || ret == -EACCES)) {
-			/* gslbd runs without systemd's RuntimeDirectory: it serves all the same. */
-			log_warn("control socket %s: %s: serving without one (--control PATH sets "
-				 "another, --control none turns it off)",
-				 path, gslb_strerror(ret));
+			/*
+			 * gslbd run by hand, without the unit's RuntimeDirectory: it
+			 * serves all the same, and says so once it does (a start-up
+			 * that fails has its one message).
+			 */
+			ctl->control_skipped = ret;
 			return 0;
 		}
 		log_err("control socket %s: cannot bind: %s", path, gslb_strerror(ret));
@@ -713,6 +715,10 @@ static void accept_cb(uv_stream_t *server, int status)
 int server_ctlsock_start(control_t *ctl)
 {
 	ctlsock_t *cs = ctl->ctlsock;
+	if (ctl->control_skipped)
+		log_info("control socket %s: %s: serving without one (--control PATH sets another, "
+			 "--control none turns it off)",
+			 ctl->conf->control, gslb_strerror(ctl->control_skipped));
 	if (!cs || ctl->control_fd < 0)
 		return 0;
 	uv_timer_init(&ctl->loop, &cs->sample);

@@ -159,6 +159,11 @@ def status_and_reload(t, srv, sock):
     rc, out, err = ctl(sock, db, 'status')
     t.ok(rc == 0 and 'warning' not in err, 'status with gslbd answering: no warning',
          out + err)
+    other = os.path.join(srv.tmp, 'other.db')
+    g.gslbctl(other, 'init')
+    rc, out, err = ctl(sock, other, 'status')
+    t.ok(rc == 0 and 'answers from another database, %s' % db in err,
+         'status of another database than gslbd\'s: exit 0, a warning naming gslbd\'s', err)
     nobody = os.path.join(srv.tmp, 'nobody.sock')
     rc, out, err = ctl(nobody, db, 'status')
     t.ok(rc == 0 and 'no gslbd answers on the control socket %s' % nobody in err and
