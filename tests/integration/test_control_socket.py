@@ -4,6 +4,7 @@
 
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -126,6 +127,21 @@ def status_and_reload(t, srv, sock):
         t.eq(d['pools']['not_served'], [{'name': 'lost.example.net.', 'reason': 'in no served zone'}],
              'a pool not served, with the reason')
         t.ok(d['health']['targets'] == 0, 'no check: no target', d['health'])
+
+    # ---- a health check: one target, probed (gslbd's own TCP listener answers it)
+    g.gslbctl(db, 'check', 'set', 'www.ctl.test', '--type', 'tcp', '--port', srv.port,
+              '--interval', '1', '--timeout', '0.5')
+
+    def probed():
+        d = jload(ctl(sock, db, '--json', 'daemon', 'status')[1]) or {}
+        h = d.get('health', {})
+        return h if h.get('targets') == 1 and h.get('probes', 0) >= 1 else None
+    h = g.wait_for(probed, 5)
+    t.ok(h is not None and isinstance(h.get('probe_lag_s'), (int, float)) and
+         0 <= h['probe_lag_s'] < 3, 'health: one target, probed, the probe lag in seconds',
+         repr(h))
+    rc, out, err = ctl(sock, db, 'daemon', 'status')
+    t.ok(rc == 0 and 'health: 1 targets, last probe' in out, '... in the text too', out)
 
     # ---- reload: a bad zone file is named with its error, exit 1
     with open(os.path.join(zdir, 'bad.test.zone'), 'w') as f:
@@ -328,6 +344,62 @@ def runtime_directory(t, tmp):
          'removed at exit', open(os.path.join(tmp, 'rt.log')).read()[-2000:])
 
 
+def cluster_state(t, tmp):
+    """With --cluster: the node's cluster state (etcd unreachable here: not connected)."""
+    sock = os.path.join(tmp, 'cl.sock')
+    dead = 'http://127.0.0.1:%d' % g.free_port(False)
+    srv = start(tmp, sock, extra=('--cluster', dead, '--node', 'n1'))
+    t.on_fail.append(lambda: srv.dump(t, 'gslbd --cluster'))
+    rc, out, err = ctl(sock, os.path.join(srv.tmp, 'gslb.db'), '--json', 'daemon', 'status')
+    cl = (jload(out) or {}).get('cluster') or {}
+    t.ok(rc == 0 and cl.get('node') == 'n1' and cl.get('connected') is False and
+         cl.get('revision') == 0 and cl.get('nodes_live') == 0,
+         'daemon status with --cluster: node, connected, revision, nodes live', out + err)
+    rc, out, err = ctl(sock, os.path.join(srv.tmp, 'gslb.db'), 'daemon', 'status')
+    t.ok(rc == 0 and 'cluster: node n1, NOT CONNECTED, revision 0, 0 nodes live' in out,
+         '... as text', out + err)
+    srv.check_stop(t, 'gslbd --cluster')
+
+
+def as_user(t, tmp):
+    """--user: the socket bound as root, given the user's group, removed at exit as the user."""
+    if os.geteuid() != 0:
+        t.skip('--user: the socket\'s group', 'not root')
+        return
+    try:
+        pw = pwd.getpwnam('nobody')
+    except KeyError:
+        t.skip('--user: the socket\'s group', 'no user nobody')
+        return
+    top = tempfile.mkdtemp(prefix='gslbtest-ctl-user-')
+    os.chmod(top, 0o755)
+    zdir = os.path.join(top, 'zones')
+    os.mkdir(zdir, 0o755)
+    with open(os.path.join(zdir, 'ctl.test.zone'), 'w') as f:
+        f.write(zone_text(SERIAL))
+    os.chmod(os.path.join(zdir, 'ctl.test.zone'), 0o644)
+    for d in ('db', 'run'):     # as StateDirectory= and RuntimeDirectory= make them
+        os.mkdir(os.path.join(top, d), 0o750)
+        os.chown(os.path.join(top, d), pw.pw_uid, pw.pw_gid)
+    sock = os.path.join(top, 'run', 'control.sock')
+    db = os.path.join(top, 'db', 'gslb.db')
+    log = open(os.path.join(top, 'log'), 'wb')
+    p = subprocess.Popen([g.GSLBD, '--listen', '127.0.0.1:%d' % g.free_port(False), '--zones', zdir,
+                          '--db', db, '--threads', '1', '--user', 'nobody', '--control', sock],
+                         stdout=log, stderr=log, preexec_fn=g._pdeathsig)
+    try:
+        up = g.wait_for(lambda: g.gslbctl(db, '--control', sock, 'daemon', 'status')[0] == 0, 5)
+        st = os.stat(sock) if os.path.exists(sock) else None
+        t.ok(up and st and st.st_gid == pw.pw_gid and stat.S_IMODE(st.st_mode) == 0o660,
+             '--user nobody: the socket is group %d, mode 0660, and answers' % pw.pw_gid,
+             repr(st) + open(os.path.join(top, 'log')).read()[-1500:])
+    finally:
+        g.terminate(p)
+        log.close()
+    t.ok(p.returncode == 0 and not os.path.exists(sock),
+         '--user nobody: the socket is removed at exit', open(os.path.join(top, 'log')).read()[-1500:])
+
+
 def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbtest-ctl-')
     sock = os.path.join(tmp, 'control.sock')
@@ -339,6 +411,8 @@ def main(t):
     second_and_stale(t, tmp)
     control_none(t, tmp)
     runtime_directory(t, tmp)
+    cluster_state(t, tmp)
+    as_user(t, tmp)
 
 
 if __name__ == '__main__':
