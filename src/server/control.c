@@ -11,9 +11,10 @@
  *                    the configuration (ctl->db), and every snapshot: builds,
  *                    publishes and frees them (snapshot.c).  Hands the health
  *                    thread its targets (health_loop_set_targets()).  Serves
- *                    --metrics, reading the workers' counters racily (one
- *                    aligned 64-bit load each; the member counters under
- *                    worker_t.answers_mu, which a worker takes to grow them).
+ *                    the control socket (ctlsock.c) and --metrics, reading
+ *                    the workers' counters racily (one aligned 64-bit load
+ *                    each; the member counters under worker_t.answers_mu,
+ *                    which a worker takes to grow them).
  *   DNS workers      udp/N threads blocking in recvmmsg(), tcp/N threads each
  *                    with a libuv loop (worker.c, udp.c, tcp.c).  Each touches
  *                    its own worker_t and query_ctx_t (counters, geo cache),
@@ -64,6 +65,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,12 +89,6 @@
 /* After a failed read, try again this often even without a new commit (a lock may clear). */
 #define DB_RETRY_MS 5000
 
-/*
- * Load the zone directory again and publish it.  A reload the watch asked
- * for is thrown away when a zone file was written to while it ran: it may
- * have read that file half written, and the watch asks again once the file
- * is complete.  (SIGHUP loads what is there, whatever its state.)
- */
 /* zone_fail_cb: a zone file that failed, into the report of who asked for the reload. */
 static void reload_failed_cb(void *arg, const char *file, const char *error)
 {
@@ -112,6 +108,12 @@ void server_reload_report_clear(server_reload_report_t *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Load the zone directory again and publish it.  A reload the watch asked
+ * for is thrown away when a zone file was written to while it ran: it may
+ * have read that file half written, and the watch asks again once the file
+ * is complete.  (SIGHUP loads what is there, whatever its state.)
+ */
 static void reload(control_t *ctl, const char *why, bool watched, server_reload_report_t *report)
 {
 	zone_set_t *zones = NULL;
@@ -515,6 +517,15 @@ void server_control_stop(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_hup, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
+	/*
+	 * Closing the handles gave SIGTERM and SIGINT their default action back:
+	 * a second one (systemd's and an operator's) would end the process in the
+	 * middle of the clean-up that flushes the probe results.
+	 */
+	if (ctl->stopping) {
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+	}
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
 	pthread_mutex_lock(&ctl->wake_mu);
 	if (ctl->wake_open)
