@@ -2,6 +2,7 @@
 /* Error codes, logging and small helpers shared by every gslbd module. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,11 @@ int gslb_log_level_parse(const char *s);
 void gslb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The program name printed before each line (default "gslbd"). */
 void gslb_log_set_ident(const char *ident);
+/**
+ * Whether stderr is the journal (systemd's JOURNAL_STREAM names it): each
+ * line then starts with its syslog priority, "<3>" for an error.
+ */
+bool gslb_log_journal(void);
 
 #define log_err(...) gslb_log(GSLB_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) gslb_log(GSLB_LOG_WARNING, __VA_ARGS__)

@@ -57,6 +57,9 @@ typedef struct server_conf {
 	const struct cluster_conf *cluster;
 	/* Recorded in the database for gslbctl; urls NULL removes them (standalone). */
 	const struct db_cluster_settings *cluster_settings;
+	/* --control: the control socket's path, or NULL for none (gslbd(8) "CONTROL SOCKET"). */
+	const char *control;
+	bool control_default; /* control is the default path: a missing directory is no error */
 } server_conf_t;
 
 /**

@@ -101,6 +101,7 @@ typedef struct zone {
 	/* Bookkeeping for the loader; never read on the query path. */
 	char *file; /* path it came from, owned */
 	time_t mtime;
+	time_t loaded;		  /* when this version was read (wall clock) */
 	unsigned refs;		  /* touched by the control thread only */
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
@@ -198,3 +199,13 @@ bool zone_file_ignored(const char *name);
  * when non-NULL, receives the number of files that failed.
  */
 int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, unsigned *failed);
+
+/* A zone file that failed to load: its name in the directory and the message logged. */
+typedef void (*zone_fail_cb)(void *arg, const char *file, const char *error);
+
+/**
+ * zone_load_dir(), also calling fail_cb(arg, ...) for each file that
+ * failed (fail_cb NULL: none), so a reload can tell who asked for it what failed.
+ */
+int zone_load_dir_report(const char *dir, const zone_set_t *prev, zone_set_t **out,
+			 unsigned *failed, zone_fail_cb fail_cb, void *arg);

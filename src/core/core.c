@@ -82,6 +82,12 @@ static void journal_check(void)
 	log_journal = journal_stream();
 }
 
+bool gslb_log_journal(void)
+{
+	pthread_once(&log_journal_once, journal_check);
+	return log_journal;
+}
+
 static void __attribute__((format(printf, 2, 0))) vlog(int level, const char *fmt, va_list ap)
 {
 	static const char *const tags[] = { "error", "warning", "info", "debug" };

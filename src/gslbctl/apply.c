@@ -201,6 +201,13 @@ int cmd_apply(ctl_t *c, int argc, char **argv)
 			printf("dry run: %d change%s not written\n", pl.changes,
 			       pl.changes == 1 ? "" : "s");
 	}
+	if (ret == CTL_OK && pl.want->npools) {
+		const char **names = gslb_calloc(pl.want->npools, sizeof(*names));
+		for (size_t i = 0; i < pl.want->npools; i++)
+			names[i] = pl.want->pools[i].name;
+		ctl_warn_unserved(c, names, pl.want->npools);
+		free(names);
+	}
 	free(pl.lines);
 	db_config_free(pl.want);
 	free(buf);

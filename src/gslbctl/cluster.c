@@ -142,6 +142,13 @@ static char *password_read(const char *path)
 	return p;
 }
 
+/* *field (a recorded setting, owned) replaced by the file's value, NULL included. */
+static void conf_replace(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? gslb_strdup(value) : NULL;
+}
+
 /*
  * Settings and client for a command that needs etcd: the URLs of --cluster, else the recorded
  * ones (none: exit 1).  CTL_OK, or the exit status after printing why.
@@ -154,15 +161,33 @@ static int conn_open(ctl_t *c, conn_t *k)
 	memset(k, 0, sizeof(*k));
 	if ((ret = settings_load(c, k)))
 		return ret;
-	k->urls = c->cluster_urls ? c->cluster_urls : k->set.urls;
+	/*
+	 * The command line, then gslbd's configuration file (gslbctl -c), then what
+	 * gslbd recorded: setting by setting.
+	 */
+	const ctl_conf_t *f = &c->conf;
+	if (f->cluster_urls || f->cluster_ca_file || f->cluster_cert || f->cluster_user) {
+		/* The file's TLS and user settings go together, as gslbd takes them from it. */
+		conf_replace(&k->set.ca_file, f->cluster_ca_file);
+		conf_replace(&k->set.cert_file, f->cluster_cert);
+		conf_replace(&k->set.key_file, f->cluster_key);
+		conf_replace(&k->set.user, f->cluster_user);
+		conf_replace(&k->set.password_file, f->cluster_password_file);
+	}
+	k->urls = c->cluster_urls   ? c->cluster_urls
+		  : f->cluster_urls ? f->cluster_urls
+				    : k->set.urls;
 	if (!k->urls || !*k->urls)
 		return ctl_fail(
 			c, "database %s is not a cluster node's and no --cluster URL was given",
 			c->db_path);
 	k->prefix = c->cluster_prefix		      ? c->cluster_prefix
+		    : f->cluster_prefix		      ? f->cluster_prefix
 		    : k->set.prefix && *k->set.prefix ? k->set.prefix
 						      : PREFIX_DEFAULT;
-	k->node = k->set.node && *k->set.node ? gslb_strdup(k->set.node) : host_node();
+	k->node = f->node			? gslb_strdup(f->node)
+		  : k->set.node && *k->set.node ? gslb_strdup(k->set.node)
+						: host_node();
 	if (k->set.password_file && !(k->password = password_read(k->set.password_file)))
 		return ctl_fail(c, "cluster password file %s: %s", k->set.password_file,
 				strerror(errno));

@@ -96,6 +96,7 @@ struct change_cmd {
 	int (*check)(ctl_t *c, struct request *r); /* NULL: nothing more to check */
 	enum find find;
 	int (*edit)(ctl_t *c, struct request *r, FILE *sum);
+	bool warn_unserved; /* pool add: warn when gslbd's zones do not hold the pool */
 };
 
 /* The ctl_edit_cb of every change command: find what it works on, then edit. */
@@ -139,6 +140,10 @@ static int change_cmd_run(ctl_t *c, int argc, char **argv, const struct change_c
 	r.member = cmd->npos > 1 ? a.pos[1] : NULL;
 	if (!(ret = cmd->check ? cmd->check(c, &r) : CTL_OK))
 		ret = ctl_change_run(c, change_edit, &r);
+	if (ret == CTL_OK && cmd->warn_unserved) {
+		const char *name = r.pool;
+		ctl_warn_unserved(c, &name, 1);
+	}
 	free(r.p.name);
 	db_member_clear(&r.m);
 	return ret;
@@ -226,6 +231,7 @@ int cmd_pool_add(ctl_t *c, int argc, char **argv)
 		.check = pool_check,
 		.find = FIND_NOTHING,
 		.edit = pool_add_edit,
+		.warn_unserved = true,
 	};
 	return change_cmd_run(c, argc, argv, &cmd);
 }

@@ -160,7 +160,8 @@ static int client_locate(ctl_t *c, const char *path, struct client *cl)
 	geo_db_t *g = NULL;
 	int ret = geo_db_open(path, &g);
 	if (ret)
-		return ctl_fail(c, "--geoip: %s: %s", path, gslb_strerror(ret));
+		return ctl_fail(c, "%s: %s: %s", path == c->conf.geoip ? "geoip" : "--geoip", path,
+				gslb_strerror(ret));
 	if (cl->has_addr && geo_db_lookup(g, cl->family, cl->addr, &cl->geo) == 0)
 		cl->looked = true;
 	if (cl->looked && cl->geo.found) {
@@ -588,6 +589,8 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	geoip = ctl_arg(&a, "--geoip");
 	if (geoip && !*geoip)
 		return ctl_invalid(c, "--geoip: empty file name");
+	if (!geoip)
+		geoip = c->conf.geoip; /* gslbd's geo file, from its configuration file */
 
 	if ((ret = ctl_open(c)))
 		return ret;

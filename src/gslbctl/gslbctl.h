@@ -20,6 +20,26 @@ enum ctl_exit {
 	CTL_INVALID = 2, /* the command or a value is invalid */
 };
 
+/*
+ * What gslbctl reads from gslbd's configuration file (-c FILE, else the
+ * default one when it exists): the entries it uses, each owned, NULL when
+ * the file has none.  The others are skipped.
+ */
+typedef struct ctl_conf {
+	char *db;
+	char *zones;
+	char *geoip;
+	char *control;
+	char *cluster_urls; /* every "cluster" entry, joined with commas */
+	char *cluster_prefix;
+	char *node;
+	char *cluster_ca_file;
+	char *cluster_cert;
+	char *cluster_key;
+	char *cluster_user;
+	char *cluster_password_file;
+} ctl_conf_t;
+
 typedef struct ctl {
 	const char *cmd; /* "member add", for messages */
 	const char *db_path;
@@ -33,7 +53,49 @@ typedef struct ctl {
 	const char *cluster_urls;   /* --cluster: etcd URLs replacing the recorded ones, or NULL */
 	const char *cluster_prefix; /* --cluster-prefix, or NULL: the recorded one, else /gslbd/ */
 	bool no_wait;		    /* --no-wait: do not wait for the local mirror after a change */
+	ctl_conf_t conf;	    /* gslbd's configuration file, as read */
+	const char *control; /* gslbd's control socket (--control, file, default); NULL: none */
+	bool control_given;  /* by --control */
 } ctl_t;
+
+/*
+ * A warning: "gslbctl: CMD: warning: MESSAGE" on stderr ({"warning": "CMD:
+ * MESSAGE"} with --json); the exit status is not changed.
+ */
+void ctl_warn(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- gslbd's zones (src/gslbctl/show.c) ---- */
+
+struct zone_set;
+
+/**
+ * Whether gslbd serves a pool of this name with the zones of set (an enum
+ * lb_serving), or -1 for a name gslbd skips.
+ */
+int ctl_pool_serving(const struct zone_set *set, const char *name);
+
+/**
+ * After a change that adds pools: warn about each of the n pools (names)
+ * that gslbd would not serve with its zones (the file's zones, else the
+ * default directory).  Says nothing when the zones cannot be read.
+ */
+void ctl_warn_unserved(ctl_t *c, const char *const *names, size_t n);
+
+/* ---- the control socket (src/gslbctl/daemon.c) ---- */
+
+/**
+ * Send cmd to the gslbd listening on the unix socket path and read its
+ * answer (one line of JSON) into *reply (caller frees), within timeout_ms.
+ * 0, or a negative errno value: -ENOENT or -ECONNREFUSED when no gslbd
+ * listens there, -ETIMEDOUT.
+ */
+int ctl_daemon_request(const char *path, const char *cmd, int timeout_ms, char **reply);
+
+/**
+ * Whether a gslbd answers on c->control from the database c->db_path (true
+ * when there is no socket to ask); false with the reason in why.
+ */
+bool ctl_daemon_check(const ctl_t *c, char *why, size_t len);
 
 /* Print "gslbctl: <cmd>: <message>" to stderr; return CTL_INVALID or CTL_FAIL. */
 int ctl_invalid(ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -164,6 +226,8 @@ int cmd_apply(ctl_t *c, int argc, char **argv);
 int cmd_log(ctl_t *c, int argc, char **argv);
 int cmd_cluster_import(ctl_t *c, int argc, char **argv);
 int cmd_cluster_status(ctl_t *c, int argc, char **argv);
+int cmd_daemon_status(ctl_t *c, int argc, char **argv);
+int cmd_daemon_reload(ctl_t *c, int argc, char **argv);
 
 /** Print the --help text of a command ("member add") to stdout. */
 void ctl_help(const char *cmd);

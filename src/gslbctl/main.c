@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "gslb/conffile.h"
 #include "gslb/core.h"
 #include "gslb/paths.h"
 #include "gslbctl.h"
@@ -22,22 +23,25 @@
 /*
  * An error: one line on stderr, "gslbctl: CMD: MESSAGE"; with --json one JSON object instead,
  * {"error": "CMD: MESSAGE", "status": N} with N the exit status, so a script reading JSON
- * reads its errors the same way (gslbctl(8), OUTPUT).
+ * reads its errors the same way (gslbctl(8), OUTPUT).  Status 0 is a warning, which changes
+ * no exit status: "gslbctl: CMD: warning: MESSAGE", or {"warning": "CMD: MESSAGE"}.
  */
-static void vmsg(ctl_t *c, int status, const char *fmt, va_list ap)
+static void emit(ctl_t *c, int status, char *line)
 {
-	char line[1024], text[1200];
-	vsnprintf(line, sizeof(line), fmt, ap);
+	char text[1200];
 	/* One line, whatever the values in it contain. */
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	bool json = c && c->json;
 	if (c && c->cmd)
-		snprintf(text, sizeof(text), "%s: %s", c->cmd, line);
+		snprintf(text, sizeof(text), "%s: %s%s", c->cmd,
+			 status || json ? "" : "warning: ", line);
 	else
-		snprintf(text, sizeof(text), "%s", line);
-	if (c && c->json) {
-		json_t *o = json_pack("{s:s, s:i}", "error", text, "status", status);
+		snprintf(text, sizeof(text), "%s%s", status || json ? "" : "warning: ", line);
+	if (json) {
+		json_t *o = status ? json_pack("{s:s, s:i}", "error", text, "status", status)
+				   : json_pack("{s:s}", "warning", text);
 		char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (j) {
@@ -47,6 +51,22 @@ static void vmsg(ctl_t *c, int status, const char *fmt, va_list ap)
 		}
 	}
 	fprintf(stderr, "gslbctl: %s\n", text);
+}
+
+static void __attribute__((format(printf, 3, 0)))
+vmsg(ctl_t *c, int status, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	emit(c, status, line);
+}
+
+void ctl_warn(ctl_t *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(c, 0, fmt, ap);
+	va_end(ap);
 }
 
 int ctl_invalid(ctl_t *c, const char *fmt, ...)
@@ -216,6 +236,7 @@ static const ctl_optdef_t global_opts[] = {
 	{ "--cluster-prefix", true, false },
 	{ "--no-wait", false, false },
 	{ "--quiet", false, false },
+	{ "--control", true, false },
 	{ NULL, false, false },
 };
 
@@ -250,6 +271,16 @@ static int cluster_prefix_check(ctl_t *c, const char *v)
 	return CTL_OK;
 }
 
+/* --control PATH: an absolute path, or none. */
+static int control_set(ctl_t *c, const char *v)
+{
+	if (strcmp(v, "none") != 0 && v[0] != '/')
+		return ctl_invalid(c, "--control: '%s' is not an absolute path or none", v);
+	c->control = strcmp(v, "none") == 0 ? NULL : v;
+	c->control_given = true;
+	return CTL_OK;
+}
+
 /*
  * A global option other than --db, --json and --help (name as defined, value NULL for a
  * flag): 1 when it was one and is taken, 0 when it is not one, else the exit status.
@@ -265,6 +296,8 @@ static int global_opt(ctl_t *c, const char *name, const char *val)
 		ret = (c->no_wait = true, CTL_OK);
 	else if (strcmp(name, "--quiet") == 0)
 		ret = (c->quiet = true, CTL_OK);
+	else if (strcmp(name, "--control") == 0)
+		ret = control_set(c, val);
 	else
 		return 0;
 	return ret ? ret : 1;
@@ -413,9 +446,11 @@ static const struct help {
 	{ "check rm", "check rm POOL [--member MEMBER]", "Remove a pool's or a member's check." },
 	{ "status", "status [POOL] [--zones DIR]",
 	  "Every member and address: admin state, health, since when, last probe; and whether\n"
-	  "gslbd serves the pool with the zones of --zones DIR (default gslbd's): inside a\n"
-	  "zone and not at or below a delegation.  A --zones DIR that cannot be read is an\n"
-	  "error (exit 1); gslbd's default directory unreadable shows served as unknown." },
+	  "gslbd serves the pool with the zones of --zones DIR (default gslbd's, from -c):\n"
+	  "inside a zone and not at or below a delegation.  A --zones DIR that cannot be\n"
+	  "read is an error (exit 1); gslbd's directory unreadable shows served as unknown.\n"
+	  "A warning on stderr when no gslbd answers on the control socket: the states\n"
+	  "shown are then as last stored." },
 	{ "history", "history POOL [MEMBER] [--limit N]",
 	  "State changes and recent probes of a pool's targets, newest first (default 20)." },
 	{ "explain", "explain NAME [--client IP] [--ecs PREFIX] [--type A|AAAA] [--geoip FILE]",
@@ -425,7 +460,7 @@ static const struct help {
 	  "scope, whether the fallback fired, and one sample answer.  --type A (default)\n"
 	  "or AAAA; --client IP the resolver; --ecs PREFIX an ECS source prefix\n"
 	  "(192.0.2.0/24, host bits zero) that replaces it when longer than 0; --geoip FILE\n"
-	  "a MaxMind DB for the client's location." },
+	  "a MaxMind DB for the client's location (default: gslbd's geoip, from -c)." },
 	{ "export", "export", "The whole configuration as JSON on stdout, sorted by name." },
 	{ "apply", "apply FILE [--dry-run] [--prune] [--admin]",
 	  "Make the configuration match FILE (JSON as export writes it; - is stdin): create\n"
@@ -444,6 +479,16 @@ static const struct help {
 	  "revision it has mirrored and how many targets it votes down; etcd's revision and\n"
 	  "whether this node is connected.  Exit 0 also when etcd cannot be reached (then\n"
 	  "from what this node mirrored)." },
+	{ "daemon status", "daemon status",
+	  "Ask the running gslbd over its control socket: PID, version, uptime, listeners,\n"
+	  "each zone with its serial and when it was loaded, the pools served and not, the\n"
+	  "snapshot's generation and age, the database, the health targets and the time\n"
+	  "since the last probe, the cluster.  --json: gslbd's own JSON object.  Exit 1\n"
+	  "when no gslbd answers." },
+	{ "daemon reload", "daemon reload",
+	  "Reload gslbd as SIGHUP does (the zone files and the geo file) and print what it\n"
+	  "loaded and what failed; what failed keeps its previous version.  Exit 1 when\n"
+	  "something failed or no gslbd answers." },
 };
 
 void ctl_help(const char *cmd)
@@ -459,9 +504,17 @@ void ctl_help(const char *cmd)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gslbctl [--db FILE] [--json] [--quiet] [--cluster URL[,URL...]]\n"
-		"               [--cluster-prefix PREFIX] [--no-wait] COMMAND ...\n\n"
-		"Manage the gslbd database.  --db defaults to $GSLB_DB, else %s.\n"
+		"usage: gslbctl [-c FILE] [--db FILE] [--json] [--quiet] [--control PATH]\n"
+		"               [--cluster URL[,URL...]] [--cluster-prefix PREFIX] [--no-wait]\n"
+		"               COMMAND ...\n\n"
+		"Manage the gslbd database.\n"
+		"-c FILE: gslbd's configuration file, read for db, zones, geoip, control and\n"
+		"the cluster settings (default: %s, when it\n"
+		"exists); the command line and $GSLB_DB win over it.\n"
+		"--db: default $GSLB_DB, else the file's db, else\n"
+		"%s.\n"
+		"--control: gslbd's control socket (default: the file's control, else\n"
+		"%s); none: off.\n"
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
 		"explain, log and cluster status, and errors as one JSON object on stderr.\n"
 		"A change prints one line per thing it changed; --quiet: nothing.\n"
@@ -471,7 +524,7 @@ static void usage(FILE *f)
 		"--cluster-prefix: the key prefix instead of the recorded one (default /gslbd/);\n"
 		"--no-wait: do not wait.\n\n"
 		"commands:\n",
-		GSLB_DEFAULT_DB);
+		GSLB_DEFAULT_CONF, GSLB_DEFAULT_DB, GSLB_DEFAULT_CONTROL);
 	for (size_t i = 0; i < ARRAY_SIZE(helps); i++)
 		fprintf(f, "  %s\n", helps[i].usage);
 	fprintf(f,
@@ -505,7 +558,111 @@ static const struct command {
 	{ "log", NULL, cmd_log },
 	{ "cluster", "import", cmd_cluster_import },
 	{ "cluster", "status", cmd_cluster_status },
+	{ "daemon", "status", cmd_daemon_status },
+	{ "daemon", "reload", cmd_daemon_reload },
 };
+
+/* ---- gslbd's configuration file ---- */
+
+/* An http:// or https:// URL with a host, as gslbd's --cluster takes it. */
+static bool url_ok(const char *u, size_t n)
+{
+	size_t skip = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
+	return skip && n > skip && !memchr(u, ' ', n) && !memchr(u, '\t', n);
+}
+
+/*
+ * One entry of gslbd's configuration file: the ones gslbctl uses are kept
+ * (the last of each; every "cluster", as gslbd adds them), the others are
+ * skipped.  A value gslbctl cannot use is invalid (exit 2), with its place.
+ */
+static int conf_entry_cb(void *arg, const char *name, const char *value, const char *where)
+{
+	ctl_t *c = arg;
+	ctl_conf_t *f = &c->conf;
+	const struct {
+		const char *name;
+		char **field;
+	} keys[] = {
+		{ "db", &f->db },
+		{ "zones", &f->zones },
+		{ "geoip", &f->geoip },
+		{ "control", &f->control },
+		{ "cluster-prefix", &f->cluster_prefix },
+		{ "node", &f->node },
+		{ "cluster-ca-file", &f->cluster_ca_file },
+		{ "cluster-cert", &f->cluster_cert },
+		{ "cluster-key", &f->cluster_key },
+		{ "cluster-user", &f->cluster_user },
+		{ "cluster-password-file", &f->cluster_password_file },
+	};
+	if (strcmp(name, "control") == 0 && strcmp(value, "none") != 0 && value[0] != '/')
+		return ctl_invalid(c, "%s: '%s' is not an absolute path or none", where, value)
+			       ? -EINVAL
+			       : 0;
+	if (strcmp(name, "cluster-prefix") == 0 &&
+	    (value[0] != '/' || value[strlen(value) - 1] != '/'))
+		return ctl_invalid(c, "%s: '%s' must start and end with '/'", where, value)
+			       ? -EINVAL
+			       : 0;
+	if (strcmp(name, "cluster") == 0) {
+		for (const char *u = value; *u;) {
+			size_t n = strcspn(u, ",");
+			if (!url_ok(u, n))
+				return ctl_invalid(c,
+						   "%s: '%.*s' is not an http:// or https:// URL",
+						   where, (int)n, u)
+					       ? -EINVAL
+					       : 0;
+			u += n + (u[n] == ',');
+		}
+		size_t old = f->cluster_urls ? strlen(f->cluster_urls) : 0;
+		f->cluster_urls = gslb_realloc(f->cluster_urls, old + strlen(value) + 2);
+		snprintf(f->cluster_urls + old, strlen(value) + 2, "%s%s", old ? "," : "", value);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].name, name) == 0) {
+			free(*keys[i].field);
+			*keys[i].field = gslb_strdup(value);
+		}
+	return 0;
+}
+
+/*
+ * Read gslbd's configuration file: path from -c (given true), else the
+ * default one, skipped when it does not exist.  CTL_OK, or the exit status
+ * after saying why: 2 for a syntax error or a bad value, 1 when a file given
+ * cannot be read.
+ */
+static int conf_read(ctl_t *c, const char *path, bool given)
+{
+	char err[CFG_CONFFILE_ERR_MAX];
+	int ret = cfg_conffile_read(path, conf_entry_cb, c, err, sizeof(err));
+	if (ret == 0 || (ret == -ENOENT && !given))
+		return CTL_OK;
+	if (!err[0])
+		return CTL_INVALID; /* conf_entry_cb() said why */
+	if (ret == -EINVAL)
+		return ctl_invalid(c, "%s", err);
+	if (given)
+		return ctl_fail(c, "-c: %s", err);
+	/* The default file, there but not readable by this user: the defaults serve. */
+	ctl_warn(c, "%s; going on without it", err);
+	return CTL_OK;
+}
+
+static void conf_free(ctl_conf_t *f)
+{
+	char **all[] = { &f->db,	  &f->zones,	       &f->geoip,
+			 &f->control,	  &f->cluster_urls,    &f->cluster_prefix,
+			 &f->node,	  &f->cluster_ca_file, &f->cluster_cert,
+			 &f->cluster_key, &f->cluster_user,    &f->cluster_password_file };
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		free(*all[i]);
+		*all[i] = NULL;
+	}
+}
 
 /* The command line as the journal records it: words joined, quoted when needed. */
 static char *join_cmdline(int argc, char **argv)
@@ -545,7 +702,9 @@ int main(int argc, char **argv)
 	gslb_log_set_level(-1);
 	/* As in gslbd: "gslbctl show" loads the zones (zone_load_dir()). */
 	gslb_malloc_tune();
-	c.db_path = env && *env ? env : GSLB_DEFAULT_DB;
+	const char *conf_path = NULL;
+	bool db_given = false;
+	char ctlpath[4096];
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -559,8 +718,23 @@ int main(int argc, char **argv)
 			c.json = true;
 		} else if (strcmp(a, "--db") == 0 && i + 1 < argc && argv[i + 1][0]) {
 			c.db_path = argv[++i];
+			db_given = true;
 		} else if (strncmp(a, "--db=", 5) == 0 && a[5]) {
 			c.db_path = a + 5;
+			db_given = true;
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc &&
+			   argv[i + 1][0]) {
+			conf_path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0 && a[9]) {
+			conf_path = a + 9;
+		} else if (strcmp(a, "-c") == 0 || strncmp(a, "--config", 8) == 0) {
+			return ctl_invalid(NULL, "%s: needs a file name", a);
+		} else if (strcmp(a, "--control") == 0 && i + 1 < argc) {
+			if ((ret = control_set(&c, argv[++i])))
+				return ret;
+		} else if (strncmp(a, "--control=", 10) == 0) {
+			if ((ret = control_set(&c, a + 10)))
+				return ret;
 		} else if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0) {
 			return ctl_invalid(NULL, "--db: needs a file name");
 		} else if (strcmp(a, "--no-wait") == 0) {
@@ -586,6 +760,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CTL_INVALID;
 	}
+	/* Command line, then $GSLB_DB, then gslbd's configuration file, then the defaults. */
+	if ((ret = conf_read(&c, conf_path ? conf_path : GSLB_DEFAULT_CONF, conf_path != NULL))) {
+		conf_free(&c.conf);
+		return ret;
+	}
+	if (!db_given)
+		c.db_path = env && *env ? env : c.conf.db ? c.conf.db : GSLB_DEFAULT_DB;
+	if (!c.control_given)
+		c.control = !c.conf.control ? gslb_default_control(ctlpath, sizeof(ctlpath))
+			    : strcmp(c.conf.control, "none") == 0 ? NULL
+								  : c.conf.control;
 
 	const char *group = argv[i];
 	const struct command *cmd = NULL;
@@ -637,5 +822,6 @@ int main(int argc, char **argv)
 		db_close(c.db);
 	}
 	free(c.cmdline);
+	conf_free(&c.conf);
 	return ret;
 }

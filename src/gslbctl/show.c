@@ -229,19 +229,46 @@ int cmd_export(ctl_t *c, int argc, char **argv)
 
 /* ---- status and history ---- */
 
-/* Whether gslbd serves a pool with these zones (cfg_status_serving_cb). */
-static int pool_serving(void *arg, const char *name)
+void ctl_warn_unserved(ctl_t *c, const char *const *names, size_t n)
 {
-	const zone_set_t *set = arg;
-	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
+	const char *dir = c->conf.zones ? c->conf.zones : GSLB_DEFAULT_ZONES;
+	zone_set_t *set = NULL;
+	if (!n || zone_load_dir(dir, NULL, &set, NULL) < 0)
+		return; /* unknown: no warning rather than a wrong one */
+	for (size_t i = 0; i < n; i++) {
+		int serving = ctl_pool_serving(set, names[i]);
+		if (serving == LB_SERVING_NO_ZONE)
+			ctl_warn(c,
+				 "pool %s is in no zone gslbd serves (zones in %s): it is not "
+				 "answered",
+				 names[i], dir);
+		else if (serving > 0)
+			ctl_warn(c, "pool %s is not served: %s (zones in %s)", names[i],
+				 lb_serving_name(serving), dir);
+	}
+	zone_set_free(set);
+}
 
-	if (!set)
-		return CFG_STATUS_UNKNOWN;
-	/* The library's own rule (what lb_set_new() logs), on the name as lb_config_pools() has it. */
+/*
+ * Whether gslbd serves a pool with these zones: the library's own rule
+ * (lb_pool_serving(), what lb_set_new() logs), on the name as
+ * lb_config_pools() turns it into wire form.  CFG_STATUS_NOT_A_NAME for a
+ * name gslbd skips.
+ */
+int ctl_pool_serving(const zone_set_t *set, const char *name)
+{
+	uint8_t wire[DNS_NAME_MAX + 1], lname[DNS_NAME_MAX + 1];
 	if (dns_name_from_str(wire, name) < 0)
 		return CFG_STATUS_NOT_A_NAME;
 	size_t len = dns_name_lower(lname, wire);
 	return lb_pool_serving(set, lname, len, NULL);
+}
+
+/* cfg_status_serving_cb: ctl_pool_serving() over the zones read, if they could be. */
+static int pool_serving(void *arg, const char *name)
+{
+	const zone_set_t *set = arg;
+	return set ? ctl_pool_serving(set, name) : CFG_STATUS_UNKNOWN;
 }
 
 static const ctl_optdef_t status_opts[] = {
@@ -272,7 +299,9 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 		db_config_free(cfg);
 		return ctl_fail(c, "no pool %s", name);
 	}
-	ret = zone_load_dir(zones ? zones : GSLB_DEFAULT_ZONES, NULL, &set, NULL);
+	/* gslbd's configured directory, like its default one, may be unreadable to this user. */
+	const char *dir = zones ? zones : c->conf.zones ? c->conf.zones : GSLB_DEFAULT_ZONES;
+	ret = zone_load_dir(dir, NULL, &set, NULL);
 	if (ret && zones) {
 		/* Asked about these zones: an answer without them would be a guess. */
 		db_config_free(cfg);
@@ -280,13 +309,17 @@ int cmd_status(ctl_t *c, int argc, char **argv)
 				gslb_strerror(ret));
 	}
 	/* The same builder as gslbd's GET /status.json (README "Status page"). */
-	ret = cfg_status_load(c->db, cfg, a.npos ? name : NULL, pool_serving, ret ? NULL : set,
-			      zones ? zones : GSLB_DEFAULT_ZONES, ret == 0, &st);
+	ret = cfg_status_load(c->db, cfg, a.npos ? name : NULL, pool_serving, ret ? NULL : set, dir,
+			      ret == 0, &st);
 	if (ret) {
 		zone_set_free(set);
 		db_config_free(cfg);
 		return ctl_db_fail(c, ret);
 	}
+	/* The states are those gslbd stored: without a gslbd running, they may be old. */
+	char daemon_why[1024];
+	if (!ctl_daemon_check(c, daemon_why, sizeof(daemon_why)))
+		ctl_warn(c, "%s: the states shown are as last stored", daemon_why);
 	if (c->json) {
 		jw_init(&w, stdout);
 		cfg_status_json(&w, st);

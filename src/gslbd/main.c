@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "gslb/cluster.h"
+#include "gslb/conffile.h"
 #include "gslb/core.h"
 #include "gslb/db_cluster.h"
 #include "gslb/health.h"
@@ -75,6 +77,7 @@ struct options {
 	size_t nrrl_exempt;
 	bool rrl_exempt_from_argv;
 	char *cookie_secret_file;
+	char *control; /* --control PATH, or "none"; NULL: the default */
 };
 
 enum {
@@ -104,6 +107,7 @@ enum {
 	OPT_RRL_SLIP,
 	OPT_RRL_EXEMPT,
 	OPT_COOKIE_SECRET_FILE,
+	OPT_CONTROL,
 	OPT_CHECK_CONFIG,
 	OPT_CERT_WARN,
 };
@@ -136,13 +140,30 @@ static const struct option long_opts[] = {
 	{ "rrl-slip", required_argument, NULL, OPT_RRL_SLIP },
 	{ "rrl-exempt", required_argument, NULL, OPT_RRL_EXEMPT },
 	{ "cookie-secret-file", required_argument, NULL, OPT_COOKIE_SECRET_FILE },
+	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
-static const char short_opts[] = "c:hV";
+/* The leading ':' tells a missing value from an unknown option (getopt(3)). */
+static const char short_opts[] = ":c:hV";
+
+/*
+ * A start-up message about the options: "gslbd: ..." on stderr, with the
+ * error priority when stderr is the journal (gslbd(8), LOGGING), as the log
+ * lines that follow carry theirs.
+ */
+static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%sgslbd: %s\n", gslb_log_journal() ? "<3>" : "", line);
+}
 
 static unsigned cpus(void)
 {
@@ -212,6 +233,8 @@ static void usage(FILE *f)
 		"                           second secret also accepted (default: the\n"
 		"                           cluster's secret in etcd with --cluster, else a\n"
 		"                           random secret at each start)\n"
+		"      --control PATH       the control socket for gslbctl daemon, mode 0660,\n"
+		"                           group of --user; none: off (default: %s)\n"
 		"      --check-config       load and validate the zones, the database, the\n"
 		"                           geo file and the CA file (as --user), print\n"
 		"                           problems, exit 0 if all is fine, else 1; binds\n"
@@ -219,16 +242,17 @@ static void usage(FILE *f)
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
-		"SIGHUP reloads the zones and the geo file (so do a new geo file and a change\n"
-		"in the zone directory, once the file changed is closed or renamed into place);\n"
-		"a file that fails to load keeps its previous version.  Changes to the\n"
-		"database, and a new database file put at --db, are answered within a second,\n"
-		"with no signal.  SIGTERM and SIGINT stop cleanly.  Exit status: 0 after a\n"
-		"clean stop, 1 when an option is invalid or start-up fails (a listener, the\n"
-		"zone directory, the database or the geo file).  See gslbd(8).\n",
+		"SIGHUP reloads the zones and the geo file, as gslbctl daemon reload does (so\n"
+		"do a new geo file and a change in the zone directory, once the file changed\n"
+		"is closed or renamed into place); a file that fails to load keeps its\n"
+		"previous version.  Changes to the database, and a new database file put at\n"
+		"--db, are answered within a second, with no signal.  SIGTERM and SIGINT stop\n"
+		"cleanly.  Exit status: 0 after a clean stop, 1 when an option is invalid or\n"
+		"start-up fails (a listener, the control socket, the zone directory, the\n"
+		"database or the geo file).  See gslbd(8).\n",
 		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT,
-		RRL_RATE_MAX, RRL_SLIP_MAX, RRL_SLIP_DEFAULT);
+		RRL_RATE_MAX, RRL_SLIP_MAX, RRL_SLIP_DEFAULT, GSLB_DEFAULT_CONTROL);
 }
 
 static void options_free(struct options *o)
@@ -250,6 +274,7 @@ static void options_free(struct options *o)
 	free(o->cluster_user);
 	free(o->cluster_password_file);
 	free(o->cookie_secret_file);
+	free(o->control);
 	if (o->cluster_password) {
 		memset(o->cluster_password, 0, strlen(o->cluster_password));
 		free(o->cluster_password);
@@ -292,8 +317,7 @@ static int cluster_urls_add(struct options *o, const char *value, const char *wh
 				: strncmp(u, "https://", 8) == 0 ? 8
 								 : 0;
 		if (!scheme || !u[scheme] || strpbrk(u, " \t")) {
-			fprintf(stderr, "gslbd: %s: '%s' is not an http:// or https:// URL\n",
-				where, u);
+			complain("%s: '%s' is not an http:// or https:// URL", where, u);
 			ret = -EINVAL;
 			break;
 		}
@@ -303,15 +327,14 @@ static int cluster_urls_add(struct options *o, const char *value, const char *wh
 		if (dup)
 			continue;
 		if (o->ncluster_urls == CLUSTER_URLS_MAX) {
-			fprintf(stderr, "gslbd: %s: at most %d etcd URLs\n", where,
-				CLUSTER_URLS_MAX);
+			complain("%s: at most %d etcd URLs", where, CLUSTER_URLS_MAX);
 			ret = -EINVAL;
 			break;
 		}
 		o->cluster_urls[o->ncluster_urls++] = gslb_strdup(u);
 	}
 	if (ret == 0 && o->ncluster_urls == 0) {
-		fprintf(stderr, "gslbd: %s: no URL given\n", where);
+		complain("%s: no URL given", where);
 		ret = -EINVAL;
 	}
 	free(list);
@@ -334,16 +357,15 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 		s += 2;
 		n -= 2;
 		if (n % 2 || n / 2 > NSID_MAX) {
-			fprintf(stderr,
-				"gslbd: %s: hex needs an even number of digits, at most %d\n",
-				where, 2 * NSID_MAX);
+			complain("%s: hex needs an even number of digits, at most %d", where,
+				 2 * NSID_MAX);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < n / 2; i++) {
 			int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
-				fprintf(stderr, "gslbd: %s: '%c%c' is not a hex byte\n", where,
-					s[2 * i], s[2 * i + 1]);
+				complain("%s: '%c%c' is not a hex byte", where, s[2 * i],
+					 s[2 * i + 1]);
 				return -EINVAL;
 			}
 			o->nsid[i] = (uint8_t)(hi << 4 | lo);
@@ -351,7 +373,7 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 		o->nsid_len = n / 2;
 	} else {
 		if (n == 0 || n > NSID_MAX) {
-			fprintf(stderr, "gslbd: %s: must be 1-%d bytes\n", where, NSID_MAX);
+			complain("%s: must be 1-%d bytes", where, NSID_MAX);
 			return -EINVAL;
 		}
 		memcpy(o->nsid, s, n);
@@ -375,7 +397,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	switch (id) {
 	case OPT_LISTEN:
 		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
-			fprintf(stderr, "gslbd: %s: %s\n", where, err);
+			complain("%s: %s", where, err);
 			return -EINVAL;
 		}
 		if (from_argv && !o->listen_from_argv) {
@@ -387,7 +409,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 			    memcmp(&o->listen[i].addr, &l.addr, l.addr_len) == 0)
 				return 0; /* the same address twice is once */
 		if (o->nlisten == LISTEN_MAX) {
-			fprintf(stderr, "gslbd: %s: at most %d listeners\n", where, LISTEN_MAX);
+			complain("%s: at most %d listeners", where, LISTEN_MAX);
 			return -EINVAL;
 		}
 		o->listen[o->nlisten++] = l;
@@ -403,8 +425,8 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_THREADS:
 		if (number_parse(value, 1, SERVER_THREADS_MAX, &o->threads) < 0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a number in 1-%d\n", where, value,
-				SERVER_THREADS_MAX);
+			complain("%s: '%s' is not a number in 1-%d", where, value,
+				 SERVER_THREADS_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -413,12 +435,11 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		const char *br = strchr(value, ']');
 		bool has_port = value[0] == '[' ? br && br[1] == ':' : strchr(value, ':') != NULL;
 		if (!has_port) {
-			fprintf(stderr, "gslbd: %s: '%s' is not ADDR:PORT or [ADDR6]:PORT\n", where,
-				value);
+			complain("%s: '%s' is not ADDR:PORT or [ADDR6]:PORT", where, value);
 			return -EINVAL;
 		}
 		if (server_listen_parse(&l, value, err, sizeof(err)) < 0) {
-			fprintf(stderr, "gslbd: %s: %s\n", where, err);
+			complain("%s: %s", where, err);
 			return -EINVAL;
 		}
 		o->metrics = l;
@@ -430,8 +451,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_SERVER_ID:
 	case OPT_SERVER_VERSION:
 		if (strlen(value) > TXT_MAX) {
-			fprintf(stderr, "gslbd: %s: at most %d bytes (one TXT string)\n", where,
-				TXT_MAX);
+			complain("%s: at most %d bytes (one TXT string)", where, TXT_MAX);
 			return -EINVAL;
 		}
 		str_set(id == OPT_SERVER_ID ? &o->server_id : &o->server_version, value);
@@ -442,9 +462,8 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_LOG_LEVEL: {
 		int lvl = gslb_log_level_parse(value);
 		if (lvl < 0) {
-			fprintf(stderr,
-				"gslbd: %s: '%s' is not one of error, warning, info, debug\n",
-				where, value);
+			complain("%s: '%s' is not one of error, warning, info, debug", where,
+				 value);
 			return -EINVAL;
 		}
 		o->log_level = lvl;
@@ -455,15 +474,15 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_HISTORY:
 		if (number_parse(value, 1, HISTORY_MAX_H, &o->history_h) < 0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a number of hours in 1-%d\n", where,
-				value, HISTORY_MAX_H);
+			complain("%s: '%s' is not a number of hours in 1-%d", where, value,
+				 HISTORY_MAX_H);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_CERT_WARN:
 		if (number_parse(value, 0, HEALTH_CERT_WARN_DAYS_MAX, &o->cert_warn_days) < 0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a number of days in 0-%d\n", where,
-				value, HEALTH_CERT_WARN_DAYS_MAX);
+			complain("%s: '%s' is not a number of days in 0-%d", where, value,
+				 HEALTH_CERT_WARN_DAYS_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -471,10 +490,9 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return cluster_urls_add(o, value, where, from_argv);
 	case OPT_NODE:
 		if (!cluster_node_name_ok(value)) {
-			fprintf(stderr,
-				"gslbd: %s: '%s' is not a node name (a-z, 0-9 and '-', 1-63 "
-				"characters)\n",
-				where, value);
+			complain("%s: '%s' is not a node name (a-z, 0-9 and '-', 1-63 "
+				 "characters)",
+				 where, value);
 			return -EINVAL;
 		}
 		str_set(&o->node, value);
@@ -482,8 +500,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CLUSTER_PREFIX: {
 		size_t n = strlen(value);
 		if (n < 1 || value[0] != '/' || value[n - 1] != '/') {
-			fprintf(stderr, "gslbd: %s: '%s' must start and end with '/'\n", where,
-				value);
+			complain("%s: '%s' must start and end with '/'", where, value);
 			return -EINVAL;
 		}
 		str_set(&o->cluster_prefix, value);
@@ -492,8 +509,8 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CLUSTER_LEASE:
 		if (number_parse(value, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, &o->cluster_lease) <
 		    0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a number of seconds in %d-%d\n",
-				where, value, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX);
+			complain("%s: '%s' is not a number of seconds in %d-%d", where, value,
+				 CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX);
 			return -EINVAL;
 		}
 		return 0;
@@ -514,24 +531,21 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_RRL:
 		if (number_parse(value, 0, RRL_RATE_MAX, &o->rrl_rate) < 0) {
-			fprintf(stderr,
-				"gslbd: %s: '%s' is not a number of responses a second in 0-%d\n",
-				where, value, RRL_RATE_MAX);
+			complain("%s: '%s' is not a number of responses a second in 0-%d", where,
+				 value, RRL_RATE_MAX);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_RRL_SLIP:
 		if (number_parse(value, 0, RRL_SLIP_MAX, &o->rrl_slip) < 0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a number in 0-%d\n", where, value,
-				RRL_SLIP_MAX);
+			complain("%s: '%s' is not a number in 0-%d", where, value, RRL_SLIP_MAX);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_RRL_EXEMPT: {
 		lb_net_t n;
 		if (lb_net_parse(value, &n) < 0) {
-			fprintf(stderr, "gslbd: %s: '%s' is not a network (ADDR/LEN)\n", where,
-				value);
+			complain("%s: '%s' is not a network (ADDR/LEN)", where, value);
 			return -EINVAL;
 		}
 		lb_net_mask(&n);
@@ -540,7 +554,7 @@ static int option_apply(struct options *o, int id, const char *value, const char
 			o->rrl_exempt_from_argv = true;
 		}
 		if (o->nrrl_exempt == RRL_EXEMPT_MAX) {
-			fprintf(stderr, "gslbd: %s: at most %d networks\n", where, RRL_EXEMPT_MAX);
+			complain("%s: at most %d networks", where, RRL_EXEMPT_MAX);
 			return -EINVAL;
 		}
 		o->rrl_exempt[o->nrrl_exempt++] = n;
@@ -548,6 +562,13 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	}
 	case OPT_COOKIE_SECRET_FILE:
 		str_set(&o->cookie_secret_file, value);
+		return 0;
+	case OPT_CONTROL:
+		if (strcmp(value, "none") != 0 && value[0] != '/') {
+			complain("%s: '%s' is not an absolute path or none", where, value);
+			return -EINVAL;
+		}
+		str_set(&o->control, value);
 		return 0;
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
@@ -557,93 +578,29 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	}
 }
 
-static char *trim(char *s)
+/* One entry of the -c file: a long option that takes a value, applied as from the command line. */
+static int config_entry_cb(void *arg, const char *name, const char *value, const char *where)
 {
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
+	const struct option *opt = NULL;
+	for (const struct option *p = long_opts; p->name; p++)
+		if (strcmp(p->name, name) == 0)
+			opt = p;
+	if (!opt || opt->val < OPT_LISTEN || opt->has_arg != required_argument) {
+		/* where is "PATH:LINE: NAME": the message names the line, then the option. */
+		size_t n = strlen(where) - strlen(name) - 2;
+		complain("%.*s: '%s' is not an option of the file", (int)n, where, name);
+		return -EINVAL;
+	}
+	return option_apply(arg, opt->val, value, where, false);
 }
 
-/*
- * The -c file: "name = value" lines, names as the long options.  A '#'
- * at the start of a line or after a blank starts a comment; a value in
- * double quotes is taken as is (for one holding '#' or edge blanks).
- */
+/* The -c file (gslbd(8), "CONFIGURATION FILE"): read as gslbctl -c reads it. */
 static int config_read(struct options *o, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "gslbd: cannot read %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	char line[4096];
-	int lineno = 0, ret = 0;
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		char where[512];
-		size_t len = strlen(line);
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			fprintf(stderr, "gslbd: %s:%d: line too long\n", path, lineno);
-			ret = -EINVAL;
-			goto out;
-		}
-		char *s = trim(line);
-		if (*s == '\0' || *s == '#')
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq) {
-			fprintf(stderr, "gslbd: %s:%d: expected 'name = value'\n", path, lineno);
-			ret = -EINVAL;
-			goto out;
-		}
-		*eq = '\0';
-		char *name = trim(s), *value = trim(eq + 1);
-		if (*value == '"') {
-			char *end = strrchr(value + 1, '"');
-			if (!end || trim(end + 1)[0] != '\0') {
-				fprintf(stderr, "gslbd: %s:%d: unbalanced '\"'\n", path, lineno);
-				ret = -EINVAL;
-				goto out;
-			}
-			*end = '\0';
-			value++;
-		} else {
-			for (char *p = value; *p; p++)
-				if (*p == '#' && (p == value || isspace((unsigned char)p[-1]))) {
-					*p = '\0';
-					break;
-				}
-			value = trim(value);
-		}
-		snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, name);
-		const struct option *opt = NULL;
-		for (const struct option *p = long_opts; p->name; p++)
-			if (strcmp(p->name, name) == 0)
-				opt = p;
-		if (!opt || opt->val < OPT_LISTEN || opt->has_arg != required_argument) {
-			fprintf(stderr, "gslbd: %s:%d: '%s' is not an option of the file\n", path,
-				lineno, name);
-			ret = -EINVAL;
-			goto out;
-		}
-		if (*value == '\0') {
-			fprintf(stderr, "gslbd: %s: empty value\n", where);
-			ret = -EINVAL;
-			goto out;
-		}
-		ret = option_apply(o, opt->val, value, where, false);
-		if (ret < 0)
-			goto out;
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "gslbd: cannot read %s: %s\n", path, strerror(errno));
-		ret = -EIO;
-	}
-out:
-	fclose(f);
+	char err[CFG_CONFFILE_ERR_MAX];
+	int ret = cfg_conffile_read(path, config_entry_cb, o, err, sizeof(err));
+	if (ret < 0 && err[0])
+		complain("%s", err);
 	return ret;
 }
 
@@ -672,13 +629,18 @@ static int options_parse(struct options *o, int argc, char **argv)
 	if (config && config_read(o, config) < 0)
 		return -EINVAL;
 
-	opterr = 1;
+	opterr = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
 		if (c == 'c')
 			continue;
-		if (c == '?' || c == ':')
+		if (c == '?' || c == ':') {
+			/* Said here, not by getopt, so the journal gets the error priority. */
+			char shopt[3] = { '-', (char)optopt, '\0' };
+			const char *arg = optopt > 0 && optopt < 256 ? shopt : argv[optind - 1];
+			complain("%s: %s", arg, c == ':' ? "needs a value" : "unknown option");
 			goto usage;
+		}
 		char where[64];
 		const char *name = "?";
 		for (const struct option *p = long_opts; p->name; p++)
@@ -689,12 +651,13 @@ static int options_parse(struct options *o, int argc, char **argv)
 			return -EINVAL;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "gslbd: unexpected argument '%s'\n", argv[optind]);
+		complain("unexpected argument '%s'", argv[optind]);
 		goto usage;
 	}
 	return 0;
 usage:
-	fprintf(stderr, "Try 'gslbd --help' for more information.\n");
+	fprintf(stderr, "%sTry 'gslbd --help' for more information.\n",
+		gslb_log_journal() ? "<3>" : "");
 	return -EINVAL;
 }
 
@@ -708,16 +671,15 @@ static int password_read(struct options *o)
 	char buf[PASSWORD_MAX + 2];
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "gslbd: --cluster-password-file: cannot read %s: %s\n", path,
-			strerror(errno));
+		complain("--cluster-password-file: cannot read %s: %s", path, strerror(errno));
 		return -EINVAL;
 	}
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	bool failed = ferror(f);
 	fclose(f);
 	if (failed || n > PASSWORD_MAX) {
-		fprintf(stderr, "gslbd: --cluster-password-file: %s: %s\n", path,
-			failed ? "cannot read it" : "longer than 1024 bytes");
+		complain("--cluster-password-file: %s: %s", path,
+			 failed ? "cannot read it" : "longer than 1024 bytes");
 		memset(buf, 0, sizeof(buf));
 		return -EINVAL;
 	}
@@ -727,8 +689,8 @@ static int password_read(struct options *o)
 	if (n && buf[n - 1] == '\r')
 		buf[--n] = '\0';
 	if (n == 0 || strlen(buf) != n) {
-		fprintf(stderr, "gslbd: --cluster-password-file: %s: %s\n", path,
-			n ? "holds a NUL byte" : "is empty");
+		complain("--cluster-password-file: %s: %s", path,
+			 n ? "holds a NUL byte" : "is empty");
 		memset(buf, 0, sizeof(buf));
 		return -EINVAL;
 	}
@@ -759,17 +721,17 @@ static int cluster_options_check(struct options *o)
 	if (!o->ncluster_urls) {
 		for (size_t i = 0; i < ARRAY_SIZE(deps); i++)
 			if (deps[i].set) {
-				fprintf(stderr, "gslbd: %s needs --cluster\n", deps[i].name);
+				complain("%s needs --cluster", deps[i].name);
 				return -EINVAL;
 			}
 		return 0;
 	}
 	if (!o->cluster_cert != !o->cluster_key) {
-		fprintf(stderr, "gslbd: --cluster-cert and --cluster-key go together\n");
+		complain("--cluster-cert and --cluster-key go together");
 		return -EINVAL;
 	}
 	if (!o->cluster_user != !o->cluster_password_file) {
-		fprintf(stderr, "gslbd: --cluster-user and --cluster-password-file go together\n");
+		complain("--cluster-user and --cluster-password-file go together");
 		return -EINVAL;
 	}
 	if (!o->node) {
@@ -780,11 +742,10 @@ static int cluster_options_check(struct options *o)
 		for (char *p = host; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		if (!cluster_node_name_ok(host)) {
-			fprintf(stderr,
-				"gslbd: --node: the host name '%s' is not a node name (a-z, 0-9 "
-				"and "
-				"'-', 1-63 characters): give one with --node\n",
-				host);
+			complain("--node: the host name '%s' is not a node name (a-z, 0-9 "
+				 "and "
+				 "'-', 1-63 characters): give one with --node",
+				 host);
 			return -EINVAL;
 		}
 		o->node = gslb_strdup(host);
@@ -820,6 +781,10 @@ int main(int argc, char **argv)
 		o.db = gslb_strdup(GSLB_DEFAULT_DB);
 	if (!o.threads)
 		o.threads = cpus();
+	/* The default socket is best effort (its directory may not exist); one asked for is not. */
+	bool control_default = !o.control;
+	if (!o.control)
+		o.control = gslb_strdup(gslb_default_control(err, sizeof(err)));
 	if (o.nlisten == 0) {
 		server_listen_parse(&o.listen[0], "0.0.0.0:53", err, sizeof(err));
 		server_listen_parse(&o.listen[1], "[::]:53", err, sizeof(err));
@@ -857,6 +822,8 @@ int main(int argc, char **argv)
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
 		.cookie_secret_file = o.cookie_secret_file,
+		.control = strcmp(o.control, "none") == 0 ? NULL : o.control,
+		.control_default = control_default,
 	};
 	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
 	char *urls = NULL;

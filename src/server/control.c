@@ -11,9 +11,10 @@
  *                    the configuration (ctl->db), and every snapshot: builds,
  *                    publishes and frees them (snapshot.c).  Hands the health
  *                    thread its targets (health_loop_set_targets()).  Serves
- *                    --metrics, reading the workers' counters racily (one
- *                    aligned 64-bit load each; the member counters under
- *                    worker_t.answers_mu, which a worker takes to grow them).
+ *                    the control socket (ctlsock.c) and --metrics, reading
+ *                    the workers' counters racily (one aligned 64-bit load
+ *                    each; the member counters under worker_t.answers_mu,
+ *                    which a worker takes to grow them).
  *   DNS workers      udp/N threads blocking in recvmmsg(), tcp/N threads each
  *                    with a libuv loop (worker.c, udp.c, tcp.c).  Each touches
  *                    its own worker_t and query_ctx_t (counters, geo cache),
@@ -64,6 +65,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,20 +89,39 @@
 /* After a failed read, try again this often even without a new commit (a lock may clear). */
 #define DB_RETRY_MS 5000
 
+/* zone_fail_cb: a zone file that failed, into the report of who asked for the reload. */
+static void reload_failed_cb(void *arg, const char *file, const char *error)
+{
+	server_reload_report_t *r = arg;
+	r->failures = gslb_realloc(r->failures, (r->nfailures + 1) * sizeof(*r->failures));
+	r->failures[r->nfailures].file = gslb_strdup(file);
+	r->failures[r->nfailures++].error = gslb_strdup(error);
+}
+
+void server_reload_report_clear(server_reload_report_t *r)
+{
+	for (unsigned i = 0; i < r->nfailures; i++) {
+		free(r->failures[i].file);
+		free(r->failures[i].error);
+	}
+	free(r->failures);
+	memset(r, 0, sizeof(*r));
+}
+
 /*
  * Load the zone directory again and publish it.  A reload the watch asked
  * for is thrown away when a zone file was written to while it ran: it may
  * have read that file half written, and the watch asks again once the file
  * is complete.  (SIGHUP loads what is there, whatever its state.)
  */
-static void reload(control_t *ctl, const char *why, bool watched)
+static void reload(control_t *ctl, const char *why, bool watched, server_reload_report_t *report)
 {
 	zone_set_t *zones = NULL;
 	unsigned failed = 0;
 
 	log_debug("reloading zones (%s)", why);
-	int ret = zone_load_dir(ctl->conf->zones_dir, ctl->cur ? ctl->cur->data.zones : NULL,
-				&zones, &failed);
+	int ret = zone_load_dir_report(ctl->conf->zones_dir, ctl->cur ? ctl->cur->data.zones : NULL,
+				       &zones, &failed, report ? reload_failed_cb : NULL, report);
 	if (watched && !server_watch_settled(ctl->zone_watch)) {
 		log_debug("a zone file was written to while the directory was read: reading it "
 			  "again once it is complete");
@@ -114,11 +135,32 @@ static void reload(control_t *ctl, const char *why, bool watched)
 		log_err("reload failed: cannot read zone directory %s: %s; still serving %u zones",
 			ctl->conf->zones_dir, gslb_strerror(ret),
 			ctl->cur ? ctl->cur->data.zones->count : 0);
+		if (report) {
+			report->dir_error = ret;
+			report->zones = ctl->cur ? ctl->cur->data.zones->count : 0;
+		}
 		return;
 	}
 	/* A reload opens the geo file again (gslbd(8), SIGHUP); one that fails keeps the old. */
+	ctl->geo_status = 0;
 	server_snapshot_rebuild(ctl, SNAPSHOT_ZONES | SNAPSHOT_POOLS | SNAPSHOT_GEO, zones);
 	log_info("reloaded: %u zones (%u failed)", zones->count, failed);
+	if (report) {
+		report->zones = zones->count;
+		report->geo = ctl->geo_status;
+	}
+}
+
+void server_control_reload(control_t *ctl, server_reload_report_t *report)
+{
+	server_notify(ctl, SERVER_NOTIFY_RELOADING);
+	/* Read before the reload, whose snapshot carries the secrets. */
+	int cookies = server_cookies_load(ctl, false);
+	if (report)
+		report->cookies = cookies;
+	reload(ctl, report ? "control socket" : "SIGHUP", false, report);
+	server_watch_reloaded(ctl->zone_watch);
+	server_notify(ctl, SERVER_NOTIFY_READY);
 }
 
 /* Log a database problem unless it is the one logged last time (the poll repeats it). */
@@ -388,7 +430,7 @@ void server_cluster_changed(void *arg)
 
 static void zone_watch_cb(void *arg)
 {
-	reload(arg, "zone directory changed", true);
+	reload(arg, "zone directory changed", true, NULL);
 }
 
 static void geo_debounce_cb(uv_timer_t *t)
@@ -426,12 +468,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 {
 	control_t *ctl = s->data;
 	if (signum == SIGHUP) {
-		server_notify(ctl, SERVER_NOTIFY_RELOADING);
-		/* Read before the reload, whose snapshot carries the secrets. */
-		server_cookies_load(ctl, false);
-		reload(ctl, "SIGHUP", false);
-		server_watch_reloaded(ctl->zone_watch);
-		server_notify(ctl, SERVER_NOTIFY_READY);
+		server_control_reload(ctl, NULL);
 		return;
 	}
 	if (ctl->stopping)
@@ -501,7 +538,7 @@ int server_control_start(control_t *ctl)
 		if (!ctl->http)
 			return -EIO; /* server_http_start() has logged why */
 	}
-	return 0;
+	return server_ctlsock_start(ctl);
 }
 
 void server_control_stop(control_t *ctl)
@@ -511,6 +548,15 @@ void server_control_stop(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->sig_hup, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctl->sig_int, NULL);
+	/*
+	 * Closing the handles gave SIGTERM and SIGINT their default action back:
+	 * a second one (systemd's and an operator's) would end the process in the
+	 * middle of the clean-up that flushes the probe results.
+	 */
+	if (ctl->stopping) {
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+	}
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
 	pthread_mutex_lock(&ctl->wake_mu);
 	if (ctl->wake_open)
@@ -523,6 +569,7 @@ void server_control_stop(control_t *ctl)
 	uv_close((uv_handle_t *)&ctl->geo_watch, NULL);
 	server_http_close(ctl->http);
 	ctl->http = NULL;
+	server_ctlsock_stop(ctl);
 	/* The closes complete in the loop. */
 	uv_run(&ctl->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&ctl->loop);

@@ -89,7 +89,31 @@ typedef struct control {
 	metrics_http_t *http;	   /* the endpoint, closed by server_control_stop() */
 	uint64_t reloads;	   /* reloads attempted after start-up, for the metrics */
 	uint64_t reload_failures;  /* ... that failed wholly or in part */
+
+	/* --control (ctlsock.c) */
+	int control_fd;		 /* bound and listening, until the loop takes it; else -1 */
+	struct ctlsock *ctlsock; /* the socket served on the loop, owned; NULL when none */
+	int geo_status;		 /* 0, or the code of the last geo file that failed to open */
+	int control_skipped;	 /* why the default socket was not bound (said once serving) */
 } control_t;
+
+/*
+ * What a reload did, for whoever asked for it (gslbctl daemon reload).  Filled
+ * by server_control_reload(); freed with server_reload_report_clear().
+ */
+typedef struct server_reload_report {
+	int dir_error;	/* the zone directory could not be read: nothing was reloaded */
+	unsigned zones; /* zones served after it */
+	unsigned nfailures;
+	struct server_reload_failure {
+		char *file;  /* the zone file's name in the directory, owned */
+		char *error; /* the message logged, owned */
+	} * failures;
+	int geo;     /* 0 reopened or none configured, else the code of the failure */
+	int cookies; /* --cookie-secret-file: 0 read again or none, else the code of the failure */
+} server_reload_report_t;
+
+void server_reload_report_clear(server_reload_report_t *r);
 
 /* ---- the control loop (control.c) ---- */
 
@@ -104,6 +128,33 @@ int server_control_start(control_t *ctl);
 
 /** Close every handle of the loop and the loop itself.  Safe after a partial start. */
 void server_control_stop(control_t *ctl);
+
+/**
+ * What SIGHUP does (gslbd(8), SIGNALS): tell systemd RELOADING=1, load the
+ * zone directory and the geo file again, publish, READY=1.  On the control
+ * loop.  report, when not NULL, receives what was loaded and what failed.
+ */
+void server_control_reload(control_t *ctl, server_reload_report_t *report);
+
+/* ---- the control socket (ctlsock.c) ---- */
+
+/**
+ * Start-up, before privileges are dropped: bind conf->control (mode 0660,
+ * the group of --user) and listen, into ctl->control_fd.  A stale socket
+ * (no process answers on it) is replaced; one another gslbd answers on is
+ * refused.  The default path in a directory that does not exist is logged
+ * and skipped.  Returns 0, or a negative code after logging why.
+ */
+int server_ctlsock_bind(control_t *ctl);
+
+/** Close ctl->control_fd if the loop did not take it, and remove the socket file bound. */
+void server_ctlsock_unbind(control_t *ctl);
+
+/** Serve ctl->control_fd (taken over) on ctl->loop.  0, or a negative code after logging. */
+int server_ctlsock_start(control_t *ctl);
+
+/** Close the socket's handles and its clients' (the memory goes as the loop runs the closes). */
+void server_ctlsock_stop(control_t *ctl);
 
 /**
  * cluster_conf_t.config_changed: the cluster thread committed a new

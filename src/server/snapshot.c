@@ -91,6 +91,7 @@ static int geo_reopen(control_t *ctl, geo_db_t **old)
 	if (ret < 0) {
 		log_err("geo file %s: %s; keeping the previous one", ctl->conf->geoip,
 			gslb_strerror(ret));
+		ctl->geo_status = ret; /* for the control socket's reload */
 		return ret;
 	}
 	*old = ctl->geo;

@@ -640,6 +640,7 @@ static const struct phase {
 	/* As the user gslbd was started as (root for port 53). */
 	{ listeners_bind, listeners_close },
 	{ metrics_bind, metrics_close },
+	{ server_ctlsock_bind, server_ctlsock_unbind },
 	{ privileges_drop, NULL },
 	/* As --user from here on. */
 	{ database_open, database_close },
@@ -674,7 +675,10 @@ static void serving_log(const control_t *ctl)
 
 int server_run(const server_conf_t *conf)
 {
-	control_t ctl = { .conf = conf, .metrics_fd = -1, .wake_mu = PTHREAD_MUTEX_INITIALIZER };
+	control_t ctl = { .conf = conf,
+			  .metrics_fd = -1,
+			  .control_fd = -1,
+			  .wake_mu = PTHREAD_MUTEX_INITIALIZER };
 	size_t started = 0;
 	int ret = 0, status = 1;
 

@@ -884,6 +884,7 @@ int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, 
 	}
 	ld.z->file = gslb_strdup(path);
 	ld.z->mtime = st.st_mtime;
+	ld.z->loaded = time(NULL);
 
 	char zname[1024];
 	dns_name_to_str(zname, sizeof(zname), ld.z->apex);
@@ -942,6 +943,12 @@ static zone_t *prev_zone(const zone_set_t *prev, const char *fname)
 
 int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, unsigned *failed)
 {
+	return zone_load_dir_report(dir, prev, out, failed, NULL, NULL);
+}
+
+int zone_load_dir_report(const char *dir, const zone_set_t *prev, zone_set_t **out,
+			 unsigned *failed, zone_fail_cb fail_cb, void *arg)
+{
 	char **names = NULL;
 	size_t count = 0, cap = 0;
 	unsigned nfail = 0;
@@ -986,6 +993,8 @@ int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, uns
 		if (r < 0) {
 			nfail++;
 			log_err("%s", err);
+			if (fail_cb)
+				fail_cb(arg, names[i], err);
 			zone_t *old = prev_zone(prev, names[i]);
 			if (old) {
 				char zname[1024];
@@ -1000,8 +1009,13 @@ int zone_load_dir(const char *dir, const zone_set_t *prev, zone_set_t **out, uns
 		if (zone_set_add(set, z) == -EEXIST) {
 			char zname[1024];
 			dns_name_to_str(zname, sizeof(zname), z->apex);
-			log_err("%s: zone %s is already loaded from another file, ignored",
-				names[i], zname);
+			char msg[1400];
+			snprintf(msg, sizeof(msg),
+				 "%s: zone %s is already loaded from another file, ignored",
+				 names[i], zname);
+			log_err("%s", msg);
+			if (fail_cb)
+				fail_cb(arg, names[i], msg);
 			nfail++;
 		}
 		zone_unref(z);

@@ -632,7 +632,7 @@ def docs_agree(t):
     cmds = [line.split('[')[0].split(' POOL')[0].split(' NAME')[0].split(' FILE')[0].strip()
             for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()
             if line.startswith('  ') and not line.startswith('   ')]
-    t.eq(len(cmds), 20, '--help lists the 20 commands with their usage')
+    t.eq(len(cmds), 22, '--help lists the 22 commands with their usage')
     page = os.path.join(g.SRCDIR, 'doc', 'gslbctl.8')
     if not shutil.which('man') or not shutil.which('col'):
         t.skip('gslbctl(8) renders cleanly', 'no man or col')

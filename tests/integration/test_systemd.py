@@ -197,7 +197,10 @@ def test_unit(t):
          'ExecStartPre= runs gslbd -c .../gslbd.conf --check-config', repr(pre))
     t.ok(len(start) == 1 and re.search(r'/gslbd -c \S+/gslbd/gslbd\.conf$', start[0]),
          'ExecStart= runs gslbd -c .../gslbd.conf', repr(start))
-    t.eq(unit_values(text, 'ExecReload'), ['/bin/kill -HUP $MAINPID'], 'ExecReload= sends SIGHUP')
+    reload = unit_values(text, 'ExecReload')
+    t.ok(len(reload) == 1 and re.search(r'/gslbctl -c \S+/gslbd/gslbd\.conf daemon reload$',
+                                        reload[0]),
+         'ExecReload= runs gslbctl -c .../gslbd.conf daemon reload', repr(reload))
     t.eq(unit_values(text, 'User'), ['gslbd'], 'User=gslbd')
     t.eq(unit_values(text, 'Group'), ['gslbd'], 'Group=gslbd')
     t.eq(unit_values(text, 'DynamicUser'), [], 'no DynamicUser (the database is group gslbd)')
@@ -224,6 +227,8 @@ def test_unit(t):
                     settings[k.strip()] = v.strip()
         t.eq(settings.get('db'), '/var/lib/gslbd/gslb.db',
              'gslbd.conf: db is under StateDirectory=gslbd (/var/lib/gslbd)')
+        t.eq(settings.get('control'), '/run/gslbd/control.sock',
+             'gslbd.conf: control is under RuntimeDirectory=gslbd (/run/gslbd)')
         zones = settings.get('zones', '')
         t.ok(zones and os.path.isdir(dest + zones),
              'gslbd.conf: the zone directory exists after make install', zones)
