@@ -5,6 +5,7 @@ set -euo pipefail
 builddir=$(cd "${1:-.}" && pwd)
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 port=${GSLB_DEMO_PORT:-5300}
+mport=${GSLB_DEMO_METRICS_PORT:-$((port + 80))}
 work=$(mktemp -d /tmp/gslbd-demo.XXXXXX)
 pid=""
 backends=()
@@ -25,7 +26,7 @@ trap stop INT TERM EXIT
 
 mkdir -p "$work/zones"
 cp "$srcdir"/zones/demo.test.zone "$work/zones/"
-gslbctl="$builddir/gslbctl --db $work/gslb.db"
+gslbctl="$builddir/gslbctl --db $work/gslb.db --control $work/control.sock"
 
 # Three sites, each a real HTTP backend on its own loopback address that gslbd health-checks.
 backends=()
@@ -55,7 +56,8 @@ if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1",
 	listen+=(--listen "[::1]:$port")
 fi
 "$builddir/gslbd" "${listen[@]}" --zones "$work/zones" --db "$work/gslb.db" --threads 2 \
-	--geoip "$srcdir/geoip/gslb-test-city.mmdb" --server-version "gslbd demo" --server-id demo --nsid demo &
+	--geoip "$srcdir/geoip/gslb-test-city.mmdb" --server-version "gslbd demo" --server-id demo --nsid demo \
+	--metrics "127.0.0.1:$mport" --control "$work/control.sock" --rrl 100 &
 pid=$!
 for _ in $(seq 50); do
 	dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 demo.test SOA >/dev/null 2>&1 && break
@@ -89,6 +91,16 @@ gslbd is serving demo.test on 127.0.0.1:$port (PID $pid). Try, in another termin
   dig @127.0.0.1 -p $port geo.demo.test A +subnet=198.51.100.0/24 # Virginia: iad
   dig @127.0.0.1 -p $port geo.demo.test A +subnet=203.0.113.0/24  # Singapore: sin
   dig @127.0.0.1 -p $port geo.demo.test A +subnet=10.3.0.0/16     # Brazil: nearest site (iad)
+
+Operations (README "Running in production"):
+
+  xdg-open http://127.0.0.1:$mport/          # the status page: pools, members, 24-hour timelines
+  curl -s http://127.0.0.1:$mport/status.json | python3 -m json.tool | head -30
+  curl -s http://127.0.0.1:$mport/metrics | grep -E 'gslbd_(pool|target_up|rrl)'
+  $gslbctl daemon status                     # the running gslbd: zones, snapshot, targets
+  $gslbctl daemon reload                     # what SIGHUP does, with what loaded and what failed
+  $gslbctl log                               # the change journal
+  dig +cookie @127.0.0.1 -p $port www.demo.test A  # DNS Cookies (RFC 7873, RFC 9018)
 
 Edit $work/zones/demo.test.zone and it is reloaded at once; gslbctl changes are answered within 1 s.
 Ctrl-C stops the demo.
