@@ -13,8 +13,9 @@
  *
  * Aborts when:
  * - a pool that is read does not come back as itself: cfg_pool_to_json() of it must read back
- *   (cfg_pool_from_json()) as a pool that writes the same bytes, and a configuration made of
- *   those texts must read back as the same pools (what gslbctl export then apply does);
+ *   (cfg_pool_from_json()) as the same pool, every field but the ids, which writes the same
+ *   bytes again; and a configuration made of those texts must read back as the same pools
+ *   (what gslbctl export then apply does);
  * - a refusal is not GSLB_EPARSE or GSLB_ECONFIG with a reason, or leaves something in *out;
  * - a configuration's pools are not sorted by name, or a name appears twice;
  * - a key decoded from etcd has a NUL inside, a value lacks the NUL after it, or base64 does
@@ -66,8 +67,57 @@ static void check_refusal(int ret, const char *why, const void *out, size_t outl
 		fail("refused but left something in *out", text, len);
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool check_same(const db_check_t *a, const db_check_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->type == b->type && a->port == b->port && str_same(a->path, b->path) &&
+	       str_same(a->host, b->host) && str_same(a->expect, b->expect) &&
+	       str_same(a->match, b->match) && a->interval_ms == b->interval_ms &&
+	       a->timeout_ms == b->timeout_ms && a->rise == b->rise && a->fall == b->fall &&
+	       str_same(a->target, b->target) && a->insecure == b->insecure &&
+	       a->quorum == b->quorum;
+}
+
+static bool member_same(const db_member_t *a, const db_member_t *b)
+{
+	if (!str_same(a->name, b->name) || a->weight != b->weight || a->priority != b->priority ||
+	    a->admin != b->admin || a->has_location != b->has_location ||
+	    (a->has_location && (a->latitude != b->latitude || a->longitude != b->longitude)) ||
+	    !str_same(a->countries, b->countries) || !str_same(a->continents, b->continents) ||
+	    a->naddresses != b->naddresses || a->nnetworks != b->nnetworks ||
+	    !check_same(a->check, b->check))
+		return false;
+	for (size_t i = 0; i < a->naddresses; i++)
+		if (!str_same(a->addresses[i], b->addresses[i]) || a->families[i] != b->families[i])
+			return false;
+	for (size_t i = 0; i < a->nnetworks; i++)
+		if (!str_same(a->networks[i], b->networks[i]))
+			return false;
+	return true;
+}
+
+/* Every field but the database's ids. */
+static bool pool_same(const db_pool_t *a, const db_pool_t *b)
+{
+	if (!str_same(a->name, b->name) || a->policy != b->policy || a->ttl != b->ttl ||
+	    a->degraded_ttl != b->degraded_ttl || a->answers != b->answers ||
+	    a->fallback_all != b->fallback_all || a->nmembers != b->nmembers ||
+	    !check_same(a->check, b->check))
+		return false;
+	for (size_t i = 0; i < a->nmembers; i++)
+		if (!member_same(&a->members[i], &b->members[i]))
+			return false;
+	return true;
+}
+
 /*
- * p (read from text) written and read back: the same bytes each time.  Returns the text
+ * p (read from text) written and read back: the same pool, the same bytes each time.  Returns the text
  * (caller frees), for the configuration check.
  */
 static char *pool_round_trip(const db_pool_t *p, size_t *tlen, const char *text, size_t len)
@@ -82,7 +132,9 @@ static char *pool_round_trip(const db_pool_t *p, size_t *tlen, const char *text,
 		fail("a pool's JSON does not read back", text, len);
 	}
 	char *t2 = cfg_pool_to_json(&q, &n2);
-	if (n1 != n2 || memcmp(t1, t2, n1) != 0 || strcmp(p->name, q.name) != 0) {
+	if (!pool_same(p, &q))
+		fail("a pool written and read back is another pool", text, len);
+	if (n1 != n2 || memcmp(t1, t2, n1) != 0) {
 		fprintf(stderr, "fuzz_json: first %.*s\nfuzz_json: again %.*s\n", (int)n1, t1,
 			(int)n2, t2);
 		fail("a pool read back writes other bytes", text, len);
@@ -149,7 +201,8 @@ static void check_config(const char *text, size_t len)
 	for (size_t i = 0; i < again->npools; i++) {
 		size_t n;
 		char *t = cfg_pool_to_json(&again->pools[i], &n);
-		if (n != tlens[i] || memcmp(t, texts[i], n) != 0)
+		if (n != tlens[i] || memcmp(t, texts[i], n) != 0 ||
+		    !pool_same(&cfg->pools[i], &again->pools[i]))
 			fail("the pools as export writes them read back as others", text, len);
 		free(t);
 		free(texts[i]);

@@ -13,11 +13,11 @@ import os
 import sys
 
 MEMBER_FULL = {
-    'name': 'fra', 'addresses': ['192.0.2.1', '2001:DB8::1', '192.0.2.1'], 'weight': 10,
-    'priority': 2, 'admin': 'drain', 'location': '50.11,8.68', 'countries': 'de,FR-IDF,de',
-    'continents': 'eu,EU', 'networks': ['2001:db8::/32', '198.51.100.0/24'],
+    'name': 'fra', 'addresses': ['192.0.2.1', '2001:DB8::1'], 'weight': 10,
+    'priority': 2, 'admin': 'drain', 'location': '50.11,8.68', 'countries': ['de', 'FR-IDF'],
+    'continents': ['eu'], 'networks': ['2001:db8::/32', '198.51.100.0/24'],
     'check': {'type': 'tcp', 'port': 25, 'target': '192.0.2.9', 'interval': 2.5,
-              'timeout': '1', 'rise': 3, 'fall': 1, 'quorum': 'majority'},
+              'timeout': 1, 'rise': 3, 'fall': 1, 'quorum': 'majority'},
 }
 POOLS = {
     'minimal': {'name': 'www.example.com'},
@@ -33,13 +33,13 @@ POOLS = {
         'name': 'db.example.net.', 'policy': 'failover', 'fallback': 'none',
         'check': {'type': 'https', 'port': 8443, 'insecure': True, 'quorum': 'all'},
         'members': [{'name': 'a', 'addresses': ['10.0.0.1'], 'priority': 1},
-                    {'name': 'b', 'addresses': ['::ffff:10.0.0.2'], 'priority': 2}],
+                    {'name': 'b', 'addresses': ['2001:db8:0:0::2'], 'priority': 2}],
     },
     'geo': {
         'name': 'geo.example.org.', 'policy': 'geo',
         'members': [{'name': 'us', 'addresses': ['203.0.113.1'], 'location': '-33.5,151',
-                     'continents': 'na,sa'},
-                    {'name': 'eu', 'addresses': ['203.0.113.2'], 'countries': 'gb-lnd'}],
+                     'continents': ['na', 'sa']},
+                    {'name': 'eu', 'addresses': ['203.0.113.2'], 'countries': ['gb-lnd']}],
     },
 }
 BAD_POOLS = {
@@ -58,6 +58,12 @@ BAD_POOLS = {
     'trailing': '{"name":"x.example."} {}',
     'truncated': '{"name":"x.example.","members":[{"name":"a"',
     'utf8-bad': b'{"name":"\xc3\x28.example."}',
+    'address-twice': '{"name":"x.example.","members":[{"name":"a","addresses":["192.0.2.1",'
+                     '"192.0.2.1"]}]}',
+    'address-mapped': '{"name":"x.example.","members":[{"name":"a","addresses":'
+                      '["::ffff:10.0.0.2"]}]}',
+    'countries-string': '{"name":"x.example.","members":[{"name":"a","addresses":["192.0.2.1"],'
+                        '"countries":"de,fr"}]}',
 }
 
 
