@@ -13,9 +13,8 @@
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "internal.h"
+#include "tcp_frame.h"
 
-/* RFC 1035 4.2.2: a two-byte length, then the message. */
-#define TCP_FRAME_MAX (2 + DNS_MSG_MAX)
 /*
  * Answers to pipelined queries are gathered and written together, up to
  * this many bytes: one write per read instead of one per answer.
@@ -196,15 +195,16 @@ static void conn_process(tcp_conn_t *c)
 	bool fail = false;
 
 	const query_data_t *snap = server_rcu_enter(w);
-	while (!c->writing && c->rlen - off >= 2) {
-		size_t qlen = dns_get16(c->rbuf + off);
-		if (qlen == 0) {
+	while (!c->writing) {
+		size_t qlen;
+		tcp_frame_t f = tcp_frame_next(c->rbuf + off, c->rlen - off, &qlen);
+		if (f == TCP_FRAME_END) {
 			/* A zero length cannot carry a message: the client is done. */
 			c->draining = true;
 			off = c->rlen;
 			break;
 		}
-		if (c->rlen - off < 2 + qlen)
+		if (f == TCP_FRAME_MORE)
 			break;
 		if (out + TCP_FRAME_MAX > TCP_OUT_MAX) {
 			/* Full: send what there is; a write left pending stops the loop. */
@@ -229,10 +229,7 @@ static void conn_process(tcp_conn_t *c)
 	if (out && !fail && conn_send(c, w->tcp_out, out) < 0)
 		fail = true;
 
-	if (off) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
-	}
+	c->rlen = tcp_frame_shift(c->rbuf, c->rlen, off);
 	if (fail || (c->draining && !c->writing))
 		conn_close(c);
 }
@@ -242,7 +239,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	tcp_conn_t *c = h->data;
 	(void)suggested;
 	buf->base = (char *)c->rbuf + c->rlen;
-	buf->len = TCP_FRAME_MAX - c->rlen;
+	buf->len = tcp_frame_room(c->rlen);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -269,7 +266,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	 * before it or a frame ended in it; otherwise the message began earlier
 	 * and keeps its start, so a byte at a time cannot postpone its deadline.
 	 */
-	if (c->rlen && (before == 0 || c->rlen < before + (size_t)nread))
+	if (tcp_frame_began(before, (size_t)nread, c->rlen))
 		c->msg_start_ms = uv_now(&c->w->loop);
 	conn_touch(c);
 }
