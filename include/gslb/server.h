@@ -8,10 +8,12 @@
 
 #include "gslb/query.h"
 
-/* The ceiling on TCP connections for the whole server, shared out among the workers. */
-#define SERVER_TCP_CONNS_TOTAL 256
-/* Each worker accepts at least this many TCP connections however many threads there are. */
-#define SERVER_TCP_CONNS_MIN 16
+/* --tcp-clients: TCP connections for the whole server, shared out among the TCP threads. */
+#define SERVER_TCP_CLIENTS_DEFAULT 16384
+#define SERVER_TCP_CLIENTS_MAX 1000000
+/* --tcp-clients-per-ip: TCP connections of one source address; 0 none. */
+#define SERVER_TCP_PER_IP_DEFAULT 64
+#define SERVER_TCP_PER_IP_MAX 65535
 /* RFC 7766 6.2.3: idle TCP connections are closed after this long. */
 #define SERVER_TCP_IDLE_MS 10000
 /* Upper bound of --threads. */
@@ -43,6 +45,8 @@ typedef struct server_conf {
 	const char *user;		/* drop privileges to this user after binding, or NULL */
 	const server_listen_t *metrics; /* --metrics: HTTP at this address, or NULL */
 	const query_conf_t *qconf;
+	unsigned tcp_clients;	     /* --tcp-clients */
+	unsigned tcp_clients_per_ip; /* --tcp-clients-per-ip, 0: no limit */
 	/* --cert-warn: log https certificates that end within this many days (0: never). */
 	unsigned cert_warn_days;
 	/*

@@ -77,6 +77,8 @@ struct options {
 	size_t nrrl_exempt;
 	bool rrl_exempt_from_argv;
 	char *cookie_secret_file;
+	unsigned tcp_clients;
+	unsigned tcp_clients_per_ip;
 	char *control; /* --control PATH, or "none"; NULL: the default */
 };
 
@@ -107,6 +109,8 @@ enum {
 	OPT_RRL_SLIP,
 	OPT_RRL_EXEMPT,
 	OPT_COOKIE_SECRET_FILE,
+	OPT_TCP_CLIENTS,
+	OPT_TCP_CLIENTS_PER_IP,
 	OPT_CONTROL,
 	OPT_CHECK_CONFIG,
 	OPT_CERT_WARN,
@@ -140,6 +144,8 @@ static const struct option long_opts[] = {
 	{ "rrl-slip", required_argument, NULL, OPT_RRL_SLIP },
 	{ "rrl-exempt", required_argument, NULL, OPT_RRL_EXEMPT },
 	{ "cookie-secret-file", required_argument, NULL, OPT_COOKIE_SECRET_FILE },
+	{ "tcp-clients", required_argument, NULL, OPT_TCP_CLIENTS },
+	{ "tcp-clients-per-ip", required_argument, NULL, OPT_TCP_CLIENTS_PER_IP },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
@@ -233,6 +239,11 @@ static void usage(FILE *f)
 		"                           second secret also accepted (default: the\n"
 		"                           cluster's secret in etcd with --cluster, else a\n"
 		"                           random secret at each start)\n"
+		"      --tcp-clients N      open TCP connections at most, 1-%d; when full the\n"
+		"                           least recently active is closed (default: %d)\n"
+		"      --tcp-clients-per-ip N\n"
+		"                           open TCP connections of one source address at most,\n"
+		"                           0-%d, 0 none; more are refused (default: %d)\n"
 		"      --control PATH       the control socket for gslbctl daemon, mode 0660,\n"
 		"                           group of --user; none: off (default: %s)\n"
 		"      --check-config       load and validate the zones, the database, the\n"
@@ -252,7 +263,9 @@ static void usage(FILE *f)
 		"database or the geo file).  See gslbd(8).\n",
 		GSLB_DEFAULT_ZONES, GSLB_DEFAULT_DB, SERVER_THREADS_MAX, cpus(), HISTORY_MAX_H,
 		DEFAULT_HISTORY_H, CLUSTER_LEASE_MIN, CLUSTER_LEASE_MAX, CLUSTER_LEASE_DEFAULT,
-		RRL_RATE_MAX, RRL_SLIP_MAX, RRL_SLIP_DEFAULT, GSLB_DEFAULT_CONTROL);
+		RRL_RATE_MAX, RRL_SLIP_MAX, RRL_SLIP_DEFAULT, SERVER_TCP_CLIENTS_MAX,
+		SERVER_TCP_CLIENTS_DEFAULT, SERVER_TCP_PER_IP_MAX, SERVER_TCP_PER_IP_DEFAULT,
+		GSLB_DEFAULT_CONTROL);
 }
 
 static void options_free(struct options *o)
@@ -563,6 +576,20 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_COOKIE_SECRET_FILE:
 		str_set(&o->cookie_secret_file, value);
 		return 0;
+	case OPT_TCP_CLIENTS:
+		if (number_parse(value, 1, SERVER_TCP_CLIENTS_MAX, &o->tcp_clients) < 0) {
+			complain("%s: '%s' is not a number in 1-%d", where, value,
+				 SERVER_TCP_CLIENTS_MAX);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_TCP_CLIENTS_PER_IP:
+		if (number_parse(value, 0, SERVER_TCP_PER_IP_MAX, &o->tcp_clients_per_ip) < 0) {
+			complain("%s: '%s' is not a number in 0-%d", where, value,
+				 SERVER_TCP_PER_IP_MAX);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_CONTROL:
 		if (strcmp(value, "none") != 0 && value[0] != '/') {
 			complain("%s: '%s' is not an absolute path or none", where, value);
@@ -765,6 +792,8 @@ int main(int argc, char **argv)
 			     .history_h = DEFAULT_HISTORY_H,
 			     .cert_warn_days = HEALTH_CERT_WARN_DAYS_DEFAULT,
 			     .rrl_slip = RRL_SLIP_DEFAULT,
+			     .tcp_clients = SERVER_TCP_CLIENTS_DEFAULT,
+			     .tcp_clients_per_ip = SERVER_TCP_PER_IP_DEFAULT,
 			     .log_level = GSLB_LOG_INFO };
 	char err[256];
 	int status = 1;
@@ -822,6 +851,8 @@ int main(int argc, char **argv)
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
 		.cookie_secret_file = o.cookie_secret_file,
+		.tcp_clients = o.tcp_clients,
+		.tcp_clients_per_ip = o.tcp_clients_per_ip,
 		.control = strcmp(o.control, "none") == 0 ? NULL : o.control,
 		.control_default = control_default,
 	};

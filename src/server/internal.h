@@ -75,7 +75,9 @@ typedef struct worker {
 	TAILQ_HEAD(tcp_lru, tcp_conn) lru; /* the connections, least recently active first */
 	unsigned nconns;
 	unsigned max_conns;
+	unsigned per_ip; /* --tcp-clients-per-ip, 0: none */
 	uint64_t tcp_evicted;
+	uint64_t tcp_refused; /* over --tcp-clients-per-ip */
 
 	/*
 	 * Guards ctx.member_answers and ctx.nmember_answers against the
@@ -144,7 +146,7 @@ void server_udp_run(worker_t *w);
 void server_udp_wake(worker_t *w);
 void server_udp_deinit(worker_t *w);
 
-int server_tcp_init(worker_t *w, unsigned max_conns);
+int server_tcp_init(worker_t *w, unsigned max_conns, unsigned per_ip);
 /** Attach the listening TCP socket fd (taken over) as the worker's listener i. */
 int server_tcp_start(worker_t *w, size_t i, int fd);
 /** Stop accepting, let connections finish what they have read, close them. */

@@ -181,7 +181,7 @@ static const char *const qtype_names[QUERY_QT_COUNT] = {
 static void queries_render(FILE *f, const server_metrics_t *m)
 {
 	query_stats_t sum = { 0 };
-	uint64_t recv_err = 0, send_err = 0, evicted = 0;
+	uint64_t recv_err = 0, send_err = 0, evicted = 0, refused = 0;
 	worker_t *workers = *m->src.workers;
 	unsigned n = workers ? *m->src.nworkers : 0;
 
@@ -204,6 +204,7 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 		recv_err += w->udp_recv_errors;
 		send_err += w->udp_send_errors;
 		evicted += w->tcp_evicted;
+		refused += w->tcp_refused;
 	}
 	put_head(f, "gslbd_queries_total", "counter", "DNS queries answered, by transport.");
 	fprintf(f, "gslbd_queries_total{transport=\"udp\"} %" PRIu64 "\n", sum.queries[QUERY_UDP]);
@@ -245,6 +246,9 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 	fprintf(f, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);
 	put_single(f, "gslbd_tcp_evicted_total", "counter",
 		   "Idle DNS TCP connections closed to make room for new ones.", evicted);
+	put_single(f, "gslbd_tcp_refused_total", "counter",
+		   "DNS TCP connections refused: their address had --tcp-clients-per-ip open.",
+		   refused);
 }
 
 /* The pool and member labels, the brace left open for the caller to close or add to. */

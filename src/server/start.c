@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
@@ -267,6 +268,28 @@ int server_check_config(const server_conf_t *conf)
 
 /* ---- start-up phases: each a start and, when it leaves something behind, a stop ---- */
 
+/*
+ * --tcp-clients connections need as many descriptors, and a few hundred
+ * more for the rest: the soft limit is raised as far as the hard one
+ * allows (systemd's unit sets both; a shell's soft limit is often 1024).
+ */
+static void files_limit_raise(const server_conf_t *conf)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)(conf->tcp_clients ? conf->tcp_clients : SERVER_TCP_CLIENTS_DEFAULT) +
+		      512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rlim_t old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = old;
+	if (rl.rlim_cur < want)
+		log_warn("open files are limited to %llu: fewer than the %llu --tcp-clients needs "
+			 "(raise LimitNOFILE= or ulimit -n)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 /* Each worker's sockets: fds[(t * nlisten + i) * 2] is UDP, + 1 is TCP. */
 static int listeners_bind(control_t *ctl)
 {
@@ -274,6 +297,7 @@ static int listeners_bind(control_t *ctl)
 	size_t n = conf->nlisten;
 	int ret;
 
+	files_limit_raise(conf);
 	ctl->nfds = (size_t)conf->threads * n * 2;
 	ctl->fds = gslb_malloc((ctl->nfds ? ctl->nfds : 1) * sizeof(*ctl->fds));
 	for (size_t i = 0; i < ctl->nfds; i++)

@@ -22,6 +22,19 @@
 #define TCP_OUT_MAX (4 * TCP_FRAME_MAX)
 #define TCP_BACKLOG 256
 /*
+ * A connection's read buffer, inside its struct: queries are short, and an
+ * idle connection costs this and libuv's handles, about 1.5 KiB in all.  A
+ * longer message is read into a TCP_FRAME_MAX buffer allocated for it and
+ * freed once it is answered (tcp_frame_cap()).
+ */
+#define TCP_RBUF_SMALL 512
+/*
+ * Connections of one source address, counted across the TCP threads in
+ * this many slots (the address hashed; two addresses sharing a slot share
+ * its count, so a limit may come a little early for one of them).
+ */
+#define TCP_IP_SLOTS 65536
+/*
  * A message must arrive whole within this many milliseconds of its first
  * byte, however its bytes are spread: otherwise a client sending a byte now
  * and then would count as active for ever and hold its connection and read
@@ -50,8 +63,10 @@ typedef struct tcp_conn {
 	worker_t *w;
 	TAILQ_ENTRY(tcp_conn) lru; /* in the worker's list while in_lru */
 	struct sockaddr_storage peer;
-	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
-	size_t rlen;
+	uint8_t *rbuf; /* small, or a TCP_FRAME_MAX buffer while a longer message arrives */
+	size_t rlen, rcap;
+	uint32_t ip_slot; /* in tcp_ip_count, when ip_counted */
+	bool ip_counted;
 	uint64_t msg_start_ms; /* loop time of the first byte of the message in rbuf */
 	uint8_t *wbuf; /* the unsent rest of the answers (TCP_OUT_MAX), allocated on first need */
 	unsigned open; /* handles not yet closed */
@@ -59,7 +74,35 @@ typedef struct tcp_conn {
 	bool writing;  /* a uv_write is pending */
 	bool draining; /* read no more: close once the frames already read are answered */
 	bool closing;
+	uint8_t small[TCP_RBUF_SMALL];
 } tcp_conn_t;
+
+/* Connections per source address slot, for --tcp-clients-per-ip (every TCP thread's). */
+static uint16_t tcp_ip_count[TCP_IP_SLOTS];
+
+/* The slot of peer's address: an IPv4-mapped IPv6 address counts as its IPv4 address. */
+static uint32_t ip_slot(const struct sockaddr_storage *peer)
+{
+	if (peer->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		if (memcmp(a, mapped, sizeof(mapped)) == 0)
+			return gslb_hash(a + 12, 4) % TCP_IP_SLOTS;
+		return gslb_hash(a, 16) % TCP_IP_SLOTS;
+	}
+	return gslb_hash(&((const struct sockaddr_in *)peer)->sin_addr, 4) % TCP_IP_SLOTS;
+}
+
+/* The read buffer back inside the struct once what it holds fits there. */
+static void rbuf_shrink(tcp_conn_t *c)
+{
+	if (c->rbuf == c->small || tcp_frame_cap(c->rbuf, c->rlen, TCP_RBUF_SMALL) > TCP_RBUF_SMALL)
+		return;
+	memcpy(c->small, c->rbuf, c->rlen);
+	free(c->rbuf);
+	c->rbuf = c->small;
+	c->rcap = TCP_RBUF_SMALL;
+}
 
 static void lru_remove(worker_t *w, tcp_conn_t *c)
 {
@@ -80,7 +123,8 @@ static void conn_close_cb(uv_handle_t *h)
 	tcp_conn_t *c = h->data;
 	if (--c->open)
 		return;
-	free(c->rbuf);
+	if (c->rbuf != c->small)
+		free(c->rbuf);
 	free(c->wbuf);
 	free(c);
 }
@@ -94,6 +138,9 @@ static void conn_close(tcp_conn_t *c)
 		lru_remove(c->w, c);
 		c->w->nconns--;
 	}
+	if (c->ip_counted)
+		__atomic_sub_fetch(&tcp_ip_count[c->ip_slot], 1, __ATOMIC_RELAXED);
+	c->ip_counted = false;
 	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
 	if (c->open > 1)
 		uv_close((uv_handle_t *)&c->timer, conn_close_cb);
@@ -136,6 +183,9 @@ static void write_cb(uv_write_t *req, int status)
 {
 	tcp_conn_t *c = req->data;
 	c->writing = false;
+	/* A slow reader's answers are gone: its buffer goes too (an idle connection keeps none). */
+	free(c->wbuf);
+	c->wbuf = NULL;
 	if (c->closing)
 		return;
 	if (status < 0) {
@@ -230,6 +280,7 @@ static void conn_process(tcp_conn_t *c)
 		fail = true;
 
 	c->rlen = tcp_frame_shift(c->rbuf, c->rlen, off);
+	rbuf_shrink(c);
 	if (fail || (c->draining && !c->writing))
 		conn_close(c);
 }
@@ -238,8 +289,16 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	tcp_conn_t *c = h->data;
 	(void)suggested;
+	size_t cap = tcp_frame_cap(c->rbuf, c->rlen, TCP_RBUF_SMALL);
+	if (cap > c->rcap) {
+		/* A message longer than the small buffer has begun: room for the longest. */
+		uint8_t *big = gslb_malloc(TCP_FRAME_MAX);
+		memcpy(big, c->rbuf, c->rlen);
+		c->rbuf = big;
+		c->rcap = TCP_FRAME_MAX;
+	}
 	buf->base = (char *)c->rbuf + c->rlen;
-	buf->len = tcp_frame_room(c->rlen);
+	buf->len = tcp_frame_room(c->rlen, c->rcap);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -278,11 +337,6 @@ static void accept_cb(uv_stream_t *server, int status)
 
 	if (status < 0 || w->stopping)
 		return;
-	/* Full: make room by closing the connection idle the longest (RFC 7766 6.2.3). */
-	if (w->nconns >= w->max_conns && !TAILQ_EMPTY(&w->lru)) {
-		w->tcp_evicted++;
-		conn_close(TAILQ_FIRST(&w->lru));
-	}
 	tcp_conn_t *c = gslb_calloc(1, sizeof(*c));
 	c->w = w;
 	if (uv_tcp_init(&w->loop, &c->tcp) < 0) {
@@ -301,9 +355,29 @@ static void accept_cb(uv_stream_t *server, int status)
 	int plen = sizeof(c->peer);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) < 0)
 		c->peer.ss_family = AF_UNSPEC;
+	/*
+	 * One address over its share is refused before any answer, never an
+	 * older connection of it closed (README "On the open internet").
+	 */
+	if (w->per_ip && c->peer.ss_family != AF_UNSPEC) {
+		c->ip_slot = ip_slot(&c->peer);
+		c->ip_counted = true;
+		if (__atomic_add_fetch(&tcp_ip_count[c->ip_slot], 1, __ATOMIC_RELAXED) >
+		    w->per_ip) {
+			w->tcp_refused++;
+			conn_close(c);
+			return;
+		}
+	}
+	/* Full: make room by closing the connection idle the longest (RFC 7766 6.2.3). */
+	if (w->nconns >= w->max_conns && !TAILQ_EMPTY(&w->lru)) {
+		w->tcp_evicted++;
+		conn_close(TAILQ_FIRST(&w->lru));
+	}
 	/* Answers go out whole and at once; Nagle would hold pipelined ones back. */
 	uv_tcp_nodelay(&c->tcp, 1);
-	c->rbuf = gslb_malloc(TCP_FRAME_MAX);
+	c->rbuf = c->small;
+	c->rcap = TCP_RBUF_SMALL;
 	w->nconns++;
 	conn_touch(c);
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0)
@@ -324,9 +398,10 @@ int server_tcp_open(const server_listen_t *l)
 	return fd;
 }
 
-int server_tcp_init(worker_t *w, unsigned max_conns)
+int server_tcp_init(worker_t *w, unsigned max_conns, unsigned per_ip)
 {
-	w->max_conns = max_conns;
+	w->max_conns = max_conns ? max_conns : 1;
+	w->per_ip = per_ip;
 	TAILQ_INIT(&w->lru);
 	w->tcp_out = gslb_malloc(TCP_OUT_MAX);
 	w->tcp = gslb_calloc(w->nlisten, sizeof(*w->tcp));

@@ -2,8 +2,9 @@
 /*
  * DNS over TCP's framing (RFC 1035 4.2.2, RFC 7766 8): each message follows its length in two
  * bytes.  Pure functions on a connection's read buffer, so that tests/fuzz/fuzz_tcp.c feeds the
- * very code tcp.c runs with streams split at any points.  A connection reads into a buffer of
- * TCP_FRAME_MAX bytes; after every frame in it is answered, at most a part of one frame is left,
+ * very code tcp.c runs with streams split at any points.  A connection reads into a small
+ * buffer that grows to TCP_FRAME_MAX bytes only while a longer message arrives
+ * (tcp_frame_need()); after every frame in it is answered, at most a part of one frame is left,
  * so the next read always has room.
  */
 #pragma once
@@ -48,10 +49,30 @@ static inline size_t tcp_frame_shift(uint8_t *buf, size_t len, size_t off)
 	return len - off;
 }
 
-/* How many bytes the next read may add to a buffer of TCP_FRAME_MAX bytes holding len. */
-static inline size_t tcp_frame_room(size_t len)
+/* How many bytes the next read may add to a buffer of cap bytes holding len. */
+static inline size_t tcp_frame_room(size_t len, size_t cap)
 {
-	return TCP_FRAME_MAX - len;
+	return cap - len;
+}
+
+/*
+ * The bytes the frame at the start of the len at buf takes whole (2 when its length is not
+ * there yet): a buffer smaller than that must grow before the next read (at most
+ * TCP_FRAME_MAX).
+ */
+static inline size_t tcp_frame_need(const uint8_t *buf, size_t len)
+{
+	return len < 2 ? 2 : 2 + (size_t)dns_get16(buf);
+}
+
+/*
+ * The capacity a connection's read buffer needs for its next read: small bytes while the
+ * frame begun (and what is held) fits, else TCP_FRAME_MAX.  At least len, and more than len
+ * unless a whole frame is held (then it is answered before anything is read).
+ */
+static inline size_t tcp_frame_cap(const uint8_t *buf, size_t len, size_t small)
+{
+	return tcp_frame_need(buf, len) <= small && len <= small ? small : TCP_FRAME_MAX;
 }
 
 /*

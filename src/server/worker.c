@@ -155,10 +155,8 @@ int server_worker_init_tcp(worker_t *w, unsigned id, const server_conf_t *conf, 
 
 	worker_init_common(w, id, WORKER_TCP, conf);
 	w->nlisten = conf->nlisten;
-	unsigned max_conns = (SERVER_TCP_CONNS_TOTAL + conf->threads - 1) / conf->threads;
-	if (max_conns < SERVER_TCP_CONNS_MIN)
-		max_conns = SERVER_TCP_CONNS_MIN;
-	server_tcp_init(w, max_conns);
+	unsigned clients = conf->tcp_clients ? conf->tcp_clients : SERVER_TCP_CLIENTS_DEFAULT;
+	server_tcp_init(w, (clients + conf->threads - 1) / conf->threads, conf->tcp_clients_per_ip);
 
 	ret = uv_loop_init(&w->loop);
 	if (ret < 0)

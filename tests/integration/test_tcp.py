@@ -21,8 +21,8 @@ NAMES = ['www.example.test', 'mail.example.test', 'example.test', 'nothere.examp
          'hugetxt.example.test']
 
 
-# the README only says "bounded"; gslbd's bound is 256 (include/gslb/server.h), so 300
-# connections must make it close some.  Used to stop polling early, not as a check.
+# --tcp-clients for this script: 300 connections must make gslbd close some.  Used to stop
+# polling early, not as a check (test_tcp_limits.py checks the limits themselves).
 TOTAL_LIMIT = 256
 
 
@@ -148,7 +148,9 @@ def message_deadline_check(t, threads, res):
 
 
 def main(t):
-    srv = g.Gslbd().start()
+    # The limits this script checks: every connection from 127.0.0.1, so no limit per address.
+    srv = g.Gslbd(extra_args=['--tcp-clients', str(TOTAL_LIMIT), '--tcp-clients-per-ip',
+                              '0']).start()
     t.on_fail.append(lambda: srv.dump(t))
     addr = srv.addr4
 
