@@ -14,7 +14,8 @@
 #   cookie    every query carries a client cookie and a valid server cookie (made here for the
 #             server's secret, RFC 9018), so each is verified: gslbd --cookie-secret-file, Knot
 #             mod-cookies with the same secret
-# Then the flood: BENCH_FLOOD_QPS queries a second of one name from 127.0.0.1 for
+# Then BENCH_IDLE_TCP (10,000) idle TCP connections: gslbd's RSS growth, and whether UDP and a new
+# TCP client are still answered.  Then the flood: BENCH_FLOOD_QPS queries a second of one name from 127.0.0.1 for
 # BENCH_FLOOD_SECONDS against gslbd --rrl BENCH_FLOOD_RATE --rrl-slip 2; the full answers and
 # truncated ones a second, from gslbd's counters.  Stopped by PID; loopback only.
 set -euo pipefail
@@ -222,13 +223,30 @@ d0=$(metric gslbd_rrl_dropped_total)
 s0=$(metric gslbd_rrl_slipped_total)
 log "flood: $flood_qps q/s for ${flood_secs}s, --rrl $flood_rate"
 sent=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/q.one" -Q "$flood_qps" -l "$flood_secs" \
-	-c 4 -q 2000 -t 1 2>&1 | awk '/Queries sent/ {print $3}')
+	-c 4 -q 20000 -t 1 2>&1 | awk '/Queries sent/ {print $3}')
 sleep 0.5
 q1=$(curl -s "http://127.0.0.1:$mport/metrics" | awk '$1 == "gslbd_queries_total{transport=\"udp\"}" {print $2}')
 d1=$(metric gslbd_rrl_dropped_total)
 s1=$(metric gslbd_rrl_slipped_total)
 kill "$fpid" 2>/dev/null || true
 wait "$fpid" 2>/dev/null || true
+
+# Idle TCP: BENCH_IDLE_TCP connections held open (bench/idle_tcp.py): gslbd's RSS before and
+# after, then a UDP query and a new TCP connection must still be answered.
+idle_n=${BENCH_IDLE_TCP:-10000}
+next_port
+d=$work/idle
+mkdir -p "$d/zones"
+cp "$work/$zone.zone" "$d/zones/"
+"$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" --threads 1 \
+	--log-level warning --tcp-clients "$((idle_n + 1000))" --tcp-clients-per-ip 0 >"$d/log" 2>&1 &
+ipid=$!
+pids+=("$ipid")
+wait_up "$port" "$ipid" || { log "gslbd did not start for the idle connections"; exit 1; }
+log "idle TCP: $idle_n connections"
+idle=$("$py" "$here/idle_tcp.py" "$port" "$ipid" "$idle_n" "h1.$zone")
+kill "$ipid" 2>/dev/null || true
+wait "$ipid" 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
@@ -245,6 +263,15 @@ echo
 echo "Knot's server cookies are RFC 9018's: $knot_rfc9018."
 echo
 full=$(( (q1 - q0) - (d1 - d0) - (s1 - s0) ))
+read -r ib ia iu it <<<"$idle"
+echo "## Idle TCP: $idle_n connections held open"
+echo
+echo "| gslbd RSS before | after | growth | per connection | UDP answered | new TCP answered |"
+echo "| --- | --- | --- | --- | --- | --- |"
+printf '| %d KiB | %d KiB | %s MiB | %d bytes | %s | %s |\n' "$ib" "$ia" \
+	"$(awk -v a="$ia" -v b="$ib" 'BEGIN { printf "%.1f", (a - b) / 1024 }')" \
+	"$(((ia - ib) * 1024 / idle_n))" "$iu" "$it"
+echo
 echo "## Flood: $sent queries of one name from 127.0.0.1 in ${flood_secs} s, --rrl $flood_rate --rrl-slip 2"
 echo
 echo "| received by gslbd | full answers | a second | truncated (slip) | dropped |"

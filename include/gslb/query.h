@@ -205,7 +205,8 @@ void query_ctx_fini(query_ctx_t *ctx);
  * response is written to resp, which must hold DNS_MSG_MAX bytes.  Over UDP
  * the response respects the size the client allows (512, or its EDNS size
  * capped at 1232) by truncating to the question with TC=1.  peer is the
- * client's address (for geo; may be NULL).  Returns the response length, or
+ * client's address (for geo, cookies and the rate limit; may be NULL, except
+ * over UDP with conf->rrl.rate set).  Returns the response length, or
  * 0 when no response must be sent (packets shorter than a header, QR=1).
  * Never allocates; snap may be NULL (every query is then REFUSED).
  */

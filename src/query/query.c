@@ -943,6 +943,7 @@ static bool lname_is(const struct query *q, const char *wire, size_t wl)
 /* CH class: the server's identity (RFC 4892). */
 static void answer_chaos(struct answer *a)
 {
+	a->name_hash = 0; /* what the rate limit counts CH answers by: one key for them all */
 	struct query *q = a->q;
 	const char *text = NULL;
 	const query_conf_t *conf = a->ctx->conf;
@@ -1191,7 +1192,6 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	a.ecs_scope = 0;
 	a.wildcard = a.put_cookie = a.put_keepalive = a.cookie_valid = false;
 	a.zone = NULL;
-	a.name_hash = 0;
 	a.rcode = DNS_RCODE_NOERROR;
 	a.r.buf = resp;
 	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
@@ -1307,7 +1307,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		ctx->stats.truncated++;
 	}
 	/* README "On the open internet": UDP only, never a query with a valid server cookie. */
-	if (ctx->rrl && transport == QUERY_UDP && peer && !a.cookie_valid) {
+	if (ctx->rrl && transport == QUERY_UDP && !a.cookie_valid) {
 		enum rrl_verdict v = rrl_decide(&a, now_ms(ctx));
 		if (v == RRL_DROP) {
 			ctx->stats.rrl_dropped++;
