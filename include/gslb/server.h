@@ -50,6 +50,8 @@ typedef struct server_conf {
 	const struct cluster_conf *cluster;
 	/* Recorded in the database for gslbctl; urls NULL removes them (standalone). */
 	const struct db_cluster_settings *cluster_settings;
+	/* --dnstap: the unix socket of a Frame Streams reader for the query log, or NULL. */
+	const char *dnstap;
 } server_conf_t;
 
 /**

@@ -62,6 +62,7 @@ struct options {
 	char *cluster_user;
 	char *cluster_password_file;
 	char *cluster_password; /* read from the file, never from argv */
+	char *dnstap;		/* --dnstap: the query log's unix socket */
 };
 
 enum {
@@ -88,6 +89,7 @@ enum {
 	OPT_CLUSTER_USER,
 	OPT_CLUSTER_PASSWORD_FILE,
 	OPT_CHECK_CONFIG,
+	OPT_DNSTAP,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +117,7 @@ static const struct option long_opts[] = {
 	{ "cluster-user", required_argument, NULL, OPT_CLUSTER_USER },
 	{ "cluster-password-file", required_argument, NULL, OPT_CLUSTER_PASSWORD_FILE },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "dnstap", required_argument, NULL, OPT_DNSTAP },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -179,6 +182,10 @@ static void usage(FILE *f)
 		"                           geo file and the CA file (as --user), print\n"
 		"                           problems, exit 0 if all is fine, else 1; binds\n"
 		"                           nothing\n"
+		"      --dnstap PATH        log every query and response as dnstap to the\n"
+		"                           Frame Streams reader on the unix socket PATH\n"
+		"                           (e.g. fstrm_capture); dropped, and counted, when\n"
+		"                           no reader keeps up (default: off)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -211,6 +218,7 @@ static void options_free(struct options *o)
 	free(o->cluster_key);
 	free(o->cluster_user);
 	free(o->cluster_password_file);
+	free(o->dnstap);
 	if (o->cluster_password) {
 		memset(o->cluster_password, 0, strlen(o->cluster_password));
 		free(o->cluster_password);
@@ -468,6 +476,9 @@ static int option_apply(struct options *o, int id, const char *value, const char
 		return 0;
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
+		return 0;
+	case OPT_DNSTAP:
+		str_set(&o->dnstap, value);
 		return 0;
 	default:
 		return -EINVAL;
@@ -764,6 +775,7 @@ int main(int argc, char **argv)
 		.user = o.user,
 		.metrics = o.has_metrics ? &o.metrics : NULL,
 		.qconf = &qconf,
+		.dnstap = o.dnstap,
 	};
 	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
 	char *urls = NULL;

@@ -12,6 +12,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "dnstap.h"
 #include "internal.h"
 
 /* RFC 1035 4.2.2: a two-byte length, then the message. */
@@ -51,6 +52,7 @@ typedef struct tcp_conn {
 	worker_t *w;
 	TAILQ_ENTRY(tcp_conn) lru; /* in the worker's list while in_lru */
 	struct sockaddr_storage peer;
+	struct sockaddr_storage local; /* --dnstap only: the address the client connected to */
 	uint8_t *rbuf; /* TCP_FRAME_MAX bytes: at most one partial frame left after answering */
 	size_t rlen;
 	uint64_t msg_start_ms; /* loop time of the first byte of the message in rbuf */
@@ -194,6 +196,8 @@ static void conn_process(tcp_conn_t *c)
 	worker_t *w = c->w;
 	size_t off = 0, out = 0;
 	bool fail = false;
+	/* --dnstap: the queries of this read arrived now. */
+	uint64_t query_ns = unlikely(w->tap != NULL) ? server_dnstap_now_ns() : 0;
 
 	const query_data_t *snap = server_rcu_enter(w);
 	while (!c->writing && c->rlen - off >= 2) {
@@ -218,6 +222,11 @@ static void conn_process(tcp_conn_t *c)
 		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen,
 					   w->tcp_out + out + 2, QUERY_TCP,
 					   (const struct sockaddr *)&c->peer);
+		if (unlikely(w->tap != NULL))
+			server_dnstap_log(w->tap, QUERY_TCP, (const struct sockaddr *)&c->peer,
+					  (const struct sockaddr *)&c->local, query_ns,
+					  server_dnstap_now_ns(), c->rbuf + off + 2, qlen,
+					  w->tcp_out + out + 2, alen);
 		off += 2 + qlen;
 		if (!alen)
 			continue;
@@ -303,6 +312,9 @@ static void accept_cb(uv_stream_t *server, int status)
 	int plen = sizeof(c->peer);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) < 0)
 		c->peer.ss_family = AF_UNSPEC;
+	plen = sizeof(c->local);
+	if (w->tap && uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &plen) < 0)
+		c->local.ss_family = AF_UNSPEC;
 	/* Answers go out whole and at once; Nagle would hold pipelined ones back. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->rbuf = gslb_malloc(TCP_FRAME_MAX);

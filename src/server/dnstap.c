@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The query log (--dnstap, README "Query log"): every query and its response, as dnstap
+ * AUTH_QUERY and AUTH_RESPONSE messages over a Frame Streams connection to a unix socket.
+ *
+ * Threads.  Each DNS worker is the only producer of its own ring (tap_ring.h): after answering
+ * it copies the query, the response, the addresses and the times into a free slot, or drops
+ * the record and counts it when there is none.  It never waits, allocates or makes a system
+ * call for the log.  One writer thread (writer_main) is the consumer of every ring: it encodes
+ * each record as two dnstap messages (protobuf-c, over the schema in dnstap.proto) and writes
+ * them as data frames with fstrm's writer, over I/O functions of ours on a nonblocking socket so
+ * that a stop is never held up by a reader that does not read.  The metrics read the rings'
+ * counters racily.
+ *
+ * The writer's connection:
+ *
+ *	  DOWN --connect and handshake (connect_try)--> UP
+ *	  UP --a write fails: the reader is gone (disconnect)--> DOWN
+ *	  DOWN --backoff (100 ms, doubling up to 2 s)--> connect_try again
+ *
+ * While DOWN the writer still empties the rings, counting each record as dropped (no reader),
+ * so the workers' rings never stay full and the counts say why records were lost; an outage
+ * is logged once, when it begins, and its end once.  While UP and the reader is slower than the
+ * queries, the writer waits in write() and the rings fill: records are dropped by the workers
+ * (ring full).
+ *
+ * Life cycle: server_dnstap_new() (control thread, before the workers start) allocates the rings
+ * and starts the writer; server_dnstap_free() (after every worker is joined) sets stopping, and
+ * the writer writes what the rings still hold (giving up after DNSTAP_STOP_MS when the reader is
+ * slow), sends the STOP frame, waits for FINISH (DNSTAP_IO_MS at most) and exits.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstrm.h>
+
+#include "gslb/core.h"
+#include "gslb/query.h"
+#include "dnstap.h"
+#include "src/server/dnstap.pb-c.h"
+
+#define DNSTAP_CONTENT_TYPE "protobuf:dnstap.Dnstap"
+/* Records taken from one ring before writing them: two frames each, fstrm's limit is 128. */
+#define DNSTAP_BATCH 64
+/* One encoded message at most: the wire bytes plus identity, version and fields. */
+#define DNSTAP_FRAME_MAX (TAP_DATA_MAX + 512)
+/* A handshake or FINISH frame not read within this long: the reader is not answering. */
+#define DNSTAP_IO_MS 2000
+/* At a stop, what the rings hold is written for at most this long. */
+#define DNSTAP_STOP_MS 2000
+#define DNSTAP_BACKOFF_MIN_MS 100
+#define DNSTAP_BACKOFF_MAX_MS 2000
+/* The writer sleeps this long when every ring is empty. */
+#define DNSTAP_IDLE_NS 1000000
+
+struct server_dnstap {
+	char *path;
+	tap_ring_t *rings; /* nrings, each one worker's */
+	unsigned nrings;
+	pthread_t thread;
+	bool started;
+	atomic_bool stopping;		   /* set by server_dnstap_free() */
+	_Atomic uint64_t stop_deadline_ms; /* gslb_mono_ms() after which a stop gives up writing */
+
+	/* The writer thread's alone from here on. */
+	int fd;			 /* the connection, or -1 */
+	struct fstrm_writer *fw; /* over fd while UP, else NULL */
+	bool broken;		 /* fd failed: fstrm's closing frames are not even tried */
+	char why[160];		 /* what the last failure of ours was, for the log */
+	bool down_logged;	 /* this outage has been logged */
+	unsigned backoff_ms;
+	uint64_t retry_ms; /* gslb_mono_ms() of the next connect_try() */
+	uint8_t identity[256];
+	size_t identity_len;
+	char version[64];
+	uint8_t *buf;	   /* 2 * DNSTAP_BATCH frames of DNSTAP_FRAME_MAX bytes */
+	struct iovec *iov; /* 2 * DNSTAP_BATCH */
+};
+
+/* ---- the answer path (workers) ---- */
+
+/* A sockaddr's address into out (4 or 16 bytes) and its port; the family, or 0 if neither. */
+static uint8_t addr_put(const struct sockaddr *sa, uint8_t out[16], uint16_t *port)
+{
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		memcpy(out, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+		return AF_INET;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		memcpy(out, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+		return AF_INET6;
+	}
+	*port = 0;
+	return 0;
+}
+
+void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
+		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
+		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen)
+{
+	if (unlikely(qlen + rlen > TAP_DATA_MAX)) {
+		r->dropped_large++;
+		return;
+	}
+	tap_rec_t *rec = tap_ring_reserve(r);
+	if (!rec)
+		return;
+	rec->query_ns = query_ns;
+	rec->response_ns = response_ns;
+	rec->transport = (uint8_t)transport;
+	rec->family = addr_put(peer, rec->peer, &rec->peer_port);
+	/* The server's end is told only when it is of the same family (it always is). */
+	if (addr_put(local, rec->local, &rec->local_port) != rec->family) {
+		memset(rec->local, 0, sizeof(rec->local));
+		rec->local_port = 0;
+	}
+	rec->qlen = (uint16_t)qlen;
+	rec->rlen = (uint16_t)rlen;
+	memcpy(rec->data, q, qlen);
+	if (rlen)
+		memcpy(rec->data + qlen, resp, rlen);
+	tap_ring_commit(r);
+}
+
+/* ---- Frame Streams I/O over our own nonblocking socket (fstrm_rdwr callbacks) ---- */
+
+static bool stop_due(server_dnstap_t *t)
+{
+	return atomic_load(&t->stopping) && gslb_mono_ms() >= atomic_load(&t->stop_deadline_ms);
+}
+
+/* Wait up to 100 ms for fd to be ready for events; false when the wait must end (a stop). */
+static bool io_wait(server_dnstap_t *t, short events)
+{
+	struct pollfd p = { .fd = t->fd, .events = events };
+	if (poll(&p, 1, 100) < 0 && errno != EINTR) {
+		snprintf(t->why, sizeof(t->why), "poll: %s", strerror(errno));
+		return false;
+	}
+	if (stop_due(t)) {
+		snprintf(t->why, sizeof(t->why), "stopping");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * fstrm reads only control frames: ACCEPT after READY, FINISH after STOP.  A reader that does
+ * not send them within DNSTAP_IO_MS is not one to write to.
+ */
+static fstrm_res io_read(void *obj, void *data, size_t count)
+{
+	server_dnstap_t *t = obj;
+	uint8_t *p = data;
+	uint64_t deadline = gslb_mono_ms() + DNSTAP_IO_MS;
+
+	if (t->broken)
+		return fstrm_res_failure;
+	while (count) {
+		ssize_t n = read(t->fd, p, count);
+		if (n > 0) {
+			p += n;
+			count -= (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			snprintf(t->why, sizeof(t->why), "the reader closed the connection");
+			goto fail;
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			snprintf(t->why, sizeof(t->why), "read: %s", strerror(errno));
+			goto fail;
+		}
+		if (gslb_mono_ms() >= deadline) {
+			snprintf(t->why, sizeof(t->why), "the reader did not answer within %d ms",
+				 DNSTAP_IO_MS);
+			goto fail;
+		}
+		if (!io_wait(t, POLLIN))
+			goto fail;
+	}
+	return fstrm_res_success;
+fail:
+	t->broken = true;
+	return fstrm_res_failure;
+}
+
+/*
+ * Frames and control frames, all of them: a slow reader is waited for (the rings take the
+ * backlog, then drop), except at a stop, which waits DNSTAP_STOP_MS at most.
+ */
+static fstrm_res io_write(void *obj, const struct iovec *iov_in, int iovcnt)
+{
+	server_dnstap_t *t = obj;
+	struct iovec iov[IOV_MAX];
+
+	if (t->broken || iovcnt > IOV_MAX)
+		return fstrm_res_failure;
+	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+	struct iovec *v = iov;
+	while (iovcnt > 0) {
+		ssize_t n = writev(t->fd, v, iovcnt);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				snprintf(t->why, sizeof(t->why), "write: %s", strerror(errno));
+				goto fail;
+			}
+			if (!io_wait(t, POLLOUT))
+				goto fail;
+			continue;
+		}
+		/* Skip what was written: whole buffers, then part of the next. */
+		size_t done = (size_t)n;
+		while (iovcnt > 0 && done >= v->iov_len) {
+			done -= v->iov_len;
+			v++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + done;
+			v->iov_len -= done;
+		}
+	}
+	return fstrm_res_success;
+fail:
+	t->broken = true;
+	return fstrm_res_failure;
+}
+
+/* fstrm opens the stream: connect to the socket (once the rdwr is fstrm's, the fd is too). */
+static fstrm_res io_open(void *obj)
+{
+	server_dnstap_t *t = obj;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->path);
+	t->broken = false;
+	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0) {
+		snprintf(t->why, sizeof(t->why), "socket: %s", strerror(errno));
+		return fstrm_res_failure;
+	}
+	/* A unix socket connects at once or not at all (EAGAIN: its backlog is full). */
+	if (connect(t->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(t->why, sizeof(t->why), "%s", strerror(errno));
+		close(t->fd);
+		t->fd = -1;
+		return fstrm_res_failure;
+	}
+	return fstrm_res_success;
+}
+
+static fstrm_res io_close(void *obj)
+{
+	server_dnstap_t *t = obj;
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	return fstrm_res_success;
+}
+
+/* ---- the writer thread ---- */
+
+/* Log the start of an outage once; try again after the backoff. */
+static void down(server_dnstap_t *t, const char *what)
+{
+	if (!t->down_logged)
+		log_warn("dnstap: %s %s: %s; queries are not logged (and are counted in "
+			 "gslbd_dnstap_dropped_total) until a reader accepts",
+			 what, t->path, t->why);
+	t->down_logged = true;
+	t->retry_ms = gslb_mono_ms() + t->backoff_ms;
+	t->backoff_ms = t->backoff_ms * 2 > DNSTAP_BACKOFF_MAX_MS ? DNSTAP_BACKOFF_MAX_MS
+								  : t->backoff_ms * 2;
+}
+
+/* UP -> DOWN: the connection is dropped without the closing handshake. */
+static void disconnect(server_dnstap_t *t)
+{
+	t->broken = true;
+	fstrm_writer_destroy(&t->fw); /* closes fd through io_close */
+	t->fw = NULL;
+	down(t, "lost the reader at");
+}
+
+/* DOWN -> UP: connect to the socket and run the Frame Streams handshake. */
+static void connect_try(server_dnstap_t *t)
+{
+	struct fstrm_writer_options *wopt = NULL;
+	struct fstrm_rdwr *rdwr = NULL;
+
+	t->broken = false;
+	rdwr = fstrm_rdwr_init(t);
+	fstrm_rdwr_set_open(rdwr, io_open);
+	fstrm_rdwr_set_read(rdwr, io_read);
+	fstrm_rdwr_set_write(rdwr, io_write);
+	fstrm_rdwr_set_close(rdwr, io_close);
+	wopt = fstrm_writer_options_init();
+	fstrm_writer_options_add_content_type(wopt, DNSTAP_CONTENT_TYPE,
+					      strlen(DNSTAP_CONTENT_TYPE));
+	t->fw = fstrm_writer_init(wopt, &rdwr); /* owns rdwr, and so the fd, from here on */
+	fstrm_writer_options_destroy(&wopt);
+	if (!t->fw) {
+		fstrm_rdwr_destroy(&rdwr);
+		snprintf(t->why, sizeof(t->why), "cannot set up a Frame Streams writer");
+		goto fail;
+	}
+	t->why[0] = '\0';
+	if (fstrm_writer_open(t->fw) != fstrm_res_success) {
+		/* Our I/O said why it failed; otherwise fstrm refused the reader's answer. */
+		if (!t->why[0])
+			snprintf(t->why, sizeof(t->why), "the reader does not take %s",
+				 DNSTAP_CONTENT_TYPE);
+		goto fail;
+	}
+	log_info("dnstap: writing the query log to %s", t->path);
+	t->down_logged = false;
+	t->backoff_ms = DNSTAP_BACKOFF_MIN_MS;
+	return;
+fail:
+	t->broken = true;
+	if (t->fw) {
+		fstrm_writer_destroy(&t->fw);
+		t->fw = NULL;
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	down(t, "cannot write to");
+}
+
+/* Encode one half of a record (the query, or the response) as a Dnstap message into out. */
+static size_t encode(const server_dnstap_t *t, const tap_rec_t *rec, bool response, uint8_t *out)
+{
+	Dnstap__Message m = DNSTAP__MESSAGE__INIT;
+	Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
+	size_t alen = rec->family == AF_INET6 ? 16 : 4;
+
+	m.type = response ? DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE
+			  : DNSTAP__MESSAGE__TYPE__AUTH_QUERY;
+	m.has_socket_protocol = true;
+	m.socket_protocol = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
+							: DNSTAP__SOCKET_PROTOCOL__UDP;
+	if (rec->family) {
+		m.has_socket_family = true;
+		m.socket_family = rec->family == AF_INET6 ? DNSTAP__SOCKET_FAMILY__INET6
+							  : DNSTAP__SOCKET_FAMILY__INET;
+		m.has_query_address = m.has_response_address = true;
+		m.query_address = (ProtobufCBinaryData){ alen, (uint8_t *)rec->peer };
+		m.response_address = (ProtobufCBinaryData){ alen, (uint8_t *)rec->local };
+		m.has_query_port = m.has_response_port = true;
+		m.query_port = rec->peer_port;
+		m.response_port = rec->local_port;
+	}
+	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
+	m.has_query_time_sec = m.has_query_time_nsec = true;
+	m.query_time_sec = rec->query_ns / 1000000000u;
+	m.query_time_nsec = (uint32_t)(rec->query_ns % 1000000000u);
+	if (!response) {
+		m.has_query_message = true;
+		m.query_message = (ProtobufCBinaryData){ rec->qlen, (uint8_t *)rec->data };
+	} else {
+		m.has_response_time_sec = m.has_response_time_nsec = true;
+		m.response_time_sec = rec->response_ns / 1000000000u;
+		m.response_time_nsec = (uint32_t)(rec->response_ns % 1000000000u);
+		m.has_response_message = true;
+		m.response_message = (ProtobufCBinaryData){ rec->rlen,
+							    (uint8_t *)rec->data + rec->qlen };
+	}
+	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	d.has_identity = t->identity_len > 0;
+	d.identity = (ProtobufCBinaryData){ t->identity_len, (uint8_t *)t->identity };
+	d.has_version = true;
+	d.version = (ProtobufCBinaryData){ strlen(t->version), (uint8_t *)t->version };
+	d.message = &m;
+	return dnstap__dnstap__pack(&d, out);
+}
+
+/*
+ * Take up to DNSTAP_BATCH records of ring r and write them (UP) or count them as dropped
+ * (DOWN).  Each slot is given back as soon as it is encoded.  Returns the records taken.
+ */
+static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
+{
+	unsigned n = 0, nframes = 0;
+	const tap_rec_t *rec;
+
+	while (n < DNSTAP_BATCH && (rec = tap_ring_peek(r))) {
+		if (t->fw) {
+			/* No response (a query dropped unanswered): the query alone. */
+			for (unsigned k = 0; k < (rec->rlen ? 2u : 1u); k++) {
+				uint8_t *out = t->buf + (size_t)nframes * DNSTAP_FRAME_MAX;
+				t->iov[nframes].iov_base = out;
+				t->iov[nframes].iov_len = encode(t, rec, k == 1, out);
+				nframes++;
+			}
+		}
+		tap_ring_release(r);
+		n++;
+	}
+	if (!n)
+		return 0;
+	if (!t->fw) {
+		r->dropped_no_reader += n;
+		return n;
+	}
+	if (fstrm_writer_writev(t->fw, t->iov, (int)nframes) != fstrm_res_success) {
+		/* Some may have reached the reader: counted as dropped all the same. */
+		r->dropped_no_reader += n;
+		disconnect(t);
+		return n;
+	}
+	r->written += n;
+	return n;
+}
+
+static void *writer_main(void *arg)
+{
+	server_dnstap_t *t = arg;
+	const struct timespec idle = { .tv_nsec = DNSTAP_IDLE_NS };
+
+	pthread_setname_np(pthread_self(), "dnstap");
+	for (;;) {
+		bool stopping = atomic_load(&t->stopping);
+		if (!t->fw && !stopping && gslb_mono_ms() >= t->retry_ms)
+			connect_try(t);
+		unsigned n = 0;
+		for (unsigned i = 0; i < t->nrings; i++)
+			n += drain_one(t, &t->rings[i]);
+		if (stopping && (n == 0 || stop_due(t)))
+			break;
+		if (n == 0)
+			nanosleep(&idle, NULL);
+	}
+	/* What is left after a stop that gave up is dropped, and counted. */
+	for (unsigned i = 0; i < t->nrings; i++) {
+		tap_ring_t *r = &t->rings[i];
+		while (tap_ring_peek(r)) {
+			tap_ring_release(r);
+			r->dropped_no_reader++;
+		}
+	}
+	if (t->fw) {
+		/* STOP, then FINISH from the reader: it knows the stream ended cleanly. */
+		fstrm_writer_destroy(&t->fw);
+		t->fw = NULL;
+	}
+	return NULL;
+}
+
+/* ---- set-up and tear-down (control thread) ---- */
+
+int server_dnstap_new(const char *path, unsigned nrings, server_dnstap_t **out)
+{
+	struct sockaddr_un sun;
+	int ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_err("--dnstap %s: a unix socket path is at most %zu bytes", path,
+			sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	server_dnstap_t *t = gslb_calloc(1, sizeof(*t));
+	t->fd = -1;
+	t->path = gslb_strdup(path);
+	t->backoff_ms = DNSTAP_BACKOFF_MIN_MS;
+	atomic_init(&t->stopping, false);
+	atomic_init(&t->stop_deadline_ms, UINT64_MAX);
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) == 0) {
+		t->identity_len = strlen(host);
+		memcpy(t->identity, host, t->identity_len);
+	}
+	snprintf(t->version, sizeof(t->version), "gslbd %s", PACKAGE_VERSION);
+	t->buf = gslb_malloc((size_t)2 * DNSTAP_BATCH * DNSTAP_FRAME_MAX);
+	t->iov = gslb_calloc(2 * DNSTAP_BATCH, sizeof(*t->iov));
+	t->rings = gslb_calloc(nrings ? nrings : 1, sizeof(*t->rings));
+	for (unsigned i = 0; i < nrings; i++) {
+		ret = tap_ring_init(&t->rings[i], DNSTAP_RING_SLOTS);
+		if (ret < 0) {
+			log_err("--dnstap: cannot allocate the rings: %s", gslb_strerror(ret));
+			goto fail;
+		}
+		t->nrings = i + 1;
+	}
+	ret = -pthread_create(&t->thread, NULL, writer_main, t);
+	if (ret < 0) {
+		log_err("--dnstap: cannot start the writer thread: %s", gslb_strerror(ret));
+		goto fail;
+	}
+	t->started = true;
+	*out = t;
+	return 0;
+fail:
+	server_dnstap_free(t);
+	return ret;
+}
+
+tap_ring_t *server_dnstap_ring(server_dnstap_t *t, unsigned i)
+{
+	return i < t->nrings ? &t->rings[i] : NULL;
+}
+
+void server_dnstap_free(server_dnstap_t *t)
+{
+	if (!t)
+		return;
+	if (t->started) {
+		atomic_store(&t->stop_deadline_ms, gslb_mono_ms() + DNSTAP_STOP_MS);
+		atomic_store(&t->stopping, true);
+		pthread_join(t->thread, NULL);
+	}
+	uint64_t written = 0, full = 0, large = 0, no_reader = 0;
+	for (unsigned i = 0; i < t->nrings; i++) {
+		written += t->rings[i].written;
+		full += t->rings[i].dropped_full;
+		large += t->rings[i].dropped_large;
+		no_reader += t->rings[i].dropped_no_reader;
+		tap_ring_deinit(&t->rings[i]);
+	}
+	if (t->started)
+		log_info("dnstap: %" PRIu64 " queries logged; dropped: %" PRIu64
+			 " with the writer behind, %" PRIu64 " too large, %" PRIu64
+			 " with no reader",
+			 written, full, large, no_reader);
+	free(t->rings);
+	free(t->buf);
+	free(t->iov);
+	free(t->path);
+	free(t);
+}
