@@ -278,10 +278,10 @@ static fstrm_res io_close(void *obj)
 
 /* ---- the writer thread ---- */
 
-/* Log the start of an outage once; try again after the backoff. */
+/* Log the start of an outage once (not a stop's); try again after the backoff. */
 static void down(server_dnstap_t *t, const char *what)
 {
-	if (!t->down_logged)
+	if (!t->down_logged && !atomic_load(&t->stopping))
 		log_warn("dnstap: %s %s: %s; queries are not logged (and are counted in "
 			 "gslbd_dnstap_dropped_total) until a reader accepts",
 			 what, t->path, t->why);
