@@ -50,13 +50,11 @@
 #include "gslb/core.h"
 #include "gslb/query.h"
 #include "dnstap.h"
-#include "src/server/dnstap.pb-c.h"
+#include "src/server/dnstap.pb-c.h" /* the enum values, from the schema */
 
 #define DNSTAP_CONTENT_TYPE "protobuf:dnstap.Dnstap"
 /* Records taken from one ring before writing them: two frames each, fstrm's limit is 128. */
 #define DNSTAP_BATCH 64
-/* One encoded message at most: the wire bytes plus identity, version and fields. */
-#define DNSTAP_FRAME_MAX (TAP_DATA_MAX + 512)
 /* A handshake or FINISH frame not read within this long: the reader is not answering. */
 #define DNSTAP_IO_MS 2000
 /* At a stop, what the rings hold is written for at most this long. */
@@ -82,10 +80,9 @@ struct server_dnstap {
 	char why[160];		 /* what the last failure of ours was, for the log */
 	bool down_logged;	 /* this outage has been logged */
 	unsigned backoff_ms;
-	uint64_t retry_ms; /* gslb_mono_ms() of the next connect_try() */
-	uint8_t identity[256];
-	size_t identity_len;
-	char version[64];
+	uint64_t retry_ms;			   /* gslb_mono_ms() of the next connect_try() */
+	uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 3)]; /* server_dnstap_prefix(): identity, version */
+	size_t prefix_len;
 	uint8_t *buf;	   /* 2 * DNSTAP_BATCH frames of DNSTAP_FRAME_MAX bytes */
 	struct iovec *iov; /* 2 * DNSTAP_BATCH */
 };
@@ -346,51 +343,125 @@ fail:
 	down(t, "cannot write to");
 }
 
-/* Encode one half of a record (the query, or the response) as a Dnstap message into out. */
-static size_t encode(const server_dnstap_t *t, const tap_rec_t *rec, bool response, uint8_t *out)
-{
-	Dnstap__Message m = DNSTAP__MESSAGE__INIT;
-	Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
-	size_t alen = rec->family == AF_INET6 ? 16 : 4;
+/*
+ * The protobuf encoding (the wire format of dnstap.proto), written by hand: protobuf-c's
+ * generic packer walks every field descriptor of both messages and sizes the inner one twice,
+ * about 1,500 instructions a message, more than answering the query.  The fields are written in
+ * field-number order with minimal varints, as protobuf-c writes them, so the bytes are the same:
+ * tests/unit/test_dnstap_encode.c checks them against protobuf-c's packer and unpacker over the
+ * schema compiled by protoc-c.
+ */
+enum {
+	PB_VARINT = 0,
+	PB_LEN = 2,
+	PB_FIXED32 = 5,
+};
+#define PB_TAG(field, type) ((uint8_t)((field) << 3 | (type)))
 
-	m.type = response ? DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE
-			  : DNSTAP__MESSAGE__TYPE__AUTH_QUERY;
-	m.has_socket_protocol = true;
-	m.socket_protocol = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
-							: DNSTAP__SOCKET_PROTOCOL__UDP;
+static uint8_t *pb_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static size_t pb_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+	return p + 4;
+}
+
+static uint8_t *pb_bytes(uint8_t *p, uint8_t tag, const void *data, size_t len)
+{
+	*p++ = tag;
+	p = pb_varint(p, len);
+	memcpy(p, data, len);
+	return p + len;
+}
+
+size_t server_dnstap_prefix(uint8_t *out, const char *identity, const char *version)
+{
+	uint8_t *p = out;
+	size_t ilen = strnlen(identity, DNSTAP_TEXT_MAX), vlen = strnlen(version, DNSTAP_TEXT_MAX);
+	if (ilen)
+		p = pb_bytes(p, PB_TAG(1, PB_LEN), identity, ilen);
+	p = pb_bytes(p, PB_TAG(2, PB_LEN), version, vlen);
+	return (size_t)(p - out);
+}
+
+size_t server_dnstap_encode(const uint8_t *prefix, size_t prefix_len, const tap_rec_t *rec,
+			    bool response, uint8_t *out)
+{
+	/* Message fields 2-9: what both halves share. */
+	uint8_t common[64], *c = common;
+	size_t alen = rec->family == AF_INET6 ? 16 : 4;
 	if (rec->family) {
-		m.has_socket_family = true;
-		m.socket_family = rec->family == AF_INET6 ? DNSTAP__SOCKET_FAMILY__INET6
-							  : DNSTAP__SOCKET_FAMILY__INET;
-		m.has_query_address = m.has_response_address = true;
-		m.query_address = (ProtobufCBinaryData){ alen, (uint8_t *)rec->peer };
-		m.response_address = (ProtobufCBinaryData){ alen, (uint8_t *)rec->local };
-		m.has_query_port = m.has_response_port = true;
-		m.query_port = rec->peer_port;
-		m.response_port = rec->local_port;
+		*c++ = PB_TAG(2, PB_VARINT);
+		*c++ = rec->family == AF_INET6 ? DNSTAP__SOCKET_FAMILY__INET6
+					       : DNSTAP__SOCKET_FAMILY__INET;
+	}
+	*c++ = PB_TAG(3, PB_VARINT);
+	*c++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
+					   : DNSTAP__SOCKET_PROTOCOL__UDP;
+	if (rec->family) {
+		c = pb_bytes(c, PB_TAG(4, PB_LEN), rec->peer, alen);
+		c = pb_bytes(c, PB_TAG(5, PB_LEN), rec->local, alen);
+		*c++ = PB_TAG(6, PB_VARINT);
+		c = pb_varint(c, rec->peer_port);
+		*c++ = PB_TAG(7, PB_VARINT);
+		c = pb_varint(c, rec->local_port);
 	}
 	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
-	m.has_query_time_sec = m.has_query_time_nsec = true;
-	m.query_time_sec = rec->query_ns / 1000000000u;
-	m.query_time_nsec = (uint32_t)(rec->query_ns % 1000000000u);
-	if (!response) {
-		m.has_query_message = true;
-		m.query_message = (ProtobufCBinaryData){ rec->qlen, (uint8_t *)rec->data };
-	} else {
-		m.has_response_time_sec = m.has_response_time_nsec = true;
-		m.response_time_sec = rec->response_ns / 1000000000u;
-		m.response_time_nsec = (uint32_t)(rec->response_ns % 1000000000u);
-		m.has_response_message = true;
-		m.response_message = (ProtobufCBinaryData){ rec->rlen,
-							    (uint8_t *)rec->data + rec->qlen };
+	*c++ = PB_TAG(8, PB_VARINT);
+	c = pb_varint(c, rec->query_ns / 1000000000u);
+	*c++ = PB_TAG(9, PB_FIXED32);
+	c = pb_fixed32(c, (uint32_t)(rec->query_ns % 1000000000u));
+	size_t clen = (size_t)(c - common);
+
+	/* The half's own fields: the query (10), or the response's time and bytes (12-14). */
+	const uint8_t *wire = response ? rec->data + rec->qlen : rec->data;
+	size_t wlen = response ? rec->rlen : rec->qlen;
+	uint8_t rtime[16], *r = rtime;
+	if (response) {
+		*r++ = PB_TAG(12, PB_VARINT);
+		r = pb_varint(r, rec->response_ns / 1000000000u);
+		*r++ = PB_TAG(13, PB_FIXED32);
+		r = pb_fixed32(r, (uint32_t)(rec->response_ns % 1000000000u));
 	}
-	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
-	d.has_identity = t->identity_len > 0;
-	d.identity = (ProtobufCBinaryData){ t->identity_len, (uint8_t *)t->identity };
-	d.has_version = true;
-	d.version = (ProtobufCBinaryData){ strlen(t->version), (uint8_t *)t->version };
-	d.message = &m;
-	return dnstap__dnstap__pack(&d, out);
+	size_t rtlen = (size_t)(r - rtime);
+	size_t mlen = 2 + clen + rtlen + 1 + pb_varint_len(wlen) + wlen;
+
+	uint8_t *p = out;
+	memcpy(p, prefix, prefix_len); /* Dnstap fields 1 and 2 */
+	p += prefix_len;
+	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
+	p = pb_varint(p, mlen);
+	*p++ = PB_TAG(1, PB_VARINT);
+	*p++ = response ? DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE : DNSTAP__MESSAGE__TYPE__AUTH_QUERY;
+	memcpy(p, common, clen);
+	p += clen;
+	memcpy(p, rtime, rtlen);
+	p += rtlen;
+	p = pb_bytes(p, response ? PB_TAG(14, PB_LEN) : PB_TAG(10, PB_LEN), wire, wlen);
+	*p++ = PB_TAG(15, PB_VARINT); /* Dnstap.type */
+	*p++ = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	return (size_t)(p - out);
 }
 
 /*
@@ -408,7 +479,8 @@ static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 			for (unsigned k = 0; k < (rec->rlen ? 2u : 1u); k++) {
 				uint8_t *out = t->buf + (size_t)nframes * DNSTAP_FRAME_MAX;
 				t->iov[nframes].iov_base = out;
-				t->iov[nframes].iov_len = encode(t, rec, k == 1, out);
+				t->iov[nframes].iov_len = server_dnstap_encode(
+					t->prefix, t->prefix_len, rec, k == 1, out);
 				nframes++;
 			}
 		}
@@ -483,12 +555,10 @@ int server_dnstap_new(const char *path, unsigned nrings, server_dnstap_t **out)
 	t->backoff_ms = DNSTAP_BACKOFF_MIN_MS;
 	atomic_init(&t->stopping, false);
 	atomic_init(&t->stop_deadline_ms, UINT64_MAX);
-	char host[256] = "";
-	if (gethostname(host, sizeof(host) - 1) == 0) {
-		t->identity_len = strlen(host);
-		memcpy(t->identity, host, t->identity_len);
-	}
-	snprintf(t->version, sizeof(t->version), "gslbd %s", PACKAGE_VERSION);
+	char host[DNSTAP_TEXT_MAX + 1] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	t->prefix_len = server_dnstap_prefix(t->prefix, host, "gslbd " PACKAGE_VERSION);
 	t->buf = gslb_malloc((size_t)2 * DNSTAP_BATCH * DNSTAP_FRAME_MAX);
 	t->iov = gslb_calloc(2 * DNSTAP_BATCH, sizeof(*t->iov));
 	t->rings = gslb_calloc(nrings ? nrings : 1, sizeof(*t->rings));

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -14,6 +15,10 @@
 
 /* Slots in each worker's ring: 512 x 2 KiB, 1 MiB a worker, allocated only with --dnstap. */
 #define DNSTAP_RING_SLOTS 512
+/* The identity and version strings are cut to this many bytes. */
+#define DNSTAP_TEXT_MAX 255
+/* One encoded message at most: the wire bytes of a slot, identity, version and the fields. */
+#define DNSTAP_FRAME_MAX (TAP_DATA_MAX + 2 * (DNSTAP_TEXT_MAX + 3) + 128)
 
 typedef struct server_dnstap server_dnstap_t;
 
@@ -53,3 +58,18 @@ static inline uint64_t server_dnstap_now_ns(void)
 void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
 		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
 		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen);
+
+/**
+ * The Dnstap fields every message of a stream shares, identity (left out when empty) and
+ * version, encoded into out (2 * (DNSTAP_TEXT_MAX + 3) bytes at most).  Returns the length.
+ */
+size_t server_dnstap_prefix(uint8_t *out, const char *identity, const char *version);
+
+/**
+ * Encode one half of rec (response false: the AUTH_QUERY, with the query's bytes; true: the
+ * AUTH_RESPONSE, with the response's) as a Dnstap message of type MESSAGE into out
+ * (DNSTAP_FRAME_MAX bytes), after the fields of prefix (server_dnstap_prefix()).  Both halves
+ * carry the addresses, ports, transport and the query's time.  Returns the length.
+ */
+size_t server_dnstap_encode(const uint8_t *prefix, size_t prefix_len, const tap_rec_t *rec,
+			    bool response, uint8_t *out);
