@@ -80,11 +80,9 @@ struct server_dnstap {
 	char why[160];		 /* what the last failure of ours was, for the log */
 	bool down_logged;	 /* this outage has been logged */
 	unsigned backoff_ms;
-	uint64_t retry_ms;			   /* gslb_mono_ms() of the next connect_try() */
-	uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 3)]; /* server_dnstap_prefix(): identity, version */
-	size_t prefix_len;
-	uint8_t *buf;	   /* 2 * DNSTAP_BATCH frames of DNSTAP_FRAME_MAX bytes */
-	struct iovec *iov; /* 2 * DNSTAP_BATCH */
+	uint64_t retry_ms; /* gslb_mono_ms() of the next connect_try() */
+	dnstap_enc_t enc;  /* the identity and version, encoded */
+	struct iovec *iov; /* 2 * DNSTAP_BATCH frames, in the slots of one ring */
 };
 
 /* ---- the answer path (workers) ---- */
@@ -112,7 +110,7 @@ void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer
 		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
 		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen)
 {
-	if (unlikely(qlen + rlen > TAP_DATA_MAX)) {
+	if (unlikely(qlen + rlen > TAP_WIRE_MAX)) {
 		r->dropped_large++;
 		return;
 	}
@@ -130,9 +128,9 @@ void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer
 	}
 	rec->qlen = (uint16_t)qlen;
 	rec->rlen = (uint16_t)rlen;
-	memcpy(rec->data, q, qlen);
+	memcpy(rec->data + TAP_QUERY_AT, q, qlen);
 	if (rlen)
-		memcpy(rec->data + qlen, resp, rlen);
+		memcpy(rec->data + TAP_QUERY_AT + qlen + TAP_RESPONSE_GAP, resp, rlen);
 	tap_ring_commit(r);
 }
 
@@ -368,17 +366,36 @@ static uint8_t *pb_varint(uint8_t *p, uint64_t v)
 	return p;
 }
 
-static size_t pb_varint_len(uint64_t v)
+/* A varint below 2^21 (ports, lengths: every one of a frame), without a loop. */
+static inline uint8_t *pb_small(uint8_t *p, uint32_t v)
 {
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
+	if (v < 0x80) {
+		p[0] = (uint8_t)v;
+		return p + 1;
 	}
-	return n;
+	if (v < 0x4000) {
+		p[0] = (uint8_t)(v | 0x80);
+		p[1] = (uint8_t)(v >> 7);
+		return p + 2;
+	}
+	p[0] = (uint8_t)(v | 0x80);
+	p[1] = (uint8_t)((v >> 7) | 0x80);
+	p[2] = (uint8_t)(v >> 14);
+	return p + 3;
 }
 
-static uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
+static inline size_t pb_small_len(uint32_t v)
+{
+	return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
+}
+
+_Static_assert(TAP_DATA_MAX < 0x4000, "every length of a frame is a varint of 1-2 bytes");
+/* The fields before the wire bytes, at most: prefix, Dnstap.message's tag and length, then
+ * Message's type, fields 2-9 (2 + 2 + 2 x 18 + 2 x 4 + 11 + 5), 12-13 (16), tag and length. */
+_Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 <= TAP_HEAD_ROOM,
+	       "the head of a message fits before its wire bytes");
+
+static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
@@ -387,119 +404,166 @@ static uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
-static uint8_t *pb_bytes(uint8_t *p, uint8_t tag, const void *data, size_t len)
+/* A time's seconds as a varint: the encoding of the last one is kept (it changes once a second). */
+static inline const uint8_t *enc_secs(dnstap_enc_t *e, uint64_t secs, size_t *len)
+{
+	if (secs != e->secs) {
+		e->secs = secs;
+		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
+	}
+	*len = e->secs_len;
+	return e->secs_pb;
+}
+
+/* An address of a record: 4 or 16 bytes, copied with a constant size. */
+static inline uint8_t *pb_addr(uint8_t *p, uint8_t tag, const uint8_t *a, bool v6)
 {
 	*p++ = tag;
-	p = pb_varint(p, len);
-	memcpy(p, data, len);
-	return p + len;
+	if (v6) {
+		*p++ = 16;
+		memcpy(p, a, 16);
+		return p + 16;
+	}
+	*p++ = 4;
+	memcpy(p, a, 4);
+	return p + 4;
 }
 
-size_t server_dnstap_prefix(uint8_t *out, const char *identity, const char *version)
+void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version)
 {
-	uint8_t *p = out;
+	uint8_t *p = e->prefix;
 	size_t ilen = strnlen(identity, DNSTAP_TEXT_MAX), vlen = strnlen(version, DNSTAP_TEXT_MAX);
-	if (ilen)
-		p = pb_bytes(p, PB_TAG(1, PB_LEN), identity, ilen);
-	p = pb_bytes(p, PB_TAG(2, PB_LEN), version, vlen);
-	return (size_t)(p - out);
+
+	memset(e, 0, sizeof(*e));
+	if (ilen) {
+		*p++ = PB_TAG(1, PB_LEN);
+		p = pb_small(p, (uint32_t)ilen);
+		memcpy(p, identity, ilen);
+		p += ilen;
+	}
+	*p++ = PB_TAG(2, PB_LEN);
+	p = pb_small(p, (uint32_t)vlen);
+	memcpy(p, version, vlen);
+	p += vlen;
+	e->prefix_len = (size_t)(p - e->prefix);
+	e->secs = UINT64_MAX; /* no seconds encoded yet */
 }
 
-size_t server_dnstap_encode(const uint8_t *prefix, size_t prefix_len, const tap_rec_t *rec,
-			    bool response, uint8_t *out)
+/*
+ * One Dnstap message around its wire bytes, which are in place at wire: before them the
+ * stream's prefix, then Message (field 14) of type type with the fields both halves share
+ * (common), the half's own (own) and the tag and length of the wire bytes; after them
+ * Dnstap.type.  The frame is *len bytes from the returned start.
+ */
+static uint8_t *half(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, uint8_t type,
+		     const uint8_t *common, size_t clen, const uint8_t *own, size_t olen,
+		     uint8_t tag, size_t *len)
 {
-	/* Message fields 2-9: what both halves share. */
+	size_t wl = pb_small_len((uint32_t)wlen);
+	size_t mlen = 2 + clen + olen + 1 + wl + wlen;
+	size_t head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + olen + 1 + wl;
+	uint8_t *start = wire - head, *p = start;
+
+	memcpy(p, e->prefix, e->prefix_len); /* Dnstap fields 1 and 2 */
+	p += e->prefix_len;
+	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
+	p = pb_small(p, (uint32_t)mlen);
+	*p++ = PB_TAG(1, PB_VARINT); /* Message.type */
+	*p++ = type;
+	memcpy(p, common, clen);
+	p += clen;
+	memcpy(p, own, olen);
+	p += olen;
+	*p++ = tag;
+	pb_small(p, (uint32_t)wlen);
+	wire[wlen] = PB_TAG(15, PB_VARINT); /* Dnstap.type */
+	wire[wlen + 1] = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	*len = head + wlen + 2;
+	return start;
+}
+
+unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+{
+	/* Message fields 2-9, the same in both halves. */
 	uint8_t common[64], *c = common;
-	size_t alen = rec->family == AF_INET6 ? 16 : 4;
+	bool v6 = rec->family == AF_INET6;
+	size_t slen;
+	const uint8_t *secs;
 	if (rec->family) {
 		*c++ = PB_TAG(2, PB_VARINT);
-		*c++ = rec->family == AF_INET6 ? DNSTAP__SOCKET_FAMILY__INET6
-					       : DNSTAP__SOCKET_FAMILY__INET;
+		*c++ = v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
 	}
 	*c++ = PB_TAG(3, PB_VARINT);
 	*c++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
 					   : DNSTAP__SOCKET_PROTOCOL__UDP;
 	if (rec->family) {
-		c = pb_bytes(c, PB_TAG(4, PB_LEN), rec->peer, alen);
-		c = pb_bytes(c, PB_TAG(5, PB_LEN), rec->local, alen);
+		c = pb_addr(c, PB_TAG(4, PB_LEN), rec->peer, v6);
+		c = pb_addr(c, PB_TAG(5, PB_LEN), rec->local, v6);
 		*c++ = PB_TAG(6, PB_VARINT);
-		c = pb_varint(c, rec->peer_port);
+		c = pb_small(c, rec->peer_port);
 		*c++ = PB_TAG(7, PB_VARINT);
-		c = pb_varint(c, rec->local_port);
+		c = pb_small(c, rec->local_port);
 	}
 	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
 	*c++ = PB_TAG(8, PB_VARINT);
-	c = pb_varint(c, rec->query_ns / 1000000000u);
+	secs = enc_secs(e, rec->query_ns / 1000000000u, &slen);
+	memcpy(c, secs, slen);
+	c += slen;
 	*c++ = PB_TAG(9, PB_FIXED32);
 	c = pb_fixed32(c, (uint32_t)(rec->query_ns % 1000000000u));
 	size_t clen = (size_t)(c - common);
 
-	/* The half's own fields: the query (10), or the response's time and bytes (12-14). */
-	const uint8_t *wire = response ? rec->data + rec->qlen : rec->data;
-	size_t wlen = response ? rec->rlen : rec->qlen;
-	uint8_t rtime[16], *r = rtime;
-	if (response) {
-		*r++ = PB_TAG(12, PB_VARINT);
-		r = pb_varint(r, rec->response_ns / 1000000000u);
-		*r++ = PB_TAG(13, PB_FIXED32);
-		r = pb_fixed32(r, (uint32_t)(rec->response_ns % 1000000000u));
-	}
-	size_t rtlen = (size_t)(r - rtime);
-	size_t mlen = 2 + clen + rtlen + 1 + pb_varint_len(wlen) + wlen;
-
-	uint8_t *p = out;
-	memcpy(p, prefix, prefix_len); /* Dnstap fields 1 and 2 */
-	p += prefix_len;
-	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
-	p = pb_varint(p, mlen);
-	*p++ = PB_TAG(1, PB_VARINT);
-	*p++ = response ? DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE : DNSTAP__MESSAGE__TYPE__AUTH_QUERY;
-	memcpy(p, common, clen);
-	p += clen;
-	memcpy(p, rtime, rtlen);
-	p += rtlen;
-	p = pb_bytes(p, response ? PB_TAG(14, PB_LEN) : PB_TAG(10, PB_LEN), wire, wlen);
-	*p++ = PB_TAG(15, PB_VARINT); /* Dnstap.type */
-	*p++ = DNSTAP__DNSTAP__TYPE__MESSAGE;
-	return (size_t)(p - out);
+	uint8_t *q = rec->data + TAP_QUERY_AT;
+	iov[0].iov_base = half(e, q, rec->qlen, DNSTAP__MESSAGE__TYPE__AUTH_QUERY, common, clen,
+			       NULL, 0, PB_TAG(10, PB_LEN), &iov[0].iov_len);
+	if (!rec->rlen)
+		return 1;
+	/* The response's time (12, 13) before its bytes (14). */
+	uint8_t own[16], *o = own;
+	*o++ = PB_TAG(12, PB_VARINT);
+	secs = enc_secs(e, rec->response_ns / 1000000000u, &slen);
+	memcpy(o, secs, slen);
+	o += slen;
+	*o++ = PB_TAG(13, PB_FIXED32);
+	o = pb_fixed32(o, (uint32_t)(rec->response_ns % 1000000000u));
+	iov[1].iov_base = half(e, q + rec->qlen + TAP_RESPONSE_GAP, rec->rlen,
+			       DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, common, clen, own,
+			       (size_t)(o - own), PB_TAG(14, PB_LEN), &iov[1].iov_len);
+	return 2;
 }
 
 /*
  * Take up to DNSTAP_BATCH records of ring r and write them (UP) or count them as dropped
- * (DOWN).  Each slot is given back as soon as it is encoded.  Returns the records taken.
+ * (DOWN).  Each record is encoded in its slot (the frames point into the slots), so the slots
+ * are given back once the frames are written.  Returns the records taken.
  */
 static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 {
 	unsigned n = 0, nframes = 0;
-	const tap_rec_t *rec;
+	tap_rec_t *rec;
 
-	while (n < DNSTAP_BATCH && (rec = tap_ring_peek(r))) {
-		if (t->fw) {
-			/* No response (a query dropped unanswered): the query alone. */
-			for (unsigned k = 0; k < (rec->rlen ? 2u : 1u); k++) {
-				uint8_t *out = t->buf + (size_t)nframes * DNSTAP_FRAME_MAX;
-				t->iov[nframes].iov_base = out;
-				t->iov[nframes].iov_len = server_dnstap_encode(
-					t->prefix, t->prefix_len, rec, k == 1, out);
-				nframes++;
-			}
+	if (!t->fw) {
+		while (tap_ring_peek(r)) {
+			tap_ring_release(r);
+			n++;
 		}
-		tap_ring_release(r);
+		r->dropped_no_reader += n;
+		return n;
+	}
+	while (n < DNSTAP_BATCH && (rec = tap_ring_peek_at(r, n))) {
+		nframes += server_dnstap_encode(&t->enc, rec, t->iov + nframes);
 		n++;
 	}
 	if (!n)
 		return 0;
-	if (!t->fw) {
-		r->dropped_no_reader += n;
-		return n;
-	}
 	if (fstrm_writer_writev(t->fw, t->iov, (int)nframes) != fstrm_res_success) {
 		/* Some may have reached the reader: counted as dropped all the same. */
 		r->dropped_no_reader += n;
 		disconnect(t);
-		return n;
+	} else {
+		r->written += n;
 	}
-	r->written += n;
+	tap_ring_release_n(r, n);
 	return n;
 }
 
@@ -558,8 +622,7 @@ int server_dnstap_new(const char *path, unsigned nrings, server_dnstap_t **out)
 	char host[DNSTAP_TEXT_MAX + 1] = "";
 	if (gethostname(host, sizeof(host) - 1) < 0)
 		host[0] = '\0';
-	t->prefix_len = server_dnstap_prefix(t->prefix, host, "gslbd " PACKAGE_VERSION);
-	t->buf = gslb_malloc((size_t)2 * DNSTAP_BATCH * DNSTAP_FRAME_MAX);
+	server_dnstap_enc_init(&t->enc, host, "gslbd " PACKAGE_VERSION);
 	t->iov = gslb_calloc(2 * DNSTAP_BATCH, sizeof(*t->iov));
 	t->rings = gslb_calloc(nrings ? nrings : 1, sizeof(*t->rings));
 	for (unsigned i = 0; i < nrings; i++) {
@@ -611,7 +674,6 @@ void server_dnstap_free(server_dnstap_t *t)
 			 " with no reader",
 			 written, full, large, no_reader);
 	free(t->rings);
-	free(t->buf);
 	free(t->iov);
 	free(t->path);
 	free(t);

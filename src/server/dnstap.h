@@ -9,16 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "tap_ring.h"
 
 /* Slots in each worker's ring: 512 x 2 KiB, 1 MiB a worker, allocated only with --dnstap. */
 #define DNSTAP_RING_SLOTS 512
-/* The identity and version strings are cut to this many bytes. */
-#define DNSTAP_TEXT_MAX 255
-/* One encoded message at most: the wire bytes of a slot, identity, version and the fields. */
-#define DNSTAP_FRAME_MAX (TAP_DATA_MAX + 2 * (DNSTAP_TEXT_MAX + 3) + 128)
+/*
+ * The identity and version strings are cut to this many bytes (a Linux host name has at most
+ * 64), so that a message's fields fit TAP_HEAD_ROOM.
+ */
+#define DNSTAP_TEXT_MAX 64
 
 typedef struct server_dnstap server_dnstap_t;
 
@@ -52,24 +54,32 @@ static inline uint64_t server_dnstap_now_ns(void)
  * Answer path: copy one query and its response (wire bytes, both ends' addresses as
  * AF_INET/AF_INET6 sockaddrs, the times of server_dnstap_now_ns(), transport QUERY_UDP or
  * QUERY_TCP) into a free slot of r.  Never blocks or allocates: when r is full, or the two
- * messages together exceed TAP_DATA_MAX, the record is dropped and counted.  local may be NULL
+ * messages together exceed TAP_WIRE_MAX, the record is dropped and counted.  local may be NULL
  * (unknown: the unspecified address and port 0).
  */
 void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
 		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
 		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen);
 
-/**
- * The Dnstap fields every message of a stream shares, identity (left out when empty) and
- * version, encoded into out (2 * (DNSTAP_TEXT_MAX + 3) bytes at most).  Returns the length.
+/*
+ * The protobuf encoder of a stream: the Dnstap fields every message shares (identity, version),
+ * encoded once, and the encoding of the last time's seconds.  The writer thread's.
  */
-size_t server_dnstap_prefix(uint8_t *out, const char *identity, const char *version);
+typedef struct dnstap_enc {
+	uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 2)];
+	size_t prefix_len;
+	uint64_t secs; /* the seconds last encoded, as the varint in secs_pb */
+	uint8_t secs_pb[10];
+	uint8_t secs_len;
+} dnstap_enc_t;
+
+/** Set up e for messages with identity (left out when empty) and version. */
+void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version);
 
 /**
- * Encode one half of rec (response false: the AUTH_QUERY, with the query's bytes; true: the
- * AUTH_RESPONSE, with the response's) as a Dnstap message of type MESSAGE into out
- * (DNSTAP_FRAME_MAX bytes), after the fields of prefix (server_dnstap_prefix()).  Both halves
- * carry the addresses, ports, transport and the query's time.  Returns the length.
+ * Encode rec in place (around its wire bytes, in its slot) as Dnstap messages of type MESSAGE:
+ * its AUTH_QUERY, with the query's bytes, in iov[0], and unless it has no response its
+ * AUTH_RESPONSE, with the response's, in iov[1].  Both carry the addresses, ports, transport
+ * and the query's time.  Returns the number of messages, 1 or 2.
  */
-size_t server_dnstap_encode(const uint8_t *prefix, size_t prefix_len, const tap_rec_t *rec,
-			    bool response, uint8_t *out);
+unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2]);

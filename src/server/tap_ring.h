@@ -16,12 +16,22 @@
 
 /* Bytes of one slot, header included; a power of two, so slots never share a cache line. */
 #define TAP_SLOT_SIZE 2048
-/* The query and the response, one after the other, in a slot. */
+/* The data of a slot: the query and the response, with room before each for its frame's head. */
 #define TAP_DATA_MAX (TAP_SLOT_SIZE - 64)
+/*
+ * The writer encodes each half of a record in place, around its wire bytes (dnstap.c): the
+ * protobuf fields before them (at most TAP_HEAD_ROOM bytes), two after.  The query's bytes start
+ * at data[TAP_QUERY_AT], the response's TAP_HEAD_ROOM + 2 bytes after the query's end; what is
+ * left is for both messages' bytes together.
+ */
+#define TAP_HEAD_ROOM 224
+#define TAP_QUERY_AT TAP_HEAD_ROOM
+#define TAP_RESPONSE_GAP (TAP_HEAD_ROOM + 2)
+#define TAP_WIRE_MAX (TAP_DATA_MAX - TAP_QUERY_AT - TAP_RESPONSE_GAP - 2)
 
 /*
- * One query and its response as the worker saw them: the wire bytes (the query's qlen first,
- * then the response's rlen), both addresses and ports, when the query came in and when the
+ * One query and its response as the worker saw them: the wire bytes (the query's qlen at
+ * data[TAP_QUERY_AT], the response's rlen TAP_RESPONSE_GAP bytes after), both addresses and ports, when the query came in and when the
  * response went out (CLOCK_REALTIME, ns), over which transport.  The header fits the first
  * 64 bytes of the slot.
  */
@@ -56,7 +66,7 @@ typedef struct tap_ring {
 	alignas(64) _Atomic uint32_t head; /* the next slot to fill */
 	uint32_t tail_seen;		   /* the producer's last view of tail */
 	uint64_t dropped_full;		   /* no free slot: the writer is behind */
-	uint64_t dropped_large;		   /* query and response larger than TAP_DATA_MAX */
+	uint64_t dropped_large;		   /* query and response larger than TAP_WIRE_MAX */
 
 	alignas(64) _Atomic uint32_t tail; /* the next slot to read */
 	uint32_t head_seen;		   /* the consumer's last view of head */
@@ -125,4 +135,26 @@ static inline void tap_ring_release(tap_ring_t *r)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+}
+
+/*
+ * Consumer: the k-th oldest published slot (k = 0 is tap_ring_peek()'s), or NULL when fewer are
+ * published.  The consumer may write into the slots it holds (the writer encodes in place).
+ */
+static inline tap_rec_t *tap_ring_peek_at(tap_ring_t *r, uint32_t k)
+{
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	if (r->head_seen - tail <= k) {
+		r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (r->head_seen - tail <= k)
+			return NULL;
+	}
+	return &r->slots[(tail + k) & r->mask];
+}
+
+/* Consumer: give the n oldest slots back to the producer at once. */
+static inline void tap_ring_release_n(tap_ring_t *r, uint32_t n)
+{
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
 }

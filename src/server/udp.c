@@ -185,13 +185,14 @@ static void batch_send(worker_t *w, unsigned nout)
 
 /*
  * The address a query was sent to, for the query log: the --listen address, or on a wildcard
- * socket the destination of its IP_PKTINFO / IPV6_PKTINFO, with the --listen port.
+ * socket the destination of its IP_PKTINFO / IPV6_PKTINFO (in ss), with the --listen port.
  */
-static void query_local(const worker_t *w, const struct msghdr *in, struct sockaddr_storage *ss)
+static const struct sockaddr *query_local(const worker_t *w, const struct msghdr *in,
+					  struct sockaddr_storage *ss)
 {
-	*ss = w->udp.local;
 	if (!w->udp.pktinfo)
-		return;
+		return (const struct sockaddr *)&w->udp.local;
+	*ss = w->udp.local;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR((struct msghdr *)in, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
@@ -203,6 +204,7 @@ static void query_local(const worker_t *w, const struct msghdr *in, struct socka
 			((struct sockaddr_in6 *)ss)->sin6_addr = pi.ipi6_addr;
 		}
 	}
+	return (const struct sockaddr *)ss;
 }
 
 /*
@@ -225,10 +227,10 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 			rlen = b->siov[k].iov_len;
 			k++;
 		}
-		query_local(w, &b->rmsg[i].msg_hdr, &local);
 		server_dnstap_log(w->tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
-				  (const struct sockaddr *)&local, query_ns, response_ns,
-				  b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len, resp, rlen);
+				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_ns,
+				  response_ns, b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len,
+				  resp, rlen);
 	}
 }
 

@@ -17,9 +17,18 @@
 #include "src/server/dnstap.pb-c.h"
 #include "tap.h"
 
-static uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 3)];
-static size_t prefix_len;
+static dnstap_enc_t enc;
 static const char *identity, *version;
+
+static const uint8_t *query_wire(const tap_rec_t *rec)
+{
+	return rec->data + TAP_QUERY_AT;
+}
+
+static const uint8_t *resp_wire(const tap_rec_t *rec)
+{
+	return rec->data + TAP_QUERY_AT + rec->qlen + TAP_RESPONSE_GAP;
+}
 
 /* What protobuf-c packs for the same half of rec. */
 static size_t reference(const tap_rec_t *rec, bool response, uint8_t *out)
@@ -50,11 +59,10 @@ static size_t reference(const tap_rec_t *rec, bool response, uint8_t *out)
 		m.has_response_time_sec = m.has_response_time_nsec = m.has_response_message = true;
 		m.response_time_sec = rec->response_ns / 1000000000u;
 		m.response_time_nsec = (uint32_t)(rec->response_ns % 1000000000u);
-		m.response_message = (ProtobufCBinaryData){ rec->rlen,
-							    (uint8_t *)rec->data + rec->qlen };
+		m.response_message = (ProtobufCBinaryData){ rec->rlen, (uint8_t *)resp_wire(rec) };
 	} else {
 		m.has_query_message = true;
-		m.query_message = (ProtobufCBinaryData){ rec->qlen, (uint8_t *)rec->data };
+		m.query_message = (ProtobufCBinaryData){ rec->qlen, (uint8_t *)query_wire(rec) };
 	}
 	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
 	d.has_identity = identity[0] != '\0';
@@ -70,18 +78,33 @@ static bool bin_is(ProtobufCBinaryData b, const void *data, size_t len)
 	return b.len == len && (len == 0 || memcmp(b.data, data, len) == 0);
 }
 
-/* Encode both halves of rec; compare with protobuf-c, then read them back field by field. */
-static void check(const char *what, const tap_rec_t *rec)
+/*
+ * Encode both halves of rec in its slot; compare with protobuf-c, then read them back field by
+ * field.  The frames must lie within the slot's data, and the query's frame must end before the
+ * response's begins.
+ */
+static void check(const char *what, tap_rec_t *rec)
 {
-	static uint8_t mine[DNSTAP_FRAME_MAX], ref[DNSTAP_FRAME_MAX];
+	static uint8_t ref[2 * TAP_SLOT_SIZE];
 	size_t alen = rec->family == AF_INET6 ? 16 : 4;
+	struct iovec iov[2];
 
-	for (int half = 0; half < 2; half++) {
+	unsigned nframes = server_dnstap_encode(&enc, rec, iov);
+	is_int(nframes, rec->rlen ? 2 : 1, "%s: %s", what,
+	       rec->rlen ? "two messages" : "no AUTH_RESPONSE without a response");
+	const uint8_t *lo = rec->data, *hi = rec->data + TAP_DATA_MAX;
+	const uint8_t *q0 = iov[0].iov_base, *r0 = iov[1].iov_base;
+	bool inside = q0 >= lo && q0 + iov[0].iov_len <= hi;
+	if (nframes == 2)
+		inside &= q0 + iov[0].iov_len <= r0 && r0 + iov[1].iov_len <= hi;
+	ok(inside, "%s: the frames are within the slot, apart", what);
+	for (unsigned half = 0; half < nframes; half++) {
 		bool response = half == 1;
 		const char *name = response ? "AUTH_RESPONSE" : "AUTH_QUERY";
-		size_t n = server_dnstap_encode(prefix, prefix_len, rec, response, mine);
+		const uint8_t *mine = iov[half].iov_base;
+		size_t n = iov[half].iov_len;
 		size_t rn = reference(rec, response, ref);
-		ok(n <= DNSTAP_FRAME_MAX && n == rn && memcmp(mine, ref, n) == 0,
+		ok(n == rn && memcmp(mine, ref, n) == 0,
 		   "%s, %s: the bytes protobuf-c packs (%zu, %zu)", what, name, n, rn);
 		Dnstap__Dnstap *d = dnstap__dnstap__unpack(NULL, n, mine);
 		if (!ok(d && d->message, "%s, %s: protobuf-c unpacks it", what, name)) {
@@ -115,11 +138,11 @@ static void check(const char *what, const tap_rec_t *rec)
 			m->query_time_nsec == rec->query_ns % 1000000000u;
 		if (response)
 			good &= !m->has_query_message &&
-				bin_is(m->response_message, rec->data + rec->qlen, rec->rlen) &&
+				bin_is(m->response_message, resp_wire(rec), rec->rlen) &&
 				m->response_time_sec == rec->response_ns / 1000000000u &&
 				m->response_time_nsec == rec->response_ns % 1000000000u;
 		else
-			good &= bin_is(m->query_message, rec->data, rec->qlen) &&
+			good &= bin_is(m->query_message, query_wire(rec), rec->qlen) &&
 				!m->has_response_message && !m->has_response_time_sec;
 		ok(good, "%s, %s: every field read back", what, name);
 		dnstap__dnstap__free_unpacked(d, NULL);
@@ -144,8 +167,11 @@ static void fill(tap_rec_t *rec, int family, int transport, size_t qlen, size_t 
 	rec->local_port = 53;
 	rec->qlen = (uint16_t)qlen;
 	rec->rlen = (uint16_t)rlen;
-	for (size_t i = 0; i < qlen + rlen; i++)
-		rec->data[i] = (uint8_t)(i * 7 + 3);
+	uint8_t *q = rec->data + TAP_QUERY_AT, *r = q + qlen + TAP_RESPONSE_GAP;
+	for (size_t i = 0; i < qlen; i++)
+		q[i] = (uint8_t)(i * 7 + 3);
+	for (size_t i = 0; i < rlen; i++)
+		r[i] = (uint8_t)(i * 5 + 1);
 }
 
 int main(void)
@@ -155,7 +181,7 @@ int main(void)
 
 	identity = "ns1.example";
 	version = "gslbd " PACKAGE_VERSION;
-	prefix_len = server_dnstap_prefix(prefix, identity, version);
+	server_dnstap_enc_init(&enc, identity, version);
 
 	fill(&rec, AF_INET, QUERY_UDP, 40, 120);
 	check("IPv4 UDP", &rec);
@@ -167,7 +193,7 @@ int main(void)
 	check("no addresses (getpeername failed)", &rec);
 	fill(&rec, AF_INET, QUERY_UDP, 12, 0);
 	check("the shortest query", &rec);
-	fill(&rec, AF_INET6, QUERY_UDP, 100, TAP_DATA_MAX - 100);
+	fill(&rec, AF_INET6, QUERY_UDP, 100, TAP_WIRE_MAX - 100);
 	check("the largest record", &rec);
 	/* Ports of one, two and three varint bytes; a response of 127 and 128 bytes. */
 	fill(&rec, AF_INET, QUERY_UDP, 127, 128);
@@ -175,6 +201,9 @@ int main(void)
 	rec.local_port = 300;
 	rec.response_ns = rec.query_ns;
 	check("varint edges", &rec);
+	rec.peer_port = 20000;
+	rec.response_ns = rec.query_ns + 2000000000u;
+	check("a response two seconds after its query", &rec);
 	rec.peer_port = 65535;
 	rec.query_ns = 999999999;
 	rec.response_ns = 1000000000;
@@ -182,14 +211,14 @@ int main(void)
 
 	/* No identity (gethostname failed), and the longest one. */
 	identity = "";
-	prefix_len = server_dnstap_prefix(prefix, identity, version);
+	server_dnstap_enc_init(&enc, identity, version);
 	fill(&rec, AF_INET, QUERY_TCP, 40, 80);
 	check("no identity", &rec);
 	memset(longname, 'h', DNSTAP_TEXT_MAX);
 	longname[DNSTAP_TEXT_MAX] = '\0';
 	identity = longname;
-	prefix_len = server_dnstap_prefix(prefix, identity, version);
-	fill(&rec, AF_INET6, QUERY_UDP, 100, TAP_DATA_MAX - 100);
+	server_dnstap_enc_init(&enc, identity, version);
+	fill(&rec, AF_INET6, QUERY_UDP, 100, TAP_WIRE_MAX - 100);
 	check("the longest identity and the largest record", &rec);
 	return done_testing();
 }

@@ -65,6 +65,23 @@ static void test_order_and_full(void)
 		order &= take(&r) == want[i];
 	ok(order, "the rest in order, the dropped ones absent");
 	ok(take(&r) == -1, "then empty");
+
+	/* The writer's way: look at several published slots, give them back together. */
+	for (uint32_t i = 20; i < 25; i++)
+		put(&r, i);
+	bool seen = true;
+	for (uint32_t k = 0; k < 5; k++) {
+		const tap_rec_t *rec = tap_ring_peek_at(&r, k);
+		seen &= rec && rec->query_ns == 20 + k;
+	}
+	ok(seen && !tap_ring_peek_at(&r, 5),
+	   "peek_at sees the 5 published slots in order, no more");
+	ok(put(&r, 25) && put(&r, 26) && put(&r, 27) && !put(&r, 28),
+	   "slots looked at but not given back stay taken");
+	tap_ring_release_n(&r, 3);
+	is_int(take(&r), 23, "release_n gives back the 3 oldest at once");
+	ok(put(&r, 29) && put(&r, 30) && put(&r, 31) && put(&r, 32) && !put(&r, 33),
+	   "and their slots take new records");
 	tap_ring_deinit(&r);
 }
 
