@@ -205,13 +205,19 @@ static fstrm_res io_write(void *obj, const struct iovec *iov_in, int iovcnt)
 {
 	server_dnstap_t *t = obj;
 	struct iovec iov[IOV_MAX];
+	size_t total = 0;
 
 	if (t->broken || iovcnt > IOV_MAX)
 		return fstrm_res_failure;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov_in[i].iov_len;
+	/* Mostly the socket takes it all at once. */
+	ssize_t n = writev(t->fd, iov_in, iovcnt);
+	if (n >= 0 && (size_t)n == total)
+		return fstrm_res_success;
 	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
 	struct iovec *v = iov;
-	while (iovcnt > 0) {
-		ssize_t n = writev(t->fd, v, iovcnt);
+	for (;;) {
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				snprintf(t->why, sizeof(t->why), "write: %s", strerror(errno));
@@ -219,21 +225,21 @@ static fstrm_res io_write(void *obj, const struct iovec *iov_in, int iovcnt)
 			}
 			if (!io_wait(t, POLLOUT))
 				goto fail;
-			continue;
-		}
-		/* Skip what was written: whole buffers, then part of the next. */
-		size_t done = (size_t)n;
-		while (iovcnt > 0 && done >= v->iov_len) {
-			done -= v->iov_len;
-			v++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
+		} else {
+			/* Skip what was written: whole buffers, then part of the next. */
+			size_t done = (size_t)n;
+			while (iovcnt > 0 && done >= v->iov_len) {
+				done -= v->iov_len;
+				v++;
+				iovcnt--;
+			}
+			if (iovcnt == 0)
+				return fstrm_res_success;
 			v->iov_base = (uint8_t *)v->iov_base + done;
 			v->iov_len -= done;
 		}
+		n = writev(t->fd, v, iovcnt);
 	}
-	return fstrm_res_success;
 fail:
 	t->broken = true;
 	return fstrm_res_failure;
@@ -404,15 +410,32 @@ static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
-/* A time's seconds as a varint: the encoding of the last one is kept (it changes once a second). */
-static inline const uint8_t *enc_secs(dnstap_enc_t *e, uint64_t secs, size_t *len)
+/*
+ * A time's seconds as a varint at p, 8 bytes stored whatever its length (one move, not a
+ * copy of a varying length: at least 7 bytes of the message follow it and are written after
+ * it).  The encoding of the last seconds is kept: it changes once a second.  Returns the end.
+ */
+static inline uint8_t *pb_secs(dnstap_enc_t *e, uint8_t *p, uint64_t secs)
 {
-	if (secs != e->secs) {
+	if (unlikely(secs != e->secs)) {
 		e->secs = secs;
 		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
 	}
-	*len = e->secs_len;
-	return e->secs_pb;
+	if (unlikely(e->secs_len > 8)) {
+		memcpy(p, e->secs_pb, e->secs_len);
+		return p + e->secs_len;
+	}
+	memcpy(p, e->secs_pb, 8);
+	return p + e->secs_len;
+}
+
+static inline size_t pb_secs_len(dnstap_enc_t *e, uint64_t secs)
+{
+	if (unlikely(secs != e->secs)) {
+		e->secs = secs;
+		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
+	}
+	return e->secs_len;
 }
 
 /* An address of a record: 4 or 16 bytes, copied with a constant size. */
@@ -450,85 +473,90 @@ void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *v
 }
 
 /*
- * One Dnstap message around its wire bytes, which are in place at wire: before them the
- * stream's prefix, then Message (field 14) of type type with the fields both halves share
- * (common), the half's own (own) and the tag and length of the wire bytes; after them
- * Dnstap.type.  The frame is *len bytes from the returned start.
+ * The start of one Dnstap message, which ends with its wire bytes already in place at wire
+ * (wlen of them, then the two bytes of Dnstap.type written here): the stream's prefix, then
+ * Dnstap.message's tag and length (mlen) and Message.type.  Returns where Message's next field
+ * goes; *frame is set to the message's first byte, whose length is head + wlen + 2.
  */
-static uint8_t *half(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, uint8_t type,
-		     const uint8_t *common, size_t clen, const uint8_t *own, size_t olen,
-		     uint8_t tag, size_t *len)
+static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, size_t mlen,
+				 size_t head, uint8_t type, uint8_t **frame)
 {
-	size_t wl = pb_small_len((uint32_t)wlen);
-	size_t mlen = 2 + clen + olen + 1 + wl + wlen;
-	size_t head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + olen + 1 + wl;
-	uint8_t *start = wire - head, *p = start;
-
+	uint8_t *p = wire - head;
+	*frame = p;
 	memcpy(p, e->prefix, e->prefix_len); /* Dnstap fields 1 and 2 */
 	p += e->prefix_len;
 	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
 	p = pb_small(p, (uint32_t)mlen);
 	*p++ = PB_TAG(1, PB_VARINT); /* Message.type */
 	*p++ = type;
-	memcpy(p, common, clen);
-	p += clen;
-	memcpy(p, own, olen);
-	p += olen;
-	*p++ = tag;
-	pb_small(p, (uint32_t)wlen);
-	wire[wlen] = PB_TAG(15, PB_VARINT); /* Dnstap.type */
+	wire[wlen] = PB_TAG(15, PB_VARINT); /* Dnstap.type, after Dnstap.message */
 	wire[wlen + 1] = DNSTAP__DNSTAP__TYPE__MESSAGE;
-	*len = head + wlen + 2;
-	return start;
+	return p;
 }
 
 unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
 {
-	/* Message fields 2-9, the same in both halves. */
-	uint8_t common[64], *c = common;
 	bool v6 = rec->family == AF_INET6;
-	size_t slen;
-	const uint8_t *secs;
+	size_t alen = v6 ? 16 : 4;
+	uint64_t qsecs = rec->query_ns / 1000000000u;
+
+	/* Message fields 2-9, the same in both halves: their length first. */
+	size_t clen = 2 + 1 + pb_secs_len(e, qsecs) + 5;
+	if (rec->family)
+		clen += 2 + 2 * (2 + alen) + 1 + pb_small_len(rec->peer_port) + 1 +
+			pb_small_len(rec->local_port);
+
+	/* The query: ... its fields, then field 10 (the query's bytes) in place. */
+	uint8_t *qw = rec->data + TAP_QUERY_AT, *frame;
+	size_t wl = pb_small_len(rec->qlen);
+	size_t mlen = 2 + clen + 1 + wl + rec->qlen;
+	size_t head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + 1 + wl;
+	uint8_t *p = msg_start(e, qw, rec->qlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_QUERY,
+			       &frame);
+	iov[0] = (struct iovec){ frame, head + rec->qlen + 2 };
+	uint8_t *common = p;
 	if (rec->family) {
-		*c++ = PB_TAG(2, PB_VARINT);
-		*c++ = v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
+		*p++ = PB_TAG(2, PB_VARINT);
+		*p++ = v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
 	}
-	*c++ = PB_TAG(3, PB_VARINT);
-	*c++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
+	*p++ = PB_TAG(3, PB_VARINT);
+	*p++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
 					   : DNSTAP__SOCKET_PROTOCOL__UDP;
 	if (rec->family) {
-		c = pb_addr(c, PB_TAG(4, PB_LEN), rec->peer, v6);
-		c = pb_addr(c, PB_TAG(5, PB_LEN), rec->local, v6);
-		*c++ = PB_TAG(6, PB_VARINT);
-		c = pb_small(c, rec->peer_port);
-		*c++ = PB_TAG(7, PB_VARINT);
-		c = pb_small(c, rec->local_port);
+		p = pb_addr(p, PB_TAG(4, PB_LEN), rec->peer, v6);
+		p = pb_addr(p, PB_TAG(5, PB_LEN), rec->local, v6);
+		*p++ = PB_TAG(6, PB_VARINT);
+		p = pb_small(p, rec->peer_port);
+		*p++ = PB_TAG(7, PB_VARINT);
+		p = pb_small(p, rec->local_port);
 	}
 	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
-	*c++ = PB_TAG(8, PB_VARINT);
-	secs = enc_secs(e, rec->query_ns / 1000000000u, &slen);
-	memcpy(c, secs, slen);
-	c += slen;
-	*c++ = PB_TAG(9, PB_FIXED32);
-	c = pb_fixed32(c, (uint32_t)(rec->query_ns % 1000000000u));
-	size_t clen = (size_t)(c - common);
-
-	uint8_t *q = rec->data + TAP_QUERY_AT;
-	iov[0].iov_base = half(e, q, rec->qlen, DNSTAP__MESSAGE__TYPE__AUTH_QUERY, common, clen,
-			       NULL, 0, PB_TAG(10, PB_LEN), &iov[0].iov_len);
+	*p++ = PB_TAG(8, PB_VARINT);
+	p = pb_secs(e, p, qsecs);
+	*p++ = PB_TAG(9, PB_FIXED32);
+	p = pb_fixed32(p, (uint32_t)(rec->query_ns % 1000000000u));
+	*p++ = PB_TAG(10, PB_LEN);
+	pb_small(p, rec->qlen);
 	if (!rec->rlen)
 		return 1;
-	/* The response's time (12, 13) before its bytes (14). */
-	uint8_t own[16], *o = own;
-	*o++ = PB_TAG(12, PB_VARINT);
-	secs = enc_secs(e, rec->response_ns / 1000000000u, &slen);
-	memcpy(o, secs, slen);
-	o += slen;
-	*o++ = PB_TAG(13, PB_FIXED32);
-	o = pb_fixed32(o, (uint32_t)(rec->response_ns % 1000000000u));
-	iov[1].iov_base = half(e, q + rec->qlen + TAP_RESPONSE_GAP, rec->rlen,
-			       DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, common, clen, own,
-			       (size_t)(o - own), PB_TAG(14, PB_LEN), &iov[1].iov_len);
+
+	/* The response: the same fields 2-9, its time (12, 13), field 14 (its bytes) in place. */
+	uint8_t *rw = qw + rec->qlen + TAP_RESPONSE_GAP;
+	uint64_t rsecs = rec->response_ns / 1000000000u;
+	size_t olen = 1 + pb_secs_len(e, rsecs) + 5;
+	wl = pb_small_len(rec->rlen);
+	mlen = 2 + clen + olen + 1 + wl + rec->rlen;
+	head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + olen + 1 + wl;
+	p = msg_start(e, rw, rec->rlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, &frame);
+	iov[1] = (struct iovec){ frame, head + rec->rlen + 2 };
+	memcpy(p, common, clen);
+	p += clen;
+	*p++ = PB_TAG(12, PB_VARINT);
+	p = pb_secs(e, p, rsecs);
+	*p++ = PB_TAG(13, PB_FIXED32);
+	p = pb_fixed32(p, (uint32_t)(rec->response_ns % 1000000000u));
+	*p++ = PB_TAG(14, PB_LEN);
+	pb_small(p, rec->rlen);
 	return 2;
 }
 
