@@ -458,7 +458,7 @@ static void dnstap_render(FILE *f, const server_metrics_t *m)
 	put_head(
 		f, "gslbd_dnstap_dropped_total", "counter",
 		"Queries not in the dnstap query log: the writer behind (full), query and response "
-		"over 1,984 bytes (too_large), no reader connected (no_reader).");
+		"over 1,532 bytes (too_large), no reader connected (no_reader).");
 	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"full\"} %" PRIu64 "\n", full);
 	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"too_large\"} %" PRIu64 "\n", large);
 	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"no_reader\"} %" PRIu64 "\n", no_reader);

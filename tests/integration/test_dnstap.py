@@ -37,7 +37,7 @@ CONTENT_TYPE = b'protobuf:dnstap.Dnstap'
 AUTH_QUERY, AUTH_RESPONSE = 1, 2
 UDP, TCP = 1, 2
 INET, INET6 = 1, 2
-SLOT_DATA = 2048 - 64   # TAP_DATA_MAX in src/server/tap_ring.h
+WIRE_MAX = 1532        # TAP_WIRE_MAX in src/server/tap_ring.h
 NAMES = ['example.test.', 'www.example.test.', 'nothere.example.test.', 'mail.example.test.']
 
 
@@ -314,8 +314,8 @@ def test_log(t, tmp):
         pairs, port = tcp_queries(d.addr(fam), wires)
         for q, r in pairs:
             sent.append((TCP, fam, port, q, r))
-    # One query whose query and response together are over a slot: dropped, and counted.
-    pad = dns.edns.GenericOption(65001, b'\0' * SLOT_DATA)
+    # One query whose query and response together are over WIRE_MAX: dropped, and counted.
+    pad = dns.edns.GenericOption(65001, b'\0' * WIRE_MAX)
     big = g.make_query('www.example.test.', 'A', edns=0, options=[pad]).to_wire(max_size=65535)
     big_pairs, _ = tcp_queries(d.addr4, [big])
     t.ok(all(r is not None for *_, r in sent) and big_pairs[0][1] is not None,
