@@ -107,8 +107,9 @@ static uint8_t addr_put(const struct sockaddr *sa, uint8_t out[16], uint16_t *po
 }
 
 void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
-		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
-		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen)
+		       const struct sockaddr *local, const struct timespec *query_t,
+		       const struct timespec *response_t, const uint8_t *q, size_t qlen,
+		       const uint8_t *resp, size_t rlen)
 {
 	if (unlikely(qlen + rlen > TAP_WIRE_MAX)) {
 		r->dropped_large++;
@@ -117,8 +118,12 @@ void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer
 	tap_rec_t *rec = tap_ring_reserve(r);
 	if (!rec)
 		return;
-	rec->query_ns = query_ns;
-	rec->response_ns = response_ns;
+	rec->query_sec = (uint64_t)query_t->tv_sec;
+	rec->query_nsec = (uint32_t)query_t->tv_nsec;
+	/* Within 4.29 s of the query; a clock set back in between reads as no time. */
+	int64_t d = ((int64_t)response_t->tv_sec - (int64_t)query_t->tv_sec) * 1000000000 +
+		    (response_t->tv_nsec - query_t->tv_nsec);
+	rec->response_ns = d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 	rec->transport = (uint8_t)transport;
 	rec->family = addr_put(peer, rec->peer, &rec->peer_port);
 	/* The server's end is told only when it is of the same family (it always is). */
@@ -403,10 +408,14 @@ _Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 <= TAP_HEAD_ROOM,
 
 static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &v, 4); /* protobuf's fixed32 is little-endian: one store */
+#else
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 	p[2] = (uint8_t)(v >> 16);
 	p[3] = (uint8_t)(v >> 24);
+#endif
 	return p + 4;
 }
 
@@ -498,13 +507,13 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 {
 	bool v6 = rec->family == AF_INET6;
 	size_t alen = v6 ? 16 : 4;
-	uint64_t qsecs = rec->query_ns / 1000000000u;
+	uint64_t qsecs = rec->query_sec;
+	size_t plen = pb_small_len(rec->peer_port), llen = pb_small_len(rec->local_port);
 
 	/* Message fields 2-9, the same in both halves: their length first. */
 	size_t clen = 2 + 1 + pb_secs_len(e, qsecs) + 5;
 	if (rec->family)
-		clen += 2 + 2 * (2 + alen) + 1 + pb_small_len(rec->peer_port) + 1 +
-			pb_small_len(rec->local_port);
+		clen += 2 + 2 * (2 + alen) + 1 + plen + 1 + llen;
 
 	/* The query: ... its fields, then field 10 (the query's bytes) in place. */
 	uint8_t *qw = rec->data + TAP_QUERY_AT, *frame;
@@ -526,15 +535,17 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 		p = pb_addr(p, PB_TAG(4, PB_LEN), rec->peer, v6);
 		p = pb_addr(p, PB_TAG(5, PB_LEN), rec->local, v6);
 		*p++ = PB_TAG(6, PB_VARINT);
-		p = pb_small(p, rec->peer_port);
+		pb_small(p, rec->peer_port);
+		p += plen;
 		*p++ = PB_TAG(7, PB_VARINT);
-		p = pb_small(p, rec->local_port);
+		pb_small(p, rec->local_port);
+		p += llen;
 	}
 	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
 	*p++ = PB_TAG(8, PB_VARINT);
 	p = pb_secs(e, p, qsecs);
 	*p++ = PB_TAG(9, PB_FIXED32);
-	p = pb_fixed32(p, (uint32_t)(rec->query_ns % 1000000000u));
+	p = pb_fixed32(p, rec->query_nsec);
 	*p++ = PB_TAG(10, PB_LEN);
 	pb_small(p, rec->qlen);
 	if (!rec->rlen)
@@ -542,7 +553,13 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 
 	/* The response: the same fields 2-9, its time (12, 13), field 14 (its bytes) in place. */
 	uint8_t *rw = qw + rec->qlen + TAP_RESPONSE_GAP;
-	uint64_t rsecs = rec->response_ns / 1000000000u;
+	uint64_t rsecs = qsecs;
+	uint32_t rnsec = rec->query_nsec + rec->response_ns % 1000000000u;
+	rsecs += rec->response_ns / 1000000000u;
+	if (rnsec >= 1000000000u) {
+		rnsec -= 1000000000u;
+		rsecs++;
+	}
 	size_t olen = 1 + pb_secs_len(e, rsecs) + 5;
 	wl = pb_small_len(rec->rlen);
 	mlen = 2 + clen + olen + 1 + wl + rec->rlen;
@@ -554,7 +571,7 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 	*p++ = PB_TAG(12, PB_VARINT);
 	p = pb_secs(e, p, rsecs);
 	*p++ = PB_TAG(13, PB_FIXED32);
-	p = pb_fixed32(p, (uint32_t)(rec->response_ns % 1000000000u));
+	p = pb_fixed32(p, rnsec);
 	*p++ = PB_TAG(14, PB_LEN);
 	pb_small(p, rec->rlen);
 	return 2;

@@ -42,24 +42,23 @@ tap_ring_t *server_dnstap_ring(server_dnstap_t *t, unsigned i);
  */
 void server_dnstap_free(server_dnstap_t *t);
 
-/* The time for a record: CLOCK_REALTIME in nanoseconds (the vDSO: no system call). */
-static inline uint64_t server_dnstap_now_ns(void)
+/* The time for a record: CLOCK_REALTIME (the vDSO: no system call). */
+static inline void server_dnstap_now(struct timespec *ts)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	clock_gettime(CLOCK_REALTIME, ts);
 }
 
 /*
  * Answer path: copy one query and its response (wire bytes, both ends' addresses as
- * AF_INET/AF_INET6 sockaddrs, the times of server_dnstap_now_ns(), transport QUERY_UDP or
+ * AF_INET/AF_INET6 sockaddrs, the times of server_dnstap_now(), transport QUERY_UDP or
  * QUERY_TCP) into a free slot of r.  Never blocks or allocates: when r is full, or the two
  * messages together exceed TAP_WIRE_MAX, the record is dropped and counted.  local may be NULL
  * (unknown: the unspecified address and port 0).
  */
 void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
-		       const struct sockaddr *local, uint64_t query_ns, uint64_t response_ns,
-		       const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen);
+		       const struct sockaddr *local, const struct timespec *query_t,
+		       const struct timespec *response_t, const uint8_t *q, size_t qlen,
+		       const uint8_t *resp, size_t rlen);
 
 /*
  * The protobuf encoder of a stream: the Dnstap fields every message shares (identity, version),

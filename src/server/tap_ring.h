@@ -32,15 +32,16 @@
 /*
  * One query and its response as the worker saw them: the wire bytes (the query's qlen at
  * data[TAP_QUERY_AT], the response's rlen TAP_RESPONSE_GAP bytes after), both addresses and ports, when the query came in and when the
- * response went out (CLOCK_REALTIME, ns), over which transport.  The header fits the first
+ * response went out, over which transport.  The header fits the first
  * 64 bytes of the slot.
  */
 typedef struct tap_rec {
-	uint64_t query_ns;
-	uint64_t response_ns;
-	uint8_t family;	    /* AF_INET or AF_INET6 */
-	uint8_t transport;  /* QUERY_UDP or QUERY_TCP */
-	uint16_t peer_port; /* the client's, host order */
+	uint64_t query_sec; /* CLOCK_REALTIME */
+	uint32_t query_nsec;
+	uint32_t response_ns; /* the response's time: nanoseconds after the query's */
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t transport;    /* QUERY_UDP or QUERY_TCP */
+	uint16_t peer_port;   /* the client's, host order */
 	uint16_t local_port;
 	uint16_t qlen;
 	uint16_t rlen;

@@ -197,7 +197,9 @@ static void conn_process(tcp_conn_t *c)
 	size_t off = 0, out = 0;
 	bool fail = false;
 	/* --dnstap: the queries of this read arrived now. */
-	uint64_t query_ns = unlikely(w->tap != NULL) ? server_dnstap_now_ns() : 0;
+	struct timespec query_t, response_t;
+	if (unlikely(w->tap != NULL))
+		server_dnstap_now(&query_t);
 
 	const query_data_t *snap = server_rcu_enter(w);
 	while (!c->writing && c->rlen - off >= 2) {
@@ -222,11 +224,12 @@ static void conn_process(tcp_conn_t *c)
 		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen,
 					   w->tcp_out + out + 2, QUERY_TCP,
 					   (const struct sockaddr *)&c->peer);
-		if (unlikely(w->tap != NULL))
+		if (unlikely(w->tap != NULL)) {
+			server_dnstap_now(&response_t);
 			server_dnstap_log(w->tap, QUERY_TCP, (const struct sockaddr *)&c->peer,
-					  (const struct sockaddr *)&c->local, query_ns,
-					  server_dnstap_now_ns(), c->rbuf + off + 2, qlen,
-					  w->tcp_out + out + 2, alen);
+					  (const struct sockaddr *)&c->local, &query_t, &response_t,
+					  c->rbuf + off + 2, qlen, w->tcp_out + out + 2, alen);
+		}
 		off += 2 + qlen;
 		if (!alen)
 			continue;

@@ -213,10 +213,11 @@ static const struct sockaddr *query_local(const worker_t *w, const struct msghdr
  * dropped unanswered is logged alone.
  */
 static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigned nout,
-						uint64_t query_ns)
+						const struct timespec *query_t)
 {
 	struct udp_batch *b = w->batch;
-	uint64_t response_ns = server_dnstap_now_ns();
+	struct timespec response_t;
+	server_dnstap_now(&response_t);
 	struct sockaddr_storage local;
 
 	for (unsigned i = 0, k = 0; i < n; i++) {
@@ -228,9 +229,8 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 			k++;
 		}
 		server_dnstap_log(w->tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
-				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_ns,
-				  response_ns, b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len,
-				  resp, rlen);
+				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_t, &response_t,
+				  b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len, resp, rlen);
 	}
 }
 
@@ -240,7 +240,9 @@ static void batch_answer(worker_t *w, unsigned n)
 	struct udp_batch *b = w->batch;
 	unsigned nout = 0;
 	/* The predictable branch that is all the query log costs when it is off. */
-	uint64_t query_ns = unlikely(w->tap != NULL) ? server_dnstap_now_ns() : 0;
+	struct timespec query_t;
+	if (unlikely(w->tap != NULL))
+		server_dnstap_now(&query_t);
 
 	const query_data_t *snap = server_rcu_enter(w);
 	for (unsigned i = 0; i < n; i++) {
@@ -269,7 +271,7 @@ static void batch_answer(worker_t *w, unsigned n)
 	if (nout)
 		batch_send(w, nout);
 	if (unlikely(w->tap != NULL))
-		batch_log(w, n, nout, query_ns);
+		batch_log(w, n, nout, &query_t);
 }
 
 /*

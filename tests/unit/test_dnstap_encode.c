@@ -20,6 +20,17 @@
 static dnstap_enc_t enc;
 static const char *identity, *version;
 
+/* The response's time, from the query's and the delay. */
+static uint64_t resp_sec(const tap_rec_t *rec)
+{
+	return rec->query_sec + ((uint64_t)rec->query_nsec + rec->response_ns) / 1000000000u;
+}
+
+static uint32_t resp_nsec(const tap_rec_t *rec)
+{
+	return (uint32_t)(((uint64_t)rec->query_nsec + rec->response_ns) % 1000000000u);
+}
+
 static const uint8_t *query_wire(const tap_rec_t *rec)
 {
 	return rec->data + TAP_QUERY_AT;
@@ -53,12 +64,12 @@ static size_t reference(const tap_rec_t *rec, bool response, uint8_t *out)
 		m.response_port = rec->local_port;
 	}
 	m.has_query_time_sec = m.has_query_time_nsec = true;
-	m.query_time_sec = rec->query_ns / 1000000000u;
-	m.query_time_nsec = (uint32_t)(rec->query_ns % 1000000000u);
+	m.query_time_sec = rec->query_sec;
+	m.query_time_nsec = rec->query_nsec;
 	if (response) {
 		m.has_response_time_sec = m.has_response_time_nsec = m.has_response_message = true;
-		m.response_time_sec = rec->response_ns / 1000000000u;
-		m.response_time_nsec = (uint32_t)(rec->response_ns % 1000000000u);
+		m.response_time_sec = resp_sec(rec);
+		m.response_time_nsec = resp_nsec(rec);
 		m.response_message = (ProtobufCBinaryData){ rec->rlen, (uint8_t *)resp_wire(rec) };
 	} else {
 		m.has_query_message = true;
@@ -134,13 +145,13 @@ static void check(const char *what, tap_rec_t *rec)
 		else
 			good &= !m->has_socket_family && !m->has_query_address &&
 				!m->has_query_port;
-		good &= m->has_query_time_sec && m->query_time_sec == rec->query_ns / 1000000000u &&
-			m->query_time_nsec == rec->query_ns % 1000000000u;
+		good &= m->has_query_time_sec && m->query_time_sec == rec->query_sec &&
+			m->query_time_nsec == rec->query_nsec;
 		if (response)
 			good &= !m->has_query_message &&
 				bin_is(m->response_message, resp_wire(rec), rec->rlen) &&
-				m->response_time_sec == rec->response_ns / 1000000000u &&
-				m->response_time_nsec == rec->response_ns % 1000000000u;
+				m->response_time_sec == resp_sec(rec) &&
+				m->response_time_nsec == resp_nsec(rec);
 		else
 			good &= bin_is(m->query_message, query_wire(rec), rec->qlen) &&
 				!m->has_response_message && !m->has_response_time_sec;
@@ -154,8 +165,9 @@ static void fill(tap_rec_t *rec, int family, int transport, size_t qlen, size_t 
 	memset(rec, 0, sizeof(*rec));
 	rec->family = (uint8_t)family;
 	rec->transport = (uint8_t)transport;
-	rec->query_ns = 1796650000123456789ull;
-	rec->response_ns = rec->query_ns + 48213;
+	rec->query_sec = 1796650000;
+	rec->query_nsec = 123456789;
+	rec->response_ns = 48213;
 	if (family == AF_INET) {
 		inet_pton(AF_INET, "192.0.2.77", rec->peer);
 		inet_pton(AF_INET, "198.51.100.53", rec->local);
@@ -199,15 +211,19 @@ int main(void)
 	fill(&rec, AF_INET, QUERY_UDP, 127, 128);
 	rec.peer_port = 1;
 	rec.local_port = 300;
-	rec.response_ns = rec.query_ns;
+	rec.response_ns = 0;
 	check("varint edges", &rec);
 	rec.peer_port = 20000;
-	rec.response_ns = rec.query_ns + 2000000000u;
+	rec.response_ns = 2000000000u;
 	check("a response two seconds after its query", &rec);
 	rec.peer_port = 65535;
-	rec.query_ns = 999999999;
-	rec.response_ns = 1000000000;
+	rec.query_sec = 0;
+	rec.query_nsec = 999999999;
+	rec.response_ns = 1;
 	check("times at a second's edge", &rec);
+	rec.query_nsec = 999999999;
+	rec.response_ns = UINT32_MAX; /* the longest delay: over 4 s */
+	check("the longest delay, over a second's edge", &rec);
 
 	/* No identity (gethostname failed), and the longest one. */
 	identity = "";

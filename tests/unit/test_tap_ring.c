@@ -19,7 +19,7 @@ static bool put(tap_ring_t *r, uint32_t seq)
 	tap_rec_t *rec = tap_ring_reserve(r);
 	if (!rec)
 		return false;
-	rec->query_ns = seq;
+	rec->query_sec = seq;
 	rec->qlen = (uint16_t)(seq % 512);
 	rec->rlen = (uint16_t)(seq % 1000);
 	memcpy(rec->data, &seq, sizeof(seq));
@@ -37,7 +37,7 @@ static int64_t take(tap_ring_t *r)
 	uint32_t a, b;
 	memcpy(&a, rec->data, sizeof(a));
 	memcpy(&b, rec->data + TAP_DATA_MAX - sizeof(b), sizeof(b));
-	bool whole = rec->query_ns == a && a == b && rec->qlen == a % 512 && rec->rlen == a % 1000;
+	bool whole = rec->query_sec == a && a == b && rec->qlen == a % 512 && rec->rlen == a % 1000;
 	tap_ring_release(r);
 	return whole ? (int64_t)a : -2;
 }
@@ -72,7 +72,7 @@ static void test_order_and_full(void)
 	bool seen = true;
 	for (uint32_t k = 0; k < 5; k++) {
 		const tap_rec_t *rec = tap_ring_peek_at(&r, k);
-		seen &= rec && rec->query_ns == 20 + k;
+		seen &= rec && rec->query_sec == 20 + k;
 	}
 	ok(seen && !tap_ring_peek_at(&r, 5),
 	   "peek_at sees the 5 published slots in order, no more");
