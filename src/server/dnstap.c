@@ -87,57 +87,7 @@ struct server_dnstap {
 
 /* ---- the answer path (workers) ---- */
 
-/* A sockaddr's address into out (4 or 16 bytes) and its port; the family, or 0 if neither. */
-static uint8_t addr_put(const struct sockaddr *sa, uint8_t out[16], uint16_t *port)
-{
-	if (sa && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-		memcpy(out, &sin->sin_addr, 4);
-		*port = ntohs(sin->sin_port);
-		return AF_INET;
-	}
-	if (sa && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-		memcpy(out, &sin6->sin6_addr, 16);
-		*port = ntohs(sin6->sin6_port);
-		return AF_INET6;
-	}
-	*port = 0;
-	return 0;
-}
-
-void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
-		       const struct sockaddr *local, const struct timespec *query_t,
-		       const struct timespec *response_t, const uint8_t *q, size_t qlen,
-		       const uint8_t *resp, size_t rlen)
-{
-	if (unlikely(qlen + rlen > TAP_WIRE_MAX)) {
-		r->dropped_large++;
-		return;
-	}
-	tap_rec_t *rec = tap_ring_reserve(r);
-	if (!rec)
-		return;
-	rec->query_sec = (uint64_t)query_t->tv_sec;
-	rec->query_nsec = (uint32_t)query_t->tv_nsec;
-	/* Within 4.29 s of the query; a clock set back in between reads as no time. */
-	int64_t d = ((int64_t)response_t->tv_sec - (int64_t)query_t->tv_sec) * 1000000000 +
-		    (response_t->tv_nsec - query_t->tv_nsec);
-	rec->response_ns = d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-	rec->transport = (uint8_t)transport;
-	rec->family = addr_put(peer, rec->peer, &rec->peer_port);
-	/* The server's end is told only when it is of the same family (it always is). */
-	if (addr_put(local, rec->local, &rec->local_port) != rec->family) {
-		memset(rec->local, 0, sizeof(rec->local));
-		rec->local_port = 0;
-	}
-	rec->qlen = (uint16_t)qlen;
-	rec->rlen = (uint16_t)rlen;
-	memcpy(rec->data + TAP_QUERY_AT, q, qlen);
-	if (rlen)
-		memcpy(rec->data + TAP_QUERY_AT + qlen + TAP_RESPONSE_GAP, resp, rlen);
-	tap_ring_commit(r);
-}
+/* The answer path's side, server_dnstap_log(), is inline in dnstap.h. */
 
 /* ---- Frame Streams I/O over our own nonblocking socket (fstrm_rdwr callbacks) ---- */
 

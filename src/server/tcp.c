@@ -227,7 +227,8 @@ static void conn_process(tcp_conn_t *c)
 		if (unlikely(w->tap != NULL)) {
 			server_dnstap_now(&response_t);
 			server_dnstap_log(w->tap, QUERY_TCP, (const struct sockaddr *)&c->peer,
-					  (const struct sockaddr *)&c->local, &query_t, &response_t,
+					  (const struct sockaddr *)&c->local, &query_t,
+					  server_dnstap_delay_ns(&query_t, &response_t),
 					  c->rbuf + off + 2, qlen, w->tcp_out + out + 2, alen);
 		}
 		off += 2 + qlen;

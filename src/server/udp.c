@@ -218,6 +218,7 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 	struct udp_batch *b = w->batch;
 	struct timespec response_t;
 	server_dnstap_now(&response_t);
+	uint32_t response_ns = server_dnstap_delay_ns(query_t, &response_t);
 	struct sockaddr_storage local;
 
 	for (unsigned i = 0, k = 0; i < n; i++) {
@@ -229,7 +230,7 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 			k++;
 		}
 		server_dnstap_log(w->tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
-				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_t, &response_t,
+				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_t, response_ns,
 				  b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len, resp, rlen);
 	}
 }
