@@ -463,6 +463,26 @@ def test_silent(t, tmp, handshake):
         reader.close()
 
 
+def test_options(t, tmp):
+    """dnstap = PATH in the -c file; a path too long for a unix socket stops start-up."""
+    sock, out = os.path.join(tmp, 'conf.sock'), os.path.join(tmp, 'conf.tap')
+    conf = os.path.join(tmp, 'gslbd.conf')
+    with open(conf, 'w') as f:
+        f.write('dnstap = %s\n' % sock)
+    cap = Capture(sock, out)
+    d = g.Gslbd(extra_args=['-c', conf], wait_zone=None).start()
+    t.ok(wait_connected(d), 'dnstap = PATH in the configuration file', d.stderr())
+    d.check_stop(t)
+    cap.stop()
+    long_path = '/tmp/' + 'x' * 120 + '.sock'
+    p = subprocess.run([g.GSLBD, '--listen', '127.0.0.1:%d' % g.free_port(False), '--zones',
+                        g.ZONES, '--db', os.path.join(tmp, 'long.db'), '--dnstap', long_path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    err = p.stderr.decode('utf-8', 'replace')
+    t.ok(p.returncode == 1 and 'a unix socket path is at most 107 bytes' in err,
+         'a --dnstap path too long for a unix socket: exit 1 and why', err)
+
+
 def main(t):
     for tool in (FSTRM_CAPTURE, DNSTAP_READ):
         if not os.access(tool, os.X_OK):
@@ -473,6 +493,7 @@ def main(t):
         test_reconnect(t, tmp)
         test_silent(t, tmp, False)
         test_silent(t, tmp, True)
+        test_options(t, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
