@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "gslb/query.h"
-#include "src/server/dnstap.h"
+#include "../../src/server/dnstap.h"
 #include "src/server/dnstap.pb-c.h"
 #include "tap.h"
 

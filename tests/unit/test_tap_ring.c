@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/server/tap_ring.h"
+#include "../../src/server/tap_ring.h"
 #include "tap.h"
 
 /* A record numbered seq: its header and its first and last data bytes say so. */
