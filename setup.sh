@@ -10,7 +10,8 @@ libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev li
 libcurl4-openssl-dev libsystemd-dev etcd-server etcd-client
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
 clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
-prometheus chromium-headless-shell"
+prometheus chromium-headless-shell
+libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils"
 
 missing=""
 for p in $PKGS; do

@@ -285,6 +285,14 @@ def main():
             goals.append('- PowerDNS LUA `%s` / %s: CPU/query %s, instructions/query %s' % (
                 lua, what, fmt(p[1] / g[1], 2) if p and g else 'n/a',
                 fmt(pc[0] / gc[0], 1) if pc and gc else 'n/a'))
+    # --dnstap: the query log's whole cost, its writer thread included, against gslbd without it.
+    for wl in ('static', 'tcp'):
+        tc, gc = cg.get(('gslbdtap', wl)), cg.get(('gslbd', wl))
+        if tc and gc and tc[0] and gc[0]:
+            r = tc[0] / gc[0]
+            goals.append('- query log on (gslbdtap, --dnstap) ≤ 1.5 × gslbd, %s: %s against %s '
+                         'instructions/query, %s: %s' % (wl, fmt(tc[0]), fmt(gc[0]), fmt(r, 2),
+                                                         'MET' if r <= 1.5 else 'MISSED'))
     scale_head, scale_rows = load_scale(a.scale)
     goals += scale_goals(scale_rows)
     allocs = [(wl, cg[('gslbd', wl)][1]) for wl in wls if ('gslbd', wl) in cg]

@@ -19,6 +19,8 @@
 #                          BENCH_PEERS to measure it interleaved with this one (an A/B of a change)
 #   BENCH_PERF=1           one more run per workload under `perf record` (software clock), to split
 #                          each server's CPU time into kernel and user space (0: skip)
+#   BENCH_DNSTAP=1         also measure gslbdtap: gslbd with its query log on (--dnstap to an
+#                          fstrm_capture writing to /dev/null), static and tcp workloads (0: skip)
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
@@ -53,7 +55,7 @@ log() { echo "bench: $*" >&2; }
 ## ---- dependencies: the peers from Debian when missing
 declare -A pkg_of=([gdnsd]=gdnsd [knot]=knot [nsd]=nsd [pdns]="pdns-server pdns-backend-bind")
 declare -A bin_of=([gdnsd]=gdnsd [knot]=knotd [nsd]=nsd [pdns]=pdns_server
-	[gslbd2]="${BENCH_GSLBD2:-/nonexistent}/gslbd")
+	[gslbd2]="${BENCH_GSLBD2:-/nonexistent}/gslbd" [gslbdtap]=fstrm_capture)
 need=""
 command -v dnsperf >/dev/null || need="dnsperf"
 command -v valgrind >/dev/null || [ "$cgs" = 0 ] || need="$need valgrind"
@@ -175,6 +177,7 @@ dnsperf_args() { # WORKLOAD PORT
 }
 supports() { # SERVER WORKLOAD
 	case $1:$2 in
+	gslbdtap:static | gslbdtap:tcp) return 0 ;;
 	gslbd:* | gslbd2:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
 	knot:static | knot:nxdomain | knot:tcp | nsd:static | nsd:nxdomain | nsd:tcp) return 0 ;;
 	esac
@@ -187,6 +190,18 @@ start_gslbd2() { # the build in BENCH_GSLBD2, with the same data
 	local builddir
 	builddir=$(cd "$BENCH_GSLBD2" && pwd)
 	start_gslbd "$@"
+}
+# gslbd with the query log on: an fstrm_capture (never under valgrind: only gslbd is measured)
+# reads every record and writes it to /dev/null (a file would grow by gigabytes in a full run)
+start_gslbdtap() {
+	local d=$1 cpid
+	mkdir -p "$d"
+	rm -f "$d/tap.sock"
+	fstrm_capture -t protobuf:dnstap.Dnstap -u "$d/tap.sock" -w /dev/null >"$d/capture.log" 2>&1 &
+	cpid=$!
+	pids+=("$cpid")
+	for _ in $(seq 50); do [ -S "$d/tap.sock" ] && break; sleep 0.1; done
+	GSLBD_EXTRA="--dnstap $d/tap.sock" start_gslbd "$@"
 }
 start_gslbd() {
 	local d=$1 port=$2 line name addr w lat lon
@@ -210,7 +225,7 @@ start_gslbd() {
 		unset GSLB_DB
 	fi
 	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
-		--geoip "$mmdb" --threads 1 --log-level warning >"$d/log" 2>&1 &
+		--geoip "$mmdb" --threads 1 --log-level warning ${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
 	SPID=$!
 }
 start_knot() {
@@ -574,6 +589,9 @@ settings="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CG_SECONDS=$cgs BENCH_L
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the run: $load0"
 servers="gslbd $peers"
+if [ "${BENCH_DNSTAP:-1}" = 1 ]; then
+	if command -v fstrm_capture >/dev/null; then servers="gslbd gslbdtap $peers"; else log "skipping gslbdtap: fstrm_capture missing"; fi
+fi
 next_port
 hport=$port
 if [[ " $workloads " == *" checked "* ]]; then

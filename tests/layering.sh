@@ -9,7 +9,7 @@ set -u
 src=${GSLB_SRCDIR:-.}
 build=${GSLB_BUILDDIR:-.}
 cc=${GSLB_CC:-cc}
-forbidden='sqlite3\.h|/uv\.h|/uv/|openssl/|urcu|jansson|gslb/(server|health|targets|db_health)\.h'
+forbidden='sqlite3\.h|/uv\.h|/uv/|openssl/|urcu|jansson|fstrm|protobuf-c|gslb/(server|health|targets|db_health)\.h'
 
 files=$(cd "$src" && ls src/core/*.c src/dns/*.c src/zone/*.c src/geo/*.c src/lb/*.c src/query/*.c)
 n=0

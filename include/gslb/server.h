@@ -64,6 +64,8 @@ typedef struct server_conf {
 	/* --control: the control socket's path, or NULL for none (gslbd(8) "CONTROL SOCKET"). */
 	const char *control;
 	bool control_default; /* control is the default path: a missing directory is no error */
+	/* --dnstap: the unix socket of a Frame Streams reader for the query log, or NULL. */
+	const char *dnstap;
 } server_conf_t;
 
 /**

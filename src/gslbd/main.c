@@ -80,6 +80,7 @@ struct options {
 	unsigned tcp_clients;
 	unsigned tcp_clients_per_ip;
 	char *control; /* --control PATH, or "none"; NULL: the default */
+	char *dnstap;		/* --dnstap: the query log's unix socket */
 };
 
 enum {
@@ -114,6 +115,7 @@ enum {
 	OPT_CONTROL,
 	OPT_CHECK_CONFIG,
 	OPT_CERT_WARN,
+	OPT_DNSTAP,
 };
 
 static const struct option long_opts[] = {
@@ -149,6 +151,7 @@ static const struct option long_opts[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
+	{ "dnstap", required_argument, NULL, OPT_DNSTAP },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -250,6 +253,10 @@ static void usage(FILE *f)
 		"                           geo file and the CA file (as --user), print\n"
 		"                           problems, exit 0 if all is fine, else 1; binds\n"
 		"                           nothing\n"
+		"      --dnstap PATH        log every query and response as dnstap to the\n"
+		"                           Frame Streams reader on the unix socket PATH\n"
+		"                           (e.g. fstrm_capture); dropped, and counted, when\n"
+		"                           no reader keeps up (default: off)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -288,6 +295,7 @@ static void options_free(struct options *o)
 	free(o->cluster_password_file);
 	free(o->cookie_secret_file);
 	free(o->control);
+	free(o->dnstap);
 	if (o->cluster_password) {
 		memset(o->cluster_password, 0, strlen(o->cluster_password));
 		free(o->cluster_password);
@@ -600,6 +608,9 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
 		return 0;
+	case OPT_DNSTAP:
+		str_set(&o->dnstap, value);
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -855,6 +866,7 @@ int main(int argc, char **argv)
 		.tcp_clients_per_ip = o.tcp_clients_per_ip,
 		.control = strcmp(o.control, "none") == 0 ? NULL : o.control,
 		.control_default = control_default,
+		.dnstap = o.dnstap,
 	};
 	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
 	char *urls = NULL;

@@ -83,6 +83,7 @@ typedef struct control {
 	/* The DNS workers (start.c). */
 	worker_t *workers;
 	unsigned nworkers;
+	struct server_dnstap *dnstap; /* --dnstap: the query log, owned; else NULL */
 
 	/* --metrics */
 	server_metrics_t *metrics; /* answer counter slots, owned; else NULL */

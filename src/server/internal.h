@@ -17,11 +17,13 @@
 struct worker;
 struct tcp_conn;
 struct udp_batch;
+struct tap_ring;
 
 /* The UDP socket of a UDP worker, read with blocking recvmmsg(). */
 typedef struct udp_sock {
 	int fd;	      /* owned; closed by server_worker_deinit() */
 	bool pktinfo; /* bound to a wildcard address: reply from the query's destination */
+	struct sockaddr_storage local; /* the --listen address, for the query log */
 } udp_sock_t;
 
 /* One TCP listener of a TCP worker. */
@@ -58,6 +60,8 @@ typedef struct worker {
 	bool started;
 	bool stopping; /* WORKER_UDP: CMM_LOAD_SHARED / CMM_STORE_SHARED */
 	query_ctx_t ctx;
+	/* --dnstap: the producer side of this worker's ring (dnstap.c), else NULL. */
+	struct tap_ring *tap;
 
 	/* WORKER_UDP */
 	udp_sock_t udp;

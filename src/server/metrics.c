@@ -13,6 +13,7 @@
 #include "gslb/dns.h"
 #include "gslb/health.h"
 #include "internal.h"
+#include "tap_ring.h"
 
 /*
  * Each worker holds 8 bytes per slot.  A slot whose member left the pools
@@ -530,6 +531,30 @@ static void cluster_render(FILE *f, const server_metrics_t *m)
 		   "This node's health verdicts written to etcd.", st.votes_published);
 }
 
+/* --dnstap (dnstap.c): query log records dropped, by reason, summed over the workers' rings. */
+static void dnstap_render(FILE *f, const server_metrics_t *m)
+{
+	uint64_t full = 0, large = 0, no_reader = 0;
+	worker_t *workers = *m->src.workers;
+	unsigned n = workers ? *m->src.nworkers : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const tap_ring_t *r = workers[i].tap;
+		if (r) {
+			full += r->dropped_full;
+			large += r->dropped_large;
+			no_reader += r->dropped_no_reader;
+		}
+	}
+	put_head(
+		f, "gslbd_dnstap_dropped_total", "counter",
+		"Queries not in the dnstap query log: the writer behind (full), query and response "
+		"over 1,532 bytes (too_large), no reader connected (no_reader).");
+	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"full\"} %" PRIu64 "\n", full);
+	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"too_large\"} %" PRIu64 "\n", large);
+	fprintf(f, "gslbd_dnstap_dropped_total{reason=\"no_reader\"} %" PRIu64 "\n", no_reader);
+}
+
 char *server_metrics_render(server_metrics_t *m, size_t *len)
 {
 	char *text = NULL;
@@ -546,6 +571,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	eligibility_render(f, m);
 	health_render(f, m);
 	cluster_render(f, m);
+	dnstap_render(f, m);
 	put_head(f, "gslbd_reloads_total", "counter",
 		 "Reloads after start-up: zone directory, database configuration, geo file.");
 	fprintf(f, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);

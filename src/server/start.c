@@ -27,6 +27,7 @@
 #include "gslb/targets.h"
 #include "gslb/zone.h"
 #include "control.h"
+#include "dnstap.h"
 
 /* Health table slots: target indexes are stable for the life of the process. */
 #define HEALTH_TARGETS_MAX 65536
@@ -608,6 +609,14 @@ static int workers_start(control_t *ctl)
 			return ret;
 		}
 	}
+	/* --dnstap: worker i produces into ring i (started before the workers, stopped after). */
+	if (conf->dnstap) {
+		ret = server_dnstap_new(conf->dnstap, nall, &ctl->dnstap);
+		if (ret < 0)
+			return ret;
+		for (unsigned t = 0; t < nall; t++)
+			ctl->workers[t].tap = server_dnstap_ring(ctl->dnstap, t);
+	}
 	for (unsigned t = 0; t < nall; t++) {
 		ret = server_worker_start(&ctl->workers[t]);
 		if (ret < 0) {
@@ -650,6 +659,9 @@ static void workers_stop(control_t *ctl)
 	free(ctl->workers);
 	ctl->workers = NULL;
 	ctl->nworkers = 0;
+	/* Every producer is joined: the writer writes what is left and stops. */
+	server_dnstap_free(ctl->dnstap);
+	ctl->dnstap = NULL;
 }
 
 /*

@@ -12,6 +12,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "dnstap.h"
 #include "internal.h"
 #include "tcp_frame.h"
 
@@ -63,6 +64,7 @@ typedef struct tcp_conn {
 	worker_t *w;
 	TAILQ_ENTRY(tcp_conn) lru; /* in the worker's list while in_lru */
 	struct sockaddr_storage peer;
+	struct sockaddr_storage local; /* --dnstap only: the address the client connected to */
 	uint8_t *rbuf; /* small, or a TCP_FRAME_MAX buffer while a longer message arrives */
 	size_t rlen, rcap;
 	uint32_t ip_slot; /* in tcp_ip_count, when ip_counted */
@@ -243,6 +245,10 @@ static void conn_process(tcp_conn_t *c)
 	worker_t *w = c->w;
 	size_t off = 0, out = 0;
 	bool fail = false;
+	/* --dnstap: the queries of this read arrived now. */
+	struct timespec query_t, response_t;
+	if (unlikely(w->tap != NULL))
+		server_dnstap_now(&query_t);
 
 	const query_data_t *snap = server_rcu_enter(w);
 	while (!c->writing) {
@@ -269,6 +275,13 @@ static void conn_process(tcp_conn_t *c)
 		size_t alen = query_answer(&w->ctx, snap, c->rbuf + off + 2, qlen,
 					   w->tcp_out + out + 2, QUERY_TCP,
 					   (const struct sockaddr *)&c->peer);
+		if (unlikely(w->tap != NULL)) {
+			server_dnstap_now(&response_t);
+			server_dnstap_log(w->tap, QUERY_TCP, (const struct sockaddr *)&c->peer,
+					  (const struct sockaddr *)&c->local, &query_t,
+					  server_dnstap_delay_ns(&query_t, &response_t),
+					  c->rbuf + off + 2, qlen, w->tcp_out + out + 2, alen);
+		}
 		off += 2 + qlen;
 		if (!alen)
 			continue;
@@ -374,6 +387,9 @@ static void accept_cb(uv_stream_t *server, int status)
 		w->tcp_evicted++;
 		conn_close(TAILQ_FIRST(&w->lru));
 	}
+	plen = sizeof(c->local);
+	if (w->tap && uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &plen) < 0)
+		c->local.ss_family = AF_UNSPEC;
 	/* Answers go out whole and at once; Nagle would hold pipelined ones back. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->rbuf = c->small;

@@ -12,6 +12,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "dnstap.h"
 #include "internal.h"
 
 /* Both pktinfo structures fit; in6_pktinfo is the larger. */
@@ -101,6 +102,7 @@ int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 {
 	w->udp.fd = fd;
 	w->udp.pktinfo = listen_is_wildcard(l);
+	memcpy(&w->udp.local, &l->addr, l->addr_len);
 	/* The thread blocks in recvmmsg(); sends stay MSG_DONTWAIT. */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
@@ -181,11 +183,67 @@ static void batch_send(worker_t *w, unsigned nout)
 	}
 }
 
+/*
+ * The address a query was sent to, for the query log: the --listen address, or on a wildcard
+ * socket the destination of its IP_PKTINFO / IPV6_PKTINFO (in ss), with the --listen port.
+ */
+static const struct sockaddr *query_local(const worker_t *w, const struct msghdr *in,
+					  struct sockaddr_storage *ss)
+{
+	if (!w->udp.pktinfo)
+		return (const struct sockaddr *)&w->udp.local;
+	*ss = w->udp.local;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR((struct msghdr *)in, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			((struct sockaddr_in *)ss)->sin_addr = pi.ipi_addr;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			((struct sockaddr_in6 *)ss)->sin6_addr = pi.ipi6_addr;
+		}
+	}
+	return (const struct sockaddr *)ss;
+}
+
+/*
+ * --dnstap: log the batch just answered, once its answers are sent (the log never delays
+ * them).  The answers are smsg[0 .. nout), in the order of the queries they answer; a query
+ * dropped unanswered is logged alone.
+ */
+static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigned nout,
+						const struct timespec *query_t)
+{
+	struct udp_batch *b = w->batch;
+	struct timespec response_t;
+	server_dnstap_now(&response_t);
+	uint32_t response_ns = server_dnstap_delay_ns(query_t, &response_t);
+	struct sockaddr_storage local;
+
+	for (unsigned i = 0, k = 0; i < n; i++) {
+		const uint8_t *resp = NULL;
+		size_t rlen = 0;
+		if (k < nout && b->smsg[k].msg_hdr.msg_name == &b->peer[i]) {
+			resp = b->siov[k].iov_base;
+			rlen = b->siov[k].iov_len;
+			k++;
+		}
+		server_dnstap_log(w->tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
+				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_t, response_ns,
+				  b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len, resp, rlen);
+	}
+}
+
 /* Answer n received datagrams and send the answers. */
 static void batch_answer(worker_t *w, unsigned n)
 {
 	struct udp_batch *b = w->batch;
 	unsigned nout = 0;
+	/* The predictable branch that is all the query log costs when it is off. */
+	struct timespec query_t;
+	if (unlikely(w->tap != NULL))
+		server_dnstap_now(&query_t);
 
 	const query_data_t *snap = server_rcu_enter(w);
 	/* The clock is read once for the batch, by the first query that needs it. */
@@ -215,6 +273,8 @@ static void batch_answer(worker_t *w, unsigned n)
 	server_rcu_leave();
 	if (nout)
 		batch_send(w, nout);
+	if (unlikely(w->tap != NULL))
+		batch_log(w, n, nout, &query_t);
 }
 
 /*

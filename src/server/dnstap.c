@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The query log (--dnstap, README "Query log"): every query and its response, as dnstap
+ * AUTH_QUERY and AUTH_RESPONSE messages over a Frame Streams connection to a unix socket.
+ *
+ * Threads.  Each DNS worker is the only producer of its own ring (tap_ring.h): after answering
+ * it copies the query, the response, the addresses and the times into a free slot, or drops
+ * the record and counts it when there is none.  It never waits, allocates or makes a system
+ * call for the log.  One writer thread (writer_main) is the consumer of every ring: it encodes
+ * each record in its slot as two dnstap messages (the protobuf wire format of dnstap.proto,
+ * around the wire bytes the worker left room before) and writes them as data frames with
+ * fstrm's writer, over I/O functions of ours on a nonblocking socket so that a stop is never
+ * held up by a reader that does not read; the slots go back to the worker once written.  The
+ * metrics read the rings' counters racily.  doc/ARCHITECTURE.md draws the whole.
+ *
+ * The writer's connection:
+ *
+ *	  DOWN --connect and handshake (connect_try)--> UP
+ *	  UP --a write fails: the reader is gone (disconnect)--> DOWN
+ *	  DOWN --backoff (100 ms, doubling up to 2 s)--> connect_try again
+ *
+ * While DOWN the writer still empties the rings, counting each record as dropped (no reader),
+ * so the workers' rings never stay full and the counts say why records were lost; an outage
+ * is logged once, when it begins, and its end once.  While UP and the reader is slower than the
+ * queries, the writer waits in write() and the rings fill: records are dropped by the workers
+ * (ring full).
+ *
+ * Life cycle: server_dnstap_new() (control thread, before the workers start) allocates the rings
+ * and starts the writer; server_dnstap_free() (after every worker is joined) sets stopping, and
+ * the writer writes what the rings still hold (giving up after DNSTAP_STOP_MS when the reader is
+ * slow), sends the STOP frame, waits for FINISH (DNSTAP_IO_MS at most) and exits.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstrm.h>
+
+#include "gslb/core.h"
+#include "gslb/query.h"
+#include "dnstap.h"
+#include "src/server/dnstap.pb-c.h" /* the enum values, from the schema */
+
+#define DNSTAP_CONTENT_TYPE "protobuf:dnstap.Dnstap"
+/* Records taken from one ring before writing them: two frames each, fstrm's limit is 128. */
+#define DNSTAP_BATCH 64
+/* A handshake or FINISH frame not read within this long: the reader is not answering. */
+#define DNSTAP_IO_MS 2000
+/* At a stop, what the rings hold is written for at most this long. */
+#define DNSTAP_STOP_MS 2000
+#define DNSTAP_BACKOFF_MIN_MS 100
+#define DNSTAP_BACKOFF_MAX_MS 2000
+/* The writer sleeps this long when every ring is empty. */
+#define DNSTAP_IDLE_NS 1000000
+
+struct server_dnstap {
+	char *path;
+	tap_ring_t *rings; /* nrings, each one worker's */
+	unsigned nrings;
+	pthread_t thread;
+	bool started;
+	atomic_bool stopping;		   /* set by server_dnstap_free() */
+	_Atomic uint64_t stop_deadline_ms; /* gslb_mono_ms() after which a stop gives up writing */
+
+	/* The writer thread's alone from here on. */
+	int fd;			 /* the connection, or -1 */
+	struct fstrm_writer *fw; /* over fd while UP, else NULL */
+	bool broken;		 /* fd failed: fstrm's closing frames are not even tried */
+	char why[160];		 /* what the last failure of ours was, for the log */
+	bool down_logged;	 /* this outage has been logged */
+	unsigned backoff_ms;
+	uint64_t retry_ms; /* gslb_mono_ms() of the next connect_try() */
+	dnstap_enc_t enc;  /* the identity and version, encoded */
+	struct iovec *iov; /* 2 * DNSTAP_BATCH frames, in the slots of one ring */
+};
+
+/* ---- the answer path (workers) ---- */
+
+/* The answer path's side, server_dnstap_log(), is inline in dnstap.h. */
+
+/* ---- Frame Streams I/O over our own nonblocking socket (fstrm_rdwr callbacks) ---- */
+
+static bool stop_due(server_dnstap_t *t)
+{
+	return atomic_load(&t->stopping) && gslb_mono_ms() >= atomic_load(&t->stop_deadline_ms);
+}
+
+/* Wait up to 100 ms for fd to be ready for events; false when the wait must end (a stop). */
+static bool io_wait(server_dnstap_t *t, short events)
+{
+	struct pollfd p = { .fd = t->fd, .events = events };
+	if (poll(&p, 1, 100) < 0 && errno != EINTR) {
+		snprintf(t->why, sizeof(t->why), "poll: %s", strerror(errno));
+		return false;
+	}
+	if (stop_due(t)) {
+		snprintf(t->why, sizeof(t->why), "stopping");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * fstrm reads only control frames: ACCEPT after READY, FINISH after STOP.  A reader that does
+ * not send them within DNSTAP_IO_MS is not one to write to.
+ */
+static fstrm_res io_read(void *obj, void *data, size_t count)
+{
+	server_dnstap_t *t = obj;
+	uint8_t *p = data;
+	uint64_t deadline = gslb_mono_ms() + DNSTAP_IO_MS;
+
+	if (t->broken)
+		return fstrm_res_failure;
+	while (count) {
+		ssize_t n = read(t->fd, p, count);
+		if (n > 0) {
+			p += n;
+			count -= (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			snprintf(t->why, sizeof(t->why), "the reader closed the connection");
+			goto fail;
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			snprintf(t->why, sizeof(t->why), "read: %s", strerror(errno));
+			goto fail;
+		}
+		if (gslb_mono_ms() >= deadline) {
+			snprintf(t->why, sizeof(t->why), "the reader did not answer within %d ms",
+				 DNSTAP_IO_MS);
+			goto fail;
+		}
+		if (!io_wait(t, POLLIN))
+			goto fail;
+	}
+	return fstrm_res_success;
+fail:
+	t->broken = true;
+	return fstrm_res_failure;
+}
+
+/*
+ * Frames and control frames, all of them: a slow reader is waited for (the rings take the
+ * backlog, then drop), except at a stop, which waits DNSTAP_STOP_MS at most.
+ */
+static fstrm_res io_write(void *obj, const struct iovec *iov_in, int iovcnt)
+{
+	server_dnstap_t *t = obj;
+	struct iovec iov[IOV_MAX];
+	size_t total = 0;
+
+	if (t->broken || iovcnt > IOV_MAX)
+		return fstrm_res_failure;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov_in[i].iov_len;
+	/* Mostly the socket takes it all at once. */
+	ssize_t n = writev(t->fd, iov_in, iovcnt);
+	if (n >= 0 && (size_t)n == total)
+		return fstrm_res_success;
+	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+	struct iovec *v = iov;
+	for (;;) {
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				snprintf(t->why, sizeof(t->why), "write: %s", strerror(errno));
+				goto fail;
+			}
+			if (!io_wait(t, POLLOUT))
+				goto fail;
+		} else {
+			/* Skip what was written: whole buffers, then part of the next. */
+			size_t done = (size_t)n;
+			while (iovcnt > 0 && done >= v->iov_len) {
+				done -= v->iov_len;
+				v++;
+				iovcnt--;
+			}
+			if (iovcnt == 0)
+				return fstrm_res_success;
+			v->iov_base = (uint8_t *)v->iov_base + done;
+			v->iov_len -= done;
+		}
+		n = writev(t->fd, v, iovcnt);
+	}
+fail:
+	t->broken = true;
+	return fstrm_res_failure;
+}
+
+/* fstrm opens the stream: connect to the socket (once the rdwr is fstrm's, the fd is too). */
+static fstrm_res io_open(void *obj)
+{
+	server_dnstap_t *t = obj;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->path);
+	t->broken = false;
+	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0) {
+		snprintf(t->why, sizeof(t->why), "socket: %s", strerror(errno));
+		return fstrm_res_failure;
+	}
+	/* A unix socket connects at once or not at all (EAGAIN: its backlog is full). */
+	if (connect(t->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(t->why, sizeof(t->why), "%s", strerror(errno));
+		close(t->fd);
+		t->fd = -1;
+		return fstrm_res_failure;
+	}
+	return fstrm_res_success;
+}
+
+static fstrm_res io_close(void *obj)
+{
+	server_dnstap_t *t = obj;
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	return fstrm_res_success;
+}
+
+/* ---- the writer thread ---- */
+
+/* Log the start of an outage once (not a stop's); try again after the backoff. */
+static void down(server_dnstap_t *t, const char *what)
+{
+	if (!t->down_logged && !atomic_load(&t->stopping))
+		log_warn("dnstap: %s %s: %s; queries are not logged (and are counted in "
+			 "gslbd_dnstap_dropped_total) until a reader accepts",
+			 what, t->path, t->why);
+	t->down_logged = true;
+	t->retry_ms = gslb_mono_ms() + t->backoff_ms;
+	t->backoff_ms = t->backoff_ms * 2 > DNSTAP_BACKOFF_MAX_MS ? DNSTAP_BACKOFF_MAX_MS
+								  : t->backoff_ms * 2;
+}
+
+/* UP -> DOWN: the connection is dropped without the closing handshake. */
+static void disconnect(server_dnstap_t *t)
+{
+	t->broken = true;
+	fstrm_writer_destroy(&t->fw); /* closes fd through io_close */
+	t->fw = NULL;
+	down(t, "lost the reader at");
+}
+
+/* DOWN -> UP: connect to the socket and run the Frame Streams handshake. */
+static void connect_try(server_dnstap_t *t)
+{
+	struct fstrm_writer_options *wopt = NULL;
+	struct fstrm_rdwr *rdwr = NULL;
+
+	t->broken = false;
+	rdwr = fstrm_rdwr_init(t);
+	fstrm_rdwr_set_open(rdwr, io_open);
+	fstrm_rdwr_set_read(rdwr, io_read);
+	fstrm_rdwr_set_write(rdwr, io_write);
+	fstrm_rdwr_set_close(rdwr, io_close);
+	wopt = fstrm_writer_options_init();
+	fstrm_writer_options_add_content_type(wopt, DNSTAP_CONTENT_TYPE,
+					      strlen(DNSTAP_CONTENT_TYPE));
+	t->fw = fstrm_writer_init(wopt, &rdwr); /* owns rdwr, and so the fd, from here on */
+	fstrm_writer_options_destroy(&wopt);
+	if (!t->fw) {
+		fstrm_rdwr_destroy(&rdwr);
+		snprintf(t->why, sizeof(t->why), "cannot set up a Frame Streams writer");
+		goto fail;
+	}
+	t->why[0] = '\0';
+	if (fstrm_writer_open(t->fw) != fstrm_res_success) {
+		/* Our I/O said why it failed; otherwise fstrm refused the reader's answer. */
+		if (!t->why[0])
+			snprintf(t->why, sizeof(t->why), "the reader does not take %s",
+				 DNSTAP_CONTENT_TYPE);
+		goto fail;
+	}
+	log_info("dnstap: writing the query log to %s", t->path);
+	t->down_logged = false;
+	t->backoff_ms = DNSTAP_BACKOFF_MIN_MS;
+	return;
+fail:
+	t->broken = true;
+	if (t->fw) {
+		fstrm_writer_destroy(&t->fw);
+		t->fw = NULL;
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	down(t, "cannot write to");
+}
+
+/*
+ * The protobuf encoding (the wire format of dnstap.proto), written by hand: protobuf-c's
+ * generic packer walks every field descriptor of both messages and sizes the inner one twice,
+ * about 1,500 instructions a message, more than answering the query.  The fields are written in
+ * field-number order with minimal varints, as protobuf-c writes them, so the bytes are the same:
+ * tests/unit/test_dnstap_encode.c checks them against protobuf-c's packer and unpacker over the
+ * schema compiled by protoc-c.
+ */
+enum {
+	PB_VARINT = 0,
+	PB_LEN = 2,
+	PB_FIXED32 = 5,
+};
+#define PB_TAG(field, type) ((uint8_t)((field) << 3 | (type)))
+
+static uint8_t *pb_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* A varint below 2^21 (ports, lengths: every one of a frame), without a loop. */
+static inline uint8_t *pb_small(uint8_t *p, uint32_t v)
+{
+	if (v < 0x80) {
+		p[0] = (uint8_t)v;
+		return p + 1;
+	}
+	if (v < 0x4000) {
+		p[0] = (uint8_t)(v | 0x80);
+		p[1] = (uint8_t)(v >> 7);
+		return p + 2;
+	}
+	p[0] = (uint8_t)(v | 0x80);
+	p[1] = (uint8_t)((v >> 7) | 0x80);
+	p[2] = (uint8_t)(v >> 14);
+	return p + 3;
+}
+
+static inline size_t pb_small_len(uint32_t v)
+{
+	return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
+}
+
+_Static_assert(TAP_DATA_MAX < 0x4000, "every length of a frame is a varint of 1-2 bytes");
+/* The fields before the wire bytes, at most: prefix, Dnstap.message's tag and length, then
+ * Message's type, fields 2-9 (2 + 2 + 2 x 18 + 2 x 4 + 11 + 5), 12-13 (16), tag and length. */
+_Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 <= TAP_HEAD_ROOM,
+	       "the head of a message fits before its wire bytes");
+
+static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &v, 4); /* protobuf's fixed32 is little-endian: one store */
+#else
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+#endif
+	return p + 4;
+}
+
+/*
+ * A time's seconds as a varint at p, 8 bytes stored whatever its length (one move, not a
+ * copy of a varying length: at least 7 bytes of the message follow it and are written after
+ * it).  The encoding of the last seconds is kept: it changes once a second.  Returns the end.
+ */
+static inline uint8_t *pb_secs(dnstap_enc_t *e, uint8_t *p, uint64_t secs)
+{
+	if (unlikely(secs != e->secs)) {
+		e->secs = secs;
+		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
+	}
+	if (unlikely(e->secs_len > 8)) {
+		memcpy(p, e->secs_pb, e->secs_len);
+		return p + e->secs_len;
+	}
+	memcpy(p, e->secs_pb, 8);
+	return p + e->secs_len;
+}
+
+static inline size_t pb_secs_len(dnstap_enc_t *e, uint64_t secs)
+{
+	if (unlikely(secs != e->secs)) {
+		e->secs = secs;
+		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
+	}
+	return e->secs_len;
+}
+
+/* An address of a record: 4 or 16 bytes, copied with a constant size. */
+static inline uint8_t *pb_addr(uint8_t *p, uint8_t tag, const uint8_t *a, bool v6)
+{
+	*p++ = tag;
+	if (v6) {
+		*p++ = 16;
+		memcpy(p, a, 16);
+		return p + 16;
+	}
+	*p++ = 4;
+	memcpy(p, a, 4);
+	return p + 4;
+}
+
+void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version)
+{
+	uint8_t *p = e->prefix;
+	size_t ilen = strnlen(identity, DNSTAP_TEXT_MAX), vlen = strnlen(version, DNSTAP_TEXT_MAX);
+
+	memset(e, 0, sizeof(*e));
+	if (ilen) {
+		*p++ = PB_TAG(1, PB_LEN);
+		p = pb_small(p, (uint32_t)ilen);
+		memcpy(p, identity, ilen);
+		p += ilen;
+	}
+	*p++ = PB_TAG(2, PB_LEN);
+	p = pb_small(p, (uint32_t)vlen);
+	memcpy(p, version, vlen);
+	p += vlen;
+	e->prefix_len = (size_t)(p - e->prefix);
+	e->secs = UINT64_MAX; /* no seconds encoded yet */
+}
+
+/*
+ * The start of one Dnstap message, which ends with its wire bytes already in place at wire
+ * (wlen of them, then the two bytes of Dnstap.type written here): the stream's prefix, then
+ * Dnstap.message's tag and length (mlen) and Message.type.  Returns where Message's next field
+ * goes; *frame is set to the message's first byte, whose length is head + wlen + 2.
+ */
+static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, size_t mlen,
+				 size_t head, uint8_t type, uint8_t **frame)
+{
+	uint8_t *p = wire - head;
+	*frame = p;
+	memcpy(p, e->prefix, e->prefix_len); /* Dnstap fields 1 and 2 */
+	p += e->prefix_len;
+	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
+	p = pb_small(p, (uint32_t)mlen);
+	*p++ = PB_TAG(1, PB_VARINT); /* Message.type */
+	*p++ = type;
+	wire[wlen] = PB_TAG(15, PB_VARINT); /* Dnstap.type, after Dnstap.message */
+	wire[wlen + 1] = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	return p;
+}
+
+unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+{
+	bool v6 = rec->family == AF_INET6;
+	size_t alen = v6 ? 16 : 4;
+	uint64_t qsecs = rec->query_sec;
+	size_t plen = pb_small_len(rec->peer_port), llen = pb_small_len(rec->local_port);
+
+	/* Message fields 2-9, the same in both halves: their length first. */
+	size_t clen = 2 + 1 + pb_secs_len(e, qsecs) + 5;
+	if (rec->family)
+		clen += 2 + 2 * (2 + alen) + 1 + plen + 1 + llen;
+
+	/* The query: ... its fields, then field 10 (the query's bytes) in place. */
+	uint8_t *qw = rec->data + TAP_QUERY_AT, *frame;
+	size_t wl = pb_small_len(rec->qlen);
+	size_t mlen = 2 + clen + 1 + wl + rec->qlen;
+	size_t head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + 1 + wl;
+	uint8_t *p = msg_start(e, qw, rec->qlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_QUERY,
+			       &frame);
+	iov[0] = (struct iovec){ frame, head + rec->qlen + 2 };
+	uint8_t *common = p;
+	if (rec->family) {
+		*p++ = PB_TAG(2, PB_VARINT);
+		*p++ = v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
+	}
+	*p++ = PB_TAG(3, PB_VARINT);
+	*p++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
+					   : DNSTAP__SOCKET_PROTOCOL__UDP;
+	if (rec->family) {
+		p = pb_addr(p, PB_TAG(4, PB_LEN), rec->peer, v6);
+		p = pb_addr(p, PB_TAG(5, PB_LEN), rec->local, v6);
+		*p++ = PB_TAG(6, PB_VARINT);
+		pb_small(p, rec->peer_port);
+		p += plen;
+		*p++ = PB_TAG(7, PB_VARINT);
+		pb_small(p, rec->local_port);
+		p += llen;
+	}
+	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
+	*p++ = PB_TAG(8, PB_VARINT);
+	p = pb_secs(e, p, qsecs);
+	*p++ = PB_TAG(9, PB_FIXED32);
+	p = pb_fixed32(p, rec->query_nsec);
+	*p++ = PB_TAG(10, PB_LEN);
+	pb_small(p, rec->qlen);
+	if (!rec->rlen)
+		return 1;
+
+	/* The response: the same fields 2-9, its time (12, 13), field 14 (its bytes) in place. */
+	uint8_t *rw = qw + rec->qlen + TAP_RESPONSE_GAP;
+	uint64_t rsecs = qsecs;
+	uint32_t rnsec = rec->query_nsec + rec->response_ns % 1000000000u;
+	rsecs += rec->response_ns / 1000000000u;
+	if (rnsec >= 1000000000u) {
+		rnsec -= 1000000000u;
+		rsecs++;
+	}
+	size_t olen = 1 + pb_secs_len(e, rsecs) + 5;
+	wl = pb_small_len(rec->rlen);
+	mlen = 2 + clen + olen + 1 + wl + rec->rlen;
+	head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + olen + 1 + wl;
+	p = msg_start(e, rw, rec->rlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, &frame);
+	iov[1] = (struct iovec){ frame, head + rec->rlen + 2 };
+	memcpy(p, common, clen);
+	p += clen;
+	*p++ = PB_TAG(12, PB_VARINT);
+	p = pb_secs(e, p, rsecs);
+	*p++ = PB_TAG(13, PB_FIXED32);
+	p = pb_fixed32(p, rnsec);
+	*p++ = PB_TAG(14, PB_LEN);
+	pb_small(p, rec->rlen);
+	return 2;
+}
+
+/*
+ * Take up to DNSTAP_BATCH records of ring r and write them (UP) or count them as dropped
+ * (DOWN).  Each record is encoded in its slot (the frames point into the slots), so the slots
+ * are given back once the frames are written.  Returns the records taken.
+ */
+static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
+{
+	unsigned n = 0, nframes = 0;
+	tap_rec_t *rec;
+
+	if (!t->fw) {
+		while (tap_ring_peek(r)) {
+			tap_ring_release(r);
+			n++;
+		}
+		r->dropped_no_reader += n;
+		return n;
+	}
+	while (n < DNSTAP_BATCH && (rec = tap_ring_peek_at(r, n))) {
+		nframes += server_dnstap_encode(&t->enc, rec, t->iov + nframes);
+		n++;
+	}
+	if (!n)
+		return 0;
+	if (fstrm_writer_writev(t->fw, t->iov, (int)nframes) != fstrm_res_success) {
+		/* Some may have reached the reader: counted as dropped all the same. */
+		r->dropped_no_reader += n;
+		disconnect(t);
+	} else {
+		r->written += n;
+	}
+	tap_ring_release_n(r, n);
+	return n;
+}
+
+static void *writer_main(void *arg)
+{
+	server_dnstap_t *t = arg;
+	const struct timespec idle = { .tv_nsec = DNSTAP_IDLE_NS };
+
+	pthread_setname_np(pthread_self(), "dnstap");
+	for (;;) {
+		bool stopping = atomic_load(&t->stopping);
+		if (!t->fw && !stopping && gslb_mono_ms() >= t->retry_ms)
+			connect_try(t);
+		unsigned n = 0;
+		for (unsigned i = 0; i < t->nrings; i++)
+			n += drain_one(t, &t->rings[i]);
+		if (stopping && (n == 0 || stop_due(t)))
+			break;
+		if (n == 0)
+			nanosleep(&idle, NULL);
+	}
+	/* What is left after a stop that gave up is dropped, and counted. */
+	for (unsigned i = 0; i < t->nrings; i++) {
+		tap_ring_t *r = &t->rings[i];
+		while (tap_ring_peek(r)) {
+			tap_ring_release(r);
+			r->dropped_no_reader++;
+		}
+	}
+	if (t->fw) {
+		/* STOP, then FINISH from the reader: it knows the stream ended cleanly. */
+		fstrm_writer_destroy(&t->fw);
+		t->fw = NULL;
+	}
+	return NULL;
+}
+
+/* ---- set-up and tear-down (control thread) ---- */
+
+int server_dnstap_new(const char *path, unsigned nrings, server_dnstap_t **out)
+{
+	struct sockaddr_un sun;
+	int ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_err("--dnstap %s: a unix socket path is at most %zu bytes", path,
+			sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	server_dnstap_t *t = gslb_calloc(1, sizeof(*t));
+	t->fd = -1;
+	t->path = gslb_strdup(path);
+	t->backoff_ms = DNSTAP_BACKOFF_MIN_MS;
+	atomic_init(&t->stopping, false);
+	atomic_init(&t->stop_deadline_ms, UINT64_MAX);
+	char host[DNSTAP_TEXT_MAX + 1] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	server_dnstap_enc_init(&t->enc, host, "gslbd " PACKAGE_VERSION);
+	t->iov = gslb_calloc(2 * DNSTAP_BATCH, sizeof(*t->iov));
+	t->rings = gslb_calloc(nrings ? nrings : 1, sizeof(*t->rings));
+	for (unsigned i = 0; i < nrings; i++) {
+		ret = tap_ring_init(&t->rings[i], DNSTAP_RING_SLOTS);
+		if (ret < 0) {
+			log_err("--dnstap: cannot allocate the rings: %s", gslb_strerror(ret));
+			goto fail;
+		}
+		t->nrings = i + 1;
+	}
+	ret = -pthread_create(&t->thread, NULL, writer_main, t);
+	if (ret < 0) {
+		log_err("--dnstap: cannot start the writer thread: %s", gslb_strerror(ret));
+		goto fail;
+	}
+	t->started = true;
+	*out = t;
+	return 0;
+fail:
+	server_dnstap_free(t);
+	return ret;
+}
+
+tap_ring_t *server_dnstap_ring(server_dnstap_t *t, unsigned i)
+{
+	return i < t->nrings ? &t->rings[i] : NULL;
+}
+
+void server_dnstap_free(server_dnstap_t *t)
+{
+	if (!t)
+		return;
+	if (t->started) {
+		atomic_store(&t->stop_deadline_ms, gslb_mono_ms() + DNSTAP_STOP_MS);
+		atomic_store(&t->stopping, true);
+		pthread_join(t->thread, NULL);
+	}
+	uint64_t written = 0, full = 0, large = 0, no_reader = 0;
+	for (unsigned i = 0; i < t->nrings; i++) {
+		written += t->rings[i].written;
+		full += t->rings[i].dropped_full;
+		large += t->rings[i].dropped_large;
+		no_reader += t->rings[i].dropped_no_reader;
+		tap_ring_deinit(&t->rings[i]);
+	}
+	if (t->started)
+		log_info("dnstap: %" PRIu64 " queries logged; dropped: %" PRIu64
+			 " with the writer behind, %" PRIu64 " too large, %" PRIu64
+			 " with no reader",
+			 written, full, large, no_reader);
+	free(t->rings);
+	free(t->iov);
+	free(t->path);
+	free(t);
+}
