@@ -5,7 +5,8 @@
  *
  * Input: byte 0 seeds the sizes of the reads, byte 1 which writes of the answers have to wait,
  * the rest is the stream.  A connection is played as tcp.c plays it: each read takes at most the
- * room its TCP_FRAME_MAX buffer has left (alloc_cb), every whole frame is answered in order and
+ * room its buffer has left, the buffer 512 bytes until a longer frame begins (tcp_frame_cap(),
+ * alloc_cb), every whole frame is answered in order and
  * the answers gathered in a TCP_OUT_MAX buffer (conn_process), a write that has to wait stops the
  * answering and the reading until it is done (write_cb), the end of the stream answers what was
  * read and closes.  The answer to a message is made of its bytes, repeated: as long as the
