@@ -45,6 +45,14 @@ SITES = [("fra", "127.0.0.31"), ("iad", "127.0.0.32"), ("sin", "127.0.0.33"), ("
 FLAPPING = {"sin": 7.0, "gru": 11.0}  # site -> seconds between flips
 
 
+def udp_rcvbuf_errors():
+    """The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+    (/proc/net/snmp, this network namespace): queries lost before gslbd could read them."""
+    with open('/proc/net/snmp') as f:
+        rows = [line.split() for line in f if line.startswith('Udp:')]
+    return int(rows[1][rows[0].index('RcvbufErrors')])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -288,6 +296,7 @@ class Soak:
     # -- the run ----------------------------------------------------------------------------
     def run(self):
         self.setup()
+        rcvbuf0 = udp_rcvbuf_errors()
         start = time.time()
         threads = [threading.Thread(target=self.dnsperf),
                    threading.Thread(target=self.checker, args=("udp",)),
@@ -321,6 +330,7 @@ class Soak:
                 status = "killed after 30 s"
         else:
             status = self.gslbd.returncode
+        self.rcvbuf = udp_rcvbuf_errors() - rcvbuf0
         self.report(time.time() - start, rss, status)
         return status
 
@@ -345,6 +355,8 @@ class Soak:
                 c.get("dnsperf sent", 0), c.get("dnsperf completed", 0),
                 c.get("dnsperf lost", 0))),
             ("dnsperf response codes", getattr(self, "dnsperf_rcodes", "?")),
+            ("UDP datagrams the kernel dropped on full receive buffers (all sockets)",
+             getattr(self, "rcvbuf", "?")),
             ("checked answers UDP / TCP", "%d / %d" % (c.get("udp checked", 0),
                                                      c.get("tcp checked", 0))),
             ("wrong answers UDP / TCP", "%d / %d" % (c.get("udp wrong", 0), c.get("tcp wrong", 0))),
