@@ -80,7 +80,7 @@ struct options {
 	unsigned tcp_clients;
 	unsigned tcp_clients_per_ip;
 	char *control; /* --control PATH, or "none"; NULL: the default */
-	char *dnstap;		/* --dnstap: the query log's unix socket */
+	char *dnstap;  /* --dnstap: the query log's unix socket */
 };
 
 enum {
