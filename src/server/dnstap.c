@@ -8,9 +8,10 @@
  * the record and counts it when there is none.  It never waits, allocates or makes a system
  * call for the log.  One writer thread (writer_main) is the consumer of every ring: it encodes
  * each record in its slot as two dnstap messages (the protobuf wire format of dnstap.proto,
- * around the wire bytes the worker left room before) and writes them as data frames with
- * fstrm's writer, over I/O functions of ours on a nonblocking socket so that a stop is never
- * held up by a reader that does not read; the slots go back to the worker once written.  The
+ * around the wire bytes the worker left room before, each frame's length before it) and writes
+ * them as data frames itself, with fstrm's writer for the handshake and the close, over I/O
+ * functions of ours on a nonblocking socket so that a stop is never held up by a reader that
+ * does not read; the slots go back to the worker once written.  The
  * metrics read the rings' counters racily.  doc/ARCHITECTURE.md draws the whole.
  *
  * The writer's connection:
