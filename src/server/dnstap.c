@@ -8,9 +8,10 @@
  * the record and counts it when there is none.  It never waits, allocates or makes a system
  * call for the log.  One writer thread (writer_main) is the consumer of every ring: it encodes
  * each record in its slot as two dnstap messages (the protobuf wire format of dnstap.proto,
- * around the wire bytes the worker left room before) and writes them as data frames with
- * fstrm's writer, over I/O functions of ours on a nonblocking socket so that a stop is never
- * held up by a reader that does not read; the slots go back to the worker once written.  The
+ * around the wire bytes the worker left room before, each frame's length before it) and writes
+ * them as data frames itself, with fstrm's writer for the handshake and the close, over I/O
+ * functions of ours on a nonblocking socket so that a stop is never held up by a reader that
+ * does not read; the slots go back to the worker once written.  The
  * metrics read the rings' counters racily.  doc/ARCHITECTURE.md draws the whole.
  *
  * The writer's connection:
@@ -303,6 +304,9 @@ fail:
 	down(t, "cannot write to");
 }
 
+/* A data frame's length, big-endian, before its message (Frame Streams). */
+#define FRAME_LEN_SIZE 4
+
 /*
  * The protobuf encoding (the wire format of dnstap.proto), written by hand: protobuf-c's
  * generic packer walks every field descriptor of both messages and sizes the inner one twice,
@@ -354,8 +358,8 @@ static inline size_t pb_small_len(uint32_t v)
 _Static_assert(TAP_DATA_MAX < 0x4000, "every length of a frame is a varint of 1-2 bytes");
 /* The fields before the wire bytes, at most: prefix, Dnstap.message's tag and length, then
  * Message's type, fields 2-9 (2 + 2 + 2 x 18 + 2 x 4 + 11 + 5), 12-13 (16), tag and length. */
-_Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 <= TAP_HEAD_ROOM,
-	       "the head of a message fits before its wire bytes");
+_Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 + FRAME_LEN_SIZE <= TAP_HEAD_ROOM,
+	       "the head of a message and its frame's length fit before its wire bytes");
 
 static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 {
@@ -552,7 +556,18 @@ static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 	}
 	if (!n)
 		return 0;
-	if (fstrm_writer_writev(t->fw, t->iov, (int)nframes) != fstrm_res_success) {
+	/*
+	 * The data frames are written by us, each its length then its message, in one buffer in
+	 * the slot (fstrm_writer_writev() would add a buffer of its own for each length): the
+	 * same bytes, with fstrm's writer for the handshake and the closing frames only.
+	 */
+	for (unsigned i = 0; i < nframes; i++) {
+		uint32_t len = htonl((uint32_t)t->iov[i].iov_len);
+		uint8_t *frame = (uint8_t *)t->iov[i].iov_base - FRAME_LEN_SIZE;
+		memcpy(frame, &len, FRAME_LEN_SIZE);
+		t->iov[i] = (struct iovec){ frame, t->iov[i].iov_len + FRAME_LEN_SIZE };
+	}
+	if (io_write(t, t->iov, (int)nframes) != fstrm_res_success) {
 		/* Some may have reached the reader: counted as dropped all the same. */
 		r->dropped_no_reader += n;
 		disconnect(t);
