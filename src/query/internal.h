@@ -141,9 +141,9 @@ static inline enum rrl_verdict rrl_check(struct query_rrl *t, const struct socka
 {
 	uint64_t k = (rrl_source(peer) ^ t->seed) * 0x9e3779b97f4a7c15ULL;
 	k = (k ^ what ^ (uint64_t)kind << 59) * 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 31;
+	/* A product's high bits depend on every bit of its input: they pick the set. */
 	uint64_t tag = k & ~(uint64_t)0xff;
-	struct rrl_entry *set = &t->e[(k >> 8 & (RRL_SETS - 1)) * RRL_WAYS];
+	struct rrl_entry *set = &t->e[(k >> (64 - RRL_SETS_LOG2)) * RRL_WAYS];
 	uint32_t now = (uint32_t)now_ms;
 	int32_t cost = t->cost, cap = t->cap;
 
