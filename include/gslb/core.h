@@ -164,6 +164,18 @@ int64_t gslb_wall_ms(void);
  */
 uint64_t gslb_mono_ms(void);
 
+/** The value of hex digit c (either case), or -1 when c is none. */
+static inline int gslb_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * qsort() for arrays that may be empty: qsort wants a valid pointer even for
  * zero elements (an empty array here is often NULL), and fewer than two

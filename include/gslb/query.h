@@ -192,6 +192,14 @@ typedef struct query_ctx {
 void query_ctx_init(query_ctx_t *ctx, const query_conf_t *conf, uint64_t seed);
 
 /**
+ * The address bytes of peer in *ip: 4 for IPv4 (an IPv4-mapped IPv6 address
+ * counts as IPv4, as for geo), else 16.  Returns the length, 0 when peer is
+ * NULL or neither.  What a cookie is bound to (RFC 9018 4.2), and what rate
+ * limits and TCP limits count by.
+ */
+size_t query_peer_ip(const struct sockaddr *peer, const uint8_t **ip);
+
+/**
  * The coarse clock (CLOCK_REALTIME_COARSE, a few ms of resolution) in Unix
  * milliseconds: what query_ctx_t.now_ms takes when first needed.
  */

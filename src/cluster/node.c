@@ -42,7 +42,6 @@
  * (no effective state flaps while the whole set is read again).
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -765,11 +764,9 @@ static void secret_put(cluster_t *c, const etcd_kv_t *kv)
 	uint8_t secret[16];
 	bool ok = kv->value_len == 32;
 	for (size_t i = 0; ok && i < 16; i++) {
-		char hex[3] = { (char)kv->value[2 * i], (char)kv->value[2 * i + 1], 0 };
-		char *end;
-		unsigned long v = strtoul(hex, &end, 16);
-		ok = end == hex + 2 && isxdigit((unsigned char)hex[0]);
-		secret[i] = (uint8_t)v;
+		int hi = gslb_hexval(kv->value[2 * i]), lo = gslb_hexval(kv->value[2 * i + 1]);
+		ok = hi >= 0 && lo >= 0;
+		secret[i] = (uint8_t)(hi << 4 | lo);
 	}
 	if (!ok) {
 		log_err("cluster: %s is not 32 hex digits: ignored", kv->key);

@@ -362,14 +362,6 @@ static int cluster_urls_add(struct options *o, const char *value, const char *wh
 	return ret;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* NSID: the bytes of the string, or with a 0x prefix the bytes its hex digits spell. */
 static int nsid_parse(struct options *o, const char *s, const char *where)
 {
@@ -383,7 +375,7 @@ static int nsid_parse(struct options *o, const char *s, const char *where)
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < n / 2; i++) {
-			int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+			int hi = gslb_hexval(s[2 * i]), lo = gslb_hexval(s[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
 				complain("%s: '%c%c' is not a hex byte", where, s[2 * i],
 					 s[2 * i + 1]);

@@ -15,7 +15,7 @@
 #include "gslb/core.h"
 #include "internal.h"
 
-size_t cookie_client_ip(const struct sockaddr *peer, const uint8_t **ip)
+size_t query_peer_ip(const struct sockaddr *peer, const uint8_t **ip)
 {
 	if (!peer)
 		return 0;
@@ -24,14 +24,9 @@ size_t cookie_client_ip(const struct sockaddr *peer, const uint8_t **ip)
 		return 4;
 	}
 	if (peer->sa_family == AF_INET6) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
-		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
-			*ip = a + 12;
-			return 4;
-		}
-		*ip = a;
-		return 16;
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		*ip = a->s6_addr + (IN6_IS_ADDR_V4MAPPED(a) ? 12 : 0);
+		return IN6_IS_ADDR_V4MAPPED(a) ? 4 : 16;
 	}
 	return 0;
 }

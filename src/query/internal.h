@@ -19,13 +19,6 @@
 /* ... and one over half an hour old is replaced by a fresh one in the response. */
 #define COOKIE_REUSE_AGE 1800
 
-/*
- * The client address a cookie is bound to (RFC 9018 4.2: 4 or 16 bytes; an
- * IPv4-mapped IPv6 address counts as IPv4).  Returns its length, 0 when
- * there is none.
- */
-size_t cookie_client_ip(const struct sockaddr *peer, const uint8_t **ip);
-
 enum cookie_verdict {
 	COOKIE_INVALID,
 	COOKIE_VALID,
@@ -116,11 +109,9 @@ static inline uint64_t rrl_source(const struct sockaddr *peer)
 	if (peer->sa_family == AF_INET6) {
 		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
 		uint64_t hi;
-		uint32_t mid;
 		memcpy(&hi, a, 8);
-		memcpy(&mid, a + 8, 4);
 		/* ::ffff:0:0/96: the IPv4 address in the last 4 bytes. */
-		if (hi == 0 && mid == htonl(0x0000ffffu)) {
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
 			uint32_t v4;
 			memcpy(&v4, a + 12, 4);
 			return (uint64_t)(v4 & htonl(0xffffff00u)) << 8 | 4;

@@ -1134,7 +1134,7 @@ static __attribute__((noinline)) void cookie_answer(struct answer *a, uint32_t n
 	const struct query *q = a->q;
 	const query_cookie_secrets_t *s = a->snap->cookies;
 	const uint8_t *ip = NULL;
-	size_t iplen = cookie_client_ip(a->peer, &ip);
+	size_t iplen = query_peer_ip(a->peer, &ip);
 	int v = q->cookie_len == 8 + 16 ? cookie_verify(s, q->cookie, q->cookie + 8, ip, iplen, now)
 					: COOKIE_INVALID;
 	if (v != COOKIE_INVALID) {

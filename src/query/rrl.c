@@ -30,20 +30,11 @@ void rrl_free(struct query_rrl *t)
 
 bool rrl_exempt(const query_rrl_conf_t *c, const struct sockaddr *peer)
 {
-	uint8_t addr[16];
-	uint8_t family;
-	if (peer->sa_family == AF_INET) {
-		memcpy(addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-		family = 4;
-	} else {
-		memcpy(addr, ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr, 16);
-		family = 6;
-		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-		if (memcmp(addr, mapped, sizeof(mapped)) == 0) {
-			memmove(addr, addr + 12, 4);
-			family = 4;
-		}
-	}
+	const uint8_t *addr = NULL;
+	size_t len = query_peer_ip(peer, &addr);
+	uint8_t family = len == 4 ? 4 : 6;
+	if (!len)
+		return false;
 	for (size_t i = 0; i < c->nexempt; i++) {
 		const lb_net_t *n = &c->exempt[i];
 		if (n->family != family)

@@ -17,14 +17,6 @@
 
 #define SECRET_FILE_MAX 4096
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /*
  * One or two secrets of 32 hex digits each, separated by blanks or new
  * lines; a '#' starts a comment to the end of its line.  The first makes
@@ -59,8 +51,8 @@ int server_cookie_secrets_parse(const char *text, uint8_t out[2][16], unsigned *
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < 16; i++) {
-			int hi = hexval((unsigned char)p[2 * i]),
-			    lo = hexval((unsigned char)p[2 * i + 1]);
+			int hi = gslb_hexval((unsigned char)p[2 * i]),
+			    lo = gslb_hexval((unsigned char)p[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
 				snprintf(err, errlen, "'%.2s' is not a hex byte", p + 2 * i);
 				return -EINVAL;

@@ -191,17 +191,6 @@ static bool is_tchar(unsigned char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /*
  * The status page's parameters from the query string q (qlen bytes, after
  * the "?"): pool=NAME (percent-encoded; lowercased, with the trailing dot
@@ -225,9 +214,10 @@ static int query_parse(mconn_t *c, const char *q, size_t qlen)
 			for (const char *x = v; x < pe; x++) {
 				int ch = (unsigned char)*x;
 				if (ch == '%') {
-					if (pe - x < 3 || hexval(x[1]) < 0 || hexval(x[2]) < 0)
+					if (pe - x < 3 || gslb_hexval(x[1]) < 0 ||
+					    gslb_hexval(x[2]) < 0)
 						return 400;
-					ch = hexval(x[1]) * 16 + hexval(x[2]);
+					ch = gslb_hexval(x[1]) * 16 + gslb_hexval(x[2]);
 					x += 2;
 				} else if (ch == '+') {
 					ch = ' ';

@@ -85,14 +85,9 @@ static uint16_t tcp_ip_count[TCP_IP_SLOTS];
 /* The slot of peer's address: an IPv4-mapped IPv6 address counts as its IPv4 address. */
 static uint32_t ip_slot(const struct sockaddr_storage *peer)
 {
-	if (peer->ss_family == AF_INET6) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
-		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-		if (memcmp(a, mapped, sizeof(mapped)) == 0)
-			return gslb_hash(a + 12, 4) % TCP_IP_SLOTS;
-		return gslb_hash(a, 16) % TCP_IP_SLOTS;
-	}
-	return gslb_hash(&((const struct sockaddr_in *)peer)->sin_addr, 4) % TCP_IP_SLOTS;
+	const uint8_t *ip = NULL;
+	size_t len = query_peer_ip((const struct sockaddr *)peer, &ip);
+	return gslb_hash(ip, len) % TCP_IP_SLOTS;
 }
 
 /* The read buffer back inside the struct once what it holds fits there. */
