@@ -116,6 +116,8 @@ typedef struct lb_pool {
 	bool has_continents; /* some member has a --continent */
 	bool has_family[2];  /* some member has an IPv4 [0] / IPv6 [1] address */
 	uint32_t cfg_index;  /* lb_config_pools(): the db_config_t pool it was built from */
+	/* The selection caches, [0] IPv4 and [1] IPv6 (lb_pool_sel_update()); owned, may be NULL. */
+	struct lb_sel *_Atomic sel[2];
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
@@ -210,6 +212,30 @@ int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const 
  */
 void lb_pool_explain(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
 		     lb_member_view_t *views, bool *fallback);
+
+/* ---- selection caches: a pool's candidates and cumulative weights, kept off the query path ---- */
+
+struct lb_sel;
+
+/**
+ * Bring the selection caches of pool p up to date with the health table h:
+ * the candidates lb_pool_select() would find now, with the cumulative
+ * weights it draws from, stamped with h's generation.  A cache that is
+ * still right only takes the new stamp; one that is not is replaced, and
+ * the old one is chained on *retired for lb_sel_free() once no query can
+ * read it (after an RCU grace period).  A cache already stamped with the
+ * current generation is left alone; else every member and address of p is
+ * walked (not for the query path).  Pools not served, and families no
+ * member has, get none.  Only one thread may call it for a pool at a time.
+ * Returns the number of caches replaced.
+ */
+unsigned lb_pool_sel_update(lb_pool_t *p, const lb_health_t *h, struct lb_sel **retired);
+
+/** Free a chain of caches from lb_pool_sel_update().  NULL is a no-op. */
+void lb_sel_free(struct lb_sel *s);
+
+/** Free the caches of pool p, which no query can read any more. */
+void lb_pool_sel_clear(lb_pool_t *p);
 
 /* ---- pool sets: every pool a snapshot serves, found by name ---- */
 

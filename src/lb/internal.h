@@ -21,6 +21,42 @@ struct lb_cands {
  */
 void lb_candidates(const lb_pool_t *p, int fi, const lb_health_t *h, struct lb_cands *c);
 
+/*
+ * A pool's selection cache for one family (lb_pool_sel_update()): what
+ * lb_candidates() found, with the cumulative draw weights of the
+ * candidates in the same order, so that a draw is a binary search.  It
+ * holds for health table h while h's generation equals gen; the rest never
+ * changes once published.
+ */
+struct lb_sel {
+	_Atomic uint64_t gen;
+	const lb_health_t *h;
+	struct lb_sel *next; /* the chain of retired caches */
+	uint64_t total;	     /* cum[n - 1]: the sum of the candidates' draw weights */
+	uint16_t n;
+	bool fallback;
+	bool degraded;
+	bool nodata;
+	uint16_t *idx;	/* n member indexes, in lb_candidates() order; inside this allocation */
+	uint32_t cum[]; /* n cumulative draw weights (at most 256 * 65535) */
+};
+
+/*
+ * The cache of pool p for family index fi that holds for h right now, or
+ * NULL.  The generation is read first: a cache stamped with it was built
+ * (or checked) from words at least that recent.
+ */
+static inline const struct lb_sel *lb_sel_get(const lb_pool_t *p, int fi, const lb_health_t *h)
+{
+	if (!h)
+		return NULL;
+	uint64_t g = atomic_load_explicit(&h->gen, memory_order_acquire);
+	const struct lb_sel *s = atomic_load_explicit(&p->sel[fi], memory_order_acquire);
+	if (s && s->h == h && atomic_load_explicit(&s->gen, memory_order_relaxed) == g)
+		return s;
+	return NULL;
+}
+
 /* Weight used for drawing: weight-0 members only get here when all are 0. */
 static inline uint32_t lb_draw_weight(const lb_member_t *m)
 {

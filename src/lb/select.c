@@ -148,13 +148,13 @@ void lb_pool_counts(const lb_pool_t *p, int family, const lb_health_t *h, lb_poo
 	out->fallback = any && !candidate && p->fallback_all;
 }
 
-/* Choose k of the candidates, weighted, without replacement; result in chosen. */
-static uint16_t draw(const lb_pool_t *p, const struct lb_cands *c, uint16_t k, uint64_t rng[2],
-		     uint16_t *chosen)
+/* Choose k of the n members idx, weighted, without replacement; result in chosen. */
+static uint16_t draw(const lb_pool_t *p, uint16_t n, const uint16_t *cands, uint16_t k,
+		     uint64_t rng[2], uint16_t *chosen)
 {
-	uint16_t n = c->n, got = 0;
+	uint16_t got = 0;
 	uint16_t idx[LB_MEMBERS_MAX];
-	memcpy(idx, c->idx, n * sizeof(*idx));
+	memcpy(idx, cands, n * sizeof(*idx));
 	if (k >= n) {
 		memcpy(chosen, idx, n * sizeof(*idx));
 		return n;
@@ -178,13 +178,185 @@ static uint16_t draw(const lb_pool_t *p, const struct lb_cands *c, uint16_t k, u
 	return got;
 }
 
+/* ---- selection caches ---- */
+
+/* The position of the first cumulative weight above r (r < s->total). */
+static uint16_t sel_find(const struct lb_sel *s, uint64_t r)
+{
+	uint16_t lo = 0, hi = (uint16_t)(s->n - 1);
+	while (lo < hi) {
+		uint16_t mid = (uint16_t)((lo + hi) / 2);
+		if (s->cum[mid] > r)
+			hi = mid;
+		else
+			lo = (uint16_t)(mid + 1);
+	}
+	return lo;
+}
+
+static uint32_t sel_weight(const struct lb_sel *s, uint16_t i)
+{
+	return s->cum[i] - (i ? s->cum[i - 1] : 0);
+}
+
+/*
+ * Tries of a draw from the whole cache before a draw of k > 1 falls back
+ * to a walk of the members not yet chosen.  A try hits a chosen member with
+ * the chosen share of the weight, so this is rare unless k is most of n.
+ */
+#define SEL_TRIES 8
+
+/*
+ * draw() from a cache: the same distribution in O(k log n).  One answer
+ * takes the member the linear scan would take for the same random number,
+ * so the same PRNG state gives the same answer.  Several answers are drawn
+ * one by one, each from the whole cache, again while it hits a member
+ * already chosen: that is a draw weighted among the members not yet chosen,
+ * as draw() makes it.  After SEL_TRIES hits, the members not yet chosen are
+ * walked, which is the same draw again.
+ */
+static uint16_t draw_sel(const struct lb_sel *s, uint16_t k, uint64_t rng[2], uint16_t *chosen)
+{
+	uint16_t n = s->n;
+	if (k >= n) {
+		memcpy(chosen, s->idx, n * sizeof(*chosen));
+		return n;
+	}
+	if (k == 1) {
+		chosen[0] = s->idx[sel_find(s, gslb_rand(rng) % s->total)];
+		return 1;
+	}
+	uint64_t seen[LB_MEMBERS_MAX / 64] = { 0 };
+	uint64_t left = s->total;
+	for (uint16_t got = 0; got < k; got++) {
+		uint16_t i = 0;
+		int t;
+		for (t = 0; t < SEL_TRIES; t++) {
+			i = sel_find(s, gslb_rand(rng) % s->total);
+			if (!(seen[i / 64] >> (i % 64) & 1))
+				break;
+		}
+		if (t == SEL_TRIES) {
+			uint64_t r = gslb_rand(rng) % left;
+			for (i = 0;; i++) {
+				if (seen[i / 64] >> (i % 64) & 1)
+					continue;
+				if (r < sel_weight(s, i))
+					break;
+				r -= sel_weight(s, i);
+			}
+		}
+		seen[i / 64] |= 1ull << (i % 64);
+		left -= sel_weight(s, i);
+		chosen[got] = s->idx[i];
+	}
+	return k;
+}
+
+static struct lb_sel *sel_new(const lb_pool_t *p, const struct lb_cands *c, const lb_health_t *h,
+			      uint64_t gen)
+{
+	size_t n = c->n;
+	struct lb_sel *s = gslb_malloc(sizeof(*s) + n * sizeof(*s->cum) +
+				       (n ? n : 1) * sizeof(*s->idx));
+	atomic_init(&s->gen, gen);
+	s->h = h;
+	s->next = NULL;
+	s->n = c->n;
+	s->fallback = c->fallback;
+	s->degraded = c->degraded;
+	s->nodata = c->nodata;
+	s->idx = (uint16_t *)&s->cum[n];
+	s->total = 0;
+	for (uint16_t i = 0; i < c->n; i++) {
+		s->idx[i] = c->idx[i];
+		s->total += lb_draw_weight(&p->members[c->idx[i]]);
+		s->cum[i] = (uint32_t)s->total;
+	}
+	return s;
+}
+
+/* Does cache s say what c says?  (The weights are the pool's, which never change.) */
+static bool sel_same(const struct lb_sel *s, const struct lb_cands *c)
+{
+	return s->n == c->n && s->fallback == c->fallback && s->degraded == c->degraded &&
+	       s->nodata == c->nodata && memcmp(s->idx, c->idx, c->n * sizeof(*c->idx)) == 0;
+}
+
+unsigned lb_pool_sel_update(lb_pool_t *p, const lb_health_t *h, struct lb_sel **retired)
+{
+	unsigned replaced = 0;
+	if (!h || !p->served)
+		return 0;
+	/* First the generation, then the words: the cache holds for it or a later one. */
+	uint64_t gen = lb_health_gen(h);
+	for (int fi = 0; fi < 2; fi++) {
+		struct lb_sel *old = atomic_load_explicit(&p->sel[fi], memory_order_relaxed);
+		/* A family no member has: lb_pool_select() answers NODATA without a walk. */
+		if (!p->has_family[fi])
+			continue;
+		/* A pool shared with the previous snapshot, checked since the last change. */
+		if (old && old->h == h &&
+		    atomic_load_explicit(&old->gen, memory_order_relaxed) == gen)
+			continue;
+		struct lb_cands c;
+		lb_candidates(p, fi, h, &c);
+		if (old && old->h == h && sel_same(old, &c)) {
+			atomic_store_explicit(&old->gen, gen, memory_order_relaxed);
+			continue;
+		}
+		/* Release: a worker that loads the pointer sees the cache's contents. */
+		atomic_store_explicit(&p->sel[fi], sel_new(p, &c, h, gen), memory_order_release);
+		if (old) {
+			old->next = *retired;
+			*retired = old;
+			replaced++;
+		}
+	}
+	return replaced;
+}
+
+void lb_sel_free(struct lb_sel *s)
+{
+	while (s) {
+		struct lb_sel *next = s->next;
+		free(s);
+		s = next;
+	}
+}
+
+void lb_pool_sel_clear(lb_pool_t *p)
+{
+	for (int fi = 0; fi < 2; fi++) {
+		free(atomic_load_explicit(&p->sel[fi], memory_order_relaxed));
+		atomic_store_explicit(&p->sel[fi], NULL, memory_order_relaxed);
+	}
+}
+
 int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
 		   uint64_t rng[2], lb_result_t *res)
 {
 	int fi = family == 6;
 	struct lb_cands c;
-
-	lb_candidates(p, fi, h, &c);
+	/*
+	 * The cache when it holds for the health table as it is now; else (a
+	 * change the control thread has not looked at yet, a small pool) the
+	 * walk of every member, which says the same.
+	 */
+	const struct lb_sel *s = lb_sel_get(p, fi, h);
+	if (s) {
+		c.n = s->n;
+		c.fallback = s->fallback;
+		c.degraded = s->degraded;
+		c.nodata = s->nodata;
+	} else if (!p->has_family[fi]) {
+		/* What lb_candidates() finds without a member of the family, without the walk. */
+		c.n = 0;
+		c.fallback = c.degraded = false;
+		c.nodata = true;
+	} else {
+		lb_candidates(p, fi, h, &c);
+	}
 	res->fallback = c.fallback;
 	res->nodata = c.nodata;
 	res->degraded = c.degraded;
@@ -198,19 +370,24 @@ int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const 
 	if (p->policy == LB_POLICY_GEO) {
 		/* Interface 5: rank, then nearest first under distance, weighted otherwise. */
 		lb_geo_rank_t g;
+		if (s)
+			memcpy(c.idx, s->idx, s->n * sizeof(*s->idx));
 		lb_geo_rank_cands(p, cl, &c, &g);
 		res->geo_rule = g.rule;
 		res->scope = g.scope;
 		if (g.rule == LB_GEO_DISTANCE) {
 			res->nchosen = g.n < p->answers ? g.n : p->answers;
 			memcpy(res->chosen, g.idx, res->nchosen * sizeof(*g.idx));
+		} else if (s && g.rule == LB_GEO_REST) {
+			/* Every candidate, in the cache's order: its weights hold. */
+			res->nchosen = draw_sel(s, p->answers, rng, res->chosen);
 		} else {
-			memcpy(c.idx, g.idx, g.n * sizeof(*g.idx));
-			c.n = g.n;
-			res->nchosen = draw(p, &c, p->answers, rng, res->chosen);
+			res->nchosen = draw(p, g.n, g.idx, p->answers, rng, res->chosen);
 		}
+	} else if (s) {
+		res->nchosen = draw_sel(s, p->answers, rng, res->chosen);
 	} else {
-		res->nchosen = draw(p, &c, p->answers, rng, res->chosen);
+		res->nchosen = draw(p, c.n, c.idx, p->answers, rng, res->chosen);
 	}
 	for (uint16_t i = 0; i < res->nchosen; i++) {
 		const lb_member_t *m = &p->members[res->chosen[i]];
@@ -278,7 +455,7 @@ void lb_pool_explain(const lb_pool_t *p, int family, const lb_client_t *cl, cons
 	uint32_t hits[LB_MEMBERS_MAX] = { 0 };
 	uint16_t chosen[LB_MEMBERS_MAX];
 	for (int d = 0; d < DRAWS; d++) {
-		uint16_t n = draw(p, &c, p->answers, rng, chosen);
+		uint16_t n = draw(p, c.n, c.idx, p->answers, rng, chosen);
 		for (uint16_t k = 0; k < n; k++)
 			hits[chosen[k]]++;
 	}

@@ -15,6 +15,7 @@ void lb_set_free(lb_set_t *s)
 		return;
 	for (uint32_t i = 0; i < s->npools; i++) {
 		lb_pool_t *p = &s->pools[i];
+		lb_pool_sel_clear(p);
 		for (uint16_t k = 0; k < p->nmembers; k++)
 			lb_member_free(&p->members[k]);
 		free(p->members);

@@ -88,6 +88,13 @@
 #define DB_POLL_MS 200
 /* After a failed read, try again this often even without a new commit (a lock may clear). */
 #define DB_RETRY_MS 5000
+/*
+ * How often the health table's generation is compared with the pools'
+ * selection caches (server_sel_check()).  Until a change is seen, queries
+ * of the pools it touches walk their members, as without caches: this only
+ * bounds how long a change costs that, not whether answers follow it.
+ */
+#define SEL_CHECK_MS 20
 
 /* zone_fail_cb: a zone file that failed, into the report of who asked for the reload. */
 static void reload_failed_cb(void *arg, const char *file, const char *error)
@@ -387,6 +394,12 @@ static void db_poll_cb(uv_timer_t *t)
 		server_snapshot_rebuild(ctl, SNAPSHOT_POOLS, NULL);
 }
 
+/* A health change: the pools' selection caches are brought up to date. */
+static void sel_check_cb(uv_timer_t *t)
+{
+	server_sel_check(t->data);
+}
+
 /*
  * The cluster thread committed a configuration, or read the cluster's cookie secret: read
  * the configuration now, as the poll would, and publish the secret.
@@ -500,6 +513,9 @@ int server_control_start(control_t *ctl)
 	uv_timer_init(&ctl->loop, &ctl->db_poll);
 	ctl->db_poll.data = ctl;
 	uv_timer_start(&ctl->db_poll, db_poll_cb, DB_POLL_MS, DB_POLL_MS);
+	uv_timer_init(&ctl->loop, &ctl->sel_check);
+	ctl->sel_check.data = ctl;
+	uv_timer_start(&ctl->sel_check, sel_check_cb, SEL_CHECK_MS, SEL_CHECK_MS);
 	uv_async_init(&ctl->loop, &ctl->db_wake, db_wake_cb);
 	ctl->db_wake.data = ctl;
 	pthread_mutex_lock(&ctl->wake_mu);
@@ -558,6 +574,7 @@ void server_control_stop(control_t *ctl)
 		signal(SIGINT, SIG_IGN);
 	}
 	uv_close((uv_handle_t *)&ctl->db_poll, NULL);
+	uv_close((uv_handle_t *)&ctl->sel_check, NULL);
 	pthread_mutex_lock(&ctl->wake_mu);
 	if (ctl->wake_open)
 		uv_close((uv_handle_t *)&ctl->db_wake, NULL);

@@ -64,6 +64,9 @@ typedef struct control {
 	health_loop_t *probes;		/* the health-check thread, owned */
 	target_reg_t *targets;		/* key -> health table index, owned */
 	uint64_t targets_digest;	/* of the list last handed to probes */
+	uv_timer_t sel_check;		/* looks for health changes the pools' caches miss */
+	uint64_t sel_gen;		/* the health generation the caches were last checked at */
+	uint64_t sel_next_ms;		/* no check before (gslb_mono_ms()) */
 	geo_db_t *geo;			/* --geoip, owned; every snapshot borrows it */
 	cluster_t *cluster;		/* --cluster: the cluster thread, owned; else NULL */
 	query_cookie_secrets_t cookies; /* copied into every snapshot (cookies.c) */
@@ -214,6 +217,15 @@ enum snapshot_change {
  * and the rest published.
  */
 int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones);
+
+/**
+ * When the health table changed since the pools' selection caches were
+ * last checked, check them all again (a walk of every member of every pool
+ * with a cache) and free those replaced after a grace period.  Until then
+ * queries walk the pools' members instead, with the same answers.  The
+ * control loop calls it every SEL_CHECK_MS.
+ */
+void server_sel_check(control_t *ctl);
 
 /* ---- systemd (notify.c) ---- */
 

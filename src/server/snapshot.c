@@ -115,6 +115,49 @@ static gslb_snapshot_t *snapshot_build(control_t *ctl, zone_set_t *zones, lb_set
 	return snap;
 }
 
+/*
+ * Bring the selection caches of the pools of set up to date with the
+ * health table (lb_pool_sel_update()).  One walk of every member of every
+ * pool with a cache, on this thread: the query path then draws from them
+ * in O(log members) and walks no member.  Caches replaced are chained on
+ * *retired.
+ */
+static void pools_sel_update(control_t *ctl, lb_set_t *set, struct lb_sel **retired)
+{
+	uint64_t gen = lb_health_gen(ctl->health);
+	for (uint32_t i = 0; set && i < set->npools; i++)
+		lb_pool_sel_update(&set->pools[i], ctl->health, retired);
+	ctl->sel_gen = gen;
+}
+
+/* Free caches no query can read once every worker has passed a quiescent state. */
+static void sel_retire(struct lb_sel *retired)
+{
+	if (!retired)
+		return;
+	synchronize_rcu();
+	lb_sel_free(retired);
+}
+
+void server_sel_check(control_t *ctl)
+{
+	if (!ctl->cur || !ctl->health || lb_health_gen(ctl->health) == ctl->sel_gen)
+		return;
+	/*
+	 * With very many pools and health flapping without a pause, the walks
+	 * would take this thread whole: each is followed by a pause four times
+	 * its length, so they take at most a fifth of it.
+	 */
+	uint64_t t0 = gslb_mono_ms();
+	if (t0 < ctl->sel_next_ms)
+		return;
+	struct lb_sel *retired = NULL;
+	pools_sel_update(ctl, ctl->cur->data.pools, &retired);
+	uint64_t t1 = gslb_mono_ms();
+	ctl->sel_next_ms = t1 + 4 * (t1 - t0);
+	sel_retire(retired);
+}
+
 /* Published: the snapshot workers answer from.  Returns the one it replaces (NULL at first). */
 static gslb_snapshot_t *snapshot_publish(control_t *ctl, gslb_snapshot_t *snap)
 {
@@ -168,6 +211,9 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 	if (!zones)
 		zones = zones_share(ctl->cur->data.zones);
 	gslb_snapshot_t *snap = snapshot_build(ctl, zones, pools_place(pools, n, zones));
+	struct lb_sel *retired = NULL;
+	pools_sel_update(ctl, snap->data.pools, &retired);
 	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);
+	sel_retire(retired);
 	return 0;
 }
