@@ -10,7 +10,9 @@
  *                    control_t, the only connection to the database that reads
  *                    the configuration (ctl->db), and every snapshot: builds,
  *                    publishes and frees them (snapshot.c).  Hands the health
- *                    thread its targets (health_loop_set_targets()).  Serves
+ *                    thread its targets (health_loop_set_targets()), and
+ *                    brings the pools' selection caches up to date after
+ *                    the health table changed (server_sel_check()).  Serves
  *                    the control socket (ctlsock.c) and --metrics, reading
  *                    the workers' counters racily (one aligned 64-bit load
  *                    each; the member counters under worker_t.answers_mu,
