@@ -6,11 +6,15 @@
 # query_answer() (callgrind --toggle-collect), divided by the number of queries answered.
 #
 #   bench/weighted.sh [BUILDDIR] [QUERIES]     defaults: . 20000
+#
+# POLICY=failover or geo measures pools of that policy instead (every member at priority 1; geo
+# without a geo file, so every query is ranked by the last rule: every eligible member).
 set -euo pipefail
 
 builddir=$(cd "${1:-.}" && pwd)
 queries=${2:-20000}
 sizes=${SIZES:-2 32 256}
+policy=${POLICY:-weighted}
 gslbd=$builddir/gslbd
 gslbctl=$builddir/gslbctl
 [ -x "$gslbd" ] && [ -x "$gslbctl" ] || { echo "weighted.sh: build first (no $gslbd)" >&2; exit 1; }
@@ -34,9 +38,10 @@ ns1 IN A 127.0.0.1
 ZONE
 
 port=$((20000 + RANDOM % 20000))
-python3 - "$tmp/pools.json" "$port" $sizes <<'PY'
+python3 - "$tmp/pools.json" "$port" "$policy" $sizes <<'PY'
 import json, sys
-path, port, sizes = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3:]]
+path, port, policy = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sizes = [int(s) for s in sys.argv[4:]]
 pools = []
 for n in sizes:
     for answers in (1, 2):
@@ -44,7 +49,7 @@ for n in sizes:
                     "weight": 1 + (k * 389) % 1000,
                     "check": {"type": "tcp", "port": port, "target": "127.0.0.1", "interval": 60}}
                    for k in range(n)]
-        pools.append({"name": f"w{n}a{answers}.glb.test.", "policy": "weighted", "ttl": 30,
+        pools.append({"name": f"w{n}a{answers}.glb.test.", "policy": policy, "ttl": 30,
                       "answers": answers, "members": members})
 json.dump({"version": 1, "pools": pools}, open(path, "w"))
 PY
