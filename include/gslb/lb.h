@@ -116,6 +116,8 @@ typedef struct lb_pool {
 	bool has_continents; /* some member has a --continent */
 	bool has_family[2];  /* some member has an IPv4 [0] / IPv6 [1] address */
 	uint32_t cfg_index;  /* lb_config_pools(): the db_config_t pool it was built from */
+	/* derived by lb_pool_derive(): the members' networks as one lookup (src/lb/geo.c) */
+	struct lb_geo_nets *geo_nets; /* owned; NULL when no member has a network */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */

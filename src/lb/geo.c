@@ -2,46 +2,269 @@
 /* The geo policy: rank a pool's eligible members for one client, with the ECS scope that holds. */
 #include "gslb/lb.h"
 
+#include <endian.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gslb/core.h"
 #include "internal.h"
-
-/* Leading bits that a and b share, at most bits. */
-static unsigned common_prefix(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; n < bits; i++) {
-		uint8_t x = a[i] ^ b[i];
-		if (x == 0) {
-			n += 8;
-			continue;
-		}
-		while (!(x & 0x80)) {
-			x <<= 1;
-			n++;
-		}
-		break;
-	}
-	return n < bits ? n : bits;
-}
 
 static unsigned family_bits(int family)
 {
 	return family == 6 ? 128 : 32;
 }
 
-/* The longest network of m holding the client, or -1. */
-static int member_net_match(const lb_member_t *m, const lb_client_t *cl)
+/*
+ * A pool's member networks, folded per family into a path-compressed
+ * binary trie when the pool is built, so that one walk down the client's
+ * address finds every member network holding it and the ECS scope, however
+ * many networks the pool has.  Every node but the root is a member network
+ * or a branch with two children, so every subtree holds a network.
+ */
+struct geo_node {
+	uint64_t key[2];   /* the prefix, most significant bit first, bits past len zero */
+	uint32_t child[2]; /* by the bit after the prefix; 0: none (the root is node 0) */
+	uint32_t first;	   /* the members listing this network: lb_geo_nets.members[first..] */
+	uint16_t count;	   /* how many (ascending member indexes); 0: a branch */
+	uint8_t len;
+};
+
+struct lb_geo_nets {
+	struct geo_node *nodes[2]; /* [0] IPv4, [1] IPv6; NULL: no network of the family */
+	uint16_t *members;
+};
+
+/* The longest chain of networks holding one address: one per prefix length, /0 to /128. */
+#define GEO_CHAIN_MAX 129
+
+/* Leading bits that a and b share (128 when equal). */
+static unsigned key_common(const uint64_t a[2], const uint64_t b[2])
 {
-	int best = -1;
-	for (uint16_t i = 0; i < m->nnets; i++) {
-		const lb_net_t *n = &m->nets[i];
-		if (n->family != cl->family || n->len <= best)
-			continue;
-		if (common_prefix(n->addr, cl->addr, family_bits(cl->family)) >= n->len)
-			best = n->len;
+	uint64_t x = a[0] ^ b[0];
+	if (x)
+		return (unsigned)__builtin_clzll(x);
+	x = a[1] ^ b[1];
+	return x ? 64 + (unsigned)__builtin_clzll(x) : 128;
+}
+
+/* Bit i of key k, from the most significant (i < 128). */
+static unsigned key_bit(const uint64_t k[2], unsigned i)
+{
+	return i < 64 ? (unsigned)(k[0] >> (63 - i)) & 1 : (unsigned)(k[1] >> (127 - i)) & 1;
+}
+
+/* An address of family 4 or 6 as a key: IPv4 in the top 32 bits. */
+static void addr_key(int family, const uint8_t *addr, uint64_t k[2])
+{
+	if (family == 6) {
+		memcpy(&k[0], addr, 8);
+		memcpy(&k[1], addr + 8, 8);
+		k[0] = be64toh(k[0]);
+		k[1] = be64toh(k[1]);
+	} else {
+		uint32_t v;
+		memcpy(&v, addr, 4);
+		k[0] = (uint64_t)be32toh(v) << 32;
+		k[1] = 0;
 	}
-	return best;
+}
+
+/* Clear the bits of k from len on. */
+static void key_mask(uint64_t k[2], unsigned len)
+{
+	if (len < 64) {
+		k[0] = len ? k[0] & ~0ull << (64 - len) : 0;
+		k[1] = 0;
+	} else if (len < 128) {
+		k[1] = len > 64 ? k[1] & ~0ull << (128 - len) : 0;
+	}
+}
+
+/* One member network, for sorting them all before the trie is built. */
+struct net_ent {
+	uint64_t key[2];
+	uint8_t len;
+	uint16_t member;
+};
+
+static int net_ent_cmp(const void *pa, const void *pb)
+{
+	const struct net_ent *a = pa, *b = pb;
+	if (a->key[0] != b->key[0])
+		return a->key[0] < b->key[0] ? -1 : 1;
+	if (a->key[1] != b->key[1])
+		return a->key[1] < b->key[1] ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return (int)a->member - (int)b->member;
+}
+
+static uint32_t node_new(struct geo_node *t, uint32_t *n, const uint64_t key[2], unsigned len)
+{
+	struct geo_node *x = &t[*n];
+	memset(x, 0, sizeof(*x));
+	x->key[0] = key[0];
+	x->key[1] = key[1];
+	key_mask(x->key, len);
+	x->len = (uint8_t)len;
+	return (*n)++;
+}
+
+/* The node of network key/len in trie t of *n nodes (room for two more), made if needed. */
+static uint32_t trie_insert(struct geo_node *t, uint32_t *n, const uint64_t key[2], unsigned len)
+{
+	uint32_t parent = 0, cur = 0;
+	unsigned side = 0;
+	for (;;) {
+		unsigned xlen = t[cur].len;
+		unsigned cp = key_common(key, t[cur].key);
+		if (cp > len)
+			cp = len;
+		if (cp >= xlen) {
+			/* cur's prefix holds the network: it is cur, or below it. */
+			if (len == xlen)
+				return cur;
+			unsigned b = key_bit(key, xlen);
+			if (!t[cur].child[b]) {
+				uint32_t m = node_new(t, n, key, len);
+				t[cur].child[b] = m;
+				return m;
+			}
+			parent = cur;
+			side = b;
+			cur = t[cur].child[b];
+			continue;
+		}
+		/* They part at bit cp, inside cur's prefix (cur is not the root, whose len is 0). */
+		uint32_t up, m;
+		if (cp == len) {
+			/* The network holds cur: it goes between cur and its parent. */
+			up = m = node_new(t, n, key, len);
+		} else {
+			/* A branch at cp, with cur on one side and the network on the other. */
+			up = node_new(t, n, key, cp);
+			m = node_new(t, n, key, len);
+			t[up].child[key_bit(key, cp)] = m;
+		}
+		t[up].child[key_bit(t[cur].key, cp)] = cur;
+		t[parent].child[side] = up;
+		return m;
+	}
+}
+
+void lb_geo_nets_free(lb_pool_t *p)
+{
+	struct lb_geo_nets *g = p->geo_nets;
+	if (!g)
+		return;
+	free(g->nodes[0]);
+	free(g->nodes[1]);
+	free(g->members);
+	free(g);
+	p->geo_nets = NULL;
+}
+
+void lb_geo_nets_build(lb_pool_t *p)
+{
+	lb_geo_nets_free(p);
+	size_t total = 0;
+	for (uint16_t k = 0; k < p->nmembers; k++)
+		total += p->members[k].nnets;
+	if (total == 0)
+		return;
+
+	struct net_ent *e = gslb_calloc(total, sizeof(*e));
+	size_t ne[2] = { 0, 0 };
+	/* IPv4 first, then IPv6: two passes keep the families apart without a field. */
+	for (int fi = 0; fi < 2; fi++)
+		for (uint16_t k = 0; k < p->nmembers; k++)
+			for (uint16_t i = 0; i < p->members[k].nnets; i++) {
+				const lb_net_t *n = &p->members[k].nets[i];
+				/* lb_net_parse() allows nothing else. */
+				if (n->family != (fi ? 6 : 4) || n->len > family_bits(n->family))
+					continue;
+				struct net_ent *x = &e[ne[0] + ne[1]];
+				addr_key(n->family, n->addr, x->key);
+				key_mask(x->key, n->len);
+				x->len = n->len;
+				x->member = k;
+				ne[fi]++;
+			}
+	qsort(e, ne[0], sizeof(*e), net_ent_cmp);
+	qsort(e + ne[0], ne[1], sizeof(*e), net_ent_cmp);
+
+	struct lb_geo_nets *g = gslb_calloc(1, sizeof(*g));
+	g->members = gslb_calloc(ne[0] + ne[1], sizeof(*g->members));
+	uint32_t nm = 0;
+	const struct net_ent *x = e;
+	for (int fi = 0; fi < 2; x += ne[fi], fi++) {
+		if (ne[fi] == 0)
+			continue;
+		/* The root, then at most two nodes per network. */
+		struct geo_node *t = gslb_calloc(1 + 2 * ne[fi], sizeof(*t));
+		uint32_t nn = 1;
+		for (size_t i = 0; i < ne[fi];) {
+			uint32_t id = trie_insert(t, &nn, x[i].key, x[i].len);
+			t[id].first = nm;
+			size_t j = i;
+			for (; j < ne[fi] && x[j].len == x[i].len && x[j].key[0] == x[i].key[0] &&
+			       x[j].key[1] == x[i].key[1];
+			     j++)
+				if (j == i || x[j].member != x[j - 1].member)
+					g->members[nm++] = x[j].member;
+			t[id].count = (uint16_t)(nm - t[id].first);
+			i = j;
+		}
+		g->nodes[fi] = gslb_realloc(t, nn * sizeof(*t));
+	}
+	free(e);
+	p->geo_nets = g;
+}
+
+/*
+ * Walk the trie of the client's family down its address: chain receives
+ * the member networks holding the client, shortest first, and the return
+ * value is the ECS scope they impose (RFC 7871 7.2.1): at least the length
+ * of the longest of them (the answer may change inside a more specific
+ * network holding the client when its member comes back), and one past the
+ * deepest bit where the client parts from a member network not holding it
+ * (so that the scope excludes it).  Every member network counts, eligible
+ * or not.
+ */
+static unsigned nets_walk(const struct lb_geo_nets *g, const lb_client_t *cl,
+			  const struct geo_node **chain, unsigned *nchain)
+{
+	int fi = cl->family == 6;
+	const struct geo_node *t = g->nodes[fi];
+	unsigned bits = family_bits(cl->family), scope = 0, n = 0;
+	uint64_t k[2];
+
+	*nchain = 0;
+	if (!t)
+		return 0;
+	addr_key(cl->family, cl->addr, k);
+	for (const struct geo_node *x = t;;) {
+		unsigned cp = key_common(k, x->key);
+		if (cp < x->len) {
+			/* Every network below x shares its prefix, so the client parts from them at cp. */
+			scope = cp + 1;
+			break;
+		}
+		if (x->count) {
+			chain[n++] = x;
+			scope = x->len;
+		}
+		if (x->len >= bits)
+			break;
+		unsigned b = key_bit(k, x->len);
+		if (x->child[!b])
+			scope = x->len + 1u;
+		if (!x->child[b])
+			break;
+		x = &t[x->child[b]];
+	}
+	*nchain = n;
+	return scope;
 }
 
 /* A place code as the zero-padded 8 bytes members keep them in, for one comparison each. */
@@ -61,36 +284,6 @@ static bool member_lists_country(const lb_member_t *m, uint64_t key)
 			return true;
 	}
 	return false;
-}
-
-/*
- * RFC 7871 7.2.1: the scope must not cover addresses that would get another
- * answer.  Member networks decide answers whatever the geo file says, so
- * the scope grows until it excludes every member network that does not
- * hold the client, and covers no more-specific network that does (that of
- * a member not eligible right now: the answer changes when it comes back).
- */
-static unsigned scope_exclude_nets(const lb_pool_t *p, const lb_client_t *cl, unsigned scope)
-{
-	if (!p->has_nets)
-		return scope;
-	unsigned bits = family_bits(cl->family);
-	for (uint16_t k = 0; k < p->nmembers; k++) {
-		const lb_member_t *m = &p->members[k];
-		for (uint16_t i = 0; i < m->nnets; i++) {
-			const lb_net_t *n = &m->nets[i];
-			if (n->family != cl->family)
-				continue;
-			unsigned l = common_prefix(n->addr, cl->addr, bits);
-			if (l >= n->len) {
-				if (n->len > scope)
-					scope = n->len;
-			} else if (l >= scope) {
-				scope = l + 1;
-			}
-		}
-	}
-	return scope;
 }
 
 /*
@@ -137,21 +330,36 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 	if (c->n == 0)
 		return;
 
-	/* Rule 1: the longest member network holding the client; members sharing it tie. */
-	if (known && p->has_nets)
-		for (uint16_t k = 0; k < c->n; k++) {
-			int l = member_net_match(&p->members[c->idx[k]], cl);
-			if (l > best)
-				best = l;
-		}
-	if (best >= 0) {
+	/*
+	 * Rule 1: the longest member network holding the client that an
+	 * eligible member lists; the members listing it tie, in the order of c.
+	 */
+	const struct geo_node *chain[GEO_CHAIN_MAX];
+	unsigned nchain = 0, nets_scope = 0;
+	if (known && p->geo_nets)
+		nets_scope = nets_walk(p->geo_nets, cl, chain, &nchain);
+	if (nchain > 0) {
+		uint64_t cand[LB_MEMBERS_MAX / 64] = { 0 }, win[LB_MEMBERS_MAX / 64] = { 0 };
 		for (uint16_t k = 0; k < c->n; k++)
-			if (member_net_match(&p->members[c->idx[k]], cl) == best)
-				out->idx[out->n++] = c->idx[k];
-		out->rule = LB_GEO_NETWORK;
-		out->net_len = (uint8_t)best;
-		out->scope = (uint8_t)scope_exclude_nets(p, cl, (unsigned)best);
-		return;
+			cand[c->idx[k] / 64] |= 1ull << (c->idx[k] % 64);
+		for (unsigned j = nchain; j-- > 0 && best < 0;) {
+			const uint16_t *m = p->geo_nets->members + chain[j]->first;
+			for (uint16_t i = 0; i < chain[j]->count; i++)
+				if (cand[m[i] / 64] >> (m[i] % 64) & 1) {
+					win[m[i] / 64] |= 1ull << (m[i] % 64);
+					best = chain[j]->len;
+				}
+		}
+		if (best >= 0) {
+			for (uint16_t k = 0; k < c->n; k++)
+				if (win[c->idx[k] / 64] >> (c->idx[k] % 64) & 1)
+					out->idx[out->n++] = c->idx[k];
+			out->rule = LB_GEO_NETWORK;
+			out->net_len = (uint8_t)best;
+			/* The walk's scope is at least the longest network holding the client. */
+			out->scope = (uint8_t)nets_scope;
+			return;
+		}
 	}
 
 	bool found = known && g && g->found;
@@ -194,9 +402,14 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 	out->n = c->n;
 	out->rule = LB_GEO_REST;
 scope:
-	/* Interface 7: the geo file's network decided (0 without a geo file). */
-	if (known)
-		out->scope = (uint8_t)scope_exclude_nets(p, cl, g ? g->prefix_len : 0);
+	/*
+	 * The geo file's network decided (0 without a geo file), widened to
+	 * exclude the member networks (nets_walk()).
+	 */
+	if (known) {
+		unsigned scope = g ? g->prefix_len : 0;
+		out->scope = (uint8_t)(nets_scope > scope ? nets_scope : scope);
+	}
 }
 
 int lb_geo_rank(const lb_pool_t *p, int family, const lb_client_t *cl, const lb_health_t *h,
