@@ -16,14 +16,23 @@ static unsigned family_bits(int family)
 
 /*
  * A pool's member networks, folded per family into a path-compressed
- * binary trie when the pool is built, so that one walk down the client's
- * address finds every member network holding it and the ECS scope, however
- * many networks the pool has.  Every node but the root is a member network
- * or a branch with two children, so every subtree holds a network.
+ * binary trie when the pool is built, so that the answer path finds every
+ * member network holding the client and the ECS scope with one lookup,
+ * however many networks the pool has.  Every node but the root is a member
+ * network or a branch with two children, so every subtree holds a network.
+ *
+ * For IPv4 the trie is flattened further into the blocks the networks cut
+ * the address space into: the largest prefixes that every member network
+ * either holds or misses.  Within a block the networks holding the client
+ * are the same, and the scope of RFC 7871 7.2.1 (below) is the block's own
+ * prefix length, so one binary search over the blocks' first addresses
+ * answers both.  There are at most 32 blocks per network; IPv6 networks
+ * could cut up to 128 each, so IPv6 walks the trie instead.
  */
 struct geo_node {
 	uint64_t key[2];   /* the prefix, most significant bit first, bits past len zero */
-	uint32_t child[2]; /* by the bit after the prefix; 0: none (the root is node 0) */
+	uint32_t child[2]; /* by the bit after the prefix; 0: none (node 0 is unused, 1 the root) */
+	uint32_t up;	   /* the nearest member network holding this one (a node), 0: none */
 	uint32_t first;	   /* the members listing this network: lb_geo_nets.members[first..] */
 	uint16_t count;	   /* how many (ascending member indexes); 0: a branch */
 	uint8_t len;
@@ -32,10 +41,12 @@ struct geo_node {
 struct lb_geo_nets {
 	struct geo_node *nodes[2]; /* [0] IPv4, [1] IPv6; NULL: no network of the family */
 	uint16_t *members;
+	/* IPv4 blocks, ascending: first address, longest network holding it (a node), scope */
+	uint32_t nblocks;
+	uint32_t *block_start;
+	uint32_t *block_net;
+	uint8_t *block_scope;
 };
-
-/* The longest chain of networks holding one address: one per prefix length, /0 to /128. */
-#define GEO_CHAIN_MAX 129
 
 /* Leading bits that a and b share (128 when equal). */
 static unsigned key_common(const uint64_t a[2], const uint64_t b[2])
@@ -113,7 +124,7 @@ static uint32_t node_new(struct geo_node *t, uint32_t *n, const uint64_t key[2],
 /* The node of network key/len in trie t of *n nodes (room for two more), made if needed. */
 static uint32_t trie_insert(struct geo_node *t, uint32_t *n, const uint64_t key[2], unsigned len)
 {
-	uint32_t parent = 0, cur = 0;
+	uint32_t parent = 0, cur = 1;
 	unsigned side = 0;
 	for (;;) {
 		unsigned xlen = t[cur].len;
@@ -152,6 +163,100 @@ static uint32_t trie_insert(struct geo_node *t, uint32_t *n, const uint64_t key[
 	}
 }
 
+/* Set the up links below node i, whose nearest member network is net (i itself if one). */
+static void trie_link(struct geo_node *t, uint32_t i, uint32_t net)
+{
+	for (int b = 0; b < 2; b++) {
+		uint32_t c = t[i].child[b];
+		if (c) {
+			t[c].up = net;
+			trie_link(t, c, t[c].count ? c : net);
+		}
+	}
+}
+
+struct blocks {
+	uint32_t n, cap;
+	uint64_t *b; /* first address << 32 | index into net and scope, for sorting */
+	uint32_t *net;
+	uint8_t *scope;
+};
+
+static void block_add(struct blocks *bl, uint32_t start, uint32_t net, unsigned scope)
+{
+	if (bl->n == bl->cap) {
+		bl->cap = bl->cap ? 2 * bl->cap : 64;
+		bl->b = gslb_realloc(bl->b, bl->cap * sizeof(*bl->b));
+		bl->net = gslb_realloc(bl->net, bl->cap * sizeof(*bl->net));
+		bl->scope = gslb_realloc(bl->scope, bl->cap);
+	}
+	bl->b[bl->n] = (uint64_t)start << 32 | bl->n;
+	bl->net[bl->n] = net;
+	bl->scope[bl->n] = (uint8_t)scope;
+	bl->n++;
+}
+
+/*
+ * The IPv4 blocks under node i of trie t, whose prefix the client matches:
+ * net is the longest member network holding it so far and scope the scope
+ * so far (as nets_walk() would have them on reaching i).
+ */
+static void blocks_under(const struct geo_node *t, uint32_t i, uint32_t net, unsigned scope,
+			 struct blocks *bl)
+{
+	const struct geo_node *x = &t[i];
+	uint32_t key = (uint32_t)(x->key[0] >> 32);
+	if (x->count) {
+		net = i;
+		scope = x->len;
+	}
+	if (!x->child[0] && !x->child[1]) {
+		block_add(bl, key, net, scope);
+		return;
+	}
+	for (unsigned b = 0; b < 2; b++) {
+		/* Leaving x by bit b excludes what lies on the other side. */
+		unsigned s = x->child[!b] ? x->len + 1u : scope;
+		uint32_t start = key | (uint32_t)b << (31 - x->len);
+		uint32_t c = x->child[b];
+		if (!c) {
+			block_add(bl, start, net, s);
+			continue;
+		}
+		/* Parting from the path to c at bit d excludes every network below c. */
+		uint32_t ckey = (uint32_t)(t[c].key[0] >> 32);
+		for (unsigned d = x->len + 1u; d < t[c].len; d++)
+			block_add(bl, ((ckey >> (31 - d)) ^ 1) << (31 - d), net, d + 1);
+		blocks_under(t, c, net, s, bl);
+	}
+}
+
+static int u64_cmp(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	return a < b ? -1 : a > b;
+}
+
+static void blocks_build(struct lb_geo_nets *g)
+{
+	struct blocks bl = { 0 };
+	blocks_under(g->nodes[0], 1, 0, 0, &bl);
+	qsort(bl.b, bl.n, sizeof(*bl.b), u64_cmp);
+	g->nblocks = bl.n;
+	g->block_start = gslb_malloc(bl.n * sizeof(*g->block_start));
+	g->block_net = gslb_malloc(bl.n * sizeof(*g->block_net));
+	g->block_scope = gslb_malloc(bl.n);
+	for (uint32_t k = 0; k < bl.n; k++) {
+		uint32_t j = (uint32_t)bl.b[k];
+		g->block_start[k] = (uint32_t)(bl.b[k] >> 32);
+		g->block_net[k] = bl.net[j];
+		g->block_scope[k] = bl.scope[j];
+	}
+	free(bl.b);
+	free(bl.net);
+	free(bl.scope);
+}
+
 void lb_geo_nets_free(lb_pool_t *p)
 {
 	struct lb_geo_nets *g = p->geo_nets;
@@ -160,6 +265,9 @@ void lb_geo_nets_free(lb_pool_t *p)
 	free(g->nodes[0]);
 	free(g->nodes[1]);
 	free(g->members);
+	free(g->block_start);
+	free(g->block_net);
+	free(g->block_scope);
 	free(g);
 	p->geo_nets = NULL;
 }
@@ -200,9 +308,9 @@ void lb_geo_nets_build(lb_pool_t *p)
 	for (int fi = 0; fi < 2; x += ne[fi], fi++) {
 		if (ne[fi] == 0)
 			continue;
-		/* The root, then at most two nodes per network. */
-		struct geo_node *t = gslb_calloc(1 + 2 * ne[fi], sizeof(*t));
-		uint32_t nn = 1;
+		/* Node 0 unused, the root (/0), then at most two nodes per network. */
+		struct geo_node *t = gslb_calloc(2 + 2 * ne[fi], sizeof(*t));
+		uint32_t nn = 2;
 		for (size_t i = 0; i < ne[fi];) {
 			uint32_t id = trie_insert(t, &nn, x[i].key, x[i].len);
 			t[id].first = nm;
@@ -215,35 +323,55 @@ void lb_geo_nets_build(lb_pool_t *p)
 			t[id].count = (uint16_t)(nm - t[id].first);
 			i = j;
 		}
+		trie_link(t, 1, t[1].count ? 1 : 0);
 		g->nodes[fi] = gslb_realloc(t, nn * sizeof(*t));
 	}
 	free(e);
+	if (g->nodes[0])
+		blocks_build(g);
 	p->geo_nets = g;
 }
 
 /*
- * Walk the trie of the client's family down its address: chain receives
- * the member networks holding the client, shortest first, and the return
- * value is the ECS scope they impose (RFC 7871 7.2.1): at least the length
- * of the longest of them (the answer may change inside a more specific
- * network holding the client when its member comes back), and one past the
- * deepest bit where the client parts from a member network not holding it
- * (so that the scope excludes it).  Every member network counts, eligible
- * or not.
+ * The member networks holding the client and the ECS scope they impose
+ * (RFC 7871 7.2.1), which every member network counts for, eligible or
+ * not: at least the length of the longest network holding the client (the
+ * answer may change inside a more specific one when its member comes back),
+ * and one past the deepest bit where the client parts from a network not
+ * holding it (so that the scope excludes it).  *net receives the longest
+ * network holding the client (a node; its up links lead to the shorter
+ * ones), 0 when none.  Returns the scope.
  */
-static unsigned nets_walk(const struct lb_geo_nets *g, const lb_client_t *cl,
-			  const struct geo_node **chain, unsigned *nchain)
+static unsigned nets_find(const struct lb_geo_nets *g, const lb_client_t *cl, uint32_t *net)
 {
-	int fi = cl->family == 6;
-	const struct geo_node *t = g->nodes[fi];
-	unsigned bits = family_bits(cl->family), scope = 0, n = 0;
-	uint64_t k[2];
+	*net = 0;
+	if (cl->family == 4) {
+		if (!g->nblocks)
+			return 0;
+		/* The last block starting at or before the client: block_start[0] is 0. */
+		uint32_t a;
+		memcpy(&a, cl->addr, 4);
+		a = be32toh(a);
+		const uint32_t *s = g->block_start;
+		uint32_t lo = 0, n = g->nblocks;
+		while (n > 1) {
+			uint32_t half = n / 2;
+			lo = s[lo + half] <= a ? lo + half : lo;
+			n -= half;
+		}
+		*net = g->block_net[lo];
+		return g->block_scope[lo];
+	}
 
-	*nchain = 0;
+	/* IPv6: down the trie, as blocks_under() goes for IPv4. */
+	const struct geo_node *t = g->nodes[1];
+	unsigned scope = 0;
+	uint64_t k[2];
 	if (!t)
 		return 0;
-	addr_key(cl->family, cl->addr, k);
-	for (const struct geo_node *x = t;;) {
+	addr_key(6, cl->addr, k);
+	for (uint32_t i = 1;;) {
+		const struct geo_node *x = &t[i];
 		unsigned cp = key_common(k, x->key);
 		if (cp < x->len) {
 			/* Every network below x shares its prefix, so the client parts from them at cp. */
@@ -251,19 +379,18 @@ static unsigned nets_walk(const struct lb_geo_nets *g, const lb_client_t *cl,
 			break;
 		}
 		if (x->count) {
-			chain[n++] = x;
+			*net = i;
 			scope = x->len;
 		}
-		if (x->len >= bits)
+		if (x->len >= 128)
 			break;
 		unsigned b = key_bit(k, x->len);
 		if (x->child[!b])
 			scope = x->len + 1u;
-		if (!x->child[b])
+		i = x->child[b];
+		if (!i)
 			break;
-		x = &t[x->child[b]];
 	}
-	*nchain = n;
 	return scope;
 }
 
@@ -334,20 +461,22 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 	 * Rule 1: the longest member network holding the client that an
 	 * eligible member lists; the members listing it tie, in the order of c.
 	 */
-	const struct geo_node *chain[GEO_CHAIN_MAX];
-	unsigned nchain = 0, nets_scope = 0;
+	uint32_t net = 0;
+	unsigned nets_scope = 0;
 	if (known && p->geo_nets)
-		nets_scope = nets_walk(p->geo_nets, cl, chain, &nchain);
-	if (nchain > 0) {
+		nets_scope = nets_find(p->geo_nets, cl, &net);
+	if (net) {
+		const struct geo_node *t = p->geo_nets->nodes[cl->family == 6];
 		uint64_t cand[LB_MEMBERS_MAX / 64] = { 0 }, win[LB_MEMBERS_MAX / 64] = { 0 };
 		for (uint16_t k = 0; k < c->n; k++)
 			cand[c->idx[k] / 64] |= 1ull << (c->idx[k] % 64);
-		for (unsigned j = nchain; j-- > 0 && best < 0;) {
-			const uint16_t *m = p->geo_nets->members + chain[j]->first;
-			for (uint16_t i = 0; i < chain[j]->count; i++)
+		/* From the longest network holding the client to the shorter ones. */
+		for (; net && best < 0; net = t[net].up) {
+			const uint16_t *m = p->geo_nets->members + t[net].first;
+			for (uint16_t i = 0; i < t[net].count; i++)
 				if (cand[m[i] / 64] >> (m[i] % 64) & 1) {
 					win[m[i] / 64] |= 1ull << (m[i] % 64);
-					best = chain[j]->len;
+					best = t[net].len;
 				}
 		}
 		if (best >= 0) {
