@@ -26,8 +26,13 @@ static unsigned family_bits(int family)
  * either holds or misses.  Within a block the networks holding the client
  * are the same, and the scope of RFC 7871 7.2.1 (below) is the block's own
  * prefix length, so one binary search over the blocks' first addresses
- * answers both.  There are at most 32 blocks per network; IPv6 networks
- * could cut up to 128 each, so IPv6 walks the trie instead.
+ * answers both.  There are at most 32 blocks per network.
+ *
+ * IPv6 networks could cut up to 128 blocks each, so IPv6 keeps the spans
+ * of the trie's nodes instead (at most two per node): the address ranges
+ * in which one node is the deepest whose prefix holds the client.  The
+ * binary search over them finds that node, which knows the scope and the
+ * networks holding the client so far, and one step below it finishes.
  */
 struct geo_node {
 	uint64_t key[2];   /* the prefix, most significant bit first, bits past len zero */
@@ -36,6 +41,7 @@ struct geo_node {
 	uint32_t first;	   /* the members listing this network: lb_geo_nets.members[first..] */
 	uint16_t count;	   /* how many (ascending member indexes); 0: a branch */
 	uint8_t len;
+	uint8_t scope; /* the scope of a client below it, from this node and those above */
 };
 
 struct lb_geo_nets {
@@ -46,6 +52,10 @@ struct lb_geo_nets {
 	uint32_t *block_start;
 	uint32_t *block_net;
 	uint8_t *block_scope;
+	/* IPv6 spans, ascending: first address (high, low 64 bits), deepest node holding it */
+	uint32_t nspans;
+	uint64_t *span_hi, *span_lo;
+	uint32_t *span_node;
 };
 
 /* Leading bits that a and b share (128 when equal). */
@@ -257,6 +267,74 @@ static void blocks_build(struct lb_geo_nets *g)
 	free(bl.scope);
 }
 
+struct spans {
+	uint32_t n, cap;
+	uint64_t *hi, *lo;
+	uint32_t *node;
+};
+
+static void span_add(struct spans *sp, uint64_t hi, uint64_t lo, uint32_t node)
+{
+	/* A span that ends before it starts (a child at the start of its parent) is replaced. */
+	if (sp->n > 0 && sp->hi[sp->n - 1] == hi && sp->lo[sp->n - 1] == lo) {
+		sp->node[sp->n - 1] = node;
+		return;
+	}
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? 2 * sp->cap : 64;
+		sp->hi = gslb_realloc(sp->hi, sp->cap * sizeof(*sp->hi));
+		sp->lo = gslb_realloc(sp->lo, sp->cap * sizeof(*sp->lo));
+		sp->node = gslb_realloc(sp->node, sp->cap * sizeof(*sp->node));
+	}
+	sp->hi[sp->n] = hi;
+	sp->lo[sp->n] = lo;
+	sp->node[sp->n] = node;
+	sp->n++;
+}
+
+/* The last address of node x's prefix. */
+static void node_end(const struct geo_node *x, uint64_t end[2])
+{
+	end[0] = x->key[0] | (x->len >= 64 ? 0 : x->len ? ~0ull >> x->len : ~0ull);
+	end[1] = x->key[1] | (x->len >= 128 ? 0 : x->len > 64 ? ~0ull >> (x->len - 64) : ~0ull);
+}
+
+/*
+ * The IPv6 spans under node i of trie t, in address order, with each
+ * node's scope: scope is the scope of a client that reaches i (as
+ * blocks_under() has it for IPv4).
+ */
+static void spans_under(struct geo_node *t, uint32_t i, unsigned scope, struct spans *sp)
+{
+	struct geo_node *x = &t[i];
+	if (x->count)
+		scope = x->len;
+	x->scope = (uint8_t)scope;
+	span_add(sp, x->key[0], x->key[1], i);
+	uint64_t xend[2], cend[2];
+	node_end(x, xend);
+	for (unsigned b = 0; b < 2; b++) {
+		uint32_t c = x->child[b];
+		if (!c)
+			continue;
+		spans_under(t, c, x->child[!b] ? x->len + 1u : scope, sp);
+		/* After the child's range, x is the deepest again, up to its own end. */
+		node_end(&t[c], cend);
+		if (cend[0] != xend[0] || cend[1] != xend[1])
+			span_add(sp, cend[0] + (cend[1] == ~0ull), cend[1] + 1, i);
+	}
+}
+
+static void spans_build(struct lb_geo_nets *g)
+{
+	struct spans sp = { 0 };
+	spans_under(g->nodes[1], 1, 0, &sp);
+	g->nspans = sp.n;
+	g->span_hi = gslb_realloc(sp.hi, sp.n * sizeof(*sp.hi));
+	g->span_lo = gslb_realloc(sp.lo, sp.n * sizeof(*sp.lo));
+	g->span_node = gslb_realloc(sp.node, sp.n * sizeof(*sp.node));
+}
+
 void lb_geo_nets_free(lb_pool_t *p)
 {
 	struct lb_geo_nets *g = p->geo_nets;
@@ -268,6 +346,9 @@ void lb_geo_nets_free(lb_pool_t *p)
 	free(g->block_start);
 	free(g->block_net);
 	free(g->block_scope);
+	free(g->span_hi);
+	free(g->span_lo);
+	free(g->span_node);
 	free(g);
 	p->geo_nets = NULL;
 }
@@ -329,6 +410,8 @@ void lb_geo_nets_build(lb_pool_t *p)
 	free(e);
 	if (g->nodes[0])
 		blocks_build(g);
+	if (g->nodes[1])
+		spans_build(g);
 	p->geo_nets = g;
 }
 
@@ -363,35 +446,33 @@ static unsigned nets_find(const struct lb_geo_nets *g, const lb_client_t *cl, ui
 		return g->block_scope[lo];
 	}
 
-	/* IPv6: down the trie, as blocks_under() goes for IPv4. */
-	const struct geo_node *t = g->nodes[1];
-	unsigned scope = 0;
-	uint64_t k[2];
-	if (!t)
+	/* IPv6: the deepest node holding the client, by its span; span_hi[0], span_lo[0] are 0. */
+	if (!g->nspans)
 		return 0;
+	uint64_t k[2];
 	addr_key(6, cl->addr, k);
-	for (uint32_t i = 1;;) {
-		const struct geo_node *x = &t[i];
-		unsigned cp = key_common(k, x->key);
-		if (cp < x->len) {
-			/* Every network below x shares its prefix, so the client parts from them at cp. */
-			scope = cp + 1;
-			break;
-		}
-		if (x->count) {
-			*net = i;
-			scope = x->len;
-		}
-		if (x->len >= 128)
-			break;
-		unsigned b = key_bit(k, x->len);
-		if (x->child[!b])
-			scope = x->len + 1u;
-		i = x->child[b];
-		if (!i)
-			break;
+	const uint64_t *hi = g->span_hi, *lo = g->span_lo;
+	uint32_t at = 0, n = g->nspans;
+	while (n > 1) {
+		uint32_t half = n / 2, m = at + half;
+		at = hi[m] < k[0] || (hi[m] == k[0] && lo[m] <= k[1]) ? m : at;
+		n -= half;
 	}
-	return scope;
+	const struct geo_node *t = g->nodes[1];
+	uint32_t i = g->span_node[at];
+	const struct geo_node *x = &t[i];
+	*net = x->count ? i : x->up;
+	if (x->len >= 128)
+		return x->scope;
+	/*
+	 * No child of x holds the client: it parts from the one on its side
+	 * inside that one's prefix, or leaves x where only the other side has
+	 * networks, or where neither has.
+	 */
+	unsigned b = key_bit(k, x->len);
+	if (x->child[b])
+		return key_common(k, t[x->child[b]].key) + 1;
+	return x->child[!b] ? x->len + 1u : x->scope;
 }
 
 /* A place code as the zero-padded 8 bytes members keep them in, for one comparison each. */
