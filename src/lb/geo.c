@@ -41,7 +41,7 @@ struct geo_node {
 	uint32_t first;	   /* the members listing this network: lb_geo_nets.members[first..] */
 	uint16_t count;	   /* how many (ascending member indexes); 0: a branch */
 	uint8_t len;
-	uint8_t scope; /* the scope of a client below it, from this node and those above */
+	uint8_t scope; /* IPv6: the scope so far for a client it holds (spans_under()) */
 };
 
 struct lb_geo_nets {
