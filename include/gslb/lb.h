@@ -118,6 +118,8 @@ typedef struct lb_pool {
 	uint32_t cfg_index;  /* lb_config_pools(): the db_config_t pool it was built from */
 	/* The selection caches, [0] IPv4 and [1] IPv6 (lb_pool_sel_update()); owned, may be NULL. */
 	struct lb_sel *_Atomic sel[2];
+	/* derived by lb_pool_derive(): the members' networks as one lookup (src/lb/geo.c) */
+	struct lb_geo_nets *geo_nets; /* owned; NULL when no member has a network */
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */

@@ -38,6 +38,7 @@ void lb_pools_free(lb_pool_t *pools, uint32_t n)
 		for (uint16_t k = 0; k < pools[i].nmembers; k++)
 			lb_member_free(&pools[i].members[k]);
 		free(pools[i].members);
+		lb_geo_nets_free(&pools[i]);
 	}
 	free(pools);
 }
@@ -357,6 +358,7 @@ void lb_pool_derive(lb_pool_t *p)
 		p->has_family[0] |= m->naddr[0] > 0;
 		p->has_family[1] |= m->naddr[1] > 0;
 	}
+	lb_geo_nets_build(p);
 }
 
 uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)

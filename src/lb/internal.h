@@ -69,7 +69,18 @@ void lb_geo_rank_cands(const lb_pool_t *p, const lb_client_t *cl, const struct l
 
 /*
  * Set a pool's flags derived from its members (has_nets, has_places,
- * has_continents, has_family).  lb_config_pools() calls it for the pools
- * it builds; the tests, which build pools by hand, call it too.
+ * has_continents, has_family) and its networks' lookup (lb_geo_nets_build()).
+ * lb_config_pools() calls it for the pools it builds; the tests, which build
+ * pools by hand, call it too (again after changing a pool's members).
  */
 void lb_pool_derive(lb_pool_t *p);
+
+/*
+ * Fold the members' networks of p into p->geo_nets for the geo ranking
+ * (src/lb/geo.c), replacing what was there; NULL when no member has one.
+ * lb_pool_derive() calls it.  Not for the query path: it allocates.
+ */
+void lb_geo_nets_build(lb_pool_t *p);
+
+/* Free p->geo_nets (NULL is a no-op); the pools' free paths call it. */
+void lb_geo_nets_free(lb_pool_t *p);

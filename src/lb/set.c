@@ -8,6 +8,7 @@
 #include "gslb/core.h"
 #include "gslb/dns.h"
 #include "gslb/zone.h"
+#include "internal.h"
 
 void lb_set_free(lb_set_t *s)
 {
@@ -19,6 +20,7 @@ void lb_set_free(lb_set_t *s)
 		for (uint16_t k = 0; k < p->nmembers; k++)
 			lb_member_free(&p->members[k]);
 		free(p->members);
+		lb_geo_nets_free(p);
 	}
 	free(s->pools);
 	free(s->entries);

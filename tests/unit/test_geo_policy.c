@@ -13,6 +13,7 @@
 #include "gslb/lb.h"
 #include "gslb/query.h"
 #include "gslb/zone.h"
+#include "../../src/lb/internal.h"
 #include "alloc_count.h"
 #include "tap.h"
 
@@ -269,9 +270,10 @@ static void test_scope_zero(lb_pool_t *p, const geo_db_t *db, lb_health_t *h)
 	ok(res.scope == 0 && res.geo_rule == LB_GEO_NONE, "failover pool: scope 0");
 	p->policy = LB_POLICY_GEO;
 
-	/* Hide the member networks: no geo file and no networks gives scope 0. */
+	/* Hide the member networks (derived again): no geo file and no networks gives scope 0. */
 	uint16_t n5 = p->members[5].nnets, n6 = p->members[6].nnets;
 	p->members[5].nnets = p->members[6].nnets = 0;
+	lb_pool_derive(p);
 	cl.geo = NULL;
 	lb_pool_select(p, 4, &cl, h, rng, &res);
 	ok(res.scope == 0 && res.geo_rule == LB_GEO_REST,
@@ -281,6 +283,7 @@ static void test_scope_zero(lb_pool_t *p, const geo_db_t *db, lb_health_t *h)
 	   "geo pool, no client: the rest, scope 0");
 	p->members[5].nnets = n5;
 	p->members[6].nnets = n6;
+	lb_pool_derive(p);
 }
 
 /* Everything down: fallback all ranks every member not admin-down, nodata with fallback none. */
