@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -118,25 +119,46 @@ static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct 
 	tap_ring_commit(r);
 }
 
+/* The identity and version fields together, at most. */
+#define DNSTAP_PREFIX_MAX (2 * (DNSTAP_TEXT_MAX + 2))
+
+/* A time's seconds as a protobuf varint: its bytes as a little-endian word when they fit one. */
+typedef struct dnstap_secs {
+	uint64_t secs;
+	uint64_t word; /* the varint's bytes when len <= 7 */
+	uint8_t len;
+	uint8_t big[10]; /* the varint's bytes */
+} dnstap_secs_t;
+
 /*
  * The protobuf encoder of a stream: the Dnstap fields every message shares (identity, version),
- * encoded once, and the encoding of the last time's seconds.  The writer thread's.
+ * encoded once, with room to be read 16 bytes at a time; the encodings of the last query time's
+ * seconds and of the last local port (the same for every query to one listener), kept.  The
+ * writer thread's.
  */
 typedef struct dnstap_enc {
-	uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 2)];
+	alignas(16) uint8_t prefix[(DNSTAP_PREFIX_MAX + 15) / 16 * 16];
 	size_t prefix_len;
-	uint64_t secs; /* the seconds last encoded, as the varint in secs_pb */
-	uint8_t secs_pb[10];
-	uint8_t secs_len;
+	dnstap_secs_t secs;
+	uint32_t lport;	   /* the last local port, as the varint in lport_pb */
+	uint64_t lport_pb; /* little-endian */
+	uint8_t lport_len;
 } dnstap_enc_t;
 
 /** Set up e for messages with identity (left out when empty) and version. */
 void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version);
 
+/*
+ * A frame's length, big-endian, before its message (Frame Streams): the encoder writes it in
+ * the slot before each message.
+ */
+#define DNSTAP_FRAME_LEN_SIZE 4
+
 /**
- * Encode rec in place (around its wire bytes, in its slot) as Dnstap messages of type MESSAGE:
- * its AUTH_QUERY, with the query's bytes, in iov[0], and unless it has no response its
- * AUTH_RESPONSE, with the response's, in iov[1].  Both carry the addresses, ports, transport
- * and the query's time.  Returns the number of messages, 1 or 2.
+ * Encode rec in place (around its wire bytes, in its slot) as Frame Streams data frames of
+ * Dnstap messages of type MESSAGE, each its length then its message: its AUTH_QUERY, with the
+ * query's bytes, in iov[0], and unless it has no response its AUTH_RESPONSE, with the
+ * response's, in iov[1].  Both carry the addresses, ports, transport and the query's time.
+ * Returns the number of frames, 1 or 2.
  */
 unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2]);
