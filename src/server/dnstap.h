@@ -81,16 +81,35 @@ static inline uint8_t server_dnstap_addr(const struct sockaddr *sa, uint8_t out[
 }
 
 /*
- * Answer path: copy one query and its response (wire bytes, both ends' addresses as
- * AF_INET/AF_INET6 sockaddrs, the query's time from server_dnstap_now() and the response's
- * delay after it from server_dnstap_delay_ns(), transport QUERY_UDP or QUERY_TCP) into a free
- * slot of r.  Never blocks or allocates: when r is full, or the two messages together exceed
- * TAP_WIRE_MAX, the record is dropped and counted.  local may be NULL (unknown: the
- * unspecified address and port 0); a query dropped unanswered has rlen 0.  Inline: the copy is
- * most of it.
+ * The server's end of queries as a record holds it, worked out once for a socket or a
+ * connection rather than from its sockaddr for each query: the family (0: unknown), the
+ * address (4 or 16 bytes, the rest zero) and the port.
+ */
+typedef struct tap_end {
+	uint8_t family;
+	uint16_t port;
+	uint8_t addr[16];
+} tap_end_t;
+
+/* The end sa names (NULL or neither family: unknown). */
+static inline void server_dnstap_end(const struct sockaddr *sa, tap_end_t *end)
+{
+	memset(end, 0, sizeof(*end));
+	end->family = server_dnstap_addr(sa, end->addr, &end->port);
+}
+
+/*
+ * Answer path: copy one query and its response (wire bytes, the client's address as an
+ * AF_INET/AF_INET6 sockaddr and the server's as a tap_end_t, the query's time from
+ * server_dnstap_now() and the response's delay after it from server_dnstap_delay_ns(),
+ * transport QUERY_UDP or QUERY_TCP) into a free slot of r.  Never blocks or allocates: when r
+ * is full, or the two messages together exceed TAP_WIRE_MAX, the record is dropped and
+ * counted.  The server's end is logged only when it is of the client's family (it always is;
+ * else unknown: the unspecified address and port 0); a query dropped unanswered has rlen 0.
+ * Inline: the copy is most of it.
  */
 static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
-				     const struct sockaddr *local, const struct timespec *query_t,
+				     const tap_end_t *local, const struct timespec *query_t,
 				     uint32_t response_ns, const uint8_t *q, size_t qlen,
 				     const uint8_t *resp, size_t rlen)
 {
@@ -106,8 +125,10 @@ static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct 
 	rec->response_ns = response_ns;
 	rec->transport = (uint8_t)transport;
 	rec->family = server_dnstap_addr(peer, rec->peer, &rec->peer_port);
-	/* The server's end is told only when it is of the same family (it always is). */
-	if (server_dnstap_addr(local, rec->local, &rec->local_port) != rec->family) {
+	if (likely(local->family == rec->family)) {
+		memcpy(rec->local, local->addr, sizeof(rec->local));
+		rec->local_port = local->port;
+	} else {
 		memset(rec->local, 0, sizeof(rec->local));
 		rec->local_port = 0;
 	}
