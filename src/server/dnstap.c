@@ -477,6 +477,24 @@ static inline uint8_t *put_common(const dnstap_enc_t *e, uint8_t *p, const tap_r
 }
 
 /*
+ * n bytes (16 to COMMON_MAX) from src to dst, in chunks of 16, the last one ending at the n-th
+ * byte: nothing is stored past it.
+ */
+#define COMMON_MAX 64
+static inline void copy_16_64(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	memcpy(dst, src, 16);
+	if (n > 32) {
+		memcpy(dst + 16, src + 16, 16);
+		if (n > 48)
+			memcpy(dst + 32, src + 32, 16);
+	}
+	memcpy(dst + n - 16, src + n - 16, 16);
+}
+
+_Static_assert(2 + 2 + 2 * 18 + 2 * 4 + 11 + 5 <= COMMON_MAX, "Message fields 2-9 fit 64 bytes");
+
+/*
  * The start of one message, whose wire bytes (wlen of them) are in place at wire and whose
  * fields after the head's start (Message's type to the wire bytes' length) take rest bytes:
  * its frame's length, the stream's prefix, Dnstap.message's tag and length and Message.type,
@@ -494,10 +512,18 @@ static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wl
 
 	memcpy(p - DNSTAP_FRAME_LEN_SIZE, &flen, DNSTAP_FRAME_LEN_SIZE);
 	*iov = (struct iovec){ p - DNSTAP_FRAME_LEN_SIZE, DNSTAP_FRAME_LEN_SIZE + head + wlen + 2 };
-	/* Dnstap fields 1 and 2: 15 bytes follow them at the least (as many as a chunk's excess). */
-	for (size_t i = 0; i < e->prefix_len; i += 16)
-		memcpy(p + i, e->prefix + i, 16);
-	p += e->prefix_len;
+	/*
+	 * Dnstap fields 1 and 2: 15 bytes follow them at the least (as many as a chunk's excess).
+	 * Mostly two chunks (a host name of up to 17 bytes): those without a loop.
+	 */
+	size_t plen = e->prefix_len;
+	memcpy(p, e->prefix, 16);
+	if (plen > 16) {
+		memcpy(p + 16, e->prefix + 16, 16);
+		for (size_t i = 32; i < plen; i += 16)
+			memcpy(p + i, e->prefix + i, 16);
+	}
+	p += plen;
 	/* Dnstap.message's tag and length, Message.type: 11 bytes follow them at the least. */
 	p = put_word(p,
 		     PB_TAG(14, PB_LEN) | mw << 8 |
@@ -508,7 +534,9 @@ static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wl
 	return p;
 }
 
-unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+/* server_dnstap_encode(), inline in the writer's loop. */
+static inline __attribute__((always_inline)) unsigned encode_rec(dnstap_enc_t *e, tap_rec_t *rec,
+								 struct iovec iov[2])
 {
 	common_t c;
 
@@ -544,6 +572,7 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 	size_t qlen = rec->qlen;
 	uint8_t *p = msg_start(e, qw, qlen, 2 + c.len + 1 + (qlen < 0x80 ? 1 : 2),
 			       DNSTAP__MESSAGE__TYPE__AUTH_QUERY, &iov[0]);
+	uint8_t *common = p;
 	p = put_common(e, p, rec, &c);
 	*p = PB_TAG(10, PB_LEN);
 	pb_len_exact(p + 1, (uint32_t)qlen);
@@ -554,8 +583,12 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 	uint8_t *rw = qw + qlen + TAP_RESPONSE_GAP;
 	size_t rlen = rec->rlen;
 	uint64_t rsecs = rec->query_sec;
-	uint32_t rnsec = rec->query_nsec + rec->response_ns % 1000000000u;
-	rsecs += rec->response_ns / 1000000000u;
+	uint32_t rnsec = rec->query_nsec, delay = rec->response_ns;
+	if (unlikely(delay >= 1000000000u)) {
+		rsecs += delay / 1000000000u;
+		delay %= 1000000000u;
+	}
+	rnsec += delay; /* both below 10^9: no overflow */
 	if (rnsec >= 1000000000u) {
 		rnsec -= 1000000000u;
 		rsecs++;
@@ -569,13 +602,23 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 	}
 	p = msg_start(e, rw, rlen, 2 + c.len + 1 + rs->len + 5 + 1 + (rlen < 0x80 ? 1 : 2),
 		      DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, &iov[1]);
-	p = put_common(e, p, rec, &c);
+	if (likely(c.len >= 16)) {
+		copy_16_64(p, common, c.len); /* the query's */
+		p += c.len;
+	} else {
+		p = put_common(e, p, rec, &c);
+	}
 	p = put_secs(p, PB_TAG(12, PB_VARINT), rs);
 	*p = PB_TAG(13, PB_FIXED32);
 	p = pb_fixed32(p + 1, rnsec);
 	*p = PB_TAG(14, PB_LEN);
 	pb_len_exact(p + 1, (uint32_t)rlen);
 	return 2;
+}
+
+unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+{
+	return encode_rec(e, rec, iov);
 }
 
 /*
@@ -586,7 +629,6 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 {
 	unsigned n = 0, nframes = 0;
-	tap_rec_t *rec;
 
 	if (!t->fw) {
 		while (tap_ring_peek(r)) {
@@ -596,12 +638,14 @@ static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 		r->dropped_no_reader += n;
 		return n;
 	}
-	while (n < DNSTAP_BATCH && (rec = tap_ring_peek_at(r, n))) {
-		nframes += server_dnstap_encode(&t->enc, rec, t->iov + nframes);
-		n++;
-	}
+	uint32_t first;
+	n = tap_ring_avail(r, &first);
 	if (!n)
 		return 0;
+	if (n > DNSTAP_BATCH)
+		n = DNSTAP_BATCH;
+	for (uint32_t k = 0; k < n; k++)
+		nframes += encode_rec(&t->enc, tap_ring_slot(r, first + k), t->iov + nframes);
 	/*
 	 * The data frames, each its length then its message, are written by us, one buffer a
 	 * frame in the slots (fstrm_writer_writev() would add a buffer of its own for each
