@@ -304,9 +304,6 @@ fail:
 	down(t, "cannot write to");
 }
 
-/* A data frame's length, big-endian, before its message (Frame Streams). */
-#define FRAME_LEN_SIZE 4
-
 /*
  * The protobuf encoding (the wire format of dnstap.proto), written by hand: protobuf-c's
  * generic packer walks every field descriptor of both messages and sizes the inner one twice,
@@ -314,6 +311,15 @@ fail:
  * field-number order with minimal varints, as protobuf-c writes them, so the bytes are the same:
  * tests/unit/test_dnstap_encode.c checks them against protobuf-c's packer and unpacker over the
  * schema compiled by protoc-c.
+ *
+ * Every length is worked out first, so a message's first byte is known; then it is written
+ * forward, up to the wire bytes already in place.  Most fields go in as whole words of 8 bytes
+ * (or 16, the identity and version and the addresses) holding the field and whatever follows
+ * it: the bytes past the field land on the message's next fields, which are written after it,
+ * and every such word ends at least 7 bytes before the wire bytes (each put_word() says how
+ * many bytes follow it at the least).  The last fields before the wire bytes are written byte
+ * by byte.  No copy of a varying length, and few branches: about half the instructions of
+ * writing each field to its length.
  */
 enum {
 	PB_VARINT = 0,
@@ -332,34 +338,34 @@ static uint8_t *pb_varint(uint8_t *p, uint64_t v)
 	return p;
 }
 
-/* A varint below 2^21 (ports, lengths: every one of a frame), without a loop. */
-static inline uint8_t *pb_small(uint8_t *p, uint32_t v)
+/* A varint below 2^21 (ports, lengths: every one of a frame) as a little-endian word; *n bytes. */
+static inline uint64_t pb_small_word(uint32_t v, size_t *n)
 {
 	if (v < 0x80) {
-		p[0] = (uint8_t)v;
-		return p + 1;
+		*n = 1;
+		return v;
 	}
 	if (v < 0x4000) {
-		p[0] = (uint8_t)(v | 0x80);
-		p[1] = (uint8_t)(v >> 7);
-		return p + 2;
+		*n = 2;
+		return (v & 0x7f) | 0x80 | (uint64_t)(v >> 7) << 8;
 	}
-	p[0] = (uint8_t)(v | 0x80);
-	p[1] = (uint8_t)((v >> 7) | 0x80);
-	p[2] = (uint8_t)(v >> 14);
-	return p + 3;
+	*n = 3;
+	return (v & 0x7f) | 0x80 | (uint64_t)(((v >> 7) & 0x7f) | 0x80) << 8 |
+	       (uint64_t)(v >> 14) << 16;
 }
 
-static inline size_t pb_small_len(uint32_t v)
+/*
+ * The n (at most 8) low bytes of the little-endian word w at p, stored as a word of 8: at least
+ * 8 - n bytes of the message must follow them, written later.  Returns p + n.
+ */
+static inline uint8_t *put_word(uint8_t *p, uint64_t w, size_t n)
 {
-	return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	memcpy(p, &w, 8);
+	return p + n;
 }
-
-_Static_assert(TAP_DATA_MAX < 0x4000, "every length of a frame is a varint of 1-2 bytes");
-/* The fields before the wire bytes, at most: prefix, Dnstap.message's tag and length, then
- * Message's type, fields 2-9 (2 + 2 + 2 x 18 + 2 x 4 + 11 + 5), 12-13 (16), tag and length. */
-_Static_assert(2 * (DNSTAP_TEXT_MAX + 2) + 3 + 2 + 64 + 16 + 3 + FRAME_LEN_SIZE <= TAP_HEAD_ROOM,
-	       "the head of a message and its frame's length fit before its wire bytes");
 
 static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 {
@@ -374,46 +380,44 @@ static inline uint8_t *pb_fixed32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
+/* A length of a frame (below 2^14) exactly: the wire bytes follow it. */
+static inline uint8_t *pb_len_exact(uint8_t *p, uint32_t v)
+{
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return p + 1;
+	}
+	p[0] = (uint8_t)(v | 0x80);
+	p[1] = (uint8_t)(v >> 7);
+	return p + 2;
+}
+
+_Static_assert(TAP_DATA_MAX < 0x4000, "every length of a frame is a varint of 1-2 bytes");
+/* The fields before the wire bytes, at most: prefix, Dnstap.message's tag and length, then
+ * Message's type, fields 2-9 (2 + 2 + 2 x 18 + 2 x 4 + 11 + 5), 12-13 (16), tag and length. */
+_Static_assert(DNSTAP_PREFIX_MAX + 3 + 2 + 64 + 16 + 3 + DNSTAP_FRAME_LEN_SIZE <= TAP_HEAD_ROOM,
+	       "the head of a message and its frame's length fit before its wire bytes");
+
+static void secs_encode(dnstap_secs_t *s, uint64_t secs)
+{
+	s->secs = secs;
+	s->len = (uint8_t)(pb_varint(s->big, secs) - s->big);
+	s->word = 0;
+	for (unsigned i = 0; i < s->len && i < 7; i++)
+		s->word |= (uint64_t)s->big[i] << (8 * i);
+}
+
 /*
- * A time's seconds as a varint at p, 8 bytes stored whatever its length (one move, not a
- * copy of a varying length: at least 7 bytes of the message follow it and are written after
- * it).  The encoding of the last seconds is kept: it changes once a second.  Returns the end.
+ * Field tag: the seconds s.  At least 7 bytes follow (fields 9, 10 or 13, 14), so the word is
+ * safe whenever the varint has 7 bytes at most: until the year 17,800,000.
  */
-static inline uint8_t *pb_secs(dnstap_enc_t *e, uint8_t *p, uint64_t secs)
+static inline uint8_t *put_secs(uint8_t *p, uint8_t tag, const dnstap_secs_t *s)
 {
-	if (unlikely(secs != e->secs)) {
-		e->secs = secs;
-		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
-	}
-	if (unlikely(e->secs_len > 8)) {
-		memcpy(p, e->secs_pb, e->secs_len);
-		return p + e->secs_len;
-	}
-	memcpy(p, e->secs_pb, 8);
-	return p + e->secs_len;
-}
-
-static inline size_t pb_secs_len(dnstap_enc_t *e, uint64_t secs)
-{
-	if (unlikely(secs != e->secs)) {
-		e->secs = secs;
-		e->secs_len = (uint8_t)(pb_varint(e->secs_pb, secs) - e->secs_pb);
-	}
-	return e->secs_len;
-}
-
-/* An address of a record: 4 or 16 bytes, copied with a constant size. */
-static inline uint8_t *pb_addr(uint8_t *p, uint8_t tag, const uint8_t *a, bool v6)
-{
+	if (likely(s->len <= 7))
+		return put_word(p, tag | s->word << 8, 1 + (size_t)s->len);
 	*p++ = tag;
-	if (v6) {
-		*p++ = 16;
-		memcpy(p, a, 16);
-		return p + 16;
-	}
-	*p++ = 4;
-	memcpy(p, a, 4);
-	return p + 4;
+	memcpy(p, s->big, s->len);
+	return p + s->len;
 }
 
 void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version)
@@ -424,112 +428,197 @@ void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *v
 	memset(e, 0, sizeof(*e));
 	if (ilen) {
 		*p++ = PB_TAG(1, PB_LEN);
-		p = pb_small(p, (uint32_t)ilen);
+		p = pb_len_exact(p, (uint32_t)ilen);
 		memcpy(p, identity, ilen);
 		p += ilen;
 	}
 	*p++ = PB_TAG(2, PB_LEN);
-	p = pb_small(p, (uint32_t)vlen);
+	p = pb_len_exact(p, (uint32_t)vlen);
 	memcpy(p, version, vlen);
 	p += vlen;
 	e->prefix_len = (size_t)(p - e->prefix);
-	e->secs = UINT64_MAX; /* no seconds encoded yet */
+	secs_encode(&e->secs, 0);
+	e->lport_pb = 0;
+	e->lport_len = 1;
 }
 
 /*
- * The start of one Dnstap message, which ends with its wire bytes already in place at wire
- * (wlen of them, then the two bytes of Dnstap.type written here): the stream's prefix, then
- * Dnstap.message's tag and length (mlen) and Message.type.  Returns where Message's next field
- * goes; *frame is set to the message's first byte, whose length is head + wlen + 2.
+ * What both messages of a record carry, worked out once: Message fields 2-9 (hdr: fields 2 and
+ * 3, then field 4's tag and length; the peer's port's varint) and their length.
  */
-static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, size_t mlen,
-				 size_t head, uint8_t type, uint8_t **frame)
+typedef struct common {
+	uint64_t hdr, pport;
+	size_t alen, pport_len, len;
+} common_t;
+
+/*
+ * Message fields 2-9 of rec at p.  At least 7 bytes follow them (fields 10 or 12-14); within
+ * them, 19 bytes follow the peer's address at the least, 13 the local one's.
+ */
+static inline uint8_t *put_common(const dnstap_enc_t *e, uint8_t *p, const tap_rec_t *rec,
+				  const common_t *c)
 {
+	if (rec->family) {
+		p = put_word(p, c->hdr, 6);
+		memcpy(p, rec->peer, 16); /* 16 bytes stored, alen kept: 4 for IPv4 */
+		p += c->alen;
+		p = put_word(p, PB_TAG(5, PB_LEN) | c->alen << 8, 2);
+		memcpy(p, rec->local, 16);
+		p += c->alen;
+		p = put_word(p, PB_TAG(6, PB_VARINT) | c->pport << 8, 1 + c->pport_len);
+		p = put_word(p, PB_TAG(7, PB_VARINT) | e->lport_pb << 8, 1 + (size_t)e->lport_len);
+	} else {
+		p = put_word(p, c->hdr, 2);
+	}
+	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
+	p = put_secs(p, PB_TAG(8, PB_VARINT), &e->secs);
+	*p = PB_TAG(9, PB_FIXED32);
+	return pb_fixed32(p + 1, rec->query_nsec);
+}
+
+/*
+ * n bytes (16 to COMMON_MAX) from src to dst, in chunks of 16, the last one ending at the n-th
+ * byte: nothing is stored past it.
+ */
+#define COMMON_MAX 64
+static inline void copy_16_64(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	memcpy(dst, src, 16);
+	if (n > 32) {
+		memcpy(dst + 16, src + 16, 16);
+		if (n > 48)
+			memcpy(dst + 32, src + 32, 16);
+	}
+	memcpy(dst + n - 16, src + n - 16, 16);
+}
+
+_Static_assert(2 + 2 + 2 * 18 + 2 * 4 + 11 + 5 <= COMMON_MAX, "Message fields 2-9 fit 64 bytes");
+
+/*
+ * The start of one message, whose wire bytes (wlen of them) are in place at wire and whose
+ * fields after the head's start (Message's type to the wire bytes' length) take rest bytes:
+ * its frame's length, the stream's prefix, Dnstap.message's tag and length and Message.type,
+ * and the two bytes of Dnstap.type after the wire bytes.  Sets *iov to the frame, its length
+ * included; returns where Message's field 2 goes.
+ */
+static inline uint8_t *msg_start(const dnstap_enc_t *e, uint8_t *wire, size_t wlen, size_t rest,
+				 uint8_t type, struct iovec *iov)
+{
+	size_t mlen = rest + wlen, mlen_len;
+	uint64_t mw = pb_small_word((uint32_t)mlen, &mlen_len);
+	size_t head = e->prefix_len + 1 + mlen_len + rest;
 	uint8_t *p = wire - head;
-	*frame = p;
-	memcpy(p, e->prefix, e->prefix_len); /* Dnstap fields 1 and 2 */
-	p += e->prefix_len;
-	*p++ = PB_TAG(14, PB_LEN); /* Dnstap.message */
-	p = pb_small(p, (uint32_t)mlen);
-	*p++ = PB_TAG(1, PB_VARINT); /* Message.type */
-	*p++ = type;
+	uint32_t flen = htonl((uint32_t)(head + wlen + 2));
+
+	memcpy(p - DNSTAP_FRAME_LEN_SIZE, &flen, DNSTAP_FRAME_LEN_SIZE);
+	*iov = (struct iovec){ p - DNSTAP_FRAME_LEN_SIZE, DNSTAP_FRAME_LEN_SIZE + head + wlen + 2 };
+	/*
+	 * Dnstap fields 1 and 2: 15 bytes follow them at the least (as many as a chunk's excess).
+	 * Mostly two chunks (a host name of up to 17 bytes): those without a loop.
+	 */
+	size_t plen = e->prefix_len;
+	memcpy(p, e->prefix, 16);
+	if (plen > 16) {
+		memcpy(p + 16, e->prefix + 16, 16);
+		for (size_t i = 32; i < plen; i += 16)
+			memcpy(p + i, e->prefix + i, 16);
+	}
+	p += plen;
+	/* Dnstap.message's tag and length, Message.type: 11 bytes follow them at the least. */
+	p = put_word(p,
+		     PB_TAG(14, PB_LEN) | mw << 8 |
+			     (uint64_t)(PB_TAG(1, PB_VARINT) | type << 8) << (8 * (1 + mlen_len)),
+		     3 + mlen_len);
 	wire[wlen] = PB_TAG(15, PB_VARINT); /* Dnstap.type, after Dnstap.message */
 	wire[wlen + 1] = DNSTAP__DNSTAP__TYPE__MESSAGE;
 	return p;
 }
 
-unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+/* server_dnstap_encode(), inline in the writer's loop. */
+static inline __attribute__((always_inline)) unsigned encode_rec(dnstap_enc_t *e, tap_rec_t *rec,
+								 struct iovec iov[2])
 {
-	bool v6 = rec->family == AF_INET6;
-	size_t alen = v6 ? 16 : 4;
-	uint64_t qsecs = rec->query_sec;
-	size_t plen = pb_small_len(rec->peer_port), llen = pb_small_len(rec->local_port);
+	common_t c;
 
-	/* Message fields 2-9, the same in both halves: their length first. */
-	size_t clen = 2 + 1 + pb_secs_len(e, qsecs) + 5;
-	if (rec->family)
-		clen += 2 + 2 * (2 + alen) + 1 + plen + 1 + llen;
+	if (unlikely(rec->query_sec != e->secs.secs))
+		secs_encode(&e->secs, rec->query_sec);
+	if (unlikely(rec->local_port != e->lport)) {
+		size_t n;
+		e->lport = rec->local_port;
+		e->lport_pb = pb_small_word(rec->local_port, &n);
+		e->lport_len = (uint8_t)n;
+	}
+	/* Message fields 2-9: family, protocol, both addresses and ports; the query's time. */
+	uint8_t proto = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
+						    : DNSTAP__SOCKET_PROTOCOL__UDP;
+	c.len = 2 + 1 + e->secs.len + 5;
+	if (rec->family) {
+		bool v6 = rec->family == AF_INET6;
+		c.alen = v6 ? 16 : 4;
+		c.pport = pb_small_word(rec->peer_port, &c.pport_len);
+		c.hdr = PB_TAG(2, PB_VARINT) |
+			(uint64_t)(v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET)
+				<< 8 |
+			(uint64_t)PB_TAG(3, PB_VARINT) << 16 | (uint64_t)proto << 24 |
+			(uint64_t)PB_TAG(4, PB_LEN) << 32 | (uint64_t)c.alen << 40;
+		c.len += 2 + 2 * (2 + c.alen) + 1 + c.pport_len + 1 + e->lport_len;
+	} else {
+		c.hdr = PB_TAG(3, PB_VARINT) | (uint64_t)proto << 8;
+		c.alen = c.pport = c.pport_len = 0;
+	}
 
-	/* The query: ... its fields, then field 10 (the query's bytes) in place. */
-	uint8_t *qw = rec->data + TAP_QUERY_AT, *frame;
-	size_t wl = pb_small_len(rec->qlen);
-	size_t mlen = 2 + clen + 1 + wl + rec->qlen;
-	size_t head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + 1 + wl;
-	uint8_t *p = msg_start(e, qw, rec->qlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_QUERY,
-			       &frame);
-	iov[0] = (struct iovec){ frame, head + rec->qlen + 2 };
+	/* The query: Message.type, fields 2-9, then field 10 (the query's bytes) in place. */
+	uint8_t *qw = rec->data + TAP_QUERY_AT;
+	size_t qlen = rec->qlen;
+	uint8_t *p = msg_start(e, qw, qlen, 2 + c.len + 1 + (qlen < 0x80 ? 1 : 2),
+			       DNSTAP__MESSAGE__TYPE__AUTH_QUERY, &iov[0]);
 	uint8_t *common = p;
-	if (rec->family) {
-		*p++ = PB_TAG(2, PB_VARINT);
-		*p++ = v6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
-	}
-	*p++ = PB_TAG(3, PB_VARINT);
-	*p++ = rec->transport == QUERY_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP
-					   : DNSTAP__SOCKET_PROTOCOL__UDP;
-	if (rec->family) {
-		p = pb_addr(p, PB_TAG(4, PB_LEN), rec->peer, v6);
-		p = pb_addr(p, PB_TAG(5, PB_LEN), rec->local, v6);
-		*p++ = PB_TAG(6, PB_VARINT);
-		pb_small(p, rec->peer_port);
-		p += plen;
-		*p++ = PB_TAG(7, PB_VARINT);
-		pb_small(p, rec->local_port);
-		p += llen;
-	}
-	/* Both halves carry the query's time, so a reader can pair them and time the answer. */
-	*p++ = PB_TAG(8, PB_VARINT);
-	p = pb_secs(e, p, qsecs);
-	*p++ = PB_TAG(9, PB_FIXED32);
-	p = pb_fixed32(p, rec->query_nsec);
-	*p++ = PB_TAG(10, PB_LEN);
-	pb_small(p, rec->qlen);
+	p = put_common(e, p, rec, &c);
+	*p = PB_TAG(10, PB_LEN);
+	pb_len_exact(p + 1, (uint32_t)qlen);
 	if (!rec->rlen)
 		return 1;
 
 	/* The response: the same fields 2-9, its time (12, 13), field 14 (its bytes) in place. */
-	uint8_t *rw = qw + rec->qlen + TAP_RESPONSE_GAP;
-	uint64_t rsecs = qsecs;
-	uint32_t rnsec = rec->query_nsec + rec->response_ns % 1000000000u;
-	rsecs += rec->response_ns / 1000000000u;
+	uint8_t *rw = qw + qlen + TAP_RESPONSE_GAP;
+	size_t rlen = rec->rlen;
+	uint64_t rsecs = rec->query_sec;
+	uint32_t rnsec = rec->query_nsec, delay = rec->response_ns;
+	if (unlikely(delay >= 1000000000u)) {
+		rsecs += delay / 1000000000u;
+		delay %= 1000000000u;
+	}
+	rnsec += delay; /* both below 10^9: no overflow */
 	if (rnsec >= 1000000000u) {
 		rnsec -= 1000000000u;
 		rsecs++;
 	}
-	size_t olen = 1 + pb_secs_len(e, rsecs) + 5;
-	wl = pb_small_len(rec->rlen);
-	mlen = 2 + clen + olen + 1 + wl + rec->rlen;
-	head = e->prefix_len + 1 + pb_small_len((uint32_t)mlen) + 2 + clen + olen + 1 + wl;
-	p = msg_start(e, rw, rec->rlen, mlen, head, DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, &frame);
-	iov[1] = (struct iovec){ frame, head + rec->rlen + 2 };
-	memcpy(p, common, clen);
-	p += clen;
-	*p++ = PB_TAG(12, PB_VARINT);
-	p = pb_secs(e, p, rsecs);
-	*p++ = PB_TAG(13, PB_FIXED32);
-	p = pb_fixed32(p, rnsec);
-	*p++ = PB_TAG(14, PB_LEN);
-	pb_small(p, rec->rlen);
+	/* Mostly the query's second; the one kept is the query's (field 8 of the next record). */
+	dnstap_secs_t other;
+	const dnstap_secs_t *rs = &e->secs;
+	if (unlikely(rsecs != e->secs.secs)) {
+		secs_encode(&other, rsecs);
+		rs = &other;
+	}
+	p = msg_start(e, rw, rlen, 2 + c.len + 1 + rs->len + 5 + 1 + (rlen < 0x80 ? 1 : 2),
+		      DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, &iov[1]);
+	if (likely(c.len >= 16)) {
+		copy_16_64(p, common, c.len); /* the query's */
+		p += c.len;
+	} else {
+		p = put_common(e, p, rec, &c);
+	}
+	p = put_secs(p, PB_TAG(12, PB_VARINT), rs);
+	*p = PB_TAG(13, PB_FIXED32);
+	p = pb_fixed32(p + 1, rnsec);
+	*p = PB_TAG(14, PB_LEN);
+	pb_len_exact(p + 1, (uint32_t)rlen);
 	return 2;
+}
+
+unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2])
+{
+	return encode_rec(e, rec, iov);
 }
 
 /*
@@ -540,7 +629,6 @@ unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[
 static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 {
 	unsigned n = 0, nframes = 0;
-	tap_rec_t *rec;
 
 	if (!t->fw) {
 		while (tap_ring_peek(r)) {
@@ -550,23 +638,20 @@ static unsigned drain_one(server_dnstap_t *t, tap_ring_t *r)
 		r->dropped_no_reader += n;
 		return n;
 	}
-	while (n < DNSTAP_BATCH && (rec = tap_ring_peek_at(r, n))) {
-		nframes += server_dnstap_encode(&t->enc, rec, t->iov + nframes);
-		n++;
-	}
+	uint32_t first;
+	n = tap_ring_avail(r, &first);
 	if (!n)
 		return 0;
+	if (n > DNSTAP_BATCH)
+		n = DNSTAP_BATCH;
+	for (uint32_t k = 0; k < n; k++)
+		nframes += encode_rec(&t->enc, tap_ring_slot(r, first + k), t->iov + nframes);
 	/*
-	 * The data frames are written by us, each its length then its message, in one buffer in
-	 * the slot (fstrm_writer_writev() would add a buffer of its own for each length): the
-	 * same bytes, with fstrm's writer for the handshake and the closing frames only.
+	 * The data frames, each its length then its message, are written by us, one buffer a
+	 * frame in the slots (fstrm_writer_writev() would add a buffer of its own for each
+	 * length): the same bytes, with fstrm's writer for the handshake and the closing frames
+	 * only.
 	 */
-	for (unsigned i = 0; i < nframes; i++) {
-		uint32_t len = htonl((uint32_t)t->iov[i].iov_len);
-		uint8_t *frame = (uint8_t *)t->iov[i].iov_base - FRAME_LEN_SIZE;
-		memcpy(frame, &len, FRAME_LEN_SIZE);
-		t->iov[i] = (struct iovec){ frame, t->iov[i].iov_len + FRAME_LEN_SIZE };
-	}
 	if (io_write(t, t->iov, (int)nframes) != fstrm_res_success) {
 		/* Some may have reached the reader: counted as dropped all the same. */
 		r->dropped_no_reader += n;

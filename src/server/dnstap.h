@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,16 +81,35 @@ static inline uint8_t server_dnstap_addr(const struct sockaddr *sa, uint8_t out[
 }
 
 /*
- * Answer path: copy one query and its response (wire bytes, both ends' addresses as
- * AF_INET/AF_INET6 sockaddrs, the query's time from server_dnstap_now() and the response's
- * delay after it from server_dnstap_delay_ns(), transport QUERY_UDP or QUERY_TCP) into a free
- * slot of r.  Never blocks or allocates: when r is full, or the two messages together exceed
- * TAP_WIRE_MAX, the record is dropped and counted.  local may be NULL (unknown: the
- * unspecified address and port 0); a query dropped unanswered has rlen 0.  Inline: the copy is
- * most of it.
+ * The server's end of queries as a record holds it, worked out once for a socket or a
+ * connection rather than from its sockaddr for each query: the family (0: unknown), the
+ * address (4 or 16 bytes, the rest zero) and the port.
+ */
+typedef struct tap_end {
+	uint8_t family;
+	uint16_t port;
+	uint8_t addr[16];
+} tap_end_t;
+
+/* The end sa names (NULL or neither family: unknown). */
+static inline void server_dnstap_end(const struct sockaddr *sa, tap_end_t *end)
+{
+	memset(end, 0, sizeof(*end));
+	end->family = server_dnstap_addr(sa, end->addr, &end->port);
+}
+
+/*
+ * Answer path: copy one query and its response (wire bytes, the client's address as an
+ * AF_INET/AF_INET6 sockaddr and the server's as a tap_end_t, the query's time from
+ * server_dnstap_now() and the response's delay after it from server_dnstap_delay_ns(),
+ * transport QUERY_UDP or QUERY_TCP) into a free slot of r.  Never blocks or allocates: when r
+ * is full, or the two messages together exceed TAP_WIRE_MAX, the record is dropped and
+ * counted.  The server's end is logged only when it is of the client's family (it always is;
+ * else unknown: the unspecified address and port 0); a query dropped unanswered has rlen 0.
+ * Inline: the copy is most of it.
  */
 static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct sockaddr *peer,
-				     const struct sockaddr *local, const struct timespec *query_t,
+				     const tap_end_t *local, const struct timespec *query_t,
 				     uint32_t response_ns, const uint8_t *q, size_t qlen,
 				     const uint8_t *resp, size_t rlen)
 {
@@ -105,8 +125,10 @@ static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct 
 	rec->response_ns = response_ns;
 	rec->transport = (uint8_t)transport;
 	rec->family = server_dnstap_addr(peer, rec->peer, &rec->peer_port);
-	/* The server's end is told only when it is of the same family (it always is). */
-	if (server_dnstap_addr(local, rec->local, &rec->local_port) != rec->family) {
+	if (likely(local->family == rec->family)) {
+		memcpy(rec->local, local->addr, sizeof(rec->local));
+		rec->local_port = local->port;
+	} else {
 		memset(rec->local, 0, sizeof(rec->local));
 		rec->local_port = 0;
 	}
@@ -118,25 +140,46 @@ static inline void server_dnstap_log(tap_ring_t *r, int transport, const struct 
 	tap_ring_commit(r);
 }
 
+/* The identity and version fields together, at most. */
+#define DNSTAP_PREFIX_MAX (2 * (DNSTAP_TEXT_MAX + 2))
+
+/* A time's seconds as a protobuf varint: its bytes as a little-endian word when they fit one. */
+typedef struct dnstap_secs {
+	uint64_t secs;
+	uint64_t word; /* the varint's bytes when len <= 7 */
+	uint8_t len;
+	uint8_t big[10]; /* the varint's bytes */
+} dnstap_secs_t;
+
 /*
  * The protobuf encoder of a stream: the Dnstap fields every message shares (identity, version),
- * encoded once, and the encoding of the last time's seconds.  The writer thread's.
+ * encoded once, with room to be read 16 bytes at a time; the encodings of the last query time's
+ * seconds and of the last local port (the same for every query to one listener), kept.  The
+ * writer thread's.
  */
 typedef struct dnstap_enc {
-	uint8_t prefix[2 * (DNSTAP_TEXT_MAX + 2)];
+	alignas(16) uint8_t prefix[(DNSTAP_PREFIX_MAX + 15) / 16 * 16];
 	size_t prefix_len;
-	uint64_t secs; /* the seconds last encoded, as the varint in secs_pb */
-	uint8_t secs_pb[10];
-	uint8_t secs_len;
+	dnstap_secs_t secs;
+	uint32_t lport;	   /* the last local port, as the varint in lport_pb */
+	uint64_t lport_pb; /* little-endian */
+	uint8_t lport_len;
 } dnstap_enc_t;
 
 /** Set up e for messages with identity (left out when empty) and version. */
 void server_dnstap_enc_init(dnstap_enc_t *e, const char *identity, const char *version);
 
+/*
+ * A frame's length, big-endian, before its message (Frame Streams): the encoder writes it in
+ * the slot before each message.
+ */
+#define DNSTAP_FRAME_LEN_SIZE 4
+
 /**
- * Encode rec in place (around its wire bytes, in its slot) as Dnstap messages of type MESSAGE:
- * its AUTH_QUERY, with the query's bytes, in iov[0], and unless it has no response its
- * AUTH_RESPONSE, with the response's, in iov[1].  Both carry the addresses, ports, transport
- * and the query's time.  Returns the number of messages, 1 or 2.
+ * Encode rec in place (around its wire bytes, in its slot) as Frame Streams data frames of
+ * Dnstap messages of type MESSAGE, each its length then its message: its AUTH_QUERY, with the
+ * query's bytes, in iov[0], and unless it has no response its AUTH_RESPONSE, with the
+ * response's, in iov[1].  Both carry the addresses, ports, transport and the query's time.
+ * Returns the number of frames, 1 or 2.
  */
 unsigned server_dnstap_encode(dnstap_enc_t *e, tap_rec_t *rec, struct iovec iov[2]);

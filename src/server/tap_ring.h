@@ -153,6 +153,23 @@ static inline tap_rec_t *tap_ring_peek_at(tap_ring_t *r, uint32_t k)
 	return &r->slots[(tail + k) & r->mask];
 }
 
+/*
+ * Consumer: how many slots are published, the oldest one's index in *first (for
+ * tap_ring_slot(r, *first + k), k below the count).
+ */
+static inline uint32_t tap_ring_avail(tap_ring_t *r, uint32_t *first)
+{
+	*first = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+	return r->head_seen - *first;
+}
+
+/* Consumer: the slot of index i, one tap_ring_avail() counted. */
+static inline tap_rec_t *tap_ring_slot(tap_ring_t *r, uint32_t i)
+{
+	return &r->slots[i & r->mask];
+}
+
 /* Consumer: give the n oldest slots back to the producer at once. */
 static inline void tap_ring_release_n(tap_ring_t *r, uint32_t n)
 {

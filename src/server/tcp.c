@@ -64,8 +64,8 @@ typedef struct tcp_conn {
 	worker_t *w;
 	TAILQ_ENTRY(tcp_conn) lru; /* in the worker's list while in_lru */
 	struct sockaddr_storage peer;
-	struct sockaddr_storage local; /* --dnstap only: the address the client connected to */
-	uint8_t *rbuf; /* small, or a TCP_FRAME_MAX buffer while a longer message arrives */
+	tap_end_t local; /* --dnstap only: the address the client connected to */
+	uint8_t *rbuf;	 /* small, or a TCP_FRAME_MAX buffer while a longer message arrives */
 	size_t rlen, rcap;
 	uint32_t ip_slot; /* in tcp_ip_count, when ip_counted */
 	bool ip_counted;
@@ -273,7 +273,7 @@ static void conn_process(tcp_conn_t *c)
 		if (unlikely(w->tap != NULL)) {
 			server_dnstap_now(&response_t);
 			server_dnstap_log(w->tap, QUERY_TCP, (const struct sockaddr *)&c->peer,
-					  (const struct sockaddr *)&c->local, &query_t,
+					  &c->local, &query_t,
 					  server_dnstap_delay_ns(&query_t, &response_t),
 					  c->rbuf + off + 2, qlen, w->tcp_out + out + 2, alen);
 		}
@@ -382,9 +382,13 @@ static void accept_cb(uv_stream_t *server, int status)
 		w->tcp_evicted++;
 		conn_close(TAILQ_FIRST(&w->lru));
 	}
-	plen = sizeof(c->local);
-	if (w->tap && uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &plen) < 0)
-		c->local.ss_family = AF_UNSPEC;
+	if (w->tap) {
+		struct sockaddr_storage local;
+		plen = sizeof(local);
+		if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &plen) < 0)
+			local.ss_family = AF_UNSPEC;
+		server_dnstap_end((const struct sockaddr *)&local, &c->local);
+	}
 	/* Answers go out whole and at once; Nagle would hold pipelined ones back. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->rbuf = c->small;

@@ -36,8 +36,9 @@ struct udp_batch {
 	struct sockaddr_storage peer[UDP_BATCH];
 	udp_ctl_t rctl[UDP_BATCH];
 	udp_ctl_t sctl[UDP_BATCH];
-	uint8_t *in;  /* UDP_BATCH * DNS_MSG_MAX */
-	uint8_t *out; /* UDP_BATCH * DNS_MSG_MAX */
+	uint8_t *in;	 /* UDP_BATCH * DNS_MSG_MAX */
+	uint8_t *out;	 /* UDP_BATCH * DNS_MSG_MAX */
+	tap_end_t local; /* --dnstap: the --listen address, once */
 };
 
 /* Whether l is 0.0.0.0 or :: (replies must then name their source address). */
@@ -109,6 +110,7 @@ int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 		return -errno;
 
 	struct udp_batch *b = gslb_calloc(1, sizeof(*b));
+	server_dnstap_end((const struct sockaddr *)&l->addr, &b->local);
 	b->in = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
 	b->out = gslb_malloc((size_t)UDP_BATCH * DNS_MSG_MAX);
 	for (size_t i = 0; i < UDP_BATCH; i++) {
@@ -185,26 +187,26 @@ static void batch_send(worker_t *w, unsigned nout)
 
 /*
  * The address a query was sent to, for the query log: the --listen address, or on a wildcard
- * socket the destination of its IP_PKTINFO / IPV6_PKTINFO (in ss), with the --listen port.
+ * socket the destination of its IP_PKTINFO / IPV6_PKTINFO (in end), with the --listen port.
  */
-static const struct sockaddr *query_local(const worker_t *w, const struct msghdr *in,
-					  struct sockaddr_storage *ss)
+static const tap_end_t *query_local(const struct udp_batch *b, bool pktinfo,
+				    const struct msghdr *in, tap_end_t *end)
 {
-	if (!w->udp.pktinfo)
-		return (const struct sockaddr *)&w->udp.local;
-	*ss = w->udp.local;
+	if (!pktinfo)
+		return &b->local;
+	*end = b->local;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR((struct msghdr *)in, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-			((struct sockaddr_in *)ss)->sin_addr = pi.ipi_addr;
+			memcpy(end->addr, &pi.ipi_addr, 4);
 		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-			((struct sockaddr_in6 *)ss)->sin6_addr = pi.ipi6_addr;
+			memcpy(end->addr, &pi.ipi6_addr, 16);
 		}
 	}
-	return (const struct sockaddr *)ss;
+	return end;
 }
 
 /*
@@ -216,10 +218,12 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 						const struct timespec *query_t)
 {
 	struct udp_batch *b = w->batch;
+	tap_ring_t *tap = w->tap;
+	bool pktinfo = w->udp.pktinfo;
 	struct timespec response_t;
 	server_dnstap_now(&response_t);
 	uint32_t response_ns = server_dnstap_delay_ns(query_t, &response_t);
-	struct sockaddr_storage local;
+	tap_end_t local;
 
 	for (unsigned i = 0, k = 0; i < n; i++) {
 		const uint8_t *resp = NULL;
@@ -229,9 +233,10 @@ static __attribute__((noinline)) void batch_log(worker_t *w, unsigned n, unsigne
 			rlen = b->siov[k].iov_len;
 			k++;
 		}
-		server_dnstap_log(w->tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
-				  query_local(w, &b->rmsg[i].msg_hdr, &local), query_t, response_ns,
-				  b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len, resp, rlen);
+		server_dnstap_log(tap, QUERY_UDP, (const struct sockaddr *)&b->peer[i],
+				  query_local(b, pktinfo, &b->rmsg[i].msg_hdr, &local), query_t,
+				  response_ns, b->in + (size_t)i * DNS_MSG_MAX, b->rmsg[i].msg_len,
+				  resp, rlen);
 	}
 }
 

@@ -7,6 +7,7 @@
  */
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,13 @@
 
 static dnstap_enc_t enc;
 static const char *identity, *version;
+
+/*
+ * While quiet, the checks of check() are not reported one by one: a failure clears quiet_good
+ * (the identity sweep reports one result for each identity's every shape).
+ */
+static bool quiet, quiet_good;
+#define CHECK(cond, ...) (quiet ? (quiet_good &= (bool)(cond)) : ok(cond, __VA_ARGS__))
 
 /* The response's time, from the query's and the delay. */
 static uint64_t resp_sec(const tap_rec_t *rec)
@@ -90,35 +98,63 @@ static bool bin_is(ProtobufCBinaryData b, const void *data, size_t len)
 }
 
 /*
- * Encode both halves of rec in its slot; compare with protobuf-c, then read them back field by
- * field.  The frames must lie within the slot's data, and the query's frame must end before the
- * response's begins.
+ * Encode both halves of rec in its slot; compare with what protobuf-c packs from the record as
+ * it was before (its wire bytes must be left as they were), then read them back field by
+ * field.  Each frame is its length, big-endian, then its message; the frames must lie within
+ * the slot's data, the query's ending before the response's begins, and no byte of the slot
+ * outside them may change (the encoder stores whole words past a field's end: they must land
+ * within the frame).
  */
 static void check(const char *what, tap_rec_t *rec)
 {
 	static uint8_t ref[2 * TAP_SLOT_SIZE];
+	static tap_rec_t before;
 	size_t alen = rec->family == AF_INET6 ? 16 : 4;
 	struct iovec iov[2];
 
+	/* Every byte of the slot not a wire byte: a pattern, to see what the encoder wrote. */
+	uint8_t *qw = rec->data + TAP_QUERY_AT, *rw = qw + rec->qlen + TAP_RESPONSE_GAP;
+	for (size_t i = 0; i < TAP_DATA_MAX; i++) {
+		uint8_t *b = rec->data + i;
+		bool wire = (b >= qw && b < qw + rec->qlen) || (b >= rw && b < rw + rec->rlen);
+		if (!wire)
+			*b = (uint8_t)(0xa5 ^ i);
+	}
+	before = *rec;
 	unsigned nframes = server_dnstap_encode(&enc, rec, iov);
-	is_int(nframes, rec->rlen ? 2 : 1, "%s: %s", what,
-	       rec->rlen ? "two messages" : "no AUTH_RESPONSE without a response");
+	CHECK(nframes == (rec->rlen ? 2u : 1u), "%s: %s", what,
+	      rec->rlen ? "two messages" : "no AUTH_RESPONSE without a response");
 	const uint8_t *lo = rec->data, *hi = rec->data + TAP_DATA_MAX;
 	const uint8_t *q0 = iov[0].iov_base, *r0 = iov[1].iov_base;
 	bool inside = q0 >= lo && q0 + iov[0].iov_len <= hi;
 	if (nframes == 2)
 		inside &= q0 + iov[0].iov_len <= r0 && r0 + iov[1].iov_len <= hi;
-	ok(inside, "%s: the frames are within the slot, apart", what);
+	CHECK(inside, "%s: the frames are within the slot, apart", what);
+	size_t changed = 0;
+	for (size_t i = 0; i < TAP_DATA_MAX; i++) {
+		const uint8_t *b = rec->data + i;
+		bool framed = false;
+		for (unsigned f = 0; f < nframes; f++)
+			framed |= b >= (const uint8_t *)iov[f].iov_base &&
+				  b < (const uint8_t *)iov[f].iov_base + iov[f].iov_len;
+		changed += !framed && *b != before.data[i];
+	}
+	CHECK(changed == 0 && memcmp(rec, &before, offsetof(tap_rec_t, data)) == 0,
+	      "%s: nothing written outside the frames (%zu bytes)", what, changed);
 	for (unsigned half = 0; half < nframes; half++) {
 		bool response = half == 1;
 		const char *name = response ? "AUTH_RESPONSE" : "AUTH_QUERY";
-		const uint8_t *mine = iov[half].iov_base;
-		size_t n = iov[half].iov_len;
-		size_t rn = reference(rec, response, ref);
-		ok(n == rn && memcmp(mine, ref, n) == 0,
-		   "%s, %s: the bytes protobuf-c packs (%zu, %zu)", what, name, n, rn);
+		const uint8_t *mine = (const uint8_t *)iov[half].iov_base + 4;
+		size_t n = iov[half].iov_len - 4;
+		uint32_t flen;
+		memcpy(&flen, iov[half].iov_base, 4);
+		CHECK(ntohl(flen) == n, "%s, %s: the frame's length, big-endian, before it", what,
+		      name);
+		size_t rn = reference(&before, response, ref);
+		CHECK(n == rn && memcmp(mine, ref, n) == 0,
+		      "%s, %s: the bytes protobuf-c packs (%zu, %zu)", what, name, n, rn);
 		Dnstap__Dnstap *d = dnstap__dnstap__unpack(NULL, n, mine);
-		if (!ok(d && d->message, "%s, %s: protobuf-c unpacks it", what, name)) {
+		if (!CHECK(d && d->message, "%s, %s: protobuf-c unpacks it", what, name)) {
 			dnstap__dnstap__free_unpacked(d, NULL);
 			continue;
 		}
@@ -149,13 +185,13 @@ static void check(const char *what, tap_rec_t *rec)
 			m->query_time_nsec == rec->query_nsec;
 		if (response)
 			good &= !m->has_query_message &&
-				bin_is(m->response_message, resp_wire(rec), rec->rlen) &&
+				bin_is(m->response_message, resp_wire(&before), rec->rlen) &&
 				m->response_time_sec == resp_sec(rec) &&
 				m->response_time_nsec == resp_nsec(rec);
 		else
-			good &= bin_is(m->query_message, query_wire(rec), rec->qlen) &&
+			good &= bin_is(m->query_message, query_wire(&before), rec->qlen) &&
 				!m->has_response_message && !m->has_response_time_sec;
-		ok(good, "%s, %s: every field read back", what, name);
+		CHECK(good, "%s, %s: every field read back", what, name);
 		dnstap__dnstap__free_unpacked(d, NULL);
 	}
 }
@@ -184,6 +220,46 @@ static void fill(tap_rec_t *rec, int family, int transport, size_t qlen, size_t 
 		q[i] = (uint8_t)(i * 7 + 3);
 	for (size_t i = 0; i < rlen; i++)
 		r[i] = (uint8_t)(i * 5 + 1);
+}
+
+/*
+ * Every shape of message: both families and none, UDP and TCP, with and without the response;
+ * ports, lengths and seconds of every varint length, the local port kept from the record before
+ * or not.
+ */
+static void shapes(tap_rec_t *rec)
+{
+	static const int families[] = { AF_INET, AF_INET6, 0 };
+	static const uint16_t ports[] = { 0, 127, 128, 16383, 16384, 65535 };
+	static const size_t lens[] = { 12, 127, 128, 700 };
+	static const uint64_t secs[] = { 0, 127, 1796650000, (uint64_t)1 << 49, UINT64_MAX };
+	char name[160];
+	unsigned k = 0;
+
+	for (unsigned f = 0; f < 3; f++)
+		for (unsigned tr = 0; tr < 2; tr++)
+			for (unsigned resp = 0; resp < 2; resp++)
+				for (unsigned l = 0; l < 4; l++, k++) {
+					int fam = families[f],
+					    transport = tr ? QUERY_TCP : QUERY_UDP;
+					size_t qlen = lens[l], rlen = resp ? lens[3 - l] : 0;
+					fill(rec, fam, transport, qlen, rlen);
+					rec->peer_port = ports[k % 6];
+					rec->local_port = ports[(k / 2) % 6];
+					rec->query_sec = secs[k % 5];
+					rec->response_ns = (uint32_t)(k * 987654321u);
+					snprintf(name, sizeof(name),
+						 "%s %s %s, query %zu, response %zu, ports %u %u, "
+						 "seconds %llu",
+						 fam == AF_INET6 ? "IPv6"
+						 : fam		 ? "IPv4"
+								 : "no address",
+						 tr ? "TCP" : "UDP",
+						 resp ? "answered" : "unanswered", qlen, rlen,
+						 rec->peer_port, rec->local_port,
+						 (unsigned long long)rec->query_sec);
+					check(name, rec);
+				}
 }
 
 int main(void)
@@ -225,6 +301,8 @@ int main(void)
 	rec.response_ns = UINT32_MAX; /* the longest delay: over 4 s */
 	check("the longest delay, over a second's edge", &rec);
 
+	shapes(&rec);
+
 	/* No identity (gethostname failed), and the longest one. */
 	identity = "";
 	server_dnstap_enc_init(&enc, identity, version);
@@ -236,5 +314,20 @@ int main(void)
 	server_dnstap_enc_init(&enc, identity, version);
 	fill(&rec, AF_INET6, QUERY_UDP, 100, TAP_WIRE_MAX - 100);
 	check("the longest identity and the largest record", &rec);
+
+	/*
+	 * The identity and version are copied 16 bytes at a time, past their end: every length of
+	 * the identity, with every shape of message (the shortest leave the least room after it).
+	 */
+	for (size_t len = 0; len <= DNSTAP_TEXT_MAX; len++) {
+		memset(longname, 'h', len);
+		longname[len] = '\0';
+		identity = longname;
+		server_dnstap_enc_init(&enc, identity, version);
+		quiet = quiet_good = true;
+		shapes(&rec);
+		quiet = false;
+		ok(quiet_good, "an identity of %zu bytes: every shape as protobuf-c packs it", len);
+	}
 	return done_testing();
 }

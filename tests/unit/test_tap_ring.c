@@ -76,9 +76,17 @@ static void test_order_and_full(void)
 	}
 	ok(seen && !tap_ring_peek_at(&r, 5),
 	   "peek_at sees the 5 published slots in order, no more");
+	uint32_t first, avail = tap_ring_avail(&r, &first);
+	seen = avail == 5;
+	for (uint32_t k = 0; k < avail; k++)
+		seen &= tap_ring_slot(&r, first + k)->query_sec == 20 + k;
+	ok(seen, "avail counts the same 5, and slot gives them in order");
 	ok(put(&r, 25) && put(&r, 26) && put(&r, 27) && !put(&r, 28),
 	   "slots looked at but not given back stay taken");
 	tap_ring_release_n(&r, 3);
+	avail = tap_ring_avail(&r, &first);
+	ok(avail == 5 && tap_ring_slot(&r, first)->query_sec == 23,
+	   "after release_n, avail counts from the oldest left (%u)", avail);
 	is_int(take(&r), 23, "release_n gives back the 3 oldest at once");
 	ok(put(&r, 29) && put(&r, 30) && put(&r, 31) && put(&r, 32) && !put(&r, 33),
 	   "and their slots take new records");
