@@ -23,7 +23,6 @@ struct tap_ring;
 typedef struct udp_sock {
 	int fd;	      /* owned; closed by server_worker_deinit() */
 	bool pktinfo; /* bound to a wildcard address: reply from the query's destination */
-	struct sockaddr_storage local; /* the --listen address, for the query log */
 } udp_sock_t;
 
 /* One TCP listener of a TCP worker. */

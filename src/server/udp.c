@@ -103,7 +103,6 @@ int server_udp_init(worker_t *w, int fd, const server_listen_t *l)
 {
 	w->udp.fd = fd;
 	w->udp.pktinfo = listen_is_wildcard(l);
-	memcpy(&w->udp.local, &l->addr, l->addr_len);
 	/* The thread blocks in recvmmsg(); sends stay MSG_DONTWAIT. */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
