@@ -53,6 +53,11 @@ for c in dnsperf dig valgrind callgrind_control; do
 done
 "$py" -c 'import dns.message' 2>/dev/null || fail "dnspython missing"
 have() { [[ " $peers " == *" $1 "* ]] && command -v "$2" >/dev/null; }
+# Knot's geoip module is a package of its own in Debian (knot-module-geoip)
+knot_geoip() {
+	ls /usr/lib/*/knot/modules-*/geoip.so >/dev/null 2>&1 ||
+		knotd -V 2>/dev/null | grep -q 'Static modules:.*geoip'
+}
 
 work=$(mktemp -d /tmp/gslb-curves.XXXXXX)
 pids=()
@@ -115,6 +120,36 @@ start_gdnsd() {
 	"${cg[@]}" --callgrind-out-file="$d/out/cg.%p" gdnsd -c "$d" start >"$d/log" 2>&1 &
 	SPID=$!
 }
+start_knot() { # mod-geoip as knot.mod says, on the names of knot.geo
+	local d=$1 port=$2
+	mkdir -p "$d/out"
+	zonefile "geo A 127.0.0.2" "w A 127.0.0.2" >"$d/$zone.zone"
+	cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    edns-client-subnet: on
+database:
+    storage: "$d"
+mod-geoip:
+  - id: curves
+$(cat "$d/knot.mod")
+zone:
+  - domain: $zone
+    file: "$d/$zone.zone"
+    journal-content: none
+    zonefile-load: whole
+    module: mod-geoip/curves
+log:
+  - target: stderr
+    any: warning
+EOF
+	"${cg[@]}" --callgrind-out-file="$d/out/cg.%p" knotd -c "$d/knot.conf" >"$d/log" 2>&1 &
+	SPID=$!
+}
 wait_up() { # PORT PID
 	for _ in $(seq 1200); do
 		kill -0 "$2" 2>/dev/null || return 1
@@ -160,16 +195,26 @@ table1() {
 		d=$work/t1-$n
 		mkdir -p "$d"
 		CURVES_MMDB=$testmmdb "$py" "$here/curves.py" geo-nets "$d" "$n" "$queries"
-		for s in gslbd gdnsd; do
-			[ "$s" = gslbd ] || have gdnsd gdnsd || continue
+		for s in gslbd gdnsd knot; do
+			case $s in
+			gdnsd) have gdnsd gdnsd || continue ;;
+			# Knot only maps networks to answers (mod-geoip's subnet mode): no distance
+			# ranking for the clients outside them
+			knot) have knot knotd && [ -e "$d/knot.mod" ] && knot_geoip || continue ;;
+			esac
 			sd=$d/$s
 			mkdir -p "$sd"
-			cp "$d"/pools.json "$d"/gdnsd.* "$sd"/
+			cp "$d"/pools.json "$d"/gdnsd.* "$d/knot.mod" "$sd"/ 2>/dev/null || true
 			up "$s" "$sd" "$testmmdb"
-			check "$s" "$SPORT" "geo.$zone" "$d/expect"
+			if [ "$s" = knot ]; then
+				check "$s" "$SPORT" "geo.$zone" "$d/expect.knot"
+			else
+				check "$s" "$SPORT" "geo.$zone" "$d/expect"
+			fi
 			[ ! -e "$d/inside.q" ] ||
 				measure 1 "$n networks, clients inside" "$s" "$sd" "$SPORT" "$SPID" "$d/inside.q"
-			measure 1 "$n networks, clients outside" "$s" "$sd" "$SPORT" "$SPID" "$d/outside.q"
+			[ "$s" = knot ] ||
+				measure 1 "$n networks, clients outside" "$s" "$sd" "$SPORT" "$SPID" "$d/outside.q"
 			stop "$SPID"
 		done
 	done
@@ -177,7 +222,7 @@ table1() {
 
 ## ---- 2. geo with a large geo file: cache misses and hits
 table2() {
-	local d=$work/t2 mmdb=$work/t2/big.mmdb gport gpid dport dpid s i n
+	local d=$work/t2 mmdb=$work/t2/big.mmdb gport gpid dport dpid kport kpid s i n
 	if [ ! -e "$geogen" ]; then
 		note "table 2 skipped: no geo file generator ($geogen)"
 		return 0
@@ -199,10 +244,20 @@ table2() {
 		"$py" "$here/curves.py" agree "$gport" "$dport" "geo.$zone" "$d/clients" 0.95 ||
 			fail "gslbd and gdnsd do not answer alike from $mmdb"
 	fi
+	if have knot knotd && knot_geoip; then
+		mkdir -p "$d/knot"
+		cp "$d/knot.mod" "$d/knot/"
+		up knot "$d/knot" "$mmdb"
+		kport=$SPORT kpid=$SPID
+		check knot "$kport" "geo.$zone" "$d/expect.knot"
+	fi
 	# the cold run first, warmed up with other /24s: its clients are new to the cache
-	for s in gslbd gdnsd; do
-		[ "$s" = gslbd ] || [ -n "${dpid:-}" ] || continue
-		if [ "$s" = gslbd ]; then set -- "$gport" "$gpid"; else set -- "$dport" "$dpid"; fi
+	for s in gslbd gdnsd knot; do
+		case $s in
+		gslbd) set -- "$gport" "$gpid" ;;
+		gdnsd) [ -n "${dpid:-}" ] || continue; set -- "$dport" "$dpid" ;;
+		knot) [ -n "${kpid:-}" ] || continue; set -- "$kport" "$kpid" ;;
+		esac
 		local row="$geonets networks, 100,000 client /24s (cold)"
 		log "2: $row: $s"
 		dnsperf -s 127.0.0.1 -p "$1" -d "$d/warmup.q" -B -n 1 -l 60 -c 1 -q 10 >/dev/null 2>&1 || true
@@ -221,15 +276,18 @@ table3() {
 		d=$work/t3-$m
 		mkdir -p "$d"
 		"$py" "$here/curves.py" weighted "$d" "$m" "$queries"
-		for s in gslbd gdnsd; do
-			[ "$s" = gslbd ] || have gdnsd gdnsd || continue
+		for s in gslbd gdnsd knot; do
+			case $s in
+			gdnsd) have gdnsd gdnsd || continue ;;
+			knot) have knot knotd && knot_geoip || continue ;;
+			esac
 			if [ "$s" = gdnsd ] && [ "$m" -gt 64 ]; then
 				put 3 "$m members" gdnsd "n/a (at most 64)" ""
 				continue
 			fi
 			sd=$d/$s
 			mkdir -p "$sd"
-			cp "$d"/pools.json "$d"/gdnsd.* "$sd"/
+			cp "$d"/pools.json "$d"/gdnsd.* "$d/knot.mod" "$sd"/
 			up "$s" "$sd" "$testmmdb"
 			check "$s" "$SPORT" "w.$zone" "$d/expect"
 			measure 3 "$m members" "$s" "$sd" "$SPORT" "$SPID" "$d/w.q"
