@@ -12,7 +12,8 @@
   curves.py agree PORT1 PORT2 NAME CLIENTS MIN the two servers give the same answer for at least
                                                MIN of the clients (one ECS a line), else exit 1
   curves.py load SERVER BUILDDIR DIR NAMES     start SERVER on the zone in DIR, time to the last
-                                               name's answer, RSS then: prints "SECONDS KIB"
+                                               name's answer, RSS and CPU time then: prints
+                                               "SECONDS KIB CPU_SECONDS"
   curves.py report RESULTS                     the tables, from curves.sh's results file
 
 Every file is written from a fixed seed, so the same sizes give the same data."""
@@ -273,9 +274,10 @@ def agree(p1, p2, name, clients, minimum):
         sys.exit(1)
 
 
-def rss_kib(pid):
-    """VmRSS of pid and its descendants."""
+def rss_cpu(pid):
+    """VmRSS (KiB) and CPU time (s, user and system) of pid and its descendants."""
     total = 0
+    cpu = 0.0
     todo = [pid]
     while todo:
         p = todo.pop()
@@ -284,12 +286,15 @@ def rss_kib(pid):
                 for line in f:
                     if line.startswith('VmRSS:'):
                         total += int(line.split()[1])
+            with open('/proc/%d/stat' % p) as f:
+                v = f.read().rsplit(')', 1)[1].split()
+            cpu += (int(v[11]) + int(v[12])) / os.sysconf('SC_CLK_TCK')
             for t in os.listdir('/proc/%d/task' % p):
                 with open('/proc/%d/task/%s/children' % (p, t)) as f:
                     todo += [int(c) for c in f.read().split()]
         except OSError:
             pass
-    return total
+    return total, cpu
 
 
 def free_port():
@@ -311,7 +316,8 @@ def free_port():
 
 def load(server, builddir, d, n):
     """Starts server on d/curves.test.zone (written by zone), returns when the last name answers
-    (or exits 1 after 600 s): prints the seconds from exec and the RSS (KiB) of its processes."""
+    (or exits 1 after 600 s): prints the seconds from exec, the RSS (KiB) of its processes and
+    their CPU time (s) then."""
     port = free_port()
     zf = os.path.join(d, 'zones', ZONE + '.zone')
     if server == 'gslbd':
@@ -364,7 +370,7 @@ def load(server, builddir, d, n):
             raise SystemExit('curves: %s: no answer for %s within 600 s' % (server, last))
         secs = time.monotonic() - t0
         time.sleep(0.2)
-        kib = rss_kib(p.pid)
+        kib, cpu = rss_cpu(p.pid)
         # a sample of the other names
         rnd = random.Random(5)
         for i in [0] + [rnd.randrange(n) for _ in range(20)] if n else []:
@@ -373,7 +379,7 @@ def load(server, builddir, d, n):
             got = sorted(rd.to_text() for rr in r.answer for rd in rr)
             if got != ['10.%d.%d.%d' % (i >> 16 & 255, i >> 8 & 255, i & 255)]:
                 raise SystemExit('curves: %s: WRONG answer for n%d: %s' % (server, i, got))
-        print('%.2f %d' % (secs, kib))
+        print('%.2f %d %.2f' % (secs, kib, cpu))
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -443,7 +449,8 @@ def report(path):
             g = num(tb['v'].get((row, first), ('', ''))[0] or '-')
             for c in others:
                 x = num(tb['v'].get((row, c), ('', ''))[0] or '-')
-                cells.append('%.2f' % (x / g) if x is not None and g else '—')
+                cells.append(('%.2f' if x >= g / 10 else '%.2g') % (x / g)
+                             if x is not None and g else '—')
             print('| ' + ' | '.join(cells) + ' |')
         print()
 

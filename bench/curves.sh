@@ -76,6 +76,7 @@ notes=$work/notes
 : >"$notes"
 note() { echo "$*" >>"$notes"; log "$*"; }
 
+th() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; } # 100000: 100,000
 port_base=$((20000 + RANDOM % 20000))
 next_port() { port_base=$((port_base + 1)); port=$port_base; }
 
@@ -212,9 +213,9 @@ table1() {
 				check "$s" "$SPORT" "geo.$zone" "$d/expect"
 			fi
 			[ ! -e "$d/inside.q" ] ||
-				measure 1 "$n networks, clients inside" "$s" "$sd" "$SPORT" "$SPID" "$d/inside.q"
+				measure 1 "$(th "$n") networks, clients inside" "$s" "$sd" "$SPORT" "$SPID" "$d/inside.q"
 			[ "$s" = knot ] ||
-				measure 1 "$n networks, clients outside" "$s" "$sd" "$SPORT" "$SPID" "$d/outside.q"
+				measure 1 "$(th "$n") networks, clients outside" "$s" "$sd" "$SPORT" "$SPID" "$d/outside.q"
 			stop "$SPID"
 		done
 	done
@@ -222,7 +223,7 @@ table1() {
 
 ## ---- 2. geo with a large geo file: cache misses and hits
 table2() {
-	local d=$work/t2 mmdb=$work/t2/big.mmdb gport gpid dport dpid kport kpid s i n
+	local d=$work/t2 mmdb=$work/t2/big.mmdb gport gpid dport dpid kport kpid s i n row
 	if [ ! -e "$geogen" ]; then
 		note "table 2 skipped: no geo file generator ($geogen)"
 		return 0
@@ -258,13 +259,13 @@ table2() {
 		gdnsd) [ -n "${dpid:-}" ] || continue; set -- "$dport" "$dpid" ;;
 		knot) [ -n "${kpid:-}" ] || continue; set -- "$kport" "$kpid" ;;
 		esac
-		local row="$geonets networks, 100,000 client /24s (cold)"
+		row="$(th "$geonets") networks, 100,000 client /24s (cold)"
 		log "2: $row: $s"
 		dnsperf -s 127.0.0.1 -p "$1" -d "$d/warmup.q" -B -n 1 -l 60 -c 1 -q 10 >/dev/null 2>&1 || true
 		read -r i _ n < <(cg_net "$2" "$d/$s" cold queries "$1" "$d/cold.q")
 		[ "${n:-0}" -gt 0 ] || fail "$s answered no query of $d/cold.q"
 		put 2 "$row" "$s" "$i" ""
-		measure 2 "$geonets networks, 100 client /24s (warm)" "$s" "$d/$s" "$1" "$2" "$d/warm.q"
+		measure 2 "$(th "$geonets") networks, 100 client /24s (warm)" "$s" "$d/$s" "$1" "$2" "$d/warm.q"
 		stop "$2"
 	done
 }
@@ -318,7 +319,7 @@ import json, sys
 p = [p for p in json.load(sys.stdin)["pools"] if p["name"] == "p0.'$zone'."][0]
 sys.exit(0 if p["members"][0].get("admin") == "down" else 1)' ||
 			fail "gslbctl member state p0.$zone m0 down did not set it down"
-		put 4 "gslbctl member state: instructions" "$p pools" \
+		put 4 "gslbctl member state: instructions" "$(th "$p") pools" \
 			"$("$py" "$here/cgsum.py" "$d/out" | cut -d' ' -f1)" ""
 		# wall time: the median of 5 (up and down in turn)
 		tm=$(for i in 1 2 3 4 5; do
@@ -327,7 +328,7 @@ sys.exit(0 if p["members"][0].get("admin") == "down" else 1)' ||
 				>/dev/null || exit 1
 			awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'
 		done | sort -g | sed -n 3p) || fail "gslbctl member state failed"
-		put 4 "gslbctl member state: wall time (median of 5)" "$p pools" "$tm" s
+		put 4 "gslbctl member state: wall time (median of 5)" "$(th "$p") pools" "$tm" s
 		# commit to changed answer: bench/scale.py's, with only the pools
 		log "4: $p pools: bench/scale.sh $builddir 0 $p $changes 0"
 		out=$(timeout 1200 "$here/scale.sh" "$builddir" 0 "$p" "$changes" 0 2>&1) || {
@@ -335,7 +336,7 @@ sys.exit(0 if p["members"][0].get("admin") == "down" else 1)' ||
 			fail "bench/scale.sh with $p pools"
 		}
 		echo "$out" >"$d/scale.txt"
-		awk -v p="$p" -F'|' '/commit to changed answer/ {
+		awk -v p="$(th "$p")" -F'|' '/commit to changed answer/ {
 				split($3, v, /[ ,]+/)
 				for (i = 1; i <= length(v); i++) { if (v[i] == "median") m = v[i + 1]; if (v[i] == "max") x = v[i + 1] }
 				printf "4\tcommit to changed answer: median\t%s pools\t%s\ts\n", p, m
@@ -349,7 +350,7 @@ sys.exit(0 if p["members"][0].get("admin") == "down" else 1)' ||
 
 ## ---- 5. static names and pools: load and memory
 table5() {
-	local s d e out secs kib kib0 lo hi
+	local s d e out secs kib cpu kib0 lo hi
 	if [ -x "$here/zoneload.sh" ]; then
 		log "5: bench/zoneload.sh $builddir $names"
 		"$here/zoneload.sh" "$builddir" "$names" >"$work/zoneload.txt" 2>&1 ||
@@ -376,17 +377,18 @@ table5() {
 			log "5: $names names: $s"
 			read -r _ kib0 < <("$py" "$here/curves.py" load "$s" "$builddir" "$d/$s-empty" 0) ||
 				fail "$s with an empty zone"
-			read -r secs kib < <("$py" "$here/curves.py" load "$s" "$builddir" "$d/$s-full" "$names") ||
+			read -r secs kib cpu < <("$py" "$here/curves.py" load "$s" "$builddir" "$d/$s-full" "$names") ||
 				fail "$s with $names names"
-			put 5 "$names names: start to first answer" "$s" "$secs" s
-			put 5 "$names names: RSS growth per name (net of an empty zone)" "$s" \
+			put 5 "$(th "$names") names: start to first answer" "$s" "$secs" s
+			put 5 "$(th "$names") names: CPU time to first answer" "$s" "$cpu" s
+			put 5 "$(th "$names") names: RSS growth per name (net of an empty zone)" "$s" \
 				"$(awk -v a="$kib" -v b="$kib0" -v n="$names" 'BEGIN { print (a - b) * 1024 / n }')" B
 		done
 	fi
 	lo=${psizes%% *}
 	hi=${psizes##* }
 	if [ "$lo" != "$hi" ] && [ -s "$work/t4-$lo/rss_mib" ] && [ -s "$work/t4-$hi/rss_mib" ]; then
-		put 5 "RSS growth per pool ($hi pools net of $lo, bench/scale.sh)" gslbd \
+		put 5 "RSS growth per pool ($(th "$hi") pools net of $(th "$lo"), bench/scale.sh)" gslbd \
 			"$(awk -v a="$(cat "$work/t4-$hi/rss_mib")" -v b="$(cat "$work/t4-$lo/rss_mib")" \
 				-v n="$((hi - lo))" 'BEGIN { print (a - b) * 1048576 / n }')" B
 	fi
@@ -398,7 +400,7 @@ echo "## Curves"
 echo
 echo "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores," \
 	"$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr);" \
-	"$("$builddir/gslbd" --version 2>&1 | head -1) ($(git -C "$top" log -1 --format=%h 2>/dev/null || echo '?'));" \
+	"$("$builddir/gslbd" --version 2>&1 | head -1) (built in $builddir, $(git -C "$builddir" log -1 --format=%h 2>/dev/null || echo '?'));" \
 	"gdnsd $(gdnsd 2>&1 | awk '/version/ { print $3; exit }' || true); $(knotd -V 2>/dev/null | head -1 || true)."
 echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)." \
 	"BENCH_CURVES_QUERIES=$queries BENCH_CURVES_NETS=\"$netsizes\" BENCH_CURVES_GEO_NETWORKS=$geonets" \
