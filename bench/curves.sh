@@ -171,7 +171,7 @@ up() {
 		fail "$1 did not start ($2)"
 	}
 }
-# queries PORT FILE: sends the dnsperf -B file once (RUNS times), prints the answers
+# queries PORT FILE [RUNS]: sends the dnsperf -B file once (or RUNS times), prints the answers
 queries() {
 	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -B -n "${3:-1}" -l 600 -c 1 -q 10 2>&1 |
 		awk '/Queries completed/ {print $3}'
