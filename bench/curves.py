@@ -407,7 +407,7 @@ def fmt(v, unit):
     if unit == 'ms':
         return '%.0f ms' % (x * 1000)
     if unit == 'B':
-        return '%.0f B' % x
+        return '{:,.0f} B'.format(x)
     return '{:,.0f}'.format(x)
 
 

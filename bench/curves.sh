@@ -351,9 +351,13 @@ sys.exit(0 if p["members"][0].get("admin") == "down" else 1)' ||
 ## ---- 5. static names and pools: load and memory
 table5() {
 	local s d e out secs kib cpu kib0 lo hi
-	if [ -x "$here/zoneload.sh" ]; then
-		log "5: bench/zoneload.sh $builddir $names"
-		"$here/zoneload.sh" "$builddir" "$names" >"$work/zoneload.txt" 2>&1 ||
+	if [ -e "$here/zoneload.sh" ]; then
+		local servers=gslbd
+		! have gdnsd gdnsd || servers="$servers gdnsd"
+		! have knot knotd || servers="$servers knot"
+		log "5: bench/zoneload.sh $builddir $names $servers"
+		# shellcheck disable=SC2086
+		bash "$here/zoneload.sh" "$builddir" "$names" $servers >"$work/zoneload.txt" 2>&1 ||
 			fail "bench/zoneload.sh failed: $(tail -3 "$work/zoneload.txt")"
 	else
 		d=$work/t5
@@ -415,7 +419,7 @@ for t in $tables; do
 done
 "$py" "$here/curves.py" report "$res"
 if [ -s "$work/zoneload.txt" ]; then
-	echo "5. Static names (bench/zoneload.sh $names)"
+	echo "Static names for table 5, by bench/zoneload.sh $builddir $names:"
 	echo
 	cat "$work/zoneload.txt"
 	echo
