@@ -63,7 +63,10 @@ work=$(mktemp -d /tmp/gslb-curves.XXXXXX)
 pids=()
 cleanup() {
 	local p
-	for p in "${pids[@]}"; do stop "$p"; done
+	# only the servers still running: a PID stopped and reaped before may be another's by now
+	for p in $(jobs -p); do
+		[[ " ${pids[*]} " != *" $p "* ]] || stop "$p"
+	done
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
