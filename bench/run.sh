@@ -21,6 +21,9 @@
 #                          each server's CPU time into kernel and user space (0: skip)
 #   BENCH_DNSTAP=1         also measure gslbdtap: gslbd with its query log on (--dnstap to an
 #                          fstrm_capture writing to /dev/null), static and tcp workloads (0: skip)
+#   BENCH_CURVES=1         run bench/curves.sh last, its tables appended to the output and RESULTS.md
+#                          (0: skip; sizes by its BENCH_CURVES_* knobs, see there); a wrong answer there
+#                          makes the run exit 1
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
@@ -140,15 +143,10 @@ port_base=$((20000 + RANDOM % 20000))
 # next_port: the next free-looking port in $port (not in a subshell: the servers run at once)
 next_port() { port_base=$((port_base + 1)); port=$port_base; }
 clk=$(getconf CLK_TCK)
+# tree, stop and the callgrind helpers
+# shellcheck source=bench/cglib.sh
+. "$here/cglib.sh"
 
-# tree PID: PID and its descendants
-tree() {
-	local p c
-	for p in "$@"; do
-		echo "$p"
-		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
-	done
-}
 cpu_ticks() { # PID: prints "utime stime" of the tree, in clock ticks
 	local u=0 t=0 p s
 	for p in $(tree "$1"); do
@@ -349,13 +347,6 @@ EOF
 	SPID=$!
 }
 
-stop() { # PID: SIGTERM, then wait for it (SIGKILL after 10 s)
-	kill "$1" 2>/dev/null || return 0
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
 # check_answers NAME PORT: the balanced names answer what they should, before they are measured
 check_answers() {
 	local s=$1 port=$2 a want ecs
@@ -505,22 +496,8 @@ measure_all() {
 	for s in $up_servers; do stop "${spid[$s]}"; done
 }
 
-# callgrind: the server under valgrind, instruction counts zeroed before and dumped after a busy
-# window of BENCH_CG_SECONDS of queries, then the same for an idle window of the same length (it
-# holds the timers, database polls and health probes); (busy - idle * t_busy / t_idle) / answers
-cg_window() { # PID OUTDIR: dump the counters of every callgrind process in the tree into files
-	local p
-	for p in $(tree "$1"); do callgrind_control -d "$p" >/dev/null 2>&1 || true; done
-	sleep 0.5
-}
-cg_zero() {
-	local p
-	for p in $(tree "$1"); do callgrind_control -z "$p" >/dev/null 2>&1 || true; done
-}
-cg_collect() { # OUTDIR DEST: moves the dumps written so far into DEST
-	mkdir -p "$2"
-	find "$1" -maxdepth 1 -type f -name 'cg.*.*' -exec mv {} "$2" \;
-}
+# callgrind: the server under valgrind, a busy window of BENCH_CG_SECONDS of queries and an idle
+# window as long; (busy - idle * t_busy / t_idle) / answers
 measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia
 	d=$work/cg-$s
@@ -678,8 +655,27 @@ if [ "${BENCH_SCALE:-1}" = 1 ]; then
 	"$here/scale.sh" "$builddir" ${BENCH_SCALE_ARGS:-} >"$work/scale.txt" 2>&1 ||
 		log "scale: bench/scale.sh failed (its output is in the results)"
 fi
+# Curves last of all: gslbd's cost along the axes that grow in deployments, beside gdnsd and Knot
+# (bench/curves.sh, its own BENCH_CURVES_* knobs; BENCH_CURVES=0 skips it). A wrong answer there
+# makes the whole run fail, after the report.
+: >"$work/curves.txt"
+curves_rc=0
+if [ "${BENCH_CURVES:-1}" = 1 ]; then
+	log "curves: bench/curves.sh $builddir"
+	BENCH_CURVES_PEERS=${BENCH_CURVES_PEERS-$peers} "$here/curves.sh" "$builddir" \
+		>"$work/curves.txt" || curves_rc=$?
+	[ "$curves_rc" = 0 ] || log "curves: bench/curves.sh failed (exit $curves_rc)"
+fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
 	--profile "$profile" --split "$work/split.tsv" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
 	--scale "$work/scale.txt" \
 	${results:+--markdown "$results"}
+if [ "$curves_rc" != 0 ]; then
+	echo "curves: FAILED (bench/curves.sh exit $curves_rc: a wrong answer or a server that did not start; its messages are above)" |
+		tee -a "${results:-/dev/null}"
+elif [ -s "$work/curves.txt" ]; then
+	cat "$work/curves.txt"
+	[ -z "$results" ] || { echo; cat "$work/curves.txt"; } >>"$results"
+fi
+exit "$curves_rc"
