@@ -48,7 +48,10 @@ work=$(mktemp -d /tmp/gslb-bench.XXXXXX)
 pids=()
 cleanup() {
 	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# only the servers still running: a PID stopped and reaped before may be another's by now
+	for p in $(jobs -p); do
+		[[ " ${pids[*]} " != *" $p "* ]] || kill "$p" 2>/dev/null || true
+	done
 	wait 2>/dev/null || true
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 }
