@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Writes a large, random, GeoIP2-City-shaped MaxMind DB for benchmarks and tests.
 #
-# Usage: perl bench/make-geo-db.pl NETWORKS OUT.mmdb [SEED]
+# Usage: perl bench/make-geo-db.pl NETWORKS OUT.mmdb [SEED [RECORD_SIZE]]
 #
 # About NETWORKS networks (a wider network split by a narrower one inserted
 # into it counts once per piece), four in five IPv4 (/8 to /30, mostly /16 to
@@ -12,17 +12,20 @@
 # only registered_country, no location, or odd values (lower case, codes too
 # long, a latitude out of range) that a reader must treat as the test database
 # does.  IPv4 is aliased into ::ffff:0:0/96 as in MaxMind's files.  The same
-# NETWORKS and SEED (default 1) give the same bytes.  Needs Debian's
-# libmaxmind-db-writer-perl.
+# NETWORKS and SEED (default 1) give the same bytes.  RECORD_SIZE is the
+# search tree's, 24, 28 (default, as MaxMind's City files) or 32.  Needs
+# Debian's libmaxmind-db-writer-perl.
 use strict;
 use warnings;
 
 use MaxMind::DB::Writer::Tree;
 
-my ($count, $out, $seed) = @ARGV;
-die "usage: perl bench/make-geo-db.pl NETWORKS OUT.mmdb [SEED]\n"
+my ($count, $out, $seed, $record_size) = @ARGV;
+die "usage: perl bench/make-geo-db.pl NETWORKS OUT.mmdb [SEED [RECORD_SIZE]]\n"
     unless defined $out && $count =~ /^\d+$/ && $count > 0;
 $seed //= 1;
+$record_size //= 28;
+die "make-geo-db.pl: RECORD_SIZE is 24, 28 or 32\n" unless $record_size =~ /^(24|28|32)$/;
 
 # Perl's rand() differs between builds; a small generator of our own keeps the
 # output the same everywhere (a 32-bit xorshift).
@@ -183,7 +186,7 @@ my @records = map { record($_) } 0 .. $nrec - 1;
 
 my $tree = MaxMind::DB::Writer::Tree->new(
 	ip_version               => 6,
-	record_size              => 28,
+	record_size              => $record_size,
 	database_type            => 'GeoIP2-City',
 	languages                => ['en'],
 	description              => { en => "gslbd benchmark City database ($count networks, seed $seed)" },

@@ -82,8 +82,7 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
  * of geo_db_lookup(), which reads records decoded when the file was opened:
  * kept as the reference geo_db_lookup() is tested against.
  */
-int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr,
-			    geo_info_t *out);
+int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out);
 
 /** Fill *meta for an open database (borrowed strings, see geo_db_meta_t). */
 void geo_db_metadata(const geo_db_t *db, geo_db_meta_t *meta);

@@ -19,6 +19,7 @@
 
 #include "gslb/core.h"
 #include "gslb/geo.h"
+#include "internal.h"
 
 /*
  * The database as a lookup reads it, prepared by flatten() when the file is
@@ -49,7 +50,7 @@ struct geo_rec_slot {
 struct geo_flat {
 	const uint8_t *tree; /* the search tree: node_count nodes of record_bytes */
 	uint32_t node_count;
-	uint32_t data_limit; /* node_count + data section size: records from here are corrupt */
+	uint32_t data_limit;   /* node_count + data section size: records from here are corrupt */
 	unsigned record_bytes; /* per node: 6, 7 or 8 (two records of 24, 28 or 32 bits) */
 	unsigned depth;	       /* 32 or 128 */
 	/*
@@ -442,45 +443,20 @@ int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr,
 	return ret;
 }
 
-static inline uint32_t get_be32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return __builtin_bswap32(v);
-}
-
-/*
- * The left (bit 0) or right (bit 1) record of node, as libmaxminddb reads it
- * (record_bytes is a constant where this is inlined into a walk).
- */
-static inline __attribute__((always_inline)) uint32_t read_rec(const uint8_t *tree, uint32_t node,
-							      unsigned record_bytes, unsigned bit)
-{
-	const uint8_t *p = tree + (size_t)node * record_bytes;
-	if (record_bytes == 6) {
-		p += bit * 3;
-		return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-	}
-	if (record_bytes == 7)
-		return bit ? get_be32(p + 3) & 0x0fffffff
-			   : get_be32(p) >> 8 | ((uint32_t)p[3] & 0xf0) << 20;
-	return get_be32(p + bit * 4);
-}
-
 /*
  * Walk from value, bit *bitp of addr, down to bit limit at most, as
  * libmaxminddb's lookup does (find_address_in_search_tree()): until a record
  * that is not a node.  *bitp is left at the netmask reached.
  */
 static inline __attribute__((always_inline)) uint32_t walk(const struct geo_flat *f,
-							  const uint8_t *addr, uint32_t value,
-							  unsigned *bitp, unsigned limit,
-							  unsigned record_bytes)
+							   const uint8_t *addr, uint32_t value,
+							   unsigned *bitp, unsigned limit,
+							   unsigned record_bytes)
 {
 	unsigned bit = *bitp;
 	while (bit < limit && value < f->node_count) {
 		unsigned b = (addr[bit >> 3] >> (7 - (bit & 7))) & 1;
-		value = read_rec(f->tree, value, record_bytes, b);
+		value = geo_tree_record(f->tree, value, record_bytes, b);
 		bit++;
 	}
 	*bitp = bit;
@@ -583,7 +559,7 @@ static int flatten(geo_db_t *g)
 	slots_alloc(f, 10);
 	for (uint32_t n = 0; n < f->node_count; n++) {
 		for (unsigned b = 0; b < 2; b++) {
-			uint32_t v = read_rec(f->tree, n, f->record_bytes, b);
+			uint32_t v = geo_tree_record(f->tree, n, f->record_bytes, b);
 			if (v > f->node_count)
 				flat_add(g, v, &cap);
 		}
