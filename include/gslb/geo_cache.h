@@ -39,10 +39,13 @@ static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
 /*
  * What the answer path needs of a geo_info_t (not lat / lon: the unit
  * vector ranks distances), with the network it holds for: one cache line.
+ * The network is kept as a number (geo_cache_net()) and a mask, so that a
+ * probe compares with two instructions, not memcmp().
  */
 struct geo_cache_entry {
 	double uvec[3];
-	uint8_t net[GEO_CACHE_NET_BITS / 8]; /* the network's address, host bits clear */
+	uint64_t net;  /* the network's first 64 bits, host bits clear */
+	uint64_t mask; /* prefix_len ones from the top */
 	uint8_t family;
 	uint8_t prefix_len;
 	bool found;
@@ -88,11 +91,24 @@ void geo_cache_clear(geo_cache_t *c);
  */
 void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g);
 
+/* The first 64 bits of an address (IPv4 addresses are zero-padded), as a number. */
+static inline uint64_t geo_cache_net(const uint8_t *addr)
+{
+	uint64_t v;
+	memcpy(&v, addr, sizeof(v));
+	return __builtin_bswap64(v);
+}
+
 /* The first 48 bits of an address (IPv4 addresses are zero-padded), as a number. */
 static inline uint64_t geo_cache_key(const uint8_t *addr)
 {
-	return (uint64_t)addr[0] << 40 | (uint64_t)addr[1] << 32 | (uint64_t)addr[2] << 24 |
-	       (uint64_t)addr[3] << 16 | (uint64_t)addr[4] << 8 | addr[5];
+	return geo_cache_net(addr) >> 16;
+}
+
+/* A mask of the first bits (0 to 64) bits of a geo_cache_net() number. */
+static inline uint64_t geo_cache_mask(unsigned bits)
+{
+	return bits ? ~0ull << (64 - bits) : 0;
 }
 
 /* The slot of the first bits bits (8 to 48) of the address whose key is k. */
@@ -106,15 +122,6 @@ static inline uint32_t geo_cache_slot(int family, uint64_t k, unsigned bits)
 static inline bool geo_cache_used(const geo_cache_t *c, uint32_t s)
 {
 	return (c->used[s / 64] >> (s % 64)) & 1;
-}
-
-/* Whether the first bits bits of a and b are equal. */
-static inline bool geo_cache_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned bytes = bits / 8, rest = bits % 8;
-	if (memcmp(a, b, bytes) != 0)
-		return false;
-	return !rest || ((a[bytes] ^ b[bytes]) & (0xff00u >> rest) & 0xff) == 0;
 }
 
 /**
@@ -142,13 +149,13 @@ static inline const geo_info_t *geo_cache_lookup(const geo_cache_t *c, int famil
 						 const uint8_t *addr, geo_info_t *out)
 {
 	const uint8_t *levels = geo_cache_level_bits[family == 6];
-	uint64_t key = geo_cache_key(addr);
+	uint64_t net = geo_cache_net(addr), key = net >> 16;
 	for (unsigned l = 0; l < GEO_CACHE_LEVELS; l++) {
 		uint32_t s = geo_cache_slot(family, key, levels[l]);
 		if (!geo_cache_used(c, s))
 			continue;
 		const struct geo_cache_entry *e = &c->slot[s];
-		if (e->family != family || !geo_cache_prefix_equal(e->net, addr, e->prefix_len))
+		if (e->family != family || ((net ^ e->net) & e->mask) != 0)
 			continue;
 		out->found = e->found;
 		out->has_location = e->has_location;

@@ -444,18 +444,21 @@ int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr,
 }
 
 /*
- * Walk from value, bit *bitp of addr, down to bit limit at most, as
- * libmaxminddb's lookup does (find_address_in_search_tree()): until a record
- * that is not a node.  *bitp is left at the netmask reached.
+ * Walk from value at bit *bitp down to bit limit at most, as libmaxminddb's
+ * lookup does (find_address_in_search_tree()): until a record that is not a
+ * node.  The address is w[0] and w[1], its first bits the highest, and its
+ * bit 0 is the tree's bit base: 96 for IPv4 in an IPv6 database (::a.b.c.d),
+ * else 0.  *bitp is left at the netmask reached, in the tree's terms.
  */
 static inline __attribute__((always_inline)) uint32_t walk(const struct geo_flat *f,
-							   const uint8_t *addr, uint32_t value,
-							   unsigned *bitp, unsigned limit,
-							   unsigned record_bytes)
+							   const uint64_t w[2], unsigned base,
+							   uint32_t value, unsigned *bitp,
+							   unsigned limit, unsigned record_bytes)
 {
 	unsigned bit = *bitp;
 	while (bit < limit && value < f->node_count) {
-		unsigned b = (addr[bit >> 3] >> (7 - (bit & 7))) & 1;
+		unsigned r = bit - base;
+		unsigned b = (w[r >> 6] >> (~r & 63)) & 1;
 		value = geo_tree_record(f->tree, value, record_bytes, b);
 		bit++;
 	}
@@ -581,12 +584,11 @@ static int flatten(geo_db_t *g)
 		struct geo_stride *st = gslb_calloc((size_t)1 << STRIDE_BITS, sizeof(*st));
 		f->stride[fam] = st;
 		unsigned sb = f->stride_bit[fam];
-		uint8_t addr[16] = { 0 };
 		for (uint32_t i = 0; i < 1u << STRIDE_BITS; i++) {
-			addr[sb / 8] = (uint8_t)(i >> 8);
-			addr[sb / 8 + 1] = (uint8_t)i;
+			const uint64_t w[2] = { (uint64_t)i << (64 - STRIDE_BITS), 0 };
 			unsigned bit = start_bit;
-			st[i].value = walk(f, addr, start, &bit, sb + STRIDE_BITS, f->record_bytes);
+			st[i].value = walk(f, w, sb, start, &bit, sb + STRIDE_BITS,
+					   f->record_bytes);
 			st[i].bit = bit;
 		}
 	}
@@ -613,7 +615,12 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 		return -EINVAL;
 	}
 
-	/* As geo_db_lookup_reference() does: IPv4-mapped addresses as IPv4. */
+	/*
+	 * As geo_db_lookup_reference() does: IPv4-mapped addresses as IPv4.
+	 * The address as two numbers (walk()), the first 64 bits in w[0]:
+	 * then its first STRIDE_BITS bits are those of w[0] in any family.
+	 */
+	const struct geo_flat *f = &db->flat;
 	const int asked_family = family;
 	const uint8_t *const asked = addr;
 	unsigned extra = 0;
@@ -622,32 +629,35 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 		addr += 12;
 		extra = 96;
 	}
-	const struct geo_flat *f = &db->flat;
-	uint8_t mapped[16];
-	if (family == AF_INET && f->depth == 128) {
-		/* IPv4 lives in ::/96 of an IPv6 database: walk ::a.b.c.d. */
-		memset(mapped, 0, 12);
-		memcpy(mapped + 12, addr, 4);
-		addr = mapped;
-	} else if (family == AF_INET6 && f->depth == 32) {
+	uint64_t w[2];
+	if (family == AF_INET) {
+		uint32_t a;
+		memcpy(&a, addr, sizeof(a));
+		w[0] = (uint64_t)__builtin_bswap32(a) << 32;
+		w[1] = 0;
+	} else if (f->depth == 32) {
 		memset(out, 0, sizeof(*out));
 		return 0; /* no IPv6 data: not found, and nothing within ::/0 is */
+	} else {
+		memcpy(w, addr, sizeof(w));
+		w[0] = __builtin_bswap64(w[0]);
+		w[1] = __builtin_bswap64(w[1]);
 	}
 
 	unsigned fam = family == AF_INET6;
-	unsigned sb = f->stride_bit[fam];
-	const struct geo_stride *st = &f->stride[fam][addr[sb / 8] << 8 | addr[sb / 8 + 1]];
+	unsigned base = f->stride_bit[fam];
+	const struct geo_stride *st = &f->stride[fam][w[0] >> (64 - STRIDE_BITS)];
 	unsigned bit = st->bit;
 	uint32_t v = st->value;
 	switch (f->record_bytes) {
 	case 6:
-		v = walk(f, addr, v, &bit, f->depth, 6);
+		v = walk(f, w, base, v, &bit, f->depth, 6);
 		break;
 	case 7:
-		v = walk(f, addr, v, &bit, f->depth, 7);
+		v = walk(f, w, base, v, &bit, f->depth, 7);
 		break;
 	default:
-		v = walk(f, addr, v, &bit, f->depth, 8);
+		v = walk(f, w, base, v, &bit, f->depth, 8);
 		break;
 	}
 	/* In IPv4 terms for IPv4 in an IPv6 database, as geo_db_lookup_reference() counts. */
