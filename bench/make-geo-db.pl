@@ -148,7 +148,8 @@ sub record {
 		push @s, { iso_code => 'X' . rnd(99) } if rnd(4) == 0;    # a second level
 		$r{subdivisions} = \@s;
 	}
-	my $odd = rnd(20) == 0 ? rnd(10) : -1;
+	# The first records take each odd shape once, so that even a small file has them all.
+	my $odd = $i < 16 ? $i % 8 : rnd(20) == 0 ? rnd(8) : -1;
 	if ($odd == 0) {    # only where the network is registered
 		delete $r{country};
 		$r{registered_country} = { iso_code => $countries[ rnd(scalar @countries) ][0] };
@@ -159,11 +160,10 @@ sub record {
 		$r{country}{iso_code} = lc $cc;
 		$r{continent}{code} = lc $cont;
 		$r{subdivisions}[0]{iso_code} = lc $r{subdivisions}[0]{iso_code} if $r{subdivisions};
-	} elsif ($odd == 3) {    # codes of the wrong length or characters
-		$r{country}{iso_code} = rnd(2) ? 'USA' : 'D';
-		$r{subdivisions} = [ { iso_code => rnd(2) ? 'ABCD' : 'A-B' } ];
+	} elsif ($odd == 3) {    # a country code of the wrong length
+		$r{country}{iso_code} = ($i >> 3) % 2 ? 'USA' : 'D';
 	} elsif ($odd == 4) {    # a latitude or a longitude out of range, or one missing
-		my $k = rnd(3);
+		my $k = ($i >> 3) % 3;
 		if ($k == 0) {
 			$r{location}{latitude} = 91.5;
 		} elsif ($k == 1) {
@@ -176,6 +176,8 @@ sub record {
 		delete $r{continent};
 	} elsif ($odd == 6) {    # nothing usable at all
 		%r = (city => { names => { en => "nowhere $i" } });
+	} elsif ($odd == 7) {    # a subdivision code too long, or of other characters
+		$r{subdivisions} = [ { iso_code => ($i >> 3) % 2 ? 'ABCD' : 'A-B' } ];
 	}
 	return \%r;
 }

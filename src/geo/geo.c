@@ -298,8 +298,10 @@ static void copy_code(char *dst, const MMDB_entry_data_s *data, size_t min, size
 		char c = data->utf8_string[i];
 		if (c >= 'a' && c <= 'z')
 			c = (char)(c - 'a' + 'A');
-		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+			dst[0] = '\0'; /* not the letters before it and what followed them */
 			return;
+		}
 		dst[i] = c;
 	}
 	dst[data->data_size] = '\0';

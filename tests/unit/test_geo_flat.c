@@ -43,13 +43,49 @@ static const char *fmt_addr(int family, const uint8_t *addr, char *buf, size_t l
 	return inet_ntop(f, addr, buf, (socklen_t)len) ? buf : "?";
 }
 
+/*
+ * Fill the stack below the caller with '#', so that a lookup reading a
+ * variable it never set (a code copied in part) shows it, rather than
+ * finding zeros by chance.
+ */
+static void __attribute__((noinline)) scribble_stack(void)
+{
+	volatile char junk[8192];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = '#';
+}
+
+/* Upper-case letters and digits, min to max of them. */
+static bool code_ok(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return n >= min && n <= max;
+}
+
+/* A result as geo.h promises it: empty or well-formed codes, a subdivision of its country. */
+static bool info_ok(const geo_info_t *g)
+{
+	if (!code_ok(g->country, 0, 2) || strlen(g->country) == 1 || !code_ok(g->continent, 0, 2) ||
+	    strlen(g->continent) == 1)
+		return false;
+	if (!g->subdivision[0])
+		return true;
+	return g->country[0] && !strncmp(g->subdivision, g->country, 2) &&
+	       g->subdivision[2] == '-' && code_ok(g->subdivision + 3, 1, 3);
+}
+
 /* Compare the two lookups of one address field by field; diag the first few differences. */
 static void compare(const geo_db_t *db, struct tally *t, int family, const uint8_t *addr)
 {
 	geo_info_t a, b;
 	memset(&a, 0x5a, sizeof(a));
 	memset(&b, 0xa5, sizeof(b));
+	scribble_stack();
 	int ra = geo_db_lookup(db, family, addr, &a);
+	scribble_stack();
 	int rb = geo_db_lookup_reference(db, family, addr, &b);
 	t->checked++;
 	t->found += rb == 0 && b.found;
@@ -74,6 +110,8 @@ static void compare(const geo_db_t *db, struct tally *t, int family, const uint8
 		what = "lat/lon";
 	else if (memcmp(a.uvec, b.uvec, sizeof(a.uvec)) != 0)
 		what = "uvec";
+	else if (!info_ok(&a) || !info_ok(&b))
+		what = "a code's form";
 	if (!what)
 		return;
 	if (t->differ++ < 5) {
@@ -315,5 +353,10 @@ int main(void)
 		free(p);
 	}
 	rmdir(dir);
+
+	/* Any other file, e.g. a GeoLite2 City download: GSLB_TEST_MMDB=path. */
+	const char *extra = getenv("GSLB_TEST_MMDB");
+	if (extra && *extra)
+		check_db(extra, extra, 200000);
 	return done_testing();
 }
