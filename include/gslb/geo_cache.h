@@ -31,6 +31,21 @@
 #define GEO_CACHE_LEVELS 3
 #define GEO_CACHE_NET_BITS 64 /* longer (IPv6) networks are looked up every time */
 
+/*
+ * A lookup in the geo database costs about as much as a cache probe and
+ * store together (the database's records are decoded when it is opened), so
+ * the cache pays only when most clients are found in it: from about three in
+ * four.  When clients come from more networks than it holds, it would only
+ * add its cost to every answer; so the cache judges itself over windows of
+ * GEO_CACHE_WINDOW probes, and after a window with fewer than
+ * GEO_CACHE_WINDOW_HITS hits, the next GEO_CACHE_SKIP lookups go straight to
+ * the database (they miss without probing, and are not stored).  The next
+ * window finds the entries kept, so clients that return make it pay again.
+ */
+#define GEO_CACHE_WINDOW 256
+#define GEO_CACHE_WINDOW_HITS 192
+#define GEO_CACHE_SKIP (15 * GEO_CACHE_WINDOW)
+
 static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {
 	{ 24, 16, 8 },	/* IPv4 */
 	{ 48, 32, 16 }, /* IPv6 */
@@ -60,6 +75,9 @@ _Static_assert(sizeof(struct geo_cache_entry) == 64, "a geo cache entry is one c
 typedef struct geo_cache {
 	const geo_db_t *db;  /* the entries were looked up in db ... */
 	uint64_t generation; /* ... as published in this snapshot generation */
+	uint32_t probes;     /* in the current window */
+	uint32_t hits;	     /* of those probes */
+	uint32_t skip;	     /* lookups left to send to the database unprobed */
 	/*
 	 * Which slots hold an entry: a probe of an empty level reads 1 KiB
 	 * that stays in L1, not a cold line of the 512 KiB table (most
@@ -79,17 +97,29 @@ geo_cache_t *geo_cache_new(void);
 /** Free a cache; NULL is a no-op. */
 void geo_cache_free(geo_cache_t *c);
 
-/** Forget every entry (clears the used bits: 1 KiB, not the table). */
+/** Forget every entry (clears the used bits: 1 KiB, not the table) and start a new window. */
 void geo_cache_clear(geo_cache_t *c);
+
+/* The end of a window of probes: whether the next lookups skip the cache (GEO_CACHE_WINDOW). */
+void geo_cache_window_end(geo_cache_t *c);
+
+/* geo_cache_store() without the test whether the cache is being skipped. */
+void geo_cache_fill(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g);
 
 /**
  * Remember what db said of addr: family 4 or 6 and 16 bytes, an IPv4
  * address in the first 4 and zeros after them, as lb_client_t holds it; g
  * as geo_db_lookup() filled it, g->prefix_len the network holding addr.  Networks longer than
  * GEO_CACHE_NET_BITS (IPv6 beyond /64, IPv4-mapped addresses, which count
- * 96 bits more) are not kept.  Replaces whatever held the slot.
+ * 96 bits more) are not kept, nor anything while lookups skip the cache
+ * (GEO_CACHE_WINDOW).  Replaces whatever held the slot.
  */
-void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g);
+static inline void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr,
+				   const geo_info_t *g)
+{
+	if (!c->skip)
+		geo_cache_fill(c, family, addr, g);
+}
 
 /* The first 64 bits of an address (IPv4 addresses are zero-padded), as a number. */
 static inline uint64_t geo_cache_net(const uint8_t *addr)
@@ -142,11 +172,11 @@ static inline void geo_cache_use(geo_cache_t *c, const geo_db_t *db, uint64_t ge
 /**
  * What the cache knows of addr (family and 16 bytes as for geo_cache_store()):
  * on a hit, out is filled as geo_db_lookup() would fill it, except lat and
- * lon (0: the unit vector is kept instead), and returned; NULL on a miss.
- * Never allocates.
+ * lon (0: the unit vector is kept instead), and returned; NULL on a miss,
+ * and while lookups skip the cache (GEO_CACHE_WINDOW).  Never allocates.
  */
-static inline const geo_info_t *geo_cache_lookup(const geo_cache_t *c, int family,
-						 const uint8_t *addr, geo_info_t *out)
+static inline const geo_info_t *geo_cache_probe(const geo_cache_t *c, int family,
+						const uint8_t *addr, geo_info_t *out)
 {
 	const uint8_t *levels = geo_cache_level_bits[family == 6];
 	uint64_t net = geo_cache_net(addr), key = net >> 16;
@@ -168,4 +198,18 @@ static inline const geo_info_t *geo_cache_lookup(const geo_cache_t *c, int famil
 		return out;
 	}
 	return NULL;
+}
+
+static inline const geo_info_t *geo_cache_lookup(geo_cache_t *c, int family, const uint8_t *addr,
+						 geo_info_t *out)
+{
+	if (c->skip) {
+		c->skip--;
+		return NULL;
+	}
+	const geo_info_t *hit = geo_cache_probe(c, family, addr, out);
+	c->hits += hit != NULL;
+	if (++c->probes == GEO_CACHE_WINDOW)
+		geo_cache_window_end(c);
+	return hit;
 }

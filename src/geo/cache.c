@@ -23,9 +23,17 @@ void geo_cache_free(geo_cache_t *c)
 void geo_cache_clear(geo_cache_t *c)
 {
 	memset(c->used, 0, sizeof(c->used));
+	c->probes = c->hits = c->skip = 0;
 }
 
-void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g)
+void geo_cache_window_end(geo_cache_t *c)
+{
+	if (c->hits < GEO_CACHE_WINDOW_HITS)
+		c->skip = GEO_CACHE_SKIP;
+	c->probes = c->hits = 0;
+}
+
+void geo_cache_fill(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g)
 {
 	unsigned bits = g->prefix_len;
 	if (bits > GEO_CACHE_NET_BITS)
