@@ -51,8 +51,9 @@ typedef struct geo_db_meta {
 
 /**
  * Open the MaxMind DB file at path (memory-mapped), and decode each of its
- * distinct records once for geo_db_lookup() (about a second and 30 MiB for a
- * GeoLite2 City file).  On success *db is set
+ * distinct records once for geo_db_lookup(): about 10,000 instructions and
+ * 100 bytes per distinct record, 65 instructions per search tree node, and
+ * 1 MiB of tables.  On success *db is set
  * and the caller closes it with geo_db_close().  On failure *db is left
  * NULL and the return is a negative errno value from opening the file
  * (-ENOENT, -EACCES, -EISDIR ...), -EIO, -ENOMEM, or GSLB_EGEODB for a file
@@ -78,9 +79,10 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 
 /**
  * geo_db_lookup() as libmaxminddb answers it: its tree walk, then the record
- * decoded for this address.  The same results, at about five times the cost
- * of geo_db_lookup(), which reads records decoded when the file was opened:
- * kept as the reference geo_db_lookup() is tested against.
+ * decoded for this address.  The same results at fifty times the cost
+ * (about 11,000 instructions against 170): geo_db_lookup() reads records
+ * decoded when the file was opened.  Kept as the reference geo_db_lookup()
+ * is tested against.
  */
 int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out);
 

@@ -11,8 +11,9 @@
 /*
  * Clients come in networks: resolvers send ECS /24 and /56 prefixes, and a
  * database record covers a whole network.  Each worker keeps the locations
- * it found in a direct-mapped table of database networks, so most geo
- * answers skip libmaxminddb's tree walk and record decoding.  An entry holds
+ * it found in a direct-mapped table of database networks, so that geo
+ * answers to returning clients skip the database's tree walk (geo_db_open()
+ * decodes the records, so that a miss is cheap too).  An entry holds
  * the database's network (info.prefix_len bits of addr), so a hit is exactly
  * what the database would say; only the location is cached, not the
  * choice, which depends on health and weights.
