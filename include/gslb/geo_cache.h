@@ -35,8 +35,8 @@
 /*
  * A lookup in the geo database costs about as much as a cache probe and
  * store together (the database's records are decoded when it is opened), so
- * the cache pays only when most clients are found in it: from about three in
- * four.  When clients come from more networks than it holds, it would only
+ * the cache pays only when most clients are found in it: from about two in
+ * three (bench/README.md, "Geo with a cold cache").  When clients come from more networks than it holds, it would only
  * add its cost to every answer; so the cache judges itself over windows of
  * GEO_CACHE_WINDOW probes, and after a window with fewer than
  * GEO_CACHE_WINDOW_HITS hits, the next GEO_CACHE_SKIP lookups go straight to
@@ -44,7 +44,7 @@
  * window finds the entries kept, so clients that return make it pay again.
  */
 #define GEO_CACHE_WINDOW 256
-#define GEO_CACHE_WINDOW_HITS 192
+#define GEO_CACHE_WINDOW_HITS 176
 #define GEO_CACHE_SKIP (15 * GEO_CACHE_WINDOW)
 
 static const uint8_t geo_cache_level_bits[2][GEO_CACHE_LEVELS] = {

@@ -50,7 +50,7 @@ struct geo_rec_slot {
 struct geo_flat {
 	const uint8_t *tree; /* the search tree: node_count nodes of record_bytes */
 	uint32_t node_count;
-	uint32_t data_limit;   /* node_count + data section size: records from here are corrupt */
+	uint64_t data_limit;   /* node_count + data section size: records from here are corrupt */
 	unsigned record_bytes; /* per node: 6, 7 or 8 (two records of 24, 28 or 32 bits) */
 	unsigned depth;	       /* 32 or 128 */
 	/*
@@ -555,10 +555,9 @@ static int flatten(geo_db_t *g)
 	f->record_bytes = m->full_record_byte_size;
 	f->depth = m->depth;
 	if ((f->record_bytes != 6 && f->record_bytes != 7 && f->record_bytes != 8) ||
-	    (f->depth != 32 && f->depth != 128) || f->node_count == 0 ||
-	    (uint64_t)f->node_count + m->data_section_size > UINT32_MAX)
-		return GSLB_EGEODB;
-	f->data_limit = f->node_count + m->data_section_size;
+	    (f->depth != 32 && f->depth != 128))
+		return GSLB_EGEODB; /* libmaxminddb opens no such file */
+	f->data_limit = (uint64_t)f->node_count + m->data_section_size;
 
 	size_t cap = 0;
 	slots_alloc(f, 10);
