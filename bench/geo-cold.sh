@@ -169,7 +169,9 @@ measure() { # LABEL START-ARGS...
 	grep -o 'geo cache: .*' "$d/log" | sed "s/^/$label        /" || true
 }
 
-echo "geo with a cold cache: $(basename "$mmdb") ($networks networks), $subnets client /24s"
+what="$networks networks"
+[ -z "${GEO_MMDB:-}" ] || what="given"
+echo "geo with a cold cache: $(basename "$mmdb") ($what), $subnets client /24s"
 measure gslbd start_gslbd "$builddir"
 [ -z "${GEO_BEFORE:-}" ] || measure before start_gslbd "$(cd "$GEO_BEFORE" && pwd)"
 for p in $peers; do
