@@ -345,7 +345,7 @@ int main(void)
 		bail_out("mkdtemp: %s", strerror(errno));
 	static const unsigned sizes[] = { 28, 24, 32 };
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		char *p = generate(dir, i == 0 ? 4000 : 1500, (unsigned)i + 1, sizes[i]);
+		char *p = generate(dir, i == 0 ? 2500 : 1500, (unsigned)i + 1, sizes[i]);
 		if (!p) {
 			ok(true, "generated database # SKIP perl or MaxMind::DB::Writer missing");
 			continue;
