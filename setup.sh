@@ -11,7 +11,8 @@ libcurl4-openssl-dev libsystemd-dev etcd-server etcd-client
 sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
 clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
 prometheus chromium-headless-shell
-libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils"
+libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils
+libmaxmind-db-writer-perl"
 
 missing=""
 for p in $PKGS; do

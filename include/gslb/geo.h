@@ -45,10 +45,15 @@ typedef struct geo_db_meta {
 	uint64_t build_epoch;	   /* seconds since 1970 */
 	unsigned ip_version;	   /* 4 or 6 */
 	uint32_t node_count;
+	uint32_t records;  /* distinct records, decoded when the file was opened */
+	size_t flat_bytes; /* memory those and the lookup tables take beside the file */
 } geo_db_meta_t;
 
 /**
- * Open the MaxMind DB file at path (memory-mapped).  On success *db is set
+ * Open the MaxMind DB file at path (memory-mapped), and decode each of its
+ * distinct records once for geo_db_lookup(): about 10,000 instructions and
+ * 100 bytes per distinct record, 65 instructions per search tree node, and
+ * 1 MiB of tables.  On success *db is set
  * and the caller closes it with geo_db_close().  On failure *db is left
  * NULL and the return is a negative errno value from opening the file
  * (-ENOENT, -EACCES, -EISDIR ...), -EIO, -ENOMEM, or GSLB_EGEODB for a file
@@ -71,6 +76,15 @@ void geo_db_close(geo_db_t *db);
  * error *out is all zero (not found, prefix_len 0).
  */
 int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out);
+
+/**
+ * geo_db_lookup() as libmaxminddb answers it: its tree walk, then the record
+ * decoded for this address.  The same results at fifty times the cost
+ * (about 11,000 instructions against 170): geo_db_lookup() reads records
+ * decoded when the file was opened.  Kept as the reference geo_db_lookup()
+ * is tested against.
+ */
+int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out);
 
 /** Fill *meta for an open database (borrowed strings, see geo_db_meta_t). */
 void geo_db_metadata(const geo_db_t *db, geo_db_meta_t *meta);

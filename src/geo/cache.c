@@ -23,9 +23,17 @@ void geo_cache_free(geo_cache_t *c)
 void geo_cache_clear(geo_cache_t *c)
 {
 	memset(c->used, 0, sizeof(c->used));
+	c->probes = c->hits = c->skip = 0;
 }
 
-void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g)
+void geo_cache_window_end(geo_cache_t *c)
+{
+	if (c->hits < GEO_CACHE_WINDOW_HITS)
+		c->skip = GEO_CACHE_SKIP;
+	c->probes = c->hits = 0;
+}
+
+void geo_cache_fill(geo_cache_t *c, int family, const uint8_t *addr, const geo_info_t *g)
 {
 	unsigned bits = g->prefix_len;
 	if (bits > GEO_CACHE_NET_BITS)
@@ -35,14 +43,12 @@ void geo_cache_store(geo_cache_t *c, int family, const uint8_t *addr, const geo_
 	unsigned l = 0;
 	while (l + 1 < GEO_CACHE_LEVELS && bits <= levels[l + 1])
 		l++;
-	uint32_t s = geo_cache_slot(family, geo_cache_key(addr), levels[l]);
+	uint64_t net = geo_cache_net(addr);
+	uint32_t s = geo_cache_slot(family, net >> 16, levels[l]);
 	struct geo_cache_entry *e = &c->slot[s];
 	/* Keep the network only, so stale host bits never take part in a match. */
-	unsigned bytes = bits / 8;
-	memset(e->net, 0, sizeof(e->net));
-	memcpy(e->net, addr, bytes);
-	if (bits % 8)
-		e->net[bytes] = addr[bytes] & (uint8_t)(0xff00u >> (bits % 8));
+	e->mask = geo_cache_mask(bits);
+	e->net = net & e->mask;
 	e->family = (uint8_t)family;
 	e->prefix_len = (uint8_t)bits;
 	e->found = g->found;

@@ -19,6 +19,55 @@
 
 #include "gslb/core.h"
 #include "gslb/geo.h"
+#include "internal.h"
+
+/*
+ * The database as a lookup reads it, prepared by flatten() when the file is
+ * opened.  libmaxminddb's own lookup is a walk down the search tree, which is
+ * cheap, followed by decoding the record the walk ends on: a few map and
+ * array searches costing about 11,000 instructions per address, five times
+ * the rest of a geo answer.  Records are shared by many networks (a City
+ * database has a few records per city and many networks per record), so each
+ * distinct record is decoded once, here, into the geo_info_t a lookup
+ * returns, and a lookup only walks the tree and finds the record's entry by
+ * its value in the tree, in a hash table.  The walk starts from a table of
+ * where the first STRIDE_BITS bits of an address lead, which skips the
+ * busiest half of a walk.  Nothing here changes after geo_db_open().
+ */
+#define STRIDE_BITS 16
+#define REC_CORRUPT UINT32_MAX /* a record libmaxminddb cannot decode */
+
+struct geo_stride {
+	uint32_t value; /* the record the walk reached ... */
+	uint32_t bit;	/* ... after this many bits of the address (the netmask so far) */
+};
+
+struct geo_rec_slot {
+	uint32_t value; /* a data record as the tree holds it (> node_count); 0: free */
+	uint32_t index; /* into recs, or REC_CORRUPT */
+};
+
+struct geo_flat {
+	const uint8_t *tree; /* the search tree: node_count nodes of record_bytes */
+	uint32_t node_count;
+	uint64_t data_limit;   /* node_count + data section size: records from here are corrupt */
+	unsigned record_bytes; /* per node: 6, 7 or 8 (two records of 24, 28 or 32 bits) */
+	unsigned depth;	       /* 32 or 128 */
+	/*
+	 * Where the walk of an IPv4 (0) and an IPv6 (1) address has got to
+	 * after the first STRIDE_BITS bits from stride_bit (96 for IPv4 in an
+	 * IPv6 database, which lives in ::/96; else 0).  stride[1] is NULL in
+	 * an IPv4 database.
+	 */
+	struct geo_stride *stride[2];
+	unsigned stride_bit[2];
+	struct geo_rec_slot *slot; /* open addressing, linear probing */
+	uint32_t slot_mask;
+	unsigned slot_shift; /* 32 - log2(slots) */
+	uint32_t nrecs;
+	geo_info_t *recs; /* each distinct record, decoded: found, prefix_len 0 */
+	size_t bytes;	  /* what the above allocated */
+};
 
 /*
  * Immutable after geo_db_open(): libmaxminddb only reads an MMDB_s once
@@ -28,6 +77,7 @@
 struct geo_db {
 	MMDB_s mmdb;
 	char *path; /* owned */
+	struct geo_flat flat;
 };
 
 /*
@@ -101,6 +151,9 @@ static int private_copy(const char *path)
 	}
 	return fd;
 }
+
+static int flatten(geo_db_t *g);
+static void flat_free(struct geo_flat *f);
 
 int geo_db_open(const char *path, geo_db_t **db)
 {
@@ -176,9 +229,15 @@ int geo_db_open(const char *path, geo_db_t **db)
 		log_warn("geoip %s: database type '%s' is neither a City nor a Country database",
 			 path, md->database_type ? md->database_type : "");
 
+	ret = flatten(g);
+	if (ret < 0) {
+		log_debug("geoip %s: the search tree cannot be read", path);
+		flat_free(&g->flat);
+		MMDB_close(&g->mmdb);
+		goto out;
+	}
 	*db = g;
 	g = NULL;
-	ret = 0;
 out:
 	if (g) {
 		free(g->path);
@@ -191,6 +250,7 @@ void geo_db_close(geo_db_t *db)
 {
 	if (!db)
 		return;
+	flat_free(&db->flat);
 	MMDB_close(&db->mmdb);
 	free(db->path);
 	free(db);
@@ -204,6 +264,8 @@ void geo_db_metadata(const geo_db_t *db, geo_db_meta_t *meta)
 	meta->build_epoch = md->build_epoch;
 	meta->ip_version = md->ip_version;
 	meta->node_count = md->node_count;
+	meta->records = db->flat.nrecs;
+	meta->flat_bytes = db->flat.bytes;
 }
 
 /*
@@ -236,8 +298,10 @@ static void copy_code(char *dst, const MMDB_entry_data_s *data, size_t min, size
 		char c = data->utf8_string[i];
 		if (c >= 'a' && c <= 'z')
 			c = (char)(c - 'a' + 'A');
-		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+			dst[0] = '\0'; /* not the letters before it and what followed them */
 			return;
+		}
 		dst[i] = c;
 	}
 	dst[data->data_size] = '\0';
@@ -312,7 +376,7 @@ static int read_record(MMDB_entry_s *entry, geo_info_t *out)
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out)
+int geo_db_lookup_reference(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out)
 {
 	if (!out)
 		return -EINVAL;
@@ -379,6 +443,247 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;
+}
+
+/*
+ * Walk from value at bit *bitp down to bit limit at most, as libmaxminddb's
+ * lookup does (find_address_in_search_tree()): until a record that is not a
+ * node.  The address is w[0] and w[1], its first bits the highest, and its
+ * bit 0 is the tree's bit base: 96 for IPv4 in an IPv6 database (::a.b.c.d),
+ * else 0.  *bitp is left at the netmask reached, in the tree's terms.
+ */
+static inline __attribute__((always_inline)) uint32_t walk(const struct geo_flat *f,
+							   const uint64_t w[2], unsigned base,
+							   uint32_t value, unsigned *bitp,
+							   unsigned limit, unsigned record_bytes)
+{
+	unsigned bit = *bitp;
+	while (bit < limit && value < f->node_count) {
+		unsigned r = bit - base;
+		unsigned b = (w[r >> 6] >> (~r & 63)) & 1;
+		value = geo_tree_record(f->tree, value, record_bytes, b);
+		bit++;
+	}
+	*bitp = bit;
+	return value;
+}
+
+static inline uint32_t rec_hash(const struct geo_flat *f, uint32_t value)
+{
+	return (value * 2654435761u) >> f->slot_shift;
+}
+
+/* The slot of value, or the free slot where it would go. */
+static inline struct geo_rec_slot *rec_slot(const struct geo_flat *f, uint32_t value)
+{
+	uint32_t h = rec_hash(f, value);
+	while (f->slot[h].value != value && f->slot[h].value != 0)
+		h = (h + 1) & f->slot_mask;
+	return &f->slot[h];
+}
+
+static void flat_free(struct geo_flat *f)
+{
+	free(f->stride[0]);
+	free(f->stride[1]);
+	free(f->slot);
+	free(f->recs);
+	memset(f, 0, sizeof(*f));
+}
+
+static void slots_alloc(struct geo_flat *f, unsigned log2)
+{
+	f->slot = gslb_calloc((size_t)1 << log2, sizeof(*f->slot));
+	f->slot_mask = (1u << log2) - 1;
+	f->slot_shift = 32 - log2;
+}
+
+/* Double the hash table (kept at most half full). */
+static void slots_grow(struct geo_flat *f)
+{
+	struct geo_rec_slot *old = f->slot;
+	uint32_t n = f->slot_mask + 1;
+	slots_alloc(f, 33 - f->slot_shift);
+	for (uint32_t i = 0; i < n; i++)
+		if (old[i].value)
+			*rec_slot(f, old[i].value) = old[i];
+	free(old);
+}
+
+/* Decode the data record value (> node_count) once: its slot, new or found. */
+static void flat_add(geo_db_t *g, uint32_t value, size_t *cap)
+{
+	struct geo_flat *f = &g->flat;
+	struct geo_rec_slot *s = rec_slot(f, value);
+	if (s->value)
+		return;
+	if (2 * (f->nrecs + 1) > f->slot_mask + 1) {
+		slots_grow(f);
+		s = rec_slot(f, value);
+	}
+	s->value = value;
+	s->index = REC_CORRUPT;
+	/* libmaxminddb: a record past the data section is a corrupt search tree. */
+	if (value >= f->data_limit)
+		return;
+	geo_info_t info;
+	memset(&info, 0, sizeof(info));
+	info.found = true;
+	MMDB_entry_s entry = { .mmdb = &g->mmdb, .offset = value - f->node_count - 16 };
+	if (read_record(&entry, &info) < 0)
+		return;
+	if (f->nrecs == *cap) {
+		*cap = *cap ? 2 * *cap : 1024;
+		f->recs = gslb_realloc(f->recs, *cap * sizeof(*f->recs));
+	}
+	f->recs[f->nrecs] = info;
+	s->index = f->nrecs++;
+}
+
+/*
+ * Build g->flat (struct geo_flat): every data record any node holds, decoded
+ * once, and the stride tables.  Costs about one decoding per distinct record
+ * plus a pass over the nodes.  Returns 0, or GSLB_EGEODB for a search tree
+ * libmaxminddb would not walk.
+ */
+static int flatten(geo_db_t *g)
+{
+	struct geo_flat *f = &g->flat;
+	const MMDB_s *m = &g->mmdb;
+	f->tree = m->file_content;
+	f->node_count = m->metadata.node_count;
+	f->record_bytes = m->full_record_byte_size;
+	f->depth = m->depth;
+	if ((f->record_bytes != 6 && f->record_bytes != 7 && f->record_bytes != 8) ||
+	    (f->depth != 32 && f->depth != 128))
+		return GSLB_EGEODB; /* libmaxminddb opens no such file */
+	f->data_limit = (uint64_t)f->node_count + m->data_section_size;
+
+	size_t cap = 0;
+	slots_alloc(f, 10);
+	for (uint32_t n = 0; n < f->node_count; n++) {
+		for (unsigned b = 0; b < 2; b++) {
+			uint32_t v = geo_tree_record(f->tree, n, f->record_bytes, b);
+			if (v > f->node_count)
+				flat_add(g, v, &cap);
+		}
+	}
+	if (f->nrecs < cap)
+		f->recs = gslb_realloc(f->recs, (f->nrecs ? f->nrecs : 1) * sizeof(*f->recs));
+
+	for (unsigned fam = 0; fam < 2; fam++) {
+		uint32_t start = 0;
+		unsigned start_bit = 0;
+		f->stride_bit[fam] = 0;
+		if (fam == 0 && f->depth == 128) {
+			start = m->ipv4_start_node.node_value;
+			start_bit = m->ipv4_start_node.netmask;
+			f->stride_bit[fam] = 96;
+		} else if (fam == 1 && f->depth == 32) {
+			break; /* no IPv6 in an IPv4 database */
+		}
+		struct geo_stride *st = gslb_calloc((size_t)1 << STRIDE_BITS, sizeof(*st));
+		f->stride[fam] = st;
+		unsigned sb = f->stride_bit[fam];
+		for (uint32_t i = 0; i < 1u << STRIDE_BITS; i++) {
+			const uint64_t w[2] = { (uint64_t)i << (64 - STRIDE_BITS), 0 };
+			unsigned bit = start_bit;
+			st[i].value = walk(f, w, sb, start, &bit, sb + STRIDE_BITS,
+					   f->record_bytes);
+			st[i].bit = bit;
+		}
+	}
+	f->bytes = (f->slot_mask + 1) * sizeof(*f->slot) + f->nrecs * sizeof(*f->recs) +
+		   (f->stride[0] ? 1u << STRIDE_BITS : 0) * sizeof(struct geo_stride) +
+		   (f->stride[1] ? 1u << STRIDE_BITS : 0) * sizeof(struct geo_stride);
+	return 0;
+}
+
+int geo_db_lookup(const geo_db_t *db, int family, const uint8_t *addr, geo_info_t *out)
+{
+	if (!out)
+		return -EINVAL;
+	if (!db || !addr) {
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+	if (family == 4)
+		family = AF_INET;
+	else if (family == 6)
+		family = AF_INET6;
+	if (family != AF_INET && family != AF_INET6) {
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+
+	/*
+	 * As geo_db_lookup_reference() does: IPv4-mapped addresses as IPv4.
+	 * The address as two numbers (walk()), the first 64 bits in w[0]:
+	 * then its first STRIDE_BITS bits are those of w[0] in any family.
+	 */
+	const struct geo_flat *f = &db->flat;
+	const int asked_family = family;
+	const uint8_t *const asked = addr;
+	unsigned extra = 0;
+	if (family == AF_INET6 && !memcmp(addr, v4mapped_prefix, sizeof(v4mapped_prefix))) {
+		family = AF_INET;
+		addr += 12;
+		extra = 96;
+	}
+	uint64_t w[2];
+	if (family == AF_INET) {
+		uint32_t a;
+		memcpy(&a, addr, sizeof(a));
+		w[0] = (uint64_t)__builtin_bswap32(a) << 32;
+		w[1] = 0;
+	} else if (f->depth == 32) {
+		memset(out, 0, sizeof(*out));
+		return 0; /* no IPv6 data: not found, and nothing within ::/0 is */
+	} else {
+		memcpy(w, addr, sizeof(w));
+		w[0] = __builtin_bswap64(w[0]);
+		w[1] = __builtin_bswap64(w[1]);
+	}
+
+	unsigned fam = family == AF_INET6;
+	unsigned base = f->stride_bit[fam];
+	const struct geo_stride *st = &f->stride[fam][w[0] >> (64 - STRIDE_BITS)];
+	unsigned bit = st->bit;
+	uint32_t v = st->value;
+	switch (f->record_bytes) {
+	case 6:
+		v = walk(f, w, base, v, &bit, f->depth, 6);
+		break;
+	case 7:
+		v = walk(f, w, base, v, &bit, f->depth, 7);
+		break;
+	default:
+		v = walk(f, w, base, v, &bit, f->depth, 8);
+		break;
+	}
+	/* In IPv4 terms for IPv4 in an IPv6 database, as geo_db_lookup_reference() counts. */
+	if (family == AF_INET && f->depth == 128)
+		bit = bit > 96 ? bit - 96 : 0;
+	if (v == f->node_count) {
+		memset(out, 0, sizeof(*out));
+		out->prefix_len = (uint8_t)(bit + extra);
+		return 0;
+	}
+	const struct geo_rec_slot *s = v > f->node_count ? rec_slot(f, v) : NULL;
+	if (!s || !s->value) {
+		/*
+		 * A tree deeper than its address (the walk ended on a node):
+		 * libmaxminddb's answer, whatever it is, is the reference.
+		 */
+		return geo_db_lookup_reference(db, asked_family, asked, out);
+	}
+	if (s->index == REC_CORRUPT) {
+		memset(out, 0, sizeof(*out));
+		return GSLB_EGEODB;
+	}
+	*out = f->recs[s->index];
+	out->prefix_len = (uint8_t)(bit + extra);
+	return 0;
 }
 
 void geo_unit_vector(double lat, double lon, double v[3])

@@ -343,6 +343,80 @@ static void test_collisions(geo_cache_t *c)
 	   text);
 }
 
+/* Make a: the IPv4 /24 number i (10.x.y.0/24), as a stream of new clients has them. */
+static struct addr nth24(unsigned i)
+{
+	struct addr a = { .family = 4 };
+	a.b[0] = 10;
+	a.b[1] = (uint8_t)(i >> 8);
+	a.b[2] = (uint8_t)i;
+	a.b[3] = 1;
+	return a;
+}
+
+/* A window of GEO_CACHE_WINDOW probes, hits of them on a stored /24, the rest on new ones. */
+static void window(geo_cache_t *c, unsigned hits, unsigned *next)
+{
+	struct addr home = nth24(0);
+	geo_info_t g, out;
+	memset(&g, 0, sizeof(g));
+	g.found = true;
+	g.prefix_len = 24;
+	geo_cache_store(c, 4, home.b, &g);
+	for (unsigned i = 0; i < GEO_CACHE_WINDOW; i++) {
+		if (i < hits) {
+			geo_cache_lookup(c, 4, home.b, &out);
+			continue;
+		}
+		struct addr a = nth24((*next)++);
+		if (!geo_cache_lookup(c, 4, a.b, &out))
+			geo_cache_store(c, 4, a.b, &g);
+	}
+}
+
+/* GEO_CACHE_WINDOW: a cache that most lookups miss is skipped for a while. */
+static void test_window(geo_cache_t *c)
+{
+	geo_info_t g, out;
+	memset(&g, 0, sizeof(g));
+	g.found = true;
+	g.prefix_len = 24;
+	struct addr home = nth24(0), other = nth24(5000);
+	unsigned next = 1;
+	int db;
+
+	geo_cache_use(c, (const geo_db_t *)&db, 100);
+	geo_cache_clear(c);
+	window(c, GEO_CACHE_WINDOW_HITS, &next);
+	ok(c->skip == 0 && geo_cache_lookup(c, 4, home.b, &out),
+	   "a window with %u hits of %u: the cache is kept on", GEO_CACHE_WINDOW_HITS,
+	   GEO_CACHE_WINDOW);
+
+	geo_cache_clear(c);
+	window(c, GEO_CACHE_WINDOW_HITS - 1, &next);
+	ok(c->skip == GEO_CACHE_SKIP, "a window with %u hits of %u: the next %u lookups skip it",
+	   GEO_CACHE_WINDOW_HITS - 1, GEO_CACHE_WINDOW, GEO_CACHE_SKIP);
+	ok(!geo_cache_lookup(c, 4, home.b, &out), "skipped: a stored network misses");
+	geo_cache_store(c, 4, other.b, &g);
+	unsigned n = 1;
+	while (c->skip && n < 2 * GEO_CACHE_SKIP) {
+		geo_cache_lookup(c, 4, home.b, &out);
+		n++;
+	}
+	is_int(n, GEO_CACHE_SKIP, "the cache is skipped for %u lookups", GEO_CACHE_SKIP);
+	ok(geo_cache_lookup(c, 4, home.b, &out) != NULL,
+	   "then probed again: the entries stored before are found");
+	ok(!geo_cache_lookup(c, 4, other.b, &out), "nothing was stored while it was skipped");
+
+	window(c, 0, &next);
+	ok(c->skip > 0, "a window of new networks only: skipped");
+	geo_cache_use(c, (const geo_db_t *)&db, 101);
+	ok(c->skip == 0 && c->probes == 0, "a new snapshot: a new window, not skipped");
+	geo_cache_store(c, 4, home.b, &g);
+	ok(geo_cache_lookup(c, 4, home.b, &out) != NULL, "and the cache works at once");
+	geo_cache_clear(c);
+}
+
 int main(void)
 {
 	geo_cache_t *c = geo_cache_new();
@@ -357,6 +431,7 @@ int main(void)
 	test_fields(c);
 	test_clear(c);
 	test_collisions(c);
+	test_window(c);
 	geo_cache_free(c);
 	geo_cache_free(NULL);
 	return done_testing();
