@@ -116,6 +116,11 @@ typedef struct lb_pool {
 	bool has_continents; /* some member has a --continent */
 	bool has_family[2];  /* some member has an IPv4 [0] / IPv6 [1] address */
 	uint32_t cfg_index;  /* lb_config_pools(): the db_config_t pool it was built from */
+	/*
+	 * Pool sets share a pool that did not change (lb_set_make()): the
+	 * references held, by sets and builders, on the control thread only.
+	 */
+	uint32_t refs;
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
@@ -222,7 +227,7 @@ typedef struct lb_entry {
 
 typedef struct lb_set {
 	uint32_t npools;
-	lb_pool_t *pools; /* owned */
+	lb_pool_t **pools; /* a reference to each (lb_pool_ref()), shared with other sets */
 	uint32_t nentries;
 	lb_entry_t *entries; /* owned */
 	uint8_t *names;	     /* owned, ancestor names */
@@ -266,7 +271,15 @@ const char *lb_serving_name(int serving);
  */
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const struct zone_set *zones);
 
-/** Free a pool set and everything it owns.  NULL is a no-op. */
+/**
+ * A pool set of the npools pools at pools: takes over the array and the
+ * reference to each pool it holds.  Pools are placed in zones as
+ * lb_set_new() places them; a pool shared with another set of the same
+ * zones keeps its served flag as it is.
+ */
+lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const struct zone_set *zones);
+
+/** Free a pool set and its references to its pools.  NULL is a no-op. */
 void lb_set_free(lb_set_t *s);
 
 /** Does any served pool lie in zone z (a zone_t pointer)? */
@@ -304,6 +317,35 @@ uint32_t lb_config_pools(const struct db_config *cfg, lb_pool_t **out);
 
 /** Free a pool array from lb_config_pools().  NULL is a no-op. */
 void lb_pools_free(lb_pool_t *pools, uint32_t n);
+
+struct db_pool;
+
+/**
+ * One pool built from the database's pool p as lb_config_pools() builds
+ * each, on the heap with one reference; NULL (with a warning) when its name
+ * is not a domain name.  Drop it with lb_pool_unref().
+ */
+lb_pool_t *lb_pool_new(const struct db_pool *p);
+
+/** Another reference to p (control thread only, as every reference). */
+static inline lb_pool_t *lb_pool_ref(lb_pool_t *p)
+{
+	p->refs++;
+	return p;
+}
+
+/** Drop a reference to p; the last frees it (lb_pool_clear()).  NULL is a no-op. */
+void lb_pool_unref(lb_pool_t *p);
+
+/**
+ * Free what a pool owns (members, their addresses, places and networks,
+ * and what lb_pool_derive() built), not the struct: the one place pool data
+ * is freed, for arrays and shared pools alike.
+ */
+void lb_pool_clear(lb_pool_t *p);
+
+/** Same configuration (as lb_pools_equal() for one pool)? */
+bool lb_pool_equal(const lb_pool_t *a, const lb_pool_t *b);
 
 /** Same configuration (names, settings, members, addresses; served is ignored)? */
 bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_t nb);

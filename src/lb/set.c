@@ -13,12 +13,8 @@ void lb_set_free(lb_set_t *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->npools; i++) {
-		lb_pool_t *p = &s->pools[i];
-		for (uint16_t k = 0; k < p->nmembers; k++)
-			lb_member_free(&p->members[k]);
-		free(p->members);
-	}
+	for (uint32_t i = 0; i < s->npools; i++)
+		lb_pool_unref(s->pools[i]);
 	free(s->pools);
 	free(s->entries);
 	free(s->names);
@@ -121,6 +117,19 @@ const char *lb_serving_name(int serving)
 
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 {
+	/* Each pool on its own, so that sets made later can share it. */
+	lb_pool_t **refs = gslb_calloc(npools ? npools : 1, sizeof(*refs));
+	for (uint32_t i = 0; i < npools; i++) {
+		refs[i] = gslb_malloc(sizeof(*refs[i]));
+		*refs[i] = pools[i];
+		refs[i]->refs = 1;
+	}
+	free(pools);
+	return lb_set_make(refs, npools, zones);
+}
+
+lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const zone_set_t *zones)
+{
 	lb_set_t *s = gslb_calloc(1, sizeof(*s));
 	s->pools = pools;
 	s->npools = npools;
@@ -128,7 +137,7 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 	/* Each pool adds its own name and every ancestor down to its zone's apex. */
 	size_t max_entries = 0;
 	for (uint32_t i = 0; i < npools; i++)
-		max_entries += (size_t)dns_name_labels(pools[i].name) + 1;
+		max_entries += (size_t)dns_name_labels(pools[i]->name) + 1;
 	uint32_t slots = 16;
 	while (slots < max_entries * 2)
 		slots *= 2;
@@ -137,7 +146,7 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 	s->entries = gslb_calloc(max_entries ? max_entries : 1, sizeof(*s->entries));
 
 	for (uint32_t i = 0; i < npools; i++) {
-		lb_pool_t *p = &pools[i];
+		lb_pool_t *p = pools[i];
 		uint8_t off[DNS_LABELS_MAX];
 		int labels = 0;
 		for (size_t o = 0; p->name[o]; o += 1 + (size_t)p->name[o])
@@ -146,7 +155,12 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 		char text[1024];
 		const zone_t *z;
 		int serving = lb_pool_serving(zones, p->name, p->name_len, &z);
-		p->served = false;
+		/*
+		 * A pool shared with the set being answered from has the same
+		 * zones, hence the same flag: written only when it differs.
+		 */
+		if (p->served != (serving == LB_SERVING_YES))
+			p->served = serving == LB_SERVING_YES;
 		if (serving != LB_SERVING_YES) {
 			dns_name_to_str(text, sizeof(text), p->name);
 			log_warn("pool %s is %s: not served", text, lb_serving_name(serving));
@@ -160,7 +174,6 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 				 "answers A and AAAA",
 				 text);
 		}
-		p->served = true;
 		add_zone(s, z);
 		table_put(s, p->name, p->name_len, p);
 		for (int k = 1; k < labels - z->apex_labels; k++)

@@ -125,9 +125,13 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 	if (!pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
-		lb_pool_t *p = &pools->pools[i];
-		for (uint16_t k = 0; k < p->nmembers; k++)
-			p->members[k].slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
+		lb_pool_t *p = pools->pools[i];
+		/* A pool shared with the snapshot answered from keeps its slots: no write then. */
+		for (uint16_t k = 0; k < p->nmembers; k++) {
+			uint32_t slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
+			if (p->members[k].slot != slot)
+				p->members[k].slot = slot;
+		}
 	}
 	return m ? m->nslots : 0;
 }
@@ -335,7 +339,7 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 	put_head(f, "gslbd_pool_answers_total", "counter",
 		 "A and AAAA answers of a pool that named the member.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
-		const lb_pool_t *p = &set->pools[i];
+		const lb_pool_t *p = set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
 			fprintf(f, "gslbd_pool_answers_total");
@@ -347,7 +351,7 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 	put_head(f, "gslbd_member_up", "gauge",
 		 "1 when the health check of a member's address passes (or it has none), else 0.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
-		const lb_pool_t *p = &set->pools[i];
+		const lb_pool_t *p = set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
 			for (int fam = 0; fam < 2; fam++) {
@@ -394,15 +398,15 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 
 	for (uint32_t i = 0; i < np; i++)
 		for (int fi = 0; fi < 2; fi++)
-			lb_pool_counts(&set->pools[i], fi ? 6 : 4, health, &c[2 * i + fi]);
+			lb_pool_counts(set->pools[i], fi ? 6 : 4, health, &c[2 * i + fi]);
 	put_head(f, "gslbd_pool_members", "gauge",
 		 "Members of a pool in service (admin auto or up) with an address of the family.");
 	for (uint32_t i = 0; i < np; i++) {
 		for (int fi = 0; fi < 2; fi++) {
-			if (!set->pools[i].has_family[fi])
+			if (!set->pools[i]->has_family[fi])
 				continue;
 			fprintf(f, "gslbd_pool_members");
-			pool_only_label(f, &set->pools[i]);
+			pool_only_label(f, set->pools[i]);
 			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].members);
 		}
 	}
@@ -411,10 +415,10 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 		 "answers are chosen from.");
 	for (uint32_t i = 0; i < np; i++) {
 		for (int fi = 0; fi < 2; fi++) {
-			if (!set->pools[i].has_family[fi])
+			if (!set->pools[i]->has_family[fi])
 				continue;
 			fprintf(f, "gslbd_pool_eligible_members");
-			pool_only_label(f, &set->pools[i]);
+			pool_only_label(f, set->pools[i]);
 			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].eligible);
 		}
 	}
@@ -423,7 +427,7 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 		 "either family, else 0.");
 	for (uint32_t i = 0; i < np; i++) {
 		fprintf(f, "gslbd_pool_fallback_active");
-		pool_only_label(f, &set->pools[i]);
+		pool_only_label(f, set->pools[i]);
 		fprintf(f, "} %d\n", c[2 * i].fallback || c[2 * i + 1].fallback);
 	}
 	free(c);
