@@ -121,6 +121,8 @@ typedef struct lb_pool {
 	 * references held, by sets and builders, on the control thread only.
 	 */
 	uint32_t refs;
+	/* the server's metrics: the assignment that last gave the members slots (control thread) */
+	uint32_t metrics_epoch;
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
@@ -235,6 +237,7 @@ typedef struct lb_set {
 	const lb_entry_t **table;
 	uint32_t nzones;
 	const void **zones; /* zones with at least one served pool (zone_t *) */
+	uint32_t nunserved; /* pools not served */
 } lb_set_t;
 
 struct zone_set;
@@ -278,6 +281,16 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const struct zone_set *z
  * zones keeps its served flag as it is.
  */
 lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const struct zone_set *zones);
+
+/**
+ * lb_set_make() for a set that differs from old (placed in the same zones)
+ * only by pools replaced with pools of the same name at the same index:
+ * old's name table is copied and the replaced pools' entries re-pointed,
+ * instead of every name hashed again.  NULL (nothing taken over) when the
+ * names differ: then lb_set_make().
+ */
+lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
+		       const struct zone_set *zones);
 
 /** Free a pool set and its references to its pools.  NULL is a no-op. */
 void lb_set_free(lb_set_t *s);

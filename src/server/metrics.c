@@ -28,7 +28,6 @@ typedef struct slot_entry {
 	char *key;
 	size_t key_len;
 	uint32_t slot;
-	uint32_t epoch; /* the last server_metrics_assign() that named it */
 } slot_entry_t;
 
 /*
@@ -42,7 +41,10 @@ struct server_metrics {
 	uint32_t nslots; /* slots handed out so far: the workers' arrays hold this many */
 	uint32_t nlive;	 /* entries in table */
 	uint32_t epoch;	 /* counts server_metrics_assign() calls */
-	uint32_t *free;	 /* slots given back, to hand out before new ones */
+	/* per slot: the last server_metrics_assign() that named its entry (nslots of them) */
+	uint32_t *slot_epoch;
+	uint32_t epoch_cap; /* entries slot_epoch can hold */
+	uint32_t *free;	    /* slots given back, to hand out before new ones */
 	uint32_t nfree;
 	uint32_t free_cap; /* entries free can hold */
 };
@@ -64,6 +66,7 @@ void server_metrics_free(server_metrics_t *m)
 		free(m->table[i].key);
 	free(m->table);
 	free(m->free);
+	free(m->slot_epoch);
 	free(m);
 }
 
@@ -99,7 +102,7 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 
 	slot_entry_t *e = slot_find(m->table, m->mask, key, n);
 	if (e->key) {
-		e->epoch = m->epoch;
+		m->slot_epoch[e->slot] = m->epoch;
 		return e->slot;
 	}
 	if (!m->nfree && m->nslots == SLOTS_MAX)
@@ -112,8 +115,12 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 	e->key = gslb_malloc(n);
 	memcpy(e->key, key, n);
 	e->key_len = n;
-	e->epoch = m->epoch;
 	e->slot = m->nfree ? m->free[--m->nfree] : m->nslots++;
+	if (m->nslots > m->epoch_cap) {
+		m->epoch_cap = m->epoch_cap ? m->epoch_cap * 2 : 1024;
+		m->slot_epoch = gslb_realloc(m->slot_epoch, m->epoch_cap * sizeof(*m->slot_epoch));
+	}
+	m->slot_epoch[e->slot] = m->epoch;
 	m->nlive++;
 	return e->slot;
 }
@@ -126,12 +133,31 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
 		lb_pool_t *p = pools->pools[i];
-		/* A pool shared with the snapshot answered from keeps its slots: no write then. */
+		/*
+		 * A pool the last call named is shared with the snapshot answered
+		 * from: its members hold their live slots, which it marks named
+		 * again without looking up 100,000 pools' names, and writes nothing
+		 * a worker reads.
+		 */
+		if (m && p->metrics_epoch && p->metrics_epoch == m->epoch - 1) {
+			bool all = true;
+			for (uint16_t k = 0; k < p->nmembers; k++) {
+				if (p->members[k].slot < m->nslots)
+					m->slot_epoch[p->members[k].slot] = m->epoch;
+				else
+					all = false;
+			}
+			if (all) {
+				p->metrics_epoch = m->epoch;
+				continue;
+			}
+		}
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			uint32_t slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
 			if (p->members[k].slot != slot)
 				p->members[k].slot = slot;
 		}
+		p->metrics_epoch = m ? m->epoch : 0;
 	}
 	return m ? m->nslots : 0;
 }
@@ -280,7 +306,7 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 	uint32_t *dead = m->free + m->nfree, ndead = 0;
 	for (uint32_t i = 0; i <= m->mask; i++) {
 		slot_entry_t *e = &m->table[i];
-		if (!e->key || e->epoch == m->epoch)
+		if (!e->key || m->slot_epoch[e->slot] == m->epoch)
 			continue;
 		dead[ndead++] = e->slot;
 		free(e->key);

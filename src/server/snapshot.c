@@ -36,14 +36,18 @@ static zone_set_t *zones_share(const zone_set_t *src)
 	return s;
 }
 
-/* A pool set of n pools (taken over) placed in zones, with the log line of gslbd(8). */
-static lb_set_t *pools_place(lb_pool_t **pools, uint32_t n, const zone_set_t *zones)
+/*
+ * A pool set of n pools (taken over) placed in zones, with the log line of
+ * gslbd(8).  With old, a set in the same zones, whose names the pools have
+ * when only pools were replaced: its name table is patched, not built again.
+ */
+static lb_set_t *pools_place(lb_pool_t **pools, uint32_t n, const zone_set_t *zones,
+			     const lb_set_t *old)
 {
-	uint32_t unserved = 0;
-	lb_set_t *set = lb_set_make(pools, n, zones);
-	for (uint32_t i = 0; i < n; i++)
-		unserved += !set->pools[i]->served;
-	log_info("pools: %u loaded (%u not served)", n, unserved);
+	lb_set_t *set = old ? lb_set_patch(old, pools, n, zones) : NULL;
+	if (!set)
+		set = lb_set_make(pools, n, zones);
+	log_info("pools: %u loaded (%u not served)", n, set->nunserved);
 	return set;
 }
 
@@ -136,8 +140,10 @@ static bool pools_same(const gslb_snapshot_t *s, lb_pool_t **pools, uint32_t n)
 	for (uint32_t i = 0; i < n; i++)
 		if (!lb_pool_equal(pools[i], cur->pools[i]))
 			return false;
+	/* A shared pool has its index already (pools_build()). */
 	for (uint32_t i = 0; i < n; i++)
-		cur->pools[i]->cfg_index = pools[i]->cfg_index;
+		if (pools[i] != cur->pools[i])
+			cur->pools[i]->cfg_index = pools[i]->cfg_index;
 	return true;
 }
 
@@ -244,7 +250,8 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 	}
 	if (!zones)
 		zones = zones_share(ctl->cur->data.zones);
-	gslb_snapshot_t *snap = snapshot_build(ctl, zones, pools_place(pools, n, zones));
+	gslb_snapshot_t *snap = snapshot_build(
+		ctl, zones, pools_place(pools, n, zones, share ? ctl->cur->data.pools : NULL));
 	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);
 	return 0;
 }

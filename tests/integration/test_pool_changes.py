@@ -111,6 +111,11 @@ def main(t):
     db = os.path.join(srv.tmp, 'gslb.db')
     cfg = os.path.join(srv.tmp, 'pools.json')
     pools = [gen_pool(i) for i in range(NPOOLS)]
+    # Two pools below an empty non-terminal, whose entry points into the first's name.
+    for n in ('x.deep.chg.test.', 'y.deep.chg.test.'):
+        pools.append({'name': n, 'policy': 'failover', 'members': [
+            {'name': 'a', 'addresses': ['127.9.0.1'], 'priority': 1},
+            {'name': 'b', 'addresses': ['127.9.0.2'], 'priority': 2}]})
     with open(cfg, 'w') as f:
         json.dump({'version': 1, 'pools': pools}, f)
     rc, out, err = g.gslbctl(db, 'init')
@@ -119,7 +124,7 @@ def main(t):
         return
     srv.start()
     srv.wait_ready('chg.test.')
-    names = {p['name'] for p in pools}
+    names = {p['name'] for p in pools} | {'deep.chg.test.'}
     geo = {p['name'] for p in pools if p['policy'] == 'geo'}
     n = [0]
 
@@ -155,6 +160,9 @@ def main(t):
     compare('member state down (failover)')
     ctl('member', 'set', pool_name(1), 'm1', '--weight', '0')
     compare('member set --weight')
+    ctl('member', 'state', 'x.deep.chg.test', 'a', 'down')
+    ctl('member', 'state', 'y.deep.chg.test', 'a', 'down')
+    compare('member state of the pools below an empty non-terminal')
     ctl('member', 'set', pool_name(5), 'm0', '--address', '127.250.0.5',
         '--address', '2001:db8:ff::5')
     compare('member set --address (both families)')

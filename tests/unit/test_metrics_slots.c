@@ -160,6 +160,26 @@ int main(void)
 	ok(kept, "the ten keep their slots after the table grew again");
 	is_int(server_metrics_sweep(m), 0, "nothing to give back");
 
+	/*
+	 * A pool shared by consecutive snapshots (gslbd builds only the pools
+	 * that changed) is marked named without a lookup: its slots stay live
+	 * through the sweep, and go once a set without it is assigned.
+	 */
+	static const char *const two[] = { "x", "y" };
+	lb_set_t *sh = set_new(two, 2);
+	server_metrics_assign(m, sh);
+	server_metrics_sweep(m);
+	uint32_t sx = slot_of(sh, "x"), sy = slot_of(sh, "y");
+	for (int i = 0; i < 3; i++) {
+		server_metrics_assign(m, sh);
+		is_int(server_metrics_sweep(m), 0, "a shared pool: its slots stay live");
+	}
+	ok(slot_of(sh, "x") == sx && slot_of(sh, "y") == sy && sx != sy,
+	   "a shared pool keeps its slots");
+	server_metrics_assign(m, again);
+	is_int(server_metrics_sweep(m), 2, "the shared pool left: its two slots are given back");
+	set_free(sh);
+
 	set_free(s1);
 	set_free(s2);
 	set_free(s3);
