@@ -10,12 +10,13 @@
 -- below whoever writes.  gslbd reads the pools whose revision is at least the generation it read
 -- last, and only those: a change to one pool of 100,000 reads one pool.  Keyed by name, not id, so
 -- a pool deleted and added again (a cluster node's sync) is one row; a deleted pool's row stays,
--- and its revision tells gslbd that it is gone.
+-- and its revision tells gslbd that it is gone.  No index on rev: gslbd's scan of 100,000 rows
+-- takes about 10 ms, while keeping an index costs every write (apply of 100,000 pools: a third
+-- more CPU).
 CREATE TABLE pool_rev (
 	name TEXT PRIMARY KEY,
 	rev INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX pool_rev_rev ON pool_rev(rev);
 CREATE TRIGGER pool_insert_rev AFTER INSERT ON pool BEGIN
 	INSERT INTO pool_rev(name, rev) SELECT NEW.name, 0
 		WHERE NOT EXISTS (SELECT 1 FROM pool_rev WHERE name = NEW.name);
