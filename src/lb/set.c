@@ -149,9 +149,8 @@ static bool pool_place(const zone_set_t *zones, lb_pool_t *p, const zone_t **z)
 	if (n && (zone_node_rrset(n, DNS_T_A) || zone_node_rrset(n, DNS_T_AAAA) ||
 		  zone_node_rrset(n, DNS_T_CNAME))) {
 		dns_name_to_str(text, sizeof(text), p->name);
-		log_warn("pool %s: the zone file also has A, AAAA or CNAME there; the pool answers "
-			 "A "
-			 "and AAAA",
+		log_warn("pool %s: the zone file also has A, AAAA or CNAME there; the pool "
+			 "answers A and AAAA",
 			 text);
 	}
 	return true;
