@@ -73,6 +73,12 @@ typedef struct control {
 	db_config_t *cfg;	/* the last configuration read without error, owned */
 	int64_t data_version;	/* PRAGMA data_version at the last read */
 	int64_t cfg_generation; /* config_generation of cfg */
+	bool db_failed;		/* the last read failed */
+	uint64_t db_tried_ms;	/* when it was last read */
+	char db_error[512];	/* the error last logged, so each distinct one is logged once */
+	bool db_gone;		/* the file at --db was deleted (logged once) */
+	db_file_id_t db_bad;	/* a new file at --db that could not be opened ... */
+	uint64_t db_bad_ms;	/* ... when it was last tried */
 	/*
 	 * What changed in cfg since the pools of cur were built from it
 	 * (snapshot.c builds those again, shares the others): cfg_from[i] the
@@ -84,12 +90,6 @@ typedef struct control {
 	size_t *cfg_from;
 	bool cfg_whole;
 	bool cfg_checks;
-	bool db_failed;	      /* the last read failed */
-	uint64_t db_tried_ms; /* when it was last read */
-	char db_error[512];   /* the error last logged, so each distinct one is logged once */
-	bool db_gone;	      /* the file at --db was deleted (logged once) */
-	db_file_id_t db_bad;  /* a new file at --db that could not be opened ... */
-	uint64_t db_bad_ms;   /* ... when it was last tried */
 
 	/* The DNS workers (start.c). */
 	worker_t *workers;
