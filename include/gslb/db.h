@@ -19,7 +19,7 @@
  * SQLite's own message is logged with context at the point of failure.
  */
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 #define DB_BUSY_TIMEOUT_MS 5000
 
 typedef struct db db_t;
@@ -245,6 +245,46 @@ int db_config_load(db_t *db, db_config_t **out);
 
 /** Free a configuration and everything in it.  NULL is a no-op. */
 void db_config_free(db_config_t *cfg);
+
+/*
+ * ---- reading only what changed ----
+ *
+ * Every write to a pool or to anything of it stamps the pool's revision
+ * (the pool_rev table of src/db/schema.sql) with the configuration
+ * generation, whoever writes.  A reader that loaded the configuration at
+ * generation g finds what changed since with db_config_changed(g), loads
+ * those pools alone with db_config_load_pools(), and puts them in place
+ * with db_config_merge(): one pool changed among 100,000 costs one pool.
+ */
+
+/**
+ * The names of the pools written since generation since (revision >=
+ * since, so a pool of the last change before it may be among them), added
+ * and deleted ones included, in name order: *names (n of them), an array
+ * of strings, caller frees with db_names_free().
+ */
+int db_config_changed(db_t *db, int64_t since, char ***names, size_t *n);
+void db_names_free(char **names, size_t n);
+
+/**
+ * Load the pools named in names (n, lowercase with the trailing dot) that
+ * exist, whole, as db_config_load() loads every pool; names of no pool are
+ * left out.  In one read transaction (its own, unless the caller opened
+ * one).  Caller frees *out with db_config_free().
+ */
+int db_config_load_pools(db_t *db, const char *const *names, size_t n, db_config_t **out);
+
+/**
+ * Put the pools named in names (n, in name order, as db_config_changed()
+ * gives them) of cfg in the state of part (db_config_load_pools() of the
+ * same names): each is replaced by part's pool of that name, or removed
+ * when part has none, or added.  part's pools move into cfg (part is left
+ * empty, still the caller's to free).  *from, when not NULL, receives for
+ * each pool of the new cfg its index in the old one, or SIZE_MAX for a pool
+ * named in names (caller frees).
+ */
+void db_config_merge(db_config_t *cfg, const char *const *names, size_t n, db_config_t *part,
+		     size_t **from);
 
 /** Free a check and its strings.  NULL is a no-op. */
 void db_check_free(db_check_t *c);

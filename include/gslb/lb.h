@@ -120,6 +120,13 @@ typedef struct lb_pool {
 	struct lb_sel *_Atomic sel[2];
 	/* derived by lb_pool_derive(): the members' networks as one lookup (src/lb/geo.c) */
 	struct lb_geo_nets *geo_nets; /* owned; NULL when no member has a network */
+	/*
+	 * Pool sets share a pool that did not change (lb_set_make()): the
+	 * references held, by sets and builders, on the control thread only.
+	 */
+	uint32_t refs;
+	/* the server's metrics: the assignment that last gave the members slots (control thread) */
+	uint32_t metrics_epoch;
 } lb_pool_t;
 
 /* What lb_pool_select() decided, for the answer writer and for explain. */
@@ -250,7 +257,7 @@ typedef struct lb_entry {
 
 typedef struct lb_set {
 	uint32_t npools;
-	lb_pool_t *pools; /* owned */
+	lb_pool_t **pools; /* a reference to each (lb_pool_ref()), shared with other sets */
 	uint32_t nentries;
 	lb_entry_t *entries; /* owned */
 	uint8_t *names;	     /* owned, ancestor names */
@@ -258,6 +265,7 @@ typedef struct lb_set {
 	const lb_entry_t **table;
 	uint32_t nzones;
 	const void **zones; /* zones with at least one served pool (zone_t *) */
+	uint32_t nunserved; /* pools not served */
 } lb_set_t;
 
 struct zone_set;
@@ -294,7 +302,25 @@ const char *lb_serving_name(int serving);
  */
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const struct zone_set *zones);
 
-/** Free a pool set and everything it owns.  NULL is a no-op. */
+/**
+ * A pool set of the npools pools at pools: takes over the array and the
+ * reference to each pool it holds.  Pools are placed in zones as
+ * lb_set_new() places them; a pool shared with another set of the same
+ * zones keeps its served flag as it is.
+ */
+lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const struct zone_set *zones);
+
+/**
+ * lb_set_make() for a set that differs from old (placed in the same zones)
+ * only by pools replaced with pools of the same name at the same index:
+ * old's name table is copied and the replaced pools' entries re-pointed,
+ * instead of every name hashed again.  NULL (nothing taken over) when the
+ * names differ: then lb_set_make().
+ */
+lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
+		       const struct zone_set *zones);
+
+/** Free a pool set and its references to its pools.  NULL is a no-op. */
 void lb_set_free(lb_set_t *s);
 
 /** Does any served pool lie in zone z (a zone_t pointer)? */
@@ -332,6 +358,35 @@ uint32_t lb_config_pools(const struct db_config *cfg, lb_pool_t **out);
 
 /** Free a pool array from lb_config_pools().  NULL is a no-op. */
 void lb_pools_free(lb_pool_t *pools, uint32_t n);
+
+struct db_pool;
+
+/**
+ * One pool built from the database's pool p as lb_config_pools() builds
+ * each, on the heap with one reference; NULL (with a warning) when its name
+ * is not a domain name.  Drop it with lb_pool_unref().
+ */
+lb_pool_t *lb_pool_new(const struct db_pool *p);
+
+/** Another reference to p (control thread only, as every reference). */
+static inline lb_pool_t *lb_pool_ref(lb_pool_t *p)
+{
+	p->refs++;
+	return p;
+}
+
+/** Drop a reference to p; the last frees it (lb_pool_clear()).  NULL is a no-op. */
+void lb_pool_unref(lb_pool_t *p);
+
+/**
+ * Free what a pool owns (members, their addresses, places and networks,
+ * and what lb_pool_derive() built), not the struct: the one place pool data
+ * is freed, for arrays and shared pools alike.
+ */
+void lb_pool_clear(lb_pool_t *p);
+
+/** Same configuration (as lb_pools_equal() for one pool)? */
+bool lb_pool_equal(const lb_pool_t *a, const lb_pool_t *b);
 
 /** Same configuration (names, settings, members, addresses; served is ignored)? */
 bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_t nb);

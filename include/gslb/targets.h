@@ -29,7 +29,7 @@ void server_targets_free(target_reg_t *r);
  * without a check keep LB_TARGET_NONE.  Checks with equal keys
  * (health_target_key(): the same request judged alike) are one target.
  */
-int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *pools,
+int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *const *pools,
 			  uint32_t npools, server_targets_t *out);
 void server_targets_clear(server_targets_t *t);
 

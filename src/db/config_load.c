@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The configuration read: pools, members and checks loaded into plain C data, looked up, freed. */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,18 +97,22 @@ void db_member_clear(db_member_t *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* Free what a pool owns (not the struct itself). */
+static void pool_clear(db_pool_t *p)
+{
+	for (size_t k = 0; k < p->nmembers; k++)
+		db_member_clear(&p->members[k]);
+	free(p->members);
+	free(p->name);
+	db_check_free(p->check);
+}
+
 void db_config_free(db_config_t *cfg)
 {
 	if (!cfg)
 		return;
-	for (size_t i = 0; i < cfg->npools; i++) {
-		db_pool_t *p = &cfg->pools[i];
-		for (size_t k = 0; k < p->nmembers; k++)
-			db_member_clear(&p->members[k]);
-		free(p->members);
-		free(p->name);
-		db_check_free(p->check);
-	}
+	for (size_t i = 0; i < cfg->npools; i++)
+		pool_clear(&cfg->pools[i]);
 	free(cfg->pools);
 	free(cfg);
 }
@@ -330,25 +335,93 @@ static void check_row(sqlite3_stmt *st, void *arg)
 		*slot = check_new(st, 2);
 }
 
-static int load(db_t *db, db_config_t *cfg)
+/* The SELECTs of the loader: the whole table, or (a name, id given) one pool's rows. */
+#define POOL_COLS "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool"
+#define MEMBER_COLS                                                                    \
+	"SELECT pool_id, id, name, weight, priority, latitude, longitude, countries, " \
+	"continents, admin FROM member"
+#define ADDRESS_COLS "SELECT member_id, address, family FROM member_address"
+#define NETWORK_COLS "SELECT member_id, prefix FROM member_network"
+#define CHECK_COLS                                                                        \
+	"SELECT pool_id, member_id, type, port, path, host, expect, match, interval_ms, " \
+	"timeout_ms, rise, fall, target, insecure, quorum FROM health_check"
+
+/* Run one query of the loader with ?1 bound to name (text) or else id. */
+static int query_one(db_t *db, const char *sql, const char *what, const char *name, int64_t id,
+		     db__row_cb row, struct loader *l)
+{
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, sql, &st);
+	if (ret)
+		return ret;
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	return db__rows(db, st, what, row, l);
+}
+
+static int pool_id_cmp(const void *a, const void *b)
+{
+	const db_pool_t *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * The pools named in names (n of them), row by row through the indexes of
+ * each table: what gslbctl's one-pool changes and gslbd's reload of the
+ * pools that changed read, instead of every row of every table.
+ */
+static int load_named(db_t *db, struct loader *l, const char *const *names, size_t n)
+{
+	db_config_t *cfg = l->cfg;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = query_one(db, POOL_COLS " WHERE name = ?1", "load a pool", names[i], 0,
+				pool_row, l);
+	if (ret)
+		return ret;
+	/* pool_by_id() searches by id. */
+	gslb_sort(cfg->pools, cfg->npools, sizeof(*cfg->pools), pool_id_cmp);
+	for (size_t i = 0; !ret && i < cfg->npools; i++)
+		ret = query_one(db, MEMBER_COLS " WHERE pool_id = ?1", "load members", NULL,
+				cfg->pools[i].id, member_row, l);
+	if (ret)
+		return ret;
+	refs_build(l);
+	for (size_t i = 0; !ret && i < l->nrefs; i++)
+		ret = query_one(db, ADDRESS_COLS " WHERE member_id = ?1", "load addresses", NULL,
+				l->refs[i].id, address_row, l);
+	for (size_t i = 0; !ret && i < l->nrefs; i++)
+		ret = query_one(db, NETWORK_COLS " WHERE member_id = ?1", "load networks", NULL,
+				l->refs[i].id, network_row, l);
+	for (size_t i = 0; !ret && i < cfg->npools; i++)
+		ret = query_one(db, CHECK_COLS " WHERE pool_id = ?1", "load checks", NULL,
+				cfg->pools[i].id, check_row, l);
+	return ret;
+}
+
+/* Every pool (all), or those named in names. */
+static int load(db_t *db, db_config_t *cfg, bool all, const char *const *names, size_t n)
 {
 	struct loader l = { .cfg = cfg };
 	int ret;
 
-	ret = query(db,
-		    "SELECT id, name, policy, ttl, degraded_ttl, answers, fallback FROM pool "
-		    "ORDER BY id",
-		    "load pools", pool_row, &l);
+	if (!all) {
+		ret = load_named(db, &l, names, n);
+		if (ret)
+			goto out;
+		goto sort;
+	}
+	ret = query(db, POOL_COLS " ORDER BY id", "load pools", pool_row, &l);
 	/*
 	 * Members are appended to their pool's array as they come; pointers into
 	 * those arrays are taken only after every member is in, since realloc
 	 * moves them.
 	 */
 	if (!ret)
-		ret = query(db,
-			    "SELECT pool_id, id, name, weight, priority, latitude, longitude, "
-			    "countries, continents, admin FROM member",
-			    "load members", member_row, &l);
+		ret = query(db, MEMBER_COLS, "load members", member_row, &l);
 	if (ret)
 		return ret;
 	refs_build(&l);
@@ -357,20 +430,14 @@ static int load(db_t *db, db_config_t *cfg)
 	 * No ORDER BY here or below: SQLite's sort of every row cost more than
 	 * sorting each member's few values (db_member_sort()).
 	 */
-	ret = query(db, "SELECT member_id, address, family FROM member_address", "load addresses",
-		    address_row, &l);
+	ret = query(db, ADDRESS_COLS, "load addresses", address_row, &l);
 	if (!ret)
-		ret = query(db, "SELECT member_id, prefix FROM member_network", "load networks",
-			    network_row, &l);
+		ret = query(db, NETWORK_COLS, "load networks", network_row, &l);
 	if (!ret)
-		ret = query(db,
-			    "SELECT pool_id, member_id, type, port, path, host, expect, match, "
-			    "interval_ms, timeout_ms, rise, fall, target, insecure, quorum "
-			    "FROM health_check",
-			    "load checks", check_row, &l);
+		ret = query(db, CHECK_COLS, "load checks", check_row, &l);
 	if (ret)
 		goto out;
-
+sort:
 	/* Hand out everything sorted by name: deterministic for export and the daemon. */
 	for (size_t i = 0; i < l.nrefs; i++)
 		db_member_sort(l.refs[i].m);
@@ -380,7 +447,7 @@ out:
 	return ret;
 }
 
-int db_config_load(db_t *db, db_config_t **out)
+static int config_load(db_t *db, bool all, const char *const *names, size_t n, db_config_t **out)
 {
 	bool own = !db->in_txn && sqlite3_get_autocommit(db->h);
 	db_config_t *cfg = gslb_calloc(1, sizeof(*cfg));
@@ -392,7 +459,7 @@ int db_config_load(db_t *db, db_config_t **out)
 		if (ret)
 			goto out;
 	}
-	ret = load(db, cfg);
+	ret = load(db, cfg, all, names, n);
 	if (own) {
 		/* A read transaction has nothing to commit; ending it releases the snapshot. */
 		db_rollback(db);
@@ -404,6 +471,98 @@ out:
 	}
 	*out = cfg;
 	return 0;
+}
+
+int db_config_load(db_t *db, db_config_t **out)
+{
+	return config_load(db, true, NULL, 0, out);
+}
+
+int db_config_load_pools(db_t *db, const char *const *names, size_t n, db_config_t **out)
+{
+	return config_load(db, false, names, n, out);
+}
+
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void name_row(sqlite3_stmt *st, void *arg)
+{
+	struct names *nm = arg;
+	strv_push(&nm->v, &nm->n, db__col_dup(st, 0));
+}
+
+int db_config_changed(db_t *db, int64_t since, char ***names, size_t *n)
+{
+	struct names nm = { 0 };
+	sqlite3_stmt *st;
+	int ret = db__prepare(db, "SELECT name FROM pool_rev WHERE rev >= ?1 ORDER BY name", &st);
+	if (!ret) {
+		sqlite3_bind_int64(st, 1, since);
+		ret = db__rows(db, st, "read the pools changed", name_row, &nm);
+	}
+	if (ret) {
+		db_names_free(nm.v, nm.n);
+		nm.v = NULL;
+		nm.n = 0;
+	}
+	*names = nm.v;
+	*n = nm.n;
+	return ret;
+}
+
+void db_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+void db_config_merge(db_config_t *cfg, const char *const *names, size_t n, db_config_t *part,
+		     size_t **from)
+{
+	size_t cap = cfg->npools + part->npools;
+	db_pool_t *pools = gslb_calloc(cap ? cap : 1, sizeof(*pools));
+	size_t *idx = from ? gslb_calloc(cap ? cap : 1, sizeof(*idx)) : NULL;
+	size_t i = 0, k = 0, j = 0, out = 0;
+
+	/*
+	 * Three lists in name order: the old pools, the names changed, the
+	 * pools of those that exist now.  An old pool whose name is among the
+	 * changed is dropped; part has the new state of each.
+	 */
+	while (i < cfg->npools || j < part->npools) {
+		const char *a = i < cfg->npools ? cfg->pools[i].name : NULL;
+		const char *b = j < part->npools ? part->pools[j].name : NULL;
+		if (a && (!b || strcmp(a, b) < 0)) {
+			while (k < n && strcmp(names[k], a) < 0)
+				k++;
+			if (k < n && strcmp(names[k], a) == 0) {
+				pool_clear(&cfg->pools[i++]);
+				continue;
+			}
+			if (idx)
+				idx[out] = i;
+			pools[out++] = cfg->pools[i++];
+			continue;
+		}
+		/* Replaced: a name in part is always among the changed. */
+		if (a && strcmp(a, b) == 0)
+			pool_clear(&cfg->pools[i++]);
+		if (idx)
+			idx[out] = SIZE_MAX;
+		pools[out++] = part->pools[j++];
+	}
+	free(cfg->pools);
+	cfg->pools = pools;
+	cfg->npools = out;
+	free(part->pools);
+	part->pools = NULL;
+	part->npools = 0;
+	if (from)
+		*from = idx;
 }
 
 /* Binary search: pools are sorted by name, and gslbd looks up each of 100,000 at a load. */

@@ -647,6 +647,7 @@ extern const char db_schema[];
 extern const char db_migrate_v2[];
 extern const char db_migrate_v3[];
 extern const char db_migrate_v4[];
+extern const char db_migrate_v5[];
 
 /*
  * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
@@ -655,10 +656,7 @@ extern const char db_migrate_v4[];
  * 0) gets the current schema.sql in one step instead.
  */
 static const char *const migrations[DB_SCHEMA_VERSION] = {
-	NULL,
-	db_migrate_v2,
-	db_migrate_v3,
-	db_migrate_v4,
+	NULL, db_migrate_v2, db_migrate_v3, db_migrate_v4, db_migrate_v5,
 };
 
 int db_migrate(db_t *db, int *from)

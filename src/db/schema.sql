@@ -1,10 +1,10 @@
 -- SPDX-License-Identifier: MIT
--- The gslbd database, schema version 4: configuration (pools, members, checks), health state and
+-- The gslbd database, schema version 5: configuration (pools, members, checks), health state and
 -- history, the change journal, and a cluster node's settings and mirror of etcd.  Compiled into
 -- libgslb as db_schema (see Makefile.am); a new file gets it in one step from db_migrate(), inside
 -- one transaction that also sets PRAGMA user_version.  An older file is brought here by
--- src/db/migrate_v2.sql, src/db/migrate_v3.sql and src/db/migrate_v4.sql instead, which create the
--- same tables with the same text: keep them in step (tests/integration/test_storage.py compares
+-- src/db/migrate_v2.sql to src/db/migrate_v5.sql instead, which create the same tables with the
+-- same text: keep them in step (tests/integration/test_storage.py compares
 -- the results).
 -- The ranges in the CHECK constraints are those gslbctl enforces, named in include/gslb/lb.h (pools
 -- and members) and include/gslb/health.h (checks); tests/unit/test_schema_limits.c keeps them equal.
@@ -245,4 +245,99 @@ CREATE TRIGGER health_check_update_generation AFTER UPDATE ON health_check BEGIN
 END;
 CREATE TRIGGER health_check_delete_generation AFTER DELETE ON health_check BEGIN
 	UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+END;
+
+-- Each pool's revision (schema version 5): the configuration generation of the last write to
+-- the pool or to anything of it (members, addresses, networks, checks), stamped by the triggers
+-- below whoever writes.  gslbd reads the pools whose revision is at least the generation it read
+-- last, and only those: a change to one pool of 100,000 reads one pool.  Keyed by name, not id, so
+-- a pool deleted and added again (a cluster node's sync) is one row; a deleted pool's row stays,
+-- and its revision tells gslbd that it is gone.  No index on rev: gslbd's scan of 100,000 rows
+-- takes about 10 ms, while keeping an index costs every write (apply of 100,000 pools: a third
+-- more CPU).
+CREATE TABLE pool_rev (
+	name TEXT PRIMARY KEY,
+	rev INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER pool_insert_rev AFTER INSERT ON pool BEGIN
+	INSERT INTO pool_rev(name, rev) SELECT NEW.name, 0
+		WHERE NOT EXISTS (SELECT 1 FROM pool_rev WHERE name = NEW.name);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = NEW.name;
+END;
+CREATE TRIGGER pool_update_rev AFTER UPDATE ON pool BEGIN
+	INSERT INTO pool_rev(name, rev) SELECT NEW.name, 0
+		WHERE NOT EXISTS (SELECT 1 FROM pool_rev WHERE name = NEW.name);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = OLD.name;
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = NEW.name;
+END;
+CREATE TRIGGER pool_delete_rev AFTER DELETE ON pool BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = OLD.name;
+END;
+CREATE TRIGGER member_insert_rev AFTER INSERT ON member BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = NEW.pool_id);
+END;
+CREATE TRIGGER member_update_rev AFTER UPDATE ON member BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = OLD.pool_id);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = NEW.pool_id);
+END;
+CREATE TRIGGER member_delete_rev AFTER DELETE ON member BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = OLD.pool_id);
+END;
+CREATE TRIGGER member_address_insert_rev AFTER INSERT ON member_address BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = NEW.member_id);
+END;
+CREATE TRIGGER member_address_update_rev AFTER UPDATE ON member_address BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = OLD.member_id);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = NEW.member_id);
+END;
+CREATE TRIGGER member_address_delete_rev AFTER DELETE ON member_address BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = OLD.member_id);
+END;
+CREATE TRIGGER member_network_insert_rev AFTER INSERT ON member_network BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = NEW.member_id);
+END;
+CREATE TRIGGER member_network_update_rev AFTER UPDATE ON member_network BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = OLD.member_id);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = NEW.member_id);
+END;
+CREATE TRIGGER member_network_delete_rev AFTER DELETE ON member_network BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT pool.name FROM pool JOIN member ON member.pool_id = pool.id
+			WHERE member.id = OLD.member_id);
+END;
+CREATE TRIGGER health_check_insert_rev AFTER INSERT ON health_check BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = NEW.pool_id);
+END;
+CREATE TRIGGER health_check_update_rev AFTER UPDATE ON health_check BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = OLD.pool_id);
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = NEW.pool_id);
+END;
+CREATE TRIGGER health_check_delete_rev AFTER DELETE ON health_check BEGIN
+	UPDATE pool_rev SET rev = (SELECT generation FROM config_generation WHERE id = 1)
+		WHERE name = (SELECT name FROM pool WHERE id = OLD.pool_id);
 END;

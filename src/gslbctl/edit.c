@@ -139,7 +139,7 @@ static int change_cmd_run(ctl_t *c, int argc, char **argv, const struct change_c
 		return ctl_invalid(c, "MEMBER: %s", why);
 	r.member = cmd->npos > 1 ? a.pos[1] : NULL;
 	if (!(ret = cmd->check ? cmd->check(c, &r) : CTL_OK))
-		ret = ctl_change_run(c, change_edit, &r);
+		ret = ctl_change_run_pool(c, r.pool, change_edit, &r);
 	if (ret == CTL_OK && cmd->warn_unserved) {
 		const char *name = r.pool;
 		ctl_warn_unserved(c, &name, 1);

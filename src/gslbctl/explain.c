@@ -614,7 +614,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	for (uint16_t i = 0; i < lp->nmembers; i++)
 		naddrs += lp->members[i].naddr[0] + lp->members[i].naddr[1];
 	reg = server_targets_new(naddrs);
-	if ((ret = server_targets_assign(reg, cfg, lp, 1, &t)) < 0) {
+	if ((ret = server_targets_assign(reg, cfg, &lp, 1, &t)) < 0) {
 		ret = ctl_fail(c, "cannot assign health targets: %s", gslb_strerror(ret));
 		goto out;
 	}

@@ -131,6 +131,13 @@ typedef int (*ctl_edit_cb)(ctl_t *c, const db_config_t *cfg, void *arg, FILE *su
 int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg);
 
 /**
+ * ctl_change_run() for a change to one pool: cfg holds only the pool named
+ * pool (lowercase, trailing dot), or no pool when there is none of that
+ * name, so a change to one pool of 100,000 reads one pool.
+ */
+int ctl_change_run_pool(ctl_t *c, const char *pool, ctl_edit_cb edit, void *arg);
+
+/**
  * After a change was made: its lines ("+ pool P", the journal's summary) on stdout, one per
  * thing changed, unless --quiet or the command prints them itself (apply).
  */

@@ -129,13 +129,16 @@ int ctl_open(ctl_t *c)
 	return CTL_OK;
 }
 
-/* BEGIN IMMEDIATE and load the configuration inside it; CTL_OK or CTL_FAIL. */
-static int begin_change(ctl_t *c, db_config_t **cfg)
+/*
+ * BEGIN IMMEDIATE and load the configuration inside it, or only the pool
+ * named pool when it is not NULL; CTL_OK or CTL_FAIL.
+ */
+static int begin_change(ctl_t *c, const char *pool, db_config_t **cfg)
 {
 	int ret = db_begin_write(c->db);
 	if (ret)
 		return ctl_db_fail(c, ret);
-	ret = db_config_load(c->db, cfg);
+	ret = pool ? db_config_load_pools(c->db, &pool, 1, cfg) : db_config_load(c->db, cfg);
 	if (ret)
 		return ctl_db_fail(c, ret);
 	return CTL_OK;
@@ -182,7 +185,7 @@ void ctl_change_print(const ctl_t *c, const char *summary)
 		printf("%s\n", summary);
 }
 
-int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
+static int change_run(ctl_t *c, const char *pool, ctl_edit_cb edit, void *arg)
 {
 	db_config_t *cfg = NULL;
 	char *sum = NULL;
@@ -198,7 +201,7 @@ int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
 		ret = ctl_cluster_change(c, edit, arg);
 		goto out;
 	}
-	if ((ret = begin_change(c, &cfg)))
+	if ((ret = begin_change(c, pool, &cfg)))
 		goto out;
 	f = cfg_mem_open(&sum, &len);
 	ret = edit(c, cfg, arg, f);
@@ -224,6 +227,16 @@ out:
 	db_config_free(cfg);
 	free(sum);
 	return ret;
+}
+
+int ctl_change_run(ctl_t *c, ctl_edit_cb edit, void *arg)
+{
+	return change_run(c, NULL, edit, arg);
+}
+
+int ctl_change_run_pool(ctl_t *c, const char *pool, ctl_edit_cb edit, void *arg)
+{
+	return change_run(c, pool, edit, arg);
 }
 
 /* ---- arguments ---- */

@@ -30,17 +30,32 @@ void lb_member_free(lb_member_t *m)
 	m->nets = NULL;
 }
 
+void lb_pool_clear(lb_pool_t *p)
+{
+	lb_pool_sel_clear(p);
+	lb_geo_nets_free(p);
+	for (uint16_t k = 0; k < p->nmembers; k++)
+		lb_member_free(&p->members[k]);
+	free(p->members);
+	p->members = NULL;
+	p->nmembers = 0;
+}
+
 void lb_pools_free(lb_pool_t *pools, uint32_t n)
 {
 	if (!pools)
 		return;
-	for (uint32_t i = 0; i < n; i++) {
-		for (uint16_t k = 0; k < pools[i].nmembers; k++)
-			lb_member_free(&pools[i].members[k]);
-		free(pools[i].members);
-		lb_geo_nets_free(&pools[i]);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		lb_pool_clear(&pools[i]);
 	free(pools);
+}
+
+void lb_pool_unref(lb_pool_t *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	lb_pool_clear(p);
+	free(p);
 }
 
 static bool member_equal(const lb_member_t *a, const lb_member_t *b)
@@ -72,21 +87,28 @@ static bool member_equal(const lb_member_t *a, const lb_member_t *b)
 	return true;
 }
 
+bool lb_pool_equal(const lb_pool_t *p, const lb_pool_t *q)
+{
+	if (p == q)
+		return true;
+	if (p->name_len != q->name_len || memcmp(p->name, q->name, p->name_len) != 0 ||
+	    p->policy != q->policy || p->answers != q->answers ||
+	    p->fallback_all != q->fallback_all || p->ttl != q->ttl ||
+	    p->degraded_ttl != q->degraded_ttl || p->nmembers != q->nmembers)
+		return false;
+	for (uint16_t k = 0; k < p->nmembers; k++)
+		if (!member_equal(&p->members[k], &q->members[k]))
+			return false;
+	return true;
+}
+
 bool lb_pools_equal(const lb_pool_t *a, uint32_t na, const lb_pool_t *b, uint32_t nb)
 {
 	if (na != nb)
 		return false;
-	for (uint32_t i = 0; i < na; i++) {
-		const lb_pool_t *p = &a[i], *q = &b[i];
-		if (p->name_len != q->name_len || memcmp(p->name, q->name, p->name_len) != 0 ||
-		    p->policy != q->policy || p->answers != q->answers ||
-		    p->fallback_all != q->fallback_all || p->ttl != q->ttl ||
-		    p->degraded_ttl != q->degraded_ttl || p->nmembers != q->nmembers)
+	for (uint32_t i = 0; i < na; i++)
+		if (!lb_pool_equal(&a[i], &b[i]))
 			return false;
-		for (uint16_t k = 0; k < p->nmembers; k++)
-			if (!member_equal(&p->members[k], &q->members[k]))
-				return false;
-	}
 	return true;
 }
 
@@ -359,6 +381,17 @@ void lb_pool_derive(lb_pool_t *p)
 		p->has_family[1] |= m->naddr[1] > 0;
 	}
 	lb_geo_nets_build(p);
+}
+
+lb_pool_t *lb_pool_new(const db_pool_t *p)
+{
+	lb_pool_t *lp = gslb_calloc(1, sizeof(*lp));
+	if (!pool_build(lp, p)) {
+		free(lp);
+		return NULL;
+	}
+	lp->refs = 1;
+	return lp;
 }
 
 uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)

@@ -10,18 +10,22 @@
 #include "gslb/zone.h"
 #include "internal.h"
 
+/* What a set owns but its pools: lb_set_patch() gives up with it when the pools are not its own. */
+static void lb_set_free_shell(lb_set_t *s)
+{
+	free(s->entries);
+	free(s->names);
+	free(s->table);
+	free(s->zones);
+	free(s);
+}
+
 void lb_set_free(lb_set_t *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->npools; i++) {
-		lb_pool_t *p = &s->pools[i];
-		lb_pool_sel_clear(p);
-		for (uint16_t k = 0; k < p->nmembers; k++)
-			lb_member_free(&p->members[k]);
-		free(p->members);
-		lb_geo_nets_free(p);
-	}
+	for (uint32_t i = 0; i < s->npools; i++)
+		lb_pool_unref(s->pools[i]);
 	free(s->pools);
 	free(s->entries);
 	free(s->names);
@@ -122,7 +126,106 @@ const char *lb_serving_name(int serving)
 	}
 }
 
+/*
+ * Whether p is served in zones (z its zone), with the warnings of gslbd(8)
+ * when it is not or when the zone file has records of its own there.
+ */
+static bool pool_place(const zone_set_t *zones, lb_pool_t *p, const zone_t **z)
+{
+	/* The text of the name only for a warning: it cost 10% of a 100,000-pool load. */
+	char text[1024];
+	int serving = lb_pool_serving(zones, p->name, p->name_len, z);
+	/*
+	 * A pool shared with the set being answered from has the same zones,
+	 * hence the same flag: written only when it differs.
+	 */
+	if (p->served != (serving == LB_SERVING_YES))
+		p->served = serving == LB_SERVING_YES;
+	if (serving != LB_SERVING_YES) {
+		dns_name_to_str(text, sizeof(text), p->name);
+		log_warn("pool %s is %s: not served", text, lb_serving_name(serving));
+		return false;
+	}
+	const zone_node_t *n = zone_node_find(*z, p->name, p->name_len);
+	if (n && (zone_node_rrset(n, DNS_T_A) || zone_node_rrset(n, DNS_T_AAAA) ||
+		  zone_node_rrset(n, DNS_T_CNAME))) {
+		dns_name_to_str(text, sizeof(text), p->name);
+		log_warn("pool %s: the zone file also has A, AAAA or CNAME there; the pool "
+			 "answers A and AAAA",
+			 text);
+	}
+	return true;
+}
+
+lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
+		       const zone_set_t *zones)
+{
+	if (!old || old->npools != npools)
+		return NULL;
+	/* The same names in the same places: pools only replaced by pools of their name. */
+	for (uint32_t i = 0; i < npools; i++) {
+		const lb_pool_t *p = pools[i], *q = old->pools[i];
+		if (p != q && (p->name_len != q->name_len || memcmp(p->name, q->name, p->name_len)))
+			return NULL;
+	}
+	lb_set_t *s = gslb_calloc(1, sizeof(*s));
+	s->pools = pools;
+	s->npools = npools;
+	s->nunserved = old->nunserved;
+	s->nentries = old->nentries;
+	s->entries = gslb_malloc((old->nentries ? old->nentries : 1) * sizeof(*s->entries));
+	memcpy(s->entries, old->entries, old->nentries * sizeof(*s->entries));
+	s->table_mask = old->table_mask;
+	s->table = gslb_malloc(((size_t)old->table_mask + 1) * sizeof(*s->table));
+	for (uint32_t i = 0; i <= old->table_mask; i++)
+		s->table[i] = old->table[i] ? s->entries + (old->table[i] - old->entries) : NULL;
+	s->nzones = old->nzones;
+	s->zones = gslb_malloc((old->nzones ? old->nzones : 1) * sizeof(*s->zones));
+	memcpy(s->zones, old->zones, old->nzones * sizeof(*s->zones));
+
+	for (uint32_t i = 0; i < npools; i++) {
+		lb_pool_t *p = pools[i];
+		const lb_pool_t *q = old->pools[i];
+		const zone_t *z;
+		if (p == q)
+			continue;
+		/* Same name, same zones: served as q was (warned again, as a build would). */
+		if (pool_place(zones, p, &z) != q->served) {
+			lb_set_free_shell(s);
+			return NULL;
+		}
+		if (!p->served)
+			continue;
+		/* Its entry and those of its ancestors that name it, or point into its name. */
+		for (size_t o = 0; o < p->name_len && p->name[o]; o += 1 + (size_t)p->name[o]) {
+			size_t len = p->name_len - o;
+			lb_entry_t *e = (lb_entry_t *)lb_set_find_hashed(
+				s, p->name + o, len, zone_name_hash(p->name + o, len));
+			if (!e)
+				continue;
+			if (e->pool == q)
+				e->pool = p;
+			if (e->name >= q->name && e->name < q->name + sizeof(q->name))
+				e->name = p->name + (e->name - q->name);
+		}
+	}
+	return s;
+}
+
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
+{
+	/* Each pool on its own, so that sets made later can share it. */
+	lb_pool_t **refs = gslb_calloc(npools ? npools : 1, sizeof(*refs));
+	for (uint32_t i = 0; i < npools; i++) {
+		refs[i] = gslb_malloc(sizeof(*refs[i]));
+		*refs[i] = pools[i];
+		refs[i]->refs = 1;
+	}
+	free(pools);
+	return lb_set_make(refs, npools, zones);
+}
+
+lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const zone_set_t *zones)
 {
 	lb_set_t *s = gslb_calloc(1, sizeof(*s));
 	s->pools = pools;
@@ -131,7 +234,7 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 	/* Each pool adds its own name and every ancestor down to its zone's apex. */
 	size_t max_entries = 0;
 	for (uint32_t i = 0; i < npools; i++)
-		max_entries += (size_t)dns_name_labels(pools[i].name) + 1;
+		max_entries += (size_t)dns_name_labels(pools[i]->name) + 1;
 	uint32_t slots = 16;
 	while (slots < max_entries * 2)
 		slots *= 2;
@@ -140,30 +243,16 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 	s->entries = gslb_calloc(max_entries ? max_entries : 1, sizeof(*s->entries));
 
 	for (uint32_t i = 0; i < npools; i++) {
-		lb_pool_t *p = &pools[i];
+		lb_pool_t *p = pools[i];
 		uint8_t off[DNS_LABELS_MAX];
 		int labels = 0;
 		for (size_t o = 0; p->name[o]; o += 1 + (size_t)p->name[o])
 			off[labels++] = (uint8_t)o;
-		/* The text of the name only for a warning: it cost 10% of a 100,000-pool load. */
-		char text[1024];
 		const zone_t *z;
-		int serving = lb_pool_serving(zones, p->name, p->name_len, &z);
-		p->served = false;
-		if (serving != LB_SERVING_YES) {
-			dns_name_to_str(text, sizeof(text), p->name);
-			log_warn("pool %s is %s: not served", text, lb_serving_name(serving));
+		if (!pool_place(zones, p, &z)) {
+			s->nunserved++;
 			continue;
 		}
-		const zone_node_t *n = zone_node_find(z, p->name, p->name_len);
-		if (n && (zone_node_rrset(n, DNS_T_A) || zone_node_rrset(n, DNS_T_AAAA) ||
-			  zone_node_rrset(n, DNS_T_CNAME))) {
-			dns_name_to_str(text, sizeof(text), p->name);
-			log_warn("pool %s: the zone file also has A, AAAA or CNAME there; the pool "
-				 "answers A and AAAA",
-				 text);
-		}
-		p->served = true;
 		add_zone(s, z);
 		table_put(s, p->name, p->name_len, p);
 		for (int k = 1; k < labels - z->apex_labels; k++)

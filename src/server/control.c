@@ -181,13 +181,26 @@ static void db_problem(control_t *ctl, const char *what)
 	log_err("database %s: %s; keeping the last good configuration", ctl->conf->db_path, what);
 }
 
-int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t **cfg, char *err,
-		       size_t errlen)
+/* Changed pools loaded alone while they are at most this many, or an eighth of all. */
+#define DELTA_POOLS_MIN 64
+
+/*
+ * server_config_read(), or with delta (known a generation read before, of
+ * a configuration of npools pools) only the pools changed since known when
+ * they are few: then *names (*nnames) are the names changed and *cfg their
+ * pools now, for db_config_merge(); *names stays NULL when it read all.
+ */
+static int config_read(db_t *db, int64_t known, size_t npools, int64_t *generation,
+		       db_config_t **cfg, char ***names, size_t *nnames, char *err, size_t errlen)
 {
 	int version = 0;
 	int ret;
 
 	*cfg = NULL;
+	if (names) {
+		*names = NULL;
+		*nnames = 0;
+	}
 	ret = db_begin_read(db);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot read: %s", gslb_strerror(ret));
@@ -214,6 +227,31 @@ int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t
 	}
 	if (*generation == known)
 		goto out;
+	if (names && known >= 0) {
+		/* Revisions are generations: what was written since known read. */
+		ret = db_config_changed(db, known, names, nnames);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot read the pools changed: %s",
+				 gslb_strerror(ret));
+			goto out;
+		}
+		if (*nnames <= DELTA_POOLS_MIN || *nnames <= npools / 8) {
+			ret = db_config_load_pools(db, (const char *const *)*names, *nnames, cfg);
+			if (ret < 0) {
+				db_names_free(*names, *nnames);
+				*names = NULL;
+				*nnames = 0;
+				snprintf(err, errlen, "cannot read the configuration: %s",
+					 gslb_strerror(ret));
+			} else {
+				ret = 1;
+			}
+			goto out;
+		}
+		db_names_free(*names, *nnames);
+		*names = NULL;
+		*nnames = 0;
+	}
 	ret = db_config_load(db, cfg);
 	if (ret < 0)
 		snprintf(err, errlen, "cannot read the configuration: %s", gslb_strerror(ret));
@@ -223,6 +261,49 @@ out:
 	/* A read transaction has nothing to commit; ending it releases the snapshot. */
 	db_rollback(db);
 	return ret;
+}
+
+int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t **cfg, char *err,
+		       size_t errlen)
+{
+	return config_read(db, known, 0, generation, cfg, NULL, NULL, err, errlen);
+}
+
+/* Has pool p (NULL: none) a check, its own or a member's? */
+static bool pool_checked(const db_pool_t *p)
+{
+	if (!p)
+		return false;
+	if (p->check)
+		return true;
+	for (size_t k = 0; k < p->nmembers; k++)
+		if (p->members[k].check)
+			return true;
+	return false;
+}
+
+/*
+ * Put the pools changed (names, part their state now) into ctl->cfg, and
+ * record for the next snapshot which they are (ctl->cfg_from, cfg_checks).
+ */
+static void config_merge(control_t *ctl, char **names, size_t n, db_config_t *part)
+{
+	size_t *from = NULL;
+	size_t nold = ctl->cfg->npools;
+
+	for (size_t i = 0; i < n && !ctl->cfg_checks; i++)
+		ctl->cfg_checks = pool_checked(db_config_pool(ctl->cfg, names[i]));
+	for (size_t i = 0; i < part->npools && !ctl->cfg_checks; i++)
+		ctl->cfg_checks = pool_checked(&part->pools[i]);
+	db_config_merge(ctl->cfg, (const char *const *)names, n, part, &from);
+	/* A change not yet built into a snapshot: from the pools built, through it. */
+	if (ctl->cfg_from) {
+		for (size_t j = 0; j < ctl->cfg->npools; j++)
+			if (from[j] != SIZE_MAX)
+				from[j] = from[j] < nold ? ctl->cfg_from[from[j]] : SIZE_MAX;
+		free(ctl->cfg_from);
+	}
+	ctl->cfg_from = from;
 }
 
 int server_schema_update(db_t *db, const char *path, bool always)
@@ -325,6 +406,8 @@ static int config_refresh(control_t *ctl)
 {
 	int64_t version = 0, generation = 0;
 	db_config_t *cfg = NULL;
+	char **names = NULL;
+	size_t nnames = 0;
 	uint64_t now = gslb_mono_ms();
 	/* Another file's versions and generations say nothing about this one's. */
 	bool fresh = db_follow(ctl);
@@ -342,7 +425,8 @@ static int config_refresh(control_t *ctl)
 	char err[256];
 	if (ret == 0) {
 		int64_t known = ctl->cfg && !ctl->db_failed && !fresh ? ctl->cfg_generation : -1;
-		ret = server_config_read(ctl->db, known, &generation, &cfg, err, sizeof(err));
+		ret = config_read(ctl->db, known, ctl->cfg ? ctl->cfg->npools : 0, &generation,
+				  &cfg, &names, &nnames, err, sizeof(err));
 	} else {
 		snprintf(err, sizeof(err), "cannot read: %s", gslb_strerror(ret));
 	}
@@ -365,8 +449,17 @@ static int config_refresh(control_t *ctl)
 	log_debug("database %s: configuration generation %lld, reading it again",
 		  ctl->conf->db_path, (long long)generation);
 	ctl->reloads++;
-	db_config_free(ctl->cfg);
-	ctl->cfg = cfg;
+	if (names) {
+		config_merge(ctl, names, nnames, cfg);
+		db_names_free(names, nnames);
+		db_config_free(cfg);
+	} else {
+		db_config_free(ctl->cfg);
+		ctl->cfg = cfg;
+		free(ctl->cfg_from);
+		ctl->cfg_from = NULL;
+		ctl->cfg_whole = true;
+	}
 	ctl->cfg_generation = generation;
 	return 1;
 }
@@ -385,6 +478,7 @@ int server_config_first(control_t *ctl)
 		return ret;
 	}
 	ctl->db_tried_ms = gslb_mono_ms();
+	ctl->cfg_whole = true;
 	return 0;
 }
 

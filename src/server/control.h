@@ -82,6 +82,17 @@ typedef struct control {
 	bool db_gone;		/* the file at --db was deleted (logged once) */
 	db_file_id_t db_bad;	/* a new file at --db that could not be opened ... */
 	uint64_t db_bad_ms;	/* ... when it was last tried */
+	/*
+	 * What changed in cfg since the pools of cur were built from it
+	 * (snapshot.c builds those again, shares the others): cfg_from[i] the
+	 * index pool i had then, SIZE_MAX when it changed or is new
+	 * (db_config_merge()); NULL with cfg_whole false: nothing changed;
+	 * cfg_whole: read whole, every pool is built again.  cfg_checks: a
+	 * pool with a check, before or after, is among the changed.
+	 */
+	size_t *cfg_from;
+	bool cfg_whole;
+	bool cfg_checks;
 
 	/* The DNS workers (start.c). */
 	worker_t *workers;

@@ -311,7 +311,7 @@ static void pools_write(jw_t *w, const gslb_snapshot_t *snap)
 		jw_key(w, served ? "served" : "not_served");
 		jw_arr_begin(w);
 		for (uint32_t i = 0; set && i < set->npools; i++) {
-			const lb_pool_t *p = &set->pools[i];
+			const lb_pool_t *p = set->pools[i];
 			if (p->served != served)
 				continue;
 			char name[DNS_NAME_MAX * 4 + 1];

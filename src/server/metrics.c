@@ -28,7 +28,6 @@ typedef struct slot_entry {
 	char *key;
 	size_t key_len;
 	uint32_t slot;
-	uint32_t epoch; /* the last server_metrics_assign() that named it */
 } slot_entry_t;
 
 /*
@@ -42,7 +41,10 @@ struct server_metrics {
 	uint32_t nslots; /* slots handed out so far: the workers' arrays hold this many */
 	uint32_t nlive;	 /* entries in table */
 	uint32_t epoch;	 /* counts server_metrics_assign() calls */
-	uint32_t *free;	 /* slots given back, to hand out before new ones */
+	/* per slot: the last server_metrics_assign() that named its entry (nslots of them) */
+	uint32_t *slot_epoch;
+	uint32_t epoch_cap; /* entries slot_epoch can hold */
+	uint32_t *free;	    /* slots given back, to hand out before new ones */
 	uint32_t nfree;
 	uint32_t free_cap; /* entries free can hold */
 };
@@ -64,6 +66,7 @@ void server_metrics_free(server_metrics_t *m)
 		free(m->table[i].key);
 	free(m->table);
 	free(m->free);
+	free(m->slot_epoch);
 	free(m);
 }
 
@@ -99,7 +102,7 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 
 	slot_entry_t *e = slot_find(m->table, m->mask, key, n);
 	if (e->key) {
-		e->epoch = m->epoch;
+		m->slot_epoch[e->slot] = m->epoch;
 		return e->slot;
 	}
 	if (!m->nfree && m->nslots == SLOTS_MAX)
@@ -112,8 +115,12 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 	e->key = gslb_malloc(n);
 	memcpy(e->key, key, n);
 	e->key_len = n;
-	e->epoch = m->epoch;
 	e->slot = m->nfree ? m->free[--m->nfree] : m->nslots++;
+	if (m->nslots > m->epoch_cap) {
+		m->epoch_cap = m->epoch_cap ? m->epoch_cap * 2 : 1024;
+		m->slot_epoch = gslb_realloc(m->slot_epoch, m->epoch_cap * sizeof(*m->slot_epoch));
+	}
+	m->slot_epoch[e->slot] = m->epoch;
 	m->nlive++;
 	return e->slot;
 }
@@ -125,9 +132,32 @@ uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 	if (!pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
-		lb_pool_t *p = &pools->pools[i];
-		for (uint16_t k = 0; k < p->nmembers; k++)
-			p->members[k].slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
+		lb_pool_t *p = pools->pools[i];
+		/*
+		 * A pool the last call named is shared with the snapshot answered
+		 * from: its members hold their live slots, which it marks named
+		 * again without looking up 100,000 pools' names, and writes nothing
+		 * a worker reads.
+		 */
+		if (m && p->metrics_epoch && p->metrics_epoch == m->epoch - 1) {
+			bool all = true;
+			for (uint16_t k = 0; k < p->nmembers; k++) {
+				if (p->members[k].slot < m->nslots)
+					m->slot_epoch[p->members[k].slot] = m->epoch;
+				else
+					all = false;
+			}
+			if (all) {
+				p->metrics_epoch = m->epoch;
+				continue;
+			}
+		}
+		for (uint16_t k = 0; k < p->nmembers; k++) {
+			uint32_t slot = m ? slot_get(m, p, &p->members[k]) : UINT32_MAX;
+			if (p->members[k].slot != slot)
+				p->members[k].slot = slot;
+		}
+		p->metrics_epoch = m ? m->epoch : 0;
 	}
 	return m ? m->nslots : 0;
 }
@@ -276,7 +306,7 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 	uint32_t *dead = m->free + m->nfree, ndead = 0;
 	for (uint32_t i = 0; i <= m->mask; i++) {
 		slot_entry_t *e = &m->table[i];
-		if (!e->key || e->epoch == m->epoch)
+		if (!e->key || m->slot_epoch[e->slot] == m->epoch)
 			continue;
 		dead[ndead++] = e->slot;
 		free(e->key);
@@ -335,7 +365,7 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 	put_head(f, "gslbd_pool_answers_total", "counter",
 		 "A and AAAA answers of a pool that named the member.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
-		const lb_pool_t *p = &set->pools[i];
+		const lb_pool_t *p = set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
 			fprintf(f, "gslbd_pool_answers_total");
@@ -347,7 +377,7 @@ static void pools_render(FILE *f, const server_metrics_t *m)
 	put_head(f, "gslbd_member_up", "gauge",
 		 "1 when the health check of a member's address passes (or it has none), else 0.");
 	for (uint32_t i = 0; set && i < set->npools; i++) {
-		const lb_pool_t *p = &set->pools[i];
+		const lb_pool_t *p = set->pools[i];
 		for (uint16_t k = 0; k < p->nmembers; k++) {
 			const lb_member_t *mb = &p->members[k];
 			for (int fam = 0; fam < 2; fam++) {
@@ -394,15 +424,15 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 
 	for (uint32_t i = 0; i < np; i++)
 		for (int fi = 0; fi < 2; fi++)
-			lb_pool_counts(&set->pools[i], fi ? 6 : 4, health, &c[2 * i + fi]);
+			lb_pool_counts(set->pools[i], fi ? 6 : 4, health, &c[2 * i + fi]);
 	put_head(f, "gslbd_pool_members", "gauge",
 		 "Members of a pool in service (admin auto or up) with an address of the family.");
 	for (uint32_t i = 0; i < np; i++) {
 		for (int fi = 0; fi < 2; fi++) {
-			if (!set->pools[i].has_family[fi])
+			if (!set->pools[i]->has_family[fi])
 				continue;
 			fprintf(f, "gslbd_pool_members");
-			pool_only_label(f, &set->pools[i]);
+			pool_only_label(f, set->pools[i]);
 			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].members);
 		}
 	}
@@ -411,10 +441,10 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 		 "answers are chosen from.");
 	for (uint32_t i = 0; i < np; i++) {
 		for (int fi = 0; fi < 2; fi++) {
-			if (!set->pools[i].has_family[fi])
+			if (!set->pools[i]->has_family[fi])
 				continue;
 			fprintf(f, "gslbd_pool_eligible_members");
-			pool_only_label(f, &set->pools[i]);
+			pool_only_label(f, set->pools[i]);
 			fprintf(f, ",family=\"%s\"} %u\n", fam[fi], c[2 * i + fi].eligible);
 		}
 	}
@@ -423,7 +453,7 @@ static void eligibility_render(FILE *f, const server_metrics_t *m)
 		 "either family, else 0.");
 	for (uint32_t i = 0; i < np; i++) {
 		fprintf(f, "gslbd_pool_fallback_active");
-		pool_only_label(f, &set->pools[i]);
+		pool_only_label(f, set->pools[i]);
 		fprintf(f, "} %d\n", c[2 * i].fallback || c[2 * i + 1].fallback);
 	}
 	free(c);

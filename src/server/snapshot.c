@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshots: built from zones, the configuration's pools and the geo file, published, retired. */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <urcu-qsbr.h>
 
@@ -35,15 +36,26 @@ static zone_set_t *zones_share(const zone_set_t *src)
 	return s;
 }
 
-/* A pool set of n pools (taken over) placed in zones, with the log line of gslbd(8). */
-static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zones)
+/*
+ * A pool set of n pools (taken over) placed in zones, with the log line of
+ * gslbd(8).  With old, a set in the same zones, whose names the pools have
+ * when only pools were replaced: its name table is patched, not built again.
+ */
+static lb_set_t *pools_place(lb_pool_t **pools, uint32_t n, const zone_set_t *zones,
+			     const lb_set_t *old)
 {
-	uint32_t unserved = 0;
-	lb_set_t *set = lb_set_new(pools, n, zones);
-	for (uint32_t i = 0; i < n; i++)
-		unserved += !set->pools[i].served;
-	log_info("pools: %u loaded (%u not served)", n, unserved);
+	lb_set_t *set = old ? lb_set_patch(old, pools, n, zones) : NULL;
+	if (!set)
+		set = lb_set_make(pools, n, zones);
+	log_info("pools: %u loaded (%u not served)", n, set->nunserved);
 	return set;
+}
+
+static void pools_unref(lb_pool_t **pools, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		lb_pool_unref(pools[i]);
+	free(pools);
 }
 
 /*
@@ -51,7 +63,7 @@ static lb_set_t *pools_place(lb_pool_t *pools, uint32_t n, const zone_set_t *zon
  * health loop the new list when anything in it changed (README "Health checks":
  * one probe per distinct check, whatever the number of pools using it).
  */
-static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)
+static void targets_update(control_t *ctl, lb_pool_t **pools, uint32_t n)
 {
 	server_targets_t t;
 	if (!ctl->targets || server_targets_assign(ctl->targets, ctl->cfg, pools, n, &t) < 0)
@@ -67,11 +79,72 @@ static void targets_update(control_t *ctl, lb_pool_t *pools, uint32_t n)
 	server_targets_clear(&t);
 }
 
-/* Whether pools are those of snapshot s. */
-static bool pools_same(const gslb_snapshot_t *s, const lb_pool_t *pools, uint32_t n)
+/*
+ * The pools of ctl->cfg, each with a reference, in its order.  With share,
+ * a pool that did not change since the current snapshot's pools were built
+ * (ctl->cfg_from) is that snapshot's own, not a copy: only the changed are
+ * built, so one change among 100,000 pools builds one.  *built counts them.
+ */
+static lb_pool_t **pools_build(control_t *ctl, bool share, uint32_t *n, uint32_t *built)
+{
+	const db_config_t *cfg = ctl->cfg;
+	size_t np = cfg ? cfg->npools : 0;
+	lb_pool_t **out = gslb_calloc(np ? np : 1, sizeof(*out));
+	lb_pool_t **old = NULL;
+	size_t nold = 0;
+	uint32_t k = 0;
+
+	*built = 0;
+	if (share) {
+		/* The current pools by the index of the configuration they were built from. */
+		const lb_set_t *cur = ctl->cur->data.pools;
+		for (uint32_t i = 0; i < cur->npools; i++)
+			if ((size_t)cur->pools[i]->cfg_index + 1 > nold)
+				nold = (size_t)cur->pools[i]->cfg_index + 1;
+		old = gslb_calloc(nold ? nold : 1, sizeof(*old));
+		for (uint32_t i = 0; i < cur->npools; i++)
+			old[cur->pools[i]->cfg_index] = cur->pools[i];
+	}
+	for (size_t j = 0; j < np && k < UINT32_MAX; j++) {
+		size_t from = !share ? SIZE_MAX : ctl->cfg_from ? ctl->cfg_from[j] : j;
+		lb_pool_t *p;
+		if (from != SIZE_MAX) {
+			/* Unchanged; none when its name is not a domain name (warned then). */
+			if (from >= nold || !old[from])
+				continue;
+			p = lb_pool_ref(old[from]);
+		} else {
+			p = lb_pool_new(&cfg->pools[j]);
+			if (!p)
+				continue;
+			(*built)++;
+		}
+		/* Read on this thread only (the targets): no worker sees the write. */
+		p->cfg_index = (uint32_t)j;
+		out[k++] = p;
+	}
+	free(old);
+	*n = k;
+	return out;
+}
+
+/*
+ * Whether pools are those of snapshot s; then the current pools take the
+ * indexes of ctl->cfg the new ones have, which is now what they stand for.
+ */
+static bool pools_same(const gslb_snapshot_t *s, lb_pool_t **pools, uint32_t n)
 {
 	const lb_set_t *cur = s->data.pools;
-	return lb_pools_equal(pools, n, cur ? cur->pools : NULL, cur ? cur->npools : 0);
+	if (!cur || cur->npools != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!lb_pool_equal(pools[i], cur->pools[i]))
+			return false;
+	/* A shared pool has its index already (pools_build()). */
+	for (uint32_t i = 0; i < n; i++)
+		if (pools[i] != cur->pools[i])
+			cur->pools[i]->cfg_index = pools[i]->cfg_index;
+	return true;
 }
 
 /*
@@ -126,7 +199,7 @@ static void pools_sel_update(control_t *ctl, lb_set_t *set, struct lb_sel **reti
 {
 	uint64_t gen = lb_health_gen(ctl->health);
 	for (uint32_t i = 0; set && i < set->npools; i++)
-		lb_pool_sel_update(&set->pools[i], ctl->health, retired);
+		lb_pool_sel_update(set->pools[i], ctl->health, retired);
 	ctl->sel_gen = gen;
 }
 
@@ -195,22 +268,33 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 		zones = NULL;
 	/*
 	 * Every snapshot places the pools of the last good configuration in
-	 * its zones, since whether a pool is served depends on them.  The
-	 * targets are updated first, even when the pools turn out unchanged:
-	 * a check may have changed without them.
+	 * its zones, since whether a pool is served depends on them.  Pools
+	 * that did not change are shared with the current snapshot while its
+	 * zones stay; new zones build every pool again.  The targets are
+	 * updated first, even when the pools turn out unchanged: a check may
+	 * have changed without them.  Only a change to a pool with a check
+	 * (before or after) can change the list of targets: otherwise the
+	 * changed pools have none and the list stays.
 	 */
-	lb_pool_t *pools = NULL;
-	uint32_t n = lb_config_pools(ctl->cfg, &pools);
-	targets_update(ctl, pools, n);
+	bool share = zones == NULL && ctl->cur && ctl->cur->data.pools && !ctl->cfg_whole;
+	uint32_t n, built;
+	lb_pool_t **pools = pools_build(ctl, share, &n, &built);
+	if (!share || ctl->cfg_checks)
+		targets_update(ctl, pools, n);
+	free(ctl->cfg_from);
+	ctl->cfg_from = NULL;
+	ctl->cfg_whole = ctl->cfg_checks = false;
+	log_debug("pools: %u built, %u shared", built, n - built);
 	if (what == SNAPSHOT_POOLS && pools_same(ctl->cur, pools, n)) {
 		/* The configuration changed, the pools did not (a check, a name not served). */
-		lb_pools_free(pools, n);
+		pools_unref(pools, n);
 		log_debug("database changed, pools did not");
 		return 1;
 	}
 	if (!zones)
 		zones = zones_share(ctl->cur->data.zones);
-	gslb_snapshot_t *snap = snapshot_build(ctl, zones, pools_place(pools, n, zones));
+	gslb_snapshot_t *snap = snapshot_build(
+		ctl, zones, pools_place(pools, n, zones, share ? ctl->cur->data.pools : NULL));
 	struct lb_sel *retired = NULL;
 	pools_sel_update(ctl, snap->data.pools, &retired);
 	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);

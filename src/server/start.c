@@ -182,7 +182,7 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 	uint32_t n = lb_config_pools(cfg, &pools);
 	lb_set_t *set = lb_set_new(pools, n, zones);
 	for (uint32_t i = 0; i < n; i++)
-		unserved += !set->pools[i].served;
+		unserved += !set->pools[i]->served;
 	log_info("check-config: database %s: %u pools (%u not served)", path, n, unserved);
 	lb_set_free(set);
 out:
@@ -568,6 +568,8 @@ static void snapshot_last(control_t *ctl)
 	ctl->cur = NULL;
 	db_config_free(ctl->cfg);
 	ctl->cfg = NULL;
+	free(ctl->cfg_from);
+	ctl->cfg_from = NULL;
 }
 
 /*

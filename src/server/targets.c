@@ -185,12 +185,12 @@ static const db_pool_t *db_pool_of(const db_config_t *cfg, const lb_pool_t *lp)
 	return lp->cfg_index < cfg->npools ? &cfg->pools[lp->cfg_index] : NULL;
 }
 
-int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *pools,
+int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *const *pools,
 			  uint32_t npools, server_targets_t *out)
 {
 	struct tlist tl = { .listed = gslb_calloc(reg->cap ? reg->cap : 1, 1) };
 	for (uint32_t i = 0; i < npools; i++) {
-		lb_pool_t *lp = &pools[i];
+		lb_pool_t *lp = pools[i];
 		const db_pool_t *p = db_pool_of(cfg, lp);
 		if (!p)
 			continue;
@@ -200,11 +200,20 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 			const db_check_t *c = m->check ? m->check : p->check;
 			if (!c)
 				continue;
-			/* By the row each address came from: the loader skips bad rows. */
+			/*
+			 * By the row each address came from: the loader skips bad
+			 * rows.  A pool shared with the snapshot being answered
+			 * from keeps its key, hence its index: written only when
+			 * it differs.
+			 */
 			for (int f = 0; f < 2; f++)
-				for (uint16_t j = 0; j < lm->naddr[f]; j++)
-					lm->addr[f][j].target = target_for(
-						reg, &tl, p, c, m->addresses[lm->addr[f][j].row]);
+				for (uint16_t j = 0; j < lm->naddr[f]; j++) {
+					lb_addr_t *a = &lm->addr[f][j];
+					uint32_t t = target_for(reg, &tl, p, c,
+								m->addresses[a->row]);
+					if (a->target != t)
+						a->target = t;
+				}
 		}
 	}
 	/*

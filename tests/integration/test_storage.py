@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The database file: schema version 4, the migrations from versions 1, 2 and 3, refusal of a newer
-file, and config reloads that happen only when the configuration changed (gslbd(8), README
-"Balanced names", gslbctl(8)).
+"""The database file: schema version 5, the migrations from versions 1, 2, 3 and 4, refusal of a
+newer file, the pools' revisions, and config reloads that happen only when the configuration
+changed (gslbd(8), README "Balanced names", gslbctl(8)).
 
 Version 1 files are made from tests/db/schema_v1.sql, the schema text gslbd 0.1 shipped, and
 filled the way its health loop filled them; version 2 files from tests/db/schema_v2.sql, the
 schema before the cluster tables (README "Two or more nameservers"); version 3 files from
-tests/db/schema_v3.sql, the schema before the certificate dates of https targets. gslbctl and gslbd
-then open them for real.
+tests/db/schema_v3.sql, the schema before the certificate dates of https targets; version 4 files
+from tests/db/schema_v4.sql, the schema before the pools' revisions. gslbctl and gslbd then open
+them for real.
 """
 
 import json
@@ -28,7 +29,8 @@ GSLBCTL = g.GSLBCTL
 SCHEMA_V1 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v1.sql')
 SCHEMA_V2 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v2.sql')
 SCHEMA_V3 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v3.sql')
-VERSION = 4
+SCHEMA_V4 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v4.sql')
+VERSION = 5
 POOL = 'pool.example.test.'
 # tcp checks on port 9 of loopback addresses nothing listens on: refused at once, every second.
 MEMBERS = (('a', '127.0.0.81'), ('b', '127.0.0.82'))
@@ -339,6 +341,94 @@ def test_migrate_v3(t, tmp):
          'status: the stored state, "cert_expires" null', addrs)
 
 
+def test_migrate_v4(t, tmp):
+    """A version 4 file gets the pools' revisions: every pool one, the schema of a new file."""
+    db = os.path.join(tmp, 'v4.db')
+    con = sqlite3.connect(db)
+    with open(SCHEMA_V4) as f:
+        con.executescript(f.read())
+    con.execute('PRAGMA user_version = 4')
+    con.execute('PRAGMA journal_mode = WAL')
+    for name in ('a.example.test.', 'b.example.test.', POOL):
+        pid = con.execute("INSERT INTO pool(name) VALUES (?)", (name,)).lastrowid
+        mid = con.execute("INSERT INTO member(pool_id, name) VALUES (?, 'a')", (pid,)).lastrowid
+        con.execute("INSERT INTO member_address(member_id, address, family) "
+                    "VALUES (?, '192.0.2.1', 4)", (mid,))
+    con.commit()
+    gen4 = con.execute('SELECT generation FROM config_generation').fetchone()[0]
+    con.close()
+    fresh = os.path.join(tmp, 'fresh-v4.db')
+    ctl(fresh, 'init')
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 0 and POOL in out, 'gslbctl opens a version 4 file (pool list)', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    integ = con.execute('PRAGMA integrity_check').fetchone()[0]
+    revs = con.execute('SELECT name, rev FROM pool_rev ORDER BY name').fetchall()
+    con.close()
+    t.eq(uv, VERSION, 'the version 4 file is now version %d' % VERSION)
+    t.eq(integ, 'ok', 'integrity check passes after the migration')
+    t.eq(schema_of(db), schema_of(fresh), 'a file migrated from version 4 has the schema of a '
+         'new one')
+    t.eq(revs, [('a.example.test.', 0), ('b.example.test.', 0), (POOL, 0)],
+         'every pool has revision 0, older than any generation')
+    rc, out, err = ctl(db, 'member', 'state', 'b.example.test.', 'a', 'down')
+    con = sqlite3.connect(db)
+    changed = con.execute('SELECT name FROM pool_rev WHERE rev >= ?', (gen4,)).fetchall()
+    con.close()
+    t.eq((rc, changed), (0, [('b.example.test.',)]), 'a change to one pool moves its revision '
+         'alone')
+
+
+def test_pool_revisions(t, tmp):
+    """Every write to a pool or anything of it moves that pool's revision, and no other's."""
+    db = os.path.join(tmp, 'rev.db')
+    ctl(db, 'init')
+    con = sqlite3.connect(db)
+    con.execute('PRAGMA foreign_keys = ON')
+    con.execute("INSERT INTO pool(name) VALUES ('other.example.test.')")
+    con.commit()
+    rev = lambda n: (con.execute('SELECT rev FROM pool_rev WHERE name = ?',  # noqa
+                                 (n,)).fetchone() or (None,))[0]
+    gen = lambda: con.execute('SELECT generation FROM config_generation').fetchone()[0]  # noqa
+    steps = [
+        ("INSERT INTO pool(name) VALUES ('r.example.test.')", 'pool insert'),
+        ("UPDATE pool SET ttl = 5 WHERE name = 'r.example.test.'", 'pool update'),
+        ("INSERT INTO member(pool_id, name) SELECT id, 'm' FROM pool "
+         "WHERE name = 'r.example.test.'", 'member insert'),
+        ("UPDATE member SET weight = 5", 'member update'),
+        ("INSERT INTO member_address(member_id, address, family) SELECT id, '10.0.0.1', 4 "
+         "FROM member", 'member_address insert'),
+        ("UPDATE member_address SET address = '10.0.0.2'", 'member_address update'),
+        ("INSERT INTO member_network(member_id, prefix) SELECT id, '10.0.0.0/8' FROM member",
+         'member_network insert'),
+        ("UPDATE member_network SET prefix = '10.0.0.0/9'", 'member_network update'),
+        ("INSERT INTO health_check(pool_id, type, port) SELECT id, 'tcp', 80 FROM pool "
+         "WHERE name = 'r.example.test.'", 'health_check insert'),
+        ("INSERT INTO health_check(pool_id, member_id, type, port) SELECT pool_id, id, 'tcp', 81 "
+         "FROM member", 'member health_check insert'),
+        ("UPDATE health_check SET port = 82", 'health_check update'),
+        ("DELETE FROM health_check", 'health_check delete'),
+        ("DELETE FROM member_network", 'member_network delete'),
+        ("DELETE FROM member_address", 'member_address delete'),
+        ("DELETE FROM member", 'member delete'),
+        ("DELETE FROM pool WHERE name = 'r.example.test.'", 'pool delete'),
+    ]
+    unmoved, other = [], []
+    o0 = rev('other.example.test.')
+    for sql, what in steps:
+        g0 = gen()
+        con.execute(sql)
+        con.commit()
+        r = rev('r.example.test.')
+        if r is None or r < g0:
+            unmoved.append((what, r, g0))
+    t.ok(not unmoved, "every write to a pool, its members, addresses, networks and checks "
+         "stamps the pool's revision with the generation (at least the one before it)", unmoved)
+    t.eq(rev('other.example.test.'), o0, "another pool's revision does not move")
+    con.close()
+
+
 def test_migrate_fails_whole(t, tmp):
     """A migration that fails half way changes nothing: it runs in one transaction."""
     db = os.path.join(tmp, 'v1-broken.db')
@@ -606,6 +696,8 @@ def main(t):
         test_migrate_gslbctl(t, tmp)
         test_migrate_v2(t, tmp)
         test_migrate_v3(t, tmp)
+        test_migrate_v4(t, tmp)
+        test_pool_revisions(t, tmp)
         test_migrate_fails_whole(t, tmp)
         test_newer(t, tmp)
         test_generation_triggers(t, tmp)

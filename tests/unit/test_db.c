@@ -8,6 +8,7 @@
  * its cache is full).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,82 @@ static bool config_matches(int rounds, int deleted_every)
 	return ok;
 }
 
+/* Two configurations alike, pool by pool (what the daemon builds from). */
+static bool config_same(const db_config_t *a, const db_config_t *b)
+{
+	if (a->npools != b->npools)
+		return false;
+	for (size_t i = 0; i < a->npools; i++) {
+		const db_pool_t *p = &a->pools[i], *q = &b->pools[i];
+		if (strcmp(p->name, q->name) || p->ttl != q->ttl || p->nmembers != q->nmembers ||
+		    !p->check != !q->check)
+			return false;
+		for (size_t k = 0; k < p->nmembers; k++) {
+			const db_member_t *m = &p->members[k], *n = &q->members[k];
+			if (strcmp(m->name, n->name) || m->admin != n->admin ||
+			    m->weight != n->weight || m->naddresses != n->naddresses ||
+			    m->nnetworks != n->nnetworks || !m->check != !n->check ||
+			    (m->naddresses && strcmp(m->addresses[0], n->addresses[0])))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Reading only what changed: the pools written since a generation, loaded
+ * alone and merged into the configuration read then, make the configuration
+ * a whole read makes now.
+ */
+static void test_changed(void)
+{
+	db_config_t *before = NULL, *part = NULL, *now = NULL;
+	int64_t gen = 0;
+	char **names = NULL;
+	size_t n = 0, *from = NULL;
+
+	ok(db_begin_read(db) == 0 && db_config_generation(db, &gen) == 0 &&
+		   db_config_load(db, &before) == 0,
+	   "the configuration and its generation, in one read");
+	db_rollback(db);
+	int ret = db_begin_write(db);
+	if (!ret)
+		ret = db_member_set_admin(db, "p1.example.test.", "fra", DB_ADMIN_DOWN);
+	if (!ret)
+		ret = db_pool_delete(db, "p5.example.test.");
+	if (!ret)
+		ret = db_commit(db);
+	else
+		db_rollback(db);
+	ok(ret == 0 && write_round(ROUNDS) == 0, "a member state, a pool deleted, a pool added");
+	ok(db_config_changed(db, gen, &names, &n) == 0 && n == 3 &&
+		   strcmp(names[0], "p1.example.test.") == 0 &&
+		   strcmp(names[1], "p40.example.test.") == 0 &&
+		   strcmp(names[2], "p5.example.test.") == 0,
+	   "the three pools written are named changed, in name order (%zu)", n);
+	ok(db_config_load_pools(db, (const char *const *)names, n, &part) == 0 &&
+		   part->npools == 2 && strcmp(part->pools[0].name, "p1.example.test.") == 0 &&
+		   part->pools[0].nmembers == 2 && part->pools[0].check,
+	   "loaded alone: the two that exist, whole");
+	db_config_merge(before, (const char *const *)names, n, part, &from);
+	ok(part->npools == 0, "merged: the pools moved out of part");
+	ok(db_config_load(db, &now) == 0 && config_same(before, now),
+	   "merged, the configuration read then is the one read whole now");
+	bool idx = true;
+	for (size_t i = 0; i < before->npools; i++) {
+		bool changed = db_config_pool(part, before->pools[i].name) ||
+			       strcmp(before->pools[i].name, "p1.example.test.") == 0 ||
+			       strcmp(before->pools[i].name, "p40.example.test.") == 0;
+		idx = idx && (from[i] == SIZE_MAX) == changed;
+	}
+	ok(idx, "each pool's old index, none for those changed");
+	free(from);
+	db_names_free(names, n);
+	db_config_free(part);
+	db_config_free(before);
+	db_config_free(now);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/gslb-test-db.XXXXXX", path[128];
@@ -207,6 +284,7 @@ int main(void)
 	       "a missing member's admin state set");
 	db_rollback(db);
 	ok(config_matches(ROUNDS, 4), "rolled back, the configuration is intact");
+	test_changed();
 
 	db_close(db);
 	unlink(path);

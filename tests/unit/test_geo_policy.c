@@ -524,7 +524,7 @@ static void test_answer_path(const geo_db_t *db, lb_health_t *h)
 
 	query_ctx_init(&ctx, NULL, 7);
 	ok(ctx.geo_cache != NULL, "the worker context has a geo cache");
-	health_reset(h, &snap->pools->pools[0], NULL);
+	health_reset(h, snap->pools->pools[0], NULL);
 	answer_rows(&ctx, snap, "cold cache");
 	const query_stats_t *st = &ctx.stats;
 	/*
@@ -584,7 +584,7 @@ static void test_cache_networks(const geo_db_t *db, lb_health_t *h)
 	};
 
 	query_ctx_init(&ctx, NULL, 9);
-	health_reset(h, &snap->pools->pools[0], NULL);
+	health_reset(h, snap->pools->pools[0], NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(crows); i++) {
 		size_t qlen = query_make(req, DNS_T_AAAA, 1, 32, crows[i].client);
 		size_t qend = qlen - 11 - 8 - 4;

@@ -29,7 +29,8 @@ static lb_set_t *set_new(const char *const *names, uint16_t n)
 	lb_set_t *s = calloc(1, sizeof(*s));
 	s->npools = 1;
 	s->pools = calloc(1, sizeof(*s->pools));
-	lb_pool_t *p = &s->pools[0];
+	s->pools[0] = calloc(1, sizeof(*s->pools[0]));
+	lb_pool_t *p = s->pools[0];
 	p->name_len = (uint8_t)dns_name_from_str(p->name, "www.example.test");
 	p->nmembers = n;
 	p->members = calloc(n ? n : 1, sizeof(*p->members));
@@ -40,14 +41,15 @@ static lb_set_t *set_new(const char *const *names, uint16_t n)
 
 static void set_free(lb_set_t *s)
 {
-	free(s->pools[0].members);
+	free(s->pools[0]->members);
+	free(s->pools[0]);
 	free(s->pools);
 	free(s);
 }
 
 static uint32_t slot_of(const lb_set_t *s, const char *name)
 {
-	const lb_pool_t *p = &s->pools[0];
+	const lb_pool_t *p = s->pools[0];
 	for (uint16_t i = 0; i < p->nmembers; i++)
 		if (strcmp(p->members[i].name, name) == 0)
 			return p->members[i].slot;
@@ -134,7 +136,7 @@ int main(void)
 	bool distinct = true;
 	static bool seen[WORKER_SLOTS];
 	for (int i = 0; i < MANY; i++) {
-		uint32_t sl = big->pools[0].members[i].slot;
+		uint32_t sl = big->pools[0]->members[i].slot;
 		if (sl >= WORKER_SLOTS || seen[sl])
 			distinct = false;
 		else
@@ -148,15 +150,35 @@ int main(void)
 	       "2,990 members leave: their slots are given back");
 	bool kept = true;
 	for (int i = 0; i < 10; i++)
-		kept &= few->pools[0].members[i].slot == big->pools[0].members[i].slot;
+		kept &= few->pools[0]->members[i].slot == big->pools[0]->members[i].slot;
 	ok(kept, "the ten that stay keep their slots after the table shrank");
 	lb_set_t *again = set_new(np, MANY);
 	is_int(server_metrics_assign(m, again), nbig, "3,000 members again: no new slots");
 	kept = true;
 	for (int i = 0; i < 10; i++)
-		kept &= again->pools[0].members[i].slot == big->pools[0].members[i].slot;
+		kept &= again->pools[0]->members[i].slot == big->pools[0]->members[i].slot;
 	ok(kept, "the ten keep their slots after the table grew again");
 	is_int(server_metrics_sweep(m), 0, "nothing to give back");
+
+	/*
+	 * A pool shared by consecutive snapshots (gslbd builds only the pools
+	 * that changed) is marked named without a lookup: its slots stay live
+	 * through the sweep, and go once a set without it is assigned.
+	 */
+	static const char *const two[] = { "x", "y" };
+	lb_set_t *sh = set_new(two, 2);
+	server_metrics_assign(m, sh);
+	server_metrics_sweep(m);
+	uint32_t sx = slot_of(sh, "x"), sy = slot_of(sh, "y");
+	for (int i = 0; i < 3; i++) {
+		server_metrics_assign(m, sh);
+		is_int(server_metrics_sweep(m), 0, "a shared pool: its slots stay live");
+	}
+	ok(slot_of(sh, "x") == sx && slot_of(sh, "y") == sy && sx != sy,
+	   "a shared pool keeps its slots");
+	server_metrics_assign(m, again);
+	is_int(server_metrics_sweep(m), 2, "the shared pool left: its two slots are given back");
+	set_free(sh);
 
 	set_free(s1);
 	set_free(s2);
