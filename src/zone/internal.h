@@ -2,6 +2,7 @@
 /* Private to src/zone: the loader of one zone file, which zone_load_dir() calls for each. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gslb/zone.h"
@@ -14,3 +15,12 @@
  * called by tests/unit/test_zone_load.c.
  */
 int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen);
+
+/**
+ * zone_load_file() with the fast path for common entries on or off (off:
+ * every entry is read by ldns, as before it existed); *nfast, when not NULL,
+ * receives the number of entries the fast path read.  For the tests that
+ * compare the two.
+ */
+int zone_load_file_ex(const char *dir, const char *fname, bool fast, size_t *nfast, zone_t **out,
+		      char *err, size_t errlen);
