@@ -431,11 +431,12 @@ static void put_referral(struct answer *a, const zone_node_t *cut, uint16_t owne
 	size_t at = put_rrset(&a->r, ns, owner_ptr, SEC_NS);
 	if (!at)
 		return;
-	for (uint32_t i = 0; i < ns->nglue; i++) {
-		size_t target = at + ns->target_off[ns->glue_ns[i]];
+	const zone_rrset_ext_t *x = ns->ext;
+	for (uint32_t i = 0; i < x->nglue; i++) {
+		size_t target = at + x->target_off[x->glue_ns[i]];
 		if (target > PTR_MAX)
 			break;
-		put_rrset(&a->r, ns->glue[i], PTR(target), SEC_AR);
+		put_rrset(&a->r, x->glue[i], PTR(target), SEC_AR);
 	}
 }
 
@@ -778,7 +779,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	const zone_rrset_t *dn = zone_node_rrset(d, DNS_T_DNAME);
 	int idx = c->nlabels - d->labels; /* the labels substituted start here */
 	size_t plen = idx == c->nlabels ? c->len - 1 : c->label_off[idx];
-	const uint8_t *t = dn->cname_target;
+	const uint8_t *t = dn->ext->cname_target;
 	size_t tlen = 0, sfx = 0;
 	int tlabels = 0;
 	while (t[tlen]) {
@@ -905,8 +906,8 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 		} else {
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
-			if (!at ||
-			    !chain_next(z, c, &ch, cn->cname_target, at + cn->target_off[0], link))
+			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
+					       at + cn->ext->target_off[0], link))
 				return;
 		}
 		step = answer_step(a, z, c, true, zone_pools, &via);

@@ -155,10 +155,13 @@ const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, 
 					 uint32_t h)
 {
 	for (uint32_t i = h & z->table_mask;; i = (i + 1) & z->table_mask) {
-		const zone_node_t *n = z->table[i];
-		if (!n)
+		const zone_slot_t *s = &z->table[i];
+		if (!s->node)
 			return NULL;
-		if (n->hash == h && n->name_len == len && memcmp(n->name, lname, len) == 0)
+		if (s->hash != h)
+			continue;
+		const zone_node_t *n = &z->nodes[s->node - 1];
+		if (n->name_len == len && memcmp(n->name, lname, len) == 0)
 			return n;
 	}
 }
@@ -206,9 +209,9 @@ static void blk_free(struct blk *k)
 }
 
 /*
- * Every RRset's wire block, fixups and target offsets live in one block
- * per zone (zone_t.data): with a malloc each, an A record's 16 bytes of
- * wire cost a 272-byte chunk and a 1,000,000-name zone took 520 MB.
+ * Every RRset's wire block, fixups, ext and target offsets live in one
+ * block per zone (zone_t.data): with a malloc each, an A record's 16 bytes
+ * of wire cost a 272-byte chunk and a 1,000,000-name zone took 520 MB.
  * While the zone is built the parts are offsets (the block moves as it
  * grows); data_point() turns them into pointers at the end.
  */
@@ -218,8 +221,16 @@ struct data {
 };
 
 struct set_off {
-	size_t wire, fix, toff;
+	size_t wire, fix, toff, ext;
 };
+
+/*
+ * The fixups of a set of one RR without names in its rdata (most of a large
+ * zone) are always the owner pointer at offset 0: they share this one, which
+ * zone_finish() puts first in the data block.
+ */
+static const zone_fix_t owner_fix = { 0, ZONE_FIX_OWNER };
+#define OWNER_FIX_OFF 0
 
 /* Append n bytes at a multiple of align; returns their offset. */
 static size_t data_put(struct data *d, const void *p, size_t n, size_t align)
@@ -371,9 +382,17 @@ static int build_rrset(zone_t *z, zone_rrset_t *set, const struct brr *rrs, size
 	set->len = (uint32_t)k.len;
 	set->nfix = (uint32_t)k.nfix;
 	off->wire = data_put(d, k.buf, k.len, 1);
-	off->fix = data_put(d, k.fix, k.nfix * sizeof(*k.fix), _Alignof(zone_fix_t));
+	if (k.nfix == 1 && k.fix[0].off == owner_fix.off && k.fix[0].kind == owner_fix.kind)
+		off->fix = OWNER_FIX_OFF;
+	else
+		off->fix = data_put(d, k.fix, k.nfix * sizeof(*k.fix), _Alignof(zone_fix_t));
 	off->toff = targets ? data_put(d, k.toff, count * sizeof(*k.toff), sizeof(*k.toff))
 			    : SIZE_MAX;
+	off->ext = SIZE_MAX;
+	if (targets || set->type == DNS_T_DNAME) {
+		static const zone_rrset_ext_t none = { 0 };
+		off->ext = data_put(d, &none, sizeof(none), _Alignof(zone_rrset_ext_t));
+	}
 	goto out;
 bad:
 	ret = GSLB_EPARSE;
@@ -392,17 +411,21 @@ static void data_point(zone_t *z, struct data *d, const struct set_off *off, siz
 		zone_rrset_t *set = &z->rrsets[i];
 		set->wire = z->data + off[i].wire;
 		set->fix = (zone_fix_t *)(void *)(z->data + off[i].fix);
+		if (off[i].ext == SIZE_MAX)
+			continue;
+		set->ext = (zone_rrset_ext_t *)(void *)(z->data + off[i].ext);
 		if (off[i].toff != SIZE_MAX)
-			set->target_off = (uint32_t *)(void *)(z->data + off[i].toff);
+			set->ext->target_off = (uint32_t *)(void *)(z->data + off[i].toff);
 	}
 }
 
-static void table_insert(zone_t *z, zone_node_t *n)
+static void table_insert(zone_t *z, uint32_t idx, uint32_t hash)
 {
-	uint32_t i = n->hash & z->table_mask;
-	while (z->table[i])
+	uint32_t i = hash & z->table_mask;
+	while (z->table[i].node)
 		i = (i + 1) & z->table_mask;
-	z->table[i] = n;
+	z->table[i].hash = hash;
+	z->table[i].node = idx + 1;
 }
 
 static const uint8_t *parent_name(const uint8_t *name)
@@ -419,13 +442,14 @@ static void name_str(char *dst, size_t cap, const uint8_t *name)
 static void build_glue(zone_t *z, zone_rrset_t *ns)
 {
 	size_t cap = (size_t)ns->count * 2;
-	ns->glue = gslb_calloc(cap, sizeof(*ns->glue));
-	ns->glue_ns = gslb_calloc(cap, sizeof(*ns->glue_ns));
+	zone_rrset_ext_t *x = ns->ext;
+	x->glue = gslb_calloc(cap, sizeof(*x->glue));
+	x->glue_ns = gslb_calloc(cap, sizeof(*x->glue_ns));
 	/* Recover each target's full name from its block, expanding the apex placeholder. */
 	for (uint16_t i = 0; i < ns->count; i++) {
 		uint8_t name[DNS_NAME_MAX * 2];
 		size_t len = 0;
-		const uint8_t *p = ns->wire + ns->target_off[i];
+		const uint8_t *p = ns->wire + x->target_off[i];
 		while (*p && *p < 0xc0) {
 			memcpy(name + len, p, 1 + (size_t)*p);
 			len += 1 + (size_t)*p;
@@ -448,9 +472,9 @@ static void build_glue(zone_t *z, zone_rrset_t *ns)
 			const zone_rrset_t *g = zone_node_rrset(t, types[k]);
 			if (!g)
 				continue;
-			ns->glue[ns->nglue] = g;
-			ns->glue_ns[ns->nglue] = i;
-			ns->nglue++;
+			x->glue[x->nglue] = g;
+			x->glue_ns[x->nglue] = i;
+			x->nglue++;
 		}
 	}
 }
@@ -504,6 +528,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 
 	/* Nodes, their names in one block, and the hash table at most half full. */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
+	z->nnodes = (uint32_t)uniq;
 	z->names = gslb_malloc(names_len);
 	uint32_t slots = 16;
 	while (slots < uniq * 2)
@@ -518,10 +543,9 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		noff += nn[i].len;
 		n->name_len = nn[i].len;
 		n->labels = (uint8_t)dns_name_labels(n->name);
-		n->hash = zone_name_hash(n->name, n->name_len);
 		if (n->name[0] == 1 && n->name[1] == '*')
 			n->flags |= ZONE_NODE_WILDCARD;
-		table_insert(z, n);
+		table_insert(z, (uint32_t)i, zone_name_hash(n->name, n->name_len));
 	}
 	z->apex_node = zone_node_find(z, z->apex, z->apex_len);
 	((zone_node_t *)z->apex_node)->flags |= ZONE_NODE_APEX;
@@ -533,6 +557,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			nsets++;
 	z->rrsets = gslb_calloc(nsets ? nsets : 1, sizeof(*z->rrsets));
 	offs = gslb_calloc(nsets ? nsets : 1, sizeof(*offs));
+	data_put(&d, &owner_fix, sizeof(owner_fix), _Alignof(zone_fix_t)); /* at OWNER_FIX_OFF */
 	size_t si = 0;
 	for (size_t i = 0; i < b->n;) {
 		size_t j = i + 1;
@@ -678,10 +703,16 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			 zname, nocc, nbuf, dbuf);
 	}
 	if (nocc_all) {
-		memset(z->table, 0, (z->table_mask + 1) * sizeof(*z->table));
-		for (size_t i = 0; i < uniq; i++)
-			if (!occluded[i])
-				table_insert(z, &z->nodes[i]);
+		for (size_t i = 0; i <= z->table_mask; i++)
+			if (z->table[i].node && occluded[z->table[i].node - 1])
+				z->table[i].node = 0;
+		/* Close the gaps: each slot's node again where a probe looks for it. */
+		zone_slot_t *old = z->table;
+		z->table = gslb_calloc(z->table_mask + 1, sizeof(*z->table));
+		for (size_t i = 0; i <= z->table_mask; i++)
+			if (old[i].node)
+				table_insert(z, old[i].node - 1, old[i].hash);
+		free(old);
 	}
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
@@ -701,7 +732,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 				/* Keep the lowercased target for following chains at query time. */
 				uint8_t full[DNS_NAME_MAX * 2];
 				size_t fl = 0;
-				const uint8_t *q = s->wire + s->target_off[0];
+				const uint8_t *q = s->wire + s->ext->target_off[0];
 				while (*q && *q < 0xc0) {
 					memcpy(full + fl, q, 1 + (size_t)*q);
 					fl += 1 + (size_t)*q;
@@ -715,7 +746,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 				}
 				uint8_t *t = gslb_malloc(fl);
 				dns_name_lower(t, full);
-				s->cname_target = t;
+				s->ext->cname_target = t;
 			} else if (s->type == DNS_T_DNAME) {
 				/* The rdata is the target, never compressed (RFC 6672 2.5). */
 				const uint8_t *rd = s->wire + 12;
@@ -729,7 +760,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 				}
 				uint8_t *t = gslb_malloc((size_t)tl);
 				dns_name_lower(t, rd);
-				s->cname_target = t;
+				s->ext->cname_target = t;
 			}
 		}
 	}
@@ -739,7 +770,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	uint32_t minimum = dns_get32(rd_end - 4);
 	z->serial = dns_get32(rd_end - 20);
 	z->soa_neg = *soa;
-	z->soa_neg.target_off = NULL;
+	z->soa_neg.ext = NULL;
 	z->soa_neg.wire = gslb_malloc(soa->len);
 	memcpy(z->soa_neg.wire, soa->wire, soa->len);
 	z->soa_neg.fix = gslb_malloc(soa->nfix * sizeof(*soa->fix));
@@ -766,12 +797,14 @@ zone_t *zone_ref(zone_t *z)
 	return z;
 }
 
-/* wire, fix and target_off are in the zone's data block. */
+/* wire, fix, ext and target_off are in the zone's data block. */
 static void rrset_free(zone_rrset_t *s)
 {
-	free(s->glue);
-	free(s->glue_ns);
-	free((void *)s->cname_target);
+	if (!s->ext)
+		return;
+	free(s->ext->glue);
+	free(s->ext->glue_ns);
+	free((void *)s->ext->cname_target);
 }
 
 void zone_unref(zone_t *z)

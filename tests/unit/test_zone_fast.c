@@ -49,20 +49,25 @@ static char why[2300];
 static bool sets_same(const zone_rrset_t *a, const zone_rrset_t *b)
 {
 	if (a->type != b->type || a->count != b->count || a->ttl != b->ttl || a->len != b->len ||
-	    a->nfix != b->nfix || a->nglue != b->nglue || !!a->target_off != !!b->target_off ||
-	    !!a->cname_target != !!b->cname_target)
+	    a->nfix != b->nfix || !!a->ext != !!b->ext)
 		return false;
 	if (memcmp(a->wire, b->wire, a->len) != 0)
 		return false;
 	for (uint32_t i = 0; i < a->nfix; i++)
 		if (a->fix[i].off != b->fix[i].off || a->fix[i].kind != b->fix[i].kind)
 			return false;
-	if (a->target_off && memcmp(a->target_off, b->target_off, a->count * sizeof(uint32_t)))
+	if (!a->ext)
+		return true;
+	const zone_rrset_ext_t *x = a->ext, *y = b->ext;
+	if (x->nglue != y->nglue || !!x->target_off != !!y->target_off ||
+	    !!x->cname_target != !!y->cname_target)
 		return false;
-	if (a->cname_target) {
-		int l = dns_name_len(a->cname_target, DNS_NAME_MAX);
-		if (l != dns_name_len(b->cname_target, DNS_NAME_MAX) ||
-		    memcmp(a->cname_target, b->cname_target, (size_t)l) != 0)
+	if (x->target_off && memcmp(x->target_off, y->target_off, a->count * sizeof(uint32_t)))
+		return false;
+	if (x->cname_target) {
+		int l = dns_name_len(x->cname_target, DNS_NAME_MAX);
+		if (l != dns_name_len(y->cname_target, DNS_NAME_MAX) ||
+		    memcmp(x->cname_target, y->cname_target, (size_t)l) != 0)
 			return false;
 	}
 	return true;
@@ -80,11 +85,11 @@ static bool zones_same(const zone_t *a, const zone_t *b)
 		return false;
 	}
 	for (uint32_t i = 0; i <= b->table_mask; i++)
-		nb += b->table[i] != NULL;
+		nb += b->table[i].node != 0;
 	for (uint32_t i = 0; i <= a->table_mask; i++) {
-		const zone_node_t *x = a->table[i];
-		if (!x)
+		if (!a->table[i].node)
 			continue;
+		const zone_node_t *x = &a->nodes[a->table[i].node - 1];
 		na++;
 		dns_name_to_str(name, sizeof(name), x->name);
 		const zone_node_t *y = zone_node_find(b, x->name, x->name_len);
@@ -480,12 +485,21 @@ static void test_bad(void)
 	}
 }
 
+/* What a large zone costs a name: a node, an RRset or two, their slot in the table. */
+static void test_sizes(void)
+{
+	ok(sizeof(zone_node_t) <= 40, "a zone node is 40 bytes at most (%zu)", sizeof(zone_node_t));
+	ok(sizeof(zone_rrset_t) <= 40, "an RRset is 40 bytes at most (%zu)", sizeof(zone_rrset_t));
+	ok(sizeof(zone_slot_t) <= 8, "a table slot is 8 bytes at most (%zu)", sizeof(zone_slot_t));
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_zone_fast.XXXXXX");
 	if (!mkdtemp(tmpdir))
 		bail_out("mkdtemp: %s", strerror(errno));
 	gslb_log_set_level(GSLB_LOG_ERROR);
+	test_sizes();
 	test_repository_zones();
 	test_forms();
 	test_random();
