@@ -18,6 +18,7 @@ struct brr {
 	uint32_t rdata_off;
 	uint32_t ttl;
 	uint32_t seq;
+	uint32_t node; /* zone_finish(): its owner's node */
 	uint16_t type;
 	uint16_t rdlen;
 	uint8_t owner_len;
@@ -115,35 +116,169 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return memcmp(a, b, al);
 }
 
-/* qsort_r() order of RRs: by owner, then type, then as added; arena is the build's. */
-static int brr_cmp(const void *pa, const void *pb, void *arena)
+static const uint8_t *parent_name(const uint8_t *name)
+{
+	return name + 1 + *name;
+}
+
+/* Order of the RRs of one node: by type, then as added. */
+static int brr_type_cmp(const void *pa, const void *pb)
 {
 	const struct brr *a = pa, *b = pb;
-	const uint8_t *names = arena;
-	int c = name_cmp(names + a->owner_off, a->owner_len, names + b->owner_off, b->owner_len);
-	if (c)
-		return c;
 	if (a->type != b->type)
 		return a->type < b->type ? -1 : 1;
 	return a->seq < b->seq ? -1 : (a->seq > b->seq);
 }
 
-static bool same_set(const struct zone_build *b, const struct brr *x, const struct brr *y)
+/* After node_names() and sort_rrs(), node is the index of the owner's node in sort order. */
+static bool same_set(const struct brr *x, const struct brr *y)
 {
-	return x->type == y->type && name_cmp(b->arena + x->owner_off, x->owner_len,
-					      b->arena + y->owner_off, y->owner_len) == 0;
+	return x->type == y->type && x->node == y->node;
 }
 
 /* A name to become a node: owner names and every ancestor down from the apex. */
 struct nname {
 	const uint8_t *name;
 	uint8_t len;
+	uint32_t id; /* its index in the order names were first seen */
 };
 
 static int nname_cmp(const void *pa, const void *pb)
 {
 	const struct nname *a = pa, *b = pb;
 	return name_cmp(a->name, a->len, b->name, b->len);
+}
+
+/*
+ * The distinct node names of a zone being built, each found again through
+ * a hash table: sorting every RR by its owner name and every owner's
+ * ancestors with their duplicates was most of the time a large zone took.
+ */
+struct names {
+	struct nname *v; /* in the order first seen */
+	uint32_t *hash;
+	size_t n, cap;
+	uint32_t *slot; /* index in v plus one; 0: empty */
+	size_t mask;
+};
+
+static void names_slot(struct names *t, uint32_t k)
+{
+	size_t i = t->hash[k] & t->mask;
+	while (t->slot[i])
+		i = (i + 1) & t->mask;
+	t->slot[i] = k + 1;
+}
+
+/* The index of a name, added when absent (*added says which). */
+static uint32_t names_get(struct names *t, const uint8_t *name, uint8_t len, bool *added)
+{
+	uint32_t h = zone_name_hash(name, len);
+	size_t i = h & t->mask;
+	for (; t->slot[i]; i = (i + 1) & t->mask) {
+		uint32_t k = t->slot[i] - 1;
+		if (t->hash[k] == h && t->v[k].len == len && memcmp(t->v[k].name, name, len) == 0) {
+			*added = false;
+			return k;
+		}
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 1024;
+		t->v = gslb_realloc(t->v, t->cap * sizeof(*t->v));
+		t->hash = gslb_realloc(t->hash, t->cap * sizeof(*t->hash));
+	}
+	uint32_t k = (uint32_t)t->n++;
+	t->v[k] = (struct nname){ name, len, k };
+	t->hash[k] = h;
+	t->slot[i] = k + 1;
+	if (t->n * 2 > t->mask + 1) {
+		/* Keep the table at most half full. */
+		free(t->slot);
+		t->mask = t->mask * 2 + 1;
+		t->slot = gslb_calloc(t->mask + 1, sizeof(*t->slot));
+		for (uint32_t j = 0; j < t->n; j++)
+			names_slot(t, j);
+	}
+	*added = true;
+	return k;
+}
+
+static void names_free(struct names *t)
+{
+	free(t->v);
+	free(t->hash);
+	free(t->slot);
+}
+
+/*
+ * Every node's name: the apex, each owner and each ancestor between an
+ * owner and the apex, once.  Sets each RR's node to its name's index in
+ * t->v, then sorts t->v by name (the order nodes had when they were found
+ * by sorting) and returns in rank[] each first-seen index's place in it.
+ */
+static uint32_t *node_names(zone_t *z, struct zone_build *b, struct names *t)
+{
+	bool added;
+
+	t->mask = 1023;
+	t->slot = gslb_calloc(t->mask + 1, sizeof(*t->slot));
+	names_get(t, z->apex, z->apex_len, &added);
+	for (size_t i = 0; i < b->n; i++) {
+		struct brr *r = &b->rrs[i];
+		const uint8_t *nm = b->arena + r->owner_off;
+		size_t len = r->owner_len;
+		/* Entries of one owner are often together (inherited owners): no hashing then. */
+		if (i > 0 && b->rrs[i - 1].owner_len == len &&
+		    memcmp(b->arena + b->rrs[i - 1].owner_off, nm, len) == 0) {
+			r->node = b->rrs[i - 1].node;
+			continue;
+		}
+		r->node = names_get(t, nm, (uint8_t)len, &added);
+		/* A name seen before has its ancestors already. */
+		while (added && len > z->apex_len) {
+			len -= 1 + (size_t)*nm;
+			nm = parent_name(nm);
+			names_get(t, nm, (uint8_t)len, &added);
+		}
+	}
+	gslb_sort(t->v, t->n, sizeof(*t->v), nname_cmp);
+	uint32_t *rank = gslb_malloc((t->n ? t->n : 1) * sizeof(*rank));
+	for (size_t i = 0; i < t->n; i++)
+		rank[t->v[i].id] = (uint32_t)i;
+	return rank;
+}
+
+/*
+ * The RRs in the order of their nodes (rank), then by type, then as added:
+ * a counting sort by node, stable, and a sort by type within each node.
+ * Each RR's node becomes its rank.
+ */
+static void sort_rrs(struct zone_build *b, const uint32_t *rank, size_t nnodes)
+{
+	size_t *start = gslb_calloc(nnodes + 1, sizeof(*start));
+	struct brr *out = gslb_malloc((b->n ? b->n : 1) * sizeof(*out));
+
+	for (size_t i = 0; i < b->n; i++) {
+		b->rrs[i].node = rank[b->rrs[i].node];
+		start[b->rrs[i].node + 1]++;
+	}
+	for (size_t i = 0; i < nnodes; i++)
+		start[i + 1] += start[i];
+	for (size_t i = 0; i < b->n; i++)
+		out[start[b->rrs[i].node]++] = b->rrs[i];
+	for (size_t i = 0; i < b->n;) {
+		size_t j = i + 1;
+		bool sorted = true;
+		for (; j < b->n && out[j].node == out[i].node; j++)
+			sorted = sorted && out[j - 1].type <= out[j].type;
+		if (!sorted)
+			gslb_sort(out + i, j - i, sizeof(*out), brr_type_cmp);
+		i = j;
+	}
+	free(start);
+	free(b->rrs);
+	b->rrs = out;
+	b->cap = b->n;
 }
 
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len)
@@ -428,11 +563,6 @@ static void table_insert(zone_t *z, uint32_t idx, uint32_t hash)
 	z->table[i].node = idx + 1;
 }
 
-static const uint8_t *parent_name(const uint8_t *name)
-{
-	return name + 1 + *name;
-}
-
 static void name_str(char *dst, size_t cap, const uint8_t *name)
 {
 	dns_name_to_str(dst, cap, name);
@@ -482,7 +612,8 @@ static void build_glue(zone_t *z, zone_rrset_t *ns)
 int zone_finish(zone_t *z, char *err, size_t errlen)
 {
 	struct zone_build *b = z->build;
-	struct nname *nn = NULL;
+	struct names names = { 0 };
+	uint32_t *rank = NULL;
 	struct blk scratch = { 0 };
 	struct data d = { 0 };
 	struct set_off *offs = NULL;
@@ -493,38 +624,14 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	if (!b)
 		return -EINVAL;
 	err[0] = 0;
-	if (b->n > 1)
-		qsort_r(b->rrs, b->n, sizeof(*b->rrs), brr_cmp, b->arena);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
-	size_t nn_cap = 16, nn_n = 0;
-	nn = gslb_malloc(nn_cap * sizeof(*nn));
-	nn[nn_n++] = (struct nname){ z->apex, z->apex_len };
-	for (size_t i = 0; i < b->n; i++) {
-		if (i > 0 &&
-		    name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
-			     b->arena + b->rrs[i - 1].owner_off, b->rrs[i - 1].owner_len) == 0)
-			continue;
-		const uint8_t *nm = b->arena + b->rrs[i].owner_off;
-		size_t len = b->rrs[i].owner_len;
-		while (len > z->apex_len) {
-			if (nn_n == nn_cap) {
-				nn_cap *= 2;
-				nn = gslb_realloc(nn, nn_cap * sizeof(*nn));
-			}
-			nn[nn_n++] = (struct nname){ nm, (uint8_t)len };
-			len -= 1 + (size_t)*nm;
-			nm = parent_name(nm);
-		}
-	}
-	gslb_sort(nn, nn_n, sizeof(*nn), nname_cmp);
-	size_t uniq = 0, names_len = 0;
-	for (size_t i = 0; i < nn_n; i++) {
-		if (uniq > 0 && nname_cmp(&nn[uniq - 1], &nn[i]) == 0)
-			continue;
-		nn[uniq++] = nn[i];
+	rank = node_names(z, b, &names);
+	const struct nname *nn = names.v;
+	size_t uniq = names.n, names_len = 0;
+	for (size_t i = 0; i < uniq; i++)
 		names_len += nn[i].len;
-	}
+	sort_rrs(b, rank, uniq);
 
 	/* Nodes, their names in one block, and the hash table at most half full. */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
@@ -545,7 +652,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		n->labels = (uint8_t)dns_name_labels(n->name);
 		if (n->name[0] == 1 && n->name[1] == '*')
 			n->flags |= ZONE_NODE_WILDCARD;
-		table_insert(z, (uint32_t)i, zone_name_hash(n->name, n->name_len));
+		table_insert(z, (uint32_t)i, names.hash[nn[i].id]);
 	}
 	z->apex_node = zone_node_find(z, z->apex, z->apex_len);
 	((zone_node_t *)z->apex_node)->flags |= ZONE_NODE_APEX;
@@ -553,7 +660,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	/* RRsets: count the distinct (owner, type) groups, then build each. */
 	size_t nsets = 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (i == 0 || !same_set(b, &b->rrs[i - 1], &b->rrs[i]))
+		if (i == 0 || !same_set(&b->rrs[i - 1], &b->rrs[i]))
 			nsets++;
 	z->rrsets = gslb_calloc(nsets ? nsets : 1, sizeof(*z->rrsets));
 	offs = gslb_calloc(nsets ? nsets : 1, sizeof(*offs));
@@ -561,10 +668,9 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	size_t si = 0;
 	for (size_t i = 0; i < b->n;) {
 		size_t j = i + 1;
-		while (j < b->n && same_set(b, &b->rrs[i], &b->rrs[j]))
+		while (j < b->n && same_set(&b->rrs[i], &b->rrs[j]))
 			j++;
-		zone_node_t *n = (zone_node_t *)zone_node_find(z, b->arena + b->rrs[i].owner_off,
-							       b->rrs[i].owner_len);
+		zone_node_t *n = &z->nodes[b->rrs[i].node];
 		zone_rrset_t *set = &z->rrsets[si];
 		ret = build_rrset(z, set, &b->rrs[i], j - i, b->arena, &scratch, &d, &offs[si], err,
 				  errlen);
@@ -779,7 +885,8 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	dns_put32(z->soa_neg.wire + 6, z->soa_neg.ttl);
 
 out:
-	free(nn);
+	names_free(&names);
+	free(rank);
 	free(offs);
 	free(occluded);
 	free(d.buf);
