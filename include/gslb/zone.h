@@ -46,7 +46,7 @@ typedef struct zone_rrset_ext {
 	 * (glue owners, CNAME chain owners).  NULL for DNAME.
 	 */
 	const uint32_t *target_off;
-	const uint8_t *cname_target; /* CNAME and DNAME only: lowercased wire target */
+	const uint8_t *cname_target; /* CNAME and DNAME only: lowercased wire target, in data */
 	/*
 	 * For NS RRsets at delegation points: the glue RRsets (A and AAAA of
 	 * the NS targets that lie inside this zone), with the index of the
@@ -108,7 +108,7 @@ typedef struct zone {
 
 	zone_node_t *nodes; /* owned */
 	uint32_t nnodes;
-	uint32_t table_mask; /* table has table_mask + 1 slots, at most half of them used */
+	uint32_t table_mask; /* table has table_mask + 1 slots, at most 5/8 of them used */
 	zone_slot_t *table;
 	uint32_t nrrsets;
 	zone_rrset_t *rrsets; /* every node's RRsets, owned; nodes point into it */

@@ -356,7 +356,7 @@ struct data {
 };
 
 struct set_off {
-	size_t wire, fix, toff, ext;
+	size_t wire, fix, toff, ext, target;
 };
 
 /*
@@ -528,6 +528,21 @@ static int build_rrset(zone_t *z, zone_rrset_t *set, const struct brr *rrs, size
 		static const zone_rrset_ext_t none = { 0 };
 		off->ext = data_put(d, &none, sizeof(none), _Alignof(zone_rrset_ext_t));
 	}
+	/*
+	 * CNAME and DNAME: the lowercased target, for following chains at
+	 * query time.  A DNAME's rdata is its target, nothing else (RFC 6672
+	 * 2.5); zone_finish() says so when it is not.
+	 */
+	off->target = SIZE_MAX;
+	if (set->type == DNS_T_CNAME || set->type == DNS_T_DNAME) {
+		const uint8_t *rd = arena + rrs[0].rdata_off;
+		int tl = dns_name_len(rd, rrs[0].rdlen);
+		if (tl > 0 && (set->type == DNS_T_CNAME || tl == rrs[0].rdlen)) {
+			uint8_t lname[DNS_NAME_MAX];
+			dns_name_lower(lname, rd);
+			off->target = data_put(d, lname, (size_t)tl, 1);
+		}
+	}
 	goto out;
 bad:
 	ret = GSLB_EPARSE;
@@ -551,6 +566,8 @@ static void data_point(zone_t *z, struct data *d, const struct set_off *off, siz
 		set->ext = (zone_rrset_ext_t *)(void *)(z->data + off[i].ext);
 		if (off[i].toff != SIZE_MAX)
 			set->ext->target_off = (uint32_t *)(void *)(z->data + off[i].toff);
+		if (off[i].target != SIZE_MAX)
+			set->ext->cname_target = z->data + off[i].target;
 	}
 }
 
@@ -633,12 +650,16 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		names_len += nn[i].len;
 	sort_rrs(b, rank, uniq);
 
-	/* Nodes, their names in one block, and the hash table at most half full. */
+	/*
+	 * Nodes, their names in one block, and the hash table at most five
+	 * eighths full: a miss probes four slots on average, which holding
+	 * each name's hash in its slot keeps within a cache line or two.
+	 */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
 	z->nnodes = (uint32_t)uniq;
 	z->names = gslb_malloc(names_len);
 	uint32_t slots = 16;
-	while (slots < uniq * 2)
+	while (slots / 8 * 5 < uniq)
 		slots *= 2;
 	z->table_mask = slots - 1;
 	z->table = gslb_calloc(slots, sizeof(*z->table));
@@ -834,26 +855,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			zone_rrset_t *s = &n->rrsets[k];
 			if (s->type == DNS_T_NS && (n->flags & ZONE_NODE_DELEG))
 				build_glue(z, s);
-			if (s->type == DNS_T_CNAME) {
-				/* Keep the lowercased target for following chains at query time. */
-				uint8_t full[DNS_NAME_MAX * 2];
-				size_t fl = 0;
-				const uint8_t *q = s->wire + s->ext->target_off[0];
-				while (*q && *q < 0xc0) {
-					memcpy(full + fl, q, 1 + (size_t)*q);
-					fl += 1 + (size_t)*q;
-					q += 1 + *q;
-				}
-				if (*q) {
-					memcpy(full + fl, z->apex, z->apex_len);
-					fl += z->apex_len;
-				} else {
-					full[fl++] = 0;
-				}
-				uint8_t *t = gslb_malloc(fl);
-				dns_name_lower(t, full);
-				s->ext->cname_target = t;
-			} else if (s->type == DNS_T_DNAME) {
+			if (s->type == DNS_T_DNAME) {
 				/* The rdata is the target, never compressed (RFC 6672 2.5). */
 				const uint8_t *rd = s->wire + 12;
 				int tl = dns_name_len(rd, dns_get16(s->wire + 10));
@@ -864,9 +866,6 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 						 nbuf);
 					goto out;
 				}
-				uint8_t *t = gslb_malloc((size_t)tl);
-				dns_name_lower(t, rd);
-				s->ext->cname_target = t;
 			}
 		}
 	}
@@ -911,7 +910,6 @@ static void rrset_free(zone_rrset_t *s)
 		return;
 	free(s->ext->glue);
 	free(s->ext->glue_ns);
-	free((void *)s->ext->cname_target);
 }
 
 void zone_unref(zone_t *z)
