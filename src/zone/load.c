@@ -389,9 +389,28 @@ static bool tok_str(const struct tok *t, char *buf, size_t cap)
 	return true;
 }
 
+/* The types fast_rr() reads, by name (any case); 0 for the others. */
+static uint16_t fast_type(const struct tok *t)
+{
+	static const struct {
+		const char *name;
+		uint16_t type;
+	} types[] = {
+		{ "A", DNS_T_A },	  { "AAAA", DNS_T_AAAA }, { "NS", DNS_T_NS },
+		{ "CNAME", DNS_T_CNAME }, { "PTR", DNS_T_PTR },	  { "MX", DNS_T_MX },
+		{ "SRV", DNS_T_SRV },	  { "TXT", DNS_T_TXT },	  { "CAA", 257 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (strlen(types[i].name) == t->n && strncasecmp(types[i].name, t->p, t->n) == 0)
+			return types[i].type;
+	return 0;
+}
+
 static bool tok_is_class(const struct tok *t)
 {
 	char buf[24];
+	if (t->n == 2 && (t->p[0] | 0x20) == 'i' && (t->p[1] | 0x20) == 'n')
+		return true; /* IN, in any case, without asking ldns */
 	return tok_str(t, buf, sizeof(buf)) && ldns_get_rr_class_by_name(buf) != 0;
 }
 
@@ -420,9 +439,12 @@ static int check_fields(struct load *ld, const char *file, int line, const struc
 
 	if (!tok_str(type_t, tname, sizeof(tname)))
 		return 0;
-	const ldns_rr_descriptor *desc = ldns_rr_descript(
-		(uint16_t)ldns_get_rr_type_by_name(tname));
-	if (!desc || ldns_get_rr_type_by_name(tname) == 0)
+	/* The common types by their names here: ldns compares the name with every type's. */
+	uint16_t type = fast_type(type_t);
+	if (!type)
+		type = (uint16_t)ldns_get_rr_type_by_name(tname);
+	const ldns_rr_descriptor *desc = ldns_rr_descript(type);
+	if (!desc || type == 0)
 		return 0;
 	size_t max = ldns_rr_descriptor_maximum(desc);
 	for (size_t f = 0; f < max && next_tok(s, &pos, &t); f++) {
@@ -535,13 +557,20 @@ static int normalise(struct load *ld, const char *file, int line, uint32_t ttl)
 		return ret;
 	if (has_owner)
 		text_put(&ld->norm, owner.p, owner.n);
-	int n = snprintf(num, sizeof(num), " %u ", (unsigned)v);
-	text_put(&ld->norm, num, (size_t)n);
+	/* " v ", without snprintf(): this runs for every entry. */
+	char *e = num + sizeof(num);
+	*--e = ' ';
+	do {
+		*--e = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	*--e = ' ';
+	text_put(&ld->norm, e, (size_t)(num + sizeof(num) - e));
 	if (cls_t.p) {
 		text_put(&ld->norm, cls_t.p, cls_t.n);
 		text_put(&ld->norm, " ", 1);
 	}
-	text_put(&ld->norm, type_t.p, strlen(type_t.p));
+	text_put(&ld->norm, type_t.p, ld->entry.len - (size_t)(type_t.p - s));
 	return 0;
 }
 
@@ -639,22 +668,6 @@ static bool fast_str(const struct tok *t, uint8_t *rd, size_t *len, bool counted
 	memcpy(rd + *len, p, n);
 	*len += n;
 	return true;
-}
-
-static uint16_t fast_type(const struct tok *t)
-{
-	static const struct {
-		const char *name;
-		uint16_t type;
-	} types[] = {
-		{ "A", DNS_T_A },	  { "AAAA", DNS_T_AAAA }, { "NS", DNS_T_NS },
-		{ "CNAME", DNS_T_CNAME }, { "PTR", DNS_T_PTR },	  { "MX", DNS_T_MX },
-		{ "SRV", DNS_T_SRV },	  { "TXT", DNS_T_TXT },	  { "CAA", 257 },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
-		if (strlen(types[i].name) == t->n && strncasecmp(types[i].name, t->p, t->n) == 0)
-			return types[i].type;
-	return 0;
 }
 
 /*
