@@ -485,6 +485,39 @@ static void test_bad(void)
 	}
 }
 
+/*
+ * zone_finish() builds the nodes in the order their names come; only for
+ * an error does it sort them, so the error names the same node as when
+ * they were always sorted: the first in name order (shorter names first),
+ * not the first in the file.
+ */
+static void test_error_order(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "zzz CNAME x\nzzz A 192.0.2.1\naaa CNAME y\naaa A 192.0.2.2\n",
+		  "order.test.zone: aaa.order.test. has a CNAME and other data" },
+		{ "long-name CNAME x\nlong-name A 192.0.2.1\nb CNAME y\nb CNAME z\n",
+		  "order.test.zone: b.order.test. has more than one CNAME" },
+		{ "d1 DNAME x.example.\nd1 DNAME y.example.\nc CNAME y\nc A 192.0.2.2\n",
+		  "order.test.zone: c.order.test. has a CNAME and other data" },
+	};
+	char text[1024], err[1024];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		zone_t *z = NULL;
+		snprintf(text, sizeof(text), "%s%s", HEAD, cases[i].text);
+		put("order.test.zone", text);
+		err[0] = 0;
+		int r = zone_load_file(tmpdir, "order.test.zone", &z, err, sizeof(err));
+		ok(r < 0 && strcmp(err, cases[i].want) == 0,
+		   "error %zu names the first in name order", i);
+		if (strcmp(err, cases[i].want) != 0)
+			diag("  got \"%s\"", err);
+		zone_unref(z);
+	}
+}
+
 /* What a large zone costs a name: a node, an RRset or two, their slot in the table. */
 static void test_sizes(void)
 {
@@ -504,6 +537,7 @@ int main(void)
 	test_forms();
 	test_random();
 	test_bad();
+	test_error_order();
 	if (!getenv("KEEP"))
 		nftw(tmpdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 	else
