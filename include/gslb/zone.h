@@ -79,13 +79,13 @@ enum zone_node_flags {
 };
 
 typedef struct zone_node {
-	const uint8_t *name;	      /* lowercased wire name, absolute */
+	const uint8_t *name;	      /* lowercased wire name without the zone's apex */
 	const struct zone_node *cut;  /* nearest zone cut at or above, or NULL */
 	const struct zone_node *wild; /* the node "*.<name>" if present */
 	zone_rrset_t *rrsets;	      /* sorted by type */
-	uint8_t name_len;
-	uint8_t labels; /* root excluded */
-	uint16_t flags; /* enum zone_node_flags */
+	uint8_t name_len;	      /* of the whole name, apex included */
+	uint8_t labels;		      /* root excluded */
+	uint16_t flags;		      /* enum zone_node_flags */
 	uint16_t nrrsets;
 } zone_node_t;
 

@@ -335,7 +335,10 @@ const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, 
 		if (s->hash != h)
 			continue;
 		const zone_node_t *n = &z->nodes[s->node - 1];
-		if (n->name_len == len && memcmp(n->name, lname, len) == 0)
+		/* The node keeps the labels above the apex; the apex is compared on a match only. */
+		size_t rel = len - z->apex_len;
+		if (n->name_len == len && memcmp(n->name, lname, rel) == 0 &&
+		    memcmp(lname + rel, z->apex, z->apex_len) == 0)
 			return n;
 	}
 }
@@ -685,9 +688,11 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 	/* Node names: every owner, and every ancestor between it and the apex. */
 	rank = node_names(z, b, &names, sorted);
 	const struct nname *nn = names.v;
+	/* A node's full name while the zone is built: in the build's arena, or the apex. */
+#define FULL(n) (nn[(n)-z->nodes].name)
 	size_t uniq = names.n, names_len = 0;
 	for (size_t i = 0; i < uniq; i++)
-		names_len += nn[i].len;
+		names_len += nn[i].len - z->apex_len;
 	sort_rrs(b, rank, uniq);
 
 	/*
@@ -697,7 +702,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 	 */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
 	z->nnodes = (uint32_t)uniq;
-	z->names = gslb_malloc(names_len);
+	z->names = gslb_malloc(names_len ? names_len : 1);
 	uint32_t slots = 16;
 	while (slots / 8 * 5 < uniq)
 		slots *= 2;
@@ -707,12 +712,17 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 	uint32_t *nhash = gslb_malloc((uniq ? uniq : 1) * sizeof(*nhash));
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
-		memcpy(z->names + noff, nn[i].name, nn[i].len);
+		/*
+		 * Only the labels above the apex are kept: every name of the zone
+		 * ends in it.  Until the build ends, nn[i].name is the full name.
+		 */
+		size_t rel = nn[i].len - z->apex_len;
+		memcpy(z->names + noff, nn[i].name, rel);
 		n->name = z->names + noff;
-		noff += nn[i].len;
+		noff += rel;
 		n->name_len = nn[i].len;
-		n->labels = (uint8_t)dns_name_labels(n->name);
-		if (n->name[0] == 1 && n->name[1] == '*')
+		n->labels = (uint8_t)dns_name_labels(nn[i].name);
+		if (nn[i].name[0] == 1 && nn[i].name[1] == '*')
 			n->flags |= ZONE_NODE_WILDCARD;
 		nhash[i] = names.hash[nn[i].id];
 	}
@@ -739,7 +749,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		ret = build_rrset(z, set, &b->rrs[i], j - i, b->arena, &scratch, &d, &offs[si], err,
 				  errlen);
 		if (ret < 0) {
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			size_t l = strlen(err);
 			snprintf(err + l, errlen - l, " at %s", nbuf);
 			data_point(z, &d, offs, si);
@@ -782,7 +792,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		if (n != z->apex_node && zone_node_rrset(n, DNS_T_NS))
 			n->flags |= ZONE_NODE_DELEG;
 		if (n != z->apex_node && zone_node_rrset(n, DNS_T_SOA)) {
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			ret = GSLB_EDUPSOA;
 			snprintf(err, errlen, "SOA record at %s, which is not the zone apex", nbuf);
 			goto out;
@@ -791,7 +801,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		if (dn) {
 			/* RFC 6672 2.4: one redirection per name, so no CNAME and one DNAME. */
 			n->flags |= ZONE_NODE_DNAME;
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			if (zone_node_rrset(n, DNS_T_CNAME)) {
 				/* Named here: the CNAME check below would say "other data". */
 				ret = GSLB_ECNAME;
@@ -814,13 +824,13 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 				uint16_t t = n->rrsets[k].type;
 				if (t == DNS_T_CNAME || t == DNS_T_RRSIG || t == 47 /* NSEC */)
 					continue;
-				name_str(nbuf, sizeof(nbuf), n->name);
+				name_str(nbuf, sizeof(nbuf), FULL(n));
 				ret = GSLB_ECNAME;
 				snprintf(err, errlen, "%s has a CNAME and other data", nbuf);
 				goto out;
 			}
 			if (cn->count != 1) {
-				name_str(nbuf, sizeof(nbuf), n->name);
+				name_str(nbuf, sizeof(nbuf), FULL(n));
 				ret = GSLB_ECNAME;
 				snprintf(err, errlen, "%s has more than one CNAME", nbuf);
 				goto out;
@@ -838,10 +848,10 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		 * referral, a DNAME makes it not exist.
 		 */
 		const zone_node_t *top = NULL;
-		const uint8_t *p = n->name;
+		const uint8_t *p = FULL(n);
 		size_t len = n->name_len;
 		for (;;) {
-			const zone_node_t *a = p == n->name	    ? n
+			const zone_node_t *a = p == FULL(n)	    ? n
 					       : len == z->apex_len ? z->apex_node
 								    : zone_node_find(z, p, len);
 			if (a && ((a->flags & ZONE_NODE_DELEG) ||
@@ -870,8 +880,8 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 	if (nocc) {
 		/* The names below a DNAME are left out of the lookup table: they do not exist. */
 		char dbuf[1024];
-		name_str(nbuf, sizeof(nbuf), first_occ->name);
-		name_str(dbuf, sizeof(dbuf), first_dname->name);
+		name_str(nbuf, sizeof(nbuf), FULL(first_occ));
+		name_str(dbuf, sizeof(dbuf), FULL(first_dname));
 		log_warn("zone %s: %zu names below DNAME records are not served (RFC 6672 2.4: "
 			 "occluded); the first is %s, below the DNAME at %s",
 			 zname, nocc, nbuf, dbuf);
@@ -893,7 +903,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		if (occluded[i])
 			continue;
 		if (n->flags & ZONE_NODE_WILDCARD) {
-			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(n->name),
+			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(FULL(n)),
 									    n->name_len - 2u);
 			if (parent)
 				parent->wild = n;
@@ -907,7 +917,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 				const uint8_t *rd = s->wire + 12;
 				int tl = dns_name_len(rd, dns_get16(s->wire + 10));
 				if (tl != (int)dns_get16(s->wire + 10)) {
-					name_str(nbuf, sizeof(nbuf), n->name);
+					name_str(nbuf, sizeof(nbuf), FULL(n));
 					ret = GSLB_EPARSE;
 					snprintf(err, errlen, "malformed rdata in the DNAME at %s",
 						 nbuf);
@@ -940,6 +950,7 @@ out:
 	free(d.buf);
 	blk_free(&scratch);
 	return ret;
+#undef FULL
 }
 
 /* wire, fix, ext and target_off are in the zone's data block. */

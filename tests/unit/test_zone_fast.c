@@ -91,8 +91,13 @@ static bool zones_same(const zone_t *a, const zone_t *b)
 			continue;
 		const zone_node_t *x = &a->nodes[a->table[i].node - 1];
 		na++;
-		dns_name_to_str(name, sizeof(name), x->name);
-		const zone_node_t *y = zone_node_find(b, x->name, x->name_len);
+		/* A node keeps the labels above the apex only. */
+		uint8_t full[DNS_NAME_MAX];
+		size_t rel = x->name_len - a->apex_len;
+		memcpy(full, x->name, rel);
+		memcpy(full + rel, a->apex, a->apex_len);
+		dns_name_to_str(name, sizeof(name), full);
+		const zone_node_t *y = zone_node_find(b, full, x->name_len);
 		if (!y || x->flags != y->flags || x->nrrsets != y->nrrsets ||
 		    !!x->cut != !!y->cut || !!x->wild != !!y->wild) {
 			snprintf(why, sizeof(why), "node %s differs", name);
