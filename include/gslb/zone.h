@@ -79,13 +79,17 @@ enum zone_node_flags {
 };
 
 typedef struct zone_node {
-	const uint8_t *name;	      /* lowercased wire name without the zone's apex */
-	const struct zone_node *cut;  /* nearest zone cut at or above, or NULL */
-	const struct zone_node *wild; /* the node "*.<name>" if present */
-	zone_rrset_t *rrsets;	      /* sorted by type */
-	uint8_t name_len;	      /* of the whole name, apex included */
-	uint8_t labels;		      /* root excluded */
-	uint16_t flags;		      /* enum zone_node_flags */
+	const uint8_t *name;  /* lowercased wire name without the zone's apex */
+	zone_rrset_t *rrsets; /* sorted by type */
+	/*
+	 * Other nodes by their index in zone_t.nodes plus one (0: none), which
+	 * keeps a node at 32 bytes: zone_node_cut() and zone_node_wild().
+	 */
+	uint32_t cut;	  /* nearest zone cut at or above */
+	uint32_t wild;	  /* the node "*.<name>" */
+	uint8_t name_len; /* of the whole name, apex included */
+	uint8_t labels;	  /* root excluded */
+	uint16_t flags;	  /* enum zone_node_flags */
 	uint16_t nrrsets;
 } zone_node_t;
 
@@ -123,6 +127,18 @@ typedef struct zone {
 	unsigned refs;		  /* touched by the control thread only */
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
+
+/** The nearest zone cut at or above node n of zone z, or NULL. */
+static inline const zone_node_t *zone_node_cut(const zone_t *z, const zone_node_t *n)
+{
+	return n->cut ? &z->nodes[n->cut - 1] : NULL;
+}
+
+/** The node "*.<name of n>" of zone z, or NULL. */
+static inline const zone_node_t *zone_node_wild(const zone_t *z, const zone_node_t *n)
+{
+	return n->wild ? &z->nodes[n->wild - 1] : NULL;
+}
 
 /**
  * Hash of a lowercased wire name of len bytes.  Zones, pool sets and the

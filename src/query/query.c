@@ -609,7 +609,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, c->lname, c->len, h) : NULL;
 	const zone_node_t *cut = NULL;
 	if (node) {
-		cut = node->cut;
+		cut = zone_node_cut(z, node);
 		/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
 		if (cut == node && q->qtype == DNS_T_DS)
 			cut = NULL;
@@ -627,7 +627,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 		if (!ce && !pool_ce)
 			ce = z->apex_node;
 		if (ce)
-			cut = ce->cut;
+			cut = zone_node_cut(z, ce);
 		if (!cut) {
 			if (!ce || !ce->wild) {
 				/*
@@ -642,7 +642,8 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 				put_negative(a, z, DNS_RCODE_NXDOMAIN);
 				return STEP_DONE;
 			}
-			node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
+			node = zone_node_wild(z,
+					      ce); /* RFC 4592 4.3: the query name is the owner */
 			a->wildcard = true;
 		}
 	}

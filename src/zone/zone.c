@@ -863,7 +863,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 			p = parent_name(p);
 		}
 		if (top && (top->flags & ZONE_NODE_DELEG)) {
-			n->cut = top;
+			n->cut = (uint32_t)(top - z->nodes) + 1;
 		} else if (top) {
 			occluded[i] = true;
 			nocc_all++;
@@ -906,7 +906,7 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(FULL(n)),
 									    n->name_len - 2u);
 			if (parent)
-				parent->wild = n;
+				parent->wild = (uint32_t)(n - z->nodes) + 1;
 		}
 		for (uint16_t k = 0; k < n->nrrsets; k++) {
 			zone_rrset_t *s = &n->rrsets[k];

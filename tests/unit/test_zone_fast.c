@@ -526,7 +526,7 @@ static void test_error_order(void)
 /* What a large zone costs a name: a node, an RRset or two, their slot in the table. */
 static void test_sizes(void)
 {
-	ok(sizeof(zone_node_t) <= 40, "a zone node is 40 bytes at most (%zu)", sizeof(zone_node_t));
+	ok(sizeof(zone_node_t) <= 32, "a zone node is 32 bytes at most (%zu)", sizeof(zone_node_t));
 	ok(sizeof(zone_rrset_t) <= 40, "an RRset is 40 bytes at most (%zu)", sizeof(zone_rrset_t));
 	ok(sizeof(zone_slot_t) <= 8, "a table slot is 8 bytes at most (%zu)", sizeof(zone_slot_t));
 }
