@@ -112,7 +112,7 @@ typedef struct zone {
 
 	zone_node_t *nodes; /* owned */
 	uint32_t nnodes;
-	uint32_t table_mask; /* table has table_mask + 1 slots, at most 5/8 of them used */
+	uint32_t table_size; /* slots in table: twice the nodes (at least 16) */
 	zone_slot_t *table;
 	uint32_t nrrsets;
 	zone_rrset_t *rrsets; /* every node's RRsets, owned; nodes point into it */
@@ -181,7 +181,11 @@ void zone_unref(zone_t *z);
 
 /** Exact lookup of a lowercased wire name; NULL if absent. */
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len);
-/** The same, given h = zone_name_hash(lname, len) (the answer path hashes a name once). */
+/**
+ * The same, given h = zone_name_hash(lname, len) (the answer path hashes a
+ * name once), for a name known to be at or below the apex: only the labels
+ * above it are compared.
+ */
 const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
 					 uint32_t h);
 

@@ -116,11 +116,26 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return memcmp(a, b, al);
 }
 
+/*
+ * A name's first slot: its hash scaled to the table's size, which is twice
+ * the nodes, not a power of two (that was up to four times the nodes, 16
+ * bytes a name more, for the same half-full table).
+ */
+static inline uint32_t table_home(const zone_t *z, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * z->table_size) >> 32);
+}
+
+static inline uint32_t table_next(const zone_t *z, uint32_t i)
+{
+	return i + 1 == z->table_size ? 0 : i + 1;
+}
+
 static void table_insert(zone_t *z, uint32_t idx, uint32_t hash)
 {
-	uint32_t i = hash & z->table_mask;
+	uint32_t i = table_home(z, hash);
 	while (z->table[i].node)
-		i = (i + 1) & z->table_mask;
+		i = table_next(z, i);
 	z->table[i].hash = hash;
 	z->table[i].node = idx + 1;
 }
@@ -133,17 +148,17 @@ static void table_insert(zone_t *z, uint32_t idx, uint32_t hash)
 static void table_fill(zone_t *z, const uint32_t *hash, size_t n)
 {
 	unsigned shift = 0;
-	while ((z->table_mask >> shift) >= 4096)
+	while (((z->table_size - 1) >> shift) >= 4096)
 		shift++;
-	size_t nb = (z->table_mask >> shift) + 1;
+	size_t nb = ((z->table_size - 1) >> shift) + 1;
 	uint32_t *start = gslb_calloc(nb + 1, sizeof(*start));
 	uint32_t *order = gslb_malloc((n ? n : 1) * sizeof(*order));
 	for (size_t i = 0; i < n; i++)
-		start[((hash[i] & z->table_mask) >> shift) + 1]++;
+		start[(table_home(z, hash[i]) >> shift) + 1]++;
 	for (size_t b = 0; b < nb; b++)
 		start[b + 1] += start[b];
 	for (size_t i = 0; i < n; i++)
-		order[start[(hash[i] & z->table_mask) >> shift]++] = (uint32_t)i;
+		order[start[table_home(z, hash[i]) >> shift]++] = (uint32_t)i;
 	for (size_t i = 0; i < n; i++)
 		table_insert(z, order[i], hash[order[i]]);
 	free(order);
@@ -322,23 +337,24 @@ static void sort_rrs(struct zone_build *b, const uint32_t *rank, size_t nnodes)
 
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len)
 {
+	/* zone_node_find_hashed() compares the labels above the apex only. */
+	if (len < z->apex_len || memcmp(lname + len - z->apex_len, z->apex, z->apex_len) != 0)
+		return NULL;
 	return zone_node_find_hashed(z, lname, len, zone_name_hash(lname, len));
 }
 
 const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
 					 uint32_t h)
 {
-	for (uint32_t i = h & z->table_mask;; i = (i + 1) & z->table_mask) {
+	for (uint32_t i = table_home(z, h);; i = table_next(z, i)) {
 		const zone_slot_t *s = &z->table[i];
 		if (!s->node)
 			return NULL;
 		if (s->hash != h)
 			continue;
+		/* A node keeps the labels above the apex, in which lname ends. */
 		const zone_node_t *n = &z->nodes[s->node - 1];
-		/* The node keeps the labels above the apex; the apex is compared on a match only. */
-		size_t rel = len - z->apex_len;
-		if (n->name_len == len && memcmp(n->name, lname, rel) == 0 &&
-		    memcmp(lname + rel, z->apex, z->apex_len) == 0)
+		if (n->name_len == len && memcmp(n->name, lname, len - z->apex_len) == 0)
 			return n;
 	}
 }
@@ -695,18 +711,12 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 		names_len += nn[i].len - z->apex_len;
 	sort_rrs(b, rank, uniq);
 
-	/*
-	 * Nodes, their names in one block, and the hash table at most five
-	 * eighths full: a miss probes four slots on average, which holding
-	 * each name's hash in its slot keeps within a cache line or two.
-	 */
+	/* Nodes, their names in one block, and the hash table half full. */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
 	z->nnodes = (uint32_t)uniq;
 	z->names = gslb_malloc(names_len ? names_len : 1);
-	uint32_t slots = 16;
-	while (slots / 8 * 5 < uniq)
-		slots *= 2;
-	z->table_mask = slots - 1;
+	uint32_t slots = uniq < 8 ? 16 : (uint32_t)uniq * 2;
+	z->table_size = slots;
 	z->table = gslb_calloc(slots, sizeof(*z->table));
 	size_t noff = 0;
 	uint32_t *nhash = gslb_malloc((uniq ? uniq : 1) * sizeof(*nhash));
@@ -887,13 +897,13 @@ static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 			 zname, nocc, nbuf, dbuf);
 	}
 	if (nocc_all) {
-		for (size_t i = 0; i <= z->table_mask; i++)
+		for (size_t i = 0; i < z->table_size; i++)
 			if (z->table[i].node && occluded[z->table[i].node - 1])
 				z->table[i].node = 0;
 		/* Close the gaps: each slot's node again where a probe looks for it. */
 		zone_slot_t *old = z->table;
-		z->table = gslb_calloc(z->table_mask + 1, sizeof(*z->table));
-		for (size_t i = 0; i <= z->table_mask; i++)
+		z->table = gslb_calloc(z->table_size, sizeof(*z->table));
+		for (size_t i = 0; i < z->table_size; i++)
 			if (old[i].node)
 				table_insert(z, old[i].node - 1, old[i].hash);
 		free(old);
@@ -982,7 +992,7 @@ static void zone_clear(zone_t *z)
 	z->nnodes = 0;
 	z->names = NULL;
 	z->table = NULL;
-	z->table_mask = 0;
+	z->table_size = 0;
 	z->apex_node = NULL;
 	z->nrecords = 0;
 	z->serial = 0;

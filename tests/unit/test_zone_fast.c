@@ -84,9 +84,9 @@ static bool zones_same(const zone_t *a, const zone_t *b)
 			 b->nrecords, a->nrrsets, b->nrrsets, a->serial, b->serial);
 		return false;
 	}
-	for (uint32_t i = 0; i <= b->table_mask; i++)
+	for (uint32_t i = 0; i < b->table_size; i++)
 		nb += b->table[i].node != 0;
-	for (uint32_t i = 0; i <= a->table_mask; i++) {
+	for (uint32_t i = 0; i < a->table_size; i++) {
 		if (!a->table[i].node)
 			continue;
 		const zone_node_t *x = &a->nodes[a->table[i].node - 1];
