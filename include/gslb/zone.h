@@ -112,7 +112,7 @@ typedef struct zone {
 
 	zone_node_t *nodes; /* owned */
 	uint32_t nnodes;
-	uint32_t table_size; /* slots in table: twice the nodes (at least 16) */
+	uint32_t table_size; /* slots in table: 2 or 4 times the nodes (at least 16) */
 	zone_slot_t *table;
 	uint32_t nrrsets;
 	zone_rrset_t *rrsets; /* every node's RRsets, owned; nodes point into it */
