@@ -8,9 +8,9 @@
 #include "gslb/zone.h"
 
 /**
- * Parse one zone file with ldns.  The zone name is the file name with a
- * trailing ".zone" removed; relative names and $INCLUDE resolve against
- * the zone directory dir.  On failure returns a negative code and a message
+ * Parse one zone file (common entries by fast_rr(), the rest with ldns).
+ * The zone name is the file name with a trailing ".zone" removed; relative
+ * names and $INCLUDE resolve against the zone directory dir.  On failure returns a negative code and a message
  * naming the file and line in err.  Caller frees with zone_unref().  Also
  * called by tests/unit/test_zone_load.c.
  */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone files to zones: reads RFC 1035 master files with ldns and hands each RR to zone_add_rr(). */
+/* Zone files to zones: RFC 1035 master files read (common entries without ldns) into zone_add_rr(). */
 #include "gslb/zone.h"
 
 #include <ctype.h>
@@ -946,9 +946,9 @@ static int directive(struct load *ld, const char *file, int line, char *text, ld
  * Read one file.  Entries are put together here (join_line(): comments,
  * parentheses over several lines, quoting), so that the line an entry
  * starts on is known and what ldns gets wrong is mended first
- * (normalise()); directives are handled here too.  ldns then parses each
- * record from its text (owner inheritance through prev, relative names
- * against origin).
+ * (normalise()); directives are handled here too.  fast_rr() reads the
+ * common entries, ldns the others, each from its text (owner inheritance
+ * through prev, relative names against origin).
  */
 static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rdf *origin0,
 		     uint32_t ttl0, int depth)
