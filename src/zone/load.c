@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone files to zones: RFC 1035 master files read (common entries without ldns) into zone_add_rr(). */
+/* Zone files to zones: RFC 1035 master files read (mostly without ldns) into zone_add_rr(). */
 #include "gslb/zone.h"
 
 #include <ctype.h>
