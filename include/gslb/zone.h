@@ -33,6 +33,29 @@ typedef struct zone_fix {
 } zone_fix_t;
 
 struct zone_node;
+struct zone_rrset;
+
+/*
+ * The parts of an RRset that few types have, apart so that the many A and
+ * AAAA sets of a large zone do not carry them (zone_rrset_t.ext).
+ */
+typedef struct zone_rrset_ext {
+	/*
+	 * For NS, CNAME, MX and PTR: the offset within wire of each RR's
+	 * target name (count entries), so an RR written later can point at it
+	 * (glue owners, CNAME chain owners).  NULL for DNAME.
+	 */
+	const uint32_t *target_off;
+	const uint8_t *cname_target; /* CNAME and DNAME only: lowercased wire target, in data */
+	/*
+	 * For NS RRsets at delegation points: the glue RRsets (A and AAAA of
+	 * the NS targets that lie inside this zone), with the index of the
+	 * NS RR whose target owns each.  Built by zone_finish().
+	 */
+	uint32_t nglue;
+	const struct zone_rrset **glue;
+	uint16_t *glue_ns;
+} zone_rrset_ext_t;
 
 typedef struct zone_rrset {
 	uint16_t type;	/* host order */
@@ -42,22 +65,8 @@ typedef struct zone_rrset {
 	uint32_t nfix;
 	uint8_t *wire;	 /* in the zone's data block */
 	zone_fix_t *fix; /* in the zone's data block, sorted by off */
-	/*
-	 * For NS, CNAME, MX, SRV-less compressible types: the offset within
-	 * wire of each RR's target name (count entries), so an RR written
-	 * later can point at it (glue owners, CNAME chain owners).  NULL for
-	 * other types.
-	 */
-	uint32_t *target_off;
-	/*
-	 * For NS RRsets at delegation points: the glue RRsets (A and AAAA of
-	 * the NS targets that lie inside this zone), with the index of the
-	 * NS RR whose target owns each.  Built by zone_finish().
-	 */
-	const uint8_t *cname_target; /* CNAME and DNAME only: lowercased wire target */
-	uint32_t nglue;
-	const struct zone_rrset **glue;
-	uint16_t *glue_ns;
+	/* NS, CNAME, MX, PTR and DNAME sets: never NULL; NULL for the other types */
+	zone_rrset_ext_t *ext;
 } zone_rrset_t;
 
 enum zone_node_flags {
@@ -70,16 +79,28 @@ enum zone_node_flags {
 };
 
 typedef struct zone_node {
-	const uint8_t *name; /* lowercased wire name, absolute */
-	uint32_t hash;	     /* zone_name_hash(name) */
-	uint8_t name_len;
-	uint8_t labels;		      /* root excluded */
-	uint16_t flags;		      /* enum zone_node_flags */
-	const struct zone_node *cut;  /* nearest zone cut at or above, or NULL */
-	const struct zone_node *wild; /* the node "*.<name>" if present */
-	uint16_t nrrsets;
+	const uint8_t *name;  /* lowercased wire name without the zone's apex */
 	zone_rrset_t *rrsets; /* sorted by type */
+	/*
+	 * Other nodes by their index in zone_t.nodes plus one (0: none), which
+	 * keeps a node at 32 bytes: zone_node_cut() and zone_node_wild().
+	 */
+	uint32_t cut;	  /* nearest zone cut at or above */
+	uint32_t wild;	  /* the node "*.<name>" */
+	uint8_t name_len; /* of the whole name, apex included */
+	uint8_t labels;	  /* root excluded */
+	uint16_t flags;	  /* enum zone_node_flags */
+	uint16_t nrrsets;
 } zone_node_t;
+
+/*
+ * A slot of a zone's lookup table: the node's name hash beside its index,
+ * so a probe that misses does not read the node.
+ */
+typedef struct zone_slot {
+	uint32_t hash; /* zone_name_hash() of the node's name */
+	uint32_t node; /* index in zone_t.nodes plus one; 0: empty */
+} zone_slot_t;
 
 typedef struct zone {
 	uint8_t apex[256]; /* lowercased wire name */
@@ -89,13 +110,14 @@ typedef struct zone {
 	zone_rrset_t soa_neg; /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
 	uint32_t serial;
 
-	zone_node_t *nodes;  /* owned */
-	uint32_t table_mask; /* table has table_mask + 1 slots */
-	const zone_node_t **table;
+	zone_node_t *nodes; /* owned */
+	uint32_t nnodes;
+	uint32_t table_size; /* slots in table: 2 or 4 times the nodes (at least 16) */
+	zone_slot_t *table;
 	uint32_t nrrsets;
 	zone_rrset_t *rrsets; /* every node's RRsets, owned; nodes point into it */
 	uint8_t *names;	      /* every node's name, owned */
-	uint8_t *data;	      /* every RRset's wire, fix and target_off, owned */
+	uint8_t *data;	      /* every RRset's wire, fix, ext and target_off, owned */
 	uint32_t nrecords;    /* RRs loaded */
 
 	/* Bookkeeping for the loader; never read on the query path. */
@@ -105,6 +127,18 @@ typedef struct zone {
 	unsigned refs;		  /* touched by the control thread only */
 	struct zone_build *build; /* non-NULL until zone_finish() */
 } zone_t;
+
+/** The nearest zone cut at or above node n of zone z, or NULL. */
+static inline const zone_node_t *zone_node_cut(const zone_t *z, const zone_node_t *n)
+{
+	return n->cut ? &z->nodes[n->cut - 1] : NULL;
+}
+
+/** The node "*.<name of n>" of zone z, or NULL. */
+static inline const zone_node_t *zone_node_wild(const zone_t *z, const zone_node_t *n)
+{
+	return n->wild ? &z->nodes[n->wild - 1] : NULL;
+}
 
 /**
  * Hash of a lowercased wire name of len bytes.  Zones, pool sets and the
@@ -147,7 +181,11 @@ void zone_unref(zone_t *z);
 
 /** Exact lookup of a lowercased wire name; NULL if absent. */
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len);
-/** The same, given h = zone_name_hash(lname, len) (the answer path hashes a name once). */
+/**
+ * The same, given h = zone_name_hash(lname, len) (the answer path hashes a
+ * name once), for a name known to be at or below the apex: only the labels
+ * above it are compared.
+ */
 const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
 					 uint32_t h);
 

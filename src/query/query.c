@@ -431,11 +431,12 @@ static void put_referral(struct answer *a, const zone_node_t *cut, uint16_t owne
 	size_t at = put_rrset(&a->r, ns, owner_ptr, SEC_NS);
 	if (!at)
 		return;
-	for (uint32_t i = 0; i < ns->nglue; i++) {
-		size_t target = at + ns->target_off[ns->glue_ns[i]];
+	const zone_rrset_ext_t *x = ns->ext;
+	for (uint32_t i = 0; i < x->nglue; i++) {
+		size_t target = at + x->target_off[x->glue_ns[i]];
 		if (target > PTR_MAX)
 			break;
-		put_rrset(&a->r, ns->glue[i], PTR(target), SEC_AR);
+		put_rrset(&a->r, x->glue[i], PTR(target), SEC_AR);
 	}
 }
 
@@ -608,7 +609,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	const lb_entry_t *pe = zone_pools ? lb_set_find_hashed(pools, c->lname, c->len, h) : NULL;
 	const zone_node_t *cut = NULL;
 	if (node) {
-		cut = node->cut;
+		cut = zone_node_cut(z, node);
 		/* RFC 4035 3.1.4.1: DS at a cut belongs to the parent side. */
 		if (cut == node && q->qtype == DNS_T_DS)
 			cut = NULL;
@@ -626,7 +627,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 		if (!ce && !pool_ce)
 			ce = z->apex_node;
 		if (ce)
-			cut = ce->cut;
+			cut = zone_node_cut(z, ce);
 		if (!cut) {
 			if (!ce || !ce->wild) {
 				/*
@@ -641,7 +642,8 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 				put_negative(a, z, DNS_RCODE_NXDOMAIN);
 				return STEP_DONE;
 			}
-			node = ce->wild; /* RFC 4592 4.3: owner becomes the query name */
+			node = zone_node_wild(z,
+					      ce); /* RFC 4592 4.3: the query name is the owner */
 			a->wildcard = true;
 		}
 	}
@@ -778,7 +780,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	const zone_rrset_t *dn = zone_node_rrset(d, DNS_T_DNAME);
 	int idx = c->nlabels - d->labels; /* the labels substituted start here */
 	size_t plen = idx == c->nlabels ? c->len - 1 : c->label_off[idx];
-	const uint8_t *t = dn->cname_target;
+	const uint8_t *t = dn->ext->cname_target;
 	size_t tlen = 0, sfx = 0;
 	int tlabels = 0;
 	while (t[tlen]) {
@@ -905,8 +907,8 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 		} else {
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
-			if (!at ||
-			    !chain_next(z, c, &ch, cn->cname_target, at + cn->target_off[0], link))
+			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
+					       at + cn->ext->target_off[0], link))
 				return;
 		}
 		step = answer_step(a, z, c, true, zone_pools, &via);

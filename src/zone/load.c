@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone files to zones: reads RFC 1035 master files with ldns and hands each RR to zone_add_rr(). */
+/* Zone files to zones: RFC 1035 master files read (mostly without ldns) into zone_add_rr(). */
 #include "gslb/zone.h"
 
 #include <ctype.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <ldns/ldns.h>
@@ -60,6 +61,9 @@ struct load {
 	struct text norm;   /* the same entry as ldns gets it (normalise()) */
 	char *err;
 	size_t errlen;
+	bool fast;	  /* read the common entries without ldns (fast_rr()) */
+	size_t nfast;	  /* entries fast_rr() took */
+	uint8_t *fast_rd; /* scratch for their rdata, FAST_RDATA_MAX bytes */
 	/* where the apex SOA was read: a second one, or one elsewhere, is named with its line */
 	char soa_file[256];
 	int soa_line;
@@ -385,9 +389,28 @@ static bool tok_str(const struct tok *t, char *buf, size_t cap)
 	return true;
 }
 
+/* The types fast_rr() reads, by name (any case); 0 for the others. */
+static uint16_t fast_type(const struct tok *t)
+{
+	static const struct {
+		const char *name;
+		uint16_t type;
+	} types[] = {
+		{ "A", DNS_T_A },	  { "AAAA", DNS_T_AAAA }, { "NS", DNS_T_NS },
+		{ "CNAME", DNS_T_CNAME }, { "PTR", DNS_T_PTR },	  { "MX", DNS_T_MX },
+		{ "SRV", DNS_T_SRV },	  { "TXT", DNS_T_TXT },	  { "CAA", 257 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (strlen(types[i].name) == t->n && strncasecmp(types[i].name, t->p, t->n) == 0)
+			return types[i].type;
+	return 0;
+}
+
 static bool tok_is_class(const struct tok *t)
 {
 	char buf[24];
+	if (t->n == 2 && (t->p[0] | 0x20) == 'i' && (t->p[1] | 0x20) == 'n')
+		return true; /* IN, in any case, without asking ldns */
 	return tok_str(t, buf, sizeof(buf)) && ldns_get_rr_class_by_name(buf) != 0;
 }
 
@@ -416,9 +439,12 @@ static int check_fields(struct load *ld, const char *file, int line, const struc
 
 	if (!tok_str(type_t, tname, sizeof(tname)))
 		return 0;
-	const ldns_rr_descriptor *desc = ldns_rr_descript(
-		(uint16_t)ldns_get_rr_type_by_name(tname));
-	if (!desc || ldns_get_rr_type_by_name(tname) == 0)
+	/* The common types by their names here: ldns compares the name with every type's. */
+	uint16_t type = fast_type(type_t);
+	if (!type)
+		type = (uint16_t)ldns_get_rr_type_by_name(tname);
+	const ldns_rr_descriptor *desc = ldns_rr_descript(type);
+	if (!desc || type == 0)
 		return 0;
 	size_t max = ldns_rr_descriptor_maximum(desc);
 	for (size_t f = 0; f < max && next_tok(s, &pos, &t); f++) {
@@ -531,14 +557,210 @@ static int normalise(struct load *ld, const char *file, int line, uint32_t ttl)
 		return ret;
 	if (has_owner)
 		text_put(&ld->norm, owner.p, owner.n);
-	int n = snprintf(num, sizeof(num), " %u ", (unsigned)v);
-	text_put(&ld->norm, num, (size_t)n);
+	/* " v ", without snprintf(): this runs for every entry. */
+	char *e = num + sizeof(num);
+	*--e = ' ';
+	do {
+		*--e = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	*--e = ' ';
+	text_put(&ld->norm, e, (size_t)(num + sizeof(num) - e));
 	if (cls_t.p) {
 		text_put(&ld->norm, cls_t.p, cls_t.n);
 		text_put(&ld->norm, " ", 1);
 	}
-	text_put(&ld->norm, type_t.p, strlen(type_t.p));
+	text_put(&ld->norm, type_t.p, ld->entry.len - (size_t)(type_t.p - s));
 	return 0;
+}
+
+/*
+ * The fast path.  ldns_rr_new_frm_str() costs most of a load (it allocates
+ * every field, and checks that a name is absolute by printing it), so the
+ * entries most zones are made of are read here: owner "@", a name of plain
+ * characters (letters, digits, '-', '_', '*', '/'), relative or absolute,
+ * or inherited; class IN or none; type A, AAAA, NS, CNAME, PTR, MX, SRV,
+ * TXT or CAA with plain fields.  Anything else (escapes, other types and
+ * classes, a field missing or too many, a name too long) returns 0 and goes
+ * to ldns as before, and so does an entry that zone_add_rr() refuses: the
+ * accepted entries and every message stay as they were.  normalise() has
+ * run first, so the TTL is a decimal number and every number fits its field.
+ * tests/unit/test_zone_fast.c compares both paths on whole zones.
+ */
+#define FAST_RDATA_MAX 65535
+
+static const uint8_t plain_char[256] = {
+	['-'] = 1,	   ['_'] = 1,	      ['*'] = 1,	 ['/'] = 1,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+/*
+ * The wire form in out (DNS_NAME_MAX bytes) of a name of plain characters,
+ * "@" for the origin; without a final dot it is relative to the origin.
+ * Returns its length, or 0 for anything else, which is ldns's to read.
+ */
+static size_t fast_name(const char *p, size_t n, const uint8_t *origin, size_t olen, uint8_t *out)
+{
+	size_t o = 0, i = 0;
+
+	if (n == 1 && p[0] == '@') {
+		memcpy(out, origin, olen);
+		return olen;
+	}
+	while (i < n) {
+		size_t start = i;
+		while (i < n && p[i] != '.') {
+			if (!plain_char[(uint8_t)p[i]])
+				return 0;
+			i++;
+		}
+		size_t l = i - start;
+		if (l == 0 || l > 63 || o + 1 + l + 1 > DNS_NAME_MAX)
+			return 0;
+		out[o] = (uint8_t)l;
+		memcpy(out + o + 1, p + start, l);
+		o += 1 + l;
+		if (i++ == n - 1) {
+			out[o++] = 0; /* a final dot: absolute */
+			return o;
+		}
+	}
+	if (o + olen > DNS_NAME_MAX)
+		return 0;
+	memcpy(out + o, origin, olen);
+	return o + olen;
+}
+
+/* A decimal number of at most max, as one token. */
+static bool fast_uint(const struct tok *t, uint64_t max, uint64_t *v)
+{
+	return uint_parse(t->p, t->n, max, v) == 0;
+}
+
+/*
+ * A character-string (RFC 1035 3.3) from a token: a plain word, or a quoted
+ * string of printable characters without escapes, quotes, ';' or
+ * parentheses.  Appends to rd at *len (length byte first when counted);
+ * false when the token is anything else.
+ */
+static bool fast_str(const struct tok *t, uint8_t *rd, size_t *len, bool counted)
+{
+	const char *p = t->p;
+	size_t n = t->n;
+
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+		p++;
+		n -= 2;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] < 0x20 || p[i] > 0x7e || p[i] == '"' || p[i] == '\\' ||
+			    p[i] == ';' || p[i] == '(' || p[i] == ')')
+				return false;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (!plain_char[(uint8_t)p[i]] && p[i] != '.' && p[i] != '=' &&
+			    p[i] != ':' && p[i] != '+' && p[i] != ',')
+				return false;
+	}
+	if (n == 0 || n > 255 || *len + counted + n > FAST_RDATA_MAX)
+		return false;
+	if (counted)
+		rd[(*len)++] = (uint8_t)n;
+	memcpy(rd + *len, p, n);
+	*len += n;
+	return true;
+}
+
+/*
+ * Read the normalised entry s and add its RR to the zone.  prev (prev_len
+ * bytes, 0 when unknown) is the owner an entry without one inherits; it is
+ * updated.  Returns 1 when the entry was added, 0 when it is ldns's to read.
+ */
+static int fast_rr(struct load *ld, const char *s, const uint8_t *origin, size_t olen,
+		   uint8_t *prev, size_t *prev_len)
+{
+	uint8_t owner[DNS_NAME_MAX], *rd = ld->fast_rd;
+	size_t owner_len, pos = 0, len = 0;
+	uint64_t ttl, v;
+	struct tok t;
+	char ip[64];
+
+	bool has_owner = s[0] != ' ';
+	if (has_owner) {
+		if (!next_tok(s, &pos, &t) ||
+		    !(owner_len = fast_name(t.p, t.n, origin, olen, owner)))
+			return 0;
+	} else {
+		if (!*prev_len)
+			return 0;
+		owner_len = *prev_len;
+		memcpy(owner, prev, owner_len);
+	}
+	if (!next_tok(s, &pos, &t) || !fast_uint(&t, UINT32_MAX, &ttl) || !next_tok(s, &pos, &t))
+		return 0;
+	if (t.n == 2 && strncasecmp(t.p, "IN", 2) == 0 && !next_tok(s, &pos, &t))
+		return 0;
+	uint16_t type = fast_type(&t);
+	if (!type || !next_tok(s, &pos, &t))
+		return 0;
+	size_t nl;
+	switch (type) {
+	case DNS_T_A:
+	case DNS_T_AAAA:
+		if (!tok_str(&t, ip, sizeof(ip)) ||
+		    inet_pton(type == DNS_T_A ? AF_INET : AF_INET6, ip, rd) != 1)
+			return 0;
+		len = type == DNS_T_A ? 4 : 16;
+		break;
+	case DNS_T_SRV: /* priority, weight, port, then the target as for MX */
+	case DNS_T_MX:
+		for (size_t i = 0; i < (type == DNS_T_SRV ? 3u : 1u); i++) {
+			if (!fast_uint(&t, UINT16_MAX, &v) || !next_tok(s, &pos, &t))
+				return 0;
+			dns_put16(rd + len, (uint16_t)v);
+			len += 2;
+		}
+		/* fall through */
+	case DNS_T_NS:
+	case DNS_T_CNAME:
+	case DNS_T_PTR:
+		if (!(nl = fast_name(t.p, t.n, origin, olen, rd + len)))
+			return 0;
+		len += nl;
+		break;
+	case DNS_T_TXT:
+		do {
+			if (!fast_str(&t, rd, &len, true))
+				return 0;
+		} while (next_tok(s, &pos, &t));
+		break;
+	case 257: /* CAA, RFC 8659 4.1: flags, tag (letters and digits), value */
+		if (!fast_uint(&t, UINT8_MAX, &v) || !next_tok(s, &pos, &t) || t.n == 0 ||
+		    t.n > 255)
+			return 0;
+		rd[len++] = (uint8_t)v;
+		rd[len++] = (uint8_t)t.n;
+		for (size_t i = 0; i < t.n; i++) {
+			if (!isalnum((unsigned char)t.p[i]))
+				return 0;
+			rd[len++] = (uint8_t)t.p[i];
+		}
+		/* ldns takes the value quoted only. */
+		if (!next_tok(s, &pos, &t) || t.p[0] != '"' || !fast_str(&t, rd, &len, false))
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	if (next_tok(s, &pos, &t))
+		return 0; /* more than the type takes: ldns says what it makes of it */
+	if (zone_add_rr(ld->z, owner, type, DNS_C_IN, (uint32_t)ttl, rd, (uint16_t)len) < 0)
+		return 0; /* ldns reads it again, and add_rr() names the error */
+	if (has_owner) {
+		memcpy(prev, owner, owner_len);
+		*prev_len = owner_len;
+	}
+	ld->nfast++;
+	return 1;
 }
 
 /* Hand one parsed RR to the zone, translating its refusals into messages. */
@@ -724,15 +946,19 @@ static int directive(struct load *ld, const char *file, int line, char *text, ld
  * Read one file.  Entries are put together here (join_line(): comments,
  * parentheses over several lines, quoting), so that the line an entry
  * starts on is known and what ldns gets wrong is mended first
- * (normalise()); directives are handled here too.  ldns then parses each
- * record from its text (owner inheritance through prev, relative names
- * against origin).
+ * (normalise()); directives are handled here too.  fast_rr() reads the
+ * common entries, ldns the others, each from its text (owner inheritance
+ * through prev, relative names against origin).
  */
 static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rdf *origin0,
 		     uint32_t ttl0, int depth)
 {
 	ldns_rdf *origin = ldns_rdf_clone(origin0);
 	ldns_rdf *prev = NULL;
+	/* The previous owner as the fast path keeps it; prev_stale: ldns's prev is older. */
+	uint8_t fprev[DNS_NAME_MAX];
+	size_t fprev_len = 0;
+	bool prev_stale = false;
 	uint32_t ttl = ttl0;
 	char *buf = NULL;
 	size_t cap = 0;
@@ -781,8 +1007,23 @@ static int read_file(struct load *ld, FILE *fp, const char *shown, const ldns_rd
 			continue;
 		if (ret < 0)
 			goto out;
+		if (ld->fast && fast_rr(ld, ld->norm.s, ldns_rdf_data(origin),
+					ldns_rdf_size(origin), fprev, &fprev_len)) {
+			prev_stale = true;
+			continue;
+		}
+		if (prev_stale && fprev_len) {
+			/* ldns's previous owner is behind: the fast path read the last ones. */
+			ldns_rdf_deep_free(prev);
+			prev = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, fprev_len, fprev);
+		}
+		prev_stale = false;
 		ldns_rr *rr = NULL;
 		ldns_status s = ldns_rr_new_frm_str(&rr, ld->norm.s, ttl, origin, &prev);
+		if (prev && ldns_rdf_size(prev) <= DNS_NAME_MAX) {
+			fprev_len = ldns_rdf_size(prev);
+			memcpy(fprev, ldns_rdf_data(prev), fprev_len);
+		}
 		if (s != LDNS_STATUS_OK) {
 			ldns_rr_free(rr);
 			ret = GSLB_EPARSE;
@@ -830,7 +1071,13 @@ static ldns_rdf *zone_name_of(const char *fname)
 
 int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, size_t errlen)
 {
-	struct load ld = { .dir = dir, .err = err, .errlen = errlen };
+	return zone_load_file_ex(dir, fname, true, NULL, out, err, errlen);
+}
+
+int zone_load_file_ex(const char *dir, const char *fname, bool fast, size_t *nfast, zone_t **out,
+		      char *err, size_t errlen)
+{
+	struct load ld = { .dir = dir, .err = err, .errlen = errlen, .fast = fast };
 	ldns_rdf *apex = NULL;
 	char *path = NULL;
 	struct stat st;
@@ -863,6 +1110,8 @@ int zone_load_file(const char *dir, const char *fname, zone_t **out, char *err, 
 		fail(&ld, fname, 0, "%s", strerror(ENOMEM));
 		goto out;
 	}
+	if (fast)
+		ld.fast_rd = gslb_malloc(FAST_RDATA_MAX);
 	FILE *fp = NULL;
 	ret = open_file(path, &fp, &st);
 	if (ret < 0) {
@@ -896,6 +1145,9 @@ out:
 	zone_unref(ld.z);
 	if (ld.rdata)
 		ldns_buffer_free(ld.rdata);
+	if (nfast)
+		*nfast = ld.nfast;
+	free(ld.fast_rd);
 	free(ld.entry.s);
 	free(ld.norm.s);
 	ldns_rdf_deep_free(apex);

@@ -18,6 +18,7 @@ struct brr {
 	uint32_t rdata_off;
 	uint32_t ttl;
 	uint32_t seq;
+	uint32_t node; /* zone_finish(): its owner's node */
 	uint16_t type;
 	uint16_t rdlen;
 	uint8_t owner_len;
@@ -115,29 +116,80 @@ static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return memcmp(a, b, al);
 }
 
-/* qsort_r() order of RRs: by owner, then type, then as added; arena is the build's. */
-static int brr_cmp(const void *pa, const void *pb, void *arena)
+/*
+ * A name's first slot: its hash scaled to the table's size, which is twice
+ * the nodes, not a power of two (that was up to four times the nodes, 16
+ * bytes a name more, for the same half-full table).
+ */
+static inline uint32_t table_home(const zone_t *z, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * z->table_size) >> 32);
+}
+
+static inline uint32_t table_next(const zone_t *z, uint32_t i)
+{
+	return i + 1 == z->table_size ? 0 : i + 1;
+}
+
+static void table_insert(zone_t *z, uint32_t idx, uint32_t hash)
+{
+	uint32_t i = table_home(z, hash);
+	while (z->table[i].node)
+		i = table_next(z, i);
+	z->table[i].hash = hash;
+	z->table[i].node = idx + 1;
+}
+
+/*
+ * Put nodes 0 to n - 1 (hash[i] the hash of node i) in the table in the
+ * order of their home slots: a large zone's table is then written front to
+ * back instead of at random, which cost a cache miss a node.
+ */
+static void table_fill(zone_t *z, const uint32_t *hash, size_t n)
+{
+	unsigned shift = 0;
+	while (((z->table_size - 1) >> shift) >= 4096)
+		shift++;
+	size_t nb = ((z->table_size - 1) >> shift) + 1;
+	uint32_t *start = gslb_calloc(nb + 1, sizeof(*start));
+	uint32_t *order = gslb_malloc((n ? n : 1) * sizeof(*order));
+	for (size_t i = 0; i < n; i++)
+		start[(table_home(z, hash[i]) >> shift) + 1]++;
+	for (size_t b = 0; b < nb; b++)
+		start[b + 1] += start[b];
+	for (size_t i = 0; i < n; i++)
+		order[start[table_home(z, hash[i]) >> shift]++] = (uint32_t)i;
+	for (size_t i = 0; i < n; i++)
+		table_insert(z, order[i], hash[order[i]]);
+	free(order);
+	free(start);
+}
+
+static const uint8_t *parent_name(const uint8_t *name)
+{
+	return name + 1 + *name;
+}
+
+/* Order of the RRs of one node: by type, then as added. */
+static int brr_type_cmp(const void *pa, const void *pb)
 {
 	const struct brr *a = pa, *b = pb;
-	const uint8_t *names = arena;
-	int c = name_cmp(names + a->owner_off, a->owner_len, names + b->owner_off, b->owner_len);
-	if (c)
-		return c;
 	if (a->type != b->type)
 		return a->type < b->type ? -1 : 1;
 	return a->seq < b->seq ? -1 : (a->seq > b->seq);
 }
 
-static bool same_set(const struct zone_build *b, const struct brr *x, const struct brr *y)
+/* After node_names() and sort_rrs(), node is the index of the owner's node in sort order. */
+static bool same_set(const struct brr *x, const struct brr *y)
 {
-	return x->type == y->type && name_cmp(b->arena + x->owner_off, x->owner_len,
-					      b->arena + y->owner_off, y->owner_len) == 0;
+	return x->type == y->type && x->node == y->node;
 }
 
 /* A name to become a node: owner names and every ancestor down from the apex. */
 struct nname {
 	const uint8_t *name;
 	uint8_t len;
+	uint32_t id; /* its index in the order names were first seen */
 };
 
 static int nname_cmp(const void *pa, const void *pb)
@@ -146,19 +198,163 @@ static int nname_cmp(const void *pa, const void *pb)
 	return name_cmp(a->name, a->len, b->name, b->len);
 }
 
+/*
+ * The distinct node names of a zone being built, each found again through
+ * a hash table: sorting every RR by its owner name and every owner's
+ * ancestors with their duplicates was most of the time a large zone took.
+ */
+struct names {
+	struct nname *v; /* in the order first seen */
+	uint32_t *hash;
+	size_t n, cap;
+	zone_slot_t *slot; /* the hash, and the index in v plus one (0: empty) */
+	size_t mask;
+};
+
+static void names_slot(struct names *t, uint32_t k)
+{
+	size_t i = t->hash[k] & t->mask;
+	while (t->slot[i].node)
+		i = (i + 1) & t->mask;
+	t->slot[i].hash = t->hash[k];
+	t->slot[i].node = k + 1;
+}
+
+/* The index of a name, added when absent (*added says which). */
+static uint32_t names_get(struct names *t, const uint8_t *name, uint8_t len, bool *added)
+{
+	uint32_t h = zone_name_hash(name, len);
+	size_t i = h & t->mask;
+	for (; t->slot[i].node; i = (i + 1) & t->mask) {
+		uint32_t k = t->slot[i].node - 1;
+		if (t->slot[i].hash == h && t->v[k].len == len &&
+		    memcmp(t->v[k].name, name, len) == 0) {
+			*added = false;
+			return k;
+		}
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 1024;
+		t->v = gslb_realloc(t->v, t->cap * sizeof(*t->v));
+		t->hash = gslb_realloc(t->hash, t->cap * sizeof(*t->hash));
+	}
+	uint32_t k = (uint32_t)t->n++;
+	t->v[k] = (struct nname){ name, len, k };
+	t->hash[k] = h;
+	t->slot[i].hash = h;
+	t->slot[i].node = k + 1;
+	if (t->n * 2 > t->mask + 1) {
+		/* Keep the table at most half full. */
+		free(t->slot);
+		t->mask = t->mask * 2 + 1;
+		t->slot = gslb_calloc(t->mask + 1, sizeof(*t->slot));
+		for (uint32_t j = 0; j < t->n; j++)
+			names_slot(t, j);
+	}
+	*added = true;
+	return k;
+}
+
+static void names_free(struct names *t)
+{
+	free(t->v);
+	free(t->hash);
+	free(t->slot);
+}
+
+/*
+ * Every node's name: the apex, each owner and each ancestor between an
+ * owner and the apex, once.  Sets each RR's node to its name's index in
+ * t->v; when sorted, sorts t->v by name (the order nodes had when they
+ * were found by sorting).  Returns in rank[] each first-seen index's place
+ * in t->v.
+ */
+static uint32_t *node_names(zone_t *z, struct zone_build *b, struct names *t, bool sorted)
+{
+	bool added;
+
+	t->mask = 1023;
+	t->slot = gslb_calloc(t->mask + 1, sizeof(*t->slot));
+	names_get(t, z->apex, z->apex_len, &added);
+	for (size_t i = 0; i < b->n; i++) {
+		struct brr *r = &b->rrs[i];
+		const uint8_t *nm = b->arena + r->owner_off;
+		size_t len = r->owner_len;
+		/* Entries of one owner are often together (inherited owners): no hashing then. */
+		if (i > 0 && b->rrs[i - 1].owner_len == len &&
+		    memcmp(b->arena + b->rrs[i - 1].owner_off, nm, len) == 0) {
+			r->node = b->rrs[i - 1].node;
+			continue;
+		}
+		r->node = names_get(t, nm, (uint8_t)len, &added);
+		/* A name seen before has its ancestors already. */
+		while (added && len > z->apex_len) {
+			len -= 1 + (size_t)*nm;
+			nm = parent_name(nm);
+			names_get(t, nm, (uint8_t)len, &added);
+		}
+	}
+	if (sorted)
+		gslb_sort(t->v, t->n, sizeof(*t->v), nname_cmp);
+	uint32_t *rank = gslb_malloc((t->n ? t->n : 1) * sizeof(*rank));
+	for (size_t i = 0; i < t->n; i++)
+		rank[t->v[i].id] = (uint32_t)i;
+	return rank;
+}
+
+/*
+ * The RRs in the order of their nodes (rank), then by type, then as added:
+ * a counting sort by node, stable, and a sort by type within each node.
+ * Each RR's node becomes its rank.
+ */
+static void sort_rrs(struct zone_build *b, const uint32_t *rank, size_t nnodes)
+{
+	size_t *start = gslb_calloc(nnodes + 1, sizeof(*start));
+	struct brr *out = gslb_malloc((b->n ? b->n : 1) * sizeof(*out));
+
+	for (size_t i = 0; i < b->n; i++) {
+		b->rrs[i].node = rank[b->rrs[i].node];
+		start[b->rrs[i].node + 1]++;
+	}
+	for (size_t i = 0; i < nnodes; i++)
+		start[i + 1] += start[i];
+	for (size_t i = 0; i < b->n; i++)
+		out[start[b->rrs[i].node]++] = b->rrs[i];
+	for (size_t i = 0; i < b->n;) {
+		size_t j = i + 1;
+		bool sorted = true;
+		for (; j < b->n && out[j].node == out[i].node; j++)
+			sorted = sorted && out[j - 1].type <= out[j].type;
+		if (!sorted)
+			gslb_sort(out + i, j - i, sizeof(*out), brr_type_cmp);
+		i = j;
+	}
+	free(start);
+	free(b->rrs);
+	b->rrs = out;
+	b->cap = b->n;
+}
+
 const zone_node_t *zone_node_find(const zone_t *z, const uint8_t *lname, size_t len)
 {
+	/* zone_node_find_hashed() compares the labels above the apex only. */
+	if (len < z->apex_len || memcmp(lname + len - z->apex_len, z->apex, z->apex_len) != 0)
+		return NULL;
 	return zone_node_find_hashed(z, lname, len, zone_name_hash(lname, len));
 }
 
 const zone_node_t *zone_node_find_hashed(const zone_t *z, const uint8_t *lname, size_t len,
 					 uint32_t h)
 {
-	for (uint32_t i = h & z->table_mask;; i = (i + 1) & z->table_mask) {
-		const zone_node_t *n = z->table[i];
-		if (!n)
+	for (uint32_t i = table_home(z, h);; i = table_next(z, i)) {
+		const zone_slot_t *s = &z->table[i];
+		if (!s->node)
 			return NULL;
-		if (n->hash == h && n->name_len == len && memcmp(n->name, lname, len) == 0)
+		if (s->hash != h)
+			continue;
+		/* A node keeps the labels above the apex, in which lname ends. */
+		const zone_node_t *n = &z->nodes[s->node - 1];
+		if (n->name_len == len && memcmp(n->name, lname, len - z->apex_len) == 0)
 			return n;
 	}
 }
@@ -206,9 +402,9 @@ static void blk_free(struct blk *k)
 }
 
 /*
- * Every RRset's wire block, fixups and target offsets live in one block
- * per zone (zone_t.data): with a malloc each, an A record's 16 bytes of
- * wire cost a 272-byte chunk and a 1,000,000-name zone took 520 MB.
+ * Every RRset's wire block, fixups, ext and target offsets live in one
+ * block per zone (zone_t.data): with a malloc each, an A record's 16 bytes
+ * of wire cost a 272-byte chunk and a 1,000,000-name zone took 520 MB.
  * While the zone is built the parts are offsets (the block moves as it
  * grows); data_point() turns them into pointers at the end.
  */
@@ -218,8 +414,16 @@ struct data {
 };
 
 struct set_off {
-	size_t wire, fix, toff;
+	size_t wire, fix, toff, ext, target;
 };
+
+/*
+ * The fixups of a set of one RR without names in its rdata (most of a large
+ * zone) are always the owner pointer at offset 0: they share this one, which
+ * zone_finish() puts first in the data block.
+ */
+static const zone_fix_t owner_fix = { 0, ZONE_FIX_OWNER };
+#define OWNER_FIX_OFF 0
 
 /* Append n bytes at a multiple of align; returns their offset. */
 static size_t data_put(struct data *d, const void *p, size_t n, size_t align)
@@ -371,9 +575,32 @@ static int build_rrset(zone_t *z, zone_rrset_t *set, const struct brr *rrs, size
 	set->len = (uint32_t)k.len;
 	set->nfix = (uint32_t)k.nfix;
 	off->wire = data_put(d, k.buf, k.len, 1);
-	off->fix = data_put(d, k.fix, k.nfix * sizeof(*k.fix), _Alignof(zone_fix_t));
+	if (k.nfix == 1 && k.fix[0].off == owner_fix.off && k.fix[0].kind == owner_fix.kind)
+		off->fix = OWNER_FIX_OFF;
+	else
+		off->fix = data_put(d, k.fix, k.nfix * sizeof(*k.fix), _Alignof(zone_fix_t));
 	off->toff = targets ? data_put(d, k.toff, count * sizeof(*k.toff), sizeof(*k.toff))
 			    : SIZE_MAX;
+	off->ext = SIZE_MAX;
+	if (targets || set->type == DNS_T_DNAME) {
+		static const zone_rrset_ext_t none = { 0 };
+		off->ext = data_put(d, &none, sizeof(none), _Alignof(zone_rrset_ext_t));
+	}
+	/*
+	 * CNAME and DNAME: the lowercased target, for following chains at
+	 * query time.  A DNAME's rdata is its target, nothing else (RFC 6672
+	 * 2.5); zone_finish() says so when it is not.
+	 */
+	off->target = SIZE_MAX;
+	if (set->type == DNS_T_CNAME || set->type == DNS_T_DNAME) {
+		const uint8_t *rd = arena + rrs[0].rdata_off;
+		int tl = dns_name_len(rd, rrs[0].rdlen);
+		if (tl > 0 && (set->type == DNS_T_CNAME || tl == rrs[0].rdlen)) {
+			uint8_t lname[DNS_NAME_MAX];
+			dns_name_lower(lname, rd);
+			off->target = data_put(d, lname, (size_t)tl, 1);
+		}
+	}
 	goto out;
 bad:
 	ret = GSLB_EPARSE;
@@ -392,22 +619,14 @@ static void data_point(zone_t *z, struct data *d, const struct set_off *off, siz
 		zone_rrset_t *set = &z->rrsets[i];
 		set->wire = z->data + off[i].wire;
 		set->fix = (zone_fix_t *)(void *)(z->data + off[i].fix);
+		if (off[i].ext == SIZE_MAX)
+			continue;
+		set->ext = (zone_rrset_ext_t *)(void *)(z->data + off[i].ext);
 		if (off[i].toff != SIZE_MAX)
-			set->target_off = (uint32_t *)(void *)(z->data + off[i].toff);
+			set->ext->target_off = (uint32_t *)(void *)(z->data + off[i].toff);
+		if (off[i].target != SIZE_MAX)
+			set->ext->cname_target = z->data + off[i].target;
 	}
-}
-
-static void table_insert(zone_t *z, zone_node_t *n)
-{
-	uint32_t i = n->hash & z->table_mask;
-	while (z->table[i])
-		i = (i + 1) & z->table_mask;
-	z->table[i] = n;
-}
-
-static const uint8_t *parent_name(const uint8_t *name)
-{
-	return name + 1 + *name;
 }
 
 static void name_str(char *dst, size_t cap, const uint8_t *name)
@@ -419,13 +638,14 @@ static void name_str(char *dst, size_t cap, const uint8_t *name)
 static void build_glue(zone_t *z, zone_rrset_t *ns)
 {
 	size_t cap = (size_t)ns->count * 2;
-	ns->glue = gslb_calloc(cap, sizeof(*ns->glue));
-	ns->glue_ns = gslb_calloc(cap, sizeof(*ns->glue_ns));
+	zone_rrset_ext_t *x = ns->ext;
+	x->glue = gslb_calloc(cap, sizeof(*x->glue));
+	x->glue_ns = gslb_calloc(cap, sizeof(*x->glue_ns));
 	/* Recover each target's full name from its block, expanding the apex placeholder. */
 	for (uint16_t i = 0; i < ns->count; i++) {
 		uint8_t name[DNS_NAME_MAX * 2];
 		size_t len = 0;
-		const uint8_t *p = ns->wire + ns->target_off[i];
+		const uint8_t *p = ns->wire + x->target_off[i];
 		while (*p && *p < 0xc0) {
 			memcpy(name + len, p, 1 + (size_t)*p);
 			len += 1 + (size_t)*p;
@@ -448,17 +668,28 @@ static void build_glue(zone_t *z, zone_rrset_t *ns)
 			const zone_rrset_t *g = zone_node_rrset(t, types[k]);
 			if (!g)
 				continue;
-			ns->glue[ns->nglue] = g;
-			ns->glue_ns[ns->nglue] = i;
-			ns->nglue++;
+			x->glue[x->nglue] = g;
+			x->glue_ns[x->nglue] = i;
+			x->nglue++;
 		}
 	}
 }
 
-int zone_finish(zone_t *z, char *err, size_t errlen)
+/* zone_finish() found something to say, but only in name order can it say the same as before. */
+#define FINISH_AGAIN 1
+
+/*
+ * zone_finish() with the nodes in name order (sorted) or in the order
+ * their names were first seen.  Nothing but the order of z->nodes differs;
+ * but the first error, and the first name a warning gives, depend on it.
+ * So unsorted, the first error or warning returns FINISH_AGAIN instead,
+ * with nothing logged, for zone_finish() to start again sorted.
+ */
+static int finish(zone_t *z, bool sorted, char *err, size_t errlen)
 {
 	struct zone_build *b = z->build;
-	struct nname *nn = NULL;
+	struct names names = { 0 };
+	uint32_t *rank = NULL;
 	struct blk scratch = { 0 };
 	struct data d = { 0 };
 	struct set_off *offs = NULL;
@@ -469,82 +700,69 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	if (!b)
 		return -EINVAL;
 	err[0] = 0;
-	if (b->n > 1)
-		qsort_r(b->rrs, b->n, sizeof(*b->rrs), brr_cmp, b->arena);
 
 	/* Node names: every owner, and every ancestor between it and the apex. */
-	size_t nn_cap = 16, nn_n = 0;
-	nn = gslb_malloc(nn_cap * sizeof(*nn));
-	nn[nn_n++] = (struct nname){ z->apex, z->apex_len };
-	for (size_t i = 0; i < b->n; i++) {
-		if (i > 0 &&
-		    name_cmp(b->arena + b->rrs[i].owner_off, b->rrs[i].owner_len,
-			     b->arena + b->rrs[i - 1].owner_off, b->rrs[i - 1].owner_len) == 0)
-			continue;
-		const uint8_t *nm = b->arena + b->rrs[i].owner_off;
-		size_t len = b->rrs[i].owner_len;
-		while (len > z->apex_len) {
-			if (nn_n == nn_cap) {
-				nn_cap *= 2;
-				nn = gslb_realloc(nn, nn_cap * sizeof(*nn));
-			}
-			nn[nn_n++] = (struct nname){ nm, (uint8_t)len };
-			len -= 1 + (size_t)*nm;
-			nm = parent_name(nm);
-		}
-	}
-	gslb_sort(nn, nn_n, sizeof(*nn), nname_cmp);
-	size_t uniq = 0, names_len = 0;
-	for (size_t i = 0; i < nn_n; i++) {
-		if (uniq > 0 && nname_cmp(&nn[uniq - 1], &nn[i]) == 0)
-			continue;
-		nn[uniq++] = nn[i];
-		names_len += nn[i].len;
-	}
+	rank = node_names(z, b, &names, sorted);
+	const struct nname *nn = names.v;
+	/* A node's full name while the zone is built: in the build's arena, or the apex. */
+#define FULL(n) (nn[(n)-z->nodes].name)
+	size_t uniq = names.n, names_len = 0;
+	for (size_t i = 0; i < uniq; i++)
+		names_len += nn[i].len - z->apex_len;
+	sort_rrs(b, rank, uniq);
 
-	/* Nodes, their names in one block, and the hash table at most half full. */
+	/*
+	 * Nodes, their names in one block, and the hash table half full; a
+	 * quarter full while that takes under 1 MiB: fewer probes for nothing.
+	 */
 	z->nodes = gslb_calloc(uniq, sizeof(*z->nodes));
-	z->names = gslb_malloc(names_len);
-	uint32_t slots = 16;
-	while (slots < uniq * 2)
-		slots *= 2;
-	z->table_mask = slots - 1;
+	z->nnodes = (uint32_t)uniq;
+	z->names = gslb_malloc(names_len ? names_len : 1);
+	uint32_t slots = uniq < 4 ? 16 : uniq < 32768 ? (uint32_t)uniq * 4 : (uint32_t)uniq * 2;
+	z->table_size = slots;
 	z->table = gslb_calloc(slots, sizeof(*z->table));
 	size_t noff = 0;
+	uint32_t *nhash = gslb_malloc((uniq ? uniq : 1) * sizeof(*nhash));
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
-		memcpy(z->names + noff, nn[i].name, nn[i].len);
+		/*
+		 * Only the labels above the apex are kept: every name of the zone
+		 * ends in it.  Until the build ends, nn[i].name is the full name.
+		 */
+		size_t rel = nn[i].len - z->apex_len;
+		memcpy(z->names + noff, nn[i].name, rel);
 		n->name = z->names + noff;
-		noff += nn[i].len;
+		noff += rel;
 		n->name_len = nn[i].len;
-		n->labels = (uint8_t)dns_name_labels(n->name);
-		n->hash = zone_name_hash(n->name, n->name_len);
-		if (n->name[0] == 1 && n->name[1] == '*')
+		n->labels = (uint8_t)dns_name_labels(nn[i].name);
+		if (nn[i].name[0] == 1 && nn[i].name[1] == '*')
 			n->flags |= ZONE_NODE_WILDCARD;
-		table_insert(z, n);
+		nhash[i] = names.hash[nn[i].id];
 	}
+	table_fill(z, nhash, uniq);
+	free(nhash);
 	z->apex_node = zone_node_find(z, z->apex, z->apex_len);
 	((zone_node_t *)z->apex_node)->flags |= ZONE_NODE_APEX;
 
 	/* RRsets: count the distinct (owner, type) groups, then build each. */
 	size_t nsets = 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (i == 0 || !same_set(b, &b->rrs[i - 1], &b->rrs[i]))
+		if (i == 0 || !same_set(&b->rrs[i - 1], &b->rrs[i]))
 			nsets++;
 	z->rrsets = gslb_calloc(nsets ? nsets : 1, sizeof(*z->rrsets));
 	offs = gslb_calloc(nsets ? nsets : 1, sizeof(*offs));
+	data_put(&d, &owner_fix, sizeof(owner_fix), _Alignof(zone_fix_t)); /* at OWNER_FIX_OFF */
 	size_t si = 0;
 	for (size_t i = 0; i < b->n;) {
 		size_t j = i + 1;
-		while (j < b->n && same_set(b, &b->rrs[i], &b->rrs[j]))
+		while (j < b->n && same_set(&b->rrs[i], &b->rrs[j]))
 			j++;
-		zone_node_t *n = (zone_node_t *)zone_node_find(z, b->arena + b->rrs[i].owner_off,
-							       b->rrs[i].owner_len);
+		zone_node_t *n = &z->nodes[b->rrs[i].node];
 		zone_rrset_t *set = &z->rrsets[si];
 		ret = build_rrset(z, set, &b->rrs[i], j - i, b->arena, &scratch, &d, &offs[si], err,
 				  errlen);
 		if (ret < 0) {
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			size_t l = strlen(err);
 			snprintf(err + l, errlen - l, " at %s", nbuf);
 			data_point(z, &d, offs, si);
@@ -587,7 +805,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		if (n != z->apex_node && zone_node_rrset(n, DNS_T_NS))
 			n->flags |= ZONE_NODE_DELEG;
 		if (n != z->apex_node && zone_node_rrset(n, DNS_T_SOA)) {
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			ret = GSLB_EDUPSOA;
 			snprintf(err, errlen, "SOA record at %s, which is not the zone apex", nbuf);
 			goto out;
@@ -596,7 +814,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		if (dn) {
 			/* RFC 6672 2.4: one redirection per name, so no CNAME and one DNAME. */
 			n->flags |= ZONE_NODE_DNAME;
-			name_str(nbuf, sizeof(nbuf), n->name);
+			name_str(nbuf, sizeof(nbuf), FULL(n));
 			if (zone_node_rrset(n, DNS_T_CNAME)) {
 				/* Named here: the CNAME check below would say "other data". */
 				ret = GSLB_ECNAME;
@@ -619,13 +837,13 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 				uint16_t t = n->rrsets[k].type;
 				if (t == DNS_T_CNAME || t == DNS_T_RRSIG || t == 47 /* NSEC */)
 					continue;
-				name_str(nbuf, sizeof(nbuf), n->name);
+				name_str(nbuf, sizeof(nbuf), FULL(n));
 				ret = GSLB_ECNAME;
 				snprintf(err, errlen, "%s has a CNAME and other data", nbuf);
 				goto out;
 			}
 			if (cn->count != 1) {
-				name_str(nbuf, sizeof(nbuf), n->name);
+				name_str(nbuf, sizeof(nbuf), FULL(n));
 				ret = GSLB_ECNAME;
 				snprintf(err, errlen, "%s has more than one CNAME", nbuf);
 				goto out;
@@ -643,10 +861,10 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 		 * referral, a DNAME makes it not exist.
 		 */
 		const zone_node_t *top = NULL;
-		const uint8_t *p = n->name;
+		const uint8_t *p = FULL(n);
 		size_t len = n->name_len;
 		for (;;) {
-			const zone_node_t *a = p == n->name	    ? n
+			const zone_node_t *a = p == FULL(n)	    ? n
 					       : len == z->apex_len ? z->apex_node
 								    : zone_node_find(z, p, len);
 			if (a && ((a->flags & ZONE_NODE_DELEG) ||
@@ -658,7 +876,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			p = parent_name(p);
 		}
 		if (top && (top->flags & ZONE_NODE_DELEG)) {
-			n->cut = top;
+			n->cut = (uint32_t)(top - z->nodes) + 1;
 		} else if (top) {
 			occluded[i] = true;
 			nocc_all++;
@@ -668,68 +886,56 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 			}
 		}
 	}
+	if (nocc && !sorted) {
+		ret = FINISH_AGAIN;
+		goto out;
+	}
 	if (nocc) {
 		/* The names below a DNAME are left out of the lookup table: they do not exist. */
 		char dbuf[1024];
-		name_str(nbuf, sizeof(nbuf), first_occ->name);
-		name_str(dbuf, sizeof(dbuf), first_dname->name);
+		name_str(nbuf, sizeof(nbuf), FULL(first_occ));
+		name_str(dbuf, sizeof(dbuf), FULL(first_dname));
 		log_warn("zone %s: %zu names below DNAME records are not served (RFC 6672 2.4: "
 			 "occluded); the first is %s, below the DNAME at %s",
 			 zname, nocc, nbuf, dbuf);
 	}
 	if (nocc_all) {
-		memset(z->table, 0, (z->table_mask + 1) * sizeof(*z->table));
-		for (size_t i = 0; i < uniq; i++)
-			if (!occluded[i])
-				table_insert(z, &z->nodes[i]);
+		for (size_t i = 0; i < z->table_size; i++)
+			if (z->table[i].node && occluded[z->table[i].node - 1])
+				z->table[i].node = 0;
+		/* Close the gaps: each slot's node again where a probe looks for it. */
+		zone_slot_t *old = z->table;
+		z->table = gslb_calloc(z->table_size, sizeof(*z->table));
+		for (size_t i = 0; i < z->table_size; i++)
+			if (old[i].node)
+				table_insert(z, old[i].node - 1, old[i].hash);
+		free(old);
 	}
 	for (size_t i = 0; i < uniq; i++) {
 		zone_node_t *n = &z->nodes[i];
 		if (occluded[i])
 			continue;
 		if (n->flags & ZONE_NODE_WILDCARD) {
-			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(n->name),
+			zone_node_t *parent = (zone_node_t *)zone_node_find(z, parent_name(FULL(n)),
 									    n->name_len - 2u);
 			if (parent)
-				parent->wild = n;
+				parent->wild = (uint32_t)(n - z->nodes) + 1;
 		}
 		for (uint16_t k = 0; k < n->nrrsets; k++) {
 			zone_rrset_t *s = &n->rrsets[k];
 			if (s->type == DNS_T_NS && (n->flags & ZONE_NODE_DELEG))
 				build_glue(z, s);
-			if (s->type == DNS_T_CNAME) {
-				/* Keep the lowercased target for following chains at query time. */
-				uint8_t full[DNS_NAME_MAX * 2];
-				size_t fl = 0;
-				const uint8_t *q = s->wire + s->target_off[0];
-				while (*q && *q < 0xc0) {
-					memcpy(full + fl, q, 1 + (size_t)*q);
-					fl += 1 + (size_t)*q;
-					q += 1 + *q;
-				}
-				if (*q) {
-					memcpy(full + fl, z->apex, z->apex_len);
-					fl += z->apex_len;
-				} else {
-					full[fl++] = 0;
-				}
-				uint8_t *t = gslb_malloc(fl);
-				dns_name_lower(t, full);
-				s->cname_target = t;
-			} else if (s->type == DNS_T_DNAME) {
+			if (s->type == DNS_T_DNAME) {
 				/* The rdata is the target, never compressed (RFC 6672 2.5). */
 				const uint8_t *rd = s->wire + 12;
 				int tl = dns_name_len(rd, dns_get16(s->wire + 10));
 				if (tl != (int)dns_get16(s->wire + 10)) {
-					name_str(nbuf, sizeof(nbuf), n->name);
+					name_str(nbuf, sizeof(nbuf), FULL(n));
 					ret = GSLB_EPARSE;
 					snprintf(err, errlen, "malformed rdata in the DNAME at %s",
 						 nbuf);
 					goto out;
 				}
-				uint8_t *t = gslb_malloc((size_t)tl);
-				dns_name_lower(t, rd);
-				s->cname_target = t;
 			}
 		}
 	}
@@ -739,7 +945,7 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	uint32_t minimum = dns_get32(rd_end - 4);
 	z->serial = dns_get32(rd_end - 20);
 	z->soa_neg = *soa;
-	z->soa_neg.target_off = NULL;
+	z->soa_neg.ext = NULL;
 	z->soa_neg.wire = gslb_malloc(soa->len);
 	memcpy(z->soa_neg.wire, soa->wire, soa->len);
 	z->soa_neg.fix = gslb_malloc(soa->nfix * sizeof(*soa->fix));
@@ -748,11 +954,67 @@ int zone_finish(zone_t *z, char *err, size_t errlen)
 	dns_put32(z->soa_neg.wire + 6, z->soa_neg.ttl);
 
 out:
-	free(nn);
+	if (ret < 0 && !sorted)
+		ret = FINISH_AGAIN;
+	names_free(&names);
+	free(rank);
 	free(offs);
 	free(occluded);
 	free(d.buf);
 	blk_free(&scratch);
+	return ret;
+#undef FULL
+}
+
+/* wire, fix, ext and target_off are in the zone's data block. */
+static void rrset_free(zone_rrset_t *s)
+{
+	if (!s->ext)
+		return;
+	free(s->ext->glue);
+	free(s->ext->glue_ns);
+}
+
+/* Free what finish() built, back to a zone still being built. */
+static void zone_clear(zone_t *z)
+{
+	for (uint32_t i = 0; i < z->nrrsets; i++)
+		rrset_free(&z->rrsets[i]);
+	free(z->rrsets);
+	free(z->data);
+	free(z->soa_neg.wire);
+	free(z->soa_neg.fix);
+	free(z->nodes);
+	free(z->names);
+	free(z->table);
+	z->rrsets = NULL;
+	z->nrrsets = 0;
+	z->data = NULL;
+	memset(&z->soa_neg, 0, sizeof(z->soa_neg));
+	z->nodes = NULL;
+	z->nnodes = 0;
+	z->names = NULL;
+	z->table = NULL;
+	z->table_size = 0;
+	z->apex_node = NULL;
+	z->nrecords = 0;
+	z->serial = 0;
+}
+
+int zone_finish(zone_t *z, char *err, size_t errlen)
+{
+	struct zone_build *b = z->build;
+	if (!b)
+		return -EINVAL;
+	/*
+	 * Sorting a large zone's names took a sixth of its load; a zone with
+	 * nothing to report does not need it.
+	 */
+	int ret = finish(z, false, err, errlen);
+	if (ret == FINISH_AGAIN) {
+		zone_clear(z);
+		ret = finish(z, true, err, errlen);
+	}
 	free(b->rrs);
 	free(b->arena);
 	free(b);
@@ -766,27 +1028,11 @@ zone_t *zone_ref(zone_t *z)
 	return z;
 }
 
-/* wire, fix and target_off are in the zone's data block. */
-static void rrset_free(zone_rrset_t *s)
-{
-	free(s->glue);
-	free(s->glue_ns);
-	free((void *)s->cname_target);
-}
-
 void zone_unref(zone_t *z)
 {
 	if (!z || --z->refs > 0)
 		return;
-	for (uint32_t i = 0; i < z->nrrsets; i++)
-		rrset_free(&z->rrsets[i]);
-	free(z->rrsets);
-	free(z->data);
-	free(z->soa_neg.wire);
-	free(z->soa_neg.fix);
-	free(z->nodes);
-	free(z->names);
-	free(z->table);
+	zone_clear(z);
 	free(z->file);
 	if (z->build) {
 		free(z->build->rrs);
