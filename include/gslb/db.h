@@ -195,20 +195,21 @@ enum db_admin {
 	DB_ADMIN_DRAIN = 3,
 };
 
+/* The counts are 32 bits, beside the small fields: 96 bytes a member, not 104. */
 typedef struct db_member {
 	int64_t id;
 	char *name;
 	uint16_t weight;
 	uint8_t priority;
 	uint8_t admin; /* enum db_admin */
+	uint32_t naddresses;
+	uint32_t nnetworks;
 	bool has_location;
 	double latitude, longitude;
-	char *countries;  /* "DE,FR-IDF" or NULL */
-	char *continents; /* "EU,NA" or NULL */
-	size_t naddresses;
+	char *countries;   /* "DE,FR-IDF" or NULL */
+	char *continents;  /* "EU,NA" or NULL */
 	char **addresses;  /* canonical inet_ntop() text, sorted */
 	uint8_t *families; /* 4 or 6, parallel to addresses */
-	size_t nnetworks;
 	char **networks;   /* canonical CIDR, sorted */
 	db_check_t *check; /* the member's own check, or NULL */
 } db_member_t;

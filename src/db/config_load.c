@@ -179,6 +179,13 @@ static void strv_push(char ***v, size_t *n, char *s)
 	(*v)[(*n)++] = s;
 }
 
+/* strv_push() for a member's 32-bit counts. */
+static void strv_push32(char ***v, uint32_t *n, char *s)
+{
+	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
 void db_member_sort(db_member_t *m)
 {
 	for (size_t i = 1; i < m->naddresses; i++)
@@ -288,7 +295,7 @@ static void address_row(sqlite3_stmt *st, void *arg)
 		return;
 	m->families = gslb_realloc(m->families, m->naddresses + 1);
 	m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
-	strv_push(&m->addresses, &m->naddresses, db__col_dup(st, 1));
+	strv_push32(&m->addresses, &m->naddresses, db__col_dup(st, 1));
 }
 
 static void network_row(sqlite3_stmt *st, void *arg)
@@ -297,7 +304,7 @@ static void network_row(sqlite3_stmt *st, void *arg)
 	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
 
 	if (m)
-		strv_push(&m->networks, &m->nnetworks, db__col_dup(st, 1));
+		strv_push32(&m->networks, &m->nnetworks, db__col_dup(st, 1));
 }
 
 /* A check from the columns c0 on of a health_check row. */
