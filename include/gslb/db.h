@@ -195,20 +195,21 @@ enum db_admin {
 	DB_ADMIN_DRAIN = 3,
 };
 
+/* The counts are 32 bits, beside the small fields: 96 bytes a member, not 104. */
 typedef struct db_member {
 	int64_t id;
 	char *name;
 	uint16_t weight;
 	uint8_t priority;
 	uint8_t admin; /* enum db_admin */
+	uint32_t naddresses;
+	uint32_t nnetworks;
 	bool has_location;
 	double latitude, longitude;
-	char *countries;  /* "DE,FR-IDF" or NULL */
-	char *continents; /* "EU,NA" or NULL */
-	size_t naddresses;
+	char *countries;   /* "DE,FR-IDF" or NULL */
+	char *continents;  /* "EU,NA" or NULL */
 	char **addresses;  /* canonical inet_ntop() text, sorted */
 	uint8_t *families; /* 4 or 6, parallel to addresses */
-	size_t nnetworks;
 	char **networks;   /* canonical CIDR, sorted */
 	db_check_t *check; /* the member's own check, or NULL */
 } db_member_t;
@@ -227,6 +228,15 @@ typedef struct db_pool {
 	int32_t degraded_ttl; /* seconds, -1: min(ttl, 10) */
 	uint8_t answers;
 	bool fallback_all;
+	/*
+	 * A loaded pool (db_config_load(), db_config_load_pools()) is packed:
+	 * its name starts the one allocation that holds its members, checks
+	 * and every string and array of them, freed whole by db_config_free()
+	 * and db_config_merge().  A pool built piece by piece (gslbctl's parsed
+	 * files) is not.  Nothing inside a packed pool may be freed or
+	 * reallocated on its own: copy a member (cfg_member_copy()) to change it.
+	 */
+	bool packed;
 	size_t nmembers;
 	db_member_t *members; /* sorted by name */
 	db_check_t *check;    /* the pool's check, or NULL */
@@ -286,9 +296,12 @@ int db_config_load_pools(db_t *db, const char *const *names, size_t n, db_config
 void db_config_merge(db_config_t *cfg, const char *const *names, size_t n, db_config_t *part,
 		     size_t **from);
 
+/** Free what a pool owns (not the struct itself), loaded or built, and zero it. */
+void db_pool_clear(db_pool_t *p);
+
 /** Free a check and its strings.  NULL is a no-op. */
 void db_check_free(db_check_t *c);
-/** Free what a member owns (not the struct itself) and zero it. */
+/** Free what a member of a built pool owns (not the struct itself) and zero it. */
 void db_member_clear(db_member_t *m);
 
 /**

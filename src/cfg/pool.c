@@ -266,12 +266,7 @@ char *cfg_pool_to_json(const db_pool_t *p, size_t *len)
 
 void cfg_pool_clear(db_pool_t *p)
 {
-	for (size_t i = 0; i < p->nmembers; i++)
-		db_member_clear(&p->members[i]);
-	free(p->members);
-	free(p->name);
-	db_check_free(p->check);
-	memset(p, 0, sizeof(*p));
+	db_pool_clear(p);
 }
 
 FILE *cfg_mem_open(char **text, size_t *len)

@@ -97,14 +97,18 @@ void db_member_clear(db_member_t *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Free what a pool owns (not the struct itself). */
-static void pool_clear(db_pool_t *p)
+void db_pool_clear(db_pool_t *p)
 {
-	for (size_t k = 0; k < p->nmembers; k++)
-		db_member_clear(&p->members[k]);
-	free(p->members);
-	free(p->name);
-	db_check_free(p->check);
+	if (p->packed) {
+		free(p->name);
+	} else {
+		for (size_t k = 0; k < p->nmembers; k++)
+			db_member_clear(&p->members[k]);
+		free(p->members);
+		free(p->name);
+		db_check_free(p->check);
+	}
+	memset(p, 0, sizeof(*p));
 }
 
 void db_config_free(db_config_t *cfg)
@@ -112,7 +116,7 @@ void db_config_free(db_config_t *cfg)
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < cfg->npools; i++)
-		pool_clear(&cfg->pools[i]);
+		db_pool_clear(&cfg->pools[i]);
 	free(cfg->pools);
 	free(cfg);
 }
@@ -170,6 +174,13 @@ void db_config_sort(db_config_t *cfg)
 }
 
 static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+/* strv_push() for a member's 32-bit counts. */
+static void strv_push32(char ***v, uint32_t *n, char *s)
 {
 	*v = gslb_realloc(*v, (*n + 1) * sizeof(**v));
 	(*v)[(*n)++] = s;
@@ -284,7 +295,7 @@ static void address_row(sqlite3_stmt *st, void *arg)
 		return;
 	m->families = gslb_realloc(m->families, m->naddresses + 1);
 	m->families[m->naddresses] = (uint8_t)sqlite3_column_int(st, 2);
-	strv_push(&m->addresses, &m->naddresses, db__col_dup(st, 1));
+	strv_push32(&m->addresses, &m->naddresses, db__col_dup(st, 1));
 }
 
 static void network_row(sqlite3_stmt *st, void *arg)
@@ -293,7 +304,7 @@ static void network_row(sqlite3_stmt *st, void *arg)
 	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
 
 	if (m)
-		strv_push(&m->networks, &m->nnetworks, db__col_dup(st, 1));
+		strv_push32(&m->networks, &m->nnetworks, db__col_dup(st, 1));
 }
 
 /* A check from the columns c0 on of a health_check row. */
@@ -402,6 +413,119 @@ static int load_named(db_t *db, struct loader *l, const char *const *names, size
 	return ret;
 }
 
+/*
+ * ---- packing ----
+ *
+ * As loaded, a pool of three members is some thirty allocations (each
+ * string, each array, each member's growth), each with malloc's header and
+ * rounding: about 800 bytes a pool, 80 MiB for 100,000.  Packed, it is one:
+ * its text (the pool's name first, so the name is the allocation) then,
+ * pointer-aligned, its members, checks and arrays.  One pool is still freed
+ * or replaced alone (db_config_merge()).
+ */
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+struct pack {
+	char *text; /* strings and families */
+	char *ptr;  /* members, checks, arrays of pointers */
+};
+
+static size_t text_len(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static size_t check_text_len(const db_check_t *c)
+{
+	if (!c)
+		return 0;
+	return text_len(c->path) + text_len(c->host) + text_len(c->expect) + text_len(c->match) +
+	       text_len(c->target);
+}
+
+static char *text_put(struct pack *k, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(k->text, s, n);
+	k->text += n;
+	return d;
+}
+
+/* n bytes of the pointer-aligned part, NULL for none (as loading leaves an empty array). */
+static void *ptr_take(struct pack *k, size_t n)
+{
+	if (!n)
+		return NULL;
+	void *d = k->ptr;
+	k->ptr += ALIGN8(n);
+	return d;
+}
+
+static db_check_t *check_pack(struct pack *k, const db_check_t *c)
+{
+	if (!c)
+		return NULL;
+	db_check_t *d = ptr_take(k, sizeof(*d));
+	*d = *c;
+	d->path = text_put(k, c->path);
+	d->host = text_put(k, c->host);
+	d->expect = text_put(k, c->expect);
+	d->match = text_put(k, c->match);
+	d->target = text_put(k, c->target);
+	return d;
+}
+
+/* Replace a loaded pool's pieces with one allocation holding copies of them all. */
+static void pool_pack(db_pool_t *p)
+{
+	size_t text = text_len(p->name) + check_text_len(p->check);
+	size_t ptr = ALIGN8(p->nmembers * sizeof(db_member_t)) +
+		     (p->check ? ALIGN8(sizeof(db_check_t)) : 0);
+
+	for (size_t i = 0; i < p->nmembers; i++) {
+		const db_member_t *m = &p->members[i];
+		text += text_len(m->name) + text_len(m->countries) + text_len(m->continents) +
+			m->naddresses + check_text_len(m->check);
+		for (size_t a = 0; a < m->naddresses; a++)
+			text += text_len(m->addresses[a]);
+		for (size_t a = 0; a < m->nnetworks; a++)
+			text += text_len(m->networks[a]);
+		ptr += ALIGN8(m->naddresses * sizeof(char *)) +
+		       ALIGN8(m->nnetworks * sizeof(char *)) +
+		       (m->check ? ALIGN8(sizeof(db_check_t)) : 0);
+	}
+
+	char *block = gslb_malloc(ALIGN8(text) + ptr);
+	struct pack k = { .text = block, .ptr = block + ALIGN8(text) };
+	db_pool_t loose = *p;
+
+	p->name = text_put(&k, loose.name);
+	p->members = ptr_take(&k, loose.nmembers * sizeof(db_member_t));
+	p->check = check_pack(&k, loose.check);
+	for (size_t i = 0; i < loose.nmembers; i++) {
+		const db_member_t *s = &loose.members[i];
+		db_member_t *m = &p->members[i];
+		*m = *s;
+		m->name = text_put(&k, s->name);
+		m->countries = text_put(&k, s->countries);
+		m->continents = text_put(&k, s->continents);
+		m->addresses = ptr_take(&k, s->naddresses * sizeof(char *));
+		m->families = s->naddresses ? memcpy(k.text, s->families, s->naddresses) : NULL;
+		k.text += s->naddresses;
+		for (size_t a = 0; a < s->naddresses; a++)
+			m->addresses[a] = text_put(&k, s->addresses[a]);
+		m->networks = ptr_take(&k, s->nnetworks * sizeof(char *));
+		for (size_t a = 0; a < s->nnetworks; a++)
+			m->networks[a] = text_put(&k, s->networks[a]);
+		m->check = check_pack(&k, s->check);
+	}
+	p->packed = true;
+	db_pool_clear(&loose);
+}
+
 /* Every pool (all), or those named in names. */
 static int load(db_t *db, db_config_t *cfg, bool all, const char *const *names, size_t n)
 {
@@ -442,6 +566,11 @@ sort:
 	for (size_t i = 0; i < l.nrefs; i++)
 		db_member_sort(l.refs[i].m);
 	db_config_sort(cfg);
+	for (size_t i = 0; i < cfg->npools; i++)
+		pool_pack(&cfg->pools[i]);
+	/* The array grew by doubling: give back what the pools do not use. */
+	cfg->pools = gslb_realloc(cfg->pools,
+				  (cfg->npools ? cfg->npools : 1) * sizeof(*cfg->pools));
 out:
 	free(l.refs);
 	return ret;
@@ -540,7 +669,7 @@ void db_config_merge(db_config_t *cfg, const char *const *names, size_t n, db_co
 			while (k < n && strcmp(names[k], a) < 0)
 				k++;
 			if (k < n && strcmp(names[k], a) == 0) {
-				pool_clear(&cfg->pools[i++]);
+				db_pool_clear(&cfg->pools[i++]);
 				continue;
 			}
 			if (idx)
@@ -550,7 +679,7 @@ void db_config_merge(db_config_t *cfg, const char *const *names, size_t n, db_co
 		}
 		/* Replaced: a name in part is always among the changed. */
 		if (a && strcmp(a, b) == 0)
-			pool_clear(&cfg->pools[i++]);
+			db_pool_clear(&cfg->pools[i++]);
 		if (idx)
 			idx[out] = SIZE_MAX;
 		pools[out++] = part->pools[j++];
