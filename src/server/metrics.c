@@ -72,7 +72,7 @@ void server_metrics_free(server_metrics_t *m)
 	free(m);
 }
 
-/* FNV-1a over the bytes, then a 64-bit finalizer so every bit of the hash depends on every byte. */
+/* FNV-1a over the bytes (name_hash() ends with a finalizer: every bit then depends on each byte). */
 static uint64_t hash_add(uint64_t h, const void *data, size_t n)
 {
 	const uint8_t *b = data;
@@ -177,8 +177,9 @@ static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_membe
 
 uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 {
-	if (m)
-		m->epoch++;
+	/* 0 marks a free slot: an epoch never is, even once the count wraps. */
+	if (m && ++m->epoch == 0)
+		m->epoch = 1;
 	if (!pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
