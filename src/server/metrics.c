@@ -23,28 +23,31 @@
  */
 #define SLOTS_MAX (1u << 20)
 
-/* One (pool, member) name and its slot; key is the pool's wire name, a NUL, the member name. */
-typedef struct slot_entry {
-	char *key;
-	size_t key_len;
-	uint32_t slot;
-} slot_entry_t;
-
 /*
  * The registry of answer counter slots and what the handler reads.
  * Control thread only.
+ *
+ * A slot is known by a 64-bit hash of its (pool, member) name, not by the
+ * name: the names are in the pools, and the text takes them from there.
+ * With 100,000 pools this keeps the registry near 20 bytes a member, and
+ * no allocation per member.  Two names of one assignment that hash alike
+ * are told apart (slot_get()); only their counters' survival across a
+ * reload is then lost.
  */
 struct server_metrics {
 	metrics_src_t src;
-	slot_entry_t *table; /* open addressing, mask + 1 entries, key NULL when free */
+	/* open addressing over slot_hash: slot + 1, 0 when free; mask + 1 entries */
+	uint32_t *index;
 	uint32_t mask;
 	uint32_t nslots; /* slots handed out so far: the workers' arrays hold this many */
-	uint32_t nlive;	 /* entries in table */
-	uint32_t epoch;	 /* counts server_metrics_assign() calls */
-	/* per slot: the last server_metrics_assign() that named its entry (nslots of them) */
-	uint32_t *slot_epoch;
-	uint32_t epoch_cap; /* entries slot_epoch can hold */
-	uint32_t *free;	    /* slots given back, to hand out before new ones */
+	uint32_t nlive;	 /* slots in use (named by the last assignment or a snapshot before it) */
+	uint32_t nindex; /* entries in index */
+	uint32_t epoch;	 /* counts server_metrics_assign() calls, from 1 */
+	/* per slot (slot_cap of them): its name's hash, and the last assignment that named it */
+	uint64_t *slot_hash;
+	uint32_t *slot_epoch; /* 0: the slot is free */
+	uint32_t slot_cap;
+	uint32_t *free; /* slots given back, to hand out before new ones */
 	uint32_t nfree;
 	uint32_t free_cap; /* entries free can hold */
 };
@@ -54,7 +57,7 @@ server_metrics_t *server_metrics_new(const metrics_src_t *src)
 	server_metrics_t *m = gslb_calloc(1, sizeof(*m));
 	m->src = *src;
 	m->mask = 1023;
-	m->table = gslb_calloc(m->mask + 1, sizeof(*m->table));
+	m->index = gslb_calloc(m->mask + 1, sizeof(*m->index));
 	return m;
 }
 
@@ -62,73 +65,121 @@ void server_metrics_free(server_metrics_t *m)
 {
 	if (!m)
 		return;
-	for (uint32_t i = 0; i <= m->mask; i++)
-		free(m->table[i].key);
-	free(m->table);
+	free(m->index);
 	free(m->free);
+	free(m->slot_hash);
 	free(m->slot_epoch);
 	free(m);
 }
 
-static slot_entry_t *slot_find(slot_entry_t *table, uint32_t mask, const char *k, size_t n)
+/* FNV-1a over the bytes (name_hash() ends with a finalizer: every bit then depends on each byte). */
+static uint64_t hash_add(uint64_t h, const void *data, size_t n)
 {
-	for (uint32_t i = gslb_hash(k, n) & mask;; i = (i + 1) & mask) {
-		slot_entry_t *e = &table[i];
-		if (!e->key || (e->key_len == n && memcmp(e->key, k, n) == 0))
+	const uint8_t *b = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t name_hash(const lb_pool_t *p, const lb_member_t *mb)
+{
+	const char *name = mb->name;
+	uint64_t h = hash_add(0xcbf29ce484222325ull, p->name, p->name_len);
+	h = hash_add(h, "", 1); /* the NUL between them: no name runs into the other */
+	h = hash_add(h, name, strlen(name));
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* The index entry of hash h: the one holding its slot, or the free one where it would go. */
+static uint32_t *index_find(const server_metrics_t *m, uint32_t *index, uint32_t mask, uint64_t h)
+{
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+		uint32_t *e = &index[i];
+		if (!*e || m->slot_hash[*e - 1] == h)
 			return e;
 	}
 }
 
-/* Move the entries to a table of mask + 1 entries. */
-static void table_rehash(server_metrics_t *m, uint32_t mask)
+/*
+ * Build the index anew, of mask + 1 entries, over the slots in use.  Of
+ * two slots whose names hash alike, the first stays in the index.
+ */
+static void index_rebuild(server_metrics_t *m, uint32_t mask)
 {
-	slot_entry_t *t = gslb_calloc((size_t)mask + 1, sizeof(*t));
-	for (uint32_t i = 0; i <= m->mask; i++)
-		if (m->table[i].key)
-			*slot_find(t, mask, m->table[i].key, m->table[i].key_len) = m->table[i];
-	free(m->table);
-	m->table = t;
+	uint32_t *t = gslb_calloc((size_t)mask + 1, sizeof(*t));
+	uint32_t n = 0;
+	for (uint32_t s = 0; s < m->nslots; s++) {
+		if (!m->slot_epoch[s])
+			continue;
+		uint32_t *e = index_find(m, t, mask, m->slot_hash[s]);
+		if (!*e) {
+			*e = s + 1;
+			n++;
+		}
+	}
+	free(m->index);
+	m->index = t;
 	m->mask = mask;
+	m->nindex = n;
+}
+
+/* A slot for a name hashing to h, not in the index; UINT32_MAX past the cap. */
+static uint32_t slot_new(server_metrics_t *m, uint64_t h)
+{
+	if (!m->nfree && m->nslots == SLOTS_MAX)
+		return UINT32_MAX;
+	uint32_t s = m->nfree ? m->free[--m->nfree] : m->nslots++;
+	if (m->nslots > m->slot_cap) {
+		m->slot_cap = m->slot_cap ? m->slot_cap * 2 : 1024;
+		m->slot_hash = gslb_realloc(m->slot_hash, m->slot_cap * sizeof(*m->slot_hash));
+		m->slot_epoch = gslb_realloc(m->slot_epoch, m->slot_cap * sizeof(*m->slot_epoch));
+	}
+	m->slot_hash[s] = h;
+	m->slot_epoch[s] = m->epoch;
+	m->nlive++;
+	return s;
 }
 
 static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_member_t *mb)
 {
-	char key[256 + 1 + sizeof(mb->name)];
-	size_t nl = strnlen(mb->name, sizeof(mb->name));
-	size_t n = (size_t)p->name_len + 1 + nl;
-	memcpy(key, p->name, p->name_len);
-	key[p->name_len] = '\0';
-	memcpy(key + p->name_len + 1, mb->name, nl);
-
-	slot_entry_t *e = slot_find(m->table, m->mask, key, n);
-	if (e->key) {
-		m->slot_epoch[e->slot] = m->epoch;
-		return e->slot;
+	uint64_t h = name_hash(p, mb);
+	uint32_t *e = index_find(m, m->index, m->mask, h);
+	if (*e) {
+		uint32_t s = *e - 1;
+		/*
+		 * A (pool, member) name comes once in a set: a slot this
+		 * assignment already named belongs to another name with the
+		 * same hash.  That one gets a slot of its own, outside the
+		 * index, so no two members share a counter.
+		 */
+		if (m->slot_epoch[s] == m->epoch)
+			return slot_new(m, h);
+		m->slot_epoch[s] = m->epoch;
+		return s;
 	}
-	if (!m->nfree && m->nslots == SLOTS_MAX)
-		return UINT32_MAX;
-	/* Keep the table at most half full so probes stay short. */
-	if ((m->nlive + 1) * 2 > m->mask + 1) {
-		table_rehash(m, m->mask * 2 + 1);
-		e = slot_find(m->table, m->mask, key, n);
+	/* Keep the index at most three quarters full so probes stay short. */
+	if ((uint64_t)(m->nindex + 1) * 4 > (uint64_t)(m->mask + 1) * 3) {
+		index_rebuild(m, m->mask * 2 + 1);
+		e = index_find(m, m->index, m->mask, h);
 	}
-	e->key = gslb_malloc(n);
-	memcpy(e->key, key, n);
-	e->key_len = n;
-	e->slot = m->nfree ? m->free[--m->nfree] : m->nslots++;
-	if (m->nslots > m->epoch_cap) {
-		m->epoch_cap = m->epoch_cap ? m->epoch_cap * 2 : 1024;
-		m->slot_epoch = gslb_realloc(m->slot_epoch, m->epoch_cap * sizeof(*m->slot_epoch));
+	uint32_t s = slot_new(m, h);
+	if (s != UINT32_MAX) {
+		*e = s + 1;
+		m->nindex++;
 	}
-	m->slot_epoch[e->slot] = m->epoch;
-	m->nlive++;
-	return e->slot;
+	return s;
 }
 
 uint32_t server_metrics_assign(server_metrics_t *m, lb_set_t *pools)
 {
-	if (m)
-		m->epoch++;
+	/* 0 marks a free slot: an epoch never is, even once the count wraps. */
+	if (m && ++m->epoch == 0)
+		m->epoch = 1;
 	if (!pools)
 		return m ? m->nslots : 0;
 	for (uint32_t i = 0; i < pools->npools; i++) {
@@ -298,22 +349,22 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 {
 	if (!m || m->nlive == 0)
 		return 0;
-	/* Every slot is live or free, so the free list never needs more than nslots. */
-	if (m->free_cap < m->nslots) {
-		m->free = gslb_realloc(m->free, (size_t)m->nslots * sizeof(*m->free));
-		m->free_cap = m->nslots;
-	}
-	uint32_t *dead = m->free + m->nfree, ndead = 0;
-	for (uint32_t i = 0; i <= m->mask; i++) {
-		slot_entry_t *e = &m->table[i];
-		if (!e->key || m->slot_epoch[e->slot] == m->epoch)
-			continue;
-		dead[ndead++] = e->slot;
-		free(e->key);
-		e->key = NULL;
-	}
+	uint32_t ndead = 0;
+	for (uint32_t s = 0; s < m->nslots; s++)
+		ndead += m->slot_epoch[s] && m->slot_epoch[s] != m->epoch;
 	if (!ndead)
 		return 0;
+	if (m->free_cap < m->nfree + ndead) {
+		m->free_cap = m->nfree + ndead;
+		m->free = gslb_realloc(m->free, (size_t)m->free_cap * sizeof(*m->free));
+	}
+	uint32_t *dead = m->free + m->nfree;
+	for (uint32_t s = 0, i = 0; s < m->nslots; s++) {
+		if (m->slot_epoch[s] && m->slot_epoch[s] != m->epoch) {
+			dead[i++] = s;
+			m->slot_epoch[s] = 0;
+		}
+	}
 	/*
 	 * No snapshot names these slots any more, so no worker counts into
 	 * them: clear them for their next member, under each worker's lock
@@ -331,11 +382,14 @@ uint32_t server_metrics_sweep(server_metrics_t *m)
 	}
 	m->nfree += ndead;
 	m->nlive -= ndead;
-	/* Emptied entries would break the probe chains of open addressing: rebuild. */
+	/*
+	 * Emptied entries would break the probe chains of open addressing:
+	 * rebuild, smaller once under a fifth full (growing leaves it 3/8).
+	 */
 	uint32_t mask = m->mask;
-	while (mask > 1023 && (uint64_t)m->nlive * 8 < (uint64_t)mask + 1)
+	while (mask > 1023 && (uint64_t)m->nlive * 16 < ((uint64_t)mask + 1) * 3)
 		mask >>= 1;
-	table_rehash(m, mask);
+	index_rebuild(m, mask);
 	return ndead;
 }
 

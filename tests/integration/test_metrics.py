@@ -379,6 +379,74 @@ def test_member_churn(t, srv, port, db):
          'after the churn the answers by member add up to the 40 queries', per)
 
 
+def test_reload_series(t, srv, port, db):
+    """Answer counters across reloads that add, remove and rename members: exact lines."""
+    p1, p2 = 'rn1.' + ZONE_NAME, 'rn2.' + ZONE_NAME
+    # As many answers as members: every query names each member once, so the counts are exact.
+    ctl(db, 'pool', 'add', p1, '--answers', '4')
+    ctl(db, 'pool', 'add', p2, '--answers', '4')
+    for pool, mb, addr in ((p1, 'a', '192.0.2.11'), (p1, 'b', '192.0.2.12'),
+                           (p2, 'a', '192.0.2.21'), (p2, 'b', '192.0.2.22'),
+                           (p2, 'c', '192.0.2.23')):
+        ctl(db, 'member', 'add', pool, mb, '--address', addr)
+
+    def block(text):
+        return [ln for ln in text.split('\n')
+                if ln.startswith('gslbd_pool_answers_total{pool="rn')]
+
+    def line(pool, mb, v):
+        return 'gslbd_pool_answers_total{pool="%s",member="%s"} %d' % (pool, mb, v)
+
+    def ask(pool, n):
+        for _ in range(n):
+            g.exchange(g.make_query(pool, 'A'), srv.addr4, 'udp', timeout=1.0)
+
+    want = [line(p1, 'a', 0), line(p1, 'b', 0), line(p2, 'a', 0), line(p2, 'b', 0),
+            line(p2, 'c', 0)]
+    m = g.wait_for(lambda: (lambda x: x if sorted(block(x.text)) == sorted(want) else None)(
+        scrape(port)), 10)
+    t.ok(m is not None, 'two new pools: a series per member, at 0')
+    if m is None:
+        return
+    ask(p1, 5)
+    ask(p2, 7)
+    want = [line(p1, 'a', 5), line(p1, 'b', 5), line(p2, 'a', 7), line(p2, 'b', 7),
+            line(p2, 'c', 7)]
+    t.eq(sorted(block(scrape(port).text)), sorted(want), 'each member counted every answer')
+
+    # rn2: b removed, c renamed c2, d added, each reload seen before the next, so the slot b
+    # gives back is there for c2 or d to take; rn1 unchanged throughout.
+    def settle(want):
+        return g.wait_for(lambda: (lambda x: x if sorted(block(x.text)) == sorted(want)
+                                   else None)(scrape(port)), 10)
+
+    ctl(db, 'member', 'rm', p2, 'b')
+    m = settle([line(p1, 'a', 5), line(p1, 'b', 5), line(p2, 'a', 7), line(p2, 'c', 7)])
+    t.ok(m is not None, 'b removed: its series is gone, the others kept their answers')
+    con = sqlite3.connect(db, timeout=10)
+    with con:
+        con.execute("UPDATE member SET name = 'c2' WHERE name = 'c' AND pool_id IN "
+                    "(SELECT id FROM pool WHERE name LIKE 'rn2.%')")
+    con.close()
+    m = settle([line(p1, 'a', 5), line(p1, 'b', 5), line(p2, 'a', 7), line(p2, 'c2', 0)])
+    t.ok(m is not None, "c renamed c2: a new series from 0, not c's or b's answers",
+         m and block(m.text))
+    ctl(db, 'member', 'add', p2, 'd', '--address', '192.0.2.24')
+    m = settle([line(p1, 'a', 5), line(p1, 'b', 5), line(p2, 'a', 7), line(p2, 'c2', 0),
+                line(p2, 'd', 0)])
+    t.ok(m is not None, "d added: from 0, not a removed member's answers",
+         m and block(m.text))
+    if m is None:
+        return
+    again = scrape(port)
+    t.eq(block(again.text), block(m.text), 'the same state scrapes to the same lines, in order')
+    ask(p2, 3)
+    want = [line(p1, 'a', 5), line(p1, 'b', 5), line(p2, 'a', 10), line(p2, 'c2', 3),
+            line(p2, 'd', 3)]
+    t.eq(sorted(block(scrape(port).text)), sorted(want),
+         'and every member of rn2 counts on from there')
+
+
 def test_escaping(t, port, db):
     # gslbctl allows only a-z 0-9 _ . - in member names; the database itself does not, and the
     # exposition format must survive whatever it holds.
@@ -640,6 +708,7 @@ def main(t):
     test_health(t, mport, bad_port)
     test_reloads(t, srv, mport, db)
     test_member_churn(t, srv, mport, db)
+    test_reload_series(t, srv, mport, db)
     test_escaping(t, mport, db)
     test_http(t, mport)
     test_slow_clients(t, mport)

@@ -71,6 +71,212 @@ static uint64_t counted(uint32_t slot)
 	return sum;
 }
 
+/*
+ * Many pools across reloads, as gslbd builds them: a pool that did not
+ * change is shared with the set before (same pointer, its slots kept),
+ * one that changed is built anew (its members found by name), and pools
+ * come and go.  A model of what every member has counted checks that a
+ * member that stays keeps its answers, a new one (a rename too) starts at
+ * zero and one that left gives its slot back, zeroed.
+ */
+enum { NPOOLS = 2000, MAXMEM = 6 };
+
+typedef struct model {
+	lb_pool_t *pool[NPOOLS + 400];	     /* the pool of the current set by index, or NULL */
+	uint64_t want[NPOOLS + 400][MAXMEM]; /* answers counted for pool i's member k */
+} model_t;
+
+static lb_pool_t *pool_new(int i, int variant)
+{
+	lb_pool_t *p = calloc(1, sizeof(*p));
+	char name[64];
+	snprintf(name, sizeof(name), "p%d.example.test", i);
+	p->name_len = (uint8_t)dns_name_from_str(p->name, name);
+	/* Every pool names its members m0, m1, ...: only the pool tells them apart. */
+	p->nmembers = (uint16_t)(2 + i % 3 + (variant ? 1 : 0));
+	p->members = calloc(p->nmembers, sizeof(*p->members));
+	for (uint16_t k = 0; k < p->nmembers; k++) {
+		/* variant 1: m0 renamed r0, and one more member at the end */
+		snprintf(p->members[k].name, sizeof(p->members[k].name), "%s%u",
+			 variant && k == 0 ? "r" : "m", k);
+		p->members[k].slot = UINT32_MAX;
+	}
+	return p;
+}
+
+static void pool_free(lb_pool_t *p)
+{
+	free(p->members);
+	free(p);
+}
+
+/* The workers' arrays grown to n slots, as answers_grow() does before a worker answers. */
+static void workers_fit(uint32_t n)
+{
+	for (int w = 0; w < NWORKERS; w++) {
+		query_ctx_t *c = &workers[w].ctx;
+		if (n <= c->nmember_answers)
+			continue;
+		c->member_answers = realloc(c->member_answers, n * sizeof(uint64_t));
+		memset(c->member_answers + c->nmember_answers, 0,
+		       (n - c->nmember_answers) * sizeof(uint64_t));
+		c->nmember_answers = n;
+	}
+}
+
+/* Answers for every member of the set: member k of pool i gets i % 7 + k + 1 in each worker. */
+static void count_all(model_t *md)
+{
+	for (int i = 0; i < NPOOLS + 400; i++) {
+		lb_pool_t *p = md->pool[i];
+		for (uint16_t k = 0; p && k < p->nmembers; k++) {
+			for (int w = 0; w < NWORKERS; w++)
+				workers[w].ctx.member_answers[p->members[k].slot] +=
+					(uint64_t)(i % 7 + k + 1);
+			md->want[i][k] += NWORKERS * (uint64_t)(i % 7 + k + 1);
+		}
+	}
+}
+
+/* Every member of the set counted what the model says, each with a slot of its own. */
+static bool check_all(const model_t *md, uint32_t nslots, const char *what)
+{
+	bool *seen = calloc(nslots ? nslots : 1, sizeof(*seen));
+	int bad = 0;
+	for (int i = 0; i < NPOOLS + 400; i++) {
+		const lb_pool_t *p = md->pool[i];
+		for (uint16_t k = 0; p && k < p->nmembers; k++) {
+			uint32_t sl = p->members[k].slot;
+			if (sl >= nslots || seen[sl] || counted(sl) != md->want[i][k]) {
+				if (bad++ < 3)
+					diag("%s: p%d member %s: slot %u, counted %llu, want %llu",
+					     what, i, p->members[k].name, sl,
+					     sl < nslots ? (unsigned long long)counted(sl) : 0ull,
+					     (unsigned long long)md->want[i][k]);
+				continue;
+			}
+			seen[sl] = true;
+		}
+	}
+	free(seen);
+	return bad == 0;
+}
+
+static lb_set_t *set_of(const model_t *md)
+{
+	lb_set_t *s = calloc(1, sizeof(*s));
+	s->pools = calloc(NPOOLS + 400, sizeof(*s->pools));
+	for (int i = 0; i < NPOOLS + 400; i++)
+		if (md->pool[i])
+			s->pools[s->npools++] = md->pool[i];
+	return s;
+}
+
+static void many_pools(server_metrics_t *m)
+{
+	static model_t md;
+	static lb_pool_t *retired[NPOOLS + 400];
+	int nretired = 0;
+
+	/* A registry of its own: the slots start again from 0, so the workers' counts do too. */
+	for (int w = 0; w < NWORKERS; w++)
+		memset(workers[w].ctx.member_answers, 0,
+		       workers[w].ctx.nmember_answers * sizeof(uint64_t));
+	for (int i = 0; i < NPOOLS; i++)
+		md.pool[i] = pool_new(i, 0);
+	lb_set_t *s = set_of(&md);
+	uint32_t n = server_metrics_assign(m, s);
+	server_metrics_sweep(m);
+	workers_fit(n);
+	count_all(&md);
+	ok(check_all(&md, n, "first set"), "%d pools: every member counts into a slot of its own",
+	   NPOOLS);
+
+	/*
+	 * The reload: pools 0-499 shared, 500-999 built anew unchanged,
+	 * 1000-1199 removed, 1200-1999 built anew with m0 renamed r0 and a
+	 * member added, 2000-2299 new.
+	 */
+	int gone = 0, renamed = 0;
+	for (int i = 500; i < NPOOLS; i++) {
+		retired[nretired++] = md.pool[i];
+		if (i >= 1000 && i < 1200) {
+			gone += md.pool[i]->nmembers;
+			md.pool[i] = NULL;
+		} else if (i < 1000) {
+			md.pool[i] = pool_new(i, 0);
+		} else {
+			md.pool[i] = pool_new(i, 1);
+			md.want[i][0] = 0;
+			md.want[i][md.pool[i]->nmembers - 1] = 0;
+			renamed++;
+		}
+	}
+	for (int i = NPOOLS; i < NPOOLS + 300; i++)
+		md.pool[i] = pool_new(i, 0);
+	lb_set_t *s2 = set_of(&md);
+	n = server_metrics_assign(m, s2);
+	workers_fit(n);
+	/* The old set's snapshot is freed: its pools that left go, then the sweep. */
+	free(s->pools);
+	free(s);
+	is_int(server_metrics_sweep(m), gone + renamed,
+	       "the sweep gives back the slots of the removed pools' members and the renamed ones");
+	for (int i = 0; i < nretired; i++)
+		pool_free(retired[i]);
+	nretired = 0;
+	ok(check_all(&md, n, "reload"),
+	   "after the reload: members that stay kept their answers, new and renamed ones start "
+	   "at zero, and no two share a slot");
+	count_all(&md);
+	ok(check_all(&md, n, "reload, counted"), "and they count on from there");
+
+	/* 100 reloads of the same configuration, every changed pool built anew each time. */
+	uint32_t first = 0, most = 0;
+	uint32_t freed = 0;
+	lb_set_t *cur = s2;
+	for (int c = 0; c < 100; c++) {
+		for (int i = 500; i < NPOOLS + 300; i++) {
+			if (!md.pool[i])
+				continue;
+			retired[nretired++] = md.pool[i];
+			md.pool[i] = pool_new(i, i >= 1200 && i < NPOOLS);
+		}
+		lb_set_t *nx = set_of(&md);
+		uint32_t k = server_metrics_assign(m, nx);
+		free(cur->pools);
+		free(cur);
+		cur = nx;
+		freed += server_metrics_sweep(m);
+		for (int i = 0; i < nretired; i++)
+			pool_free(retired[i]);
+		nretired = 0;
+		first = c ? first : k;
+		most = k > most ? k : most;
+		count_all(&md);
+	}
+	is_int(most, first, "100 reloads of the same configuration: the slots do not grow");
+	is_int(freed, 0, "and no slot is given back: every member stays");
+	ok(check_all(&md, most, "100 reloads"), "every member kept its answers through them");
+
+	/* Every pool removed: every slot comes back, zeroed. */
+	lb_set_t empty = { 0 };
+	server_metrics_assign(m, &empty);
+	uint32_t live = 0;
+	for (int i = 0; i < NPOOLS + 400; i++)
+		live += md.pool[i] ? md.pool[i]->nmembers : 0;
+	is_int(server_metrics_sweep(m), live, "an empty set: every member's slot is given back");
+	bool zero = true;
+	for (uint32_t sl = 0; sl < most; sl++)
+		zero &= counted(sl) == 0;
+	ok(zero, "and every slot given back is zero in every worker");
+	free(cur->pools);
+	free(cur);
+	for (int i = 0; i < NPOOLS + 400; i++)
+		if (md.pool[i])
+			pool_free(md.pool[i]);
+}
+
 int main(void)
 {
 	for (int w = 0; w < NWORKERS; w++) {
@@ -186,6 +392,10 @@ int main(void)
 	set_free(big);
 	set_free(few);
 	set_free(again);
+	server_metrics_free(m);
+
+	m = server_metrics_new(&src);
+	many_pools(m);
 	server_metrics_free(m);
 	for (int w = 0; w < NWORKERS; w++)
 		free(workers[w].ctx.member_answers);
