@@ -174,14 +174,16 @@ lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
 	s->nunserved = old->nunserved;
 	s->nentries = old->nentries;
 	s->entries = gslb_malloc((old->nentries ? old->nentries : 1) * sizeof(*s->entries));
-	memcpy(s->entries, old->entries, old->nentries * sizeof(*s->entries));
+	if (old->nentries)
+		memcpy(s->entries, old->entries, old->nentries * sizeof(*s->entries));
 	s->table_mask = old->table_mask;
 	s->table = gslb_malloc(((size_t)old->table_mask + 1) * sizeof(*s->table));
 	for (uint32_t i = 0; i <= old->table_mask; i++)
 		s->table[i] = old->table[i] ? s->entries + (old->table[i] - old->entries) : NULL;
 	s->nzones = old->nzones;
 	s->zones = gslb_malloc((old->nzones ? old->nzones : 1) * sizeof(*s->zones));
-	memcpy(s->zones, old->zones, old->nzones * sizeof(*s->zones));
+	if (old->nzones) /* none: old->zones may be NULL, which memcpy() must not be given */
+		memcpy(s->zones, old->zones, old->nzones * sizeof(*s->zones));
 
 	for (uint32_t i = 0; i < npools; i++) {
 		lb_pool_t *p = pools[i];
