@@ -205,7 +205,7 @@ lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
 				continue;
 			if (e->pool == q)
 				e->pool = p;
-			if (e->name >= q->name && e->name < q->name + sizeof(q->name))
+			if (e->name >= q->name && e->name < q->name + q->name_len)
 				e->name = p->name + (e->name - q->name);
 		}
 	}

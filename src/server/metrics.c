@@ -93,8 +93,8 @@ static void table_rehash(server_metrics_t *m, uint32_t mask)
 
 static uint32_t slot_get(server_metrics_t *m, const lb_pool_t *p, const lb_member_t *mb)
 {
-	char key[256 + 1 + sizeof(mb->name)];
-	size_t nl = strnlen(mb->name, sizeof(mb->name));
+	char key[256 + 1 + LB_MEMBER_NAME_MAX + 1];
+	size_t nl = strnlen(mb->name, LB_MEMBER_NAME_MAX);
 	size_t n = (size_t)p->name_len + 1 + nl;
 	memcpy(key, p->name, p->name_len);
 	key[p->name_len] = '\0';

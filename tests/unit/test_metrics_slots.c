@@ -31,17 +31,17 @@ static lb_set_t *set_new(const char *const *names, uint16_t n)
 	s->pools = calloc(1, sizeof(*s->pools));
 	s->pools[0] = calloc(1, sizeof(*s->pools[0]));
 	lb_pool_t *p = s->pools[0];
-	p->name_len = (uint8_t)dns_name_from_str(p->name, "www.example.test");
+	p->name_len = (uint8_t)lb_pool_set_name(p, "www.example.test");
 	p->nmembers = n;
 	p->members = calloc(n ? n : 1, sizeof(*p->members));
 	for (uint16_t i = 0; i < n; i++)
-		snprintf(p->members[i].name, sizeof(p->members[i].name), "%s", names[i]);
+		lb_member_set_name(&p->members[i], "%s", names[i]);
 	return s;
 }
 
 static void set_free(lb_set_t *s)
 {
-	free(s->pools[0]->members);
+	lb_pool_clear(s->pools[0]);
 	free(s->pools[0]);
 	free(s->pools);
 	free(s);
