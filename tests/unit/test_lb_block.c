@@ -15,6 +15,7 @@
 #include "gslb/db.h"
 #include "gslb/dns.h"
 #include "gslb/lb.h"
+#include "gslb/zone.h"
 #include "tap.h"
 
 #define POOLS 300
@@ -288,6 +289,71 @@ static bool pool_ok(const lb_pool_t *p, const db_pool_t *dp, char *why, size_t s
 	return layout_ok(p, why, size);
 }
 
+/* A zone example.test. with its SOA and NS, alone in a zone set. */
+static zone_set_t *zones_new(void)
+{
+	uint8_t apex[DNS_NAME_MAX + 1], rd[2 * DNS_NAME_MAX + 20] = { 0 };
+	char err[256] = "";
+	dns_name_from_str(apex, "example.test.");
+	zone_t *z = zone_new(apex);
+	int n = dns_name_from_str(rd, "ns.example.test.");
+	int m = dns_name_from_str(rd + n, "hostmaster.example.test.");
+	if (!z || zone_add_rr(z, apex, DNS_T_SOA, DNS_C_IN, 300, rd, (uint16_t)(n + m + 20)) < 0 ||
+	    zone_add_rr(z, apex, DNS_T_NS, DNS_C_IN, 300, rd, (uint16_t)n) < 0 ||
+	    zone_finish(z, err, sizeof(err)) < 0)
+		bail_out("zone: %s", err);
+	zone_set_t *set = zone_set_new();
+	if (zone_set_add(set, z) < 0)
+		bail_out("zone_set_add");
+	zone_unref(z);
+	zone_set_finish(set);
+	return set;
+}
+
+/*
+ * A set of many pools under one parent name: every pool and the parent are
+ * found, and the name table is sized for the names there are, not for
+ * every label of every pool.
+ */
+static void test_set_table(void)
+{
+	enum { N = 2000 };
+	zone_set_t *zones = zones_new();
+	db_pool_t *dp = gslb_calloc(N, sizeof(*dp));
+	for (unsigned i = 0; i < N; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "p%u.glb.example.test.", i);
+		dp[i].name = gslb_strdup(name);
+		dp[i].answers = 1;
+	}
+	db_config_t cfg = { .npools = N, .pools = dp };
+	lb_pool_t *pools = NULL;
+	uint32_t n = lb_config_pools(&cfg, &pools);
+	lb_set_t *s = lb_set_new(pools, n, zones);
+	uint32_t found = 0;
+	for (uint32_t i = 0; i < s->npools; i++) {
+		const lb_pool_t *p = s->pools[i];
+		const lb_entry_t *e = lb_set_find_hashed(s, p->name, p->name_len,
+							 zone_name_hash(p->name, p->name_len));
+		found += e && e->pool == p;
+	}
+	uint8_t glb[DNS_NAME_MAX + 1];
+	int len = dns_name_from_str(glb, "glb.example.test.");
+	const lb_entry_t *e = lb_set_find_hashed(s, glb, (size_t)len,
+						 zone_name_hash(glb, (size_t)len));
+	ok(found == N && e && !e->pool && s->nentries == N + 1,
+	   "a set of %u pools finds each and their parent (%u entries)", found, s->nentries);
+	ok(s->table_mask + 1 <= 16 * (size_t)s->nentries &&
+		   malloc_usable_size(s->entries) < (s->nentries + 2) * sizeof(*s->entries),
+	   "the name table is sized for its %u names: %u slots, %zu bytes of entries", s->nentries,
+	   s->table_mask + 1, malloc_usable_size(s->entries));
+	lb_set_free(s);
+	zone_set_free(zones);
+	for (unsigned i = 0; i < N; i++)
+		free(dp[i].name);
+	free(dp);
+}
+
 int main(void)
 {
 	db_config_t cfg;
@@ -356,5 +422,6 @@ int main(void)
 		free(p->name);
 	}
 	free(cfg.pools);
+	test_set_table();
 	return done_testing();
 }
