@@ -87,11 +87,14 @@ typedef struct lb_member {
 	const char *name; /* at most LB_MEMBER_NAME_MAX bytes, NUL-terminated */
 	uint16_t weight;
 	uint8_t priority;
-	uint8_t admin;	      /* enum lb_admin */
-	uint16_t naddr[2];    /* [0] IPv4, [1] IPv6 */
-	lb_addr_t *addr[2];   /* owned by the pool */
-	double lat, lon;      /* degrees */
-	double uvec[3];	      /* the location as a unit vector (geo_unit_vector()) */
+	uint8_t admin;	    /* enum lb_admin */
+	uint16_t naddr[2];  /* [0] IPv4, [1] IPv6 */
+	lb_addr_t *addr[2]; /* owned by the pool */
+	/*
+	 * The location as a unit vector (geo_unit_vector()), what the ranking
+	 * reads; the degrees are the configuration's (db_member_t).
+	 */
+	double uvec[3];
 	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool */
 	lb_net_t *nets;	      /* owned by the pool */
 	uint32_t slot; /* answer counter index (query_ctx_t.member_answers), set by the server */

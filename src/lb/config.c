@@ -99,7 +99,7 @@ static bool member_equal(const lb_member_t *a, const lb_member_t *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->weight != b->weight || a->priority != b->priority ||
 	    a->admin != b->admin || a->has_location != b->has_location ||
-	    (a->has_location && (a->lat != b->lat || a->lon != b->lon)))
+	    (a->has_location && memcmp(a->uvec, b->uvec, sizeof(a->uvec)) != 0))
 		return false;
 	if (a->continents != b->continents || a->ncountries != b->ncountries ||
 	    a->nnets != b->nnets)
@@ -400,10 +400,8 @@ static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *
 		break;
 	}
 	lm->has_location = m->has_location;
-	lm->lat = m->latitude;
-	lm->lon = m->longitude;
 	if (lm->has_location)
-		geo_unit_vector(lm->lat, lm->lon, lm->uvec);
+		geo_unit_vector(m->latitude, m->longitude, lm->uvec);
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? 6 : 4;
 		size_t n = addrs_count(m, fam);

@@ -190,6 +190,14 @@ static bool layout_ok(const lb_pool_t *p, char *why, size_t size)
 	return good;
 }
 
+/* Is u the unit vector of the place at lat, lon? */
+static bool uvec_equal(const double u[3], double lat, double lon)
+{
+	double want[3];
+	geo_unit_vector(lat, lon, want);
+	return memcmp(u, want, sizeof(want)) == 0;
+}
+
 /* Does member m read back as the configuration's dm?  why says what differs. */
 static bool member_ok(const lb_member_t *m, const db_member_t *dm, char *why, size_t size)
 {
@@ -204,7 +212,7 @@ static bool member_ok(const lb_member_t *m, const db_member_t *dm, char *why, si
 					 [DB_ADMIN_DRAIN] = LB_ADMIN_DRAIN };
 	if (m->weight != dm->weight || m->priority != dm->priority ||
 	    m->admin != admin[dm->admin] || m->has_location != dm->has_location ||
-	    (dm->has_location && (m->lat != dm->latitude || m->lon != dm->longitude))) {
+	    (dm->has_location && !uvec_equal(m->uvec, dm->latitude, dm->longitude))) {
 		snprintf(why, size, "member %s: settings", dm->name);
 		return false;
 	}

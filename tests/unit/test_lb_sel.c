@@ -259,9 +259,8 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 							  << lb_continent_bit(continents[rnd(3)]));
 			if (rnd(2)) {
 				m->has_location = true;
-				m->lat = (double)rnd(180) - 90;
-				m->lon = (double)rnd(360) - 180;
-				geo_unit_vector(m->lat, m->lon, m->uvec);
+				double lat = (double)rnd(180) - 90, lon = (double)rnd(360) - 180;
+				geo_unit_vector(lat, lon, m->uvec);
 			}
 		}
 	}
