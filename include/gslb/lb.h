@@ -119,13 +119,14 @@ typedef struct lb_pool {
 	uint32_t ttl;
 	uint32_t degraded_ttl;
 	uint16_t nmembers;
-	lb_member_t *members; /* owned; at the start of block */
+	lb_member_t *members; /* owned; in block after room for the pool */
 	/*
 	 * lb_config_pools() and lb_pool_new() build a pool's members, their
 	 * addresses, networks, countries and names and the pool's name as this
 	 * one allocation, at their exact sizes, not one allocation per part in
 	 * fixed-size buffers: 100,000 pools are kept small (bench/README.md).
-	 * NULL for a pool built by hand, which owns each part on its own.
+	 * It starts with room for the pool itself (lb_pool_home()).  NULL for
+	 * a pool built by hand, which owns each part on its own.
 	 */
 	void *block;
 	bool served; /* inside a served zone and not below a cut */
@@ -394,6 +395,15 @@ static inline lb_pool_t *lb_pool_ref(lb_pool_t *p)
 	return p;
 }
 
+/**
+ * Pool p (from lb_config_pools() or built by hand) on its own with one
+ * reference, as lb_set_new() and lb_pool_new() keep each pool: moved to the
+ * room its block keeps for it at its start, or for a pool built by hand
+ * (block NULL) copied to the heap.  p is left to be dropped without
+ * lb_pool_clear().
+ */
+lb_pool_t *lb_pool_home(lb_pool_t *p);
+
 /** Drop a reference to p; the last frees it (lb_pool_clear()).  NULL is a no-op. */
 void lb_pool_unref(lb_pool_t *p);
 
@@ -401,7 +411,8 @@ void lb_pool_unref(lb_pool_t *p);
  * Free what a pool owns (its block, or for a pool built by hand its name,
  * members, their names, addresses, places and networks, and what
  * lb_pool_derive() built), not the struct: the one place pool data is
- * freed, for arrays and shared pools alike.
+ * freed, for arrays and shared pools alike.  Not for a pool that
+ * lb_pool_home() moved into its block: lb_pool_unref() drops those.
  */
 void lb_pool_clear(lb_pool_t *p);
 

@@ -66,6 +66,13 @@ void lb_pool_unref(lb_pool_t *p)
 {
 	if (!p || --p->refs > 0)
 		return;
+	if (p->block == (void *)p) {
+		/* The pool lives at the start of its own block (lb_pool_home()). */
+		lb_pool_sel_clear(p);
+		lb_geo_nets_free(p);
+		free(p);
+		return;
+	}
 	lb_pool_clear(p);
 	free(p);
 }
@@ -448,12 +455,15 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	}
 
 	/*
-	 * One block, laid out by decreasing alignment: members, addresses,
-	 * networks, countries, then the pool's wire name and the members'
-	 * names.  Each part gets what its *_count() reserves, its exact size
-	 * unless rows are skipped as bad.
+	 * One block, laid out by decreasing alignment: room for the pool
+	 * itself (lb_pool_home()), members, addresses, networks, countries,
+	 * then the pool's wire name and the members' names.  Each part gets
+	 * what its *_count() reserves, its exact size unless rows are skipped
+	 * as bad.
 	 */
-	_Static_assert(_Alignof(lb_addr_t) <= _Alignof(lb_member_t) &&
+	_Static_assert(_Alignof(lb_member_t) <= _Alignof(lb_pool_t) &&
+			       sizeof(lb_pool_t) % _Alignof(lb_member_t) == 0 &&
+			       _Alignof(lb_addr_t) <= _Alignof(lb_member_t) &&
 			       sizeof(lb_member_t) % _Alignof(lb_addr_t) == 0 &&
 			       sizeof(lb_addr_t) % _Alignof(lb_net_t) == 0 &&
 			       _Alignof(lb_net_t) == 1,
@@ -466,11 +476,12 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 		nplaces += countries_count(m);
 		names += member_name_len(m) + 1;
 	}
-	size_t size = n * sizeof(lb_member_t) + naddrs * sizeof(lb_addr_t) +
+	size_t size = sizeof(lb_pool_t) + n * sizeof(lb_member_t) + naddrs * sizeof(lb_addr_t) +
 		      nnets * sizeof(lb_net_t) + nplaces * sizeof(*lp->members->countries) + names;
 	uint8_t *block = gslb_calloc(1, size);
+	lb_member_t *members = (lb_member_t *)(block + sizeof(lb_pool_t));
 	block_cursor_t c;
-	c.addrs = (lb_addr_t *)(block + n * sizeof(lb_member_t));
+	c.addrs = (lb_addr_t *)(members + n);
 	c.nets = (lb_net_t *)(c.addrs + naddrs);
 	c.places = (char(*)[8])(c.nets + nnets);
 	uint8_t *pname = (uint8_t *)(c.places + nplaces);
@@ -481,7 +492,7 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	lp->name = pname;
 	lp->name_len = (uint8_t)name_len;
 	lp->nmembers = (uint16_t)n;
-	lp->members = (lb_member_t *)block;
+	lp->members = members;
 	for (size_t k = 0; k < n; k++)
 		member_build(&lp->members[k], &p->members[k], &c, p->name);
 	lb_pool_derive(lp);
@@ -503,15 +514,26 @@ void lb_pool_derive(lb_pool_t *p)
 	lb_geo_nets_build(p);
 }
 
+lb_pool_t *lb_pool_home(lb_pool_t *p)
+{
+	lb_pool_t *home;
+	if (p->block) {
+		home = p->block;
+		memcpy(home, p, sizeof(*home));
+	} else {
+		home = gslb_malloc(sizeof(*home));
+		memcpy(home, p, sizeof(*home));
+	}
+	home->refs = 1;
+	return home;
+}
+
 lb_pool_t *lb_pool_new(const db_pool_t *p)
 {
-	lb_pool_t *lp = gslb_calloc(1, sizeof(*lp));
-	if (!pool_build(lp, p)) {
-		free(lp);
+	lb_pool_t lp = { 0 };
+	if (!pool_build(&lp, p))
 		return NULL;
-	}
-	lp->refs = 1;
-	return lp;
+	return lb_pool_home(&lp);
 }
 
 uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)

@@ -244,11 +244,8 @@ lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 {
 	/* Each pool on its own, so that sets made later can share it. */
 	lb_pool_t **refs = gslb_calloc(npools ? npools : 1, sizeof(*refs));
-	for (uint32_t i = 0; i < npools; i++) {
-		refs[i] = gslb_malloc(sizeof(*refs[i]));
-		*refs[i] = pools[i];
-		refs[i]->refs = 1;
-	}
+	for (uint32_t i = 0; i < npools; i++)
+		refs[i] = lb_pool_home(&pools[i]);
 	free(pools);
 	return lb_set_make(refs, npools, zones);
 }

@@ -152,8 +152,10 @@ static int part_cmp(const void *a, const void *b)
 /* Does every part lie inside p's block, none over another?  why says what is wrong. */
 static bool layout_ok(const lb_pool_t *p, char *why, size_t size)
 {
-	size_t cap = 2 + (size_t)p->nmembers * 6, n = 0;
+	size_t cap = 3 + (size_t)p->nmembers * 6, n = 0;
 	part_t *parts = gslb_calloc(cap, sizeof(*parts));
+	/* The room for the pool itself (lb_pool_home()). */
+	parts[n++] = (part_t){ p->block, sizeof(lb_pool_t) };
 	parts[n++] = (part_t){ p->name, p->name_len };
 	if (p->nmembers) /* else members is where the next part starts */
 		parts[n++] = (part_t){ (const uint8_t *)p->members,
@@ -397,17 +399,18 @@ int main(void)
 	good = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		lb_pool_t *p = lb_pool_new(&cfg.pools[i]);
-		good += p && pool_ok(p, &cfg.pools[i], why, sizeof(why)) &&
+		good += p && p == p->block && pool_ok(p, &cfg.pools[i], why, sizeof(why)) &&
 			lb_pool_equal(p, &pools[i]);
 		lb_pool_unref(p);
 	}
 	ok(good == n, "lb_pool_new(): %u of %u pools read back as configured", good, n);
 
-	/* The set copies each pool's header; the block stays where it is. */
+	/* The set moves each pool into the room at the start of its block. */
 	lb_set_t *s = lb_set_new(pools, n, NULL);
 	good = 0;
 	for (uint32_t i = 0; s && i < s->npools; i++)
-		good += pool_ok(s->pools[i], &cfg.pools[s->pools[i]->cfg_index], why, sizeof(why));
+		good += s->pools[i] == s->pools[i]->block &&
+			pool_ok(s->pools[i], &cfg.pools[s->pools[i]->cfg_index], why, sizeof(why));
 	ok(s && good == n, "lb_set_new(): %u of %u pools read back as configured", good, n);
 	lb_set_free(s);
 
