@@ -173,9 +173,9 @@ static size_t addrs_count(const db_member_t *m, int fam)
 }
 
 /*
- * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into a
- * (zeroed, addrs_count() entries), each with the row it came from.  Bad rows
- * (written by another tool than gslbctl) are skipped with a warning.
+ * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into the
+ * zeroed array a of addrs_count() entries, each with the row it came from.
+ * Bad rows (written by another tool than gslbctl) are skipped with a warning.
  */
 static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const char *pool)
 {
