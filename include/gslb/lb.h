@@ -78,29 +78,40 @@ static inline int lb_continent_bit(const char *c)
 	return -1;
 }
 
+/*
+ * A member's name, addresses, countries and networks live in its pool's
+ * block (lb_pool_t.block) when the pool was built from the configuration;
+ * a pool built by hand (block NULL) owns each of them as its own malloc.
+ */
 typedef struct lb_member {
-	char name[LB_MEMBER_NAME_MAX + 1];
+	const char *name; /* at most LB_MEMBER_NAME_MAX bytes, NUL-terminated */
 	uint16_t weight;
 	uint8_t priority;
 	uint8_t admin;	    /* enum lb_admin */
 	uint16_t naddr[2];  /* [0] IPv4, [1] IPv6 */
-	lb_addr_t *addr[2]; /* owned by the pool set */
-	bool has_location;
-	double lat, lon;    /* degrees */
-	double uvec[3];	    /* the location as a unit vector (geo_unit_vector()) */
-	uint8_t continents; /* 1 << lb_continent_bit() per listed continent */
+	lb_addr_t *addr[2]; /* owned by the pool */
+	/*
+	 * The location as a unit vector (geo_unit_vector()), what the ranking
+	 * reads; the degrees are the configuration's (db_member_t).
+	 */
+	double uvec[3];
+	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool */
+	lb_net_t *nets;	      /* owned by the pool */
+	uint32_t slot; /* answer counter index (query_ctx_t.member_answers), set by the server */
 	uint16_t ncountries;
 	uint16_t nnets;
-	char (*countries)[8]; /* "DE" or "US-CA", upper case; owned by the pool set */
-	lb_net_t *nets;	      /* owned by the pool set */
-	uint32_t slot; /* answer counter index (query_ctx_t.member_answers), set by the server */
+	uint8_t continents; /* 1 << lb_continent_bit() per listed continent */
+	bool has_location;
 } lb_member_t;
 
-/** Free what a member owns (addresses, countries, networks); not the member itself. */
+/**
+ * Free what a member of a pool built by hand owns (name, addresses,
+ * countries, networks); not the member itself.  Not for a pool with a block.
+ */
 void lb_member_free(lb_member_t *m);
 
 typedef struct lb_pool {
-	uint8_t name[256]; /* lowercased wire name */
+	const uint8_t *name; /* lowercased wire name; in block, or owned when built by hand */
 	uint8_t name_len;
 	uint8_t policy; /* enum lb_policy */
 	uint8_t answers;
@@ -108,8 +119,17 @@ typedef struct lb_pool {
 	uint32_t ttl;
 	uint32_t degraded_ttl;
 	uint16_t nmembers;
-	lb_member_t *members; /* owned */
-	bool served;	      /* inside a served zone and not below a cut */
+	lb_member_t *members; /* owned; in block after room for the pool */
+	/*
+	 * lb_config_pools() and lb_pool_new() build a pool's members, their
+	 * addresses, networks, countries and names and the pool's name as this
+	 * one allocation, at their exact sizes, not one allocation per part in
+	 * fixed-size buffers: 100,000 pools are kept small (bench/README.md).
+	 * It starts with room for the pool itself (lb_pool_home()).  NULL for
+	 * a pool built by hand, which owns each part on its own.
+	 */
+	void *block;
+	bool served; /* inside a served zone and not below a cut */
 	/* derived from the members by lb_config_pools() */
 	bool has_nets;	     /* some member has a --network */
 	bool has_places;     /* some member has a --country (country or subdivision) */
@@ -375,15 +395,36 @@ static inline lb_pool_t *lb_pool_ref(lb_pool_t *p)
 	return p;
 }
 
+/**
+ * Pool p (from lb_config_pools() or built by hand) on its own with one
+ * reference, as lb_set_new() and lb_pool_new() keep each pool: moved to the
+ * room its block keeps for it at its start, or for a pool built by hand
+ * (block NULL) copied to the heap.  p is left to be dropped without
+ * lb_pool_clear().
+ */
+lb_pool_t *lb_pool_home(lb_pool_t *p);
+
 /** Drop a reference to p; the last frees it (lb_pool_clear()).  NULL is a no-op. */
 void lb_pool_unref(lb_pool_t *p);
 
 /**
- * Free what a pool owns (members, their addresses, places and networks,
- * and what lb_pool_derive() built), not the struct: the one place pool data
- * is freed, for arrays and shared pools alike.
+ * Free what a pool owns (its block, or for a pool built by hand its name,
+ * members, their names, addresses, places and networks, and what
+ * lb_pool_derive() built), not the struct: the one place pool data is
+ * freed, for arrays and shared pools alike.  Not for a pool that
+ * lb_pool_home() moved into its block: lb_pool_unref() drops those.
  */
 void lb_pool_clear(lb_pool_t *p);
+
+/*
+ * For pools built by hand (the tests): the name of pool p, a copy of text
+ * lowercased in wire form, owned by p (block NULL); returns its length or
+ * GSLB_EPARSE (p unchanged) when text is not a domain name.
+ */
+int lb_pool_set_name(lb_pool_t *p, const char *text);
+
+/* The same for member m: a copy of the formatted text, at most LB_MEMBER_NAME_MAX bytes. */
+void lb_member_set_name(lb_member_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Same configuration (as lb_pools_equal() for one pool)? */
 bool lb_pool_equal(const lb_pool_t *a, const lb_pool_t *b);

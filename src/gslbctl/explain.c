@@ -648,12 +648,15 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 										   : e->rank.rule;
 	}
 	for (uint16_t i = 0; i < lp->nmembers; i++) {
+		/* lb_config_pools() keeps the configuration's order: dm is m's row. */
 		const lb_member_t *m = &lp->members[i];
+		const db_member_t *dm = &dp->members[i];
 		if (lp->policy != LB_POLICY_GEO && e->views[i].eligible)
 			e->mrank[i] = 1;
 		e->dist_km[i] = -1;
 		if (cl.has_geo && cl.geo.has_location && m->has_location)
-			e->dist_km[i] = geo_distance_km(cl.geo.lat, cl.geo.lon, m->lat, m->lon);
+			e->dist_km[i] = geo_distance_km(cl.geo.lat, cl.geo.lon, dm->latitude,
+							dm->longitude);
 	}
 	if (c->json)
 		explain_json(e);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 
 void lb_member_free(lb_member_t *m)
 {
+	free((char *)m->name);
+	m->name = NULL;
 	free(m->addr[0]);
 	free(m->addr[1]);
 	free(m->countries);
@@ -34,11 +37,20 @@ void lb_pool_clear(lb_pool_t *p)
 {
 	lb_pool_sel_clear(p);
 	lb_geo_nets_free(p);
-	for (uint16_t k = 0; k < p->nmembers; k++)
-		lb_member_free(&p->members[k]);
-	free(p->members);
+	if (p->block) {
+		/* Members, their parts and the name: one allocation (pool_build()). */
+		free(p->block);
+	} else {
+		for (uint16_t k = 0; k < p->nmembers; k++)
+			lb_member_free(&p->members[k]);
+		free(p->members);
+		free((uint8_t *)p->name);
+	}
+	p->block = NULL;
 	p->members = NULL;
 	p->nmembers = 0;
+	p->name = NULL;
+	p->name_len = 0;
 }
 
 void lb_pools_free(lb_pool_t *pools, uint32_t n)
@@ -54,15 +66,47 @@ void lb_pool_unref(lb_pool_t *p)
 {
 	if (!p || --p->refs > 0)
 		return;
+	if (p->block == (void *)p) {
+		/* The pool lives at the start of its own block (lb_pool_home()). */
+		lb_pool_sel_clear(p);
+		lb_geo_nets_free(p);
+		free(p);
+		return;
+	}
 	lb_pool_clear(p);
 	free(p);
+}
+
+int lb_pool_set_name(lb_pool_t *p, const char *text)
+{
+	uint8_t wire[DNS_NAME_MAX + 1];
+	int len = dns_name_from_str(wire, text);
+	if (len < 0)
+		return GSLB_EPARSE;
+	uint8_t *name = gslb_malloc((size_t)len);
+	dns_name_lower(name, wire);
+	free((uint8_t *)p->name);
+	p->name = name;
+	p->name_len = (uint8_t)len;
+	return len;
+}
+
+void lb_member_set_name(lb_member_t *m, const char *fmt, ...)
+{
+	char buf[LB_MEMBER_NAME_MAX + 1];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free((char *)m->name);
+	m->name = gslb_strdup(buf);
 }
 
 static bool member_equal(const lb_member_t *a, const lb_member_t *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->weight != b->weight || a->priority != b->priority ||
 	    a->admin != b->admin || a->has_location != b->has_location ||
-	    (a->has_location && (a->lat != b->lat || a->lon != b->lon)))
+	    (a->has_location && memcmp(a->uvec, b->uvec, sizeof(a->uvec)) != 0))
 		return false;
 	if (a->continents != b->continents || a->ncountries != b->ncountries ||
 	    a->nnets != b->nnets)
@@ -119,17 +163,25 @@ static bool v4_mapped(const uint8_t *a)
 	return memcmp(a, prefix, sizeof(prefix)) == 0;
 }
 
-/*
- * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into a
- * malloc'd array, each with the row it came from.  Bad rows (written by
- * another tool than gslbctl) are skipped with a warning.
- */
-static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, const char *pool)
+/* The addresses of family fam (4 or 6) of m, as many as addrs_build() may keep. */
+static size_t addrs_count(const db_member_t *m, int fam)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < m->naddresses; i++)
 		n += m->families[i] == fam;
-	*out = NULL;
+	return n < LB_ADDRS_MAX ? n : LB_ADDRS_MAX;
+}
+
+/*
+ * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into the
+ * zeroed array a of addrs_count() entries, each with the row it came from.
+ * Bad rows (written by another tool than gslbctl) are skipped with a warning.
+ */
+static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const char *pool)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->naddresses; i++)
+		n += m->families[i] == fam;
 	if (n == 0)
 		return 0;
 	if (n > LB_ADDRS_MAX) {
@@ -137,7 +189,6 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, cons
 			 m->name, n, fam, LB_ADDRS_MAX);
 		n = LB_ADDRS_MAX;
 	}
-	lb_addr_t *a = gslb_calloc(n, sizeof(*a));
 	uint16_t k = 0;
 	for (size_t i = 0; i < m->naddresses && i <= UINT16_MAX && k < n; i++) {
 		if (m->families[i] != fam)
@@ -174,7 +225,6 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t **out, cons
 		a[k].target = LB_TARGET_NONE;
 		k++;
 	}
-	*out = a;
 	return k;
 }
 
@@ -195,19 +245,29 @@ static bool list_next(const char **s, char *buf, size_t size)
 	return true;
 }
 
-/* Interface 5 `country` (CC or CC-SUB) and `continent` lists. */
-static void member_places_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+/* The items of m's country list: the places member_places_build() may keep. */
+static size_t countries_count(const db_member_t *m)
+{
+	char item[16];
+	size_t n = 0;
+	for (const char *s = m->countries ? m->countries : ""; list_next(&s, item, sizeof(item));)
+		n++;
+	return n < UINT16_MAX ? n : UINT16_MAX;
+}
+
+/*
+ * Interface 5 `country` (CC or CC-SUB) and `continent` lists; the countries
+ * into places (zeroed, countries_count() entries).
+ */
+static void member_places_build(lb_member_t *lm, const db_member_t *m, char (*places)[8],
+				const char *pool)
 {
 	char item[16];
 	const char *s;
-	size_t n = 0;
+	size_t n = countries_count(m);
 
-	for (s = m->countries ? m->countries : ""; list_next(&s, item, sizeof(item));)
-		n++;
-	if (n > UINT16_MAX)
-		n = UINT16_MAX;
 	if (n) {
-		lm->countries = gslb_calloc(n, sizeof(*lm->countries));
+		lm->countries = places;
 		for (s = m->countries; lm->ncountries < n && list_next(&s, item, sizeof(item));) {
 			/*
 			 * Written by another tool: a code no geo file returns would
@@ -282,12 +342,19 @@ bool lb_net_mask(lb_net_t *n)
 	return set;
 }
 
-static void member_nets_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+static size_t nets_count(const db_member_t *m)
 {
-	size_t n = m->nnetworks < UINT16_MAX ? m->nnetworks : UINT16_MAX;
+	return m->nnetworks < UINT16_MAX ? m->nnetworks : UINT16_MAX;
+}
+
+/* m's networks into nets (zeroed, nets_count() entries). */
+static void member_nets_build(lb_member_t *lm, const db_member_t *m, lb_net_t *nets,
+			      const char *pool)
+{
+	size_t n = nets_count(m);
 	if (n == 0)
 		return;
-	lm->nets = gslb_calloc(n, sizeof(*lm->nets));
+	lm->nets = nets;
 	for (size_t i = 0; i < n; i++) {
 		/* Host bits in a row another tool wrote are no reason to drop it. */
 		if (lb_net_parse(m->networks[i], &lm->nets[lm->nnets]) == 0) {
@@ -299,9 +366,30 @@ static void member_nets_build(lb_member_t *lm, const db_member_t *m, const char 
 	}
 }
 
-static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool)
+/* A member's name as kept: at most LB_MEMBER_NAME_MAX bytes. */
+static size_t member_name_len(const db_member_t *m)
 {
-	snprintf(lm->name, sizeof(lm->name), "%s", m->name);
+	return strnlen(m->name, LB_MEMBER_NAME_MAX);
+}
+
+/*
+ * Where pool_build() puts the parts of the next member in its pool's block:
+ * each advanced past what the member reserved (the *_count() functions).
+ */
+typedef struct block_cursor {
+	lb_addr_t *addrs;
+	lb_net_t *nets;
+	char (*places)[8];
+	char *names;
+} block_cursor_t;
+
+static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *c, const char *pool)
+{
+	size_t nl = member_name_len(m);
+	memcpy(c->names, m->name, nl);
+	c->names[nl] = '\0';
+	lm->name = c->names;
+	c->names += nl + 1;
 	lm->weight = m->weight;
 	lm->priority = m->priority;
 	switch (m->admin) {
@@ -319,14 +407,19 @@ static void member_build(lb_member_t *lm, const db_member_t *m, const char *pool
 		break;
 	}
 	lm->has_location = m->has_location;
-	lm->lat = m->latitude;
-	lm->lon = m->longitude;
 	if (lm->has_location)
-		geo_unit_vector(lm->lat, lm->lon, lm->uvec);
-	lm->naddr[0] = addrs_build(m, 4, &lm->addr[0], pool);
-	lm->naddr[1] = addrs_build(m, 6, &lm->addr[1], pool);
-	member_places_build(lm, m, pool);
-	member_nets_build(lm, m, pool);
+		geo_unit_vector(m->latitude, m->longitude, lm->uvec);
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? 6 : 4;
+		size_t n = addrs_count(m, fam);
+		lm->addr[f] = n ? c->addrs : NULL;
+		lm->naddr[f] = addrs_build(m, fam, c->addrs, pool);
+		c->addrs += n;
+	}
+	member_places_build(lm, m, c->places, pool);
+	c->places += countries_count(m);
+	member_nets_build(lm, m, c->nets, pool);
+	c->nets += nets_count(m);
 }
 
 /* One pool; false (with a warning) when its name is not a valid domain name. */
@@ -338,7 +431,7 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 		log_warn("pool '%s': not a valid domain name, skipped", p->name);
 		return false;
 	}
-	lp->name_len = (uint8_t)dns_name_lower(lp->name, wire);
+	size_t name_len = (size_t)dns_name_lower(wire, wire);
 	switch (p->policy) {
 	case DB_POLICY_FAILOVER:
 		lp->policy = LB_POLICY_FAILOVER;
@@ -360,10 +453,48 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 			 LB_MEMBERS_MAX);
 		n = LB_MEMBERS_MAX;
 	}
+
+	/*
+	 * One block, laid out by decreasing alignment: room for the pool
+	 * itself (lb_pool_home()), members, addresses, networks, countries,
+	 * then the pool's wire name and the members' names.  Each part gets
+	 * what its *_count() reserves, its exact size unless rows are skipped
+	 * as bad.
+	 */
+	_Static_assert(_Alignof(lb_member_t) <= _Alignof(lb_pool_t) &&
+			       sizeof(lb_pool_t) % _Alignof(lb_member_t) == 0 &&
+			       _Alignof(lb_addr_t) <= _Alignof(lb_member_t) &&
+			       sizeof(lb_member_t) % _Alignof(lb_addr_t) == 0 &&
+			       sizeof(lb_addr_t) % _Alignof(lb_net_t) == 0 &&
+			       _Alignof(lb_net_t) == 1,
+		       "the block's parts stay aligned");
+	size_t naddrs = 0, nnets = 0, nplaces = 0, names = name_len;
+	for (size_t k = 0; k < n; k++) {
+		const db_member_t *m = &p->members[k];
+		naddrs += addrs_count(m, 4) + addrs_count(m, 6);
+		nnets += nets_count(m);
+		nplaces += countries_count(m);
+		names += member_name_len(m) + 1;
+	}
+	size_t size = sizeof(lb_pool_t) + n * sizeof(lb_member_t) + naddrs * sizeof(lb_addr_t) +
+		      nnets * sizeof(lb_net_t) + nplaces * sizeof(*lp->members->countries) + names;
+	uint8_t *block = gslb_calloc(1, size);
+	lb_member_t *members = (lb_member_t *)(block + sizeof(lb_pool_t));
+	block_cursor_t c;
+	c.addrs = (lb_addr_t *)(members + n);
+	c.nets = (lb_net_t *)(c.addrs + naddrs);
+	c.places = (char(*)[8])(c.nets + nnets);
+	uint8_t *pname = (uint8_t *)(c.places + nplaces);
+	memcpy(pname, wire, name_len);
+	c.names = (char *)(pname + name_len);
+
+	lp->block = block;
+	lp->name = pname;
+	lp->name_len = (uint8_t)name_len;
 	lp->nmembers = (uint16_t)n;
-	lp->members = gslb_calloc(n ? n : 1, sizeof(*lp->members));
+	lp->members = members;
 	for (size_t k = 0; k < n; k++)
-		member_build(&lp->members[k], &p->members[k], p->name);
+		member_build(&lp->members[k], &p->members[k], &c, p->name);
 	lb_pool_derive(lp);
 	return true;
 }
@@ -383,15 +514,26 @@ void lb_pool_derive(lb_pool_t *p)
 	lb_geo_nets_build(p);
 }
 
+lb_pool_t *lb_pool_home(lb_pool_t *p)
+{
+	lb_pool_t *home;
+	if (p->block) {
+		home = p->block;
+		memcpy(home, p, sizeof(*home));
+	} else {
+		home = gslb_malloc(sizeof(*home));
+		memcpy(home, p, sizeof(*home));
+	}
+	home->refs = 1;
+	return home;
+}
+
 lb_pool_t *lb_pool_new(const db_pool_t *p)
 {
-	lb_pool_t *lp = gslb_calloc(1, sizeof(*lp));
-	if (!pool_build(lp, p)) {
-		free(lp);
+	lb_pool_t lp = { 0 };
+	if (!pool_build(&lp, p))
 		return NULL;
-	}
-	lp->refs = 1;
-	return lp;
+	return lb_pool_home(&lp);
 }
 
 uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)

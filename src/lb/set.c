@@ -207,22 +207,47 @@ lb_set_t *lb_set_patch(const lb_set_t *old, lb_pool_t **pools, uint32_t npools,
 				continue;
 			if (e->pool == q)
 				e->pool = p;
-			if (e->name >= q->name && e->name < q->name + sizeof(q->name))
+			if (e->name >= q->name && e->name < q->name + q->name_len)
 				e->name = p->name + (e->name - q->name);
 		}
 	}
 	return s;
 }
 
+/*
+ * The name table again at the size of the names it holds: lb_set_make()
+ * reserves an entry for every label of every pool, while pools mostly share
+ * their ancestors (100,000 pools under one parent: 100,001 names, 400,000
+ * reserved).  Eight slots a name, no more than there were, keep the probes
+ * of the answer path as short as before.
+ */
+static void table_fit(lb_set_t *s)
+{
+	uint32_t slots = 16;
+	while (slots < (size_t)s->nentries * 8 && slots <= s->table_mask)
+		slots *= 2;
+	lb_entry_t *entries = gslb_malloc((s->nentries ? s->nentries : 1) * sizeof(*entries));
+	memcpy(entries, s->entries, s->nentries * sizeof(*entries));
+	const lb_entry_t **table = gslb_calloc(slots, sizeof(*table));
+	for (uint32_t k = 0; k < s->nentries; k++) {
+		uint32_t i = entries[k].hash & (slots - 1);
+		while (table[i])
+			i = (i + 1) & (slots - 1);
+		table[i] = &entries[k];
+	}
+	free(s->entries);
+	free(s->table);
+	s->entries = entries;
+	s->table = table;
+	s->table_mask = slots - 1;
+}
+
 lb_set_t *lb_set_new(lb_pool_t *pools, uint32_t npools, const zone_set_t *zones)
 {
 	/* Each pool on its own, so that sets made later can share it. */
 	lb_pool_t **refs = gslb_calloc(npools ? npools : 1, sizeof(*refs));
-	for (uint32_t i = 0; i < npools; i++) {
-		refs[i] = gslb_malloc(sizeof(*refs[i]));
-		*refs[i] = pools[i];
-		refs[i]->refs = 1;
-	}
+	for (uint32_t i = 0; i < npools; i++)
+		refs[i] = lb_pool_home(&pools[i]);
 	free(pools);
 	return lb_set_make(refs, npools, zones);
 }
@@ -260,5 +285,6 @@ lb_set_t *lb_set_make(lb_pool_t **pools, uint32_t npools, const zone_set_t *zone
 		for (int k = 1; k < labels - z->apex_labels; k++)
 			table_put(s, p->name + off[k], p->name_len - off[k], NULL);
 	}
+	table_fit(s);
 	return s;
 }

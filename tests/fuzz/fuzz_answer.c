@@ -94,10 +94,9 @@ static zone_t *zone_start(const char *apex)
 static void pool_init(lb_pool_t *p, const char *name, uint8_t policy, uint16_t nmembers)
 {
 	memset(p, 0, sizeof(*p));
-	int n = dns_name_from_str(p->name, name);
+	int n = lb_pool_set_name(p, name);
 	if (n < 0)
 		die("bad pool", name);
-	dns_name_lower(p->name, p->name);
 	p->name_len = (uint8_t)n;
 	p->policy = policy;
 	p->answers = 2;
@@ -108,7 +107,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint8_t policy, uint16_t n
 	p->members = calloc(nmembers, sizeof(*p->members));
 	for (uint16_t i = 0; i < nmembers; i++) {
 		lb_member_t *mb = &p->members[i];
-		snprintf(mb->name, sizeof(mb->name), "m%u", i);
+		lb_member_set_name(mb, "m%u", i);
 		mb->weight = (uint16_t)(100 * (i + 1));
 		mb->priority = (uint8_t)(1 + i % 2);
 		for (int f = 0; f < 2; f++) {
@@ -136,9 +135,7 @@ static void geo_pool_places(lb_pool_t *p)
 	for (uint16_t i = 0; i < p->nmembers && i < 4; i++) {
 		lb_member_t *m = &p->members[i];
 		m->has_location = true;
-		m->lat = loc[i][0];
-		m->lon = loc[i][1];
-		geo_unit_vector(m->lat, m->lon, m->uvec);
+		geo_unit_vector(loc[i][0], loc[i][1], m->uvec);
 	}
 	p->members[0].countries = calloc(1, sizeof(*p->members[0].countries));
 	memcpy(p->members[0].countries[0], "DE", 3);

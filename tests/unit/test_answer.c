@@ -130,10 +130,9 @@ static void zone_done(zone_set_t *set, zone_t *z)
 static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 {
 	memset(p, 0, sizeof(*p));
-	int len = dns_name_from_str(p->name, name);
+	int len = lb_pool_set_name(p, name);
 	if (len < 0)
 		bail_out("bad pool name %s", name);
-	dns_name_lower(p->name, p->name);
 	p->name_len = (uint8_t)len;
 	p->policy = LB_POLICY_WEIGHTED;
 	p->answers = 1;
@@ -144,7 +143,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 	p->members = gslb_calloc(n, sizeof(*p->members));
 	for (uint16_t i = 0; i < n; i++) {
 		lb_member_t *mb = &p->members[i];
-		snprintf(mb->name, sizeof(mb->name), "m%u", i + 1);
+		lb_member_set_name(mb, "m%u", i + 1);
 		mb->weight = 100;
 		mb->priority = 1;
 		mb->naddr[0] = 1;

@@ -200,7 +200,7 @@ static lb_pool_t *pool_new(uint16_t nmembers, unsigned max_nets)
 	p->members = calloc(nmembers, sizeof(*p->members));
 	for (uint16_t k = 0; k < nmembers; k++) {
 		lb_member_t *m = &p->members[k];
-		snprintf(m->name, sizeof(m->name), "m%u", k);
+		lb_member_set_name(m, "m%u", k);
 		m->weight = 100;
 		m->priority = 1;
 		/* A third of the members have no network. */

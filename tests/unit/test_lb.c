@@ -20,7 +20,7 @@
 static lb_pool_t *pool_new(uint16_t n, int policy)
 {
 	lb_pool_t *p = calloc(1, sizeof(*p));
-	p->name_len = (uint8_t)dns_name_from_str(p->name, "www.example.test");
+	p->name_len = (uint8_t)lb_pool_set_name(p, "www.example.test");
 	p->policy = (uint8_t)policy;
 	p->answers = 1;
 	p->fallback_all = true;
@@ -30,7 +30,7 @@ static lb_pool_t *pool_new(uint16_t n, int policy)
 	p->members = calloc(n, sizeof(*p->members));
 	for (uint16_t i = 0; i < n; i++) {
 		lb_member_t *m = &p->members[i];
-		snprintf(m->name, sizeof(m->name), "m%u", i);
+		lb_member_set_name(m, "m%u", i);
 		m->weight = 100;
 		m->priority = 1;
 		m->naddr[0] = 1;

@@ -220,7 +220,7 @@ static lb_addr_t *addrs_new(uint16_t n, int family, uint16_t member)
 static lb_pool_t *pool_random(uint16_t max, int policy)
 {
 	lb_pool_t *p = calloc(1, sizeof(*p));
-	p->name_len = (uint8_t)dns_name_from_str(p->name, "r.example.test");
+	p->name_len = (uint8_t)lb_pool_set_name(p, "r.example.test");
 	p->policy = (uint8_t)policy;
 	p->answers = (uint8_t)(rnd(4) ? 1 : 2 + rnd(6));
 	p->fallback_all = rnd(2);
@@ -234,7 +234,7 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 	int family_mode = (int)rnd(4); /* 0, 1: both; 2: IPv4 only; 3: IPv6 only */
 	for (uint16_t i = 0; i < p->nmembers; i++) {
 		lb_member_t *m = &p->members[i];
-		snprintf(m->name, sizeof(m->name), "m%u", i);
+		lb_member_set_name(m, "m%u", i);
 		m->weight = (uint16_t)(rnd(6) == 0 ? 0
 				       : small	   ? 1 + rnd(4)
 						   : 1 + rnd(LB_WEIGHT_MAX));
@@ -259,9 +259,8 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 							  << lb_continent_bit(continents[rnd(3)]));
 			if (rnd(2)) {
 				m->has_location = true;
-				m->lat = (double)rnd(180) - 90;
-				m->lon = (double)rnd(360) - 180;
-				geo_unit_vector(m->lat, m->lon, m->uvec);
+				double lat = (double)rnd(180) - 90, lon = (double)rnd(360) - 180;
+				geo_unit_vector(lat, lon, m->uvec);
 			}
 		}
 	}
@@ -499,7 +498,7 @@ static bool share_close(double a, double b, unsigned n)
 static lb_pool_t *pool_weighted(uint16_t n, const uint16_t *w, uint8_t answers)
 {
 	lb_pool_t *p = calloc(1, sizeof(*p));
-	p->name_len = (uint8_t)dns_name_from_str(p->name, "w.example.test");
+	p->name_len = (uint8_t)lb_pool_set_name(p, "w.example.test");
 	p->answers = answers;
 	p->fallback_all = true;
 	p->ttl = 30;

@@ -31,17 +31,17 @@ static lb_set_t *set_new(const char *const *names, uint16_t n)
 	s->pools = calloc(1, sizeof(*s->pools));
 	s->pools[0] = calloc(1, sizeof(*s->pools[0]));
 	lb_pool_t *p = s->pools[0];
-	p->name_len = (uint8_t)dns_name_from_str(p->name, "www.example.test");
+	p->name_len = (uint8_t)lb_pool_set_name(p, "www.example.test");
 	p->nmembers = n;
 	p->members = calloc(n ? n : 1, sizeof(*p->members));
 	for (uint16_t i = 0; i < n; i++)
-		snprintf(p->members[i].name, sizeof(p->members[i].name), "%s", names[i]);
+		lb_member_set_name(&p->members[i], "%s", names[i]);
 	return s;
 }
 
 static void set_free(lb_set_t *s)
 {
-	free(s->pools[0]->members);
+	lb_pool_clear(s->pools[0]);
 	free(s->pools[0]);
 	free(s->pools);
 	free(s);
@@ -91,14 +91,13 @@ static lb_pool_t *pool_new(int i, int variant)
 	lb_pool_t *p = calloc(1, sizeof(*p));
 	char name[64];
 	snprintf(name, sizeof(name), "p%d.example.test", i);
-	p->name_len = (uint8_t)dns_name_from_str(p->name, name);
+	p->name_len = (uint8_t)lb_pool_set_name(p, name);
 	/* Every pool names its members m0, m1, ...: only the pool tells them apart. */
 	p->nmembers = (uint16_t)(2 + i % 3 + (variant ? 1 : 0));
 	p->members = calloc(p->nmembers, sizeof(*p->members));
 	for (uint16_t k = 0; k < p->nmembers; k++) {
 		/* variant 1: m0 renamed r0, and one more member at the end */
-		snprintf(p->members[k].name, sizeof(p->members[k].name), "%s%u",
-			 variant && k == 0 ? "r" : "m", k);
+		lb_member_set_name(&p->members[k], "%s%u", variant && k == 0 ? "r" : "m", k);
 		p->members[k].slot = UINT32_MAX;
 	}
 	return p;
@@ -106,7 +105,7 @@ static lb_pool_t *pool_new(int i, int variant)
 
 static void pool_free(lb_pool_t *p)
 {
-	free(p->members);
+	lb_pool_clear(p);
 	free(p);
 }
 
