@@ -46,11 +46,7 @@ static lb_pool_t *pool_new(uint16_t n, int policy)
 
 static void pool_free(lb_pool_t *p)
 {
-	for (uint16_t i = 0; i < p->nmembers; i++) {
-		free(p->members[i].addr[0]);
-		free(p->members[i].addr[1]);
-	}
-	free(p->members);
+	lb_pool_clear(p); /* names, members and their addresses, what lb_pool_derive() built */
 	free(p);
 }
 

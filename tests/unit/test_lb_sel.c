@@ -270,10 +270,7 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 
 static void pool_free(lb_pool_t *p)
 {
-	lb_pool_sel_clear(p);
-	for (uint16_t i = 0; i < p->nmembers; i++)
-		lb_member_free(&p->members[i]);
-	free(p->members);
+	lb_pool_clear(p); /* the caches, names, members and their parts */
 	free(p);
 }
 
