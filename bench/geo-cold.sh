@@ -68,14 +68,9 @@ for fn, seq in (('cold', nets), ('warm', [warm[i % len(warm)] for i in range(n)]
             f.write(struct.pack('!H', len(w)) + w)
 EOF
 
-# PID and its descendants
-tree() {
-	local p c
-	for p in "$@"; do
-		echo "$p"
-		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
-	done
-}
+here=$srcdir/bench
+# shellcheck source=bench/cglib.sh
+. "$here/cglib.sh" # tree PID: PID and its descendants
 cg() { # -z or -d: zero or dump the counters of every callgrind process under PID $2
 	local p
 	for p in $(tree "$2"); do callgrind_control "$1" "$p" >/dev/null 2>&1 || true; done
