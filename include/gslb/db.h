@@ -19,7 +19,7 @@
  * SQLite's own message is logged with context at the point of failure.
  */
 
-#define DB_SCHEMA_VERSION 5
+#define DB_SCHEMA_VERSION 6
 #define DB_BUSY_TIMEOUT_MS 5000
 
 typedef struct db db_t;

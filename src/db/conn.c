@@ -648,6 +648,7 @@ extern const char db_migrate_v2[];
 extern const char db_migrate_v3[];
 extern const char db_migrate_v4[];
 extern const char db_migrate_v5[];
+extern const char db_migrate_v6[];
 
 /*
  * Migrations: steps[i] takes a file from user_version i to i + 1.  They run
@@ -656,7 +657,7 @@ extern const char db_migrate_v5[];
  * 0) gets the current schema.sql in one step instead.
  */
 static const char *const migrations[DB_SCHEMA_VERSION] = {
-	NULL, db_migrate_v2, db_migrate_v3, db_migrate_v4, db_migrate_v5,
+	NULL, db_migrate_v2, db_migrate_v3, db_migrate_v4, db_migrate_v5, db_migrate_v6,
 };
 
 int db_migrate(db_t *db, int *from)

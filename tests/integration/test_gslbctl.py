@@ -442,7 +442,7 @@ def run_tests(t, tmp):
     jm = con.execute('PRAGMA journal_mode').fetchone()[0]
     con.close()
     t.eq(n, 0, 'pool rm cascades to members, addresses and checks')
-    t.eq((uv, jm), (5, 'wal'), 'schema version 5, WAL mode')
+    t.eq((uv, jm), (6, 'wal'), 'schema version 6, WAL mode')
 
     # ---- ten concurrent writers
     c.ok('pool', 'add', 'c.example.com')

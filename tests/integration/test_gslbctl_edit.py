@@ -466,11 +466,11 @@ def databases(t, tmp):
     for argv in commands:
         cmd, desc = cmd_name(argv), label(argv)
         t.eq(g.gslbctl(empty, *argv),
-             (1, '', 'gslbctl: %s: database %s has schema version 0, not 5 (run gslbctl init)\n'
+             (1, '', 'gslbctl: %s: database %s has schema version 0, not 6 (run gslbctl init)\n'
               % (cmd, empty)), '%s: a database without a schema' % desc)
         t.eq(g.gslbctl(newer, *argv),
              (1, '', 'gslbctl: %s: database %s has schema version 99, newer than this gslbctl '
-              '(5)\n' % (cmd, newer)), '%s: a newer schema' % desc)
+              '(6)\n' % (cmd, newer)), '%s: a newer schema' % desc)
         t.eq(g.gslbctl(junk, *argv),
              (1, '', 'gslbctl: %s: database %s: file is not a database\n' % (cmd, junk)),
              '%s: a file that is not a database' % desc)
@@ -517,7 +517,7 @@ def main(t):
     tmp = tempfile.mkdtemp(prefix='gslbctl-edit-')
     try:
         db = os.path.join(tmp, 'edit.db')
-        t.eq(g.gslbctl(db, 'init'), (0, 'database %s created (schema version 5)\n' % db, ''),
+        t.eq(g.gslbctl(db, 'init'), (0, 'database %s created (schema version 6)\n' % db, ''),
              'init')
         changes(t, db)
         grammars(t, db)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The database file: schema version 5, the migrations from versions 1, 2, 3 and 4, refusal of a
+"""The database file: schema version 6, the migrations from versions 1 to 5, refusal of a
 newer file, the pools' revisions, and config reloads that happen only when the configuration
 changed (gslbd(8), README "Balanced names", gslbctl(8)).
 
@@ -8,8 +8,9 @@ Version 1 files are made from tests/db/schema_v1.sql, the schema text gslbd 0.1 
 filled the way its health loop filled them; version 2 files from tests/db/schema_v2.sql, the
 schema before the cluster tables (README "Two or more nameservers"); version 3 files from
 tests/db/schema_v3.sql, the schema before the certificate dates of https targets; version 4 files
-from tests/db/schema_v4.sql, the schema before the pools' revisions. gslbctl and gslbd then open
-them for real.
+from tests/db/schema_v4.sql, the schema before the pools' revisions; version 5 files from
+tests/db/schema_v5.sql, the schema before alias members and DNSSEC keys. gslbctl and gslbd then
+open them for real.
 """
 
 import json
@@ -30,7 +31,8 @@ SCHEMA_V1 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v1.sql')
 SCHEMA_V2 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v2.sql')
 SCHEMA_V3 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v3.sql')
 SCHEMA_V4 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v4.sql')
-VERSION = 5
+SCHEMA_V5 = os.path.join(g.SRCDIR, 'tests', 'db', 'schema_v5.sql')
+VERSION = 6
 POOL = 'pool.example.test.'
 # tcp checks on port 9 of loopback addresses nothing listens on: refused at once, every second.
 MEMBERS = (('a', '127.0.0.81'), ('b', '127.0.0.82'))
@@ -380,6 +382,39 @@ def test_migrate_v4(t, tmp):
          'alone')
 
 
+def test_migrate_v5(t, tmp):
+    """A version 5 file gets the alias and DNSSEC tables, keeps everything, and has the schema of
+    a new file."""
+    db = os.path.join(tmp, 'v5.db')
+    con = sqlite3.connect(db)
+    with open(SCHEMA_V5) as f:
+        con.executescript(f.read())
+    con.execute('PRAGMA user_version = 5')
+    con.execute('PRAGMA journal_mode = WAL')
+    pid = con.execute("INSERT INTO pool(name) VALUES (?)", (POOL,)).lastrowid
+    mid = con.execute("INSERT INTO member(pool_id, name) VALUES (?, 'a')", (pid,)).lastrowid
+    con.execute("INSERT INTO member_address(member_id, address, family) "
+                "VALUES (?, '192.0.2.1', 4)", (mid,))
+    con.execute("INSERT INTO journal(time, actor, command, summary) VALUES ('t', 'a', 'c', 's')")
+    con.commit()
+    con.close()
+    fresh = os.path.join(tmp, 'fresh-v5.db')
+    ctl(fresh, 'init')
+    rc, out, err = ctl(db, 'pool', 'list')
+    t.ok(rc == 0 and POOL in out, 'gslbctl opens a version 5 file (pool list)', (rc, out, err))
+    con = sqlite3.connect(db)
+    uv = con.execute('PRAGMA user_version').fetchone()[0]
+    integ = con.execute('PRAGMA integrity_check').fetchone()[0]
+    kept = (con.execute('SELECT count(*) FROM member_address').fetchone()[0],
+            con.execute('SELECT count(*) FROM journal').fetchone()[0])
+    con.close()
+    t.eq(uv, VERSION, 'the version 5 file is now version %d' % VERSION)
+    t.eq(integ, 'ok', 'integrity check passes after the migration')
+    t.eq(kept, (1, 1), 'the addresses and the journal are kept')
+    t.eq(schema_of(db), schema_of(fresh), 'a file migrated from version 5 has the schema of a '
+         'new one')
+
+
 def test_pool_revisions(t, tmp):
     """Every write to a pool or anything of it moves that pool's revision, and no other's."""
     db = os.path.join(tmp, 'rev.db')
@@ -403,6 +438,10 @@ def test_pool_revisions(t, tmp):
         ("INSERT INTO member_network(member_id, prefix) SELECT id, '10.0.0.0/8' FROM member",
          'member_network insert'),
         ("UPDATE member_network SET prefix = '10.0.0.0/9'", 'member_network update'),
+        ("INSERT INTO member_alias(member_id, name) SELECT id, 'lb.example.net.' FROM member",
+         'member_alias insert'),
+        ("UPDATE member_alias SET name = 'lb2.example.net.'", 'member_alias update'),
+        ("DELETE FROM member_alias", 'member_alias delete'),
         ("INSERT INTO health_check(pool_id, type, port) SELECT id, 'tcp', 80 FROM pool "
          "WHERE name = 'r.example.test.'", 'health_check insert'),
         ("INSERT INTO health_check(pool_id, member_id, type, port) SELECT pool_id, id, 'tcp', 81 "
@@ -566,6 +605,14 @@ def test_generation_triggers(t, tmp):
         ("INSERT INTO member_network(member_id, prefix) VALUES (1, '10.0.0.0/8')",
          'member_network insert'),
         ("UPDATE member_network SET prefix = '10.0.0.0/9'", 'member_network update'),
+        ("INSERT INTO member_alias(member_id, name) VALUES (1, 'lb.example.net.')",
+         'member_alias insert'),
+        ("UPDATE member_alias SET name = 'lb2.example.net.'", 'member_alias update'),
+        ("DELETE FROM member_alias", 'member_alias delete'),
+        ("INSERT INTO dnssec_key(zone, algorithm, key_tag, public_key, private_key, created, "
+         "publish) VALUES ('example.test.', 13, 1, x'01', x'02', 0, 0)", 'dnssec_key insert'),
+        ("UPDATE dnssec_key SET active = 0", 'dnssec_key update'),
+        ("DELETE FROM dnssec_key", 'dnssec_key delete'),
         ("INSERT INTO health_check(pool_id, type, port) VALUES (1, 'tcp', 80)",
          'health_check insert'),
         ("UPDATE health_check SET port = 81", 'health_check update'),
@@ -593,8 +640,10 @@ def test_generation_triggers(t, tmp):
     con.execute("INSERT INTO target_state(target_id, state) VALUES (1, 'up')")
     con.execute("INSERT INTO state_change(time, target_id, to_state) VALUES (1, 1, 'up')")
     con.execute("INSERT INTO journal(time, actor, command, summary) VALUES ('t', 'a', 'c', 's')")
+    con.execute("INSERT INTO alias_state(name, addresses, resolved, expires) "
+                "VALUES ('lb.example.net.', '192.0.2.7', 1, 31)")
     con.commit()
-    t.eq(gen(), g0, 'health and journal writes leave the generation alone')
+    t.eq(gen(), g0, 'health, alias state and journal writes leave the generation alone')
     # The cluster's bookkeeping is not configuration: only the pools it mirrors are.
     con.execute("INSERT INTO cluster_setting(name, value) VALUES ('urls', 'http://127.0.0.1:1')")
     con.execute("INSERT INTO cluster_state(id, cluster_id, applied_rev, connected, changed) "
@@ -697,6 +746,7 @@ def main(t):
         test_migrate_v2(t, tmp)
         test_migrate_v3(t, tmp)
         test_migrate_v4(t, tmp)
+        test_migrate_v5(t, tmp)
         test_pool_revisions(t, tmp)
         test_migrate_fails_whole(t, tmp)
         test_newer(t, tmp)
