@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The signature cache: one per worker, a fixed table of two-way buckets
+ * allocated once, keyed by a 128-bit hash of what was signed (the key, the
+ * RRset's owner, type, TTL and RDATA in canonical order), so a hit reads and
+ * copies 64 bytes and allocates nothing.
+ */
+#include <string.h>
+
+#include "gslb/dnssec.h"
+#include "internal.h"
+
+struct entry {
+	uint64_t h[2];
+	uint32_t inception;
+	uint32_t expiration;
+	uint8_t sig[DNSSEC_SIG_LEN];
+};
+
+struct dnssec_cache {
+	uint32_t mask; /* buckets - 1 */
+	dnssec_cache_stats_t stats;
+	struct entry (*b)[2];
+};
+
+dnssec_cache_t *dnssec_cache_new(unsigned bits)
+{
+	if (bits < 1 || bits > 24)
+		return NULL;
+	dnssec_cache_t *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	size_t nb = (size_t)1 << (bits - 1);
+	c->b = calloc(nb, sizeof(*c->b));
+	if (!c->b) {
+		free(c);
+		return NULL;
+	}
+	c->mask = (uint32_t)(nb - 1);
+	return c;
+}
+
+void dnssec_cache_free(dnssec_cache_t *c)
+{
+	if (!c)
+		return;
+	free(c->b);
+	free(c);
+}
+
+/*
+ * README "DNSSEC": a signature is used until it is half through its
+ * validity, then made again, so what a resolver caches always has days
+ * left.
+ */
+static bool fresh(const struct entry *e, uint32_t now)
+{
+	uint32_t half = (e->expiration - e->inception) / 2;
+	return (int32_t)(now - e->inception) >= 0 && (int32_t)(now - (e->inception + half)) < 0;
+}
+
+const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now,
+				uint32_t *inception, uint32_t *expiration)
+{
+	struct entry *b = c->b[h[0] & c->mask];
+	for (int i = 0; i < 2; i++) {
+		struct entry *e = &b[i];
+		if (e->h[0] != h[0] || e->h[1] != h[1] || !e->expiration)
+			continue;
+		if (!fresh(e, now)) {
+			c->stats.refreshes++;
+			break;
+		}
+		c->stats.hits++;
+		*inception = e->inception;
+		*expiration = e->expiration;
+		return e->sig;
+	}
+	c->stats.misses++;
+	return NULL;
+}
+
+void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception,
+		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN])
+{
+	struct entry *b = c->b[h[0] & c->mask];
+	/* The same key's entry, else an empty one, else the older of the two. */
+	struct entry *e = NULL;
+	for (int i = 0; i < 2 && !e; i++)
+		if (b[i].h[0] == h[0] && b[i].h[1] == h[1])
+			e = &b[i];
+	for (int i = 0; i < 2 && !e; i++)
+		if (!b[i].expiration)
+			e = &b[i];
+	if (!e) {
+		e = (int32_t)(b[0].inception - b[1].inception) <= 0 ? &b[0] : &b[1];
+		c->stats.evictions++;
+	}
+	e->h[0] = h[0];
+	e->h[1] = h[1];
+	e->inception = inception;
+	e->expiration = expiration;
+	memcpy(e->sig, sig, DNSSEC_SIG_LEN);
+}
+
+const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c)
+{
+	return &c->stats;
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * src/dnssec: keys, DNSKEY and key tags, DS, RRSIGs over RRsets, type
+ * bitmaps and the signature cache, bytes in and bytes out, every signature
+ * checked by ldns (an implementation other than ours), a corrupted one too.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <ldns/ldns.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "gslb/dns.h"
+#include "gslb/dnssec.h"
+#include "tap.h"
+
+/* A fresh private key of algorithm alg: PKCS#8 DER in der, the DNSKEY public key field in pub. */
+static EVP_PKEY *make_key(int alg, uint8_t *der, size_t *derlen, uint8_t *pub, size_t *publen)
+{
+	EVP_PKEY *pk = alg == DNSSEC_ALG_ED25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
+						 : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pk);
+	unsigned char *p = der;
+	*derlen = (size_t)i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (alg == DNSSEC_ALG_ED25519) {
+		*publen = 32;
+		EVP_PKEY_get_raw_public_key(pk, pub, publen);
+	} else {
+		uint8_t pt[65];
+		size_t l = 0;
+		EVP_PKEY_get_octet_string_param(pk, "encoded-pub-key", pt, sizeof(pt), &l);
+		memcpy(pub, pt + 1, 64);
+		*publen = 64;
+	}
+	return pk;
+}
+
+/* An RR from its parts, read by ldns from wire. */
+static ldns_rr *rr_of(const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
+		      const uint8_t *rd, size_t rl)
+{
+	uint8_t w[1024];
+	memcpy(w, owner, olen);
+	dns_put16(w + olen, type);
+	dns_put16(w + olen + 2, DNS_C_IN);
+	dns_put32(w + olen + 4, ttl);
+	dns_put16(w + olen + 8, (uint16_t)rl);
+	memcpy(w + olen + 10, rd, rl);
+	ldns_rr *rr = NULL;
+	size_t pos = 0;
+	if (ldns_wire2rr(&rr, w, olen + 10 + rl, &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK)
+		return NULL;
+	return rr;
+}
+
+static const uint8_t apex[] = "\7example\3com";		    /* 13 bytes with the root */
+static const uint8_t owner_mixed[] = "\3WwW\7Example\3cOM"; /* as a client may write it */
+static const uint8_t owner_lower[] = "\3www\7example\3com";
+
+/* Sign the A RRset {192.0.2.2, 192.0.2.1} at owner (lowercased wire) with k; verify with ldns. */
+static ldns_status sign_and_verify(const dnssec_key_t *k, const uint8_t *owner, size_t olen,
+				   const uint8_t *ldns_owner, size_t lolen, bool sort, int corrupt,
+				   uint8_t *labels_out)
+{
+	uint8_t a1[4] = { 192, 0, 2, 2 }, a2[4] = { 192, 0, 2, 1 };
+	dnssec_rdata_t rr[2] = { { a1, 4 }, { a2, 4 } };
+	if (sort)
+		dnssec_rdata_sort(rr, 2);
+	uint32_t now = (uint32_t)time(NULL);
+	uint8_t head[300], rrs[600], scratch[1000], rdata[400];
+	uint8_t labels = dnssec_labels(owner);
+	*labels_out = labels;
+	size_t hl = dnssec_rrsig_head(head, DNS_T_A, dnssec_key_algorithm(k), labels, 300,
+				      now + DNSSEC_VALIDITY, now - DNSSEC_INCEPTION_BACK,
+				      dnssec_key_tag(k), apex, sizeof(apex));
+	size_t rl = dnssec_rrset_wire(rrs, sizeof(rrs), owner, olen, DNS_T_A, 300, rr, 2);
+	int n = dnssec_rrsig(k, head, hl, rrs, rl, scratch, sizeof(scratch), rdata);
+	if (n < 0)
+		return LDNS_STATUS_ERR;
+	if (corrupt >= 0)
+		rdata[corrupt] ^= 0x01;
+	ldns_rr_list *set = ldns_rr_list_new();
+	ldns_rr_list_push_rr(set, rr_of(ldns_owner, lolen, DNS_T_A, 300, a1, 4));
+	ldns_rr_list_push_rr(set, rr_of(ldns_owner, lolen, DNS_T_A, 300, a2, 4));
+	ldns_rr *sig = rr_of(ldns_owner, lolen, DNS_T_RRSIG, 300, rdata, (size_t)n);
+	uint8_t kr[100];
+	size_t kl = dnssec_key_dnskey(k, kr, sizeof(kr));
+	ldns_rr_list *keys = ldns_rr_list_new();
+	ldns_rr_list_push_rr(keys, rr_of(apex, sizeof(apex), DNSSEC_T_DNSKEY, 300, kr, kl));
+	ldns_rr_list *good = ldns_rr_list_new();
+	ldns_status st = ldns_verify_rrsig_keylist_time(set, sig, keys, (time_t)now, good);
+	ldns_rr_list_deep_free(set);
+	ldns_rr_list_deep_free(keys);
+	ldns_rr_list_free(good);
+	ldns_rr_free(sig);
+	return st;
+}
+
+static void test_alg(int alg, const char *name)
+{
+	uint8_t der[200], pub[64];
+	size_t derlen, publen;
+	EVP_PKEY *pk = make_key(alg, der, &derlen, pub, &publen);
+	dnssec_key_t *k = NULL;
+	ok(dnssec_key_new(&k, (uint8_t)alg, 257, pub, publen, der, derlen) == 0,
+	   "%s: the key reads from PKCS#8 DER", name);
+	dnssec_key_t *bad = NULL;
+	pub[5] ^= 1;
+	ok(dnssec_key_new(&bad, (uint8_t)alg, 257, pub, publen, der, derlen) < 0 && !bad,
+	   "%s: a public key that is not the private key's is refused", name);
+	pub[5] ^= 1;
+	ok(dnssec_key_new(&bad, alg == 13 ? 15 : 13, 257, pub, publen, der, derlen) < 0,
+	   "%s: a key of the other algorithm is refused", name);
+
+	/* DNSKEY RDATA and key tag, against ldns. */
+	uint8_t kr[100];
+	size_t kl = dnssec_key_dnskey(k, kr, sizeof(kr));
+	is_int((long long)kl, 4 + (long long)publen, "%s: DNSKEY RDATA length", name);
+	ok(kr[0] == 1 && kr[1] == 1 && kr[2] == 3 && kr[3] == alg &&
+		   memcmp(kr + 4, pub, publen) == 0,
+	   "%s: DNSKEY RDATA is flags 257, protocol 3, algorithm, the public key", name);
+	ldns_rr *dnskey = rr_of(apex, sizeof(apex), DNSSEC_T_DNSKEY, 3600, kr, kl);
+	is_int(dnssec_key_tag(k), ldns_calc_keytag(dnskey), "%s: key tag as ldns computes it",
+	       name);
+
+	/* DS with SHA-256, against ldns. */
+	uint8_t ds[36];
+	ok(dnssec_key_ds(k, apex, sizeof(apex), ds) == 0, "%s: DS made", name);
+	ldns_rr *lds = ldns_key_rr2ds(dnskey, LDNS_SHA256);
+	ldns_buffer *b = ldns_buffer_new(200);
+	ldns_rr_rdata2buffer_wire(b, lds);
+	ok(ldns_buffer_position(b) == 36 && memcmp(ldns_buffer_begin(b), ds, 36) == 0,
+	   "%s: DS RDATA as ldns makes it", name);
+	ldns_buffer_free(b);
+	ldns_rr_free(lds);
+	ldns_rr_free(dnskey);
+
+	/* RRSIGs. */
+	uint8_t labels;
+	ldns_status st = sign_and_verify(k, owner_lower, sizeof(owner_lower), owner_mixed,
+					 sizeof(owner_mixed), true, -1, &labels);
+	ok(st == LDNS_STATUS_OK, "%s: RRSIG over an A RRset verifies (%s)", name,
+	   ldns_get_errorstr_by_id(st));
+	is_int(labels, 3, "%s: labels field of www.example.com", name);
+	st = sign_and_verify(k, owner_lower, sizeof(owner_lower), owner_mixed, sizeof(owner_mixed),
+			     true, 18 + (int)sizeof(apex) + 10, &labels);
+	ok(st != LDNS_STATUS_OK, "%s: a corrupted signature does not verify", name);
+	st = sign_and_verify(k, owner_lower, sizeof(owner_lower), owner_mixed, sizeof(owner_mixed),
+			     true, 5, &labels);
+	ok(st != LDNS_STATUS_OK, "%s: a corrupted original TTL does not verify", name);
+	st = sign_and_verify(k, owner_lower, sizeof(owner_lower), owner_mixed, sizeof(owner_mixed),
+			     false, -1, &labels);
+	ok(st != LDNS_STATUS_OK, "%s: RRs signed out of canonical order do not verify", name);
+	st = sign_and_verify(k, owner_mixed, sizeof(owner_mixed), owner_mixed, sizeof(owner_mixed),
+			     true, -1, &labels);
+	ok(st != LDNS_STATUS_OK, "%s: an owner signed in mixed case does not verify", name);
+	static const uint8_t wild[] = "\1*\7example\3com";
+	static const uint8_t expanded[] = "\3foo\7example\3com";
+	st = sign_and_verify(k, wild, sizeof(wild), expanded, sizeof(expanded), true, -1, &labels);
+	ok(st == LDNS_STATUS_OK && labels == 2,
+	   "%s: a wildcard's RRSIG (labels %u, not counting *) verifies for a name it expands to",
+	   name, labels);
+
+	/* A signature from OpenSSL's own check too (RFC 6605 4: r | s, not DER). */
+	uint8_t sig[64];
+	ok(dnssec_key_sign(k, (const uint8_t *)"abc", 3, sig) == 0, "%s: raw signature", name);
+	dnssec_key_free(k);
+	EVP_PKEY_free(pk);
+}
+
+static void test_bitmap(void)
+{
+	/* RFC 9824 for a name that does not exist: NSEC RRSIG NXNAME. */
+	uint16_t t[] = { DNSSEC_T_NXNAME, DNS_T_RRSIG, DNSSEC_T_NSEC };
+	uint8_t out[8704];
+	size_t n = dnssec_type_bitmap(t, 3, out);
+	static const uint8_t want[] = {
+		0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80
+	};
+	uint8_t w2[19];
+	memcpy(w2, want, sizeof(w2));
+	w2[2 + 46 / 8] |= 0x80 >> (46 % 8);
+	w2[2 + 47 / 8] |= 0x80 >> (47 % 8);
+	ok(n == 19 && memcmp(out, w2, 19) == 0, "bitmap NSEC RRSIG NXNAME");
+	/* Against ldns's text parser, with a second window (CAA, 257). */
+	uint16_t t2[] = { 257, DNS_T_A, DNS_T_NS, DNS_T_SOA, DNS_T_RRSIG, DNSSEC_T_NSEC, DNS_T_A };
+	n = dnssec_type_bitmap(t2, 7, out);
+	ldns_rr *rr = NULL;
+	ldns_rr_new_frm_str(&rr, "a.example. 300 IN NSEC \\000.a.example. A NS SOA RRSIG NSEC CAA",
+			    0, NULL, NULL);
+	ldns_rdf *bm = ldns_rr_rdf(rr, 1);
+	ok(rr && ldns_rdf_size(bm) == n && memcmp(ldns_rdf_data(bm), out, n) == 0,
+	   "bitmap with two windows and a repeated type, as ldns writes it (%zu bytes)", n);
+	ldns_rr_free(rr);
+}
+
+static void test_cache(void)
+{
+	dnssec_cache_t *c = dnssec_cache_new(4);
+	uint64_t h[2] = { 5, 7 }, h2[2] = { 5, 8 };
+	uint8_t sig[64], got_i = 0;
+	memset(sig, 0xab, 64);
+	uint32_t inc, exp;
+	ok(!dnssec_cache_get(c, h, 1000, &inc, &exp), "cache: empty is a miss");
+	dnssec_cache_put(c, h, 1000 - 3600, 1000 + 7 * 86400, sig);
+	const uint8_t *s = dnssec_cache_get(c, h, 1000, &inc, &exp);
+	ok(s && memcmp(s, sig, 64) == 0 && inc == 1000u - 3600u, "cache: a hit gives it back");
+	ok(!dnssec_cache_get(c, h2, 1000, &inc, &exp), "cache: another hash is a miss");
+	uint32_t half = (7 * 86400 + 3600) / 2;
+	ok(dnssec_cache_get(c, h, 1000 - 3600 + half - 1, &inc, &exp) != NULL,
+	   "cache: still a hit just before half its validity");
+	ok(!dnssec_cache_get(c, h, 1000 - 3600 + half, &inc, &exp),
+	   "cache: a miss once half its validity has passed (signed again)");
+	/* Three keys in one bucket of two: the oldest goes. */
+	uint64_t k1[2] = { 1, 1 }, k2[2] = { 1, 2 }, k3[2] = { 1, 3 };
+	dnssec_cache_put(c, k1, 100, 200000, sig);
+	dnssec_cache_put(c, k2, 200, 200000, sig);
+	dnssec_cache_put(c, k3, 300, 200000, sig);
+	ok(!dnssec_cache_get(c, k1, 300, &inc, &exp) && dnssec_cache_get(c, k2, 300, &inc, &exp) &&
+		   dnssec_cache_get(c, k3, 300, &inc, &exp),
+	   "cache: a full bucket evicts its oldest entry");
+	ok(dnssec_cache_stats(c)->evictions == 1, "cache: the eviction is counted");
+	(void)got_i;
+	dnssec_cache_free(c);
+}
+
+int main(void)
+{
+	test_alg(DNSSEC_ALG_ECDSAP256SHA256, "ECDSAP256SHA256");
+	test_alg(DNSSEC_ALG_ED25519, "ED25519");
+	test_bitmap();
+	test_cache();
+	return done_testing();
+}
