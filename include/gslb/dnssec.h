@@ -37,7 +37,7 @@ typedef struct dnssec_key dnssec_key_t;
 /*
  * A key as the database stores it (src/db/schema.sql, table dnssec_key):
  * public_key is the DNSKEY public key field, private_key PKCS#8 DER, the
- * times Unix seconds, 0 for a time not set (NULL in the table).
+ * times Unix seconds; a time not set (NULL in the table) is 0 or INT64_MAX.
  */
 typedef struct dnssec_key_row {
 	uint8_t algorithm;
@@ -152,6 +152,11 @@ typedef struct dnssec_set {
 	uint32_t count;
 	dnssec_zone_t **zones; /* owned */
 	int64_t next_change;   /* Unix seconds of the next key timing after now; 0: none */
+	/*
+	 * What the set signs and publishes (dnssec_set_add() keeps it): two
+	 * sets alike sign alike, so a snapshot need not be built again.
+	 */
+	uint64_t digest;
 } dnssec_set_t;
 
 /**
@@ -165,7 +170,7 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 		    int64_t now, int64_t *next_change, char *err, size_t errlen);
 void dnssec_zone_free(dnssec_zone_t *dz);
 
-/** An empty set; dnssec_set_add() takes dz over.  Returns 0 or GSLB_ENOMEM. */
+/** An empty set; dnssec_set_add() takes dz over (and returns 0). */
 dnssec_set_t *dnssec_set_new(void);
 int dnssec_set_add(dnssec_set_t *s, dnssec_zone_t *dz);
 void dnssec_set_free(dnssec_set_t *s);

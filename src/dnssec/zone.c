@@ -22,7 +22,7 @@ static bool key_signing(const dnssec_key_row_t *r, int64_t now)
 
 static void next_time(int64_t t, int64_t now, int64_t *next)
 {
-	if (t > now && (!*next || t < *next))
+	if (t > now && t != INT64_MAX && (!*next || t < *next))
 		*next = t;
 }
 
@@ -164,6 +164,23 @@ int dnssec_set_add(dnssec_set_t *s, dnssec_zone_t *dz)
 {
 	s->zones = gslb_realloc(s->zones, (s->count + 1) * sizeof(*s->zones));
 	s->zones[s->count++] = dz;
+	/* The zone, the keys it publishes (with CDS and CDNSKEY) and those it signs with. */
+	static const uint8_t k[16] = "gslbd dnssec set";
+	uint8_t h[8];
+	uint64_t v[4 + DNSSEC_KEYS_MAX];
+	gslb_siphash24(k, dz->apex, dz->apex_len, h);
+	memcpy(&v[0], h, 8);
+	gslb_siphash24(k, dz->dnskey.wire, dz->dnskey.len, h);
+	memcpy(&v[1], h, 8);
+	gslb_siphash24(k, dz->cds.wire, dz->cds.len, h);
+	memcpy(&v[2], h, 8);
+	v[3] = (uint64_t)(uintptr_t)dz->zone;
+	for (uint32_t i = 0; i < dz->nkeys; i++)
+		v[4 + i] = dz->key_id[i];
+	gslb_siphash24(k, v, (4 + dz->nkeys) * sizeof(v[0]), h);
+	uint64_t d;
+	memcpy(&d, h, 8);
+	s->digest = s->digest * 0x9e3779b97f4a7c15ULL + d;
 	return 0;
 }
 
