@@ -21,6 +21,8 @@
  *   health_store.c  the stored health written, by a thread of its own
  *   cluster.c       a cluster node's settings, and its mirror of etcd's pools, journal,
  *                   nodes and votes
+ *   alias_store.c   what gslbd resolved for alias members, stored and loaded, and the
+ *                   addresses a member serves with it
  */
 
 /*
