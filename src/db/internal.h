@@ -21,6 +21,7 @@
  *   health_store.c  the stored health written, by a thread of its own
  *   cluster.c       a cluster node's settings, and its mirror of etcd's pools, journal,
  *                   nodes and votes
+ *   dnssec_store.c  the DNSSEC signing keys
  */
 
 /*
