@@ -23,6 +23,7 @@
  *                   nodes and votes
  *   alias_store.c   what gslbd resolved for alias members, stored and loaded, and the
  *                   addresses a member serves with it
+ *   dnssec_store.c  the DNSSEC signing keys
  */
 
 /*
