@@ -1247,7 +1247,7 @@ static void answer_parent_ds(struct answer *a, const zone_t *z)
 		put_negative(a, z, DNS_RCODE_NOERROR, PTR(DNS_HEADER_LEN), z->apex_node, false);
 		return;
 	}
-	if (a->sign)
+	if (a->q->do_bit)
 		a->sign = dnssec_set_find(a->snap->dnssec, p);
 	a->r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q->qname_len - p->apex_len);
 	answer_zone_again(a, p);

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
@@ -13,6 +14,7 @@
 
 #include "gslb/dns.h"
 #include "gslb/dnssec.h"
+#include "gslb/zone.h"
 #include "tap.h"
 
 /* A fresh private key of algorithm alg: PKCS#8 DER in der, the DNSKEY public key field in pub. */
@@ -236,11 +238,81 @@ static void test_cache(void)
 	dnssec_cache_free(c);
 }
 
+/* Key timings (README "DNSSEC"): which keys are published, which sign, when that changes. */
+static void test_timings(void)
+{
+	static const char text[] = "example.com. 3600 IN SOA ns1.example.com. h.example.com. "
+				   "1 2 3 4 300\nexample.com. 3600 IN NS ns1.example.com.\n";
+	char dir[] = "/tmp/test_dnssec_sign.XXXXXX", path[300];
+	if (!mkdtemp(dir))
+		bail_out("mkdtemp");
+	snprintf(path, sizeof(path), "%s/example.com.zone", dir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	zone_set_t *zs = NULL;
+	unsigned failed = 0;
+	if (zone_load_dir(dir, NULL, &zs, &failed) < 0 || failed || zs->count != 1)
+		bail_out("zone did not load");
+	unlink(path);
+	rmdir(dir);
+	const zone_t *z = zs->zones[0];
+	uint8_t der[2][200], pub[2][64];
+	size_t derlen[2], publen[2];
+	for (int i = 0; i < 2; i++)
+		EVP_PKEY_free(make_key(13, der[i], &derlen[i], pub[i], &publen[i]));
+	/* An old key retiring at 2000 and removed at 3000; a new one published at 1000, active at 2000. */
+	dnssec_key_row_t rows[2] = {
+		{ 13, 257, pub[0], publen[0], der[0], derlen[0], 100, 100, 2000, 3000 },
+		{ 13, 257, pub[1], publen[1], der[1], derlen[1], 1000, 2000, INT64_MAX, INT64_MAX },
+	};
+	static const struct {
+		int64_t now, next;
+		unsigned published, signing, cds;
+	} at[] = {
+		{ 500, 1000, 1, 1, 1 },
+		{ 1500, 2000, 2, 1, 2 },
+		{ 2500, 3000, 2, 1, 1 },
+		{ 3500, 0, 1, 1, 1 },
+	};
+	char err[200];
+	dnssec_key_t *k0 = NULL, *k1 = NULL;
+	dnssec_key_new(&k0, 13, 257, pub[0], publen[0], der[0], derlen[0]);
+	dnssec_key_new(&k1, 13, 257, pub[1], publen[1], der[1], derlen[1]);
+	uint16_t tag0 = dnssec_key_tag(k0), tag1 = dnssec_key_tag(k1);
+	dnssec_key_free(k0);
+	dnssec_key_free(k1);
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+		dnssec_zone_t *dz = NULL;
+		int64_t next = 0;
+		int rc = dnssec_zone_new(&dz, z, rows, 2, at[i].now, &next, err, sizeof(err));
+		ok(rc == 0 && dz && dz->dnskey.count == at[i].published &&
+			   dz->nkeys == at[i].signing && dz->cds.count == at[i].cds &&
+			   next == at[i].next,
+		   "at %lld: %u published, %u signing, %u CDS, next change %lld",
+		   (long long)at[i].now, at[i].published, at[i].signing, at[i].cds,
+		   (long long)at[i].next);
+		if (dz && dz->nkeys == 1)
+			ok(dnssec_key_tag(dz->keys[0]) == (at[i].now > 2000 ? tag1 : tag0) &&
+				   dns_get16(dz->head[0] + 16) == dnssec_key_tag(dz->keys[0]),
+			   "at %lld: the %s key signs", (long long)at[i].now,
+			   at[i].now > 2000 ? "new" : "old");
+		dnssec_zone_free(dz);
+	}
+	rows[1].public_key = pub[0];
+	dnssec_zone_t *dz = NULL;
+	int64_t next = 0;
+	ok(dnssec_zone_new(&dz, z, rows, 2, 1500, &next, err, sizeof(err)) < 0 && !dz && err[0],
+	   "a row whose public key is not its private key's: an error (%s)", err);
+	zone_set_free(zs);
+}
+
 int main(void)
 {
 	test_alg(DNSSEC_ALG_ECDSAP256SHA256, "ECDSAP256SHA256");
 	test_alg(DNSSEC_ALG_ED25519, "ED25519");
 	test_bitmap();
 	test_cache();
+	test_timings();
 	return done_testing();
 }
