@@ -206,3 +206,9 @@ const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t
 void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception,
 		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN]);
 const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c);
+
+/**
+ * The 128-bit key in h of len bytes of data for cache c: fast and keyed
+ * with c's random seed (no two caches agree).
+ */
+void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2]);

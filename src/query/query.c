@@ -589,10 +589,8 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 		return;
 	}
 	/* The cache's key: what is signed but the times, and the signing key. */
-	static const uint8_t k0[16] = "gslbd rrsig h0..", k1[16] = "gslbd rrsig h1..";
 	uint64_t base[2];
-	gslb_siphash24(k0, rrs, rl, (uint8_t *)&base[0]);
-	gslb_siphash24(k1, rrs, rl, (uint8_t *)&base[1]);
+	dnssec_cache_hash(st->cache, rrs, rl, base);
 	uint32_t now = (uint32_t)(now_ms(a->ctx) / 1000);
 	uint8_t labels = dnssec_labels(owner);
 	size_t hl = dz->head_len[0];

@@ -234,6 +234,31 @@ static void test_cache(void)
 		   dnssec_cache_get(c, k3, 300, &inc, &exp),
 	   "cache: a full bucket evicts its oldest entry");
 	ok(dnssec_cache_stats(c)->evictions == 1, "cache: the eviction is counted");
+	/* The key: the same bytes alike, any byte or length changed apart, another cache apart. */
+	uint8_t d[40];
+	for (size_t i = 0; i < sizeof(d); i++)
+		d[i] = (uint8_t)i;
+	uint64_t a[2], b[2];
+	dnssec_cache_hash(c, d, sizeof(d), a);
+	dnssec_cache_hash(c, d, sizeof(d), b);
+	ok(a[0] == b[0] && a[1] == b[1], "cache key: the same bytes, the same key");
+	int apart = 0, tries = 0;
+	for (size_t i = 0; i < sizeof(d); i++, tries++) {
+		d[i] ^= 0x20;
+		dnssec_cache_hash(c, d, sizeof(d), b);
+		apart += a[0] != b[0] && a[1] != b[1];
+		d[i] ^= 0x20;
+	}
+	for (size_t l = 0; l < sizeof(d); l++, tries++) {
+		dnssec_cache_hash(c, d, l, b);
+		apart += a[0] != b[0] && a[1] != b[1];
+	}
+	is_int(apart, tries,
+	       "cache key: each byte changed, each length, another key (both halves)");
+	dnssec_cache_t *c2 = dnssec_cache_new(4);
+	dnssec_cache_hash(c2, d, sizeof(d), b);
+	ok(a[0] != b[0] && a[1] != b[1], "cache key: another cache, another key (random seed)");
+	dnssec_cache_free(c2);
 	(void)got_i;
 	dnssec_cache_free(c);
 }
