@@ -554,8 +554,15 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 	uint8_t owner[DNS_NAME_MAX];
 	const uint8_t *m = r->buf;
 	size_t end = r->pos;
-	size_t olen = resp_name(m, end, start, owner);
 	size_t ofield = skip_name(m, end, start);
+	size_t olen;
+	/* Most often the owner is the question's name, lowercased already. */
+	if (ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN)) {
+		olen = a->q->qname_len;
+		memcpy(owner, a->q->lname, olen);
+	} else {
+		olen = resp_name(m, end, start, owner);
+	}
 	if (!st || !olen || !ofield) {
 		a->ctx->stats.rrsigs_failed++;
 		return;
