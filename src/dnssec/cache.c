@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The signature cache: one per worker, a fixed table of two-way buckets
+ * The signature cache: one per worker, a fixed table of four-way buckets
  * allocated once, keyed by a 128-bit hash of what was signed (the key, the
  * RRset's owner, type, TTL and RDATA in canonical order), so a hit reads and
  * copies 64 bytes and allocates nothing.
@@ -10,6 +10,13 @@
 
 #include "gslb/dnssec.h"
 #include "internal.h"
+
+/*
+ * Entries a bucket holds.  Two let a walk over 1,000 RRsets in 8,192
+ * entries miss 2% of the time (buckets that three keys fall into evict one
+ * at every pass); four, none.
+ */
+#define WAYS 4
 
 struct entry {
 	uint64_t h[2];
@@ -22,17 +29,17 @@ struct dnssec_cache {
 	uint32_t mask;	  /* buckets - 1 */
 	uint64_t seed[2]; /* of dnssec_cache_hash(), random */
 	dnssec_cache_stats_t stats;
-	struct entry (*b)[2];
+	struct entry (*b)[WAYS];
 };
 
 dnssec_cache_t *dnssec_cache_new(unsigned bits)
 {
-	if (bits < 1 || bits > 24)
+	if (bits < 2 || bits > 24)
 		return NULL;
 	dnssec_cache_t *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	size_t nb = (size_t)1 << (bits - 1);
+	size_t nb = (size_t)1 << (bits - 2);
 	c->b = calloc(nb, sizeof(*c->b));
 	if (!c->b) {
 		free(c);
@@ -69,7 +76,7 @@ const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t
 				uint32_t *inception, uint32_t *expiration)
 {
 	struct entry *b = c->b[h[0] & c->mask];
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < WAYS; i++) {
 		struct entry *e = &b[i];
 		if (e->h[0] != h[0] || e->h[1] != h[1] || !e->expiration)
 			continue;
@@ -90,16 +97,19 @@ void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception
 		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN])
 {
 	struct entry *b = c->b[h[0] & c->mask];
-	/* The same key's entry, else an empty one, else the older of the two. */
+	/* The same key's entry, else an empty one, else the oldest (the first of those). */
 	struct entry *e = NULL;
-	for (int i = 0; i < 2 && !e; i++)
+	for (int i = 0; i < WAYS && !e; i++)
 		if (b[i].h[0] == h[0] && b[i].h[1] == h[1])
 			e = &b[i];
-	for (int i = 0; i < 2 && !e; i++)
+	for (int i = 0; i < WAYS && !e; i++)
 		if (!b[i].expiration)
 			e = &b[i];
 	if (!e) {
-		e = (int32_t)(b[0].inception - b[1].inception) <= 0 ? &b[0] : &b[1];
+		e = &b[0];
+		for (int i = 1; i < WAYS; i++)
+			if ((int32_t)(b[i].inception - e->inception) < 0)
+				e = &b[i];
 		c->stats.evictions++;
 	}
 	e->h[0] = h[0];
@@ -119,6 +129,16 @@ static inline uint64_t mix(uint64_t h, uint64_t k)
 {
 	h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
 	return h ^ (h >> 31);
+}
+
+/* Every bit of x into every bit of the result: the bucket is the low bits. */
+static inline uint64_t finish(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
 }
 
 void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2])
@@ -141,6 +161,6 @@ void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len,
 	memcpy(&w, data + i, len - i);
 	a = mix(a, w);
 	b = mix(b + 0x94d049bb133111ebULL, w ^ a);
-	h[0] = mix(a, 0x2545f4914f6cdd1dULL) * 0x94d049bb133111ebULL;
-	h[1] = mix(b, 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+	h[0] = finish(a);
+	h[1] = finish(b ^ h[0]);
 }

@@ -429,7 +429,7 @@ static inline uint64_t now_ms(query_ctx_t *ctx);
 /* Bytes of an RRset in canonical form; the response's size bounds it. */
 #define SIGN_WIRE_MAX (DNS_MSG_MAX + 1024)
 #define SIGN_HEAD_MAX (DNSSEC_RRSIG_HEAD + DNS_NAME_MAX)
-/* The signature cache's entries per worker: 2^13 (README "DNSSEC": about 720 KiB). */
+/* The signature cache's entries per worker: 2^13 (gslbd(8) DNSSEC: about 700 KiB). */
 #define SIGN_CACHE_BITS 13
 
 struct query_sign {

@@ -225,13 +225,18 @@ static void test_cache(void)
 	   "cache: still a hit just before half its validity");
 	ok(!dnssec_cache_get(c, h, 1000 - 3600 + half, &inc, &exp),
 	   "cache: a miss once half its validity has passed (signed again)");
-	/* Three keys in one bucket of two: the oldest goes. */
-	uint64_t k1[2] = { 1, 1 }, k2[2] = { 1, 2 }, k3[2] = { 1, 3 };
-	dnssec_cache_put(c, k1, 100, 200000, sig);
-	dnssec_cache_put(c, k2, 200, 200000, sig);
-	dnssec_cache_put(c, k3, 300, 200000, sig);
-	ok(!dnssec_cache_get(c, k1, 300, &inc, &exp) && dnssec_cache_get(c, k2, 300, &inc, &exp) &&
-		   dnssec_cache_get(c, k3, 300, &inc, &exp),
+	/* Five keys in one bucket of four: the oldest goes. */
+	uint64_t k[5][2] = { { 2, 1 }, { 2, 2 }, { 2, 3 }, { 2, 4 }, { 2, 5 } };
+	dnssec_cache_put(c, k[1], 200, 200000, sig);
+	dnssec_cache_put(c, k[0], 100, 200000, sig);
+	dnssec_cache_put(c, k[2], 300, 200000, sig);
+	dnssec_cache_put(c, k[3], 300, 200000, sig);
+	ok(dnssec_cache_stats(c)->evictions == 0, "cache: four keys in a bucket of four");
+	dnssec_cache_put(c, k[4], 300, 200000, sig);
+	bool kept = true;
+	for (int i = 1; i < 5; i++)
+		kept = kept && dnssec_cache_get(c, k[i], 300, &inc, &exp);
+	ok(!dnssec_cache_get(c, k[0], 300, &inc, &exp) && kept,
 	   "cache: a full bucket evicts its oldest entry");
 	ok(dnssec_cache_stats(c)->evictions == 1, "cache: the eviction is counted");
 	/* The key: the same bytes alike, any byte or length changed apart, another cache apart. */
@@ -255,6 +260,24 @@ static void test_cache(void)
 	}
 	is_int(apart, tries,
 	       "cache key: each byte changed, each length, another key (both halves)");
+	/*
+	 * The bucket is the key's low bits: 1,000 RRsets alike but for a name's
+	 * digits (the benchmark's) over 2,048 buckets of four leave at most three with
+	 * five or more (expected 0.3; four or more is 1 in 3,700 with good bits).
+	 */
+	static uint16_t load[2048];
+	int over = 0;
+	for (int i = 1; i <= 1000; i++) {
+		uint8_t rr[64];
+		int n = snprintf((char *)rr + 1, sizeof(rr) - 1, "h%d", i);
+		rr[0] = (uint8_t)n;
+		memcpy(rr + 1 + n, "\5bench\4test\0\0\1\0\1\0\0\16\20\0\4\300\0\2\1", 26);
+		dnssec_cache_hash(c, rr, 1 + (size_t)n + 26, a);
+		if (++load[a[0] & 2047] == 5)
+			over++;
+	}
+	ok(over <= 3, "cache key: 1,000 similar RRsets spread over the buckets (%d overfull)",
+	   over);
 	dnssec_cache_t *c2 = dnssec_cache_new(4);
 	dnssec_cache_hash(c2, d, sizeof(d), b);
 	ok(a[0] != b[0] && a[1] != b[1], "cache key: another cache, another key (random seed)");
