@@ -481,7 +481,9 @@ static size_t resp_name(const uint8_t *m, size_t end, size_t pos, uint8_t *out)
 		out[n++] = l;
 		if (l == 0)
 			return n;
-		name_lower_copy(out + n, m + pos + 1, l);
+		/* Byte by byte: name_lower_copy() stays inlined in the parser, its one caller. */
+		for (size_t i = 0; i < l; i++)
+			out[n + i] = dns_lower(m[pos + 1 + i]);
 		n += l;
 		pos += 1 + (size_t)l;
 	}
