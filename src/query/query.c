@@ -738,15 +738,21 @@ static __attribute__((noinline)) void sign_negative(struct answer *a, size_t soa
 }
 
 /*
- * The apex's DNSKEY, CDS and CDNSKEY RRsets of a signed zone (for any DO
- * bit, as any RRset): true when answered.
+ * A query in zone z of a server with signed zones: signed answers when z
+ * is signed and the query has DO=1 (a->sign), and the apex's DNSKEY, CDS
+ * and CDNSKEY RRsets (for any DO bit, as any RRset).  True when answered.
  */
-static __attribute__((noinline)) bool answer_keys(struct answer *a, const zone_t *z)
+static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_t *z)
 {
 	const dnssec_zone_t *dz = dnssec_set_find(a->snap->dnssec, z);
 	if (!dz)
 		return false;
+	if (a->q->do_bit)
+		a->sign = dz;
 	uint16_t t = a->q->qtype;
+	if (a->q->qname_len != z->apex_len ||
+	    (t != DNSSEC_T_DNSKEY && t != DNSSEC_T_CDS && t != DNSSEC_T_CDNSKEY))
+		return false;
 	const zone_rrset_t *set = t == DNSSEC_T_DNSKEY ? &dz->dnskey
 				  : t == DNSSEC_T_CDS  ? &dz->cds
 						       : &dz->cdnskey;
@@ -882,9 +888,12 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, 
 	return tmp;
 }
 
-/* The A or AAAA answer of a pool (README "Balanced names"), owner at owner_ptr. */
-static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr,
-		     const zone_node_t *node)
+/*
+ * The A or AAAA answer of a pool (README "Balanced names"), owner at
+ * owner_ptr.  Returns where it starts, or where the SOA of a NODATA does; 0
+ * when nothing was written.
+ */
+static size_t put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
 	int family = a->q->qtype == DNS_T_AAAA ? 6 : 4;
 	lb_result_t res;
@@ -903,15 +912,13 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 		/* fallback none: the negative answer is cached no longer than degraded-ttl */
 		if (at && res.degraded && res.ttl < z->soa_neg.ttl)
 			dns_put32(a->r.buf + at + 6, res.ttl);
-		if (a->sign)
-			sign_negative(a, at, owner_ptr, node, true);
-		return;
+		return at;
 	}
 	uint16_t rdlen = family == 6 ? 16 : 4;
 	size_t rrlen = 12 + (size_t)rdlen;
 	if (a->r.overflow || a->r.pos + rrlen * res.naddrs > a->r.limit) {
 		a->r.overflow = true;
-		return;
+		return 0;
 	}
 	uint8_t *w = a->r.buf + a->r.pos;
 	for (uint16_t i = 0; i < res.naddrs; i++, w += rrlen) {
@@ -922,16 +929,29 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 		dns_put16(w + 10, rdlen);
 		memcpy(w + 12, res.addrs[i]->addr, rdlen);
 	}
-	size_t start = a->r.pos;
+	size_t start = res.naddrs ? a->r.pos : 0;
 	a->r.pos += rrlen * res.naddrs;
 	a->r.count[SEC_AN] += res.naddrs;
-	if (a->sign && res.naddrs)
-		sign_rrset(a, start, SEC_AN);
 	for (uint16_t i = 0; i < res.nchosen; i++) {
 		uint32_t slot = p->members[res.chosen[i]].slot;
 		if (slot < a->ctx->nmember_answers)
 			a->ctx->member_answers[slot]++;
 	}
+	return start;
+}
+
+/*
+ * Sign what put_pool() wrote at at for the name at owner_ptr (node: its
+ * node in the zone, if any): the answer, or the negative answer's SOA and
+ * NSEC.
+ */
+static __attribute__((noinline)) void sign_pool(struct answer *a, size_t at, uint16_t owner_ptr,
+						const zone_node_t *node)
+{
+	if (dns_get16(a->r.buf + at + 2) == DNS_T_SOA)
+		sign_negative(a, at, owner_ptr, node, true);
+	else
+		sign_rrset(a, at, SEC_AN);
 }
 
 /*
@@ -1042,7 +1062,9 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	}
 	if (pe && pe->pool) {
 		if (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) {
-			put_pool(a, z, pe->pool, c->owner_ptr, node);
+			size_t at = put_pool(a, z, pe->pool, c->owner_ptr);
+			if (a->sign && at)
+				sign_pool(a, at, c->owner_ptr, node);
 			return STEP_DONE;
 		}
 		if (q->qtype == DNS_T_ANY) {
@@ -1690,12 +1712,8 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		}
 		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
 		a.zone = z;
-		if (q.do_bit && snap->dnssec)
-			a.sign = dnssec_set_find(snap->dnssec, z);
-		if (snap->dnssec && q.qname_len == z->apex_len &&
-		    (q.qtype == DNSSEC_T_DNSKEY || q.qtype == DNSSEC_T_CDS ||
-		     q.qtype == DNSSEC_T_CDNSKEY) &&
-		    answer_keys(&a, z))
+		/* One test for a server that signs nothing: the rest is apart. */
+		if (__builtin_expect(snap->dnssec != NULL, 0) && dnssec_begin(&a, z))
 			break;
 		answer_zone(&a, z);
 		break;
