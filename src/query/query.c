@@ -1712,8 +1712,15 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		}
 		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
 		a.zone = z;
-		/* One test for a server that signs nothing: the rest is apart. */
-		if (__builtin_expect(snap->dnssec != NULL, 0) && dnssec_begin(&a, z))
+		/*
+		 * One test for a server that signs nothing, two for a query
+		 * without DO for another name than the apex's keys: the rest
+		 * is apart.
+		 */
+		if (__builtin_expect(snap->dnssec != NULL, 0) &&
+		    (q.do_bit || q.qtype == DNSSEC_T_DNSKEY || q.qtype == DNSSEC_T_CDS ||
+		     q.qtype == DNSSEC_T_CDNSKEY) &&
+		    dnssec_begin(&a, z))
 			break;
 		answer_zone(&a, z);
 		break;
