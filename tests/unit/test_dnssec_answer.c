@@ -50,6 +50,8 @@ static const char zone_text[] =
 	"secure 3600 IN DS 12345 13 2 "
 	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
 	"ns.secure 3600 IN A 192.0.2.54\n"
+	"kid 3600 IN NS ns.kid\n"
+	"ns.kid 3600 IN A 192.0.2.55\n"
 	"big 300 IN TXT \"" /* 40 TXT RRs of 100 bytes: too big for 512 bytes */
 	"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
 	"567890123456\"\n";
@@ -134,6 +136,8 @@ static query_data_t *snap_make(const char *dir, bool signed_, struct key *k13, s
 	int64_t now = time(NULL), next = 0;
 	for (uint32_t i = 0; i < zs->count; i++) {
 		const zone_t *z = zs->zones[i];
+		if (z->apex[1] == 'k')
+			continue; /* kid.example.com: served here, not signed */
 		struct key *k = z->apex[1] == 'e' && z->apex[9] == 'c' ? k13 : k15;
 		dnssec_key_row_t row = {
 			.algorithm = k == k13 ? 13 : 15,
@@ -329,6 +333,12 @@ int main(void)
 			"0123456789012345678901234567890123456789\"\n",
 			i);
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/kid.example.com.zone", dir);
+	f = fopen(path, "w");
+	fputs("$ORIGIN kid.example.com.\n@ 3600 IN SOA ns hostmaster 1 2 3 4 60\n"
+	      "@ 3600 IN NS ns\nns 3600 IN A 192.0.2.55\n",
+	      f);
+	fclose(f);
 	snprintf(path, sizeof(path), "%s/example.net.zone", dir);
 	f = fopen(path, "w");
 	fputs(zone2_text, f);
@@ -441,6 +451,11 @@ int main(void)
 	p = ask_signed(&ctx, sig, "sub.example.com.", DNS_T_DS, &nv, false);
 	ok(p && ldns_pkt_aa(p) && nv == 2 && nsec_is(p, "sub.example.com.", "NS RRSIG NSEC"),
 	   "DS at the cut: the parent's NODATA with the NSEC of the cut");
+	ldns_pkt_free(p);
+
+	p = ask_signed(&ctx, sig, "kid.example.com.", DNS_T_DS, &nv, false);
+	ok(p && ldns_pkt_aa(p) && nv == 2 && nsec_is(p, "kid.example.com.", "NS RRSIG NSEC"),
+	   "DS of an unsigned zone served here too: the signed parent's answer, signed");
 	ldns_pkt_free(p);
 
 	/* Pools: each distinct answer signed once, then from the cache. */
