@@ -178,9 +178,12 @@ int cmd_pool_show(ctl_t *c, int argc, char **argv)
 	for (size_t i = 0; i < p->nmembers; i++) {
 		const db_member_t *m = &p->members[i];
 		char *addrs = cfg_join(m->addresses, m->naddresses, " ");
-		printf("  member %s\n    addresses %s\n    weight %u priority %u admin %s\n",
-		       m->name, addrs, m->weight, m->priority, db_admin_name(m->admin));
+		printf("  member %s\n    addresses %s\n", m->name, *addrs ? addrs : "none");
 		free(addrs);
+		if (m->alias)
+			printf("    alias %s\n", m->alias);
+		printf("    weight %u priority %u admin %s\n", m->weight, m->priority,
+		       db_admin_name(m->admin));
 		if (m->has_location) {
 			char loc[LOCATION_LEN];
 			fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
