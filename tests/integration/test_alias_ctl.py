@@ -308,6 +308,15 @@ def status_explain(t, tmp):
          '      alias al.example.net.: 2 addresses, expires in ' in out,
          'explain: the addresses with their alias, a never-resolved alias said so', out + err)
 
+    # history: the state changes of a resolved address, under its member.
+    sql(db, ("INSERT INTO state_change(time, target_id, from_state, to_state, reason) "
+             "SELECT ?, id, 'up', 'down', 'connection refused' FROM target "
+             "WHERE key = 'tcp 198.51.100.7:80'", (now - 30,)))
+    rc, out, err = g.gslbctl(db, '--json', 'history', A, 'al')
+    ch = json.loads(out).get('changes', []) if rc == 0 else []
+    t.ok([(c['member'], c['address'], c['to']) for c in ch] ==
+         [('al', '198.51.100.7', 'down')], 'history: a resolved address\'s changes', out + err)
+
     # Resolved to nothing: still no address, and said so.
     sql(db, ("UPDATE alias_state SET addresses = '' WHERE name = 'al.example.net.'",))
     x = explain('--type', 'AAAA')
