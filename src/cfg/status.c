@@ -345,11 +345,16 @@ static void addr_json(jw_t *w, const cfg_status_t *s, const cfg_status_addr_t *a
 	jw_time(w, a->st.cert_not_after);
 	jw_key(w, "target");
 	jw_str(w, a->shown);
-	/* An alias's address: the alias it came from, and when gslbd resolves it again. */
-	jw_key(w, "alias");
-	jw_str(w, a->alias ? a->alias->name : NULL);
-	jw_key(w, "expires");
-	jw_time(w, a->alias ? a->alias->expires : 0);
+	/*
+	 * An alias's address: the alias it came from, and when gslbd resolves
+	 * it again.  Left out of the member's own, whose keys stay as they were.
+	 */
+	if (a->alias) {
+		jw_key(w, "alias");
+		jw_str(w, a->alias->name);
+		jw_key(w, "expires");
+		jw_time(w, a->alias->expires);
+	}
 	if (s->cluster) {
 		jw_key(w, "votes");
 		jw_obj_begin(w);
@@ -367,20 +372,15 @@ static void addr_json(jw_t *w, const cfg_status_t *s, const cfg_status_addr_t *a
 }
 
 /*
- * A member's alias and what gslbd last made of it, or null without one:
- * {"name", "resolved" (when it last succeeded, null: never), "expires",
- * "addresses" (how many), "failures" (since the last success), "error",
- * "error_time"}.
+ * A member's alias and what gslbd last made of it: {"name", "resolved"
+ * (when it last succeeded, null: never), "expires", "addresses" (how
+ * many), "failures" (since the last success), "error", "error_time"}.
  */
 static void alias_json(jw_t *w, const cfg_status_member_t *sm)
 {
 	const db_alias_state_t *as = sm->alias;
 	bool resolved = as && !as->never_resolved;
 
-	if (!sm->m->alias) {
-		jw_null(w);
-		return;
-	}
 	jw_obj_begin(w);
 	jw_key(w, "name");
 	jw_str(w, sm->m->alias);
@@ -435,8 +435,10 @@ void cfg_status_json(jw_t *w, const cfg_status_t *s)
 			jw_int(w, m->weight);
 			jw_key(w, "priority");
 			jw_int(w, m->priority);
-			jw_key(w, "alias");
-			alias_json(w, sm);
+			if (m->alias) {
+				jw_key(w, "alias");
+				alias_json(w, sm);
+			}
 			jw_key(w, "addresses");
 			jw_arr_begin(w);
 			for (size_t j = 0; j < sm->naddrs; j++)

@@ -363,8 +363,10 @@ static void explain_json(const struct explain *e)
 		jw_bool(&w, v->secondary);
 		jw_key(&w, "probability");
 		jw_double(&w, v->probability);
-		jw_key(&w, "alias");
-		jw_str(&w, e->dp->members[i].alias);
+		if (e->dp->members[i].alias) {
+			jw_key(&w, "alias");
+			jw_str(&w, e->dp->members[i].alias);
+		}
 		jw_key(&w, "addresses");
 		jw_arr_begin(&w);
 		for (uint16_t k = 0; k < m->naddr[fi]; k++) {
@@ -381,14 +383,16 @@ static void explain_json(const struct explain *e)
 			jw_str(&w, s ? s->key : NULL);
 			jw_key(&w, "reason");
 			jw_str(&w, s ? s->reason : NULL);
-			jw_key(&w, "alias");
-			jw_str(&w, as ? as->name : NULL);
-			jw_key(&w, "expires");
-			if (as && as->expires > 0) {
+			/* As in status --json: only an alias's addresses have these. */
+			if (as) {
 				char t[32];
-				jw_str(&w, cfg_status_time(as->expires, t, sizeof(t)));
-			} else {
-				jw_null(&w);
+				jw_key(&w, "alias");
+				jw_str(&w, as->name);
+				jw_key(&w, "expires");
+				if (as->expires > 0)
+					jw_str(&w, cfg_status_time(as->expires, t, sizeof(t)));
+				else
+					jw_null(&w);
 			}
 			jw_obj_end(&w);
 		}
