@@ -374,8 +374,9 @@ void db_aliases_clear(db_aliases_t *a);
  * one write transaction (its own, unless the caller opened one).  A state
  * never_resolved is stored with addresses NULL whatever its naddresses;
  * times of 0 and a NULL error are stored as NULL.  0 or a negative code
- * (-EBUSY for a lock held past the busy timeout); on failure nothing of
- * the batch is written unless the caller's transaction goes on.
+ * (-EBUSY for a lock held past the busy timeout, so it may wait up to
+ * DB_BUSY_TIMEOUT_MS; -EINVAL for a state without a name); on failure
+ * nothing of the batch is written unless the caller's transaction goes on.
  */
 int db_alias_state_store(db_t *db, const db_alias_state_t *v, size_t n);
 

@@ -243,5 +243,7 @@ void ctl_help(const char *cmd);
 
 int diff_pool(FILE *b, const db_pool_t *a, const db_pool_t *n);
 int diff_member(FILE *b, const char *pool, const db_member_t *a, const db_member_t *n);
+/** The line of an added member: "+ member P/M", and " alias H" when it has one. */
+void diff_member_added(FILE *b, const char *pool, const db_member_t *m);
 /** what is "P" or "P/M"; a NULL side is an added ("+ check") or removed ("- check") check. */
 int diff_check(FILE *b, const char *what, const db_check_t *a, const db_check_t *n);

@@ -426,10 +426,12 @@ static const struct help {
 	{ "pool show", "pool show NAME",
 	  "Show a pool with its members and checks (--json: the pool as export writes it)." },
 	{ "member add",
-	  "member add POOL MEMBER --address IP [--address IP]... [--weight W] [--priority P]\n"
-	  "              [--location LAT,LON] [--country LIST] [--continent LIST]\n"
-	  "              [--network CIDR]...",
-	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --weight\n"
+	  "member add POOL MEMBER --address IP [--address IP]... [--alias HOST] [--weight W]\n"
+	  "              [--priority P] [--location LAT,LON] [--country LIST]\n"
+	  "              [--continent LIST] [--network CIDR]...",
+	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --alias: a\n"
+	  "host name whose A and AAAA records gslbd resolves and serves as the member's\n"
+	  "addresses, beside or instead of --address (one of them is required).  --weight\n"
 	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
 	  "in decimal degrees (50.11,8.68), --country a comma list of assigned ISO 3166-1\n"
 	  "alpha-2 codes (and XK, Kosovo, as GeoIP2 returns it; not EU, AP or UK) or CC-SUB\n"
@@ -437,7 +439,9 @@ static const struct help {
 	  "a CIDR prefix with no host bits (repeatable)." },
 	{ "member set", "member set POOL MEMBER [same options as member add]",
 	  "Change the options given.  --address replaces the address list, --network the\n"
-	  "network list; an empty value (--country '', --location '', --network '') clears." },
+	  "network list; an empty value (--country '', --location '', --network '') clears,\n"
+	  "--alias '' removes the alias, and --address '' the addresses of a member with an\n"
+	  "alias." },
 	{ "member rm", "member rm POOL MEMBER", "Delete a member." },
 	{ "member state", "member state POOL MEMBER auto|up|down|drain",
 	  "Set the admin state: auto follows the health checks, up forces healthy, down\n"

@@ -247,7 +247,7 @@ def run_tests(t, tmp):
          'gslbctl: member add: --weight: 70000 is not in 0-65535'),
         (['member', 'add', P, 'x', '--address', '192.0.2.300'],
          'gslbctl: member add: --address: 192.0.2.300 is not an IPv4 or IPv6 address'),
-        (['member', 'add', P, 'x'], 'gslbctl: member add: --address: at least one address is required'),
+        (['member', 'add', P, 'x'], 'gslbctl: member add: --address: at least one address (or an --alias) is required'),
         # An IPv4-mapped IPv6 address would be served as AAAA; the IPv4 address is what was meant.
         (['member', 'add', P, 'x', '--address', '::ffff:192.0.2.5'],
          'gslbctl: member add: --address: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '

@@ -485,6 +485,14 @@ def with_gslbd(t, e):
         r = g.exchange(g.make_query(name, 'A'), n.addr4, 'udp', timeout=1)
         t.eq(sorted(rr.address for rrs in r.msg.answer for rr in rrs) if r.msg else None,
              ['192.0.2.10'], 'gslbd answers the change')
+        # An alias (README "Alias members") goes through etcd and gslbd's mirror like the rest.
+        rc, out, err = c.run('member', 'set', name, 'a', '--alias', 'LB.cl.example.invalid')
+        kv = e.get(prefix + 'pools/' + name)[0].get(prefix + 'pools/' + name, ('{}',))[0]
+        shown = json.loads(c.run('--json', 'pool', 'show', name)[1] or '{}')
+        t.ok(rc == 0 and [m.get('alias') for m in json.loads(kv).get('members', [])] ==
+             [m.get('alias') for m in shown.get('members', [])] == ['lb.cl.example.invalid.'],
+             'an alias: in the pool in etcd, and in the local mirror when gslbctl returns',
+             out + err + kv)
         log = c.ok('log', '--limit', '1')
         t.ok(' on gn1 gslbctl ' in log, 'log: the change was made on gn1', log)
 
