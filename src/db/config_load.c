@@ -111,6 +111,32 @@ void db_pool_clear(db_pool_t *p)
 	memset(p, 0, sizeof(*p));
 }
 
+bool db_pool_checked(const db_pool_t *p)
+{
+	if (!p)
+		return false;
+	if (p->check)
+		return true;
+	for (size_t k = 0; k < p->nmembers; k++)
+		if (p->members[k].check)
+			return true;
+	return false;
+}
+
+void db_pool_strip(db_pool_t *p)
+{
+	db_pool_t keep = *p;
+	char *name = gslb_strdup(p->name);
+	db_pool_clear(p);
+	*p = keep;
+	/* A name alone is a packed pool: the allocation is the name (db_pool_clear()). */
+	p->name = name;
+	p->packed = true;
+	p->nmembers = 0;
+	p->members = NULL;
+	p->check = NULL;
+}
+
 void db_config_free(db_config_t *cfg)
 {
 	if (!cfg)
