@@ -282,7 +282,7 @@ typedef struct lb_set {
 	lb_entry_t *entries; /* owned */
 	uint8_t *names;	     /* owned, ancestor names */
 	uint32_t table_mask;
-	const lb_entry_t **table;
+	uint32_t *table; /* open addressing: 1 + the index of an entry, 0 for none */
 	uint32_t nzones;
 	const void **zones; /* zones with at least one served pool (zone_t *) */
 	uint32_t nunserved; /* pools not served */
