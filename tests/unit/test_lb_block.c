@@ -152,7 +152,7 @@ static int part_cmp(const void *a, const void *b)
 /* Does every part lie inside p's block, none over another?  why says what is wrong. */
 static bool layout_ok(const lb_pool_t *p, char *why, size_t size)
 {
-	size_t cap = 3 + (size_t)p->nmembers * 6, n = 0;
+	size_t cap = 3 + (size_t)p->nmembers * 7, n = 0;
 	part_t *parts = gslb_calloc(cap, sizeof(*parts));
 	/* The room for the pool itself (lb_pool_home()). */
 	parts[n++] = (part_t){ p->block, sizeof(lb_pool_t) };
@@ -173,6 +173,15 @@ static bool layout_ok(const lb_pool_t *p, char *why, size_t size)
 		if (m->nnets)
 			parts[n++] = (part_t){ (const uint8_t *)m->nets,
 					       m->nnets * sizeof(lb_net_t) };
+		/* The location out of line, only for a member with one. */
+		if (m->has_location != (m->uvec != NULL)) {
+			snprintf(why, size, "member %s: location %d but uvec %p", m->name,
+				 m->has_location, (const void *)m->uvec);
+			free(parts);
+			return false;
+		}
+		if (m->uvec)
+			parts[n++] = (part_t){ (const uint8_t *)m->uvec, 3 * sizeof(*m->uvec) };
 	}
 	const uint8_t *lo = p->block, *hi = lo + malloc_usable_size(p->block);
 	bool good = p->block != NULL;
@@ -370,6 +379,11 @@ int main(void)
 	db_config_t cfg;
 	char why[256] = "";
 	config_random(&cfg);
+
+	/* 100,000 pools of three members take these times 100,000 (bench/README.md). */
+	ok(sizeof(lb_pool_t) <= 80 && sizeof(lb_member_t) <= 72,
+	   "a pool is %zu bytes, a member %zu (the location out of line)", sizeof(lb_pool_t),
+	   sizeof(lb_member_t));
 
 	lb_pool_t *pools = NULL;
 	uint32_t n = lb_config_pools(&cfg, &pools);

@@ -259,6 +259,7 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 							  << lb_continent_bit(continents[rnd(3)]));
 			if (rnd(2)) {
 				m->has_location = true;
+				m->uvec = calloc(3, sizeof(*m->uvec));
 				double lat = (double)rnd(180) - 90, lon = (double)rnd(360) - 180;
 				geo_unit_vector(lat, lon, m->uvec);
 			}
