@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/db/internal.h"
 #include "gslb/db.h"
 #include "tap.h"
 
@@ -436,6 +437,17 @@ int main(void)
 	db_config_t *fresh = NULL;
 	ok(db_config_load(db, &fresh) == 0 && config_eq(fresh), "a fresh load is the merged one");
 	db_config_free(fresh);
+	/* A whole load reads pools a batch at a time: batches of 1, 3 and 7 pools read the same. */
+	good = true;
+	size_t batch = db__load_batch;
+	for (size_t b = 1; good && b <= 7; b += 2) {
+		db__load_batch = b;
+		fresh = NULL;
+		good = db_config_load(db, &fresh) == 0 && config_eq(fresh);
+		db_config_free(fresh);
+	}
+	db__load_batch = batch;
+	ok(good, "loaded in batches of 1, 3, 5 and 7 pools: the same");
 
 	/*
 	 * gslbd keeps of a pool without a check only its name and settings
