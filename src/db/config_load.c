@@ -674,6 +674,13 @@ static int config_load(db_t *db, bool all, const char *const *names, size_t n, d
 		/* A read transaction has nothing to commit; ending it releases the snapshot. */
 		db_rollback(db);
 	}
+	/*
+	 * A whole load read every page of the configuration: the connection's
+	 * page cache (2 MiB) holds pages no later read needs, in a process
+	 * that keeps running (gslbd).  Pages in use stay.
+	 */
+	if (all)
+		sqlite3_db_release_memory(db->h);
 out:
 	if (ret) {
 		db_config_free(cfg);

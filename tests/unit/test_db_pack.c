@@ -449,6 +449,20 @@ int main(void)
 	db__load_batch = batch;
 	ok(good, "loaded in batches of 1, 3, 5 and 7 pools: the same");
 
+	/* A whole load leaves the connection's page cache empty: gslbd keeps running. */
+	int used = 0, high = 0, used_part = 0;
+	const char *first = want[1].name;
+	fresh = NULL;
+	good = db_config_load_pools(db, &first, 1, &fresh) == 0;
+	db_config_free(fresh);
+	sqlite3_db_status(db->h, SQLITE_DBSTATUS_CACHE_USED, &used_part, &high, 0);
+	fresh = NULL;
+	good = good && db_config_load(db, &fresh) == 0;
+	db_config_free(fresh);
+	sqlite3_db_status(db->h, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0);
+	ok(good && used < used_part, "page cache after a whole load %d bytes, after one pool %d",
+	   used, used_part);
+
 	/*
 	 * gslbd keeps of a pool without a check only its name and settings
 	 * (db_pool_strip()); merges then replace stripped pools like the others,
