@@ -218,21 +218,24 @@ static uint32_t sel_weight(const struct lb_sel *s, uint16_t i)
 static uint16_t draw_sel(const struct lb_sel *s, uint16_t k, uint64_t rng[2], uint16_t *chosen)
 {
 	uint16_t n = s->n;
+	const uint16_t *idx = lb_sel_idx(s);
 	if (k >= n) {
-		memcpy(chosen, lb_sel_idx(s), n * sizeof(*chosen));
+		memcpy(chosen, idx, n * sizeof(*chosen));
 		return n;
 	}
+	/* n > k > 0 here: the total is the last cumulative weight. */
+	uint64_t total = s->cum[n - 1];
 	if (k == 1) {
-		chosen[0] = lb_sel_idx(s)[sel_find(s, gslb_rand(rng) % lb_sel_total(s))];
+		chosen[0] = idx[sel_find(s, gslb_rand(rng) % total)];
 		return 1;
 	}
 	uint64_t seen[LB_MEMBERS_MAX / 64] = { 0 };
-	uint64_t left = lb_sel_total(s);
+	uint64_t left = total;
 	for (uint16_t got = 0; got < k; got++) {
 		uint16_t i = 0;
 		int t;
 		for (t = 0; t < SEL_TRIES; t++) {
-			i = sel_find(s, gslb_rand(rng) % lb_sel_total(s));
+			i = sel_find(s, gslb_rand(rng) % total);
 			if (!(seen[i / 64] >> (i % 64) & 1))
 				break;
 		}
@@ -248,7 +251,7 @@ static uint16_t draw_sel(const struct lb_sel *s, uint16_t k, uint64_t rng[2], ui
 		}
 		seen[i / 64] |= 1ull << (i % 64);
 		left -= sel_weight(s, i);
-		chosen[got] = lb_sel_idx(s)[i];
+		chosen[got] = idx[i];
 	}
 	return k;
 }
