@@ -269,19 +269,6 @@ int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t
 	return config_read(db, known, 0, generation, cfg, NULL, NULL, err, errlen);
 }
 
-/* Has pool p (NULL: none) a check, its own or a member's? */
-static bool pool_checked(const db_pool_t *p)
-{
-	if (!p)
-		return false;
-	if (p->check)
-		return true;
-	for (size_t k = 0; k < p->nmembers; k++)
-		if (p->members[k].check)
-			return true;
-	return false;
-}
-
 /*
  * Put the pools changed (names, part their state now) into ctl->cfg, and
  * record for the next snapshot which they are (ctl->cfg_from, cfg_checks).
@@ -292,9 +279,9 @@ static void config_merge(control_t *ctl, char **names, size_t n, db_config_t *pa
 	size_t nold = ctl->cfg->npools;
 
 	for (size_t i = 0; i < n && !ctl->cfg_checks; i++)
-		ctl->cfg_checks = pool_checked(db_config_pool(ctl->cfg, names[i]));
+		ctl->cfg_checks = db_pool_checked(db_config_pool(ctl->cfg, names[i]));
 	for (size_t i = 0; i < part->npools && !ctl->cfg_checks; i++)
-		ctl->cfg_checks = pool_checked(&part->pools[i]);
+		ctl->cfg_checks = db_pool_checked(&part->pools[i]);
 	db_config_merge(ctl->cfg, (const char *const *)names, n, part, &from);
 	/* A change not yet built into a snapshot: from the pools built, through it. */
 	if (ctl->cfg_from) {
