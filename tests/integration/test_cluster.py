@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -762,6 +763,58 @@ def scenario_propagation(t, env):
          'change made on n3 and names the node n3', out)
 
 
+def dnssec_rows(node):
+    """The node's dnssec_key rows, as every node must hold them (row ids are each node's own)."""
+    try:
+        con = sqlite3.connect('file:%s?mode=ro' % node.db, uri=True, timeout=5)
+        try:
+            return sorted(con.execute(
+                'SELECT zone, algorithm, key_tag, flags, hex(public_key), hex(private_key), '
+                'created, publish, active, retire, remove FROM dnssec_key').fetchall())
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
+def scenario_dnssec(t, env):
+    """DNSSEC keys go through etcd (README "DNSSEC"): the key enabled on n1, rolled over on n2
+    and removed on n3 is, each time, the same rows in every node's database."""
+    etcd, nodes = env['etcd'], env['nodes']
+    n1, n2, n3 = nodes
+
+    def same_keys(n):
+        def pred():
+            rows = [dnssec_rows(x) for x in nodes]
+            return len(rows[0] or []) == n and all(r == rows[0] for r in rows) and rows[0]
+        return pred
+
+    n1.ctl_ok('dnssec', 'enable', ZONE)
+    secs, rows = converge(same_keys(1), 5)
+    t.ok(secs is not None, 'dnssec enable on n1: the same key row on n1, n2 and n3 (%s s)'
+         % (secs if secs is None else '%.2f' % secs), [dnssec_rows(x) for x in nodes])
+    kv = etcd_keys(etcd, 'dnssec/')
+    v = json.loads(kv.get(PREFIX + 'dnssec/' + ZONE, {'value': '{}'})['value'])
+    t.ok(v.get('zone') == ZONE and len(v.get('keys', [])) == 1 and rows and
+         v['keys'][0]['key_tag'] == rows[0][2],
+         'etcd holds the zone\'s key under %sdnssec/%s' % (PREFIX, ZONE), v)
+    rc, out, err, _ = n3.ctl('dnssec', 'ds', ZONE)
+    t.ok(rc == 0 and out == n1.ctl_ok('dnssec', 'ds', ZONE) and ' IN DS ' in out,
+         'dnssec ds on n3 prints what it prints on n1', out + err)
+
+    n2.ctl_ok('dnssec', 'rollover', ZONE, '--max-ttl', '60')
+    secs, rows = converge(same_keys(2), 5)
+    t.ok(secs is not None and rows and sum(r[9] is not None for r in rows) == 1,
+         'dnssec rollover on n2: both keys, the old one retiring, alike on every node',
+         [dnssec_rows(x) for x in nodes])
+
+    n3.ctl_ok('dnssec', 'disable', ZONE)
+    secs, rows = converge(lambda: all(dnssec_rows(x) == [] for x in nodes), 5)
+    t.ok(secs is not None, 'dnssec disable on n3: no key left on any node',
+         [dnssec_rows(x) for x in nodes])
+    t.eq(etcd_keys(etcd, 'dnssec/'), {}, '... nor in etcd')
+
+
 def scenario_race(t, env):
     etcd, nodes = env['etcd'], env['nodes']
     n1, n2, n3 = nodes
@@ -1203,7 +1256,8 @@ def main(t):
         env = {'etcd': etcd, 'nodes': nodes, 'backend': backend}
         configure_standalone(nodes[0], backend.host, backend.port)
         run_scenarios(t, nodes, env,
-                      (scenario_import, scenario_propagation, scenario_race, scenario_atomic,
+                      (scenario_import, scenario_propagation, scenario_dnssec, scenario_race,
+                       scenario_atomic,
                        scenario_quorum, scenario_kill, scenario_no_quorum, scenario_frozen,
                        scenario_compaction))
     finally:
