@@ -484,9 +484,10 @@ static const struct help {
 	  "The change journal, newest first (default 20 entries); on a cluster node, with the\n"
 	  "node each change was made on." },
 	{ "cluster import", "cluster import [--replace]",
-	  "Upload this database's configuration (every pool) and its journal into the etcd\n"
-	  "cluster prefix, which must hold no configuration yet; --replace deletes the one\n"
-	  "there first.  Needs --cluster URL, or the settings gslbd --cluster recorded." },
+	  "Upload this database's configuration (every pool and zone's DNSSEC keys) and its\n"
+	  "journal into the etcd cluster prefix, which must hold no configuration yet;\n"
+	  "--replace replaces the one there.  Needs --cluster URL, or the settings gslbd\n"
+	  "--cluster recorded." },
 	{ "cluster status", "cluster status",
 	  "Every node seen in the cluster: live or not, when it was last seen, the etcd\n"
 	  "revision it has mirrored and how many targets it votes down; etcd's revision and\n"
