@@ -254,6 +254,9 @@ static const char *key_next(const db_dnssec_key_t *k, int64_t now, int64_t *when
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
 		if (steps[i].t != DB_DNSSEC_NEVER && steps[i].t > now) {
+			/* A key that signs until it leaves the DNSKEY RRset (a rollover's old one). */
+			if (steps[i].t == k->remove)
+				i = ARRAY_SIZE(steps) - 1;
 			*when = steps[i].t;
 			return steps[i].name;
 		}
@@ -536,14 +539,16 @@ static int rollover_edit(ctl_t *c, const db_config_t *cfg, void *arg, FILE *sum)
 	int64_t T = r->max_ttl;
 	/*
 	 * gslbctl(8) DNSSEC ROLLOVER has the reasoning: the new key signs once every cached
-	 * DNSKEY RRset holds it (T), the old one stays published while signatures it made
-	 * may be cached (another T) and while a resolver may hold the parent's old DS set.
+	 * DNSKEY RRset holds it (T).  The old one signs, and stays published, until no
+	 * resolver can hold the parent's old DS set: the parent changes it by 2T, and its
+	 * TTL runs out after that.  While both sign, a resolver with either DS finds a
+	 * signature by its key on every RRset, the DNSKEY RRset included, whichever keys
+	 * gslbd signs that RRset with.
 	 */
 	k.created = k.publish = r->now;
 	k.active = r->now + T;
 	k.retire = k.remove = DB_DNSSEC_NEVER;
-	old->retire = r->now + T;
-	old->remove = r->now + 2 * T + r->parent_ttl;
+	old->retire = old->remove = r->now + 2 * T + r->parent_ttl;
 	if ((ret = db_dnssec_key_insert(c->db, &k, NULL)) ||
 	    (ret = db_dnssec_key_update(c->db, old)))
 		goto out;

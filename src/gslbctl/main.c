@@ -522,9 +522,9 @@ static const struct help {
 	{ "dnssec rollover", "dnssec rollover ZONE [--max-ttl S] [--parent-ttl S]",
 	  "Replace ZONE's key: a new key is published now and signs after the zone's largest\n"
 	  "TTL T (its zone file's records and its pools; --max-ttl sets T, 86400 when the\n"
-	  "file cannot be read); the old key stops signing then and leaves the DNSKEY set\n"
-	  "after another T plus the parent's DS TTL (--parent-ttl, default 86400).  Put the\n"
-	  "new DS at the parent and remove the old one within 2T (gslbctl(8))." },
+	  "file cannot be read); the old key signs beside it until it is removed, 2T plus\n"
+	  "the parent's DS TTL (--parent-ttl, default 86400) from now.  Add the new DS at\n"
+	  "the parent now; remove the old one after T and before 2T (gslbctl(8))." },
 };
 
 void ctl_help(const char *cmd)

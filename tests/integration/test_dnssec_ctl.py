@@ -268,9 +268,9 @@ def rollover(t, c):
          'the new key: published now, active after T (the largest TTL: a pool\'s degraded '
          'TTL 9000)', n)
     t.ok(o['publish'] == old['publish'] and o['active'] == old['active'] and
-         o['retire'] == n['publish'] + T and o['remove'] == n['publish'] + 2 * T + P,
-         'the old key: retires when the new one signs, removed T plus the parent\'s DS TTL '
-         '(86400) later', o)
+         o['retire'] == o['remove'] == n['publish'] + 2 * T + P,
+         'the old key: signs beside the new one until it is removed, 2T plus the parent\'s DS '
+         'TTL (86400) from now', o)
     t.ok(n['algorithm'] == 13 and n['key_tag'] != o['key_tag'] and key_pair_ok(n) and
          n['key_tag'] == dns.dnssec.key_id(dnskey_of(n)),
          'the new key: the old one\'s algorithm, a tag of its own, a key pair', n)
@@ -288,10 +288,11 @@ def rollover(t, c):
     by = {k['key_tag']: k for k in st}
     fmt = (lambda x: time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(x)))
     t.ok(by[o['key_tag']]['state'] == 'active' and
-         by[o['key_tag']]['next'] == {'state': 'retired', 'time': fmt(o['retire'])} and
+         by[o['key_tag']]['next'] == {'state': 'removed', 'time': fmt(o['remove'])} and
          by[n['key_tag']]['state'] == 'published' and
          by[n['key_tag']]['next'] == {'state': 'active', 'time': fmt(n['active'])},
-         'status: the old key active until it retires, the new one published until active', st)
+         'status: the old key active until it is removed, the new one published until active',
+         st)
     rc, out, err = run_ctl(c, 'dnssec', 'rollover', Z)
     t.ok(rc == 1 and 'under way' in err and one_line(err), 'a second rollover while one is '
          'under way: exit 1', err)
@@ -301,9 +302,9 @@ def rollover(t, c):
     rc, out, err = run_ctl(c, 'dnssec', 'rollover', Z2, '--max-ttl', '1', '--parent-ttl', '0')
     rows = c.keys(Z2)
     t.ok(rc == 0 and len(rows) == 2 and rows[1]['active'] - rows[1]['publish'] == 1 and
-         rows[0]['retire'] == rows[1]['publish'] + 1 and
-         rows[0]['remove'] == rows[1]['publish'] + 2, 'rollover --max-ttl 1 --parent-ttl 0: '
-         'active in 1 s, the old key removed in 2 s', rows)
+         rows[0]['retire'] == rows[0]['remove'] == rows[1]['publish'] + 2,
+         'rollover --max-ttl 1 --parent-ttl 0: the new key active in 1 s, the old one removed in '
+         '2 s', rows)
     time.sleep(max(0, rows[0]['remove'] + 1.1 - time.time()) if len(rows) == 2 else 0)
     st = json.loads(run_ctl(c, '--json', 'dnssec', 'status', Z2)[1])['zones'][0]['keys']
     t.eq([(k['state'], k['published']) for k in st], [('removed', False), ('active', True)],
