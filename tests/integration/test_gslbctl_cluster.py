@@ -209,6 +209,13 @@ def dnssec_keys(t, e, tmp):
          [pub] and v['keys'][0]['retire'] is None and v['keys'][0]['private_key'],
          'etcd holds the key under P dnssec/ZONE: public key, private key, times', v)
 
+    e.ctl('put', prefix + 'dnssec/stale.example.', '{}')
+    rc, out, err = k.run('--cluster', e.url, '--cluster-prefix', prefix, 'cluster', 'import',
+                         '--replace')
+    kvs = e.get(prefix + 'dnssec/', prefix=True)[0]
+    t.ok(rc == 0 and sorted(kvs) == [key], 'cluster import --replace deletes the keys of a zone '
+         'the database lacks, keeps the others', out + err + repr(sorted(kvs)))
+
     k.sql('DELETE FROM cluster_setting')
     for name, value in (('urls', e.url), ('prefix', prefix), ('node', 'n1'), ('lease', '10')):
         k.sql('INSERT INTO cluster_setting(name, value) VALUES(?, ?)', name, value)
