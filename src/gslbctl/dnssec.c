@@ -352,6 +352,27 @@ static const ctl_optdef_t enable_opts[] = {
 	{ NULL, false, false },
 };
 
+/*
+ * After enable: warn when gslbd's zones (the configuration file's directory, else the default
+ * one) have no zone of that apex, a likely typo.  Says nothing when they cannot be read.
+ */
+static void warn_unserved(ctl_t *c, const char *zone)
+{
+	const char *dir = c->conf.zones ? c->conf.zones : GSLB_DEFAULT_ZONES;
+	uint8_t wire[DNS_NAME_MAX];
+	zone_set_t *set = NULL;
+	int len = dns_name_from_str(wire, zone);
+
+	if (len <= 0 || zone_load_dir(dir, NULL, &set, NULL) < 0)
+		return;
+	if (!zone_set_get(set, wire, (size_t)len))
+		ctl_warn(c,
+			 "gslbd serves no zone %s (zones in %s): its key waits until the zone's "
+			 "file is there",
+			 zone, dir);
+	zone_set_free(set);
+}
+
 int cmd_dnssec_enable(ctl_t *c, int argc, char **argv)
 {
 	struct enable e = { .alg = &algs[0], .now = time(NULL) };
@@ -367,6 +388,8 @@ int cmd_dnssec_enable(ctl_t *c, int argc, char **argv)
 	ret = ctl_change_run(c, enable_edit, &e);
 	if (ret == CTL_OK && !c->quiet)
 		printf("give the parent zone the DS record: gslbctl dnssec ds %s\n", e.zone);
+	if (ret == CTL_OK)
+		warn_unserved(c, e.zone);
 	return ret;
 }
 
