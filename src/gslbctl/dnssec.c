@@ -621,10 +621,14 @@ static int keys_read(ctl_t *c, const char *zone, db_dnssec_key_t **keys, size_t 
 	return CTL_OK;
 }
 
+/* A DS record in presentation form (ds_text()). */
+typedef char ds_line_t[DNS_NAME_MAX + 128];
+
 int cmd_dnssec_ds(ctl_t *c, int argc, char **argv)
 {
-	char zone[DNS_NAME_MAX + 1], ds[DNS_NAME_MAX + 128];
+	char zone[DNS_NAME_MAX + 1];
 	db_dnssec_key_t *keys = NULL;
+	ds_line_t *lines = NULL;
 	size_t n = 0, shown = 0;
 	int64_t now = time(NULL);
 	ctl_args_t a;
@@ -634,6 +638,23 @@ int cmd_dnssec_ds(ctl_t *c, int argc, char **argv)
 	PARSE_ARGS(c, argc, argv, NULL, &a);
 	if ((ret = zone_arg(c, &a, 1, zone, sizeof(zone))) || (ret = keys_read(c, zone, &keys, &n)))
 		goto out;
+	/* Every line made before any is printed: a failure prints only its reason. */
+	lines = gslb_calloc(n ? n : 1, sizeof(*lines));
+	for (size_t i = 0; i < n; i++) {
+		if (!key_published(&keys[i], now))
+			continue;
+		if (ds_text(&keys[i], lines[shown], sizeof(lines[shown]))) {
+			ret = ctl_fail(c, "OpenSSL could not compute the DS of key %u",
+				       keys[i].key_tag);
+			goto out;
+		}
+		shown++;
+	}
+	/* Keys that all left the DNSKEY RRset: nothing for the parent to point at. */
+	if (!shown) {
+		ret = ctl_fail(c, "zone %s has no published key", zone);
+		goto out;
+	}
 	if (c->json) {
 		jw_init(&w, stdout);
 		jw_obj_begin(&w);
@@ -641,30 +662,17 @@ int cmd_dnssec_ds(ctl_t *c, int argc, char **argv)
 		jw_str(&w, zone);
 		jw_key(&w, "ds");
 		jw_arr_begin(&w);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!key_published(&keys[i], now))
-			continue;
-		if (ds_text(&keys[i], ds, sizeof(ds))) {
-			ret = ctl_fail(c, "OpenSSL could not compute the DS of key %u",
-				       keys[i].key_tag);
-			goto out;
-		}
-		shown++;
-		if (c->json)
-			jw_str(&w, ds);
-		else
-			printf("%s\n", ds);
-	}
-	if (c->json) {
+		for (size_t i = 0; i < shown; i++)
+			jw_str(&w, lines[i]);
 		jw_arr_end(&w);
 		jw_obj_end(&w);
 		jw_end(&w);
+	} else {
+		for (size_t i = 0; i < shown; i++)
+			printf("%s\n", lines[i]);
 	}
-	/* Keys that all left the DNSKEY RRset: nothing for the parent to point at. */
-	if (!shown)
-		ret = ctl_fail(c, "zone %s has no published key", zone);
 out:
+	free(lines);
 	db_dnssec_keys_free(keys, n);
 	return ret;
 }

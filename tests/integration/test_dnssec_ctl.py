@@ -160,6 +160,12 @@ def usage(t, c):
     t.ok(rc == 2 and e.get('status') == 2 and '--algorithm' in e.get('error', ''),
          '--json: the error as {"error", "status"} on stderr', err)
     t.eq(c.sql('SELECT count(*) FROM dnssec_key'), [(0,)], '... and no key written')
+    rc, out, err = run_ctl(c, 'dnssec', 'status')
+    t.ok(rc == 0 and out == 'no zone is signed\n', 'dnssec status with no key: "no zone is '
+         'signed", exit 0', out + err)
+    rc, out, err = run_ctl(c, '--json', 'dnssec', 'status')
+    t.ok(rc == 0 and json.loads(out or 'null') == {'zones': []},
+         'dnssec status --json with no key: {"zones": []}', out + err)
     t.eq(journal(c), [], '... nor a journal entry')
 
 
