@@ -235,6 +235,11 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv);
 int cmd_cluster_status(ctl_t *c, int argc, char **argv);
 int cmd_daemon_status(ctl_t *c, int argc, char **argv);
 int cmd_daemon_reload(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_enable(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_disable(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_ds(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_status(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_rollover(ctl_t *c, int argc, char **argv);
 
 /** Print the --help text of a command ("member add") to stdout. */
 void ctl_help(const char *cmd);

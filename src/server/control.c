@@ -187,8 +187,10 @@ static void db_problem(control_t *ctl, const char *what)
 /*
  * server_config_read(), or with delta (known a generation read before, of
  * a configuration of npools pools) only the pools changed since known when
- * they are few: then *names (*nnames) are the names changed and *cfg their
- * pools now, for db_config_merge(); *names stays NULL when it read all.
+ * they are few: then it returns 2, *names (*nnames) are the names changed
+ * and *cfg their pools now, for db_config_merge().  Otherwise 1 when it read
+ * all.  *names may be NULL with 2: the generation moved with no pool written
+ * (a DNSSEC key), which is no pool to merge, not an empty configuration.
  */
 static int config_read(db_t *db, int64_t known, size_t npools, int64_t *generation,
 		       db_config_t **cfg, char ***names, size_t *nnames, char *err, size_t errlen)
@@ -244,7 +246,7 @@ static int config_read(db_t *db, int64_t known, size_t npools, int64_t *generati
 				snprintf(err, errlen, "cannot read the configuration: %s",
 					 gslb_strerror(ret));
 			} else {
-				ret = 1;
+				ret = 2;
 			}
 			goto out;
 		}
@@ -436,7 +438,7 @@ static int config_refresh(control_t *ctl)
 	log_debug("database %s: configuration generation %lld, reading it again",
 		  ctl->conf->db_path, (long long)generation);
 	ctl->reloads++;
-	if (names) {
+	if (ret == 2) {
 		config_merge(ctl, names, nnames, cfg);
 		db_names_free(names, nnames);
 		db_config_free(cfg);
