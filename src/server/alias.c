@@ -5,7 +5,7 @@
  * and the alias_state table.
  *
  * Everything here runs on the control thread.  ctl->aliases is what pools are built with
- * (lb_pool_new(), db_member_address()): every alias_state row read at start-up, each replaced
+ * (lb_pool_new(), lb_member_address()): every alias_state row read at start-up, each replaced
  * as the resolver reports.  A resolution that changes a name's addresses marks the name;
  * after RESOLVED_DEBOUNCE_MS (so names resolved together make one snapshot) the pools with a
  * member using a marked name are built again, as after a configuration change to them alone,
