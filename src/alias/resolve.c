@@ -57,9 +57,9 @@ typedef struct entry {
 	uv_timer_t timer;   /* the next resolution */
 	bool gone;	    /* out of the table: freed by entry_put() */
 	bool timer_closed;
-	bool first;	  /* no resolution since it was wanted: the next is spread over its TTL */
-	unsigned flight;  /* queries in flight (two while resolving) */
-	uint64_t started; /* gslb_mono_ms() when the resolution was sent */
+	bool first;	 /* no resolution since it was wanted: the next is spread over its TTL */
+	unsigned flight; /* queries in flight (two while resolving) */
+	uint64_t due;	 /* uv_now() the next resolution is meant to start at */
 	/* The resolution in flight, one per family (0: IPv4, 1: IPv6). */
 	enum fam_status st[2];
 	int ttl[2];
@@ -220,9 +220,17 @@ static uint64_t jitter(struct alias_resolver *r, uint64_t ms, unsigned pct)
 
 static void entry_timer_cb(uv_timer_t *t);
 
-static void entry_schedule(entry_t *e, uint64_t ms)
+/*
+ * The next resolution at due (uv_now() milliseconds), at once when that is
+ * past.  Kept in e->due: the one after it is counted from there, not from
+ * when the timer fired, so that names whose timers fire together because the
+ * loop was busy (a slow database write) do not stay together.
+ */
+static void entry_schedule(entry_t *e, uint64_t due)
 {
-	uv_timer_start(&e->timer, entry_timer_cb, ms, 0);
+	uint64_t now = uv_now(e->r->loop);
+	e->due = due;
+	uv_timer_start(&e->timer, entry_timer_cb, due > now ? due - now : 0, 0);
 }
 
 /* ---- a resolution ---- */
@@ -298,7 +306,7 @@ static void resolution_end(entry_t *e)
 					 n->name, why);
 		}
 		n->failing = true;
-		entry_schedule(e, jitter(r, ALIAS_RETRY_MS, 10));
+		entry_schedule(e, uv_now(r->loop) + jitter(r, ALIAS_RETRY_MS, 10));
 		r->conf.resolved(r->conf.arg, n, false);
 		return;
 	}
@@ -358,10 +366,11 @@ static void resolution_end(entry_t *e)
 		 */
 		ms = jitter(r, ms, 10);
 	}
-	/* The time the resolution took is inside the TTL the resolver gave. */
-	uint64_t took = gslb_mono_ms() - e->started;
-	ms = ms > took ? ms - took : 0;
-	entry_schedule(e, ms);
+	/*
+	 * From the time this resolution was meant to start: never later than
+	 * its answers came, so the next starts before they expire.
+	 */
+	entry_schedule(e, e->due + ms);
 	r->conf.resolved(r->conf.arg, n, changed);
 }
 
@@ -437,7 +446,6 @@ static void entry_timer_cb(uv_timer_t *t)
 	if (e->flight)
 		return; /* still resolving: its end schedules the next */
 	e->st[0] = e->st[1] = FAM_NONE;
-	e->started = gslb_mono_ms();
 	/*
 	 * Both in flight before either is sent: c-ares may call back at once
 	 * (a refused socket), and the resolution ends with the second answer.
@@ -579,7 +587,7 @@ void alias_resolver_want(alias_resolver_t *r, const char *const *names, size_t n
 		e->next = *slot;
 		*slot = e;
 		r->nentries++;
-		entry_schedule(e, 0);
+		entry_schedule(e, uv_now(r->loop));
 	}
 	free(sorted);
 }
@@ -603,7 +611,7 @@ void alias_resolver_seed(alias_resolver_t *r, const char *name, const alias_addr
 	n->expires_s = expires_s;
 	int64_t left_ms = (expires_s - gslb_wall_ms() / 1000) * 1000;
 	if (left_ms > 0 && !e->flight)
-		entry_schedule(e, gslb_rand(r->rng) % (uint64_t)left_ms);
+		entry_schedule(e, uv_now(r->loop) + gslb_rand(r->rng) % (uint64_t)left_ms);
 }
 
 const alias_name_t *alias_resolver_find(const alias_resolver_t *r, const char *name)

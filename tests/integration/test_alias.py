@@ -465,6 +465,15 @@ def main(t):
          'nope.alias.test. -> never resolved, ' in out,
          'gslbctl daemon status (text) lists the aliases', out)
 
+    with urllib.request.urlopen('http://127.0.0.1:%d/' % mport, timeout=10) as r:
+        page = r.read().decode()
+    t.ok(re.search(r'alias a1\.alias\.test\.: 127\.0\.0\.21, ::21 <span class="meta">\(resolved '
+                   r'[^,]+, expires [^)]+\)', page) and
+         re.search(r'alias nope\.alias\.test\.: <span class="note">never resolved: no address'
+                   r'</span><br><span class="reason">\d+ failed resolutions: NXDOMAIN', page),
+         'the status page shows each alias, its addresses and their expiry, or why it has none',
+         '\n'.join(x for x in page.splitlines() if 'alias' in x)[:2000])
+
     # ---- health checks on the resolved addresses
     both = {'127.0.0.41', '127.0.0.42'}
     took, got = wait_addrs(srv, 'hc.' + ZONE, both, 5)
@@ -603,9 +612,13 @@ def many(t, tmp, knot, srv, ctl):
     t.diag('queries per second at Knot over %.1f s: %s' % (elapsed, counts))
     t.diag('total %d (expected about %.0f), mean %.0f/s, max %d/s; gslbd control thread %.2f s '
            'CPU (%.1f %%)' % (total, expect, mean, max(counts), cpu, 100 * cpu / elapsed))
-    t.ok(max(counts) <= 2 * mean and min(counts) >= mean / 2,
-         '1,000 aliases with TTL %d: no burst, no gap (every second within %d-%d/s, mean '
-         '%.0f/s)' % (TTL, min(counts), max(counts), mean))
+    # A machine busy with other work may stall a second or two (then the names due meanwhile
+    # go at once): the 10th and 90th percentiles judge the spread, the maximum only bursts.
+    srt = sorted(counts)
+    p10, p90 = srt[len(srt) // 10], srt[len(srt) * 9 // 10 - 1]
+    t.ok(max(counts) <= 3 * mean and mean / 2 <= p10 and p90 <= 1.5 * mean,
+         '1,000 aliases with TTL %d: no burst, no gap (max %d/s <= 3 x mean %.0f/s; 10th-90th '
+         'percentile %d-%d/s within 0.5-1.5 x mean)' % (TTL, max(counts), mean, p10, p90))
     t.ok(0.8 * expect <= total <= 1.25 * expect,
          '1,000 aliases with TTL %d: %d queries in %.0f s, near the %.0f expected'
          % (TTL, total, elapsed, expect))
