@@ -290,10 +290,19 @@ static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
  */
 static void alias_row(FILE *f, const db_member_t *m, const db_aliases_t *aliases)
 {
+	/* Sorted by name (db_alias_state_load()). */
 	const db_alias_state_t *s = NULL;
-	for (size_t i = 0; aliases && i < aliases->n && !s; i++)
-		if (strcmp(aliases->v[i].name, m->alias) == 0)
-			s = &aliases->v[i];
+	size_t lo = 0, hi = aliases ? aliases->n : 0;
+	while (lo < hi && !s) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(aliases->v[mid].name, m->alias);
+		if (c == 0)
+			s = &aliases->v[mid];
+		else if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	bool good = s && !s->never_resolved;
 	fprintf(f, "<tr class=\"alias admin-%s\"><td class=\"member\">", db_admin_name(m->admin));
 	esc(f, m->name);
