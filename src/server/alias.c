@@ -45,6 +45,7 @@ struct server_alias {
 	struct failcount *fails; /* sorted by name */
 	size_t nfails;
 	bool store_failing; /* a write failed: said once until one succeeds */
+	unsigned closed;    /* timers closed, at server_alias_stop() */
 };
 
 static int str_cmp(const void *a, const void *b)
@@ -387,8 +388,8 @@ int server_alias_start(control_t *ctl)
 static void alias_closed_cb(uv_handle_t *h)
 {
 	struct server_alias *sa = h->data;
-	/* The store timer is closed after the rebuild timer: the last close frees. */
-	if (h != (uv_handle_t *)&sa->store)
+	/* Two timers: the second close to run (libuv's order is its own) frees. */
+	if (++sa->closed < 2)
 		return;
 	strs_free(sa->changed, sa->nchanged);
 	free(sa->changed);
