@@ -450,6 +450,8 @@ static int config_refresh(control_t *ctl)
 		ctl->cfg_whole = true;
 	}
 	ctl->cfg_generation = generation;
+	/* A member's alias may be new, changed or gone: the names resolved follow. */
+	server_alias_config(ctl);
 	return 1;
 }
 
@@ -639,6 +641,9 @@ int server_control_start(control_t *ctl)
 		if (!ctl->http)
 			return -EIO; /* server_http_start() has logged why */
 	}
+	ret = server_alias_start(ctl);
+	if (ret < 0)
+		return ret;
 	return server_ctlsock_start(ctl);
 }
 
@@ -672,6 +677,7 @@ void server_control_stop(control_t *ctl)
 	server_http_close(ctl->http);
 	ctl->http = NULL;
 	server_ctlsock_stop(ctl);
+	server_alias_stop(ctl);
 	/* The closes complete in the loop. */
 	uv_run(&ctl->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&ctl->loop);

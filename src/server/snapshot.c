@@ -136,7 +136,7 @@ static lb_pool_t **pools_build(control_t *ctl, bool share, uint32_t *n, uint32_t
 				continue;
 			p = lb_pool_ref(old[from]);
 		} else {
-			p = lb_pool_new(&cfg->pools[j], NULL);
+			p = lb_pool_new(&cfg->pools[j], &ctl->aliases);
 			if (!pool_keep_whole(&cfg->pools[j]))
 				db_pool_strip(&cfg->pools[j]);
 			if (!p)
