@@ -200,13 +200,6 @@ class Ctl:
         extra = ('--control', self.sock) if self.sock else ()
         return g.gslbctl(self.db, *(extra + args), timeout=timeout, stdin=stdin)
 
-    def cli_has_alias(self):
-        """Whether this gslbctl has member add --alias (else member_alias is written here)."""
-        if not hasattr(self, '_alias_cli'):
-            rc, out, err = self.run('member', 'add', 'probe.invalid.', 'x', '--alias', 'a.test.')
-            self._alias_cli = 'unknown option' not in err and 'unrecognized' not in err
-        return self._alias_cli
-
     def sql(self, *statements):
         c = sqlite3.connect(self.db, timeout=10)
         try:
@@ -216,29 +209,8 @@ class Ctl:
         finally:
             c.close()
 
-    def set_alias(self, pool, member, alias):
-        """member_alias as schema 6 has it (src/db/schema.sql), when gslbctl cannot write it."""
-        self.sql(('DELETE FROM member_alias WHERE member_id = (SELECT member.id FROM member '
-                  'JOIN pool ON pool.id = member.pool_id WHERE pool.name = ? AND '
-                  'member.name = ?)', (pool, member)),
-                 ('INSERT INTO member_alias(member_id, name) SELECT member.id, ? FROM member '
-                  'JOIN pool ON pool.id = member.pool_id WHERE pool.name = ? AND '
-                  'member.name = ?', (alias, pool, member)))
-
     def ok(self, *args, **kw):
         args = [str(a) for a in args]
-        if args[:2] in (['member', 'add'], ['member', 'set']) and '--alias' in args and \
-                not self.cli_has_alias():
-            i = args.index('--alias')
-            alias = args[i + 1]
-            if args[1] == 'add':
-                # A placeholder address, taken away with the alias written.
-                self.ok(*(args[:i] + ['--address', '192.0.2.254'] + args[i + 2:]))
-                self.set_alias(args[2], args[3], alias)
-                self.sql(('DELETE FROM member_address WHERE address = ?', ('192.0.2.254',)),)
-            else:
-                self.set_alias(args[2], args[3], alias)
-            return ''
         rc, out, err = self.run(*args, **kw)
         if rc != 0:
             raise RuntimeError('gslbctl %s: exit %d: %s' % (' '.join(map(str, args)), rc, err))
@@ -365,8 +337,6 @@ def main(t):
     mport = g.free_port(False)
     ctl = Ctl(db, sock)
     ctl.ok('init')
-    if not ctl.cli_has_alias():
-        t.diag('this gslbctl has no member add --alias: member_alias is written with SQL')
     for pool, members in [
             ('www.' + ZONE, [('m1', ['--alias', 'a1.' + ALIAS_ZONE])]),
             ('cn.' + ZONE, [('m1', ['--alias', 'c1.' + ALIAS_ZONE])]),
@@ -568,18 +538,7 @@ def many(t, tmp, knot, srv, ctl):
     path = os.path.join(tmp, 'many.json')
     with open(path, 'w') as f:
         json.dump({'pools': pools}, f)
-    if ctl.cli_has_alias():
-        rc, out, err = ctl.run('--quiet', 'apply', path)
-    else:
-        rc, out, err = 0, '', ''
-        ctl.sql(*[('INSERT INTO pool(name) VALUES (?)', (p['name'],)) for p in pools])
-        for p in pools:
-            ctl.sql(*[('INSERT INTO member(pool_id, name) SELECT id, ? FROM pool WHERE name = ?',
-                       (m['name'], p['name'])) for m in p['members']])
-            ctl.sql(*[('INSERT INTO member_alias(member_id, name) SELECT member.id, ? FROM member '
-                       'JOIN pool ON pool.id = member.pool_id WHERE pool.name = ? AND '
-                       'member.name = ?', (m['alias'], p['name'], m['name']))
-                      for m in p['members']])
+    rc, out, err = ctl.run('--quiet', 'apply', path)
     t.eq(rc, 0, 'apply 10 pools of 100 alias members (%s)' % err.strip()[:200])
     took = g.time_until(lambda: addrs(ask(srv, 'many9.' + ZONE)) not in (None, set()), 10)
     t.ok(took is not None, 'the 1,000 aliases resolve (%s s)'
