@@ -248,7 +248,7 @@ static void td_time(FILE *f, const char *cls, int64_t t)
 	fprintf(f, "<td class=\"%s\">%s</td>", cls, cfg_status_time(t, buf, sizeof(buf)));
 }
 
-static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
+static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a, int64_t now)
 {
 	fprintf(f, "<tr class=\"addr state-%s admin-%s\"><td class=\"member\">",
 		state_class(a->state), db_admin_name(m->admin));
@@ -256,6 +256,13 @@ static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
 	fprintf(f, "</td><td class=\"admin\">%s</td><td class=\"address\">",
 		db_admin_name(m->admin));
 	esc(f, a->address);
+	/* Resolved from the member's alias: which, and when gslbd resolves it again. */
+	if (a->alias) {
+		char e[48];
+		fprintf(f, " <span class=\"meta\">alias ");
+		esc(f, a->alias->name);
+		fprintf(f, ", %s</span>", cfg_status_expiry(a->alias->expires, now, e, sizeof(e)));
+	}
 	fprintf(f, "</td><td class=\"state\"><span class=\"st\">");
 	esc(f, a->state);
 	fprintf(f, "</span></td>");
@@ -340,7 +347,7 @@ static int pool_timelines(db_t *db, cfg_status_pool_t *sp, int64_t from, int64_t
 {
 	for (size_t k = 0; k < sp->p->nmembers; k++) {
 		cfg_status_member_t *sm = &sp->members[k];
-		for (size_t j = 0; j < sm->m->naddresses; j++) {
+		for (size_t j = 0; j < sm->naddrs; j++) {
 			cfg_status_addr_t *a = &sm->addrs[j];
 			if (!a->shown || *budget == 0)
 				continue;
@@ -361,7 +368,7 @@ static size_t pool_rows(const cfg_status_pool_t *sp)
 {
 	size_t n = 0;
 	for (size_t k = 0; k < sp->p->nmembers; k++)
-		n += sp->members[k].m->naddresses;
+		n += sp->members[k].naddrs;
 	return n;
 }
 
@@ -376,7 +383,7 @@ static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t 
 		const cfg_status_pool_t *sp = &st->pools[i];
 		served += sp->serving == LB_SERVING_YES;
 		for (size_t k = 0; k < sp->p->nmembers; k++)
-			for (size_t a = 0; a < sp->members[k].m->naddresses; a++) {
+			for (size_t a = 0; a < sp->members[k].naddrs; a++) {
 				const char *s = sp->members[k].addrs[a].state;
 				up += strcmp(s, "up") == 0;
 				down += strcmp(s, "down") == 0;
@@ -429,8 +436,8 @@ static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t 
 		fprintf(f, "</th></tr></thead>\n<tbody>\n");
 		for (size_t k = 0; k < sp->p->nmembers; k++) {
 			const cfg_status_member_t *sm = &sp->members[k];
-			for (size_t a = 0; a < sm->m->naddresses; a++)
-				addr_row(f, sm->m, &sm->addrs[a]);
+			for (size_t a = 0; a < sm->naddrs; a++)
+				addr_row(f, sm->m, &sm->addrs[a], j->now);
 			if (sm->m->alias)
 				alias_row(f, sm->m, aliases);
 		}

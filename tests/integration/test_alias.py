@@ -11,8 +11,10 @@ Covered: a TTL-driven change followed within TTL + 1 s; a dead resolver keeps th
 counts gslbd_alias_failures_total and is tried again within 10 s; a restart with the resolver
 still dead serves the stored addresses; an alias that never resolved is not eligible; resolved
 addresses health-checked (tests/backend.py on the addresses the alias resolves to); a pool at a
-zone apex; no CNAME and no alias name in any response (the wire bytes); a member whose alias
-changes loses the old addresses at once; 1,000 aliases with TTL 5 resolved without bursts.
+zone apex; no CNAME and no alias name in any response (the wire bytes); the status page's row
+for each resolved address; a member with an address and an alias serves both; a member whose
+alias changes or is removed loses the old addresses and their health targets at once; 1,000
+aliases with TTL 5 resolved without bursts.
 """
 
 import json
@@ -319,6 +321,7 @@ def base_records():
             'a3 A 127.0.0.26',
             'b1 A 127.0.0.41', 'b1 A 127.0.0.42',
             'c1 CNAME a1',
+            'b2 A 127.0.0.42',
             'n1 TXT "no address here"']
 
 
@@ -346,7 +349,8 @@ def main(t):
             ('nxonly.' + ZONE, [('gone', ['--alias', 'nope.' + ALIAS_ZONE])]),
             ('noaddr.' + ZONE, [('txt', ['--alias', 'n1.' + ALIAS_ZONE])]),
             ('hc.' + ZONE, [('b', ['--alias', 'b1.' + ALIAS_ZONE])]),
-            ('mv.' + ZONE, [('m', ['--alias', 'a1.' + ALIAS_ZONE])])]:
+            ('mv.' + ZONE, [('m', ['--alias', 'a1.' + ALIAS_ZONE])]),
+            ('both.' + ZONE, [('m', ['--address', '127.0.0.51', '--alias', 'a2.' + ALIAS_ZONE])])]:
         ctl.ok('pool', 'add', pool)
         for m, opts in members:
             ctl.ok('member', 'add', pool, m, *opts)
@@ -444,6 +448,25 @@ def main(t):
                    r'</span><br><span class="reason">\d+ failed resolutions: NXDOMAIN', page),
          'the status page shows each alias, its addresses and their expiry, or why it has none',
          '\n'.join(x for x in page.splitlines() if 'alias' in x)[:2000])
+    rows = [x for x in page.splitlines() if x.startswith('<tr class="addr ')]
+    for pool, member, addr, alias in [('www', 'm1', '127.0.0.21', 'a1'),
+                                      ('www', 'm1', '::21', 'a1'),
+                                      ('hc', 'b', '127.0.0.41', 'b1'),
+                                      ('hc', 'b', '127.0.0.42', 'b1')]:
+        pat = (r'<tr class="addr state-up admin-\w+"><td class="member">%s</td>.*'
+               r'<td class="address">%s <span class="meta">alias %s\.alias\.test\., '
+               r'expires in \d+ s</span></td><td class="state"><span class="st">up</span>'
+               % (member, re.escape(addr), alias))
+        t.ok(any(re.search(pat, x) for x in rows),
+             'the status page has a health row for %s, resolved from %s, with the alias and its '
+             'expiry' % (addr, alias), '\n'.join(rows)[:3000])
+    t.ok(any('<td class="address">127.0.0.51</td>' in x for x in rows) and
+         any('<td class="address">127.0.0.22 <span class="meta">alias a2.' in x for x in rows),
+         'the status page: a member with an address and an alias has a row for each', rows)
+    t.ok(re.search(r'(\d+) addresses up', page) and
+         int(re.search(r'(\d+) addresses up', page).group(1)) >= 7,
+         'the status page counts the resolved addresses among those up',
+         re.search(r'\d+ addresses up, \d+ down', page))
 
     # ---- health checks on the resolved addresses
     both = {'127.0.0.41', '127.0.0.42'}
@@ -464,6 +487,8 @@ def main(t):
     t.ok(took is not None and time.monotonic() - t0 < 2.5,
          'a member whose alias changes answers the new name\'s addresses at once (resolved '
          'then), the old ones gone', got)
+
+    changes(t, srv, ctl, mport)
 
     # ---- the resolver dies: the last addresses stay, failures counted, retried within 10 s
     f0 = failures(mport, 'www.' + ZONE, 'm1')
@@ -516,6 +541,60 @@ def main(t):
     srv.check_stop(t)
     knot.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def targets(port):
+    """The health-check target keys gslbd has (gslbd_target_up)."""
+    return re.findall(r'^gslbd_target_up\{target="([^"]*)"\}', metrics(port), re.M)
+
+
+def changes(t, srv, ctl, mport):
+    """Aliases changed and removed while gslbd runs; a member with an address and an alias."""
+    took, got = wait_addrs(srv, 'both.' + ZONE, {'127.0.0.51', '127.0.0.22'}, 3)
+    t.ok(took is not None, 'a member with --address and --alias answers both', got)
+    rc, out, err = ctl.run('--json', 'status', 'both.' + ZONE)
+    try:
+        got = [(a.get('address'), a.get('alias'), bool(a.get('expires')))
+               for a in json.loads(out)['pools'][0]['members'][0]['addresses']]
+    except (ValueError, KeyError, IndexError, AttributeError):
+        got = out
+    t.eq(got, [('127.0.0.51', None, False), ('127.0.0.22', 'a2.' + ALIAS_ZONE, True)],
+         'gslbctl status --json: its own address, then the alias\'s with "alias" and "expires"')
+    # The alias removed: its address leaves at once, the member's own stays.
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'both.' + ZONE, 'm', '--alias', '')
+    took, got = wait_addrs(srv, 'both.' + ZONE, {'127.0.0.51'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'member set --alias \'\': the alias\'s addresses leave the answers at once', got)
+    rc, out, err = ctl.run('--json', 'status', 'both.' + ZONE)
+    t.ok(rc == 0 and '"alias"' not in out and '127.0.0.22' not in out,
+         'gslbctl status --json: no alias and none of its addresses once removed', out)
+
+    # Health targets follow: another alias (b1 -> b2: 127.0.0.41 and .42 -> .42) drops the
+    # target of the address it no longer has; the alias removed drops those of the alias.
+    def hc_targets():
+        ts = targets(mport)
+        return {a for a in ('127.0.0.41', '127.0.0.42') if any(a in k for k in ts)}
+    t.eq(hc_targets(), {'127.0.0.41', '127.0.0.42'}, 'each resolved address has a health target')
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--alias', 'b2.' + ALIAS_ZONE)
+    took, got = wait_addrs(srv, 'hc.' + ZONE, {'127.0.0.42'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'a member moved to another alias answers only the new alias\'s addresses', got)
+    took = g.time_until(lambda: hc_targets() == {'127.0.0.42'}, 3)
+    t.ok(took is not None, '... and the old alias\'s address loses its health target',
+         hc_targets())
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--address', '127.0.0.41', '--alias', '')
+    took, got = wait_addrs(srv, 'hc.' + ZONE, {'127.0.0.41'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'member set --address A --alias \'\': only the member\'s own address is answered', got)
+    took = g.time_until(lambda: hc_targets() == {'127.0.0.41'}, 3)
+    t.ok(took is not None, '... and the removed alias\'s address loses its health target',
+         hc_targets())
+    t.ok(('hc.' + ZONE, 'b') not in daemon_aliases(ctl) and
+         ('both.' + ZONE, 'm') not in daemon_aliases(ctl),
+         'gslbctl daemon status: the removed aliases are gone', daemon_aliases(ctl))
 
 
 def cpu_ticks(pid, tid):
