@@ -455,7 +455,8 @@ def main(t):
                                       ('hc', 'b', '127.0.0.42', 'b1')]:
         pat = (r'<tr class="addr state-up admin-\w+"><td class="member">%s</td>.*'
                r'<td class="address">%s <span class="meta">alias %s\.alias\.test\., '
-               r'expires in \d+ s</span></td><td class="state"><span class="st">up</span>'
+               r'(expires in \d+ s|expired \d+ s ago)</span></td><td class="state"><span '
+               r'class="st">up</span>'
                % (member, re.escape(addr), alias))
         t.ok(any(re.search(pat, x) for x in rows),
              'the status page has a health row for %s, resolved from %s, with the alias and its '
@@ -508,6 +509,17 @@ def main(t):
          'gslbctl daemon status: failures and the reason, the addresses kept', a)
     t.ok(srv.stderr().count('alias a1.alias.test.: cannot resolve') == 1,
          'the failure is logged once, not at every retry')
+    # A name no member used any more (hc's b1, then b2, then none: changes()), used again while
+    # the resolver is dead: the addresses it last resolved are kept, as after a restart, and
+    # what gslbd answers is what it says it has.
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--alias', 'b1.' + ALIAS_ZONE)
+    g.time_until(lambda: daemon_aliases(ctl).get(('hc.' + ZONE, 'b'), {}).get('failures'), 8)
+    a = daemon_aliases(ctl).get(('hc.' + ZONE, 'b'), {})
+    shown = {x['address'] for x in a.get('addresses', [])}
+    got = addrs(ask(srv, 'hc.' + ZONE))
+    t.ok(a.get('failures', 0) >= 1 and shown == {'127.0.0.41', '127.0.0.42'} and got == shown,
+         'an alias used again while the resolver is dead keeps the addresses it last resolved: '
+         'answered and shown alike', (a, got))
 
     # A restart while the resolver is still dead serves what was stored; the resolvers come
     # from the configuration file this time.
