@@ -322,6 +322,8 @@ def base_records():
             'b1 A 127.0.0.41', 'b1 A 127.0.0.42',
             'c1 CNAME a1',
             'b2 A 127.0.0.42',
+            't1 1 A 127.0.0.61',
+            'day 86400 A 127.0.0.62',
             'n1 TXT "no address here"']
 
 
@@ -350,7 +352,9 @@ def main(t):
             ('noaddr.' + ZONE, [('txt', ['--alias', 'n1.' + ALIAS_ZONE])]),
             ('hc.' + ZONE, [('b', ['--alias', 'b1.' + ALIAS_ZONE])]),
             ('mv.' + ZONE, [('m', ['--alias', 'a1.' + ALIAS_ZONE])]),
-            ('both.' + ZONE, [('m', ['--address', '127.0.0.51', '--alias', 'a2.' + ALIAS_ZONE])])]:
+            ('both.' + ZONE, [('m', ['--address', '127.0.0.51', '--alias', 'a2.' + ALIAS_ZONE])]),
+            ('ttl.' + ZONE, [('short', ['--alias', 't1.' + ALIAS_ZONE]),
+                             ('long', ['--alias', 'day.' + ALIAS_ZONE])])]:
         ctl.ok('pool', 'add', pool)
         for m, opts in members:
             ctl.ok('member', 'add', pool, m, *opts)
@@ -434,6 +438,10 @@ def main(t):
     r = rows.get('a1.' + ALIAS_ZONE, (None, 0, 0, 0, None))
     t.ok(r[0] == '127.0.0.21,::21' and 0 < r[2] - r[1] <= TTL and r[3] == 0 and r[4] is None,
          'alias_state: a resolved name\'s addresses, when it resolved and when they expire', r)
+    ttls = {n: (rows[n][2] - rows[n][1]) if rows.get(n) and rows[n][1] else None
+            for n in ('t1.' + ALIAS_ZONE, 'day.' + ALIAS_ZONE)}
+    t.eq(ttls, {'t1.' + ALIAS_ZONE: 5, 'day.' + ALIAS_ZONE: 3600},
+         'TTLs are bounded to 5 s-1 h: a TTL of 1 s expires after 5 s, one of a day after 1 h')
     rc, out, err = ctl.run('daemon', 'status')
     t.ok(rc == 0 and re.search(r'www\.gslb\.test\. m1: a1\.alias\.test\. -> 127\.0\.0\.21, '
                                r'::21 \(expires \S+\)', out) and
