@@ -325,6 +325,39 @@ void server_alias_load(control_t *ctl)
 	ctl->aliases = a;
 }
 
+/*
+ * The last good addresses in ctl->aliases of the names the resolver has not
+ * resolved yet: served already (the pools are built from ctl->aliases), they
+ * are its last good ones until it replaces them.  At start-up they are those
+ * stored before the restart; later, those of a name no member used for a
+ * while and now used again, which would otherwise be served until its first
+ * resolution and, when that fails, be said never resolved while still served.
+ */
+static void seed(struct server_alias *sa)
+{
+	const db_aliases_t *as = &sa->ctl->aliases;
+	alias_addr_t *addrs = NULL;
+	for (size_t i = 0; i < as->n; i++) {
+		const db_alias_state_t *s = &as->v[i];
+		const alias_name_t *n = alias_resolver_find(sa->res, s->name);
+		if (s->never_resolved || !n || n->good)
+			continue;
+		if (!addrs)
+			addrs = gslb_calloc(2 * ALIAS_ADDRS_MAX, sizeof(*addrs));
+		size_t k = 0;
+		for (uint32_t j = 0; j < s->naddresses && k < 2 * ALIAS_ADDRS_MAX; j++) {
+			alias_addr_t *a = &addrs[k];
+			memset(a, 0, sizeof(*a));
+			a->family = s->families[j];
+			if (inet_pton(a->family == 6 ? AF_INET6 : AF_INET, s->addresses[j],
+				      a->addr) == 1)
+				k++;
+		}
+		alias_resolver_seed(sa->res, s->name, addrs, k, s->resolved, s->expires);
+	}
+	free(addrs);
+}
+
 void server_alias_config(control_t *ctl)
 {
 	struct server_alias *sa = ctl->alias;
@@ -346,6 +379,7 @@ void server_alias_config(control_t *ctl)
 		}
 	alias_resolver_want(sa->res, names, n);
 	free(names);
+	seed(sa);
 }
 
 int server_alias_start(control_t *ctl)
@@ -364,24 +398,6 @@ int server_alias_start(control_t *ctl)
 	sa->store.data = sa;
 	ctl->alias = sa;
 	server_alias_config(ctl);
-	/* The last good addresses stored: served already, resolved again before they expire. */
-	alias_addr_t *addrs = gslb_calloc(2 * ALIAS_ADDRS_MAX, sizeof(*addrs));
-	for (size_t i = 0; i < ctl->aliases.n; i++) {
-		const db_alias_state_t *s = &ctl->aliases.v[i];
-		if (s->never_resolved)
-			continue;
-		size_t k = 0;
-		for (uint32_t j = 0; j < s->naddresses && k < 2 * ALIAS_ADDRS_MAX; j++) {
-			alias_addr_t *a = &addrs[k];
-			memset(a, 0, sizeof(*a));
-			a->family = s->families[j];
-			if (inet_pton(a->family == 6 ? AF_INET6 : AF_INET, s->addresses[j],
-				      a->addr) == 1)
-				k++;
-		}
-		alias_resolver_seed(sa->res, s->name, addrs, k, s->resolved, s->expires);
-	}
-	free(addrs);
 	return 0;
 }
 

@@ -248,7 +248,7 @@ static void td_time(FILE *f, const char *cls, int64_t t)
 	fprintf(f, "<td class=\"%s\">%s</td>", cls, cfg_status_time(t, buf, sizeof(buf)));
 }
 
-static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
+static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a, int64_t now)
 {
 	fprintf(f, "<tr class=\"addr state-%s admin-%s\"><td class=\"member\">",
 		state_class(a->state), db_admin_name(m->admin));
@@ -256,6 +256,13 @@ static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
 	fprintf(f, "</td><td class=\"admin\">%s</td><td class=\"address\">",
 		db_admin_name(m->admin));
 	esc(f, a->address);
+	/* Resolved from the member's alias: which, and when gslbd resolves it again. */
+	if (a->alias) {
+		char e[48];
+		fprintf(f, " <span class=\"meta\">alias ");
+		esc(f, a->alias->name);
+		fprintf(f, ", %s</span>", cfg_status_expiry(a->alias->expires, now, e, sizeof(e)));
+	}
 	fprintf(f, "</td><td class=\"state\"><span class=\"st\">");
 	esc(f, a->state);
 	fprintf(f, "</span></td>");
@@ -288,21 +295,10 @@ static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
  * last resolved to and when they expire, from alias_state; health rows of
  * those addresses are the targets', shown as any address's.
  */
-static void alias_row(FILE *f, const db_member_t *m, const db_aliases_t *aliases)
+static void alias_row(FILE *f, const cfg_status_member_t *sm)
 {
-	/* Sorted by name (db_alias_state_load()). */
-	const db_alias_state_t *s = NULL;
-	size_t lo = 0, hi = aliases ? aliases->n : 0;
-	while (lo < hi && !s) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(aliases->v[mid].name, m->alias);
-		if (c == 0)
-			s = &aliases->v[mid];
-		else if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	const db_member_t *m = sm->m;
+	const db_alias_state_t *s = sm->alias;
 	bool good = s && !s->never_resolved;
 	fprintf(f, "<tr class=\"alias admin-%s\"><td class=\"member\">", db_admin_name(m->admin));
 	esc(f, m->name);
@@ -340,7 +336,7 @@ static int pool_timelines(db_t *db, cfg_status_pool_t *sp, int64_t from, int64_t
 {
 	for (size_t k = 0; k < sp->p->nmembers; k++) {
 		cfg_status_member_t *sm = &sp->members[k];
-		for (size_t j = 0; j < sm->m->naddresses; j++) {
+		for (size_t j = 0; j < sm->naddrs; j++) {
 			cfg_status_addr_t *a = &sm->addrs[j];
 			if (!a->shown || *budget == 0)
 				continue;
@@ -361,11 +357,11 @@ static size_t pool_rows(const cfg_status_pool_t *sp)
 {
 	size_t n = 0;
 	for (size_t k = 0; k < sp->p->nmembers; k++)
-		n += sp->members[k].m->naddresses;
+		n += sp->members[k].naddrs;
 	return n;
 }
 
-static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t *aliases, FILE *f)
+static int html(db_t *db, status_job_t *j, cfg_status_t *st, FILE *f)
 {
 	int64_t to = j->now + 1, from = to - STATUS_WINDOW_S;
 	size_t budget = STATUS_CHANGES_MAX, rows = 0, up = 0, down = 0, served = 0;
@@ -376,7 +372,7 @@ static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t 
 		const cfg_status_pool_t *sp = &st->pools[i];
 		served += sp->serving == LB_SERVING_YES;
 		for (size_t k = 0; k < sp->p->nmembers; k++)
-			for (size_t a = 0; a < sp->members[k].m->naddresses; a++) {
+			for (size_t a = 0; a < sp->members[k].naddrs; a++) {
 				const char *s = sp->members[k].addrs[a].state;
 				up += strcmp(s, "up") == 0;
 				down += strcmp(s, "down") == 0;
@@ -429,10 +425,10 @@ static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t 
 		fprintf(f, "</th></tr></thead>\n<tbody>\n");
 		for (size_t k = 0; k < sp->p->nmembers; k++) {
 			const cfg_status_member_t *sm = &sp->members[k];
-			for (size_t a = 0; a < sm->m->naddresses; a++)
-				addr_row(f, sm->m, &sm->addrs[a]);
+			for (size_t a = 0; a < sm->naddrs; a++)
+				addr_row(f, sm->m, &sm->addrs[a], j->now);
 			if (sm->m->alias)
-				alias_row(f, sm->m, aliases);
+				alias_row(f, sm);
 		}
 		fprintf(f, "</tbody>\n</table>\n</section>\n");
 	}
@@ -500,7 +496,6 @@ static void job_work(uv_work_t *w)
 	status_job_t *j = w->data;
 	server_status_t *s = j->s;
 	db_config_t *cfg = NULL;
-	db_aliases_t aliases = { 0 };
 	cfg_status_t *st = NULL;
 	char *buf = NULL;
 	size_t len = 0;
@@ -548,10 +543,8 @@ static void job_work(uv_work_t *w)
 		cfg_status_json(&jw, st);
 		jw_end(&jw);
 	} else {
-		/* What gslbd resolved for alias members, in the same read transaction. */
-		ret = db_alias_state_load(s->db, &aliases);
-		if (!ret)
-			ret = html(s->db, j, st, &aliases, f);
+		/* Alias members' states are st's, read in the same transaction. */
+		ret = html(s->db, j, st, f);
 		if (ret)
 			goto dbfail;
 	}
@@ -574,7 +567,6 @@ out:
 		fclose(f);
 	free(buf);
 	cfg_status_free(st);
-	db_aliases_clear(&aliases);
 	db_config_free(cfg);
 	db_rollback(s->db);
 }

@@ -11,8 +11,10 @@ Covered: a TTL-driven change followed within TTL + 1 s; a dead resolver keeps th
 counts gslbd_alias_failures_total and is tried again within 10 s; a restart with the resolver
 still dead serves the stored addresses; an alias that never resolved is not eligible; resolved
 addresses health-checked (tests/backend.py on the addresses the alias resolves to); a pool at a
-zone apex; no CNAME and no alias name in any response (the wire bytes); a member whose alias
-changes loses the old addresses at once; 1,000 aliases with TTL 5 resolved without bursts.
+zone apex; no CNAME and no alias name in any response (the wire bytes); the status page's row
+for each resolved address; a member with an address and an alias serves both; a member whose
+alias changes or is removed loses the old addresses and their health targets at once; 1,000
+aliases with TTL 5 resolved without bursts.
 """
 
 import json
@@ -319,6 +321,9 @@ def base_records():
             'a3 A 127.0.0.26',
             'b1 A 127.0.0.41', 'b1 A 127.0.0.42',
             'c1 CNAME a1',
+            'b2 A 127.0.0.42',
+            't1 1 A 127.0.0.61',
+            'day 86400 A 127.0.0.62',
             'n1 TXT "no address here"']
 
 
@@ -346,7 +351,10 @@ def main(t):
             ('nxonly.' + ZONE, [('gone', ['--alias', 'nope.' + ALIAS_ZONE])]),
             ('noaddr.' + ZONE, [('txt', ['--alias', 'n1.' + ALIAS_ZONE])]),
             ('hc.' + ZONE, [('b', ['--alias', 'b1.' + ALIAS_ZONE])]),
-            ('mv.' + ZONE, [('m', ['--alias', 'a1.' + ALIAS_ZONE])])]:
+            ('mv.' + ZONE, [('m', ['--alias', 'a1.' + ALIAS_ZONE])]),
+            ('both.' + ZONE, [('m', ['--address', '127.0.0.51', '--alias', 'a2.' + ALIAS_ZONE])]),
+            ('ttl.' + ZONE, [('short', ['--alias', 't1.' + ALIAS_ZONE]),
+                             ('long', ['--alias', 'day.' + ALIAS_ZONE])])]:
         ctl.ok('pool', 'add', pool)
         for m, opts in members:
             ctl.ok('member', 'add', pool, m, *opts)
@@ -430,6 +438,10 @@ def main(t):
     r = rows.get('a1.' + ALIAS_ZONE, (None, 0, 0, 0, None))
     t.ok(r[0] == '127.0.0.21,::21' and 0 < r[2] - r[1] <= TTL and r[3] == 0 and r[4] is None,
          'alias_state: a resolved name\'s addresses, when it resolved and when they expire', r)
+    ttls = {n: (rows[n][2] - rows[n][1]) if rows.get(n) and rows[n][1] else None
+            for n in ('t1.' + ALIAS_ZONE, 'day.' + ALIAS_ZONE)}
+    t.eq(ttls, {'t1.' + ALIAS_ZONE: 5, 'day.' + ALIAS_ZONE: 3600},
+         'TTLs are bounded to 5 s-1 h: a TTL of 1 s expires after 5 s, one of a day after 1 h')
     rc, out, err = ctl.run('daemon', 'status')
     t.ok(rc == 0 and re.search(r'www\.gslb\.test\. m1: a1\.alias\.test\. -> 127\.0\.0\.21, '
                                r'::21 \(expires \S+\)', out) and
@@ -444,6 +456,26 @@ def main(t):
                    r'</span><br><span class="reason">\d+ failed resolutions: NXDOMAIN', page),
          'the status page shows each alias, its addresses and their expiry, or why it has none',
          '\n'.join(x for x in page.splitlines() if 'alias' in x)[:2000])
+    rows = [x for x in page.splitlines() if x.startswith('<tr class="addr ')]
+    for pool, member, addr, alias in [('www', 'm1', '127.0.0.21', 'a1'),
+                                      ('www', 'm1', '::21', 'a1'),
+                                      ('hc', 'b', '127.0.0.41', 'b1'),
+                                      ('hc', 'b', '127.0.0.42', 'b1')]:
+        pat = (r'<tr class="addr state-up admin-\w+"><td class="member">%s</td>.*'
+               r'<td class="address">%s <span class="meta">alias %s\.alias\.test\., '
+               r'(expires in \d+ s|expired \d+ s ago)</span></td><td class="state"><span '
+               r'class="st">up</span>'
+               % (member, re.escape(addr), alias))
+        t.ok(any(re.search(pat, x) for x in rows),
+             'the status page has a health row for %s, resolved from %s, with the alias and its '
+             'expiry' % (addr, alias), '\n'.join(rows)[:3000])
+    t.ok(any('<td class="address">127.0.0.51</td>' in x for x in rows) and
+         any('<td class="address">127.0.0.22 <span class="meta">alias a2.' in x for x in rows),
+         'the status page: a member with an address and an alias has a row for each', rows)
+    t.ok(re.search(r'(\d+) addresses up', page) and
+         int(re.search(r'(\d+) addresses up', page).group(1)) >= 7,
+         'the status page counts the resolved addresses among those up',
+         re.search(r'\d+ addresses up, \d+ down', page))
 
     # ---- health checks on the resolved addresses
     both = {'127.0.0.41', '127.0.0.42'}
@@ -465,6 +497,8 @@ def main(t):
          'a member whose alias changes answers the new name\'s addresses at once (resolved '
          'then), the old ones gone', got)
 
+    changes(t, srv, ctl, mport)
+
     # ---- the resolver dies: the last addresses stay, failures counted, retried within 10 s
     f0 = failures(mport, 'www.' + ZONE, 'm1')
     t.eq(f0, 0, 'gslbd_alias_failures_total is 0 while the alias resolves')
@@ -483,6 +517,17 @@ def main(t):
          'gslbctl daemon status: failures and the reason, the addresses kept', a)
     t.ok(srv.stderr().count('alias a1.alias.test.: cannot resolve') == 1,
          'the failure is logged once, not at every retry')
+    # A name no member used any more (hc's b1, then b2, then none: changes()), used again while
+    # the resolver is dead: the addresses it last resolved are kept, as after a restart, and
+    # what gslbd answers is what it says it has.
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--alias', 'b1.' + ALIAS_ZONE)
+    g.time_until(lambda: daemon_aliases(ctl).get(('hc.' + ZONE, 'b'), {}).get('failures'), 8)
+    a = daemon_aliases(ctl).get(('hc.' + ZONE, 'b'), {})
+    shown = {x['address'] for x in a.get('addresses', [])}
+    got = addrs(ask(srv, 'hc.' + ZONE))
+    t.ok(a.get('failures', 0) >= 1 and shown == {'127.0.0.41', '127.0.0.42'} and got == shown,
+         'an alias used again while the resolver is dead keeps the addresses it last resolved: '
+         'answered and shown alike', (a, got))
 
     # A restart while the resolver is still dead serves what was stored; the resolvers come
     # from the configuration file this time.
@@ -516,6 +561,60 @@ def main(t):
     srv.check_stop(t)
     knot.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def targets(port):
+    """The health-check target keys gslbd has (gslbd_target_up)."""
+    return re.findall(r'^gslbd_target_up\{target="([^"]*)"\}', metrics(port), re.M)
+
+
+def changes(t, srv, ctl, mport):
+    """Aliases changed and removed while gslbd runs; a member with an address and an alias."""
+    took, got = wait_addrs(srv, 'both.' + ZONE, {'127.0.0.51', '127.0.0.22'}, 3)
+    t.ok(took is not None, 'a member with --address and --alias answers both', got)
+    rc, out, err = ctl.run('--json', 'status', 'both.' + ZONE)
+    try:
+        got = [(a.get('address'), a.get('alias'), bool(a.get('expires')))
+               for a in json.loads(out)['pools'][0]['members'][0]['addresses']]
+    except (ValueError, KeyError, IndexError, AttributeError):
+        got = out
+    t.eq(got, [('127.0.0.51', None, False), ('127.0.0.22', 'a2.' + ALIAS_ZONE, True)],
+         'gslbctl status --json: its own address, then the alias\'s with "alias" and "expires"')
+    # The alias removed: its address leaves at once, the member's own stays.
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'both.' + ZONE, 'm', '--alias', '')
+    took, got = wait_addrs(srv, 'both.' + ZONE, {'127.0.0.51'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'member set --alias \'\': the alias\'s addresses leave the answers at once', got)
+    rc, out, err = ctl.run('--json', 'status', 'both.' + ZONE)
+    t.ok(rc == 0 and '"alias"' not in out and '127.0.0.22' not in out,
+         'gslbctl status --json: no alias and none of its addresses once removed', out)
+
+    # Health targets follow: another alias (b1 -> b2: 127.0.0.41 and .42 -> .42) drops the
+    # target of the address it no longer has; the alias removed drops those of the alias.
+    def hc_targets():
+        ts = targets(mport)
+        return {a for a in ('127.0.0.41', '127.0.0.42') if any(a in k for k in ts)}
+    t.eq(hc_targets(), {'127.0.0.41', '127.0.0.42'}, 'each resolved address has a health target')
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--alias', 'b2.' + ALIAS_ZONE)
+    took, got = wait_addrs(srv, 'hc.' + ZONE, {'127.0.0.42'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'a member moved to another alias answers only the new alias\'s addresses', got)
+    took = g.time_until(lambda: hc_targets() == {'127.0.0.42'}, 3)
+    t.ok(took is not None, '... and the old alias\'s address loses its health target',
+         hc_targets())
+    t0 = time.monotonic()
+    ctl.ok('member', 'set', 'hc.' + ZONE, 'b', '--address', '127.0.0.41', '--alias', '')
+    took, got = wait_addrs(srv, 'hc.' + ZONE, {'127.0.0.41'}, 3)
+    t.ok(took is not None and time.monotonic() - t0 < 2.5,
+         'member set --address A --alias \'\': only the member\'s own address is answered', got)
+    took = g.time_until(lambda: hc_targets() == {'127.0.0.41'}, 3)
+    t.ok(took is not None, '... and the removed alias\'s address loses its health target',
+         hc_targets())
+    t.ok(('hc.' + ZONE, 'b') not in daemon_aliases(ctl) and
+         ('both.' + ZONE, 'm') not in daemon_aliases(ctl),
+         'gslbctl daemon status: the removed aliases are gone', daemon_aliases(ctl))
 
 
 def cpu_ticks(pid, tid):
