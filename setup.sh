@@ -12,7 +12,7 @@ sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsper
 clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
 prometheus chromium-headless-shell
 libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils
-libmaxmind-db-writer-perl dnsviz zonemaster-cli bind9 python3-cryptography"
+libmaxmind-db-writer-perl dnsviz zonemaster-cli bind9 python3-cryptography faketime"
 
 missing=""
 for p in $PKGS; do

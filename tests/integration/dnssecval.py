@@ -134,6 +134,7 @@ class Unbound:
         self.port = None
         self.proc = None
         self._watchdog = None
+        self.dumped = False
 
     def write_conf(self):
         anchors = '\n'.join('\ttrust-anchor: "%s DS %s"' % (self.zone, d) for d in self.anchors)
