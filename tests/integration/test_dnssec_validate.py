@@ -270,6 +270,27 @@ def direct_checks(t, srv):
     t.ok(not any(rr.rdtype == dns.rdatatype.RRSIG for rr in m.answer + m.authority),
          'DO=0 DNSKEY query: no RRSIG', v.summary(m))
 
+    m = v.ask(a, NX, 'A', port=srv.port, do=False)
+    t.ok(m.rcode() == dns.rcode.NXDOMAIN and
+         section_types(m.authority) == ['SOA'],
+         'DO=0 nonexistent name: NXDOMAIN with the SOA alone, as unsigned',
+         '%s\n%s' % (dns.rcode.to_text(m.rcode()),
+                      '\n'.join(rr.to_text() for rr in m.authority)))
+
+    # Signatures cached by RRset content: ECDSA signatures differ each time they are made, so
+    # a distinct answer that always comes with the same signature was signed once.
+    sigs = {}
+    for i in range(40):
+        m = v.ask(a, POOL if i % 4 else WWW, 'A', port=srv.port)
+        data = ','.join(sorted(rd.to_text() for rr in m.answer if rr.rdtype == dns.rdatatype.A
+                               for rd in rr))
+        for rr in m.answer:
+            if rr.rdtype == dns.rdatatype.RRSIG:
+                sigs.setdefault(data, set()).update(rd.signature for rd in rr)
+    t.ok(len(sigs) >= 3 and all(len(x) == 1 for x in sigs.values()),
+         'each distinct answer (%d) comes with one signature, made once' % len(sigs),
+         '\n'.join('%s: %d signatures' % (k, len(x)) for k, x in sorted(sigs.items())))
+
     # Compact denial of existence, RFC 9824.
     for name, rdtype, what in ((NX, 'A', 'nonexistent name'), (WWW, 'TXT', 'NODATA')):
         m = v.ask(a, name, rdtype, port=srv.port)
