@@ -19,8 +19,13 @@ Then the same against gslbd, keys from `gslbctl dnssec enable`:
   query name, next name \\000.QNAME, types NSEC RRSIG NXNAME; NODATA likewise without the type;
 - through unbound, AD=1 on static data, on a weighted pool queried 60 times (TTL 0, several
   members: many different signed answers), on NXDOMAIN and NODATA;
+- a pool's repeated answers carry the one signature made for them (signatures cached by RRset
+  content: ECDSA signatures differ each time they are made);
 - SERVFAIL with a wrong DS, with mutated answers, outside the signatures' validity window, and
   from a gslbd whose key row's public key is not the one of its private key;
+- gslbd on a clock of its own (libfaketime): 8 days behind, its signatures have expired for a
+  validator on time (SERVFAIL); put to now, 4 and 8 days ahead, it signs afresh within seconds
+  (refreshed before half through) and a validator on the same clock says AD=1;
 - dnsviz probe + grok: no error; zonemaster-cli's DNSSEC module: nothing above NOTICE except
   what a loopback-only test setup causes (listed in ZONEMASTER_EXPECTED);
 - a rollover: before, during (both keys, both DS, unbound anchored on both as a parent would
