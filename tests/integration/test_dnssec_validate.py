@@ -75,6 +75,7 @@ POOL_ADDRS = ['198.51.100.%d' % i for i in range(1, 7)]
 POOL_QUERIES = 60
 NXNAME = 128   # RFC 9824
 DNSVIZ_NAMES = [ZONE, WWW, TXT, NX, POOL]
+WORKERS = 2   # gslbtest.Gslbd starts gslbd with --threads 2
 FAKETIME_LIB = (glob.glob('/usr/lib/*/faketime/libfaketime.so.1') or
                 ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'])[0]
 
@@ -283,7 +284,8 @@ def direct_checks(t, srv):
                       '\n'.join(rr.to_text() for rr in m.authority)))
 
     # Signatures cached by RRset content: ECDSA signatures differ each time they are made, so
-    # a distinct answer that always comes with the same signature was signed once.
+    # a distinct answer that always comes with the same signature was signed once.  Each of
+    # gslbd's worker threads (two here) may keep a cache of its own.
     sigs = {}
     for i in range(40):
         m = v.ask(a, POOL if i % 4 else WWW, 'A', port=srv.port)
@@ -292,8 +294,9 @@ def direct_checks(t, srv):
         for rr in m.answer:
             if rr.rdtype == dns.rdatatype.RRSIG:
                 sigs.setdefault(data, set()).update(rd.signature for rd in rr)
-    t.ok(len(sigs) >= 3 and all(len(x) == 1 for x in sigs.values()),
-         'each distinct answer (%d) comes with one signature, made once' % len(sigs),
+    t.ok(len(sigs) >= 3 and all(len(x) <= WORKERS for x in sigs.values()),
+         'each distinct answer (%d) is signed at most once per worker thread (%d), not per '
+         'query' % (len(sigs), WORKERS),
          '\n'.join('%s: %d signatures' % (k, len(x)) for k, x in sorted(sigs.items())))
 
     # Compact denial of existence, RFC 9824.
