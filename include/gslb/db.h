@@ -195,7 +195,11 @@ enum db_admin {
 	DB_ADMIN_DRAIN = 3,
 };
 
-/* The counts are 32 bits, beside the small fields: 96 bytes a member, not 104. */
+/*
+ * The counts are 32 bits, beside the small fields: 104 bytes a member, not 112.  A member's
+ * served addresses are its own (addresses) and, with an alias, those gslbd resolved for it:
+ * lb_member_address() gives both, in that order.
+ */
 typedef struct db_member {
 	int64_t id;
 	char *name;
@@ -206,8 +210,9 @@ typedef struct db_member {
 	uint32_t nnetworks;
 	bool has_location;
 	double latitude, longitude;
-	char *countries;   /* "DE,FR-IDF" or NULL */
-	char *continents;  /* "EU,NA" or NULL */
+	char *countries;  /* "DE,FR-IDF" or NULL */
+	char *continents; /* "EU,NA" or NULL */
+	char *alias; /* host name whose A/AAAA gslbd serves: lowercase, trailing dot; or NULL */
 	char **addresses;  /* canonical inet_ntop() text, sorted */
 	uint8_t *families; /* 4 or 6, parallel to addresses */
 	char **networks;   /* canonical CIDR, sorted */
@@ -317,6 +322,63 @@ void db_member_sort(db_member_t *m);
  */
 void db_config_sort(db_config_t *cfg);
 
+/*
+ * ---- alias members (README "Alias members") ----
+ *
+ * A member with an alias serves the A and AAAA records gslbd resolved for
+ * the alias's host name besides its own addresses.  What was resolved is
+ * node-local (the alias_state table, written by gslbd alone, never sent to
+ * etcd); gslbd builds its pools from it, and gslbctl status and explain
+ * read it back, both through lb_member_address() (include/gslb/lb.h), so
+ * they agree.
+ */
+
+/*
+ * What gslbd last resolved for one alias host name: a row of alias_state.
+ * Addresses are text in the canonical inet_ntop() form with their family
+ * alongside, as a member's own are, so that one function hands out both.
+ * A loaded state owns its strings (db_aliases_clear() frees them); one the
+ * resolver fills in for db_alias_state_store() may point anywhere.
+ */
+typedef struct db_alias_state {
+	char *name;	     /* lowercase, trailing dot */
+	bool never_resolved; /* no answer yet (addresses NULL in the row): no addresses */
+	uint32_t naddresses; /* 0 also when the name has no A or AAAA */
+	char **addresses;    /* canonical inet_ntop() text, sorted */
+	uint8_t *families;   /* 4 or 6, parallel to addresses */
+	int64_t resolved;    /* Unix seconds of the last success, 0 when never */
+	int64_t expires;     /* Unix seconds when the addresses' TTL runs out, 0 when never */
+	uint32_t failures;   /* failed resolutions since the last success */
+	char *error;	     /* why the last one failed, or NULL */
+	int64_t error_time;  /* Unix seconds of that failure, 0 when none */
+} db_alias_state_t;
+
+/* Every alias_state row, sorted by name: the lookup pools are built with. */
+typedef struct db_aliases {
+	db_alias_state_t *v;
+	size_t n;
+} db_aliases_t;
+
+/**
+ * Load every row of alias_state into *out (sorted by name).  0 or a
+ * negative code; on failure *out is empty.  Caller frees with
+ * db_aliases_clear().
+ */
+int db_alias_state_load(db_t *db, db_aliases_t *out);
+
+/** Free what db_alias_state_load() loaded and zero *a.  NULL is a no-op. */
+void db_aliases_clear(db_aliases_t *a);
+
+/**
+ * Insert or replace the rows of alias_state for the n states of v, all in
+ * one write transaction (its own, unless the caller opened one).  A state
+ * never_resolved is stored with addresses NULL whatever its naddresses;
+ * times of 0 and a NULL error are stored as NULL.  0 or a negative code
+ * (-EBUSY for a lock held past the busy timeout); on failure nothing of
+ * the batch is written unless the caller's transaction goes on.
+ */
+int db_alias_state_store(db_t *db, const db_alias_state_t *v, size_t n);
+
 /** The pool named name (lowercase, trailing dot) in cfg (pools sorted by name), or NULL. */
 db_pool_t *db_config_pool(const db_config_t *cfg, const char *name);
 /** The member named name in p, or NULL. */
@@ -356,9 +418,9 @@ int db_pool_update(db_t *db, const db_pool_t *p);
 /** Delete a pool with its members and checks; -ENOENT if absent. */
 int db_pool_delete(db_t *db, const char *pool);
 
-/** Insert a member with its addresses and networks (its check ignored). */
+/** Insert a member with its addresses, networks and alias (its check ignored). */
 int db_member_insert(db_t *db, const char *pool, const db_member_t *m);
-/** Update a member's settings and replace its addresses and networks. */
+/** Update a member's settings and replace its addresses, networks and alias. */
 int db_member_update(db_t *db, const char *pool, const db_member_t *m);
 int db_member_delete(db_t *db, const char *pool, const char *member);
 /** Set only the admin state. */

@@ -41,7 +41,7 @@ enum lb_admin {
 typedef struct lb_addr {
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];
-	uint16_t row;	 /* the index in db_member_t.addresses it was built from */
+	uint16_t row;	 /* its index among the member's served ones (lb_member_address()) */
 	uint32_t target; /* health table index, LB_TARGET_NONE when unchecked */
 } lb_addr_t;
 
@@ -365,16 +365,46 @@ const lb_entry_t *lb_set_find_hashed(const lb_set_t *s, const uint8_t *lname, si
 /* ---- pools from the database's configuration (src/lb/config.c) ---- */
 
 struct db_config;
+struct db_aliases;
 
 /**
  * Turn a configuration read from the database into a pool array for
  * lb_set_new(): wire names, enums, the default degraded TTL, addresses split
- * by family with no health target yet.  Members beyond LB_MEMBERS_MAX and
- * addresses beyond LB_ADDRS_MAX are dropped with a warning.  Returns the
- * number of pools in *out (NULL when 0); free with lb_pools_free() unless
- * handed to lb_set_new().
+ * by family with no health target yet.  A member's addresses are those it
+ * serves (lb_member_address()): its own, then those aliases (what gslbd
+ * resolved, NULL: nothing) holds for its alias.  Members beyond
+ * LB_MEMBERS_MAX and addresses beyond LB_ADDRS_MAX are dropped with a
+ * warning.  Returns the number of pools in *out (NULL when 0); free with
+ * lb_pools_free() unless handed to lb_set_new().
  */
-uint32_t lb_config_pools(const struct db_config *cfg, lb_pool_t **out);
+uint32_t lb_config_pools(const struct db_config *cfg, const struct db_aliases *aliases,
+			 lb_pool_t **out);
+
+struct db_member;
+struct db_alias_state;
+
+/** The state of host name name (lowercase, trailing dot) in aliases (NULL: none), or NULL. */
+const struct db_alias_state *lb_alias_find(const struct db_aliases *aliases, const char *name);
+
+/* One address a member serves (lb_member_address()). */
+typedef struct lb_member_addr {
+	const char *address; /* canonical text; borrowed from the member or the alias state */
+	uint8_t family;	     /* 4 or 6 */
+	const struct db_alias_state *alias; /* the alias state it came from, NULL for its own */
+} lb_member_addr_t;
+
+/**
+ * The i-th address member m serves (README "Alias members"), into *out:
+ * its own addresses first (i < m->naddresses, in their order), then those
+ * the state of its alias in aliases (NULL: none known) holds, in theirs.
+ * A member whose alias never resolved serves only its own, so with none it
+ * is never eligible.  false when i is past the last.  gslbd and gslbctl
+ * (explain, status) all read a member's addresses through it, so they
+ * agree.  Allocates nothing; pointers in *out are borrowed from m and
+ * aliases.
+ */
+bool lb_member_address(const struct db_member *m, const struct db_aliases *aliases, size_t i,
+		       lb_member_addr_t *out);
 
 /** Free a pool array from lb_config_pools().  NULL is a no-op. */
 void lb_pools_free(lb_pool_t *pools, uint32_t n);
@@ -382,11 +412,12 @@ void lb_pools_free(lb_pool_t *pools, uint32_t n);
 struct db_pool;
 
 /**
- * One pool built from the database's pool p as lb_config_pools() builds
- * each, on the heap with one reference; NULL (with a warning) when its name
- * is not a domain name.  Drop it with lb_pool_unref().
+ * One pool built from the database's pool p (and aliases, NULL: none) as
+ * lb_config_pools() builds each, on the heap with one reference; NULL (with
+ * a warning) when its name is not a domain name.  Drop it with
+ * lb_pool_unref().
  */
-lb_pool_t *lb_pool_new(const struct db_pool *p);
+lb_pool_t *lb_pool_new(const struct db_pool *p, const struct db_aliases *aliases);
 
 /** Another reference to p (control thread only, as every reference). */
 static inline lb_pool_t *lb_pool_ref(lb_pool_t *p)

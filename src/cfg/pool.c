@@ -42,6 +42,7 @@ void cfg_member_copy(db_member_t *dst, const db_member_t *src)
 	dst->name = dup_or_null(src->name);
 	dst->countries = dup_or_null(src->countries);
 	dst->continents = dup_or_null(src->continents);
+	dst->alias = dup_or_null(src->alias);
 	dst->addresses = strv_dup(src->addresses, src->naddresses);
 	dst->families = gslb_malloc(src->naddresses ? src->naddresses : 1);
 	if (src->naddresses)

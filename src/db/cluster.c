@@ -247,7 +247,8 @@ static bool check_valid(const db_check_t *c)
 
 static bool member_valid(const db_member_t *m)
 {
-	if (!m->name || m->priority < 1 || m->admin > DB_ADMIN_DRAIN || !check_valid(m->check))
+	if (!m->name || m->priority < 1 || m->admin > DB_ADMIN_DRAIN || !check_valid(m->check) ||
+	    (m->alias && !*m->alias))
 		return false;
 	/* Written as !(in range), so NaN is out of it. */
 	if (m->has_location && (!(m->latitude >= -90 && m->latitude <= 90) ||
@@ -295,6 +296,7 @@ struct same {
 	size_t *nnet;	   /* ... networks */
 	size_t nmembers;   /* member rows seen */
 	size_t nchecks;	   /* check rows seen */
+	size_t naliases;   /* alias rows seen (one a member at most) */
 	bool pool_checked; /* the pool's own check row seen */
 	bool differ;
 };
@@ -403,6 +405,16 @@ static void same_network_row(sqlite3_stmt *st, void *arg)
 	s->nnet[k]++;
 }
 
+static void same_alias_row(sqlite3_stmt *st, void *arg)
+{
+	struct same *s = arg;
+	int k = member_index(s, sqlite3_column_int64(st, 0));
+
+	s->naliases++;
+	s->differ |= k < 0 || !s->p->members[k].alias ||
+		     !col_text_is(st, 1, s->p->members[k].alias);
+}
+
 static void same_check_row(sqlite3_stmt *st, void *arg)
 {
 	struct same *s = arg;
@@ -497,19 +509,26 @@ static int pool_same(db_t *db, const db_pool_t *p, bool *same)
 				"JOIN member m ON m.id = n.member_id WHERE m.pool_id = ?1",
 				id, same_network_row, &s);
 	if (!ret)
+		ret = same_rows(db,
+				"SELECT a.member_id, a.name FROM member_alias a "
+				"JOIN member m ON m.id = a.member_id WHERE m.pool_id = ?1",
+				id, same_alias_row, &s);
+	if (!ret)
 		ret = same_rows(
 			db,
 			"SELECT member_id, type, port, path, host, expect, match, interval_ms, "
 			"timeout_ms, rise, fall, target, insecure, quorum FROM health_check "
 			"WHERE pool_id = ?1",
 			id, same_check_row, &s);
-	size_t nchecks = p->check ? 1 : 0;
+	size_t nchecks = p->check ? 1 : 0, naliases = 0;
 	for (size_t k = 0; k < n; k++) {
 		const db_member_t *m = &p->members[k];
 		nchecks += m->check != NULL;
+		naliases += m->alias != NULL;
 		s.differ |= s.naddr[k] != m->naddresses || s.nnet[k] != m->nnetworks;
 	}
-	s.differ |= s.nchecks != nchecks;
+	/* Each alias row matched its member's: as many rows as aliases is the same aliases. */
+	s.differ |= s.nchecks != nchecks || s.naliases != naliases;
 	*same = !s.differ;
 	free(s.ids);
 	free(s.naddr);

@@ -86,6 +86,7 @@ void db_member_clear(db_member_t *m)
 	free(m->name);
 	free(m->countries);
 	free(m->continents);
+	free(m->alias);
 	for (size_t i = 0; i < m->naddresses; i++)
 		free(m->addresses[i]);
 	free(m->addresses);
@@ -298,6 +299,15 @@ static void address_row(sqlite3_stmt *st, void *arg)
 	strv_push32(&m->addresses, &m->naddresses, db__col_dup(st, 1));
 }
 
+static void alias_row(sqlite3_stmt *st, void *arg)
+{
+	struct loader *l = arg;
+	db_member_t *m = member_by_id(l->refs, l->nrefs, sqlite3_column_int64(st, 0));
+
+	if (m && !m->alias)
+		m->alias = db__col_dup(st, 1);
+}
+
 static void network_row(sqlite3_stmt *st, void *arg)
 {
 	struct loader *l = arg;
@@ -353,6 +363,7 @@ static void check_row(sqlite3_stmt *st, void *arg)
 	"continents, admin FROM member"
 #define ADDRESS_COLS "SELECT member_id, address, family FROM member_address"
 #define NETWORK_COLS "SELECT member_id, prefix FROM member_network"
+#define ALIAS_COLS "SELECT member_id, name FROM member_alias"
 #define CHECK_COLS                                                                        \
 	"SELECT pool_id, member_id, type, port, path, host, expect, match, interval_ms, " \
 	"timeout_ms, rise, fall, target, insecure, quorum FROM health_check"
@@ -407,6 +418,9 @@ static int load_named(db_t *db, struct loader *l, const char *const *names, size
 	for (size_t i = 0; !ret && i < l->nrefs; i++)
 		ret = query_one(db, NETWORK_COLS " WHERE member_id = ?1", "load networks", NULL,
 				l->refs[i].id, network_row, l);
+	for (size_t i = 0; !ret && i < l->nrefs; i++)
+		ret = query_one(db, ALIAS_COLS " WHERE member_id = ?1", "load aliases", NULL,
+				l->refs[i].id, alias_row, l);
 	for (size_t i = 0; !ret && i < cfg->npools; i++)
 		ret = query_one(db, CHECK_COLS " WHERE pool_id = ?1", "load checks", NULL,
 				cfg->pools[i].id, check_row, l);
@@ -488,7 +502,7 @@ static void pool_pack(db_pool_t *p)
 	for (size_t i = 0; i < p->nmembers; i++) {
 		const db_member_t *m = &p->members[i];
 		text += text_len(m->name) + text_len(m->countries) + text_len(m->continents) +
-			m->naddresses + check_text_len(m->check);
+			text_len(m->alias) + m->naddresses + check_text_len(m->check);
 		for (size_t a = 0; a < m->naddresses; a++)
 			text += text_len(m->addresses[a]);
 		for (size_t a = 0; a < m->nnetworks; a++)
@@ -512,6 +526,7 @@ static void pool_pack(db_pool_t *p)
 		m->name = text_put(&k, s->name);
 		m->countries = text_put(&k, s->countries);
 		m->continents = text_put(&k, s->continents);
+		m->alias = text_put(&k, s->alias);
 		m->addresses = ptr_take(&k, s->naddresses * sizeof(char *));
 		m->families = s->naddresses ? memcpy(k.text, s->families, s->naddresses) : NULL;
 		k.text += s->naddresses;
@@ -557,6 +572,8 @@ static int load(db_t *db, db_config_t *cfg, bool all, const char *const *names, 
 	ret = query(db, ADDRESS_COLS, "load addresses", address_row, &l);
 	if (!ret)
 		ret = query(db, NETWORK_COLS, "load networks", network_row, &l);
+	if (!ret)
+		ret = query(db, ALIAS_COLS, "load aliases", alias_row, &l);
 	if (!ret)
 		ret = query(db, CHECK_COLS, "load checks", check_row, &l);
 	if (ret)

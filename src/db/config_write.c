@@ -130,7 +130,7 @@ static int member_put(db_t *db, const char *sql, int64_t id, const db_member_t *
 	return db__run(db, st, what);
 }
 
-/* Replace the address and network rows of member id with m's. */
+/* Replace the address, network and alias rows of member id with m's. */
 static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
 {
 	static const struct {
@@ -138,6 +138,7 @@ static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
 	} clear[] = {
 		{ "DELETE FROM member_address WHERE member_id = ?1", "delete addresses" },
 		{ "DELETE FROM member_network WHERE member_id = ?1", "delete networks" },
+		{ "DELETE FROM member_alias WHERE member_id = ?1", "delete alias" },
 	};
 	sqlite3_stmt *st;
 	int ret;
@@ -178,7 +179,14 @@ static int member_lists_put(db_t *db, int64_t id, const db_member_t *m)
 		if ((ret = db__run(db, st, "insert network")))
 			return ret;
 	}
-	return 0;
+	if (!m->alias)
+		return 0;
+	ret = db__prepare(db, "INSERT INTO member_alias(member_id, name) VALUES(?1, ?2)", &st);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, m->alias, -1, SQLITE_TRANSIENT);
+	return db__run(db, st, "insert alias");
 }
 
 int db_member_insert(db_t *db, const char *pool, const db_member_t *m)

@@ -21,6 +21,9 @@
  *   health_store.c  the stored health written, by a thread of its own
  *   cluster.c       a cluster node's settings, and its mirror of etcd's pools, journal,
  *                   nodes and votes
+ *   alias_store.c   what gslbd resolved for alias members, stored and loaded, and the
+ *                   addresses a member serves with it
+ *   dnssec_store.c  the DNSSEC signing keys
  */
 
 /*

@@ -605,7 +605,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 		goto out;
 
 	/* The daemon's own path: pools from the configuration, then targets, then health. */
-	npools = lb_config_pools(cfg, &pools);
+	npools = lb_config_pools(cfg, NULL, &pools);
 	lp = pool_find(pools, npools, name);
 	if (!lp) {
 		ret = ctl_fail(c, "pool %s cannot be served (its name is not a domain name)", name);

@@ -163,25 +163,71 @@ static bool v4_mapped(const uint8_t *a)
 	return memcmp(a, prefix, sizeof(prefix)) == 0;
 }
 
-/* The addresses of family fam (4 or 6) of m, as many as addrs_build() may keep. */
-static size_t addrs_count(const db_member_t *m, int fam)
+const db_alias_state_t *lb_alias_find(const db_aliases_t *aliases, const char *name)
 {
+	size_t lo = 0, hi = aliases && name ? aliases->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(aliases->v[mid].name, name);
+		if (c == 0)
+			return &aliases->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+bool lb_member_address(const db_member_t *m, const db_aliases_t *aliases, size_t i,
+		       lb_member_addr_t *out)
+{
+	if (i < m->naddresses) {
+		out->address = m->addresses[i];
+		out->family = m->families[i];
+		out->alias = NULL;
+		return true;
+	}
+	i -= m->naddresses;
+	/* A name that never resolved has no addresses: the member serves its own alone. */
+	const db_alias_state_t *s = m->alias ? lb_alias_find(aliases, m->alias) : NULL;
+	if (!s || s->never_resolved || i >= s->naddresses)
+		return false;
+	out->address = s->addresses[i];
+	out->family = s->families[i];
+	out->alias = s;
+	return true;
+}
+
+/* The served addresses (lb_member_address()) of family fam (4 or 6) of m, all of them. */
+static size_t addrs_served(const db_member_t *m, int fam, const db_aliases_t *aliases)
+{
+	lb_member_addr_t sa;
 	size_t n = 0;
-	for (size_t i = 0; i < m->naddresses; i++)
-		n += m->families[i] == fam;
+	for (size_t i = 0; lb_member_address(m, aliases, i, &sa); i++)
+		n += sa.family == fam;
+	return n;
+}
+
+/* The addresses of family fam (4 or 6) of m, as many as addrs_build() may keep. */
+static size_t addrs_count(const db_member_t *m, int fam, const db_aliases_t *aliases)
+{
+	size_t n = addrs_served(m, fam, aliases);
 	return n < LB_ADDRS_MAX ? n : LB_ADDRS_MAX;
 }
 
 /*
- * The addresses of family fam (4 or 6) of m, at most LB_ADDRS_MAX, into the
- * zeroed array a of addrs_count() entries, each with the row it came from.
- * Bad rows (written by another tool than gslbctl) are skipped with a warning.
+ * The addresses of family fam (4 or 6) m serves, its own and its alias's
+ * (lb_member_address()), at most LB_ADDRS_MAX, into the zeroed array a of
+ * addrs_count() entries, each with its index among the served ones.  Bad
+ * rows (written by another tool than gslbctl) are skipped with a warning.
  */
-static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const char *pool)
+static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const char *pool,
+			    const db_aliases_t *aliases)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < m->naddresses; i++)
-		n += m->families[i] == fam;
+	lb_member_addr_t sa;
+	size_t n = addrs_served(m, fam, aliases);
 	if (n == 0)
 		return 0;
 	if (n > LB_ADDRS_MAX) {
@@ -190,12 +236,12 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const c
 		n = LB_ADDRS_MAX;
 	}
 	uint16_t k = 0;
-	for (size_t i = 0; i < m->naddresses && i <= UINT16_MAX && k < n; i++) {
-		if (m->families[i] != fam)
+	for (size_t i = 0; i <= UINT16_MAX && k < n && lb_member_address(m, aliases, i, &sa); i++) {
+		if (sa.family != fam)
 			continue;
-		if (inet_pton(fam == 4 ? AF_INET : AF_INET6, m->addresses[i], a[k].addr) != 1) {
+		if (inet_pton(fam == 4 ? AF_INET : AF_INET6, sa.address, a[k].addr) != 1) {
 			log_warn("pool %s member %s: '%s' is not an IPv%d address, skipped", pool,
-				 m->name, m->addresses[i], fam);
+				 m->name, sa.address, fam);
 			continue;
 		}
 		/*
@@ -206,7 +252,7 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const c
 		 */
 		if (fam == 6 && v4_mapped(a[k].addr)) {
 			log_warn("pool %s member %s: '%s' is an IPv4-mapped IPv6 address, skipped",
-				 pool, m->name, m->addresses[i]);
+				 pool, m->name, sa.address);
 			continue;
 		}
 		/* The same address spelt twice: one record, not two (RFC 2181 5). */
@@ -215,8 +261,11 @@ static uint16_t addrs_build(const db_member_t *m, int fam, lb_addr_t *a, const c
 			if (memcmp(a[d].addr, a[k].addr, sizeof(a[k].addr)) == 0)
 				dup = &a[d];
 		if (dup) {
-			log_warn("pool %s member %s: '%s' is the same address as '%s', skipped",
-				 pool, m->name, m->addresses[i], m->addresses[dup->row]);
+			/* An alias may well resolve to an address the member lists: no news. */
+			if (!sa.alias)
+				log_warn("pool %s member %s: '%s' is the same address as '%s', "
+					 "skipped",
+					 pool, m->name, sa.address, m->addresses[dup->row]);
 			continue;
 		}
 		a[k].family = (uint8_t)fam;
@@ -383,7 +432,8 @@ typedef struct block_cursor {
 	char *names;
 } block_cursor_t;
 
-static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *c, const char *pool)
+static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *c, const char *pool,
+			 const db_aliases_t *aliases)
 {
 	size_t nl = member_name_len(m);
 	memcpy(c->names, m->name, nl);
@@ -411,9 +461,9 @@ static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *
 		geo_unit_vector(m->latitude, m->longitude, lm->uvec);
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? 6 : 4;
-		size_t n = addrs_count(m, fam);
+		size_t n = addrs_count(m, fam, aliases);
 		lm->addr[f] = n ? c->addrs : NULL;
-		lm->naddr[f] = addrs_build(m, fam, c->addrs, pool);
+		lm->naddr[f] = addrs_build(m, fam, c->addrs, pool, aliases);
 		c->addrs += n;
 	}
 	member_places_build(lm, m, c->places, pool);
@@ -423,7 +473,7 @@ static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *
 }
 
 /* One pool; false (with a warning) when its name is not a valid domain name. */
-static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
+static bool pool_build(lb_pool_t *lp, const db_pool_t *p, const db_aliases_t *aliases)
 {
 	uint8_t wire[DNS_NAME_MAX + 1];
 	int len = dns_name_from_str(wire, p->name);
@@ -471,7 +521,7 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	size_t naddrs = 0, nnets = 0, nplaces = 0, names = name_len;
 	for (size_t k = 0; k < n; k++) {
 		const db_member_t *m = &p->members[k];
-		naddrs += addrs_count(m, 4) + addrs_count(m, 6);
+		naddrs += addrs_count(m, 4, aliases) + addrs_count(m, 6, aliases);
 		nnets += nets_count(m);
 		nplaces += countries_count(m);
 		names += member_name_len(m) + 1;
@@ -494,7 +544,7 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p)
 	lp->nmembers = (uint16_t)n;
 	lp->members = members;
 	for (size_t k = 0; k < n; k++)
-		member_build(&lp->members[k], &p->members[k], &c, p->name);
+		member_build(&lp->members[k], &p->members[k], &c, p->name, aliases);
 	lb_pool_derive(lp);
 	return true;
 }
@@ -528,15 +578,15 @@ lb_pool_t *lb_pool_home(lb_pool_t *p)
 	return home;
 }
 
-lb_pool_t *lb_pool_new(const db_pool_t *p)
+lb_pool_t *lb_pool_new(const db_pool_t *p, const db_aliases_t *aliases)
 {
 	lb_pool_t lp = { 0 };
-	if (!pool_build(&lp, p))
+	if (!pool_build(&lp, p, aliases))
 		return NULL;
 	return lb_pool_home(&lp);
 }
 
-uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)
+uint32_t lb_config_pools(const db_config_t *cfg, const db_aliases_t *aliases, lb_pool_t **out)
 {
 	*out = NULL;
 	if (!cfg || cfg->npools == 0)
@@ -544,7 +594,7 @@ uint32_t lb_config_pools(const db_config_t *cfg, lb_pool_t **out)
 	lb_pool_t *pools = gslb_calloc(cfg->npools, sizeof(*pools));
 	uint32_t n = 0;
 	for (size_t i = 0; i < cfg->npools && n < UINT32_MAX; i++)
-		if (pool_build(&pools[n], &cfg->pools[i])) {
+		if (pool_build(&pools[n], &cfg->pools[i], aliases)) {
 			pools[n].cfg_index = (uint32_t)i;
 			n++;
 		}

@@ -114,7 +114,7 @@ static lb_pool_t **pools_build(control_t *ctl, bool share, uint32_t *n, uint32_t
 				continue;
 			p = lb_pool_ref(old[from]);
 		} else {
-			p = lb_pool_new(&cfg->pools[j]);
+			p = lb_pool_new(&cfg->pools[j], NULL);
 			if (!p)
 				continue;
 			(*built)++;

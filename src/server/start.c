@@ -179,7 +179,7 @@ static unsigned check_db(const char *path, const zone_set_t *zones)
 	}
 	lb_pool_t *pools = NULL;
 	uint32_t unserved = 0;
-	uint32_t n = lb_config_pools(cfg, &pools);
+	uint32_t n = lb_config_pools(cfg, NULL, &pools);
 	lb_set_t *set = lb_set_new(pools, n, zones);
 	for (uint32_t i = 0; i < n; i++)
 		unserved += !set->pools[i]->served;

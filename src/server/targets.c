@@ -185,10 +185,23 @@ static const db_pool_t *db_pool_of(const db_config_t *cfg, const lb_pool_t *lp)
 	return lp->cfg_index < cfg->npools ? &cfg->pools[lp->cfg_index] : NULL;
 }
 
+/*
+ * The text of address a of member m: the row it came from, as written; an
+ * address of m's alias (README "Alias members"), past m's own rows, is
+ * stored in the canonical form inet_ntop() gives, so it is made again.
+ */
+static const char *addr_text(const db_member_t *m, const lb_addr_t *a, char *buf)
+{
+	if (a->row < m->naddresses)
+		return m->addresses[a->row];
+	return inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->addr, buf, INET6_ADDRSTRLEN);
+}
+
 int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *const *pools,
 			  uint32_t npools, server_targets_t *out)
 {
 	struct tlist tl = { .listed = gslb_calloc(reg->cap ? reg->cap : 1, 1) };
+	char text[INET6_ADDRSTRLEN];
 	for (uint32_t i = 0; i < npools; i++) {
 		lb_pool_t *lp = pools[i];
 		const db_pool_t *p = db_pool_of(cfg, lp);
@@ -210,7 +223,7 @@ int server_targets_assign(target_reg_t *reg, const db_config_t *cfg, lb_pool_t *
 				for (uint16_t j = 0; j < lm->naddr[f]; j++) {
 					lb_addr_t *a = &lm->addr[f][j];
 					uint32_t t = target_for(reg, &tl, p, c,
-								m->addresses[a->row]);
+								addr_text(m, a, text));
 					if (a->target != t)
 						a->target = t;
 				}

@@ -43,8 +43,8 @@ struct pool_buf {
 };
 
 /*
- * Pool name in one of three shapes.  0: members a and b, a network on a, a pool check with
- * quorum any and b's own check with quorum local.  1: members b and c, no checks, another
+ * Pool name in one of three shapes.  0: members a and b, a network and an alias on a, a pool
+ * check with quorum any and b's own check with quorum local.  1: members b and c, no checks, another
  * TTL.  2 (the timing's): members a and b, one address each, a pool check (majority).  i
  * numbers the addresses.
  */
@@ -81,6 +81,7 @@ static void pool_make(struct pool_buf *b, const char *name, int shape, unsigned 
 		b->m[0].nnetworks = 1;
 		b->m[0].networks = b->nets;
 		b->m[0].countries = "DE";
+		b->m[0].alias = "lb.example.net.";
 		b->mcheck = (db_check_t){ .type = DB_CHECK_HTTP,
 					  .path = "/health",
 					  .interval_ms = 5000,
@@ -125,6 +126,7 @@ static bool pool_is(const db_config_t *cfg, const char *name, int shape)
 	return p->ttl == 30 && p->policy == DB_POLICY_WEIGHTED && p->check &&
 	       p->check->quorum == DB_QUORUM_ANY && p->check->port == 80 &&
 	       strcmp(a->name, "a") == 0 && strcmp(b->name, "b") == 0 && a->nnetworks == 1 &&
+	       a->alias && strcmp(a->alias, "lb.example.net.") == 0 && !b->alias &&
 	       strcmp(a->networks[0], "192.0.2.0/24") == 0 && a->countries &&
 	       strcmp(a->countries, "DE") == 0 && a->naddresses == 1 && !a->check && b->check &&
 	       b->check->quorum == DB_QUORUM_LOCAL && b->check->path &&
@@ -331,7 +333,8 @@ static void test_pools(void)
 	static const char *const diffs[] = {
 		"a member check's quorum", "an address",	  "a network",
 		"a member's weight",	   "a member removed",	  "the pool check",
-		"the degraded TTL",	   "a member's location",
+		"the degraded TTL",	   "a member's location", "an alias",
+		"an alias removed",	   "an alias added",
 	};
 	int64_t rev = 21;
 	for (size_t i = 0; i < sizeof(diffs) / sizeof(diffs[0]); i++, rev += 2) {
@@ -359,8 +362,17 @@ static void test_pools(void)
 		case 6:
 			d.p.degraded_ttl = 5;
 			break;
-		default:
+		case 7:
 			d.m[1].has_location = true;
+			break;
+		case 8:
+			d.m[0].alias = "lb-2.example.net.";
+			break;
+		case 9:
+			d.m[0].alias = NULL;
+			break;
+		default:
+			d.m[1].alias = "lb.example.net.";
 			break;
 		}
 		db_config_generation(db, &g0);

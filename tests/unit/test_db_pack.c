@@ -2,11 +2,11 @@
 /*
  * The loaded configuration packed one pool to an allocation: pools with
  * every kind of field (short and long names, up to a dozen members, IPv4
- * and IPv6 addresses, countries, continents, networks, locations, pool and
- * member checks with every option) written, loaded, changed, merged one by
- * one and removed, every field compared with what was written.  Run under
- * valgrind (or ASan) it also shows that nothing leaks and nothing is read
- * outside a pool's allocation.
+ * and IPv6 addresses, countries, continents, aliases, networks, locations,
+ * pool and member checks with every option) written, loaded, changed,
+ * merged one by one and removed, every field compared with what was
+ * written.  Run under valgrind (or ASan) it also shows that nothing leaks
+ * and nothing is read outside a pool's allocation.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -41,7 +41,7 @@ typedef struct want_member {
 	uint8_t fam[ADDRS_MAX];
 	char net[NETS_MAX][48];
 	char *netv[NETS_MAX];
-	char countries[32], continents[16];
+	char countries[32], continents[16], alias[80];
 	db_check_t check;
 	char path[300], host[80], expect[16], match[64], target[48];
 } want_member_t;
@@ -122,6 +122,11 @@ static void member_make(want_member_t *w, int pool, int k)
 	if (rnd(2)) {
 		snprintf(w->continents, sizeof(w->continents), rnd(2) ? "EU" : "EU,NA,AS");
 		m->continents = w->continents;
+	}
+	if (rnd(2)) {
+		snprintf(w->alias, sizeof(w->alias), "lb-%d-%d.%s.example.net.", pool, k,
+			 rnd(2) ? "eu" : "a-region-name-long-enough-to-need-more-room");
+		m->alias = w->alias;
 	}
 	m->naddresses = rnd(ADDRS_MAX + 1);
 	for (size_t a = 0; a < m->naddresses; a++) {
@@ -268,7 +273,8 @@ static bool member_eq(const want_member_t *w, const db_member_t *b)
 	FIELD_EQ(what, a->naddresses, b->naddresses);
 	FIELD_EQ(what, a->nnetworks, b->nnetworks);
 	if (!str_eq("countries", a->countries, b->countries) ||
-	    !str_eq("continents", a->continents, b->continents))
+	    !str_eq("continents", a->continents, b->continents) ||
+	    !str_eq("alias", a->alias, b->alias))
 		return false;
 	for (size_t k = 0; k < a->naddresses; k++) {
 		if (!str_eq("address", a->addresses[k], b->addresses[k]))

@@ -169,7 +169,7 @@ static lb_pool_t *pool_build(uint32_t *npools)
 			 .members = dm };
 	db_config_t cfg = { .npools = 1, .pools = &dp };
 	lb_pool_t *pools = NULL;
-	*npools = lb_config_pools(&cfg, &pools);
+	*npools = lb_config_pools(&cfg, NULL, &pools);
 	for (uint16_t i = 0; *npools && i < pools[0].nmembers; i++) {
 		pools[0].members[i].addr[0][0].target = 2u * i;
 		pools[0].members[i].addr[1][0].target = 2u * i + 1;
@@ -359,7 +359,7 @@ static void test_bad_places(void)
 			 .members = &dm };
 	db_config_t cfg = { .npools = 1, .pools = &dp };
 	lb_pool_t *pools = NULL;
-	uint32_t n = lb_config_pools(&cfg, &pools);
+	uint32_t n = lb_config_pools(&cfg, NULL, &pools);
 	const lb_member_t *m = n == 1 ? &pools[0].members[0] : NULL;
 	ok(m && m->ncountries == 3 && strcmp(m->countries[0], "DE") == 0 &&
 		   strcmp(m->countries[1], "US-CA") == 0 && strcmp(m->countries[2], "XK") == 0,

@@ -365,7 +365,7 @@ static void test_net_rows(void)
 	db_pool_t dp = { .name = "net.example.test.", .answers = 1, .nmembers = 1, .members = &m };
 	db_config_t cfg = { .npools = 1, .pools = &dp };
 	lb_pool_t *pools = NULL;
-	uint32_t n = lb_config_pools(&cfg, &pools);
+	uint32_t n = lb_config_pools(&cfg, NULL, &pools);
 	const lb_member_t *lm = n ? &pools[0].members[0] : NULL;
 	char a[3][INET6_ADDRSTRLEN] = { "", "", "" };
 	for (uint16_t i = 0; lm && i < lm->nnets && i < 3; i++)

@@ -338,7 +338,7 @@ static void test_set_table(void)
 	}
 	db_config_t cfg = { .npools = N, .pools = dp };
 	lb_pool_t *pools = NULL;
-	uint32_t n = lb_config_pools(&cfg, &pools);
+	uint32_t n = lb_config_pools(&cfg, NULL, &pools);
 	lb_set_t *s = lb_set_new(pools, n, zones);
 	uint32_t found = 0;
 	for (uint32_t i = 0; i < s->npools; i++) {
@@ -371,7 +371,7 @@ int main(void)
 	config_random(&cfg);
 
 	lb_pool_t *pools = NULL;
-	uint32_t n = lb_config_pools(&cfg, &pools);
+	uint32_t n = lb_config_pools(&cfg, NULL, &pools);
 	uint32_t good = 0;
 	bool long_name = false, many = false, nets = false, places_seen = false, addrs = false;
 	for (uint32_t i = 0; i < n; i++) {
@@ -398,7 +398,7 @@ int main(void)
 
 	good = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		lb_pool_t *p = lb_pool_new(&cfg.pools[i]);
+		lb_pool_t *p = lb_pool_new(&cfg.pools[i], NULL);
 		good += p && p == p->block && pool_ok(p, &cfg.pools[i], why, sizeof(why)) &&
 			lb_pool_equal(p, &pools[i]);
 		lb_pool_unref(p);
