@@ -28,8 +28,10 @@ Then the same against gslbd, keys from `gslbctl dnssec enable`:
   (refreshed before half through) and a validator on the same clock says AD=1;
 - dnsviz probe + grok: no error; zonemaster-cli's DNSSEC module: nothing above NOTICE except
   what a loopback-only test setup causes (listed in ZONEMASTER_EXPECTED);
-- a rollover: before, during (both keys, both DS, unbound anchored on both as a parent would
-  publish them) and after (old key gone, new DS only), every answer AD=1 at every step;
+- a rollover on gslbd's own clock (gslbctl dnssec rollover --max-ttl 6 --parent-ttl 6):
+  published, signing, old key gone; a resolver with the old DS only (the parent not updated, or
+  its old DS set cached), one with both DS (`gslbctl dnssec ds`) and at the end one with the new
+  DS only: AD=1 at every step each can be in, SERVFAIL for the old DS once its key is gone;
 - `gslbctl dnssec disable`: no DNSKEY, no RRSIG.
 """
 
@@ -76,6 +78,7 @@ POOL_QUERIES = 60
 NXNAME = 128   # RFC 9824
 DNSVIZ_NAMES = [ZONE, WWW, TXT, NX, POOL]
 WORKERS = 2   # gslbtest.Gslbd starts gslbd with --threads 2
+ROLL_T, ROLL_P = 6, 6   # the rollover's largest TTL and parent DS TTL (gslbctl(8))
 FAKETIME_LIB = (glob.glob('/usr/lib/*/faketime/libfaketime.so.1') or
                 ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'])[0]
 
@@ -585,6 +588,78 @@ def zonemaster_check(t, label, ds, want_ok=True):
              '%s: zonemaster-cli DNSSEC reports an error' % label, raw[-3000:])
 
 
+def signers(srv, name, rdtype):
+    """The key tags of the RRSIGs over name's rdtype RRset (DO=1), sorted."""
+    try:
+        m = v.ask('127.0.0.1', name, rdtype, port=srv.port)
+    except Exception:   # a failed query: no signer, the caller's check says so
+        return []
+    return sorted(rd.key_tag for rr in m.answer if rr.rdtype == dns.rdatatype.RRSIG for rd in rr)
+
+
+def rollover(t, srv, db, ub_old, old_ds):
+    """A rollover on gslbd's own clock (T = ROLL_T, the parent's DS TTL ROLL_P): the new key
+    is published now, signs from T, the old one is gone at 2T + P.  Three resolvers: one that
+    still has the old DS only (the parent not updated yet, or its old DS set still cached: up
+    to P after the parent changed), one with both DS (the parent updated as `gslbctl dnssec
+    ds` says), and, at the end, one with the new DS only.  Each must have AD=1 at every step
+    it can be in, and the old-DS-only one SERVFAIL once the old key is gone."""
+    t0 = time.monotonic()
+    rc, out = ctl(db, 'dnssec', 'rollover', ZONE, '--max-ttl', str(ROLL_T),
+                  '--parent-ttl', str(ROLL_P))
+    if not t.ok(rc == 0, 'gslbctl dnssec rollover %s --max-ttl %d --parent-ttl %d'
+                % (ZONE, ROLL_T, ROLL_P), out):
+        return
+    t.diag(out.strip())
+    t.eq(wait_keys(srv, 2), 2, 'rollover: gslbd serves both DNSKEYs')
+    both, keys2 = served_ds(srv)
+    rc, cds, out = ctl_ds(db)
+    t.ok(rc == 0 and cds == both and len(both) == 2 and set(old_ds) <= set(both),
+         'rollover: gslbctl dnssec ds gives both DS, the old one and the new',
+         'gslbctl:\n%s\nserved: %r' % (out, both))
+    new_tag = [int(d.split()[0]) for d in both if d not in old_ds]
+    ub_both = validator(t, 'rollover, both DS', ZONE, '127.0.0.1@%d' % srv.port, both)
+
+    def step(label):
+        took = time.monotonic() - t0
+        expect(t, ub_old, '%s (%.0f s), old DS only' % (label, took), gslbd_cases(old_ds))
+        if ub_both:
+            expect(t, ub_both, '%s (%.0f s), both DS' % (label, took), gslbd_cases(both))
+            pool_round(t, ub_both, '%s, both DS' % label, 10)
+        pool_round(t, ub_old, '%s, old DS only' % label, 10)
+
+    # 1. Published, not yet signing (before T).
+    step('rollover, new key published')
+    # 2. The new key signs, the old one still published (T to 2T + P).
+    took = g.time_until(lambda: signers(srv, WWW, 'A') == new_tag, ROLL_T + 5)
+    t.ok(took is not None, 'rollover: the new key signs after T',
+         'signers of %s A: %r, new key %r' % (WWW, signers(srv, WWW, 'A'), new_tag))
+    t.diag('rollover: DNSKEY RRset signed by %r, %s A by %r; %.1f s in'
+           % (signers(srv, ZONE, 'DNSKEY'), WWW, signers(srv, WWW, 'A'),
+              time.monotonic() - t0))
+    step('rollover, new key signing, old one published')
+    dnsviz_check(t, 'rollover', both, keys2)
+    # 3. The old key gone (after 2T + P).
+    left = 2 * ROLL_T + ROLL_P - (time.monotonic() - t0)
+    t.eq(wait_keys(srv, 1, timeout=max(left, 0) + 5), 1,
+         'after the rollover: gslbd serves one DNSKEY')
+    new_ds, keys3 = served_ds(srv)
+    rc, cds, out = ctl_ds(db)
+    t.ok(rc == 0 and cds == new_ds and new_ds and not set(new_ds) & set(old_ds) and
+         set(new_ds) <= set(both),
+         'after the rollover: gslbctl dnssec ds gives the new DS only',
+         'gslbctl:\n%s\nserved: %r, old %r' % (out, new_ds, old_ds))
+    time.sleep(2.5)   # unbound's cache (cache-max-ttl 2) forgets the two-key DNSKEY RRset
+    if ub_both:
+        expect(t, ub_both, 'after the rollover, both DS still at the parent', gslbd_cases(both))
+        ub_both.cleanup()
+    expect(t, ub_old, 'after the rollover, old DS only: no key left for it',
+           [(WWW, 'A', 'SERVFAIL', False, None)])
+    ub_old.restart(anchors=new_ds)
+    expect(t, ub_old, 'after the rollover, new DS only', gslbd_cases(new_ds))
+    pool_round(t, ub_old, 'after the rollover, new DS only', 20)
+
+
 def gslbd_tests(t):
     missing = signing_missing()
     if missing:
@@ -640,58 +715,8 @@ def gslbd_tests(t):
     dnsviz_check(t, 'gslbd', ds, keys)
     zonemaster_check(t, 'gslbd', ds)
 
-    # Rollover.  ub keeps the old DS only, as a resolver would until the parent changes.
-    old_ds = ds
-    rc, out = ctl(db, 'dnssec', 'rollover', ZONE)
-    t.ok(rc == 0, 'gslbctl dnssec rollover %s' % ZONE, out)
-    n = wait_keys(srv, 2)
-    t.eq(n, 2, 'rollover: gslbd serves both DNSKEYs')
-    both, keys2 = served_ds(srv)
-    rc, cds, out = ctl_ds(db)
-    t.ok(rc == 0 and cds == both and len(both) == 2 and set(old_ds) <= set(both),
-         'rollover: gslbctl dnssec ds gives both DS, the old one and the new',
-         'gslbctl:\n%s\nserved: %r' % (out, both))
-    expect(t, ub, 'rollover, old DS only (parent not updated yet)', gslbd_cases(old_ds))
-    pool_round(t, ub, 'rollover, old DS only', 20)
-    ub.restart(anchors=both)
-    expect(t, ub, 'rollover, both DS', gslbd_cases(both))
-    pool_round(t, ub, 'rollover, both DS', 20)
-    dnsviz_check(t, 'rollover', both, keys2)
-
-    # After: the old key's time is up.  The test stands in for the clock and moves the old
-    # key's retire and remove times, and the new key's active time, to now.
-    now = int(time.time())
-    con = sqlite3.connect(db)
-    old_tags = [int(d.split()[0]) for d in old_ds]
-    rows = con.execute('SELECT id, key_tag, active FROM dnssec_key WHERE zone = ?',
-                       (ZONE,)).fetchall()
-    t.diag('keys during the rollover: %r' % rows)
-    for kid, tag, active in rows:
-        if tag in old_tags:
-            con.execute('UPDATE dnssec_key SET retire = ?, remove = ? WHERE id = ?',
-                        (now - 2, now - 1, kid))
-        elif active is None or active > now:
-            con.execute('UPDATE dnssec_key SET active = ? WHERE id = ?', (now - 2, kid))
-    con.commit()
-    con.close()
-    n = wait_keys(srv, 1)
-    t.eq(n, 1, 'after the rollover: gslbd serves one DNSKEY')
-    new_ds, keys3 = served_ds(srv)
-    rc, cds, out = ctl_ds(db)
-    t.ok(rc == 0 and cds == new_ds and new_ds and not set(new_ds) & set(old_ds) and
-         set(new_ds) <= set(both),
-         'after the rollover: gslbctl dnssec ds gives the new DS only',
-         'gslbctl:\n%s\nserved: %r, old %r' % (out, new_ds, old_ds))
-    time.sleep(2.5)   # unbound's cache (cache-max-ttl 2) forgets the old DNSKEY RRset
-    expect(t, ub, 'after the rollover, both DS still at the parent', gslbd_cases(both))
-    ub.restart(anchors=new_ds)
-    expect(t, ub, 'after the rollover, new DS only', gslbd_cases(new_ds))
-    pool_round(t, ub, 'after the rollover, new DS only', 20)
+    rollover(t, srv, db, ub, ds)
     ub.cleanup()
-    ubw = validator(t, 'old DS after rollover', ZONE, '127.0.0.1@%d' % srv.port, old_ds)
-    if ubw:
-        expect(t, ubw, 'after the rollover, old DS only', [(WWW, 'A', 'SERVFAIL', False, None)])
-        ubw.cleanup()
 
     # Disable.
     rc, out = ctl(db, 'dnssec', 'disable', ZONE)
