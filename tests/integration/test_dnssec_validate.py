@@ -8,9 +8,10 @@ here, and port 53 is free for dnsviz and zonemaster-cli, which know no other por
 
 A validating unbound has the zone's DS as its only trust anchor (the root is not trusted) and a
 stub-zone to the signing server.  First the harness proves it can tell good from bad on a zone
-that Knot DNS signs: AD=1 on an answer, a NXDOMAIN and a NODATA; SERVFAIL with a wrong DS, with
-an answer mutated on its way to unbound, and with the validator's clock past the signatures'
-expiration or before their inception (unbound's val-override-date).
+that Knot DNS signs: AD=1 on an answer, an NXDOMAIN and a NODATA, AD=0 without the anchor;
+SERVFAIL with a wrong DS, with an answer mutated on its way to unbound, and with the validator's
+clock past the signatures' expiration or before their inception (unbound's val-override-date);
+dnsviz and zonemaster-cli find no error with the right DS and an error with a wrong one.
 
 Then the same against gslbd, keys from `gslbctl dnssec enable`:
 - DO=1 answers carry RRSIGs, the apex has DNSKEY, CDS and CDNSKEY, DO=0 answers none of them;
@@ -32,7 +33,8 @@ Then the same against gslbd, keys from `gslbctl dnssec enable`:
   published, signing, old key gone; a resolver with the old DS only (the parent not updated, or
   its old DS set cached), one with both DS (`gslbctl dnssec ds`) and at the end one with the new
   DS only: AD=1 at every step each can be in, SERVFAIL for the old DS once its key is gone;
-- `gslbctl dnssec disable`: no DNSKEY, no RRSIG.
+- `gslbctl dnssec disable`: no DNSKEY, no RRSIG, NXDOMAIN again; enabled again with ed25519,
+  AD=1 again.
 """
 
 import glob
