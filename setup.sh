@@ -7,12 +7,12 @@ cd "$(dirname "$0")"
 
 PKGS="build-essential autoconf automake libtool pkg-config
 libuv1-dev libldns-dev libmaxminddb-dev libsqlite3-dev liburcu-dev libssl-dev libjansson-dev
-libcurl4-openssl-dev libsystemd-dev etcd-server etcd-client
-sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython knot nsd dnsperf
-clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
+libcurl4-openssl-dev libc-ares-dev libsystemd-dev etcd-server etcd-client
+sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython python3-cryptography knot nsd
+dnsperf clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
 prometheus chromium-headless-shell
 libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils
-libmaxmind-db-writer-perl dnsviz zonemaster-cli bind9 python3-cryptography faketime"
+libmaxmind-db-writer-perl dnsviz zonemaster-cli bind9 faketime"
 
 missing=""
 for p in $PKGS; do

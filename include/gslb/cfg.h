@@ -78,6 +78,13 @@ void cfg_mem_close(FILE *f);
 
 int val_pool_name(const char *s, char *out, size_t outlen, char *why);
 int val_member_name(const char *s, char *why);
+/**
+ * An alias member's host name (README "Alias members"): a domain name of
+ * letters, digits, hyphens and underscores, labels of 1-63, at most 255
+ * bytes in wire form, not the root nor an IP address; lowercase with the
+ * trailing dot in out (DNS_NAME_MAX + 1 bytes).
+ */
+int val_alias(const char *s, char *out, size_t outlen, char *why);
 /** Canonical inet_ntop() text in out (>= 46 bytes), family 4 or 6. */
 int val_ip(const char *s, char *out, int *family, char *why);
 /** As val_ip(), for a served member address: IPv4-mapped IPv6 addresses are refused. */

@@ -9,6 +9,8 @@
  *   P "journal/" ID          a change: {"time","actor","node","command","summary"}
  *   P "nodes/" NODE          a live node (its lease): {"revision","down_votes","started","version"}
  *   P "votes/" NODE "/" KEY  NODE's verdict on target KEY: "up" or "down" (its lease)
+ *   P "dnssec/" ZONE         the zone's DNSSEC keys (etcd_dnssec_value()), so every node signs
+ *                            with the same ones
  * The mirror keeps each pool key's mod_revision, so a write conditional on what gslbctl read
  * compares against it, and so an event older than what is stored is never applied over it.
  */
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "gslb/db.h"
+#include "gslb/db_dnssec.h"
 
 /* ---- settings: written by gslbd --cluster, read by gslbctl ---- */
 
@@ -83,6 +86,24 @@ int db_cluster_pools_retain(db_t *db, const char *const *keys, size_t n);
  * follow are then all applied, a pool stored as it is in etcd at the cost of a few reads.
  */
 int db_cluster_keys_forget(db_t *db);
+
+/* ---- mirroring DNSSEC keys (inside db_begin_write() ... db_commit()) ---- */
+
+/**
+ * Make zone's keys in the database the n keys of v (their zones and ids not used) as etcd's
+ * key at mod_rev.  1 when skipped as db_cluster_pool_put() skips; keys stored exactly as v
+ * only have the revision recorded.  GSLB_ECONFIG, nothing written, when zone is not key's last
+ * component or a key is one the table refuses.  A full sync calls it after
+ * db_cluster_pools_retain(), which forgets the revisions of every key but the pools'.
+ */
+int db_cluster_dnssec_put(db_t *db, const char *key, int64_t mod_rev, const char *zone,
+			  const db_dnssec_key_t *v, size_t n);
+
+/** Delete zone's keys as key's delete at mod_rev (db_cluster_pool_delete()'s rules). */
+int db_cluster_dnssec_delete(db_t *db, const char *key, const char *zone, int64_t mod_rev);
+
+/** After a full sync: delete the keys of every zone not among the n zones given. */
+int db_cluster_dnssec_retain(db_t *db, const char *const *zones, size_t n);
 
 /* ---- mirroring the journal ---- */
 

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "gslb/db_dnssec.h"
+
 /* Errors beyond negative errno values (-ENOMEM, -EPROTO for a reply that is not etcd's). */
 #define ETCD_EUNAVAIL (-10001)	 /* no endpoint answered in time, or etcd has no leader/quorum */
 #define ETCD_ECOMPACTED (-10002) /* the revision asked for was compacted */
@@ -141,6 +143,23 @@ etcd_lines_t *etcd_lines_new(size_t max_line, etcd_line_cb cb, void *arg);
 /** Feed bytes; returns 0, the first non-zero of cb, -EPROTO (not JSON) or -EMSGSIZE. */
 int etcd_lines_feed(etcd_lines_t *l, const char *data, size_t n);
 void etcd_lines_free(etcd_lines_t *l);
+
+/* ---- a zone's DNSSEC keys as etcd holds them (src/cluster/keys.c) ---- */
+
+/**
+ * The value of P "dnssec/" ZONE: zone's n keys (their ids and zones not used) as one JSON
+ * object, the same bytes for the same keys in any order; private keys in base64.  malloc'd;
+ * the caller wipes and frees it.
+ */
+char *etcd_dnssec_value(const char *zone, const db_dnssec_key_t *keys, size_t n);
+
+/**
+ * The keys of such a value (len bytes of text) into *keys (n of them, each with zone set;
+ * caller frees with db_dnssec_keys_free()).  0, or -EPROTO with why set: not the value of
+ * zone, an algorithm not 13 or 15, a public key of the wrong length, a time not Unix seconds.
+ */
+int etcd_dnssec_parse(const char *text, size_t len, const char *zone, db_dnssec_key_t **keys,
+		      size_t *n, char *why, size_t whylen);
 
 /* ---- the blocking client (src/cluster/etcd_sync.c): gslbctl ---- */
 

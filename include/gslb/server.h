@@ -66,6 +66,11 @@ typedef struct server_conf {
 	bool control_default; /* control is the default path: a missing directory is no error */
 	/* --dnstap: the unix socket of a Frame Streams reader for the query log, or NULL. */
 	const char *dnstap;
+	/*
+	 * --resolver: where alias members' host names are resolved, as c-ares
+	 * reads it ("ADDR:PORT,[ADDR6]:PORT"), or NULL for /etc/resolv.conf.
+	 */
+	const char *resolvers;
 } server_conf_t;
 
 /**

@@ -50,8 +50,10 @@ typedef struct cfg_status_timeline {
 
 /* One address of a member and its health as stored. */
 typedef struct cfg_status_addr {
-	const char *address; /* borrowed from the configuration */
-	char *key;	     /* the target key gslbd probes it under, owned; NULL without a check */
+	const char *address; /* borrowed from the configuration, or from the alias state */
+	/* README "Alias members": the state of the alias it was resolved from, or NULL (its own) */
+	const db_alias_state_t *alias; /* borrowed from cfg_status_t.aliases */
+	char *key;	   /* the target key gslbd probes it under, owned; NULL without a check */
 	char *pkey;	   /* the key of the probe alone when it differs from key, owned, or NULL */
 	const char *shown; /* the key whose state is shown (key or pkey), or NULL */
 	db_target_state_t st;
@@ -62,9 +64,15 @@ typedef struct cfg_status_addr {
 	cfg_status_timeline_t *timeline; /* owned; NULL until cfg_status_timeline_load() */
 } cfg_status_addr_t;
 
+/*
+ * A member and the addresses it serves (lb_member_address()): its own, then
+ * those of its alias as gslbd last resolved them.
+ */
 typedef struct cfg_status_member {
-	const db_member_t *m;	  /* borrowed from the configuration */
-	cfg_status_addr_t *addrs; /* m->naddresses of them, owned */
+	const db_member_t *m;	       /* borrowed from the configuration */
+	const db_alias_state_t *alias; /* m->alias's state, NULL when none (or none stored) */
+	size_t naddrs;		       /* m->naddresses, and the alias's addresses */
+	cfg_status_addr_t *addrs;      /* naddrs of them, owned */
 } cfg_status_member_t;
 
 typedef struct cfg_status_pool {
@@ -75,16 +83,18 @@ typedef struct cfg_status_pool {
 
 /* The status of a configuration's pools.  Touched by one thread at a time. */
 typedef struct cfg_status {
-	const char *zones;   /* the zone directory, borrowed */
-	bool zones_readable; /* false: whether pools are served is unknown */
-	bool cluster;	     /* a cluster node: each address has the nodes' votes */
+	const char *zones;    /* the zone directory, borrowed */
+	bool zones_readable;  /* false: whether pools are served is unknown */
+	bool cluster;	      /* a cluster node: each address has the nodes' votes */
+	db_aliases_t aliases; /* what gslbd resolved for alias members (alias_state), owned */
 	size_t npools;
 	cfg_status_pool_t *pools; /* owned: the pools asked for, in the configuration's order */
 } cfg_status_t;
 
 /**
  * Read the stored health of every address of cfg's pools (only the pool
- * named pool when it is not NULL) from db: the state of its target key
+ * named pool when it is not NULL), the resolved addresses of alias members
+ * among them, from db: the state of its target key
  * (the probe's own key when the target was never probed under its key,
  * as gslbd starts it from there), and on a cluster node every node's vote.
  * serving(arg, name) says whether each pool is served; zones and
@@ -142,6 +152,12 @@ const char *cfg_status_serving_name(int serving);
  */
 char *cfg_status_target_key(const db_pool_t *p, const db_member_t *m, const char *addr,
 			    char **probe);
+
+/**
+ * When alias addresses expire, relative to now: "expires in 23 s", or
+ * "expired 5 s ago", into buf (README "Alias members").
+ */
+const char *cfg_status_expiry(int64_t expires, int64_t now, char *buf, size_t len);
 
 /** RFC 3339 UTC text of Unix seconds into buf; "" for 0 or less (never). */
 const char *cfg_status_time(int64_t t, char *buf, size_t len);

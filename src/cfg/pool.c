@@ -212,6 +212,10 @@ void cfg_pool_json(jw_t *w, const db_pool_t *p)
 		for (size_t k = 0; k < m->naddresses; k++)
 			jw_str(w, m->addresses[k]);
 		jw_arr_end(w);
+		if (m->alias) {
+			jw_key(w, "alias");
+			jw_str(w, m->alias);
+		}
 		jw_key(w, "weight");
 		jw_int(w, m->weight);
 		jw_key(w, "priority");

@@ -343,9 +343,9 @@ fail:
 
 static int read_member(reader_t *r, const json_t *o, const char *path, db_member_t *m)
 {
-	static const char *const keys[] = { "name",	"addresses", "weight",	  "priority",
-					    "admin",	"location",  "countries", "continents",
-					    "networks", "check",     NULL };
+	static const char *const keys[] = { "name",	  "addresses", "alias",	   "weight",
+					    "priority",	  "admin",     "location", "countries",
+					    "continents", "networks",  "check",	   NULL };
 	jpath_t p, q;
 	const json_t *j;
 	uint32_t v;
@@ -358,11 +358,21 @@ static int read_member(reader_t *r, const json_t *o, const char *path, db_member
 	if (val_member_name(json_string_value(j), r->why))
 		return bad(r, p.s, "%s", r->why);
 	cfg_member_defaults(m, json_string_value(j));
-	if (!(j = get(r, o, path, "addresses", K_ARRAY, true, p.s)))
+	/* README "Alias members": addresses, an alias, or both; one of them at least. */
+	if ((j = get(r, o, path, "alias", K_STRING, false, p.s))) {
+		char alias[DNS_NAME_MAX + 1];
+		if (val_alias(json_string_value(j), alias, sizeof(alias), r->why))
+			return bad(r, p.s, "%s", r->why);
+		m->alias = gslb_strdup(alias);
+	} else if (r->ret) {
 		return -1;
-	if (json_array_size(j) == 0)
-		return bad(r, p.s, "at least one address is required");
-	for (size_t i = 0; i < json_array_size(j); i++) {
+	}
+	j = get(r, o, path, "addresses", K_ARRAY, !m->alias, p.s);
+	if (!j && r->ret)
+		return -1;
+	if (j && json_array_size(j) == 0 && !m->alias)
+		return bad(r, p.s, "at least one address is required (or an alias)");
+	for (size_t i = 0; j && i < json_array_size(j); i++) {
 		const char *given = json_string_value(json_array_get(j, i));
 		char ip[64];
 		int fam;

@@ -99,13 +99,14 @@ void cfg_status_free(cfg_status_t *s)
 		cfg_status_pool_t *sp = &s->pools[i];
 		for (size_t k = 0; sp->members && k < sp->p->nmembers; k++) {
 			cfg_status_member_t *sm = &sp->members[k];
-			for (size_t j = 0; sm->addrs && j < sm->m->naddresses; j++)
+			for (size_t j = 0; sm->addrs && j < sm->naddrs; j++)
 				addr_clear(&sm->addrs[j]);
 			free(sm->addrs);
 		}
 		free(sp->members);
 	}
 	free(s->pools);
+	db_aliases_clear(&s->aliases);
 	free(s);
 }
 
@@ -152,6 +153,8 @@ int cfg_status_load(db_t *db, const db_config_t *cfg, const char *pool,
 	} else if (ret != -ENOENT) {
 		goto out;
 	}
+	if ((ret = db_alias_state_load(db, &s->aliases)))
+		goto out;
 	s->pools = gslb_calloc(cfg->npools ? cfg->npools : 1, sizeof(*s->pools));
 	for (size_t i = 0; i < cfg->npools; i++) {
 		const db_pool_t *p = &cfg->pools[i];
@@ -164,11 +167,17 @@ int cfg_status_load(db_t *db, const db_config_t *cfg, const char *pool,
 		for (size_t k = 0; k < p->nmembers; k++) {
 			const db_member_t *m = &p->members[k];
 			cfg_status_member_t *sm = &sp->members[k];
+			lb_member_addr_t sa;
 			sm->m = m;
-			sm->addrs = gslb_calloc(m->naddresses ? m->naddresses : 1,
-						sizeof(*sm->addrs));
-			for (size_t j = 0; j < m->naddresses; j++) {
-				sm->addrs[j].address = m->addresses[j];
+			sm->alias = m->alias ? lb_alias_find(&s->aliases, m->alias) : NULL;
+			/* What gslbd serves (README "Alias members"): counted, then each loaded. */
+			while (lb_member_address(m, &s->aliases, sm->naddrs, &sa))
+				sm->naddrs++;
+			sm->addrs = gslb_calloc(sm->naddrs ? sm->naddrs : 1, sizeof(*sm->addrs));
+			for (size_t j = 0; j < sm->naddrs; j++) {
+				lb_member_address(m, &s->aliases, j, &sa);
+				sm->addrs[j].address = sa.address;
+				sm->addrs[j].alias = sa.alias;
 				ret = addr_load(db, s->cluster, p, m, &sm->addrs[j]);
 				if (ret)
 					goto out;
@@ -336,6 +345,16 @@ static void addr_json(jw_t *w, const cfg_status_t *s, const cfg_status_addr_t *a
 	jw_time(w, a->st.cert_not_after);
 	jw_key(w, "target");
 	jw_str(w, a->shown);
+	/*
+	 * An alias's address: the alias it came from, and when gslbd resolves
+	 * it again.  Left out of the member's own, whose keys stay as they were.
+	 */
+	if (a->alias) {
+		jw_key(w, "alias");
+		jw_str(w, a->alias->name);
+		jw_key(w, "expires");
+		jw_time(w, a->alias->expires);
+	}
 	if (s->cluster) {
 		jw_key(w, "votes");
 		jw_obj_begin(w);
@@ -349,6 +368,34 @@ static void addr_json(jw_t *w, const cfg_status_t *s, const cfg_status_addr_t *a
 		jw_key(w, "timeline");
 		timeline_json(w, a->timeline);
 	}
+	jw_obj_end(w);
+}
+
+/*
+ * A member's alias and what gslbd last made of it: {"name", "resolved"
+ * (when it last succeeded, null: never), "expires", "addresses" (how
+ * many), "failures" (since the last success), "error", "error_time"}.
+ */
+static void alias_json(jw_t *w, const cfg_status_member_t *sm)
+{
+	const db_alias_state_t *as = sm->alias;
+	bool resolved = as && !as->never_resolved;
+
+	jw_obj_begin(w);
+	jw_key(w, "name");
+	jw_str(w, sm->m->alias);
+	jw_key(w, "resolved");
+	jw_time(w, resolved ? as->resolved : 0);
+	jw_key(w, "expires");
+	jw_time(w, resolved ? as->expires : 0);
+	jw_key(w, "addresses");
+	jw_int(w, resolved ? as->naddresses : 0);
+	jw_key(w, "failures");
+	jw_int(w, as ? as->failures : 0);
+	jw_key(w, "error");
+	jw_str(w, as ? as->error : NULL);
+	jw_key(w, "error_time");
+	jw_time(w, as ? as->error_time : 0);
 	jw_obj_end(w);
 }
 
@@ -388,9 +435,13 @@ void cfg_status_json(jw_t *w, const cfg_status_t *s)
 			jw_int(w, m->weight);
 			jw_key(w, "priority");
 			jw_int(w, m->priority);
+			if (m->alias) {
+				jw_key(w, "alias");
+				alias_json(w, sm);
+			}
 			jw_key(w, "addresses");
 			jw_arr_begin(w);
-			for (size_t j = 0; j < m->naddresses; j++)
+			for (size_t j = 0; j < sm->naddrs; j++)
 				addr_json(w, s, &sm->addrs[j]);
 			jw_arr_end(w);
 			jw_obj_end(w);
@@ -410,9 +461,42 @@ const char *cfg_status_cert_flag(const cfg_status_addr_t *a, int64_t now, char *
 	return health_cert_expiry_text(na, now, buf, len);
 }
 
+const char *cfg_status_expiry(int64_t expires, int64_t now, char *buf, size_t len)
+{
+	if (expires >= now)
+		snprintf(buf, len, "expires in %lld s", (long long)(expires - now));
+	else
+		snprintf(buf, len, "expired %lld s ago", (long long)(now - expires));
+	return buf;
+}
+
+/* The line of a member's alias: what it resolved to and until when, and its failures. */
+static void alias_text(FILE *f, const cfg_status_member_t *sm, int64_t now)
+{
+	const db_alias_state_t *as = sm->alias;
+	char t[32], e[48];
+
+	fprintf(f, "    alias %s: ", sm->m->alias);
+	if (!as || as->never_resolved)
+		fprintf(f, "never resolved%s",
+			sm->m->naddresses ? "" : " (the member has no address)");
+	else
+		fprintf(f, "%u address%s, resolved %s, %s", as->naddresses,
+			as->naddresses == 1 ? "" : "es",
+			cfg_status_time(as->resolved, t, sizeof(t)),
+			cfg_status_expiry(as->expires, now, e, sizeof(e)));
+	if (as && as->failures)
+		fprintf(f, "; %u failure%s since the last success, the last %s%s%s", as->failures,
+			as->failures == 1 ? "" : "s", as->error ? as->error : "unknown",
+			as->error_time ? " at " : "",
+			cfg_status_time(as->error_time, t, sizeof(t)));
+	fprintf(f, "\n");
+}
+
 void cfg_status_text(FILE *f, const cfg_status_t *s)
 {
-	char t1[32], t2[32];
+	char t1[32], t2[32], e[48];
+	int64_t now = time(NULL);
 
 	if (!s->zones_readable)
 		fprintf(f, "note: zone directory %s cannot be read; served is unknown\n", s->zones);
@@ -430,7 +514,9 @@ void cfg_status_text(FILE *f, const cfg_status_t *s)
 			const db_member_t *m = sm->m;
 			fprintf(f, "  member %s admin %s weight %u priority %u\n", m->name,
 				db_admin_name(m->admin), m->weight, m->priority);
-			for (size_t j = 0; j < m->naddresses; j++) {
+			if (m->alias)
+				alias_text(f, sm, now);
+			for (size_t j = 0; j < sm->naddrs; j++) {
 				const cfg_status_addr_t *a = &sm->addrs[j];
 				fprintf(f, "    %s %s", a->address, a->state);
 				if (a->st.since > 0)
@@ -445,8 +531,12 @@ void cfg_status_text(FILE *f, const cfg_status_t *s)
 				for (size_t v = 0; v < a->nvotes; v++)
 					fprintf(f, "%s %s %s", v ? "," : " votes", a->votes[v].node,
 						a->votes[v].up ? "up" : "down");
-				if (cfg_status_cert_flag(a, time(NULL), t1, sizeof(t1)))
+				if (cfg_status_cert_flag(a, now, t1, sizeof(t1)))
 					fprintf(f, " certificate %s", t1);
+				if (a->alias)
+					fprintf(f, " alias %s, %s", a->alias->name,
+						cfg_status_expiry(a->alias->expires, now, e,
+								  sizeof(e)));
 				fprintf(f, "\n");
 			}
 		}

@@ -85,6 +85,25 @@ int val_pool_name(const char *s, char *out, size_t outlen, char *why)
 	return 0;
 }
 
+int val_alias(const char *s, char *out, size_t outlen, char *why)
+{
+	char ip[INET6_ADDRSTRLEN + 2], text[INET6_ADDRSTRLEN + 2];
+	size_t len = strlen(s);
+	int fam;
+
+	if (strcmp(s, ".") == 0)
+		return why_set(why, "the root is not a host name");
+	/* "192.0.2.1." too: a trailing dot makes no host name of an address. */
+	if (len && len < sizeof(text)) {
+		memcpy(text, s, len + 1);
+		if (text[len - 1] == '.')
+			text[len - 1] = '\0';
+		if (val_ip(text, ip, &fam, why) == 0)
+			return why_set(why, "%s is an IP address, not a host name", shown(s));
+	}
+	return val_pool_name(s, out, outlen, why);
+}
+
 int val_member_name(const char *s, char *why)
 {
 	size_t len = strlen(s);

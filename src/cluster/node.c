@@ -57,6 +57,7 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 #include "gslb/db_cluster.h"
+#include "gslb/db_dnssec.h"
 #include "gslb/etcd.h"
 #include "gslb/health.h"
 
@@ -179,9 +180,9 @@ enum sess_state { SESS_NONE, SESS_BUSY, SESS_READY };
 enum sync_state { SYNC_NONE, SYNC_BUSY, SYNC_WATCHING };
 
 /* The parts of a full sync, read one after another at one revision. */
-enum { PART_POOLS, PART_JOURNAL, PART_NODES, PART_VOTES, PART_SECRETS, PART_COUNT };
-static const char *const part_dirs[PART_COUNT] = { "pools/", "journal/", "nodes/", "votes/",
-						   "secrets/" };
+enum { PART_POOLS, PART_JOURNAL, PART_NODES, PART_VOTES, PART_SECRETS, PART_DNSSEC, PART_COUNT };
+static const char *const part_dirs[PART_COUNT] = { "pools/", "journal/", "nodes/",
+						   "votes/", "secrets/", "dnssec/" };
 
 struct cluster {
 	cluster_conf_t conf; /* the strings below are owned copies */
@@ -214,6 +215,7 @@ struct cluster {
 	bool stopping, stopped;
 	char *path_pools, *path_nodes, *path_votes, *path_journal, *path_own_votes, *self_key;
 	char *path_secrets, *cookie_key; /* "secrets/", "secrets/cookie" */
+	char *path_dnssec;		 /* "dnssec/": a zone's DNSSEC keys */
 	bool cookie_known;		 /* etcd's cookie secret was read */
 
 	/* Connection to etcd, as logged and recorded. */
@@ -612,6 +614,33 @@ static int pool_put(cluster_t *c, const etcd_kv_t *kv)
 	return ret < 0 ? ret : ret == 0;
 }
 
+/*
+ * A zone's DNSSEC keys (src/cluster/keys.c): a bad value is logged and skipped like a pool's,
+ * the keys mirrored before kept.  1 when the keys changed, 0 when not, or < 0.
+ */
+static int dnssec_put(cluster_t *c, const etcd_kv_t *kv)
+{
+	const char *zone = kv->key + strlen(c->path_dnssec);
+	db_dnssec_key_t *keys = NULL;
+	size_t n = 0;
+	char why[256];
+
+	if (etcd_dnssec_parse(json_text(kv), kv->value_len, zone, &keys, &n, why, sizeof(why))) {
+		log_err("cluster: %s: %s: keeping the keys mirrored before", kv->key, why);
+		return 0;
+	}
+	int ret = db_cluster_dnssec_put(c->db, kv->key, kv->mod_revision, zone, keys, n);
+	db_dnssec_keys_free(keys, n);
+	if (ret == GSLB_ECONFIG) {
+		log_err("cluster: %s: the database refuses them: keeping the keys mirrored before",
+			kv->key);
+		return 0;
+	}
+	if (ret < 0)
+		log_err("cluster: %s: cannot store them: %s", kv->key, gslb_strerror(ret));
+	return ret < 0 ? ret : ret == 0;
+}
+
 static int journal_put(cluster_t *c, const etcd_kv_t *kv)
 {
 	json_error_t jerr;
@@ -837,6 +866,23 @@ static int event_apply(cluster_t *c, const etcd_event_t *ev, bool *pools, bool *
 			*pools = true;
 		return ret < 0 ? ret : 0;
 	}
+	if (has_prefix(key, c->path_dnssec)) {
+		const char *zone = key + strlen(c->path_dnssec);
+		if (!ev->is_delete) {
+			ret = dnssec_put(c, &ev->kv);
+		} else {
+			ret = db_cluster_dnssec_delete(c->db, key, zone, ev->kv.mod_revision);
+			if (ret < 0)
+				log_err("cluster: %s: cannot delete them: %s", key,
+					gslb_strerror(ret));
+			else
+				ret = ret == 0;
+		}
+		/* The keys are configuration: gslbd loads them with the pools. */
+		if (ret > 0)
+			*pools = *config = true;
+		return ret < 0 ? ret : 0;
+	}
 	if (has_prefix(key, c->path_journal)) {
 		*config = true;
 		return ev->is_delete ? 0 : journal_put(c, &ev->kv);
@@ -921,8 +967,8 @@ static int nodes_retire(cluster_t *c, const kv_list_t *nodes)
 }
 
 /*
- * Everything read at one revision, applied in one transaction: the pools (those etcd no
- * longer holds deleted), the journal, the nodes and the votes.  Then the health loop gets
+ * Everything read at one revision, applied in one transaction: the pools and the DNSSEC keys
+ * (those etcd no longer holds deleted), the journal, the nodes and the votes.  Then the health loop gets
  * the votes that differ from what it had.
  */
 static int fs_apply(cluster_t *c)
@@ -931,6 +977,7 @@ static int fs_apply(cluster_t *c)
 	bool anew = c->st.cluster_id != c->fs_header.cluster_id ||
 		    c->fs_header.revision < c->st.applied_rev;
 	const char **keys = gslb_calloc(pools->n ? pools->n : 1, sizeof(*keys));
+	const char **zones = NULL;
 	int ret = db_begin_write(c->db);
 	if (ret < 0)
 		goto out;
@@ -959,6 +1006,20 @@ static int fs_apply(cluster_t *c)
 	ret = db_cluster_pools_retain(c->db, keys, pools->n);
 	if (ret < 0) {
 		log_err("cluster: cannot remove the pools etcd no longer holds: %s",
+			gslb_strerror(ret));
+		goto out;
+	}
+	/* After db_cluster_pools_retain(), which forgets every other key's revision. */
+	kv_list_t *dnssec = &c->fs_kv[PART_DNSSEC];
+	zones = gslb_calloc(dnssec->n ? dnssec->n : 1, sizeof(*zones));
+	for (size_t i = 0; i < dnssec->n; i++) {
+		zones[i] = dnssec->v[i].key + strlen(c->path_dnssec);
+		if ((ret = dnssec_put(c, &dnssec->v[i])) < 0)
+			goto out;
+	}
+	ret = db_cluster_dnssec_retain(c->db, zones, dnssec->n);
+	if (ret < 0) {
+		log_err("cluster: cannot remove the DNSSEC keys etcd no longer holds: %s",
 			gslb_strerror(ret));
 		goto out;
 	}
@@ -1008,6 +1069,7 @@ static int fs_apply(cluster_t *c)
 		ret = db_commit(c->db);
 out:
 	free(keys);
+	free(zones);
 	if (ret < 0) {
 		db_rollback(c->db);
 		log_err("cluster: the full sync at revision %" PRId64 " was not stored: %s",
@@ -1846,6 +1908,7 @@ static void conf_copy(cluster_t *c, const cluster_conf_t *conf)
 	c->path_votes = cat(c->prefix, "votes/");
 	c->path_journal = cat(c->prefix, "journal/");
 	c->path_secrets = cat(c->prefix, "secrets/");
+	c->path_dnssec = cat(c->prefix, "dnssec/");
 	c->cookie_key = cat(c->prefix, "secrets/cookie");
 	c->self_key = cat(c->path_nodes, c->node);
 	char *mine = cat(c->path_votes, c->node);
@@ -1886,6 +1949,7 @@ static void cluster_free(cluster_t *c)
 	free(c->path_nodes);
 	free(c->path_votes);
 	free(c->path_secrets);
+	free(c->path_dnssec);
 	free(c->cookie_key);
 	free(c->path_journal);
 	free(c->path_own_votes);

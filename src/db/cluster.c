@@ -13,6 +13,7 @@
 #include "gslb/core.h"
 #include "gslb/db.h"
 #include "gslb/db_cluster.h"
+#include "gslb/db_dnssec.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
 #include "internal.h"
@@ -701,6 +702,127 @@ int db_cluster_pools_retain(db_t *db, const char *const *keys, size_t n)
 int db_cluster_keys_forget(db_t *db)
 {
 	return run_text(db, "DELETE FROM cluster_key", NULL, NULL, "forget cluster keys");
+}
+
+/* ---- mirroring DNSSEC keys ---- */
+
+/* Are two keys the same but for their row ids? */
+static bool dnssec_same(const db_dnssec_key_t *a, const db_dnssec_key_t *b)
+{
+	return a->algorithm == b->algorithm && a->key_tag == b->key_tag && a->flags == b->flags &&
+	       a->public_key_len == b->public_key_len &&
+	       memcmp(a->public_key, b->public_key, a->public_key_len) == 0 &&
+	       a->private_key_len == b->private_key_len &&
+	       memcmp(a->private_key, b->private_key, a->private_key_len) == 0 &&
+	       a->created == b->created && a->publish == b->publish && a->active == b->active &&
+	       a->retire == b->retire && a->remove == b->remove;
+}
+
+/*
+ * Would the table take the n keys of v: each of algorithm 13 or 15, no public key twice?  So
+ * that a refused value is refused before anything of it is written.
+ */
+static bool dnssec_valid(const db_dnssec_key_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((v[i].algorithm != DB_DNSSEC_ECDSAP256SHA256 &&
+		     v[i].algorithm != DB_DNSSEC_ED25519) ||
+		    !v[i].public_key_len || !v[i].private_key_len)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (v[j].public_key_len == v[i].public_key_len &&
+			    memcmp(v[j].public_key, v[i].public_key, v[i].public_key_len) == 0)
+				return false;
+	}
+	return true;
+}
+
+/* Does zone hold exactly the n keys of v (any order)? */
+static int dnssec_zone_same(db_t *db, const char *zone, const db_dnssec_key_t *v, size_t n,
+			    bool *same)
+{
+	db_dnssec_key_t *cur;
+	size_t ncur;
+	int ret = db_dnssec_keys_load(db, zone, &cur, &ncur);
+
+	if (ret)
+		return ret;
+	*same = ncur == n;
+	for (size_t i = 0; *same && i < n; i++) {
+		bool found = false;
+		for (size_t j = 0; !found && j < ncur; j++)
+			found = dnssec_same(&v[i], &cur[j]);
+		*same = found;
+	}
+	db_dnssec_keys_free(cur, ncur);
+	return 0;
+}
+
+int db_cluster_dnssec_put(db_t *db, const char *key, int64_t mod_rev, const char *zone,
+			  const db_dnssec_key_t *v, size_t n)
+{
+	int64_t rev;
+	bool deleted, same;
+	int ret = key_get(db, key, &rev, &deleted);
+
+	if (ret)
+		return ret;
+	if (rev >= mod_rev)
+		return 1;
+	const char *slash = strrchr(key, '/');
+	if (!slash || strcmp(slash + 1, zone) != 0 || !dnssec_valid(v, n)) {
+		snprintf(db->err, sizeof(db->err), "database %s: %s: not valid keys of %s",
+			 db->path, key, zone);
+		log_err("%s", db->err);
+		return GSLB_ECONFIG;
+	}
+	if ((ret = dnssec_zone_same(db, zone, v, n, &same)))
+		return ret;
+	/* Unchanged keys are not written: every write moves the generation, and gslbd reloads. */
+	if (same)
+		return key_set(db, key, mod_rev, false);
+	ret = db_dnssec_keys_delete(db, zone);
+	if (ret == -ENOENT)
+		ret = 0;
+	for (size_t i = 0; !ret && i < n; i++) {
+		db_dnssec_key_t k = v[i];
+		k.zone = (char *)zone;
+		ret = db_dnssec_key_insert(db, &k, NULL);
+	}
+	return ret ? ret : key_set(db, key, mod_rev, false);
+}
+
+int db_cluster_dnssec_delete(db_t *db, const char *key, const char *zone, int64_t mod_rev)
+{
+	int64_t rev;
+	bool deleted;
+	int ret = key_get(db, key, &rev, &deleted);
+
+	if (ret)
+		return ret;
+	if (rev >= mod_rev)
+		return 1;
+	ret = db_dnssec_keys_delete(db, zone);
+	return ret && ret != -ENOENT ? ret : key_set(db, key, mod_rev, true);
+}
+
+int db_cluster_dnssec_retain(db_t *db, const char *const *zones, size_t n)
+{
+	const char **kv = gslb_calloc(n ? n : 1, sizeof(*kv));
+	struct names gone = { 0 };
+	int ret;
+
+	memcpy(kv, zones, n * sizeof(*kv));
+	gslb_sort(kv, n, sizeof(*kv), str_cmp);
+	ret = collect(db, "SELECT DISTINCT zone FROM dnssec_key", kv, n, &gone);
+	for (size_t i = 0; !ret && i < gone.n; i++) {
+		ret = db_dnssec_keys_delete(db, gone.v[i]);
+		if (ret == -ENOENT)
+			ret = 0;
+	}
+	names_free(&gone);
+	free(kv);
+	return ret;
 }
 
 /* ---- mirroring the journal ---- */

@@ -112,6 +112,9 @@ int db__rows(db_t *db, sqlite3_stmt *st, const char *what, db__row_cb row, void 
 /* A copy of column i's text (caller frees), or NULL for SQL NULL. */
 char *db__col_dup(sqlite3_stmt *st, int i);
 
+/* Pools a whole db_config_load() reads and packs at a time (config_load.c); tests lower it. */
+extern size_t db__load_batch;
+
 /* Bind s, or SQL NULL when s is NULL. */
 void db__bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
 

@@ -76,7 +76,7 @@ static void sync_pool(plan_t *pl, const db_pool_t *cur, const db_pool_t *want)
 		const db_member_t *wm = &want->members[i];
 		const db_member_t *cm = cur ? db_pool_member(cur, wm->name) : NULL;
 		if (!cm) {
-			fprintf(pl->out, "+ member %s/%s\n", want->name, wm->name);
+			diff_member_added(pl->out, want->name, wm);
 			pl->changes++;
 			DO(pl, db_member_insert(pl->c->db, want->name, wm));
 		} else {

@@ -23,6 +23,7 @@
 
 #include "gslb/core.h"
 #include "gslb/db_cluster.h"
+#include "gslb/db_dnssec.h"
 #include "gslb/etcd.h"
 #include "gslbctl.h"
 
@@ -292,12 +293,13 @@ static char *pool_value(const db_pool_t *p)
 
 /* ---- a change ---- */
 
-/* One pool a change touches. */
+/* One pool, or one zone's DNSSEC keys, a change touches. */
 typedef struct change {
-	char *pool;   /* its name */
-	char *key;    /* P pools/NAME */
-	char *value;  /* the pool's JSON after the change, NULL when it is deleted */
-	bool existed; /* the pool was in the mirror before the change */
+	char *pool;   /* its name: the pool's, or the zone's */
+	char *key;    /* P pools/NAME, or P dnssec/ZONE */
+	char *value;  /* the JSON after the change, NULL when it is deleted */
+	bool existed; /* the pool (the zone's keys) was in the mirror before the change */
+	bool dnssec;  /* a zone's DNSSEC keys, not a pool */
 	int64_t rev;  /* the key's mod_revision in the mirror, 0 when none */
 } change_t;
 
@@ -311,6 +313,9 @@ static void changes_clear(changes_t *ch)
 	for (size_t i = 0; i < ch->n; i++) {
 		free(ch->v[i].pool);
 		free(ch->v[i].key);
+		/* A zone's value holds its private keys. */
+		if (ch->v[i].dnssec && ch->v[i].value)
+			explicit_bzero(ch->v[i].value, strlen(ch->v[i].value));
 		free(ch->v[i].value);
 	}
 	free(ch->v);
@@ -318,7 +323,8 @@ static void changes_clear(changes_t *ch)
 	ch->n = 0;
 }
 
-static void changes_add(changes_t *ch, const conn_t *k, const char *pool, char *value, bool existed)
+static change_t *changes_add(changes_t *ch, const conn_t *k, const char *pool, char *value,
+			     bool existed)
 {
 	ch->v = gslb_realloc(ch->v, (ch->n + 1) * sizeof(*ch->v));
 	change_t *x = &ch->v[ch->n++];
@@ -326,12 +332,86 @@ static void changes_add(changes_t *ch, const conn_t *k, const char *pool, char *
 	x->key = key_of(k->prefix, "pools/", pool);
 	x->value = value;
 	x->existed = existed;
+	x->dnssec = false;
 	x->rev = 0;
+	return x;
 }
 
-/* The pools whose JSON differs between before and after, with their mirrored revisions. */
+/* Every zone's DNSSEC keys: all keys, in order of zone (db_dnssec_keys_load()). */
+typedef struct zone_keys {
+	db_dnssec_key_t *v;
+	size_t n;
+} zone_keys_t;
+
+/* The value of the zone whose keys start at v[*i] (etcd_dnssec_value()); *i moves past them. */
+static char *zone_value(const zone_keys_t *z, size_t *i, const char **zone)
+{
+	size_t from = *i;
+	*zone = z->v[from].zone;
+	while (*i < z->n && strcmp(z->v[*i].zone, *zone) == 0)
+		(*i)++;
+	return etcd_dnssec_value(*zone, z->v + from, *i - from);
+}
+
+/* The value of zone's keys in z, NULL when it has none. */
+static char *zone_value_of(const zone_keys_t *z, const char *zone)
+{
+	const char *name;
+	for (size_t i = 0; i < z->n;) {
+		if (strcmp(z->v[i].zone, zone) != 0) {
+			i++;
+			continue;
+		}
+		return zone_value(z, &i, &name);
+	}
+	return NULL;
+}
+
+static void value_free(char *v)
+{
+	if (v)
+		explicit_bzero(v, strlen(v));
+	free(v);
+}
+
+/* The zones whose keys differ between before and after, as changes of P dnssec/ZONE. */
+static void changes_find_dnssec(const conn_t *k, const zone_keys_t *before,
+				const zone_keys_t *after, changes_t *ch)
+{
+	const char *zone;
+	for (size_t i = 0; i < before->n;) {
+		char *bv = zone_value(before, &i, &zone), *av = zone_value_of(after, zone);
+		if (!av || strcmp(av, bv) != 0) {
+			change_t *x = changes_add(ch, k, zone, av, true);
+			free(x->key);
+			x->key = key_of(k->prefix, "dnssec/", zone);
+			x->dnssec = true;
+		} else {
+			value_free(av);
+		}
+		value_free(bv);
+	}
+	for (size_t i = 0; i < after->n;) {
+		char *av = zone_value(after, &i, &zone), *bv = zone_value_of(before, zone);
+		if (!bv) {
+			change_t *x = changes_add(ch, k, zone, av, false);
+			free(x->key);
+			x->key = key_of(k->prefix, "dnssec/", zone);
+			x->dnssec = true;
+		} else {
+			value_free(av);
+		}
+		value_free(bv);
+	}
+}
+
+/*
+ * The pools whose JSON differs between before and after, and the zones whose DNSSEC keys do,
+ * with their mirrored revisions.
+ */
 static int changes_find(ctl_t *c, const conn_t *k, const db_config_t *before,
-			const db_config_t *after, changes_t *ch)
+			const db_config_t *after, const zone_keys_t *kbefore,
+			const zone_keys_t *kafter, changes_t *ch)
 {
 	for (size_t i = 0; i < before->npools; i++) {
 		const db_pool_t *b = &before->pools[i], *a = db_config_pool(after, b->name);
@@ -346,6 +426,7 @@ static int changes_find(ctl_t *c, const conn_t *k, const db_config_t *before,
 		if (!db_config_pool(before, after->pools[i].name))
 			changes_add(ch, k, after->pools[i].name, pool_value(&after->pools[i]),
 				    false);
+	changes_find_dnssec(k, kbefore, kafter, ch);
 	for (size_t i = 0; i < ch->n; i++) {
 		int ret = db_cluster_key_rev(c->db, ch->v[i].key, &ch->v[i].rev);
 		if (ret)
@@ -438,6 +519,7 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 				  int64_t *rev, int *status)
 {
 	db_config_t *before = NULL, *after = NULL;
+	zone_keys_t kbefore = { 0 }, kafter = { 0 };
 	etcd_cmp_t *cmp = NULL;
 	etcd_op_t *ops = NULL;
 	json_t *res = NULL;
@@ -452,7 +534,8 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 
 	*rev = 0;
 	changes_clear(ch);
-	if ((ret = db_begin_write(c->db)) || (ret = db_config_load(c->db, &before))) {
+	if ((ret = db_begin_write(c->db)) || (ret = db_config_load(c->db, &before)) ||
+	    (ret = db_dnssec_keys_load(c->db, NULL, &kbefore.v, &kbefore.n))) {
 		*status = ctl_db_fail(c, ret);
 		goto out;
 	}
@@ -474,7 +557,8 @@ static enum try_result change_try(ctl_t *c, conn_t *k, ctl_edit_cb edit, void *a
 	sum[--len] = '\0';
 	/* The configuration as the edit left it, read inside its own transaction. */
 	if ((ret = db_config_load(c->db, &after)) ||
-	    (ret = changes_find(c, k, before, after, ch))) {
+	    (ret = db_dnssec_keys_load(c->db, NULL, &kafter.v, &kafter.n)) ||
+	    (ret = changes_find(c, k, before, after, &kbefore, &kafter, ch))) {
 		*status = ctl_db_fail(c, ret);
 		goto out;
 	}
@@ -543,6 +627,8 @@ out:
 	json_decref(res);
 	db_config_free(before);
 	db_config_free(after);
+	db_dnssec_keys_free(kbefore.v, kbefore.n);
+	db_dnssec_keys_free(kafter.v, kafter.n);
 	free(cmp);
 	free(ops);
 	free(sum);
@@ -550,6 +636,28 @@ out:
 	free(jval);
 	free(who);
 	return tr;
+}
+
+/*
+ * A zone's keys read back from etcd (kv, or NULL when it holds none) into the mirror, as
+ * refresh() does a pool: GSLB_ECONFIG with why set for a value that is not the zone's keys.
+ */
+static int refresh_dnssec(ctl_t *c, const change_t *x, const etcd_kv_t *kv, int64_t at, char *why,
+			  size_t len)
+{
+	db_dnssec_key_t *v = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (!kv)
+		return db_cluster_dnssec_delete(c->db, x->key, x->pool, at);
+	if (etcd_dnssec_parse(kv->value, kv->value_len, x->pool, &v, &n, why, len))
+		return GSLB_ECONFIG;
+	ret = db_cluster_dnssec_put(c->db, x->key, kv->mod_revision, x->pool, v, n);
+	db_dnssec_keys_free(v, n);
+	if (ret == GSLB_ECONFIG)
+		snprintf(why, len, "the database refuses these keys");
+	return ret;
 }
 
 /*
@@ -586,7 +694,16 @@ static int refresh(ctl_t *c, conn_t *k, const changes_t *ch)
 	for (size_t i = 0; i < ch->n; i++) {
 		const change_t *x = &ch->v[i];
 		db_pool_t p;
-		if (!nkvs[i]) {
+		if (x->dnssec) {
+			ret = refresh_dnssec(c, x, nkvs[i] ? &kvs[i][0] : NULL, at, why,
+					     sizeof(why));
+			if (ret == GSLB_ECONFIG) {
+				db_rollback(c->db);
+				status = ctl_fail(c, "etcd key %s: %s; nothing was changed", x->key,
+						  why);
+				goto out;
+			}
+		} else if (!nkvs[i]) {
 			ret = db_cluster_pool_delete(c->db, x->key, x->pool, at);
 		} else if (cfg_pool_from_json(kvs[i][0].value, kvs[i][0].value_len, &p, why,
 					      sizeof(why)) == 0) {
@@ -749,8 +866,11 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	db_journal_entry_t *je = NULL;
 	etcd_op_t *ops = NULL;
 	char **keys = NULL, **vals = NULL, *pools_key = NULL, *pools_end = NULL, *meta_key = NULL;
-	etcd_kv_t *old = NULL;
-	size_t nje = 0, nops = 0, nstr = 0, sent = 0, msent = 0, nold = 0;
+	char *dnssec_key = NULL, *dnssec_end = NULL;
+	etcd_kv_t *old = NULL, *old_zones = NULL;
+	zone_keys_t zk = { 0 };
+	size_t nje = 0, nops = 0, nstr = 0, sent = 0, msent = 0, nold = 0, nold_zones = 0,
+	       nzones = 0;
 	char why[1024];
 	int ret, has;
 
@@ -761,7 +881,8 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	if ((ret = ctl_open(c)) || (ret = conn_open(c, &k)))
 		goto out;
 	if ((ret = db_begin_read(c->db)) || (ret = db_config_load(c->db, &cfg)) ||
-	    (ret = db_journal_list(c->db, 0, &je, &nje))) {
+	    (ret = db_journal_list(c->db, 0, &je, &nje)) ||
+	    (ret = db_dnssec_keys_load(c->db, NULL, &zk.v, &zk.n))) {
 		ret = ctl_db_fail(c, ret);
 		goto out;
 	}
@@ -770,6 +891,8 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	pools_key = key_of(k.prefix, "pools/", "");
 	pools_end = etcd_prefix_end(pools_key);
 	meta_key = key_of(k.prefix, "meta", "");
+	dnssec_key = key_of(k.prefix, "dnssec/", "");
+	dnssec_end = etcd_prefix_end(dnssec_key);
 	if ((has = etcd_has(&k, pools_key, pools_end)) == 0)
 		has = etcd_has(&k, meta_key, NULL);
 	if (has < 0) {
@@ -799,13 +922,23 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 		if (!ret)
 			ret = etcd_parse_range(res, &h, &old, &nold, &more);
 		json_decref(res);
+		res = NULL;
+		if (!ret)
+			ret = call(&k, "/v3/kv/range",
+				   etcd_range_body(dnssec_key, dnssec_end, 0, 0, true, false),
+				   &res);
+		if (!ret)
+			ret = etcd_parse_range(res, &h, &old_zones, &nold_zones, &more);
+		json_decref(res);
 		if (ret) {
 			ret = etcd_fail(c, &k, ret);
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < zk.n; i++)
+		nzones += !i || strcmp(zk.v[i].zone, zk.v[i - 1].zone) != 0;
 	/* The operations and the texts they point to, owned here. */
-	size_t cap = nold + 1 + cfg->npools + nje;
+	size_t cap = nold + 1 + cfg->npools + nje + nold_zones + nzones;
 	ops = gslb_calloc(cap, sizeof(*ops));
 	keys = gslb_calloc(cap, sizeof(*keys));
 	vals = gslb_calloc(cap, sizeof(*vals));
@@ -814,6 +947,14 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 			ops[nops].is_delete = true;
 			ops[nops++].key = old[i].key;
 		}
+	for (size_t i = 0; i < nold_zones; i++) {
+		char *v = zone_value_of(&zk, old_zones[i].key + strlen(dnssec_key));
+		if (!v) {
+			ops[nops].is_delete = true;
+			ops[nops++].key = old_zones[i].key;
+		}
+		value_free(v);
+	}
 	if (replace) {
 		ops[nops].is_delete = true;
 		ops[nops++].key = meta_key;
@@ -821,6 +962,15 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	for (size_t i = 0; i < cfg->npools; i++, nstr++) {
 		keys[nstr] = key_of(k.prefix, "pools/", cfg->pools[i].name);
 		vals[nstr] = pool_value(&cfg->pools[i]);
+		ops[nops].key = keys[nstr];
+		ops[nops].value = vals[nstr];
+		ops[nops++].value_len = strlen(vals[nstr]);
+	}
+	/* Every signed zone's keys, so that the cluster's nodes sign with this node's keys. */
+	for (size_t i = 0; i < zk.n; nstr++) {
+		const char *zone;
+		vals[nstr] = zone_value(&zk, &i, &zone);
+		keys[nstr] = key_of(k.prefix, "dnssec/", zone);
 		ops[nops].key = keys[nstr];
 		ops[nops].value = vals[nstr];
 		ops[nops++].value_len = strlen(vals[nstr]);
@@ -867,11 +1017,13 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv)
 	}
 	printf("%zu pool%s and %zu journal entr%s uploaded to %s\n", cfg->npools,
 	       cfg->npools == 1 ? "" : "s", nje, nje == 1 ? "y" : "ies", k.prefix);
+	if (nzones)
+		printf("the DNSSEC keys of %zu zone%s uploaded\n", nzones, nzones == 1 ? "" : "s");
 	ret = CTL_OK;
 out:
 	for (size_t i = 0; i < nstr; i++) {
 		free(keys[i]);
-		free(vals[i]);
+		value_free(vals[i]);
 	}
 	free(keys);
 	free(vals);
@@ -879,7 +1031,11 @@ out:
 	free(pools_key);
 	free(pools_end);
 	free(meta_key);
+	free(dnssec_key);
+	free(dnssec_end);
 	etcd_kvs_free(old, nold);
+	etcd_kvs_free(old_zones, nold_zones);
+	db_dnssec_keys_free(zk.v, zk.n);
 	db_journal_free(je, nje);
 	db_config_free(cfg);
 	conn_close(&k);

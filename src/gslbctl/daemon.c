@@ -202,6 +202,31 @@ static void database_print(const json_t *db)
 	printf("\n");
 }
 
+/* Alias members: what each host name resolved to, until when, and whether it fails now. */
+static void aliases_print(const json_t *al)
+{
+	size_t i, j;
+	json_t *v, *a;
+
+	if (!json_array_size(al))
+		return;
+	printf("aliases: %zu members\n", json_array_size(al));
+	json_array_foreach(al, i, v)
+	{
+		const json_t *addrs = json_object_get(v, "addresses");
+		printf("  %s %s: %s ->", str(v, "pool"), str(v, "member"), str(v, "alias"));
+		json_array_foreach(addrs, j, a) printf("%s %s", j ? "," : "", str(a, "address"));
+		if (json_is_string(json_object_get(v, "expires")))
+			printf("%s (expires %s)", json_array_size(addrs) ? "" : " none",
+			       str(v, "expires"));
+		else
+			printf(" never resolved");
+		if (num(v, "failures"))
+			printf(", %lld failures (%s)", num(v, "failures"), str(v, "error"));
+		printf("\n");
+	}
+}
+
 static void status_print(const json_t *o)
 {
 	char b[64];
@@ -247,6 +272,7 @@ static void status_print(const json_t *o)
 		       num(cl, "revision"), num(cl, "nodes_live"));
 	else
 		printf("cluster: none (standalone)\n");
+	aliases_print(json_object_get(o, "aliases"));
 }
 
 static const ctl_optdef_t no_opts[] = {

@@ -72,8 +72,9 @@ static void member_fields(fields_t *f, const db_member_t *m)
 	char *s;
 	memset(f, 0, sizeof(*f));
 	s = cfg_join(m->addresses, m->naddresses, ",");
-	field(f, "addresses", "%s", s);
+	field(f, "addresses", "%s", *s ? s : "none");
 	free(s);
+	field(f, "alias", "%s", m->alias ? m->alias : "none");
 	field(f, "weight", "%u", m->weight);
 	field(f, "priority", "%u", m->priority);
 	field(f, "admin", "%s", db_admin_name(m->admin));
@@ -99,6 +100,15 @@ int diff_member(FILE *b, const char *pool, const db_member_t *a, const db_member
 	member_fields(&fn, n);
 	snprintf(what, sizeof(what), "member %s/%s", pool, n->name);
 	return emit(b, what, &fa, &fn);
+}
+
+void diff_member_added(FILE *b, const char *pool, const db_member_t *m)
+{
+	/* The alias too: what the member serves is not in its address list alone. */
+	if (m->alias)
+		fprintf(b, "+ member %s/%s alias %s\n", pool, m->name, m->alias);
+	else
+		fprintf(b, "+ member %s/%s\n", pool, m->name);
 }
 
 static void check_fields(fields_t *f, const db_check_t *c)

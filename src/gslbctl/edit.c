@@ -278,12 +278,13 @@ int cmd_pool_rm(ctl_t *c, int argc, char **argv)
 static const ctl_optdef_t member_opts[] = {
 	{ "--address", true, true },   { "--weight", true, false },  { "--priority", true, false },
 	{ "--location", true, false }, { "--country", true, false }, { "--continent", true, false },
-	{ "--network", true, true },   { NULL, false, false },
+	{ "--network", true, true },   { "--alias", true, false },   { NULL, false, false },
 };
 
 /*
  * Apply member options to m.  For set, only the options given change;
- * --address and --network replace their lists, an empty value clears.
+ * --address and --network replace their lists, an empty value clears (and
+ * --alias '' removes the alias).
  */
 static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool add)
 {
@@ -303,6 +304,9 @@ static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool
 				m->naddresses = 0;
 				addr_seen = true;
 			}
+			/* A member with an alias may do without addresses of its own. */
+			if (!*o->value && !add)
+				continue;
 			if (val_member_address(o->value, buf, &fam, why))
 				return ctl_invalid(c, "--address: %s", why);
 			/* A repeated address is likely a typo for another: say so, do not drop it. */
@@ -333,8 +337,20 @@ static int member_opts_apply(ctl_t *c, const ctl_args_t *a, db_member_t *m, bool
 						   CFG_NETWORKS_MAX);
 		}
 	}
-	if (add && !addr_seen)
-		return ctl_invalid(c, "--address: at least one address is required");
+	if ((s = ctl_arg(a, "--alias"))) {
+		char alias[DNS_NAME_MAX + 1];
+		free(m->alias);
+		m->alias = NULL;
+		if (*s || add) {
+			if (val_alias(s, alias, sizeof(alias), why))
+				return ctl_invalid(c, "--alias: %s", why);
+			m->alias = gslb_strdup(alias);
+		}
+	}
+	/* README "Alias members": addresses, an alias, or both; a member add with neither is 2. */
+	if (add && !m->naddresses && !m->alias)
+		return ctl_invalid(c,
+				   "--address: at least one address (or an --alias) is required");
 	if ((got = opt_num(c, a, NUM_WEIGHT, &v)) < 0)
 		return CTL_INVALID;
 	if (got)
@@ -393,7 +409,7 @@ static int member_add_edit(ctl_t *c, struct request *r, FILE *sum)
 		return ctl_fail(c, "member %s already exists in pool %s", r->member, r->pool);
 	if (r->cur_pool->nmembers >= CFG_MEMBERS_MAX)
 		return ctl_fail(c, "pool %s already has %d members", r->pool, CFG_MEMBERS_MAX);
-	fprintf(sum, "+ member %s\n", r->what);
+	diff_member_added(sum, r->pool, &r->m);
 	return db_member_insert(c->db, r->pool, &r->m);
 }
 
@@ -402,7 +418,7 @@ int cmd_member_add(ctl_t *c, int argc, char **argv)
 	static const struct change_cmd cmd = {
 		.opts = member_opts,
 		.npos = 2,
-		.usage = "member add POOL MEMBER --address IP [options]",
+		.usage = "member add POOL MEMBER --address IP|--alias HOST [options]",
 		.check = member_add_check,
 		.find = FIND_POOL,
 		.edit = member_add_edit,
@@ -417,7 +433,11 @@ static int member_set_edit(ctl_t *c, struct request *r, FILE *sum)
 
 	cfg_member_copy(&m, r->cur_member);
 	member_opts_apply(c, r->a, &m, false);
-	if (diff_member(sum, r->pool, r->cur_member, &m))
+	/* Nothing left to serve: refused as member add refuses it, whatever else was given. */
+	if (!m.naddresses && !m.alias)
+		ret = ctl_invalid(c, "%s: %s would have no address and no alias",
+				  ctl_arg(r->a, "--alias") ? "--alias" : "--address", r->what);
+	else if (diff_member(sum, r->pool, r->cur_member, &m))
 		ret = db_member_update(c->db, r->pool, &m);
 	db_member_clear(&m);
 	return ret;

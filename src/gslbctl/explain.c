@@ -18,6 +18,7 @@
 #include "gslb/geo.h"
 #include "gslb/health.h"
 #include "gslb/lb.h"
+#include "gslb/status.h"
 #include "gslb/targets.h"
 #include "gslbctl.h"
 
@@ -209,6 +210,8 @@ struct explain {
 	const struct client *cl;
 	const lb_health_t *h;
 	const struct tstates *ts;
+	const db_aliases_t *aliases; /* what gslbd resolved for alias members */
+	int64_t now;
 	lb_member_view_t views[LB_MEMBERS_MAX];
 	bool fallback;
 	lb_result_t res;
@@ -216,6 +219,20 @@ struct explain {
 	int mrank[LB_MEMBERS_MAX];	/* 0 when the member has no rank */
 	double dist_km[LB_MEMBERS_MAX]; /* < 0 when unknown */
 };
+
+/*
+ * The alias state address ad of member i came from, or NULL for one of the
+ * member's own (README "Alias members"): the pool was built through
+ * lb_member_address(), and each address keeps its index among the served.
+ */
+static const db_alias_state_t *addr_alias(const struct explain *e, uint16_t i, const lb_addr_t *ad)
+{
+	lb_member_addr_t sa;
+
+	if (!lb_member_address(&e->dp->members[i], e->aliases, ad->row, &sa))
+		return NULL;
+	return sa.alias;
+}
 
 static const char *admin_name(uint8_t admin)
 {
@@ -346,11 +363,16 @@ static void explain_json(const struct explain *e)
 		jw_bool(&w, v->secondary);
 		jw_key(&w, "probability");
 		jw_double(&w, v->probability);
+		if (e->dp->members[i].alias) {
+			jw_key(&w, "alias");
+			jw_str(&w, e->dp->members[i].alias);
+		}
 		jw_key(&w, "addresses");
 		jw_arr_begin(&w);
 		for (uint16_t k = 0; k < m->naddr[fi]; k++) {
 			const lb_addr_t *ad = &m->addr[fi][k];
 			const struct tstate *s = tstate_find(e->ts, ad->target);
+			const db_alias_state_t *as = addr_alias(e, i, ad);
 			addr_text(ad, text);
 			jw_obj_begin(&w);
 			jw_key(&w, "address");
@@ -361,6 +383,17 @@ static void explain_json(const struct explain *e)
 			jw_str(&w, s ? s->key : NULL);
 			jw_key(&w, "reason");
 			jw_str(&w, s ? s->reason : NULL);
+			/* As in status --json: only an alias's addresses have these. */
+			if (as) {
+				char t[32];
+				jw_key(&w, "alias");
+				jw_str(&w, as->name);
+				jw_key(&w, "expires");
+				if (as->expires > 0)
+					jw_str(&w, cfg_status_time(as->expires, t, sizeof(t)));
+				else
+					jw_null(&w);
+			}
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
@@ -405,6 +438,26 @@ static void explain_json(const struct explain *e)
 	jw_bool(&w, e->res.fallback);
 	jw_obj_end(&w);
 	jw_end(&w);
+}
+
+/* The line under an alias member: what its alias resolved to, or that it never did. */
+static void alias_text(const struct explain *e, uint16_t i)
+{
+	const db_member_t *dm = &e->dp->members[i];
+	const db_alias_state_t *as = dm->alias ? lb_alias_find(e->aliases, dm->alias) : NULL;
+	char t[48];
+
+	if (!dm->alias)
+		return;
+	if (!as || as->never_resolved)
+		printf("      alias %s: never resolved, no address from it%s\n", dm->alias,
+		       dm->naddresses ? "" : " (not eligible: the member has none of its own)");
+	else
+		printf("      alias %s: %u address%s, %s%s\n", dm->alias, as->naddresses,
+		       as->naddresses == 1 ? "" : "es",
+		       cfg_status_expiry(as->expires, e->now, t, sizeof(t)),
+		       as->failures ? " (resolution failing: the last good addresses are kept)"
+				    : "");
 }
 
 static void explain_text(const struct explain *e)
@@ -489,8 +542,12 @@ static void explain_text(const struct explain *e)
 				       s->reason ? s->reason : "");
 			else
 				printf("(no check)");
+			const db_alias_state_t *as = addr_alias(e, i, ad);
+			if (as)
+				printf("[alias %s]", as->name);
 		}
 		printf("\n");
+		alias_text(e, i);
 		if (m->admin == LB_ADMIN_DOWN)
 			printf("      admin down: never answered\n");
 		else if (v->secondary && m->naddr[fi])
@@ -561,6 +618,7 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	server_targets_t t = { 0 };
 	lb_health_t *h = NULL;
 	struct tstates ts = { 0 };
+	db_aliases_t aliases = { 0 };
 	struct explain *e = NULL;
 	lb_pool_t *lp;
 	uint32_t naddrs = 1;
@@ -604,8 +662,15 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	if (geoip && (ret = client_locate(c, geoip, &cl)))
 		goto out;
 
-	/* The daemon's own path: pools from the configuration, then targets, then health. */
-	npools = lb_config_pools(cfg, NULL, &pools);
+	/*
+	 * The daemon's own path: pools from the configuration and what it
+	 * resolved for alias members, then targets, then health.
+	 */
+	if ((ret = db_alias_state_load(c->db, &aliases))) {
+		ret = ctl_db_fail(c, ret);
+		goto out;
+	}
+	npools = lb_config_pools(cfg, &aliases, &pools);
 	lp = pool_find(pools, npools, name);
 	if (!lp) {
 		ret = ctl_fail(c, "pool %s cannot be served (its name is not a domain name)", name);
@@ -629,6 +694,8 @@ int cmd_explain(ctl_t *c, int argc, char **argv)
 	e->cl = &cl;
 	e->h = h;
 	e->ts = &ts;
+	e->aliases = &aliases;
+	e->now = time(NULL);
 	/*
 	 * The client as gslbd builds it (README "Balanced names": geo and ECS): the ECS address when its
 	 * prefix is above 0, else the resolver; the geo facts only when there is
@@ -670,6 +737,7 @@ out:
 	server_targets_clear(&t);
 	server_targets_free(reg);
 	lb_pools_free(pools, npools);
+	db_aliases_clear(&aliases);
 	db_config_free(cfg);
 	return ret;
 }

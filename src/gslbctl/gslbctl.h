@@ -235,6 +235,11 @@ int cmd_cluster_import(ctl_t *c, int argc, char **argv);
 int cmd_cluster_status(ctl_t *c, int argc, char **argv);
 int cmd_daemon_status(ctl_t *c, int argc, char **argv);
 int cmd_daemon_reload(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_enable(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_disable(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_ds(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_status(ctl_t *c, int argc, char **argv);
+int cmd_dnssec_rollover(ctl_t *c, int argc, char **argv);
 
 /** Print the --help text of a command ("member add") to stdout. */
 void ctl_help(const char *cmd);
@@ -243,5 +248,7 @@ void ctl_help(const char *cmd);
 
 int diff_pool(FILE *b, const db_pool_t *a, const db_pool_t *n);
 int diff_member(FILE *b, const char *pool, const db_member_t *a, const db_member_t *n);
+/** The line of an added member: "+ member P/M", and " alias H" when it has one. */
+void diff_member_added(FILE *b, const char *pool, const db_member_t *m);
 /** what is "P" or "P/M"; a NULL side is an added ("+ check") or removed ("- check") check. */
 int diff_check(FILE *b, const char *what, const db_check_t *a, const db_check_t *n);

@@ -426,10 +426,12 @@ static const struct help {
 	{ "pool show", "pool show NAME",
 	  "Show a pool with its members and checks (--json: the pool as export writes it)." },
 	{ "member add",
-	  "member add POOL MEMBER --address IP [--address IP]... [--weight W] [--priority P]\n"
-	  "              [--location LAT,LON] [--country LIST] [--continent LIST]\n"
-	  "              [--network CIDR]...",
-	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --weight\n"
+	  "member add POOL MEMBER --address IP [--address IP]... [--alias HOST] [--weight W]\n"
+	  "              [--priority P] [--location LAT,LON] [--country LIST]\n"
+	  "              [--continent LIST] [--network CIDR]...",
+	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --alias: a\n"
+	  "host name whose A and AAAA records gslbd resolves and serves as the member's\n"
+	  "addresses, beside or instead of --address (one of them is required).  --weight\n"
 	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
 	  "in decimal degrees (50.11,8.68), --country a comma list of assigned ISO 3166-1\n"
 	  "alpha-2 codes (and XK, Kosovo, as GeoIP2 returns it; not EU, AP or UK) or CC-SUB\n"
@@ -437,7 +439,9 @@ static const struct help {
 	  "a CIDR prefix with no host bits (repeatable)." },
 	{ "member set", "member set POOL MEMBER [same options as member add]",
 	  "Change the options given.  --address replaces the address list, --network the\n"
-	  "network list; an empty value (--country '', --location '', --network '') clears." },
+	  "network list; an empty value (--country '', --location '', --network '') clears,\n"
+	  "--alias '' removes the alias, and --address '' the addresses of a member with an\n"
+	  "alias." },
 	{ "member rm", "member rm POOL MEMBER", "Delete a member." },
 	{ "member state", "member state POOL MEMBER auto|up|down|drain",
 	  "Set the admin state: auto follows the health checks, up forces healthy, down\n"
@@ -484,9 +488,10 @@ static const struct help {
 	  "The change journal, newest first (default 20 entries); on a cluster node, with the\n"
 	  "node each change was made on." },
 	{ "cluster import", "cluster import [--replace]",
-	  "Upload this database's configuration (every pool) and its journal into the etcd\n"
-	  "cluster prefix, which must hold no configuration yet; --replace deletes the one\n"
-	  "there first.  Needs --cluster URL, or the settings gslbd --cluster recorded." },
+	  "Upload this database's configuration (every pool and zone's DNSSEC keys) and its\n"
+	  "journal into the etcd cluster prefix, which must hold no configuration yet;\n"
+	  "--replace replaces the one there.  Needs --cluster URL, or the settings gslbd\n"
+	  "--cluster recorded." },
 	{ "cluster status", "cluster status",
 	  "Every node seen in the cluster: live or not, when it was last seen, the etcd\n"
 	  "revision it has mirrored and how many targets it votes down; etcd's revision and\n"
@@ -502,6 +507,28 @@ static const struct help {
 	  "Reload gslbd as SIGHUP does (the zone files and the geo file) and print what it\n"
 	  "loaded and what failed; what failed keeps its previous version.  Exit 1 when\n"
 	  "something failed or no gslbd answers." },
+	{ "dnssec enable", "dnssec enable ZONE [--algorithm ecdsap256sha256|ed25519]",
+	  "Sign ZONE: make its signing key (a CSK; default algorithm ecdsap256sha256), in\n"
+	  "use at once.  gslbd then signs the zone's answers to queries with the DO bit.\n"
+	  "Exit 1 when the zone is signed already.  Then give the parent zone the DS record\n"
+	  "(dnssec ds)." },
+	{ "dnssec disable", "dnssec disable ZONE",
+	  "Stop signing ZONE: delete its keys.  Remove the DS record at the parent first and\n"
+	  "wait for its TTL to pass: validating resolvers fail a zone whose DS the parent\n"
+	  "still has but that is not signed." },
+	{ "dnssec ds", "dnssec ds ZONE",
+	  "The DS records (SHA-256, digest type 2) of every published key of ZONE, in zone\n"
+	  "file form, for the parent zone: two during a rollover." },
+	{ "dnssec status", "dnssec status [ZONE]",
+	  "Every key of ZONE (default: every signed zone): key tag, algorithm, when it was\n"
+	  "made, its state now (planned, published, active, retired, removed) and since\n"
+	  "when, its next state and when, and its DS record." },
+	{ "dnssec rollover", "dnssec rollover ZONE [--max-ttl S] [--parent-ttl S]",
+	  "Replace ZONE's key: a new key is published now and signs after the zone's largest\n"
+	  "TTL T (its zone file's records and its pools; --max-ttl sets T, 86400 when the\n"
+	  "file cannot be read); the old key signs beside it until it is removed, 2T plus\n"
+	  "the parent's DS TTL (--parent-ttl, default 86400) from now.  Add the new DS at\n"
+	  "the parent now; remove the old one after T and before 2T (gslbctl(8))." },
 };
 
 void ctl_help(const char *cmd)
@@ -529,7 +556,8 @@ static void usage(FILE *f)
 		"--control: gslbd's control socket (default: the file's control, else\n"
 		"%s); none: off.\n"
 		"--json: machine-readable output for pool list, pool show, status, history,\n"
-		"explain, log and cluster status, and errors as one JSON object on stderr.\n"
+		"explain, log, cluster status, dnssec ds and dnssec status, and errors as one\n"
+		"JSON object on stderr.\n"
 		"A change prints one line per thing it changed; --quiet: nothing.\n"
 		"On a cluster node (gslbd --cluster recorded its settings in the database), a\n"
 		"change goes to etcd as one transaction, and gslbctl waits up to 5 s for the\n"
@@ -573,6 +601,11 @@ static const struct command {
 	{ "cluster", "status", cmd_cluster_status },
 	{ "daemon", "status", cmd_daemon_status },
 	{ "daemon", "reload", cmd_daemon_reload },
+	{ "dnssec", "enable", cmd_dnssec_enable },
+	{ "dnssec", "disable", cmd_dnssec_disable },
+	{ "dnssec", "ds", cmd_dnssec_ds },
+	{ "dnssec", "status", cmd_dnssec_status },
+	{ "dnssec", "rollover", cmd_dnssec_rollover },
 };
 
 /* ---- gslbd's configuration file ---- */

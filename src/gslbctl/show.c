@@ -178,9 +178,12 @@ int cmd_pool_show(ctl_t *c, int argc, char **argv)
 	for (size_t i = 0; i < p->nmembers; i++) {
 		const db_member_t *m = &p->members[i];
 		char *addrs = cfg_join(m->addresses, m->naddresses, " ");
-		printf("  member %s\n    addresses %s\n    weight %u priority %u admin %s\n",
-		       m->name, addrs, m->weight, m->priority, db_admin_name(m->admin));
+		printf("  member %s\n    addresses %s\n", m->name, *addrs ? addrs : "none");
 		free(addrs);
+		if (m->alias)
+			printf("    alias %s\n", m->alias);
+		printf("    weight %u priority %u admin %s\n", m->weight, m->priority,
+		       db_admin_name(m->admin));
 		if (m->has_location) {
 			char loc[LOCATION_LEN];
 			fmt_location(loc, sizeof(loc), m->latitude, m->longitude);
@@ -414,6 +417,7 @@ int cmd_history(ctl_t *c, int argc, char **argv)
 	ctl_args_t a;
 	char name[DNS_NAME_MAX + 1], why[WHY_MAX], t[32];
 	db_config_t *cfg = NULL;
+	db_aliases_t aliases = { 0 };
 	keymap_t km = { 0 };
 	db_event_t *ev[2] = { NULL, NULL };
 	size_t nev[2] = { 0, 0 };
@@ -440,20 +444,26 @@ int cmd_history(ctl_t *c, int argc, char **argv)
 		ret = ctl_fail(c, "no member %s in pool %s", a.pos[1], name);
 		goto out;
 	}
+	/* The addresses an alias member serves now are those gslbd last resolved. */
+	if ((ret = db_alias_state_load(c->db, &aliases))) {
+		ret = ctl_db_fail(c, ret);
+		goto out;
+	}
 	char **pkeys = NULL; /* by km entry: its probe key when that differs */
 	size_t nold = 0;
 	for (size_t k = 0; k < p->nmembers; k++) {
 		const db_member_t *m = &p->members[k];
+		lb_member_addr_t sa;
 		if (a.npos == 2 && strcmp(m->name, a.pos[1]) != 0)
 			continue;
-		for (size_t j = 0; j < m->naddresses; j++) {
-			char *pkey, *key = cfg_status_target_key(p, m, m->addresses[j], &pkey);
+		for (size_t j = 0; lb_member_address(m, &aliases, j, &sa); j++) {
+			char *pkey, *key = cfg_status_target_key(p, m, sa.address, &pkey);
 			if (!key)
 				continue;
 			pkeys = gslb_realloc(pkeys, (km.n + 1) * sizeof(*pkeys));
 			pkeys[km.n] = pkey;
 			nold += pkey != NULL;
-			keymap_add(&km, key, m->name, m->addresses[j]);
+			keymap_add(&km, key, m->name, sa.address);
 		}
 	}
 	if (nold)
@@ -540,6 +550,7 @@ out:
 	free(km.address);
 	db_events_free(ev[0], nev[0]);
 	db_events_free(ev[1], nev[1]);
+	db_aliases_clear(&aliases);
 	db_config_free(cfg);
 	return ret;
 }

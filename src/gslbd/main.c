@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gslbd's main(): options from the command line and the -c file, then the server. */
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gslb/alias.h"
 #include "gslb/cluster.h"
 #include "gslb/conffile.h"
 #include "gslb/core.h"
@@ -81,6 +83,10 @@ struct options {
 	unsigned tcp_clients_per_ip;
 	char *control; /* --control PATH, or "none"; NULL: the default */
 	char *dnstap;  /* --dnstap: the query log's unix socket */
+	/* --resolver: alias members' resolvers as c-ares reads them, "A:P,[A6]:P" */
+	char resolvers[ALIAS_SERVERS_MAX * (INET6_ADDRSTRLEN + 9)];
+	size_t nresolvers;
+	bool resolver_from_argv; /* the first --resolver on the command line drops the file's */
 };
 
 enum {
@@ -116,6 +122,7 @@ enum {
 	OPT_CHECK_CONFIG,
 	OPT_CERT_WARN,
 	OPT_DNSTAP,
+	OPT_RESOLVER,
 };
 
 static const struct option long_opts[] = {
@@ -152,6 +159,7 @@ static const struct option long_opts[] = {
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "cert-warn", required_argument, NULL, OPT_CERT_WARN },
 	{ "dnstap", required_argument, NULL, OPT_DNSTAP },
+	{ "resolver", required_argument, NULL, OPT_RESOLVER },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -257,6 +265,10 @@ static void usage(FILE *f)
 		"                           Frame Streams reader on the unix socket PATH\n"
 		"                           (e.g. fstrm_capture); dropped, and counted, when\n"
 		"                           no reader keeps up (default: off)\n"
+		"      --resolver ADDR[:PORT]  where alias members' host names are resolved,\n"
+		"                           repeatable, IPv6 as [ADDR]:PORT, port 53 by\n"
+		"                           default (default: the resolvers of\n"
+		"                           /etc/resolv.conf)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -603,6 +615,27 @@ static int option_apply(struct options *o, int id, const char *value, const char
 	case OPT_DNSTAP:
 		str_set(&o->dnstap, value);
 		return 0;
+	case OPT_RESOLVER: {
+		char one[INET6_ADDRSTRLEN + 9];
+		if (alias_server_parse(value, one, sizeof(one), err, sizeof(err)) < 0) {
+			complain("%s: %s", where, err);
+			return -EINVAL;
+		}
+		if (from_argv && !o->resolver_from_argv) {
+			o->nresolvers = 0;
+			o->resolvers[0] = '\0';
+			o->resolver_from_argv = true;
+		}
+		if (o->nresolvers == ALIAS_SERVERS_MAX) {
+			complain("%s: at most %d resolvers", where, ALIAS_SERVERS_MAX);
+			return -EINVAL;
+		}
+		size_t len = strlen(o->resolvers);
+		snprintf(o->resolvers + len, sizeof(o->resolvers) - len, "%s%s", len ? "," : "",
+			 one);
+		o->nresolvers++;
+		return 0;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -859,6 +892,7 @@ int main(int argc, char **argv)
 		.control = strcmp(o.control, "none") == 0 ? NULL : o.control,
 		.control_default = control_default,
 		.dnstap = o.dnstap,
+		.resolvers = o.nresolvers ? o.resolvers : NULL,
 	};
 	/* What the cluster thread runs with, and what gslbctl reads back from the database. */
 	char *urls = NULL;

@@ -28,9 +28,11 @@ void lb_member_free(lb_member_t *m)
 	free(m->addr[1]);
 	free(m->countries);
 	free(m->nets);
+	free(m->uvec);
 	m->addr[0] = m->addr[1] = NULL;
 	m->countries = NULL;
 	m->nets = NULL;
+	m->uvec = NULL;
 }
 
 void lb_pool_clear(lb_pool_t *p)
@@ -106,7 +108,7 @@ static bool member_equal(const lb_member_t *a, const lb_member_t *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->weight != b->weight || a->priority != b->priority ||
 	    a->admin != b->admin || a->has_location != b->has_location ||
-	    (a->has_location && memcmp(a->uvec, b->uvec, sizeof(a->uvec)) != 0))
+	    (a->has_location && memcmp(a->uvec, b->uvec, 3 * sizeof(*a->uvec)) != 0))
 		return false;
 	if (a->continents != b->continents || a->ncountries != b->ncountries ||
 	    a->nnets != b->nnets)
@@ -426,6 +428,7 @@ static size_t member_name_len(const db_member_t *m)
  * each advanced past what the member reserved (the *_count() functions).
  */
 typedef struct block_cursor {
+	double *locs;
 	lb_addr_t *addrs;
 	lb_net_t *nets;
 	char (*places)[8];
@@ -457,8 +460,11 @@ static void member_build(lb_member_t *lm, const db_member_t *m, block_cursor_t *
 		break;
 	}
 	lm->has_location = m->has_location;
-	if (lm->has_location)
+	if (lm->has_location) {
+		lm->uvec = c->locs;
+		c->locs += 3;
 		geo_unit_vector(m->latitude, m->longitude, lm->uvec);
+	}
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? 6 : 4;
 		size_t n = addrs_count(m, fam, aliases);
@@ -506,32 +512,37 @@ static bool pool_build(lb_pool_t *lp, const db_pool_t *p, const db_aliases_t *al
 
 	/*
 	 * One block, laid out by decreasing alignment: room for the pool
-	 * itself (lb_pool_home()), members, addresses, networks, countries,
+	 * itself (lb_pool_home()), members, locations, addresses, networks, countries,
 	 * then the pool's wire name and the members' names.  Each part gets
 	 * what its *_count() reserves, its exact size unless rows are skipped
 	 * as bad.
 	 */
 	_Static_assert(_Alignof(lb_member_t) <= _Alignof(lb_pool_t) &&
 			       sizeof(lb_pool_t) % _Alignof(lb_member_t) == 0 &&
-			       _Alignof(lb_addr_t) <= _Alignof(lb_member_t) &&
-			       sizeof(lb_member_t) % _Alignof(lb_addr_t) == 0 &&
+			       _Alignof(double) <= _Alignof(lb_member_t) &&
+			       sizeof(lb_member_t) % _Alignof(double) == 0 &&
+			       _Alignof(lb_addr_t) <= _Alignof(double) &&
+			       3 * sizeof(double) % _Alignof(lb_addr_t) == 0 &&
 			       sizeof(lb_addr_t) % _Alignof(lb_net_t) == 0 &&
 			       _Alignof(lb_net_t) == 1,
 		       "the block's parts stay aligned");
-	size_t naddrs = 0, nnets = 0, nplaces = 0, names = name_len;
+	size_t nlocs = 0, naddrs = 0, nnets = 0, nplaces = 0, names = name_len;
 	for (size_t k = 0; k < n; k++) {
 		const db_member_t *m = &p->members[k];
+		nlocs += m->has_location;
 		naddrs += addrs_count(m, 4, aliases) + addrs_count(m, 6, aliases);
 		nnets += nets_count(m);
 		nplaces += countries_count(m);
 		names += member_name_len(m) + 1;
 	}
-	size_t size = sizeof(lb_pool_t) + n * sizeof(lb_member_t) + naddrs * sizeof(lb_addr_t) +
-		      nnets * sizeof(lb_net_t) + nplaces * sizeof(*lp->members->countries) + names;
+	size_t size = sizeof(lb_pool_t) + n * sizeof(lb_member_t) + nlocs * 3 * sizeof(double) +
+		      naddrs * sizeof(lb_addr_t) + nnets * sizeof(lb_net_t) +
+		      nplaces * sizeof(*lp->members->countries) + names;
 	uint8_t *block = gslb_calloc(1, size);
 	lb_member_t *members = (lb_member_t *)(block + sizeof(lb_pool_t));
 	block_cursor_t c;
-	c.addrs = (lb_addr_t *)(members + n);
+	c.locs = (double *)(members + n);
+	c.addrs = (lb_addr_t *)(c.locs + 3 * nlocs);
 	c.nets = (lb_net_t *)(c.addrs + naddrs);
 	c.places = (char(*)[8])(c.nets + nnets);
 	uint8_t *pname = (uint8_t *)(c.places + nplaces);

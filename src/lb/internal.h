@@ -32,14 +32,31 @@ struct lb_sel {
 	_Atomic uint64_t gen;
 	const lb_health_t *h;
 	struct lb_sel *next; /* the chain of retired caches */
-	uint64_t total;	     /* cum[n - 1]: the sum of the candidates' draw weights */
 	uint16_t n;
 	bool fallback;
 	bool degraded;
 	bool nodata;
-	uint16_t *idx;	/* n member indexes, in lb_candidates() order; inside this allocation */
-	uint32_t cum[]; /* n cumulative draw weights (at most 256 * 65535) */
+	/*
+	 * n cumulative draw weights (at most 256 * 65535), then n member
+	 * indexes in lb_candidates() order (lb_sel_idx()); the sum of the
+	 * weights is the last (lb_sel_total()).  With 32 bytes before them, a
+	 * cache of up to four members is a 64-byte malloc chunk, not 80: a
+	 * cache a family of every pool, 2 MiB of 100,000 pools.
+	 */
+	uint32_t cum[];
 };
+
+/* The member indexes of cache s, after its weights. */
+static inline const uint16_t *lb_sel_idx(const struct lb_sel *s)
+{
+	return (const uint16_t *)&s->cum[s->n];
+}
+
+/* The sum of the draw weights of cache s. */
+static inline uint64_t lb_sel_total(const struct lb_sel *s)
+{
+	return s->n ? s->cum[s->n - 1] : 0;
+}
 
 /*
  * The cache of pool p for family index fi that holds for h right now, or

@@ -180,7 +180,7 @@ static uint16_t draw(const lb_pool_t *p, uint16_t n, const uint16_t *cands, uint
 
 /* ---- selection caches ---- */
 
-/* The position of the first cumulative weight above r (r < s->total). */
+/* The position of the first cumulative weight above r (r < lb_sel_total(s)). */
 static uint16_t sel_find(const struct lb_sel *s, uint64_t r)
 {
 	uint16_t lo = 0, hi = (uint16_t)(s->n - 1);
@@ -218,21 +218,24 @@ static uint32_t sel_weight(const struct lb_sel *s, uint16_t i)
 static uint16_t draw_sel(const struct lb_sel *s, uint16_t k, uint64_t rng[2], uint16_t *chosen)
 {
 	uint16_t n = s->n;
+	const uint16_t *idx = lb_sel_idx(s);
 	if (k >= n) {
-		memcpy(chosen, s->idx, n * sizeof(*chosen));
+		memcpy(chosen, idx, n * sizeof(*chosen));
 		return n;
 	}
+	/* n > k > 0 here: the total is the last cumulative weight. */
+	uint64_t total = s->cum[n - 1];
 	if (k == 1) {
-		chosen[0] = s->idx[sel_find(s, gslb_rand(rng) % s->total)];
+		chosen[0] = idx[sel_find(s, gslb_rand(rng) % total)];
 		return 1;
 	}
 	uint64_t seen[LB_MEMBERS_MAX / 64] = { 0 };
-	uint64_t left = s->total;
+	uint64_t left = total;
 	for (uint16_t got = 0; got < k; got++) {
 		uint16_t i = 0;
 		int t;
 		for (t = 0; t < SEL_TRIES; t++) {
-			i = sel_find(s, gslb_rand(rng) % s->total);
+			i = sel_find(s, gslb_rand(rng) % total);
 			if (!(seen[i / 64] >> (i % 64) & 1))
 				break;
 		}
@@ -248,7 +251,7 @@ static uint16_t draw_sel(const struct lb_sel *s, uint16_t k, uint64_t rng[2], ui
 		}
 		seen[i / 64] |= 1ull << (i % 64);
 		left -= sel_weight(s, i);
-		chosen[got] = s->idx[i];
+		chosen[got] = idx[i];
 	}
 	return k;
 }
@@ -258,7 +261,7 @@ static struct lb_sel *sel_new(const lb_pool_t *p, const struct lb_cands *c, cons
 {
 	size_t n = c->n;
 	struct lb_sel *s = gslb_malloc(sizeof(*s) + n * sizeof(*s->cum) +
-				       (n ? n : 1) * sizeof(*s->idx));
+				       (n ? n : 1) * sizeof(uint16_t));
 	atomic_init(&s->gen, gen);
 	s->h = h;
 	s->next = NULL;
@@ -266,12 +269,12 @@ static struct lb_sel *sel_new(const lb_pool_t *p, const struct lb_cands *c, cons
 	s->fallback = c->fallback;
 	s->degraded = c->degraded;
 	s->nodata = c->nodata;
-	s->idx = (uint16_t *)&s->cum[n];
-	s->total = 0;
+	uint16_t *idx = (uint16_t *)&s->cum[n];
+	uint64_t total = 0;
 	for (uint16_t i = 0; i < c->n; i++) {
-		s->idx[i] = c->idx[i];
-		s->total += lb_draw_weight(&p->members[c->idx[i]]);
-		s->cum[i] = (uint32_t)s->total;
+		idx[i] = c->idx[i];
+		total += lb_draw_weight(&p->members[c->idx[i]]);
+		s->cum[i] = (uint32_t)total;
 	}
 	return s;
 }
@@ -280,7 +283,7 @@ static struct lb_sel *sel_new(const lb_pool_t *p, const struct lb_cands *c, cons
 static bool sel_same(const struct lb_sel *s, const struct lb_cands *c)
 {
 	return s->n == c->n && s->fallback == c->fallback && s->degraded == c->degraded &&
-	       s->nodata == c->nodata && memcmp(s->idx, c->idx, c->n * sizeof(*c->idx)) == 0;
+	       s->nodata == c->nodata && memcmp(lb_sel_idx(s), c->idx, c->n * sizeof(*c->idx)) == 0;
 }
 
 unsigned lb_pool_sel_update(lb_pool_t *p, const lb_health_t *h, struct lb_sel **retired)
@@ -371,7 +374,7 @@ int lb_pool_select(const lb_pool_t *p, int family, const lb_client_t *cl, const 
 		/* Interface 5: rank, then nearest first under distance, weighted otherwise. */
 		lb_geo_rank_t g;
 		if (s)
-			memcpy(c.idx, s->idx, s->n * sizeof(*s->idx));
+			memcpy(c.idx, lb_sel_idx(s), s->n * sizeof(*c.idx));
 		lb_geo_rank_cands(p, cl, &c, &g);
 		res->geo_rule = g.rule;
 		res->scope = g.scope;

@@ -187,8 +187,10 @@ static void db_problem(control_t *ctl, const char *what)
 /*
  * server_config_read(), or with delta (known a generation read before, of
  * a configuration of npools pools) only the pools changed since known when
- * they are few: then *names (*nnames) are the names changed and *cfg their
- * pools now, for db_config_merge(); *names stays NULL when it read all.
+ * they are few: then it returns 2, *names (*nnames) are the names changed
+ * and *cfg their pools now, for db_config_merge().  Otherwise 1 when it read
+ * all.  *names may be NULL with 2: the generation moved with no pool written
+ * (a DNSSEC key), which is no pool to merge, not an empty configuration.
  */
 static int config_read(db_t *db, int64_t known, size_t npools, int64_t *generation,
 		       db_config_t **cfg, char ***names, size_t *nnames, char *err, size_t errlen)
@@ -244,7 +246,7 @@ static int config_read(db_t *db, int64_t known, size_t npools, int64_t *generati
 				snprintf(err, errlen, "cannot read the configuration: %s",
 					 gslb_strerror(ret));
 			} else {
-				ret = 1;
+				ret = 2;
 			}
 			goto out;
 		}
@@ -269,19 +271,6 @@ int server_config_read(db_t *db, int64_t known, int64_t *generation, db_config_t
 	return config_read(db, known, 0, generation, cfg, NULL, NULL, err, errlen);
 }
 
-/* Has pool p (NULL: none) a check, its own or a member's? */
-static bool pool_checked(const db_pool_t *p)
-{
-	if (!p)
-		return false;
-	if (p->check)
-		return true;
-	for (size_t k = 0; k < p->nmembers; k++)
-		if (p->members[k].check)
-			return true;
-	return false;
-}
-
 /*
  * Put the pools changed (names, part their state now) into ctl->cfg, and
  * record for the next snapshot which they are (ctl->cfg_from, cfg_checks).
@@ -292,9 +281,9 @@ static void config_merge(control_t *ctl, char **names, size_t n, db_config_t *pa
 	size_t nold = ctl->cfg->npools;
 
 	for (size_t i = 0; i < n && !ctl->cfg_checks; i++)
-		ctl->cfg_checks = pool_checked(db_config_pool(ctl->cfg, names[i]));
+		ctl->cfg_checks = db_pool_checked(db_config_pool(ctl->cfg, names[i]));
 	for (size_t i = 0; i < part->npools && !ctl->cfg_checks; i++)
-		ctl->cfg_checks = pool_checked(&part->pools[i]);
+		ctl->cfg_checks = db_pool_checked(&part->pools[i]);
 	db_config_merge(ctl->cfg, (const char *const *)names, n, part, &from);
 	/* A change not yet built into a snapshot: from the pools built, through it. */
 	if (ctl->cfg_from) {
@@ -449,7 +438,7 @@ static int config_refresh(control_t *ctl)
 	log_debug("database %s: configuration generation %lld, reading it again",
 		  ctl->conf->db_path, (long long)generation);
 	ctl->reloads++;
-	if (names) {
+	if (ret == 2) {
 		config_merge(ctl, names, nnames, cfg);
 		db_names_free(names, nnames);
 		db_config_free(cfg);
@@ -461,6 +450,8 @@ static int config_refresh(control_t *ctl)
 		ctl->cfg_whole = true;
 	}
 	ctl->cfg_generation = generation;
+	/* A member's alias may be new, changed or gone: the names resolved follow. */
+	server_alias_config(ctl);
 	return 1;
 }
 
@@ -650,6 +641,9 @@ int server_control_start(control_t *ctl)
 		if (!ctl->http)
 			return -EIO; /* server_http_start() has logged why */
 	}
+	ret = server_alias_start(ctl);
+	if (ret < 0)
+		return ret;
 	return server_ctlsock_start(ctl);
 }
 
@@ -683,6 +677,7 @@ void server_control_stop(control_t *ctl)
 	server_http_close(ctl->http);
 	ctl->http = NULL;
 	server_ctlsock_stop(ctl);
+	server_alias_stop(ctl);
 	/* The closes complete in the loop. */
 	uv_run(&ctl->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&ctl->loop);

@@ -94,6 +94,14 @@ typedef struct control {
 	bool cfg_whole;
 	bool cfg_checks;
 
+	/*
+	 * Alias members (alias.c): the resolver and what it feeds, owned (NULL
+	 * outside the loop's life); aliases, what pools are built with: every
+	 * alias_state row, each replaced as its name resolves again.
+	 */
+	struct server_alias *alias;
+	db_aliases_t aliases;
+
 	/* The DNS workers (start.c). */
 	worker_t *workers;
 	unsigned nworkers;
@@ -237,6 +245,33 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones);
  * control loop calls it every SEL_CHECK_MS.
  */
 void server_sel_check(control_t *ctl);
+
+/* ---- alias members (alias.c) ---- */
+
+/**
+ * Start-up, before the first snapshot: read alias_state into ctl->aliases,
+ * so that the last good addresses are served until fresh resolutions
+ * replace them.  A failure is logged; aliases then start with none.
+ */
+void server_alias_load(control_t *ctl);
+
+/**
+ * Start the resolver on ctl->loop (--resolver, else /etc/resolv.conf) for
+ * the host names of ctl->cfg.  0, or a negative code after logging why.
+ */
+int server_alias_start(control_t *ctl);
+
+/** Write what was resolved and not yet stored, stop the resolver (closes run in the loop). */
+void server_alias_stop(control_t *ctl);
+
+/** ctl->cfg changed: resolve the host names it has from now on, and only those. */
+void server_alias_config(control_t *ctl);
+
+/** The state pools are built with for host name name, or NULL (borrowed until the loop runs). */
+const db_alias_state_t *server_alias_state(const control_t *ctl, const char *name);
+
+/** What the resolver knows of host name name now, or NULL (borrowed until the loop runs). */
+const struct alias_name *server_alias_find(const control_t *ctl, const char *name);
 
 /* ---- systemd (notify.c) ---- */
 

@@ -413,6 +413,55 @@ static void cluster_write(jw_t *w, const control_t *ctl)
 	jw_obj_end(w);
 }
 
+/*
+ * Each alias member (README "Alias members"): its host name, the addresses
+ * it resolved to with when they expire, and the failures since the last
+ * good resolution.  An alias that never resolved has no addresses.
+ */
+static void aliases_write(jw_t *w, const control_t *ctl)
+{
+	const db_config_t *cfg = ctl->cfg;
+	jw_arr_begin(w);
+	for (size_t j = 0; cfg && j < cfg->npools; j++) {
+		const db_pool_t *p = &cfg->pools[j];
+		for (size_t k = 0; k < p->nmembers; k++) {
+			const db_member_t *m = &p->members[k];
+			if (!m->alias)
+				continue;
+			const db_alias_state_t *s = server_alias_state(ctl, m->alias);
+			bool good = s && !s->never_resolved;
+			jw_obj_begin(w);
+			jw_key(w, "pool");
+			jw_str(w, p->name);
+			jw_key(w, "member");
+			jw_str(w, m->name);
+			jw_key(w, "alias");
+			jw_str(w, m->alias);
+			jw_key(w, "resolved");
+			time_write(w, good ? s->resolved : 0);
+			jw_key(w, "expires");
+			time_write(w, good ? s->expires : 0);
+			jw_key(w, "addresses");
+			jw_arr_begin(w);
+			for (uint32_t i = 0; good && i < s->naddresses; i++) {
+				jw_obj_begin(w);
+				jw_key(w, "address");
+				jw_str(w, s->addresses[i]);
+				jw_key(w, "expires");
+				time_write(w, s->expires);
+				jw_obj_end(w);
+			}
+			jw_arr_end(w);
+			jw_key(w, "failures");
+			jw_int(w, s ? s->failures : 0);
+			jw_key(w, "error");
+			jw_str(w, s && s->failures ? s->error : NULL);
+			jw_obj_end(w);
+		}
+	}
+	jw_arr_end(w);
+}
+
 static void status_write(jw_t *w, ctlsock_t *cs)
 {
 	control_t *ctl = cs->ctl;
@@ -474,6 +523,8 @@ static void status_write(jw_t *w, ctlsock_t *cs)
 		cluster_write(w, ctl);
 	else
 		jw_null(w);
+	jw_key(w, "aliases");
+	aliases_write(w, ctl);
 }
 
 /* A reload, as SIGHUP does it, and what it loaded and what failed. */

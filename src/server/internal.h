@@ -176,6 +176,8 @@ void server_worker_deinit(worker_t *w);
 
 struct health_loop;
 struct cluster;
+struct db_config;
+struct server_alias;
 
 /*
  * What the metrics handler reads: pointers into the control loop's state,
@@ -186,10 +188,15 @@ typedef struct metrics_src {
 	const unsigned *nworkers;
 	gslb_snapshot_t *const *cur; /* the snapshot last published */
 	struct health_loop *const *probes;
-	const uint64_t *reloads;	 /* reloads attempted after start-up */
-	const uint64_t *reload_failures; /* ... of which failed, wholly or in part */
-	struct cluster *const *cluster;	 /* --cluster: the cluster thread, else NULL */
+	const uint64_t *reloads;	   /* reloads attempted after start-up */
+	const uint64_t *reload_failures;   /* ... of which failed, wholly or in part */
+	struct cluster *const *cluster;	   /* --cluster: the cluster thread, else NULL */
+	struct db_config *const *cfg;	   /* the configuration last read */
+	struct server_alias *const *alias; /* alias members' resolver (alias.c), or NULL */
 } metrics_src_t;
+
+/** Failed resolutions of host name name since start-up (gslbd_alias_failures_total). */
+uint64_t server_alias_failures(const struct server_alias *sa, const char *name);
 
 typedef struct server_metrics server_metrics_t;
 

@@ -10,6 +10,7 @@
 
 #include "gslb/cluster.h"
 #include "gslb/core.h"
+#include "gslb/db.h"
 #include "gslb/dns.h"
 #include "gslb/health.h"
 #include "internal.h"
@@ -615,6 +616,37 @@ static void cluster_render(FILE *f, const server_metrics_t *m)
 		   "This node's health verdicts written to etcd.", st.votes_published);
 }
 
+/*
+ * Alias members (README "Alias members"): the failed resolutions of each
+ * member's host name.  One resolution serves every member using the name,
+ * so each of them counts its failures.
+ */
+static void alias_render(FILE *f, const server_metrics_t *m)
+{
+	const db_config_t *cfg = m->src.cfg ? *m->src.cfg : NULL;
+	const struct server_alias *sa = m->src.alias ? *m->src.alias : NULL;
+	bool head = false;
+
+	for (size_t j = 0; cfg && j < cfg->npools; j++) {
+		const db_pool_t *p = &cfg->pools[j];
+		for (size_t k = 0; k < p->nmembers; k++) {
+			const db_member_t *mb = &p->members[k];
+			if (!mb->alias)
+				continue;
+			if (!head)
+				put_head(f, "gslbd_alias_failures_total", "counter",
+					 "Failed resolutions of an alias member's host name "
+					 "(its last good addresses were kept).");
+			head = true;
+			fprintf(f, "gslbd_alias_failures_total{pool=\"");
+			put_label(f, p->name);
+			fprintf(f, "\",member=\"");
+			put_label(f, mb->name);
+			fprintf(f, "\"} %" PRIu64 "\n", server_alias_failures(sa, mb->alias));
+		}
+	}
+}
+
 /* --dnstap (dnstap.c): query log records dropped, by reason, summed over the workers' rings. */
 static void dnstap_render(FILE *f, const server_metrics_t *m)
 {
@@ -656,6 +688,7 @@ char *server_metrics_render(server_metrics_t *m, size_t *len)
 	health_render(f, m);
 	cluster_render(f, m);
 	dnstap_render(f, m);
+	alias_render(f, m);
 	put_head(f, "gslbd_reloads_total", "counter",
 		 "Reloads after start-up: zone directory, database configuration, geo file.");
 	fprintf(f, "gslbd_reloads_total %" PRIu64 "\n", *m->src.reloads);

@@ -80,14 +80,36 @@ static void targets_update(control_t *ctl, lb_pool_t **pools, uint32_t n)
 }
 
 /*
+ * Whether pool p of the configuration is kept whole once built: the health
+ * targets read a pool's checks and its members' addresses, every time any
+ * checked pool changes.  A pool read again for any other reason than a
+ * change of its rows must be kept whole too: a pool with an alias member is
+ * built again whenever its alias resolves to other addresses.
+ */
+static bool pool_keep_whole(const db_pool_t *p)
+{
+	if (db_pool_checked(p))
+		return true;
+	for (size_t i = 0; i < p->nmembers; i++)
+		if (p->members[i].alias)
+			return true;
+	return false;
+}
+
+/*
  * The pools of ctl->cfg, each with a reference, in its order.  With share,
  * a pool that did not change since the current snapshot's pools were built
  * (ctl->cfg_from) is that snapshot's own, not a copy: only the changed are
  * built, so one change among 100,000 pools builds one.  *built counts them.
+ *
+ * A pool without a check is built once from its rows, then only its name
+ * and settings are kept (db_pool_strip()): the built pool is shared by every
+ * later snapshot until the pool changes, and a change reads its rows again.
+ * So every pool is shared unless the whole configuration was read again.
  */
 static lb_pool_t **pools_build(control_t *ctl, bool share, uint32_t *n, uint32_t *built)
 {
-	const db_config_t *cfg = ctl->cfg;
+	db_config_t *cfg = ctl->cfg;
 	size_t np = cfg ? cfg->npools : 0;
 	lb_pool_t **out = gslb_calloc(np ? np : 1, sizeof(*out));
 	lb_pool_t **old = NULL;
@@ -114,7 +136,9 @@ static lb_pool_t **pools_build(control_t *ctl, bool share, uint32_t *n, uint32_t
 				continue;
 			p = lb_pool_ref(old[from]);
 		} else {
-			p = lb_pool_new(&cfg->pools[j], NULL);
+			p = lb_pool_new(&cfg->pools[j], &ctl->aliases);
+			if (!pool_keep_whole(&cfg->pools[j]))
+				db_pool_strip(&cfg->pools[j]);
 			if (!p)
 				continue;
 			(*built)++;
@@ -266,20 +290,23 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 	}
 	if (!(what & SNAPSHOT_ZONES))
 		zones = NULL;
+	bool new_zones = zones != NULL;
 	/*
 	 * Every snapshot places the pools of the last good configuration in
 	 * its zones, since whether a pool is served depends on them.  Pools
-	 * that did not change are shared with the current snapshot while its
-	 * zones stay; new zones build every pool again.  The targets are
-	 * updated first, even when the pools turn out unchanged: a check may
-	 * have changed without them.  Only a change to a pool with a check
-	 * (before or after) can change the list of targets: otherwise the
-	 * changed pools have none and the list stays.
+	 * that did not change are shared with the current snapshot, new zones
+	 * or not: a pool is built from its rows alone, and its served flag,
+	 * which placing it in new zones may change, is read by this thread only
+	 * (workers find only served pools, through the set's name table).  The
+	 * targets are updated first, even when the pools turn out unchanged: a
+	 * check may have changed without them.  Only a change to a pool with a
+	 * check (before or after) or new zones can change the list of targets:
+	 * otherwise the changed pools have none and the list stays.
 	 */
-	bool share = zones == NULL && ctl->cur && ctl->cur->data.pools && !ctl->cfg_whole;
+	bool share = ctl->cur && ctl->cur->data.pools && !ctl->cfg_whole;
 	uint32_t n, built;
 	lb_pool_t **pools = pools_build(ctl, share, &n, &built);
-	if (!share || ctl->cfg_checks)
+	if (!share || ctl->cfg_checks || new_zones)
 		targets_update(ctl, pools, n);
 	free(ctl->cfg_from);
 	ctl->cfg_from = NULL;
@@ -294,7 +321,8 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 	if (!zones)
 		zones = zones_share(ctl->cur->data.zones);
 	gslb_snapshot_t *snap = snapshot_build(
-		ctl, zones, pools_place(pools, n, zones, share ? ctl->cur->data.pools : NULL));
+		ctl, zones,
+		pools_place(pools, n, zones, share && !new_zones ? ctl->cur->data.pools : NULL));
 	struct lb_sel *retired = NULL;
 	pools_sel_update(ctl, snap->data.pools, &retired);
 	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);

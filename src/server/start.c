@@ -368,7 +368,9 @@ static int metrics_bind(control_t *ctl)
 			      .probes = &ctl->probes,
 			      .reloads = &ctl->reloads,
 			      .reload_failures = &ctl->reload_failures,
-			      .cluster = &ctl->cluster };
+			      .cluster = &ctl->cluster,
+			      .cfg = &ctl->cfg,
+			      .alias = &ctl->alias };
 	ctl->metrics = server_metrics_new(&src);
 	return 0;
 }
@@ -558,6 +560,8 @@ static int snapshot_first(control_t *ctl)
 	}
 	if (zones->count == 0)
 		log_warn("no zones in %s: every query will be refused", conf->zones_dir);
+	/* Alias members serve their last good addresses from the first answer on. */
+	server_alias_load(ctl);
 	return server_snapshot_rebuild(ctl, SNAPSHOT_ZONES | SNAPSHOT_POOLS, zones);
 }
 
@@ -570,6 +574,7 @@ static void snapshot_last(control_t *ctl)
 	ctl->cfg = NULL;
 	free(ctl->cfg_from);
 	ctl->cfg_from = NULL;
+	db_aliases_clear(&ctl->aliases);
 }
 
 /*

@@ -284,6 +284,55 @@ static void addr_row(FILE *f, const db_member_t *m, const cfg_status_addr_t *a)
 }
 
 /*
+ * An alias member's host name (README "Alias members"), the addresses it
+ * last resolved to and when they expire, from alias_state; health rows of
+ * those addresses are the targets', shown as any address's.
+ */
+static void alias_row(FILE *f, const db_member_t *m, const db_aliases_t *aliases)
+{
+	/* Sorted by name (db_alias_state_load()). */
+	const db_alias_state_t *s = NULL;
+	size_t lo = 0, hi = aliases ? aliases->n : 0;
+	while (lo < hi && !s) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(aliases->v[mid].name, m->alias);
+		if (c == 0)
+			s = &aliases->v[mid];
+		else if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	bool good = s && !s->never_resolved;
+	fprintf(f, "<tr class=\"alias admin-%s\"><td class=\"member\">", db_admin_name(m->admin));
+	esc(f, m->name);
+	fprintf(f, "</td><td class=\"admin\">%s</td><td class=\"address\" colspan=\"7\">alias ",
+		db_admin_name(m->admin));
+	esc(f, m->alias);
+	fprintf(f, ": ");
+	for (uint32_t i = 0; good && i < s->naddresses; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		esc(f, s->addresses[i]);
+	}
+	char buf[32];
+	if (!good)
+		fprintf(f, "<span class=\"note\">never resolved: no address</span>");
+	else if (!s->naddresses)
+		fprintf(f, "<span class=\"note\">no A or AAAA record</span>");
+	if (good)
+		fprintf(f, " <span class=\"meta\">(resolved %s, ",
+			cfg_status_time(s->resolved, buf, sizeof(buf)));
+	if (good)
+		fprintf(f, "expires %s)</span>", cfg_status_time(s->expires, buf, sizeof(buf)));
+	if (s && s->failures) {
+		fprintf(f, "<br><span class=\"reason\">%u failed resolutions: ", s->failures);
+		esc(f, s->error ? s->error : "");
+		fprintf(f, "</span>");
+	}
+	fprintf(f, "</td></tr>\n");
+}
+
+/*
  * Load the timelines of one pool's addresses while the page's budget of
  * changes lasts; *budget goes down by what was read.
  */
@@ -316,7 +365,7 @@ static size_t pool_rows(const cfg_status_pool_t *sp)
 	return n;
 }
 
-static int html(db_t *db, status_job_t *j, cfg_status_t *st, FILE *f)
+static int html(db_t *db, status_job_t *j, cfg_status_t *st, const db_aliases_t *aliases, FILE *f)
 {
 	int64_t to = j->now + 1, from = to - STATUS_WINDOW_S;
 	size_t budget = STATUS_CHANGES_MAX, rows = 0, up = 0, down = 0, served = 0;
@@ -382,6 +431,8 @@ static int html(db_t *db, status_job_t *j, cfg_status_t *st, FILE *f)
 			const cfg_status_member_t *sm = &sp->members[k];
 			for (size_t a = 0; a < sm->m->naddresses; a++)
 				addr_row(f, sm->m, &sm->addrs[a]);
+			if (sm->m->alias)
+				alias_row(f, sm->m, aliases);
 		}
 		fprintf(f, "</tbody>\n</table>\n</section>\n");
 	}
@@ -449,6 +500,7 @@ static void job_work(uv_work_t *w)
 	status_job_t *j = w->data;
 	server_status_t *s = j->s;
 	db_config_t *cfg = NULL;
+	db_aliases_t aliases = { 0 };
 	cfg_status_t *st = NULL;
 	char *buf = NULL;
 	size_t len = 0;
@@ -496,7 +548,10 @@ static void job_work(uv_work_t *w)
 		cfg_status_json(&jw, st);
 		jw_end(&jw);
 	} else {
-		ret = html(s->db, j, st, f);
+		/* What gslbd resolved for alias members, in the same read transaction. */
+		ret = db_alias_state_load(s->db, &aliases);
+		if (!ret)
+			ret = html(s->db, j, st, &aliases, f);
 		if (ret)
 			goto dbfail;
 	}
@@ -519,6 +574,7 @@ out:
 		fclose(f);
 	free(buf);
 	cfg_status_free(st);
+	db_aliases_clear(&aliases);
 	db_config_free(cfg);
 	db_rollback(s->db);
 }

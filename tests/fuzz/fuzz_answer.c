@@ -135,6 +135,7 @@ static void geo_pool_places(lb_pool_t *p)
 	for (uint16_t i = 0; i < p->nmembers && i < 4; i++) {
 		lb_member_t *m = &p->members[i];
 		m->has_location = true;
+		m->uvec = calloc(3, sizeof(*m->uvec));
 		geo_unit_vector(loc[i][0], loc[i][1], m->uvec);
 	}
 	p->members[0].countries = calloc(1, sizeof(*p->members[0].countries));

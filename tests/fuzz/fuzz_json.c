@@ -90,8 +90,8 @@ static bool member_same(const db_member_t *a, const db_member_t *b)
 	    a->admin != b->admin || a->has_location != b->has_location ||
 	    (a->has_location && (a->latitude != b->latitude || a->longitude != b->longitude)) ||
 	    !str_same(a->countries, b->countries) || !str_same(a->continents, b->continents) ||
-	    a->naddresses != b->naddresses || a->nnetworks != b->nnetworks ||
-	    !check_same(a->check, b->check))
+	    !str_same(a->alias, b->alias) || a->naddresses != b->naddresses ||
+	    a->nnetworks != b->nnetworks || !check_same(a->check, b->check))
 		return false;
 	for (size_t i = 0; i < a->naddresses; i++)
 		if (!str_same(a->addresses[i], b->addresses[i]) || a->families[i] != b->families[i])

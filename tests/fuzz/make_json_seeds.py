@@ -41,6 +41,13 @@ POOLS = {
                      'continents': ['na', 'sa']},
                     {'name': 'eu', 'addresses': ['203.0.113.2'], 'countries': ['gb-lnd']}],
     },
+    'alias': {
+        'name': 'apex.example.com.', 'policy': 'failover',
+        'members': [{'name': 'eu', 'alias': 'My-LB.eu-west-1.elb.amazonaws.com'},
+                    {'name': 'us', 'addresses': [], 'alias': 'us.example.net.', 'priority': 2},
+                    {'name': 'dc', 'addresses': ['192.0.2.3'], 'alias': 'dc_1.example.org',
+                     'priority': 3}],
+    },
 }
 BAD_POOLS = {
     'weight-range': '{"name":"x.example.","members":[{"name":"a","addresses":["192.0.2.1"],'
@@ -62,6 +69,8 @@ BAD_POOLS = {
                      '"192.0.2.1"]}]}',
     'address-mapped': '{"name":"x.example.","members":[{"name":"a","addresses":'
                       '["::ffff:10.0.0.2"]}]}',
+    'alias-address': '{"name":"x.example.","members":[{"name":"a","alias":"192.0.2.1"}]}',
+    'alias-empty-addresses': '{"name":"x.example.","members":[{"name":"a","addresses":[]}]}',
     'countries-string': '{"name":"x.example.","members":[{"name":"a","addresses":["192.0.2.1"],'
                         '"countries":"de,fr"}]}',
 }

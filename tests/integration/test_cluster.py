@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -539,6 +540,8 @@ def configure_standalone(node, backend_host, backend_port):
         node.ctl_ok('member', 'add', p, 'b', '--address', B_ADDR)
         node.ctl_ok('check', 'set', p, '--member', 'a', '--port', backend_port, '--quorum', q,
                     *CHECK)
+    # A signed zone: its key goes up with the import, and down to n2 and n3 by their full sync.
+    node.ctl_ok('dnssec', 'enable', ZONE)
 
 
 def expected_quorum(q, node, down):
@@ -760,6 +763,68 @@ def scenario_propagation(t, env):
     line = [x for x in out.splitlines() if 'w3' in x]
     t.ok(rc == 0 and line and re.search(r'\bn3\b', out), 'log: n1\'s gslbctl log shows the '
          'change made on n3 and names the node n3', out)
+
+
+def dnssec_rows(node):
+    """The node's dnssec_key rows, as every node must hold them (row ids are each node's own)."""
+    try:
+        con = sqlite3.connect('file:%s?mode=ro' % node.db, uri=True, timeout=5)
+        try:
+            return sorted(con.execute(
+                'SELECT zone, algorithm, key_tag, flags, hex(public_key), hex(private_key), '
+                'created, publish, active, retire, remove FROM dnssec_key').fetchall())
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
+def scenario_dnssec(t, env):
+    """DNSSEC keys go through etcd (README "DNSSEC"): the key n1 made standalone reaches n2 and
+    n3 by the import and their full sync; the keys rolled over on n2, removed on n3 and made on
+    n1 are, each time, the same rows in every node's database."""
+    etcd, nodes = env['etcd'], env['nodes']
+    n1, n2, n3 = nodes
+
+    def same_keys(n):
+        def pred():
+            rows = [dnssec_rows(x) for x in nodes]
+            return len(rows[0] or []) == n and all(r == rows[0] for r in rows) and rows[0]
+        return pred
+
+    def in_etcd():
+        kv = etcd_keys(etcd, 'dnssec/')
+        try:
+            return json.loads(kv.get(PREFIX + 'dnssec/' + ZONE, {'value': '{}'})['value'])
+        except ValueError:
+            return {}
+
+    secs, rows = converge(same_keys(1), 5)
+    v = in_etcd()
+    t.ok(secs is not None and v.get('zone') == ZONE and len(v.get('keys', [])) == 1 and
+         v['keys'][0]['key_tag'] == rows[0][2],
+         'the key made on n1 standalone: imported into etcd, the same row on n1, n2 and n3',
+         '%r\n%r' % ([dnssec_rows(x) for x in nodes], v))
+
+    n2.ctl_ok('dnssec', 'rollover', ZONE, '--max-ttl', '60')
+    secs, rows = converge(same_keys(2), 5)
+    t.ok(secs is not None and rows and sum(r[9] is not None for r in rows) == 1,
+         'dnssec rollover on n2: both keys, the old one retiring, alike on every node',
+         [dnssec_rows(x) for x in nodes])
+
+    n3.ctl_ok('dnssec', 'disable', ZONE)
+    secs, rows = converge(lambda: all(dnssec_rows(x) == [] for x in nodes), 5)
+    t.ok(secs is not None, 'dnssec disable on n3: no key left on any node',
+         [dnssec_rows(x) for x in nodes])
+    t.eq(etcd_keys(etcd, 'dnssec/'), {}, '... nor in etcd')
+
+    n1.ctl_ok('dnssec', 'enable', ZONE)
+    secs, rows = converge(same_keys(1), 5)
+    t.ok(secs is not None, 'dnssec enable on n1: the same key row on n1, n2 and n3 (%s s)'
+         % (secs if secs is None else '%.2f' % secs), [dnssec_rows(x) for x in nodes])
+    rc, out, err, _ = n3.ctl('dnssec', 'ds', ZONE)
+    t.ok(rc == 0 and out == n1.ctl_ok('dnssec', 'ds', ZONE) and ' IN DS ' in out,
+         'dnssec ds on n3 prints what it prints on n1', out + err)
 
 
 def scenario_race(t, env):
@@ -1203,7 +1268,8 @@ def main(t):
         env = {'etcd': etcd, 'nodes': nodes, 'backend': backend}
         configure_standalone(nodes[0], backend.host, backend.port)
         run_scenarios(t, nodes, env,
-                      (scenario_import, scenario_propagation, scenario_race, scenario_atomic,
+                      (scenario_import, scenario_propagation, scenario_dnssec, scenario_race,
+                       scenario_atomic,
                        scenario_quorum, scenario_kill, scenario_no_quorum, scenario_frozen,
                        scenario_compaction))
     finally:

@@ -247,7 +247,7 @@ def run_tests(t, tmp):
          'gslbctl: member add: --weight: 70000 is not in 0-65535'),
         (['member', 'add', P, 'x', '--address', '192.0.2.300'],
          'gslbctl: member add: --address: 192.0.2.300 is not an IPv4 or IPv6 address'),
-        (['member', 'add', P, 'x'], 'gslbctl: member add: --address: at least one address is required'),
+        (['member', 'add', P, 'x'], 'gslbctl: member add: --address: at least one address (or an --alias) is required'),
         # An IPv4-mapped IPv6 address would be served as AAAA; the IPv4 address is what was meant.
         (['member', 'add', P, 'x', '--address', '::ffff:192.0.2.5'],
          'gslbctl: member add: --address: ::ffff:192.0.2.5 is an IPv4-mapped IPv6 address '
@@ -626,13 +626,13 @@ def docs_agree(t):
     p = subprocess.run([GSLBCTL, '--help'], capture_output=True, text=True, timeout=30)
     helptext = ' '.join(p.stdout.split())
     t.ok(p.returncode == 0 and '--json: machine-readable output for pool list, pool show, status, '
-         'history, explain, log and cluster status, and errors as one JSON object on stderr.'
-         in helptext,
+         'history, explain, log, cluster status, dnssec ds and dnssec status, and errors as one '
+         'JSON object on stderr.' in helptext,
          '--help: which commands take --json', p.stdout)
     cmds = [line.split('[')[0].split(' POOL')[0].split(' NAME')[0].split(' FILE')[0].strip()
             for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()
             if line.startswith('  ') and not line.startswith('   ')]
-    t.eq(len(cmds), 22, '--help lists the 22 commands with their usage')
+    t.eq(len(cmds), 27, '--help lists the 27 commands with their usage')
     page = os.path.join(g.SRCDIR, 'doc', 'gslbctl.8')
     if not shutil.which('man') or not shutil.which('col'):
         t.skip('gslbctl(8) renders cleanly', 'no man or col')
@@ -641,8 +641,8 @@ def docs_agree(t):
                        text=True, timeout=60, env=dict(os.environ, MANWIDTH='80'))
     text = r.stdout
     flat = ' '.join(text.split()).replace('\u2010 ', '').replace('- ', '-')
-    t.ok('--json Machine-readable output for pool list, pool show, status, history, explain, log '
-         'and cluster status.' in flat, 'gslbctl(8): --json names explain too', flat[:2000])
+    t.ok('--json Machine-readable output for pool list, pool show, status, history, explain, log, '
+         'cluster status, dnssec ds and dnssec status.' in flat, 'gslbctl(8): --json names explain too', flat[:2000])
     t.ok(re.search(r'^ {7}log \[--limit N\]$', text, re.M) and not re.search(r'^\s+N\]', text, re.M),
          'gslbctl(8): the log tag renders on one line ("N]" not in the body)',
          '\n'.join(l for l in text.splitlines() if 'limit' in l))

@@ -192,6 +192,49 @@ def import_(t, c, e):
          '--replace deleted the pool the local configuration lacks')
 
 
+def dnssec_keys(t, e, tmp):
+    """DNSSEC keys on a cluster node (README "DNSSEC"): cluster import uploads them, a dnssec
+    change goes to etcd as P dnssec/ZONE (read back on a conflict), nothing is written locally."""
+    prefix, zone = '/dk/', 'signed.example.'
+    k = Ctl(os.path.join(tmp, 'keys.db'))
+    k.ok('init')
+    k.ok('dnssec', 'enable', zone)
+    pub = k.sql('SELECT public_key FROM dnssec_key')[0][0]
+    rc, out, err = k.run('--cluster', e.url, '--cluster-prefix', prefix, 'cluster', 'import')
+    t.ok(rc == 0 and 'DNSSEC keys of 1 zone' in out, 'cluster import uploads the zone\'s keys',
+         out + err)
+    key = prefix + 'dnssec/' + zone
+    v = json.loads(e.get(key)[0].get(key, ('{}',))[0])
+    t.ok(v.get('zone') == zone and [base64.b64decode(x['public_key']) for x in v['keys']] ==
+         [pub] and v['keys'][0]['retire'] is None and v['keys'][0]['private_key'],
+         'etcd holds the key under P dnssec/ZONE: public key, private key, times', v)
+
+    e.ctl('put', prefix + 'dnssec/stale.example.', '{}')
+    rc, out, err = k.run('--cluster', e.url, '--cluster-prefix', prefix, 'cluster', 'import',
+                         '--replace')
+    kvs = e.get(prefix + 'dnssec/', prefix=True)[0]
+    t.ok(rc == 0 and sorted(kvs) == [key], 'cluster import --replace deletes the keys of a zone '
+         'the database lacks, keeps the others', out + err + repr(sorted(kvs)))
+
+    k.sql('DELETE FROM cluster_setting')
+    for name, value in (('urls', e.url), ('prefix', prefix), ('node', 'n1'), ('lease', '10')):
+        k.sql('INSERT INTO cluster_setting(name, value) VALUES(?, ?)', name, value)
+    before = k.sql('SELECT * FROM dnssec_key')
+    rc, out, err = k.run('--no-wait', 'dnssec', 'rollover', zone, '--max-ttl', '5')
+    v = json.loads(e.get(key)[0].get(key, ('{}',))[0])
+    t.ok(rc == 0 and len(v.get('keys', [])) == 2 and out.count('dnssec ' + zone) == 2,
+         'dnssec rollover on a cluster node: both keys in etcd (after reading the key back '
+         'on the first try\'s conflict)', out + err + json.dumps(v))
+    t.eq(k.sql('SELECT * FROM dnssec_key'), before, '... and the local database unchanged')
+    kvs = e.get(prefix + 'journal/', prefix=True)[0]
+    t.ok(any('dnssec rollover' in json.loads(x[0])['command'] for x in kvs.values()),
+         '... with its journal entry in etcd')
+    rc, out, err = k.run('--no-wait', 'dnssec', 'disable', zone)
+    t.ok(rc == 0 and key not in e.get(key)[0], 'dnssec disable on a cluster node deletes the '
+         'key in etcd', out + err)
+    e.ctl('del', prefix, '--prefix')
+
+
 def import_big(t, e, tmp):
     """An import larger than one etcd request: batches cut by size as well as by count."""
     b = Ctl(os.path.join(tmp, 'bignets.db'))
@@ -485,6 +528,14 @@ def with_gslbd(t, e):
         r = g.exchange(g.make_query(name, 'A'), n.addr4, 'udp', timeout=1)
         t.eq(sorted(rr.address for rrs in r.msg.answer for rr in rrs) if r.msg else None,
              ['192.0.2.10'], 'gslbd answers the change')
+        # An alias (README "Alias members") goes through etcd and gslbd's mirror like the rest.
+        rc, out, err = c.run('member', 'set', name, 'a', '--alias', 'LB.cl.example.invalid')
+        kv = e.get(prefix + 'pools/' + name)[0].get(prefix + 'pools/' + name, ('{}',))[0]
+        shown = json.loads(c.run('--json', 'pool', 'show', name)[1] or '{}')
+        t.ok(rc == 0 and [m.get('alias') for m in json.loads(kv).get('members', [])] ==
+             [m.get('alias') for m in shown.get('members', [])] == ['lb.cl.example.invalid.'],
+             'an alias: in the pool in etcd, and in the local mirror when gslbctl returns',
+             out + err + kv)
         log = c.ok('log', '--limit', '1')
         t.ok(' on gn1 gslbctl ' in log, 'log: the change was made on gn1', log)
 
@@ -569,7 +620,7 @@ def main(t):
         c.ok('pool', 'add', 'other.example.com.')
         c.ok('member', 'add', 'other.example.com.', 'a', '--address', '192.0.2.50')
         steps = [(options, (t, c, e)), (import_, (t, c, e)),
-                 (import_big, (t, e, tmp)), (c.record, (e.url,)),
+                 (import_big, (t, e, tmp)), (dnssec_keys, (t, e, tmp)), (c.record, (e.url,)),
                  (change, (t, c, e)), (unreachable, (t, c, e)), (too_big, (t, c, e, tmp)), (big_journal, (t, e, tmp)),
                  (race, (t, c, e)), (status, (t, c, e)), (votes_and_log, (t, c, tmp)),
                  (with_gslbd, (t, e)), (auth, (t, c, e, tmp)),

@@ -12,6 +12,7 @@ from both daemons; answers (rcode, records, TTLs) must be equal.
 
 import json
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -234,6 +235,24 @@ def main(t):
     compare('apply: 150 pools changed')
     ctl('member', 'state', pool_name(2), 'm0', 'drain')
     compare('member state drain after the whole reload')
+
+    # New zones: every pool is shared with the snapshot before (gslbd keeps only the names of
+    # pools without a check once built), placed again in the zones, served or not by them.
+    zfile = os.path.join(srv.zones_dir, 'chg.test.zone')
+    with open(zfile, 'w') as f:
+        f.write(ZONE.replace('2024010101', '2024010102').replace(
+            'deleg\tIN NS\tns.elsewhere.example.\n', ''))
+    srv.signal(signal.SIGHUP)
+    compare('zone without the delegation: the pools below it served')
+    ctl('member', 'state', pool_name(59), 'm0', 'down')
+    ctl('member', 'set', pool_name(119), 'm1', '--weight', '0')
+    compare('members changed of pools served since the zone changed')
+    with open(zfile, 'w') as f:
+        f.write(ZONE.replace('2024010101', '2024010103'))
+    srv.signal(signal.SIGHUP)
+    compare('the delegation back: those pools not served again')
+    ctl('member', 'state', pool_name(59), 'm0', 'auto')
+    compare('a member changed of a pool not served')
     srv.check_stop(t)
 
 

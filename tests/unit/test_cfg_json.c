@@ -123,7 +123,11 @@ static void random_member(db_member_t *m, unsigned i)
 	/* Names sorted as strcmp() sorts them, as db_config_load() gives members. */
 	snprintf(name, sizeof(name), "m%03u%s", i, rnd(2) ? "-a.b_c" : "");
 	cfg_member_defaults(m, name);
-	for (uint32_t n = between(1, 4); m->naddresses < n;) {
+	/* README "Alias members": an alias beside addresses, or instead of them. */
+	if (rnd(3) == 0)
+		m->alias = fmt_dup("lb-%u.%s.example.net.", rnd(1000),
+				   rnd(2) ? "eu-west-1" : "x_y");
+	for (uint32_t n = between(m->alias ? 0 : 1, 4); m->naddresses < n;) {
 		random_ip(ip, &fam);
 		cfg_member_add_address(m, ip, fam);
 	}
@@ -221,6 +225,8 @@ static const char *member_diff(const db_member_t *a, const db_member_t *b)
 		return "member location";
 	if (!str_eq(a->countries, b->countries) || !str_eq(a->continents, b->continents))
 		return "member countries or continents";
+	if (!str_eq(a->alias, b->alias))
+		return "member alias";
 	if (a->naddresses != b->naddresses)
 		return "member address count";
 	for (size_t i = 0; i < a->naddresses; i++)
@@ -342,6 +348,29 @@ static void test_export_form(void)
 	free(out);
 	cfg_pool_clear(&p);
 	ok(!p.name && !p.members && !p.nmembers, "cfg_pool_clear() leaves the pool zeroed");
+
+	/* Alias members: the host name canonical, with addresses or without (then "[]"). */
+	static const char alias[] =
+		"{\"name\": \"apex.example.com.\", \"members\": [{\"name\": \"eu\", \"alias\": "
+		"\"My-LB.eu-west-1.ELB.amazonaws.com\"}, {\"name\": \"us\", \"addresses\": "
+		"[\"192.0.2.1\"], \"alias\": \"us.example.net.\"}]}";
+	ret = cfg_pool_from_json(alias, sizeof(alias) - 1, &p, why, sizeof(why));
+	if (!is_int(ret, 0, "a pool with alias members is read")) {
+		diag("  %s", why);
+		return;
+	}
+	out = cfg_pool_to_json(&p, &len);
+	ok(strcmp(out, "{\"name\":\"apex.example.com.\",\"policy\":\"weighted\",\"ttl\":30,"
+		       "\"answers\":1,\"fallback\":\"all\",\"members\":[{\"name\":\"eu\","
+		       "\"addresses\":[],\"alias\":\"my-lb.eu-west-1.elb.amazonaws.com.\","
+		       "\"weight\":100,\"priority\":1,\"admin\":\"auto\"},{\"name\":\"us\","
+		       "\"addresses\":[\"192.0.2.1\"],\"alias\":\"us.example.net.\",\"weight\":100,"
+		       "\"priority\":1,\"admin\":\"auto\"}]}") == 0,
+	   "the alias lowercased with its trailing dot, after the addresses (none: [])");
+	if (!ok(p.nmembers == 2 && p.members[0].naddresses == 0, "an alias alone: no address"))
+		diag("  %s", out);
+	free(out);
+	cfg_pool_clear(&p);
 }
 
 static void test_invalid(void)
@@ -385,6 +414,21 @@ static void test_invalid(void)
 		  GSLB_ECONFIG,
 		  "members[0].addresses[0]: ::ffff:192.0.2.1 is an IPv4-mapped IPv6 address (give "
 		  "192.0.2.1)" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"alias\":\"192.0.2.1\"}]}",
+		  GSLB_ECONFIG, "members[0].alias: 192.0.2.1 is an IP address, not a host name" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"alias\":\"2001:db8::1\"}]}",
+		  GSLB_ECONFIG, "members[0].alias: 2001:db8::1 is an IP address, not a host name" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"alias\":\"lb!.example.\"}]}",
+		  GSLB_ECONFIG,
+		  "members[0].alias: lb!.example.: '!' is not allowed in a host name" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"alias\":\".\"}]}", GSLB_ECONFIG,
+		  "members[0].alias: the root is not a host name" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"alias\":7}]}", GSLB_ECONFIG,
+		  "members[0].alias: is a number, not a string" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\"}]}", GSLB_ECONFIG,
+		  "members[0].addresses: missing" },
+		{ "{\"name\":\"x.\",\"members\":[{\"name\":\"a\",\"addresses\":[]}]}", GSLB_ECONFIG,
+		  "members[0].addresses: at least one address is required (or an alias)" },
 		{ "{\"name\":\"x.\",\"name\":\"y.\"}", GSLB_EPARSE,
 		  "line 1 column 14: duplicate key \"name\"" },
 		{ "{\"name\":", GSLB_EPARSE,

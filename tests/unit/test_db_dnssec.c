@@ -4,7 +4,10 @@
  * read back whole (blobs, flags, a time not planned as DB_DNSSEC_NEVER), one zone's keys and
  * every zone's in their order, the timers updated, a duplicate and a bad algorithm refused, a
  * key and a zone's keys deleted, and every write moving the configuration generation (gslbd
- * reloads its keys with the configuration).
+ * reloads its keys with the configuration).  Then a cluster node's mirror of them
+ * (src/db/cluster.c): puts and deletes in etcd's revision order, unchanged keys not rewritten,
+ * a bad value refused before anything is written, the full sync's retain; and their etcd value
+ * (src/cluster/keys.c): the same bytes in any order, read back whole, a bad one refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +17,9 @@
 
 #include "gslb/core.h"
 #include "gslb/db.h"
+#include "gslb/db_cluster.h"
 #include "gslb/db_dnssec.h"
+#include "gslb/etcd.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/gslb-dbdnssec-XXXXXX";
@@ -163,6 +168,133 @@ static void test_keys(void)
 	db_dnssec_keys_free(NULL, 0);
 }
 
+/* The rows of zone, 0 when none; -1 when they cannot be read. */
+static long long nkeys(const char *zone)
+{
+	db_dnssec_key_t *v;
+	size_t n;
+	if (db_dnssec_keys_load(db, zone, &v, &n))
+		return -1;
+	db_dnssec_keys_free(v, n);
+	return (long long)n;
+}
+
+/* Run one mirror write in its own transaction, as the cluster thread does. */
+#define MIRROR(expr)                          \
+	({                                    \
+		int r_ = db_begin_write(db);  \
+		if (!r_)                      \
+			r_ = (expr);          \
+		if (r_ >= 0 && db_commit(db)) \
+			r_ = -EIO;            \
+		if (r_ < 0)                   \
+			db_rollback(db);      \
+		r_;                           \
+	})
+
+#define ZK(z) "/gslbd/dnssec/" z
+
+static void test_mirror(void)
+{
+	struct key_buf a, b, c;
+	db_dnssec_key_t two[2];
+	int64_t g, rev;
+
+	key_make(&a, "m.example.", DB_DNSSEC_ECDSAP256SHA256, 11, 1000);
+	key_make(&b, "m.example.", DB_DNSSEC_ECDSAP256SHA256, 12, 2000);
+	b.k.active = DB_DNSSEC_NEVER;
+	two[0] = b.k;
+	two[1] = a.k;
+	g = generation();
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 10, "m.example.", &a.k, 1)), 0,
+	       "mirror: a zone's key put at revision 10");
+	ok(nkeys("m.example.") == 1 && generation() > g, "... stored, the generation moved");
+	g = generation();
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 11, "m.example.", &a.k, 1)), 0,
+	       "the same key again at revision 11");
+	ok(generation() == g && db_cluster_key_rev(db, ZK("m.example."), &rev) == 0 && rev == 11,
+	   "... not rewritten (the generation stays), its revision recorded");
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 9, "m.example.", two, 2)), 1,
+	       "an older put (revision 9): skipped");
+	is_int(nkeys("m.example."), 1, "... the key as it was");
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 12, "m.example.", two, 2)), 0,
+	       "a rollover's two keys at revision 12");
+	is_int(nkeys("m.example."), 2, "... both stored");
+
+	key_make(&c, "m.example.", 8, 13, 3000);
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 13, "m.example.", &c.k, 1)),
+	       GSLB_ECONFIG, "a key of algorithm 8: GSLB_ECONFIG");
+	two[1] = two[0];
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 13, "m.example.", two, 2)),
+	       GSLB_ECONFIG, "one public key twice: GSLB_ECONFIG");
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("other.example."), 13, "m.example.", &a.k, 1)),
+	       GSLB_ECONFIG, "keys not of the key's zone: GSLB_ECONFIG");
+	is_int(nkeys("m.example."), 2, "... nothing of them written");
+
+	is_int(MIRROR(db_cluster_dnssec_delete(db, ZK("m.example."), "m.example.", 14)), 0,
+	       "the zone's key deleted at revision 14");
+	is_int(nkeys("m.example."), 0, "... no key left");
+	is_int(MIRROR(db_cluster_dnssec_put(db, ZK("m.example."), 13, "m.example.", &a.k, 1)), 1,
+	       "a put older than the delete: skipped");
+	is_int(nkeys("m.example."), 0, "... still no key");
+
+	struct key_buf x, y;
+	key_make(&x, "x.example.", DB_DNSSEC_ED25519, 21, 1000);
+	key_make(&y, "y.example.", DB_DNSSEC_ED25519, 22, 1000);
+	MIRROR(db_cluster_dnssec_put(db, ZK("x.example."), 20, "x.example.", &x.k, 1));
+	MIRROR(db_cluster_dnssec_put(db, ZK("y.example."), 21, "y.example.", &y.k, 1));
+	const char *keep[] = { "y.example." };
+	is_int(MIRROR(db_cluster_dnssec_retain(db, keep, 1)), 0, "retain y.example.");
+	ok(nkeys("x.example.") == 0 && nkeys("y.example.") == 1,
+	   "... the keys of the zone etcd no longer holds are gone, the other's stay");
+}
+
+static void test_value(void)
+{
+	struct key_buf a, b;
+	db_dnssec_key_t ab[2], ba[2], *v = NULL;
+	size_t n = 0;
+	char why[256];
+
+	key_make(&a, "v.example.", DB_DNSSEC_ECDSAP256SHA256, 31, 1000);
+	key_make(&b, "v.example.", DB_DNSSEC_ED25519, 32, 2000);
+	a.k.retire = 5000;
+	b.k.active = 5000;
+	ab[0] = ba[1] = a.k;
+	ab[1] = ba[0] = b.k;
+	char *t1 = etcd_dnssec_value("v.example.", ab, 2),
+	     *t2 = etcd_dnssec_value("v.example.", ba, 2);
+	ok(strcmp(t1, t2) == 0, "value: the same bytes for the same keys in any order");
+	ok(etcd_dnssec_parse(t1, strlen(t1), "v.example.", &v, &n, why, sizeof(why)) == 0 && n == 2,
+	   "value: read back");
+	if (n == 2)
+		ok(same(&v[0], &a.k) && same(&v[1], &b.k),
+		   "... whole: blobs, times, a time not planned");
+	db_dnssec_keys_free(v, n);
+	ok(etcd_dnssec_parse(t1, strlen(t1), "w.example.", &v, &n, why, sizeof(why)) == -EPROTO &&
+		   !v && strstr(why, "not of w.example."),
+	   "value: another zone's keys refused (%s)", why);
+
+	static const char *const bad[] = {
+		"[]",
+		"{\"zone\":\"v.example.\"}",
+		"{\"zone\":\"v.example.\",\"keys\":[{\"algorithm\":8}]}",
+		"{\"zone\":\"v.example.\",\"keys\":[{\"algorithm\":15,\"key_tag\":1,\"flags\":257,"
+		"\"public_key\":\"AAAA\",\"private_key\":\"AAAA\",\"created\":1,\"publish\":1}]}",
+		"{\"zone\":\"v.example.\",\"keys\":[{\"algorithm\":15,\"key_tag\":1,\"flags\":257,"
+		"\"public_key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"private_key\":"
+		"\"AAAA\","
+		"\"created\":1,\"publish\":\"soon\"}]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(etcd_dnssec_parse(bad[i], strlen(bad[i]), "v.example.", &v, &n, why,
+				     sizeof(why)) == -EPROTO &&
+			   !v && n == 0,
+		   "value %zu refused: %s", i, why);
+	free(t1);
+	free(t2);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -172,6 +304,8 @@ int main(void)
 	   "a new file gets the schema");
 
 	test_keys();
+	test_mirror();
+	test_value();
 
 	db_close(db);
 	const char *files[] = { "gslb.db", "gslb.db-wal", "gslb.db-shm" };

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/db/internal.h"
 #include "gslb/db.h"
 #include "tap.h"
 
@@ -149,7 +150,8 @@ static void member_make(want_member_t *w, int pool, int k)
 	}
 	qsort(w->netv, m->nnetworks, sizeof(char *), str_cmp);
 	m->networks = w->netv;
-	if (rnd(2)) {
+	/* Every fourth pool has no check at all: gslbd keeps only its name (db_pool_strip()). */
+	if (pool % 4 != 1 && rnd(2)) {
 		check_make(&w->check, w->path, w->host, w->expect, w->match, w->target, k);
 		m->check = &w->check;
 	}
@@ -177,7 +179,7 @@ static void pool_make(int i)
 	w->nmembers = i % 7 == 0 ? 0 : i % 5 == 0 ? MEMBERS_MAX : 1 + rnd(4);
 	for (size_t k = 0; k < w->nmembers; k++)
 		member_make(&w->members[k], i, (int)k);
-	w->has_check = rnd(2);
+	w->has_check = i % 4 != 1 && rnd(2);
 	if (w->has_check)
 		check_make(&w->check, w->path, w->host, w->expect, w->match, NULL, i);
 }
@@ -310,7 +312,46 @@ static bool pool_eq(const want_pool_t *w, const db_pool_t *b)
 	return check_eq(what, w->has_check ? &w->check : NULL, b->check);
 }
 
-/* Does cfg hold exactly the live pools of want[], field for field? */
+/* Has want[i] a check, its own or a member's? */
+static bool want_checked(const want_pool_t *w)
+{
+	if (w->has_check)
+		return true;
+	for (size_t k = 0; k < w->nmembers; k++)
+		if (w->members[k].m.check)
+			return true;
+	return false;
+}
+
+/* A pool stripped by db_pool_strip(): its name and settings as written, nothing else. */
+static bool stripped_eq(const want_pool_t *w, const db_pool_t *b)
+{
+	const db_pool_t *a = &w->p;
+	const char *what = w->name;
+	if (!b) {
+		diag("pool %s missing", what);
+		return false;
+	}
+	if (!str_eq("pool name", a->name, b->name))
+		return false;
+	FIELD_EQ(what, a->policy, b->policy);
+	FIELD_EQ(what, a->ttl, b->ttl);
+	FIELD_EQ(what, a->degraded_ttl, b->degraded_ttl);
+	FIELD_EQ(what, a->answers, b->answers);
+	FIELD_EQ(what, a->fallback_all, b->fallback_all);
+	FIELD_EQ(what, (size_t)0, b->nmembers);
+	FIELD_EQ(what, true, b->packed);
+	FIELD_EQ(what, true, b->members == NULL && b->check == NULL);
+	return true;
+}
+
+/* Pools stripped as gslbd strips them once built: those without a check. */
+static bool stripped[POOLS];
+
+/*
+ * Does cfg hold exactly the live pools of want[], field for field (those
+ * stripped since their last change by name and settings only)?
+ */
 static bool config_eq(const db_config_t *cfg)
 {
 	size_t live = 0;
@@ -318,11 +359,13 @@ static bool config_eq(const db_config_t *cfg)
 		if (!want[i].live)
 			continue;
 		live++;
-		if (!pool_eq(&want[i], db_config_pool(cfg, want[i].name)))
+		const db_pool_t *p = db_config_pool(cfg, want[i].name);
+		if (!(stripped[i] ? stripped_eq(&want[i], p) : pool_eq(&want[i], p)))
 			return false;
 	}
 	if (cfg->npools != live)
 		diag("%zu pools, %zu written", cfg->npools, live);
+
 	return cfg->npools == live;
 }
 
@@ -339,7 +382,12 @@ static bool merge_changes(db_config_t *cfg, int64_t *gen)
 	db_rollback(db);
 	if (good) {
 		db_config_merge(cfg, (const char *const *)names, n, part, &from);
-		*gen = now + 1;
+		/*
+		 * Since now, as gslbd reads (src/server/control.c): a pool's revision
+		 * may be the generation before its change's own, as when a pool with
+		 * no member and no check is deleted.
+		 */
+		*gen = now;
 	}
 	free(from);
 	db_config_free(part);
@@ -368,7 +416,6 @@ int main(void)
 		   db_config_load(db, &cfg) == 0,
 	   "load");
 	db_rollback(db);
-	gen++;
 	ok(cfg && config_eq(cfg), "every field of every pool reads back as written");
 
 	/* Change a third of the pools, one merge at a time, and remove a few. */
@@ -396,6 +443,75 @@ int main(void)
 	db_config_t *fresh = NULL;
 	ok(db_config_load(db, &fresh) == 0 && config_eq(fresh), "a fresh load is the merged one");
 	db_config_free(fresh);
+	/* A whole load reads pools a batch at a time: batches of 1, 3 and 7 pools read the same. */
+	good = true;
+	size_t batch = db__load_batch;
+	for (size_t b = 1; good && b <= 7; b += 2) {
+		db__load_batch = b;
+		fresh = NULL;
+		good = db_config_load(db, &fresh) == 0 && config_eq(fresh);
+		db_config_free(fresh);
+	}
+	db__load_batch = batch;
+	ok(good, "loaded in batches of 1, 3, 5 and 7 pools: the same");
+
+	/* A whole load leaves the connection's page cache empty: gslbd keeps running. */
+	int used = 0, high = 0, used_part = 0;
+	const char *first = want[1].name;
+	fresh = NULL;
+	good = db_config_load_pools(db, &first, 1, &fresh) == 0;
+	db_config_free(fresh);
+	sqlite3_db_status(db->h, SQLITE_DBSTATUS_CACHE_USED, &used_part, &high, 0);
+	fresh = NULL;
+	good = good && db_config_load(db, &fresh) == 0;
+	db_config_free(fresh);
+	sqlite3_db_status(db->h, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0);
+	ok(good && used < used_part, "page cache after a whole load %d bytes, after one pool %d",
+	   used, used_part);
+
+	/*
+	 * gslbd keeps of a pool without a check only its name and settings
+	 * (db_pool_strip()); merges then replace stripped pools like the others,
+	 * and a pool changed comes back whole.
+	 */
+	int checked = 0, nstripped = 0;
+	good = true;
+	for (int i = 0; i < POOLS; i++) {
+		if (!want[i].live)
+			continue;
+		db_pool_t *p = db_config_pool(cfg, want[i].name);
+		good &= db_pool_checked(p) == want_checked(&want[i]);
+		checked += want_checked(&want[i]);
+		if (!db_pool_checked(p)) {
+			db_pool_strip(p);
+			stripped[i] = true;
+			nstripped++;
+		}
+	}
+	ok(good && checked > 0 && nstripped > 0, "db_pool_checked(): %d pools checked, %d not",
+	   checked, nstripped);
+	ok(config_eq(cfg), "db_pool_strip() keeps a pool's name and settings only");
+	ok(!db_pool_checked(NULL), "db_pool_checked(NULL) is false");
+	good = true;
+	/* Every other stripped pool, and every fifth pool. */
+	for (int i = 0, nth = 0; good && i < POOLS; i++) {
+		if (!want[i].live || (stripped[i] ? nth++ % 2 : i % 5))
+			continue;
+		pool_make(i);
+		stripped[i] = false;
+		good = pool_write(i) == 0 && merge_changes(cfg, &gen) && config_eq(cfg);
+	}
+	ok(good, "stripped pools changed and merged come back whole, the others stay stripped");
+	good = true;
+	int removed = 0;
+	for (int i = 0; good && i < POOLS; i++) {
+		if (!want[i].live || !stripped[i])
+			continue;
+		want[i].live = false;
+		removed++;
+		good = pool_remove(i) == 0 && merge_changes(cfg, &gen) && config_eq(cfg);
+	}
+	ok(good && removed > 0, "stripped pools removed and merged are gone (%d)", removed);
 
 	/* db_pool_clear() on a loaded pool frees its one block and leaves it zeroed. */
 	db_config_t *one = NULL;

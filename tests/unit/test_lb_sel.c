@@ -259,6 +259,7 @@ static lb_pool_t *pool_random(uint16_t max, int policy)
 							  << lb_continent_bit(continents[rnd(3)]));
 			if (rnd(2)) {
 				m->has_location = true;
+				m->uvec = calloc(3, sizeof(*m->uvec));
 				double lat = (double)rnd(180) - 90, lon = (double)rnd(360) - 180;
 				geo_unit_vector(lat, lon, m->uvec);
 			}
@@ -332,7 +333,7 @@ static bool sel_matches(const lb_pool_t *p, int fi, const lb_health_t *h, char *
 		return false;
 	}
 	if (s->n != c.n || s->fallback != c.fallback || s->degraded != c.degraded ||
-	    s->nodata != c.nodata || memcmp(s->idx, c.idx, c.n * sizeof(*c.idx)) != 0) {
+	    s->nodata != c.nodata || memcmp(lb_sel_idx(s), c.idx, c.n * sizeof(*c.idx)) != 0) {
 		snprintf(why, len,
 			 "family %d: %u candidates (f%d d%d n%d), reference %u (f%d d%d n%d)", fi,
 			 s->n, s->fallback, s->degraded, s->nodata, c.n, c.fallback, c.degraded,
@@ -348,9 +349,9 @@ static bool sel_matches(const lb_pool_t *p, int fi, const lb_health_t *h, char *
 			return false;
 		}
 	}
-	if (s->total != sum) {
+	if (lb_sel_total(s) != sum) {
 		snprintf(why, len, "family %d: total %llu, not %llu", fi,
-			 (unsigned long long)s->total, (unsigned long long)sum);
+			 (unsigned long long)lb_sel_total(s), (unsigned long long)sum);
 		return false;
 	}
 	return true;
@@ -710,6 +711,10 @@ static void test_no_alloc(lb_health_t *h)
 
 int main(void)
 {
+	/* A cache of up to four members in a 64-byte malloc chunk (8 bytes of it malloc's). */
+	ok(sizeof(struct lb_sel) + 4 * sizeof(uint32_t) + 4 * sizeof(uint16_t) <= 56,
+	   "a selection cache of four members takes %zu bytes",
+	   sizeof(struct lb_sel) + 4 * sizeof(uint32_t) + 4 * sizeof(uint16_t));
 	lb_health_t *h = lb_health_new(TARGETS);
 	test_candidates(h);
 	test_one_answer(h);
