@@ -13,6 +13,8 @@ TITLES = {
     'checked': '(c2) weighted with TCP health checks: four members on 127.0.0.11-14, probed every 2 s',
     'geo': '(d) geo balanced name, four member locations, ECS from ~2,300 client /24s, UDP',
     'tcp': '(e) static names over TCP (one connection, up to 100 queries in flight)',
+    'signed': '(f) static names with DO=1, the zone signed (ECDSA P-256), UDP: gslbd alone',
+    'signedweighted': '(g) the weighted name with DO=1, the zone signed, UDP: gslbd alone',
 }
 NOTE = {
     ('pdns', 'weighted'): 'pdns (LUA pickwrandom)',
@@ -275,6 +277,14 @@ def main():
         goals.append(goal('geo with ECS ≤ gdnsd geoip', 'geo', ['gdnsd'], 1, tput, cg))
     if 'tcp' in wls:
         goals.append(goal('TCP ≤ Knot', 'tcp', ['knot'], 1, tput, cg))
+    # DNSSEC: a signed answer from the signature cache against the same answer unsigned.
+    for wl, base, limit in (('signed', 'static', 1.5), ('signedweighted', 'weighted', 2.0)):
+        sc, bc = cg.get(('gslbd', wl)), cg.get(('gslbd', base))
+        if sc and bc and sc[0] and bc[0]:
+            r = sc[0] / bc[0]
+            goals.append('- signed %s (DO=1, cache hits) ≤ %.1f × unsigned: %s against %s '
+                         'instructions/query, %s: %s' % (base, limit, fmt(sc[0]), fmt(bc[0]),
+                                                         fmt(r, 2), 'MET' if r <= limit else 'MISSED'))
     for wl, lua, what in (('weighted', 'pickwrandom', 'gslbd weighted'),
                           ('checked', 'ifportup', 'gslbd weighted with TCP checks')):
         if wl not in wls:

@@ -7,7 +7,10 @@
 #   BENCH_SECONDS=6        length of each throughput run
 #   BENCH_REPEAT=3         runs per measurement; the tables show the median
 #   BENCH_PEERS="gdnsd knot nsd pdns"   peers to compare (gslbd always runs)
-#   BENCH_WORKLOADS="static nxdomain weighted checked geo tcp"
+#   BENCH_WORKLOADS="static nxdomain weighted checked geo tcp signed signedweighted"
+#                          signed, signedweighted: static and weighted with DO=1 on the zone signed
+#                          (gslbd alone; README "DNSSEC"); the zone gets its key only when one of
+#                          them is run, so the others measure the zone unsigned
 #   BENCH_CG_SECONDS=3     busy and idle windows under callgrind (0: no instructions/query)
 #   BENCH_LAT_QPS=20000    rate of the latency runs (dnsperf -Q, every answer timed with -v)
 #   BENCH_LAT_SECONDS=2    length of each latency run
@@ -36,7 +39,7 @@ builddir=$(cd "${1:-$top}" && pwd)
 secs=${BENCH_SECONDS:-6}
 repeat=${BENCH_REPEAT:-3}
 peers=${BENCH_PEERS-gdnsd knot nsd pdns}
-workloads=${BENCH_WORKLOADS:-static nxdomain weighted checked geo tcp}
+workloads=${BENCH_WORKLOADS:-static nxdomain weighted checked geo tcp signed signedweighted}
 cgs=${BENCH_CG_SECONDS:-3}
 latqps=${BENCH_LAT_QPS:-20000}
 latsecs=${BENCH_LAT_SECONDS:-2}
@@ -123,6 +126,8 @@ for i in $(seq 1 1000); do echo "h$i.$zone A"; echo "nx$i.$zone A"; done > "$wor
 echo "www.$zone A" > "$work/data/q.weighted"
 echo "hc.$zone A" > "$work/data/q.checked"
 cp "$work/data/q.static" "$work/data/q.tcp"
+cp "$work/data/q.static" "$work/data/q.signed"
+cp "$work/data/q.weighted" "$work/data/q.signedweighted"
 # geo: 10,000 queries with EDNS Client Subnet, each from a random /24 of the test mmdb's networks
 # (and some it does not know), as dnsperf -B length-prefixed wire messages
 "$py" - "$work/data" "$zone" <<'EOF'
@@ -173,12 +178,14 @@ dnsperf_args() { # WORKLOAD PORT
 	case $1 in
 	geo) echo "-s 127.0.0.1 -p $2 -d $work/data/q.geo -B" ;;
 	tcp) echo "-s 127.0.0.1 -p $2 -d $work/data/q.tcp -m tcp" ;;
+	signed*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D" ;;
 	*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1" ;;
 	esac
 }
 supports() { # SERVER WORKLOAD
 	case $1:$2 in
 	gslbdtap:static | gslbdtap:tcp) return 0 ;;
+	*:signed*) [ "${1%2}" = gslbd ] && return 0; return 1 ;;
 	gslbd:* | gslbd2:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
 	knot:static | knot:nxdomain | knot:tcp | nsd:static | nsd:nxdomain | nsd:tcp) return 0 ;;
 	esac
@@ -224,6 +231,9 @@ start_gslbd() {
 		done <<<"$checked"
 		"$builddir/gslbctl" check set "hc.$zone" --type tcp --port "$hport" --interval 2 --rise 1 >/dev/null
 		unset GSLB_DB
+		if [[ " $workloads " == *" signed"* ]]; then
+			"$py" "$here/dnssec_key.py" "$d/gslb.db" "$zone"
+		fi
 	fi
 	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
 		--geoip "$mmdb" --threads 1 --log-level warning ${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
@@ -519,6 +529,12 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 		log "$s $wl (callgrind, ${cgs}s busy, ${cgs}s idle)"
 		# shellcheck disable=SC2046
 		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 10 >/dev/null 2>&1 || true
+		# signed: every name once before the window, one at a time (no backlog of misses left for
+		# the window), so that it measures the signature cache's hits
+		if [[ $wl == signed* ]]; then
+			# shellcheck disable=SC2046
+			taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -n 1 -c 1 -q 1 -t 30 >/dev/null 2>&1 || true
+		fi
 		cg_collect "$d/out" "$d/junk"
 		cg_zero "$pid"
 		t0=$(date +%s.%N)

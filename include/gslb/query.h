@@ -35,6 +35,11 @@ typedef struct query_data {
 	 * still a FORMERR).
 	 */
 	const struct query_cookie_secrets *cookies;
+	/*
+	 * The signed zones (README "DNSSEC"): their keys and apex key RRsets.
+	 * NULL when no zone is signed.
+	 */
+	const struct dnssec_set *dnssec;
 } query_data_t;
 
 /*
@@ -150,9 +155,13 @@ typedef struct query_stats {
 	uint64_t rrl_dropped;	   /* responses not sent: over the rate limit */
 	uint64_t rrl_slipped;	   /* ... sent truncated instead (--rrl-slip) */
 	uint64_t cookies_valid;	   /* queries with a server cookie that verified */
+	uint64_t rrsigs_cached;	   /* RRSIGs written from the signature cache ... */
+	uint64_t rrsigs_signed;	   /* ... and signed for the answer (a cache miss) */
+	uint64_t rrsigs_failed;	   /* RRsets left unsigned: no memory, too large, a key failed */
 } query_stats_t;
 
 struct query_rrl;
+struct query_sign;
 
 /* Per-worker state for the answer path.  One per thread, never shared. */
 typedef struct query_ctx {
@@ -182,6 +191,13 @@ typedef struct query_ctx {
 	 * all of them at most); tests set it to the time they want.
 	 */
 	uint64_t now_ms;
+	/*
+	 * DNSSEC: the worker's signature cache (a fixed table, README
+	 * "DNSSEC") and the room an RRset is put in canonical form in.
+	 * Allocated the first time the worker signs, so a server with no
+	 * signed zone does not carry it; NULL until then.
+	 */
+	struct query_sign *sign;
 } query_ctx_t;
 
 /**

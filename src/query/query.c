@@ -12,6 +12,7 @@
 
 #include "gslb/core.h"
 #include "gslb/dns.h"
+#include "gslb/dnssec.h"
 #include "gslb/geo_cache.h"
 #include "internal.h"
 
@@ -415,22 +416,395 @@ struct answer {
 	bool put_keepalive; /* RFC 7828: the TCP idle timeout in the response */
 	bool cookie_valid;  /* the query's server cookie verified: never rate-limited */
 	uint8_t server_cookie[16];
+	/* DNSSEC: the signed zone answering when the query has DO=1, else NULL (nothing signed). */
+	const dnssec_zone_t *sign;
 };
 
-static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode)
+/* ---- DNSSEC: RRSIGs of what is written, compact denial (README "DNSSEC") ---- */
+
+static inline uint64_t now_ms(query_ctx_t *ctx);
+
+/* RRs an RRset may have to be signed; a larger one goes unsigned (counted). */
+#define SIGN_RRS_MAX 2048
+/* Bytes of an RRset in canonical form; the response's size bounds it. */
+#define SIGN_WIRE_MAX (DNS_MSG_MAX + 1024)
+#define SIGN_HEAD_MAX (DNSSEC_RRSIG_HEAD + DNS_NAME_MAX)
+/* The signature cache's entries per worker: 2^13 (gslbd(8) DNSSEC: about 700 KiB). */
+#define SIGN_CACHE_BITS 13
+
+struct query_sign {
+	dnssec_cache_t *cache;
+	dnssec_rdata_t rr[SIGN_RRS_MAX];
+	uint8_t rdata[SIGN_WIRE_MAX]; /* each RR's RDATA in canonical form */
+	/* The RRSIG head then the RRs, contiguous: what is signed (RFC 4034 3.1.8.1). */
+	uint8_t data[SIGN_HEAD_MAX + SIGN_WIRE_MAX];
+};
+
+/*
+ * The worker's signing state, made the first time it signs: one
+ * allocation, once, on the path of a cache miss (which signs, and OpenSSL
+ * allocates then anyway).  NULL when out of memory.
+ */
+static __attribute__((noinline, cold)) struct query_sign *sign_state_new(query_ctx_t *ctx)
+{
+	struct query_sign *st = malloc(sizeof(*st));
+	if (!st)
+		return NULL;
+	st->cache = dnssec_cache_new(SIGN_CACHE_BITS);
+	if (!st->cache) {
+		free(st);
+		return NULL;
+	}
+	ctx->sign = st;
+	return st;
+}
+
+/*
+ * Read the possibly compressed name at pos of the response into out,
+ * lowercased and whole.  Returns its length, 0 when malformed (never for
+ * what the answer path wrote).
+ */
+static size_t resp_name(const uint8_t *m, size_t end, size_t pos, uint8_t *out)
+{
+	size_t n = 0;
+	for (unsigned hops = 0; hops < 64 && pos < end;) {
+		uint8_t l = m[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (pos + 2 > end)
+				return 0;
+			pos = (size_t)(dns_get16(m + pos) & PTR_MAX);
+			hops++;
+			continue;
+		}
+		if (l > 63 || n + 1 + l > DNS_NAME_MAX || pos + 1 + l > end)
+			return 0;
+		out[n++] = l;
+		if (l == 0)
+			return n;
+		/* Byte by byte: name_lower_copy() stays inlined in the parser, its one caller. */
+		for (size_t i = 0; i < l; i++)
+			out[n + i] = dns_lower(m[pos + 1 + i]);
+		n += l;
+		pos += 1 + (size_t)l;
+	}
+	return 0;
+}
+
+/*
+ * The RDATA at m[rd..rd+len) in canonical form (RFC 4034 6.2): the names
+ * of the types the answer path compresses, and SRV's, uncompressed and
+ * lowercased; the rest as it is.  Returns its length, 0 if it does not fit.
+ */
+static size_t canon_rdata(const uint8_t *m, size_t end, uint16_t type, size_t rd, uint16_t len,
+			  uint8_t *out, size_t cap)
+{
+	size_t pre = 0, names = 1, post = 0;
+	switch (type) {
+	case DNS_T_NS:
+	case DNS_T_CNAME:
+	case DNS_T_PTR:
+	case DNS_T_DNAME:
+		break;
+	case DNS_T_MX:
+		pre = 2;
+		break;
+	case DNS_T_SRV:
+		pre = 6;
+		break;
+	case DNS_T_SOA:
+		names = 2;
+		post = 20;
+		break;
+	default:
+		if (len > cap)
+			return 0;
+		memcpy(out, m + rd, len);
+		return len;
+	}
+	if (cap < pre + names * DNS_NAME_MAX + post || pre > len)
+		return 0;
+	memcpy(out, m + rd, pre);
+	size_t n = pre, at = rd + pre;
+	for (size_t i = 0; i < names; i++) {
+		size_t nl = resp_name(m, end, at, out + n);
+		size_t next = skip_name(m, rd + len, at);
+		if (!nl || !next)
+			return 0;
+		n += nl;
+		at = next;
+	}
+	if (at + post != rd + len)
+		return 0;
+	memcpy(out + n, m + at, post);
+	return n + post;
+}
+
+/*
+ * Sign the RRset the response holds at [start, pos): one RRSIG per signing
+ * key after it, in section sec, from the worker's cache or signed now (and
+ * cached).  The RRSIG's owner is the RRset's owner as written; its TTL and
+ * original TTL the RRset's (RFC 4034 3.1.4).  An RRSIG that does not fit
+ * truncates the answer like any other record.
+ */
+static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec)
+{
+	struct resp *r = &a->r;
+	const dnssec_zone_t *dz = a->sign;
+	if (r->overflow || !start || !dz->nkeys)
+		return;
+	struct query_sign *st = a->ctx->sign ? a->ctx->sign : sign_state_new(a->ctx);
+	uint8_t owner[DNS_NAME_MAX];
+	const uint8_t *m = r->buf;
+	size_t end = r->pos;
+	size_t ofield = skip_name(m, end, start);
+	size_t olen;
+	/* Most often the owner is the question's name, lowercased already. */
+	if (ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN)) {
+		olen = a->q->qname_len;
+		memcpy(owner, a->q->lname, olen);
+	} else {
+		olen = resp_name(m, end, start, owner);
+	}
+	if (!st || !olen || !ofield) {
+		a->ctx->stats.rrsigs_failed++;
+		return;
+	}
+	uint16_t type = dns_get16(m + ofield);
+	uint32_t ttl = dns_get32(m + ofield + 4);
+	size_t n = 0, used = 0;
+	for (size_t p = start; p < end; n++) {
+		size_t f = skip_name(m, end, p);
+		if (!f || f + 10 > end || n == SIGN_RRS_MAX) {
+			a->ctx->stats.rrsigs_failed++;
+			return;
+		}
+		uint16_t rdlen = dns_get16(m + f + 8);
+		size_t cl = canon_rdata(m, end, type, f + 10, rdlen, st->rdata + used,
+					sizeof(st->rdata) - used);
+		if (!cl && rdlen) {
+			a->ctx->stats.rrsigs_failed++;
+			return;
+		}
+		st->rr[n].data = st->rdata + used;
+		st->rr[n].len = (uint16_t)cl;
+		used += cl;
+		p = f + 10 + rdlen;
+	}
+	dnssec_rdata_sort(st->rr, n);
+	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
+	size_t rl = dnssec_rrset_wire(rrs, SIGN_WIRE_MAX, owner, olen, type, ttl, st->rr, n);
+	if (!rl) {
+		a->ctx->stats.rrsigs_failed++;
+		return;
+	}
+	/* The cache's key: what is signed but the times, and the signing key. */
+	uint64_t base[2];
+	dnssec_cache_hash(st->cache, rrs, rl, base);
+	uint32_t now = (uint32_t)(now_ms(a->ctx) / 1000);
+	uint8_t labels = dnssec_labels(owner);
+	size_t hl = dz->head_len[0];
+	size_t ownl = ofield - start;
+	for (uint32_t k = 0; k < dz->nkeys; k++) {
+		uint64_t h[2] = { base[0] ^ dz->key_id[k], base[1] + dz->key_id[k] };
+		uint32_t inc, exp;
+		const uint8_t *sig = dnssec_cache_get(st->cache, h, now, &inc, &exp);
+		uint8_t *head = rrs - hl;
+		memcpy(head, dz->head[k], hl);
+		dns_put16(head, type);
+		head[3] = labels;
+		dns_put32(head + 4, ttl);
+		if (sig) {
+			a->ctx->stats.rrsigs_cached++;
+		} else {
+			inc = now - DNSSEC_INCEPTION_BACK;
+			exp = now + DNSSEC_VALIDITY;
+			dns_put32(head + 8, exp);
+			dns_put32(head + 12, inc);
+			uint8_t fresh[DNSSEC_SIG_LEN];
+			if (dnssec_key_sign(dz->keys[k], head, hl + rl, fresh) < 0) {
+				a->ctx->stats.rrsigs_failed++;
+				continue;
+			}
+			dnssec_cache_put(st->cache, h, inc, exp, fresh);
+			sig = dnssec_cache_get(st->cache, h, now, &inc, &exp);
+			a->ctx->stats.rrsigs_signed++;
+			if (!sig)
+				continue;
+		}
+		dns_put32(head + 8, exp);
+		dns_put32(head + 12, inc);
+		size_t rdlen = hl + DNSSEC_SIG_LEN;
+		if (r->pos + ownl + 10 + rdlen > r->limit) {
+			r->overflow = true;
+			return;
+		}
+		uint8_t *w = r->buf + r->pos;
+		memmove(w, m + start, ownl);
+		w += ownl;
+		dns_put16(w, DNS_T_RRSIG);
+		dns_put16(w + 2, DNS_C_IN);
+		dns_put32(w + 4, ttl);
+		dns_put16(w + 8, (uint16_t)rdlen);
+		memcpy(w + 10, head, hl);
+		memcpy(w + 10 + hl, sig, DNSSEC_SIG_LEN);
+		r->pos += ownl + 10 + rdlen;
+		r->count[sec]++;
+	}
+}
+
+/*
+ * RFC 9824: the NSEC of compact denial at the name whose owner is at
+ * owner_ptr, next name "\000." and the name, with the types of node (NULL:
+ * the name does not exist, so NXNAME), A and AAAA for a pool (less the
+ * type asked, which a pool may lack), and the apex's keys; signed, in the
+ * authority section, TTL ttl.
+ */
+static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const zone_node_t *node,
+		     bool pool, bool cut)
+{
+	struct resp *r = &a->r;
+	if (r->overflow)
+		return;
+	uint8_t name[DNS_NAME_MAX];
+	size_t nl = resp_name(r->buf, r->pos, owner_ptr & PTR_MAX, name);
+	uint16_t types[64];
+	size_t nt = 0;
+	types[nt++] = DNS_T_RRSIG;
+	types[nt++] = DNSSEC_T_NSEC;
+	if (!node && !pool) {
+		types[nt++] = DNSSEC_T_NXNAME;
+	} else {
+		for (uint16_t i = 0; node && i < node->nrrsets && nt < ARRAY_SIZE(types) - 5; i++)
+			types[nt++] = node->rrsets[i].type;
+		if (pool) {
+			types[nt++] = DNS_T_A;
+			types[nt++] = DNS_T_AAAA;
+		}
+		if (node && (node->flags & ZONE_NODE_APEX)) {
+			types[nt++] = DNSSEC_T_DNSKEY;
+			types[nt++] = DNSSEC_T_CDS;
+			types[nt++] = DNSSEC_T_CDNSKEY;
+		}
+		/* What was asked is not there: NODATA (or a delegation without DS). */
+		size_t k = 0;
+		for (size_t i = 0; i < nt; i++)
+			if (cut || types[i] != a->q->qtype)
+				types[k++] = types[i];
+		nt = k;
+	}
+	uint8_t bitmap[8704];
+	size_t bl = dnssec_type_bitmap(types, nt, bitmap);
+	size_t rdlen = 2 + nl + bl;
+	if (!nl || nl + 2 > DNS_NAME_MAX) {
+		a->ctx->stats.rrsigs_failed++;
+		return;
+	}
+	if (r->pos + 12 + rdlen > r->limit) {
+		r->overflow = true;
+		return;
+	}
+	size_t start = r->pos;
+	uint8_t *w = r->buf + start;
+	dns_put16(w, owner_ptr);
+	dns_put16(w + 2, DNSSEC_T_NSEC);
+	dns_put16(w + 4, DNS_C_IN);
+	dns_put32(w + 6, ttl);
+	dns_put16(w + 10, (uint16_t)rdlen);
+	/* The next name is never compressed (RFC 4034 4.1.1). */
+	w[12] = 1;
+	w[13] = 0;
+	memcpy(w + 14, name, nl);
+	memcpy(w + 14 + nl, bitmap, bl);
+	r->pos += 12 + rdlen;
+	r->count[SEC_NS]++;
+	sign_rrset(a, start, SEC_NS);
+}
+
+/*
+ * A signed negative answer (RFC 9824): the SOA at soa_at signed, and the
+ * NSEC of the name at owner_ptr with its TTL; the name that does not
+ * exist is NODATA, its NSEC saying so (NXNAME).
+ */
+static __attribute__((noinline)) void sign_negative(struct answer *a, size_t soa_at,
+						    uint16_t owner_ptr, const zone_node_t *node,
+						    bool pool)
+{
+	if (!soa_at)
+		return;
+	a->rcode = DNS_RCODE_NOERROR;
+	uint32_t ttl = dns_get32(a->r.buf + soa_at + 6);
+	sign_rrset(a, soa_at, SEC_NS);
+	put_nsec(a, owner_ptr, ttl, node, pool, false);
+}
+
+/*
+ * A query in zone z of a server with signed zones: signed answers when z
+ * is signed and the query has DO=1 (a->sign), and the apex's DNSKEY, CDS
+ * and CDNSKEY RRsets (for any DO bit, as any RRset).  True when answered.
+ */
+static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_t *z)
+{
+	const dnssec_zone_t *dz = dnssec_set_find(a->snap->dnssec, z);
+	if (!dz)
+		return false;
+	if (a->q->do_bit)
+		a->sign = dz;
+	uint16_t t = a->q->qtype;
+	if (a->q->qname_len != z->apex_len ||
+	    (t != DNSSEC_T_DNSKEY && t != DNSSEC_T_CDS && t != DNSSEC_T_CDNSKEY))
+		return false;
+	const zone_rrset_t *set = t == DNSSEC_T_DNSKEY ? &dz->dnskey
+				  : t == DNSSEC_T_CDS  ? &dz->cds
+						       : &dz->cdnskey;
+	if (!set->count)
+		return false;
+	a->aa = true;
+	size_t at = put_rrset(&a->r, set, PTR(DNS_HEADER_LEN), SEC_AN);
+	if (a->sign)
+		sign_rrset(a, at, SEC_AN);
+	return true;
+}
+
+/*
+ * NXDOMAIN or NODATA for the name at owner_ptr, whose node is node (NULL:
+ * none) and which a pool has (pool); signed, compact denial (sign_negative()).
+ */
+static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode, uint16_t owner_ptr,
+			 const zone_node_t *node, bool pool)
 {
 	a->rcode = rcode;
-	put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
+	size_t at = put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
+	if (a->sign)
+		sign_negative(a, at, owner_ptr, node, pool);
+}
+
+/*
+ * RFC 4035 3.1.4 at a signed zone's cut: the DS RRset, or the NSEC (RFC
+ * 9824) proving there is none (types NS, RRSIG, NSEC), signed.
+ */
+static __attribute__((noinline)) void sign_referral(struct answer *a, const zone_t *z,
+						    const zone_node_t *cut, uint16_t owner_ptr)
+{
+	const zone_rrset_t *ds = zone_node_rrset(cut, DNS_T_DS);
+	if (ds) {
+		size_t at = put_rrset(&a->r, ds, owner_ptr, SEC_NS);
+		sign_rrset(a, at, SEC_NS);
+		return;
+	}
+	put_nsec(a, owner_ptr, z->soa_neg.ttl, cut, false, true);
 }
 
 /* A referral to the cut at node cut (RFC 1034 4.3.2 step 3b). */
-static void put_referral(struct answer *a, const zone_node_t *cut, uint16_t owner_ptr)
+static void put_referral(struct answer *a, const zone_t *z, const zone_node_t *cut,
+			 uint16_t owner_ptr)
 {
 	const zone_rrset_t *ns = zone_node_rrset(cut, DNS_T_NS);
 	a->aa = false;
 	size_t at = put_rrset(&a->r, ns, owner_ptr, SEC_NS);
 	if (!at)
 		return;
+	if (a->sign)
+		sign_referral(a, z, cut, owner_ptr);
 	const zone_rrset_ext_t *x = ns->ext;
 	for (uint32_t i = 0; i < x->nglue; i++) {
 		size_t target = at + x->target_off[x->glue_ns[i]];
@@ -450,8 +824,12 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 	dns_put32(rr + 6, ttl);
 	dns_put16(rr + 10, 9);
 	memcpy(rr + 12, "\7RFC8482\0", 9);
-	if (put_bytes(&a->r, rr, sizeof(rr)))
+	size_t at = a->r.pos;
+	if (put_bytes(&a->r, rr, sizeof(rr))) {
 		a->r.count[SEC_AN]++;
+		if (a->sign)
+			sign_rrset(a, at, SEC_AN);
+	}
 }
 
 /*
@@ -510,8 +888,12 @@ static const geo_info_t *client_locate(struct answer *a, const lb_client_t *cl, 
 	return tmp;
 }
 
-/* The A or AAAA answer of a pool (README "Balanced names"), owner at owner_ptr. */
-static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
+/*
+ * The A or AAAA answer of a pool (README "Balanced names"), owner at
+ * owner_ptr.  Returns where it starts, or where the SOA of a NODATA does; 0
+ * when nothing was written.
+ */
+static size_t put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint16_t owner_ptr)
 {
 	int family = a->q->qtype == DNS_T_AAAA ? 6 : 4;
 	lb_result_t res;
@@ -530,13 +912,13 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 		/* fallback none: the negative answer is cached no longer than degraded-ttl */
 		if (at && res.degraded && res.ttl < z->soa_neg.ttl)
 			dns_put32(a->r.buf + at + 6, res.ttl);
-		return;
+		return at;
 	}
 	uint16_t rdlen = family == 6 ? 16 : 4;
 	size_t rrlen = 12 + (size_t)rdlen;
 	if (a->r.overflow || a->r.pos + rrlen * res.naddrs > a->r.limit) {
 		a->r.overflow = true;
-		return;
+		return 0;
 	}
 	uint8_t *w = a->r.buf + a->r.pos;
 	for (uint16_t i = 0; i < res.naddrs; i++, w += rrlen) {
@@ -547,6 +929,7 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 		dns_put16(w + 10, rdlen);
 		memcpy(w + 12, res.addrs[i]->addr, rdlen);
 	}
+	size_t start = res.naddrs ? a->r.pos : 0;
 	a->r.pos += rrlen * res.naddrs;
 	a->r.count[SEC_AN] += res.naddrs;
 	for (uint16_t i = 0; i < res.nchosen; i++) {
@@ -554,6 +937,21 @@ static void put_pool(struct answer *a, const zone_t *z, const lb_pool_t *p, uint
 		if (slot < a->ctx->nmember_answers)
 			a->ctx->member_answers[slot]++;
 	}
+	return start;
+}
+
+/*
+ * Sign what put_pool() wrote at at for the name at owner_ptr (node: its
+ * node in the zone, if any): the answer, or the negative answer's SOA and
+ * NSEC.
+ */
+static __attribute__((noinline)) void sign_pool(struct answer *a, size_t at, uint16_t owner_ptr,
+						const zone_node_t *node)
+{
+	if (dns_get16(a->r.buf + at + 2) == DNS_T_SOA)
+		sign_negative(a, at, owner_ptr, node, true);
+	else
+		sign_rrset(a, at, SEC_AN);
 }
 
 /*
@@ -639,7 +1037,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 					*via = ce;
 					return STEP_DNAME;
 				}
-				put_negative(a, z, DNS_RCODE_NXDOMAIN);
+				put_negative(a, z, DNS_RCODE_NXDOMAIN, c->owner_ptr, NULL, false);
 				return STEP_DONE;
 			}
 			node = zone_node_wild(z,
@@ -658,13 +1056,15 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 		size_t at = (c->owner_ptr & PTR_MAX) + (size_t)c->label_off[idx];
 		bool aa = a->aa && in_chain;
 		if (at <= PTR_MAX)
-			put_referral(a, cut, PTR(at));
+			put_referral(a, z, cut, PTR(at));
 		a->aa = aa;
 		return STEP_DONE;
 	}
 	if (pe && pe->pool) {
 		if (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) {
-			put_pool(a, z, pe->pool, c->owner_ptr);
+			size_t at = put_pool(a, z, pe->pool, c->owner_ptr);
+			if (a->sign && at)
+				sign_pool(a, at, c->owner_ptr, node);
 			return STEP_DONE;
 		}
 		if (q->qtype == DNS_T_ANY) {
@@ -673,7 +1073,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 		}
 	}
 	if (!node || (node->flags & ZONE_NODE_ENT)) {
-		put_negative(a, z, DNS_RCODE_NOERROR);
+		put_negative(a, z, DNS_RCODE_NOERROR, c->owner_ptr, node, pe && pe->pool);
 		return STEP_DONE;
 	}
 	if (q->qtype == DNS_T_ANY) {
@@ -682,13 +1082,15 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	}
 	const zone_rrset_t *set = zone_node_rrset(node, q->qtype);
 	if (set) {
-		put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
+		size_t at = put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
+		if (a->sign)
+			sign_rrset(a, at, SEC_AN);
 		return STEP_DONE;
 	}
 	if (!(node->flags & ZONE_NODE_CNAME)) {
 		if (q->qtype == DNS_T_DS && node == z->apex_node && !in_chain)
 			return STEP_PARENT_DS;
-		put_negative(a, z, DNS_RCODE_NOERROR);
+		put_negative(a, z, DNS_RCODE_NOERROR, c->owner_ptr, node, pe && pe->pool);
 		return STEP_DONE;
 	}
 	*via = node;
@@ -808,6 +1210,8 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 		dat = put_rrset(&a->r, dn, PTR(own), SEC_AN);
 		if (!dat)
 			return false;
+		if (a->sign)
+			sign_rrset(a, dat, SEC_AN);
 		ch->dname[ch->ndname] = dn;
 		ch->dname_at[ch->ndname++] = dat;
 	}
@@ -842,6 +1246,8 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	size_t rdat = r->pos + 12;
 	r->pos += 12 + rdlen;
 	r->count[SEC_AN]++;
+	if (a->sign)
+		sign_rrset(a, rdat - 12, SEC_AN);
 	/* A CNAME query has its answer; so has ANY (RFC 8482: one RRset of the name). */
 	if (!inzone || a->q->qtype == DNS_T_CNAME || a->q->qtype == DNS_T_ANY)
 		return false;
@@ -867,9 +1273,11 @@ static void answer_parent_ds(struct answer *a, const zone_t *z)
 				  q->nlabels - 1);
 	}
 	if (!p) {
-		put_negative(a, z, DNS_RCODE_NOERROR);
+		put_negative(a, z, DNS_RCODE_NOERROR, PTR(DNS_HEADER_LEN), z->apex_node, false);
 		return;
 	}
+	if (a->q->do_bit)
+		a->sign = dnssec_set_find(a->snap->dnssec, p);
 	a->r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q->qname_len - p->apex_len);
 	answer_zone_again(a, p);
 	/*
@@ -907,6 +1315,8 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 		} else {
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
+			if (at && a->sign)
+				sign_rrset(a, at, SEC_AN);
 			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
 					       at + cn->ext->target_off[0], link))
 				return;
@@ -1109,6 +1519,11 @@ void query_ctx_fini(query_ctx_t *ctx)
 	ctx->geo_cache = NULL;
 	rrl_free(ctx->rrl);
 	ctx->rrl = NULL;
+	if (ctx->sign) {
+		dnssec_cache_free(ctx->sign->cache);
+		free(ctx->sign);
+		ctx->sign = NULL;
+	}
 }
 
 /* Unix time in milliseconds, for cookies and rate limits: read once a batch (query_ctx_t). */
@@ -1194,6 +1609,7 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 	a.ecs_scope = 0;
 	a.wildcard = a.put_cookie = a.put_keepalive = a.cookie_valid = false;
 	a.zone = NULL;
+	a.sign = NULL;
 	a.rcode = DNS_RCODE_NOERROR;
 	a.r.buf = resp;
 	a.r.count[0] = a.r.count[1] = a.r.count[2] = 0;
@@ -1296,6 +1712,16 @@ size_t query_answer(query_ctx_t *ctx, const query_data_t *snap, const uint8_t *r
 		}
 		a.r.apex_ptr = (uint16_t)(DNS_HEADER_LEN + q.qname_len - z->apex_len);
 		a.zone = z;
+		/*
+		 * One test for a server that signs nothing, two for a query
+		 * without DO for another name than the apex's keys: the rest
+		 * is apart.
+		 */
+		if (__builtin_expect(snap->dnssec != NULL, 0) &&
+		    (q.do_bit || q.qtype == DNSSEC_T_DNSKEY || q.qtype == DNSSEC_T_CDS ||
+		     q.qtype == DNSSEC_T_CDNSKEY) &&
+		    dnssec_begin(&a, z))
+			break;
 		answer_zone(&a, z);
 		break;
 	}

@@ -479,6 +479,8 @@ static void db_poll_cb(uv_timer_t *t)
 	control_t *ctl = t->data;
 	if (config_refresh(ctl) > 0)
 		server_snapshot_rebuild(ctl, SNAPSHOT_POOLS, NULL);
+	else
+		server_dnssec_check(ctl);
 }
 
 /* A health change: the pools' selection caches are brought up to date. */

@@ -70,6 +70,7 @@ typedef struct control {
 	geo_db_t *geo;			/* --geoip, owned; every snapshot borrows it */
 	cluster_t *cluster;		/* --cluster: the cluster thread, owned; else NULL */
 	query_cookie_secrets_t cookies; /* copied into every snapshot (cookies.c) */
+	int64_t dnssec_next;		/* Unix seconds of cur's next DNSSEC key timing (0: none) */
 
 	/* The database (control.c). */
 	db_t *db;		/* the control thread's own connection */
@@ -245,6 +246,13 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones);
  * control loop calls it every SEL_CHECK_MS.
  */
 void server_sel_check(control_t *ctl);
+
+/**
+ * At the next key timing of a signed zone (a key published, active,
+ * retired or removed), a snapshot with the keys as they are then.  The
+ * control loop calls it every DB_POLL_MS.
+ */
+void server_dnssec_check(control_t *ctl);
 
 /* ---- alias members (alias.c) ---- */
 

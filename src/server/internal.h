@@ -104,6 +104,7 @@ typedef struct gslb_snapshot {
 	uint64_t built_ms;     /* CLOCK_REALTIME in ms when built */
 	uint32_t member_slots; /* every lb_member_t.slot of data.pools is below it (metrics) */
 	query_cookie_secrets_t cookies; /* data.cookies points here */
+	struct dnssec_set *dnssec;	/* owned; data.dnssec points here (NULL: nothing signed) */
 } gslb_snapshot_t;
 
 /** Free a snapshot and what it owns.  NULL is a no-op. */

@@ -284,6 +284,9 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 		sum.rrl_dropped += st->rrl_dropped;
 		sum.rrl_slipped += st->rrl_slipped;
 		sum.cookies_valid += st->cookies_valid;
+		sum.rrsigs_cached += st->rrsigs_cached;
+		sum.rrsigs_signed += st->rrsigs_signed;
+		sum.rrsigs_failed += st->rrsigs_failed;
 		recv_err += w->udp_recv_errors;
 		send_err += w->udp_send_errors;
 		evicted += w->tcp_evicted;
@@ -324,6 +327,12 @@ static void queries_render(FILE *f, const server_metrics_t *m)
 	put_single(f, "gslbd_cookies_valid_total", "counter",
 		   "Queries with a server cookie that verified (never rate-limited).",
 		   sum.cookies_valid);
+	put_head(f, "gslbd_rrsigs_total", "counter",
+		 "RRSIGs of DNSSEC answers: from a worker's signature cache, signed for the answer "
+		 "(a cache miss), or not made (the RRset went unsigned).");
+	fprintf(f, "gslbd_rrsigs_total{source=\"cache\"} %" PRIu64 "\n", sum.rrsigs_cached);
+	fprintf(f, "gslbd_rrsigs_total{source=\"signed\"} %" PRIu64 "\n", sum.rrsigs_signed);
+	fprintf(f, "gslbd_rrsigs_total{source=\"failed\"} %" PRIu64 "\n", sum.rrsigs_failed);
 	put_head(f, "gslbd_udp_errors_total", "counter", "UDP socket errors, by operation.");
 	fprintf(f, "gslbd_udp_errors_total{op=\"recv\"} %" PRIu64 "\n", recv_err);
 	fprintf(f, "gslbd_udp_errors_total{op=\"send\"} %" PRIu64 "\n", send_err);

@@ -3,10 +3,14 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <urcu-qsbr.h>
 
 #include "gslb/core.h"
 #include "gslb/db.h"
+#include "gslb/db_dnssec.h"
+#include "gslb/dns.h"
+#include "gslb/dnssec.h"
 #include "gslb/lb.h"
 #include "gslb/targets.h"
 #include "gslb/zone.h"
@@ -18,6 +22,7 @@ void gslb_snapshot_free(gslb_snapshot_t *s)
 		return;
 	zone_set_free(s->data.zones);
 	lb_set_free(s->data.pools);
+	dnssec_set_free(s->dnssec);
 	free(s);
 }
 
@@ -196,12 +201,96 @@ static int geo_reopen(control_t *ctl, geo_db_t **old)
 	return 0;
 }
 
-/* Built: a snapshot of zones and pools (both taken over), not yet seen by any worker. */
-static gslb_snapshot_t *snapshot_build(control_t *ctl, zone_set_t *zones, lb_set_t *pools)
+/*
+ * The signed zones among zones (README "DNSSEC"): each one's keys from the
+ * database as they stand now, and in ctl->dnssec_next when that changes
+ * next.  NULL when no zone has a key, or when the keys cannot be read or
+ * used (logged; the zones are then served unsigned).
+ */
+static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
+{
+	db_dnssec_key_t *keys = NULL;
+	size_t n = 0;
+	ctl->dnssec_next = 0;
+	if (!ctl->db || !zones)
+		return NULL;
+	int ret = db_dnssec_keys_load(ctl->db, NULL, &keys, &n);
+	if (ret < 0) {
+		log_err("cannot read DNSSEC keys: %s", gslb_strerror(ret));
+		return NULL;
+	}
+	if (!n)
+		return NULL;
+	int64_t now = gslb_wall_ms() / 1000;
+	dnssec_set_t *set = NULL;
+	dnssec_key_row_t *rows = gslb_calloc(n, sizeof(*rows));
+	for (uint32_t i = 0; i < zones->count; i++) {
+		const zone_t *z = zones->zones[i];
+		char name[DNS_NAME_MAX * 4 + 2];
+		dns_name_to_str(name, sizeof(name), z->apex);
+		size_t nr = 0;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(keys[k].zone, name) != 0)
+				continue;
+			rows[nr++] = (dnssec_key_row_t){
+				.algorithm = keys[k].algorithm,
+				.flags = keys[k].flags,
+				.public_key = keys[k].public_key,
+				.public_len = keys[k].public_key_len,
+				.private_key = keys[k].private_key,
+				.private_len = keys[k].private_key_len,
+				.publish = keys[k].publish,
+				.active = keys[k].active,
+				.retire = keys[k].retire,
+				.remove = keys[k].remove,
+			};
+		}
+		if (!nr)
+			continue;
+		dnssec_zone_t *dz = NULL;
+		char err[256] = "";
+		ret = dnssec_zone_new(&dz, z, rows, nr, now, &ctl->dnssec_next, err, sizeof(err));
+		if (ret < 0) {
+			log_err("zone %s: DNSSEC keys: %s; served unsigned", name, err);
+			continue;
+		}
+		if (!dz)
+			continue;
+		if (!set)
+			set = dnssec_set_new();
+		dnssec_set_add(set, dz);
+	}
+	free(rows);
+	db_dnssec_keys_free(keys, n);
+	return set;
+}
+
+/* Do sets a and b (either NULL) sign and publish alike? */
+static bool dnssec_same(const dnssec_set_t *a, const dnssec_set_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->count == b->count && a->digest == b->digest;
+}
+
+void server_dnssec_check(control_t *ctl)
+{
+	if (ctl->dnssec_next && gslb_wall_ms() / 1000 >= ctl->dnssec_next)
+		server_snapshot_rebuild(ctl, SNAPSHOT_POOLS, NULL);
+}
+
+/*
+ * Built: a snapshot of zones, pools and signed zones (all taken over), not
+ * yet seen by any worker.
+ */
+static gslb_snapshot_t *snapshot_build(control_t *ctl, zone_set_t *zones, lb_set_t *pools,
+				       dnssec_set_t *dnssec)
 {
 	gslb_snapshot_t *snap = gslb_calloc(1, sizeof(*snap));
 	snap->data.zones = zones;
 	snap->data.pools = pools;
+	snap->dnssec = dnssec;
+	snap->data.dnssec = dnssec;
 	snap->data.health = ctl->health;
 	snap->data.geo = ctl->geo;
 	snap->data.generation = ++ctl->generation;
@@ -312,9 +401,12 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 	ctl->cfg_from = NULL;
 	ctl->cfg_whole = ctl->cfg_checks = false;
 	log_debug("pools: %u built, %u shared", built, n - built);
-	if (what == SNAPSHOT_POOLS && pools_same(ctl->cur, pools, n)) {
+	dnssec_set_t *dnssec = dnssec_build(ctl, zones ? zones : ctl->cur->data.zones);
+	if (what == SNAPSHOT_POOLS && pools_same(ctl->cur, pools, n) &&
+	    dnssec_same(ctl->cur->dnssec, dnssec)) {
 		/* The configuration changed, the pools did not (a check, a name not served). */
 		pools_unref(pools, n);
+		dnssec_set_free(dnssec);
 		log_debug("database changed, pools did not");
 		return 1;
 	}
@@ -322,7 +414,8 @@ int server_snapshot_rebuild(control_t *ctl, unsigned what, zone_set_t *zones)
 		zones = zones_share(ctl->cur->data.zones);
 	gslb_snapshot_t *snap = snapshot_build(
 		ctl, zones,
-		pools_place(pools, n, zones, share && !new_zones ? ctl->cur->data.pools : NULL));
+		pools_place(pools, n, zones, share && !new_zones ? ctl->cur->data.pools : NULL),
+		dnssec);
 	struct lb_sel *retired = NULL;
 	pools_sel_update(ctl, snap->data.pools, &retired);
 	snapshot_retire(ctl, snapshot_publish(ctl, snap), old_geo);

@@ -188,7 +188,7 @@ def test_format(t, m):
             'gslbd_health_results_dropped_total': 'counter',
             'gslbd_health_changes_dropped_total': 'counter',
             'gslbd_reload_failures_total': 'counter', 'gslbd_snapshot_age_seconds': 'gauge',
-            'gslbd_snapshot_generation': 'gauge'}
+            'gslbd_snapshot_generation': 'gauge', 'gslbd_rrsigs_total': 'counter'}
     t.eq({k: m.types.get(k) for k in want}, want, 'every documented metric has its TYPE')
     for name in want:
         t.ok(('# HELP %s ' % name) in m.text, '%s has a HELP line' % name)

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The signature cache: one per worker, a fixed table of four-way buckets
+ * allocated once, keyed by a 128-bit hash of what was signed (the key, the
+ * RRset's owner, type, TTL and RDATA in canonical order), so a hit reads and
+ * copies 64 bytes and allocates nothing.
+ */
+#include <string.h>
+#include <sys/random.h>
+
+#include "gslb/dnssec.h"
+#include "internal.h"
+
+/*
+ * Entries a bucket holds.  Two let a walk over 1,000 RRsets in 8,192
+ * entries miss 2% of the time (buckets that three keys fall into evict one
+ * at every pass); four, none.
+ */
+#define WAYS 4
+
+struct entry {
+	uint64_t h[2];
+	uint32_t inception;
+	uint32_t expiration;
+	uint8_t sig[DNSSEC_SIG_LEN];
+};
+
+struct dnssec_cache {
+	uint32_t mask;	  /* buckets - 1 */
+	uint64_t seed[2]; /* of dnssec_cache_hash(), random */
+	dnssec_cache_stats_t stats;
+	struct entry (*b)[WAYS];
+};
+
+dnssec_cache_t *dnssec_cache_new(unsigned bits)
+{
+	if (bits < 2 || bits > 24)
+		return NULL;
+	dnssec_cache_t *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	size_t nb = (size_t)1 << (bits - 2);
+	c->b = calloc(nb, sizeof(*c->b));
+	if (!c->b) {
+		free(c);
+		return NULL;
+	}
+	c->mask = (uint32_t)(nb - 1);
+	if (getrandom(c->seed, sizeof(c->seed), 0) != sizeof(c->seed)) {
+		c->seed[0] = (uint64_t)(uintptr_t)c ^ 0x243f6a8885a308d3ULL;
+		c->seed[1] = (uint64_t)(uintptr_t)c->b ^ 0x13198a2e03707344ULL;
+	}
+	return c;
+}
+
+void dnssec_cache_free(dnssec_cache_t *c)
+{
+	if (!c)
+		return;
+	free(c->b);
+	free(c);
+}
+
+/*
+ * README "DNSSEC": a signature is used until it is half through its
+ * validity, then made again, so what a resolver caches always has days
+ * left.
+ */
+static bool fresh(const struct entry *e, uint32_t now)
+{
+	uint32_t half = (e->expiration - e->inception) / 2;
+	return (int32_t)(now - e->inception) >= 0 && (int32_t)(now - (e->inception + half)) < 0;
+}
+
+const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now,
+				uint32_t *inception, uint32_t *expiration)
+{
+	struct entry *b = c->b[h[0] & c->mask];
+	for (int i = 0; i < WAYS; i++) {
+		struct entry *e = &b[i];
+		if (e->h[0] != h[0] || e->h[1] != h[1] || !e->expiration)
+			continue;
+		if (!fresh(e, now)) {
+			c->stats.refreshes++;
+			break;
+		}
+		c->stats.hits++;
+		*inception = e->inception;
+		*expiration = e->expiration;
+		return e->sig;
+	}
+	c->stats.misses++;
+	return NULL;
+}
+
+void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception,
+		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN])
+{
+	struct entry *b = c->b[h[0] & c->mask];
+	/* The same key's entry, else an empty one, else the oldest (the first of those). */
+	struct entry *e = NULL;
+	for (int i = 0; i < WAYS && !e; i++)
+		if (b[i].h[0] == h[0] && b[i].h[1] == h[1])
+			e = &b[i];
+	for (int i = 0; i < WAYS && !e; i++)
+		if (!b[i].expiration)
+			e = &b[i];
+	if (!e) {
+		e = &b[0];
+		for (int i = 1; i < WAYS; i++)
+			if ((int32_t)(b[i].inception - e->inception) < 0)
+				e = &b[i];
+		c->stats.evictions++;
+	}
+	e->h[0] = h[0];
+	e->h[1] = h[1];
+	e->inception = inception;
+	e->expiration = expiration;
+	memcpy(e->sig, sig, DNSSEC_SIG_LEN);
+}
+
+const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c)
+{
+	return &c->stats;
+}
+
+/* A multiply and xor-shifts: the mixing step of both lanes, and their finish. */
+static inline uint64_t mix(uint64_t h, uint64_t k)
+{
+	h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 31);
+}
+
+/* Every bit of x into every bit of the result: the bucket is the low bits. */
+static inline uint64_t finish(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
+}
+
+void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2])
+{
+	/*
+	 * Not SipHash: two 64-bit lanes of a multiply-xorshift over 8-byte
+	 * words, about a tenth of its cost on an RRset, keyed with the cache's
+	 * random seed so that the names a client asks for cannot be chosen to
+	 * collide.
+	 */
+	uint64_t a = c->seed[0] ^ len, b = c->seed[1] + len * 0x9e3779b97f4a7c15ULL;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, data + i, 8);
+		a = mix(a, w);
+		b = mix(b + 0x94d049bb133111ebULL, w ^ a);
+	}
+	uint64_t w = 0;
+	memcpy(&w, data + i, len - i);
+	a = mix(a, w);
+	b = mix(b + 0x94d049bb133111ebULL, w ^ a);
+	h[0] = finish(a);
+	h[1] = finish(b ^ h[0]);
+}
