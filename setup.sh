@@ -12,7 +12,7 @@ sqlite3 openssl dnsutils knot-dnsutils python3 python3-dnspython python3-cryptog
 dnsperf clang libclang-rt-14-dev procps iproute2 nftables ca-certificates unbound
 prometheus chromium-headless-shell
 libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-utils
-libmaxmind-db-writer-perl"
+libmaxmind-db-writer-perl dnsviz zonemaster-cli bind9 faketime"
 
 missing=""
 for p in $PKGS; do
@@ -25,7 +25,7 @@ if [ -n "$missing" ]; then
 	echo "setup: missing packages:$missing"
 	echo "setup: apt-get update"
 	$SUDO apt-get update -qq
-	# knot, nsd and unbound are only used as reference servers by the tests, etcd only by the
+	# knot, nsd, unbound and bind9 are only used as reference servers by the tests, etcd only by the
 	# cluster's tests: keep their packages from starting them (on port 53, on 2379).  A policy-rc.d that is already there (containers have one)
 	# stays.
 	policy=""
@@ -44,10 +44,13 @@ if [ -n "$missing" ]; then
 	# own instances on free ports, so none of them is wanted at boot.
 	# etcd-server's etcd.service would take etcd's default ports, which the tests never use.
 	# prometheus is there for promtool (the alerting rules' tests); its server is not wanted.
-	for s in knot nsd unbound etcd-server prometheus; do
+	# bind9 is there for named, which dnsviz probe starts to serve a test delegation.
+	for s in knot nsd unbound etcd-server prometheus bind9; do
 		case " $missing " in *" $s "*) ;; *) continue ;; esac
+		unit=${s%-server}
+		[ "$s" != bind9 ] || unit=named
 		if command -v systemctl >/dev/null; then
-			$SUDO systemctl disable "${s%-server}.service" >/dev/null 2>&1 || true
+			$SUDO systemctl disable "$unit.service" >/dev/null 2>&1 || true
 		fi
 	done
 else
