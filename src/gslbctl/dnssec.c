@@ -13,6 +13,7 @@
 
 #include "gslb/core.h"
 #include "gslb/db_dnssec.h"
+#include "gslb/dnssec.h"
 #include "gslb/dns.h"
 #include "gslb/paths.h"
 #include "gslb/zone.h"
@@ -75,16 +76,6 @@ static size_t dnskey_rdata(const db_dnssec_key_t *k, uint8_t *out, size_t cap)
 	out[3] = k->algorithm;
 	memcpy(out + 4, k->public_key, k->public_key_len);
 	return n;
-}
-
-/* The key tag of a DNSKEY RDATA (RFC 4034 Appendix B), for algorithms other than 1. */
-static uint16_t key_tag(const uint8_t *rdata, size_t len)
-{
-	uint32_t ac = 0;
-	for (size_t i = 0; i < len; i++)
-		ac += i & 1 ? rdata[i] : (uint32_t)rdata[i] << 8;
-	ac += ac >> 16 & 0xffff;
-	return (uint16_t)(ac & 0xffff);
 }
 
 /*
@@ -157,7 +148,7 @@ static int key_make(const struct alg *a, char *zone, db_dnssec_key_t *k)
 	k->zone = zone;
 	k->algorithm = a->number;
 	k->flags = DB_DNSSEC_FLAGS_CSK;
-	k->key_tag = key_tag(rdata, dnskey_rdata(k, rdata, sizeof(rdata)));
+	k->key_tag = dnssec_keytag(rdata, dnskey_rdata(k, rdata, sizeof(rdata)));
 	ret = 0;
 out:
 	if (der) {
