@@ -96,6 +96,8 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 
 	dnssec_zone_t *dz = gslb_calloc(1, sizeof(*dz));
 	dz->zone = z;
+	static uint64_t gen;
+	dz->gen = __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
 	memcpy(dz->apex, z->apex, z->apex_len);
 	dz->apex_len = z->apex_len;
 	dz->apex_labels = z->apex_labels;

@@ -540,23 +540,66 @@ static size_t canon_rdata(const uint8_t *m, size_t end, uint16_t type, size_t rd
 }
 
 /*
+ * The RRset the response holds at [start, end) with owner owner in
+ * canonical form (RFC 4034 3.1.8.1) at st->data + SIGN_HEAD_MAX, where
+ * the RRSIG head goes before it.  Returns its length, 0 when it cannot be
+ * signed.
+ */
+static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, size_t end,
+			 const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl)
+{
+	size_t n = 0, used = 0;
+	for (size_t p = start; p < end; n++) {
+		size_t f = skip_name(m, end, p);
+		if (!f || f + 10 > end || n == SIGN_RRS_MAX)
+			return 0;
+		uint16_t rdlen = dns_get16(m + f + 8);
+		size_t cl = canon_rdata(m, end, type, f + 10, rdlen, st->rdata + used,
+					sizeof(st->rdata) - used);
+		if (!cl && rdlen)
+			return 0;
+		st->rr[n].data = st->rdata + used;
+		st->rr[n].len = (uint16_t)cl;
+		used += cl;
+		p = f + 10 + rdlen;
+	}
+	dnssec_rdata_sort(st->rr, n);
+	return dnssec_rrset_wire(st->data + SIGN_HEAD_MAX, SIGN_WIRE_MAX, owner, olen, type, ttl,
+				 st->rr, n);
+}
+
+/*
  * Sign the RRset the response holds at [start, pos): one RRSIG per signing
  * key after it, in section sec, from the worker's cache or signed now (and
  * cached).  The RRSIG's owner is the RRset's owner as written; its TTL and
  * original TTL the RRset's (RFC 4034 3.1.4).  An RRSIG that does not fit
  * truncates the answer like any other record.
+ *
+ * set is the snapshot's RRset written there whole (put_rrset()), or NULL
+ * for one built per answer.  A snapshot's RRset in canonical form depends
+ * only on its owner (the names in its RDATA are fixed), so its signature
+ * is found in the cache by the RRset's address, the signed zone's
+ * generation (an address is not reused while the signed zone lives) and
+ * the owner, without reading the RRset back from the response; what was
+ * built per answer is found by a hash of its canonical form.
  */
-static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec)
+static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec,
+						 const zone_rrset_t *set)
 {
 	struct resp *r = &a->r;
 	const dnssec_zone_t *dz = a->sign;
 	if (r->overflow || !start || !dz->nkeys)
 		return;
 	struct query_sign *st = a->ctx->sign ? a->ctx->sign : sign_state_new(a->ctx);
-	uint8_t owner[DNS_NAME_MAX];
 	const uint8_t *m = r->buf;
 	size_t end = r->pos;
 	size_t ofield = skip_name(m, end, start);
+	/*
+	 * The owner, lowercased, after the RRset's address and the signed
+	 * zone's generation: the cache's key of a snapshot's RRset.
+	 */
+	uint64_t id[2 + (DNS_NAME_MAX + 7) / 8];
+	uint8_t *owner = (uint8_t *)&id[2];
 	size_t olen;
 	/* Most often the owner is the question's name, lowercased already. */
 	if (ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN)) {
@@ -571,35 +614,22 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 	}
 	uint16_t type = dns_get16(m + ofield);
 	uint32_t ttl = dns_get32(m + ofield + 4);
-	size_t n = 0, used = 0;
-	for (size_t p = start; p < end; n++) {
-		size_t f = skip_name(m, end, p);
-		if (!f || f + 10 > end || n == SIGN_RRS_MAX) {
-			a->ctx->stats.rrsigs_failed++;
-			return;
-		}
-		uint16_t rdlen = dns_get16(m + f + 8);
-		size_t cl = canon_rdata(m, end, type, f + 10, rdlen, st->rdata + used,
-					sizeof(st->rdata) - used);
-		if (!cl && rdlen) {
-			a->ctx->stats.rrsigs_failed++;
-			return;
-		}
-		st->rr[n].data = st->rdata + used;
-		st->rr[n].len = (uint16_t)cl;
-		used += cl;
-		p = f + 10 + rdlen;
-	}
-	dnssec_rdata_sort(st->rr, n);
 	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
-	size_t rl = dnssec_rrset_wire(rrs, SIGN_WIRE_MAX, owner, olen, type, ttl, st->rr, n);
-	if (!rl) {
-		a->ctx->stats.rrsigs_failed++;
-		return;
-	}
-	/* The cache's key: what is signed but the times, and the signing key. */
+	size_t rl = 0;
+	/* The cache's key: what is signed but the times (or where it is), and the signing key. */
 	uint64_t base[2];
-	dnssec_cache_hash(st->cache, rrs, rl, base);
+	if (set) {
+		id[0] = (uint64_t)(uintptr_t)set;
+		id[1] = dz->gen;
+		dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
+	} else {
+		rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
+		if (!rl) {
+			a->ctx->stats.rrsigs_failed++;
+			return;
+		}
+		dnssec_cache_hash(st->cache, rrs, rl, base);
+	}
 	uint32_t now = (uint32_t)(now_ms(a->ctx) / 1000);
 	uint8_t labels = dnssec_labels(owner);
 	size_t hl = dz->head_len[0];
@@ -609,13 +639,20 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 		uint32_t inc, exp;
 		const uint8_t *sig = dnssec_cache_get(st->cache, h, now, &inc, &exp);
 		uint8_t *head = rrs - hl;
-		memcpy(head, dz->head[k], hl);
-		dns_put16(head, type);
-		head[3] = labels;
-		dns_put32(head + 4, ttl);
 		if (sig) {
 			a->ctx->stats.rrsigs_cached++;
 		} else {
+			/* A miss reads the RRset back (once for all keys), as one built per answer. */
+			if (!rl)
+				rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
+			if (!rl) {
+				a->ctx->stats.rrsigs_failed++;
+				return;
+			}
+			memcpy(head, dz->head[k], hl);
+			dns_put16(head, type);
+			head[3] = labels;
+			dns_put32(head + 4, ttl);
 			inc = now - DNSSEC_INCEPTION_BACK;
 			exp = now + DNSSEC_VALIDITY;
 			dns_put32(head + 8, exp);
@@ -631,8 +668,6 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 			if (!sig)
 				continue;
 		}
-		dns_put32(head + 8, exp);
-		dns_put32(head + 12, inc);
 		size_t rdlen = hl + DNSSEC_SIG_LEN;
 		if (r->pos + ownl + 10 + rdlen > r->limit) {
 			r->overflow = true;
@@ -645,7 +680,13 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 		dns_put16(w + 2, DNS_C_IN);
 		dns_put32(w + 4, ttl);
 		dns_put16(w + 8, (uint16_t)rdlen);
-		memcpy(w + 10, head, hl);
+		/* The head straight into the response: the key's, then type, labels, TTL, times. */
+		memcpy(w + 10, dz->head[k], hl);
+		dns_put16(w + 10, type);
+		w[10 + 3] = labels;
+		dns_put32(w + 10 + 4, ttl);
+		dns_put32(w + 10 + 8, exp);
+		dns_put32(w + 10 + 12, inc);
 		memcpy(w + 10 + hl, sig, DNSSEC_SIG_LEN);
 		r->pos += ownl + 10 + rdlen;
 		r->count[sec]++;
@@ -717,7 +758,7 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	memcpy(w + 14 + nl, bitmap, bl);
 	r->pos += 12 + rdlen;
 	r->count[SEC_NS]++;
-	sign_rrset(a, start, SEC_NS);
+	sign_rrset(a, start, SEC_NS, NULL);
 }
 
 /*
@@ -727,13 +768,13 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
  */
 static __attribute__((noinline)) void sign_negative(struct answer *a, size_t soa_at,
 						    uint16_t owner_ptr, const zone_node_t *node,
-						    bool pool)
+						    bool pool, const zone_rrset_t *soa)
 {
 	if (!soa_at)
 		return;
 	a->rcode = DNS_RCODE_NOERROR;
 	uint32_t ttl = dns_get32(a->r.buf + soa_at + 6);
-	sign_rrset(a, soa_at, SEC_NS);
+	sign_rrset(a, soa_at, SEC_NS, soa);
 	put_nsec(a, owner_ptr, ttl, node, pool, false);
 }
 
@@ -761,7 +802,7 @@ static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_
 	a->aa = true;
 	size_t at = put_rrset(&a->r, set, PTR(DNS_HEADER_LEN), SEC_AN);
 	if (a->sign)
-		sign_rrset(a, at, SEC_AN);
+		sign_rrset(a, at, SEC_AN, set);
 	return true;
 }
 
@@ -775,7 +816,7 @@ static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode, uint
 	a->rcode = rcode;
 	size_t at = put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
 	if (a->sign)
-		sign_negative(a, at, owner_ptr, node, pool);
+		sign_negative(a, at, owner_ptr, node, pool, &z->soa_neg);
 }
 
 /*
@@ -788,7 +829,7 @@ static __attribute__((noinline)) void sign_referral(struct answer *a, const zone
 	const zone_rrset_t *ds = zone_node_rrset(cut, DNS_T_DS);
 	if (ds) {
 		size_t at = put_rrset(&a->r, ds, owner_ptr, SEC_NS);
-		sign_rrset(a, at, SEC_NS);
+		sign_rrset(a, at, SEC_NS, ds);
 		return;
 	}
 	put_nsec(a, owner_ptr, z->soa_neg.ttl, cut, false, true);
@@ -828,7 +869,7 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 	if (put_bytes(&a->r, rr, sizeof(rr))) {
 		a->r.count[SEC_AN]++;
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN);
+			sign_rrset(a, at, SEC_AN, NULL);
 	}
 }
 
@@ -949,9 +990,9 @@ static __attribute__((noinline)) void sign_pool(struct answer *a, size_t at, uin
 						const zone_node_t *node)
 {
 	if (dns_get16(a->r.buf + at + 2) == DNS_T_SOA)
-		sign_negative(a, at, owner_ptr, node, true);
+		sign_negative(a, at, owner_ptr, node, true, NULL);
 	else
-		sign_rrset(a, at, SEC_AN);
+		sign_rrset(a, at, SEC_AN, NULL);
 }
 
 /*
@@ -1084,7 +1125,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	if (set) {
 		size_t at = put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN);
+			sign_rrset(a, at, SEC_AN, set);
 		return STEP_DONE;
 	}
 	if (!(node->flags & ZONE_NODE_CNAME)) {
@@ -1211,7 +1252,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 		if (!dat)
 			return false;
 		if (a->sign)
-			sign_rrset(a, dat, SEC_AN);
+			sign_rrset(a, dat, SEC_AN, dn);
 		ch->dname[ch->ndname] = dn;
 		ch->dname_at[ch->ndname++] = dat;
 	}
@@ -1247,7 +1288,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	r->pos += 12 + rdlen;
 	r->count[SEC_AN]++;
 	if (a->sign)
-		sign_rrset(a, rdat - 12, SEC_AN);
+		sign_rrset(a, rdat - 12, SEC_AN, NULL);
 	/* A CNAME query has its answer; so has ANY (RFC 8482: one RRset of the name). */
 	if (!inzone || a->q->qtype == DNS_T_CNAME || a->q->qtype == DNS_T_ANY)
 		return false;
@@ -1316,7 +1357,7 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
 			if (at && a->sign)
-				sign_rrset(a, at, SEC_AN);
+				sign_rrset(a, at, SEC_AN, cn);
 			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
 					       at + cn->ext->target_off[0], link))
 				return;
