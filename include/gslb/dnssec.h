@@ -163,6 +163,16 @@ typedef struct dnssec_set {
 	 * sets alike sign alike, so a snapshot need not be built again.
 	 */
 	uint64_t digest;
+	/*
+	 * The zones by their zone_t's address, open addressing with linear
+	 * probes, at most half full: a DO=1 query finds its zone in one or two
+	 * probes however many zones are signed.  A zone_t is shared by the
+	 * snapshots that serve it, so it cannot point to a snapshot's signing
+	 * state itself.
+	 */
+	uint32_t mask;	/* slots - 1 */
+	uint32_t shift; /* 64 - log2(slots) */
+	const dnssec_zone_t **table;
 } dnssec_set_t;
 
 /**
@@ -184,10 +194,14 @@ void dnssec_set_free(dnssec_set_t *s);
 /** The signed zone of z, or NULL. */
 static inline const dnssec_zone_t *dnssec_set_find(const dnssec_set_t *s, const zone_t *z)
 {
-	for (uint32_t i = 0; s && i < s->count; i++)
-		if (s->zones[i]->zone == z)
-			return s->zones[i];
-	return NULL;
+	if (!s || !s->table)
+		return NULL;
+	uint32_t i = (uint32_t)(((uint64_t)(uintptr_t)z * 0x9e3779b97f4a7c15ULL) >> s->shift);
+	for (;; i = (i + 1) & s->mask) {
+		const dnssec_zone_t *dz = s->table[i];
+		if (!dz || dz->zone == z)
+			return dz;
+	}
 }
 
 /* ---- the signature cache: per worker, fixed size, allocation-free on a hit ---- */

@@ -162,10 +162,33 @@ dnssec_set_t *dnssec_set_new(void)
 	return gslb_calloc(1, sizeof(dnssec_set_t));
 }
 
+/* dz into the first free slot of its probe sequence (dnssec_set_find()). */
+static void dnssec_set_place(dnssec_set_t *s, const dnssec_zone_t *dz)
+{
+	uint32_t i = (uint32_t)(((uint64_t)(uintptr_t)dz->zone * 0x9e3779b97f4a7c15ULL) >>
+				s->shift);
+	while (s->table[i])
+		i = (i + 1) & s->mask;
+	s->table[i] = dz;
+}
+
 int dnssec_set_add(dnssec_set_t *s, dnssec_zone_t *dz)
 {
 	s->zones = gslb_realloc(s->zones, (s->count + 1) * sizeof(*s->zones));
 	s->zones[s->count++] = dz;
+	if (2 * s->count > s->mask + 1 || !s->table) {
+		/* Grown to four slots a zone, every zone placed again. */
+		uint32_t bits = 2;
+		while ((1u << bits) < 4 * s->count)
+			bits++;
+		free(s->table);
+		s->table = gslb_calloc((size_t)1 << bits, sizeof(*s->table));
+		s->mask = (1u << bits) - 1;
+		s->shift = 64 - bits;
+		for (uint32_t i = 0; i + 1 < s->count; i++)
+			dnssec_set_place(s, s->zones[i]);
+	}
+	dnssec_set_place(s, dz);
 	/* The zone, the keys it publishes (with CDS and CDNSKEY) and those it signs with. */
 	static const uint8_t k[16] = "gslbd dnssec set";
 	uint8_t h[8];
@@ -193,5 +216,6 @@ void dnssec_set_free(dnssec_set_t *s)
 	for (uint32_t i = 0; i < s->count; i++)
 		dnssec_zone_free(s->zones[i]);
 	free(s->zones);
+	free(s->table);
 	free(s);
 }
