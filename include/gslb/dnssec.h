@@ -57,6 +57,8 @@ typedef struct dnssec_key_row {
 int dnssec_key_new(dnssec_key_t **out, uint8_t algorithm, uint16_t flags, const uint8_t *pub,
 		   size_t publen, const uint8_t *der, size_t derlen);
 void dnssec_key_free(dnssec_key_t *k);
+/** Another reference to k's key (the same OpenSSL key): freed on its own. */
+dnssec_key_t *dnssec_key_dup(const dnssec_key_t *k);
 
 uint8_t dnssec_key_algorithm(const dnssec_key_t *k);
 uint16_t dnssec_key_tag(const dnssec_key_t *k);
@@ -148,6 +150,7 @@ typedef struct dnssec_zone {
 	/* The apex's DNSKEY, CDS and CDNSKEY RRsets of the published keys, ready to copy. */
 	zone_rrset_t dnskey, cds, cdnskey;
 	uint8_t *data;
+	size_t data_len;
 } dnssec_zone_t;
 
 /*
@@ -180,10 +183,18 @@ typedef struct dnssec_set {
  * DNSKEY RRset from publish until remove, signing from active until
  * retire.  *next_change becomes the earliest key time after now if earlier
  * than it (or it is 0).  Returns 0 with *out NULL when no key is published
- * or active; a negative code when a row is not a usable key (err says which).
+ * or active.  A row that is not a usable key is left out, err saying which
+ * (else err is empty); a negative code when such rows leave no key to sign
+ * with.
  */
 int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t *rows, size_t n,
 		    int64_t now, int64_t *next_change, char *err, size_t errlen);
+/**
+ * A signed zone for z signing and publishing as old does (for old's zone
+ * of the same name): what a snapshot keeps when the zone's key rows are
+ * not usable any more.
+ */
+dnssec_zone_t *dnssec_zone_copy(const dnssec_zone_t *old, const zone_t *z);
 void dnssec_zone_free(dnssec_zone_t *dz);
 
 /** An empty set; dnssec_set_add() takes dz over (and returns 0). */

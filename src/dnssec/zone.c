@@ -8,6 +8,9 @@
 #include "gslb/dnssec.h"
 #include "internal.h"
 
+/* The last signed zone's dnssec_zone_t.gen. */
+static uint64_t dnssec_zone_gen;
+
 /* A key's state at now (README "DNSSEC"): in the DNSKEY RRset, signing. */
 static bool key_published(const dnssec_key_row_t *r, int64_t now)
 {
@@ -61,8 +64,11 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	*out = NULL;
 	dnssec_key_t *pub[DNSSEC_KEYS_MAX];
 	bool sign[DNSSEC_KEYS_MAX], cds[DNSSEC_KEYS_MAX];
-	size_t npub = 0;
+	size_t npub = 0, signing = 0;
+	bool bad = false;
 	int rc = 0;
+	if (errlen)
+		err[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		const dnssec_key_row_t *r = &rows[i];
 		next_time(r->publish, now, next_change);
@@ -77,17 +83,25 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 			rc = -EINVAL;
 			break;
 		}
-		rc = dnssec_key_new(&pub[npub], r->algorithm, r->flags, r->public_key,
-				    r->public_len, r->private_key, r->private_len);
-		if (rc < 0) {
+		/*
+		 * A row that is not a usable key is left out (err says which),
+		 * so that the zone stays signed by its other keys.
+		 */
+		if (dnssec_key_new(&pub[npub], r->algorithm, r->flags, r->public_key, r->public_len,
+				   r->private_key, r->private_len) < 0) {
 			snprintf(err, errlen, "key %zu (algorithm %u) is not a usable key", i + 1,
 				 r->algorithm);
-			break;
+			bad = true;
+			continue;
 		}
 		sign[npub] = key_signing(r, now);
+		signing += sign[npub];
 		cds[npub] = !r->retire || now < r->retire;
 		npub++;
 	}
+	/* Bad rows and no good key to sign with: nothing here a resolver holding the DS can use. */
+	if (bad && !signing)
+		rc = -EINVAL;
 	if (rc < 0 || npub == 0) {
 		for (size_t i = 0; i < npub; i++)
 			dnssec_key_free(pub[i]);
@@ -96,8 +110,7 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 
 	dnssec_zone_t *dz = gslb_calloc(1, sizeof(*dz));
 	dz->zone = z;
-	static uint64_t gen;
-	dz->gen = __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
+	dz->gen = __atomic_add_fetch(&dnssec_zone_gen, 1, __ATOMIC_RELAXED);
 	memcpy(dz->apex, z->apex, z->apex_len);
 	dz->apex_len = z->apex_len;
 	dz->apex_labels = z->apex_labels;
@@ -119,6 +132,7 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	}
 	size_t bytes = 3 * npub * (12 + 4 + 64) + 3 * npub * sizeof(zone_fix_t);
 	dz->data = gslb_malloc(bytes);
+	dz->data_len = bytes;
 	zone_fix_t *fix = (zone_fix_t *)dz->data;
 	uint8_t *p = dz->data + 3 * npub * sizeof(zone_fix_t);
 	p = rrset_fill(&dz->dnskey, p, fix, DNSSEC_T_DNSKEY, ttl, key_rd, key_rl, npub);
@@ -145,6 +159,29 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	}
 	*out = dz;
 	return 0;
+}
+
+/* s of old, its wire and fixes in old's data, moved to the same place in dz's. */
+static void rrset_move(zone_rrset_t *s, const dnssec_zone_t *old, const dnssec_zone_t *dz)
+{
+	s->wire = dz->data + (s->wire - old->data);
+	s->fix = (zone_fix_t *)(dz->data + ((const uint8_t *)s->fix - old->data));
+}
+
+dnssec_zone_t *dnssec_zone_copy(const dnssec_zone_t *old, const zone_t *z)
+{
+	dnssec_zone_t *dz = gslb_malloc(sizeof(*dz));
+	*dz = *old;
+	dz->gen = __atomic_add_fetch(&dnssec_zone_gen, 1, __ATOMIC_RELAXED);
+	dz->zone = z;
+	dz->data = gslb_malloc(old->data_len);
+	memcpy(dz->data, old->data, old->data_len);
+	rrset_move(&dz->dnskey, old, dz);
+	rrset_move(&dz->cds, old, dz);
+	rrset_move(&dz->cdnskey, old, dz);
+	for (uint32_t i = 0; i < dz->nkeys; i++)
+		dz->keys[i] = dnssec_key_dup(old->keys[i]);
+	return dz;
 }
 
 void dnssec_zone_free(dnssec_zone_t *dz)

@@ -303,6 +303,58 @@ def main(t):
     check('... pools still answered after a change of keys alone, signed',
           ask('pool.signed.test.', 'A').msg, 'signed.test.', 1)
 
+    # ---- key rows that cannot be used: a resolver holding the DS must still validate
+    def log_count(what):
+        with open(srv.log_path, 'rb') as f:
+            return f.read().decode(errors='replace').count(what)
+
+    # ed.test.'s one key's private key made bad DER: kept signing with the keys it had.
+    before = log_count('zone ed.test.')
+    con = sqlite3.connect(db, timeout=5)
+    con.execute("UPDATE dnssec_key SET private_key = x'3000' WHERE zone = 'ed.test.'")
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone ed.test.') > before, 5),
+         'a key row of bad DER: an error logged')
+    check('... the zone still signed with the keys it had', ask('www.ed.test.', 'A').msg,
+          'ed.test.', 1)
+    m = ask('ed.test.', 'DNSKEY').msg
+    t.ok(len(m.answer) == 2 and sum(len(rs) for rs in m.answer if rs.rdtype == DNSKEY) == 1,
+         '... its DNSKEY RRset still the one key, signed', m.to_text())
+    # A second row for signed.test. whose public key is not its private key's: the good key signs.
+    before = log_count('zone signed.test.')
+    bad_pub, _ = new_key(13)
+    _, bad_der = new_key(13)
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                'private_key, created, publish, active) VALUES (?, 13, 1, 257, ?, ?, ?, ?, ?)',
+                ('signed.test.', bad_pub, bad_der, now, now - 3600, now - 3600))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone signed.test.') > before, 5),
+         'a key row whose public key is not its private key\'s: an error logged')
+    check('... the zone signed with its good key', ask('www.signed.test.', 'A').msg,
+          'signed.test.', 1)
+    m = ask('signed.test.', 'DNSKEY').msg
+    t.ok(sum(len(rs) for rs in m.answer if rs.rdtype == DNSKEY) == 1,
+         '... the DNSKEY RRset the good key alone', m.to_text())
+
+    # A zone with no keys now given a bad row alone: unsigned still, with an error.
+    before = log_count('zone later.test.: DNSSEC keys: key 1 (algorithm 13) is not a usable key; '
+                       'served unsigned')
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                "private_key, created, publish, active) VALUES ('later.test.', 13, 1, 257, ?, "
+                "x'3000', ?, ?, ?)", (bad_pub, now, now - 3600, now - 3600))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone later.test.: DNSSEC keys: key 1 (algorithm 13) is '
+                                      'not a usable key; served unsigned') > before, 5),
+         'a zone without keys given a bad row alone: an error, served unsigned')
+    m = ask('www.later.test.', 'A').msg
+    t.ok(m.answer and not any(rs.rdtype == RRSIG for rs in m.answer),
+         '... its answers unsigned', m.to_text())
+
     srv.check_stop(t)
     plain.check_stop(t, 'gslbd without keys')
 
