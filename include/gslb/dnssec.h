@@ -133,12 +133,6 @@ size_t dnssec_type_bitmap(uint16_t *types, size_t n, uint8_t *out);
 
 typedef struct dnssec_zone {
 	const zone_t *zone;
-	/*
-	 * Unique to this signed zone in the process: with the address of one
-	 * of its RRsets (which is not reused while it lives), the signature
-	 * cache's key of that RRset.
-	 */
-	uint64_t gen;
 	uint8_t apex[256]; /* lowercased wire name */
 	uint8_t apex_len;
 	uint8_t apex_labels;

@@ -8,9 +8,6 @@
 #include "gslb/dnssec.h"
 #include "internal.h"
 
-/* The last signed zone's dnssec_zone_t.gen. */
-static uint64_t dnssec_zone_gen;
-
 /* A key's state at now (README "DNSSEC"): in the DNSKEY RRset, signing. */
 static bool key_published(const dnssec_key_row_t *r, int64_t now)
 {
@@ -110,7 +107,6 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 
 	dnssec_zone_t *dz = gslb_calloc(1, sizeof(*dz));
 	dz->zone = z;
-	dz->gen = __atomic_add_fetch(&dnssec_zone_gen, 1, __ATOMIC_RELAXED);
 	memcpy(dz->apex, z->apex, z->apex_len);
 	dz->apex_len = z->apex_len;
 	dz->apex_labels = z->apex_labels;
@@ -172,7 +168,6 @@ dnssec_zone_t *dnssec_zone_copy(const dnssec_zone_t *old, const zone_t *z)
 {
 	dnssec_zone_t *dz = gslb_malloc(sizeof(*dz));
 	*dz = *old;
-	dz->gen = __atomic_add_fetch(&dnssec_zone_gen, 1, __ATOMIC_RELAXED);
 	dz->zone = z;
 	dz->data = gslb_malloc(old->data_len);
 	memcpy(dz->data, old->data, old->data_len);

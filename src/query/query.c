@@ -575,13 +575,14 @@ static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, 
  * original TTL the RRset's (RFC 4034 3.1.4).  An RRSIG that does not fit
  * truncates the answer like any other record.
  *
- * set is the snapshot's RRset written there whole (put_rrset()), or NULL
- * for one built per answer.  A snapshot's RRset in canonical form depends
- * only on its owner (the names in its RDATA are fixed), so its signature
- * is found in the cache by the RRset's address, the signed zone's
- * generation (an address is not reused while the signed zone lives) and
- * the owner, without reading the RRset back from the response; what was
- * built per answer is found by a hash of its canonical form.
+ * set is the RRset of the signed zone's zone_t written there whole
+ * (put_rrset()), or NULL for one built per answer.  A zone's RRset in
+ * canonical form depends only on its owner (the names in its RDATA are
+ * fixed), so its signature is found in the cache by the RRset's address,
+ * the zone_t's generation (an address is not reused while the zone_t
+ * lives; snapshots rebuilt for pools share it) and the owner, without
+ * reading the RRset back from the response; what was built per answer is
+ * found by a hash of its canonical form.
  */
 static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec,
 						 const zone_rrset_t *set)
@@ -595,8 +596,8 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 	size_t end = r->pos;
 	size_t ofield = skip_name(m, end, start);
 	/*
-	 * The owner, lowercased, after the RRset's address and the signed
-	 * zone's generation: the cache's key of a snapshot's RRset.
+	 * The owner, lowercased, after the RRset's address and the zone's
+	 * generation: the cache's key of a zone's RRset.
 	 */
 	uint64_t id[2 + (DNS_NAME_MAX + 7) / 8];
 	uint8_t *owner = (uint8_t *)&id[2];
@@ -620,7 +621,7 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 	uint64_t base[2];
 	if (set) {
 		id[0] = (uint64_t)(uintptr_t)set;
-		id[1] = dz->gen;
+		id[1] = dz->zone->gen;
 		dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
 	} else {
 		rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
@@ -802,7 +803,7 @@ static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_
 	a->aa = true;
 	size_t at = put_rrset(&a->r, set, PTR(DNS_HEADER_LEN), SEC_AN);
 	if (a->sign)
-		sign_rrset(a, at, SEC_AN, set);
+		sign_rrset(a, at, SEC_AN, NULL); /* the signed zone's, rebuilt with each snapshot */
 	return true;
 }
 
