@@ -701,6 +701,52 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
  * type asked, which a pool may lack), and the apex's keys; signed, in the
  * authority section, TTL ttl.
  */
+/*
+ * The next name of the NSEC owned by name (lowercased wire, nl octets) in
+ * signed zone dz: its immediate successor in canonical order (RFC 9824
+ * 3.1), into out.  "\000." before the name when that fits in 255 octets
+ * (RFC 9824's form); else, the name having no room for a child, the
+ * smallest name after it beside it: a zero octet after its first label's
+ * (the label shorter than 63), or that label's last octet plus one, its
+ * trailing 0xff octets dropped first (RFC 4471 3.1.2); an uppercase letter
+ * sorts as its lowercase one (RFC 4034 6.1), so one is stepped over.  A
+ * first label all 0xff has no successor beside it: the zone's apex, as the
+ * last NSEC of a zone has (RFC 4034 4.1.1).  Returns the length, 0 when
+ * none.
+ */
+static size_t nsec_next(const uint8_t *name, size_t nl, const dnssec_zone_t *dz, uint8_t *out)
+{
+	if (nl + 2 <= DNS_NAME_MAX) {
+		out[0] = 1;
+		out[1] = 0;
+		memcpy(out + 2, name, nl);
+		return nl + 2;
+	}
+	uint8_t l = name[0];
+	if (l == 0)
+		return 0;
+	if (l < 63 && nl + 1 <= DNS_NAME_MAX) {
+		out[0] = (uint8_t)(l + 1);
+		memcpy(out + 1, name + 1, l);
+		out[1 + l] = 0;
+		memcpy(out + 2 + l, name + 1 + l, nl - 1 - l);
+		return nl + 1;
+	}
+	size_t k = l;
+	while (k > 0 && name[k] == 0xff)
+		k--;
+	if (k == 0) {
+		memcpy(out, dz->apex, dz->apex_len);
+		return dz->apex_len;
+	}
+	out[0] = (uint8_t)k;
+	memcpy(out + 1, name + 1, k);
+	uint8_t c = (uint8_t)(name[k] + 1);
+	out[k] = c >= 'A' && c <= 'Z' ? 'Z' + 1 : c;
+	memcpy(out + 1 + k, name + 1 + l, nl - 1 - l);
+	return nl - (l - k);
+}
+
 static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const zone_node_t *node,
 		     bool pool, bool cut)
 {
@@ -736,8 +782,10 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	}
 	uint8_t bitmap[8704];
 	size_t bl = dnssec_type_bitmap(types, nt, bitmap);
-	size_t rdlen = 2 + nl + bl;
-	if (!nl || nl + 2 > DNS_NAME_MAX) {
+	uint8_t next[DNS_NAME_MAX];
+	size_t xl = nl ? nsec_next(name, nl, a->sign, next) : 0;
+	size_t rdlen = xl + bl;
+	if (!xl) {
 		a->ctx->stats.rrsigs_failed++;
 		return;
 	}
@@ -753,10 +801,8 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	dns_put32(w + 6, ttl);
 	dns_put16(w + 10, (uint16_t)rdlen);
 	/* The next name is never compressed (RFC 4034 4.1.1). */
-	w[12] = 1;
-	w[13] = 0;
-	memcpy(w + 14, name, nl);
-	memcpy(w + 14 + nl, bitmap, bl);
+	memcpy(w + 12, next, xl);
+	memcpy(w + 12 + xl, bitmap, bl);
 	r->pos += 12 + rdlen;
 	r->count[SEC_NS]++;
 	sign_rrset(a, start, SEC_NS, NULL);

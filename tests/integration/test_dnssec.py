@@ -223,6 +223,28 @@ def main(t):
          ns and ns.to_text())
     t.ok(ns is not None and ns.ttl == 300, '... NSEC TTL min(SOA TTL, MINIMUM)',
          ns and ns.to_text())
+    # Names too long for "\000." before them: the next name is still the name's immediate
+    # successor (RFC 9824 3.1), found after it without a child (RFC 4034 6.1 order).
+    apex = dns.name.from_text('signed.test.')
+    for first, labels, want, desc in (
+            ('b' * 48, 3, ('b' * 48 + '\\000',), '254 octets: \\000 after its first label'),
+            ('c' * 63, 2, ('c' * 62 + 'd',), '255 octets, first label of 63: its last octet + 1'),
+            ('e' * 62 + '\\255', 2, ('e' * 61 + 'f',),
+             '255 octets, first label ending in 0xff: that octet dropped, the one before + 1')):
+        rest = dns.name.Name([b'a' * 63] * labels) + apex if labels else apex
+        # Pad with a label so that the name is 254 or 255 octets long.
+        qn = dns.name.from_text(first, rest)
+        pad = 255 - len(qn.to_wire()) if first[0] != 'b' else 254 - len(qn.to_wire())
+        if pad > 0:
+            rest = dns.name.Name([b'p' * (pad - 1)]) + rest
+            qn = dns.name.from_text(first, rest)
+        m = ask(qn.to_text(), 'A').msg
+        ns = nsec_of(m)
+        nxt = dns.name.from_text(want[0], rest)
+        t.ok(ns is not None and ns.name == qn and ns[0].next == nxt and qn < nxt and
+             ns[0].to_text().split()[1:] == ['RRSIG', 'NSEC', 'TYPE128'],
+             'a name of %s' % desc, m.to_text()[:600] + ' want next %s' % nxt)
+        check('... SOA and NSEC signed', m, 'signed.test.', 2)
     m = ask('www.signed.test.', 'MX').msg
     ns = nsec_of(m)
     check('NODATA: SOA and NSEC signed', m, 'signed.test.', 2)
