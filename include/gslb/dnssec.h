@@ -237,3 +237,6 @@ const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c);
  * with c's random seed (no two caches agree).
  */
 void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2]);
+
+/** The 128-bit key in h of the two words x and y for cache c, keyed as dnssec_cache_hash(). */
+void dnssec_cache_key(const dnssec_cache_t *c, uint64_t x, uint64_t y, uint64_t h[2]);

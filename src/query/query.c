@@ -568,6 +568,16 @@ static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, 
 				 st->rr, n);
 }
 
+/* The owner of the RR at start, lowercased, in owner: its length, 0 when malformed. */
+static size_t sign_owner(const struct answer *a, size_t start, bool qowner, uint8_t *owner)
+{
+	if (qowner) {
+		memcpy(owner, a->q->lname, a->q->qname_len);
+		return a->q->qname_len;
+	}
+	return resp_name(a->r.buf, a->r.pos, start, owner);
+}
+
 /*
  * Sign the RRset the response holds at [start, pos): one RRSIG per signing
  * key after it, in section sec, from the worker's cache or signed now (and
@@ -576,16 +586,18 @@ static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, 
  * truncates the answer like any other record.
  *
  * set is the RRset of the signed zone's zone_t written there whole
- * (put_rrset()), or NULL for one built per answer.  A zone's RRset in
- * canonical form depends only on its owner (the names in its RDATA are
- * fixed), so its signature is found in the cache by the RRset's address,
- * the zone_t's generation (an address is not reused while the zone_t
- * lives; snapshots rebuilt for pools share it) and the owner, without
- * reading the RRset back from the response; what was built per answer is
- * found by a hash of its canonical form.
+ * (put_rrset()), or NULL for one built per answer; wild is true when its
+ * owner is not its node's name (a wildcard's RRset, owned by the name
+ * asked).  A zone's RRset in canonical form depends only on its owner (the
+ * names in its RDATA are fixed), so its signature is found in the cache by
+ * the RRset's address and the zone_t's generation (an address is not
+ * reused while the zone_t lives; snapshots rebuilt for pools share it),
+ * with the owner for a wildcard's, without reading the RRset back from the
+ * response; what was built per answer is found by a hash of its canonical
+ * form.
  */
 static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec,
-						 const zone_rrset_t *set)
+						 const zone_rrset_t *set, bool wild)
 {
 	struct resp *r = &a->r;
 	const dnssec_zone_t *dz = a->sign;
@@ -595,44 +607,53 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 	const uint8_t *m = r->buf;
 	size_t end = r->pos;
 	size_t ofield = skip_name(m, end, start);
-	/*
-	 * The owner, lowercased, after the RRset's address and the zone's
-	 * generation: the cache's key of a zone's RRset.
-	 */
-	uint64_t id[2 + (DNS_NAME_MAX + 7) / 8];
-	uint8_t *owner = (uint8_t *)&id[2];
-	size_t olen;
-	/* Most often the owner is the question's name, lowercased already. */
-	if (ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN)) {
-		olen = a->q->qname_len;
-		memcpy(owner, a->q->lname, olen);
-	} else {
-		olen = resp_name(m, end, start, owner);
-	}
-	if (!st || !olen || !ofield) {
+	if (!st || !ofield) {
 		a->ctx->stats.rrsigs_failed++;
 		return;
 	}
+	/* Most often the owner is the question's name, lowercased already. */
+	bool qowner = ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN);
+	/*
+	 * The owner, lowercased, after the RRset's address and the zone's
+	 * generation: the cache's key of a wildcard's RRset.
+	 */
+	uint64_t id[2 + (DNS_NAME_MAX + 7) / 8];
+	uint8_t *owner = (uint8_t *)&id[2];
+	size_t olen = 0;
 	uint16_t type = dns_get16(m + ofield);
 	uint32_t ttl = dns_get32(m + ofield + 4);
 	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
 	size_t rl = 0;
+	uint8_t labels;
 	/* The cache's key: what is signed but the times (or where it is), and the signing key. */
 	uint64_t base[2];
-	if (set) {
-		id[0] = (uint64_t)(uintptr_t)set;
-		id[1] = dz->zone->gen;
-		dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
+	if (set && !wild && qowner) {
+		/* The owner is the name of set's node: set alone tells what is signed. */
+		dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
+		labels = (uint8_t)a->q->nlabels;
 	} else {
-		rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
-		if (!rl) {
+		olen = sign_owner(a, start, qowner, owner);
+		if (!olen) {
 			a->ctx->stats.rrsigs_failed++;
 			return;
 		}
-		dnssec_cache_hash(st->cache, rrs, rl, base);
+		labels = dnssec_labels(owner);
+		if (set && !wild) {
+			dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
+		} else if (set) {
+			id[0] = (uint64_t)(uintptr_t)set;
+			id[1] = dz->zone->gen;
+			dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
+		} else {
+			rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
+			if (!rl) {
+				a->ctx->stats.rrsigs_failed++;
+				return;
+			}
+			dnssec_cache_hash(st->cache, rrs, rl, base);
+		}
 	}
 	uint32_t now = (uint32_t)(now_ms(a->ctx) / 1000);
-	uint8_t labels = dnssec_labels(owner);
 	size_t hl = dz->head_len[0];
 	size_t ownl = ofield - start;
 	for (uint32_t k = 0; k < dz->nkeys; k++) {
@@ -644,7 +665,9 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 			a->ctx->stats.rrsigs_cached++;
 		} else {
 			/* A miss reads the RRset back (once for all keys), as one built per answer. */
-			if (!rl)
+			if (!olen)
+				olen = sign_owner(a, start, qowner, owner);
+			if (!rl && olen)
 				rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
 			if (!rl) {
 				a->ctx->stats.rrsigs_failed++;
@@ -805,7 +828,7 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	memcpy(w + 12 + xl, bitmap, bl);
 	r->pos += 12 + rdlen;
 	r->count[SEC_NS]++;
-	sign_rrset(a, start, SEC_NS, NULL);
+	sign_rrset(a, start, SEC_NS, NULL, false);
 }
 
 /*
@@ -821,7 +844,7 @@ static __attribute__((noinline)) void sign_negative(struct answer *a, size_t soa
 		return;
 	a->rcode = DNS_RCODE_NOERROR;
 	uint32_t ttl = dns_get32(a->r.buf + soa_at + 6);
-	sign_rrset(a, soa_at, SEC_NS, soa);
+	sign_rrset(a, soa_at, SEC_NS, soa, false);
 	put_nsec(a, owner_ptr, ttl, node, pool, false);
 }
 
@@ -848,8 +871,9 @@ static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_
 		return false;
 	a->aa = true;
 	size_t at = put_rrset(&a->r, set, PTR(DNS_HEADER_LEN), SEC_AN);
+	/* Keyed by content: the signed zone holding these RRsets is rebuilt with each snapshot. */
 	if (a->sign)
-		sign_rrset(a, at, SEC_AN, NULL); /* the signed zone's, rebuilt with each snapshot */
+		sign_rrset(a, at, SEC_AN, NULL, false);
 	return true;
 }
 
@@ -876,7 +900,7 @@ static __attribute__((noinline)) void sign_referral(struct answer *a, const zone
 	const zone_rrset_t *ds = zone_node_rrset(cut, DNS_T_DS);
 	if (ds) {
 		size_t at = put_rrset(&a->r, ds, owner_ptr, SEC_NS);
-		sign_rrset(a, at, SEC_NS, ds);
+		sign_rrset(a, at, SEC_NS, ds, false);
 		return;
 	}
 	put_nsec(a, owner_ptr, z->soa_neg.ttl, cut, false, true);
@@ -916,7 +940,7 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 	if (put_bytes(&a->r, rr, sizeof(rr))) {
 		a->r.count[SEC_AN]++;
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN, NULL);
+			sign_rrset(a, at, SEC_AN, NULL, false);
 	}
 }
 
@@ -1039,7 +1063,7 @@ static __attribute__((noinline)) void sign_pool(struct answer *a, size_t at, uin
 	if (dns_get16(a->r.buf + at + 2) == DNS_T_SOA)
 		sign_negative(a, at, owner_ptr, node, true, NULL);
 	else
-		sign_rrset(a, at, SEC_AN, NULL);
+		sign_rrset(a, at, SEC_AN, NULL, false);
 }
 
 /*
@@ -1172,7 +1196,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	if (set) {
 		size_t at = put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN, set);
+			sign_rrset(a, at, SEC_AN, set, node->flags & ZONE_NODE_WILDCARD);
 		return STEP_DONE;
 	}
 	if (!(node->flags & ZONE_NODE_CNAME)) {
@@ -1299,7 +1323,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 		if (!dat)
 			return false;
 		if (a->sign)
-			sign_rrset(a, dat, SEC_AN, dn);
+			sign_rrset(a, dat, SEC_AN, dn, true);
 		ch->dname[ch->ndname] = dn;
 		ch->dname_at[ch->ndname++] = dat;
 	}
@@ -1335,7 +1359,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	r->pos += 12 + rdlen;
 	r->count[SEC_AN]++;
 	if (a->sign)
-		sign_rrset(a, rdat - 12, SEC_AN, NULL);
+		sign_rrset(a, rdat - 12, SEC_AN, NULL, false);
 	/* A CNAME query has its answer; so has ANY (RFC 8482: one RRset of the name). */
 	if (!inzone || a->q->qtype == DNS_T_CNAME || a->q->qtype == DNS_T_ANY)
 		return false;
@@ -1404,7 +1428,7 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
 			if (at && a->sign)
-				sign_rrset(a, at, SEC_AN, cn);
+				sign_rrset(a, at, SEC_AN, cn, via->flags & ZONE_NODE_WILDCARD);
 			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
 					       at + cn->ext->target_off[0], link))
 				return;

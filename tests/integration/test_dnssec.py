@@ -190,6 +190,8 @@ def main(t):
     check('MX (a name in its RDATA) signed', ask('signed.test.', 'MX').msg, 'signed.test.', 1)
     check('CNAME and its target signed', ask('alias.signed.test.', 'A').msg, 'signed.test.', 2)
     check('wildcard answer signed', ask('x.wild.signed.test.', 'A').msg, 'signed.test.', 1)
+    # The same RRset of the wildcard, another owner: its own signature, not x's from the cache.
+    check('... and for another name (y)', ask('y.wild.signed.test.', 'A').msg, 'signed.test.', 1)
     check('over UDP too', ask('www.signed.test.', 'AAAA', proto='udp').msg, 'signed.test.', 1)
 
     # ---- pool answers over many queries
