@@ -57,6 +57,8 @@ typedef struct dnssec_key_row {
 int dnssec_key_new(dnssec_key_t **out, uint8_t algorithm, uint16_t flags, const uint8_t *pub,
 		   size_t publen, const uint8_t *der, size_t derlen);
 void dnssec_key_free(dnssec_key_t *k);
+/** Another reference to k's key (the same OpenSSL key): freed on its own. */
+dnssec_key_t *dnssec_key_dup(const dnssec_key_t *k);
 
 uint8_t dnssec_key_algorithm(const dnssec_key_t *k);
 uint16_t dnssec_key_tag(const dnssec_key_t *k);
@@ -142,6 +144,7 @@ typedef struct dnssec_zone {
 	/* The apex's DNSKEY, CDS and CDNSKEY RRsets of the published keys, ready to copy. */
 	zone_rrset_t dnskey, cds, cdnskey;
 	uint8_t *data;
+	size_t data_len;
 } dnssec_zone_t;
 
 /*
@@ -157,6 +160,16 @@ typedef struct dnssec_set {
 	 * sets alike sign alike, so a snapshot need not be built again.
 	 */
 	uint64_t digest;
+	/*
+	 * The zones by their zone_t's address, open addressing with linear
+	 * probes, at most half full: a DO=1 query finds its zone in one or two
+	 * probes however many zones are signed.  A zone_t is shared by the
+	 * snapshots that serve it, so it cannot point to a snapshot's signing
+	 * state itself.
+	 */
+	uint32_t mask;	/* slots - 1 */
+	uint32_t shift; /* 64 - log2(slots) */
+	const dnssec_zone_t **table;
 } dnssec_set_t;
 
 /**
@@ -164,10 +177,18 @@ typedef struct dnssec_set {
  * DNSKEY RRset from publish until remove, signing from active until
  * retire.  *next_change becomes the earliest key time after now if earlier
  * than it (or it is 0).  Returns 0 with *out NULL when no key is published
- * or active; a negative code when a row is not a usable key (err says which).
+ * or active.  A row that is not a usable key is left out, err saying which
+ * (else err is empty); a negative code when such rows leave no key to sign
+ * with.
  */
 int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t *rows, size_t n,
 		    int64_t now, int64_t *next_change, char *err, size_t errlen);
+/**
+ * A signed zone for z signing and publishing as old does (for old's zone
+ * of the same name): what a snapshot keeps when the zone's key rows are
+ * not usable any more.
+ */
+dnssec_zone_t *dnssec_zone_copy(const dnssec_zone_t *old, const zone_t *z);
 void dnssec_zone_free(dnssec_zone_t *dz);
 
 /** An empty set; dnssec_set_add() takes dz over (and returns 0). */
@@ -178,10 +199,14 @@ void dnssec_set_free(dnssec_set_t *s);
 /** The signed zone of z, or NULL. */
 static inline const dnssec_zone_t *dnssec_set_find(const dnssec_set_t *s, const zone_t *z)
 {
-	for (uint32_t i = 0; s && i < s->count; i++)
-		if (s->zones[i]->zone == z)
-			return s->zones[i];
-	return NULL;
+	if (!s || !s->table)
+		return NULL;
+	uint32_t i = (uint32_t)(((uint64_t)(uintptr_t)z * 0x9e3779b97f4a7c15ULL) >> s->shift);
+	for (;; i = (i + 1) & s->mask) {
+		const dnssec_zone_t *dz = s->table[i];
+		if (!dz || dz->zone == z)
+			return dz;
+	}
 }
 
 /* ---- the signature cache: per worker, fixed size, allocation-free on a hit ---- */
@@ -212,3 +237,6 @@ const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c);
  * with c's random seed (no two caches agree).
  */
 void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2]);
+
+/** The 128-bit key in h of the two words x and y for cache c, keyed as dnssec_cache_hash(). */
+void dnssec_cache_key(const dnssec_cache_t *c, uint64_t x, uint64_t y, uint64_t h[2]);

@@ -109,6 +109,12 @@ typedef struct zone {
 	const zone_node_t *apex_node;
 	zone_rrset_t soa_neg; /* the SOA with TTL min(SOA TTL, MINIMUM), RFC 2308 5 */
 	uint32_t serial;
+	/*
+	 * Unique to this zone_t in the process: with the address of one of
+	 * its RRsets (not reused while it lives), the key of that RRset's
+	 * signatures in a worker's cache, whichever snapshots share it.
+	 */
+	uint64_t gen;
 
 	zone_node_t *nodes; /* owned */
 	uint32_t nnodes;

@@ -79,6 +79,16 @@ int dnssec_key_new(dnssec_key_t **out, uint8_t algorithm, uint16_t flags, const 
 	return 0;
 }
 
+dnssec_key_t *dnssec_key_dup(const dnssec_key_t *k)
+{
+	dnssec_key_t *c = gslb_malloc(sizeof(*c));
+	/* It fails only on a lock OpenSSL cannot take: as out of memory. */
+	if (!EVP_PKEY_up_ref(k->pkey))
+		abort();
+	*c = *k;
+	return c;
+}
+
 void dnssec_key_free(dnssec_key_t *k)
 {
 	if (!k)

@@ -61,8 +61,11 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	*out = NULL;
 	dnssec_key_t *pub[DNSSEC_KEYS_MAX];
 	bool sign[DNSSEC_KEYS_MAX], cds[DNSSEC_KEYS_MAX];
-	size_t npub = 0;
+	size_t npub = 0, signing = 0;
+	bool bad = false;
 	int rc = 0;
+	if (errlen)
+		err[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		const dnssec_key_row_t *r = &rows[i];
 		next_time(r->publish, now, next_change);
@@ -77,17 +80,25 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 			rc = -EINVAL;
 			break;
 		}
-		rc = dnssec_key_new(&pub[npub], r->algorithm, r->flags, r->public_key,
-				    r->public_len, r->private_key, r->private_len);
-		if (rc < 0) {
+		/*
+		 * A row that is not a usable key is left out (err says which),
+		 * so that the zone stays signed by its other keys.
+		 */
+		if (dnssec_key_new(&pub[npub], r->algorithm, r->flags, r->public_key, r->public_len,
+				   r->private_key, r->private_len) < 0) {
 			snprintf(err, errlen, "key %zu (algorithm %u) is not a usable key", i + 1,
 				 r->algorithm);
-			break;
+			bad = true;
+			continue;
 		}
 		sign[npub] = key_signing(r, now);
+		signing += sign[npub];
 		cds[npub] = !r->retire || now < r->retire;
 		npub++;
 	}
+	/* Bad rows and no good key to sign with: nothing here a resolver holding the DS can use. */
+	if (bad && !signing)
+		rc = -EINVAL;
 	if (rc < 0 || npub == 0) {
 		for (size_t i = 0; i < npub; i++)
 			dnssec_key_free(pub[i]);
@@ -117,6 +128,7 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	}
 	size_t bytes = 3 * npub * (12 + 4 + 64) + 3 * npub * sizeof(zone_fix_t);
 	dz->data = gslb_malloc(bytes);
+	dz->data_len = bytes;
 	zone_fix_t *fix = (zone_fix_t *)dz->data;
 	uint8_t *p = dz->data + 3 * npub * sizeof(zone_fix_t);
 	p = rrset_fill(&dz->dnskey, p, fix, DNSSEC_T_DNSKEY, ttl, key_rd, key_rl, npub);
@@ -145,6 +157,28 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 	return 0;
 }
 
+/* s of old, its wire and fixes in old's data, moved to the same place in dz's. */
+static void rrset_move(zone_rrset_t *s, const dnssec_zone_t *old, const dnssec_zone_t *dz)
+{
+	s->wire = dz->data + (s->wire - old->data);
+	s->fix = (zone_fix_t *)(dz->data + ((const uint8_t *)s->fix - old->data));
+}
+
+dnssec_zone_t *dnssec_zone_copy(const dnssec_zone_t *old, const zone_t *z)
+{
+	dnssec_zone_t *dz = gslb_malloc(sizeof(*dz));
+	*dz = *old;
+	dz->zone = z;
+	dz->data = gslb_malloc(old->data_len);
+	memcpy(dz->data, old->data, old->data_len);
+	rrset_move(&dz->dnskey, old, dz);
+	rrset_move(&dz->cds, old, dz);
+	rrset_move(&dz->cdnskey, old, dz);
+	for (uint32_t i = 0; i < dz->nkeys; i++)
+		dz->keys[i] = dnssec_key_dup(old->keys[i]);
+	return dz;
+}
+
 void dnssec_zone_free(dnssec_zone_t *dz)
 {
 	if (!dz)
@@ -160,10 +194,33 @@ dnssec_set_t *dnssec_set_new(void)
 	return gslb_calloc(1, sizeof(dnssec_set_t));
 }
 
+/* dz into the first free slot of its probe sequence (dnssec_set_find()). */
+static void dnssec_set_place(dnssec_set_t *s, const dnssec_zone_t *dz)
+{
+	uint32_t i = (uint32_t)(((uint64_t)(uintptr_t)dz->zone * 0x9e3779b97f4a7c15ULL) >>
+				s->shift);
+	while (s->table[i])
+		i = (i + 1) & s->mask;
+	s->table[i] = dz;
+}
+
 int dnssec_set_add(dnssec_set_t *s, dnssec_zone_t *dz)
 {
 	s->zones = gslb_realloc(s->zones, (s->count + 1) * sizeof(*s->zones));
 	s->zones[s->count++] = dz;
+	if (2 * s->count > s->mask + 1 || !s->table) {
+		/* Grown to four slots a zone, every zone placed again. */
+		uint32_t bits = 2;
+		while ((1u << bits) < 4 * s->count)
+			bits++;
+		free(s->table);
+		s->table = gslb_calloc((size_t)1 << bits, sizeof(*s->table));
+		s->mask = (1u << bits) - 1;
+		s->shift = 64 - bits;
+		for (uint32_t i = 0; i + 1 < s->count; i++)
+			dnssec_set_place(s, s->zones[i]);
+	}
+	dnssec_set_place(s, dz);
 	/* The zone, the keys it publishes (with CDS and CDNSKEY) and those it signs with. */
 	static const uint8_t k[16] = "gslbd dnssec set";
 	uint8_t h[8];
@@ -191,5 +248,6 @@ void dnssec_set_free(dnssec_set_t *s)
 	for (uint32_t i = 0; i < s->count; i++)
 		dnssec_zone_free(s->zones[i]);
 	free(s->zones);
+	free(s->table);
 	free(s);
 }

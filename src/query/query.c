@@ -540,68 +540,120 @@ static size_t canon_rdata(const uint8_t *m, size_t end, uint16_t type, size_t rd
 }
 
 /*
- * Sign the RRset the response holds at [start, pos): one RRSIG per signing
- * key after it, in section sec, from the worker's cache or signed now (and
- * cached).  The RRSIG's owner is the RRset's owner as written; its TTL and
- * original TTL the RRset's (RFC 4034 3.1.4).  An RRSIG that does not fit
- * truncates the answer like any other record.
+ * The RRset the response holds at [start, end) with owner owner in
+ * canonical form (RFC 4034 3.1.8.1) at st->data + SIGN_HEAD_MAX, where
+ * the RRSIG head goes before it.  Returns its length, 0 when it cannot be
+ * signed.
  */
-static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec)
+static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, size_t end,
+			 const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl)
 {
-	struct resp *r = &a->r;
-	const dnssec_zone_t *dz = a->sign;
-	if (r->overflow || !start || !dz->nkeys)
-		return;
-	struct query_sign *st = a->ctx->sign ? a->ctx->sign : sign_state_new(a->ctx);
-	uint8_t owner[DNS_NAME_MAX];
-	const uint8_t *m = r->buf;
-	size_t end = r->pos;
-	size_t ofield = skip_name(m, end, start);
-	size_t olen;
-	/* Most often the owner is the question's name, lowercased already. */
-	if (ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN)) {
-		olen = a->q->qname_len;
-		memcpy(owner, a->q->lname, olen);
-	} else {
-		olen = resp_name(m, end, start, owner);
-	}
-	if (!st || !olen || !ofield) {
-		a->ctx->stats.rrsigs_failed++;
-		return;
-	}
-	uint16_t type = dns_get16(m + ofield);
-	uint32_t ttl = dns_get32(m + ofield + 4);
 	size_t n = 0, used = 0;
 	for (size_t p = start; p < end; n++) {
 		size_t f = skip_name(m, end, p);
-		if (!f || f + 10 > end || n == SIGN_RRS_MAX) {
-			a->ctx->stats.rrsigs_failed++;
-			return;
-		}
+		if (!f || f + 10 > end || n == SIGN_RRS_MAX)
+			return 0;
 		uint16_t rdlen = dns_get16(m + f + 8);
 		size_t cl = canon_rdata(m, end, type, f + 10, rdlen, st->rdata + used,
 					sizeof(st->rdata) - used);
-		if (!cl && rdlen) {
-			a->ctx->stats.rrsigs_failed++;
-			return;
-		}
+		if (!cl && rdlen)
+			return 0;
 		st->rr[n].data = st->rdata + used;
 		st->rr[n].len = (uint16_t)cl;
 		used += cl;
 		p = f + 10 + rdlen;
 	}
 	dnssec_rdata_sort(st->rr, n);
-	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
-	size_t rl = dnssec_rrset_wire(rrs, SIGN_WIRE_MAX, owner, olen, type, ttl, st->rr, n);
-	if (!rl) {
+	return dnssec_rrset_wire(st->data + SIGN_HEAD_MAX, SIGN_WIRE_MAX, owner, olen, type, ttl,
+				 st->rr, n);
+}
+
+/* The owner of the RR at start, lowercased, in owner: its length, 0 when malformed. */
+static size_t sign_owner(const struct answer *a, size_t start, bool qowner, uint8_t *owner)
+{
+	if (qowner) {
+		memcpy(owner, a->q->lname, a->q->qname_len);
+		return a->q->qname_len;
+	}
+	return resp_name(a->r.buf, a->r.pos, start, owner);
+}
+
+/*
+ * Sign the RRset the response holds at [start, pos): one RRSIG per signing
+ * key after it, in section sec, from the worker's cache or signed now (and
+ * cached).  The RRSIG's owner is the RRset's owner as written; its TTL and
+ * original TTL the RRset's (RFC 4034 3.1.4).  An RRSIG that does not fit
+ * truncates the answer like any other record.
+ *
+ * set is the RRset of the signed zone's zone_t written there whole
+ * (put_rrset()), or NULL for one built per answer; wild is true when its
+ * owner is not its node's name (a wildcard's RRset, owned by the name
+ * asked).  A zone's RRset in canonical form depends only on its owner (the
+ * names in its RDATA are fixed), so its signature is found in the cache by
+ * the RRset's address and the zone_t's generation (an address is not
+ * reused while the zone_t lives; snapshots rebuilt for pools share it),
+ * with the owner for a wildcard's, without reading the RRset back from the
+ * response; what was built per answer is found by a hash of its canonical
+ * form.
+ */
+static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start, int sec,
+						 const zone_rrset_t *set, bool wild)
+{
+	struct resp *r = &a->r;
+	const dnssec_zone_t *dz = a->sign;
+	if (r->overflow || !start || !dz->nkeys)
+		return;
+	struct query_sign *st = a->ctx->sign ? a->ctx->sign : sign_state_new(a->ctx);
+	const uint8_t *m = r->buf;
+	size_t end = r->pos;
+	size_t ofield = skip_name(m, end, start);
+	if (!st || !ofield) {
 		a->ctx->stats.rrsigs_failed++;
 		return;
 	}
-	/* The cache's key: what is signed but the times, and the signing key. */
+	/* Most often the owner is the question's name, lowercased already. */
+	bool qowner = ofield == start + 2 && dns_get16(m + start) == PTR(DNS_HEADER_LEN);
+	/*
+	 * The owner, lowercased, after the RRset's address and the zone's
+	 * generation: the cache's key of a wildcard's RRset.
+	 */
+	uint64_t id[2 + (DNS_NAME_MAX + 7) / 8];
+	uint8_t *owner = (uint8_t *)&id[2];
+	size_t olen = 0;
+	uint16_t type = dns_get16(m + ofield);
+	uint32_t ttl = dns_get32(m + ofield + 4);
+	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
+	size_t rl = 0;
+	uint8_t labels;
+	/* The cache's key: what is signed but the times (or where it is), and the signing key. */
 	uint64_t base[2];
-	dnssec_cache_hash(st->cache, rrs, rl, base);
+	if (set && !wild && qowner) {
+		/* The owner is the name of set's node: set alone tells what is signed. */
+		dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
+		labels = (uint8_t)a->q->nlabels;
+	} else {
+		olen = sign_owner(a, start, qowner, owner);
+		if (!olen) {
+			a->ctx->stats.rrsigs_failed++;
+			return;
+		}
+		labels = dnssec_labels(owner);
+		if (set && !wild) {
+			dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
+		} else if (set) {
+			id[0] = (uint64_t)(uintptr_t)set;
+			id[1] = dz->zone->gen;
+			dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
+		} else {
+			rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
+			if (!rl) {
+				a->ctx->stats.rrsigs_failed++;
+				return;
+			}
+			dnssec_cache_hash(st->cache, rrs, rl, base);
+		}
+	}
 	uint32_t now = (uint32_t)(now_ms(a->ctx) / 1000);
-	uint8_t labels = dnssec_labels(owner);
 	size_t hl = dz->head_len[0];
 	size_t ownl = ofield - start;
 	for (uint32_t k = 0; k < dz->nkeys; k++) {
@@ -609,13 +661,22 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 		uint32_t inc, exp;
 		const uint8_t *sig = dnssec_cache_get(st->cache, h, now, &inc, &exp);
 		uint8_t *head = rrs - hl;
-		memcpy(head, dz->head[k], hl);
-		dns_put16(head, type);
-		head[3] = labels;
-		dns_put32(head + 4, ttl);
 		if (sig) {
 			a->ctx->stats.rrsigs_cached++;
 		} else {
+			/* A miss reads the RRset back (once for all keys), as one built per answer. */
+			if (!olen)
+				olen = sign_owner(a, start, qowner, owner);
+			if (!rl && olen)
+				rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
+			if (!rl) {
+				a->ctx->stats.rrsigs_failed++;
+				return;
+			}
+			memcpy(head, dz->head[k], hl);
+			dns_put16(head, type);
+			head[3] = labels;
+			dns_put32(head + 4, ttl);
 			inc = now - DNSSEC_INCEPTION_BACK;
 			exp = now + DNSSEC_VALIDITY;
 			dns_put32(head + 8, exp);
@@ -631,8 +692,6 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 			if (!sig)
 				continue;
 		}
-		dns_put32(head + 8, exp);
-		dns_put32(head + 12, inc);
 		size_t rdlen = hl + DNSSEC_SIG_LEN;
 		if (r->pos + ownl + 10 + rdlen > r->limit) {
 			r->overflow = true;
@@ -645,7 +704,13 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
 		dns_put16(w + 2, DNS_C_IN);
 		dns_put32(w + 4, ttl);
 		dns_put16(w + 8, (uint16_t)rdlen);
-		memcpy(w + 10, head, hl);
+		/* The head straight into the response: the key's, then type, labels, TTL, times. */
+		memcpy(w + 10, dz->head[k], hl);
+		dns_put16(w + 10, type);
+		w[10 + 3] = labels;
+		dns_put32(w + 10 + 4, ttl);
+		dns_put32(w + 10 + 8, exp);
+		dns_put32(w + 10 + 12, inc);
 		memcpy(w + 10 + hl, sig, DNSSEC_SIG_LEN);
 		r->pos += ownl + 10 + rdlen;
 		r->count[sec]++;
@@ -659,6 +724,52 @@ static __attribute__((noinline)) void sign_rrset(struct answer *a, size_t start,
  * type asked, which a pool may lack), and the apex's keys; signed, in the
  * authority section, TTL ttl.
  */
+/*
+ * The next name of the NSEC owned by name (lowercased wire, nl octets) in
+ * signed zone dz: its immediate successor in canonical order (RFC 9824
+ * 3.1), into out.  "\000." before the name when that fits in 255 octets
+ * (RFC 9824's form); else, the name having no room for a child, the
+ * smallest name after it beside it: a zero octet after its first label's
+ * (the label shorter than 63), or that label's last octet plus one, its
+ * trailing 0xff octets dropped first (RFC 4471 3.1.2); an uppercase letter
+ * sorts as its lowercase one (RFC 4034 6.1), so one is stepped over.  A
+ * first label all 0xff has no successor beside it: the zone's apex, as the
+ * last NSEC of a zone has (RFC 4034 4.1.1).  Returns the length, 0 when
+ * none.
+ */
+static size_t nsec_next(const uint8_t *name, size_t nl, const dnssec_zone_t *dz, uint8_t *out)
+{
+	if (nl + 2 <= DNS_NAME_MAX) {
+		out[0] = 1;
+		out[1] = 0;
+		memcpy(out + 2, name, nl);
+		return nl + 2;
+	}
+	uint8_t l = name[0];
+	if (l == 0)
+		return 0;
+	if (l < 63 && nl + 1 <= DNS_NAME_MAX) {
+		out[0] = (uint8_t)(l + 1);
+		memcpy(out + 1, name + 1, l);
+		out[1 + l] = 0;
+		memcpy(out + 2 + l, name + 1 + l, nl - 1 - l);
+		return nl + 1;
+	}
+	size_t k = l;
+	while (k > 0 && name[k] == 0xff)
+		k--;
+	if (k == 0) {
+		memcpy(out, dz->apex, dz->apex_len);
+		return dz->apex_len;
+	}
+	out[0] = (uint8_t)k;
+	memcpy(out + 1, name + 1, k);
+	uint8_t c = (uint8_t)(name[k] + 1);
+	out[k] = c >= 'A' && c <= 'Z' ? 'Z' + 1 : c;
+	memcpy(out + 1 + k, name + 1 + l, nl - 1 - l);
+	return nl - (l - k);
+}
+
 static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const zone_node_t *node,
 		     bool pool, bool cut)
 {
@@ -694,8 +805,10 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	}
 	uint8_t bitmap[8704];
 	size_t bl = dnssec_type_bitmap(types, nt, bitmap);
-	size_t rdlen = 2 + nl + bl;
-	if (!nl || nl + 2 > DNS_NAME_MAX) {
+	uint8_t next[DNS_NAME_MAX];
+	size_t xl = nl ? nsec_next(name, nl, a->sign, next) : 0;
+	size_t rdlen = xl + bl;
+	if (!xl) {
 		a->ctx->stats.rrsigs_failed++;
 		return;
 	}
@@ -711,13 +824,11 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
 	dns_put32(w + 6, ttl);
 	dns_put16(w + 10, (uint16_t)rdlen);
 	/* The next name is never compressed (RFC 4034 4.1.1). */
-	w[12] = 1;
-	w[13] = 0;
-	memcpy(w + 14, name, nl);
-	memcpy(w + 14 + nl, bitmap, bl);
+	memcpy(w + 12, next, xl);
+	memcpy(w + 12 + xl, bitmap, bl);
 	r->pos += 12 + rdlen;
 	r->count[SEC_NS]++;
-	sign_rrset(a, start, SEC_NS);
+	sign_rrset(a, start, SEC_NS, NULL, false);
 }
 
 /*
@@ -727,13 +838,13 @@ static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const z
  */
 static __attribute__((noinline)) void sign_negative(struct answer *a, size_t soa_at,
 						    uint16_t owner_ptr, const zone_node_t *node,
-						    bool pool)
+						    bool pool, const zone_rrset_t *soa)
 {
 	if (!soa_at)
 		return;
 	a->rcode = DNS_RCODE_NOERROR;
 	uint32_t ttl = dns_get32(a->r.buf + soa_at + 6);
-	sign_rrset(a, soa_at, SEC_NS);
+	sign_rrset(a, soa_at, SEC_NS, soa, false);
 	put_nsec(a, owner_ptr, ttl, node, pool, false);
 }
 
@@ -760,8 +871,9 @@ static __attribute__((noinline)) bool dnssec_begin(struct answer *a, const zone_
 		return false;
 	a->aa = true;
 	size_t at = put_rrset(&a->r, set, PTR(DNS_HEADER_LEN), SEC_AN);
+	/* Keyed by content: the signed zone holding these RRsets is rebuilt with each snapshot. */
 	if (a->sign)
-		sign_rrset(a, at, SEC_AN);
+		sign_rrset(a, at, SEC_AN, NULL, false);
 	return true;
 }
 
@@ -775,7 +887,7 @@ static void put_negative(struct answer *a, const zone_t *z, uint16_t rcode, uint
 	a->rcode = rcode;
 	size_t at = put_rrset(&a->r, &z->soa_neg, PTR(a->r.apex_ptr), SEC_NS);
 	if (a->sign)
-		sign_negative(a, at, owner_ptr, node, pool);
+		sign_negative(a, at, owner_ptr, node, pool, &z->soa_neg);
 }
 
 /*
@@ -788,7 +900,7 @@ static __attribute__((noinline)) void sign_referral(struct answer *a, const zone
 	const zone_rrset_t *ds = zone_node_rrset(cut, DNS_T_DS);
 	if (ds) {
 		size_t at = put_rrset(&a->r, ds, owner_ptr, SEC_NS);
-		sign_rrset(a, at, SEC_NS);
+		sign_rrset(a, at, SEC_NS, ds, false);
 		return;
 	}
 	put_nsec(a, owner_ptr, z->soa_neg.ttl, cut, false, true);
@@ -828,7 +940,7 @@ static void put_hinfo(struct answer *a, uint16_t owner_ptr, uint32_t ttl)
 	if (put_bytes(&a->r, rr, sizeof(rr))) {
 		a->r.count[SEC_AN]++;
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN);
+			sign_rrset(a, at, SEC_AN, NULL, false);
 	}
 }
 
@@ -949,9 +1061,9 @@ static __attribute__((noinline)) void sign_pool(struct answer *a, size_t at, uin
 						const zone_node_t *node)
 {
 	if (dns_get16(a->r.buf + at + 2) == DNS_T_SOA)
-		sign_negative(a, at, owner_ptr, node, true);
+		sign_negative(a, at, owner_ptr, node, true, NULL);
 	else
-		sign_rrset(a, at, SEC_AN);
+		sign_rrset(a, at, SEC_AN, NULL, false);
 }
 
 /*
@@ -1084,7 +1196,7 @@ static inline __attribute__((always_inline)) int answer_step(struct answer *a, c
 	if (set) {
 		size_t at = put_rrset(&a->r, set, c->owner_ptr, SEC_AN);
 		if (a->sign)
-			sign_rrset(a, at, SEC_AN);
+			sign_rrset(a, at, SEC_AN, set, node->flags & ZONE_NODE_WILDCARD);
 		return STEP_DONE;
 	}
 	if (!(node->flags & ZONE_NODE_CNAME)) {
@@ -1211,7 +1323,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 		if (!dat)
 			return false;
 		if (a->sign)
-			sign_rrset(a, dat, SEC_AN);
+			sign_rrset(a, dat, SEC_AN, dn, true);
 		ch->dname[ch->ndname] = dn;
 		ch->dname_at[ch->ndname++] = dat;
 	}
@@ -1247,7 +1359,7 @@ static inline __attribute__((always_inline)) bool put_dname(struct answer *a, co
 	r->pos += 12 + rdlen;
 	r->count[SEC_AN]++;
 	if (a->sign)
-		sign_rrset(a, rdat - 12, SEC_AN);
+		sign_rrset(a, rdat - 12, SEC_AN, NULL, false);
 	/* A CNAME query has its answer; so has ANY (RFC 8482: one RRset of the name). */
 	if (!inzone || a->q->qtype == DNS_T_CNAME || a->q->qtype == DNS_T_ANY)
 		return false;
@@ -1316,7 +1428,7 @@ static __attribute__((noinline)) void answer_more(struct answer *a, const zone_t
 			const zone_rrset_t *cn = zone_node_rrset(via, DNS_T_CNAME);
 			size_t at = put_rrset(&a->r, cn, c->owner_ptr, SEC_AN);
 			if (at && a->sign)
-				sign_rrset(a, at, SEC_AN);
+				sign_rrset(a, at, SEC_AN, cn, via->flags & ZONE_NODE_WILDCARD);
 			if (!at || !chain_next(z, c, &ch, cn->ext->cname_target,
 					       at + cn->ext->target_off[0], link))
 				return;

@@ -201,11 +201,23 @@ static int geo_reopen(control_t *ctl, geo_db_t **old)
 	return 0;
 }
 
+/* The signed zone of z's name in the snapshot served now, or NULL. */
+static const dnssec_zone_t *dnssec_previous(const control_t *ctl, const zone_t *z)
+{
+	const dnssec_set_t *s = ctl->cur ? ctl->cur->dnssec : NULL;
+	for (uint32_t i = 0; s && i < s->count; i++)
+		if (s->zones[i]->apex_len == z->apex_len &&
+		    memcmp(s->zones[i]->apex, z->apex, z->apex_len) == 0)
+			return s->zones[i];
+	return NULL;
+}
+
 /*
  * The signed zones among zones (README "DNSSEC"): each one's keys from the
  * database as they stand now, and in ctl->dnssec_next when that changes
- * next.  NULL when no zone has a key, or when the keys cannot be read or
- * used (logged; the zones are then served unsigned).
+ * next.  NULL when no zone has a key, or when the keys cannot be read.  A
+ * zone whose rows are not usable keys keeps the signed zone of the
+ * snapshot served now, or is served unsigned (logged at every build).
  */
 static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
 {
@@ -251,8 +263,19 @@ static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
 		char err[256] = "";
 		ret = dnssec_zone_new(&dz, z, rows, nr, now, &ctl->dnssec_next, err, sizeof(err));
 		if (ret < 0) {
-			log_err("zone %s: DNSSEC keys: %s; served unsigned", name, err);
-			continue;
+			/*
+			 * Unsigned, the zone would fail at every resolver holding
+			 * its DS: it keeps the keys it had, if any.
+			 */
+			const dnssec_zone_t *old = dnssec_previous(ctl, z);
+			if (!old) {
+				log_err("zone %s: DNSSEC keys: %s; served unsigned", name, err);
+				continue;
+			}
+			log_err("zone %s: DNSSEC keys: %s; signed with the keys it had", name, err);
+			dz = dnssec_zone_copy(old, z);
+		} else if (err[0]) {
+			log_err("zone %s: DNSSEC keys: %s; signed with the others", name, err);
 		}
 		if (!dz)
 			continue;

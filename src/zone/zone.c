@@ -56,6 +56,8 @@ zone_t *zone_new(const uint8_t *apex)
 	z->apex_len = (uint8_t)dns_name_lower(z->apex, apex);
 	z->apex_labels = (uint8_t)dns_name_labels(z->apex);
 	z->refs = 1;
+	static uint64_t gen;
+	z->gen = __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
 	z->build = gslb_calloc(1, sizeof(*z->build));
 	return z;
 }

@@ -190,6 +190,8 @@ def main(t):
     check('MX (a name in its RDATA) signed', ask('signed.test.', 'MX').msg, 'signed.test.', 1)
     check('CNAME and its target signed', ask('alias.signed.test.', 'A').msg, 'signed.test.', 2)
     check('wildcard answer signed', ask('x.wild.signed.test.', 'A').msg, 'signed.test.', 1)
+    # The same RRset of the wildcard, another owner: its own signature, not x's from the cache.
+    check('... and for another name (y)', ask('y.wild.signed.test.', 'A').msg, 'signed.test.', 1)
     check('over UDP too', ask('www.signed.test.', 'AAAA', proto='udp').msg, 'signed.test.', 1)
 
     # ---- pool answers over many queries
@@ -223,6 +225,28 @@ def main(t):
          ns and ns.to_text())
     t.ok(ns is not None and ns.ttl == 300, '... NSEC TTL min(SOA TTL, MINIMUM)',
          ns and ns.to_text())
+    # Names too long for "\000." before them: the next name is still the name's immediate
+    # successor (RFC 9824 3.1), found after it without a child (RFC 4034 6.1 order).
+    apex = dns.name.from_text('signed.test.')
+    for first, labels, want, desc in (
+            ('b' * 48, 3, ('b' * 48 + '\\000',), '254 octets: \\000 after its first label'),
+            ('c' * 63, 2, ('c' * 62 + 'd',), '255 octets, first label of 63: its last octet + 1'),
+            ('e' * 62 + '\\255', 2, ('e' * 61 + 'f',),
+             '255 octets, first label ending in 0xff: that octet dropped, the one before + 1')):
+        rest = dns.name.Name([b'a' * 63] * labels) + apex if labels else apex
+        # Pad with a label so that the name is 254 or 255 octets long.
+        qn = dns.name.from_text(first, rest)
+        pad = 255 - len(qn.to_wire()) if first[0] != 'b' else 254 - len(qn.to_wire())
+        if pad > 0:
+            rest = dns.name.Name([b'p' * (pad - 1)]) + rest
+            qn = dns.name.from_text(first, rest)
+        m = ask(qn.to_text(), 'A').msg
+        ns = nsec_of(m)
+        nxt = dns.name.from_text(want[0], rest)
+        t.ok(ns is not None and ns.name == qn and ns[0].next == nxt and qn < nxt and
+             ns[0].to_text().split()[1:] == ['RRSIG', 'NSEC', 'TYPE128'],
+             'a name of %s' % desc, m.to_text()[:600] + ' want next %s' % nxt)
+        check('... SOA and NSEC signed', m, 'signed.test.', 2)
     m = ask('www.signed.test.', 'MX').msg
     ns = nsec_of(m)
     check('NODATA: SOA and NSEC signed', m, 'signed.test.', 2)
@@ -302,6 +326,58 @@ def main(t):
     # configuration.
     check('... pools still answered after a change of keys alone, signed',
           ask('pool.signed.test.', 'A').msg, 'signed.test.', 1)
+
+    # ---- key rows that cannot be used: a resolver holding the DS must still validate
+    def log_count(what):
+        with open(srv.log_path, 'rb') as f:
+            return f.read().decode(errors='replace').count(what)
+
+    # ed.test.'s one key's private key made bad DER: kept signing with the keys it had.
+    before = log_count('zone ed.test.')
+    con = sqlite3.connect(db, timeout=5)
+    con.execute("UPDATE dnssec_key SET private_key = x'3000' WHERE zone = 'ed.test.'")
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone ed.test.') > before, 5),
+         'a key row of bad DER: an error logged')
+    check('... the zone still signed with the keys it had', ask('www.ed.test.', 'A').msg,
+          'ed.test.', 1)
+    m = ask('ed.test.', 'DNSKEY').msg
+    t.ok(len(m.answer) == 2 and sum(len(rs) for rs in m.answer if rs.rdtype == DNSKEY) == 1,
+         '... its DNSKEY RRset still the one key, signed', m.to_text())
+    # A second row for signed.test. whose public key is not its private key's: the good key signs.
+    before = log_count('zone signed.test.')
+    bad_pub, _ = new_key(13)
+    _, bad_der = new_key(13)
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                'private_key, created, publish, active) VALUES (?, 13, 1, 257, ?, ?, ?, ?, ?)',
+                ('signed.test.', bad_pub, bad_der, now, now - 3600, now - 3600))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone signed.test.') > before, 5),
+         'a key row whose public key is not its private key\'s: an error logged')
+    check('... the zone signed with its good key', ask('www.signed.test.', 'A').msg,
+          'signed.test.', 1)
+    m = ask('signed.test.', 'DNSKEY').msg
+    t.ok(sum(len(rs) for rs in m.answer if rs.rdtype == DNSKEY) == 1,
+         '... the DNSKEY RRset the good key alone', m.to_text())
+
+    # A zone with no keys now given a bad row alone: unsigned still, with an error.
+    before = log_count('zone later.test.: DNSSEC keys: key 1 (algorithm 13) is not a usable key; '
+                       'served unsigned')
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                "private_key, created, publish, active) VALUES ('later.test.', 13, 1, 257, ?, "
+                "x'3000', ?, ?, ?)", (bad_pub, now, now - 3600, now - 3600))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: log_count('zone later.test.: DNSSEC keys: key 1 (algorithm 13) is '
+                                      'not a usable key; served unsigned') > before, 5),
+         'a zone without keys given a bad row alone: an error, served unsigned')
+    m = ask('www.later.test.', 'A').msg
+    t.ok(m.answer and not any(rs.rdtype == RRSIG for rs in m.answer),
+         '... its answers unsigned', m.to_text())
 
     srv.check_stop(t)
     plain.check_stop(t, 'gslbd without keys')

@@ -402,6 +402,10 @@ int main(void)
 	p = ask_signed(&ctx, sig, "x.Wild.example.com.", DNS_T_A, &nv, false);
 	ok(nv == 1, "wildcard answer: signed as the name asked");
 	ldns_pkt_free(p);
+	/* The wildcard's RRset again, another owner: not x's signature from the cache. */
+	p = ask_signed(&ctx, sig, "y.wild.example.com.", DNS_T_A, &nv, false);
+	ok(nv == 1, "wildcard answer for another name: signed as that name");
+	ldns_pkt_free(p);
 	p = ask_signed(&ctx, sig, "www.example.com.", DNS_T_ANY, &nv, false);
 	ok(nv == 1, "ANY (RFC 8482 HINFO): signed");
 	ldns_pkt_free(p);

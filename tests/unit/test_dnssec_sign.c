@@ -350,8 +350,20 @@ static void test_timings(void)
 	rows[1].public_key = pub[0];
 	dnssec_zone_t *dz = NULL;
 	int64_t next = 0;
+	ok(dnssec_zone_new(&dz, z, rows, 2, 1500, &next, err, sizeof(err)) == 0 && dz &&
+		   dz->nkeys == 1 && dz->dnskey.count == 1 && err[0],
+	   "a row whose public key is not its private key's: left out, an error (%s)", err);
+	dnssec_zone_t *cp = dz ? dnssec_zone_copy(dz, z) : NULL;
+	ok(cp && cp->nkeys == 1 && cp->dnskey.len == dz->dnskey.len &&
+		   memcmp(cp->dnskey.wire, dz->dnskey.wire, dz->dnskey.len) == 0 &&
+		   cp->dnskey.wire != dz->dnskey.wire,
+	   "a signed zone's copy: its keys and DNSKEY RRset, in its own memory");
+	dnssec_zone_free(dz);
+	dnssec_zone_free(cp);
+	dz = NULL;
+	rows[0].public_key = pub[1];
 	ok(dnssec_zone_new(&dz, z, rows, 2, 1500, &next, err, sizeof(err)) < 0 && !dz && err[0],
-	   "a row whose public key is not its private key's: an error (%s)", err);
+	   "no usable key to sign with: an error (%s)", err);
 	zone_set_free(zs);
 }
 
