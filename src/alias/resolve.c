@@ -559,7 +559,8 @@ static int name_cmp(const void *a, const void *b)
 void alias_resolver_want(alias_resolver_t *r, const char *const *names, size_t n)
 {
 	const char **sorted = gslb_calloc(n ? n : 1, sizeof(*sorted));
-	memcpy(sorted, names, n * sizeof(*sorted));
+	if (n)
+		memcpy(sorted, names, n * sizeof(*sorted));
 	gslb_sort(sorted, n, sizeof(*sorted), name_cmp);
 	/* Those no longer wanted go first: their answers would change nothing served. */
 	for (uint32_t i = 0; i <= r->mask; i++)

@@ -449,8 +449,10 @@ int main(void)
 	   "... glue unsigned in the additional section");
 	ldns_pkt_free(p);
 	p = ask_signed(&ctx, sig, "www.secure.example.com.", DNS_T_A, &nv, true);
-	ok(p && nv == 1 && ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY),
-	   "referral to a signed child: its DS, signed");
+	ldns_rr_list *ds = p ? ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY)
+			     : NULL;
+	ok(p && nv == 1 && ds, "referral to a signed child: its DS, signed");
+	ldns_rr_list_deep_free(ds);
 	ldns_pkt_free(p);
 	p = ask_signed(&ctx, sig, "sub.example.com.", DNS_T_DS, &nv, false);
 	ok(p && ldns_pkt_aa(p) && nv == 2 && nsec_is(p, "sub.example.com.", "NS RRSIG NSEC"),
