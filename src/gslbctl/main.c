@@ -835,11 +835,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cmd) {
-		if (!group_known)
-			return ctl_invalid(NULL, "%s: unknown command (gslbctl --help lists them)",
-					   group);
+		/* Every way out from here frees what the configuration file gave. */
 		c.cmd = group;
-		if (i + 1 < argc && strcmp(argv[i + 1], "--help") == 0) {
+		if (!group_known)
+			ret = ctl_invalid(NULL, "%s: unknown command (gslbctl --help lists them)",
+					  group);
+		else if (i + 1 < argc && strcmp(argv[i + 1], "--help") == 0) {
 			for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
 				if (strcmp(commands[k].group, group) == 0) {
 					snprintf(cmdname, sizeof(cmdname), "%s %s", group,
@@ -847,11 +848,13 @@ int main(int argc, char **argv)
 					ctl_help(cmdname);
 					printf("\n");
 				}
-			return CTL_OK;
-		}
-		if (i + 1 < argc)
-			return ctl_invalid(&c, "%s: unknown subcommand", argv[i + 1]);
-		return ctl_invalid(&c, "missing subcommand");
+			ret = CTL_OK;
+		} else if (i + 1 < argc)
+			ret = ctl_invalid(&c, "%s: unknown subcommand", argv[i + 1]);
+		else
+			ret = ctl_invalid(&c, "missing subcommand");
+		conf_free(&c.conf);
+		return ret;
 	}
 	if (cmd->name) {
 		snprintf(cmdname, sizeof(cmdname), "%s %s", cmd->group, cmd->name);
