@@ -7,7 +7,9 @@
 #   BENCH_SECONDS=6        length of each throughput run
 #   BENCH_REPEAT=3         runs per measurement; the tables show the median
 #   BENCH_PEERS="gdnsd knot nsd pdns"   peers to compare (gslbd always runs)
-#   BENCH_WORKLOADS="static nxdomain weighted checked geo tcp signed signedweighted"
+#   BENCH_WORKLOADS="static edns nxdomain weighted checked geo tcp signed signedweighted"
+#                          edns: the static names asked with an EDNS OPT record (DO=0), the
+#                          query signed asks without its DO bit, so its ratio is computed in one run
 #                          signed, signedweighted: static and weighted with DO=1 on the zone signed
 #                          (gslbd alone; README "DNSSEC"); the zone gets its key only when one of
 #                          them is run, so the others measure the zone unsigned
@@ -39,7 +41,7 @@ builddir=$(cd "${1:-$top}" && pwd)
 secs=${BENCH_SECONDS:-6}
 repeat=${BENCH_REPEAT:-3}
 peers=${BENCH_PEERS-gdnsd knot nsd pdns}
-workloads=${BENCH_WORKLOADS:-static nxdomain weighted checked geo tcp signed signedweighted}
+workloads=${BENCH_WORKLOADS:-static edns nxdomain weighted checked geo tcp signed signedweighted}
 cgs=${BENCH_CG_SECONDS:-3}
 latqps=${BENCH_LAT_QPS:-20000}
 latsecs=${BENCH_LAT_SECONDS:-2}
@@ -127,6 +129,7 @@ echo "www.$zone A" > "$work/data/q.weighted"
 echo "hc.$zone A" > "$work/data/q.checked"
 cp "$work/data/q.static" "$work/data/q.tcp"
 cp "$work/data/q.static" "$work/data/q.signed"
+cp "$work/data/q.static" "$work/data/q.edns"
 cp "$work/data/q.weighted" "$work/data/q.signedweighted"
 # geo: 10,000 queries with EDNS Client Subnet, each from a random /24 of the test mmdb's networks
 # (and some it does not know), as dnsperf -B length-prefixed wire messages
@@ -179,6 +182,7 @@ dnsperf_args() { # WORKLOAD PORT
 	geo) echo "-s 127.0.0.1 -p $2 -d $work/data/q.geo -B" ;;
 	tcp) echo "-s 127.0.0.1 -p $2 -d $work/data/q.tcp -m tcp" ;;
 	signed*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D" ;;
+	edns) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -e" ;;
 	*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1" ;;
 	esac
 }
@@ -187,6 +191,7 @@ supports() { # SERVER WORKLOAD
 	gslbdtap:static | gslbdtap:tcp) return 0 ;;
 	*:signed*) [ "${1%2}" = gslbd ] && return 0; return 1 ;;
 	gslbd:* | gslbd2:* | gdnsd:* | pdns:static | pdns:nxdomain | pdns:tcp | pdns:weighted | pdns:checked) return 0 ;;
+	pdns:edns | knot:edns | nsd:edns) return 0 ;;
 	knot:static | knot:nxdomain | knot:tcp | nsd:static | nsd:nxdomain | nsd:tcp) return 0 ;;
 	esac
 	return 1
