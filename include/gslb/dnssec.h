@@ -214,22 +214,33 @@ static inline const dnssec_zone_t *dnssec_set_find(const dnssec_set_t *s, const 
 typedef struct dnssec_cache dnssec_cache_t;
 
 typedef struct dnssec_cache_stats {
-	uint64_t hits, misses, evictions, refreshes;
+	uint64_t evictions; /* entries replaced while fresh, their bucket full */
 } dnssec_cache_stats_t;
 
-/** A cache of 2^bits entries (about 96 bytes each).  NULL when out of memory. */
+/*
+ * What an entry keeps of an RRSIG record: its fixed part from the type
+ * field on (TYPE, CLASS, TTL, RDLENGTH, then the RDATA up to the signer's
+ * name), and the signature, which follows the signer's name in the record.
+ * A key tells the RRset, its TTL and the signing key apart, so the whole
+ * record but the owner and the signer's name is the entry's.
+ */
+enum {
+	DNSSEC_CACHE_PRE = 10 + DNSSEC_RRSIG_HEAD,
+	DNSSEC_CACHE_REC = DNSSEC_CACHE_PRE + DNSSEC_SIG_LEN,
+};
+
+/** A cache of 2^bits entries (120 bytes each).  NULL when out of memory. */
 dnssec_cache_t *dnssec_cache_new(unsigned bits);
 void dnssec_cache_free(dnssec_cache_t *c);
 
 /*
- * The signature stored under the 128-bit key h, if one is and it is less
- * than half through its validity at now: its signature, inception and
- * expiration.  NULL otherwise (a miss, counted).
+ * The record stored under the 128-bit key h (DNSSEC_CACHE_REC bytes, as
+ * above), if one is and it is less than half through its validity at now.
+ * NULL otherwise (a miss: the caller counts what it signs).
  */
-const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now,
-				uint32_t *inception, uint32_t *expiration);
-void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception,
-		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN]);
+const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now);
+/* Store rec (DNSSEC_CACHE_REC bytes; its inception and expiration are read from it) under h. */
+void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], const uint8_t *rec);
 const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c);
 
 /**
@@ -238,5 +249,10 @@ const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c);
  */
 void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len, uint64_t h[2]);
 
-/** The 128-bit key in h of the two words x and y for cache c, keyed as dnssec_cache_hash(). */
+/*
+ * The 128-bit key in h of the two words x and y for cache c: a bijection of
+ * x mixed with c's seed (its low bits the bucket) and y, so that no two
+ * pairs share a key.  Cheaper than dnssec_cache_hash(); for words a client
+ * cannot choose.
+ */
 void dnssec_cache_key(const dnssec_cache_t *c, uint64_t x, uint64_t y, uint64_t h[2]);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The signature cache: one per worker, a fixed table of four-way buckets
- * allocated once, keyed by a 128-bit hash of what was signed (the key, the
- * RRset's owner, type, TTL and RDATA in canonical order), so a hit reads and
- * copies 64 bytes and allocates nothing.
+ * allocated once, keyed by 128 bits that tell what was signed (the key, the
+ * RRset's owner, type, TTL and RDATA in canonical order), so a hit finds
+ * the RRSIG record but its owner and signer's name ready to copy, and
+ * allocates nothing.
  */
 #include <string.h>
 #include <sys/random.h>
 
+#include "gslb/dns.h"
 #include "gslb/dnssec.h"
 #include "internal.h"
 
@@ -20,14 +22,14 @@
 
 struct entry {
 	uint64_t h[2];
-	uint32_t inception;
-	uint32_t expiration;
-	uint8_t sig[DNSSEC_SIG_LEN];
+	uint32_t inception; /* 0: empty */
+	uint32_t refresh;   /* half through its validity: a miss from then on */
+	uint8_t rec[DNSSEC_CACHE_REC];
 };
 
 struct dnssec_cache {
 	uint32_t mask;	  /* buckets - 1 */
-	uint64_t seed[2]; /* of dnssec_cache_hash(), random */
+	uint64_t seed[2]; /* of dnssec_cache_hash() and dnssec_cache_key(), random */
 	dnssec_cache_stats_t stats;
 	struct entry (*b)[WAYS];
 };
@@ -61,41 +63,32 @@ void dnssec_cache_free(dnssec_cache_t *c)
 	free(c);
 }
 
-/*
- * README "DNSSEC": a signature is used until it is half through its
- * validity, then made again, so what a resolver caches always has days
- * left.
- */
-static bool fresh(const struct entry *e, uint32_t now)
-{
-	uint32_t half = (e->expiration - e->inception) / 2;
-	return (int32_t)(now - e->inception) >= 0 && (int32_t)(now - (e->inception + half)) < 0;
-}
-
-const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now,
-				uint32_t *inception, uint32_t *expiration)
+const uint8_t *dnssec_cache_get(dnssec_cache_t *c, const uint64_t h[2], uint32_t now)
 {
 	struct entry *b = c->b[h[0] & c->mask];
 	for (int i = 0; i < WAYS; i++) {
 		struct entry *e = &b[i];
-		if (e->h[0] != h[0] || e->h[1] != h[1] || !e->expiration)
+		if (e->h[0] != h[0] || e->h[1] != h[1] || !e->inception)
 			continue;
-		if (!fresh(e, now)) {
-			c->stats.refreshes++;
-			break;
-		}
-		c->stats.hits++;
-		*inception = e->inception;
-		*expiration = e->expiration;
-		return e->sig;
+		/*
+		 * README "DNSSEC": a signature is used until it is half through
+		 * its validity, then made again, so what a resolver caches
+		 * always has days left.
+		 */
+		if ((int32_t)(now - e->inception) < 0 || (int32_t)(now - e->refresh) >= 0)
+			return NULL;
+		return e->rec;
 	}
-	c->stats.misses++;
 	return NULL;
 }
 
-void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception,
-		      uint32_t expiration, const uint8_t sig[DNSSEC_SIG_LEN])
+void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], const uint8_t *rec)
 {
+	uint32_t expiration = dns_get32(rec + 10 + 8);
+	uint32_t inception = dns_get32(rec + 10 + 12);
+	/* 0 marks an empty entry: a signature made in 1970 is kept as made a second later. */
+	if (!inception)
+		inception = 1;
 	struct entry *b = c->b[h[0] & c->mask];
 	/* The same key's entry, else an empty one, else the oldest (the first of those). */
 	struct entry *e = NULL;
@@ -103,7 +96,7 @@ void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception
 		if (b[i].h[0] == h[0] && b[i].h[1] == h[1])
 			e = &b[i];
 	for (int i = 0; i < WAYS && !e; i++)
-		if (!b[i].expiration)
+		if (!b[i].inception)
 			e = &b[i];
 	if (!e) {
 		e = &b[0];
@@ -115,8 +108,8 @@ void dnssec_cache_put(dnssec_cache_t *c, const uint64_t h[2], uint32_t inception
 	e->h[0] = h[0];
 	e->h[1] = h[1];
 	e->inception = inception;
-	e->expiration = expiration;
-	memcpy(e->sig, sig, DNSSEC_SIG_LEN);
+	e->refresh = inception + (expiration - inception) / 2;
+	memcpy(e->rec, rec, DNSSEC_CACHE_REC);
 }
 
 const dnssec_cache_stats_t *dnssec_cache_stats(const dnssec_cache_t *c)
@@ -167,10 +160,10 @@ void dnssec_cache_hash(const dnssec_cache_t *c, const uint8_t *data, size_t len,
 
 void dnssec_cache_key(const dnssec_cache_t *c, uint64_t x, uint64_t y, uint64_t h[2])
 {
-	/* dnssec_cache_hash() of one word and no tail, keyed alike: a few multiplies. */
-	uint64_t a = mix(c->seed[0] ^ 0x5bd1e995ULL, x);
-	uint64_t b = mix(c->seed[1] + 0x94d049bb133111ebULL, y ^ a);
-	a = mix(a, y);
-	h[0] = finish(a);
-	h[1] = finish(b ^ h[0]);
+	/*
+	 * finish() is a bijection (xor-shifts and odd multiplies), so is the
+	 * xor with the seed: h[0] tells x, h[1] tells y.
+	 */
+	h[0] = finish(x ^ c->seed[0]);
+	h[1] = y ^ c->seed[1];
 }

@@ -117,7 +117,13 @@ static void make_key(int alg, struct key *k)
 	EVP_PKEY_free(pk);
 }
 
-static query_data_t *snap_make(const char *dir, bool signed_, struct key *k13, struct key *k15)
+/*
+ * The zones of dir with pools; signed_: example.com signed with k13 (and
+ * k13b beside it when given, a rollover's two signing keys), example.net
+ * with k15.
+ */
+static query_data_t *snap_make(const char *dir, bool signed_, struct key *k13, struct key *k15,
+			       struct key *k13b)
 {
 	zone_set_t *zs = NULL;
 	unsigned failed = 0;
@@ -139,19 +145,24 @@ static query_data_t *snap_make(const char *dir, bool signed_, struct key *k13, s
 		if (z->apex[1] == 'k')
 			continue; /* kid.example.com: served here, not signed */
 		struct key *k = z->apex[1] == 'e' && z->apex[9] == 'c' ? k13 : k15;
-		dnssec_key_row_t row = {
-			.algorithm = k == k13 ? 13 : 15,
-			.flags = 257,
-			.public_key = k->pub,
-			.public_len = k->publen,
-			.private_key = k->der,
-			.private_len = k->derlen,
-			.publish = now - 86400,
-			.active = now - 86400,
-		};
+		dnssec_key_row_t row[2];
+		size_t nrow = k == k13 && k13b ? 2 : 1;
+		for (size_t j = 0; j < nrow; j++) {
+			struct key *kj = j ? k13b : k;
+			row[j] = (dnssec_key_row_t){
+				.algorithm = k == k13 ? 13 : 15,
+				.flags = 257,
+				.public_key = kj->pub,
+				.public_len = kj->publen,
+				.private_key = kj->der,
+				.private_len = kj->derlen,
+				.publish = now - 86400,
+				.active = now - 86400,
+			};
+		}
 		dnssec_zone_t *dz = NULL;
 		char err[200];
-		if (dnssec_zone_new(&dz, z, &row, 1, now, &next, err, sizeof(err)) < 0 || !dz)
+		if (dnssec_zone_new(&dz, z, row, nrow, now, &next, err, sizeof(err)) < 0 || !dz)
 			bail_out("dnssec_zone_new: %s", err);
 		dnssec_set_add(ds, dz);
 	}
@@ -347,8 +358,8 @@ int main(void)
 	struct key k13, k15;
 	make_key(13, &k13);
 	make_key(15, &k15);
-	query_data_t *sig = snap_make(dir, true, &k13, &k15);
-	query_data_t *plain = snap_make(dir, false, NULL, NULL);
+	query_data_t *sig = snap_make(dir, true, &k13, &k15, NULL);
+	query_data_t *plain = snap_make(dir, false, NULL, NULL, NULL);
 	query_ctx_t ctx, ctx2;
 	query_ctx_init(&ctx, NULL, 1);
 	query_ctx_init(&ctx2, NULL, 1);
@@ -514,6 +525,102 @@ int main(void)
 	ok(nv == 2 && nsec_is(p, "no.example.net.", "RRSIG NSEC TYPE128") && nsec_ttl(p) == 600,
 	   "ED25519 zone: compact denial signed");
 	ldns_pkt_free(p);
+
+	/*
+	 * From the cache, byte for byte the answer that made the signatures: a
+	 * fresh worker signs, then answers again from its cache (a zone's
+	 * RRset owned by the name asked, the common answer's own way; the
+	 * others by the general one).
+	 */
+	static const struct {
+		const char *name, *apex;
+		uint16_t type;
+	} cq[] = {
+		{ "www.example.com.", "example.com.", DNS_T_A },
+		{ "WWW.Example.com.", "example.com.", DNS_T_A },
+		{ "example.com.", "example.com.", DNS_T_MX },
+		{ "example.com.", "example.com.", DNS_T_SOA },
+		{ "example.com.", "example.com.", DNSSEC_T_DNSKEY },
+		{ "chain.example.com.", "example.com.", DNS_T_A },
+		{ "x.wild.example.com.", "example.com.", DNS_T_A },
+		{ "nothere.example.com.", "example.com.", DNS_T_A },
+		{ "www.example.com.", "example.com.", DNS_T_MX },
+		{ "sub.example.com.", "example.com.", DNS_T_DS },
+		{ "www.sub.example.com.", "example.com.", DNS_T_A },
+		{ "www.example.net.", "example.net.", DNS_T_A },
+	};
+	int alike = 0, from_cache = 0, good = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(cq); i++) {
+		load_keys(&ctx, sig, cq[i].apex);
+		query_ctx_t fresh;
+		query_ctx_init(&fresh, NULL, 3);
+		uint8_t first[DNS_MSG_MAX];
+		size_t l1 = ask(&fresh, sig, cq[i].name, cq[i].type, true, true, 1232, QUERY_UDP);
+		memcpy(first, resp, l1);
+		uint64_t made = fresh.stats.rrsigs_signed, cached = fresh.stats.rrsigs_cached;
+		size_t l2 = ask(&fresh, sig, cq[i].name, cq[i].type, true, true, 1232, QUERY_UDP);
+		if (l1 == l2 && memcmp(first, resp, l1) == 0)
+			alike++;
+		else
+			diag("%s type %u: the answer from the cache differs", cq[i].name,
+			     cq[i].type);
+		if (made > 0 && fresh.stats.rrsigs_signed == made &&
+		    fresh.stats.rrsigs_cached - cached == made)
+			from_cache++;
+		else
+			diag("%s type %u: %llu signed, then %llu signed and %llu from the cache",
+			     cq[i].name, cq[i].type, (unsigned long long)made,
+			     (unsigned long long)(fresh.stats.rrsigs_signed - made),
+			     (unsigned long long)(fresh.stats.rrsigs_cached - cached));
+		p = pkt_of(l2);
+		if (p &&
+		    verify_all(p, cq[i].type != DNS_T_DS && strncmp(cq[i].name, "www.sub", 7) == 0,
+			       time(NULL)) > 0)
+			good++;
+		else
+			diag("%s type %u: the answer from the cache does not verify", cq[i].name,
+			     cq[i].type);
+		ldns_pkt_free(p);
+		query_ctx_fini(&fresh);
+	}
+	is_int(alike, (int)ARRAY_SIZE(cq),
+	       "from the cache: each answer byte for byte the signed one");
+	is_int(from_cache, (int)ARRAY_SIZE(cq), "... every RRSIG of the second from the cache");
+	is_int(good, (int)ARRAY_SIZE(cq), "... and it verifies");
+
+	/* Two signing keys (a rollover's overlap): both signatures, from the cache too. */
+	{
+		struct key k13b;
+		make_key(13, &k13b);
+		query_data_t *two = snap_make(dir, true, &k13, &k15, &k13b);
+		query_ctx_t fresh;
+		query_ctx_init(&fresh, NULL, 3);
+		load_keys(&ctx, two, "example.com.");
+		size_t l1 = ask(&fresh, two, "www.example.com.", DNS_T_A, true, true, 1232,
+				QUERY_UDP);
+		uint8_t first[DNS_MSG_MAX];
+		memcpy(first, resp, l1);
+		uint64_t made = fresh.stats.rrsigs_signed;
+		size_t l2 = ask(&fresh, two, "www.example.com.", DNS_T_A, true, true, 1232,
+				QUERY_UDP);
+		p = pkt_of(l2);
+		int nsig = 0;
+		for (size_t i = 0; p && i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++)
+			nsig += ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(p), i)) ==
+				LDNS_RR_TYPE_RRSIG;
+		ok(ldns_rr_list_rr_count(dnskeys) == 2 && nsig == 2 && p &&
+			   verify_all(p, false, time(NULL)) == 1,
+		   "two signing keys: www A has two RRSIGs, each verifies");
+		ok(l1 == l2 && memcmp(first, resp, l1) == 0 && fresh.stats.rrsigs_signed == made &&
+			   made == 2,
+		   "... the second answer from the cache, byte for byte the first");
+		ldns_pkt_free(p);
+		query_ctx_fini(&fresh);
+		dnssec_set_free((dnssec_set_t *)two->dnssec);
+		zone_set_free(two->zones);
+		lb_set_free(two->pools);
+		free(two);
+	}
 
 	/* DO=0 (and no EDNS): the same bytes as the zone unsigned, DNSKEY aside. */
 	static const struct {

@@ -208,37 +208,76 @@ static void test_bitmap(void)
 	ldns_rr_free(rr);
 }
 
+/* A cache record (DNSSEC_CACHE_REC bytes) with its times and a signature of byte fill. */
+static void cache_rec(uint8_t *rec, uint32_t inception, uint32_t expiration, uint8_t fill)
+{
+	memset(rec, 0, DNSSEC_CACHE_REC);
+	dns_put16(rec, DNS_T_RRSIG);
+	dns_put32(rec + 10 + 8, expiration);
+	dns_put32(rec + 10 + 12, inception);
+	memset(rec + DNSSEC_CACHE_PRE, fill, DNSSEC_SIG_LEN);
+}
+
 static void test_cache(void)
 {
 	dnssec_cache_t *c = dnssec_cache_new(4);
 	uint64_t h[2] = { 5, 7 }, h2[2] = { 5, 8 };
-	uint8_t sig[64], got_i = 0;
-	memset(sig, 0xab, 64);
-	uint32_t inc, exp;
-	ok(!dnssec_cache_get(c, h, 1000, &inc, &exp), "cache: empty is a miss");
-	dnssec_cache_put(c, h, 1000 - 3600, 1000 + 7 * 86400, sig);
-	const uint8_t *s = dnssec_cache_get(c, h, 1000, &inc, &exp);
-	ok(s && memcmp(s, sig, 64) == 0 && inc == 1000u - 3600u, "cache: a hit gives it back");
-	ok(!dnssec_cache_get(c, h2, 1000, &inc, &exp), "cache: another hash is a miss");
+	uint8_t rec[DNSSEC_CACHE_REC];
+	ok(!dnssec_cache_get(c, h, 1000), "cache: empty is a miss");
+	cache_rec(rec, 1000 - 3600, 1000 + 7 * 86400, 0xab);
+	dnssec_cache_put(c, h, rec);
+	const uint8_t *s = dnssec_cache_get(c, h, 1000);
+	ok(s && memcmp(s, rec, DNSSEC_CACHE_REC) == 0, "cache: a hit gives the record back");
+	ok(!dnssec_cache_get(c, h2, 1000), "cache: another hash is a miss");
 	uint32_t half = (7 * 86400 + 3600) / 2;
-	ok(dnssec_cache_get(c, h, 1000 - 3600 + half - 1, &inc, &exp) != NULL,
+	ok(dnssec_cache_get(c, h, 1000 - 3600 + half - 1) != NULL,
 	   "cache: still a hit just before half its validity");
-	ok(!dnssec_cache_get(c, h, 1000 - 3600 + half, &inc, &exp),
+	ok(!dnssec_cache_get(c, h, 1000 - 3600 + half),
 	   "cache: a miss once half its validity has passed (signed again)");
+	ok(!dnssec_cache_get(c, h, 1000 - 3600 - 1), "cache: a miss before its inception");
+	cache_rec(rec, 1000, 1000 + 7 * 86400, 0xcd);
+	dnssec_cache_put(c, h, rec);
+	s = dnssec_cache_get(c, h, 1000 + 1000);
+	ok(s && s[DNSSEC_CACHE_PRE] == 0xcd && dnssec_cache_stats(c)->evictions == 0,
+	   "cache: made again, the record replaces its entry");
 	/* Five keys in one bucket of four: the oldest goes. */
 	uint64_t k[5][2] = { { 2, 1 }, { 2, 2 }, { 2, 3 }, { 2, 4 }, { 2, 5 } };
-	dnssec_cache_put(c, k[1], 200, 200000, sig);
-	dnssec_cache_put(c, k[0], 100, 200000, sig);
-	dnssec_cache_put(c, k[2], 300, 200000, sig);
-	dnssec_cache_put(c, k[3], 300, 200000, sig);
+	uint32_t made[5] = { 100, 200, 300, 300, 300 };
+	for (int i = 0; i < 4; i++) {
+		int j = i == 0 ? 1 : i == 1 ? 0 : i;
+		cache_rec(rec, made[j], 200000, (uint8_t)j);
+		dnssec_cache_put(c, k[j], rec);
+	}
 	ok(dnssec_cache_stats(c)->evictions == 0, "cache: four keys in a bucket of four");
-	dnssec_cache_put(c, k[4], 300, 200000, sig);
+	cache_rec(rec, made[4], 200000, 4);
+	dnssec_cache_put(c, k[4], rec);
 	bool kept = true;
-	for (int i = 1; i < 5; i++)
-		kept = kept && dnssec_cache_get(c, k[i], 300, &inc, &exp);
-	ok(!dnssec_cache_get(c, k[0], 300, &inc, &exp) && kept,
-	   "cache: a full bucket evicts its oldest entry");
+	for (int i = 1; i < 5; i++) {
+		const uint8_t *e = dnssec_cache_get(c, k[i], 300);
+		kept = kept && e && e[DNSSEC_CACHE_PRE] == i;
+	}
+	ok(!dnssec_cache_get(c, k[0], 300) && kept, "cache: a full bucket evicts its oldest entry");
 	ok(dnssec_cache_stats(c)->evictions == 1, "cache: the eviction is counted");
+	/* Words as keys: every pair its own key, the buckets of RRsets' addresses spread. */
+	uint64_t w1[2], w2[2];
+	dnssec_cache_key(c, 0x7f0012345678, 3, w1);
+	dnssec_cache_key(c, 0x7f0012345678, 4, w2);
+	ok(w1[0] == w2[0] && w1[1] != w2[1], "cache key of words: y tells two keys apart");
+	dnssec_cache_key(c, 0x7f0012345680, 3, w2);
+	ok(w1[0] != w2[0] && w1[1] == w2[1], "cache key of words: x tells two keys apart");
+	static uint16_t wload[4096];
+	int wover = 0;
+	for (uint64_t i = 0; i < 1000; i++) {
+		dnssec_cache_key(c, 0x7f3a5c000000 + i * 48, 9, w1);
+		if (++wload[w1[0] & 4095] == 5)
+			wover++;
+	}
+	/*
+	 * 1,000 keys in 4,096 buckets: one with five or more is 1 in 40 with
+	 * good bits; the addresses' own low bits would fill 256 buckets.
+	 */
+	ok(wover <= 1,
+	   "cache key of words: 1,000 addresses 48 bytes apart spread (%d buckets of five)", wover);
 	/* The key: the same bytes alike, any byte or length changed apart, another cache apart. */
 	uint8_t d[40];
 	for (size_t i = 0; i < sizeof(d); i++)
@@ -282,7 +321,6 @@ static void test_cache(void)
 	dnssec_cache_hash(c2, d, sizeof(d), b);
 	ok(a[0] != b[0] && a[1] != b[1], "cache key: another cache, another key (random seed)");
 	dnssec_cache_free(c2);
-	(void)got_i;
 	dnssec_cache_free(c);
 }
 
