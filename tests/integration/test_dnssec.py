@@ -66,6 +66,15 @@ $ORIGIN %s
 ns1	IN A	192.0.2.1
 """ % LONG_APEX
 
+ZONE_ROLL = """\
+$TTL 600
+$ORIGIN roll.test.
+@	IN SOA ns1 hostmaster 1 3600 600 604800 120
+	IN NS	ns1
+ns1	IN A	192.0.2.1
+www	IN A	192.0.2.79
+"""
+
 ZONE_LATER = """\
 $TTL 600
 $ORIGIN later.test.
@@ -91,15 +100,18 @@ def new_key(alg):
     return pub, der
 
 
-def add_key(db, zone, alg, publish, active):
-    """A key row of src/db/schema.sql's dnssec_key (what `gslbctl dnssec enable` writes)."""
+def add_key(db, zone, alg, publish, active, retire=None, remove=None):
+    """A key row of src/db/schema.sql's dnssec_key (what `gslbctl dnssec enable` writes; a
+    rollover's old key has retire and remove)."""
     pub, der = new_key(alg)
     rd = dns.rdata.from_wire(dns.rdataclass.IN, DNSKEY, bytes([1, 1, 3, alg]) + pub, 0,
                              4 + len(pub))
     con = sqlite3.connect(db, timeout=5)
     con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
-                'private_key, created, publish, active) VALUES (?, ?, ?, 257, ?, ?, ?, ?, ?)',
-                (zone, alg, dns.dnssec.key_id(rd), pub, der, int(time.time()), publish, active))
+                'private_key, created, publish, active, retire, remove) '
+                'VALUES (?, ?, ?, 257, ?, ?, ?, ?, ?, ?, ?)',
+                (zone, alg, dns.dnssec.key_id(rd), pub, der, int(time.time()), publish, active,
+                 retire, remove))
     con.commit()
     con.close()
     return rd
@@ -109,7 +121,8 @@ def main(t):
     tmp = g.tempfile.mkdtemp(prefix='gslbtest-dnssec-')
     files = []
     for name, text in (('signed.test.zone', ZONE), ('ed.test.zone', ZONE_ED),
-                       ('later.test.zone', ZONE_LATER), (LONG_APEX + 'zone', ZONE_LONG)):
+                       ('later.test.zone', ZONE_LATER), (LONG_APEX + 'zone', ZONE_LONG),
+                       ('roll.test.zone', ZONE_ROLL)):
         files.append(os.path.join(tmp, name))
         with open(files[-1], 'w') as f:
             f.write(text)
@@ -150,7 +163,7 @@ def main(t):
 
     def dnskeys(zone):
         m = ask(zone, 'DNSKEY').msg
-        rs = m.find_rrset(m.answer, dns.name.from_text(zone), dns.rdataclass.IN, DNSKEY)
+        rs = m.get_rrset(m.answer, dns.name.from_text(zone), dns.rdataclass.IN, DNSKEY)
         keys[zone] = rs
         return m, rs
 
@@ -442,6 +455,35 @@ def main(t):
     m = ask('www.later.test.', 'A').msg
     t.ok(m.answer and not any(rs.rdtype == RRSIG for rs in m.answer),
          '... its answers unsigned', m.to_text())
+
+    # A rollover whose new key's row is bad: once the old key passes its retire and remove
+    # times no key is left to sign with, and the old one keeps signing and stays published, past
+    # those times, since the parent's DS still names it (unsigned, the zone would fail at every
+    # resolver holding that DS; README "DNSSEC").
+    start = int(time.time())
+    gone = start + 4
+    old_rd = add_key(db, 'roll.test.', 13, start - 7200, start - 7200, gone, gone)
+    bad_pub, _ = new_key(13)
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                "private_key, created, publish, active) VALUES ('roll.test.', 13, 2, 257, ?, "
+                "x'3000', ?, ?, ?)", (bad_pub, start, start - 3600, start - 1800))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: any(rs.rdtype == RRSIG for rs in
+                                ask('www.roll.test.', 'A').msg.answer), 5),
+         'a rollover\'s old key and a bad new row: the zone signed with the old key')
+    kept = 'zone roll.test.: DNSSEC keys: key 2 (algorithm 13) is not a usable key; signed ' \
+        'with the keys it had'
+    t.ok(g.wait_for(lambda: time.time() > gone and log_count(kept) > 0, gone - time.time() + 5),
+         'the old key past its remove time: "%s" logged' % kept)
+    m, rs = dnskeys('roll.test.')
+    t.ok(rs is not None and len(rs) == 1 and rs[0] == old_rd,
+         '... the DNSKEY RRset still the old key', m.to_text())
+    check('... its RRSIG by the old key', m, 'roll.test.', 1)
+    check('... the zone\'s answers still signed by it', ask('www.roll.test.', 'A').msg,
+          'roll.test.', 1)
+    check('... and its denials', ask('nothere.roll.test.', 'A').msg, 'roll.test.', 2)
 
     srv.check_stop(t)
     plain.check_stop(t, 'gslbd without keys')
