@@ -418,7 +418,7 @@ int cmd_member_add(ctl_t *c, int argc, char **argv)
 	static const struct change_cmd cmd = {
 		.opts = member_opts,
 		.npos = 2,
-		.usage = "member add POOL MEMBER --address IP|--alias HOST [options]",
+		.usage = "member add POOL MEMBER (--address IP|--alias HOST)... [options]",
 		.check = member_add_check,
 		.find = FIND_POOL,
 		.edit = member_add_edit,

@@ -426,17 +426,18 @@ static const struct help {
 	{ "pool show", "pool show NAME",
 	  "Show a pool with its members and checks (--json: the pool as export writes it)." },
 	{ "member add",
-	  "member add POOL MEMBER --address IP [--address IP]... [--alias HOST] [--weight W]\n"
+	  "member add POOL MEMBER (--address IP|--alias HOST)... [--weight W]\n"
 	  "              [--priority P] [--location LAT,LON] [--country LIST]\n"
 	  "              [--continent LIST] [--network CIDR]...",
 	  "Add a member.  MEMBER is [a-z0-9][a-z0-9_.-]*, at most 63 characters.  --alias: a\n"
 	  "host name whose A and AAAA records gslbd resolves and serves as the member's\n"
-	  "addresses, beside or instead of --address (one of them is required).  --weight\n"
-	  "0-65535 (default 100), --priority 1-255 (default 1, lower is preferred), --location\n"
-	  "in decimal degrees (50.11,8.68), --country a comma list of assigned ISO 3166-1\n"
-	  "alpha-2 codes (and XK, Kosovo, as GeoIP2 returns it; not EU, AP or UK) or CC-SUB\n"
-	  "subdivisions (US-CA), --continent a comma list of AF AN AS EU NA OC SA, --network\n"
-	  "a CIDR prefix with no host bits (repeatable)." },
+	  "addresses, beside or instead of --address (one of them is required; --address\n"
+	  "repeats, --alias does not).  --weight 0-65535 (default 100), --priority 1-255\n"
+	  "(default 1, lower is preferred), --location in decimal degrees (50.11,8.68),\n"
+	  "--country a comma list of assigned ISO 3166-1 alpha-2 codes (and XK, Kosovo, as\n"
+	  "GeoIP2 returns it; not EU, AP or UK) or CC-SUB subdivisions (US-CA), --continent a\n"
+	  "comma list of AF AN AS EU NA OC SA, --network a CIDR prefix with no host bits\n"
+	  "(repeatable)." },
 	{ "member set", "member set POOL MEMBER [same options as member add]",
 	  "Change the options given.  --address replaces the address list, --network the\n"
 	  "network list; an empty value (--country '', --location '', --network '') clears,\n"

@@ -781,13 +781,17 @@ static inline void sign_rrset(struct answer *a, size_t start, int sec, const zon
  * signed zone dz: its immediate successor in canonical order (RFC 9824
  * 3.1), into out.  "\000." before the name when that fits in 255 octets
  * (RFC 9824's form); else, the name having no room for a child, the
- * smallest name after it beside it: a zero octet after its first label's
- * (the label shorter than 63), or that label's last octet plus one, its
- * trailing 0xff octets dropped first (RFC 4471 3.1.2); an uppercase letter
- * sorts as its lowercase one (RFC 4034 6.1), so one is stepped over.  A
- * first label all 0xff has no successor beside it: the zone's apex, as the
- * last NSEC of a zone has (RFC 4034 4.1.1).  Returns the length, 0 when
- * none.
+ * smallest name after it and its would-be subtree (RFC 4471 3.1.2): a zero
+ * octet after its first label's (the label shorter than 63), or that
+ * label's last octet plus one, its trailing 0xff octets dropped first; an
+ * uppercase letter sorts as its lowercase one (RFC 4034 6.1), so one is
+ * stepped over.  A first label of 63 0xff octets is the last of its
+ * siblings: the label is dropped and the same is done for the parent,
+ * without the child, so nothing lies between the name and the next one
+ * and a resolver using the NSEC aggressively (RFC 8198) denies no name of
+ * the zone.  Dropped up to the apex, the name is the zone's last: the
+ * apex, as the last NSEC of a zone has (RFC 4034 4.1.1).  Returns the
+ * length, 0 when none.
  */
 static size_t nsec_next(const uint8_t *name, size_t nl, const dnssec_zone_t *dz, uint8_t *out)
 {
@@ -797,29 +801,35 @@ static size_t nsec_next(const uint8_t *name, size_t nl, const dnssec_zone_t *dz,
 		memcpy(out + 2, name, nl);
 		return nl + 2;
 	}
-	uint8_t l = name[0];
-	if (l == 0)
-		return 0;
-	if (l < 63 && nl + 1 <= DNS_NAME_MAX) {
-		out[0] = (uint8_t)(l + 1);
-		memcpy(out + 1, name + 1, l);
-		out[1 + l] = 0;
-		memcpy(out + 2 + l, name + 1 + l, nl - 1 - l);
-		return nl + 1;
+	/* The name is within the zone: its apex is its last apex_len octets. */
+	while (nl > dz->apex_len) {
+		uint8_t l = name[0];
+		if (l == 0)
+			return 0;
+		if (l < 63 && nl + 1 <= DNS_NAME_MAX) {
+			out[0] = (uint8_t)(l + 1);
+			memcpy(out + 1, name + 1, l);
+			out[1 + l] = 0;
+			memcpy(out + 2 + l, name + 1 + l, nl - 1 - l);
+			return nl + 1;
+		}
+		size_t k = l;
+		while (k > 0 && name[k] == 0xff)
+			k--;
+		if (k == 0) {
+			name += 1 + l;
+			nl -= 1 + (size_t)l;
+			continue;
+		}
+		out[0] = (uint8_t)k;
+		memcpy(out + 1, name + 1, k);
+		uint8_t c = (uint8_t)(name[k] + 1);
+		out[k] = c >= 'A' && c <= 'Z' ? 'Z' + 1 : c;
+		memcpy(out + 1 + k, name + 1 + l, nl - 1 - l);
+		return nl - (l - k);
 	}
-	size_t k = l;
-	while (k > 0 && name[k] == 0xff)
-		k--;
-	if (k == 0) {
-		memcpy(out, dz->apex, dz->apex_len);
-		return dz->apex_len;
-	}
-	out[0] = (uint8_t)k;
-	memcpy(out + 1, name + 1, k);
-	uint8_t c = (uint8_t)(name[k] + 1);
-	out[k] = c >= 'A' && c <= 'Z' ? 'Z' + 1 : c;
-	memcpy(out + 1 + k, name + 1 + l, nl - 1 - l);
-	return nl - (l - k);
+	memcpy(out, dz->apex, dz->apex_len);
+	return dz->apex_len;
 }
 
 static void put_nsec(struct answer *a, uint16_t owner_ptr, uint32_t ttl, const zone_node_t *node,

@@ -265,7 +265,9 @@ static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
 		if (ret < 0) {
 			/*
 			 * Unsigned, the zone would fail at every resolver holding
-			 * its DS: it keeps the keys it had, if any.
+			 * its DS: it keeps the keys it had, if any, even past their
+			 * retire and remove times (a rollover whose new key is bad),
+			 * as the parent's DS may still name only them.
 			 */
 			const dnssec_zone_t *old = dnssec_previous(ctl, z);
 			if (!old) {

@@ -20,6 +20,7 @@ import dns.rdata  # noqa: E402
 import dns.rdataclass  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import dns.rrset  # noqa: E402
+import dns.zone  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: E402
 
@@ -54,6 +55,26 @@ ns1	IN A	192.0.2.1
 www	IN A	192.0.2.77
 """
 
+# A zone whose apex is 191 octets long: a 63-octet label below it makes a name of 255 octets
+# (its file name is the apex's, as every zone file's).
+LONG_APEX = '%s.%s.%s.long.test.' % ('z' * 63, 'z' * 63, 'z' * 51)
+ZONE_LONG = """\
+$TTL 600
+$ORIGIN %s
+@	IN SOA ns1 hostmaster 1 3600 600 604800 120
+	IN NS	ns1
+ns1	IN A	192.0.2.1
+""" % LONG_APEX
+
+ZONE_ROLL = """\
+$TTL 600
+$ORIGIN roll.test.
+@	IN SOA ns1 hostmaster 1 3600 600 604800 120
+	IN NS	ns1
+ns1	IN A	192.0.2.1
+www	IN A	192.0.2.79
+"""
+
 ZONE_LATER = """\
 $TTL 600
 $ORIGIN later.test.
@@ -79,15 +100,18 @@ def new_key(alg):
     return pub, der
 
 
-def add_key(db, zone, alg, publish, active):
-    """A key row of src/db/schema.sql's dnssec_key (what `gslbctl dnssec enable` writes)."""
+def add_key(db, zone, alg, publish, active, retire=None, remove=None):
+    """A key row of src/db/schema.sql's dnssec_key (what `gslbctl dnssec enable` writes; a
+    rollover's old key has retire and remove)."""
     pub, der = new_key(alg)
     rd = dns.rdata.from_wire(dns.rdataclass.IN, DNSKEY, bytes([1, 1, 3, alg]) + pub, 0,
                              4 + len(pub))
     con = sqlite3.connect(db, timeout=5)
     con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
-                'private_key, created, publish, active) VALUES (?, ?, ?, 257, ?, ?, ?, ?, ?)',
-                (zone, alg, dns.dnssec.key_id(rd), pub, der, int(time.time()), publish, active))
+                'private_key, created, publish, active, retire, remove) '
+                'VALUES (?, ?, ?, 257, ?, ?, ?, ?, ?, ?, ?)',
+                (zone, alg, dns.dnssec.key_id(rd), pub, der, int(time.time()), publish, active,
+                 retire, remove))
     con.commit()
     con.close()
     return rd
@@ -97,7 +121,8 @@ def main(t):
     tmp = g.tempfile.mkdtemp(prefix='gslbtest-dnssec-')
     files = []
     for name, text in (('signed.test.zone', ZONE), ('ed.test.zone', ZONE_ED),
-                       ('later.test.zone', ZONE_LATER)):
+                       ('later.test.zone', ZONE_LATER), (LONG_APEX + 'zone', ZONE_LONG),
+                       ('roll.test.zone', ZONE_ROLL)):
         files.append(os.path.join(tmp, name))
         with open(files[-1], 'w') as f:
             f.write(text)
@@ -118,6 +143,7 @@ def main(t):
     now = int(time.time())
     add_key(db, 'signed.test.', 13, now - 3600, now - 3600)
     add_key(db, 'ed.test.', 15, now - 3600, now - 3600)
+    add_key(db, LONG_APEX, 13, now - 3600, now - 3600)
     # later.test.: a key published and active a few seconds from now (a key timing to come).
     later_at = now + 4
     add_key(db, 'later.test.', 13, later_at, later_at)
@@ -137,7 +163,7 @@ def main(t):
 
     def dnskeys(zone):
         m = ask(zone, 'DNSKEY').msg
-        rs = m.find_rrset(m.answer, dns.name.from_text(zone), dns.rdataclass.IN, DNSKEY)
+        rs = m.get_rrset(m.answer, dns.name.from_text(zone), dns.rdataclass.IN, DNSKEY)
         keys[zone] = rs
         return m, rs
 
@@ -226,27 +252,78 @@ def main(t):
     t.ok(ns is not None and ns.ttl == 300, '... NSEC TTL min(SOA TTL, MINIMUM)',
          ns and ns.to_text())
     # Names too long for "\000." before them: the next name is still the name's immediate
-    # successor (RFC 9824 3.1), found after it without a child (RFC 4034 6.1 order).
+    # successor (RFC 9824 3.1), found after it without a child (RFC 4471 3.1.2, RFC 4034 6.1
+    # order): nothing lies between the two, so a resolver that uses the NSEC aggressively
+    # (RFC 8198) denies no name of the zone.
     apex = dns.name.from_text('signed.test.')
-    for first, labels, want, desc in (
-            ('b' * 48, 3, ('b' * 48 + '\\000',), '254 octets: \\000 after its first label'),
-            ('c' * 63, 2, ('c' * 62 + 'd',), '255 octets, first label of 63: its last octet + 1'),
-            ('e' * 62 + '\\255', 2, ('e' * 61 + 'f',),
-             '255 octets, first label ending in 0xff: that octet dropped, the one before + 1')):
-        rest = dns.name.Name([b'a' * 63] * labels) + apex if labels else apex
-        # Pad with a label so that the name is 254 or 255 octets long.
-        qn = dns.name.from_text(first, rest)
-        pad = 255 - len(qn.to_wire()) if first[0] != 'b' else 254 - len(qn.to_wire())
-        if pad > 0:
-            rest = dns.name.Name([b'p' * (pad - 1)]) + rest
-            qn = dns.name.from_text(first, rest)
+    long_apex = dns.name.from_text(LONG_APEX)
+    zone_names = {o: [n + o for n in dns.zone.from_text(text, origin=o, relativize=True)]
+                  for o, text in ((apex, ZONE), (long_apex, ZONE_LONG))}
+    zone_names[apex].append(dns.name.from_text('pool.signed.test.'))
+    ff = b'\xff' * 63
+
+    def padded(first, labels, size, origin=apex):
+        """(first + a padding label + labels + origin, size octets long on the wire; the
+        padding label, of p's), no padding label when none is needed."""
+        base = dns.name.Name(list(first) + list(labels)) + origin
+        pad = size - len(base.to_wire())
+        assert pad == 0 or 2 <= pad <= 64, pad
+        if not pad:
+            return base, None
+        pl = b'p' * (pad - 1)
+        return dns.name.Name(list(first) + [pl] + list(labels)) + origin, pl
+
+    a63 = b'a' * 63
+    cases = []
+    qn, pl = padded([b'x' * 20], [a63, a63, a63], 253)
+    cases.append((qn, dns.name.Name([b'\x00']) + qn, '253 octets: \\000. before it'))
+    qn, pl = padded([b'b' * 48], [a63, a63, a63], 254)
+    cases.append((qn, dns.name.Name([b'b' * 48 + b'\x00']) + qn.parent(),
+                  '254 octets: \\000 after its first label'))
+    qn, pl = padded([b'd' * 63], [a63, a63], 254)
+    cases.append((qn, dns.name.Name([b'd' * 62 + b'e']) + qn.parent(),
+                  '254 octets, first label of 63: its last octet + 1'))
+    qn, pl = padded([b'c' * 63], [a63, a63], 255)
+    cases.append((qn, dns.name.Name([b'c' * 62 + b'd']) + qn.parent(),
+                  '255 octets, first label of 63: its last octet + 1'))
+    qn, pl = padded([b'c' * 40], [a63, a63, a63], 255)
+    cases.append((qn, dns.name.Name([b'c' * 39 + b'd']) + qn.parent(),
+                  '255 octets, first label of 40: no room for \\000, its last octet + 1'))
+    qn, pl = padded([b'e' * 62 + b'\xff'], [a63, a63], 255)
+    cases.append((qn, dns.name.Name([b'e' * 61 + b'f']) + qn.parent(),
+                  '255 octets, first label ending in 0xff: that octet dropped, the one before + 1'))
+    qn, pl = padded([b'@' * 63], [a63, a63], 255)
+    cases.append((qn, dns.name.Name([b'@' * 62 + b'[']) + qn.parent(),
+                  '255 octets, first label ending in @: [, as A sorts as a'))
+    qn, pl = padded([ff], [a63, a63], 255)
+    cases.append((qn, dns.name.Name([pl + b'\x00']) + qn.parent().parent(),
+                  '255 octets, first label 63 0xff: that label dropped, \\000 after the next'))
+    qn, pl = padded([ff, ff], [a63], 254)
+    cases.append((qn, dns.name.Name([pl + b'\x00']) + qn.parent().parent().parent(),
+                  '254 octets, two labels of 63 0xff: both dropped, \\000 after the next'))
+    qn, pl = padded([ff, b'q' * 62 + b'\xff'], [a63], 255)
+    cases.append((qn, dns.name.Name([b'q' * 61 + b'r']) + qn.parent().parent(),
+                  '255 octets, 63 0xff then a label of 63 ending in 0xff: its octet before + 1'))
+    # Below the apex, a label of 63 0xff is the zone's last name: the next is the apex, as the
+    # zone's last NSEC has (RFC 4034 4.1.1).
+    cases.append((dns.name.Name([ff]) + long_apex, long_apex,
+                  '255 octets, 63 0xff below the apex: the zone\'s last name, next the apex'))
+    for qn, want, desc in cases:
+        zone = long_apex if qn.is_subdomain(long_apex) else apex
         m = ask(qn.to_text(), 'A').msg
         ns = nsec_of(m)
-        nxt = dns.name.from_text(want[0], rest)
-        t.ok(ns is not None and ns.name == qn and ns[0].next == nxt and qn < nxt and
+        nxt = ns[0].next if ns is not None else None
+        # The names of the zone that the NSEC says do not exist: those after the owner and
+        # before the next name, or after the owner when the next name is the apex.
+        denied = [n for n in zone_names[zone] if n > qn and (nxt == zone or n < nxt)]
+        t.ok(ns is not None and ns.name == qn and nxt == want and (qn < nxt or nxt == zone)
+             and nxt.is_subdomain(zone) and not denied and
              ns[0].to_text().split()[1:] == ['RRSIG', 'NSEC', 'TYPE128'],
-             'a name of %s' % desc, m.to_text()[:600] + ' want next %s' % nxt)
-        check('... SOA and NSEC signed', m, 'signed.test.', 2)
+             'a name of %s (%d octets)' % (desc, len(qn.to_wire())),
+             m.to_text()[:900] + '\nwant next %s\ndenied %s' % (want, denied))
+        if zone == long_apex and LONG_APEX not in keys:
+            dnskeys(LONG_APEX)
+        check('... SOA and NSEC signed', m, zone.to_text(), 2)
     m = ask('www.signed.test.', 'MX').msg
     ns = nsec_of(m)
     check('NODATA: SOA and NSEC signed', m, 'signed.test.', 2)
@@ -378,6 +455,35 @@ def main(t):
     m = ask('www.later.test.', 'A').msg
     t.ok(m.answer and not any(rs.rdtype == RRSIG for rs in m.answer),
          '... its answers unsigned', m.to_text())
+
+    # A rollover whose new key's row is bad: once the old key passes its retire and remove
+    # times no key is left to sign with, and the old one keeps signing and stays published, past
+    # those times, since the parent's DS still names it (unsigned, the zone would fail at every
+    # resolver holding that DS; README "DNSSEC").
+    start = int(time.time())
+    gone = start + 4
+    old_rd = add_key(db, 'roll.test.', 13, start - 7200, start - 7200, gone, gone)
+    bad_pub, _ = new_key(13)
+    con = sqlite3.connect(db, timeout=5)
+    con.execute('INSERT INTO dnssec_key(zone, algorithm, key_tag, flags, public_key, '
+                "private_key, created, publish, active) VALUES ('roll.test.', 13, 2, 257, ?, "
+                "x'3000', ?, ?, ?)", (bad_pub, start, start - 3600, start - 1800))
+    con.commit()
+    con.close()
+    t.ok(g.wait_for(lambda: any(rs.rdtype == RRSIG for rs in
+                                ask('www.roll.test.', 'A').msg.answer), 5),
+         'a rollover\'s old key and a bad new row: the zone signed with the old key')
+    kept = 'zone roll.test.: DNSSEC keys: key 2 (algorithm 13) is not a usable key; signed ' \
+        'with the keys it had'
+    t.ok(g.wait_for(lambda: time.time() > gone and log_count(kept) > 0, gone - time.time() + 5),
+         'the old key past its remove time: "%s" logged' % kept)
+    m, rs = dnskeys('roll.test.')
+    t.ok(rs is not None and len(rs) == 1 and rs[0] == old_rd,
+         '... the DNSKEY RRset still the old key', m.to_text())
+    check('... its RRSIG by the old key', m, 'roll.test.', 1)
+    check('... the zone\'s answers still signed by it', ask('www.roll.test.', 'A').msg,
+          'roll.test.', 1)
+    check('... and its denials', ask('nothere.roll.test.', 'A').msg, 'roll.test.', 2)
 
     srv.check_stop(t)
     plain.check_stop(t, 'gslbd without keys')

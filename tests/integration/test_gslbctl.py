@@ -633,6 +633,13 @@ def docs_agree(t):
             for line in p.stdout.split('commands:\n')[-1].split('\n\n')[0].splitlines()
             if line.startswith('  ') and not line.startswith('   ')]
     t.eq(len(cmds), 27, '--help lists the 27 commands with their usage')
+    # A member needs an address or an alias, either one: the synopsis requires neither alone.
+    alt = 'member add POOL MEMBER (--address IP|--alias HOST)... [--weight W]'
+    t.ok(alt in helptext, '--help: member add takes --address or --alias, either one', p.stdout)
+    m = subprocess.run([GSLBCTL, 'member', 'add', '--help'], capture_output=True, text=True,
+                       timeout=30)
+    t.ok(m.returncode == 0 and alt in ' '.join(m.stdout.split()),
+         'member add --help: the same synopsis', m.stdout)
     page = os.path.join(g.SRCDIR, 'doc', 'gslbctl.8')
     if not shutil.which('man') or not shutil.which('col'):
         t.skip('gslbctl(8) renders cleanly', 'no man or col')
@@ -646,6 +653,9 @@ def docs_agree(t):
     t.ok(re.search(r'^ {7}log \[--limit N\]$', text, re.M) and not re.search(r'^\s+N\]', text, re.M),
          'gslbctl(8): the log tag renders on one line ("N]" not in the body)',
          '\n'.join(l for l in text.splitlines() if 'limit' in l))
+    t.ok('member add POOL MEMBER (--address IP|--alias HOST)... [--weight W]' in flat,
+         'gslbctl(8): member add takes --address or --alias, either one',
+         '\n'.join(l for l in text.splitlines() if 'member add' in l))
     tags = [' '.join(l.split())
             for l in text.split('COMMANDS')[1].split('EXIT STATUS')[0].splitlines()
             if re.match(r'^ {7}\S', l)]

@@ -149,7 +149,7 @@ ARGUMENTS = [
     (['pool', 'rm', 'bad..x'], 'pool rm: POOL: bad..x has an empty label'),
     (['pool', 'rm', 'a.test', '--ttl', '5'], 'pool rm: --ttl: unknown option'),
     (['member', 'add', P], 'member add: missing arguments (usage: member add POOL MEMBER '
-     '--address IP|--alias HOST [options])'),
+     '(--address IP|--alias HOST)... [options])'),
     (['member', 'set', P], 'member set: missing arguments (usage: member set POOL MEMBER '
      '[options])'),
     (['member', 'rm', P, 'a', 'b'], 'member rm: b: unexpected argument'),
