@@ -178,8 +178,9 @@ typedef struct dnssec_set {
  * retire.  *next_change becomes the earliest key time after now if earlier
  * than it (or it is 0).  Returns 0 with *out NULL when no key is published
  * or active.  A row that is not a usable key is left out, err saying which
- * (else err is empty); a negative code when such rows leave no key to sign
- * with.
+ * (else err is empty); when such rows leave no key to sign with, the
+ * usable keys that retired last publish and sign on (err says so too),
+ * else a negative code.
  */
 int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t *rows, size_t n,
 		    int64_t now, int64_t *next_change, char *err, size_t errlen);

@@ -55,6 +55,48 @@ static uint8_t *rrset_fill(zone_rrset_t *s, uint8_t *p, zone_fix_t *fix, uint16_
 	return p;
 }
 
+/* A row that reads as a key (dnssec_key_new() takes it). */
+static bool key_usable(const dnssec_key_row_t *r)
+{
+	dnssec_key_t *k = NULL;
+	if (dnssec_key_new(&k, r->algorithm, r->flags, r->public_key, r->public_len, r->private_key,
+			   r->private_len) < 0)
+		return false;
+	dnssec_key_free(k);
+	return true;
+}
+
+/*
+ * The usable keys that signed last, when bad rows leave none to sign with
+ * at now (a rollover whose new key's row is bad, its old key past retire):
+ * rows a copy of those whose retire time is the latest of the usable keys
+ * that were active and have retired, made to publish and sign on; false
+ * when there are none.  The parent's DS names them most likely, so the
+ * zone stays valid to resolvers holding it, after a restart as before it
+ * (README "DNSSEC").
+ */
+static bool keys_retired_last(dnssec_key_row_t *rows, size_t n, int64_t now, size_t *which)
+{
+	int64_t last = 0;
+	for (size_t i = 0; i < n; i++) {
+		const dnssec_key_row_t *r = &rows[i];
+		int64_t ret = r->retire ? r->retire : r->remove;
+		if (r->active && r->active < ret && ret <= now && ret > last && key_usable(r))
+			last = ret;
+	}
+	if (!last)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		dnssec_key_row_t *r = &rows[i];
+		int64_t ret = r->retire ? r->retire : r->remove;
+		if (r->active && r->active < ret && ret == last) {
+			r->retire = r->remove = 0;
+			*which = i;
+		}
+	}
+	return true;
+}
+
 int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t *rows, size_t n,
 		    int64_t now, int64_t *next_change, char *err, size_t errlen)
 {
@@ -96,9 +138,35 @@ int dnssec_zone_new(dnssec_zone_t **out, const zone_t *z, const dnssec_key_row_t
 		cds[npub] = !r->retire || now < r->retire;
 		npub++;
 	}
-	/* Bad rows and no good key to sign with: nothing here a resolver holding the DS can use. */
+	/*
+	 * Bad rows and no good key to sign with: the keys that signed last
+	 * sign on, else nothing here is what a resolver holding the DS can use.
+	 */
+	if (bad && !signing && rc == 0) {
+		dnssec_key_row_t *kept = gslb_malloc(n * sizeof(*kept));
+		memcpy(kept, rows, n * sizeof(*kept));
+		size_t which = 0;
+		if (keys_retired_last(kept, n, now, &which)) {
+			for (size_t i = 0; i < npub; i++)
+				dnssec_key_free(pub[i]);
+			char why[200];
+			snprintf(why, sizeof(why), "%s", err);
+			int64_t unused = 0;
+			rc = dnssec_zone_new(out, z, kept, n, now, &unused, err, errlen);
+			if (rc == 0)
+				snprintf(err, errlen,
+					 "%s; no other key is active: key %zu signs on past its "
+					 "retire time",
+					 why, which + 1);
+			free(kept);
+			return rc;
+		}
+		free(kept);
+	}
 	if (bad && !signing)
 		rc = -EINVAL;
+	else if (bad)
+		snprintf(err + strlen(err), errlen - strlen(err), "; signed with the others");
 	if (rc < 0 || npub == 0) {
 		for (size_t i = 0; i < npub; i++)
 			dnssec_key_free(pub[i]);

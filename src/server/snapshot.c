@@ -265,9 +265,9 @@ static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
 		if (ret < 0) {
 			/*
 			 * Unsigned, the zone would fail at every resolver holding
-			 * its DS: it keeps the keys it had, if any, even past their
-			 * retire and remove times (a rollover whose new key is bad),
-			 * as the parent's DS may still name only them.
+			 * its DS: with no usable key that ever signed in its rows
+			 * (dnssec_zone_new() signs on with those), it keeps the keys
+			 * it had, if any, as the parent's DS may still name them.
 			 */
 			const dnssec_zone_t *old = dnssec_previous(ctl, z);
 			if (!old) {
@@ -277,7 +277,7 @@ static dnssec_set_t *dnssec_build(control_t *ctl, const zone_set_t *zones)
 			log_err("zone %s: DNSSEC keys: %s; signed with the keys it had", name, err);
 			dz = dnssec_zone_copy(old, z);
 		} else if (err[0]) {
-			log_err("zone %s: DNSSEC keys: %s; signed with the others", name, err);
+			log_err("zone %s: DNSSEC keys: %s", name, err);
 		}
 		if (!dz)
 			continue;

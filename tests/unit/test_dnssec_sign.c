@@ -402,6 +402,30 @@ static void test_timings(void)
 	rows[0].public_key = pub[1];
 	ok(dnssec_zone_new(&dz, z, rows, 2, 1500, &next, err, sizeof(err)) < 0 && !dz && err[0],
 	   "no usable key to sign with: an error (%s)", err);
+	/*
+	 * The new key's row bad once the old key has retired: the old key,
+	 * which signed last, publishes and signs on (the parent's DS names it),
+	 * whatever the zone was signed with before.
+	 */
+	rows[0].public_key = pub[0];
+	rows[1].public_key = pub[0];
+	for (int64_t t = 2500; t <= 3500; t += 1000) {
+		dz = NULL;
+		next = 0;
+		int rc = dnssec_zone_new(&dz, z, rows, 2, t, &next, err, sizeof(err));
+		ok(rc == 0 && dz && dz->nkeys == 1 && dz->dnskey.count == 1 &&
+			   dnssec_key_tag(dz->keys[0]) == tag0 && strstr(err, "key 2") &&
+			   strstr(err, "key 1 signs on past its retire time") &&
+			   next == (t < 3000 ? 3000 : 0),
+		   "at %lld, the new key's row bad: the old key signs on, an error (%s)",
+		   (long long)t, err);
+		dnssec_zone_free(dz);
+	}
+	/* A key that never signed is not kept: retired before it was active. */
+	rows[0].active = 2500;
+	dz = NULL;
+	ok(dnssec_zone_new(&dz, z, rows, 2, 3500, &next, err, sizeof(err)) < 0 && !dz,
+	   "a key retired before it signed is not kept: an error (%s)", err);
 	zone_set_free(zs);
 }
 
