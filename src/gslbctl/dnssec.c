@@ -261,6 +261,20 @@ static bool key_published(const db_dnssec_key_t *k, int64_t now)
 	return k->publish <= now && now < k->remove;
 }
 
+/*
+ * Can gslbd sign with k?  A row whose private key does not read, or is not
+ * its public key's, is left out (gslbd(8) DNSSEC).
+ */
+static bool key_usable(const db_dnssec_key_t *k)
+{
+	dnssec_key_t *key = NULL;
+	if (dnssec_key_new(&key, k->algorithm, k->flags, k->public_key, k->public_key_len,
+			   k->private_key, k->private_key_len) < 0)
+		return false;
+	dnssec_key_free(key);
+	return true;
+}
+
 /* The command's ZONE argument: a domain name, lowercased with its trailing dot, into zone. */
 static int zone_arg(ctl_t *c, const ctl_args_t *a, size_t npos, char *zone, size_t len)
 {
@@ -505,6 +519,22 @@ static int rollover_edit(ctl_t *c, const db_config_t *cfg, void *arg, FILE *sum)
 			       r->zone);
 		goto out;
 	}
+	/*
+	 * A key row gslbd cannot use (gslbd(8) DNSSEC): no rollover from it, nor
+	 * rows dropped while gslbd may sign with those that signed last.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		if (!key_usable(&have[i])) {
+			ret = ctl_fail(
+				c,
+				"zone %s: key %u is not a usable key (its private key does not "
+				"read or is not its public key's): restore its row from a "
+				"backup, or take the zone's DS out of the parent, wait for its "
+				"TTL, then gslbctl dnssec disable and enable %s",
+				r->zone, have[i].key_tag, r->zone);
+			goto out;
+		}
+	}
 	/* Keys a finished rollover left, out of the DNSKEY RRset for good: dropped now. */
 	for (size_t i = 0; i < n; i++) {
 		if (have[i].remove <= r->now) {
@@ -710,6 +740,7 @@ int cmd_dnssec_status(ctl_t *c, int argc, char **argv)
 		const char *next = key_next(k, now, &when);
 		bool zone_new = strcmp(last, k->zone) != 0;
 		bool has_ds = ds_text(k, ds, sizeof(ds)) == 0;
+		bool usable = key_usable(k);
 		if (c->json) {
 			if (zone_new && i) {
 				jw_arr_end(&w);
@@ -751,6 +782,8 @@ int cmd_dnssec_status(ctl_t *c, int argc, char **argv)
 			}
 			jw_key(&w, "published");
 			jw_bool(&w, key_published(k, now));
+			jw_key(&w, "usable");
+			jw_bool(&w, usable);
 			jw_key(&w, "ds");
 			jw_str(&w, has_ds ? ds : NULL);
 			jw_obj_end(&w);
@@ -770,6 +803,10 @@ int cmd_dnssec_status(ctl_t *c, int argc, char **argv)
 				printf(", nothing planned\n");
 			if (has_ds)
 				printf("    %s\n", ds);
+			if (!usable)
+				printf("    NOT USABLE: its private key does not read or is not "
+				       "its "
+				       "public key's; gslbd leaves it out\n");
 		}
 		last = k->zone;
 	}

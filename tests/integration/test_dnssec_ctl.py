@@ -247,9 +247,10 @@ def status(t, c):
          j.get('created') == created and j.get('publish') == created and
          j.get('active') == created and j.get('retire') is None and j.get('remove') is None and
          j.get('state') == 'active' and j.get('since') == created and j.get('next') is None and
-         j.get('published') is True and j.get('ds') == ds_line(Z, k),
+         j.get('published') is True and j.get('ds') == ds_line(Z, k) and
+         j.get('usable') is True,
          'a key in JSON: key_tag, algorithm, times (RFC 3339, null when not planned), state, '
-         'since, next, published, ds', j)
+         'since, next, published, ds, usable', j)
     rc, out, err = run_ctl(c, 'dnssec', 'status', 'unsigned.test.')
     t.ok(rc == 1 and 'not signed' in err and one_line(err), 'dnssec status of an unsigned '
          'zone: exit 1', err)
@@ -374,6 +375,38 @@ def journal_entries(t, c):
          'ds and status change nothing: no entry')
 
 
+def unusable(t, c):
+    """A key row gslbd cannot use (gslbd(8) DNSSEC): status says so, and no rollover starts from
+    it or drops the keys gslbd may be signing with instead."""
+    B = 'bad.test.'
+    rc, out, err = run_ctl(c, 'dnssec', 'enable', B, '--algorithm', 'ed25519')
+    rc2, out, err2 = run_ctl(c, 'dnssec', 'rollover', B, '--max-ttl', '1', '--parent-ttl', '0')
+    t.ok(rc == 0 and rc2 == 0, 'a zone enabled and rolled over (--max-ttl 1)', err + err2)
+    time.sleep(2.2)
+    rows = c.keys(B)
+    con = sqlite3.connect(c.db, timeout=10)
+    con.execute("UPDATE dnssec_key SET private_key = x'3000' WHERE id = ?", (rows[1]['id'],))
+    con.commit()
+    con.close()
+    rows = c.keys(B)
+    rc, out, err = run_ctl(c, 'dnssec', 'status', B)
+    bad_at = out.find('  key %d ' % rows[1]['key_tag'])
+    t.ok(rc == 0 and bad_at > 0 and out.count('NOT USABLE') == 1 and
+         out.index('NOT USABLE') > bad_at,
+         'dnssec status: the key whose private key does not read is NOT USABLE', out)
+    rc, out, err = run_ctl(c, '--json', 'dnssec', 'status', B)
+    st = json.loads(out) if rc == 0 else {}
+    t.eq([(k['key_tag'], k['usable']) for k in st['zones'][0]['keys']] if st else None,
+         [(rows[0]['key_tag'], True), (rows[1]['key_tag'], False)],
+         'dnssec status --json: "usable" false for it, true for the other')
+    rc, out, err = run_ctl(c, 'dnssec', 'rollover', B, '--max-ttl', '1', '--parent-ttl', '0')
+    t.ok(rc == 1 and out == '' and 'key %d is not a usable key' % rows[1]['key_tag'] in err and
+         'disable' in err and one_line(err),
+         'rollover from a zone with an unusable key: exit 1, what to do', err)
+    t.eq(c.keys(B), rows, '... no row changed: the removed key, which gslbd signs with as the '
+         'one that signed last, is not dropped')
+
+
 def pools_survive(t, tmp):
     """A running gslbd keeps answering its pools when keys come and go: a change that wrote
     no pool (only a DNSSEC key) used to leave gslbd with no pool at all."""
@@ -407,7 +440,7 @@ def main(t):
     try:
         c = Ctl(tmp)
         g.gslbctl(c.db, 'init')
-        for step in (usage, enable, ds, status, rollover, disable, journal_entries):
+        for step in (usage, enable, ds, status, rollover, disable, journal_entries, unusable):
             step(t, c)
         pools_survive(t, tmp)
     finally:
