@@ -568,6 +568,45 @@ static size_t sign_canon(struct query_sign *st, const uint8_t *m, size_t start, 
 				 st->rr, n);
 }
 
+/*
+ * The signature cache's key of an A or AAAA RRset the response holds at
+ * [start, end), owner its owner lowercased, in h: false when malformed.
+ * Its RDATAs are addresses, canonical as written, so the key needs no
+ * canonical form; it combines a keyed hash of each by a sum, as their
+ * canonical order would, so that a pool's answers in any order share one
+ * signature (a duplicate counts twice, and is signed once all the same).
+ */
+static bool addr_rrset_key(const dnssec_cache_t *c, const uint8_t *m, size_t start, size_t end,
+			   const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
+			   uint64_t h[2])
+{
+	/* A first byte no name starts with: apart from any canonical form's key. */
+	uint8_t k[1 + 2 + 4 + 2 + 16 + DNS_NAME_MAX];
+	uint64_t sum[2] = { 0, 0 };
+	uint16_t n = 0;
+	for (size_t p = start; p < end; n++) {
+		size_t f = skip_name(m, end, p);
+		if (!f || f + 10 > end)
+			return false;
+		uint16_t rdlen = dns_get16(m + f + 8);
+		if (f + 10 + rdlen > end)
+			return false;
+		uint64_t one[2];
+		dnssec_cache_hash(c, m + f + 10, rdlen, one);
+		sum[0] += one[0];
+		sum[1] += one[1];
+		p = f + 10 + rdlen;
+	}
+	k[0] = 0xff;
+	dns_put16(k + 1, type);
+	dns_put32(k + 3, ttl);
+	dns_put16(k + 7, n);
+	memcpy(k + 9, sum, 16);
+	memcpy(k + 25, owner, olen);
+	dnssec_cache_hash(c, k, 25 + olen, h);
+	return true;
+}
+
 /* The owner of the RR at start, lowercased, in owner: its length, 0 when malformed. */
 static size_t sign_owner(const struct answer *a, size_t start, bool qowner, uint8_t *owner)
 {
@@ -593,8 +632,8 @@ static size_t sign_owner(const struct answer *a, size_t start, bool qowner, uint
  * the RRset's address and the zone_t's generation (an address is not
  * reused while the zone_t lives; snapshots rebuilt for pools share it),
  * with the owner for a wildcard's, without reading the RRset back from the
- * response; what was built per answer is found by a hash of its canonical
- * form.
+ * response; what was built per answer is found by a hash of its addresses
+ * (a pool's answer, addr_rrset_key()) or of its canonical form.
  */
 static __attribute__((noinline)) void sign_rrset_any(struct answer *a, size_t start, int sec,
 						     const zone_rrset_t *set, bool wild)
@@ -625,26 +664,29 @@ static __attribute__((noinline)) void sign_rrset_any(struct answer *a, size_t st
 	uint32_t ttl = dns_get32(m + ofield + 4);
 	uint8_t *rrs = st->data + SIGN_HEAD_MAX;
 	size_t rl = 0;
-	uint8_t labels;
 	/* The cache's key: what is signed but the times (or where it is), and the signing key. */
 	uint64_t base[2];
 	if (set && !wild && qowner) {
 		/* The owner is the name of set's node: set alone tells what is signed. */
 		dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
-		labels = (uint8_t)a->q->nlabels;
 	} else {
 		olen = sign_owner(a, start, qowner, owner);
 		if (!olen) {
 			a->ctx->stats.rrsigs_failed++;
 			return;
 		}
-		labels = dnssec_labels(owner);
 		if (set && !wild) {
 			dnssec_cache_key(st->cache, (uint64_t)(uintptr_t)set, dz->zone->gen, base);
 		} else if (set) {
 			id[0] = (uint64_t)(uintptr_t)set;
 			id[1] = dz->zone->gen;
 			dnssec_cache_hash(st->cache, (const uint8_t *)id, 16 + olen, base);
+		} else if (type == DNS_T_A || type == DNS_T_AAAA) {
+			if (!addr_rrset_key(st->cache, m, start, end, owner, olen, type, ttl,
+					    base)) {
+				a->ctx->stats.rrsigs_failed++;
+				return;
+			}
 		} else {
 			rl = sign_canon(st, m, start, end, owner, olen, type, ttl);
 			if (!rl) {
@@ -677,7 +719,7 @@ static __attribute__((noinline)) void sign_rrset_any(struct answer *a, size_t st
 			uint8_t *head = rrs - hl;
 			memcpy(head, dz->head[k], hl);
 			dns_put16(head, type);
-			head[3] = labels;
+			head[3] = dnssec_labels(owner);
 			dns_put32(head + 4, ttl);
 			dns_put32(head + 8, now + DNSSEC_VALIDITY);
 			dns_put32(head + 12, now - DNSSEC_INCEPTION_BACK);

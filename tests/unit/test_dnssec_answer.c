@@ -63,6 +63,9 @@ static const char zone2_text[] = "$ORIGIN example.net.\n"
 				 "www 60 IN A 192.0.2.99\n";
 
 /* A weighted pool of n members, one IPv4 address each (192.0.2.101, .102 ...), TTL 30. */
+/* The pools' TTL in the snapshots snap_make() builds next. */
+static uint32_t pool_ttl = 30;
+
 static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 {
 	memset(p, 0, sizeof(*p));
@@ -73,7 +76,7 @@ static void pool_init(lb_pool_t *p, const char *name, uint16_t n)
 	p->policy = LB_POLICY_WEIGHTED;
 	p->answers = 1;
 	p->fallback_all = true;
-	p->ttl = 30;
+	p->ttl = pool_ttl;
 	p->degraded_ttl = 10;
 	p->nmembers = n;
 	p->members = gslb_calloc(n, sizeof(*p->members));
@@ -129,12 +132,16 @@ static query_data_t *snap_make(const char *dir, bool signed_, struct key *k13, s
 	unsigned failed = 0;
 	if (zone_load_dir(dir, NULL, &zs, &failed) < 0 || failed)
 		bail_out("zones did not load");
-	lb_pool_t *pools = gslb_calloc(2, sizeof(lb_pool_t));
+	lb_pool_t *pools = gslb_calloc(3, sizeof(lb_pool_t));
 	pool_init(&pools[0], "pool.example.com.", 4);
 	pool_init(&pools[1], "pool.example.net.", 2);
+	/* Two answers of four, drawn by weight: six sets, each in two orders. */
+	pool_init(&pools[2], "multi.example.com.", 4);
+	pools[2].answers = 2;
+	lb_pool_derive(&pools[2]);
 	query_data_t *s = gslb_calloc(1, sizeof(*s));
 	s->zones = zs;
-	s->pools = lb_set_new(pools, 2, zs);
+	s->pools = lb_set_new(pools, 3, zs);
 	s->generation = 1;
 	if (!signed_)
 		return s;
@@ -488,6 +495,81 @@ int main(void)
 	ok(ctx.stats.rrsigs_signed - signed0 == 4,
 	   "... 4 members, 4 signatures made, the rest from the cache (%llu)",
 	   (unsigned long long)(ctx.stats.rrsigs_signed - signed0));
+
+	/*
+	 * Two answers in either order: one signature a set (the key of an
+	 * address RRset does not depend on the order its records come in).
+	 */
+	{
+		query_ctx_t fresh;
+		query_ctx_init(&fresh, NULL, 5);
+		bool seen_set[256] = { false }, seen_order[256] = { false };
+		int sets = 0, orders = 0, badm = 0;
+		for (int i = 0; i < 300; i++) {
+			p = ask_signed(&fresh, sig, "multi.example.com.", DNS_T_A, &nv, false);
+			ldns_rr_list *an = p ? ldns_pkt_answer(p) : NULL;
+			uint8_t o[2] = { 0, 0 };
+			int na = 0;
+			for (size_t j = 0; an && j < ldns_rr_list_rr_count(an); j++) {
+				ldns_rr *rr = ldns_rr_list_rr(an, j);
+				if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A && na < 2)
+					o[na++] = ldns_rdf_data(ldns_rr_rdf(rr, 0))[3] & 0xf;
+			}
+			if (nv != 1 || na != 2)
+				badm++;
+			int lo = o[0] < o[1] ? o[0] : o[1], hi = o[0] < o[1] ? o[1] : o[0];
+			sets += !seen_set[lo * 16 + hi];
+			orders += !seen_order[o[0] * 16 + o[1]];
+			seen_set[lo * 16 + hi] = seen_order[o[0] * 16 + o[1]] = true;
+			ldns_pkt_free(p);
+		}
+		ok(badm == 0 && sets >= 5 && orders > sets,
+		   "a pool of two answers: %d sets in %d orders over 300 answers, each verified "
+		   "(%d "
+		   "bad)",
+		   sets, orders, badm);
+		is_int((long long)fresh.stats.rrsigs_signed, sets,
+		       "... one signature a set, whatever the order");
+		query_ctx_fini(&fresh);
+	}
+
+	/*
+	 * The same addresses at another TTL (a snapshot whose pool changed it):
+	 * signed again, the RRSIG's TTL and original TTL the new one's.
+	 */
+	{
+		pool_ttl = 60;
+		query_data_t *sig60 = snap_make(dir, true, &k13, &k15, NULL);
+		pool_ttl = 30;
+		query_ctx_t fresh;
+		query_ctx_init(&fresh, NULL, 5);
+		int nv30 = 0, nv60 = 0;
+		ldns_pkt *p30 = ask_signed(&fresh, sig, "pool.example.com.", DNS_T_A, &nv30, false);
+		uint64_t made = fresh.stats.rrsigs_signed;
+		ldns_pkt *p60 = NULL;
+		/* Until the draw gives the same address as the first answer. */
+		for (int i = 0; i < 50; i++) {
+			ldns_pkt_free(p60);
+			p60 = ask_signed(&fresh, sig60, "pool.example.com.", DNS_T_A, &nv60, false);
+			if (p30 && p60 &&
+			    ldns_rdf_compare(
+				    ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p30), 0), 0),
+				    ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p60), 0), 0)) == 0)
+				break;
+		}
+		ldns_rr *sig_rr = p60 ? ldns_rr_list_rr(ldns_pkt_answer(p60), 1) : NULL;
+		ok(nv30 == 1 && nv60 == 1 && sig_rr && ldns_rr_ttl(sig_rr) == 60 &&
+			   ldns_rdf2native_int32(ldns_rr_rrsig_origttl(sig_rr)) == 60 &&
+			   fresh.stats.rrsigs_signed > made,
+		   "a pool's addresses at another TTL: signed again, the RRSIG's TTLs the new one");
+		ldns_pkt_free(p30);
+		ldns_pkt_free(p60);
+		query_ctx_fini(&fresh);
+		dnssec_set_free((dnssec_set_t *)sig60->dnssec);
+		zone_set_free(sig60->zones);
+		lb_set_free(sig60->pools);
+		free(sig60);
+	}
 
 #if COUNT_ALLOCS
 	ask(&ctx, sig, "www.example.com.", DNS_T_A, true, true, 1232, QUERY_UDP);
