@@ -7,12 +7,15 @@
 #   BENCH_SECONDS=6        length of each throughput run
 #   BENCH_REPEAT=3         runs per measurement; the tables show the median
 #   BENCH_PEERS="gdnsd knot nsd pdns"   peers to compare (gslbd always runs)
-#   BENCH_WORKLOADS="static edns nxdomain weighted checked geo tcp signed signedweighted"
+#   BENCH_WORKLOADS="static edns nxdomain weighted checked geo tcp signed signedweighted signedmiss"
 #                          edns: the static names asked with an EDNS OPT record (DO=0), the
 #                          query signed asks without its DO bit, so its ratio is computed in one run
 #                          signed, signedweighted: static and weighted with DO=1 on the zone signed
 #                          (gslbd alone; README "DNSSEC"); the zone gets its key only when one of
 #                          them is run, so the others measure the zone unsigned
+#                          signedmiss: DO=1 queries for names under the zone's wildcard *.w, none
+#                          asked twice, so every answer is signed afresh (a signature cache miss);
+#                          gslbd's gslbd_rrsigs_total is read around the signed* runs (--metrics)
 #   BENCH_CG_SECONDS=3     busy and idle windows under callgrind (0: no instructions/query)
 #   BENCH_LAT_QPS=20000    rate of the latency runs (dnsperf -Q, every answer timed with -v)
 #   BENCH_LAT_SECONDS=2    length of each latency run
@@ -41,7 +44,7 @@ builddir=$(cd "${1:-$top}" && pwd)
 secs=${BENCH_SECONDS:-6}
 repeat=${BENCH_REPEAT:-3}
 peers=${BENCH_PEERS-gdnsd knot nsd pdns}
-workloads=${BENCH_WORKLOADS:-static edns nxdomain weighted checked geo tcp signed signedweighted}
+workloads=${BENCH_WORKLOADS:-static edns nxdomain weighted checked geo tcp signed signedweighted signedmiss}
 cgs=${BENCH_CG_SECONDS:-3}
 latqps=${BENCH_LAT_QPS:-20000}
 latsecs=${BENCH_LAT_SECONDS:-2}
@@ -120,6 +123,8 @@ static_zone() {
 	echo "@ NS ns1"
 	echo "ns1 A 127.0.0.1"
 	for i in $(seq 1 1000); do echo "h$i A 192.0.2.$((i % 250 + 1))"; done
+	# signedmiss asks names under this wildcard; no other workload's name is under w
+	echo "*.w A 192.0.2.254"
 }
 static_zone > "$work/data/static.zone"
 for i in $(seq 1 1000); do echo "h$i.$zone A"; done > "$work/data/q.static"
@@ -177,10 +182,27 @@ wait_up() { # PORT PID
 	done
 	return 1
 }
+# signedmiss: each dnsperf run gets a query file of names of its own (m<i>-<run>.w under the
+# wildcard), so no run, warm-up or repeat asks a name an earlier one made a signature for, and
+# dnsperf -n 1 stops at the file's end rather than asking its names again: every answer is a miss.
+# At least 50,000 names a second of the longest run (a miss costs tens of µs), 200,000 at least.
+missn=200000
+for t in "$secs" "$cgs" "$latsecs"; do [ $((t * 50000)) -le "$missn" ] || missn=$((t * 50000)); done
+miss_names() {
+	local k
+	k=$(($(cat "$work/data/miss.n" 2>/dev/null || echo 0) + 1))
+	echo "$k" >"$work/data/miss.n"
+	awk -v k="$k" -v n="$missn" -v z="$zone" \
+		'BEGIN { for (i = 1; i <= n; i++) printf "m%d-%d.w.%s A\n", i, k, z }' >"$work/data/q.signedmiss"
+}
 dnsperf_args() { # WORKLOAD PORT
 	case $1 in
 	geo) echo "-s 127.0.0.1 -p $2 -d $work/data/q.geo -B" ;;
 	tcp) echo "-s 127.0.0.1 -p $2 -d $work/data/q.tcp -m tcp" ;;
+	signedmiss)
+		miss_names
+		echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D -n 1"
+		;;
 	signed*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D" ;;
 	edns) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -e" ;;
 	*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1" ;;
@@ -240,8 +262,13 @@ start_gslbd() {
 			"$py" "$here/dnssec_key.py" "$d/gslb.db" "$zone"
 		fi
 	fi
+	# its metrics listener, on a port of its own: gslbd_rrsigs_total is read around the signed runs
+	# (rrsigs below), never within a measured window
+	port_base=$((port_base + 1))
+	echo "127.0.0.1:$port_base" >"$d/metrics.addr"
 	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
-		--geoip "$mmdb" --threads 1 --log-level warning ${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
+		--geoip "$mmdb" --threads 1 --log-level warning --metrics "127.0.0.1:$port_base" \
+		${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
 	SPID=$!
 }
 start_knot() {
@@ -451,6 +478,29 @@ run_split() { # WORKLOAD PORT PID OUTFILE
 		END { printf "%s %s %s %s %s %s %s\n", k, u, s, r, p, c, b }'
 	rm -f "$4.stat"
 }
+# rrsigs DIR: the queries answered and the RRSIGs written so far by the gslbd started in DIR, read
+# from its metrics listener: prints "queries cache signed failed" (gslbd_queries_total, both
+# transports, and gslbd_rrsigs_total by source); nothing for another server or a failed read
+rrsigs() {
+	[ -e "$1/metrics.addr" ] || return 0
+	curl -fs --max-time 30 "http://$(cat "$1/metrics.addr")/metrics" | awk '
+		$1 ~ /^gslbd_queries_total\{/ { q += $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"cache\"}" { c = $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"signed\"}" { s = $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"failed\"}" { f = $2; n++ }
+		END { if (n == 5) printf "%.0f %.0f %.0f %.0f\n", q, c, s, f }' || true
+}
+# sigs_note SERVER WORKLOAD PHASE BEFORE AFTER: a line of sigs.tsv, what the counters of rrsigs grew
+# by over the phase's window (tput: a throughput run, cg: the callgrind busy window, all: every
+# query of the workload but its perf run, warm-up and latency runs included)
+sigs_note() {
+	if [ -z "$4" ] || [ -z "$5" ]; then
+		log "$1 $2 ($3): gslbd_rrsigs_total not read from its metrics listener"
+		return 0
+	fi
+	echo "$1 $2 $3 $4 $5" | awk -v OFS='\t' '{ print $1, $2, $3, $8 - $4, $9 - $5, $10 - $6, $11 - $7 }' \
+		>>"$work/sigs.tsv"
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
@@ -485,10 +535,14 @@ rotate() { # N WORD...: the words, starting with word N (mod their count)
 	for ((i = 0; i < k; i++)); do echo "${w[$(((n + i) % k))]}"; done
 }
 measure_all() {
-	local s wl r
+	local s wl r m0 t
+	local -A mall
 	for wl in $workloads; do
 		for s in $up_servers; do
 			supports "$s" "$wl" || continue
+			# the signature counters over all of the workload's queries, from its first (the
+			# signatures its warm-up makes count there, not in the throughput runs')
+			[[ $wl != signed* ]] || mall[$s]=$(rrsigs "$work/$s")
 			# warm up (pdns compiles its LUA record once, caches fill)
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "${sport[$s]}") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
 		done
@@ -498,9 +552,18 @@ measure_all() {
 			for s in $(rotate "$((r - 1))" $up_servers); do
 				supports "$s" "$wl" || continue
 				log "$wl: $s, run $r of $repeat"
-				echo "$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}") $(run_lat "$wl" "${sport[$s]}")" \
-					>>"$work/$s/$wl.runs"
+				# the signature counters of gslbd (and gslbd2) just before and after the throughput
+				# run, outside its CPU window: its hits and misses
+				m0=""
+				[[ $wl != signed* ]] || m0=$(rrsigs "$work/$s")
+				t=$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}")
+				[[ $wl != signed* ]] || sigs_note "$s" "$wl" tput "$m0" "$(rrsigs "$work/$s")"
+				echo "$t $(run_lat "$wl" "${sport[$s]}")" >>"$work/$s/$wl.runs"
 			done
+		done
+		for s in $up_servers; do
+			[[ $wl != signed* ]] || ! supports "$s" "$wl" ||
+				sigs_note "$s" "$wl" all "${mall[$s]:-}" "$(rrsigs "$work/$s")"
 		done
 		[ "$perf_ok" = 1 ] || continue
 		for s in $up_servers; do
@@ -517,7 +580,7 @@ measure_all() {
 # callgrind: the server under valgrind, a busy window of BENCH_CG_SECONDS of queries and an idle
 # window as long; (busy - idle * t_busy / t_idle) / answers
 measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
-	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia
+	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia m0
 	d=$work/cg-$s
 	mkdir -p "$d/out"
 	next_port
@@ -535,11 +598,16 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 		# shellcheck disable=SC2046
 		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 10 >/dev/null 2>&1 || true
 		# signed: every name once before the window, one at a time (no backlog of misses left for
-		# the window), so that it measures the signature cache's hits
-		if [[ $wl == signed* ]]; then
+		# the window), so that it measures the signature cache's hits; not signedmiss, whose window
+		# measures misses (its names are new to every run anyway)
+		if [[ $wl == signed* && $wl != signedmiss ]]; then
 			# shellcheck disable=SC2046
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -n 1 -c 1 -q 1 -t 30 >/dev/null 2>&1 || true
 		fi
+		# the signature counters around the busy window, read outside it (before the counters are
+		# zeroed, after they are dumped): its hits and misses
+		m0=""
+		[[ $wl != signed* ]] || m0=$(rrsigs "$d")
 		cg_collect "$d/out" "$d/junk"
 		cg_zero "$pid"
 		t0=$(date +%s.%N)
@@ -548,6 +616,7 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 			awk '/Queries completed/ {print $3}')
 		cg_window "$pid"
 		t1=$(date +%s.%N)
+		[[ $wl != signed* ]] || sigs_note "$s" "$wl" cg "$m0" "$(rrsigs "$d")"
 		cg_collect "$d/out" "$d/$wl.busy"
 		cg_zero "$pid"
 		sleep "$cgs"
@@ -624,6 +693,7 @@ if [ "${BENCH_PERF:-1}" = 1 ]; then
 	fi
 fi
 : >"$work/cg.tsv"
+: >"$work/sigs.tsv"
 : >"$work/checks"
 for s in $servers; do start_server "$s"; done
 measure_all
@@ -693,7 +763,7 @@ fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
 	--profile "$profile" --split "$work/split.tsv" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
-	--scale "$work/scale.txt" \
+	--scale "$work/scale.txt" --sigs "$work/sigs.tsv" \
 	${results:+--markdown "$results"}
 if [ "$curves_rc" != 0 ]; then
 	echo "curves: FAILED (bench/curves.sh exit $curves_rc: a wrong answer or a server that did not start; its messages are above)" |
