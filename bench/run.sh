@@ -35,6 +35,8 @@
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
+# (shellcheck: the start_NAME functions and the trap's cleanup are called by name, not unreachable)
+# shellcheck disable=SC2317
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
@@ -101,7 +103,7 @@ for p in $peers; do
 done
 peers=$avail
 [ "$cgs" = 0 ] || command -v valgrind >/dev/null || { log "valgrind missing: no instructions/query"; cgs=0; }
-[ -x "$builddir/gslbd" ] && [ -x "$builddir/gslbctl" ] || { log "build gslbd first ($builddir)"; exit 1; }
+if [ ! -x "$builddir/gslbd" ] || [ ! -x "$builddir/gslbctl" ]; then log "build gslbd first ($builddir)"; exit 1; fi
 
 ## ---- the data: one zone, ~1,000 static names, a weighted and a geo name of four members
 # member  address        weight  location (the test mmdb's cities)
@@ -118,6 +120,7 @@ hc4 127.0.0.14 50"
 zone=bench.test
 mkdir -p "$work/data"
 static_zone() {
+	# shellcheck disable=SC2016
 	echo '$TTL 300'
 	echo "@ SOA ns1 hostmaster 1 3600 600 86400 60"
 	echo "@ NS ns1"
@@ -239,7 +242,7 @@ start_gslbdtap() {
 	GSLBD_EXTRA="--dnstap $d/tap.sock" start_gslbd "$@"
 }
 start_gslbd() {
-	local d=$1 port=$2 line name addr w lat lon
+	local d=$1 port=$2 name addr w lat lon
 	shift 2
 	if [ ! -e "$d/gslb.db" ]; then
 		mkdir -p "$d/zones"
@@ -266,6 +269,7 @@ start_gslbd() {
 	# (rrsigs below), never within a measured window
 	port_base=$((port_base + 1))
 	echo "127.0.0.1:$port_base" >"$d/metrics.addr"
+	# shellcheck disable=SC2086 # GSLBD_EXTRA is words
 	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
 		--geoip "$mmdb" --threads 1 --log-level warning --metrics "127.0.0.1:$port_base" \
 		${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
@@ -505,7 +509,6 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
 : >"$raw"
-declare -A tput lat instr allocs
 
 # Every server runs at once, each on its own port (idle ones cost nothing), and the throughput runs
 # are interleaved: each repeat of a workload runs every server once in turn, so a slow drift of the
@@ -544,11 +547,13 @@ measure_all() {
 			# signatures its warm-up makes count there, not in the throughput runs')
 			[[ $wl != signed* ]] || mall[$s]=$(rrsigs "$work/$s")
 			# warm up (pdns compiles its LUA record once, caches fill)
+			# shellcheck disable=SC2046
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "${sport[$s]}") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
 		done
 		for r in $(seq "$repeat"); do
 			# each round starts with another server, so no server always runs first (or always
 			# right after the heaviest one)
+			# shellcheck disable=SC2086 # a word a server
 			for s in $(rotate "$((r - 1))" $up_servers); do
 				supports "$s" "$wl" || continue
 				log "$wl: $s, run $r of $repeat"
@@ -654,6 +659,7 @@ done
 versions="$versions
 dnsperf: $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')
 valgrind: $(valgrind --version 2>/dev/null || echo none)"
+# shellcheck source=/dev/null
 machine="CPU: $cpu; $(nproc) cores; $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo); kernel $(uname -sr); $(. /etc/os-release && echo "$PRETTY_NAME")"
 settings="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CG_SECONDS=$cgs BENCH_LAT_QPS=$latqps BENCH_LAT_SECONDS=$latsecs"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -666,6 +672,7 @@ next_port
 hport=$port
 if [[ " $workloads " == *" checked "* ]]; then
 	# the members' health-check port: accepts and closes, on the four loopback addresses only
+	# shellcheck disable=SC2046 # an address a word
 	"$py" - "$hport" $(awk '{print $2}' <<<"$checked") <<'EOF' &
 import selectors, socket, sys
 sel = selectors.DefaultSelector()
@@ -726,7 +733,7 @@ profile=$work/profile.txt
 : >"$profile"
 if [ -d "$work/gslbd-callgrind" ]; then
 	for wl in $workloads; do
-		f=$(ls "$work/gslbd-callgrind/$wl.busy"/cg.* 2>/dev/null | head -1) || true
+		f=$(find "$work/gslbd-callgrind/$wl.busy" -name 'cg.*' 2>/dev/null | sort | head -1) || true
 		[ -n "$f" ] || continue
 		{
 			echo "gslbd, $wl: top functions by exclusive instructions (callgrind, ${cgs}s busy window, idle work included)"
