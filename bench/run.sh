@@ -158,7 +158,11 @@ EOF
 
 
 ## ---- helpers
-port_base=$((20000 + RANDOM % 20000))
+# Ports below the kernel's ephemeral range: there a client socket of another process, or one of its
+# connections in TIME_WAIT, can hold the port a server is about to bind (with thousands of them in
+# TIME_WAIT on a busy machine, a gslbd --metrics listener failed to start one run in a few).
+eph=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_base=$((20000 + RANDOM % (eph > 22000 ? eph - 21000 : 1000)))
 # next_port: the next free-looking port in $port (not in a subshell: the servers run at once)
 next_port() { port_base=$((port_base + 1)); port=$port_base; }
 clk=$(getconf CLK_TCK)
