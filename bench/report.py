@@ -242,21 +242,25 @@ def sig_goals(servers, wls, tput, cg, sigs):
         if not s.startswith('gslbd') or s == 'gslbdtap':
             continue
         who = '' if s == 'gslbd' else ' (%s)' % s
+        miss = None  # a signature's own instructions, from signedmiss
         if 'signedmiss' in wls and ((s, 'signedmiss') in cg or (s, 'signedmiss') in tput):
             # A miss's own cost: the signedmiss answer's less a cache hit's (signed), per signature
-            # made (gslbd_rrsigs_total{source="signed"} over the callgrind window: 1 an answer
-            # when every answer missed).
+            # made (gslbd_rrsigs_total{source="signed"} over the callgrind windows: 1 an answer
+            # when every answer missed, 0 when every signed answer hit). With per and r the
+            # windows' signatures a query, signedmiss = base + per * own, signed = base + r * own.
             m, h = cg.get((s, 'signedmiss')), cg.get((s, 'signed'))
             mt, ht = tput.get((s, 'signedmiss')), tput.get((s, 'signed'))
-            w = sigs.get((s, 'signedmiss', 'cg'))
+            w, wh = sigs.get((s, 'signedmiss', 'cg')), sigs.get((s, 'signed', 'cg'))
             per = w[2] / w[0] if w and w[0] else None
+            r = wh[2] / wh[0] if wh and wh[0] else 0
             parts = []
             if m and m[0]:
                 own = m[0] - h[0] if h and h[0] else None
+                miss = own / (per - r) if own is not None and per and per > r else None
                 parts.append('%s instructions/query (signed, a cache hit: %s; a signature\'s own: '
                              '%s, at %s signatures made a query)' % (
                                  fmt(m[0]), fmt(h[0] if h else None),
-                                 fmt(own / per if own is not None and per else None),
+                                 fmt(miss),
                                  fmt(per, 3)))
             if mt and mt[1]:
                 parts.append('CPU %s µs/query (signed: %s; the difference %s), %s queries/s' % (
@@ -286,6 +290,11 @@ def sig_goals(servers, wls, tput, cg, sigs):
                                 ', %s FAILED' % fmt(failed) if failed else ''))
                 if wl == 'signedmiss' and hit:
                     parts[-1] += ' (NOT all misses: the cost of a miss above is too low)'
+                elif wl != 'signedmiss' and phase == 'cg' and made:
+                    # the window is meant to hold cache hits alone: what its misses add
+                    parts[-1] += (' (NOT all hits: its misses add about %s instructions/query to '
+                                  'the %s figure)' % (fmt(made / q * miss if miss and q else None),
+                                                      wl))
             out.append('- signature cache%s under %s: %s' % (who, wl, '; '.join(parts)))
     return out
 
