@@ -10,6 +10,7 @@ tree() {
 	local p c
 	for p in "$@"; do
 		echo "$p"
+		# shellcheck disable=SC2013 # the files hold PIDs separated by blanks
 		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
 	done
 }

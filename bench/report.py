@@ -16,6 +16,8 @@ TITLES = {
     'tcp': '(e) static names over TCP (one connection, up to 100 queries in flight)',
     'signed': '(f) static names with DO=1, the zone signed (ECDSA P-256), UDP: gslbd alone',
     'signedweighted': '(g) the weighted name with DO=1, the zone signed, UDP: gslbd alone',
+    'signedmiss': '(h) signature cache misses: DO=1, names under the wildcard *.w never asked '
+                  'before, each answer signed afresh (ECDSA P-256), UDP: gslbd alone',
 }
 NOTE = {
     ('pdns', 'weighted'): 'pdns (LUA pickwrandom)',
@@ -212,6 +214,91 @@ def goal(name, wl, peers, factor, tput, cg):
     return '- %s: %s' % (name, '; '.join(res))
 
 
+def load_sigs(path):
+    """run.sh's sigs.tsv: gslbd_rrsigs_total's growth over the signed workloads' windows, summed
+    by (server, workload, phase): [queries, from the cache, signed, failed]."""
+    rows = {}
+    if not path or not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 7:
+                r = rows.setdefault(tuple(p[:3]), [0, 0, 0, 0])
+                for i in range(4):
+                    r[i] += int(p[3 + i])
+    return rows
+
+
+def pct(a, b):
+    return '%.4f %%' % (100.0 * a / b) if b else 'n/a'
+
+
+def sig_goals(servers, wls, tput, cg, sigs):
+    """The signature cache (issue 20): what a miss costs, and how often the cache answers, from
+    the signedmiss workload and gslbd's own counters around the signed workloads' windows."""
+    out = []
+    for s in servers:
+        if not s.startswith('gslbd') or s == 'gslbdtap':
+            continue
+        who = '' if s == 'gslbd' else ' (%s)' % s
+        miss = None  # a signature's own instructions, from signedmiss
+        if 'signedmiss' in wls and ((s, 'signedmiss') in cg or (s, 'signedmiss') in tput):
+            # A miss's own cost: the signedmiss answer's less a cache hit's (signed), per signature
+            # made (gslbd_rrsigs_total{source="signed"} over the callgrind windows: 1 an answer
+            # when every answer missed, 0 when every signed answer hit). With per and r the
+            # windows' signatures a query, signedmiss = base + per * own, signed = base + r * own.
+            m, h = cg.get((s, 'signedmiss')), cg.get((s, 'signed'))
+            mt, ht = tput.get((s, 'signedmiss')), tput.get((s, 'signed'))
+            w, wh = sigs.get((s, 'signedmiss', 'cg')), sigs.get((s, 'signed', 'cg'))
+            per = w[2] / w[0] if w and w[0] else None
+            r = wh[2] / wh[0] if wh and wh[0] else 0
+            parts = []
+            if m and m[0]:
+                own = m[0] - h[0] if h and h[0] else None
+                miss = own / (per - r) if own is not None and per and per > r else None
+                parts.append('%s instructions/query (signed, a cache hit: %s; a signature\'s own: '
+                             '%s, at %s signatures made a query)' % (
+                                 fmt(m[0]), fmt(h[0] if h else None),
+                                 fmt(miss),
+                                 fmt(per, 3)))
+            if mt and mt[1]:
+                parts.append('CPU %s µs/query (signed: %s; the difference %s), %s queries/s' % (
+                    fmt(mt[1], 2), fmt(ht[1] if ht else None, 2),
+                    fmt(mt[1] - ht[1] if ht and ht[1] else None, 2), fmt(mt[0])))
+            out.append('- DNSSEC cost of a miss%s (signedmiss, one ECDSA P-256 signature an '
+                       'answer): %s' % (who, '; '.join(parts) if parts else 'not measured'))
+        # the cache's hits and misses over all of a workload's queries (the signatures its
+        # warm-up made included), then over its measured windows alone
+        for wl in ('signed', 'signedweighted', 'signedmiss'):
+            if wl not in wls or ((s, wl) not in tput and (s, wl) not in cg):
+                continue
+            parts = []
+            for phase, where in (('all', 'all its queries'), ('tput', 'throughput runs'),
+                                 ('cg', 'callgrind window')):
+                if phase == 'cg' and (s, wl) not in cg or phase != 'cg' and (s, wl) not in tput:
+                    continue
+                v = sigs.get((s, wl, phase))
+                if not v:
+                    parts.append('%s: not measured (gslbd_rrsigs_total not read)' % where)
+                    continue
+                q, hit, made, failed = v
+                rate = ('miss rate ' + pct(made, made + hit) if wl == 'signedmiss'
+                        else 'hit rate ' + pct(hit, made + hit))
+                parts.append('%s: %s queries, %s signatures made, %s served from the cache, %s%s'
+                             % (where, fmt(q), fmt(made), fmt(hit), rate,
+                                ', %s FAILED' % fmt(failed) if failed else ''))
+                if wl == 'signedmiss' and hit:
+                    parts[-1] += ' (NOT all misses: the cost of a miss above is too low)'
+                elif wl != 'signedmiss' and phase == 'cg' and made:
+                    # the window is meant to hold cache hits alone: what its misses add
+                    parts[-1] += (' (NOT all hits: its misses add about %s instructions/query to '
+                                  'the %s figure)' % (fmt(made / q * miss if miss and q else None),
+                                                      wl))
+            out.append('- signature cache%s under %s: %s' % (who, wl, '; '.join(parts)))
+    return out
+
+
 def load_scale(path):
     """bench/scale.sh's output: its header line and its rows (measurement, figure)."""
     if not path or not os.path.exists(path):
@@ -256,7 +343,7 @@ def scale_goals(rows):
 def main():
     ap = argparse.ArgumentParser()
     for a in ('tput', 'cg', 'versions', 'machine', 'settings', 'load', 'profile', 'workloads',
-              'markdown', 'checks', 'note', 'split', 'scale'):
+              'markdown', 'checks', 'note', 'split', 'scale', 'sigs'):
         ap.add_argument('--' + a, default='')
     a = ap.parse_args()
     tput = load(a.tput, 10)
@@ -293,6 +380,7 @@ def main():
                                  'with EDNS, DO=0' if base == 'edns' else 'without EDNS',
                                  fmt(sc[0]), fmt(bc[0]), fmt(r, 2),
                                  'MET' if r <= limit else 'MISSED'))
+    goals += sig_goals(servers, wls, tput, cg, load_sigs(a.sigs))
     for wl, lua, what in (('weighted', 'pickwrandom', 'gslbd weighted'),
                           ('checked', 'ifportup', 'gslbd weighted with TCP checks')):
         if wl not in wls:

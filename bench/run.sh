@@ -7,12 +7,15 @@
 #   BENCH_SECONDS=6        length of each throughput run
 #   BENCH_REPEAT=3         runs per measurement; the tables show the median
 #   BENCH_PEERS="gdnsd knot nsd pdns"   peers to compare (gslbd always runs)
-#   BENCH_WORKLOADS="static edns nxdomain weighted checked geo tcp signed signedweighted"
+#   BENCH_WORKLOADS="static edns nxdomain weighted checked geo tcp signed signedweighted signedmiss"
 #                          edns: the static names asked with an EDNS OPT record (DO=0), the
 #                          query signed asks without its DO bit, so its ratio is computed in one run
 #                          signed, signedweighted: static and weighted with DO=1 on the zone signed
 #                          (gslbd alone; README "DNSSEC"); the zone gets its key only when one of
 #                          them is run, so the others measure the zone unsigned
+#                          signedmiss: DO=1 queries for names under the zone's wildcard *.w, none
+#                          asked twice, so every answer is signed afresh (a signature cache miss);
+#                          gslbd's gslbd_rrsigs_total is read around the signed* runs (--metrics)
 #   BENCH_CG_SECONDS=3     busy and idle windows under callgrind (0: no instructions/query)
 #   BENCH_LAT_QPS=20000    rate of the latency runs (dnsperf -Q, every answer timed with -v)
 #   BENCH_LAT_SECONDS=2    length of each latency run
@@ -32,6 +35,8 @@
 #
 # Each server runs in the foreground from its own config in a temporary directory, on a random
 # loopback port, pinned to core 0 with every thread; dnsperf runs on core 1. Stopped by PID.
+# (shellcheck: the start_NAME functions and the trap's cleanup are called by name, not unreachable)
+# shellcheck disable=SC2317
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
@@ -41,7 +46,7 @@ builddir=$(cd "${1:-$top}" && pwd)
 secs=${BENCH_SECONDS:-6}
 repeat=${BENCH_REPEAT:-3}
 peers=${BENCH_PEERS-gdnsd knot nsd pdns}
-workloads=${BENCH_WORKLOADS:-static edns nxdomain weighted checked geo tcp signed signedweighted}
+workloads=${BENCH_WORKLOADS:-static edns nxdomain weighted checked geo tcp signed signedweighted signedmiss}
 cgs=${BENCH_CG_SECONDS:-3}
 latqps=${BENCH_LAT_QPS:-20000}
 latsecs=${BENCH_LAT_SECONDS:-2}
@@ -98,7 +103,7 @@ for p in $peers; do
 done
 peers=$avail
 [ "$cgs" = 0 ] || command -v valgrind >/dev/null || { log "valgrind missing: no instructions/query"; cgs=0; }
-[ -x "$builddir/gslbd" ] && [ -x "$builddir/gslbctl" ] || { log "build gslbd first ($builddir)"; exit 1; }
+if [ ! -x "$builddir/gslbd" ] || [ ! -x "$builddir/gslbctl" ]; then log "build gslbd first ($builddir)"; exit 1; fi
 
 ## ---- the data: one zone, ~1,000 static names, a weighted and a geo name of four members
 # member  address        weight  location (the test mmdb's cities)
@@ -115,11 +120,14 @@ hc4 127.0.0.14 50"
 zone=bench.test
 mkdir -p "$work/data"
 static_zone() {
+	# shellcheck disable=SC2016
 	echo '$TTL 300'
 	echo "@ SOA ns1 hostmaster 1 3600 600 86400 60"
 	echo "@ NS ns1"
 	echo "ns1 A 127.0.0.1"
 	for i in $(seq 1 1000); do echo "h$i A 192.0.2.$((i % 250 + 1))"; done
+	# signedmiss asks names under this wildcard; no other workload's name is under w
+	echo "*.w A 192.0.2.254"
 }
 static_zone > "$work/data/static.zone"
 for i in $(seq 1 1000); do echo "h$i.$zone A"; done > "$work/data/q.static"
@@ -150,7 +158,11 @@ EOF
 
 
 ## ---- helpers
-port_base=$((20000 + RANDOM % 20000))
+# Ports below the kernel's ephemeral range: there a client socket of another process, or one of its
+# connections in TIME_WAIT, can hold the port a server is about to bind (with thousands of them in
+# TIME_WAIT on a busy machine, a gslbd --metrics listener failed to start one run in a few).
+eph=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_base=$((20000 + RANDOM % (eph > 22000 ? eph - 21000 : 1000)))
 # next_port: the next free-looking port in $port (not in a subshell: the servers run at once)
 next_port() { port_base=$((port_base + 1)); port=$port_base; }
 clk=$(getconf CLK_TCK)
@@ -177,10 +189,27 @@ wait_up() { # PORT PID
 	done
 	return 1
 }
+# signedmiss: each dnsperf run gets a query file of names of its own (m<i>-<run>.w under the
+# wildcard), so no run, warm-up or repeat asks a name an earlier one made a signature for, and
+# dnsperf -n 1 stops at the file's end rather than asking its names again: every answer is a miss.
+# At least 50,000 names a second of the longest run (a miss costs tens of µs), 200,000 at least.
+missn=200000
+for t in "$secs" "$cgs" "$latsecs"; do [ $((t * 50000)) -le "$missn" ] || missn=$((t * 50000)); done
+miss_names() {
+	local k
+	k=$(($(cat "$work/data/miss.n" 2>/dev/null || echo 0) + 1))
+	echo "$k" >"$work/data/miss.n"
+	awk -v k="$k" -v n="$missn" -v z="$zone" \
+		'BEGIN { for (i = 1; i <= n; i++) printf "m%d-%d.w.%s A\n", i, k, z }' >"$work/data/q.signedmiss"
+}
 dnsperf_args() { # WORKLOAD PORT
 	case $1 in
 	geo) echo "-s 127.0.0.1 -p $2 -d $work/data/q.geo -B" ;;
 	tcp) echo "-s 127.0.0.1 -p $2 -d $work/data/q.tcp -m tcp" ;;
+	signedmiss)
+		miss_names
+		echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D -n 1"
+		;;
 	signed*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -D" ;;
 	edns) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1 -e" ;;
 	*) echo "-s 127.0.0.1 -p $2 -d $work/data/q.$1" ;;
@@ -217,7 +246,7 @@ start_gslbdtap() {
 	GSLBD_EXTRA="--dnstap $d/tap.sock" start_gslbd "$@"
 }
 start_gslbd() {
-	local d=$1 port=$2 line name addr w lat lon
+	local d=$1 port=$2 name addr w lat lon
 	shift 2
 	if [ ! -e "$d/gslb.db" ]; then
 		mkdir -p "$d/zones"
@@ -240,8 +269,14 @@ start_gslbd() {
 			"$py" "$here/dnssec_key.py" "$d/gslb.db" "$zone"
 		fi
 	fi
+	# its metrics listener, on a port of its own: gslbd_rrsigs_total is read around the signed runs
+	# (rrsigs below), never within a measured window
+	port_base=$((port_base + 1))
+	echo "127.0.0.1:$port_base" >"$d/metrics.addr"
+	# shellcheck disable=SC2086 # GSLBD_EXTRA is words
 	taskset -c 0 "$@" "$builddir/gslbd" --listen "127.0.0.1:$port" --zones "$d/zones" --db "$d/gslb.db" \
-		--geoip "$mmdb" --threads 1 --log-level warning ${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
+		--geoip "$mmdb" --threads 1 --log-level warning --metrics "127.0.0.1:$port_base" \
+		${GSLBD_EXTRA:-} >"$d/log" 2>&1 &
 	SPID=$!
 }
 start_knot() {
@@ -451,11 +486,33 @@ run_split() { # WORKLOAD PORT PID OUTFILE
 		END { printf "%s %s %s %s %s %s %s\n", k, u, s, r, p, c, b }'
 	rm -f "$4.stat"
 }
+# rrsigs DIR: the queries answered and the RRSIGs written so far by the gslbd started in DIR, read
+# from its metrics listener: prints "queries cache signed failed" (gslbd_queries_total, both
+# transports, and gslbd_rrsigs_total by source); nothing for another server or a failed read
+rrsigs() {
+	[ -e "$1/metrics.addr" ] || return 0
+	curl -fs --max-time 30 "http://$(cat "$1/metrics.addr")/metrics" | awk '
+		$1 ~ /^gslbd_queries_total\{/ { q += $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"cache\"}" { c = $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"signed\"}" { s = $2; n++ }
+		$1 == "gslbd_rrsigs_total{source=\"failed\"}" { f = $2; n++ }
+		END { if (n == 5) printf "%.0f %.0f %.0f %.0f\n", q, c, s, f }' || true
+}
+# sigs_note SERVER WORKLOAD PHASE BEFORE AFTER: a line of sigs.tsv, what the counters of rrsigs grew
+# by over the phase's window (tput: a throughput run, cg: the callgrind busy window, all: every
+# query of the workload but its perf run, warm-up and latency runs included)
+sigs_note() {
+	if [ -z "$4" ] || [ -z "$5" ]; then
+		log "$1 $2 ($3): gslbd_rrsigs_total not read from its metrics listener"
+		return 0
+	fi
+	echo "$1 $2 $3 $4 $5" | awk -v OFS='\t' '{ print $1, $2, $3, $8 - $4, $9 - $5, $10 - $6, $11 - $7 }' \
+		>>"$work/sigs.tsv"
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 raw=$work/raw.tsv # server workload qps cpu_us mean_us p99_us instr allocs
 : >"$raw"
-declare -A tput lat instr allocs
 
 # Every server runs at once, each on its own port (idle ones cost nothing), and the throughput runs
 # are interleaved: each repeat of a workload runs every server once in turn, so a slow drift of the
@@ -485,22 +542,37 @@ rotate() { # N WORD...: the words, starting with word N (mod their count)
 	for ((i = 0; i < k; i++)); do echo "${w[$(((n + i) % k))]}"; done
 }
 measure_all() {
-	local s wl r
+	local s wl r m0 t
+	local -A mall
 	for wl in $workloads; do
 		for s in $up_servers; do
 			supports "$s" "$wl" || continue
+			# the signature counters over all of the workload's queries, from its first (the
+			# signatures its warm-up makes count there, not in the throughput runs')
+			[[ $wl != signed* ]] || mall[$s]=$(rrsigs "$work/$s")
 			# warm up (pdns compiles its LUA record once, caches fill)
+			# shellcheck disable=SC2046
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "${sport[$s]}") -l 1 -c 1 -q 100 >/dev/null 2>&1 || true
 		done
 		for r in $(seq "$repeat"); do
 			# each round starts with another server, so no server always runs first (or always
 			# right after the heaviest one)
+			# shellcheck disable=SC2086 # a word a server
 			for s in $(rotate "$((r - 1))" $up_servers); do
 				supports "$s" "$wl" || continue
 				log "$wl: $s, run $r of $repeat"
-				echo "$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}") $(run_lat "$wl" "${sport[$s]}")" \
-					>>"$work/$s/$wl.runs"
+				# the signature counters of gslbd (and gslbd2) just before and after the throughput
+				# run, outside its CPU window: its hits and misses
+				m0=""
+				[[ $wl != signed* ]] || m0=$(rrsigs "$work/$s")
+				t=$(run_tput "$wl" "${sport[$s]}" "${spid[$s]}")
+				[[ $wl != signed* ]] || sigs_note "$s" "$wl" tput "$m0" "$(rrsigs "$work/$s")"
+				echo "$t $(run_lat "$wl" "${sport[$s]}")" >>"$work/$s/$wl.runs"
 			done
+		done
+		for s in $up_servers; do
+			[[ $wl != signed* ]] || ! supports "$s" "$wl" ||
+				sigs_note "$s" "$wl" all "${mall[$s]:-}" "$(rrsigs "$work/$s")"
 		done
 		[ "$perf_ok" = 1 ] || continue
 		for s in $up_servers; do
@@ -517,7 +589,7 @@ measure_all() {
 # callgrind: the server under valgrind, a busy window of BENCH_CG_SECONDS of queries and an idle
 # window as long; (busy - idle * t_busy / t_idle) / answers
 measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
-	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia
+	local s=$1 d port pid wl t0 t1 t2 n bi ba ii ia m0
 	d=$work/cg-$s
 	mkdir -p "$d/out"
 	next_port
@@ -535,11 +607,16 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 		# shellcheck disable=SC2046
 		taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -l 1 -c 1 -q 10 >/dev/null 2>&1 || true
 		# signed: every name once before the window, one at a time (no backlog of misses left for
-		# the window), so that it measures the signature cache's hits
-		if [[ $wl == signed* ]]; then
+		# the window), so that it measures the signature cache's hits; not signedmiss, whose window
+		# measures misses (its names are new to every run anyway)
+		if [[ $wl == signed* && $wl != signedmiss ]]; then
 			# shellcheck disable=SC2046
 			taskset -c 1 dnsperf $(dnsperf_args "$wl" "$port") -n 1 -c 1 -q 1 -t 30 >/dev/null 2>&1 || true
 		fi
+		# the signature counters around the busy window, read outside it (before the counters are
+		# zeroed, after they are dumped): its hits and misses
+		m0=""
+		[[ $wl != signed* ]] || m0=$(rrsigs "$d")
 		cg_collect "$d/out" "$d/junk"
 		cg_zero "$pid"
 		t0=$(date +%s.%N)
@@ -548,6 +625,7 @@ measure_cg() { # NAME: prints "workload instr_per_query allocs_per_query" lines
 			awk '/Queries completed/ {print $3}')
 		cg_window "$pid"
 		t1=$(date +%s.%N)
+		[[ $wl != signed* ]] || sigs_note "$s" "$wl" cg "$m0" "$(rrsigs "$d")"
 		cg_collect "$d/out" "$d/$wl.busy"
 		cg_zero "$pid"
 		sleep "$cgs"
@@ -585,6 +663,7 @@ done
 versions="$versions
 dnsperf: $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')
 valgrind: $(valgrind --version 2>/dev/null || echo none)"
+# shellcheck source=/dev/null
 machine="CPU: $cpu; $(nproc) cores; $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo); kernel $(uname -sr); $(. /etc/os-release && echo "$PRETTY_NAME")"
 settings="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CG_SECONDS=$cgs BENCH_LAT_QPS=$latqps BENCH_LAT_SECONDS=$latsecs"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -597,6 +676,7 @@ next_port
 hport=$port
 if [[ " $workloads " == *" checked "* ]]; then
 	# the members' health-check port: accepts and closes, on the four loopback addresses only
+	# shellcheck disable=SC2046 # an address a word
 	"$py" - "$hport" $(awk '{print $2}' <<<"$checked") <<'EOF' &
 import selectors, socket, sys
 sel = selectors.DefaultSelector()
@@ -624,6 +704,7 @@ if [ "${BENCH_PERF:-1}" = 1 ]; then
 	fi
 fi
 : >"$work/cg.tsv"
+: >"$work/sigs.tsv"
 : >"$work/checks"
 for s in $servers; do start_server "$s"; done
 measure_all
@@ -656,7 +737,7 @@ profile=$work/profile.txt
 : >"$profile"
 if [ -d "$work/gslbd-callgrind" ]; then
 	for wl in $workloads; do
-		f=$(ls "$work/gslbd-callgrind/$wl.busy"/cg.* 2>/dev/null | head -1) || true
+		f=$(find "$work/gslbd-callgrind/$wl.busy" -name 'cg.*' 2>/dev/null | sort | head -1) || true
 		[ -n "$f" ] || continue
 		{
 			echo "gslbd, $wl: top functions by exclusive instructions (callgrind, ${cgs}s busy window, idle work included)"
@@ -693,7 +774,7 @@ fi
 "$py" "$here/report.py" --tput "$work/tput.tsv" --cg "$work/cg.tsv" --versions "$versions" \
 	--machine "$machine" --settings "$settings" --load "$load0 / $(cut -d' ' -f1-3 /proc/loadavg)" \
 	--profile "$profile" --split "$work/split.tsv" --workloads "$workloads" --checks "$work/checks" --note "${BENCH_NOTE:-}" \
-	--scale "$work/scale.txt" \
+	--scale "$work/scale.txt" --sigs "$work/sigs.tsv" \
 	${results:+--markdown "$results"}
 if [ "$curves_rc" != 0 ]; then
 	echo "curves: FAILED (bench/curves.sh exit $curves_rc: a wrong answer or a server that did not start; its messages are above)" |
