@@ -240,24 +240,71 @@ static void test_cache(void)
 	s = dnssec_cache_get(c, h, 1000 + 1000);
 	ok(s && s[DNSSEC_CACHE_PRE] == 0xcd && dnssec_cache_stats(c)->evictions == 0,
 	   "cache: made again, the record replaces its entry");
-	/* Five keys in one bucket of four: the oldest goes. */
-	uint64_t k[5][2] = { { 2, 1 }, { 2, 2 }, { 2, 3 }, { 2, 4 }, { 2, 5 } };
-	uint32_t made[5] = { 100, 200, 300, 300, 300 };
-	for (int i = 0; i < 4; i++) {
+	/*
+	 * Nine keys of one first bucket (2) and one second (0, from the high
+	 * bits): eight kept, then the oldest goes.  In a cache of four
+	 * buckets, with the key {5, 7} in bucket 1.
+	 */
+	uint64_t k[9][2];
+	for (int i = 0; i < 9; i++) {
+		k[i][0] = 2;
+		k[i][1] = (uint64_t)i + 1;
+	}
+	for (int i = 0; i < 8; i++) {
+		/* Key 1 made first, key 0 second: the oldest is not the first put. */
 		int j = i == 0 ? 1 : i == 1 ? 0 : i;
-		cache_rec(rec, made[j], 200000, (uint8_t)j);
+		cache_rec(rec, j == 1 ? 100 : j == 0 ? 50 : 300, 200000, (uint8_t)j);
 		dnssec_cache_put(c, k[j], rec);
 	}
-	ok(dnssec_cache_stats(c)->evictions == 0, "cache: four keys in a bucket of four");
-	cache_rec(rec, made[4], 200000, 4);
-	dnssec_cache_put(c, k[4], rec);
 	bool kept = true;
-	for (int i = 1; i < 5; i++) {
+	for (int i = 0; i < 8; i++) {
 		const uint8_t *e = dnssec_cache_get(c, k[i], 300);
 		kept = kept && e && e[DNSSEC_CACHE_PRE] == i;
 	}
-	ok(!dnssec_cache_get(c, k[0], 300) && kept, "cache: a full bucket evicts its oldest entry");
+	ok(kept && dnssec_cache_stats(c)->evictions == 0,
+	   "cache: eight keys of one first bucket all kept (four in their second)");
+	ok(dnssec_cache_get(c, h, 1000 + 1000) != NULL, "... the other bucket's key untouched");
+	cache_rec(rec, 300, 200000, 8);
+	dnssec_cache_put(c, k[8], rec);
+	kept = true;
+	for (int i = 1; i < 9; i++) {
+		const uint8_t *e = dnssec_cache_get(c, k[i], 300);
+		kept = kept && e && e[DNSSEC_CACHE_PRE] == i;
+	}
+	ok(!dnssec_cache_get(c, k[0], 300) && kept,
+	   "cache: both buckets full, the oldest of the eight entries goes");
 	ok(dnssec_cache_stats(c)->evictions == 1, "cache: the eviction is counted");
+	/*
+	 * A walk over 1,000 RRsets' keys in 8,192 entries, as the benchmark's
+	 * static names: each kept, whatever their buckets (before the second
+	 * choice, five in one bucket of four missed at every pass).
+	 */
+	{
+		dnssec_cache_t *big = dnssec_cache_new(13);
+		int lost = 0;
+		for (int round = 0; round < 20; round++) {
+			for (uint64_t i = 0; i < 1000; i++) {
+				uint64_t kk[2];
+				dnssec_cache_key(big,
+						 0x7f3a5c000000 + i * 48 + (uint64_t)round * 65536,
+						 9, kk);
+				cache_rec(rec, 300, 200000, 1);
+				dnssec_cache_put(big, kk, rec);
+			}
+			/* Second walk: every key found. */
+			for (uint64_t i = 0; i < 1000; i++) {
+				uint64_t kk[2];
+				dnssec_cache_key(big,
+						 0x7f3a5c000000 + i * 48 + (uint64_t)round * 65536,
+						 9, kk);
+				lost += !dnssec_cache_get(big, kk, 300);
+			}
+			dnssec_cache_free(big);
+			big = dnssec_cache_new(13);
+		}
+		dnssec_cache_free(big);
+		is_int(lost, 0, "cache: 1,000 keys in 8,192 entries, 20 random seeds: none lost");
+	}
 	/* Words as keys: every pair its own key, the buckets of RRsets' addresses spread. */
 	uint64_t w1[2], w2[2];
 	dnssec_cache_key(c, 0x7f0012345678, 3, w1);
